@@ -1,0 +1,369 @@
+//! Body wrappers: [`RequestBody`] tees what the handler reads, [`ResponseBody`] counts what goes out
+//! and finishes the record when the response ends.
+//!
+//! Neither wrapper changes a frame: data, trailers, `size_hint` and `is_end_stream` pass through,
+//! so streaming uploads, server-sent events and gRPC streams behave as without the layer.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use crate::context::{RequestShared, lock};
+use crate::record::PendingRecord;
+
+/// The capped copy of a request body, filled as the body is read.
+///
+/// Memory is bounded by `cap` whatever the size of the body: past the cap only the count grows.
+#[derive(Debug, Default)]
+pub(crate) struct Capture {
+    buf: BytesMut,
+    cap: usize,
+    total: u64,
+    truncated: bool,
+    ended: bool,
+    error: Option<String>,
+}
+
+/// What was captured of a request body by the time its record was finished.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct CapturedBody {
+    /// At most `max_body_bytes` of the body, from its start.
+    pub(crate) bytes: Bytes,
+    /// Bytes the handler (or the pre-read) took from the body in all.
+    pub(crate) total: u64,
+    /// `bytes` is only a prefix: the body was longer than the cap, or was not read to its end.
+    pub(crate) truncated: bool,
+    /// The body failed while it was read.
+    pub(crate) error: Option<String>,
+}
+
+impl Capture {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            ..Self::default()
+        }
+    }
+
+    fn push<D: Buf>(&mut self, data: &D) {
+        let len = data.remaining();
+        self.total += len as u64;
+        let mut room = self.cap - self.buf.len();
+        if room == 0 {
+            self.truncated |= len > 0;
+            return;
+        }
+        // A `Buf` may be split into several slices; copy them without consuming the frame.
+        let mut slices = [IoSlice::new(&[]); 8];
+        let n = data.chunks_vectored(&mut slices);
+        let mut copied = 0;
+        for slice in &slices[..n] {
+            let take = slice.len().min(room);
+            self.buf.extend_from_slice(&slice[..take]);
+            room -= take;
+            copied += take;
+            if room == 0 {
+                break;
+            }
+        }
+        if copied < len {
+            self.truncated = true;
+        }
+    }
+
+    /// Marks a body that had ended before anyone read it (no body at all).
+    pub(crate) fn set_ended(&mut self) {
+        self.ended = true;
+    }
+
+    /// Hands out what was captured; called once, when the record is finished.
+    pub(crate) fn take(&mut self) -> CapturedBody {
+        CapturedBody {
+            bytes: std::mem::take(&mut self.buf).freeze(),
+            total: self.total,
+            // A body nobody read to its end is only a prefix of what the client sent.
+            truncated: self.truncated || !self.ended,
+            error: self.error.take(),
+        }
+    }
+}
+
+pin_project! {
+    /// The request body as the inner service sees it: the client's body, unchanged, with a capped
+    /// copy taken as it is read.
+    ///
+    /// When the layer pre-read a small JSON or form body (so that a handler that rejects the request
+    /// without reading it still leaves the body in the record), the frames read ahead are replayed
+    /// first, then the rest of the body streams as usual.
+    pub struct RequestBody<B: Body> {
+        #[pin]
+        body: Source<B>,
+        replay: VecDeque<Frame<B::Data>>,
+        replay_error: Option<B::Error>,
+        ended: bool,
+        shared: Option<Arc<RequestShared>>,
+    }
+}
+
+pin_project! {
+    #[project = SourceProj]
+    enum Source<B> {
+        Inline { #[pin] body: B },
+        // Pre-read bodies are boxed so the response future can poll them and then move them.
+        Boxed { body: Pin<Box<B>> },
+    }
+}
+
+impl<B: Body> std::fmt::Debug for RequestBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestBody")
+            .field("body", &std::any::type_name::<B>())
+            .field("replay_frames", &self.replay.len())
+            .field("ended", &self.ended)
+            .field("audited", &self.shared.is_some())
+            .finish()
+    }
+}
+
+impl<B: Body> RequestBody<B> {
+    pub(crate) fn new(body: B, shared: Option<Arc<RequestShared>>) -> Self {
+        Self {
+            body: Source::Inline { body },
+            replay: VecDeque::new(),
+            replay_error: None,
+            ended: false,
+            shared,
+        }
+    }
+
+    pub(crate) fn replaying(pre_read: PreRead<B>, shared: Arc<RequestShared>) -> Self {
+        Self {
+            body: Source::Boxed {
+                body: pre_read.body,
+            },
+            replay: pre_read.frames,
+            replay_error: pre_read.error,
+            ended: pre_read.ended,
+            shared: Some(shared),
+        }
+    }
+}
+
+impl<B> Body for RequestBody<B>
+where
+    B: Body,
+    B::Error: std::fmt::Display,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        // Replayed frames were captured while they were pre-read.
+        if let Some(frame) = this.replay.pop_front() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(error) = this.replay_error.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        if *this.ended {
+            return Poll::Ready(None);
+        }
+        let polled = match this.body.project() {
+            SourceProj::Inline { body } => ready!(body.poll_frame(cx)),
+            SourceProj::Boxed { body } => ready!(body.as_mut().poll_frame(cx)),
+        };
+        if let Some(shared) = this.shared {
+            let mut capture = lock(&shared.capture);
+            match &polled {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        capture.push(data);
+                    }
+                }
+                Some(Err(error)) => capture.error = Some(format!("request body error: {error}")),
+                None => capture.ended = true,
+            }
+        }
+        if polled.is_none() {
+            *this.ended = true;
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        if !self.replay.is_empty() || self.replay_error.is_some() {
+            return false;
+        }
+        self.ended
+            || match &self.body {
+                Source::Inline { body } => body.is_end_stream(),
+                Source::Boxed { body } => body.is_end_stream(),
+            }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let rest = match &self.body {
+            Source::Inline { body } => body.size_hint(),
+            Source::Boxed { body } => body.size_hint(),
+        };
+        if self.ended {
+            return SizeHint::with_exact(replayed_len(&self.replay));
+        }
+        let replayed = replayed_len(&self.replay);
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + replayed);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + replayed);
+        }
+        hint
+    }
+}
+
+fn replayed_len<D: Buf>(frames: &VecDeque<Frame<D>>) -> u64 {
+    frames
+        .iter()
+        .filter_map(Frame::data_ref)
+        .map(|d| d.remaining() as u64)
+        .sum()
+}
+
+/// A small body read ahead of the inner service, within a bounded wait.
+pub(crate) struct PreRead<B: Body> {
+    pub(crate) body: Pin<Box<B>>,
+    pub(crate) frames: VecDeque<Frame<B::Data>>,
+    pub(crate) error: Option<B::Error>,
+    pub(crate) ended: bool,
+}
+
+impl<B> PreRead<B>
+where
+    B: Body,
+    B::Error: std::fmt::Display,
+{
+    pub(crate) fn new(body: B) -> Self {
+        Self {
+            body: Box::pin(body),
+            frames: VecDeque::new(),
+            error: None,
+            ended: false,
+        }
+    }
+
+    /// Reads frames until the body ends or fails; `Pending` while more may come.
+    pub(crate) fn poll_read(&mut self, cx: &mut Context<'_>, shared: &RequestShared) -> Poll<()> {
+        loop {
+            if self.ended || self.error.is_some() {
+                return Poll::Ready(());
+            }
+            match ready!(self.body.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        lock(&shared.capture).push(data);
+                    }
+                    self.frames.push_back(frame);
+                    if self.body.is_end_stream() {
+                        self.ended = true;
+                        lock(&shared.capture).ended = true;
+                    }
+                }
+                Some(Err(error)) => {
+                    lock(&shared.capture).error = Some(format!("request body error: {error}"));
+                    self.error = Some(error);
+                }
+                None => {
+                    self.ended = true;
+                    lock(&shared.capture).ended = true;
+                }
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The response body as the client receives it: the inner body, unchanged, with its end (or
+    /// its failure, or an early drop) finishing the request's audit record.
+    pub struct ResponseBody<B> {
+        #[pin]
+        inner: B,
+        pending: Option<PendingRecord>,
+    }
+}
+
+impl<B> std::fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("inner", &std::any::type_name::<B>())
+            .field("finished", &self.pending.is_none())
+            .finish()
+    }
+}
+
+impl<B: Body> ResponseBody<B> {
+    pub(crate) fn new(inner: B, mut pending: Option<PendingRecord>) -> Self {
+        // hyper never polls a body that says it is empty: finish its record now.
+        if inner.is_end_stream() {
+            if let Some(mut record) = pending.take() {
+                record.finish_ok();
+            }
+        }
+        Self { inner, pending }
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body,
+    B::Error: std::fmt::Display,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let polled = ready!(this.inner.as_mut().poll_frame(cx));
+        if let Some(record) = this.pending {
+            match &polled {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        record.add_response_bytes(data.remaining() as u64);
+                    } else if let Some(trailers) = frame.trailers_ref() {
+                        record.on_trailers(trailers);
+                    }
+                }
+                Some(Err(error)) => {
+                    record.finish_err(format!("response body error: {error}"));
+                }
+                None => record.finish_ok(),
+            }
+            // Callers stop polling once the body says it has ended.
+            if this.inner.is_end_stream() {
+                record.finish_ok();
+            }
+            if record.is_finished() {
+                *this.pending = None;
+            }
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

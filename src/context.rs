@@ -1,0 +1,145 @@
+//! [`AuditContext`]: what handlers and inner middleware add to the record of their request.
+//!
+//! The layer puts one `AuditContext` into the request's extensions (and, once the inner service has
+//! answered, into the response's). Anything set through it lands in the request's row, even when
+//! the handler fails afterwards, because the row is only finished when the response ends.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Extension, Router, routing::post};
+//! use tower_audit::AuditContext;
+//!
+//! async fn transfer(Extension(audit): Extension<AuditContext>) -> &'static str {
+//!     audit.set_user("alice");
+//!     audit.set_tenant("acme");
+//!     audit.set_action("transfer");
+//!     audit.set_resource("account/42");
+//!     audit.insert_extra("amount", 125);
+//!     "ok"
+//! }
+//!
+//! let app: Router = Router::new().route("/transfer", post(transfer));
+//! # let _ = app;
+//! ```
+//!
+//! Where no `AuditContext` is present (the request was not audited), `Extension<AuditContext>`
+//! rejects; use `Option<Extension<AuditContext>>` in handlers that also run un-audited.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::body::Capture;
+
+/// A cheap handle (one `Arc`) to the audit record of the current request.
+///
+/// Obtain it from the request extensions (`req.extensions().get::<AuditContext>()`, or axum's
+/// `Extension<AuditContext>` extractor) or from the response extensions. Every setter may be called
+/// any number of times; the last value wins.
+#[derive(Clone)]
+pub struct AuditContext {
+    pub(crate) shared: Arc<RequestShared>,
+}
+
+impl std::fmt::Debug for AuditContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditContext")
+            .field("fields", &*lock(&self.shared.fields))
+            .field("skipped", &self.is_skipped())
+            .finish()
+    }
+}
+
+/// The state one request shares between the layer, its body wrappers and its `AuditContext`s.
+#[derive(Debug)]
+pub(crate) struct RequestShared {
+    pub(crate) fields: Mutex<ContextFields>,
+    pub(crate) capture: Mutex<Capture>,
+    skip: AtomicBool,
+}
+
+impl RequestShared {
+    pub(crate) fn new(capture: Capture) -> Arc<Self> {
+        Arc::new(Self {
+            fields: Mutex::new(ContextFields::default()),
+            capture: Mutex::new(capture),
+            skip: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn is_skipped(&self) -> bool {
+        self.skip.load(Ordering::Relaxed)
+    }
+}
+
+/// What handlers set; moved into the record when it is finished.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct ContextFields {
+    pub(crate) user_id: Option<String>,
+    pub(crate) tenant_id: Option<String>,
+    pub(crate) action: Option<String>,
+    pub(crate) resource: Option<String>,
+    pub(crate) extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl AuditContext {
+    pub(crate) fn new(shared: Arc<RequestShared>) -> Self {
+        Self { shared }
+    }
+
+    /// Sets the authenticated principal (`user_id` column).
+    pub fn set_user(&self, user_id: impl Into<String>) {
+        lock(&self.shared.fields).user_id = Some(user_id.into());
+    }
+
+    /// Sets the tenant (`tenant_id` column).
+    pub fn set_tenant(&self, tenant_id: impl Into<String>) {
+        lock(&self.shared.fields).tenant_id = Some(tenant_id.into());
+    }
+
+    /// Sets what the request did in domain terms, such as `order.create` (`action` column).
+    pub fn set_action(&self, action: impl Into<String>) {
+        lock(&self.shared.fields).action = Some(action.into());
+    }
+
+    /// Sets what the request acted on, such as `order/17` (`resource` column).
+    pub fn set_resource(&self, resource: impl Into<String>) {
+        lock(&self.shared.fields).resource = Some(resource.into());
+    }
+
+    /// Adds a free-form field to the `extra` JSON object of the row.
+    ///
+    /// Values pass through the same redaction as request bodies before they are stored.
+    pub fn insert_extra(&self, key: impl Into<String>, value: impl Into<serde_json::Value>) {
+        lock(&self.shared.fields)
+            .extra
+            .get_or_insert_with(serde_json::Map::new)
+            .insert(key.into(), value.into());
+    }
+
+    /// The user set so far, if any.
+    pub fn user(&self) -> Option<String> {
+        lock(&self.shared.fields).user_id.clone()
+    }
+
+    /// The tenant set so far, if any.
+    pub fn tenant(&self) -> Option<String> {
+        lock(&self.shared.fields).tenant_id.clone()
+    }
+
+    /// Marks the request so that no row is written for it (health probes, noisy polling).
+    pub fn skip(&self) {
+        self.shared.skip.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`skip`](Self::skip) was called.
+    pub fn is_skipped(&self) -> bool {
+        self.shared.is_skipped()
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: the data behind our mutexes stays consistent even if a
+/// handler panicked while holding the lock, and a panic here would be a panic in the request path.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,30 @@
+//! The crate's one error type.
+
+use std::time::Duration;
+
+/// Everything that can go wrong while setting up or stopping the audit trail.
+///
+/// Auditing never fails a request on its own account, so this type never reaches a client: it is
+/// returned by start-up calls ([`migrate`](crate::migrate), [`AuditLayerBuilder::build`]) and by
+/// [`WriterGuard::shutdown`].
+///
+/// [`AuditLayerBuilder::build`]: crate::AuditLayerBuilder::build
+/// [`WriterGuard::shutdown`]: crate::WriterGuard::shutdown
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database refused a statement or could not be reached.
+    #[error("audit database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// [`AuditLayerBuilder::build`](crate::AuditLayerBuilder::build) was called outside a Tokio
+    /// runtime, so the writer could not be started. Use
+    /// [`build_pair`](crate::AuditLayerBuilder::build_pair) to run the worker on your own executor.
+    #[error("the audit writer needs a Tokio runtime; call build() inside one, or use build_pair()")]
+    NoRuntime,
+    /// The writer did not finish within the shutdown deadline.
+    #[error("the audit writer did not stop within {0:?}")]
+    ShutdownTimeout(Duration),
+    /// The writer task ended without reporting (it panicked or was never polled).
+    #[error("the audit writer is gone: {0}")]
+    WriterGone(String),
+}

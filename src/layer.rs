@@ -1,0 +1,295 @@
+//! [`AuditLayer`] and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use http::request::Parts;
+use sea_orm::DatabaseConnection;
+use tokio::sync::oneshot;
+use tower_layer::Layer;
+
+use crate::client_ip::TrustedProxies;
+use crate::sanitize::Redactor;
+use crate::service::Audit;
+use crate::writer::{AuditWriter, Channel, Intake, Overflow, Worker, WriterConfig, WriterGuard};
+use crate::Error;
+
+/// A [`Layer`] that records every request into the `audit_log` table.
+///
+/// Build it with [`AuditLayer::builder`], which also starts the background writer and hands back
+/// its [`WriterGuard`]. Cloning the layer is cheap; all clones feed the same writer.
+///
+/// # Where it goes
+///
+/// Put it **outside** the layers whose effect you want recorded (authentication that rejects,
+/// timeouts, rate limits, panics caught by `CatchPanicLayer`) and **outside** authentication
+/// middleware that sets the user through [`AuditContext`](crate::AuditContext), so that the
+/// context already exists when they run. With axum, `Router::layer` applies it after routing,
+/// which is what makes the matched route template available.
+#[derive(Clone)]
+pub struct AuditLayer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for AuditLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditLayer")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for AuditLayer {
+    type Service = Audit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Audit::new(inner, self.shared.clone())
+    }
+}
+
+impl AuditLayer {
+    /// Starts configuring a layer that writes into `db`.
+    ///
+    /// `db` must hold the `audit_log` table: run [`migrate`](crate::migrate) first.
+    pub fn builder(db: DatabaseConnection) -> AuditLayerBuilder {
+        AuditLayerBuilder {
+            db,
+            config: Config::default(),
+            writer: WriterConfig::default(),
+        }
+    }
+}
+
+/// What the layer shares with every service and in-flight record.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) intake: Intake,
+}
+
+/// Per-request settings; one `Arc` of them serves every request.
+pub(crate) struct Config {
+    pub(crate) max_body_bytes: usize,
+    pub(crate) body_read_timeout: Duration,
+    pub(crate) skip_paths: Vec<String>,
+    pub(crate) skip_prefixes: Vec<String>,
+    pub(crate) skip_if: Option<SkipFn>,
+    pub(crate) request_id_header: HeaderName,
+    pub(crate) record_headers: Vec<HeaderName>,
+    pub(crate) trusted_proxies: TrustedProxies,
+}
+
+type SkipFn = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            body_read_timeout: Duration::from_secs(1),
+            skip_paths: Vec::new(),
+            skip_prefixes: Vec::new(),
+            skip_if: None,
+            request_id_header: HeaderName::from_static("x-request-id"),
+            record_headers: Vec::new(),
+            trusted_proxies: TrustedProxies::none(),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("skip_paths", &self.skip_paths)
+            .field("skip_prefixes", &self.skip_prefixes)
+            .field("skip_if", &self.skip_if.as_ref().map(|_| "Fn(&Parts) -> bool"))
+            .field("request_id_header", &self.request_id_header)
+            .field("record_headers", &self.record_headers)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .finish()
+    }
+}
+
+impl Config {
+    pub(crate) fn skips(&self, parts: &Parts) -> bool {
+        let path = parts.uri.path();
+        self.skip_paths.iter().any(|p| p == path)
+            || self.skip_prefixes.iter().any(|p| path_has_prefix(path, p))
+            || self.skip_if.as_ref().is_some_and(|skip| skip(parts))
+    }
+}
+
+/// `/health` is a prefix of `/health` and `/health/db`, not of `/healthz`.
+fn path_has_prefix(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'),
+        None => false,
+    }
+}
+
+/// Builds an [`AuditLayer`] and starts its writer.
+///
+/// | setting | default | |
+/// | --- | --- | --- |
+/// | [`max_body_bytes`](Self::max_body_bytes) | 64 KiB | request body bytes kept per request |
+/// | [`body_read_timeout`](Self::body_read_timeout) | 1 s | wait for a small JSON/form body the handler may never read |
+/// | [`skip_path`](Self::skip_path), [`skip_path_prefix`](Self::skip_path_prefix), [`skip_if`](Self::skip_if) | nothing skipped | requests not recorded |
+/// | [`request_id_header`](Self::request_id_header) | `x-request-id` | reused when present, else a UUID v7 |
+/// | [`record_headers`](Self::record_headers) | none | request headers stored (redacted) in `request_headers` |
+/// | [`trusted_proxies`](Self::trusted_proxies) | none | proxies whose forwarding headers are believed |
+/// | [`redactor`](Self::redactor) | [`Redactor::default`] | sanitizes bodies, queries, headers |
+/// | [`capacity`](Self::capacity) | 8192 records | the writer's queue |
+/// | [`overflow`](Self::overflow) | [`Overflow::DropNewest`] | what a full queue does |
+/// | [`batch_size`](Self::batch_size) | 512 | records per transaction |
+/// | [`flush_interval`](Self::flush_interval) | 100 ms | longest a record waits for a batch to fill |
+/// | [`max_retry_backoff`](Self::max_retry_backoff) | 10 s | longest pause between retries of a failing batch |
+///
+/// Memory: a queued record holds its capped body, so the queue holds at most
+/// `capacity × (max_body_bytes + about 1 KiB)`.
+#[must_use]
+pub struct AuditLayerBuilder {
+    db: DatabaseConnection,
+    config: Config,
+    writer: WriterConfig,
+}
+
+impl fmt::Debug for AuditLayerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditLayerBuilder")
+            .field("config", &self.config)
+            .field("writer", &self.writer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditLayerBuilder {
+    /// Request body bytes kept per request; the rest is counted, not stored.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_body_bytes = bytes;
+        self
+    }
+
+    /// How long the layer waits for a JSON or form body of known, small length before calling the
+    /// service, so that the body is recorded even when the handler rejects the request unread.
+    /// When the wait runs out the request proceeds and the body streams to the handler as usual.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.config.body_read_timeout = timeout;
+        self
+    }
+
+    /// Does not record requests whose path is exactly `path`.
+    pub fn skip_path(mut self, path: impl Into<String>) -> Self {
+        self.config.skip_paths.push(path.into());
+        self
+    }
+
+    /// Does not record requests under `prefix` (`/internal` covers `/internal` and `/internal/x`,
+    /// not `/internals`).
+    pub fn skip_path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.skip_prefixes.push(prefix.into());
+        self
+    }
+
+    /// Does not record requests for which `skip` returns true. It runs on every request, so keep it
+    /// cheap.
+    pub fn skip_if<F>(mut self, skip: F) -> Self
+    where
+        F: Fn(&Parts) -> bool + Send + Sync + 'static,
+    {
+        self.config.skip_if = Some(Arc::new(skip));
+        self
+    }
+
+    /// The header that carries the request id (compatible with tower-http's `SetRequestIdLayer`).
+    pub fn request_id_header(mut self, name: HeaderName) -> Self {
+        self.config.request_id_header = name;
+        self
+    }
+
+    /// Request headers to store, redacted, in the `request_headers` column.
+    pub fn record_headers<I: IntoIterator<Item = HeaderName>>(mut self, names: I) -> Self {
+        self.config.record_headers.extend(names);
+        self
+    }
+
+    /// Proxies trusted to report the client address in `Forwarded` / `X-Forwarded-For`.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.config.trusted_proxies = proxies;
+        self
+    }
+
+    /// The sanitizer for bodies, queries and headers.
+    pub fn redactor(mut self, redactor: Redactor) -> Self {
+        self.writer.redactor = redactor;
+        self
+    }
+
+    /// Records the writer's queue holds.
+    pub fn capacity(mut self, records: usize) -> Self {
+        self.writer.capacity = records;
+        self
+    }
+
+    /// What the request path does when the queue is full.
+    pub fn overflow(mut self, policy: Overflow) -> Self {
+        self.writer.overflow = policy;
+        self
+    }
+
+    /// Records written per transaction.
+    pub fn batch_size(mut self, records: usize) -> Self {
+        self.writer.batch_size = records;
+        self
+    }
+
+    /// Longest time a record waits in the queue for its batch to fill.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.writer.flush_interval = interval;
+        self
+    }
+
+    /// Longest pause between two attempts at a failing batch.
+    pub fn max_retry_backoff(mut self, max: Duration) -> Self {
+        self.writer.retry_max = max;
+        self
+    }
+
+    /// Builds the layer and spawns its writer on the current Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoRuntime`] outside a Tokio runtime; use [`build_pair`](Self::build_pair) there.
+    pub fn build(self) -> Result<(AuditLayer, WriterGuard), Error> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let (layer, guard, writer) = self.build_pair();
+        runtime.spawn(writer);
+        Ok((layer, guard))
+    }
+
+    /// Builds the layer and returns its writer for you to run, like `tower::buffer::Buffer::pair`.
+    pub fn build_pair(self) -> (AuditLayer, WriterGuard, AuditWriter) {
+        let Self { db, config, writer } = self;
+        let channel = Channel::new(writer.capacity, writer.batch_size, writer.overflow);
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        let (report_tx, report_rx) = oneshot::channel();
+        let worker = Worker {
+            channel: channel.clone(),
+            db,
+            config: writer,
+            shutdown: Some(shutdown_rx),
+            report: Some(report_tx),
+            deadline: None,
+        };
+        let layer = AuditLayer {
+            shared: Arc::new(Shared {
+                config,
+                intake: Intake::new(channel.clone()),
+            }),
+        };
+        let guard = WriterGuard::new(channel, shutdown_tx, report_rx);
+        (layer, guard, worker.into_writer())
+    }
+}

@@ -1,0 +1,115 @@
+//! Creates `audit_log` with the indexes of the design: `occurred_at`, and `(user_id, occurred_at)`,
+//! `(route, occurred_at)`, `(status, occurred_at)`, `(tenant_id, occurred_at)`.
+
+use sea_orm::sea_query::{ColumnDef, Index, IndexCreateStatement, Table};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Iden};
+
+use crate::entity::audit_log::{Column, Entity};
+
+pub(super) const VERSION: &str = "m20261125_000001_create_audit_log";
+
+/// Limits of the short text columns; the writer cuts longer values to fit.
+pub(crate) const METHOD_LEN: u32 = 32;
+pub(crate) const REQUEST_ID_LEN: u32 = 128;
+pub(crate) const SHORT_TEXT_LEN: u32 = 255;
+pub(crate) const IP_LEN: u32 = 64;
+/// MySQL's MEDIUMTEXT holds 16 MiB; every long text is capped well below.
+pub(crate) const LONG_TEXT_BYTES: usize = 1 << 20;
+
+pub(super) async fn up<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let long_text = |column: Column, null: bool| {
+        let mut def = ColumnDef::new(column);
+        match backend {
+            // MySQL's TEXT stops at 64 KiB, below a redacted 64 KiB body.
+            DbBackend::MySql => def.custom(sea_orm::sea_query::Alias::new("MEDIUMTEXT")),
+            _ => def.text(),
+        };
+        if null { def.null() } else { def.not_null() };
+        def
+    };
+    let short = |column: Column, len: u32| ColumnDef::new(column).string_len(len).null().to_owned();
+
+    let mut occurred_at = ColumnDef::new(Column::OccurredAt);
+    match backend {
+        // DATETIME keeps microseconds and has no 2038 limit; values are always UTC.
+        DbBackend::MySql => occurred_at.custom(sea_orm::sea_query::Alias::new("DATETIME(6)")),
+        _ => occurred_at.timestamp_with_time_zone(),
+    };
+    occurred_at.not_null();
+
+    let mut table = Table::create();
+    table
+        .table(Entity)
+        .if_not_exists()
+        .col(
+            ColumnDef::new(Column::Id)
+                .big_integer()
+                .not_null()
+                .auto_increment()
+                .primary_key(),
+        )
+        .col(occurred_at)
+        .col(short(Column::RequestId, REQUEST_ID_LEN))
+        .col(ColumnDef::new(Column::Method).string_len(METHOD_LEN).not_null())
+        .col(long_text(Column::Path, false))
+        .col(short(Column::Route, SHORT_TEXT_LEN))
+        .col(long_text(Column::Query, true))
+        .col(ColumnDef::new(Column::Status).integer().null())
+        .col(ColumnDef::new(Column::GrpcStatus).integer().null())
+        .col(ColumnDef::new(Column::LatencyUs).big_integer().not_null())
+        .col(short(Column::ClientIp, IP_LEN))
+        .col(short(Column::PeerIp, IP_LEN))
+        .col(long_text(Column::UserAgent, true))
+        .col(short(Column::UserId, SHORT_TEXT_LEN))
+        .col(short(Column::TenantId, SHORT_TEXT_LEN))
+        .col(short(Column::Action, SHORT_TEXT_LEN))
+        .col(long_text(Column::Resource, true))
+        .col(long_text(Column::RequestBody, true))
+        .col(
+            ColumnDef::new(Column::RequestBodyTruncated)
+                .boolean()
+                .not_null()
+                .default(false),
+        )
+        .col(ColumnDef::new(Column::RequestBytes).big_integer().not_null().default(0))
+        .col(ColumnDef::new(Column::ResponseBytes).big_integer().not_null().default(0))
+        .col(ColumnDef::new(Column::RequestHeaders).json_binary().null())
+        .col(ColumnDef::new(Column::Extra).json_binary().null())
+        .col(long_text(Column::Error, true));
+
+    let indexes = indexes();
+    if backend == DbBackend::MySql {
+        // MySQL has no CREATE INDEX IF NOT EXISTS: declare the indexes with the table.
+        table.character_set("utf8mb4").collate("utf8mb4_unicode_ci");
+        for mut index in indexes {
+            table.index(&mut index);
+        }
+        db.execute(&table).await?;
+    } else {
+        db.execute(&table).await?;
+        for mut index in indexes {
+            index.if_not_exists();
+            db.execute(&index).await?;
+        }
+    }
+    Ok(())
+}
+
+fn indexes() -> Vec<IndexCreateStatement> {
+    let named = |name: &str, columns: &[Column]| {
+        let mut index = Index::create();
+        index.name(format!("idx_{}_{name}", Entity.to_string())).table(Entity);
+        for column in columns {
+            index.col(*column);
+        }
+        index
+    };
+    vec![
+        named("occurred_at", &[Column::OccurredAt]),
+        named("user_occurred", &[Column::UserId, Column::OccurredAt]),
+        named("route_occurred", &[Column::Route, Column::OccurredAt]),
+        named("status_occurred", &[Column::Status, Column::OccurredAt]),
+        named("tenant_occurred", &[Column::TenantId, Column::OccurredAt]),
+    ]
+}

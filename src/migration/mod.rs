@@ -1,0 +1,87 @@
+//! Migrations that create and evolve the `audit_log` table, run by [`migrate`].
+//!
+//! Applied versions are kept in their own table, `tower_audit_migrations`, so they never mix with
+//! the application's own migration history (a shared `seaql_migrations` table would make either
+//! migrator see the other's versions as unknown).
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tower_audit::Error> {
+//! let db = tower_audit::connect("sqlite://audit.db?mode=rwc").await?;
+//! tower_audit::migrate(&db).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod m20261125_000001_create_audit_log;
+
+pub(crate) use m20261125_000001_create_audit_log::{
+    IP_LEN, LONG_TEXT_BYTES, METHOD_LEN, REQUEST_ID_LEN, SHORT_TEXT_LEN,
+};
+
+use chrono::Utc;
+use sea_orm::sea_query::{Alias, ColumnDef, Expr, ExprTrait, Query, Table};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, StatementBuilder};
+
+use crate::Error;
+
+/// The table that lists applied versions.
+const MIGRATIONS_TABLE: &str = "tower_audit_migrations";
+
+/// Every migration, oldest first: `(version, up)`.
+const MIGRATIONS: &[&str] = &[m20261125_000001_create_audit_log::VERSION];
+
+/// Creates or updates the `audit_log` table and its indexes; safe to call at every start.
+///
+/// Works on SQLite, PostgreSQL and MySQL/MariaDB. On SQLite it also switches the database file to
+/// WAL mode, so that the writer's inserts do not block readers.
+pub async fn migrate<C: ConnectionTrait>(db: &C) -> Result<(), Error> {
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Sqlite {
+        // WAL is a property of the file; an in-memory database answers "memory" and stays as is.
+        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+    }
+    let mut create = Table::create();
+    create
+        .table(Alias::new(MIGRATIONS_TABLE))
+        .if_not_exists()
+        .col(
+            ColumnDef::new(Alias::new("version"))
+                .string_len(64)
+                .not_null()
+                .primary_key(),
+        )
+        .col(ColumnDef::new(Alias::new("applied_at")).string_len(40).not_null());
+    db.execute(&create).await?;
+
+    for version in MIGRATIONS {
+        if applied(db, version).await? {
+            continue;
+        }
+        tracing::info!(version, "tower-audit: applying migration");
+        match *version {
+            m20261125_000001_create_audit_log::VERSION => {
+                m20261125_000001_create_audit_log::up(db).await?
+            }
+            other => return Err(DbErr::Migration(format!("unknown migration {other}")).into()),
+        }
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new(MIGRATIONS_TABLE))
+            .columns([Alias::new("version"), Alias::new("applied_at")])
+            .values_panic([(*version).into(), Utc::now().to_rfc3339().into()]);
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+async fn applied<C: ConnectionTrait>(db: &C, version: &str) -> Result<bool, DbErr> {
+    let mut select = Query::select();
+    select
+        .expr(Expr::col(Alias::new("version")))
+        .from(Alias::new(MIGRATIONS_TABLE))
+        .and_where(Expr::col(Alias::new("version")).eq(version));
+    let statement = StatementBuilder::build(&select, &db.get_database_backend());
+    Ok(db.query_one_raw(statement).await?.is_some())
+}

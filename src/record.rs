@@ -1,0 +1,229 @@
+//! [`AuditRecord`]: the plain owned data of one request, and the in-flight record that becomes it.
+//!
+//! Capturing is kept cheap: the request path only clones reference-counted handles (the URI, header
+//! values, the matched route) and copies at most `max_body_bytes` of the body. Turning those into
+//! text, generating a request id when the client sent none, and sanitizing all happen in the
+//! background writer.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, HeaderValue, Method, Uri};
+
+use crate::body::CapturedBody;
+use crate::context::{ContextFields, RequestShared, lock};
+use crate::layer::Shared;
+
+/// Everything known about one request once it has ended, however it ended.
+///
+/// Records travel from the request path to the background writer; the writer turns each into one
+/// `audit_log` row. The fields are private so the capture can change without breaking users; the
+/// accessors cover what sinks and tests read.
+#[derive(Debug)]
+pub struct AuditRecord {
+    pub(crate) request: RequestFacts,
+    pub(crate) latency: Duration,
+    pub(crate) status: Option<u16>,
+    pub(crate) grpc_status: Option<i32>,
+    pub(crate) response_bytes: u64,
+    pub(crate) error: Option<String>,
+    pub(crate) body: CapturedBody,
+    pub(crate) context: ContextFields,
+}
+
+impl AuditRecord {
+    /// The HTTP method.
+    pub fn method(&self) -> &Method {
+        &self.request.method
+    }
+
+    /// The request path, without the query.
+    pub fn path(&self) -> &str {
+        self.request.uri.path()
+    }
+
+    /// The HTTP status of the response; `None` when no response was produced.
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
+    /// What went wrong, if anything did.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// From arrival to the end of the response body (or to the abort).
+    pub fn latency(&self) -> Duration {
+        self.latency
+    }
+}
+
+/// What the layer learns when the request arrives.
+#[derive(Debug)]
+pub(crate) struct RequestFacts {
+    pub(crate) occurred_at: DateTime<Utc>,
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) route: Option<RouteName>,
+    pub(crate) request_id: Option<HeaderValue>,
+    pub(crate) peer: Option<IpAddr>,
+    pub(crate) client_ip: Option<IpAddr>,
+    pub(crate) user_agent: Option<HeaderValue>,
+    pub(crate) content_type: Option<HeaderValue>,
+    pub(crate) content_encoding: Option<HeaderValue>,
+    pub(crate) headers: Option<HeaderMap>,
+}
+
+/// The matched route, kept as the framework hands it over so the request path does not allocate.
+#[derive(Debug, Clone)]
+pub(crate) enum RouteName {
+    #[cfg(feature = "axum")]
+    Axum(axum::extract::MatchedPath),
+    Text(Arc<str>),
+}
+
+impl RouteName {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            #[cfg(feature = "axum")]
+            Self::Axum(matched) => matched.as_str(),
+            Self::Text(text) => text,
+        }
+    }
+}
+
+/// A record still in flight. It is finished exactly once: explicitly at the end of the response,
+/// on an error, or — when whatever holds it is dropped first — by `Drop`, as a cancellation.
+pub(crate) struct PendingRecord {
+    request: Option<RequestFacts>,
+    start: Instant,
+    status: Option<u16>,
+    grpc_status: Option<i32>,
+    grpc_message: Option<String>,
+    response_bytes: u64,
+    shared: Arc<RequestShared>,
+    layer: Arc<Shared>,
+}
+
+impl std::fmt::Debug for PendingRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingRecord")
+            .field("request", &self.request)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Error text of a request whose future was dropped before the inner service answered.
+pub(crate) const CANCELLED_BEFORE_RESPONSE: &str =
+    "cancelled: the request was dropped before the service responded (client disconnected or timeout)";
+/// Error text of a response whose body was dropped before its end.
+pub(crate) const CANCELLED_DURING_RESPONSE: &str =
+    "cancelled: the response body was dropped before its end (client disconnected)";
+
+impl PendingRecord {
+    pub(crate) fn new(
+        request: RequestFacts,
+        start: Instant,
+        shared: Arc<RequestShared>,
+        layer: Arc<Shared>,
+    ) -> Self {
+        Self {
+            request: Some(request),
+            start,
+            status: None,
+            grpc_status: None,
+            grpc_message: None,
+            response_bytes: 0,
+            shared,
+            layer,
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<RequestShared> {
+        &self.shared
+    }
+
+    pub(crate) fn set_response(&mut self, status: u16, headers: &HeaderMap) {
+        self.status = Some(status);
+        // A trailers-only gRPC reply carries its status in the headers.
+        self.read_grpc_status(headers);
+    }
+
+    pub(crate) fn add_response_bytes(&mut self, n: u64) {
+        self.response_bytes += n;
+    }
+
+    pub(crate) fn on_trailers(&mut self, trailers: &HeaderMap) {
+        self.read_grpc_status(trailers);
+    }
+
+    fn read_grpc_status(&mut self, headers: &HeaderMap) {
+        if let Some(code) = headers
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            self.grpc_status = Some(code);
+            self.grpc_message = headers
+                .get("grpc-message")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.request.is_none()
+    }
+
+    pub(crate) fn finish_ok(&mut self) {
+        let error = self.grpc_message.take();
+        self.finish(error);
+    }
+
+    pub(crate) fn finish_err(&mut self, error: String) {
+        self.finish(Some(error));
+    }
+
+    fn finish(&mut self, error: Option<String>) {
+        let Some(request) = self.request.take() else {
+            return;
+        };
+        let latency = self.start.elapsed();
+        if self.shared.is_skipped() {
+            self.layer.intake.count_skipped();
+            return;
+        }
+        let body = lock(&self.shared.capture).take();
+        let context = std::mem::take(&mut *lock(&self.shared.fields));
+        let error = match (error, &body.error) {
+            (Some(error), _) => Some(error),
+            (None, Some(body_error)) => Some(body_error.clone()),
+            (None, None) => None,
+        };
+        self.layer.intake.submit(AuditRecord {
+            request,
+            latency,
+            status: self.status,
+            grpc_status: self.grpc_status,
+            response_bytes: self.response_bytes,
+            error,
+            body,
+            context,
+        });
+    }
+}
+
+impl Drop for PendingRecord {
+    fn drop(&mut self) {
+        if self.request.is_some() {
+            let message = if self.status.is_some() {
+                CANCELLED_DURING_RESPONSE
+            } else {
+                CANCELLED_BEFORE_RESPONSE
+            };
+            self.finish(Some(message.to_owned()));
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! [`Audit`]: the middleware service.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use chrono::Utc;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
+use http::request::Parts;
+use http::{HeaderMap, Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::body::{Capture, PreRead, RequestBody, ResponseBody};
+use crate::context::{AuditContext, RequestShared};
+use crate::future::ResponseFuture;
+use crate::layer::{Config, Shared};
+use crate::record::{PendingRecord, RequestFacts, RouteName};
+
+/// The socket address of the client connection, for servers without axum's `ConnectInfo`.
+///
+/// Insert it into the request extensions (for example in a plain hyper `service_fn` before calling
+/// the audited service, or with `tower_http::add_extension`) and the layer records it as the peer.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use tower_audit::PeerAddr;
+///
+/// let mut request = http::Request::new(());
+/// let peer: SocketAddr = "192.0.2.7:50123".parse().unwrap();
+/// request.extensions_mut().insert(PeerAddr(peer));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Middleware that records each request it serves; built by [`AuditLayer`](crate::AuditLayer).
+#[derive(Clone)]
+pub struct Audit<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for Audit<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Audit")
+            .field("inner", &self.inner)
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl<S> Audit<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        Self { inner, shared }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Audit<S>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>> + Clone,
+    S::Error: fmt::Display,
+    ReqBody: Body,
+    ReqBody::Error: fmt::Display,
+    ResBody: Body,
+    ResBody::Error: fmt::Display,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let start = Instant::now();
+        let (mut parts, body) = request.into_parts();
+        let config = &self.shared.config;
+        if config.skips(&parts) {
+            self.shared.intake.count_skipped();
+            let request = Request::from_parts(parts, RequestBody::new(body, None));
+            return ResponseFuture::called(self.inner.call(request), None);
+        }
+
+        let mut capture = Capture::new(config.max_body_bytes);
+        if body.is_end_stream() {
+            capture.set_ended();
+        }
+        let shared = RequestShared::new(capture);
+        parts
+            .extensions
+            .insert(AuditContext::new(Arc::clone(&shared)));
+        let facts = request_facts(&parts, config);
+        let pending = PendingRecord::new(facts, start, Arc::clone(&shared), self.shared.clone());
+
+        if should_pre_read(&parts, &body, config) {
+            // Call the service that was made ready, and leave a fresh clone for the next call.
+            let clone = self.inner.clone();
+            let service = std::mem::replace(&mut self.inner, clone);
+            return ResponseFuture::pre_read(
+                service,
+                parts,
+                PreRead::new(body),
+                pending,
+                config.body_read_timeout,
+            );
+        }
+        let request = Request::from_parts(parts, RequestBody::new(body, Some(shared)));
+        ResponseFuture::called(self.inner.call(request), Some(pending))
+    }
+}
+
+fn request_facts(parts: &Parts, config: &Config) -> RequestFacts {
+    let headers = &parts.headers;
+    let peer = peer_ip(parts);
+    let client_ip = if config.trusted_proxies.is_enabled() {
+        config.trusted_proxies.resolve(peer, headers).client
+    } else {
+        peer
+    };
+    RequestFacts {
+        occurred_at: Utc::now(),
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
+        route: route(parts),
+        request_id: headers.get(&config.request_id_header).cloned(),
+        peer,
+        client_ip,
+        user_agent: headers.get(USER_AGENT).cloned(),
+        content_type: headers.get(CONTENT_TYPE).cloned(),
+        content_encoding: headers.get(CONTENT_ENCODING).cloned(),
+        headers: recorded_headers(headers, &config.record_headers),
+    }
+}
+
+fn recorded_headers(headers: &HeaderMap, names: &[http::HeaderName]) -> Option<HeaderMap> {
+    if names.is_empty() {
+        return None;
+    }
+    let mut recorded = HeaderMap::new();
+    for name in names {
+        for value in headers.get_all(name) {
+            recorded.append(name.clone(), value.clone());
+        }
+    }
+    (!recorded.is_empty()).then_some(recorded)
+}
+
+fn peer_ip(parts: &Parts) -> Option<IpAddr> {
+    if let Some(PeerAddr(addr)) = parts.extensions.get::<PeerAddr>() {
+        return Some(addr.ip().to_canonical());
+    }
+    #[cfg(feature = "axum")]
+    if let Some(info) = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+    {
+        return Some(info.0.ip().to_canonical());
+    }
+    None
+}
+
+fn route(parts: &Parts) -> Option<RouteName> {
+    #[cfg(feature = "axum")]
+    if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
+        return Some(RouteName::Axum(matched.clone()));
+    }
+    // gRPC: the path is the route, `/package.Service/Method`.
+    let is_grpc = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
+    if is_grpc {
+        let path = parts.uri.path();
+        return Some(RouteName::Text(Arc::from(path.strip_prefix('/').unwrap_or(path))));
+    }
+    None
+}
+
+/// A JSON or form body of known length within the cap is read before the service runs, so a
+/// handler that rejects the request without reading it still leaves the body in the record.
+/// Anything streamed (chunked uploads, gRPC) is only teed.
+fn should_pre_read<B: Body>(parts: &Parts, body: &B, config: &Config) -> bool {
+    let Some(len) = body.size_hint().exact() else {
+        return false;
+    };
+    if len == 0 || len > config.max_body_bytes as u64 || config.body_read_timeout.is_zero() {
+        return false;
+    }
+    let Some(content_type) = parts.headers.get(CONTENT_TYPE) else {
+        return false;
+    };
+    let content_type = content_type.as_bytes();
+    let essence = content_type
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    let json = essence.eq_ignore_ascii_case(b"application/json")
+        || (essence.len() > 5 && essence[essence.len() - 5..].eq_ignore_ascii_case(b"+json"));
+    let form = essence.eq_ignore_ascii_case(b"application/x-www-form-urlencoded");
+    // The bounded wait needs Tokio's timer.
+    (json || form) && tokio::runtime::Handle::try_current().is_ok()
+}

@@ -1,0 +1,155 @@
+//! Turning an [`AuditRecord`] into an `audit_log` row: text conversion, request id generation,
+//! sanitizing and fitting values to their columns — all off the request path.
+
+use sea_orm::ActiveValue::{NotSet, Set};
+use uuid::Uuid;
+
+use crate::entity::audit_log::ActiveModel;
+use crate::migration::{IP_LEN, LONG_TEXT_BYTES, METHOD_LEN, REQUEST_ID_LEN, SHORT_TEXT_LEN};
+use crate::record::AuditRecord;
+use crate::sanitize::{BodyInput, Redactor};
+
+pub(crate) fn to_active_model(record: AuditRecord, redactor: &Redactor) -> ActiveModel {
+    let AuditRecord {
+        request,
+        latency,
+        status,
+        grpc_status,
+        response_bytes,
+        error,
+        body,
+        context,
+    } = record;
+    let route = request.route.as_ref().map(|r| cut_chars(r.as_str(), SHORT_TEXT_LEN));
+    let request_id = match &request.request_id {
+        Some(value) => lossy(value.as_bytes(), REQUEST_ID_LEN as usize),
+        // Generated here rather than on the request path: v7 keeps the arrival time in its prefix.
+        None => {
+            let ts = uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                request.occurred_at.timestamp().max(0) as u64,
+                request.occurred_at.timestamp_subsec_nanos(),
+            );
+            Uuid::new_v7(ts).to_string()
+        }
+    };
+    let request_body = redactor
+        .redact_body(&BodyInput {
+            content_type: header_str(request.content_type.as_ref()),
+            content_encoding: header_str(request.content_encoding.as_ref()),
+            bytes: &body.bytes,
+            total_len: body.total,
+            truncated: body.truncated,
+            route: route.as_deref(),
+        })
+        .map(|text| cut_bytes(text, LONG_TEXT_BYTES));
+    let extra = context.extra.map(|extra| redact_json(redactor, extra));
+    let request_headers = request
+        .headers
+        .as_ref()
+        .and_then(|headers| {
+            let names: Vec<_> = headers.keys().cloned().collect();
+            redactor.redact_headers(headers, &names)
+        })
+        .and_then(|json| serde_json::from_str(&json).ok());
+
+    ActiveModel {
+        id: NotSet,
+        occurred_at: Set(request.occurred_at),
+        request_id: Set(Some(request_id)),
+        method: Set(cut_chars(request.method.as_str(), METHOD_LEN)),
+        path: Set(cut_bytes(
+            redactor.redact_text(request.uri.path()),
+            LONG_TEXT_BYTES,
+        )),
+        route: Set(route),
+        query: Set(request
+            .uri
+            .query()
+            .map(|q| cut_bytes(redactor.redact_query(q), LONG_TEXT_BYTES))),
+        status: Set(status.map(i32::from)),
+        grpc_status: Set(grpc_status),
+        latency_us: Set(i64::try_from(latency.as_micros()).unwrap_or(i64::MAX)),
+        client_ip: Set(request
+            .client_ip
+            .map(|ip| cut_chars(&ip.to_string(), IP_LEN))),
+        peer_ip: Set(request.peer.map(|ip| cut_chars(&ip.to_string(), IP_LEN))),
+        user_agent: Set(request
+            .user_agent
+            .as_ref()
+            .map(|ua| lossy(ua.as_bytes(), LONG_TEXT_BYTES))),
+        user_id: Set(context.user_id.map(|v| cut_chars(&v, SHORT_TEXT_LEN))),
+        tenant_id: Set(context.tenant_id.map(|v| cut_chars(&v, SHORT_TEXT_LEN))),
+        action: Set(context.action.map(|v| cut_chars(&v, SHORT_TEXT_LEN))),
+        resource: Set(context.resource.map(|v| cut_bytes(v, LONG_TEXT_BYTES))),
+        request_body: Set(request_body),
+        request_body_truncated: Set(body.truncated),
+        request_bytes: Set(i64::try_from(body.total).unwrap_or(i64::MAX)),
+        response_bytes: Set(i64::try_from(response_bytes).unwrap_or(i64::MAX)),
+        request_headers: Set(request_headers),
+        extra: Set(extra),
+        error: Set(error.map(|e| cut_bytes(redactor.redact_text(&e), LONG_TEXT_BYTES))),
+    }
+}
+
+/// Runs handler-supplied fields through the body sanitizer, as JSON.
+fn redact_json(
+    redactor: &Redactor,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    let raw = serde_json::Value::Object(extra).to_string();
+    let redacted = redactor.redact_body(&BodyInput {
+        content_type: Some("application/json"),
+        content_encoding: None,
+        bytes: raw.as_bytes(),
+        total_len: raw.len() as u64,
+        truncated: false,
+        route: None,
+    });
+    redacted
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn header_str(value: Option<&http::HeaderValue>) -> Option<&str> {
+    value.and_then(|v| v.to_str().ok())
+}
+
+/// Header bytes as text: invalid UTF-8 is replaced rather than rejected, then cut to fit.
+fn lossy(bytes: &[u8], max_bytes: usize) -> String {
+    cut_bytes(String::from_utf8_lossy(bytes).into_owned(), max_bytes)
+}
+
+/// At most `max` characters (how MySQL and PostgreSQL measure `VARCHAR(n)`).
+pub(crate) fn cut_chars(text: &str, max: u32) -> String {
+    match text.char_indices().nth(max as usize) {
+        Some((end, _)) => text[..end].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+/// At most `max` bytes, cut on a character boundary.
+pub(crate) fn cut_bytes(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_respect_character_boundaries() {
+        assert_eq!(cut_chars("héllo", 2), "hé");
+        assert_eq!(cut_chars("abc", 10), "abc");
+        assert_eq!(cut_bytes("héllo".to_owned(), 2), "h");
+        assert_eq!(cut_bytes("héllo".to_owned(), 3), "hé");
+        assert_eq!(lossy(b"a\xffb", 10), "a\u{fffd}b");
+    }
+}

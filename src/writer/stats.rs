@@ -1,0 +1,70 @@
+//! Counters the writer keeps, and the snapshot users read.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::context::lock;
+
+/// A snapshot of the writer's counters, from [`WriterGuard::stats`](crate::WriterGuard::stats).
+///
+/// Every record the layer finishes is counted once as `captured` (or `skipped`); after a clean
+/// shutdown, `captured == dropped + written + lost`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriterStats {
+    /// Records finished by the layer and handed to the writer.
+    pub captured: u64,
+    /// Records that made it into the queue (`captured - dropped`).
+    pub enqueued: u64,
+    /// Records dropped at the queue: it was full, or the writer was shut down.
+    pub dropped: u64,
+    /// Requests not recorded because a skip rule or `AuditContext::skip` said so.
+    pub skipped: u64,
+    /// Records inserted into the database.
+    pub written: u64,
+    /// Records given up on: still failing at the shutdown deadline.
+    pub lost: u64,
+    /// Batch inserts that failed (each failure is retried while the batch is kept).
+    pub failed_batches: u64,
+    /// Records waiting in the queue right now.
+    pub queue_len: usize,
+    /// The last database error, if any.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) captured: AtomicU64,
+    pub(crate) skipped: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) written: AtomicU64,
+    pub(crate) lost: AtomicU64,
+    pub(crate) failed_batches: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_last_error(&self, error: String) {
+        *lock(&self.last_error) = Some(error);
+    }
+
+    pub(crate) fn snapshot(&self, queue_len: usize) -> WriterStats {
+        let captured = self.captured.load(Ordering::Relaxed);
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        WriterStats {
+            captured,
+            enqueued: captured.saturating_sub(dropped),
+            dropped,
+            skipped: self.skipped.load(Ordering::Relaxed),
+            written: self.written.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
+            failed_batches: self.failed_batches.load(Ordering::Relaxed),
+            queue_len,
+            last_error: lock(&self.last_error).clone(),
+        }
+    }
+}

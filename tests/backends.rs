@@ -1,0 +1,482 @@
+//! The foundation suite, run against every configured backend: SQLite always, PostgreSQL and
+//! MySQL/MariaDB when `TOWER_AUDIT_TEST_POSTGRES_URL` / `TOWER_AUDIT_TEST_MYSQL_URL` are set.
+//! A backend without its variable shows its tests as ignored, and says so on stderr.
+
+mod support;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full};
+use libtest_mimic::{Arguments, Failed, Trial};
+use tokio::sync::oneshot;
+use tower::{Service, ServiceExt};
+use tower_audit::{AuditLayer, WriterGuard};
+
+use support::{Backend, ChunkedBody, Server, TestDb, client, empty, full, rows, send};
+
+type Scenario = fn(Arc<TestDb>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), |db| Box::pin($name(db)))),*]
+    };
+}
+
+const SCENARIOS: &[(&str, Scenario)] = scenarios![
+    thousand_concurrent_requests,
+    streaming_upload_reaches_handler_and_capture_stays_capped,
+    unread_json_body_of_a_401_is_recorded,
+    client_disconnect_mid_response_is_recorded,
+    inner_service_error_is_recorded,
+    dropped_response_future_is_recorded_as_cancelled,
+    shutdown_after_burst_writes_every_record,
+    skip_rules_and_context,
+    invalid_utf8_and_oversized_values_are_written,
+];
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    for backend in Backend::ALL {
+        let available = backend.base_url().is_some();
+        if !available {
+            eprintln!(
+                "SKIPPED: the {} backend tests (set {} to run them)",
+                backend.name(),
+                backend.env().unwrap_or_default()
+            );
+        }
+        for &(name, scenario) in SCENARIOS {
+            let trial = Trial::test(format!("{}::{name}", backend.name()), move || {
+                run(backend, name, scenario)
+            })
+            .with_ignored_flag(!available);
+            trials.push(trial);
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn run(backend: Backend, name: &str, scenario: Scenario) -> Result<(), Failed> {
+    if backend.base_url().is_none() {
+        return Err(format!(
+            "{} is not set: cannot run the {} tests",
+            backend.env().unwrap_or_default(),
+            backend.name()
+        )
+        .into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let db = Arc::new(TestDb::create(backend, name).await);
+        let result = tokio::spawn(scenario(db.clone())).await;
+        if let Ok(db) = Arc::try_unwrap(db) {
+            db.cleanup().await;
+        }
+        result.map_err(|error| Failed::from(format!("{error}")))
+    })
+}
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+async fn shutdown(guard: WriterGuard) -> tower_audit::ShutdownReport {
+    let report = guard.shutdown(DEADLINE).await.expect("shutdown");
+    assert_eq!(report.lost, 0, "{report:?}");
+    report
+}
+
+/// The app the suite serves: orders, an upload, a login that rejects unread, a stream.
+fn app(layer: AuditLayer) -> Router {
+    Router::new()
+        .route(
+            "/orders/{id}",
+            post(|Path(id): Path<u64>, Json(order): Json<serde_json::Value>| async move {
+                let _ = order;
+                (StatusCode::CREATED, Json(serde_json::json!({ "id": id })))
+            })
+            .get(|Path(id): Path<u64>| async move { format!("order {id}") }),
+        )
+        .route(
+            "/upload",
+            post(|body: axum::body::Body| async move {
+                let mut body = body;
+                let (mut len, mut sum) = (0u64, 0u64);
+                while let Some(frame) = body.frame().await {
+                    if let Ok(data) = frame.expect("upload frame").into_data() {
+                        len += data.len() as u64;
+                        sum = data.iter().fold(sum, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
+                    }
+                }
+                format!("{len}:{sum}")
+            }),
+        )
+        .route("/login", post(|| async { StatusCode::UNAUTHORIZED }))
+        .route("/health", get(|| async { "ok" }))
+        .layer(layer)
+}
+
+async fn thousand_concurrent_requests(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let server = Server::start(app(layer)).await;
+    let client = client();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..1000u32 {
+        let client = client.clone();
+        let url = server.url(&format!("/orders/{i}?source=test&n={i}"));
+        tasks.spawn(async move {
+            let body = format!(r#"{{"item":"widget-{i}","qty":{i},"password":"hunter2-{i}"}}"#);
+            let request = http::Request::post(url)
+                .header("content-type", "application/json")
+                .header("user-agent", "audit-test/1.0")
+                .header("x-request-id", format!("req-{i}"))
+                .body(full(body))
+                .unwrap();
+            let (status, _) = send(&client, request).await;
+            assert_eq!(status, StatusCode::CREATED);
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    server.stop().await;
+    let report = shutdown(guard).await;
+    assert_eq!((report.written, report.dropped), (1000, 0));
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 1000);
+    let mut seen = std::collections::HashSet::new();
+    for row in &rows {
+        let i: u32 = row.path.trim_start_matches("/orders/").parse().unwrap();
+        assert!(seen.insert(i), "row for request {i} twice");
+        assert_eq!(row.method, "POST");
+        assert_eq!(row.route.as_deref(), Some("/orders/{id}"));
+        assert_eq!(row.query.as_deref(), Some(format!("source=test&n={i}").as_str()));
+        assert_eq!(row.status, Some(201));
+        assert_eq!(row.client_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(row.peer_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(row.user_agent.as_deref(), Some("audit-test/1.0"));
+        assert_eq!(row.request_id.as_deref(), Some(format!("req-{i}").as_str()));
+        let body = row.request_body.as_deref().unwrap();
+        assert!(body.contains(&format!("widget-{i}")), "{body}");
+        assert!(!body.contains("hunter2"), "secret stored: {body}");
+        assert!(!row.request_body_truncated);
+        assert!(row.latency_us > 0);
+        assert!(row.request_bytes > 0 && row.response_bytes > 0);
+        assert_eq!(row.error, None);
+    }
+}
+
+async fn streaming_upload_reaches_handler_and_capture_stays_capped(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let server = Server::start(app(layer)).await;
+
+    const CHUNKS: usize = 320;
+    const CHUNK: usize = 64 * 1024; // 20 MiB in all
+    let upload = ChunkedBody::new(CHUNKS, CHUNK);
+    let expected = {
+        let chunk: Vec<u8> = (0..CHUNK).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut sum = 0u64;
+        for _ in 0..CHUNKS {
+            sum = chunk.iter().fold(sum, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
+        }
+        format!("{}:{sum}", CHUNKS * CHUNK)
+    };
+    let request = http::Request::post(server.url("/upload"))
+        .header("content-type", "text/plain")
+        .body(upload.boxed())
+        .unwrap();
+    let (status, body) = send(&client(), request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, expected.as_bytes(), "the handler saw other bytes");
+
+    server.stop().await;
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.request_bytes, (CHUNKS * CHUNK) as i64);
+    assert!(row.request_body_truncated);
+    let stored = row.request_body.as_deref().unwrap_or_default();
+    assert!(stored.len() <= 64 * 1024 + 256, "stored {} bytes", stored.len());
+    assert_eq!(row.error, None);
+}
+
+async fn unread_json_body_of_a_401_is_recorded(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let server = Server::start(app(layer)).await;
+    let request = http::Request::post(server.url("/login"))
+        .header("content-type", "application/json")
+        .body(full(r#"{"username":"alice","password":"not-the-password-42"}"#))
+        .unwrap();
+    let (status, _) = send(&client(), request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.stop().await;
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.status, Some(401));
+    let body = row.request_body.as_deref().expect("body recorded");
+    assert!(body.contains("alice"), "{body}");
+    assert!(!body.contains("not-the-password-42"), "{body}");
+    assert!(!row.request_body_truncated);
+}
+
+/// A response body that sends a chunk every few milliseconds forever, and says when it is dropped.
+struct EndlessBody {
+    tick: tokio::time::Interval,
+    dropped: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for EndlessBody {
+    fn drop(&mut self) {
+        if let Some(dropped) = self.dropped.take() {
+            let _ = dropped.send(());
+        }
+    }
+}
+
+impl Body for EndlessBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.tick.poll_tick(cx) {
+            Poll::Ready(_) => Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"tick\n"))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+async fn client_disconnect_mid_response_is_recorded(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let (dropped_tx, dropped_rx) = oneshot::channel();
+    let dropped_tx = Arc::new(Mutex::new(Some(dropped_tx)));
+    let app = Router::new()
+        .route(
+            "/stream",
+            get(move || {
+                let dropped = dropped_tx.lock().unwrap().take();
+                async move {
+                    axum::body::Body::new(EndlessBody {
+                        tick: tokio::time::interval(Duration::from_millis(5)),
+                        dropped,
+                    })
+                }
+            }),
+        )
+        .layer(layer);
+    let server = Server::start(app).await;
+
+    let response = client()
+        .request(http::Request::get(server.url("/stream")).body(empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&first[..], b"tick\n");
+    drop(body); // the client goes away mid-response
+
+    tokio::time::timeout(DEADLINE, dropped_rx)
+        .await
+        .expect("the server never dropped the response body")
+        .unwrap();
+    shutdown(guard).await;
+    server.stop().await;
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.status, Some(200));
+    let error = row.error.as_deref().expect("error recorded");
+    assert!(error.contains("client disconnected"), "{error}");
+    assert!(row.response_bytes >= 5);
+}
+
+async fn inner_service_error_is_recorded(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let service = tower::ServiceBuilder::new().layer(layer).service(tower::service_fn(
+        |_request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async {
+            Err::<http::Response<Full<Bytes>>, _>(std::io::Error::other("database on fire"))
+        },
+    ));
+    let request = http::Request::delete("/orders/7").body(Full::new(Bytes::new())).unwrap();
+    let error = service.oneshot(request).await.unwrap_err();
+    assert_eq!(error.to_string(), "database on fire", "the inner error is returned as is");
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].method, "DELETE");
+    assert_eq!(rows[0].status, None);
+    assert_eq!(rows[0].error.as_deref(), Some("service error: database on fire"));
+}
+
+async fn dropped_response_future_is_recorded_as_cancelled(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let mut service = tower::ServiceBuilder::new().layer(layer).service(tower::service_fn(
+        |_request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| {
+            std::future::pending::<Result<http::Response<Full<Bytes>>, Infallible>>()
+        },
+    ));
+    let request = http::Request::get("/slow").body(Full::new(Bytes::new())).unwrap();
+    let mut future = Box::pin(service.ready().await.unwrap().call(request));
+    std::future::poll_fn(|cx| {
+        assert!(future.as_mut().poll(cx).is_pending());
+        Poll::Ready(())
+    })
+    .await;
+    drop(future);
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, None);
+    let error = rows[0].error.as_deref().unwrap();
+    assert!(error.starts_with("cancelled"), "{error}");
+}
+
+async fn shutdown_after_burst_writes_every_record(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .capacity(10_000)
+        .build()
+        .unwrap();
+    let router = app(layer);
+    const BURST: usize = 5000;
+    for i in 0..BURST {
+        let request = http::Request::get(format!("/orders/{i}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.into_body().collect().await.unwrap();
+    }
+    // No waiting: shutdown itself must flush the queue.
+    let report = shutdown(guard).await;
+    assert_eq!(report.written, BURST as u64);
+    assert_eq!(rows(&db).await.len(), BURST);
+}
+
+async fn skip_rules_and_context(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .skip_path("/health")
+        .skip_path_prefix("/internal")
+        .skip_if(|parts| parts.headers.contains_key("x-no-audit"))
+        .build()
+        .unwrap();
+    let router = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/internal/metrics", get(|| async { "m" }))
+        .route("/internals", get(|| async { "kept: not under /internal" }))
+        .route(
+            "/quiet",
+            get(|axum::Extension(audit): axum::Extension<tower_audit::AuditContext>| async move {
+                audit.skip();
+                "not recorded"
+            }),
+        )
+        .route(
+            "/who",
+            get(|axum::Extension(audit): axum::Extension<tower_audit::AuditContext>| async move {
+                audit.set_user("alice");
+                audit.set_tenant("acme");
+                audit.set_action("whoami");
+                audit.insert_extra("plan", "gold");
+                (StatusCode::INTERNAL_SERVER_ERROR, "failed after setting the user")
+            }),
+        )
+        .layer(layer);
+    for (path, header) in [
+        ("/health", false),
+        ("/internal/metrics", false),
+        ("/internals", false),
+        ("/quiet", false),
+        ("/who", false),
+        ("/who", true),
+    ] {
+        let mut request = http::Request::get(path);
+        if header {
+            request = request.header("x-no-audit", "1");
+        }
+        let response = router
+            .clone()
+            .oneshot(request.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    let stats = guard.stats();
+    assert_eq!(stats.skipped, 4);
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    let paths: Vec<_> = rows.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/internals", "/who"]);
+    let who = &rows[1];
+    assert_eq!(who.status, Some(500));
+    assert_eq!(who.user_id.as_deref(), Some("alice"));
+    assert_eq!(who.tenant_id.as_deref(), Some("acme"));
+    assert_eq!(who.action.as_deref(), Some("whoami"));
+    assert_eq!(who.extra, Some(serde_json::json!({ "plan": "gold" })));
+}
+
+async fn invalid_utf8_and_oversized_values_are_written(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let long_user = "ü".repeat(1000);
+    let router = Router::new()
+        .route(
+            "/odd",
+            post(move |axum::Extension(audit): axum::Extension<tower_audit::AuditContext>| {
+                let long_user = long_user.clone();
+                async move {
+                    audit.set_user(long_user);
+                    "ok"
+                }
+            }),
+        )
+        .layer(layer);
+    let request = http::Request::post(format!("/odd?q={}", "x".repeat(10_000)))
+        .header("user-agent", http::HeaderValue::from_bytes(b"agent \xff\xfe").unwrap())
+        .header("x-request-id", "r".repeat(500))
+        .header("content-type", "text/plain")
+        .body(axum::body::Body::from(vec![0xffu8, 0x00, 0xfe, b'a']))
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.into_body().collect().await.unwrap();
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.user_id.as_ref().map(|u| u.chars().count()), Some(255));
+    assert_eq!(row.request_id.as_ref().map(String::len), Some(128));
+    assert_eq!(row.user_agent.as_deref(), Some("agent \u{fffd}\u{fffd}"));
+    assert_eq!(row.query.as_ref().map(String::len), Some(10_002));
+}
