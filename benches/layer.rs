@@ -1,1 +1,145 @@
-fn main(){}
+//! Request-path cost of the audit layer against the bare service, in process (`oneshot`).
+//!
+//! ```sh
+//! cargo bench --bench layer
+//! ```
+//!
+//! The writer runs (into an in-memory SQLite database) but is drained between measured batches,
+//! so no record is dropped and the numbers are the request path alone.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+#![allow(missing_docs)]
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+use tower::{Service, ServiceExt};
+use tower_audit::{AuditLayer, WriterGuard};
+
+/// 291 bytes, like the issue's load test.
+const JSON: &str = r#"{"customer":{"id":"c-10293","email":"jane.doe@example.com","tier":"gold"},"items":[{"sku":"BK-2231","qty":2,"price":12.5},{"sku":"PN-0032","qty":1,"price":3.75}],"shipping":{"method":"express","address":"12 Rue de la Paix, 75002 Paris"},"note":"leave at the door","coupon":"WINTER"}"#;
+
+async fn handler<B>(request: Request<B>) -> Result<Response<Full<Bytes>>, Infallible>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    std::hint::black_box(body);
+    Ok(Response::new(Full::new(Bytes::from_static(b"{\"id\":1}"))))
+}
+
+fn request(with_body: bool) -> Request<Full<Bytes>> {
+    let builder = Request::post("/orders/17?expand=items")
+        .header("user-agent", "bench/1.0")
+        .header("x-request-id", "0192f0c1-aaaa-7bbb-8ccc-123456789abc");
+    if with_body {
+        builder
+            .header("content-type", "application/json")
+            .header("content-length", JSON.len())
+            .body(Full::new(Bytes::from_static(JSON.as_bytes())))
+            .expect("request")
+    } else {
+        builder.body(Full::new(Bytes::new())).expect("request")
+    }
+}
+
+async fn drive<S, B>(service: &mut S, with_body: bool)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible>,
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    let response = service
+        .ready()
+        .await
+        .expect("ready")
+        .call(request(with_body))
+        .await
+        .expect("response");
+    let body = response.into_body().collect().await.expect("body");
+    std::hint::black_box(body);
+}
+
+async fn drained(guard: &WriterGuard) {
+    let mut stats = guard.watch_stats();
+    let target = guard.stats().captured;
+    stats
+        .wait_for(|s| s.written >= target)
+        .await
+        .expect("writer alive");
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (layer, guard) = runtime.block_on(async {
+        let db = tower_audit::connect("sqlite::memory:").await.expect("db");
+        tower_audit::migrate(&db).await.expect("migrate");
+        AuditLayer::builder(db)
+            .capacity(1 << 16)
+            .build()
+            .expect("layer")
+    });
+
+    let mut group = c.benchmark_group("request_path");
+    group.measurement_time(Duration::from_secs(5));
+    for with_body in [false, true] {
+        let label = if with_body { "json_291B" } else { "no_body" };
+        group.bench_function(format!("bare/{label}"), |b| {
+            let service = tower::service_fn(handler::<Full<Bytes>>);
+            b.to_async(&runtime).iter(|| {
+                let mut service = service;
+                async move { drive(&mut service, with_body).await }
+            });
+        });
+        group.bench_function(format!("audited/{label}"), |b| {
+            let service = tower::ServiceBuilder::new()
+                .layer(layer.clone())
+                .service_fn(handler::<tower_audit::RequestBody<Full<Bytes>>>);
+            b.to_async(&runtime).iter_custom(|iters| {
+                let mut service = service.clone();
+                let guard = &guard;
+                async move {
+                    let mut total = Duration::ZERO;
+                    let mut left = iters;
+                    while left > 0 {
+                        let n = left.min(30_000);
+                        let start = Instant::now();
+                        for _ in 0..n {
+                            drive(&mut service, with_body).await;
+                        }
+                        total += start.elapsed();
+                        left -= n;
+                        drained(guard).await;
+                    }
+                    total
+                }
+            });
+        });
+    }
+    group.finish();
+    let stats = guard.stats();
+    assert_eq!(stats.dropped, 0, "{stats:?}");
+    runtime.block_on(async {
+        guard
+            .shutdown(Duration::from_secs(30))
+            .await
+            .expect("shutdown");
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,1 +1,128 @@
-fn main(){}
+//! Writer throughput: rows per second from a full queue into the `audit_log` table, by batch size.
+//!
+//! ```sh
+//! cargo bench --bench writer
+//! TOWER_AUDIT_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench writer --features postgres
+//! ```
+//!
+//! Each sample fills the queue with real records (291-byte JSON bodies, through the layer) while
+//! the worker is stopped, then times the worker from start until it has written all of them,
+//! sanitizing and converting included. SQLite writes to a file in WAL mode.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+#![allow(missing_docs)]
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use tower::{Service, ServiceExt};
+use tower_audit::AuditLayer;
+
+const JSON: &str = r#"{"customer":{"id":"c-10293","email":"jane.doe@example.com","tier":"gold"},"items":[{"sku":"BK-2231","qty":2,"price":12.5},{"sku":"PN-0032","qty":1,"price":3.75}],"shipping":{"method":"express","address":"12 Rue de la Paix, 75002 Paris"},"note":"leave at the door","coupon":"WINTER"}"#;
+const RECORDS: usize = 20_000;
+
+async fn fill(layer: &AuditLayer) {
+    let mut service = tower::ServiceBuilder::new()
+        .layer(layer.clone())
+        .service_fn(
+            |request: Request<tower_audit::RequestBody<Full<Bytes>>>| async move {
+                let _ = request.into_body().collect().await;
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{\"id\":1}"))))
+            },
+        );
+    for i in 0..RECORDS {
+        let request = Request::post(format!("/orders/{i}?expand=items"))
+            .header("content-type", "application/json")
+            .header("user-agent", "bench/1.0")
+            .body(Full::new(Bytes::from_static(JSON.as_bytes())))
+            .expect("request");
+        let response = service
+            .ready()
+            .await
+            .expect("ready")
+            .call(request)
+            .await
+            .expect("response");
+        let _ = response.into_body().collect().await;
+    }
+}
+
+async fn write_all(db: &DatabaseConnection, batch_size: usize) -> Duration {
+    let (layer, guard, writer) = AuditLayer::builder(db.clone())
+        .capacity(RECORDS)
+        .batch_size(batch_size)
+        .build_pair();
+    fill(&layer).await;
+    drop(layer);
+    let start = Instant::now();
+    let task = tokio::spawn(writer);
+    let report = guard
+        .shutdown(Duration::from_secs(120))
+        .await
+        .expect("shutdown");
+    let elapsed = start.elapsed();
+    task.await.expect("writer");
+    assert_eq!(report.written, RECORDS as u64, "{report:?}");
+    elapsed
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut targets = vec![(
+        "sqlite",
+        format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.db").display()
+        ),
+    )];
+    if let Ok(url) = std::env::var("TOWER_AUDIT_TEST_POSTGRES_URL") {
+        targets.push(("postgres", url));
+    }
+    if let Ok(url) = std::env::var("TOWER_AUDIT_TEST_MYSQL_URL") {
+        targets.push(("mysql", url));
+    }
+    let mut group = c.benchmark_group("writer");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    for (backend, url) in targets {
+        let Ok(db) = runtime.block_on(async {
+            let db = tower_audit::connect(url).await?;
+            db.execute_unprepared("DROP TABLE IF EXISTS audit_log")
+                .await?;
+            db.execute_unprepared("DROP TABLE IF EXISTS tower_audit_migrations")
+                .await?;
+            tower_audit::migrate(&db).await?;
+            Ok::<_, tower_audit::Error>(db)
+        }) else {
+            eprintln!("skipping {backend}: cannot connect");
+            continue;
+        };
+        for batch_size in [128, 512, 2048] {
+            group.bench_function(format!("{backend}/batch_{batch_size}"), |b| {
+                b.to_async(&runtime).iter_custom(|iters| {
+                    let db = db.clone();
+                    async move {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            total += write_all(&db, batch_size).await;
+                        }
+                        total
+                    }
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

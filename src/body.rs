@@ -311,10 +311,10 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
 impl<B: Body> ResponseBody<B> {
     pub(crate) fn new(inner: B, mut pending: Option<PendingRecord>) -> Self {
         // hyper never polls a body that says it is empty: finish its record now.
-        if inner.is_end_stream() {
-            if let Some(mut record) = pending.take() {
-                record.finish_ok();
-            }
+        if inner.is_end_stream()
+            && let Some(mut record) = pending.take()
+        {
+            record.finish_ok();
         }
         Self { inner, pending }
     }

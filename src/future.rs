@@ -124,7 +124,8 @@ where
                         panic!("ResponseFuture polled after completion");
                     };
                     let shared = pending.shared().clone();
-                    if pre_read.poll_read(cx, &shared).is_pending() && deadline.poll(cx).is_pending()
+                    if pre_read.poll_read(cx, &shared).is_pending()
+                        && deadline.poll(cx).is_pending()
                     {
                         return Poll::Pending;
                     }
@@ -133,7 +134,8 @@ where
                     else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    let request = Request::from_parts(parts, RequestBody::replaying(pre_read, shared));
+                    let request =
+                        Request::from_parts(parts, RequestBody::replaying(pre_read, shared));
                     let future = service.call(request);
                     this.state.set(State::Calling { future });
                 }
@@ -146,7 +148,10 @@ where
                             if let Some(pending) = &mut pending {
                                 pending.set_response(parts.status.as_u16(), &parts.headers);
                             }
-                            Ok(Response::from_parts(parts, ResponseBody::new(body, pending)))
+                            Ok(Response::from_parts(
+                                parts,
+                                ResponseBody::new(body, pending),
+                            ))
                         }
                         Err(error) => {
                             if let Some(pending) = &mut pending {

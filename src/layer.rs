@@ -10,11 +10,11 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
 use tower_layer::Layer;
 
+use crate::Error;
 use crate::client_ip::TrustedProxies;
 use crate::sanitize::Redactor;
 use crate::service::Audit;
 use crate::writer::{AuditWriter, Channel, Intake, Overflow, Worker, WriterConfig, WriterGuard};
-use crate::Error;
 
 /// A [`Layer`] that records every request into the `audit_log` table.
 ///
@@ -105,7 +105,10 @@ impl fmt::Debug for Config {
             .field("body_read_timeout", &self.body_read_timeout)
             .field("skip_paths", &self.skip_paths)
             .field("skip_prefixes", &self.skip_prefixes)
-            .field("skip_if", &self.skip_if.as_ref().map(|_| "Fn(&Parts) -> bool"))
+            .field(
+                "skip_if",
+                &self.skip_if.as_ref().map(|_| "Fn(&Parts) -> bool"),
+            )
             .field("request_id_header", &self.request_id_header)
             .field("record_headers", &self.record_headers)
             .field("trusted_proxies", &self.trusted_proxies)

@@ -117,8 +117,7 @@ impl std::fmt::Debug for PendingRecord {
 }
 
 /// Error text of a request whose future was dropped before the inner service answered.
-pub(crate) const CANCELLED_BEFORE_RESPONSE: &str =
-    "cancelled: the request was dropped before the service responded (client disconnected or timeout)";
+pub(crate) const CANCELLED_BEFORE_RESPONSE: &str = "cancelled: the request was dropped before the service responded (client disconnected or timeout)";
 /// Error text of a response whose body was dropped before its end.
 pub(crate) const CANCELLED_DURING_RESPONSE: &str =
     "cancelled: the response body was dropped before its end (client disconnected)";

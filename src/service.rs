@@ -189,7 +189,9 @@ fn route(parts: &Parts) -> Option<RouteName> {
         .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
     if is_grpc {
         let path = parts.uri.path();
-        return Some(RouteName::Text(Arc::from(path.strip_prefix('/').unwrap_or(path))));
+        return Some(RouteName::Text(Arc::from(
+            path.strip_prefix('/').unwrap_or(path),
+        )));
     }
     None
 }

@@ -1,6 +1,7 @@
 //! The foundation suite, run against every configured backend: SQLite always, PostgreSQL and
 //! MySQL/MariaDB when `TOWER_AUDIT_TEST_POSTGRES_URL` / `TOWER_AUDIT_TEST_MYSQL_URL` are set.
 //! A backend without its variable shows its tests as ignored, and says so on stderr.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 
@@ -104,10 +105,12 @@ fn app(layer: AuditLayer) -> Router {
     Router::new()
         .route(
             "/orders/{id}",
-            post(|Path(id): Path<u64>, Json(order): Json<serde_json::Value>| async move {
-                let _ = order;
-                (StatusCode::CREATED, Json(serde_json::json!({ "id": id })))
-            })
+            post(
+                |Path(id): Path<u64>, Json(order): Json<serde_json::Value>| async move {
+                    let _ = order;
+                    (StatusCode::CREATED, Json(serde_json::json!({ "id": id })))
+                },
+            )
             .get(|Path(id): Path<u64>| async move { format!("order {id}") }),
         )
         .route(
@@ -118,7 +121,9 @@ fn app(layer: AuditLayer) -> Router {
                 while let Some(frame) = body.frame().await {
                     if let Ok(data) = frame.expect("upload frame").into_data() {
                         len += data.len() as u64;
-                        sum = data.iter().fold(sum, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
+                        sum = data
+                            .iter()
+                            .fold(sum, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
                     }
                 }
                 format!("{len}:{sum}")
@@ -165,7 +170,10 @@ async fn thousand_concurrent_requests(t: Arc<TestDb>) {
         assert!(seen.insert(i), "row for request {i} twice");
         assert_eq!(row.method, "POST");
         assert_eq!(row.route.as_deref(), Some("/orders/{id}"));
-        assert_eq!(row.query.as_deref(), Some(format!("source=test&n={i}").as_str()));
+        assert_eq!(
+            row.query.as_deref(),
+            Some(format!("source=test&n={i}").as_str())
+        );
         assert_eq!(row.status, Some(201));
         assert_eq!(row.client_ip.as_deref(), Some("127.0.0.1"));
         assert_eq!(row.peer_ip.as_deref(), Some("127.0.0.1"));
@@ -193,7 +201,9 @@ async fn streaming_upload_reaches_handler_and_capture_stays_capped(t: Arc<TestDb
         let chunk: Vec<u8> = (0..CHUNK).map(|i| b'a' + (i % 26) as u8).collect();
         let mut sum = 0u64;
         for _ in 0..CHUNKS {
-            sum = chunk.iter().fold(sum, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
+            sum = chunk
+                .iter()
+                .fold(sum, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
         }
         format!("{}:{sum}", CHUNKS * CHUNK)
     };
@@ -213,7 +223,11 @@ async fn streaming_upload_reaches_handler_and_capture_stays_capped(t: Arc<TestDb
     assert_eq!(row.request_bytes, (CHUNKS * CHUNK) as i64);
     assert!(row.request_body_truncated);
     let stored = row.request_body.as_deref().unwrap_or_default();
-    assert!(stored.len() <= 64 * 1024 + 256, "stored {} bytes", stored.len());
+    assert!(
+        stored.len() <= 64 * 1024 + 256,
+        "stored {} bytes",
+        stored.len()
+    );
     assert_eq!(row.error, None);
 }
 
@@ -223,7 +237,9 @@ async fn unread_json_body_of_a_401_is_recorded(t: Arc<TestDb>) {
     let server = Server::start(app(layer)).await;
     let request = http::Request::post(server.url("/login"))
         .header("content-type", "application/json")
-        .body(full(r#"{"username":"alice","password":"not-the-password-42"}"#))
+        .body(full(
+            r#"{"username":"alice","password":"not-the-password-42"}"#,
+        ))
         .unwrap();
     let (status, _) = send(&client(), request).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -291,7 +307,11 @@ async fn client_disconnect_mid_response_is_recorded(t: Arc<TestDb>) {
     let server = Server::start(app).await;
 
     let response = client()
-        .request(http::Request::get(server.url("/stream")).body(empty()).unwrap())
+        .request(
+            http::Request::get(server.url("/stream"))
+                .body(empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -319,32 +339,47 @@ async fn client_disconnect_mid_response_is_recorded(t: Arc<TestDb>) {
 async fn inner_service_error_is_recorded(t: Arc<TestDb>) {
     let db = t.migrated().await;
     let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
-    let service = tower::ServiceBuilder::new().layer(layer).service(tower::service_fn(
-        |_request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async {
-            Err::<http::Response<Full<Bytes>>, _>(std::io::Error::other("database on fire"))
-        },
-    ));
-    let request = http::Request::delete("/orders/7").body(Full::new(Bytes::new())).unwrap();
+    let service = tower::ServiceBuilder::new()
+        .layer(layer)
+        .service(tower::service_fn(
+            |_request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async {
+                Err::<http::Response<Full<Bytes>>, _>(std::io::Error::other("database on fire"))
+            },
+        ));
+    let request = http::Request::delete("/orders/7")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
     let error = service.oneshot(request).await.unwrap_err();
-    assert_eq!(error.to_string(), "database on fire", "the inner error is returned as is");
+    assert_eq!(
+        error.to_string(),
+        "database on fire",
+        "the inner error is returned as is"
+    );
     shutdown(guard).await;
 
     let rows = rows(&db).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].method, "DELETE");
     assert_eq!(rows[0].status, None);
-    assert_eq!(rows[0].error.as_deref(), Some("service error: database on fire"));
+    assert_eq!(
+        rows[0].error.as_deref(),
+        Some("service error: database on fire")
+    );
 }
 
 async fn dropped_response_future_is_recorded_as_cancelled(t: Arc<TestDb>) {
     let db = t.migrated().await;
     let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
-    let mut service = tower::ServiceBuilder::new().layer(layer).service(tower::service_fn(
-        |_request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| {
-            std::future::pending::<Result<http::Response<Full<Bytes>>, Infallible>>()
-        },
-    ));
-    let request = http::Request::get("/slow").body(Full::new(Bytes::new())).unwrap();
+    let mut service = tower::ServiceBuilder::new()
+        .layer(layer)
+        .service(tower::service_fn(
+            |_request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| {
+                std::future::pending::<Result<http::Response<Full<Bytes>>, Infallible>>()
+            },
+        ));
+    let request = http::Request::get("/slow")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
     let mut future = Box::pin(service.ready().await.unwrap().call(request));
     std::future::poll_fn(|cx| {
         assert!(future.as_mut().poll(cx).is_pending());
@@ -397,20 +432,27 @@ async fn skip_rules_and_context(t: Arc<TestDb>) {
         .route("/internals", get(|| async { "kept: not under /internal" }))
         .route(
             "/quiet",
-            get(|axum::Extension(audit): axum::Extension<tower_audit::AuditContext>| async move {
-                audit.skip();
-                "not recorded"
-            }),
+            get(
+                |axum::Extension(audit): axum::Extension<tower_audit::AuditContext>| async move {
+                    audit.skip();
+                    "not recorded"
+                },
+            ),
         )
         .route(
             "/who",
-            get(|axum::Extension(audit): axum::Extension<tower_audit::AuditContext>| async move {
-                audit.set_user("alice");
-                audit.set_tenant("acme");
-                audit.set_action("whoami");
-                audit.insert_extra("plan", "gold");
-                (StatusCode::INTERNAL_SERVER_ERROR, "failed after setting the user")
-            }),
+            get(
+                |axum::Extension(audit): axum::Extension<tower_audit::AuditContext>| async move {
+                    audit.set_user("alice");
+                    audit.set_tenant("acme");
+                    audit.set_action("whoami");
+                    audit.insert_extra("plan", "gold");
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "failed after setting the user",
+                    )
+                },
+            ),
         )
         .layer(layer);
     for (path, header) in [
@@ -453,17 +495,22 @@ async fn invalid_utf8_and_oversized_values_are_written(t: Arc<TestDb>) {
     let router = Router::new()
         .route(
             "/odd",
-            post(move |axum::Extension(audit): axum::Extension<tower_audit::AuditContext>| {
-                let long_user = long_user.clone();
-                async move {
-                    audit.set_user(long_user);
-                    "ok"
-                }
-            }),
+            post(
+                move |axum::Extension(audit): axum::Extension<tower_audit::AuditContext>| {
+                    let long_user = long_user.clone();
+                    async move {
+                        audit.set_user(long_user);
+                        "ok"
+                    }
+                },
+            ),
         )
         .layer(layer);
     let request = http::Request::post(format!("/odd?q={}", "x".repeat(10_000)))
-        .header("user-agent", http::HeaderValue::from_bytes(b"agent \xff\xfe").unwrap())
+        .header(
+            "user-agent",
+            http::HeaderValue::from_bytes(b"agent \xff\xfe").unwrap(),
+        )
         .header("x-request-id", "r".repeat(500))
         .header("content-type", "text/plain")
         .body(axum::body::Body::from(vec![0xffu8, 0x00, 0xfe, b'a']))

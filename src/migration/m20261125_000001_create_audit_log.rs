@@ -25,7 +25,11 @@ pub(super) async fn up<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
             DbBackend::MySql => def.custom(sea_orm::sea_query::Alias::new("MEDIUMTEXT")),
             _ => def.text(),
         };
-        if null { def.null() } else { def.not_null() };
+        if null {
+            def.null()
+        } else {
+            def.not_null()
+        };
         def
     };
     let short = |column: Column, len: u32| ColumnDef::new(column).string_len(len).null().to_owned();
@@ -51,7 +55,11 @@ pub(super) async fn up<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
         )
         .col(occurred_at)
         .col(short(Column::RequestId, REQUEST_ID_LEN))
-        .col(ColumnDef::new(Column::Method).string_len(METHOD_LEN).not_null())
+        .col(
+            ColumnDef::new(Column::Method)
+                .string_len(METHOD_LEN)
+                .not_null(),
+        )
         .col(long_text(Column::Path, false))
         .col(short(Column::Route, SHORT_TEXT_LEN))
         .col(long_text(Column::Query, true))
@@ -72,8 +80,18 @@ pub(super) async fn up<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
                 .not_null()
                 .default(false),
         )
-        .col(ColumnDef::new(Column::RequestBytes).big_integer().not_null().default(0))
-        .col(ColumnDef::new(Column::ResponseBytes).big_integer().not_null().default(0))
+        .col(
+            ColumnDef::new(Column::RequestBytes)
+                .big_integer()
+                .not_null()
+                .default(0),
+        )
+        .col(
+            ColumnDef::new(Column::ResponseBytes)
+                .big_integer()
+                .not_null()
+                .default(0),
+        )
         .col(ColumnDef::new(Column::RequestHeaders).json_binary().null())
         .col(ColumnDef::new(Column::Extra).json_binary().null())
         .col(long_text(Column::Error, true));
@@ -99,7 +117,9 @@ pub(super) async fn up<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
 fn indexes() -> Vec<IndexCreateStatement> {
     let named = |name: &str, columns: &[Column]| {
         let mut index = Index::create();
-        index.name(format!("idx_{}_{name}", Entity.to_string())).table(Entity);
+        index
+            .name(format!("idx_{}_{name}", Entity.to_string()))
+            .table(Entity);
         for column in columns {
             index.col(*column);
         }

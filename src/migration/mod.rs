@@ -52,7 +52,11 @@ pub async fn migrate<C: ConnectionTrait>(db: &C) -> Result<(), Error> {
                 .not_null()
                 .primary_key(),
         )
-        .col(ColumnDef::new(Alias::new("applied_at")).string_len(40).not_null());
+        .col(
+            ColumnDef::new(Alias::new("applied_at"))
+                .string_len(40)
+                .not_null(),
+        );
     db.execute(&create).await?;
 
     for version in MIGRATIONS {

@@ -29,7 +29,9 @@ impl Redactor {
                         serde_json::Value::Object(m) => {
                             for (k, v) in m.iter_mut() {
                                 let k = k.to_lowercase();
-                                if ["password", "token", "secret", "authorization"].contains(&k.as_str()) {
+                                if ["password", "token", "secret", "authorization"]
+                                    .contains(&k.as_str())
+                                {
                                     *v = "[REDACTED]".into();
                                 } else {
                                     walk(v)

@@ -20,7 +20,10 @@ pub(crate) fn to_active_model(record: AuditRecord, redactor: &Redactor) -> Activ
         body,
         context,
     } = record;
-    let route = request.route.as_ref().map(|r| cut_chars(r.as_str(), SHORT_TEXT_LEN));
+    let route = request
+        .route
+        .as_ref()
+        .map(|r| cut_chars(r.as_str(), SHORT_TEXT_LEN));
     let request_id = match &request.request_id {
         Some(value) => lossy(value.as_bytes(), REQUEST_ID_LEN as usize),
         // Generated here rather than on the request path: v7 keeps the arrival time in its prefix.

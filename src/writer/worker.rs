@@ -127,7 +127,10 @@ impl Worker {
             last_error: stats.last_error,
         };
         if report.lost > 0 || report.dropped > 0 {
-            tracing::error!(?report, "tower-audit: writer stopped with records not written");
+            tracing::error!(
+                ?report,
+                "tower-audit: writer stopped with records not written"
+            );
         } else {
             tracing::debug!(?report, "tower-audit: writer stopped");
         }
@@ -197,17 +200,17 @@ impl Worker {
             self.channel.stats.set_last_error(error.to_string());
             self.channel.publish();
             let delay = backoff(attempt, self.config.retry_initial, self.config.retry_max);
-            if let Some(deadline) = self.deadline {
-                if Instant::now() + delay >= deadline {
-                    Counters::add(&self.channel.stats.lost, count);
-                    self.channel.publish();
-                    tracing::error!(
-                        %error,
-                        records = count,
-                        "tower-audit: shutdown deadline reached; audit records not written"
-                    );
-                    return;
-                }
+            if let Some(deadline) = self.deadline
+                && Instant::now() + delay >= deadline
+            {
+                Counters::add(&self.channel.stats.lost, count);
+                self.channel.publish();
+                tracing::error!(
+                    %error,
+                    records = count,
+                    "tower-audit: shutdown deadline reached; audit records not written"
+                );
+                return;
             }
             tracing::warn!(
                 %error,

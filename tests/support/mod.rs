@@ -1,4 +1,5 @@
 //! Shared test support: a database per test on each backend, a real axum server, an HTTP client.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::convert::Infallible;

@@ -1,0 +1,91 @@
+//! The same audit layer on a plain hyper 1 server: no axum.
+//!
+//! ```sh
+//! cargo run --example hyper_server
+//! curl -X POST localhost:3001/echo -H 'content-type: application/json' -d '{"hello":"world"}'
+//! ```
+//!
+//! The peer address comes from `accept()` and reaches the layer as a [`PeerAddr`] extension.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tower::ServiceBuilder;
+use tower_audit::{AuditLayer, PeerAddr, RequestBody};
+
+async fn handle(
+    request: Request<RequestBody<Incoming>>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let response = match (request.method().as_str(), request.uri().path()) {
+        ("GET", "/") => Response::new(Full::new(Bytes::from_static(b"hello from hyper\n"))),
+        ("POST", "/echo") => match request.into_body().collect().await {
+            Ok(body) => Response::new(Full::new(body.to_bytes())),
+            Err(_) => status(StatusCode::BAD_REQUEST),
+        },
+        _ => status(StatusCode::NOT_FOUND),
+    };
+    Ok(response)
+}
+
+fn status(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt().init();
+    let bind = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:3001".into());
+    let url =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://audit-hyper.db?mode=rwc".into());
+    let db = tower_audit::connect(url).await?;
+    tower_audit::migrate(&db).await?;
+    let (audit, guard) = AuditLayer::builder(db).build()?;
+
+    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    tracing::info!("listening on http://{bind}");
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let service = ServiceBuilder::new()
+            // Outside the audit layer, so it sees the peer.
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(PeerAddr(peer));
+                request
+            })
+            .layer(audit.clone())
+            .service_fn(handle);
+        connections.spawn(async move {
+            let connection = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    // Let open connections finish, then flush the audit trail.
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    drop(audit);
+    let report = guard.shutdown(Duration::from_secs(10)).await?;
+    tracing::info!(
+        written = report.written,
+        lost = report.lost,
+        "audit trail flushed"
+    );
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! A database that is away: requests are served as usual, failures are retried and counted, and
+//! nothing panics.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use http_body_util::BodyExt;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use tower::ServiceExt;
+use tower_audit::AuditLayer;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn serve(router: &Router, n: usize) {
+    for i in 0..n {
+        let request = http::Request::get(format!("/item/{i}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.into_body().collect().await.unwrap();
+    }
+}
+
+fn router(layer: AuditLayer) -> Router {
+    Router::new()
+        .route("/item/{id}", get(|| async { "item" }))
+        .layer(layer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locked_sqlite_file_is_retried_until_it_is_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("audit.db").display()
+    );
+    let mut options = tower_audit::connect_options(url.clone());
+    options.map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_millis(20)));
+    let db = sea_orm::Database::connect(options).await.unwrap();
+    tower_audit::migrate(&db).await.unwrap();
+
+    // Another process holds the write lock.
+    let other = tower_audit::connect(url).await.unwrap();
+    let lock = other.begin().await.unwrap();
+    lock.execute_unprepared(
+        "INSERT INTO tower_audit_migrations (version, applied_at) VALUES ('lock', 'now')",
+    )
+    .await
+    .unwrap();
+
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .flush_interval(Duration::from_millis(10))
+        .max_retry_backoff(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let router = router(layer);
+    serve(&router, 20).await;
+
+    let mut stats = guard.watch_stats();
+    tokio::time::timeout(WAIT, stats.wait_for(|s| s.failed_batches >= 3))
+        .await
+        .unwrap()
+        .unwrap();
+    let now = guard.stats();
+    assert_eq!(now.written, 0);
+    assert!(now.last_error.unwrap().contains("locked"));
+
+    lock.rollback().await.unwrap();
+    tokio::time::timeout(WAIT, stats.wait_for(|s| s.written == 20))
+        .await
+        .unwrap()
+        .unwrap();
+    let report = guard.shutdown(WAIT).await.unwrap();
+    assert_eq!((report.written, report.lost, report.dropped), (20, 0, 0));
+    let count = tower_audit::entity::audit_log::Entity::find_count(&db).await;
+    assert_eq!(count, 20);
+}
+
+trait FindCount {
+    async fn find_count(db: &sea_orm::DatabaseConnection) -> u64;
+}
+
+impl FindCount for tower_audit::entity::audit_log::Entity {
+    async fn find_count(db: &sea_orm::DatabaseConnection) -> u64 {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        Self::find().count(db).await.unwrap()
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_postgres_is_retried_counted_and_reported_lost_at_the_deadline() {
+    // Nothing listens on port 1: every connection attempt is refused.
+    let mut options = tower_audit::connect_options("postgres://postgres@127.0.0.1:1/test");
+    options
+        .connect_lazy(true)
+        .connect_timeout(Duration::from_millis(200))
+        .acquire_timeout(Duration::from_millis(300));
+    let db = sea_orm::Database::connect(options).await.unwrap();
+    let (layer, guard) = AuditLayer::builder(db)
+        .flush_interval(Duration::from_millis(10))
+        .max_retry_backoff(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let router = router(layer);
+    serve(&router, 10).await;
+
+    let mut stats = guard.watch_stats();
+    tokio::time::timeout(WAIT, stats.wait_for(|s| s.failed_batches >= 2))
+        .await
+        .unwrap()
+        .unwrap();
+    drop(router);
+    let report = guard.shutdown(Duration::from_secs(1)).await.unwrap();
+    assert_eq!((report.written, report.lost), (0, 10), "{report:?}");
+    assert!(report.last_error.is_some());
+}
