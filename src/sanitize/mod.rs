@@ -1,60 +1,78 @@
-//! TEMPORARY placeholder; replaced by the real sanitizer.
-#![allow(missing_docs)]
-use std::sync::Arc;
+//! Keeps secrets out of the audit table.
+//!
+//! The audit writer passes every captured body, query string and header set through a
+//! [`Redactor`] before it is stored. Secrets are found two ways:
+//!
+//! - **by key**: the value of a sensitive key (`password`, `api_key`, `token`, ...) is replaced
+//!   whole, at any depth of JSON, in form bodies, query strings, multipart field names and
+//!   header names. Keys match in any case and spelling (`Pass-Word`, `pass_word`,
+//!   `"pass\u0077ord"`, `pass%77ord`).
+//! - **by value**: bearer tokens, JWTs, Luhn-valid card numbers, PEM private keys, AWS access
+//!   key ids and your own patterns are replaced wherever they appear in text.
+//!
+//! Redaction fails closed. Bodies cut by the capture cap, malformed JSON and invalid UTF-8 are
+//! stored up to the point where reading stopped, with a marker such as
+//! ` …[truncated, 70000 bytes total]`; a sensitive value in progress at that point is never
+//! emitted. Binary bodies are described (`[binary image/png, 5120 bytes]`), file uploads keep
+//! only their names and sizes, and `gzip`/`deflate` bodies are decoded up to a bound.
+//!
+//! The redactor runs in the background writer, not on the request path, so it sits after the
+//! capture in the audit pipeline and costs a request nothing.
+//!
+//! # Example
+//!
+//! ```
+//! use http::{HeaderMap, HeaderName, HeaderValue, header};
+//! use tower_audit::sanitize::{BodyInput, Redactor};
+//!
+//! # fn main() -> Result<(), tower_audit::sanitize::SanitizeError> {
+//! let redactor = Redactor::builder()
+//!     .add_key("iban")
+//!     .add_value_pattern(r"\bcust-\d{6}\b", "[CUSTOMER]")?
+//!     .build();
+//!
+//! // A body cut by the capture cap inside a secret.
+//! let captured = br#"{"user":{"Pass_Word":"hunter2","iban":"DE89"},"note":"for cust-123456","token":"eyJhb"#;
+//! let body = BodyInput {
+//!     content_type: Some("application/json; charset=utf-8"),
+//!     content_encoding: None,
+//!     bytes: captured,
+//!     total_len: 70_000,
+//!     truncated: true,
+//!     route: Some("/users/{id}"),
+//! };
+//! assert_eq!(
+//!     redactor.redact_body(&body).as_deref(),
+//!     Some(r#"{"user":{"Pass_Word":"[REDACTED]","iban":"[REDACTED]"},"note":"for [CUSTOMER]","token":"[REDACTED]" …[truncated, 70000 bytes total]"#),
+//! );
+//!
+//! assert_eq!(redactor.redact_query("q=foo&Api-Key=bar"), "q=foo&Api-Key=[REDACTED]");
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc.def.ghi"));
+//! headers.insert(header::USER_AGENT, HeaderValue::from_static("curl/8.5"));
+//! assert_eq!(
+//!     redactor.redact_headers(&headers, &[header::AUTHORIZATION, header::USER_AGENT]).as_deref(),
+//!     Some(r#"{"authorization":"[REDACTED]","user-agent":"curl/8.5"}"#),
+//! );
+//! # Ok(())
+//! # }
+//! ```
 
-#[derive(Debug, Clone, Copy)]
-pub struct BodyInput<'a> {
-    pub content_type: Option<&'a str>,
-    pub content_encoding: Option<&'a str>,
-    pub bytes: &'a [u8],
-    pub total_len: u64,
-    pub truncated: bool,
-    pub route: Option<&'a str>,
-}
+mod body;
+mod encoding;
+mod error;
+mod form;
+mod headers;
+mod json;
+mod keys;
+mod multipart;
+#[cfg(test)]
+mod proptests;
+mod redactor;
+mod text;
+mod values;
 
-#[derive(Clone, Debug, Default)]
-pub struct Redactor {
-    _inner: Arc<()>,
-}
-
-impl Redactor {
-    pub fn redact_body(&self, body: &BodyInput<'_>) -> Option<String> {
-        if body.bytes.is_empty() {
-            return None;
-        }
-        match serde_json::from_slice::<serde_json::Value>(body.bytes) {
-            Ok(mut v) => {
-                fn walk(v: &mut serde_json::Value) {
-                    match v {
-                        serde_json::Value::Object(m) => {
-                            for (k, v) in m.iter_mut() {
-                                let k = k.to_lowercase();
-                                if ["password", "token", "secret", "authorization"]
-                                    .contains(&k.as_str())
-                                {
-                                    *v = "[REDACTED]".into();
-                                } else {
-                                    walk(v)
-                                }
-                            }
-                        }
-                        serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
-                        _ => {}
-                    }
-                }
-                walk(&mut v);
-                Some(v.to_string())
-            }
-            Err(_) => Some(format!("[{} bytes]", body.total_len)),
-        }
-    }
-    pub fn redact_query(&self, query: &str) -> String {
-        query.to_owned()
-    }
-    pub fn redact_text(&self, text: &str) -> String {
-        text.to_owned()
-    }
-    pub fn redact_headers(&self, _h: &http::HeaderMap, _n: &[http::HeaderName]) -> Option<String> {
-        None
-    }
-}
+pub use body::BodyInput;
+pub use error::SanitizeError;
+pub use redactor::{Redactor, RedactorBuilder};

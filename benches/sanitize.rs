@@ -1,0 +1,62 @@
+//! Sanitizer throughput on JSON bodies, next to a plain `serde_json` parse and serialize.
+
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tower_audit::sanitize::{BodyInput, Redactor};
+
+/// A realistic API body of about `target` bytes: an order with customer data, line items,
+/// free text and a few secrets.
+fn body(target: usize) -> String {
+    let mut s = String::from(
+        r#"{"order_id":"ord_8f3a2c","customer":{"id":48213,"name":"Ann Example","email":"ann@example.com","password":"hunter2-but-longer","address":{"street":"12 Main St","city":"Springfield","zip":"12345"}},"payment":{"card_number":"4111 1111 1111 1111","cvv":"123","note":"charge on delivery"},"items":["#,
+    );
+    let mut i = 0;
+    while s.len() + 200 < target {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(
+            s,
+            r#"{{"sku":"SKU-{i:05}","qty":{},"price":{}.99,"title":"Item number {i} \"deluxe\"","tags":["a","b\u00e9"],"gift":{}}}"#,
+            i % 7 + 1,
+            i * 3 % 100,
+            i % 2 == 0
+        );
+        i += 1;
+    }
+    s.push_str(
+        r#"],"meta":{"api_key":"k-123","trace":"t-1","comment":"call me at 555-0100 before 5pm"}}"#,
+    );
+    s
+}
+
+fn bench(c: &mut Criterion) {
+    let redactor = Redactor::default();
+    let mut group = c.benchmark_group("json");
+    for (label, target) in [("1KiB", 1024), ("64KiB", 64 * 1024)] {
+        let json = body(target);
+        let bytes = json.as_bytes();
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(format!("redact_body/{label}"), |b| {
+            b.iter(|| {
+                redactor.redact_body(black_box(&BodyInput::new(Some("application/json"), bytes)))
+            })
+        });
+        group.bench_function(format!("serde_json_value_roundtrip/{label}"), |b| {
+            b.iter(|| {
+                let value: serde_json::Value =
+                    serde_json::from_slice(black_box(bytes)).unwrap_or_default();
+                serde_json::to_string(&value).unwrap_or_default()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,607 @@
+//! Request bodies: what the writer knows about one, and which sanitizer handles it.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use super::encoding::{self, ContentCoding};
+use super::redactor::Rules;
+use super::{form, json, multipart, text};
+
+/// What the writer knows about one captured request body.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyInput<'a> {
+    /// The `Content-Type` header value, raw.
+    pub content_type: Option<&'a str>,
+    /// The `Content-Encoding` header value, raw.
+    pub content_encoding: Option<&'a str>,
+    /// The captured prefix of the body (at most the capture cap).
+    pub bytes: &'a [u8],
+    /// How many bytes the body had in all.
+    pub total_len: u64,
+    /// `true` when `bytes` is only a prefix of the body.
+    pub truncated: bool,
+    /// The matched route template, e.g. `/orders/{id}`.
+    pub route: Option<&'a str>,
+}
+
+impl<'a> BodyInput<'a> {
+    /// A complete, unencoded body of the given content type.
+    pub fn new(content_type: Option<&'a str>, bytes: &'a [u8]) -> Self {
+        Self {
+            content_type,
+            content_encoding: None,
+            bytes,
+            total_len: bytes.len() as u64,
+            truncated: false,
+            route: None,
+        }
+    }
+}
+
+/// How a body is sanitized, from its media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Json,
+    Form,
+    Text,
+    Multipart,
+    /// No `Content-Type`: decided by looking at the bytes.
+    Missing,
+    Binary,
+}
+
+/// A parsed `Content-Type`: the lowercase `type/subtype` and the raw parameters.
+#[derive(Debug)]
+struct MediaType<'a> {
+    essence: String,
+    params: &'a str,
+}
+
+impl<'a> MediaType<'a> {
+    fn parse(header: &'a str) -> Self {
+        let (essence, params) = header.split_once(';').unwrap_or((header, ""));
+        Self {
+            essence: essence.trim().to_ascii_lowercase(),
+            params,
+        }
+    }
+
+    fn kind(&self) -> Kind {
+        let essence = self.essence.as_str();
+        let (main, sub) = essence.split_once('/').unwrap_or((essence, ""));
+        match (main, sub) {
+            ("application", "json") => Kind::Json,
+            (_, sub) if sub.ends_with("+json") => Kind::Json,
+            ("application", "x-www-form-urlencoded") => Kind::Form,
+            ("multipart", "form-data") => Kind::Multipart,
+            ("text", _) | ("application", "xml") => Kind::Text,
+            (_, sub) if sub.ends_with("+xml") => Kind::Text,
+            _ => Kind::Binary,
+        }
+    }
+}
+
+/// The value of parameter `name` in a header like `a/b; name="value"; other=x`.
+pub(super) fn param<'h>(params: &'h str, name: &str) -> Option<Cow<'h, str>> {
+    let mut rest = params;
+    loop {
+        rest = rest.trim_start_matches([';', ' ', '\t']);
+        let eq = rest.find(['=', ';'])?;
+        let key = rest[..eq].trim();
+        if rest.as_bytes()[eq] == b';' {
+            rest = &rest[eq..];
+            continue;
+        }
+        rest = rest[eq + 1..].trim_start();
+        let value: Cow<'h, str> = if let Some(quoted) = rest.strip_prefix('"') {
+            // A quoted-string; `\x` stands for `x`.
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    '\\' => value.extend(chars.next().map(|(_, c)| c)),
+                    c => value.push(c),
+                }
+            }
+            rest = &quoted[end.min(quoted.len())..];
+            Cow::Owned(value)
+        } else {
+            let end = rest.find(';').unwrap_or(rest.len());
+            let value = rest[..end].trim();
+            rest = &rest[end..];
+            Cow::Borrowed(value)
+        };
+        if key.eq_ignore_ascii_case(name) {
+            return Some(value);
+        }
+    }
+}
+
+/// Sanitizes one body; see [`Redactor::redact_body`](super::Redactor::redact_body).
+pub(super) fn redact_body(rules: &Rules, body: &BodyInput<'_>) -> Option<String> {
+    if let Some(custom) = body.route.and_then(|route| rules.routes.get(route)) {
+        return (custom.f)(body);
+    }
+    if body.bytes.is_empty() {
+        return (body.total_len > 0)
+            .then(|| format!("[body not captured, {} bytes]", body.total_len));
+    }
+    let media = body.content_type.map(MediaType::parse);
+    let kind = media.as_ref().map_or(Kind::Missing, MediaType::kind);
+    let truncated = body.truncated || body.total_len > body.bytes.len() as u64;
+    if kind == Kind::Binary {
+        return Some(describe(rules, "binary", media.as_ref(), body.total_len));
+    }
+
+    let decoded;
+    let (bytes, cut) = match ContentCoding::parse(body.content_encoding) {
+        ContentCoding::Identity => (
+            body.bytes,
+            truncated.then(|| format!("truncated, {} bytes total", body.total_len)),
+        ),
+        ContentCoding::Unsupported(coding) => {
+            return Some(describe(
+                rules,
+                &format!("{coding}-encoded"),
+                media.as_ref(),
+                body.total_len,
+            ));
+        }
+        ContentCoding::Decode(codings) => {
+            let Some(d) = encoding::decode(&codings, body.bytes, rules.max_decoded_bytes) else {
+                return Some(describe(
+                    rules,
+                    "undecodable",
+                    media.as_ref(),
+                    body.total_len,
+                ));
+            };
+            decoded = d;
+            let encoding = body.content_encoding.unwrap_or_default().trim();
+            let cut = (!decoded.complete || truncated).then(|| {
+                format!(
+                    "truncated, {} bytes decoded from {} {encoding} bytes",
+                    decoded.bytes.len(),
+                    body.total_len
+                )
+            });
+            (decoded.bytes.as_slice(), cut)
+        }
+    };
+
+    let kind = match kind {
+        Kind::Missing => match sniff(bytes, cut.is_some()) {
+            Some(kind) => kind,
+            None => return Some(describe(rules, "binary", None, body.total_len)),
+        },
+        kind => kind,
+    };
+    let mut out = String::with_capacity(bytes.len() + 48);
+    match kind {
+        Kind::Json => json::redact_json(rules, bytes, cut.as_deref(), &mut out),
+        Kind::Form | Kind::Text => {
+            let text = String::from_utf8_lossy(bytes);
+            if kind == Kind::Form {
+                form::redact_pairs(
+                    rules,
+                    text.trim_end_matches(['\r', '\n']),
+                    cut.is_some(),
+                    &mut out,
+                );
+            } else {
+                text::redact_text_body(
+                    &text,
+                    cut.is_some(),
+                    &rules.keys,
+                    &rules.values,
+                    &rules.replacement,
+                    &mut out,
+                );
+            }
+            if let Some(cut) = &cut {
+                let _ = write!(out, " …[{cut}]");
+            }
+        }
+        Kind::Multipart => {
+            let boundary = media.as_ref().and_then(|m| param(m.params, "boundary"));
+            match boundary.filter(|b| !b.is_empty()) {
+                Some(boundary) => {
+                    multipart::redact_multipart(rules, bytes, &boundary, cut.as_deref(), &mut out)
+                }
+                None => {
+                    return Some(describe(
+                        rules,
+                        "unparsable",
+                        media.as_ref(),
+                        body.total_len,
+                    ));
+                }
+            }
+        }
+        Kind::Missing | Kind::Binary => {
+            return Some(describe(rules, "binary", media.as_ref(), body.total_len));
+        }
+    }
+    Some(out)
+}
+
+/// Picks a sanitizer for a body without a content type: JSON if it looks like JSON, text if
+/// it is UTF-8, `None` for binary.
+fn sniff(bytes: &[u8], cut: bool) -> Option<Kind> {
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(_) => true,
+        // A character split by the cut still leaves valid text.
+        Err(e) => cut && e.error_len().is_none(),
+    };
+    if !valid {
+        return None;
+    }
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{' | b'[') => Some(Kind::Json),
+        _ => Some(Kind::Text),
+    }
+}
+
+/// `[binary application/grpc, 1234 bytes]`.
+fn describe(rules: &Rules, what: &str, media: Option<&MediaType<'_>>, total_len: u64) -> String {
+    match media {
+        // The header is client input: keep it short and pattern-checked.
+        Some(media) => {
+            let essence: String = media.essence.chars().take(100).collect();
+            format!(
+                "[{what} {}, {total_len} bytes]",
+                rules.values.redact(&essence)
+            )
+        }
+        None => format!("[{what}, {total_len} bytes]"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_type_kinds() {
+        let kind = |ct: &str| MediaType::parse(ct).kind();
+        assert_eq!(kind("application/json"), Kind::Json);
+        assert_eq!(kind("Application/JSON; charset=utf-8"), Kind::Json);
+        assert_eq!(kind("application/vnd.api+json"), Kind::Json);
+        assert_eq!(
+            kind("application/x-www-form-urlencoded;charset=UTF-8"),
+            Kind::Form
+        );
+        assert_eq!(kind("text/plain"), Kind::Text);
+        assert_eq!(kind("application/soap+xml"), Kind::Text);
+        assert_eq!(kind("multipart/form-data; boundary=x"), Kind::Multipart);
+        assert_eq!(kind("application/octet-stream"), Kind::Binary);
+        assert_eq!(kind("application/grpc"), Kind::Binary);
+        assert_eq!(kind(""), Kind::Binary);
+    }
+
+    #[test]
+    fn params() {
+        let p = "; charset=utf-8; boundary=\"a \\\"b\\\";c\"; x";
+        assert_eq!(param(p, "Boundary").as_deref(), Some("a \"b\";c"));
+        assert_eq!(param(p, "charset").as_deref(), Some("utf-8"));
+        assert_eq!(param(p, "x"), None);
+        assert_eq!(
+            param("; boundary=\"unterminated", "boundary").as_deref(),
+            Some("unterminated")
+        );
+        assert_eq!(param("", "boundary"), None);
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(b" {\"a\":1}", false), Some(Kind::Json));
+        assert_eq!(sniff(b"hello", false), Some(Kind::Text));
+        assert_eq!(sniff(b"\x00\xff\xfe", false), None);
+        assert_eq!(
+            sniff("é".as_bytes().split_last().unwrap().1, true),
+            Some(Kind::Text)
+        );
+    }
+}
+
+#[cfg(test)]
+mod redact_body_tests {
+    use std::io::Write as _;
+
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+
+    use super::super::Redactor;
+    use super::*;
+
+    fn redact(content_type: Option<&str>, bytes: &[u8]) -> Option<String> {
+        Redactor::default().redact_body(&BodyInput::new(content_type, bytes))
+    }
+
+    fn cut(content_type: &str, body: &[u8], at: usize) -> String {
+        let input = BodyInput {
+            content_type: Some(content_type),
+            content_encoding: None,
+            bytes: &body[..at],
+            total_len: body.len() as u64,
+            truncated: at < body.len(),
+            route: None,
+        };
+        Redactor::default().redact_body(&input).unwrap_or_default()
+    }
+
+    fn gzip(data: &[u8], level: Compression) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), level);
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn empty_body() {
+        assert_eq!(redact(Some("application/json"), b""), None);
+        assert_eq!(redact(None, b""), None);
+        let uncaptured = BodyInput {
+            total_len: 10,
+            truncated: true,
+            ..BodyInput::new(None, b"")
+        };
+        assert_eq!(
+            Redactor::default().redact_body(&uncaptured).as_deref(),
+            Some("[body not captured, 10 bytes]")
+        );
+    }
+
+    #[test]
+    fn json_content_types() {
+        let body = br#"{"users":[{"profile":{"Pass-Word":"s3cr3t"}}]}"#;
+        let want = r#"{"users":[{"profile":{"Pass-Word":"[REDACTED]"}}]}"#;
+        for ct in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/problem+json",
+            "APPLICATION/JSON",
+        ] {
+            assert_eq!(redact(Some(ct), body).as_deref(), Some(want), "{ct}");
+        }
+        assert_eq!(redact(None, body).as_deref(), Some(want));
+    }
+
+    #[test]
+    fn secret_cut_by_the_capture_cap_never_leaks() {
+        let body = br#"{"id":7,"items":[{"sku":"a-1"}],"client_secret":"TOPSECRETVALUE","n":1}"#;
+        let start = body.windows(3).position(|w| w == b"TOP").unwrap();
+        for at in 1..=body.len() {
+            let out = cut("application/json", body, at);
+            // However little of the secret made it in, none of it comes out.
+            assert!(!out.contains("TOP"), "cut at {at}: {out}");
+            if at < body.len() {
+                assert!(
+                    out.ends_with(&format!(" …[truncated, {} bytes total]", body.len())),
+                    "{out}"
+                );
+            }
+        }
+        // Cut right before the value and inside it.
+        assert_eq!(
+            cut("application/json", body, start - 1),
+            format!(
+                r#"{{"id":7,"items":[{{"sku":"a-1"}}],"client_secret": …[truncated, {} bytes total]"#,
+                body.len()
+            )
+        );
+        assert_eq!(
+            cut("application/json", body, start + 3),
+            format!(
+                r#"{{"id":7,"items":[{{"sku":"a-1"}}],"client_secret":"[REDACTED]" …[truncated, {} bytes total]"#,
+                body.len()
+            )
+        );
+    }
+
+    #[test]
+    fn secret_cut_in_form_and_text_bodies() {
+        let body = b"user=ann&password=TOPSECRETVALUE&next=1";
+        for at in 1..=body.len() {
+            let form = cut("application/x-www-form-urlencoded", body, at);
+            let text = cut("text/plain", body, at);
+            assert!(
+                !form.contains("TOP") && !text.contains("TOP"),
+                "cut at {at}: {form} / {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_json_with_a_password() {
+        let out = redact(
+            Some("application/json"),
+            br#"{"user": "ann", password: "hunter2"}"#,
+        )
+        .unwrap();
+        assert_eq!(out, r#"{"user":"ann", …[invalid JSON at byte 16]"#);
+        let out = redact(Some("application/json"), b"user=ann&password=hunter2").unwrap();
+        assert_eq!(out, " …[invalid JSON at byte 0]");
+        let out = redact(Some("application/json"), br#"{"password":"hunter2""#).unwrap();
+        assert!(!out.contains("hunter2"), "{out}");
+    }
+
+    #[test]
+    fn cards_and_order_numbers() {
+        let out = redact(
+            Some("application/json"),
+            br#"{"card":"4111 1111 1111 1111","order":"1234567812345678"}"#,
+        )
+        .unwrap();
+        assert_eq!(out, r#"{"card":"[REDACTED]","order":"1234567812345678"}"#);
+    }
+
+    #[test]
+    fn jwt_in_a_free_text_field() {
+        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+        let body = format!(r#"{{"comment":"it failed with {jwt} again"}}"#);
+        let out = redact(Some("application/json"), body.as_bytes()).unwrap();
+        assert_eq!(out, r#"{"comment":"it failed with [REDACTED] again"}"#);
+    }
+
+    #[test]
+    fn text_bodies() {
+        let out = redact(
+            Some("text/plain"),
+            b"login ok\npassword: hunter2\nkey AKIAIOSFODNN7EXAMPLE",
+        )
+        .unwrap();
+        assert_eq!(out, "login ok\npassword: [REDACTED]\nkey [REDACTED]");
+        assert_eq!(redact(None, b"plain words").as_deref(), Some("plain words"));
+    }
+
+    #[test]
+    fn invalid_utf8() {
+        let out = redact(Some("text/plain"), b"caf\xe9 password=hunter2").unwrap();
+        assert_eq!(out, "caf\u{FFFD} password=[REDACTED]");
+        let out = redact(
+            Some("application/x-www-form-urlencoded"),
+            b"a=\xff&token=abc",
+        )
+        .unwrap();
+        assert_eq!(out, "a=\u{FFFD}&token=[REDACTED]");
+        let out = redact(
+            Some("application/json"),
+            b"{\"a\":\"\xff\",\"token\":\"abc\"}",
+        )
+        .unwrap();
+        assert_eq!(out, "{\"a\":\" …[invalid UTF-8 at byte 6]");
+        // Without a content type, invalid UTF-8 is binary.
+        assert_eq!(
+            redact(None, b"\x89PNG\r\n\x1a\n\0\0").as_deref(),
+            Some("[binary, 10 bytes]")
+        );
+    }
+
+    #[test]
+    fn binary_bodies_are_described() {
+        let input = BodyInput {
+            total_len: 1234,
+            truncated: true,
+            ..BodyInput::new(Some("application/grpc"), b"\0\0\x01")
+        };
+        assert_eq!(
+            Redactor::default().redact_body(&input).as_deref(),
+            Some("[binary application/grpc, 1234 bytes]")
+        );
+        assert_eq!(
+            redact(Some("image/png"), b"x").as_deref(),
+            Some("[binary image/png, 1 bytes]")
+        );
+        assert_eq!(
+            redact(Some("application/octet-stream"), b"password=x").as_deref(),
+            Some("[binary application/octet-stream, 10 bytes]")
+        );
+    }
+
+    #[test]
+    fn multipart_upload() {
+        let body = b"--b0undary\r\n\
+            Content-Disposition: form-data; name=\"title\"\r\n\r\n\
+            holiday\r\n--b0undary\r\n\
+            Content-Disposition: form-data; name=\"photo\"; filename=\"beach.jpg\"\r\n\
+            Content-Type: image/jpeg\r\n\r\n\
+            \xff\xd8JPEG-BYTES-password=x\r\n--b0undary--\r\n";
+        let out = redact(Some("multipart/form-data; boundary=b0undary"), body).unwrap();
+        assert_eq!(
+            out,
+            r#"[{"name":"title","size":7,"value":"holiday"},{"name":"photo","filename":"beach.jpg","content_type":"image/jpeg","size":23}]"#
+        );
+        assert!(!out.contains("JPEG-BYTES"));
+        assert_eq!(
+            redact(Some("multipart/form-data"), body).as_deref(),
+            Some(&*format!(
+                "[unparsable multipart/form-data, {} bytes]",
+                body.len()
+            ))
+        );
+    }
+
+    #[test]
+    fn gzip_body() {
+        let json = br#"{"user":"ann","password":"hunter2"}"#;
+        let zipped = gzip(json, Compression::default());
+        let input = BodyInput {
+            content_encoding: Some("gzip"),
+            ..BodyInput::new(Some("application/json"), &zipped)
+        };
+        assert_eq!(
+            Redactor::default().redact_body(&input).as_deref(),
+            Some(r#"{"user":"ann","password":"[REDACTED]"}"#)
+        );
+    }
+
+    #[test]
+    fn gzip_bomb_stays_bounded() {
+        let mut json = br#"{"password":"hunter2","pad":""#.to_vec();
+        json.resize(20 * 1024 * 1024, b'a');
+        json.extend_from_slice(b"\"}");
+        let bomb = gzip(&json, Compression::best());
+        assert!(bomb.len() < 64 * 1024);
+        let input = BodyInput {
+            content_encoding: Some("gzip"),
+            ..BodyInput::new(Some("application/json"), &bomb)
+        };
+        let redactor = Redactor::builder().max_decoded_bytes(4096).build();
+        let out = redactor.redact_body(&input).unwrap();
+        assert!(out.len() < 4096 + 200, "{}", out.len());
+        assert!(out.starts_with(r#"{"password":"[REDACTED]","pad":""#));
+        assert!(
+            out.ends_with(&format!(
+                " …[truncated, 4096 bytes decoded from {} gzip bytes]",
+                bomb.len()
+            )),
+            "{}",
+            &out[out.len() - 80..]
+        );
+    }
+
+    #[test]
+    fn unknown_and_broken_encodings_are_described() {
+        let input = BodyInput {
+            content_encoding: Some("br"),
+            ..BodyInput::new(Some("application/json"), b"\x1b\x00")
+        };
+        assert_eq!(
+            Redactor::default().redact_body(&input).as_deref(),
+            Some("[br-encoded application/json, 2 bytes]")
+        );
+        let input = BodyInput {
+            content_encoding: Some("gzip"),
+            ..BodyInput::new(Some("text/plain"), b"not gzip")
+        };
+        assert_eq!(
+            Redactor::default().redact_body(&input).as_deref(),
+            Some("[undecodable text/plain, 8 bytes]")
+        );
+    }
+
+    #[test]
+    fn route_body_fn_replaces_default_handling() {
+        let redactor = Redactor::builder()
+            .route_body_fn("/upload/{id}", |body: &BodyInput<'_>| {
+                Some(format!("custom {} bytes", body.total_len))
+            })
+            .build();
+        let mut input = BodyInput::new(Some("application/json"), br#"{"password":"x"}"#);
+        input.route = Some("/upload/{id}");
+        assert_eq!(
+            redactor.redact_body(&input).as_deref(),
+            Some("custom 16 bytes")
+        );
+        input.route = Some("/upload");
+        assert_eq!(
+            redactor.redact_body(&input).as_deref(),
+            Some(r#"{"password":"[REDACTED]"}"#)
+        );
+    }
+}

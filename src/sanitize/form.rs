@@ -1,0 +1,155 @@
+//! `application/x-www-form-urlencoded` bodies and query strings.
+
+use std::borrow::Cow;
+
+use super::redactor::Rules;
+use super::text::trim_cut_tail;
+
+/// Redacts `k=v&k=v` pairs into `out`.
+///
+/// Keys are percent-decoded before matching (`pass%77ord` is `password`); values of sensitive
+/// keys are replaced and other values go through the value patterns, decoded. When `cut` is
+/// true the last pair may be cut short, so its value loses its last word and a last key
+/// without `=` is dropped.
+pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut String) {
+    let mut keybuf = String::new();
+    let mut pairs = input.split('&').peekable();
+    let mut first = true;
+    while let Some(pair) = pairs.next() {
+        let last_cut = cut && pairs.peek().is_none();
+        let (key, value) = match pair.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (pair, None),
+        };
+        if last_cut && value.is_none() {
+            break;
+        }
+        if !first {
+            out.push('&');
+        }
+        first = false;
+        let decoded_key = percent_decode(key);
+        push_redacted(out, rules, key, &decoded_key);
+        let Some(value) = value else { continue };
+        out.push('=');
+        if rules.keys.is_sensitive(&decoded_key, &mut keybuf) {
+            out.push_str(&rules.replacement);
+        } else if last_cut {
+            let decoded = percent_decode(value);
+            let redacted = rules.values.redact(&decoded);
+            push_encoded(out, trim_cut_tail(&redacted));
+        } else {
+            push_redacted(out, rules, value, &percent_decode(value));
+        }
+    }
+}
+
+/// Emits `raw` when the value patterns leave `decoded` alone, else the encoded redaction.
+fn push_redacted(out: &mut String, rules: &Rules, raw: &str, decoded: &str) {
+    match rules.values.redact(decoded) {
+        Cow::Borrowed(_) => out.push_str(raw),
+        Cow::Owned(redacted) => push_encoded(out, &redacted),
+    }
+}
+
+/// Percent-decodes `+` and `%XX`; malformed escapes stay as written, bad UTF-8 is replaced.
+pub(super) fn percent_decode(raw: &str) -> Cow<'_, str> {
+    if !raw.bytes().any(|b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(raw);
+    }
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'+', _) => decoded.push(b' '),
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                i += 2;
+            }
+            _ => decoded.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&decoded).into_owned())
+}
+
+/// Appends `s` with the characters that would change the pair structure percent-encoded.
+fn push_encoded(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            ' ' => out.push('+'),
+            '%' | '&' | '=' | '+' | '#' => out.push_str(match c {
+                '%' => "%25",
+                '&' => "%26",
+                '=' => "%3D",
+                '+' => "%2B",
+                _ => "%23",
+            }),
+            c if c.is_control() => {
+                let mut buf = [0; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Redactor;
+    use super::*;
+
+    fn run(input: &str, cut: bool) -> String {
+        let redactor = Redactor::default();
+        let mut out = String::new();
+        redact_pairs(redactor.rules(), input, cut, &mut out);
+        out
+    }
+
+    #[test]
+    fn sensitive_keys_any_spelling() {
+        assert_eq!(
+            run("user=bob&Pass_Word=hunter2", false),
+            "user=bob&Pass_Word=[REDACTED]"
+        );
+        assert_eq!(
+            run("pass%77ord=hunter2&x=1", false),
+            "pass%77ord=[REDACTED]&x=1"
+        );
+        assert_eq!(run("api+key=abc", false), "api+key=[REDACTED]");
+        assert_eq!(run("q=foo&Api-Key=bar", false), "q=foo&Api-Key=[REDACTED]");
+    }
+
+    #[test]
+    fn values_are_decoded_before_patterns() {
+        assert_eq!(
+            run("h=Bearer%20abcdefghijkl&n=1", false),
+            "h=Bearer+[REDACTED]&n=1"
+        );
+        assert_eq!(run("card=4111+1111+1111+1111", false), "card=[REDACTED]");
+        assert_eq!(
+            run("order=1234567812345678", false),
+            "order=1234567812345678"
+        );
+    }
+
+    #[test]
+    fn odd_shapes_survive() {
+        assert_eq!(run("", false), "");
+        assert_eq!(run("a&&b=&=c&%zz=%4", false), "a&&b=&=c&%zz=%4");
+    }
+
+    #[test]
+    fn cut_last_pair() {
+        assert_eq!(run("a=1&password=hun", true), "a=1&password=[REDACTED]");
+        assert_eq!(run("a=1&password", true), "a=1");
+        assert_eq!(run("a=1&note=card+4111+1111", true), "a=1&note=card");
+    }
+}

@@ -1,0 +1,141 @@
+//! Request headers: only the ones asked for, credentials redacted.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use super::json::push_json_string;
+use super::redactor::Rules;
+
+/// Headers whose value is always redacted.
+pub(super) const DEFAULT_SENSITIVE_HEADERS: [HeaderName; 5] = [
+    http::header::AUTHORIZATION,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::COOKIE,
+    http::header::SET_COOKIE,
+    HeaderName::from_static("x-api-key"),
+];
+
+/// See [`Redactor::redact_headers`](super::Redactor::redact_headers).
+pub(super) fn redact_headers(
+    rules: &Rules,
+    headers: &HeaderMap,
+    names: &[HeaderName],
+) -> Option<String> {
+    let mut out = String::new();
+    let mut keybuf = String::new();
+    for (i, name) in names.iter().enumerate() {
+        // A name listed twice is stored once.
+        if names[..i].contains(name) {
+            continue;
+        }
+        let mut values = headers.get_all(name).iter().peekable();
+        let Some(first) = values.next() else { continue };
+        out.push(if out.is_empty() { '{' } else { ',' });
+        push_json_string(&mut out, name.as_str());
+        out.push(':');
+        let name_sensitive = rules.sensitive_headers.contains(name)
+            || rules.keys.is_sensitive(name.as_str(), &mut keybuf);
+        if values.peek().is_none() {
+            push_value(&mut out, rules, name_sensitive, first);
+        } else {
+            out.push('[');
+            push_value(&mut out, rules, name_sensitive, first);
+            for value in values {
+                out.push(',');
+                push_value(&mut out, rules, name_sensitive, value);
+            }
+            out.push(']');
+        }
+    }
+    if out.is_empty() {
+        return None;
+    }
+    out.push('}');
+    Some(out)
+}
+
+fn push_value(out: &mut String, rules: &Rules, name_sensitive: bool, value: &HeaderValue) {
+    // `is_sensitive` is how tower-http's `SetSensitiveHeadersLayer` marks credentials.
+    if name_sensitive || value.is_sensitive() {
+        out.push_str(&rules.replacement_json);
+        return;
+    }
+    let text = String::from_utf8_lossy(value.as_bytes());
+    push_json_string(out, &rules.values.redact(&text));
+}
+
+#[cfg(test)]
+mod tests {
+    use http::header::{ACCEPT, AUTHORIZATION, COOKIE, USER_AGENT};
+
+    use super::super::Redactor;
+    use super::*;
+
+    #[test]
+    fn only_named_present_headers_are_stored() {
+        let mut headers = HeaderMap::new();
+        headers.insert(USER_AGENT, HeaderValue::from_static("curl/8"));
+        headers.insert("x-other", HeaderValue::from_static("not asked for"));
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact_headers(&headers, &[USER_AGENT, ACCEPT, USER_AGENT])
+                .as_deref(),
+            Some(r#"{"user-agent":"curl/8"}"#)
+        );
+        assert_eq!(r.redact_headers(&headers, &[ACCEPT]), None);
+        assert_eq!(r.redact_headers(&headers, &[]), None);
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Basic dXNlcjpwYXNz"),
+        );
+        headers.append(COOKIE, HeaderValue::from_static("sid=abc"));
+        headers.append(COOKIE, HeaderValue::from_static("theme=dark"));
+        headers.insert("x-api-key", HeaderValue::from_static("k-123"));
+        headers.insert("x-auth-token", HeaderValue::from_static("t-123"));
+        let mut marked = HeaderValue::from_static("opaque-credential");
+        marked.set_sensitive(true);
+        headers.insert("x-custom", marked);
+        headers.insert(
+            "x-trace",
+            HeaderValue::from_static("Bearer abcdefghijklmnop"),
+        );
+        let names = [
+            "authorization",
+            "cookie",
+            "x-api-key",
+            "x-auth-token",
+            "x-custom",
+            "x-trace",
+        ]
+        .map(HeaderName::from_static);
+        let out = Redactor::default()
+            .redact_headers(&headers, &names)
+            .unwrap();
+        assert_eq!(
+            out,
+            r#"{"authorization":"[REDACTED]","cookie":["[REDACTED]","[REDACTED]"],"x-api-key":"[REDACTED]","x-auth-token":"[REDACTED]","x-custom":"[REDACTED]","x-trace":"Bearer [REDACTED]"}"#
+        );
+    }
+
+    #[test]
+    fn configured_headers_and_lossy_values() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-tenant-key", HeaderValue::from_static("abc"));
+        headers.insert("x-raw", HeaderValue::from_bytes(b"caf\xe9 \"q\"").unwrap());
+        headers.append("x-raw", HeaderValue::from_static("two"));
+        let r = Redactor::builder()
+            .sensitive_header(HeaderName::from_static("x-tenant-key"))
+            .build();
+        let names = ["x-tenant-key", "x-raw"].map(HeaderName::from_static);
+        let out = r.redact_headers(&headers, &names).unwrap();
+        assert_eq!(
+            out,
+            "{\"x-tenant-key\":\"[REDACTED]\",\"x-raw\":[\"caf\u{FFFD} \\\"q\\\"\",\"two\"]}"
+        );
+        let _: serde_json::Value = serde_json::from_str(&out).unwrap();
+    }
+}

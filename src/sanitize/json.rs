@@ -1,0 +1,704 @@
+//! Streaming JSON redaction that works on prefixes and garbage.
+//!
+//! A captured body is often cut by the capture cap and sometimes is not JSON at all, so this
+//! is a hand-written tokenizer rather than `serde_json`: it re-emits the tokens it has read
+//! (compactly), replaces every value under a sensitive key as soon as the value starts, and
+//! stops at the first byte it cannot accept. Nothing after that byte is emitted.
+
+use std::fmt::Write as _;
+
+use super::redactor::Rules;
+use super::text::trim_cut_tail;
+use super::values::ValueRules;
+
+/// Why the tokenizer stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// One complete document was read.
+    Done,
+    /// The input ended inside the document.
+    Eof,
+    /// The byte at this offset is not valid JSON here.
+    Invalid(usize),
+}
+
+/// What the tokenizer accepts next.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    Value,
+    /// Just after `[`.
+    ValueOrClose,
+    /// Just after `{`.
+    KeyOrClose,
+    Key,
+    Colon,
+    CommaOrClose,
+    End,
+}
+
+/// Bytes that end the fast scan inside a string: quote, backslash and control characters.
+static STRING_SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Redacts a JSON body into `out`.
+///
+/// `cut` is the truncation marker text when `input` is only a prefix of the body; the output
+/// then ends with ` …[<cut>]` instead of a parse error.
+pub(super) fn redact_json(rules: &Rules, input: &[u8], cut: Option<&str>, out: &mut String) {
+    // JSON is UTF-8; validate once up front so the tokenizer can slice `&str` freely.
+    let (text, bad_utf8) = match std::str::from_utf8(input) {
+        Ok(text) => (text, None),
+        Err(e) => {
+            let valid = &input[..e.valid_up_to()];
+            let text = std::str::from_utf8(valid).unwrap_or_default();
+            // A multi-byte character split by the capture cap is just part of the cut.
+            let split_char = e.error_len().is_none() && cut.is_some();
+            (text, (!split_char).then_some(e.valid_up_to()))
+        }
+    };
+    let is_prefix = cut.is_some() || bad_utf8.is_some();
+    let mut parser = Parser {
+        src: text,
+        pos: 0,
+        is_prefix,
+        rules,
+        out,
+        scratch: String::new(),
+        keybuf: String::new(),
+        stack: Vec::new(),
+        suppress: None,
+        sensitive_next: false,
+    };
+    let stop = parser.run();
+    let end = text.len();
+    // `write!` into a String cannot fail.
+    let _ = match (stop, bad_utf8, cut) {
+        (Stop::Invalid(at), _, _) => write!(out, " …[invalid JSON at byte {at}]"),
+        (_, Some(at), _) => write!(out, " …[invalid UTF-8 at byte {at}]"),
+        (_, None, Some(cut)) => write!(out, " …[{cut}]"),
+        (Stop::Eof, None, None) => write!(out, " …[invalid JSON at byte {end}]"),
+        (Stop::Done, None, None) => Ok(()),
+    };
+}
+
+/// Tokenizer state; see [`redact_json`].
+struct Parser<'a, 'r> {
+    src: &'a str,
+    pos: usize,
+    /// The input is a prefix of the document: a token running into the end may be cut.
+    is_prefix: bool,
+    rules: &'r Rules,
+    out: &'r mut String,
+    /// Decoded string contents, reused across strings.
+    scratch: String,
+    /// Normalized key, reused across keys.
+    keybuf: String,
+    /// Open containers, `true` for objects.
+    stack: Vec<bool>,
+    /// While `Some(depth)`, a redacted value that started at `depth` is being skipped and
+    /// nothing is emitted.
+    suppress: Option<usize>,
+    /// The key just read is sensitive.
+    sensitive_next: bool,
+}
+
+impl Parser<'_, '_> {
+    fn run(&mut self) -> Stop {
+        let mut expect = Expect::Value;
+        loop {
+            self.skip_ws();
+            let Some(&c) = self.src.as_bytes().get(self.pos) else {
+                return if matches!(expect, Expect::End) {
+                    Stop::Done
+                } else {
+                    Stop::Eof
+                };
+            };
+            let step = match expect {
+                Expect::End => Err(Stop::Invalid(self.pos)),
+                Expect::KeyOrClose if c == b'}' => Ok(self.close()),
+                Expect::ValueOrClose if c == b']' => Ok(self.close()),
+                Expect::KeyOrClose | Expect::Key if c == b'"' => self.key().map(|()| Expect::Colon),
+                Expect::KeyOrClose | Expect::Key => Err(Stop::Invalid(self.pos)),
+                Expect::Colon if c == b':' => {
+                    self.pos += 1;
+                    self.emit(":");
+                    Ok(Expect::Value)
+                }
+                Expect::Colon => Err(Stop::Invalid(self.pos)),
+                Expect::Value | Expect::ValueOrClose => self.value(c),
+                Expect::CommaOrClose => match (c, self.stack.last()) {
+                    (b',', Some(&in_object)) => {
+                        self.pos += 1;
+                        self.emit(",");
+                        Ok(if in_object {
+                            Expect::Key
+                        } else {
+                            Expect::Value
+                        })
+                    }
+                    (b'}', Some(true)) | (b']', Some(false)) => Ok(self.close()),
+                    _ => Err(Stop::Invalid(self.pos)),
+                },
+            };
+            match step {
+                Ok(next) => expect = next,
+                Err(stop) => return stop,
+            }
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        let bytes = self.src.as_bytes();
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn emit(&mut self, s: &str) {
+        if self.suppress.is_none() {
+            self.out.push_str(s);
+        }
+    }
+
+    /// What follows a complete value; also ends a redacted scalar.
+    fn after_value(&mut self) -> Expect {
+        if self.suppress == Some(self.stack.len()) {
+            self.suppress = None;
+        }
+        if self.stack.is_empty() {
+            Expect::End
+        } else {
+            Expect::CommaOrClose
+        }
+    }
+
+    /// Consumes `}` or `]` (already checked to match the open container).
+    fn close(&mut self) -> Expect {
+        let in_object = self.stack.pop().unwrap_or(false);
+        self.pos += 1;
+        self.emit(if in_object { "}" } else { "]" });
+        self.after_value()
+    }
+
+    /// Reads one value starting with byte `c`.
+    fn value(&mut self, c: u8) -> Result<Expect, Stop> {
+        if std::mem::take(&mut self.sensitive_next) {
+            // Emit the replacement now and skip the value: even a cut value then leaves only
+            // the replacement behind.
+            self.out.push_str(&self.rules.replacement_json);
+            self.suppress = Some(self.stack.len());
+        }
+        match c {
+            b'{' => {
+                self.pos += 1;
+                self.emit("{");
+                self.stack.push(true);
+                Ok(Expect::KeyOrClose)
+            }
+            b'[' => {
+                self.pos += 1;
+                self.emit("[");
+                self.stack.push(false);
+                Ok(Expect::ValueOrClose)
+            }
+            b'"' => {
+                self.string_value()?;
+                Ok(self.after_value())
+            }
+            b'-' | b'0'..=b'9' => {
+                self.number()?;
+                Ok(self.after_value())
+            }
+            b't' => self.literal("true"),
+            b'f' => self.literal("false"),
+            b'n' => self.literal("null"),
+            _ => Err(Stop::Invalid(self.pos)),
+        }
+    }
+
+    fn literal(&mut self, word: &'static str) -> Result<Expect, Stop> {
+        let rest = &self.src.as_bytes()[self.pos..];
+        for (i, &w) in word.as_bytes().iter().enumerate() {
+            match rest.get(i) {
+                None => return Err(Stop::Eof),
+                Some(&b) if b != w => return Err(Stop::Invalid(self.pos + i)),
+                Some(_) => {}
+            }
+        }
+        self.pos += word.len();
+        self.emit(word);
+        Ok(self.after_value())
+    }
+
+    fn number(&mut self) -> Result<(), Stop> {
+        let bytes = self.src.as_bytes();
+        let start = self.pos;
+        let mut i = start;
+        let digits = |i: &mut usize| {
+            while bytes.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
+            }
+        };
+        // Requires at least one digit at `i`.
+        let first_digit = |i: usize| match bytes.get(i) {
+            Some(b) if b.is_ascii_digit() => Ok(()),
+            Some(_) => Err(Stop::Invalid(i)),
+            None => Err(Stop::Eof),
+        };
+        if bytes[i] == b'-' {
+            i += 1;
+        }
+        first_digit(i)?;
+        if bytes[i] == b'0' {
+            i += 1;
+        } else {
+            digits(&mut i);
+        }
+        let integer = i;
+        if bytes.get(i) == Some(&b'.') {
+            i += 1;
+            first_digit(i)?;
+            digits(&mut i);
+        }
+        if let Some(b'e' | b'E') = bytes.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = bytes.get(i) {
+                i += 1;
+            }
+            first_digit(i)?;
+            digits(&mut i);
+        }
+        if i == bytes.len() && self.is_prefix {
+            // More digits may have followed; a partial number is never emitted.
+            return Err(Stop::Eof);
+        }
+        self.pos = i;
+        if self.suppress.is_none() {
+            let raw = &self.src[start..i];
+            if integer == i && ValueRules::is_card_number(raw) {
+                self.out.push_str(&self.rules.replacement_json);
+            } else {
+                self.out.push_str(raw);
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds the end of the string whose opening quote is at `self.pos`.
+    ///
+    /// Returns the offset of the closing quote and whether the string has escapes.
+    fn scan_string(&self) -> Result<(usize, bool), Stop> {
+        let bytes = self.src.as_bytes();
+        let mut i = self.pos + 1;
+        let mut escaped = false;
+        loop {
+            while bytes
+                .get(i)
+                .is_some_and(|&b| !STRING_SPECIAL[usize::from(b)])
+            {
+                i += 1;
+            }
+            match bytes.get(i) {
+                None => return Err(Stop::Eof),
+                Some(b'"') => return Ok((i, escaped)),
+                Some(b'\\') => {
+                    escaped = true;
+                    match bytes.get(i + 1) {
+                        None => return Err(Stop::Eof),
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                        Some(b'u') => {
+                            for k in i + 2..i + 6 {
+                                match bytes.get(k) {
+                                    None => return Err(Stop::Eof),
+                                    Some(h) if h.is_ascii_hexdigit() => {}
+                                    Some(_) => return Err(Stop::Invalid(k)),
+                                }
+                            }
+                            i += 6;
+                        }
+                        Some(_) => return Err(Stop::Invalid(i + 1)),
+                    }
+                }
+                Some(_) => return Err(Stop::Invalid(i)),
+            }
+        }
+    }
+
+    fn key(&mut self) -> Result<(), Stop> {
+        // A key cut in the middle is dropped: it has no value that could leak.
+        let (end, escaped) = self.scan_string()?;
+        let raw = &self.src[self.pos + 1..end];
+        self.pos = end + 1;
+        if self.suppress.is_some() {
+            return Ok(());
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let key = if escaped {
+            decode_escapes(raw, &mut scratch);
+            scratch.as_str()
+        } else {
+            raw
+        };
+        self.sensitive_next = self.rules.keys.is_sensitive(key, &mut self.keybuf);
+        // Keys are data too (maps keyed by card or token are rare but real).
+        emit_string(self.out, &self.rules.values, raw, key, true);
+        self.scratch = scratch;
+        Ok(())
+    }
+
+    fn string_value(&mut self) -> Result<(), Stop> {
+        let start = self.pos + 1;
+        match self.scan_string() {
+            Ok((end, escaped)) => {
+                self.pos = end + 1;
+                if self.suppress.is_some() {
+                    return Ok(());
+                }
+                let raw = &self.src[start..end];
+                if !self.rules.values.may_match(raw.len()) {
+                    // Decoding only shortens, so no pattern can match: copy the raw text.
+                    self.out.push('"');
+                    self.out.push_str(raw);
+                    self.out.push('"');
+                } else if escaped {
+                    let mut scratch = std::mem::take(&mut self.scratch);
+                    decode_escapes(raw, &mut scratch);
+                    emit_string(self.out, &self.rules.values, raw, &scratch, true);
+                    self.scratch = scratch;
+                } else {
+                    emit_string(self.out, &self.rules.values, raw, raw, true);
+                }
+                Ok(())
+            }
+            Err(Stop::Eof) => {
+                if self.suppress.is_none() {
+                    // The string runs into the cut: emit what patterns and the tail trim
+                    // leave, unterminated, so the reader sees where the body stops.
+                    let mut scratch = std::mem::take(&mut self.scratch);
+                    decode_escapes(&self.src[start..], &mut scratch);
+                    let redacted = self.rules.values.redact(&scratch);
+                    self.out.push('"');
+                    push_escaped(self.out, trim_cut_tail(&redacted));
+                    self.scratch = scratch;
+                }
+                Err(Stop::Eof)
+            }
+            Err(stop) => Err(stop),
+        }
+    }
+}
+
+/// Emits a complete string through the value patterns: the original escaped `raw` when
+/// nothing matched, else the re-escaped redaction of `decoded`.
+fn emit_string(out: &mut String, values: &ValueRules, raw: &str, decoded: &str, quoted: bool) {
+    let redacted = values.redact(decoded);
+    if quoted {
+        out.push('"');
+    }
+    match redacted {
+        std::borrow::Cow::Borrowed(_) => out.push_str(raw),
+        std::borrow::Cow::Owned(s) => push_escaped(out, &s),
+    }
+    if quoted {
+        out.push('"');
+    }
+}
+
+/// Decodes the contents of a JSON string into `out`, stopping at an incomplete escape.
+///
+/// The escapes were validated by the scanner; lone surrogates become U+FFFD.
+fn decode_escapes(raw: &str, out: &mut String) {
+    out.clear();
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'\\', &bytes[i..]) {
+        out.push_str(&raw[i..i + off]);
+        i += off;
+        let Some(&e) = bytes.get(i + 1) else { return };
+        let simple = match e {
+            b'"' => Some('"'),
+            b'\\' => Some('\\'),
+            b'/' => Some('/'),
+            b'b' => Some('\u{8}'),
+            b'f' => Some('\u{c}'),
+            b'n' => Some('\n'),
+            b'r' => Some('\r'),
+            b't' => Some('\t'),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            out.push(c);
+            i += 2;
+            continue;
+        }
+        let Some(high) = hex4(bytes, i + 2) else {
+            return;
+        };
+        i += 6;
+        let c = if (0xD800..0xDC00).contains(&high) {
+            match (bytes.get(i..i + 2), hex4(bytes, i + 2)) {
+                (Some(b"\\u"), Some(low)) if (0xDC00..0xE000).contains(&low) => {
+                    i += 6;
+                    char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+                }
+                _ => None,
+            }
+        } else {
+            char::from_u32(high)
+        };
+        out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+    }
+    out.push_str(&raw[i..]);
+}
+
+/// The value of four hex digits at `at`, if all four are there.
+fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
+    let digits = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
+    u32::from_str_radix(digits, 16).ok()
+}
+
+/// Appends `s` escaped for the inside of a JSON string.
+pub(super) fn push_escaped(out: &mut String, s: &str) {
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if !STRING_SPECIAL[usize::from(b)] {
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+}
+
+/// Appends `s` as a quoted JSON string.
+pub(super) fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    push_escaped(out, s);
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Redactor;
+    use super::*;
+
+    fn run(input: &str, cut: Option<&str>) -> String {
+        let redactor = Redactor::default();
+        let mut out = String::new();
+        redact_json(redactor.rules(), input.as_bytes(), cut, &mut out);
+        out
+    }
+
+    const CUT: Option<&str> = Some("truncated, 70000 bytes total");
+
+    #[test]
+    fn sensitive_keys_at_any_depth() {
+        assert_eq!(
+            run(
+                r#"{"users":[{"profile":{"Pass-Word":"s3cr3t","name":"ann"}}]}"#,
+                None
+            ),
+            r#"{"users":[{"profile":{"Pass-Word":"[REDACTED]","name":"ann"}}]}"#
+        );
+    }
+
+    #[test]
+    fn whole_nested_values_are_replaced() {
+        assert_eq!(
+            run(
+                r#"{"token": {"a": [1, {"b": "x"}]}, "api_key": 12345, "n": [true, false, null]}"#,
+                None
+            ),
+            r#"{"token":"[REDACTED]","api_key":"[REDACTED]","n":[true,false,null]}"#
+        );
+        assert_eq!(
+            run(r#"[{"secret":[]},{"otp":null}]"#, None),
+            r#"[{"secret":"[REDACTED]"},{"otp":"[REDACTED]"}]"#
+        );
+    }
+
+    #[test]
+    fn escaped_key_names_are_the_same_key() {
+        assert_eq!(
+            run(r#"{"pass\u0077ord":"hunter2"}"#, None),
+            r#"{"pass\u0077ord":"[REDACTED]"}"#
+        );
+        assert_eq!(
+            run(r#"{"\u0050ASS_WORD":"hunter2"}"#, None),
+            r#"{"\u0050ASS_WORD":"[REDACTED]"}"#
+        );
+    }
+
+    #[test]
+    fn string_values_pass_through_value_patterns() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        assert_eq!(
+            run(
+                &format!(
+                    r#"{{"note":"my jwt is {jwt} ok","card":"4111 1111 1111 1111","order":1234567812345678}}"#
+                ),
+                None
+            ),
+            r#"{"note":"my jwt is [REDACTED] ok","card":"[REDACTED]","order":1234567812345678}"#
+        );
+        assert_eq!(
+            run(r#"{"n": 4111111111111111}"#, None),
+            r#"{"n":"[REDACTED]"}"#
+        );
+        // Escaped text is decoded before matching and re-escaped after.
+        assert_eq!(
+            run(
+                r#"{"pem":"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n\"x\""}"#,
+                None
+            ),
+            r#"{"pem":"[REDACTED]\n\"x\""}"#
+        );
+    }
+
+    #[test]
+    fn compact_output_keeps_escapes_and_unicode() {
+        let input = "{ \"a\" : \"x\\\"y\\u00e9\u{1F600}\" ,\n \"b\" : [ 1.5e-3 , -0 ] }";
+        let out = run(input, None);
+        assert_eq!(out, "{\"a\":\"x\\\"y\\u00e9\u{1F600}\",\"b\":[1.5e-3,-0]}");
+        let reparsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            reparsed,
+            serde_json::from_str::<serde_json::Value>(input).unwrap()
+        );
+    }
+
+    #[test]
+    fn cut_inside_a_sensitive_value() {
+        assert_eq!(
+            run(r#"{"a":1,"password": "hun"#, CUT),
+            r#"{"a":1,"password":"[REDACTED]" …[truncated, 70000 bytes total]"#
+        );
+        assert_eq!(
+            run(r#"{"password":"#, CUT),
+            r#"{"password": …[truncated, 70000 bytes total]"#
+        );
+        assert_eq!(
+            run(r#"{"password":{"x":["hun"#, CUT),
+            r#"{"password":"[REDACTED]" …[truncated, 70000 bytes total]"#
+        );
+        assert_eq!(
+            run(r#"{"pin":12"#, CUT),
+            r#"{"pin":"[REDACTED]" …[truncated, 70000 bytes total]"#
+        );
+        assert_eq!(
+            run(r#"{"passw"#, CUT),
+            r#"{ …[truncated, 70000 bytes total]"#
+        );
+        assert_eq!(
+            run(r#"{"pass\u00"#, CUT),
+            r#"{ …[truncated, 70000 bytes total]"#
+        );
+    }
+
+    #[test]
+    fn cut_inside_an_ordinary_value_drops_the_cut_word() {
+        assert_eq!(
+            run(r#"{"note":"card 4111 1111 11"#, CUT),
+            r#"{"note":"card …[truncated, 70000 bytes total]"#
+        );
+        assert_eq!(
+            run(r#"{"n":4111111"#, CUT),
+            r#"{"n": …[truncated, 70000 bytes total]"#
+        );
+        assert_eq!(
+            run(r#"{"ok":tr"#, CUT),
+            r#"{"ok": …[truncated, 70000 bytes total]"#
+        );
+    }
+
+    #[test]
+    fn malformed_json_stops_at_the_error() {
+        assert_eq!(
+            run(r#"{"user":"bob" "password":"hunter2"}"#, None),
+            r#"{"user":"bob" …[invalid JSON at byte 14]"#
+        );
+        assert_eq!(
+            run(r#"{password: "hunter2"}"#, None),
+            r#"{ …[invalid JSON at byte 1]"#
+        );
+        assert_eq!(
+            run(r#"{"password": hunter2}"#, None),
+            r#"{"password":"[REDACTED]" …[invalid JSON at byte 13]"#
+        );
+        assert_eq!(
+            run(r#"{"a":1} {"password":"x"}"#, None),
+            r#"{"a":1} …[invalid JSON at byte 8]"#
+        );
+        assert_eq!(
+            run(r#"{"a":"x"#, None),
+            r#"{"a":" …[invalid JSON at byte 7]"#
+        );
+        assert_eq!(
+            run("{\"a\":\"x\u{1}\"}", None),
+            r#"{"a": …[invalid JSON at byte 7]"#
+        );
+        assert_eq!(
+            run(r#"{"a":"\q"}"#, None),
+            r#"{"a": …[invalid JSON at byte 7]"#
+        );
+        assert_eq!(run(r#"[01]"#, None), r#"[0 …[invalid JSON at byte 2]"#);
+    }
+
+    #[test]
+    fn invalid_utf8_stops_the_document() {
+        let redactor = Redactor::default();
+        let mut out = String::new();
+        redact_json(
+            redactor.rules(),
+            b"{\"a\":\"x\xff\",\"password\":\"y\"}",
+            None,
+            &mut out,
+        );
+        assert_eq!(out, "{\"a\":\" …[invalid UTF-8 at byte 7]");
+        // A character split by the cut is part of the cut.
+        out.clear();
+        redact_json(
+            redactor.rules(),
+            "{\"a\":1,\"é".as_bytes().split_last().unwrap().1,
+            CUT,
+            &mut out,
+        );
+        assert_eq!(out, "{\"a\":1, …[truncated, 70000 bytes total]");
+    }
+
+    #[test]
+    fn scalars_and_empty_containers() {
+        assert_eq!(run(" 42 ", None), "42");
+        assert_eq!(run(r#""s""#, None), r#""s""#);
+        assert_eq!(run("{}", None), "{}");
+        assert_eq!(run("[]", None), "[]");
+        assert_eq!(run("", None), " …[invalid JSON at byte 0]");
+    }
+
+    #[test]
+    fn surrogate_pairs_decode() {
+        let mut out = String::new();
+        decode_escapes(r"a\ud83d\ude00b\ud800c\u00", &mut out);
+        assert_eq!(out, "a\u{1F600}b\u{FFFD}c");
+    }
+}

@@ -1,0 +1,205 @@
+//! Which keys are sensitive: key normalization and the default key set.
+
+use std::collections::HashSet;
+
+use regex::Regex;
+
+/// Keys whose value is always redacted, already normalized (see [`normalize_key`]).
+pub(super) const DEFAULT_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "clientsecret",
+    "token",
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
+    "apikey",
+    "authorization",
+    "auth",
+    "cookie",
+    "setcookie",
+    "session",
+    "sessionid",
+    "privatekey",
+    "creditcard",
+    "cardnumber",
+    "pan",
+    "cvv",
+    "cvc",
+    "pin",
+    "ssn",
+    "otp",
+];
+
+/// Keys that *end* in one of these are redacted too (`new_password`, `github_token`,
+/// `X-Auth-Token`), because secret-bearing keys are usually prefixed by what they unlock.
+pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "privatekey",
+];
+
+/// Normalizes a key into `buf`: lowercase, without `_`, `-`, `.` and whitespace.
+///
+/// `Pass-Word`, `pass_word` and `PASSWORD` all become `password`. `buf` is reused across calls
+/// so matching a key allocates nothing once it has grown.
+pub(super) fn normalize_key(raw: &str, buf: &mut String) {
+    buf.clear();
+    if raw.is_ascii() {
+        buf.extend(
+            raw.bytes()
+                .filter(|b| !matches!(b, b'_' | b'-' | b'.') && !b.is_ascii_whitespace())
+                .map(|b| char::from(b.to_ascii_lowercase())),
+        );
+    } else {
+        for c in raw.chars() {
+            if !matches!(c, '_' | '-' | '.') && !c.is_whitespace() {
+                buf.extend(c.to_lowercase());
+            }
+        }
+    }
+}
+
+/// The key rules: an exact set, suffixes and regexes, all over normalized keys.
+#[derive(Debug, Clone)]
+pub(super) struct KeyRules {
+    exact: HashSet<Box<str>>,
+    suffixes: Vec<Box<str>>,
+    regexes: Vec<Regex>,
+    /// Shortest exact key or suffix; shorter keys cannot match either.
+    min_len: usize,
+}
+
+impl KeyRules {
+    /// Builds the rules from already normalized keys, suffixes and compiled regexes.
+    pub(super) fn new(
+        exact: HashSet<Box<str>>,
+        suffixes: Vec<Box<str>>,
+        regexes: Vec<Regex>,
+    ) -> Self {
+        let min_len = exact
+            .iter()
+            .chain(suffixes.iter())
+            .map(|k| k.len())
+            .min()
+            .unwrap_or(usize::MAX);
+        Self {
+            exact,
+            suffixes,
+            regexes,
+            min_len,
+        }
+    }
+
+    /// Whether a normalized key is sensitive.
+    pub(super) fn is_sensitive_normalized(&self, key: &str) -> bool {
+        if key.len() >= self.min_len
+            && (self.exact.contains(key) || self.suffixes.iter().any(|s| key.ends_with(&**s)))
+        {
+            return true;
+        }
+        self.regexes.iter().any(|re| re.is_match(key))
+    }
+
+    /// Whether a raw key is sensitive; `buf` is scratch space for the normalized key.
+    pub(super) fn is_sensitive(&self, raw: &str, buf: &mut String) -> bool {
+        normalize_key(raw, buf);
+        self.is_sensitive_normalized(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> String {
+        let mut buf = String::new();
+        normalize_key(s, &mut buf);
+        buf
+    }
+
+    fn defaults() -> KeyRules {
+        KeyRules::new(
+            DEFAULT_KEYS.iter().map(|k| Box::from(*k)).collect(),
+            DEFAULT_KEY_SUFFIXES.iter().map(|k| Box::from(*k)).collect(),
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn spellings_normalize_to_one_key() {
+        for k in [
+            "password",
+            "Password",
+            "pass_word",
+            "pass-word",
+            "PASSWORD",
+            "passWord",
+            "pass.word",
+            "pass word",
+        ] {
+            assert_eq!(norm(k), "password", "{k}");
+        }
+        assert_eq!(norm("ÄPI_Kéy"), "äpikéy");
+    }
+
+    #[test]
+    fn default_set_covers_the_issue_list() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "password",
+            "passwd",
+            "pwd",
+            "secret",
+            "client_secret",
+            "token",
+            "access_token",
+            "refresh_token",
+            "id_token",
+            "api_key",
+            "apikey",
+            "authorization",
+            "auth",
+            "cookie",
+            "session",
+            "private_key",
+            "credit_card",
+            "card_number",
+            "pan",
+            "cvv",
+            "cvc",
+            "pin",
+            "ssn",
+            "otp",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+    }
+
+    #[test]
+    fn suffixes_catch_prefixed_secrets_but_not_lookalikes() {
+        let rules = defaults();
+        let mut buf = String::new();
+        assert!(rules.is_sensitive("new_password", &mut buf));
+        assert!(rules.is_sensitive("X-Auth-Token", &mut buf));
+        assert!(rules.is_sensitive("stripeSecret", &mut buf));
+        for k in [
+            "username",
+            "email",
+            "tokens_used",
+            "spinner",
+            "company",
+            "id",
+            "",
+        ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! `multipart/form-data` bodies: the shape of the upload, never file contents.
+//!
+//! The stored text is a JSON array with one object per part: `name`, and for files `filename`,
+//! `content_type` and `size`; text fields also carry their `value`, redacted like a form
+//! value. A part cut by the capture cap has `"complete":false` and the size seen so far.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use memchr::memmem;
+
+use super::body::param;
+use super::form::percent_decode;
+use super::json::push_json_string;
+use super::redactor::Rules;
+use super::text::trim_cut_tail;
+
+/// One part's headers.
+#[derive(Debug, Default)]
+struct PartHeaders {
+    name: Option<String>,
+    filename: Option<String>,
+    content_type: Option<String>,
+}
+
+/// Redacts a multipart body into `out`; `cut` is the truncation marker text, if any.
+pub(super) fn redact_multipart(
+    rules: &Rules,
+    body: &[u8],
+    boundary: &str,
+    cut: Option<&str>,
+    out: &mut String,
+) {
+    let delimiter = format!("\r\n--{boundary}");
+    let finder = memmem::Finder::new(delimiter.as_bytes());
+    let mut keybuf = String::new();
+
+    // The first delimiter may open the body without the leading CRLF.
+    let mut pos = match body.strip_prefix(&delimiter.as_bytes()[2..]) {
+        Some(_) => delimiter.len() - 2,
+        None => match finder.find(body) {
+            Some(at) => at + delimiter.len(),
+            None => return finish(out, cut, true),
+        },
+    };
+    out.push('[');
+    let mut first = true;
+    loop {
+        let rest = &body[pos..];
+        if rest.starts_with(b"--") {
+            break; // The closing delimiter.
+        }
+        // Skip transport padding up to the end of the delimiter line.
+        let Some(line_end) = memchr::memchr(b'\n', rest) else {
+            break;
+        };
+        let rest = &rest[line_end + 1..];
+        let Some(headers_end) = memmem::find(rest, b"\r\n\r\n") else {
+            break;
+        };
+        let headers = parse_headers(&rest[..headers_end]);
+        let content = &rest[headers_end + 4..];
+        let (content, complete) = match finder.find(content) {
+            Some(end) => (&content[..end], true),
+            None => (content, false),
+        };
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        write_part(rules, &headers, content, complete, &mut keybuf, out);
+        if !complete {
+            break;
+        }
+        pos = body.len() - rest.len() + headers_end + 4 + content.len() + delimiter.len();
+    }
+    out.push(']');
+    finish(out, cut, false);
+}
+
+/// Appends the truncation marker, or notes a body with no parts at all.
+fn finish(out: &mut String, cut: Option<&str>, no_parts: bool) {
+    if no_parts {
+        out.push_str("[]");
+    }
+    if let Some(cut) = cut {
+        let _ = write!(out, " …[{cut}]");
+    }
+}
+
+fn parse_headers(raw: &[u8]) -> PartHeaders {
+    let raw = String::from_utf8_lossy(raw);
+    let mut headers = PartHeaders::default();
+    for line in raw.split("\r\n") {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("content-disposition") {
+            let params = value.split_once(';').map_or("", |(_, p)| p);
+            headers.name = param(params, "name").map(Cow::into_owned);
+            headers.filename = param(params, "filename*")
+                .map(|v| {
+                    // RFC 5987: `UTF-8''file%20name.txt`.
+                    let encoded = v.rsplit('\'').next().unwrap_or_default();
+                    percent_decode(encoded).into_owned()
+                })
+                .or_else(|| param(params, "filename").map(Cow::into_owned));
+        } else if name.eq_ignore_ascii_case("content-type") {
+            headers.content_type = Some(value.trim().to_owned());
+        }
+    }
+    headers
+}
+
+fn write_part(
+    rules: &Rules,
+    headers: &PartHeaders,
+    content: &[u8],
+    complete: bool,
+    keybuf: &mut String,
+    out: &mut String,
+) {
+    out.push('{');
+    let field = |out: &mut String, key: &str, value: &str| {
+        if !out.ends_with('{') {
+            out.push(',');
+        }
+        push_json_string(out, key);
+        out.push(':');
+        push_json_string(out, &rules.values.redact(value));
+    };
+    if let Some(name) = &headers.name {
+        field(out, "name", name);
+    }
+    if let Some(filename) = &headers.filename {
+        field(out, "filename", filename);
+    }
+    if let Some(content_type) = &headers.content_type {
+        field(out, "content_type", content_type);
+    }
+    if !out.ends_with('{') {
+        out.push(',');
+    }
+    let _ = write!(out, "\"size\":{}", content.len());
+    let is_text = headers.filename.is_none()
+        && headers
+            .content_type
+            .as_deref()
+            .is_none_or(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/"));
+    // Only text fields are stored; a file's bytes never are, whatever its type.
+    if is_text {
+        out.push_str(",\"value\":");
+        let sensitive = headers
+            .name
+            .as_deref()
+            .is_some_and(|name| rules.keys.is_sensitive(name, keybuf));
+        if sensitive {
+            out.push_str(&rules.replacement_json);
+        } else {
+            let text = String::from_utf8_lossy(content);
+            let redacted = rules.values.redact(&text);
+            push_json_string(
+                out,
+                if complete {
+                    &redacted
+                } else {
+                    trim_cut_tail(&redacted)
+                },
+            );
+        }
+    }
+    if !complete {
+        out.push_str(",\"complete\":false");
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Redactor;
+    use super::*;
+
+    fn run(body: &[u8], cut: Option<&str>) -> String {
+        let redactor = Redactor::default();
+        let mut out = String::new();
+        redact_multipart(redactor.rules(), body, "XyZ", cut, &mut out);
+        out
+    }
+
+    const BODY: &[u8] = b"preamble\r\n--XyZ\r\n\
+        Content-Disposition: form-data; name=\"comment\"\r\n\r\n\
+        card 4111 1111 1111 1111\r\n--XyZ\r\n\
+        Content-Disposition: form-data; name=\"pass_word\"\r\n\r\n\
+        hunter2\r\n--XyZ\r\n\
+        Content-Disposition: form-data; name=\"avatar\"; filename=\"me.png\"\r\n\
+        Content-Type: image/png\r\n\r\n\
+        FILE-CONTENTS-SECRET\r\n--XyZ--\r\nepilogue";
+
+    #[test]
+    fn parts_are_described_and_files_left_out() {
+        assert_eq!(
+            run(BODY, None),
+            r#"[{"name":"comment","size":24,"value":"card [REDACTED]"},{"name":"pass_word","size":7,"value":"[REDACTED]"},{"name":"avatar","filename":"me.png","content_type":"image/png","size":20}]"#
+        );
+    }
+
+    #[test]
+    fn cut_inside_a_part() {
+        let cut_at = BODY.len() - 30;
+        let out = run(&BODY[..cut_at], Some("truncated, 500 bytes total"));
+        assert!(
+            out.ends_with(r#""size":9,"complete":false}] …[truncated, 500 bytes total]"#),
+            "{out}"
+        );
+        assert!(!out.contains("FILE-CO"), "{out}");
+        let out = run(&BODY[..80], Some("truncated"));
+        assert!(out.contains("\"name\":\"comment\""), "{out}");
+        assert!(!out.contains("4111"), "{out}");
+    }
+
+    #[test]
+    fn rfc5987_file_names_and_no_parts() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=f; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf\r\n\r\nPDF\r\n--XyZ--";
+        assert_eq!(
+            run(body, None),
+            r#"[{"name":"f","filename":"résumé.pdf","size":3}]"#
+        );
+        assert_eq!(run(b"no boundary here", None), "[]");
+    }
+}

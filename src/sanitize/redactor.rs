@@ -1,0 +1,396 @@
+//! The [`Redactor`] and its [`RedactorBuilder`].
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName};
+use regex::Regex;
+
+use super::body::{self, BodyInput};
+use super::error::SanitizeError;
+use super::headers::{self, DEFAULT_SENSITIVE_HEADERS};
+use super::keys::{DEFAULT_KEY_SUFFIXES, DEFAULT_KEYS, KeyRules, normalize_key};
+use super::values::ValueRules;
+use super::{form, json};
+
+/// The default text that replaces a redacted value.
+const DEFAULT_REPLACEMENT: &str = "[REDACTED]";
+
+/// The default cap on decoded `Content-Encoding` output: 64 KiB.
+const DEFAULT_MAX_DECODED_BYTES: usize = 64 * 1024;
+
+/// Makes sure no secret reaches the audit table.
+///
+/// Built once with [`Redactor::builder`] (or [`Redactor::default`] for the default rules) and
+/// cloned cheaply into the writer. Every method is infallible and never panics: a body it
+/// cannot read fully is stored up to the point of failure with a marker, and never with a
+/// secret after that point.
+///
+/// ```
+/// use tower_audit::sanitize::{BodyInput, Redactor};
+///
+/// let redactor = Redactor::default();
+/// let body = BodyInput::new(Some("application/json"), br#"{"user":"ann","password":"hunter2"}"#);
+/// assert_eq!(
+///     redactor.redact_body(&body).as_deref(),
+///     Some(r#"{"user":"ann","password":"[REDACTED]"}"#)
+/// );
+/// assert_eq!(redactor.redact_query("q=shoes&access_token=abc"), "q=shoes&access_token=[REDACTED]");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Redactor {
+    rules: Arc<Rules>,
+}
+
+/// Everything a [`Redactor`] needs, compiled once.
+#[derive(Debug)]
+pub(super) struct Rules {
+    pub(super) replacement: Box<str>,
+    /// `replacement` as a quoted JSON string.
+    pub(super) replacement_json: Box<str>,
+    pub(super) keys: KeyRules,
+    pub(super) values: ValueRules,
+    pub(super) sensitive_headers: Vec<HeaderName>,
+    pub(super) routes: HashMap<Box<str>, RouteBodyFn>,
+    pub(super) max_decoded_bytes: usize,
+}
+
+/// The type-erased function behind [`RouteBodyFn`].
+type BodyFn = dyn Fn(&BodyInput<'_>) -> Option<String> + Send + Sync;
+
+/// A custom body function registered with [`RedactorBuilder::route_body_fn`].
+#[derive(Clone)]
+pub(super) struct RouteBodyFn {
+    pub(super) f: Arc<BodyFn>,
+    type_name: &'static str,
+}
+
+impl fmt::Debug for RouteBodyFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.type_name)
+    }
+}
+
+impl Default for Redactor {
+    /// The default rules; see [`RedactorBuilder`] for the table.
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl Redactor {
+    /// Starts from the default rules.
+    pub fn builder() -> RedactorBuilder {
+        RedactorBuilder::default()
+    }
+
+    /// Sanitized text to store in the `request_body` column, or `None` for an empty body.
+    ///
+    /// JSON (`application/json`, `*+json`), form-urlencoded and `text/*` bodies are stored
+    /// redacted; multipart bodies as a JSON list of their parts without file contents; any
+    /// other body as a short description such as `[binary application/grpc, 1234 bytes]`.
+    /// A body without a content type is read as JSON when it starts like JSON, as text when it
+    /// is UTF-8, and described otherwise. Truncated or malformed bodies end with a marker such
+    /// as ` …[truncated, 70000 bytes total]` or ` …[invalid JSON at byte 123]`.
+    pub fn redact_body(&self, body: &BodyInput<'_>) -> Option<String> {
+        body::redact_body(&self.rules, body)
+    }
+
+    /// Sanitized query string (without the leading `?`).
+    pub fn redact_query(&self, query: &str) -> String {
+        let query = query.strip_prefix('?').unwrap_or(query);
+        let mut out = String::with_capacity(query.len());
+        form::redact_pairs(&self.rules, query, false, &mut out);
+        out
+    }
+
+    /// Redacts free text (an error message, a path) with the value patterns only.
+    pub fn redact_text(&self, text: &str) -> String {
+        self.rules.values.redact(text).into_owned()
+    }
+
+    /// The headers named in `names` that are present, as a JSON object string, or `None` when
+    /// none is present.
+    ///
+    /// A repeated header becomes a JSON array of its values. Values are redacted when the
+    /// header is sensitive (see [`RedactorBuilder`]), when the value is marked with
+    /// [`HeaderValue::is_sensitive`](http::HeaderValue::is_sensitive), or when the header name
+    /// is a sensitive key; other values go through the value patterns. Non-UTF-8 values are
+    /// stored lossily.
+    pub fn redact_headers(&self, headers: &HeaderMap, names: &[HeaderName]) -> Option<String> {
+        headers::redact_headers(&self.rules, headers, names)
+    }
+
+    #[cfg(test)]
+    pub(super) fn rules(&self) -> &Rules {
+        &self.rules
+    }
+}
+
+/// Configures a [`Redactor`].
+///
+/// Keys are compared after normalization: lowercase, without `_`, `-`, `.` and whitespace,
+/// and after JSON escapes and percent-encoding are decoded, so `Pass-Word`, `pass_word`,
+/// `"pass\u0077ord"` and `pass%77ord` are all `password`.
+///
+/// | Setting | Default |
+/// |---|---|
+/// | [`replacement`](Self::replacement) | `[REDACTED]` |
+/// | sensitive keys ([`add_key`](Self::add_key), [`remove_key`](Self::remove_key)) | `password`, `passwd`, `pwd`, `passphrase`, `secret`, `client_secret`, `token`, `access_token`, `refresh_token`, `id_token`, `api_key`, `authorization`, `auth`, `cookie`, `set_cookie`, `session`, `session_id`, `private_key`, `credit_card`, `card_number`, `pan`, `cvv`, `cvc`, `pin`, `ssn`, `otp` |
+/// | sensitive key suffixes ([`add_key_suffix`](Self::add_key_suffix)) | `password`, `passwd`, `secret`, `token`, `api_key`, `private_key` (so `new_password`, `github_token`, `X-Auth-Token`) |
+/// | key regexes ([`add_key_regex`](Self::add_key_regex)) | none |
+/// | value patterns | `Bearer <token>`; JWTs (`eyJ…` and two to four more base64url segments); 13–19 digit card numbers, spaces or dashes allowed, Luhn-checked; PEM private key blocks (to the end of the text when the END line is missing); AWS access key ids (`AKIA`/`ASIA` + 16) |
+/// | user value patterns ([`add_value_pattern`](Self::add_value_pattern)) | none |
+/// | sensitive headers ([`sensitive_header`](Self::sensitive_header)) | `authorization`, `proxy-authorization`, `cookie`, `set-cookie`, `x-api-key`, plus any value marked sensitive and any header whose name is a sensitive key |
+/// | per-route body functions ([`route_body_fn`](Self::route_body_fn)) | none |
+/// | [`max_decoded_bytes`](Self::max_decoded_bytes) | 64 KiB |
+#[derive(Debug, Clone)]
+pub struct RedactorBuilder {
+    replacement: String,
+    keys: HashSet<Box<str>>,
+    suffixes: Vec<Box<str>>,
+    key_regexes: Vec<Regex>,
+    value_patterns: Vec<(Regex, Box<str>)>,
+    sensitive_headers: Vec<HeaderName>,
+    routes: HashMap<Box<str>, RouteBodyFn>,
+    max_decoded_bytes: usize,
+}
+
+impl Default for RedactorBuilder {
+    fn default() -> Self {
+        Self {
+            replacement: DEFAULT_REPLACEMENT.to_owned(),
+            keys: DEFAULT_KEYS.iter().map(|k| Box::from(*k)).collect(),
+            suffixes: DEFAULT_KEY_SUFFIXES.iter().map(|k| Box::from(*k)).collect(),
+            key_regexes: Vec::new(),
+            value_patterns: Vec::new(),
+            sensitive_headers: DEFAULT_SENSITIVE_HEADERS.to_vec(),
+            routes: HashMap::new(),
+            max_decoded_bytes: DEFAULT_MAX_DECODED_BYTES,
+        }
+    }
+}
+
+fn normalized(key: &str) -> Box<str> {
+    let mut buf = String::new();
+    normalize_key(key, &mut buf);
+    buf.into_boxed_str()
+}
+
+impl RedactorBuilder {
+    /// The text stored in place of a redacted value (a JSON string inside JSON bodies).
+    #[must_use]
+    pub fn replacement(mut self, text: impl Into<String>) -> Self {
+        self.replacement = text.into();
+        self
+    }
+
+    /// Treats `key` (in any spelling) as sensitive.
+    #[must_use]
+    pub fn add_key(mut self, key: impl AsRef<str>) -> Self {
+        self.keys.insert(normalized(key.as_ref()));
+        self
+    }
+
+    /// Stops treating `key` as sensitive, both as an exact key and as a suffix.
+    ///
+    /// `remove_key("token")` makes `token` and `github_token` ordinary keys, while
+    /// `access_token` stays sensitive as a key of its own.
+    #[must_use]
+    pub fn remove_key(mut self, key: impl AsRef<str>) -> Self {
+        let key = normalized(key.as_ref());
+        self.keys.remove(&key);
+        self.suffixes.retain(|s| *s != key);
+        self
+    }
+
+    /// Treats every key that ends in `suffix` (in any spelling) as sensitive.
+    #[must_use]
+    pub fn add_key_suffix(mut self, suffix: impl AsRef<str>) -> Self {
+        let suffix = normalized(suffix.as_ref());
+        if !suffix.is_empty() && !self.suffixes.contains(&suffix) {
+            self.suffixes.push(suffix);
+        }
+        self
+    }
+
+    /// Treats every key matching `pattern` as sensitive.
+    ///
+    /// The pattern is matched against the normalized key (lowercase, no separators), e.g.
+    /// `^x.*id$` or `^(iban|bic)$`.
+    pub fn add_key_regex(mut self, pattern: &str) -> Result<Self, SanitizeError> {
+        let re = Regex::new(pattern).map_err(|source| SanitizeError::InvalidKeyPattern {
+            pattern: pattern.to_owned(),
+            source,
+        })?;
+        self.key_regexes.push(re);
+        Ok(self)
+    }
+
+    /// Replaces every match of `pattern` in string values, form values, text bodies, query
+    /// values and header values with `replacement` (taken literally, `$` included).
+    ///
+    /// User patterns run after the builtin ones, in the order added, on every string, so keep
+    /// them anchored on something distinctive.
+    pub fn add_value_pattern(
+        mut self,
+        pattern: &str,
+        replacement: impl Into<String>,
+    ) -> Result<Self, SanitizeError> {
+        let re = Regex::new(pattern).map_err(|source| SanitizeError::InvalidValuePattern {
+            pattern: pattern.to_owned(),
+            source,
+        })?;
+        self.value_patterns
+            .push((re, replacement.into().into_boxed_str()));
+        Ok(self)
+    }
+
+    /// Always redacts the value of header `name`.
+    #[must_use]
+    pub fn sensitive_header(mut self, name: HeaderName) -> Self {
+        if !self.sensitive_headers.contains(&name) {
+            self.sensitive_headers.push(name);
+        }
+        self
+    }
+
+    /// Sanitizes bodies of requests whose [`BodyInput::route`] is exactly `route` with `f`
+    /// instead of the default handling.
+    ///
+    /// `f` receives the raw, possibly truncated and encoded body and is trusted to redact it.
+    #[must_use]
+    pub fn route_body_fn<F>(mut self, route: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(&BodyInput<'_>) -> Option<String> + Send + Sync + 'static,
+    {
+        let custom = RouteBodyFn {
+            f: Arc::new(f),
+            type_name: std::any::type_name::<F>(),
+        };
+        self.routes.insert(route.into().into_boxed_str(), custom);
+        self
+    }
+
+    /// The most bytes a `Content-Encoding` (gzip, deflate) body is decoded to; the rest is
+    /// treated as truncated.
+    #[must_use]
+    pub fn max_decoded_bytes(mut self, n: usize) -> Self {
+        self.max_decoded_bytes = n;
+        self
+    }
+
+    /// Builds the [`Redactor`].
+    pub fn build(self) -> Redactor {
+        let mut replacement_json = String::with_capacity(self.replacement.len() + 2);
+        json::push_json_string(&mut replacement_json, &self.replacement);
+        let rules = Rules {
+            keys: KeyRules::new(self.keys, self.suffixes, self.key_regexes),
+            values: ValueRules::new(&self.replacement, self.value_patterns),
+            replacement: self.replacement.into_boxed_str(),
+            replacement_json: replacement_json.into_boxed_str(),
+            sensitive_headers: self.sensitive_headers,
+            routes: self.routes,
+            max_decoded_bytes: self.max_decoded_bytes,
+        };
+        Redactor {
+            rules: Arc::new(rules),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(redactor: &Redactor, body: &str) -> String {
+        redactor
+            .redact_body(&BodyInput::new(Some("application/json"), body.as_bytes()))
+            .unwrap()
+    }
+
+    #[test]
+    fn query_strings() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact_query("access_token=abc.def&page=2"),
+            "access_token=[REDACTED]&page=2"
+        );
+        assert_eq!(
+            r.redact_query("?q=foo&Api-Key=bar"),
+            "q=foo&Api-Key=[REDACTED]"
+        );
+        assert_eq!(r.redact_query("q=4111111111111111"), "q=[REDACTED]");
+        assert_eq!(r.redact_query(""), "");
+    }
+
+    #[test]
+    fn add_and_remove_keys() {
+        let r = Redactor::builder()
+            .add_key("IBAN")
+            .remove_key("token")
+            .remove_key("pin")
+            .build();
+        assert_eq!(
+            json(
+                &r,
+                r#"{"iban":"DE89","token":"t","github_token":"g","access_token":"a","pin":1}"#
+            ),
+            r#"{"iban":"[REDACTED]","token":"t","github_token":"g","access_token":"[REDACTED]","pin":1}"#
+        );
+        let r = Redactor::builder().add_key_suffix("_iban").build();
+        assert_eq!(
+            json(&r, r#"{"payout_iban":"DE89"}"#),
+            r#"{"payout_iban":"[REDACTED]"}"#
+        );
+    }
+
+    #[test]
+    fn key_regexes_match_normalized_keys() {
+        let r = Redactor::builder()
+            .add_key_regex("^x.*sig$")
+            .unwrap()
+            .build();
+        assert_eq!(
+            json(&r, r#"{"X-Body-Sig":"abc","sig":"d"}"#),
+            r#"{"X-Body-Sig":"[REDACTED]","sig":"d"}"#
+        );
+        assert_eq!(r.redact_query("x_req_sig=1"), "x_req_sig=[REDACTED]");
+    }
+
+    #[test]
+    fn value_patterns_and_replacement() {
+        let r = Redactor::builder()
+            .replacement("<\"gone\">")
+            .add_value_pattern(r"cust-\d+", "$CUST")
+            .unwrap()
+            .build();
+        assert_eq!(
+            json(&r, r#"{"secret":"x","note":"cust-42"}"#),
+            r#"{"secret":"<\"gone\">","note":"$CUST"}"#
+        );
+        assert_eq!(
+            r.redact_text("error for cust-42, key AKIAIOSFODNN7EXAMPLE"),
+            "error for $CUST, key <\"gone\">"
+        );
+    }
+
+    #[test]
+    fn bad_regexes_are_errors() {
+        let err = Redactor::builder().add_key_regex("(").unwrap_err();
+        assert!(matches!(err, SanitizeError::InvalidKeyPattern { .. }));
+        assert!(std::error::Error::source(&err).is_some());
+        let err = Redactor::builder().add_value_pattern("[", "x").unwrap_err();
+        assert_eq!(err.to_string(), "invalid value pattern `[`");
+    }
+
+    #[test]
+    fn debug_names_the_route_function() {
+        fn custom(_: &BodyInput<'_>) -> Option<String> {
+            None
+        }
+        let r = Redactor::builder().route_body_fn("/a", custom).build();
+        assert!(format!("{r:?}").contains("custom"), "{r:?}");
+    }
+}

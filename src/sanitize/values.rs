@@ -1,0 +1,312 @@
+//! Rules by value: secrets recognized by their shape wherever they appear.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use memchr::memmem;
+use regex::{Captures, NoExpand, Regex};
+
+/// `Bearer <token>`; the scheme word is kept so the stored text still says what was there.
+static BEARER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?-u:\b)(bearer)[ \t]+[A-Za-z0-9._~+/\-]{8,}=*")
+        .expect("bearer pattern is valid")
+});
+
+/// JWT / JWS / JWE: a base64url JSON header (`eyJ` is `{"`) and two to four more segments.
+static JWT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"eyJ[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]*){2,4}").expect("jwt pattern is valid")
+});
+
+/// AWS access key ids (long-term `AKIA`, temporary `ASIA`).
+static AWS_KEY_ID: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)").expect("aws pattern is valid")
+});
+
+/// PEM private key blocks. A block cut before its END line (a truncated body) is redacted to
+/// the end of the text, since the key material runs up to the cut.
+static PEM_PRIVATE_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?s)-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----.*?(?:-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\z)",
+    )
+    .expect("pem pattern is valid")
+});
+
+/// Runs of at least 13 digits, optionally grouped by single spaces or dashes; which of them are
+/// card numbers is decided by [`redact_card_run`] (grouping and the Luhn check).
+static DIGIT_RUN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[0-9](?:[ \-]?[0-9]){12,}").expect("digit run pattern is valid"));
+
+/// Builtin patterns are skipped on strings shorter than this: a card number is 13 digits and
+/// every other builtin match is longer.
+const MIN_BUILTIN_LEN: usize = 13;
+
+/// Compiled value rules: the builtin patterns (behind cheap prefilters) and user patterns.
+#[derive(Debug, Clone)]
+pub(super) struct ValueRules {
+    replacement: Box<str>,
+    user: Vec<(Regex, Box<str>)>,
+    eyj: memmem::Finder<'static>,
+    akia: memmem::Finder<'static>,
+    asia: memmem::Finder<'static>,
+    pem: memmem::Finder<'static>,
+}
+
+impl ValueRules {
+    /// Builds the rules; `user` patterns run after the builtin ones, in order.
+    pub(super) fn new(replacement: &str, user: Vec<(Regex, Box<str>)>) -> Self {
+        // Force the builtin regexes now so the first request body does not pay for them.
+        for re in [
+            &*BEARER,
+            &*JWT,
+            &*AWS_KEY_ID,
+            &*PEM_PRIVATE_KEY,
+            &*DIGIT_RUN,
+        ] {
+            let _ = re.as_str();
+        }
+        Self {
+            replacement: replacement.into(),
+            user,
+            eyj: memmem::Finder::new(b"eyJ").into_owned(),
+            akia: memmem::Finder::new(b"AKIA").into_owned(),
+            asia: memmem::Finder::new(b"ASIA").into_owned(),
+            pem: memmem::Finder::new(b"-----BEGIN").into_owned(),
+        }
+    }
+
+    /// The text with every value pattern replaced; borrowed when nothing matched.
+    pub(super) fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(text);
+        if text.len() >= MIN_BUILTIN_LEN {
+            let bytes = text.as_bytes();
+            // Each regex runs only when its literal anchor is present: most strings in a JSON
+            // body are short names and ids, and a memchr scan is far cheaper than a regex call.
+            if self.pem.find(bytes).is_some() {
+                out = replace(out, &PEM_PRIVATE_KEY, NoExpand(&self.replacement));
+            }
+            if has_bearer(bytes) {
+                out = replace(
+                    out,
+                    &BEARER,
+                    AppendWith(|caps: &Captures<'_>, dst: &mut String| {
+                        dst.push_str(&caps[1]);
+                        dst.push(' ');
+                        dst.push_str(&self.replacement);
+                    }),
+                );
+            }
+            if self.eyj.find(bytes).is_some() {
+                out = replace(out, &JWT, NoExpand(&self.replacement));
+            }
+            if self.akia.find(bytes).is_some() || self.asia.find(bytes).is_some() {
+                out = replace(out, &AWS_KEY_ID, NoExpand(&self.replacement));
+            }
+            if bytes.iter().filter(|b| b.is_ascii_digit()).count() >= 13 {
+                out = replace(
+                    out,
+                    &DIGIT_RUN,
+                    AppendWith(|caps: &Captures<'_>, dst: &mut String| {
+                        redact_card_run(&caps[0], &self.replacement, dst);
+                    }),
+                );
+            }
+        }
+        for (re, replacement) in &self.user {
+            out = replace(out, re, NoExpand(replacement));
+        }
+        out
+    }
+
+    /// Whether a string of `len` bytes can match any pattern; shorter strings skip decoding.
+    pub(super) fn may_match(&self, len: usize) -> bool {
+        len >= MIN_BUILTIN_LEN || !self.user.is_empty()
+    }
+
+    /// Whether an unsigned integer literal (a JSON number token) is a card number.
+    pub(super) fn is_card_number(digits: &str) -> bool {
+        (13..=19).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && luhn(digits.bytes())
+    }
+}
+
+/// `replace_all` that keeps the borrow when nothing matched.
+fn replace<'a>(text: Cow<'a, str>, re: &Regex, rep: impl regex::Replacer) -> Cow<'a, str> {
+    match text {
+        Cow::Borrowed(s) => re.replace_all(s, rep),
+        Cow::Owned(s) => match re.replace_all(&s, rep) {
+            Cow::Borrowed(_) => Cow::Owned(s),
+            Cow::Owned(changed) => Cow::Owned(changed),
+        },
+    }
+}
+
+/// A [`regex::Replacer`] that appends straight into the output, avoiding a `String` per match.
+pub(super) struct AppendWith<F>(pub(super) F);
+
+impl<F: FnMut(&Captures<'_>, &mut String)> regex::Replacer for AppendWith<F> {
+    fn replace_append(&mut self, caps: &Captures<'_>, dst: &mut String) {
+        (self.0)(caps, dst);
+    }
+}
+
+/// Case-insensitive search for `bearer` without a regex call.
+fn has_bearer(bytes: &[u8]) -> bool {
+    memchr::memchr2_iter(b'b', b'B', bytes).any(|i| {
+        bytes
+            .get(i + 1..i + 6)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"earer"))
+    })
+}
+
+/// Luhn checksum over ASCII digits.
+fn luhn(digits: impl DoubleEndedIterator<Item = u8>) -> bool {
+    let mut sum = 0u32;
+    for (i, b) in digits.rev().enumerate() {
+        let mut d = u32::from(b - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum.is_multiple_of(10)
+}
+
+/// Writes a digit run with every card number in it replaced.
+///
+/// Card numbers are 13–19 digits. Only windows that start and end on group boundaries are
+/// tried: a 16-digit order number has dozens of 13-digit substrings, about one in ten of which
+/// passes Luhn by chance, while a card typed inside other numbers is set apart by spaces.
+fn redact_card_run(run: &str, replacement: &str, dst: &mut String) {
+    // (start byte, end byte, digit count) of each group between separators.
+    let mut groups: Vec<(usize, usize, usize)> = Vec::new();
+    let mut start = 0;
+    for (i, b) in run.bytes().enumerate() {
+        if !b.is_ascii_digit() {
+            groups.push((start, i, i - start));
+            start = i + 1;
+        }
+    }
+    groups.push((start, run.len(), run.len() - start));
+
+    let mut written = 0;
+    let mut g = 0;
+    while g < groups.len() {
+        let mut best = None;
+        let mut count = 0;
+        for (e, group) in groups.iter().enumerate().skip(g) {
+            count += group.2;
+            if count > 19 {
+                break;
+            }
+            let span = &run[groups[g].0..group.1];
+            if count >= 13 && luhn(span.bytes().filter(u8::is_ascii_digit)) {
+                best = Some(e);
+            }
+        }
+        match best {
+            Some(e) => {
+                dst.push_str(&run[written..groups[g].0]);
+                dst.push_str(replacement);
+                written = groups[e].1;
+                g = e + 1;
+            }
+            None => g += 1,
+        }
+    }
+    dst.push_str(&run[written..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> ValueRules {
+        ValueRules::new("[REDACTED]", Vec::new())
+    }
+
+    #[test]
+    fn bearer_token_keeps_the_scheme() {
+        assert_eq!(
+            rules().redact("auth was Bearer abc.DEF-123_xyz= ok"),
+            "auth was Bearer [REDACTED] ok"
+        );
+        assert_eq!(rules().redact("BEARER abcdefghij"), "BEARER [REDACTED]");
+        assert_eq!(
+            rules().redact("the bearer of bad news"),
+            "the bearer of bad news"
+        );
+    }
+
+    #[test]
+    fn jwt_in_free_text() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        let text = format!("token was {jwt}, then");
+        let out = rules().redact(&text);
+        assert_eq!(out, "token was [REDACTED], then");
+    }
+
+    #[test]
+    fn card_numbers_are_luhn_checked() {
+        let r = rules();
+        assert_eq!(
+            r.redact("card 4111 1111 1111 1111 ok"),
+            "card [REDACTED] ok"
+        );
+        assert_eq!(r.redact("card 4111-1111-1111-1111"), "card [REDACTED]");
+        assert_eq!(r.redact("4111111111111111"), "[REDACTED]");
+        assert_eq!(r.redact("x378282246310005x"), "x[REDACTED]x");
+        // Fails Luhn: an order number survives.
+        assert_eq!(r.redact("order 1234567812345678"), "order 1234567812345678");
+        // A card grouped after an unrelated number is still found.
+        assert_eq!(
+            r.redact("ref 0049 4111 1111 1111 1111"),
+            "ref 0049 [REDACTED]"
+        );
+        // A longer digit run is not a card even if a substring passes Luhn.
+        assert_eq!(r.redact("41111111111111110000"), "41111111111111110000");
+        assert!(ValueRules::is_card_number("4111111111111111"));
+        assert!(!ValueRules::is_card_number("1234567812345678"));
+        assert!(!ValueRules::is_card_number("411111111111"));
+    }
+
+    #[test]
+    fn pem_private_keys_with_and_without_end() {
+        let r = rules();
+        let full =
+            "k: -----BEGIN RSA PRIVATE KEY-----\nMIIEow\nIBAAK\n-----END RSA PRIVATE KEY----- done";
+        assert_eq!(r.redact(full), "k: [REDACTED] done");
+        let cut = "k: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC";
+        assert_eq!(r.redact(cut), "k: [REDACTED]");
+        let openssh = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----";
+        assert_eq!(r.redact(openssh), "[REDACTED]");
+        let public = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqh\n-----END PUBLIC KEY-----";
+        assert_eq!(r.redact(public), public);
+    }
+
+    #[test]
+    fn aws_access_key_ids() {
+        let r = rules();
+        assert_eq!(r.redact("id AKIAIOSFODNN7EXAMPLE."), "id [REDACTED].");
+        assert_eq!(r.redact("id ASIAIOSFODNN7EXAMPLE"), "id [REDACTED]");
+        assert_eq!(r.redact("id AKIAshort"), "id AKIAshort");
+    }
+
+    #[test]
+    fn user_patterns_use_their_own_replacement_literally() {
+        let user = vec![(Regex::new(r"acct-\d{6}").unwrap(), Box::from("$acct"))];
+        let r = ValueRules::new("[REDACTED]", user);
+        assert_eq!(r.redact("x acct-123456 y"), "x $acct y");
+    }
+
+    #[test]
+    fn untouched_text_is_borrowed() {
+        assert!(matches!(
+            rules().redact("just some ordinary text here"),
+            Cow::Borrowed(_)
+        ));
+    }
+}
