@@ -310,11 +310,11 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
 
 impl<B: Body> ResponseBody<B> {
     pub(crate) fn new(inner: B, mut pending: Option<PendingRecord>) -> Self {
-        // hyper never polls a body that says it is empty: finish its record now.
+        // hyper never polls a body that says it is empty: its record is finished on drop.
         if inner.is_end_stream()
-            && let Some(mut record) = pending.take()
+            && let Some(record) = &mut pending
         {
-            record.finish_ok();
+            record.mark_complete();
         }
         Self { inner, pending }
     }

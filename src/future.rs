@@ -12,6 +12,7 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use crate::AuditContext;
 use crate::body::{PreRead, RequestBody, ResponseBody};
 use crate::record::PendingRecord;
 
@@ -144,9 +145,17 @@ where
                     let mut pending = this.pending.take();
                     return Poll::Ready(match result {
                         Ok(response) => {
-                            let (parts, body) = response.into_parts();
+                            let (mut parts, body) = response.into_parts();
                             if let Some(pending) = &mut pending {
                                 pending.set_response(parts.status.as_u16(), &parts.headers);
+                                // For outer layers and services that cannot reach the request.
+                                parts
+                                    .extensions
+                                    .insert(AuditContext::new(pending.shared().clone()));
+                                if let Some(id) = pending.take_echo_request_id() {
+                                    let name = pending.layer().config.request_id_header.clone();
+                                    parts.headers.entry(name).or_insert(id);
+                                }
                             }
                             Ok(Response::from_parts(
                                 parts,

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use tower_layer::Layer;
 
 use crate::Error;
+use crate::Identity;
 use crate::client_ip::TrustedProxies;
 use crate::sanitize::Redactor;
 use crate::service::Audit;
@@ -79,8 +80,12 @@ pub(crate) struct Config {
     pub(crate) request_id_header: HeaderName,
     pub(crate) record_headers: Vec<HeaderName>,
     pub(crate) trusted_proxies: TrustedProxies,
+    pub(crate) identify: Option<IdentifyFn>,
+    pub(crate) echo_request_id: bool,
+    pub(crate) keep_authorization: bool,
 }
 
+type IdentifyFn = Arc<dyn Fn(&Parts) -> Identity + Send + Sync>;
 type SkipFn = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
 
 impl Default for Config {
@@ -94,6 +99,9 @@ impl Default for Config {
             request_id_header: HeaderName::from_static("x-request-id"),
             record_headers: Vec::new(),
             trusted_proxies: TrustedProxies::none(),
+            identify: None,
+            echo_request_id: false,
+            keep_authorization: false,
         }
     }
 }
@@ -112,6 +120,11 @@ impl fmt::Debug for Config {
             .field("request_id_header", &self.request_id_header)
             .field("record_headers", &self.record_headers)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field(
+                "identify",
+                &self.identify.as_ref().map(|_| "Fn(&Parts) -> Identity"),
+            )
+            .field("echo_request_id", &self.echo_request_id)
             .finish()
     }
 }
@@ -143,6 +156,10 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// | [`request_id_header`](Self::request_id_header) | `x-request-id` | reused when present, else a UUID v7 |
 /// | [`record_headers`](Self::record_headers) | none | request headers stored (redacted) in `request_headers` |
 /// | [`trusted_proxies`](Self::trusted_proxies) | none | proxies whose forwarding headers are believed |
+/// | [`anonymize_ip`](Self::anonymize_ip) | off | store client and peer addresses cut to /24 (IPv4) or /48 (IPv6) |
+/// | [`identify`](Self::identify) | none | user and tenant from the request head |
+/// | `jwt` (feature `jwt`) | none | user and tenant from a verified bearer token |
+/// | [`echo_request_id`](Self::echo_request_id) | off | generate the request id on the request path and set it on the request and the response |
 /// | [`redactor`](Self::redactor) | [`Redactor::default`] | sanitizes bodies, queries, headers |
 /// | [`capacity`](Self::capacity) | 8192 records | the writer's queue |
 /// | [`overflow`](Self::overflow) | [`Overflow::DropNewest`] | what a full queue does |
@@ -221,6 +238,42 @@ impl AuditLayerBuilder {
     /// Proxies trusted to report the client address in `Forwarded` / `X-Forwarded-For`.
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.config.trusted_proxies = proxies;
+        self
+    }
+
+    /// Stores client and peer addresses anonymized: IPv4 cut to /24, IPv6 to /48.
+    pub fn anonymize_ip(mut self, anonymize: bool) -> Self {
+        self.writer.anonymize_ip = anonymize;
+        self
+    }
+
+    /// Finds the user and tenant in the request head when the request arrives (a header set by
+    /// a gateway, claims an outer auth layer put into the extensions). It runs on every request,
+    /// so keep it cheap; [`AuditContext`](crate::AuditContext) setters made later win.
+    pub fn identify<F>(mut self, identify: F) -> Self
+    where
+        F: Fn(&Parts) -> Identity + Send + Sync + 'static,
+    {
+        self.config.identify = Some(Arc::new(identify));
+        self
+    }
+
+    /// Takes the user (and tenant) from a bearer JWT, verified in the writer with `jwt`'s key.
+    /// Used only when neither [`identify`](Self::identify) nor an
+    /// [`AuditContext`](crate::AuditContext) named the user.
+    #[cfg(feature = "jwt")]
+    pub fn jwt(mut self, jwt: crate::JwtIdentity) -> Self {
+        self.config.keep_authorization = true;
+        self.writer.jwt = Some(Arc::new(jwt));
+        self
+    }
+
+    /// When the request carries no request id, generates one (UUID v7) on the request path and
+    /// sets it on the request, for the handler, and on the response, for the client; a request id
+    /// the client sent is echoed on the response. Off by default: the id is then generated in the
+    /// writer, and only the row carries it.
+    pub fn echo_request_id(mut self, echo: bool) -> Self {
+        self.config.echo_request_id = echo;
         self
     }
 

@@ -59,6 +59,7 @@ mod database;
 pub mod entity;
 mod error;
 mod future;
+mod identity;
 mod layer;
 mod migration;
 mod record;
@@ -71,6 +72,9 @@ pub use context::AuditContext;
 pub use database::{connect, connect_options};
 pub use error::Error;
 pub use future::ResponseFuture;
+pub use identity::Identity;
+#[cfg(feature = "jwt")]
+pub use identity::JwtIdentity;
 pub use layer::{AuditLayer, AuditLayerBuilder};
 pub use migration::migrate;
 pub use record::AuditRecord;

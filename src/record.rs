@@ -74,6 +74,9 @@ pub(crate) struct RequestFacts {
     pub(crate) content_type: Option<HeaderValue>,
     pub(crate) content_encoding: Option<HeaderValue>,
     pub(crate) headers: Option<HeaderMap>,
+    /// Kept only when a JWT identity is configured; verified in the writer.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) authorization: Option<HeaderValue>,
 }
 
 /// The matched route, kept as the framework hands it over so the request path does not allocate.
@@ -103,6 +106,10 @@ pub(crate) struct PendingRecord {
     grpc_status: Option<i32>,
     grpc_message: Option<String>,
     response_bytes: u64,
+    /// The request id to echo on the response, when the layer is asked to.
+    echo_request_id: Option<HeaderValue>,
+    /// The response body is known to be complete; whoever drops it next finishes the record.
+    complete: bool,
     shared: Arc<RequestShared>,
     layer: Arc<Shared>,
 }
@@ -136,9 +143,23 @@ impl PendingRecord {
             grpc_status: None,
             grpc_message: None,
             response_bytes: 0,
+            echo_request_id: None,
+            complete: false,
             shared,
             layer,
         }
+    }
+
+    pub(crate) fn echo_request_id(&mut self, id: HeaderValue) {
+        self.echo_request_id = Some(id);
+    }
+
+    pub(crate) fn layer(&self) -> &Shared {
+        &self.layer
+    }
+
+    pub(crate) fn take_echo_request_id(&mut self) -> Option<HeaderValue> {
+        self.echo_request_id.take()
     }
 
     pub(crate) fn shared(&self) -> &Arc<RequestShared> {
@@ -170,6 +191,12 @@ impl PendingRecord {
                 .get("grpc-message")
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         }
+    }
+
+    /// The body has nothing more to send; the record is finished when it is dropped, so that
+    /// outer layers can still enrich it through the response extensions.
+    pub(crate) fn mark_complete(&mut self) {
+        self.complete = true;
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -216,7 +243,9 @@ impl PendingRecord {
 
 impl Drop for PendingRecord {
     fn drop(&mut self) {
-        if self.request.is_some() {
+        if self.request.is_some() && self.complete {
+            self.finish_ok();
+        } else if self.request.is_some() {
             let message = if self.status.is_some() {
                 CANCELLED_DURING_RESPONSE
             } else {

@@ -14,7 +14,7 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::body::{Capture, PreRead, RequestBody, ResponseBody};
-use crate::context::{AuditContext, RequestShared};
+use crate::context::{AuditContext, RequestShared, lock};
 use crate::future::ResponseFuture;
 use crate::layer::{Config, Shared};
 use crate::record::{PendingRecord, RequestFacts, RouteName};
@@ -104,11 +104,24 @@ where
             capture.set_ended();
         }
         let shared = RequestShared::new(capture);
+        if let Some(identify) = &config.identify {
+            let identity = identify(&parts);
+            let mut fields = lock(&shared.fields);
+            fields.user_id = identity.user_id;
+            fields.tenant_id = identity.tenant_id;
+        }
         parts
             .extensions
             .insert(AuditContext::new(Arc::clone(&shared)));
+        let echo = config
+            .echo_request_id
+            .then(|| request_id(&mut parts, config));
         let facts = request_facts(&parts, config);
-        let pending = PendingRecord::new(facts, start, Arc::clone(&shared), self.shared.clone());
+        let mut pending =
+            PendingRecord::new(facts, start, Arc::clone(&shared), self.shared.clone());
+        if let Some(id) = echo {
+            pending.echo_request_id(id);
+        }
 
         if should_pre_read(&parts, &body, config) {
             // Call the service that was made ready, and leave a fresh clone for the next call.
@@ -147,7 +160,25 @@ fn request_facts(parts: &Parts, config: &Config) -> RequestFacts {
         content_type: headers.get(CONTENT_TYPE).cloned(),
         content_encoding: headers.get(CONTENT_ENCODING).cloned(),
         headers: recorded_headers(headers, &config.record_headers),
+        authorization: if config.keep_authorization {
+            headers.get(http::header::AUTHORIZATION).cloned()
+        } else {
+            None
+        },
     }
+}
+
+/// The request's id, generated (and set on the request, for the handler) when it has none.
+fn request_id(parts: &mut Parts, config: &Config) -> http::HeaderValue {
+    if let Some(id) = parts.headers.get(&config.request_id_header) {
+        return id.clone();
+    }
+    let id = http::HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+        .unwrap_or_else(|_| http::HeaderValue::from_static("invalid-request-id"));
+    parts
+        .headers
+        .insert(config.request_id_header.clone(), id.clone());
+    id
 }
 
 fn recorded_headers(headers: &HeaderMap, names: &[http::HeaderName]) -> Option<HeaderMap> {

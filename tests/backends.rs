@@ -44,6 +44,12 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     shutdown_after_burst_writes_every_record,
     skip_rules_and_context,
     invalid_utf8_and_oversized_values_are_written,
+    auth_middleware_sets_user_and_tenant_even_on_500,
+    unmatched_route_is_grouped_on_404,
+    client_ip_honours_only_trusted_proxies,
+    identify_extractor_and_echoed_request_id,
+    recorded_headers_are_redacted,
+    outer_layer_enriches_through_response_extensions,
 ];
 
 fn main() {
@@ -526,4 +532,256 @@ async fn invalid_utf8_and_oversized_values_are_written(t: Arc<TestDb>) {
     assert_eq!(row.request_id.as_ref().map(String::len), Some(128));
     assert_eq!(row.user_agent.as_deref(), Some("agent \u{fffd}\u{fffd}"));
     assert_eq!(row.query.as_ref().map(String::len), Some(10_002));
+}
+
+async fn auth_middleware_sets_user_and_tenant_even_on_500(t: Arc<TestDb>) {
+    use axum::middleware::{self, Next};
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    async fn auth(request: axum::extract::Request, next: Next) -> axum::response::Response {
+        let audit = request
+            .extensions()
+            .get::<tower_audit::AuditContext>()
+            .cloned();
+        let user = request
+            .headers()
+            .get("x-user")
+            .and_then(|v| v.to_str().ok());
+        match (audit, user) {
+            (Some(audit), Some(user)) => {
+                audit.set_user(user);
+                audit.set_tenant("tenant-7");
+                next.run(request).await
+            }
+            _ => axum::response::IntoResponse::into_response(StatusCode::UNAUTHORIZED),
+        }
+    }
+    let router = Router::new()
+        .route(
+            "/boom",
+            post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "handler failed") }),
+        )
+        .route_layer(axum::middleware::from_fn(auth))
+        .layer(layer);
+    let server = Server::start(router).await;
+    let client = client();
+    for user in [Some("carol"), None] {
+        let mut request = http::Request::post(server.url("/boom"));
+        if let Some(user) = user {
+            request = request.header("x-user", user);
+        }
+        send(&client, request.body(empty()).unwrap()).await;
+    }
+    server.stop().await;
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].status, Some(500));
+    assert_eq!(rows[0].user_id.as_deref(), Some("carol"));
+    assert_eq!(rows[0].tenant_id.as_deref(), Some("tenant-7"));
+    assert_eq!(rows[1].status, Some(401));
+    assert_eq!(rows[1].user_id, None);
+}
+
+async fn unmatched_route_is_grouped_on_404(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let server = Server::start(app(layer)).await;
+    for path in ["/wp-admin/setup.php", "/.env", "/orders/not-a-number"] {
+        send(
+            &client(),
+            http::Request::get(server.url(path)).body(empty()).unwrap(),
+        )
+        .await;
+    }
+    server.stop().await;
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    let routes: Vec<_> = rows
+        .iter()
+        .map(|r| (r.path.as_str(), r.route.as_deref(), r.status))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("/wp-admin/setup.php", Some("<unmatched>"), Some(404)),
+            ("/.env", Some("<unmatched>"), Some(404)),
+            // Matched a route, failed to parse: the template is kept.
+            ("/orders/not-a-number", Some("/orders/{id}"), Some(400)),
+        ]
+    );
+}
+
+async fn client_ip_honours_only_trusted_proxies(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let trusting = tower_audit::client_ip::TrustedProxies::cidrs(["127.0.0.0/8"]).unwrap();
+    let (trusted_layer, trusted_guard) = AuditLayer::builder(db.clone())
+        .trusted_proxies(trusting)
+        .build()
+        .unwrap();
+    let (plain_layer, plain_guard) = AuditLayer::builder(db.clone())
+        .anonymize_ip(true)
+        .build()
+        .unwrap();
+    let trusted = Server::start(app(trusted_layer)).await;
+    let plain = Server::start(app(plain_layer)).await;
+    for server in [&trusted, &plain] {
+        let request = http::Request::get(server.url("/orders/1"))
+            .header("x-forwarded-for", "6.6.6.6, 203.0.113.9")
+            .body(empty())
+            .unwrap();
+        send(&client(), request).await;
+        let request = http::Request::get(server.url("/orders/2"))
+            .header("x-forwarded-for", "not an address")
+            .body(empty())
+            .unwrap();
+        let (status, _) = send(&client(), request).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "a bad header never fails the request"
+        );
+    }
+    trusted.stop().await;
+    plain.stop().await;
+    shutdown(trusted_guard).await;
+    shutdown(plain_guard).await;
+    let rows = rows(&db).await;
+    // Two writers: their rows interleave in any order.
+    let mut ips: Vec<_> = rows
+        .iter()
+        .map(|r| (r.client_ip.as_deref(), r.peer_ip.as_deref()))
+        .collect();
+    ips.sort();
+    let mut expected = vec![
+        // The trusted proxy's right-most untrusted hop; the forged left-most entry is ignored.
+        (Some("203.0.113.9"), Some("127.0.0.1")),
+        // Garbage stops the walk at the proxy itself.
+        (Some("127.0.0.1"), Some("127.0.0.1")),
+        // No proxy trusted: the peer wins, anonymized to /24.
+        (Some("127.0.0.0"), Some("127.0.0.0")),
+        (Some("127.0.0.0"), Some("127.0.0.0")),
+    ];
+    expected.sort();
+    assert_eq!(ips, expected);
+}
+
+async fn identify_extractor_and_echoed_request_id(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .identify(|parts| tower_audit::Identity {
+            user_id: parts
+                .headers
+                .get("x-gateway-user")
+                .and_then(|v| v.to_str().ok())
+                .map(Into::into),
+            tenant_id: Some("from-gateway".into()),
+        })
+        .echo_request_id(true)
+        .build()
+        .unwrap();
+    let router = Router::new()
+        .route(
+            "/id",
+            get(|headers: http::HeaderMap| async move {
+                headers
+                    .get("x-request-id")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default()
+            }),
+        )
+        .layer(layer);
+    let request = http::Request::get("/id")
+        .header("x-gateway-user", "dave")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let echoed = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let seen = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(seen, echoed.as_bytes(), "the handler sees the generated id");
+    let request = http::Request::get("/id")
+        .header("x-request-id", "client-chosen-1")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], "client-chosen-1");
+    response.into_body().collect().await.unwrap();
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    assert_eq!(rows[0].request_id.as_deref(), Some(echoed.as_str()));
+    assert_eq!(uuid::Uuid::parse_str(&echoed).unwrap().get_version_num(), 7);
+    assert_eq!(rows[0].user_id.as_deref(), Some("dave"));
+    assert_eq!(rows[0].tenant_id.as_deref(), Some("from-gateway"));
+    assert_eq!(rows[1].request_id.as_deref(), Some("client-chosen-1"));
+    assert_eq!(rows[1].user_id, None);
+}
+
+async fn recorded_headers_are_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .record_headers([
+            http::header::AUTHORIZATION,
+            http::header::ACCEPT,
+            http::HeaderName::from_static("x-api-key"),
+        ])
+        .build()
+        .unwrap();
+    let request = http::Request::get("/orders/3")
+        .header("authorization", "Bearer abc.def.ghi-very-secret")
+        .header("x-api-key", "key-123-secret")
+        .header("accept", "application/json")
+        .header("cookie", "session=not-recorded")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app(layer).oneshot(request).await.unwrap();
+    response.into_body().collect().await.unwrap();
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    let headers = rows[0].request_headers.clone().expect("headers recorded");
+    assert_eq!(headers["accept"], "application/json");
+    assert_eq!(headers["authorization"], "[REDACTED]");
+    assert_eq!(headers["x-api-key"], "[REDACTED]");
+    assert!(
+        headers.get("cookie").is_none(),
+        "only the headers asked for: {headers}"
+    );
+    let text = headers.to_string();
+    assert!(
+        !text.contains("very-secret") && !text.contains("key-123"),
+        "{text}"
+    );
+}
+
+async fn outer_layer_enriches_through_response_extensions(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let service = tower::ServiceBuilder::new()
+        .map_response(|response: http::Response<_>| {
+            if let Some(audit) = response.extensions().get::<tower_audit::AuditContext>() {
+                audit.set_action("outer.saw.response");
+            }
+            response
+        })
+        .layer(layer)
+        .service(tower::service_fn(
+            |_request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async {
+                Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new())))
+            },
+        ));
+    let response = service
+        .oneshot(
+            http::Request::get("/x")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    response.into_body().collect().await.unwrap();
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    assert_eq!(rows[0].action.as_deref(), Some("outer.saw.response"));
 }

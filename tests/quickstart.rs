@@ -54,13 +54,23 @@ async fn no_secret_reaches_the_database_file() {
 
     let (status, _) = send(
         &client,
-        json("POST", "/login", None, r#"{"username":"alice","password":"wrong-horse-battery"}"#.into()),
+        json(
+            "POST",
+            "/login",
+            None,
+            r#"{"username":"alice","password":"wrong-horse-battery"}"#.into(),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = send(
         &client,
-        json("POST", "/login", None, r#"{"username":"alice","password":"correct horse"}"#.into()),
+        json(
+            "POST",
+            "/login",
+            None,
+            r#"{"username":"alice","password":"correct horse"}"#.into(),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -72,7 +82,12 @@ async fn no_secret_reaches_the_database_file() {
         "deep":[{"x":{"Pass-Word":"correct horse","aws":"AKIAIOSFODNN7EXAMPLE","PIN":"pin-4321"}}]}"#;
     let (status, _) = send(
         &client,
-        json("POST", "/orders?access_token=s3cr3t-query-token", Some(&token), order.into()),
+        json(
+            "POST",
+            "/orders?access_token=s3cr3t-query-token",
+            Some(&token),
+            order.into(),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -96,7 +111,13 @@ async fn no_secret_reaches_the_database_file() {
     // The rows are there, and readable.
     let rows = support::rows(&db).await;
     assert_eq!(rows.len(), 5);
-    assert!(rows[2].request_body.as_deref().unwrap().contains(r#""item":"book""#));
+    assert!(
+        rows[2]
+            .request_body
+            .as_deref()
+            .unwrap()
+            .contains(r#""item":"book""#)
+    );
     assert!(rows[3].request_body_truncated);
 
     // Read the files before closing: the WAL still holds the newest pages.
@@ -111,7 +132,10 @@ async fn no_secret_reaches_the_database_file() {
             assert!(!text.contains(secret), "{secret:?} found in {file}");
         }
     }
-    assert!(dir.path().join("audit.db-wal").exists(), "WAL mode expected");
+    assert!(
+        dir.path().join("audit.db-wal").exists(),
+        "WAL mode expected"
+    );
     // The scan sees the rows themselves: a secret would have been found.
     assert!(all.contains(r#""item":"book""#) && all.contains("/orders/{id}"));
 }

@@ -4,12 +4,20 @@
 use sea_orm::ActiveValue::{NotSet, Set};
 use uuid::Uuid;
 
+use super::WriterConfig;
+use crate::client_ip::anonymize;
+#[cfg(feature = "jwt")]
+use crate::context::ContextFields;
 use crate::entity::audit_log::ActiveModel;
 use crate::migration::{IP_LEN, LONG_TEXT_BYTES, METHOD_LEN, REQUEST_ID_LEN, SHORT_TEXT_LEN};
 use crate::record::AuditRecord;
 use crate::sanitize::{BodyInput, Redactor};
 
-pub(crate) fn to_active_model(record: AuditRecord, redactor: &Redactor) -> ActiveModel {
+/// The route of a 404 that matched no route.
+pub(crate) const UNMATCHED_ROUTE: &str = "<unmatched>";
+
+pub(crate) fn to_active_model(record: AuditRecord, config: &WriterConfig) -> ActiveModel {
+    let redactor = &config.redactor;
     let AuditRecord {
         request,
         latency,
@@ -20,10 +28,26 @@ pub(crate) fn to_active_model(record: AuditRecord, redactor: &Redactor) -> Activ
         body,
         context,
     } = record;
-    let route = request
-        .route
-        .as_ref()
-        .map(|r| cut_chars(r.as_str(), SHORT_TEXT_LEN));
+    #[cfg(feature = "jwt")]
+    let context = {
+        let mut context = context;
+        verify_identity(config, request.authorization.as_ref(), &mut context);
+        context
+    };
+    // A 404 without a matched route: group scanners' random paths under one route name.
+    let route = match &request.route {
+        Some(route) => Some(cut_chars(route.as_str(), SHORT_TEXT_LEN)),
+        None if status == Some(404) => Some(UNMATCHED_ROUTE.to_owned()),
+        None => None,
+    };
+    let ip = |ip: std::net::IpAddr| {
+        let ip = if config.anonymize_ip {
+            anonymize(ip)
+        } else {
+            ip
+        };
+        cut_chars(&ip.to_string(), IP_LEN)
+    };
     let request_id = match &request.request_id {
         Some(value) => lossy(value.as_bytes(), REQUEST_ID_LEN as usize),
         // Generated here rather than on the request path: v7 keeps the arrival time in its prefix.
@@ -73,10 +97,8 @@ pub(crate) fn to_active_model(record: AuditRecord, redactor: &Redactor) -> Activ
         status: Set(status.map(i32::from)),
         grpc_status: Set(grpc_status),
         latency_us: Set(i64::try_from(latency.as_micros()).unwrap_or(i64::MAX)),
-        client_ip: Set(request
-            .client_ip
-            .map(|ip| cut_chars(&ip.to_string(), IP_LEN))),
-        peer_ip: Set(request.peer.map(|ip| cut_chars(&ip.to_string(), IP_LEN))),
+        client_ip: Set(request.client_ip.map(ip)),
+        peer_ip: Set(request.peer.map(ip)),
         user_agent: Set(request
             .user_agent
             .as_ref()
@@ -92,6 +114,35 @@ pub(crate) fn to_active_model(record: AuditRecord, redactor: &Redactor) -> Activ
         request_headers: Set(request_headers),
         extra: Set(extra),
         error: Set(error.map(|e| cut_bytes(redactor.redact_text(&e), LONG_TEXT_BYTES))),
+    }
+}
+
+/// Names the user from a verified bearer token when nothing else did; notes why not otherwise.
+#[cfg(feature = "jwt")]
+fn verify_identity(
+    config: &WriterConfig,
+    authorization: Option<&http::HeaderValue>,
+    context: &mut ContextFields,
+) {
+    let (Some(jwt), Some(authorization)) = (&config.jwt, authorization) else {
+        return;
+    };
+    if context.user_id.is_some() {
+        return;
+    }
+    match jwt.identify(authorization) {
+        Ok(identity) => {
+            context.user_id = identity.user_id;
+            if context.tenant_id.is_none() {
+                context.tenant_id = identity.tenant_id;
+            }
+        }
+        Err(reason) => {
+            context
+                .extra
+                .get_or_insert_with(serde_json::Map::new)
+                .insert("identity_error".into(), reason.into());
+        }
     }
 }
 

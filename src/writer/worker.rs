@@ -27,6 +27,9 @@ pub(crate) struct WriterConfig {
     pub(crate) retry_max: Duration,
     pub(crate) overflow: Overflow,
     pub(crate) redactor: Redactor,
+    pub(crate) anonymize_ip: bool,
+    #[cfg(feature = "jwt")]
+    pub(crate) jwt: Option<Arc<crate::JwtIdentity>>,
 }
 
 impl Default for WriterConfig {
@@ -39,6 +42,9 @@ impl Default for WriterConfig {
             retry_max: Duration::from_secs(10),
             overflow: Overflow::default(),
             redactor: Redactor::default(),
+            anonymize_ip: false,
+            #[cfg(feature = "jwt")]
+            jwt: None,
         }
     }
 }
@@ -161,7 +167,7 @@ impl Worker {
         // Sanitize and convert once; retries reuse the statements.
         let rows = batch
             .drain(..)
-            .map(|record| row::to_active_model(record, &self.config.redactor))
+            .map(|record| row::to_active_model(record, &self.config))
             .collect();
         let statements = sink::statements(backend, rows);
         let mut attempt: u32 = 0;
