@@ -535,7 +535,7 @@ async fn invalid_utf8_and_oversized_values_are_written(t: Arc<TestDb>) {
 }
 
 async fn auth_middleware_sets_user_and_tenant_even_on_500(t: Arc<TestDb>) {
-    use axum::middleware::{self, Next};
+    use axum::middleware::Next;
     let db = t.migrated().await;
     let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
     async fn auth(request: axum::extract::Request, next: Next) -> axum::response::Response {
