@@ -10,6 +10,7 @@
 //! | --- | --- |
 //! | `BIND_ADDR` | `127.0.0.1:3000` |
 //! | `DATABASE_URL` | `sqlite://audit.db?mode=rwc` |
+//! | `TRUSTED_PROXIES` | none: comma-separated CIDRs of proxies whose `X-Forwarded-For` is believed |
 //!
 //! Routes: `GET /health` (not audited), `POST /login` (`{"username","password"}`; the password
 //! `correct horse` returns a token), and with `Authorization: Bearer <token>`: `POST /orders`,
@@ -28,6 +29,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tower_audit::client_ip::TrustedProxies;
 use tower_audit::{AuditContext, AuditLayer};
 
 /// Users' tokens and their orders, in memory.
@@ -142,7 +144,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let db = tower_audit::connect(url.clone()).await?;
     tower_audit::migrate(&db).await?;
-    let (audit, guard) = AuditLayer::builder(db).skip_path("/health").build()?;
+    // Without trusted proxies the socket peer is the client, whatever the headers claim.
+    let proxies = match std::env::var("TRUSTED_PROXIES") {
+        Ok(cidrs) => TrustedProxies::from_comma_separated(&cidrs)?,
+        Err(_) => TrustedProxies::none(),
+    };
+    let (audit, guard) = AuditLayer::builder(db)
+        .skip_path("/health")
+        .trusted_proxies(proxies)
+        .build()?;
 
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     tracing::info!("listening on http://{bind}, auditing into {url}");

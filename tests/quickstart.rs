@@ -45,7 +45,9 @@ async fn no_secret_reaches_the_database_file() {
         let mut request = http::Request::builder()
             .method(method)
             .uri(server.url(path))
-            .header("content-type", "application/json");
+            .header("content-type", "application/json")
+            // Forged: no proxy is trusted, so the socket peer must be recorded.
+            .header("x-forwarded-for", "6.6.6.6");
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
@@ -119,6 +121,14 @@ async fn no_secret_reaches_the_database_file() {
             .contains(r#""item":"book""#)
     );
     assert!(rows[3].request_body_truncated);
+    for row in &rows {
+        assert_eq!(row.client_ip.as_deref(), Some("127.0.0.1"), "{row:?}");
+    }
+    let users: Vec<_> = rows.iter().map(|r| r.user_id.as_deref()).collect();
+    assert_eq!(
+        users,
+        [None, None, Some("alice"), Some("alice"), Some("alice")]
+    );
 
     // Read the files before closing: the WAL still holds the newest pages.
     let mut all = String::new();

@@ -1,0 +1,179 @@
+//! The `jwt` feature: a bearer token names the user only when its signature verifies.
+#![cfg(feature = "jwt")]
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::routing::get;
+use http_body_util::BodyExt;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use sea_orm::{EntityTrait, QueryOrder};
+use serde_json::json;
+use tower::ServiceExt;
+use tower_audit::entity::audit_log;
+use tower_audit::{AuditContext, AuditLayer, JwtIdentity};
+
+const PRIVATE_PEM: &[u8] = include_bytes!("fixtures/jwt_rs256_private.pem");
+const PUBLIC_PEM: &[u8] = include_bytes!("fixtures/jwt_rs256_public.pem");
+
+fn token(algorithm: Algorithm, key: &EncodingKey, sub: &str, expires_in: i64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = json!({ "sub": sub, "org": "acme", "exp": now + expires_in });
+    encode(&Header::new(algorithm), &claims, key).unwrap()
+}
+
+/// Sends each `(authorization, handler_user)` request and returns the rows.
+async fn run(
+    jwt: JwtIdentity,
+    requests: Vec<(Option<String>, Option<&'static str>)>,
+) -> Vec<audit_log::Model> {
+    let db = tower_audit::connect("sqlite::memory:").await.unwrap();
+    tower_audit::migrate(&db).await.unwrap();
+    let (layer, guard) = AuditLayer::builder(db.clone()).jwt(jwt).build().unwrap();
+    let router = Router::new()
+        .route(
+            "/me",
+            get(
+                |axum::extract::Query(q): axum::extract::Query<
+                    std::collections::HashMap<String, String>,
+                >,
+                 axum::Extension(audit): axum::Extension<AuditContext>| async move {
+                    if let Some(user) = q.get("as") {
+                        audit.set_user(user.clone());
+                    }
+                    "me"
+                },
+            ),
+        )
+        .layer(layer);
+    for (authorization, handler_user) in requests {
+        let uri = match handler_user {
+            Some(user) => format!("/me?as={user}"),
+            None => "/me".to_owned(),
+        };
+        let mut request = http::Request::get(uri);
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        let response = router
+            .clone()
+            .oneshot(request.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "identity never fails a request");
+        response.into_body().collect().await.unwrap();
+    }
+    guard.shutdown(Duration::from_secs(10)).await.unwrap();
+    audit_log::Entity::find()
+        .order_by_asc(audit_log::Column::Id)
+        .all(&db)
+        .await
+        .unwrap()
+}
+
+fn identity_error(row: &audit_log::Model) -> String {
+    row.extra
+        .as_ref()
+        .and_then(|e| e.get("identity_error"))
+        .and_then(|e| e.as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn hs256_token_names_the_user_and_a_forged_one_is_ignored() {
+    let right = EncodingKey::from_secret(b"the right secret");
+    let wrong = EncodingKey::from_secret(b"an attacker's secret");
+    let rows = run(
+        JwtIdentity::hs256(b"the right secret").tenant_claim("org"),
+        vec![
+            (
+                Some(format!(
+                    "Bearer {}",
+                    token(Algorithm::HS256, &right, "erin", 3600)
+                )),
+                None,
+            ),
+            (
+                Some(format!(
+                    "Bearer {}",
+                    token(Algorithm::HS256, &wrong, "mallory", 3600)
+                )),
+                None,
+            ),
+            (
+                Some(format!(
+                    "Bearer {}",
+                    token(Algorithm::HS256, &right, "erin", -3600)
+                )),
+                None,
+            ),
+            (Some("Bearer not.a.jwt".to_owned()), None),
+            (None, None),
+            (
+                Some(format!(
+                    "Bearer {}",
+                    token(Algorithm::HS256, &right, "erin", 3600)
+                )),
+                Some("set-by-handler"),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(rows.len(), 6);
+    assert_eq!(rows[0].user_id.as_deref(), Some("erin"));
+    assert_eq!(rows[0].tenant_id.as_deref(), Some("acme"));
+    assert_eq!(rows[0].extra, None);
+    for (row, reason) in [
+        (&rows[1], "InvalidSignature"),
+        (&rows[2], "ExpiredSignature"),
+        (&rows[3], ""),
+    ] {
+        assert_eq!(row.user_id, None, "unverified token named a user");
+        assert_eq!(row.tenant_id, None);
+        let error = identity_error(row);
+        assert!(
+            error.starts_with("token rejected") && error.contains(reason),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        (rows[4].user_id.as_deref(), rows[4].extra.as_ref()),
+        (None, None)
+    );
+    assert_eq!(rows[5].user_id.as_deref(), Some("set-by-handler"));
+}
+
+#[tokio::test]
+async fn rs256_token_is_checked_against_the_public_key() {
+    let private = EncodingKey::from_rsa_pem(PRIVATE_PEM).unwrap();
+    // The classic confusion attack: an HS256 token "signed" with the public key as secret.
+    let confused = EncodingKey::from_secret(PUBLIC_PEM);
+    let rows = run(
+        JwtIdentity::rs256_pem(PUBLIC_PEM).unwrap(),
+        vec![
+            (
+                Some(format!(
+                    "Bearer {}",
+                    token(Algorithm::RS256, &private, "frank", 3600)
+                )),
+                None,
+            ),
+            (
+                Some(format!(
+                    "Bearer {}",
+                    token(Algorithm::HS256, &confused, "mallory", 3600)
+                )),
+                None,
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(rows[0].user_id.as_deref(), Some("frank"));
+    assert_eq!(rows[1].user_id, None);
+    assert!(identity_error(&rows[1]).starts_with("token rejected"));
+}
