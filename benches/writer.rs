@@ -55,7 +55,8 @@ async fn write_all(db: &DatabaseConnection, batch_size: usize) -> Duration {
     let (layer, guard, writer) = AuditLayer::builder(db.clone())
         .capacity(RECORDS)
         .batch_size(batch_size)
-        .build_pair();
+        .build_pair()
+        .expect("layer");
     fill(&layer).await;
     drop(layer);
     let start = Instant::now();

@@ -294,8 +294,17 @@ pin_project! {
     /// its failure, or an early drop) finishing the request's audit record.
     pub struct ResponseBody<B> {
         #[pin]
-        inner: B,
+        inner: Outgoing<B>,
         pending: Option<PendingRecord>,
+    }
+}
+
+pin_project! {
+    #[project = OutgoingProj]
+    enum Outgoing<B> {
+        Inner { #[pin] body: B },
+        // A response the layer made itself (503 under the `Reject` policy).
+        Empty,
     }
 }
 
@@ -309,14 +318,26 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
 }
 
 impl<B: Body> ResponseBody<B> {
-    pub(crate) fn new(inner: B, mut pending: Option<PendingRecord>) -> Self {
-        // hyper never polls a body that says it is empty: its record is finished on drop.
-        if inner.is_end_stream()
-            && let Some(record) = &mut pending
-        {
-            record.mark_complete();
+    /// The empty body of a response the layer produced itself.
+    pub(crate) fn empty() -> Self {
+        Self {
+            inner: Outgoing::Empty,
+            pending: None,
         }
-        Self { inner, pending }
+    }
+
+    pub(crate) fn new(inner: B, mut pending: Option<PendingRecord>) -> Self {
+        // hyper never polls a body that says it is empty: finish its record now, before the
+        // client can see the response complete.
+        if inner.is_end_stream()
+            && let Some(mut record) = pending.take()
+        {
+            record.finish_ok();
+        }
+        Self {
+            inner: Outgoing::Inner { body: inner },
+            pending,
+        }
     }
 }
 
@@ -333,7 +354,10 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let polled = ready!(this.inner.as_mut().poll_frame(cx));
+        let OutgoingProj::Inner { mut body } = this.inner.as_mut().project() else {
+            return Poll::Ready(None);
+        };
+        let polled = ready!(body.as_mut().poll_frame(cx));
         if let Some(record) = this.pending {
             match &polled {
                 Some(Ok(frame)) => {
@@ -349,7 +373,7 @@ where
                 None => record.finish_ok(),
             }
             // Callers stop polling once the body says it has ended.
-            if this.inner.is_end_stream() {
+            if body.is_end_stream() {
                 record.finish_ok();
             }
             if record.is_finished() {
@@ -360,10 +384,16 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Outgoing::Inner { body } => body.is_end_stream(),
+            Outgoing::Empty => true,
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Outgoing::Inner { body } => body.size_hint(),
+            Outgoing::Empty => SizeHint::with_exact(0),
+        }
     }
 }

@@ -27,4 +27,16 @@ pub enum Error {
     /// The writer task ended without reporting (it panicked or was never polled).
     #[error("the audit writer is gone: {0}")]
     WriterGone(String),
+    /// The journal could not be opened.
+    #[error("cannot open the audit journal {path}: {source}")]
+    Journal {
+        /// The journal's path.
+        path: std::path::PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The builder's settings do not fit together.
+    #[error("invalid audit layer configuration: {0}")]
+    Config(String),
 }

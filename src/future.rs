@@ -1,4 +1,5 @@
-//! [`ResponseFuture`]: waits for the inner service and wraps its response body.
+//! [`ResponseFuture`]: waits for room (under `Block`), reads a small body ahead, calls the inner
+//! service and wraps its response body.
 
 use std::fmt;
 use std::future::Future;
@@ -7,14 +8,18 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use http::request::Parts;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body::Body;
 use pin_project_lite::pin_project;
+use tokio::sync::{AcquireError, OwnedSemaphorePermit};
 use tower_service::Service;
 
 use crate::AuditContext;
 use crate::body::{PreRead, RequestBody, ResponseBody};
 use crate::record::PendingRecord;
+
+type Acquire =
+    Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send + 'static>>;
 
 pin_project! {
     /// Response future of [`Audit`](crate::Audit).
@@ -38,6 +43,15 @@ pin_project! {
         S: Service<Request<RequestBody<B>>>,
         B: Body,
     {
+        WaitingForRoom {
+            service: Option<S>,
+            parts: Option<Parts>,
+            body: Option<B>,
+            acquire: Acquire,
+            pre_read_timeout: Option<Duration>,
+            #[pin]
+            deadline: tokio::time::Sleep,
+        },
         PreReading {
             service: Option<S>,
             parts: Option<Parts>,
@@ -49,6 +63,7 @@ pin_project! {
             #[pin]
             future: S::Future,
         },
+        Rejected,
     }
 }
 
@@ -59,8 +74,10 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
+            State::WaitingForRoom { .. } => "waiting for room in the audit queue",
             State::PreReading { .. } => "reading the request body",
             State::Calling { .. } => "waiting for the service",
+            State::Rejected => "rejected: the audit queue is full",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
@@ -73,6 +90,7 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<RequestBody<B>>>,
     B: Body,
+    B::Error: fmt::Display,
 {
     pub(crate) fn called(future: S::Future, pending: Option<PendingRecord>) -> Self {
         Self {
@@ -81,24 +99,64 @@ where
         }
     }
 
+    pub(crate) fn rejected() -> Self {
+        Self {
+            state: State::Rejected,
+            pending: None,
+        }
+    }
+
     pub(crate) fn pre_read(
         service: S,
         parts: Parts,
-        body: PreRead<B>,
+        body: B,
         pending: PendingRecord,
         timeout: Duration,
     ) -> Self {
         Self {
-            state: State::PreReading {
+            state: pre_reading(service, parts, body, timeout),
+            pending: Some(pending),
+        }
+    }
+
+    pub(crate) fn wait_for_room(
+        service: S,
+        parts: Parts,
+        body: B,
+        pending: PendingRecord,
+        acquire: Acquire,
+        timeout: Duration,
+        pre_read_timeout: Option<Duration>,
+    ) -> Self {
+        Self {
+            state: State::WaitingForRoom {
                 service: Some(service),
                 parts: Some(parts),
                 body: Some(body),
+                acquire,
+                pre_read_timeout,
                 deadline: tokio::time::sleep(timeout),
             },
             pending: Some(pending),
         }
     }
 }
+
+fn pre_reading<S, B>(service: S, parts: Parts, body: B, timeout: Duration) -> State<S, B>
+where
+    S: Service<Request<RequestBody<B>>>,
+    B: Body,
+    B::Error: fmt::Display,
+{
+    State::PreReading {
+        service: Some(service),
+        parts: Some(parts),
+        body: Some(PreRead::new(body)),
+        deadline: tokio::time::sleep(timeout),
+    }
+}
+
+const POLLED_AFTER_COMPLETION: &str = "ResponseFuture polled after completion";
 
 impl<S, B, ResBody> Future for ResponseFuture<S, B>
 where
@@ -114,6 +172,44 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
+                StateProj::WaitingForRoom {
+                    service,
+                    parts,
+                    body,
+                    acquire,
+                    pre_read_timeout,
+                    deadline,
+                } => {
+                    let pending = this.pending.as_mut().expect(POLLED_AFTER_COMPLETION);
+                    match acquire.as_mut().poll(cx) {
+                        Poll::Ready(Ok(permit)) => pending.set_permit(permit),
+                        // Closed semaphore, or no room in time: go on; the record is dropped
+                        // and counted if the queue is still full when it is finished.
+                        Poll::Ready(Err(_)) => {}
+                        Poll::Pending => {
+                            if deadline.poll(cx).is_pending() {
+                                return Poll::Pending;
+                            }
+                        }
+                    }
+                    let (Some(mut service), Some(parts), Some(body)) =
+                        (service.take(), parts.take(), body.take())
+                    else {
+                        panic!("{POLLED_AFTER_COMPLETION}");
+                    };
+                    let next = match *pre_read_timeout {
+                        Some(timeout) => pre_reading(service, parts, body, timeout),
+                        None => {
+                            let shared = pending.shared().clone();
+                            let request =
+                                Request::from_parts(parts, RequestBody::new(body, Some(shared)));
+                            State::Calling {
+                                future: service.call(request),
+                            }
+                        }
+                    };
+                    this.state.set(next);
+                }
                 StateProj::PreReading {
                     service,
                     parts,
@@ -122,7 +218,7 @@ where
                 } => {
                     let (Some(pending), Some(pre_read)) = (this.pending.as_ref(), body.as_mut())
                     else {
-                        panic!("ResponseFuture polled after completion");
+                        panic!("{POLLED_AFTER_COMPLETION}");
                     };
                     let shared = pending.shared().clone();
                     if pre_read.poll_read(cx, &shared).is_pending()
@@ -133,7 +229,7 @@ where
                     let (Some(mut service), Some(parts), Some(pre_read)) =
                         (service.take(), parts.take(), body.take())
                     else {
-                        panic!("ResponseFuture polled after completion");
+                        panic!("{POLLED_AFTER_COMPLETION}");
                     };
                     let request =
                         Request::from_parts(parts, RequestBody::replaying(pre_read, shared));
@@ -169,6 +265,15 @@ where
                             Err(error)
                         }
                     });
+                }
+                StateProj::Rejected => {
+                    let mut response = Response::new(ResponseBody::empty());
+                    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                    response.headers_mut().insert(
+                        http::header::RETRY_AFTER,
+                        http::HeaderValue::from_static("1"),
+                    );
+                    return Poll::Ready(Ok(response));
                 }
             }
         }

@@ -15,7 +15,10 @@ use crate::Identity;
 use crate::client_ip::TrustedProxies;
 use crate::sanitize::Redactor;
 use crate::service::Audit;
-use crate::writer::{AuditWriter, Channel, Intake, Overflow, Worker, WriterConfig, WriterGuard};
+use crate::writer::{
+    AuditWriter, Channel, ChannelConfig, FsyncPolicy, Intake, Journal, JournalConfig, Outage,
+    Overflow, Worker, WriterConfig, WriterGuard,
+};
 
 /// A [`Layer`] that records every request into the `audit_log` table.
 ///
@@ -83,6 +86,7 @@ pub(crate) struct Config {
     pub(crate) identify: Option<IdentifyFn>,
     pub(crate) echo_request_id: bool,
     pub(crate) keep_authorization: bool,
+    pub(crate) overflow: Overflow,
 }
 
 type IdentifyFn = Arc<dyn Fn(&Parts) -> Identity + Send + Sync>;
@@ -102,6 +106,7 @@ impl Default for Config {
             identify: None,
             echo_request_id: false,
             keep_authorization: false,
+            overflow: Overflow::default(),
         }
     }
 }
@@ -125,6 +130,7 @@ impl fmt::Debug for Config {
                 &self.identify.as_ref().map(|_| "Fn(&Parts) -> Identity"),
             )
             .field("echo_request_id", &self.echo_request_id)
+            .field("overflow", &self.overflow)
             .finish()
     }
 }
@@ -162,13 +168,19 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// | [`echo_request_id`](Self::echo_request_id) | off | generate the request id on the request path and set it on the request and the response |
 /// | [`redactor`](Self::redactor) | [`Redactor::default`] | sanitizes bodies, queries, headers |
 /// | [`capacity`](Self::capacity) | 8192 records | the writer's queue |
-/// | [`overflow`](Self::overflow) | [`Overflow::DropNewest`] | what a full queue does |
+/// | [`overflow`](Self::overflow) | `Spill` with a journal, else `DropNewest` | what a full queue does (see [`Overflow`]) |
+/// | [`journal`](Self::journal) | none | local file that keeps records while the database is away |
+/// | [`journal_max_bytes`](Self::journal_max_bytes) | 1 GiB | the journal's bound; rows past it are dropped and counted |
+/// | [`journal_fsync`](Self::journal_fsync) | [`FsyncPolicy::Interval`] 1 s | when journal appends are forced to disk |
+/// | [`insert_timeout`](Self::insert_timeout) | 30 s | longest an insert may take before it counts as failed (a stalled connection) |
+/// | [`outage_alert`](Self::outage_alert) | 30 s | how long the database may fail before `tracing::error!` (then once per period) |
 /// | [`batch_size`](Self::batch_size) | 512 | records per transaction |
 /// | [`flush_interval`](Self::flush_interval) | 100 ms | longest a record waits for a batch to fill |
 /// | [`max_retry_backoff`](Self::max_retry_backoff) | 10 s | longest pause between retries of a failing batch |
 ///
 /// Memory: a queued record holds its capped body, so the queue holds at most
-/// `capacity × (max_body_bytes + about 1 KiB)`.
+/// `capacity × (max_body_bytes + about 1 KiB)`; while the database is away, records go to the
+/// journal, so memory stays within that bound and disk within `journal_max_bytes`.
 #[must_use]
 pub struct AuditLayerBuilder {
     db: DatabaseConnection,
@@ -243,7 +255,7 @@ impl AuditLayerBuilder {
 
     /// Stores client and peer addresses anonymized: IPv4 cut to /24, IPv6 to /48.
     pub fn anonymize_ip(mut self, anonymize: bool) -> Self {
-        self.writer.anonymize_ip = anonymize;
+        self.writer.rows.anonymize_ip = anonymize;
         self
     }
 
@@ -264,7 +276,7 @@ impl AuditLayerBuilder {
     #[cfg(feature = "jwt")]
     pub fn jwt(mut self, jwt: crate::JwtIdentity) -> Self {
         self.config.keep_authorization = true;
-        self.writer.jwt = Some(Arc::new(jwt));
+        self.writer.rows.jwt = Some(Arc::new(jwt));
         self
     }
 
@@ -279,7 +291,7 @@ impl AuditLayerBuilder {
 
     /// The sanitizer for bodies, queries and headers.
     pub fn redactor(mut self, redactor: Redactor) -> Self {
-        self.writer.redactor = redactor;
+        self.writer.rows.redactor = redactor;
         self
     }
 
@@ -291,7 +303,7 @@ impl AuditLayerBuilder {
 
     /// What the request path does when the queue is full.
     pub fn overflow(mut self, policy: Overflow) -> Self {
-        self.writer.overflow = policy;
+        self.writer.overflow = Some(policy);
         self
     }
 
@@ -307,6 +319,51 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// Keeps records in an append-only journal at `path` while the database is away (and, under
+    /// [`Overflow::Spill`], when the queue is full), and replays them in order once it is back —
+    /// also after a crash or restart, before anything else. See the [`writer`](crate#the-writer)
+    /// docs.
+    pub fn journal(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        let journal = self.writer.journal.get_or_insert_with(|| JournalConfig {
+            path: std::path::PathBuf::new(),
+            max_bytes: 1 << 30,
+            fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
+        });
+        journal.path = path.into();
+        self
+    }
+
+    /// The journal's size bound (default 1 GiB); records past it are dropped and counted.
+    pub fn journal_max_bytes(mut self, bytes: u64) -> Self {
+        if let Some(journal) = &mut self.writer.journal {
+            journal.max_bytes = bytes;
+        }
+        self
+    }
+
+    /// When journal appends are forced to disk (default: at most once a second). Appended rows
+    /// survive the process being killed at once; `fsync` makes them survive a power loss.
+    pub fn journal_fsync(mut self, policy: FsyncPolicy) -> Self {
+        if let Some(journal) = &mut self.writer.journal {
+            journal.fsync = policy;
+        }
+        self
+    }
+
+    /// Longest an insert may take before it counts as failed; catches connections that stall
+    /// without breaking.
+    pub fn insert_timeout(mut self, timeout: Duration) -> Self {
+        self.writer.insert_timeout = timeout;
+        self
+    }
+
+    /// How long the database may fail before the writer logs at `error` level (and again once
+    /// per period while it keeps failing).
+    pub fn outage_alert(mut self, after: Duration) -> Self {
+        self.writer.outage_alert = after;
+        self
+    }
+
     /// Longest pause between two attempts at a failing batch.
     pub fn max_retry_backoff(mut self, max: Duration) -> Self {
         self.writer.retry_max = max;
@@ -318,17 +375,62 @@ impl AuditLayerBuilder {
     /// # Errors
     ///
     /// [`Error::NoRuntime`] outside a Tokio runtime; use [`build_pair`](Self::build_pair) there.
+    /// [`Error::Journal`] when the journal cannot be opened, [`Error::Config`] for
+    /// [`Overflow::Spill`] without a journal.
     pub fn build(self) -> Result<(AuditLayer, WriterGuard), Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let (layer, guard, writer) = self.build_pair();
+        let (layer, guard, writer) = self.build_pair()?;
         runtime.spawn(writer);
         Ok((layer, guard))
     }
 
     /// Builds the layer and returns its writer for you to run, like `tower::buffer::Buffer::pair`.
-    pub fn build_pair(self) -> (AuditLayer, WriterGuard, AuditWriter) {
-        let Self { db, config, writer } = self;
-        let channel = Channel::new(writer.capacity, writer.batch_size, writer.overflow);
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build), but never [`Error::NoRuntime`].
+    pub fn build_pair(self) -> Result<(AuditLayer, WriterGuard, AuditWriter), Error> {
+        let Self {
+            db,
+            mut config,
+            writer,
+        } = self;
+        let overflow = match (writer.overflow, &writer.journal) {
+            (Some(Overflow::Spill), None) => {
+                return Err(Error::Config(
+                    "Overflow::Spill needs a journal: call .journal(path)".into(),
+                ));
+            }
+            (Some(policy), _) => policy,
+            (None, Some(_)) => Overflow::Spill,
+            (None, None) => Overflow::DropNewest,
+        };
+        config.overflow = overflow;
+        let journal = match &writer.journal {
+            None => None,
+            Some(journal_config) => {
+                let (journal, recovered) =
+                    Journal::open(journal_config).map_err(|source| Error::Journal {
+                        path: journal_config.path.clone(),
+                        source,
+                    })?;
+                if recovered.cut_bytes > 0 {
+                    tracing::warn!(
+                        cut_bytes = recovered.cut_bytes,
+                        path = %journal_config.path.display(),
+                        "tower-audit: cut a torn or corrupt tail off the audit journal"
+                    );
+                }
+                Some(journal)
+            }
+        };
+        let channel = Channel::new(ChannelConfig {
+            capacity: writer.capacity,
+            batch_size: writer.batch_size,
+            overflow,
+            journal,
+            rows: Arc::new(writer.rows.clone()),
+        });
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let (report_tx, report_rx) = oneshot::channel();
         let worker = Worker {
@@ -338,6 +440,7 @@ impl AuditLayerBuilder {
             shutdown: Some(shutdown_rx),
             report: Some(report_tx),
             deadline: None,
+            outage: Outage::default(),
         };
         let layer = AuditLayer {
             shared: Arc::new(Shared {
@@ -346,6 +449,6 @@ impl AuditLayerBuilder {
             }),
         };
         let guard = WriterGuard::new(channel, shutdown_tx, report_rx);
-        (layer, guard, worker.into_writer())
+        Ok((layer, guard, worker.into_writer()))
     }
 }

@@ -79,4 +79,4 @@ pub use layer::{AuditLayer, AuditLayerBuilder};
 pub use migration::migrate;
 pub use record::AuditRecord;
 pub use service::{Audit, PeerAddr};
-pub use writer::{AuditWriter, Overflow, ShutdownReport, WriterGuard, WriterStats};
+pub use writer::{AuditWriter, FsyncPolicy, Overflow, ShutdownReport, WriterGuard, WriterStats};

@@ -31,6 +31,9 @@ pub struct AuditRecord {
     pub(crate) error: Option<String>,
     pub(crate) body: CapturedBody,
     pub(crate) context: ContextFields,
+    /// Room reserved in the queue (`Block` and `Reject`), returned when the writer takes it.
+    #[allow(dead_code, reason = "held for its Drop, which returns the reservation")]
+    pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl AuditRecord {
@@ -108,8 +111,7 @@ pub(crate) struct PendingRecord {
     response_bytes: u64,
     /// The request id to echo on the response, when the layer is asked to.
     echo_request_id: Option<HeaderValue>,
-    /// The response body is known to be complete; whoever drops it next finishes the record.
-    complete: bool,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
     shared: Arc<RequestShared>,
     layer: Arc<Shared>,
 }
@@ -144,10 +146,14 @@ impl PendingRecord {
             grpc_message: None,
             response_bytes: 0,
             echo_request_id: None,
-            complete: false,
+            permit: None,
             shared,
             layer,
         }
+    }
+
+    pub(crate) fn set_permit(&mut self, permit: tokio::sync::OwnedSemaphorePermit) {
+        self.permit = Some(permit);
     }
 
     pub(crate) fn echo_request_id(&mut self, id: HeaderValue) {
@@ -193,12 +199,6 @@ impl PendingRecord {
         }
     }
 
-    /// The body has nothing more to send; the record is finished when it is dropped, so that
-    /// outer layers can still enrich it through the response extensions.
-    pub(crate) fn mark_complete(&mut self) {
-        self.complete = true;
-    }
-
     pub(crate) fn is_finished(&self) -> bool {
         self.request.is_none()
     }
@@ -237,15 +237,14 @@ impl PendingRecord {
             error,
             body,
             context,
+            permit: self.permit.take(),
         });
     }
 }
 
 impl Drop for PendingRecord {
     fn drop(&mut self) {
-        if self.request.is_some() && self.complete {
-            self.finish_ok();
-        } else if self.request.is_some() {
+        if self.request.is_some() {
             let message = if self.status.is_some() {
                 CANCELLED_DURING_RESPONSE
             } else {

@@ -13,7 +13,8 @@ use http::{HeaderMap, Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use crate::body::{Capture, PreRead, RequestBody, ResponseBody};
+use crate::Overflow;
+use crate::body::{Capture, RequestBody, ResponseBody};
 use crate::context::{AuditContext, RequestShared, lock};
 use crate::future::ResponseFuture;
 use crate::layer::{Config, Shared};
@@ -93,11 +94,31 @@ where
         let start = Instant::now();
         let (mut parts, body) = request.into_parts();
         let config = &self.shared.config;
+        let channel = self.shared.intake.channel();
         if config.skips(&parts) {
             self.shared.intake.count_skipped();
             let request = Request::from_parts(parts, RequestBody::new(body, None));
             return ResponseFuture::called(self.inner.call(request), None);
         }
+
+        // Block and Reject reserve room in the queue before the service runs.
+        let mut wait_for_room = None;
+        let permit = match &channel.permits {
+            None => None,
+            Some(permits) => match permits.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => match config.overflow {
+                    Overflow::Block { timeout } => {
+                        wait_for_room = Some((Box::pin(permits.clone().acquire_owned()), timeout));
+                        None
+                    }
+                    _ => {
+                        channel.reject();
+                        return ResponseFuture::rejected();
+                    }
+                },
+            },
+        };
 
         let mut capture = Capture::new(config.max_body_bytes);
         if body.is_end_stream() {
@@ -122,18 +143,24 @@ where
         if let Some(id) = echo {
             pending.echo_request_id(id);
         }
+        if let Some(permit) = permit {
+            pending.set_permit(permit);
+        }
+        let pre_read = should_pre_read(&parts, &body, config).then_some(config.body_read_timeout);
 
-        if should_pre_read(&parts, &body, config) {
+        if let Some((acquire, timeout)) = wait_for_room {
+            let clone = self.inner.clone();
+            let service = std::mem::replace(&mut self.inner, clone);
+            return ResponseFuture::wait_for_room(
+                service, parts, body, pending, acquire, timeout, pre_read,
+            );
+        }
+
+        if let Some(timeout) = pre_read {
             // Call the service that was made ready, and leave a fresh clone for the next call.
             let clone = self.inner.clone();
             let service = std::mem::replace(&mut self.inner, clone);
-            return ResponseFuture::pre_read(
-                service,
-                parts,
-                PreRead::new(body),
-                pending,
-                config.body_read_timeout,
-            );
+            return ResponseFuture::pre_read(service, parts, body, pending, timeout);
         }
         let request = Request::from_parts(parts, RequestBody::new(body, Some(shared)));
         ResponseFuture::called(self.inner.call(request), Some(pending))

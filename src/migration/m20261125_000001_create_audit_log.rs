@@ -10,6 +10,7 @@ pub(super) const VERSION: &str = "m20261125_000001_create_audit_log";
 
 /// Limits of the short text columns; the writer cuts longer values to fit.
 pub(crate) const METHOD_LEN: u32 = 32;
+pub(crate) const RECORD_ID_LEN: u32 = 36;
 pub(crate) const REQUEST_ID_LEN: u32 = 128;
 pub(crate) const SHORT_TEXT_LEN: u32 = 255;
 pub(crate) const IP_LEN: u32 = 64;
@@ -52,6 +53,12 @@ pub(super) async fn up<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
                 .not_null()
                 .auto_increment()
                 .primary_key(),
+        )
+        .col(
+            ColumnDef::new(Column::RecordId)
+                .string_len(RECORD_ID_LEN)
+                .not_null()
+                .unique_key(),
         )
         .col(occurred_at)
         .col(short(Column::RequestId, REQUEST_ID_LEN))

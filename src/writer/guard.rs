@@ -34,8 +34,10 @@ pub struct ShutdownReport {
     pub written: u64,
     /// Records dropped at the queue over the writer's life (see [`Overflow`](crate::Overflow)).
     pub dropped: u64,
-    /// Queued records that could not be written before the deadline.
+    /// Queued records that could not be written before the deadline and had no journal to go to.
     pub lost: u64,
+    /// Records left in the journal, written to the database at the next start.
+    pub journaled: u64,
     /// Time from the shutdown request to the writer's stop.
     pub elapsed: Duration,
     /// The last database error, if any.

@@ -1,14 +1,18 @@
-//! The bounded queue between the request path and the worker.
+//! The bounded queue between the request path and the worker, and what happens when it is full
+//! or the database is away.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossbeam_queue::ArrayQueue;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use super::Overflow;
+use super::journal::Journal;
+use super::row::{self, RowConfig};
 use super::stats::{Counters, WriterStats};
+use crate::context::lock;
 use crate::record::AuditRecord;
 
 /// State shared by every producer and the worker.
@@ -21,6 +25,13 @@ pub(crate) struct Channel {
     pub(crate) stats: Counters,
     /// The latest snapshot, published by the worker after every write attempt.
     pub(crate) published: watch::Sender<WriterStats>,
+    /// Room in the queue, reserved when a request arrives (`Block` and `Reject` only).
+    pub(crate) permits: Option<Arc<Semaphore>>,
+    pub(crate) journal: Option<Mutex<Journal>>,
+    /// Set while the journal holds rows not yet in the database: new records go there too, so
+    /// that they reach the database in order.
+    pub(crate) journaling: AtomicBool,
+    pub(crate) rows: Arc<RowConfig>,
     batch_size: usize,
     overflow: Overflow,
     closed: AtomicBool,
@@ -28,19 +39,40 @@ pub(crate) struct Channel {
     last_drop_log: AtomicU64,
 }
 
+pub(crate) struct ChannelConfig {
+    pub(crate) capacity: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) overflow: Overflow,
+    pub(crate) journal: Option<Journal>,
+    pub(crate) rows: Arc<RowConfig>,
+}
+
 impl Channel {
-    pub(crate) fn new(capacity: usize, batch_size: usize, overflow: Overflow) -> Arc<Self> {
-        Arc::new(Self {
-            queue: ArrayQueue::new(capacity.max(1)),
+    pub(crate) fn new(config: ChannelConfig) -> Arc<Self> {
+        let capacity = config.capacity.max(1);
+        let permits = matches!(config.overflow, Overflow::Block { .. } | Overflow::Reject)
+            .then(|| Arc::new(Semaphore::new(capacity)));
+        let journaling = config
+            .journal
+            .as_ref()
+            .is_some_and(|j| j.pending_bytes() > 0);
+        let channel = Self {
+            queue: ArrayQueue::new(capacity),
             wake: Notify::new(),
             stats: Counters::default(),
             published: watch::Sender::new(WriterStats::default()),
-            batch_size: batch_size.max(1),
-            overflow,
+            permits,
+            journal: config.journal.map(Mutex::new),
+            journaling: AtomicBool::new(journaling),
+            rows: config.rows,
+            batch_size: config.batch_size.max(1),
+            overflow: config.overflow,
             closed: AtomicBool::new(false),
             producers_gone: AtomicBool::new(false),
             last_drop_log: AtomicU64::new(0),
-        })
+        };
+        channel.update_journal_bytes();
+        Arc::new(channel)
     }
 
     /// Stops intake: records finished from now on are dropped and counted.
@@ -61,24 +93,90 @@ impl Channel {
         self.producers_gone.load(Ordering::Acquire)
     }
 
-    fn drop_record(&self, reason: &'static str) {
-        Counters::add(&self.stats.dropped, 1);
-        // Log at most once a second: a full queue under load would otherwise flood the logs.
+    pub(crate) fn is_journaling(&self) -> bool {
+        self.journaling.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn update_journal_bytes(&self) {
+        if let Some(journal) = &self.journal {
+            let bytes = lock(journal).pending_bytes();
+            self.stats.journal_bytes.store(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Appends rows to the journal and keeps the writer in journaling mode until they are
+    /// replayed. Rows that do not fit are dropped and counted.
+    pub(crate) fn spill(&self, rows: &[crate::entity::audit_log::Model]) -> std::io::Result<()> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
+        let mut journal = lock(journal);
+        // Under the lock: the worker clears the flag under the same lock once it has replayed
+        // everything, so a row appended here is never left behind.
+        self.journaling.store(true, Ordering::Release);
+        let appended = journal.append(rows);
+        let appended = match appended {
+            Ok(n) => n,
+            Err(error) => {
+                drop(journal);
+                for _ in rows {
+                    self.drop_record("the audit journal cannot be written");
+                }
+                return Err(error);
+            }
+        };
+        self.stats
+            .journal_bytes
+            .store(journal.pending_bytes(), Ordering::Relaxed);
+        drop(journal);
+        Counters::add(&self.stats.spilled, appended as u64);
+        for _ in appended..rows.len() {
+            self.drop_record("the audit journal is full");
+        }
+        Ok(())
+    }
+
+    /// Counts (and logs, rate-limited) a request answered 503 under `Reject`.
+    pub(crate) fn reject(&self) {
+        Counters::add(&self.stats.rejected, 1);
+        if self.log_due() {
+            tracing::error!(
+                rejected_total = self.stats.rejected.load(Ordering::Relaxed),
+                "tower-audit: requests rejected with 503: the audit queue is full (policy: reject)"
+            );
+        }
+    }
+
+    /// At most one log line a second: a full queue under load would otherwise flood the logs.
+    fn log_due(&self) -> bool {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let last = self.last_drop_log.load(Ordering::Relaxed);
-        if now > last
+        now > last
             && self
                 .last_drop_log
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
-        {
+    }
+
+    pub(crate) fn drop_record(&self, reason: &'static str) {
+        Counters::add(&self.stats.dropped, 1);
+        if self.log_due() {
             tracing::error!(
                 reason,
                 dropped_total = self.stats.dropped.load(Ordering::Relaxed),
                 "tower-audit: audit records dropped"
             );
+        }
+    }
+
+    /// Writes one record straight to the journal from the request path: while the database is
+    /// away, a finished request is on disk before its response completes.
+    fn spill_record(&self, record: AuditRecord) {
+        let row = row::to_model(record, &self.rows);
+        if let Err(error) = self.spill(std::slice::from_ref(&row)) {
+            tracing::error!(%error, "tower-audit: cannot append to the audit journal");
         }
     }
 }
@@ -95,6 +193,10 @@ impl Intake {
         Self { channel }
     }
 
+    pub(crate) fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
     pub(crate) fn count_skipped(&self) {
         Counters::add(&self.channel.stats.skipped, 1);
     }
@@ -106,16 +208,27 @@ impl Intake {
             channel.drop_record("the audit writer was shut down");
             return;
         }
+        if channel.journal.is_some() && channel.is_journaling() {
+            channel.spill_record(record);
+            return;
+        }
         match channel.overflow {
-            Overflow::DropNewest => {
-                if channel.queue.push(record).is_err() {
-                    channel.drop_record("the audit queue is full (policy: drop newest)");
-                    return;
-                }
-            }
             Overflow::DropOldest => {
                 if channel.queue.force_push(record).is_some() {
                     channel.drop_record("the audit queue is full (policy: drop oldest)");
+                }
+            }
+            Overflow::Spill => {
+                if let Err(record) = channel.queue.push(record) {
+                    channel.spill_record(record);
+                }
+            }
+            // Block and Reject reserved room when the request arrived; a record without a
+            // reservation (its wait timed out) is dropped if the queue is still full.
+            Overflow::DropNewest | Overflow::Block { .. } | Overflow::Reject => {
+                if channel.queue.push(record).is_err() {
+                    channel.drop_record("the audit queue is full");
+                    return;
                 }
             }
         }

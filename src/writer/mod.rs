@@ -27,27 +27,37 @@
 
 mod guard;
 mod intake;
+mod journal;
 mod row;
 mod sink;
 mod stats;
 mod worker;
 
 pub use guard::{ShutdownReport, WriterGuard};
+pub use journal::FsyncPolicy;
 pub use stats::WriterStats;
 pub use worker::AuditWriter;
 
-pub(crate) use intake::{Channel, Intake};
-pub(crate) use worker::{Worker, WriterConfig};
+pub(crate) use intake::{Channel, ChannelConfig, Intake};
+pub(crate) use journal::{Journal, JournalConfig};
+pub(crate) use worker::{Outage, Worker, WriterConfig};
 
 /// What the request path does when the writer's queue is full.
 ///
-/// | policy | the new record | the request |
-/// | --- | --- | --- |
-/// | [`DropNewest`](Overflow::DropNewest) (default) | dropped, counted in `dropped`, logged | served as usual |
-/// | [`DropOldest`](Overflow::DropOldest) | queued; the oldest queued record is dropped and counted | served as usual |
+/// | policy | the record that does not fit | the request | loses records? |
+/// | --- | --- | --- | --- |
+/// | [`Spill`](Overflow::Spill) (default with a journal) | appended to the journal, replayed later | served as usual (a few µs to write the journal) | only when the journal is full or the disk fails — counted |
+/// | [`DropNewest`](Overflow::DropNewest) (default without a journal) | dropped, counted, logged | served as usual | yes, counted in `dropped` |
+/// | [`DropOldest`](Overflow::DropOldest) | queued; the oldest queued record is dropped, counted | served as usual | yes, counted in `dropped` |
+/// | [`Block { timeout }`](Overflow::Block) | room is reserved when the request arrives; the request waits for it up to `timeout`, then goes on and its record is dropped, counted, if there is still no room | delayed under overload | only past the timeout — counted |
+/// | [`Reject`](Overflow::Reject) | room is reserved when the request arrives; without room the request is answered `503` before the handler runs | refused under overload | never: an action that cannot be audited does not happen |
 ///
-/// `DropNewest` is the default because it keeps the records already waiting (they are older and so
-/// closer to being written) and costs nothing extra under overload.
+/// The default is the safest policy that never fails or slows a request on the audit trail's
+/// account: `Spill` when a [journal](crate::AuditLayerBuilder::journal) is configured — nothing is
+/// lost while the disk holds — and `DropNewest` otherwise, which keeps the older records already
+/// waiting and counts and logs every drop. Choose `Block` or `Reject` for services where an
+/// unaudited action must not happen; they trade availability for completeness. Whatever the
+/// policy, while the database is away a writer with a journal keeps every record there.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Overflow {
@@ -56,4 +66,13 @@ pub enum Overflow {
     DropNewest,
     /// Make room by dropping the oldest queued record.
     DropOldest,
+    /// Wait for room, up to `timeout`, before the service runs.
+    Block {
+        /// The longest a request waits for room.
+        timeout: std::time::Duration,
+    },
+    /// Answer `503 Service Unavailable` (with `Retry-After: 1`) when there is no room.
+    Reject,
+    /// Append the record to the journal.
+    Spill,
 }

@@ -1,14 +1,12 @@
 //! Turning an [`AuditRecord`] into an `audit_log` row: text conversion, request id generation,
 //! sanitizing and fitting values to their columns — all off the request path.
 
-use sea_orm::ActiveValue::{NotSet, Set};
 use uuid::Uuid;
 
-use super::WriterConfig;
 use crate::client_ip::anonymize;
 #[cfg(feature = "jwt")]
 use crate::context::ContextFields;
-use crate::entity::audit_log::ActiveModel;
+use crate::entity::audit_log::Model;
 use crate::migration::{IP_LEN, LONG_TEXT_BYTES, METHOD_LEN, REQUEST_ID_LEN, SHORT_TEXT_LEN};
 use crate::record::AuditRecord;
 use crate::sanitize::{BodyInput, Redactor};
@@ -16,7 +14,18 @@ use crate::sanitize::{BodyInput, Redactor};
 /// The route of a 404 that matched no route.
 pub(crate) const UNMATCHED_ROUTE: &str = "<unmatched>";
 
-pub(crate) fn to_active_model(record: AuditRecord, config: &WriterConfig) -> ActiveModel {
+/// What the conversion needs besides the record; shared by the worker and, when they write to
+/// the journal themselves, the producers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RowConfig {
+    pub(crate) redactor: Redactor,
+    pub(crate) anonymize_ip: bool,
+    #[cfg(feature = "jwt")]
+    pub(crate) jwt: Option<std::sync::Arc<crate::JwtIdentity>>,
+}
+
+/// The row for `record`. `id` is left 0: the database assigns it.
+pub(crate) fn to_model(record: AuditRecord, config: &RowConfig) -> Model {
     let redactor = &config.redactor;
     let AuditRecord {
         request,
@@ -27,6 +36,7 @@ pub(crate) fn to_active_model(record: AuditRecord, config: &WriterConfig) -> Act
         error,
         body,
         context,
+        permit: _,
     } = record;
     #[cfg(feature = "jwt")]
     let context = {
@@ -48,17 +58,18 @@ pub(crate) fn to_active_model(record: AuditRecord, config: &WriterConfig) -> Act
         };
         cut_chars(&ip.to_string(), IP_LEN)
     };
+    let v7 = |at: &chrono::DateTime<chrono::Utc>| {
+        let ts = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            at.timestamp().max(0) as u64,
+            at.timestamp_subsec_nanos(),
+        );
+        Uuid::new_v7(ts).to_string()
+    };
     let request_id = match &request.request_id {
         Some(value) => lossy(value.as_bytes(), REQUEST_ID_LEN as usize),
         // Generated here rather than on the request path: v7 keeps the arrival time in its prefix.
-        None => {
-            let ts = uuid::Timestamp::from_unix(
-                uuid::NoContext,
-                request.occurred_at.timestamp().max(0) as u64,
-                request.occurred_at.timestamp_subsec_nanos(),
-            );
-            Uuid::new_v7(ts).to_string()
-        }
+        None => v7(&request.occurred_at),
     };
     let request_body = redactor
         .redact_body(&BodyInput {
@@ -80,47 +91,117 @@ pub(crate) fn to_active_model(record: AuditRecord, config: &WriterConfig) -> Act
         })
         .and_then(|json| serde_json::from_str(&json).ok());
 
-    ActiveModel {
-        id: NotSet,
-        occurred_at: Set(request.occurred_at),
-        request_id: Set(Some(request_id)),
-        method: Set(cut_chars(request.method.as_str(), METHOD_LEN)),
-        path: Set(cut_bytes(
-            redactor.redact_text(request.uri.path()),
-            LONG_TEXT_BYTES,
-        )),
-        route: Set(route),
-        query: Set(request
+    let mut model = Model {
+        id: 0,
+        // The idempotency key: retries and journal replays never write a record twice.
+        record_id: v7(&request.occurred_at),
+        occurred_at: request.occurred_at,
+        request_id: Some(request_id),
+        method: cut_chars(request.method.as_str(), METHOD_LEN),
+        path: cut_bytes(redactor.redact_text(request.uri.path()), LONG_TEXT_BYTES),
+        route,
+        query: request
             .uri
             .query()
-            .map(|q| cut_bytes(redactor.redact_query(q), LONG_TEXT_BYTES))),
-        status: Set(status.map(i32::from)),
-        grpc_status: Set(grpc_status),
-        latency_us: Set(i64::try_from(latency.as_micros()).unwrap_or(i64::MAX)),
-        client_ip: Set(request.client_ip.map(ip)),
-        peer_ip: Set(request.peer.map(ip)),
-        user_agent: Set(request
+            .map(|q| cut_bytes(redactor.redact_query(q), LONG_TEXT_BYTES)),
+        status: status.map(i32::from),
+        grpc_status,
+        latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
+        client_ip: request.client_ip.map(ip),
+        peer_ip: request.peer.map(ip),
+        user_agent: request
             .user_agent
             .as_ref()
-            .map(|ua| lossy(ua.as_bytes(), LONG_TEXT_BYTES))),
-        user_id: Set(context.user_id.map(|v| cut_chars(&v, SHORT_TEXT_LEN))),
-        tenant_id: Set(context.tenant_id.map(|v| cut_chars(&v, SHORT_TEXT_LEN))),
-        action: Set(context.action.map(|v| cut_chars(&v, SHORT_TEXT_LEN))),
-        resource: Set(context.resource.map(|v| cut_bytes(v, LONG_TEXT_BYTES))),
-        request_body: Set(request_body),
-        request_body_truncated: Set(body.truncated),
-        request_bytes: Set(i64::try_from(body.total).unwrap_or(i64::MAX)),
-        response_bytes: Set(i64::try_from(response_bytes).unwrap_or(i64::MAX)),
-        request_headers: Set(request_headers),
-        extra: Set(extra),
-        error: Set(error.map(|e| cut_bytes(redactor.redact_text(&e), LONG_TEXT_BYTES))),
+            .map(|ua| lossy(ua.as_bytes(), LONG_TEXT_BYTES)),
+        user_id: context.user_id.map(|v| cut_chars(&v, SHORT_TEXT_LEN)),
+        tenant_id: context.tenant_id.map(|v| cut_chars(&v, SHORT_TEXT_LEN)),
+        action: context.action.map(|v| cut_chars(&v, SHORT_TEXT_LEN)),
+        resource: context.resource.map(|v| cut_bytes(v, LONG_TEXT_BYTES)),
+        request_body,
+        request_body_truncated: body.truncated,
+        request_bytes: i64::try_from(body.total).unwrap_or(i64::MAX),
+        response_bytes: i64::try_from(response_bytes).unwrap_or(i64::MAX),
+        request_headers,
+        extra,
+        error: error.map(|e| cut_bytes(redactor.redact_text(&e), LONG_TEXT_BYTES)),
+    };
+    strip_nul(&mut model);
+    model
+}
+
+/// PostgreSQL cannot store U+0000 in text; no backend should get a row it may reject for it.
+fn strip_nul(model: &mut Model) {
+    let fix = |text: &mut String| {
+        if text.contains('\0') {
+            *text = text.replace('\0', "\u{fffd}");
+        }
+    };
+    for text in [&mut model.method, &mut model.path].into_iter().chain(
+        [
+            &mut model.request_id,
+            &mut model.route,
+            &mut model.query,
+            &mut model.client_ip,
+            &mut model.peer_ip,
+            &mut model.user_agent,
+            &mut model.user_id,
+            &mut model.tenant_id,
+            &mut model.action,
+            &mut model.resource,
+            &mut model.request_body,
+            &mut model.error,
+        ]
+        .into_iter()
+        .flatten(),
+    ) {
+        fix(text);
+    }
+}
+
+/// A last-resort form of a row the database rejected: every text cut short and stripped to
+/// printable ASCII, the body replaced by a note. Keeps who, what and when.
+pub(crate) fn safe_form(model: &Model, reason: &str) -> Model {
+    let ascii = |text: &str, max: usize| -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .take(max)
+            .collect()
+    };
+    let opt = |text: &Option<String>, max: usize| text.as_deref().map(|t| ascii(t, max));
+    Model {
+        method: ascii(&model.method, 16),
+        path: ascii(&model.path, 200),
+        request_id: opt(&model.request_id, 64),
+        route: opt(&model.route, 200),
+        query: opt(&model.query, 200),
+        client_ip: opt(&model.client_ip, 45),
+        peer_ip: opt(&model.peer_ip, 45),
+        user_agent: opt(&model.user_agent, 200),
+        user_id: opt(&model.user_id, 200),
+        tenant_id: opt(&model.tenant_id, 200),
+        action: opt(&model.action, 200),
+        resource: opt(&model.resource, 200),
+        request_body: model
+            .request_body
+            .as_ref()
+            .map(|_| "[body not stored: the database rejected the row]".to_owned()),
+        request_headers: None,
+        extra: Some(serde_json::json!({ "rejected": ascii(reason, 500) })),
+        error: opt(&model.error, 200),
+        ..model.clone()
     }
 }
 
 /// Names the user from a verified bearer token when nothing else did; notes why not otherwise.
 #[cfg(feature = "jwt")]
 fn verify_identity(
-    config: &WriterConfig,
+    config: &RowConfig,
     authorization: Option<&http::HeaderValue>,
     context: &mut ContextFields,
 ) {

@@ -7,8 +7,10 @@ use crate::context::lock;
 
 /// A snapshot of the writer's counters, from [`WriterGuard::stats`](crate::WriterGuard::stats).
 ///
-/// Every record the layer finishes is counted once as `captured` (or `skipped`); after a clean
-/// shutdown, `captured == dropped + written + lost`.
+/// Every record the layer finishes is counted once as `captured` (or `skipped`). After a clean
+/// shutdown, `captured == dropped + lost + dead_lettered + (written - replayed) + spilled`:
+/// each record was dropped, given up on, dead-lettered, written straight away, or journaled
+/// (and then replayed, or kept for the next start).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WriterStats {
@@ -22,8 +24,21 @@ pub struct WriterStats {
     pub skipped: u64,
     /// Records inserted into the database.
     pub written: u64,
-    /// Records given up on: still failing at the shutdown deadline.
+    /// Records given up on: still failing at the shutdown deadline with no journal to keep them.
     pub lost: u64,
+    /// Records written to the journal (the database was away, or the queue full under `Spill`).
+    pub spilled: u64,
+    /// Journaled records since inserted into the database.
+    pub replayed: u64,
+    /// Records the database refused even in a safe form, kept in the dead-letter journal (or
+    /// counted as lost when there is none).
+    pub dead_lettered: u64,
+    /// Requests answered 503 under [`Overflow::Reject`](crate::Overflow::Reject).
+    pub rejected: u64,
+    /// Bytes in the journal waiting to be replayed.
+    pub journal_bytes: u64,
+    /// How long the database has been failing, if it is.
+    pub database_away_for: Option<std::time::Duration>,
     /// Batch inserts that failed (each failure is retried while the batch is kept).
     pub failed_batches: u64,
     /// Records waiting in the queue right now.
@@ -40,7 +55,13 @@ pub(crate) struct Counters {
     pub(crate) written: AtomicU64,
     pub(crate) lost: AtomicU64,
     pub(crate) failed_batches: AtomicU64,
+    pub(crate) spilled: AtomicU64,
+    pub(crate) replayed: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) journal_bytes: AtomicU64,
     last_error: Mutex<Option<String>>,
+    away_since: Mutex<Option<std::time::Instant>>,
 }
 
 impl Counters {
@@ -50,6 +71,10 @@ impl Counters {
 
     pub(crate) fn set_last_error(&self, error: String) {
         *lock(&self.last_error) = Some(error);
+    }
+
+    pub(crate) fn set_away(&self, since: Option<std::time::Instant>) {
+        *lock(&self.away_since) = since;
     }
 
     pub(crate) fn snapshot(&self, queue_len: usize) -> WriterStats {
@@ -63,6 +88,12 @@ impl Counters {
             written: self.written.load(Ordering::Relaxed),
             lost: self.lost.load(Ordering::Relaxed),
             failed_batches: self.failed_batches.load(Ordering::Relaxed),
+            spilled: self.spilled.load(Ordering::Relaxed),
+            replayed: self.replayed.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            journal_bytes: self.journal_bytes.load(Ordering::Relaxed),
+            database_away_for: lock(&self.away_since).map(|since| since.elapsed()),
             queue_len,
             last_error: lock(&self.last_error).clone(),
         }

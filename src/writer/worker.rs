@@ -1,21 +1,26 @@
-//! The worker: batches queued records and writes them, retrying while it keeps the batch.
+//! The worker: batches queued records and writes them; while the database is away it keeps them
+//! in the journal and replays them once the database is back.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::guard::ShutdownReport;
 use super::intake::Channel;
+use super::journal::JournalConfig;
+use super::row::{self, RowConfig};
 use super::stats::Counters;
-use super::{Overflow, row, sink};
+use super::{Overflow, sink};
+use crate::context::lock;
+use crate::entity::audit_log::Model;
 use crate::record::AuditRecord;
-use crate::sanitize::Redactor;
 
 /// Settings of the worker, from the layer's builder.
 #[derive(Clone, Debug)]
@@ -25,11 +30,11 @@ pub(crate) struct WriterConfig {
     pub(crate) flush_interval: Duration,
     pub(crate) retry_initial: Duration,
     pub(crate) retry_max: Duration,
-    pub(crate) overflow: Overflow,
-    pub(crate) redactor: Redactor,
-    pub(crate) anonymize_ip: bool,
-    #[cfg(feature = "jwt")]
-    pub(crate) jwt: Option<Arc<crate::JwtIdentity>>,
+    pub(crate) insert_timeout: Duration,
+    pub(crate) outage_alert: Duration,
+    pub(crate) overflow: Option<Overflow>,
+    pub(crate) journal: Option<JournalConfig>,
+    pub(crate) rows: RowConfig,
 }
 
 impl Default for WriterConfig {
@@ -40,11 +45,11 @@ impl Default for WriterConfig {
             flush_interval: Duration::from_millis(100),
             retry_initial: Duration::from_millis(50),
             retry_max: Duration::from_secs(10),
-            overflow: Overflow::default(),
-            redactor: Redactor::default(),
-            anonymize_ip: false,
-            #[cfg(feature = "jwt")]
-            jwt: None,
+            insert_timeout: Duration::from_secs(30),
+            outage_alert: Duration::from_secs(30),
+            overflow: None,
+            journal: None,
+            rows: RowConfig::default(),
         }
     }
 }
@@ -82,6 +87,16 @@ pub(crate) struct Worker {
     pub(crate) shutdown: Option<oneshot::Receiver<Instant>>,
     pub(crate) report: Option<oneshot::Sender<ShutdownReport>>,
     pub(crate) deadline: Option<Instant>,
+    pub(crate) outage: Outage,
+}
+
+/// Bookkeeping of a failing database.
+#[derive(Debug, Default)]
+pub(crate) struct Outage {
+    since: Option<Instant>,
+    attempt: u32,
+    next_try: Option<Instant>,
+    last_alert: Option<Instant>,
 }
 
 impl Worker {
@@ -97,6 +112,12 @@ impl Worker {
         let mut batch: Vec<AuditRecord> = Vec::with_capacity(batch_size);
         let mut next_flush = Instant::now() + self.config.flush_interval;
         let mut shutdown_at = None;
+        if self.channel.is_journaling() {
+            tracing::info!(
+                bytes = self.channel.stats.journal_bytes.load(Ordering::Relaxed),
+                "tower-audit: replaying the audit journal before anything else"
+            );
+        }
         loop {
             while batch.len() < batch_size {
                 match self.channel.queue.pop() {
@@ -105,22 +126,54 @@ impl Worker {
                 }
             }
             let draining = self.deadline.is_some() || self.channel.producers_gone();
+            let past_deadline = self.deadline.is_some_and(|d| Instant::now() >= d);
             let due = Instant::now() >= next_flush;
-            if batch.len() >= batch_size || (!batch.is_empty() && (draining || due)) {
-                self.write(&mut batch).await;
+
+            if self.channel.is_journaling() {
+                if !batch.is_empty() {
+                    // Order: while the journal holds rows, newer ones queue behind them on disk.
+                    let rows = self.convert(&mut batch);
+                    self.spill(rows).await;
+                    continue;
+                }
+                if !past_deadline && self.outage.next_try.is_none_or(|t| Instant::now() >= t) {
+                    self.replay().await;
+                    continue;
+                }
+            } else if batch.len() >= batch_size || (!batch.is_empty() && (draining || due)) {
+                let rows = self.convert(&mut batch);
+                self.write(rows).await;
                 next_flush = Instant::now() + self.config.flush_interval;
                 continue;
             }
-            if batch.is_empty() && draining {
+
+            let idle = batch.is_empty() && self.channel.queue.is_empty();
+            if idle && draining && (!self.channel.is_journaling() || past_deadline) {
                 break;
+            }
+            let mut wake_at = next_flush;
+            if let Some(next_try) = self.outage.next_try {
+                wake_at = wake_at.min(next_try);
+            }
+            if let Some(deadline) = self.deadline {
+                wake_at = wake_at.min(deadline);
             }
             tokio::select! {
                 () = self.channel.wake.notified() => {}
-                () = tokio::time::sleep_until(next_flush) => {}
+                () = tokio::time::sleep_until(wake_at) => {}
                 deadline = next_shutdown(&mut self.shutdown) => {
                     shutdown_at = Some(Instant::now());
                     self.begin_shutdown(deadline);
                 }
+            }
+        }
+        self.finish(shutdown_at.unwrap_or(started)).await;
+    }
+
+    async fn finish(&mut self, since: Instant) {
+        if let Some(journal) = &self.channel.journal {
+            if let Err(error) = lock(journal).sync() {
+                tracing::error!(%error, "tower-audit: cannot sync the audit journal");
             }
         }
         self.channel.publish();
@@ -129,13 +182,19 @@ impl Worker {
             written: stats.written,
             dropped: stats.dropped,
             lost: stats.lost,
-            elapsed: shutdown_at.unwrap_or(started).elapsed(),
+            journaled: stats.spilled.saturating_sub(stats.replayed),
+            elapsed: since.elapsed(),
             last_error: stats.last_error,
         };
         if report.lost > 0 || report.dropped > 0 {
             tracing::error!(
                 ?report,
                 "tower-audit: writer stopped with records not written"
+            );
+        } else if report.journaled > 0 {
+            tracing::warn!(
+                ?report,
+                "tower-audit: writer stopped; journaled records are replayed at the next start"
             );
         } else {
             tracing::debug!(?report, "tower-audit: writer stopped");
@@ -160,77 +219,249 @@ impl Worker {
         }
     }
 
-    /// Writes one batch, retrying until it succeeds or the shutdown deadline passes.
-    async fn write(&mut self, batch: &mut Vec<AuditRecord>) {
-        let count = batch.len() as u64;
-        let backend = self.db.get_database_backend();
-        // Sanitize and convert once; retries reuse the statements.
-        let rows = batch
+    /// Sanitizes and converts, once: retries and the journal reuse the rows. Dropping the
+    /// records returns their queue reservations.
+    fn convert(&self, batch: &mut Vec<AuditRecord>) -> Vec<Model> {
+        batch
             .drain(..)
-            .map(|record| row::to_active_model(record, &self.config))
-            .collect();
-        let statements = sink::statements(backend, rows);
-        let mut attempt: u32 = 0;
-        let mut failing_since = None;
+            .map(|record| row::to_model(record, &self.channel.rows))
+            .collect()
+    }
+
+    /// Writes rows, retrying while the database fails. With a journal, a failure moves the rows
+    /// there at once and the worker goes on; without one, the batch is kept and retried until it
+    /// is written or the shutdown deadline passes.
+    async fn write(&mut self, rows: Vec<Model>) {
         loop {
-            let result = match self.deadline {
-                Some(deadline) => {
-                    match tokio::time::timeout_at(deadline, sink::insert(&self.db, &statements))
-                        .await
-                    {
-                        Ok(result) => result,
-                        Err(_) => Err(sea_orm::DbErr::Custom(
-                            "shutdown deadline passed during the insert".into(),
-                        )),
-                    }
-                }
-                None => sink::insert(&self.db, &statements).await,
-            };
-            let error = match result {
+            let error = match self.insert(&rows).await {
                 Ok(()) => {
-                    Counters::add(&self.channel.stats.written, count);
-                    self.channel.publish();
-                    if let Some(since) = failing_since {
-                        tracing::warn!(
-                            after = ?Instant::elapsed(&since),
-                            "tower-audit: audit database is writable again"
-                        );
-                    }
+                    self.database_is_back();
                     return;
                 }
                 Err(error) => error,
             };
-            attempt += 1;
-            let since = *failing_since.get_or_insert_with(Instant::now);
-            Counters::add(&self.channel.stats.failed_batches, 1);
-            self.channel.stats.set_last_error(error.to_string());
-            self.channel.publish();
-            let delay = backoff(attempt, self.config.retry_initial, self.config.retry_max);
+            let delay = self.database_failed(&error, rows.len());
+            if self.channel.journal.is_some() {
+                self.spill(rows).await;
+                return;
+            }
             if let Some(deadline) = self.deadline
                 && Instant::now() + delay >= deadline
             {
-                Counters::add(&self.channel.stats.lost, count);
+                Counters::add(&self.channel.stats.lost, rows.len() as u64);
                 self.channel.publish();
                 tracing::error!(
                     %error,
-                    records = count,
+                    records = rows.len(),
                     "tower-audit: shutdown deadline reached; audit records not written"
                 );
                 return;
             }
-            tracing::warn!(
-                %error,
-                attempt,
-                records = count,
-                failing_for = ?since.elapsed(),
-                retry_in = ?delay,
-                "tower-audit: audit batch insert failed; keeping the batch and retrying"
-            );
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 deadline = next_shutdown(&mut self.shutdown) => self.begin_shutdown(deadline),
             }
         }
+    }
+
+    /// Inserts rows; a row the database refuses is isolated (the batch is split until it is
+    /// alone) and written in a safe form, or to the dead-letter journal. Errors returned are
+    /// those of a database that is away.
+    async fn insert(&mut self, rows: &[Model]) -> Result<(), DbErr> {
+        let mut pending: Vec<&[Model]> = vec![rows];
+        while let Some(slice) = pending.pop() {
+            match self.insert_once(slice).await {
+                Ok(()) => Counters::add(&self.channel.stats.written, slice.len() as u64),
+                Err(error) if sink::is_rejection(&error) => {
+                    if slice.len() > 1 {
+                        let (left, right) = slice.split_at(slice.len() / 2);
+                        pending.push(right);
+                        pending.push(left);
+                    } else {
+                        self.rejected_row(&slice[0], &error).await?;
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        self.channel.publish();
+        Ok(())
+    }
+
+    async fn insert_once(&self, rows: &[Model]) -> Result<(), DbErr> {
+        let mut timeout = self.config.insert_timeout;
+        if let Some(deadline) = self.deadline {
+            timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        match tokio::time::timeout(timeout, sink::insert(&self.db, rows)).await {
+            Ok(result) => result,
+            // A stalled connection: the outcome is unknown, which `record_id` makes safe to retry.
+            Err(_) => Err(DbErr::Custom(format!(
+                "insert did not complete within {timeout:?}"
+            ))),
+        }
+    }
+
+    async fn rejected_row(&mut self, row: &Model, error: &DbErr) -> Result<(), DbErr> {
+        tracing::error!(
+            %error,
+            record_id = %row.record_id,
+            "tower-audit: the database refused an audit row; writing it in a safe form"
+        );
+        let safe = row::safe_form(row, &error.to_string());
+        match self.insert_once(std::slice::from_ref(&safe)).await {
+            Ok(()) => {
+                Counters::add(&self.channel.stats.written, 1);
+                Ok(())
+            }
+            Err(again) if sink::is_rejection(&again) => {
+                Counters::add(&self.channel.stats.dead_lettered, 1);
+                self.dead_letter(row, &again);
+                Ok(())
+            }
+            Err(again) => Err(again),
+        }
+    }
+
+    fn dead_letter(&self, row: &Model, error: &DbErr) {
+        let Some(config) = &self.config.journal else {
+            Counters::add(&self.channel.stats.lost, 1);
+            tracing::error!(%error, record_id = %row.record_id, "tower-audit: audit row lost: refused by the database and no journal is configured");
+            return;
+        };
+        let mut path = config.path.as_os_str().to_owned();
+        path.push(".dead");
+        let dead = JournalConfig {
+            path: path.into(),
+            ..config.clone()
+        };
+        let written = super::journal::Journal::open(&dead)
+            .and_then(|(mut journal, _)| journal.append(std::slice::from_ref(row)));
+        if let Err(error) = written {
+            Counters::add(&self.channel.stats.lost, 1);
+            tracing::error!(%error, "tower-audit: cannot write the dead-letter journal");
+        }
+    }
+
+    /// Appends rows to the journal off the async threads.
+    async fn spill(&mut self, rows: Vec<Model>) {
+        let channel = self.channel.clone();
+        let result = tokio::task::spawn_blocking(move || channel.spill(&rows)).await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::error!(%error, "tower-audit: cannot append to the audit journal")
+            }
+            Err(error) => tracing::error!(%error, "tower-audit: journal task failed"),
+        }
+        self.channel.publish();
+    }
+
+    /// Replays one batch from the journal. Clears journaling mode once it has caught up.
+    async fn replay(&mut self) {
+        let batch_size = self.config.batch_size.max(1);
+        let channel = self.channel.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let Some(journal) = &channel.journal else {
+                return Ok((Vec::new(), 0));
+            };
+            let mut journal = lock(journal);
+            let read = journal.read_pending(batch_size)?;
+            if read.0.is_empty() {
+                // Under the journal lock: no producer can be appending now.
+                channel.journaling.store(false, Ordering::Release);
+            }
+            Ok::<_, std::io::Error>(read)
+        })
+        .await;
+        let (rows, offset) = match read {
+            Ok(Ok(read)) => read,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "tower-audit: cannot read the audit journal; leaving it for inspection");
+                self.channel.journaling.store(false, Ordering::Release);
+                return;
+            }
+            Err(error) => {
+                tracing::error!(%error, "tower-audit: journal task failed");
+                return;
+            }
+        };
+        if rows.is_empty() {
+            self.database_is_back();
+            self.channel.update_journal_bytes();
+            self.channel.publish();
+            return;
+        }
+        match self.insert(&rows).await {
+            Ok(()) => {
+                Counters::add(&self.channel.stats.replayed, rows.len() as u64);
+                let channel = self.channel.clone();
+                let marked = tokio::task::spawn_blocking(move || {
+                    channel
+                        .journal
+                        .as_ref()
+                        .map_or(Ok(()), |j| lock(j).mark_replayed(offset))
+                })
+                .await;
+                if !matches!(marked, Ok(Ok(()))) {
+                    tracing::error!("tower-audit: cannot record the journal's replay position");
+                }
+                self.channel.update_journal_bytes();
+                self.channel.publish();
+            }
+            Err(error) => {
+                self.database_failed(&error, rows.len());
+            }
+        }
+    }
+
+    /// Counts and logs a failure; returns how long to wait before the next attempt.
+    fn database_failed(&mut self, error: &DbErr, records: usize) -> Duration {
+        let now = Instant::now();
+        let since = *self.outage.since.get_or_insert(now);
+        self.channel.stats.set_away(Some(since.into_std()));
+        self.outage.attempt += 1;
+        let delay = backoff(
+            self.outage.attempt,
+            self.config.retry_initial,
+            self.config.retry_max,
+        );
+        self.outage.next_try = Some(now + delay);
+        Counters::add(&self.channel.stats.failed_batches, 1);
+        self.channel.stats.set_last_error(error.to_string());
+        self.channel.publish();
+        let away = now - since;
+        let alert_due = self
+            .outage
+            .last_alert
+            .is_none_or(|last| now - last >= self.config.outage_alert);
+        if away >= self.config.outage_alert && alert_due {
+            self.outage.last_alert = Some(now);
+            tracing::error!(
+                %error,
+                away = ?away,
+                journal_bytes = self.channel.stats.journal_bytes.load(Ordering::Relaxed),
+                "tower-audit: the audit database has been failing for too long"
+            );
+        } else {
+            tracing::warn!(
+                %error,
+                attempt = self.outage.attempt,
+                records,
+                failing_for = ?away,
+                retry_in = ?delay,
+                "tower-audit: audit insert failed; keeping the records and retrying"
+            );
+        }
+        delay
+    }
+
+    fn database_is_back(&mut self) {
+        if let Some(since) = self.outage.since.take() {
+            tracing::warn!(after = ?since.elapsed(), "tower-audit: audit database is writable again");
+            self.channel.stats.set_away(None);
+        }
+        self.outage = Outage::default();
     }
 }
 
