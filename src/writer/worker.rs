@@ -171,10 +171,10 @@ impl Worker {
     }
 
     async fn finish(&mut self, since: Instant) {
-        if let Some(journal) = &self.channel.journal {
-            if let Err(error) = lock(journal).sync() {
-                tracing::error!(%error, "tower-audit: cannot sync the audit journal");
-            }
+        if let Some(journal) = &self.channel.journal
+            && let Err(error) = lock(journal).sync()
+        {
+            tracing::error!(%error, "tower-audit: cannot sync the audit journal");
         }
         self.channel.publish();
         let stats = self.channel.snapshot();
