@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod proxy;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -132,9 +134,28 @@ impl TestDb {
         &self.url
     }
 
+    /// The PostgreSQL schema or MySQL database of this test.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
     /// A new connection to this test's database.
     pub async fn connect(&self) -> DatabaseConnection {
-        let mut options = tower_audit::connect_options(self.url.clone());
+        self.connect_via(&self.url).await
+    }
+
+    /// Connection options for this test's database at `url` (the real one, or a proxy's).
+    pub fn options(&self, url: &str) -> sea_orm::ConnectOptions {
+        let mut options = tower_audit::connect_options(url.to_owned());
+        if let (Backend::Postgres, Some(schema)) = (self.backend, &self.schema) {
+            options.set_schema_search_path(schema.clone());
+        }
+        options
+    }
+
+    /// A new connection at `url` (the real one, or a proxy's).
+    pub async fn connect_via(&self, url: &str) -> DatabaseConnection {
+        let mut options = tower_audit::connect_options(url.to_owned());
         if let (Backend::Postgres, Some(schema)) = (self.backend, &self.schema) {
             options.set_schema_search_path(schema.clone());
         }
