@@ -8,6 +8,9 @@
 //! Each sample fills the queue with real records (291-byte JSON bodies, through the layer) while
 //! the worker is stopped, then times the worker from start until it has written all of them,
 //! sanitizing and converting included. SQLite writes to a file in WAL mode.
+//!
+//! `writer/replay`: records spilled to the journal while the SQLite file is locked, then the
+//! time from unlocking until every record is replayed into the table.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 #![allow(missing_docs)]
 
@@ -71,6 +74,45 @@ async fn write_all(db: &DatabaseConnection, batch_size: usize) -> Duration {
     elapsed
 }
 
+async fn replay_all(url: &str, dir: &std::path::Path, round: u64) -> Duration {
+    use sea_orm::TransactionTrait;
+    let mut options = tower_audit::connect_options(url.to_owned());
+    options.map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_millis(5)));
+    let db = sea_orm::Database::connect(options).await.expect("db");
+    let locker = tower_audit::connect(url.to_owned()).await.expect("db");
+    let lock = locker.begin().await.expect("begin");
+    lock.execute_unprepared(&format!(
+        "INSERT INTO tower_audit_migrations (version, applied_at) VALUES ('lock-{round}', 'x')"
+    ))
+    .await
+    .expect("lock");
+    let (layer, guard) = AuditLayer::builder(db)
+        .journal(dir.join(format!("replay-{round}.journal")))
+        .flush_interval(Duration::from_millis(5))
+        .max_retry_backoff(Duration::from_millis(20))
+        .build()
+        .expect("layer");
+    fill(&layer).await;
+    let mut stats = guard.watch_stats();
+    stats
+        .wait_for(|s| s.spilled as usize >= RECORDS)
+        .await
+        .expect("spilled");
+    let start = Instant::now();
+    lock.rollback().await.expect("unlock");
+    stats
+        .wait_for(|s| s.replayed as usize >= RECORDS)
+        .await
+        .expect("replayed");
+    let elapsed = start.elapsed();
+    drop(layer);
+    guard
+        .shutdown(Duration::from_secs(60))
+        .await
+        .expect("shutdown");
+    elapsed
+}
+
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -94,6 +136,29 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("writer");
     group.sample_size(10);
     group.throughput(Throughput::Elements(RECORDS as u64));
+    let replay_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("replay.db").display()
+    );
+    runtime.block_on(async {
+        let db = tower_audit::connect(replay_url.clone()).await.expect("db");
+        tower_audit::migrate(&db).await.expect("migrate");
+    });
+    let mut round = 0;
+    group.bench_function("sqlite/replay_journal", |b| {
+        b.to_async(&runtime).iter_custom(|iters| {
+            let (url, dir) = (replay_url.clone(), dir.path().to_owned());
+            round += 1;
+            let base = round * 1000;
+            async move {
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    total += replay_all(&url, &dir, base + i).await;
+                }
+                total
+            }
+        });
+    });
     for (backend, url) in targets {
         let Ok(db) = runtime.block_on(async {
             let db = tower_audit::connect(url).await?;

@@ -86,7 +86,10 @@ impl Channel {
     }
 
     pub(crate) fn publish(&self) {
-        self.published.send_replace(self.snapshot());
+        let stats = self.snapshot();
+        #[cfg(feature = "metrics")]
+        super::stats::export(&stats);
+        self.published.send_replace(stats);
     }
 
     pub(crate) fn producers_gone(&self) -> bool {

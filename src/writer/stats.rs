@@ -99,3 +99,33 @@ impl Counters {
         }
     }
 }
+
+/// Publishes a snapshot through the `metrics` facade (feature `metrics`): counters carry the
+/// writer's totals, gauges its current state.
+///
+/// | metric | kind |
+/// | --- | --- |
+/// | `tower_audit_records_captured_total`, `_written_total`, `_dropped_total`, `_lost_total`, `_spilled_total`, `_replayed_total`, `_dead_lettered_total`, `_skipped_total` | counter |
+/// | `tower_audit_requests_rejected_total`, `tower_audit_failed_batches_total` | counter |
+/// | `tower_audit_queue_len`, `tower_audit_journal_bytes`, `tower_audit_database_away_seconds` | gauge |
+#[cfg(feature = "metrics")]
+pub(crate) fn export(stats: &WriterStats) {
+    use metrics::{counter, gauge};
+    counter!("tower_audit_records_captured_total").absolute(stats.captured);
+    counter!("tower_audit_records_written_total").absolute(stats.written);
+    counter!("tower_audit_records_dropped_total").absolute(stats.dropped);
+    counter!("tower_audit_records_lost_total").absolute(stats.lost);
+    counter!("tower_audit_records_spilled_total").absolute(stats.spilled);
+    counter!("tower_audit_records_replayed_total").absolute(stats.replayed);
+    counter!("tower_audit_records_dead_lettered_total").absolute(stats.dead_lettered);
+    counter!("tower_audit_records_skipped_total").absolute(stats.skipped);
+    counter!("tower_audit_requests_rejected_total").absolute(stats.rejected);
+    counter!("tower_audit_failed_batches_total").absolute(stats.failed_batches);
+    gauge!("tower_audit_queue_len").set(stats.queue_len as f64);
+    gauge!("tower_audit_journal_bytes").set(stats.journal_bytes as f64);
+    gauge!("tower_audit_database_away_seconds").set(
+        stats
+            .database_away_for
+            .map_or(0.0, |away| away.as_secs_f64()),
+    );
+}

@@ -1,0 +1,56 @@
+//! The `metrics` feature: the writer's counters reach the installed recorder.
+#![cfg(feature = "metrics")]
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use http_body_util::BodyExt;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use tower::ServiceExt;
+use tower_audit::AuditLayer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_counters_reach_the_recorder() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install().unwrap();
+
+    let db = tower_audit::connect("sqlite::memory:").await.unwrap();
+    tower_audit::migrate(&db).await.unwrap();
+    let (layer, guard) = AuditLayer::builder(db)
+        .skip_path("/health")
+        .build()
+        .unwrap();
+    let router = Router::new()
+        .route("/x", get(|| async { "x" }))
+        .route("/health", get(|| async { "ok" }))
+        .layer(layer);
+    for path in ["/x", "/x", "/x", "/health"] {
+        let request = http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    guard.shutdown(Duration::from_secs(10)).await.unwrap();
+
+    let metrics: std::collections::HashMap<String, DebugValue> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| (key.key().name().to_owned(), value))
+        .collect();
+    let counter = |name: &str| match metrics.get(name) {
+        Some(DebugValue::Counter(n)) => *n,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(counter("tower_audit_records_written_total"), 3);
+    assert_eq!(counter("tower_audit_records_skipped_total"), 1);
+    assert_eq!(counter("tower_audit_records_dropped_total"), 0);
+    assert!(matches!(
+        metrics.get("tower_audit_queue_len"),
+        Some(DebugValue::Gauge(_))
+    ));
+}
