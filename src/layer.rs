@@ -173,6 +173,7 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// | [`journal_max_bytes`](Self::journal_max_bytes) | 1 GiB | the journal's bound; rows past it are dropped and counted |
 /// | [`journal_fsync`](Self::journal_fsync) | [`FsyncPolicy::Interval`] 1 s | when journal appends are forced to disk |
 /// | [`insert_timeout`](Self::insert_timeout) | 30 s | longest an insert may take before it counts as failed (a stalled connection) |
+/// | `integrity` (feature `integrity`) | off | keyed hash chain over the rows, checkpoints |
 /// | [`outage_alert`](Self::outage_alert) | 30 s | how long the database may fail before `tracing::error!` (then once per period) |
 /// | [`batch_size`](Self::batch_size) | 512 | records per transaction |
 /// | [`flush_interval`](Self::flush_interval) | 100 ms | longest a record waits for a batch to fill |
@@ -364,6 +365,14 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// Chains every row into a keyed hash chain and stores checkpoints; see
+    /// [`integrity`](crate::integrity).
+    #[cfg(feature = "integrity")]
+    pub fn integrity(mut self, integrity: crate::integrity::Integrity) -> Self {
+        self.writer.integrity = Some(integrity);
+        self
+    }
+
     /// Longest pause between two attempts at a failing batch.
     pub fn max_retry_backoff(mut self, max: Duration) -> Self {
         self.writer.retry_max = max;
@@ -433,6 +442,8 @@ impl AuditLayerBuilder {
         });
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let (report_tx, report_rx) = oneshot::channel();
+        #[cfg(feature = "integrity")]
+        let chain = writer.integrity.clone().map(crate::integrity::Chain::new);
         let worker = Worker {
             channel: channel.clone(),
             db,
@@ -441,6 +452,8 @@ impl AuditLayerBuilder {
             report: Some(report_tx),
             deadline: None,
             outage: Outage::default(),
+            #[cfg(feature = "integrity")]
+            chain,
         };
         let layer = AuditLayer {
             shared: Arc::new(Shared {

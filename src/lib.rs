@@ -60,6 +60,8 @@ pub mod entity;
 mod error;
 mod future;
 mod identity;
+#[cfg(feature = "integrity")]
+pub mod integrity;
 mod layer;
 mod migration;
 mod record;

@@ -63,6 +63,16 @@ pub struct Model {
     pub extra: Option<Json>,
     /// What went wrong: inner error, gRPC message, body error, cancellation.
     pub error: Option<String>,
+    /// The hash chain this row belongs to (one per writer), when integrity is on.
+    pub chain_id: Option<String>,
+    /// Position in the chain, from 1.
+    pub chain_seq: Option<i64>,
+    /// `row_hash` of the previous row in the chain.
+    pub prev_hash: Option<String>,
+    /// HMAC-SHA256 of this row's columns and `prev_hash`, as `v1:<hex>`.
+    pub row_hash: Option<String>,
+    /// Which key made `row_hash`.
+    pub key_id: Option<String>,
 }
 
 /// `audit_log` has no relations.

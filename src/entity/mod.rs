@@ -17,4 +17,5 @@
 //! # }
 //! ```
 
+pub mod audit_checkpoint;
 pub mod audit_log;

@@ -14,6 +14,7 @@ pub(crate) const RECORD_ID_LEN: u32 = 36;
 pub(crate) const REQUEST_ID_LEN: u32 = 128;
 pub(crate) const SHORT_TEXT_LEN: u32 = 255;
 pub(crate) const IP_LEN: u32 = 64;
+pub(crate) const HASH_LEN: u32 = 80;
 /// MySQL's MEDIUMTEXT holds 16 MiB; every long text is capped well below.
 pub(crate) const LONG_TEXT_BYTES: usize = 1 << 20;
 
@@ -101,7 +102,12 @@ pub(super) async fn up<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
         )
         .col(ColumnDef::new(Column::RequestHeaders).json_binary().null())
         .col(ColumnDef::new(Column::Extra).json_binary().null())
-        .col(long_text(Column::Error, true));
+        .col(long_text(Column::Error, true))
+        .col(short(Column::ChainId, SHORT_TEXT_LEN))
+        .col(ColumnDef::new(Column::ChainSeq).big_integer().null())
+        .col(short(Column::PrevHash, HASH_LEN))
+        .col(short(Column::RowHash, HASH_LEN))
+        .col(short(Column::KeyId, SHORT_TEXT_LEN));
 
     let indexes = indexes();
     if backend == DbBackend::MySql {
@@ -117,6 +123,53 @@ pub(super) async fn up<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
             index.if_not_exists();
             db.execute(&index).await?;
         }
+    }
+    create_checkpoints(db).await
+}
+
+async fn create_checkpoints<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    use crate::entity::audit_checkpoint::{Column as C, Entity as Checkpoints};
+    let backend = db.get_database_backend();
+    let mut created_at = ColumnDef::new(C::CreatedAt);
+    match backend {
+        DbBackend::MySql => created_at.custom(sea_orm::sea_query::Alias::new("DATETIME(6)")),
+        _ => created_at.timestamp_with_time_zone(),
+    };
+    let mut table = Table::create();
+    table
+        .table(Checkpoints)
+        .if_not_exists()
+        .col(
+            ColumnDef::new(C::Id)
+                .big_integer()
+                .not_null()
+                .auto_increment()
+                .primary_key(),
+        )
+        .col(
+            ColumnDef::new(C::ChainId)
+                .string_len(SHORT_TEXT_LEN)
+                .not_null(),
+        )
+        .col(ColumnDef::new(C::ChainSeq).big_integer().not_null())
+        .col(ColumnDef::new(C::RowHash).string_len(HASH_LEN).not_null())
+        .col(ColumnDef::new(C::Kind).string_len(16).not_null())
+        .col(created_at.not_null().to_owned())
+        .col(ColumnDef::new(C::Signature).string_len(256).null());
+    let mut index = Index::create();
+    index
+        .name("idx_audit_checkpoint_chain")
+        .table(Checkpoints)
+        .col(C::ChainId)
+        .col(C::ChainSeq);
+    if backend == DbBackend::MySql {
+        table.character_set("utf8mb4").collate("utf8mb4_unicode_ci");
+        table.index(&mut index);
+        db.execute(&table).await?;
+    } else {
+        db.execute(&table).await?;
+        index.if_not_exists();
+        db.execute(&index).await?;
     }
     Ok(())
 }
@@ -138,5 +191,11 @@ fn indexes() -> Vec<IndexCreateStatement> {
         named("route_occurred", &[Column::Route, Column::OccurredAt]),
         named("status_occurred", &[Column::Status, Column::OccurredAt]),
         named("tenant_occurred", &[Column::TenantId, Column::OccurredAt]),
+        // One row per position in a chain: two writers sharing a chain id fail loudly.
+        {
+            let mut chain = named("chain_seq", &[Column::ChainId, Column::ChainSeq]);
+            chain.unique();
+            chain
+        },
     ]
 }

@@ -296,6 +296,11 @@ mod tests {
             request_headers: None,
             extra: None,
             error: None,
+            chain_id: None,
+            chain_seq: None,
+            prev_hash: None,
+            row_hash: None,
+            key_id: None,
         }
     }
 

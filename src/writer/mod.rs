@@ -42,6 +42,17 @@ pub(crate) use intake::{Channel, ChannelConfig, Intake};
 pub(crate) use journal::{Journal, JournalConfig};
 pub(crate) use worker::{Outage, Worker, WriterConfig};
 
+/// Now, to the microsecond: the precision every backend keeps.
+#[cfg(feature = "integrity")]
+pub(crate) fn now_micros() -> chrono::DateTime<chrono::Utc> {
+    truncate_micros(chrono::Utc::now())
+}
+
+pub(crate) fn truncate_micros(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    at.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(at)
+}
+
 /// What the request path does when the writer's queue is full.
 ///
 /// | policy | the record that does not fit | the request | loses records? |

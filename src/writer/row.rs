@@ -95,7 +95,8 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig) -> Model {
         id: 0,
         // The idempotency key: retries and journal replays never write a record twice.
         record_id: v7(&request.occurred_at),
-        occurred_at: request.occurred_at,
+        // Microseconds: what every backend stores, so a row reads back as it was hashed.
+        occurred_at: super::truncate_micros(request.occurred_at),
         request_id: Some(request_id),
         method: cut_chars(request.method.as_str(), METHOD_LEN),
         path: cut_bytes(redactor.redact_text(request.uri.path()), LONG_TEXT_BYTES),
@@ -124,6 +125,11 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig) -> Model {
         request_headers,
         extra,
         error: error.map(|e| cut_bytes(redactor.redact_text(&e), LONG_TEXT_BYTES)),
+        chain_id: None,
+        chain_seq: None,
+        prev_hash: None,
+        row_hash: None,
+        key_id: None,
     };
     strip_nul(&mut model);
     model

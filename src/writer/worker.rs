@@ -35,6 +35,8 @@ pub(crate) struct WriterConfig {
     pub(crate) overflow: Option<Overflow>,
     pub(crate) journal: Option<JournalConfig>,
     pub(crate) rows: RowConfig,
+    #[cfg(feature = "integrity")]
+    pub(crate) integrity: Option<crate::integrity::Integrity>,
 }
 
 impl Default for WriterConfig {
@@ -50,6 +52,8 @@ impl Default for WriterConfig {
             overflow: None,
             journal: None,
             rows: RowConfig::default(),
+            #[cfg(feature = "integrity")]
+            integrity: None,
         }
     }
 }
@@ -88,6 +92,8 @@ pub(crate) struct Worker {
     pub(crate) report: Option<oneshot::Sender<ShutdownReport>>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) outage: Outage,
+    #[cfg(feature = "integrity")]
+    pub(crate) chain: Option<crate::integrity::Chain>,
 }
 
 /// Bookkeeping of a failing database.
@@ -171,6 +177,13 @@ impl Worker {
     }
 
     async fn finish(&mut self, since: Instant) {
+        #[cfg(feature = "integrity")]
+        if !self.channel.is_journaling()
+            && let Some(chain) = &mut self.chain
+            && let Err(error) = chain.checkpoint(&self.db).await
+        {
+            tracing::error!(%error, "tower-audit: cannot store the final chain checkpoint");
+        }
         if let Some(journal) = &self.channel.journal
             && let Err(error) = lock(journal).sync()
         {
@@ -231,9 +244,9 @@ impl Worker {
     /// Writes rows, retrying while the database fails. With a journal, a failure moves the rows
     /// there at once and the worker goes on; without one, the batch is kept and retried until it
     /// is written or the shutdown deadline passes.
-    async fn write(&mut self, rows: Vec<Model>) {
+    async fn write(&mut self, mut rows: Vec<Model>) {
         loop {
-            let error = match self.insert(&rows).await {
+            let error = match self.seal_and_insert(&mut rows).await {
                 Ok(()) => {
                     self.database_is_back();
                     return;
@@ -262,6 +275,26 @@ impl Worker {
                 deadline = next_shutdown(&mut self.shutdown) => self.begin_shutdown(deadline),
             }
         }
+    }
+
+    /// Places the rows in the hash chain (when integrity is on), inserts them, and checkpoints
+    /// when one is due.
+    async fn seal_and_insert(&mut self, rows: &mut [Model]) -> Result<(), DbErr> {
+        #[cfg(feature = "integrity")]
+        if let Some(chain) = &mut self.chain {
+            chain.seal(&self.db, rows).await?;
+        }
+        self.insert(rows).await?;
+        #[cfg(feature = "integrity")]
+        if let Some(chain) = &mut self.chain {
+            chain.inserted(rows);
+            if chain.checkpoint_due()
+                && let Err(error) = chain.checkpoint(&self.db).await
+            {
+                tracing::warn!(%error, "tower-audit: cannot store a chain checkpoint");
+            }
+        }
+        Ok(())
     }
 
     /// Inserts rows; a row the database refuses is isolated (the batch is split until it is
@@ -374,7 +407,7 @@ impl Worker {
             Ok::<_, std::io::Error>(read)
         })
         .await;
-        let (rows, offset) = match read {
+        let (mut rows, offset) = match read {
             Ok(Ok(read)) => read,
             Ok(Err(error)) => {
                 tracing::error!(%error, "tower-audit: cannot read the audit journal; leaving it for inspection");
@@ -392,7 +425,7 @@ impl Worker {
             self.channel.publish();
             return;
         }
-        match self.insert(&rows).await {
+        match self.seal_and_insert(&mut rows).await {
             Ok(()) => {
                 Counters::add(&self.channel.stats.replayed, rows.len() as u64);
                 let channel = self.channel.clone();

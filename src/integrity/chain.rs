@@ -1,0 +1,213 @@
+//! The chain itself: the canonical encoding of a row, its HMAC, and the writer's position.
+
+use hmac::{Hmac, Mac};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use sha2::Sha256;
+use std::time::Instant;
+
+use super::Integrity;
+use super::key::encode_hex;
+use crate::entity::audit_checkpoint;
+use crate::entity::audit_log::{self, Model};
+
+/// `prev_hash` of a chain's first row.
+pub(crate) const GENESIS: &str = "v1:genesis";
+const VERSION: &str = "v1";
+
+/// The bytes an Ed25519 checkpoint signature covers.
+pub fn signed_message(
+    chain_id: &str,
+    chain_seq: i64,
+    row_hash: &str,
+    created_at: &chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
+    format!(
+        "tower-audit checkpoint v1\n{chain_id}\n{chain_seq}\n{row_hash}\n{}",
+        created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    )
+    .into_bytes()
+}
+
+/// Canonical encoding, version 1: every stored column but `id`, `chain_seq` and `row_hash`, in a
+/// fixed order, each as presence byte + length + bytes. `chain_seq` is left out so that the
+/// position is protected by the links alone: moved rows show up as reordered, not modified.
+fn encode(row: &Model) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512 + row.request_body.as_ref().map_or(0, String::len));
+    out.extend_from_slice(b"tower-audit row v1\n");
+    let mut field = |value: Option<&[u8]>| match value {
+        None => out.push(0),
+        Some(bytes) => {
+            out.push(1);
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+    };
+    let text = |v: &Option<String>| v.as_deref().map(str::as_bytes).map(<[u8]>::to_vec);
+    let number = |v: Option<i64>| v.map(|n| n.to_string().into_bytes());
+    let json = |v: &Option<serde_json::Value>| v.as_ref().map(|j| j.to_string().into_bytes());
+    let occurred_at = row
+        .occurred_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let fields: [Option<Vec<u8>>; 27] = [
+        text(&row.chain_id),
+        text(&row.key_id),
+        Some(row.record_id.clone().into_bytes()),
+        Some(occurred_at.into_bytes()),
+        text(&row.request_id),
+        Some(row.method.clone().into_bytes()),
+        Some(row.path.clone().into_bytes()),
+        text(&row.route),
+        text(&row.query),
+        number(row.status.map(i64::from)),
+        number(row.grpc_status.map(i64::from)),
+        number(Some(row.latency_us)),
+        text(&row.client_ip),
+        text(&row.peer_ip),
+        text(&row.user_agent),
+        text(&row.user_id),
+        text(&row.tenant_id),
+        text(&row.action),
+        text(&row.resource),
+        text(&row.request_body),
+        Some(vec![u8::from(row.request_body_truncated)]),
+        number(Some(row.request_bytes)),
+        number(Some(row.response_bytes)),
+        json(&row.request_headers),
+        json(&row.extra),
+        text(&row.error),
+        text(&row.prev_hash),
+    ];
+    for value in &fields {
+        field(value.as_deref());
+    }
+    out
+}
+
+/// `v1:<hex of HMAC-SHA256(key, encode(row))>`.
+pub(crate) fn row_hash(key: &[u8], row: &Model) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(&encode(row));
+    format!("{VERSION}:{}", encode_hex(&mac.finalize().into_bytes()))
+}
+
+/// A writer's position in its chain.
+#[derive(Debug)]
+pub(crate) struct Chain {
+    config: Integrity,
+    /// The last row sealed: `(seq, hash)`; `None` until read from the database.
+    head: Option<(i64, String)>,
+    /// The last row known to be in the database.
+    inserted: Option<(i64, String)>,
+    checkpointed: i64,
+    last_checkpoint: Instant,
+}
+
+impl Chain {
+    pub(crate) fn new(config: Integrity) -> Self {
+        Self {
+            config,
+            head: None,
+            inserted: None,
+            checkpointed: 0,
+            last_checkpoint: Instant::now(),
+        }
+    }
+
+    /// Gives every row that has no place in the chain yet the next one. Rows sealed earlier (a
+    /// retried batch, rows replayed from the journal) keep theirs.
+    pub(crate) async fn seal(
+        &mut self,
+        db: &DatabaseConnection,
+        rows: &mut [Model],
+    ) -> Result<(), DbErr> {
+        if self.head.is_none() {
+            // A restarted writer continues its chain from the database.
+            let last = audit_log::Entity::find()
+                .filter(audit_log::Column::ChainId.eq(self.config.chain_id.as_str()))
+                .order_by_desc(audit_log::Column::ChainSeq)
+                .limit(1)
+                .one(db)
+                .await?;
+            let head = match last {
+                Some(row) => (
+                    row.chain_seq.unwrap_or(0),
+                    row.row_hash.unwrap_or_else(|| GENESIS.to_owned()),
+                ),
+                None => (0, GENESIS.to_owned()),
+            };
+            self.checkpointed = head.0;
+            self.inserted = Some(head.clone());
+            self.head = Some(head);
+        }
+        let Some(head) = &mut self.head else {
+            return Ok(());
+        };
+        for row in rows.iter_mut() {
+            if let (Some(seq), Some(hash)) = (row.chain_seq, &row.row_hash) {
+                if row.chain_id.as_deref() == Some(self.config.chain_id.as_str()) && seq > head.0 {
+                    *head = (seq, hash.clone());
+                }
+                continue;
+            }
+            let seq = head.0 + 1;
+            row.chain_id = Some(self.config.chain_id.clone());
+            row.key_id = Some(self.config.key_id.clone());
+            row.chain_seq = Some(seq);
+            row.prev_hash = Some(head.1.clone());
+            let hash = row_hash(&self.config.key, row);
+            row.row_hash = Some(hash.clone());
+            *head = (seq, hash);
+        }
+        Ok(())
+    }
+
+    /// Notes rows now in the database.
+    pub(crate) fn inserted(&mut self, rows: &[Model]) {
+        for row in rows {
+            if let (Some(seq), Some(hash)) = (row.chain_seq, &row.row_hash)
+                && row.chain_id.as_deref() == Some(self.config.chain_id.as_str())
+                && self.inserted.as_ref().is_none_or(|(s, _)| seq > *s)
+            {
+                self.inserted = Some((seq, hash.clone()));
+            }
+        }
+    }
+
+    pub(crate) fn checkpoint_due(&self) -> bool {
+        self.last_checkpoint.elapsed() >= self.config.checkpoint_every
+    }
+
+    /// Stores a checkpoint of the last inserted row, if the chain moved since the last one.
+    pub(crate) async fn checkpoint(&mut self, db: &DatabaseConnection) -> Result<(), DbErr> {
+        self.last_checkpoint = Instant::now();
+        let Some((seq, hash)) = self.inserted.clone() else {
+            return Ok(());
+        };
+        if seq <= self.checkpointed {
+            return Ok(());
+        }
+        let created_at = crate::writer::now_micros();
+        let signature = self.config.signing_key.as_ref().map(|key| {
+            use ed25519_dalek::Signer;
+            let message = signed_message(&self.config.chain_id, seq, &hash, &created_at);
+            encode_hex(&key.sign(&message).to_bytes())
+        });
+        audit_checkpoint::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            chain_id: sea_orm::ActiveValue::Set(self.config.chain_id.clone()),
+            chain_seq: sea_orm::ActiveValue::Set(seq),
+            row_hash: sea_orm::ActiveValue::Set(hash),
+            kind: sea_orm::ActiveValue::Set("checkpoint".into()),
+            created_at: sea_orm::ActiveValue::Set(created_at),
+            signature: sea_orm::ActiveValue::Set(signature),
+        }
+        .insert(db)
+        .await?;
+        self.checkpointed = seq;
+        Ok(())
+    }
+}

@@ -1,0 +1,168 @@
+//! Keys: the writer's [`Integrity`] settings and the verifier's [`Keyring`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::Error;
+
+/// Turns the hash chain on for a writer: its chain id, its HMAC key and how often it checkpoints.
+///
+/// | setting | default |
+/// | --- | --- |
+/// | chain id | required: unique per writer (process) on one database |
+/// | key id, key | required: the key never reaches the database |
+/// | [`checkpoint_every`](Self::checkpoint_every) | 60 s (and at shutdown) |
+/// | [`sign_checkpoints`](Self::sign_checkpoints) | off |
+#[derive(Clone)]
+pub struct Integrity {
+    pub(crate) chain_id: String,
+    pub(crate) key_id: String,
+    pub(crate) key: Vec<u8>,
+    pub(crate) checkpoint_every: Duration,
+    pub(crate) signing_key: Option<ed25519_dalek::SigningKey>,
+}
+
+impl fmt::Debug for Integrity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Integrity")
+            .field("chain_id", &self.chain_id)
+            .field("key_id", &self.key_id)
+            .field("key", &"[REDACTED]")
+            .field("checkpoint_every", &self.checkpoint_every)
+            .field("signs_checkpoints", &self.signing_key.is_some())
+            .finish()
+    }
+}
+
+impl Integrity {
+    /// A chain named `chain_id`, hashed with `key` (at least 32 random bytes) under `key_id`.
+    pub fn new(chain_id: impl Into<String>, key_id: impl Into<String>, key: Vec<u8>) -> Self {
+        Self {
+            chain_id: chain_id.into(),
+            key_id: key_id.into(),
+            key,
+            checkpoint_every: Duration::from_secs(60),
+            signing_key: None,
+        }
+    }
+
+    /// Reads the key from `TOWER_AUDIT_HMAC_KEY` (hex) and its id from
+    /// `TOWER_AUDIT_HMAC_KEY_ID`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when a variable is missing or the key is not hex or shorter than 32
+    /// bytes.
+    pub fn from_env(chain_id: impl Into<String>) -> Result<Self, Error> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| Error::Config(format!("{name} is not set")))
+        };
+        let key = decode_hex(var("TOWER_AUDIT_HMAC_KEY")?.trim())
+            .ok_or_else(|| Error::Config("TOWER_AUDIT_HMAC_KEY is not hex".into()))?;
+        if key.len() < 32 {
+            return Err(Error::Config(
+                "TOWER_AUDIT_HMAC_KEY must hold at least 32 bytes".into(),
+            ));
+        }
+        Ok(Self::new(chain_id, var("TOWER_AUDIT_HMAC_KEY_ID")?, key))
+    }
+
+    /// How often the writer stores a checkpoint while its chain grows.
+    #[must_use]
+    pub fn checkpoint_every(mut self, every: Duration) -> Self {
+        self.checkpoint_every = every;
+        self
+    }
+
+    /// Signs checkpoints with this Ed25519 secret key, so they can be checked with the public key
+    /// alone ([`verify`](super::verify) with [`Keyring::checkpoint_key`]).
+    #[must_use]
+    pub fn sign_checkpoints(mut self, secret: [u8; 32]) -> Self {
+        self.signing_key = Some(ed25519_dalek::SigningKey::from_bytes(&secret));
+        self
+    }
+
+    /// The Ed25519 public key of the checkpoint signatures, if they are signed.
+    pub fn checkpoint_public_key(&self) -> Option<[u8; 32]> {
+        self.signing_key
+            .as_ref()
+            .map(|key| key.verifying_key().to_bytes())
+    }
+}
+
+/// The keys a verifier knows: HMAC keys by id (old ones too, after a rotation), and optionally
+/// the public key of checkpoint signatures.
+#[derive(Clone, Default)]
+pub struct Keyring {
+    pub(crate) keys: HashMap<String, Vec<u8>>,
+    pub(crate) checkpoint_key: Option<ed25519_dalek::VerifyingKey>,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyring")
+            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("checkpoint_key", &self.checkpoint_key.is_some())
+            .finish()
+    }
+}
+
+impl Keyring {
+    /// An empty keyring.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an HMAC key.
+    #[must_use]
+    pub fn key(mut self, key_id: impl Into<String>, key: Vec<u8>) -> Self {
+        self.keys.insert(key_id.into(), key);
+        self
+    }
+
+    /// Checks checkpoint signatures with this Ed25519 public key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the bytes are not a valid public key.
+    pub fn checkpoint_key(mut self, public: [u8; 32]) -> Result<Self, Error> {
+        self.checkpoint_key = Some(
+            ed25519_dalek::VerifyingKey::from_bytes(&public)
+                .map_err(|e| Error::Config(format!("bad checkpoint public key: {e}")))?,
+        );
+        Ok(self)
+    }
+}
+
+impl From<&Integrity> for Keyring {
+    fn from(integrity: &Integrity) -> Self {
+        Self {
+            keys: HashMap::from([(integrity.key_id.clone(), integrity.key.clone())]),
+            checkpoint_key: integrity
+                .signing_key
+                .as_ref()
+                .map(ed25519_dalek::SigningKey::verifying_key),
+        }
+    }
+}
+
+pub(crate) fn encode_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
+pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}

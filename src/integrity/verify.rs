@@ -1,0 +1,329 @@
+//! Re-deriving every hash: [`verify`] and its report.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::Keyring;
+use super::chain::{GENESIS, row_hash, signed_message};
+use super::key::decode_hex;
+use crate::Error;
+use crate::entity::{audit_checkpoint, audit_log};
+
+/// Rows read per query while verifying: memory stays bounded whatever the table's size.
+const PAGE: u64 = 1000;
+
+/// What to verify; everything by default.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// Only rows that arrived at or after this time (the first row in range is trusted as a start).
+    pub from: Option<DateTime<Utc>>,
+    /// Only rows that arrived before this time (a truncated tail cannot be judged then).
+    pub to: Option<DateTime<Utc>>,
+    /// Only this chain.
+    pub chain_id: Option<String>,
+}
+
+/// What kind of tampering a break shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BreakKind {
+    /// The row's content no longer matches its hash, while it still links to the previous row.
+    Modified,
+    /// One or more positions of the chain are missing.
+    Deleted,
+    /// A row the writer did not produce: its hash is invalid and it does not link, or it lies
+    /// past the last checkpoint with an invalid hash.
+    Forged,
+    /// A valid row in the wrong place: it links to another row than the one before it.
+    Reordered,
+    /// Rows a checkpoint vouched for are gone from the end of the chain.
+    TruncatedTail,
+    /// A checkpoint's signature does not verify.
+    BadCheckpoint,
+    /// The row names a key the keyring does not hold.
+    UnknownKey,
+}
+
+/// The first break found in a chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Break {
+    /// What it looks like.
+    pub kind: BreakKind,
+    /// Where in the chain.
+    pub chain_seq: i64,
+    /// The row's `id`, when there is a row.
+    pub id: Option<i64>,
+    /// A sentence for humans.
+    pub detail: String,
+}
+
+/// The verdict on one chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainReport {
+    /// The chain.
+    pub chain_id: String,
+    /// Rows checked.
+    pub rows: u64,
+    /// The last position checked.
+    pub last_seq: i64,
+    /// The latest checkpoint's position, if any.
+    pub checkpoint_seq: Option<i64>,
+    /// The first break, if the chain is not intact.
+    pub first_break: Option<Break>,
+}
+
+/// The verdict on every chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// One entry per chain.
+    pub chains: Vec<ChainReport>,
+}
+
+impl VerifyReport {
+    /// No chain has a break.
+    pub fn is_intact(&self) -> bool {
+        self.chains.iter().all(|c| c.first_break.is_none())
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chain in &self.chains {
+            match &chain.first_break {
+                None => writeln!(
+                    f,
+                    "{}: intact ({} rows, up to seq {})",
+                    chain.chain_id, chain.rows, chain.last_seq
+                )?,
+                Some(b) => writeln!(
+                    f,
+                    "{}: {:?} at seq {}{}: {}",
+                    chain.chain_id,
+                    b.kind,
+                    b.chain_seq,
+                    b.id.map(|id| format!(" (id {id})")).unwrap_or_default(),
+                    b.detail
+                )?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Re-derives every hash of every chain (or of `options`' range and chain) and reports the first
+/// break of each. Reads the table in pages, in chain order, so memory stays bounded.
+///
+/// # Errors
+///
+/// [`Error::Database`] when the rows cannot be read.
+pub async fn verify(
+    db: &DatabaseConnection,
+    keys: &Keyring,
+    options: VerifyOptions,
+) -> Result<VerifyReport, Error> {
+    let mut chain_ids: Vec<String> = audit_log::Entity::find()
+        .select_only()
+        .column(audit_log::Column::ChainId)
+        .distinct()
+        .filter(audit_log::Column::ChainId.is_not_null())
+        .into_tuple::<Option<String>>()
+        .all(db)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    // A chain whose rows were all removed still has its checkpoints.
+    let checkpointed: Vec<String> = audit_checkpoint::Entity::find()
+        .select_only()
+        .column(audit_checkpoint::Column::ChainId)
+        .distinct()
+        .into_tuple::<String>()
+        .all(db)
+        .await?;
+    chain_ids.extend(checkpointed);
+    chain_ids.sort();
+    chain_ids.dedup();
+    if let Some(only) = &options.chain_id {
+        chain_ids.retain(|c| c == only);
+    }
+    let mut report = VerifyReport::default();
+    for chain_id in chain_ids {
+        report
+            .chains
+            .push(verify_chain(db, keys, &options, &chain_id).await?);
+    }
+    Ok(report)
+}
+
+async fn latest_checkpoint(
+    db: &DatabaseConnection,
+    chain_id: &str,
+    kind: &str,
+) -> Result<Option<audit_checkpoint::Model>, Error> {
+    Ok(audit_checkpoint::Entity::find()
+        .filter(audit_checkpoint::Column::ChainId.eq(chain_id))
+        .filter(audit_checkpoint::Column::Kind.eq(kind))
+        .order_by_desc(audit_checkpoint::Column::ChainSeq)
+        .limit(1)
+        .one(db)
+        .await?)
+}
+
+fn checkpoint_signature_ok(keys: &Keyring, checkpoint: &audit_checkpoint::Model) -> bool {
+    let Some(public) = &keys.checkpoint_key else {
+        return true;
+    };
+    let Some(signature) = checkpoint
+        .signature
+        .as_deref()
+        .and_then(decode_hex)
+        .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+    else {
+        return false;
+    };
+    let message = signed_message(
+        &checkpoint.chain_id,
+        checkpoint.chain_seq,
+        &checkpoint.row_hash,
+        &checkpoint.created_at,
+    );
+    public
+        .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+        .is_ok()
+}
+
+async fn verify_chain(
+    db: &DatabaseConnection,
+    keys: &Keyring,
+    options: &VerifyOptions,
+    chain_id: &str,
+) -> Result<ChainReport, Error> {
+    let checkpoint = latest_checkpoint(db, chain_id, "checkpoint").await?;
+    let tombstone = latest_checkpoint(db, chain_id, "purge").await?;
+    let mut report = ChainReport {
+        chain_id: chain_id.to_owned(),
+        rows: 0,
+        last_seq: 0,
+        checkpoint_seq: checkpoint.as_ref().map(|c| c.chain_seq),
+        first_break: None,
+    };
+    for cp in checkpoint.iter().chain(tombstone.iter()) {
+        if !checkpoint_signature_ok(keys, cp) {
+            report.first_break = Some(Break {
+                kind: BreakKind::BadCheckpoint,
+                chain_seq: cp.chain_seq,
+                id: None,
+                detail: format!("checkpoint {} has no valid signature", cp.id),
+            });
+            return Ok(report);
+        }
+    }
+    let checkpoint_seq = checkpoint.as_ref().map_or(0, |c| c.chain_seq);
+    let mut previous: Option<(i64, String)> = None;
+    let mut after = 0i64;
+    'pages: loop {
+        let mut condition = Condition::all()
+            .add(audit_log::Column::ChainId.eq(chain_id))
+            .add(audit_log::Column::ChainSeq.gt(after));
+        if let Some(from) = options.from {
+            condition = condition.add(audit_log::Column::OccurredAt.gte(from));
+        }
+        if let Some(to) = options.to {
+            condition = condition.add(audit_log::Column::OccurredAt.lt(to));
+        }
+        let rows = audit_log::Entity::find()
+            .filter(condition)
+            .order_by_asc(audit_log::Column::ChainSeq)
+            .limit(PAGE)
+            .all(db)
+            .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let (Some(seq), Some(hash), Some(prev)) = (
+                row.chain_seq,
+                row.row_hash.as_deref(),
+                row.prev_hash.as_deref(),
+            ) else {
+                continue;
+            };
+            after = seq;
+            report.rows += 1;
+            report.last_seq = seq;
+            let broken = |kind, detail: String| Break {
+                kind,
+                chain_seq: seq,
+                id: Some(row.id),
+                detail,
+            };
+            let Some(key) = row.key_id.as_ref().and_then(|k| keys.keys.get(k)) else {
+                report.first_break = Some(broken(
+                    BreakKind::UnknownKey,
+                    format!("key id {:?} is not in the keyring", row.key_id),
+                ));
+                break 'pages;
+            };
+            let valid = row_hash(key, row) == hash;
+            let (expected_seq, expected_prev) = match &previous {
+                Some((p_seq, p_hash)) => (p_seq + 1, Some(p_hash.as_str())),
+                // The first row checked: a start of the chain, or right after purged rows, or
+                // (with `from`) the start of the range.
+                None if options.from.is_some() => (seq, Some(prev)),
+                None => match &tombstone {
+                    Some(t) if seq == t.chain_seq + 1 => (seq, Some(t.row_hash.as_str())),
+                    _ => (1, Some(GENESIS)),
+                },
+            };
+            let links = expected_prev == Some(prev);
+            let found = if seq > expected_seq {
+                Some(broken(
+                    BreakKind::Deleted,
+                    format!("positions {expected_seq}..{} are missing", seq - 1),
+                ))
+            } else if !valid && (!links || seq > checkpoint_seq) {
+                Some(broken(
+                    BreakKind::Forged,
+                    "the hash is not one the writer made".into(),
+                ))
+            } else if !valid {
+                Some(broken(
+                    BreakKind::Modified,
+                    "the row's content does not match its hash".into(),
+                ))
+            } else if !links {
+                Some(broken(
+                    BreakKind::Reordered,
+                    "the row links to another row than the one before it".into(),
+                ))
+            } else {
+                None
+            };
+            if let Some(found) = found {
+                report.first_break = Some(found);
+                break 'pages;
+            }
+            previous = Some((seq, hash.to_owned()));
+        }
+    }
+    if report.first_break.is_none()
+        && options.to.is_none()
+        && let Some(cp) = &checkpoint
+        && cp.chain_seq > report.last_seq
+    {
+        report.first_break = Some(Break {
+            kind: BreakKind::TruncatedTail,
+            chain_seq: report.last_seq + 1,
+            id: None,
+            detail: format!(
+                "the checkpoint of {} vouches for rows up to {}, the table ends at {}",
+                cp.created_at, cp.chain_seq, report.last_seq
+            ),
+        });
+    }
+    Ok(report)
+}
