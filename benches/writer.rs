@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! cargo bench --bench writer
+//! cargo bench --bench writer --features integrity   # adds the hash-chain variant
 //! TOWER_AUDIT_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench writer --features postgres
 //! ```
 //!
@@ -54,12 +55,23 @@ async fn fill(layer: &AuditLayer) {
     }
 }
 
-async fn write_all(db: &DatabaseConnection, batch_size: usize) -> Duration {
-    let (layer, guard, writer) = AuditLayer::builder(db.clone())
+async fn write_all(db: &DatabaseConnection, batch_size: usize, chained: bool) -> Duration {
+    let builder = AuditLayer::builder(db.clone())
         .capacity(RECORDS)
-        .batch_size(batch_size)
-        .build_pair()
-        .expect("layer");
+        .batch_size(batch_size);
+    #[cfg(feature = "integrity")]
+    let builder = if chained {
+        builder.integrity(tower_audit::integrity::Integrity::new(
+            format!("bench-{}", fastrand_id()),
+            "k1",
+            vec![7; 32],
+        ))
+    } else {
+        builder
+    };
+    #[cfg(not(feature = "integrity"))]
+    assert!(!chained, "the integrity variant needs --features integrity");
+    let (layer, guard, writer) = builder.build_pair().expect("layer");
     fill(&layer).await;
     drop(layer);
     let start = Instant::now();
@@ -111,6 +123,14 @@ async fn replay_all(url: &str, dir: &std::path::Path, round: u64) -> Duration {
         .await
         .expect("shutdown");
     elapsed
+}
+
+/// A distinct chain per sample, so samples do not continue each other's chains.
+#[cfg(feature = "integrity")]
+fn fastrand_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 fn bench(c: &mut Criterion) {
@@ -172,14 +192,23 @@ fn bench(c: &mut Criterion) {
             eprintln!("skipping {backend}: cannot connect");
             continue;
         };
-        for batch_size in [128, 512, 2048] {
-            group.bench_function(format!("{backend}/batch_{batch_size}"), |b| {
+        let mut variants = vec![(128, false), (512, false), (2048, false)];
+        if cfg!(feature = "integrity") {
+            variants.push((512, true));
+        }
+        for (batch_size, chained) in variants {
+            let name = if chained {
+                format!("{backend}/batch_{batch_size}_hash_chain")
+            } else {
+                format!("{backend}/batch_{batch_size}")
+            };
+            group.bench_function(name, |b| {
                 b.to_async(&runtime).iter_custom(|iters| {
                     let db = db.clone();
                     async move {
                         let mut total = Duration::ZERO;
                         for _ in 0..iters {
-                            total += write_all(&db, batch_size).await;
+                            total += write_all(&db, batch_size, chained).await;
                         }
                         total
                     }
