@@ -1,0 +1,289 @@
+//! End-to-end load comparison: bare axum, axum with tower-http's `TraceLayer`, and axum with
+//! `AuditLayer` into SQLite (and PostgreSQL when `TOWER_AUDIT_TEST_POSTGRES_URL` is set), measured
+//! side by side in one run, variants alternating, as ratios to bare.
+//!
+//! ```sh
+//! cargo bench --bench load                       # server on one core (a single-threaded runtime)
+//! LOAD_SERVER_THREADS=2 cargo bench --bench load # server on both cores
+//! ```
+//!
+//! Each variant serves a 291-byte JSON POST; a Rust load generator (hyper client, 64 keep-alive
+//! connections) runs on its own thread. The audit variants use `Overflow::Block`, so nothing is
+//! dropped: what the writer cannot keep up with slows the server, and the ratio shows it.
+//! Settings: `LOAD_SECONDS` (per round, default 3), `LOAD_ROUNDS` (default 3).
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::post;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tower_audit::{AuditLayer, Overflow, WriterGuard};
+
+const JSON: &str = r#"{"customer":{"id":"c-10293","email":"jane.doe@example.com","tier":"gold"},"items":[{"sku":"BK-2231","qty":2,"price":12.5},{"sku":"PN-0032","qty":1,"price":3.75}],"shipping":{"method":"express","address":"12 Rue de la Paix, 75002 Paris"},"note":"leave at the door","coupon":"WINTER"}"#;
+const CONNECTIONS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Variant {
+    Bare,
+    Trace,
+    AuditSqlite,
+    AuditPostgres,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Bare => "bare axum",
+            Variant::Trace => "axum + TraceLayer",
+            Variant::AuditSqlite => "axum + AuditLayer (SQLite)",
+            Variant::AuditPostgres => "axum + AuditLayer (PostgreSQL)",
+        }
+    }
+}
+
+#[derive(Default, Clone)]
+struct Totals {
+    requests: u64,
+    seconds: f64,
+    latencies_us: Vec<u32>,
+    written: u64,
+    dropped: u64,
+    captured: u64,
+}
+
+fn router() -> Router {
+    Router::new().route(
+        "/orders/{id}",
+        post(|body: Bytes| async move {
+            std::hint::black_box(body);
+            (axum::http::StatusCode::CREATED, "{\"id\":1}")
+        }),
+    )
+}
+
+/// Starts a variant's server on its own runtime and thread; returns its address, a stop switch,
+/// the writer guard, and the thread.
+fn start(
+    variant: Variant,
+    threads: usize,
+    dir: &std::path::Path,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<Option<tower_audit::ShutdownReport>>,
+) {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let sqlite = format!("sqlite://{}?mode=rwc", dir.join("load.db").display());
+    let thread = std::thread::spawn(move || {
+        let runtime = if threads <= 1 {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        runtime.block_on(async move {
+            let mut guard: Option<WriterGuard> = None;
+            let app = match variant {
+                Variant::Bare => router(),
+                Variant::Trace => router().layer(tower_http::trace::TraceLayer::new_for_http()),
+                Variant::AuditSqlite | Variant::AuditPostgres => {
+                    let url = if variant == Variant::AuditSqlite {
+                        sqlite
+                    } else {
+                        std::env::var("TOWER_AUDIT_TEST_POSTGRES_URL").unwrap()
+                    };
+                    let db = tower_audit::connect(url).await.unwrap();
+                    tower_audit::migrate(&db).await.unwrap();
+                    let (layer, g) = AuditLayer::builder(db)
+                        .overflow(Overflow::Block {
+                            timeout: Duration::from_secs(10),
+                        })
+                        .build()
+                        .unwrap();
+                    guard = Some(g);
+                    router().layer(layer)
+                }
+            };
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await
+            .unwrap();
+            match guard {
+                Some(guard) => Some(guard.shutdown(Duration::from_secs(120)).await.unwrap()),
+                None => None,
+            }
+        })
+    });
+    (addr_rx.recv().unwrap(), stop_tx, thread)
+}
+
+/// Drives `addr` for `seconds` from a runtime on this thread; returns (requests, latencies).
+fn load(addr: SocketAddr, seconds: f64) -> (u64, Vec<u32>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(CONNECTIONS)
+            .build_http();
+        let end = Instant::now() + Duration::from_secs_f64(seconds);
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in 0..CONNECTIONS {
+            let client = client.clone();
+            tasks.spawn(async move {
+                let mut latencies = Vec::with_capacity(1 << 16);
+                let mut n = 0u64;
+                while Instant::now() < end {
+                    let request = http::Request::post(format!("http://{addr}/orders/{c}"))
+                        .header("content-type", "application/json")
+                        .header("user-agent", "load/1.0")
+                        .body(Full::new(Bytes::from_static(JSON.as_bytes())))
+                        .unwrap();
+                    let start = Instant::now();
+                    let response = client.request(request).await.unwrap();
+                    response.into_body().collect().await.unwrap();
+                    latencies.push(start.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    n += 1;
+                }
+                (n, latencies)
+            });
+        }
+        let mut total = 0;
+        let mut all = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            let (n, latencies) = done.unwrap();
+            total += n;
+            all.extend(latencies);
+        }
+        (total, all)
+    })
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let seconds: f64 = std::env::var("LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let rounds: usize = std::env::var("LOAD_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let threads: usize = std::env::var("LOAD_SERVER_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let mut variants = vec![Variant::Bare, Variant::Trace, Variant::AuditSqlite];
+    if std::env::var("TOWER_AUDIT_TEST_POSTGRES_URL").is_ok() {
+        variants.push(Variant::AuditPostgres);
+    }
+    if variants.contains(&Variant::AuditPostgres) {
+        // A fresh table for the PostgreSQL variant.
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            use sea_orm::ConnectionTrait;
+            let db = tower_audit::connect(std::env::var("TOWER_AUDIT_TEST_POSTGRES_URL").unwrap())
+                .await
+                .unwrap();
+            db.execute_unprepared(
+                "DROP TABLE IF EXISTS audit_log, audit_checkpoint, tower_audit_migrations",
+            )
+            .await
+            .unwrap();
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut totals = vec![Totals::default(); variants.len()];
+    println!(
+        "load: {rounds} rounds × {seconds} s per variant, server threads: {threads}, {CONNECTIONS} connections"
+    );
+    for round in 0..rounds {
+        // Alternate the order so drift on the machine does not favour one variant.
+        let mut order: Vec<usize> = (0..variants.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let variant = variants[i];
+            let (addr, stop, thread) = start(variant, threads, dir.path());
+            let started = Instant::now();
+            let (n, latencies) = load(addr, seconds);
+            let elapsed = started.elapsed().as_secs_f64();
+            let _ = stop.send(());
+            let report = thread.join().unwrap();
+            let t = &mut totals[i];
+            t.requests += n;
+            t.seconds += elapsed;
+            t.latencies_us.extend(latencies);
+            if let Some(report) = report {
+                t.written += report.written;
+                t.dropped += report.dropped;
+                t.captured += n;
+            }
+            eprintln!(
+                "  round {round}: {:<32} {:>9.0} req/s",
+                variant.name(),
+                n as f64 / elapsed
+            );
+        }
+    }
+    let bare_rps = totals[0].requests as f64 / totals[0].seconds;
+    let mut bare_p99 = 0;
+    println!();
+    println!(
+        "| variant | req/s | vs bare | p50 µs | p99 µs | p99 vs bare | records written / dropped |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    for (i, variant) in variants.iter().enumerate() {
+        let t = &mut totals[i];
+        t.latencies_us.sort_unstable();
+        let rps = t.requests as f64 / t.seconds;
+        let p50 = percentile(&t.latencies_us, 0.50);
+        let p99 = percentile(&t.latencies_us, 0.99);
+        if i == 0 {
+            bare_p99 = p99.max(1);
+        }
+        let records = if matches!(variant, Variant::AuditSqlite | Variant::AuditPostgres) {
+            format!("{} / {} (of {} requests)", t.written, t.dropped, t.captured)
+        } else {
+            "–".into()
+        };
+        println!(
+            "| {} | {:.0} | {:.2} | {} | {} | {:.2} | {} |",
+            variant.name(),
+            rps,
+            rps / bare_rps,
+            p50,
+            p99,
+            p99 as f64 / bare_p99 as f64,
+            records
+        );
+    }
+}
