@@ -9,11 +9,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Buf;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
 use crate::body::CapturedBody;
 use crate::context::{ContextFields, RequestShared, lock};
+use crate::grpc::GrpcFrames;
 use crate::layer::Shared;
 
 /// Everything known about one request once it has ended, however it ended.
@@ -27,10 +29,14 @@ pub struct AuditRecord {
     pub(crate) latency: Duration,
     pub(crate) status: Option<u16>,
     pub(crate) grpc_status: Option<i32>,
+    pub(crate) grpc_messages_out: Option<u64>,
     pub(crate) response_bytes: u64,
     pub(crate) error: Option<String>,
     pub(crate) body: CapturedBody,
     pub(crate) context: ContextFields,
+    /// Descriptors to decode a gRPC request's messages with, when configured.
+    #[cfg(feature = "grpc-reflect")]
+    pub(crate) grpc_descriptors: Option<prost_reflect::DescriptorPool>,
 }
 
 impl AuditRecord {
@@ -57,6 +63,11 @@ impl AuditRecord {
     /// From arrival to the end of the response body (or to the abort).
     pub fn latency(&self) -> Duration {
         self.latency
+    }
+
+    /// The gRPC status code, from the response headers (trailers-only) or trailers.
+    pub fn grpc_status(&self) -> Option<i32> {
+        self.grpc_status
     }
 }
 
@@ -105,6 +116,8 @@ pub(crate) struct PendingRecord {
     status: Option<u16>,
     grpc_status: Option<i32>,
     grpc_message: Option<String>,
+    /// Set for gRPC requests only.
+    grpc: Option<GrpcResponse>,
     response_bytes: u64,
     /// The request id to echo on the response, when the layer is asked to.
     echo_request_id: Option<HeaderValue>,
@@ -112,6 +125,14 @@ pub(crate) struct PendingRecord {
     complete: bool,
     shared: Arc<RequestShared>,
     layer: Arc<Shared>,
+}
+
+/// What a gRPC request adds to its in-flight record.
+#[derive(Debug, Default)]
+struct GrpcResponse {
+    messages: GrpcFrames,
+    /// The client's deadline, from `grpc-timeout`.
+    timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for PendingRecord {
@@ -128,6 +149,13 @@ pub(crate) const CANCELLED_BEFORE_RESPONSE: &str = "cancelled: the request was d
 /// Error text of a response whose body was dropped before its end.
 pub(crate) const CANCELLED_DURING_RESPONSE: &str =
     "cancelled: the response body was dropped before its end (client disconnected)";
+/// Error text of a record dropped while its task unwinds from a panic.
+pub(crate) const PANICKED: &str =
+    "panic: the service panicked while handling the request (the stream was reset)";
+/// Error text of a gRPC response that ended without a `grpc-status`.
+pub(crate) const GRPC_NO_TRAILERS: &str = "grpc: stream ended without trailers (no grpc-status)";
+/// gRPC's `DEADLINE_EXCEEDED`.
+const GRPC_DEADLINE_EXCEEDED: i32 = 4;
 
 impl PendingRecord {
     pub(crate) fn new(
@@ -142,6 +170,7 @@ impl PendingRecord {
             status: None,
             grpc_status: None,
             grpc_message: None,
+            grpc: None,
             response_bytes: 0,
             echo_request_id: None,
             complete: false,
@@ -172,8 +201,20 @@ impl PendingRecord {
         self.read_grpc_status(headers);
     }
 
-    pub(crate) fn add_response_bytes(&mut self, n: u64) {
-        self.response_bytes += n;
+    /// Marks a gRPC request: response messages are counted, a missing `grpc-status` is noted,
+    /// and `timeout` is the client's deadline (`grpc-timeout`).
+    pub(crate) fn set_grpc(&mut self, timeout: Option<Duration>) {
+        self.grpc = Some(GrpcResponse {
+            messages: GrpcFrames::default(),
+            timeout,
+        });
+    }
+
+    pub(crate) fn add_response_data<D: Buf>(&mut self, data: &D) {
+        self.response_bytes += data.remaining() as u64;
+        if let Some(grpc) = &mut self.grpc {
+            grpc.messages.push_buf(data);
+        }
     }
 
     pub(crate) fn on_trailers(&mut self, trailers: &HeaderMap) {
@@ -204,7 +245,12 @@ impl PendingRecord {
     }
 
     pub(crate) fn finish_ok(&mut self) {
-        let error = self.grpc_message.take();
+        let error = match self.grpc_message.take() {
+            None if self.grpc.is_some() && self.grpc_status.is_none() => {
+                Some(GRPC_NO_TRAILERS.to_owned())
+            }
+            message => message,
+        };
         self.finish(error);
     }
 
@@ -228,16 +274,35 @@ impl PendingRecord {
             (None, Some(body_error)) => Some(body_error.clone()),
             (None, None) => None,
         };
+        let grpc_messages_out = self.grpc.as_ref().and_then(|g| g.messages.messages());
+        #[cfg(feature = "grpc-reflect")]
+        let grpc_descriptors = self
+            .grpc
+            .as_ref()
+            .and(self.layer.config.grpc_descriptors.clone());
         self.layer.intake.submit(AuditRecord {
             request,
             latency,
             status: self.status,
             grpc_status: self.grpc_status,
+            grpc_messages_out,
             response_bytes: self.response_bytes,
             error,
             body,
             context,
+            #[cfg(feature = "grpc-reflect")]
+            grpc_descriptors,
         });
+    }
+}
+
+impl PendingRecord {
+    /// The client's deadline, when a gRPC call without a response yet has outlived it.
+    fn deadline_passed(&self) -> Option<Duration> {
+        let timeout = self.grpc.as_ref()?.timeout?;
+        // The server's deadline timer starts a little before this layer's clock does.
+        let elapsed = self.start.elapsed() + Duration::from_millis(5);
+        (self.status.is_none() && elapsed >= timeout).then_some(timeout)
     }
 }
 
@@ -246,12 +311,22 @@ impl Drop for PendingRecord {
         if self.request.is_some() && self.complete {
             self.finish_ok();
         } else if self.request.is_some() {
-            let message = if self.status.is_some() {
-                CANCELLED_DURING_RESPONSE
+            let message = if std::thread::panicking() {
+                PANICKED.to_owned()
+            } else if let Some(timeout) = self.deadline_passed() {
+                // The server's deadline enforcement (tonic's, outside this layer) dropped the call,
+                // or the client gave up at its deadline: either way the call ended so.
+                self.grpc_status = Some(GRPC_DEADLINE_EXCEEDED);
+                format!(
+                    "grpc: deadline exceeded (grpc-timeout {} ms), cancelled before the service responded",
+                    timeout.as_millis()
+                )
+            } else if self.status.is_some() {
+                CANCELLED_DURING_RESPONSE.to_owned()
             } else {
-                CANCELLED_BEFORE_RESPONSE
+                CANCELLED_BEFORE_RESPONSE.to_owned()
             };
-            self.finish(Some(message.to_owned()));
+            self.finish(Some(message));
         }
     }
 }
