@@ -83,6 +83,25 @@ impl GrpcFrames {
     }
 }
 
+/// A `grpc-message` value as text: the protocol percent-encodes it.
+pub(crate) fn decode_message(value: &[u8]) -> String {
+    let hex = |i: usize| value.get(i).and_then(|&b| char::from(b).to_digit(16));
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        if value[i] == b'%'
+            && let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2))
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(value[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The whole messages at the start of a captured body, as `(compressed, payload)`; a message cut
 /// by the capture cap is left out.
 #[cfg_attr(not(feature = "grpc-reflect"), allow(dead_code))]
@@ -227,6 +246,17 @@ mod tests {
         frames.push_buf(&chain);
         assert_eq!(frames.messages(), Some(4));
         assert_eq!(chain.remaining(), body.len(), "the frame is not consumed");
+    }
+
+    #[test]
+    fn grpc_messages_are_percent_decoded() {
+        assert_eq!(
+            decode_message(b"widget%207%20not%20found"),
+            "widget 7 not found"
+        );
+        assert_eq!(decode_message(b"caf%C3%A9 100%"), "café 100%");
+        assert_eq!(decode_message(b"%zz%4"), "%zz%4");
+        assert_eq!(decode_message(b"%FF"), "\u{fffd}");
     }
 
     #[test]

@@ -230,7 +230,7 @@ impl PendingRecord {
             self.grpc_status = Some(code);
             self.grpc_message = headers
                 .get("grpc-message")
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                .map(|v| crate::grpc::decode_message(v.as_bytes()));
         }
     }
 
