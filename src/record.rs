@@ -300,8 +300,10 @@ impl PendingRecord {
     /// The client's deadline, when a gRPC call without a response yet has outlived it.
     fn deadline_passed(&self) -> Option<Duration> {
         let timeout = self.grpc.as_ref()?.timeout?;
-        // The server's deadline timer starts a little before this layer's clock does.
-        let elapsed = self.start.elapsed() + Duration::from_millis(5);
+        // The client's clock (and tonic's deadline timer) started before this layer's did: allow
+        // for the time the request took to get here.
+        let allowance = (timeout / 10).min(Duration::from_millis(50));
+        let elapsed = self.start.elapsed() + allowance;
         (self.status.is_none() && elapsed >= timeout).then_some(timeout)
     }
 }
