@@ -15,6 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::context::{RequestShared, lock};
+use crate::grpc::GrpcFrames;
 use crate::record::PendingRecord;
 
 /// The capped copy of a request body, filled as the body is read.
@@ -28,6 +29,8 @@ pub(crate) struct Capture {
     truncated: bool,
     ended: bool,
     error: Option<String>,
+    /// Counts the messages of a gRPC request; `None` for other requests.
+    grpc: Option<GrpcFrames>,
 }
 
 /// What was captured of a request body by the time its record was finished.
@@ -41,6 +44,8 @@ pub(crate) struct CapturedBody {
     pub(crate) truncated: bool,
     /// The body failed while it was read.
     pub(crate) error: Option<String>,
+    /// gRPC messages the handler read, for a gRPC request.
+    pub(crate) grpc_messages: Option<u64>,
 }
 
 impl Capture {
@@ -51,7 +56,15 @@ impl Capture {
         }
     }
 
+    /// Counts the gRPC messages of the body as it is read.
+    pub(crate) fn count_grpc_messages(&mut self) {
+        self.grpc = Some(GrpcFrames::default());
+    }
+
     fn push<D: Buf>(&mut self, data: &D) {
+        if let Some(frames) = &mut self.grpc {
+            frames.push_buf(data);
+        }
         let len = data.remaining();
         self.total += len as u64;
         let mut room = self.cap - self.buf.len();
@@ -90,6 +103,7 @@ impl Capture {
             // A body nobody read to its end is only a prefix of what the client sent.
             truncated: self.truncated || !self.ended,
             error: self.error.take(),
+            grpc_messages: self.grpc.as_ref().and_then(GrpcFrames::messages),
         }
     }
 }
@@ -293,9 +307,11 @@ pin_project! {
     /// The response body as the client receives it: the inner body, unchanged, with its end (or
     /// its failure, or an early drop) finishing the request's audit record.
     pub struct ResponseBody<B> {
+        // Declared first so that it drops first: the record is submitted before the inner body
+        // (and whatever the handler streams from) goes away.
+        pending: Option<PendingRecord>,
         #[pin]
         inner: Outgoing<B>,
-        pending: Option<PendingRecord>,
     }
 }
 
@@ -362,7 +378,7 @@ where
             match &polled {
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
-                        record.add_response_bytes(data.remaining() as u64);
+                        record.add_response_data(data);
                     } else if let Some(trailers) = frame.trailers_ref() {
                         record.on_trailers(trailers);
                     }

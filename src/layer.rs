@@ -64,6 +64,34 @@ impl AuditLayer {
             writer: WriterConfig::default(),
         }
     }
+
+    /// Starts configuring a layer for a gRPC server (like tower-http's `new_for_grpc`).
+    ///
+    /// On top of the [defaults](AuditLayerBuilder) it skips the health and reflection services
+    /// (`/grpc.health.v1.Health/*`, `/grpc.reflection.v1.ServerReflection/*`,
+    /// `/grpc.reflection.v1alpha.ServerReflection/*`) and records the `authorization` metadata,
+    /// redacted, in `request_headers`. Every gRPC request is recorded with its `grpc_status`,
+    /// `package.Service/Method` as the route, and its message counts each way.
+    ///
+    /// ```no_run
+    /// use tower_audit::AuditLayer;
+    ///
+    /// # async fn run() -> Result<(), tower_audit::Error> {
+    /// let db = tower_audit::connect("sqlite://audit.db?mode=rwc").await?;
+    /// tower_audit::migrate(&db).await?;
+    /// let (audit, guard) = AuditLayer::builder_for_grpc(db).build()?;
+    /// // tonic::transport::Server::builder().layer(audit).add_service(..).serve(addr).await?;
+    /// # let _ = (audit, guard);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder_for_grpc(db: DatabaseConnection) -> AuditLayerBuilder {
+        Self::builder(db)
+            .skip_path_prefix("/grpc.health.v1.Health")
+            .skip_path_prefix("/grpc.reflection.v1.ServerReflection")
+            .skip_path_prefix("/grpc.reflection.v1alpha.ServerReflection")
+            .record_headers([http::header::AUTHORIZATION])
+    }
 }
 
 /// What the layer shares with every service and in-flight record.
@@ -87,6 +115,8 @@ pub(crate) struct Config {
     pub(crate) echo_request_id: bool,
     pub(crate) keep_authorization: bool,
     pub(crate) overflow: Overflow,
+    #[cfg(feature = "grpc-reflect")]
+    pub(crate) grpc_descriptors: Option<prost_reflect::DescriptorPool>,
 }
 
 type IdentifyFn = Arc<dyn Fn(&Parts) -> Identity + Send + Sync>;
@@ -107,6 +137,8 @@ impl Default for Config {
             echo_request_id: false,
             keep_authorization: false,
             overflow: Overflow::default(),
+            #[cfg(feature = "grpc-reflect")]
+            grpc_descriptors: None,
         }
     }
 }
@@ -131,7 +163,7 @@ impl fmt::Debug for Config {
             )
             .field("echo_request_id", &self.echo_request_id)
             .field("overflow", &self.overflow)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,6 +199,7 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// | `jwt` (feature `jwt`) | none | user and tenant from a verified bearer token |
 /// | [`echo_request_id`](Self::echo_request_id) | off | generate the request id on the request path and set it on the request and the response |
 /// | [`redactor`](Self::redactor) | [`Redactor::default`] | sanitizes bodies, queries, headers |
+/// | `grpc_descriptors` (feature `grpc-reflect`) | none | gRPC request messages stored as redacted JSON rather than described by size |
 /// | [`capacity`](Self::capacity) | 8192 records | the writer's queue |
 /// | [`overflow`](Self::overflow) | `Spill` with a journal, else `DropNewest` | what a full queue does (see [`Overflow`]) |
 /// | [`journal`](Self::journal) | none | local file that keeps records while the database is away |
@@ -287,6 +320,20 @@ impl AuditLayerBuilder {
     /// writer, and only the row carries it.
     pub fn echo_request_id(mut self, echo: bool) -> Self {
         self.config.echo_request_id = echo;
+        self
+    }
+
+    /// Decodes the captured request messages of gRPC calls into JSON with `pool`, then redacts
+    /// them like a JSON body (so a `password` field is `[REDACTED]`).
+    ///
+    /// The input type is looked up from the route, `package.Service/Method`. Only whole,
+    /// uncompressed messages within the capture cap are decoded; a unary request is stored as one
+    /// JSON object, a stream as an array. When a call cannot be decoded (unknown method,
+    /// compressed or malformed messages) its body is described by size as without descriptors.
+    /// Decoding happens in the writer, off the request path.
+    #[cfg(feature = "grpc-reflect")]
+    pub fn grpc_descriptors(mut self, pool: prost_reflect::DescriptorPool) -> Self {
+        self.config.grpc_descriptors = Some(pool);
         self
     }
 

@@ -59,6 +59,7 @@ mod database;
 pub mod entity;
 mod error;
 mod future;
+mod grpc;
 mod identity;
 #[cfg(feature = "integrity")]
 pub mod integrity;
@@ -79,6 +80,10 @@ pub use identity::Identity;
 pub use identity::JwtIdentity;
 pub use layer::{AuditLayer, AuditLayerBuilder};
 pub use migration::migrate;
+/// The `prost-reflect` version whose [`DescriptorPool`](prost_reflect::DescriptorPool)
+/// [`AuditLayerBuilder::grpc_descriptors`] takes.
+#[cfg(feature = "grpc-reflect")]
+pub use prost_reflect;
 pub use record::AuditRecord;
 pub use service::{Audit, PeerAddr};
 pub use writer::{AuditWriter, FsyncPolicy, Overflow, ShutdownReport, WriterGuard, WriterStats};

@@ -9,11 +9,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Buf;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
 use crate::body::CapturedBody;
 use crate::context::{ContextFields, RequestShared, lock};
+use crate::grpc::GrpcFrames;
 use crate::layer::Shared;
 
 /// Everything known about one request once it has ended, however it ended.
@@ -27,6 +29,7 @@ pub struct AuditRecord {
     pub(crate) latency: Duration,
     pub(crate) status: Option<u16>,
     pub(crate) grpc_status: Option<i32>,
+    pub(crate) grpc_messages_out: Option<u64>,
     pub(crate) response_bytes: u64,
     pub(crate) error: Option<String>,
     pub(crate) body: CapturedBody,
@@ -34,6 +37,9 @@ pub struct AuditRecord {
     /// Room reserved in the queue (`Block` and `Reject`), returned when the writer takes it.
     #[allow(dead_code, reason = "held for its Drop, which returns the reservation")]
     pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Descriptors to decode a gRPC request's messages with, when configured.
+    #[cfg(feature = "grpc-reflect")]
+    pub(crate) grpc_descriptors: Option<prost_reflect::DescriptorPool>,
 }
 
 impl AuditRecord {
@@ -60,6 +66,11 @@ impl AuditRecord {
     /// From arrival to the end of the response body (or to the abort).
     pub fn latency(&self) -> Duration {
         self.latency
+    }
+
+    /// The gRPC status code, from the response headers (trailers-only) or trailers.
+    pub fn grpc_status(&self) -> Option<i32> {
+        self.grpc_status
     }
 }
 
@@ -108,12 +119,22 @@ pub(crate) struct PendingRecord {
     status: Option<u16>,
     grpc_status: Option<i32>,
     grpc_message: Option<String>,
+    /// Set for gRPC requests only.
+    grpc: Option<GrpcResponse>,
     response_bytes: u64,
     /// The request id to echo on the response, when the layer is asked to.
     echo_request_id: Option<HeaderValue>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
     shared: Arc<RequestShared>,
     layer: Arc<Shared>,
+}
+
+/// What a gRPC request adds to its in-flight record.
+#[derive(Debug, Default)]
+struct GrpcResponse {
+    messages: GrpcFrames,
+    /// The client's deadline, from `grpc-timeout`.
+    timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for PendingRecord {
@@ -130,6 +151,13 @@ pub(crate) const CANCELLED_BEFORE_RESPONSE: &str = "cancelled: the request was d
 /// Error text of a response whose body was dropped before its end.
 pub(crate) const CANCELLED_DURING_RESPONSE: &str =
     "cancelled: the response body was dropped before its end (client disconnected)";
+/// Error text of a record dropped while its task unwinds from a panic.
+pub(crate) const PANICKED: &str =
+    "panic: the service panicked while handling the request (the stream was reset)";
+/// Error text of a gRPC response that ended without a `grpc-status`.
+pub(crate) const GRPC_NO_TRAILERS: &str = "grpc: stream ended without trailers (no grpc-status)";
+/// gRPC's `DEADLINE_EXCEEDED`.
+const GRPC_DEADLINE_EXCEEDED: i32 = 4;
 
 impl PendingRecord {
     pub(crate) fn new(
@@ -144,6 +172,7 @@ impl PendingRecord {
             status: None,
             grpc_status: None,
             grpc_message: None,
+            grpc: None,
             response_bytes: 0,
             echo_request_id: None,
             permit: None,
@@ -178,8 +207,20 @@ impl PendingRecord {
         self.read_grpc_status(headers);
     }
 
-    pub(crate) fn add_response_bytes(&mut self, n: u64) {
-        self.response_bytes += n;
+    /// Marks a gRPC request: response messages are counted, a missing `grpc-status` is noted,
+    /// and `timeout` is the client's deadline (`grpc-timeout`).
+    pub(crate) fn set_grpc(&mut self, timeout: Option<Duration>) {
+        self.grpc = Some(GrpcResponse {
+            messages: GrpcFrames::default(),
+            timeout,
+        });
+    }
+
+    pub(crate) fn add_response_data<D: Buf>(&mut self, data: &D) {
+        self.response_bytes += data.remaining() as u64;
+        if let Some(grpc) = &mut self.grpc {
+            grpc.messages.push_buf(data);
+        }
     }
 
     pub(crate) fn on_trailers(&mut self, trailers: &HeaderMap) {
@@ -195,7 +236,7 @@ impl PendingRecord {
             self.grpc_status = Some(code);
             self.grpc_message = headers
                 .get("grpc-message")
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                .map(|v| crate::grpc::decode_message(v.as_bytes()));
         }
     }
 
@@ -204,7 +245,12 @@ impl PendingRecord {
     }
 
     pub(crate) fn finish_ok(&mut self) {
-        let error = self.grpc_message.take();
+        let error = match self.grpc_message.take() {
+            None if self.grpc.is_some() && self.grpc_status.is_none() => {
+                Some(GRPC_NO_TRAILERS.to_owned())
+            }
+            message => message,
+        };
         self.finish(error);
     }
 
@@ -228,29 +274,60 @@ impl PendingRecord {
             (None, Some(body_error)) => Some(body_error.clone()),
             (None, None) => None,
         };
+        let grpc_messages_out = self.grpc.as_ref().and_then(|g| g.messages.messages());
+        #[cfg(feature = "grpc-reflect")]
+        let grpc_descriptors = self
+            .grpc
+            .as_ref()
+            .and(self.layer.config.grpc_descriptors.clone());
         self.layer.intake.submit(AuditRecord {
             request,
             latency,
             status: self.status,
             grpc_status: self.grpc_status,
+            grpc_messages_out,
             response_bytes: self.response_bytes,
             error,
             body,
             context,
             permit: self.permit.take(),
+            #[cfg(feature = "grpc-reflect")]
+            grpc_descriptors,
         });
+    }
+}
+
+impl PendingRecord {
+    /// The client's deadline, when a gRPC call without a response yet has outlived it.
+    fn deadline_passed(&self) -> Option<Duration> {
+        let timeout = self.grpc.as_ref()?.timeout?;
+        // The client's clock (and tonic's deadline timer) started before this layer's did: allow
+        // for the time the request took to get here.
+        let allowance = (timeout / 10).min(Duration::from_millis(50));
+        let elapsed = self.start.elapsed() + allowance;
+        (self.status.is_none() && elapsed >= timeout).then_some(timeout)
     }
 }
 
 impl Drop for PendingRecord {
     fn drop(&mut self) {
         if self.request.is_some() {
-            let message = if self.status.is_some() {
-                CANCELLED_DURING_RESPONSE
+            let message = if std::thread::panicking() {
+                PANICKED.to_owned()
+            } else if let Some(timeout) = self.deadline_passed() {
+                // The server's deadline enforcement (tonic's, outside this layer) dropped the call,
+                // or the client gave up at its deadline: either way the call ended so.
+                self.grpc_status = Some(GRPC_DEADLINE_EXCEEDED);
+                format!(
+                    "grpc: deadline exceeded (grpc-timeout {} ms), cancelled before the service responded",
+                    timeout.as_millis()
+                )
+            } else if self.status.is_some() {
+                CANCELLED_DURING_RESPONSE.to_owned()
             } else {
-                CANCELLED_BEFORE_RESPONSE
+                CANCELLED_BEFORE_RESPONSE.to_owned()
             };
-            self.finish(Some(message.to_owned()));
+            self.finish(Some(message));
         }
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
@@ -120,9 +120,13 @@ where
             },
         };
 
+        let grpc = is_grpc(&parts);
         let mut capture = Capture::new(config.max_body_bytes);
         if body.is_end_stream() {
             capture.set_ended();
+        }
+        if grpc {
+            capture.count_grpc_messages();
         }
         let shared = RequestShared::new(capture);
         if let Some(identify) = &config.identify {
@@ -137,9 +141,12 @@ where
         let echo = config
             .echo_request_id
             .then(|| request_id(&mut parts, config));
-        let facts = request_facts(&parts, config);
+        let facts = request_facts(&parts, config, grpc);
         let mut pending =
             PendingRecord::new(facts, start, Arc::clone(&shared), self.shared.clone());
+        if grpc {
+            pending.set_grpc(grpc_timeout(&parts.headers));
+        }
         if let Some(id) = echo {
             pending.echo_request_id(id);
         }
@@ -167,7 +174,7 @@ where
     }
 }
 
-fn request_facts(parts: &Parts, config: &Config) -> RequestFacts {
+fn request_facts(parts: &Parts, config: &Config, grpc: bool) -> RequestFacts {
     let headers = &parts.headers;
     let peer = peer_ip(parts);
     let client_ip = if config.trusted_proxies.is_enabled() {
@@ -179,7 +186,7 @@ fn request_facts(parts: &Parts, config: &Config) -> RequestFacts {
         occurred_at: Utc::now(),
         method: parts.method.clone(),
         uri: parts.uri.clone(),
-        route: route(parts),
+        route: route(parts, grpc),
         request_id: headers.get(&config.request_id_header).cloned(),
         peer,
         client_ip,
@@ -232,20 +239,51 @@ fn peer_ip(parts: &Parts) -> Option<IpAddr> {
     {
         return Some(info.0.ip().to_canonical());
     }
+    #[cfg(feature = "tonic")]
+    if let Some(addr) = parts
+        .extensions
+        .get::<tonic::transport::server::TcpConnectInfo>()
+        .and_then(tonic::transport::server::TcpConnectInfo::remote_addr)
+    {
+        return Some(addr.ip().to_canonical());
+    }
     None
 }
 
-fn route(parts: &Parts) -> Option<RouteName> {
+/// `application/grpc`, `application/grpc+proto`, …: decided once per request.
+fn is_grpc(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The client's deadline from `grpc-timeout`: at most 8 digits and a unit (`H M S m u n`).
+fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.as_bytes();
+    let (unit, digits) = value.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(match unit {
+        b'H' => Duration::from_secs(n * 3600),
+        b'M' => Duration::from_secs(n * 60),
+        b'S' => Duration::from_secs(n),
+        b'm' => Duration::from_millis(n),
+        b'u' => Duration::from_micros(n),
+        b'n' => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn route(parts: &Parts, grpc: bool) -> Option<RouteName> {
     #[cfg(feature = "axum")]
     if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
         return Some(RouteName::Axum(matched.clone()));
     }
     // gRPC: the path is the route, `/package.Service/Method`.
-    let is_grpc = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
-    if is_grpc {
+    if grpc {
         let path = parts.uri.path();
         return Some(RouteName::Text(Arc::from(
             path.strip_prefix('/').unwrap_or(path),
@@ -278,4 +316,28 @@ fn should_pre_read<B: Body>(parts: &Parts, body: &B, config: &Config) -> bool {
     let form = essence.eq_ignore_ascii_case(b"application/x-www-form-urlencoded");
     // The bounded wait needs Tokio's timer.
     (json || form) && tokio::runtime::Handle::try_current().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_every_unit() {
+        let timeout = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("grpc-timeout", http::HeaderValue::from_static(value));
+            grpc_timeout(&headers)
+        };
+        assert_eq!(timeout("200m"), Some(Duration::from_millis(200)));
+        assert_eq!(timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(timeout("2M"), Some(Duration::from_secs(120)));
+        assert_eq!(timeout("3S"), Some(Duration::from_secs(3)));
+        assert_eq!(timeout("5u"), Some(Duration::from_micros(5)));
+        assert_eq!(timeout("7n"), Some(Duration::from_nanos(7)));
+        assert_eq!(timeout("m"), None);
+        assert_eq!(timeout("123456789m"), None);
+        assert_eq!(timeout("1x"), None);
+        assert_eq!(timeout("-1m"), None);
+    }
 }

@@ -33,6 +33,10 @@ pub struct Model {
     pub status: Option<i32>,
     /// gRPC status code, from the response headers or trailers.
     pub grpc_status: Option<i32>,
+    /// gRPC messages the service read from the request stream; null for other requests.
+    pub grpc_messages_in: Option<i64>,
+    /// gRPC messages sent on the response stream; null for other requests.
+    pub grpc_messages_out: Option<i64>,
     /// From arrival to the end of the response body (or abort), in microseconds.
     pub latency_us: i64,
     /// Resolved client address (trusted proxies honoured).

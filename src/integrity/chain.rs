@@ -51,7 +51,7 @@ fn encode(row: &Model) -> Vec<u8> {
     let occurred_at = row
         .occurred_at
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let fields: [Option<Vec<u8>>; 27] = [
+    let fields: [Option<Vec<u8>>; 29] = [
         text(&row.chain_id),
         text(&row.key_id),
         Some(row.record_id.clone().into_bytes()),
@@ -63,6 +63,8 @@ fn encode(row: &Model) -> Vec<u8> {
         text(&row.query),
         number(row.status.map(i64::from)),
         number(row.grpc_status.map(i64::from)),
+        number(row.grpc_messages_in),
+        number(row.grpc_messages_out),
         number(Some(row.latency_us)),
         text(&row.client_ip),
         text(&row.peer_ip),

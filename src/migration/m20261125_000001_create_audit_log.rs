@@ -73,6 +73,8 @@ pub(super) async fn up<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
         .col(long_text(Column::Query, true))
         .col(ColumnDef::new(Column::Status).integer().null())
         .col(ColumnDef::new(Column::GrpcStatus).integer().null())
+        .col(ColumnDef::new(Column::GrpcMessagesIn).big_integer().null())
+        .col(ColumnDef::new(Column::GrpcMessagesOut).big_integer().null())
         .col(ColumnDef::new(Column::LatencyUs).big_integer().not_null())
         .col(short(Column::ClientIp, IP_LEN))
         .col(short(Column::PeerIp, IP_LEN))

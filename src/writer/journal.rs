@@ -281,6 +281,8 @@ mod tests {
             query: None,
             status: Some(200),
             grpc_status: None,
+            grpc_messages_in: None,
+            grpc_messages_out: None,
             latency_us: n,
             client_ip: None,
             peer_ip: None,

@@ -32,11 +32,14 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig) -> Model {
         latency,
         status,
         grpc_status,
+        grpc_messages_out,
         response_bytes,
         error,
         body,
         context,
         permit: _,
+        #[cfg(feature = "grpc-reflect")]
+        grpc_descriptors,
     } = record;
     #[cfg(feature = "jwt")]
     let context = {
@@ -71,14 +74,23 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig) -> Model {
         // Generated here rather than on the request path: v7 keeps the arrival time in its prefix.
         None => v7(&request.occurred_at),
     };
-    let request_body = redactor
-        .redact_body(&BodyInput {
-            content_type: header_str(request.content_type.as_ref()),
-            content_encoding: header_str(request.content_encoding.as_ref()),
-            bytes: &body.bytes,
-            total_len: body.total,
-            truncated: body.truncated,
-            route: route.as_deref(),
+    #[cfg(feature = "grpc-reflect")]
+    let decoded = grpc_descriptors
+        .as_ref()
+        .zip(route.as_deref())
+        .and_then(|(pool, route)| grpc_request_json(redactor, pool, route, &body));
+    #[cfg(not(feature = "grpc-reflect"))]
+    let decoded = None;
+    let request_body = decoded
+        .or_else(|| {
+            redactor.redact_body(&BodyInput {
+                content_type: header_str(request.content_type.as_ref()),
+                content_encoding: header_str(request.content_encoding.as_ref()),
+                bytes: &body.bytes,
+                total_len: body.total,
+                truncated: body.truncated,
+                route: route.as_deref(),
+            })
         })
         .map(|text| cut_bytes(text, LONG_TEXT_BYTES));
     let extra = context.extra.map(|extra| redact_json(redactor, extra));
@@ -107,6 +119,8 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig) -> Model {
             .map(|q| cut_bytes(redactor.redact_query(q), LONG_TEXT_BYTES)),
         status: status.map(i32::from),
         grpc_status,
+        grpc_messages_in: body.grpc_messages.map(saturating_i64),
+        grpc_messages_out: grpc_messages_out.map(saturating_i64),
         latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
         client_ip: request.client_ip.map(ip),
         peer_ip: request.peer.map(ip),
@@ -202,6 +216,35 @@ pub(crate) fn safe_form(model: &Model, reason: &str) -> Model {
         error: opt(&model.error, 200),
         ..model.clone()
     }
+}
+
+/// A gRPC request decoded with the configured descriptors, sanitized as a JSON body; a cut stream
+/// says so.
+#[cfg(feature = "grpc-reflect")]
+fn grpc_request_json(
+    redactor: &Redactor,
+    pool: &prost_reflect::DescriptorPool,
+    route: &str,
+    body: &crate::body::CapturedBody,
+) -> Option<String> {
+    let decoded = crate::grpc::decode_request(pool, route, &body.bytes)?;
+    let cut = body.truncated || !decoded.complete;
+    redactor.redact_body(&BodyInput {
+        content_type: Some("application/json"),
+        content_encoding: None,
+        bytes: decoded.json.as_bytes(),
+        total_len: if cut {
+            body.total
+        } else {
+            decoded.json.len() as u64
+        },
+        truncated: cut,
+        route: Some(route),
+    })
+}
+
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Names the user from a verified bearer token when nothing else did; notes why not otherwise.

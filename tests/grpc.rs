@@ -1,0 +1,800 @@
+//! gRPC through the audit layer: a real tonic server and a real tonic client over TCP, the layer
+//! writing to SQLite, and to PostgreSQL / MySQL when `TOWER_AUDIT_TEST_POSTGRES_URL` /
+//! `TOWER_AUDIT_TEST_MYSQL_URL` are set. A backend without its variable shows its tests as
+//! ignored, and says so on stderr.
+//!
+//! Every call is also made against the same service without the layer, and the client must see
+//! exactly the same outcome: status code, message, metadata and trailers.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod support;
+
+#[allow(clippy::all, clippy::pedantic, unreachable_pub, missing_docs)]
+mod demo {
+    include!("../proto/generated/tower_audit.demo.v1.rs");
+}
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use libtest_mimic::{Arguments, Failed, Trial};
+use sea_orm::DatabaseConnection;
+use tokio::sync::{Notify, oneshot};
+use tokio_stream::{Stream, StreamExt};
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Server};
+use tonic::{Code, Request, Response, Status, Streaming};
+use tower::ServiceExt;
+use tower_audit::entity::audit_log;
+use tower_audit::{AuditLayer, AuditLayerBuilder, WriterGuard};
+
+use demo::demo_client::DemoClient;
+use demo::demo_server::{Demo, DemoServer};
+use demo::{LoginRequest, Ping, Pong};
+use support::{Backend, TestDb, rows};
+
+type Scenario = fn(Arc<TestDb>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+macro_rules! scenarios {
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
+        &[$($(#[$attr])* (stringify!($name), |db| Box::pin($name(db)))),*]
+    };
+}
+
+const SCENARIOS: &[(&str, Scenario)] = scenarios![
+    unary_ok,
+    not_found_in_trailers_after_a_message,
+    invalid_argument_trailers_only,
+    internal_error,
+    panicking_handler_still_leaves_a_row,
+    deadline_exceeded,
+    client_cancels_mid_stream,
+    client_streaming,
+    bidirectional_streaming,
+    stream_without_trailers_and_skipped_health_checks,
+    #[cfg(feature = "grpc-reflect")]
+    decoded_request_is_redacted,
+];
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    for backend in Backend::ALL {
+        let available = backend.base_url().is_some();
+        if !available {
+            eprintln!(
+                "SKIPPED: the {} gRPC tests (set {} to run them)",
+                backend.name(),
+                backend.env().unwrap_or_default()
+            );
+        }
+        for &(name, scenario) in SCENARIOS {
+            let trial = Trial::test(format!("{}::{name}", backend.name()), move || {
+                run(backend, name, scenario)
+            })
+            .with_ignored_flag(!available);
+            trials.push(trial);
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn run(backend: Backend, name: &str, scenario: Scenario) -> Result<(), Failed> {
+    if backend.base_url().is_none() {
+        return Err(format!(
+            "{} is not set: cannot run the {} tests",
+            backend.env().unwrap_or_default(),
+            backend.name()
+        )
+        .into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let db = Arc::new(TestDb::create(backend, name).await);
+        let result = tokio::spawn(scenario(db.clone())).await;
+        if let Ok(db) = Arc::try_unwrap(db) {
+            db.cleanup().await;
+        }
+        result.map_err(|error| Failed::from(format!("{error}")))
+    })
+}
+
+const DEADLINE: Duration = Duration::from_secs(30);
+const METHOD: &str = "tower_audit.demo.v1.Demo/";
+
+// ---------------------------------------------------------------------------------------------
+// The service
+
+/// The demo service; `Ping.mode` picks what a call does.
+#[derive(Clone, Default)]
+struct DemoService {
+    /// Never notified: a handler waiting on it waits until it is cancelled.
+    never: Arc<Notify>,
+    /// Signalled when a response stream of mode `one_then_wait` is dropped.
+    stream_dropped: Arc<Mutex<Option<oneshot::Sender<()>>>>,
+}
+
+fn pong(message: impl Into<String>, index: u32) -> Pong {
+    Pong {
+        message: message.into(),
+        index,
+    }
+}
+
+fn with_handler_metadata<T>(message: T) -> Response<T> {
+    let mut response = Response::new(message);
+    response
+        .metadata_mut()
+        .insert("x-handler", "demo".parse().unwrap());
+    response
+}
+
+fn status_with_metadata(code: Code, message: &str) -> Status {
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    metadata.insert("x-handler", "demo".parse().unwrap());
+    Status::with_metadata(code, message, metadata)
+}
+
+type PongStream = Pin<Box<dyn Stream<Item = Result<Pong, Status>> + Send>>;
+
+/// A scripted response stream: its items, then either the end or a wait that never ends.
+struct Scripted {
+    items: VecDeque<Result<Pong, Status>>,
+    then_wait: bool,
+    on_drop: Option<oneshot::Sender<()>>,
+}
+
+impl Stream for Scripted {
+    type Item = Result<Pong, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.items.pop_front() {
+            Some(item) => Poll::Ready(Some(item)),
+            // Nothing will wake it: only dropping the stream ends it.
+            None if self.then_wait => Poll::Pending,
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        if let Some(tx) = self.on_drop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Demo for DemoService {
+    async fn unary(&self, request: Request<Ping>) -> Result<Response<Pong>, Status> {
+        let ping = request.into_inner();
+        match ping.mode.as_str() {
+            "invalid" => Err(status_with_metadata(Code::InvalidArgument, "bad ping")),
+            "internal" => Err(status_with_metadata(Code::Internal, "boom")),
+            "panic" => panic!("the handler panicked on purpose"),
+            "hang" => {
+                self.never.notified().await;
+                unreachable!("never notified")
+            }
+            _ => Ok(with_handler_metadata(pong(ping.message, 0))),
+        }
+    }
+
+    type ServerStreamStream = PongStream;
+
+    async fn server_stream(
+        &self,
+        request: Request<Ping>,
+    ) -> Result<Response<Self::ServerStreamStream>, Status> {
+        let ping = request.into_inner();
+        let mut stream = Scripted {
+            items: VecDeque::new(),
+            then_wait: false,
+            on_drop: None,
+        };
+        match ping.mode.as_str() {
+            "not_found" => {
+                stream.items.push_back(Ok(pong("first", 0)));
+                stream.items.push_back(Err(status_with_metadata(
+                    Code::NotFound,
+                    "widget 7 not found",
+                )));
+            }
+            "one_then_wait" => {
+                stream.items.push_back(Ok(pong("first", 0)));
+                stream.then_wait = true;
+                stream.on_drop = self.stream_dropped.lock().unwrap().take();
+            }
+            _ => {
+                for i in 0..ping.count {
+                    stream
+                        .items
+                        .push_back(Ok(pong(format!("{} {i}", ping.message), i)));
+                }
+            }
+        }
+        Ok(with_handler_metadata(Box::pin(stream) as PongStream))
+    }
+
+    async fn client_stream(
+        &self,
+        request: Request<Streaming<Ping>>,
+    ) -> Result<Response<Pong>, Status> {
+        let mut stream = request.into_inner();
+        let mut joined = Vec::new();
+        while let Some(ping) = stream.message().await? {
+            joined.push(ping.message);
+        }
+        Ok(with_handler_metadata(pong(joined.join(","), 0)))
+    }
+
+    type BidiStream = PongStream;
+
+    async fn bidi(
+        &self,
+        request: Request<Streaming<Ping>>,
+    ) -> Result<Response<Self::BidiStream>, Status> {
+        let replies = request
+            .into_inner()
+            .map(|ping| ping.map(|ping| pong(format!("re: {}", ping.message), ping.count)));
+        Ok(with_handler_metadata(Box::pin(replies) as PongStream))
+    }
+
+    async fn login(&self, request: Request<LoginRequest>) -> Result<Response<Pong>, Status> {
+        let login = request.into_inner();
+        Ok(with_handler_metadata(pong(
+            format!("welcome {}", login.username),
+            0,
+        )))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers, clients and what the client saw
+
+/// A tonic server on a loopback port; stopped gracefully by `stop`.
+struct GrpcServer {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl GrpcServer {
+    async fn start(service: DemoService, layer: Option<AuditLayer>) -> GrpcServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = TcpIncoming::from(listener);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let signal = async {
+            let _ = stopped.await;
+        };
+        let service = DemoServer::new(service);
+        let task = match layer {
+            Some(layer) => tokio::spawn(
+                Server::builder()
+                    .layer(layer)
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(incoming, signal),
+            ),
+            None => tokio::spawn(
+                Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(incoming, signal),
+            ),
+        };
+        GrpcServer { addr, stop, task }
+    }
+
+    async fn client(&self) -> DemoClient<Channel> {
+        DemoClient::connect(format!("http://{}", self.addr))
+            .await
+            .unwrap()
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// Everything the client sees of a call.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    code: Code,
+    message: String,
+    replies: Vec<String>,
+    /// Response headers and trailers (or the error's metadata), without `date`.
+    metadata: Vec<(String, String)>,
+}
+
+fn metadata(map: &tonic::metadata::MetadataMap) -> Vec<(String, String)> {
+    let mut pairs: Vec<_> = map
+        .clone()
+        .into_headers()
+        .iter()
+        .filter(|(name, _)| *name != "date")
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+fn failed(status: &Status, replies: Vec<String>) -> Outcome {
+    Outcome {
+        code: status.code(),
+        message: status.message().to_owned(),
+        replies,
+        metadata: metadata(status.metadata()),
+    }
+}
+
+fn unary_outcome(result: Result<Response<Pong>, Status>) -> Outcome {
+    match result {
+        Ok(response) => Outcome {
+            code: Code::Ok,
+            message: String::new(),
+            metadata: metadata(response.metadata()),
+            replies: vec![response.into_inner().message],
+        },
+        Err(status) => failed(&status, Vec::new()),
+    }
+}
+
+async fn stream_outcome(result: Result<Response<Streaming<Pong>>, Status>) -> Outcome {
+    let response = match result {
+        Ok(response) => response,
+        Err(status) => return failed(&status, Vec::new()),
+    };
+    let mut seen = metadata(response.metadata());
+    let mut stream = response.into_inner();
+    let mut replies = Vec::new();
+    loop {
+        match stream.message().await {
+            Ok(Some(pong)) => replies.push(pong.message),
+            Ok(None) => break,
+            Err(status) => {
+                let mut outcome = failed(&status, replies);
+                seen.extend(outcome.metadata);
+                seen.sort();
+                outcome.metadata = seen;
+                return outcome;
+            }
+        }
+    }
+    if let Some(trailers) = stream.trailers().await.unwrap() {
+        seen.extend(metadata(&trailers));
+        seen.sort();
+    }
+    Outcome {
+        code: Code::Ok,
+        message: String::new(),
+        replies,
+        metadata: seen,
+    }
+}
+
+fn ping(message: &str, mode: &str) -> Ping {
+    Ping {
+        message: message.into(),
+        mode: mode.into(),
+        count: 0,
+    }
+}
+
+/// An audited server and the same service without the layer, with the writer's guard.
+struct Harness {
+    db: DatabaseConnection,
+    guard: WriterGuard,
+    audited: GrpcServer,
+    plain: GrpcServer,
+    audited_service: DemoService,
+}
+
+impl Harness {
+    async fn start(t: &TestDb) -> Harness {
+        Self::start_with(t, |builder| builder).await
+    }
+
+    async fn start_with(
+        t: &TestDb,
+        configure: impl FnOnce(AuditLayerBuilder) -> AuditLayerBuilder,
+    ) -> Harness {
+        let db = t.migrated().await;
+        let (layer, guard) = configure(AuditLayer::builder_for_grpc(db.clone()))
+            .build()
+            .unwrap();
+        let audited_service = DemoService::default();
+        let audited = GrpcServer::start(audited_service.clone(), Some(layer)).await;
+        let plain = GrpcServer::start(DemoService::default(), None).await;
+        Harness {
+            db,
+            guard,
+            audited,
+            plain,
+            audited_service,
+        }
+    }
+
+    /// Makes the same call on both servers; the client must not tell them apart.
+    async fn same_outcome<F, Fut>(&self, call: F) -> Outcome
+    where
+        F: Fn(DemoClient<Channel>) -> Fut,
+        Fut: Future<Output = Outcome>,
+    {
+        let without = call(self.plain.client().await).await;
+        let with = call(self.audited.client().await).await;
+        assert_eq!(with, without, "the layer changed what the client sees");
+        with
+    }
+
+    /// Waits until `n` records are written, stops everything, and returns the one row.
+    async fn finish(self) -> audit_log::Model {
+        let mut stats = self.guard.watch_stats();
+        tokio::time::timeout(DEADLINE, stats.wait_for(|s| s.written >= 1))
+            .await
+            .expect("no record was written")
+            .unwrap();
+        self.audited.stop().await;
+        self.plain.stop().await;
+        let report = self.guard.shutdown(DEADLINE).await.unwrap();
+        assert_eq!((report.lost, report.dropped), (0, 0), "{report:?}");
+        let mut rows = rows(&self.db).await;
+        assert_eq!(rows.len(), 1, "exactly one row per call: {rows:#?}");
+        rows.remove(0)
+    }
+}
+
+/// What every gRPC row has.
+fn assert_grpc_row(row: &audit_log::Model, method: &str) {
+    assert_eq!(row.method, "POST");
+    assert_eq!(
+        row.route.as_deref(),
+        Some(format!("{METHOD}{method}").as_str())
+    );
+    assert_eq!(row.path, format!("/{METHOD}{method}"));
+    if cfg!(feature = "tonic") {
+        assert_eq!(row.client_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(row.peer_ip.as_deref(), Some("127.0.0.1"));
+    }
+    assert!(
+        row.user_agent
+            .as_deref()
+            .unwrap_or_default()
+            .contains("tonic"),
+        "{:?}",
+        row.user_agent
+    );
+}
+
+fn counts(row: &audit_log::Model) -> (Option<i64>, Option<i64>) {
+    (row.grpc_messages_in, row.grpc_messages_out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+async fn unary_ok(t: Arc<TestDb>) {
+    let h = Harness::start(&t).await;
+    let outcome = h
+        .same_outcome(|mut client| async move {
+            let mut request = Request::new(ping("hello", "ok"));
+            request
+                .metadata_mut()
+                .insert("authorization", "Bearer s3cr3t-token".parse().unwrap());
+            unary_outcome(client.unary(request).await)
+        })
+        .await;
+    assert_eq!(outcome.code, Code::Ok);
+    assert_eq!(outcome.replies, ["hello"]);
+    assert!(
+        outcome
+            .metadata
+            .contains(&("x-handler".into(), "demo".into()))
+    );
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "Unary");
+    assert_eq!((row.status, row.grpc_status), (Some(200), Some(0)));
+    assert_eq!(counts(&row), (Some(1), Some(1)));
+    assert_eq!(row.error, None);
+    // 5-byte prefix + "hello" (2 + 5) + "ok" (2 + 2).
+    assert_eq!(row.request_bytes, 16);
+    assert_eq!(row.response_bytes, 5 + 7);
+    assert_eq!(
+        row.request_body.as_deref(),
+        Some("[binary application/grpc, 16 bytes]")
+    );
+    // The preset records the authorization metadata, redacted.
+    assert_eq!(
+        row.request_headers,
+        Some(serde_json::json!({ "authorization": "[REDACTED]" }))
+    );
+}
+
+async fn not_found_in_trailers_after_a_message(t: Arc<TestDb>) {
+    let h = Harness::start(&t).await;
+    let outcome = h
+        .same_outcome(|mut client| async move {
+            stream_outcome(client.server_stream(ping("", "not_found")).await).await
+        })
+        .await;
+    assert_eq!(outcome.code, Code::NotFound);
+    assert_eq!(outcome.message, "widget 7 not found");
+    assert_eq!(outcome.replies, ["first"]);
+    assert!(
+        outcome
+            .metadata
+            .contains(&("x-handler".into(), "demo".into()))
+    );
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "ServerStream");
+    assert_eq!(
+        (row.status, row.grpc_status),
+        (Some(200), Some(Code::NotFound as i32))
+    );
+    assert_eq!(row.error.as_deref(), Some("widget 7 not found"));
+    assert_eq!(counts(&row), (Some(1), Some(1)));
+}
+
+async fn invalid_argument_trailers_only(t: Arc<TestDb>) {
+    let h = Harness::start(&t).await;
+    let outcome = h
+        .same_outcome(|mut client| async move {
+            unary_outcome(client.unary(ping("x", "invalid")).await)
+        })
+        .await;
+    assert_eq!(outcome.code, Code::InvalidArgument);
+    assert_eq!(outcome.message, "bad ping");
+    assert!(
+        outcome
+            .metadata
+            .contains(&("x-handler".into(), "demo".into()))
+    );
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "Unary");
+    assert_eq!(
+        (row.status, row.grpc_status),
+        (Some(200), Some(Code::InvalidArgument as i32))
+    );
+    assert_eq!(row.error.as_deref(), Some("bad ping"));
+    // Trailers-only: no message and no body byte out.
+    assert_eq!(counts(&row), (Some(1), Some(0)));
+    assert_eq!(row.response_bytes, 0);
+}
+
+async fn internal_error(t: Arc<TestDb>) {
+    let h = Harness::start(&t).await;
+    let outcome = h
+        .same_outcome(|mut client| async move {
+            unary_outcome(client.unary(ping("x", "internal")).await)
+        })
+        .await;
+    assert_eq!(
+        (outcome.code, outcome.message.as_str()),
+        (Code::Internal, "boom")
+    );
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "Unary");
+    assert_eq!(
+        (row.status, row.grpc_status),
+        (Some(200), Some(Code::Internal as i32))
+    );
+    assert_eq!(row.error.as_deref(), Some("boom"));
+    assert_eq!(counts(&row), (Some(1), Some(0)));
+}
+
+async fn panicking_handler_still_leaves_a_row(t: Arc<TestDb>) {
+    let h = Harness::start(&t).await;
+    let outcome = h
+        .same_outcome(
+            |mut client| async move { unary_outcome(client.unary(ping("x", "panic")).await) },
+        )
+        .await;
+    assert_ne!(outcome.code, Code::Ok);
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "Unary");
+    // No response was produced: no HTTP or gRPC status, and the row says why.
+    assert_eq!((row.status, row.grpc_status), (None, None));
+    let error = row.error.as_deref().unwrap();
+    assert!(error.starts_with("panic"), "{error}");
+    assert_eq!(counts(&row), (Some(1), Some(0)));
+}
+
+async fn deadline_exceeded(t: Arc<TestDb>) {
+    let h = Harness::start(&t).await;
+    let call = |mut client: DemoClient<Channel>| async move {
+        // The handler waits on a Notify nobody signals; the deadline is what is under test.
+        let mut request = Request::new(ping("x", "hang"));
+        request.set_timeout(Duration::from_millis(200));
+        unary_outcome(client.unary(request).await)
+    };
+    let without = call(h.plain.client().await).await;
+    let with = call(h.audited.client().await).await;
+    // tonic enforces `grpc-timeout` on both sides and answers "Timeout expired" either way; only
+    // whether the server's trailers-only reply (with its headers) beat the client's own timer is
+    // left to chance, with or without the layer.
+    assert_eq!(
+        (with.code, &with.message, &with.replies),
+        (without.code, &without.message, &without.replies)
+    );
+    assert_eq!(
+        (with.code, with.message.as_str()),
+        (Code::Cancelled, "Timeout expired")
+    );
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "Unary");
+    assert_eq!(row.status, None);
+    assert_eq!(row.grpc_status, Some(Code::DeadlineExceeded as i32));
+    let error = row.error.as_deref().unwrap();
+    assert!(error.contains("deadline exceeded"), "{error}");
+    assert_eq!(counts(&row), (Some(1), Some(0)));
+    assert!(row.latency_us >= 150_000, "{}", row.latency_us);
+}
+
+async fn client_cancels_mid_stream(t: Arc<TestDb>) {
+    let h = Harness::start(&t).await;
+    let (dropped_tx, dropped_rx) = oneshot::channel();
+    *h.audited_service.stream_dropped.lock().unwrap() = Some(dropped_tx);
+    let first = |mut client: DemoClient<Channel>| async move {
+        let mut stream = client
+            .server_stream(ping("", "one_then_wait"))
+            .await
+            .unwrap()
+            .into_inner();
+        let first = stream.message().await.unwrap().unwrap();
+        drop(stream); // the client goes away mid-stream
+        first.message
+    };
+    let without = first(h.plain.client().await).await;
+    let with = first(h.audited.client().await).await;
+    assert_eq!(with, without);
+
+    tokio::time::timeout(DEADLINE, dropped_rx)
+        .await
+        .expect("the server never dropped the response stream")
+        .unwrap();
+    let row = h.finish().await;
+    assert_grpc_row(&row, "ServerStream");
+    assert_eq!((row.status, row.grpc_status), (Some(200), None));
+    let error = row.error.as_deref().unwrap();
+    assert!(error.contains("client disconnected"), "{error}");
+    assert_eq!(counts(&row), (Some(1), Some(1)));
+}
+
+async fn client_streaming(t: Arc<TestDb>) {
+    let h = Harness::start(&t).await;
+    let outcome = h
+        .same_outcome(|mut client| async move {
+            let pings = tokio_stream::iter(["a", "b", "c"].map(|m| ping(m, "")));
+            unary_outcome(client.client_stream(pings).await)
+        })
+        .await;
+    assert_eq!(outcome.code, Code::Ok);
+    assert_eq!(outcome.replies, ["a,b,c"]);
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "ClientStream");
+    assert_eq!((row.status, row.grpc_status), (Some(200), Some(0)));
+    assert_eq!(row.error, None);
+    assert_eq!(counts(&row), (Some(3), Some(1)));
+    assert_eq!(row.request_bytes, 3 * (5 + 3));
+}
+
+async fn bidirectional_streaming(t: Arc<TestDb>) {
+    let h = Harness::start(&t).await;
+    let outcome = h
+        .same_outcome(|mut client| async move {
+            let pings = tokio_stream::iter(["a", "b", "c"].map(|m| ping(m, "")));
+            stream_outcome(client.bidi(pings).await).await
+        })
+        .await;
+    assert_eq!(outcome.code, Code::Ok);
+    assert_eq!(outcome.replies, ["re: a", "re: b", "re: c"]);
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "Bidi");
+    assert_eq!((row.status, row.grpc_status), (Some(200), Some(0)));
+    assert_eq!(row.error, None);
+    assert_eq!(counts(&row), (Some(3), Some(3)));
+}
+
+/// A gRPC message: the 5-byte prefix and the payload.
+fn framed(payload: &[u8]) -> Bytes {
+    let mut out = vec![0];
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    Bytes::from(out)
+}
+
+/// A hand-written gRPC server that forgets its trailers, and the preset's skipped health checks.
+async fn stream_without_trailers_and_skipped_health_checks(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder_for_grpc(db.clone()).build().unwrap();
+    let service = tower::ServiceBuilder::new()
+        .layer(layer)
+        .service(tower::service_fn(
+            |_request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async {
+                let response = http::Response::builder()
+                    .header("content-type", "application/grpc")
+                    .body(Full::new(framed(b"reply")))
+                    .unwrap();
+                Ok::<_, Infallible>(response)
+            },
+        ));
+    for path in ["/grpc.health.v1.Health/Check", "/pkg.Svc/Method"] {
+        let request = http::Request::post(path)
+            .header("content-type", "application/grpc")
+            .body(Full::new(framed(b"request")))
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        let body = response.into_body().collect().await.unwrap();
+        assert!(body.trailers().is_none());
+    }
+    assert_eq!(guard.stats().skipped, 1, "the health check is not recorded");
+    let report = guard.shutdown(DEADLINE).await.unwrap();
+    assert_eq!((report.written, report.lost), (1, 0), "{report:?}");
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.route.as_deref(), Some("pkg.Svc/Method"));
+    assert_eq!(row.grpc_status, None);
+    assert_eq!(
+        row.error.as_deref(),
+        Some("grpc: stream ended without trailers (no grpc-status)")
+    );
+    // The handler never read the request.
+    assert_eq!(counts(row), (Some(0), Some(1)));
+}
+
+#[cfg(feature = "grpc-reflect")]
+async fn decoded_request_is_redacted(t: Arc<TestDb>) {
+    let pool = tower_audit::prost_reflect::DescriptorPool::decode(
+        include_bytes!("../proto/generated/demo.bin").as_ref(),
+    )
+    .unwrap();
+    let h = Harness::start_with(&t, |builder| builder.grpc_descriptors(pool)).await;
+    let outcome = h
+        .same_outcome(|mut client| async move {
+            let login = LoginRequest {
+                username: "alice".into(),
+                password: "hunter2".into(),
+            };
+            unary_outcome(client.login(login).await)
+        })
+        .await;
+    assert_eq!(outcome.replies, ["welcome alice"]);
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "Login");
+    assert_eq!((row.status, row.grpc_status), (Some(200), Some(0)));
+    let body = row.request_body.as_deref().unwrap();
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({ "username": "alice", "password": "[REDACTED]" })
+    );
+    assert!(!body.contains("hunter2"));
+}
