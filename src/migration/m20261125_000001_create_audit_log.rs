@@ -1,5 +1,6 @@
 //! Creates `audit_log` with the indexes of the design: `occurred_at`, and `(user_id, occurred_at)`,
-//! `(route, occurred_at)`, `(status, occurred_at)`, `(tenant_id, occurred_at)`.
+//! `(route, occurred_at)`, `(status, occurred_at)`, `(tenant_id, occurred_at)`, plus those the
+//! store's lookups need: `request_id` and `(client_ip, occurred_at)`.
 
 use sea_orm::sea_query::{ColumnDef, Index, IndexCreateStatement, Table};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Iden};
@@ -131,5 +132,11 @@ fn indexes() -> Vec<IndexCreateStatement> {
         named("route_occurred", &[Column::Route, Column::OccurredAt]),
         named("status_occurred", &[Column::Status, Column::OccurredAt]),
         named("tenant_occurred", &[Column::TenantId, Column::OccurredAt]),
+        // Lookups by request id and by client address (`store::AuditFilter`).
+        named("request_id", &[Column::RequestId]),
+        named(
+            "client_ip_occurred",
+            &[Column::ClientIp, Column::OccurredAt],
+        ),
     ]
 }
