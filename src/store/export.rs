@@ -130,14 +130,13 @@ impl Export {
         W: tokio::io::AsyncWrite + Unpin + ?Sized,
     {
         use tokio::io::AsyncWriteExt;
+        let mut chunks = Chunks::new(*self);
         let mut buf = Vec::new();
-        let report = self
-            .pages(db, filter, &mut buf, async |bytes: &[u8]| {
-                out.write_all(bytes).await
-            })
-            .await?;
+        while chunks.next(db, filter, &mut buf).await? {
+            out.write_all(&buf).await?;
+        }
         out.flush().await?;
-        Ok(report)
+        Ok(chunks.report)
     }
 
     /// Writes the export to a blocking writer (a file, stdout), and flushes it.
@@ -155,45 +154,13 @@ impl Export {
         C: ConnectionTrait,
         W: std::io::Write + ?Sized,
     {
+        let mut chunks = Chunks::new(*self);
         let mut buf = Vec::new();
-        let report = self
-            .pages(db, filter, &mut buf, async |bytes: &[u8]| {
-                out.write_all(bytes)
-            })
-            .await?;
+        while chunks.next(db, filter, &mut buf).await? {
+            out.write_all(&buf)?;
+        }
         out.flush()?;
-        Ok(report)
-    }
-
-    async fn pages<C: ConnectionTrait>(
-        &self,
-        db: &C,
-        filter: &AuditFilter,
-        buf: &mut Vec<u8>,
-        mut write: impl AsyncFnMut(&[u8]) -> std::io::Result<()>,
-    ) -> Result<ExportReport, Error> {
-        let mut report = ExportReport::default();
-        if self.format == ExportFormat::Csv {
-            self.header(buf);
-            write(buf).await?;
-        }
-        let mut request = PageRequest::oldest_first(self.page_size);
-        loop {
-            let page = page(db, filter, request).await?;
-            report.pages += 1;
-            report.rows += page.rows.len() as u64;
-            report.largest_page = report.largest_page.max(page.rows.len());
-            buf.clear();
-            for row in &page.rows {
-                self.row(row, buf)?;
-            }
-            write(buf).await?;
-            match page.next {
-                Some(next) => request = request.after(Some(next)),
-                None => break,
-            }
-        }
-        Ok(report)
+        Ok(chunks.report)
     }
 
     fn name(&self, field: usize) -> &'static str {
@@ -242,6 +209,52 @@ impl Export {
             }
         }
         Ok(())
+    }
+}
+
+/// The export cut into chunks of output: the CSV header, then one chunk per page.
+struct Chunks {
+    export: Export,
+    report: ExportReport,
+    request: Option<PageRequest>,
+    header_done: bool,
+}
+
+impl Chunks {
+    fn new(export: Export) -> Self {
+        Chunks {
+            export,
+            report: ExportReport::default(),
+            request: Some(PageRequest::oldest_first(export.page_size)),
+            header_done: export.format != ExportFormat::Csv,
+        }
+    }
+
+    /// Replaces `buf` with the next chunk; `false` when there is none.
+    async fn next<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        filter: &AuditFilter,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, Error> {
+        buf.clear();
+        if !self.header_done {
+            self.header_done = true;
+            self.export.header(buf);
+            return Ok(true);
+        }
+        let Some(request) = self.request else {
+            return Ok(false);
+        };
+        let page = page(db, filter, request).await?;
+        self.report.pages += 1;
+        self.report.rows += page.rows.len() as u64;
+        self.report.largest_page = self.report.largest_page.max(page.rows.len());
+        for row in &page.rows {
+            self.export.row(row, buf)?;
+        }
+        self.request = page.next.map(|next| request.after(Some(next)));
+        Ok(true)
     }
 }
 

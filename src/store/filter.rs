@@ -188,6 +188,17 @@ impl AuditFilter {
         self.until
     }
 
+    /// Whether a condition has an index of its own (other than the time range's).
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    pub(crate) fn has_indexed_lookup(&self) -> bool {
+        self.user.is_some()
+            || self.tenant.is_some()
+            || self.route.is_some()
+            || self.status.is_some()
+            || self.client_ip.is_some()
+            || self.request_id.is_some()
+    }
+
     /// The SQL condition of this filter.
     pub fn condition(&self) -> Condition {
         self.build(false)
