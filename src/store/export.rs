@@ -179,7 +179,12 @@ impl Export {
         buf.extend_from_slice(b"\r\n");
     }
 
-    fn row(&self, row: &Model, buf: &mut Vec<u8>) -> Result<(), Error> {
+    /// Appends one row in this export's format (with its line ending) to `buf`.
+    ///
+    /// # Errors
+    ///
+    /// Only if JSON serialization fails, which it does not for these values.
+    pub fn write_row(&self, row: &Model, buf: &mut Vec<u8>) -> std::io::Result<()> {
         let values = values(row);
         match self.format {
             ExportFormat::Ndjson => {
@@ -251,7 +256,7 @@ impl Chunks {
         self.report.rows += page.rows.len() as u64;
         self.report.largest_page = self.report.largest_page.max(page.rows.len());
         for row in &page.rows {
-            self.export.row(row, buf)?;
+            self.export.write_row(row, buf)?;
         }
         self.request = page.next.map(|next| request.after(Some(next)));
         Ok(true)

@@ -196,6 +196,7 @@ impl ReplayOptions {
 
 /// What happened to one record.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReplayOutcome {
     /// Sent; the target answered `status` (the recorded status is beside it).
     Sent {
@@ -287,8 +288,8 @@ impl ReplayReport {
 ///
 /// # Errors
 ///
-/// [`Error::Database`] when reading the records fails. Failures of the service are reported per
-/// record.
+/// [`Error::Database`] when reading the records fails. Failures of the service (any error that
+/// converts into a boxed error, as tower's do) are reported per record, with their sources.
 pub async fn replay<C, S, B>(
     db: &C,
     filter: &AuditFilter,
@@ -298,7 +299,7 @@ pub async fn replay<C, S, B>(
 where
     C: ConnectionTrait,
     S: Service<Request<Full<Bytes>>, Response = http::Response<B>>,
-    S::Error: std::fmt::Display,
+    S::Error: Into<BoxError>,
 {
     let filter = filter.clone().methods(REPLAYED_METHODS);
     let mut report = ReplayReport::default();
@@ -343,7 +344,7 @@ async fn send<S, B>(
 ) -> ReplayOutcome
 where
     S: Service<Request<Full<Bytes>>, Response = http::Response<B>>,
-    S::Error: std::fmt::Display,
+    S::Error: Into<BoxError>,
 {
     let request = match build_request(record, options) {
         Ok(request) => request,
@@ -351,7 +352,7 @@ where
     };
     if let Err(error) = std::future::poll_fn(|cx| service.poll_ready(cx)).await {
         return ReplayOutcome::Failed {
-            error: error.to_string(),
+            error: chain(error.into()),
         };
     }
     match service.call(request).await {
@@ -360,9 +361,23 @@ where
             recorded: record.status,
         },
         Err(error) => ReplayOutcome::Failed {
-            error: error.to_string(),
+            error: chain(error.into()),
         },
     }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error and its sources on one line: clients often say only "client error (Connect)".
+fn chain(error: BoxError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn build_request(
