@@ -264,7 +264,7 @@ async fn all_pages(db: &DatabaseConnection, filter: &AuditFilter, size: u64) -> 
 }
 
 fn newest_first(rows: &mut [Model]) {
-    rows.sort_by(|a, b| (b.occurred_at, b.id).cmp(&(a.occurred_at, a.id)));
+    rows.sort_by_key(|m| std::cmp::Reverse((m.occurred_at, m.id)));
 }
 
 // ---------------------------------------------------------------------------------------------
