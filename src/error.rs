@@ -30,8 +30,9 @@ pub enum Error {
     /// A purge cutoff falls within the minimum retention; set
     /// [`PurgeOptions::allow_recent`](crate::store::PurgeOptions::allow_recent) to purge anyway.
     #[error(
-        "refusing to purge rows newer than the minimum retention of {} days (cutoff {cutoff}); allow recent rows explicitly to do so",
-        min_retention.as_secs() / 86_400
+        "refusing to purge rows newer than the minimum retention of {} days (cutoff {}); allow recent rows explicitly (--allow-recent) to do so",
+        min_retention.as_secs() / 86_400,
+        cutoff.format("%Y-%m-%dT%H:%M:%SZ")
     )]
     RecentPurge {
         /// The cutoff asked for.
