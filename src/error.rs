@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-/// Everything that can go wrong while setting up or stopping the audit trail.
+/// Everything that can go wrong while setting up, stopping or reading the audit trail.
 ///
 /// Auditing never fails a request on its own account, so this type never reaches a client: it is
-/// returned by start-up calls ([`migrate`](crate::migrate), [`AuditLayerBuilder::build`]) and by
-/// [`WriterGuard::shutdown`].
+/// returned by start-up calls ([`migrate`](crate::migrate), [`AuditLayerBuilder::build`]), by
+/// [`WriterGuard::shutdown`] and by the [`store`](crate::store) functions.
 ///
 /// [`AuditLayerBuilder::build`]: crate::AuditLayerBuilder::build
 /// [`WriterGuard::shutdown`]: crate::WriterGuard::shutdown
@@ -39,4 +39,23 @@ pub enum Error {
     /// The builder's settings do not fit together.
     #[error("invalid audit layer configuration: {0}")]
     Config(String),
+    /// A purge cutoff falls within the minimum retention; set
+    /// [`PurgeOptions::allow_recent`](crate::store::PurgeOptions::allow_recent) to purge anyway.
+    #[error(
+        "refusing to purge rows newer than the minimum retention of {} days (cutoff {}); allow recent rows explicitly (--allow-recent) to do so",
+        min_retention.as_secs() / 86_400,
+        cutoff.format("%Y-%m-%dT%H:%M:%SZ")
+    )]
+    RecentPurge {
+        /// The cutoff asked for.
+        cutoff: chrono::DateTime<chrono::Utc>,
+        /// The minimum retention in force.
+        min_retention: Duration,
+    },
+    /// A page cursor that this crate did not produce.
+    #[error("invalid page cursor {0:?}")]
+    InvalidCursor(String),
+    /// Writing an export failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
 }

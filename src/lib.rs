@@ -68,6 +68,7 @@ mod migration;
 mod record;
 pub mod sanitize;
 mod service;
+pub mod store;
 mod writer;
 
 pub use body::{RequestBody, ResponseBody};

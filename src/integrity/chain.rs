@@ -134,13 +134,25 @@ impl Chain {
                 .limit(1)
                 .one(db)
                 .await?;
-            let head = match last {
+            let mut head = match last {
                 Some(row) => (
                     row.chain_seq.unwrap_or(0),
                     row.row_hash.unwrap_or_else(|| GENESIS.to_owned()),
                 ),
                 None => (0, GENESIS.to_owned()),
             };
+            // Retention may have removed every row: continue after its tombstone.
+            let mark = audit_checkpoint::Entity::find()
+                .filter(audit_checkpoint::Column::ChainId.eq(self.config.chain_id.as_str()))
+                .order_by_desc(audit_checkpoint::Column::ChainSeq)
+                .limit(1)
+                .one(db)
+                .await?;
+            if let Some(mark) = mark
+                && mark.chain_seq > head.0
+            {
+                head = (mark.chain_seq, mark.row_hash);
+            }
             self.checkpointed = head.0;
             self.inserted = Some(head.clone());
             self.head = Some(head);

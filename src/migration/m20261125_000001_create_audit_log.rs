@@ -1,5 +1,6 @@
 //! Creates `audit_log` with the indexes of the design: `occurred_at`, and `(user_id, occurred_at)`,
-//! `(route, occurred_at)`, `(status, occurred_at)`, `(tenant_id, occurred_at)`.
+//! `(route, occurred_at)`, `(status, occurred_at)`, `(tenant_id, occurred_at)`, plus those the
+//! store's lookups need: `request_id` and `(client_ip, occurred_at)`.
 
 use sea_orm::sea_query::{ColumnDef, Index, IndexCreateStatement, Table};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Iden};
@@ -10,7 +11,7 @@ pub(super) const VERSION: &str = "m20261125_000001_create_audit_log";
 
 /// Limits of the short text columns; the writer cuts longer values to fit.
 pub(crate) const METHOD_LEN: u32 = 32;
-pub(crate) const RECORD_ID_LEN: u32 = 36;
+pub(crate) const RECORD_ID_LEN: u32 = 64;
 pub(crate) const REQUEST_ID_LEN: u32 = 128;
 pub(crate) const SHORT_TEXT_LEN: u32 = 255;
 pub(crate) const IP_LEN: u32 = 64;
@@ -199,5 +200,11 @@ fn indexes() -> Vec<IndexCreateStatement> {
             chain.unique();
             chain
         },
+        // Lookups by request id and by client address (`store::AuditFilter`).
+        named("request_id", &[Column::RequestId]),
+        named(
+            "client_ip_occurred",
+            &[Column::ClientIp, Column::OccurredAt],
+        ),
     ]
 }

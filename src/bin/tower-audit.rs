@@ -1,0 +1,639 @@
+//! `tower-audit`: read, export, purge and replay an audit trail from a shell.
+//!
+//! ```sh
+//! export DATABASE_URL='sqlite://audit.db?mode=rwc'
+//! tower-audit query --user alice --status 5xx --since 2h
+//! tower-audit tail -f
+//! tower-audit stats --since 24h
+//! tower-audit export --format csv --otel --output trail.csv --since 2026-11-01T00:00:00Z
+//! tower-audit purge --older-than 90d --dry-run
+//! tower-audit replay --target http://127.0.0.1:3000 --header 'authorization:Bearer t0ken' --rate 20
+//! ```
+//!
+//! Exit codes: 0 success, 1 runtime error (one line on stderr), 2 usage error, 3 `replay`
+//! finished but some records failed or got a different status than recorded.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use http::{HeaderName, HeaderValue, Uri};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use sea_orm::DatabaseConnection;
+use tower_audit::entity::audit_log::Model;
+use tower_audit::store::{
+    self, AuditFilter, Cursor, Export, ExportFormat, PageRequest, PurgeOptions, ReplayOptions,
+    ReplayOutcome, StatsOptions,
+};
+
+/// Exit code: `replay` had failures.
+const EXIT_REPLAY_FAILURES: u8 = 3;
+
+/// Read, export, purge and replay a tower-audit trail.
+///
+/// Exit codes: 0 success, 1 runtime error, 2 usage error, 3 replay had failures.
+#[derive(Debug, Parser)]
+#[command(name = "tower-audit", version)]
+struct Cli {
+    /// The audit database: sqlite://audit.db, postgres://user@host/db, mysql://user@host/db.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or update the audit_log table and its indexes.
+    Migrate,
+    /// List rows, newest first, one page at a time.
+    Query {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Rows per page.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// Continue after this cursor (printed after a full page).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Oldest first.
+        #[arg(long)]
+        oldest_first: bool,
+        /// NDJSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the latest rows, and with -f keep printing new ones.
+    Tail {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// How many of the latest rows to show first.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        lines: u64,
+        /// Follow: poll for new rows.
+        #[arg(short, long)]
+        follow: bool,
+        /// Polling interval with -f.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: Duration,
+        /// NDJSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Requests by route, status class and user, and latency percentiles.
+    Stats {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// How many routes and users to list.
+        #[arg(long, default_value_t = 10)]
+        top: u64,
+    },
+    /// Write the matching rows, oldest first, as NDJSON or CSV.
+    Export {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Ndjson)]
+        format: Format,
+        /// OpenTelemetry attribute names (http.request.method, url.path, …).
+        #[arg(long)]
+        otel: bool,
+        /// Write to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Delete rows older than a retention period, in batches; records the purge in the trail.
+    Purge {
+        /// Delete rows older than this: 90d, 12w, 36h.
+        #[arg(long, value_parser = parse_duration)]
+        older_than: Duration,
+        /// Count what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow a period shorter than the 30-day minimum retention.
+        #[arg(long)]
+        allow_recent: bool,
+        /// Rows per delete statement.
+        #[arg(long, default_value_t = 5000)]
+        batch_size: u64,
+        /// Keep the rows of this user (legal hold).
+        #[arg(long, conflicts_with = "hold_tenant")]
+        hold_user: Option<String>,
+        /// Keep the rows of this tenant (legal hold).
+        #[arg(long)]
+        hold_tenant: Option<String>,
+        /// Recorded as the user_id of the purge's own row.
+        #[arg(long)]
+        requested_by: Option<String>,
+    },
+    /// Send the recorded POST/PUT/PATCH/DELETE requests again, oldest first, to a target.
+    Replay {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// The server to send to: http://host:port.
+        #[arg(long)]
+        target: Uri,
+        /// List what would be sent; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// A header added to every request, as NAME:VALUE (repeatable).
+        #[arg(long = "header", value_parser = parse_header)]
+        headers: Vec<(HeaderName, HeaderValue)>,
+        /// At most this many requests per second.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Stop at the first failure or status different from the recorded one.
+        #[arg(long)]
+        stop_on_error: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Ndjson,
+    Csv,
+}
+
+/// The row filters shared by the reading commands.
+#[derive(Debug, Args)]
+struct FilterArgs {
+    /// Rows at or after this time: RFC 3339, or an age such as 2h or 7d.
+    #[arg(long, value_parser = parse_time)]
+    since: Option<DateTime<Utc>>,
+    /// Rows before this time: RFC 3339, or an age such as 30m.
+    #[arg(long, value_parser = parse_time)]
+    until: Option<DateTime<Utc>>,
+    /// Rows of this user.
+    #[arg(long)]
+    user: Option<String>,
+    /// Rows of this tenant.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Rows with this method (repeatable).
+    #[arg(long)]
+    method: Vec<String>,
+    /// Rows whose path starts with this.
+    #[arg(long)]
+    path_prefix: Option<String>,
+    /// Rows of this route template, such as /orders/{id}.
+    #[arg(long)]
+    route: Option<String>,
+    /// Rows with this status: 404, 4xx or 400-499.
+    #[arg(long, value_parser = parse_status)]
+    status: Option<(u16, u16)>,
+    /// Rows from this client address.
+    #[arg(long)]
+    client_ip: Option<String>,
+    /// The rows of this request id.
+    #[arg(long)]
+    request_id: Option<String>,
+    /// Only rows with an error.
+    #[arg(long)]
+    errors: bool,
+    /// Rows whose stored request body contains this text.
+    #[arg(long)]
+    body_contains: Option<String>,
+}
+
+impl FilterArgs {
+    fn filter(&self) -> AuditFilter {
+        let mut filter = AuditFilter::new().methods(self.method.iter().map(|m| m.to_uppercase()));
+        if let Some(at) = self.since {
+            filter = filter.since(at);
+        }
+        if let Some(at) = self.until {
+            filter = filter.until(at);
+        }
+        if let Some(user) = &self.user {
+            filter = filter.user(user);
+        }
+        if let Some(tenant) = &self.tenant {
+            filter = filter.tenant(tenant);
+        }
+        if let Some(prefix) = &self.path_prefix {
+            filter = filter.path_prefix(prefix);
+        }
+        if let Some(route) = &self.route {
+            filter = filter.route(route);
+        }
+        if let Some((low, high)) = self.status {
+            filter = filter.status_range(low..=high);
+        }
+        if let Some(ip) = &self.client_ip {
+            filter = filter.client_ip(ip);
+        }
+        if let Some(id) = &self.request_id {
+            filter = filter.request_id(id);
+        }
+        if self.errors {
+            filter = filter.has_error(true);
+        }
+        if let Some(text) = &self.body_contains {
+            filter = filter.body_contains(text);
+        }
+        filter
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} needs a unit: s, m, h, d or w (e.g. 90d)"))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("unknown unit {unit:?}: use s, m, h, d or w")),
+    };
+    Ok(Duration::from_secs(number.saturating_mul(seconds)))
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let age = parse_duration(text)
+        .map_err(|_| format!("{text:?} is neither an RFC 3339 time nor an age such as 2h"))?;
+    let age = chrono::Duration::from_std(age).map_err(|e| e.to_string())?;
+    Ok(Utc::now() - age)
+}
+
+fn parse_status(text: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("{text:?} is not a status such as 404, 4xx or 400-499");
+    if let Some(class) = text.strip_suffix("xx").or_else(|| text.strip_suffix("XX")) {
+        let class: u16 = class.parse().map_err(|_| bad())?;
+        if !(1..=9).contains(&class) {
+            return Err(bad());
+        }
+        return Ok((class * 100, class * 100 + 99));
+    }
+    if let Some((low, high)) = text.split_once('-') {
+        let low = low.parse().map_err(|_| bad())?;
+        let high = high.parse().map_err(|_| bad())?;
+        return Ok((low, high));
+    }
+    let status = text.parse().map_err(|_| bad())?;
+    Ok((status, status))
+}
+
+fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not a header NAME:VALUE"))?;
+    let name = HeaderName::try_from(name.trim()).map_err(|e| format!("{name:?}: {e}"))?;
+    let value = HeaderValue::try_from(value.trim()).map_err(|e| format!("header value: {e}"))?;
+    Ok((name, value))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => fail(&*error),
+    }
+}
+
+/// Prints `error` and its sources on one line of stderr.
+fn fail(error: &(dyn std::error::Error + 'static)) -> ExitCode {
+    let mut line = format!("tower-audit: error: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    eprintln!("{}", line.replace('\n', " "));
+    ExitCode::FAILURE
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn connect(url: Option<String>) -> Result<DatabaseConnection, BoxError> {
+    let url = url.ok_or("no database: pass --database-url or set DATABASE_URL")?;
+    Ok(tower_audit::connect(url).await?)
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
+    let db = connect(cli.database_url).await?;
+    let stdout = std::io::stdout();
+    match cli.command {
+        Command::Migrate => {
+            tower_audit::migrate(&db).await?;
+            println!("audit_log is up to date");
+        }
+        Command::Query {
+            filter,
+            limit,
+            cursor,
+            oldest_first,
+            json,
+        } => {
+            let cursor = cursor.map(|c| c.parse::<Cursor>()).transpose()?;
+            let request = if oldest_first {
+                PageRequest::oldest_first(limit)
+            } else {
+                PageRequest::newest_first(limit)
+            }
+            .after(cursor);
+            let page = store::page(&db, &filter.filter(), request).await?;
+            let mut out = stdout.lock();
+            print_rows(&mut out, &page.rows, json)?;
+            if let Some(next) = page.next {
+                // On stderr, so that --json output stays pure NDJSON.
+                eprintln!("more: --cursor {next}");
+            }
+        }
+        Command::Tail {
+            filter,
+            lines,
+            follow,
+            interval,
+            json,
+        } => {
+            let filter = filter.filter();
+            let mut rows = store::page(&db, &filter, PageRequest::newest_first(lines.max(1)))
+                .await?
+                .rows;
+            rows.reverse();
+            let mut last_id = rows.iter().map(|r| r.id).max().unwrap_or(0);
+            if !follow {
+                print_rows(&mut stdout.lock(), &rows, json)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if lines == 0 {
+                rows.clear();
+            }
+            // Column widths change between polls, so following prints each row on its own.
+            for row in &rows {
+                print_row_line(&mut stdout.lock(), row, json)?;
+            }
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                loop {
+                    let rows = store::rows_after_id(&db, &filter, last_id, 500).await?;
+                    let mut out = stdout.lock();
+                    for row in &rows {
+                        print_row_line(&mut out, row, json)?;
+                        last_id = row.id;
+                    }
+                    out.flush()?;
+                    if rows.len() < 500 {
+                        break;
+                    }
+                }
+            }
+        }
+        Command::Stats { filter, top } => {
+            let stats =
+                store::stats(&db, &filter.filter(), StatsOptions::default().top(top)).await?;
+            let mut out = stdout.lock();
+            writeln!(out, "requests: {}", stats.total)?;
+            if let Some(latency) = stats.latency {
+                writeln!(
+                    out,
+                    "latency:  p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms",
+                    latency.p50 / 1000.0,
+                    latency.p95 / 1000.0,
+                    latency.p99 / 1000.0
+                )?;
+            }
+            writeln!(out, "by status class:")?;
+            for (class, n) in &stats.by_status_class {
+                let class = class.map_or("none".to_owned(), |c| format!("{c}xx"));
+                writeln!(out, "  {class:<8} {n:>8}")?;
+            }
+            writeln!(out, "by route:")?;
+            for (route, n) in &stats.by_route {
+                writeln!(out, "  {:<30} {n:>8}", route.as_deref().unwrap_or("-"))?;
+            }
+            writeln!(out, "by user:")?;
+            for (user, n) in &stats.by_user {
+                writeln!(out, "  {:<30} {n:>8}", user.as_deref().unwrap_or("-"))?;
+            }
+        }
+        Command::Export {
+            filter,
+            format,
+            otel,
+            output,
+        } => {
+            let format = match format {
+                Format::Ndjson => ExportFormat::Ndjson,
+                Format::Csv => ExportFormat::Csv,
+            };
+            let export = Export::new(format).otel(otel);
+            let filter = filter.filter();
+            let report = match output {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                    let mut out = std::io::BufWriter::new(file);
+                    export.to_writer(&db, &filter, &mut out).await?
+                }
+                None => {
+                    let mut out = tokio::io::stdout();
+                    export.to_async_writer(&db, &filter, &mut out).await?
+                }
+            };
+            eprintln!("exported {} rows", report.rows);
+        }
+        Command::Purge {
+            older_than,
+            dry_run,
+            allow_recent,
+            batch_size,
+            hold_user,
+            hold_tenant,
+            requested_by,
+        } => {
+            let age = chrono::Duration::from_std(older_than)?;
+            let cutoff = Utc::now() - age;
+            let mut options = PurgeOptions::new()
+                .dry_run(dry_run)
+                .allow_recent(allow_recent)
+                .batch_size(batch_size);
+            if let Some(user) = hold_user {
+                options = options.legal_hold(AuditFilter::new().user(user));
+            }
+            if let Some(tenant) = hold_tenant {
+                options = options.legal_hold(AuditFilter::new().tenant(tenant));
+            }
+            let who = requested_by.or_else(|| std::env::var("USER").ok());
+            if let Some(who) = who {
+                options = options.requested_by(who);
+            }
+            let report = store::purge_before(&db, cutoff, options).await?;
+            let cutoff = report.cutoff.to_rfc3339_opts(SecondsFormat::Secs, true);
+            if report.dry_run {
+                println!("would delete {} rows older than {cutoff}", report.deleted);
+            } else {
+                println!(
+                    "deleted {} rows older than {cutoff} in {} batches (recorded as row {})",
+                    report.deleted,
+                    report.batches,
+                    report.record_id.unwrap_or_default()
+                );
+            }
+        }
+        Command::Replay {
+            filter,
+            target,
+            dry_run,
+            headers,
+            rate,
+            stop_on_error,
+        } => {
+            if target.scheme_str() != Some("http") || target.authority().is_none() {
+                return Err(format!("--target {target}: give http://host:port").into());
+            }
+            let mut options = ReplayOptions::new()
+                .dry_run(dry_run)
+                .stop_on_error(stop_on_error)
+                .base_uri(target);
+            if let Some(rate) = rate {
+                options = options.rate(rate);
+            }
+            for (name, value) in headers {
+                options = options.header(name, value);
+            }
+            let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+            let report = store::replay(&db, &filter.filter(), client, options).await?;
+            let mut out = stdout.lock();
+            for (record, outcome) in &report.entries {
+                let what = match outcome {
+                    ReplayOutcome::Sent { status, recorded } => {
+                        let recorded = recorded.map_or("-".to_owned(), |s| s.to_string());
+                        let mark = if outcome.is_error() { "  MISMATCH" } else { "" };
+                        format!("sent {} (recorded {recorded}){mark}", status.as_u16())
+                    }
+                    ReplayOutcome::WouldSend => "would send".to_owned(),
+                    ReplayOutcome::Skipped { reason } => format!("skipped: {reason}"),
+                    ReplayOutcome::Failed { error } => format!("FAILED: {error}"),
+                    _ => "unknown outcome".to_owned(),
+                };
+                writeln!(
+                    out,
+                    "#{} {} {}: {what}",
+                    record.id, record.method, record.path
+                )?;
+            }
+            writeln!(
+                out,
+                "{} sent, {} skipped, {} failed or different{}",
+                report.sent(),
+                report.skipped(),
+                report.errors(),
+                if report.stopped_early {
+                    " (stopped at the first)"
+                } else {
+                    ""
+                }
+            )?;
+            if report.errors() > 0 {
+                return Ok(ExitCode::from(EXIT_REPLAY_FAILURES));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Rows as NDJSON or as an aligned table.
+fn print_rows(out: &mut impl Write, rows: &[Model], json: bool) -> std::io::Result<()> {
+    if json {
+        for row in rows {
+            print_row_line(out, row, true)?;
+        }
+        return out.flush();
+    }
+    let cells: Vec<[String; 8]> = rows.iter().map(cells).collect();
+    let header = [
+        "id",
+        "occurred_at",
+        "method",
+        "status",
+        "ms",
+        "user",
+        "path",
+        "error",
+    ];
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    write_cells(out, &header.map(str::to_owned), &widths)?;
+    for row in &cells {
+        write_cells(out, row, &widths)?;
+    }
+    out.flush()
+}
+
+fn print_row_line(out: &mut impl Write, row: &Model, json: bool) -> std::io::Result<()> {
+    if json {
+        let mut line = Vec::new();
+        Export::new(ExportFormat::Ndjson).write_row(row, &mut line)?;
+        return out.write_all(&line);
+    }
+    writeln!(out, "{}", cells(row).join("  "))
+}
+
+fn write_cells(
+    out: &mut impl Write,
+    cells: &[String; 8],
+    widths: &[usize; 8],
+) -> std::io::Result<()> {
+    let mut line = String::new();
+    for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+        if i + 1 == cells.len() {
+            line.push_str(cell);
+        } else {
+            line.push_str(&format!("{cell:<width$}  "));
+        }
+    }
+    writeln!(out, "{}", line.trim_end())
+}
+
+fn cells(row: &Model) -> [String; 8] {
+    let path = match &row.query {
+        Some(query) if !query.is_empty() => format!("{}?{query}", row.path),
+        _ => row.path.clone(),
+    };
+    let mut error = row.error.clone().unwrap_or_default();
+    if error.chars().count() > 60 {
+        error = error.chars().take(59).chain(['…']).collect();
+    }
+    [
+        row.id.to_string(),
+        row.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        row.method.clone(),
+        row.status.map_or("-".to_owned(), |s| s.to_string()),
+        format!("{:.1}", row.latency_us as f64 / 1000.0),
+        row.user_id.clone().unwrap_or_else(|| "-".to_owned()),
+        path,
+        error,
+    ]
+}

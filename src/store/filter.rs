@@ -1,0 +1,291 @@
+//! [`AuditFilter`]: which rows of `audit_log` a query, an export, a purge or a replay sees.
+
+use std::ops::RangeInclusive;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, SimpleExpr};
+use sea_orm::{ColumnTrait, Condition};
+
+use crate::entity::audit_log::Column;
+
+/// The escape character of the LIKE patterns built here. Not `\`, which MySQL string literals
+/// also treat as an escape.
+const LIKE_ESCAPE: char = '!';
+
+/// A set of conditions on `audit_log` rows, all of which must hold.
+///
+/// Built with chained setters; an empty filter matches every row.
+///
+/// | setter | condition | index used |
+/// | --- | --- | --- |
+/// | [`since`](Self::since), [`until`](Self::until) | `since <= occurred_at < until` | `occurred_at` |
+/// | [`user`](Self::user) | `user_id = ?` | `(user_id, occurred_at)` |
+/// | [`tenant`](Self::tenant) | `tenant_id = ?` | `(tenant_id, occurred_at)` |
+/// | [`route`](Self::route) | `route = ?` | `(route, occurred_at)` |
+/// | [`status`](Self::status), [`status_range`](Self::status_range), [`status_class`](Self::status_class) | `status BETWEEN ? AND ?` | `(status, occurred_at)` |
+/// | [`client_ip`](Self::client_ip) | `client_ip = ?` | `(client_ip, occurred_at)` |
+/// | [`request_id`](Self::request_id) | `request_id = ?` | `request_id` |
+/// | [`method`](Self::method), [`methods`](Self::methods) | `method IN (?)` | — |
+/// | [`path_prefix`](Self::path_prefix) | `path LIKE 'prefix%'` | — |
+/// | [`has_error`](Self::has_error) | `error IS [NOT] NULL` | — |
+/// | [`body_contains`](Self::body_contains) | `request_body LIKE '%text%'` | — |
+///
+/// Conditions without an index of their own are checked while the query walks the
+/// `occurred_at` index in its sort order. LIKE patterns are escaped, so `%` and `_` in the
+/// text match themselves; whether they match case-insensitively follows the backend (SQLite and
+/// MySQL's `utf8mb4_unicode_ci`: ASCII case-insensitive; PostgreSQL: case-sensitive).
+///
+/// # Example
+///
+/// ```
+/// use tower_audit::store::AuditFilter;
+///
+/// let since = chrono::Utc::now() - chrono::Duration::hours(1);
+/// let failed_orders = AuditFilter::new()
+///     .since(since)
+///     .route("/orders/{id}")
+///     .status_class(5)
+///     .user("alice");
+/// # let _ = failed_orders;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    user: Option<String>,
+    tenant: Option<String>,
+    methods: Vec<String>,
+    path_prefix: Option<String>,
+    route: Option<String>,
+    status: Option<(i32, i32)>,
+    client_ip: Option<String>,
+    request_id: Option<String>,
+    has_error: Option<bool>,
+    body_contains: Option<String>,
+}
+
+impl AuditFilter {
+    /// A filter that matches every row.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rows that occurred at or after `at`.
+    #[must_use]
+    pub fn since(mut self, at: DateTime<Utc>) -> Self {
+        self.since = Some(at);
+        self
+    }
+
+    /// Rows that occurred strictly before `at`.
+    #[must_use]
+    pub fn until(mut self, at: DateTime<Utc>) -> Self {
+        self.until = Some(at);
+        self
+    }
+
+    /// Rows of this user (`user_id`).
+    #[must_use]
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Rows of this tenant (`tenant_id`).
+    #[must_use]
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// Rows with this HTTP method (added to those already allowed).
+    #[must_use]
+    pub fn method(mut self, method: impl Into<String>) -> Self {
+        self.methods.push(method.into());
+        self
+    }
+
+    /// Rows with any of these HTTP methods (added to those already allowed).
+    #[must_use]
+    pub fn methods<I, M>(mut self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = M>,
+        M: Into<String>,
+    {
+        self.methods.extend(methods.into_iter().map(Into::into));
+        self
+    }
+
+    /// Rows whose path starts with `prefix`.
+    #[must_use]
+    pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.path_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Rows of this matched route template, such as `/orders/{id}`.
+    #[must_use]
+    pub fn route(mut self, route: impl Into<String>) -> Self {
+        self.route = Some(route.into());
+        self
+    }
+
+    /// Rows with exactly this status.
+    #[must_use]
+    pub fn status(self, status: u16) -> Self {
+        self.status_range(status..=status)
+    }
+
+    /// Rows with a status in `range` (inclusive).
+    #[must_use]
+    pub fn status_range(mut self, range: RangeInclusive<u16>) -> Self {
+        self.status = Some((i32::from(*range.start()), i32::from(*range.end())));
+        self
+    }
+
+    /// Rows whose status is in a class: `5` for 5xx, `4` for 4xx, and so on.
+    #[must_use]
+    pub fn status_class(self, class: u8) -> Self {
+        let first = u16::from(class) * 100;
+        self.status_range(first..=first + 99)
+    }
+
+    /// Rows from this client address (`client_ip`).
+    #[must_use]
+    pub fn client_ip(mut self, ip: impl Into<String>) -> Self {
+        self.client_ip = Some(ip.into());
+        self
+    }
+
+    /// The rows of this request id.
+    #[must_use]
+    pub fn request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
+    }
+
+    /// Rows with (`true`) or without (`false`) an `error`.
+    #[must_use]
+    pub fn has_error(mut self, present: bool) -> Self {
+        self.has_error = Some(present);
+        self
+    }
+
+    /// Rows whose stored request body contains `text`.
+    #[must_use]
+    pub fn body_contains(mut self, text: impl Into<String>) -> Self {
+        self.body_contains = Some(text.into());
+        self
+    }
+
+    /// The lower time bound, if any.
+    pub fn since_bound(&self) -> Option<DateTime<Utc>> {
+        self.since
+    }
+
+    /// The upper time bound (exclusive), if any.
+    pub fn until_bound(&self) -> Option<DateTime<Utc>> {
+        self.until
+    }
+
+    /// Whether a condition has an index of its own (other than the time range's).
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    pub(crate) fn has_indexed_lookup(&self) -> bool {
+        self.user.is_some()
+            || self.tenant.is_some()
+            || self.route.is_some()
+            || self.status.is_some()
+            || self.client_ip.is_some()
+            || self.request_id.is_some()
+    }
+
+    /// The SQL condition of this filter.
+    pub fn condition(&self) -> Condition {
+        self.build(false)
+    }
+
+    /// The condition, made two-valued: a row whose column is NULL does not match (rather than
+    /// giving NULL), so that `NOT condition` holds for it. Used for legal holds.
+    pub(crate) fn condition_not_null(&self) -> Condition {
+        self.build(true)
+    }
+
+    fn build(&self, two_valued: bool) -> Condition {
+        let guard = |column: Column, expr: SimpleExpr| -> SimpleExpr {
+            if two_valued {
+                column.is_not_null().and(expr)
+            } else {
+                expr
+            }
+        };
+        let mut all = Condition::all();
+        if let Some(since) = self.since {
+            all = all.add(Column::OccurredAt.gte(since));
+        }
+        if let Some(until) = self.until {
+            all = all.add(Column::OccurredAt.lt(until));
+        }
+        let equals = [
+            (Column::UserId, &self.user),
+            (Column::TenantId, &self.tenant),
+            (Column::Route, &self.route),
+            (Column::ClientIp, &self.client_ip),
+            (Column::RequestId, &self.request_id),
+        ];
+        for (column, value) in equals {
+            if let Some(value) = value {
+                all = all.add(guard(column, column.eq(value.as_str())));
+            }
+        }
+        if !self.methods.is_empty() {
+            all = all.add(Column::Method.is_in(self.methods.iter().map(String::as_str)));
+        }
+        if let Some(prefix) = &self.path_prefix {
+            let pattern = format!("{}%", escape_like(prefix));
+            all = all.add(Column::Path.like(LikeExpr::new(pattern).escape(LIKE_ESCAPE)));
+        }
+        if let Some((low, high)) = self.status {
+            all = all.add(guard(Column::Status, Column::Status.between(low, high)));
+        }
+        match self.has_error {
+            Some(true) => all = all.add(Column::Error.is_not_null()),
+            Some(false) => all = all.add(Column::Error.is_null()),
+            None => {}
+        }
+        if let Some(text) = &self.body_contains {
+            let pattern = format!("%{}%", escape_like(text));
+            let like =
+                Expr::col(Column::RequestBody).like(LikeExpr::new(pattern).escape(LIKE_ESCAPE));
+            all = all.add(guard(Column::RequestBody, like));
+        }
+        all
+    }
+}
+
+/// `text` with LIKE's wildcards and the escape character escaped.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_') || c == LIKE_ESCAPE {
+            out.push(LIKE_ESCAPE);
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(escape_like("50%_off!"), "50!%!_off!!");
+    }
+
+    #[test]
+    fn status_class_is_a_range() {
+        let filter = AuditFilter::new().status_class(5);
+        assert_eq!(filter.status, Some((500, 599)));
+    }
+}

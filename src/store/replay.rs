@@ -1,0 +1,467 @@
+//! Replay: sending the recorded state-changing requests of a range again, through any service.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::Full;
+use sea_orm::ConnectionTrait;
+use tower_service::Service;
+
+use super::{AuditFilter, PageRequest, page};
+use crate::Error;
+use crate::entity::audit_log::Model;
+
+/// The methods a replay sends: those that change state.
+pub const REPLAYED_METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
+
+/// The text the default [`Redactor`](crate::sanitize::Redactor) puts in place of a secret.
+pub const REDACTION_MARKER: &str = "[REDACTED]";
+
+/// One recorded request, as a replay sends it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplayRecord {
+    /// The row's id.
+    pub id: i64,
+    /// The row's request id.
+    pub request_id: Option<String>,
+    /// When the request arrived.
+    pub occurred_at: DateTime<Utc>,
+    /// HTTP method.
+    pub method: String,
+    /// Path, without the query.
+    pub path: String,
+    /// Stored (sanitized) query string.
+    pub query: Option<String>,
+    /// Stored (sanitized) request body.
+    pub body: Option<String>,
+    /// Whether the stored body is only a prefix.
+    pub body_truncated: bool,
+    /// Body bytes the client sent.
+    pub body_bytes: i64,
+    /// The `content-type` recorded in `request_headers`, if it was recorded.
+    pub content_type: Option<String>,
+    /// The status the request got when it was recorded.
+    pub status: Option<i32>,
+}
+
+impl From<Model> for ReplayRecord {
+    fn from(row: Model) -> Self {
+        let content_type = row
+            .request_headers
+            .as_ref()
+            .and_then(|h| h.get("content-type"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        ReplayRecord {
+            id: row.id,
+            request_id: row.request_id,
+            occurred_at: row.occurred_at,
+            method: row.method,
+            path: row.path,
+            query: row.query,
+            body: row.request_body,
+            body_truncated: row.request_body_truncated,
+            body_bytes: row.request_bytes,
+            content_type,
+            status: row.status,
+        }
+    }
+}
+
+impl ReplayRecord {
+    /// Why this record cannot be replayed faithfully, if it cannot.
+    pub fn unreplayable(&self, marker: &str) -> Option<String> {
+        if self.body_truncated {
+            return Some(format!(
+                "request body was truncated ({} bytes sent)",
+                self.body_bytes
+            ));
+        }
+        if let Some(body) = &self.body {
+            if body.contains(marker) {
+                return Some("request body was redacted".to_owned());
+            }
+            // Binary, undecodable or uncaptured bodies are stored as a description.
+            if body.starts_with('[') && body.ends_with(" bytes]") {
+                return Some(format!("request body was not stored: {body}"));
+            }
+            if body.contains(" …[") {
+                return Some("request body was stored altered (malformed)".to_owned());
+            }
+        } else if self.body_bytes > 0 {
+            return Some("request body was not stored".to_owned());
+        }
+        if self.query.as_deref().is_some_and(|q| q.contains(marker)) {
+            return Some("query string was redacted".to_owned());
+        }
+        None
+    }
+}
+
+/// How [`replay`] sends records.
+///
+/// | setting | default |
+/// | --- | --- |
+/// | `dry_run` | `false`: send |
+/// | `rate` | unlimited (requests per second otherwise) |
+/// | `stop_on_error` | `false`: go on after a failure |
+/// | `header` | none added |
+/// | `base_uri` | none: request URIs are path and query only |
+/// | `redaction_marker` | `[REDACTED]` |
+/// | `page_size` | 500 rows read per query |
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    dry_run: bool,
+    rate: Option<f64>,
+    stop_on_error: bool,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    base_uri: Option<Uri>,
+    marker: String,
+    page_size: u64,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            dry_run: false,
+            rate: None,
+            stop_on_error: false,
+            headers: Vec::new(),
+            base_uri: None,
+            marker: REDACTION_MARKER.to_owned(),
+            page_size: 500,
+        }
+    }
+}
+
+impl ReplayOptions {
+    /// The defaults above.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reports what would be sent, and sends nothing.
+    #[must_use]
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Sends at most `per_second` requests per second (ignored unless positive).
+    #[must_use]
+    pub fn rate(mut self, per_second: f64) -> Self {
+        self.rate = (per_second > 0.0 && per_second.is_finite()).then_some(per_second);
+        self
+    }
+
+    /// Stops after the first failure or status that differs from the recorded one.
+    #[must_use]
+    pub fn stop_on_error(mut self, stop: bool) -> Self {
+        self.stop_on_error = stop;
+        self
+    }
+
+    /// Adds a header to every request, such as an `Authorization` valid on the target (the
+    /// recorded credentials are not stored).
+    #[must_use]
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Sends to absolute URIs on this scheme and authority (needed by HTTP clients).
+    #[must_use]
+    pub fn base_uri(mut self, uri: Uri) -> Self {
+        self.base_uri = Some(uri);
+        self
+    }
+
+    /// The text that marks a redacted value, if the redactor was configured with another.
+    #[must_use]
+    pub fn redaction_marker(mut self, marker: impl Into<String>) -> Self {
+        self.marker = marker.into();
+        self
+    }
+
+    /// Rows read per query while walking the range.
+    #[must_use]
+    pub fn page_size(mut self, rows: u64) -> Self {
+        self.page_size = rows.max(1);
+        self
+    }
+}
+
+/// What happened to one record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplayOutcome {
+    /// Sent; the target answered `status` (the recorded status is beside it).
+    Sent {
+        /// The target's answer.
+        status: StatusCode,
+        /// The status recorded for the original request.
+        recorded: Option<i32>,
+    },
+    /// Would be sent (dry run).
+    WouldSend,
+    /// Not sent, because it cannot be replayed faithfully.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// Sending failed: the request could not be built or the service failed.
+    Failed {
+        /// What went wrong.
+        error: String,
+    },
+}
+
+impl ReplayOutcome {
+    /// A failure, or an answer whose status differs from the recorded one.
+    pub fn is_error(&self) -> bool {
+        match self {
+            ReplayOutcome::Failed { .. } => true,
+            ReplayOutcome::Sent { status, recorded } => {
+                recorded.is_some_and(|r| i32::from(status.as_u16()) != r)
+            }
+            ReplayOutcome::WouldSend | ReplayOutcome::Skipped { .. } => false,
+        }
+    }
+}
+
+/// The outcome of every record, in replay order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplayReport {
+    /// One entry per record considered.
+    pub entries: Vec<(ReplayRecord, ReplayOutcome)>,
+    /// Whether [`ReplayOptions::stop_on_error`] ended the replay early.
+    pub stopped_early: bool,
+}
+
+impl ReplayReport {
+    /// Records sent.
+    pub fn sent(&self) -> usize {
+        self.count(|o| matches!(o, ReplayOutcome::Sent { .. }))
+    }
+
+    /// Records skipped.
+    pub fn skipped(&self) -> usize {
+        self.count(|o| matches!(o, ReplayOutcome::Skipped { .. }))
+    }
+
+    /// Records that failed or got a different status (see [`ReplayOutcome::is_error`]).
+    pub fn errors(&self) -> usize {
+        self.count(ReplayOutcome::is_error)
+    }
+
+    fn count(&self, which: impl Fn(&ReplayOutcome) -> bool) -> usize {
+        self.entries.iter().filter(|(_, o)| which(o)).count()
+    }
+}
+
+/// Replays the state-changing requests (see [`REPLAYED_METHODS`]) matching `filter`, oldest
+/// first, through `service`.
+///
+/// Records whose stored body or query is not what the client sent — redacted, truncated, or
+/// stored as a description — are skipped with the reason, never sent altered. The
+/// `content-type` is the recorded one when `request_headers` has it, else `application/json`
+/// for a body that parses as JSON. Response bodies are dropped unread.
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn run(db: sea_orm::DatabaseConnection, app: axum::Router) -> Result<(), tower_audit::Error> {
+/// use tower_audit::store::{self, AuditFilter, ReplayOptions};
+///
+/// let since = chrono::Utc::now() - chrono::Duration::hours(1);
+/// let options = ReplayOptions::new()
+///     .header(http::header::AUTHORIZATION, http::HeaderValue::from_static("Bearer t0ken"))
+///     .rate(50.0);
+/// let report = store::replay(&db, &AuditFilter::new().since(since), app, options).await?;
+/// println!("{} sent, {} skipped", report.sent(), report.skipped());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Database`] when reading the records fails. Failures of the service (any error that
+/// converts into a boxed error, as tower's do) are reported per record, with their sources.
+pub async fn replay<C, S, B>(
+    db: &C,
+    filter: &AuditFilter,
+    mut service: S,
+    options: ReplayOptions,
+) -> Result<ReplayReport, Error>
+where
+    C: ConnectionTrait,
+    S: Service<Request<Full<Bytes>>, Response = http::Response<B>>,
+    S::Error: Into<BoxError>,
+{
+    let filter = filter.clone().methods(REPLAYED_METHODS);
+    let mut report = ReplayReport::default();
+    let mut ticker = options.rate.map(|rate| {
+        let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    });
+    let mut request = PageRequest::oldest_first(options.page_size);
+    loop {
+        let page = page(db, &filter, request).await?;
+        for row in page.rows {
+            let record = ReplayRecord::from(row);
+            let outcome = if let Some(reason) = record.unreplayable(&options.marker) {
+                ReplayOutcome::Skipped { reason }
+            } else if options.dry_run {
+                ReplayOutcome::WouldSend
+            } else {
+                if let Some(ticker) = &mut ticker {
+                    ticker.tick().await;
+                }
+                send(&mut service, &record, &options).await
+            };
+            let stop = options.stop_on_error && outcome.is_error();
+            report.entries.push((record, outcome));
+            if stop {
+                report.stopped_early = true;
+                return Ok(report);
+            }
+        }
+        match page.next {
+            Some(next) => request = request.after(Some(next)),
+            None => return Ok(report),
+        }
+    }
+}
+
+async fn send<S, B>(
+    service: &mut S,
+    record: &ReplayRecord,
+    options: &ReplayOptions,
+) -> ReplayOutcome
+where
+    S: Service<Request<Full<Bytes>>, Response = http::Response<B>>,
+    S::Error: Into<BoxError>,
+{
+    let request = match build_request(record, options) {
+        Ok(request) => request,
+        Err(error) => return ReplayOutcome::Failed { error },
+    };
+    if let Err(error) = std::future::poll_fn(|cx| service.poll_ready(cx)).await {
+        return ReplayOutcome::Failed {
+            error: chain(error.into()),
+        };
+    }
+    match service.call(request).await {
+        Ok(response) => ReplayOutcome::Sent {
+            status: response.status(),
+            recorded: record.status,
+        },
+        Err(error) => ReplayOutcome::Failed {
+            error: chain(error.into()),
+        },
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error and its sources on one line: clients often say only "client error (Connect)".
+fn chain(error: BoxError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn build_request(
+    record: &ReplayRecord,
+    options: &ReplayOptions,
+) -> Result<Request<Full<Bytes>>, String> {
+    let mut path_and_query = record.path.clone();
+    if let Some(query) = record.query.as_deref().filter(|q| !q.is_empty()) {
+        path_and_query.push('?');
+        path_and_query.push_str(query);
+    }
+    let uri = match &options.base_uri {
+        Some(base) => {
+            let mut parts = base.clone().into_parts();
+            parts.path_and_query = Some(path_and_query.parse().map_err(|e| format!("{e}"))?);
+            Uri::from_parts(parts).map_err(|e| e.to_string())?
+        }
+        None => path_and_query.parse().map_err(|e| format!("{e}"))?,
+    };
+    let method = Method::from_bytes(record.method.as_bytes()).map_err(|e| e.to_string())?;
+    let body = record.body.clone().unwrap_or_default();
+    let mut builder = Request::builder().method(method).uri(uri);
+    let content_type = record.content_type.clone().or_else(|| {
+        serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .map(|_| "application/json".to_owned())
+    });
+    if let Some(content_type) = content_type {
+        builder = builder.header(CONTENT_TYPE, content_type);
+    }
+    for (name, value) in &options.headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(body: Option<&str>) -> ReplayRecord {
+        ReplayRecord {
+            id: 1,
+            request_id: None,
+            occurred_at: Utc::now(),
+            method: "POST".into(),
+            path: "/orders".into(),
+            query: None,
+            body: body.map(str::to_owned),
+            body_truncated: false,
+            body_bytes: body.map_or(0, |b| b.len() as i64),
+            content_type: None,
+            status: Some(201),
+        }
+    }
+
+    #[test]
+    fn altered_bodies_are_not_replayable() {
+        assert_eq!(
+            record(Some(r#"{"qty":2}"#)).unreplayable("[REDACTED]"),
+            None
+        );
+        assert!(
+            record(Some(r#"{"password":"[REDACTED]"}"#))
+                .unreplayable("[REDACTED]")
+                .is_some()
+        );
+        assert!(
+            record(Some("[binary image/png, 10 bytes]"))
+                .unreplayable("[REDACTED]")
+                .is_some()
+        );
+        let mut cut = record(Some("{\"a\":"));
+        cut.body_truncated = true;
+        assert!(cut.unreplayable("[REDACTED]").is_some());
+    }
+
+    #[test]
+    fn json_bodies_get_a_content_type() {
+        let request = build_request(&record(Some(r#"{"qty":2}"#)), &ReplayOptions::new());
+        let request = request.unwrap_or_default();
+        assert_eq!(request.headers()[CONTENT_TYPE], "application/json");
+        assert_eq!(request.uri(), "/orders");
+    }
+}

@@ -1,0 +1,334 @@
+//! Retention: deleting old rows in short batches, with a guard, legal holds and a record of it.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::AuditFilter;
+use crate::Error;
+use crate::entity::audit_log::{ActiveModel, Column, Entity};
+
+/// The `method` of the row that records a purge.
+pub const PURGE_METHOD: &str = "PURGE";
+/// The `path` of the row that records a purge.
+pub const PURGE_PATH: &str = "/tower-audit/retention";
+/// The `action` of the row that records a purge.
+pub const PURGE_ACTION: &str = "retention.purge";
+
+/// How [`purge_before`] goes about it.
+///
+/// | setting | default |
+/// | --- | --- |
+/// | `batch_size` | 5000 rows per delete statement (one short transaction each) |
+/// | `dry_run` | `false`: delete |
+/// | `min_retention` | 30 days: a cutoff more recent than this is refused … |
+/// | `allow_recent` | `false`: … unless this is set |
+/// | `legal_hold` | none: rows matching this filter are kept |
+/// | `requested_by` | none: the `user_id` of the row recording the purge |
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurgeOptions {
+    batch_size: u64,
+    dry_run: bool,
+    min_retention: Duration,
+    allow_recent: bool,
+    legal_hold: Option<AuditFilter>,
+    requested_by: Option<String>,
+}
+
+impl Default for PurgeOptions {
+    fn default() -> Self {
+        PurgeOptions {
+            batch_size: 5000,
+            dry_run: false,
+            min_retention: Duration::from_secs(30 * 24 * 3600),
+            allow_recent: false,
+            legal_hold: None,
+            requested_by: None,
+        }
+    }
+}
+
+impl PurgeOptions {
+    /// The defaults above.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rows deleted per statement, at least 1.
+    #[must_use]
+    pub fn batch_size(mut self, rows: u64) -> Self {
+        self.batch_size = Ord::max(rows, 1);
+        self
+    }
+
+    /// Counts what would be deleted, deletes nothing and records nothing.
+    #[must_use]
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// The youngest a purged row may be without [`allow_recent`](Self::allow_recent).
+    #[must_use]
+    pub fn min_retention(mut self, age: Duration) -> Self {
+        self.min_retention = age;
+        self
+    }
+
+    /// Allows a cutoff more recent than the minimum retention.
+    #[must_use]
+    pub fn allow_recent(mut self, allow: bool) -> Self {
+        self.allow_recent = allow;
+        self
+    }
+
+    /// Keeps the rows matching `hold`, however old.
+    #[must_use]
+    pub fn legal_hold(mut self, hold: AuditFilter) -> Self {
+        self.legal_hold = Some(hold);
+        self
+    }
+
+    /// Who asked for the purge: the `user_id` of the row that records it.
+    #[must_use]
+    pub fn requested_by(mut self, user: impl Into<String>) -> Self {
+        self.requested_by = Some(user.into());
+        self
+    }
+}
+
+/// What a purge did (or, in a dry run, would do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// The cutoff: rows that occurred before it were purged.
+    pub cutoff: DateTime<Utc>,
+    /// Rows deleted; in a dry run, rows that would be.
+    pub deleted: u64,
+    /// Delete statements run (0 in a dry run).
+    pub batches: u64,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// The id of the row recording the purge (`None` in a dry run).
+    pub record_id: Option<i64>,
+}
+
+/// Deletes the rows that occurred before `cutoff`, except those under legal hold.
+///
+/// Each batch selects up to `batch_size` ids through the `occurred_at` index and deletes them in
+/// one statement, its own short transaction, so writers are never held up for long and an
+/// interrupted purge leaves whole batches. The purge is then recorded in the trail itself: one
+/// row with method [`PURGE_METHOD`], path [`PURGE_PATH`], action [`PURGE_ACTION`], `user_id`
+/// from [`PurgeOptions::requested_by`] and `extra` = `{"cutoff", "deleted", "batches",
+/// "legal_hold"}`.
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn run(db: sea_orm::DatabaseConnection) -> Result<(), tower_audit::Error> {
+/// use tower_audit::store::{self, AuditFilter, PurgeOptions};
+///
+/// let cutoff = chrono::Utc::now() - chrono::Duration::days(90);
+/// let options = PurgeOptions::new()
+///     .legal_hold(AuditFilter::new().tenant("acme"))
+///     .requested_by("ops@example.com");
+/// let report = store::purge_before(&db, cutoff, options).await?;
+/// println!("purged {} rows", report.deleted);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// [`Error::RecentPurge`] when `cutoff` is within the minimum retention and
+/// [`PurgeOptions::allow_recent`] is not set; [`Error::Database`] when a statement fails (the
+/// batches already deleted stay deleted).
+pub async fn purge_before<C: ConnectionTrait>(
+    db: &C,
+    cutoff: DateTime<Utc>,
+    options: PurgeOptions,
+) -> Result<PurgeReport, Error> {
+    let started = Instant::now();
+    let now = Utc::now();
+    let youngest = chrono::Duration::from_std(options.min_retention)
+        .ok()
+        .and_then(|age| now.checked_sub_signed(age))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    if cutoff > youngest && !options.allow_recent {
+        return Err(Error::RecentPurge {
+            cutoff,
+            min_retention: options.min_retention,
+        });
+    }
+    let mut purgeable = Condition::all().add(Column::OccurredAt.lt(cutoff));
+    if let Some(hold) = &options.legal_hold {
+        purgeable = purgeable.add(hold.condition_not_null().not());
+    }
+    // Hash-chained rows go only as a prefix of their chain, so what stays still verifies.
+    let (chained, tombstones) = chain_prefixes(db, cutoff, &options).await?;
+    purgeable = purgeable.add(chained);
+    let mut report = PurgeReport {
+        cutoff,
+        deleted: 0,
+        batches: 0,
+        dry_run: options.dry_run,
+        record_id: None,
+    };
+    if options.dry_run {
+        report.deleted = Entity::find().filter(purgeable).count(db).await?;
+        return Ok(report);
+    }
+    loop {
+        // Read, then delete by primary key: the delete is a statement of its own, so a
+        // concurrent writer waits for one batch at most (and SQLite never has to upgrade a
+        // read transaction to a write one).
+        let ids: Vec<i64> = Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(purgeable.clone())
+            .order_by_asc(Column::OccurredAt)
+            .limit(options.batch_size)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if ids.is_empty() {
+            break;
+        }
+        let deleted = Entity::delete_many()
+            .filter(Column::Id.is_in(ids.iter().copied()))
+            .exec(db)
+            .await?;
+        report.deleted += deleted.rows_affected;
+        report.batches += 1;
+        if (ids.len() as u64) < options.batch_size {
+            break;
+        }
+    }
+
+    // Where each chain now starts: verification links its first remaining row to this.
+    for (chain_id, seq, row_hash) in tombstones {
+        crate::entity::audit_checkpoint::ActiveModel {
+            id: NotSet,
+            chain_id: Set(chain_id),
+            chain_seq: Set(seq),
+            row_hash: Set(row_hash),
+            kind: Set("purge".into()),
+            created_at: Set(now),
+            signature: Set(None),
+        }
+        .insert(db)
+        .await?;
+    }
+
+    let extra = serde_json::json!({
+        "cutoff": cutoff.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "deleted": report.deleted,
+        "batches": report.batches,
+        "legal_hold": options.legal_hold.is_some(),
+    });
+    let record = ActiveModel {
+        id: NotSet,
+        record_id: Set(uuid::Uuid::now_v7().to_string()),
+        occurred_at: Set(now),
+        request_id: Set(Some(uuid::Uuid::now_v7().to_string())),
+        method: Set(PURGE_METHOD.to_owned()),
+        path: Set(PURGE_PATH.to_owned()),
+        route: Set(Some(PURGE_PATH.to_owned())),
+        query: Set(None),
+        status: Set(None),
+        grpc_status: Set(None),
+        latency_us: Set(i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX)),
+        client_ip: Set(None),
+        peer_ip: Set(None),
+        user_agent: Set(Some(format!("tower-audit/{}", env!("CARGO_PKG_VERSION")))),
+        user_id: Set(options.requested_by.clone()),
+        tenant_id: Set(None),
+        action: Set(Some(PURGE_ACTION.to_owned())),
+        resource: Set(Some("audit_log".to_owned())),
+        request_body: Set(None),
+        request_body_truncated: Set(false),
+        request_bytes: Set(0),
+        response_bytes: Set(0),
+        request_headers: Set(None),
+        extra: Set(Some(extra)),
+        error: Set(None),
+        grpc_messages_in: Set(None),
+        grpc_messages_out: Set(None),
+        chain_id: Set(None),
+        chain_seq: Set(None),
+        prev_hash: Set(None),
+        row_hash: Set(None),
+        key_id: Set(None),
+    };
+    let inserted = Entity::insert(record).exec(db).await?;
+    report.record_id = Some(inserted.last_insert_id);
+    Ok(report)
+}
+
+/// Which hash-chained rows may go: for each chain, the positions before the first row that must
+/// stay (too recent, or held), so that no chain gets a hole. Returns the condition (unchained rows
+/// always qualify) and, per chain with something to purge, the last position purged and its hash.
+async fn chain_prefixes<C: ConnectionTrait>(
+    db: &C,
+    cutoff: DateTime<Utc>,
+    options: &PurgeOptions,
+) -> Result<(Condition, Vec<(String, i64, String)>), Error> {
+    let chains: Vec<Option<String>> = Entity::find()
+        .select_only()
+        .column(Column::ChainId)
+        .distinct()
+        .filter(Column::ChainId.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut condition = Condition::any().add(Column::ChainId.is_null());
+    let mut tombstones = Vec::new();
+    for chain_id in chains.into_iter().flatten() {
+        let mut stays = Condition::any().add(Column::OccurredAt.gte(cutoff));
+        if let Some(hold) = &options.legal_hold {
+            stays = stays.add(hold.condition_not_null());
+        }
+        let seq_of = |filter: Condition, first: bool| {
+            let column = if first {
+                Column::ChainSeq.min()
+            } else {
+                Column::ChainSeq.max()
+            };
+            Entity::find()
+                .select_only()
+                .column_as(column, "seq")
+                .filter(Column::ChainId.eq(chain_id.as_str()))
+                .filter(filter)
+                .into_tuple::<Option<i64>>()
+                .one(db)
+        };
+        let bound = match seq_of(stays, true).await?.flatten() {
+            Some(first_kept) => first_kept - 1,
+            None => seq_of(Condition::all(), false)
+                .await?
+                .flatten()
+                .unwrap_or(0),
+        };
+        if bound < 1 {
+            continue;
+        }
+        let last = Entity::find()
+            .filter(Column::ChainId.eq(chain_id.as_str()))
+            .filter(Column::ChainSeq.eq(bound))
+            .one(db)
+            .await?;
+        if let Some(row_hash) = last.and_then(|row| row.row_hash) {
+            tombstones.push((chain_id.clone(), bound, row_hash));
+        }
+        condition = condition.add(
+            Condition::all()
+                .add(Column::ChainId.eq(chain_id.as_str()))
+                .add(Column::ChainSeq.lte(bound)),
+        );
+    }
+    Ok((condition, tombstones))
+}

@@ -1,0 +1,270 @@
+//! Aggregates over a window: requests by route, status class and user, and latency percentiles.
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::AuditFilter;
+use crate::Error;
+use crate::entity::audit_log::{Column, Entity};
+
+/// What [`stats`] computes and how much it may fetch.
+///
+/// | setting | default |
+/// | --- | --- |
+/// | `top` | 20 routes and 20 users |
+/// | `max_samples` | 100 000 latencies fetched at most to compute percentiles in Rust |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatsOptions {
+    top: u64,
+    max_samples: u64,
+}
+
+impl Default for StatsOptions {
+    fn default() -> Self {
+        StatsOptions {
+            top: 20,
+            max_samples: 100_000,
+        }
+    }
+}
+
+impl StatsOptions {
+    /// How many of the busiest routes and users to list.
+    #[must_use]
+    pub fn top(mut self, n: u64) -> Self {
+        self.top = n;
+        self
+    }
+
+    /// The most latencies fetched into memory when the backend has no percentile function.
+    /// Above it, each percentile is read with one `ORDER BY latency_us LIMIT 2 OFFSET k` query.
+    #[must_use]
+    pub fn max_samples(mut self, n: u64) -> Self {
+        self.max_samples = n;
+        self
+    }
+}
+
+/// A status class: `2` for 2xx, `5` for 5xx; `None` counts rows without a status.
+pub type StatusClass = Option<u16>;
+
+/// Latency percentiles in microseconds, interpolated like PostgreSQL's `percentile_cont`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LatencyPercentiles {
+    /// The median.
+    pub p50: f64,
+    /// The 95th percentile.
+    pub p95: f64,
+    /// The 99th percentile.
+    pub p99: f64,
+}
+
+/// Aggregates of the rows matching a filter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditStats {
+    /// Matching rows.
+    pub total: u64,
+    /// The busiest routes with their request counts, busiest first (`None`: no route).
+    pub by_route: Vec<(Option<String>, u64)>,
+    /// Requests per status class, by class.
+    pub by_status_class: Vec<(StatusClass, u64)>,
+    /// The busiest users with their request counts, busiest first (`None`: anonymous).
+    pub by_user: Vec<(Option<String>, u64)>,
+    /// Latency percentiles; `None` when no row matches.
+    pub latency: Option<LatencyPercentiles>,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Group {
+    key: Option<String>,
+    n: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct StatusGroup {
+    status: Option<i32>,
+    n: i64,
+}
+
+/// Aggregates of the rows matching `filter` (give it a time range: the window).
+///
+/// Counts are `GROUP BY` queries; percentiles use `percentile_cont` on PostgreSQL and are
+/// computed in Rust elsewhere (see [`StatsOptions::max_samples`]).
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn run(db: sea_orm::DatabaseConnection) -> Result<(), tower_audit::Error> {
+/// use tower_audit::store::{self, AuditFilter, StatsOptions};
+///
+/// let window = AuditFilter::new().since(chrono::Utc::now() - chrono::Duration::hours(24));
+/// let stats = store::stats(&db, &window, StatsOptions::default()).await?;
+/// println!("{} requests, p99 {:?}", stats.total, stats.latency.map(|l| l.p99));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Database`] when a query fails.
+pub async fn stats<C: ConnectionTrait>(
+    db: &C,
+    filter: &AuditFilter,
+    options: StatsOptions,
+) -> Result<AuditStats, Error> {
+    let total = Entity::find().filter(filter.condition()).count(db).await?;
+    let by_route = top_groups(db, filter, Column::Route, options.top).await?;
+    let by_user = top_groups(db, filter, Column::UserId, options.top).await?;
+
+    let statuses = Entity::find()
+        .select_only()
+        .column(Column::Status)
+        .column_as(Expr::col(Column::Id).count(), "n")
+        .filter(filter.condition())
+        .group_by(Column::Status)
+        .into_model::<StatusGroup>()
+        .all(db)
+        .await?;
+    let mut by_status_class: Vec<(StatusClass, u64)> = Vec::new();
+    for group in statuses {
+        let class = group.status.map(|s| (s / 100) as u16);
+        match by_status_class.iter_mut().find(|(c, _)| *c == class) {
+            Some((_, n)) => *n += group.n as u64,
+            None => by_status_class.push((class, group.n as u64)),
+        }
+    }
+    by_status_class.sort();
+
+    let latency = if total == 0 {
+        None
+    } else {
+        Some(latency(db, filter, total, options.max_samples).await?)
+    };
+    Ok(AuditStats {
+        total,
+        by_route,
+        by_status_class,
+        by_user,
+        latency,
+    })
+}
+
+async fn top_groups<C: ConnectionTrait>(
+    db: &C,
+    filter: &AuditFilter,
+    column: Column,
+    top: u64,
+) -> Result<Vec<(Option<String>, u64)>, Error> {
+    let groups = Entity::find()
+        .select_only()
+        .column_as(column, "key")
+        .column_as(Expr::col(Column::Id).count(), "n")
+        .filter(filter.condition())
+        .group_by(column)
+        .order_by_desc(Expr::col(Column::Id).count())
+        .order_by_asc(column)
+        .limit(top)
+        .into_model::<Group>()
+        .all(db)
+        .await?;
+    Ok(groups.into_iter().map(|g| (g.key, g.n as u64)).collect())
+}
+
+const PERCENTILES: [f64; 3] = [0.50, 0.95, 0.99];
+
+async fn latency<C: ConnectionTrait>(
+    db: &C,
+    filter: &AuditFilter,
+    total: u64,
+    max_samples: u64,
+) -> Result<LatencyPercentiles, Error> {
+    let [p50, p95, p99] = if db.get_database_backend() == DbBackend::Postgres {
+        postgres_percentiles(db, filter).await?
+    } else if total <= max_samples {
+        let mut samples: Vec<i64> = Entity::find()
+            .select_only()
+            .column(Column::LatencyUs)
+            .filter(filter.condition())
+            .limit(max_samples)
+            .into_tuple()
+            .all(db)
+            .await?;
+        samples.sort_unstable();
+        PERCENTILES.map(|p| interpolate(p, samples.len() as u64, |i| samples[i as usize]))
+    } else {
+        let mut out = [0.0; 3];
+        for (slot, p) in out.iter_mut().zip(PERCENTILES) {
+            let (low, _) = rank(p, total);
+            let pair: Vec<i64> = Entity::find()
+                .select_only()
+                .column(Column::LatencyUs)
+                .filter(filter.condition())
+                .order_by_asc(Column::LatencyUs)
+                .limit(2)
+                .offset(low)
+                .into_tuple()
+                .all(db)
+                .await?;
+            *slot = interpolate(p, total, |i| {
+                let at = (i - low) as usize;
+                pair.get(at).or(pair.last()).copied().unwrap_or_default()
+            });
+        }
+        out
+    };
+    Ok(LatencyPercentiles { p50, p95, p99 })
+}
+
+/// PostgreSQL computes the three percentiles in one pass.
+async fn postgres_percentiles<C: ConnectionTrait>(
+    db: &C,
+    filter: &AuditFilter,
+) -> Result<[f64; 3], Error> {
+    let mut select = Entity::find().select_only().filter(filter.condition());
+    for (i, p) in PERCENTILES.iter().enumerate() {
+        // No builder for ordered-set aggregates: this backend needs the SQL text.
+        select = select.column_as(
+            Expr::cust(format!(
+                "percentile_cont({p}) WITHIN GROUP (ORDER BY \"latency_us\")"
+            )),
+            format!("p{i}"),
+        );
+    }
+    let row: Option<(Option<f64>, Option<f64>, Option<f64>)> = select.into_tuple().one(db).await?;
+    let (a, b, c) = row.unwrap_or_default();
+    Ok([a.unwrap_or(0.0), b.unwrap_or(0.0), c.unwrap_or(0.0)])
+}
+
+/// The two ranks (0-based) that `percentile_cont(p)` interpolates between, over `n` values.
+fn rank(p: f64, n: u64) -> (u64, u64) {
+    let position = p * (n.saturating_sub(1)) as f64;
+    (position.floor() as u64, position.ceil() as u64)
+}
+
+/// `percentile_cont(p)` over `n` sorted values, the `i`-th given by `value(i)`.
+fn interpolate(p: f64, n: u64, value: impl Fn(u64) -> i64) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    let position = p * (n - 1) as f64;
+    let (low, high) = rank(p, n);
+    let (a, b) = (value(low) as f64, value(high) as f64);
+    a + (b - a) * (position - low as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolation_matches_percentile_cont() {
+        let values: Vec<i64> = (1..=10).collect();
+        let at = |p| interpolate(p, 10, |i| values[i as usize]);
+        assert_eq!(at(0.5), 5.5);
+        assert!((at(0.95) - 9.55).abs() < 1e-9);
+        assert_eq!(interpolate(0.99, 1, |_| 7), 7.0);
+    }
+}

@@ -1,0 +1,438 @@
+//! The `tower-audit` binary, run as a user would, against a SQLite file.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/quickstart.rs"]
+mod quickstart;
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::ActiveValue::NotSet;
+use sea_orm::{DatabaseConnection, EntityTrait};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use tower_audit::AuditLayer;
+use tower_audit::entity::audit_log::{self, ActiveModel, Model};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tower-audit");
+
+/// A SQLite file migrated by `tower-audit migrate`.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("audit.db").display()
+        );
+        let fixture = Fixture { _dir: dir, url };
+        let out = fixture.run(&["migrate"]).await;
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.stdout, "audit_log is up to date\n");
+        fixture
+    }
+
+    async fn db(&self) -> DatabaseConnection {
+        tower_audit::connect(self.url.clone()).await.unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env("DATABASE_URL", &self.url)
+            .env_remove("USER")
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().await.unwrap();
+        Output {
+            code: out.status.code().unwrap(),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn row(days_ago: i64, edit: impl FnOnce(&mut Model)) -> ActiveModel {
+    let mut model = Model {
+        id: 0,
+        occurred_at: Utc::now() - chrono::Duration::days(days_ago),
+        request_id: None,
+        method: "GET".into(),
+        path: "/".into(),
+        route: None,
+        query: None,
+        status: Some(200),
+        grpc_status: None,
+        latency_us: 1500,
+        client_ip: Some("127.0.0.1".into()),
+        peer_ip: None,
+        user_agent: None,
+        user_id: None,
+        tenant_id: None,
+        action: None,
+        resource: None,
+        request_body: None,
+        request_body_truncated: false,
+        request_bytes: 0,
+        response_bytes: 0,
+        request_headers: None,
+        extra: None,
+        error: None,
+        grpc_messages_in: None,
+        grpc_messages_out: None,
+        chain_id: None,
+        chain_seq: None,
+        prev_hash: None,
+        row_hash: None,
+        key_id: None,
+        record_id: uuid::Uuid::now_v7().to_string(),
+    };
+    edit(&mut model);
+    let mut active = ActiveModel::from(model);
+    active.id = NotSet;
+    active
+}
+
+/// Four rows: an old one, and three of today (alice's order, bob's failure, anonymous).
+async fn seed(fixture: &Fixture) {
+    let db = fixture.db().await;
+    audit_log::Entity::insert_many([
+        row(200, |m| m.path = "/ancient".into()),
+        row(0, |m| {
+            m.method = "POST".into();
+            m.path = "/orders".into();
+            m.route = Some("/orders".into());
+            m.status = Some(201);
+            m.user_id = Some("alice".into());
+            m.request_body = Some(r#"{"item":"book"}"#.into());
+        }),
+        row(0, |m| {
+            m.path = "/orders/9".into();
+            m.route = Some("/orders/{id}".into());
+            m.status = Some(500);
+            m.user_id = Some("bob".into());
+            m.error = Some("database is away".into());
+        }),
+        row(0, |m| m.path = "/health".into()),
+    ])
+    .exec(&db)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_prints_a_table_or_ndjson_and_pages_with_a_cursor() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+
+    let out = fixture.run(&["query"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("id  occurred_at"), "{}", out.stdout);
+    assert_eq!(lines.len(), 5, "{}", out.stdout);
+    assert!(
+        lines[1].starts_with("4 ") && lines[4].starts_with("1 "),
+        "newest first"
+    );
+    assert!(out.stdout.contains("database is away"));
+
+    let out = fixture.run(&["query", "--user", "alice", "--json"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let rows: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["request_body"], r#"{"item":"book"}"#);
+
+    let out = fixture.run(&["query", "--status", "5xx", "--json"]).await;
+    assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    let out = fixture
+        .run(&[
+            "query",
+            "--since",
+            "1d",
+            "--path-prefix",
+            "/orders",
+            "--json",
+        ])
+        .await;
+    assert_eq!(out.stdout.lines().count(), 2, "{out:?}");
+
+    // Pages of two: the cursor goes to stderr, and continues where the page ended.
+    let out = fixture.run(&["query", "--limit", "2", "--json"]).await;
+    assert_eq!(out.stdout.lines().count(), 2);
+    let cursor = out.stderr.trim().strip_prefix("more: --cursor ").unwrap();
+    let next = fixture
+        .run(&["query", "--limit", "2", "--json", "--cursor", cursor])
+        .await;
+    let ids: Vec<i64> = out
+        .stdout
+        .lines()
+        .chain(next.stdout.lines())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, [4, 3, 2, 1]);
+    assert_eq!(next.stderr, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_and_export() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+
+    let out = fixture.run(&["stats", "--since", "1d"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("requests: 3\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("p50 1.5 ms"), "{}", out.stdout);
+    assert!(out.stdout.contains("  5xx             1"), "{}", out.stdout);
+    assert!(out.stdout.contains("  alice"), "{}", out.stdout);
+
+    let out = fixture.run(&["export", "--otel"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stderr, "exported 4 rows\n");
+    let first: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(first["url.path"], "/ancient");
+    assert_eq!(first["client.address"], "127.0.0.1");
+
+    let file = fixture._dir.path().join("trail.csv");
+    let out = fixture
+        .run(&[
+            "export",
+            "--format",
+            "csv",
+            "--user",
+            "bob",
+            "--output",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let csv = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains(",/orders/9,/orders/{id},,500,"), "{csv}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_guard_dry_run_and_exit_codes() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+
+    // The guard: one clear line on stderr, exit 1, nothing deleted.
+    let out = fixture.run(&["purge", "--older-than", "1d"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(
+        out.stderr
+            .starts_with("tower-audit: error: refusing to purge"),
+        "{out:?}"
+    );
+
+    let out = fixture
+        .run(&["purge", "--older-than", "90d", "--dry-run"])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.starts_with("would delete 1 rows older than "),
+        "{out:?}"
+    );
+
+    let out = fixture
+        .run(&["purge", "--older-than", "90d", "--requested-by", "ops"])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.starts_with("deleted 1 rows older than "),
+        "{out:?}"
+    );
+    let out = fixture.run(&["query", "--method", "purge", "--json"]).await;
+    let purge: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(purge["user_id"], "ops");
+    assert_eq!(purge["extra"]["deleted"], 1);
+
+    // Usage errors: exit 2.
+    for args in [
+        &["purge"][..],
+        &["purge", "--older-than", "90"],
+        &["query", "--status", "abc"],
+        &["replay", "--target", "http://x", "--header", "no-colon"],
+        &["frobnicate"],
+    ] {
+        let out = fixture.run(args).await;
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+    }
+    // No database: exit 1, one line.
+    let out = Command::new(BIN)
+        .args(["query"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "tower-audit: error: no database: pass --database-url or set DATABASE_URL\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_follows_new_rows() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+
+    let out = fixture.run(&["tail", "-n", "2"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", out.stdout);
+    assert!(
+        lines[1].starts_with("3 ") && lines[2].starts_with("4 "),
+        "oldest of the two first"
+    );
+
+    let mut child = fixture
+        .command(&["tail", "-f", "-n", "1", "--json", "--interval", "1s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: serde_json::Value =
+        serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(first["id"], 4);
+    // tail has printed its first row, so it is polling: the new row comes next.
+    audit_log::Entity::insert(row(0, |m| m.path = "/new".into()))
+        .exec(&fixture.db().await)
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let next: serde_json::Value = serde_json::from_str(&next).unwrap();
+    assert_eq!(
+        (next["id"].as_i64(), next["path"].as_str()),
+        (Some(5), Some("/new"))
+    );
+    child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_into_a_running_quickstart() {
+    let fixture = Fixture::new().await;
+    // Record a session on one quickstart instance.
+    let db = fixture.db().await;
+    let (audit, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let original =
+        support::Server::start(quickstart::app(quickstart::AppState::default(), audit)).await;
+    let client = support::client();
+    let post = |url: String, token: Option<&str>, body: &str| {
+        let mut request = http::Request::post(url).header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.body(support::full(body.to_owned())).unwrap()
+    };
+    let login = r#"{"username":"alice","password":"correct horse"}"#;
+    let (_, body) = support::send(&client, post(original.url("/login"), None, login)).await;
+    let token: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    for item in ["book", "pen"] {
+        let body = format!(r#"{{"item":"{item}"}}"#);
+        let (status, _) =
+            support::send(&client, post(original.url("/orders"), Some(&token), &body)).await;
+        assert_eq!(status, 201);
+    }
+    original.stop().await;
+    guard.shutdown(Duration::from_secs(30)).await.unwrap();
+
+    // A fresh instance that audits nothing, and a token there.
+    let (audit, fresh_guard) = AuditLayer::builder(db.clone())
+        .skip_if(|_| true)
+        .build()
+        .unwrap();
+    let fresh =
+        support::Server::start(quickstart::app(quickstart::AppState::default(), audit)).await;
+    let (_, body) = support::send(&client, post(fresh.url("/login"), None, login)).await;
+    let fresh_token: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let fresh_token = fresh_token["token"].as_str().unwrap();
+    let target = format!("http://{}", fresh.addr);
+
+    let out = fixture
+        .run(&["replay", "--target", &target, "--dry-run"])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "#1 POST /login: skipped: request body was redacted\n\
+         #2 POST /orders: would send\n\
+         #3 POST /orders: would send\n\
+         0 sent, 1 skipped, 0 failed or different\n"
+    );
+
+    // Without the token: 401s where 201s were recorded, exit 3.
+    let out = fixture.run(&["replay", "--target", &target]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("#2 POST /orders: sent 401 (recorded 201)  MISMATCH"),
+        "{out:?}"
+    );
+
+    let header = format!("authorization: Bearer {fresh_token}");
+    let out = fixture
+        .run(&[
+            "replay", "--target", &target, "--header", &header, "--rate", "50",
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .ends_with("2 sent, 1 skipped, 0 failed or different\n"),
+        "{out:?}"
+    );
+    let request = http::Request::get(fresh.url("/orders/2"))
+        .header("authorization", format!("Bearer {fresh_token}"))
+        .body(support::empty())
+        .unwrap();
+    let (status, body) = support::send(&client, request).await;
+    assert_eq!(status, 200);
+    assert_eq!(&body[..], br#"{"id":2,"order":{"item":"pen"}}"#);
+    fresh.stop().await;
+    fresh_guard.shutdown(Duration::from_secs(5)).await.unwrap();
+
+    // Nothing listens there any more: failures, exit 3, the cause on the line.
+    let out = fixture
+        .run(&["replay", "--target", &target, "--stop-on-error"])
+        .await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stdout.contains("FAILED: client error (Connect)"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("(stopped at the first)"), "{out:?}");
+}

@@ -1,0 +1,1089 @@
+//! The store suite — filters, pagination, stats, query plans, export, retention and replay — run
+//! against every configured backend: SQLite always, PostgreSQL and MySQL/MariaDB when
+//! `TOWER_AUDIT_TEST_POSTGRES_URL` / `TOWER_AUDIT_TEST_MYSQL_URL` are set. A backend without its
+//! variable shows its tests as ignored, and says so on stderr.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/quickstart.rs"]
+mod quickstart;
+
+mod support;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http_body_util::{BodyExt, Full};
+use libtest_mimic::{Arguments, Failed, Trial};
+use sea_orm::ActiveValue::NotSet;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, EntityTrait, QueryTrait, Statement, TransactionTrait,
+};
+use tower::ServiceExt;
+use tower_audit::AuditLayer;
+use tower_audit::entity::audit_log::{self, ActiveModel, Model};
+use tower_audit::store::{
+    self, AuditFilter, Cursor, Export, ExportFormat, PageRequest, PurgeOptions, ReplayOptions,
+    ReplayOutcome, StatsOptions,
+};
+
+use support::{Backend, TestDb, rows};
+
+type Scenario = fn(Arc<TestDb>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), |db| Box::pin($name(db)))),*]
+    };
+}
+
+const SCENARIOS: &[(&str, Scenario)] = scenarios![
+    each_filter_selects_its_rows,
+    pagination_neither_skips_nor_repeats_while_rows_arrive,
+    get_count_and_stats,
+    every_query_uses_an_index,
+    export_ndjson_and_csv,
+    export_of_a_large_range_holds_one_page,
+    purge_in_batches_while_writes_continue,
+    purge_guard_and_dry_run,
+    replay_rebuilds_the_quickstart_orders,
+];
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    for backend in Backend::ALL {
+        let available = backend.base_url().is_some();
+        if !available {
+            eprintln!(
+                "SKIPPED: the {} store tests (set {} to run them)",
+                backend.name(),
+                backend.env().unwrap_or_default()
+            );
+        }
+        for &(name, scenario) in SCENARIOS {
+            let trial = Trial::test(format!("{}::{name}", backend.name()), move || {
+                run(backend, name, scenario)
+            })
+            .with_ignored_flag(!available);
+            trials.push(trial);
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn run(backend: Backend, name: &str, scenario: Scenario) -> Result<(), Failed> {
+    if backend.base_url().is_none() {
+        return Err(format!(
+            "{} is not set: cannot run the {} tests",
+            backend.env().unwrap_or_default(),
+            backend.name()
+        )
+        .into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let db = Arc::new(TestDb::create(backend, name).await);
+        let result = tokio::spawn(scenario(db.clone())).await;
+        if let Ok(db) = Arc::try_unwrap(db) {
+            db.cleanup().await;
+        }
+        result.map_err(|error| Failed::from(format!("{error}")))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+/// A row at `at` with everything else empty; `edit` fills in the rest.
+fn row(at: DateTime<Utc>, edit: impl FnOnce(&mut Model)) -> ActiveModel {
+    let mut model = Model {
+        id: 0,
+        occurred_at: at,
+        request_id: None,
+        method: "GET".into(),
+        path: "/".into(),
+        route: None,
+        query: None,
+        status: Some(200),
+        grpc_status: None,
+        latency_us: 100,
+        client_ip: None,
+        peer_ip: None,
+        user_agent: None,
+        user_id: None,
+        tenant_id: None,
+        action: None,
+        resource: None,
+        request_body: None,
+        request_body_truncated: false,
+        request_bytes: 0,
+        response_bytes: 0,
+        request_headers: None,
+        extra: None,
+        error: None,
+        grpc_messages_in: None,
+        grpc_messages_out: None,
+        chain_id: None,
+        chain_seq: None,
+        prev_hash: None,
+        row_hash: None,
+        key_id: None,
+        record_id: uuid::Uuid::now_v7().to_string(),
+    };
+    edit(&mut model);
+    let mut active = ActiveModel::from(model);
+    active.id = NotSet;
+    active
+}
+
+async fn insert(db: &DatabaseConnection, models: Vec<ActiveModel>) {
+    audit_log::Entity::insert_many(models)
+        .exec(db)
+        .await
+        .unwrap();
+}
+
+/// A whole number of microseconds (what every backend keeps) `days` ago.
+fn days_ago(days: i64) -> DateTime<Utc> {
+    let at = Utc::now() - chrono::Duration::days(days);
+    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap()
+}
+
+/// Inserts `n` rows with SQL alone, fast: row `k` (1-based) occurs `k` ms after `start`, user
+/// `u{k % 100}`, route `/r{k % 10}`, tenant `held` when `k % 50 == 0`, else no tenant.
+async fn bulk_insert(db: &DatabaseConnection, backend: Backend, start: DateTime<Utc>, n: u64) {
+    let columns = "occurred_at, request_id, method, path, route, status, latency_us, client_ip, \
+                   user_id, tenant_id, request_body, request_body_truncated, request_bytes, \
+                   response_bytes, record_id";
+    let epoch = start.timestamp();
+    let tag = uuid::Uuid::now_v7().simple();
+    let sql = match backend {
+        // The text form sqlx gives a DateTime<Utc> (RFC 3339, 6 fraction digits here), so that
+        // these rows compare with bound timestamps as the writer's rows do.
+        Backend::Sqlite => format!(
+            "INSERT INTO audit_log ({columns}) \
+             WITH RECURSIVE seq(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM seq WHERE k < {n}) \
+             SELECT strftime('%Y-%m-%dT%H:%M:%S', {epoch} + k / 1000, 'unixepoch') \
+                    || printf('.%06d+00:00', (k % 1000) * 1000 + 1), \
+                    'req-' || k, 'GET', '/r/' || k, '/r' || (k % 10), \
+                    CASE WHEN k % 7 = 0 THEN 500 ELSE 200 END, k % 1000, '10.0.0.1', \
+                    'u' || (k % 100), CASE WHEN k % 50 = 0 THEN 'held' END, \
+                    '{{\"k\":' || k || '}}', 0, 10, 20, 'rec-{tag}-' || k \
+             FROM seq"
+        ),
+        Backend::Postgres => format!(
+            "INSERT INTO audit_log ({columns}) \
+             SELECT to_timestamp({epoch}) + k * interval '1 millisecond' + interval '1 microsecond', \
+                    'req-' || k, 'GET', '/r/' || k, '/r' || (k % 10), \
+                    CASE WHEN k % 7 = 0 THEN 500 ELSE 200 END, k % 1000, '10.0.0.1', \
+                    'u' || (k % 100), CASE WHEN k % 50 = 0 THEN 'held' END, \
+                    '{{\"k\":' || k || '}}', false, 10, 20, 'rec-{tag}-' || k \
+             FROM generate_series(1, {n}) AS k"
+        ),
+        Backend::MySql => format!(
+            "INSERT INTO audit_log ({columns}) \
+             WITH RECURSIVE d(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM d WHERE x < 9) \
+             SELECT TIMESTAMPADD(MICROSECOND, k * 1000 + 1, FROM_UNIXTIME({epoch})), \
+                    CONCAT('req-', k), 'GET', CONCAT('/r/', k), CONCAT('/r', k % 10), \
+                    CASE WHEN k % 7 = 0 THEN 500 ELSE 200 END, k % 1000, '10.0.0.1', \
+                    CONCAT('u', k % 100), CASE WHEN k % 50 = 0 THEN 'held' END, \
+                    CONCAT('{{\"k\":', k, '}}'), false, 10, 20, CONCAT('rec-{tag}-', k) \
+             FROM (SELECT a.x + 10 * b.x + 100 * c.x + 1000 * e.x + 10000 * f.x \
+                          + 100000 * g.x + 1 AS k \
+                   FROM d a, d b, d c, d e, d f, d g) seq \
+             WHERE k <= {n}"
+        ),
+    };
+    if backend == Backend::MySql {
+        // FROM_UNIXTIME is in the session time zone; the table holds UTC.
+        let txn = db.begin().await.unwrap();
+        txn.execute_unprepared("SET time_zone = '+00:00'")
+            .await
+            .unwrap();
+        txn.execute_unprepared(&sql).await.unwrap();
+        txn.commit().await.unwrap();
+    } else {
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+}
+
+/// 24 varied rows, one a minute from two days ago; rows 10 and 11 share a timestamp.
+fn varied_rows() -> Vec<ActiveModel> {
+    let base = days_ago(2);
+    (0..24i64)
+        .map(|i| {
+            let minute = if i == 11 { 10 } else { i };
+            row(base + chrono::Duration::minutes(minute), |m| {
+                m.user_id = [Some("alice"), Some("bob"), None][i as usize % 3].map(Into::into);
+                m.tenant_id = if i % 5 == 0 {
+                    None
+                } else {
+                    Some(["acme", "globex"][i as usize % 2].into())
+                };
+                m.method = ["GET", "POST", "PUT", "DELETE"][i as usize % 4].into();
+                m.path = match i % 6 {
+                    0 => format!("/a%b/x{i}"),
+                    1 => format!("/aXb/x{i}"),
+                    _ => format!("/orders/{i}"),
+                };
+                m.route = Some(if i % 6 < 2 { "/a" } else { "/orders/{id}" }.into());
+                m.status =
+                    [Some(200), Some(201), Some(404), Some(500), Some(503), None][i as usize % 6];
+                m.client_ip = Some(format!("10.0.0.{}", i % 4));
+                m.request_id = Some(format!("req-{i}"));
+                if m.status.is_none_or(|s| s >= 500) {
+                    m.error = Some("boom".into());
+                }
+                m.request_body = match i % 4 {
+                    1 => Some(r#"{"note":"50%_off"}"#.into()),
+                    2 => Some(r#"{"note":"50xxoff"}"#.into()),
+                    _ => None,
+                };
+                m.latency_us = 1000 + i;
+            })
+        })
+        .collect()
+}
+
+/// Every row matching `filter`, newest first, through the store's pages.
+async fn all_pages(db: &DatabaseConnection, filter: &AuditFilter, size: u64) -> Vec<Model> {
+    let mut out = Vec::new();
+    let mut request = PageRequest::newest_first(size);
+    loop {
+        let page = store::page(db, filter, request).await.unwrap();
+        assert!(page.rows.len() as u64 <= size);
+        out.extend(page.rows);
+        match page.next {
+            Some(next) => request = request.after(Some(next)),
+            None => return out,
+        }
+    }
+}
+
+fn newest_first(rows: &mut [Model]) {
+    rows.sort_by_key(|m| std::cmp::Reverse((m.occurred_at, m.id)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+async fn each_filter_selects_its_rows(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    insert(&db, varied_rows()).await;
+    let all = rows(&db).await;
+    let t5 = all[5].occurred_at;
+    let t15 = all[15].occurred_at;
+
+    type Check = (
+        &'static str,
+        AuditFilter,
+        Box<dyn Fn(&Model) -> bool + Send + Sync>,
+    );
+    let checks: Vec<Check> = vec![
+        ("all", AuditFilter::new(), Box::new(|_| true)),
+        (
+            "time range",
+            AuditFilter::new().since(t5).until(t15),
+            Box::new(move |m| m.occurred_at >= t5 && m.occurred_at < t15),
+        ),
+        (
+            "user",
+            AuditFilter::new().user("alice"),
+            Box::new(|m| m.user_id.as_deref() == Some("alice")),
+        ),
+        (
+            "tenant",
+            AuditFilter::new().tenant("acme"),
+            Box::new(|m| m.tenant_id.as_deref() == Some("acme")),
+        ),
+        (
+            "methods",
+            AuditFilter::new().method("POST").method("DELETE"),
+            Box::new(|m| m.method == "POST" || m.method == "DELETE"),
+        ),
+        (
+            "path prefix with a wildcard character",
+            AuditFilter::new().path_prefix("/a%b/"),
+            Box::new(|m| m.path.starts_with("/a%b/")),
+        ),
+        (
+            "route",
+            AuditFilter::new().route("/a"),
+            Box::new(|m| m.route.as_deref() == Some("/a")),
+        ),
+        (
+            "status",
+            AuditFilter::new().status(404),
+            Box::new(|m| m.status == Some(404)),
+        ),
+        (
+            "status range",
+            AuditFilter::new().status_range(200..=299),
+            Box::new(|m| m.status.is_some_and(|s| (200..300).contains(&s))),
+        ),
+        (
+            "status class",
+            AuditFilter::new().status_class(5),
+            Box::new(|m| m.status.is_some_and(|s| (500..600).contains(&s))),
+        ),
+        (
+            "client ip",
+            AuditFilter::new().client_ip("10.0.0.3"),
+            Box::new(|m| m.client_ip.as_deref() == Some("10.0.0.3")),
+        ),
+        (
+            "request id",
+            AuditFilter::new().request_id("req-7"),
+            Box::new(|m| m.request_id.as_deref() == Some("req-7")),
+        ),
+        (
+            "error present",
+            AuditFilter::new().has_error(true),
+            Box::new(|m| m.error.is_some()),
+        ),
+        (
+            "error absent",
+            AuditFilter::new().has_error(false),
+            Box::new(|m| m.error.is_none()),
+        ),
+        (
+            "body text with wildcard characters",
+            AuditFilter::new().body_contains("50%_off"),
+            Box::new(|m| {
+                m.request_body
+                    .as_deref()
+                    .is_some_and(|b| b.contains("50%_off"))
+            }),
+        ),
+        (
+            "combined",
+            AuditFilter::new()
+                .user("bob")
+                .tenant("globex")
+                .status_class(2)
+                .since(t5),
+            Box::new(move |m| {
+                m.user_id.as_deref() == Some("bob")
+                    && m.tenant_id.as_deref() == Some("globex")
+                    && m.status.is_some_and(|s| (200..300).contains(&s))
+                    && m.occurred_at >= t5
+            }),
+        ),
+    ];
+    for (name, filter, expected) in checks {
+        let mut want: Vec<Model> = all.iter().filter(|m| expected(m)).cloned().collect();
+        newest_first(&mut want);
+        assert!(
+            !want.is_empty() || name == "none",
+            "{name}: the data should match"
+        );
+        let got = all_pages(&db, &filter, 4).await;
+        let ids = |rows: &[Model]| rows.iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(ids(&got), ids(&want), "{name}");
+        assert_eq!(
+            store::count(&db, &filter).await.unwrap(),
+            want.len() as u64,
+            "{name}"
+        );
+    }
+}
+
+async fn pagination_neither_skips_nor_repeats_while_rows_arrive(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let base = days_ago(1);
+    // 40 rows; each group of five shares a timestamp, so the id decides the order within it.
+    let seeds = (0..40)
+        .map(|i| row(base + chrono::Duration::seconds(i / 5), |_| {}))
+        .collect();
+    insert(&db, seeds).await;
+    let mut seeded = rows(&db).await;
+    newest_first(&mut seeded);
+    let arrive = |db: DatabaseConnection| async move {
+        insert(&db, (0..3).map(|_| row(Utc::now(), |_| {})).collect()).await;
+    };
+
+    // Newest first from a fixed start: rows arriving on top never show up, none is lost.
+    let mut seen = Vec::new();
+    let mut request = PageRequest::newest_first(7);
+    loop {
+        let page = store::page(&db, &AuditFilter::new(), request)
+            .await
+            .unwrap();
+        seen.extend(page.rows);
+        let Some(next) = page.next else { break };
+        arrive(db.clone()).await;
+        request = request.after(Some(next));
+    }
+    let ids: Vec<i64> = seen.iter().map(|m| m.id).collect();
+    let want: Vec<i64> = seeded.iter().map(|m| m.id).collect();
+    assert_eq!(ids, want, "newest first");
+
+    // Oldest first: the rows that arrive while paging are reached at the end; still no
+    // repeat, no gap, and the cursor survives its text form.
+    let mut seen: Vec<Model> = Vec::new();
+    let mut request = PageRequest::oldest_first(7);
+    loop {
+        let page = store::page(&db, &AuditFilter::new(), request)
+            .await
+            .unwrap();
+        seen.extend(page.rows);
+        let Some(next) = page.next else { break };
+        arrive(db.clone()).await;
+        let text = next.to_string();
+        request = request.after(Some(text.parse::<Cursor>().unwrap()));
+    }
+    let keys: Vec<_> = seen.iter().map(|m| (m.occurred_at, m.id)).collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "strictly ascending");
+    let mut everything = rows(&db).await;
+    everything.sort_by_key(|m| (m.occurred_at, m.id));
+    let want: Vec<_> = everything.iter().map(|m| (m.occurred_at, m.id)).collect();
+    assert_eq!(
+        keys, want,
+        "oldest first reaches every row, the new ones included"
+    );
+    let distinct: HashSet<i64> = seen.iter().map(|m| m.id).collect();
+    assert_eq!(distinct.len(), seen.len());
+}
+
+async fn get_count_and_stats(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let base = days_ago(1);
+    // 101 rows, latencies 0, 10, …, 1000 µs in shuffled order.
+    let models = (0..101i64)
+        .map(|i| {
+            row(base + chrono::Duration::seconds(i), |m| {
+                m.latency_us = ((i * 37) % 101) * 10;
+                m.route = Some(if i < 60 { "/a" } else { "/b" }.into());
+                m.user_id = (i % 2 == 0).then(|| "alice".into());
+                m.status = match i % 10 {
+                    0 => Some(500),
+                    1 => Some(404),
+                    2 => None,
+                    _ => Some(200),
+                };
+            })
+        })
+        .collect();
+    insert(&db, models).await;
+    // Outside the window: must not count.
+    insert(&db, vec![row(days_ago(3), |m| m.latency_us = 1_000_000)]).await;
+
+    let all = rows(&db).await;
+    assert_eq!(
+        store::get(&db, all[3].id).await.unwrap().as_ref(),
+        Some(&all[3])
+    );
+    assert_eq!(store::get(&db, -1).await.unwrap(), None);
+
+    let window = AuditFilter::new()
+        .since(base)
+        .until(base + chrono::Duration::hours(1));
+    assert_eq!(store::count(&db, &window).await.unwrap(), 101);
+    for options in [
+        StatsOptions::default(),
+        StatsOptions::default().max_samples(10),
+    ] {
+        let stats = store::stats(&db, &window, options.top(5)).await.unwrap();
+        assert_eq!(stats.total, 101);
+        assert_eq!(
+            stats.by_route,
+            [(Some("/a".to_owned()), 60), (Some("/b".to_owned()), 41)]
+        );
+        assert_eq!(stats.by_user, [(Some("alice".to_owned()), 51), (None, 50)]);
+        assert_eq!(
+            stats.by_status_class,
+            [(None, 10), (Some(2), 70), (Some(4), 10), (Some(5), 11)]
+        );
+        let latency = stats.latency.unwrap();
+        assert_eq!(
+            (latency.p50, latency.p95, latency.p99),
+            (500.0, 950.0, 990.0)
+        );
+    }
+    let empty = AuditFilter::new().user("nobody");
+    let stats = store::stats(&db, &empty, StatsOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((stats.total, stats.latency), (0, None));
+}
+
+/// The plan of `select` mentions an index of `audit_log`, and no full scan of it.
+async fn assert_uses_index(db: &DatabaseConnection, backend: Backend, what: &str, sql: Statement) {
+    let plan = match backend {
+        Backend::Sqlite => {
+            let explain = Statement::from_sql_and_values(
+                sql.db_backend,
+                format!("EXPLAIN QUERY PLAN {}", sql.sql),
+                sql.values.map(|v| v.0).unwrap_or_default(),
+            );
+            let rows = db.query_all_raw(explain).await.unwrap();
+            let details: Vec<String> = rows
+                .iter()
+                .map(|r| r.try_get::<String>("", "detail").unwrap())
+                .collect();
+            for line in &details {
+                if line.contains("audit_log") {
+                    assert!(
+                        line.contains("INDEX") || line.contains("PRIMARY KEY"),
+                        "{what}: {details:?}"
+                    );
+                }
+            }
+            details.join("\n")
+        }
+        Backend::Postgres => {
+            let txn = db.begin().await.unwrap();
+            // On tables this small a sequential scan is cheaper; forbid it to see that an
+            // index can serve the query at all.
+            txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+                .await
+                .unwrap();
+            let explain = Statement::from_sql_and_values(
+                sql.db_backend,
+                format!("EXPLAIN {}", sql.sql),
+                sql.values.map(|v| v.0).unwrap_or_default(),
+            );
+            let rows = txn.query_all_raw(explain).await.unwrap();
+            txn.rollback().await.unwrap();
+            let plan: Vec<String> = rows
+                .iter()
+                .map(|r| r.try_get::<String>("", "QUERY PLAN").unwrap())
+                .collect();
+            let plan = plan.join("\n");
+            assert!(plan.contains("Index"), "{what}: {plan}");
+            assert!(!plan.contains("Seq Scan"), "{what}: {plan}");
+            plan
+        }
+        Backend::MySql => {
+            let explain = Statement::from_sql_and_values(
+                sql.db_backend,
+                format!("EXPLAIN {}", sql.sql),
+                sql.values.map(|v| v.0).unwrap_or_default(),
+            );
+            let rows = db.query_all_raw(explain).await.unwrap();
+            let keys: Vec<Option<String>> = rows
+                .iter()
+                .map(|r| r.try_get::<Option<String>>("", "key").unwrap())
+                .collect();
+            assert!(keys.iter().all(Option::is_some), "{what}: keys {keys:?}");
+            format!("{keys:?}")
+        }
+    };
+    let _ = plan;
+}
+
+async fn every_query_uses_an_index(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let backend = test.backend;
+    insert(&db, varied_rows()).await;
+    bulk_insert(&db, backend, days_ago(10), 2000).await;
+    match backend {
+        Backend::Sqlite => db.execute_unprepared("ANALYZE").await.unwrap(),
+        Backend::Postgres => db.execute_unprepared("ANALYZE audit_log").await.unwrap(),
+        Backend::MySql => db
+            .execute_unprepared("ANALYZE TABLE audit_log")
+            .await
+            .unwrap(),
+    };
+    let db_backend = db.get_database_backend();
+    let t = days_ago(5);
+    let cursor = Cursor::after(&rows(&db).await[3]);
+    let filters = [
+        ("no filter", AuditFilter::new()),
+        ("time range", AuditFilter::new().since(t).until(Utc::now())),
+        ("user", AuditFilter::new().user("alice")),
+        ("tenant", AuditFilter::new().tenant("acme")),
+        ("route", AuditFilter::new().route("/a")),
+        ("status", AuditFilter::new().status(404)),
+        ("status class", AuditFilter::new().status_class(5)),
+        ("client ip", AuditFilter::new().client_ip("10.0.0.3")),
+        ("request id", AuditFilter::new().request_id("req-7")),
+        ("method", AuditFilter::new().method("POST")),
+        ("path prefix", AuditFilter::new().path_prefix("/orders/")),
+        ("error", AuditFilter::new().has_error(true)),
+        ("body text", AuditFilter::new().body_contains("off")),
+    ];
+    for (name, filter) in &filters {
+        for request in [
+            PageRequest::newest_first(100),
+            PageRequest::newest_first(100).after(Some(cursor)),
+            PageRequest::oldest_first(100).after(Some(cursor)),
+        ] {
+            let sql = store::page_select(filter, request).build(db_backend);
+            assert_uses_index(&db, backend, &format!("page, {name}, {request:?}"), sql).await;
+        }
+    }
+    // Counts over an indexed condition, the purge's batch selection, following by id.
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    use tower_audit::entity::audit_log::Column;
+    for (name, filter) in &filters[1..9] {
+        let count = audit_log::Entity::find()
+            .select_only()
+            .column_as(sea_orm::sea_query::Expr::val(1), "one")
+            .filter(filter.condition())
+            .build(db_backend);
+        assert_uses_index(&db, backend, &format!("count, {name}"), count).await;
+    }
+    let purge = audit_log::Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::OccurredAt.lt(t))
+        .order_by_asc(Column::OccurredAt)
+        .limit(5000)
+        .build(db_backend);
+    assert_uses_index(&db, backend, "purge batch", purge).await;
+    let follow = audit_log::Entity::find()
+        .filter(Column::Id.gt(100))
+        .order_by_asc(Column::Id)
+        .limit(100)
+        .build(db_backend);
+    assert_uses_index(&db, backend, "rows after id", follow).await;
+    let _ = audit_log::Entity::find().count(&db).await.unwrap();
+}
+
+async fn export_ndjson_and_csv(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let base = days_ago(1);
+    insert(
+        &db,
+        vec![
+            row(base, |m| {
+                m.method = "POST".into();
+                m.path = "/orders".into();
+                m.user_id = Some("alice".into());
+                m.request_body = Some("say \"hi\",\nthen leave".into());
+                m.extra = Some(serde_json::json!({ "plan": "gold" }));
+            }),
+            row(base + chrono::Duration::seconds(1), |m| m.status = None),
+            row(base + chrono::Duration::seconds(2), |m| {
+                m.client_ip = Some("10.1.2.3".into());
+            }),
+        ],
+    )
+    .await;
+    let filter = AuditFilter::new();
+
+    let mut out = Vec::new();
+    let report = Export::new(ExportFormat::Ndjson)
+        .page_size(2)
+        .to_writer(&db, &filter, &mut out)
+        .await
+        .unwrap();
+    assert_eq!((report.rows, report.pages, report.largest_page), (3, 2, 2));
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["method"], "POST");
+    assert_eq!(lines[0]["user_id"], "alice");
+    assert_eq!(lines[0]["request_body"], "say \"hi\",\nthen leave");
+    assert_eq!(lines[0]["extra"]["plan"], "gold");
+    assert_eq!(lines[1]["status"], serde_json::Value::Null);
+    assert_eq!(lines[2]["client_ip"], "10.1.2.3");
+
+    // OpenTelemetry names, into an async writer.
+    let mut out: Vec<u8> = Vec::new();
+    Export::new(ExportFormat::Ndjson)
+        .otel(true)
+        .to_async_writer(&db, &filter, &mut out)
+        .await
+        .unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(first["http.request.method"], "POST");
+    assert_eq!(first["url.path"], "/orders");
+    assert_eq!(first["enduser.id"], "alice");
+    assert_eq!(first["http.response.status_code"], 200);
+    assert!(first.get("method").is_none());
+
+    let mut out = Vec::new();
+    Export::new(ExportFormat::Csv)
+        .to_writer(&db, &filter, &mut out)
+        .await
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(header.starts_with("id,occurred_at,request_id,method,path,route,query,status,"));
+    assert!(text.contains(",\"say \"\"hi\"\",\nthen leave\","), "{text}");
+    // Header plus three records, each ending in CRLF (the quoted newline is a bare LF).
+    assert_eq!(text.matches("\r\n").count(), 4);
+}
+
+/// An `AsyncWrite` that only counts lines.
+#[derive(Default)]
+struct LineCounter {
+    lines: u64,
+}
+
+impl tokio::io::AsyncWrite for LineCounter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.lines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The process's peak resident memory, in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+async fn export_of_a_large_range_holds_one_page(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let n: u64 = match test.backend {
+        Backend::Sqlite => 1_000_000,
+        Backend::Postgres | Backend::MySql => 50_000,
+    };
+    bulk_insert(&db, test.backend, days_ago(30), n).await;
+    assert_eq!(store::count(&db, &AuditFilter::new()).await.unwrap(), n);
+
+    let before = peak_rss_kib();
+    let mut out = LineCounter::default();
+    let report = Export::new(ExportFormat::Ndjson)
+        .page_size(1000)
+        .to_async_writer(&db, &AuditFilter::new(), &mut out)
+        .await
+        .unwrap();
+    let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
+    assert_eq!((report.rows, out.lines), (n, n));
+    assert_eq!(report.largest_page, 1000);
+    assert_eq!(report.pages, n.div_ceil(1000));
+    // A million rows held at once take hundreds of MiB; one page about one.
+    assert!(
+        grown_mib < 64,
+        "peak memory grew by {grown_mib} MiB during the export"
+    );
+    eprintln!(
+        "{}: exported {n} rows, peak RSS grew {grown_mib} MiB",
+        test.backend.name()
+    );
+}
+
+async fn purge_in_batches_while_writes_continue(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let n: u64 = match test.backend {
+        Backend::Sqlite => 100_000,
+        Backend::Postgres | Backend::MySql => 20_000,
+    };
+    bulk_insert(&db, test.backend, days_ago(200), n).await;
+    let held = n / 50;
+
+    // A writer that keeps inserting current rows until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (started, first_write) = tokio::sync::oneshot::channel();
+    let writer = tokio::spawn({
+        let db = db.clone();
+        let stop = stop.clone();
+        async move {
+            let mut written = 0u64;
+            let mut started = Some(started);
+            while !stop.load(Ordering::Relaxed) {
+                insert(&db, vec![row(Utc::now(), |m| m.path = "/live".into())]).await;
+                written += 1;
+                if let Some(started) = started.take() {
+                    let _ = started.send(());
+                }
+            }
+            written
+        }
+    });
+    first_write.await.unwrap();
+    let cutoff = Utc::now() - chrono::Duration::days(90);
+    let report = store::purge_before(
+        &db,
+        cutoff,
+        PurgeOptions::new()
+            .legal_hold(AuditFilter::new().tenant("held"))
+            .requested_by("ops"),
+    )
+    .await
+    .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.await.unwrap();
+
+    assert_eq!(report.deleted, n - held);
+    assert!(report.batches >= (n - held) / 5000, "{report:?}");
+    let old = AuditFilter::new().until(cutoff);
+    assert_eq!(
+        store::count(&db, &old).await.unwrap(),
+        held,
+        "held rows kept"
+    );
+    assert_eq!(
+        store::count(&db, &old.clone().tenant("held"))
+            .await
+            .unwrap(),
+        held
+    );
+    let live = AuditFilter::new().path_prefix("/live");
+    assert_eq!(
+        store::count(&db, &live).await.unwrap(),
+        written,
+        "no live row lost"
+    );
+
+    let record = store::get(&db, report.record_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.method, store::PURGE_METHOD);
+    assert_eq!(record.path, store::PURGE_PATH);
+    assert_eq!(record.action.as_deref(), Some(store::PURGE_ACTION));
+    assert_eq!(record.user_id.as_deref(), Some("ops"));
+    let extra = record.extra.unwrap();
+    assert_eq!(extra["deleted"], n - held);
+    assert!(
+        extra["cutoff"]
+            .as_str()
+            .unwrap()
+            .starts_with(&cutoff.format("%Y-%m-%d").to_string())
+    );
+    eprintln!(
+        "{}: purged {} rows in {} batches while {written} rows were written",
+        test.backend.name(),
+        report.deleted,
+        report.batches
+    );
+}
+
+async fn purge_guard_and_dry_run(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    insert(
+        &db,
+        vec![
+            row(days_ago(2), |_| {}),
+            row(days_ago(1), |_| {}),
+            row(Utc::now(), |_| {}),
+        ],
+    )
+    .await;
+    let cutoff = Utc::now() - chrono::Duration::hours(1);
+
+    let refused = store::purge_before(&db, cutoff, PurgeOptions::new()).await;
+    let error = refused.unwrap_err();
+    assert!(
+        matches!(error, tower_audit::Error::RecentPurge { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("minimum retention of 30 days"),
+        "{error}"
+    );
+    assert_eq!(store::count(&db, &AuditFilter::new()).await.unwrap(), 3);
+
+    let dry = store::purge_before(
+        &db,
+        cutoff,
+        PurgeOptions::new().allow_recent(true).dry_run(true),
+    )
+    .await
+    .unwrap();
+    assert_eq!((dry.deleted, dry.batches, dry.record_id), (2, 0, None));
+    assert_eq!(store::count(&db, &AuditFilter::new()).await.unwrap(), 3);
+
+    // A shorter minimum retention admits the cutoff without allow_recent.
+    let done = store::purge_before(
+        &db,
+        cutoff,
+        PurgeOptions::new().min_retention(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
+    assert_eq!((done.deleted, done.batches), (2, 1));
+    // The newest row and the record of the purge.
+    assert_eq!(store::count(&db, &AuditFilter::new()).await.unwrap(), 2);
+}
+
+/// Sends a request to an in-process app and reads the whole response.
+async fn call(
+    app: &Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+async fn login(app: &Router) -> String {
+    let (status, body) = call(
+        app,
+        "POST",
+        "/login",
+        None,
+        r#"{"username":"alice","password":"correct horse"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+async fn replay_rebuilds_the_quickstart_orders(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let since = Utc::now() - chrono::Duration::seconds(1);
+
+    // The recorded session.
+    let (audit, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let original = quickstart::app(quickstart::AppState::default(), audit);
+    let token = login(&original).await;
+    for item in ["book", "pen", "ink"] {
+        let (status, _) = call(
+            &original,
+            "POST",
+            "/orders",
+            Some(&token),
+            &format!(r#"{{"item":"{item}","qty":2}}"#),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    assert_eq!(
+        call(&original, "DELETE", "/orders/2", Some(&token), "")
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        call(&original, "GET", "/orders/1", Some(&token), "")
+            .await
+            .0,
+        200
+    );
+    let written = guard.shutdown(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(written.written, 6);
+    let range = AuditFilter::new().since(since);
+
+    // A fresh instance, which audits nothing itself.
+    let fresh_app = || {
+        let (audit, guard) = AuditLayer::builder(db.clone())
+            .skip_if(|_| true)
+            .build()
+            .unwrap();
+        (
+            quickstart::app(quickstart::AppState::default(), audit),
+            guard,
+        )
+    };
+
+    // Dry run: what would be sent.
+    let (fresh, fresh_guard) = fresh_app();
+    let dry = store::replay(
+        &db,
+        &range,
+        fresh.clone(),
+        ReplayOptions::new().dry_run(true),
+    )
+    .await
+    .unwrap();
+    let outcomes: Vec<_> = dry
+        .entries
+        .iter()
+        .map(|(r, o)| (r.method.as_str(), r.path.as_str(), o.clone()))
+        .collect();
+    let skipped = ReplayOutcome::Skipped {
+        reason: "request body was redacted".into(),
+    };
+    assert_eq!(
+        outcomes,
+        [
+            ("POST", "/login", skipped.clone()),
+            ("POST", "/orders", ReplayOutcome::WouldSend),
+            ("POST", "/orders", ReplayOutcome::WouldSend),
+            ("POST", "/orders", ReplayOutcome::WouldSend),
+            ("DELETE", "/orders/2", ReplayOutcome::WouldSend),
+        ]
+    );
+
+    // Without credentials the first order gets a 401 instead of its 201: stop there.
+    let stopped = store::replay(
+        &db,
+        &range,
+        fresh.clone(),
+        ReplayOptions::new().stop_on_error(true),
+    )
+    .await
+    .unwrap();
+    assert!(stopped.stopped_early);
+    assert_eq!((stopped.entries.len(), stopped.errors()), (2, 1));
+
+    // With a token of the fresh instance, rate-limited: the same orders.
+    let (fresh, fresh_guard2) = {
+        drop(fresh);
+        fresh_guard.shutdown(Duration::from_secs(5)).await.unwrap();
+        fresh_app()
+    };
+    let fresh_token = login(&fresh).await;
+    let started = tokio::time::Instant::now();
+    let report = store::replay(
+        &db,
+        &range,
+        fresh.clone(),
+        ReplayOptions::new()
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {fresh_token}").parse().unwrap(),
+            )
+            .rate(100.0)
+            .stop_on_error(true),
+    )
+    .await
+    .unwrap();
+    // Four sends at 100/s: the first at once, then 10 ms apart.
+    assert!(started.elapsed() >= Duration::from_millis(30));
+    assert_eq!(
+        (report.sent(), report.skipped(), report.errors()),
+        (4, 1, 0)
+    );
+    assert!(!report.stopped_early);
+    for id in 1..=4 {
+        let path = format!("/orders/{id}");
+        assert_eq!(
+            call(&fresh, "GET", &path, Some(&fresh_token), "").await,
+            call(&original, "GET", &path, Some(&token), "").await,
+            "{path}"
+        );
+    }
+    drop((fresh, original));
+    fresh_guard2.shutdown(Duration::from_secs(5)).await.unwrap();
+}
