@@ -109,7 +109,7 @@ where
     pub(crate) fn pre_read(
         service: S,
         parts: Parts,
-        body: B,
+        body: PreRead<B>,
         pending: PendingRecord,
         timeout: Duration,
     ) -> Self {
@@ -142,7 +142,7 @@ where
     }
 }
 
-fn pre_reading<S, B>(service: S, parts: Parts, body: B, timeout: Duration) -> State<S, B>
+fn pre_reading<S, B>(service: S, parts: Parts, body: PreRead<B>, timeout: Duration) -> State<S, B>
 where
     S: Service<Request<RequestBody<B>>>,
     B: Body,
@@ -151,7 +151,7 @@ where
     State::PreReading {
         service: Some(service),
         parts: Some(parts),
-        body: Some(PreRead::new(body)),
+        body: Some(body),
         deadline: tokio::time::sleep(timeout),
     }
 }
@@ -198,7 +198,7 @@ where
                         panic!("{POLLED_AFTER_COMPLETION}");
                     };
                     let next = match *pre_read_timeout {
-                        Some(timeout) => pre_reading(service, parts, body, timeout),
+                        Some(timeout) => pre_reading(service, parts, PreRead::new(body), timeout),
                         None => {
                             let shared = pending.shared().clone();
                             let request =

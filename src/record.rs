@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
-use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
 use crate::body::CapturedBody;
@@ -77,7 +76,8 @@ impl AuditRecord {
 /// What the layer learns when the request arrives.
 #[derive(Debug)]
 pub(crate) struct RequestFacts {
-    pub(crate) occurred_at: DateTime<Utc>,
+    /// When the request arrived; the writer turns it into wall-clock time, off the request path.
+    pub(crate) arrived: Instant,
     pub(crate) method: Method,
     pub(crate) uri: Uri,
     pub(crate) route: Option<RouteName>,
@@ -204,7 +204,9 @@ impl PendingRecord {
     pub(crate) fn set_response(&mut self, status: u16, headers: &HeaderMap) {
         self.status = Some(status);
         // A trailers-only gRPC reply carries its status in the headers.
-        self.read_grpc_status(headers);
+        if self.grpc.is_some() {
+            self.read_grpc_status(headers);
+        }
     }
 
     /// Marks a gRPC request: response messages are counted, a missing `grpc-status` is noted,

@@ -3,10 +3,9 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::request::Parts;
 use http::{HeaderMap, Request, Response};
@@ -14,7 +13,7 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::Overflow;
-use crate::body::{Capture, RequestBody, ResponseBody};
+use crate::body::{Capture, PreRead, RequestBody, ResponseBody};
 use crate::context::{AuditContext, RequestShared, lock};
 use crate::future::ResponseFuture;
 use crate::layer::{Config, Shared};
@@ -141,7 +140,7 @@ where
         let echo = config
             .echo_request_id
             .then(|| request_id(&mut parts, config));
-        let facts = request_facts(&parts, config, grpc);
+        let facts = request_facts(&parts, config, grpc, start);
         let mut pending =
             PendingRecord::new(facts, start, Arc::clone(&shared), self.shared.clone());
         if grpc {
@@ -164,17 +163,26 @@ where
         }
 
         if let Some(timeout) = pre_read {
+            // A small body has usually arrived with the head: take it now, without a timer or a
+            // second trip through the future. The future polls again with a real waker if not.
+            let mut pre_read = PreRead::new(body);
+            let mut now = Context::from_waker(Waker::noop());
+            if pre_read.poll_read(&mut now, &shared).is_ready() {
+                let body = RequestBody::replaying(pre_read, shared);
+                let request = Request::from_parts(parts, body);
+                return ResponseFuture::called(self.inner.call(request), Some(pending));
+            }
             // Call the service that was made ready, and leave a fresh clone for the next call.
             let clone = self.inner.clone();
             let service = std::mem::replace(&mut self.inner, clone);
-            return ResponseFuture::pre_read(service, parts, body, pending, timeout);
+            return ResponseFuture::pre_read(service, parts, pre_read, pending, timeout);
         }
         let request = Request::from_parts(parts, RequestBody::new(body, Some(shared)));
         ResponseFuture::called(self.inner.call(request), Some(pending))
     }
 }
 
-fn request_facts(parts: &Parts, config: &Config, grpc: bool) -> RequestFacts {
+fn request_facts(parts: &Parts, config: &Config, grpc: bool, start: Instant) -> RequestFacts {
     let headers = &parts.headers;
     let peer = peer_ip(parts);
     let client_ip = if config.trusted_proxies.is_enabled() {
@@ -183,7 +191,7 @@ fn request_facts(parts: &Parts, config: &Config, grpc: bool) -> RequestFacts {
         peer
     };
     RequestFacts {
-        occurred_at: Utc::now(),
+        arrived: start,
         method: parts.method.clone(),
         uri: parts.uri.clone(),
         route: route(parts, grpc),

@@ -50,6 +50,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     identify_extractor_and_echoed_request_id,
     recorded_headers_are_redacted,
     outer_layer_enriches_through_response_extensions,
+    late_small_body_of_an_unread_rejection_is_recorded,
 ];
 
 fn main() {
@@ -785,4 +786,70 @@ async fn outer_layer_enriches_through_response_extensions(t: Arc<TestDb>) {
     shutdown(guard).await;
     let rows = rows(&db).await;
     assert_eq!(rows[0].action.as_deref(), Some("outer.saw.response"));
+}
+
+/// A JSON body of known length whose bytes are not there at first (a slow client).
+struct LateBody {
+    polls: u8,
+    data: Option<Bytes>,
+}
+
+impl Body for LateBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.polls += 1;
+        if self.polls == 1 {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(self.data.take().map(|data| Ok(Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.polls > 1 && self.data.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
+}
+
+async fn late_small_body_of_an_unread_rejection_is_recorded(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let service = tower::ServiceBuilder::new()
+        .layer(layer)
+        .service(tower::service_fn(
+            |_request: http::Request<tower_audit::RequestBody<LateBody>>| async {
+                let mut response = http::Response::new(Full::new(Bytes::from_static(b"no")));
+                *response.status_mut() = StatusCode::UNAUTHORIZED;
+                Ok::<_, Infallible>(response)
+            },
+        ));
+    let body = LateBody {
+        polls: 0,
+        data: Some(Bytes::from_static(
+            br#"{"user":"zoe","password":"late-secret"}"#,
+        )),
+    };
+    let request = http::Request::post("/login")
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    response.into_body().collect().await.unwrap();
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    let body = rows[0].request_body.as_deref().expect("body recorded");
+    assert!(
+        body.contains("zoe") && !body.contains("late-secret"),
+        "{body}"
+    );
+    assert!(!rows[0].request_body_truncated);
 }

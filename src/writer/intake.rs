@@ -177,7 +177,7 @@ impl Channel {
     /// Writes one record straight to the journal from the request path: while the database is
     /// away, a finished request is on disk before its response completes.
     fn spill_record(&self, record: AuditRecord) {
-        let row = row::to_model(record, &self.rows);
+        let row = row::to_model(record, &self.rows, &super::WallClock::now());
         if let Err(error) = self.spill(std::slice::from_ref(&row)) {
             tracing::error!(%error, "tower-audit: cannot append to the audit journal");
         }

@@ -42,6 +42,31 @@ pub(crate) use intake::{Channel, ChannelConfig, Intake};
 pub(crate) use journal::{Journal, JournalConfig};
 pub(crate) use worker::{Outage, Worker, WriterConfig};
 
+/// A wall-clock reading paired with a monotonic one: turns the `Instant` a request arrived at
+/// into the time it arrived, so the request path reads only the monotonic clock.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WallClock {
+    system: chrono::DateTime<chrono::Utc>,
+    instant: std::time::Instant,
+}
+
+impl WallClock {
+    pub(crate) fn now() -> Self {
+        Self {
+            instant: std::time::Instant::now(),
+            system: chrono::Utc::now(),
+        }
+    }
+
+    pub(crate) fn at(&self, then: std::time::Instant) -> chrono::DateTime<chrono::Utc> {
+        let ago = self.instant.saturating_duration_since(then);
+        chrono::Duration::from_std(ago)
+            .ok()
+            .and_then(|ago| self.system.checked_sub_signed(ago))
+            .unwrap_or(self.system)
+    }
+}
+
 /// Now, to the microsecond: the precision every backend keeps.
 #[cfg(feature = "integrity")]
 pub(crate) fn now_micros() -> chrono::DateTime<chrono::Utc> {

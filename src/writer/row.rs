@@ -3,6 +3,7 @@
 
 use uuid::Uuid;
 
+use super::WallClock;
 use crate::client_ip::anonymize;
 #[cfg(feature = "jwt")]
 use crate::context::ContextFields;
@@ -25,7 +26,7 @@ pub(crate) struct RowConfig {
 }
 
 /// The row for `record`. `id` is left 0: the database assigns it.
-pub(crate) fn to_model(record: AuditRecord, config: &RowConfig) -> Model {
+pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallClock) -> Model {
     let redactor = &config.redactor;
     let AuditRecord {
         request,
@@ -69,10 +70,12 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig) -> Model {
         );
         Uuid::new_v7(ts).to_string()
     };
+    // Microseconds: what every backend stores, so a row reads back as it was hashed.
+    let occurred_at = super::truncate_micros(clock.at(request.arrived));
     let request_id = match &request.request_id {
         Some(value) => lossy(value.as_bytes(), REQUEST_ID_LEN as usize),
         // Generated here rather than on the request path: v7 keeps the arrival time in its prefix.
-        None => v7(&request.occurred_at),
+        None => v7(&occurred_at),
     };
     #[cfg(feature = "grpc-reflect")]
     let decoded = grpc_descriptors
@@ -106,9 +109,9 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig) -> Model {
     let mut model = Model {
         id: 0,
         // The idempotency key: retries and journal replays never write a record twice.
-        record_id: v7(&request.occurred_at),
+        record_id: v7(&occurred_at),
         // Microseconds: what every backend stores, so a row reads back as it was hashed.
-        occurred_at: super::truncate_micros(request.occurred_at),
+        occurred_at,
         request_id: Some(request_id),
         method: cut_chars(request.method.as_str(), METHOD_LEN),
         path: cut_bytes(redactor.redact_text(request.uri.path()), LONG_TEXT_BYTES),

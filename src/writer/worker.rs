@@ -235,9 +235,10 @@ impl Worker {
     /// Sanitizes and converts, once: retries and the journal reuse the rows. Dropping the
     /// records returns their queue reservations.
     fn convert(&self, batch: &mut Vec<AuditRecord>) -> Vec<Model> {
+        let clock = super::WallClock::now();
         batch
             .drain(..)
-            .map(|record| row::to_model(record, &self.channel.rows))
+            .map(|record| row::to_model(record, &self.channel.rows, &clock))
             .collect()
     }
 
