@@ -1,7 +1,8 @@
 //! [`AuditContext`]: what handlers and inner middleware add to the record of their request.
 //!
-//! The layer puts one `AuditContext` into the request's extensions (and, once the inner service has
-//! answered, into the response's). Anything set through it lands in the request's row, even when
+//! The layer puts one `AuditContext` into the request's extensions (and, with
+//! [`context_on_response`](crate::AuditLayerBuilder::context_on_response), into the response's once
+//! the inner service has answered). Anything set through it lands in the request's row, even when
 //! the handler fails afterwards, because the row is only finished when the response ends.
 //!
 //! # Example

@@ -43,21 +43,12 @@ pin_project! {
         S: Service<Request<RequestBody<B>>>,
         B: Body,
     {
+        // The rare states are boxed: the common one, `Calling`, stays small to move.
         WaitingForRoom {
-            service: Option<S>,
-            parts: Option<Parts>,
-            body: Option<B>,
-            acquire: Acquire,
-            pre_read_timeout: Option<Duration>,
-            #[pin]
-            deadline: tokio::time::Sleep,
+            waiting: Box<Waiting<S, B>>,
         },
         PreReading {
-            service: Option<S>,
-            parts: Option<Parts>,
-            body: Option<PreRead<B>>,
-            #[pin]
-            deadline: tokio::time::Sleep,
+            reading: Box<Reading<S, B>>,
         },
         Calling {
             #[pin]
@@ -65,6 +56,24 @@ pin_project! {
         },
         Rejected,
     }
+}
+
+/// A request waiting for room in the queue (`Overflow::Block`).
+struct Waiting<S, B> {
+    service: Option<S>,
+    parts: Option<Parts>,
+    body: Option<B>,
+    acquire: Acquire,
+    pre_read_timeout: Option<Duration>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+/// A small body still arriving, read within a bounded wait before the service runs.
+struct Reading<S, B: Body> {
+    service: Option<S>,
+    parts: Option<Parts>,
+    body: Option<PreRead<B>>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl<S, B> fmt::Debug for ResponseFuture<S, B>
@@ -130,12 +139,14 @@ where
     ) -> Self {
         Self {
             state: State::WaitingForRoom {
-                service: Some(service),
-                parts: Some(parts),
-                body: Some(body),
-                acquire,
-                pre_read_timeout,
-                deadline: tokio::time::sleep(timeout),
+                waiting: Box::new(Waiting {
+                    service: Some(service),
+                    parts: Some(parts),
+                    body: Some(body),
+                    acquire,
+                    pre_read_timeout,
+                    deadline: Box::pin(tokio::time::sleep(timeout)),
+                }),
             },
             pending: Some(pending),
         }
@@ -149,10 +160,12 @@ where
     B::Error: fmt::Display,
 {
     State::PreReading {
-        service: Some(service),
-        parts: Some(parts),
-        body: Some(body),
-        deadline: tokio::time::sleep(timeout),
+        reading: Box::new(Reading {
+            service: Some(service),
+            parts: Some(parts),
+            body: Some(body),
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }),
     }
 }
 
@@ -172,14 +185,15 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::WaitingForRoom {
-                    service,
-                    parts,
-                    body,
-                    acquire,
-                    pre_read_timeout,
-                    deadline,
-                } => {
+                StateProj::WaitingForRoom { waiting } => {
+                    let Waiting {
+                        service,
+                        parts,
+                        body,
+                        acquire,
+                        pre_read_timeout,
+                        deadline,
+                    } = &mut **waiting;
                     let pending = this.pending.as_mut().expect(POLLED_AFTER_COMPLETION);
                     match acquire.as_mut().poll(cx) {
                         Poll::Ready(Ok(permit)) => pending.set_permit(permit),
@@ -187,7 +201,7 @@ where
                         // and counted if the queue is still full when it is finished.
                         Poll::Ready(Err(_)) => {}
                         Poll::Pending => {
-                            if deadline.poll(cx).is_pending() {
+                            if deadline.as_mut().poll(cx).is_pending() {
                                 return Poll::Pending;
                             }
                         }
@@ -210,19 +224,20 @@ where
                     };
                     this.state.set(next);
                 }
-                StateProj::PreReading {
-                    service,
-                    parts,
-                    body,
-                    deadline,
-                } => {
+                StateProj::PreReading { reading } => {
+                    let Reading {
+                        service,
+                        parts,
+                        body,
+                        deadline,
+                    } = &mut **reading;
                     let (Some(pending), Some(pre_read)) = (this.pending.as_ref(), body.as_mut())
                     else {
                         panic!("{POLLED_AFTER_COMPLETION}");
                     };
                     let shared = pending.shared().clone();
                     if pre_read.poll_read(cx, &shared).is_pending()
-                        && deadline.poll(cx).is_pending()
+                        && deadline.as_mut().poll(cx).is_pending()
                     {
                         return Poll::Pending;
                     }
@@ -245,9 +260,11 @@ where
                             if let Some(pending) = &mut pending {
                                 pending.set_response(parts.status.as_u16(), &parts.headers);
                                 // For outer layers and services that cannot reach the request.
-                                parts
-                                    .extensions
-                                    .insert(AuditContext::new(pending.shared().clone()));
+                                if pending.layer().config.context_on_response {
+                                    parts
+                                        .extensions
+                                        .insert(AuditContext::new(pending.shared().clone()));
+                                }
                                 if let Some(id) = pending.take_echo_request_id() {
                                     let name = pending.layer().config.request_id_header.clone();
                                     parts.headers.entry(name).or_insert(id);

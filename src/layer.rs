@@ -113,6 +113,7 @@ pub(crate) struct Config {
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) identify: Option<IdentifyFn>,
     pub(crate) echo_request_id: bool,
+    pub(crate) context_on_response: bool,
     pub(crate) keep_authorization: bool,
     pub(crate) overflow: Overflow,
     #[cfg(feature = "grpc-reflect")]
@@ -135,6 +136,7 @@ impl Default for Config {
             trusted_proxies: TrustedProxies::none(),
             identify: None,
             echo_request_id: false,
+            context_on_response: false,
             keep_authorization: false,
             overflow: Overflow::default(),
             #[cfg(feature = "grpc-reflect")]
@@ -197,6 +199,7 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// | [`anonymize_ip`](Self::anonymize_ip) | off | store client and peer addresses cut to /24 (IPv4) or /48 (IPv6) |
 /// | [`identify`](Self::identify) | none | user and tenant from the request head |
 /// | `jwt` (feature `jwt`) | none | user and tenant from a verified bearer token |
+/// | [`context_on_response`](Self::context_on_response) | off | the `AuditContext` in response extensions too |
 /// | [`echo_request_id`](Self::echo_request_id) | off | generate the request id on the request path and set it on the request and the response |
 /// | [`redactor`](Self::redactor) | [`Redactor::default`] | sanitizes bodies, queries, headers |
 /// | `grpc_descriptors` (feature `grpc-reflect`) | none | gRPC request messages stored as redacted JSON rather than described by size |
@@ -334,6 +337,14 @@ impl AuditLayerBuilder {
     #[cfg(feature = "grpc-reflect")]
     pub fn grpc_descriptors(mut self, pool: prost_reflect::DescriptorPool) -> Self {
         self.config.grpc_descriptors = Some(pool);
+        self
+    }
+
+    /// Also puts the request's [`AuditContext`](crate::AuditContext) into the response's
+    /// extensions, for outer layers (and services that cannot reach the request) to enrich the
+    /// record until the response body ends. Off by default: it costs an allocation per response.
+    pub fn context_on_response(mut self, enable: bool) -> Self {
+        self.config.context_on_response = enable;
         self
     }
 

@@ -24,7 +24,8 @@ use crate::layer::Shared;
 /// accessors cover what sinks and tests read.
 #[derive(Debug)]
 pub struct AuditRecord {
-    pub(crate) request: RequestFacts,
+    /// Boxed: records move from the service to the body to the queue, a pointer at a time.
+    pub(crate) request: Box<RequestFacts>,
     pub(crate) latency: Duration,
     pub(crate) status: Option<u16>,
     pub(crate) grpc_status: Option<i32>,
@@ -114,7 +115,7 @@ impl RouteName {
 /// A record still in flight. It is finished exactly once: explicitly at the end of the response,
 /// on an error, or — when whatever holds it is dropped first — by `Drop`, as a cancellation.
 pub(crate) struct PendingRecord {
-    request: Option<RequestFacts>,
+    request: Option<Box<RequestFacts>>,
     start: Instant,
     status: Option<u16>,
     grpc_status: Option<i32>,
@@ -167,7 +168,7 @@ impl PendingRecord {
         layer: Arc<Shared>,
     ) -> Self {
         Self {
-            request: Some(request),
+            request: Some(Box::new(request)),
             start,
             status: None,
             grpc_status: None,

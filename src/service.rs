@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::request::Parts;
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
@@ -119,7 +119,8 @@ where
             },
         };
 
-        let grpc = is_grpc(&parts);
+        let mut seen = Seen::scan(&parts.headers, config);
+        let grpc = is_grpc(seen.content_type.as_ref());
         let mut capture = Capture::new(config.max_body_bytes);
         if body.is_end_stream() {
             capture.set_ended();
@@ -140,7 +141,12 @@ where
         let echo = config
             .echo_request_id
             .then(|| request_id(&mut parts, config));
-        let facts = request_facts(&parts, config, grpc, start);
+        if let Some(id) = &echo {
+            seen.request_id = Some(id.clone());
+        }
+        let pre_read = should_pre_read(seen.content_type.as_ref(), &body, config)
+            .then_some(config.body_read_timeout);
+        let facts = request_facts(&parts, config, grpc, start, seen);
         let mut pending =
             PendingRecord::new(facts, start, Arc::clone(&shared), self.shared.clone());
         if grpc {
@@ -152,7 +158,6 @@ where
         if let Some(permit) = permit {
             pending.set_permit(permit);
         }
-        let pre_read = should_pre_read(&parts, &body, config).then_some(config.body_read_timeout);
 
         if let Some((acquire, timeout)) = wait_for_room {
             let clone = self.inner.clone();
@@ -182,7 +187,51 @@ where
     }
 }
 
-fn request_facts(parts: &Parts, config: &Config, grpc: bool, start: Instant) -> RequestFacts {
+/// The headers a record keeps, found in one pass over the request's headers rather than one
+/// hash lookup each.
+#[derive(Default)]
+struct Seen {
+    request_id: Option<HeaderValue>,
+    user_agent: Option<HeaderValue>,
+    content_type: Option<HeaderValue>,
+    content_encoding: Option<HeaderValue>,
+    authorization: Option<HeaderValue>,
+}
+
+impl Seen {
+    fn scan(headers: &HeaderMap, config: &Config) -> Self {
+        let mut seen = Self::default();
+        let keep = |slot: &mut Option<HeaderValue>, value: &HeaderValue| {
+            if slot.is_none() {
+                *slot = Some(value.clone());
+            }
+        };
+        for (name, value) in headers {
+            if name == USER_AGENT {
+                keep(&mut seen.user_agent, value);
+            } else if name == CONTENT_TYPE {
+                keep(&mut seen.content_type, value);
+            } else if name == CONTENT_ENCODING {
+                keep(&mut seen.content_encoding, value);
+            } else if name == http::header::AUTHORIZATION {
+                if config.keep_authorization {
+                    keep(&mut seen.authorization, value);
+                }
+            } else if *name == config.request_id_header {
+                keep(&mut seen.request_id, value);
+            }
+        }
+        seen
+    }
+}
+
+fn request_facts(
+    parts: &Parts,
+    config: &Config,
+    grpc: bool,
+    start: Instant,
+    seen: Seen,
+) -> RequestFacts {
     let headers = &parts.headers;
     let peer = peer_ip(parts);
     let client_ip = if config.trusted_proxies.is_enabled() {
@@ -195,18 +244,14 @@ fn request_facts(parts: &Parts, config: &Config, grpc: bool, start: Instant) -> 
         method: parts.method.clone(),
         uri: parts.uri.clone(),
         route: route(parts, grpc),
-        request_id: headers.get(&config.request_id_header).cloned(),
+        request_id: seen.request_id,
         peer,
         client_ip,
-        user_agent: headers.get(USER_AGENT).cloned(),
-        content_type: headers.get(CONTENT_TYPE).cloned(),
-        content_encoding: headers.get(CONTENT_ENCODING).cloned(),
+        user_agent: seen.user_agent,
+        content_type: seen.content_type,
+        content_encoding: seen.content_encoding,
         headers: recorded_headers(headers, &config.record_headers),
-        authorization: if config.keep_authorization {
-            headers.get(http::header::AUTHORIZATION).cloned()
-        } else {
-            None
-        },
+        authorization: seen.authorization,
     }
 }
 
@@ -259,11 +304,8 @@ fn peer_ip(parts: &Parts) -> Option<IpAddr> {
 }
 
 /// `application/grpc`, `application/grpc+proto`, …: decided once per request.
-fn is_grpc(parts: &Parts) -> bool {
-    parts
-        .headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"))
+fn is_grpc(content_type: Option<&HeaderValue>) -> bool {
+    content_type.is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// The client's deadline from `grpc-timeout`: at most 8 digits and a unit (`H M S m u n`).
@@ -303,14 +345,14 @@ fn route(parts: &Parts, grpc: bool) -> Option<RouteName> {
 /// A JSON or form body of known length within the cap is read before the service runs, so a
 /// handler that rejects the request without reading it still leaves the body in the record.
 /// Anything streamed (chunked uploads, gRPC) is only teed.
-fn should_pre_read<B: Body>(parts: &Parts, body: &B, config: &Config) -> bool {
+fn should_pre_read<B: Body>(content_type: Option<&HeaderValue>, body: &B, config: &Config) -> bool {
     let Some(len) = body.size_hint().exact() else {
         return false;
     };
     if len == 0 || len > config.max_body_bytes as u64 || config.body_read_timeout.is_zero() {
         return false;
     }
-    let Some(content_type) = parts.headers.get(CONTENT_TYPE) else {
+    let Some(content_type) = content_type else {
         return false;
     };
     let content_type = content_type.as_bytes();

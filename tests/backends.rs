@@ -759,7 +759,10 @@ async fn recorded_headers_are_redacted(t: Arc<TestDb>) {
 
 async fn outer_layer_enriches_through_response_extensions(t: Arc<TestDb>) {
     let db = t.migrated().await;
-    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .context_on_response(true)
+        .build()
+        .unwrap();
     let service = tower::ServiceBuilder::new()
         .map_response(|response: http::Response<_>| {
             if let Some(audit) = response.extensions().get::<tower_audit::AuditContext>() {

@@ -1,0 +1,109 @@
+//! Instructions per request of the audit layer against the bare service, for a count that the
+//! machine's load cannot disturb:
+//!
+//! ```sh
+//! cargo build --release --example request_cost
+//! for mode in bare audited; do for body in none json; do for n in 0 20000; do
+//!   valgrind --tool=callgrind --callgrind-out-file=/dev/null ./target/release/examples/request_cost $mode $body $n 2>&1 | grep refs
+//! done; done; done
+//! ```
+//!
+//! (instructions at 20000 − instructions at 0) / 20000 is the cost of one request. The writer is
+//! not running (its records wait in the queue), so only the request path is counted.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+use tower::{Service, ServiceExt};
+use tower_audit::AuditLayer;
+
+const JSON: &str = r#"{"customer":{"id":"c-10293","email":"jane.doe@example.com","tier":"gold"},"items":[{"sku":"BK-2231","qty":2,"price":12.5},{"sku":"PN-0032","qty":1,"price":3.75}],"shipping":{"method":"express","address":"12 Rue de la Paix, 75002 Paris"},"note":"leave at the door","coupon":"WINTER"}"#;
+
+async fn handler<B>(request: Request<B>) -> Result<Response<Full<Bytes>>, Infallible>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    std::hint::black_box(body);
+    Ok(Response::new(Full::new(Bytes::from_static(b"{\"id\":1}"))))
+}
+
+fn request(json: bool) -> Request<Full<Bytes>> {
+    // Static header values and URI: like hyper's, their clones share the bytes.
+    let builder = Request::post(http::Uri::from_static("/orders/17?expand=items"))
+        .header("user-agent", http::HeaderValue::from_static("bench/1.0"))
+        .header(
+            "x-request-id",
+            http::HeaderValue::from_static("0192f0c1-aaaa-7bbb-8ccc-123456789abc"),
+        );
+    if json {
+        builder
+            .header(
+                "content-type",
+                http::HeaderValue::from_static("application/json"),
+            )
+            .body(Full::new(Bytes::from_static(JSON.as_bytes())))
+            .expect("request")
+    } else {
+        builder.body(Full::new(Bytes::new())).expect("request")
+    }
+}
+
+async fn drive<S, B>(mut service: S, json: bool, n: usize)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible>,
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    for _ in 0..n {
+        let response = service
+            .ready()
+            .await
+            .expect("ready")
+            .call(request(json))
+            .await
+            .expect("response");
+        std::hint::black_box(response.into_body().collect().await.expect("body"));
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (mode, body, n) = (
+        args.get(1).map_or("audited", String::as_str),
+        args.get(2).map_or("none", String::as_str),
+        args.get(3)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(20_000usize),
+    );
+    let json = body == "json";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let db = tower_audit::connect("sqlite::memory:").await.expect("db");
+        let (layer, _guard, _writer) = AuditLayer::builder(db)
+            .capacity(n.max(1))
+            .build_pair()
+            .expect("layer");
+        match mode {
+            "bare" => drive(tower::service_fn(handler::<Full<Bytes>>), json, n).await,
+            _ => {
+                let service = tower::ServiceBuilder::new()
+                    .layer(layer)
+                    .service_fn(handler::<tower_audit::RequestBody<Full<Bytes>>>);
+                drive(service, json, n).await;
+            }
+        }
+    });
+}
