@@ -149,7 +149,8 @@ impl Export {
     ///
     /// # Errors
     ///
-    /// [`Error::Database`] when a query fails, [`Error::Io`] when writing fails.
+    /// [`Error::Database`] when a query fails, [`Error::Io`] when writing fails,
+    /// [`Error::Config`] when a proof is asked of CSV or OpenTelemetry names.
     pub async fn to_async_writer<C, W>(
         &self,
         db: &C,
@@ -175,7 +176,8 @@ impl Export {
     ///
     /// # Errors
     ///
-    /// [`Error::Database`] when a query fails, [`Error::Io`] when writing fails.
+    /// [`Error::Database`] when a query fails, [`Error::Io`] when writing fails,
+    /// [`Error::Config`] when a proof is asked of CSV or OpenTelemetry names.
     pub async fn to_writer<C, W>(
         &self,
         db: &C,
