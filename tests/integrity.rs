@@ -410,6 +410,20 @@ async fn export_with_proof_verifies_offline(t: Arc<TestDb>) {
     assert_intact(&report, "t", 21 - first_kept as u64, 20);
     assert_intact(&report, "u", 8, 8);
     assert_eq!(report.chains[0].checkpoint_seq, Some(20));
+    // The first row after the tombstone, cut from the file.
+    let cut: String = text
+        .lines()
+        .filter(|line| !line.contains(&format!(r#""chain_id":"t","chain_seq":{first_kept},"#)))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(cut.lines().count() + 1, text.lines().count());
+    let report = verify_export(cut.as_bytes(), &keys()).unwrap();
+    let found = report.chains[0].first_break.clone().unwrap();
+    assert_eq!(
+        (found.kind, found.chain_seq),
+        (BreakKind::Deleted, first_kept + 1),
+        "{report}"
+    );
     // An unknown key is a break, not an error.
     let report = verify_export(text.as_bytes(), &Keyring::new().key("k0", KEY.to_vec())).unwrap();
     let found = report.chains[0].first_break.clone().unwrap();

@@ -22,7 +22,7 @@ struct Exported {
 /// last checkpoint of the proof is signed (with [`Keyring::checkpoint_key`]) and matches its row.
 ///
 /// The export may start in the middle of a chain (a time range): its first row is trusted as a
-/// start unless a purge tombstone of the proof precedes it. Rows dropped from the end of the file
+/// start, unless the proof holds a purge tombstone, which then says where the chain starts. Rows dropped from the end of the file
 /// show as [`BreakKind::TruncatedTail`] as long as a checkpoint line vouches for them. Rows
 /// outside any chain are not checked. Holds a few dozen bytes per chained row.
 ///
@@ -112,7 +112,8 @@ fn verify_chain(chain_id: String, mut chain: Exported, keys: &Keyring) -> ChainR
         .as_ref()
         .map(|cp| (cp.chain_seq, cp.row_hash.clone()));
     let mut walk = Walk {
-        trust_first: true,
+        // A tombstone in the proof says where the exported chain starts.
+        trust_first: chain.tombstone.is_none(),
         tombstone: chain.tombstone.map(|t| (t.chain_seq, t.row_hash)),
         checkpoint_seq: vouched.as_ref().map_or(0, |(seq, _)| *seq),
         previous: None,

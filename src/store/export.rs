@@ -125,8 +125,9 @@ impl Export {
 
     /// Appends, after the rows, the proof that lets the export be verified offline with
     /// `tower_audit::integrity::verify_export` (feature `integrity`): for each hash chain among
-    /// the exported rows, the checkpoints taken within the exported positions and the latest purge
-    /// tombstone before them, one line each as `{"checkpoint": {...}}`.
+    /// the exported rows, the checkpoints taken within the exported positions and, when the first
+    /// exported row directly follows a purge, its tombstone; one line each as
+    /// `{"checkpoint": {...}}`.
     ///
     /// A proof needs [`ExportFormat::Ndjson`] and the table's column names (not
     /// [`otel`](Self::otel)); the export fails with [`Error::Config`] otherwise. Export a time
@@ -326,15 +327,15 @@ impl Chunks {
 }
 
 impl Chunks {
-    /// The checkpoints within each exported chain's positions and the latest tombstone before
-    /// them, as `{"checkpoint": {...}}` lines.
+    /// The checkpoints within each exported chain's positions and the tombstone the first
+    /// exported row follows, if it does, as `{"checkpoint": {...}}` lines.
     async fn proof<C: ConnectionTrait>(&self, db: &C, buf: &mut Vec<u8>) -> Result<(), Error> {
         for (chain_id, &(first, last)) in &self.chains {
             let tombstone = checkpoint::Entity::find()
                 .filter(checkpoint::Column::ChainId.eq(chain_id.as_str()))
                 .filter(checkpoint::Column::Kind.eq("purge"))
-                .filter(checkpoint::Column::ChainSeq.lt(first))
-                .order_by_desc(checkpoint::Column::ChainSeq)
+                .filter(checkpoint::Column::ChainSeq.eq(first - 1))
+                .order_by_desc(checkpoint::Column::Id)
                 .limit(1)
                 .one(db)
                 .await?;
