@@ -255,6 +255,18 @@ async fn signed_checkpoints_verify_with_the_public_key(t: Arc<TestDb>) {
         .unwrap();
     let report = verify(&db, &keys, VerifyOptions::default()).await.unwrap();
     assert!(report.is_intact(), "{report}");
+    // Offline too: the proof's checkpoint carries its signature.
+    let text = export(&db).await;
+    let report = verify_export(text.as_bytes(), &keys).unwrap();
+    assert!(report.is_intact(), "{report}");
+    let moved = text.replace(
+        r#""chain_seq":10,"created_at""#,
+        r#""chain_seq":9,"created_at""#,
+    );
+    assert_ne!(moved, text);
+    let report = verify_export(moved.as_bytes(), &keys).unwrap();
+    let found = report.chains[0].first_break.clone().unwrap();
+    assert_eq!(found.kind, BreakKind::BadCheckpoint, "{report}");
     db.execute_unprepared("UPDATE audit_checkpoint SET chain_seq = 11")
         .await
         .unwrap();
