@@ -55,6 +55,15 @@ pub enum Error {
     /// A page cursor that this crate did not produce.
     #[error("invalid page cursor {0:?}")]
     InvalidCursor(String),
+    /// A line of an export is neither a row nor a checkpoint of an NDJSON export with the
+    /// table's column names.
+    #[error("line {line} of the export: {reason}")]
+    InvalidExport {
+        /// The line, counted from 1.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Writing an export failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -436,3 +436,107 @@ async fn replay_into_a_running_quickstart() {
     );
     assert!(out.stdout.contains("(stopped at the first)"), "{out:?}");
 }
+
+#[cfg(feature = "integrity")]
+mod verify {
+    use super::*;
+    use tower::ServiceExt;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    /// Runs `args` with the HMAC key in the environment, as an operator would.
+    async fn run_keyed(fixture: &Fixture, args: &[&str], key_id: &str) -> Output {
+        let hex: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
+        let out = fixture
+            .command(args)
+            .env("TOWER_AUDIT_HMAC_KEY", hex)
+            .env("TOWER_AUDIT_HMAC_KEY_ID", key_id)
+            .env_remove("TOWER_AUDIT_HMAC_KEYS")
+            .output()
+            .await
+            .unwrap();
+        Output {
+            code: out.status.code().unwrap(),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_reports_intact_and_broken_chains_and_exports() {
+        let fixture = Fixture::new().await;
+        let db = fixture.db().await;
+        let integrity = tower_audit::integrity::Integrity::new("api-1", "k1", KEY.to_vec());
+        let (layer, guard) = AuditLayer::builder(db.clone())
+            .integrity(integrity)
+            .build()
+            .unwrap();
+        let app = axum::Router::new()
+            .route("/orders/{id}", axum::routing::post(|| async { "created" }))
+            .layer(layer);
+        for i in 0..6 {
+            let request = http::Request::post(format!("/orders/{i}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            app.clone().oneshot(request).await.unwrap();
+        }
+        guard.shutdown(Duration::from_secs(30)).await.unwrap();
+
+        let out = run_keyed(&fixture, &["verify"], "k1").await;
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.stdout, "api-1: intact (6 rows, up to seq 6)\n");
+
+        // Without keys in the environment: a runtime error, no verdict.
+        let out = fixture.run(&["verify"]).await;
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(out.stderr.contains("TOWER_AUDIT_HMAC_KEY"), "{out:?}");
+
+        // An export with proof verifies offline, without a database.
+        let file = fixture._dir.path().join("trail.ndjson");
+        let file = file.to_str().unwrap();
+        let out = fixture
+            .run(&["export", "--with-proof", "--output", file])
+            .await;
+        assert_eq!(out.code, 0, "{out:?}");
+        let out = run_keyed(
+            &fixture,
+            &[
+                "verify",
+                "--export",
+                file,
+                "--database-url",
+                "sqlite://nowhere/x.db",
+            ],
+            "k1",
+        )
+        .await;
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.stdout, "api-1: intact (6 rows, up to seq 6)\n");
+        let out = fixture
+            .run(&["export", "--with-proof", "--format", "csv"])
+            .await;
+        assert_eq!(out.code, 1, "{out:?}");
+
+        // A modified row: exit code 4, and the break in text and JSON.
+        use sea_orm::ConnectionTrait;
+        db.execute_unprepared("UPDATE audit_log SET status = 500 WHERE chain_seq = 3")
+            .await
+            .unwrap();
+        let out = run_keyed(&fixture, &["verify"], "k1").await;
+        assert_eq!(out.code, 4, "{out:?}");
+        assert!(
+            out.stdout.starts_with("api-1: Modified at seq 3"),
+            "{out:?}"
+        );
+        let out = run_keyed(&fixture, &["verify", "--json", "--chain", "api-1"], "k1").await;
+        assert_eq!(out.code, 4, "{out:?}");
+        let line: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        assert_eq!(line["intact"], false);
+        assert_eq!(line["break"]["kind"], "Modified");
+        assert_eq!(line["break"]["chain_seq"], 3);
+        // A key id the environment does not hold.
+        let out = run_keyed(&fixture, &["verify"], "k0").await;
+        assert_eq!(out.code, 4, "{out:?}");
+        assert!(out.stdout.contains("UnknownKey"), "{out:?}");
+    }
+}

@@ -17,7 +17,10 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tower::ServiceExt;
 use tower_audit::AuditLayer;
-use tower_audit::integrity::{BreakKind, Integrity, Keyring, VerifyOptions, verify};
+use tower_audit::integrity::{
+    BreakKind, Integrity, Keyring, VerifyOptions, VerifyReport, verify, verify_export,
+};
+use tower_audit::store::{AuditFilter, Export, ExportFormat, PurgeOptions, purge_before};
 
 use support::{Backend, TestDb};
 
@@ -37,6 +40,11 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     swapped_rows_are_reordered,
     dropped_tail_is_truncated,
     signed_checkpoints_verify_with_the_public_key,
+    purged_prefix_and_a_restart_verify_clean,
+    purging_a_whole_chain_and_a_restart_verify_clean,
+    legal_hold_stops_a_chain_purge_and_it_verifies,
+    export_with_proof_verifies_offline,
+    tampered_export_lines_are_reported,
 ];
 
 fn main() {
@@ -247,10 +255,237 @@ async fn signed_checkpoints_verify_with_the_public_key(t: Arc<TestDb>) {
         .unwrap();
     let report = verify(&db, &keys, VerifyOptions::default()).await.unwrap();
     assert!(report.is_intact(), "{report}");
+    // Offline too: the proof's checkpoint carries its signature.
+    let text = export(&db).await;
+    let report = verify_export(text.as_bytes(), &keys).unwrap();
+    assert!(report.is_intact(), "{report}");
+    let moved = text.replace(
+        r#""chain_seq":10,"created_at""#,
+        r#""chain_seq":9,"created_at""#,
+    );
+    assert_ne!(moved, text);
+    let report = verify_export(moved.as_bytes(), &keys).unwrap();
+    let found = report.chains[0].first_break.clone().unwrap();
+    assert_eq!(found.kind, BreakKind::BadCheckpoint, "{report}");
     db.execute_unprepared("UPDATE audit_checkpoint SET chain_seq = 11")
         .await
         .unwrap();
     let report = verify(&db, &keys, VerifyOptions::default()).await.unwrap();
     let found = report.chains[0].first_break.clone().unwrap();
     assert_eq!(found.kind, BreakKind::BadCheckpoint, "{report}");
+}
+
+/// The rows of chain `chain` still in the table, by position.
+async fn chain_rows(
+    db: &DatabaseConnection,
+    chain: &str,
+) -> Vec<tower_audit::entity::audit_log::Model> {
+    let mut rows: Vec<_> = support::rows(db)
+        .await
+        .into_iter()
+        .filter(|r| r.chain_id.as_deref() == Some(chain))
+        .collect();
+    rows.sort_by_key(|r| r.chain_seq);
+    rows
+}
+
+/// Purges what occurred before `cutoff`, however recent.
+async fn purge(
+    db: &DatabaseConnection,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    hold: Option<AuditFilter>,
+) {
+    let mut options = PurgeOptions::new().allow_recent(true).batch_size(3);
+    if let Some(hold) = hold {
+        options = options.legal_hold(hold);
+    }
+    purge_before(db, cutoff, options).await.unwrap();
+}
+
+fn assert_intact(report: &VerifyReport, chain: &str, rows: u64, last_seq: i64) {
+    assert!(report.is_intact(), "{report}");
+    let found = report
+        .chains
+        .iter()
+        .find(|c| c.chain_id == chain)
+        .expect(chain);
+    assert_eq!((found.rows, found.last_seq), (rows, last_seq), "{report}");
+}
+
+async fn purged_prefix_and_a_restart_verify_clean(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 20).await;
+    let rows = chain_rows(&db, "t").await;
+    // Timestamps may repeat: what goes is every row before the first at or after the cutoff.
+    let cutoff = rows[9].occurred_at;
+    let first_kept = rows
+        .iter()
+        .find(|r| r.occurred_at >= cutoff)
+        .unwrap()
+        .chain_seq
+        .unwrap();
+    assert!(first_kept > 1, "all rows share one timestamp");
+    purge(&db, cutoff, None).await;
+    let kept = chain_rows(&db, "t").await;
+    assert_eq!(kept.first().and_then(|r| r.chain_seq), Some(first_kept));
+    assert_intact(&check(&db).await, "t", 21 - first_kept as u64, 20);
+    // A restarted writer continues after the purge.
+    write(&db, integrity("t"), 5).await;
+    assert_intact(&check(&db).await, "t", 26 - first_kept as u64, 25);
+}
+
+async fn purging_a_whole_chain_and_a_restart_verify_clean(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 10).await;
+    purge(&db, chrono::Utc::now() + chrono::Duration::hours(1), None).await;
+    assert!(chain_rows(&db, "t").await.is_empty());
+    // The tombstone accounts for the rows the last checkpoint vouched for.
+    assert!(check(&db).await.is_intact(), "{}", check(&db).await);
+    write(&db, integrity("t"), 5).await;
+    let kept = chain_rows(&db, "t").await;
+    assert_eq!(kept.first().and_then(|r| r.chain_seq), Some(11));
+    assert_intact(&check(&db).await, "t", 5, 15);
+}
+
+async fn legal_hold_stops_a_chain_purge_and_it_verifies(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 20).await;
+    let rows = chain_rows(&db, "t").await;
+    let cutoff = rows[14].occurred_at;
+    // `/orders/5` is the sixth row: it stays, and so does every row after it.
+    let held = rows
+        .iter()
+        .find(|r| r.path == "/orders/5")
+        .unwrap()
+        .chain_seq
+        .unwrap();
+    assert_eq!(held, 6);
+    let first_kept = rows
+        .iter()
+        .find(|r| r.occurred_at >= cutoff)
+        .unwrap()
+        .chain_seq
+        .unwrap()
+        .min(held);
+    purge(
+        &db,
+        cutoff,
+        Some(AuditFilter::new().path_prefix("/orders/5")),
+    )
+    .await;
+    let kept = chain_rows(&db, "t").await;
+    let seqs: Vec<i64> = kept.iter().filter_map(|r| r.chain_seq).collect();
+    assert_eq!(seqs, (first_kept..=20).collect::<Vec<_>>());
+    assert_intact(&check(&db).await, "t", 21 - first_kept as u64, 20);
+}
+
+fn keys() -> Keyring {
+    Keyring::new().key("k1", KEY.to_vec())
+}
+
+/// The NDJSON export, with proof, of the whole table.
+async fn export(db: &DatabaseConnection) -> String {
+    let mut out = Vec::new();
+    Export::new(ExportFormat::Ndjson)
+        .with_proof(true)
+        .page_size(7)
+        .to_writer(db, &AuditFilter::new(), &mut out)
+        .await
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+async fn export_with_proof_verifies_offline(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 20).await;
+    write(&db, integrity("u"), 8).await;
+    let rows = chain_rows(&db, "t").await;
+    let cutoff = rows[5].occurred_at;
+    let first_kept = rows
+        .iter()
+        .find(|r| r.occurred_at >= cutoff)
+        .unwrap()
+        .chain_seq
+        .unwrap();
+    purge(&db, cutoff, None).await;
+    let text = export(&db).await;
+    // Rows, the purge's own row, then the proof: a tombstone and a checkpoint per chain.
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with(r#"{"checkpoint":"#),
+        "{text}"
+    );
+    assert!(text.contains(r#""kind":"purge""#), "{text}");
+    let report = verify_export(text.as_bytes(), &keys()).unwrap();
+    assert_intact(&report, "t", 21 - first_kept as u64, 20);
+    assert_intact(&report, "u", 8, 8);
+    assert_eq!(report.chains[0].checkpoint_seq, Some(20));
+    // The first row after the tombstone, cut from the file.
+    let cut: String = text
+        .lines()
+        .filter(|line| !line.contains(&format!(r#""chain_id":"t","chain_seq":{first_kept},"#)))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(cut.lines().count() + 1, text.lines().count());
+    let report = verify_export(cut.as_bytes(), &keys()).unwrap();
+    let found = report.chains[0].first_break.clone().unwrap();
+    assert_eq!(
+        (found.kind, found.chain_seq),
+        (BreakKind::Deleted, first_kept + 1),
+        "{report}"
+    );
+    // An unknown key is a break, not an error.
+    let report = verify_export(text.as_bytes(), &Keyring::new().key("k0", KEY.to_vec())).unwrap();
+    let found = report.chains[0].first_break.clone().unwrap();
+    assert_eq!(found.kind, BreakKind::UnknownKey, "{report}");
+}
+
+/// The export of chain `t` with `edit` applied to the row lines; the verdict on `t`.
+fn verdict(
+    text: &str,
+    edit: impl Fn(serde_json::Value) -> Option<serde_json::Value>,
+) -> (BreakKind, i64) {
+    let edited: String = text
+        .lines()
+        .filter_map(|line| {
+            if line.starts_with(r#"{"checkpoint":"#) {
+                return Some(format!("{line}\n"));
+            }
+            edit(serde_json::from_str(line).unwrap()).map(|row| format!("{row}\n"))
+        })
+        .collect();
+    let report = verify_export(edited.as_bytes(), &keys()).unwrap();
+    let found = report.chains[0].first_break.clone().expect("a break");
+    (found.kind, found.chain_seq)
+}
+
+async fn tampered_export_lines_are_reported(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 20).await;
+    let text = export(&db).await;
+    assert!(verify_export(text.as_bytes(), &keys()).unwrap().is_intact());
+    let at = |row: &serde_json::Value, seq: i64| row["chain_seq"] == seq;
+    let modified = verdict(&text, |mut row| {
+        if at(&row, 7) {
+            row["status"] = 200.into();
+        }
+        Some(row)
+    });
+    assert_eq!(modified, (BreakKind::Modified, 7));
+    let deleted = verdict(&text, |row| (!at(&row, 12)).then_some(row));
+    assert_eq!(deleted, (BreakKind::Deleted, 13));
+    let truncated = verdict(&text, |row| (!at(&row, 20)).then_some(row));
+    assert_eq!(truncated, (BreakKind::TruncatedTail, 20));
+    // A line edited to the same chain position of a row's neighbour.
+    let reordered = verdict(&text, |mut row| {
+        if at(&row, 8) {
+            row["chain_seq"] = 9.into();
+        } else if at(&row, 9) {
+            row["chain_seq"] = 8.into();
+        }
+        Some(row)
+    });
+    assert_eq!(reordered, (BreakKind::Reordered, 8));
 }

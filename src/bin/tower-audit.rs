@@ -8,10 +8,18 @@
 //! tower-audit export --format csv --otel --output trail.csv --since 2026-11-01T00:00:00Z
 //! tower-audit purge --older-than 90d --dry-run
 //! tower-audit replay --target http://127.0.0.1:3000 --header 'authorization:Bearer t0ken' --rate 20
+//! TOWER_AUDIT_HMAC_KEY=… TOWER_AUDIT_HMAC_KEY_ID=k2026 tower-audit verify --since 7d
+//! tower-audit verify --export trail.ndjson   # an `export --with-proof`, offline
 //! ```
 //!
 //! Exit codes: 0 success, 1 runtime error (one line on stderr), 2 usage error, 3 `replay`
-//! finished but some records failed or got a different status than recorded.
+//! finished but some records failed or got a different status than recorded, 4 `verify` found a
+//! break in a hash chain.
+//!
+//! `verify` (feature `integrity`) reads its keys from the environment only, never from flags
+//! that would end up in the shell history: `TOWER_AUDIT_HMAC_KEY` (hex) and
+//! `TOWER_AUDIT_HMAC_KEY_ID` for the current key, and `TOWER_AUDIT_HMAC_KEYS` =
+//! `id1:hex1,id2:hex2` for older keys after a rotation.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -34,10 +42,14 @@ use tower_audit::store::{
 
 /// Exit code: `replay` had failures.
 const EXIT_REPLAY_FAILURES: u8 = 3;
+/// Exit code: `verify` found a break in a hash chain.
+#[cfg(feature = "integrity")]
+const EXIT_CHAIN_BROKEN: u8 = 4;
 
 /// Read, export, purge and replay a tower-audit trail.
 ///
-/// Exit codes: 0 success, 1 runtime error, 2 usage error, 3 replay had failures.
+/// Exit codes: 0 success, 1 runtime error, 2 usage error, 3 replay had failures, 4 verify found a
+/// break in a hash chain.
 #[derive(Debug, Parser)]
 #[command(name = "tower-audit", version)]
 struct Cli {
@@ -107,6 +119,36 @@ enum Command {
         /// Write to this file instead of stdout.
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
+        /// Append the chains' checkpoints and purge tombstones, for `verify --export` (NDJSON
+        /// with column names only; export a time range, as other filters leave holes).
+        #[arg(long, conflicts_with = "otel")]
+        with_proof: bool,
+    },
+    /// Check the hash chains: exit 0 when intact, 4 when a break is found.
+    ///
+    /// Keys come from the environment only: TOWER_AUDIT_HMAC_KEY (hex) and
+    /// TOWER_AUDIT_HMAC_KEY_ID for the current key, TOWER_AUDIT_HMAC_KEYS=id1:hex1,id2:hex2 for
+    /// older keys after a rotation.
+    #[cfg(feature = "integrity")]
+    Verify {
+        /// Rows at or after this time (the first row in range is trusted as a start).
+        #[arg(long, value_parser = parse_time, conflicts_with = "export")]
+        since: Option<DateTime<Utc>>,
+        /// Rows before this time (a truncated tail cannot be judged then).
+        #[arg(long, value_parser = parse_time, conflicts_with = "export")]
+        until: Option<DateTime<Utc>>,
+        /// Only this chain.
+        #[arg(long)]
+        chain: Option<String>,
+        /// Check checkpoint signatures with this Ed25519 public key (hex).
+        #[arg(long, value_parser = parse_public_key)]
+        checkpoint_public_key: Option<[u8; 32]>,
+        /// Verify this file from `export --with-proof` instead of the database.
+        #[arg(long, value_name = "FILE")]
+        export: Option<std::path::PathBuf>,
+        /// One JSON object per chain instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete rows older than a retention period, in batches; records the purge in the trail.
     Purge {
@@ -289,6 +331,21 @@ fn parse_status(text: &str) -> Result<(u16, u16), String> {
     Ok((status, status))
 }
 
+#[cfg(feature = "integrity")]
+fn parse_public_key(text: &str) -> Result<[u8; 32], String> {
+    let text = text.trim();
+    let bad = || format!("{text:?} is not an Ed25519 public key: 64 hex digits");
+    if text.len() != 64 {
+        return Err(bad());
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        let digits = text.get(2 * i..2 * i + 2).ok_or_else(bad)?;
+        *byte = u8::from_str_radix(digits, 16).map_err(|_| bad())?;
+    }
+    Ok(key)
+}
+
 fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
     let (name, value) = text
         .split_once(':')
@@ -335,6 +392,26 @@ async fn connect(url: Option<String>) -> Result<DatabaseConnection, BoxError> {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
+    #[cfg(feature = "integrity")]
+    if let Command::Verify {
+        chain,
+        checkpoint_public_key,
+        export: Some(path),
+        json,
+        ..
+    } = &cli.command
+    {
+        // Offline: no database.
+        let keys = keyring(*checkpoint_public_key)?;
+        let file = std::fs::File::open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let mut report =
+            tower_audit::integrity::verify_export(std::io::BufReader::new(file), &keys)?;
+        if let Some(only) = chain {
+            report.chains.retain(|c| &c.chain_id == only);
+        }
+        return print_verdict(&report, *json);
+    }
     let db = connect(cli.database_url).await?;
     let stdout = std::io::stdout();
     match cli.command {
@@ -439,12 +516,13 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             format,
             otel,
             output,
+            with_proof,
         } => {
             let format = match format {
                 Format::Ndjson => ExportFormat::Ndjson,
                 Format::Csv => ExportFormat::Csv,
             };
-            let export = Export::new(format).otel(otel);
+            let export = Export::new(format).otel(otel).with_proof(with_proof);
             let filter = filter.filter();
             let report = match output {
                 Some(path) => {
@@ -459,6 +537,24 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 }
             };
             eprintln!("exported {} rows", report.rows);
+        }
+        #[cfg(feature = "integrity")]
+        Command::Verify {
+            since,
+            until,
+            chain,
+            checkpoint_public_key,
+            json,
+            ..
+        } => {
+            let keys = keyring(checkpoint_public_key)?;
+            let options = tower_audit::integrity::VerifyOptions {
+                from: since,
+                to: until,
+                chain_id: chain,
+            };
+            let report = tower_audit::integrity::verify(&db, &keys, options).await?;
+            return print_verdict(&report, json);
         }
         Command::Purge {
             older_than,
@@ -558,6 +654,59 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The verifier's keys: HMAC keys from the environment, the checkpoint key from the flag.
+#[cfg(feature = "integrity")]
+fn keyring(
+    checkpoint_public_key: Option<[u8; 32]>,
+) -> Result<tower_audit::integrity::Keyring, BoxError> {
+    let mut keys = tower_audit::integrity::Keyring::from_env()?;
+    if let Some(public) = checkpoint_public_key {
+        keys = keys.checkpoint_key(public)?;
+    }
+    Ok(keys)
+}
+
+/// One line per chain, as text or JSON; exit code 4 when a chain is broken.
+#[cfg(feature = "integrity")]
+fn print_verdict(
+    report: &tower_audit::integrity::VerifyReport,
+    json: bool,
+) -> Result<ExitCode, BoxError> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        for chain in &report.chains {
+            let found = chain.first_break.as_ref().map(|b| {
+                serde_json::json!({
+                    "kind": format!("{:?}", b.kind),
+                    "chain_seq": b.chain_seq,
+                    "id": b.id,
+                    "detail": b.detail,
+                })
+            });
+            let line = serde_json::json!({
+                "chain_id": chain.chain_id,
+                "intact": chain.first_break.is_none(),
+                "rows": chain.rows,
+                "last_seq": chain.last_seq,
+                "checkpoint_seq": chain.checkpoint_seq,
+                "break": found,
+            });
+            writeln!(out, "{line}")?;
+        }
+    } else {
+        write!(out, "{report}")?;
+    }
+    out.flush()?;
+    if report.chains.is_empty() {
+        eprintln!("no hash chain found");
+    }
+    Ok(if report.is_intact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CHAIN_BROKEN)
+    })
 }
 
 /// Rows as NDJSON or as an aligned table.

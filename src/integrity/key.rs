@@ -135,6 +135,62 @@ impl Keyring {
     }
 }
 
+impl Keyring {
+    /// The verifier's keys from the environment, so they never appear on a command line:
+    ///
+    /// | variable | holds |
+    /// | --- | --- |
+    /// | `TOWER_AUDIT_HMAC_KEY` | the current key, hex (the writer's [`Integrity::from_env`] reads the same) |
+    /// | `TOWER_AUDIT_HMAC_KEY_ID` | its id |
+    /// | `TOWER_AUDIT_HMAC_KEYS` | optional: older keys after a rotation, `id1:hex1,id2:hex2` |
+    ///
+    /// At least one key is needed: the current key, or older keys alone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when no key is given, a key is not hex, or the current key has no id.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) with the variables looked up by `var`.
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let mut keyring = Self::new();
+        if let Some(list) = var("TOWER_AUDIT_HMAC_KEYS") {
+            for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                let (id, hex) = entry.split_once(':').ok_or_else(|| {
+                    Error::Config("TOWER_AUDIT_HMAC_KEYS must read id1:hex1,id2:hex2".into())
+                })?;
+                let key = decode_hex(hex.trim()).ok_or_else(|| {
+                    Error::Config(format!(
+                        "TOWER_AUDIT_HMAC_KEYS: the key of {:?} is not hex",
+                        id.trim()
+                    ))
+                })?;
+                keyring = keyring.key(id.trim(), key);
+            }
+        }
+        if let Some(hex) = var("TOWER_AUDIT_HMAC_KEY") {
+            let key = decode_hex(hex.trim())
+                .ok_or_else(|| Error::Config("TOWER_AUDIT_HMAC_KEY is not hex".into()))?;
+            let id = var("TOWER_AUDIT_HMAC_KEY_ID").ok_or_else(|| {
+                Error::Config(
+                    "TOWER_AUDIT_HMAC_KEY is set but TOWER_AUDIT_HMAC_KEY_ID is not".into(),
+                )
+            })?;
+            keyring = keyring.key(id, key);
+        }
+        if keyring.keys.is_empty() {
+            return Err(Error::Config(
+                "no HMAC key: set TOWER_AUDIT_HMAC_KEY and TOWER_AUDIT_HMAC_KEY_ID (and \
+                 TOWER_AUDIT_HMAC_KEYS for older keys)"
+                    .into(),
+            ));
+        }
+        Ok(keyring)
+    }
+}
+
 impl From<&Integrity> for Keyring {
     fn from(integrity: &Integrity) -> Self {
         Self {
@@ -165,4 +221,51 @@ pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn keyring_from_env_reads_the_current_and_older_keys() {
+        let keyring = Keyring::from_vars(vars(&[
+            ("TOWER_AUDIT_HMAC_KEY", "00ff"),
+            ("TOWER_AUDIT_HMAC_KEY_ID", "k2"),
+            ("TOWER_AUDIT_HMAC_KEYS", "k0:0a0b, k1:0c0d,"),
+        ]))
+        .expect("valid keys");
+        assert_eq!(keyring.keys.get("k2"), Some(&vec![0x00, 0xff]));
+        assert_eq!(keyring.keys.get("k1"), Some(&vec![0x0c, 0x0d]));
+        assert_eq!(keyring.keys.get("k0"), Some(&vec![0x0a, 0x0b]));
+        assert_eq!(keyring.keys.len(), 3);
+        // Older keys alone are enough to verify an old trail.
+        let old_only = Keyring::from_vars(vars(&[("TOWER_AUDIT_HMAC_KEYS", "k0:0a0b")]));
+        assert_eq!(old_only.map(|k| k.keys.len()).ok(), Some(1));
+    }
+
+    #[test]
+    fn keyring_from_env_rejects_what_it_cannot_use() {
+        for bad in [
+            vec![],
+            vec![("TOWER_AUDIT_HMAC_KEY", "00ff")],
+            vec![
+                ("TOWER_AUDIT_HMAC_KEY", "xyz"),
+                ("TOWER_AUDIT_HMAC_KEY_ID", "k"),
+            ],
+            vec![("TOWER_AUDIT_HMAC_KEYS", "k0=0a0b")],
+            vec![("TOWER_AUDIT_HMAC_KEYS", "k0:0a0")],
+        ] {
+            let result = Keyring::from_vars(vars(&bad));
+            assert!(matches!(result, Err(Error::Config(_))), "{bad:?}");
+        }
+    }
 }

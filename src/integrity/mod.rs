@@ -10,9 +10,11 @@
 //!   and hash in `audit_checkpoint`, optionally signed with Ed25519.
 //! - **Verification** reports the first break of each chain: a modified row, a deleted row (a
 //!   gap in `chain_seq`), a forged row, reordered rows, or a tail truncated behind a checkpoint.
+//!   [`verify_export`] does the same offline, on an NDJSON export written with
+//!   [`Export::with_proof`](crate::store::Export::with_proof).
 //!
 //! Keys never reach the database: they come from your configuration or the environment
-//! ([`Integrity::from_env`]). Rotate by giving the writer a new key id; keep the old keys in
+//! ([`Integrity::from_env`], [`Keyring::from_env`]). Rotate by giving the writer a new key id; keep the old keys in
 //! the [`Keyring`] used to verify.
 //!
 //! # Example
@@ -34,10 +36,12 @@
 //! ```
 
 mod chain;
+mod export;
 mod key;
 mod verify;
 
 pub(crate) use chain::Chain;
 pub use chain::signed_message;
+pub use export::verify_export;
 pub use key::{Integrity, Keyring};
 pub use verify::{Break, BreakKind, ChainReport, VerifyOptions, VerifyReport, verify};

@@ -173,7 +173,7 @@ async fn latest_checkpoint(
         .await?)
 }
 
-fn checkpoint_signature_ok(keys: &Keyring, checkpoint: &audit_checkpoint::Model) -> bool {
+pub(super) fn signature_ok(keys: &Keyring, checkpoint: &audit_checkpoint::Model) -> bool {
     let Some(public) = &keys.checkpoint_key else {
         return true;
     };
@@ -213,7 +213,7 @@ async fn verify_chain(
     };
     // Purge tombstones are written by whoever runs retention, without the writer's signing key.
     if let Some(cp) = &checkpoint
-        && !checkpoint_signature_ok(keys, cp)
+        && !signature_ok(keys, cp)
     {
         report.first_break = Some(Break {
             kind: BreakKind::BadCheckpoint,
@@ -223,8 +223,14 @@ async fn verify_chain(
         });
         return Ok(report);
     }
-    let checkpoint_seq = checkpoint.as_ref().map_or(0, |c| c.chain_seq);
-    let mut previous: Option<(i64, String)> = None;
+    let mut walk = Walk {
+        trust_first: options.from.is_some(),
+        tombstone: tombstone
+            .as_ref()
+            .map(|t| (t.chain_seq, t.row_hash.clone())),
+        checkpoint_seq: checkpoint.as_ref().map_or(0, |c| c.chain_seq),
+        previous: None,
+    };
     let mut after = 0i64;
     'pages: loop {
         let mut condition = Condition::all()
@@ -246,85 +252,154 @@ async fn verify_chain(
             break;
         }
         for row in &rows {
-            let (Some(seq), Some(hash), Some(prev)) = (
-                row.chain_seq,
-                row.row_hash.as_deref(),
-                row.prev_hash.as_deref(),
-            ) else {
+            let Some(link) = Link::of(row, keys) else {
                 continue;
             };
-            after = seq;
+            after = link.seq;
             report.rows += 1;
-            report.last_seq = seq;
-            let broken = |kind, detail: String| Break {
-                kind,
-                chain_seq: seq,
-                id: Some(row.id),
-                detail,
-            };
-            let Some(key) = row.key_id.as_ref().and_then(|k| keys.keys.get(k)) else {
-                report.first_break = Some(broken(
-                    BreakKind::UnknownKey,
-                    format!("key id {:?} is not in the keyring", row.key_id),
-                ));
-                break 'pages;
-            };
-            let valid = row_hash(key, row) == hash;
-            let (expected_seq, expected_prev) = match &previous {
-                Some((p_seq, p_hash)) => (p_seq + 1, Some(p_hash.as_str())),
-                // The first row checked: a start of the chain, or right after purged rows, or
-                // (with `from`) the start of the range.
-                None if options.from.is_some() => (seq, Some(prev)),
-                None => match &tombstone {
-                    Some(t) if seq == t.chain_seq + 1 => (seq, Some(t.row_hash.as_str())),
-                    _ => (1, Some(GENESIS)),
-                },
-            };
-            let links = expected_prev == Some(prev);
-            let found = if seq > expected_seq {
-                Some(broken(
-                    BreakKind::Deleted,
-                    format!("positions {expected_seq}..{} are missing", seq - 1),
-                ))
-            } else if !valid && (!links || seq > checkpoint_seq) {
-                Some(broken(
-                    BreakKind::Forged,
-                    "the hash is not one the writer made".into(),
-                ))
-            } else if !valid {
-                Some(broken(
-                    BreakKind::Modified,
-                    "the row's content does not match its hash".into(),
-                ))
-            } else if !links {
-                Some(broken(
-                    BreakKind::Reordered,
-                    "the row links to another row than the one before it".into(),
-                ))
-            } else {
-                None
-            };
-            if let Some(found) = found {
+            report.last_seq = link.seq;
+            if let Some(found) = walk.step(link) {
                 report.first_break = Some(found);
                 break 'pages;
             }
-            previous = Some((seq, hash.to_owned()));
         }
     }
     if report.first_break.is_none()
         && options.to.is_none()
         && let Some(cp) = &checkpoint
-        && cp.chain_seq > report.last_seq
     {
-        report.first_break = Some(Break {
-            kind: BreakKind::TruncatedTail,
-            chain_seq: report.last_seq + 1,
-            id: None,
-            detail: format!(
-                "the checkpoint of {} vouches for rows up to {}, the table ends at {}",
-                cp.created_at, cp.chain_seq, report.last_seq
-            ),
-        });
+        report.first_break = walk.truncated(cp, report.last_seq);
     }
     Ok(report)
+}
+
+/// What the verifier needs of one chained row: its place, its links and whether its hash is one
+/// the writer made (`None`: its key is not in the keyring).
+pub(super) struct Link {
+    pub(super) seq: i64,
+    pub(super) id: i64,
+    pub(super) hash: String,
+    prev: String,
+    key_id: Option<String>,
+    valid: Option<bool>,
+}
+
+impl Link {
+    /// `None` for a row outside any chain.
+    pub(super) fn of(row: &audit_log::Model, keys: &Keyring) -> Option<Self> {
+        let (Some(seq), Some(hash), Some(prev)) = (
+            row.chain_seq,
+            row.row_hash.as_deref(),
+            row.prev_hash.as_deref(),
+        ) else {
+            return None;
+        };
+        let valid = row
+            .key_id
+            .as_ref()
+            .and_then(|k| keys.keys.get(k))
+            .map(|key| row_hash(key, row) == hash);
+        Some(Link {
+            seq,
+            id: row.id,
+            hash: hash.to_owned(),
+            prev: prev.to_owned(),
+            key_id: row.key_id.clone(),
+            valid,
+        })
+    }
+}
+
+/// One chain judged row by row, in chain order: shared by [`verify`] and [`verify_export`].
+pub(super) struct Walk {
+    /// The first row is trusted as a start (a range that begins mid-chain).
+    pub(super) trust_first: bool,
+    /// The latest purge tombstone: `(last purged position, its hash)`.
+    pub(super) tombstone: Option<(i64, String)>,
+    /// Rows up to here are vouched for by a checkpoint: an invalid hash there is a modification.
+    pub(super) checkpoint_seq: i64,
+    pub(super) previous: Option<(i64, String)>,
+}
+
+impl Walk {
+    /// Judges the next row; the first break ends the walk.
+    pub(super) fn step(&mut self, link: Link) -> Option<Break> {
+        let Link {
+            seq,
+            id,
+            hash,
+            prev,
+            key_id,
+            valid,
+        } = link;
+        let broken = |kind, detail: String| Break {
+            kind,
+            chain_seq: seq,
+            id: Some(id),
+            detail,
+        };
+        let Some(valid) = valid else {
+            return Some(broken(
+                BreakKind::UnknownKey,
+                format!("key id {key_id:?} is not in the keyring"),
+            ));
+        };
+        let (expected_seq, expected_prev) = match &self.previous {
+            Some((p_seq, p_hash)) => (p_seq + 1, p_hash.as_str()),
+            // The first row checked: a start of the chain, or right after purged rows, or the
+            // start of a range.
+            None => match &self.tombstone {
+                Some((t_seq, t_hash)) if seq == t_seq + 1 => (seq, t_hash.as_str()),
+                _ if self.trust_first => (seq, prev.as_str()),
+                _ => (1, GENESIS),
+            },
+        };
+        let links = expected_prev == prev;
+        let found = if seq > expected_seq {
+            Some(broken(
+                BreakKind::Deleted,
+                format!("positions {expected_seq}..{} are missing", seq - 1),
+            ))
+        } else if !valid && (!links || seq > self.checkpoint_seq) {
+            Some(broken(
+                BreakKind::Forged,
+                "the hash is not one the writer made".into(),
+            ))
+        } else if !valid {
+            Some(broken(
+                BreakKind::Modified,
+                "the row's content does not match its hash".into(),
+            ))
+        } else if !links {
+            Some(broken(
+                BreakKind::Reordered,
+                "the row links to another row than the one before it".into(),
+            ))
+        } else {
+            None
+        };
+        if found.is_none() {
+            self.previous = Some((seq, hash));
+        }
+        found
+    }
+
+    /// After the last row: does `checkpoint` vouch for rows that are gone? Rows a purge
+    /// tombstone accounts for are not missing.
+    pub(super) fn truncated(
+        &self,
+        checkpoint: &audit_checkpoint::Model,
+        last_seq: i64,
+    ) -> Option<Break> {
+        let end = last_seq.max(self.tombstone.as_ref().map_or(0, |(seq, _)| *seq));
+        (checkpoint.chain_seq > end).then(|| Break {
+            kind: BreakKind::TruncatedTail,
+            chain_seq: end + 1,
+            id: None,
+            detail: format!(
+                "the checkpoint of {} vouches for rows up to {}, the rows end at {end}",
+                checkpoint.created_at, checkpoint.chain_seq
+            ),
+        })
+    }
 }

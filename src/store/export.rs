@@ -1,11 +1,14 @@
 //! Streaming export of a filtered range as NDJSON or CSV, one keyset page in memory at a time.
 
+use std::collections::BTreeMap;
+
 use chrono::SecondsFormat;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
 
 use super::{AuditFilter, PageRequest, page};
 use crate::Error;
+use crate::entity::audit_checkpoint as checkpoint;
 use crate::entity::audit_log::Model;
 
 /// The output format of an [`Export`].
@@ -19,8 +22,10 @@ pub enum ExportFormat {
 
 /// Column names, and the OpenTelemetry attribute names used with [`Export::otel`].
 ///
-/// Standard semantic-convention names where one exists; the rest under `audit.`.
-pub const FIELDS: [(&str, &str); 24] = [
+/// Standard semantic-convention names where one exists; the rest under `audit.`. The columns
+/// added after the first release (the record id, gRPC message counts and the hash chain's) come
+/// last, so that readers of the older layout keep working.
+pub const FIELDS: [(&str, &str); 32] = [
     ("id", "audit.id"),
     ("occurred_at", "timestamp"),
     ("request_id", "audit.request_id"),
@@ -45,6 +50,14 @@ pub const FIELDS: [(&str, &str); 24] = [
     ("request_headers", "audit.request_headers"),
     ("extra", "audit.extra"),
     ("error", "error.message"),
+    ("record_id", "audit.record_id"),
+    ("grpc_messages_in", "audit.grpc.messages_in"),
+    ("grpc_messages_out", "audit.grpc.messages_out"),
+    ("chain_id", "audit.chain_id"),
+    ("chain_seq", "audit.chain_seq"),
+    ("prev_hash", "audit.prev_hash"),
+    ("row_hash", "audit.row_hash"),
+    ("key_id", "audit.key_id"),
 ];
 
 /// An export of the rows matching a filter, oldest first.
@@ -53,6 +66,7 @@ pub const FIELDS: [(&str, &str); 24] = [
 /// | --- | --- |
 /// | `otel` | `false`: the table's column names |
 /// | `page_size` | 1000 rows per query |
+/// | `with_proof` | `false`: rows only |
 ///
 /// Rows are read with keyset pagination and written page by page, so memory stays at one page
 /// whatever the size of the range; [`ExportReport::largest_page`] says how many rows were held.
@@ -77,6 +91,7 @@ pub struct Export {
     format: ExportFormat,
     otel: bool,
     page_size: u64,
+    with_proof: bool,
 }
 
 /// What an export wrote.
@@ -97,6 +112,7 @@ impl Export {
             format,
             otel: false,
             page_size: 1000,
+            with_proof: false,
         }
     }
 
@@ -104,6 +120,22 @@ impl Export {
     #[must_use]
     pub fn otel(mut self, otel: bool) -> Self {
         self.otel = otel;
+        self
+    }
+
+    /// Appends, after the rows, the proof that lets the export be verified offline with
+    /// `tower_audit::integrity::verify_export` (feature `integrity`): for each hash chain among
+    /// the exported rows, the checkpoints taken within the exported positions and, when the first
+    /// exported row directly follows a purge, its tombstone; one line each as
+    /// `{"checkpoint": {...}}`.
+    ///
+    /// A proof needs [`ExportFormat::Ndjson`] and the table's column names (not
+    /// [`otel`](Self::otel)); the export fails with [`Error::Config`] otherwise. Export a time
+    /// range (or everything): other filters leave holes in the chains, which verify as deleted
+    /// rows.
+    #[must_use]
+    pub fn with_proof(mut self, with_proof: bool) -> Self {
+        self.with_proof = with_proof;
         self
     }
 
@@ -118,7 +150,8 @@ impl Export {
     ///
     /// # Errors
     ///
-    /// [`Error::Database`] when a query fails, [`Error::Io`] when writing fails.
+    /// [`Error::Database`] when a query fails, [`Error::Io`] when writing fails,
+    /// [`Error::Config`] when a proof is asked of CSV or OpenTelemetry names.
     pub async fn to_async_writer<C, W>(
         &self,
         db: &C,
@@ -130,6 +163,7 @@ impl Export {
         W: tokio::io::AsyncWrite + Unpin + ?Sized,
     {
         use tokio::io::AsyncWriteExt;
+        self.check()?;
         let mut chunks = Chunks::new(*self);
         let mut buf = Vec::new();
         while chunks.next(db, filter, &mut buf).await? {
@@ -143,7 +177,8 @@ impl Export {
     ///
     /// # Errors
     ///
-    /// [`Error::Database`] when a query fails, [`Error::Io`] when writing fails.
+    /// [`Error::Database`] when a query fails, [`Error::Io`] when writing fails,
+    /// [`Error::Config`] when a proof is asked of CSV or OpenTelemetry names.
     pub async fn to_writer<C, W>(
         &self,
         db: &C,
@@ -154,6 +189,7 @@ impl Export {
         C: ConnectionTrait,
         W: std::io::Write + ?Sized,
     {
+        self.check()?;
         let mut chunks = Chunks::new(*self);
         let mut buf = Vec::new();
         while chunks.next(db, filter, &mut buf).await? {
@@ -161,6 +197,17 @@ impl Export {
         }
         out.flush()?;
         Ok(chunks.report)
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.with_proof && (self.format != ExportFormat::Ndjson || self.otel) {
+            return Err(Error::Config(
+                "an export with proof needs NDJSON with the table's column names (not CSV, not \
+                 OpenTelemetry names)"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     fn name(&self, field: usize) -> &'static str {
@@ -217,12 +264,15 @@ impl Export {
     }
 }
 
-/// The export cut into chunks of output: the CSV header, then one chunk per page.
+/// The export cut into chunks of output: the CSV header, then one chunk per page, then the proof.
 struct Chunks {
     export: Export,
     report: ExportReport,
     request: Option<PageRequest>,
     header_done: bool,
+    /// Per chain among the rows written: the lowest and highest position.
+    chains: BTreeMap<String, (i64, i64)>,
+    proof_done: bool,
 }
 
 impl Chunks {
@@ -232,6 +282,8 @@ impl Chunks {
             report: ExportReport::default(),
             request: Some(PageRequest::oldest_first(export.page_size)),
             header_done: export.format != ExportFormat::Csv,
+            chains: BTreeMap::new(),
+            proof_done: !export.with_proof,
         }
     }
 
@@ -249,7 +301,12 @@ impl Chunks {
             return Ok(true);
         }
         let Some(request) = self.request else {
-            return Ok(false);
+            if self.proof_done {
+                return Ok(false);
+            }
+            self.proof_done = true;
+            self.proof(db, buf).await?;
+            return Ok(true);
         };
         let page = page(db, filter, request).await?;
         self.report.pages += 1;
@@ -257,14 +314,50 @@ impl Chunks {
         self.report.largest_page = self.report.largest_page.max(page.rows.len());
         for row in &page.rows {
             self.export.write_row(row, buf)?;
+            if self.export.with_proof
+                && let (Some(chain), Some(seq)) = (&row.chain_id, row.chain_seq)
+            {
+                let range = self.chains.entry(chain.clone()).or_insert((seq, seq));
+                *range = (range.0.min(seq), range.1.max(seq));
+            }
         }
         self.request = page.next.map(|next| request.after(Some(next)));
         Ok(true)
     }
 }
 
+impl Chunks {
+    /// The checkpoints within each exported chain's positions and the tombstone the first
+    /// exported row follows, if it does, as `{"checkpoint": {...}}` lines.
+    async fn proof<C: ConnectionTrait>(&self, db: &C, buf: &mut Vec<u8>) -> Result<(), Error> {
+        for (chain_id, &(first, last)) in &self.chains {
+            let tombstone = checkpoint::Entity::find()
+                .filter(checkpoint::Column::ChainId.eq(chain_id.as_str()))
+                .filter(checkpoint::Column::Kind.eq("purge"))
+                .filter(checkpoint::Column::ChainSeq.eq(first - 1))
+                .order_by_desc(checkpoint::Column::Id)
+                .limit(1)
+                .one(db)
+                .await?;
+            let checkpoints = checkpoint::Entity::find()
+                .filter(checkpoint::Column::ChainId.eq(chain_id.as_str()))
+                .filter(checkpoint::Column::Kind.eq("checkpoint"))
+                .filter(checkpoint::Column::ChainSeq.between(first, last))
+                .order_by_asc(checkpoint::Column::ChainSeq)
+                .all(db)
+                .await?;
+            for mark in tombstone.iter().chain(&checkpoints) {
+                serde_json::to_writer(&mut *buf, &serde_json::json!({ "checkpoint": mark }))
+                    .map_err(std::io::Error::from)?;
+                buf.push(b'\n');
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The values of a row, in the order of [`FIELDS`].
-fn values(row: &Model) -> [Value; 24] {
+fn values(row: &Model) -> [Value; 32] {
     let text = |v: &Option<String>| v.as_ref().map_or(Value::Null, |s| Value::from(s.as_str()));
     [
         row.id.into(),
@@ -293,6 +386,14 @@ fn values(row: &Model) -> [Value; 24] {
         row.request_headers.clone().unwrap_or(Value::Null),
         row.extra.clone().unwrap_or(Value::Null),
         text(&row.error),
+        row.record_id.as_str().into(),
+        row.grpc_messages_in.map_or(Value::Null, Value::from),
+        row.grpc_messages_out.map_or(Value::Null, Value::from),
+        text(&row.chain_id),
+        row.chain_seq.map_or(Value::Null, Value::from),
+        text(&row.prev_hash),
+        text(&row.row_hash),
+        text(&row.key_id),
     ]
 }
 
