@@ -526,8 +526,9 @@ async fn memory_stays_bounded_while_the_database_is_away(t: Arc<TestDb>) {
     eprintln!(
         "memory: RSS grew {growth_kib} KiB while {passed_kib} KiB of bodies passed; {spilled} spilled"
     );
-    assert_eq!(spilled, 4000);
-    assert!(growth_kib < 8 * 1024, "RSS grew {growth_kib} KiB");
+    assert_eq!(spilled, 6000);
+    // 48 MiB of bodies pass in the measured half; the queue holds at most 256 records.
+    assert!(growth_kib < 16 * 1024, "RSS grew {growth_kib} KiB");
     assert!(
         passed_kib > 2 * growth_kib,
         "the load must dwarf the ceiling"
@@ -607,7 +608,7 @@ fn child(role: &str) {
                     send(i).await;
                 }
                 let before = rss_kib();
-                for i in 0..2000 {
+                for i in 0..4000 {
                     send(i).await;
                 }
                 let growth = rss_kib().saturating_sub(before);
@@ -615,7 +616,7 @@ fn child(role: &str) {
                 let spilled = report.journaled.saturating_sub(200);
                 println!(
                     "MEMORY {growth} {} {spilled}",
-                    2000 * body.len() as u64 / 1024
+                    4000 * body.len() as u64 / 1024
                 );
             }
         }
