@@ -49,10 +49,6 @@ fn statements(backend: DbBackend, rows: &[Model]) -> Vec<InsertStatement> {
 }
 
 pub(crate) async fn insert(db: &DatabaseConnection, rows: &[Model]) -> Result<(), DbErr> {
-    #[cfg(feature = "sqlite")]
-    if db.get_database_backend() == DbBackend::Sqlite {
-        return sqlite::insert(db, rows).await;
-    }
     let statements = statements(db.get_database_backend(), rows);
     let transaction = db.begin().await?;
     for statement in &statements {
@@ -98,60 +94,4 @@ pub(crate) fn is_rejection(error: &DbErr) -> bool {
     }
     // SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation).
     code.len() == 5 && (code.starts_with("22") || code.starts_with("23"))
-}
-
-/// SQLite: one prepared single-row insert, executed for each row inside one transaction. SQLite
-/// runs no faster on a many-row `VALUES` list, and building that list through the query builder
-/// costs more than the insert; a statement prepared once (sqlx caches it per connection) does not.
-/// The columns and values still come from the `audit_log` entity.
-#[cfg(feature = "sqlite")]
-mod sqlite {
-    use std::sync::{Arc, OnceLock};
-
-    use sea_orm::sea_query::{Iden, Values};
-    use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, IntoActiveModel, Iterable, RuntimeErr};
-    use sea_query_sqlx::SqlxValues;
-
-    use crate::entity::audit_log::{ActiveModel, Column, Model};
-
-    fn sql() -> &'static str {
-        static SQL: OnceLock<String> = OnceLock::new();
-        SQL.get_or_init(|| {
-            let columns: Vec<String> = Column::iter()
-                .filter(|c| !matches!(c, Column::Id))
-                .map(|c| format!("\"{}\"", c.to_string()))
-                .collect();
-            let marks = vec!["?"; columns.len()].join(", ");
-            format!(
-                "INSERT INTO \"audit_log\" ({}) VALUES ({marks}) ON CONFLICT (\"record_id\") DO NOTHING",
-                columns.join(", ")
-            )
-        })
-    }
-
-    fn values(row: &Model) -> Values {
-        let active: ActiveModel = row.clone().into_active_model();
-        Values(
-            Column::iter()
-                .filter(|c| !matches!(c, Column::Id))
-                .map(|c| active.get(c).into_value().unwrap_or(sea_orm::sea_query::Value::Bool(None)))
-                .collect(),
-        )
-    }
-
-    fn db_err(error: sea_orm::sqlx::Error) -> DbErr {
-        DbErr::Exec(RuntimeErr::SqlxError(Arc::new(error)))
-    }
-
-    pub(super) async fn insert(db: &DatabaseConnection, rows: &[Model]) -> Result<(), DbErr> {
-        let pool = db.get_sqlite_connection_pool();
-        let mut transaction = pool.begin().await.map_err(db_err)?;
-        for row in rows {
-            sea_orm::sqlx::query_with(sql(), SqlxValues(values(row)))
-                .execute(&mut *transaction)
-                .await
-                .map_err(db_err)?;
-        }
-        transaction.commit().await.map_err(db_err)
-    }
 }
