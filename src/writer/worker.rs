@@ -393,7 +393,13 @@ impl Worker {
 
     /// Replays one batch from the journal. Clears journaling mode once it has caught up.
     async fn replay(&mut self) {
-        let batch_size = self.config.batch_size.max(1);
+        // While the database is failing, probe with a single row: a failed attempt then costs
+        // next to nothing, in memory or in time, however large the batches are.
+        let batch_size = if self.outage.since.is_some() {
+            1
+        } else {
+            self.config.batch_size.max(1)
+        };
         let channel = self.channel.clone();
         let read = tokio::task::spawn_blocking(move || {
             let Some(journal) = &channel.journal else {
@@ -428,6 +434,8 @@ impl Worker {
         }
         match self.seal_and_insert(&mut rows).await {
             Ok(()) => {
+                // The probe went through: replay in whole batches again.
+                self.database_is_back();
                 Counters::add(&self.channel.stats.replayed, rows.len() as u64);
                 let channel = self.channel.clone();
                 let marked = tokio::task::spawn_blocking(move || {
