@@ -6,7 +6,6 @@
 mod support;
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -19,14 +18,13 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
-use libtest_mimic::{Arguments, Failed, Trial};
 use tokio::sync::oneshot;
 use tower::{Service, ServiceExt};
 use tower_audit::{AuditLayer, WriterGuard};
 
-use support::{Backend, ChunkedBody, Server, TestDb, client, empty, full, rows, send};
+use support::{ChunkedBody, Server, TestDb, client, empty, full, rows, send};
 
-type Scenario = fn(Arc<TestDb>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+use support::Scenario;
 
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
@@ -54,49 +52,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
 ];
 
 fn main() {
-    let args = Arguments::from_args();
-    let mut trials = Vec::new();
-    for backend in Backend::ALL {
-        let available = backend.base_url().is_some();
-        if !available {
-            eprintln!(
-                "SKIPPED: the {} backend tests (set {} to run them)",
-                backend.name(),
-                backend.env().unwrap_or_default()
-            );
-        }
-        for &(name, scenario) in SCENARIOS {
-            let trial = Trial::test(format!("{}::{name}", backend.name()), move || {
-                run(backend, name, scenario)
-            })
-            .with_ignored_flag(!available);
-            trials.push(trial);
-        }
-    }
-    libtest_mimic::run(&args, trials).exit();
-}
-
-fn run(backend: Backend, name: &str, scenario: Scenario) -> Result<(), Failed> {
-    if backend.base_url().is_none() {
-        return Err(format!(
-            "{} is not set: cannot run the {} tests",
-            backend.env().unwrap_or_default(),
-            backend.name()
-        )
-        .into());
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let db = Arc::new(TestDb::create(backend, name).await);
-        let result = tokio::spawn(scenario(db.clone())).await;
-        if let Ok(db) = Arc::try_unwrap(db) {
-            db.cleanup().await;
-        }
-        result.map_err(|error| Failed::from(format!("{error}")))
-    })
+    support::run_matrix("backend", SCENARIOS);
 }
 
 const DEADLINE: Duration = Duration::from_secs(30);

@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use libtest_mimic::{Arguments, Failed, Trial};
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, oneshot};
 use tokio_stream::{Stream, StreamExt};
@@ -39,9 +38,9 @@ use tower_audit::{AuditLayer, AuditLayerBuilder, WriterGuard};
 use demo::demo_client::DemoClient;
 use demo::demo_server::{Demo, DemoServer};
 use demo::{LoginRequest, Ping, Pong};
-use support::{Backend, TestDb, rows};
+use support::{TestDb, rows};
 
-type Scenario = fn(Arc<TestDb>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+use support::Scenario;
 
 macro_rules! scenarios {
     ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
@@ -65,49 +64,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
 ];
 
 fn main() {
-    let args = Arguments::from_args();
-    let mut trials = Vec::new();
-    for backend in Backend::ALL {
-        let available = backend.base_url().is_some();
-        if !available {
-            eprintln!(
-                "SKIPPED: the {} gRPC tests (set {} to run them)",
-                backend.name(),
-                backend.env().unwrap_or_default()
-            );
-        }
-        for &(name, scenario) in SCENARIOS {
-            let trial = Trial::test(format!("{}::{name}", backend.name()), move || {
-                run(backend, name, scenario)
-            })
-            .with_ignored_flag(!available);
-            trials.push(trial);
-        }
-    }
-    libtest_mimic::run(&args, trials).exit();
-}
-
-fn run(backend: Backend, name: &str, scenario: Scenario) -> Result<(), Failed> {
-    if backend.base_url().is_none() {
-        return Err(format!(
-            "{} is not set: cannot run the {} tests",
-            backend.env().unwrap_or_default(),
-            backend.name()
-        )
-        .into());
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let db = Arc::new(TestDb::create(backend, name).await);
-        let result = tokio::spawn(scenario(db.clone())).await;
-        if let Ok(db) = Arc::try_unwrap(db) {
-            db.cleanup().await;
-        }
-        result.map_err(|error| Failed::from(format!("{error}")))
-    })
+    support::run_matrix("gRPC", SCENARIOS);
 }
 
 const DEADLINE: Duration = Duration::from_secs(30);

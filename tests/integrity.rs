@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +11,6 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use http_body_util::BodyExt;
-use libtest_mimic::{Arguments, Failed, Trial};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tower::ServiceExt;
 use tower_audit::AuditLayer;
@@ -22,9 +19,9 @@ use tower_audit::integrity::{
 };
 use tower_audit::store::{AuditFilter, Export, ExportFormat, PurgeOptions, purge_before};
 
-use support::{Backend, TestDb};
+use support::TestDb;
 
-type Scenario = fn(Arc<TestDb>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+use support::Scenario;
 
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
@@ -48,45 +45,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
 ];
 
 fn main() {
-    let args = Arguments::from_args();
-    let mut trials = Vec::new();
-    for backend in Backend::ALL {
-        let available = backend.base_url().is_some();
-        if !available {
-            eprintln!(
-                "SKIPPED: the {} integrity tests (set {} to run them)",
-                backend.name(),
-                backend.env().unwrap_or_default()
-            );
-        }
-        for &(name, scenario) in SCENARIOS {
-            trials.push(
-                Trial::test(format!("{}::{name}", backend.name()), move || {
-                    run(backend, name, scenario)
-                })
-                .with_ignored_flag(!available),
-            );
-        }
-    }
-    libtest_mimic::run(&args, trials).exit();
-}
-
-fn run(backend: Backend, name: &str, scenario: Scenario) -> Result<(), Failed> {
-    if backend.base_url().is_none() {
-        return Err(format!("{} is not set", backend.env().unwrap_or_default()).into());
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let db = Arc::new(TestDb::create(backend, name).await);
-        let result = tokio::spawn(scenario(db.clone())).await;
-        if let Ok(db) = Arc::try_unwrap(db) {
-            db.cleanup().await;
-        }
-        result.map_err(|error| Failed::from(format!("{error}")))
-    })
+    support::run_matrix("integrity", SCENARIOS);
 }
 
 const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";

@@ -6,10 +6,8 @@
 mod support;
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +16,6 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
-use libtest_mimic::{Arguments, Failed, Trial};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -27,7 +24,7 @@ use tower_audit::{AuditLayer, AuditLayerBuilder, Overflow, WriterGuard};
 use support::proxy::{FaultProxy, Link, upstream};
 use support::{Backend, Server, TestDb, client, empty, full, rows, send};
 
-type Scenario = fn(Arc<TestDb>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+use support::Scenario;
 
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
@@ -53,45 +50,7 @@ fn main() {
         child(&role);
         return;
     }
-    let args = Arguments::from_args();
-    let mut trials = Vec::new();
-    for backend in Backend::ALL {
-        let available = backend.base_url().is_some();
-        if !available {
-            eprintln!(
-                "SKIPPED: the {} reliability tests (set {} to run them)",
-                backend.name(),
-                backend.env().unwrap_or_default()
-            );
-        }
-        for &(name, scenario) in SCENARIOS {
-            trials.push(
-                Trial::test(format!("{}::{name}", backend.name()), move || {
-                    run(backend, name, scenario)
-                })
-                .with_ignored_flag(!available),
-            );
-        }
-    }
-    libtest_mimic::run(&args, trials).exit();
-}
-
-fn run(backend: Backend, name: &str, scenario: Scenario) -> Result<(), Failed> {
-    if backend.base_url().is_none() {
-        return Err(format!("{} is not set", backend.env().unwrap_or_default()).into());
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let db = Arc::new(TestDb::create(backend, name).await);
-        let result = tokio::spawn(scenario(db.clone())).await;
-        if let Ok(db) = Arc::try_unwrap(db) {
-            db.cleanup().await;
-        }
-        result.map_err(|error| Failed::from(format!("{error}")))
-    })
+    support::run_matrix("reliability", SCENARIOS);
 }
 
 /// Makes the database unreachable for the writer: a proxy cut or stall for PostgreSQL and
@@ -659,9 +618,11 @@ async fn bad_input_is_served_and_written(t: Arc<TestDb>) {
 
     let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
     let server = Server::start(app(layer)).await;
-    // hyper's head limit moves with how the head arrives in TCP reads (425–450 KiB measured
-    // here): stay 10% below the edge found. The URI limit (64 KiB, the `http` crate's) is exact.
-    let header_len = header_len * 9 / 10;
+    // hyper's head limit (its ~408 KiB read buffer) moves with how the head arrives in TCP
+    // reads: 380–450 KiB were accepted here from one run to the next. Stay a quarter below the
+    // edge found, so the value is one the server accepts every time. The URI limit (64 KiB, the
+    // `http` crate's) is exact.
+    let header_len = header_len * 3 / 4;
     bare.stop().await;
     let requests = vec![
         http::Request::post(server.url("/items/1"))

@@ -4,6 +4,11 @@
 
 pub mod proxy;
 
+use std::future::Future;
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -296,4 +301,55 @@ impl Body for ChunkedBody {
     fn size_hint(&self) -> SizeHint {
         SizeHint::new()
     }
+}
+
+/// One scenario of a backend matrix: an async test, given a database of its own.
+pub type Scenario = fn(Arc<TestDb>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The `main` of a matrix suite: every scenario against every backend. A backend without its URL
+/// variable says so on stderr and shows its trials as ignored.
+pub fn run_matrix(suite: &str, scenarios: &'static [(&'static str, Scenario)]) {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    for backend in Backend::ALL {
+        let available = backend.base_url().is_some();
+        if !available {
+            eprintln!(
+                "SKIPPED: the {} {suite} tests (set {} to run them)",
+                backend.name(),
+                backend.env().unwrap_or_default()
+            );
+        }
+        for &(name, scenario) in scenarios {
+            let trial = Trial::test(format!("{}::{name}", backend.name()), move || {
+                run_scenario(backend, name, scenario)
+            })
+            .with_ignored_flag(!available);
+            trials.push(trial);
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn run_scenario(backend: Backend, name: &str, scenario: Scenario) -> Result<(), Failed> {
+    if backend.base_url().is_none() {
+        return Err(format!(
+            "{} is not set: cannot run the {} tests",
+            backend.env().unwrap_or_default(),
+            backend.name()
+        )
+        .into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let db = Arc::new(TestDb::create(backend, name).await);
+        let result = tokio::spawn(scenario(db.clone())).await;
+        if let Ok(db) = Arc::try_unwrap(db) {
+            db.cleanup().await;
+        }
+        result.map_err(|error| Failed::from(format!("{error}")))
+    })
 }
