@@ -11,7 +11,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::ActiveValue::NotSet;
 use sea_orm::{DatabaseConnection, EntityTrait};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -72,44 +71,11 @@ struct Output {
 }
 
 fn row(days_ago: i64, edit: impl FnOnce(&mut Model)) -> ActiveModel {
-    let mut model = Model {
-        id: 0,
-        occurred_at: Utc::now() - chrono::Duration::days(days_ago),
-        request_id: None,
-        method: "GET".into(),
-        path: "/".into(),
-        route: None,
-        query: None,
-        status: Some(200),
-        grpc_status: None,
-        latency_us: 1500,
-        client_ip: Some("127.0.0.1".into()),
-        peer_ip: None,
-        user_agent: None,
-        user_id: None,
-        tenant_id: None,
-        action: None,
-        resource: None,
-        request_body: None,
-        request_body_truncated: false,
-        request_bytes: 0,
-        response_bytes: 0,
-        request_headers: None,
-        extra: None,
-        error: None,
-        grpc_messages_in: None,
-        grpc_messages_out: None,
-        chain_id: None,
-        chain_seq: None,
-        prev_hash: None,
-        row_hash: None,
-        key_id: None,
-        record_id: uuid::Uuid::now_v7().to_string(),
-    };
-    edit(&mut model);
-    let mut active = ActiveModel::from(model);
-    active.id = NotSet;
-    active
+    support::row(Utc::now() - chrono::Duration::days(days_ago), |model| {
+        model.latency_us = 1500;
+        model.client_ip = Some("127.0.0.1".into());
+        edit(model);
+    })
 }
 
 /// Four rows: an old one, and three of today (alice's order, bob's failure, anonymous).

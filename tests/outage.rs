@@ -75,19 +75,14 @@ async fn locked_sqlite_file_is_retried_until_it_is_free() {
         .unwrap();
     let report = guard.shutdown(WAIT).await.unwrap();
     assert_eq!((report.written, report.lost, report.dropped), (20, 0, 0));
-    let count = tower_audit::entity::audit_log::Entity::find_count(&db).await;
-    assert_eq!(count, 20);
-}
-
-trait FindCount {
-    async fn find_count(db: &sea_orm::DatabaseConnection) -> u64;
-}
-
-impl FindCount for tower_audit::entity::audit_log::Entity {
-    async fn find_count(db: &sea_orm::DatabaseConnection) -> u64 {
+    let count = {
         use sea_orm::{EntityTrait, PaginatorTrait};
-        Self::find().count(db).await.unwrap()
-    }
+        tower_audit::entity::audit_log::Entity::find()
+            .count(&db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(count, 20);
 }
 
 #[cfg(feature = "postgres")]

@@ -21,7 +21,6 @@ use axum::Router;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http_body_util::{BodyExt, Full};
-use sea_orm::ActiveValue::NotSet;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, EntityTrait, QueryTrait, Statement, TransactionTrait,
 };
@@ -33,7 +32,7 @@ use tower_audit::store::{
     ReplayOutcome, StatsOptions,
 };
 
-use support::{Backend, TestDb, rows};
+use support::{Backend, TestDb, row, rows};
 
 use support::Scenario;
 
@@ -61,48 +60,6 @@ fn main() {
 
 // ---------------------------------------------------------------------------------------------
 // Data
-
-/// A row at `at` with everything else empty; `edit` fills in the rest.
-fn row(at: DateTime<Utc>, edit: impl FnOnce(&mut Model)) -> ActiveModel {
-    let mut model = Model {
-        id: 0,
-        occurred_at: at,
-        request_id: None,
-        method: "GET".into(),
-        path: "/".into(),
-        route: None,
-        query: None,
-        status: Some(200),
-        grpc_status: None,
-        latency_us: 100,
-        client_ip: None,
-        peer_ip: None,
-        user_agent: None,
-        user_id: None,
-        tenant_id: None,
-        action: None,
-        resource: None,
-        request_body: None,
-        request_body_truncated: false,
-        request_bytes: 0,
-        response_bytes: 0,
-        request_headers: None,
-        extra: None,
-        error: None,
-        grpc_messages_in: None,
-        grpc_messages_out: None,
-        chain_id: None,
-        chain_seq: None,
-        prev_hash: None,
-        row_hash: None,
-        key_id: None,
-        record_id: uuid::Uuid::now_v7().to_string(),
-    };
-    edit(&mut model);
-    let mut active = ActiveModel::from(model);
-    active.id = NotSet;
-    active
-}
 
 async fn insert(db: &DatabaseConnection, models: Vec<ActiveModel>) {
     audit_log::Entity::insert_many(models)

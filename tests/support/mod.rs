@@ -353,3 +353,48 @@ fn run_scenario(backend: Backend, name: &str, scenario: Scenario) -> Result<(), 
         result.map_err(|error| Failed::from(format!("{error}")))
     })
 }
+
+/// A row at `at` with everything else empty (a `GET /` answered 200); `edit` fills in the rest.
+pub fn row(
+    at: chrono::DateTime<chrono::Utc>,
+    edit: impl FnOnce(&mut audit_log::Model),
+) -> audit_log::ActiveModel {
+    let mut model = audit_log::Model {
+        id: 0,
+        record_id: uuid::Uuid::now_v7().to_string(),
+        occurred_at: at,
+        request_id: None,
+        method: "GET".into(),
+        path: "/".into(),
+        route: None,
+        query: None,
+        status: Some(200),
+        grpc_status: None,
+        grpc_messages_in: None,
+        grpc_messages_out: None,
+        latency_us: 100,
+        client_ip: None,
+        peer_ip: None,
+        user_agent: None,
+        user_id: None,
+        tenant_id: None,
+        action: None,
+        resource: None,
+        request_body: None,
+        request_body_truncated: false,
+        request_bytes: 0,
+        response_bytes: 0,
+        request_headers: None,
+        extra: None,
+        error: None,
+        chain_id: None,
+        chain_seq: None,
+        prev_hash: None,
+        row_hash: None,
+        key_id: None,
+    };
+    edit(&mut model);
+    let mut active = audit_log::ActiveModel::from(model);
+    active.id = sea_orm::ActiveValue::NotSet;
+    active
+}
