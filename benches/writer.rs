@@ -24,7 +24,7 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tower::{Service, ServiceExt};
-use tower_audit::AuditLayer;
+use tower_audit::{AuditLayer, InsertMode};
 
 const JSON: &str = r#"{"customer":{"id":"c-10293","email":"jane.doe@example.com","tier":"gold"},"items":[{"sku":"BK-2231","qty":2,"price":12.5},{"sku":"PN-0032","qty":1,"price":3.75}],"shipping":{"method":"express","address":"12 Rue de la Paix, 75002 Paris"},"note":"leave at the door","coupon":"WINTER"}"#;
 const RECORDS: usize = 20_000;
@@ -55,10 +55,16 @@ async fn fill(layer: &AuditLayer) {
     }
 }
 
-async fn write_all(db: &DatabaseConnection, batch_size: usize, chained: bool) -> Duration {
+async fn write_all(
+    db: &DatabaseConnection,
+    batch_size: usize,
+    chained: bool,
+    mode: InsertMode,
+) -> Duration {
     let builder = AuditLayer::builder(db.clone())
         .capacity(RECORDS)
-        .batch_size(batch_size);
+        .batch_size(batch_size)
+        .insert_mode(mode);
     #[cfg(feature = "integrity")]
     let builder = if chained {
         builder.integrity(tower_audit::integrity::Integrity::new(
@@ -192,15 +198,21 @@ fn bench(c: &mut Criterion) {
             eprintln!("skipping {backend}: cannot connect");
             continue;
         };
-        let mut variants = vec![(128, false), (512, false), (2048, false)];
+        let fast = InsertMode::Fast;
+        let mut variants = vec![
+            (128, false, fast),
+            (512, false, fast),
+            (2048, false, fast),
+            (512, false, InsertMode::Portable),
+        ];
         if cfg!(feature = "integrity") {
-            variants.push((512, true));
+            variants.push((512, true, fast));
         }
-        for (batch_size, chained) in variants {
-            let name = if chained {
-                format!("{backend}/batch_{batch_size}_hash_chain")
-            } else {
-                format!("{backend}/batch_{batch_size}")
+        for (batch_size, chained, mode) in variants {
+            let name = match (chained, mode) {
+                (true, _) => format!("{backend}/batch_{batch_size}_hash_chain"),
+                (false, InsertMode::Portable) => format!("{backend}/batch_{batch_size}_portable"),
+                (false, _) => format!("{backend}/batch_{batch_size}"),
             };
             group.bench_function(name, |b| {
                 b.to_async(&runtime).iter_custom(|iters| {
@@ -208,7 +220,7 @@ fn bench(c: &mut Criterion) {
                     async move {
                         let mut total = Duration::ZERO;
                         for _ in 0..iters {
-                            total += write_all(&db, batch_size, chained).await;
+                            total += write_all(&db, batch_size, chained, mode).await;
                         }
                         total
                     }

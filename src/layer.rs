@@ -16,8 +16,8 @@ use crate::client_ip::TrustedProxies;
 use crate::sanitize::Redactor;
 use crate::service::Audit;
 use crate::writer::{
-    AuditWriter, Channel, ChannelConfig, FsyncPolicy, Intake, Journal, JournalConfig, Outage,
-    Overflow, Worker, WriterConfig, WriterGuard,
+    AuditWriter, Channel, ChannelConfig, FsyncPolicy, InsertMode, Intake, Journal, JournalConfig,
+    Outage, Overflow, Sink, Worker, WriterConfig, WriterGuard,
 };
 
 /// A [`Layer`] that records every request into the `audit_log` table.
@@ -409,6 +409,13 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// How batches reach the database: [`InsertMode::Fast`] (the default: `COPY` on PostgreSQL,
+    /// statements prepared once elsewhere) or [`InsertMode::Portable`] (SeaORM `insert_many`).
+    pub fn insert_mode(mut self, mode: InsertMode) -> Self {
+        self.writer.insert_mode = mode;
+        self
+    }
+
     /// Longest an insert may take before it counts as failed; catches connections that stall
     /// without breaking.
     pub fn insert_timeout(mut self, timeout: Duration) -> Self {
@@ -504,12 +511,14 @@ impl AuditLayerBuilder {
         let chain = writer.integrity.clone().map(crate::integrity::Chain::new);
         let worker = Worker {
             channel: channel.clone(),
+            sink: Sink::new(db.clone(), writer.insert_mode),
             db,
             config: writer,
             shutdown: Some(shutdown_rx),
             report: Some(report_tx),
             deadline: None,
             outage: Outage::default(),
+            converted: None,
             #[cfg(feature = "integrity")]
             chain,
         };

@@ -87,4 +87,6 @@ pub use migration::migrate;
 pub use prost_reflect;
 pub use record::AuditRecord;
 pub use service::{Audit, PeerAddr};
-pub use writer::{AuditWriter, FsyncPolicy, Overflow, ShutdownReport, WriterGuard, WriterStats};
+pub use writer::{
+    AuditWriter, FsyncPolicy, InsertMode, Overflow, ShutdownReport, WriterGuard, WriterStats,
+};

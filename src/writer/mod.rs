@@ -35,11 +35,13 @@ mod worker;
 
 pub use guard::{ShutdownReport, WriterGuard};
 pub use journal::FsyncPolicy;
+pub use sink::InsertMode;
 pub use stats::WriterStats;
 pub use worker::AuditWriter;
 
 pub(crate) use intake::{Channel, ChannelConfig, Intake};
 pub(crate) use journal::{Journal, JournalConfig};
+pub(crate) use sink::Sink;
 pub(crate) use worker::{Outage, Worker, WriterConfig};
 
 /// A wall-clock reading paired with a monotonic one: turns the `Instant` a request arrived at

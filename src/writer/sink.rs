@@ -2,13 +2,37 @@
 //! in one transaction, idempotent on `record_id`; and telling a database that is away from one
 //! that refuses a row.
 
+use std::sync::OnceLock;
+
 use sea_orm::sea_query::{InsertStatement, OnConflict};
 use sea_orm::{
     ActiveValue, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    IntoActiveModel, Iterable, QueryTrait, RuntimeErr, TransactionTrait,
+    IntoActiveModel, Iterable, ModelTrait, QueryTrait, RuntimeErr, Statement, TransactionTrait,
 };
 
 use crate::entity::audit_log::{ActiveModel, Column, Entity, Model};
+
+/// How the writer sends a batch of rows to the database.
+///
+/// Both modes write the same rows, typed and converted by the same SeaORM entity, and both are
+/// idempotent on `record_id`: a retried or replayed record is never written twice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InsertMode {
+    /// The fastest path each backend offers (the default):
+    /// - PostgreSQL: one `COPY … FROM STDIN` per batch, its column list taken from the entity.
+    ///   Should a record already be in the table (a retry after an insert whose outcome was
+    ///   unknown, a journal replayed twice), the batch is written again with the statements
+    ///   below, which skip it.
+    /// - SQLite, MySQL and MariaDB: multi-row `INSERT` statements whose SQL SeaORM builds once
+    ///   per row count (powers of two) and the driver prepares once, rather than per batch.
+    #[default]
+    Fast,
+    /// A SeaORM `insert_many` statement built for every batch: the portable path, for a
+    /// connection through which `COPY` or prepared statements do not work (some poolers and
+    /// PostgreSQL-compatible databases).
+    Portable,
+}
 
 /// Bind parameters one statement may carry.
 fn bind_limit(backend: DbBackend) -> usize {
@@ -21,10 +45,145 @@ fn bind_limit(backend: DbBackend) -> usize {
     }
 }
 
+/// The columns the writer fills: all but `id`, in the entity's order.
+fn columns() -> impl Iterator<Item = Column> {
+    Column::iter().filter(|column| !matches!(column, Column::Id))
+}
+
 /// Rows per statement: every column but `id` is bound.
 pub(crate) fn rows_per_statement(backend: DbBackend) -> usize {
-    let columns = Column::iter().count() - 1;
-    (bind_limit(backend) / columns).max(1)
+    (bind_limit(backend) / columns().count()).max(1)
+}
+
+/// Cached statements of up to 2^(`SIZES` - 1) rows.
+const SIZES: usize = 12;
+
+/// Writes batches of rows into `audit_log`.
+pub(crate) struct Sink {
+    db: DatabaseConnection,
+    backend: DbBackend,
+    mode: InsertMode,
+    /// The SQL of an insert of 2^i rows, built by SeaORM from the entity on first use. `None`
+    /// when the built statement does not bind exactly one value per column and row (never
+    /// expected; the batch then goes through `insert_many`).
+    statements: [OnceLock<Option<String>>; SIZES],
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("backend", &self.backend)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sink {
+    pub(crate) fn new(db: DatabaseConnection, mode: InsertMode) -> Self {
+        Self {
+            backend: db.get_database_backend(),
+            db,
+            mode,
+            statements: Default::default(),
+        }
+    }
+
+    /// Inserts the rows in one transaction (or one `COPY`): all of them or none.
+    pub(crate) async fn insert(&self, rows: &[Model]) -> Result<(), DbErr> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if self.mode == InsertMode::Portable {
+            return insert_many(&self.db, rows).await;
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(pool) = postgres_pool(&self.db) {
+            match copy::copy_in(pool, rows).await {
+                Err(error) if copy::is_unique_violation(&error) => {}
+                result => return result,
+            }
+        }
+        self.insert_prepared(rows).await
+    }
+
+    /// The rows as statements of 2^i rows each, from the largest that fits.
+    async fn insert_prepared(&self, rows: &[Model]) -> Result<(), DbErr> {
+        let limit = rows_per_statement(self.backend);
+        let transaction = self.db.begin().await?;
+        let mut rest = rows;
+        while !rest.is_empty() {
+            let exponent = rest.len().min(limit).ilog2() as usize;
+            let exponent = exponent.min(SIZES - 1);
+            let (chunk, after) = rest.split_at(1 << exponent);
+            rest = after;
+            let sql = self.statements[exponent]
+                .get_or_init(|| statement_sql(self.backend, 1 << exponent));
+            match sql {
+                Some(sql) => {
+                    let values = chunk
+                        .iter()
+                        .flat_map(|row| columns().map(|column| row.get(column)));
+                    let statement = Statement::from_sql_and_values(self.backend, sql, values);
+                    transaction.execute_raw(statement).await?;
+                }
+                None => {
+                    for statement in statements(self.backend, chunk) {
+                        transaction.execute(&statement).await?;
+                    }
+                }
+            }
+        }
+        transaction.commit().await
+    }
+}
+
+/// The SQL of an insert of `rows` rows, as SeaORM builds it, if it binds one value per column
+/// and row in the order of [`columns`].
+fn statement_sql(backend: DbBackend, rows: usize) -> Option<String> {
+    let template = template_row();
+    let statement = &statements(backend, &vec![template; rows])[0];
+    let statement = backend.build(statement);
+    let values = statement.values?.0;
+    (values.len() == rows * columns().count()).then_some(statement.sql)
+}
+
+/// A row with a value in every column, so that the built statement binds each of them.
+fn template_row() -> Model {
+    let text = || Some(String::new());
+    Model {
+        id: 0,
+        record_id: String::new(),
+        occurred_at: chrono::DateTime::UNIX_EPOCH,
+        request_id: text(),
+        method: String::new(),
+        path: String::new(),
+        route: text(),
+        query: text(),
+        status: Some(0),
+        grpc_status: Some(0),
+        grpc_messages_in: Some(0),
+        grpc_messages_out: Some(0),
+        latency_us: 0,
+        client_ip: text(),
+        peer_ip: text(),
+        user_agent: text(),
+        user_id: text(),
+        tenant_id: text(),
+        action: text(),
+        resource: text(),
+        request_body: text(),
+        request_body_truncated: false,
+        request_bytes: 0,
+        response_bytes: 0,
+        request_headers: Some(serde_json::Value::Null),
+        extra: Some(serde_json::Value::Null),
+        error: text(),
+        chain_id: text(),
+        chain_seq: Some(0),
+        prev_hash: text(),
+        row_hash: text(),
+        key_id: text(),
+    }
 }
 
 fn statements(backend: DbBackend, rows: &[Model]) -> Vec<InsertStatement> {
@@ -48,13 +207,171 @@ fn statements(backend: DbBackend, rows: &[Model]) -> Vec<InsertStatement> {
         .collect()
 }
 
-pub(crate) async fn insert(db: &DatabaseConnection, rows: &[Model]) -> Result<(), DbErr> {
+/// The portable path: `insert_many` statements built for these rows.
+async fn insert_many(db: &DatabaseConnection, rows: &[Model]) -> Result<(), DbErr> {
     let statements = statements(db.get_database_backend(), rows);
     let transaction = db.begin().await?;
     for statement in &statements {
         transaction.execute(statement).await?;
     }
     transaction.commit().await
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_pool(db: &DatabaseConnection) -> Option<&sea_orm::sqlx::PgPool> {
+    match &db.inner {
+        sea_orm::DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+            Some(db.get_postgres_connection_pool())
+        }
+        #[allow(unreachable_patterns)] // with only the postgres backend compiled in
+        _ => None,
+    }
+}
+
+/// PostgreSQL `COPY … FROM STDIN` in text format, its columns and values taken from the entity.
+#[cfg(feature = "postgres")]
+mod copy {
+    use std::fmt::Write as _;
+    use std::sync::{Arc, LazyLock};
+
+    use sea_orm::sqlx::{self, PgPool};
+    use sea_orm::{DbErr, EntityName, Iden, ModelTrait, RuntimeErr, Value};
+
+    use super::columns;
+    use crate::entity::audit_log::{Entity, Model};
+
+    /// Data is sent in messages of about this size.
+    const CHUNK: usize = 256 * 1024;
+
+    static STATEMENT: LazyLock<String> = LazyLock::new(|| {
+        let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+        let columns: Vec<String> = columns().map(|c| quote(&c.to_string())).collect();
+        format!(
+            "COPY {} ({}) FROM STDIN",
+            quote(Entity.table_name()),
+            columns.join(", ")
+        )
+    });
+
+    pub(super) async fn copy_in(pool: &PgPool, rows: &[Model]) -> Result<(), DbErr> {
+        let error = |e: sqlx::Error| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)));
+        let mut connection = pool.acquire().await.map_err(error)?;
+        let mut copy = connection.copy_in_raw(&STATEMENT).await.map_err(error)?;
+        let mut data = Vec::with_capacity(CHUNK + 4096);
+        for row in rows {
+            if let Err(unsupported) = encode_row(row, &mut data) {
+                copy.abort("tower-audit: unsupported value")
+                    .await
+                    .map_err(error)?;
+                return Err(DbErr::Custom(unsupported));
+            }
+            if data.len() >= CHUNK {
+                copy.send(std::mem::take(&mut data)).await.map_err(error)?;
+                data.reserve(CHUNK + 4096);
+            }
+        }
+        if !data.is_empty() {
+            copy.send(data).await.map_err(error)?;
+        }
+        copy.finish().await.map_err(error)?;
+        Ok(())
+    }
+
+    /// One line of COPY text format: values separated by tabs, `\N` for null.
+    pub(super) fn encode_row(row: &Model, out: &mut Vec<u8>) -> Result<(), String> {
+        for (i, column) in columns().enumerate() {
+            if i > 0 {
+                out.push(b'\t');
+            }
+            encode_value(row.get(column), out)
+                .map_err(|value| format!("cannot COPY {column:?} = {value:?}"))?;
+        }
+        out.push(b'\n');
+        Ok(())
+    }
+
+    fn encode_value(value: Value, out: &mut Vec<u8>) -> Result<(), Value> {
+        const NULL: &[u8] = b"\\N";
+        let mut number = |n: i64| {
+            let mut text = String::new();
+            let _ = write!(text, "{n}");
+            out.extend_from_slice(text.as_bytes());
+        };
+        match value {
+            Value::String(Some(text)) => escape(text.as_bytes(), out),
+            Value::Int(Some(n)) => number(n.into()),
+            Value::BigInt(Some(n)) => number(n),
+            Value::Bool(Some(b)) => out.push(if b { b't' } else { b'f' }),
+            Value::ChronoDateTimeUtc(Some(at)) => {
+                let mut text = String::with_capacity(32);
+                let _ = write!(text, "{}", at.format("%Y-%m-%d %H:%M:%S%.6f+00"));
+                out.extend_from_slice(text.as_bytes());
+            }
+            Value::Json(Some(json)) => {
+                let text = serde_json::to_vec(&json).map_err(|_| Value::Json(Some(json)))?;
+                escape(&text, out);
+            }
+            Value::String(None)
+            | Value::Int(None)
+            | Value::BigInt(None)
+            | Value::Bool(None)
+            | Value::ChronoDateTimeUtc(None)
+            | Value::Json(None) => out.extend_from_slice(NULL),
+            other => return Err(other),
+        }
+        Ok(())
+    }
+
+    /// Backslash escapes of COPY text format for the bytes that would end a value or a row.
+    fn escape(text: &[u8], out: &mut Vec<u8>) {
+        let mut start = 0;
+        for (i, byte) in text.iter().enumerate() {
+            let escaped: &[u8] = match byte {
+                b'\\' => b"\\\\",
+                b'\t' => b"\\t",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                _ => continue,
+            };
+            out.extend_from_slice(&text[start..i]);
+            out.extend_from_slice(escaped);
+            start = i + 1;
+        }
+        out.extend_from_slice(&text[start..]);
+    }
+
+    /// A unique violation: some record of the batch is already in the table.
+    pub(super) fn is_unique_violation(error: &DbErr) -> bool {
+        let DbErr::Exec(RuntimeErr::SqlxError(error)) = error else {
+            return false;
+        };
+        error
+            .as_database_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| code == "23505")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn escapes_what_would_end_a_value_or_a_row() {
+            let mut out = Vec::new();
+            escape(b"a\tb\nc\rd\\e", &mut out);
+            assert_eq!(out, b"a\\tb\\nc\\rd\\\\e");
+        }
+
+        #[test]
+        fn every_column_of_the_entity_encodes() {
+            let mut out = Vec::new();
+            encode_row(&super::super::template_row(), &mut out).expect("encodes");
+            let line = String::from_utf8(out).expect("utf-8");
+            assert_eq!(line.matches('\t').count(), columns().count() - 1);
+            assert!(line.contains("1970-01-01 00:00:00.000000+00"), "{line}");
+            assert!(line.ends_with('\n'));
+        }
+    }
 }
 
 /// Whether the database refused the rows themselves (a value too long, bad encoding, a
@@ -94,4 +411,207 @@ pub(crate) fn is_rejection(error: &DbErr) -> bool {
     }
     // SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation).
     code.len() == 5 && (code.starts_with("22") || code.starts_with("23"))
+}
+
+/// The sink against real databases: SQLite always, PostgreSQL and MySQL when their test URLs
+/// are set (each test in its own schema or database, dropped afterwards).
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder};
+
+    use super::{InsertMode, Sink, template_row};
+    use crate::entity::audit_log::{Column, Entity, Model};
+
+    struct Target {
+        name: &'static str,
+        db: DatabaseConnection,
+        drop: Option<(DatabaseConnection, String)>,
+        _dir: Option<tempfile::TempDir>,
+    }
+
+    async fn targets() -> Vec<Target> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("sink.db").display());
+        let mut targets = vec![Target {
+            name: "sqlite",
+            db: crate::connect(url).await.expect("sqlite"),
+            drop: None,
+            _dir: Some(dir),
+        }];
+        let name = format!("sink_{}", uuid::Uuid::new_v4().simple());
+        for (backend, var) in [
+            ("postgres", "TOWER_AUDIT_TEST_POSTGRES_URL"),
+            ("mysql", "TOWER_AUDIT_TEST_MYSQL_URL"),
+        ] {
+            let Ok(url) = std::env::var(var) else {
+                eprintln!("SKIPPED: the {backend} sink tests (set {var} to run them)");
+                continue;
+            };
+            let admin = crate::connect(url.clone()).await.expect("connect");
+            let mut options = crate::connect_options(url.clone());
+            if backend == "postgres" {
+                admin
+                    .execute_unprepared(&format!("CREATE SCHEMA {name}"))
+                    .await
+                    .expect("schema");
+                options.set_schema_search_path(name.clone());
+                options.max_connections(2);
+                targets.push(Target {
+                    name: backend,
+                    db: sea_orm::Database::connect(options).await.expect("connect"),
+                    drop: Some((admin, format!("DROP SCHEMA {name} CASCADE"))),
+                    _dir: None,
+                });
+            } else {
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("database");
+                let url = match url.rsplit_once('/') {
+                    Some((server, _)) => format!("{server}/{name}"),
+                    None => url,
+                };
+                targets.push(Target {
+                    name: backend,
+                    db: crate::connect(url).await.expect("connect"),
+                    drop: Some((admin, format!("DROP DATABASE {name}"))),
+                    _dir: None,
+                });
+            }
+        }
+        for target in &targets {
+            crate::migrate(&target.db).await.expect("migrate");
+        }
+        targets
+    }
+
+    async fn cleanup(targets: Vec<Target>) {
+        for target in targets {
+            target.db.close().await.expect("close");
+            if let Some((admin, statement)) = target.drop {
+                admin.execute_unprepared(&statement).await.expect("drop");
+            }
+        }
+    }
+
+    fn row(i: usize) -> Model {
+        let at = chrono::DateTime::from_timestamp(1_764_000_000 + i as i64, 123_456_000)
+            .expect("timestamp");
+        Model {
+            record_id: uuid::Uuid::now_v7().to_string(),
+            occurred_at: at,
+            method: "POST".into(),
+            path: format!("/orders/{i}"),
+            chain_id: None,
+            chain_seq: None,
+            ..template_row()
+        }
+    }
+
+    async fn read_back(db: &DatabaseConnection) -> Vec<Model> {
+        Entity::find()
+            .order_by_asc(Column::Id)
+            .all(db)
+            .await
+            .expect("select")
+            .into_iter()
+            .map(|row| Model { id: 0, ..row })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn rows_read_back_exactly_as_written_in_both_modes() {
+        let targets = targets().await;
+        let tricky =
+            "tab\there, line\nbreak, cr\rreturn, back\\slash, \\N, quote' \"dq\", é 漢字 🦀";
+        for target in &targets {
+            let mut rows = vec![
+                Model {
+                    request_body: Some(tricky.into()),
+                    query: Some("a=1&b=%09".into()),
+                    user_agent: Some(String::new()),
+                    extra: Some(serde_json::json!({"note": tricky, "n": [1, 2.5, null, true]})),
+                    request_headers: Some(serde_json::json!({"x-a": "b\\c"})),
+                    request_body_truncated: true,
+                    status: Some(201),
+                    latency_us: i64::MAX,
+                    chain_id: Some("chain-1".into()),
+                    chain_seq: Some(7),
+                    ..row(0)
+                },
+                Model {
+                    request_id: None,
+                    route: None,
+                    query: None,
+                    status: None,
+                    grpc_status: None,
+                    grpc_messages_in: None,
+                    grpc_messages_out: None,
+                    client_ip: None,
+                    peer_ip: None,
+                    user_agent: None,
+                    user_id: None,
+                    tenant_id: None,
+                    action: None,
+                    resource: None,
+                    request_body: None,
+                    request_headers: None,
+                    extra: None,
+                    error: None,
+                    chain_id: None,
+                    chain_seq: None,
+                    prev_hash: None,
+                    row_hash: None,
+                    key_id: None,
+                    ..row(1)
+                },
+            ];
+            Sink::new(target.db.clone(), InsertMode::Fast)
+                .insert(&rows)
+                .await
+                .expect("fast insert");
+            let portable = vec![Model {
+                request_body: Some(tricky.into()),
+                ..row(2)
+            }];
+            Sink::new(target.db.clone(), InsertMode::Portable)
+                .insert(&portable)
+                .await
+                .expect("portable insert");
+            rows.extend(portable);
+            assert_eq!(read_back(&target.db).await, rows, "{}", target.name);
+        }
+        cleanup(targets).await;
+    }
+
+    #[tokio::test]
+    async fn a_record_already_written_is_skipped_and_its_batch_still_lands() {
+        let targets = targets().await;
+        for target in &targets {
+            let sink = Sink::new(target.db.clone(), InsertMode::Fast);
+            let rows: Vec<Model> = (0..4).map(row).collect();
+            sink.insert(&rows[..2]).await.expect("first");
+            // A retry whose first attempt did commit: rows[1] is in the table already.
+            sink.insert(&rows[1..]).await.expect("retry");
+            assert_eq!(read_back(&target.db).await, rows, "{}", target.name);
+        }
+        cleanup(targets).await;
+    }
+
+    #[tokio::test]
+    async fn batches_of_any_size_land_whole_and_in_order() {
+        let targets = targets().await;
+        for target in &targets {
+            let sink = Sink::new(target.db.clone(), InsertMode::Fast);
+            let mut all = Vec::new();
+            // 1,500 is no power of two and more than one SQLite statement holds.
+            for size in [1, 3, 1_500] {
+                let rows: Vec<Model> = (all.len()..all.len() + size).map(row).collect();
+                sink.insert(&rows).await.expect("insert");
+                all.extend(rows);
+            }
+            assert_eq!(read_back(&target.db).await, all, "{}", target.name);
+        }
+        cleanup(targets).await;
+    }
 }

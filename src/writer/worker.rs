@@ -12,12 +12,13 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::Overflow;
 use super::guard::ShutdownReport;
 use super::intake::Channel;
 use super::journal::JournalConfig;
 use super::row::{self, RowConfig};
+use super::sink::{self, InsertMode, Sink};
 use super::stats::Counters;
-use super::{Overflow, sink};
 use crate::context::lock;
 use crate::entity::audit_log::Model;
 use crate::record::AuditRecord;
@@ -35,6 +36,7 @@ pub(crate) struct WriterConfig {
     pub(crate) overflow: Option<Overflow>,
     pub(crate) journal: Option<JournalConfig>,
     pub(crate) rows: RowConfig,
+    pub(crate) insert_mode: InsertMode,
     #[cfg(feature = "integrity")]
     pub(crate) integrity: Option<crate::integrity::Integrity>,
 }
@@ -52,6 +54,7 @@ impl Default for WriterConfig {
             overflow: None,
             journal: None,
             rows: RowConfig::default(),
+            insert_mode: InsertMode::default(),
             #[cfg(feature = "integrity")]
             integrity: None,
         }
@@ -86,12 +89,15 @@ impl Future for AuditWriter {
 pub(crate) struct Worker {
     pub(crate) channel: Arc<Channel>,
     pub(crate) db: DatabaseConnection,
+    pub(crate) sink: Sink,
     pub(crate) config: WriterConfig,
     /// The shutdown deadline, once the guard asks; `None` after the guard was dropped.
     pub(crate) shutdown: Option<oneshot::Receiver<Instant>>,
     pub(crate) report: Option<oneshot::Sender<ShutdownReport>>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) outage: Outage,
+    /// Rows of the next batch, converted while the previous one was inserted.
+    pub(crate) converted: Option<Vec<Model>>,
     #[cfg(feature = "integrity")]
     pub(crate) chain: Option<crate::integrity::Chain>,
 }
@@ -136,6 +142,10 @@ impl Worker {
             let due = Instant::now() >= next_flush;
 
             if self.channel.is_journaling() {
+                if let Some(rows) = self.converted.take() {
+                    self.spill(rows).await;
+                    continue;
+                }
                 if !batch.is_empty() {
                     // Order: while the journal holds rows, newer ones queue behind them on disk.
                     let rows = self.convert(&mut batch);
@@ -146,14 +156,19 @@ impl Worker {
                     self.replay().await;
                     continue;
                 }
+            } else if let Some(rows) = self.converted.take() {
+                self.write_converting(rows, &mut batch, batch_size).await;
+                next_flush = Instant::now() + self.config.flush_interval;
+                continue;
             } else if batch.len() >= batch_size || (!batch.is_empty() && (draining || due)) {
                 let rows = self.convert(&mut batch);
-                self.write(rows).await;
+                self.write_converting(rows, &mut batch, batch_size).await;
                 next_flush = Instant::now() + self.config.flush_interval;
                 continue;
             }
 
-            let idle = batch.is_empty() && self.channel.queue.is_empty();
+            let idle =
+                batch.is_empty() && self.converted.is_none() && self.channel.queue.is_empty();
             if idle && draining && (!self.channel.is_journaling() || past_deadline) {
                 break;
             }
@@ -229,6 +244,47 @@ impl Worker {
                  running and drains its queue once every layer is dropped, but records still \
                  queued when the process exits are lost"
             ),
+        }
+    }
+
+    /// Writes `rows` while the next batch, when one is full already, is converted beside the
+    /// insert: the database and the conversion each keep a core busy, rather than taking turns.
+    /// The converted rows are written next, before anything queued after them.
+    async fn write_converting(
+        &mut self,
+        rows: Vec<Model>,
+        batch: &mut Vec<AuditRecord>,
+        batch_size: usize,
+    ) {
+        while batch.len() < batch_size {
+            match self.channel.queue.pop() {
+                Some(record) => batch.push(record),
+                None => break,
+            }
+        }
+        if batch.len() < batch_size {
+            // Not a full batch yet: it waits for more records or for the flush interval.
+            self.write(rows).await;
+            return;
+        }
+        let records = std::mem::take(batch);
+        let count = records.len() as u64;
+        let channel = self.channel.clone();
+        let conversion = tokio::spawn(async move {
+            let clock = super::WallClock::now();
+            records
+                .into_iter()
+                .map(|record| row::to_model(record, &channel.rows, &clock))
+                .collect::<Vec<_>>()
+        });
+        self.write(rows).await;
+        match conversion.await {
+            Ok(rows) => self.converted = Some(rows),
+            Err(error) => {
+                Counters::add(&self.channel.stats.lost, count);
+                self.channel.publish();
+                tracing::error!(%error, records = count, "tower-audit: converting audit records failed");
+            }
         }
     }
 
@@ -327,7 +383,7 @@ impl Worker {
         if let Some(deadline) = self.deadline {
             timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
         }
-        match tokio::time::timeout(timeout, sink::insert(&self.db, rows)).await {
+        match tokio::time::timeout(timeout, self.sink.insert(rows)).await {
             Ok(result) => result,
             // A stalled connection: the outcome is unknown, which `record_id` makes safe to retry.
             Err(_) => Err(DbErr::Custom(format!(
