@@ -260,7 +260,7 @@ fn request_id(parts: &mut Parts, config: &Config) -> http::HeaderValue {
     if let Some(id) = parts.headers.get(&config.request_id_header) {
         return id.clone();
     }
-    let id = http::HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+    let id = http::HeaderValue::from_str(&crate::writer::uuid_v7(chrono::Utc::now()).to_string())
         .unwrap_or_else(|_| http::HeaderValue::from_static("invalid-request-id"));
     parts
         .headers

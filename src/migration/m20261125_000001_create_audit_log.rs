@@ -1,8 +1,11 @@
 //! Creates `audit_log` with the indexes of the design: `occurred_at`, and `(user_id, occurred_at)`,
 //! `(route, occurred_at)`, `(status, occurred_at)`, `(tenant_id, occurred_at)`, plus those the
-//! store's lookups need: `request_id` and `(client_ip, occurred_at)`.
+//! store's lookups need: `request_id` and `(client_ip, occurred_at)`. On PostgreSQL and SQLite
+//! the user, tenant and chain indexes leave out rows where that column is null.
 
-use sea_orm::sea_query::{ColumnDef, Index, IndexCreateStatement, Table};
+use sea_orm::sea_query::{
+    ColumnDef, ConditionalStatement, Expr, ExprTrait, Index, IndexCreateStatement, Table,
+};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Iden};
 
 use crate::entity::audit_log::{Column, Entity};
@@ -112,7 +115,7 @@ pub(super) async fn up<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
         .col(short(Column::RowHash, HASH_LEN))
         .col(short(Column::KeyId, SHORT_TEXT_LEN));
 
-    let indexes = indexes();
+    let indexes = indexes(backend);
     if backend == DbBackend::MySql {
         // MySQL has no CREATE INDEX IF NOT EXISTS: declare the indexes with the table.
         table.character_set("utf8mb4").collate("utf8mb4_unicode_ci");
@@ -177,7 +180,7 @@ async fn create_checkpoints<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     Ok(())
 }
 
-fn indexes() -> Vec<IndexCreateStatement> {
+fn indexes(backend: DbBackend) -> Vec<IndexCreateStatement> {
     let named = |name: &str, columns: &[Column]| {
         let mut index = Index::create();
         index
@@ -188,17 +191,32 @@ fn indexes() -> Vec<IndexCreateStatement> {
         }
         index
     };
+    // Partial where the backend has them (PostgreSQL, SQLite): rows without a user, a tenant
+    // or a chain — anonymous requests, single-tenant services, integrity off — cost no entry.
+    // `column = ?` implies `column IS NOT NULL`, so lookups still use these indexes.
+    let unless_null = |mut index: IndexCreateStatement, column: Column| {
+        if backend != DbBackend::MySql {
+            index.and_where(Expr::col(column).is_not_null());
+        }
+        index
+    };
     vec![
         named("occurred_at", &[Column::OccurredAt]),
-        named("user_occurred", &[Column::UserId, Column::OccurredAt]),
+        unless_null(
+            named("user_occurred", &[Column::UserId, Column::OccurredAt]),
+            Column::UserId,
+        ),
         named("route_occurred", &[Column::Route, Column::OccurredAt]),
         named("status_occurred", &[Column::Status, Column::OccurredAt]),
-        named("tenant_occurred", &[Column::TenantId, Column::OccurredAt]),
+        unless_null(
+            named("tenant_occurred", &[Column::TenantId, Column::OccurredAt]),
+            Column::TenantId,
+        ),
         // One row per position in a chain: two writers sharing a chain id fail loudly.
         {
             let mut chain = named("chain_seq", &[Column::ChainId, Column::ChainSeq]);
             chain.unique();
-            chain
+            unless_null(chain, Column::ChainId)
         },
         // Lookups by request id and by client address (`store::AuditFilter`).
         named("request_id", &[Column::RequestId]),

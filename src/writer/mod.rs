@@ -69,6 +69,16 @@ impl WallClock {
     }
 }
 
+/// A UUID v7 for a time: its milliseconds, then random bits from `fastrand` (seeded once per
+/// thread) rather than a `getrandom` system call per id. The ids are unique keys, not secrets.
+pub(crate) fn uuid_v7(at: chrono::DateTime<chrono::Utc>) -> uuid::Uuid {
+    let millis = at.timestamp_millis().max(0) as u64;
+    let random = fastrand::u128(..).to_le_bytes();
+    let mut bytes = [0; 10];
+    bytes.copy_from_slice(&random[..10]);
+    uuid::Builder::from_unix_timestamp_millis(millis, &bytes).into_uuid()
+}
+
 /// Now, to the microsecond: the precision every backend keeps.
 #[cfg(feature = "integrity")]
 pub(crate) fn now_micros() -> chrono::DateTime<chrono::Utc> {
@@ -113,4 +123,19 @@ pub enum Overflow {
     Reject,
     /// Append the record to the journal.
     Spill,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uuid_v7_keeps_the_time_and_differs_each_time() {
+        let at = chrono::DateTime::from_timestamp_millis(1_764_061_200_123).expect("time");
+        let a = super::uuid_v7(at);
+        let b = super::uuid_v7(at);
+        assert_ne!(a, b);
+        assert_eq!(a.get_version_num(), 7);
+        assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
+        let (seconds, nanos) = a.get_timestamp().expect("v7 timestamp").to_unix();
+        assert_eq!((seconds, nanos), (1_764_061_200, 123_000_000));
+    }
 }

@@ -1,8 +1,6 @@
 //! Turning an [`AuditRecord`] into an `audit_log` row: text conversion, request id generation,
 //! sanitizing and fitting values to their columns — all off the request path.
 
-use uuid::Uuid;
-
 use super::WallClock;
 use crate::client_ip::anonymize;
 #[cfg(feature = "jwt")]
@@ -62,14 +60,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         };
         cut_chars(&ip.to_string(), IP_LEN)
     };
-    let v7 = |at: &chrono::DateTime<chrono::Utc>| {
-        let ts = uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            at.timestamp().max(0) as u64,
-            at.timestamp_subsec_nanos(),
-        );
-        Uuid::new_v7(ts).to_string()
-    };
+    let v7 = |at: &chrono::DateTime<chrono::Utc>| super::uuid_v7(*at).to_string();
     // Microseconds: what every backend stores, so a row reads back as it was hashed.
     let occurred_at = super::truncate_micros(clock.at(request.arrived));
     let request_id = match &request.request_id {

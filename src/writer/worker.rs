@@ -23,6 +23,9 @@ use crate::context::lock;
 use crate::entity::audit_log::Model;
 use crate::record::AuditRecord;
 
+/// A backlog is written in transactions of up to this many batches.
+const BACKLOG_BATCHES: usize = 4;
+
 /// Settings of the worker, from the layer's builder.
 #[derive(Clone, Debug)]
 pub(crate) struct WriterConfig {
@@ -121,6 +124,8 @@ impl Worker {
     async fn run(mut self) {
         let started = Instant::now();
         let batch_size = self.config.batch_size.max(1);
+        // Under a backlog, fewer and larger transactions: each commit waits for the disk.
+        let batch_limit = batch_size.saturating_mul(BACKLOG_BATCHES);
         let mut batch: Vec<AuditRecord> = Vec::with_capacity(batch_size);
         let mut next_flush = Instant::now() + self.config.flush_interval;
         let mut shutdown_at = None;
@@ -131,7 +136,7 @@ impl Worker {
             );
         }
         loop {
-            while batch.len() < batch_size {
+            while batch.len() < batch_limit {
                 match self.channel.queue.pop() {
                     Some(record) => batch.push(record),
                     None => break,
@@ -157,12 +162,14 @@ impl Worker {
                     continue;
                 }
             } else if let Some(rows) = self.converted.take() {
-                self.write_converting(rows, &mut batch, batch_size).await;
+                self.write_converting(rows, &mut batch, batch_size, batch_limit)
+                    .await;
                 next_flush = Instant::now() + self.config.flush_interval;
                 continue;
             } else if batch.len() >= batch_size || (!batch.is_empty() && (draining || due)) {
                 let rows = self.convert(&mut batch);
-                self.write_converting(rows, &mut batch, batch_size).await;
+                self.write_converting(rows, &mut batch, batch_size, batch_limit)
+                    .await;
                 next_flush = Instant::now() + self.config.flush_interval;
                 continue;
             }
@@ -255,8 +262,9 @@ impl Worker {
         rows: Vec<Model>,
         batch: &mut Vec<AuditRecord>,
         batch_size: usize,
+        batch_limit: usize,
     ) {
-        while batch.len() < batch_size {
+        while batch.len() < batch_limit {
             match self.channel.queue.pop() {
                 Some(record) => batch.push(record),
                 None => break,
