@@ -67,6 +67,10 @@ pub(crate) struct Sink {
     /// when the built statement does not bind exactly one value per column and row (never
     /// expected; the batch then goes through `insert_many`).
     statements: [OnceLock<Option<String>>; SIZES],
+    /// The connection of the last `COPY`, kept for the next: taking one from the pool per batch
+    /// cost up to a few milliseconds.
+    #[cfg(feature = "postgres")]
+    copy_connection: Option<sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Postgres>>,
 }
 
 impl std::fmt::Debug for Sink {
@@ -85,11 +89,13 @@ impl Sink {
             db,
             mode,
             statements: Default::default(),
+            #[cfg(feature = "postgres")]
+            copy_connection: None,
         }
     }
 
     /// Inserts the rows in one transaction (or one `COPY`): all of them or none.
-    pub(crate) async fn insert(&self, rows: &[Model]) -> Result<(), DbErr> {
+    pub(crate) async fn insert(&mut self, rows: &[Model]) -> Result<(), DbErr> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -98,7 +104,7 @@ impl Sink {
         }
         #[cfg(feature = "postgres")]
         if let Some(pool) = postgres_pool(&self.db) {
-            match copy::copy_in(pool, rows).await {
+            match copy::copy_in(pool, &mut self.copy_connection, rows).await {
                 Err(error) if copy::is_unique_violation(&error) => {}
                 result => return result,
             }
@@ -234,7 +240,8 @@ mod copy {
     use std::fmt::Write as _;
     use std::sync::{Arc, LazyLock};
 
-    use sea_orm::sqlx::{self, PgPool};
+    use sea_orm::sqlx::pool::PoolConnection;
+    use sea_orm::sqlx::{self, PgConnection, PgPool, Postgres};
     use sea_orm::{DbErr, EntityName, Iden, ModelTrait, RuntimeErr, Value};
 
     use super::columns;
@@ -253,27 +260,50 @@ mod copy {
         )
     });
 
-    pub(super) async fn copy_in(pool: &PgPool, rows: &[Model]) -> Result<(), DbErr> {
+    /// Copies the rows on the connection `kept` from the last call, or on one from the pool; a
+    /// connection that worked is kept for the next call.
+    pub(super) async fn copy_in(
+        pool: &PgPool,
+        kept: &mut Option<PoolConnection<Postgres>>,
+        rows: &[Model],
+    ) -> Result<(), DbErr> {
         let error = |e: sqlx::Error| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)));
+        if let Some(mut connection) = kept.take() {
+            match copy_on(&mut connection, rows).await {
+                Ok(()) => {
+                    *kept = Some(connection);
+                    return Ok(());
+                }
+                // The kept connection went stale (the server restarted, an idle timeout): try
+                // once more on a fresh one before calling the database away. A retry cannot
+                // write a row twice (a unique violation sends the batch through ON CONFLICT).
+                Err(e) if e.as_database_error().is_none() => drop(connection),
+                Err(e) => return Err(error(e)),
+            }
+        }
         let mut connection = pool.acquire().await.map_err(error)?;
-        let mut copy = connection.copy_in_raw(&STATEMENT).await.map_err(error)?;
+        copy_on(&mut connection, rows).await.map_err(error)?;
+        *kept = Some(connection);
+        Ok(())
+    }
+
+    async fn copy_on(connection: &mut PgConnection, rows: &[Model]) -> Result<(), sqlx::Error> {
+        let mut copy = connection.copy_in_raw(&STATEMENT).await?;
         let mut data = Vec::with_capacity(CHUNK + 4096);
         for row in rows {
             if let Err(unsupported) = encode_row(row, &mut data) {
-                copy.abort("tower-audit: unsupported value")
-                    .await
-                    .map_err(error)?;
-                return Err(DbErr::Custom(unsupported));
+                copy.abort("tower-audit: unsupported value").await?;
+                return Err(sqlx::Error::Encode(unsupported.into()));
             }
             if data.len() >= CHUNK {
-                copy.send(std::mem::take(&mut data)).await.map_err(error)?;
+                copy.send(std::mem::take(&mut data)).await?;
                 data.reserve(CHUNK + 4096);
             }
         }
         if !data.is_empty() {
-            copy.send(data).await.map_err(error)?;
+            copy.send(data).await?;
         }
-        copy.finish().await.map_err(error)?;
+        copy.finish().await?;
         Ok(())
     }
 
@@ -588,7 +618,7 @@ mod tests {
     async fn a_record_already_written_is_skipped_and_its_batch_still_lands() {
         let targets = targets().await;
         for target in &targets {
-            let sink = Sink::new(target.db.clone(), InsertMode::Fast);
+            let mut sink = Sink::new(target.db.clone(), InsertMode::Fast);
             let rows: Vec<Model> = (0..4).map(row).collect();
             sink.insert(&rows[..2]).await.expect("first");
             // A retry whose first attempt did commit: rows[1] is in the table already.
@@ -602,7 +632,7 @@ mod tests {
     async fn batches_of_any_size_land_whole_and_in_order() {
         let targets = targets().await;
         for target in &targets {
-            let sink = Sink::new(target.db.clone(), InsertMode::Fast);
+            let mut sink = Sink::new(target.db.clone(), InsertMode::Fast);
             let mut all = Vec::new();
             // 1,500 is no power of two and more than one SQLite statement holds.
             for size in [1, 3, 1_500] {

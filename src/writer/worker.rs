@@ -278,7 +278,9 @@ impl Worker {
         let records = std::mem::take(batch);
         let count = records.len() as u64;
         let channel = self.channel.clone();
-        let conversion = tokio::spawn(async move {
+        // Milliseconds of CPU: on a blocking thread, never stalling an async worker thread (the
+        // application's requests, or this writer's own I/O).
+        let conversion = tokio::task::spawn_blocking(move || {
             let clock = super::WallClock::now();
             records
                 .into_iter()
@@ -386,7 +388,7 @@ impl Worker {
         Ok(())
     }
 
-    async fn insert_once(&self, rows: &[Model]) -> Result<(), DbErr> {
+    async fn insert_once(&mut self, rows: &[Model]) -> Result<(), DbErr> {
         let mut timeout = self.config.insert_timeout;
         if let Some(deadline) = self.deadline {
             timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
