@@ -208,6 +208,7 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// | [`journal`](Self::journal) | none | local file that keeps records while the database is away |
 /// | [`journal_max_bytes`](Self::journal_max_bytes) | 1 GiB | the journal's bound; rows past it are dropped and counted |
 /// | [`journal_fsync`](Self::journal_fsync) | [`FsyncPolicy::Interval`] 1 s | when journal appends are forced to disk |
+/// | [`insert_mode`](Self::insert_mode) | [`InsertMode::Fast`] | `COPY` on PostgreSQL, statements prepared once elsewhere; or SeaORM `insert_many` per batch |
 /// | [`insert_timeout`](Self::insert_timeout) | 30 s | longest an insert may take before it counts as failed (a stalled connection) |
 /// | `integrity` (feature `integrity`) | off | keyed hash chain over the rows, checkpoints |
 /// | [`outage_alert`](Self::outage_alert) | 30 s | how long the database may fail before `tracing::error!` (then once per period) |
@@ -216,8 +217,10 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// | [`max_retry_backoff`](Self::max_retry_backoff) | 10 s | longest pause between retries of a failing batch |
 ///
 /// Memory: a queued record holds its capped body, so the queue holds at most
-/// `capacity × (max_body_bytes + about 1 KiB)`; while the database is away, records go to the
-/// journal, so memory stays within that bound and disk within `journal_max_bytes`.
+/// `capacity × (max_body_bytes + about 1 KiB)`. The writer holds up to two transactions'
+/// worth besides (the one being inserted and the next being converted, each at most
+/// `4 × batch_size` records). While the database is away, records go to the journal, so memory
+/// stays within those bounds and disk within `journal_max_bytes`.
 #[must_use]
 pub struct AuditLayerBuilder {
     db: DatabaseConnection,
