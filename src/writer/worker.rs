@@ -23,8 +23,9 @@ use crate::context::lock;
 use crate::entity::audit_log::Model;
 use crate::record::AuditRecord;
 
-/// A backlog is written in transactions of up to this many batches.
-const BACKLOG_BATCHES: usize = 4;
+/// A backlog is written in transactions of up to this many records (or four batches, when
+/// that is more), but never more than the queue holds.
+const BACKLOG_RECORDS: usize = 4096;
 
 /// Settings of the worker, from the layer's builder.
 #[derive(Clone, Debug)]
@@ -125,7 +126,10 @@ impl Worker {
         let started = Instant::now();
         let batch_size = self.config.batch_size.max(1);
         // Under a backlog, fewer and larger transactions: each commit waits for the disk.
-        let batch_limit = batch_size.saturating_mul(BACKLOG_BATCHES);
+        let batch_limit = batch_size
+            .saturating_mul(4)
+            .max(BACKLOG_RECORDS)
+            .min(self.config.capacity.max(batch_size));
         let mut batch: Vec<AuditRecord> = Vec::with_capacity(batch_size);
         let mut next_flush = Instant::now() + self.config.flush_interval;
         let mut shutdown_at = None;
