@@ -106,6 +106,27 @@ pub(crate) struct Worker {
     pub(crate) chain: Option<crate::integrity::Chain>,
 }
 
+/// Records being converted on a blocking thread.
+struct Conversion {
+    task: tokio::task::JoinHandle<Vec<Model>>,
+    count: u64,
+}
+
+impl Conversion {
+    /// The rows; none if the conversion failed (a panic), and then the records count as lost.
+    async fn finish(self, channel: &Channel) -> Vec<Model> {
+        match self.task.await {
+            Ok(rows) => rows,
+            Err(error) => {
+                Counters::add(&channel.stats.lost, self.count);
+                channel.publish();
+                tracing::error!(%error, records = self.count, "tower-audit: converting audit records failed");
+                Vec::new()
+            }
+        }
+    }
+}
+
 /// Bookkeeping of a failing database.
 #[derive(Debug, Default)]
 pub(crate) struct Outage {
@@ -157,7 +178,7 @@ impl Worker {
                 }
                 if !batch.is_empty() {
                     // Order: while the journal holds rows, newer ones queue behind them on disk.
-                    let rows = self.convert(&mut batch);
+                    let rows = self.convert(&mut batch).await;
                     self.spill(rows).await;
                     continue;
                 }
@@ -171,7 +192,7 @@ impl Worker {
                 next_flush = Instant::now() + self.config.flush_interval;
                 continue;
             } else if batch.len() >= batch_size || (!batch.is_empty() && (draining || due)) {
-                let rows = self.convert(&mut batch);
+                let rows = self.convert(&mut batch).await;
                 self.write_converting(rows, &mut batch, batch_size, batch_limit)
                     .await;
                 next_flush = Instant::now() + self.config.flush_interval;
@@ -279,37 +300,33 @@ impl Worker {
             self.write(rows).await;
             return;
         }
-        let records = std::mem::take(batch);
-        let count = records.len() as u64;
-        let channel = self.channel.clone();
-        // Milliseconds of CPU: on a blocking thread, never stalling an async worker thread (the
-        // application's requests, or this writer's own I/O).
-        let conversion = tokio::task::spawn_blocking(move || {
-            let clock = super::WallClock::now();
-            records
-                .into_iter()
-                .map(|record| row::to_model(record, &channel.rows, &clock))
-                .collect::<Vec<_>>()
-        });
+        let conversion = self.start_conversion(batch);
         self.write(rows).await;
-        match conversion.await {
-            Ok(rows) => self.converted = Some(rows),
-            Err(error) => {
-                Counters::add(&self.channel.stats.lost, count);
-                self.channel.publish();
-                tracing::error!(%error, records = count, "tower-audit: converting audit records failed");
-            }
-        }
+        let next = conversion.finish(&self.channel).await;
+        self.converted = (!next.is_empty()).then_some(next);
     }
 
     /// Sanitizes and converts, once: retries and the journal reuse the rows. Dropping the
     /// records returns their queue reservations.
-    fn convert(&self, batch: &mut Vec<AuditRecord>) -> Vec<Model> {
-        let clock = super::WallClock::now();
-        batch
-            .drain(..)
-            .map(|record| row::to_model(record, &self.channel.rows, &clock))
-            .collect()
+    async fn convert(&self, batch: &mut Vec<AuditRecord>) -> Vec<Model> {
+        self.start_conversion(batch).finish(&self.channel).await
+    }
+
+    /// Starts converting the records of `batch` (leaving it empty) on a blocking thread: it
+    /// takes milliseconds of CPU, which on an async worker thread would hold up the
+    /// application's requests and this writer's own I/O.
+    fn start_conversion(&self, batch: &mut Vec<AuditRecord>) -> Conversion {
+        let records = std::mem::take(batch);
+        let count = records.len() as u64;
+        let channel = self.channel.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let clock = super::WallClock::now();
+            records
+                .into_iter()
+                .map(|record| row::to_model(record, &channel.rows, &clock))
+                .collect()
+        });
+        Conversion { task, count }
     }
 
     /// Writes rows, retrying while the database fails. With a journal, a failure moves the rows
