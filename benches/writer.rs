@@ -11,7 +11,8 @@
 //! of them, sanitizing and converting included. Ten samples per variant: a million rows into the
 //! table with all its indexes. SQLite writes to a file in WAL mode. `…_portable` is the same
 //! batch through SeaORM `insert_many` ([`InsertMode::Portable`]) instead of `COPY` / statements
-//! prepared once.
+//! prepared once. Rows have no user or tenant (the partial indexes skip them) except in
+//! `…_with_users`, where they carry one of 1,000 users and one of 10 tenants.
 //!
 //! `writer/replay`: records spilled to the journal while the SQLite file is locked, then the
 //! time from unlocking until every record is replayed into the table.
@@ -48,6 +49,8 @@ async fn fill(layer: &AuditLayer, records: usize) {
         let request = Request::post(format!("/orders/{i}?expand=items"))
             .header("content-type", "application/json")
             .header("user-agent", "bench/1.0")
+            .header("x-user", format!("user-{}", i % 1000))
+            .header("x-tenant", format!("tenant-{}", i % 10))
             .body(Full::new(Bytes::from_static(JSON.as_bytes())))
             .expect("request");
         let response = service
@@ -61,16 +64,56 @@ async fn fill(layer: &AuditLayer, records: usize) {
     }
 }
 
-async fn write_all(
-    db: &DatabaseConnection,
+/// One writer configuration to measure.
+#[derive(Clone, Copy)]
+struct Variant {
     batch_size: usize,
-    chained: bool,
     mode: InsertMode,
-) -> Duration {
-    let builder = AuditLayer::builder(db.clone())
+    /// Rows carry a hash chain (feature `integrity`).
+    chained: bool,
+    /// Rows carry a user (1,000 of them) and a tenant (10), so the partial user and tenant
+    /// indexes take an entry for each; otherwise both are null.
+    users: bool,
+}
+
+impl Variant {
+    fn name(self, backend: &str) -> String {
+        let mut name = format!("{backend}/batch_{}", self.batch_size);
+        if self.mode == InsertMode::Portable {
+            name.push_str("_portable");
+        }
+        if self.chained {
+            name.push_str("_hash_chain");
+        }
+        if self.users {
+            name.push_str("_with_users");
+        }
+        name
+    }
+}
+
+fn header(parts: &http::request::Parts, name: &str) -> Option<String> {
+    let value = parts.headers.get(name)?.to_str().ok()?;
+    Some(value.to_owned())
+}
+
+async fn write_all(db: &DatabaseConnection, variant: Variant) -> Duration {
+    let Variant {
+        batch_size,
+        mode,
+        chained,
+        users,
+    } = variant;
+    let mut builder = AuditLayer::builder(db.clone())
         .capacity(RECORDS)
         .batch_size(batch_size)
         .insert_mode(mode);
+    if users {
+        builder = builder.identify(|parts| tower_audit::Identity {
+            user_id: header(parts, "x-user"),
+            tenant_id: header(parts, "x-tenant"),
+        });
+    }
     #[cfg(feature = "integrity")]
     let builder = if chained {
         builder.integrity(tower_audit::integrity::Integrity::new(
@@ -209,30 +252,40 @@ fn bench(c: &mut Criterion) {
             eprintln!("skipping {backend}: cannot connect");
             continue;
         };
-        let fast = InsertMode::Fast;
+        let plain = |batch_size| Variant {
+            batch_size,
+            mode: InsertMode::Fast,
+            chained: false,
+            users: false,
+        };
         let mut variants = vec![
-            (128, false, fast),
-            (512, false, fast),
-            (2048, false, fast),
-            (512, false, InsertMode::Portable),
+            plain(128),
+            plain(512),
+            plain(2048),
+            Variant {
+                mode: InsertMode::Portable,
+                ..plain(512)
+            },
+            Variant {
+                users: true,
+                ..plain(512)
+            },
         ];
         if cfg!(feature = "integrity") {
-            variants.push((512, true, fast));
+            variants.push(Variant {
+                chained: true,
+                ..plain(512)
+            });
         }
         group.throughput(Throughput::Elements(RECORDS as u64));
-        for (batch_size, chained, mode) in variants {
-            let name = match (chained, mode) {
-                (true, _) => format!("{backend}/batch_{batch_size}_hash_chain"),
-                (false, InsertMode::Portable) => format!("{backend}/batch_{batch_size}_portable"),
-                (false, _) => format!("{backend}/batch_{batch_size}"),
-            };
-            group.bench_function(name, |b| {
+        for variant in variants {
+            group.bench_function(variant.name(backend), |b| {
                 b.to_async(&runtime).iter_custom(|iters| {
                     let db = db.clone();
                     async move {
                         let mut total = Duration::ZERO;
                         for _ in 0..iters {
-                            total += write_all(&db, batch_size, chained, mode).await;
+                            total += write_all(&db, variant).await;
                         }
                         total
                     }

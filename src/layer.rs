@@ -518,8 +518,7 @@ impl AuditLayerBuilder {
         let chain = writer.integrity.clone().map(crate::integrity::Chain::new);
         let worker = Worker {
             channel: channel.clone(),
-            sink: Sink::new(db.clone(), writer.insert_mode),
-            db,
+            sink: Sink::new(db, writer.insert_mode),
             config: writer,
             shutdown: Some(shutdown_rx),
             report: Some(report_tx),

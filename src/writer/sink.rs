@@ -93,6 +93,12 @@ impl Sink {
         }
     }
 
+    /// The database the rows go to (the hash chain reads and checkpoints there).
+    #[cfg(feature = "integrity")]
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// Inserts the rows in one transaction (or one `COPY`): all of them or none.
     pub(crate) async fn insert(&mut self, rows: &[Model]) -> Result<(), DbErr> {
         if rows.is_empty() {

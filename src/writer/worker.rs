@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -92,7 +92,6 @@ impl Future for AuditWriter {
 
 pub(crate) struct Worker {
     pub(crate) channel: Arc<Channel>,
-    pub(crate) db: DatabaseConnection,
     pub(crate) sink: Sink,
     pub(crate) config: WriterConfig,
     /// The shutdown deadline, once the guard asks; `None` after the guard was dropped.
@@ -227,7 +226,7 @@ impl Worker {
         #[cfg(feature = "integrity")]
         if !self.channel.is_journaling()
             && let Some(chain) = &mut self.chain
-            && let Err(error) = chain.checkpoint(&self.db).await
+            && let Err(error) = chain.checkpoint(self.sink.db()).await
         {
             tracing::error!(%error, "tower-audit: cannot store the final chain checkpoint");
         }
@@ -370,14 +369,14 @@ impl Worker {
     async fn seal_and_insert(&mut self, rows: &mut [Model]) -> Result<(), DbErr> {
         #[cfg(feature = "integrity")]
         if let Some(chain) = &mut self.chain {
-            chain.seal(&self.db, rows).await?;
+            chain.seal(self.sink.db(), rows).await?;
         }
         self.insert(rows).await?;
         #[cfg(feature = "integrity")]
         if let Some(chain) = &mut self.chain {
             chain.inserted(rows);
             if chain.checkpoint_due()
-                && let Err(error) = chain.checkpoint(&self.db).await
+                && let Err(error) = chain.checkpoint(self.sink.db()).await
             {
                 tracing::warn!(%error, "tower-audit: cannot store a chain checkpoint");
             }
