@@ -212,7 +212,7 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// | [`insert_timeout`](Self::insert_timeout) | 30 s | longest an insert may take before it counts as failed (a stalled connection) |
 /// | `integrity` (feature `integrity`) | off | keyed hash chain over the rows, checkpoints |
 /// | [`outage_alert`](Self::outage_alert) | 30 s | how long the database may fail before `tracing::error!` (then once per period) |
-/// | [`batch_size`](Self::batch_size) | 512 | records per transaction (under a backlog up to 4,096, or four batches) |
+/// | [`batch_size`](Self::batch_size) | 512 | records per transaction (under a backlog up to 8,192, or four batches) |
 /// | [`flush_interval`](Self::flush_interval) | 100 ms | longest a record waits for a batch to fill |
 /// | [`max_retry_backoff`](Self::max_retry_backoff) | 10 s | longest pause between retries of a failing batch |
 ///
@@ -371,7 +371,7 @@ impl AuditLayerBuilder {
 
     /// Records written per transaction: the writer inserts once this many are queued, or once
     /// the [`flush_interval`](Self::flush_interval) has passed. When more are queued (a backlog),
-    /// one transaction takes up to 4,096 records or four batches, whichever is more, but no
+    /// one transaction takes up to 8,192 records or four batches, whichever is more, but no
     /// more than the queue's capacity: each commit waits for the disk, so fewer and larger
     /// transactions catch up faster.
     pub fn batch_size(mut self, records: usize) -> Self {
