@@ -25,6 +25,8 @@
 //! # }
 //! ```
 
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+mod bind;
 mod guard;
 mod intake;
 mod journal;

@@ -26,7 +26,9 @@ pub enum InsertMode {
     ///   unknown, a journal replayed twice), the batch is written again with the statements
     ///   below, which skip it.
     /// - SQLite, MySQL and MariaDB: multi-row `INSERT` statements whose SQL SeaORM builds once
-    ///   per row count (powers of two) and the driver prepares once, rather than per batch.
+    ///   per row count (powers of two) and the driver prepares once, rather than per batch. The
+    ///   values are bound straight from the rows, as the types SeaORM binds, with one copy of
+    ///   each string.
     #[default]
     Fast,
     /// A SeaORM `insert_many` statement built for every batch: the portable path, for a
@@ -118,18 +120,49 @@ impl Sink {
         self.insert_prepared(rows).await
     }
 
+    /// The size of the largest chunk of at most `rows` rows (2^i rows, within the bind limit)
+    /// and its SQL.
+    fn chunk(&self, rows: usize) -> (usize, Option<&str>) {
+        let exponent = rows.min(rows_per_statement(self.backend)).ilog2() as usize;
+        let exponent = exponent.min(SIZES - 1);
+        let sql =
+            self.statements[exponent].get_or_init(|| statement_sql(self.backend, 1 << exponent));
+        (1 << exponent, sql.as_deref())
+    }
+
     /// The rows as statements of 2^i rows each, from the largest that fits.
     async fn insert_prepared(&self, rows: &[Model]) -> Result<(), DbErr> {
-        let limit = rows_per_statement(self.backend);
+        #[cfg(any(feature = "sqlite", feature = "mysql"))]
+        {
+            let columns: Vec<Column> = columns().collect();
+            let chunk = |rows| match self.chunk(rows) {
+                (size, Some(sql)) => Some((size, sql)),
+                (_, None) => None,
+            };
+            let bound = match &self.db.inner {
+                #[cfg(feature = "sqlite")]
+                sea_orm::DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
+                    let pool = self.db.get_sqlite_connection_pool();
+                    super::bind::insert(pool, rows, &columns, chunk).await?
+                }
+                #[cfg(feature = "mysql")]
+                sea_orm::DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
+                    let pool = self.db.get_mysql_connection_pool();
+                    super::bind::insert(pool, rows, &columns, chunk).await?
+                }
+                #[allow(unreachable_patterns)]
+                _ => false,
+            };
+            if bound {
+                return Ok(());
+            }
+        }
         let transaction = self.db.begin().await?;
         let mut rest = rows;
         while !rest.is_empty() {
-            let exponent = rest.len().min(limit).ilog2() as usize;
-            let exponent = exponent.min(SIZES - 1);
-            let (chunk, after) = rest.split_at(1 << exponent);
+            let (size, sql) = self.chunk(rest.len());
+            let (chunk, after) = rest.split_at(size);
             rest = after;
-            let sql = self.statements[exponent]
-                .get_or_init(|| statement_sql(self.backend, 1 << exponent));
             match sql {
                 Some(sql) => {
                     let values = chunk
@@ -761,6 +794,106 @@ mod tests {
                 .expect("portable insert");
             rows.extend(portable);
             assert_eq!(read_back(&target.db).await, rows, "{}", target.name);
+        }
+        cleanup(targets).await;
+    }
+
+    /// The fast path binds values itself: what it stores must be byte for byte what SeaORM's
+    /// `insert_many` stores (SQLite keeps any type in any column, so a bool bound as text or a
+    /// time in another format would still read back, yet sort and compare differently).
+    #[tokio::test]
+    async fn both_modes_store_the_same_values_with_the_same_types() {
+        let targets = targets().await;
+        for target in &targets {
+            let full = Model {
+                request_body: Some("{\"a\":\"é\"}".into()),
+                query: Some("a=1".into()),
+                extra: Some(serde_json::json!({"n": [1, 2.5, null, true]})),
+                request_headers: Some(serde_json::json!({"x-a": "b"})),
+                request_body_truncated: true,
+                status: Some(201),
+                latency_us: 1234,
+                chain_id: Some("chain-1".into()),
+                chain_seq: Some(7),
+                ..row(0)
+            };
+            let empty = Model {
+                request_id: None,
+                route: None,
+                status: None,
+                request_headers: None,
+                extra: None,
+                chain_id: None,
+                chain_seq: None,
+                ..row(1)
+            };
+            for (mode, rows) in [
+                (InsertMode::Fast, [full.clone(), empty.clone()]),
+                (
+                    InsertMode::Portable,
+                    [
+                        Model {
+                            record_id: "portable-full".into(),
+                            chain_seq: Some(8),
+                            ..full.clone()
+                        },
+                        Model {
+                            record_id: "portable-empty".into(),
+                            ..empty.clone()
+                        },
+                    ],
+                ),
+            ] {
+                Sink::new(target.db.clone(), mode)
+                    .insert(&rows)
+                    .await
+                    .expect("insert");
+            }
+            let backend = target.db.get_database_backend();
+            let rendered = |column: Column| {
+                let name = sea_orm::Iden::to_string(&column);
+                match backend {
+                    DbBackend::Sqlite => format!("typeof({name}) || ':' || quote({name})"),
+                    DbBackend::Postgres => {
+                        format!("pg_typeof({name})::text || ':' || {name}::text")
+                    }
+                    _ => format!("CONCAT(COALESCE(HEX({name}), 'null'))"),
+                }
+            };
+            let compared: Vec<Column> = super::columns()
+                .filter(|c| !matches!(c, Column::RecordId | Column::ChainSeq))
+                .collect();
+            let sql = format!(
+                "SELECT {} FROM audit_log ORDER BY id",
+                compared
+                    .iter()
+                    .map(|c| rendered(*c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let rows = target
+                .db
+                .query_all_raw(sea_orm::Statement::from_string(backend, sql))
+                .await
+                .expect("select");
+            let rendered: Vec<Vec<Option<String>>> = rows
+                .iter()
+                .map(|row| {
+                    (0..compared.len())
+                        .map(|i| row.try_get_by_index::<Option<String>>(i).expect("text"))
+                        .collect()
+                })
+                .collect();
+            assert_eq!(rendered.len(), 4, "{}", target.name);
+            for (fast, portable) in [(0, 2), (1, 3)] {
+                for (i, column) in compared.iter().enumerate() {
+                    assert_eq!(
+                        rendered[fast][i], rendered[portable][i],
+                        "{}: {column:?} differs between the modes",
+                        target.name
+                    );
+                }
+            }
         }
         cleanup(targets).await;
     }
