@@ -1,6 +1,5 @@
 //! Which keys are sensitive: key normalization and the default key set.
 
-use std::collections::HashSet;
 
 use regex::Regex;
 
@@ -66,10 +65,14 @@ pub(super) fn normalize_key(raw: &str, buf: &mut String) {
     }
 }
 
+/// A set hashed with foldhash rather than SipHash: every key of every body is looked up here.
+/// The set is the configuration's, so keys sent by clients only probe it, never grow it.
+pub(super) type KeySet = foldhash::HashSet<Box<str>>;
+
 /// The key rules: an exact set, suffixes and regexes, all over normalized keys.
 #[derive(Debug, Clone)]
 pub(super) struct KeyRules {
-    exact: HashSet<Box<str>>,
+    exact: KeySet,
     suffixes: Vec<Box<str>>,
     regexes: Vec<Regex>,
     /// Shortest exact key or suffix; shorter keys cannot match either.
@@ -79,7 +82,7 @@ pub(super) struct KeyRules {
 impl KeyRules {
     /// Builds the rules from already normalized keys, suffixes and compiled regexes.
     pub(super) fn new(
-        exact: HashSet<Box<str>>,
+        exact: KeySet,
         suffixes: Vec<Box<str>>,
         regexes: Vec<Regex>,
     ) -> Self {

@@ -1,6 +1,5 @@
 //! The [`Redactor`] and its [`RedactorBuilder`].
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -52,7 +51,7 @@ pub(super) struct Rules {
     pub(super) keys: KeyRules,
     pub(super) values: ValueRules,
     pub(super) sensitive_headers: Vec<HeaderName>,
-    pub(super) routes: HashMap<Box<str>, RouteBodyFn>,
+    pub(super) routes: foldhash::HashMap<Box<str>, RouteBodyFn>,
     pub(super) max_decoded_bytes: usize,
 }
 
@@ -148,12 +147,12 @@ impl Redactor {
 #[derive(Debug, Clone)]
 pub struct RedactorBuilder {
     replacement: String,
-    keys: HashSet<Box<str>>,
+    keys: super::keys::KeySet,
     suffixes: Vec<Box<str>>,
     key_regexes: Vec<Regex>,
     value_patterns: Vec<(Regex, Box<str>)>,
     sensitive_headers: Vec<HeaderName>,
-    routes: HashMap<Box<str>, RouteBodyFn>,
+    routes: foldhash::HashMap<Box<str>, RouteBodyFn>,
     max_decoded_bytes: usize,
 }
 
@@ -166,7 +165,7 @@ impl Default for RedactorBuilder {
             key_regexes: Vec::new(),
             value_patterns: Vec::new(),
             sensitive_headers: DEFAULT_SENSITIVE_HEADERS.to_vec(),
-            routes: HashMap::new(),
+            routes: foldhash::HashMap::default(),
             max_decoded_bytes: DEFAULT_MAX_DECODED_BYTES,
         }
     }
