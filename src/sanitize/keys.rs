@@ -1,6 +1,5 @@
 //! Which keys are sensitive: key normalization and the default key set.
 
-
 use regex::Regex;
 
 /// Keys whose value is always redacted, already normalized (see [`normalize_key`]).
@@ -81,11 +80,7 @@ pub(super) struct KeyRules {
 
 impl KeyRules {
     /// Builds the rules from already normalized keys, suffixes and compiled regexes.
-    pub(super) fn new(
-        exact: KeySet,
-        suffixes: Vec<Box<str>>,
-        regexes: Vec<Regex>,
-    ) -> Self {
+    pub(super) fn new(exact: KeySet, suffixes: Vec<Box<str>>, regexes: Vec<Regex>) -> Self {
         let min_len = exact
             .iter()
             .chain(suffixes.iter())
