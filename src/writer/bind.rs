@@ -108,8 +108,19 @@ pub(super) fn bind_column(args: &mut impl Bind, row: &Model, column: Column) -> 
     }
 }
 
-/// Inserts `rows` in one transaction: `statements` gives the SQL of a chunk of `n` rows (each
-/// row's values in the order of `columns`) and the largest chunk it has.
+/// What comes after a chunk.
+enum Next<'s, A> {
+    /// Every row is bound.
+    Done,
+    /// No SQL for this chunk size: the caller falls back to SeaORM's statements.
+    NoSql,
+    /// The next statement and its values.
+    Statement(&'s str, A),
+}
+
+/// Inserts `rows` in one transaction. `chunk(n)` gives the size of the largest chunk of at most
+/// `n` rows and its SQL, which binds each row's values in the order of `columns`. `Ok(false)`:
+/// a chunk size has no SQL, nothing was written, and the caller uses SeaORM's statements.
 pub(super) async fn insert<'s, DB>(
     pool: &Pool<DB>,
     rows: &[Model],
@@ -121,14 +132,16 @@ where
     DB::Arguments: Bind + Default + sqlx::IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    let mut transaction = pool.begin().await.map_err(exec_error)?;
-    let mut rest = rows;
-    while !rest.is_empty() {
+    // The next chunk's values are bound while the database runs the current statement.
+    let next = |rest: &mut &[Model]| -> Result<Next<'s, DB::Arguments>, DbErr> {
+        if rest.is_empty() {
+            return Ok(Next::Done);
+        }
         let Some((size, sql)) = chunk(rest.len()) else {
-            return Ok(false);
+            return Ok(Next::NoSql);
         };
         let (this, after) = rest.split_at(size);
-        rest = after;
+        *rest = after;
         let mut args = DB::Arguments::default();
         args.reserve(this.len() * columns.len(), 0);
         for row in this {
@@ -138,10 +151,25 @@ where
                 })?;
             }
         }
-        sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-            .execute(&mut *transaction)
-            .await
-            .map_err(exec_error)?;
+        Ok(Next::Statement(sql, args))
+    };
+    let mut rest = rows;
+    let (mut sql, mut args) = match next(&mut rest)? {
+        Next::Done => return Ok(true),
+        Next::NoSql => return Ok(false),
+        Next::Statement(sql, args) => (sql, args),
+    };
+    let mut transaction = pool.begin().await.map_err(exec_error)?;
+    loop {
+        let execute = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).execute(&mut *transaction);
+        // `join!` polls `execute` first, which hands the statement to the driver.
+        let (done, bound) = tokio::join!(execute, async { next(&mut rest) });
+        done.map_err(exec_error)?;
+        (sql, args) = match bound? {
+            Next::Done => break,
+            Next::NoSql => return Ok(false),
+            Next::Statement(sql, args) => (sql, args),
+        };
     }
     transaction.commit().await.map_err(exec_error)?;
     Ok(true)
