@@ -41,6 +41,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     killed_process_replays_its_journal_on_restart,
     memory_stays_bounded_while_the_database_is_away,
     bad_input_is_served_and_written,
+    a_refused_row_is_isolated_and_written_in_a_safe_form,
 ];
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -666,6 +667,58 @@ async fn bad_input_is_served_and_written(t: Arc<TestDb>) {
         Some(header_len)
     );
     assert_eq!(rows[3].query.as_ref().map(String::len), Some(path_len));
+}
+
+/// The database refuses one row of a batch (a constraint the table was given for the test): the
+/// other rows of its batch land as they are, and the refused one lands in its safe form, its body
+/// replaced by a note. This goes through each backend's fast insert path and its error mapping.
+async fn a_refused_row_is_isolated_and_written_in_a_safe_form(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let refuse = match t.backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_log \
+             WHEN NEW.request_body LIKE '%poison%' BEGIN SELECT RAISE(ABORT, 'poison'); END"
+        }
+        Backend::Postgres | Backend::MySql => {
+            "ALTER TABLE audit_log ADD CONSTRAINT refuse_poison \
+             CHECK (request_body IS NULL OR request_body NOT LIKE '%poison%')"
+        }
+    };
+    db.execute_unprepared(refuse).await.unwrap();
+    // One batch of eight: written when the eighth record arrives, not by the timer.
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .batch_size(8)
+        .flush_interval(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let server = Server::start(app(layer)).await;
+    for i in 0..8 {
+        let note = if i == 5 { "poison" } else { "fine" };
+        let request = http::Request::post(server.url(&format!("/items/{i}")))
+            .header("content-type", "application/json")
+            .body(full(format!(r#"{{"note":"{note} {i}"}}"#)))
+            .unwrap();
+        let (status, _) = send(&client(), request).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    server.stop().await;
+    let stats = guard.watch_stats();
+    let report = guard.shutdown(WAIT).await.unwrap();
+    assert_eq!((report.written, report.lost, report.dropped), (8, 0, 0));
+    assert_eq!(stats.borrow().dead_lettered, 0);
+    let mut rows = rows(&db).await;
+    rows.sort_by_key(|row| row.path.clone());
+    assert_eq!(rows.len(), 8);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.path, format!("/items/{i}"));
+        let body = row.request_body.as_deref().unwrap();
+        if i == 5 {
+            assert!(!body.contains("poison"), "{body}");
+            assert!(body.contains("rejected"), "{body}");
+        } else {
+            assert!(body.contains(&format!("fine {i}")), "{body}");
+        }
+    }
 }
 
 fn app_bare() -> Router {
