@@ -125,7 +125,7 @@ pub(super) async fn insert<'s, DB>(
     pool: &Pool<DB>,
     rows: &[Model],
     columns: &[Column],
-    chunk: impl Fn(usize) -> Option<(usize, &'s str)>,
+    chunk: impl Fn(usize) -> (usize, Option<&'s str>),
 ) -> Result<bool, DbErr>
 where
     DB: Database,
@@ -137,7 +137,7 @@ where
         if rest.is_empty() {
             return Ok(Next::Done);
         }
-        let Some((size, sql)) = chunk(rest.len()) else {
+        let (size, Some(sql)) = chunk(rest.len()) else {
             return Ok(Next::NoSql);
         };
         let (this, after) = rest.split_at(size);

@@ -27,8 +27,8 @@ pub enum InsertMode {
     ///   below, which skip it.
     /// - SQLite, MySQL and MariaDB: multi-row `INSERT` statements whose SQL SeaORM builds once
     ///   per row count (powers of two) and the driver prepares once, rather than per batch. The
-    ///   values are bound straight from the rows, as the types SeaORM binds, with one copy of
-    ///   each string.
+    ///   values are bound straight from the rows, as the types SeaORM binds, with at most one
+    ///   copy of each string.
     #[default]
     Fast,
     /// A SeaORM `insert_many` statement built for every batch: the portable path, for a
@@ -135,10 +135,7 @@ impl Sink {
         #[cfg(any(feature = "sqlite", feature = "mysql"))]
         {
             let columns: Vec<Column> = columns().collect();
-            let chunk = |rows| match self.chunk(rows) {
-                (size, Some(sql)) => Some((size, sql)),
-                (_, None) => None,
-            };
+            let chunk = |rows| self.chunk(rows);
             let bound = match &self.db.inner {
                 #[cfg(feature = "sqlite")]
                 sea_orm::DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
@@ -857,7 +854,7 @@ mod tests {
                     DbBackend::Postgres => {
                         format!("pg_typeof({name})::text || ':' || {name}::text")
                     }
-                    _ => format!("CONCAT(COALESCE(HEX({name}), 'null'))"),
+                    _ => format!("COALESCE(HEX({name}), 'null')"),
                 }
             };
             let compared: Vec<Column> = super::columns()
