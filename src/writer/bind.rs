@@ -108,6 +108,55 @@ pub(super) fn bind_column(args: &mut impl Bind, row: &Model, column: Column) -> 
     }
 }
 
+/// Binds one chunk of rows, each row's values in the order of `columns`.
+fn bind_chunk<A: Bind + Arguments + Default>(
+    rows: &[Model],
+    columns: &[Column],
+) -> Result<A, DbErr> {
+    let mut args = A::default();
+    args.reserve(rows.len() * columns.len(), 0);
+    for row in rows {
+        for column in columns {
+            bind_column(&mut args, row, *column).map_err(|error| {
+                DbErr::Custom(format!("cannot bind {column:?} of a row: {error}"))
+            })?;
+        }
+    }
+    Ok(args)
+}
+
+/// A batch's values bound ahead of its insert, chunk by chunk in the order `insert` runs them,
+/// on the thread that converted the batch: the writer's task, on the application's runtime,
+/// then only hands them to the driver.
+pub(crate) enum Prebound {
+    #[cfg(feature = "sqlite")]
+    Sqlite(Vec<(usize, sqlx::sqlite::SqliteArguments)>),
+    #[cfg(feature = "mysql")]
+    MySql(Vec<(usize, sqlx::mysql::MySqlArguments)>),
+}
+
+impl std::fmt::Debug for Prebound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prebound")
+    }
+}
+
+/// Binds every chunk of `rows`, `chunk(n)` giving the size of the next chunk of at most `n` rows.
+pub(super) fn prebind<A: Bind + Arguments + Default>(
+    rows: &[Model],
+    columns: &[Column],
+    chunk: impl Fn(usize) -> usize,
+) -> Result<Vec<(usize, A)>, DbErr> {
+    let mut bound = Vec::new();
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let (this, after) = rest.split_at(chunk(rest.len()).min(rest.len()));
+        rest = after;
+        bound.push((this.len(), bind_chunk(this, columns)?));
+    }
+    Ok(bound)
+}
+
 /// What comes after a chunk.
 enum Next<'s, A> {
     /// Every row is bound.
@@ -121,19 +170,23 @@ enum Next<'s, A> {
 /// Inserts `rows` in one transaction. `chunk(n)` gives the size of the largest chunk of at most
 /// `n` rows and its SQL, which binds each row's values in the order of `columns`. `Ok(false)`:
 /// a chunk size has no SQL, nothing was written, and the caller uses SeaORM's statements.
+///
+/// `prebound` holds chunks bound ahead by [`prebind`] with the same `chunk`; the rest are bound
+/// here, each while the database runs the statement before it.
 pub(super) async fn insert<'s, DB>(
     pool: &Pool<DB>,
     rows: &[Model],
     columns: &[Column],
     chunk: impl Fn(usize) -> (usize, Option<&'s str>),
+    prebound: Vec<(usize, DB::Arguments)>,
 ) -> Result<bool, DbErr>
 where
     DB: Database,
     DB::Arguments: Bind + Default + sqlx::IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    // The next chunk's values are bound while the database runs the current statement.
-    let next = |rest: &mut &[Model]| -> Result<Next<'s, DB::Arguments>, DbErr> {
+    let mut prebound = prebound.into_iter();
+    let mut next = |rest: &mut &[Model]| -> Result<Next<'s, DB::Arguments>, DbErr> {
         if rest.is_empty() {
             return Ok(Next::Done);
         }
@@ -142,15 +195,10 @@ where
         };
         let (this, after) = rest.split_at(size);
         *rest = after;
-        let mut args = DB::Arguments::default();
-        args.reserve(this.len() * columns.len(), 0);
-        for row in this {
-            for column in columns {
-                bind_column(&mut args, row, *column).map_err(|error| {
-                    DbErr::Custom(format!("cannot bind {column:?} of a row: {error}"))
-                })?;
-            }
-        }
+        let args = match prebound.next() {
+            Some((bound_rows, args)) if bound_rows == size => args,
+            _ => bind_chunk(this, columns)?,
+        };
         Ok(Next::Statement(sql, args))
     };
     let mut rest = rows;

@@ -10,6 +10,7 @@ use sea_orm::{
     IntoActiveModel, Iterable, ModelTrait, QueryTrait, RuntimeErr, Statement, TransactionTrait,
 };
 
+use super::bind::Prebound;
 use crate::entity::audit_log::{ActiveModel, Column, Entity, Model};
 
 /// How the writer sends a batch of rows to the database.
@@ -102,8 +103,28 @@ impl Sink {
         &self.db
     }
 
-    /// Inserts the rows in one transaction (or one `COPY`): all of them or none.
-    pub(crate) async fn insert(&mut self, rows: &[Model]) -> Result<(), DbErr> {
+    /// What binds a batch's values ahead of its insert, off the writer's task; `None` where the
+    /// insert path binds no values itself (`COPY`, `insert_many`).
+    pub(crate) fn prebinder(&self) -> Option<Prebinder> {
+        let bound_here = match self.backend {
+            #[cfg(feature = "sqlite")]
+            DbBackend::Sqlite => true,
+            #[cfg(feature = "mysql")]
+            DbBackend::MySql => true,
+            _ => false,
+        };
+        (self.mode == InsertMode::Fast && bound_here).then_some(Prebinder {
+            backend: self.backend,
+        })
+    }
+
+    /// Inserts the rows in one transaction (or one `COPY`): all of them or none. `prebound`
+    /// holds their values when [`Prebinder::bind`] bound them ahead.
+    pub(crate) async fn insert(
+        &mut self,
+        rows: &[Model],
+        prebound: Option<Prebound>,
+    ) -> Result<(), DbErr> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -117,21 +138,28 @@ impl Sink {
                 result => return result,
             }
         }
-        self.insert_prepared(rows).await
+        self.insert_prepared(rows, prebound).await
     }
 
     /// The size of the largest chunk of at most `rows` rows (2^i rows, within the bind limit)
     /// and its SQL.
     fn chunk(&self, rows: usize) -> (usize, Option<&str>) {
-        let exponent = rows.min(rows_per_statement(self.backend)).ilog2() as usize;
-        let exponent = exponent.min(SIZES - 1);
+        let exponent = chunk_exponent(self.backend, rows);
         let sql =
             self.statements[exponent].get_or_init(|| statement_sql(self.backend, 1 << exponent));
         (1 << exponent, sql.as_deref())
     }
 
     /// The rows as statements of 2^i rows each, from the largest that fits.
-    async fn insert_prepared(&self, rows: &[Model]) -> Result<(), DbErr> {
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "mysql")),
+        allow(unused_variables, reason = "only SQLite and MySQL bind values ahead")
+    )]
+    async fn insert_prepared(
+        &self,
+        rows: &[Model],
+        prebound: Option<Prebound>,
+    ) -> Result<(), DbErr> {
         #[cfg(any(feature = "sqlite", feature = "mysql"))]
         {
             let columns: Vec<Column> = columns().collect();
@@ -140,12 +168,21 @@ impl Sink {
                 #[cfg(feature = "sqlite")]
                 sea_orm::DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
                     let pool = self.db.get_sqlite_connection_pool();
-                    super::bind::insert(pool, rows, &columns, chunk).await?
+                    let prebound = match prebound {
+                        Some(Prebound::Sqlite(bound)) => bound,
+                        _ => Vec::new(),
+                    };
+                    super::bind::insert(pool, rows, &columns, chunk, prebound).await?
                 }
                 #[cfg(feature = "mysql")]
                 sea_orm::DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
                     let pool = self.db.get_mysql_connection_pool();
-                    super::bind::insert(pool, rows, &columns, chunk).await?
+                    #[allow(irrefutable_let_patterns, reason = "one variant without sqlite")]
+                    let prebound = match prebound {
+                        Some(Prebound::MySql(bound)) => bound,
+                        _ => Vec::new(),
+                    };
+                    super::bind::insert(pool, rows, &columns, chunk, prebound).await?
                 }
                 #[allow(unreachable_patterns)]
                 _ => false,
@@ -176,6 +213,43 @@ impl Sink {
             }
         }
         transaction.commit().await
+    }
+}
+
+/// The exponent of the largest chunk of at most `rows` rows: 2^i rows within the bind limit.
+fn chunk_exponent(backend: DbBackend, rows: usize) -> usize {
+    let exponent = rows.min(rows_per_statement(backend)).max(1).ilog2() as usize;
+    exponent.min(SIZES - 1)
+}
+
+/// Binds a batch's values ahead of its insert, on the thread that converts the batch; `Send`
+/// and cheap to copy into the conversion task.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Prebinder {
+    backend: DbBackend,
+}
+
+impl Prebinder {
+    /// The rows' values, bound in the chunks the insert will run; `None` if a value cannot be
+    /// bound (the insert then binds again and reports the error).
+    pub(crate) fn bind(&self, rows: &[Model]) -> Option<Prebound> {
+        if rows.is_empty() {
+            return None;
+        }
+        let columns: Vec<Column> = columns().collect();
+        let backend = self.backend;
+        let chunk = |rows| 1 << chunk_exponent(backend, rows);
+        match backend {
+            #[cfg(feature = "sqlite")]
+            DbBackend::Sqlite => super::bind::prebind(rows, &columns, chunk)
+                .ok()
+                .map(Prebound::Sqlite),
+            #[cfg(feature = "mysql")]
+            DbBackend::MySql => super::bind::prebind(rows, &columns, chunk)
+                .ok()
+                .map(Prebound::MySql),
+            _ => None,
+        }
     }
 }
 
@@ -611,7 +685,8 @@ mod tests {
     use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder};
 
     use super::{
-        DbBackend, InsertMode, SIZES, Sink, rows_per_statement, statement_sql, template_row,
+        DbBackend, InsertMode, Prebinder, Prebound, SIZES, Sink, chunk_exponent,
+        rows_per_statement, statement_sql, template_row,
     };
     use crate::entity::audit_log::{Column, Entity, Model};
 
@@ -730,6 +805,40 @@ mod tests {
         }
     }
 
+    /// Values bound ahead are only used when their chunks are the ones the insert runs; were
+    /// the two to differ, every batch would be bound twice, silently.
+    #[test]
+    fn values_bound_ahead_come_in_the_chunks_the_insert_runs() {
+        let sizes = |prebound: Prebound| -> Vec<usize> {
+            match prebound {
+                #[cfg(feature = "sqlite")]
+                Prebound::Sqlite(chunks) => chunks.iter().map(|(n, _)| *n).collect(),
+                #[cfg(feature = "mysql")]
+                Prebound::MySql(chunks) => chunks.iter().map(|(n, _)| *n).collect(),
+            }
+        };
+        #[allow(unused_mut, reason = "a backend is pushed per enabled feature")]
+        let mut backends = Vec::new();
+        #[cfg(feature = "sqlite")]
+        backends.push(DbBackend::Sqlite);
+        #[cfg(feature = "mysql")]
+        backends.push(DbBackend::MySql);
+        for backend in backends {
+            for count in [1, 3, 31, 1_000, 1_057, 1_500, 2_048, 8_192, 9_001] {
+                let rows: Vec<Model> = (0..count).map(row).collect();
+                let bound = Prebinder { backend }.bind(&rows).expect("bound");
+                let mut expected = Vec::new();
+                let mut rest = count;
+                while rest > 0 {
+                    let size = 1 << chunk_exponent(backend, rest);
+                    expected.push(size);
+                    rest -= size;
+                }
+                assert_eq!(sizes(bound), expected, "{backend:?}, {count} rows");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn rows_read_back_exactly_as_written_in_both_modes() {
         let targets = targets().await;
@@ -777,16 +886,16 @@ mod tests {
                     ..row(1)
                 },
             ];
-            Sink::new(target.db.clone(), InsertMode::Fast)
-                .insert(&rows)
-                .await
-                .expect("fast insert");
+            // Values bound ahead, as the writer does after converting a batch.
+            let mut fast = Sink::new(target.db.clone(), InsertMode::Fast);
+            let prebound = fast.prebinder().and_then(|binder| binder.bind(&rows));
+            fast.insert(&rows, prebound).await.expect("fast insert");
             let portable = vec![Model {
                 request_body: Some(tricky.into()),
                 ..row(2)
             }];
             Sink::new(target.db.clone(), InsertMode::Portable)
-                .insert(&portable)
+                .insert(&portable, None)
                 .await
                 .expect("portable insert");
             rows.extend(portable);
@@ -842,7 +951,7 @@ mod tests {
                 ),
             ] {
                 Sink::new(target.db.clone(), mode)
-                    .insert(&rows)
+                    .insert(&rows, None)
                     .await
                     .expect("insert");
             }
@@ -901,9 +1010,9 @@ mod tests {
         for target in &targets {
             let mut sink = Sink::new(target.db.clone(), InsertMode::Fast);
             let rows: Vec<Model> = (0..4).map(row).collect();
-            sink.insert(&rows[..2]).await.expect("first");
+            sink.insert(&rows[..2], None).await.expect("first");
             // A retry whose first attempt did commit: rows[1] is in the table already.
-            sink.insert(&rows[1..]).await.expect("retry");
+            sink.insert(&rows[1..], None).await.expect("retry");
             assert_eq!(read_back(&target.db).await, rows, "{}", target.name);
         }
         cleanup(targets).await;
@@ -915,11 +1024,18 @@ mod tests {
         for target in &targets {
             let mut sink = Sink::new(target.db.clone(), InsertMode::Fast);
             let mut all = Vec::new();
-            // 1,500 is no power of two and more than one SQLite statement holds.
+            // 1,500 is no power of two and more than one SQLite statement holds. Each size is
+            // written once with its values bound on the spot and once bound ahead.
             for size in [1, 3, 1_500] {
-                let rows: Vec<Model> = (all.len()..all.len() + size).map(row).collect();
-                sink.insert(&rows).await.expect("insert");
-                all.extend(rows);
+                for bind_ahead in [false, true] {
+                    let rows: Vec<Model> = (all.len()..all.len() + size).map(row).collect();
+                    let prebound = sink
+                        .prebinder()
+                        .filter(|_| bind_ahead)
+                        .and_then(|binder| binder.bind(&rows));
+                    sink.insert(&rows, prebound).await.expect("insert");
+                    all.extend(rows);
+                }
             }
             assert_eq!(read_back(&target.db).await, all, "{}", target.name);
         }
@@ -943,7 +1059,7 @@ mod tests {
                 })
                 .collect();
             let mut sink = Sink::new(target.db.clone(), InsertMode::Fast);
-            sink.insert(&rows[..1]).await.expect("binary");
+            sink.insert(&rows[..1], None).await.expect("binary");
             let format = sink.copier.format.clone().flatten().expect("binary format");
             assert!(format.contains(&Binary::Jsonb) && format.contains(&Binary::TimestampTz));
 
@@ -956,7 +1072,7 @@ mod tests {
                 .await
                 .expect("domain");
             let mut sink = Sink::new(target.db.clone(), InsertMode::Fast);
-            sink.insert(&rows[1..]).await.expect("text");
+            sink.insert(&rows[1..], None).await.expect("text");
             assert_eq!(sink.copier.format, Some(None), "text format");
             assert_eq!(read_back(&target.db).await, rows);
         }

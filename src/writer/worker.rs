@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Overflow;
+use super::bind::Prebound;
 use super::guard::ShutdownReport;
 use super::intake::Channel;
 use super::journal::JournalConfig;
@@ -102,27 +103,34 @@ pub(crate) struct Worker {
     pub(crate) deadline: Option<Instant>,
     pub(crate) outage: Outage,
     /// Rows of the next batch, converted while the previous one was inserted.
-    pub(crate) converted: Option<Vec<Model>>,
+    pub(crate) converted: Option<Converted>,
     #[cfg(feature = "integrity")]
     pub(crate) chain: Option<crate::integrity::Chain>,
 }
 
+/// A batch converted to rows, with their values bound for the insert when the sink binds them.
+#[derive(Debug, Default)]
+pub(crate) struct Converted {
+    rows: Vec<Model>,
+    prebound: Option<Prebound>,
+}
+
 /// Records being converted on a blocking thread.
 struct Conversion {
-    task: tokio::task::JoinHandle<Vec<Model>>,
+    task: tokio::task::JoinHandle<Converted>,
     count: u64,
 }
 
 impl Conversion {
     /// The rows; none if the conversion failed (a panic), and then the records count as lost.
-    async fn finish(self, channel: &Channel) -> Vec<Model> {
+    async fn finish(self, channel: &Channel) -> Converted {
         match self.task.await {
-            Ok(rows) => rows,
+            Ok(converted) => converted,
             Err(error) => {
                 Counters::add(&channel.stats.lost, self.count);
                 channel.publish();
                 tracing::error!(%error, records = self.count, "tower-audit: converting audit records failed");
-                Vec::new()
+                Converted::default()
             }
         }
     }
@@ -173,28 +181,28 @@ impl Worker {
             let due = Instant::now() >= next_flush;
 
             if self.channel.is_journaling() {
-                if let Some(rows) = self.converted.take() {
-                    self.spill(rows).await;
+                if let Some(converted) = self.converted.take() {
+                    self.spill(converted.rows).await;
                     continue;
                 }
                 if !batch.is_empty() {
                     // Order: while the journal holds rows, newer ones queue behind them on disk.
-                    let rows = self.convert(&mut batch).await;
-                    self.spill(rows).await;
+                    let converted = self.convert(&mut batch).await;
+                    self.spill(converted.rows).await;
                     continue;
                 }
                 if !past_deadline && self.outage.next_try.is_none_or(|t| Instant::now() >= t) {
                     self.replay().await;
                     continue;
                 }
-            } else if let Some(rows) = self.converted.take() {
-                self.write_converting(rows, &mut batch, batch_size, batch_limit)
+            } else if let Some(converted) = self.converted.take() {
+                self.write_converting(converted, &mut batch, batch_size, batch_limit)
                     .await;
                 next_flush = Instant::now() + self.config.flush_interval;
                 continue;
             } else if batch.len() >= batch_size || (!batch.is_empty() && (draining || due)) {
-                let rows = self.convert(&mut batch).await;
-                self.write_converting(rows, &mut batch, batch_size, batch_limit)
+                let converted = self.convert(&mut batch).await;
+                self.write_converting(converted, &mut batch, batch_size, batch_limit)
                     .await;
                 next_flush = Instant::now() + self.config.flush_interval;
                 continue;
@@ -285,7 +293,7 @@ impl Worker {
     /// The converted rows are written next, before anything queued after them.
     async fn write_converting(
         &mut self,
-        rows: Vec<Model>,
+        converted: Converted,
         batch: &mut Vec<AuditRecord>,
         batch_size: usize,
         batch_limit: usize,
@@ -298,34 +306,42 @@ impl Worker {
         }
         if batch.len() < batch_size {
             // Not a full batch yet: it waits for more records or for the flush interval.
-            self.write(rows).await;
+            self.write(converted).await;
             return;
         }
         let conversion = self.start_conversion(batch);
-        self.write(rows).await;
+        self.write(converted).await;
         let next = conversion.finish(&self.channel).await;
-        self.converted = (!next.is_empty()).then_some(next);
+        self.converted = (!next.rows.is_empty()).then_some(next);
     }
 
     /// Sanitizes and converts, once: retries and the journal reuse the rows. Dropping the
     /// records returns their queue reservations.
-    async fn convert(&self, batch: &mut Vec<AuditRecord>) -> Vec<Model> {
+    async fn convert(&self, batch: &mut Vec<AuditRecord>) -> Converted {
         self.start_conversion(batch).finish(&self.channel).await
     }
 
-    /// Starts converting the records of `batch` (leaving it empty) on a blocking thread: it
-    /// takes milliseconds of CPU, which on an async worker thread would hold up the
-    /// application's requests and this writer's own I/O.
+    /// Starts converting the records of `batch` (leaving it empty) on a blocking thread, and
+    /// binding the rows' values where the sink binds them: it takes milliseconds of CPU, which on
+    /// an async worker thread would hold up the application's requests and this writer's own
+    /// I/O.
     fn start_conversion(&self, batch: &mut Vec<AuditRecord>) -> Conversion {
         let records = std::mem::take(batch);
         let count = records.len() as u64;
         let channel = self.channel.clone();
+        // The hash chain fills in columns after the conversion: those rows are bound later.
+        #[cfg(feature = "integrity")]
+        let prebinder = self.sink.prebinder().filter(|_| self.chain.is_none());
+        #[cfg(not(feature = "integrity"))]
+        let prebinder = self.sink.prebinder();
         let task = tokio::task::spawn_blocking(move || {
             let clock = super::WallClock::now();
-            records
+            let rows: Vec<Model> = records
                 .into_iter()
                 .map(|record| row::to_model(record, &channel.rows, &clock))
-                .collect()
+                .collect();
+            let prebound = prebinder.and_then(|binder| binder.bind(&rows));
+            Converted { rows, prebound }
         });
         Conversion { task, count }
     }
@@ -333,11 +349,20 @@ impl Worker {
     /// Writes rows, retrying while the database fails. With a journal, a failure moves the rows
     /// there at once and the worker goes on; without one, the batch is kept and retried until it
     /// is written or the shutdown deadline passes.
-    async fn write(&mut self, mut rows: Vec<Model>) {
+    async fn write(&mut self, converted: Converted) {
+        let Converted {
+            mut rows,
+            mut prebound,
+        } = converted;
         loop {
-            let error = match self.seal_and_insert(&mut rows).await {
+            // Values bound ahead serve the first attempt; a retry binds them again.
+            let error = match self.seal_and_insert(&mut rows, prebound.take()).await {
                 Ok(()) => {
                     self.database_is_back();
+                    // Thousands of strings to free: not on the application's runtime.
+                    if rows.len() >= 64 {
+                        drop(tokio::task::spawn_blocking(move || drop(rows)));
+                    }
                     return;
                 }
                 Err(error) => error,
@@ -368,12 +393,16 @@ impl Worker {
 
     /// Places the rows in the hash chain (when integrity is on), inserts them, and checkpoints
     /// when one is due.
-    async fn seal_and_insert(&mut self, rows: &mut [Model]) -> Result<(), DbErr> {
+    async fn seal_and_insert(
+        &mut self,
+        rows: &mut [Model],
+        prebound: Option<Prebound>,
+    ) -> Result<(), DbErr> {
         #[cfg(feature = "integrity")]
         if let Some(chain) = &mut self.chain {
             chain.seal(self.sink.db(), rows).await?;
         }
-        self.insert(rows).await?;
+        self.insert(rows, prebound).await?;
         #[cfg(feature = "integrity")]
         if let Some(chain) = &mut self.chain {
             chain.inserted(rows);
@@ -389,10 +418,12 @@ impl Worker {
     /// Inserts rows; a row the database refuses is isolated (the batch is split until it is
     /// alone) and written in a safe form, or to the dead-letter journal. Errors returned are
     /// those of a database that is away.
-    async fn insert(&mut self, rows: &[Model]) -> Result<(), DbErr> {
+    async fn insert(&mut self, rows: &[Model], prebound: Option<Prebound>) -> Result<(), DbErr> {
+        let mut prebound = prebound;
         let mut pending: Vec<&[Model]> = vec![rows];
         while let Some(slice) = pending.pop() {
-            match self.insert_once(slice).await {
+            // Values bound ahead are those of the whole batch: only its first attempt takes them.
+            match self.insert_once(slice, prebound.take()).await {
                 Ok(()) => Counters::add(&self.channel.stats.written, slice.len() as u64),
                 Err(error) if sink::is_rejection(&error) => {
                     if slice.len() > 1 {
@@ -410,12 +441,16 @@ impl Worker {
         Ok(())
     }
 
-    async fn insert_once(&mut self, rows: &[Model]) -> Result<(), DbErr> {
+    async fn insert_once(
+        &mut self,
+        rows: &[Model],
+        prebound: Option<Prebound>,
+    ) -> Result<(), DbErr> {
         let mut timeout = self.config.insert_timeout;
         if let Some(deadline) = self.deadline {
             timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
         }
-        match tokio::time::timeout(timeout, self.sink.insert(rows)).await {
+        match tokio::time::timeout(timeout, self.sink.insert(rows, prebound)).await {
             Ok(result) => result,
             // A stalled connection: the outcome is unknown, which `record_id` makes safe to retry.
             Err(_) => Err(DbErr::Custom(format!(
@@ -431,7 +466,7 @@ impl Worker {
             "tower-audit: the database refused an audit row; writing it in a safe form"
         );
         let safe = row::safe_form(row, &error.to_string());
-        match self.insert_once(std::slice::from_ref(&safe)).await {
+        match self.insert_once(std::slice::from_ref(&safe), None).await {
             Ok(()) => {
                 Counters::add(&self.channel.stats.written, 1);
                 Ok(())
@@ -520,7 +555,7 @@ impl Worker {
             self.channel.publish();
             return;
         }
-        match self.seal_and_insert(&mut rows).await {
+        match self.seal_and_insert(&mut rows, None).await {
             Ok(()) => {
                 // The probe went through: replay in whole batches again.
                 self.database_is_back();
