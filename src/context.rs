@@ -31,7 +31,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::body::Capture;
-use crate::record::RequestFacts;
 
 /// A cheap handle (one `Arc`) to the audit record of the current request.
 ///
@@ -52,22 +51,18 @@ impl std::fmt::Debug for AuditContext {
     }
 }
 
-/// The state one request shares between the layer, its body wrappers, its `AuditContext`s and,
-/// once finished, its record: one allocation per request for all of them.
+/// The state one request shares between the layer, its body wrappers and its `AuditContext`s.
 #[derive(Debug)]
 pub(crate) struct RequestShared {
-    /// What the layer saw when the request arrived; never changes afterwards.
-    pub(crate) facts: RequestFacts,
     pub(crate) fields: Mutex<ContextFields>,
     pub(crate) capture: Mutex<Capture>,
     skip: AtomicBool,
 }
 
 impl RequestShared {
-    pub(crate) fn new(facts: RequestFacts, fields: ContextFields, capture: Capture) -> Arc<Self> {
+    pub(crate) fn new(capture: Capture) -> Arc<Self> {
         Arc::new(Self {
-            facts,
-            fields: Mutex::new(fields),
+            fields: Mutex::new(ContextFields::default()),
             capture: Mutex::new(capture),
             skip: AtomicBool::new(false),
         })

@@ -24,8 +24,8 @@ use crate::layer::Shared;
 /// accessors cover what sinks and tests read.
 #[derive(Debug)]
 pub struct AuditRecord {
-    /// Shared with the request's body and context: the facts were allocated once, on arrival.
-    pub(crate) request: Facts,
+    /// Boxed: records move from the service to the body to the queue, a pointer at a time.
+    pub(crate) request: Box<RequestFacts>,
     pub(crate) latency: Duration,
     pub(crate) status: Option<u16>,
     pub(crate) grpc_status: Option<i32>,
@@ -94,18 +94,6 @@ pub(crate) struct RequestFacts {
     pub(crate) authorization: Option<HeaderValue>,
 }
 
-/// A finished record's view of its request's facts, which live in the request's shared state.
-#[derive(Debug)]
-pub(crate) struct Facts(Arc<RequestShared>);
-
-impl std::ops::Deref for Facts {
-    type Target = RequestFacts;
-
-    fn deref(&self) -> &RequestFacts {
-        &self.0.facts
-    }
-}
-
 /// The matched route, kept as the framework hands it over so the request path does not allocate.
 #[derive(Debug, Clone)]
 pub(crate) enum RouteName {
@@ -127,7 +115,7 @@ impl RouteName {
 /// A record still in flight. It is finished exactly once: explicitly at the end of the response,
 /// on an error, or — when whatever holds it is dropped first — by `Drop`, as a cancellation.
 pub(crate) struct PendingRecord {
-    finished: bool,
+    request: Option<Box<RequestFacts>>,
     start: Instant,
     status: Option<u16>,
     grpc_status: Option<i32>,
@@ -153,8 +141,7 @@ struct GrpcResponse {
 impl std::fmt::Debug for PendingRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingRecord")
-            .field("request", &self.shared.facts)
-            .field("finished", &self.finished)
+            .field("request", &self.request)
             .field("status", &self.status)
             .finish_non_exhaustive()
     }
@@ -174,9 +161,14 @@ pub(crate) const GRPC_NO_TRAILERS: &str = "grpc: stream ended without trailers (
 const GRPC_DEADLINE_EXCEEDED: i32 = 4;
 
 impl PendingRecord {
-    pub(crate) fn new(start: Instant, shared: Arc<RequestShared>, layer: Arc<Shared>) -> Self {
+    pub(crate) fn new(
+        request: RequestFacts,
+        start: Instant,
+        shared: Arc<RequestShared>,
+        layer: Arc<Shared>,
+    ) -> Self {
         Self {
-            finished: false,
+            request: Some(Box::new(request)),
             start,
             status: None,
             grpc_status: None,
@@ -252,7 +244,7 @@ impl PendingRecord {
     }
 
     pub(crate) fn is_finished(&self) -> bool {
-        self.finished
+        self.request.is_none()
     }
 
     pub(crate) fn finish_ok(&mut self) {
@@ -270,10 +262,9 @@ impl PendingRecord {
     }
 
     fn finish(&mut self, error: Option<String>) {
-        if self.finished {
+        let Some(request) = self.request.take() else {
             return;
-        }
-        self.finished = true;
+        };
         let latency = self.start.elapsed();
         if self.shared.is_skipped() {
             self.layer.intake.count_skipped();
@@ -293,7 +284,7 @@ impl PendingRecord {
             .as_ref()
             .and(self.layer.config.grpc_descriptors.clone());
         self.layer.intake.submit(AuditRecord {
-            request: Facts(Arc::clone(&self.shared)),
+            request,
             latency,
             status: self.status,
             grpc_status: self.grpc_status,
@@ -323,7 +314,7 @@ impl PendingRecord {
 
 impl Drop for PendingRecord {
     fn drop(&mut self) {
-        if !self.finished {
+        if self.request.is_some() {
             let message = if std::thread::panicking() {
                 PANICKED.to_owned()
             } else if let Some(timeout) = self.deadline_passed() {

@@ -14,7 +14,7 @@ use tower_service::Service;
 
 use crate::Overflow;
 use crate::body::{Capture, PreRead, RequestBody, ResponseBody};
-use crate::context::{AuditContext, ContextFields, RequestShared};
+use crate::context::{AuditContext, RequestShared, lock};
 use crate::future::ResponseFuture;
 use crate::layer::{Config, Shared};
 use crate::record::{PendingRecord, RequestFacts, RouteName};
@@ -128,12 +128,16 @@ where
         if grpc {
             capture.count_grpc_messages();
         }
-        let mut fields = ContextFields::default();
+        let shared = RequestShared::new(capture);
         if let Some(identify) = &config.identify {
             let identity = identify(&parts);
+            let mut fields = lock(&shared.fields);
             fields.user_id = identity.user_id;
             fields.tenant_id = identity.tenant_id;
         }
+        parts
+            .extensions
+            .insert(AuditContext::new(Arc::clone(&shared)));
         let echo = config
             .echo_request_id
             .then(|| request_id(&mut parts, config));
@@ -142,13 +146,9 @@ where
         }
         let pre_read = should_pre_read(seen.content_type.as_ref(), &body, config)
             .then_some(config.body_read_timeout);
-        // Facts, context fields and capture share one allocation with the record.
         let facts = request_facts(&parts, config, grpc, start, seen);
-        let shared = RequestShared::new(facts, fields, capture);
-        parts
-            .extensions
-            .insert(AuditContext::new(Arc::clone(&shared)));
-        let mut pending = PendingRecord::new(start, Arc::clone(&shared), self.shared.clone());
+        let mut pending =
+            PendingRecord::new(facts, start, Arc::clone(&shared), self.shared.clone());
         if grpc {
             pending.set_grpc(grpc_timeout(&parts.headers));
         }
