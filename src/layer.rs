@@ -525,6 +525,7 @@ impl AuditLayerBuilder {
             deadline: None,
             outage: Outage::default(),
             converted: None,
+            retired: None,
             #[cfg(feature = "integrity")]
             chain,
         };

@@ -104,6 +104,8 @@ pub(crate) struct Worker {
     pub(crate) outage: Outage,
     /// Rows of the next batch, converted while the previous one was inserted.
     pub(crate) converted: Option<Converted>,
+    /// Rows written last, freed by the next conversion task rather than on this task.
+    pub(crate) retired: Option<Vec<Model>>,
     #[cfg(feature = "integrity")]
     pub(crate) chain: Option<crate::integrity::Chain>,
 }
@@ -317,7 +319,7 @@ impl Worker {
 
     /// Sanitizes and converts, once: retries and the journal reuse the rows. Dropping the
     /// records returns their queue reservations.
-    async fn convert(&self, batch: &mut Vec<AuditRecord>) -> Converted {
+    async fn convert(&mut self, batch: &mut Vec<AuditRecord>) -> Converted {
         self.start_conversion(batch).finish(&self.channel).await
     }
 
@@ -325,16 +327,19 @@ impl Worker {
     /// binding the rows' values where the sink binds them: it takes milliseconds of CPU, which on
     /// an async worker thread would hold up the application's requests and this writer's own
     /// I/O.
-    fn start_conversion(&self, batch: &mut Vec<AuditRecord>) -> Conversion {
+    fn start_conversion(&mut self, batch: &mut Vec<AuditRecord>) -> Conversion {
         let records = std::mem::take(batch);
         let count = records.len() as u64;
         let channel = self.channel.clone();
+        let retired = self.retired.take();
         // The hash chain fills in columns after the conversion: those rows are bound later.
         #[cfg(feature = "integrity")]
         let prebinder = self.sink.prebinder().filter(|_| self.chain.is_none());
         #[cfg(not(feature = "integrity"))]
         let prebinder = self.sink.prebinder();
         let task = tokio::task::spawn_blocking(move || {
+            // Thousands of strings to free: here rather than on the application's runtime.
+            drop(retired);
             let clock = super::WallClock::now();
             let rows: Vec<Model> = records
                 .into_iter()
@@ -359,9 +364,9 @@ impl Worker {
             let error = match self.seal_and_insert(&mut rows, prebound.take()).await {
                 Ok(()) => {
                     self.database_is_back();
-                    // Thousands of strings to free: not on the application's runtime.
-                    if rows.len() >= 64 {
-                        drop(tokio::task::spawn_blocking(move || drop(rows)));
+                    // The next conversion frees them; at most one batch waits so.
+                    if let Some(older) = self.retired.replace(rows) {
+                        drop(tokio::task::spawn_blocking(move || drop(older)));
                     }
                     return;
                 }
