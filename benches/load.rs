@@ -3,14 +3,18 @@
 //! side by side in one run, variants alternating, as ratios to bare.
 //!
 //! ```sh
-//! cargo bench --bench load                       # server on one core (a single-threaded runtime)
-//! LOAD_SERVER_THREADS=2 cargo bench --bench load # server on both cores
+//! cargo bench --bench load                       # server pinned to one core, load on the other
+//! LOAD_SERVER_THREADS=2 cargo bench --bench load # server on both cores, beside the load
 //! ```
 //!
 //! Each variant serves a 291-byte JSON POST; a Rust load generator (hyper client, 64 keep-alive
 //! connections) runs on its own thread. The audit variants use `Overflow::Block`, so nothing is
 //! dropped: what the writer cannot keep up with slows the server, and the ratio shows it.
-//! Settings: `LOAD_SECONDS` (per round, default 3), `LOAD_ROUNDS` (default 3).
+//!
+//! With one server thread, the server's thread and every thread it starts (the writer's blocking
+//! conversions, sqlx's SQLite thread) are pinned to the first core and the load generator to the
+//! second, so the writer shares the server's core as in production on one core; `LOAD_PIN=0`
+//! turns pinning off. Settings: `LOAD_SECONDS` (per round, default 3), `LOAD_ROUNDS` (default 3).
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
@@ -71,6 +75,7 @@ fn router() -> Router {
 fn start(
     variant: Variant,
     threads: usize,
+    pin: Option<(core_affinity::CoreId, core_affinity::CoreId)>,
     dir: &std::path::Path,
 ) -> (
     SocketAddr,
@@ -81,6 +86,10 @@ fn start(
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let sqlite = format!("sqlite://{}?mode=rwc", dir.join("load.db").display());
     let thread = std::thread::spawn(move || {
+        // Threads started from here on (runtime, blocking pool, sqlx) inherit the core.
+        if let Some((server, _)) = pin {
+            assert!(core_affinity::set_for_current(server), "pinning the server");
+        }
         let runtime = if threads <= 1 {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -137,7 +146,14 @@ fn start(
 }
 
 /// Drives `addr` for `seconds` from a runtime on this thread; returns (requests, latencies).
-fn load(addr: SocketAddr, seconds: f64) -> (u64, Vec<u32>) {
+fn load(
+    addr: SocketAddr,
+    seconds: f64,
+    pin: Option<(core_affinity::CoreId, core_affinity::CoreId)>,
+) -> (u64, Vec<u32>) {
+    if let Some((_, load)) = pin {
+        assert!(core_affinity::set_for_current(load), "pinning the load");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -200,6 +216,16 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let pin = match (
+        threads,
+        std::env::var("LOAD_PIN").as_deref(),
+        cores.as_slice(),
+    ) {
+        (1, Ok("0"), _) | (2.., _, _) => None,
+        (_, _, [server, load, ..]) => Some((*server, *load)),
+        _ => None,
+    };
     let mut variants = vec![Variant::Bare, Variant::Trace, Variant::AuditSqlite];
     if std::env::var("TOWER_AUDIT_TEST_POSTGRES_URL").is_ok() {
         variants.push(Variant::AuditPostgres);
@@ -221,8 +247,15 @@ fn main() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut totals = vec![Totals::default(); variants.len()];
+    let placement = match pin {
+        Some((server, load)) => format!(
+            "server pinned to core {}, load to core {}",
+            server.id, load.id
+        ),
+        None => "not pinned".into(),
+    };
     println!(
-        "load: {rounds} rounds × {seconds} s per variant, server threads: {threads}, {CONNECTIONS} connections"
+        "load: {rounds} rounds × {seconds} s per variant, server threads: {threads} ({placement}), {CONNECTIONS} connections"
     );
     for round in 0..rounds {
         // Alternate the order so drift on the machine does not favour one variant.
@@ -232,9 +265,11 @@ fn main() {
         }
         for i in order {
             let variant = variants[i];
-            let (addr, stop, thread) = start(variant, threads, dir.path());
+            let (addr, stop, thread) = start(variant, threads, pin, dir.path());
             let started = Instant::now();
-            let (n, latencies) = load(addr, seconds);
+            let (n, latencies) = std::thread::scope(|scope| {
+                scope.spawn(|| load(addr, seconds, pin)).join().unwrap()
+            });
             let elapsed = started.elapsed().as_secs_f64();
             let _ = stop.send(());
             let report = thread.join().unwrap();
