@@ -15,6 +15,11 @@
 //! conversions, sqlx's SQLite thread) are pinned to the first core and the load generator to the
 //! second, so the writer shares the server's core as in production on one core; `LOAD_PIN=0`
 //! turns pinning off. Settings: `LOAD_SECONDS` (per round, default 3), `LOAD_ROUNDS` (default 3).
+//!
+//! By default each connection sends its next request as soon as the last one is answered, so the
+//! server runs flat out and the latencies are those of a saturated server. `LOAD_RATE=N` offers
+//! N requests a second instead, spread evenly over the connections: the latency a request sees
+//! from a server that keeps up, which is how servers run in production.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
@@ -149,6 +154,7 @@ fn start(
 fn load(
     addr: SocketAddr,
     seconds: f64,
+    rate: Option<f64>,
     pin: Option<(core_affinity::CoreId, core_affinity::CoreId)>,
 ) -> (u64, Vec<u32>) {
     if let Some((_, load)) = pin {
@@ -166,10 +172,18 @@ fn load(
         let mut tasks = tokio::task::JoinSet::new();
         for c in 0..CONNECTIONS {
             let client = client.clone();
+            // Open loop at a fixed rate: each connection sends on its own schedule, staggered.
+            let interval = rate.map(|rate| Duration::from_secs_f64(CONNECTIONS as f64 / rate));
+            let mut next = tokio::time::Instant::now()
+                + interval.map_or(Duration::ZERO, |i| i * c as u32 / CONNECTIONS as u32);
             tasks.spawn(async move {
                 let mut latencies = Vec::with_capacity(1 << 16);
                 let mut n = 0u64;
                 while Instant::now() < end {
+                    if let Some(interval) = interval {
+                        tokio::time::sleep_until(next).await;
+                        next += interval;
+                    }
                     let request = http::Request::post(format!("http://{addr}/orders/{c}"))
                         .header("content-type", "application/json")
                         .header("user-agent", "load/1.0")
@@ -212,6 +226,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
+    let rate: Option<f64> = std::env::var("LOAD_RATE").ok().and_then(|s| s.parse().ok());
     let threads: usize = std::env::var("LOAD_SERVER_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -254,8 +269,11 @@ fn main() {
         ),
         None => "not pinned".into(),
     };
+    let offered = rate.map_or("as fast as answered".into(), |r| {
+        format!("{r:.0} req/s offered")
+    });
     println!(
-        "load: {rounds} rounds × {seconds} s per variant, server threads: {threads} ({placement}), {CONNECTIONS} connections"
+        "load: {rounds} rounds × {seconds} s per variant, server threads: {threads} ({placement}), {CONNECTIONS} connections, {offered}"
     );
     for round in 0..rounds {
         // Alternate the order so drift on the machine does not favour one variant.
@@ -268,7 +286,10 @@ fn main() {
             let (addr, stop, thread) = start(variant, threads, pin, dir.path());
             let started = Instant::now();
             let (n, latencies) = std::thread::scope(|scope| {
-                scope.spawn(|| load(addr, seconds, pin)).join().unwrap()
+                scope
+                    .spawn(|| load(addr, seconds, rate, pin))
+                    .join()
+                    .unwrap()
             });
             let elapsed = started.elapsed().as_secs_f64();
             let _ = stop.send(());
