@@ -125,22 +125,6 @@ fn bind_chunk<A: Bind + Arguments + Default>(
     Ok(args)
 }
 
-/// A batch's values bound ahead of its insert, chunk by chunk in the order `insert` runs them,
-/// on the thread that converted the batch: the writer's task, on the application's runtime,
-/// then only hands them to the driver.
-pub(crate) enum Prebound {
-    #[cfg(feature = "sqlite")]
-    Sqlite(Vec<(usize, sqlx::sqlite::SqliteArguments)>),
-    #[cfg(feature = "mysql")]
-    MySql(Vec<(usize, sqlx::mysql::MySqlArguments)>),
-}
-
-impl std::fmt::Debug for Prebound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Prebound")
-    }
-}
-
 /// Binds every chunk of `rows`, `chunk(n)` giving the size of the next chunk of at most `n` rows.
 pub(super) fn prebind<A: Bind + Arguments + Default>(
     rows: &[Model],

@@ -10,7 +10,6 @@ use sea_orm::{
     IntoActiveModel, Iterable, ModelTrait, QueryTrait, RuntimeErr, Statement, TransactionTrait,
 };
 
-use super::bind::Prebound;
 use crate::entity::audit_log::{ActiveModel, Column, Entity, Model};
 
 /// How the writer sends a batch of rows to the database.
@@ -62,6 +61,26 @@ fn rows_per_statement(backend: DbBackend) -> usize {
 /// Cached statements of up to 2^(`SIZES` - 1) rows.
 const SIZES: usize = 12;
 
+/// A batch's values encoded ahead of its insert, on the thread that converted the batch: the
+/// writer's task, on the application's runtime, then only hands them to the driver.
+pub(crate) enum Prebound {
+    /// Statement arguments, chunk by chunk in the order the insert runs them.
+    #[cfg(feature = "sqlite")]
+    Sqlite(Vec<(usize, sea_orm::sqlx::sqlite::SqliteArguments)>),
+    /// Statement arguments, chunk by chunk in the order the insert runs them.
+    #[cfg(feature = "mysql")]
+    MySql(Vec<(usize, sea_orm::sqlx::mysql::MySqlArguments)>),
+    /// The `COPY` data, in the format the table took.
+    #[cfg(feature = "postgres")]
+    Postgres(copy::CopyData),
+}
+
+impl std::fmt::Debug for Prebound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prebound")
+    }
+}
+
 /// Writes batches of rows into `audit_log`.
 pub(crate) struct Sink {
     db: DatabaseConnection,
@@ -111,10 +130,15 @@ impl Sink {
             DbBackend::Sqlite => true,
             #[cfg(feature = "mysql")]
             DbBackend::MySql => true,
+            // Once the first `COPY` has learnt the table's format.
+            #[cfg(feature = "postgres")]
+            DbBackend::Postgres => self.copier.format.is_some(),
             _ => false,
         };
-        (self.mode == InsertMode::Fast && bound_here).then_some(Prebinder {
+        (self.mode == InsertMode::Fast && bound_here).then(|| Prebinder {
             backend: self.backend,
+            #[cfg(feature = "postgres")]
+            copy_format: self.copier.format.clone().flatten(),
         })
     }
 
@@ -133,8 +157,15 @@ impl Sink {
         }
         #[cfg(feature = "postgres")]
         if let Some(pool) = postgres_pool(&self.db) {
-            match self.copier.copy_in(pool, rows).await {
-                Err(error) if copy::is_unique_violation(&error) => {}
+            let encoded = match prebound {
+                Some(Prebound::Postgres(data)) => Some(data),
+                _ => None,
+            };
+            match self.copier.copy_in(pool, rows, encoded).await {
+                // A record already written: the statements below skip it.
+                Err(error) if copy::is_unique_violation(&error) => {
+                    return self.insert_prepared(rows, None).await;
+                }
                 result => return result,
             }
         }
@@ -222,11 +253,14 @@ fn chunk_exponent(backend: DbBackend, rows: usize) -> usize {
     exponent.min(SIZES - 1)
 }
 
-/// Binds a batch's values ahead of its insert, on the thread that converts the batch; `Send`
-/// and cheap to copy into the conversion task.
-#[derive(Clone, Copy, Debug)]
+/// Binds or encodes a batch's values ahead of its insert, on the thread that converts the batch;
+/// `Send` and cheap to clone into the conversion task.
+#[derive(Clone, Debug)]
 pub(crate) struct Prebinder {
     backend: DbBackend,
+    /// The table's binary `COPY` format, `None` for text format.
+    #[cfg(feature = "postgres")]
+    copy_format: Option<std::sync::Arc<[copy::Binary]>>,
 }
 
 impl Prebinder {
@@ -236,9 +270,11 @@ impl Prebinder {
         if rows.is_empty() {
             return None;
         }
-        let columns: Vec<Column> = columns().collect();
         let backend = self.backend;
-        let chunk = |rows| 1 << chunk_exponent(backend, rows);
+        #[cfg(any(feature = "sqlite", feature = "mysql"))]
+        let (columns, chunk) = (columns().collect::<Vec<Column>>(), |rows| {
+            1 << chunk_exponent(backend, rows)
+        });
         match backend {
             #[cfg(feature = "sqlite")]
             DbBackend::Sqlite => super::bind::prebind(rows, &columns, chunk)
@@ -248,6 +284,10 @@ impl Prebinder {
             DbBackend::MySql => super::bind::prebind(rows, &columns, chunk)
                 .ok()
                 .map(Prebound::MySql),
+            #[cfg(feature = "postgres")]
+            DbBackend::Postgres => copy::CopyData::encode(rows, self.copy_format.clone())
+                .ok()
+                .map(Prebound::Postgres),
             _ => None,
         }
     }
@@ -412,51 +452,89 @@ mod copy {
     pub(super) struct Copier {
         /// Binary format (one entry per column) when every column's type is one it knows,
         /// else `Some(None)`: text format. Asked of the table on first use.
-        pub(super) format: Option<Option<Vec<Binary>>>,
+        pub(super) format: Option<Option<Arc<[Binary]>>>,
+    }
+
+    /// A batch's `COPY` data in messages of about [`CHUNK`] bytes, and the format it is in.
+    #[derive(Debug)]
+    pub(crate) struct CopyData {
+        format: Option<Arc<[Binary]>>,
+        chunks: Vec<Vec<u8>>,
+    }
+
+    impl CopyData {
+        /// Encodes `rows` in binary format with these column types, or in text format.
+        pub(super) fn encode(
+            rows: &[Model],
+            format: Option<Arc<[Binary]>>,
+        ) -> Result<Self, String> {
+            let mut chunks = Vec::new();
+            let mut data = Vec::with_capacity(CHUNK + 4096);
+            if format.is_some() {
+                data.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+                data.extend_from_slice(&0_i32.to_be_bytes()); // flags
+                data.extend_from_slice(&0_i32.to_be_bytes()); // header extension
+            }
+            for row in rows {
+                match format.as_deref() {
+                    Some(types) => encode_binary_row(row, types, &mut data)?,
+                    None => encode_row(row, &mut data)?,
+                }
+                if data.len() >= CHUNK {
+                    chunks.push(std::mem::replace(
+                        &mut data,
+                        Vec::with_capacity(CHUNK + 4096),
+                    ));
+                }
+            }
+            if format.is_some() {
+                data.extend_from_slice(&(-1_i16).to_be_bytes());
+            }
+            if !data.is_empty() {
+                chunks.push(data);
+            }
+            Ok(Self { format, chunks })
+        }
     }
 
     impl Copier {
-        pub(super) async fn copy_in(&mut self, pool: &PgPool, rows: &[Model]) -> Result<(), DbErr> {
+        /// Copies `rows`; `encoded`, when given, holds them encoded ahead.
+        pub(super) async fn copy_in(
+            &mut self,
+            pool: &PgPool,
+            rows: &[Model],
+            encoded: Option<CopyData>,
+        ) -> Result<(), DbErr> {
             let error = |e: sqlx::Error| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)));
             let mut connection = pool.acquire().await.map_err(error)?;
-            self.copy_on(&mut connection, rows).await.map_err(error)
+            self.copy_on(&mut connection, rows, encoded)
+                .await
+                .map_err(error)
         }
 
         async fn copy_on(
             &mut self,
             connection: &mut PgConnection,
             rows: &[Model],
+            encoded: Option<CopyData>,
         ) -> Result<(), sqlx::Error> {
             if self.format.is_none() {
-                self.format = Some(binary_format(connection).await?);
+                self.format = Some(binary_format(connection).await?.map(Arc::from));
             }
-            let binary = self.format.as_ref().and_then(Option::as_deref);
-            let mut copy = connection.copy_in_raw(statement(binary.is_some())).await?;
-            let mut data = Vec::with_capacity(CHUNK + 4096);
-            if binary.is_some() {
-                data.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-                data.extend_from_slice(&0_i32.to_be_bytes()); // flags
-                data.extend_from_slice(&0_i32.to_be_bytes()); // header extension
-            }
-            for row in rows {
-                let encoded = match binary {
-                    Some(types) => encode_binary_row(row, types, &mut data),
-                    None => encode_row(row, &mut data),
-                };
-                if let Err(unsupported) = encoded {
-                    copy.abort("tower-audit: unsupported value").await?;
-                    return Err(sqlx::Error::Encode(unsupported.into()));
-                }
-                if data.len() >= CHUNK {
-                    copy.send(std::mem::take(&mut data)).await?;
-                    data.reserve(CHUNK + 4096);
-                }
-            }
-            if binary.is_some() {
-                data.extend_from_slice(&(-1_i16).to_be_bytes());
-            }
-            if !data.is_empty() {
-                copy.send(data).await?;
+            let format = self.format.clone().flatten();
+            // Data encoded ahead serves only if it is in the format the table takes.
+            let data = match encoded {
+                Some(data) if data.format == format => data,
+                _ => match CopyData::encode(rows, format) {
+                    Ok(data) => data,
+                    Err(unsupported) => return Err(sqlx::Error::Encode(unsupported.into())),
+                },
+            };
+            let mut copy = connection
+                .copy_in_raw(statement(data.format.is_some()))
+                .await?;
+            for chunk in data.chunks {
+                copy.send(chunk).await?;
             }
             copy.finish().await?;
             Ok(())
@@ -815,6 +893,8 @@ mod tests {
                 Prebound::Sqlite(chunks) => chunks.iter().map(|(n, _)| *n).collect(),
                 #[cfg(feature = "mysql")]
                 Prebound::MySql(chunks) => chunks.iter().map(|(n, _)| *n).collect(),
+                #[cfg(feature = "postgres")]
+                Prebound::Postgres(_) => unreachable!("COPY data has no statement chunks"),
             }
         };
         #[allow(unused_mut, reason = "a backend is pushed per enabled feature")]
@@ -826,7 +906,12 @@ mod tests {
         for backend in backends {
             for count in [1, 3, 31, 1_000, 1_057, 1_500, 2_048, 8_192, 9_001] {
                 let rows: Vec<Model> = (0..count).map(row).collect();
-                let bound = Prebinder { backend }.bind(&rows).expect("bound");
+                let binder = Prebinder {
+                    backend,
+                    #[cfg(feature = "postgres")]
+                    copy_format: None,
+                };
+                let bound = binder.bind(&rows).expect("bound");
                 let mut expected = Vec::new();
                 let mut rest = count;
                 while rest > 0 {
@@ -1061,6 +1146,7 @@ mod tests {
             let mut sink = Sink::new(target.db.clone(), InsertMode::Fast);
             sink.insert(&rows[..1], None).await.expect("binary");
             let format = sink.copier.format.clone().flatten().expect("binary format");
+            let format: Vec<Binary> = format.to_vec();
             assert!(format.contains(&Binary::Jsonb) && format.contains(&Binary::TimestampTz));
 
             target

@@ -13,12 +13,12 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Overflow;
-use super::bind::Prebound;
+
 use super::guard::ShutdownReport;
 use super::intake::Channel;
 use super::journal::JournalConfig;
 use super::row::{self, RowConfig};
-use super::sink::{self, InsertMode, Sink};
+use super::sink::{self, InsertMode, Prebound, Sink};
 use super::stats::Counters;
 use crate::context::lock;
 use crate::entity::audit_log::Model;
