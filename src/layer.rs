@@ -219,8 +219,10 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// Memory: a queued record holds its capped body, so the queue holds at most
 /// `capacity × (max_body_bytes + about 1 KiB)`. The writer holds up to two transactions'
 /// worth besides (the one being inserted and the next being converted, each at most
-/// `capacity` records), so at most three times that in all. While the database is away, records go to the journal, so memory
-/// stays within those bounds and disk within `journal_max_bytes`.
+/// `capacity` records), so at most three times that in all, plus a copy of those two batches'
+/// values encoded for the database and the rows written last until the next conversion frees
+/// them. While the database is away, records go to the journal, so memory stays within those
+/// bounds and disk within `journal_max_bytes`.
 #[must_use]
 pub struct AuditLayerBuilder {
     db: DatabaseConnection,
