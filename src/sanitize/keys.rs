@@ -50,11 +50,11 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
 pub(super) fn normalize_key(raw: &str, buf: &mut String) {
     buf.clear();
     if raw.is_ascii() {
-        buf.extend(
-            raw.bytes()
-                .filter(|b| !matches!(b, b'_' | b'-' | b'.') && !b.is_ascii_whitespace())
-                .map(|b| char::from(b.to_ascii_lowercase())),
-        );
+        for b in raw.bytes() {
+            if !matches!(b, b'_' | b'-' | b'.') && !b.is_ascii_whitespace() {
+                buf.push(char::from(b.to_ascii_lowercase()));
+            }
+        }
     } else {
         for c in raw.chars() {
             if !matches!(c, '_' | '-' | '.') && !c.is_whitespace() {
@@ -107,6 +107,14 @@ impl KeyRules {
 
     /// Whether a raw key is sensitive; `buf` is scratch space for the normalized key.
     pub(super) fn is_sensitive(&self, raw: &str, buf: &mut String) -> bool {
+        // Most keys are lower-case letters and digits already: normalizing would copy them as
+        // they are, so they are looked up as they are.
+        if raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return self.is_sensitive_normalized(raw);
+        }
         normalize_key(raw, buf);
         self.is_sensitive_normalized(buf)
     }
@@ -128,6 +136,30 @@ mod tests {
             DEFAULT_KEY_SUFFIXES.iter().map(|k| Box::from(*k)).collect(),
             Vec::new(),
         )
+    }
+
+    /// Keys already in normal form skip the copy; every other spelling is normalized first.
+    #[test]
+    fn every_spelling_of_a_sensitive_key_is_sensitive() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for key in [
+            "password",
+            "Password",
+            "pass_word",
+            "user_password",
+            "userPassword",
+            "api-key",
+            "apikey",
+            "x-api-key",
+            "token2",
+        ] {
+            let expected = !key.ends_with('2');
+            assert_eq!(rules.is_sensitive(key, &mut buf), expected, "{key}");
+        }
+        for key in ["passwordhint", "username", "id", "email", "sku2"] {
+            assert!(!rules.is_sensitive(key, &mut buf), "{key}");
+        }
     }
 
     #[test]
