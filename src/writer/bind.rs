@@ -181,7 +181,15 @@ where
         *rest = after;
         let args = match prebound.next() {
             Some((bound_rows, args)) if bound_rows == size => args,
-            _ => bind_chunk(this, columns)?,
+            Some((bound_rows, _)) => {
+                // Still correct, only bound twice; the tests run with debug assertions.
+                debug_assert_eq!(
+                    bound_rows, size,
+                    "chunks bound ahead differ from the insert's"
+                );
+                bind_chunk(this, columns)?
+            }
+            None => bind_chunk(this, columns)?,
         };
         Ok(Next::Statement(sql, args))
     };

@@ -208,7 +208,6 @@ impl Sink {
                 #[cfg(feature = "mysql")]
                 sea_orm::DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
                     let pool = self.db.get_mysql_connection_pool();
-                    #[allow(irrefutable_let_patterns, reason = "one variant without sqlite")]
                     let prebound = match prebound {
                         Some(Prebound::MySql(bound)) => bound,
                         _ => Vec::new(),

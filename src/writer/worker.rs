@@ -13,7 +13,6 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Overflow;
-
 use super::guard::ShutdownReport;
 use super::intake::Channel;
 use super::journal::JournalConfig;
