@@ -40,6 +40,50 @@ static DIGIT_RUN: LazyLock<Regex> =
 /// every other builtin match is longer.
 const MIN_BUILTIN_LEN: usize = 13;
 
+/// Strings at least this long are searched for the builtin anchors with `memchr` rather than
+/// read byte by byte.
+const LONG_STRING: usize = 128;
+
+/// Which builtin patterns' literal anchors a string holds, and how many digits.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Anchors {
+    /// `-----BEGIN`
+    pem: bool,
+    /// `bearer`, any case
+    bearer: bool,
+    /// `eyJ`
+    jwt: bool,
+    /// `AKIA` or `ASIA`
+    aws: bool,
+    digits: usize,
+}
+
+impl Anchors {
+    /// One pass over the bytes: the first byte of every anchor is rare in ordinary text, and
+    /// only there is the rest compared.
+    fn scan(bytes: &[u8]) -> Self {
+        let mut anchors = Self::default();
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'0'..=b'9' => anchors.digits += 1,
+                b'-' => anchors.pem |= bytes[i..].starts_with(b"-----BEGIN"),
+                b'b' | b'B' => {
+                    anchors.bearer |= bytes
+                        .get(i + 1..i + 6)
+                        .is_some_and(|w| w.eq_ignore_ascii_case(b"earer"));
+                }
+                b'e' => anchors.jwt |= bytes[i..].starts_with(b"eyJ"),
+                b'A' => {
+                    let rest = &bytes[i..];
+                    anchors.aws |= rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA");
+                }
+                _ => {}
+            }
+        }
+        anchors
+    }
+}
+
 /// Compiled value rules: the builtin patterns (behind cheap prefilters) and user patterns.
 #[derive(Debug, Clone)]
 pub(super) struct ValueRules {
@@ -78,13 +122,14 @@ impl ValueRules {
     pub(super) fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
         if text.len() >= MIN_BUILTIN_LEN {
-            let bytes = text.as_bytes();
             // Each regex runs only when its literal anchor is present: most strings in a JSON
-            // body are short names and ids, and a memchr scan is far cheaper than a regex call.
-            if self.pem.find(bytes).is_some() {
+            // body are short names and ids, and finding the anchors is far cheaper than a
+            // regex call.
+            let anchors = self.anchors(text.as_bytes());
+            if anchors.pem {
                 out = replace(out, &PEM_PRIVATE_KEY, NoExpand(&self.replacement));
             }
-            if has_bearer(bytes) {
+            if anchors.bearer {
                 out = replace(
                     out,
                     &BEARER,
@@ -95,13 +140,13 @@ impl ValueRules {
                     }),
                 );
             }
-            if self.eyj.find(bytes).is_some() {
+            if anchors.jwt {
                 out = replace(out, &JWT, NoExpand(&self.replacement));
             }
-            if self.akia.find(bytes).is_some() || self.asia.find(bytes).is_some() {
+            if anchors.aws {
                 out = replace(out, &AWS_KEY_ID, NoExpand(&self.replacement));
             }
-            if bytes.iter().filter(|b| b.is_ascii_digit()).count() >= 13 {
+            if anchors.digits >= MIN_BUILTIN_LEN {
                 out = replace(
                     out,
                     &DIGIT_RUN,
@@ -115,6 +160,22 @@ impl ValueRules {
             out = replace(out, re, NoExpand(replacement));
         }
         out
+    }
+
+    /// The builtin patterns' anchors present in `bytes`: one pass for a short string (most
+    /// strings of a body; a searcher call costs more than reading them), vectorized searches
+    /// for a long one.
+    fn anchors(&self, bytes: &[u8]) -> Anchors {
+        if bytes.len() < LONG_STRING {
+            return Anchors::scan(bytes);
+        }
+        Anchors {
+            pem: self.pem.find(bytes).is_some(),
+            bearer: has_bearer(bytes),
+            jwt: self.eyj.find(bytes).is_some(),
+            aws: self.akia.find(bytes).is_some() || self.asia.find(bytes).is_some(),
+            digits: bytes.iter().filter(|b| b.is_ascii_digit()).count(),
+        }
     }
 
     /// Whether a string of `len` bytes can match any pattern; shorter strings skip decoding.
@@ -300,6 +361,43 @@ mod tests {
         let user = vec![(Regex::new(r"acct-\d{6}").unwrap(), Box::from("$acct"))];
         let r = ValueRules::new("[REDACTED]", user);
         assert_eq!(r.redact("x acct-123456 y"), "x $acct y");
+    }
+
+    /// The byte-by-byte scan of short strings finds exactly the anchors the searchers of long
+    /// ones find, wherever in the string they sit; were it to miss one, a secret would pass.
+    #[test]
+    fn both_anchor_searches_agree() {
+        let r = rules();
+        let pieces = [
+            "-----BEGIN", "----BEGIN", "bearer", "BeArEr", "beare", "eyJ", "ey", "AKIA", "ASIA",
+            "AKI", "ASI", "0", "12345", "x", " ", "é", "-", "b", "e", "A",
+        ];
+        let mut checked = 0;
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let text = format!("{a}{b}{c}");
+                    let bytes = text.as_bytes();
+                    let searched = Anchors {
+                        pem: r.pem.find(bytes).is_some(),
+                        bearer: has_bearer(bytes),
+                        jwt: r.eyj.find(bytes).is_some(),
+                        aws: r.akia.find(bytes).is_some() || r.asia.find(bytes).is_some(),
+                        digits: bytes.iter().filter(|b| b.is_ascii_digit()).count(),
+                    };
+                    assert_eq!(Anchors::scan(bytes), searched, "{text:?}");
+                    checked += usize::from(searched != Anchors::default());
+                }
+            }
+        }
+        assert!(checked > 1_000, "the pieces hold anchors: {checked}");
+        // A long string takes the searchers, a short one the scan: both redact.
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        let short = format!("t {jwt}");
+        let long = format!("{} {jwt}", "x".repeat(LONG_STRING));
+        assert!(short.len() < LONG_STRING);
+        assert_eq!(r.redact(&short), "t [REDACTED]");
+        assert_eq!(r.redact(&long), format!("{} [REDACTED]", "x".repeat(LONG_STRING)));
     }
 
     #[test]
