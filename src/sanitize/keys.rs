@@ -76,6 +76,18 @@ pub(super) struct KeyRules {
     regexes: Vec<Regex>,
     /// Shortest exact key or suffix; shorter keys cannot match either.
     min_len: usize,
+    /// The last two bytes of every exact key and suffix, as bits of a 64 Ki-bit set: a key
+    /// ending in no such pair matches neither, and most keys of a body end in none. `None`
+    /// when a rule is shorter than two bytes.
+    endings: Option<Box<[u64]>>,
+}
+
+/// The bit of a key's last two bytes in [`KeyRules::endings`].
+fn ending(key: &[u8]) -> Option<usize> {
+    match key {
+        [.., a, b] => Some(usize::from(*a) << 8 | usize::from(*b)),
+        _ => None,
+    }
 }
 
 impl KeyRules {
@@ -87,17 +99,36 @@ impl KeyRules {
             .map(|k| k.len())
             .min()
             .unwrap_or(usize::MAX);
+        let mut endings = Some(vec![0_u64; (1 << 16) / 64].into_boxed_slice());
+        for rule in exact.iter().chain(suffixes.iter()) {
+            match (ending(rule.as_bytes()), &mut endings) {
+                (Some(bit), Some(set)) => set[bit / 64] |= 1 << (bit % 64),
+                _ => endings = None,
+            }
+        }
         Self {
             exact,
             suffixes,
             regexes,
             min_len,
+            endings,
+        }
+    }
+
+    /// Whether some exact key or suffix may match `key`, by its length and last two bytes.
+    fn may_match(&self, key: &str) -> bool {
+        if key.len() < self.min_len {
+            return false;
+        }
+        match (&self.endings, ending(key.as_bytes())) {
+            (Some(set), Some(bit)) => set[bit / 64] & (1 << (bit % 64)) != 0,
+            _ => true,
         }
     }
 
     /// Whether a normalized key is sensitive.
     pub(super) fn is_sensitive_normalized(&self, key: &str) -> bool {
-        if key.len() >= self.min_len
+        if self.may_match(key)
             && (self.exact.contains(key) || self.suffixes.iter().any(|s| key.ends_with(&**s)))
         {
             return true;
@@ -166,6 +197,34 @@ mod tests {
         ] {
             assert!(!rules.is_sensitive(key, &mut buf), "{key}");
         }
+    }
+
+    /// The ending filter only skips keys no rule could match: every key and suffix, and
+    /// anything ending in one, still matches; rules of one byte turn the filter off.
+    #[test]
+    fn the_ending_filter_skips_only_keys_nothing_matches() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for rule in DEFAULT_KEYS.iter().chain(DEFAULT_KEY_SUFFIXES) {
+            assert!(rules.is_sensitive(rule, &mut buf), "{rule}");
+            assert!(rules.may_match(rule), "{rule}");
+        }
+        for suffix in DEFAULT_KEY_SUFFIXES {
+            assert!(rules.is_sensitive(&format!("my{suffix}"), &mut buf), "{suffix}");
+        }
+        let skipped = ["email", "items", "shipping", "address", "quantity"];
+        for key in skipped {
+            assert!(!rules.may_match(key), "{key} is filtered out");
+        }
+        let short = KeyRules::new(
+            ["x".into(), "password".into()].into_iter().collect(),
+            Vec::new(),
+            Vec::new(),
+        );
+        assert!(short.endings.is_none());
+        assert!(short.is_sensitive("x", &mut buf));
+        assert!(short.is_sensitive("password", &mut buf));
+        assert!(!short.is_sensitive("email", &mut buf));
     }
 
     #[test]
