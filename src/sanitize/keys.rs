@@ -210,7 +210,10 @@ mod tests {
             assert!(rules.may_match(rule), "{rule}");
         }
         for suffix in DEFAULT_KEY_SUFFIXES {
-            assert!(rules.is_sensitive(&format!("my{suffix}"), &mut buf), "{suffix}");
+            assert!(
+                rules.is_sensitive(&format!("my{suffix}"), &mut buf),
+                "{suffix}"
+            );
         }
         let skipped = ["email", "items", "shipping", "address", "quantity"];
         for key in skipped {

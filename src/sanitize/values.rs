@@ -369,8 +369,26 @@ mod tests {
     fn both_anchor_searches_agree() {
         let r = rules();
         let pieces = [
-            "-----BEGIN", "----BEGIN", "bearer", "BeArEr", "beare", "eyJ", "ey", "AKIA", "ASIA",
-            "AKI", "ASI", "0", "12345", "x", " ", "é", "-", "b", "e", "A",
+            "-----BEGIN",
+            "----BEGIN",
+            "bearer",
+            "BeArEr",
+            "beare",
+            "eyJ",
+            "ey",
+            "AKIA",
+            "ASIA",
+            "AKI",
+            "ASI",
+            "0",
+            "12345",
+            "x",
+            " ",
+            "é",
+            "-",
+            "b",
+            "e",
+            "A",
         ];
         let mut checked = 0;
         for a in pieces {
@@ -397,7 +415,10 @@ mod tests {
         let long = format!("{} {jwt}", "x".repeat(LONG_STRING));
         assert!(short.len() < LONG_STRING);
         assert_eq!(r.redact(&short), "t [REDACTED]");
-        assert_eq!(r.redact(&long), format!("{} [REDACTED]", "x".repeat(LONG_STRING)));
+        assert_eq!(
+            r.redact(&long),
+            format!("{} [REDACTED]", "x".repeat(LONG_STRING))
+        );
     }
 
     #[test]
