@@ -198,6 +198,7 @@ pub(super) fn prebind<A: Bind + Arguments + Default>(
     rows: &[Model],
     columns: &[Column],
     chunk: impl Fn(usize) -> usize,
+    yield_between: bool,
 ) -> Result<Vec<(usize, A)>, DbErr> {
     let mut bound = Vec::new();
     let mut rest = rows;
@@ -205,6 +206,10 @@ pub(super) fn prebind<A: Bind + Arguments + Default>(
         let (this, after) = rest.split_at(chunk(rest.len()).min(rest.len()));
         rest = after;
         bound.push((this.len(), bind_chunk(this, columns)?));
+        if yield_between {
+            // As the conversion does: the core for whatever else is ready, between chunks.
+            std::thread::yield_now();
+        }
     }
     Ok(bound)
 }

@@ -61,6 +61,24 @@ fn rows_per_statement(backend: DbBackend) -> usize {
 /// Cached statements of up to 2^(`SIZES` - 1) rows.
 const SIZES: usize = 12;
 
+/// Rows per SQLite statement while the writer keeps up. SQLite runs inside the application, on
+/// its cores: a statement of 1,024 rows holds one for milliseconds, and a request that arrives
+/// meanwhile waits behind it. Between statements of 64 rows (a quarter of a millisecond) the
+/// driver's thread waits for the writer's task, and the scheduler runs whatever else is ready.
+/// In a backlog, statements are as large as the bind limit allows: catching up comes first, and
+/// 64-row statements measured a fifth slower there.
+const STEADY_SQLITE_STATEMENT_ROWS: usize = 64;
+
+/// The most rows one statement holds on `backend`: few on SQLite while the writer keeps up
+/// (`steady`), else as many as the bind limit allows.
+fn statement_cap(backend: DbBackend, steady: bool) -> usize {
+    if steady && backend == DbBackend::Sqlite {
+        STEADY_SQLITE_STATEMENT_ROWS
+    } else {
+        usize::MAX
+    }
+}
+
 /// A batch's values encoded ahead of its insert, on the thread that converted the batch: the
 /// writer's task, on the application's runtime, then only hands them to the driver.
 pub(crate) enum Prebound {
@@ -73,6 +91,22 @@ pub(crate) enum Prebound {
     /// The `COPY` data, in the format the table took.
     #[cfg(feature = "postgres")]
     Postgres(copy::CopyData),
+}
+
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+impl Prebound {
+    /// Rows in the first (and largest) statement, where the values are statements' arguments:
+    /// the insert's chunks, taken largest first up to this size, are then those bound ahead.
+    fn first_statement_rows(&self) -> Option<usize> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(chunks) => chunks.first().map(|(rows, _)| *rows),
+            #[cfg(feature = "mysql")]
+            Self::MySql(chunks) => chunks.first().map(|(rows, _)| *rows),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_) => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Prebound {
@@ -172,10 +206,10 @@ impl Sink {
         self.insert_prepared(rows, prebound).await
     }
 
-    /// The size of the largest chunk of at most `rows` rows (2^i rows, within the bind limit)
-    /// and its SQL.
-    fn chunk(&self, rows: usize) -> (usize, Option<&str>) {
-        let exponent = chunk_exponent(self.backend, rows);
+    /// The size of the largest chunk of at most `rows` rows (2^i rows, within the bind limit
+    /// and `cap`) and its SQL.
+    fn chunk(&self, rows: usize, cap: usize) -> (usize, Option<&str>) {
+        let exponent = chunk_exponent(self.backend, rows, cap);
         let sql =
             self.statements[exponent].get_or_init(|| statement_sql(self.backend, 1 << exponent));
         (1 << exponent, sql.as_deref())
@@ -194,7 +228,12 @@ impl Sink {
         #[cfg(any(feature = "sqlite", feature = "mysql"))]
         {
             let columns: Vec<Column> = columns().collect();
-            let chunk = |rows| self.chunk(rows);
+            // Values bound ahead set the statements' size: the first is the largest.
+            let cap = prebound
+                .as_ref()
+                .and_then(Prebound::first_statement_rows)
+                .unwrap_or(usize::MAX);
+            let chunk = |rest| self.chunk(rest, cap);
             let bound = match &self.db.inner {
                 #[cfg(feature = "sqlite")]
                 sea_orm::DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
@@ -222,9 +261,10 @@ impl Sink {
             }
         }
         let transaction = self.db.begin().await?;
+        let cap = statement_cap(self.backend, false);
         let mut rest = rows;
         while !rest.is_empty() {
-            let (size, sql) = self.chunk(rest.len());
+            let (size, sql) = self.chunk(rest.len(), cap);
             let (chunk, after) = rest.split_at(size);
             rest = after;
             match sql {
@@ -246,9 +286,14 @@ impl Sink {
     }
 }
 
-/// The exponent of the largest chunk of at most `rows` rows: 2^i rows within the bind limit.
-fn chunk_exponent(backend: DbBackend, rows: usize) -> usize {
-    let exponent = rows.min(rows_per_statement(backend)).max(1).ilog2() as usize;
+/// The exponent of the largest chunk of at most `rows` rows: 2^i rows within the bind limit and
+/// `cap`.
+fn chunk_exponent(backend: DbBackend, rows: usize, cap: usize) -> usize {
+    let exponent = rows
+        .min(rows_per_statement(backend))
+        .min(cap)
+        .max(1)
+        .ilog2() as usize;
     exponent.min(SIZES - 1)
 }
 
@@ -264,23 +309,31 @@ pub(crate) struct Prebinder {
 
 impl Prebinder {
     /// The rows' values, bound in the chunks the insert will run; `None` if a value cannot be
-    /// bound (the insert then binds again and reports the error).
-    pub(crate) fn bind(&self, rows: &[Model]) -> Option<Prebound> {
+    /// bound (the insert then binds again and reports the error). `steady`: the writer keeps
+    /// up, and SQLite's statements are kept short (see [`STEADY_SQLITE_STATEMENT_ROWS`]); the
+    /// binding then also offers the core to whatever else is ready between statements.
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "mysql")),
+        allow(unused_variables, reason = "COPY data has no statements")
+    )]
+    pub(crate) fn bind(&self, rows: &[Model], steady: bool) -> Option<Prebound> {
         if rows.is_empty() {
             return None;
         }
         let backend = self.backend;
         #[cfg(any(feature = "sqlite", feature = "mysql"))]
-        let (columns, chunk) = (columns().collect::<Vec<Column>>(), |rows| {
-            1 << chunk_exponent(backend, rows)
+        let cap = statement_cap(backend, steady);
+        #[cfg(any(feature = "sqlite", feature = "mysql"))]
+        let (columns, chunk) = (columns().collect::<Vec<Column>>(), |rest| {
+            1 << chunk_exponent(backend, rest, cap)
         });
         match backend {
             #[cfg(feature = "sqlite")]
-            DbBackend::Sqlite => super::bind::prebind(rows, &columns, chunk)
+            DbBackend::Sqlite => super::bind::prebind(rows, &columns, chunk, steady)
                 .ok()
                 .map(Prebound::Sqlite),
             #[cfg(feature = "mysql")]
-            DbBackend::MySql => super::bind::prebind(rows, &columns, chunk)
+            DbBackend::MySql => super::bind::prebind(rows, &columns, chunk, steady)
                 .ok()
                 .map(Prebound::MySql),
             #[cfg(feature = "postgres")]
@@ -762,8 +815,8 @@ mod tests {
     use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder};
 
     use super::{
-        DbBackend, InsertMode, Prebinder, Prebound, SIZES, Sink, chunk_exponent,
-        rows_per_statement, statement_sql, template_row,
+        DbBackend, InsertMode, Prebinder, Prebound, SIZES, STEADY_SQLITE_STATEMENT_ROWS, Sink,
+        chunk_exponent, rows_per_statement, statement_cap, statement_sql, template_row,
     };
     use crate::entity::audit_log::{Column, Entity, Model};
 
@@ -902,23 +955,53 @@ mod tests {
         backends.push(DbBackend::Sqlite);
         #[cfg(feature = "mysql")]
         backends.push(DbBackend::MySql);
-        for backend in backends {
-            for count in [1, 3, 31, 1_000, 1_057, 1_500, 2_048, 8_192, 9_001] {
+        for (backend, steady) in backends
+            .into_iter()
+            .flat_map(|backend| [(backend, true), (backend, false)])
+        {
+            for count in [
+                1, 3, 31, 100, 512, 513, 1_000, 1_057, 1_500, 2_048, 8_192, 9_001,
+            ] {
                 let rows: Vec<Model> = (0..count).map(row).collect();
                 let binder = Prebinder {
                     backend,
                     #[cfg(feature = "postgres")]
                     copy_format: None,
                 };
-                let bound = binder.bind(&rows).expect("bound");
+                let bound = sizes(binder.bind(&rows, steady).expect("bound"));
+                let cap = statement_cap(backend, steady);
                 let mut expected = Vec::new();
                 let mut rest = count;
                 while rest > 0 {
-                    let size = 1 << chunk_exponent(backend, rest);
+                    let size = 1 << chunk_exponent(backend, rest, cap);
                     expected.push(size);
                     rest -= size;
                 }
-                assert_eq!(sizes(bound), expected, "{backend:?}, {count} rows");
+                assert_eq!(
+                    bound, expected,
+                    "{backend:?}, {count} rows, steady {steady}"
+                );
+                // SQLite: short statements while the writer keeps up, the largest in a backlog.
+                let largest = bound.iter().copied().max().unwrap_or(0);
+                assert_eq!(
+                    Some(largest),
+                    bound.first().copied(),
+                    "the first is the largest"
+                );
+                match (backend, steady, count) {
+                    (DbBackend::Sqlite, true, _) => {
+                        assert!(
+                            largest <= STEADY_SQLITE_STATEMENT_ROWS,
+                            "{count}: {bound:?}"
+                        );
+                    }
+                    (_, false, 2_048..) => assert_eq!(
+                        largest,
+                        1 << chunk_exponent(backend, count, usize::MAX),
+                        "{backend:?}, {count}: the bind limit's largest statement"
+                    ),
+                    _ => {}
+                }
             }
         }
     }
@@ -972,7 +1055,7 @@ mod tests {
             ];
             // Values bound ahead, as the writer does after converting a batch.
             let mut fast = Sink::new(target.db.clone(), InsertMode::Fast);
-            let prebound = fast.prebinder().and_then(|binder| binder.bind(&rows));
+            let prebound = fast.prebinder().and_then(|binder| binder.bind(&rows, true));
             fast.insert(&rows, prebound).await.expect("fast insert");
             let portable = vec![Model {
                 request_body: Some(tricky.into()),
@@ -1108,15 +1191,16 @@ mod tests {
         for target in &targets {
             let mut sink = Sink::new(target.db.clone(), InsertMode::Fast);
             let mut all = Vec::new();
-            // 1,500 is no power of two and more than one SQLite statement holds. Each size is
+            // 300 and 1,500 are no powers of two; 300 is bound as a steady batch (SQLite
+            // statements of 64 rows), 1,500 as a backlog (statements of up to 1,024). Each size is
             // written once with its values bound on the spot and once bound ahead.
-            for size in [1, 3, 1_500] {
+            for size in [1, 3, 300, 1_500] {
                 for bind_ahead in [false, true] {
                     let rows: Vec<Model> = (all.len()..all.len() + size).map(row).collect();
                     let prebound = sink
                         .prebinder()
                         .filter(|_| bind_ahead)
-                        .and_then(|binder| binder.bind(&rows));
+                        .and_then(|binder| binder.bind(&rows, size < 1_000));
                     sink.insert(&rows, prebound).await.expect("insert");
                     all.extend(rows);
                 }
