@@ -340,8 +340,8 @@ impl Worker {
         // Keeping up: the batch is about the batch size (it takes what queued until the writer
         // got to it, often a little more), and less than a batch is queued behind it.
         let batch_size = self.config.batch_size.max(1);
-        let steady = records.len() <= batch_size.saturating_mul(2)
-            && self.channel.queue.len() < batch_size;
+        let steady =
+            records.len() <= batch_size.saturating_mul(2) && self.channel.queue.len() < batch_size;
         let channel = self.channel.clone();
         let retired = self.retired.take();
         // The hash chain fills in columns after the conversion: those rows are bound later.
