@@ -350,8 +350,15 @@ impl Parser<'_, '_> {
             raw
         };
         self.sensitive_next = self.rules.keys.is_sensitive(key, &mut self.keybuf);
-        // Keys are data too (maps keyed by card or token are rare but real).
-        emit_string(self.out, &self.rules.values, raw, key, true);
+        // Keys are data too (maps keyed by card or token are rare but real); most are too short
+        // for any value pattern, and decoding only shortens, so the raw text is copied.
+        if self.rules.values.may_match(raw.len()) {
+            emit_string(self.out, &self.rules.values, raw, key, true);
+        } else {
+            self.out.push('"');
+            self.out.push_str(raw);
+            self.out.push('"');
+        }
         self.scratch = scratch;
         Ok(())
     }
@@ -546,6 +553,20 @@ mod tests {
         assert_eq!(
             run(r#"{"\u0050ASS_WORD":"hunter2"}"#, None),
             r#"{"\u0050ASS_WORD":"[REDACTED]"}"#
+        );
+    }
+
+    /// Keys pass through the value patterns too (maps keyed by card or token); short keys,
+    /// which no pattern can match, are copied as they are.
+    #[test]
+    fn keys_pass_through_value_patterns() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        assert_eq!(
+            run(
+                &format!(r#"{{"4111 1111 1111 1111":{{"{jwt}":1,"sku":2}},"id\u0031":3}}"#),
+                None
+            ),
+            r#"{"[REDACTED]":{"[REDACTED]":1,"sku":2},"id\u0031":3}"#
         );
     }
 
