@@ -350,15 +350,8 @@ impl Parser<'_, '_> {
             raw
         };
         self.sensitive_next = self.rules.keys.is_sensitive(key, &mut self.keybuf);
-        // Keys are data too (maps keyed by card or token are rare but real); most are too short
-        // for any value pattern, and decoding only shortens, so the raw text is copied.
-        if self.rules.values.may_match(raw.len()) {
-            emit_string(self.out, &self.rules.values, raw, key, true);
-        } else {
-            self.out.push('"');
-            self.out.push_str(raw);
-            self.out.push('"');
-        }
+        // Keys are data too (maps keyed by card or token are rare but real).
+        emit_string(self.out, &self.rules.values, raw, key);
         self.scratch = scratch;
         Ok(())
     }
@@ -372,18 +365,14 @@ impl Parser<'_, '_> {
                     return Ok(());
                 }
                 let raw = &self.src[start..end];
-                if !self.rules.values.may_match(raw.len()) {
-                    // Decoding only shortens, so no pattern can match: copy the raw text.
-                    self.out.push('"');
-                    self.out.push_str(raw);
-                    self.out.push('"');
-                } else if escaped {
+                // Decoding only shortens: a string too short for any pattern is not decoded.
+                if escaped && self.rules.values.may_match(raw.len()) {
                     let mut scratch = std::mem::take(&mut self.scratch);
                     decode_escapes(raw, &mut scratch);
-                    emit_string(self.out, &self.rules.values, raw, &scratch, true);
+                    emit_string(self.out, &self.rules.values, raw, &scratch);
                     self.scratch = scratch;
                 } else {
-                    emit_string(self.out, &self.rules.values, raw, raw, true);
+                    emit_string(self.out, &self.rules.values, raw, raw);
                 }
                 Ok(())
             }
@@ -405,20 +394,20 @@ impl Parser<'_, '_> {
     }
 }
 
-/// Emits a complete string through the value patterns: the original escaped `raw` when
-/// nothing matched, else the re-escaped redaction of `decoded`.
-fn emit_string(out: &mut String, values: &ValueRules, raw: &str, decoded: &str, quoted: bool) {
-    let redacted = values.redact(decoded);
-    if quoted {
-        out.push('"');
+/// Emits a complete string, quoted, through the value patterns: the original escaped `raw` when
+/// nothing matched (or `decoded` is too short for any pattern, as most keys and values are),
+/// else the re-escaped redaction of `decoded`.
+fn emit_string(out: &mut String, values: &ValueRules, raw: &str, decoded: &str) {
+    out.push('"');
+    if values.may_match(decoded.len()) {
+        match values.redact(decoded) {
+            std::borrow::Cow::Borrowed(_) => out.push_str(raw),
+            std::borrow::Cow::Owned(s) => push_escaped(out, &s),
+        }
+    } else {
+        out.push_str(raw);
     }
-    match redacted {
-        std::borrow::Cow::Borrowed(_) => out.push_str(raw),
-        std::borrow::Cow::Owned(s) => push_escaped(out, &s),
-    }
-    if quoted {
-        out.push('"');
-    }
+    out.push('"');
 }
 
 /// Decodes the contents of a JSON string into `out`, stopping at an incomplete escape.
