@@ -261,10 +261,9 @@ impl Sink {
             }
         }
         let transaction = self.db.begin().await?;
-        let cap = statement_cap(self.backend, false);
         let mut rest = rows;
         while !rest.is_empty() {
-            let (size, sql) = self.chunk(rest.len(), cap);
+            let (size, sql) = self.chunk(rest.len(), usize::MAX);
             let (chunk, after) = rest.split_at(size);
             rest = after;
             match sql {
