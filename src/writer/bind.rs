@@ -1,7 +1,7 @@
 //! SQLite and MySQL: binding a batch's values straight into sqlx arguments.
 //!
-//! The SQL still comes from SeaORM (built once per row count from the entity, see `sink`); only
-//! the values skip SeaORM's `Value`s. Going through `Statement` costs two copies of every string
+//! The SQL still comes from SeaORM (built once per row count and set of columns from the entity,
+//! see `sink`); only the values skip SeaORM's `Value`s. Going through `Statement` costs two copies of every string
 //! per row (`ModelTrait::get`, then the clone SeaORM makes of a statement's values) and a third
 //! allocation in sqlx. Here each string is copied once, into the `Arc<str>` SQLite binds, or
 //! straight into the MySQL packet.
@@ -176,15 +176,102 @@ pub(super) fn bind_column(args: &mut impl Bind, row: &Model, column: Column) -> 
     }
 }
 
-/// Binds one chunk of rows, each row's values in the order of `columns`.
+/// Whether `row` has no value in `column`: the match is exhaustive, as in [`bind_column`].
+fn is_null(row: &Model, column: Column) -> bool {
+    match column {
+        Column::Id
+        | Column::RecordId
+        | Column::OccurredAt
+        | Column::Method
+        | Column::Path
+        | Column::LatencyUs
+        | Column::RequestBodyTruncated
+        | Column::RequestBytes
+        | Column::ResponseBytes => false,
+        Column::RequestId => row.request_id.is_none(),
+        Column::Route => row.route.is_none(),
+        Column::Query => row.query.is_none(),
+        Column::Status => row.status.is_none(),
+        Column::GrpcStatus => row.grpc_status.is_none(),
+        Column::GrpcMessagesIn => row.grpc_messages_in.is_none(),
+        Column::GrpcMessagesOut => row.grpc_messages_out.is_none(),
+        Column::ClientIp => row.client_ip.is_none(),
+        Column::PeerIp => row.peer_ip.is_none(),
+        Column::UserAgent => row.user_agent.is_none(),
+        Column::UserId => row.user_id.is_none(),
+        Column::TenantId => row.tenant_id.is_none(),
+        Column::Action => row.action.is_none(),
+        Column::Resource => row.resource.is_none(),
+        Column::RequestBody => row.request_body.is_none(),
+        Column::RequestHeaders => row.request_headers.is_none(),
+        Column::Extra => row.extra.is_none(),
+        Column::Error => row.error.is_none(),
+        Column::ChainId => row.chain_id.is_none(),
+        Column::ChainSeq => row.chain_seq.is_none(),
+        Column::PrevHash => row.prev_hash.is_none(),
+        Column::RowHash => row.row_hash.is_none(),
+        Column::KeyId => row.key_id.is_none(),
+    }
+}
+
+/// The columns null in every one of `rows`: bit `i` stands for `columns[i]`. A statement leaves
+/// them out, and the database stores its default for them, null: binding a null costs SQLite as
+/// much as binding a number, and clearing it again after the statement as much once more.
+pub(super) fn nulls(rows: &[Model], columns: &[Column]) -> u64 {
+    let mut nulls = columns
+        .iter()
+        .take(64)
+        .enumerate()
+        .fold(0_u64, |mask, (i, column)| {
+            let nullable = rows.first().is_some_and(|row| is_null(row, *column));
+            mask | (u64::from(nullable) << i)
+        });
+    for row in rows.iter().skip(1) {
+        if nulls == 0 {
+            break;
+        }
+        let mut rest = nulls;
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            if !is_null(row, columns[i]) {
+                nulls &= !(1 << i);
+            }
+        }
+    }
+    nulls
+}
+
+/// Whether `nulls` leaves out `columns[i]`.
+fn left_out(nulls: u64, i: usize) -> bool {
+    i < 64 && nulls & (1 << i) != 0
+}
+
+/// One chunk's values, bound ahead of its statement.
+pub(crate) struct Bound<A> {
+    /// Rows in the chunk.
+    pub(super) rows: usize,
+    /// The columns its statement leaves out (see [`nulls`]).
+    pub(super) nulls: u64,
+    /// The values of the other columns, row by row.
+    pub(super) args: A,
+}
+
+/// Binds one chunk of rows, each row's values in the order of `columns`, but for the columns
+/// `nulls` leaves out.
 fn bind_chunk<A: Bind + Arguments + Default>(
     rows: &[Model],
     columns: &[Column],
+    nulls: u64,
 ) -> Result<A, DbErr> {
     let mut args = A::default();
-    args.reserve(rows.len() * columns.len(), 0);
+    let bound = columns.len() - nulls.count_ones() as usize;
+    args.reserve(rows.len() * bound, 0);
     for row in rows {
-        for column in columns {
+        for (i, column) in columns.iter().enumerate() {
+            if left_out(nulls, i) {
+                continue;
+            }
             bind_column(&mut args, row, *column).map_err(|error| {
                 DbErr::Custom(format!("cannot bind {column:?} of a row: {error}"))
             })?;
@@ -193,19 +280,26 @@ fn bind_chunk<A: Bind + Arguments + Default>(
     Ok(args)
 }
 
-/// Binds every chunk of `rows`, `chunk(n)` giving the size of the next chunk of at most `n` rows.
+/// Binds every chunk of `rows`, `chunk(n)` giving the size of the next chunk of at most `n` rows
+/// and `shape(nulls)` the columns its statement leaves out of those null in all its rows.
 pub(super) fn prebind<A: Bind + Arguments + Default>(
     rows: &[Model],
     columns: &[Column],
     chunk: impl Fn(usize) -> usize,
+    shape: impl Fn(u64) -> u64,
     yield_between: bool,
-) -> Result<Vec<(usize, A)>, DbErr> {
+) -> Result<Vec<Bound<A>>, DbErr> {
     let mut bound = Vec::new();
     let mut rest = rows;
     while !rest.is_empty() {
         let (this, after) = rest.split_at(chunk(rest.len()).min(rest.len()));
         rest = after;
-        bound.push((this.len(), bind_chunk(this, columns)?));
+        let nulls = shape(nulls(this, columns));
+        bound.push(Bound {
+            rows: this.len(),
+            nulls,
+            args: bind_chunk(this, columns, nulls)?,
+        });
         if yield_between {
             // As the conversion does: the core for whatever else is ready, between chunks.
             std::thread::yield_now();
@@ -215,27 +309,38 @@ pub(super) fn prebind<A: Bind + Arguments + Default>(
 }
 
 /// What comes after a chunk.
-enum Next<'s, A> {
+enum Next<A> {
     /// Every row is bound.
     Done,
     /// No SQL for this chunk size: the caller falls back to SeaORM's statements.
     NoSql,
     /// The next statement and its values.
-    Statement(&'s str, A),
+    Statement(Arc<str>, A),
 }
 
-/// Inserts `rows` in one transaction. `chunk(n)` gives the size of the largest chunk of at most
-/// `n` rows and its SQL, which binds each row's values in the order of `columns`. `Ok(false)`:
-/// a chunk size has no SQL, nothing was written, and the caller uses SeaORM's statements.
+/// How [`insert`] cuts rows into statements.
+pub(super) trait Statements {
+    /// The size of the largest chunk of at most `rows` rows.
+    fn chunk(&self, rows: usize) -> usize;
+    /// The columns a statement leaves out of `nulls`, those null in all its rows.
+    fn shape(&self, nulls: u64) -> u64;
+    /// The SQL of a statement of `rows` rows leaving out the columns of `nulls`, binding each
+    /// row's other values in the order of the columns; `None` if there is none.
+    fn sql(&self, rows: usize, nulls: u64) -> Option<Arc<str>>;
+}
+
+/// Inserts `rows` in one transaction, in the chunks and with the SQL `statements` gives.
+/// `Ok(false)`: a chunk has no SQL, nothing was written, and the caller uses SeaORM's
+/// statements.
 ///
-/// `prebound` holds chunks bound ahead by [`prebind`] with the same `chunk`; the rest are bound
+/// `prebound` holds chunks bound ahead by [`prebind`] with the same chunks; the rest are bound
 /// here, each while the database runs the statement before it.
-pub(super) async fn insert<'s, DB>(
+pub(super) async fn insert<DB>(
     pool: &Pool<DB>,
     rows: &[Model],
     columns: &[Column],
-    chunk: impl Fn(usize) -> (usize, Option<&'s str>),
-    prebound: Vec<(usize, DB::Arguments)>,
+    statements: &impl Statements,
+    prebound: Vec<Bound<DB::Arguments>>,
 ) -> Result<bool, DbErr>
 where
     DB: Database,
@@ -243,28 +348,29 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     let mut prebound = prebound.into_iter();
-    let mut next = |rest: &mut &[Model]| -> Result<Next<'s, DB::Arguments>, DbErr> {
+    let mut next = |rest: &mut &[Model]| -> Result<Next<DB::Arguments>, DbErr> {
         if rest.is_empty() {
             return Ok(Next::Done);
         }
-        let (size, Some(sql)) = chunk(rest.len()) else {
-            return Ok(Next::NoSql);
-        };
+        let size = statements.chunk(rest.len()).min(rest.len());
         let (this, after) = rest.split_at(size);
         *rest = after;
-        let args = match prebound.next() {
-            Some((bound_rows, args)) if bound_rows == size => args,
-            Some((bound_rows, _)) => {
+        let (nulls, args) = match prebound.next() {
+            Some(bound) if bound.rows == size => (bound.nulls, bound.args),
+            other => {
                 // Still correct, only bound twice; the tests run with debug assertions.
-                debug_assert_eq!(
-                    bound_rows, size,
+                debug_assert!(
+                    other.is_none(),
                     "chunks bound ahead differ from the insert's"
                 );
-                bind_chunk(this, columns)?
+                let nulls = statements.shape(nulls(this, columns));
+                (nulls, bind_chunk(this, columns, nulls)?)
             }
-            None => bind_chunk(this, columns)?,
         };
-        Ok(Next::Statement(sql, args))
+        match statements.sql(size, nulls) {
+            Some(sql) => Ok(Next::Statement(sql, args)),
+            None => Ok(Next::NoSql),
+        }
     };
     let mut rest = rows;
     let (mut sql, mut args) = match next(&mut rest)? {
@@ -274,6 +380,7 @@ where
     };
     let mut transaction = pool.begin().await.map_err(exec_error)?;
     loop {
+        // The SQL shared, not copied: sqlx would copy a `&str` for every statement.
         let execute = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).execute(&mut *transaction);
         // `join!` polls `execute` first, which hands the statement to the driver.
         let (done, bound) = tokio::join!(execute, async { next(&mut rest) });
