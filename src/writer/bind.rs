@@ -68,7 +68,7 @@ bind_as_sea_orm_does!(
     sqlx::sqlite::SqliteArguments,
     Arc::<str>::from,
     |args: &mut sqlx::sqlite::SqliteArguments, value: chrono::DateTime<chrono::Utc>| {
-        match rfc3339(value) {
+        match rfc3339(value, &mut [0; RFC3339_LEN]) {
             Some(text) => Arguments::add(args, Arc::<str>::from(text)),
             None => Arguments::add(args, value),
         }
@@ -82,45 +82,42 @@ bind_as_sea_orm_does!(
     |args: &mut sqlx::mysql::MySqlArguments, value| Arguments::add(args, value)
 );
 
+/// Bytes of the longest time [`rfc3339`] writes: `9999-12-31T23:59:59.999999999+00:00`.
+const RFC3339_LEN: usize = 35;
+
 /// `at.to_rfc3339_opts(SecondsFormat::AutoSi, false)`, the text sqlx binds a time as in SQLite,
-/// written digit by digit: chrono's formatter costs over a thousand instructions a row. `None`
-/// outside years 0 to 9999 and in a leap second, which chrono then writes.
+/// written digit by digit into `buf`: chrono's formatter costs over a thousand instructions a
+/// row. `None` outside years 0 to 9999 and in a leap second, which chrono then writes.
 #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> Option<String> {
+fn rfc3339(at: chrono::DateTime<chrono::Utc>, buf: &mut [u8; RFC3339_LEN]) -> Option<&str> {
     use chrono::{Datelike as _, Timelike as _};
-    let year = u32::try_from(at.year()).ok().filter(|year| *year <= 9999)?;
-    let nanos = at.nanosecond();
+    fn two(buf: &mut [u8], at: usize, value: u32) {
+        buf[at] = b'0' + (value / 10 % 10) as u8;
+        buf[at + 1] = b'0' + (value % 10) as u8;
+    }
+    let date = at.date_naive();
+    let year = u32::try_from(date.year())
+        .ok()
+        .filter(|year| *year <= 9999)?;
+    let time = at.time();
+    let nanos = time.nanosecond();
     if nanos >= 1_000_000_000 {
         return None;
     }
-    const POWERS: [u32; 9] = [
-        1,
-        10,
-        100,
-        1_000,
-        10_000,
-        100_000,
-        1_000_000,
-        10_000_000,
-        100_000_000,
-    ];
-    fn digits(out: &mut String, value: u32, width: usize) {
-        for power in POWERS[..width].iter().rev() {
-            out.push(char::from(b'0' + (value / power % 10) as u8));
-        }
-    }
-    let mut out = String::with_capacity(35);
-    digits(&mut out, year, 4);
-    out.push('-');
-    digits(&mut out, at.month(), 2);
-    out.push('-');
-    digits(&mut out, at.day(), 2);
-    out.push('T');
-    digits(&mut out, at.hour(), 2);
-    out.push(':');
-    digits(&mut out, at.minute(), 2);
-    out.push(':');
-    digits(&mut out, at.second(), 2);
+    let seconds = time.num_seconds_from_midnight();
+    two(buf, 0, year / 100);
+    two(buf, 2, year % 100);
+    buf[4] = b'-';
+    two(buf, 5, date.month());
+    buf[7] = b'-';
+    two(buf, 8, date.day());
+    buf[10] = b'T';
+    two(buf, 11, seconds / 3600);
+    buf[13] = b':';
+    two(buf, 14, seconds / 60 % 60);
+    buf[16] = b':';
+    two(buf, 17, seconds % 60);
+    let mut len = 19;
     // As chrono's `AutoSi`: as many fraction digits as the value needs, in threes.
     let fraction = match nanos {
         0 => None,
@@ -128,12 +125,16 @@ fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> Option<String> {
         n if n % 1_000 == 0 => Some((n / 1_000, 6)),
         n => Some((n, 9)),
     };
-    if let Some((value, width)) = fraction {
-        out.push('.');
-        digits(&mut out, value, width);
+    if let Some((mut value, width)) = fraction {
+        buf[len] = b'.';
+        for digit in buf[len + 1..=len + width].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        len += 1 + width;
     }
-    out.push_str("+00:00");
-    Some(out)
+    buf[len..len + 6].copy_from_slice(b"+00:00");
+    std::str::from_utf8(&buf[..len + 6]).ok()
 }
 
 /// Binds `row`'s value of `column` as SeaORM would: the match is exhaustive, so a column added to
@@ -399,7 +400,7 @@ where
 mod tests {
     use chrono::{DateTime, SecondsFormat, TimeZone as _, Utc};
 
-    use super::rfc3339;
+    use super::{RFC3339_LEN, rfc3339};
 
     /// The text must be sqlx's, byte for byte: SQLite compares and sorts times as text, so a
     /// different spelling of the same instant would sort apart from rows SeaORM wrote.
@@ -437,20 +438,24 @@ mod tests {
             };
             times.push(Utc.timestamp_opt(secs, nanos).unwrap());
         }
+        let mut buf = [0; RFC3339_LEN];
         for at in times {
             let expected = at.to_rfc3339_opts(SecondsFormat::AutoSi, false);
-            assert_eq!(rfc3339(at).as_deref(), Some(expected.as_str()), "{at:?}");
+            assert_eq!(rfc3339(at, &mut buf), Some(expected.as_str()), "{at:?}");
         }
         // Years chrono writes with a sign, and leap seconds, are left to chrono.
         assert_eq!(
-            rfc3339(Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap()),
+            rfc3339(
+                Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap(),
+                &mut buf
+            ),
             None
         );
         assert_eq!(
-            rfc3339(Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap()),
+            rfc3339(Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap(), &mut buf),
             None
         );
         let leap = Utc.timestamp_opt(1_483_228_799, 1_500_000_000).unwrap();
-        assert_eq!(rfc3339(leap), None);
+        assert_eq!(rfc3339(leap, &mut buf), None);
     }
 }
