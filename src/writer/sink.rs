@@ -33,7 +33,7 @@ pub enum InsertMode {
     ///   values are bound straight from the rows, as the types SeaORM binds, with at most one
     ///   copy of each string. A column that is null in every row of a statement is left out of
     ///   it, so the table's default for it is stored: null, for the table
-    ///   [`migrate`](crate::migrate) creates. Statements are prepared for the first eight such
+    ///   [`migrate`](crate::migrate) creates. Statements are prepared for the first six such
     ///   sets of columns a writer meets; a chunk matching none leaves out fewer columns.
     #[default]
     Fast,
@@ -86,11 +86,12 @@ fn statement_cap(backend: DbBackend, steady: bool) -> usize {
 }
 
 /// Most sets of left-out null columns a sink prepares statements for, besides none. Each set is
-/// a statement per row count (a dozen of them) in the driver's cache; the first sets met are
-/// kept, and a chunk whose nulls match none of them leaves out the largest kept set within
-/// them, or nothing. Traffic has few: columns such as the gRPC, chain or identity ones are
-/// null for whole kinds of requests.
-pub(crate) const SHAPES: usize = 8;
+/// a statement per row count (eleven on SQLite) in the driver's statement cache, which holds
+/// 100 by default: seven sets, 77 statements, leave room for the application's own. The first
+/// sets met are kept, and a chunk whose nulls match none of them leaves out the largest kept
+/// set within them, or nothing. Traffic has few: columns such as the gRPC, chain or identity
+/// ones are null for whole kinds of requests.
+pub(crate) const SHAPES: usize = 6;
 
 /// The statements of one sink: the sets of left-out columns admitted, and the SQL SeaORM built
 /// for each row count and set. Shared with the [`Prebinder`], which binds values for them.
