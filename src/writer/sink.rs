@@ -1232,32 +1232,7 @@ mod tests {
                     chain_seq: Some(7),
                     ..row(0)
                 },
-                Model {
-                    request_id: None,
-                    route: None,
-                    query: None,
-                    status: None,
-                    grpc_status: None,
-                    grpc_messages_in: None,
-                    grpc_messages_out: None,
-                    client_ip: None,
-                    peer_ip: None,
-                    user_agent: None,
-                    user_id: None,
-                    tenant_id: None,
-                    action: None,
-                    resource: None,
-                    request_body: None,
-                    request_headers: None,
-                    extra: None,
-                    error: None,
-                    chain_id: None,
-                    chain_seq: None,
-                    prev_hash: None,
-                    row_hash: None,
-                    key_id: None,
-                    ..row(1)
-                },
+                nulls_only(1),
             ];
             // Values bound ahead, as the writer does after converting a batch.
             let mut fast = Sink::new(target.db.clone(), InsertMode::Fast);
