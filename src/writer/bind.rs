@@ -1,10 +1,10 @@
 //! SQLite and MySQL: binding a batch's values straight into sqlx arguments.
 //!
 //! The SQL still comes from SeaORM (built once per row count and set of columns from the entity,
-//! see `sink`); only the values skip SeaORM's `Value`s. Going through `Statement` costs two copies of every string
-//! per row (`ModelTrait::get`, then the clone SeaORM makes of a statement's values) and a third
-//! allocation in sqlx. Here each string is copied once, into the `Arc<str>` SQLite binds, or
-//! straight into the MySQL packet.
+//! see `sink`); only the values skip SeaORM's `Value`s. Going through `Statement` costs two
+//! copies of every string per row (`ModelTrait::get`, then the clone SeaORM makes of a
+//! statement's values) and a third allocation in sqlx. Here each string is copied once, into the
+//! `Arc<str>` SQLite binds, or straight into the MySQL packet.
 //!
 //! Each value is bound as the Rust type SeaORM would bind for its column (`Option<i32>`,
 //! `DateTime<Utc>`, JSON, …), through the same sqlx encoders, so the stored bytes are the same on
@@ -219,15 +219,16 @@ fn is_null(row: &Model, column: Column) -> bool {
 /// them out, and the database stores its default for them, null: binding a null costs SQLite as
 /// much as binding a number, and clearing it again after the statement as much once more.
 pub(super) fn nulls(rows: &[Model], columns: &[Column]) -> u64 {
-    let mut nulls = columns
-        .iter()
-        .take(64)
-        .enumerate()
-        .fold(0_u64, |mask, (i, column)| {
-            let nullable = rows.first().is_some_and(|row| is_null(row, *column));
-            mask | (u64::from(nullable) << i)
-        });
-    for row in rows.iter().skip(1) {
+    let Some((first, rest)) = rows.split_first() else {
+        return 0;
+    };
+    let mut nulls = 0_u64;
+    for (i, column) in columns.iter().enumerate().take(64) {
+        if is_null(first, *column) {
+            nulls |= 1 << i;
+        }
+    }
+    for row in rest {
         if nulls == 0 {
             break;
         }
@@ -281,21 +282,19 @@ fn bind_chunk<A: Bind + Arguments + Default>(
     Ok(args)
 }
 
-/// Binds every chunk of `rows`, `chunk(n)` giving the size of the next chunk of at most `n` rows
-/// and `shape(nulls)` the columns its statement leaves out of those null in all its rows.
+/// Binds every chunk of `rows`, in the chunks and leaving out the columns `plan` gives.
 pub(super) fn prebind<A: Bind + Arguments + Default>(
     rows: &[Model],
     columns: &[Column],
-    chunk: impl Fn(usize) -> usize,
-    shape: impl Fn(u64) -> u64,
+    plan: &impl Plan,
     yield_between: bool,
 ) -> Result<Vec<Bound<A>>, DbErr> {
     let mut bound = Vec::new();
     let mut rest = rows;
     while !rest.is_empty() {
-        let (this, after) = rest.split_at(chunk(rest.len()).min(rest.len()));
+        let (this, after) = rest.split_at(plan.chunk(rest.len()).min(rest.len()));
         rest = after;
-        let nulls = shape(nulls(this, columns));
+        let nulls = plan.shape(nulls(this, columns));
         bound.push(Bound {
             rows: this.len(),
             nulls,
@@ -319,8 +318,8 @@ enum Next<A> {
     Statement(Arc<str>, A),
 }
 
-/// How [`insert`] cuts rows into statements.
-pub(super) trait Statements {
+/// How [`prebind`] and [`insert`] cut rows into statements.
+pub(super) trait Plan {
     /// The size of the largest chunk of at most `rows` rows.
     fn chunk(&self, rows: usize) -> usize;
     /// The columns a statement leaves out of `nulls`, those null in all its rows.
@@ -330,7 +329,7 @@ pub(super) trait Statements {
     fn sql(&self, rows: usize, nulls: u64) -> Option<Arc<str>>;
 }
 
-/// Inserts `rows` in one transaction, in the chunks and with the SQL `statements` gives.
+/// Inserts `rows` in one transaction, in the chunks and with the SQL `plan` gives.
 /// `Ok(false)`: a chunk has no SQL, nothing was written, and the caller uses SeaORM's
 /// statements.
 ///
@@ -340,7 +339,7 @@ pub(super) async fn insert<DB>(
     pool: &Pool<DB>,
     rows: &[Model],
     columns: &[Column],
-    statements: &impl Statements,
+    plan: &impl Plan,
     prebound: Vec<Bound<DB::Arguments>>,
 ) -> Result<bool, DbErr>
 where
@@ -353,7 +352,7 @@ where
         if rest.is_empty() {
             return Ok(Next::Done);
         }
-        let size = statements.chunk(rest.len()).min(rest.len());
+        let size = plan.chunk(rest.len()).min(rest.len());
         let (this, after) = rest.split_at(size);
         *rest = after;
         let (nulls, args) = match prebound.next() {
@@ -364,11 +363,11 @@ where
                     other.is_none(),
                     "chunks bound ahead differ from the insert's"
                 );
-                let nulls = statements.shape(nulls(this, columns));
+                let nulls = plan.shape(nulls(this, columns));
                 (nulls, bind_chunk(this, columns, nulls)?)
             }
         };
-        match statements.sql(size, nulls) {
+        match plan.sql(size, nulls) {
             Some(sql) => Ok(Next::Statement(sql, args)),
             None => Ok(Next::NoSql),
         }

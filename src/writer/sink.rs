@@ -73,10 +73,18 @@ const SIZES: usize = 12;
 /// driver's thread waits for the writer's task, and the scheduler runs whatever else is ready.
 /// In a backlog, statements are as large as the bind limit allows: catching up comes first, and
 /// 64-row statements measured a fifth slower there.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "mysql")),
+    allow(dead_code, reason = "only SQLite and MySQL bind statements")
+)]
 const STEADY_SQLITE_STATEMENT_ROWS: usize = 64;
 
 /// The most rows one statement holds on `backend`: few on SQLite while the writer keeps up
 /// (`steady`), else as many as the bind limit allows.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "mysql")),
+    allow(dead_code, reason = "only SQLite and MySQL bind statements")
+)]
 fn statement_cap(backend: DbBackend, steady: bool) -> usize {
     if steady && backend == DbBackend::Sqlite {
         STEADY_SQLITE_STATEMENT_ROWS
@@ -91,6 +99,10 @@ fn statement_cap(backend: DbBackend, steady: bool) -> usize {
 /// sets met are kept, and a chunk whose nulls match none of them leaves out the largest kept
 /// set within them, or nothing. Traffic has few: columns such as the gRPC, chain or identity
 /// ones are null for whole kinds of requests.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "mysql")),
+    allow(dead_code, reason = "only SQLite and MySQL bind statements")
+)]
 pub(crate) const SHAPES: usize = 6;
 
 /// The statements of one sink: the sets of left-out columns admitted, and the SQL SeaORM built
@@ -98,6 +110,10 @@ pub(crate) const SHAPES: usize = 6;
 #[derive(Debug)]
 pub(crate) struct Statements {
     backend: DbBackend,
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "mysql")),
+        allow(dead_code, reason = "only SQLite and MySQL bind statements")
+    )]
     admitted: Mutex<Vec<u64>>,
     /// SQL by (rows, left-out columns); `None` when the built statement does not bind exactly
     /// one value per row and bound column (never expected; the batch then goes through
@@ -118,6 +134,10 @@ impl Statements {
     }
 
     /// The columns a statement leaves out, of `nulls` (see [`SHAPES`]).
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "mysql")),
+        allow(dead_code, reason = "only SQLite and MySQL bind statements")
+    )]
     fn shape(&self, nulls: u64) -> u64 {
         if nulls == 0 {
             return 0;
@@ -147,7 +167,7 @@ impl Statements {
     }
 }
 
-/// [`Statements`] with chunks of at most `cap` rows, as [`super::bind::insert`] takes them.
+/// [`Statements`] with chunks of at most `cap` rows, as [`super::bind`] takes them.
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 struct Chunks<'s> {
     statements: &'s Statements,
@@ -155,7 +175,7 @@ struct Chunks<'s> {
 }
 
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
-impl super::bind::Statements for Chunks<'_> {
+impl super::bind::Plan for Chunks<'_> {
     fn chunk(&self, rows: usize) -> usize {
         1 << chunk_exponent(self.statements.backend, rows, self.cap)
     }
@@ -392,6 +412,10 @@ fn chunk_exponent(backend: DbBackend, rows: usize, cap: usize) -> usize {
 #[derive(Clone, Debug)]
 pub(crate) struct Prebinder {
     backend: DbBackend,
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "mysql")),
+        allow(dead_code, reason = "only SQLite and MySQL bind statements")
+    )]
     statements: Arc<Statements>,
     /// The table's binary `COPY` format, `None` for text format.
     #[cfg(feature = "postgres")]
@@ -415,18 +439,20 @@ impl Prebinder {
         #[cfg(any(feature = "sqlite", feature = "mysql"))]
         let cap = statement_cap(backend, steady);
         #[cfg(any(feature = "sqlite", feature = "mysql"))]
-        let (columns, chunk, shape) = (
+        let (columns, plan) = (
             columns().collect::<Vec<Column>>(),
-            |rest| 1 << chunk_exponent(backend, rest, cap),
-            |nulls| self.statements.shape(nulls),
+            Chunks {
+                statements: &self.statements,
+                cap,
+            },
         );
         match backend {
             #[cfg(feature = "sqlite")]
-            DbBackend::Sqlite => super::bind::prebind(rows, &columns, chunk, shape, steady)
+            DbBackend::Sqlite => super::bind::prebind(rows, &columns, &plan, steady)
                 .ok()
                 .map(Prebound::Sqlite),
             #[cfg(feature = "mysql")]
-            DbBackend::MySql => super::bind::prebind(rows, &columns, chunk, shape, steady)
+            DbBackend::MySql => super::bind::prebind(rows, &columns, &plan, steady)
                 .ok()
                 .map(Prebound::MySql),
             #[cfg(feature = "postgres")]
