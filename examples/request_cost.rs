@@ -43,8 +43,11 @@ where
 }
 
 fn request(json: bool) -> Request<Full<Bytes>> {
-    // Static header values and URI: like hyper's, their clones share the bytes.
+    // Static header values and URI: like hyper's, their clones share the bytes. The peer's
+    // address, as a server's connection hands it to the service.
+    let peer = std::net::SocketAddr::from(([192, 0, 2, 17], 54_321));
     let builder = Request::post(http::Uri::from_static("/orders/17?expand=items"))
+        .extension(tower_audit::PeerAddr(peer))
         .header("user-agent", http::HeaderValue::from_static("bench/1.0"))
         .header(
             "x-request-id",
