@@ -271,38 +271,16 @@ mod tests {
 
     fn row(n: i64) -> Model {
         Model {
-            id: 0,
             record_id: format!("rec-{n}"),
             occurred_at: chrono::Utc::now(),
             request_id: Some(format!("req-{n}")),
             method: "GET".into(),
             path: format!("/items/{n}"),
-            route: None,
-            query: None,
             status: Some(200),
-            grpc_status: None,
-            grpc_messages_in: None,
-            grpc_messages_out: None,
             latency_us: n,
-            client_ip: None,
-            peer_ip: None,
-            user_agent: None,
-            user_id: None,
-            tenant_id: None,
-            action: None,
-            resource: None,
             request_body: Some("{\"a\":1}".into()),
-            request_body_truncated: false,
             request_bytes: 7,
-            response_bytes: 0,
-            request_headers: None,
-            extra: None,
-            error: None,
-            chain_id: None,
-            chain_seq: None,
-            prev_hash: None,
-            row_hash: None,
-            key_id: None,
+            ..crate::writer::null_row()
         }
     }
 

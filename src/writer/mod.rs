@@ -127,6 +127,45 @@ pub enum Overflow {
     Spill,
 }
 
+/// A row whose nullable columns are all null and the others empty or zero, for tests to fill in.
+#[cfg(test)]
+pub(crate) fn null_row() -> crate::entity::audit_log::Model {
+    crate::entity::audit_log::Model {
+        id: 0,
+        record_id: String::new(),
+        occurred_at: chrono::DateTime::UNIX_EPOCH,
+        request_id: None,
+        method: String::new(),
+        path: String::new(),
+        route: None,
+        query: None,
+        status: None,
+        grpc_status: None,
+        grpc_messages_in: None,
+        grpc_messages_out: None,
+        latency_us: 0,
+        client_ip: None,
+        peer_ip: None,
+        user_agent: None,
+        user_id: None,
+        tenant_id: None,
+        action: None,
+        resource: None,
+        request_body: None,
+        request_body_truncated: false,
+        request_bytes: 0,
+        response_bytes: 0,
+        request_headers: None,
+        extra: None,
+        error: None,
+        chain_id: None,
+        chain_seq: None,
+        prev_hash: None,
+        row_hash: None,
+        key_id: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1067,31 +1067,13 @@ mod tests {
 
     /// A row with every nullable column null.
     fn nulls_only(i: usize) -> Model {
+        let row = row(i);
         Model {
-            request_id: None,
-            route: None,
-            query: None,
-            status: None,
-            grpc_status: None,
-            grpc_messages_in: None,
-            grpc_messages_out: None,
-            client_ip: None,
-            peer_ip: None,
-            user_agent: None,
-            user_id: None,
-            tenant_id: None,
-            action: None,
-            resource: None,
-            request_body: None,
-            request_headers: None,
-            extra: None,
-            error: None,
-            chain_id: None,
-            chain_seq: None,
-            prev_hash: None,
-            row_hash: None,
-            key_id: None,
-            ..row(i)
+            record_id: row.record_id,
+            occurred_at: row.occurred_at,
+            method: row.method,
+            path: row.path,
+            ..crate::writer::null_row()
         }
     }
 

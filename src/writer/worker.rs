@@ -687,7 +687,6 @@ mod tests {
     /// keeping up is a batch near the batch size with little queued behind it.
     #[test]
     fn a_backlog_is_told_from_a_writer_that_keeps_up() {
-        use super::keeps_up;
         assert!(keeps_up(512, 0, 512));
         assert!(
             keeps_up(700, 100, 512),
