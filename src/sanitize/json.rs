@@ -4,6 +4,10 @@
 //! is a hand-written tokenizer rather than `serde_json`: it re-emits the tokens it has read
 //! (compactly), replaces every value under a sensitive key as soon as the value starts, and
 //! stops at the first byte it cannot accept. Nothing after that byte is emitted.
+//!
+//! Tokens are not copied one at a time: the output is the input with whitespace, redacted values
+//! and what follows the stop left out, so the tokenizer copies each run of accepted input between
+//! two such places in one piece.
 
 use std::fmt::Write as _;
 
@@ -72,6 +76,7 @@ pub(super) fn redact_json(rules: &Rules, input: &[u8], cut: Option<&str>, out: &
         is_prefix,
         rules,
         out,
+        copied: 0,
         scratch: String::new(),
         keybuf: String::new(),
         stack: Vec::new(),
@@ -98,6 +103,9 @@ struct Parser<'a, 'r> {
     is_prefix: bool,
     rules: &'r Rules,
     out: &'r mut String,
+    /// The input before this offset is in `out` (or was left out); the accepted input from here
+    /// to `pos` is still to be copied.
+    copied: usize,
     /// Decoded string contents, reused across strings.
     scratch: String,
     /// Normalized key, reused across keys.
@@ -113,6 +121,13 @@ struct Parser<'a, 'r> {
 
 impl Parser<'_, '_> {
     fn run(&mut self) -> Stop {
+        let stop = self.tokens();
+        // Everything accepted, up to the token the tokenizer stopped at.
+        self.copy_to(self.pos);
+        stop
+    }
+
+    fn tokens(&mut self) -> Stop {
         let mut expect = Expect::Value;
         loop {
             self.skip_ws();
@@ -131,7 +146,6 @@ impl Parser<'_, '_> {
                 Expect::KeyOrClose | Expect::Key => Err(Stop::Invalid(self.pos)),
                 Expect::Colon if c == b':' => {
                     self.pos += 1;
-                    self.emit(":");
                     Ok(Expect::Value)
                 }
                 Expect::Colon => Err(Stop::Invalid(self.pos)),
@@ -139,7 +153,6 @@ impl Parser<'_, '_> {
                 Expect::CommaOrClose => match (c, self.stack.last()) {
                     (b',', Some(&in_object)) => {
                         self.pos += 1;
-                        self.emit(",");
                         Ok(if in_object {
                             Expect::Key
                         } else {
@@ -159,21 +172,45 @@ impl Parser<'_, '_> {
 
     fn skip_ws(&mut self) {
         let bytes = self.src.as_bytes();
+        let start = self.pos;
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(self.pos) {
             self.pos += 1;
         }
+        if self.pos != start {
+            self.copy_to(start);
+            self.copied = self.pos;
+        }
     }
 
-    fn emit(&mut self, s: &str) {
+    /// Copies the accepted input up to `end` to the output, unless a redacted value is being
+    /// skipped.
+    fn copy_to(&mut self, end: usize) {
         if self.suppress.is_none() {
-            self.out.push_str(s);
+            self.out.push_str(&self.src[self.copied..end]);
         }
+        self.copied = end;
+    }
+
+    /// Writes `text` in place of the input from the current copy position to `end`.
+    fn replace_to(&mut self, start: usize, end: usize, text: &str) {
+        self.copy_to(start);
+        self.out.push_str(text);
+        self.copied = end;
+    }
+
+    /// Writes `text`, quoted, in place of the string that starts at `quote` and ends at `pos`.
+    fn replace_string(&mut self, quote: usize, text: &str) {
+        self.copy_to(quote);
+        push_json_string(self.out, text);
+        self.copied = self.pos;
     }
 
     /// What follows a complete value; also ends a redacted scalar.
     fn after_value(&mut self) -> Expect {
         if self.suppress == Some(self.stack.len()) {
+            // The skipped value is left out of the output.
             self.suppress = None;
+            self.copied = self.pos;
         }
         if self.stack.is_empty() {
             Expect::End
@@ -184,9 +221,8 @@ impl Parser<'_, '_> {
 
     /// Consumes `}` or `]` (already checked to match the open container).
     fn close(&mut self) -> Expect {
-        let in_object = self.stack.pop().unwrap_or(false);
+        self.stack.pop();
         self.pos += 1;
-        self.emit(if in_object { "}" } else { "]" });
         self.after_value()
     }
 
@@ -195,19 +231,18 @@ impl Parser<'_, '_> {
         if std::mem::take(&mut self.sensitive_next) {
             // Emit the replacement now and skip the value: even a cut value then leaves only
             // the replacement behind.
+            self.copy_to(self.pos);
             self.out.push_str(&self.rules.replacement_json);
             self.suppress = Some(self.stack.len());
         }
         match c {
             b'{' => {
                 self.pos += 1;
-                self.emit("{");
                 self.stack.push(true);
                 Ok(Expect::KeyOrClose)
             }
             b'[' => {
                 self.pos += 1;
-                self.emit("[");
                 self.stack.push(false);
                 Ok(Expect::ValueOrClose)
             }
@@ -236,7 +271,6 @@ impl Parser<'_, '_> {
             }
         }
         self.pos += word.len();
-        self.emit(word);
         Ok(self.after_value())
     }
 
@@ -283,13 +317,12 @@ impl Parser<'_, '_> {
             return Err(Stop::Eof);
         }
         self.pos = i;
-        if self.suppress.is_none() {
-            let raw = &self.src[start..i];
-            if integer == i && ValueRules::is_card_number(raw) {
-                self.out.push_str(&self.rules.replacement_json);
-            } else {
-                self.out.push_str(raw);
-            }
+        if self.suppress.is_none()
+            && integer == i
+            && ValueRules::is_card_number(&self.src[start..i])
+        {
+            let rules = self.rules;
+            self.replace_to(start, i, &rules.replacement_json);
         }
         Ok(())
     }
@@ -337,7 +370,8 @@ impl Parser<'_, '_> {
     fn key(&mut self) -> Result<(), Stop> {
         // A key cut in the middle is dropped: it has no value that could leak.
         let (end, escaped) = self.scan_string()?;
-        let raw = &self.src[self.pos + 1..end];
+        let quote = self.pos;
+        let raw = &self.src[quote + 1..end];
         self.pos = end + 1;
         if self.suppress.is_some() {
             return Ok(());
@@ -351,13 +385,16 @@ impl Parser<'_, '_> {
         };
         self.sensitive_next = self.rules.keys.is_sensitive(key, &mut self.keybuf);
         // Keys are data too (maps keyed by card or token are rare but real).
-        emit_string(self.out, &self.rules.values, raw, key);
+        if let Some(redacted) = redact_string(&self.rules.values, key) {
+            self.replace_string(quote, &redacted);
+        }
         self.scratch = scratch;
         Ok(())
     }
 
     fn string_value(&mut self) -> Result<(), Stop> {
-        let start = self.pos + 1;
+        let quote = self.pos;
+        let start = quote + 1;
         match self.scan_string() {
             Ok((end, escaped)) => {
                 self.pos = end + 1;
@@ -366,13 +403,17 @@ impl Parser<'_, '_> {
                 }
                 let raw = &self.src[start..end];
                 // Decoding only shortens: a string too short for any pattern is not decoded.
-                if escaped && self.rules.values.may_match(raw.len()) {
+                let redacted = if escaped && self.rules.values.may_match(raw.len()) {
                     let mut scratch = std::mem::take(&mut self.scratch);
                     decode_escapes(raw, &mut scratch);
-                    emit_string(self.out, &self.rules.values, raw, &scratch);
+                    let redacted = redact_string(&self.rules.values, &scratch);
                     self.scratch = scratch;
+                    redacted
                 } else {
-                    emit_string(self.out, &self.rules.values, raw, raw);
+                    redact_string(&self.rules.values, raw)
+                };
+                if let Some(redacted) = redacted {
+                    self.replace_string(quote, &redacted);
                 }
                 Ok(())
             }
@@ -380,6 +421,7 @@ impl Parser<'_, '_> {
                 if self.suppress.is_none() {
                     // The string runs into the cut: emit what patterns and the tail trim
                     // leave, unterminated, so the reader sees where the body stops.
+                    self.copy_to(quote);
                     let mut scratch = std::mem::take(&mut self.scratch);
                     decode_escapes(&self.src[start..], &mut scratch);
                     let redacted = self.rules.values.redact(&scratch);
@@ -394,20 +436,17 @@ impl Parser<'_, '_> {
     }
 }
 
-/// Emits a complete string, quoted, through the value patterns: the original escaped `raw` when
-/// nothing matched (or `decoded` is too short for any pattern, as most keys and values are),
-/// else the re-escaped redaction of `decoded`.
-fn emit_string(out: &mut String, values: &ValueRules, raw: &str, decoded: &str) {
-    out.push('"');
-    if values.may_match(decoded.len()) {
-        match values.redact(decoded) {
-            std::borrow::Cow::Borrowed(_) => out.push_str(raw),
-            std::borrow::Cow::Owned(s) => push_escaped(out, &s),
-        }
-    } else {
-        out.push_str(raw);
+/// The redaction of a complete string's `decoded` contents through the value patterns, or `None`
+/// when nothing matched (or it is too short for any pattern, as most keys and values are) and the
+/// original, escaped as it came, stays.
+fn redact_string(values: &ValueRules, decoded: &str) -> Option<String> {
+    if !values.may_match(decoded.len()) {
+        return None;
     }
-    out.push('"');
+    match values.redact(decoded) {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(s) => Some(s),
+    }
 }
 
 /// Decodes the contents of a JSON string into `out`, stopping at an incomplete escape.
