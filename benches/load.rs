@@ -14,7 +14,8 @@
 //! With one server thread, the server's thread and every thread it starts (the writer's blocking
 //! conversions, sqlx's SQLite thread) are pinned to the first core and the load generator to the
 //! second, so the writer shares the server's core as in production on one core; `LOAD_PIN=0`
-//! turns pinning off. Settings: `LOAD_SECONDS` (per round, default 3), `LOAD_ROUNDS` (default 3).
+//! turns pinning off. Settings: `LOAD_SECONDS` (per round, default 3), `LOAD_ROUNDS` (default 3),
+//! `LOAD_VARIANTS` (a comma-separated subset of `trace,sqlite,postgres`; bare axum always runs).
 //!
 //! By default each connection sends its next request as soon as the last one is answered, so the
 //! server runs flat out and the latencies are those of a saturated server. `LOAD_RATE=N` offers
@@ -45,6 +46,16 @@ enum Variant {
 }
 
 impl Variant {
+    /// The variant's name in `LOAD_VARIANTS`.
+    fn key(self) -> &'static str {
+        match self {
+            Variant::Bare => "bare",
+            Variant::Trace => "trace",
+            Variant::AuditSqlite => "sqlite",
+            Variant::AuditPostgres => "postgres",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Variant::Bare => "bare axum",
@@ -244,6 +255,11 @@ fn main() {
     let mut variants = vec![Variant::Bare, Variant::Trace, Variant::AuditSqlite];
     if std::env::var("TOWER_AUDIT_TEST_POSTGRES_URL").is_ok() {
         variants.push(Variant::AuditPostgres);
+    }
+    if let Ok(only) = std::env::var("LOAD_VARIANTS") {
+        // Bare axum always runs: every ratio is to it.
+        let keep: Vec<&str> = only.split(',').map(str::trim).collect();
+        variants.retain(|v| *v == Variant::Bare || keep.contains(&v.key()));
     }
     if variants.contains(&Variant::AuditPostgres) {
         // A fresh table for the PostgreSQL variant.
