@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use http_body::Body;
 use tower_service::Service;
 
@@ -223,6 +225,60 @@ impl Seen {
         }
         seen
     }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut HeaderValue> {
+        [
+            &mut self.request_id,
+            &mut self.user_agent,
+            &mut self.content_type,
+            &mut self.content_encoding,
+            &mut self.authorization,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// The header values a record keeps: those `Seen` found and those recorded by name.
+fn kept_values<'a>(
+    seen: &'a mut Seen,
+    recorded: &'a mut Option<HeaderMap>,
+) -> impl Iterator<Item = &'a mut HeaderValue> {
+    seen.values_mut()
+        .chain(recorded.iter_mut().flat_map(HeaderMap::values_mut))
+}
+
+/// Copies the path, the query and the kept header values into one buffer of the record's own,
+/// and points the record's values at it; returns the record's URI.
+///
+/// hyper hands a request's URI and header values over as slices of the connection's read
+/// buffer. A record holding those slices until the writer takes it would keep that buffer
+/// (8 KiB or more) alive, and hyper would allocate a new one for the next request on the
+/// connection: a large allocation per request, freed later on the writer's thread, and memory
+/// held per queued record far beyond what the record itself keeps. One small copy here costs
+/// less. The record needs only the path and query of the URI.
+fn detach(uri: &Uri, seen: &mut Seen, recorded: &mut Option<HeaderMap>) -> Uri {
+    let Some(path) = uri.path_and_query().map(PathAndQuery::as_str) else {
+        // Authority form (`CONNECT host:port`) or a bare `scheme://authority`: rare, kept as is.
+        return uri.clone();
+    };
+    let values_len: usize = kept_values(seen, recorded).map(|value| value.len()).sum();
+    let mut buffer = BytesMut::with_capacity(path.len() + values_len);
+    buffer.extend_from_slice(path.as_bytes());
+    for value in kept_values(seen, recorded) {
+        buffer.extend_from_slice(value.as_bytes());
+    }
+    let buffer = buffer.freeze();
+    let mut at = path.len();
+    for value in kept_values(seen, recorded) {
+        let end = at + value.len();
+        // The bytes were a valid value a moment ago; the check cannot fail.
+        if let Ok(copy) = HeaderValue::from_maybe_shared(buffer.slice(at..end)) {
+            *value = copy;
+        }
+        at = end;
+    }
+    Uri::from_maybe_shared(buffer.slice(..path.len())).unwrap_or_else(|_| uri.clone())
 }
 
 fn request_facts(
@@ -230,9 +286,11 @@ fn request_facts(
     config: &Config,
     grpc: bool,
     start: Instant,
-    seen: Seen,
+    mut seen: Seen,
 ) -> RequestFacts {
     let headers = &parts.headers;
+    let mut recorded = recorded_headers(headers, &config.record_headers);
+    let uri = detach(&parts.uri, &mut seen, &mut recorded);
     let peer = peer_ip(parts);
     let client_ip = if config.trusted_proxies.is_enabled() {
         config.trusted_proxies.resolve(peer, headers).client
@@ -242,7 +300,7 @@ fn request_facts(
     RequestFacts {
         arrived: start,
         method: parts.method.clone(),
-        uri: parts.uri.clone(),
+        uri,
         route: route(parts, grpc),
         request_id: seen.request_id,
         peer,
@@ -250,7 +308,7 @@ fn request_facts(
         user_agent: seen.user_agent,
         content_type: seen.content_type,
         content_encoding: seen.content_encoding,
-        headers: recorded_headers(headers, &config.record_headers),
+        headers: recorded,
         authorization: seen.authorization,
     }
 }
@@ -371,6 +429,66 @@ fn should_pre_read<B: Body>(content_type: Option<&HeaderValue>, body: &B, config
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// hyper's URI and header values are slices of the connection's read buffer: a queued
+    /// record must hold copies, not the buffer.
+    #[tokio::test]
+    async fn queued_records_do_not_hold_the_request_buffer() {
+        use bytes::Bytes;
+        use http_body_util::{BodyExt, Full};
+        use tower::{Layer, ServiceExt};
+
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        // The writer is not run: the record stays in the queue.
+        let (layer, _guard, _writer) = crate::AuditLayer::builder(db)
+            .record_headers([http::HeaderName::from_static("x-tenant")])
+            .build_pair()
+            .expect("layer");
+        let read =
+            Bytes::from(b"/orders/17?expand=itemsbench/1.0application/jsonid-1gzipt-9".to_vec());
+        let slice = |from: usize, to: usize| {
+            HeaderValue::from_maybe_shared(read.slice(from..to)).expect("value")
+        };
+        let request = Request::post(Uri::from_maybe_shared(read.slice(..23)).expect("uri"))
+            .header(USER_AGENT, slice(23, 32))
+            .header(CONTENT_TYPE, slice(32, 48))
+            .header("x-request-id", slice(48, 52))
+            .header(CONTENT_ENCODING, slice(52, 56))
+            .header("x-tenant", slice(56, 59))
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .expect("request");
+        let handler = tower::service_fn(|request: Request<_>| async move {
+            drop(request);
+            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+        });
+        let service = layer.layer(handler);
+        let shared = Arc::clone(&service.shared);
+        let response = service.oneshot(request).await.expect("response");
+        response.into_body().collect().await.expect("body");
+
+        let record = shared
+            .intake
+            .channel()
+            .queue
+            .pop()
+            .expect("a queued record");
+        assert!(read.is_unique(), "the record holds the request's buffer");
+        let facts = &record.request;
+        assert_eq!(facts.uri, "/orders/17?expand=items");
+        let text =
+            |value: &Option<HeaderValue>| value.as_ref().map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(text(&facts.user_agent).as_deref(), Some("bench/1.0"));
+        assert_eq!(
+            text(&facts.content_type).as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(text(&facts.request_id).as_deref(), Some("id-1"));
+        assert_eq!(text(&facts.content_encoding).as_deref(), Some("gzip"));
+        let headers = facts.headers.as_ref().expect("recorded headers");
+        assert_eq!(headers["x-tenant"], "t-9");
+    }
 
     #[test]
     fn grpc_timeouts_parse_every_unit() {
