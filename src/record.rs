@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
-use http::{HeaderMap, HeaderValue, Method, Uri};
+use http::{HeaderMap, HeaderValue, Method};
 
 use crate::body::CapturedBody;
 use crate::context::{ContextFields, RequestShared, lock};
@@ -50,7 +50,7 @@ impl AuditRecord {
 
     /// The request path, without the query.
     pub fn path(&self) -> &str {
-        self.request.uri.path()
+        self.request.text.str(TextPart::Path).unwrap_or_default()
     }
 
     /// The HTTP status of the response; `None` when no response was produced.
@@ -80,18 +80,99 @@ pub(crate) struct RequestFacts {
     /// When the request arrived; the writer turns it into wall-clock time, off the request path.
     pub(crate) arrived: Instant,
     pub(crate) method: Method,
-    pub(crate) uri: Uri,
+    /// The path, the query and the header values the record keeps.
+    pub(crate) text: RequestText,
     pub(crate) route: Option<RouteName>,
-    pub(crate) request_id: Option<HeaderValue>,
     pub(crate) peer: Option<IpAddr>,
     pub(crate) client_ip: Option<IpAddr>,
-    pub(crate) user_agent: Option<HeaderValue>,
-    pub(crate) content_type: Option<HeaderValue>,
-    pub(crate) content_encoding: Option<HeaderValue>,
+    /// The headers recorded by name, copied.
     pub(crate) headers: Option<HeaderMap>,
+}
+
+/// A part of the request's text kept in [`RequestText`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TextPart {
+    Path,
+    Query,
+    RequestId,
+    UserAgent,
+    ContentType,
+    ContentEncoding,
     /// Kept only when a JWT identity is configured; verified in the writer.
-    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
-    pub(crate) authorization: Option<HeaderValue>,
+    Authorization,
+}
+
+const TEXT_PARTS: usize = 7;
+
+/// The request's path, query and kept header values, copied into one allocation of the record's
+/// own.
+///
+/// hyper hands a request's URI and header values over as slices of the connection's read
+/// buffer. A record holding those slices until the writer takes it would keep that buffer (8 KiB
+/// or more) alive, and hyper would allocate a new one for the next request on the connection: a
+/// large allocation per request, freed later on the writer's thread, and memory held per queued
+/// record far beyond what the record keeps. One small copy costs less.
+#[derive(Default)]
+pub(crate) struct RequestText {
+    bytes: Box<[u8]>,
+    /// Where each part ends in `bytes`; each starts where the one before it ends.
+    ends: [u32; TEXT_PARTS],
+    /// Bit `i` is set when part `i` is present (it may be empty).
+    present: u8,
+}
+
+impl RequestText {
+    /// Copies the parts, in the order of [`TextPart`].
+    pub(crate) fn new(parts: [Option<&[u8]>; TEXT_PARTS]) -> Self {
+        let len: usize = parts.iter().flatten().map(|part| part.len()).sum();
+        // hyper bounds a request's head far below this; a part past it is left out.
+        let mut bytes = Vec::with_capacity(len.min(u32::MAX as usize));
+        let mut text = Self::default();
+        for (i, part) in parts.into_iter().enumerate() {
+            if let Some(part) = part
+                && bytes.len() + part.len() <= u32::MAX as usize
+            {
+                bytes.extend_from_slice(part);
+                text.present |= 1 << i;
+            }
+            text.ends[i] = bytes.len() as u32;
+        }
+        text.bytes = bytes.into_boxed_slice();
+        text
+    }
+
+    pub(crate) fn get(&self, part: TextPart) -> Option<&[u8]> {
+        let i = part as usize;
+        if self.present & (1 << i) == 0 {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.bytes.get(start as usize..self.ends[i] as usize)
+    }
+
+    /// The part as text, when it is UTF-8 (the path and the query always are).
+    pub(crate) fn str(&self, part: TextPart) -> Option<&str> {
+        self.get(part)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+    }
+}
+
+impl std::fmt::Debug for RequestText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = |part| self.get(part).map(String::from_utf8_lossy);
+        f.debug_struct("RequestText")
+            .field("path", &text(TextPart::Path))
+            .field("query", &text(TextPart::Query))
+            .field("request_id", &text(TextPart::RequestId))
+            .field("user_agent", &text(TextPart::UserAgent))
+            .field("content_type", &text(TextPart::ContentType))
+            .field("content_encoding", &text(TextPart::ContentEncoding))
+            .field(
+                "authorization",
+                &self.get(TextPart::Authorization).map(|_| "Sensitive"),
+            )
+            .finish()
+    }
 }
 
 /// The matched route, kept as the framework hands it over so the request path does not allocate.

@@ -6,11 +6,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::request::Parts;
-use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderValue, Request, Response, Uri};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
@@ -19,7 +17,7 @@ use crate::body::{Capture, PreRead, RequestBody, ResponseBody};
 use crate::context::{AuditContext, RequestShared, lock};
 use crate::future::ResponseFuture;
 use crate::layer::{Config, Shared};
-use crate::record::{PendingRecord, RequestFacts, RouteName};
+use crate::record::{PendingRecord, RequestFacts, RequestText, RouteName};
 
 /// The socket address of the client connection, for servers without axum's `ConnectInfo`.
 ///
@@ -121,8 +119,12 @@ where
             },
         };
 
-        let mut seen = Seen::scan(&parts.headers, config);
-        let grpc = is_grpc(seen.content_type.as_ref());
+        // Before the scan, which then finds a generated id too.
+        let echo = config
+            .echo_request_id
+            .then(|| request_id(&mut parts, config));
+        let seen = Seen::scan(&parts.headers, config);
+        let grpc = is_grpc(seen.content_type);
         let mut capture = Capture::new(config.max_body_bytes);
         if body.is_end_stream() {
             capture.set_ended();
@@ -140,14 +142,8 @@ where
         parts
             .extensions
             .insert(AuditContext::new(Arc::clone(&shared)));
-        let echo = config
-            .echo_request_id
-            .then(|| request_id(&mut parts, config));
-        if let Some(id) = &echo {
-            seen.request_id = Some(id.clone());
-        }
-        let pre_read = should_pre_read(seen.content_type.as_ref(), &body, config)
-            .then_some(config.body_read_timeout);
+        let pre_read =
+            should_pre_read(seen.content_type, &body, config).then_some(config.body_read_timeout);
         let facts = request_facts(&parts, config, grpc, start, seen);
         let mut pending =
             PendingRecord::new(facts, start, Arc::clone(&shared), self.shared.clone());
@@ -192,20 +188,20 @@ where
 /// The headers a record keeps, found in one pass over the request's headers rather than one
 /// hash lookup each.
 #[derive(Default)]
-struct Seen {
-    request_id: Option<HeaderValue>,
-    user_agent: Option<HeaderValue>,
-    content_type: Option<HeaderValue>,
-    content_encoding: Option<HeaderValue>,
-    authorization: Option<HeaderValue>,
+struct Seen<'a> {
+    request_id: Option<&'a HeaderValue>,
+    user_agent: Option<&'a HeaderValue>,
+    content_type: Option<&'a HeaderValue>,
+    content_encoding: Option<&'a HeaderValue>,
+    authorization: Option<&'a HeaderValue>,
 }
 
-impl Seen {
-    fn scan(headers: &HeaderMap, config: &Config) -> Self {
+impl<'a> Seen<'a> {
+    fn scan(headers: &'a HeaderMap, config: &Config) -> Self {
         let mut seen = Self::default();
-        let keep = |slot: &mut Option<HeaderValue>, value: &HeaderValue| {
+        let keep = |slot: &mut Option<&'a HeaderValue>, value: &'a HeaderValue| {
             if slot.is_none() {
-                *slot = Some(value.clone());
+                *slot = Some(value);
             }
         };
         for (name, value) in headers {
@@ -225,60 +221,6 @@ impl Seen {
         }
         seen
     }
-
-    fn values_mut(&mut self) -> impl Iterator<Item = &mut HeaderValue> {
-        [
-            &mut self.request_id,
-            &mut self.user_agent,
-            &mut self.content_type,
-            &mut self.content_encoding,
-            &mut self.authorization,
-        ]
-        .into_iter()
-        .flatten()
-    }
-}
-
-/// The header values a record keeps: those `Seen` found and those recorded by name.
-fn kept_values<'a>(
-    seen: &'a mut Seen,
-    recorded: &'a mut Option<HeaderMap>,
-) -> impl Iterator<Item = &'a mut HeaderValue> {
-    seen.values_mut()
-        .chain(recorded.iter_mut().flat_map(HeaderMap::values_mut))
-}
-
-/// Copies the path, the query and the kept header values into one buffer of the record's own,
-/// and points the record's values at it; returns the record's URI.
-///
-/// hyper hands a request's URI and header values over as slices of the connection's read
-/// buffer. A record holding those slices until the writer takes it would keep that buffer
-/// (8 KiB or more) alive, and hyper would allocate a new one for the next request on the
-/// connection: a large allocation per request, freed later on the writer's thread, and memory
-/// held per queued record far beyond what the record itself keeps. One small copy here costs
-/// less. The record needs only the path and query of the URI.
-fn detach(uri: &Uri, seen: &mut Seen, recorded: &mut Option<HeaderMap>) -> Uri {
-    let Some(path) = uri.path_and_query().map(PathAndQuery::as_str) else {
-        // Authority form (`CONNECT host:port`) or a bare `scheme://authority`: rare, kept as is.
-        return uri.clone();
-    };
-    let values_len: usize = kept_values(seen, recorded).map(|value| value.len()).sum();
-    let mut buffer = BytesMut::with_capacity(path.len() + values_len);
-    buffer.extend_from_slice(path.as_bytes());
-    for value in kept_values(seen, recorded) {
-        buffer.extend_from_slice(value.as_bytes());
-    }
-    let buffer = buffer.freeze();
-    let mut at = path.len();
-    for value in kept_values(seen, recorded) {
-        let end = at + value.len();
-        // The bytes were a valid value a moment ago; the check cannot fail.
-        if let Ok(copy) = HeaderValue::from_maybe_shared(buffer.slice(at..end)) {
-            *value = copy;
-        }
-        at = end;
-    }
-    Uri::from_maybe_shared(buffer.slice(..path.len())).unwrap_or_else(|_| uri.clone())
 }
 
 fn request_facts(
@@ -286,11 +228,18 @@ fn request_facts(
     config: &Config,
     grpc: bool,
     start: Instant,
-    mut seen: Seen,
+    seen: Seen,
 ) -> RequestFacts {
     let headers = &parts.headers;
-    let mut recorded = recorded_headers(headers, &config.record_headers);
-    let uri = detach(&parts.uri, &mut seen, &mut recorded);
+    let text = RequestText::new([
+        Some(parts.uri.path().as_bytes()),
+        parts.uri.query().map(str::as_bytes),
+        bytes(seen.request_id),
+        bytes(seen.user_agent),
+        bytes(seen.content_type),
+        bytes(seen.content_encoding),
+        bytes(seen.authorization),
+    ]);
     let peer = peer_ip(parts);
     let client_ip = if config.trusted_proxies.is_enabled() {
         config.trusted_proxies.resolve(peer, headers).client
@@ -300,17 +249,16 @@ fn request_facts(
     RequestFacts {
         arrived: start,
         method: parts.method.clone(),
-        uri,
+        text,
         route: route(parts, grpc),
-        request_id: seen.request_id,
         peer,
         client_ip,
-        user_agent: seen.user_agent,
-        content_type: seen.content_type,
-        content_encoding: seen.content_encoding,
-        headers: recorded,
-        authorization: seen.authorization,
+        headers: recorded_headers(headers, &config.record_headers),
     }
+}
+
+fn bytes(value: Option<&HeaderValue>) -> Option<&[u8]> {
+    value.map(HeaderValue::as_bytes)
 }
 
 /// The request's id, generated (and set on the request, for the handler) when it has none.
@@ -333,7 +281,10 @@ fn recorded_headers(headers: &HeaderMap, names: &[http::HeaderName]) -> Option<H
     let mut recorded = HeaderMap::new();
     for name in names {
         for value in headers.get_all(name) {
-            recorded.append(name.clone(), value.clone());
+            // A copy: hyper's values are slices of the connection's read buffer (`RequestText`).
+            if let Ok(copy) = HeaderValue::from_bytes(value.as_bytes()) {
+                recorded.append(name.clone(), copy);
+            }
         }
     }
     (!recorded.is_empty()).then_some(recorded)
@@ -438,6 +389,8 @@ mod tests {
         use http_body_util::{BodyExt, Full};
         use tower::{Layer, ServiceExt};
 
+        use crate::record::TextPart;
+
         let db = sea_orm::Database::connect("sqlite::memory:")
             .await
             .expect("connect");
@@ -451,7 +404,7 @@ mod tests {
         let slice = |from: usize, to: usize| {
             HeaderValue::from_maybe_shared(read.slice(from..to)).expect("value")
         };
-        let request = Request::post(Uri::from_maybe_shared(read.slice(..23)).expect("uri"))
+        let request = Request::post(http::Uri::from_maybe_shared(read.slice(..23)).expect("uri"))
             .header(USER_AGENT, slice(23, 32))
             .header(CONTENT_TYPE, slice(32, 48))
             .header("x-request-id", slice(48, 52))
@@ -476,16 +429,14 @@ mod tests {
             .expect("a queued record");
         assert!(read.is_unique(), "the record holds the request's buffer");
         let facts = &record.request;
-        assert_eq!(facts.uri, "/orders/17?expand=items");
-        let text =
-            |value: &Option<HeaderValue>| value.as_ref().map(|v| v.to_str().unwrap().to_owned());
-        assert_eq!(text(&facts.user_agent).as_deref(), Some("bench/1.0"));
-        assert_eq!(
-            text(&facts.content_type).as_deref(),
-            Some("application/json")
-        );
-        assert_eq!(text(&facts.request_id).as_deref(), Some("id-1"));
-        assert_eq!(text(&facts.content_encoding).as_deref(), Some("gzip"));
+        let text = |part| facts.text.str(part);
+        assert_eq!(text(TextPart::Path), Some("/orders/17"));
+        assert_eq!(text(TextPart::Query), Some("expand=items"));
+        assert_eq!(text(TextPart::UserAgent), Some("bench/1.0"));
+        assert_eq!(text(TextPart::ContentType), Some("application/json"));
+        assert_eq!(text(TextPart::RequestId), Some("id-1"));
+        assert_eq!(text(TextPart::ContentEncoding), Some("gzip"));
+        assert_eq!(text(TextPart::Authorization), None);
         let headers = facts.headers.as_ref().expect("recorded headers");
         assert_eq!(headers["x-tenant"], "t-9");
     }

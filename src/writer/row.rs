@@ -7,7 +7,7 @@ use crate::client_ip::anonymize;
 use crate::context::ContextFields;
 use crate::entity::audit_log::Model;
 use crate::migration::{IP_LEN, LONG_TEXT_BYTES, METHOD_LEN, REQUEST_ID_LEN, SHORT_TEXT_LEN};
-use crate::record::AuditRecord;
+use crate::record::{AuditRecord, TextPart};
 use crate::sanitize::{BodyInput, Redactor};
 
 /// The route of a 404 that matched no route.
@@ -43,7 +43,11 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     #[cfg(feature = "jwt")]
     let context = {
         let mut context = context;
-        verify_identity(config, request.authorization.as_ref(), &mut context);
+        let authorization = request
+            .text
+            .get(TextPart::Authorization)
+            .and_then(|value| http::HeaderValue::from_bytes(value).ok());
+        verify_identity(config, authorization.as_ref(), &mut context);
         context
     };
     // A 404 without a matched route: group scanners' random paths under one route name.
@@ -63,8 +67,8 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     let v7 = |at: &chrono::DateTime<chrono::Utc>| super::uuid_v7(*at).to_string();
     // Microseconds: what every backend stores, so a row reads back as it was hashed.
     let occurred_at = super::truncate_micros(clock.at(request.arrived));
-    let request_id = match &request.request_id {
-        Some(value) => lossy(value.as_bytes(), REQUEST_ID_LEN as usize),
+    let request_id = match request.text.get(TextPart::RequestId) {
+        Some(value) => lossy(value, REQUEST_ID_LEN as usize),
         // Generated here rather than on the request path: v7 keeps the arrival time in its prefix.
         None => v7(&occurred_at),
     };
@@ -78,8 +82,8 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     let request_body = decoded
         .or_else(|| {
             redactor.redact_body(&BodyInput {
-                content_type: header_str(request.content_type.as_ref()),
-                content_encoding: header_str(request.content_encoding.as_ref()),
+                content_type: request.text.str(TextPart::ContentType),
+                content_encoding: request.text.str(TextPart::ContentEncoding),
                 bytes: &body.bytes,
                 total_len: body.total,
                 truncated: body.truncated,
@@ -105,11 +109,14 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         occurred_at,
         request_id: Some(request_id),
         method: cut_chars(request.method.as_str(), METHOD_LEN),
-        path: cut_bytes(redactor.redact_text(request.uri.path()), LONG_TEXT_BYTES),
+        path: cut_bytes(
+            redactor.redact_text(request.text.str(TextPart::Path).unwrap_or_default()),
+            LONG_TEXT_BYTES,
+        ),
         route,
         query: request
-            .uri
-            .query()
+            .text
+            .str(TextPart::Query)
             .map(|q| cut_bytes(redactor.redact_query(q), LONG_TEXT_BYTES)),
         status: status.map(i32::from),
         grpc_status,
@@ -119,9 +126,9 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         client_ip: request.client_ip.map(ip),
         peer_ip: request.peer.map(ip),
         user_agent: request
-            .user_agent
-            .as_ref()
-            .map(|ua| lossy(ua.as_bytes(), LONG_TEXT_BYTES)),
+            .text
+            .get(TextPart::UserAgent)
+            .map(|ua| lossy(ua, LONG_TEXT_BYTES)),
         user_id: context.user_id.map(|v| cut_chars(&v, SHORT_TEXT_LEN)),
         tenant_id: context.tenant_id.map(|v| cut_chars(&v, SHORT_TEXT_LEN)),
         action: context.action.map(|v| cut_chars(&v, SHORT_TEXT_LEN)),
@@ -313,10 +320,6 @@ fn redact_json(
     redacted
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or(serde_json::Value::Null)
-}
-
-fn header_str(value: Option<&http::HeaderValue>) -> Option<&str> {
-    value.and_then(|v| v.to_str().ok())
 }
 
 /// Header bytes as text: invalid UTF-8 is replaced rather than rejected, then cut to fit.
