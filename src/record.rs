@@ -415,3 +415,33 @@ impl Drop for PendingRecord {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_text_keeps_each_part_apart() {
+        let text = RequestText::new([
+            Some(b"/a/b"),
+            Some(b""),
+            None,
+            Some(b"agent \xff"),
+            Some(b"text/plain"),
+            None,
+            Some(b"Bearer t"),
+        ]);
+        assert_eq!(text.str(TextPart::Path), Some("/a/b"));
+        // An empty query (`/a/b?`) is present; a missing header is not.
+        assert_eq!(text.str(TextPart::Query), Some(""));
+        assert_eq!(text.get(TextPart::RequestId), None);
+        assert_eq!(text.get(TextPart::UserAgent), Some(&b"agent \xff"[..]));
+        assert_eq!(text.str(TextPart::UserAgent), None, "not UTF-8");
+        assert_eq!(text.str(TextPart::ContentType), Some("text/plain"));
+        assert_eq!(text.get(TextPart::ContentEncoding), None);
+        assert_eq!(text.str(TextPart::Authorization), Some("Bearer t"));
+        let debug = format!("{text:?}");
+        assert!(!debug.contains("Bearer"), "{debug}");
+        assert_eq!(RequestText::default().get(TextPart::Path), None);
+    }
+}
