@@ -104,6 +104,19 @@ pub(crate) enum TextPart {
 
 const TEXT_PARTS: usize = 7;
 
+impl TextPart {
+    /// Every part, in the order of their discriminants, which index [`RequestText`]'s ends.
+    const ALL: [Self; TEXT_PARTS] = [
+        Self::Path,
+        Self::Query,
+        Self::RequestId,
+        Self::UserAgent,
+        Self::ContentType,
+        Self::ContentEncoding,
+        Self::Authorization,
+    ];
+}
+
 /// The request's path, query and kept header values, copied into one allocation of the record's
 /// own.
 ///
@@ -122,8 +135,9 @@ pub(crate) struct RequestText {
 }
 
 impl RequestText {
-    /// Copies the parts, in the order of [`TextPart`].
-    pub(crate) fn new(parts: [Option<&[u8]>; TEXT_PARTS]) -> Self {
+    /// Copies each part `part_of` gives.
+    pub(crate) fn new<'a>(part_of: impl FnMut(TextPart) -> Option<&'a [u8]>) -> Self {
+        let parts = TextPart::ALL.map(part_of);
         let len: usize = parts.iter().flatten().map(|part| part.len()).sum();
         // hyper bounds a request's head far below this; a part past it is left out.
         let mut bytes = Vec::with_capacity(len.min(u32::MAX as usize));
@@ -422,15 +436,17 @@ mod tests {
 
     #[test]
     fn request_text_keeps_each_part_apart() {
-        let text = RequestText::new([
-            Some(b"/a/b"),
-            Some(b""),
-            None,
-            Some(b"agent \xff"),
-            Some(b"text/plain"),
-            None,
-            Some(b"Bearer t"),
-        ]);
+        for (i, part) in TextPart::ALL.into_iter().enumerate() {
+            assert_eq!(part as usize, i, "ALL follows the discriminants");
+        }
+        let text = RequestText::new(|part| match part {
+            TextPart::Path => Some(b"/a/b"),
+            TextPart::Query => Some(b""),
+            TextPart::UserAgent => Some(b"agent \xff"),
+            TextPart::ContentType => Some(b"text/plain"),
+            TextPart::Authorization => Some(b"Bearer t"),
+            TextPart::RequestId | TextPart::ContentEncoding => None,
+        });
         assert_eq!(text.str(TextPart::Path), Some("/a/b"));
         // An empty query (`/a/b?`) is present; a missing header is not.
         assert_eq!(text.str(TextPart::Query), Some(""));

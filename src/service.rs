@@ -17,7 +17,7 @@ use crate::body::{Capture, PreRead, RequestBody, ResponseBody};
 use crate::context::{AuditContext, RequestShared, lock};
 use crate::future::ResponseFuture;
 use crate::layer::{Config, Shared};
-use crate::record::{PendingRecord, RequestFacts, RequestText, RouteName};
+use crate::record::{PendingRecord, RequestFacts, RequestText, RouteName, TextPart};
 
 /// The socket address of the client connection, for servers without axum's `ConnectInfo`.
 ///
@@ -231,15 +231,15 @@ fn request_facts(
     seen: Seen,
 ) -> RequestFacts {
     let headers = &parts.headers;
-    let text = RequestText::new([
-        Some(parts.uri.path().as_bytes()),
-        parts.uri.query().map(str::as_bytes),
-        bytes(seen.request_id),
-        bytes(seen.user_agent),
-        bytes(seen.content_type),
-        bytes(seen.content_encoding),
-        bytes(seen.authorization),
-    ]);
+    let text = RequestText::new(|part| match part {
+        TextPart::Path => Some(parts.uri.path().as_bytes()),
+        TextPart::Query => parts.uri.query().map(str::as_bytes),
+        TextPart::RequestId => seen.request_id.map(HeaderValue::as_bytes),
+        TextPart::UserAgent => seen.user_agent.map(HeaderValue::as_bytes),
+        TextPart::ContentType => seen.content_type.map(HeaderValue::as_bytes),
+        TextPart::ContentEncoding => seen.content_encoding.map(HeaderValue::as_bytes),
+        TextPart::Authorization => seen.authorization.map(HeaderValue::as_bytes),
+    });
     let peer = peer_ip(parts);
     let client_ip = if config.trusted_proxies.is_enabled() {
         config.trusted_proxies.resolve(peer, headers).client
@@ -255,10 +255,6 @@ fn request_facts(
         client_ip,
         headers: recorded_headers(headers, &config.record_headers),
     }
-}
-
-fn bytes(value: Option<&HeaderValue>) -> Option<&[u8]> {
-    value.map(HeaderValue::as_bytes)
 }
 
 /// The request's id, generated (and set on the request, for the handler) when it has none.
@@ -388,8 +384,6 @@ mod tests {
         use bytes::Bytes;
         use http_body_util::{BodyExt, Full};
         use tower::{Layer, ServiceExt};
-
-        use crate::record::TextPart;
 
         let db = sea_orm::Database::connect("sqlite::memory:")
             .await
