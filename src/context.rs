@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::body::Capture;
+use crate::record::RequestFacts;
 
 /// A cheap handle (one `Arc`) to the audit record of the current request.
 ///
@@ -51,20 +52,25 @@ impl std::fmt::Debug for AuditContext {
     }
 }
 
-/// The state one request shares between the layer, its body wrappers and its `AuditContext`s.
+/// The state one request shares between the layer, its body wrappers, its `AuditContext`s and,
+/// once finished, its record.
 #[derive(Debug)]
 pub(crate) struct RequestShared {
     pub(crate) fields: Mutex<ContextFields>,
     pub(crate) capture: Mutex<Capture>,
     skip: AtomicBool,
+    /// What the layer learned when the request arrived; never changed after. Kept here rather
+    /// than in an allocation of its own: the record takes this `Arc` to the writer.
+    pub(crate) facts: RequestFacts,
 }
 
 impl RequestShared {
-    pub(crate) fn new(capture: Capture) -> Arc<Self> {
+    pub(crate) fn new(capture: Capture, facts: RequestFacts) -> Arc<Self> {
         Arc::new(Self {
             fields: Mutex::new(ContextFields::default()),
             capture: Mutex::new(capture),
             skip: AtomicBool::new(false),
+            facts,
         })
     }
 

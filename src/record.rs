@@ -1,9 +1,10 @@
 //! [`AuditRecord`]: the plain owned data of one request, and the in-flight record that becomes it.
 //!
-//! Capturing is kept cheap: the request path only clones reference-counted handles (the URI, header
-//! values, the matched route) and copies at most `max_body_bytes` of the body. Turning those into
-//! text, generating a request id when the client sent none, and sanitizing all happen in the
-//! background writer.
+//! Capturing is kept cheap: the request path copies the path, the query and the kept header values
+//! into one allocation ([`RequestText`]), clones the matched route's handle and copies at most
+//! `max_body_bytes` of the body. These facts live in the request's shared state (the `Arc` behind
+//! `AuditContext`), which the finished record takes to the writer. Turning them into column values and
+//! sanitizing happen in the background writer.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -24,8 +25,9 @@ use crate::layer::Shared;
 /// accessors cover what sinks and tests read.
 #[derive(Debug)]
 pub struct AuditRecord {
-    /// Boxed: records move from the service to the body to the queue, a pointer at a time.
-    pub(crate) request: Box<RequestFacts>,
+    /// The request's shared state, whose `facts` the writer reads. One pointer: records move from
+    /// the service to the body to the queue, and the facts needed no allocation of their own.
+    pub(crate) shared: Arc<RequestShared>,
     pub(crate) latency: Duration,
     pub(crate) status: Option<u16>,
     pub(crate) grpc_status: Option<i32>,
@@ -45,12 +47,16 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// The HTTP method.
     pub fn method(&self) -> &Method {
-        &self.request.method
+        &self.shared.facts.method
     }
 
     /// The request path, without the query.
     pub fn path(&self) -> &str {
-        self.request.text.str(TextPart::Path).unwrap_or_default()
+        self.shared
+            .facts
+            .text
+            .str(TextPart::Path)
+            .unwrap_or_default()
     }
 
     /// The HTTP status of the response; `None` when no response was produced.
@@ -142,8 +148,8 @@ impl RequestText {
         // hyper bounds a request's head far below this; a part past it is left out.
         let mut bytes = Vec::with_capacity(len.min(u32::MAX as usize));
         let mut text = Self::default();
-        for (i, part) in parts.into_iter().enumerate() {
-            if let Some(part) = part
+        for (i, part) in parts.iter().enumerate() {
+            if let Some(part) = *part
                 && bytes.len() + part.len() <= u32::MAX as usize
             {
                 bytes.extend_from_slice(part);
@@ -210,8 +216,8 @@ impl RouteName {
 /// A record still in flight. It is finished exactly once: explicitly at the end of the response,
 /// on an error, or — when whatever holds it is dropped first — by `Drop`, as a cancellation.
 pub(crate) struct PendingRecord {
-    request: Option<Box<RequestFacts>>,
-    start: Instant,
+    /// Set once the record has gone to the queue (or was skipped or dropped).
+    finished: bool,
     status: Option<u16>,
     grpc_status: Option<i32>,
     grpc_message: Option<String>,
@@ -236,7 +242,8 @@ struct GrpcResponse {
 impl std::fmt::Debug for PendingRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingRecord")
-            .field("request", &self.request)
+            .field("request", &self.shared.facts)
+            .field("finished", &self.finished)
             .field("status", &self.status)
             .finish_non_exhaustive()
     }
@@ -256,15 +263,9 @@ pub(crate) const GRPC_NO_TRAILERS: &str = "grpc: stream ended without trailers (
 const GRPC_DEADLINE_EXCEEDED: i32 = 4;
 
 impl PendingRecord {
-    pub(crate) fn new(
-        request: RequestFacts,
-        start: Instant,
-        shared: Arc<RequestShared>,
-        layer: Arc<Shared>,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<RequestShared>, layer: Arc<Shared>) -> Self {
         Self {
-            request: Some(Box::new(request)),
-            start,
+            finished: false,
             status: None,
             grpc_status: None,
             grpc_message: None,
@@ -339,7 +340,7 @@ impl PendingRecord {
     }
 
     pub(crate) fn is_finished(&self) -> bool {
-        self.request.is_none()
+        self.finished
     }
 
     pub(crate) fn finish_ok(&mut self) {
@@ -357,10 +358,10 @@ impl PendingRecord {
     }
 
     fn finish(&mut self, error: Option<String>) {
-        let Some(request) = self.request.take() else {
+        if std::mem::replace(&mut self.finished, true) {
             return;
-        };
-        let latency = self.start.elapsed();
+        }
+        let latency = self.shared.facts.arrived.elapsed();
         if self.shared.is_skipped() {
             self.layer.intake.count_skipped();
             return;
@@ -379,7 +380,7 @@ impl PendingRecord {
             .as_ref()
             .and(self.layer.config.grpc_descriptors.clone());
         self.layer.intake.submit(AuditRecord {
-            request,
+            shared: Arc::clone(&self.shared),
             latency,
             status: self.status,
             grpc_status: self.grpc_status,
@@ -402,14 +403,14 @@ impl PendingRecord {
         // The client's clock (and tonic's deadline timer) started before this layer's did: allow
         // for the time the request took to get here.
         let allowance = (timeout / 10).min(Duration::from_millis(50));
-        let elapsed = self.start.elapsed() + allowance;
+        let elapsed = self.shared.facts.arrived.elapsed() + allowance;
         (self.status.is_none() && elapsed >= timeout).then_some(timeout)
     }
 }
 
 impl Drop for PendingRecord {
     fn drop(&mut self) {
-        if self.request.is_some() {
+        if !self.finished {
             let message = if std::thread::panicking() {
                 PANICKED.to_owned()
             } else if let Some(timeout) = self.deadline_passed() {

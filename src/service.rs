@@ -132,7 +132,10 @@ where
         if grpc {
             capture.count_grpc_messages();
         }
-        let shared = RequestShared::new(capture);
+        let pre_read =
+            should_pre_read(seen.content_type, &body, config).then_some(config.body_read_timeout);
+        let facts = request_facts(&parts, config, grpc, start, seen);
+        let shared = RequestShared::new(capture, facts);
         if let Some(identify) = &config.identify {
             let identity = identify(&parts);
             let mut fields = lock(&shared.fields);
@@ -142,11 +145,7 @@ where
         parts
             .extensions
             .insert(AuditContext::new(Arc::clone(&shared)));
-        let pre_read =
-            should_pre_read(seen.content_type, &body, config).then_some(config.body_read_timeout);
-        let facts = request_facts(&parts, config, grpc, start, seen);
-        let mut pending =
-            PendingRecord::new(facts, start, Arc::clone(&shared), self.shared.clone());
+        let mut pending = PendingRecord::new(Arc::clone(&shared), self.shared.clone());
         if grpc {
             pending.set_grpc(grpc_timeout(&parts.headers));
         }
@@ -422,7 +421,7 @@ mod tests {
             .pop()
             .expect("a queued record");
         assert!(read.is_unique(), "the record holds the request's buffer");
-        let facts = &record.request;
+        let facts = &record.shared.facts;
         let text = |part| facts.text.str(part);
         assert_eq!(text(TextPart::Path), Some("/orders/17"));
         assert_eq!(text(TextPart::Query), Some("expand=items"));

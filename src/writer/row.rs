@@ -27,7 +27,7 @@ pub(crate) struct RowConfig {
 pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallClock) -> Model {
     let redactor = &config.redactor;
     let AuditRecord {
-        request,
+        shared,
         latency,
         status,
         grpc_status,
@@ -40,6 +40,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         #[cfg(feature = "grpc-reflect")]
         grpc_descriptors,
     } = record;
+    let request = &shared.facts;
     #[cfg(feature = "jwt")]
     let context = {
         let mut context = context;
