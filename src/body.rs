@@ -118,7 +118,7 @@ pin_project! {
     pub struct RequestBody<B: Body> {
         #[pin]
         body: Source<B>,
-        replay: VecDeque<Frame<B::Data>>,
+        replay: Replay<Frame<B::Data>>,
         replay_error: Option<B::Error>,
         ended: bool,
         shared: Option<Arc<RequestShared>>,
@@ -138,7 +138,7 @@ impl<B: Body> std::fmt::Debug for RequestBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequestBody")
             .field("body", &std::any::type_name::<B>())
-            .field("replay_frames", &self.replay.len())
+            .field("replay_frames", &self.replay.iter().count())
             .field("ended", &self.ended)
             .field("audited", &self.shared.is_some())
             .finish()
@@ -149,7 +149,7 @@ impl<B: Body> RequestBody<B> {
     pub(crate) fn new(body: B, shared: Option<Arc<RequestShared>>) -> Self {
         Self {
             body: Source::Inline { body },
-            replay: VecDeque::new(),
+            replay: Replay::Empty,
             replay_error: None,
             ended: false,
             shared,
@@ -183,7 +183,7 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         // Replayed frames were captured while they were pre-read.
-        if let Some(frame) = this.replay.pop_front() {
+        if let Some(frame) = this.replay.pop() {
             return Poll::Ready(Some(Ok(frame)));
         }
         if let Some(error) = this.replay_error.take() {
@@ -243,7 +243,7 @@ where
     }
 }
 
-fn replayed_len<D: Buf>(frames: &VecDeque<Frame<D>>) -> u64 {
+fn replayed_len<D: Buf>(frames: &Replay<Frame<D>>) -> u64 {
     frames
         .iter()
         .filter_map(Frame::data_ref)
@@ -251,10 +251,61 @@ fn replayed_len<D: Buf>(frames: &VecDeque<Frame<D>>) -> u64 {
         .sum()
 }
 
+/// Frames read ahead, replayed in order. A small body usually arrives in one frame, which is kept
+/// without the allocation a `VecDeque` makes on its first push.
+#[derive(Debug)]
+pub(crate) enum Replay<F> {
+    Empty,
+    One(F),
+    Many(VecDeque<F>),
+}
+
+impl<F> Replay<F> {
+    fn push(&mut self, frame: F) {
+        match self {
+            Self::Empty => *self = Self::One(frame),
+            Self::Many(frames) => frames.push_back(frame),
+            Self::One(_) => {
+                if let Self::One(first) = std::mem::replace(self, Self::Empty) {
+                    *self = Self::Many(VecDeque::from([first, frame]));
+                }
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<F> {
+        match self {
+            Self::Empty => None,
+            Self::One(_) => match std::mem::replace(self, Self::Empty) {
+                Self::One(frame) => Some(frame),
+                _ => None,
+            },
+            Self::Many(frames) => frames.pop_front(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Self::Empty => true,
+            Self::One(_) => false,
+            Self::Many(frames) => frames.is_empty(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &F> {
+        let (one, many) = match self {
+            Self::Empty => (None, None),
+            Self::One(frame) => (Some(frame), None),
+            Self::Many(frames) => (None, Some(frames.iter())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
 /// A small body read ahead of the inner service, within a bounded wait.
 pub(crate) struct PreRead<B: Body> {
     pub(crate) body: Pin<Box<B>>,
-    pub(crate) frames: VecDeque<Frame<B::Data>>,
+    pub(crate) frames: Replay<Frame<B::Data>>,
     pub(crate) error: Option<B::Error>,
     pub(crate) ended: bool,
 }
@@ -267,7 +318,7 @@ where
     pub(crate) fn new(body: B) -> Self {
         Self {
             body: Box::pin(body),
-            frames: VecDeque::new(),
+            frames: Replay::Empty,
             error: None,
             ended: false,
         }
@@ -284,7 +335,7 @@ where
                     if let Some(data) = frame.data_ref() {
                         lock(&shared.capture).push(data);
                     }
-                    self.frames.push_back(frame);
+                    self.frames.push(frame);
                     if self.body.is_end_stream() {
                         self.ended = true;
                         lock(&shared.capture).ended = true;
@@ -411,5 +462,34 @@ where
             Outgoing::Inner { body } => body.size_hint(),
             Outgoing::Empty => SizeHint::with_exact(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_gives_back_frames_in_order() {
+        for count in 0..5_u8 {
+            let mut replay = Replay::Empty;
+            for frame in 0..count {
+                replay.push(frame);
+            }
+            assert_eq!(replay.is_empty(), count == 0);
+            assert_eq!(
+                replay.iter().copied().collect::<Vec<_>>(),
+                (0..count).collect::<Vec<_>>()
+            );
+            for frame in 0..count {
+                assert_eq!(replay.pop(), Some(frame), "{count} frames");
+            }
+            assert_eq!(replay.pop(), None);
+            assert!(replay.is_empty());
+        }
+        // One frame is kept without a queue.
+        let mut replay = Replay::Empty;
+        replay.push(7_u8);
+        assert!(matches!(replay, Replay::One(7)));
     }
 }

@@ -434,6 +434,90 @@ mod tests {
         assert_eq!(headers["x-tenant"], "t-9");
     }
 
+    /// A small body that arrived in several frames with trailers is read ahead, then replayed
+    /// to the handler frame by frame, in order, trailers last; the record has the whole body.
+    #[tokio::test]
+    async fn pre_read_body_replays_every_frame_in_order() {
+        use std::collections::VecDeque;
+        use std::pin::Pin;
+
+        use bytes::Bytes;
+        use http_body::Frame;
+        use http_body_util::{BodyExt, Full};
+        use tower::{Layer, ServiceExt};
+
+        /// Frames that are all ready, with an exact length, as a small body that has arrived.
+        struct Frames(VecDeque<Frame<Bytes>>, u64);
+        impl Body for Frames {
+            type Data = Bytes;
+            type Error = std::convert::Infallible;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+                let frame = self.0.pop_front();
+                if let Some(data) = frame.as_ref().and_then(Frame::data_ref) {
+                    self.1 -= data.len() as u64;
+                }
+                Poll::Ready(frame.map(Ok))
+            }
+            fn size_hint(&self) -> http_body::SizeHint {
+                http_body::SizeHint::with_exact(self.1)
+            }
+        }
+
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        let (layer, _guard, _writer) = crate::AuditLayer::builder(db).build_pair().expect("layer");
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-checksum", HeaderValue::from_static("c-1"));
+        let parts = [r#"{"a":"#, r#""one","#, r#""b":2}"#];
+        let mut frames: VecDeque<_> = parts
+            .iter()
+            .map(|part| Frame::data(Bytes::from_static(part.as_bytes())))
+            .collect();
+        frames.push_back(Frame::trailers(trailers));
+        let len = parts.iter().map(|part| part.len() as u64).sum();
+        let request = Request::post("/frames")
+            .header(CONTENT_TYPE, "application/json")
+            .body(Frames(frames, len))
+            .expect("request");
+        let handler = tower::service_fn(|request: Request<RequestBody<Frames>>| async move {
+            let mut body = request.into_body();
+            let mut seen = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.expect("frame");
+                match frame.into_data() {
+                    Ok(data) => seen.push(String::from_utf8(data.to_vec()).expect("utf-8")),
+                    Err(frame) => {
+                        let trailers = frame.into_trailers().expect("trailers");
+                        seen.push(format!("trailers {:?}", trailers["x-checksum"]));
+                    }
+                }
+            }
+            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(seen.join("|")))))
+        });
+        let service = layer.layer(handler);
+        let shared = Arc::clone(&service.shared);
+        let response = service.oneshot(request).await.expect("response");
+        let seen = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert_eq!(&seen[..], br#"{"a":|"one",|"b":2}|trailers "c-1""#);
+        let record = shared
+            .intake
+            .channel()
+            .queue
+            .pop()
+            .expect("a queued record");
+        assert_eq!(&record.body.bytes[..], br#"{"a":"one","b":2}"#);
+        assert!(!record.body.truncated);
+    }
+
     #[test]
     fn grpc_timeouts_parse_every_unit() {
         let timeout = |value: &'static str| {
