@@ -91,8 +91,8 @@ pub(crate) struct RequestFacts {
     pub(crate) route: Option<RouteName>,
     pub(crate) peer: Option<IpAddr>,
     pub(crate) client_ip: Option<IpAddr>,
-    /// The headers recorded by name, copied.
-    pub(crate) headers: Option<HeaderMap>,
+    /// The headers recorded by name, copied; boxed, as most layers record none.
+    pub(crate) headers: Option<Box<HeaderMap>>,
 }
 
 /// A part of the request's text kept in [`RequestText`].
@@ -460,5 +460,18 @@ mod tests {
         let debug = format!("{text:?}");
         assert!(!debug.contains("Bearer"), "{debug}");
         assert_eq!(RequestText::default().get(TextPart::Path), None);
+    }
+
+    /// The README bounds a queued record by `max_body_bytes + ~1 KiB`: the record and its
+    /// request's shared state, plus the request's own text, which grows with the request.
+    #[test]
+    fn a_queued_record_stays_within_its_documented_size() {
+        let fixed = std::mem::size_of::<AuditRecord>()
+            + std::mem::size_of::<RequestShared>()
+            + 2 * std::mem::size_of::<usize>(); // the Arc's counts
+        assert!(
+            fixed <= 800,
+            "a record and its shared state take {fixed} bytes"
+        );
     }
 }

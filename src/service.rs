@@ -269,7 +269,7 @@ fn request_id(parts: &mut Parts, config: &Config) -> http::HeaderValue {
     id
 }
 
-fn recorded_headers(headers: &HeaderMap, names: &[http::HeaderName]) -> Option<HeaderMap> {
+fn recorded_headers(headers: &HeaderMap, names: &[http::HeaderName]) -> Option<Box<HeaderMap>> {
     if names.is_empty() {
         return None;
     }
@@ -282,7 +282,7 @@ fn recorded_headers(headers: &HeaderMap, names: &[http::HeaderName]) -> Option<H
             }
         }
     }
-    (!recorded.is_empty()).then_some(recorded)
+    (!recorded.is_empty()).then(|| Box::new(recorded))
 }
 
 fn peer_ip(parts: &Parts) -> Option<IpAddr> {
