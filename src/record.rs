@@ -123,8 +123,8 @@ impl TextPart {
     ];
 }
 
-/// The request's path, query and kept header values, copied into one allocation of the record's
-/// own.
+/// The request's path, query and kept header values, copied into the record's own storage: inline
+/// when they are short, as those of most API clients are, or else one allocation.
 ///
 /// hyper hands a request's URI and header values over as slices of the connection's read
 /// buffer. A record holding those slices until the writer takes it would keep that buffer (8 KiB
@@ -133,11 +133,26 @@ impl TextPart {
 /// record far beyond what the record keeps. One small copy costs less.
 #[derive(Default)]
 pub(crate) struct RequestText {
-    bytes: Box<[u8]>,
+    bytes: TextBytes,
     /// Where each part ends in `bytes`; each starts where the one before it ends.
     ends: [u32; TEXT_PARTS],
     /// Bit `i` is set when part `i` is present (it may be empty).
     present: u8,
+}
+
+/// Text up to this many bytes is kept inline: a path, a query, a request id, a short user agent
+/// and a content type fit.
+const INLINE_TEXT: usize = 128;
+
+enum TextBytes {
+    Inline([u8; INLINE_TEXT]),
+    Heap(Box<[u8]>),
+}
+
+impl Default for TextBytes {
+    fn default() -> Self {
+        Self::Inline([0; INLINE_TEXT])
+    }
 }
 
 impl RequestText {
@@ -145,9 +160,23 @@ impl RequestText {
     pub(crate) fn new<'a>(part_of: impl FnMut(TextPart) -> Option<&'a [u8]>) -> Self {
         let parts = TextPart::ALL.map(part_of);
         let len: usize = parts.iter().flatten().map(|part| part.len()).sum();
+        let mut text = Self::default();
+        if len <= INLINE_TEXT {
+            let mut inline = [0; INLINE_TEXT];
+            let mut end = 0;
+            for (i, part) in parts.iter().enumerate() {
+                if let Some(part) = *part {
+                    inline[end..end + part.len()].copy_from_slice(part);
+                    end += part.len();
+                    text.present |= 1 << i;
+                }
+                text.ends[i] = end as u32;
+            }
+            text.bytes = TextBytes::Inline(inline);
+            return text;
+        }
         // hyper bounds a request's head far below this; a part past it is left out.
         let mut bytes = Vec::with_capacity(len.min(u32::MAX as usize));
-        let mut text = Self::default();
         for (i, part) in parts.iter().enumerate() {
             if let Some(part) = *part
                 && bytes.len() + part.len() <= u32::MAX as usize
@@ -157,7 +186,7 @@ impl RequestText {
             }
             text.ends[i] = bytes.len() as u32;
         }
-        text.bytes = bytes.into_boxed_slice();
+        text.bytes = TextBytes::Heap(bytes.into_boxed_slice());
         text
     }
 
@@ -167,7 +196,11 @@ impl RequestText {
             return None;
         }
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        self.bytes.get(start as usize..self.ends[i] as usize)
+        let bytes: &[u8] = match &self.bytes {
+            TextBytes::Inline(inline) => inline,
+            TextBytes::Heap(heap) => heap,
+        };
+        bytes.get(start as usize..self.ends[i] as usize)
     }
 
     /// The part as text, when it is UTF-8 (the path and the query always are).
@@ -460,17 +493,40 @@ mod tests {
         let debug = format!("{text:?}");
         assert!(!debug.contains("Bearer"), "{debug}");
         assert_eq!(RequestText::default().get(TextPart::Path), None);
+
+        // Past the inline room, the text moves to the heap whole; each side of the edge.
+        for len in [INLINE_TEXT, INLINE_TEXT + 1] {
+            let agent = vec![b'a'; len - 5];
+            let text = RequestText::new(|part| match part {
+                TextPart::Path => Some(b"/p"),
+                TextPart::Query => Some(b"q"),
+                TextPart::UserAgent => Some(&agent),
+                TextPart::ContentEncoding => Some(b"br"),
+                _ => None,
+            });
+            assert_eq!(
+                matches!(text.bytes, TextBytes::Inline(_)),
+                len <= INLINE_TEXT,
+                "{len}"
+            );
+            assert_eq!(text.get(TextPart::Path), Some(&b"/p"[..]));
+            assert_eq!(text.get(TextPart::Query), Some(&b"q"[..]));
+            assert_eq!(text.get(TextPart::UserAgent), Some(&agent[..]));
+            assert_eq!(text.get(TextPart::RequestId), None);
+            assert_eq!(text.get(TextPart::ContentEncoding), Some(&b"br"[..]));
+        }
     }
 
     /// The README bounds a queued record by `max_body_bytes + ~1 KiB`: the record and its
-    /// request's shared state, plus the request's own text, which grows with the request.
+    /// request's shared state, which hold up to 128 bytes of the request's text inline; longer
+    /// text is one allocation of its size.
     #[test]
     fn a_queued_record_stays_within_its_documented_size() {
         let fixed = std::mem::size_of::<AuditRecord>()
             + std::mem::size_of::<RequestShared>()
             + 2 * std::mem::size_of::<usize>(); // the Arc's counts
         assert!(
-            fixed <= 800,
+            fixed <= 900,
             "a record and its shared state take {fixed} bytes"
         );
     }
