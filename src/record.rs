@@ -1,10 +1,10 @@
 //! [`AuditRecord`]: the plain owned data of one request, and the in-flight record that becomes it.
 //!
 //! Capturing is kept cheap: the request path copies the path, the query and the kept header values
-//! into one allocation ([`RequestText`]), clones the matched route's handle and copies at most
-//! `max_body_bytes` of the body. These facts live in the request's shared state (the `Arc` behind
-//! `AuditContext`), which the finished record takes to the writer. Turning them into column values and
-//! sanitizing happen in the background writer.
+//! into the record's own storage ([`RequestText`], inline when short), clones the matched route's
+//! handle and copies at most `max_body_bytes` of the body. These facts live in the request's
+//! shared state (the `Arc` behind `AuditContext`), which the finished record takes to the writer.
+//! Turning them into column values and sanitizing happen in the background writer.
 
 use std::net::IpAddr;
 use std::sync::Arc;

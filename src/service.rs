@@ -376,13 +376,42 @@ fn should_pre_read<B: Body>(content_type: Option<&HeaderValue>, body: &B, config
 mod tests {
     use super::*;
 
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use tower::ServiceExt;
+
+    /// Serves `request` once and returns the response body with the request's record, left in
+    /// the queue because the writer is not run.
+    async fn serve_and_take_record<S, B>(
+        service: Audit<S>,
+        request: Request<B>,
+    ) -> (Bytes, crate::record::AuditRecord)
+    where
+        Audit<S>: Service<Request<B>, Response = Response<ResponseBody<Full<Bytes>>>>,
+        <Audit<S> as Service<Request<B>>>::Error: fmt::Debug,
+    {
+        let shared = Arc::clone(&service.shared);
+        let response = service.oneshot(request).await.expect("response");
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let record = shared
+            .intake
+            .channel()
+            .queue
+            .pop()
+            .expect("a queued record");
+        (body, record)
+    }
+
     /// hyper's URI and header values are slices of the connection's read buffer: a queued
     /// record must hold copies, not the buffer.
     #[tokio::test]
     async fn queued_records_do_not_hold_the_request_buffer() {
-        use bytes::Bytes;
-        use http_body_util::{BodyExt, Full};
-        use tower::{Layer, ServiceExt};
+        use tower::Layer;
 
         let db = sea_orm::Database::connect("sqlite::memory:")
             .await
@@ -409,17 +438,7 @@ mod tests {
             drop(request);
             Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
         });
-        let service = layer.layer(handler);
-        let shared = Arc::clone(&service.shared);
-        let response = service.oneshot(request).await.expect("response");
-        response.into_body().collect().await.expect("body");
-
-        let record = shared
-            .intake
-            .channel()
-            .queue
-            .pop()
-            .expect("a queued record");
+        let (_, record) = serve_and_take_record(layer.layer(handler), request).await;
         assert!(read.is_unique(), "the record holds the request's buffer");
         let facts = &record.shared.facts;
         let text = |part| facts.text.str(part);
@@ -441,10 +460,8 @@ mod tests {
         use std::collections::VecDeque;
         use std::pin::Pin;
 
-        use bytes::Bytes;
         use http_body::Frame;
-        use http_body_util::{BodyExt, Full};
-        use tower::{Layer, ServiceExt};
+        use tower::Layer;
 
         /// Frames that are all ready, with an exact length, as a small body that has arrived.
         struct Frames(VecDeque<Frame<Bytes>>, u64);
@@ -498,22 +515,11 @@ mod tests {
             }
             Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(seen.join("|")))))
         });
-        let service = layer.layer(handler);
-        let shared = Arc::clone(&service.shared);
-        let response = service.oneshot(request).await.expect("response");
-        let seen = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        assert_eq!(&seen[..], br#"{"a":|"one",|"b":2}|trailers "c-1""#);
-        let record = shared
-            .intake
-            .channel()
-            .queue
-            .pop()
-            .expect("a queued record");
+        let (seen, record) = serve_and_take_record(layer.layer(handler), request).await;
+        assert_eq!(
+            std::str::from_utf8(&seen),
+            Ok(r#"{"a":|"one",|"b":2}|trailers "c-1""#)
+        );
         assert_eq!(&record.body.bytes[..], br#"{"a":"one","b":2}"#);
         assert!(!record.body.truncated);
     }
