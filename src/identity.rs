@@ -38,7 +38,6 @@ pub use jwt::JwtIdentity;
 mod jwt {
     use std::fmt;
 
-    use http::HeaderValue;
     use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
     use super::Identity;
@@ -122,10 +121,14 @@ mod jwt {
         }
 
         /// The identity in a verified `Authorization: Bearer` token; `Err` says why not.
-        pub(crate) fn identify(&self, authorization: &HeaderValue) -> Result<Identity, String> {
-            let value = authorization
-                .to_str()
-                .map_err(|_| "authorization header is not ASCII".to_owned())?;
+        ///
+        /// `authorization` is the header's value as the record kept it: a valid header value, so
+        /// with no control character but tab.
+        pub(crate) fn identify(&self, authorization: &[u8]) -> Result<Identity, String> {
+            let value = std::str::from_utf8(authorization)
+                .ok()
+                .filter(|value| value.is_ascii())
+                .ok_or_else(|| "authorization header is not ASCII".to_owned())?;
             let token = value
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
@@ -152,6 +155,30 @@ mod jwt {
                 user_id: claim(&self.user_claim),
                 tenant_id: self.tenant_claim.as_deref().and_then(claim),
             })
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn identify_says_why_a_header_names_no_one() {
+            let jwt = JwtIdentity::hs256(b"a long random secret");
+            let reason = |value: &[u8]| jwt.identify(value).err();
+            // UTF-8 that is not ASCII, and obs-text that is not UTF-8.
+            for value in [&b"Bearer t\xc3\xa9"[..], b"Bearer t\xe9"] {
+                assert_eq!(
+                    reason(value).as_deref(),
+                    Some("authorization header is not ASCII")
+                );
+            }
+            assert_eq!(
+                reason(b"Basic YWxpY2U6c2VjcmV0").as_deref(),
+                Some("authorization is not a bearer token")
+            );
+            let rejected = reason(b"Bearer not.a.jwt").expect("rejected");
+            assert!(rejected.starts_with("token rejected: "), "{rejected}");
         }
     }
 }

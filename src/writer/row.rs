@@ -44,11 +44,8 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     #[cfg(feature = "jwt")]
     let context = {
         let mut context = context;
-        let authorization = request
-            .text
-            .get(TextPart::Authorization)
-            .and_then(|value| http::HeaderValue::from_bytes(value).ok());
-        verify_identity(config, authorization.as_ref(), &mut context);
+        let authorization = request.text.get(TextPart::Authorization);
+        verify_identity(config, authorization, &mut context);
         context
     };
     // A 404 without a matched route: group scanners' random paths under one route name.
@@ -277,11 +274,7 @@ fn saturating_i64(n: u64) -> i64 {
 
 /// Names the user from a verified bearer token when nothing else did; notes why not otherwise.
 #[cfg(feature = "jwt")]
-fn verify_identity(
-    config: &RowConfig,
-    authorization: Option<&http::HeaderValue>,
-    context: &mut ContextFields,
-) {
+fn verify_identity(config: &RowConfig, authorization: Option<&[u8]>, context: &mut ContextFields) {
     let (Some(jwt), Some(authorization)) = (&config.jwt, authorization) else {
         return;
     };
