@@ -155,39 +155,61 @@ impl Default for TextBytes {
     }
 }
 
+impl TextBytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Inline(inline) => inline,
+            Self::Heap(heap) => heap,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        match self {
+            Self::Inline(inline) => inline,
+            Self::Heap(heap) => heap,
+        }
+    }
+}
+
 impl RequestText {
     /// Copies each part `part_of` gives.
     pub(crate) fn new<'a>(part_of: impl FnMut(TextPart) -> Option<&'a [u8]>) -> Self {
         let parts = TextPart::ALL.map(part_of);
-        let len: usize = parts.iter().flatten().map(|part| part.len()).sum();
-        let mut text = Self::default();
-        if len <= INLINE_TEXT {
-            let mut inline = [0; INLINE_TEXT];
-            let mut end = 0;
-            for (i, part) in parts.iter().enumerate() {
-                if let Some(part) = *part {
-                    inline[end..end + part.len()].copy_from_slice(part);
-                    end += part.len();
-                    text.present |= 1 << i;
-                }
-                text.ends[i] = end as u32;
-            }
-            text.bytes = TextBytes::Inline(inline);
-            return text;
-        }
-        // hyper bounds a request's head far below this; a part past it is left out.
-        let mut bytes = Vec::with_capacity(len.min(u32::MAX as usize));
+        let mut ends = [0; TEXT_PARTS];
+        let mut present = 0;
+        let mut len = 0;
         for (i, part) in parts.iter().enumerate() {
+            // hyper bounds a request's head far below this; a part past it is left out.
             if let Some(part) = *part
-                && bytes.len() + part.len() <= u32::MAX as usize
+                && len + part.len() <= u32::MAX as usize
             {
-                bytes.extend_from_slice(part);
-                text.present |= 1 << i;
+                len += part.len();
+                present |= 1 << i;
             }
-            text.ends[i] = bytes.len() as u32;
+            ends[i] = len as u32;
         }
-        text.bytes = TextBytes::Heap(bytes.into_boxed_slice());
-        text
+        let mut bytes = if len <= INLINE_TEXT {
+            TextBytes::Inline([0; INLINE_TEXT])
+        } else {
+            TextBytes::Heap(vec![0; len].into_boxed_slice())
+        };
+        let room = bytes.as_mut_slice();
+        let mut start = 0;
+        for (i, part) in parts.iter().enumerate() {
+            let end = ends[i] as usize;
+            // A part left out above has no room: `present` says which have.
+            if present & (1 << i) != 0
+                && let (Some(part), Some(slot)) = (*part, room.get_mut(start..end))
+            {
+                slot.copy_from_slice(part);
+            }
+            start = end;
+        }
+        Self {
+            bytes,
+            ends,
+            present,
+        }
     }
 
     pub(crate) fn get(&self, part: TextPart) -> Option<&[u8]> {
@@ -196,11 +218,9 @@ impl RequestText {
             return None;
         }
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        let bytes: &[u8] = match &self.bytes {
-            TextBytes::Inline(inline) => inline,
-            TextBytes::Heap(heap) => heap,
-        };
-        bytes.get(start as usize..self.ends[i] as usize)
+        self.bytes
+            .as_slice()
+            .get(start as usize..self.ends[i] as usize)
     }
 
     /// The part as text, when it is UTF-8 (the path and the query always are).
