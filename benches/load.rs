@@ -259,6 +259,19 @@ fn main() {
     if let Ok(only) = std::env::var("LOAD_VARIANTS") {
         // Bare axum always runs: every ratio is to it.
         let keep: Vec<&str> = only.split(',').map(str::trim).collect();
+        let known = [
+            Variant::Bare,
+            Variant::Trace,
+            Variant::AuditSqlite,
+            Variant::AuditPostgres,
+        ]
+        .map(Variant::key);
+        if let Some(unknown) = keep.iter().find(|key| !known.contains(key)) {
+            panic!(
+                "LOAD_VARIANTS: unknown variant {unknown:?}; known: {}",
+                known.join(",")
+            );
+        }
         variants.retain(|v| *v == Variant::Bare || keep.contains(&v.key()));
     }
     if variants.contains(&Variant::AuditPostgres) {
