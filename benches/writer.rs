@@ -14,6 +14,11 @@
 //! prepared once. Rows have no user or tenant (the partial indexes skip them) except in
 //! `…_with_users`, where they carry one of 1,000 users and one of 10 tenants.
 //!
+//! `writer/postgres/insert_select_alone`: PostgreSQL alone, for comparison. The same rows are
+//! written by the writer into a staging schema (not timed), then one `INSERT … SELECT` copies
+//! them into the table (timed): the database's own cost of inserting these rows into this table
+//! with its indexes, with no client, protocol or conversion.
+//!
 //! `writer/replay`: records spilled to the journal while the SQLite file is locked, then the
 //! time from unlocking until every record is replayed into the table.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -180,6 +185,39 @@ async fn replay_all(url: &str, dir: &std::path::Path, round: u64) -> Duration {
     elapsed
 }
 
+/// The schema `insert_select_alone` stages its rows in.
+const STAGING: &str = "tower_audit_bench_staging";
+
+/// Writes a sample's rows into the staging schema through `staging`, then times PostgreSQL
+/// copying them into the table with one `INSERT … SELECT`.
+async fn insert_select_alone(db: &DatabaseConnection, staging: &DatabaseConnection) -> Duration {
+    use sea_orm::{IdenStatic, Iterable};
+    use tower_audit::entity::audit_log::Column;
+    staging
+        .execute_unprepared("TRUNCATE audit_log")
+        .await
+        .expect("truncate staging");
+    let plain = Variant {
+        batch_size: 512,
+        mode: InsertMode::Fast,
+        chained: false,
+        users: false,
+    };
+    write_all(staging, plain).await;
+    let columns = Column::iter()
+        .filter(|column| !matches!(column, Column::Id))
+        .map(|column| format!("\"{}\"", column.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql =
+        format!("INSERT INTO audit_log ({columns}) SELECT {columns} FROM {STAGING}.audit_log");
+    let start = Instant::now();
+    let inserted = db.execute_unprepared(&sql).await.expect("insert select");
+    let elapsed = start.elapsed();
+    assert_eq!(inserted.rows_affected(), RECORDS as u64);
+    elapsed
+}
+
 /// A distinct chain per sample, so samples do not continue each other's chains.
 #[cfg(feature = "integrity")]
 fn fastrand_id() -> u64 {
@@ -241,7 +279,7 @@ fn bench(c: &mut Criterion) {
     });
     for (backend, url) in targets {
         let Ok(db) = runtime.block_on(async {
-            let db = tower_audit::connect(url).await?;
+            let db = tower_audit::connect(url.clone()).await?;
             db.execute_unprepared("DROP TABLE IF EXISTS audit_log")
                 .await?;
             db.execute_unprepared("DROP TABLE IF EXISTS tower_audit_migrations")
@@ -290,6 +328,40 @@ fn bench(c: &mut Criterion) {
                         total
                     }
                 });
+            });
+        }
+        if backend == "postgres" {
+            let staging = runtime.block_on(async {
+                db.execute_unprepared(&format!(
+                    "DROP SCHEMA IF EXISTS {STAGING} CASCADE; CREATE SCHEMA {STAGING}"
+                ))
+                .await
+                .expect("staging schema");
+                let mut options = tower_audit::connect_options(url.clone());
+                options.set_schema_search_path(STAGING);
+                let staging = sea_orm::Database::connect(options).await.expect("staging");
+                tower_audit::migrate(&staging)
+                    .await
+                    .expect("migrate staging");
+                staging
+            });
+            group.bench_function("postgres/insert_select_alone", |b| {
+                b.to_async(&runtime).iter_custom(|iters| {
+                    let (db, staging) = (db.clone(), staging.clone());
+                    async move {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            total += insert_select_alone(&db, &staging).await;
+                        }
+                        total
+                    }
+                });
+            });
+            runtime.block_on(async {
+                staging.close().await.expect("close staging");
+                db.execute_unprepared(&format!("DROP SCHEMA {STAGING} CASCADE"))
+                    .await
+                    .expect("drop staging");
             });
         }
     }
