@@ -14,6 +14,10 @@
 //! prepared once. Rows have no user or tenant (the partial indexes skip them) except in
 //! `…_with_users`, where they carry one of 1,000 users and one of 10 tenants.
 //!
+//! `…_without_lookup_indexes` drops the store's two lookup indexes (`request_id`,
+//! `(client_ip, occurred_at)`) for its samples and recreates them after: what they cost the
+//! writer, for a deployment that never looks records up by request id or client address.
+//!
 //! `writer/postgres/insert_select_alone`: PostgreSQL alone, for comparison. The same rows are
 //! written by the writer into a staging schema (not timed), then one `INSERT … SELECT` copies
 //! them into the table (timed): the database's own cost of inserting these rows into this table
@@ -79,6 +83,27 @@ struct Variant {
     /// Rows carry a user (1,000 of them) and a tenant (10), so the partial user and tenant
     /// indexes take an entry for each; otherwise both are null.
     users: bool,
+    /// The table keeps the store's two lookup indexes, `request_id` and
+    /// `(client_ip, occurred_at)`; `false` drops them for the variant's samples.
+    lookup_indexes: bool,
+}
+
+/// The store's lookup indexes, by name and columns, as the migration creates them.
+const LOOKUP_INDEXES: [(&str, &str); 2] = [
+    ("idx_audit_log_request_id", "request_id"),
+    ("idx_audit_log_client_ip_occurred", "client_ip, occurred_at"),
+];
+
+/// Drops (`keep == false`) or recreates the lookup indexes.
+async fn lookup_indexes(db: &DatabaseConnection, backend: &str, keep: bool) {
+    for (name, columns) in LOOKUP_INDEXES {
+        let sql = match (keep, backend) {
+            (true, _) => format!("CREATE INDEX {name} ON audit_log ({columns})"),
+            (false, "mysql") => format!("DROP INDEX {name} ON audit_log"),
+            (false, _) => format!("DROP INDEX {name}"),
+        };
+        db.execute_unprepared(&sql).await.expect("lookup index");
+    }
 }
 
 impl Variant {
@@ -92,6 +117,9 @@ impl Variant {
         }
         if self.users {
             name.push_str("_with_users");
+        }
+        if !self.lookup_indexes {
+            name.push_str("_without_lookup_indexes");
         }
         name
     }
@@ -108,6 +136,7 @@ async fn write_all(db: &DatabaseConnection, variant: Variant) -> Duration {
         mode,
         chained,
         users,
+        lookup_indexes: _,
     } = variant;
     let mut builder = AuditLayer::builder(db.clone())
         .capacity(RECORDS)
@@ -202,6 +231,7 @@ async fn insert_select_alone(db: &DatabaseConnection, staging: &DatabaseConnecti
         mode: InsertMode::Fast,
         chained: false,
         users: false,
+        lookup_indexes: true,
     };
     write_all(staging, plain).await;
     let columns = Column::iter()
@@ -295,10 +325,15 @@ fn bench(c: &mut Criterion) {
             mode: InsertMode::Fast,
             chained: false,
             users: false,
+            lookup_indexes: true,
         };
         let mut variants = vec![
             plain(128),
             plain(512),
+            Variant {
+                lookup_indexes: false,
+                ..plain(512)
+            },
             plain(2048),
             Variant {
                 mode: InsertMode::Portable,
@@ -317,6 +352,9 @@ fn bench(c: &mut Criterion) {
         }
         group.throughput(Throughput::Elements(RECORDS as u64));
         for variant in variants {
+            if !variant.lookup_indexes {
+                runtime.block_on(lookup_indexes(&db, backend, false));
+            }
             group.bench_function(variant.name(backend), |b| {
                 b.to_async(&runtime).iter_custom(|iters| {
                     let db = db.clone();
@@ -329,6 +367,9 @@ fn bench(c: &mut Criterion) {
                     }
                 });
             });
+            if !variant.lookup_indexes {
+                runtime.block_on(lookup_indexes(&db, backend, true));
+            }
         }
         if backend == "postgres" {
             let staging = runtime.block_on(async {
