@@ -52,6 +52,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     purge_in_batches_while_writes_continue,
     purge_guard_and_dry_run,
     replay_rebuilds_the_quickstart_orders,
+    lookup_indexes_can_be_dropped,
 ];
 
 fn main() {
@@ -999,4 +1000,64 @@ async fn replay_rebuilds_the_quickstart_orders(test: Arc<TestDb>) {
     }
     drop((fresh, original));
     fresh_guard2.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// The README lets a deployment that never looks records up by request id or client address
+/// drop those two indexes for a faster writer: migrating again does not recreate them, the
+/// writer still writes, and both filters still find their rows.
+async fn lookup_indexes_can_be_dropped(test: Arc<TestDb>) {
+    const LOOKUP: [(&str, &str); 2] = [
+        ("idx_audit_log_request_id", "request_id"),
+        ("idx_audit_log_client_ip_occurred", "client_ip, occurred_at"),
+    ];
+    let db = test.migrated().await;
+    for (name, _) in LOOKUP {
+        let sql = match test.backend {
+            Backend::MySql => format!("DROP INDEX {name} ON audit_log"),
+            _ => format!("DROP INDEX {name}"),
+        };
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+    tower_audit::migrate(&db).await.unwrap();
+
+    let (audit, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let service = tower::ServiceBuilder::new().layer(audit).service_fn(
+        |_: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        },
+    );
+    for (request_id, peer) in [
+        ("lookup-1", "192.0.2.1:4000"),
+        ("lookup-2", "192.0.2.2:4000"),
+    ] {
+        let mut request = http::Request::get("/lookup")
+            .header("x-request-id", request_id)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(tower_audit::PeerAddr(peer.parse().unwrap()));
+        let response = service.clone().oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    let report = guard.shutdown(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(report.written, 2, "{report:?}");
+
+    let found = |filter: AuditFilter| {
+        let db = db.clone();
+        async move { all_pages(&db, &filter, 10).await }
+    };
+    let by_id = found(AuditFilter::new().request_id("lookup-2")).await;
+    assert_eq!(by_id.len(), 1);
+    assert_eq!(by_id[0].client_ip.as_deref(), Some("192.0.2.2"));
+    let by_ip = found(AuditFilter::new().client_ip("192.0.2.1")).await;
+    assert_eq!(by_ip.len(), 1);
+    assert_eq!(by_ip[0].request_id.as_deref(), Some("lookup-1"));
+
+    // Neither index came back with the second migration: creating them again succeeds.
+    for (name, columns) in LOOKUP {
+        db.execute_unprepared(&format!("CREATE INDEX {name} ON audit_log ({columns})"))
+            .await
+            .unwrap();
+    }
 }
