@@ -95,7 +95,7 @@ const LOOKUP_INDEXES: [(&str, &str); 2] = [
 ];
 
 /// Drops (`keep == false`) or recreates the lookup indexes.
-async fn lookup_indexes(db: &DatabaseConnection, backend: &str, keep: bool) {
+async fn set_lookup_indexes(db: &DatabaseConnection, backend: &str, keep: bool) {
     for (name, columns) in LOOKUP_INDEXES {
         let sql = match (keep, backend) {
             (true, _) => format!("CREATE INDEX {name} ON audit_log ({columns})"),
@@ -353,7 +353,7 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(RECORDS as u64));
         for variant in variants {
             if !variant.lookup_indexes {
-                runtime.block_on(lookup_indexes(&db, backend, false));
+                runtime.block_on(set_lookup_indexes(&db, backend, false));
             }
             group.bench_function(variant.name(backend), |b| {
                 b.to_async(&runtime).iter_custom(|iters| {
@@ -368,7 +368,7 @@ fn bench(c: &mut Criterion) {
                 });
             });
             if !variant.lookup_indexes {
-                runtime.block_on(lookup_indexes(&db, backend, true));
+                runtime.block_on(set_lookup_indexes(&db, backend, true));
             }
         }
         if backend == "postgres" {
