@@ -31,6 +31,8 @@ pub(crate) struct Capture {
     error: Option<String>,
     /// Counts the messages of a gRPC request; `None` for other requests.
     grpc: Option<GrpcFrames>,
+    /// The record was finished: what the body does after that is not its record's.
+    sealed: bool,
 }
 
 /// What was captured of a request body by the time its record was finished.
@@ -42,8 +44,6 @@ pub(crate) struct CapturedBody {
     pub(crate) total: u64,
     /// `bytes` is only a prefix: the body was longer than the cap, or was not read to its end.
     pub(crate) truncated: bool,
-    /// The body failed while it was read.
-    pub(crate) error: Option<String>,
     /// gRPC messages the handler read, for a gRPC request.
     pub(crate) grpc_messages: Option<u64>,
 }
@@ -62,6 +62,9 @@ impl Capture {
     }
 
     fn push<D: Buf>(&mut self, data: &D) {
+        if self.sealed {
+            return;
+        }
         if let Some(frames) = &mut self.grpc {
             frames.push_buf(data);
         }
@@ -90,19 +93,34 @@ impl Capture {
         }
     }
 
-    /// Marks a body that had ended before anyone read it (no body at all).
+    /// Marks the body as read to its end (or as one that had ended before anyone read it).
     pub(crate) fn set_ended(&mut self) {
-        self.ended = true;
+        if !self.sealed {
+            self.ended = true;
+        }
     }
 
-    /// Hands out what was captured; called once, when the record is finished.
+    fn set_error(&mut self, error: String) {
+        if !self.sealed {
+            self.error = Some(error);
+        }
+    }
+
+    /// Freezes the capture when the record is finished, and returns the body's error. The
+    /// capture stays in the request's shared state, where the writer takes it: the record that
+    /// goes through the queue stays small.
+    pub(crate) fn seal(&mut self) -> Option<&str> {
+        self.sealed = true;
+        self.error.as_deref()
+    }
+
+    /// Hands out what was captured; called once, by the writer, after [`seal`](Self::seal).
     pub(crate) fn take(&mut self) -> CapturedBody {
         CapturedBody {
             bytes: std::mem::take(&mut self.buf).freeze(),
             total: self.total,
             // A body nobody read to its end is only a prefix of what the client sent.
             truncated: self.truncated || !self.ended,
-            error: self.error.take(),
             grpc_messages: self.grpc.as_ref().and_then(GrpcFrames::messages),
         }
     }
@@ -204,8 +222,8 @@ where
                         capture.push(data);
                     }
                 }
-                Some(Err(error)) => capture.error = Some(format!("request body error: {error}")),
-                None => capture.ended = true,
+                Some(Err(error)) => capture.set_error(format!("request body error: {error}")),
+                None => capture.set_ended(),
             }
         }
         if polled.is_none() {
@@ -338,16 +356,16 @@ where
                     self.frames.push(frame);
                     if self.body.is_end_stream() {
                         self.ended = true;
-                        lock(&shared.capture).ended = true;
+                        lock(&shared.capture).set_ended();
                     }
                 }
                 Some(Err(error)) => {
-                    lock(&shared.capture).error = Some(format!("request body error: {error}"));
+                    lock(&shared.capture).set_error(format!("request body error: {error}"));
                     self.error = Some(error);
                 }
                 None => {
                     self.ended = true;
-                    lock(&shared.capture).ended = true;
+                    lock(&shared.capture).set_ended();
                 }
             }
         }

@@ -3,7 +3,8 @@
 //! The layer puts one `AuditContext` into the request's extensions (and, with
 //! [`context_on_response`](crate::AuditLayerBuilder::context_on_response), into the response's once
 //! the inner service has answered). Anything set through it lands in the request's row, even when
-//! the handler fails afterwards, because the row is only finished when the response ends.
+//! the handler fails afterwards, because the row is only finished when the response ends. What is
+//! set after that (from a task that kept the handle) is ignored.
 //!
 //! # Example
 //!
@@ -87,6 +88,18 @@ pub(crate) struct ContextFields {
     pub(crate) action: Option<String>,
     pub(crate) resource: Option<String>,
     pub(crate) extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The record was finished: later settings are not its record's and are ignored.
+    pub(crate) sealed: bool,
+}
+
+impl ContextFields {
+    /// Empty, and ignoring later settings: what the writer leaves behind when it takes them.
+    pub(crate) fn sealed() -> Self {
+        Self {
+            sealed: true,
+            ..Self::default()
+        }
+    }
 }
 
 impl AuditContext {
@@ -94,34 +107,44 @@ impl AuditContext {
         Self { shared }
     }
 
+    /// Applies `set` unless the record is finished already.
+    fn update(&self, set: impl FnOnce(&mut ContextFields)) {
+        let mut fields = lock(&self.shared.fields);
+        if !fields.sealed {
+            set(&mut fields);
+        }
+    }
+
     /// Sets the authenticated principal (`user_id` column).
     pub fn set_user(&self, user_id: impl Into<String>) {
-        lock(&self.shared.fields).user_id = Some(user_id.into());
+        self.update(|fields| fields.user_id = Some(user_id.into()));
     }
 
     /// Sets the tenant (`tenant_id` column).
     pub fn set_tenant(&self, tenant_id: impl Into<String>) {
-        lock(&self.shared.fields).tenant_id = Some(tenant_id.into());
+        self.update(|fields| fields.tenant_id = Some(tenant_id.into()));
     }
 
     /// Sets what the request did in domain terms, such as `order.create` (`action` column).
     pub fn set_action(&self, action: impl Into<String>) {
-        lock(&self.shared.fields).action = Some(action.into());
+        self.update(|fields| fields.action = Some(action.into()));
     }
 
     /// Sets what the request acted on, such as `order/17` (`resource` column).
     pub fn set_resource(&self, resource: impl Into<String>) {
-        lock(&self.shared.fields).resource = Some(resource.into());
+        self.update(|fields| fields.resource = Some(resource.into()));
     }
 
     /// Adds a free-form field to the `extra` JSON object of the row.
     ///
     /// Values pass through the same redaction as request bodies before they are stored.
     pub fn insert_extra(&self, key: impl Into<String>, value: impl Into<serde_json::Value>) {
-        lock(&self.shared.fields)
-            .extra
-            .get_or_insert_with(serde_json::Map::new)
-            .insert(key.into(), value.into());
+        self.update(|fields| {
+            fields
+                .extra
+                .get_or_insert_with(serde_json::Map::new)
+                .insert(key.into(), value.into());
+        });
     }
 
     /// The user set so far, if any.

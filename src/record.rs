@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Buf;
 use http::{HeaderMap, HeaderValue, Method};
 
-use crate::body::CapturedBody;
-use crate::context::{ContextFields, RequestShared, lock};
+use crate::context::{RequestShared, lock};
 use crate::grpc::GrpcFrames;
 use crate::layer::Shared;
 
@@ -34,8 +33,6 @@ pub struct AuditRecord {
     pub(crate) grpc_messages_out: Option<u64>,
     pub(crate) response_bytes: u64,
     pub(crate) error: Option<String>,
-    pub(crate) body: CapturedBody,
-    pub(crate) context: ContextFields,
     /// Room reserved in the queue (`Block` and `Reject`), returned when the writer takes it.
     #[allow(dead_code, reason = "held for its Drop, which returns the reservation")]
     pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -419,13 +416,13 @@ impl PendingRecord {
             self.layer.intake.count_skipped();
             return;
         }
-        let body = lock(&self.shared.capture).take();
-        let context = std::mem::take(&mut *lock(&self.shared.fields));
-        let error = match (error, &body.error) {
-            (Some(error), _) => Some(error),
-            (None, Some(body_error)) => Some(body_error.clone()),
-            (None, None) => None,
+        // The body and the context stay in the shared state, sealed, for the writer to take.
+        let error = {
+            let mut capture = lock(&self.shared.capture);
+            let body_error = capture.seal();
+            error.or_else(|| body_error.map(str::to_owned))
         };
+        lock(&self.shared.fields).sealed = true;
         let grpc_messages_out = self.grpc.as_ref().and_then(|g| g.messages.messages());
         #[cfg(feature = "grpc-reflect")]
         let grpc_descriptors = self
@@ -440,8 +437,6 @@ impl PendingRecord {
             grpc_messages_out,
             response_bytes: self.response_bytes,
             error,
-            body,
-            context,
             permit: self.permit.take(),
             #[cfg(feature = "grpc-reflect")]
             grpc_descriptors,
@@ -546,7 +541,7 @@ mod tests {
             + std::mem::size_of::<RequestShared>()
             + 2 * std::mem::size_of::<usize>(); // the Arc's counts
         assert!(
-            fixed <= 900,
+            fixed <= 700,
             "a record and its shared state take {fixed} bytes"
         );
     }

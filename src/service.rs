@@ -453,6 +453,62 @@ mod tests {
         assert_eq!(headers["x-tenant"], "t-9");
     }
 
+    /// The record is finished when the response ends; a handler that kept its `AuditContext` or
+    /// the request body changes nothing in it afterwards (the writer takes both later).
+    #[tokio::test]
+    async fn settings_and_body_reads_after_the_record_is_finished_are_ignored() {
+        use std::sync::Mutex;
+
+        use tower::Layer;
+
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        // The writer is not run: the record stays in the queue.
+        let (layer, _guard, _writer) = crate::AuditLayer::builder(db).build_pair().expect("layer");
+        type Kept = (AuditContext, crate::RequestBody<Full<Bytes>>);
+        let kept: Arc<Mutex<Option<Kept>>> = Arc::default();
+        let slot = Arc::clone(&kept);
+        let handler =
+            tower::service_fn(move |request: Request<crate::RequestBody<Full<Bytes>>>| {
+                let slot = Arc::clone(&slot);
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let context = parts
+                        .extensions
+                        .get::<AuditContext>()
+                        .expect("context")
+                        .clone();
+                    context.set_user("alice");
+                    *slot.lock().expect("slot") = Some((context, body));
+                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+                }
+            });
+        let request = Request::post("/late")
+            .body(Full::new(Bytes::from_static(b"read after the response")))
+            .expect("request");
+        let (_, record) = serve_and_take_record(layer.layer(handler), request).await;
+
+        let (context, body) = kept.lock().expect("slot").take().expect("kept");
+        context.set_user("mallory");
+        context.set_tenant("late");
+        context.insert_extra("late", true);
+        let read = body.collect().await.expect("body").to_bytes();
+        assert_eq!(&read[..], b"read after the response");
+
+        let fields = std::mem::take(&mut *lock(&record.shared.fields));
+        assert_eq!(fields.user_id.as_deref(), Some("alice"));
+        assert_eq!(fields.tenant_id, None);
+        assert_eq!(fields.extra, None);
+        let captured = lock(&record.shared.capture).take();
+        assert!(captured.bytes.is_empty(), "{captured:?}");
+        assert_eq!(captured.total, 0);
+        assert!(
+            captured.truncated,
+            "a body unread when the record was finished is a prefix"
+        );
+    }
+
     /// A small body that arrived in several frames with trailers is read ahead, then replayed
     /// to the handler frame by frame, in order, trailers last; the record has the whole body.
     #[tokio::test]
@@ -520,8 +576,9 @@ mod tests {
             std::str::from_utf8(&seen),
             Ok(r#"{"a":|"one",|"b":2}|trailers "c-1""#)
         );
-        assert_eq!(&record.body.bytes[..], br#"{"a":"one","b":2}"#);
-        assert!(!record.body.truncated);
+        let body = crate::context::lock(&record.shared.capture).take();
+        assert_eq!(&body.bytes[..], br#"{"a":"one","b":2}"#);
+        assert!(!body.truncated);
     }
 
     #[test]

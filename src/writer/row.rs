@@ -3,8 +3,7 @@
 
 use super::WallClock;
 use crate::client_ip::anonymize;
-#[cfg(feature = "jwt")]
-use crate::context::ContextFields;
+use crate::context::{ContextFields, lock};
 use crate::entity::audit_log::Model;
 use crate::migration::{IP_LEN, LONG_TEXT_BYTES, METHOD_LEN, REQUEST_ID_LEN, SHORT_TEXT_LEN};
 use crate::record::{AuditRecord, TextPart};
@@ -34,13 +33,14 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         grpc_messages_out,
         response_bytes,
         error,
-        body,
-        context,
         permit: _,
         #[cfg(feature = "grpc-reflect")]
         grpc_descriptors,
     } = record;
     let request = &shared.facts;
+    // Sealed when the record was finished: nothing changes them any more.
+    let body = lock(&shared.capture).take();
+    let context = std::mem::replace(&mut *lock(&shared.fields), ContextFields::sealed());
     #[cfg(feature = "jwt")]
     let context = {
         let mut context = context;
