@@ -107,6 +107,17 @@ async fn set_lookup_indexes(db: &DatabaseConnection, backend: &str, keep: bool) 
 }
 
 impl Variant {
+    /// `COPY` or prepared statements, no chain, no users, every index.
+    fn plain(batch_size: usize) -> Self {
+        Self {
+            batch_size,
+            mode: InsertMode::Fast,
+            chained: false,
+            users: false,
+            lookup_indexes: true,
+        }
+    }
+
     fn name(self, backend: &str) -> String {
         let mut name = format!("{backend}/batch_{}", self.batch_size);
         if self.mode == InsertMode::Portable {
@@ -226,14 +237,7 @@ async fn insert_select_alone(db: &DatabaseConnection, staging: &DatabaseConnecti
         .execute_unprepared("TRUNCATE audit_log")
         .await
         .expect("truncate staging");
-    let plain = Variant {
-        batch_size: 512,
-        mode: InsertMode::Fast,
-        chained: false,
-        users: false,
-        lookup_indexes: true,
-    };
-    write_all(staging, plain).await;
+    write_all(staging, Variant::plain(512)).await;
     let columns = Column::iter()
         .filter(|column| !matches!(column, Column::Id))
         .map(|column| format!("\"{}\"", column.as_str()))
@@ -320,13 +324,7 @@ fn bench(c: &mut Criterion) {
             eprintln!("skipping {backend}: cannot connect");
             continue;
         };
-        let plain = |batch_size| Variant {
-            batch_size,
-            mode: InsertMode::Fast,
-            chained: false,
-            users: false,
-            lookup_indexes: true,
-        };
+        let plain = Variant::plain;
         let mut variants = vec![
             plain(128),
             plain(512),
