@@ -136,7 +136,7 @@ pin_project! {
     pub struct RequestBody<B: Body> {
         #[pin]
         body: Source<B>,
-        replay: Replay<Frame<B::Data>>,
+        replay: Replay<Ahead<B::Data>>,
         replay_error: Option<B::Error>,
         ended: bool,
         shared: Option<Arc<RequestShared>>,
@@ -202,7 +202,7 @@ where
         let this = self.project();
         // Replayed frames were captured while they were pre-read.
         if let Some(frame) = this.replay.pop() {
-            return Poll::Ready(Some(Ok(frame)));
+            return Poll::Ready(Some(Ok(frame.into_frame())));
         }
         if let Some(error) = this.replay_error.take() {
             return Poll::Ready(Some(Err(error)));
@@ -261,12 +261,43 @@ where
     }
 }
 
-fn replayed_len<D: Buf>(frames: &Replay<Frame<D>>) -> u64 {
+fn replayed_len<D: Buf>(frames: &Replay<Ahead<D>>) -> u64 {
     frames
         .iter()
-        .filter_map(Frame::data_ref)
+        .filter_map(Ahead::data_ref)
         .map(|d| d.remaining() as u64)
         .sum()
+}
+
+/// A frame read ahead. Data stays as it came; any other frame (trailers, rare in a small body) is
+/// boxed, so that the request body, which the handler's future holds and moves, stays small.
+#[derive(Debug)]
+pub(crate) enum Ahead<D> {
+    Data(D),
+    Other(Box<Frame<D>>),
+}
+
+impl<D> Ahead<D> {
+    fn new(frame: Frame<D>) -> Self {
+        match frame.into_data() {
+            Ok(data) => Self::Data(data),
+            Err(frame) => Self::Other(Box::new(frame)),
+        }
+    }
+
+    fn into_frame(self) -> Frame<D> {
+        match self {
+            Self::Data(data) => Frame::data(data),
+            Self::Other(frame) => *frame,
+        }
+    }
+
+    fn data_ref(&self) -> Option<&D> {
+        match self {
+            Self::Data(data) => Some(data),
+            Self::Other(frame) => frame.data_ref(),
+        }
+    }
 }
 
 /// Frames read ahead, replayed in order. A small body usually arrives in one frame, which is kept
@@ -323,7 +354,7 @@ impl<F> Replay<F> {
 /// A small body read ahead of the inner service, within a bounded wait.
 pub(crate) struct PreRead<B: Body> {
     pub(crate) body: Pin<Box<B>>,
-    pub(crate) frames: Replay<Frame<B::Data>>,
+    pub(crate) frames: Replay<Ahead<B::Data>>,
     pub(crate) error: Option<B::Error>,
     pub(crate) ended: bool,
 }
@@ -353,7 +384,7 @@ where
                     if let Some(data) = frame.data_ref() {
                         lock(&shared.capture).push(data);
                     }
-                    self.frames.push(frame);
+                    self.frames.push(Ahead::new(frame));
                     if self.body.is_end_stream() {
                         self.ended = true;
                         lock(&shared.capture).set_ended();

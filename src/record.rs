@@ -107,19 +107,6 @@ pub(crate) enum TextPart {
 
 const TEXT_PARTS: usize = 7;
 
-impl TextPart {
-    /// Every part, in the order of their discriminants, which index [`RequestText`]'s ends.
-    const ALL: [Self; TEXT_PARTS] = [
-        Self::Path,
-        Self::Query,
-        Self::RequestId,
-        Self::UserAgent,
-        Self::ContentType,
-        Self::ContentEncoding,
-        Self::Authorization,
-    ];
-}
-
 /// The request's path, query and kept header values, copied into the record's own storage: inline
 /// when they are short, as those of most API clients are, or else one allocation.
 ///
@@ -168,10 +155,37 @@ impl TextBytes {
     }
 }
 
+/// The parts a [`RequestText`] copies, by name; `None` for a part the request lacks.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TextParts<'a> {
+    pub(crate) path: Option<&'a [u8]>,
+    pub(crate) query: Option<&'a [u8]>,
+    pub(crate) request_id: Option<&'a [u8]>,
+    pub(crate) user_agent: Option<&'a [u8]>,
+    pub(crate) content_type: Option<&'a [u8]>,
+    pub(crate) content_encoding: Option<&'a [u8]>,
+    pub(crate) authorization: Option<&'a [u8]>,
+}
+
+impl<'a> TextParts<'a> {
+    /// The parts in the order of [`TextPart`]'s discriminants.
+    fn in_order(self) -> [Option<&'a [u8]>; TEXT_PARTS] {
+        let mut parts = [None; TEXT_PARTS];
+        parts[TextPart::Path as usize] = self.path;
+        parts[TextPart::Query as usize] = self.query;
+        parts[TextPart::RequestId as usize] = self.request_id;
+        parts[TextPart::UserAgent as usize] = self.user_agent;
+        parts[TextPart::ContentType as usize] = self.content_type;
+        parts[TextPart::ContentEncoding as usize] = self.content_encoding;
+        parts[TextPart::Authorization as usize] = self.authorization;
+        parts
+    }
+}
+
 impl RequestText {
-    /// Copies each part `part_of` gives.
-    pub(crate) fn new<'a>(part_of: impl FnMut(TextPart) -> Option<&'a [u8]>) -> Self {
-        let parts = TextPart::ALL.map(part_of);
+    /// Copies each part.
+    pub(crate) fn new(parts: TextParts<'_>) -> Self {
+        let parts = parts.in_order();
         let mut ends = [0; TEXT_PARTS];
         let mut present = 0;
         let mut len = 0;
@@ -270,15 +284,24 @@ pub(crate) struct PendingRecord {
     finished: bool,
     status: Option<u16>,
     grpc_status: Option<i32>,
-    grpc_message: Option<String>,
-    /// Set for gRPC requests only.
-    grpc: Option<GrpcResponse>,
     response_bytes: u64,
-    /// The request id to echo on the response, when the layer is asked to.
-    echo_request_id: Option<HeaderValue>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// What only some requests need, boxed: the record moves with the response future and then
+    /// with the response body, and most requests move it without these.
+    rare: Option<Box<Rare>>,
     shared: Arc<RequestShared>,
     layer: Arc<Shared>,
+}
+
+/// The parts of an in-flight record that only gRPC calls and echoed request ids use.
+#[derive(Debug, Default)]
+struct Rare {
+    /// Set for gRPC requests only.
+    grpc: Option<GrpcResponse>,
+    /// `grpc-message`, decoded, from the headers or trailers that carried `grpc-status`.
+    grpc_message: Option<String>,
+    /// The request id to echo on the response, when the layer is asked to.
+    echo_request_id: Option<HeaderValue>,
 }
 
 /// What a gRPC request adds to its in-flight record.
@@ -318,11 +341,9 @@ impl PendingRecord {
             finished: false,
             status: None,
             grpc_status: None,
-            grpc_message: None,
-            grpc: None,
             response_bytes: 0,
-            echo_request_id: None,
             permit: None,
+            rare: None,
             shared,
             layer,
         }
@@ -332,8 +353,17 @@ impl PendingRecord {
         self.permit = Some(permit);
     }
 
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The gRPC part of the record, for a gRPC request.
+    fn grpc(&self) -> Option<&GrpcResponse> {
+        self.rare.as_ref()?.grpc.as_ref()
+    }
+
     pub(crate) fn echo_request_id(&mut self, id: HeaderValue) {
-        self.echo_request_id = Some(id);
+        self.rare().echo_request_id = Some(id);
     }
 
     pub(crate) fn layer(&self) -> &Shared {
@@ -341,7 +371,7 @@ impl PendingRecord {
     }
 
     pub(crate) fn take_echo_request_id(&mut self) -> Option<HeaderValue> {
-        self.echo_request_id.take()
+        self.rare.as_mut()?.echo_request_id.take()
     }
 
     pub(crate) fn shared(&self) -> &Arc<RequestShared> {
@@ -351,7 +381,7 @@ impl PendingRecord {
     pub(crate) fn set_response(&mut self, status: u16, headers: &HeaderMap) {
         self.status = Some(status);
         // A trailers-only gRPC reply carries its status in the headers.
-        if self.grpc.is_some() {
+        if self.grpc().is_some() {
             self.read_grpc_status(headers);
         }
     }
@@ -359,7 +389,7 @@ impl PendingRecord {
     /// Marks a gRPC request: response messages are counted, a missing `grpc-status` is noted,
     /// and `timeout` is the client's deadline (`grpc-timeout`).
     pub(crate) fn set_grpc(&mut self, timeout: Option<Duration>) {
-        self.grpc = Some(GrpcResponse {
+        self.rare().grpc = Some(GrpcResponse {
             messages: GrpcFrames::default(),
             timeout,
         });
@@ -367,7 +397,7 @@ impl PendingRecord {
 
     pub(crate) fn add_response_data<D: Buf>(&mut self, data: &D) {
         self.response_bytes += data.remaining() as u64;
-        if let Some(grpc) = &mut self.grpc {
+        if let Some(grpc) = self.rare.as_mut().and_then(|rare| rare.grpc.as_mut()) {
             grpc.messages.push_buf(data);
         }
     }
@@ -383,9 +413,12 @@ impl PendingRecord {
             .and_then(|v| v.trim().parse().ok())
         {
             self.grpc_status = Some(code);
-            self.grpc_message = headers
+            let message = headers
                 .get("grpc-message")
                 .map(|v| crate::grpc::decode_message(v.as_bytes()));
+            if message.is_some() || self.rare.is_some() {
+                self.rare().grpc_message = message;
+            }
         }
     }
 
@@ -394,8 +427,9 @@ impl PendingRecord {
     }
 
     pub(crate) fn finish_ok(&mut self) {
-        let error = match self.grpc_message.take() {
-            None if self.grpc.is_some() && self.grpc_status.is_none() => {
+        let message = self.rare.as_mut().and_then(|rare| rare.grpc_message.take());
+        let error = match message {
+            None if self.grpc().is_some() && self.grpc_status.is_none() => {
                 Some(GRPC_NO_TRAILERS.to_owned())
             }
             message => message,
@@ -423,12 +457,9 @@ impl PendingRecord {
             error.or_else(|| body_error.map(str::to_owned))
         };
         lock(&self.shared.fields).sealed = true;
-        let grpc_messages_out = self.grpc.as_ref().and_then(|g| g.messages.messages());
+        let grpc_messages_out = self.grpc().and_then(|g| g.messages.messages());
         #[cfg(feature = "grpc-reflect")]
-        let grpc_descriptors = self
-            .grpc
-            .as_ref()
-            .and(self.layer.config.grpc_descriptors.clone());
+        let grpc_descriptors = self.grpc().and(self.layer.config.grpc_descriptors.clone());
         self.layer.intake.submit(AuditRecord {
             shared: Arc::clone(&self.shared),
             latency,
@@ -447,7 +478,7 @@ impl PendingRecord {
 impl PendingRecord {
     /// The client's deadline, when a gRPC call without a response yet has outlived it.
     fn deadline_passed(&self) -> Option<Duration> {
-        let timeout = self.grpc.as_ref()?.timeout?;
+        let timeout = self.grpc()?.timeout?;
         // The client's clock (and tonic's deadline timer) started before this layer's did: allow
         // for the time the request took to get here.
         let allowance = (timeout / 10).min(Duration::from_millis(50));
@@ -485,16 +516,13 @@ mod tests {
 
     #[test]
     fn request_text_keeps_each_part_apart() {
-        for (i, part) in TextPart::ALL.into_iter().enumerate() {
-            assert_eq!(part as usize, i, "ALL follows the discriminants");
-        }
-        let text = RequestText::new(|part| match part {
-            TextPart::Path => Some(b"/a/b"),
-            TextPart::Query => Some(b""),
-            TextPart::UserAgent => Some(b"agent \xff"),
-            TextPart::ContentType => Some(b"text/plain"),
-            TextPart::Authorization => Some(b"Bearer t"),
-            TextPart::RequestId | TextPart::ContentEncoding => None,
+        let text = RequestText::new(TextParts {
+            path: Some(b"/a/b"),
+            query: Some(b""),
+            user_agent: Some(b"agent \xff"),
+            content_type: Some(b"text/plain"),
+            authorization: Some(b"Bearer t"),
+            ..TextParts::default()
         });
         assert_eq!(text.str(TextPart::Path), Some("/a/b"));
         // An empty query (`/a/b?`) is present; a missing header is not.
@@ -512,12 +540,12 @@ mod tests {
         // Past the inline room, the text moves to the heap whole; each side of the edge.
         for len in [INLINE_TEXT, INLINE_TEXT + 1] {
             let agent = vec![b'a'; len - 5];
-            let text = RequestText::new(|part| match part {
-                TextPart::Path => Some(b"/p"),
-                TextPart::Query => Some(b"q"),
-                TextPart::UserAgent => Some(&agent),
-                TextPart::ContentEncoding => Some(b"br"),
-                _ => None,
+            let text = RequestText::new(TextParts {
+                path: Some(b"/p"),
+                query: Some(b"q"),
+                user_agent: Some(&agent),
+                content_encoding: Some(b"br"),
+                ..TextParts::default()
             });
             assert_eq!(
                 matches!(text.bytes, TextBytes::Inline(_)),
@@ -530,6 +558,26 @@ mod tests {
             assert_eq!(text.get(TextPart::RequestId), None);
             assert_eq!(text.get(TextPart::ContentEncoding), Some(&b"br"[..]));
         }
+    }
+
+    /// What moves with every response (the in-flight record, in the response future and then in
+    /// the response body) and with every request (the request body, in the handler's future)
+    /// stays small: the rare parts are boxed.
+    #[test]
+    fn what_moves_with_each_request_stays_small() {
+        type Body = http_body_util::Full<bytes::Bytes>;
+        let pending = std::mem::size_of::<PendingRecord>();
+        let request_body = std::mem::size_of::<crate::body::RequestBody<Body>>();
+        let response_body = std::mem::size_of::<crate::body::ResponseBody<Body>>();
+        assert!(pending <= 64, "an in-flight record takes {pending} bytes");
+        assert!(
+            request_body <= std::mem::size_of::<Body>() + 64,
+            "a request body takes {request_body} bytes"
+        );
+        assert!(
+            response_body <= std::mem::size_of::<Body>() + 72,
+            "a response body takes {response_body} bytes"
+        );
     }
 
     /// The README bounds a queued record by `max_body_bytes + ~1 KiB`: the record and its

@@ -17,7 +17,7 @@ use crate::body::{Capture, PreRead, RequestBody, ResponseBody};
 use crate::context::{AuditContext, RequestShared, lock};
 use crate::future::ResponseFuture;
 use crate::layer::{Config, Shared};
-use crate::record::{PendingRecord, RequestFacts, RequestText, RouteName, TextPart};
+use crate::record::{PendingRecord, RequestFacts, RequestText, RouteName, TextParts};
 
 /// The socket address of the client connection, for servers without axum's `ConnectInfo`.
 ///
@@ -230,14 +230,14 @@ fn request_facts(
     seen: Seen,
 ) -> RequestFacts {
     let headers = &parts.headers;
-    let text = RequestText::new(|part| match part {
-        TextPart::Path => Some(parts.uri.path().as_bytes()),
-        TextPart::Query => parts.uri.query().map(str::as_bytes),
-        TextPart::RequestId => seen.request_id.map(HeaderValue::as_bytes),
-        TextPart::UserAgent => seen.user_agent.map(HeaderValue::as_bytes),
-        TextPart::ContentType => seen.content_type.map(HeaderValue::as_bytes),
-        TextPart::ContentEncoding => seen.content_encoding.map(HeaderValue::as_bytes),
-        TextPart::Authorization => seen.authorization.map(HeaderValue::as_bytes),
+    let text = RequestText::new(TextParts {
+        path: Some(parts.uri.path().as_bytes()),
+        query: parts.uri.query().map(str::as_bytes),
+        request_id: seen.request_id.map(HeaderValue::as_bytes),
+        user_agent: seen.user_agent.map(HeaderValue::as_bytes),
+        content_type: seen.content_type.map(HeaderValue::as_bytes),
+        content_encoding: seen.content_encoding.map(HeaderValue::as_bytes),
+        authorization: seen.authorization.map(HeaderValue::as_bytes),
     });
     let peer = peer_ip(parts);
     let client_ip = if config.trusted_proxies.is_enabled() {
@@ -376,6 +376,7 @@ fn should_pre_read<B: Body>(content_type: Option<&HeaderValue>, body: &B, config
 mod tests {
     use super::*;
 
+    use crate::record::TextPart;
     use bytes::Bytes;
     use http_body_util::{BodyExt, Full};
     use tower::ServiceExt;
