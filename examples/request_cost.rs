@@ -11,6 +11,11 @@
 //! (instructions at 20000 − instructions at 0) / 20000 is the cost of one request. The writer is
 //! not running (its records wait in the queue), so only the request path is counted.
 //!
+//! A binary's count is the same run after run, but moves by up to 300 instructions per request
+//! with the length of its path (which shifts the initial stack, and with it the paths `memcpy`
+//! and `malloc` take). To compare two builds, copy each to the same few paths of different
+//! lengths (`/tmp/p/`, `/tmp/pp/qqqqqqq/`, …) and compare the means.
+//!
 //! Mode `written` then runs the writer until every record is in the table (an in-memory SQLite
 //! database): (instructions of `written` − instructions of `audited`) / 20000 is what the writer
 //! spends on one record, conversion, sanitizing, binding and SQLite's insert included, on all of
