@@ -12,7 +12,10 @@
 //! table with all its indexes. SQLite writes to a file in WAL mode. `…_portable` is the same
 //! batch through SeaORM `insert_many` ([`InsertMode::Portable`]) instead of `COPY` / statements
 //! prepared once. Rows have no user or tenant (the partial indexes skip them) except in
-//! `…_with_users`, where they carry one of 1,000 users and one of 10 tenants.
+//! `…_with_users`, where they carry one of 1,000 users and one of 10 tenants. Rows have no client
+//! address (the `(client_ip, occurred_at)` index takes them one after the other) except in
+//! `…_with_clients`, where consecutive rows come from unrelated addresses among 10,000, as a
+//! public service's do: that index then takes its entries all over.
 //!
 //! `…_without_lookup_indexes` drops the store's two lookup indexes (`request_id`,
 //! `(client_ip, occurred_at)`) for its samples and recreates them after: what they cost the
@@ -45,7 +48,12 @@ const RECORDS: usize = 100_000;
 /// Records per sample of the journal replay.
 const REPLAY_RECORDS: usize = 20_000;
 
-async fn fill(layer: &AuditLayer, records: usize) {
+/// Distinct client addresses in `…_with_clients`.
+const CLIENTS: usize = 10_000;
+
+/// Queues `records` requests through `layer`; with `clients`, each comes from one of
+/// [`CLIENTS`] addresses, as a server's connection hands it to the service.
+async fn fill(layer: &AuditLayer, records: usize, clients: bool) {
     let mut service = tower::ServiceBuilder::new()
         .layer(layer.clone())
         .service_fn(
@@ -55,13 +63,21 @@ async fn fill(layer: &AuditLayer, records: usize) {
             },
         );
     for i in 0..records {
-        let request = Request::post(format!("/orders/{i}?expand=items"))
+        let mut request = Request::post(format!("/orders/{i}?expand=items"))
             .header("content-type", "application/json")
             .header("user-agent", "bench/1.0")
             .header("x-user", format!("user-{}", i % 1000))
             .header("x-tenant", format!("tenant-{}", i % 10))
             .body(Full::new(Bytes::from_static(JSON.as_bytes())))
             .expect("request");
+        if clients {
+            // Spread like real clients': consecutive requests from unrelated addresses.
+            let n = (i.wrapping_mul(7_919) % CLIENTS) as u32;
+            let ip = std::net::Ipv4Addr::from(0x0a00_0000 | (n.wrapping_mul(2_654_435_761) >> 8));
+            request
+                .extensions_mut()
+                .insert(tower_audit::PeerAddr((ip, 40_000).into()));
+        }
         let response = service
             .ready()
             .await
@@ -83,6 +99,9 @@ struct Variant {
     /// Rows carry a user (1,000 of them) and a tenant (10), so the partial user and tenant
     /// indexes take an entry for each; otherwise both are null.
     users: bool,
+    /// Rows come from one of [`CLIENTS`] addresses, so the `(client_ip, occurred_at)` index
+    /// takes entries all over rather than one after the other; otherwise the address is null.
+    clients: bool,
     /// The table keeps the store's two lookup indexes, `request_id` and
     /// `(client_ip, occurred_at)`; `false` drops them for the variant's samples.
     lookup_indexes: bool,
@@ -114,6 +133,7 @@ impl Variant {
             mode: InsertMode::Fast,
             chained: false,
             users: false,
+            clients: false,
             lookup_indexes: true,
         }
     }
@@ -128,6 +148,9 @@ impl Variant {
         }
         if self.users {
             name.push_str("_with_users");
+        }
+        if self.clients {
+            name.push_str("_with_clients");
         }
         if !self.lookup_indexes {
             name.push_str("_without_lookup_indexes");
@@ -147,6 +170,7 @@ async fn write_all(db: &DatabaseConnection, variant: Variant) -> Duration {
         mode,
         chained,
         users,
+        clients,
         lookup_indexes: _,
     } = variant;
     let mut builder = AuditLayer::builder(db.clone())
@@ -172,7 +196,7 @@ async fn write_all(db: &DatabaseConnection, variant: Variant) -> Duration {
     #[cfg(not(feature = "integrity"))]
     assert!(!chained, "the integrity variant needs --features integrity");
     let (layer, guard, writer) = builder.build_pair().expect("layer");
-    fill(&layer, RECORDS).await;
+    fill(&layer, RECORDS, clients).await;
     drop(layer);
     let start = Instant::now();
     let task = tokio::spawn(writer);
@@ -204,7 +228,7 @@ async fn replay_all(url: &str, dir: &std::path::Path, round: u64) -> Duration {
         .max_retry_backoff(Duration::from_millis(20))
         .build()
         .expect("layer");
-    fill(&layer, REPLAY_RECORDS).await;
+    fill(&layer, REPLAY_RECORDS, false).await;
     let mut stats = guard.watch_stats();
     stats
         .wait_for(|s| s.spilled as usize >= REPLAY_RECORDS)
@@ -339,6 +363,15 @@ fn bench(c: &mut Criterion) {
             },
             Variant {
                 users: true,
+                ..plain(512)
+            },
+            Variant {
+                clients: true,
+                ..plain(512)
+            },
+            Variant {
+                clients: true,
+                lookup_indexes: false,
                 ..plain(512)
             },
         ];
