@@ -21,6 +21,12 @@
 //! server runs flat out and the latencies are those of a saturated server. `LOAD_RATE=N` offers
 //! N requests a second instead, spread evenly over the connections: the latency a request sees
 //! from a server that keeps up, which is how servers run in production.
+//!
+//! Every request comes from the load generator's own address, so the audit table's
+//! `(client_ip, occurred_at)` index takes its entries one after the other. `LOAD_CLIENTS=N`
+//! sends each request from one of N addresses instead, in `X-Forwarded-For` (the audit variants
+//! trust the loopback proxy), consecutive requests from unrelated ones, as a public service
+//! behind a load balancer sees them.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
@@ -93,6 +99,7 @@ fn start(
     threads: usize,
     pin: Option<(core_affinity::CoreId, core_affinity::CoreId)>,
     dir: &std::path::Path,
+    clients: usize,
 ) -> (
     SocketAddr,
     tokio::sync::oneshot::Sender<()>,
@@ -131,12 +138,15 @@ fn start(
                     };
                     let db = tower_audit::connect(url).await.unwrap();
                     tower_audit::migrate(&db).await.unwrap();
-                    let (layer, g) = AuditLayer::builder(db)
-                        .overflow(Overflow::Block {
-                            timeout: Duration::from_secs(10),
-                        })
-                        .build()
-                        .unwrap();
+                    let mut builder = AuditLayer::builder(db).overflow(Overflow::Block {
+                        timeout: Duration::from_secs(10),
+                    });
+                    if clients > 0 {
+                        builder = builder.trusted_proxies(
+                            tower_audit::client_ip::TrustedProxies::cidrs(["127.0.0.0/8"]).unwrap(),
+                        );
+                    }
+                    let (layer, g) = builder.build().unwrap();
                     guard = Some(g);
                     router().layer(layer)
                 }
@@ -167,6 +177,7 @@ fn load(
     seconds: f64,
     rate: Option<f64>,
     pin: Option<(core_affinity::CoreId, core_affinity::CoreId)>,
+    clients: usize,
 ) -> (u64, Vec<u32>) {
     if let Some((_, load)) = pin {
         assert!(core_affinity::set_for_current(load), "pinning the load");
@@ -195,9 +206,13 @@ fn load(
                         tokio::time::sleep_until(next).await;
                         next += interval;
                     }
-                    let request = http::Request::post(format!("http://{addr}/orders/{c}"))
+                    let mut request = http::Request::post(format!("http://{addr}/orders/{c}"))
                         .header("content-type", "application/json")
-                        .header("user-agent", "load/1.0")
+                        .header("user-agent", "load/1.0");
+                    if clients > 0 {
+                        request = request.header("x-forwarded-for", client_address(c, n, clients));
+                    }
+                    let request = request
                         .body(Full::new(Bytes::from_static(JSON.as_bytes())))
                         .unwrap();
                     let start = Instant::now();
@@ -220,6 +235,14 @@ fn load(
     })
 }
 
+/// The `n`th request of connection `c` comes from one of `clients` addresses in 10.0.0.0/8,
+/// spread so that consecutive requests come from unrelated ones.
+fn client_address(c: usize, n: u64, clients: usize) -> String {
+    let k = (c as u64 * 1_000_003 + n * 7_919) % clients as u64;
+    let ip = std::net::Ipv4Addr::from(0x0a00_0000 | ((k as u32).wrapping_mul(2_654_435_761) >> 8));
+    ip.to_string()
+}
+
 fn percentile(sorted: &[u32], p: f64) -> u32 {
     if sorted.is_empty() {
         return 0;
@@ -238,6 +261,10 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
     let rate: Option<f64> = std::env::var("LOAD_RATE").ok().and_then(|s| s.parse().ok());
+    let clients: usize = std::env::var("LOAD_CLIENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let threads: usize = std::env::var("LOAD_SERVER_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -301,8 +328,12 @@ fn main() {
     let offered = rate.map_or("as fast as answered".into(), |r| {
         format!("{r:.0} req/s offered")
     });
+    let from = match clients {
+        0 => "from one address".to_owned(),
+        n => format!("from {n} addresses (X-Forwarded-For)"),
+    };
     println!(
-        "load: {rounds} rounds × {seconds} s per variant, server threads: {threads} ({placement}), {CONNECTIONS} connections, {offered}"
+        "load: {rounds} rounds × {seconds} s per variant, server threads: {threads} ({placement}), {CONNECTIONS} connections, {offered}, {from}"
     );
     for round in 0..rounds {
         // Alternate the order so drift on the machine does not favour one variant.
@@ -312,11 +343,11 @@ fn main() {
         }
         for i in order {
             let variant = variants[i];
-            let (addr, stop, thread) = start(variant, threads, pin, dir.path());
+            let (addr, stop, thread) = start(variant, threads, pin, dir.path(), clients);
             let started = Instant::now();
             let (n, latencies) = std::thread::scope(|scope| {
                 scope
-                    .spawn(|| load(addr, seconds, rate, pin))
+                    .spawn(|| load(addr, seconds, rate, pin, clients))
                     .join()
                     .unwrap()
             });
