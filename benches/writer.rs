@@ -15,7 +15,9 @@
 //! `…_with_users`, where they carry one of 1,000 users and one of 10 tenants. Rows have no client
 //! address (the `(client_ip, occurred_at)` index takes them one after the other) except in
 //! `…_with_clients`, where consecutive rows come from unrelated addresses among 10,000, as a
-//! public service's do: that index then takes its entries all over.
+//! public service's do: that index then takes its entries all over. `…_with_random_ids` gives
+//! every request a random id (as a gateway's UUID v4 would), which the `request_id` index then
+//! takes all over, where the layer's own ids (UUID v7) arrive in order.
 //!
 //! `…_without_lookup_indexes` drops the store's two lookup indexes (`request_id`,
 //! `(client_ip, occurred_at)`) for its samples and recreates them after: what they cost the
@@ -52,8 +54,9 @@ const REPLAY_RECORDS: usize = 20_000;
 const CLIENTS: usize = 10_000;
 
 /// Queues `records` requests through `layer`; with `clients`, each comes from one of
-/// [`CLIENTS`] addresses, as a server's connection hands it to the service.
-async fn fill(layer: &AuditLayer, records: usize, clients: bool) {
+/// [`CLIENTS`] addresses, as a server's connection hands it to the service; with `random_ids`,
+/// each carries a random request id, as a gateway's UUID v4.
+async fn fill(layer: &AuditLayer, records: usize, clients: bool, random_ids: bool) {
     let mut service = tower::ServiceBuilder::new()
         .layer(layer.clone())
         .service_fn(
@@ -70,6 +73,15 @@ async fn fill(layer: &AuditLayer, records: usize, clients: bool) {
             .header("x-tenant", format!("tenant-{}", i % 10))
             .body(Full::new(Bytes::from_static(JSON.as_bytes())))
             .expect("request");
+        if random_ids {
+            let id = uuid::Uuid::from_u128(
+                (i as u128 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835),
+            );
+            request.headers_mut().insert(
+                "x-request-id",
+                http::HeaderValue::from_str(&id.hyphenated().to_string()).expect("id"),
+            );
+        }
         if clients {
             // Spread like real clients': consecutive requests from unrelated addresses.
             let n = (i.wrapping_mul(7_919) % CLIENTS) as u32;
@@ -102,6 +114,9 @@ struct Variant {
     /// Rows come from one of [`CLIENTS`] addresses, so the `(client_ip, occurred_at)` index
     /// takes entries all over rather than one after the other; otherwise the address is null.
     clients: bool,
+    /// Requests carry random request ids (a gateway's UUID v4), so the `request_id` index takes
+    /// its entries all over; otherwise the layer generates time-ordered ones (UUID v7).
+    random_ids: bool,
     /// The table keeps the store's two lookup indexes, `request_id` and
     /// `(client_ip, occurred_at)`; `false` drops them for the variant's samples.
     lookup_indexes: bool,
@@ -134,6 +149,7 @@ impl Variant {
             chained: false,
             users: false,
             clients: false,
+            random_ids: false,
             lookup_indexes: true,
         }
     }
@@ -151,6 +167,9 @@ impl Variant {
         }
         if self.clients {
             name.push_str("_with_clients");
+        }
+        if self.random_ids {
+            name.push_str("_with_random_ids");
         }
         if !self.lookup_indexes {
             name.push_str("_without_lookup_indexes");
@@ -171,6 +190,7 @@ async fn write_all(db: &DatabaseConnection, variant: Variant) -> Duration {
         chained,
         users,
         clients,
+        random_ids,
         lookup_indexes: _,
     } = variant;
     let mut builder = AuditLayer::builder(db.clone())
@@ -196,7 +216,7 @@ async fn write_all(db: &DatabaseConnection, variant: Variant) -> Duration {
     #[cfg(not(feature = "integrity"))]
     assert!(!chained, "the integrity variant needs --features integrity");
     let (layer, guard, writer) = builder.build_pair().expect("layer");
-    fill(&layer, RECORDS, clients).await;
+    fill(&layer, RECORDS, clients, random_ids).await;
     drop(layer);
     let start = Instant::now();
     let task = tokio::spawn(writer);
@@ -228,7 +248,7 @@ async fn replay_all(url: &str, dir: &std::path::Path, round: u64) -> Duration {
         .max_retry_backoff(Duration::from_millis(20))
         .build()
         .expect("layer");
-    fill(&layer, REPLAY_RECORDS, false).await;
+    fill(&layer, REPLAY_RECORDS, false, false).await;
     let mut stats = guard.watch_stats();
     stats
         .wait_for(|s| s.spilled as usize >= REPLAY_RECORDS)
@@ -372,6 +392,10 @@ fn bench(c: &mut Criterion) {
             Variant {
                 clients: true,
                 lookup_indexes: false,
+                ..plain(512)
+            },
+            Variant {
+                random_ids: true,
                 ..plain(512)
             },
         ];
