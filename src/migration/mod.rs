@@ -38,10 +38,11 @@ const MIGRATIONS: &[&str] = &[m20261125_000001_create_audit_log::VERSION];
 /// WAL mode, so that the writer's inserts do not block readers.
 ///
 /// Besides the design's indexes it creates two for the store's lookups, `request_id` and
-/// `(client_ip, occurred_at)`. The second is the writer's costliest when requests come from many
-/// addresses (on SQLite about four times fewer rows a second; the README's benchmarks give the
-/// figures). A deployment that does not need fast lookups by address can drop it: migrating again
-/// does not recreate it.
+/// `(client_ip, occurred_at)`. Each costs the writer most when its keys arrive out of order:
+/// requests from many addresses, or random request ids from a gateway (on SQLite about four
+/// times fewer rows a second; the README's benchmarks give the figures). A deployment that does
+/// not need fast lookups by one of them can drop its index: migrating again does not recreate
+/// it.
 pub async fn migrate<C: ConnectionTrait>(db: &C) -> Result<(), Error> {
     let backend = db.get_database_backend();
     if backend == DbBackend::Sqlite {
