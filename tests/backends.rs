@@ -47,6 +47,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     client_ip_honours_only_trusted_proxies,
     identify_extractor_and_echoed_request_id,
     recorded_headers_are_redacted,
+    own_request_id_header_keeps_a_gateways_id_among_the_headers,
     outer_layer_enriches_through_response_extensions,
     late_small_body_of_an_unread_rejection_is_recorded,
 ];
@@ -711,6 +712,43 @@ async fn recorded_headers_are_redacted(t: Arc<TestDb>) {
         !text.contains("very-secret") && !text.contains("key-123"),
         "{text}"
     );
+}
+
+/// The README's advice behind a gateway that sets random request ids: the layer reads its own
+/// header, so rows get time-ordered ids the `request_id` index takes in order, and the gateway's
+/// id is kept among the recorded headers.
+async fn own_request_id_header_keeps_a_gateways_id_among_the_headers(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .request_id_header(http::HeaderName::from_static("x-audit-id"))
+        .record_headers([http::HeaderName::from_static("x-request-id")])
+        .build()
+        .unwrap();
+    let gateway_id = uuid::Uuid::new_v4().to_string();
+    for request in [
+        http::Request::get("/orders/1").header("x-request-id", gateway_id.as_str()),
+        http::Request::get("/orders/2").header("x-audit-id", "ours-2"),
+    ] {
+        let request = request.body(axum::body::Body::empty()).unwrap();
+        let response = app(layer.clone()).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.into_body().collect().await.unwrap();
+    }
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 2);
+    let generated = rows[0].request_id.as_deref().expect("a generated id");
+    assert_ne!(generated, gateway_id);
+    assert_eq!(
+        uuid::Uuid::parse_str(generated).unwrap().get_version_num(),
+        7,
+        "{generated}"
+    );
+    let headers = rows[0].request_headers.clone().expect("headers recorded");
+    assert_eq!(headers["x-request-id"], gateway_id.as_str());
+    assert_eq!(rows[1].request_id.as_deref(), Some("ours-2"));
+    assert_eq!(rows[1].request_headers, None);
 }
 
 async fn outer_layer_enriches_through_response_extensions(t: Arc<TestDb>) {
