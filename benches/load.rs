@@ -29,6 +29,8 @@
 //! behind a load balancer sees them.
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -235,12 +237,10 @@ fn load(
     })
 }
 
-/// The `n`th request of connection `c` comes from one of `clients` addresses in 10.0.0.0/8,
-/// spread so that consecutive requests come from unrelated ones.
+/// The `n`th request of connection `c` comes from one of `clients` spread addresses.
 fn client_address(c: usize, n: u64, clients: usize) -> String {
-    let k = (c as u64 * 1_000_003 + n * 7_919) % clients as u64;
-    let ip = std::net::Ipv4Addr::from(0x0a00_0000 | ((k as u32).wrapping_mul(2_654_435_761) >> 8));
-    ip.to_string()
+    let k = (n * CONNECTIONS as u64 + c as u64) % clients as u64;
+    common::spread_client(k as u32).to_string()
 }
 
 fn percentile(sorted: &[u32], p: f64) -> u32 {

@@ -33,6 +33,8 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 #![allow(missing_docs)]
 
+mod common;
+
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
@@ -83,9 +85,7 @@ async fn fill(layer: &AuditLayer, records: usize, clients: bool, random_ids: boo
             );
         }
         if clients {
-            // Spread like real clients': consecutive requests from unrelated addresses.
-            let n = (i.wrapping_mul(7_919) % CLIENTS) as u32;
-            let ip = std::net::Ipv4Addr::from(0x0a00_0000 | (n.wrapping_mul(2_654_435_761) >> 8));
+            let ip = common::spread_client((i % CLIENTS) as u32);
             request
                 .extensions_mut()
                 .insert(tower_audit::PeerAddr((ip, 40_000).into()));
