@@ -33,17 +33,11 @@ pub(super) trait Bind {
     fn bool(&mut self, value: bool) -> BindResult;
     fn time(&mut self, value: chrono::DateTime<chrono::Utc>) -> BindResult;
     fn json(&mut self, value: Option<&serde_json::Value>) -> BindResult;
-    /// What of these arguments the writer keeps while the driver runs their statement, so that
-    /// the values are freed with the rows rather than on the driver's thread; `None` when
-    /// nothing is worth keeping.
-    fn kept(&self) -> Option<Self>
-    where
-        Self: Sized;
 }
 
 /// The types SeaORM binds for each `Value` (`sea-query-sqlx`), through the same encoders.
 macro_rules! bind_as_sea_orm_does {
-    ($arguments:ty, $text:expr, $time:expr, $kept:expr) => {
+    ($arguments:ty, $text:expr, $time:expr) => {
         impl Bind for $arguments {
             fn text(&mut self, value: Option<&str>) -> BindResult {
                 Arguments::add(self, value.map($text))
@@ -63,20 +57,12 @@ macro_rules! bind_as_sea_orm_does {
             fn json(&mut self, value: Option<&serde_json::Value>) -> BindResult {
                 Arguments::add(self, value)
             }
-            fn kept(&self) -> Option<Self> {
-                $kept(self)
-            }
         }
     };
 }
 
 // SQLite binds an `Arc<str>` as it is; `&str` or `String` would be copied or boxed again. A
 // time is the text sqlx's encoder makes of it, written here without chrono's formatter.
-//
-// Each text value is an allocation, and whoever drops its last reference frees it. sqlx's
-// SQLite thread, which bounds the writer, dropped them after each statement: 7% of its
-// instructions. A clone of the arguments (one vector, the values shared) keeps the last
-// references with the writer, which frees them with the rows on the next conversion's thread.
 #[cfg(feature = "sqlite")]
 bind_as_sea_orm_does!(
     sqlx::sqlite::SqliteArguments,
@@ -86,16 +72,14 @@ bind_as_sea_orm_does!(
             Some(text) => Arguments::add(args, Arc::<str>::from(text)),
             None => Arguments::add(args, value),
         }
-    },
-    |args: &sqlx::sqlite::SqliteArguments| Some(args.clone())
+    }
 );
-// MySQL encodes into the packet buffer: no allocation per value, nothing to keep.
+// MySQL encodes into the packet buffer: no allocation per value.
 #[cfg(feature = "mysql")]
 bind_as_sea_orm_does!(
     sqlx::mysql::MySqlArguments,
     std::convert::identity,
-    |args: &mut sqlx::mysql::MySqlArguments, value| Arguments::add(args, value),
-    |_: &sqlx::mysql::MySqlArguments| None
+    |args: &mut sqlx::mysql::MySqlArguments, value| Arguments::add(args, value)
 );
 
 /// Bytes of the longest time [`rfc3339`] writes: `9999-12-31T23:59:59.999999999+00:00`.
@@ -273,9 +257,6 @@ pub(crate) struct Bound<A> {
     pub(super) nulls: u64,
     /// The values of the other columns, row by row.
     pub(super) args: A,
-    /// What of `args` the writer keeps while their statement runs ([`Bind::kept`]), made here
-    /// on the converting thread rather than on the writer's task.
-    pub(super) kept: Option<A>,
 }
 
 /// Binds one chunk of rows, each row's values in the order of `columns`, but for the columns
@@ -314,12 +295,10 @@ pub(super) fn prebind<A: Bind + Arguments + Default>(
         let (this, after) = rest.split_at(plan.chunk(rest.len()).min(rest.len()));
         rest = after;
         let nulls = plan.shape(nulls(this, columns));
-        let args: A = bind_chunk(this, columns, nulls)?;
         bound.push(Bound {
             rows: this.len(),
             nulls,
-            kept: args.kept(),
-            args,
+            args: bind_chunk(this, columns, nulls)?,
         });
         if yield_between {
             // As the conversion does: the core for whatever else is ready, between chunks.
@@ -335,8 +314,8 @@ enum Next<A> {
     Done,
     /// No SQL for this chunk size: the caller falls back to SeaORM's statements.
     NoSql,
-    /// The next statement, its values and what of them the writer keeps.
-    Statement(Arc<str>, A, Option<A>),
+    /// The next statement and its values.
+    Statement(Arc<str>, A),
 }
 
 /// How [`prebind`] and [`insert`] cut rows into statements.
@@ -355,15 +334,13 @@ pub(super) trait Plan {
 /// statements.
 ///
 /// `prebound` holds chunks bound ahead by [`prebind`] with the same chunks; the rest are bound
-/// here, each while the database runs the statement before it. The arguments of statements that
-/// ran are added to `spent` where [`Bind::kept`] keeps them.
+/// here, each while the database runs the statement before it.
 pub(super) async fn insert<DB>(
     pool: &Pool<DB>,
     rows: &[Model],
     columns: &[Column],
     plan: &impl Plan,
     prebound: Vec<Bound<DB::Arguments>>,
-    spent: &mut Vec<DB::Arguments>,
 ) -> Result<bool, DbErr>
 where
     DB: Database,
@@ -378,8 +355,8 @@ where
         let size = plan.chunk(rest.len()).min(rest.len());
         let (this, after) = rest.split_at(size);
         *rest = after;
-        let (nulls, args, kept) = match prebound.next() {
-            Some(bound) if bound.rows == size => (bound.nulls, bound.args, bound.kept),
+        let (nulls, args) = match prebound.next() {
+            Some(bound) if bound.rows == size => (bound.nulls, bound.args),
             other => {
                 // Still correct, only bound twice; the tests run with debug assertions.
                 debug_assert!(
@@ -387,21 +364,19 @@ where
                     "chunks bound ahead differ from the insert's"
                 );
                 let nulls = plan.shape(nulls(this, columns));
-                let args: DB::Arguments = bind_chunk(this, columns, nulls)?;
-                let kept = args.kept();
-                (nulls, args, kept)
+                (nulls, bind_chunk(this, columns, nulls)?)
             }
         };
         match plan.sql(size, nulls) {
-            Some(sql) => Ok(Next::Statement(sql, args, kept)),
+            Some(sql) => Ok(Next::Statement(sql, args)),
             None => Ok(Next::NoSql),
         }
     };
     let mut rest = rows;
-    let (mut sql, mut args, mut kept) = match next(&mut rest)? {
+    let (mut sql, mut args) = match next(&mut rest)? {
         Next::Done => return Ok(true),
         Next::NoSql => return Ok(false),
-        Next::Statement(sql, args, kept) => (sql, args, kept),
+        Next::Statement(sql, args) => (sql, args),
     };
     let mut transaction = pool.begin().await.map_err(exec_error)?;
     loop {
@@ -410,12 +385,10 @@ where
         // `join!` polls `execute` first, which hands the statement to the driver.
         let (done, bound) = tokio::join!(execute, async { next(&mut rest) });
         done.map_err(exec_error)?;
-        // The driver drops its arguments before it ends the result stream `execute` waits for.
-        spent.extend(kept);
-        (sql, args, kept) = match bound? {
+        (sql, args) = match bound? {
             Next::Done => break,
             Next::NoSql => return Ok(false),
-            Next::Statement(sql, args, kept) => (sql, args, kept),
+            Next::Statement(sql, args) => (sql, args),
         };
     }
     transaction.commit().await.map_err(exec_error)?;

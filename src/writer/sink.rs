@@ -235,22 +235,6 @@ pub(crate) struct Sink {
     /// The `COPY` format the table takes.
     #[cfg(feature = "postgres")]
     copier: copy::Copier,
-    /// The arguments of the last insert's statements, for the writer to free with the rows.
-    spent: Spent,
-}
-
-/// The arguments of an insert's statements, kept after they ran so that their values are freed
-/// where the rows are, not on the driver's thread (see `bind::Bind::kept`).
-#[derive(Default)]
-pub(crate) struct Spent {
-    #[cfg(feature = "sqlite")]
-    sqlite: Vec<sea_orm::sqlx::sqlite::SqliteArguments>,
-}
-
-impl std::fmt::Debug for Spent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Spent")
-    }
 }
 
 impl std::fmt::Debug for Sink {
@@ -272,13 +256,7 @@ impl Sink {
             statements: Arc::new(Statements::new(backend)),
             #[cfg(feature = "postgres")]
             copier: copy::Copier::default(),
-            spent: Spent::default(),
         }
-    }
-
-    /// The arguments of the last insert's statements (nothing after the next insert starts).
-    pub(crate) fn take_spent(&mut self) -> Spent {
-        std::mem::take(&mut self.spent)
     }
 
     /// The database the rows go to (the hash chain reads and checkpoints there).
@@ -315,8 +293,6 @@ impl Sink {
         rows: &[Model],
         prebound: Option<Prebound>,
     ) -> Result<(), DbErr> {
-        // Those of an insert nobody took: at most one insert's values wait so.
-        self.spent = Spent::default();
         if rows.is_empty() {
             return Ok(());
         }
@@ -353,7 +329,7 @@ impl Sink {
         allow(unused_variables, reason = "only SQLite and MySQL bind values ahead")
     )]
     async fn insert_prepared(
-        &mut self,
+        &self,
         rows: &[Model],
         prebound: Option<Prebound>,
     ) -> Result<(), DbErr> {
@@ -377,8 +353,7 @@ impl Sink {
                         Some(Prebound::Sqlite(bound)) => bound,
                         _ => Vec::new(),
                     };
-                    let spent = &mut self.spent.sqlite;
-                    super::bind::insert(pool, rows, &columns, &chunks, prebound, spent).await?
+                    super::bind::insert(pool, rows, &columns, &chunks, prebound).await?
                 }
                 #[cfg(feature = "mysql")]
                 sea_orm::DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
@@ -387,9 +362,7 @@ impl Sink {
                         Some(Prebound::MySql(bound)) => bound,
                         _ => Vec::new(),
                     };
-                    // MySQL keeps nothing (`Bind::kept`).
-                    let spent = &mut Vec::new();
-                    super::bind::insert(pool, rows, &columns, &chunks, prebound, spent).await?
+                    super::bind::insert(pool, rows, &columns, &chunks, prebound).await?
                 }
                 #[allow(unreachable_patterns)]
                 _ => false,
@@ -1245,44 +1218,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// On SQLite the arguments of every statement that ran are kept for the writer, which frees
-    /// their values with the rows instead of sqlx's thread; an insert lets go of those of the
-    /// insert before it that nobody took.
-    #[cfg(feature = "sqlite")]
-    #[tokio::test]
-    async fn sqlite_statement_arguments_are_kept_for_the_writer_to_free() {
-        use sea_orm::sqlx::Arguments as _;
-
-        let targets = targets().await;
-        let target = &targets[0];
-        assert_eq!(target.name, "sqlite");
-        let mut sink = Sink::new(target.db.clone(), InsertMode::Fast);
-        let kept_values =
-            |spent: super::Spent| -> usize { spent.sqlite.iter().map(|a| a.len()).sum() };
-
-        // Bound ahead, as the writer does, and bound during the insert: both are kept.
-        let rows: Vec<Model> = (0..100).map(row).collect();
-        let prebound = sink.prebinder().and_then(|binder| binder.bind(&rows, true));
-        assert!(prebound.is_some());
-        sink.insert(&rows, prebound).await.expect("insert");
-        let spent = sink.take_spent();
-        assert!(spent.sqlite.len() > 1, "one per statement");
-        let per_row = kept_values(spent) / rows.len();
-        assert!(per_row >= 5, "{per_row} values a row");
-        assert_eq!(kept_values(sink.take_spent()), 0, "taken once");
-
-        let rows: Vec<Model> = (100..200).map(row).collect();
-        sink.insert(&rows, None).await.expect("insert");
-        assert_eq!(kept_values(sink.take_spent()), per_row * rows.len());
-
-        // Not taken: the next insert drops them.
-        let rows: Vec<Model> = (200..300).map(row).collect();
-        sink.insert(&rows, None).await.expect("insert");
-        sink.insert(&[], None).await.expect("empty insert");
-        assert_eq!(kept_values(sink.take_spent()), 0);
-        cleanup(targets).await;
     }
 
     #[tokio::test]

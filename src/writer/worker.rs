@@ -120,9 +120,8 @@ pub(crate) struct Worker {
     pub(crate) outage: Outage,
     /// Rows of the next batch, converted while the previous one was inserted.
     pub(crate) converted: Option<Converted>,
-    /// Rows written last, with their statements' arguments, freed by the next conversion task
-    /// rather than on this task.
-    pub(crate) retired: Option<(Vec<Model>, sink::Spent)>,
+    /// Rows written last, freed by the next conversion task rather than on this task.
+    pub(crate) retired: Option<Vec<Model>>,
     #[cfg(feature = "integrity")]
     pub(crate) chain: Option<crate::integrity::Chain>,
 }
@@ -393,8 +392,7 @@ impl Worker {
                 Ok(()) => {
                     self.database_is_back();
                     // The next conversion frees them; at most one batch waits so.
-                    let spent = self.sink.take_spent();
-                    if let Some(older) = self.retired.replace((rows, spent)) {
+                    if let Some(older) = self.retired.replace(rows) {
                         drop(tokio::task::spawn_blocking(move || drop(older)));
                     }
                     return;
