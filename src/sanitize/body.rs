@@ -53,21 +53,25 @@ enum Kind {
 /// A parsed `Content-Type`: the lowercase `type/subtype` and the raw parameters.
 #[derive(Debug)]
 struct MediaType<'a> {
-    essence: String,
+    /// Lower-cased; borrowed from the header when it is lower-case already, as it usually is.
+    essence: Cow<'a, str>,
     params: &'a str,
 }
 
 impl<'a> MediaType<'a> {
     fn parse(header: &'a str) -> Self {
         let (essence, params) = header.split_once(';').unwrap_or((header, ""));
-        Self {
-            essence: essence.trim().to_ascii_lowercase(),
-            params,
-        }
+        let essence = essence.trim();
+        let essence = if essence.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(essence.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(essence)
+        };
+        Self { essence, params }
     }
 
     fn kind(&self) -> Kind {
-        let essence = self.essence.as_str();
+        let essence = &*self.essence;
         let (main, sub) = essence.split_once('/').unwrap_or((essence, ""));
         match (main, sub) {
             ("application", "json") => Kind::Json,

@@ -79,7 +79,7 @@ pub(super) fn redact_json(rules: &Rules, input: &[u8], cut: Option<&str>, out: &
         copied: 0,
         scratch: String::new(),
         keybuf: String::new(),
-        stack: Vec::new(),
+        stack: Nesting::default(),
         suppress: None,
         sensitive_next: false,
     };
@@ -93,6 +93,54 @@ pub(super) fn redact_json(rules: &Rules, input: &[u8], cut: Option<&str>, out: &
         (Stop::Eof, None, None) => write!(out, " …[invalid JSON at byte {end}]"),
         (Stop::Done, None, None) => Ok(()),
     };
+}
+
+/// The open containers, `true` for an object: one bit each for the first 64 levels, so that a
+/// body allocates nothing for them, and a vector for any deeper.
+#[derive(Default)]
+struct Nesting {
+    bits: u64,
+    depth: usize,
+    deeper: Vec<bool>,
+}
+
+impl Nesting {
+    fn push(&mut self, object: bool) {
+        if self.depth < 64 {
+            let bit = 1 << self.depth;
+            if object {
+                self.bits |= bit;
+            } else {
+                self.bits &= !bit;
+            }
+        } else {
+            self.deeper.push(object);
+        }
+        self.depth += 1;
+    }
+
+    fn pop(&mut self) {
+        if self.depth > 64 {
+            self.deeper.pop();
+        }
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    fn last(&self) -> Option<bool> {
+        match self.depth {
+            0 => None,
+            1..=64 => Some(self.bits & (1 << (self.depth - 1)) != 0),
+            _ => self.deeper.last().copied(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.depth
+    }
+
+    fn is_empty(&self) -> bool {
+        self.depth == 0
+    }
 }
 
 /// Tokenizer state; see [`redact_json`].
@@ -111,7 +159,7 @@ struct Parser<'a, 'r> {
     /// Normalized key, reused across keys.
     keybuf: String,
     /// Open containers, `true` for objects.
-    stack: Vec<bool>,
+    stack: Nesting,
     /// While `Some(depth)`, a redacted value that started at `depth` is being skipped and
     /// nothing is emitted.
     suppress: Option<usize>,
@@ -151,7 +199,7 @@ impl Parser<'_, '_> {
                 Expect::Colon => Err(Stop::Invalid(self.pos)),
                 Expect::Value | Expect::ValueOrClose => self.value(c),
                 Expect::CommaOrClose => match (c, self.stack.last()) {
-                    (b',', Some(&in_object)) => {
+                    (b',', Some(in_object)) => {
                         self.pos += 1;
                         Ok(if in_object {
                             Expect::Key
@@ -733,6 +781,33 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, "{\"a\":1, …[truncated, 70000 bytes total]");
+    }
+
+    /// Past the 64 levels kept as bits, containers still close in order and a sensitive key
+    /// deep inside is still redacted.
+    #[test]
+    fn containers_nested_deeper_than_64_levels() {
+        for depth in [63, 64, 65, 100] {
+            let mut input = String::new();
+            for level in 0..depth {
+                input.push_str(if level % 2 == 0 { r#"{"k":"# } else { "[" });
+            }
+            input.push_str(r#"{"password":"hunter2","a":[1,{"b":"c"}]}"#);
+            for level in (0..depth).rev() {
+                input.push(if level % 2 == 0 { '}' } else { ']' });
+            }
+            let expected = input.replace(r#""hunter2""#, r#""[REDACTED]""#);
+            assert_eq!(run(&input, None), expected, "depth {depth}");
+            // The wrong close for the innermost level stops the document there.
+            let at = input.len() - depth;
+            let wrong = if (depth - 1) % 2 == 0 { ']' } else { '}' };
+            let bad = format!("{}{wrong}", &input[..at]);
+            let out = run(&bad, None);
+            assert!(
+                out.ends_with(&format!(" …[invalid JSON at byte {at}]")),
+                "depth {depth}: {out}"
+            );
+        }
     }
 
     #[test]
