@@ -4,7 +4,8 @@
 //! see `sink`); only the values skip SeaORM's `Value`s. Going through `Statement` costs two
 //! copies of every string per row (`ModelTrait::get`, then the clone SeaORM makes of a
 //! statement's values) and a third allocation in sqlx. Here each string is copied once, into the
-//! `Arc<str>` SQLite binds, or straight into the MySQL packet.
+//! `Arc<str>` SQLite binds (not at all where a column repeats the value of the row before, see
+//! `repeating`), or straight into the MySQL packet.
 //!
 //! Each value is bound as the Rust type SeaORM would bind for its column (`Option<i32>`,
 //! `DateTime<Utc>`, JSON, …), through the same sqlx encoders, so the stored bytes are the same on
