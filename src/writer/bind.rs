@@ -5,7 +5,7 @@
 //! copies of every string per row (`ModelTrait::get`, then the clone SeaORM makes of a
 //! statement's values) and a third allocation in sqlx. Here each string is copied once, into the
 //! `Arc<str>` SQLite binds (not at all where a column repeats the value of the row before, see
-//! `repeating`), or straight into the MySQL packet.
+//! `bind_column`), or straight into the MySQL packet.
 //!
 //! Each value is bound as the Rust type SeaORM would bind for its column (`Option<i32>`,
 //! `DateTime<Utc>`, JSON, …), through the same sqlx encoders, so the stored bytes are the same on
@@ -34,7 +34,7 @@ pub(super) trait Bind {
     fn bool(&mut self, value: bool) -> BindResult;
     fn time(&mut self, value: chrono::DateTime<chrono::Utc>) -> BindResult;
     fn json(&mut self, value: Option<&serde_json::Value>) -> BindResult;
-    /// A text value that consecutive rows often share (see [`repeating`]); `recent` is the value
+    /// A text value that consecutive rows often share (see [`bind_column`]); `recent` is the value
     /// this column bound last in the chunk, for drivers that can bind it again without a copy.
     fn repeated_text(&mut self, value: Option<&str>, recent: &mut Option<Arc<str>>) -> BindResult;
 }
@@ -165,61 +165,44 @@ fn rfc3339(at: chrono::DateTime<chrono::Utc>, buf: &mut [u8; RFC3339_LEN]) -> Op
     std::str::from_utf8(&buf[..len + 6]).ok()
 }
 
-/// `column`'s value in `row` where consecutive rows often share it: columns of few distinct
-/// values (methods, routes, tenants) or of one value per client or proxy (addresses, user
-/// agents, users), whose requests come in runs. `None` for the ids, times, paths, queries and
-/// bodies, which rarely repeat.
-fn repeating(row: &Model, column: Column) -> Option<Option<&str>> {
-    Some(match column {
-        Column::Method => Some(row.method.as_str()),
-        Column::Route => row.route.as_deref(),
-        Column::ClientIp => row.client_ip.as_deref(),
-        Column::PeerIp => row.peer_ip.as_deref(),
-        Column::UserAgent => row.user_agent.as_deref(),
-        Column::UserId => row.user_id.as_deref(),
-        Column::TenantId => row.tenant_id.as_deref(),
-        Column::Action => row.action.as_deref(),
-        Column::Resource => row.resource.as_deref(),
-        Column::ChainId => row.chain_id.as_deref(),
-        Column::KeyId => row.key_id.as_deref(),
-        _ => return None,
-    })
-}
-
 /// Binds `row`'s value of `column` as SeaORM would: the match is exhaustive, so a column added to
-/// the entity does not compile until it is bound here. `recent` is the value the column bound
-/// last, for the columns [`repeating`] names.
+/// the entity does not compile until it is bound here.
+///
+/// `recent` is the value the column bound last. Columns whose values consecutive rows often
+/// share go through [`Bind::repeated_text`] with it: those of few distinct values (methods,
+/// routes, tenants) or of one value per client or proxy (addresses, user agents, users), whose
+/// requests come in runs. Ids, times, paths, queries and bodies rarely repeat and are bound as
+/// they are.
 pub(super) fn bind_column(
     args: &mut impl Bind,
     row: &Model,
     column: Column,
     recent: &mut Option<Arc<str>>,
 ) -> BindResult {
-    if let Some(value) = repeating(row, column) {
-        return args.repeated_text(value, recent);
-    }
     let text = |args: &mut _, value: &Option<String>| Bind::text(args, value.as_deref());
+    let mut shared =
+        |args: &mut _, value: Option<&str>| Bind::repeated_text(args, value, &mut *recent);
     match column {
         Column::Id => args.big_int(Some(row.id)),
         Column::RecordId => args.text(Some(&row.record_id)),
         Column::OccurredAt => args.time(row.occurred_at),
         Column::RequestId => text(args, &row.request_id),
-        Column::Method => args.text(Some(&row.method)),
+        Column::Method => shared(args, Some(&row.method)),
         Column::Path => args.text(Some(&row.path)),
-        Column::Route => text(args, &row.route),
+        Column::Route => shared(args, row.route.as_deref()),
         Column::Query => text(args, &row.query),
         Column::Status => args.int(row.status),
         Column::GrpcStatus => args.int(row.grpc_status),
         Column::GrpcMessagesIn => args.big_int(row.grpc_messages_in),
         Column::GrpcMessagesOut => args.big_int(row.grpc_messages_out),
         Column::LatencyUs => args.big_int(Some(row.latency_us)),
-        Column::ClientIp => text(args, &row.client_ip),
-        Column::PeerIp => text(args, &row.peer_ip),
-        Column::UserAgent => text(args, &row.user_agent),
-        Column::UserId => text(args, &row.user_id),
-        Column::TenantId => text(args, &row.tenant_id),
-        Column::Action => text(args, &row.action),
-        Column::Resource => text(args, &row.resource),
+        Column::ClientIp => shared(args, row.client_ip.as_deref()),
+        Column::PeerIp => shared(args, row.peer_ip.as_deref()),
+        Column::UserAgent => shared(args, row.user_agent.as_deref()),
+        Column::UserId => shared(args, row.user_id.as_deref()),
+        Column::TenantId => shared(args, row.tenant_id.as_deref()),
+        Column::Action => shared(args, row.action.as_deref()),
+        Column::Resource => shared(args, row.resource.as_deref()),
         Column::RequestBody => text(args, &row.request_body),
         Column::RequestBodyTruncated => args.bool(row.request_body_truncated),
         Column::RequestBytes => args.big_int(Some(row.request_bytes)),
@@ -227,11 +210,11 @@ pub(super) fn bind_column(
         Column::RequestHeaders => args.json(row.request_headers.as_ref()),
         Column::Extra => args.json(row.extra.as_ref()),
         Column::Error => text(args, &row.error),
-        Column::ChainId => text(args, &row.chain_id),
+        Column::ChainId => shared(args, row.chain_id.as_deref()),
         Column::ChainSeq => args.big_int(row.chain_seq),
         Column::PrevHash => text(args, &row.prev_hash),
         Column::RowHash => text(args, &row.row_hash),
-        Column::KeyId => text(args, &row.key_id),
+        Column::KeyId => shared(args, row.key_id.as_deref()),
     }
 }
 
