@@ -201,12 +201,12 @@ impl Intake {
     }
 
     pub(crate) fn count_skipped(&self) {
-        Counters::add(&self.channel.stats.skipped, 1);
+        self.channel.stats.skipped.add(1);
     }
 
     pub(crate) fn submit(&self, record: AuditRecord) {
         let channel = &*self.channel;
-        Counters::add(&channel.stats.captured, 1);
+        channel.stats.captured.add(1);
         if channel.closed.load(Ordering::Acquire) {
             channel.drop_record("the audit writer was shut down");
             return;
