@@ -22,6 +22,10 @@ pub(crate) struct Channel {
     /// Wakes the worker; producers only ring it when a batch is ready, to keep the request path
     /// free of cross-thread wake-ups.
     pub(crate) wake: Notify,
+    /// Set while the worker waits for `wake`: only then do producers look at the queue's length
+    /// (whose head the worker moves with every record it takes) and ring. A worker busy with a
+    /// backlog is not rung for every record.
+    pub(crate) waiting: AtomicBool,
     pub(crate) stats: Counters,
     /// The latest snapshot, published by the worker after every write attempt.
     pub(crate) published: watch::Sender<WriterStats>,
@@ -59,6 +63,7 @@ impl Channel {
         let channel = Self {
             queue: ArrayQueue::new(capacity),
             wake: Notify::new(),
+            waiting: AtomicBool::new(false),
             stats: Counters::default(),
             published: watch::Sender::new(WriterStats::default()),
             permits,
@@ -79,6 +84,22 @@ impl Channel {
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.wake.notify_one();
+    }
+
+    /// Whether the worker should wait for a batch: it says it is waiting first, then looks at the
+    /// queue, so that a producer that pushed a batch's last record either sees it waiting and
+    /// rings, or is seen here. Call [`done_waiting`](Self::done_waiting) once woken.
+    pub(crate) fn begin_wait(&self) -> bool {
+        self.waiting.store(true, Ordering::SeqCst);
+        if self.queue.len() >= self.batch_size {
+            self.waiting.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn done_waiting(&self) {
+        self.waiting.store(false, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> WriterStats {
@@ -235,7 +256,9 @@ impl Intake {
                 }
             }
         }
-        if channel.queue.len() >= channel.batch_size {
+        // Pairs with `Channel::begin_wait`: either this sees the worker waiting, or the worker
+        // sees this record in the queue's length before it waits.
+        if channel.waiting.load(Ordering::SeqCst) && channel.queue.len() >= channel.batch_size {
             channel.wake.notify_one();
         }
     }

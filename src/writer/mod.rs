@@ -168,6 +168,61 @@ pub(crate) fn null_row() -> crate::entity::audit_log::Model {
 
 #[cfg(test)]
 mod tests {
+    use std::convert::Infallible;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use tower::ServiceExt;
+
+    /// A full batch is written when its last record arrives, not when the flush timer fires: a
+    /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
+    /// then two batches at once, with a timer that would take an hour.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_batch_is_written_without_waiting_for_the_timer() {
+        let db = crate::connect("sqlite::memory:").await.expect("db");
+        crate::migrate(&db).await.expect("migrate");
+        let (layer, guard) = crate::AuditLayer::builder(db)
+            .batch_size(4)
+            .flush_interval(Duration::from_secs(3_600))
+            .build()
+            .expect("layer");
+        let service = tower::ServiceBuilder::new().layer(layer).service_fn(
+            |_: http::Request<crate::RequestBody<Empty<Bytes>>>| async {
+                Ok::<_, Infallible>(http::Response::new(Empty::<Bytes>::new()))
+            },
+        );
+        let mut stats = guard.watch_stats();
+        let mut sent = 0;
+        for round in [4, 4, 4, 4, 4, 8] {
+            for _ in 0..round {
+                let request = http::Request::get("/x")
+                    .body(Empty::new())
+                    .expect("request");
+                let response = service.clone().oneshot(request).await.expect("response");
+                response.into_body().collect().await.expect("body");
+            }
+            sent += round;
+            let written = tokio::time::timeout(
+                Duration::from_secs(20),
+                stats.wait_for(|s| s.written >= sent),
+            )
+            .await
+            .is_ok();
+            assert!(
+                written,
+                "{sent} records sent, {} written: a full batch waited for the timer",
+                stats.borrow().written
+            );
+        }
+        assert_eq!(guard.stats().captured, sent);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        assert_eq!((report.written, report.dropped), (sent, 0));
+    }
+
     #[test]
     fn uuid_v7_keeps_the_time_and_differs_each_time() {
         let at = chrono::DateTime::from_timestamp_millis(1_764_061_200_123).expect("time");

@@ -238,6 +238,9 @@ impl Worker {
             if let Some(deadline) = self.deadline {
                 wake_at = wake_at.min(deadline);
             }
+            if !self.channel.begin_wait() {
+                continue;
+            }
             tokio::select! {
                 () = self.channel.wake.notified() => {}
                 () = tokio::time::sleep_until(wake_at) => {}
@@ -246,6 +249,7 @@ impl Worker {
                     self.begin_shutdown(deadline);
                 }
             }
+            self.channel.done_waiting();
         }
         self.finish(shutdown_at.unwrap_or(started)).await;
     }
