@@ -183,30 +183,22 @@ pub(crate) fn export(stats: &WriterStats) {
 mod tests {
     use super::*;
 
-    /// Every thread's additions are counted, and threads take cells of their own while there are
-    /// cells left.
+    /// Every thread's additions are counted, whichever cells the threads took (other tests'
+    /// threads take cells too, so which ones is not asserted).
     #[test]
     fn a_striped_counter_sums_what_every_thread_added() {
         let counter = StripedCounter::default();
-        let stripes: Vec<usize> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..4)
-                .map(|_| {
-                    scope.spawn(|| {
-                        for _ in 0..1_000 {
-                            counter.add(1);
-                        }
-                        counter.add(10);
-                        stripe()
-                    })
-                })
-                .collect();
-            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        std::thread::scope(|scope| {
+            for _ in 0..12 {
+                scope.spawn(|| {
+                    for _ in 0..1_000 {
+                        counter.add(1);
+                    }
+                    counter.add(10);
+                });
+            }
         });
-        assert_eq!(counter.load(), 4 * 1_010);
-        let mut distinct = stripes.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        assert_eq!(distinct.len(), stripes.len(), "{stripes:?}");
+        assert_eq!(counter.load(), 12 * 1_010);
         assert_eq!(stripe(), stripe(), "a thread keeps its cell");
     }
 }
