@@ -4,6 +4,8 @@ use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use crossbeam_utils::CachePadded;
+
 use crate::context::lock;
 
 /// A snapshot of the writer's counters, from [`WriterGuard::stats`](crate::WriterGuard::stats).
@@ -113,22 +115,17 @@ const STRIPES: usize = 8;
 /// reading sums the cells.
 #[derive(Debug, Default)]
 pub(crate) struct StripedCounter {
-    cells: [Padded<AtomicU64>; STRIPES],
+    cells: [CachePadded<AtomicU64>; STRIPES],
 }
-
-/// A value alone on its cache line (and the one after it, which some CPUs fetch in pairs).
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Padded<T>(T);
 
 impl StripedCounter {
     pub(crate) fn add(&self, n: u64) {
-        self.cells[stripe()].0.fetch_add(n, Ordering::Relaxed);
+        self.cells[stripe()].fetch_add(n, Ordering::Relaxed);
     }
 
     pub(crate) fn load(&self) -> u64 {
         self.cells.iter().fold(0, |sum, cell| {
-            sum.wrapping_add(cell.0.load(Ordering::Relaxed))
+            sum.wrapping_add(cell.load(Ordering::Relaxed))
         })
     }
 }
