@@ -4,8 +4,9 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
@@ -16,6 +17,7 @@ use tower_service::Service;
 
 use crate::AuditContext;
 use crate::body::{PreRead, RequestBody, ResponseBody};
+use crate::layer::Shared;
 use crate::record::PendingRecord;
 
 type Acquire =
@@ -66,6 +68,32 @@ struct Waiting<S, B> {
     acquire: Acquire,
     pre_read_timeout: Option<Duration>,
     deadline: Pin<Box<tokio::time::Sleep>>,
+    #[allow(dead_code, reason = "held for its Drop, which counts the wait")]
+    clock: WaitClock,
+}
+
+/// Counts a request's wait for room in the writer's stats: the wait when it begins, its length
+/// when it ends, with room, at the timeout or with the request dropped.
+struct WaitClock {
+    since: Instant,
+    layer: Arc<Shared>,
+}
+
+impl WaitClock {
+    fn start(layer: Arc<Shared>) -> Self {
+        layer.intake.channel().count_blocked();
+        Self {
+            since: Instant::now(),
+            layer,
+        }
+    }
+}
+
+impl Drop for WaitClock {
+    fn drop(&mut self) {
+        let waited = self.since.elapsed();
+        self.layer.intake.channel().add_blocked_time(waited);
+    }
 }
 
 /// A small body still arriving, read within a bounded wait before the service runs.
@@ -137,6 +165,7 @@ where
         timeout: Duration,
         pre_read_timeout: Option<Duration>,
     ) -> Self {
+        let clock = WaitClock::start(pending.layer_handle());
         Self {
             state: State::WaitingForRoom {
                 waiting: Box::new(Waiting {
@@ -146,6 +175,7 @@ where
                     acquire,
                     pre_read_timeout,
                     deadline: Box::pin(tokio::time::sleep(timeout)),
+                    clock,
                 }),
             },
             pending: Some(pending),
@@ -193,6 +223,7 @@ where
                         acquire,
                         pre_read_timeout,
                         deadline,
+                        clock: _,
                     } = &mut **waiting;
                     let pending = this.pending.as_mut().expect(POLLED_AFTER_COMPLETION);
                     match acquire.as_mut().poll(cx) {

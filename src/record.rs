@@ -370,6 +370,11 @@ impl PendingRecord {
         &self.layer
     }
 
+    /// The layer's shared state, for what must hold it apart from this record.
+    pub(crate) fn layer_handle(&self) -> Arc<Shared> {
+        Arc::clone(&self.layer)
+    }
+
     pub(crate) fn take_echo_request_id(&mut self) -> Option<HeaderValue> {
         self.rare.as_mut()?.echo_request_id.take()
     }

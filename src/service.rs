@@ -582,6 +582,74 @@ mod tests {
         assert!(!body.truncated);
     }
 
+    /// Under `Block`, a request that finds the queue full is counted once, and its wait is added
+    /// when the wait ends: at the timeout, or when the request is dropped while it waits. A
+    /// request that found room is in neither.
+    #[tokio::test]
+    async fn waits_for_room_are_counted_with_their_length() {
+        use tower::Layer;
+
+        const TIMEOUT: Duration = Duration::from_millis(150);
+        const GIVE_UP: Duration = Duration::from_millis(50);
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        // The writer is not run: the first record keeps the queue's only room.
+        let (layer, _guard, _writer) = crate::AuditLayer::builder(db)
+            .overflow(Overflow::Block { timeout: TIMEOUT })
+            .capacity(1)
+            .build_pair()
+            .expect("layer");
+        let handler = tower::service_fn(|_: Request<RequestBody<Full<Bytes>>>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        });
+        let service = layer.layer(handler);
+        let stats = || service.shared.intake.channel().snapshot();
+        let request = || {
+            Request::get("/wait")
+                .body(Full::new(Bytes::new()))
+                .expect("request")
+        };
+        let serve = |request| async {
+            let response = service.clone().oneshot(request).await.expect("response");
+            response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes()
+        };
+
+        assert_eq!(&serve(request()).await[..], b"ok");
+        let after_room = stats();
+        assert_eq!((after_room.blocked, after_room.queue_len), (0, 1));
+        assert_eq!(after_room.blocked_for, Duration::ZERO);
+
+        // No room comes: the request waits out the timeout, is served, and its record is
+        // dropped at the full queue.
+        let started = Instant::now();
+        assert_eq!(&serve(request()).await[..], b"ok");
+        assert!(started.elapsed() >= TIMEOUT);
+        let after_timeout = stats();
+        assert_eq!((after_timeout.blocked, after_timeout.dropped), (1, 1));
+        assert!(
+            after_timeout.blocked_for >= TIMEOUT && after_timeout.blocked_for < TIMEOUT * 20,
+            "{:?}",
+            after_timeout.blocked_for
+        );
+
+        // Dropped while it waits: counted too, with the time it waited.
+        let waiting = service.clone().oneshot(request());
+        assert!(tokio::time::timeout(GIVE_UP, waiting).await.is_err());
+        let after_cancel = stats();
+        assert_eq!((after_cancel.blocked, after_cancel.dropped), (2, 2));
+        let waited = after_cancel.blocked_for - after_timeout.blocked_for;
+        assert!(
+            waited >= GIVE_UP && waited < TIMEOUT,
+            "waited {waited:?} before the request was dropped"
+        );
+    }
+
     #[test]
     fn grpc_timeouts_parse_every_unit() {
         let timeout = |value: &'static str| {

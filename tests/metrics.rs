@@ -49,6 +49,9 @@ async fn writer_counters_reach_the_recorder() {
     assert_eq!(counter("tower_audit_records_written_total"), 3);
     assert_eq!(counter("tower_audit_records_skipped_total"), 1);
     assert_eq!(counter("tower_audit_records_dropped_total"), 0);
+    // `Block` is not the policy here: nothing waited for room.
+    assert_eq!(counter("tower_audit_requests_blocked_total"), 0);
+    assert_eq!(counter("tower_audit_blocked_microseconds_total"), 0);
     assert!(matches!(
         metrics.get("tower_audit_queue_len"),
         Some(DebugValue::Gauge(_))

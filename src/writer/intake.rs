@@ -171,6 +171,17 @@ impl Channel {
         }
     }
 
+    /// Counts a request that found no room under `Block` and waits for it.
+    pub(crate) fn count_blocked(&self) {
+        Counters::add(&self.stats.blocked, 1);
+    }
+
+    /// Adds the time a request waited for room under `Block`, once its wait has ended.
+    pub(crate) fn add_blocked_time(&self, waited: std::time::Duration) {
+        let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+        Counters::add(&self.stats.blocked_for, micros);
+    }
+
     /// At most one log line a second: a full queue under load would otherwise flood the logs.
     fn log_due(&self) -> bool {
         let now = SystemTime::now()

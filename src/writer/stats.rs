@@ -38,6 +38,13 @@ pub struct WriterStats {
     pub dead_lettered: u64,
     /// Requests answered 503 under [`Overflow::Reject`](crate::Overflow::Reject).
     pub rejected: u64,
+    /// Requests that found the queue full under [`Overflow::Block`](crate::Overflow::Block) and
+    /// waited for room before the service ran: counted when the wait begins.
+    pub blocked: u64,
+    /// The time those requests spent waiting, all together: each wait is added when it ends,
+    /// with room, at the timeout, or with the request dropped. `blocked_for / blocked` is the
+    /// mean wait; a request that did not wait is not in either.
+    pub blocked_for: std::time::Duration,
     /// Bytes in the journal waiting to be replayed.
     pub journal_bytes: u64,
     /// How long the database has been failing, if it is.
@@ -63,6 +70,9 @@ pub(crate) struct Counters {
     pub(crate) replayed: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
     pub(crate) rejected: AtomicU64,
+    pub(crate) blocked: AtomicU64,
+    /// Microseconds.
+    pub(crate) blocked_for: AtomicU64,
     pub(crate) journal_bytes: AtomicU64,
     last_error: Mutex<Option<String>>,
     away_since: Mutex<Option<std::time::Instant>>,
@@ -96,6 +106,8 @@ impl Counters {
             replayed: self.replayed.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
+            blocked: self.blocked.load(Ordering::Relaxed),
+            blocked_for: std::time::Duration::from_micros(self.blocked_for.load(Ordering::Relaxed)),
             journal_bytes: self.journal_bytes.load(Ordering::Relaxed),
             database_away_for: lock(&self.away_since).map(|since| since.elapsed()),
             queue_len,
@@ -152,7 +164,8 @@ fn stripe() -> usize {
 /// | metric | kind |
 /// | --- | --- |
 /// | `tower_audit_records_captured_total`, `_written_total`, `_dropped_total`, `_lost_total`, `_spilled_total`, `_replayed_total`, `_dead_lettered_total`, `_skipped_total` | counter |
-/// | `tower_audit_requests_rejected_total`, `tower_audit_failed_batches_total` | counter |
+/// | `tower_audit_requests_rejected_total`, `tower_audit_requests_blocked_total`, `tower_audit_failed_batches_total` | counter |
+/// | `tower_audit_blocked_microseconds_total` (the time blocked requests waited) | counter |
 /// | `tower_audit_queue_len`, `tower_audit_journal_bytes`, `tower_audit_database_away_seconds` | gauge |
 #[cfg(feature = "metrics")]
 pub(crate) fn export(stats: &WriterStats) {
@@ -166,6 +179,9 @@ pub(crate) fn export(stats: &WriterStats) {
     counter!("tower_audit_records_dead_lettered_total").absolute(stats.dead_lettered);
     counter!("tower_audit_records_skipped_total").absolute(stats.skipped);
     counter!("tower_audit_requests_rejected_total").absolute(stats.rejected);
+    counter!("tower_audit_requests_blocked_total").absolute(stats.blocked);
+    counter!("tower_audit_blocked_microseconds_total")
+        .absolute(u64::try_from(stats.blocked_for.as_micros()).unwrap_or(u64::MAX));
     counter!("tower_audit_failed_batches_total").absolute(stats.failed_batches);
     gauge!("tower_audit_queue_len").set(stats.queue_len as f64);
     gauge!("tower_audit_journal_bytes").set(stats.journal_bytes as f64);
