@@ -9,13 +9,16 @@
 //!
 //! Each variant serves a 291-byte JSON POST; a Rust load generator (hyper client, 64 keep-alive
 //! connections) runs on its own thread. The audit variants use `Overflow::Block`, so nothing is
-//! dropped: what the writer cannot keep up with slows the server, and the ratio shows it.
+//! dropped: what the writer cannot keep up with slows the server, and the ratio shows it. The
+//! last column counts the requests that found the queue full and waited for room, with their
+//! mean wait (`WriterStats::blocked` and `blocked_for`); the rest waited, if at all, for a core.
 //!
 //! With one server thread, the server's thread and every thread it starts (the writer's blocking
 //! conversions, sqlx's SQLite thread) are pinned to the first core and the load generator to the
 //! second, so the writer shares the server's core as in production on one core; `LOAD_PIN=0`
 //! turns pinning off. Settings: `LOAD_SECONDS` (per round, default 3), `LOAD_ROUNDS` (default 3),
-//! `LOAD_VARIANTS` (a comma-separated subset of `trace,sqlite,postgres`; bare axum always runs).
+//! `LOAD_VARIANTS` (a comma-separated subset of `trace,sqlite,postgres`; bare axum always runs),
+//! `LOAD_CAPACITY` (the audit queue's capacity, default the layer's 8,192).
 //!
 //! By default each connection sends its next request as soon as the last one is answered, so the
 //! server runs flat out and the latencies are those of a saturated server. `LOAD_RATE=N` offers
@@ -82,6 +85,9 @@ struct Totals {
     written: u64,
     dropped: u64,
     captured: u64,
+    /// Requests that waited for room in the queue (`Overflow::Block`), and their waits in all.
+    blocked: u64,
+    blocked_for: Duration,
 }
 
 fn router() -> Router {
@@ -94,6 +100,9 @@ fn router() -> Router {
     )
 }
 
+/// What an audit variant's writer reports: its shutdown, and its stats just before.
+type WriterEnd = (tower_audit::ShutdownReport, tower_audit::WriterStats);
+
 /// Starts a variant's server on its own runtime and thread; returns its address, a stop switch,
 /// the writer guard, and the thread.
 fn start(
@@ -102,10 +111,11 @@ fn start(
     pin: Option<(core_affinity::CoreId, core_affinity::CoreId)>,
     dir: &std::path::Path,
     clients: usize,
+    capacity: Option<usize>,
 ) -> (
     SocketAddr,
     tokio::sync::oneshot::Sender<()>,
-    std::thread::JoinHandle<Option<tower_audit::ShutdownReport>>,
+    std::thread::JoinHandle<Option<WriterEnd>>,
 ) {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -143,6 +153,9 @@ fn start(
                     let mut builder = AuditLayer::builder(db).overflow(Overflow::Block {
                         timeout: Duration::from_secs(10),
                     });
+                    if let Some(capacity) = capacity {
+                        builder = builder.capacity(capacity);
+                    }
                     if clients > 0 {
                         builder = builder.trusted_proxies(
                             tower_audit::client_ip::TrustedProxies::cidrs(["127.0.0.0/8"]).unwrap(),
@@ -165,7 +178,11 @@ fn start(
             .await
             .unwrap();
             match guard {
-                Some(guard) => Some(guard.shutdown(Duration::from_secs(120)).await.unwrap()),
+                Some(guard) => {
+                    let stats = guard.stats();
+                    let report = guard.shutdown(Duration::from_secs(120)).await.unwrap();
+                    Some((report, stats))
+                }
                 None => None,
             }
         })
@@ -261,6 +278,9 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
     let rate: Option<f64> = std::env::var("LOAD_RATE").ok().and_then(|s| s.parse().ok());
+    let capacity: Option<usize> = std::env::var("LOAD_CAPACITY")
+        .ok()
+        .and_then(|s| s.parse().ok());
     let clients: usize = std::env::var("LOAD_CLIENTS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -343,7 +363,7 @@ fn main() {
         }
         for i in order {
             let variant = variants[i];
-            let (addr, stop, thread) = start(variant, threads, pin, dir.path(), clients);
+            let (addr, stop, thread) = start(variant, threads, pin, dir.path(), clients, capacity);
             let started = Instant::now();
             let (n, latencies) = std::thread::scope(|scope| {
                 scope
@@ -358,10 +378,12 @@ fn main() {
             t.requests += n;
             t.seconds += elapsed;
             t.latencies_us.extend(latencies);
-            if let Some(report) = report {
+            if let Some((report, stats)) = report {
                 t.written += report.written;
                 t.dropped += report.dropped;
                 t.captured += n;
+                t.blocked += stats.blocked;
+                t.blocked_for += stats.blocked_for;
             }
             eprintln!(
                 "  round {round}: {:<32} {:>9.0} req/s",
@@ -374,9 +396,9 @@ fn main() {
     let mut bare_p99 = 0;
     println!();
     println!(
-        "| variant | req/s | vs bare | p50 µs | p99 µs | p99 vs bare | records written / dropped |"
+        "| variant | req/s | vs bare | p50 µs | p99 µs | p99 vs bare | records written / dropped | waited for room (mean wait) |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |");
     for (i, variant) in variants.iter().enumerate() {
         let t = &mut totals[i];
         t.latencies_us.sort_unstable();
@@ -386,20 +408,34 @@ fn main() {
         if i == 0 {
             bare_p99 = p99.max(1);
         }
-        let records = if matches!(variant, Variant::AuditSqlite | Variant::AuditPostgres) {
-            format!("{} / {} (of {} requests)", t.written, t.dropped, t.captured)
+        let audited = matches!(variant, Variant::AuditSqlite | Variant::AuditPostgres);
+        let (records, blocked) = if audited {
+            let mean_ms = if t.blocked == 0 {
+                0.0
+            } else {
+                t.blocked_for.as_secs_f64() * 1e3 / t.blocked as f64
+            };
+            (
+                format!("{} / {} (of {} requests)", t.written, t.dropped, t.captured),
+                format!(
+                    "{} ({:.2}%, {mean_ms:.1} ms)",
+                    t.blocked,
+                    t.blocked as f64 * 100.0 / t.captured.max(1) as f64
+                ),
+            )
         } else {
-            "–".into()
+            ("–".into(), "–".into())
         };
         println!(
-            "| {} | {:.0} | {:.2} | {} | {} | {:.2} | {} |",
+            "| {} | {:.0} | {:.2} | {} | {} | {:.2} | {} | {} |",
             variant.name(),
             rps,
             rps / bare_rps,
             p50,
             p99,
             p99 as f64 / bare_p99 as f64,
-            records
+            records,
+            blocked
         );
     }
 }
