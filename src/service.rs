@@ -638,10 +638,16 @@ mod tests {
             after_timeout.blocked_for
         );
 
-        // Dropped while it waits (well before the timeout, with room to spare on a busy
-        // machine): counted too, with the time it waited.
-        let waiting = service.clone().oneshot(request());
-        assert!(tokio::time::timeout(GIVE_UP, waiting).await.is_err());
+        // Counted as soon as it begins to wait; dropped while it waits (well before the
+        // timeout, with room to spare on a busy machine), with the time it waited added then.
+        let mut waiting = Box::pin(service.clone().oneshot(request()));
+        let polled_once = tokio::time::timeout(Duration::ZERO, &mut waiting).await;
+        assert!(polled_once.is_err(), "the request did not wait");
+        let waiting_now = stats();
+        assert_eq!((waiting_now.blocked, waiting_now.dropped), (2, 1));
+        assert_eq!(waiting_now.blocked_for, after_timeout.blocked_for);
+        tokio::time::sleep(GIVE_UP).await;
+        drop(waiting);
         let after_cancel = stats();
         assert_eq!((after_cancel.blocked, after_cancel.dropped), (2, 2));
         let waited = after_cancel.blocked_for - after_timeout.blocked_for;
