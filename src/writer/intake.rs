@@ -1,7 +1,7 @@
 //! The bounded queue between the request path and the worker, and what happens when it is full
 //! or the database is away.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,10 +22,11 @@ pub(crate) struct Channel {
     /// Wakes the worker; producers only ring it when a batch is ready, to keep the request path
     /// free of cross-thread wake-ups.
     pub(crate) wake: Notify,
-    /// Set while the worker waits for `wake`: only then do producers look at the queue's length
-    /// (whose head the worker moves with every record it takes) and ring. A worker busy with a
-    /// backlog is not rung for every record.
-    pub(crate) waiting: AtomicBool,
+    /// While the worker waits for `wake`, how many queued records complete its batch (the batch
+    /// size less the records it already took); 0 while it does not wait. Only then do producers
+    /// look at the queue's length (whose head the worker moves with every record it takes) and
+    /// ring: a worker busy with a backlog is not rung for every record.
+    wake_at: AtomicUsize,
     pub(crate) stats: Counters,
     /// The latest snapshot, published by the worker after every write attempt.
     pub(crate) published: watch::Sender<WriterStats>,
@@ -63,7 +64,7 @@ impl Channel {
         let channel = Self {
             queue: ArrayQueue::new(capacity),
             wake: Notify::new(),
-            waiting: AtomicBool::new(false),
+            wake_at: AtomicUsize::new(0),
             stats: Counters::default(),
             published: watch::Sender::new(WriterStats::default()),
             permits,
@@ -86,20 +87,22 @@ impl Channel {
         self.wake.notify_one();
     }
 
-    /// Whether the worker should wait for a batch: it says it is waiting first, then looks at the
-    /// queue, so that a producer that pushed a batch's last record either sees it waiting and
-    /// rings, or is seen here. Call [`done_waiting`](Self::done_waiting) once woken.
-    pub(crate) fn begin_wait(&self) -> bool {
-        self.waiting.store(true, Ordering::SeqCst);
-        if self.queue.len() >= self.batch_size {
-            self.waiting.store(false, Ordering::SeqCst);
+    /// Whether the worker, holding `held` records it took from the queue, should wait for the
+    /// rest of a batch: it says how many queued records would complete it first, then looks at
+    /// the queue, so that a producer that pushed the batch's last record either sees the worker
+    /// waiting and rings, or is seen here. Call [`done_waiting`](Self::done_waiting) once woken.
+    pub(crate) fn begin_wait(&self, held: usize) -> bool {
+        let need = self.batch_size.saturating_sub(held).max(1);
+        self.wake_at.store(need, Ordering::SeqCst);
+        if self.queue.len() >= need {
+            self.wake_at.store(0, Ordering::SeqCst);
             return false;
         }
         true
     }
 
     pub(crate) fn done_waiting(&self) {
-        self.waiting.store(false, Ordering::Relaxed);
+        self.wake_at.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> WriterStats {
@@ -269,7 +272,8 @@ impl Intake {
         }
         // Pairs with `Channel::begin_wait`: either this sees the worker waiting, or the worker
         // sees this record in the queue's length before it waits.
-        if channel.waiting.load(Ordering::SeqCst) && channel.queue.len() >= channel.batch_size {
+        let need = channel.wake_at.load(Ordering::SeqCst);
+        if need > 0 && channel.queue.len() >= need {
             channel.wake.notify_one();
         }
     }

@@ -238,7 +238,7 @@ impl Worker {
             if let Some(deadline) = self.deadline {
                 wake_at = wake_at.min(deadline);
             }
-            if !self.channel.begin_wait() {
+            if !self.channel.begin_wait(batch.len()) {
                 continue;
             }
             tokio::select! {
