@@ -175,62 +175,21 @@ mod tests {
     use http_body_util::{BodyExt, Empty};
     use tower::ServiceExt;
 
-    /// A full batch is written when its last record arrives, not when the flush timer fires: a
-    /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
-    /// then two batches at once, with a timer that would take an hour. The worker takes what has
-    /// queued when it gets to it (a batch of five, say), so after each round fewer than a batch
-    /// may wait for the timer, never a whole one; the shutdown writes them.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_full_batch_is_written_without_waiting_for_the_timer() {
-        let db = crate::connect("sqlite::memory:").await.expect("db");
-        crate::migrate(&db).await.expect("migrate");
-        let (layer, guard) = crate::AuditLayer::builder(db)
-            .batch_size(4)
-            .flush_interval(Duration::from_secs(3_600))
-            .build()
-            .expect("layer");
-        let service = tower::ServiceBuilder::new().layer(layer).service_fn(
-            |_: http::Request<crate::RequestBody<Empty<Bytes>>>| async {
-                Ok::<_, Infallible>(http::Response::new(Empty::<Bytes>::new()))
-            },
-        );
-        let mut stats = guard.watch_stats();
-        let mut sent = 0;
-        for round in [4, 4, 4, 4, 4, 8] {
-            for _ in 0..round {
-                let request = http::Request::get("/x")
-                    .body(Empty::new())
-                    .expect("request");
-                let response = service.clone().oneshot(request).await.expect("response");
-                response.into_body().collect().await.expect("body");
-            }
-            sent += round;
-            let written = tokio::time::timeout(
-                Duration::from_secs(20),
-                stats.wait_for(|s| sent - s.written < 4),
-            )
-            .await
-            .is_ok();
-            assert!(
-                written,
-                "{sent} records sent, {} written: a full batch waited for the timer",
-                stats.borrow().written
-            );
-        }
-        assert_eq!(guard.stats().captured, sent);
-        let report = guard
-            .shutdown(Duration::from_secs(10))
-            .await
-            .expect("shutdown");
-        assert_eq!((report.written, report.dropped), (sent, 0));
-    }
+    type AuditedResponse = http::Response<crate::ResponseBody<Empty<Bytes>>>;
 
-    /// Records the worker already took from the queue count toward its batch: a worker that
-    /// holds two of a batch of four and waits is rung by the second record after them, not by
-    /// the fourth in the queue (which, with no more traffic, would be the flush timer's hour);
-    /// one that holds none is rung by the fourth.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn records_the_worker_holds_count_toward_the_batch_it_waits_for() {
+    /// An audited service that answers every request with an empty body, over an in-memory
+    /// table, with batches of four and a flush timer of an hour; the test runs the writer.
+    async fn batches_of_four() -> (
+        impl tower::Service<
+            http::Request<Empty<Bytes>>,
+            Response = AuditedResponse,
+            Error = Infallible,
+            Future: Send,
+        > + Clone
+        + Send,
+        crate::WriterGuard,
+        crate::AuditWriter,
+    ) {
         let db = crate::connect("sqlite::memory:").await.expect("db");
         crate::migrate(&db).await.expect("migrate");
         let (layer, guard, writer) = crate::AuditLayer::builder(db)
@@ -243,21 +202,77 @@ mod tests {
                 Ok::<_, Infallible>(http::Response::new(Empty::<Bytes>::new()))
             },
         );
-        let send = |count: usize| {
-            let service = service.clone();
-            async move {
-                for _ in 0..count {
-                    let request = http::Request::get("/x")
-                        .body(Empty::new())
-                        .expect("request");
-                    let response = service.clone().oneshot(request).await.expect("response");
-                    response.into_body().collect().await.expect("body");
-                }
-            }
-        };
-        // Two records queued before the worker starts: it takes them, and waits for two more.
-        send(2).await;
+        (service, guard, writer)
+    }
+
+    /// Sends `count` requests one after the other, each answered in full: `count` records.
+    async fn send<S>(service: &S, count: u64)
+    where
+        S: tower::Service<
+                http::Request<Empty<Bytes>>,
+                Response = AuditedResponse,
+                Error = Infallible,
+            > + Clone,
+    {
+        for _ in 0..count {
+            let request = http::Request::get("/x")
+                .body(Empty::new())
+                .expect("request");
+            let response = service.clone().oneshot(request).await.expect("response");
+            response.into_body().collect().await.expect("body");
+        }
+    }
+
+    /// Waits up to 20 s for the writer's published stats to satisfy `done`.
+    async fn wait_for(
+        guard: &crate::WriterGuard,
+        done: impl FnMut(&crate::WriterStats) -> bool,
+    ) -> bool {
+        let mut stats = guard.watch_stats();
+        tokio::time::timeout(Duration::from_secs(20), stats.wait_for(done))
+            .await
+            .is_ok()
+    }
+
+    /// A full batch is written when its last record arrives, not when the flush timer fires: a
+    /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
+    /// then two batches at once, with a timer that would take an hour. The worker takes what has
+    /// queued when it gets to it (a batch of five, say), so after each round fewer than a batch
+    /// may wait for the timer, never a whole one; the shutdown writes them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_batch_is_written_without_waiting_for_the_timer() {
+        let (service, guard, writer) = batches_of_four().await;
         let task = tokio::spawn(writer);
+        let mut sent = 0;
+        for round in [4, 4, 4, 4, 4, 8] {
+            send(&service, round).await;
+            sent += round;
+            assert!(
+                wait_for(&guard, |s| sent - s.written < 4).await,
+                "{sent} records sent, {} written: a full batch waited for the timer",
+                guard.stats().written
+            );
+        }
+        assert_eq!(guard.stats().captured, sent);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        assert_eq!((report.written, report.dropped), (sent, 0));
+        task.await.expect("writer");
+    }
+
+    /// Records the worker already took from the queue count toward its batch: a worker that
+    /// holds two of a batch of four and waits is rung by the second record after them, not by
+    /// the fourth in the queue (which, with no more traffic, would be the flush timer's hour);
+    /// one that holds none is rung by the fourth.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn records_the_worker_holds_count_toward_the_batch_it_waits_for() {
+        let (service, guard, writer) = batches_of_four().await;
+        // Two records queued before the worker starts: it takes them, and waits for two more.
+        send(&service, 2).await;
+        let task = tokio::spawn(writer);
+        // The live count: the published stats are only updated after writes.
         let taken = tokio::time::timeout(Duration::from_secs(20), async {
             while guard.stats().queue_len > 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -265,26 +280,17 @@ mod tests {
         })
         .await;
         assert!(taken.is_ok(), "the worker did not take the queued records");
-        send(2).await;
-        let mut stats = guard.watch_stats();
-        let written =
-            tokio::time::timeout(Duration::from_secs(20), stats.wait_for(|s| s.written >= 4))
-                .await
-                .is_ok();
+        send(&service, 2).await;
         assert!(
-            written,
+            wait_for(&guard, |s| s.written >= 4).await,
             "4 records sent, {} written: the batch waited for the timer",
             guard.stats().written
         );
         // Holding none, once it waits again: rung by the fourth.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        send(4).await;
-        let written =
-            tokio::time::timeout(Duration::from_secs(20), stats.wait_for(|s| s.written >= 8))
-                .await
-                .is_ok();
+        send(&service, 4).await;
         assert!(
-            written,
+            wait_for(&guard, |s| s.written >= 8).await,
             "8 records sent, {} written: the batch waited for the timer",
             guard.stats().written
         );
