@@ -8,17 +8,20 @@
 //! ```
 //!
 //! Each variant serves a 291-byte JSON POST; a Rust load generator (hyper client, 64 keep-alive
-//! connections) runs on its own thread. The audit variants use `Overflow::Block`, so nothing is
-//! dropped: what the writer cannot keep up with slows the server, and the ratio shows it. The
-//! last column counts the requests that found the queue full and waited for room, with their
-//! mean wait (`WriterStats::blocked` and `blocked_for`); the rest waited, if at all, for a core.
+//! connections) runs on its own thread. The audit variants use `Overflow::Block` (unless
+//! `LOAD_OVERFLOW=drop`), so nothing is dropped: what the writer cannot keep up with slows the
+//! server, and the ratio shows it. The last column counts the requests that found the queue
+//! full and waited for room, with their mean wait (`WriterStats::blocked` and `blocked_for`);
+//! the rest waited, if at all, for a core.
 //!
 //! With one server thread, the server's thread and every thread it starts (the writer's blocking
 //! conversions, sqlx's SQLite thread) are pinned to the first core and the load generator to the
 //! second, so the writer shares the server's core as in production on one core; `LOAD_PIN=0`
 //! turns pinning off. Settings: `LOAD_SECONDS` (per round, default 3), `LOAD_ROUNDS` (default 3),
 //! `LOAD_VARIANTS` (a comma-separated subset of `trace,sqlite,postgres`; bare axum always runs),
-//! `LOAD_CAPACITY` (the audit queue's capacity, default the layer's 8,192).
+//! `LOAD_CAPACITY` (the audit queue's capacity, default the layer's 8,192), `LOAD_OVERFLOW=drop`
+//! (the layer's default policy, `Overflow::DropNewest`, instead of `Block`: the server is not
+//! slowed, and the written / dropped column shows what a full queue cost).
 //!
 //! By default each connection sends its next request as soon as the last one is answered, so the
 //! server runs flat out and the latencies are those of a saturated server. `LOAD_RATE=N` offers
@@ -103,6 +106,14 @@ fn router() -> Router {
 /// What an audit variant's writer reports: its shutdown, and its stats just before.
 type WriterEnd = (tower_audit::ShutdownReport, tower_audit::WriterStats);
 
+/// The audit variants' queue: `LOAD_CAPACITY` and `LOAD_OVERFLOW`.
+#[derive(Clone, Copy, Debug)]
+struct Queue {
+    capacity: Option<usize>,
+    /// `Overflow::DropNewest` (the layer's default) rather than `Block`.
+    drop_newest: bool,
+}
+
 /// Starts a variant's server on its own runtime and thread; returns its address, a stop switch,
 /// the writer guard, and the thread.
 fn start(
@@ -111,7 +122,7 @@ fn start(
     pin: Option<(core_affinity::CoreId, core_affinity::CoreId)>,
     dir: &std::path::Path,
     clients: usize,
-    capacity: Option<usize>,
+    queue: Queue,
 ) -> (
     SocketAddr,
     tokio::sync::oneshot::Sender<()>,
@@ -150,10 +161,15 @@ fn start(
                     };
                     let db = tower_audit::connect(url).await.unwrap();
                     tower_audit::migrate(&db).await.unwrap();
-                    let mut builder = AuditLayer::builder(db).overflow(Overflow::Block {
-                        timeout: Duration::from_secs(10),
-                    });
-                    if let Some(capacity) = capacity {
+                    let overflow = if queue.drop_newest {
+                        Overflow::DropNewest
+                    } else {
+                        Overflow::Block {
+                            timeout: Duration::from_secs(10),
+                        }
+                    };
+                    let mut builder = AuditLayer::builder(db).overflow(overflow);
+                    if let Some(capacity) = queue.capacity {
                         builder = builder.capacity(capacity);
                     }
                     if clients > 0 {
@@ -278,9 +294,12 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
     let rate: Option<f64> = std::env::var("LOAD_RATE").ok().and_then(|s| s.parse().ok());
-    let capacity: Option<usize> = std::env::var("LOAD_CAPACITY")
-        .ok()
-        .and_then(|s| s.parse().ok());
+    let queue = Queue {
+        capacity: std::env::var("LOAD_CAPACITY")
+            .ok()
+            .and_then(|s| s.parse().ok()),
+        drop_newest: std::env::var("LOAD_OVERFLOW").is_ok_and(|v| v == "drop"),
+    };
     let clients: usize = std::env::var("LOAD_CLIENTS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -363,7 +382,7 @@ fn main() {
         }
         for i in order {
             let variant = variants[i];
-            let (addr, stop, thread) = start(variant, threads, pin, dir.path(), clients, capacity);
+            let (addr, stop, thread) = start(variant, threads, pin, dir.path(), clients, queue);
             let started = Instant::now();
             let (n, latencies) = std::thread::scope(|scope| {
                 scope
