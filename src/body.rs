@@ -93,6 +93,18 @@ impl Capture {
         }
     }
 
+    /// Bytes of the body kept in memory.
+    pub(crate) fn kept(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Lets go of the kept bytes, when the queue's body budget is spent: the record keeps the
+    /// body's size, and its row says that the body was not captured.
+    pub(crate) fn shed(&mut self) {
+        self.buf = BytesMut::new();
+        self.truncated = true;
+    }
+
     /// Marks the body as read to its end (or as one that had ended before anyone read it).
     pub(crate) fn set_ended(&mut self) {
         if !self.sealed {

@@ -33,6 +33,9 @@ pub struct AuditRecord {
     pub(crate) grpc_messages_out: Option<u64>,
     pub(crate) response_bytes: u64,
     pub(crate) error: Option<String>,
+    /// Bytes of the request body the record keeps, counted against the queue's body budget
+    /// while it is queued.
+    pub(crate) body_bytes: u32,
     /// Room reserved in the queue (`Block` and `Reject`), returned when the writer takes it.
     #[allow(dead_code, reason = "held for its Drop, which returns the reservation")]
     pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -456,10 +459,11 @@ impl PendingRecord {
             return;
         }
         // The body and the context stay in the shared state, sealed, for the writer to take.
-        let error = {
+        let (error, body_bytes) = {
             let mut capture = lock(&self.shared.capture);
+            let kept = capture.kept();
             let body_error = capture.seal();
-            error.or_else(|| body_error.map(str::to_owned))
+            (error.or_else(|| body_error.map(str::to_owned)), kept)
         };
         lock(&self.shared.fields).sealed = true;
         let grpc_messages_out = self.grpc().and_then(|g| g.messages.messages());
@@ -473,6 +477,7 @@ impl PendingRecord {
             grpc_messages_out,
             response_bytes: self.response_bytes,
             error,
+            body_bytes: u32::try_from(body_bytes).unwrap_or(u32::MAX),
             permit: self.permit.take(),
             #[cfg(feature = "grpc-reflect")]
             grpc_descriptors,

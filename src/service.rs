@@ -582,6 +582,84 @@ mod tests {
         assert!(!body.truncated);
     }
 
+    /// The queue's body budget counts a record's kept body while it is queued, and only then:
+    /// not for a record the full queue dropped or pushed out, and no longer once the writer took
+    /// it. A body that does not fit is let go of, and its record queued without it.
+    #[tokio::test]
+    async fn the_queues_body_budget_counts_only_queued_records() {
+        use tower::Layer;
+
+        for policy in [Overflow::DropNewest, Overflow::DropOldest] {
+            let db = sea_orm::Database::connect("sqlite::memory:")
+                .await
+                .expect("connect");
+            // The writer is not run: the queue keeps what is pushed until `pop` below.
+            let (layer, _guard, _writer) = crate::AuditLayer::builder(db)
+                .overflow(policy)
+                .capacity(1)
+                .queue_body_bytes(100)
+                .build_pair()
+                .expect("layer");
+            let handler = tower::service_fn(|request: Request<RequestBody<Full<Bytes>>>| async {
+                let body = request.into_body().collect().await.expect("body");
+                Ok::<_, std::convert::Infallible>(Response::new(Full::new(body.to_bytes())))
+            });
+            let service = layer.layer(handler);
+            let channel = || service.shared.intake.channel();
+            let serve = |body: &'static [u8]| {
+                let request = Request::post("/items")
+                    .header("content-type", "text/plain")
+                    .body(Full::new(Bytes::from_static(body)))
+                    .expect("request");
+                let service = service.clone();
+                async move {
+                    let response = service.oneshot(request).await.expect("response");
+                    response
+                        .into_body()
+                        .collect()
+                        .await
+                        .expect("body")
+                        .to_bytes()
+                }
+            };
+
+            assert_eq!(serve(&[b'a'; 60]).await.len(), 60);
+            assert_eq!(channel().queued_body_bytes(), 60, "{policy:?}");
+            // The queue's one place is taken: the new record is dropped (`DropNewest`) or
+            // pushes the first out (`DropOldest`); either way only the queued one counts.
+            assert_eq!(serve(&[b'b'; 30]).await.len(), 30);
+            let queued = if policy == Overflow::DropNewest {
+                60
+            } else {
+                30
+            };
+            assert_eq!(channel().queued_body_bytes(), queued, "{policy:?}");
+            assert_eq!(channel().snapshot().dropped, 1);
+            let record = channel().pop().expect("a queued record");
+            assert_eq!(record.body_bytes as usize, queued);
+            assert_eq!(channel().queued_body_bytes(), 0, "{policy:?}");
+            drop(record);
+
+            // 90 bytes fit; 120 do not: the record is queued without its body.
+            assert_eq!(serve(&[b'c'; 90]).await.len(), 90);
+            let record = channel().pop().expect("a queued record");
+            assert_eq!(record.body_bytes, 90);
+            drop(record);
+            assert_eq!(
+                serve(&[b'd'; 120]).await.len(),
+                120,
+                "the handler still reads it all"
+            );
+            assert_eq!(channel().queued_body_bytes(), 0);
+            assert_eq!(channel().snapshot().bodies_shed, 1);
+            let record = channel().pop().expect("the record, without its body");
+            assert_eq!(record.body_bytes, 0);
+            let body = crate::context::lock(&record.shared.capture).take();
+            assert!(body.bytes.is_empty() && body.truncated);
+            assert_eq!(body.total, 120);
+        }
+    }
+
     /// Under `Block`, a request that finds the queue full is counted once, and its wait is added
     /// when the wait ends: at the timeout, or when the request is dropped while it waits. A
     /// request that found room is in neither.

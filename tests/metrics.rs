@@ -52,6 +52,8 @@ async fn writer_counters_reach_the_recorder() {
     // `Block` is not the policy here: nothing waited for room.
     assert_eq!(counter("tower_audit_requests_blocked_total"), 0);
     assert_eq!(counter("tower_audit_blocked_microseconds_total"), 0);
+    // Every body fitted in the queue's budget.
+    assert_eq!(counter("tower_audit_request_bodies_shed_total"), 0);
     assert!(matches!(
         metrics.get("tower_audit_queue_len"),
         Some(DebugValue::Gauge(_))

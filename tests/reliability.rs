@@ -42,6 +42,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     memory_stays_bounded_while_the_database_is_away,
     bad_input_is_served_and_written,
     a_refused_row_is_isolated_and_written_in_a_safe_form,
+    a_body_past_the_queues_budget_is_shed_and_its_record_kept,
 ];
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -667,6 +668,65 @@ async fn bad_input_is_served_and_written(t: Arc<TestDb>) {
         Some(header_len)
     );
     assert_eq!(rows[3].query.as_ref().map(String::len), Some(path_len));
+}
+
+/// While the queued records keep `queue_body_bytes` of request bodies, a further record is
+/// queued without its body: its row lands with the body's size and a note, the count says so,
+/// and nothing is dropped. The budget comes back as the writer takes records.
+async fn a_body_past_the_queues_budget_is_shed_and_its_record_kept(t: Arc<TestDb>) {
+    const BODY: usize = 60;
+    let db = t.migrated().await;
+    // A budget for one body: the writer does not run yet, so the first record keeps it.
+    let (layer, guard, writer) = AuditLayer::builder(db.clone())
+        .queue_body_bytes(BODY + BODY / 2)
+        .build_pair()
+        .unwrap();
+    let server = Server::start(app(layer)).await;
+    let post = |id: usize| {
+        http::Request::post(server.url(&format!("/items/{id}")))
+            .header("content-type", "text/plain")
+            .body(full(format!("{id}").repeat(BODY)))
+            .unwrap()
+    };
+    for id in 1..=2 {
+        let (status, _) = send(&client(), post(id)).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    assert_eq!(guard.stats().bodies_shed, 1);
+    let writer = tokio::spawn(writer);
+    let written = async {
+        while guard.stats().written < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, written).await.unwrap();
+    // Both left the queue: the budget is whole again.
+    let (status, _) = send(&client(), post(3)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    server.stop().await;
+    let report = guard.shutdown(WAIT).await.unwrap();
+    writer.await.unwrap();
+    assert_eq!((report.written, report.lost, report.dropped), (3, 0, 0));
+    let rows = rows(&db).await;
+    let bodies: Vec<_> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.request_body.as_deref().unwrap_or_default(),
+                row.request_body_truncated,
+                row.request_bytes,
+            )
+        })
+        .collect();
+    let kept = |id: usize| format!("{id}").repeat(BODY);
+    assert_eq!(
+        bodies,
+        [
+            (kept(1).as_str(), false, BODY as i64),
+            ("[body not captured, 60 bytes]", true, BODY as i64),
+            (kept(3).as_str(), false, BODY as i64),
+        ]
+    );
 }
 
 /// The database refuses one row of a batch (a constraint the table was given for the test): the

@@ -37,6 +37,9 @@ pub(crate) struct Channel {
     /// that they reach the database in order.
     pub(crate) journaling: AtomicBool,
     pub(crate) rows: Arc<RowConfig>,
+    /// Bytes of request bodies the queued records keep, and the most they may keep.
+    body_bytes: AtomicUsize,
+    body_budget: usize,
     batch_size: usize,
     overflow: Overflow,
     closed: AtomicBool,
@@ -46,6 +49,7 @@ pub(crate) struct Channel {
 
 pub(crate) struct ChannelConfig {
     pub(crate) capacity: usize,
+    pub(crate) body_budget: usize,
     pub(crate) batch_size: usize,
     pub(crate) overflow: Overflow,
     pub(crate) journal: Option<Journal>,
@@ -71,6 +75,8 @@ impl Channel {
             journal: config.journal.map(Mutex::new),
             journaling: AtomicBool::new(journaling),
             rows: config.rows,
+            body_bytes: AtomicUsize::new(0),
+            body_budget: config.body_budget,
             batch_size: config.batch_size.max(1),
             overflow: config.overflow,
             closed: AtomicBool::new(false),
@@ -79,6 +85,44 @@ impl Channel {
         };
         channel.update_journal_bytes();
         Arc::new(channel)
+    }
+
+    /// Takes the oldest queued record, returning its body's bytes to the budget.
+    pub(crate) fn pop(&self) -> Option<AuditRecord> {
+        let record = self.queue.pop()?;
+        self.refund(&record);
+        Some(record)
+    }
+
+    /// Counts `record`'s body against the queue's body budget; a body that does not fit is let
+    /// go of, and the record goes on without it. Returns whether it was.
+    fn charge(&self, record: &mut AuditRecord) -> bool {
+        let bytes = record.body_bytes as usize;
+        if bytes == 0 {
+            return false;
+        }
+        let before = self.body_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if before.saturating_add(bytes) <= self.body_budget {
+            return false;
+        }
+        self.body_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        lock(&record.shared.capture).shed();
+        record.body_bytes = 0;
+        true
+    }
+
+    /// Returns the bytes [`charge`](Self::charge) counted for a record leaving the queue.
+    fn refund(&self, record: &AuditRecord) {
+        if record.body_bytes > 0 {
+            self.body_bytes
+                .fetch_sub(record.body_bytes as usize, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes of request bodies the queued records keep.
+    #[cfg(test)]
+    pub(crate) fn queued_body_bytes(&self) -> usize {
+        self.body_bytes.load(Ordering::Relaxed)
     }
 
     /// Stops intake: records finished from now on are dropped and counted.
@@ -239,7 +283,7 @@ impl Intake {
         self.channel.stats.skipped.add(1);
     }
 
-    pub(crate) fn submit(&self, record: AuditRecord) {
+    pub(crate) fn submit(&self, mut record: AuditRecord) {
         let channel = &*self.channel;
         channel.stats.captured.add(1);
         if channel.closed.load(Ordering::Acquire) {
@@ -250,25 +294,32 @@ impl Intake {
             channel.spill_record(record);
             return;
         }
+        let shed = channel.charge(&mut record);
         match channel.overflow {
             Overflow::DropOldest => {
-                if channel.queue.force_push(record).is_some() {
+                if let Some(oldest) = channel.queue.force_push(record) {
+                    channel.refund(&oldest);
                     channel.drop_record("the audit queue is full (policy: drop oldest)");
                 }
             }
             Overflow::Spill => {
                 if let Err(record) = channel.queue.push(record) {
+                    channel.refund(&record);
                     channel.spill_record(record);
                 }
             }
             // Block and Reject reserved room when the request arrived; a record without a
             // reservation (its wait timed out) is dropped if the queue is still full.
             Overflow::DropNewest | Overflow::Block { .. } | Overflow::Reject => {
-                if channel.queue.push(record).is_err() {
+                if let Err(record) = channel.queue.push(record) {
+                    channel.refund(&record);
                     channel.drop_record("the audit queue is full");
                     return;
                 }
             }
+        }
+        if shed {
+            Counters::add(&channel.stats.bodies_shed, 1);
         }
         // Pairs with `Channel::begin_wait`: either this sees the worker waiting, or the worker
         // sees this record in the queue's length before it waits.

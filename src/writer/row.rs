@@ -33,6 +33,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         grpc_messages_out,
         response_bytes,
         error,
+        body_bytes: _,
         permit: _,
         #[cfg(feature = "grpc-reflect")]
         grpc_descriptors,

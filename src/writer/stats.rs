@@ -45,6 +45,10 @@ pub struct WriterStats {
     /// with room, at the timeout, or with the request dropped. `blocked_for / blocked` is the
     /// mean wait; a request that did not wait is not in either.
     pub blocked_for: std::time::Duration,
+    /// Records that kept their row but not their request body, because the queued records
+    /// already kept [`queue_body_bytes`](crate::AuditLayerBuilder::queue_body_bytes) of bodies:
+    /// their `request_body` reads `[body not captured, N bytes]`.
+    pub bodies_shed: u64,
     /// Bytes in the journal waiting to be replayed.
     pub journal_bytes: u64,
     /// How long the database has been failing, if it is.
@@ -73,6 +77,7 @@ pub(crate) struct Counters {
     pub(crate) blocked: AtomicU64,
     /// Microseconds.
     pub(crate) blocked_for: AtomicU64,
+    pub(crate) bodies_shed: AtomicU64,
     pub(crate) journal_bytes: AtomicU64,
     last_error: Mutex<Option<String>>,
     away_since: Mutex<Option<std::time::Instant>>,
@@ -108,6 +113,7 @@ impl Counters {
             rejected: self.rejected.load(Ordering::Relaxed),
             blocked: self.blocked.load(Ordering::Relaxed),
             blocked_for: std::time::Duration::from_micros(self.blocked_for.load(Ordering::Relaxed)),
+            bodies_shed: self.bodies_shed.load(Ordering::Relaxed),
             journal_bytes: self.journal_bytes.load(Ordering::Relaxed),
             database_away_for: lock(&self.away_since).map(|since| since.elapsed()),
             queue_len,
@@ -166,6 +172,7 @@ fn stripe() -> usize {
 /// | `tower_audit_records_captured_total`, `_written_total`, `_dropped_total`, `_lost_total`, `_spilled_total`, `_replayed_total`, `_dead_lettered_total`, `_skipped_total` | counter |
 /// | `tower_audit_requests_rejected_total`, `tower_audit_requests_blocked_total`, `tower_audit_failed_batches_total` | counter |
 /// | `tower_audit_blocked_microseconds_total` (the time blocked requests waited) | counter |
+/// | `tower_audit_request_bodies_shed_total` (records kept without their body, see [`WriterStats::bodies_shed`]) | counter |
 /// | `tower_audit_queue_len`, `tower_audit_journal_bytes`, `tower_audit_database_away_seconds` | gauge |
 #[cfg(feature = "metrics")]
 pub(crate) fn export(stats: &WriterStats) {
@@ -183,6 +190,7 @@ pub(crate) fn export(stats: &WriterStats) {
     counter!("tower_audit_blocked_microseconds_total")
         .absolute(u64::try_from(stats.blocked_for.as_micros()).unwrap_or(u64::MAX));
     counter!("tower_audit_failed_batches_total").absolute(stats.failed_batches);
+    counter!("tower_audit_request_bodies_shed_total").absolute(stats.bodies_shed);
     gauge!("tower_audit_queue_len").set(stats.queue_len as f64);
     gauge!("tower_audit_journal_bytes").set(stats.journal_bytes as f64);
     gauge!("tower_audit_database_away_seconds").set(

@@ -50,6 +50,7 @@ fn keeps_up(batch: usize, queued: usize, batch_size: usize) -> bool {
 #[derive(Clone, Debug)]
 pub(crate) struct WriterConfig {
     pub(crate) capacity: usize,
+    pub(crate) queue_body_bytes: usize,
     pub(crate) batch_size: usize,
     pub(crate) flush_interval: Duration,
     pub(crate) retry_initial: Duration,
@@ -67,7 +68,8 @@ pub(crate) struct WriterConfig {
 impl Default for WriterConfig {
     fn default() -> Self {
         Self {
-            capacity: 8192,
+            capacity: 32_768,
+            queue_body_bytes: 64 << 20,
             batch_size: 512,
             flush_interval: Duration::from_millis(100),
             retry_initial: Duration::from_millis(50),
@@ -189,7 +191,7 @@ impl Worker {
         }
         loop {
             while batch.len() < batch_limit {
-                match self.channel.queue.pop() {
+                match self.channel.pop() {
                     Some(record) => batch.push(record),
                     None => break,
                 }
@@ -321,7 +323,7 @@ impl Worker {
         batch_limit: usize,
     ) {
         while batch.len() < batch_limit {
-            match self.channel.queue.pop() {
+            match self.channel.pop() {
                 Some(record) => batch.push(record),
                 None => break,
             }
