@@ -253,6 +253,10 @@ fn grpc_request_json(
     route: &str,
     body: &crate::body::CapturedBody,
 ) -> Option<String> {
+    if body.bytes.is_empty() {
+        // Nothing captured (or the body was shed): described by its size, not as no messages.
+        return None;
+    }
     let decoded = crate::grpc::decode_request(pool, route, &body.bytes)?;
     let cut = body.truncated || !decoded.complete;
     redactor.redact_body(&BodyInput {
