@@ -582,6 +582,24 @@ mod tests {
         assert!(!body.truncated);
     }
 
+    /// Serves `request` and returns the response's body.
+    async fn body_of<S, B>(service: S, request: Request<Full<Bytes>>) -> Bytes
+    where
+        S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+        S::Error: std::fmt::Debug,
+        B: http_body::Body,
+        B::Data: bytes::Buf,
+        B::Error: std::fmt::Debug,
+    {
+        let response = service.oneshot(request).await.expect("response");
+        response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+    }
+
     /// The queue's body budget counts a record's kept body while it is queued, and only then:
     /// not for a record the full queue dropped or pushed out, and no longer once the writer took
     /// it. A body that does not fit is let go of, and its record queued without it.
@@ -611,16 +629,7 @@ mod tests {
                     .header("content-type", "text/plain")
                     .body(Full::new(Bytes::from_static(body)))
                     .expect("request");
-                let service = service.clone();
-                async move {
-                    let response = service.oneshot(request).await.expect("response");
-                    response
-                        .into_body()
-                        .collect()
-                        .await
-                        .expect("body")
-                        .to_bytes()
-                }
+                body_of(service.clone(), request)
             };
 
             assert_eq!(serve(&[b'a'; 60]).await.len(), 60);
@@ -688,15 +697,7 @@ mod tests {
                 .body(Full::new(Bytes::new()))
                 .expect("request")
         };
-        let serve = |request| async {
-            let response = service.clone().oneshot(request).await.expect("response");
-            response
-                .into_body()
-                .collect()
-                .await
-                .expect("body")
-                .to_bytes()
-        };
+        let serve = |request| body_of(service.clone(), request);
 
         assert_eq!(&serve(request()).await[..], b"ok");
         let after_room = stats();
