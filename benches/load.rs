@@ -19,7 +19,7 @@
 //! second, so the writer shares the server's core as in production on one core; `LOAD_PIN=0`
 //! turns pinning off. Settings: `LOAD_SECONDS` (per round, default 3), `LOAD_ROUNDS` (default 3),
 //! `LOAD_VARIANTS` (a comma-separated subset of `trace,sqlite,postgres`; bare axum always runs),
-//! `LOAD_CAPACITY` (the audit queue's capacity, default the layer's 8,192), `LOAD_OVERFLOW=drop`
+//! `LOAD_CAPACITY` (the audit queue's capacity, default the layer's 32,768), `LOAD_OVERFLOW=drop`
 //! (the layer's default policy, `Overflow::DropNewest`, instead of `Block`: the server is not
 //! slowed, and the written / dropped column shows what a full queue cost).
 //!
