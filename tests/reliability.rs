@@ -693,13 +693,12 @@ async fn a_body_past_the_queues_budget_is_shed_and_its_record_kept(t: Arc<TestDb
         assert_eq!(status, StatusCode::CREATED);
     }
     assert_eq!(guard.stats().bodies_shed, 1);
+    let mut stats = guard.watch_stats();
     let writer = tokio::spawn(writer);
-    let written = async {
-        while guard.stats().written < 2 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(WAIT, written).await.unwrap();
+    tokio::time::timeout(WAIT, stats.wait_for(|s| s.written >= 2))
+        .await
+        .unwrap()
+        .unwrap();
     // Both left the queue: the budget is whole again.
     let (status, _) = send(&client(), post(3)).await;
     assert_eq!(status, StatusCode::CREATED);
