@@ -233,6 +233,11 @@ impl Worker {
             if idle && draining && (!self.channel.is_journaling() || past_deadline) {
                 break;
             }
+            if due && batch.is_empty() {
+                // Nothing to flush: look at the queue again an interval from now. Left in the
+                // past, the timer would wake an idle writer at once, over and over.
+                next_flush = Instant::now() + self.config.flush_interval;
+            }
             let mut wake_at = next_flush;
             if let Some(next_try) = self.outage.next_try {
                 wake_at = wake_at.min(next_try);
