@@ -21,7 +21,7 @@ use crate::Error;
 #[must_use = "dropping the guard loses queued audit records at exit; call shutdown() when the server stops"]
 #[derive(Debug)]
 pub struct WriterGuard {
-    channel: Arc<Channel>,
+    pub(super) channel: Arc<Channel>,
     shutdown: Option<oneshot::Sender<Instant>>,
     report: Option<oneshot::Receiver<ShutdownReport>>,
 }

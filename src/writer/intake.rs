@@ -45,6 +45,9 @@ pub(crate) struct Channel {
     closed: AtomicBool,
     producers_gone: AtomicBool,
     last_drop_log: AtomicU64,
+    /// Times the worker woke from a wait, for tests that it sleeps when idle.
+    #[cfg(test)]
+    pub(crate) wakeups: AtomicU64,
 }
 
 pub(crate) struct ChannelConfig {
@@ -82,6 +85,8 @@ impl Channel {
             closed: AtomicBool::new(false),
             producers_gone: AtomicBool::new(false),
             last_drop_log: AtomicU64::new(0),
+            #[cfg(test)]
+            wakeups: AtomicU64::new(0),
         };
         channel.update_journal_bytes();
         Arc::new(channel)
@@ -147,6 +152,8 @@ impl Channel {
 
     pub(crate) fn done_waiting(&self) {
         self.wake_at.store(0, Ordering::Relaxed);
+        #[cfg(test)]
+        self.wakeups.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> WriterStats {

@@ -234,6 +234,42 @@ mod tests {
             .is_ok()
     }
 
+    /// An idle writer sleeps: when its flush timer fires with nothing to flush, it waits one
+    /// interval more rather than waking again at once. Counted in wake-ups, on a paused clock.
+    #[tokio::test]
+    async fn an_idle_writer_sleeps_until_its_next_flush() {
+        use std::sync::atomic::Ordering;
+
+        let (service, guard, writer) = batches_of_four().await;
+        let writer = tokio::spawn(writer);
+        send(&service, 4).await;
+        assert!(
+            wait_for(&guard, |s| s.written == 4).await,
+            "the batch was not written"
+        );
+        // Idle now, its timer an hour ahead. From here nothing touches the database, so the
+        // clock can be paused and moved.
+        tokio::time::pause();
+        let wakeups = || guard.channel.wakeups.load(Ordering::Relaxed);
+        for hours in 1..=3 {
+            let before = wakeups();
+            tokio::time::advance(Duration::from_secs(3_600)).await;
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+            let woke = wakeups() - before;
+            // Once for the timer (perhaps once more for the hour's edge); a spinning writer
+            // wakes hundreds of times in these yields.
+            assert!(woke <= 2, "hour {hours}: the idle writer woke {woke} times");
+        }
+        tokio::time::resume();
+        guard
+            .shutdown(Duration::from_secs(5))
+            .await
+            .expect("shutdown");
+        writer.await.expect("writer");
+    }
+
     /// A full batch is written when its last record arrives, not when the flush timer fires: a
     /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
     /// then two batches at once, with a timer that would take an hour. The worker takes what has
