@@ -38,7 +38,8 @@ pub struct ShutdownReport {
     pub lost: u64,
     /// Records left in the journal, written to the database at the next start.
     pub journaled: u64,
-    /// Time from the shutdown request to the writer's stop.
+    /// Time from the shutdown request to the writer's stop (next to nothing when the writer had
+    /// stopped already, its layers all dropped and its queue drained).
     pub elapsed: Duration,
     /// The last database error, if any.
     pub last_error: Option<String>,
@@ -87,7 +88,8 @@ impl WriterGuard {
     /// period, and [`Error::WriterGone`] if its task ended without reporting (it panicked, or a
     /// worker from [`build_pair`](crate::AuditLayerBuilder::build_pair) was never run).
     pub async fn shutdown(mut self, timeout: Duration) -> Result<ShutdownReport, Error> {
-        let deadline = Instant::now() + timeout;
+        let asked = Instant::now();
+        let deadline = asked + timeout;
         self.channel.close();
         let (Some(shutdown), Some(report)) = (self.shutdown.take(), self.report.take()) else {
             return Err(Error::WriterGone("shutdown was already requested".into()));
@@ -97,7 +99,13 @@ impl WriterGuard {
         let _ = shutdown.send(deadline);
         // The worker abandons its work at the deadline; give it a moment to say so.
         match tokio::time::timeout_at(deadline + Duration::from_millis(500), report).await {
-            Ok(Ok(report)) => Ok(report),
+            Ok(Ok(mut report)) => {
+                // Timed here: a writer that stopped on its own (every layer dropped, the queue
+                // drained) before it saw the request, or that saw the layers go first, would
+                // count from its start.
+                report.elapsed = asked.elapsed();
+                Ok(report)
+            }
             Ok(Err(_)) => Err(Error::WriterGone(
                 "the writer task ended without a report".into(),
             )),

@@ -270,6 +270,35 @@ mod tests {
         writer.await.expect("writer");
     }
 
+    /// `ShutdownReport::elapsed` runs from the shutdown request, also when the writer had
+    /// stopped on its own before it (every layer dropped, the queue drained) after an hour's run.
+    #[tokio::test]
+    async fn the_reported_shutdown_time_runs_from_the_request() {
+        let (service, guard, writer) = batches_of_four().await;
+        let writer = tokio::spawn(writer);
+        send(&service, 4).await;
+        assert!(
+            wait_for(&guard, |s| s.written == 4).await,
+            "the batch was not written"
+        );
+        tokio::time::pause();
+        tokio::time::advance(Duration::from_secs(3_600)).await;
+        // The last layer goes: with nothing queued, the writer stops without being asked.
+        drop(service);
+        writer.await.expect("writer");
+        tokio::time::resume();
+        let report = guard
+            .shutdown(Duration::from_secs(5))
+            .await
+            .expect("shutdown");
+        assert_eq!((report.written, report.lost), (4, 0));
+        assert!(
+            report.elapsed < Duration::from_secs(5),
+            "a shutdown that found the writer stopped took {:?}",
+            report.elapsed
+        );
+    }
+
     /// A full batch is written when its last record arrives, not when the flush timer fires: a
     /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
     /// then two batches at once, with a timer that would take an hour. The worker takes what has
