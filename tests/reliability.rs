@@ -16,12 +16,12 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::watch;
 use tower::ServiceExt;
 use tower_audit::{AuditLayer, AuditLayerBuilder, Overflow, WriterGuard};
 
-use support::proxy::{FaultProxy, Link, upstream};
+use support::proxy::{Link, Outage};
 use support::{Backend, Server, TestDb, client, empty, full, rows, send};
 
 use support::Scenario;
@@ -53,62 +53,6 @@ fn main() {
         return;
     }
     support::run_matrix("reliability", SCENARIOS);
-}
-
-/// Makes the database unreachable for the writer: a proxy cut or stall for PostgreSQL and
-/// MariaDB, a held write lock for SQLite.
-struct Outage {
-    proxy: Option<FaultProxy>,
-    locker: Option<DatabaseConnection>,
-    lock: Option<DatabaseTransaction>,
-}
-
-impl Outage {
-    /// The outage switch, and the URL the writer must use to be subject to it.
-    async fn new(t: &TestDb) -> (Outage, String) {
-        if t.backend == Backend::Sqlite {
-            let locker = t.connect().await;
-            let outage = Outage {
-                proxy: None,
-                locker: Some(locker),
-                lock: None,
-            };
-            return (outage, t.url().to_owned());
-        }
-        let proxy = FaultProxy::start(upstream(t.url())).await;
-        let url = proxy.url(t.url());
-        let outage = Outage {
-            proxy: Some(proxy),
-            locker: None,
-            lock: None,
-        };
-        (outage, url)
-    }
-
-    async fn set(&mut self, link: Link) {
-        if let Some(proxy) = &self.proxy {
-            proxy.set(link);
-            return;
-        }
-        match link {
-            Link::Pass => {
-                if let Some(lock) = self.lock.take() {
-                    lock.rollback().await.unwrap();
-                }
-            }
-            Link::Cut | Link::Stall => {
-                if self.lock.is_none() {
-                    let lock = self.locker.as_ref().unwrap().begin().await.unwrap();
-                    lock.execute_unprepared(
-                        "INSERT INTO tower_audit_migrations (version, applied_at) VALUES ('lock', 'x')",
-                    )
-                    .await
-                    .unwrap();
-                    self.lock = Some(lock);
-                }
-            }
-        }
-    }
 }
 
 /// A writer connection that fails fast while the outage lasts.

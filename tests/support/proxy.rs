@@ -2,9 +2,12 @@
 
 use std::net::SocketAddr;
 
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+use super::{Backend, TestDb};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Link {
@@ -110,4 +113,60 @@ pub fn upstream(url: &str) -> SocketAddr {
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host_port = host_port.replace("localhost", "127.0.0.1");
     host_port.parse().unwrap()
+}
+
+/// Makes the database unreachable for the writer: a proxy cut or stall for PostgreSQL and
+/// MariaDB, a held write lock for SQLite.
+pub struct Outage {
+    proxy: Option<FaultProxy>,
+    locker: Option<DatabaseConnection>,
+    lock: Option<DatabaseTransaction>,
+}
+
+impl Outage {
+    /// The outage switch, and the URL the writer must use to be subject to it.
+    pub async fn new(t: &TestDb) -> (Outage, String) {
+        if t.backend == Backend::Sqlite {
+            let locker = t.connect().await;
+            let outage = Outage {
+                proxy: None,
+                locker: Some(locker),
+                lock: None,
+            };
+            return (outage, t.url().to_owned());
+        }
+        let proxy = FaultProxy::start(upstream(t.url())).await;
+        let url = proxy.url(t.url());
+        let outage = Outage {
+            proxy: Some(proxy),
+            locker: None,
+            lock: None,
+        };
+        (outage, url)
+    }
+
+    pub async fn set(&mut self, link: Link) {
+        if let Some(proxy) = &self.proxy {
+            proxy.set(link);
+            return;
+        }
+        match link {
+            Link::Pass => {
+                if let Some(lock) = self.lock.take() {
+                    lock.rollback().await.unwrap();
+                }
+            }
+            Link::Cut | Link::Stall => {
+                if self.lock.is_none() {
+                    let lock = self.locker.as_ref().unwrap().begin().await.unwrap();
+                    lock.execute_unprepared(
+                        "INSERT INTO tower_audit_migrations (version, applied_at) VALUES ('lock', 'x')",
+                    )
+                    .await
+                    .unwrap();
+                    self.lock = Some(lock);
+                }
+            }
+        }
+    }
 }
