@@ -210,7 +210,7 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// | [`journal_max_bytes`](Self::journal_max_bytes) | 1 GiB | the journal's bound; rows past it are dropped and counted |
 /// | [`journal_fsync`](Self::journal_fsync) | [`FsyncPolicy::Interval`] 1 s | when journal appends are forced to disk |
 /// | [`insert_mode`](Self::insert_mode) | [`InsertMode::Fast`] | `COPY` on PostgreSQL, statements prepared once elsewhere; or SeaORM `insert_many` per batch |
-/// | [`insert_timeout`](Self::insert_timeout) | 30 s | longest an insert may take before it counts as failed (a stalled connection) |
+/// | [`insert_timeout`](Self::insert_timeout) | 30 s | longest a database call of the writer's may take before it counts as failed (a stalled connection) |
 /// | `integrity` (feature `integrity`) | off | keyed hash chain over the rows, checkpoints |
 /// | [`outage_alert`](Self::outage_alert) | 30 s | how long the database may fail before `tracing::error!` (then once per period) |
 /// | [`batch_size`](Self::batch_size) | 512 | records per transaction (under a backlog up to 8,192, or four batches) |
@@ -448,8 +448,10 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// Longest an insert may take before it counts as failed; catches connections that stall
-    /// without breaking.
+    /// Longest a database call of the writer's may take before it counts as failed: an insert,
+    /// and with the `integrity` feature the chain's first read and its checkpoints.
+    /// Catches connections that stall without breaking. At shutdown, the deadline cuts it
+    /// shorter.
     pub fn insert_timeout(mut self, timeout: Duration) -> Self {
         self.writer.insert_timeout = timeout;
         self

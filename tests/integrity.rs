@@ -13,13 +13,14 @@ use axum::routing::post;
 use http_body_util::BodyExt;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tower::ServiceExt;
-use tower_audit::AuditLayer;
 use tower_audit::integrity::{
     BreakKind, Integrity, Keyring, VerifyOptions, VerifyReport, verify, verify_export,
 };
 use tower_audit::store::{AuditFilter, Export, ExportFormat, PurgeOptions, purge_before};
+use tower_audit::{AuditLayer, Overflow, WriterGuard, WriterStats};
 
 use support::TestDb;
+use support::proxy::{Link, Outage};
 
 use support::Scenario;
 
@@ -42,6 +43,8 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     legal_hold_stops_a_chain_purge_and_it_verifies,
     export_with_proof_verifies_offline,
     tampered_export_lines_are_reported,
+    a_stalled_database_cannot_hold_up_the_final_checkpoint,
+    a_stalled_database_cannot_hold_up_the_chains_first_read,
 ];
 
 fn main() {
@@ -447,4 +450,133 @@ async fn tampered_export_lines_are_reported(t: Arc<TestDb>) {
         Some(row)
     });
     assert_eq!(reordered, (BreakKind::Reordered, 8));
+}
+
+/// A writer connection at `url` whose pooled connections are handed out without a ping, so
+/// that a call goes out on a connection the outage has stalled and waits for an answer (with
+/// the ping, sqlx's acquire timeout would end the wait before the call: what this stands for
+/// is a stall that begins while a call is under way). SQLite keeps its 5 s busy timeout: a held
+/// lock makes a write wait that long.
+async fn stallable_db(t: &TestDb, url: &str) -> DatabaseConnection {
+    let mut options = t.options(url);
+    options
+        .test_before_acquire(false)
+        .connect_timeout(Duration::from_millis(500))
+        .acquire_timeout(Duration::from_millis(800));
+    sea_orm::Database::connect(options).await.unwrap()
+}
+
+/// Serves `n` POSTs through `layer` and returns the layer's router, for the caller to drop.
+async fn serve(layer: AuditLayer, n: usize) -> Router {
+    let router = Router::new()
+        .route(
+            "/orders/{id}",
+            post(|_body: axum::body::Bytes| async { (StatusCode::CREATED, "created") }),
+        )
+        .layer(layer);
+    for i in 0..n {
+        let request = http::Request::post(format!("/orders/{i}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(format!(r#"{{"item":{i}}}"#)))
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.into_body().collect().await.unwrap();
+    }
+    router
+}
+
+async fn wait_stats(guard: &WriterGuard, what: &str, done: impl FnMut(&WriterStats) -> bool) {
+    let mut stats = guard.watch_stats();
+    if tokio::time::timeout(Duration::from_secs(30), stats.wait_for(done))
+        .await
+        .is_err()
+    {
+        panic!("{what}: {:?}", guard.stats());
+    }
+}
+
+/// The final checkpoint goes out on a connection that no longer answers (a held lock on
+/// SQLite): the shutdown still reports by its deadline, with every row written.
+async fn a_stalled_database_cannot_hold_up_the_final_checkpoint(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (mut outage, url) = Outage::new(&t).await;
+    let (layer, guard) = AuditLayer::builder(stallable_db(&t, &url).await)
+        .integrity(integrity("stall"))
+        .flush_interval(Duration::from_millis(20))
+        .insert_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let router = serve(layer, 5).await;
+    wait_stats(&guard, "the rows were not written", |s| s.written == 5).await;
+    // The chain has moved since its last checkpoint (none yet): the shutdown stores one.
+    outage.set(Link::Stall).await;
+    drop(router);
+    let report = guard
+        .shutdown(Duration::from_secs(3))
+        .await
+        .expect("the shutdown's report, by its deadline");
+    assert_eq!((report.written, report.lost), (5, 0), "{report:?}");
+    outage.set(Link::Pass).await;
+    assert_intact(&check(&db).await, "stall", 5, 5);
+}
+
+/// A new writer's first batch reads the chain's head on a connection that no longer answers (on
+/// SQLite, where readers are not blocked, the insert waits for the held lock instead): the
+/// writer gives up on the call, journals the batch, and replays it, chained, once the database
+/// is back.
+async fn a_stalled_database_cannot_hold_up_the_chains_first_read(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut outage, url) = Outage::new(&t).await;
+    let writer_db = stallable_db(&t, &url).await;
+    // A connection in the pool, then the stall: the chain's first read goes out on it.
+    writer_db.execute_unprepared("SELECT 1").await.unwrap();
+    idle_connection(&writer_db).await;
+    outage.set(Link::Stall).await;
+    let (layer, guard) = AuditLayer::builder(writer_db)
+        .integrity(integrity("stall"))
+        .journal(dir.path().join("audit.journal"))
+        .overflow(Overflow::Spill)
+        .flush_interval(Duration::from_millis(20))
+        .insert_timeout(Duration::from_secs(1))
+        .max_retry_backoff(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let router = serve(layer, 5).await;
+    wait_stats(&guard, "the writer did not journal the batch", |s| {
+        s.spilled == 5
+    })
+    .await;
+    outage.set(Link::Pass).await;
+    wait_stats(&guard, "the journal was not replayed", |s| s.written == 5).await;
+    drop(router);
+    let report = guard.shutdown(Duration::from_secs(10)).await.unwrap();
+    assert_eq!((report.written, report.journaled), (5, 0), "{report:?}");
+    assert_intact(&check(&db).await, "stall", 5, 5);
+}
+
+/// Waits until `db`'s pool holds an idle connection: sqlx pings a connection as it returns it
+/// to the pool, and one stalled before that ping answered would never be handed out.
+async fn idle_connection(db: &DatabaseConnection) {
+    let idle = || match db.get_database_backend() {
+        #[cfg(feature = "postgres")]
+        sea_orm::DbBackend::Postgres => db.get_postgres_connection_pool().num_idle(),
+        #[cfg(feature = "mysql")]
+        sea_orm::DbBackend::MySql => db.get_mysql_connection_pool().num_idle(),
+        #[cfg(feature = "sqlite")]
+        sea_orm::DbBackend::Sqlite => db.get_sqlite_connection_pool().num_idle(),
+        #[allow(unreachable_patterns)]
+        _ => 1,
+    };
+    let released = tokio::time::timeout(Duration::from_secs(10), async {
+        while idle() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(
+        released.is_ok(),
+        "the connection never went back to the pool"
+    );
 }

@@ -263,9 +263,16 @@ impl Worker {
 
     async fn finish(&mut self, since: Instant) {
         #[cfg(feature = "integrity")]
+        let timeout = self.call_timeout();
+        #[cfg(feature = "integrity")]
         if !self.channel.is_journaling()
             && let Some(chain) = &mut self.chain
-            && let Err(error) = chain.checkpoint(self.sink.db()).await
+            && let Err(error) = within(
+                timeout,
+                "chain checkpoint",
+                chain.checkpoint(self.sink.db()),
+            )
+            .await
         {
             tracing::error!(%error, "tower-audit: cannot store the final chain checkpoint");
         }
@@ -441,16 +448,32 @@ impl Worker {
         rows: &mut [Model],
         prebound: Option<Prebound>,
     ) -> Result<(), DbErr> {
+        // The chain's reads and checkpoints are bounded like inserts: a call on a stalled
+        // connection would otherwise hold the writer, which could then neither journal nor stop.
+        #[cfg(feature = "integrity")]
+        let timeout = self.call_timeout();
         #[cfg(feature = "integrity")]
         if let Some(chain) = &mut self.chain {
-            chain.seal(self.sink.db(), rows).await?;
+            within(
+                timeout,
+                "reading the chain's head",
+                chain.seal(self.sink.db(), rows),
+            )
+            .await?;
         }
         self.insert(rows, prebound).await?;
+        #[cfg(feature = "integrity")]
+        let timeout = self.call_timeout();
         #[cfg(feature = "integrity")]
         if let Some(chain) = &mut self.chain {
             chain.inserted(rows);
             if chain.checkpoint_due()
-                && let Err(error) = chain.checkpoint(self.sink.db()).await
+                && let Err(error) = within(
+                    timeout,
+                    "chain checkpoint",
+                    chain.checkpoint(self.sink.db()),
+                )
+                .await
             {
                 tracing::warn!(%error, "tower-audit: cannot store a chain checkpoint");
             }
@@ -489,16 +512,18 @@ impl Worker {
         rows: &[Model],
         prebound: Option<Prebound>,
     ) -> Result<(), DbErr> {
-        let mut timeout = self.config.insert_timeout;
-        if let Some(deadline) = self.deadline {
-            timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
-        }
-        match tokio::time::timeout(timeout, self.sink.insert(rows, prebound)).await {
-            Ok(result) => result,
-            // A stalled connection: the outcome is unknown, which `record_id` makes safe to retry.
-            Err(_) => Err(DbErr::Custom(format!(
-                "insert did not complete within {timeout:?}"
-            ))),
+        let timeout = self.call_timeout();
+        // A stalled connection: the outcome is unknown, which `record_id` makes safe to retry.
+        within(timeout, "insert", self.sink.insert(rows, prebound)).await
+    }
+
+    /// How long a database call may take now: `insert_timeout`, cut short by the shutdown
+    /// deadline.
+    fn call_timeout(&self) -> Duration {
+        let timeout = self.config.insert_timeout;
+        match self.deadline {
+            Some(deadline) => timeout.min(deadline.saturating_duration_since(Instant::now())),
+            None => timeout,
         }
     }
 
@@ -670,6 +695,20 @@ impl Worker {
             self.channel.stats.set_away(None);
         }
         self.outage = Outage::default();
+    }
+}
+
+/// Runs a database call for at most `timeout`; past it, the call is dropped and fails.
+async fn within<T>(
+    timeout: Duration,
+    what: &str,
+    call: impl Future<Output = Result<T, DbErr>>,
+) -> Result<T, DbErr> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result,
+        Err(_) => Err(DbErr::Custom(format!(
+            "{what} did not complete within {timeout:?}"
+        ))),
     }
 }
 
