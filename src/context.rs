@@ -66,6 +66,7 @@ pub(crate) struct RequestShared {
 }
 
 impl RequestShared {
+    #[inline]
     pub(crate) fn new(capture: Capture, facts: RequestFacts) -> Arc<Self> {
         Arc::new(Self {
             fields: Mutex::new(ContextFields::default()),

@@ -185,9 +185,33 @@ impl<'a> TextParts<'a> {
     }
 }
 
+impl RequestFacts {
+    /// The facts of a request that arrived at `arrived`, the rest still to be filled in.
+    #[inline]
+    pub(crate) fn arriving(arrived: Instant) -> Self {
+        Self {
+            arrived,
+            method: Method::GET,
+            text: RequestText::default(),
+            route: None,
+            peer: None,
+            client_ip: None,
+            headers: None,
+        }
+    }
+}
+
 impl RequestText {
     /// Copies each part.
+    #[cfg(test)]
     pub(crate) fn new(parts: TextParts<'_>) -> Self {
+        let mut text = Self::default();
+        text.fill(parts);
+        text
+    }
+
+    /// Copies each part into this text, which must be empty (a default one).
+    pub(crate) fn fill(&mut self, parts: TextParts<'_>) {
         let parts = parts.in_order();
         let mut ends = [0; TEXT_PARTS];
         let mut present = 0;
@@ -202,12 +226,10 @@ impl RequestText {
             }
             ends[i] = len as u32;
         }
-        let mut bytes = if len <= INLINE_TEXT {
-            TextBytes::Inline([0; INLINE_TEXT])
-        } else {
-            TextBytes::Heap(vec![0; len].into_boxed_slice())
-        };
-        let room = bytes.as_mut_slice();
+        if len > INLINE_TEXT {
+            self.bytes = TextBytes::Heap(vec![0; len].into_boxed_slice());
+        }
+        let room = self.bytes.as_mut_slice();
         let mut start = 0;
         for (i, part) in parts.iter().enumerate() {
             let end = ends[i] as usize;
@@ -219,11 +241,8 @@ impl RequestText {
             }
             start = end;
         }
-        Self {
-            bytes,
-            ends,
-            present,
-        }
+        self.ends = ends;
+        self.present = present;
     }
 
     pub(crate) fn get(&self, part: TextPart) -> Option<&[u8]> {

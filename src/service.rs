@@ -17,7 +17,7 @@ use crate::body::{Capture, PreRead, RequestBody, ResponseBody};
 use crate::context::{AuditContext, RequestShared, lock};
 use crate::future::ResponseFuture;
 use crate::layer::{Config, Shared};
-use crate::record::{PendingRecord, RequestFacts, RequestText, RouteName, TextParts};
+use crate::record::{PendingRecord, RequestFacts, RouteName, TextParts};
 
 /// The socket address of the client connection, for servers without axum's `ConnectInfo`.
 ///
@@ -134,8 +134,12 @@ where
         }
         let pre_read =
             should_pre_read(seen.content_type, &body, config).then_some(config.body_read_timeout);
-        let facts = request_facts(&parts, config, grpc, start, seen);
-        let shared = RequestShared::new(capture, facts);
+        let mut shared = RequestShared::new(capture, RequestFacts::arriving(start));
+        // Filled where they stay, rather than built and then moved into the allocation (a
+        // fresh `Arc`: `get_mut` always has it).
+        if let Some(state) = Arc::get_mut(&mut shared) {
+            fill_facts(&mut state.facts, &parts, config, grpc, seen);
+        }
         if let Some(identify) = &config.identify {
             let identity = identify(&parts);
             let mut fields = lock(&shared.fields);
@@ -222,15 +226,9 @@ impl<'a> Seen<'a> {
     }
 }
 
-fn request_facts(
-    parts: &Parts,
-    config: &Config,
-    grpc: bool,
-    start: Instant,
-    seen: Seen,
-) -> RequestFacts {
+fn fill_facts(facts: &mut RequestFacts, parts: &Parts, config: &Config, grpc: bool, seen: Seen) {
     let headers = &parts.headers;
-    let text = RequestText::new(TextParts {
+    facts.text.fill(TextParts {
         path: Some(parts.uri.path().as_bytes()),
         query: parts.uri.query().map(str::as_bytes),
         request_id: seen.request_id.map(HeaderValue::as_bytes),
@@ -240,20 +238,15 @@ fn request_facts(
         authorization: seen.authorization.map(HeaderValue::as_bytes),
     });
     let peer = peer_ip(parts);
-    let client_ip = if config.trusted_proxies.is_enabled() {
+    facts.client_ip = if config.trusted_proxies.is_enabled() {
         config.trusted_proxies.resolve(peer, headers).client
     } else {
         peer
     };
-    RequestFacts {
-        arrived: start,
-        method: parts.method.clone(),
-        text,
-        route: route(parts, grpc),
-        peer,
-        client_ip,
-        headers: recorded_headers(headers, &config.record_headers),
-    }
+    facts.peer = peer;
+    facts.method = parts.method.clone();
+    facts.route = route(parts, grpc);
+    facts.headers = recorded_headers(headers, &config.record_headers);
 }
 
 /// The request's id, generated (and set on the request, for the handler) when it has none.
