@@ -223,6 +223,28 @@ mod tests {
         }
     }
 
+    /// Runs the writer and has a first batch of four written.
+    async fn write_a_first_batch<S>(
+        service: &S,
+        guard: &crate::WriterGuard,
+        writer: crate::AuditWriter,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        S: tower::Service<
+                http::Request<Empty<Bytes>>,
+                Response = AuditedResponse,
+                Error = Infallible,
+            > + Clone,
+    {
+        let writer = tokio::spawn(writer);
+        send(service, 4).await;
+        assert!(
+            wait_for(guard, |s| s.written == 4).await,
+            "the batch was not written"
+        );
+        writer
+    }
+
     /// Waits up to 20 s for the writer's published stats to satisfy `done`.
     async fn wait_for(
         guard: &crate::WriterGuard,
@@ -241,12 +263,7 @@ mod tests {
         use std::sync::atomic::Ordering;
 
         let (service, guard, writer) = batches_of_four().await;
-        let writer = tokio::spawn(writer);
-        send(&service, 4).await;
-        assert!(
-            wait_for(&guard, |s| s.written == 4).await,
-            "the batch was not written"
-        );
+        let writer = write_a_first_batch(&service, &guard, writer).await;
         // Idle now, its timer an hour ahead. From here nothing touches the database, so the
         // clock can be paused and moved.
         tokio::time::pause();
@@ -275,12 +292,7 @@ mod tests {
     #[tokio::test]
     async fn the_reported_shutdown_time_runs_from_the_request() {
         let (service, guard, writer) = batches_of_four().await;
-        let writer = tokio::spawn(writer);
-        send(&service, 4).await;
-        assert!(
-            wait_for(&guard, |s| s.written == 4).await,
-            "the batch was not written"
-        );
+        let writer = write_a_first_batch(&service, &guard, writer).await;
         tokio::time::pause();
         tokio::time::advance(Duration::from_secs(3_600)).await;
         // The last layer goes: with nothing queued, the writer stops without being asked.
