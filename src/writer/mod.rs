@@ -205,14 +205,26 @@ mod tests {
         (service, guard, writer)
     }
 
-    /// Sends `count` requests one after the other, each answered in full: `count` records.
-    async fn send<S>(service: &S, count: u64)
-    where
+    /// The audited test service, as the helpers below take it.
+    trait Audited:
+        tower::Service<http::Request<Empty<Bytes>>, Response = AuditedResponse, Error = Infallible>
+        + Clone
+    {
+    }
+
+    impl<S> Audited for S where
         S: tower::Service<
                 http::Request<Empty<Bytes>>,
                 Response = AuditedResponse,
                 Error = Infallible,
-            > + Clone,
+            > + Clone
+    {
+    }
+
+    /// Sends `count` requests one after the other, each answered in full: `count` records.
+    async fn send<S>(service: &S, count: u64)
+    where
+        S: Audited,
     {
         for _ in 0..count {
             let request = http::Request::get("/x")
@@ -230,11 +242,7 @@ mod tests {
         writer: crate::AuditWriter,
     ) -> tokio::task::JoinHandle<()>
     where
-        S: tower::Service<
-                http::Request<Empty<Bytes>>,
-                Response = AuditedResponse,
-                Error = Infallible,
-            > + Clone,
+        S: Audited,
     {
         let writer = tokio::spawn(writer);
         send(service, 4).await;
