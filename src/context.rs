@@ -60,6 +60,9 @@ pub(crate) struct RequestShared {
     pub(crate) fields: Mutex<ContextFields>,
     pub(crate) capture: Mutex<Capture>,
     skip: AtomicBool,
+    /// The record was finished: later settings are not its record's and are ignored. A flag
+    /// rather than a field behind the lock: finishing stores it without taking the lock.
+    sealed: AtomicBool,
     /// What the layer learned when the request arrived; never changed after. Kept here rather
     /// than in an allocation of its own: the record takes this `Arc` to the writer.
     pub(crate) facts: RequestFacts,
@@ -72,12 +75,20 @@ impl RequestShared {
             fields: Mutex::new(ContextFields::default()),
             capture: Mutex::new(capture),
             skip: AtomicBool::new(false),
+            sealed: AtomicBool::new(false),
             facts,
         })
     }
 
     pub(crate) fn is_skipped(&self) -> bool {
         self.skip.load(Ordering::Relaxed)
+    }
+
+    /// Ignores what is set from now on: called when the record is finished. A setter that holds
+    /// the lock already may still land; one that takes it after the writer has taken the
+    /// fields sees the flag (the queue orders this store before the writer's take).
+    pub(crate) fn seal_fields(&self) {
+        self.sealed.store(true, Ordering::Release);
     }
 }
 
@@ -89,18 +100,6 @@ pub(crate) struct ContextFields {
     pub(crate) action: Option<String>,
     pub(crate) resource: Option<String>,
     pub(crate) extra: Option<serde_json::Map<String, serde_json::Value>>,
-    /// The record was finished: later settings are not its record's and are ignored.
-    pub(crate) sealed: bool,
-}
-
-impl ContextFields {
-    /// Empty, and ignoring later settings: what the writer leaves behind when it takes them.
-    pub(crate) fn sealed() -> Self {
-        Self {
-            sealed: true,
-            ..Self::default()
-        }
-    }
 }
 
 impl AuditContext {
@@ -111,7 +110,7 @@ impl AuditContext {
     /// Applies `set` unless the record is finished already.
     fn update(&self, set: impl FnOnce(&mut ContextFields)) {
         let mut fields = lock(&self.shared.fields);
-        if !fields.sealed {
+        if !self.shared.sealed.load(Ordering::Acquire) {
             set(&mut fields);
         }
     }

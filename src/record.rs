@@ -484,7 +484,7 @@ impl PendingRecord {
             let body_error = capture.seal();
             (error.or_else(|| body_error.map(str::to_owned)), kept)
         };
-        lock(&self.shared.fields).sealed = true;
+        self.shared.seal_fields();
         let grpc_messages_out = self.grpc().and_then(|g| g.messages.messages());
         #[cfg(feature = "grpc-reflect")]
         let grpc_descriptors = self.grpc().and(self.layer.config.grpc_descriptors.clone());

@@ -41,7 +41,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     let request = &shared.facts;
     // Sealed when the record was finished: nothing changes them any more.
     let body = lock(&shared.capture).take();
-    let context = std::mem::replace(&mut *lock(&shared.fields), ContextFields::sealed());
+    let context = std::mem::take(&mut *lock(&shared.fields));
     #[cfg(feature = "jwt")]
     let context = {
         let mut context = context;
