@@ -186,7 +186,7 @@ impl<B: Body> RequestBody<B> {
         }
     }
 
-    pub(crate) fn replaying(pre_read: PreRead<B>, shared: Arc<RequestShared>) -> Self {
+    pub(crate) fn replaying(pre_read: PreRead<B>, shared: Option<Arc<RequestShared>>) -> Self {
         Self {
             body: Source::Boxed {
                 body: pre_read.body,
@@ -194,7 +194,7 @@ impl<B: Body> RequestBody<B> {
             replay: pre_read.frames,
             replay_error: pre_read.error,
             ended: pre_read.ended,
-            shared: Some(shared),
+            shared,
         }
     }
 }

@@ -278,7 +278,7 @@ where
                         panic!("{POLLED_AFTER_COMPLETION}");
                     };
                     let request =
-                        Request::from_parts(parts, RequestBody::replaying(pre_read, shared));
+                        Request::from_parts(parts, RequestBody::replaying(pre_read, Some(shared)));
                     let future = service.call(request);
                     this.state.set(State::Calling { future });
                 }

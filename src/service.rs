@@ -126,7 +126,8 @@ where
         let seen = Seen::scan(&parts.headers, config);
         let grpc = is_grpc(seen.content_type);
         let mut capture = Capture::new(config.max_body_bytes);
-        if body.is_end_stream() {
+        let ended = body.is_end_stream();
+        if ended {
             capture.set_ended();
         }
         if grpc {
@@ -149,7 +150,10 @@ where
         parts
             .extensions
             .insert(AuditContext::new(Arc::clone(&shared)));
-        let mut pending = PendingRecord::new(Arc::clone(&shared), self.shared.clone());
+        // A body that has ended already has nothing to capture: its wrapper gets no handle on
+        // the shared state (no lock when the handler polls it), and the record takes this one.
+        let body_shared = (!ended).then(|| Arc::clone(&shared));
+        let mut pending = PendingRecord::new(shared, self.shared.clone());
         if grpc {
             pending.set_grpc(grpc_timeout(&parts.headers));
         }
@@ -173,8 +177,8 @@ where
             // second trip through the future. The future polls again with a real waker if not.
             let mut pre_read = PreRead::new(body);
             let mut now = Context::from_waker(Waker::noop());
-            if pre_read.poll_read(&mut now, &shared).is_ready() {
-                let body = RequestBody::replaying(pre_read, shared);
+            if pre_read.poll_read(&mut now, pending.shared()).is_ready() {
+                let body = RequestBody::replaying(pre_read, body_shared);
                 let request = Request::from_parts(parts, body);
                 return ResponseFuture::called(self.inner.call(request), Some(pending));
             }
@@ -183,7 +187,7 @@ where
             let service = std::mem::replace(&mut self.inner, clone);
             return ResponseFuture::pre_read(service, parts, pre_read, pending, timeout);
         }
-        let request = Request::from_parts(parts, RequestBody::new(body, Some(shared)));
+        let request = Request::from_parts(parts, RequestBody::new(body, body_shared));
         ResponseFuture::called(self.inner.call(request), Some(pending))
     }
 }
