@@ -304,6 +304,9 @@ impl RouteName {
 pub(crate) struct PendingRecord {
     /// Set once the record has gone to the queue (or was skipped or dropped).
     finished: bool,
+    /// The request's body had ended before the service ran: nothing can add to its capture, so
+    /// finishing need not lock it.
+    body_ended: bool,
     status: Option<u16>,
     grpc_status: Option<i32>,
     response_bytes: u64,
@@ -361,6 +364,7 @@ impl PendingRecord {
     pub(crate) fn new(shared: Arc<RequestShared>, layer: Arc<Shared>) -> Self {
         Self {
             finished: false,
+            body_ended: false,
             status: None,
             grpc_status: None,
             response_bytes: 0,
@@ -369,6 +373,11 @@ impl PendingRecord {
             shared,
             layer,
         }
+    }
+
+    /// Notes that the request's body had ended before the service ran (see `body_ended`).
+    pub(crate) fn set_body_ended(&mut self) {
+        self.body_ended = true;
     }
 
     pub(crate) fn set_permit(&mut self, permit: tokio::sync::OwnedSemaphorePermit) {
@@ -477,8 +486,11 @@ impl PendingRecord {
             self.layer.intake.count_skipped();
             return;
         }
-        // The body and the context stay in the shared state, sealed, for the writer to take.
-        let (error, body_bytes) = {
+        // The body and the context stay in the shared state, sealed, for the writer to take (a
+        // body that had ended before the service ran needs no seal: nothing can add to it).
+        let (error, body_bytes) = if self.body_ended {
+            (error, 0)
+        } else {
             let mut capture = lock(&self.shared.capture);
             let kept = capture.kept();
             let body_error = capture.seal();

@@ -154,6 +154,9 @@ where
         // the shared state (no lock when the handler polls it), and the record takes this one.
         let body_shared = (!ended).then(|| Arc::clone(&shared));
         let mut pending = PendingRecord::new(shared, self.shared.clone());
+        if ended {
+            pending.set_body_ended();
+        }
         if grpc {
             pending.set_grpc(grpc_timeout(&parts.headers));
         }
