@@ -173,7 +173,6 @@ impl Worker {
     }
 
     async fn run(mut self) {
-        let started = Instant::now();
         let batch_size = self.config.batch_size.max(1);
         // Under a backlog, fewer and larger transactions: each commit waits for the disk.
         let batch_limit = batch_size
@@ -258,10 +257,12 @@ impl Worker {
             }
             self.channel.done_waiting();
         }
-        self.finish(shutdown_at.unwrap_or(started)).await;
+        self.finish(shutdown_at).await;
     }
 
-    async fn finish(&mut self, since: Instant) {
+    /// Stops the writer; `asked` is when it saw the shutdown request, if it saw one (a writer
+    /// whose layers are all gone stops on its own, and reports no shutdown time).
+    async fn finish(&mut self, asked: Option<Instant>) {
         #[cfg(feature = "integrity")]
         let timeout = self.call_timeout();
         #[cfg(feature = "integrity")]
@@ -288,7 +289,7 @@ impl Worker {
             dropped: stats.dropped,
             lost: stats.lost,
             journaled: stats.spilled.saturating_sub(stats.replayed),
-            elapsed: since.elapsed(),
+            elapsed: asked.map_or(Duration::ZERO, |at| at.elapsed()),
             last_error: stats.last_error,
         };
         if report.lost > 0 || report.dropped > 0 {
