@@ -54,6 +54,7 @@ async fn writer_counters_reach_the_recorder() {
     assert_eq!(counter("tower_audit_blocked_microseconds_total"), 0);
     // Every body fitted in the queue's budget.
     assert_eq!(counter("tower_audit_request_bodies_shed_total"), 0);
+    assert_eq!(counter("tower_audit_journal_unreadable_total"), 0);
     assert!(matches!(
         metrics.get("tower_audit_queue_len"),
         Some(DebugValue::Gauge(_))

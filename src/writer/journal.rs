@@ -7,7 +7,8 @@
 //! grows by appends, so a crash or `kill -9` can at worst leave a torn last frame, which the next
 //! open detects and cuts off. How far replay has got is kept beside it in `<journal>.replayed`,
 //! so a crash in the middle of a replay resumes there (and the rows' unique `record_id` makes a
-//! repeated insert a no-op).
+//! repeated insert a no-op). A whole frame that does not decode as a row is moved to
+//! `<journal>.unreadable` at replay, framed the same way, rather than stopping it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -57,6 +58,11 @@ pub(crate) struct Journal {
     fsync: FsyncPolicy,
     last_sync: Instant,
     unsynced: bool,
+    /// End of the last frame moved to the side file (see [`read_pending`](Self::read_pending)),
+    /// so that a batch read again after a failed insert does not move it twice.
+    set_aside_until: u64,
+    /// Frames moved to the side file since the writer last asked.
+    set_aside: u64,
 }
 
 /// What opening the journal found.
@@ -101,6 +107,8 @@ impl Journal {
                 fsync: config.fsync,
                 last_sync: Instant::now(),
                 unsynced: false,
+                set_aside_until: 0,
+                set_aside: 0,
             },
             recovered,
         ))
@@ -161,6 +169,11 @@ impl Journal {
     }
 
     /// Up to `max_rows` rows from the replay position; returns them with the offset after them.
+    ///
+    /// A whole frame whose payload does not decode as a row (one written by a version whose row
+    /// differs, say) is moved to `<journal>.unreadable`, framed as here, and passed over: it
+    /// would otherwise stop every replay, and rows journaled after it would never reach the
+    /// database. [`take_set_aside`](Self::take_set_aside) counts them.
     pub(crate) fn read_pending(&mut self, max_rows: usize) -> io::Result<(Vec<Model>, u64)> {
         let mut reader = self.file.try_clone()?;
         reader.seek(SeekFrom::Start(self.replayed))?;
@@ -176,12 +189,41 @@ impl Journal {
             if crc32fast::hash(&payload) != crc {
                 return Err(bad("frame checksum mismatch"));
             }
-            let row: Model = serde_json::from_slice(&payload).map_err(io::Error::other)?;
-            rows.push(row);
-            offset += (HEADER + payload.len()) as u64;
+            let end = offset + (HEADER + payload.len()) as u64;
+            match serde_json::from_slice::<Model>(&payload) {
+                Ok(row) => rows.push(row),
+                Err(_) if end <= self.set_aside_until => {}
+                Err(_) => {
+                    self.set_aside_frame(&header, &payload)?;
+                    self.set_aside_until = end;
+                    self.set_aside += 1;
+                }
+            }
+            offset = end;
         }
         self.file.seek(SeekFrom::End(0))?;
         Ok((rows, offset))
+    }
+
+    /// Where replay stands: everything before it is in the database.
+    pub(crate) fn replayed(&self) -> u64 {
+        self.replayed
+    }
+
+    /// Frames moved to `<journal>.unreadable` since the last call.
+    pub(crate) fn take_set_aside(&mut self) -> u64 {
+        std::mem::take(&mut self.set_aside)
+    }
+
+    fn set_aside_frame(&self, header: &[u8; HEADER], payload: &[u8]) -> io::Result<()> {
+        let mut path = self.path.as_os_str().to_owned();
+        path.push(".unreadable");
+        let mut side = OpenOptions::new().create(true).append(true).open(path)?;
+        let mut frame = Vec::with_capacity(HEADER + payload.len());
+        frame.extend_from_slice(header);
+        frame.extend_from_slice(payload);
+        side.write_all(&frame)?;
+        side.sync_data()
     }
 
     /// Records that everything before `offset` is in the database. Once the whole journal is,
@@ -194,10 +236,21 @@ impl Journal {
             self.file.sync_all()?;
             self.len = 0;
             self.replayed = 0;
+            self.set_aside_until = 0;
             self.unsynced = false;
         }
         write_offset(&offset_path(&self.path), self.replayed)
     }
+}
+
+/// A whole, checksummed frame around `payload`, as [`Journal::append`] writes one.
+#[cfg(test)]
+pub(crate) fn raw_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![MAGIC];
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    frame.extend_from_slice(payload);
+    frame
 }
 
 fn bad(what: &str) -> io::Error {
@@ -364,6 +417,50 @@ mod tests {
         let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
         assert!(recovered.cut_bytes > 0);
         assert_eq!(journal.read_pending(10).unwrap().0.len(), 1);
+    }
+
+    /// A whole frame that is not a row is moved to the side file once, however often its batch
+    /// is read again, and the rows around it replay; the replay position then steps past it.
+    #[test]
+    fn a_frame_that_is_not_a_row_is_set_aside_and_replay_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.journal");
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        journal.append(&[row(1)]).unwrap();
+        drop(journal);
+        let stranger = raw_frame(br#"{"not":"a row"}"#);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&stranger).unwrap();
+        drop(file);
+        let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
+        assert_eq!(recovered.cut_bytes, 0, "a whole frame is not torn");
+        journal.append(&[row(3)]).unwrap();
+
+        let side = dir.path().join("audit.journal.unreadable");
+        for _ in 0..2 {
+            // Read twice, as after an insert that failed: set aside once.
+            let (rows, offset) = journal.read_pending(10).unwrap();
+            assert_eq!(
+                rows.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
+                [1, 3]
+            );
+            assert_eq!(offset, std::fs::metadata(&path).unwrap().len());
+            assert_eq!(std::fs::read(&side).unwrap(), stranger);
+        }
+        assert_eq!(journal.take_set_aside(), 1);
+        assert_eq!(journal.take_set_aside(), 0);
+
+        // In batches of one (the writer's probe while the database is away), it is passed over
+        // to the next row, and not set aside again.
+        let (first, offset) = journal.read_pending(1).unwrap();
+        assert_eq!(first[0].latency_us, 1);
+        journal.mark_replayed(offset).unwrap();
+        let (next, offset) = journal.read_pending(1).unwrap();
+        assert_eq!(next[0].latency_us, 3);
+        journal.mark_replayed(offset).unwrap();
+        assert_eq!(journal.pending_bytes(), 0);
+        assert_eq!(std::fs::read(&side).unwrap(), stranger);
+        assert_eq!(journal.take_set_aside(), 0);
     }
 
     #[test]

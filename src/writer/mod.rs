@@ -319,6 +319,77 @@ mod tests {
         );
     }
 
+    /// A journal holding `rows` named rows, a frame that is not a row after the first `at` of
+    /// them, and the rest; returns the stranger's bytes.
+    fn journal_with_a_stranger(path: &std::path::Path, rows: &[&str], at: usize) -> Vec<u8> {
+        use std::io::Write;
+
+        let config = super::JournalConfig {
+            path: path.to_owned(),
+            max_bytes: 1 << 20,
+            fsync: super::FsyncPolicy::Never,
+        };
+        let row = |n: &&str| crate::entity::audit_log::Model {
+            record_id: format!("rec-{n}"),
+            occurred_at: chrono::Utc::now(),
+            method: "GET".into(),
+            path: format!("/{n}"),
+            ..super::null_row()
+        };
+        let rows: Vec<_> = rows.iter().map(row).collect();
+        let (mut journal, _) = super::Journal::open(&config).expect("journal");
+        journal.append(&rows[..at]).expect("append");
+        drop(journal);
+        let stranger = super::journal::raw_frame(br#"{"not":"a row"}"#);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .expect("open");
+        file.write_all(&stranger).expect("write");
+        drop(file);
+        let (mut journal, _) = super::Journal::open(&config).expect("journal");
+        journal.append(&rows[at..]).expect("append");
+        stranger
+    }
+
+    /// A journaled row that does not decode (one a version with a different row wrote, say) is
+    /// moved to the journal's `.unreadable` file at replay, counted, and the rows around it are
+    /// written: before, it stopped the replay for good, with every row journaled after it. A
+    /// journal left with only such rows is emptied all the same.
+    #[tokio::test]
+    async fn a_journaled_row_that_does_not_decode_is_set_aside_and_the_rest_replayed() {
+        for (rows, at) in [(&["a", "b"][..], 1), (&[][..], 0)] {
+            let dir = tempfile::tempdir().expect("dir");
+            let path = dir.path().join("audit.journal");
+            let stranger = journal_with_a_stranger(&path, rows, at);
+            let db = crate::connect("sqlite::memory:").await.expect("db");
+            crate::migrate(&db).await.expect("migrate");
+            let (_layer, guard, writer) = crate::AuditLayer::builder(db)
+                .journal(&path)
+                .build_pair()
+                .expect("layer");
+            let writer = tokio::spawn(writer);
+            let written = rows.len() as u64;
+            assert!(
+                wait_for(&guard, |s| s.written == written
+                    && s.journal_unreadable == 1
+                    && s.journal_bytes == 0)
+                .await,
+                "{rows:?}: the journal was not replayed past the stranger: {:?}",
+                guard.stats()
+            );
+            let side = dir.path().join("audit.journal.unreadable");
+            assert_eq!(std::fs::read(side).expect("side file"), stranger);
+            assert_eq!(std::fs::metadata(&path).expect("journal").len(), 0);
+            let report = guard
+                .shutdown(Duration::from_secs(5))
+                .await
+                .expect("shutdown");
+            assert_eq!((report.written, report.journaled), (written, 0));
+            writer.await.expect("writer");
+        }
+    }
+
     /// A full batch is written when its last record arrives, not when the flush timer fires: a
     /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
     /// then two batches at once, with a timer that would take an hour. The worker takes what has

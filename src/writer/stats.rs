@@ -51,6 +51,11 @@ pub struct WriterStats {
     pub bodies_shed: u64,
     /// Bytes in the journal waiting to be replayed.
     pub journal_bytes: u64,
+    /// Journaled rows that did not decode when they were replayed (written by a version whose
+    /// row differs, say), moved to `<journal>.unreadable` so that replay goes on. They were
+    /// counted as `spilled` when journaled (or by the process that journaled them), so they are
+    /// outside the sum above.
+    pub journal_unreadable: u64,
     /// How long the database has been failing, if it is.
     pub database_away_for: Option<std::time::Duration>,
     /// Batch inserts that failed (each failure is retried while the batch is kept).
@@ -78,6 +83,7 @@ pub(crate) struct Counters {
     /// Microseconds.
     pub(crate) blocked_for: AtomicU64,
     pub(crate) bodies_shed: AtomicU64,
+    pub(crate) journal_unreadable: AtomicU64,
     pub(crate) journal_bytes: AtomicU64,
     last_error: Mutex<Option<String>>,
     away_since: Mutex<Option<std::time::Instant>>,
@@ -114,6 +120,7 @@ impl Counters {
             blocked: self.blocked.load(Ordering::Relaxed),
             blocked_for: std::time::Duration::from_micros(self.blocked_for.load(Ordering::Relaxed)),
             bodies_shed: self.bodies_shed.load(Ordering::Relaxed),
+            journal_unreadable: self.journal_unreadable.load(Ordering::Relaxed),
             journal_bytes: self.journal_bytes.load(Ordering::Relaxed),
             database_away_for: lock(&self.away_since).map(|since| since.elapsed()),
             queue_len,
@@ -173,6 +180,7 @@ fn stripe() -> usize {
 /// | `tower_audit_requests_rejected_total`, `tower_audit_requests_blocked_total`, `tower_audit_failed_batches_total` | counter |
 /// | `tower_audit_blocked_microseconds_total` (the time blocked requests waited) | counter |
 /// | `tower_audit_request_bodies_shed_total` (records kept without their body, see [`WriterStats::bodies_shed`]) | counter |
+/// | `tower_audit_journal_unreadable_total` (journaled rows set aside at replay, see [`WriterStats::journal_unreadable`]) | counter |
 /// | `tower_audit_queue_len`, `tower_audit_journal_bytes`, `tower_audit_database_away_seconds` | gauge |
 #[cfg(feature = "metrics")]
 pub(crate) fn export(stats: &WriterStats) {
@@ -191,6 +199,7 @@ pub(crate) fn export(stats: &WriterStats) {
         .absolute(u64::try_from(stats.blocked_for.as_micros()).unwrap_or(u64::MAX));
     counter!("tower_audit_failed_batches_total").absolute(stats.failed_batches);
     counter!("tower_audit_request_bodies_shed_total").absolute(stats.bodies_shed);
+    counter!("tower_audit_journal_unreadable_total").absolute(stats.journal_unreadable);
     gauge!("tower_audit_queue_len").set(stats.queue_len as f64);
     gauge!("tower_audit_journal_bytes").set(stats.journal_bytes as f64);
     gauge!("tower_audit_database_away_seconds").set(

@@ -595,19 +595,34 @@ impl Worker {
         let channel = self.channel.clone();
         let read = tokio::task::spawn_blocking(move || {
             let Some(journal) = &channel.journal else {
-                return Ok((Vec::new(), 0));
+                return Ok((Vec::new(), 0, 0));
             };
             let mut journal = lock(journal);
-            let read = journal.read_pending(batch_size)?;
-            if read.0.is_empty() {
+            let (rows, offset) = journal.read_pending(batch_size)?;
+            let set_aside = journal.take_set_aside();
+            if rows.is_empty() {
+                // Everything is replayed, but for frames set aside: step past them.
+                if offset != journal.replayed() {
+                    journal.mark_replayed(offset)?;
+                }
                 // Under the journal lock: no producer can be appending now.
                 channel.journaling.store(false, Ordering::Release);
             }
-            Ok::<_, std::io::Error>(read)
+            Ok::<_, std::io::Error>((rows, offset, set_aside))
         })
         .await;
         let (mut rows, offset) = match read {
-            Ok(Ok(read)) => read,
+            Ok(Ok((rows, offset, set_aside))) => {
+                if set_aside > 0 {
+                    Counters::add(&self.channel.stats.journal_unreadable, set_aside);
+                    tracing::error!(
+                        frames = set_aside,
+                        "tower-audit: journaled rows that do not decode were moved to the \
+                         journal's `.unreadable` file; replay goes on without them"
+                    );
+                }
+                (rows, offset)
+            }
             Ok(Err(error)) => {
                 tracing::error!(%error, "tower-audit: cannot read the audit journal; leaving it for inspection");
                 self.channel.journaling.store(false, Ordering::Release);
