@@ -51,8 +51,9 @@ pub struct WriterStats {
     pub bodies_shed: u64,
     /// Bytes in the journal waiting to be replayed.
     pub journal_bytes: u64,
-    /// Journaled rows that did not decode when they were replayed (written by a version whose
-    /// row differs, say), moved to `<journal>.unreadable` so that replay goes on. They were
+    /// Journaled rows that failed their checksum or did not decode when they were replayed (a
+    /// flipped bit, or a row written by a version whose row differs), moved to
+    /// `<journal>.unreadable` so that replay goes on. They were
     /// counted as `spilled` when journaled (or by the process that journaled them), so they are
     /// outside the sum above.
     pub journal_unreadable: u64,
