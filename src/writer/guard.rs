@@ -100,9 +100,9 @@ impl WriterGuard {
         // The worker abandons its work at the deadline; give it a moment to say so.
         match tokio::time::timeout_at(deadline + Duration::from_millis(500), report).await {
             Ok(Ok(mut report)) => {
-                // Timed here: a writer that stopped on its own (every layer dropped, the queue
-                // drained) before it saw the request, or that saw the layers go first, would
-                // count from its start.
+                // Timed here: the writer sees the request only between its database calls, and
+                // one that stopped on its own first (every layer dropped, the queue drained)
+                // never sees it.
                 report.elapsed = asked.elapsed();
                 Ok(report)
             }

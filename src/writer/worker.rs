@@ -617,8 +617,9 @@ impl Worker {
                     Counters::add(&self.channel.stats.journal_unreadable, set_aside);
                     tracing::error!(
                         frames = set_aside,
-                        "tower-audit: journaled rows that do not decode were moved to the \
-                         journal's `.unreadable` file; replay goes on without them"
+                        "tower-audit: journaled rows that cannot be read (a bad checksum, or not a \
+                         row) were moved to the journal's `.unreadable` file; replay goes on \
+                         without them"
                     );
                 }
                 (rows, offset)
