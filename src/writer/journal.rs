@@ -7,9 +7,17 @@
 //! grows by appends, so a crash or `kill -9` can at worst leave a torn last frame, which the next
 //! open detects and cuts off. How far replay has got is kept beside it in `<journal>.replayed`,
 //! so a crash in the middle of a replay resumes there (and the rows' unique `record_id` makes a
-//! repeated insert a no-op). A whole frame that fails its checksum (with whole frames after
-//! it: at the end it is a torn append) or does not decode as a row is moved to
-//! `<journal>.unreadable` at replay, framed the same way, rather than stopping it.
+//! repeated insert a no-op).
+//!
+//! Corruption in the middle of the file costs only the bytes it hit. A whole frame that does
+//! not decode as a row, and any stretch of bytes that is not a valid frame (a flipped bit in a
+//! payload, a header or a length) but has valid frames after it, is moved to
+//! `<journal>.unreadable` at replay, as it was on disk, rather than stopping the replay: the
+//! next frame is found again by its header. A frame's header cannot occur inside a payload
+//! (its length's last byte is below 5, a control character that JSON escapes), so that search
+//! finds only real frames. Corruption with no valid frame after it is a torn append, cut off at
+//! open. The marker file also keeps how far frames have been set aside, so that a process
+//! restarted before their batch was replayed does not set them aside twice.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -95,7 +103,8 @@ impl Journal {
             file.sync_all()?;
             recovered.cut_bytes = on_disk - len;
         }
-        let replayed = read_offset(&offset_path(&config.path)).min(len);
+        let (replayed, set_aside_until) = read_marker(&offset_path(&config.path));
+        let replayed = replayed.min(len);
         recovered.pending_bytes = len - replayed;
         file.seek(SeekFrom::End(0))?;
         Ok((
@@ -108,7 +117,7 @@ impl Journal {
                 fsync: config.fsync,
                 last_sync: Instant::now(),
                 unsynced: false,
-                set_aside_until: 0,
+                set_aside_until: set_aside_until.min(len),
                 set_aside: 0,
             },
             recovered,
@@ -140,7 +149,14 @@ impl Journal {
             return Ok(0);
         }
         // One write per batch: a crash can tear only the last frame.
-        self.file.write_all(&buffer)?;
+        if let Err(error) = self.file.write_all(&buffer) {
+            // A write cut short (a full disk) leaves bytes the length does not count, and the
+            // next append would land after them: take them back. Should that fail too, the
+            // next open finds them and cuts or sets them aside.
+            let _ = self.file.set_len(self.len);
+            let _ = self.file.seek(SeekFrom::Start(self.len));
+            return Err(error);
+        }
         self.len += buffer.len() as u64;
         self.unsynced = true;
         self.sync_if_due()?;
@@ -171,39 +187,77 @@ impl Journal {
 
     /// Up to `max_rows` rows from the replay position; returns them with the offset after them.
     ///
-    /// A whole frame whose payload fails its checksum or does not decode as a row (one written by
-    /// a version whose row differs, say) is moved to `<journal>.unreadable`, framed as here, and
-    /// passed over: it would otherwise stop every replay, and rows journaled after it would
-    /// never reach the database. [`take_set_aside`](Self::take_set_aside) counts them.
+    /// A whole frame that does not decode as a row (one written by a version whose row differs,
+    /// say), and a stretch of bytes that is not a valid frame (corruption that valid frames
+    /// follow: [`open`](Self::open) cut any other), are moved to `<journal>.unreadable` as they
+    /// were and passed over: they would otherwise stop every replay, and rows journaled after
+    /// them would never reach the database. [`take_set_aside`](Self::take_set_aside) counts
+    /// them.
     pub(crate) fn read_pending(&mut self, max_rows: usize) -> io::Result<(Vec<Model>, u64)> {
-        let mut reader = self.file.try_clone()?;
-        reader.seek(SeekFrom::Start(self.replayed))?;
-        let mut reader = io::BufReader::new(reader.take(self.len - self.replayed));
+        let read = self.read_from_replayed(max_rows);
+        // Appends write at the file's position, which reading moved: back to the end, whatever
+        // the read did.
+        self.file.seek(SeekFrom::Start(self.len))?;
+        let (rows, offset, side, set_aside) = read?;
+        if set_aside > 0 {
+            // Into the side file first: a crash before the marker is written costs a second
+            // copy there, never the bytes.
+            self.append_to_side_file(&side)?;
+            self.set_aside_until = offset;
+            self.set_aside += set_aside;
+            write_marker(
+                &offset_path(&self.path),
+                self.replayed,
+                self.set_aside_until,
+            )?;
+        }
+        Ok((rows, offset))
+    }
+
+    /// [`read_pending`](Self::read_pending)'s reading: the rows, the offset after them, the
+    /// bytes to set aside and how many stretches they are.
+    fn read_from_replayed(
+        &mut self,
+        max_rows: usize,
+    ) -> io::Result<(Vec<Model>, u64, Vec<u8>, u64)> {
         let mut rows = Vec::new();
         let mut offset = self.replayed;
-        while rows.len() < max_rows && offset < self.len {
-            let mut header = [0u8; HEADER];
-            reader.read_exact(&mut header)?;
-            let (len, crc) = parse_header(&header).ok_or_else(|| bad("bad frame header"))?;
-            let mut payload = vec![0u8; len as usize];
-            reader.read_exact(&mut payload)?;
-            let end = offset + (HEADER + payload.len()) as u64;
-            let row = (crc32fast::hash(&payload) == crc)
-                .then(|| serde_json::from_slice::<Model>(&payload).ok())
-                .flatten();
-            match row {
-                Some(row) => rows.push(row),
-                None if end <= self.set_aside_until => {}
-                None => {
-                    self.set_aside_frame(&header, &payload)?;
-                    self.set_aside_until = end;
-                    self.set_aside += 1;
+        let mut side = Vec::new();
+        let mut set_aside = 0;
+        'read: while rows.len() < max_rows && offset < self.len {
+            self.file.seek(SeekFrom::Start(offset))?;
+            let mut reader = io::BufReader::new(Read::take(&mut self.file, self.len - offset));
+            while rows.len() < max_rows && offset < self.len {
+                let Some((header, payload)) = read_frame(&mut reader, self.len - offset)? else {
+                    // Not a frame: set aside everything up to the next one.
+                    drop(reader);
+                    let next =
+                        next_frame(&mut self.file, offset + 1, self.len)?.unwrap_or(self.len);
+                    if next > self.set_aside_until {
+                        let from = offset.max(self.set_aside_until);
+                        self.file.seek(SeekFrom::Start(from))?;
+                        let start = side.len();
+                        side.resize(start + (next - from) as usize, 0);
+                        self.file.read_exact(&mut side[start..])?;
+                        set_aside += 1;
+                    }
+                    offset = next;
+                    continue 'read;
+                };
+                let end = offset + (HEADER + payload.len()) as u64;
+                match serde_json::from_slice::<Model>(&payload) {
+                    Ok(row) => rows.push(row),
+                    Err(_) if end <= self.set_aside_until => {}
+                    Err(_) => {
+                        side.extend_from_slice(&header);
+                        side.extend_from_slice(&payload);
+                        set_aside += 1;
+                    }
                 }
+                offset = end;
             }
-            offset = end;
         }
-        self.file.seek(SeekFrom::End(0))?;
-        Ok((rows, offset))
+        Ok((rows, offset, side, set_aside))
     }
 
     /// Where replay stands: everything before it is in the database.
@@ -216,14 +270,11 @@ impl Journal {
         std::mem::take(&mut self.set_aside)
     }
 
-    fn set_aside_frame(&self, header: &[u8; HEADER], payload: &[u8]) -> io::Result<()> {
+    fn append_to_side_file(&self, bytes: &[u8]) -> io::Result<()> {
         let mut path = self.path.as_os_str().to_owned();
         path.push(".unreadable");
         let mut side = OpenOptions::new().create(true).append(true).open(path)?;
-        let mut frame = Vec::with_capacity(HEADER + payload.len());
-        frame.extend_from_slice(header);
-        frame.extend_from_slice(payload);
-        side.write_all(&frame)?;
+        side.write_all(bytes)?;
         side.sync_data()
     }
 
@@ -240,7 +291,11 @@ impl Journal {
             self.set_aside_until = 0;
             self.unsynced = false;
         }
-        write_offset(&offset_path(&self.path), self.replayed)
+        write_marker(
+            &offset_path(&self.path),
+            self.replayed,
+            self.set_aside_until,
+        )
     }
 }
 
@@ -254,10 +309,6 @@ pub(crate) fn raw_frame(payload: &[u8]) -> Vec<u8> {
     frame
 }
 
-fn bad(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("audit journal: {what}"))
-}
-
 fn parse_header(header: &[u8; HEADER]) -> Option<(u32, u32)> {
     if header[0] != MAGIC {
         return None;
@@ -267,34 +318,76 @@ fn parse_header(header: &[u8; HEADER]) -> Option<(u32, u32)> {
     (len <= MAX_FRAME).then_some((len, crc))
 }
 
-/// The end of the last whole, valid frame. A whole frame that fails its checksum is kept when a
-/// valid one follows it (replay sets it aside); at the end of the file it is a torn append, cut
-/// off with whatever follows a header that does not parse.
+/// A whole frame from `reader`, which has `left` bytes before the journal's end: `None` if
+/// what is there is not one (a header that does not parse, a length past the end, a payload
+/// that fails its checksum).
+fn read_frame(reader: &mut impl Read, left: u64) -> io::Result<Option<([u8; HEADER], Vec<u8>)>> {
+    let mut header = [0u8; HEADER];
+    if left < HEADER as u64 {
+        return Ok(None);
+    }
+    reader.read_exact(&mut header)?;
+    let Some((len, crc)) = parse_header(&header) else {
+        return Ok(None);
+    };
+    if left - (HEADER as u64) < u64::from(len) {
+        return Ok(None);
+    }
+    let mut payload = vec![0u8; len as usize];
+    reader.read_exact(&mut payload)?;
+    Ok((crc32fast::hash(&payload) == crc).then_some((header, payload)))
+}
+
+/// Where the first whole, valid frame in `from..end` starts, if one does.
+///
+/// Only a frame's header can start one: a payload (JSON) never holds the bytes below 5 that end
+/// a header's length, so a candidate inside a valid payload fails to parse, and one in corrupt
+/// bytes fails its checksum. Corruption is rare, so this reads plainly.
+fn next_frame(file: &mut File, from: u64, end: u64) -> io::Result<Option<u64>> {
+    const CHUNK: u64 = 64 << 10;
+    let mut chunk = Vec::new();
+    let mut at = from;
+    while at < end {
+        let n = CHUNK.min(end - at);
+        chunk.resize(n as usize, 0);
+        file.seek(SeekFrom::Start(at))?;
+        file.read_exact(&mut chunk)?;
+        for (i, _) in chunk.iter().enumerate().filter(|(_, b)| **b == MAGIC) {
+            let candidate = at + i as u64;
+            file.seek(SeekFrom::Start(candidate))?;
+            let mut reader = io::BufReader::new(Read::take(&mut *file, end - candidate));
+            if read_frame(&mut reader, end - candidate)?.is_some() {
+                return Ok(Some(candidate));
+            }
+        }
+        at += n;
+    }
+    Ok(None)
+}
+
+/// The end of the last whole, valid frame. Bytes that are not a valid frame are kept when a
+/// valid one follows them (replay sets them aside); at the end of the file they are a torn
+/// append, cut off.
 fn scan(file: &mut File, on_disk: u64) -> io::Result<u64> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut reader = io::BufReader::new(&mut *file);
     let mut at = 0u64;
     let mut good = 0u64;
-    loop {
-        let mut header = [0u8; HEADER];
-        if at + HEADER as u64 > on_disk || reader.read_exact(&mut header).is_err() {
-            return Ok(good);
-        }
-        let Some((len, crc)) = parse_header(&header) else {
-            return Ok(good);
-        };
-        if at + (HEADER as u64) + u64::from(len) > on_disk {
-            return Ok(good);
-        }
-        let mut payload = vec![0u8; len as usize];
-        if reader.read_exact(&mut payload).is_err() {
-            return Ok(good);
-        }
-        at += HEADER as u64 + u64::from(len);
-        if crc32fast::hash(&payload) == crc {
+    while at < on_disk {
+        file.seek(SeekFrom::Start(at))?;
+        let mut reader = io::BufReader::new(Read::take(&mut *file, on_disk - at));
+        while let Some((_, payload)) = read_frame(&mut reader, on_disk - at)? {
+            at += (HEADER + payload.len()) as u64;
             good = at;
         }
+        drop(reader);
+        if at >= on_disk {
+            break;
+        }
+        match next_frame(file, at + 1, on_disk)? {
+            Some(next) => at = next,
+            None => break,
+        }
     }
+    Ok(good)
 }
 
 fn offset_path(path: &Path) -> PathBuf {
@@ -303,24 +396,24 @@ fn offset_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn read_offset(path: &Path) -> u64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
+/// The marker: where replay stands, and the end of the last bytes set aside.
+fn read_marker(path: &Path) -> (u64, u64) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut numbers = text.split_whitespace().map(|n| n.parse().unwrap_or(0));
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
 }
 
-fn write_offset(path: &Path, offset: u64) -> io::Result<()> {
-    if offset == 0 {
+fn write_marker(path: &Path, replayed: u64, set_aside_until: u64) -> io::Result<()> {
+    if replayed == 0 && set_aside_until == 0 {
         return match std::fs::remove_file(path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         };
     }
-    // Write beside and rename: the offset file is never seen half written.
+    // Write beside and rename: the marker is never seen half written.
     let tmp = path.with_extension("replayed.tmp");
     let mut file = File::create(&tmp)?;
-    file.write_all(offset.to_string().as_bytes())?;
+    file.write_all(format!("{replayed} {set_aside_until}").as_bytes())?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)
 }
@@ -445,6 +538,150 @@ mod tests {
         let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
         assert_eq!(recovered.cut_bytes, (bytes.len() - frames[2]) as u64);
         assert_eq!(journal.read_pending(10).unwrap().0.len(), 2);
+    }
+
+    /// Corruption in a frame's header (its magic byte, its length) or bytes that are no frame
+    /// at all cost only those bytes: the next frame is found again by its header, and the
+    /// bytes are set aside at replay, as they were. After them, a torn append is still cut.
+    #[test]
+    fn a_corrupt_header_or_stray_bytes_cost_only_themselves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.journal");
+        let side = dir.path().join("audit.journal.unreadable");
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        journal.append(&[row(1), row(2), row(3)]).unwrap();
+        drop(journal);
+        let bytes = std::fs::read(&path).unwrap();
+        let frames = frame_starts(&bytes);
+        let set_len = |bytes: &mut Vec<u8>, len: u32| {
+            bytes[frames[1] + 1..frames[1] + 5].copy_from_slice(&len.to_le_bytes());
+        };
+        let middle = (frames[2] - frames[1] - HEADER) as u32;
+        let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+        let mut magic = bytes.clone();
+        magic[frames[1]] ^= 0xff;
+        cases.push(("magic byte", magic));
+        let mut past_the_end = bytes.clone();
+        set_len(&mut past_the_end, 1 << 20);
+        cases.push(("length past the end", past_the_end));
+        let mut into_the_next = bytes.clone();
+        set_len(&mut into_the_next, middle + 20);
+        cases.push(("length into the next frame", into_the_next));
+        let mut short = bytes.clone();
+        set_len(&mut short, middle - 20);
+        cases.push(("length short of the payload", short));
+        let mut too_long = bytes.clone();
+        set_len(&mut too_long, MAX_FRAME + 1);
+        cases.push(("length over the bound", too_long));
+
+        for (what, corrupt) in cases {
+            std::fs::write(&path, &corrupt).unwrap();
+            let _ = std::fs::remove_file(&side);
+            let _ = std::fs::remove_file(dir.path().join("audit.journal.replayed"));
+            let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
+            assert_eq!(recovered.cut_bytes, 0, "{what}");
+            let (rows, offset) = journal.read_pending(10).unwrap();
+            assert_eq!(
+                rows.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
+                [1, 3],
+                "{what}"
+            );
+            assert_eq!(offset, corrupt.len() as u64, "{what}");
+            assert_eq!(journal.take_set_aside(), 1, "{what}");
+            assert_eq!(
+                std::fs::read(&side).unwrap(),
+                corrupt[frames[1]..frames[2]],
+                "{what}"
+            );
+        }
+
+        // Stray bytes between whole frames (a header's magic among them), and a torn append
+        // after the last whole frame.
+        let stray = [MAGIC, 7, 0, 0, 0, 1, 2, 3, 4, b'{', 0, MAGIC, 0xff, 0xff];
+        let mut strayed = bytes[..frames[1]].to_vec();
+        strayed.extend_from_slice(&stray);
+        strayed.extend_from_slice(&bytes[frames[1]..]);
+        let whole = strayed.len();
+        strayed.extend_from_slice(&bytes[frames[2]..frames[2] + 30]);
+        std::fs::write(&path, &strayed).unwrap();
+        let _ = std::fs::remove_file(&side);
+        let _ = std::fs::remove_file(dir.path().join("audit.journal.replayed"));
+        let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
+        assert_eq!(recovered.cut_bytes, 30);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), whole as u64);
+        let (rows, _) = journal.read_pending(10).unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert_eq!(journal.take_set_aside(), 1);
+        assert_eq!(std::fs::read(&side).unwrap(), stray);
+        // Appends go on after what was read.
+        journal.append(&[row(4)]).unwrap();
+        let (rows, offset) = journal.read_pending(10).unwrap();
+        assert_eq!(rows.len(), 4);
+        journal.mark_replayed(offset).unwrap();
+        assert_eq!(journal.pending_bytes(), 0);
+        assert_eq!(std::fs::read(&side).unwrap(), stray);
+    }
+
+    /// A process that set bytes aside and stopped before their batch was replayed does not set
+    /// them aside again when it starts over: the marker keeps how far they went.
+    #[test]
+    fn set_aside_bytes_stay_set_aside_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.journal");
+        let side = dir.path().join("audit.journal.unreadable");
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        journal.append(&[row(1)]).unwrap();
+        drop(journal);
+        let stranger = raw_frame(br#"{"not":"a row"}"#);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&stranger).unwrap();
+        file.write_all(&[MAGIC, 0xff]).unwrap();
+        file.write_all(&raw_frame(&serde_json::to_vec(&row(3)).unwrap()))
+            .unwrap();
+        drop(file);
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        let mut expected = stranger.clone();
+        expected.extend_from_slice(&[MAGIC, 0xff]);
+
+        let (rows, _) = journal.read_pending(10).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(journal.take_set_aside(), 2);
+        assert_eq!(std::fs::read(&side).unwrap(), expected);
+        // The database failed the batch, and the process stopped.
+        drop(journal);
+
+        for _ in 0..2 {
+            let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
+            assert_eq!(recovered.cut_bytes, 0);
+            let (rows, offset) = journal.read_pending(10).unwrap();
+            assert_eq!(
+                rows.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
+                [1, 3]
+            );
+            assert_eq!(journal.take_set_aside(), 0);
+            assert_eq!(std::fs::read(&side).unwrap(), expected);
+            assert_eq!(offset, std::fs::metadata(&path).unwrap().len());
+        }
+
+        // Replayed at last: the journal and its marker go, and a later stray is set aside.
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        let (_, offset) = journal.read_pending(10).unwrap();
+        journal.mark_replayed(offset).unwrap();
+        assert!(!dir.path().join("audit.journal.replayed").exists());
+        drop(journal);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&stranger).unwrap();
+        drop(file);
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        journal.append(&[row(5)]).unwrap();
+        let (rows, _) = journal.read_pending(10).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(journal.take_set_aside(), 1);
+        expected.extend_from_slice(&stranger);
+        assert_eq!(std::fs::read(&side).unwrap(), expected);
     }
 
     /// Where each frame of a journal written by `append` starts.

@@ -51,11 +51,12 @@ pub struct WriterStats {
     pub bodies_shed: u64,
     /// Bytes in the journal waiting to be replayed.
     pub journal_bytes: u64,
-    /// Journaled rows that failed their checksum or did not decode when they were replayed (a
-    /// flipped bit, or a row written by a version whose row differs), moved to
-    /// `<journal>.unreadable` so that replay goes on. They were
-    /// counted as `spilled` when journaled (or by the process that journaled them), so they are
-    /// outside the sum above.
+    /// Stretches of the journal that could not be read when they were replayed, moved to
+    /// `<journal>.unreadable` as they were so that replay goes on: a row that does not decode (a
+    /// row written by a version whose row differs), or bytes that are not a valid frame (a
+    /// flipped bit in a row or in its frame's header), counted once per stretch up to the next
+    /// valid frame. Their rows were counted as `spilled` when journaled (or by the process that
+    /// journaled them), so they are outside the sum above.
     pub journal_unreadable: u64,
     /// How long the database has been failing, if it is.
     pub database_away_for: Option<std::time::Duration>,

@@ -601,7 +601,7 @@ impl Worker {
             let (rows, offset) = journal.read_pending(batch_size)?;
             let set_aside = journal.take_set_aside();
             if rows.is_empty() {
-                // Everything is replayed, but for frames set aside: step past them.
+                // Everything is replayed, but for bytes set aside: step past them.
                 if offset != journal.replayed() {
                     journal.mark_replayed(offset)?;
                 }
@@ -616,10 +616,10 @@ impl Worker {
                 if set_aside > 0 {
                     Counters::add(&self.channel.stats.journal_unreadable, set_aside);
                     tracing::error!(
-                        frames = set_aside,
-                        "tower-audit: journaled rows that cannot be read (a bad checksum, or not a \
-                         row) were moved to the journal's `.unreadable` file; replay goes on \
-                         without them"
+                        stretches = set_aside,
+                        "tower-audit: journaled bytes that cannot be read (a bad checksum or \
+                         header, or not a row) were moved to the journal's `.unreadable` file; \
+                         replay goes on without them"
                     );
                 }
                 (rows, offset)
