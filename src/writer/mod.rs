@@ -319,16 +319,8 @@ mod tests {
         );
     }
 
-    /// A journal holding `rows` named rows, a frame that is not a row after the first `at` of
-    /// them, and the rest; returns the stranger's bytes.
-    fn journal_with_a_stranger(path: &std::path::Path, rows: &[&str], at: usize) -> Vec<u8> {
-        use std::io::Write;
-
-        let config = super::JournalConfig {
-            path: path.to_owned(),
-            max_bytes: 1 << 20,
-            fsync: super::FsyncPolicy::Never,
-        };
+    /// A journal holding `rows` named rows with `stranger`'s bytes after the first `at` of them.
+    fn journal_with_a_stranger(path: &std::path::Path, rows: &[&str], at: usize, stranger: &[u8]) {
         let row = |n: &&str| crate::entity::audit_log::Model {
             record_id: format!("rec-{n}"),
             occurred_at: chrono::Utc::now(),
@@ -336,35 +328,38 @@ mod tests {
             path: format!("/{n}"),
             ..super::null_row()
         };
-        let rows: Vec<_> = rows.iter().map(row).collect();
-        let (mut journal, _) = super::Journal::open(&config).expect("journal");
-        journal.append(&rows[..at]).expect("append");
-        drop(journal);
-        let stranger = super::journal::raw_frame(br#"{"not":"a row"}"#);
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .expect("open");
-        file.write_all(&stranger).expect("write");
-        drop(file);
-        let (mut journal, _) = super::Journal::open(&config).expect("journal");
-        journal.append(&rows[at..]).expect("append");
-        stranger
+        let frame = |n| super::journal::raw_frame(&serde_json::to_vec(&row(n)).expect("row"));
+        let mut bytes: Vec<u8> = rows[..at].iter().flat_map(frame).collect();
+        bytes.extend_from_slice(stranger);
+        bytes.extend(rows[at..].iter().flat_map(frame));
+        std::fs::write(path, bytes).expect("journal");
     }
 
-    /// A journaled row that does not decode (one a version with a different row wrote, say) is
-    /// moved to the journal's `.unreadable` file at replay, counted, and the rows around it are
-    /// written: before, it stopped the replay for good, with every row journaled after it. A
-    /// journal left with only such rows is emptied all the same.
+    /// Journaled bytes that cannot be read are moved to the journal's `.unreadable` file at
+    /// replay, counted, and the rows around them are written: a row that does not decode (one
+    /// a version with a different row wrote, say), and a frame whose length was damaged (the
+    /// next frame is found again by its header). Before, either stopped the replay for good,
+    /// with every row journaled after it. A journal left with only such a row is emptied all the
+    /// same.
     #[tokio::test]
-    async fn a_journaled_row_that_does_not_decode_is_set_aside_and_the_rest_replayed() {
-        for (rows, at) in [(&["a", "b"][..], 1), (&[][..], 0)] {
+    async fn journaled_bytes_that_cannot_be_read_are_set_aside_and_the_rest_replayed() {
+        use sea_orm::EntityTrait;
+
+        let not_a_row = super::journal::raw_frame(br#"{"not":"a row"}"#);
+        let mut damaged = super::journal::raw_frame(br#"{"record_id":"rec-x"}"#);
+        damaged[1..5].copy_from_slice(&(1u32 << 20).to_le_bytes());
+        let cases = [
+            (&["a", "b"][..], 1, &not_a_row),
+            (&[][..], 0, &not_a_row),
+            (&["a", "b", "c"][..], 2, &damaged),
+        ];
+        for (rows, at, stranger) in cases {
             let dir = tempfile::tempdir().expect("dir");
             let path = dir.path().join("audit.journal");
-            let stranger = journal_with_a_stranger(&path, rows, at);
+            journal_with_a_stranger(&path, rows, at, stranger);
             let db = crate::connect("sqlite::memory:").await.expect("db");
             crate::migrate(&db).await.expect("migrate");
-            let (_layer, guard, writer) = crate::AuditLayer::builder(db)
+            let (_layer, guard, writer) = crate::AuditLayer::builder(db.clone())
                 .journal(&path)
                 .build_pair()
                 .expect("layer");
@@ -379,7 +374,7 @@ mod tests {
                 guard.stats()
             );
             let side = dir.path().join("audit.journal.unreadable");
-            assert_eq!(std::fs::read(side).expect("side file"), stranger);
+            assert_eq!(&std::fs::read(side).expect("side file"), stranger);
             assert_eq!(std::fs::metadata(&path).expect("journal").len(), 0);
             let report = guard
                 .shutdown(Duration::from_secs(5))
@@ -387,6 +382,16 @@ mod tests {
                 .expect("shutdown");
             assert_eq!((report.written, report.journaled), (written, 0));
             writer.await.expect("writer");
+            let mut paths: Vec<_> = crate::entity::audit_log::Entity::find()
+                .all(&db)
+                .await
+                .expect("rows")
+                .into_iter()
+                .map(|row| row.path)
+                .collect();
+            paths.sort();
+            let expected: Vec<_> = rows.iter().map(|n| format!("/{n}")).collect();
+            assert_eq!(paths, expected, "{rows:?}");
         }
     }
 
