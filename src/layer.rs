@@ -414,6 +414,10 @@ impl AuditLayerBuilder {
     /// [`Overflow::Spill`], when the queue is full), and replays them in order once it is back —
     /// also after a crash or restart, before anything else. See the [`writer`](crate#the-writer)
     /// docs.
+    ///
+    /// One writer per journal: the writer holds a lock on the file, and building a second
+    /// layer on a journal that a live writer holds (in this process or another) fails with
+    /// [`Error::Journal`](crate::Error::Journal).
     pub fn journal(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         let journal = self.writer.journal.get_or_insert_with(|| JournalConfig {
             path: std::path::PathBuf::new(),

@@ -19,7 +19,7 @@
 //! open. The marker file also keeps how far frames have been set aside, so that a process
 //! restarted before their batch was replayed does not set them aside twice.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -94,6 +94,21 @@ impl Journal {
             .create(true)
             .truncate(false)
             .open(&config.path)?;
+        // One writer per journal: two would interleave their appends and replay each other's
+        // rows. The lock goes with the file (with the process, however it ends).
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    "another writer has it open (another process, or another layer of this one); \
+                     give each writer its own journal",
+                ));
+            }
+            // A file system without locks: go on, as before locks.
+            Err(TryLockError::Error(error)) if error.kind() == io::ErrorKind::Unsupported => {}
+            Err(TryLockError::Error(error)) => return Err(error),
+        }
         let on_disk = file.metadata()?.len();
         let len = scan(&mut file, on_disk)?;
         let mut recovered = Recovered::default();
@@ -738,6 +753,25 @@ mod tests {
         assert_eq!(journal.pending_bytes(), 0);
         assert_eq!(std::fs::read(&side).unwrap(), stranger);
         assert_eq!(journal.take_set_aside(), 0);
+    }
+
+    /// A second writer on the same journal is refused with a clear error rather than
+    /// interleaving its appends with the first's; once the first is gone, it opens.
+    #[test]
+    fn one_writer_per_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut first, _) = Journal::open(&config(dir.path())).unwrap();
+        first.append(&[row(1)]).unwrap();
+        let error = Journal::open(&config(dir.path())).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ResourceBusy);
+        assert!(error.to_string().contains("another writer"), "{error}");
+        // The refused open changed nothing.
+        let (rows, _) = first.read_pending(10).unwrap();
+        assert_eq!(rows.len(), 1);
+        drop(first);
+        let (mut second, recovered) = Journal::open(&config(dir.path())).unwrap();
+        assert_eq!(recovered.cut_bytes, 0);
+        assert_eq!(second.read_pending(10).unwrap().0.len(), 1);
     }
 
     #[test]

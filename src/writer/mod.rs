@@ -395,6 +395,37 @@ mod tests {
         }
     }
 
+    /// Two layers given one journal: the second build fails with an error that says so, rather
+    /// than the two interleaving their appends and replaying each other's rows.
+    #[tokio::test]
+    async fn a_journal_another_writer_holds_is_refused_at_build() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let db = crate::connect("sqlite::memory:").await.expect("db");
+        crate::migrate(&db).await.expect("migrate");
+        let first = crate::AuditLayer::builder(db.clone())
+            .journal(&path)
+            .build_pair()
+            .expect("first layer");
+        let Err(error) = crate::AuditLayer::builder(db.clone())
+            .journal(&path)
+            .build_pair()
+        else {
+            panic!("a second writer opened the journal");
+        };
+        assert!(
+            matches!(&error, crate::Error::Journal { path: p, .. } if *p == path),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("another writer"), "{error}");
+        drop(first);
+        let again = crate::AuditLayer::builder(db).journal(&path).build_pair();
+        assert!(
+            again.is_ok(),
+            "the journal is free once the first layer and writer are gone"
+        );
+    }
+
     /// A full batch is written when its last record arrives, not when the flush timer fires: a
     /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
     /// then two batches at once, with a timer that would take an hour. The worker takes what has
