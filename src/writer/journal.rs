@@ -30,6 +30,16 @@ const MAGIC: u8 = 0xA7;
 const HEADER: usize = 9;
 /// A frame longer than this is corruption, not a row (rows are capped well below).
 const MAX_FRAME: u32 = 64 << 20;
+/// Unreadable bytes a replay holds before it writes them to the side file.
+const SIDE_CHUNK: usize = 1 << 20;
+
+/// Unreadable bytes read at replay, not yet in the side file, and how many stretches they
+/// began.
+#[derive(Default)]
+struct SideBytes {
+    bytes: Vec<u8>,
+    stretches: u64,
+}
 
 /// When the journal asks the operating system to put appended rows on disk.
 ///
@@ -70,7 +80,7 @@ pub(crate) struct Journal {
     /// End of the last frame moved to the side file (see [`read_pending`](Self::read_pending)),
     /// so that a batch read again after a failed insert does not move it twice.
     set_aside_until: u64,
-    /// Frames moved to the side file since the writer last asked.
+    /// Stretches moved to the side file since the writer last asked.
     set_aside: u64,
 }
 
@@ -213,32 +223,16 @@ impl Journal {
         // Appends write at the file's position, which reading moved: back to the end, whatever
         // the read did.
         self.file.seek(SeekFrom::Start(self.len))?;
-        let (rows, offset, side, set_aside) = read?;
-        if set_aside > 0 {
-            // Into the side file first: a crash before the marker is written costs a second
-            // copy there, never the bytes.
-            self.append_to_side_file(&side)?;
-            self.set_aside_until = offset;
-            self.set_aside += set_aside;
-            write_marker(
-                &offset_path(&self.path),
-                self.replayed,
-                self.set_aside_until,
-            )?;
-        }
-        Ok((rows, offset))
+        read
     }
 
-    /// [`read_pending`](Self::read_pending)'s reading: the rows, the offset after them, the
-    /// bytes to set aside and how many stretches they are.
-    fn read_from_replayed(
-        &mut self,
-        max_rows: usize,
-    ) -> io::Result<(Vec<Model>, u64, Vec<u8>, u64)> {
+    /// [`read_pending`](Self::read_pending)'s reading.
+    fn read_from_replayed(&mut self, max_rows: usize) -> io::Result<(Vec<Model>, u64)> {
         let mut rows = Vec::new();
         let mut offset = self.replayed;
-        let mut side = Vec::new();
-        let mut set_aside = 0;
+        // Bytes on their way to the side file, written whenever they reach `SIDE_CHUNK`: a
+        // journal of nothing but unreadable bytes is read in one go (no rows stop it).
+        let mut side = SideBytes::default();
         'read: while rows.len() < max_rows && offset < self.len {
             self.file.seek(SeekFrom::Start(offset))?;
             let mut reader = io::BufReader::new(Read::take(&mut self.file, self.len - offset));
@@ -248,31 +242,65 @@ impl Journal {
                     drop(reader);
                     let next =
                         next_frame(&mut self.file, offset + 1, self.len)?.unwrap_or(self.len);
-                    if next > self.set_aside_until {
-                        let from = offset.max(self.set_aside_until);
+                    let mut from = offset.max(self.set_aside_until);
+                    if from < next {
+                        side.stretches += 1;
+                    }
+                    while from < next {
+                        let n = (next - from).min(SIDE_CHUNK as u64);
                         self.file.seek(SeekFrom::Start(from))?;
-                        let start = side.len();
-                        side.resize(start + (next - from) as usize, 0);
-                        self.file.read_exact(&mut side[start..])?;
-                        set_aside += 1;
+                        let start = side.bytes.len();
+                        side.bytes.resize(start + n as usize, 0);
+                        self.file.read_exact(&mut side.bytes[start..])?;
+                        from += n;
+                        if side.bytes.len() >= SIDE_CHUNK {
+                            self.set_aside_up_to(&mut side, from)?;
+                        }
                     }
                     offset = next;
                     continue 'read;
                 };
                 let end = offset + (HEADER + payload.len()) as u64;
+                offset = end;
                 match serde_json::from_slice::<Model>(&payload) {
                     Ok(row) => rows.push(row),
                     Err(_) if end <= self.set_aside_until => {}
                     Err(_) => {
-                        side.extend_from_slice(&header);
-                        side.extend_from_slice(&payload);
-                        set_aside += 1;
+                        side.bytes.extend_from_slice(&header);
+                        side.bytes.extend_from_slice(&payload);
+                        side.stretches += 1;
+                        if side.bytes.len() >= SIDE_CHUNK {
+                            drop(reader);
+                            self.set_aside_up_to(&mut side, end)?;
+                            continue 'read;
+                        }
                     }
                 }
-                offset = end;
             }
         }
-        Ok((rows, offset, side, set_aside))
+        if !side.bytes.is_empty() {
+            self.set_aside_up_to(&mut side, offset)?;
+        }
+        Ok((rows, offset))
+    }
+
+    /// Appends `side`'s bytes to the side file and records that everything unreadable before
+    /// `until` is there. The side file first: a crash before the marker is written costs a
+    /// second copy there, never the bytes.
+    fn set_aside_up_to(&mut self, side: &mut SideBytes, until: u64) -> io::Result<()> {
+        let mut path = self.path.as_os_str().to_owned();
+        path.push(".unreadable");
+        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+        file.write_all(&side.bytes)?;
+        file.sync_data()?;
+        side.bytes.clear();
+        self.set_aside += std::mem::take(&mut side.stretches);
+        self.set_aside_until = until;
+        write_marker(
+            &offset_path(&self.path),
+            self.replayed,
+            self.set_aside_until,
+        )
     }
 
     /// Where replay stands: everything before it is in the database.
@@ -280,17 +308,9 @@ impl Journal {
         self.replayed
     }
 
-    /// Frames moved to `<journal>.unreadable` since the last call.
+    /// Stretches of unreadable bytes moved to `<journal>.unreadable` since the last call.
     pub(crate) fn take_set_aside(&mut self) -> u64 {
         std::mem::take(&mut self.set_aside)
-    }
-
-    fn append_to_side_file(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut path = self.path.as_os_str().to_owned();
-        path.push(".unreadable");
-        let mut side = OpenOptions::new().create(true).append(true).open(path)?;
-        side.write_all(bytes)?;
-        side.sync_data()
     }
 
     /// Records that everything before `offset` is in the database. Once the whole journal is,
@@ -697,6 +717,47 @@ mod tests {
         assert_eq!(journal.take_set_aside(), 1);
         expected.extend_from_slice(&stranger);
         assert_eq!(std::fs::read(&side).unwrap(), expected);
+    }
+
+    /// Unreadable bytes larger than a replay holds at once reach the side file whole, in
+    /// order: a long stretch of zeros (a file system's hole) and many frames that are not rows.
+    #[test]
+    fn large_unreadable_stretches_reach_the_side_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.journal");
+        let side = dir.path().join("audit.journal.unreadable");
+        let frame = |n| raw_frame(&serde_json::to_vec(&row(n)).unwrap());
+        let zeros = vec![0u8; 3 * SIDE_CHUNK + 17];
+        let strangers: Vec<Vec<u8>> = (0..25)
+            .map(|i| raw_frame(format!(r#"{{"not":"{i}{}"}}"#, "a".repeat(100_000)).as_bytes()))
+            .collect();
+        let mut bytes = frame(1);
+        bytes.extend_from_slice(&zeros);
+        bytes.extend(frame(2));
+        strangers.iter().for_each(|s| bytes.extend_from_slice(s));
+        bytes.extend(frame(3));
+        std::fs::write(&path, &bytes).unwrap();
+
+        let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
+        assert_eq!(recovered.cut_bytes, 0);
+        let (rows, offset) = journal.read_pending(10).unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert_eq!(offset, bytes.len() as u64);
+        assert_eq!(journal.take_set_aside(), 26);
+        let mut expected = zeros.clone();
+        strangers.iter().for_each(|s| expected.extend_from_slice(s));
+        assert!(std::fs::read(&side).unwrap() == expected);
+
+        // Read again after a failed insert, and after a restart: nothing is set aside twice.
+        journal.read_pending(10).unwrap();
+        drop(journal);
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        assert_eq!(journal.read_pending(10).unwrap().0.len(), 3);
+        assert_eq!(journal.take_set_aside(), 0);
+        assert!(std::fs::read(&side).unwrap() == expected);
     }
 
     /// Where each frame of a journal written by `append` starts.
