@@ -436,8 +436,9 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// When journal appends are forced to disk (default: at most once a second). Appended rows
-    /// survive the process being killed at once; `fsync` makes them survive a power loss.
+    /// When journal appends are forced to disk (default: within a second of an append, by the
+    /// writer, off the request path). Appended rows survive the process being killed at once;
+    /// `fsync` makes them survive a power loss.
     pub fn journal_fsync(mut self, policy: FsyncPolicy) -> Self {
         if let Some(journal) = &mut self.writer.journal {
             journal.fsync = policy;

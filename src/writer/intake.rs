@@ -192,7 +192,13 @@ impl Channel {
         // Under the lock: the worker clears the flag under the same lock once it has replayed
         // everything, so a row appended here is never left behind.
         self.journaling.store(true, Ordering::Release);
+        let was_unsynced = journal.is_unsynced();
         let appended = journal.append(rows);
+        // The first bytes since a sync start its interval: the writer, which may be waiting
+        // for an hour-long flush timer or a retry, is told, and syncs when it is due.
+        if !was_unsynced && journal.sync_due_at().is_some() {
+            self.wake.notify_one();
+        }
         let appended = match appended {
             Ok(n) => n,
             Err(error) => {

@@ -48,9 +48,11 @@ struct SideBytes {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FsyncPolicy {
-    /// After every append (every batch, or every record appended by a request).
+    /// After every append (every batch, or every record appended by a request), before the
+    /// append returns.
     EveryBatch,
-    /// At most once per interval (default: every second).
+    /// Within the interval of an append (default: a second), by the writer: off the request
+    /// path, without holding up appends, and whether or not more rows come.
     Interval(Duration),
     /// Never; leave it to the operating system.
     #[default]
@@ -184,23 +186,41 @@ impl Journal {
         }
         self.len += buffer.len() as u64;
         self.unsynced = true;
-        self.sync_if_due()?;
+        if self.fsync == FsyncPolicy::EveryBatch {
+            self.sync()?;
+        }
         Ok(appended)
     }
 
-    pub(crate) fn sync_if_due(&mut self) -> io::Result<()> {
-        if !self.unsynced {
-            return Ok(());
+    /// Whether appended bytes wait for a sync.
+    pub(crate) fn is_unsynced(&self) -> bool {
+        self.unsynced
+    }
+
+    /// When appended bytes are due to be forced to disk under [`FsyncPolicy::Interval`]: the
+    /// writer does it then, off the request path and off the lock ([`begin_sync`](Self::begin_sync)),
+    /// whether or not more appends come. `None` when nothing waits for such a sync.
+    pub(crate) fn sync_due_at(&self) -> Option<Instant> {
+        match self.fsync {
+            FsyncPolicy::Interval(every) if self.unsynced => Some(self.last_sync + every),
+            _ => None,
         }
-        let due = match self.fsync {
-            FsyncPolicy::EveryBatch => true,
-            FsyncPolicy::Interval(every) => self.last_sync.elapsed() >= every,
-            FsyncPolicy::Never => false,
-        };
-        if due {
-            self.sync()?;
-        }
-        Ok(())
+    }
+
+    /// Takes what was appended so far for a sync that runs without the journal's lock, so that
+    /// appends need not wait for the disk; appends made meanwhile wait for the next one. Returns
+    /// the handle to `sync_data`; [`sync_failed`](Self::sync_failed) if that fails.
+    pub(crate) fn begin_sync(&mut self) -> io::Result<File> {
+        // Timed first: a failure here, too, waits an interval before the next try.
+        self.last_sync = Instant::now();
+        let handle = self.file.try_clone()?;
+        self.unsynced = false;
+        Ok(handle)
+    }
+
+    /// A sync [`begin_sync`](Self::begin_sync) started failed: its bytes wait for the next.
+    pub(crate) fn sync_failed(&mut self) {
+        self.unsynced = true;
     }
 
     pub(crate) fn sync(&mut self) -> io::Result<()> {

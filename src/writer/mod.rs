@@ -426,6 +426,62 @@ mod tests {
         );
     }
 
+    /// Under `FsyncPolicy::Interval`, rows journaled while the database is away are forced to
+    /// disk within the interval even when no more come: the writer does it, off the request
+    /// path. Before, only a later append did, so the last rows before a quiet spell stayed in
+    /// the operating system's cache, however long the spell. The flush timer is an hour here,
+    /// so only the sync's own timer can do it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn journaled_rows_are_synced_within_the_interval_without_more_appends() {
+        let dir = tempfile::tempdir().expect("dir");
+        // No table: every insert fails, as while the database is away.
+        let db = crate::connect("sqlite::memory:").await.expect("db");
+        let (layer, guard, writer) = crate::AuditLayer::builder(db)
+            .journal(dir.path().join("audit.journal"))
+            .journal_fsync(super::FsyncPolicy::Interval(Duration::from_millis(300)))
+            .flush_interval(Duration::from_secs(3600))
+            .batch_size(1)
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        let service = tower::Layer::layer(
+            &layer,
+            tower::service_fn(|_req: http::Request<_>| async {
+                Ok::<_, Infallible>(http::Response::new(Empty::<Bytes>::new()))
+            }),
+        );
+        let journal = guard.channel.journal.as_ref().expect("journal");
+        let unsynced = || crate::context::lock(journal).is_unsynced();
+        for sent in 1..=3 {
+            let request = http::Request::get(format!("/{sent}"))
+                .body(Empty::<Bytes>::new())
+                .expect("request");
+            let response = service.clone().oneshot(request).await.expect("response");
+            response.into_body().collect().await.expect("body");
+            assert!(
+                wait_for(&guard, |s| s.spilled == sent).await,
+                "request {sent} was not journaled: {:?}",
+                guard.stats()
+            );
+            // Journaled, then synced with nothing more appended.
+            let synced = tokio::time::timeout(Duration::from_secs(20), async {
+                while unsynced() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await;
+            assert!(synced.is_ok(), "request {sent}'s row was never synced");
+        }
+        drop(service);
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_millis(100))
+            .await
+            .expect("shutdown");
+        assert_eq!(report.journaled, 3);
+        task.await.expect("writer");
+    }
+
     /// A full batch is written when its last record arrives, not when the flush timer fires: a
     /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
     /// then two batches at once, with a timer that would take an hour. The worker takes what has

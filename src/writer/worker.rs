@@ -189,6 +189,11 @@ impl Worker {
             );
         }
         loop {
+            let sync_due = self.journal_sync_due();
+            if sync_due.is_some_and(|at| Instant::now() >= at) {
+                self.sync_journal().await;
+                continue;
+            }
             while batch.len() < batch_limit {
                 match self.channel.pop() {
                     Some(record) => batch.push(record),
@@ -238,6 +243,9 @@ impl Worker {
                 next_flush = Instant::now() + self.config.flush_interval;
             }
             let mut wake_at = next_flush;
+            if let Some(sync_due) = sync_due {
+                wake_at = wake_at.min(sync_due);
+            }
             if let Some(next_try) = self.outage.next_try {
                 wake_at = wake_at.min(next_try);
             }
@@ -566,6 +574,38 @@ impl Worker {
         if let Err(error) = written {
             Counters::add(&self.channel.stats.lost, 1);
             tracing::error!(%error, "tower-audit: cannot write the dead-letter journal");
+        }
+    }
+
+    /// When the journal's appended bytes are due to be synced
+    /// ([`FsyncPolicy::Interval`](super::FsyncPolicy::Interval)).
+    fn journal_sync_due(&self) -> Option<Instant> {
+        let journal = self.channel.journal.as_ref()?;
+        lock(journal).sync_due_at().map(Instant::from_std)
+    }
+
+    /// Forces the journal's appended bytes to disk off the async threads, without holding the
+    /// journal's lock while the disk works: requests that append meanwhile do not wait.
+    async fn sync_journal(&mut self) {
+        let channel = self.channel.clone();
+        let synced = tokio::task::spawn_blocking(move || {
+            let Some(journal) = &channel.journal else {
+                return Ok(());
+            };
+            let handle = lock(journal).begin_sync()?;
+            let synced = handle.sync_data();
+            if synced.is_err() {
+                lock(journal).sync_failed();
+            }
+            synced
+        })
+        .await;
+        match synced {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::error!(%error, "tower-audit: cannot sync the audit journal; trying again in an interval");
+            }
+            Err(error) => tracing::error!(%error, "tower-audit: journal task failed"),
         }
     }
 
