@@ -561,6 +561,7 @@ impl AuditLayerBuilder {
             retired: None,
             #[cfg(feature = "integrity")]
             chain,
+            dead_letters: None,
         };
         let layer = AuditLayer {
             shared: Arc::new(Shared {

@@ -482,6 +482,130 @@ mod tests {
         task.await.expect("writer");
     }
 
+    /// A SQLite table that refuses every row whose path starts with `/refuse`, whatever the
+    /// rest of the row holds (the safe form keeps the path).
+    async fn refusing_db(dir: &std::path::Path) -> sea_orm::DatabaseConnection {
+        use sea_orm::ConnectionTrait;
+
+        let url = format!("sqlite://{}?mode=rwc", dir.join("audit.db").display());
+        let db = crate::connect(url).await.expect("db");
+        crate::migrate(&db).await.expect("migrate");
+        db.execute_unprepared(
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit_log WHEN NEW.path LIKE '/refuse%' \
+             BEGIN SELECT RAISE(ABORT, 'refused by policy'); END",
+        )
+        .await
+        .expect("trigger");
+        db
+    }
+
+    /// Without a journal, a row refused in every form is lost: counted as `lost` only, not
+    /// also as `dead_lettered`, so the counters still add up to what was captured.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_row_without_a_journal_is_counted_lost_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = refusing_db(dir.path()).await;
+        let (layer, guard, writer) = crate::AuditLayer::builder(db)
+            .batch_size(2)
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        let service = tower::Layer::layer(
+            &layer,
+            tower::service_fn(|_req: http::Request<_>| async {
+                Ok::<_, Infallible>(http::Response::new(Empty::<Bytes>::new()))
+            }),
+        );
+        for path in ["/ok", "/refuse"] {
+            let request = http::Request::get(path)
+                .body(Empty::<Bytes>::new())
+                .expect("request");
+            let response = service.clone().oneshot(request).await.expect("response");
+            response.into_body().collect().await.expect("body");
+        }
+        assert!(
+            wait_for(&guard, |s| s.written == 1 && s.lost == 1).await,
+            "{:?}",
+            guard.stats()
+        );
+        let stats = guard.stats();
+        assert_eq!((stats.captured, stats.dead_lettered), (2, 0));
+        drop(service);
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(5))
+            .await
+            .expect("shutdown");
+        assert_eq!((report.written, report.lost), (1, 1));
+        task.await.expect("writer");
+    }
+
+    /// A row the database refuses even in its safe form goes to the dead-letter journal,
+    /// counted once (as `dead_lettered`, not also as `lost`), and the rows around it are
+    /// written. The writer keeps that journal open from its first row to its end rather than
+    /// opening (and scanning) it once per row: a second writer cannot open it meanwhile.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rows_refused_in_every_form_are_dead_lettered_once_each() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = refusing_db(dir.path()).await;
+        let journal = dir.path().join("audit.journal");
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .journal(&journal)
+            .batch_size(4)
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        let service = tower::Layer::layer(
+            &layer,
+            tower::service_fn(|_req: http::Request<_>| async {
+                Ok::<_, Infallible>(http::Response::new(Empty::<Bytes>::new()))
+            }),
+        );
+        let paths = [
+            "/ok-1",
+            "/refuse-1",
+            "/ok-2",
+            "/refuse-2",
+            "/refuse-3",
+            "/ok-3",
+        ];
+        for path in paths {
+            let request = http::Request::get(path)
+                .body(Empty::<Bytes>::new())
+                .expect("request");
+            let response = service.clone().oneshot(request).await.expect("response");
+            response.into_body().collect().await.expect("body");
+        }
+        assert!(
+            wait_for(&guard, |s| s.written == 3 && s.dead_lettered == 3).await,
+            "{:?}",
+            guard.stats()
+        );
+        let dead = super::JournalConfig {
+            path: dir.path().join("audit.journal.dead"),
+            max_bytes: 1 << 20,
+            fsync: super::FsyncPolicy::Never,
+        };
+        let busy =
+            super::Journal::open(&dead).expect_err("the writer holds the dead-letter journal");
+        assert_eq!(busy.kind(), std::io::ErrorKind::ResourceBusy);
+
+        let stats = guard.stats();
+        assert_eq!((stats.captured, stats.lost), (6, 0));
+        drop(service);
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(5))
+            .await
+            .expect("shutdown");
+        assert_eq!((report.written, report.lost, report.dropped), (3, 0, 0));
+        task.await.expect("writer");
+        let (mut journal, _) = super::Journal::open(&dead).expect("dead-letter journal");
+        let (rows, _) = journal.read_pending(10).expect("read");
+        let dead_paths: Vec<_> = rows.iter().map(|row| row.path.as_str()).collect();
+        assert_eq!(dead_paths, ["/refuse-1", "/refuse-2", "/refuse-3"]);
+    }
+
     /// A full batch is written when its last record arrives, not when the flush timer fires: a
     /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
     /// then two batches at once, with a timer that would take an hour. The worker takes what has

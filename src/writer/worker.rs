@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::Overflow;
 use super::guard::ShutdownReport;
 use super::intake::Channel;
-use super::journal::JournalConfig;
+use super::journal::{FsyncPolicy, Journal, JournalConfig};
 use super::row::{self, RowConfig};
 use super::sink::{self, InsertMode, Prebound, Sink};
 use super::stats::Counters;
@@ -126,6 +126,10 @@ pub(crate) struct Worker {
     pub(crate) retired: Option<Vec<Model>>,
     #[cfg(feature = "integrity")]
     pub(crate) chain: Option<crate::integrity::Chain>,
+    /// The dead-letter journal, opened at the first row it takes and kept: opening it scans
+    /// it whole, which once per row would cost a database that refuses every row the square of
+    /// their number.
+    pub(crate) dead_letters: Option<Journal>,
 }
 
 /// A batch converted to rows, with their values bound for the insert when the sink binds them.
@@ -549,7 +553,6 @@ impl Worker {
                 Ok(())
             }
             Err(again) if sink::is_rejection(&again) => {
-                Counters::add(&self.channel.stats.dead_lettered, 1);
                 self.dead_letter(row, &again);
                 Ok(())
             }
@@ -557,23 +560,53 @@ impl Worker {
         }
     }
 
-    fn dead_letter(&self, row: &Model, error: &DbErr) {
+    /// Keeps a row the database refused even in its safe form in `<journal>.dead`: counted as
+    /// `dead_lettered` there, or as `lost` if it cannot be (no journal, or it fails or is full),
+    /// never as both.
+    fn dead_letter(&mut self, row: &Model, error: &DbErr) {
         let Some(config) = &self.config.journal else {
             Counters::add(&self.channel.stats.lost, 1);
             tracing::error!(%error, record_id = %row.record_id, "tower-audit: audit row lost: refused by the database and no journal is configured");
             return;
         };
-        let mut path = config.path.as_os_str().to_owned();
-        path.push(".dead");
-        let dead = JournalConfig {
-            path: path.into(),
-            ..config.clone()
-        };
-        let written = super::journal::Journal::open(&dead)
-            .and_then(|(mut journal, _)| journal.append(std::slice::from_ref(row)));
-        if let Err(error) = written {
-            Counters::add(&self.channel.stats.lost, 1);
-            tracing::error!(%error, "tower-audit: cannot write the dead-letter journal");
+        if self.dead_letters.is_none() {
+            let mut path = config.path.as_os_str().to_owned();
+            path.push(".dead");
+            // Rare rows: each is synced as it is appended (the writer's sync timer serves the
+            // main journal), unless the journal is never to sync.
+            let fsync = match config.fsync {
+                FsyncPolicy::Never => FsyncPolicy::Never,
+                _ => FsyncPolicy::EveryBatch,
+            };
+            let dead = JournalConfig {
+                path: path.into(),
+                fsync,
+                ..config.clone()
+            };
+            match Journal::open(&dead) {
+                Ok((journal, _)) => self.dead_letters = Some(journal),
+                Err(error) => {
+                    Counters::add(&self.channel.stats.lost, 1);
+                    tracing::error!(%error, record_id = %row.record_id, "tower-audit: audit row lost: cannot open the dead-letter journal");
+                    return;
+                }
+            }
+        }
+        let written = self
+            .dead_letters
+            .as_mut()
+            .map(|journal| journal.append(std::slice::from_ref(row)));
+        match written {
+            Some(Ok(1)) => Counters::add(&self.channel.stats.dead_lettered, 1),
+            Some(Ok(_)) => {
+                Counters::add(&self.channel.stats.lost, 1);
+                tracing::error!(record_id = %row.record_id, "tower-audit: audit row lost: the dead-letter journal is full");
+            }
+            Some(Err(error)) => {
+                Counters::add(&self.channel.stats.lost, 1);
+                tracing::error!(%error, record_id = %row.record_id, "tower-audit: audit row lost: cannot write the dead-letter journal");
+            }
+            None => {}
         }
     }
 
