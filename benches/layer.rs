@@ -13,6 +13,10 @@
 //! - `audited_steady`: one layer, batches of 1,000 requests; the writer (paused while a batch is
 //!   timed) writes each batch before the next, so memory is recycled as in a server whose writer
 //!   keeps up. This is the per-request cost in production.
+//!
+//! And `journaling`: the database is away (its table is missing), so every finished request is
+//! appended to the journal on the request path (sanitized, serialized and written) before its
+//! response completes; the writer runs, and fails to replay, on the other core.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 #![allow(missing_docs)]
 
@@ -145,6 +149,10 @@ fn bench(c: &mut Criterion) {
                 async move { steady(db, iters, with_body).await }
             });
         });
+        group.bench_function(format!("journaling/{label}"), |b| {
+            b.to_async(&runtime)
+                .iter_custom(|iters| async move { journaling(iters, with_body).await });
+        });
     }
     group.finish();
 }
@@ -183,6 +191,47 @@ async fn steady(db: sea_orm::DatabaseConnection, iters: u64, with_body: bool) ->
     let (report, ()) = tokio::join!(guard.shutdown(Duration::from_secs(60)), writer);
     let report = report.expect("shutdown");
     assert_eq!(report.dropped, 0, "{report:?}");
+    total
+}
+
+/// Times `iters` requests through a layer whose database is away: each is appended to the
+/// journal before its response completes.
+async fn journaling(iters: u64, with_body: bool) -> Duration {
+    let dir = tempfile::tempdir().expect("dir");
+    // No table: every insert fails, as while the database is away.
+    let db = tower_audit::connect("sqlite::memory:").await.expect("db");
+    let (layer, guard, writer) = AuditLayer::builder(db)
+        .journal(dir.path().join("audit.journal"))
+        .journal_max_bytes(64 << 30)
+        .build_pair()
+        .expect("layer");
+    let writer = tokio::spawn(writer);
+    let mut stats = guard.watch_stats();
+    let mut service = tower::ServiceBuilder::new()
+        .layer(layer)
+        .service_fn(handler::<tower_audit::RequestBody<Full<Bytes>>>);
+    // The first record fails to insert and turns the journal on.
+    drive(&mut service, with_body).await;
+    stats
+        .wait_for(|s| s.spilled >= 1)
+        .await
+        .expect("journaling");
+    let start = Instant::now();
+    for _ in 0..iters {
+        drive(&mut service, with_body).await;
+    }
+    let total = start.elapsed();
+    drop(service);
+    let report = guard
+        .shutdown(Duration::from_millis(100))
+        .await
+        .expect("shutdown");
+    writer.await.expect("writer");
+    assert_eq!(
+        (report.dropped, report.journaled),
+        (0, iters + 1),
+        "{report:?}"
+    );
     total
 }
 
