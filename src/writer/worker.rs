@@ -553,7 +553,7 @@ impl Worker {
                 Ok(())
             }
             Err(again) if sink::is_rejection(&again) => {
-                self.dead_letter(row, &again);
+                self.dead_letter(row, &again).await;
                 Ok(())
             }
             Err(again) => Err(again),
@@ -562,51 +562,61 @@ impl Worker {
 
     /// Keeps a row the database refused even in its safe form in `<journal>.dead`: counted as
     /// `dead_lettered` there, or as `lost` if it cannot be (no journal, or it fails or is full),
-    /// never as both.
-    fn dead_letter(&mut self, row: &Model, error: &DbErr) {
+    /// never as both. The file's work (its opening scan, the append and its sync) runs on a
+    /// blocking thread.
+    async fn dead_letter(&mut self, row: &Model, error: &DbErr) {
         let Some(config) = &self.config.journal else {
             Counters::add(&self.channel.stats.lost, 1);
             tracing::error!(%error, record_id = %row.record_id, "tower-audit: audit row lost: refused by the database and no journal is configured");
             return;
         };
-        if self.dead_letters.is_none() {
-            let mut path = config.path.as_os_str().to_owned();
-            path.push(".dead");
-            // Rare rows: each is synced as it is appended (the writer's sync timer serves the
-            // main journal), unless the journal is never to sync.
-            let fsync = match config.fsync {
-                FsyncPolicy::Never => FsyncPolicy::Never,
-                _ => FsyncPolicy::EveryBatch,
+        let mut path = config.path.as_os_str().to_owned();
+        path.push(".dead");
+        // Rare rows: each is synced as it is appended (the writer's sync timer serves the main
+        // journal), unless the journal is never to sync.
+        let fsync = match config.fsync {
+            FsyncPolicy::Never => FsyncPolicy::Never,
+            _ => FsyncPolicy::EveryBatch,
+        };
+        let dead = JournalConfig {
+            path: path.into(),
+            fsync,
+            ..config.clone()
+        };
+        let mut journal = self.dead_letters.take();
+        let row = row.clone();
+        let record_id = row.record_id.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let open = match journal.take() {
+                Some(journal) => Ok(journal),
+                None => Journal::open(&dead).map(|(journal, _)| journal),
             };
-            let dead = JournalConfig {
-                path: path.into(),
-                fsync,
-                ..config.clone()
-            };
-            match Journal::open(&dead) {
-                Ok((journal, _)) => self.dead_letters = Some(journal),
-                Err(error) => {
-                    Counters::add(&self.channel.stats.lost, 1);
-                    tracing::error!(%error, record_id = %row.record_id, "tower-audit: audit row lost: cannot open the dead-letter journal");
-                    return;
+            match open {
+                Ok(mut journal) => {
+                    let appended = journal.append(std::slice::from_ref(&row));
+                    (Some(journal), appended)
                 }
+                Err(error) => (None, Err(error)),
             }
-        }
-        let written = self
-            .dead_letters
-            .as_mut()
-            .map(|journal| journal.append(std::slice::from_ref(row)));
-        match written {
-            Some(Ok(1)) => Counters::add(&self.channel.stats.dead_lettered, 1),
-            Some(Ok(_)) => {
+        })
+        .await;
+        let appended = match written {
+            Ok((journal, appended)) => {
+                self.dead_letters = journal;
+                appended
+            }
+            Err(error) => Err(std::io::Error::other(error)),
+        };
+        match appended {
+            Ok(1) => Counters::add(&self.channel.stats.dead_lettered, 1),
+            Ok(_) => {
                 Counters::add(&self.channel.stats.lost, 1);
-                tracing::error!(record_id = %row.record_id, "tower-audit: audit row lost: the dead-letter journal is full");
+                tracing::error!(%record_id, "tower-audit: audit row lost: the dead-letter journal is full");
             }
-            Some(Err(error)) => {
+            Err(error) => {
                 Counters::add(&self.channel.stats.lost, 1);
-                tracing::error!(%error, record_id = %row.record_id, "tower-audit: audit row lost: cannot write the dead-letter journal");
+                tracing::error!(%error, %record_id, "tower-audit: audit row lost: cannot write the dead-letter journal");
             }
-            None => {}
         }
     }
 
@@ -620,25 +630,26 @@ impl Worker {
     /// Forces the journal's appended bytes to disk off the async threads, without holding the
     /// journal's lock while the disk works: requests that append meanwhile do not wait.
     async fn sync_journal(&mut self) {
-        let channel = self.channel.clone();
-        let synced = tokio::task::spawn_blocking(move || {
-            let Some(journal) = &channel.journal else {
-                return Ok(());
-            };
-            let handle = lock(journal).begin_sync()?;
-            let synced = handle.sync_data();
-            if synced.is_err() {
-                lock(journal).sync_failed();
+        let Some(journal) = &self.channel.journal else {
+            return;
+        };
+        // Taken here, not on the blocking thread: whatever happens there, the next try is an
+        // interval away, never at once.
+        let begun = lock(journal).begin_sync();
+        let synced = match begun {
+            Ok(handle) => {
+                let synced = tokio::task::spawn_blocking(move || handle.sync_data())
+                    .await
+                    .unwrap_or_else(|error| Err(std::io::Error::other(error)));
+                if synced.is_err() {
+                    lock(journal).sync_failed();
+                }
+                synced
             }
-            synced
-        })
-        .await;
-        match synced {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::error!(%error, "tower-audit: cannot sync the audit journal; trying again in an interval");
-            }
-            Err(error) => tracing::error!(%error, "tower-audit: journal task failed"),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = synced {
+            tracing::error!(%error, "tower-audit: cannot sync the audit journal; trying again in an interval");
         }
     }
 
