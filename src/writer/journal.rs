@@ -500,6 +500,25 @@ mod tests {
         }
     }
 
+    /// The journal's path in `dir`, and its side file's.
+    fn files(dir: &Path) -> (PathBuf, PathBuf) {
+        (
+            dir.join("audit.journal"),
+            dir.join("audit.journal.unreadable"),
+        )
+    }
+
+    /// The frame `append` writes for `row(n)`.
+    fn row_frame(n: i64) -> Vec<u8> {
+        raw_frame(&serde_json::to_vec(&row(n)).unwrap())
+    }
+
+    /// Every pending row's number (its `latency_us`) and the offset after them.
+    fn read_all(journal: &mut Journal) -> (Vec<i64>, u64) {
+        let (rows, offset) = journal.read_pending(usize::MAX).unwrap();
+        (rows.iter().map(|r| r.latency_us).collect(), offset)
+    }
+
     #[test]
     fn appends_replays_in_order_and_truncates() {
         let dir = tempfile::tempdir().unwrap();
@@ -577,11 +596,8 @@ mod tests {
         std::fs::write(&path, &flipped).unwrap();
         let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
         assert_eq!(recovered.cut_bytes, 0);
-        let (rows, _) = journal.read_pending(10).unwrap();
-        assert_eq!(
-            rows.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
-            [1, 3]
-        );
+        let (read, _) = read_all(&mut journal);
+        assert_eq!(read, [1, 3]);
         assert_eq!(journal.take_set_aside(), 1);
         let side = dir.path().join("audit.journal.unreadable");
         assert_eq!(std::fs::read(&side).unwrap(), flipped[frames[1]..frames[2]]);
@@ -601,8 +617,7 @@ mod tests {
     #[test]
     fn a_corrupt_header_or_stray_bytes_cost_only_themselves() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.journal");
-        let side = dir.path().join("audit.journal.unreadable");
+        let (path, side) = files(dir.path());
         let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
         journal.append(&[row(1), row(2), row(3)]).unwrap();
         drop(journal);
@@ -635,12 +650,8 @@ mod tests {
             let _ = std::fs::remove_file(dir.path().join("audit.journal.replayed"));
             let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
             assert_eq!(recovered.cut_bytes, 0, "{what}");
-            let (rows, offset) = journal.read_pending(10).unwrap();
-            assert_eq!(
-                rows.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
-                [1, 3],
-                "{what}"
-            );
+            let (read, offset) = read_all(&mut journal);
+            assert_eq!(read, [1, 3], "{what}");
             assert_eq!(offset, corrupt.len() as u64, "{what}");
             assert_eq!(journal.take_set_aside(), 1, "{what}");
             assert_eq!(
@@ -664,11 +675,8 @@ mod tests {
         let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
         assert_eq!(recovered.cut_bytes, 30);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), whole as u64);
-        let (rows, _) = journal.read_pending(10).unwrap();
-        assert_eq!(
-            rows.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
-            [1, 2, 3]
-        );
+        let (read, _) = read_all(&mut journal);
+        assert_eq!(read, [1, 2, 3]);
         assert_eq!(journal.take_set_aside(), 1);
         assert_eq!(std::fs::read(&side).unwrap(), stray);
         // Appends go on after what was read.
@@ -685,18 +693,15 @@ mod tests {
     #[test]
     fn set_aside_bytes_stay_set_aside_across_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.journal");
-        let side = dir.path().join("audit.journal.unreadable");
-        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
-        journal.append(&[row(1)]).unwrap();
-        drop(journal);
+        let (path, side) = files(dir.path());
         let stranger = raw_frame(br#"{"not":"a row"}"#);
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(&stranger).unwrap();
-        file.write_all(&[MAGIC, 0xff]).unwrap();
-        file.write_all(&raw_frame(&serde_json::to_vec(&row(3)).unwrap()))
-            .unwrap();
-        drop(file);
+        let journaled = [
+            row_frame(1),
+            stranger.clone(),
+            vec![MAGIC, 0xff],
+            row_frame(3),
+        ];
+        std::fs::write(&path, journaled.concat()).unwrap();
         let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
         let mut expected = stranger.clone();
         expected.extend_from_slice(&[MAGIC, 0xff]);
@@ -711,11 +716,8 @@ mod tests {
         for _ in 0..2 {
             let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
             assert_eq!(recovered.cut_bytes, 0);
-            let (rows, offset) = journal.read_pending(10).unwrap();
-            assert_eq!(
-                rows.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
-                [1, 3]
-            );
+            let (read, offset) = read_all(&mut journal);
+            assert_eq!(read, [1, 3]);
             assert_eq!(journal.take_set_aside(), 0);
             assert_eq!(std::fs::read(&side).unwrap(), expected);
             assert_eq!(offset, std::fs::metadata(&path).unwrap().len());
@@ -744,27 +746,22 @@ mod tests {
     #[test]
     fn large_unreadable_stretches_reach_the_side_file_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.journal");
-        let side = dir.path().join("audit.journal.unreadable");
-        let frame = |n| raw_frame(&serde_json::to_vec(&row(n)).unwrap());
+        let (path, side) = files(dir.path());
         let zeros = vec![0u8; 3 * SIDE_CHUNK + 17];
         let strangers: Vec<Vec<u8>> = (0..25)
             .map(|i| raw_frame(format!(r#"{{"not":"{i}{}"}}"#, "a".repeat(100_000)).as_bytes()))
             .collect();
-        let mut bytes = frame(1);
+        let mut bytes = row_frame(1);
         bytes.extend_from_slice(&zeros);
-        bytes.extend(frame(2));
+        bytes.extend(row_frame(2));
         strangers.iter().for_each(|s| bytes.extend_from_slice(s));
-        bytes.extend(frame(3));
+        bytes.extend(row_frame(3));
         std::fs::write(&path, &bytes).unwrap();
 
         let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
         assert_eq!(recovered.cut_bytes, 0);
-        let (rows, offset) = journal.read_pending(10).unwrap();
-        assert_eq!(
-            rows.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
-            [1, 2, 3]
-        );
+        let (read, offset) = read_all(&mut journal);
+        assert_eq!(read, [1, 2, 3]);
         assert_eq!(offset, bytes.len() as u64);
         assert_eq!(journal.take_set_aside(), 26);
         let mut expected = zeros.clone();
@@ -858,9 +855,8 @@ mod tests {
             std::fs::write(&path, &damaged).unwrap();
 
             let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
-            let (read, offset) = journal.read_pending(usize::MAX).unwrap();
+            let (got, offset) = read_all(&mut journal);
             let expected: Vec<i64> = (0..rows as i64).filter(|&n| whole[n as usize]).collect();
-            let got: Vec<i64> = read.iter().map(|r| r.latency_us).collect();
             proptest::prop_assert_eq!(got, expected);
             proptest::prop_assert_eq!(offset, journal.len);
             journal.mark_replayed(offset).unwrap();
@@ -900,11 +896,8 @@ mod tests {
         let side = dir.path().join("audit.journal.unreadable");
         for _ in 0..2 {
             // Read twice, as after an insert that failed: set aside once.
-            let (rows, offset) = journal.read_pending(10).unwrap();
-            assert_eq!(
-                rows.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
-                [1, 3]
-            );
+            let (read, offset) = read_all(&mut journal);
+            assert_eq!(read, [1, 3]);
             assert_eq!(offset, std::fs::metadata(&path).unwrap().len());
             assert_eq!(std::fs::read(&side).unwrap(), stranger);
         }

@@ -444,20 +444,10 @@ mod tests {
             .build_pair()
             .expect("layer");
         let task = tokio::spawn(writer);
-        let service = tower::Layer::layer(
-            &layer,
-            tower::service_fn(|_req: http::Request<_>| async {
-                Ok::<_, Infallible>(http::Response::new(Empty::<Bytes>::new()))
-            }),
-        );
         let journal = guard.channel.journal.as_ref().expect("journal");
         let unsynced = || crate::context::lock(journal).is_unsynced();
-        for sent in 1..=3 {
-            let request = http::Request::get(format!("/{sent}"))
-                .body(Empty::<Bytes>::new())
-                .expect("request");
-            let response = service.clone().oneshot(request).await.expect("response");
-            response.into_body().collect().await.expect("body");
+        for (sent, path) in (1..).zip(["/1", "/2", "/3"]) {
+            get_each(&layer, &[path]).await;
             assert!(
                 wait_for(&guard, |s| s.spilled == sent).await,
                 "request {sent} was not journaled: {:?}",
@@ -472,7 +462,6 @@ mod tests {
             .await;
             assert!(synced.is_ok(), "request {sent}'s row was never synced");
         }
-        drop(service);
         drop(layer);
         let report = guard
             .shutdown(Duration::from_millis(100))
@@ -480,6 +469,24 @@ mod tests {
             .expect("shutdown");
         assert_eq!(report.journaled, 3);
         task.await.expect("writer");
+    }
+
+    /// Sends a GET for each of `paths` through `layer`, around a service that answers with an
+    /// empty body, and reads each response to its end.
+    async fn get_each(layer: &crate::AuditLayer, paths: &[&str]) {
+        let service = tower::Layer::layer(
+            layer,
+            tower::service_fn(|_req: http::Request<_>| async {
+                Ok::<_, Infallible>(http::Response::new(Empty::<Bytes>::new()))
+            }),
+        );
+        for path in paths {
+            let request = http::Request::get(*path)
+                .body(Empty::<Bytes>::new())
+                .expect("request");
+            let response = service.clone().oneshot(request).await.expect("response");
+            response.into_body().collect().await.expect("body");
+        }
     }
 
     /// A SQLite table that refuses every row whose path starts with `/refuse`, whatever the
@@ -510,19 +517,7 @@ mod tests {
             .build_pair()
             .expect("layer");
         let task = tokio::spawn(writer);
-        let service = tower::Layer::layer(
-            &layer,
-            tower::service_fn(|_req: http::Request<_>| async {
-                Ok::<_, Infallible>(http::Response::new(Empty::<Bytes>::new()))
-            }),
-        );
-        for path in ["/ok", "/refuse"] {
-            let request = http::Request::get(path)
-                .body(Empty::<Bytes>::new())
-                .expect("request");
-            let response = service.clone().oneshot(request).await.expect("response");
-            response.into_body().collect().await.expect("body");
-        }
+        get_each(&layer, &["/ok", "/refuse"]).await;
         assert!(
             wait_for(&guard, |s| s.written == 1 && s.lost == 1).await,
             "{:?}",
@@ -530,7 +525,6 @@ mod tests {
         );
         let stats = guard.stats();
         assert_eq!((stats.captured, stats.dead_lettered), (2, 0));
-        drop(service);
         drop(layer);
         let report = guard
             .shutdown(Duration::from_secs(5))
@@ -555,12 +549,6 @@ mod tests {
             .build_pair()
             .expect("layer");
         let task = tokio::spawn(writer);
-        let service = tower::Layer::layer(
-            &layer,
-            tower::service_fn(|_req: http::Request<_>| async {
-                Ok::<_, Infallible>(http::Response::new(Empty::<Bytes>::new()))
-            }),
-        );
         let paths = [
             "/ok-1",
             "/refuse-1",
@@ -569,13 +557,7 @@ mod tests {
             "/refuse-3",
             "/ok-3",
         ];
-        for path in paths {
-            let request = http::Request::get(path)
-                .body(Empty::<Bytes>::new())
-                .expect("request");
-            let response = service.clone().oneshot(request).await.expect("response");
-            response.into_body().collect().await.expect("body");
-        }
+        get_each(&layer, &paths).await;
         assert!(
             wait_for(&guard, |s| s.written == 3 && s.dead_lettered == 3).await,
             "{:?}",
@@ -592,7 +574,6 @@ mod tests {
 
         let stats = guard.stats();
         assert_eq!((stats.captured, stats.lost), (6, 0));
-        drop(service);
         drop(layer);
         let report = guard
             .shutdown(Duration::from_secs(5))
