@@ -52,7 +52,9 @@ pub enum FsyncPolicy {
     /// append returns.
     EveryBatch,
     /// Within the interval of an append (default: a second), by the writer: off the request
-    /// path, without holding up appends, and whether or not more rows come.
+    /// path, without holding up appends, and whether or not more rows come. Should the writer
+    /// be a whole interval late (it waits on a stalled database call), the next append syncs
+    /// itself.
     Interval(Duration),
     /// Never; leave it to the operating system.
     #[default]
@@ -185,11 +187,25 @@ impl Journal {
             return Err(error);
         }
         self.len += buffer.len() as u64;
+        let overdue = self.sync_overdue();
         self.unsynced = true;
-        if self.fsync == FsyncPolicy::EveryBatch {
+        if self.fsync == FsyncPolicy::EveryBatch || overdue {
             self.sync()?;
         }
         Ok(appended)
+    }
+
+    /// Whether the writer is a whole interval late with a sync under
+    /// [`FsyncPolicy::Interval`]: it syncs when one is due, but not while it waits on a
+    /// database call (up to `insert_timeout`). Then the next append syncs itself, so rows reach
+    /// the disk within two intervals whatever the writer is doing.
+    fn sync_overdue(&self) -> bool {
+        match self.fsync {
+            FsyncPolicy::Interval(every) => {
+                self.unsynced && self.last_sync.elapsed() >= every.saturating_mul(2)
+            }
+            _ => false,
+        }
     }
 
     /// Whether appended bytes wait for a sync.
@@ -934,6 +950,40 @@ mod tests {
         let (mut second, recovered) = Journal::open(&config(dir.path())).unwrap();
         assert_eq!(recovered.cut_bytes, 0);
         assert_eq!(second.read_pending(10).unwrap().0.len(), 1);
+    }
+
+    /// Under `Interval`, an append leaves the sync to the writer, unless the writer is a whole
+    /// interval late: then the append syncs itself.
+    #[test]
+    fn an_append_syncs_itself_only_when_the_writer_is_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let every = Duration::from_secs(60);
+        let mut config = config(dir.path());
+        config.fsync = FsyncPolicy::Interval(every);
+        let (mut journal, _) = Journal::open(&config).unwrap();
+        journal.append(&[row(1)]).unwrap();
+        assert!(journal.is_unsynced());
+        let due = journal.sync_due_at().expect("a sync is due");
+        assert!(due > Instant::now() && due <= Instant::now() + every);
+
+        // Due, but the writer's to do: still waiting.
+        journal.last_sync -= every + every / 2;
+        journal.append(&[row(2)]).unwrap();
+        assert!(journal.is_unsynced());
+
+        // A whole interval past due: the append syncs.
+        journal.last_sync -= every;
+        journal.append(&[row(3)]).unwrap();
+        assert!(!journal.is_unsynced());
+        assert_eq!(journal.sync_due_at(), None);
+
+        // The writer's own sync: the bytes are taken, and the next interval runs from it.
+        journal.append(&[row(4)]).unwrap();
+        let handle = journal.begin_sync().unwrap();
+        handle.sync_data().unwrap();
+        assert!(!journal.is_unsynced());
+        journal.append(&[row(5)]).unwrap();
+        assert!(journal.sync_due_at().expect("due") > Instant::now() + every / 2);
     }
 
     #[test]
