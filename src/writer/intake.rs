@@ -45,6 +45,8 @@ pub(crate) struct Channel {
     closed: AtomicBool,
     producers_gone: AtomicBool,
     last_drop_log: AtomicU64,
+    /// The second the request path last logged a failed journal append.
+    last_journal_error_log: AtomicU64,
     /// Times the worker woke from a wait, for tests that it sleeps when idle.
     #[cfg(test)]
     pub(crate) wakeups: AtomicU64,
@@ -85,6 +87,7 @@ impl Channel {
             closed: AtomicBool::new(false),
             producers_gone: AtomicBool::new(false),
             last_drop_log: AtomicU64::new(0),
+            last_journal_error_log: AtomicU64::new(0),
             #[cfg(test)]
             wakeups: AtomicU64::new(0),
         };
@@ -244,15 +247,7 @@ impl Channel {
 
     /// At most one log line a second: a full queue under load would otherwise flood the logs.
     fn log_due(&self) -> bool {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let last = self.last_drop_log.load(Ordering::Relaxed);
-        now > last
-            && self
-                .last_drop_log
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
+        once_a_second(&self.last_drop_log)
     }
 
     pub(crate) fn drop_record(&self, reason: &'static str) {
@@ -270,8 +265,16 @@ impl Channel {
     /// away, a finished request is on disk before its response completes.
     fn spill_record(&self, record: AuditRecord) {
         let row = row::to_model(record, &self.rows, &super::WallClock::now());
-        if let Err(error) = self.spill(std::slice::from_ref(&row)) {
-            tracing::error!(%error, "tower-audit: cannot append to the audit journal");
+        // Every request would fail so (a full disk): one line a second, with the error; the
+        // records are counted as dropped.
+        if let Err(error) = self.spill(std::slice::from_ref(&row))
+            && once_a_second(&self.last_journal_error_log)
+        {
+            tracing::error!(
+                %error,
+                dropped_total = self.stats.dropped.load(Ordering::Relaxed),
+                "tower-audit: cannot append to the audit journal; audit records dropped"
+            );
         }
     }
 }
@@ -348,4 +351,17 @@ impl Drop for Intake {
         self.channel.producers_gone.store(true, Ordering::Release);
         self.channel.wake.notify_one();
     }
+}
+
+/// Whether a line rate-limited by `last` (the second of its last line) may be logged now, and
+/// if so, takes this second: at most one such line a second, across all threads.
+fn once_a_second(last: &AtomicU64) -> bool {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let seen = last.load(Ordering::Relaxed);
+    now > seen
+        && last
+            .compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }

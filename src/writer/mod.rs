@@ -489,6 +489,78 @@ mod tests {
         }
     }
 
+    /// A journal that cannot be written (a full disk: `/dev/full`) while the database is away
+    /// fails every request's append: the records are counted as dropped, and the request path
+    /// logs the error once a second, not once a request.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_journal_that_cannot_be_written_is_logged_once_a_second() {
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("lines").extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer_lines = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer_lines.clone())
+            .with_ansi(false)
+            .finish();
+        // This thread's: the request path runs here (a current-thread runtime).
+        let _logs = tracing::subscriber::set_default(subscriber);
+
+        // No table: every insert fails, as while the database is away.
+        let db = crate::connect("sqlite::memory:").await.expect("db");
+        let (layer, guard, writer) = crate::AuditLayer::builder(db)
+            .journal("/dev/full")
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        // The first record's batch fails, and so does its append: from here the records go
+        // to the journal from the request path, until the writer's next try.
+        get_each(&layer, &["/first"]).await;
+        assert!(
+            wait_for(&guard, |s| s.dropped == 1).await,
+            "{:?}",
+            guard.stats()
+        );
+        let paths: Vec<String> = (0..200).map(|i| format!("/{i}")).collect();
+        let started = std::time::Instant::now();
+        get_each(
+            &layer,
+            &paths.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .await;
+        let seconds = started.elapsed().as_secs();
+        let stats = guard.stats();
+        assert!(stats.dropped > 100, "{stats:?}");
+
+        let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("utf-8");
+        let logged = text
+            .matches("cannot append to the audit journal; audit records dropped")
+            .count();
+        assert!(
+            (1..=2 + seconds as usize).contains(&logged),
+            "{logged} lines for {} dropped records in {seconds} s:\n{text}",
+            stats.dropped
+        );
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(5))
+            .await
+            .expect("shutdown");
+        assert_eq!(report.written, 0);
+        task.await.expect("writer");
+    }
+
     /// A SQLite table that refuses every row whose path starts with `/refuse`, whatever the
     /// rest of the row holds (the safe form keeps the path).
     async fn refusing_db(dir: &std::path::Path) -> sea_orm::DatabaseConnection {
