@@ -136,6 +136,12 @@ impl Journal {
         let replayed = replayed.min(len);
         recovered.pending_bytes = len - replayed;
         file.seek(SeekFrom::End(0))?;
+        // Rows a killed process appended may be only in the page cache: they are treated as
+        // just appended, synced now under `EveryBatch` and within the interval under `Interval`.
+        let found = recovered.pending_bytes > 0;
+        if found && config.fsync == FsyncPolicy::EveryBatch {
+            file.sync_data()?;
+        }
         Ok((
             Self {
                 file,
@@ -145,7 +151,7 @@ impl Journal {
                 max_bytes: config.max_bytes,
                 fsync: config.fsync,
                 last_sync: Instant::now(),
-                unsynced: false,
+                unsynced: found && config.fsync != FsyncPolicy::EveryBatch,
                 set_aside_until: set_aside_until.min(len),
                 set_aside: 0,
             },
@@ -984,6 +990,31 @@ mod tests {
         assert!(!journal.is_unsynced());
         journal.append(&[row(5)]).unwrap();
         assert!(journal.sync_due_at().expect("due") > Instant::now() + every / 2);
+    }
+
+    /// Rows found at open (a killed process's, perhaps only in the page cache) wait for a sync
+    /// like rows just appended: the writer's, within the interval.
+    #[test]
+    fn rows_found_at_open_are_synced_like_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path());
+        config.fsync = FsyncPolicy::Interval(Duration::from_secs(1));
+        let (journal, _) = Journal::open(&config).unwrap();
+        assert_eq!(
+            journal.sync_due_at(),
+            None,
+            "an empty journal has nothing to sync"
+        );
+        drop(journal);
+        std::fs::write(&config.path, row_frame(1)).unwrap();
+        let (journal, recovered) = Journal::open(&config).unwrap();
+        assert!(recovered.pending_bytes > 0);
+        assert!(journal.is_unsynced());
+        assert!(journal.sync_due_at().expect("due") <= Instant::now() + Duration::from_secs(1));
+        drop(journal);
+        config.fsync = FsyncPolicy::Never;
+        let (journal, _) = Journal::open(&config).unwrap();
+        assert_eq!(journal.sync_due_at(), None);
     }
 
     #[test]
