@@ -17,10 +17,10 @@ use tower_audit::integrity::{
     BreakKind, Integrity, Keyring, VerifyOptions, VerifyReport, verify, verify_export,
 };
 use tower_audit::store::{AuditFilter, Export, ExportFormat, PurgeOptions, purge_before};
-use tower_audit::{AuditLayer, Overflow, WriterGuard, WriterStats};
+use tower_audit::{AuditLayer, Overflow};
 
-use support::TestDb;
-use support::proxy::{Link, Outage};
+use support::proxy::{Link, Outage, stallable_db};
+use support::{TestDb, wait_stats};
 
 use support::Scenario;
 
@@ -452,20 +452,6 @@ async fn tampered_export_lines_are_reported(t: Arc<TestDb>) {
     assert_eq!(reordered, (BreakKind::Reordered, 8));
 }
 
-/// A writer connection at `url` whose pooled connections are handed out without a ping, so
-/// that a call goes out on a connection the outage has stalled and waits for an answer (with
-/// the ping, sqlx's acquire timeout would end the wait before the call: what this stands for
-/// is a stall that begins while a call is under way). SQLite keeps its 5 s busy timeout: a held
-/// lock makes a write wait that long.
-async fn stallable_db(t: &TestDb, url: &str) -> DatabaseConnection {
-    let mut options = t.options(url);
-    options
-        .test_before_acquire(false)
-        .connect_timeout(Duration::from_millis(500))
-        .acquire_timeout(Duration::from_millis(800));
-    sea_orm::Database::connect(options).await.unwrap()
-}
-
 /// Serves `n` POSTs through `layer` and returns the layer's router, for the caller to drop.
 async fn serve(layer: AuditLayer, n: usize) -> Router {
     let router = Router::new()
@@ -484,16 +470,6 @@ async fn serve(layer: AuditLayer, n: usize) -> Router {
         response.into_body().collect().await.unwrap();
     }
     router
-}
-
-async fn wait_stats(guard: &WriterGuard, what: &str, done: impl FnMut(&WriterStats) -> bool) {
-    let mut stats = guard.watch_stats();
-    if tokio::time::timeout(Duration::from_secs(30), stats.wait_for(done))
-        .await
-        .is_err()
-    {
-        panic!("{what}: {:?}", guard.stats());
-    }
 }
 
 /// The final checkpoint goes out on a connection that no longer answers (a held lock on

@@ -21,8 +21,8 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 use tower_audit::{AuditLayer, AuditLayerBuilder, Overflow, WriterGuard};
 
-use support::proxy::{Link, Outage};
-use support::{Backend, Server, TestDb, client, empty, full, rows, send};
+use support::proxy::{Link, Outage, stallable_db};
+use support::{Backend, Server, TestDb, client, empty, full, rows, send, wait_stats};
 
 use support::Scenario;
 
@@ -43,6 +43,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     bad_input_is_served_and_written,
     a_refused_row_is_isolated_and_written_in_a_safe_form,
     a_body_past_the_queues_budget_is_shed_and_its_record_kept,
+    a_shutdown_asked_during_a_stalled_call_is_timed_from_the_ask,
 ];
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -726,4 +727,73 @@ async fn a_refused_row_is_isolated_and_written_in_a_safe_form(t: Arc<TestDb>) {
 
 fn app_bare() -> Router {
     Router::new().route("/ok", get(|| async { "ok" }))
+}
+
+/// The shutdown is asked while the writer waits on an insert the outage stalled: the writer
+/// sees the ask only when the call gives up, and the report's `elapsed` counts from the ask,
+/// that wait included, not from when the writer saw it (the guard times it).
+async fn a_shutdown_asked_during_a_stalled_call_is_timed_from_the_ask(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (mut outage, url) = Outage::new(&t).await;
+    let stall = Duration::from_secs(3);
+    let (layer, guard) = AuditLayer::builder(stallable_db(&t, &url).await)
+        .batch_size(1)
+        .insert_timeout(stall)
+        .build()
+        .unwrap();
+    let router = Router::new()
+        .route("/orders", post(|| async { StatusCode::CREATED }))
+        .layer(layer);
+    let order = || {
+        http::Request::post("/orders")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    router.clone().oneshot(order()).await.unwrap();
+    wait_stats(&guard, "the first record was not written", |s| {
+        s.written == 1
+    })
+    .await;
+
+    outage.set(Link::Stall).await;
+    router.clone().oneshot(order()).await.unwrap();
+    // Taken from the queue (the live count: the published one changes only after the
+    // insert): its insert is on its way into the stall, and the writer waits on it.
+    tokio::time::timeout(WAIT, async {
+        while guard.stats().queue_len > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the second record was not taken");
+    assert_eq!(guard.stats().failed_batches, 0);
+    drop(router);
+    let mut stats = guard.watch_stats();
+    let asked = std::time::Instant::now();
+    let shutdown = tokio::spawn(async move { guard.shutdown(Duration::from_secs(30)).await });
+    // The stalled call gives up (`insert_timeout`, or on PostgreSQL and MariaDB the pool's
+    // acquire timeout first); only then can the writer see the ask. The link comes back for
+    // the retry.
+    tokio::time::timeout(WAIT, stats.wait_for(|s| s.failed_batches >= 1))
+        .await
+        .expect("the stalled insert did not give up")
+        .unwrap();
+    let stalled_for = asked.elapsed();
+    outage.set(Link::Pass).await;
+    let report = shutdown.await.unwrap().unwrap();
+    assert_eq!((report.written, report.lost), (2, 0), "{report:?}");
+    assert!(
+        stalled_for >= Duration::from_millis(300),
+        "the stalled call gave up {stalled_for:?} after the ask: too soon to tell"
+    );
+    // Seen a few ms after the failure's stats were published: a little slack.
+    assert!(
+        report.elapsed + Duration::from_millis(100) >= stalled_for
+            && report.elapsed <= asked.elapsed(),
+        "the writer was held {stalled_for:?} from the ask and the shutdown took {:?} in all; \
+         reported {:?}",
+        asked.elapsed(),
+        report.elapsed
+    );
+    assert_eq!(rows(&db).await.len(), 2);
 }

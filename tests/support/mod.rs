@@ -398,3 +398,19 @@ pub fn row(
     active.id = sea_orm::ActiveValue::NotSet;
     active
 }
+
+/// Waits up to 30 s for the writer's published stats to satisfy `done`; panics with `what`
+/// and the stats if they do not.
+pub async fn wait_stats(
+    guard: &tower_audit::WriterGuard,
+    what: &str,
+    done: impl FnMut(&tower_audit::WriterStats) -> bool,
+) {
+    let mut stats = guard.watch_stats();
+    if tokio::time::timeout(std::time::Duration::from_secs(30), stats.wait_for(done))
+        .await
+        .is_err()
+    {
+        panic!("{what}: {:?}", guard.stats());
+    }
+}

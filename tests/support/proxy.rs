@@ -170,3 +170,19 @@ impl Outage {
         }
     }
 }
+
+/// A writer connection at `url` whose pooled connections are handed out without a ping, so
+/// that a call goes out on a connection the outage has stalled and waits for an answer (with
+/// the ping, sqlx's acquire timeout would end the wait before the call: what this stands for
+/// is a stall that begins while a call is under way). SQLite keeps its 5 s busy timeout: a held
+/// lock makes a write wait that long.
+pub async fn stallable_db(t: &TestDb, url: &str) -> DatabaseConnection {
+    let mut options = t.options(url);
+    options
+        .test_before_acquire(false)
+        .connect_timeout(std::time::Duration::from_millis(500))
+        .acquire_timeout(std::time::Duration::from_millis(800));
+    sea_orm::Database::connect(options)
+        .await
+        .expect("the writer's connection")
+}
