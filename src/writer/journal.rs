@@ -18,6 +18,10 @@
 //! finds only real frames. Corruption with no valid frame after it is a torn append, cut off at
 //! open. The marker file also keeps how far frames have been set aside, so that a process
 //! restarted before their batch was replayed does not set them aside twice.
+//!
+//! One writer holds the file's lock while it has the journal open. Under the default
+//! [`FsyncPolicy::Interval`], the writer syncs appended rows within the interval, off the
+//! request path; an append syncs them itself only when the writer is a whole interval late.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
