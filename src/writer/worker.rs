@@ -583,11 +583,11 @@ impl Worker {
             fsync,
             ..config.clone()
         };
-        let mut journal = self.dead_letters.take();
+        let kept = self.dead_letters.take();
         let row = row.clone();
         let record_id = row.record_id.clone();
         let written = tokio::task::spawn_blocking(move || {
-            let open = match journal.take() {
+            let open = match kept {
                 Some(journal) => Ok(journal),
                 None => Journal::open(&dead).map(|(journal, _)| journal),
             };
