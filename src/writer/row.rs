@@ -3,7 +3,9 @@
 
 use super::WallClock;
 use crate::client_ip::anonymize;
-use crate::context::{ContextFields, lock};
+#[cfg(feature = "jwt")]
+use crate::context::ContextFields;
+use crate::context::lock;
 use crate::entity::audit_log::Model;
 use crate::migration::{IP_LEN, LONG_TEXT_BYTES, METHOD_LEN, REQUEST_ID_LEN, SHORT_TEXT_LEN};
 use crate::record::{AuditRecord, TextPart};
