@@ -7,7 +7,9 @@
 //! grows by appends, so a crash or `kill -9` can at worst leave a torn last frame, which the next
 //! open detects and cuts off. How far replay has got is kept beside it in `<journal>.replayed`,
 //! so a crash in the middle of a replay resumes there (and the rows' unique `record_id` makes a
-//! repeated insert a no-op).
+//! repeated insert a no-op). The marker is renamed into place and its directory synced; it is
+//! removed before the journal is cut, and put right at open if it points past the journal's
+//! end: whatever step a crash or a power cut interrupts, rows are replayed again, never skipped.
 //!
 //! Corruption in the middle of the file costs only the bytes it hit. A whole frame that does
 //! not decode as a row, and any stretch of bytes that is not a valid frame (a flipped bit in a
@@ -142,8 +144,15 @@ impl Journal {
             file.sync_all()?;
             recovered.cut_bytes = on_disk - len;
         }
-        let (replayed, set_aside_until) = read_marker(&offset_path(&config.path));
-        let replayed = replayed.min(len);
+        let marker = offset_path(&config.path);
+        let marked = read_marker(&marker);
+        let (replayed, set_aside_until) = (marked.0.min(len), marked.1.min(len));
+        if (replayed, set_aside_until) != marked {
+            // The marker points past the journal's end: appended rows the system lost before
+            // they reached the disk, or a crash between cutting the journal and removing the
+            // marker. Left as it is, the next open would skip the rows appended from here on.
+            write_marker(&marker, replayed, set_aside_until)?;
+        }
         recovered.pending_bytes = len - replayed;
         file.seek(SeekFrom::End(0))?;
         // Rows a killed process appended may be only in the page cache: they are treated as
@@ -162,7 +171,7 @@ impl Journal {
                 fsync: config.fsync,
                 last_sync: Instant::now(),
                 unsynced: found && config.fsync != FsyncPolicy::EveryBatch,
-                set_aside_until: set_aside_until.min(len),
+                set_aside_until,
                 set_aside: 0,
             },
             recovered,
@@ -368,8 +377,15 @@ impl Journal {
     /// Records that everything before `offset` is in the database. Once the whole journal is,
     /// it is truncated to nothing.
     pub(crate) fn mark_replayed(&mut self, offset: u64) -> io::Result<()> {
+        let marker = offset_path(&self.path);
+        // Advanced even if the marker cannot be written: the rows are in the database, and a
+        // later open that replays them again inserts nothing.
         self.replayed = offset.min(self.len);
         if self.replayed == self.len {
+            // The marker goes first, for good: a crash before the cut then replays the rows
+            // again (a no-op), where a marker left behind the cut would skip the rows appended
+            // after it.
+            write_marker(&marker, 0, 0)?;
             self.file.set_len(0)?;
             self.file.seek(SeekFrom::Start(0))?;
             self.file.sync_all()?;
@@ -377,12 +393,9 @@ impl Journal {
             self.replayed = 0;
             self.set_aside_until = 0;
             self.unsynced = false;
+            return Ok(());
         }
-        write_marker(
-            &offset_path(&self.path),
-            self.replayed,
-            self.set_aside_until,
-        )
+        write_marker(&marker, self.replayed, self.set_aside_until)
     }
 }
 
@@ -490,19 +503,41 @@ fn read_marker(path: &Path) -> (u64, u64) {
     (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
 }
 
+/// Writes the marker, or removes it when there is nothing to mark, and puts the change on disk
+/// before it returns.
 fn write_marker(path: &Path, replayed: u64, set_aside_until: u64) -> io::Result<()> {
     if replayed == 0 && set_aside_until == 0 {
-        return match std::fs::remove_file(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        };
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
+    } else {
+        // Write beside and rename: the marker is never seen half written.
+        let tmp = path.with_extension("replayed.tmp");
+        let mut file = File::create(&tmp)?;
+        file.write_all(format!("{replayed} {set_aside_until}").as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
     }
-    // Write beside and rename: the marker is never seen half written.
-    let tmp = path.with_extension("replayed.tmp");
-    let mut file = File::create(&tmp)?;
-    file.write_all(format!("{replayed} {set_aside_until}").as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    sync_dir(path)
+}
+
+/// Puts a rename or a removal in `path`'s directory on disk: until then a power cut can bring
+/// the old marker back.
+#[cfg(unix)]
+fn sync_dir(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+/// Windows cannot open a directory as a file; its renames are not made durable this way.
+#[cfg(not(unix))]
+fn sync_dir(_path: &Path) -> io::Result<()> {
+    Ok(())
 }
 
 #[cfg(test)]
@@ -771,6 +806,68 @@ mod tests {
         assert_eq!(journal.take_set_aside(), 1);
         expected.extend_from_slice(&stranger);
         assert_eq!(std::fs::read(&side).unwrap(), expected);
+    }
+
+    /// A marker past the journal's end (the rows it counted lost before they reached the disk,
+    /// or a crash between cutting the journal and removing the marker) is put right at open,
+    /// so it cannot skip the rows appended after.
+    #[test]
+    fn a_marker_past_the_journal_is_put_right_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = files(dir.path());
+        let marker = dir.path().join("audit.journal.replayed");
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        journal.append(&[row(1), row(2), row(3), row(4)]).unwrap();
+        let (_, offset) = journal.read_pending(3).unwrap();
+        journal.mark_replayed(offset).unwrap();
+        drop(journal);
+        assert!(marker.exists());
+        // The journal cut, its marker left.
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+
+        let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
+        assert_eq!(recovered.pending_bytes, 0);
+        journal.append(&[row(5), row(6), row(7)]).unwrap();
+        // The process is killed before these are replayed.
+        drop(journal);
+        let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
+        assert_eq!(
+            recovered.pending_bytes,
+            std::fs::metadata(&path).unwrap().len()
+        );
+        assert_eq!(read_all(&mut journal).0, [5, 6, 7]);
+    }
+
+    /// Replayed whole, the journal is cut only once its marker is gone: a marker that cannot
+    /// be removed leaves the journal as it was, to be replayed again (a no-op), never a marker
+    /// behind an empty journal.
+    #[test]
+    fn the_journal_is_cut_only_once_its_marker_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = files(dir.path());
+        let marker = dir.path().join("audit.journal.replayed");
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        journal.append(&[row(1), row(2)]).unwrap();
+        let (_, offset) = journal.read_pending(1).unwrap();
+        journal.mark_replayed(offset).unwrap();
+        let (_, offset) = journal.read_pending(10).unwrap();
+        let whole = std::fs::metadata(&path).unwrap().len();
+        // A marker that cannot be removed: a directory with something in it.
+        std::fs::remove_file(&marker).unwrap();
+        std::fs::create_dir(&marker).unwrap();
+        std::fs::write(marker.join("x"), b"x").unwrap();
+        assert!(journal.mark_replayed(offset).is_err());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+        drop(journal);
+
+        std::fs::remove_dir_all(&marker).unwrap();
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        assert_eq!(read_all(&mut journal).0, [1, 2]);
     }
 
     /// Unreadable bytes larger than a replay holds at once reach the side file whole, in
