@@ -1046,6 +1046,68 @@ mod tests {
         assert_eq!(journal.take_set_aside(), 0);
     }
 
+    /// An append the file system cuts short (a full disk; here the process's file size limit)
+    /// takes its bytes back: the journal keeps whole frames only, and the next append lands
+    /// right after them rather than after the torn bytes. Linux, with `bash` for the limit: the
+    /// test runs itself again in a child under `ulimit -f 4` with `SIGXFSZ` ignored.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_append_cut_short_takes_its_bytes_back() {
+        const CHILD: &str = "TOWER_AUDIT_TEST_JOURNAL_UNDER_LIMIT";
+        const LIMIT: usize = 4096;
+        let fixed = chrono::Utc::now();
+        // Rows of one size: the same time, numbers of two digits.
+        let rows = |numbers: std::ops::Range<i64>| -> Vec<Model> {
+            numbers
+                .map(|n| Model {
+                    occurred_at: fixed,
+                    ..row(n)
+                })
+                .collect()
+        };
+        let frame = raw_frame(&serde_json::to_vec(&rows(10..11)[0]).unwrap()).len();
+        // Whole frames that leave room for one more, not two.
+        let whole = (LIMIT / frame - 1) as i64;
+
+        if let Some(dir) = std::env::var_os(CHILD) {
+            let (mut journal, _) = Journal::open(&config(Path::new(&dir))).unwrap();
+            assert_eq!(
+                journal.append(&rows(10..10 + whole)).unwrap(),
+                whole as usize
+            );
+            let cut_short = journal.append(&rows(10 + whole..12 + whole));
+            assert!(cut_short.is_err(), "the write crossed the limit");
+            assert_eq!(journal.append(&rows(12 + whole..13 + whole)).unwrap(), 1);
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(r#"trap '' XFSZ; ulimit -f 4 && exec "$0" --exact "$1" --test-threads 1"#)
+            .arg(std::env::current_exe().unwrap())
+            .arg("writer::journal::tests::an_append_cut_short_takes_its_bytes_back")
+            .env(CHILD, dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            child.status.success(),
+            "the child failed: {}\n{}{}",
+            child.status,
+            String::from_utf8_lossy(&child.stdout),
+            String::from_utf8_lossy(&child.stderr)
+        );
+        let (path, _) = files(dir.path());
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len() as usize,
+            (whole as usize + 1) * frame
+        );
+        let (mut journal, recovered) = Journal::open(&config(dir.path())).unwrap();
+        assert_eq!(recovered.cut_bytes, 0);
+        let mut expected: Vec<i64> = (10..10 + whole).collect();
+        expected.push(12 + whole);
+        assert_eq!(read_all(&mut journal).0, expected);
+    }
+
     /// A second writer on the same journal is refused with a clear error rather than
     /// interleaving its appends with the first's; once the first is gone, it opens.
     #[test]
