@@ -7,7 +7,9 @@
 //! grows by appends, so a crash or `kill -9` can at worst leave a torn last frame, which the next
 //! open detects and cuts off. How far replay has got is kept beside it in `<journal>.replayed`,
 //! so a crash in the middle of a replay resumes there (and the rows' unique `record_id` makes a
-//! repeated insert a no-op). The marker is renamed into place and its directory synced; it is
+//! repeated insert a no-op). The journal's directory is synced when it is opened (so a file
+//! just created survives a power cut with its rows), and again whenever the side file or the
+//! marker changes. The marker is renamed into place; it is
 //! removed before the journal is cut, and put right at open if it points past the journal's
 //! end: whatever step a crash or a power cut interrupts, rows are replayed again, never skipped.
 //!
@@ -117,11 +119,8 @@ impl Journal {
         // One writer per journal: two would interleave their appends and replay each other's
         // rows. The lock goes with the file (with the process, however it ends). Only a
         // regular file is locked: a device (`/dev/full` in a test) is nobody's journal.
-        let lock = if file.metadata()?.is_file() {
-            file.try_lock()
-        } else {
-            Ok(())
-        };
+        let regular = file.metadata()?.is_file();
+        let lock = if regular { file.try_lock() } else { Ok(()) };
         match lock {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -134,6 +133,11 @@ impl Journal {
             // A file system without locks: go on, as before locks.
             Err(TryLockError::Error(error)) if error.kind() == io::ErrorKind::Unsupported => {}
             Err(TryLockError::Error(error)) => return Err(error),
+        }
+        if regular {
+            // A journal just created exists for good only once its directory is on disk: a
+            // power cut could otherwise take the file, synced rows and all.
+            sync_dir(&config.path)?;
         }
         let on_disk = file.metadata()?.len();
         let len = scan(&mut file, on_disk)?;
@@ -351,9 +355,10 @@ impl Journal {
     fn set_aside_up_to(&mut self, side: &mut SideBytes, until: u64) -> io::Result<()> {
         let mut path = self.path.as_os_str().to_owned();
         path.push(".unreadable");
-        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+        let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
         file.write_all(&side.bytes)?;
         file.sync_data()?;
+        sync_dir(Path::new(&path))?;
         side.bytes.clear();
         self.set_aside += std::mem::take(&mut side.stretches);
         self.set_aside_until = until;
