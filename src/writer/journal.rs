@@ -9,9 +9,9 @@
 //! so a crash in the middle of a replay resumes there (and the rows' unique `record_id` makes a
 //! repeated insert a no-op). The journal's directory is synced when it is opened (so a file
 //! just created survives a power cut with its rows), and again whenever the side file or the
-//! marker changes. The marker is renamed into place; it is
-//! removed before the journal is cut, and put right at open if it points past the journal's
-//! end: whatever step a crash or a power cut interrupts, rows are replayed again, never skipped.
+//! marker changes. The marker is renamed into place; it is removed before the journal is cut,
+//! and put right at open if it points past the journal's end: whatever step a crash or a power
+//! cut interrupts, rows are replayed again, never skipped.
 //!
 //! Corruption in the middle of the file costs only the bytes it hit. A whole frame that does
 //! not decode as a row, and any stretch of bytes that is not a valid frame (a flipped bit in a
