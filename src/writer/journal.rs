@@ -528,15 +528,29 @@ fn write_marker(path: &Path, replayed: u64, set_aside_until: u64) -> io::Result<
     sync_dir(path)
 }
 
-/// Puts a rename or a removal in `path`'s directory on disk: until then a power cut can bring
-/// the old marker back.
+/// Puts a rename, a removal or a new file in `path`'s directory on disk: until then a power cut
+/// can bring the old marker back, or take a new file away. Where the directory cannot be read
+/// or the file system cannot sync a directory, the journal works as it did without this sync
+/// (PostgreSQL lets the same errors pass); a sync that fails is an error.
 #[cfg(unix)]
 fn sync_dir(path: &Path) -> io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    File::open(dir)?.sync_all()
+    match File::open(dir).and_then(|dir| dir.sync_all()) {
+        Err(error)
+            if matches!(
+                error.kind(),
+                io::ErrorKind::PermissionDenied
+                    | io::ErrorKind::InvalidInput
+                    | io::ErrorKind::Unsupported
+            ) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Windows cannot open a directory as a file; its renames are not made durable this way.
