@@ -8,7 +8,8 @@
 //!   header names. Keys match in any case and spelling (`Pass-Word`, `pass_word`,
 //!   `"pass\u0077ord"`, `pass%77ord`).
 //! - **by value**: bearer tokens, JWTs, Luhn-valid card numbers, PEM private keys, AWS access
-//!   key ids and your own patterns are replaced wherever they appear in text.
+//!   key ids and your own patterns are replaced wherever they appear in text. Digits inside a
+//!   hexadecimal identifier (a UUID, a digest) are not taken for a card number.
 //!
 //! Redaction fails closed. Bodies cut by the capture cap, malformed JSON and invalid UTF-8 are
 //! stored up to the point where reading stopped, with a marker such as

@@ -139,7 +139,7 @@ impl Redactor {
 /// | sensitive keys ([`add_key`](Self::add_key), [`remove_key`](Self::remove_key)) | `password`, `passwd`, `pwd`, `passphrase`, `secret`, `client_secret`, `token`, `access_token`, `refresh_token`, `id_token`, `api_key`, `authorization`, `auth`, `cookie`, `set_cookie`, `session`, `session_id`, `private_key`, `credit_card`, `card_number`, `pan`, `cvv`, `cvc`, `pin`, `ssn`, `otp` |
 /// | sensitive key suffixes ([`add_key_suffix`](Self::add_key_suffix)) | `password`, `passwd`, `secret`, `token`, `api_key`, `private_key` (so `new_password`, `github_token`, `X-Auth-Token`) |
 /// | key regexes ([`add_key_regex`](Self::add_key_regex)) | none |
-/// | value patterns | `Bearer <token>`; JWTs (`eyJ…` and two to four more base64url segments); 13–19 digit card numbers, spaces or dashes allowed, Luhn-checked; PEM private key blocks (to the end of the text when the END line is missing); AWS access key ids (`AKIA`/`ASIA` + 16) |
+/// | value patterns | `Bearer <token>`; JWTs (`eyJ…` and two to four more base64url segments); 13–19 digit card numbers, spaces or dashes allowed, Luhn-checked, not inside a word of hexadecimal digits and dashes (a UUID, a digest); PEM private key blocks (to the end of the text when the END line is missing); AWS access key ids (`AKIA`/`ASIA` + 16) |
 /// | user value patterns ([`add_value_pattern`](Self::add_value_pattern)) | none |
 /// | sensitive headers ([`sensitive_header`](Self::sensitive_header)) | `authorization`, `proxy-authorization`, `cookie`, `set-cookie`, `x-api-key`, plus any value marked sensitive and any header whose name is a sensitive key |
 /// | per-route body functions ([`route_body_fn`](Self::route_body_fn)) | none |

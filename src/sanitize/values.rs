@@ -147,13 +147,7 @@ impl ValueRules {
                 out = replace(out, &AWS_KEY_ID, NoExpand(&self.replacement));
             }
             if anchors.digits >= MIN_BUILTIN_LEN {
-                out = replace(
-                    out,
-                    &DIGIT_RUN,
-                    AppendWith(|caps: &Captures<'_>, dst: &mut String| {
-                        redact_card_run(&caps[0], &self.replacement, dst);
-                    }),
-                );
+                out = redact_cards(out, &self.replacement);
             }
         }
         for (re, replacement) in &self.user {
@@ -240,6 +234,48 @@ fn luhn(digits: impl DoubleEndedIterator<Item = u8>) -> bool {
         sum += d;
     }
     sum.is_multiple_of(10)
+}
+
+/// The text with every card number replaced; digit runs inside a hexadecimal identifier are
+/// left alone (see [`in_hex_identifier`]).
+fn redact_cards<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str> {
+    let replaced = {
+        let haystack: &str = &text;
+        let replaced = DIGIT_RUN.replace_all(
+            haystack,
+            AppendWith(|caps: &Captures<'_>, dst: &mut String| {
+                let run = caps.get(0).expect("the whole match");
+                if in_hex_identifier(haystack.as_bytes(), run.start(), run.end()) {
+                    dst.push_str(run.as_str());
+                } else {
+                    redact_card_run(run.as_str(), replacement, dst);
+                }
+            }),
+        );
+        match replaced {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(changed) => Some(changed),
+        }
+    };
+    replaced.map_or(text, Cow::Owned)
+}
+
+/// Whether the digit run at `start..end` is part of a hexadecimal identifier: it touches a
+/// letter or digit on one side at least, and the word around it (letters, digits and dashes)
+/// holds only hexadecimal digits and dashes, as a UUID or a digest does. About one such
+/// identifier in ten holding 13 or more decimal digits in a row would otherwise lose them to a
+/// Luhn check passed by chance. A card glued to a word that is not hexadecimal (`card4111…`),
+/// or written apart from it, is still found.
+fn in_hex_identifier(text: &[u8], start: usize, end: usize) -> bool {
+    let glued = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    if !glued(start.checked_sub(1).and_then(|i| text.get(i))) && !glued(text.get(end)) {
+        return false;
+    }
+    let in_word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-';
+    let before = text[..start].iter().rev().take_while(|b| in_word(b));
+    let after = text[end..].iter().take_while(|b| in_word(b));
+    let hex = |b: &u8| b.is_ascii_hexdigit() || *b == b'-';
+    text[start..end].iter().all(hex) && before.chain(after).all(hex)
 }
 
 /// Writes a digit run with every card number in it replaced.
@@ -338,6 +374,41 @@ mod tests {
         assert!(ValueRules::is_card_number("4111111111111111"));
         assert!(!ValueRules::is_card_number("1234567812345678"));
         assert!(!ValueRules::is_card_number("411111111111"));
+    }
+
+    /// Digits inside a hexadecimal identifier (a UUID, a digest) are the identifier's, not a
+    /// card number, even where a stretch of them passes Luhn: a random UUID v4 was cut to
+    /// `[REDACTED]ce-9823-55455a692f8c` before.
+    #[test]
+    fn digits_inside_hex_identifiers_are_not_card_numbers() {
+        let r = rules();
+        for text in [
+            "56654792-1320-42ce-9823-55455a692f8c",
+            "id 56654792-1320-42ce-9823-55455a692f8c ok",
+            "ab4111111111111111cd",
+            "sha256:e3b04111111111111111c8996fb92427ae41e4649b934ca495991b7852b855",
+        ] {
+            assert_eq!(r.redact(text), text);
+        }
+        // Glued to a word that is not hexadecimal, or standing apart, it is still a card.
+        assert_eq!(r.redact("card4111111111111111"), "card[REDACTED]");
+        assert_eq!(r.redact("ab 4111111111111111 cd"), "ab [REDACTED] cd");
+        assert_eq!(r.redact("4111 1111 1111 1111abc"), "[REDACTED]abc");
+        assert_eq!(r.redact("ref-4111111111111111"), "ref-[REDACTED]");
+        assert_eq!(r.redact("x378282246310005x"), "x[REDACTED]x");
+
+        // No random UUID is altered (one in a few thousand was, by chance).
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..50_000 {
+            let id = uuid::Uuid::from_u64_pair(next(), next()).to_string();
+            assert_eq!(r.redact(&id), id);
+        }
     }
 
     #[test]
