@@ -9,7 +9,8 @@
 //!   `"pass\u0077ord"`, `pass%77ord`).
 //! - **by value**: bearer tokens, JWTs, Luhn-valid card numbers, PEM private keys, AWS access
 //!   key ids and your own patterns are replaced wherever they appear in text. Digits inside a
-//!   hexadecimal identifier (a UUID, a digest) are not taken for a card number.
+//!   hexadecimal identifier (a UUID, a digest), and Unix times in milliseconds or finer, are
+//!   not taken for a card number.
 //!
 //! Redaction fails closed. Bodies cut by the capture cap, malformed JSON and invalid UTF-8 are
 //! stored up to the point where reading stopped, with a marker such as
