@@ -271,25 +271,34 @@ fn redact_cards<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str> {
     replaced.map_or(text, Cow::Owned)
 }
 
-/// Whether the digit run at `start..end` is part of a hexadecimal identifier: the word around
-/// it (letters, digits and dashes) holds only hexadecimal digits and dashes, and at least one of
-/// them is a letter, as a UUID or a digest does. One random UUID v4 in about 370, and 0.4% of
-/// SHA-256 hex digests, hold a stretch of 13 or more digits that passes the Luhn check by
-/// chance. A card written apart, with spaces, dashes or nothing around it, or glued to a word
-/// that is not hexadecimal (`card4111…`), is still found.
+/// Whether the digit run at `start..end` is part of a hexadecimal identifier, whose digits
+/// are not a card number: a UUID (8-4-4-4-12 hex digits) covers it, or it runs straight into
+/// hex letters, as in a digest, with nothing else in that token. One random UUID v4 in about
+/// 370, and 0.4% of SHA-256 hex digests, hold a stretch of 13 or more digits that passes the
+/// Luhn check by chance. A card written apart (spaces, dashes, punctuation or nothing around
+/// it) or glued to a word that is not hexadecimal (`card4111…`) is still found.
 fn in_hex_identifier(text: &[u8], start: usize, end: usize) -> bool {
-    let in_word = |b: &&u8| b.is_ascii_alphanumeric() || **b == b'-';
-    let before = text[..start].iter().rev().take_while(in_word);
-    let after = text[end..].iter().take_while(in_word);
-    let mut letter = false;
-    for b in text[start..end].iter().chain(before).chain(after) {
-        match b {
-            b'0'..=b'9' | b'-' => {}
-            b'a'..=b'f' | b'A'..=b'F' => letter = true,
-            _ => return false,
-        }
+    const UUID_LEN: usize = 36;
+    let is_uuid = |at: usize| {
+        text.get(at..at + UUID_LEN).is_some_and(|uuid| {
+            uuid.iter().enumerate().all(|(i, b)| match i {
+                8 | 13 | 18 | 23 => *b == b'-',
+                _ => b.is_ascii_hexdigit(),
+            })
+        })
+    };
+    if end - start <= UUID_LEN && (end.saturating_sub(UUID_LEN)..=start).any(is_uuid) {
+        return true;
     }
-    letter
+    let alphanumeric = |b: &&u8| b.is_ascii_alphanumeric();
+    let from = start - text[..start].iter().rev().take_while(alphanumeric).count();
+    let to = end + text[end..].iter().take_while(alphanumeric).count();
+    if (from, to) == (start, end) {
+        return false;
+    }
+    let token = &text[from..to];
+    token.iter().all(|b| b.is_ascii_hexdigit() || *b == b'-')
+        && token.iter().any(u8::is_ascii_alphabetic)
 }
 
 /// Writes a digit run with every card number in it replaced.
@@ -414,13 +423,20 @@ mod tests {
         assert_eq!(r.redact("4111-1111-1111-1111"), "[REDACTED]");
         assert_eq!(r.redact("4111 1111 1111 1111abc"), "[REDACTED]abc");
         assert_eq!(r.redact("ref-4111111111111111"), "ref-[REDACTED]");
+        // A word of hex letters before a dash does not make the card an identifier.
+        assert_eq!(r.redact("fee-4111-1111-1111-1111"), "fee-[REDACTED]");
         assert_eq!(r.redact("x378282246310005x"), "x[REDACTED]x");
 
         // No random UUID v4 is altered: one in about 370 was, by chance. Among them, one in
         // about 13,000 whose last two groups are all digits: a run set apart by a dash, whose
         // 16 digits here pass Luhn.
-        let tail = "abcdefab-1234-4567-8900-234567890107";
-        assert_eq!(r.redact(tail), tail);
+        for tail in [
+            "abcdefab-1234-4567-8900-234567890107",
+            "order-abcdefab-1234-4567-8900-234567890107",
+            "urn:uuid:abcdefab-1234-4567-8900-234567890107.",
+        ] {
+            assert_eq!(r.redact(tail), tail);
+        }
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = || {
             state ^= state << 13;
@@ -436,6 +452,8 @@ mod tests {
                 .into_uuid()
                 .to_string();
             assert_eq!(r.redact(&id), id);
+            let prefixed = format!("order-{id}");
+            assert_eq!(r.redact(&prefixed), prefixed);
         }
     }
 
