@@ -55,6 +55,20 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // The worst a client can send the value rules: one 64 KiB string of digit runs, each long
+    // enough to be tried as a card and glued to the next by a letter, so every run sits in one
+    // long word. The rules must stay linear in it.
+    let runs = "1111111111111a".repeat(64 * 1024 / 14);
+    let json = format!(r#"{{"blob":"{runs}"}}"#);
+    group.throughput(Throughput::Bytes(json.len() as u64));
+    group.bench_function("redact_body/64KiB_of_glued_digit_runs", |b| {
+        b.iter(|| {
+            redactor.redact_body(black_box(&BodyInput::new(
+                Some("application/json"),
+                json.as_bytes(),
+            )))
+        })
+    });
     group.finish();
 }
 

@@ -278,6 +278,7 @@ fn redact_cards<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str> {
 /// Luhn check by chance. A card written apart (spaces, dashes, punctuation or nothing around
 /// it) or glued to a word that is not hexadecimal (`card4111…`) is still found.
 fn in_hex_identifier(text: &[u8], start: usize, end: usize) -> bool {
+    const HEX_TOKEN_MAX: usize = 128;
     const UUID_LEN: usize = 36;
     let is_uuid = |at: usize| {
         text.get(at..at + UUID_LEN).is_some_and(|uuid| {
@@ -290,10 +291,19 @@ fn in_hex_identifier(text: &[u8], start: usize, end: usize) -> bool {
     if end - start <= UUID_LEN && (end.saturating_sub(UUID_LEN)..=start).any(is_uuid) {
         return true;
     }
+    // Looked at no further than the longest digest's hex (SHA-512, 128 digits) on each side: a
+    // body of digit runs glued into one long word would otherwise cost the square of its
+    // length. A longer token is not taken for an identifier.
     let alphanumeric = |b: &&u8| b.is_ascii_alphanumeric();
-    let from = start - text[..start].iter().rev().take_while(alphanumeric).count();
-    let to = end + text[end..].iter().take_while(alphanumeric).count();
-    if (from, to) == (start, end) {
+    let before = text[..start].iter().rev().take_while(alphanumeric);
+    let from = start - before.take(HEX_TOKEN_MAX + 1).count();
+    let to = end
+        + text[end..]
+            .iter()
+            .take_while(alphanumeric)
+            .take(HEX_TOKEN_MAX + 1)
+            .count();
+    if (from, to) == (start, end) || to - from > HEX_TOKEN_MAX {
         return false;
     }
     let token = &text[from..to];
@@ -423,6 +433,11 @@ mod tests {
         assert_eq!(r.redact("4111-1111-1111-1111"), "[REDACTED]");
         assert_eq!(r.redact("4111 1111 1111 1111abc"), "[REDACTED]abc");
         assert_eq!(r.redact("ref-4111111111111111"), "ref-[REDACTED]");
+        // A SHA-512 digest is an identifier; a longer token (a blob) is not.
+        let digest = format!("{}4111111111111111{}", "ab".repeat(40), "cd".repeat(16));
+        assert_eq!(r.redact(&digest), digest);
+        let blob = format!("{}4111111111111111", "ab".repeat(80));
+        assert_eq!(r.redact(&blob), format!("{}[REDACTED]", "ab".repeat(80)));
         // A word of hex letters before a dash does not make the card an identifier.
         assert_eq!(r.redact("fee-4111-1111-1111-1111"), "fee-[REDACTED]");
         assert_eq!(r.redact("x378282246310005x"), "x[REDACTED]x");
