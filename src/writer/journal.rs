@@ -1107,7 +1107,7 @@ mod tests {
             .arg("writer::journal::tests::an_append_cut_short_takes_its_bytes_back")
             .env(CHILD, dir.path())
             .output()
-            .unwrap();
+            .expect("bash runs the child under a file size limit");
         assert!(
             child.status.success(),
             "the child failed: {}\n{}{}",
