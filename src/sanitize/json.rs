@@ -367,6 +367,7 @@ impl Parser<'_, '_> {
         self.pos = i;
         if self.suppress.is_none()
             && integer == i
+            && self.rules.values.finds_cards()
             && ValueRules::is_card_number(&self.src[start..i])
         {
             let rules = self.rules;

@@ -140,6 +140,7 @@ impl Redactor {
 /// | sensitive key suffixes ([`add_key_suffix`](Self::add_key_suffix)) | `password`, `passwd`, `secret`, `token`, `api_key`, `private_key` (so `new_password`, `github_token`, `X-Auth-Token`) |
 /// | key regexes ([`add_key_regex`](Self::add_key_regex)) | none |
 /// | value patterns | `Bearer <token>`; JWTs (`eyJ…` and two to four more base64url segments); 13–19 digit card numbers, spaces or dashes allowed, Luhn-checked, not starting with 1 unless 15 digits long (a UATP card; Unix times in ms, µs and ns start with 1), not inside a UUID or a token of hex digits with letters among them (a digest); PEM private key blocks (to the end of the text when the END line is missing); AWS access key ids (`AKIA`/`ASIA` + 16) |
+/// | [`card_numbers`](Self::card_numbers) | on |
 /// | user value patterns ([`add_value_pattern`](Self::add_value_pattern)) | none |
 /// | sensitive headers ([`sensitive_header`](Self::sensitive_header)) | `authorization`, `proxy-authorization`, `cookie`, `set-cookie`, `x-api-key`, plus any value marked sensitive and any header whose name is a sensitive key |
 /// | per-route body functions ([`route_body_fn`](Self::route_body_fn)) | none |
@@ -154,6 +155,7 @@ pub struct RedactorBuilder {
     sensitive_headers: Vec<HeaderName>,
     routes: foldhash::HashMap<Box<str>, RouteBodyFn>,
     max_decoded_bytes: usize,
+    card_numbers: bool,
 }
 
 impl Default for RedactorBuilder {
@@ -167,6 +169,7 @@ impl Default for RedactorBuilder {
             sensitive_headers: DEFAULT_SENSITIVE_HEADERS.to_vec(),
             routes: foldhash::HashMap::default(),
             max_decoded_bytes: DEFAULT_MAX_DECODED_BYTES,
+            card_numbers: true,
         }
     }
 }
@@ -246,6 +249,20 @@ impl RedactorBuilder {
         Ok(self)
     }
 
+    /// Whether numbers shaped like payment cards (13 to 19 digits that pass the Luhn check) are
+    /// redacted wherever they appear, as JSON numbers and in text; on by default.
+    ///
+    /// One number in ten passes the Luhn check by chance, so with it on, about one in ten of
+    /// a body's other numbers of that length (order numbers, barcodes; not those starting with
+    /// 1, see the table above) is stored as the replacement too. Turn it off
+    /// only for services that never receive a card number outside the sensitive keys
+    /// (`card_number`, `credit_card`, `pan`, …), whose values stay redacted by key.
+    #[must_use]
+    pub fn card_numbers(mut self, redact: bool) -> Self {
+        self.card_numbers = redact;
+        self
+    }
+
     /// Always redacts the value of header `name`.
     #[must_use]
     pub fn sensitive_header(mut self, name: HeaderName) -> Self {
@@ -286,7 +303,8 @@ impl RedactorBuilder {
         json::push_json_string(&mut replacement_json, &self.replacement);
         let rules = Rules {
             keys: KeyRules::new(self.keys, self.suffixes, self.key_regexes),
-            values: ValueRules::new(&self.replacement, self.value_patterns),
+            values: ValueRules::new(&self.replacement, self.value_patterns)
+                .with_cards(self.card_numbers),
             replacement: self.replacement.into_boxed_str(),
             replacement_json: replacement_json.into_boxed_str(),
             sensitive_headers: self.sensitive_headers,
@@ -307,6 +325,35 @@ mod tests {
         redactor
             .redact_body(&BodyInput::new(Some("application/json"), body.as_bytes()))
             .unwrap()
+    }
+
+    /// With card numbers off, long numbers pass in text, JSON numbers, forms and queries; a
+    /// sensitive key's value is still redacted, and the other value rules still run.
+    #[test]
+    fn card_numbers_can_be_left_to_the_keys() {
+        let body = r#"{"order":4111111111111111,"note":"ref 4111 1111 1111 1111","card_number":"4111111111111111","auth":"x","t":"Bearer abcdefghijkl"}"#;
+        let on = Redactor::default();
+        assert_eq!(
+            json(&on, body),
+            r#"{"order":"[REDACTED]","note":"ref [REDACTED]","card_number":"[REDACTED]","auth":"[REDACTED]","t":"Bearer [REDACTED]"}"#
+        );
+        let off = Redactor::builder().card_numbers(false).build();
+        assert_eq!(
+            json(&off, body),
+            r#"{"order":4111111111111111,"note":"ref 4111 1111 1111 1111","card_number":"[REDACTED]","auth":"[REDACTED]","t":"Bearer [REDACTED]"}"#
+        );
+        assert_eq!(
+            off.redact_query("order=4111111111111111&pan=4111111111111111"),
+            "order=4111111111111111&pan=[REDACTED]"
+        );
+        assert_eq!(
+            on.redact_query("order=4111111111111111"),
+            "order=[REDACTED]"
+        );
+        assert_eq!(
+            off.redact_text("ref 4111-1111-1111-1111"),
+            "ref 4111-1111-1111-1111"
+        );
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub(super) struct ValueRules {
     akia: memmem::Finder<'static>,
     asia: memmem::Finder<'static>,
     pem: memmem::Finder<'static>,
+    /// Whether card numbers are looked for (`RedactorBuilder::card_numbers`).
+    cards: bool,
 }
 
 impl ValueRules {
@@ -115,7 +117,19 @@ impl ValueRules {
             akia: memmem::Finder::new(b"AKIA").into_owned(),
             asia: memmem::Finder::new(b"ASIA").into_owned(),
             pem: memmem::Finder::new(b"-----BEGIN").into_owned(),
+            cards: true,
         }
+    }
+
+    /// Looks for card numbers, or not.
+    pub(super) fn with_cards(mut self, cards: bool) -> Self {
+        self.cards = cards;
+        self
+    }
+
+    /// Whether card numbers are looked for.
+    pub(super) fn finds_cards(&self) -> bool {
+        self.cards
     }
 
     /// The text with every value pattern replaced; borrowed when nothing matched.
@@ -146,7 +160,7 @@ impl ValueRules {
             if anchors.aws {
                 out = replace(out, &AWS_KEY_ID, NoExpand(&self.replacement));
             }
-            if anchors.digits >= MIN_BUILTIN_LEN {
+            if self.cards && anchors.digits >= MIN_BUILTIN_LEN {
                 out = redact_cards(out, &self.replacement);
             }
         }
