@@ -367,8 +367,7 @@ impl Parser<'_, '_> {
         self.pos = i;
         if self.suppress.is_none()
             && integer == i
-            && self.rules.values.finds_cards()
-            && ValueRules::is_card_number(&self.src[start..i])
+            && self.rules.values.is_card_number(&self.src[start..i])
         {
             let rules = self.rules;
             self.replace_to(start, i, &rules.replacement_json);

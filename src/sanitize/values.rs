@@ -127,11 +127,6 @@ impl ValueRules {
         self
     }
 
-    /// Whether card numbers are looked for.
-    pub(super) fn finds_cards(&self) -> bool {
-        self.cards
-    }
-
     /// The text with every value pattern replaced; borrowed when nothing matched.
     pub(super) fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
@@ -197,9 +192,11 @@ impl ValueRules {
         len >= MIN_BUILTIN_LEN || !self.user.is_empty()
     }
 
-    /// Whether an unsigned integer literal (a JSON number token) is a card number.
-    pub(super) fn is_card_number(digits: &str) -> bool {
-        (13..=19).contains(&digits.len())
+    /// Whether an unsigned integer literal (a JSON number token) is a card number to redact:
+    /// never when card numbers are not looked for.
+    pub(super) fn is_card_number(&self, digits: &str) -> bool {
+        self.cards
+            && (13..=19).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && issued(digits.as_bytes()[0], digits.len())
             && luhn(digits.bytes())
@@ -421,9 +418,9 @@ mod tests {
         );
         // A longer digit run is not a card even if a substring passes Luhn.
         assert_eq!(r.redact("41111111111111110000"), "41111111111111110000");
-        assert!(ValueRules::is_card_number("4111111111111111"));
-        assert!(!ValueRules::is_card_number("1234567812345678"));
-        assert!(!ValueRules::is_card_number("411111111111"));
+        assert!(r.is_card_number("4111111111111111"));
+        assert!(!r.is_card_number("1234567812345678"));
+        assert!(!r.is_card_number("411111111111"));
     }
 
     /// Digits inside a hexadecimal identifier (a UUID, a digest) are the identifier's, not a
@@ -498,7 +495,7 @@ mod tests {
             for number in [ms, ms * 1_000 + k % 1_000, ms * 1_000_000 + k] {
                 let text = number.to_string();
                 luhn_valid += usize::from(luhn(text.bytes()));
-                assert!(!ValueRules::is_card_number(&text), "{text}");
+                assert!(!r.is_card_number(&text), "{text}");
                 let sentence = format!("at {text} ok");
                 assert_eq!(r.redact(&sentence), sentence);
             }
@@ -518,7 +515,7 @@ mod tests {
             "6200000000000005",
             "135410014004955",
         ] {
-            assert!(ValueRules::is_card_number(card), "{card}");
+            assert!(r.is_card_number(card), "{card}");
             assert_eq!(r.redact(&format!("card {card}")), "card [REDACTED]");
         }
     }
