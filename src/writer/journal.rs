@@ -353,12 +353,11 @@ impl Journal {
     /// `until` is there. The side file first: a crash before the marker is written costs a
     /// second copy there, never the bytes.
     fn set_aside_up_to(&mut self, side: &mut SideBytes, until: u64) -> io::Result<()> {
-        let mut path = self.path.as_os_str().to_owned();
-        path.push(".unreadable");
+        let path = beside(&self.path, ".unreadable");
         let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
         file.write_all(&side.bytes)?;
         file.sync_data()?;
-        sync_dir(Path::new(&path))?;
+        sync_dir(&path)?;
         side.bytes.clear();
         self.set_aside += std::mem::take(&mut side.stretches);
         self.set_aside_until = until;
@@ -495,10 +494,16 @@ fn scan(file: &mut File, on_disk: u64) -> io::Result<u64> {
     Ok(good)
 }
 
-fn offset_path(path: &Path) -> PathBuf {
+/// The file beside the journal at `path` named `<journal><suffix>`: its marker (`.replayed`),
+/// its side file (`.unreadable`), its dead letters (`.dead`).
+pub(crate) fn beside(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(".replayed");
+    name.push(suffix);
     PathBuf::from(name)
+}
+
+fn offset_path(path: &Path) -> PathBuf {
+    beside(path, ".replayed")
 }
 
 /// The marker: where replay stands, and the end of the last bytes set aside.

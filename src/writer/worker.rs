@@ -570,8 +570,7 @@ impl Worker {
             tracing::error!(%error, record_id = %row.record_id, "tower-audit: audit row lost: refused by the database and no journal is configured");
             return;
         };
-        let mut path = config.path.as_os_str().to_owned();
-        path.push(".dead");
+        let path = super::journal::beside(&config.path, ".dead");
         // Rare rows: each is synced as it is appended (the writer's sync timer serves the main
         // journal), unless the journal is never to sync.
         let fsync = match config.fsync {
@@ -579,7 +578,7 @@ impl Worker {
             _ => FsyncPolicy::EveryBatch,
         };
         let dead = JournalConfig {
-            path: path.into(),
+            path,
             fsync,
             ..config.clone()
         };
