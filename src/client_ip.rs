@@ -48,9 +48,13 @@
 //! - An entry that cannot be parsed (`unknown`, an obfuscated `for=_hidden`, garbage, non-UTF-8)
 //!   ends the walk at the last good address: nothing left of it can be attributed to a trusted
 //!   proxy.
-//! - [`ForwardedHeader::Auto`] reads `Forwarded` whenever the request has one. If your proxies
-//!   write only `X-Forwarded-For` and do not strip an incoming `Forwarded`, a client can choose
-//!   which header is read: pin the header your proxies write with [`TrustedProxies::header`].
+//! - [`ForwardedHeader::Auto`] reads `X-Forwarded-For` whenever the request has one, and
+//!   `Forwarded` only when it has none. A proxy that appends to `X-Forwarded-For` (nginx, HAProxy,
+//!   Envoy, AWS and Google load balancers, Traefik, Caddy, Cloudflare) always sends that header,
+//!   so a client cannot get a `Forwarded` of its own read by sending one through such a proxy. If
+//!   your proxies write only `Forwarded` and pass an incoming `X-Forwarded-For` through, a client
+//!   can choose which header is read: pin the header your proxies write with
+//!   [`TrustedProxies::header`].
 //! - A bad header never fails, panics or slows the request: the walk looks at no more than
 //!   64 entries and allocates nothing.
 //!
@@ -348,10 +352,12 @@ impl TrustedProxies {
         let client = match self.header {
             ForwardedHeader::Forwarded => self.walk(peer_ip, headers, Format::Forwarded),
             ForwardedHeader::XForwardedFor => self.walk(peer_ip, headers, Format::XForwardedFor),
-            ForwardedHeader::Auto if headers.contains_key(FORWARDED) => {
-                self.walk(peer_ip, headers, Format::Forwarded)
+            // `X-Forwarded-For` first: the header nearly every proxy appends to. Preferring
+            // `Forwarded` let a client behind such a proxy send one and have it read.
+            ForwardedHeader::Auto if headers.contains_key(X_FORWARDED_FOR) => {
+                self.walk(peer_ip, headers, Format::XForwardedFor)
             }
-            ForwardedHeader::Auto => self.walk(peer_ip, headers, Format::XForwardedFor),
+            ForwardedHeader::Auto => self.walk(peer_ip, headers, Format::Forwarded),
         };
         ResolvedIp {
             client: Some(client),
@@ -406,10 +412,12 @@ impl TrustedProxies {
 /// may pass the other through from the client untouched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ForwardedHeader {
-    /// `Forwarded` if the request has one, else `X-Forwarded-For`.
+    /// `X-Forwarded-For` if the request has one, else `Forwarded`.
     ///
-    /// Convenient, but if your proxies write only `X-Forwarded-For` and pass an incoming
-    /// `Forwarded` through, the client decides which header is read. Prefer naming the header.
+    /// Safe behind proxies that append to `X-Forwarded-For`, which nearly all do: they always
+    /// send it, so a `Forwarded` from the client is never read. If your proxies write only
+    /// `Forwarded` and pass an incoming `X-Forwarded-For` through, the client decides which
+    /// header is read: name the header.
     #[default]
     Auto,
     /// `Forwarded`, as defined by RFC 7239: `for=192.0.2.60;proto=http, for="[2001:db8::1]:80"`.
@@ -542,7 +550,7 @@ fn parse_entry(entry: &[u8], format: Format) -> Entry {
 /// split ends the walk rather than yielding an address the client wrote.
 fn forwarded_for(element: &str) -> Option<&str> {
     let mut found = None;
-    for pair in element.split(';') {
+    for pair in pairs(element) {
         let pair = pair.trim();
         if pair.is_empty() {
             continue;
@@ -569,6 +577,31 @@ fn forwarded_for(element: &str) -> Option<&str> {
         }
     }
     found
+}
+
+/// The `;`-separated pairs of a `Forwarded` element. A `;` inside a quoted value (a `host` may
+/// hold one) does not split; an unbalanced quote leaves the rest in one piece, which the checks
+/// of [`forwarded_for`] reject.
+fn pairs(element: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(element);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let (mut quoted, mut escaped) = (false, false);
+        for (i, byte) in text.bytes().enumerate() {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                b';' if !quoted => {
+                    rest = Some(&text[i + 1..]);
+                    return Some(&text[..i]);
+                }
+                _ => {}
+            }
+        }
+        rest = None;
+        Some(text)
+    })
 }
 
 /// Whether `inner` is a valid quoted-string body: every `"` escaped, no dangling `\`.
@@ -856,11 +889,33 @@ mod tests {
                 client: Some("10.0.0.1"),
             },
             Case {
-                name: "auto prefers Forwarded",
+                // A proxy that appends to X-Forwarded-For passes the client's own Forwarded on.
+                name: "auto prefers X-Forwarded-For over a Forwarded the client sent",
                 trusted: lan(),
                 peer: Some("10.0.0.1"),
-                lines: &[(XFF, "5.5.5.5"), (FWD, "for=1.2.3.4")],
+                lines: &[(XFF, "5.5.5.5"), (FWD, "for=6.6.6.6")],
+                client: Some("5.5.5.5"),
+            },
+            Case {
+                name: "auto reads Forwarded when there is no X-Forwarded-For",
+                trusted: lan(),
+                peer: Some("10.0.0.1"),
+                lines: &[(FWD, "for=1.2.3.4;proto=https")],
                 client: Some("1.2.3.4"),
+            },
+            Case {
+                name: "a semicolon inside a quoted value does not split the element",
+                trusted: lan(),
+                peer: Some("10.0.0.1"),
+                lines: &[(FWD, r#"for=192.0.2.60;host="a;b";proto=http"#)],
+                client: Some("192.0.2.60"),
+            },
+            Case {
+                name: "a quoted semicolon cannot smuggle a second for",
+                trusted: lan(),
+                peer: Some("10.0.0.1"),
+                lines: &[(FWD, r#"for=192.0.2.60;host="a;for=6.6.6.6""#)],
+                client: Some("192.0.2.60"),
             },
             Case {
                 name: "pinned X-Forwarded-For ignores Forwarded",
