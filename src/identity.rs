@@ -45,30 +45,114 @@ mod jwt {
     /// Reads the user (`sub`) and, optionally, the tenant from a bearer JWT that it **verifies**
     /// with a configured key; an unverified token never names anyone.
     ///
-    /// Verification runs in the background writer, off the request path. A request whose token
-    /// fails verification is recorded with no user (unless the application set one) and the
-    /// reason under `identity_error` in the row's `extra`. Expiry (`exp`) is required and checked,
-    /// as `jsonwebtoken`'s [`Validation`] does by default; pass your own `Validation` to
-    /// [`new`](Self::new) to check the issuer or audience too.
+    /// Verification runs in the background writer, off the request path (or, while the database
+    /// is away and records go to the journal, where the record is journaled: the token itself
+    /// is never written anywhere). A request whose token fails verification is recorded with no
+    /// user (unless the application set one) and the reason under `identity_error` in the row's
+    /// `extra`.
+    ///
+    /// | check | default | set with |
+    /// | --- | --- | --- |
+    /// | signature and algorithm | HS256 ([`hs256`](Self::hs256)) or RS256 ([`rs256_pem`](Self::rs256_pem)) | [`new`](Self::new) |
+    /// | `exp`: required, and not past when the **request arrived** (60 s of leeway) | on | [`new`](Self::new)'s [`Validation`] |
+    /// | `nbf`: not in the future when the request arrived | off | [`new`](Self::new)'s [`Validation`] |
+    /// | `aud`: a token that has one must name this service | no audience named: such tokens are rejected | [`audience`](Self::audience) |
+    /// | `iss` | not checked | [`new`](Self::new)'s [`Validation`] |
+    ///
+    /// Times are checked against the request's arrival, not the moment the writer gets to the
+    /// record: a record that waited in the queue or the journal through a database outage keeps
+    /// the user its token named when it was used.
     ///
     /// ```
     /// use tower_audit::JwtIdentity;
     ///
-    /// let jwt = JwtIdentity::hs256(b"a long random secret").tenant_claim("org");
+    /// let jwt = JwtIdentity::hs256(b"a long random secret")
+    ///     .audience(["https://api.example.com"])
+    ///     .tenant_claim("org");
     /// # let _ = jwt;
     /// ```
     #[derive(Clone)]
     pub struct JwtIdentity {
         key: DecodingKey,
+        /// The caller's checks, with `exp` and `nbf` left to [`Times`]: `jsonwebtoken` compares
+        /// them with the clock when it decodes, which is when the writer gets to the record.
         validation: Validation,
+        times: Times,
         user_claim: String,
         tenant_claim: Option<String>,
+    }
+
+    /// The time checks of a [`Validation`], made against the request's arrival.
+    #[derive(Clone, Copy, Debug)]
+    struct Times {
+        exp: bool,
+        nbf: bool,
+        leeway: u64,
+        reject_expiring_in_less_than: u64,
+    }
+
+    impl Times {
+        fn take_from(validation: &mut Validation) -> Self {
+            let times = Self {
+                exp: validation.validate_exp,
+                nbf: validation.validate_nbf,
+                leeway: validation.leeway,
+                reject_expiring_in_less_than: validation.reject_tokens_expiring_in_less_than,
+            };
+            validation.validate_exp = false;
+            validation.validate_nbf = false;
+            validation.reject_tokens_expiring_in_less_than = 0;
+            times
+        }
+
+        /// `jsonwebtoken`'s rules (`validation.rs`), with the arrival's Unix time for the clock.
+        fn check(
+            self,
+            claims: &serde_json::Map<String, serde_json::Value>,
+            arrived: i64,
+        ) -> Result<(), String> {
+            let arrived = u64::try_from(arrived).unwrap_or(0);
+            let time = |name: &str, checked: bool| match claims.get(name) {
+                None => Ok(None),
+                Some(value) => match value.as_u64() {
+                    Some(at) => Ok(Some(at)),
+                    None if checked => Err(format!("token rejected: malformed `{name}` claim")),
+                    None => Ok(None),
+                },
+            };
+            let exp = time("exp", self.exp)?;
+            if let Some(exp) = exp {
+                if exp < self.reject_expiring_in_less_than {
+                    return Err("token rejected: InvalidToken".to_owned());
+                }
+                if self.exp
+                    && exp - self.reject_expiring_in_less_than < arrived.saturating_sub(self.leeway)
+                {
+                    return Err(
+                        "token rejected: ExpiredSignature (expired before the request arrived)"
+                            .to_owned(),
+                    );
+                }
+            }
+            if let Some(nbf) = time("nbf", self.nbf)?
+                && self.nbf
+                && nbf > arrived.saturating_add(self.leeway)
+            {
+                return Err(
+                    "token rejected: ImmatureSignature (not yet valid when the request arrived)"
+                        .to_owned(),
+                );
+            }
+            Ok(())
+        }
     }
 
     impl fmt::Debug for JwtIdentity {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.debug_struct("JwtIdentity")
                 .field("algorithms", &self.validation.algorithms)
+                .field("audience", &self.validation.aud)
+                .field("times", &self.times)
                 .field("user_claim", &self.user_claim)
                 .field("tenant_claim", &self.tenant_claim)
                 .finish_non_exhaustive()
@@ -77,10 +161,15 @@ mod jwt {
 
     impl JwtIdentity {
         /// Verifies with `key` under `validation` (which names the accepted algorithms).
-        pub fn new(key: DecodingKey, validation: Validation) -> Self {
+        ///
+        /// `validation`'s `exp` and `nbf` checks (with its `leeway` and
+        /// `reject_tokens_expiring_in_less_than`) are made against the time the request arrived.
+        pub fn new(key: DecodingKey, mut validation: Validation) -> Self {
+            let times = Times::take_from(&mut validation);
             Self {
                 key,
                 validation,
+                times,
                 user_claim: "sub".into(),
                 tenant_claim: None,
             }
@@ -106,6 +195,26 @@ mod jwt {
             ))
         }
 
+        /// The audiences this service answers to: a token with an `aud` claim names its user
+        /// only if the claim holds one of them.
+        ///
+        /// Identity providers (Auth0, Keycloak, Entra ID, Google) put an `aud` in every token.
+        /// Without this setting such tokens are rejected (`token rejected: InvalidAudience` under
+        /// `identity_error`), as RFC 7519 asks of a service that does not know its own audience.
+        /// Tokens without `aud` are accepted either way; make the claim required through
+        /// [`new`](Self::new)'s [`Validation`].
+        #[must_use]
+        pub fn audience<I, A>(mut self, audiences: I) -> Self
+        where
+            I: IntoIterator<Item = A>,
+            A: ToString,
+        {
+            let audiences: Vec<String> = audiences.into_iter().map(|a| a.to_string()).collect();
+            self.validation.set_audience(&audiences);
+            self.validation.validate_aud = true;
+            self
+        }
+
         /// The claim that names the user (default `sub`).
         #[must_use]
         pub fn user_claim(mut self, claim: impl Into<String>) -> Self {
@@ -120,20 +229,22 @@ mod jwt {
             self
         }
 
-        /// The identity in a verified `Authorization: Bearer` token; `Err` says why not.
+        /// The identity in a verified `Authorization: Bearer` token of a request that arrived at
+        /// `arrived` (Unix seconds); `Err` says why not.
         ///
         /// `authorization` is the header's value as the record kept it: a valid header value, so
         /// with no control character but tab.
-        pub(crate) fn identify(&self, authorization: &[u8]) -> Result<Identity, String> {
+        pub(crate) fn identify(
+            &self,
+            authorization: &[u8],
+            arrived: i64,
+        ) -> Result<Identity, String> {
             let value = std::str::from_utf8(authorization)
                 .ok()
                 .filter(|value| value.is_ascii())
                 .ok_or_else(|| "authorization header is not ASCII".to_owned())?;
-            let token = value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-                .ok_or_else(|| "authorization is not a bearer token".to_owned())?
-                .trim();
+            let token = bearer_token(value)
+                .ok_or_else(|| "authorization is not a bearer token".to_owned())?;
             // A misconfigured crypto provider panics inside jsonwebtoken; the writer must not.
             let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
@@ -144,6 +255,7 @@ mod jwt {
             }))
             .map_err(|_| "token verification panicked".to_owned())?
             .map_err(|error| format!("token rejected: {error}"))?;
+            self.times.check(&decoded.claims, arrived)?;
             let claim = |name: &str| {
                 decoded.claims.get(name).and_then(|v| match v {
                     serde_json::Value::String(s) => Some(s.clone()),
@@ -158,14 +270,35 @@ mod jwt {
         }
     }
 
+    /// The token of a `Bearer` credential. The scheme is case-insensitive (RFC 9110 §11.1) and
+    /// may be followed by more than one space.
+    fn bearer_token(value: &str) -> Option<&str> {
+        let (scheme, token) = value.split_once(' ')?;
+        let token = token.trim();
+        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
 
+        const SECRET: &[u8] = b"a long random secret";
+        const NOW: i64 = 1_800_000_000;
+
+        fn token(claims: &serde_json::Value) -> String {
+            let key = jsonwebtoken::EncodingKey::from_secret(SECRET);
+            jsonwebtoken::encode(&jsonwebtoken::Header::default(), claims, &key).expect("token")
+        }
+
+        fn user(jwt: &JwtIdentity, header: &str, arrived: i64) -> Result<Option<String>, String> {
+            jwt.identify(header.as_bytes(), arrived)
+                .map(|identity| identity.user_id)
+        }
+
         #[test]
         fn identify_says_why_a_header_names_no_one() {
-            let jwt = JwtIdentity::hs256(b"a long random secret");
-            let reason = |value: &[u8]| jwt.identify(value).err();
+            let jwt = JwtIdentity::hs256(SECRET);
+            let reason = |value: &[u8]| jwt.identify(value, NOW).err();
             // UTF-8 that is not ASCII, and obs-text that is not UTF-8.
             for value in [&b"Bearer t\xc3\xa9"[..], b"Bearer t\xe9"] {
                 assert_eq!(
@@ -173,12 +306,89 @@ mod jwt {
                     Some("authorization header is not ASCII")
                 );
             }
-            assert_eq!(
-                reason(b"Basic YWxpY2U6c2VjcmV0").as_deref(),
-                Some("authorization is not a bearer token")
-            );
+            for value in [
+                &b"Basic YWxpY2U6c2VjcmV0"[..],
+                b"Bearer",
+                b"Bearer   ",
+                b"Bearertoken",
+            ] {
+                assert_eq!(
+                    reason(value).as_deref(),
+                    Some("authorization is not a bearer token"),
+                    "{value:?}"
+                );
+            }
             let rejected = reason(b"Bearer not.a.jwt").expect("rejected");
             assert!(rejected.starts_with("token rejected: "), "{rejected}");
+        }
+
+        /// RFC 9110: the scheme is case-insensitive.
+        #[test]
+        fn the_bearer_scheme_is_read_in_any_case() {
+            let jwt = JwtIdentity::hs256(SECRET);
+            let token = token(&serde_json::json!({ "sub": "alice", "exp": NOW + 600 }));
+            for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+                let header = format!("{scheme} {token}");
+                assert_eq!(
+                    user(&jwt, &header, NOW),
+                    Ok(Some("alice".into())),
+                    "{scheme}"
+                );
+            }
+            let spaced = format!("Bearer   {token}");
+            assert_eq!(user(&jwt, &spaced, NOW), Ok(Some("alice".into())));
+        }
+
+        #[test]
+        fn expiry_and_not_before_are_checked_against_the_arrival() {
+            let jwt = JwtIdentity::hs256(SECRET);
+            let expiring = token(&serde_json::json!({ "sub": "alice", "exp": NOW }));
+            let header = format!("Bearer {expiring}");
+            // Within the default 60 s of leeway, then past it.
+            assert_eq!(user(&jwt, &header, NOW + 60), Ok(Some("alice".into())));
+            let late = user(&jwt, &header, NOW + 61).expect_err("expired");
+            assert!(late.contains("ExpiredSignature"), "{late}");
+            // Used long ago, when it was valid: still names its user.
+            assert_eq!(user(&jwt, &header, NOW - 86_400), Ok(Some("alice".into())));
+
+            // `exp` stays required.
+            let forever = format!("Bearer {}", token(&serde_json::json!({ "sub": "alice" })));
+            let missing = user(&jwt, &forever, NOW).expect_err("no exp");
+            assert!(missing.contains("exp"), "{missing}");
+
+            let mut validation = Validation::new(Algorithm::HS256);
+            validation.validate_nbf = true;
+            validation.leeway = 0;
+            let strict = JwtIdentity::new(DecodingKey::from_secret(SECRET), validation);
+            let later = token(&serde_json::json!({ "sub": "alice", "exp": NOW + 600, "nbf": NOW }));
+            let header = format!("Bearer {later}");
+            let early = user(&strict, &header, NOW - 1).expect_err("not yet valid");
+            assert!(early.contains("ImmatureSignature"), "{early}");
+            assert_eq!(user(&strict, &header, NOW), Ok(Some("alice".into())));
+            assert!(user(&strict, &header, NOW + 601).is_err());
+        }
+
+        #[test]
+        fn a_token_with_an_audience_names_its_user_once_the_audience_is_ours() {
+            let with_audience = token(&serde_json::json!({
+                "sub": "alice", "exp": NOW + 600, "aud": ["https://api.example.com", "other"]
+            }));
+            let header = format!("Bearer {with_audience}");
+            let unnamed = user(&JwtIdentity::hs256(SECRET), &header, NOW).expect_err("no audience");
+            assert!(unnamed.contains("InvalidAudience"), "{unnamed}");
+
+            let ours = JwtIdentity::hs256(SECRET).audience(["https://api.example.com"]);
+            assert_eq!(user(&ours, &header, NOW), Ok(Some("alice".into())));
+            let theirs = JwtIdentity::hs256(SECRET).audience(["https://billing.example.com"]);
+            let rejected = user(&theirs, &header, NOW).expect_err("another audience");
+            assert!(rejected.contains("InvalidAudience"), "{rejected}");
+
+            // A token without `aud` is accepted either way.
+            let plain = format!(
+                "Bearer {}",
+                token(&serde_json::json!({ "sub": "bob", "exp": NOW + 600 }))
+            );
+            assert_eq!(user(&ours, &plain, NOW), Ok(Some("bob".into())));
         }
     }
 }

@@ -44,11 +44,13 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     // Sealed when the record was finished: nothing changes them any more.
     let body = lock(&shared.capture).take();
     let context = std::mem::take(&mut *lock(&shared.fields));
+    // Microseconds: what every backend stores, so a row reads back as it was hashed.
+    let occurred_at = super::truncate_micros(clock.at(request.arrived));
     #[cfg(feature = "jwt")]
     let context = {
         let mut context = context;
         let authorization = request.text.get(TextPart::Authorization);
-        verify_identity(config, authorization, &mut context);
+        verify_identity(config, authorization, occurred_at.timestamp(), &mut context);
         context
     };
     // A 404 without a matched route: group scanners' random paths under one route name.
@@ -66,8 +68,6 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         ip_text(ip)
     };
     let v7 = |at: &chrono::DateTime<chrono::Utc>| super::uuid_v7(*at).to_string();
-    // Microseconds: what every backend stores, so a row reads back as it was hashed.
-    let occurred_at = super::truncate_micros(clock.at(request.arrived));
     let request_id = match request.text.get(TextPart::RequestId) {
         Some(value) => lossy(value, REQUEST_ID_LEN as usize),
         // Generated here rather than on the request path: v7 keeps the arrival time in its prefix.
@@ -281,14 +281,20 @@ fn saturating_i64(n: u64) -> i64 {
 
 /// Names the user from a verified bearer token when nothing else did; notes why not otherwise.
 #[cfg(feature = "jwt")]
-fn verify_identity(config: &RowConfig, authorization: Option<&[u8]>, context: &mut ContextFields) {
+/// `arrived`: the request's arrival in Unix seconds, which the token's times are checked against.
+fn verify_identity(
+    config: &RowConfig,
+    authorization: Option<&[u8]>,
+    arrived: i64,
+    context: &mut ContextFields,
+) {
     let (Some(jwt), Some(authorization)) = (&config.jwt, authorization) else {
         return;
     };
     if context.user_id.is_some() {
         return;
     }
-    match jwt.identify(authorization) {
+    match jwt.identify(authorization, arrived) {
         Ok(identity) => {
             context.user_id = identity.user_id;
             if context.tenant_id.is_none() {
@@ -374,6 +380,80 @@ mod tests {
         assert_eq!(cut_chars("abc", 3), "abc");
         assert_eq!(lossy("héllo".as_bytes(), 3), "hé");
         assert_eq!(lossy(b"ok", 10), "ok");
+    }
+
+    /// A record that waited (in the queue, or in the journal through an outage) keeps the user
+    /// its token named when the request arrived, however late the writer gets to it.
+    #[cfg(feature = "jwt")]
+    #[test]
+    fn a_token_is_checked_against_the_arrival_not_the_writers_clock() {
+        use crate::body::Capture;
+        use crate::context::RequestShared;
+        use crate::record::{RequestFacts, TextParts};
+        use jsonwebtoken::{EncodingKey, Header};
+
+        let now = chrono::Utc::now();
+        // Used an hour ago; expired half an hour ago (well past the 60 s of leeway).
+        let claims = serde_json::json!({ "sub": "alice", "exp": now.timestamp() - 1800 });
+        let token = jsonwebtoken::encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(b"a long random secret"),
+        )
+        .expect("token");
+        let authorization = format!("Bearer {token}");
+        let arrived = std::time::Instant::now();
+        let record = || {
+            let mut facts = RequestFacts::arriving(arrived);
+            facts.text.fill(TextParts {
+                path: Some(b"/transfer"),
+                authorization: Some(authorization.as_bytes()),
+                ..TextParts::default()
+            });
+            AuditRecord {
+                shared: RequestShared::new(Capture::new(0), facts),
+                latency: std::time::Duration::ZERO,
+                status: Some(200),
+                grpc_status: None,
+                grpc_messages_out: None,
+                response_bytes: 0,
+                error: None,
+                body_bytes: 0,
+                permit: None,
+                #[cfg(feature = "grpc-reflect")]
+                grpc_descriptors: None,
+            }
+        };
+        let config = RowConfig {
+            redactor: Redactor::default(),
+            anonymize_ip: false,
+            jwt: Some(std::sync::Arc::new(crate::JwtIdentity::hs256(
+                b"a long random secret",
+            ))),
+        };
+
+        let an_hour_ago = WallClock {
+            system: now - chrono::Duration::hours(1),
+            instant: arrived,
+        };
+        let row = to_model(record(), &config, &an_hour_ago);
+        assert_eq!(row.user_id.as_deref(), Some("alice"), "{:?}", row.extra);
+        assert_eq!(row.extra, None);
+
+        let just_now = WallClock {
+            system: now,
+            instant: arrived,
+        };
+        let row = to_model(record(), &config, &just_now);
+        assert_eq!(row.user_id, None);
+        let reason = row
+            .extra
+            .as_ref()
+            .and_then(|extra| extra.get("identity_error"))
+            .and_then(|reason| reason.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(reason.contains("ExpiredSignature"), "{reason}");
     }
 
     /// The text is std's, for every octet value in every position.
