@@ -42,6 +42,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     memory_stays_bounded_while_the_database_is_away,
     bad_input_is_served_and_written,
     a_refused_row_is_isolated_and_written_in_a_safe_form,
+    a_row_a_trigger_refuses_is_isolated_and_written_in_a_safe_form,
     a_body_past_the_queues_budget_is_shed_and_its_record_kept,
     a_shutdown_asked_during_a_stalled_call_is_timed_from_the_ask,
 ];
@@ -677,18 +678,47 @@ async fn a_body_past_the_queues_budget_is_shed_and_its_record_kept(t: Arc<TestDb
 /// other rows of its batch land as they are, and the refused one lands in its safe form, its body
 /// replaced by a note. This goes through each backend's fast insert path and its error mapping.
 async fn a_refused_row_is_isolated_and_written_in_a_safe_form(t: Arc<TestDb>) {
-    let db = t.migrated().await;
-    let refuse = match t.backend {
-        Backend::Sqlite => {
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_log \
-             WHEN NEW.request_body LIKE '%poison%' BEGIN SELECT RAISE(ABORT, 'poison'); END"
-        }
+    let refuse: &[&str] = match t.backend {
+        Backend::Sqlite => &["CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_log \
+             WHEN NEW.request_body LIKE '%poison%' BEGIN SELECT RAISE(ABORT, 'poison'); END"],
         Backend::Postgres | Backend::MySql => {
-            "ALTER TABLE audit_log ADD CONSTRAINT refuse_poison \
-             CHECK (request_body IS NULL OR request_body NOT LIKE '%poison%')"
+            &["ALTER TABLE audit_log ADD CONSTRAINT refuse_poison \
+             CHECK (request_body IS NULL OR request_body NOT LIKE '%poison%')"]
         }
     };
-    db.execute_unprepared(refuse).await.unwrap();
+    one_refused_row_of_a_batch(&t, refuse).await;
+}
+
+/// As above, the refusal coming from a trigger that raises an error of its own: PostgreSQL's
+/// `RAISE EXCEPTION` (SQLSTATE P0001) and MySQL's `SIGNAL SQLSTATE '45000'`, neither a
+/// constraint's class 23. Taken for an outage, the batch would be retried until the shutdown
+/// deadline and lost.
+async fn a_row_a_trigger_refuses_is_isolated_and_written_in_a_safe_form(t: Arc<TestDb>) {
+    let refuse: &[&str] = match t.backend {
+        Backend::Sqlite => &["CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_log \
+             WHEN NEW.request_body LIKE '%poison%' BEGIN SELECT RAISE(ABORT, 'poison'); END"],
+        Backend::Postgres => &[
+            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.request_body LIKE '%poison%' THEN RAISE EXCEPTION 'poison row'; END IF; \
+             RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_log \
+             FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
+        ],
+        Backend::MySql => &["CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_log \
+             FOR EACH ROW IF NEW.request_body LIKE '%poison%' THEN \
+             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poison row'; END IF"],
+    };
+    one_refused_row_of_a_batch(&t, refuse).await;
+}
+
+/// Runs `refuse` (statements that make the table refuse a body holding "poison"), sends a batch
+/// of eight records with one poisoned body, and checks that the other seven land as they are and
+/// the poisoned one in its safe form.
+async fn one_refused_row_of_a_batch(t: &TestDb, refuse: &[&str]) {
+    let db = t.migrated().await;
+    for statement in refuse {
+        db.execute_unprepared(statement).await.unwrap();
+    }
     // One batch of eight: written when the eighth record arrives, not by the timer.
     let (layer, guard) = AuditLayer::builder(db.clone())
         .batch_size(8)
@@ -708,7 +738,11 @@ async fn a_refused_row_is_isolated_and_written_in_a_safe_form(t: Arc<TestDb>) {
     server.stop().await;
     let stats = guard.watch_stats();
     let report = guard.shutdown(WAIT).await.unwrap();
-    assert_eq!((report.written, report.lost, report.dropped), (8, 0, 0));
+    assert_eq!(
+        (report.written, report.lost, report.dropped),
+        (8, 0, 0),
+        "{report:?}"
+    );
     assert_eq!(stats.borrow().dead_lettered, 0);
     let mut rows = rows(&db).await;
     rows.sort_by_key(|row| row.path.clone());

@@ -909,8 +909,9 @@ mod copy {
 }
 
 /// Whether the database refused the rows themselves (a value too long, bad encoding, a
-/// constraint) rather than being away, busy or locked. Only a refusal is worth splitting a batch
-/// for: retrying it unchanged would fail forever.
+/// constraint, a trigger raising an error) rather than being away, busy or locked. Only a
+/// refusal is worth splitting a batch for: retrying it unchanged would fail forever, filling the
+/// queue, or wedging the journal's replay on the row.
 pub(crate) fn is_rejection(error: &DbErr) -> bool {
     let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) =
         error
@@ -924,16 +925,17 @@ pub(crate) fn is_rejection(error: &DbErr) -> bool {
     let code = code.as_deref().unwrap_or_default();
     #[cfg(feature = "mysql")]
     if let Some(mysql) = database.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
-        // Incorrect string value, out of range, truncated, null, invalid JSON.
+        // Incorrect string value, out of range, truncated, null, invalid JSON; a CHECK
+        // constraint of MySQL 8 (SQLSTATE HY000; MariaDB's 4025 is class 23).
         if matches!(
             mysql.number(),
-            1048 | 1264 | 1265 | 1292 | 1366 | 1406 | 3140
+            1048 | 1264 | 1265 | 1292 | 1366 | 1406 | 3140 | 3819
         ) {
             return true;
         }
     }
-    // SQLite (numeric, maybe extended): TOOBIG, CONSTRAINT, MISMATCH; BUSY and LOCKED are
-    // transient.
+    // SQLite (numeric, maybe extended): TOOBIG, CONSTRAINT (a trigger's RAISE included),
+    // MISMATCH; BUSY and LOCKED are transient.
     #[cfg(feature = "sqlite")]
     if database
         .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
@@ -943,8 +945,15 @@ pub(crate) fn is_rejection(error: &DbErr) -> bool {
             .parse::<u32>()
             .is_ok_and(|c| matches!(c & 0xff, 18..=20));
     }
-    // SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation).
-    code.len() == 5 && (code.starts_with("22") || code.starts_with("23"))
+    // SQLSTATE classes 22 (data exception), 23 (integrity constraint violation) and 44 (a view's
+    // WITH CHECK OPTION); 45000, what MySQL's `SIGNAL` raises by convention (from a trigger);
+    // PostgreSQL's P0001 and P0004, PL/pgSQL's `RAISE EXCEPTION` and `ASSERT` (from a trigger),
+    // and 54000, a value past a limit (an index entry or a jsonb value too large).
+    code.len() == 5
+        && (code.starts_with("22")
+            || code.starts_with("23")
+            || code.starts_with("44")
+            || matches!(code, "45000" | "P0001" | "P0004" | "54000"))
 }
 
 /// The sink against real databases: SQLite always, PostgreSQL and MySQL when their test URLs
