@@ -27,8 +27,8 @@ use support::{Backend, Server, TestDb, client, empty, full, rows, send, wait_sta
 use support::Scenario;
 
 macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        &[$((stringify!($name), |db| Box::pin($name(db)))),*]
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
+        &[$($(#[$attr])* (stringify!($name), |db| Box::pin($name(db)))),*]
     };
 }
 
@@ -43,6 +43,8 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     bad_input_is_served_and_written,
     a_refused_row_is_isolated_and_written_in_a_safe_form,
     a_row_a_trigger_refuses_is_isolated_and_written_in_a_safe_form,
+    #[cfg(feature = "integrity")]
+    two_writers_sharing_a_chain_id_fail_loudly,
     a_body_past_the_queues_budget_is_shed_and_its_record_kept,
     a_shutdown_asked_during_a_stalled_call_is_timed_from_the_ask,
 ];
@@ -757,6 +759,61 @@ async fn one_refused_row_of_a_batch(t: &TestDb, refuse: &[&str]) {
             assert!(body.contains(&format!("fine {i}")), "{body}");
         }
     }
+}
+
+/// Two writers configured with one chain id: the second starts after the first has written seq
+/// 1 and takes seq 2, which the first, holding its head in memory, takes again for its next row.
+/// The unique `(chain_id, chain_seq)` index refuses that row on every backend (on MySQL an upsert
+/// on `record_id` once let it vanish, counted as written): it is counted as refused, and what
+/// the writers count as written is what the table holds.
+#[cfg(feature = "integrity")]
+async fn two_writers_sharing_a_chain_id_fail_loudly(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let writer = || {
+        AuditLayer::builder(db.clone())
+            .integrity(tower_audit::integrity::Integrity::new(
+                "shared",
+                "k1",
+                b"0123456789abcdef0123456789abcdef".to_vec(),
+            ))
+            .batch_size(1)
+            .build()
+            .unwrap()
+    };
+    let request = || {
+        http::Request::post("/items/1")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let (first, first_guard) = writer();
+    let first = app(first);
+    first.clone().oneshot(request()).await.unwrap();
+    wait_stats(&first_guard, "the first writer's row", |s| s.written == 1).await;
+    let (second, second_guard) = writer();
+    app(second).oneshot(request()).await.unwrap();
+    wait_stats(&second_guard, "the second writer's row", |s| s.written == 1).await;
+    first.oneshot(request()).await.unwrap();
+    wait_stats(&first_guard, "the first writer's second row", |s| {
+        s.written + s.lost + s.dead_lettered >= 2
+    })
+    .await;
+    let first_report = first_guard.shutdown(WAIT).await.unwrap();
+    let second_report = second_guard.shutdown(WAIT).await.unwrap();
+    let rows = rows(&db).await;
+    let mut positions: Vec<_> = rows.iter().map(|row| row.chain_seq).collect();
+    positions.sort_unstable();
+    assert_eq!(positions, [Some(1), Some(2)], "{rows:?}");
+    assert_eq!(
+        first_report.written + second_report.written,
+        rows.len() as u64,
+        "rows counted as written that the table does not hold: {first_report:?}, \
+         {second_report:?}"
+    );
+    assert_eq!(
+        (first_report.written, first_report.lost),
+        (1, 1),
+        "the first writer's second row is refused and, with no journal, lost: {first_report:?}"
+    );
 }
 
 fn app_bare() -> Router {

@@ -34,7 +34,10 @@ pub enum InsertMode {
     ///   copy of each string. A column that is null in every row of a statement is left out of
     ///   it, so the table's default for it is stored: null, for the table
     ///   [`migrate`](crate::migrate) creates. Statements are prepared for the first six such
-    ///   sets of columns a writer meets; a chunk matching none leaves out fewer columns.
+    ///   sets of columns a writer meets; a chunk matching none leaves out fewer columns. On
+    ///   MySQL a statement skips no row: should a record already be in the table, the batch is
+    ///   written again without the records the table holds, so that a row another unique index
+    ///   refuses fails as it does elsewhere.
     #[default]
     Fast,
     /// A SeaORM `insert_many` statement built for every batch: the portable path, for a
@@ -296,6 +299,55 @@ impl Sink {
         if rows.is_empty() {
             return Ok(());
         }
+        #[cfg(feature = "mysql")]
+        if self.backend == DbBackend::MySql {
+            return match self.insert_once(rows, prebound).await {
+                // A record already written (a retry after an insert whose outcome was unknown,
+                // a journal replayed twice), or a row another unique index refuses: the rows
+                // the table does not hold go again, and a second error is the refusal.
+                Err(error) if is_duplicate_key(&error) => {
+                    let held = self.held(rows).await?;
+                    let rest: Vec<Model> = rows
+                        .iter()
+                        .filter(|row| !held.contains(&row.record_id))
+                        .cloned()
+                        .collect();
+                    if rest.len() == rows.len() {
+                        return Err(error);
+                    }
+                    self.insert_once(&rest, None).await
+                }
+                result => result,
+            };
+        }
+        self.insert_once(rows, prebound).await
+    }
+
+    /// The record ids among `rows`' that the table holds.
+    #[cfg(feature = "mysql")]
+    async fn held(&self, rows: &[Model]) -> Result<std::collections::HashSet<String>, DbErr> {
+        use sea_orm::{ColumnTrait as _, QueryFilter as _, QuerySelect as _};
+        let mut held = std::collections::HashSet::new();
+        // Well within the bind limit, however large the writer's batches are set.
+        for chunk in rows.chunks(4_096) {
+            let found: Vec<String> = Entity::find()
+                .select_only()
+                .column(Column::RecordId)
+                .filter(Column::RecordId.is_in(chunk.iter().map(|row| row.record_id.as_str())))
+                .into_tuple::<String>()
+                .all(&self.db)
+                .await?;
+            held.extend(found);
+        }
+        Ok(held)
+    }
+
+    /// Inserts the rows as [`Self::insert`] does, without MySQL's second try.
+    async fn insert_once(
+        &mut self,
+        rows: &[Model],
+        prebound: Option<Prebound>,
+    ) -> Result<(), DbErr> {
         if self.mode == InsertMode::Portable {
             return insert_many(&self.db, rows).await;
         }
@@ -407,6 +459,20 @@ fn chunk_exponent(backend: DbBackend, rows: usize, cap: usize) -> usize {
     exponent.min(SIZES - 1)
 }
 
+/// MySQL's duplicate-key errors (`ER_DUP_ENTRY`, `ER_DUP_ENTRY_WITH_KEY_NAME`).
+#[cfg(feature = "mysql")]
+fn is_duplicate_key(error: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) =
+        error
+    else {
+        return false;
+    };
+    error
+        .as_database_error()
+        .and_then(|e| e.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>())
+        .is_some_and(|e| matches!(e.number(), 1062 | 1586))
+}
+
 /// Binds or encodes a batch's values ahead of its insert, on the thread that converts the batch;
 /// `Send` and cheap to clone into the conversion task.
 #[derive(Clone, Debug)]
@@ -485,7 +551,7 @@ fn statement_sql(backend: DbBackend, rows: usize, nulls: u64) -> Option<String> 
         active
     });
     let mut insert = Entity::insert_many(models).into_query();
-    insert.on_conflict(on_conflict());
+    skip_written(backend, &mut insert);
     let statement = backend.build(&insert);
     let values = statement.values?.0;
     let bound = columns().count() - left_out.len();
@@ -493,11 +559,14 @@ fn statement_sql(backend: DbBackend, rows: usize, nulls: u64) -> Option<String> 
 }
 
 /// A retry after an insert whose outcome was unknown, or a journal replayed twice, must not
-/// write a record again.
-fn on_conflict() -> OnConflict {
-    OnConflict::column(Column::RecordId)
-        .do_nothing_on([Column::Id])
-        .to_owned()
+/// write a record again: the insert skips a record the table holds. Not on MySQL, whose only
+/// such clause, `ON DUPLICATE KEY UPDATE`, skips a row that any unique index refuses (a chain
+/// position another writer took among them), gone yet counted as written. There a duplicate-key
+/// error has [`Sink::insert`] write the batch again without the records the table holds.
+fn skip_written(backend: DbBackend, insert: &mut InsertStatement) {
+    if backend != DbBackend::MySql {
+        insert.on_conflict(OnConflict::column(Column::RecordId).do_nothing().to_owned());
+    }
 }
 
 /// A row with a value in every column, so that the built statement binds each of them.
@@ -548,7 +617,7 @@ fn statements(backend: DbBackend, rows: &[Model]) -> Vec<InsertStatement> {
                 active
             });
             let mut insert = Entity::insert_many(models).into_query();
-            insert.on_conflict(on_conflict());
+            skip_written(backend, &mut insert);
             insert
         })
         .collect()
