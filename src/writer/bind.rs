@@ -334,7 +334,7 @@ pub(super) fn prebind<A: Bind + Arguments + Default>(
     let mut bound = Vec::new();
     let mut rest = rows;
     while !rest.is_empty() {
-        let (this, after) = rest.split_at(plan.chunk(rest.len()).min(rest.len()));
+        let (this, after) = rest.split_at(plan.chunk(rest)?.min(rest.len()));
         rest = after;
         let nulls = plan.shape(nulls(this, columns));
         bound.push(Bound {
@@ -362,8 +362,9 @@ enum Next<A> {
 
 /// How [`prebind`] and [`insert`] cut rows into statements.
 pub(super) trait Plan {
-    /// The size of the largest chunk of at most `rows` rows.
-    fn chunk(&self, rows: usize) -> usize;
+    /// The size of the largest chunk from the start of `rows`; an error if its first row cannot
+    /// go in a statement at all.
+    fn chunk(&self, rows: &[Model]) -> Result<usize, DbErr>;
     /// The columns a statement leaves out of `nulls`, those null in all its rows.
     fn shape(&self, nulls: u64) -> u64;
     /// The SQL of a statement of `rows` rows leaving out the columns of `nulls`, binding each
@@ -394,7 +395,7 @@ where
         if rest.is_empty() {
             return Ok(Next::Done);
         }
-        let size = plan.chunk(rest.len()).min(rest.len());
+        let size = plan.chunk(rest)?.min(rest.len());
         let (this, after) = rest.split_at(size);
         *rest = after;
         let (nulls, args) = match prebound.next() {

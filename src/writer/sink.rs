@@ -35,9 +35,10 @@ pub enum InsertMode {
     ///   it, so the table's default for it is stored: null, for the table
     ///   [`migrate`](crate::migrate) creates. Statements are prepared for the first six such
     ///   sets of columns a writer meets; a chunk matching none leaves out fewer columns. On
-    ///   MySQL a statement skips no row: should a record already be in the table, the batch is
-    ///   written again without the records the table holds, so that a row another unique index
-    ///   refuses fails as it does elsewhere.
+    ///   MySQL a statement also carries no more bytes of values than the server's
+    ///   `max_allowed_packet` takes (read once per writer), and it skips no row: should a
+    ///   record already be in the table, the batch is written again without the records the
+    ///   table holds, so that a row another unique index refuses fails as it does elsewhere.
     #[default]
     Fast,
     /// A SeaORM `insert_many` statement built for every batch: the portable path, for a
@@ -170,17 +171,19 @@ impl Statements {
     }
 }
 
-/// [`Statements`] with chunks of at most `cap` rows, as [`super::bind`] takes them.
+/// [`Statements`] with chunks of at most `cap` rows and, on MySQL, `budget` bytes of values
+/// (see [`chunk_size`]), as [`super::bind`] takes them.
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 struct Chunks<'s> {
     statements: &'s Statements,
     cap: usize,
+    budget: Option<usize>,
 }
 
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 impl super::bind::Plan for Chunks<'_> {
-    fn chunk(&self, rows: usize) -> usize {
-        1 << chunk_exponent(self.statements.backend, rows, self.cap)
+    fn chunk(&self, rows: &[Model]) -> Result<usize, DbErr> {
+        chunk_size(self.statements.backend, rows, self.cap, self.budget)
     }
 
     fn shape(&self, nulls: u64) -> u64 {
@@ -208,14 +211,16 @@ pub(crate) enum Prebound {
 
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 impl Prebound {
-    /// Rows in the first (and largest) statement, where the values are statements' arguments:
-    /// the insert's chunks, taken largest first up to this size, are then those bound ahead.
-    fn first_statement_rows(&self) -> Option<usize> {
+    /// Rows in the largest statement, where the values are statements' arguments: the insert's
+    /// chunks, each the largest that fits up to this size, are then those bound ahead. (The
+    /// first is the largest but where a byte budget cut a chunk short: rows after it may fit
+    /// in larger ones.)
+    fn largest_statement_rows(&self) -> Option<usize> {
         match self {
             #[cfg(feature = "sqlite")]
-            Self::Sqlite(chunks) => chunks.first().map(|chunk| chunk.rows),
+            Self::Sqlite(chunks) => chunks.iter().map(|chunk| chunk.rows).max(),
             #[cfg(feature = "mysql")]
-            Self::MySql(chunks) => chunks.first().map(|chunk| chunk.rows),
+            Self::MySql(chunks) => chunks.iter().map(|chunk| chunk.rows).max(),
             #[cfg(feature = "postgres")]
             Self::Postgres(_) => None,
         }
@@ -235,6 +240,9 @@ pub(crate) struct Sink {
     mode: InsertMode,
     /// The SQL of inserts of 2^i rows, built by SeaORM from the entity on first use.
     statements: Arc<Statements>,
+    /// MySQL: the bytes of values one statement may carry, from the server's
+    /// `max_allowed_packet` before the first insert; `None` before, and on the other backends.
+    packet_budget: Option<usize>,
     /// The `COPY` format the table takes.
     #[cfg(feature = "postgres")]
     copier: copy::Copier,
@@ -257,6 +265,7 @@ impl Sink {
             db,
             mode,
             statements: Arc::new(Statements::new(backend)),
+            packet_budget: None,
             #[cfg(feature = "postgres")]
             copier: copy::Copier::default(),
         }
@@ -274,8 +283,9 @@ impl Sink {
         let bound_here = match self.backend {
             #[cfg(feature = "sqlite")]
             DbBackend::Sqlite => true,
+            // Once the first insert has read the server's packet limit.
             #[cfg(feature = "mysql")]
-            DbBackend::MySql => true,
+            DbBackend::MySql => self.packet_budget.is_some(),
             // Once the first `COPY` has learnt the table's format.
             #[cfg(feature = "postgres")]
             DbBackend::Postgres => self.copier.format.is_some(),
@@ -284,6 +294,7 @@ impl Sink {
         (self.mode == InsertMode::Fast && bound_here).then(|| Prebinder {
             backend: self.backend,
             statements: Arc::clone(&self.statements),
+            packet_budget: self.packet_budget,
             #[cfg(feature = "postgres")]
             copy_format: self.copier.format.clone().flatten(),
         })
@@ -301,6 +312,9 @@ impl Sink {
         }
         #[cfg(feature = "mysql")]
         if self.backend == DbBackend::MySql {
+            if self.packet_budget.is_none() {
+                self.packet_budget = Some(packet_budget(&self.db).await?);
+            }
             return match self.insert_once(rows, prebound).await {
                 // A record already written (a retry after an insert whose outcome was unknown,
                 // a journal replayed twice), or a row another unique index refuses: the rows
@@ -349,7 +363,7 @@ impl Sink {
         prebound: Option<Prebound>,
     ) -> Result<(), DbErr> {
         if self.mode == InsertMode::Portable {
-            return insert_many(&self.db, rows).await;
+            return insert_many(&self.db, rows, self.packet_budget).await;
         }
         #[cfg(feature = "postgres")]
         if let Some(pool) = postgres_pool(&self.db) {
@@ -368,11 +382,11 @@ impl Sink {
         self.insert_prepared(rows, prebound).await
     }
 
-    /// The size of the largest chunk of at most `rows` rows (2^i rows, within the bind limit)
-    /// and the SQL that binds every column.
-    fn chunk(&self, rows: usize) -> (usize, Option<Arc<str>>) {
-        let size = 1 << chunk_exponent(self.backend, rows, usize::MAX);
-        (size, self.statements.sql(size, 0))
+    /// The size of the largest chunk from the start of `rows` (see [`chunk_size`]) and the SQL
+    /// that binds every column.
+    fn chunk(&self, rows: &[Model]) -> Result<(usize, Option<Arc<str>>), DbErr> {
+        let size = chunk_size(self.backend, rows, usize::MAX, self.packet_budget)?;
+        Ok((size, self.statements.sql(size, 0)))
     }
 
     /// The rows as statements of 2^i rows each, from the largest that fits.
@@ -388,14 +402,15 @@ impl Sink {
         #[cfg(any(feature = "sqlite", feature = "mysql"))]
         {
             let columns: Vec<Column> = columns().collect();
-            // Values bound ahead set the statements' size: the first is the largest.
+            // Values bound ahead set the statements' size: the largest of them.
             let cap = prebound
                 .as_ref()
-                .and_then(Prebound::first_statement_rows)
+                .and_then(Prebound::largest_statement_rows)
                 .unwrap_or(usize::MAX);
             let chunks = Chunks {
                 statements: &self.statements,
                 cap,
+                budget: self.packet_budget,
             };
             let bound = match &self.db.inner {
                 #[cfg(feature = "sqlite")]
@@ -426,7 +441,7 @@ impl Sink {
         let transaction = self.db.begin().await?;
         let mut rest = rows;
         while !rest.is_empty() {
-            let (size, sql) = self.chunk(rest.len());
+            let (size, sql) = self.chunk(rest)?;
             let (chunk, after) = rest.split_at(size.min(rest.len()));
             rest = after;
             match sql {
@@ -438,7 +453,7 @@ impl Sink {
                     transaction.execute_raw(statement).await?;
                 }
                 None => {
-                    for statement in statements(self.backend, chunk) {
+                    for statement in statements(self.backend, chunk, self.packet_budget)? {
                         transaction.execute(&statement).await?;
                     }
                 }
@@ -457,6 +472,178 @@ fn chunk_exponent(backend: DbBackend, rows: usize, cap: usize) -> usize {
         .max(1)
         .ilog2() as usize;
     exponent.min(SIZES - 1)
+}
+
+/// The size of the largest chunk from the start of `rows`: 2^i rows within the bind limit,
+/// `cap` and, on MySQL, `budget` bytes of values; an error (a refusal) if the first row alone
+/// exceeds the budget.
+fn chunk_size(
+    backend: DbBackend,
+    rows: &[Model],
+    cap: usize,
+    budget: Option<usize>,
+) -> Result<usize, DbErr> {
+    let largest = 1 << chunk_exponent(backend, rows.len(), cap);
+    let fit = rows_within(rows, largest, budget)?;
+    Ok(1 << chunk_exponent(backend, fit, cap))
+}
+
+/// How many rows from the start of `rows`, at most `max`, one statement carries within `budget`
+/// bytes of values (all `max` without a budget); an error (a refusal) if the first row alone
+/// exceeds it.
+fn rows_within(rows: &[Model], max: usize, budget: Option<usize>) -> Result<usize, DbErr> {
+    let max = max.min(rows.len());
+    let Some(budget) = budget else {
+        return Ok(max);
+    };
+    let mut bytes = 0_usize;
+    for (i, row) in rows[..max].iter().enumerate() {
+        bytes = bytes.saturating_add(packet_bytes(row));
+        if bytes > budget {
+            return match i {
+                0 => Err(too_large(row, bytes, budget)),
+                _ => Ok(i),
+            };
+        }
+    }
+    Ok(max)
+}
+
+/// Most columns a statement binds per row; a test holds the entity to it.
+const MAX_BOUND_COLUMNS: usize = 32;
+
+/// Bytes of a MySQL statement's packet per bound value besides its own: its type (2 bytes), its
+/// length (up to 9) and its null bit, plus the widest fixed-size value (a time, 12 bytes).
+const PACKET_BYTES_PER_VALUE: usize = 24;
+
+/// An upper bound of the bytes `row`'s values take in a MySQL statement's packet (the binary
+/// protocol's `COM_STMT_EXECUTE`): texts and JSON as their bytes, the rest at a fixed size.
+fn packet_bytes(row: &Model) -> usize {
+    // Every field named: a column added to the entity does not compile until it is counted.
+    let Model {
+        id: _,
+        occurred_at: _,
+        status: _,
+        grpc_status: _,
+        grpc_messages_in: _,
+        grpc_messages_out: _,
+        latency_us: _,
+        request_body_truncated: _,
+        request_bytes: _,
+        response_bytes: _,
+        chain_seq: _,
+        record_id,
+        method,
+        path,
+        request_id,
+        route,
+        query,
+        client_ip,
+        peer_ip,
+        user_agent,
+        user_id,
+        tenant_id,
+        action,
+        resource,
+        request_body,
+        error,
+        chain_id,
+        prev_hash,
+        row_hash,
+        key_id,
+        request_headers,
+        extra,
+    } = row;
+    let texts = [
+        request_id,
+        route,
+        query,
+        client_ip,
+        peer_ip,
+        user_agent,
+        user_id,
+        tenant_id,
+        action,
+        resource,
+        request_body,
+        error,
+        chain_id,
+        prev_hash,
+        row_hash,
+        key_id,
+    ];
+    let json = |value: &Option<serde_json::Value>| value.as_ref().map_or(0, json_bytes);
+    MAX_BOUND_COLUMNS * PACKET_BYTES_PER_VALUE
+        + record_id.len()
+        + method.len()
+        + path.len()
+        + texts
+            .into_iter()
+            .map(|text| text.as_ref().map_or(0, String::len))
+            .sum::<usize>()
+        + json(request_headers)
+        + json(extra)
+}
+
+/// An upper bound of the length of `value` written as JSON.
+fn json_bytes(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(_) => 5,
+        // An i64 or u64 takes at most 20 bytes, an f64 23 (`-1.7976931348623157e308`).
+        Value::Number(_) => 24,
+        Value::String(text) => json_string_bytes(text),
+        Value::Array(items) => 2 + items.iter().map(|item| json_bytes(item) + 1).sum::<usize>(),
+        Value::Object(entries) => {
+            2 + entries
+                .iter()
+                .map(|(key, value)| json_string_bytes(key) + json_bytes(value) + 2)
+                .sum::<usize>()
+        }
+    }
+}
+
+/// A string written as JSON: quoted, `"` and `\` escaped in two bytes, control characters in
+/// up to six.
+fn json_string_bytes(text: &str) -> usize {
+    2 + text
+        .bytes()
+        .map(|byte| match byte {
+            b'"' | b'\\' => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+/// A row whose values alone exceed what a MySQL statement may carry, refused before it is sent:
+/// the server would refuse the packet and close the connection, which looks like an outage.
+fn too_large(row: &Model, bytes: usize, budget: usize) -> DbErr {
+    let message = format!(
+        "the row of record {} takes up to {bytes} bytes in a statement, more than the {budget} \
+         the server's max_allowed_packet leaves room for",
+        row.record_id
+    );
+    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(
+        sea_orm::sqlx::Error::Encode(message.into()),
+    )))
+}
+
+/// The bytes of values one MySQL statement may carry: the server's `max_allowed_packet` (the
+/// same for every connection of a pool but after a `SET GLOBAL`), less an eighth for the
+/// packet's header and null bitmap and for an estimate that is off.
+#[cfg(feature = "mysql")]
+async fn packet_budget(db: &DatabaseConnection) -> Result<usize, DbErr> {
+    let limit = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::MySql,
+            "SELECT CAST(@@max_allowed_packet AS SIGNED)",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no max_allowed_packet".to_owned()))?
+        .try_get_by_index::<i64>(0)?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    Ok(limit.saturating_sub(limit / 8 + 8 * 1024).max(limit / 2))
 }
 
 /// MySQL's duplicate-key errors (`ER_DUP_ENTRY`, `ER_DUP_ENTRY_WITH_KEY_NAME`).
@@ -483,6 +670,12 @@ pub(crate) struct Prebinder {
         allow(dead_code, reason = "only SQLite and MySQL bind statements")
     )]
     statements: Arc<Statements>,
+    /// The sink's `packet_budget`.
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "mysql")),
+        allow(dead_code, reason = "only SQLite and MySQL bind statements")
+    )]
+    packet_budget: Option<usize>,
     /// The table's binary `COPY` format, `None` for text format.
     #[cfg(feature = "postgres")]
     copy_format: Option<std::sync::Arc<[copy::Binary]>>,
@@ -510,6 +703,7 @@ impl Prebinder {
             Chunks {
                 statements: &self.statements,
                 cap,
+                budget: self.packet_budget,
             },
         );
         match backend {
@@ -608,24 +802,38 @@ fn template_row() -> Model {
     }
 }
 
-fn statements(backend: DbBackend, rows: &[Model]) -> Vec<InsertStatement> {
-    rows.chunks(rows_per_statement(backend))
-        .map(|chunk| {
-            let models = chunk.iter().map(|row| {
-                let mut active: ActiveModel = row.clone().into_active_model();
-                active.id = ActiveValue::NotSet;
-                active
-            });
-            let mut insert = Entity::insert_many(models).into_query();
-            skip_written(backend, &mut insert);
-            insert
-        })
-        .collect()
+/// SeaORM's statements for `rows`, each within the bind limit and `budget` bytes of values.
+fn statements(
+    backend: DbBackend,
+    rows: &[Model],
+    budget: Option<usize>,
+) -> Result<Vec<InsertStatement>, DbErr> {
+    let mut statements = Vec::new();
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let size = rows_within(rest, rows_per_statement(backend), budget)?;
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        let models = chunk.iter().map(|row| {
+            let mut active: ActiveModel = row.clone().into_active_model();
+            active.id = ActiveValue::NotSet;
+            active
+        });
+        let mut insert = Entity::insert_many(models).into_query();
+        skip_written(backend, &mut insert);
+        statements.push(insert);
+    }
+    Ok(statements)
 }
 
-/// The portable path: `insert_many` statements built for these rows.
-async fn insert_many(db: &DatabaseConnection, rows: &[Model]) -> Result<(), DbErr> {
-    let statements = statements(db.get_database_backend(), rows);
+/// The portable path: `insert_many` statements built for these rows, each within `budget` bytes
+/// of values.
+async fn insert_many(
+    db: &DatabaseConnection,
+    rows: &[Model],
+    budget: Option<usize>,
+) -> Result<(), DbErr> {
+    let statements = statements(db.get_database_backend(), rows, budget)?;
     let transaction = db.begin().await?;
     for statement in &statements {
         transaction.execute(statement).await?;
@@ -987,6 +1195,11 @@ pub(crate) fn is_rejection(error: &DbErr) -> bool {
     else {
         return false;
     };
+    // A value the driver cannot encode, or a MySQL row too large for a packet (`too_large`):
+    // the rows never reached the database, and they never will as they are.
+    if matches!(**error, sea_orm::sqlx::Error::Encode(_)) {
+        return true;
+    }
     let Some(database) = error.as_database_error() else {
         return false;
     };
@@ -994,11 +1207,12 @@ pub(crate) fn is_rejection(error: &DbErr) -> bool {
     let code = code.as_deref().unwrap_or_default();
     #[cfg(feature = "mysql")]
     if let Some(mysql) = database.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
-        // Incorrect string value, out of range, truncated, null, invalid JSON; a CHECK
-        // constraint of MySQL 8 (SQLSTATE HY000; MariaDB's 4025 is class 23).
+        // Incorrect string value, out of range, truncated, null, invalid JSON; a packet over
+        // `max_allowed_packet` (SQLSTATE 08S01, like a lost link, yet the same statement fails
+        // again); a CHECK constraint of MySQL 8 (SQLSTATE HY000; MariaDB's 4025 is class 23).
         if matches!(
             mysql.number(),
-            1048 | 1264 | 1265 | 1292 | 1366 | 1406 | 3140 | 3819
+            1048 | 1153 | 1264 | 1265 | 1292 | 1366 | 1406 | 3140 | 3819
         ) {
             return true;
         }
@@ -1034,9 +1248,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::{
-        DbBackend, InsertMode, Prebinder, Prebound, SHAPES, SIZES, STEADY_SQLITE_STATEMENT_ROWS,
-        Sink, Statements, chunk_exponent, columns, rows_per_statement, statement_cap,
-        statement_sql, template_row,
+        DbBackend, InsertMode, MAX_BOUND_COLUMNS, Prebinder, Prebound, SHAPES, SIZES,
+        STEADY_SQLITE_STATEMENT_ROWS, Sink, Statements, chunk_exponent, columns, packet_bytes,
+        rows_per_statement, statement_cap, statement_sql, template_row,
     };
     use crate::entity::audit_log::{Column, Entity, Model};
     use crate::writer::bind::nulls;
@@ -1226,6 +1440,37 @@ mod tests {
         assert_eq!(super::lock(&statements.admitted).len(), SHAPES);
     }
 
+    /// The MySQL packet estimate never falls short of what the values take: JSON counted with
+    /// its escapes, every column within the fixed part.
+    #[test]
+    fn a_rows_packet_estimate_is_an_upper_bound() {
+        assert!(columns().count() <= MAX_BOUND_COLUMNS);
+        let tricky = "quote\" back\\ nl\n ctl\u{1} é 🦀";
+        let row = Model {
+            request_body: Some(tricky.repeat(100)),
+            request_headers: Some(serde_json::json!({"x-a": tricky, "n": [1, -2.5e300, null]})),
+            extra: Some(serde_json::json!({"deep": {"a": [tricky, true, u64::MAX]}, tricky: ""})),
+            ..row(0)
+        };
+        let json = |value: &Option<serde_json::Value>| {
+            serde_json::to_string(value.as_ref().expect("json"))
+                .expect("json")
+                .len()
+        };
+        let values = row.record_id.len()
+            + row.method.len()
+            + row.path.len()
+            + row.request_body.as_ref().map_or(0, String::len)
+            + json(&row.request_headers)
+            + json(&row.extra);
+        let estimate = packet_bytes(&row);
+        assert!(estimate >= values, "{estimate} < {values}");
+        assert!(
+            estimate <= values * 2 + 2_048,
+            "{estimate}: far off {values}"
+        );
+    }
+
     /// Values bound ahead are only used when their chunks are the ones the insert runs; were
     /// the two to differ, every batch would be bound twice, silently.
     #[test]
@@ -1257,6 +1502,7 @@ mod tests {
                 let binder = Prebinder {
                     backend,
                     statements: Arc::new(Statements::new(backend)),
+                    packet_budget: None,
                     #[cfg(feature = "postgres")]
                     copy_format: None,
                 };
@@ -1296,6 +1542,52 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A byte budget cuts chunks short where rows are large, so the first chunk need not be the
+    /// largest: the insert, capped at the largest chunk bound ahead, still cuts the same chunks
+    /// (were it capped at the first, every such batch would be bound twice).
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn chunks_cut_by_bytes_are_the_ones_bound_ahead() {
+        let backend = DbBackend::MySql;
+        let rows: Vec<Model> = (0..300)
+            .map(|i| Model {
+                request_body: (i < 9).then(|| "x".repeat(10_000)),
+                ..row(i)
+            })
+            .collect();
+        let budget = Some(40_000);
+        let binder = Prebinder {
+            backend,
+            statements: Arc::new(Statements::new(backend)),
+            packet_budget: budget,
+            #[cfg(feature = "postgres")]
+            copy_format: None,
+        };
+        let Some(Prebound::MySql(bound)) = binder.bind(&rows, false) else {
+            panic!("bound ahead");
+        };
+        let bound: Vec<usize> = bound.iter().map(|chunk| chunk.rows).collect();
+        assert!(
+            bound[0] < bound.iter().copied().max().unwrap_or(0),
+            "{bound:?}"
+        );
+        let largest = bound.iter().copied().max().unwrap_or(0);
+        let mut insert = Vec::new();
+        let mut rest = &rows[..];
+        while !rest.is_empty() {
+            let size = super::chunk_size(backend, rest, largest, budget).expect("fits");
+            insert.push(size);
+            rest = &rest[size..];
+        }
+        assert_eq!(insert, bound);
+        let too_large = Model {
+            request_body: Some("x".repeat(50_000)),
+            ..row(0)
+        };
+        let refused = super::chunk_size(backend, &[too_large], usize::MAX, budget);
+        assert!(refused.is_err_and(|error| super::is_rejection(&error)));
     }
 
     /// Values that consecutive rows share are bound once and shared (SQLite): runs, values that
@@ -1582,6 +1874,90 @@ mod tests {
                 }
             }
             assert_eq!(read_back(&target.db).await, all, "{}", target.name);
+        }
+        cleanup(targets).await;
+    }
+
+    /// MySQL: a statement's values travel in one packet, which the server refuses past
+    /// `max_allowed_packet` (closing the connection, which looks like an outage): rows that
+    /// together exceed it go in several statements, bound ahead or not, and a row that alone
+    /// exceeds it is refused as a row, for the writer to store in its safe form.
+    #[cfg(feature = "mysql")]
+    #[tokio::test]
+    async fn mysql_statements_stay_within_max_allowed_packet() {
+        let targets = targets().await;
+        for target in targets.iter().filter(|t| t.name == "mysql") {
+            let limit = target
+                .db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    DbBackend::MySql,
+                    "SELECT CAST(@@max_allowed_packet AS SIGNED)",
+                ))
+                .await
+                .expect("select")
+                .expect("a row")
+                .try_get_by_index::<i64>(0)
+                .expect("a number");
+            let limit = usize::try_from(limit).expect("positive");
+            if limit > 64 << 20 {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: max_allowed_packet is {limit} bytes, too large to exceed cheaply"
+                );
+                continue;
+            }
+            // Twelve rows of an eighth of the limit each: one and a half packets' worth.
+            let body = "x".repeat(limit / 8);
+            let rows: Vec<Model> = (0..24)
+                .map(|i| Model {
+                    request_body: Some(body.clone()),
+                    ..row(i)
+                })
+                .collect();
+            let mut sink = Sink::new(target.db.clone(), InsertMode::Fast);
+            sink.insert(&rows[..12], None)
+                .await
+                .expect("bound during the insert");
+            let prebound = sink
+                .prebinder()
+                .and_then(|binder| binder.bind(&rows[12..], false));
+            assert!(prebound.is_some(), "bound ahead");
+            sink.insert(&rows[12..], prebound)
+                .await
+                .expect("bound ahead");
+            let mut portable = Sink::new(target.db.clone(), InsertMode::Portable);
+            let more: Vec<Model> = (24..36)
+                .map(|i| Model {
+                    request_body: Some(body.clone()),
+                    ..row(i)
+                })
+                .collect();
+            portable.insert(&more, None).await.expect("portable");
+            let written = read_back(&target.db).await;
+            assert_eq!(written.len(), 36);
+            assert!(
+                written
+                    .iter()
+                    .all(|row| row.request_body.as_ref() == Some(&body))
+            );
+
+            let huge = Model {
+                request_body: Some("y".repeat(limit + 1)),
+                ..row(99)
+            };
+            for mode in [InsertMode::Fast, InsertMode::Portable] {
+                let error = Sink::new(target.db.clone(), mode)
+                    .insert(std::slice::from_ref(&huge), None)
+                    .await
+                    .expect_err("a row past max_allowed_packet");
+                assert!(super::is_rejection(&error), "{mode:?}: {error}");
+            }
+            // The connection is still fine for the rows that follow.
+            sink.insert(&[row(100)], None)
+                .await
+                .expect("after the refusal");
+            assert_eq!(read_back(&target.db).await.len(), 37);
         }
         cleanup(targets).await;
     }
