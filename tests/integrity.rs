@@ -37,6 +37,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     inserted_row_is_forged,
     swapped_rows_are_reordered,
     dropped_tail_is_truncated,
+    hashless_rows_are_modified,
     signed_checkpoints_verify_with_the_public_key,
     purged_prefix_and_a_restart_verify_clean,
     purging_a_whole_chain_and_a_restart_verify_clean,
@@ -204,6 +205,29 @@ async fn swapped_rows_are_reordered(t: Arc<TestDb>) {
 async fn dropped_tail_is_truncated(t: Arc<TestDb>) {
     let db = tampered(&t, &["DELETE FROM audit_log WHERE chain_seq > 17"]).await;
     expect_break(&db, BreakKind::TruncatedTail, 18).await;
+}
+
+/// A chained row whose hashes were set to NULL is a modified row: at the end of the chain (where
+/// `verify` once read the same page forever) as in the middle, and in an export.
+async fn hashless_rows_are_modified(t: Arc<TestDb>) {
+    let db = tampered(
+        &t,
+        &["UPDATE audit_log SET row_hash = NULL WHERE chain_seq = 20"],
+    )
+    .await;
+    // A hang is a failure too.
+    let report = tokio::time::timeout(Duration::from_secs(60), check(&db))
+        .await
+        .expect("verify returns");
+    let found = report.chains[0].first_break.clone().expect("a break");
+    assert_eq!((found.kind, found.chain_seq), (BreakKind::Modified, 20), "{report}");
+    let report = verify_export(export(&db).await.as_bytes(), &keys()).unwrap();
+    let found = report.chains[0].first_break.clone().expect("a break");
+    assert_eq!((found.kind, found.chain_seq), (BreakKind::Modified, 20), "{report}");
+    db.execute_unprepared("UPDATE audit_log SET prev_hash = NULL WHERE chain_seq = 7")
+        .await
+        .unwrap();
+    expect_break(&db, BreakKind::Modified, 7).await;
 }
 
 async fn signed_checkpoints_verify_with_the_public_key(t: Arc<TestDb>) {

@@ -122,7 +122,7 @@ fn verify_chain(chain_id: String, mut chain: Exported, keys: &Keyring) -> ChainR
         let (seq, id) = (link.seq, link.id);
         let differs = vouched
             .as_ref()
-            .is_some_and(|(cp_seq, cp_hash)| *cp_seq == seq && *cp_hash != link.hash);
+            .is_some_and(|(cp_seq, cp_hash)| *cp_seq == seq && link.hash() != Some(cp_hash));
         report.rows += 1;
         report.last_seq = seq;
         if let Some(found) = walk.step(link) {

@@ -31,12 +31,13 @@ pub struct VerifyOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BreakKind {
-    /// The row's content no longer matches its hash, while it still links to the previous row.
+    /// The row's content no longer matches its hash, while it still links to the previous row;
+    /// or a row a checkpoint vouches for lost its `row_hash` or `prev_hash`.
     Modified,
     /// One or more positions of the chain are missing.
     Deleted,
     /// A row the writer did not produce: its hash is invalid and it does not link, or it lies
-    /// past the last checkpoint with an invalid hash.
+    /// past the last checkpoint with an invalid or missing hash.
     Forged,
     /// A valid row in the wrong place: it links to another row than the one before it.
     Reordered,
@@ -253,6 +254,7 @@ async fn verify_chain(
         }
         for row in &rows {
             let Some(link) = Link::of(row, keys) else {
+                // Not reached: the query asks for rows with a position.
                 continue;
             };
             after = link.seq;
@@ -278,35 +280,47 @@ async fn verify_chain(
 pub(super) struct Link {
     pub(super) seq: i64,
     pub(super) id: i64,
-    pub(super) hash: String,
-    prev: String,
+    /// `None` when `row_hash` or `prev_hash` was removed: a row the writer made has both.
+    hashes: Option<Hashes>,
     key_id: Option<String>,
     valid: Option<bool>,
 }
 
+/// A row's own hash and the one it links to.
+struct Hashes {
+    hash: String,
+    prev: String,
+}
+
 impl Link {
-    /// `None` for a row outside any chain.
+    /// `None` for a row outside any chain (no `chain_seq`).
     pub(super) fn of(row: &audit_log::Model, keys: &Keyring) -> Option<Self> {
-        let (Some(seq), Some(hash), Some(prev)) = (
-            row.chain_seq,
-            row.row_hash.as_deref(),
-            row.prev_hash.as_deref(),
-        ) else {
-            return None;
+        let seq = row.chain_seq?;
+        let hashes = match (row.row_hash.as_deref(), row.prev_hash.as_deref()) {
+            (Some(hash), Some(prev)) => Some(Hashes {
+                hash: hash.to_owned(),
+                prev: prev.to_owned(),
+            }),
+            _ => None,
         };
-        let valid = row
-            .key_id
-            .as_ref()
-            .and_then(|k| keys.keys.get(k))
-            .map(|key| row_hash(key, row) == hash);
+        let valid = hashes.as_ref().and_then(|h| {
+            row.key_id
+                .as_ref()
+                .and_then(|k| keys.keys.get(k))
+                .map(|key| row_hash(key, row) == h.hash)
+        });
         Some(Link {
             seq,
             id: row.id,
-            hash: hash.to_owned(),
-            prev: prev.to_owned(),
+            hashes,
             key_id: row.key_id.clone(),
             valid,
         })
+    }
+
+    /// The row's own hash, if it still has one.
+    pub(super) fn hash(&self) -> Option<&str> {
+        self.hashes.as_ref().map(|h| h.hash.as_str())
     }
 }
 
@@ -327,8 +341,7 @@ impl Walk {
         let Link {
             seq,
             id,
-            hash,
-            prev,
+            hashes,
             key_id,
             valid,
         } = link;
@@ -337,6 +350,18 @@ impl Walk {
             chain_seq: seq,
             id: Some(id),
             detail,
+        };
+        // A row with a place in the chain but no hashes: erased, or added without the key.
+        let Some(Hashes { hash, prev }) = hashes else {
+            let kind = if seq > self.checkpoint_seq {
+                BreakKind::Forged
+            } else {
+                BreakKind::Modified
+            };
+            return Some(broken(
+                kind,
+                "the row has a chain position but no row_hash or prev_hash".into(),
+            ));
         };
         let Some(valid) = valid else {
             return Some(broken(
