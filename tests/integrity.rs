@@ -38,6 +38,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     swapped_rows_are_reordered,
     dropped_tail_is_truncated,
     hashless_rows_are_modified,
+    a_forged_tombstone_cannot_hide_a_dropped_tail,
     signed_checkpoints_verify_with_the_public_key,
     purged_prefix_and_a_restart_verify_clean,
     purging_a_whole_chain_and_a_restart_verify_clean,
@@ -228,6 +229,59 @@ async fn hashless_rows_are_modified(t: Arc<TestDb>) {
         .await
         .unwrap();
     expect_break(&db, BreakKind::Modified, 7).await;
+}
+
+/// A purge only removes a prefix, so a tombstone at or past a remaining row is forged: here, to
+/// account for a dropped tail, in the database and in an export.
+async fn a_forged_tombstone_cannot_hide_a_dropped_tail(t: Arc<TestDb>) {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+    use tower_audit::entity::audit_checkpoint;
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 20).await;
+    let text = export(&db).await;
+    // The file: rows past 17 cut, and the checkpoint line copied as a tombstone.
+    let checkpoint_line = text
+        .lines()
+        .find(|line| line.contains(r#""kind":"checkpoint""#))
+        .unwrap();
+    let mut edited: String = text
+        .lines()
+        .filter(|line| {
+            line.starts_with(r#"{"checkpoint":"#)
+                || serde_json::from_str::<serde_json::Value>(line).unwrap()["chain_seq"]
+                    .as_i64()
+                    .is_some_and(|seq| seq <= 17)
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    edited.push_str(&checkpoint_line.replace(r#""kind":"checkpoint""#, r#""kind":"purge""#));
+    edited.push('\n');
+    let report = verify_export(edited.as_bytes(), &keys()).unwrap();
+    let found = report.chains[0].first_break.clone().expect("a break");
+    assert_eq!((found.kind, found.chain_seq), (BreakKind::BadCheckpoint, 20), "{report}");
+    // The database: the same tail dropped, a tombstone inserted where the checkpoint is.
+    let checkpoint = audit_checkpoint::Entity::find()
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(checkpoint.chain_seq, 20);
+    db.execute_unprepared("DELETE FROM audit_log WHERE chain_seq > 17")
+        .await
+        .unwrap();
+    audit_checkpoint::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        chain_id: Set("t".into()),
+        chain_seq: Set(20),
+        row_hash: Set(checkpoint.row_hash),
+        kind: Set("purge".into()),
+        created_at: Set(checkpoint.created_at),
+        signature: Set(None),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    expect_break(&db, BreakKind::BadCheckpoint, 20).await;
 }
 
 async fn signed_checkpoints_verify_with_the_public_key(t: Arc<TestDb>) {

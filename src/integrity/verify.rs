@@ -43,7 +43,8 @@ pub enum BreakKind {
     Reordered,
     /// Rows a checkpoint vouched for are gone from the end of the chain.
     TruncatedTail,
-    /// A checkpoint's signature does not verify.
+    /// A checkpoint's signature does not verify, or a purge tombstone claims positions that
+    /// still hold rows (a purge only removes a prefix of a chain).
     BadCheckpoint,
     /// The row names a key the keyring does not hold.
     UnknownKey,
@@ -363,6 +364,22 @@ impl Walk {
                 "the row has a chain position but no row_hash or prev_hash".into(),
             ));
         };
+        if self.previous.is_none()
+            && let Some((t_seq, _)) = &self.tombstone
+            && seq <= *t_seq
+        {
+            // Retention removes only a prefix of a chain (see `purge_before`), so a tombstone
+            // can never be at or past a row that is still there: it was written to hide a tail.
+            return Some(Break {
+                kind: BreakKind::BadCheckpoint,
+                chain_seq: *t_seq,
+                id: None,
+                detail: format!(
+                    "a purge tombstone claims positions up to {t_seq} were purged, but row {seq} \
+                     (id {id}) is still there"
+                ),
+            });
+        }
         let Some(valid) = valid else {
             return Some(broken(
                 BreakKind::UnknownKey,
@@ -410,13 +427,17 @@ impl Walk {
     }
 
     /// After the last row: does `checkpoint` vouch for rows that are gone? Rows a purge
-    /// tombstone accounts for are not missing.
+    /// tombstone accounts for are not missing, but a tombstone speaks only for a chain with no
+    /// row left: [`step`](Self::step) already refused one at or past a remaining row.
     pub(super) fn truncated(
         &self,
         checkpoint: &audit_checkpoint::Model,
         last_seq: i64,
     ) -> Option<Break> {
-        let end = last_seq.max(self.tombstone.as_ref().map_or(0, |(seq, _)| *seq));
+        let end = match (&self.previous, &self.tombstone) {
+            (None, Some((seq, _))) => *seq,
+            _ => last_seq,
+        };
         (checkpoint.chain_seq > end).then(|| Break {
             kind: BreakKind::TruncatedTail,
             chain_seq: end + 1,
