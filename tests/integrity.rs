@@ -39,6 +39,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     dropped_tail_is_truncated,
     hashless_rows_are_modified,
     a_forged_tombstone_cannot_hide_a_dropped_tail,
+    a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint,
     signed_checkpoints_verify_with_the_public_key,
     purged_prefix_and_a_restart_verify_clean,
     purging_a_whole_chain_and_a_restart_verify_clean,
@@ -282,6 +283,38 @@ async fn a_forged_tombstone_cannot_hide_a_dropped_tail(t: Arc<TestDb>) {
     .await
     .unwrap();
     expect_break(&db, BreakKind::BadCheckpoint, 20).await;
+}
+
+/// Whoever holds the HMAC key but not the signing key can write a whole new chain with valid
+/// hashes; the signed checkpoint still names the hash of the row the writer saw at its position.
+async fn a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint(t: Arc<TestDb>) {
+    use sea_orm::{ActiveModelTrait, EntityTrait};
+    use tower_audit::entity::audit_checkpoint;
+    let db = t.migrated().await;
+    let signing = integrity("t").sign_checkpoints([7u8; 32]);
+    let keys = keys()
+        .checkpoint_key(signing.checkpoint_public_key().unwrap())
+        .unwrap();
+    write(&db, signing, 10).await;
+    let signed = audit_checkpoint::Entity::find().all(&db).await.unwrap();
+    // The rewrite: the same chain from genesis, by a writer with the HMAC key only.
+    db.execute_unprepared("DELETE FROM audit_log").await.unwrap();
+    db.execute_unprepared("DELETE FROM audit_checkpoint")
+        .await
+        .unwrap();
+    write(&db, integrity("t"), 10).await;
+    db.execute_unprepared("DELETE FROM audit_checkpoint")
+        .await
+        .unwrap();
+    for checkpoint in signed {
+        let mut restored = audit_checkpoint::ActiveModel::from(checkpoint);
+        restored.id = sea_orm::ActiveValue::NotSet;
+        restored.insert(&db).await.unwrap();
+    }
+    let report = verify(&db, &keys, VerifyOptions::default()).await.unwrap();
+    let found = report.chains[0].first_break.clone().expect("a break");
+    assert_eq!((found.kind, found.chain_seq), (BreakKind::BadCheckpoint, 10), "{report}");
+    assert!(found.id.is_some(), "{report}");
 }
 
 async fn signed_checkpoints_verify_with_the_public_key(t: Arc<TestDb>) {

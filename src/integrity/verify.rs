@@ -43,8 +43,9 @@ pub enum BreakKind {
     Reordered,
     /// Rows a checkpoint vouched for are gone from the end of the chain.
     TruncatedTail,
-    /// A checkpoint's signature does not verify, or a purge tombstone claims positions that
-    /// still hold rows (a purge only removes a prefix of a chain).
+    /// A checkpoint's signature does not verify, the row at its position is another than the
+    /// one it vouches for, or a purge tombstone claims positions that still hold rows (a purge
+    /// only removes a prefix of a chain).
     BadCheckpoint,
     /// The row names a key the keyring does not hold.
     UnknownKey,
@@ -118,6 +119,10 @@ impl fmt::Display for VerifyReport {
 
 /// Re-derives every hash of every chain (or of `options`' range and chain) and reports the first
 /// break of each. Reads the table in pages, in chain order, so memory stays bounded.
+///
+/// Each chain's latest checkpoint is checked twice: its signature (with
+/// [`Keyring::checkpoint_key`]), and its hash against the row at its position when that row is
+/// among those read, so that rows rewritten by a holder of the HMAC key alone do not pass.
 ///
 /// # Errors
 ///
@@ -230,7 +235,9 @@ async fn verify_chain(
         tombstone: tombstone
             .as_ref()
             .map(|t| (t.chain_seq, t.row_hash.clone())),
-        checkpoint_seq: checkpoint.as_ref().map_or(0, |c| c.chain_seq),
+        checkpoint: checkpoint
+            .as_ref()
+            .map(|c| (c.chain_seq, c.row_hash.clone())),
         previous: None,
     };
     let mut after = 0i64;
@@ -280,7 +287,7 @@ async fn verify_chain(
 /// the writer made (`None`: its key is not in the keyring).
 pub(super) struct Link {
     pub(super) seq: i64,
-    pub(super) id: i64,
+    id: i64,
     /// `None` when `row_hash` or `prev_hash` was removed: a row the writer made has both.
     hashes: Option<Hashes>,
     key_id: Option<String>,
@@ -318,11 +325,6 @@ impl Link {
             valid,
         })
     }
-
-    /// The row's own hash, if it still has one.
-    pub(super) fn hash(&self) -> Option<&str> {
-        self.hashes.as_ref().map(|h| h.hash.as_str())
-    }
 }
 
 /// One chain judged row by row, in chain order: shared by [`verify`] and [`verify_export`].
@@ -331,8 +333,9 @@ pub(super) struct Walk {
     pub(super) trust_first: bool,
     /// The latest purge tombstone: `(last purged position, its hash)`.
     pub(super) tombstone: Option<(i64, String)>,
-    /// Rows up to here are vouched for by a checkpoint: an invalid hash there is a modification.
-    pub(super) checkpoint_seq: i64,
+    /// The latest checkpoint: `(position, hash)`. Rows up to it are vouched for (an invalid hash
+    /// there is a modification), and the row at its position must have its hash.
+    pub(super) checkpoint: Option<(i64, String)>,
     pub(super) previous: Option<(i64, String)>,
 }
 
@@ -352,9 +355,10 @@ impl Walk {
             id: Some(id),
             detail,
         };
+        let checkpoint_seq = self.checkpoint.as_ref().map_or(0, |(cp_seq, _)| *cp_seq);
         // A row with a place in the chain but no hashes: erased, or added without the key.
         let Some(Hashes { hash, prev }) = hashes else {
-            let kind = if seq > self.checkpoint_seq {
+            let kind = if seq > checkpoint_seq {
                 BreakKind::Forged
             } else {
                 BreakKind::Modified
@@ -402,7 +406,7 @@ impl Walk {
                 BreakKind::Deleted,
                 format!("positions {expected_seq}..{} are missing", seq - 1),
             ))
-        } else if !valid && (!links || seq > self.checkpoint_seq) {
+        } else if !valid && (!links || seq > checkpoint_seq) {
             Some(broken(
                 BreakKind::Forged,
                 "the hash is not one the writer made".into(),
@@ -416,6 +420,17 @@ impl Walk {
             Some(broken(
                 BreakKind::Reordered,
                 "the row links to another row than the one before it".into(),
+            ))
+        } else if self
+            .checkpoint
+            .as_ref()
+            .is_some_and(|(cp_seq, cp_hash)| *cp_seq == seq && *cp_hash != hash)
+        {
+            // A valid, linked row, but not the one the checkpoint saw: only a holder of the
+            // HMAC key makes these, rewriting the chain up to here.
+            Some(broken(
+                BreakKind::BadCheckpoint,
+                "the checkpoint vouches for another row at this position".into(),
             ))
         } else {
             None
