@@ -40,6 +40,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     hashless_rows_are_modified,
     a_forged_tombstone_cannot_hide_a_dropped_tail,
     a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint,
+    time_ranges_cover_rows_chained_out_of_arrival_order,
     signed_checkpoints_verify_with_the_public_key,
     purged_prefix_and_a_restart_verify_clean,
     purging_a_whole_chain_and_a_restart_verify_clean,
@@ -315,6 +316,101 @@ async fn a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint(t: Arc<
     let found = report.chains[0].first_break.clone().expect("a break");
     assert_eq!((found.kind, found.chain_seq), (BreakKind::BadCheckpoint, 10), "{report}");
     assert!(found.id.is_some(), "{report}");
+}
+
+/// A slow request arrives before a fast one but is chained after it: a time range that holds
+/// only one of the two still verifies, in the database and as an export with proof.
+async fn time_ranges_cover_rows_chained_out_of_arrival_order(t: Arc<TestDb>) {
+    use tokio::sync::Notify;
+    let db = t.migrated().await;
+    let (entered, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .integrity(integrity("t"))
+        .build()
+        .unwrap();
+    let slow = {
+        let (entered, release) = (entered.clone(), release.clone());
+        move || async move {
+            entered.notify_one();
+            release.notified().await;
+            "slow"
+        }
+    };
+    let router = Router::new()
+        .route("/slow", post(slow))
+        .route("/fast/{i}", post(|| async { "fast" }))
+        .layer(layer);
+    let send = |path: String| {
+        let router = router.clone();
+        async move {
+            let request = http::Request::post(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            response.into_body().collect().await.unwrap();
+        }
+    };
+    for i in 1..=3 {
+        send(format!("/fast/{i}")).await;
+    }
+    let slow_request = tokio::spawn(send("/slow".into()));
+    entered.notified().await;
+    // Arrival times are stored in microseconds: the fast request must arrive in a later one.
+    let arrived = std::time::Instant::now();
+    while arrived.elapsed() < Duration::from_micros(2) {
+        tokio::task::yield_now().await;
+    }
+    send("/fast/4".into()).await;
+    wait_stats(&guard, "the fast row was not written", |s| s.written == 4).await;
+    release.notify_one();
+    slow_request.await.unwrap();
+    for i in 5..=7 {
+        send(format!("/fast/{i}")).await;
+    }
+    drop(router);
+    guard.shutdown(Duration::from_secs(30)).await.unwrap();
+
+    let rows = chain_rows(&db, "t").await;
+    let at = |path: &str| rows.iter().find(|r| r.path == path).unwrap();
+    let (slow, fast) = (at("/slow"), at("/fast/4"));
+    assert_eq!((fast.chain_seq, slow.chain_seq), (Some(4), Some(5)));
+    assert!(slow.occurred_at < fast.occurred_at);
+    let range = |from, to| VerifyOptions {
+        from,
+        to,
+        chain_id: None,
+    };
+    let verified = |options| async { verify(&db, &keys(), options).await.unwrap() };
+    // From the fast request on: positions 4 to the end, the slow row at 5 included.
+    let report = verified(range(Some(fast.occurred_at), None)).await;
+    assert_intact(&report, "t", 5, 8);
+    // Before the fast request: positions 1 to the slow row at 5, the fast row at 4 included.
+    let report = verified(range(None, Some(fast.occurred_at))).await;
+    assert_intact(&report, "t", 5, 5);
+    let report = verified(range(Some(fast.occurred_at), Some(at("/fast/6").occurred_at))).await;
+    assert_intact(&report, "t", 3, 6);
+    // Nothing arrived since: the chain's last row is still judged against the checkpoint.
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let report = verified(range(Some(later), None)).await;
+    assert_intact(&report, "t", 1, 8);
+
+    // The same ranges as exports with proof: the rows chained among them come along.
+    for filter in [
+        AuditFilter::new().since(fast.occurred_at),
+        AuditFilter::new().until(fast.occurred_at),
+    ] {
+        let mut out = Vec::new();
+        let exported = Export::new(ExportFormat::Ndjson)
+            .with_proof(true)
+            .page_size(2)
+            .to_writer(&db, &filter, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(exported.rows, 5, "{filter:?}");
+        let report = verify_export(out.as_slice(), &keys()).unwrap();
+        assert!(report.is_intact(), "{filter:?}: {report}");
+        assert_eq!(report.chains[0].rows, 5, "{filter:?}: {report}");
+    }
 }
 
 async fn signed_checkpoints_verify_with_the_public_key(t: Arc<TestDb>) {

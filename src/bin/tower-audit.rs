@@ -120,7 +120,8 @@ enum Command {
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
         /// Append the chains' checkpoints and purge tombstones, for `verify --export` (NDJSON
-        /// with column names only; export a time range, as other filters leave holes).
+        /// with column names only; export a time range, as other filters leave holes). Rows
+        /// chained among the exported ones but that arrived outside the range come after them.
         #[arg(long, conflicts_with = "otel")]
         with_proof: bool,
     },
@@ -131,10 +132,12 @@ enum Command {
     /// older keys after a rotation.
     #[cfg(feature = "integrity")]
     Verify {
-        /// Rows at or after this time (the first row in range is trusted as a start).
+        /// Each chain from its first row that arrived at or after this time (trusted as a start),
+        /// with every row chained after it, whenever it arrived.
         #[arg(long, value_parser = parse_time, conflicts_with = "export")]
         since: Option<DateTime<Utc>>,
-        /// Rows before this time (a truncated tail cannot be judged then).
+        /// Each chain up to its last row that arrived before this time, with every row chained
+        /// before it (a truncated tail cannot be judged then).
         #[arg(long, value_parser = parse_time, conflicts_with = "export")]
         until: Option<DateTime<Utc>>,
         /// Only this chain.

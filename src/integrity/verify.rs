@@ -17,11 +17,20 @@ use crate::entity::{audit_checkpoint, audit_log};
 const PAGE: u64 = 1000;
 
 /// What to verify; everything by default.
+///
+/// A time range selects, in each chain, a span of positions rather than rows: positions follow
+/// the order in which requests finished, `occurred_at` the order in which they arrived, so a
+/// slow request's row sits among rows that arrived after it. The span runs from the lowest
+/// position of a row that arrived in range to the highest (to the chain's end without `to`),
+/// and every row of it is checked, whatever its `occurred_at`.
 #[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
-    /// Only rows that arrived at or after this time (the first row in range is trusted as a start).
+    /// Start each chain's span at the first position of a row that arrived at or after this time;
+    /// that row is trusted as a start. When no row arrived since, the span is the chain's last
+    /// row, so that a tail dropped behind a checkpoint still shows.
     pub from: Option<DateTime<Utc>>,
-    /// Only rows that arrived before this time (a truncated tail cannot be judged then).
+    /// End each chain's span at the last position of a row that arrived before this time (a
+    /// truncated tail cannot be judged then).
     pub to: Option<DateTime<Utc>>,
     /// Only this chain.
     pub chain_id: Option<String>,
@@ -69,7 +78,7 @@ pub struct Break {
 pub struct ChainReport {
     /// The chain.
     pub chain_id: String,
-    /// Rows checked.
+    /// Rows checked (with a time range, every row of its span: see [`VerifyOptions`]).
     pub rows: u64,
     /// The last position checked.
     pub last_seq: i64,
@@ -240,16 +249,15 @@ async fn verify_chain(
             .map(|c| (c.chain_seq, c.row_hash.clone())),
         previous: None,
     };
-    let mut after = 0i64;
+    let Some((mut after, up_to)) = span(db, chain_id, options).await? else {
+        return Ok(report);
+    };
     'pages: loop {
         let mut condition = Condition::all()
             .add(audit_log::Column::ChainId.eq(chain_id))
             .add(audit_log::Column::ChainSeq.gt(after));
-        if let Some(from) = options.from {
-            condition = condition.add(audit_log::Column::OccurredAt.gte(from));
-        }
-        if let Some(to) = options.to {
-            condition = condition.add(audit_log::Column::OccurredAt.lt(to));
+        if let Some(up_to) = up_to {
+            condition = condition.add(audit_log::Column::ChainSeq.lte(up_to));
         }
         let rows = audit_log::Entity::find()
             .filter(condition)
@@ -281,6 +289,48 @@ async fn verify_chain(
         report.first_break = walk.truncated(cp, report.last_seq);
     }
     Ok(report)
+}
+
+/// The positions of `chain_id` that `options` selects (see [`VerifyOptions`]): those past the
+/// first, up to the second when there is one; `None` when the range holds none of its rows and
+/// has an end.
+async fn span(
+    db: &DatabaseConnection,
+    chain_id: &str,
+    options: &VerifyOptions,
+) -> Result<Option<(i64, Option<i64>)>, Error> {
+    if options.from.is_none() && options.to.is_none() {
+        return Ok(Some((0, None)));
+    }
+    let bounds = |condition: Condition| {
+        audit_log::Entity::find()
+            .select_only()
+            .column_as(audit_log::Column::ChainSeq.min(), "first")
+            .column_as(audit_log::Column::ChainSeq.max(), "last")
+            .filter(audit_log::Column::ChainId.eq(chain_id))
+            .filter(condition)
+            .into_tuple::<(Option<i64>, Option<i64>)>()
+            .one(db)
+    };
+    let mut arrived = Condition::all();
+    if let Some(from) = options.from {
+        arrived = arrived.add(audit_log::Column::OccurredAt.gte(from));
+    }
+    if let Some(to) = options.to {
+        arrived = arrived.add(audit_log::Column::OccurredAt.lt(to));
+    }
+    Ok(match (bounds(arrived).await?, options.to) {
+        (Some((Some(first), Some(last))), to) => {
+            let after = if options.from.is_some() { first - 1 } else { 0 };
+            Some((after, to.map(|_| last)))
+        }
+        (_, Some(_)) => None,
+        // Nothing arrived since `from`: the chain's end is still judged against its checkpoint.
+        (_, None) => match bounds(Condition::all()).await? {
+            Some((_, Some(last))) => Some((last - 1, None)),
+            _ => Some((0, None)),
+        },
+    })
 }
 
 /// What the verifier needs of one chained row: its place, its links and whether its hash is one

@@ -1,6 +1,6 @@
 //! Streaming export of a filtered range as NDJSON or CSV, one keyset page in memory at a time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::SecondsFormat;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{AuditFilter, PageRequest, page};
 use crate::Error;
 use crate::entity::audit_checkpoint as checkpoint;
-use crate::entity::audit_log::Model;
+use crate::entity::audit_log::{self, Model};
 
 /// The output format of an [`Export`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +128,13 @@ impl Export {
     /// the exported rows, the checkpoints taken within the exported positions and, when the first
     /// exported row directly follows a purge, its tombstone; one line each as
     /// `{"checkpoint": {...}}`.
+    ///
+    /// A time range is completed to whole spans of positions: a chain's positions follow the
+    /// order in which requests finished, `occurred_at` the order in which they arrived, so a slow
+    /// request's row sits among rows that arrived after it. The rows that lie between the first
+    /// and last exported position of a chain but arrived outside the range (and match the
+    /// filter's other conditions) are written after the rows in range, in chain order, before the
+    /// proof; [`ExportReport::rows`] counts them.
     ///
     /// A proof needs [`ExportFormat::Ndjson`] and the table's column names (not
     /// [`otel`](Self::otel)); the export fails with [`Error::Config`] otherwise. Export a time
@@ -272,6 +279,9 @@ struct Chunks {
     header_done: bool,
     /// Per chain among the rows written: the lowest and highest position.
     chains: BTreeMap<String, (i64, i64)>,
+    /// With a proof, once the rows in range are written: per chain, the positions still to
+    /// complete with rows outside the time range, `(chain, after, last)`.
+    completing: Option<VecDeque<(String, i64, i64)>>,
     proof_done: bool,
 }
 
@@ -283,6 +293,7 @@ impl Chunks {
             request: Some(PageRequest::oldest_first(export.page_size)),
             header_done: export.format != ExportFormat::Csv,
             chains: BTreeMap::new(),
+            completing: None,
             proof_done: !export.with_proof,
         }
     }
@@ -303,6 +314,9 @@ impl Chunks {
         let Some(request) = self.request else {
             if self.proof_done {
                 return Ok(false);
+            }
+            if self.complete(db, filter, buf).await? {
+                return Ok(true);
             }
             self.proof_done = true;
             self.proof(db, buf).await?;
@@ -327,6 +341,55 @@ impl Chunks {
 }
 
 impl Chunks {
+    /// Writes the next page of rows that lie among the exported positions of a chain but arrived
+    /// outside the filter's time range (see [`Export::with_proof`]); `false` when none is left.
+    async fn complete<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        filter: &AuditFilter,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, Error> {
+        let Some(outside) = filter.outside_time_range() else {
+            return Ok(false);
+        };
+        let chains = &self.chains;
+        let completing = self.completing.get_or_insert_with(|| {
+            chains
+                .iter()
+                .map(|(chain, &(first, last))| (chain.clone(), first, last))
+                .collect()
+        });
+        while let Some((chain, after, last)) = completing.front_mut() {
+            // Keyset by position, through the chain's index: one page in memory at a time.
+            let rows = audit_log::Entity::find()
+                .filter(outside.clone())
+                .filter(audit_log::Column::ChainId.eq(chain.as_str()))
+                .filter(audit_log::Column::ChainSeq.gt(*after))
+                .filter(audit_log::Column::ChainSeq.lte(*last))
+                .order_by_asc(audit_log::Column::ChainSeq)
+                .limit(self.export.page_size)
+                .all(db)
+                .await?;
+            self.report.pages += 1;
+            match rows.last().and_then(|row| row.chain_seq) {
+                Some(seq) if rows.len() as u64 == self.export.page_size => *after = seq,
+                _ => {
+                    completing.pop_front();
+                }
+            }
+            if rows.is_empty() {
+                continue;
+            }
+            self.report.rows += rows.len() as u64;
+            self.report.largest_page = self.report.largest_page.max(rows.len());
+            for row in &rows {
+                self.export.write_row(row, buf)?;
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// The checkpoints within each exported chain's positions and the tombstone the first
     /// exported row follows, if it does, as `{"checkpoint": {...}}` lines.
     async fn proof<C: ConnectionTrait>(&self, db: &C, buf: &mut Vec<u8>) -> Result<(), Error> {

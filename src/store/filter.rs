@@ -199,6 +199,27 @@ impl AuditFilter {
             || self.request_id.is_some()
     }
 
+    /// The rows that match every condition but the time range, and fall outside it; `None`
+    /// without a time range. An export with proof completes its chains with these.
+    pub(crate) fn outside_time_range(&self) -> Option<Condition> {
+        let mut outside = Condition::any();
+        if let Some(since) = self.since {
+            outside = outside.add(Column::OccurredAt.lt(since));
+        }
+        if let Some(until) = self.until {
+            outside = outside.add(Column::OccurredAt.gte(until));
+        }
+        if self.since.is_none() && self.until.is_none() {
+            return None;
+        }
+        let others = AuditFilter {
+            since: None,
+            until: None,
+            ..self.clone()
+        };
+        Some(others.condition().add(outside))
+    }
+
     /// The SQL condition of this filter.
     pub fn condition(&self) -> Condition {
         self.build(false)
