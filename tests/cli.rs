@@ -505,4 +505,40 @@ mod verify {
         assert_eq!(out.code, 4, "{out:?}");
         assert!(out.stdout.contains("UnknownKey"), "{out:?}");
     }
+
+    /// A scheduled `verify --chain` with a typo must not pass for an intact chain: exit code 5,
+    /// on the database and on an export.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_of_a_chain_that_does_not_exist_exits_5() {
+        let fixture = Fixture::new().await;
+        let db = fixture.db().await;
+        let integrity = tower_audit::integrity::Integrity::new("api-1", "k1", KEY.to_vec());
+        let (layer, guard) = AuditLayer::builder(db.clone())
+            .integrity(integrity)
+            .build()
+            .unwrap();
+        let app = axum::Router::new()
+            .route("/", axum::routing::post(|| async { "ok" }))
+            .layer(layer);
+        let request = http::Request::post("/")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        app.oneshot(request).await.unwrap();
+        guard.shutdown(Duration::from_secs(30)).await.unwrap();
+
+        let out = run_keyed(&fixture, &["verify", "--chain", "api-1"], "k1").await;
+        assert_eq!(out.code, 0, "{out:?}");
+        let out = run_keyed(&fixture, &["verify", "--chain", "api-2"], "k1").await;
+        assert_eq!(out.code, 5, "{out:?}");
+        assert_eq!(out.stdout, "", "{out:?}");
+        assert!(out.stderr.contains(r#"no hash chain named "api-2""#), "{out:?}");
+        let file = fixture._dir.path().join("trail.ndjson");
+        let file = file.to_str().unwrap();
+        let out = fixture
+            .run(&["export", "--with-proof", "--output", file])
+            .await;
+        assert_eq!(out.code, 0, "{out:?}");
+        let out = run_keyed(&fixture, &["verify", "--export", file, "--chain", "api-2"], "k1").await;
+        assert_eq!(out.code, 5, "{out:?}");
+    }
 }

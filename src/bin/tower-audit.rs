@@ -14,7 +14,7 @@
 //!
 //! Exit codes: 0 success, 1 runtime error (one line on stderr), 2 usage error, 3 `replay`
 //! finished but some records failed or got a different status than recorded, 4 `verify` found a
-//! break in a hash chain.
+//! break in a hash chain, 5 `verify --chain` names a chain that does not exist.
 //!
 //! `verify` (feature `integrity`) reads its keys from the environment only, never from flags
 //! that would end up in the shell history: `TOWER_AUDIT_HMAC_KEY` (hex) and
@@ -45,11 +45,15 @@ const EXIT_REPLAY_FAILURES: u8 = 3;
 /// Exit code: `verify` found a break in a hash chain.
 #[cfg(feature = "integrity")]
 const EXIT_CHAIN_BROKEN: u8 = 4;
+/// Exit code: `verify --chain` names no chain of the database or export (a typo must not pass
+/// for an intact chain).
+#[cfg(feature = "integrity")]
+const EXIT_NO_SUCH_CHAIN: u8 = 5;
 
 /// Read, export, purge and replay a tower-audit trail.
 ///
 /// Exit codes: 0 success, 1 runtime error, 2 usage error, 3 replay had failures, 4 verify found a
-/// break in a hash chain.
+/// break in a hash chain, 5 verify --chain names no chain.
 #[derive(Debug, Parser)]
 #[command(name = "tower-audit", version)]
 struct Cli {
@@ -125,7 +129,8 @@ enum Command {
         #[arg(long, conflicts_with = "otel")]
         with_proof: bool,
     },
-    /// Check the hash chains: exit 0 when intact, 4 when a break is found.
+    /// Check the hash chains: exit 0 when intact, 4 when a break is found, 5 when --chain names
+    /// no chain.
     ///
     /// Keys come from the environment only: TOWER_AUDIT_HMAC_KEY (hex) and
     /// TOWER_AUDIT_HMAC_KEY_ID for the current key, TOWER_AUDIT_HMAC_KEYS=id1:hex1,id2:hex2 for
@@ -140,7 +145,7 @@ enum Command {
         /// before it (a truncated tail cannot be judged then).
         #[arg(long, value_parser = parse_time, conflicts_with = "export")]
         until: Option<DateTime<Utc>>,
-        /// Only this chain.
+        /// Only this chain; exit code 5 when there is none of that name.
         #[arg(long)]
         chain: Option<String>,
         /// Check checkpoint signatures with this Ed25519 public key (hex).
@@ -413,7 +418,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         if let Some(only) = chain {
             report.chains.retain(|c| &c.chain_id == only);
         }
-        return print_verdict(&report, *json);
+        return print_verdict(&report, chain.as_deref(), *json);
     }
     let db = connect(cli.database_url).await?;
     let stdout = std::io::stdout();
@@ -554,10 +559,10 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             let options = tower_audit::integrity::VerifyOptions {
                 from: since,
                 to: until,
-                chain_id: chain,
+                chain_id: chain.clone(),
             };
             let report = tower_audit::integrity::verify(&db, &keys, options).await?;
-            return print_verdict(&report, json);
+            return print_verdict(&report, chain.as_deref(), json);
         }
         Command::Purge {
             older_than,
@@ -671,10 +676,12 @@ fn keyring(
     Ok(keys)
 }
 
-/// One line per chain, as text or JSON; exit code 4 when a chain is broken.
+/// One line per chain, as text or JSON; exit code 4 when a chain is broken, 5 when `chain` (the
+/// one asked for) is not in the report.
 #[cfg(feature = "integrity")]
 fn print_verdict(
     report: &tower_audit::integrity::VerifyReport,
+    chain: Option<&str>,
     json: bool,
 ) -> Result<ExitCode, BoxError> {
     let mut out = std::io::stdout().lock();
@@ -702,6 +709,12 @@ fn print_verdict(
         write!(out, "{report}")?;
     }
     out.flush()?;
+    if let Some(name) = chain
+        && !report.chains.iter().any(|c| c.chain_id == name)
+    {
+        eprintln!("no hash chain named {name:?}");
+        return Ok(ExitCode::from(EXIT_NO_SUCH_CHAIN));
+    }
     if report.chains.is_empty() {
         eprintln!("no hash chain found");
     }
