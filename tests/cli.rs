@@ -531,14 +531,22 @@ mod verify {
         let out = run_keyed(&fixture, &["verify", "--chain", "api-2"], "k1").await;
         assert_eq!(out.code, 5, "{out:?}");
         assert_eq!(out.stdout, "", "{out:?}");
-        assert!(out.stderr.contains(r#"no hash chain named "api-2""#), "{out:?}");
+        assert!(
+            out.stderr.contains(r#"no hash chain named "api-2""#),
+            "{out:?}"
+        );
         let file = fixture._dir.path().join("trail.ndjson");
         let file = file.to_str().unwrap();
         let out = fixture
             .run(&["export", "--with-proof", "--output", file])
             .await;
         assert_eq!(out.code, 0, "{out:?}");
-        let out = run_keyed(&fixture, &["verify", "--export", file, "--chain", "api-2"], "k1").await;
+        let out = run_keyed(
+            &fixture,
+            &["verify", "--export", file, "--chain", "api-2"],
+            "k1",
+        )
+        .await;
         assert_eq!(out.code, 5, "{out:?}");
     }
 }

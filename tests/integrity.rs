@@ -223,10 +223,18 @@ async fn hashless_rows_are_modified(t: Arc<TestDb>) {
         .await
         .expect("verify returns");
     let found = report.chains[0].first_break.clone().expect("a break");
-    assert_eq!((found.kind, found.chain_seq), (BreakKind::Modified, 20), "{report}");
+    assert_eq!(
+        (found.kind, found.chain_seq),
+        (BreakKind::Modified, 20),
+        "{report}"
+    );
     let report = verify_export(export(&db).await.as_bytes(), &keys()).unwrap();
     let found = report.chains[0].first_break.clone().expect("a break");
-    assert_eq!((found.kind, found.chain_seq), (BreakKind::Modified, 20), "{report}");
+    assert_eq!(
+        (found.kind, found.chain_seq),
+        (BreakKind::Modified, 20),
+        "{report}"
+    );
     db.execute_unprepared("UPDATE audit_log SET prev_hash = NULL WHERE chain_seq = 7")
         .await
         .unwrap();
@@ -260,7 +268,11 @@ async fn a_forged_tombstone_cannot_hide_a_dropped_tail(t: Arc<TestDb>) {
     edited.push('\n');
     let report = verify_export(edited.as_bytes(), &keys()).unwrap();
     let found = report.chains[0].first_break.clone().expect("a break");
-    assert_eq!((found.kind, found.chain_seq), (BreakKind::BadCheckpoint, 20), "{report}");
+    assert_eq!(
+        (found.kind, found.chain_seq),
+        (BreakKind::BadCheckpoint, 20),
+        "{report}"
+    );
     // The database: the same tail dropped, a tombstone inserted where the checkpoint is.
     let checkpoint = audit_checkpoint::Entity::find()
         .one(&db)
@@ -299,7 +311,9 @@ async fn a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint(t: Arc<
     write(&db, signing, 10).await;
     let signed = audit_checkpoint::Entity::find().all(&db).await.unwrap();
     // The rewrite: the same chain from genesis, by a writer with the HMAC key only.
-    db.execute_unprepared("DELETE FROM audit_log").await.unwrap();
+    db.execute_unprepared("DELETE FROM audit_log")
+        .await
+        .unwrap();
     db.execute_unprepared("DELETE FROM audit_checkpoint")
         .await
         .unwrap();
@@ -314,7 +328,11 @@ async fn a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint(t: Arc<
     }
     let report = verify(&db, &keys, VerifyOptions::default()).await.unwrap();
     let found = report.chains[0].first_break.clone().expect("a break");
-    assert_eq!((found.kind, found.chain_seq), (BreakKind::BadCheckpoint, 10), "{report}");
+    assert_eq!(
+        (found.kind, found.chain_seq),
+        (BreakKind::BadCheckpoint, 10),
+        "{report}"
+    );
     assert!(found.id.is_some(), "{report}");
 }
 
@@ -387,7 +405,11 @@ async fn time_ranges_cover_rows_chained_out_of_arrival_order(t: Arc<TestDb>) {
     // Before the fast request: positions 1 to the slow row at 5, the fast row at 4 included.
     let report = verified(range(None, Some(fast.occurred_at))).await;
     assert_intact(&report, "t", 5, 5);
-    let report = verified(range(Some(fast.occurred_at), Some(at("/fast/6").occurred_at))).await;
+    let report = verified(range(
+        Some(fast.occurred_at),
+        Some(at("/fast/6").occurred_at),
+    ))
+    .await;
     assert_intact(&report, "t", 3, 6);
     // Nothing arrived since: the chain's last row is still judged against the checkpoint.
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
