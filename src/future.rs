@@ -289,7 +289,11 @@ where
                         Ok(response) => {
                             let (mut parts, body) = response.into_parts();
                             if let Some(pending) = &mut pending {
-                                pending.set_response(parts.status.as_u16(), &parts.headers);
+                                pending.set_response(
+                                    parts.status.as_u16(),
+                                    &parts.headers,
+                                    body.size_hint().exact(),
+                                );
                                 // For outer layers and services that cannot reach the request.
                                 if pending.layer().config.context_on_response {
                                     parts

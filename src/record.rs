@@ -308,8 +308,11 @@ pub(crate) struct PendingRecord {
     /// finishing need not lock it.
     body_ended: bool,
     status: Option<u16>,
-    grpc_status: Option<i32>,
     response_bytes: u64,
+    /// Bytes the response body carries, when known as the response was handed over (its exact
+    /// size, else its `Content-Length`); [`UNKNOWN_LENGTH`] when not. hyper drops a body of known
+    /// length once it has sent that much, without polling it to its end.
+    response_len: u64,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// What only some requests need, boxed: the record moves with the response future and then
     /// with the response body, and most requests move it without these.
@@ -323,6 +326,8 @@ pub(crate) struct PendingRecord {
 struct Rare {
     /// Set for gRPC requests only.
     grpc: Option<GrpcResponse>,
+    /// From the response headers (trailers-only), trailers or a deadline.
+    grpc_status: Option<i32>,
     /// `grpc-message`, decoded, from the headers or trailers that carried `grpc-status`.
     grpc_message: Option<String>,
     /// The request id to echo on the response, when the layer is asked to.
@@ -359,6 +364,8 @@ pub(crate) const PANICKED: &str =
 pub(crate) const GRPC_NO_TRAILERS: &str = "grpc: stream ended without trailers (no grpc-status)";
 /// gRPC's `DEADLINE_EXCEEDED`.
 const GRPC_DEADLINE_EXCEEDED: i32 = 4;
+/// `response_len` of a body whose length is not known in advance.
+const UNKNOWN_LENGTH: u64 = u64::MAX;
 
 impl PendingRecord {
     pub(crate) fn new(shared: Arc<RequestShared>, layer: Arc<Shared>) -> Self {
@@ -366,8 +373,8 @@ impl PendingRecord {
             finished: false,
             body_ended: false,
             status: None,
-            grpc_status: None,
             response_bytes: 0,
+            response_len: UNKNOWN_LENGTH,
             permit: None,
             rare: None,
             shared,
@@ -414,8 +421,19 @@ impl PendingRecord {
         &self.shared
     }
 
-    pub(crate) fn set_response(&mut self, status: u16, headers: &HeaderMap) {
+    /// Notes the response's status and what its body will carry: `exact_len` is the body's exact
+    /// size hint (as hyper reads it), else the `Content-Length` header says, as hyper does.
+    pub(crate) fn set_response(
+        &mut self,
+        status: u16,
+        headers: &HeaderMap,
+        exact_len: Option<u64>,
+    ) {
         self.status = Some(status);
+        self.response_len = match exact_len {
+            Some(len) => len,
+            None => content_length(headers).unwrap_or(UNKNOWN_LENGTH),
+        };
         // A trailers-only gRPC reply carries its status in the headers.
         if self.grpc().is_some() {
             self.read_grpc_status(headers);
@@ -429,6 +447,10 @@ impl PendingRecord {
             messages: GrpcFrames::default(),
             timeout,
         });
+    }
+
+    fn grpc_status(&self) -> Option<i32> {
+        self.rare.as_ref()?.grpc_status
     }
 
     pub(crate) fn add_response_data<D: Buf>(&mut self, data: &D) {
@@ -448,13 +470,12 @@ impl PendingRecord {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok())
         {
-            self.grpc_status = Some(code);
             let message = headers
                 .get("grpc-message")
                 .map(|v| crate::grpc::decode_message(v.as_bytes()));
-            if message.is_some() || self.rare.is_some() {
-                self.rare().grpc_message = message;
-            }
+            let rare = self.rare();
+            rare.grpc_status = Some(code);
+            rare.grpc_message = message;
         }
     }
 
@@ -465,7 +486,7 @@ impl PendingRecord {
     pub(crate) fn finish_ok(&mut self) {
         let message = self.rare.as_mut().and_then(|rare| rare.grpc_message.take());
         let error = match message {
-            None if self.grpc().is_some() && self.grpc_status.is_none() => {
+            None if self.grpc().is_some() && self.grpc_status().is_none() => {
                 Some(GRPC_NO_TRAILERS.to_owned())
             }
             message => message,
@@ -504,7 +525,7 @@ impl PendingRecord {
             shared: Arc::clone(&self.shared),
             latency,
             status: self.status,
-            grpc_status: self.grpc_status,
+            grpc_status: self.grpc_status(),
             grpc_messages_out,
             response_bytes: self.response_bytes,
             error,
@@ -526,6 +547,28 @@ impl PendingRecord {
         let elapsed = self.shared.facts.arrived.elapsed() + allowance;
         (self.status.is_none() && elapsed >= timeout).then_some(timeout)
     }
+
+    /// The response went out whole though its body was not polled to its end: hyper sends no
+    /// body for HEAD, 1xx, 204, 304 and a successful CONNECT, and drops a body of known length
+    /// once that many bytes are written (as axum drops the body of a HEAD response).
+    fn response_sent_whole(&self) -> bool {
+        let Some(status) = self.status else {
+            return false;
+        };
+        let method = &self.shared.facts.method;
+        let bodiless = *method == Method::HEAD
+            || (100..200).contains(&status)
+            || status == 204
+            || status == 304
+            || (*method == Method::CONNECT && (200..300).contains(&status));
+        bodiless || self.response_bytes == self.response_len
+    }
+}
+
+/// The `Content-Length` of a response, when it has one that hyper would send.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    let value = headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?;
+    value.trim().parse().ok()
 }
 
 impl Drop for PendingRecord {
@@ -536,11 +579,14 @@ impl Drop for PendingRecord {
             } else if let Some(timeout) = self.deadline_passed() {
                 // The server's deadline enforcement (tonic's, outside this layer) dropped the call,
                 // or the client gave up at its deadline: either way the call ended so.
-                self.grpc_status = Some(GRPC_DEADLINE_EXCEEDED);
+                self.rare().grpc_status = Some(GRPC_DEADLINE_EXCEEDED);
                 format!(
                     "grpc: deadline exceeded (grpc-timeout {} ms), cancelled before the service responded",
                     timeout.as_millis()
                 )
+            } else if self.response_sent_whole() {
+                self.finish_ok();
+                return;
             } else if self.status.is_some() {
                 CANCELLED_DURING_RESPONSE.to_owned()
             } else {

@@ -50,6 +50,8 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     own_request_id_header_keeps_a_gateways_id_among_the_headers,
     outer_layer_enriches_through_response_extensions,
     late_small_body_of_an_unread_rejection_is_recorded,
+    responses_sent_whole_without_their_end_are_complete,
+    client_disconnect_mid_body_of_known_length_is_recorded,
 ];
 
 fn main() {
@@ -849,4 +851,139 @@ async fn late_small_body_of_an_unread_rejection_is_recorded(t: Arc<TestDb>) {
         "{body}"
     );
     assert!(!rows[0].request_body_truncated);
+}
+
+/// hyper drops a response body without polling it to its end when no body may be sent (HEAD,
+/// 304) or once it has written the body's known length (`Content-Length` on a stream): each
+/// response went out whole and is no disconnect.
+async fn responses_sent_whole_without_their_end_are_complete(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let app = Router::new()
+        .route(
+            "/download",
+            get(|| async {
+                let chunks = ["first ", "second ", "third"].map(Ok::<_, Infallible>);
+                (
+                    [(http::header::CONTENT_LENGTH, "18")],
+                    axum::body::Body::from_stream(tokio_stream::iter(chunks)),
+                )
+            }),
+        )
+        .route(
+            "/cached",
+            get(|| async { (StatusCode::NOT_MODIFIED, "a body hyper never sends") }),
+        )
+        .route(
+            "/orders/{id}",
+            get(|Path(id): Path<u64>| async move { format!("order {id}") }),
+        )
+        .layer(layer);
+    let server = Server::start(app).await;
+    let client = client();
+    let (status, body) = send(
+        &client,
+        http::Request::get(server.url("/download"))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &body[..]),
+        (StatusCode::OK, &b"first second third"[..])
+    );
+    let (status, body) = send(
+        &client,
+        http::Request::head(server.url("/orders/5"))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body.len()), (StatusCode::OK, 0));
+    let (status, _) = send(
+        &client,
+        http::Request::get(server.url("/cached"))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    server.stop().await;
+    shutdown(guard).await;
+
+    let mut rows = rows(&db).await;
+    rows.sort_by(|a, b| a.path.cmp(&b.path));
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.method.as_str(),
+                r.path.as_str(),
+                r.status,
+                r.response_bytes,
+                r.error.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("GET", "/cached", Some(304), 0, None),
+            ("GET", "/download", Some(200), 18, None),
+            ("HEAD", "/orders/5", Some(200), 0, None),
+        ]
+    );
+}
+
+/// A client that goes away in the middle of a body of known length is still a disconnect.
+async fn client_disconnect_mid_body_of_known_length_is_recorded(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let (dropped_tx, dropped_rx) = oneshot::channel();
+    let dropped_tx = Arc::new(Mutex::new(Some(dropped_tx)));
+    let app = Router::new()
+        .route(
+            "/file",
+            get(move || {
+                let dropped = dropped_tx.lock().unwrap().take();
+                async move {
+                    let body = axum::body::Body::new(EndlessBody {
+                        tick: tokio::time::interval(Duration::from_millis(5)),
+                        dropped,
+                    });
+                    ([(http::header::CONTENT_LENGTH, "5000000")], body)
+                }
+            }),
+        )
+        .layer(layer);
+    let server = Server::start(app).await;
+
+    let response = client()
+        .request(
+            http::Request::get(server.url("/file"))
+                .body(empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-length"], "5000000");
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&first[..], b"tick\n");
+    drop(body);
+
+    tokio::time::timeout(DEADLINE, dropped_rx)
+        .await
+        .expect("the server never dropped the response body")
+        .unwrap();
+    shutdown(guard).await;
+    server.stop().await;
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.status, Some(200));
+    let error = row.error.as_deref().expect("error recorded");
+    assert!(error.contains("client disconnected"), "{error}");
+    assert!(row.response_bytes >= 5 && row.response_bytes < 5_000_000);
 }
