@@ -457,11 +457,18 @@ impl<B: Body> ResponseBody<B> {
 
     pub(crate) fn new(inner: B, mut pending: Option<PendingRecord>) -> Self {
         // hyper never polls a body that says it is empty: finish its record now, before the
-        // client can see the response complete.
+        // client can see the response complete. With the context on the response, outer layers
+        // may still enrich the record: it is finished when the body is polled or dropped, which
+        // hyper does before it writes the response's head.
         if inner.is_end_stream()
-            && let Some(mut record) = pending.take()
+            && let Some(record) = &mut pending
         {
-            record.finish_ok();
+            if record.layer().config.context_on_response {
+                record.set_body_already_ended();
+            } else {
+                record.finish_ok();
+                pending = None;
+            }
         }
         Self {
             inner: Outgoing::Inner { body: inner },

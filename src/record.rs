@@ -449,6 +449,12 @@ impl PendingRecord {
         });
     }
 
+    /// Notes that the response body has ended before anything was read from it: dropped
+    /// unread, the record is finished as complete.
+    pub(crate) fn set_body_already_ended(&mut self) {
+        self.response_len = self.response_bytes;
+    }
+
     fn grpc_status(&self) -> Option<i32> {
         self.rare.as_ref()?.grpc_status
     }

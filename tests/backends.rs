@@ -52,6 +52,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     late_small_body_of_an_unread_rejection_is_recorded,
     responses_sent_whole_without_their_end_are_complete,
     client_disconnect_mid_body_of_known_length_is_recorded,
+    outer_layer_enriches_empty_responses_through_their_extensions,
 ];
 
 fn main() {
@@ -986,4 +987,65 @@ async fn client_disconnect_mid_body_of_known_length_is_recorded(t: Arc<TestDb>) 
     let error = row.error.as_deref().expect("error recorded");
     assert!(error.contains("client disconnected"), "{error}");
     assert!(row.response_bytes >= 5 && row.response_bytes < 5_000_000);
+}
+
+/// Responses with an empty body (204, a redirect, a bare 401) can be enriched by an outer layer
+/// through the context on the response, as those with a body can; hyper drops their bodies
+/// unpolled, and that is no disconnect.
+async fn outer_layer_enriches_empty_responses_through_their_extensions(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .context_on_response(true)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/gone", post(|| async { StatusCode::NO_CONTENT }))
+        .route(
+            "/moved",
+            get(|| async { axum::response::Redirect::to("/new") }),
+        )
+        .route("/private", get(|| async { StatusCode::UNAUTHORIZED }))
+        .route("/full", get(|| async { "ok" }))
+        .layer(layer)
+        .layer(tower::util::MapResponseLayer::new(
+            |response: axum::response::Response| {
+                if let Some(audit) = response.extensions().get::<tower_audit::AuditContext>() {
+                    audit.set_action(format!("outer.saw.{}", response.status().as_u16()));
+                }
+                response
+            },
+        ));
+    let server = Server::start(app).await;
+    let client = client();
+    for (method, path) in [
+        (http::Method::POST, "/gone"),
+        (http::Method::GET, "/moved"),
+        (http::Method::GET, "/private"),
+        (http::Method::GET, "/full"),
+    ] {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(server.url(path))
+            .body(empty())
+            .unwrap();
+        send(&client, request).await;
+    }
+    server.stop().await;
+    shutdown(guard).await;
+
+    let mut rows = rows(&db).await;
+    rows.sort_by(|a, b| a.path.cmp(&b.path));
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| (r.path.as_str(), r.action.as_deref(), r.error.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("/full", Some("outer.saw.200"), None),
+            ("/gone", Some("outer.saw.204"), None),
+            ("/moved", Some("outer.saw.303"), None),
+            ("/private", Some("outer.saw.401"), None),
+        ]
+    );
 }
