@@ -307,9 +307,14 @@ fn peer_ip(parts: &Parts) -> Option<IpAddr> {
     None
 }
 
-/// `application/grpc`, `application/grpc+proto`, …: decided once per request.
+/// `application/grpc`, `application/grpc+proto`, `application/grpc;…`: decided once per
+/// request. gRPC-Web (`application/grpc-web…`) is not gRPC here: its trailers come in the body.
 fn is_grpc(content_type: Option<&HeaderValue>) -> bool {
-    content_type.is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"))
+    const GRPC: &[u8] = b"application/grpc";
+    content_type.is_some_and(|ct| {
+        let ct = ct.as_bytes();
+        ct.starts_with(GRPC) && matches!(ct.get(GRPC.len()), None | Some(b'+' | b';'))
+    })
 }
 
 /// The client's deadline from `grpc-timeout`: at most 8 digits and a unit (`H M S m u n`).
@@ -734,6 +739,30 @@ mod tests {
             waited >= GIVE_UP && waited < TIMEOUT,
             "waited {waited:?} before the request was dropped"
         );
+    }
+
+    #[test]
+    fn only_grpc_content_types_are_grpc() {
+        let grpc = |ct: &'static str| is_grpc(Some(&HeaderValue::from_static(ct)));
+        for ct in [
+            "application/grpc",
+            "application/grpc+proto",
+            "application/grpc+json",
+            "application/grpc;charset=utf-8",
+        ] {
+            assert!(grpc(ct), "{ct}");
+        }
+        for ct in [
+            "application/grpc-web",
+            "application/grpc-web+proto",
+            "application/grpc-web-text",
+            "application/grpc-web-text+proto",
+            "application/grpcx",
+            "application/json",
+        ] {
+            assert!(!grpc(ct), "{ct}");
+        }
+        assert!(!is_grpc(None));
     }
 
     #[test]

@@ -59,6 +59,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     client_streaming,
     bidirectional_streaming,
     stream_without_trailers_and_skipped_health_checks,
+    grpc_web_is_not_taken_for_native_grpc,
     #[cfg(feature = "grpc-reflect")]
     decoded_request_is_redacted,
 ];
@@ -724,6 +725,94 @@ async fn stream_without_trailers_and_skipped_health_checks(t: Arc<TestDb>) {
     );
     // The handler never read the request.
     assert_eq!(counts(row), (Some(0), Some(1)));
+}
+
+/// A gRPC-Web frame of trailers (flag 0x80), as a server behind the layer sends it when the
+/// layer sits outside the gRPC-Web translation.
+fn trailer_frame(block: &str) -> Bytes {
+    let mut out = vec![0x80];
+    out.extend_from_slice(&(block.len() as u32).to_be_bytes());
+    out.extend_from_slice(block.as_bytes());
+    Bytes::from(out)
+}
+
+/// A hand-written gRPC-Web server (binary and text) on a real socket: its calls carry their
+/// trailers in the body, and are not native gRPC calls without trailers.
+async fn grpc_web_is_not_taken_for_native_grpc(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder_for_grpc(db.clone()).build().unwrap();
+    let web = tower::service_fn(|request: axum::extract::Request| async move {
+        let content_type = request.headers()["content-type"].clone();
+        // The handler reads the request's messages, as a real one does.
+        let _ = request.into_body().collect().await.unwrap();
+        let frames = if content_type
+            .as_bytes()
+            .starts_with(b"application/grpc-web-text")
+        {
+            // Base64 of a "reply" message, then of the trailers.
+            vec![
+                Bytes::from_static(b"AAAAAAVyZXBseQ=="),
+                Bytes::from_static(b"gAAAAA9ncnBjLXN0YXR1czowDQo="),
+            ]
+        } else {
+            vec![
+                framed(b"reply"),
+                trailer_frame("grpc-status:5\r\ngrpc-message:no%20such%20order\r\n"),
+            ]
+        };
+        let body = axum::body::Body::from_stream(tokio_stream::iter(
+            frames.into_iter().map(Ok::<_, Infallible>),
+        ));
+        let response = http::Response::builder()
+            .header("content-type", content_type)
+            .body(body)
+            .unwrap();
+        Ok::<_, Infallible>(response)
+    });
+    let app = axum::Router::new()
+        .route_service("/pkg.Orders/Get", web)
+        .layer(layer);
+    let server = support::Server::start(app).await;
+    let client = support::client();
+    for (content_type, body) in [
+        ("application/grpc-web+proto", framed(b"request")),
+        (
+            "application/grpc-web-text+proto",
+            Bytes::from_static(b"AAAAAAdyZXF1ZXN0"),
+        ),
+    ] {
+        let request = http::Request::post(server.url("/pkg.Orders/Get"))
+            .header("content-type", content_type)
+            .body(support::full(body))
+            .unwrap();
+        let (status, _) = support::send(&client, request).await;
+        assert_eq!(status, http::StatusCode::OK);
+    }
+    server.stop().await;
+    let report = guard.shutdown(DEADLINE).await.unwrap();
+    assert_eq!((report.written, report.lost), (2, 0), "{report:?}");
+
+    let rows = rows(&db).await;
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.status,
+                r.grpc_status,
+                r.error.as_deref(),
+                r.grpc_messages_in,
+                r.grpc_messages_out,
+            )
+        })
+        .collect();
+    // Recorded as plain HTTP: the layer does not read gRPC-Web's trailers.
+    assert_eq!(
+        seen,
+        [
+            (Some(200), None, None, None, None),
+            (Some(200), None, None, None, None),
+        ]
+    );
 }
 
 #[cfg(feature = "grpc-reflect")]
