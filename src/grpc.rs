@@ -3,6 +3,9 @@
 //! A gRPC body is a sequence of messages, each preceded by a 5-byte prefix: a compressed flag
 //! and the message length as a big-endian `u32`. [`GrpcFrames`] reads those prefixes as the body
 //! streams past, whatever the chunk boundaries, without copying or keeping the payloads.
+//!
+//! A gRPC-Web response (binary form) ends with one more frame, flagged `0x80`, that carries the
+//! trailers as HTTP/1 header lines: that frame is kept (it is small) rather than counted.
 
 use std::io::IoSlice;
 
@@ -23,9 +26,42 @@ pub(crate) struct GrpcFrames {
     remaining: u64,
     /// Part of a chunk could not be looked at (a `Buf` of too many slices); counts are unknown.
     lost: bool,
+    /// Set for a gRPC-Web response, whose trailers come in a frame of the body.
+    web: Option<Box<WebTrailers>>,
 }
 
+/// The trailer frame of a gRPC-Web response, as it is read.
+#[derive(Debug, Default, Clone)]
+struct WebTrailers {
+    block: Vec<u8>,
+    /// The payload being skipped is the trailer frame's.
+    reading: bool,
+    /// The trailer frame was read whole.
+    complete: bool,
+}
+
+/// A trailer block larger than this is not kept: its status is then unknown.
+const MAX_WEB_TRAILERS: usize = 16 * 1024;
+/// The flag of a gRPC-Web frame that carries trailers rather than a message.
+const WEB_TRAILERS_FLAG: u8 = 0x80;
+
 impl GrpcFrames {
+    /// The frames of a gRPC-Web response body (binary form): the frame of trailers is kept, and
+    /// is not counted as a message.
+    pub(crate) fn web() -> Self {
+        Self {
+            web: Some(Box::default()),
+            ..Self::default()
+        }
+    }
+
+    /// The trailer block of a gRPC-Web response once its frame was read whole (header lines,
+    /// `name:value\r\n`).
+    pub(crate) fn web_trailers(&self) -> Option<&[u8]> {
+        let web = self.web.as_deref()?;
+        (web.complete && !self.lost).then_some(&web.block[..])
+    }
+
     /// Messages whose prefix has been read; a message counts as soon as its prefix is complete.
     pub(crate) fn messages(&self) -> Option<u64> {
         (!self.lost).then_some(self.messages)
@@ -44,6 +80,9 @@ impl GrpcFrames {
                 let skip =
                     usize::try_from(self.remaining).map_or(chunk.len(), |r| r.min(chunk.len()));
                 self.remaining -= skip as u64;
+                if let Some(web) = self.web.as_deref_mut().filter(|web| web.reading) {
+                    web.read(&chunk[..skip], self.remaining == 0);
+                }
                 chunk = &chunk[skip..];
                 continue;
             }
@@ -52,12 +91,18 @@ impl GrpcFrames {
             self.prefix_len += take;
             chunk = &chunk[take..];
             if self.prefix_len == PREFIX_LEN {
-                let [_, a, b, c, d] = self.prefix;
+                let [flag, a, b, c, d] = self.prefix;
                 let len = u64::from(u32::from_be_bytes([a, b, c, d]));
-                self.messages += 1;
-                self.payload_bytes += len;
                 self.remaining = len;
                 self.prefix_len = 0;
+                if let Some(web) = self.web.as_deref_mut()
+                    && flag & WEB_TRAILERS_FLAG != 0
+                {
+                    web.start(len);
+                    continue;
+                }
+                self.messages += 1;
+                self.payload_bytes += len;
             }
         }
     }
@@ -74,6 +119,10 @@ impl GrpcFrames {
         let unseen = (data.remaining() - seen) as u64;
         // Bytes inside a payload need not be seen; a prefix among them would be missed.
         if unseen > 0 {
+            // Trailers of which a part went unseen are not read.
+            if let Some(web) = self.web.as_deref_mut().filter(|web| web.reading) {
+                web.reading = false;
+            }
             if self.remaining >= unseen {
                 self.remaining -= unseen;
             } else {
@@ -81,6 +130,47 @@ impl GrpcFrames {
             }
         }
     }
+}
+
+impl WebTrailers {
+    fn start(&mut self, len: u64) {
+        self.block.clear();
+        self.complete = len == 0;
+        self.reading = len > 0;
+    }
+
+    fn read(&mut self, bytes: &[u8], end: bool) {
+        if self.block.len() + bytes.len() <= MAX_WEB_TRAILERS {
+            self.block.extend_from_slice(bytes);
+        } else {
+            self.block.clear();
+            self.reading = false;
+            return;
+        }
+        if end {
+            self.reading = false;
+            self.complete = true;
+        }
+    }
+}
+
+/// The header lines of a gRPC-Web trailer block, as a header map; lines that are no header are
+/// left out.
+pub(crate) fn web_trailer_map(block: &[u8]) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
+    for line in block.split(|&b| b == b'\n') {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = (line[..colon].trim_ascii(), line[colon + 1..].trim_ascii());
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name),
+            http::HeaderValue::from_bytes(value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
 }
 
 /// A `grpc-message` value as text: the protocol percent-encodes it.
@@ -246,6 +336,30 @@ mod tests {
         frames.push_buf(&chain);
         assert_eq!(frames.messages(), Some(4));
         assert_eq!(chain.remaining(), body.len(), "the frame is not consumed");
+    }
+
+    #[test]
+    fn web_trailers_are_kept_not_counted_at_every_split_point() {
+        let block = b"grpc-status:5\r\nGrpc-Message: no%20such%20order\r\n";
+        let body = [message(0, b"reply"), message(0x80, block)].concat();
+        for split in 0..=body.len() {
+            let mut frames = GrpcFrames::web();
+            frames.push(&body[..split]);
+            frames.push(&body[split..]);
+            assert_eq!(frames.messages(), Some(1), "split at {split}");
+            assert_eq!(frames.web_trailers(), Some(&block[..]), "split at {split}");
+        }
+        let trailers = web_trailer_map(block);
+        assert_eq!(trailers["grpc-status"], "5");
+        assert_eq!(trailers["grpc-message"], "no%20such%20order");
+
+        // Native gRPC has no such frame; a cut trailer frame is no trailers.
+        let mut native = GrpcFrames::default();
+        native.push(&body);
+        assert_eq!((native.messages(), native.web_trailers()), (Some(2), None));
+        let mut cut = GrpcFrames::web();
+        cut.push(&body[..body.len() - 1]);
+        assert_eq!(cut.web_trailers(), None);
     }
 
     #[test]

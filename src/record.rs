@@ -441,12 +441,15 @@ impl PendingRecord {
     }
 
     /// Marks a gRPC request: response messages are counted, a missing `grpc-status` is noted,
-    /// and `timeout` is the client's deadline (`grpc-timeout`).
-    pub(crate) fn set_grpc(&mut self, timeout: Option<Duration>) {
-        self.rare().grpc = Some(GrpcResponse {
-            messages: GrpcFrames::default(),
-            timeout,
-        });
+    /// and `timeout` is the client's deadline (`grpc-timeout`). A gRPC-Web response (`web`)
+    /// brings its trailers in its body.
+    pub(crate) fn set_grpc(&mut self, timeout: Option<Duration>, web: bool) {
+        let messages = if web {
+            GrpcFrames::web()
+        } else {
+            GrpcFrames::default()
+        };
+        self.rare().grpc = Some(GrpcResponse { messages, timeout });
     }
 
     /// Notes that the response body has ended before anything was read from it: dropped
@@ -490,6 +493,12 @@ impl PendingRecord {
     }
 
     pub(crate) fn finish_ok(&mut self) {
+        if self.grpc_status().is_none()
+            && let Some(block) = self.grpc().and_then(|grpc| grpc.messages.web_trailers())
+        {
+            let trailers = crate::grpc::web_trailer_map(block);
+            self.read_grpc_status(&trailers);
+        }
         let message = self.rare.as_mut().and_then(|rare| rare.grpc_message.take());
         let error = match message {
             None if self.grpc().is_some() && self.grpc_status().is_none() => {

@@ -124,7 +124,8 @@ where
             .echo_request_id
             .then(|| request_id(&mut parts, config));
         let seen = Seen::scan(&parts.headers, config);
-        let grpc = is_grpc(seen.content_type);
+        let kind = grpc_kind(seen.content_type);
+        let grpc = kind.is_some();
         let mut capture = Capture::new(config.max_body_bytes);
         let ended = body.is_end_stream();
         if ended {
@@ -157,8 +158,8 @@ where
         if ended {
             pending.set_body_ended();
         }
-        if grpc {
-            pending.set_grpc(grpc_timeout(&parts.headers));
+        if let Some(kind) = kind {
+            pending.set_grpc(grpc_timeout(&parts.headers), kind == Grpc::Web);
         }
         if let Some(id) = echo {
             pending.echo_request_id(id);
@@ -307,14 +308,30 @@ fn peer_ip(parts: &Parts) -> Option<IpAddr> {
     None
 }
 
-/// `application/grpc`, `application/grpc+proto`, `application/grpc;…`: decided once per
-/// request. gRPC-Web (`application/grpc-web…`) is not gRPC here: its trailers come in the body.
-fn is_grpc(content_type: Option<&HeaderValue>) -> bool {
+/// Which gRPC a request speaks, by its content type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grpc {
+    /// `application/grpc`, `application/grpc+proto`, `application/grpc;…`.
+    Native,
+    /// `application/grpc-web`, `application/grpc-web+proto`, …: framed as gRPC, with the
+    /// trailers in a last frame of the response body.
+    Web,
+}
+
+/// Decided once per request. gRPC-Web's text form (`application/grpc-web-text`, base64) is
+/// recorded as plain HTTP: its frames are not read.
+fn grpc_kind(content_type: Option<&HeaderValue>) -> Option<Grpc> {
     const GRPC: &[u8] = b"application/grpc";
-    content_type.is_some_and(|ct| {
-        let ct = ct.as_bytes();
-        ct.starts_with(GRPC) && matches!(ct.get(GRPC.len()), None | Some(b'+' | b';'))
-    })
+    const WEB: &[u8] = b"-web";
+    let rest = content_type?.as_bytes().strip_prefix(GRPC)?;
+    let ends = |rest: &[u8]| matches!(rest.first(), None | Some(b'+' | b';'));
+    if ends(rest) {
+        Some(Grpc::Native)
+    } else {
+        rest.strip_prefix(WEB)
+            .filter(|rest| ends(rest))
+            .map(|_| Grpc::Web)
+    }
 }
 
 /// The client's deadline from `grpc-timeout`: at most 8 digits and a unit (`H M S m u n`).
@@ -742,27 +759,33 @@ mod tests {
     }
 
     #[test]
-    fn only_grpc_content_types_are_grpc() {
-        let grpc = |ct: &'static str| is_grpc(Some(&HeaderValue::from_static(ct)));
+    fn grpc_is_told_by_its_content_type() {
+        let kind = |ct: &'static str| grpc_kind(Some(&HeaderValue::from_static(ct)));
         for ct in [
             "application/grpc",
             "application/grpc+proto",
             "application/grpc+json",
             "application/grpc;charset=utf-8",
         ] {
-            assert!(grpc(ct), "{ct}");
+            assert_eq!(kind(ct), Some(Grpc::Native), "{ct}");
         }
         for ct in [
             "application/grpc-web",
             "application/grpc-web+proto",
+            "application/grpc-web;charset=utf-8",
+        ] {
+            assert_eq!(kind(ct), Some(Grpc::Web), "{ct}");
+        }
+        for ct in [
             "application/grpc-web-text",
             "application/grpc-web-text+proto",
             "application/grpcx",
+            "application/grpc-webx",
             "application/json",
         ] {
-            assert!(!grpc(ct), "{ct}");
+            assert_eq!(kind(ct), None, "{ct}");
         }
-        assert!(!is_grpc(None));
+        assert_eq!(grpc_kind(None), None);
     }
 
     #[test]

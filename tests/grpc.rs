@@ -59,7 +59,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     client_streaming,
     bidirectional_streaming,
     stream_without_trailers_and_skipped_health_checks,
-    grpc_web_is_not_taken_for_native_grpc,
+    grpc_web_is_recorded_with_the_status_of_its_trailer_frame,
     #[cfg(feature = "grpc-reflect")]
     decoded_request_is_redacted,
 ];
@@ -738,7 +738,7 @@ fn trailer_frame(block: &str) -> Bytes {
 
 /// A hand-written gRPC-Web server (binary and text) on a real socket: its calls carry their
 /// trailers in the body, and are not native gRPC calls without trailers.
-async fn grpc_web_is_not_taken_for_native_grpc(t: Arc<TestDb>) {
+async fn grpc_web_is_recorded_with_the_status_of_its_trailer_frame(t: Arc<TestDb>) {
     let db = t.migrated().await;
     let (layer, guard) = AuditLayer::builder_for_grpc(db.clone()).build().unwrap();
     let web = tower::service_fn(|request: axum::extract::Request| async move {
@@ -805,11 +805,12 @@ async fn grpc_web_is_not_taken_for_native_grpc(t: Arc<TestDb>) {
             )
         })
         .collect();
-    // Recorded as plain HTTP: the layer does not read gRPC-Web's trailers.
     assert_eq!(
         seen,
         [
-            (Some(200), None, None, None, None),
+            // Binary: the status and message from the trailer frame, which is no message.
+            (Some(200), Some(5), Some("no such order"), Some(1), Some(1)),
+            // Text (base64): recorded as plain HTTP.
             (Some(200), None, None, None, None),
         ]
     );
