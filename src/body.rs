@@ -71,7 +71,9 @@ impl Capture {
         let len = data.remaining();
         self.total += len as u64;
         let mut room = self.cap - self.buf.len();
-        if room == 0 {
+        // After a gap (a `Buf` of more slices than are copied) nothing more is kept: the kept
+        // bytes stay a prefix of the body.
+        if room == 0 || self.truncated {
             self.truncated |= len > 0;
             return;
         }

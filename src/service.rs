@@ -758,6 +758,97 @@ mod tests {
         );
     }
 
+    /// A `Buf` of more slices than the capture copies at once: a capture with a gap in it
+    /// keeps nothing after the gap, so what it keeps is a prefix of what was sent.
+    #[tokio::test]
+    async fn a_capture_with_a_gap_keeps_nothing_after_it() {
+        use std::collections::VecDeque;
+        use std::io::IoSlice;
+        use std::pin::Pin;
+
+        use bytes::Buf;
+        use http_body::Frame;
+        use tower::Layer;
+
+        /// Data in pieces, each its own slice.
+        struct Pieces(VecDeque<Bytes>);
+        impl Buf for Pieces {
+            fn remaining(&self) -> usize {
+                self.0.iter().map(Bytes::len).sum()
+            }
+            fn chunk(&self) -> &[u8] {
+                self.0.front().map_or(&[], |piece| &piece[..])
+            }
+            fn advance(&mut self, mut cnt: usize) {
+                while cnt > 0 {
+                    let Some(front) = self.0.front_mut() else {
+                        return;
+                    };
+                    let take = cnt.min(front.len());
+                    front.advance(take);
+                    cnt -= take;
+                    if front.is_empty() {
+                        self.0.pop_front();
+                    }
+                }
+            }
+            fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+                let mut n = 0;
+                for (slot, piece) in dst.iter_mut().zip(&self.0) {
+                    *slot = IoSlice::new(piece);
+                    n += 1;
+                }
+                n
+            }
+        }
+        struct Frames(VecDeque<Pieces>);
+        impl Body for Frames {
+            type Data = Pieces;
+            type Error = std::convert::Infallible;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Pieces>, Self::Error>>> {
+                Poll::Ready(self.0.pop_front().map(|data| Ok(Frame::data(data))))
+            }
+        }
+
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        let (layer, _guard, _writer) = crate::AuditLayer::builder(db).build_pair().expect("layer");
+        let handler = tower::service_fn(|request: Request<RequestBody<Frames>>| async move {
+            let mut body = request.into_body();
+            let mut read = Vec::new();
+            while let Some(frame) = body.frame().await {
+                if let Ok(mut data) = frame.expect("frame").into_data() {
+                    while data.has_remaining() {
+                        read.extend_from_slice(data.chunk());
+                        let len = data.chunk().len();
+                        data.advance(len);
+                    }
+                }
+            }
+            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(read))))
+        });
+        let pieces = (0..10).map(|i| Bytes::from(format!("p{i}|"))).collect();
+        let frames = [
+            Pieces(pieces),
+            Pieces(VecDeque::from([Bytes::from("tail")])),
+        ];
+        let request = Request::post("/pieces")
+            .header(CONTENT_TYPE, "text/plain")
+            .body(Frames(VecDeque::from(frames)))
+            .expect("request");
+        let (read, record) = serve_and_take_record(layer.layer(handler), request).await;
+        assert_eq!(&read[..], b"p0|p1|p2|p3|p4|p5|p6|p7|p8|p9|tail");
+
+        let captured = lock(&record.shared.capture).take();
+        assert_eq!(&captured.bytes[..], b"p0|p1|p2|p3|p4|p5|p6|p7|");
+        assert!(captured.truncated);
+        assert_eq!(captured.total, read.len() as u64);
+    }
+
     #[test]
     fn grpc_is_told_by_its_content_type() {
         let kind = |ct: &'static str| grpc_kind(Some(&HeaderValue::from_static(ct)));
