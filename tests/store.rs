@@ -52,6 +52,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     purge_in_batches_while_writes_continue,
     purge_guard_and_dry_run,
     replay_rebuilds_the_quickstart_orders,
+    replay_sends_only_the_methods_asked_for,
     lookup_indexes_can_be_dropped,
 ];
 
@@ -1000,6 +1001,71 @@ async fn replay_rebuilds_the_quickstart_orders(test: Arc<TestDb>) {
     }
     drop((fresh, original));
     fresh_guard2.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// A method filter narrows a replay to the state-changing methods among its own: `--method
+/// DELETE` sent every recorded POST, PUT and PATCH as well, and `--method GET` sent GETs.
+async fn replay_sends_only_the_methods_asked_for(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let base = days_ago(1);
+    let recorded = [
+        ("POST", "/a"),
+        ("DELETE", "/b"),
+        ("GET", "/c"),
+        ("PUT", "/d"),
+    ];
+    let models = recorded
+        .iter()
+        .enumerate()
+        .map(|(i, (method, path))| {
+            row(base + chrono::Duration::seconds(i as i64), |m| {
+                m.method = (*method).into();
+                m.path = (*path).into();
+            })
+        })
+        .collect();
+    insert(&db, models).await;
+
+    let dry_run = |filter: AuditFilter| {
+        let db = db.clone();
+        async move {
+            let report = store::replay(
+                &db,
+                &filter,
+                // Never called: a dry run sends nothing.
+                tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+                }),
+                ReplayOptions::new().dry_run(true),
+            )
+            .await
+            .unwrap();
+            report
+                .entries
+                .iter()
+                .map(|(r, o)| {
+                    assert_eq!(o, &ReplayOutcome::WouldSend);
+                    format!("{} {}", r.method, r.path)
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        dry_run(AuditFilter::new()).await,
+        ["POST /a", "DELETE /b", "PUT /d"]
+    );
+    assert_eq!(
+        dry_run(AuditFilter::new().method("DELETE")).await,
+        ["DELETE /b"]
+    );
+    assert_eq!(
+        dry_run(AuditFilter::new().method("GET")).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        dry_run(AuditFilter::new().methods(["GET", "PUT"])).await,
+        ["PUT /d"]
+    );
 }
 
 /// The README lets a deployment that never looks records up by request id or client address

@@ -183,6 +183,8 @@ enum Command {
         requested_by: Option<String>,
     },
     /// Send the recorded POST/PUT/PATCH/DELETE requests again, oldest first, to a target.
+    ///
+    /// The filters choose which: --method DELETE sends only the DELETEs, --method GET nothing.
     Replay {
         #[command(flatten)]
         filter: FilterArgs,

@@ -188,6 +188,27 @@ impl AuditFilter {
         self.until
     }
 
+    /// This filter with its methods limited to `allowed`: those of its own methods that are
+    /// among them (in any case), or all of `allowed` when it names none; `None` when no method
+    /// is left, as no row can match then.
+    ///
+    /// [`method`](Self::method) adds to the allowed methods, so a replay cannot narrow a filter
+    /// with it: `DELETE` plus the state-changing methods would allow `POST` again.
+    pub(crate) fn within_methods(&self, allowed: &[&str]) -> Option<AuditFilter> {
+        let methods: Vec<String> = allowed
+            .iter()
+            .filter(|allowed| {
+                self.methods.is_empty()
+                    || self.methods.iter().any(|m| m.eq_ignore_ascii_case(allowed))
+            })
+            .map(|allowed| (*allowed).to_owned())
+            .collect();
+        (!methods.is_empty()).then(|| AuditFilter {
+            methods,
+            ..self.clone()
+        })
+    }
+
     /// Whether a condition has an index of its own (other than the time range's).
     #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     pub(crate) fn has_indexed_lookup(&self) -> bool {
@@ -302,6 +323,24 @@ mod tests {
     #[test]
     fn like_wildcards_are_escaped() {
         assert_eq!(escape_like("50%_off!"), "50!%!_off!!");
+    }
+
+    #[test]
+    fn within_methods_narrows_and_never_widens() {
+        const ALLOWED: [&str; 2] = ["POST", "DELETE"];
+        let methods = |filter: Option<AuditFilter>| filter.map(|f| f.methods);
+        assert_eq!(
+            methods(AuditFilter::new().within_methods(&ALLOWED)),
+            Some(vec!["POST".to_owned(), "DELETE".to_owned()])
+        );
+        assert_eq!(
+            methods(AuditFilter::new().method("delete").within_methods(&ALLOWED)),
+            Some(vec!["DELETE".to_owned()])
+        );
+        assert_eq!(
+            methods(AuditFilter::new().method("GET").within_methods(&ALLOWED)),
+            None
+        );
     }
 
     #[test]

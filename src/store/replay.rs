@@ -265,6 +265,10 @@ impl ReplayReport {
 /// Replays the state-changing requests (see [`REPLAYED_METHODS`]) matching `filter`, oldest
 /// first, through `service`.
 ///
+/// The methods of `filter` narrow the replay: with [`AuditFilter::method`]`("DELETE")` only the
+/// recorded `DELETE`s are sent, and a filter that names only other methods (`GET`) sends
+/// nothing. Methods are compared in any case.
+///
 /// Records whose stored body or query is not what the client sent — redacted, truncated, or
 /// stored as a description — are skipped with the reason, never sent altered. The
 /// `content-type` is the recorded one when `request_headers` has it, else `application/json`
@@ -301,8 +305,11 @@ where
     S: Service<Request<Full<Bytes>>, Response = http::Response<B>>,
     S::Error: Into<BoxError>,
 {
-    let filter = filter.clone().methods(REPLAYED_METHODS);
     let mut report = ReplayReport::default();
+    let Some(filter) = filter.within_methods(&REPLAYED_METHODS) else {
+        // The filter asks only for methods a replay never sends.
+        return Ok(report);
+    };
     let mut ticker = options.rate.map(|rate| {
         let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
