@@ -137,7 +137,10 @@ impl AuditContext {
 
     /// Adds a free-form field to the `extra` JSON object of the row.
     ///
-    /// Values pass through the same redaction as request bodies before they are stored.
+    /// Values pass through the same redaction as request bodies before they are stored. The
+    /// writer owns one key,
+    /// [`REQUEST_BODY_ALTERED`](crate::entity::audit_log::REQUEST_BODY_ALTERED): its note
+    /// replaces a field of that name.
     pub fn insert_extra(&self, key: impl Into<String>, value: impl Into<serde_json::Value>) {
         self.update(|fields| {
             fields

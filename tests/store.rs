@@ -53,6 +53,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     purge_guard_and_dry_run,
     replay_rebuilds_the_quickstart_orders,
     replay_sends_only_the_methods_asked_for,
+    replay_skips_bodies_the_writer_altered,
     lookup_indexes_can_be_dropped,
 ];
 
@@ -1065,6 +1066,101 @@ async fn replay_sends_only_the_methods_asked_for(test: Arc<TestDb>) {
     assert_eq!(
         dry_run(AuditFilter::new().methods(["GET", "PUT"])).await,
         ["PUT /d"]
+    );
+}
+
+/// Bodies the sanitizer changed without leaving `[REDACTED]` in them — a multipart upload
+/// stored as the JSON list of its parts, a secret replaced by the user's own text — were sent
+/// as `application/json`. Recorded through the real layer and writer, they are skipped; bodies
+/// stored as sent (JSON compacted included) would still be sent.
+async fn replay_skips_bodies_the_writer_altered(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let since = Utc::now() - chrono::Duration::seconds(1);
+    let redactor = tower_audit::sanitize::Redactor::builder()
+        .replacement("<gone>")
+        .add_value_pattern(r"\bcust-\d{6}\b", "customer")
+        .unwrap()
+        .build();
+    let (audit, guard) = AuditLayer::builder(db.clone())
+        .redactor(redactor)
+        .build()
+        .unwrap();
+    let service = tower::ServiceBuilder::new().layer(audit).service_fn(
+        |request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async move {
+            let _ = request.into_body().collect().await;
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        },
+    );
+    let multipart = "--b0undary\r\n\
+        Content-Disposition: form-data; name=\"title\"\r\n\r\n\
+        holiday\r\n--b0undary--\r\n";
+    let sent = [
+        (
+            "/upload",
+            "multipart/form-data; boundary=b0undary",
+            multipart,
+        ),
+        (
+            "/login",
+            "application/json",
+            r#"{"user":"ann","password":"hunter2"}"#,
+        ),
+        ("/notes", "text/plain", "call cust-123456 back"),
+        ("/orders", "application/json", r#"{"item":"pen","qty":2}"#),
+        (
+            "/pretty",
+            "application/json",
+            "{ \"item\": \"ink\",\n  \"qty\": 1 }",
+        ),
+    ];
+    for (path, content_type, body) in sent {
+        let request = http::Request::post(path)
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    let report = guard.shutdown(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(report.written, 5, "{report:?}");
+
+    let dry = store::replay(
+        &db,
+        &AuditFilter::new().since(since),
+        service,
+        ReplayOptions::new().dry_run(true),
+    )
+    .await
+    .unwrap();
+    let altered = ReplayOutcome::Skipped {
+        reason: "request body was stored altered (redacted, summarized or decoded)".into(),
+    };
+    let outcomes: Vec<_> = dry
+        .entries
+        .iter()
+        .map(|(r, o)| (r.path.as_str(), r.body.as_deref().unwrap_or_default(), o))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (
+                "/upload",
+                r#"[{"name":"title","size":7,"value":"holiday"}]"#,
+                &altered
+            ),
+            ("/login", r#"{"user":"ann","password":"<gone>"}"#, &altered),
+            ("/notes", "call customer back", &altered),
+            (
+                "/orders",
+                r#"{"item":"pen","qty":2}"#,
+                &ReplayOutcome::WouldSend
+            ),
+            (
+                "/pretty",
+                r#"{"item":"ink","qty":1}"#,
+                &ReplayOutcome::WouldSend
+            ),
+        ]
     );
 }
 

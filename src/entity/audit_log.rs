@@ -6,6 +6,13 @@
 
 use sea_orm::entity::prelude::*;
 
+/// The key of `extra` under which the writer notes, with `true`, that `request_body` is not the
+/// body the client sent: the sanitizer redacted or described it, summarized a multipart upload,
+/// decoded a `Content-Encoding`, cut it short, or it was replaced after the database rejected
+/// the row. Absent when the stored body is the client's (JSON written compactly counts as the
+/// client's), and on rows without a body. A replay skips rows that carry it.
+pub const REQUEST_BODY_ALTERED: &str = "request_body_altered";
+
 /// One audited request.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "audit_log")]
@@ -63,7 +70,8 @@ pub struct Model {
     pub response_bytes: i64,
     /// Sanitized request headers that the layer was asked to record, as a JSON object.
     pub request_headers: Option<Json>,
-    /// Free-form fields set through `AuditContext`, as a JSON object.
+    /// Free-form fields set through `AuditContext`, as a JSON object; the writer adds
+    /// [`REQUEST_BODY_ALTERED`] when the stored body is not the one the client sent.
     pub extra: Option<Json>,
     /// What went wrong: inner error, gRPC message, body error, cancellation.
     pub error: Option<String>,

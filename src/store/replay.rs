@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use super::{AuditFilter, PageRequest, page};
 use crate::Error;
-use crate::entity::audit_log::Model;
+use crate::entity::audit_log::{Model, REQUEST_BODY_ALTERED};
 
 /// The methods a replay sends: those that change state.
 pub const REPLAYED_METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
@@ -39,6 +39,9 @@ pub struct ReplayRecord {
     pub body: Option<String>,
     /// Whether the stored body is only a prefix.
     pub body_truncated: bool,
+    /// Whether the writer noted that the stored body is not the one the client sent (see
+    /// [`REQUEST_BODY_ALTERED`]).
+    pub body_altered: bool,
     /// Body bytes the client sent.
     pub body_bytes: i64,
     /// The `content-type` recorded in `request_headers`, if it was recorded.
@@ -55,6 +58,12 @@ impl From<Model> for ReplayRecord {
             .and_then(|h| h.get("content-type"))
             .and_then(|v| v.as_str())
             .map(str::to_owned);
+        let body_altered = row
+            .extra
+            .as_ref()
+            .and_then(|extra| extra.get(REQUEST_BODY_ALTERED))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
         ReplayRecord {
             id: row.id,
             request_id: row.request_id,
@@ -64,6 +73,7 @@ impl From<Model> for ReplayRecord {
             query: row.query,
             body: row.request_body,
             body_truncated: row.request_body_truncated,
+            body_altered,
             body_bytes: row.request_bytes,
             content_type,
             status: row.status,
@@ -73,6 +83,11 @@ impl From<Model> for ReplayRecord {
 
 impl ReplayRecord {
     /// Why this record cannot be replayed faithfully, if it cannot.
+    ///
+    /// The writer's note ([`body_altered`](Self::body_altered)) is what tells a body that the
+    /// sanitizer changed without a trace of it, as with a replacement text of the user's or a
+    /// multipart upload stored as the JSON list of its parts. Rows written before that note
+    /// existed are judged by what the stored text shows: `marker`, a description, a cut.
     pub fn unreplayable(&self, marker: &str) -> Option<String> {
         if self.body_truncated {
             return Some(format!(
@@ -90,6 +105,21 @@ impl ReplayRecord {
             }
             if body.contains(" …[") {
                 return Some("request body was stored altered (malformed)".to_owned());
+            }
+            let multipart = self.content_type.as_deref().is_some_and(|ct| {
+                ct.trim_start()
+                    .get(..10)
+                    .is_some_and(|essence| essence.eq_ignore_ascii_case("multipart/"))
+            });
+            if multipart {
+                return Some(
+                    "request body was stored as a summary of its parts (multipart)".to_owned(),
+                );
+            }
+            if self.body_altered {
+                return Some(
+                    "request body was stored altered (redacted, summarized or decoded)".to_owned(),
+                );
             }
         } else if self.body_bytes > 0 {
             return Some("request body was not stored".to_owned());
@@ -269,10 +299,12 @@ impl ReplayReport {
 /// recorded `DELETE`s are sent, and a filter that names only other methods (`GET`) sends
 /// nothing. Methods are compared in any case.
 ///
-/// Records whose stored body or query is not what the client sent — redacted, truncated, or
-/// stored as a description — are skipped with the reason, never sent altered. The
-/// `content-type` is the recorded one when `request_headers` has it, else `application/json`
-/// for a body that parses as JSON. Response bodies are dropped unread.
+/// Records whose stored body or query is not what the client sent — redacted, truncated,
+/// summarized (multipart), decoded, or stored as a description — are skipped with the reason,
+/// never sent altered (see [`ReplayRecord::unreplayable`]); a JSON body is sent as stored,
+/// without the client's whitespace between tokens. The `content-type` is the recorded one when
+/// `request_headers` has it, else `application/json` for a body that parses as JSON. Response
+/// bodies are dropped unread.
 ///
 /// # Example
 ///
@@ -437,6 +469,7 @@ mod tests {
             query: None,
             body: body.map(str::to_owned),
             body_truncated: false,
+            body_altered: false,
             body_bytes: body.map_or(0, |b| b.len() as i64),
             content_type: None,
             status: Some(201),
@@ -462,6 +495,13 @@ mod tests {
         let mut cut = record(Some("{\"a\":"));
         cut.body_truncated = true;
         assert!(cut.unreplayable("[REDACTED]").is_some());
+        // Nothing in the text gives these away: the writer's note, or the content type, does.
+        let mut noted = record(Some(r#"{"password":"<gone>"}"#));
+        noted.body_altered = true;
+        assert!(noted.unreplayable("[REDACTED]").is_some());
+        let mut parts = record(Some(r#"[{"name":"title","size":7,"value":"holiday"}]"#));
+        parts.content_type = Some("Multipart/form-data; boundary=b".into());
+        assert!(parts.unreplayable("[REDACTED]").is_some());
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! sanitizing and fitting values to their columns — all off the request path.
 
 use super::WallClock;
+use crate::body::CapturedBody;
 use crate::client_ip::anonymize;
 #[cfg(feature = "jwt")]
 use crate::context::ContextFields;
 use crate::context::lock;
-use crate::entity::audit_log::Model;
+use crate::entity::audit_log::{Model, REQUEST_BODY_ALTERED};
 use crate::migration::{IP_LEN, LONG_TEXT_BYTES, METHOD_LEN, REQUEST_ID_LEN, SHORT_TEXT_LEN};
 use crate::record::{AuditRecord, TextPart};
 use crate::sanitize::{BodyInput, Redactor};
@@ -92,7 +93,14 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
             })
         })
         .map(|text| cut_bytes(text, LONG_TEXT_BYTES));
-    let extra = context.extra.map(|extra| redact_json(redactor, extra));
+    let mut extra = context.extra.map(|extra| redact_json(redactor, extra));
+    // A replay must not send an altered body, and a redaction with a replacement of the user's
+    // or a summary of a multipart upload cannot be told from a real body afterwards.
+    if request_body.as_deref().is_some_and(|stored| {
+        !stored_verbatim(stored, &body, request.text.str(TextPart::ContentEncoding))
+    }) {
+        extra = Some(note_altered_body(extra));
+    }
     let request_headers = request
         .headers
         .as_ref()
@@ -177,6 +185,60 @@ fn ip_text(ip: std::net::IpAddr) -> String {
     }
 }
 
+/// Whether `stored` is the body the client sent: all of it was captured, it had no
+/// `Content-Encoding`, and the sanitizer kept its bytes, or (for JSON, which the sanitizer
+/// writes compactly) left out only the whitespace between tokens.
+fn stored_verbatim(stored: &str, body: &CapturedBody, content_encoding: Option<&str>) -> bool {
+    let encoded = content_encoding.is_some_and(|coding| {
+        let coding = coding.trim();
+        !coding.is_empty() && !coding.eq_ignore_ascii_case("identity")
+    });
+    if body.truncated || encoded || body.total != body.bytes.len() as u64 {
+        return false;
+    }
+    let raw: &[u8] = &body.bytes;
+    raw == stored.as_bytes()
+        || (json_without_whitespace(raw, stored.as_bytes())
+            && serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok())
+}
+
+/// Whether `compact` is `raw` with the JSON whitespace outside strings left out. In valid JSON
+/// such whitespace only ever separates tokens, so both are then the same document.
+fn json_without_whitespace(raw: &[u8], compact: &[u8]) -> bool {
+    let mut compact = compact.iter();
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in raw {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+        } else if matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        } else if byte == b'"' {
+            in_string = true;
+        }
+        if compact.next() != Some(&byte) {
+            return false;
+        }
+    }
+    compact.next().is_none()
+}
+
+/// `extra` with [`REQUEST_BODY_ALTERED`] set: the writer's note wins over a handler's field of
+/// that name.
+fn note_altered_body(extra: Option<serde_json::Value>) -> serde_json::Value {
+    let mut fields = match extra {
+        Some(serde_json::Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    fields.insert(REQUEST_BODY_ALTERED.into(), true.into());
+    serde_json::Value::Object(fields)
+}
+
 /// PostgreSQL cannot store U+0000 in text; no backend should get a row it may reject for it.
 fn strip_nul(model: &mut Model) {
     let fix = |text: &mut String| {
@@ -240,7 +302,13 @@ pub(crate) fn safe_form(model: &Model, reason: &str) -> Model {
             .as_ref()
             .map(|_| "[body not stored: the database rejected the row]".to_owned()),
         request_headers: None,
-        extra: Some(serde_json::json!({ "rejected": ascii(reason, 500) })),
+        extra: Some({
+            let rejected = serde_json::json!({ "rejected": ascii(reason, 500) });
+            match model.request_body {
+                Some(_) => note_altered_body(Some(rejected)),
+                None => rejected,
+            }
+        }),
         error: opt(&model.error, 200),
         ..model.clone()
     }
@@ -454,6 +522,68 @@ mod tests {
             .unwrap_or_default()
             .to_owned();
         assert!(reason.contains("ExpiredSignature"), "{reason}");
+    fn captured(raw: &[u8]) -> CapturedBody {
+        CapturedBody {
+            bytes: bytes::Bytes::copy_from_slice(raw),
+            total: raw.len() as u64,
+            ..CapturedBody::default()
+        }
+    }
+
+    /// Only a body stored as the client sent it (JSON compacted included) is verbatim; what the
+    /// sanitizer changed, summarized or decoded, and what was cut, is not.
+    #[test]
+    fn verbatim_bodies_are_told_from_altered_ones() {
+        let redactor = Redactor::builder().replacement("<gone>").build();
+        let stored = |raw: &[u8], content_type: &str| {
+            redactor
+                .redact_body(&BodyInput::new(Some(content_type), raw))
+                .unwrap_or_default()
+        };
+        for (raw, content_type, verbatim) in [
+            (&br#"{"qty":2}"#[..], "application/json", true),
+            (b"{ \"qty\" : 2,\n \"note\": \"a  b\" }", "application/json", true),
+            (br#"{"qty":2,"password":"x"}"#, "application/json", false),
+            (b"a=1&b=two", "application/x-www-form-urlencoded", true),
+            (b"a=1&token=two", "application/x-www-form-urlencoded", false),
+            (b"plain words", "text/plain", true),
+            (b"\x89PNG", "image/png", false),
+            (
+                b"--b\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nholiday\r\n--b--\r\n",
+                "multipart/form-data; boundary=b",
+                false,
+            ),
+        ] {
+            let text = stored(raw, content_type);
+            assert_eq!(
+                stored_verbatim(&text, &captured(raw), None),
+                verbatim,
+                "{content_type}: {text}"
+            );
+        }
+        let json = br#"{"qty":2}"#;
+        let text = stored(json, "application/json");
+        assert!(!stored_verbatim(&text, &captured(json), Some("gzip")));
+        assert!(stored_verbatim(&text, &captured(json), Some("identity")));
+        let mut cut = captured(json);
+        cut.truncated = true;
+        assert!(!stored_verbatim(&text, &cut, None));
+        // Whitespace inside a string is the document's own; a token split by it is invalid.
+        assert!(!json_without_whitespace(br#"["a b"]"#, br#"["ab"]"#));
+        assert!(!stored_verbatim("[12]", &captured(b"[1 2]"), None));
+    }
+
+    #[test]
+    fn the_note_on_an_altered_body_wins_over_a_handlers_field() {
+        let extra = serde_json::json!({ "plan": "gold", REQUEST_BODY_ALTERED: false });
+        assert_eq!(
+            note_altered_body(Some(extra)),
+            serde_json::json!({ "plan": "gold", REQUEST_BODY_ALTERED: true })
+        );
+        assert_eq!(
+            note_altered_body(None),
+            serde_json::json!({ REQUEST_BODY_ALTERED: true })
+        );
     }
 
     /// The text is std's, for every octet value in every position.
