@@ -585,6 +585,10 @@ async fn export_ndjson_and_csv(test: Arc<TestDb>) {
             row(base + chrono::Duration::seconds(1), |m| m.status = None),
             row(base + chrono::Duration::seconds(2), |m| {
                 m.client_ip = Some("10.1.2.3".into());
+                // What clients send, which a spreadsheet would evaluate.
+                m.user_agent = Some(r#"=HYPERLINK("http://evil.example","x")"#.into());
+                m.query = Some("-1+1".into());
+                m.error = Some("@SUM(1)".into());
             }),
         ],
     )
@@ -610,6 +614,10 @@ async fn export_ndjson_and_csv(test: Arc<TestDb>) {
     assert_eq!(lines[0]["extra"]["plan"], "gold");
     assert_eq!(lines[1]["status"], serde_json::Value::Null);
     assert_eq!(lines[2]["client_ip"], "10.1.2.3");
+    assert_eq!(
+        lines[2]["user_agent"], r#"=HYPERLINK("http://evil.example","x")"#,
+        "NDJSON keeps values as stored"
+    );
 
     // OpenTelemetry names, into an async writer.
     let mut out: Vec<u8> = Vec::new();
@@ -637,6 +645,14 @@ async fn export_ndjson_and_csv(test: Arc<TestDb>) {
     assert!(text.contains(",\"say \"\"hi\"\",\nthen leave\","), "{text}");
     // Header plus three records, each ending in CRLF (the quoted newline is a bare LF).
     assert_eq!(text.matches("\r\n").count(), 4);
+    // Formulas from clients reach the spreadsheet as text.
+    let last = text.split("\r\n").nth(3).unwrap();
+    assert!(
+        last.contains(r#","'=HYPERLINK(""http://evil.example"",""x"")","#),
+        "{last}"
+    );
+    assert!(last.contains(r#","'-1+1","#), "{last}");
+    assert!(last.contains(r#","'@SUM(1)","#), "{last}");
 }
 
 /// An `AsyncWrite` that only counts lines.

