@@ -53,6 +53,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     responses_sent_whole_without_their_end_are_complete,
     client_disconnect_mid_body_of_known_length_is_recorded,
     outer_layer_enriches_empty_responses_through_their_extensions,
+    exact_filters_match_only_the_exact_value,
 ];
 
 fn main() {
@@ -1048,4 +1049,63 @@ async fn outer_layer_enriches_empty_responses_through_their_extensions(t: Arc<Te
             ("/private", Some("outer.saw.401"), None),
         ]
     );
+/// `export --user alice` for a data-access request must not return the rows of `Alice`: MySQL's
+/// `utf8mb4_unicode_ci` took `Alice`, `ALICE`, `alicé` and `alice ` for `alice`, on every
+/// exact filter. Each filter now selects its one row on every backend; a method given in lower
+/// case selects the upper-case method, and not a lower-case one the server saw.
+async fn exact_filters_match_only_the_exact_value(t: Arc<TestDb>) {
+    use sea_orm::EntityTrait;
+    use tower_audit::entity::audit_log;
+    use tower_audit::store::{self, AuditFilter, PageRequest};
+
+    let db = t.migrated().await;
+    let spellings = ["alice", "Alice", "ALICE", "alicé", "alice "];
+    let at = chrono::Utc::now() - chrono::Duration::hours(1);
+    let models = spellings.iter().enumerate().map(|(i, name)| {
+        support::row(at + chrono::Duration::seconds(i as i64), |m| {
+            m.user_id = Some((*name).into());
+            m.tenant_id = Some(format!("{name}-corp"));
+            m.route = Some(format!("/{name}"));
+            m.request_id = Some(format!("req-{name}"));
+            m.client_ip = Some(
+                [
+                    "2001:db8::a",
+                    "2001:DB8::A",
+                    "2001:Db8::a",
+                    "2001:db8::à",
+                    "2001:db8::a ",
+                ][i]
+                    .into(),
+            );
+            m.method = ["POST", "post", "Post", "PÔST", "POST "][i].into();
+        })
+    });
+    audit_log::Entity::insert_many(models)
+        .exec(&db)
+        .await
+        .unwrap();
+
+    let only = |filter: AuditFilter, want: &'static str| {
+        let db = db.clone();
+        async move {
+            let page = store::page(&db, &filter, PageRequest::newest_first(10))
+                .await
+                .unwrap();
+            let users: Vec<_> = page
+                .rows
+                .iter()
+                .map(|r| r.user_id.clone().unwrap())
+                .collect();
+            assert_eq!(users, [want], "{filter:?}");
+            assert_eq!(store::count(&db, &filter).await.unwrap(), 1, "{filter:?}");
+        }
+    };
+    only(AuditFilter::new().user("alice"), "alice").await;
+    only(AuditFilter::new().user("Alice"), "Alice").await;
+    only(AuditFilter::new().tenant("alice-corp"), "alice").await;
+    only(AuditFilter::new().route("/alice"), "alice").await;
+    only(AuditFilter::new().request_id("req-alice"), "alice").await;
+    only(AuditFilter::new().client_ip("2001:db8::a"), "alice").await;
+    only(AuditFilter::new().method("post"), "alice").await;
+    only(AuditFilter::new().method("POST"), "alice").await;
 }

@@ -537,7 +537,7 @@ async fn every_query_uses_an_index(test: Arc<TestDb>) {
             PageRequest::newest_first(100).after(Some(cursor)),
             PageRequest::oldest_first(100).after(Some(cursor)),
         ] {
-            let sql = store::page_select(filter, request).build(db_backend);
+            let sql = store::page_select(db_backend, filter, request).build(db_backend);
             assert_uses_index(&db, backend, &format!("page, {name}, {request:?}"), sql).await;
         }
     }
@@ -548,7 +548,7 @@ async fn every_query_uses_an_index(test: Arc<TestDb>) {
         let count = audit_log::Entity::find()
             .select_only()
             .column_as(sea_orm::sea_query::Expr::val(1), "one")
-            .filter(filter.condition())
+            .filter(filter.condition(db_backend))
             .build(db_backend);
         assert_uses_index(&db, backend, &format!("count, {name}"), count).await;
     }

@@ -229,7 +229,7 @@ struct FilterArgs {
     /// Rows of this tenant.
     #[arg(long)]
     tenant: Option<String>,
-    /// Rows with this method (repeatable).
+    /// Rows with this method, in any case (repeatable).
     #[arg(long)]
     method: Vec<String>,
     /// Rows whose path starts with this.
@@ -257,7 +257,7 @@ struct FilterArgs {
 
 impl FilterArgs {
     fn filter(&self) -> AuditFilter {
-        let mut filter = AuditFilter::new().methods(self.method.iter().map(|m| m.to_uppercase()));
+        let mut filter = AuditFilter::new().methods(&self.method);
         if let Some(at) = self.since {
             filter = filter.since(at);
         }

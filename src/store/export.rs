@@ -355,7 +355,7 @@ impl Chunks {
         filter: &AuditFilter,
         buf: &mut Vec<u8>,
     ) -> Result<bool, Error> {
-        let Some(outside) = filter.outside_time_range() else {
+        let Some(outside) = filter.outside_time_range(db.get_database_backend()) else {
             return Ok(false);
         };
         let chains = &self.chains;

@@ -3,8 +3,8 @@
 use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, SimpleExpr};
-use sea_orm::{ColumnTrait, Condition};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
+use sea_orm::{ColumnTrait, Condition, DbBackend};
 
 use crate::entity::audit_log::Column;
 
@@ -31,9 +31,17 @@ const LIKE_ESCAPE: char = '!';
 /// | [`body_contains`](Self::body_contains) | `request_body LIKE '%text%'` | — |
 ///
 /// Conditions without an index of their own are checked while the query walks the
-/// `occurred_at` index in its sort order. LIKE patterns are escaped, so `%` and `_` in the
-/// text match themselves; whether they match case-insensitively follows the backend (SQLite and
-/// MySQL's `utf8mb4_unicode_ci`: ASCII case-insensitive; PostgreSQL: case-sensitive).
+/// `occurred_at` index in its sort order.
+///
+/// The `=` and `IN` matches are exact on every backend: `user("alice")` never selects the
+/// rows of `Alice`, `alicé` or `alice `. On MySQL/MariaDB, whose `utf8mb4_unicode_ci` columns
+/// compare without case, accents or trailing spaces, each adds `column = CAST(? AS BINARY)`
+/// beside `column = ?`, which still uses the index. Methods are matched in upper case (see
+/// [`method`](Self::method)).
+///
+/// LIKE patterns are escaped, so `%` and `_` in the text match themselves; whether they match
+/// case-insensitively follows the backend (SQLite and MySQL's `utf8mb4_unicode_ci`: ASCII
+/// case-insensitive; PostgreSQL: case-sensitive).
 ///
 /// # Example
 ///
@@ -99,20 +107,27 @@ impl AuditFilter {
     }
 
     /// Rows with this HTTP method (added to those already allowed).
+    ///
+    /// The method is upper-cased, so `method("post")` selects the `POST` rows, as
+    /// `tower-audit --method post` does. The writer stores the method the server saw, and
+    /// servers see the standard methods in upper case; a method is case-sensitive on the wire,
+    /// so a lower-case one is another, nonstandard method, which this filter does not select.
     #[must_use]
     pub fn method(mut self, method: impl Into<String>) -> Self {
-        self.methods.push(method.into());
+        self.methods.push(method.into().to_ascii_uppercase());
         self
     }
 
-    /// Rows with any of these HTTP methods (added to those already allowed).
+    /// Rows with any of these HTTP methods (added to those already allowed), upper-cased as
+    /// with [`method`](Self::method).
     #[must_use]
     pub fn methods<I, M>(mut self, methods: I) -> Self
     where
         I: IntoIterator<Item = M>,
         M: Into<String>,
     {
-        self.methods.extend(methods.into_iter().map(Into::into));
+        self.methods
+            .extend(methods.into_iter().map(|m| m.into().to_ascii_uppercase()));
         self
     }
 
@@ -222,7 +237,7 @@ impl AuditFilter {
 
     /// The rows that match every condition but the time range, and fall outside it; `None`
     /// without a time range. An export with proof completes its chains with these.
-    pub(crate) fn outside_time_range(&self) -> Option<Condition> {
+    pub(crate) fn outside_time_range(&self, backend: DbBackend) -> Option<Condition> {
         let mut outside = Condition::any();
         if let Some(since) = self.since {
             outside = outside.add(Column::OccurredAt.lt(since));
@@ -238,21 +253,35 @@ impl AuditFilter {
             until: None,
             ..self.clone()
         };
-        Some(others.condition().add(outside))
+        Some(others.condition(backend).add(outside))
     }
 
-    /// The SQL condition of this filter.
-    pub fn condition(&self) -> Condition {
-        self.build(false)
+    /// The SQL condition of this filter on `backend`: on MySQL/MariaDB it has the binary
+    /// comparisons that make the `=` and `IN` matches exact (see above).
+    ///
+    /// ```
+    /// use sea_orm::{DbBackend, EntityTrait, QueryFilter, QueryTrait};
+    /// use tower_audit::entity::audit_log::Entity;
+    /// use tower_audit::store::AuditFilter;
+    ///
+    /// let filter = AuditFilter::new().user("alice");
+    /// let sql = Entity::find()
+    ///     .filter(filter.condition(DbBackend::MySql))
+    ///     .build(DbBackend::MySql)
+    ///     .to_string();
+    /// assert!(sql.contains("`user_id` = CAST('alice' AS BINARY)"), "{sql}");
+    /// ```
+    pub fn condition(&self, backend: DbBackend) -> Condition {
+        self.build(backend, false)
     }
 
     /// The condition, made two-valued: a row whose column is NULL does not match (rather than
     /// giving NULL), so that `NOT condition` holds for it. Used for legal holds.
-    pub(crate) fn condition_not_null(&self) -> Condition {
-        self.build(true)
+    pub(crate) fn condition_not_null(&self, backend: DbBackend) -> Condition {
+        self.build(backend, true)
     }
 
-    fn build(&self, two_valued: bool) -> Condition {
+    fn build(&self, backend: DbBackend, two_valued: bool) -> Condition {
         let guard = |column: Column, expr: SimpleExpr| -> SimpleExpr {
             if two_valued {
                 column.is_not_null().and(expr)
@@ -274,13 +303,26 @@ impl AuditFilter {
             (Column::ClientIp, &self.client_ip),
             (Column::RequestId, &self.request_id),
         ];
+        let mysql = backend == DbBackend::MySql;
         for (column, value) in equals {
             if let Some(value) = value {
-                all = all.add(guard(column, column.eq(value.as_str())));
+                let mut equal = column.eq(value.as_str());
+                if mysql {
+                    // The first comparison finds the candidates through the index, under the
+                    // table's collation; the binary one keeps only the exact value.
+                    equal = equal.and(Expr::col(column).eq(binary(value)));
+                }
+                all = all.add(guard(column, equal));
             }
         }
         if !self.methods.is_empty() {
-            all = all.add(Column::Method.is_in(self.methods.iter().map(String::as_str)));
+            let methods = self.methods.iter().map(String::as_str);
+            all = all.add(if mysql {
+                // No index on `method`: the binary comparison alone.
+                Expr::col(Column::Method).is_in(methods.map(binary))
+            } else {
+                Column::Method.is_in(methods)
+            });
         }
         if let Some(prefix) = &self.path_prefix {
             let pattern = format!("{}%", escape_like(prefix));
@@ -302,6 +344,12 @@ impl AuditFilter {
         }
         all
     }
+}
+
+/// `CAST(? AS BINARY)`: compared with it, a MySQL text column compares its bytes, so case,
+/// accents and trailing spaces count.
+fn binary(value: &str) -> SimpleExpr {
+    Func::cast_as(value, Alias::new("BINARY")).into()
 }
 
 /// `text` with LIKE's wildcards and the escape character escaped.

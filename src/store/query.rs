@@ -7,8 +7,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
 };
 
 use super::AuditFilter;
@@ -183,7 +183,9 @@ pub async fn page<C: ConnectionTrait>(
     request: PageRequest,
 ) -> Result<Page, Error> {
     let limit = Ord::max(request.limit, 1);
-    let mut rows = page_select(filter, request).all(db).await?;
+    let mut rows = page_select(db.get_database_backend(), filter, request)
+        .all(db)
+        .await?;
     let next = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(Cursor::after)
@@ -196,10 +198,15 @@ pub async fn page<C: ConnectionTrait>(
 /// The query [`page`] runs: rows matching `filter` past the request's cursor, in its order,
 /// limited to one row more than the page (which tells whether a next page exists).
 ///
-/// Public so that its plan can be checked (`EXPLAIN`) or the query extended.
-pub fn page_select(filter: &AuditFilter, request: PageRequest) -> Select<Entity> {
+/// Public so that its plan can be checked (`EXPLAIN`) or the query extended. Build it for
+/// `backend`: the condition differs on MySQL (see [`AuditFilter::condition`]).
+pub fn page_select(
+    backend: DbBackend,
+    filter: &AuditFilter,
+    request: PageRequest,
+) -> Select<Entity> {
     let limit = Ord::max(request.limit, 1);
-    let mut condition = filter.condition();
+    let mut condition = filter.condition(backend);
     if let Some(cursor) = request.after {
         condition = condition.add(keyset(request.order, cursor));
     }
@@ -261,7 +268,10 @@ pub async fn get<C: ConnectionTrait>(db: &C, id: i64) -> Result<Option<Model>, E
 ///
 /// [`Error::Database`] when the query fails.
 pub async fn count<C: ConnectionTrait>(db: &C, filter: &AuditFilter) -> Result<u64, Error> {
-    Ok(Entity::find().filter(filter.condition()).count(db).await?)
+    Ok(Entity::find()
+        .filter(filter.condition(db.get_database_backend()))
+        .count(db)
+        .await?)
 }
 
 /// Up to `limit` rows matching `filter` with an id above `after_id`, in insertion (id) order.
@@ -280,7 +290,11 @@ pub async fn rows_after_id<C: ConnectionTrait>(
     limit: u64,
 ) -> Result<Vec<Model>, Error> {
     Ok(Entity::find()
-        .filter(filter.condition().add(Column::Id.gt(after_id)))
+        .filter(
+            filter
+                .condition(db.get_database_backend())
+                .add(Column::Id.gt(after_id)),
+        )
         .order_by_asc(Column::Id)
         .limit(limit)
         .all(db)

@@ -166,7 +166,7 @@ pub async fn purge_before<C: ConnectionTrait>(
     }
     let mut purgeable = Condition::all().add(Column::OccurredAt.lt(cutoff));
     if let Some(hold) = &options.legal_hold {
-        purgeable = purgeable.add(hold.condition_not_null().not());
+        purgeable = purgeable.add(hold.condition_not_null(db.get_database_backend()).not());
     }
     // Hash-chained rows go only as a prefix of their chain, so what stays still verifies.
     let (chained, tombstones) = chain_prefixes(db, cutoff, &options).await?;
@@ -290,7 +290,7 @@ async fn chain_prefixes<C: ConnectionTrait>(
     for chain_id in chains.into_iter().flatten() {
         let mut stays = Condition::any().add(Column::OccurredAt.gte(cutoff));
         if let Some(hold) = &options.legal_hold {
-            stays = stays.add(hold.condition_not_null());
+            stays = stays.add(hold.condition_not_null(db.get_database_backend()));
         }
         let seq_of = |filter: Condition, first: bool| {
             let column = if first {

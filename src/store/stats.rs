@@ -115,7 +115,10 @@ pub async fn stats<C: ConnectionTrait>(
     filter: &AuditFilter,
     options: StatsOptions,
 ) -> Result<AuditStats, Error> {
-    let total = Entity::find().filter(filter.condition()).count(db).await?;
+    let total = Entity::find()
+        .filter(filter.condition(db.get_database_backend()))
+        .count(db)
+        .await?;
     let by_route = top_groups(db, filter, Column::Route, options.top).await?;
     let by_user = top_groups(db, filter, Column::UserId, options.top).await?;
 
@@ -123,7 +126,7 @@ pub async fn stats<C: ConnectionTrait>(
         .select_only()
         .column(Column::Status)
         .column_as(Expr::col(Column::Id).count(), "n")
-        .filter(filter.condition())
+        .filter(filter.condition(db.get_database_backend()))
         .group_by(Column::Status)
         .into_model::<StatusGroup>()
         .all(db)
@@ -162,7 +165,7 @@ async fn top_groups<C: ConnectionTrait>(
         .select_only()
         .column_as(column, "key")
         .column_as(Expr::col(Column::Id).count(), "n")
-        .filter(filter.condition())
+        .filter(filter.condition(db.get_database_backend()))
         .group_by(column)
         .order_by_desc(Expr::col(Column::Id).count())
         .order_by_asc(column)
@@ -187,7 +190,7 @@ async fn latency<C: ConnectionTrait>(
         let mut samples: Vec<i64> = Entity::find()
             .select_only()
             .column(Column::LatencyUs)
-            .filter(filter.condition())
+            .filter(filter.condition(db.get_database_backend()))
             .limit(max_samples)
             .into_tuple()
             .all(db)
@@ -201,7 +204,7 @@ async fn latency<C: ConnectionTrait>(
             let pair: Vec<i64> = Entity::find()
                 .select_only()
                 .column(Column::LatencyUs)
-                .filter(filter.condition())
+                .filter(filter.condition(db.get_database_backend()))
                 .order_by_asc(Column::LatencyUs)
                 .limit(2)
                 .offset(low)
@@ -223,7 +226,9 @@ async fn postgres_percentiles<C: ConnectionTrait>(
     db: &C,
     filter: &AuditFilter,
 ) -> Result<[f64; 3], Error> {
-    let mut select = Entity::find().select_only().filter(filter.condition());
+    let mut select = Entity::find()
+        .select_only()
+        .filter(filter.condition(db.get_database_backend()));
     for (i, p) in PERCENTILES.iter().enumerate() {
         // No builder for ordered-set aggregates: this backend needs the SQL text.
         select = select.column_as(
