@@ -1049,6 +1049,8 @@ async fn outer_layer_enriches_empty_responses_through_their_extensions(t: Arc<Te
             ("/private", Some("outer.saw.401"), None),
         ]
     );
+}
+
 /// `export --user alice` for a data-access request must not return the rows of `Alice`: MySQL's
 /// `utf8mb4_unicode_ci` took `Alice`, `ALICE`, `alicé` and `alice ` for `alice`, on every
 /// exact filter. Each filter now selects its one row on every backend; a method given in lower

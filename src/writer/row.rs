@@ -522,6 +522,8 @@ mod tests {
             .unwrap_or_default()
             .to_owned();
         assert!(reason.contains("ExpiredSignature"), "{reason}");
+    }
+
     fn captured(raw: &[u8]) -> CapturedBody {
         CapturedBody {
             bytes: bytes::Bytes::copy_from_slice(raw),
