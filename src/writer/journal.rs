@@ -94,6 +94,9 @@ pub(crate) struct Journal {
     set_aside_until: u64,
     /// Stretches moved to the side file since the writer last asked.
     set_aside: u64,
+    /// Where each row the last [`read_pending`](Self::read_pending) returned ends: a batch
+    /// the database took only part of is marked replayed up to the rows it took.
+    row_ends: Vec<u64>,
 }
 
 /// What opening the journal found.
@@ -177,6 +180,7 @@ impl Journal {
                 unsynced: found && config.fsync != FsyncPolicy::EveryBatch,
                 set_aside_until,
                 set_aside: 0,
+                row_ends: Vec::new(),
             },
             recovered,
         ))
@@ -294,6 +298,7 @@ impl Journal {
     /// [`read_pending`](Self::read_pending)'s reading.
     fn read_from_replayed(&mut self, max_rows: usize) -> io::Result<(Vec<Model>, u64)> {
         let mut rows = Vec::new();
+        self.row_ends.clear();
         let mut offset = self.replayed;
         // Bytes on their way to the side file, written whenever they reach `SIDE_CHUNK`: a
         // journal of nothing but unreadable bytes is read in one go (no rows stop it).
@@ -328,7 +333,10 @@ impl Journal {
                 let end = offset + (HEADER + payload.len()) as u64;
                 offset = end;
                 match serde_json::from_slice::<Model>(&payload) {
-                    Ok(row) => rows.push(row),
+                    Ok(row) => {
+                        rows.push(row);
+                        self.row_ends.push(end);
+                    }
                     Err(_) if end <= self.set_aside_until => {}
                     Err(_) => {
                         side.bytes.extend_from_slice(&header);
@@ -366,6 +374,12 @@ impl Journal {
             self.replayed,
             self.set_aside_until,
         )
+    }
+
+    /// Where the first `rows` rows of the last [`read_pending`](Self::read_pending) end, if it
+    /// returned that many.
+    pub(crate) fn row_end(&self, rows: usize) -> Option<u64> {
+        self.row_ends.get(rows.checked_sub(1)?).copied()
     }
 
     /// Where replay stands: everything before it is in the database.

@@ -659,6 +659,119 @@ mod tests {
         assert_eq!(dead_paths, ["/refuse-1", "/refuse-2", "/refuse-3"]);
     }
 
+    /// [`refusing_db`], that also fails every row whose path starts with `/flaky` while its
+    /// `outage` table holds a row, with an error that is not a refusal (malformed JSON), as a
+    /// database that is away would.
+    async fn refusing_and_flaky_db(dir: &std::path::Path) -> sea_orm::DatabaseConnection {
+        use sea_orm::ConnectionTrait;
+
+        let db = refusing_db(dir).await;
+        for statement in [
+            "CREATE TABLE outage (down INTEGER)",
+            "INSERT INTO outage VALUES (1)",
+            "CREATE TRIGGER flaky BEFORE INSERT ON audit_log \
+             WHEN NEW.path LIKE '/flaky%' AND EXISTS (SELECT 1 FROM outage) \
+             BEGIN SELECT json('not json'); END",
+        ] {
+            db.execute_unprepared(statement).await.expect("outage");
+        }
+        db
+    }
+
+    /// One batch, `/ok-1 /refuse /flaky /ok-2`, into [`refusing_and_flaky_db`]: split to isolate
+    /// the refused row after `/ok-1` went in, it meets the outage at `/flaky`, which then ends.
+    /// Returns the stats after shutdown, and the dead-letter journal's paths (with a journal).
+    async fn split_batch_meets_an_outage(journal: bool) -> (crate::WriterStats, Vec<String>) {
+        use sea_orm::ConnectionTrait;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let db = refusing_and_flaky_db(dir.path()).await;
+        let mut builder = crate::AuditLayer::builder(db.clone())
+            .batch_size(4)
+            .flush_interval(Duration::from_secs(3_600));
+        if journal {
+            builder = builder.journal(dir.path().join("audit.journal"));
+        }
+        let (layer, guard, writer) = builder.build_pair().expect("layer");
+        let task = tokio::spawn(writer);
+        get_each(&layer, &["/ok-1", "/refuse", "/flaky", "/ok-2"]).await;
+        assert!(
+            wait_for(&guard, |s| s.failed_batches > 0).await,
+            "{:?}",
+            guard.stats()
+        );
+        db.execute_unprepared("DELETE FROM outage")
+            .await
+            .expect("outage over");
+        assert!(
+            wait_for(&guard, |s| s.written >= 3 && s.replayed == s.spilled).await,
+            "{:?}",
+            guard.stats()
+        );
+        drop(layer);
+        let channel = guard.channel.clone();
+        guard
+            .shutdown(Duration::from_secs(5))
+            .await
+            .expect("shutdown");
+        task.await.expect("writer");
+        let stats = channel.snapshot();
+        let dead = super::JournalConfig {
+            path: dir.path().join("audit.journal.dead"),
+            max_bytes: 1 << 20,
+            fsync: super::FsyncPolicy::Never,
+        };
+        let dead_paths = match journal {
+            true => {
+                let (mut dead, _) = super::Journal::open(&dead).expect("dead-letter journal");
+                let (rows, _) = dead.read_pending(10).expect("read");
+                rows.into_iter().map(|row| row.path).collect()
+            }
+            false => Vec::new(),
+        };
+        (stats, dead_paths)
+    }
+
+    /// A batch split to isolate a refused row keeps what went in when the database then goes
+    /// away: only the rest is journaled, so `/ok-1` is written once and the refused row
+    /// dead-lettered once, and the counters add up to what was captured.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_split_batch_that_meets_an_outage_journals_only_the_rest() {
+        let (stats, dead) = split_batch_meets_an_outage(true).await;
+        assert_eq!(
+            (
+                stats.written,
+                stats.dead_lettered,
+                stats.lost,
+                stats.dropped
+            ),
+            (3, 1, 0, 0),
+            "{stats:?}"
+        );
+        assert_eq!((stats.spilled, stats.replayed), (2, 2), "{stats:?}");
+        assert_eq!(dead, ["/refuse"]);
+        assert_eq!(
+            stats.captured,
+            stats.dropped
+                + stats.lost
+                + stats.dead_lettered
+                + (stats.written - stats.replayed)
+                + stats.spilled
+        );
+    }
+
+    /// Without a journal, the batch is retried from where the outage met it: `/ok-1` is not
+    /// counted as written twice, nor the refused row as lost twice.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_split_batch_that_meets_an_outage_is_retried_from_there() {
+        let (stats, _) = split_batch_meets_an_outage(false).await;
+        assert_eq!(
+            (stats.captured, stats.written, stats.lost, stats.dropped),
+            (4, 3, 1, 0),
+            "{stats:?}"
+        );
+    }
+
     /// A full batch is written when its last record arrives, not when the flush timer fires: a
     /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
     /// then two batches at once, with a timer that would take an hour. The worker takes what has

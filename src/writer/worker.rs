@@ -2,6 +2,7 @@
 //! in the journal and replays them once the database is back.
 
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -137,6 +138,14 @@ pub(crate) struct Worker {
 pub(crate) struct Converted {
     rows: Vec<Model>,
     prebound: Option<Prebound>,
+}
+
+/// A database that went away in the middle of a batch: the first `settled` rows were written
+/// (or written in a safe form, or dead-lettered) before `error`.
+#[derive(Debug)]
+struct Unsettled {
+    settled: usize,
+    error: DbErr,
 }
 
 /// Records being converted on a blocking thread.
@@ -428,7 +437,12 @@ impl Worker {
                     }
                     return;
                 }
-                Err(error) => error,
+                Err(Unsettled { settled, error }) => {
+                    // Rows settled before the failure are counted already: neither retried
+                    // (a refused row would be dead-lettered twice) nor journaled nor lost.
+                    rows.drain(..settled);
+                    error
+                }
             };
             let delay = self.database_failed(&error, rows.len());
             if self.channel.journal.is_some() {
@@ -460,7 +474,7 @@ impl Worker {
         &mut self,
         rows: &mut [Model],
         prebound: Option<Prebound>,
-    ) -> Result<(), DbErr> {
+    ) -> Result<(), Unsettled> {
         // The chain's reads and checkpoints are bounded like inserts: a call on a stalled
         // connection would otherwise hold the writer, which could then neither journal nor stop.
         #[cfg(feature = "integrity")]
@@ -472,15 +486,20 @@ impl Worker {
                 "reading the chain's head",
                 chain.seal(self.sink.db(), rows),
             )
-            .await?;
+            .await
+            .map_err(|error| Unsettled { settled: 0, error })?;
         }
-        self.insert(rows, prebound).await?;
+        let inserted = self.insert(rows, prebound).await;
         #[cfg(feature = "integrity")]
         let timeout = self.call_timeout();
         #[cfg(feature = "integrity")]
         if let Some(chain) = &mut self.chain {
-            chain.inserted(rows);
-            if chain.checkpoint_due()
+            let settled = inserted
+                .as_ref()
+                .map_or_else(|u| u.settled, |()| rows.len());
+            chain.inserted(&rows[..settled]);
+            if inserted.is_ok()
+                && chain.checkpoint_due()
                 && let Err(error) = within(
                     timeout,
                     "chain checkpoint",
@@ -491,29 +510,43 @@ impl Worker {
                 tracing::warn!(%error, "tower-audit: cannot store a chain checkpoint");
             }
         }
-        Ok(())
+        inserted
     }
 
     /// Inserts rows; a row the database refuses is isolated (the batch is split until it is
     /// alone) and written in a safe form, or to the dead-letter journal. Errors returned are
-    /// those of a database that is away.
-    async fn insert(&mut self, rows: &[Model], prebound: Option<Prebound>) -> Result<(), DbErr> {
+    /// those of a database that is away, with how many leading rows were settled before it.
+    async fn insert(
+        &mut self,
+        rows: &mut [Model],
+        prebound: Option<Prebound>,
+    ) -> Result<(), Unsettled> {
         let mut prebound = prebound;
-        let mut pending: Vec<&[Model]> = vec![rows];
-        while let Some(slice) = pending.pop() {
+        // Taken lowest first, so the rows before the range being tried are all settled.
+        let mut pending: Vec<Range<usize>> = vec![0..rows.len()];
+        while let Some(range) = pending.pop() {
+            let unsettled = |error| Unsettled {
+                settled: range.start,
+                error,
+            };
             // Values bound ahead are those of the whole batch: only its first attempt takes them.
-            match self.insert_once(slice, prebound.take()).await {
-                Ok(()) => Counters::add(&self.channel.stats.written, slice.len() as u64),
+            match self
+                .insert_once(&rows[range.clone()], prebound.take())
+                .await
+            {
+                Ok(()) => Counters::add(&self.channel.stats.written, range.len() as u64),
                 Err(error) if sink::is_rejection(&error) => {
-                    if slice.len() > 1 {
-                        let (left, right) = slice.split_at(slice.len() / 2);
-                        pending.push(right);
-                        pending.push(left);
+                    if range.len() > 1 {
+                        let middle = range.start + range.len() / 2;
+                        pending.push(middle..range.end);
+                        pending.push(range.start..middle);
                     } else {
-                        self.rejected_row(&slice[0], &error).await?;
+                        self.rejected_row(&rows[range.start], &error)
+                            .await
+                            .map_err(unsettled)?;
                     }
                 }
-                Err(error) => return Err(error),
+                Err(error) => return Err(unsettled(error)),
             }
         }
         self.channel.publish();
@@ -723,28 +756,44 @@ impl Worker {
             self.channel.publish();
             return;
         }
-        match self.seal_and_insert(&mut rows, None).await {
+        let (settled, error) = match self.seal_and_insert(&mut rows, None).await {
             Ok(()) => {
                 // The probe went through: replay in whole batches again.
                 self.database_is_back();
-                Counters::add(&self.channel.stats.replayed, rows.len() as u64);
-                let channel = self.channel.clone();
-                let marked = tokio::task::spawn_blocking(move || {
-                    channel
-                        .journal
-                        .as_ref()
-                        .map_or(Ok(()), |j| lock(j).mark_replayed(offset))
-                })
-                .await;
-                if !matches!(marked, Ok(Ok(()))) {
-                    tracing::error!("tower-audit: cannot record the journal's replay position");
+                (rows.len(), None)
+            }
+            Err(Unsettled { settled, error }) => (settled, Some(error)),
+        };
+        if settled > 0 {
+            // Rows settled before a failure leave the journal too: replayed again, a refused
+            // one would be dead-lettered twice.
+            Counters::add(&self.channel.stats.replayed, settled as u64);
+            let whole = settled == rows.len();
+            let channel = self.channel.clone();
+            let marked = tokio::task::spawn_blocking(move || {
+                let Some(journal) = &channel.journal else {
+                    return Ok(());
+                };
+                let mut journal = lock(journal);
+                // The whole batch: past any bytes set aside after its last row too.
+                match if whole {
+                    Some(offset)
+                } else {
+                    journal.row_end(settled)
+                } {
+                    Some(through) => journal.mark_replayed(through),
+                    None => Err(std::io::Error::other("the rows read last are not known")),
                 }
-                self.channel.update_journal_bytes();
-                self.channel.publish();
+            })
+            .await;
+            if !matches!(marked, Ok(Ok(()))) {
+                tracing::error!("tower-audit: cannot record the journal's replay position");
             }
-            Err(error) => {
-                self.database_failed(&error, rows.len());
-            }
+            self.channel.update_journal_bytes();
+            self.channel.publish();
+        }
+        if let Some(error) = error {
+            self.database_failed(&error, rows.len() - settled);
         }
     }
 
