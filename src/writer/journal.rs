@@ -97,6 +97,14 @@ pub(crate) struct Journal {
     /// Where each row the last [`read_pending`](Self::read_pending) returned ends: a batch
     /// the database took only part of is marked replayed up to the rows it took.
     row_ends: Vec<u64>,
+    /// Where each whole frame the last read passed ends, rows or not: what marking replay past
+    /// them takes off `pending_frames`.
+    frame_ends: Vec<u64>,
+    /// Whole frames from the replay position to the end: the rows a shutdown leaves for the
+    /// next start (frames that turn out not to be rows at replay, rarer than rare, included).
+    /// Counted here rather than from the writer's counters, which cannot tell rows a previous
+    /// process journaled from this one's.
+    pending_frames: u64,
 }
 
 /// What opening the journal found.
@@ -143,7 +151,9 @@ impl Journal {
             sync_dir(&config.path)?;
         }
         let on_disk = file.metadata()?.len();
-        let len = scan(&mut file, on_disk)?;
+        let marker = offset_path(&config.path);
+        let marked = read_marker(&marker);
+        let (len, pending_frames) = scan(&mut file, on_disk, marked.0)?;
         let mut recovered = Recovered::default();
         if len < on_disk {
             // A torn last frame (the process died mid-append) or corruption: keep what is whole.
@@ -151,8 +161,6 @@ impl Journal {
             file.sync_all()?;
             recovered.cut_bytes = on_disk - len;
         }
-        let marker = offset_path(&config.path);
-        let marked = read_marker(&marker);
         let (replayed, set_aside_until) = (marked.0.min(len), marked.1.min(len));
         if (replayed, set_aside_until) != marked {
             // The marker points past the journal's end: appended rows the system lost before
@@ -181,6 +189,8 @@ impl Journal {
                 set_aside_until,
                 set_aside: 0,
                 row_ends: Vec::new(),
+                frame_ends: Vec::new(),
+                pending_frames,
             },
             recovered,
         ))
@@ -189,6 +199,11 @@ impl Journal {
     /// Bytes of rows waiting to be replayed.
     pub(crate) fn pending_bytes(&self) -> u64 {
         self.len - self.replayed
+    }
+
+    /// Rows waiting to be replayed (see `pending_frames`).
+    pub(crate) fn pending_rows(&self) -> u64 {
+        self.pending_frames
     }
 
     /// Appends as many of `rows` as fit under the size bound; returns how many.
@@ -220,6 +235,7 @@ impl Journal {
             return Err(error);
         }
         self.len += buffer.len() as u64;
+        self.pending_frames += appended as u64;
         let overdue = self.sync_overdue();
         self.unsynced = true;
         if self.fsync == FsyncPolicy::EveryBatch || overdue {
@@ -299,6 +315,7 @@ impl Journal {
     fn read_from_replayed(&mut self, max_rows: usize) -> io::Result<(Vec<Model>, u64)> {
         let mut rows = Vec::new();
         self.row_ends.clear();
+        self.frame_ends.clear();
         let mut offset = self.replayed;
         // Bytes on their way to the side file, written whenever they reach `SIDE_CHUNK`: a
         // journal of nothing but unreadable bytes is read in one go (no rows stop it).
@@ -332,6 +349,7 @@ impl Journal {
                 };
                 let end = offset + (HEADER + payload.len()) as u64;
                 offset = end;
+                self.frame_ends.push(end);
                 match serde_json::from_slice::<Model>(&payload) {
                     Ok(row) => {
                         rows.push(row);
@@ -396,9 +414,16 @@ impl Journal {
     /// it is truncated to nothing.
     pub(crate) fn mark_replayed(&mut self, offset: u64) -> io::Result<()> {
         let marker = offset_path(&self.path);
+        let from = self.replayed;
         // Advanced even if the marker cannot be written: the rows are in the database, and a
         // later open that replays them again inserts nothing.
         self.replayed = offset.min(self.len);
+        let passed = self
+            .frame_ends
+            .iter()
+            .filter(|&&end| end > from && end <= self.replayed)
+            .count();
+        self.pending_frames = self.pending_frames.saturating_sub(passed as u64);
         if self.replayed == self.len {
             // The marker goes first, for good: a crash before the cut then replays the rows
             // again (a no-op), where a marker left behind the cut would skip the rows appended
@@ -409,6 +434,7 @@ impl Journal {
             self.file.sync_all()?;
             self.len = 0;
             self.replayed = 0;
+            self.pending_frames = 0;
             self.set_aside_until = 0;
             self.unsynced = false;
             return Ok(());
@@ -483,16 +509,18 @@ fn next_frame(file: &mut File, from: u64, end: u64) -> io::Result<Option<u64>> {
     Ok(None)
 }
 
-/// The end of the last whole, valid frame. Bytes that are not a valid frame are kept when a
-/// valid one follows them (replay sets them aside); at the end of the file they are a torn
-/// append, cut off.
-fn scan(file: &mut File, on_disk: u64) -> io::Result<u64> {
+/// The end of the last whole, valid frame, and how many valid frames start at or after
+/// `from`. Bytes that are not a valid frame are kept when a valid one follows them (replay sets
+/// them aside); at the end of the file they are a torn append, cut off.
+fn scan(file: &mut File, on_disk: u64, from: u64) -> io::Result<(u64, u64)> {
     let mut at = 0u64;
     let mut good = 0u64;
+    let mut frames = 0u64;
     while at < on_disk {
         file.seek(SeekFrom::Start(at))?;
         let mut reader = io::BufReader::new(Read::take(&mut *file, on_disk - at));
         while let Some((_, payload)) = read_frame(&mut reader, on_disk - at)? {
+            frames += u64::from(at >= from);
             at += (HEADER + payload.len()) as u64;
             good = at;
         }
@@ -505,7 +533,7 @@ fn scan(file: &mut File, on_disk: u64) -> io::Result<u64> {
             None => break,
         }
     }
-    Ok(good)
+    Ok((good, frames))
 }
 
 /// The file beside the journal at `path` named `<journal><suffix>`: its marker (`.replayed`),
@@ -1222,6 +1250,30 @@ mod tests {
         config.fsync = FsyncPolicy::Never;
         let (journal, _) = Journal::open(&config).unwrap();
         assert_eq!(journal.sync_due_at(), None);
+    }
+
+    /// The journal counts the rows it holds for the next start: appended, found after the
+    /// replay position at open, and taken off as replay passes them, a batch or part of one.
+    #[test]
+    fn pending_rows_are_counted_through_appends_replay_and_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        journal
+            .append(&(1..=5).map(row).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(journal.pending_rows(), 5);
+        journal.read_pending(2).unwrap();
+        journal.mark_replayed(journal.row_end(1).unwrap()).unwrap();
+        assert_eq!(journal.pending_rows(), 4);
+        let (_, offset) = journal.read_pending(2).unwrap();
+        journal.mark_replayed(offset).unwrap();
+        assert_eq!(journal.pending_rows(), 2);
+        drop(journal);
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        assert_eq!(journal.pending_rows(), 2);
+        let (_, offset) = journal.read_pending(10).unwrap();
+        journal.mark_replayed(offset).unwrap();
+        assert_eq!(journal.pending_rows(), 0);
     }
 
     #[test]

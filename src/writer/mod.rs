@@ -772,6 +772,42 @@ mod tests {
         );
     }
 
+    /// `ShutdownReport::journaled` is what the journal still holds: rows an outage journaled
+    /// after a start that replayed an older journal are reported, not netted against the rows
+    /// of that older journal.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_shutdown_reports_the_rows_left_in_the_journal() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        journal_with_a_stranger(&path, &["old-1", "old-2", "old-3"], 3, &[]);
+        let db = refusing_and_flaky_db(dir.path()).await;
+        let (layer, guard, writer) = crate::AuditLayer::builder(db)
+            .journal(&path)
+            .batch_size(2)
+            .flush_interval(Duration::from_secs(3_600))
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        assert!(
+            wait_for(&guard, |s| s.replayed == 3 && s.journal_bytes == 0).await,
+            "{:?}",
+            guard.stats()
+        );
+        get_each(&layer, &["/flaky-1", "/flaky-2"]).await;
+        assert!(
+            wait_for(&guard, |s| s.spilled == 2).await,
+            "{:?}",
+            guard.stats()
+        );
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_millis(100))
+            .await
+            .expect("shutdown");
+        assert_eq!((report.written, report.journaled), (3, 2), "{report:?}");
+        task.await.expect("writer");
+    }
+
     /// A full batch is written when its last record arrives, not when the flush timer fires: a
     /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
     /// then two batches at once, with a timer that would take an hour. The worker takes what has

@@ -298,10 +298,15 @@ impl Worker {
         {
             tracing::error!(%error, "tower-audit: cannot store the final chain checkpoint");
         }
-        if let Some(journal) = &self.channel.journal
-            && let Err(error) = lock(journal).sync()
-        {
-            tracing::error!(%error, "tower-audit: cannot sync the audit journal");
+        let mut journaled = 0;
+        if let Some(journal) = &self.channel.journal {
+            let mut journal = lock(journal);
+            if let Err(error) = journal.sync() {
+                tracing::error!(%error, "tower-audit: cannot sync the audit journal");
+            }
+            // From the journal, not `spilled - replayed`: `replayed` counts the rows a
+            // previous process left too.
+            journaled = journal.pending_rows();
         }
         self.channel.publish();
         let stats = self.channel.snapshot();
@@ -309,7 +314,7 @@ impl Worker {
             written: stats.written,
             dropped: stats.dropped,
             lost: stats.lost,
-            journaled: stats.spilled.saturating_sub(stats.replayed),
+            journaled,
             elapsed: asked.map_or(Duration::ZERO, |at| at.elapsed()),
             last_error: stats.last_error,
         };
