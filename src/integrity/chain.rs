@@ -106,6 +106,19 @@ pub(crate) struct Chain {
     inserted: Option<(i64, String)>,
     checkpointed: i64,
     last_checkpoint: Instant,
+    /// Rows sealed after a refused row, not yet written, that must follow what took its place.
+    relink: Option<Relink>,
+}
+
+/// A refused row was replaced by its safe form, or left the chain (dead-lettered): the next
+/// row, sealed to follow the row as it was, is sealed again to follow what took its place, and
+/// so on down the rows sealed after it, as they come.
+#[derive(Debug)]
+struct Relink {
+    /// The next row as it was sealed: its position and the hash it follows.
+    expect: (i64, String),
+    /// Its position and the hash it follows now.
+    becomes: (i64, String),
 }
 
 impl Chain {
@@ -116,6 +129,7 @@ impl Chain {
             inserted: None,
             checkpointed: 0,
             last_checkpoint: Instant::now(),
+            relink: None,
         }
     }
 
@@ -157,10 +171,12 @@ impl Chain {
             self.inserted = Some(head.clone());
             self.head = Some(head);
         }
-        let Some(head) = &mut self.head else {
-            return Ok(());
-        };
         for row in rows.iter_mut() {
+            // Rows journaled after a refused row reach the writer only now.
+            self.follow(row);
+            let Some(head) = &mut self.head else {
+                return Ok(());
+            };
             if let (Some(seq), Some(hash)) = (row.chain_seq, &row.row_hash) {
                 if row.chain_id.as_deref() == Some(self.config.chain_id.as_str()) && seq > head.0 {
                     *head = (seq, hash.clone());
@@ -177,6 +193,105 @@ impl Chain {
             *head = (seq, hash);
         }
         Ok(())
+    }
+
+    /// Whether `row` has a place in this writer's chain.
+    fn ours(&self, row: &Model) -> bool {
+        row.chain_id.as_deref() == Some(self.config.chain_id.as_str())
+            && row.chain_seq.is_some()
+            && row.row_hash.is_some()
+    }
+
+    /// Seals again the safe form of a refused row: it keeps the row's place and link, but its
+    /// content, and so its hash, differ.
+    pub(crate) fn reseal(&self, row: &mut Model) {
+        if self.ours(row) {
+            row.row_hash = Some(row_hash(&self.config.key, row));
+        }
+    }
+
+    /// `original` was refused, and `replacement` (its safe form, [resealed](Self::reseal)) was
+    /// written in its place, or nothing was (dead-lettered): the rows sealed after it follow
+    /// that instead, `later` (the rest of its batch, not yet written) at once, rows sealed
+    /// earlier that come from the journal as [`seal`](Self::seal) meets them, and the head.
+    /// Else the chain would break there, every row after it unverified.
+    pub(crate) fn replaced(
+        &mut self,
+        original: &Model,
+        replacement: Option<&Model>,
+        later: &mut [Model],
+    ) {
+        if !self.ours(original) {
+            return;
+        }
+        let (Some(seq), Some(hash), Some(prev)) = (
+            original.chain_seq,
+            original.row_hash.clone(),
+            original.prev_hash.clone(),
+        ) else {
+            return;
+        };
+        let becomes = match replacement.and_then(|r| r.row_hash.clone()) {
+            Some(safe) => (seq + 1, safe),
+            None => (seq, prev),
+        };
+        if self
+            .head
+            .as_ref()
+            .is_some_and(|head| *head == (seq, hash.clone()))
+        {
+            // Nothing was sealed after it: the next row is sealed after what took its place.
+            self.head = Some((becomes.0 - 1, becomes.1));
+            self.relink = None;
+            return;
+        }
+        let earlier = self.relink.replace(Relink {
+            expect: (seq + 1, hash),
+            becomes,
+        });
+        for row in later {
+            self.follow(row);
+        }
+        // A row refused earlier in the batch had its rows beyond it waiting to follow the
+        // batch's last row as it then was: they follow it as it is now.
+        if let (Some(earlier), Some(now)) = (earlier, &mut self.relink)
+            && earlier.becomes == now.expect
+        {
+            now.expect = earlier.expect;
+        }
+    }
+
+    /// Seals `row` again if it is the row a [`Relink`] waits for.
+    fn follow(&mut self, row: &mut Model) {
+        let Some(relink) = &self.relink else {
+            return;
+        };
+        let (Some(seq), Some(prev), Some(hash)) =
+            (row.chain_seq, row.prev_hash.as_ref(), row.row_hash.clone())
+        else {
+            return;
+        };
+        if !self.ours(row) || (seq, prev) != (relink.expect.0, &relink.expect.1) {
+            return;
+        }
+        let (new_seq, new_prev) = relink.becomes.clone();
+        row.chain_seq = Some(new_seq);
+        row.prev_hash = Some(new_prev);
+        let new_hash = row_hash(&self.config.key, row);
+        row.row_hash = Some(new_hash.clone());
+        if self
+            .head
+            .as_ref()
+            .is_some_and(|head| *head == (seq, hash.clone()))
+        {
+            self.head = Some((new_seq, new_hash));
+            self.relink = None;
+        } else {
+            self.relink = Some(Relink {
+                expect: (seq + 1, hash),
+                becomes: (new_seq + 1, new_hash),
+            });
+        }
     }
 
     /// Notes rows now in the database.
@@ -223,5 +338,109 @@ impl Chain {
         .await?;
         self.checkpointed = seq;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    /// A chain at its start, its head known, so that sealing needs no database.
+    fn chain() -> Chain {
+        let mut chain = Chain::new(Integrity::new("c1", "k1", KEY.to_vec()));
+        chain.head = Some((0, GENESIS.to_owned()));
+        chain
+    }
+
+    fn rows(paths: &[&str]) -> Vec<Model> {
+        paths
+            .iter()
+            .map(|path| Model {
+                record_id: format!("rec-{path}"),
+                path: (*path).to_owned(),
+                ..crate::writer::null_row()
+            })
+            .collect()
+    }
+
+    /// Whether `written` is a chain a verifier takes: positions 1, 2, ..., each row's hash its
+    /// own, each linked to the one before.
+    fn intact(written: &[Model]) -> bool {
+        let mut prev = GENESIS.to_owned();
+        written.iter().enumerate().all(|(i, row)| {
+            let ok = row.chain_seq == Some(i as i64 + 1)
+                && row.prev_hash.as_deref() == Some(prev.as_str())
+                && row.row_hash.as_deref() == Some(row_hash(KEY, row).as_str());
+            prev = row.row_hash.clone().unwrap_or_default();
+            ok
+        })
+    }
+
+    /// Rows sealed after a refused row follow what took its place: the rest of its batch at
+    /// once, rows sealed with it but kept elsewhere (the journal) when they are sealed again,
+    /// and rows sealed afresh after the head. A safe form keeps the place; a dead-lettered row
+    /// leaves it to the next row.
+    #[tokio::test]
+    async fn rows_after_a_refused_row_follow_what_took_its_place() {
+        let db = DatabaseConnection::default();
+        let mut chain = chain();
+        let mut sealed = rows(&["/1", "/2", "/3", "/4", "/5", "/6"]);
+        chain.seal(&db, &mut sealed).await.unwrap();
+        // Written in batches of three, the second read back from the journal as sealed.
+        let (mut first, mut second) = (sealed[..3].to_vec(), sealed[3..].to_vec());
+
+        // `/2` refused, its safe form written.
+        let mut safe = Model {
+            request_body: Some("[safe]".into()),
+            ..first[1].clone()
+        };
+        chain.reseal(&mut safe);
+        let (refused, later) = first[1..].split_at_mut(1);
+        chain.replaced(&refused[0], Some(&safe), later);
+        first[1] = safe;
+
+        // The second batch is sealed again on its way in; `/5` is dead-lettered.
+        chain.seal(&db, &mut second).await.unwrap();
+        let (refused, later) = second[1..].split_at_mut(1);
+        chain.replaced(&refused[0], None, later);
+        second.remove(1);
+
+        let mut next = rows(&["/7"]);
+        chain.seal(&db, &mut next).await.unwrap();
+        let written: Vec<Model> = [first, second, next].concat();
+        assert!(intact(&written), "{written:#?}");
+        assert_eq!(written.len(), 6);
+    }
+
+    /// Two rows refused in one batch, with rows sealed after the batch kept elsewhere: those
+    /// follow the batch's last row as the second refusal left it.
+    #[tokio::test]
+    async fn two_refused_rows_in_a_batch_keep_the_rows_beyond_it_linked() {
+        let db = DatabaseConnection::default();
+        let mut chain = chain();
+        let mut sealed = rows(&["/1", "/2", "/3", "/4", "/5", "/6"]);
+        chain.seal(&db, &mut sealed).await.unwrap();
+        let (mut batch, mut beyond) = (sealed[..4].to_vec(), sealed[4..].to_vec());
+
+        let mut safe = Model {
+            request_body: Some("[safe]".into()),
+            ..batch[1].clone()
+        };
+        chain.reseal(&mut safe);
+        let (refused, later) = batch[1..].split_at_mut(1);
+        chain.replaced(&refused[0], Some(&safe), later);
+        batch[1] = safe;
+        let (refused, later) = batch[2..].split_at_mut(1);
+        chain.replaced(&refused[0], None, later);
+        batch.remove(2);
+
+        chain.seal(&db, &mut beyond).await.unwrap();
+        let mut next = rows(&["/7"]);
+        chain.seal(&db, &mut next).await.unwrap();
+        let written: Vec<Model> = [batch, beyond, next].concat();
+        assert_eq!(written.len(), 6);
+        assert!(intact(&written), "{written:#?}");
     }
 }

@@ -808,6 +808,60 @@ mod tests {
         task.await.expect("writer");
     }
 
+    /// With the hash chain on, a refused row written in its safe form is sealed again, and so
+    /// are the rows sealed after it; a dead-lettered row leaves the chain, the rows after it
+    /// taking its place. Either in the middle of a batch or last in it (the chain's head): the
+    /// chain verifies intact over every row written.
+    #[cfg(feature = "integrity")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_rows_leave_the_chain_verifiable() {
+        use sea_orm::ConnectionTrait;
+
+        let key = b"0123456789abcdef0123456789abcdef".to_vec();
+        let dir = tempfile::tempdir().expect("dir");
+        let db = refusing_db(dir.path()).await;
+        // Refused as it is, taken in its safe form (whose `extra` says it was refused).
+        db.execute_unprepared(
+            "CREATE TRIGGER poison BEFORE INSERT ON audit_log \
+             WHEN NEW.path LIKE '/poison%' AND (NEW.extra IS NULL OR NEW.extra NOT LIKE '%rejected%') \
+             BEGIN SELECT RAISE(ABORT, 'poison'); END",
+        )
+        .await
+        .expect("trigger");
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .journal(dir.path().join("audit.journal"))
+            .integrity(crate::integrity::Integrity::new("c1", "k1", key.clone()))
+            .batch_size(3)
+            .flush_interval(Duration::from_secs(3_600))
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        #[rustfmt::skip]
+        let batches = [
+            "/ok-1", "/poison-1", "/ok-2",
+            "/refuse-1", "/ok-3", "/poison-2",
+            "/ok-4", "/ok-5", "/refuse-2",
+            "/ok-6",
+        ];
+        get_each(&layer, &batches).await;
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        assert_eq!((report.written, report.lost), (8, 0), "{report:?}");
+        task.await.expect("writer");
+
+        let keys = crate::integrity::Keyring::new().key("k1", key);
+        let verified = crate::integrity::verify(&db, &keys, Default::default())
+            .await
+            .expect("verify");
+        assert_eq!(verified.chains.len(), 1, "{verified}");
+        let chain = &verified.chains[0];
+        assert_eq!(chain.first_break, None, "{verified}");
+        assert_eq!((chain.rows, chain.last_seq), (8, 8), "{verified}");
+    }
+
     /// A full batch is written when its last record arrives, not when the flush timer fires: a
     /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
     /// then two batches at once, with a timer that would take an hour. The worker takes what has

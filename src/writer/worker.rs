@@ -546,7 +546,7 @@ impl Worker {
                         pending.push(middle..range.end);
                         pending.push(range.start..middle);
                     } else {
-                        self.rejected_row(&rows[range.start], &error)
+                        self.rejected_row(rows, range.start, &error)
                             .await
                             .map_err(unsettled)?;
                     }
@@ -578,24 +578,52 @@ impl Worker {
         }
     }
 
-    async fn rejected_row(&mut self, row: &Model, error: &DbErr) -> Result<(), DbErr> {
+    /// Writes `rows[at]`, which the database refused, in its safe form, or dead-letters it.
+    /// With the hash chain on, the rows after it are sealed again to follow what took its
+    /// place; in `rows`, it is replaced by its safe form, or taken out of the chain.
+    async fn rejected_row(
+        &mut self,
+        rows: &mut [Model],
+        at: usize,
+        error: &DbErr,
+    ) -> Result<(), DbErr> {
         tracing::error!(
             %error,
-            record_id = %row.record_id,
+            record_id = %rows[at].record_id,
             "tower-audit: the database refused an audit row; writing it in a safe form"
         );
-        let safe = row::safe_form(row, &error.to_string());
-        match self.insert_once(std::slice::from_ref(&safe), None).await {
+        #[cfg_attr(not(feature = "integrity"), allow(unused_mut))]
+        let mut safe = row::safe_form(&rows[at], &error.to_string());
+        #[cfg(feature = "integrity")]
+        if let Some(chain) = &self.chain {
+            chain.reseal(&mut safe);
+        }
+        let written = match self.insert_once(std::slice::from_ref(&safe), None).await {
             Ok(()) => {
                 Counters::add(&self.channel.stats.written, 1);
-                Ok(())
+                true
             }
             Err(again) if sink::is_rejection(&again) => {
-                self.dead_letter(row, &again).await;
-                Ok(())
+                self.dead_letter(&rows[at], &again).await;
+                false
             }
-            Err(again) => Err(again),
+            Err(again) => return Err(again),
+        };
+        let (refused, later) = rows[at..].split_at_mut(1);
+        let refused = &mut refused[0];
+        #[cfg(feature = "integrity")]
+        if let Some(chain) = &mut self.chain {
+            chain.replaced(refused, written.then_some(&safe), later);
         }
+        #[cfg(not(feature = "integrity"))]
+        let _ = later;
+        if written {
+            *refused = safe;
+        } else {
+            // Out of the chain: what the chain notes as written must be in the database.
+            refused.chain_seq = None;
+        }
+        Ok(())
     }
 
     /// Keeps a row the database refused even in its safe form in `<journal>.dead`: counted as
