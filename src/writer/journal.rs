@@ -30,8 +30,10 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::context::lock;
 use crate::entity::audit_log::Model;
 
 const MAGIC: u8 = 0xA7;
@@ -411,9 +413,23 @@ impl Journal {
     }
 
     /// Records that everything before `offset` is in the database. Once the whole journal is,
-    /// it is truncated to nothing.
+    /// it is truncated to nothing. Holds `self` over the marker's syncs and the cut's: the
+    /// writer uses [`mark_replayed_unlocked`], which does not hold the journal's lock over them.
     pub(crate) fn mark_replayed(&mut self, offset: u64) -> io::Result<()> {
-        let marker = offset_path(&self.path);
+        let mark = self.begin_mark(offset);
+        mark.write()?;
+        if !mark.cut {
+            return Ok(());
+        }
+        match self.cut(&mark)? {
+            Cut::Done(file) => file.sync_all(),
+            Cut::Appended(mark) => mark.write(),
+        }
+    }
+
+    /// The part of marking replay done under the lock: advances the replay position, and says
+    /// what [`Mark::write`] is to put on disk.
+    pub(crate) fn begin_mark(&mut self, offset: u64) -> Mark {
         let from = self.replayed;
         // Advanced even if the marker cannot be written: the rows are in the database, and a
         // later open that replays them again inserts nothing.
@@ -424,22 +440,93 @@ impl Journal {
             .filter(|&&end| end > from && end <= self.replayed)
             .count();
         self.pending_frames = self.pending_frames.saturating_sub(passed as u64);
-        if self.replayed == self.len {
-            // The marker goes first, for good: a crash before the cut then replays the rows
-            // again (a no-op), where a marker left behind the cut would skip the rows appended
-            // after it.
-            write_marker(&marker, 0, 0)?;
-            self.file.set_len(0)?;
-            self.file.seek(SeekFrom::Start(0))?;
-            self.file.sync_all()?;
-            self.len = 0;
-            self.replayed = 0;
-            self.pending_frames = 0;
-            self.set_aside_until = 0;
-            self.unsynced = false;
-            return Ok(());
+        Mark {
+            marker: offset_path(&self.path),
+            replayed: self.replayed,
+            set_aside_until: self.set_aside_until,
+            cut: self.replayed == self.len,
         }
-        write_marker(&marker, self.replayed, self.set_aside_until)
+    }
+
+    /// Cuts the journal to nothing, once the marker of a `mark` that replayed all of it has
+    /// been removed for good, unless rows were appended since: then they wait for their
+    /// replay, and the returned mark is to be written. A crash before the cut is on disk
+    /// replays the rows again (a no-op), where a marker left behind the cut would skip the rows
+    /// appended after it.
+    pub(crate) fn cut(&mut self, mark: &Mark) -> io::Result<Cut> {
+        if self.len != mark.replayed {
+            return Ok(Cut::Appended(Mark {
+                cut: false,
+                ..mark.clone()
+            }));
+        }
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        self.len = 0;
+        self.replayed = 0;
+        self.pending_frames = 0;
+        self.set_aside_until = 0;
+        self.row_ends.clear();
+        self.frame_ends.clear();
+        // Synced by the caller: appends made meanwhile are synced with the cut.
+        self.unsynced = false;
+        Ok(Cut::Done(self.file.try_clone()?))
+    }
+}
+
+/// Where replay stands, to be put on disk after [`Journal::begin_mark`] without the
+/// journal's lock.
+#[derive(Clone, Debug)]
+pub(crate) struct Mark {
+    marker: PathBuf,
+    replayed: u64,
+    set_aside_until: u64,
+    /// Everything is replayed: the marker is removed, then the journal [cut](Journal::cut).
+    cut: bool,
+}
+
+impl Mark {
+    /// Writes the marker (or removes it, before a cut) and puts that on disk.
+    pub(crate) fn write(&self) -> io::Result<()> {
+        if self.cut {
+            write_marker(&self.marker, 0, 0)
+        } else {
+            write_marker(&self.marker, self.replayed, self.set_aside_until)
+        }
+    }
+}
+
+/// What [`Journal::cut`] did.
+#[derive(Debug)]
+pub(crate) enum Cut {
+    /// Cut: the file, to sync without the lock.
+    Done(File),
+    /// Rows were appended after the mark: not cut, and this marker is to be written instead.
+    Appended(Mark),
+}
+
+/// Records that everything before `offset` is in the database, as
+/// [`Journal::mark_replayed`] does, but with the journal's lock held only to update it, never
+/// over a sync: requests append under that lock while the database is away, and would wait for
+/// the disk.
+pub(crate) fn mark_replayed_unlocked(journal: &Mutex<Journal>, offset: u64) -> io::Result<()> {
+    let mark = lock(journal).begin_mark(offset);
+    mark.write()?;
+    if !mark.cut {
+        return Ok(());
+    }
+    let cut = lock(journal).cut(&mark)?;
+    match cut {
+        Cut::Done(file) => {
+            before_sync();
+            let synced = file.sync_all();
+            if synced.is_err() {
+                // The rows appended since the cut wait for the next sync.
+                lock(journal).sync_failed();
+            }
+            synced
+        }
+        Cut::Appended(mark) => mark.write(),
     }
 }
 
@@ -558,6 +645,7 @@ fn read_marker(path: &Path) -> (u64, u64) {
 /// Writes the marker, or removes it when there is nothing to mark, and puts the change on disk
 /// before it returns.
 fn write_marker(path: &Path, replayed: u64, set_aside_until: u64) -> io::Result<()> {
+    before_sync();
     if replayed == 0 && set_aside_until == 0 {
         match std::fs::remove_file(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -573,6 +661,23 @@ fn write_marker(path: &Path, replayed: u64, set_aside_until: u64) -> io::Result<
         std::fs::rename(&tmp, path)?;
     }
     sync_dir(path)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Run before each sync of a marker or a cut, on this thread: tests look at the lock then.
+    static BEFORE_SYNC: std::cell::RefCell<Option<Box<dyn Fn()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs the test hook [`BEFORE_SYNC`], if there is one; nothing outside tests.
+fn before_sync() {
+    #[cfg(test)]
+    BEFORE_SYNC.with(|hook| {
+        if let Some(hook) = &*hook.borrow() {
+            hook();
+        }
+    });
 }
 
 /// Puts a rename, a removal or a new file in `path`'s directory on disk: until then a power cut
@@ -1274,6 +1379,55 @@ mod tests {
         let (_, offset) = journal.read_pending(10).unwrap();
         journal.mark_replayed(offset).unwrap();
         assert_eq!(journal.pending_rows(), 0);
+    }
+
+    /// Marking replay holds the journal's lock only to update it: the marker's syncs and the
+    /// cut's run without it, so a request appending meanwhile does not wait for the disk. One
+    /// such append lands between the marker's removal and the cut: the cut is called off, and
+    /// the row waits for its replay, its place recorded.
+    #[test]
+    fn replay_is_marked_without_holding_the_lock_over_syncs() {
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (mut opened, _) = Journal::open(&config(dir.path())).unwrap();
+        opened
+            .append(&(1..=4).map(row).collect::<Vec<_>>())
+            .unwrap();
+        let journal = Arc::new(Mutex::new(opened));
+        let free: Arc<Mutex<Vec<bool>>> = Arc::default();
+        let append_at_sync = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hook = {
+            let (journal, free, append_at_sync) =
+                (journal.clone(), free.clone(), append_at_sync.clone());
+            move || {
+                let guard = journal.try_lock();
+                free.lock().unwrap().push(guard.is_ok());
+                if let Ok(mut journal) = guard
+                    && append_at_sync.swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
+                    journal.append(&[row(5)]).unwrap();
+                }
+            }
+        };
+        BEFORE_SYNC.with(|slot| *slot.borrow_mut() = Some(Box::new(hook)));
+
+        let (_, offset) = journal.lock().unwrap().read_pending(2).unwrap();
+        mark_replayed_unlocked(&journal, offset).unwrap();
+        let (_, offset) = journal.lock().unwrap().read_pending(10).unwrap();
+        append_at_sync.store(true, std::sync::atomic::Ordering::Relaxed);
+        mark_replayed_unlocked(&journal, offset).unwrap();
+        // The row appended while the cut was under way waits for its replay, not cut off.
+        let (rows, offset) = journal.lock().unwrap().read_pending(10).unwrap();
+        assert_eq!(rows.iter().map(|r| r.latency_us).collect::<Vec<_>>(), [5]);
+        mark_replayed_unlocked(&journal, offset).unwrap();
+        BEFORE_SYNC.with(|slot| slot.borrow_mut().take());
+
+        let free = free.lock().unwrap().clone();
+        assert!(free.len() >= 4 && free.iter().all(|&f| f), "{free:?}");
+        let (path, _) = files(dir.path());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "cut at the end");
+        assert_eq!(journal.lock().unwrap().pending_rows(), 0);
     }
 
     #[test]

@@ -807,14 +807,13 @@ impl Worker {
                 let Some(journal) = &channel.journal else {
                     return Ok(());
                 };
-                let mut journal = lock(journal);
                 // The whole batch: past any bytes set aside after its last row too.
-                match if whole {
-                    Some(offset)
-                } else {
-                    journal.row_end(settled)
-                } {
-                    Some(through) => journal.mark_replayed(through),
+                let through = match whole {
+                    true => Some(offset),
+                    false => lock(journal).row_end(settled),
+                };
+                match through {
+                    Some(through) => super::journal::mark_replayed_unlocked(journal, through),
                     None => Err(std::io::Error::other("the rows read last are not known")),
                 }
             })
