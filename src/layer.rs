@@ -433,7 +433,10 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// The journal's size bound (default 1 GiB); records past it are dropped and counted.
+    /// The journal's size bound (default 1 GiB), on the file, replayed rows included (it is cut
+    /// once replay reaches its end); records past it are dropped and counted. Once the database
+    /// takes rows again, new records are queued and written beside the replay rather than
+    /// journaled, so a journal an outage filled does not turn them away.
     pub fn journal_max_bytes(mut self, bytes: u64) -> Self {
         if let Some(journal) = &mut self.writer.journal {
             journal.max_bytes = bytes;
@@ -567,6 +570,7 @@ impl AuditLayerBuilder {
             #[cfg(feature = "integrity")]
             chain,
             dead_letters: None,
+            sealed_until: None,
         };
         let layer = AuditLayer {
             shared: Arc::new(Shared {

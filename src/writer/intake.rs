@@ -34,8 +34,13 @@ pub(crate) struct Channel {
     pub(crate) permits: Option<Arc<Semaphore>>,
     pub(crate) journal: Option<Mutex<Journal>>,
     /// Set while the journal holds rows not yet in the database: new records go there too, so
-    /// that they reach the database in order.
+    /// that they reach the database in order, unless the writer is catching up.
     pub(crate) journaling: AtomicBool,
+    /// Set while the writer replays the journal into a database that takes rows: new records
+    /// take the queue and are written beside the replay, ahead of older journaled rows. Sent
+    /// to the journal, they would find it full after an outage that filled it (the file is cut
+    /// only once replay reaches its end) and be dropped, although the database is back.
+    catching_up: AtomicBool,
     pub(crate) rows: Arc<RowConfig>,
     /// Bytes of request bodies the queued records keep, and the most they may keep.
     body_bytes: AtomicUsize,
@@ -79,6 +84,7 @@ impl Channel {
             permits,
             journal: config.journal.map(Mutex::new),
             journaling: AtomicBool::new(journaling),
+            catching_up: AtomicBool::new(false),
             rows: config.rows,
             body_bytes: AtomicUsize::new(0),
             body_budget: config.body_budget,
@@ -176,6 +182,16 @@ impl Channel {
 
     pub(crate) fn is_journaling(&self) -> bool {
         self.journaling.load(Ordering::Acquire)
+    }
+
+    /// Whether new records take the queue although the journal holds rows (see
+    /// `catching_up`).
+    pub(crate) fn is_catching_up(&self) -> bool {
+        self.catching_up.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_catching_up(&self, catching_up: bool) {
+        self.catching_up.store(catching_up, Ordering::Release);
     }
 
     pub(crate) fn update_journal_bytes(&self) {
@@ -306,7 +322,7 @@ impl Intake {
             channel.drop_record("the audit writer was shut down");
             return;
         }
-        if channel.journal.is_some() && channel.is_journaling() {
+        if channel.journal.is_some() && channel.is_journaling() && !channel.is_catching_up() {
             channel.spill_record(record);
             return;
         }

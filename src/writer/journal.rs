@@ -203,6 +203,11 @@ impl Journal {
         self.len - self.replayed
     }
 
+    /// Where the journal ends: rows appended later lie past it.
+    pub(crate) fn end(&self) -> u64 {
+        self.len
+    }
+
     /// Rows waiting to be replayed (see `pending_frames`).
     pub(crate) fn pending_rows(&self) -> u64 {
         self.pending_frames

@@ -862,6 +862,54 @@ mod tests {
         assert_eq!((chain.rows, chain.last_seq), (8, 8), "{verified}");
     }
 
+    /// A journal an outage filled is replayed into a database that is back while requests go
+    /// on: their records take the queue beside the replay, rather than the journal, which is
+    /// cut only once replay reaches its end and would refuse them as full until then. On a
+    /// current-thread runtime, the requests run while the writer waits on its replay's disk
+    /// work, between two batches.
+    #[tokio::test]
+    async fn records_made_while_a_full_journal_is_replayed_are_written() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let old: Vec<String> = (0..500).map(|i| format!("old-{i}")).collect();
+        let old: Vec<&str> = old.iter().map(String::as_str).collect();
+        journal_with_a_stranger(&path, &old, old.len(), &[]);
+        let full = std::fs::metadata(&path).expect("journal").len();
+        let db = crate::connect("sqlite::memory:").await.expect("db");
+        crate::migrate(&db).await.expect("migrate");
+        let (layer, guard, writer) = crate::AuditLayer::builder(db)
+            .journal(&path)
+            .journal_max_bytes(full)
+            .batch_size(5)
+            .flush_interval(Duration::from_secs(3_600))
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        assert!(
+            wait_for(&guard, |s| s.replayed > 0).await,
+            "{:?}",
+            guard.stats()
+        );
+        get_each(&layer, &["/new-1", "/new-2", "/new-3", "/new-4", "/new-5"]).await;
+        let stats = guard.stats();
+        assert!(
+            stats.replayed < 500,
+            "replayed before the requests: {stats:?}"
+        );
+        assert_eq!(stats.dropped, 0, "{stats:?}");
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        assert_eq!(
+            (report.written, report.dropped, report.journaled),
+            (505, 0, 0),
+            "{report:?}"
+        );
+        task.await.expect("writer");
+    }
+
     /// A full batch is written when its last record arrives, not when the flush timer fires: a
     /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
     /// then two batches at once, with a timer that would take an hour. The worker takes what has

@@ -131,6 +131,11 @@ pub(crate) struct Worker {
     /// it whole, which once per row would cost a database that refuses every row the square of
     /// their number.
     pub(crate) dead_letters: Option<Journal>,
+    /// Where rows sealed in the hash chain before they were journaled end in the journal: until
+    /// replay passes them, records do not take the queue beside the replay (see
+    /// [`Channel::is_catching_up`]). Sealed after them, records written first would link to
+    /// them as they were, and a refused one among them could not be linked around.
+    pub(crate) sealed_until: Option<u64>,
 }
 
 /// A batch converted to rows, with their values bound for the insert when the sink binds them.
@@ -217,7 +222,10 @@ impl Worker {
             let past_deadline = self.deadline.is_some_and(|d| Instant::now() >= d);
             let due = Instant::now() >= next_flush;
 
-            if self.channel.is_journaling() {
+            // Replaying into a database that takes rows, records queued since are written as
+            // usual, and the journal is replayed between their batches.
+            let catching_up = self.channel.is_journaling() && self.channel.is_catching_up();
+            if self.channel.is_journaling() && !catching_up {
                 if let Some(converted) = self.converted.take() {
                     self.spill(converted.rows).await;
                     continue;
@@ -242,6 +250,12 @@ impl Worker {
                 self.write_converting(converted, &mut batch, batch_size, batch_limit)
                     .await;
                 next_flush = Instant::now() + self.config.flush_interval;
+                continue;
+            } else if catching_up
+                && !past_deadline
+                && self.outage.next_try.is_none_or(|t| Instant::now() >= t)
+            {
+                self.replay().await;
                 continue;
             }
 
@@ -451,7 +465,14 @@ impl Worker {
             };
             let delay = self.database_failed(&error, rows.len());
             if self.channel.journal.is_some() {
+                #[cfg(feature = "integrity")]
+                let sealed = self.chain.is_some();
+                #[cfg(not(feature = "integrity"))]
+                let sealed = false;
                 self.spill(rows).await;
+                if sealed && let Some(journal) = &self.channel.journal {
+                    self.sealed_until = Some(lock(journal).end());
+                }
                 return;
             }
             if let Some(deadline) = self.deadline
@@ -756,6 +777,7 @@ impl Worker {
                 }
                 // Under the journal lock: no producer can be appending now.
                 channel.journaling.store(false, Ordering::Release);
+                channel.set_catching_up(false);
             }
             Ok::<_, std::io::Error>((rows, offset, set_aside))
         })
@@ -776,6 +798,7 @@ impl Worker {
             Ok(Err(error)) => {
                 tracing::error!(%error, "tower-audit: cannot read the audit journal; leaving it for inspection");
                 self.channel.journaling.store(false, Ordering::Release);
+                self.channel.set_catching_up(false);
                 return;
             }
             Err(error) => {
@@ -785,6 +808,7 @@ impl Worker {
         };
         if rows.is_empty() {
             self.database_is_back();
+            self.sealed_until = None;
             self.channel.update_journal_bytes();
             self.channel.publish();
             return;
@@ -805,7 +829,7 @@ impl Worker {
             let channel = self.channel.clone();
             let marked = tokio::task::spawn_blocking(move || {
                 let Some(journal) = &channel.journal else {
-                    return Ok(());
+                    return Ok(None);
                 };
                 // The whole batch: past any bytes set aside after its last row too.
                 let through = match whole {
@@ -813,13 +837,28 @@ impl Worker {
                     false => lock(journal).row_end(settled),
                 };
                 match through {
-                    Some(through) => super::journal::mark_replayed_unlocked(journal, through),
-                    None => Err(std::io::Error::other("the rows read last are not known")),
+                    Some(through) => super::journal::mark_replayed_unlocked(journal, through)?,
+                    None => return Err(std::io::Error::other("the rows read last are not known")),
                 }
+                let journal = lock(journal);
+                Ok(Some((journal.replayed(), journal.pending_bytes())))
             })
             .await;
-            if !matches!(marked, Ok(Ok(()))) {
-                tracing::error!("tower-audit: cannot record the journal's replay position");
+            match marked {
+                Ok(Ok(Some((replayed, pending)))) => {
+                    if self
+                        .sealed_until
+                        .is_some_and(|until| pending == 0 || replayed >= until)
+                    {
+                        self.sealed_until = None;
+                    }
+                }
+                _ => tracing::error!("tower-audit: cannot record the journal's replay position"),
+            }
+            // The database took rows: new records may take the queue, unless rows sealed
+            // before they were journaled are still to come.
+            if error.is_none() && self.sealed_until.is_none() {
+                self.channel.set_catching_up(true);
             }
             self.channel.update_journal_bytes();
             self.channel.publish();
@@ -831,6 +870,8 @@ impl Worker {
 
     /// Counts and logs a failure; returns how long to wait before the next attempt.
     fn database_failed(&mut self, error: &DbErr, records: usize) -> Duration {
+        // New records go to the journal again, behind the rows there.
+        self.channel.set_catching_up(false);
         let now = Instant::now();
         let since = *self.outage.since.get_or_insert(now);
         self.channel.stats.set_away(Some(since.into_std()));
