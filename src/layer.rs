@@ -571,6 +571,7 @@ impl AuditLayerBuilder {
             chain,
             dead_letters: None,
             sealed_until: None,
+            unreplayed: None,
         };
         let layer = AuditLayer {
             shared: Arc::new(Shared {

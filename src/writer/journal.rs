@@ -401,10 +401,9 @@ impl Journal {
         )
     }
 
-    /// Where the first `rows` rows of the last [`read_pending`](Self::read_pending) end, if it
-    /// returned that many.
-    pub(crate) fn row_end(&self, rows: usize) -> Option<u64> {
-        self.row_ends.get(rows.checked_sub(1)?).copied()
+    /// Where each row the last [`read_pending`](Self::read_pending) returned ends.
+    pub(crate) fn row_ends(&self) -> &[u64] {
+        &self.row_ends
     }
 
     /// Where replay stands: everything before it is in the database.
@@ -1373,7 +1372,7 @@ mod tests {
             .unwrap();
         assert_eq!(journal.pending_rows(), 5);
         journal.read_pending(2).unwrap();
-        journal.mark_replayed(journal.row_end(1).unwrap()).unwrap();
+        journal.mark_replayed(journal.row_ends()[0]).unwrap();
         assert_eq!(journal.pending_rows(), 4);
         let (_, offset) = journal.read_pending(2).unwrap();
         journal.mark_replayed(offset).unwrap();

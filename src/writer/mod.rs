@@ -910,6 +910,58 @@ mod tests {
         task.await.expect("writer");
     }
 
+    /// With the hash chain on, a journaled row that fails its replay while the database is away
+    /// is retried as it was sealed the first time: sealed again at each try, it took a new
+    /// position each time, and the positions the failed tries took were missing from the
+    /// chain (verify: Deleted).
+    #[cfg(feature = "integrity")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_row_replayed_through_an_outage_keeps_its_place_in_the_chain() {
+        use sea_orm::ConnectionTrait;
+
+        let key = b"0123456789abcdef0123456789abcdef".to_vec();
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        // Journaled by a process that stopped during the outage: not sealed yet.
+        journal_with_a_stranger(&path, &["flaky-1", "ok-2"], 2, &[]);
+        let db = refusing_and_flaky_db(dir.path()).await;
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .journal(&path)
+            .integrity(crate::integrity::Integrity::new("c1", "k1", key.clone()))
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        assert!(
+            wait_for(&guard, |s| s.failed_batches >= 3).await,
+            "{:?}",
+            guard.stats()
+        );
+        db.execute_unprepared("DELETE FROM outage")
+            .await
+            .expect("outage over");
+        assert!(
+            wait_for(&guard, |s| s.replayed == 2).await,
+            "{:?}",
+            guard.stats()
+        );
+        get_each(&layer, &["/ok-3"]).await;
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        assert_eq!(report.written, 3, "{report:?}");
+        task.await.expect("writer");
+
+        let keys = crate::integrity::Keyring::new().key("k1", key);
+        let verified = crate::integrity::verify(&db, &keys, Default::default())
+            .await
+            .expect("verify");
+        let chain = &verified.chains[0];
+        assert_eq!(chain.first_break, None, "{verified}");
+        assert_eq!((chain.rows, chain.last_seq), (3, 3), "{verified}");
+    }
+
     /// A full batch is written when its last record arrives, not when the flush timer fires: a
     /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
     /// then two batches at once, with a timer that would take an hour. The worker takes what has

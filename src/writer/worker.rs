@@ -136,6 +136,17 @@ pub(crate) struct Worker {
     /// [`Channel::is_catching_up`]). Sealed after them, records written first would link to
     /// them as they were, and a refused one among them could not be linked around.
     pub(crate) sealed_until: Option<u64>,
+    /// What is left of a replayed batch the database did not take, to be retried.
+    pub(crate) unreplayed: Option<Unreplayed>,
+}
+
+/// Rows read from the journal, where each ends in it, and where the batch ends (past any bytes
+/// set aside after its last row).
+#[derive(Debug)]
+pub(crate) struct Unreplayed {
+    rows: Vec<Model>,
+    ends: Vec<u64>,
+    offset: u64,
 }
 
 /// A batch converted to rows, with their values bound for the insert when the sink binds them.
@@ -753,59 +764,23 @@ impl Worker {
         self.channel.publish();
     }
 
-    /// Replays one batch from the journal. Clears journaling mode once it has caught up.
+    /// Replays one batch from the journal.
     async fn replay(&mut self) {
-        // While the database is failing, probe with a single row: a failed attempt then costs
-        // next to nothing, in memory or in time, however large the batches are.
-        let batch_size = if self.outage.since.is_some() {
-            1
-        } else {
-            self.config.batch_size.max(1)
+        // A batch that failed is retried as it was, not read again: sealed in the hash chain
+        // at its first try, it keeps its positions. Sealed again, it would take new ones at
+        // each try, and those it took before would be missing from the chain.
+        let batch = match self.unreplayed.take() {
+            Some(batch) => batch,
+            None => match self.read_journal().await {
+                Some(batch) => batch,
+                None => return,
+            },
         };
-        let channel = self.channel.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            let Some(journal) = &channel.journal else {
-                return Ok((Vec::new(), 0, 0));
-            };
-            let mut journal = lock(journal);
-            let (rows, offset) = journal.read_pending(batch_size)?;
-            let set_aside = journal.take_set_aside();
-            if rows.is_empty() {
-                // Everything is replayed, but for bytes set aside: step past them.
-                if offset != journal.replayed() {
-                    journal.mark_replayed(offset)?;
-                }
-                // Under the journal lock: no producer can be appending now.
-                channel.journaling.store(false, Ordering::Release);
-                channel.set_catching_up(false);
-            }
-            Ok::<_, std::io::Error>((rows, offset, set_aside))
-        })
-        .await;
-        let (mut rows, offset) = match read {
-            Ok(Ok((rows, offset, set_aside))) => {
-                if set_aside > 0 {
-                    Counters::add(&self.channel.stats.journal_unreadable, set_aside);
-                    tracing::error!(
-                        stretches = set_aside,
-                        "tower-audit: journaled bytes that cannot be read (a bad checksum or \
-                         header, or not a row) were moved to the journal's `.unreadable` file; \
-                         replay goes on without them"
-                    );
-                }
-                (rows, offset)
-            }
-            Ok(Err(error)) => {
-                tracing::error!(%error, "tower-audit: cannot read the audit journal; leaving it for inspection");
-                self.channel.journaling.store(false, Ordering::Release);
-                self.channel.set_catching_up(false);
-                return;
-            }
-            Err(error) => {
-                tracing::error!(%error, "tower-audit: journal task failed");
-                return;
-            }
-        };
+        let Unreplayed {
+            mut rows,
+            mut ends,
+            offset,
+        } = batch;
         if rows.is_empty() {
             self.database_is_back();
             self.sealed_until = None;
@@ -823,25 +798,21 @@ impl Worker {
         };
         if settled > 0 {
             // Rows settled before a failure leave the journal too: replayed again, a refused
-            // one would be dead-lettered twice.
+            // one would be dead-lettered twice. The whole batch: past any bytes set aside after
+            // its last row too.
             Counters::add(&self.channel.stats.replayed, settled as u64);
-            let whole = settled == rows.len();
+            let through = match settled == rows.len() {
+                true => offset,
+                false => ends[settled - 1],
+            };
             let channel = self.channel.clone();
             let marked = tokio::task::spawn_blocking(move || {
                 let Some(journal) = &channel.journal else {
                     return Ok(None);
                 };
-                // The whole batch: past any bytes set aside after its last row too.
-                let through = match whole {
-                    true => Some(offset),
-                    false => lock(journal).row_end(settled),
-                };
-                match through {
-                    Some(through) => super::journal::mark_replayed_unlocked(journal, through)?,
-                    None => return Err(std::io::Error::other("the rows read last are not known")),
-                }
+                super::journal::mark_replayed_unlocked(journal, through)?;
                 let journal = lock(journal);
-                Ok(Some((journal.replayed(), journal.pending_bytes())))
+                Ok::<_, std::io::Error>(Some((journal.replayed(), journal.pending_bytes())))
             })
             .await;
             match marked {
@@ -865,6 +836,68 @@ impl Worker {
         }
         if let Some(error) = error {
             self.database_failed(&error, rows.len() - settled);
+            self.unreplayed = Some(Unreplayed {
+                rows: rows.split_off(settled),
+                ends: ends.split_off(settled),
+                offset,
+            });
+        }
+    }
+
+    /// Reads the next batch from the journal; clears journaling mode once it has caught up.
+    /// `None` when there is nothing to replay this time (the journal cannot be read).
+    async fn read_journal(&mut self) -> Option<Unreplayed> {
+        // While the database is failing, probe with a single row: a failed attempt then costs
+        // next to nothing, in memory or in time, however large the batches are.
+        let batch_size = if self.outage.since.is_some() {
+            1
+        } else {
+            self.config.batch_size.max(1)
+        };
+        let channel = self.channel.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let Some(journal) = &channel.journal else {
+                return Ok((Vec::new(), Vec::new(), 0, 0));
+            };
+            let mut journal = lock(journal);
+            let (rows, offset) = journal.read_pending(batch_size)?;
+            let ends = journal.row_ends().to_vec();
+            let set_aside = journal.take_set_aside();
+            if rows.is_empty() {
+                // Everything is replayed, but for bytes set aside: step past them.
+                if offset != journal.replayed() {
+                    journal.mark_replayed(offset)?;
+                }
+                // Under the journal lock: no producer can be appending now.
+                channel.journaling.store(false, Ordering::Release);
+                channel.set_catching_up(false);
+            }
+            Ok::<_, std::io::Error>((rows, ends, offset, set_aside))
+        })
+        .await;
+        match read {
+            Ok(Ok((rows, ends, offset, set_aside))) => {
+                if set_aside > 0 {
+                    Counters::add(&self.channel.stats.journal_unreadable, set_aside);
+                    tracing::error!(
+                        stretches = set_aside,
+                        "tower-audit: journaled bytes that cannot be read (a bad checksum or \
+                         header, or not a row) were moved to the journal's `.unreadable` file; \
+                         replay goes on without them"
+                    );
+                }
+                Some(Unreplayed { rows, ends, offset })
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, "tower-audit: cannot read the audit journal; leaving it for inspection");
+                self.channel.journaling.store(false, Ordering::Release);
+                self.channel.set_catching_up(false);
+                None
+            }
+            Err(error) => {
+                tracing::error!(%error, "tower-audit: journal task failed");
+                None
+            }
         }
     }
 
