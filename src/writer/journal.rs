@@ -419,6 +419,7 @@ impl Journal {
     /// Records that everything before `offset` is in the database. Once the whole journal is,
     /// it is truncated to nothing. Holds `self` over the marker's syncs and the cut's: the
     /// writer uses [`mark_replayed_unlocked`], which does not hold the journal's lock over them.
+    #[cfg(test)]
     pub(crate) fn mark_replayed(&mut self, offset: u64) -> io::Result<()> {
         let mark = self.begin_mark(offset);
         mark.write()?;

@@ -859,18 +859,24 @@ impl Worker {
             let Some(journal) = &channel.journal else {
                 return Ok((Vec::new(), Vec::new(), 0, 0));
             };
-            let mut journal = lock(journal);
-            let (rows, offset) = journal.read_pending(batch_size)?;
-            let ends = journal.row_ends().to_vec();
-            let set_aside = journal.take_set_aside();
+            let mut locked = lock(journal);
+            let (rows, offset) = locked.read_pending(batch_size)?;
+            let ends = locked.row_ends().to_vec();
+            let set_aside = locked.take_set_aside();
             if rows.is_empty() {
-                // Everything is replayed, but for bytes set aside: step past them.
-                if offset != journal.replayed() {
-                    journal.mark_replayed(offset)?;
+                if offset != locked.replayed() {
+                    // Everything is replayed, but for bytes set aside: step past them, with
+                    // the lock let go over the syncs.
+                    drop(locked);
+                    super::journal::mark_replayed_unlocked(journal, offset)?;
+                    locked = lock(journal);
                 }
-                // Under the journal lock: no producer can be appending now.
-                channel.journaling.store(false, Ordering::Release);
-                channel.set_catching_up(false);
+                // Under the journal lock: no producer can be appending now. One that did
+                // while it was let go left rows for the next replay.
+                if locked.pending_bytes() == 0 {
+                    channel.journaling.store(false, Ordering::Release);
+                    channel.set_catching_up(false);
+                }
             }
             Ok::<_, std::io::Error>((rows, ends, offset, set_aside))
         })
