@@ -560,7 +560,8 @@ impl Worker {
     ) -> Result<(), Unsettled> {
         let mut prebound = prebound;
         // Taken lowest first, so the rows before the range being tried are all settled.
-        let mut pending: Vec<Range<usize>> = vec![0..rows.len()];
+        let mut pending: Vec<Range<usize>> = Vec::new();
+        pending.push(0..rows.len());
         while let Some(range) = pending.pop() {
             let unsettled = |error| Unsettled {
                 settled: range.start,
