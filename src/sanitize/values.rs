@@ -327,6 +327,9 @@ fn in_hex_identifier(text: &[u8], start: usize, end: usize) -> bool {
 /// Card numbers are 13–19 digits. Only windows that start and end on group boundaries are
 /// tried: a 16-digit order number has dozens of 13-digit substrings, about one in ten of which
 /// passes Luhn by chance, while a card typed inside other numbers is set apart by spaces.
+/// Windows that pass and overlap are replaced as one: in `555-0142 4111 1111 1111 1111` the
+/// phone number's groups and the card's first ones pass by chance, and replacing only them
+/// would leave the card's last groups behind.
 fn redact_card_run(run: &str, replacement: &str, dst: &mut String) {
     // (start byte, end byte, digit count) of each group between separators.
     let mut groups: Vec<(usize, usize, usize)> = Vec::new();
@@ -340,8 +343,14 @@ fn redact_card_run(run: &str, replacement: &str, dst: &mut String) {
     groups.push((start, run.len(), run.len() - start));
 
     let mut written = 0;
-    let mut g = 0;
-    while g < groups.len() {
+    // The first and last group of the stretch to replace, grown while windows overlap it.
+    let mut stretch: Option<(usize, usize)> = None;
+    let mut flush = |stretch: (usize, usize), dst: &mut String| {
+        dst.push_str(&run[written..groups[stretch.0].0]);
+        dst.push_str(replacement);
+        written = groups[stretch.1].1;
+    };
+    for g in 0..groups.len() {
         let mut best = None;
         let mut count = 0;
         for (e, group) in groups.iter().enumerate().skip(g) {
@@ -357,15 +366,18 @@ fn redact_card_run(run: &str, replacement: &str, dst: &mut String) {
                 best = Some(e);
             }
         }
-        match best {
-            Some(e) => {
-                dst.push_str(&run[written..groups[g].0]);
-                dst.push_str(replacement);
-                written = groups[e].1;
-                g = e + 1;
+        stretch = match (stretch, best) {
+            (Some((first, last)), Some(e)) if g <= last => Some((first, last.max(e))),
+            (Some(done), Some(e)) => {
+                flush(done, dst);
+                Some((g, e))
             }
-            None => g += 1,
-        }
+            (None, Some(e)) => Some((g, e)),
+            (current, None) => current,
+        };
+    }
+    if let Some(done) = stretch {
+        flush(done, dst);
     }
     dst.push_str(&run[written..]);
 }
@@ -415,6 +427,13 @@ mod tests {
         assert_eq!(
             r.redact("ref 0049 4111 1111 1111 1111"),
             "ref 0049 [REDACTED]"
+        );
+        // When the number before it and the card's first groups pass Luhn by chance, the card's
+        // last groups go with them.
+        assert_eq!(r.redact("call 555-0142 4111 1111 1111 1111"), "call [REDACTED]");
+        assert_eq!(
+            r.redact("4111 1111 1111 1111 5555 5555 5555 4444"),
+            "[REDACTED] [REDACTED]"
         );
         // A longer digit run is not a card even if a substring passes Luhn.
         assert_eq!(r.redact("41111111111111110000"), "41111111111111110000");
