@@ -8,8 +8,12 @@ pub(super) const DEFAULT_KEYS: &[&str] = &[
     "passwd",
     "pwd",
     "passphrase",
+    "passcode",
     "secret",
     "clientsecret",
+    "secretkey",
+    "accesskey",
+    "credentials",
     "token",
     "accesstoken",
     "refreshtoken",
@@ -21,6 +25,7 @@ pub(super) const DEFAULT_KEYS: &[&str] = &[
     "setcookie",
     "session",
     "sessionid",
+    "phpsessid",
     "privatekey",
     "creditcard",
     "cardnumber",
@@ -33,15 +38,25 @@ pub(super) const DEFAULT_KEYS: &[&str] = &[
 ];
 
 /// Keys that *end* in one of these are redacted too (`new_password`, `github_token`,
-/// `X-Auth-Token`), because secret-bearing keys are usually prefixed by what they unlock.
+/// `X-Auth-Token`, `aws_secret_access_key`), because secret-bearing keys are usually prefixed
+/// by what they unlock.
 pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
     "password",
     "passwd",
     "secret",
+    "secretkey",
+    "secretaccesskey",
     "token",
     "apikey",
     "privatekey",
+    "sessionid",
 ];
+
+/// Words a form may put after a sensitive key for a second copy of its value: Rails'
+/// `password_confirmation`, `password_confirm`, `password_repeat`, `password_again`. Digits
+/// after a key mean the same (Django's `password1`/`password2`, `cvv2`); see
+/// [`KeyRules::is_sensitive_normalized`].
+const REPEAT_WORDS: &[&str] = &["confirmation", "confirm", "repeat", "again"];
 
 /// Normalizes a key into `buf`: lowercase, without `_`, `-`, `.` and whitespace.
 ///
@@ -126,11 +141,20 @@ impl KeyRules {
         }
     }
 
-    /// Whether a normalized key is sensitive.
-    pub(super) fn is_sensitive_normalized(&self, key: &str) -> bool {
-        if self.may_match(key)
+    /// Whether a normalized key is one of the exact keys or ends in one of the suffixes.
+    fn matches(&self, key: &str) -> bool {
+        self.may_match(key)
             && (self.exact.contains(key) || self.suffixes.iter().any(|s| key.ends_with(&**s)))
-        {
+    }
+
+    /// Whether a normalized key is sensitive.
+    ///
+    /// A key is also sensitive when it is a sensitive key followed by digits or a
+    /// [`REPEAT_WORDS`] word (`password2`, `new_password1`, `password_confirmation`, `cvv2`,
+    /// `token2`): forms send a second copy of a secret under such names. Key regexes see the
+    /// whole key.
+    pub(super) fn is_sensitive_normalized(&self, key: &str) -> bool {
+        if self.matches(key) || repeated(key).is_some_and(|base| self.matches(base)) {
             return true;
         }
         self.regexes.iter().any(|re| re.is_match(key))
@@ -149,6 +173,16 @@ impl KeyRules {
         normalize_key(raw, buf);
         self.is_sensitive_normalized(buf)
     }
+}
+
+/// `key` without trailing digits and a [`REPEAT_WORDS`] word, when it has either.
+fn repeated(key: &str) -> Option<&str> {
+    let digits = |k: &str| k.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let mut base = &key[..digits(key)];
+    if let Some(word) = REPEAT_WORDS.iter().find_map(|w| base.strip_suffix(w)) {
+        base = &word[..digits(word)];
+    }
+    (base.len() < key.len() && !base.is_empty()).then_some(base)
 }
 
 #[cfg(test)]
@@ -187,14 +221,7 @@ mod tests {
         for key in sensitive {
             assert!(rules.is_sensitive(key, &mut buf), "{key}");
         }
-        for key in [
-            "passwordhint",
-            "username",
-            "id",
-            "email",
-            "token2",
-            "Token_2",
-        ] {
+        for key in ["passwordhint", "username", "id", "email", "sku2", "Item_2"] {
             assert!(!rules.is_sensitive(key, &mut buf), "{key}");
         }
     }
@@ -278,6 +305,50 @@ mod tests {
             "otp",
         ] {
             assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+    }
+
+    /// Second copies of a secret (Django's `password1`/`password2`, Rails'
+    /// `password_confirmation`, `cvv2`) and cloud secret keys are sensitive; other keys ending
+    /// in digits or the same words are not.
+    #[test]
+    fn repeated_secrets_and_secret_keys() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "password1",
+            "password2",
+            "new_password1",
+            "new_password2",
+            "password_confirmation",
+            "passwordConfirmation",
+            "password_confirm",
+            "password_repeat",
+            "pin2",
+            "cvv2",
+            "Token_2",
+            "aws_secret_access_key",
+            "AWS_SECRET_ACCESS_KEY",
+            "secret_key",
+            "stripe_secret_key",
+            "access_key",
+            "passcode",
+            "credentials",
+            "jsessionid",
+            "PHPSESSID",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in [
+            "confirmation",
+            "email_confirmation",
+            "password_hint2",
+            "address2",
+            "2",
+            "aws_access_key_id",
+            "primary_key",
+        ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
         }
     }
 

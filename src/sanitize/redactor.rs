@@ -131,13 +131,15 @@ impl Redactor {
 ///
 /// Keys are compared after normalization: lowercase, without `_`, `-`, `.` and whitespace,
 /// and after JSON escapes and percent-encoding are decoded, so `Pass-Word`, `pass_word`,
-/// `"pass\u0077ord"` and `pass%77ord` are all `password`.
+/// `"pass\u0077ord"` and `pass%77ord` are all `password`. The rules below apply to the keys
+/// and suffixes you add too; key regexes see the whole normalized key.
 ///
 /// | Setting | Default |
 /// |---|---|
 /// | [`replacement`](Self::replacement) | `[REDACTED]` |
-/// | sensitive keys ([`add_key`](Self::add_key), [`remove_key`](Self::remove_key)) | `password`, `passwd`, `pwd`, `passphrase`, `secret`, `client_secret`, `token`, `access_token`, `refresh_token`, `id_token`, `api_key`, `authorization`, `auth`, `cookie`, `set_cookie`, `session`, `session_id`, `private_key`, `credit_card`, `card_number`, `pan`, `cvv`, `cvc`, `pin`, `ssn`, `otp` |
-/// | sensitive key suffixes ([`add_key_suffix`](Self::add_key_suffix)) | `password`, `passwd`, `secret`, `token`, `api_key`, `private_key` (so `new_password`, `github_token`, `X-Auth-Token`) |
+/// | sensitive keys ([`add_key`](Self::add_key), [`remove_key`](Self::remove_key)) | `password`, `passwd`, `pwd`, `passphrase`, `passcode`, `secret`, `client_secret`, `secret_key`, `access_key`, `credentials`, `token`, `access_token`, `refresh_token`, `id_token`, `api_key`, `authorization`, `auth`, `cookie`, `set_cookie`, `session`, `session_id`, `phpsessid`, `private_key`, `credit_card`, `card_number`, `pan`, `cvv`, `cvc`, `pin`, `ssn`, `otp` |
+/// | sensitive key suffixes ([`add_key_suffix`](Self::add_key_suffix)) | `password`, `passwd`, `secret`, `secret_key`, `secret_access_key`, `token`, `api_key`, `private_key`, `session_id` (so `new_password`, `github_token`, `X-Auth-Token`, `aws_secret_access_key`, `jsessionid`) |
+/// | second copies | a sensitive key or suffix followed by digits or by `confirmation`, `confirm`, `repeat` or `again` (`password2`, `new_password1`, `password_confirmation`, `cvv2`) |
 /// | key regexes ([`add_key_regex`](Self::add_key_regex)) | none |
 /// | value patterns | `Bearer <token>`; JWTs (`eyJ…` and two to four more base64url segments); 13–19 digit card numbers, spaces or dashes allowed, Luhn-checked, not starting with 1 unless 15 digits long (a UATP card; Unix times in ms, µs and ns start with 1), not inside a UUID or a token of hex digits with letters among them (a digest); PEM private key blocks (to the end of the text when the END line is missing); AWS access key ids (`AKIA`/`ASIA` + 16) |
 /// | [`card_numbers`](Self::card_numbers) | on |
