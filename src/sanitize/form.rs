@@ -127,6 +127,24 @@ mod tests {
         assert_eq!(run("q=foo&Api-Key=bar", false), "q=foo&Api-Key=[REDACTED]");
     }
 
+    /// Rails, PHP and Express nest form fields as `user[password]`; the query strings of the
+    /// same forms, percent-encoded, too.
+    #[test]
+    fn nested_keys() {
+        assert_eq!(
+            run("user[name]=ann&user[password]=hunter2&user[password_confirmation]=hunter2", false),
+            "user[name]=ann&user[password]=[REDACTED]&user[password_confirmation]=[REDACTED]"
+        );
+        assert_eq!(
+            run("user%5Bpassword%5D=hunter2&page=2", false),
+            "user%5Bpassword%5D=[REDACTED]&page=2"
+        );
+        assert_eq!(
+            Redactor::default().redact_query("?card[cvc]=123&card[exp]=12"),
+            "card[cvc]=[REDACTED]&card[exp]=12"
+        );
+    }
+
     #[test]
     fn values_are_decoded_before_patterns() {
         assert_eq!(

@@ -161,6 +161,10 @@ impl KeyRules {
     }
 
     /// Whether a raw key is sensitive; `buf` is scratch space for the normalized key.
+    ///
+    /// A key written as a path, `user[password]` (Rails, PHP, Express forms) or `user.pin`,
+    /// is sensitive when the whole key is or any key on the path is, as the same data would be
+    /// in JSON, where the whole value of a sensitive key is redacted.
     pub(super) fn is_sensitive(&self, raw: &str, buf: &mut String) -> bool {
         // Most keys are lower-case letters and digits already: normalizing would copy them as
         // they are, so they are looked up as they are.
@@ -171,7 +175,19 @@ impl KeyRules {
             return self.is_sensitive_normalized(raw);
         }
         normalize_key(raw, buf);
-        self.is_sensitive_normalized(buf)
+        if self.is_sensitive_normalized(buf) {
+            return true;
+        }
+        if !raw.bytes().any(|b| matches!(b, b'[' | b'.')) {
+            return false;
+        }
+        for segment in raw.split(['[', ']', '.']).filter(|s| !s.is_empty()) {
+            normalize_key(segment, buf);
+            if self.is_sensitive_normalized(buf) {
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -348,6 +364,27 @@ mod tests {
             "aws_access_key_id",
             "primary_key",
         ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+    }
+
+    /// `user[password]` and `user.pin` are paths to a sensitive key.
+    #[test]
+    fn keys_written_as_paths() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "user[password]",
+            "user[Password_Confirmation]",
+            "password[]",
+            "card[cvc]",
+            "auth[user]",
+            "user.pin",
+            "users[0][api_key]",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in ["user[name]", "user.email", "items[0][qty]", "[]", "a..b"] {
             assert!(!rules.is_sensitive(k, &mut buf), "{k}");
         }
     }

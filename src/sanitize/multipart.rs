@@ -205,6 +205,20 @@ mod tests {
         );
     }
 
+    /// Rails, PHP and Express nest field names: `user[password]` is a path to a sensitive key.
+    #[test]
+    fn nested_field_names() {
+        let body = b"--XyZ\r\n\
+            Content-Disposition: form-data; name=\"user[password]\"\r\n\r\n\
+            hunter2\r\n--XyZ\r\n\
+            Content-Disposition: form-data; name=\"user[name]\"\r\n\r\n\
+            ann\r\n--XyZ--";
+        assert_eq!(
+            run(body, None),
+            r#"[{"name":"user[password]","size":7,"value":"[REDACTED]"},{"name":"user[name]","size":3,"value":"ann"}]"#
+        );
+    }
+
     #[test]
     fn cut_inside_a_part() {
         let cut_at = BODY.len() - 30;

@@ -10,9 +10,10 @@ use super::values::{AppendWith, ValueRules};
 
 /// The key and separator of `key: value` / `key=value` pairs in free text (logs, `.env`
 /// files, YAML, JSON-ish text). Only the key is matched so that every key is seen, even one
-/// inside the value of another; [`value_len`] decides where a sensitive value ends.
+/// inside the value of another; [`value_len`] decides where a sensitive value ends. A key may
+/// be a path (`user[password]`).
 static KEY_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?-u:\b)([A-Za-z0-9_.\-]{2,64})["']?[ \t]*[:=][ \t]*"#)
+    Regex::new(r#"(?-u:\b)([A-Za-z0-9_.\[\]\-]{2,64})["']?[ \t]*[:=][ \t]*"#)
         .expect("key pattern is valid")
 });
 
@@ -187,6 +188,19 @@ mod tests {
         assert_eq!(
             run("secret='x y' next=1", false),
             "secret=[REDACTED] next=1"
+        );
+    }
+
+    /// Form-style nested keys in text: `user[password]=…`.
+    #[test]
+    fn nested_keys_in_text() {
+        assert_eq!(
+            run("user[name]=ann&user[password]=hunter2", false),
+            "user[name]=ann&user[password]=[REDACTED]"
+        );
+        assert_eq!(
+            run("card[cvc]: 123\ncard[exp]: 12/30", false),
+            "card[cvc]: [REDACTED]\ncard[exp]: 12/30"
         );
     }
 
