@@ -198,14 +198,7 @@ pub(super) fn redact_body(rules: &Rules, body: &BodyInput<'_>) -> Option<String>
                     &mut out,
                 );
             } else {
-                text::redact_text_body(
-                    &text,
-                    cut.is_some(),
-                    &rules.keys,
-                    &rules.values,
-                    &rules.replacement,
-                    &mut out,
-                );
+                text::redact_text_or_json(rules, &text, cut.is_some(), &mut out);
             }
             if let Some(cut) = &cut {
                 let _ = write!(out, " …[{cut}]");
@@ -461,6 +454,37 @@ mod redact_body_tests {
         .unwrap();
         assert_eq!(out, "login ok\npassword: [REDACTED]\nkey [REDACTED]");
         assert_eq!(redact(None, b"plain words").as_deref(), Some("plain words"));
+    }
+
+    /// `fetch` sends a string body, and `sendBeacon` a string, as `text/plain`: JSON sent that
+    /// way is redacted as JSON, at any depth and with escapes; text that only starts like JSON
+    /// is text.
+    #[test]
+    fn json_sent_as_text() {
+        let cases = [
+            (
+                r#"{"user":"ann","password":"ab\"cd-hunter2"}"#,
+                r#"{"user":"ann","password":"[REDACTED]"}"#,
+            ),
+            (
+                r#"{"auth":{"user":"ann","pass":"hunter2"}}"#,
+                r#"{"auth":"[REDACTED]"}"#,
+            ),
+            (r#"{"pass\u0077ord":"hunter2"}"#, r#"{"pass\u0077ord":"[REDACTED]"}"#),
+            (
+                "[1] password=hunter2 {x}",
+                "[1] password=[REDACTED]",
+            ),
+        ];
+        for (body, want) in cases {
+            let out = redact(Some("text/plain;charset=UTF-8"), body.as_bytes());
+            assert_eq!(out.as_deref(), Some(want), "{body}");
+        }
+        let body = br#"{"user":"ann","token":"TOPSECRETVALUE","n":1}"#;
+        for at in 1..body.len() {
+            let out = cut("text/plain", body, at);
+            assert!(!out.contains("TOP"), "cut at {at}: {out}");
+        }
     }
 
     #[test]

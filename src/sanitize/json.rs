@@ -70,6 +70,42 @@ pub(super) fn redact_json(rules: &Rules, input: &[u8], cut: Option<&str>, out: &
         }
     };
     let is_prefix = cut.is_some() || bad_utf8.is_some();
+    let stop = tokenize(rules, text, is_prefix, out);
+    let end = text.len();
+    // `write!` into a String cannot fail.
+    let _ = match (stop, bad_utf8, cut) {
+        (Stop::Invalid(at), _, _) => write!(out, " …[invalid JSON at byte {at}]"),
+        (_, Some(at), _) => write!(out, " …[invalid UTF-8 at byte {at}]"),
+        (_, None, Some(cut)) => write!(out, " …[{cut}]"),
+        (Stop::Eof, None, None) => write!(out, " …[invalid JSON at byte {end}]"),
+        (Stop::Done, None, None) => Ok(()),
+    };
+}
+
+/// Redacts `text` into `out` when it is one JSON document, or, when `is_prefix` is true, the
+/// start of one, and returns `true`; otherwise returns `false` and leaves `out` as it was.
+///
+/// No marker is appended: a caller that has cut the text says so itself.
+pub(super) fn redact_json_document(
+    rules: &Rules,
+    text: &str,
+    is_prefix: bool,
+    out: &mut String,
+) -> bool {
+    let start = out.len();
+    let whole = match tokenize(rules, text, is_prefix, out) {
+        Stop::Done => true,
+        Stop::Eof => is_prefix,
+        Stop::Invalid(_) => false,
+    };
+    if !whole {
+        out.truncate(start);
+    }
+    whole
+}
+
+/// Runs the tokenizer over `text`, writing what it accepts to `out`.
+fn tokenize(rules: &Rules, text: &str, is_prefix: bool, out: &mut String) -> Stop {
     let mut parser = Parser {
         src: text,
         pos: 0,
@@ -83,16 +119,7 @@ pub(super) fn redact_json(rules: &Rules, input: &[u8], cut: Option<&str>, out: &
         suppress: None,
         sensitive_next: false,
     };
-    let stop = parser.run();
-    let end = text.len();
-    // `write!` into a String cannot fail.
-    let _ = match (stop, bad_utf8, cut) {
-        (Stop::Invalid(at), _, _) => write!(out, " …[invalid JSON at byte {at}]"),
-        (_, Some(at), _) => write!(out, " …[invalid UTF-8 at byte {at}]"),
-        (_, None, Some(cut)) => write!(out, " …[{cut}]"),
-        (Stop::Eof, None, None) => write!(out, " …[invalid JSON at byte {end}]"),
-        (Stop::Done, None, None) => Ok(()),
-    };
+    parser.run()
 }
 
 /// The open containers, `true` for an object: one bit each for the first 64 levels, so that a
@@ -500,7 +527,7 @@ fn redact_string(values: &ValueRules, decoded: &str) -> Option<String> {
 /// Decodes the contents of a JSON string into `out`, stopping at an incomplete escape.
 ///
 /// The escapes were validated by the scanner; lone surrogates become U+FFFD.
-fn decode_escapes(raw: &str, out: &mut String) {
+pub(super) fn decode_escapes(raw: &str, out: &mut String) {
     out.clear();
     let bytes = raw.as_bytes();
     let mut i = 0;

@@ -1,5 +1,6 @@
 //! Property test: no secret planted under a sensitive key ever reaches the output, whatever
-//! the document, the key's spelling and the point where the capture cap cuts it.
+//! the document, the key's spelling, the point where the capture cap cuts it, and whether it
+//! is sent as JSON or as `text/plain`.
 
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -195,14 +196,14 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn planted_secrets_never_leak(doc in planted_doc(), cut in any::<prop::sample::Index>(), whole in any::<bool>()) {
+    fn planted_secrets_never_leak(doc in planted_doc(), cut in any::<prop::sample::Index>(), whole in any::<bool>(), ct in select(vec!["application/json", "text/plain"])) {
         let mut json = String::new();
         let mut secrets = Vec::new();
         write(&doc, &mut json, &mut secrets);
         let bytes = json.as_bytes();
         let end = if whole { bytes.len() } else { cut.index(bytes.len() + 1) };
         let input = BodyInput {
-            content_type: Some("application/json"),
+            content_type: Some(ct),
             content_encoding: None,
             bytes: &bytes[..end],
             total_len: bytes.len() as u64,

@@ -1,19 +1,23 @@
-//! Free text: `text/*` and XML bodies, and the tail of a value cut by truncation.
+//! Free text: `text/*` and XML bodies, multipart text fields, error texts, and the tail of a
+//! value cut by truncation.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::{Captures, Regex};
 
+use super::json::{decode_escapes, redact_json_document};
 use super::keys::KeyRules;
+use super::redactor::Rules;
 use super::values::{AppendWith, ValueRules};
 
 /// The key and separator of `key: value` / `key=value` pairs in free text (logs, `.env`
-/// files, YAML, JSON-ish text). Only the key is matched so that every key is seen, even one
-/// inside the value of another; [`value_len`] decides where a sensitive value ends. A key may
-/// be a path (`user[password]`).
+/// files, YAML, JSON-ish text, `Debug` prints). Only the key is matched so that every key is
+/// seen, even one inside the value of another; [`value_len`] decides where a sensitive value
+/// ends. A key may be a path (`user[password]`) and hold JSON escapes (`pass\u0077ord`, or
+/// `\"password\"` in JSON quoted inside a string), decoded before it is looked up.
 static KEY_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?-u:\b)([A-Za-z0-9_.\[\]\-]{2,64})["']?[ \t]*[:=][ \t]*"#)
+    Regex::new(r#"((?:(?-u:\b)|\\)[A-Za-z0-9_.\[\]\\\-]{2,64})["']?[ \t]*[:=][ \t]*"#)
         .expect("key pattern is valid")
 });
 
@@ -22,6 +26,25 @@ static XML_ELEMENT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"<([A-Za-z][A-Za-z0-9_.:\-]*)(?:[ \t][^>]*)?>([^<]*)")
         .expect("xml pattern is valid")
 });
+
+/// Redacts free text that may be JSON: a `text/plain` body (what `fetch` and `sendBeacon` send
+/// a string as), a multipart text field, an error text. One JSON document, or when `cut` is
+/// true the start of one, goes through the JSON redactor; anything else through
+/// [`redact_text_body`].
+pub(super) fn redact_text_or_json(rules: &Rules, text: &str, cut: bool, out: &mut String) {
+    let looks_like_json = matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['));
+    if looks_like_json && redact_json_document(rules, text, cut, out) {
+        return;
+    }
+    redact_text_body(
+        text,
+        cut,
+        &rules.keys,
+        &rules.values,
+        &rules.replacement,
+        out,
+    );
+}
 
 /// Redacts a text body: value patterns, then `key=value` pairs and XML elements whose key is
 /// sensitive. When `cut` is true the text ends mid-body, and its last word is dropped too (see
@@ -45,6 +68,17 @@ pub(super) fn redact_text_body(
     });
 }
 
+/// Whether a key of free text is sensitive, with its JSON escapes decoded.
+fn is_sensitive_key(key: &str, keys: &KeyRules, keybuf: &mut String) -> bool {
+    let key = key.trim_end_matches('\\');
+    if !key.contains('\\') {
+        return keys.is_sensitive(key, keybuf);
+    }
+    let mut decoded = String::new();
+    decode_escapes(key, &mut decoded);
+    keys.is_sensitive(&decoded, keybuf)
+}
+
 /// Replaces the value of every `key=value` pair whose key is sensitive.
 fn redact_pairs<'a>(
     text: Cow<'a, str>,
@@ -58,7 +92,7 @@ fn redact_pairs<'a>(
             continue;
         };
         let inside_redacted = spans.last().is_some_and(|&(_, end)| all.start() < end);
-        if inside_redacted || !keys.is_sensitive(key.as_str(), keybuf) {
+        if inside_redacted || !is_sensitive_key(key.as_str(), keys, keybuf) {
             continue;
         }
         let len = value_len(&text[all.end()..]);
@@ -82,26 +116,65 @@ fn redact_pairs<'a>(
 
 /// Length of the value at the start of `rest`.
 ///
-/// A quoted value runs to its closing quote. An unquoted one runs to the end of the line or the
-/// next `&`, `,`, `;`, `<`: the value of `Authorization: Basic dXNlcg==` has a space in it, and
-/// over-redacting prose is harmless while stopping at the first space could leak a second word.
+/// A quoted value runs to its closing quote (`\"` does not close it) or the end of the line,
+/// and so does one quoted inside a quoted string (`\"value\"`);
+/// an object or list (`{…}`, `[…]`) to its closing bracket, or the end of the text when it has
+/// none. Any other value runs to the end of the line or the next `&`, `,`, `;`, `<`: the value
+/// of `Authorization: Basic dXNlcg==` has a space in it, and over-redacting prose is harmless
+/// while stopping at the first space could leak a second word.
 fn value_len(rest: &str) -> usize {
-    match rest.as_bytes().first() {
+    let bytes = rest.as_bytes();
+    match bytes.first() {
         Some(&quote @ (b'"' | b'\'')) => {
-            rest[1..]
-                .find([char::from(quote), '\n', '\r'])
-                .map_or(rest.len(), |i| {
-                    if rest.as_bytes()[i + 1] == quote {
-                        i + 2
-                    } else {
-                        i + 1
-                    }
-                })
+            let mut i = 1;
+            while let Some(&b) = bytes.get(i) {
+                match b {
+                    b'\\' => i += 2,
+                    b'\n' | b'\r' => return i,
+                    b if b == quote => return i + 1,
+                    _ => i += 1,
+                }
+            }
+            rest.len()
+        }
+        Some(b'{' | b'[') => bracketed_len(bytes),
+        // Quoted inside a quoted string: `\"value\"`.
+        Some(b'\\') if matches!(bytes.get(1), Some(b'"' | b'\'')) => {
+            let line_end = rest[2..].find(['\n', '\r']).map_or(rest.len(), |eol| eol + 2);
+            rest[2..line_end]
+                .find(&rest[..2])
+                .map_or(line_end, |at| at + 4)
         }
         _ => rest
             .find(['\r', '\n', '&', ',', ';', '<'])
             .unwrap_or(rest.len()),
     }
+}
+
+/// Length of the object or list at the start of `bytes`, through its closing bracket, with
+/// brackets inside quoted strings ignored; all of `bytes` when it is not closed.
+fn bracketed_len(bytes: &[u8]) -> usize {
+    let mut depth = 0_usize;
+    let mut quote = None;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match (quote, b) {
+            (Some(_), b'\\') => i += 1,
+            (Some(q), b) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, b'{' | b'[') => depth += 1,
+            (None, b'}' | b']') => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len()
 }
 
 /// Replaces the contents of every XML element whose name is a sensitive key.
@@ -201,6 +274,36 @@ mod tests {
         assert_eq!(
             run("card[cvc]: 123\ncard[exp]: 12/30", false),
             "card[cvc]: [REDACTED]\ncard[exp]: 12/30"
+        );
+    }
+
+    /// A quoted value ends at its closing quote, not at an escaped one; an object or list
+    /// value ends at its closing bracket; a key may hold JSON escapes or be a path.
+    #[test]
+    fn quoted_nested_and_escaped_values() {
+        assert_eq!(
+            run(r#"user: "ann", password: "ab\"cd-hunter2", next: 1"#, false),
+            r#"user: "ann", password: [REDACTED], next: 1"#
+        );
+        assert_eq!(
+            run(r#"auth = {"user": "ann", "pass": "hunter2"}, next = 1"#, false),
+            r#"auth = [REDACTED], next = 1"#
+        );
+        assert_eq!(
+            run("token=[\"a]\", 'b', {\"c\": \"d\"}]\nnext=1", false),
+            "token=[REDACTED]\nnext=1"
+        );
+        assert_eq!(run("secret={never closed", false), "secret=[REDACTED]");
+        assert_eq!(
+            run(r#"x "pass\u0077ord": "hunter2""#, false),
+            r#"x "pass\u0077ord": [REDACTED]"#
+        );
+        // JSON quoted inside a string of a log line.
+        assert!(!run(r#"msg={\"password\":\"hunter2\"}"#, false).contains("hunter2"));
+        // A `Debug` print, as in an error text.
+        assert_eq!(
+            run(r#"LoginRequest { user: "ann", password: "hunter2" }"#, false),
+            r#"LoginRequest { user: "ann", password: [REDACTED] }"#
         );
     }
 
