@@ -1,8 +1,8 @@
 //! `multipart/form-data` bodies: the shape of the upload, never file contents.
 //!
 //! The stored text is a JSON array with one object per part: `name`, and for files `filename`,
-//! `content_type` and `size`; text fields also carry their `value`, redacted like a form
-//! value. A part cut by the capture cap has `"complete":false` and the size seen so far.
+//! `content_type` and `size`; text fields also carry their `value`, redacted like a body of
+//! its own: through the JSON redactor when it is JSON, else through the text rules. A part cut by the capture cap has `"complete":false` and the size seen so far.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -13,7 +13,7 @@ use super::body::param;
 use super::form::percent_decode;
 use super::json::push_json_string;
 use super::redactor::Rules;
-use super::text::trim_cut_tail;
+use super::text::redact_text_or_json;
 
 /// One part's headers.
 #[derive(Debug, Default)]
@@ -158,16 +158,12 @@ fn write_part(
         if sensitive {
             out.push_str(&rules.replacement_json);
         } else {
+            // A field's value is a body of its own: a GraphQL upload's `operations` field is
+            // JSON, a `notes` field may hold `password=…`.
             let text = String::from_utf8_lossy(content);
-            let redacted = rules.values.redact(&text);
-            push_json_string(
-                out,
-                if complete {
-                    &redacted
-                } else {
-                    trim_cut_tail(&redacted)
-                },
-            );
+            let mut redacted = String::with_capacity(text.len());
+            redact_text_or_json(rules, &text, !complete, &mut redacted);
+            push_json_string(out, &redacted);
         }
     }
     if !complete {
@@ -217,6 +213,26 @@ mod tests {
             run(body, None),
             r#"[{"name":"user[password]","size":7,"value":"[REDACTED]"},{"name":"user[name]","size":3,"value":"ann"}]"#
         );
+    }
+
+    /// A text field's value is redacted as a body of its own: a GraphQL upload's `operations`
+    /// field is JSON, a free-text field may hold `password=…`.
+    #[test]
+    fn text_fields_are_bodies_of_their_own() {
+        let body = b"--XyZ\r\n\
+            Content-Disposition: form-data; name=\"operations\"\r\n\r\n\
+            {\"query\":\"mutation($f: Upload!)\",\"variables\":{\"password\":\"hunter2\",\"f\":null}}\r\n--XyZ\r\n\
+            Content-Disposition: form-data; name=\"notes\"\r\n\r\n\
+            user=ann&password=hunter2\r\n--XyZ--";
+        assert_eq!(
+            run(body, None),
+            r#"[{"name":"operations","size":77,"value":"{\"query\":\"mutation($f: Upload!)\",\"variables\":{\"password\":\"[REDACTED]\",\"f\":null}}"},{"name":"notes","size":25,"value":"user=ann&password=[REDACTED]"}]"#
+        );
+        // Cut inside the JSON field's secret: none of it is emitted.
+        let at = body.windows(8).position(|w| w == b"\"hunter2").unwrap_or_default();
+        let out = run(&body[..at + 4], Some("truncated"));
+        assert!(out.contains(r#"\"password\":\"[REDACTED]\""#), "{out}");
+        assert!(!out.contains("hun"), "{out}");
     }
 
     #[test]
