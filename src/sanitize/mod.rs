@@ -69,6 +69,7 @@ mod headers;
 mod json;
 mod keys;
 mod multipart;
+mod path;
 #[cfg(test)]
 mod proptests;
 mod redactor;

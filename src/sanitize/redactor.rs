@@ -11,7 +11,7 @@ use super::error::SanitizeError;
 use super::headers::{self, DEFAULT_SENSITIVE_HEADERS};
 use super::keys::{DEFAULT_KEY_SUFFIXES, DEFAULT_KEYS, KeyRules, normalize_key};
 use super::values::ValueRules;
-use super::{form, json};
+use super::{form, json, path, text};
 
 /// The default text that replaces a redacted value.
 const DEFAULT_REPLACEMENT: &str = "[REDACTED]";
@@ -104,9 +104,51 @@ impl Redactor {
         out
     }
 
-    /// Redacts free text (an error message, a path) with the value patterns only.
+    /// Redacts free text with the value patterns only.
+    ///
+    /// Error texts and paths have rules of their own: [`redact_error`](Self::redact_error) and
+    /// [`redact_path`](Self::redact_path).
     pub fn redact_text(&self, text: &str) -> String {
         self.rules.values.redact(text).into_owned()
+    }
+
+    /// Redacts an error text like a `text/plain` body: as JSON when it is a JSON document, else
+    /// the values of sensitive keys in `key=value`, `key: "value"` (a `Debug` print such as
+    /// `LoginRequest { user: "ann", password: "hunter2" }`) and XML elements, and the value
+    /// patterns everywhere.
+    ///
+    /// ```
+    /// use tower_audit::sanitize::Redactor;
+    ///
+    /// let redactor = Redactor::default();
+    /// assert_eq!(
+    ///     redactor.redact_error(r#"bad request: LoginRequest { user: "ann", password: "hunter2" }"#),
+    ///     r#"bad request: LoginRequest { user: "ann", password: [REDACTED] }"#
+    /// );
+    /// ```
+    pub fn redact_error(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        text::redact_text_or_json(&self.rules, text, false, &mut out);
+        out
+    }
+
+    /// Redacts a request path: the value patterns, and the value of a matrix parameter whose
+    /// name is a sensitive key (`/cart;jsessionid=…`).
+    ///
+    /// Path segments are not taken for `key/value` pairs: the segment after `password` or
+    /// `token` is as often an action (`/token/refresh`) as a secret.
+    ///
+    /// ```
+    /// use tower_audit::sanitize::Redactor;
+    ///
+    /// let redactor = Redactor::default();
+    /// assert_eq!(
+    ///     redactor.redact_path("/shop;jsessionid=0F3A9B/token/refresh"),
+    ///     "/shop;jsessionid=[REDACTED]/token/refresh"
+    /// );
+    /// ```
+    pub fn redact_path(&self, path: &str) -> String {
+        path::redact_path(&self.rules, path)
     }
 
     /// The headers named in `names` that are present, as a JSON object string, or `None` when
@@ -372,6 +414,39 @@ mod tests {
         );
         assert_eq!(r.redact_query("q=4111111111111111"), "q=[REDACTED]");
         assert_eq!(r.redact_query(""), "");
+    }
+
+    /// Error texts get the text-body rules: a gRPC status built from a `Debug` print, a
+    /// `key=value` log line, an upstream JSON error. `redact_text` keeps to the value patterns.
+    #[test]
+    fn error_texts_lose_the_values_of_sensitive_keys() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact_error(
+                r#"status: InvalidArgument, message: "bad LoginRequest { user: \"ann\", password: \"hunter2\" }""#
+            ),
+            r#"status: InvalidArgument, message: "bad LoginRequest { user: \"ann\", password: [REDACTED] }""#
+        );
+        assert_eq!(
+            r.redact_error(r#"LoginRequest { user: "ann", password: "hunter2", pin: 1234 }"#),
+            r#"LoginRequest { user: "ann", password: [REDACTED], pin: [REDACTED]"#
+        );
+        assert_eq!(
+            r.redact_error("connect failed: url=db?user=app&password=hunter2"),
+            "connect failed: url=db?user=app&password=[REDACTED]"
+        );
+        assert_eq!(
+            r.redact_error(r#"{"error":"denied","token":"abc"}"#),
+            r#"{"error":"denied","token":"[REDACTED]"}"#
+        );
+        assert_eq!(
+            r.redact_error("timed out after 30s"),
+            "timed out after 30s"
+        );
+        assert_eq!(
+            r.redact_text("password=hunter2 AKIAIOSFODNN7EXAMPLE"),
+            "password=hunter2 [REDACTED]"
+        );
     }
 
     #[test]

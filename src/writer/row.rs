@@ -119,7 +119,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         request_id: Some(request_id),
         method: cut_chars(request.method.as_str(), METHOD_LEN),
         path: cut_bytes(
-            redactor.redact_text(request.text.str(TextPart::Path).unwrap_or_default()),
+            redactor.redact_path(request.text.str(TextPart::Path).unwrap_or_default()),
             LONG_TEXT_BYTES,
         ),
         route,
@@ -148,7 +148,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         response_bytes: i64::try_from(response_bytes).unwrap_or(i64::MAX),
         request_headers,
         extra,
-        error: error.map(|e| cut_bytes(redactor.redact_text(&e), LONG_TEXT_BYTES)),
+        error: error.map(|e| cut_bytes(redactor.redact_error(&e), LONG_TEXT_BYTES)),
         chain_id: None,
         chain_seq: None,
         prev_hash: None,
