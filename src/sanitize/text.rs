@@ -4,12 +4,13 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use regex::{Captures, Regex};
+use memchr::memmem;
+use regex::Regex;
 
 use super::json::{decode_escapes, redact_json_document};
 use super::keys::KeyRules;
 use super::redactor::Rules;
-use super::values::{AppendWith, ValueRules};
+use super::values::ValueRules;
 
 /// The key and separator of `key: value` / `key=value` pairs in free text (logs, `.env`
 /// files, YAML, JSON-ish text, `Debug` prints). Only the key is matched so that every key is
@@ -21,10 +22,10 @@ static KEY_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
         .expect("key pattern is valid")
 });
 
-/// `<password>…</password>` in XML or HTML; an element cut by truncation matches to the end.
-static XML_ELEMENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"<([A-Za-z][A-Za-z0-9_.:\-]*)(?:[ \t][^>]*)?>([^<]*)")
-        .expect("xml pattern is valid")
+/// The start tag of an XML or HTML element (`<password>`, `<wsse:Password Type="…">`, attributes
+/// on the next line); the name is the first group.
+static XML_START_TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"<([A-Za-z_][A-Za-z0-9_.:\-]*)(?:\s[^>]*)?>").expect("xml pattern is valid")
 });
 
 /// Redacts free text that may be JSON: a `text/plain` body (what `fetch` and `sendBeacon` send
@@ -177,35 +178,68 @@ fn bracketed_len(bytes: &[u8]) -> usize {
     bytes.len()
 }
 
-/// Replaces the contents of every XML element whose name is a sensitive key.
+/// Replaces the contents of every XML element whose name is a sensitive key: everything up to
+/// its end tag, child elements and CDATA included, or up to the end of the text when it has
+/// none. A namespace prefix (`ns2:pin`) is not part of the key.
 fn redact_xml<'a>(
     text: Cow<'a, str>,
     keys: &KeyRules,
     keybuf: &mut String,
     replacement: &str,
 ) -> Cow<'a, str> {
-    let mut replace = |caps: &Captures<'_>, dst: &mut String| {
-        let (Some(all), Some(key), Some(val)) = (caps.get(0), caps.get(1), caps.get(2)) else {
-            dst.push_str(caps.get(0).map_or("", |m| m.as_str()));
-            return;
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    // Tags inside a redacted element are not looked at: each byte is searched for an end tag
+    // at most once.
+    let mut redacted_to = 0;
+    for caps in XML_START_TAG.captures_iter(&text) {
+        let (Some(tag), Some(name)) = (caps.get(0), caps.get(1)) else {
+            continue;
         };
-        let whole = all.as_str();
-        if keys.is_sensitive(key.as_str(), keybuf) && !val.as_str().is_empty() {
-            dst.push_str(&whole[..val.start() - all.start()]);
-            dst.push_str(replacement);
-            dst.push_str(&whole[val.end() - all.start()..]);
-        } else {
-            dst.push_str(whole);
+        let name = name.as_str();
+        let local = name.rsplit(':').next().unwrap_or(name);
+        if tag.start() < redacted_to
+            || tag.as_str().ends_with("/>")
+            || !keys.is_sensitive(local, keybuf)
+        {
+            continue;
         }
-    };
-    match text {
-        Cow::Borrowed(s) => XML_ELEMENT.replace_all(s, AppendWith(replace)),
-        Cow::Owned(s) => Cow::Owned(
-            XML_ELEMENT
-                .replace_all(&s, AppendWith(&mut replace))
-                .into_owned(),
-        ),
+        let start = tag.end();
+        let end = end_tag(&text[start..], name).map_or(text.len(), |at| start + at);
+        if end > start {
+            spans.push((start, end));
+        }
+        redacted_to = end;
+        if end == text.len() {
+            break;
+        }
     }
+    if spans.is_empty() {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut written = 0;
+    for (start, end) in spans {
+        out.push_str(&text[written..start]);
+        out.push_str(replacement);
+        written = end;
+    }
+    out.push_str(&text[written..]);
+    Cow::Owned(out)
+}
+
+/// Offset in `rest` of the first end tag of element `name` (`</name>`, `</name >`).
+fn end_tag(rest: &str, name: &str) -> Option<usize> {
+    let needle = format!("</{name}");
+    let finder = memmem::Finder::new(needle.as_bytes());
+    let bytes = rest.as_bytes();
+    let mut from = 0;
+    while let Some(at) = finder.find(&bytes[from..]).map(|at| from + at) {
+        match bytes.get(at + needle.len()) {
+            Some(b) if *b == b'>' || b.is_ascii_whitespace() => return Some(at),
+            _ => from = at + needle.len(),
+        }
+    }
+    None
 }
 
 /// Drops the end of a value that was cut by truncation.
@@ -305,6 +339,44 @@ mod tests {
             run(r#"LoginRequest { user: "ann", password: "hunter2" }"#, false),
             r#"LoginRequest { user: "ann", password: [REDACTED] }"#
         );
+    }
+
+    /// A sensitive element's contents go up to its end tag: child elements, CDATA, a
+    /// namespace prefix and attributes on the next line included.
+    #[test]
+    fn whole_sensitive_xml_elements() {
+        let cases = [
+            (
+                "<a><password><![CDATA[hunter2]]></password><b>1</b></a>",
+                "<a><password>[REDACTED]</password><b>1</b></a>",
+            ),
+            (
+                "<password><value>hunter2</value></password><user>ann</user>",
+                "<password>[REDACTED]</password><user>ann</user>",
+            ),
+            (
+                "<ns2:pin>1234</ns2:pin><ns2:id>7</ns2:id>",
+                "<ns2:pin>[REDACTED]</ns2:pin><ns2:id>7</ns2:id>",
+            ),
+            (
+                "<wsse:Password\n    Type=\"PasswordText\">hunter2</wsse:Password >",
+                "<wsse:Password\n    Type=\"PasswordText\">[REDACTED]</wsse:Password >",
+            ),
+            (
+                "<token/><token /><token></token><tokens>x</tokens>",
+                "<token/><token /><token></token><tokens>x</tokens>",
+            ),
+            // No end tag: the rest of the text goes.
+            ("<x><secret>abc<y>def</y>", "<x><secret>[REDACTED]"),
+            // `</passwordx>` is not the end tag.
+            (
+                "<password>a</passwordx>b</password>c",
+                "<password>[REDACTED]</password>c",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(run(input, false), want, "{input}");
+        }
     }
 
     #[test]
