@@ -4,9 +4,11 @@
 //! [`Redactor`] before it is stored. Secrets are found two ways:
 //!
 //! - **by key**: the value of a sensitive key (`password`, `api_key`, `token`, ...) is replaced
-//!   whole, at any depth of JSON, in form bodies, query strings, multipart field names and
-//!   header names. Keys match in any case and spelling (`Pass-Word`, `pass_word`,
-//!   `"pass\u0077ord"`, `pass%77ord`).
+//!   whole, at any depth of JSON, in form bodies, query strings, multipart field names, header
+//!   names, `key=value` / `key: "value"` pairs and XML elements of text bodies and error texts,
+//!   and matrix parameters of paths. Keys match in any case and spelling (`Pass-Word`,
+//!   `pass_word`, `"pass\u0077ord"`, `pass%77ord`), followed by digits or `confirmation`
+//!   (`password2`, `password_confirmation`), and as part of a path (`user[password]`).
 //! - **by value**: bearer tokens, JWTs, Luhn-valid card numbers, PEM private keys, AWS access
 //!   key ids and your own patterns are replaced wherever they appear in text. Digits inside a
 //!   hexadecimal identifier (a UUID, a digest), and Unix times in milliseconds or finer, are

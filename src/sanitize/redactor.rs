@@ -87,8 +87,10 @@ impl Redactor {
     /// Sanitized text to store in the `request_body` column, or `None` for an empty body.
     ///
     /// JSON (`application/json`, `*+json`), form-urlencoded and `text/*` bodies are stored
-    /// redacted; multipart bodies as a JSON list of their parts without file contents; any
-    /// other body as a short description such as `[binary application/grpc, 1234 bytes]`.
+    /// redacted (a `text/*` body that is a JSON document as JSON: `fetch` sends a string body
+    /// as `text/plain`); multipart bodies as a JSON list of their parts without file contents,
+    /// each text field's value redacted like a body; any other body as a short description
+    /// such as `[binary application/grpc, 1234 bytes]`.
     /// A body without a content type is read as JSON when it starts like JSON, as text when it
     /// is UTF-8, and described otherwise. Truncated or malformed bodies end with a marker such
     /// as ` …[truncated, 70000 bytes total]` or ` …[invalid JSON at byte 123]`.
@@ -438,6 +440,15 @@ mod tests {
         assert_eq!(
             r.redact_error(r#"{"error":"denied","token":"abc"}"#),
             r#"{"error":"denied","token":"[REDACTED]"}"#
+        );
+        // The doc examples of `redact_error` and `redact_path`.
+        assert_eq!(
+            r.redact_error(r#"bad request: LoginRequest { user: "ann", password: "hunter2" }"#),
+            r#"bad request: LoginRequest { user: "ann", password: [REDACTED] }"#
+        );
+        assert_eq!(
+            r.redact_path("/shop;jsessionid=0F3A9B/token/refresh"),
+            "/shop;jsessionid=[REDACTED]/token/refresh"
         );
         assert_eq!(
             r.redact_error("timed out after 30s"),
