@@ -470,11 +470,11 @@ mod redact_body_tests {
                 r#"{"auth":{"user":"ann","pass":"hunter2"}}"#,
                 r#"{"auth":"[REDACTED]"}"#,
             ),
-            (r#"{"pass\u0077ord":"hunter2"}"#, r#"{"pass\u0077ord":"[REDACTED]"}"#),
             (
-                "[1] password=hunter2 {x}",
-                "[1] password=[REDACTED]",
+                r#"{"pass\u0077ord":"hunter2"}"#,
+                r#"{"pass\u0077ord":"[REDACTED]"}"#,
             ),
+            ("[1] password=hunter2 {x}", "[1] password=[REDACTED]"),
         ];
         for (body, want) in cases {
             let out = redact(Some("text/plain;charset=UTF-8"), body.as_bytes());

@@ -132,7 +132,10 @@ mod tests {
     #[test]
     fn nested_keys() {
         assert_eq!(
-            run("user[name]=ann&user[password]=hunter2&user[password_confirmation]=hunter2", false),
+            run(
+                "user[name]=ann&user[password]=hunter2&user[password_confirmation]=hunter2",
+                false
+            ),
             "user[name]=ann&user[password]=[REDACTED]&user[password_confirmation]=[REDACTED]"
         );
         assert_eq!(

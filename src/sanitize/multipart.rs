@@ -229,7 +229,10 @@ mod tests {
             r#"[{"name":"operations","size":77,"value":"{\"query\":\"mutation($f: Upload!)\",\"variables\":{\"password\":\"[REDACTED]\",\"f\":null}}"},{"name":"notes","size":25,"value":"user=ann&password=[REDACTED]"}]"#
         );
         // Cut inside the JSON field's secret: none of it is emitted.
-        let at = body.windows(8).position(|w| w == b"\"hunter2").unwrap_or_default();
+        let at = body
+            .windows(8)
+            .position(|w| w == b"\"hunter2")
+            .unwrap_or_default();
         let out = run(&body[..at + 4], Some("truncated"));
         assert!(out.contains(r#"\"password\":\"[REDACTED]\""#), "{out}");
         assert!(!out.contains("hun"), "{out}");

@@ -60,7 +60,12 @@ mod tests {
             "/cards/[REDACTED]/charge"
         );
         // Segments named like keys are resources and actions, not pairs.
-        for path in ["/users/7/password", "/token/refresh", "/api;x=1/secret/abc", ""] {
+        for path in [
+            "/users/7/password",
+            "/token/refresh",
+            "/api;x=1/secret/abc",
+            "",
+        ] {
             assert_eq!(r.redact_path(path), path);
         }
     }

@@ -450,10 +450,7 @@ mod tests {
             r.redact_path("/shop;jsessionid=0F3A9B/token/refresh"),
             "/shop;jsessionid=[REDACTED]/token/refresh"
         );
-        assert_eq!(
-            r.redact_error("timed out after 30s"),
-            "timed out after 30s"
-        );
+        assert_eq!(r.redact_error("timed out after 30s"), "timed out after 30s");
         assert_eq!(
             r.redact_text("password=hunter2 AKIAIOSFODNN7EXAMPLE"),
             "password=hunter2 [REDACTED]"

@@ -330,7 +330,10 @@ mod tests {
             r#"user: "ann", password: [REDACTED], next: 1"#
         );
         assert_eq!(
-            run(r#"auth = {"user": "ann", "pass": "hunter2"}, next = 1"#, false),
+            run(
+                r#"auth = {"user": "ann", "pass": "hunter2"}, next = 1"#,
+                false
+            ),
             r#"auth = [REDACTED], next = 1"#
         );
         assert_eq!(
@@ -346,7 +349,10 @@ mod tests {
         assert!(!run(r#"msg={\"password\":\"hunter2\"}"#, false).contains("hunter2"));
         // A `Debug` print, as in an error text.
         assert_eq!(
-            run(r#"LoginRequest { user: "ann", password: "hunter2" }"#, false),
+            run(
+                r#"LoginRequest { user: "ann", password: "hunter2" }"#,
+                false
+            ),
             r#"LoginRequest { user: "ann", password: [REDACTED] }"#
         );
     }

@@ -430,7 +430,10 @@ mod tests {
         );
         // When the number before it and the card's first groups pass Luhn by chance, the card's
         // last groups go with them.
-        assert_eq!(r.redact("call 555-0142 4111 1111 1111 1111"), "call [REDACTED]");
+        assert_eq!(
+            r.redact("call 555-0142 4111 1111 1111 1111"),
+            "call [REDACTED]"
+        );
         assert_eq!(
             r.redact("4111 1111 1111 1111 5555 5555 5555 4444"),
             "[REDACTED] [REDACTED]"
