@@ -58,6 +58,24 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
 /// [`KeyRules::is_sensitive_normalized`].
 const REPEAT_WORDS: &[&str] = &["confirmation", "confirm", "repeat", "again"];
 
+/// The last bytes of a key that can end in digits or a [`REPEAT_WORDS`] word: every other key
+/// that matched nothing is done after one lookup.
+static REPEAT_ENDINGS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut digit = b'0';
+    while digit <= b'9' {
+        table[digit as usize] = true;
+        digit += 1;
+    }
+    let mut i = 0;
+    while i < REPEAT_WORDS.len() {
+        let word = REPEAT_WORDS[i].as_bytes();
+        table[word[word.len() - 1] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// Normalizes a key into `buf`: lowercase, without `_`, `-`, `.` and whitespace.
 ///
 /// `Pass-Word`, `pass_word` and `PASSWORD` all become `password`. `buf` is reused across calls
@@ -175,28 +193,51 @@ impl KeyRules {
             return self.is_sensitive_normalized(raw);
         }
         normalize_key(raw, buf);
-        if self.is_sensitive_normalized(buf) {
-            return true;
-        }
+        self.is_sensitive_normalized(buf) || self.is_sensitive_path(raw, buf)
+    }
+
+    /// Whether some key on the path `raw` is sensitive (`user[password]`, `user.pin`).
+    ///
+    /// Kept out of [`is_sensitive`](Self::is_sensitive), which every key of a body goes
+    /// through, so that it stays small enough to be inlined.
+    #[inline(never)]
+    fn is_sensitive_path(&self, raw: &str, buf: &mut String) -> bool {
         if !raw.bytes().any(|b| matches!(b, b'[' | b'.')) {
             return false;
         }
-        for segment in raw.split(['[', ']', '.']).filter(|s| !s.is_empty()) {
-            normalize_key(segment, buf);
-            if self.is_sensitive_normalized(buf) {
-                return true;
-            }
-        }
-        false
+        raw.split(['[', ']', '.'])
+            .filter(|segment| !segment.is_empty())
+            .any(|segment| {
+                normalize_key(segment, buf);
+                self.is_sensitive_normalized(buf)
+            })
     }
 }
 
 /// `key` without trailing digits and a [`REPEAT_WORDS`] word, when it has either.
+///
+/// Every key that matched nothing comes here, so most leave after a look at their last byte
+/// (see [`REPEAT_ENDINGS`]), and a word is compared only when it ends in the key's last byte.
 fn repeated(key: &str) -> Option<&str> {
-    let digits = |k: &str| k.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-    let mut base = &key[..digits(key)];
-    if let Some(word) = REPEAT_WORDS.iter().find_map(|w| base.strip_suffix(w)) {
-        base = &word[..digits(word)];
+    fn digits(k: &str) -> &str {
+        k.trim_end_matches(|c: char| c.is_ascii_digit())
+    }
+    let last = *key.as_bytes().last()?;
+    if !REPEAT_ENDINGS[usize::from(last)] {
+        return None;
+    }
+    let mut base = if last.is_ascii_digit() {
+        digits(key)
+    } else {
+        key
+    };
+    let last = base.as_bytes().last().copied();
+    let word = REPEAT_WORDS
+        .iter()
+        .filter(|w| w.as_bytes().last().copied() == last)
+        .find_map(|w| base.strip_suffix(w));
+    if let Some(word) = word {
+        base = digits(word);
     }
     (base.len() < key.len() && !base.is_empty()).then_some(base)
 }
