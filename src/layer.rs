@@ -557,6 +557,19 @@ impl AuditLayerBuilder {
         let (report_tx, report_rx) = oneshot::channel();
         #[cfg(feature = "integrity")]
         let chain = writer.integrity.clone().map(crate::integrity::Chain::new);
+        // With the hash chain on, a journal an earlier process left may hold rows sealed before
+        // they were journaled: new records must not take chain positions ahead of them, so they
+        // wait behind the whole journal (see `Worker::sealed_until`).
+        #[cfg(feature = "integrity")]
+        let sealed_until = match (&chain, &channel.journal) {
+            (Some(_), Some(journal)) => {
+                let journal = crate::context::lock(journal);
+                (journal.pending_bytes() > 0).then(|| journal.end())
+            }
+            _ => None,
+        };
+        #[cfg(not(feature = "integrity"))]
+        let sealed_until = None;
         let worker = Worker {
             channel: channel.clone(),
             sink: Sink::new(db, writer.insert_mode),
@@ -570,7 +583,7 @@ impl AuditLayerBuilder {
             #[cfg(feature = "integrity")]
             chain,
             dead_letters: None,
-            sealed_until: None,
+            sealed_until,
             unreplayed: None,
         };
         let layer = AuditLayer {

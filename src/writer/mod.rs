@@ -962,6 +962,92 @@ mod tests {
         assert_eq!((chain.rows, chain.last_seq), (3, 3), "{verified}");
     }
 
+    /// With the hash chain on, rows sealed before an outage journaled them keep their positions
+    /// across a restart: the next process lets new records take the queue only once it has
+    /// replayed them. Letting them in after its first replayed batch gave new records the
+    /// positions the journaled rows held; those rows were then refused by the chain's unique
+    /// index and dead-lettered, with the database healthy.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_sealed_before_a_restart_keep_their_places_in_the_chain() {
+        use sea_orm::ConnectionTrait;
+
+        let key = b"0123456789abcdef0123456789abcdef".to_vec();
+        let integrity = || crate::integrity::Integrity::new("c1", "k1", key.clone());
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let db = refusing_and_flaky_db(dir.path()).await;
+
+        // One batch of eight, sealed and then journaled when the database fails it.
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .journal(&path)
+            .integrity(integrity())
+            .batch_size(8)
+            .flush_interval(Duration::from_secs(3_600))
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        let flaky: Vec<String> = (1..=8).map(|i| format!("/flaky-{i}")).collect();
+        let flaky: Vec<&str> = flaky.iter().map(String::as_str).collect();
+        get_each(&layer, &flaky).await;
+        assert!(
+            wait_for(&guard, |s| s.spilled == 8).await,
+            "{:?}",
+            guard.stats()
+        );
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_millis(200))
+            .await
+            .expect("shutdown");
+        assert_eq!(report.journaled, 8, "{report:?}");
+        task.await.expect("writer");
+
+        // The database is back; a new process replays two rows at a time, and requests come in.
+        db.execute_unprepared("DELETE FROM outage")
+            .await
+            .expect("outage over");
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .journal(&path)
+            .integrity(integrity())
+            .batch_size(2)
+            .flush_interval(Duration::from_secs(3_600))
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        assert!(
+            wait_for(&guard, |s| s.replayed >= 2).await,
+            "{:?}",
+            guard.stats()
+        );
+        get_each(&layer, &["/ok-1", "/ok-2", "/ok-3", "/ok-4"]).await;
+        assert!(
+            wait_for(&guard, |s| s.written + s.dead_lettered == 12).await,
+            "{:?}",
+            guard.stats()
+        );
+        let stats = guard.stats();
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        task.await.expect("writer");
+        assert_eq!(
+            (report.written, stats.dead_lettered, report.lost),
+            (12, 0, 0),
+            "{report:?} {stats:?}"
+        );
+
+        let keys = crate::integrity::Keyring::new().key("k1", key.clone());
+        let verified = crate::integrity::verify(&db, &keys, Default::default())
+            .await
+            .expect("verify");
+        let chain = &verified.chains[0];
+        assert_eq!(chain.first_break, None, "{verified}");
+        assert_eq!((chain.rows, chain.last_seq), (12, 12), "{verified}");
+    }
+
     /// A full batch is written when its last record arrives, not when the flush timer fires: a
     /// waiting worker is rung, and a busy one finds the batch before it waits again. Five rounds,
     /// then two batches at once, with a timer that would take an hour. The worker takes what has
