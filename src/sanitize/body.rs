@@ -475,6 +475,16 @@ mod redact_body_tests {
                 r#"{"pass\u0077ord":"[REDACTED]"}"#,
             ),
             ("[1] password=hunter2 {x}", "[1] password=[REDACTED]"),
+            // Free text in a string keeps its pairs' rules, as a text body did before it
+            // was read as JSON.
+            (
+                r#"{"message":"login user=ann password=hunter2","n":1}"#,
+                r#"{"message":"login user=ann password=[REDACTED]","n":1}"#,
+            ),
+            (
+                r#"["a <password>hunter2</password> b"]"#,
+                r#"["a <password>[REDACTED]</password> b"]"#,
+            ),
         ];
         for (body, want) in cases {
             let out = redact(Some("text/plain;charset=UTF-8"), body.as_bytes());

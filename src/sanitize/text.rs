@@ -34,7 +34,21 @@ static XML_START_TAG: LazyLock<Regex> = LazyLock::new(|| {
 /// [`redact_text_body`].
 pub(super) fn redact_text_or_json(rules: &Rules, text: &str, cut: bool, out: &mut String) {
     let looks_like_json = matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['));
-    if looks_like_json && redact_json_document(rules, text, cut, out) {
+    let mut json = String::new();
+    if looks_like_json && redact_json_document(rules, text, cut, &mut json) {
+        // The JSON redactor gives string values the value patterns only; free text keeps its
+        // `key=value` pairs and elements inside strings too (a log line sent as JSON).
+        // Values the JSON redactor replaced already are left as they are.
+        let mut keybuf = String::new();
+        let redacted = redact_pairs(
+            Cow::Owned(json),
+            true,
+            &rules.keys,
+            &mut keybuf,
+            &rules.replacement,
+        );
+        let redacted = redact_xml(redacted, &rules.keys, &mut keybuf, &rules.replacement);
+        out.push_str(&redacted);
         return;
     }
     redact_text_body(
@@ -60,7 +74,7 @@ pub(super) fn redact_text_body(
 ) {
     let mut keybuf = String::new();
     let redacted = values.redact(text);
-    let redacted = redact_pairs(redacted, keys, &mut keybuf, replacement);
+    let redacted = redact_pairs(redacted, false, keys, &mut keybuf, replacement);
     let redacted = redact_xml(redacted, keys, &mut keybuf, replacement);
     out.push_str(if cut {
         trim_cut_tail(&redacted)
@@ -77,12 +91,20 @@ fn is_sensitive_key(key: &str, keys: &KeyRules, keybuf: &mut String) -> bool {
     }
     let mut decoded = String::new();
     decode_escapes(key, &mut decoded);
+    // A backslash that starts no JSON escape (`CORP\svc_password`, `C:\app\db_password`)
+    // stops the decoding: the part after the last one is a key of its own.
     keys.is_sensitive(&decoded, keybuf)
+        || key
+            .rsplit('\\')
+            .next()
+            .is_some_and(|last| keys.is_sensitive(last, keybuf))
 }
 
-/// Replaces the value of every `key=value` pair whose key is sensitive.
+/// Replaces the value of every `key=value` pair whose key is sensitive. `json`: the text is
+/// the JSON redactor's output, where a bare `"` ends the string a pair sits in.
 fn redact_pairs<'a>(
     text: Cow<'a, str>,
+    json: bool,
     keys: &KeyRules,
     keybuf: &mut String,
     replacement: &str,
@@ -96,8 +118,15 @@ fn redact_pairs<'a>(
         if inside_redacted || !is_sensitive_key(key.as_str(), keys, keybuf) {
             continue;
         }
-        let len = value_len(&text[all.end()..]);
-        if len > 0 {
+        let len = value_len(&text[all.end()..], json);
+        let value = &text[all.end()..all.end() + len];
+        // Replaced already (by the JSON redactor, before these rules ran over its output).
+        let replaced = value == replacement
+            || value
+                .strip_prefix('"')
+                .and_then(|value| value.strip_suffix('"'))
+                .is_some_and(|value| value == replacement);
+        if len > 0 && !replaced {
             spans.push((all.end(), all.end() + len));
         }
     }
@@ -123,7 +152,7 @@ fn redact_pairs<'a>(
 /// none. Any other value runs to the end of the line or the next `&`, `,`, `;`, `<`: the value
 /// of `Authorization: Basic dXNlcg==` has a space in it, and over-redacting prose is harmless
 /// while stopping at the first space could leak a second word.
-fn value_len(rest: &str) -> usize {
+fn value_len(rest: &str, json: bool) -> usize {
     let bytes = rest.as_bytes();
     match bytes.first() {
         Some(&quote @ (b'"' | b'\'')) => {
@@ -138,7 +167,11 @@ fn value_len(rest: &str) -> usize {
             }
             rest.len()
         }
-        Some(b'{' | b'[') => bracketed_len(bytes),
+        // Then on to where any value ends: a password may start with a bracket (`[x9]Kq!`).
+        Some(b'{' | b'[') => {
+            let closed = bracketed_len(bytes);
+            closed + unquoted_len(&rest[closed..], json)
+        }
         // Quoted inside a quoted string: `\"value\"`.
         Some(b'\\') if matches!(bytes.get(1), Some(b'"' | b'\'')) => {
             // One pass for both ends: searching the line's end first would read the rest of a
@@ -156,10 +189,19 @@ fn value_len(rest: &str) -> usize {
             }
             rest.len()
         }
-        _ => rest
-            .find(['\r', '\n', '&', ',', ';', '<'])
-            .unwrap_or(rest.len()),
+        _ => unquoted_len(rest, json),
     }
+}
+
+/// Length of an unquoted value: to the end of the line or the next `&`, `,`, `;`, `<` (or,
+/// inside a JSON string, its closing `"`).
+fn unquoted_len(rest: &str, json: bool) -> usize {
+    let end = if json {
+        rest.find(['\r', '\n', '&', ',', ';', '<', '"'])
+    } else {
+        rest.find(['\r', '\n', '&', ',', ';', '<'])
+    };
+    end.unwrap_or(rest.len())
 }
 
 /// Length of the object or list at the start of `bytes`, through its closing bracket, with
@@ -214,7 +256,20 @@ fn redact_xml<'a>(
             continue;
         }
         let start = tag.end();
-        let end = end_tag(&text[start..], name).map_or(text.len(), |at| start + at);
+        let end = match end_tag(&text[start..], name) {
+            Some(at) => start + at,
+            // `Option<Token>`, `Vec<Credentials>` in an error text: a type's parameter, not an
+            // element, and redacting to the end of the text would take the error's reason.
+            None if text[..tag.start()]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_') =>
+            {
+                continue;
+            }
+            // A cut or unreadable document: fail closed.
+            None => text.len(),
+        };
         if end > start {
             spans.push((start, end));
         }
@@ -277,6 +332,41 @@ mod tests {
         let mut out = String::new();
         redact_text_body(text, cut, &keys, &values, "[REDACTED]", &mut out);
         out
+    }
+
+    /// Found by review: a key whose `\` starts no JSON escape, a value that starts with a
+    /// bracket, and a type's parameter in an error text.
+    #[test]
+    fn backslashed_keys_bracketed_values_and_generics() {
+        for text in [
+            r"CORP\svc_password=hunter2",
+            r"set C:\app\db_password=hunter2",
+            r"x\password=hunter2",
+        ] {
+            let out = run(text, false);
+            assert!(!out.contains("hunter2"), "{text}: {out}");
+        }
+        assert_eq!(
+            run("user=ann password=[x9]Kq!2mZ&next=1", false),
+            "user=ann password=[REDACTED]&next=1"
+        );
+        for text in [
+            "expected Option<Token> at line 1 column 9",
+            "no Vec<Credentials> for Arc<Mutex<Session>> here",
+        ] {
+            assert_eq!(run(text, false), text);
+        }
+        // An element that has no end tag, not glued to a word: a cut document, failed closed.
+        assert_eq!(run("<password>hunter2", false), "<password>[REDACTED]");
+        assert_eq!(
+            run("x <password>hunter2 more", false),
+            "x <password>[REDACTED]"
+        );
+        // Glued to a word but with its end tag: an element.
+        assert_eq!(
+            run("x<password>hunter2</password>", false),
+            "x<password>[REDACTED]</password>"
+        );
     }
 
     #[test]
