@@ -97,7 +97,12 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     // A replay must not send an altered body, and a redaction with a replacement of the user's
     // or a summary of a multipart upload cannot be told from a real body afterwards.
     if request_body.as_deref().is_some_and(|stored| {
-        !stored_verbatim(stored, &body, request.text.str(TextPart::ContentEncoding))
+        !stored_verbatim(
+            stored,
+            &body,
+            request.text.str(TextPart::ContentEncoding),
+            request.text.str(TextPart::ContentType),
+        )
     }) {
         extra = Some(note_altered_body(extra));
     }
@@ -186,19 +191,32 @@ fn ip_text(ip: std::net::IpAddr) -> String {
 }
 
 /// Whether `stored` is the body the client sent: all of it was captured, it had no
-/// `Content-Encoding`, and the sanitizer kept its bytes, or (for JSON, which the sanitizer
-/// writes compactly) left out only the whitespace between tokens.
-fn stored_verbatim(stored: &str, body: &CapturedBody, content_encoding: Option<&str>) -> bool {
+/// `Content-Encoding`, and the sanitizer kept its bytes, or (for JSON not sent as `text/*`,
+/// which the sanitizer writes compactly) left out only the whitespace between tokens. A NUL
+/// makes it altered: the row gets U+FFFD in its place (see [`strip_nul`]).
+fn stored_verbatim(
+    stored: &str,
+    body: &CapturedBody,
+    content_encoding: Option<&str>,
+    content_type: Option<&str>,
+) -> bool {
     let encoded = content_encoding.is_some_and(|coding| {
         let coding = coding.trim();
         !coding.is_empty() && !coding.eq_ignore_ascii_case("identity")
     });
-    if body.truncated || encoded || body.total != body.bytes.len() as u64 {
+    if body.truncated || encoded || body.total != body.bytes.len() as u64 || stored.contains('\0') {
         return false;
     }
+    // A `text/*` body is read as text by its endpoint: its whitespace is its own.
+    let text = content_type.is_some_and(|ct| {
+        ct.trim_start()
+            .get(..5)
+            .is_some_and(|start| start.eq_ignore_ascii_case("text/"))
+    });
     let raw: &[u8] = &body.bytes;
     raw == stored.as_bytes()
-        || (json_without_whitespace(raw, stored.as_bytes())
+        || (!text
+            && json_without_whitespace(raw, stored.as_bytes())
             && serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok())
 }
 
@@ -558,21 +576,51 @@ mod tests {
         ] {
             let text = stored(raw, content_type);
             assert_eq!(
-                stored_verbatim(&text, &captured(raw), None),
+                stored_verbatim(&text, &captured(raw), None, Some(content_type)),
                 verbatim,
                 "{content_type}: {text}"
             );
         }
         let json = br#"{"qty":2}"#;
         let text = stored(json, "application/json");
-        assert!(!stored_verbatim(&text, &captured(json), Some("gzip")));
-        assert!(stored_verbatim(&text, &captured(json), Some("identity")));
+        assert!(!stored_verbatim(&text, &captured(json), Some("gzip"), None));
+        assert!(stored_verbatim(
+            &text,
+            &captured(json),
+            Some("identity"),
+            None
+        ));
         let mut cut = captured(json);
         cut.truncated = true;
-        assert!(!stored_verbatim(&text, &cut, None));
+        assert!(!stored_verbatim(&text, &cut, None, None));
         // Whitespace inside a string is the document's own; a token split by it is invalid.
         assert!(!json_without_whitespace(br#"["a b"]"#, br#"["ab"]"#));
-        assert!(!stored_verbatim("[12]", &captured(b"[1 2]"), None));
+        assert!(!stored_verbatim("[12]", &captured(b"[1 2]"), None, None));
+        // JSON sent as text is compacted by the sanitizer: its endpoint would get other bytes.
+        let pretty = b"{\n  \"note\": \"a\"\n}";
+        let text = stored(pretty, "text/plain");
+        assert_eq!(text, r#"{"note":"a"}"#);
+        assert!(!stored_verbatim(
+            &text,
+            &captured(pretty),
+            None,
+            Some("text/plain")
+        ));
+        assert!(stored_verbatim(
+            &text,
+            &captured(pretty),
+            None,
+            Some("application/json")
+        ));
+        // The row's NUL becomes U+FFFD: not the body that was sent.
+        let nul = b"a\0b";
+        let text = stored(nul, "text/plain");
+        assert!(!stored_verbatim(
+            &text,
+            &captured(nul),
+            None,
+            Some("text/plain")
+        ));
     }
 
     #[test]
