@@ -479,9 +479,11 @@ fn csv_field(text: &str, buf: &mut Vec<u8>) {
 
 /// Appends a stored text value as one CSV field. One that a spreadsheet would evaluate as a
 /// formula gets a `'` in front, and quotes, so that it is shown as text: the values come from
-/// clients (paths, queries, user agents, bodies, errors).
+/// clients (paths, queries, user agents, bodies, errors). So does one that starts with a `'`
+/// already, so that removing the first `'` of a field that has one always gives the stored
+/// value back.
 fn csv_text(text: &str, buf: &mut Vec<u8>) {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) {
         buf.extend_from_slice(b"\"'");
         buf.extend_from_slice(text.replace('"', "\"\"").as_bytes());
         buf.push(b'"');
@@ -510,6 +512,9 @@ mod tests {
         assert_eq!(field("@SUM(1,1)"), "\"'@SUM(1,1)\"");
         assert_eq!(field("\t=1"), "\"'\t=1\"");
         assert_eq!(field("\r=1"), "\"'\r=1\"");
+        // A value that starts with `'` keeps it behind the added one: `'=x` and `=x` differ.
+        assert_eq!(field("'=1+1"), "\"''=1+1\"");
+        assert_ne!(field("'=1+1"), field("=1+1"));
         // Anything else is written as before.
         assert_eq!(field("/orders/1"), "/orders/1");
         assert_eq!(field("a=b"), "a=b");
