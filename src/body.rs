@@ -460,8 +460,9 @@ impl<B: Body> ResponseBody<B> {
     pub(crate) fn new(inner: B, mut pending: Option<PendingRecord>) -> Self {
         // hyper never polls a body that says it is empty: finish its record now, before the
         // client can see the response complete. With the context on the response, outer layers
-        // may still enrich the record: it is finished when the body is polled or dropped, which
-        // hyper does before it writes the response's head.
+        // may still enrich the record: it is finished when the body is polled or dropped (by
+        // HTTP/1 before the response's head is written; by HTTP/2 once the response is queued,
+        // so a client may see the response before its record is queued).
         if inner.is_end_stream()
             && let Some(record) = &mut pending
         {

@@ -49,12 +49,12 @@
 //!   ends the walk at the last good address: nothing left of it can be attributed to a trusted
 //!   proxy.
 //! - [`ForwardedHeader::Auto`] reads `X-Forwarded-For` whenever the request has one, and
-//!   `Forwarded` only when it has none. A proxy that appends to `X-Forwarded-For` (nginx, HAProxy,
-//!   Envoy, AWS and Google load balancers, Traefik, Caddy, Cloudflare) always sends that header,
-//!   so a client cannot get a `Forwarded` of its own read by sending one through such a proxy. If
-//!   your proxies write only `Forwarded` and pass an incoming `X-Forwarded-For` through, a client
-//!   can choose which header is read: pin the header your proxies write with
-//!   [`TrustedProxies::header`].
+//!   `Forwarded` only when it has none. A proxy that appends to `X-Forwarded-For` (HAProxy's
+//!   `option forwardfor`, Envoy, AWS and Google load balancers, Traefik, Caddy, Cloudflare, nginx
+//!   with `$proxy_add_x_forwarded_for`) always sends that header, so a client cannot get a
+//!   `Forwarded` of its own read by sending one through such a proxy. A proxy that writes only
+//!   `Forwarded`, or none (nginx passes client headers on unless told otherwise), lets a client
+//!   choose what is read: pin the header your proxies write with [`TrustedProxies::header`].
 //! - A bad header never fails, panics or slows the request: the walk looks at no more than
 //!   64 entries and allocates nothing.
 //!
