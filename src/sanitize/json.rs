@@ -467,6 +467,19 @@ impl Parser<'_, '_> {
         Ok(())
     }
 
+    /// `redacted` (the string after the value patterns, `None` when they left `decoded` as it
+    /// was) with the values of its sensitive `key=value` pairs replaced too.
+    fn redact_pairs(&mut self, redacted: Option<String>, decoded: &str) -> Option<String> {
+        let text = redacted.as_deref().unwrap_or(decoded);
+        super::text::redact_free_text_pairs(
+            text,
+            &self.rules.keys,
+            &mut self.keybuf,
+            &self.rules.replacement,
+        )
+        .or(redacted)
+    }
+
     fn string_value(&mut self) -> Result<(), Stop> {
         let quote = self.pos;
         let start = quote + 1;
@@ -477,15 +490,28 @@ impl Parser<'_, '_> {
                     return Ok(());
                 }
                 let raw = &self.src[start..end];
+                // Free text in a string (a log line, an error, JSON quoted as a string) has
+                // `key=value` and `"key":"value"` pairs of its own. Most strings hold neither
+                // `=` nor `:`, and cost this one scan.
+                let pairs = memchr::memchr2(b'=', b':', raw.as_bytes()).is_some()
+                    || (escaped && raw.contains("\\u"));
                 // Decoding only shortens: a string too short for any pattern is not decoded.
-                let redacted = if escaped && self.rules.values.may_match(raw.len()) {
+                let redacted = if escaped && (pairs || self.rules.values.may_match(raw.len())) {
                     let mut scratch = std::mem::take(&mut self.scratch);
                     decode_escapes(raw, &mut scratch);
-                    let redacted = redact_string(&self.rules.values, &scratch);
+                    let mut redacted = redact_string(&self.rules.values, &scratch);
+                    if pairs {
+                        redacted = self.redact_pairs(redacted, &scratch);
+                    }
                     self.scratch = scratch;
                     redacted
                 } else {
-                    redact_string(&self.rules.values, raw)
+                    let redacted = redact_string(&self.rules.values, raw);
+                    if pairs {
+                        self.redact_pairs(redacted, raw)
+                    } else {
+                        redacted
+                    }
                 };
                 if let Some(redacted) = redacted {
                     self.replace_string(quote, &redacted);
@@ -671,6 +697,32 @@ mod tests {
             ),
             r#"{"[REDACTED]":{"[REDACTED]":1,"sku":2},"id\u0031":3}"#
         );
+    }
+
+    /// A string holding free text keeps its pairs' rules: a log line, an error, JSON quoted
+    /// as a string. Strings with `:` or `=` that hold no sensitive pair stay as they are.
+    #[test]
+    fn pairs_inside_strings_are_redacted() {
+        assert_eq!(
+            run(
+                r#"{"message":"login user=ann password=hunter2","n":1}"#,
+                None
+            ),
+            r#"{"message":"login user=ann password=[REDACTED]","n":1}"#
+        );
+        assert_eq!(
+            run(
+                r#"{"msg":"{\"user\":\"ann\",\"password\":\"hunter2\"}"}"#,
+                None
+            ),
+            r#"{"msg":"{\"user\":\"ann\",\"password\":[REDACTED]}"}"#
+        );
+        assert_eq!(
+            run(r#"["retry with token: abc123 later"]"#, None),
+            r#"["retry with token: [REDACTED]"]"#
+        );
+        let plain = r#"{"at":"2026-12-05T10:00:00Z","url":"https://a.example/x?y=1","t":"a:b"}"#;
+        assert_eq!(run(plain, None), plain);
     }
 
     #[test]

@@ -100,6 +100,20 @@ fn is_sensitive_key(key: &str, keys: &KeyRules, keybuf: &mut String) -> bool {
             .is_some_and(|last| keys.is_sensitive(last, keybuf))
 }
 
+/// The `key=value` pairs of free text found inside a JSON string, redacted; `None` when
+/// none is sensitive.
+pub(super) fn redact_free_text_pairs(
+    text: &str,
+    keys: &KeyRules,
+    keybuf: &mut String,
+    replacement: &str,
+) -> Option<String> {
+    match redact_pairs(Cow::Borrowed(text), false, keys, keybuf, replacement) {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(redacted) => Some(redacted),
+    }
+}
+
 /// Replaces the value of every `key=value` pair whose key is sensitive. `json`: the text is
 /// the JSON redactor's output, where a bare `"` ends the string a pair sits in.
 fn redact_pairs<'a>(
