@@ -53,6 +53,15 @@ static STRING_SPECIAL: [bool; 256] = {
     table
 };
 
+/// Bytes that may make a string free text with pairs of its own (`key=value`, `key: value`,
+/// JSON quoted as a string); noted by the same scan.
+static PAIR_MARK: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'=' as usize] = true;
+    table[b':' as usize] = true;
+    table
+};
+
 /// Redacts a JSON body into `out`.
 ///
 /// `cut` is the truncation marker text when `input` is only a prefix of the body; the output
@@ -405,26 +414,35 @@ impl Parser<'_, '_> {
     /// Finds the end of the string whose opening quote is at `self.pos`.
     ///
     /// Returns the offset of the closing quote and whether the string has escapes.
-    fn scan_string(&self) -> Result<(usize, bool), Stop> {
+    /// The string at `pos`: where its closing quote is, whether it has escapes, and whether it
+    /// may hold pairs (see [`PAIR_MARK`], written plainly or as `\u003d`, `\u003a`).
+    fn scan_string(&self) -> Result<(usize, bool, bool), Stop> {
         let bytes = self.src.as_bytes();
         let mut i = self.pos + 1;
         let mut escaped = false;
+        let mut marked = false;
         loop {
-            while bytes
-                .get(i)
-                .is_some_and(|&b| !STRING_SPECIAL[usize::from(b)])
-            {
+            while let Some(&b) = bytes.get(i) {
+                if STRING_SPECIAL[usize::from(b)] {
+                    break;
+                }
+                marked |= PAIR_MARK[usize::from(b)];
                 i += 1;
             }
             match bytes.get(i) {
                 None => return Err(Stop::Eof),
-                Some(b'"') => return Ok((i, escaped)),
+                Some(b'"') => return Ok((i, escaped, marked)),
                 Some(b'\\') => {
                     escaped = true;
                     match bytes.get(i + 1) {
                         None => return Err(Stop::Eof),
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
                         Some(b'u') => {
+                            // `=` or `:` written as an escape.
+                            marked |= bytes.get(i + 2..i + 5) == Some(b"003")
+                                && bytes
+                                    .get(i + 5)
+                                    .is_some_and(|b| matches!(b | 0x20, b'a' | b'd'));
                             for k in i + 2..i + 6 {
                                 match bytes.get(k) {
                                     None => return Err(Stop::Eof),
@@ -444,7 +462,7 @@ impl Parser<'_, '_> {
 
     fn key(&mut self) -> Result<(), Stop> {
         // A key cut in the middle is dropped: it has no value that could leak.
-        let (end, escaped) = self.scan_string()?;
+        let (end, escaped, _) = self.scan_string()?;
         let quote = self.pos;
         let raw = &self.src[quote + 1..end];
         self.pos = end + 1;
@@ -484,17 +502,15 @@ impl Parser<'_, '_> {
         let quote = self.pos;
         let start = quote + 1;
         match self.scan_string() {
-            Ok((end, escaped)) => {
+            Ok((end, escaped, pairs)) => {
                 self.pos = end + 1;
                 if self.suppress.is_some() {
                     return Ok(());
                 }
                 let raw = &self.src[start..end];
                 // Free text in a string (a log line, an error, JSON quoted as a string) has
-                // `key=value` and `"key":"value"` pairs of its own. Most strings hold neither
-                // `=` nor `:`, and cost this one scan.
-                let pairs = memchr::memchr2(b'=', b':', raw.as_bytes()).is_some()
-                    || (escaped && raw.contains("\\u"));
+                // `key=value` and `"key":"value"` pairs of its own; most strings hold neither
+                // `=` nor `:` (`pairs`, noted by the scan).
                 // Decoding only shortens: a string too short for any pattern is not decoded.
                 let redacted = if escaped && (pairs || self.rules.values.may_match(raw.len())) {
                     let mut scratch = std::mem::take(&mut self.scratch);
@@ -720,6 +736,13 @@ mod tests {
         assert_eq!(
             run(r#"["retry with token: abc123 later"]"#, None),
             r#"["retry with token: [REDACTED]"]"#
+        );
+        assert_eq!(
+            run(
+                r#"["password\u003dhunter2", "pass\u0077ord\u003Ahunter2"]"#,
+                None
+            ),
+            r#"["password=[REDACTED]","password:[REDACTED]"]"#
         );
         let plain = r#"{"at":"2026-12-05T10:00:00Z","url":"https://a.example/x?y=1","t":"a:b"}"#;
         assert_eq!(run(plain, None), plain);

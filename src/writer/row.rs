@@ -101,7 +101,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
             stored,
             &body,
             request.text.str(TextPart::ContentEncoding),
-            request.text.str(TextPart::ContentType),
+            request.text.get(TextPart::ContentType),
         )
     }) {
         extra = Some(note_altered_body(extra));
@@ -160,7 +160,10 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         row_hash: None,
         key_id: None,
     };
-    strip_nul(&mut model);
+    if strip_nul(&mut model) {
+        // The stored body is not the one sent any more (U+FFFD for each NUL).
+        model.extra = Some(note_altered_body(model.extra.take()));
+    }
     model
 }
 
@@ -192,26 +195,26 @@ fn ip_text(ip: std::net::IpAddr) -> String {
 
 /// Whether `stored` is the body the client sent: all of it was captured, it had no
 /// `Content-Encoding`, and the sanitizer kept its bytes, or (for JSON not sent as `text/*`,
-/// which the sanitizer writes compactly) left out only the whitespace between tokens. A NUL
-/// makes it altered: the row gets U+FFFD in its place (see [`strip_nul`]).
+/// which the sanitizer writes compactly) left out only the whitespace between tokens. (A NUL,
+/// which the row turns into U+FFFD, is noted by [`to_model`] after [`strip_nul`].)
 fn stored_verbatim(
     stored: &str,
     body: &CapturedBody,
     content_encoding: Option<&str>,
-    content_type: Option<&str>,
+    content_type: Option<&[u8]>,
 ) -> bool {
     let encoded = content_encoding.is_some_and(|coding| {
         let coding = coding.trim();
         !coding.is_empty() && !coding.eq_ignore_ascii_case("identity")
     });
-    if body.truncated || encoded || body.total != body.bytes.len() as u64 || stored.contains('\0') {
+    if body.truncated || encoded || body.total != body.bytes.len() as u64 {
         return false;
     }
     // A `text/*` body is read as text by its endpoint: its whitespace is its own.
     let text = content_type.is_some_and(|ct| {
-        ct.trim_start()
+        ct.trim_ascii_start()
             .get(..5)
-            .is_some_and(|start| start.eq_ignore_ascii_case("text/"))
+            .is_some_and(|start| start.eq_ignore_ascii_case(b"text/"))
     });
     let raw: &[u8] = &body.bytes;
     raw == stored.as_bytes()
@@ -258,7 +261,8 @@ fn note_altered_body(extra: Option<serde_json::Value>) -> serde_json::Value {
 }
 
 /// PostgreSQL cannot store U+0000 in text; no backend should get a row it may reject for it.
-fn strip_nul(model: &mut Model) {
+/// Returns whether the request body had one.
+fn strip_nul(model: &mut Model) -> bool {
     let fix = |text: &mut String| {
         if text.contains('\0') {
             *text = text.replace('\0', "\u{fffd}");
@@ -276,13 +280,19 @@ fn strip_nul(model: &mut Model) {
             &mut model.tenant_id,
             &mut model.action,
             &mut model.resource,
-            &mut model.request_body,
             &mut model.error,
         ]
         .into_iter()
         .flatten(),
     ) {
         fix(text);
+    }
+    match &mut model.request_body {
+        Some(body) if body.contains('\0') => {
+            *body = body.replace('\0', "\u{fffd}");
+            true
+        }
+        _ => false,
     }
 }
 
@@ -576,7 +586,7 @@ mod tests {
         ] {
             let text = stored(raw, content_type);
             assert_eq!(
-                stored_verbatim(&text, &captured(raw), None, Some(content_type)),
+                stored_verbatim(&text, &captured(raw), None, Some(content_type.as_bytes())),
                 verbatim,
                 "{content_type}: {text}"
             );
@@ -604,23 +614,22 @@ mod tests {
             &text,
             &captured(pretty),
             None,
-            Some("text/plain")
+            Some(b"text/plain")
         ));
         assert!(stored_verbatim(
             &text,
             &captured(pretty),
             None,
-            Some("application/json")
+            Some(b"application/json")
         ));
-        // The row's NUL becomes U+FFFD: not the body that was sent.
-        let nul = b"a\0b";
-        let text = stored(nul, "text/plain");
-        assert!(!stored_verbatim(
-            &text,
-            &captured(nul),
-            None,
-            Some("text/plain")
-        ));
+        // The row's NUL becomes U+FFFD: not the body that was sent, noted with the row.
+        let mut model = super::super::sink::template_row();
+        model.request_body = Some("a\0b".to_owned());
+        assert!(strip_nul(&mut model));
+        assert_eq!(model.request_body.as_deref(), Some("a\u{fffd}b"));
+        let mut model = super::super::sink::template_row();
+        model.path = "/a\0b".to_owned();
+        assert!(!strip_nul(&mut model), "only the body counts");
     }
 
     #[test]

@@ -764,7 +764,7 @@ fn skip_written(backend: DbBackend, insert: &mut InsertStatement) {
 }
 
 /// A row with a value in every column, so that the built statement binds each of them.
-fn template_row() -> Model {
+pub(super) fn template_row() -> Model {
     let text = || Some(String::new());
     Model {
         id: 0,
