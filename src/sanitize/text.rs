@@ -144,18 +144,7 @@ fn redact_pairs<'a>(
             spans.push((all.end(), all.end() + len));
         }
     }
-    if spans.is_empty() {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut written = 0;
-    for (start, end) in spans {
-        out.push_str(&text[written..start]);
-        out.push_str(replacement);
-        written = end;
-    }
-    out.push_str(&text[written..]);
-    Cow::Owned(out)
+    replace_spans(text, &spans, replacement)
 }
 
 /// Length of the value at the start of `rest`.
@@ -292,12 +281,21 @@ fn redact_xml<'a>(
             break;
         }
     }
+    replace_spans(text, &spans, replacement)
+}
+
+/// `text` with each of `spans` (in order, apart) replaced by `replacement`.
+fn replace_spans<'a>(
+    text: Cow<'a, str>,
+    spans: &[(usize, usize)],
+    replacement: &str,
+) -> Cow<'a, str> {
     if spans.is_empty() {
         return text;
     }
     let mut out = String::with_capacity(text.len());
     let mut written = 0;
-    for (start, end) in spans {
+    for &(start, end) in spans {
         out.push_str(&text[written..start]);
         out.push_str(replacement);
         written = end;
