@@ -512,6 +512,10 @@ mod verify {
     async fn verify_of_a_chain_that_does_not_exist_exits_5() {
         let fixture = Fixture::new().await;
         let db = fixture.db().await;
+        // No chain at all yet: a trail whose rows and checkpoints were all deleted looks so.
+        let out = run_keyed(&fixture, &["verify"], "k1").await;
+        assert_eq!(out.code, 5, "{out:?}");
+        assert!(out.stderr.contains("no hash chain found"), "{out:?}");
         let integrity = tower_audit::integrity::Integrity::new("api-1", "k1", KEY.to_vec());
         let (layer, guard) = AuditLayer::builder(db.clone())
             .integrity(integrity)

@@ -46,7 +46,7 @@ const EXIT_REPLAY_FAILURES: u8 = 3;
 #[cfg(feature = "integrity")]
 const EXIT_CHAIN_BROKEN: u8 = 4;
 /// Exit code: `verify --chain` names no chain of the database or export (a typo must not pass
-/// for an intact chain).
+/// for an intact chain), or there is no chain at all (every row deleted must not either).
 #[cfg(feature = "integrity")]
 const EXIT_NO_SUCH_CHAIN: u8 = 5;
 
@@ -147,7 +147,7 @@ enum Command {
         /// before it (a truncated tail cannot be judged then).
         #[arg(long, value_parser = parse_time, conflicts_with = "export")]
         until: Option<DateTime<Utc>>,
-        /// Only this chain; exit code 5 when there is none of that name.
+        /// Only this chain; exit code 5 when there is none of that name (or none at all).
         #[arg(long)]
         chain: Option<String>,
         /// Check checkpoint signatures with this Ed25519 public key (hex).
@@ -720,7 +720,9 @@ fn print_verdict(
         return Ok(ExitCode::from(EXIT_NO_SUCH_CHAIN));
     }
     if report.chains.is_empty() {
+        // Every row and checkpoint deleted looks like this too: not a success to report.
         eprintln!("no hash chain found");
+        return Ok(ExitCode::from(EXIT_NO_SUCH_CHAIN));
     }
     Ok(if report.is_intact() {
         ExitCode::SUCCESS
