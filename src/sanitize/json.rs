@@ -53,12 +53,13 @@ static STRING_SPECIAL: [bool; 256] = {
     table
 };
 
-/// Bytes that may make a string free text with pairs of its own (`key=value`, `key: value`,
-/// JSON quoted as a string); noted by the same scan.
+/// Bytes that may make a string free text with pairs or elements of its own (`key=value`,
+/// `key: value`, JSON quoted as a string, `<password>…`); noted by the same scan.
 static PAIR_MARK: [bool; 256] = {
     let mut table = [false; 256];
     table[b'=' as usize] = true;
     table[b':' as usize] = true;
+    table[b'<' as usize] = true;
     table
 };
 
@@ -486,10 +487,10 @@ impl Parser<'_, '_> {
     }
 
     /// `redacted` (the string after the value patterns, `None` when they left `decoded` as it
-    /// was) with the values of its sensitive `key=value` pairs replaced too.
+    /// was) with the values of its sensitive `key=value` pairs and elements replaced too.
     fn redact_pairs(&mut self, redacted: Option<String>, decoded: &str) -> Option<String> {
         let text = redacted.as_deref().unwrap_or(decoded);
-        super::text::redact_free_text_pairs(
+        super::text::redact_free_text(
             text,
             &self.rules.keys,
             &mut self.keybuf,

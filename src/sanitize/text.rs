@@ -34,21 +34,7 @@ static XML_START_TAG: LazyLock<Regex> = LazyLock::new(|| {
 /// [`redact_text_body`].
 pub(super) fn redact_text_or_json(rules: &Rules, text: &str, cut: bool, out: &mut String) {
     let looks_like_json = matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['));
-    let mut json = String::new();
-    if looks_like_json && redact_json_document(rules, text, cut, &mut json) {
-        // The JSON redactor gives string values the value patterns only; free text keeps its
-        // `key=value` pairs and elements inside strings too (a log line sent as JSON).
-        // Values the JSON redactor replaced already are left as they are.
-        let mut keybuf = String::new();
-        let redacted = redact_pairs(
-            Cow::Owned(json),
-            true,
-            &rules.keys,
-            &mut keybuf,
-            &rules.replacement,
-        );
-        let redacted = redact_xml(redacted, &rules.keys, &mut keybuf, &rules.replacement);
-        out.push_str(&redacted);
+    if looks_like_json && redact_json_document(rules, text, cut, out) {
         return;
     }
     redact_text_body(
@@ -74,7 +60,7 @@ pub(super) fn redact_text_body(
 ) {
     let mut keybuf = String::new();
     let redacted = values.redact(text);
-    let redacted = redact_pairs(redacted, false, keys, &mut keybuf, replacement);
+    let redacted = redact_pairs(redacted, keys, &mut keybuf, replacement);
     let redacted = redact_xml(redacted, keys, &mut keybuf, replacement);
     out.push_str(if cut {
         trim_cut_tail(&redacted)
@@ -100,25 +86,24 @@ fn is_sensitive_key(key: &str, keys: &KeyRules, keybuf: &mut String) -> bool {
             .is_some_and(|last| keys.is_sensitive(last, keybuf))
 }
 
-/// The `key=value` pairs of free text found inside a JSON string, redacted; `None` when
-/// none is sensitive.
-pub(super) fn redact_free_text_pairs(
+/// Free text found inside a JSON string, with the values of its sensitive `key=value` pairs
+/// and elements redacted; `None` when it has none.
+pub(super) fn redact_free_text(
     text: &str,
     keys: &KeyRules,
     keybuf: &mut String,
     replacement: &str,
 ) -> Option<String> {
-    match redact_pairs(Cow::Borrowed(text), false, keys, keybuf, replacement) {
+    let redacted = redact_pairs(Cow::Borrowed(text), keys, keybuf, replacement);
+    match redact_xml(redacted, keys, keybuf, replacement) {
         Cow::Borrowed(_) => None,
         Cow::Owned(redacted) => Some(redacted),
     }
 }
 
-/// Replaces the value of every `key=value` pair whose key is sensitive. `json`: the text is
-/// the JSON redactor's output, where a bare `"` ends the string a pair sits in.
+/// Replaces the value of every `key=value` pair whose key is sensitive.
 fn redact_pairs<'a>(
     text: Cow<'a, str>,
-    json: bool,
     keys: &KeyRules,
     keybuf: &mut String,
     replacement: &str,
@@ -132,15 +117,8 @@ fn redact_pairs<'a>(
         if inside_redacted || !is_sensitive_key(key.as_str(), keys, keybuf) {
             continue;
         }
-        let len = value_len(&text[all.end()..], json);
-        let value = &text[all.end()..all.end() + len];
-        // Replaced already (by the JSON redactor, before these rules ran over its output).
-        let replaced = value == replacement
-            || value
-                .strip_prefix('"')
-                .and_then(|value| value.strip_suffix('"'))
-                .is_some_and(|value| value == replacement);
-        if len > 0 && !replaced {
+        let len = value_len(&text[all.end()..]);
+        if len > 0 {
             spans.push((all.end(), all.end() + len));
         }
     }
@@ -155,7 +133,7 @@ fn redact_pairs<'a>(
 /// none. Any other value runs to the end of the line or the next `&`, `,`, `;`, `<`: the value
 /// of `Authorization: Basic dXNlcg==` has a space in it, and over-redacting prose is harmless
 /// while stopping at the first space could leak a second word.
-fn value_len(rest: &str, json: bool) -> usize {
+fn value_len(rest: &str) -> usize {
     let bytes = rest.as_bytes();
     match bytes.first() {
         Some(&quote @ (b'"' | b'\'')) => {
@@ -173,7 +151,7 @@ fn value_len(rest: &str, json: bool) -> usize {
         // Then on to where any value ends: a password may start with a bracket (`[x9]Kq!`).
         Some(b'{' | b'[') => {
             let closed = bracketed_len(bytes);
-            closed + unquoted_len(&rest[closed..], json)
+            closed + unquoted_len(&rest[closed..])
         }
         // Quoted inside a quoted string: `\"value\"`.
         Some(b'\\') if matches!(bytes.get(1), Some(b'"' | b'\'')) => {
@@ -192,19 +170,14 @@ fn value_len(rest: &str, json: bool) -> usize {
             }
             rest.len()
         }
-        _ => unquoted_len(rest, json),
+        _ => unquoted_len(rest),
     }
 }
 
-/// Length of an unquoted value: to the end of the line or the next `&`, `,`, `;`, `<` (or,
-/// inside a JSON string, its closing `"`).
-fn unquoted_len(rest: &str, json: bool) -> usize {
-    let end = if json {
-        rest.find(['\r', '\n', '&', ',', ';', '<', '"'])
-    } else {
-        rest.find(['\r', '\n', '&', ',', ';', '<'])
-    };
-    end.unwrap_or(rest.len())
+/// Length of an unquoted value: to the end of the line or the next `&`, `,`, `;`, `<`.
+fn unquoted_len(rest: &str) -> usize {
+    rest.find(['\r', '\n', '&', ',', ';', '<'])
+        .unwrap_or(rest.len())
 }
 
 /// Length of the object or list at the start of `bytes`, through its closing bracket, with
