@@ -553,4 +553,68 @@ mod verify {
         .await;
         assert_eq!(out.code, 5, "{out:?}");
     }
+
+    /// `purge` signs its tombstones with the key in `TOWER_AUDIT_SIGNING_KEY`; `verify` with the
+    /// public key takes no other (but with `--accept-unsigned-purges`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn purge_signs_its_tombstones_and_verify_takes_no_unsigned_one() {
+        const SECRET: [u8; 32] = [9u8; 32];
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let integrity = tower_audit::integrity::Integrity::new("api-1", "k1", KEY.to_vec())
+            .sign_checkpoints(SECRET);
+        let public = hex(&integrity.checkpoint_public_key().unwrap());
+        for signed in [true, false] {
+            let fixture = Fixture::new().await;
+            let db = fixture.db().await;
+            let (layer, guard) = AuditLayer::builder(db.clone())
+                .integrity(integrity.clone())
+                .build()
+                .unwrap();
+            let app = axum::Router::new()
+                .route("/", axum::routing::post(|| async { "ok" }))
+                .layer(layer);
+            for _ in 0..3 {
+                let request = http::Request::post("/")
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                app.clone().oneshot(request).await.unwrap();
+            }
+            guard.shutdown(Duration::from_secs(30)).await.unwrap();
+
+            let mut purge = fixture.command(&["purge", "--older-than", "0s", "--allow-recent"]);
+            if signed {
+                purge.env("TOWER_AUDIT_SIGNING_KEY", hex(&SECRET));
+            } else {
+                purge.env_remove("TOWER_AUDIT_SIGNING_KEY");
+            }
+            let out = purge.output().await.unwrap();
+            assert!(out.status.success(), "{out:?}");
+
+            let verify = ["verify", "--checkpoint-public-key", public.as_str()];
+            let out = run_keyed(&fixture, &verify, "k1").await;
+            if signed {
+                assert_eq!(out.code, 0, "{out:?}");
+            } else {
+                assert_eq!(out.code, 4, "{out:?}");
+                assert!(out.stdout.contains("BadCheckpoint at seq 3"), "{out:?}");
+                assert!(out.stdout.contains("purge tombstone"), "{out:?}");
+                let mut lenient = verify.to_vec();
+                lenient.push("--accept-unsigned-purges");
+                let out = run_keyed(&fixture, &lenient, "k1").await;
+                assert_eq!(out.code, 0, "{out:?}");
+            }
+        }
+
+        // A key that is not one: an error, and nothing purged.
+        let fixture = Fixture::new().await;
+        let out = fixture
+            .command(&["purge", "--older-than", "0s", "--allow-recent"])
+            .env("TOWER_AUDIT_SIGNING_KEY", "not hex")
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("TOWER_AUDIT_SIGNING_KEY"), "{stderr}");
+    }
 }

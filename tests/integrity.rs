@@ -42,6 +42,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint,
     time_ranges_cover_rows_chained_out_of_arrival_order,
     signed_checkpoints_verify_with_the_public_key,
+    with_a_public_key_only_signed_tombstones_account_for_deleted_rows,
     purged_prefix_and_a_restart_verify_clean,
     purging_a_whole_chain_and_a_restart_verify_clean,
     legal_hold_stops_a_chain_purge_and_it_verifies,
@@ -464,6 +465,122 @@ async fn signed_checkpoints_verify_with_the_public_key(t: Arc<TestDb>) {
     let report = verify(&db, &keys, VerifyOptions::default()).await.unwrap();
     let found = report.chains[0].first_break.clone().unwrap();
     assert_eq!(found.kind, BreakKind::BadCheckpoint, "{report}");
+}
+
+/// Without signed tombstones, whoever can write to the database can delete a chain's first
+/// rows, or all of them, and add a tombstone that passes the deletion off as a purge. With a
+/// checkpoint public key, only a tombstone signed with the checkpoint key accounts for rows, in
+/// the database and in an export; a checkpoint's signature copied onto a tombstone does not.
+async fn with_a_public_key_only_signed_tombstones_account_for_deleted_rows(t: Arc<TestDb>) {
+    use sea_orm::{
+        ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    };
+    use tower_audit::entity::audit_checkpoint;
+    const SECRET: [u8; 32] = [7u8; 32];
+    let db = t.migrated().await;
+    let signing = integrity("t").sign_checkpoints(SECRET);
+    let keys = keys()
+        .checkpoint_key(signing.checkpoint_public_key().unwrap())
+        .unwrap();
+    write(&db, signing, 20).await;
+    let rows = chain_rows(&db, "t").await;
+    let cutoff = rows[5].occurred_at;
+    let first_kept = rows
+        .iter()
+        .find(|r| r.occurred_at >= cutoff)
+        .unwrap()
+        .chain_seq
+        .unwrap();
+    assert!(first_kept > 1, "all rows share one timestamp");
+
+    // A purge that signs its tombstone verifies, in the database and offline.
+    let options = PurgeOptions::new()
+        .allow_recent(true)
+        .sign_tombstones(SECRET);
+    purge_before(&db, cutoff, options).await.unwrap();
+    let report = verify(&db, &keys, VerifyOptions::default()).await.unwrap();
+    assert_intact(&report, "t", 21 - first_kept as u64, 20);
+    let report = verify_export(export(&db).await.as_bytes(), &keys).unwrap();
+    assert!(report.is_intact(), "{report}");
+
+    // An insider deletes five more rows and adds a tombstone of their own, unsigned.
+    let last_deleted = first_kept + 4;
+    let hash_there = rows[last_deleted as usize - 1].row_hash.clone().unwrap();
+    db.execute_unprepared(&format!(
+        "DELETE FROM audit_log WHERE chain_seq <= {last_deleted}"
+    ))
+    .await
+    .unwrap();
+    let forged = audit_checkpoint::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        chain_id: Set("t".into()),
+        chain_seq: Set(last_deleted),
+        row_hash: Set(hash_there),
+        kind: Set("purge".into()),
+        created_at: Set(chrono::Utc::now()),
+        signature: Set(None),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let report = verify(&db, &keys, VerifyOptions::default()).await.unwrap();
+    let found = report.chains[0].first_break.clone().expect("a break");
+    assert_eq!(
+        (found.kind, found.chain_seq),
+        (BreakKind::BadCheckpoint, last_deleted),
+        "{report}"
+    );
+    assert!(found.detail.contains("purge tombstone"), "{report}");
+    let report = verify_export(export(&db).await.as_bytes(), &keys).unwrap();
+    let found = report.chains[0]
+        .first_break
+        .clone()
+        .expect("a break offline");
+    assert_eq!(found.kind, BreakKind::BadCheckpoint, "{report}");
+    // Without the public key, or when told to accept them, unsigned tombstones still pass.
+    assert!(check(&db).await.is_intact());
+    let lenient = keys.clone().accept_unsigned_purges();
+    let report = verify(&db, &lenient, VerifyOptions::default())
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{report}");
+
+    // The whole chain deleted, and the signed checkpoint copied as a tombstone at its position.
+    audit_checkpoint::Entity::delete_by_id(forged.id)
+        .exec(&db)
+        .await
+        .unwrap();
+    let checkpoint = audit_checkpoint::Entity::find()
+        .filter(audit_checkpoint::Column::Kind.eq("checkpoint"))
+        .order_by_desc(audit_checkpoint::Column::ChainSeq)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(checkpoint.chain_seq, 20);
+    assert!(checkpoint.signature.is_some());
+    db.execute_unprepared("DELETE FROM audit_log WHERE chain_id = 't'")
+        .await
+        .unwrap();
+    audit_checkpoint::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        chain_id: Set(checkpoint.chain_id),
+        chain_seq: Set(checkpoint.chain_seq),
+        row_hash: Set(checkpoint.row_hash),
+        kind: Set("purge".into()),
+        created_at: Set(checkpoint.created_at),
+        signature: Set(checkpoint.signature),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let report = verify(&db, &keys, VerifyOptions::default()).await.unwrap();
+    let found = report.chains[0].first_break.clone().expect("a break");
+    assert_eq!(
+        (found.kind, found.chain_seq),
+        (BreakKind::BadCheckpoint, 20),
+        "{report}"
+    );
 }
 
 /// The rows of chain `chain` still in the table, by position.

@@ -19,7 +19,9 @@
 //! `verify` (feature `integrity`) reads its keys from the environment only, never from flags
 //! that would end up in the shell history: `TOWER_AUDIT_HMAC_KEY` (hex) and
 //! `TOWER_AUDIT_HMAC_KEY_ID` for the current key, and `TOWER_AUDIT_HMAC_KEYS` =
-//! `id1:hex1,id2:hex2` for older keys after a rotation.
+//! `id1:hex1,id2:hex2` for older keys after a rotation. Likewise `purge` signs its tombstones
+//! with the Ed25519 secret key in `TOWER_AUDIT_SIGNING_KEY` (hex), the writers' checkpoint key,
+//! which `verify --checkpoint-public-key` then requires.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -150,9 +152,14 @@ enum Command {
         /// Only this chain; exit code 5 when there is none of that name (or none at all).
         #[arg(long)]
         chain: Option<String>,
-        /// Check checkpoint signatures with this Ed25519 public key (hex).
+        /// Check checkpoint signatures with this Ed25519 public key (hex), and those of purge
+        /// tombstones (see `purge`).
         #[arg(long, value_parser = parse_public_key)]
         checkpoint_public_key: Option<[u8; 32]>,
+        /// Take unsigned purge tombstones, for trails purged before tombstones were signed.
+        /// Such a tombstone can hide the deletion of a chain's first rows.
+        #[arg(long, requires = "checkpoint_public_key")]
+        accept_unsigned_purges: bool,
         /// Verify this file from `export --with-proof` instead of the database.
         #[arg(long, value_name = "FILE")]
         export: Option<std::path::PathBuf>,
@@ -161,6 +168,10 @@ enum Command {
         json: bool,
     },
     /// Delete rows older than a retention period, in batches; records the purge in the trail.
+    ///
+    /// With TOWER_AUDIT_SIGNING_KEY (hex: the Ed25519 secret key the writers sign checkpoints
+    /// with) in the environment, the purge tombstones of hash chains are signed, as `verify
+    /// --checkpoint-public-key` requires.
     Purge {
         /// Delete rows older than this: 90d, 12w, 36h.
         #[arg(long, value_parser = parse_duration)]
@@ -345,17 +356,23 @@ fn parse_status(text: &str) -> Result<(u16, u16), String> {
 
 #[cfg(feature = "integrity")]
 fn parse_public_key(text: &str) -> Result<[u8; 32], String> {
+    key_from_hex(text)
+        .ok_or_else(|| format!("{text:?} is not an Ed25519 public key: 64 hex digits"))
+}
+
+/// 32 bytes from 64 hex digits.
+#[cfg(feature = "integrity")]
+fn key_from_hex(text: &str) -> Option<[u8; 32]> {
     let text = text.trim();
-    let bad = || format!("{text:?} is not an Ed25519 public key: 64 hex digits");
     if text.len() != 64 {
-        return Err(bad());
+        return None;
     }
     let mut key = [0u8; 32];
     for (i, byte) in key.iter_mut().enumerate() {
-        let digits = text.get(2 * i..2 * i + 2).ok_or_else(bad)?;
-        *byte = u8::from_str_radix(digits, 16).map_err(|_| bad())?;
+        let digits = text.get(2 * i..2 * i + 2).ok_or(()).ok()?;
+        *byte = u8::from_str_radix(digits, 16).ok()?;
     }
-    Ok(key)
+    Some(key)
 }
 
 fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
@@ -408,13 +425,14 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     if let Command::Verify {
         chain,
         checkpoint_public_key,
+        accept_unsigned_purges,
         export: Some(path),
         json,
         ..
     } = &cli.command
     {
         // Offline: no database.
-        let keys = keyring(*checkpoint_public_key)?;
+        let keys = keyring(*checkpoint_public_key, *accept_unsigned_purges)?;
         let file = std::fs::File::open(path)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         let mut report =
@@ -556,10 +574,11 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             until,
             chain,
             checkpoint_public_key,
+            accept_unsigned_purges,
             json,
             ..
         } => {
-            let keys = keyring(checkpoint_public_key)?;
+            let keys = keyring(checkpoint_public_key, accept_unsigned_purges)?;
             let options = tower_audit::integrity::VerifyOptions {
                 from: since,
                 to: until,
@@ -592,6 +611,10 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             let who = requested_by.or_else(|| std::env::var("USER").ok());
             if let Some(who) = who {
                 options = options.requested_by(who);
+            }
+            #[cfg(feature = "integrity")]
+            if let Some(secret) = signing_key()? {
+                options = options.sign_tombstones(secret);
             }
             let report = store::purge_before(&db, cutoff, options).await?;
             let cutoff = report.cutoff.to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -672,13 +695,32 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
 #[cfg(feature = "integrity")]
 fn keyring(
     checkpoint_public_key: Option<[u8; 32]>,
+    accept_unsigned_purges: bool,
 ) -> Result<tower_audit::integrity::Keyring, BoxError> {
     let mut keys = tower_audit::integrity::Keyring::from_env()?;
     if let Some(public) = checkpoint_public_key {
         keys = keys.checkpoint_key(public)?;
     }
+    if accept_unsigned_purges {
+        keys = keys.accept_unsigned_purges();
+    }
     Ok(keys)
 }
+
+/// The Ed25519 secret key that signs purge tombstones, from `TOWER_AUDIT_SIGNING_KEY` (hex).
+#[cfg(feature = "integrity")]
+fn signing_key() -> Result<Option<[u8; 32]>, BoxError> {
+    let Ok(text) = std::env::var(SIGNING_KEY_ENV) else {
+        return Ok(None);
+    };
+    let secret = key_from_hex(&text)
+        .ok_or_else(|| format!("{SIGNING_KEY_ENV} is not an Ed25519 secret key: 64 hex digits"))?;
+    Ok(Some(secret))
+}
+
+/// Where `purge` finds the key that signs its tombstones.
+#[cfg(feature = "integrity")]
+const SIGNING_KEY_ENV: &str = "TOWER_AUDIT_SIGNING_KEY";
 
 /// One line per chain, as text or JSON; exit code 4 when a chain is broken, 5 when `chain` (the
 /// one asked for) is not in the report.

@@ -24,8 +24,29 @@ pub fn signed_message(
     row_hash: &str,
     created_at: &chrono::DateTime<chrono::Utc>,
 ) -> Vec<u8> {
+    message("checkpoint", chain_id, chain_seq, row_hash, created_at)
+}
+
+/// The bytes an Ed25519 signature of a purge tombstone covers: not those of a checkpoint, so
+/// that a checkpoint's signature cannot be copied onto a tombstone at its position.
+pub fn signed_purge_message(
+    chain_id: &str,
+    chain_seq: i64,
+    row_hash: &str,
+    created_at: &chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
+    message("purge", chain_id, chain_seq, row_hash, created_at)
+}
+
+fn message(
+    kind: &str,
+    chain_id: &str,
+    chain_seq: i64,
+    row_hash: &str,
+    created_at: &chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
     format!(
-        "tower-audit checkpoint v1\n{chain_id}\n{chain_seq}\n{row_hash}\n{}",
+        "tower-audit {kind} v1\n{chain_id}\n{chain_seq}\n{row_hash}\n{}",
         created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
     )
     .into_bytes()

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::BufRead;
 
 use super::Keyring;
-use super::verify::{Break, BreakKind, ChainReport, Link, VerifyReport, Walk, signature_ok};
+use super::verify::{ChainReport, Link, VerifyReport, Walk, unsigned};
 use crate::Error;
 use crate::entity::{audit_checkpoint, audit_log};
 
@@ -19,7 +19,8 @@ struct Exported {
 /// Verifies an NDJSON export written with
 /// [`Export::with_proof`](crate::store::Export::with_proof), without the database: re-derives
 /// each row's HMAC from its exported fields, checks that each chain's rows link up, and that the
-/// last checkpoint of the proof is signed (with [`Keyring::checkpoint_key`]) and matches its row.
+/// last checkpoint of the proof (and its purge tombstone) is signed (with
+/// [`Keyring::checkpoint_key`]) and matches its row.
 ///
 /// The export may start in the middle of a chain (a time range): its first row is trusted as a
 /// start, unless the proof holds a purge tombstone, which then says where the chain starts (a
@@ -96,15 +97,8 @@ fn verify_chain(chain_id: String, mut chain: Exported, keys: &Keyring) -> ChainR
         checkpoint_seq: chain.checkpoint.as_ref().map(|c| c.chain_seq),
         first_break: None,
     };
-    if let Some(cp) = &chain.checkpoint
-        && !signature_ok(keys, cp)
-    {
-        report.first_break = Some(Break {
-            kind: BreakKind::BadCheckpoint,
-            chain_seq: cp.chain_seq,
-            id: None,
-            detail: format!("checkpoint {} has no valid signature", cp.id),
-        });
+    if let Some(found) = unsigned(keys, chain.checkpoint.as_ref(), chain.tombstone.as_ref()) {
+        report.first_break = Some(found);
         return report;
     }
     // An export is in time order; a chain is judged in its own order.

@@ -97,6 +97,7 @@ impl Integrity {
 pub struct Keyring {
     pub(crate) keys: HashMap<String, Vec<u8>>,
     pub(crate) checkpoint_key: Option<ed25519_dalek::VerifyingKey>,
+    pub(crate) accept_unsigned_purges: bool,
 }
 
 impl fmt::Debug for Keyring {
@@ -104,6 +105,7 @@ impl fmt::Debug for Keyring {
         f.debug_struct("Keyring")
             .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
             .field("checkpoint_key", &self.checkpoint_key.is_some())
+            .field("accept_unsigned_purges", &self.accept_unsigned_purges)
             .finish()
     }
 }
@@ -121,7 +123,10 @@ impl Keyring {
         self
     }
 
-    /// Checks checkpoint signatures with this Ed25519 public key.
+    /// Checks checkpoint signatures with this Ed25519 public key, and those of purge tombstones
+    /// ([`PurgeOptions::sign_tombstones`](crate::store::PurgeOptions::sign_tombstones)): an
+    /// unsigned tombstone is then a [`BadCheckpoint`](super::BreakKind::BadCheckpoint), since
+    /// anyone who can write to the database could add one to pass off deleted rows as purged.
     ///
     /// # Errors
     ///
@@ -132,6 +137,18 @@ impl Keyring {
                 .map_err(|e| Error::Config(format!("bad checkpoint public key: {e}")))?,
         );
         Ok(self)
+    }
+}
+
+impl Keyring {
+    /// Takes purge tombstones without a valid signature even with a
+    /// [`checkpoint_key`](Self::checkpoint_key): for trails purged before tombstones were
+    /// signed. Such a tombstone can hide the deletion of a chain's first rows, or of all of
+    /// them; checkpoints must still be signed.
+    #[must_use]
+    pub fn accept_unsigned_purges(mut self) -> Self {
+        self.accept_unsigned_purges = true;
+        self
     }
 }
 
@@ -199,6 +216,7 @@ impl From<&Integrity> for Keyring {
                 .signing_key
                 .as_ref()
                 .map(ed25519_dalek::SigningKey::verifying_key),
+            accept_unsigned_purges: false,
         }
     }
 }

@@ -41,7 +41,8 @@ mod key;
 mod verify;
 
 pub(crate) use chain::Chain;
-pub use chain::signed_message;
+pub use chain::{signed_message, signed_purge_message};
 pub use export::verify_export;
+pub(crate) use key::encode_hex;
 pub use key::{Integrity, Keyring};
 pub use verify::{Break, BreakKind, ChainReport, VerifyOptions, VerifyReport, verify};

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::Keyring;
-use super::chain::{GENESIS, row_hash, signed_message};
+use super::chain::{GENESIS, row_hash, signed_message, signed_purge_message};
 use super::key::decode_hex;
 use crate::Error;
 use crate::entity::{audit_checkpoint, audit_log};
@@ -201,7 +201,12 @@ pub(super) fn signature_ok(keys: &Keyring, checkpoint: &audit_checkpoint::Model)
     else {
         return false;
     };
-    let message = signed_message(
+    let sign = if checkpoint.kind == "purge" {
+        signed_purge_message
+    } else {
+        signed_message
+    };
+    let message = sign(
         &checkpoint.chain_id,
         checkpoint.chain_seq,
         &checkpoint.row_hash,
@@ -210,6 +215,32 @@ pub(super) fn signature_ok(keys: &Keyring, checkpoint: &audit_checkpoint::Model)
     public
         .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
         .is_ok()
+}
+
+/// A break when, with a checkpoint public key, the latest checkpoint or purge tombstone is not
+/// signed by it (tombstones pass unsigned with [`Keyring::accept_unsigned_purges`]).
+pub(super) fn unsigned(
+    keys: &Keyring,
+    checkpoint: Option<&audit_checkpoint::Model>,
+    tombstone: Option<&audit_checkpoint::Model>,
+) -> Option<Break> {
+    let bad = |mark: &audit_checkpoint::Model, what: &str| Break {
+        kind: BreakKind::BadCheckpoint,
+        chain_seq: mark.chain_seq,
+        id: None,
+        detail: format!("{what} {} has no valid signature", mark.id),
+    };
+    if let Some(cp) = checkpoint
+        && !signature_ok(keys, cp)
+    {
+        return Some(bad(cp, "checkpoint"));
+    }
+    match tombstone {
+        Some(t) if !keys.accept_unsigned_purges && !signature_ok(keys, t) => {
+            Some(bad(t, "purge tombstone"))
+        }
+        _ => None,
+    }
 }
 
 async fn verify_chain(
@@ -227,16 +258,8 @@ async fn verify_chain(
         checkpoint_seq: checkpoint.as_ref().map(|c| c.chain_seq),
         first_break: None,
     };
-    // Purge tombstones are written by whoever runs retention, without the writer's signing key.
-    if let Some(cp) = &checkpoint
-        && !signature_ok(keys, cp)
-    {
-        report.first_break = Some(Break {
-            kind: BreakKind::BadCheckpoint,
-            chain_seq: cp.chain_seq,
-            id: None,
-            detail: format!("checkpoint {} has no valid signature", cp.id),
-        });
+    if let Some(found) = unsigned(keys, checkpoint.as_ref(), tombstone.as_ref()) {
+        report.first_break = Some(found);
         return Ok(report);
     }
     let mut walk = Walk {

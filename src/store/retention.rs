@@ -30,6 +30,7 @@ pub const PURGE_ACTION: &str = "retention.purge";
 /// | `allow_recent` | `false`: … unless this is set |
 /// | `legal_hold` | none: rows matching this filter are kept |
 /// | `requested_by` | none: the `user_id` of the row recording the purge |
+/// | `sign_tombstones` | none: purge tombstones unsigned (feature `integrity`) |
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PurgeOptions {
     batch_size: u64,
@@ -38,6 +39,8 @@ pub struct PurgeOptions {
     allow_recent: bool,
     legal_hold: Option<AuditFilter>,
     requested_by: Option<String>,
+    #[cfg(feature = "integrity")]
+    signing_key: Option<ed25519_dalek::SigningKey>,
 }
 
 impl Default for PurgeOptions {
@@ -49,6 +52,8 @@ impl Default for PurgeOptions {
             allow_recent: false,
             legal_hold: None,
             requested_by: None,
+            #[cfg(feature = "integrity")]
+            signing_key: None,
         }
     }
 }
@@ -98,6 +103,19 @@ impl PurgeOptions {
     #[must_use]
     pub fn requested_by(mut self, user: impl Into<String>) -> Self {
         self.requested_by = Some(user.into());
+        self
+    }
+
+    /// Signs the purge tombstones with this Ed25519 secret key, the writers' checkpoint key
+    /// ([`Integrity::sign_checkpoints`](crate::integrity::Integrity::sign_checkpoints)).
+    ///
+    /// With a checkpoint public key, [`verify`](crate::integrity::verify) takes a tombstone
+    /// only when it is signed: otherwise whoever can write to the database could delete the
+    /// start of a chain (or all of it) and pass it off as a purge.
+    #[cfg(feature = "integrity")]
+    #[must_use]
+    pub fn sign_tombstones(mut self, secret: [u8; 32]) -> Self {
+        self.signing_key = Some(ed25519_dalek::SigningKey::from_bytes(&secret));
         self
     }
 }
@@ -153,7 +171,8 @@ pub async fn purge_before<C: ConnectionTrait>(
     options: PurgeOptions,
 ) -> Result<PurgeReport, Error> {
     let started = Instant::now();
-    let now = Utc::now();
+    // To the microsecond, as the databases keep it: a tombstone's signature covers it.
+    let now = crate::writer::truncate_micros(Utc::now());
     let youngest = chrono::Duration::from_std(options.min_retention)
         .ok()
         .and_then(|age| now.checked_sub_signed(age))
@@ -211,6 +230,14 @@ pub async fn purge_before<C: ConnectionTrait>(
 
     // Where each chain now starts: verification links its first remaining row to this.
     for (chain_id, seq, row_hash) in tombstones {
+        #[cfg(feature = "integrity")]
+        let signature = options.signing_key.as_ref().map(|key| {
+            use ed25519_dalek::Signer;
+            let message = crate::integrity::signed_purge_message(&chain_id, seq, &row_hash, &now);
+            crate::integrity::encode_hex(&key.sign(&message).to_bytes())
+        });
+        #[cfg(not(feature = "integrity"))]
+        let signature = None;
         crate::entity::audit_checkpoint::ActiveModel {
             id: NotSet,
             chain_id: Set(chain_id),
@@ -218,7 +245,7 @@ pub async fn purge_before<C: ConnectionTrait>(
             row_hash: Set(row_hash),
             kind: Set("purge".into()),
             created_at: Set(now),
-            signature: Set(None),
+            signature: Set(signature),
         }
         .insert(db)
         .await?;
