@@ -316,8 +316,14 @@ fn bind_chunk<A: Bind + Arguments + Default>(
             if left_out(nulls, i) {
                 continue;
             }
+            // An encoding error, as sqlx reports a value it cannot encode on every other path:
+            // a property of the row, which the worker isolates and writes in its safe form (or
+            // dead-letters), never an outage to retry (MySQL's encoder refuses a time outside
+            // the years 0 to 65535).
             bind_column(&mut args, row, *column, recent).map_err(|error| {
-                DbErr::Custom(format!("cannot bind {column:?} of a row: {error}"))
+                exec_error(sqlx::Error::Encode(
+                    format!("cannot bind {column:?} of a row: {error}").into(),
+                ))
             })?;
         }
     }

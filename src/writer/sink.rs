@@ -489,8 +489,8 @@ fn chunk_size(
 }
 
 /// How many rows from the start of `rows`, at most `max`, one statement carries within `budget`
-/// bytes of values (all `max` without a budget); an error (a refusal) if the first row alone
-/// exceeds it.
+/// bytes of values (all `max` without a budget: not MySQL); an error (a refusal) if the first
+/// row alone exceeds it or cannot be encoded (see [`unencodable`]).
 fn rows_within(rows: &[Model], max: usize, budget: Option<usize>) -> Result<usize, DbErr> {
     let max = max.min(rows.len());
     let Some(budget) = budget else {
@@ -499,14 +499,36 @@ fn rows_within(rows: &[Model], max: usize, budget: Option<usize>) -> Result<usiz
     let mut bytes = 0_usize;
     for (i, row) in rows[..max].iter().enumerate() {
         bytes = bytes.saturating_add(packet_bytes(row));
-        if bytes > budget {
+        let refused = match bytes > budget {
+            true => Some(too_large(row, bytes, budget)),
+            false => unencodable(row),
+        };
+        if let Some(error) = refused {
             return match i {
-                0 => Err(too_large(row, bytes, budget)),
+                0 => Err(error),
                 _ => Ok(i),
             };
         }
     }
     Ok(max)
+}
+
+/// MySQL: a row with a value sqlx's encoder cannot bind, a time outside the years 0 to 65535,
+/// refused before it is sent. Through SeaORM's statements the value would be left out without
+/// an error, and the server's answer (a statement short of a parameter, a protocol error) would
+/// look like an outage.
+fn unencodable(row: &Model) -> Option<DbErr> {
+    use chrono::Datelike as _;
+    let year = row.occurred_at.year();
+    u16::try_from(year).is_err().then(|| {
+        let message = format!(
+            "the time of record {} ({}) is outside the years MySQL's encoder takes",
+            row.record_id, row.occurred_at
+        );
+        DbErr::Exec(RuntimeErr::SqlxError(Arc::new(
+            sea_orm::sqlx::Error::Encode(message.into()),
+        )))
+    })
 }
 
 /// Most columns a statement binds per row; a test holds the entity to it.
@@ -1195,7 +1217,8 @@ pub(crate) fn is_rejection(error: &DbErr) -> bool {
     else {
         return false;
     };
-    // A value the driver cannot encode, or a MySQL row too large for a packet (`too_large`):
+    // A value the driver cannot encode (`unencodable`, and `bind`'s own binding), or a MySQL
+    // row too large for a packet (`too_large`):
     // the rows never reached the database, and they never will as they are.
     if matches!(**error, sea_orm::sqlx::Error::Encode(_)) {
         return true;
@@ -1958,6 +1981,61 @@ mod tests {
                 .await
                 .expect("after the refusal");
             assert_eq!(read_back(&target.db).await.len(), 37);
+        }
+        cleanup(targets).await;
+    }
+
+    /// A time no backend but SQLite takes (the year 5001 BC): MySQL's encoder cannot bind it
+    /// (its years are unsigned 16-bit), PostgreSQL's timestamps end at 4713 BC. Either way the
+    /// row is refused as a row, on every path, so that the writer isolates it. Bound by the fast
+    /// path, MySQL's failure was reported as `DbErr::Custom`, which the writer took for an
+    /// outage: the row was retried, or journaled and replayed, forever.
+    #[tokio::test]
+    async fn a_time_the_backend_cannot_take_is_refused_as_a_row() {
+        use chrono::TimeZone as _;
+        let targets = targets().await;
+        for target in &targets {
+            let ancient = chrono::Utc
+                .with_ymd_and_hms(-5000, 1, 1, 0, 0, 0)
+                .single()
+                .expect("a time");
+            let poison = |i| Model {
+                occurred_at: ancient,
+                ..row(i)
+            };
+            let mut fast = Sink::new(target.db.clone(), InsertMode::Fast);
+            // Once so that the sink knows the table (MySQL's packet limit, the COPY format).
+            fast.insert(&[row(0)], None).await.expect("a first row");
+            let rows = [poison(1)];
+            let attempts = [
+                (
+                    InsertMode::Fast,
+                    fast.prebinder().and_then(|b| b.bind(&rows, true)),
+                ),
+                (InsertMode::Fast, None),
+                (InsertMode::Portable, None),
+            ];
+            for (mode, prebound) in attempts {
+                let result = match mode {
+                    InsertMode::Fast => fast.insert(&rows, prebound).await,
+                    _ => Sink::new(target.db.clone(), mode).insert(&rows, None).await,
+                };
+                match (target.name, result) {
+                    ("sqlite", result) => {
+                        result.expect("SQLite keeps any time as text");
+                        target
+                            .db
+                            .execute_unprepared("DELETE FROM audit_log WHERE id > 1")
+                            .await
+                            .expect("delete");
+                    }
+                    (name, Ok(())) => panic!("{name} {mode:?}: the row was taken"),
+                    (name, Err(error)) => assert!(
+                        super::is_rejection(&error),
+                        "{name} {mode:?}: taken for an outage: {error:?}"
+                    ),
+                }
+            }
         }
         cleanup(targets).await;
     }
