@@ -15,6 +15,12 @@ use crate::entity::audit_log::{self, Model};
 
 /// `prev_hash` of a chain's first row.
 pub(crate) const GENESIS: &str = "v1:genesis";
+
+/// The key of `extra` under which a row sealed again in the writer (the safe form of a refused
+/// row, or a row relinked after it) keeps where it was first sealed: `{"seq": …, "hash": …}`,
+/// covered by its own row hash. A restarted writer whose chain ends at such a row relinks the
+/// journaled rows sealed to follow the row as it was, as the writer that sealed it would have.
+pub const CHAIN_REPLACED: &str = "chain_replaced";
 const VERSION: &str = "v1";
 
 /// The bytes an Ed25519 checkpoint signature covers.
@@ -117,6 +123,23 @@ pub(crate) fn row_hash(key: &[u8], row: &Model) -> String {
     format!("{VERSION}:{}", encode_hex(&mac.finalize().into_bytes()))
 }
 
+/// Notes in `row`'s `extra` where it was first sealed (see [`CHAIN_REPLACED`]), before it is
+/// sealed again. An `extra` that is no JSON object (never written so) is left without the note.
+fn note_replaced(row: &mut Model, seq: i64, hash: &str) {
+    let extra = row
+        .extra
+        .get_or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    if extra.is_null() {
+        *extra = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let Some(fields) = extra.as_object_mut() {
+        fields.insert(
+            CHAIN_REPLACED.to_owned(),
+            serde_json::json!({ "seq": seq, "hash": hash }),
+        );
+    }
+}
+
 /// A writer's position in its chain.
 #[derive(Debug)]
 pub(crate) struct Chain {
@@ -169,6 +192,9 @@ impl Chain {
                 .limit(1)
                 .one(db)
                 .await?;
+            // A head sealed again after a refusal: the journal may hold rows sealed to follow
+            // the row it replaced.
+            let replaced = last.as_ref().and_then(|row| self.replaced_by(row));
             let mut head = match last {
                 Some(row) => (
                     row.chain_seq.unwrap_or(0),
@@ -176,6 +202,7 @@ impl Chain {
                 ),
                 None => (0, GENESIS.to_owned()),
             };
+            let from_row = head.clone();
             // Retention may have removed every row: continue after its tombstone.
             let mark = audit_checkpoint::Entity::find()
                 .filter(audit_checkpoint::Column::ChainId.eq(self.config.chain_id.as_str()))
@@ -187,6 +214,14 @@ impl Chain {
                 && mark.chain_seq > head.0
             {
                 head = (mark.chain_seq, mark.row_hash);
+            }
+            if let Some((seq, hash)) = replaced
+                && head == from_row
+            {
+                self.relink = Some(Relink {
+                    expect: (seq + 1, hash),
+                    becomes: (head.0 + 1, head.1.clone()),
+                });
             }
             self.checkpointed = head.0;
             self.inserted = Some(head.clone());
@@ -226,9 +261,28 @@ impl Chain {
     /// Seals again the safe form of a refused row: it keeps the row's place and link, but its
     /// content, and so its hash, differ.
     pub(crate) fn reseal(&self, row: &mut Model) {
-        if self.ours(row) {
+        if let (true, Some(seq), Some(hash)) = (self.ours(row), row.chain_seq, row.row_hash.clone())
+        {
+            note_replaced(row, seq, &hash);
             row.row_hash = Some(row_hash(&self.config.key, row));
         }
+    }
+
+    /// Where `row`, the last of this chain in the database, was first sealed, if it was sealed
+    /// again (see [`CHAIN_REPLACED`]): only for a row of this chain and key whose hash is its
+    /// own, so that no one without the key can have the writer relink rows.
+    fn replaced_by(&self, row: &Model) -> Option<(i64, String)> {
+        if !self.ours(row)
+            || row.key_id.as_deref() != Some(self.config.key_id.as_str())
+            || row.row_hash.as_deref() != Some(row_hash(&self.config.key, row).as_str())
+        {
+            return None;
+        }
+        let note = row.extra.as_ref()?.get(CHAIN_REPLACED)?;
+        Some((
+            note.get("seq")?.as_i64()?,
+            note.get("hash")?.as_str()?.to_owned(),
+        ))
     }
 
     /// `original` was refused, and `replacement` (its safe form, [resealed](Self::reseal)) was
@@ -295,7 +349,13 @@ impl Chain {
         if !self.ours(row) || (seq, prev) != (relink.expect.0, &relink.expect.1) {
             return;
         }
+        // A row read back from the journal is sealed again only as it was sealed: one changed
+        // on disk keeps the hash it no longer matches, for `verify` to report.
+        if row_hash(&self.config.key, row) != hash {
+            return;
+        }
         let (new_seq, new_prev) = relink.becomes.clone();
+        note_replaced(row, seq, &hash);
         row.chain_seq = Some(new_seq);
         row.prev_hash = Some(new_prev);
         let new_hash = row_hash(&self.config.key, row);
@@ -433,6 +493,40 @@ mod tests {
         let written: Vec<Model> = [first, second, next].concat();
         assert!(intact(&written), "{written:#?}");
         assert_eq!(written.len(), 6);
+    }
+
+    /// A row sealed after a refused row and changed where it was kept (the journal, on disk) is
+    /// not sealed again when it comes back: relinked, it would carry a hash of the changed
+    /// content under the key, and `verify` would take it. A safe form notes where the row it
+    /// replaces was sealed.
+    #[tokio::test]
+    async fn a_row_changed_before_it_is_relinked_keeps_its_hash() {
+        let db = DatabaseConnection::default();
+        let mut chain = chain();
+        let mut sealed = rows(&["/1", "/2", "/3", "/4"]);
+        chain.seal(&db, &mut sealed).await.unwrap();
+        let (mut batch, mut journaled) = (sealed[..2].to_vec(), sealed[2..].to_vec());
+        let original = batch[1].row_hash.clone().unwrap();
+        let mut safe = Model {
+            request_body: Some("[safe]".into()),
+            ..batch[1].clone()
+        };
+        chain.reseal(&mut safe);
+        assert_eq!(
+            safe.extra.as_ref().and_then(|e| e.get(CHAIN_REPLACED)),
+            Some(&serde_json::json!({"seq": 2, "hash": original}))
+        );
+        let (refused, later) = batch[1..].split_at_mut(1);
+        chain.replaced(&refused[0], Some(&safe), later);
+
+        journaled[0].path = "/changed".into();
+        let before = journaled[0].clone();
+        chain.seal(&db, &mut journaled).await.unwrap();
+        assert_eq!(journaled[0], before, "not sealed again");
+        assert_ne!(
+            journaled[0].row_hash.as_deref(),
+            Some(row_hash(KEY, &journaled[0]).as_str())
+        );
     }
 
     /// Two rows refused in one batch, with rows sealed after the batch kept elsewhere: those

@@ -41,7 +41,7 @@ mod key;
 mod verify;
 
 pub(crate) use chain::Chain;
-pub use chain::{signed_message, signed_purge_message};
+pub use chain::{CHAIN_REPLACED, signed_message, signed_purge_message};
 pub use export::verify_export;
 pub(crate) use key::encode_hex;
 pub use key::{Integrity, Keyring};

@@ -862,6 +862,120 @@ mod tests {
         assert_eq!((chain.rows, chain.last_seq), (8, 8), "{verified}");
     }
 
+    /// With the hash chain and a journal on, a row refused while the journal is replayed: its
+    /// safe form (`/poison`) or nothing (`/refuse`, dead-lettered) takes its place, and the row
+    /// after it (`/c-1`) is relinked and written; the rows after that (`/b-1`, `/ok`) fail to an
+    /// outage and stay in the journal as they were first sealed, after `/c-1` as it was. The
+    /// process stops. The next one replays them: they are relinked as the first process would
+    /// have relinked them, and the chain verifies intact. Before, only the first process knew
+    /// of the relinking, and the next one wrote them linked to the hash of a row the table
+    /// does not hold (verify: Reordered at `/b-1`).
+    #[cfg(feature = "integrity")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rows_sealed_after_a_refused_row_are_relinked_after_a_restart() {
+        for (refused, written_first, dead_lettered) in [("/poison", 3, 0), ("/refuse", 2, 1)] {
+            relinked_after_a_restart(refused, written_first, dead_lettered).await;
+        }
+    }
+
+    #[cfg(feature = "integrity")]
+    async fn relinked_after_a_restart(refused: &str, written_first: u64, dead_lettered: u64) {
+        use sea_orm::ConnectionTrait;
+
+        let key = b"0123456789abcdef0123456789abcdef".to_vec();
+        let integrity = || crate::integrity::Integrity::new("c1", "k1", key.clone());
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let db = refusing_db(dir.path()).await;
+        for statement in [
+            // Refused as it is, taken in its safe form (whose `extra` says it was refused).
+            "CREATE TRIGGER poison BEFORE INSERT ON audit_log \
+             WHEN NEW.path LIKE '/poison%' AND (NEW.extra IS NULL OR NEW.extra NOT LIKE '%rejected%') \
+             BEGIN SELECT RAISE(ABORT, 'poison'); END",
+            // An outage for the paths `outage` lists: an error that is no refusal.
+            "CREATE TABLE outage (pattern TEXT)",
+            "INSERT INTO outage VALUES ('/a%'), ('/b%')",
+            "CREATE TRIGGER flaky BEFORE INSERT ON audit_log \
+             WHEN EXISTS (SELECT 1 FROM outage WHERE NEW.path LIKE pattern) \
+             BEGIN SELECT json('not json'); END",
+        ] {
+            db.execute_unprepared(statement).await.expect("schema");
+        }
+        let writer = || {
+            crate::AuditLayer::builder(db.clone())
+                .journal(&path)
+                .integrity(integrity())
+                .batch_size(5)
+                .flush_interval(Duration::from_secs(3_600))
+                .max_retry_backoff(Duration::from_millis(50))
+                .build_pair()
+                .expect("layer")
+        };
+
+        // One batch, sealed, journaled whole when `/a-1` fails it.
+        let (layer, guard, task) = writer();
+        let task = tokio::spawn(task);
+        get_each(&layer, &["/a-1", refused, "/c-1", "/b-1", "/ok"]).await;
+        assert!(
+            wait_for(&guard, |s| s.spilled == 5).await,
+            "{:?}",
+            guard.stats()
+        );
+        // `/a-1` goes in; the rest is replayed as one batch: the refused row is isolated and
+        // replaced, `/c-1` relinked and written, and `/b-1` meets the outage.
+        db.execute_unprepared("DELETE FROM outage WHERE pattern = '/a%'")
+            .await
+            .expect("half the outage over");
+        assert!(
+            wait_for(&guard, |s| s.written == written_first
+                && s.dead_lettered == dead_lettered
+                && s.failed_batches >= 2)
+            .await,
+            "{:?}",
+            guard.stats()
+        );
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_millis(200))
+            .await
+            .expect("shutdown");
+        assert_eq!(report.journaled, 2, "{refused}: {report:?}");
+        task.await.expect("writer");
+
+        // The database is back; a new process replays `/b-1` and `/ok`.
+        db.execute_unprepared("DELETE FROM outage")
+            .await
+            .expect("outage over");
+        let (layer, guard, task) = writer();
+        let task = tokio::spawn(task);
+        assert!(
+            wait_for(&guard, |s| s.written == 2 && s.journal_bytes == 0).await,
+            "{refused}: {:?}",
+            guard.stats()
+        );
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        assert_eq!((report.written, report.lost), (2, 0), "{report:?}");
+        task.await.expect("writer");
+
+        let keys = crate::integrity::Keyring::new().key("k1", key.clone());
+        let verified = crate::integrity::verify(&db, &keys, Default::default())
+            .await
+            .expect("verify");
+        let chain = &verified.chains[0];
+        assert_eq!(chain.first_break, None, "{refused}: {verified}");
+        // What the first process wrote, then `/b-1` and `/ok`.
+        let rows = written_first + 2;
+        assert_eq!(
+            (chain.rows, chain.last_seq),
+            (rows, rows as i64),
+            "{refused}: {verified}"
+        );
+    }
+
     /// A journal an outage filled is replayed into a database that is back while requests go
     /// on: their records take the queue beside the replay, rather than the journal, which is
     /// cut only once replay reaches its end and would refuse them as full until then. On a
