@@ -862,6 +862,118 @@ mod tests {
         assert_eq!((chain.rows, chain.last_seq), (8, 8), "{verified}");
     }
 
+    /// A row whose time the backend cannot take (5001 BC) between two good ones, read from the
+    /// journal (the layer's clock makes no such time; a journal replays whatever rows it holds):
+    /// MySQL's encoder cannot bind it and PostgreSQL refuses it, in its safe form too, so it is
+    /// dead-lettered; SQLite stores it. The good rows land, no batch counts as failed, and the
+    /// writer goes on to the next request. On MySQL the bind failure was taken for an outage:
+    /// the replay was retried forever, and nothing after the row was written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_row_a_backend_cannot_take_does_not_stop_the_writer() {
+        use chrono::TimeZone as _;
+        use sea_orm::EntityTrait as _;
+
+        let targets = super::sink::tests::targets().await;
+        let ancient = chrono::Utc
+            .with_ymd_and_hms(-5000, 1, 1, 0, 0, 0)
+            .single()
+            .expect("a time");
+        for target in &targets {
+            let dir = tempfile::tempdir().expect("dir");
+            let path = dir.path().join("audit.journal");
+            let row = |name: &str, occurred_at| crate::entity::audit_log::Model {
+                record_id: format!("rec-{name}"),
+                occurred_at,
+                method: "GET".into(),
+                path: format!("/{name}"),
+                ..super::null_row()
+            };
+            let now = super::truncate_micros(chrono::Utc::now());
+            let journaled = [row("ok-1", now), row("poison", ancient), row("ok-2", now)];
+            let bytes: Vec<u8> = journaled
+                .iter()
+                .flat_map(|row| super::journal::raw_frame(&serde_json::to_vec(row).expect("row")))
+                .collect();
+            std::fs::write(&path, bytes).expect("journal");
+
+            // One replayed batch of the three; the next request flushed at once.
+            let (layer, guard, writer) = crate::AuditLayer::builder(target.db.clone())
+                .journal(&path)
+                .batch_size(8)
+                .flush_interval(Duration::from_millis(10))
+                .build_pair()
+                .expect("layer");
+            let task = tokio::spawn(writer);
+            let refused = target.name != "sqlite";
+            let (written, dead) = if refused { (2, 1) } else { (3, 0) };
+            assert!(
+                wait_for(&guard, |s| s.written == written
+                    && s.dead_lettered == dead
+                    && s.journal_bytes == 0)
+                .await,
+                "{}: {:?}",
+                target.name,
+                guard.stats()
+            );
+            get_each(&layer, &["/after"]).await;
+            assert!(
+                wait_for(&guard, |s| s.written == written + 1).await,
+                "{}: the writer did not go on: {:?}",
+                target.name,
+                guard.stats()
+            );
+            let stats = guard.stats();
+            assert_eq!(
+                (stats.failed_batches, stats.lost, stats.replayed),
+                (0, 0, 3),
+                "{}: {stats:?}",
+                target.name
+            );
+            drop(layer);
+            let report = guard
+                .shutdown(Duration::from_secs(10))
+                .await
+                .expect("shutdown");
+            task.await.expect("writer");
+            assert_eq!(
+                (
+                    report.written,
+                    report.lost,
+                    report.dropped,
+                    report.journaled
+                ),
+                (written + 1, 0, 0, 0),
+                "{}: {report:?}",
+                target.name
+            );
+            let mut paths: Vec<String> = crate::entity::audit_log::Entity::find()
+                .all(&target.db)
+                .await
+                .expect("rows")
+                .into_iter()
+                .map(|row| row.path)
+                .collect();
+            paths.sort();
+            let mut expected = vec!["/after", "/ok-1", "/ok-2"];
+            if !refused {
+                expected.push("/poison");
+            }
+            assert_eq!(paths, expected, "{}", target.name);
+            if refused {
+                let dead = super::JournalConfig {
+                    path: dir.path().join("audit.journal.dead"),
+                    max_bytes: 1 << 20,
+                    fsync: super::FsyncPolicy::Never,
+                };
+                let (mut dead, _) = super::Journal::open(&dead).expect("dead-letter journal");
+                let (rows, _) = dead.read_pending(10).expect("read");
+                let dead: Vec<_> = rows.iter().map(|row| row.path.as_str()).collect();
+                assert_eq!(dead, ["/poison"], "{}", target.name);
+            }
+        }
+        super::sink::tests::cleanup(targets).await;
+    }
+
     /// With the hash chain and a journal on, a row refused while the journal is replayed: its
     /// safe form (`/poison`) or nothing (`/refuse`, dead-lettered) takes its place, and the row
     /// after it (`/c-1`) is relinked and written; the rows after that (`/b-1`, `/ok`) fail to an

@@ -1265,7 +1265,7 @@ pub(crate) fn is_rejection(error: &DbErr) -> bool {
 /// The sink against real databases: SQLite always, PostgreSQL and MySQL when their test URLs
 /// are set (each test in its own schema or database, dropped afterwards).
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait, QueryOrder};
 
     use std::sync::Arc;
@@ -1278,14 +1278,16 @@ mod tests {
     use crate::entity::audit_log::{Column, Entity, Model};
     use crate::writer::bind::nulls;
 
-    struct Target {
-        name: &'static str,
-        db: DatabaseConnection,
+    /// A database to test against.
+    pub(crate) struct Target {
+        pub(crate) name: &'static str,
+        pub(crate) db: DatabaseConnection,
         drop: Option<(DatabaseConnection, String)>,
         _dir: Option<tempfile::TempDir>,
     }
 
-    async fn targets() -> Vec<Target> {
+    /// SQLite, and PostgreSQL and MySQL when their test URLs are set, each migrated.
+    pub(crate) async fn targets() -> Vec<Target> {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("sink.db").display());
         let mut targets = vec![Target {
@@ -1346,7 +1348,8 @@ mod tests {
         targets
     }
 
-    async fn cleanup(targets: Vec<Target>) {
+    /// Closes the targets and drops their schemas or databases.
+    pub(crate) async fn cleanup(targets: Vec<Target>) {
         for target in targets {
             target.db.close().await.expect("close");
             if let Some((admin, statement)) = target.drop {
