@@ -1254,12 +1254,14 @@ pub(crate) fn is_rejection(error: &DbErr) -> bool {
     // SQLSTATE classes 22 (data exception), 23 (integrity constraint violation) and 44 (a view's
     // WITH CHECK OPTION); 45000, what MySQL's `SIGNAL` raises by convention (from a trigger);
     // PostgreSQL's P0001 and P0004, PL/pgSQL's `RAISE EXCEPTION` and `ASSERT` (from a trigger),
-    // and 54000, a value past a limit (an index entry or a jsonb value too large).
+    // 54000, a value past a limit (an index entry or a jsonb value too large), and 54001, "stack
+    // depth limit exceeded", which the writer's fixed statements meet only in a value (JSON
+    // nested some ten thousand levels deep).
     code.len() == 5
         && (code.starts_with("22")
             || code.starts_with("23")
             || code.starts_with("44")
-            || matches!(code, "45000" | "P0001" | "P0004" | "54000"))
+            || matches!(code, "45000" | "P0001" | "P0004" | "54000" | "54001"))
 }
 
 /// The sink against real databases: SQLite always, PostgreSQL and MySQL when their test URLs
@@ -2029,6 +2031,60 @@ pub(super) mod tests {
                         target
                             .db
                             .execute_unprepared("DELETE FROM audit_log WHERE id > 1")
+                            .await
+                            .expect("delete");
+                    }
+                    (name, Ok(())) => panic!("{name} {mode:?}: the row was taken"),
+                    (name, Err(error)) => assert!(
+                        super::is_rejection(&error),
+                        "{name} {mode:?}: taken for an outage: {error:?}"
+                    ),
+                }
+            }
+        }
+        cleanup(targets).await;
+    }
+
+    /// JSON nested 50,000 levels deep (the layer's own rows nest at most 128, the limit of
+    /// the parse that redacts `extra`; a journal replays whatever rows it holds): PostgreSQL's
+    /// parser runs out of stack (SQLSTATE 54001) and MariaDB's `json_valid` check refuses it.
+    /// Either way a refusal of the row: PostgreSQL's was taken for an outage. On a thread with
+    /// a large stack, as cloning, encoding and dropping such a value recurse.
+    #[test]
+    fn json_nested_too_deep_is_refused_as_a_row() {
+        let thread = std::thread::Builder::new()
+            .stack_size(1 << 30)
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+                    .block_on(nested_too_deep())
+            })
+            .expect("thread");
+        thread.join().expect("the test");
+    }
+
+    async fn nested_too_deep() {
+        let targets = targets().await;
+        let mut deep = serde_json::json!(1);
+        for _ in 0..50_000 {
+            deep = serde_json::Value::Array(vec![deep]);
+        }
+        for target in &targets {
+            let rows = [Model {
+                extra: Some(deep.clone()),
+                ..row(0)
+            }];
+            for mode in [InsertMode::Fast, InsertMode::Portable] {
+                let result = Sink::new(target.db.clone(), mode).insert(&rows, None).await;
+                match (target.name, result) {
+                    // SQLite keeps JSON as text, unchecked.
+                    ("sqlite", result) => {
+                        result.expect("stored");
+                        target
+                            .db
+                            .execute_unprepared("DELETE FROM audit_log")
                             .await
                             .expect("delete");
                     }
