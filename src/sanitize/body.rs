@@ -497,6 +497,18 @@ mod redact_body_tests {
         }
     }
 
+    /// Free text in a JSON string cut by the capture cap keeps its pairs' rules.
+    #[test]
+    fn free_text_in_a_json_string_cut_by_the_cap() {
+        let body = br#"{"n":1,"log":"login user=ann password=TOPSECRETVALUE ok <pin>TOPSECRET2</pin> end"}"#;
+        for at in 1..=body.len() {
+            for ct in ["application/json", "text/plain"] {
+                let out = cut(ct, body, at);
+                assert!(!out.contains("TOPS"), "cut at {at}: {out}");
+            }
+        }
+    }
+
     #[test]
     fn invalid_utf8() {
         let out = redact(Some("text/plain"), b"caf\xe9 password=hunter2").unwrap();

@@ -9,6 +9,7 @@
 //! and what follows the stop left out, so the tokenizer copies each run of accepted input between
 //! two such places in one piece.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::redactor::Rules;
@@ -543,6 +544,17 @@ impl Parser<'_, '_> {
                     let mut scratch = std::mem::take(&mut self.scratch);
                     decode_escapes(&self.src[start..], &mut scratch);
                     let redacted = self.rules.values.redact(&scratch);
+                    // Free text keeps its pairs' rules up to the cut: the value of a pair
+                    // cut short runs to the end, and goes.
+                    let redacted = match super::text::redact_free_text(
+                        &redacted,
+                        &self.rules.keys,
+                        &mut self.keybuf,
+                        &self.rules.replacement,
+                    ) {
+                        Some(pairs) => Cow::Owned(pairs),
+                        None => redacted,
+                    };
                     self.out.push('"');
                     push_escaped(self.out, trim_cut_tail(&redacted));
                     self.scratch = scratch;
