@@ -417,7 +417,7 @@ impl Parser<'_, '_> {
     ///
     /// Returns the offset of the closing quote and whether the string has escapes.
     /// The string at `pos`: where its closing quote is, whether it has escapes, and whether it
-    /// may hold pairs (see [`PAIR_MARK`], written plainly or as `\u003d`, `\u003a`).
+    /// may hold pairs (see [`PAIR_MARK`], written plainly or as `\u003d`, `\u003a`, `\u003c`).
     fn scan_string(&self) -> Result<(usize, bool, bool), Stop> {
         let bytes = self.src.as_bytes();
         let mut i = self.pos + 1;
@@ -440,11 +440,11 @@ impl Parser<'_, '_> {
                         None => return Err(Stop::Eof),
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
                         Some(b'u') => {
-                            // `=` or `:` written as an escape.
+                            // `=`, `:` or `<` written as an escape (Go writes `<` so).
                             marked |= bytes.get(i + 2..i + 5) == Some(b"003")
                                 && bytes
                                     .get(i + 5)
-                                    .is_some_and(|b| matches!(b | 0x20, b'a' | b'd'));
+                                    .is_some_and(|b| matches!(b | 0x20, b'a' | b'c' | b'd'));
                             for k in i + 2..i + 6 {
                                 match bytes.get(k) {
                                     None => return Err(Stop::Eof),
@@ -756,6 +756,14 @@ mod tests {
                 None
             ),
             r#"["password=[REDACTED]","password:[REDACTED]"]"#
+        );
+        // Go's encoder writes `<` as `\u003c`: an element with no `=` or `:` near it.
+        assert_eq!(
+            run(
+                r#"{"x":"\u003cpassword\u003ehunter2\u003c/password\u003e"}"#,
+                None
+            ),
+            r#"{"x":"<password>[REDACTED]</password>"}"#
         );
         let plain = r#"{"at":"2026-12-05T10:00:00Z","url":"https://a.example/x?y=1","t":"a:b"}"#;
         assert_eq!(run(plain, None), plain);
