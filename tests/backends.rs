@@ -47,6 +47,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     client_ip_honours_only_trusted_proxies,
     identify_extractor_and_echoed_request_id,
     recorded_headers_are_redacted,
+    html_form_fields_are_redacted,
     own_request_id_header_keeps_a_gateways_id_among_the_headers,
     outer_layer_enriches_through_response_extensions,
     late_small_body_of_an_unread_rejection_is_recorded,
@@ -739,6 +740,46 @@ async fn recorded_headers_are_redacted(t: Arc<TestDb>) {
         !text.contains("very-secret") && !text.contains("key-123"),
         "{text}"
     );
+}
+
+/// An HTML form posted as a page and inside a JSON string is stored with its tags and without
+/// the values of its secret fields.
+async fn html_form_fields_are_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let form = concat!(
+        r#"<form><input type="password" name="pw" value="hunter2">"#,
+        "<input name=\"password\" value='s3cr3t'>\n<INPUT value=hunter3\n  name=api_key>",
+        r#"<input name="user" value="ann"></form>"#
+    );
+    let json = serde_json::json!({ "page": form }).to_string();
+    for (path, content_type, body) in [
+        ("/upload", "text/html; charset=utf-8", form.to_owned()),
+        ("/orders/5", "application/json", json),
+    ] {
+        let request = http::Request::post(path)
+            .header("content-type", content_type)
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let response = app(layer.clone()).oneshot(request).await.unwrap();
+        assert!(response.status().is_success(), "{path}");
+        response.into_body().collect().await.unwrap();
+    }
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 2);
+    let page = rows[0].request_body.as_deref().expect("page recorded");
+    assert_eq!(
+        page,
+        concat!(
+            r#"<form><input type="password" name="pw" value="[REDACTED]">"#,
+            "<input name=\"password\" value='[REDACTED]'>\n<INPUT value=[REDACTED]\n  name=api_key>",
+            r#"<input name="user" value="ann"></form>"#
+        )
+    );
+    let json = rows[1].request_body.as_deref().expect("JSON recorded");
+    let stored: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(stored["page"], page, "{json}");
 }
 
 /// The README's advice behind a gateway that sets random request ids: the layer reads its own

@@ -497,10 +497,60 @@ mod redact_body_tests {
         }
     }
 
-    /// Free text in a JSON string cut by the capture cap keeps its pairs' rules.
+    /// An HTML form, sent as an HTML page, as text, inside a JSON string (also as Go's encoder
+    /// writes it, `<` as `\u003c`), and as a multipart text field: its secret fields lose
+    /// their values whichever way it came.
+    #[test]
+    fn html_form_fields() {
+        let form = concat!(
+            "<form><input type=\"password\" name=\"pw\" value=\"hunter2\">",
+            "<input name=\"password\" value='s3cr3t'>\n<input value=hunter3\n name=api_key>",
+            "<input name=user value=ann></form>"
+        );
+        let want = concat!(
+            "<form><input type=\"password\" name=\"pw\" value=\"[REDACTED]\">",
+            "<input name=\"password\" value='[REDACTED]'>\n<input value=[REDACTED]\n name=api_key>",
+            "<input name=user value=ann></form>"
+        );
+        for ct in [
+            "text/html; charset=utf-8",
+            "text/plain",
+            "application/xhtml+xml",
+        ] {
+            assert_eq!(
+                redact(Some(ct), form.as_bytes()).as_deref(),
+                Some(want),
+                "{ct}"
+            );
+        }
+        assert_eq!(redact(None, form.as_bytes()).as_deref(), Some(want));
+        let json = serde_json::to_string(&serde_json::json!({ "html": form })).unwrap();
+        let want_json = serde_json::to_string(&serde_json::json!({ "html": want })).unwrap();
+        let go = json.replace('<', "\\u003c").replace('>', "\\u003e");
+        for body in [&json, &go] {
+            for ct in ["application/json", "text/plain"] {
+                let out = redact(Some(ct), body.as_bytes()).unwrap();
+                assert_eq!(out, want_json, "{ct}: {body}");
+            }
+        }
+        let multipart = format!(
+            "--b\r\nContent-Disposition: form-data; name=\"page\"\r\n\r\n{form}\r\n--b--\r\n"
+        );
+        let out = redact(
+            Some("multipart/form-data; boundary=b"),
+            multipart.as_bytes(),
+        )
+        .unwrap();
+        for secret in ["hunter2", "s3cr3t", "hunter3"] {
+            assert!(!out.contains(secret), "{out}");
+        }
+        assert!(out.contains("value=ann"), "{out}");
+    }
+
+    /// Free text in a JSON string cut by the capture cap keeps its pairs' and fields' rules.
     #[test]
     fn free_text_in_a_json_string_cut_by_the_cap() {
-        let body = br#"{"n":1,"log":"login user=ann password=TOPSECRETVALUE ok <pin>TOPSECRET2</pin> end"}"#;
+        let body = br#"{"n":1,"log":"login user=ann password=TOPSECRETVALUE ok <pin>TOPSECRET2</pin> <input name=pin value=TOPSECRET3> end"}"#;
         for at in 1..=body.len() {
             for ct in ["application/json", "text/plain"] {
                 let out = cut(ct, body, at);

@@ -1,6 +1,7 @@
-//! Property test: no secret planted under a sensitive key ever reaches the output, whatever
+//! Property tests: no secret planted under a sensitive key ever reaches the output, whatever
 //! the document, the key's spelling, the point where the capture cap cuts it, and whether it
-//! is sent as JSON or as `text/plain`.
+//! is sent as JSON or as `text/plain`; nor the value of a secret HTML form field, whatever
+//! its attributes' order, case and quoting, as HTML, text or inside a JSON string.
 
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -192,8 +193,141 @@ fn write(doc: &Doc, out: &mut String, secrets: &mut Vec<String>) {
     }
 }
 
+/// An HTML form field's attributes, `(name, value)`, and its secret when it has one: named
+/// (`name` or `id`) after a sensitive key in any case and spelling, or of type `password`.
+fn html_field() -> impl Strategy<Value = (Vec<(String, String)>, Option<String>)> {
+    let word = "[a-z]{1,8}";
+    let sensitive_name = (
+        select(vec![
+            "password",
+            "api_key",
+            "access_token",
+            "pin",
+            "secret",
+            "cvv",
+        ]),
+        prop::collection::vec(any::<bool>(), 16),
+        select(vec!["", "2", "_confirmation"]),
+        any::<bool>(),
+    )
+        .prop_map(|(base, upper, suffix, path)| {
+            let key: String = base
+                .chars()
+                .zip(upper)
+                .map(|(c, up)| if up { c.to_ascii_uppercase() } else { c })
+                .collect();
+            if path {
+                format!("user[{key}{suffix}]")
+            } else {
+                format!("{key}{suffix}")
+            }
+        });
+    let secret = "[A-Z0-9]{8,20}".prop_map(|s| format!("SECRET-{s}"));
+    prop_oneof![
+        (select(vec!["name", "id"]), sensitive_name, secret.clone()).prop_map(
+            |(attr, name, secret)| (
+                vec![
+                    (attr.to_owned(), name),
+                    ("value".to_owned(), secret.clone())
+                ],
+                Some(secret)
+            )
+        ),
+        (word, secret).prop_map(|(name, secret)| (
+            vec![
+                ("type".to_owned(), "password".to_owned()),
+                ("name".to_owned(), name),
+                ("value".to_owned(), secret.clone()),
+            ],
+            Some(secret)
+        )),
+        (word, word).prop_map(|(name, value)| (
+            vec![("name".to_owned(), name), ("value".to_owned(), value)],
+            None
+        )),
+    ]
+    .prop_flat_map(|(attrs, secret)| {
+        let extra = ("[a-z]{1,6}", "[a-z ]{0,6}").prop_map(|(k, v)| (format!("data-{k}"), v));
+        (
+            Just(attrs),
+            prop::collection::vec(extra, 0..2),
+            Just(secret),
+        )
+            .prop_flat_map(|(mut attrs, extra, secret)| {
+                attrs.extend(extra);
+                (Just(attrs).prop_shuffle(), Just(secret))
+            })
+    })
+}
+
+/// Writes one field as an `<input>`, each attribute's name in a random case, quoted in a random
+/// way, after random space (line breaks included).
+fn write_field(attrs: &[(String, String)], style: &[(u8, u8, bool)], out: &mut String) {
+    let spaces = [" ", "\n", "\r\n  ", "\t"];
+    out.push_str(if style[0].2 { "<INPUT" } else { "<input" });
+    for ((name, value), &(space, quote, upper)) in attrs.iter().zip(style) {
+        out.push_str(spaces[usize::from(space) % spaces.len()]);
+        out.push_str(&if upper {
+            name.to_ascii_uppercase()
+        } else {
+            name.clone()
+        });
+        out.push_str(if space % 3 == 0 { " = " } else { "=" });
+        let unquoted = !value.is_empty() && !value.contains(' ');
+        match quote % 3 {
+            0 if unquoted => out.push_str(value),
+            1 => out.push_str(&format!("'{value}'")),
+            _ => out.push_str(&format!("\"{value}\"")),
+        }
+    }
+    out.push_str(if style[1].2 { " />" } else { ">" });
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn secret_form_fields_never_leak(
+        fields in prop::collection::vec((html_field(), prop::collection::vec((0u8..8, 0u8..6, any::<bool>()), 6)), 1..5),
+        cut in any::<prop::sample::Index>(),
+        whole in any::<bool>(),
+        how in select(vec!["text/html", "text/plain", "json", "json as text"]),
+    ) {
+        let mut html = String::from("<form action=\"/login\">\n");
+        let mut secrets = Vec::new();
+        for ((attrs, secret), style) in &fields {
+            write_field(attrs, style, &mut html);
+            html.push_str("<p>a note</p>\n");
+            secrets.extend(secret.clone());
+        }
+        html.push_str("</form>");
+        let (body, ct) = match how {
+            "json" | "json as text" => (
+                serde_json::to_string(&serde_json::json!({ "n": 1, "page": html })).unwrap(),
+                if how == "json" { "application/json" } else { "text/plain" },
+            ),
+            ct => (html.clone(), ct),
+        };
+        let bytes = body.as_bytes();
+        let end = if whole { bytes.len() } else { cut.index(bytes.len() + 1) };
+        let input = BodyInput {
+            content_type: Some(ct),
+            content_encoding: None,
+            bytes: &bytes[..end],
+            total_len: bytes.len() as u64,
+            truncated: end < bytes.len(),
+            route: None,
+        };
+        let out = Redactor::default().redact_body(&input).unwrap_or_default();
+        for secret in &secrets {
+            let Some(at) = body.find(secret.as_str()) else { continue };
+            let seen = end.saturating_sub(at).min(secret.len());
+            if seen > "SECRET-".len() {
+                let leaked = &secret[..seen];
+                prop_assert!(!out.contains(leaked), "leaked {leaked:?}\ninput: {}\noutput: {out}", &body[..end]);
+            }
+        }
+    }
 
     #[test]
     fn planted_secrets_never_leak(doc in planted_doc(), cut in any::<prop::sample::Index>(), whole in any::<bool>(), ct in select(vec!["application/json", "text/plain"])) {

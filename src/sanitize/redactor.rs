@@ -116,8 +116,8 @@ impl Redactor {
 
     /// Redacts an error text like a `text/plain` body: as JSON when it is a JSON document, else
     /// the values of sensitive keys in `key=value`, `key: "value"` (a `Debug` print such as
-    /// `LoginRequest { user: "ann", password: "hunter2" }`) and XML elements, and the value
-    /// patterns everywhere.
+    /// `LoginRequest { user: "ann", password: "hunter2" }`), XML elements and HTML form fields,
+    /// and the value patterns everywhere.
     ///
     /// ```
     /// use tower_audit::sanitize::Redactor;

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use memchr::memmem;
 use regex::Regex;
 
+use super::html::redact_form_fields;
 use super::json::{decode_escapes, redact_json_document};
 use super::keys::KeyRules;
 use super::redactor::Rules;
@@ -47,8 +48,8 @@ pub(super) fn redact_text_or_json(rules: &Rules, text: &str, cut: bool, out: &mu
     );
 }
 
-/// Redacts a text body: value patterns, then `key=value` pairs and XML elements whose key is
-/// sensitive. When `cut` is true the text ends mid-body, and its last word is dropped too (see
+/// Redacts a text body: value patterns, then HTML form fields, `key=value` pairs and XML
+/// elements whose key is sensitive. When `cut` is true the text ends mid-body, and its last word is dropped too (see
 /// [`trim_cut_tail`]).
 pub(super) fn redact_text_body(
     text: &str,
@@ -59,9 +60,7 @@ pub(super) fn redact_text_body(
     out: &mut String,
 ) {
     let mut keybuf = String::new();
-    let redacted = values.redact(text);
-    let redacted = redact_pairs(redacted, keys, &mut keybuf, replacement);
-    let redacted = redact_xml(redacted, keys, &mut keybuf, replacement);
+    let redacted = redact_structure(values.redact(text), keys, &mut keybuf, replacement);
     out.push_str(if cut {
         trim_cut_tail(&redacted)
     } else {
@@ -94,11 +93,25 @@ pub(super) fn redact_free_text(
     keybuf: &mut String,
     replacement: &str,
 ) -> Option<String> {
-    let redacted = redact_pairs(Cow::Borrowed(text), keys, keybuf, replacement);
-    match redact_xml(redacted, keys, keybuf, replacement) {
+    match redact_structure(Cow::Borrowed(text), keys, keybuf, replacement) {
         Cow::Borrowed(_) => None,
         Cow::Owned(redacted) => Some(redacted),
     }
+}
+
+/// The values of sensitive HTML form fields, `key=value` pairs and XML elements, replaced.
+///
+/// Form fields go first: a sensitive pair inside an attribute (`title="token: a"`) takes the
+/// rest of the tag, the field's `name` with it, and leaves a `value` written before it.
+fn redact_structure<'a>(
+    text: Cow<'a, str>,
+    keys: &KeyRules,
+    keybuf: &mut String,
+    replacement: &str,
+) -> Cow<'a, str> {
+    let redacted = redact_form_fields(text, keys, keybuf, replacement);
+    let redacted = redact_pairs(redacted, keys, keybuf, replacement);
+    redact_xml(redacted, keys, keybuf, replacement)
 }
 
 /// Replaces the value of every `key=value` pair whose key is sensitive.
@@ -258,7 +271,7 @@ fn redact_xml<'a>(
 }
 
 /// `text` with each of `spans` (in order, apart) replaced by `replacement`.
-fn replace_spans<'a>(
+pub(super) fn replace_spans<'a>(
     text: Cow<'a, str>,
     spans: &[(usize, usize)],
     replacement: &str,
@@ -278,7 +291,7 @@ fn replace_spans<'a>(
 }
 
 /// Offset in `rest` of the first end tag of element `name` (`</name>`, `</name >`).
-fn end_tag(rest: &str, name: &str) -> Option<usize> {
+pub(super) fn end_tag(rest: &str, name: &str) -> Option<usize> {
     let needle = format!("</{name}");
     let finder = memmem::Finder::new(needle.as_bytes());
     let bytes = rest.as_bytes();
@@ -486,6 +499,12 @@ mod tests {
             "<a><pin>1</pin>",
             r"pass\u0077ord: 'x\' ",
             r#"user[password]=[""#,
+            r#"<input value=""#,
+            "<a name=password value='x' ",
+            "<textarea name=token>",
+            r#"<i x=" y='\" type=password value="#,
+            r#"<input value=\"a "#,
+            "a<b value=1 ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
