@@ -589,6 +589,8 @@ async fn export_ndjson_and_csv(test: Arc<TestDb>) {
                 m.user_agent = Some(r#"=HYPERLINK("http://evil.example","x")"#.into());
                 m.query = Some("-1+1".into());
                 m.error = Some("@SUM(1)".into());
+                // The fullwidth `＝` a CJK input method types.
+                m.action = Some("\u{FF1D}1+1".into());
             }),
         ],
     )
@@ -653,6 +655,7 @@ async fn export_ndjson_and_csv(test: Arc<TestDb>) {
     );
     assert!(last.contains(r#","'-1+1","#), "{last}");
     assert!(last.contains(r#","'@SUM(1)","#), "{last}");
+    assert!(last.contains(",\"'\u{FF1D}1+1\","), "{last}");
 }
 
 /// An `AsyncWrite` that only counts lines.

@@ -116,9 +116,10 @@ enum Command {
     Export {
         #[command(flatten)]
         filter: FilterArgs,
-        /// Output format. In CSV, a text value starting with =, +, -, @, tab or CR is quoted and
-        /// prefixed with a single quote ('=…), so that a spreadsheet shows it instead of running
-        /// it as a formula; NDJSON keeps values as stored.
+        /// Output format. In CSV, a text value starting with =, +, -, @ (or their fullwidth
+        /// forms), tab or CR is quoted and prefixed with a single quote ('=…), so that a
+        /// spreadsheet shows it instead of running it as a formula; NDJSON keeps values as
+        /// stored.
         #[arg(long, value_enum, default_value_t = Format::Ndjson)]
         format: Format,
         /// OpenTelemetry attribute names (http.request.method, url.path, …).

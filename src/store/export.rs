@@ -18,8 +18,9 @@ pub enum ExportFormat {
     Ndjson,
     /// RFC 4180 CSV with a header line; nulls as empty fields, JSON columns as JSON text.
     ///
-    /// Safe to open in a spreadsheet: a text value that starts with `=`, `+`, `-`, `@`, a tab
-    /// or a carriage return, which a spreadsheet would take for a formula (a client's
+    /// Safe to open in a spreadsheet: a text value that starts with `=`, `+`, `-`, `@` (or
+    /// their fullwidth forms `＝ ＋ － ＠`), a tab or a carriage return, which a spreadsheet
+    /// would take for a formula (a client's
     /// `User-Agent: =HYPERLINK(…)`, say), is written quoted with a `'` in front, as OWASP
     /// advises against CSV injection. Strip that one `'` to get the stored value back;
     /// [`Ndjson`](Self::Ndjson) keeps every value as stored.
@@ -477,13 +478,20 @@ fn csv_field(text: &str, buf: &mut Vec<u8>) {
     }
 }
 
+/// Characters a spreadsheet takes for the start of a formula. Spreadsheets in CJK locales may
+/// read the fullwidth `＝ ＋ － ＠` (U+FF1D, U+FF0B, U+FF0D, U+FF20), which their input
+/// methods type, as the ASCII forms.
+const FORMULA_STARTS: [char; 10] = [
+    '=', '+', '-', '@', '\t', '\r', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+];
+
 /// Appends a stored text value as one CSV field. One that a spreadsheet would evaluate as a
-/// formula gets a `'` in front, and quotes, so that it is shown as text: the values come from
-/// clients (paths, queries, user agents, bodies, errors). So does one that starts with a `'`
-/// already, so that removing the first `'` of a field that has one always gives the stored
-/// value back.
+/// formula (see [`FORMULA_STARTS`]) gets a `'` in front, and quotes, so that it is shown as
+/// text: the values come from clients (paths, queries, user agents, bodies, errors). So does
+/// one that starts with a `'` already, so that removing the first `'` of a field that has one
+/// always gives the stored value back.
 fn csv_text(text: &str, buf: &mut Vec<u8>) {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) {
+    if text.starts_with(FORMULA_STARTS) || text.starts_with('\'') {
         buf.extend_from_slice(b"\"'");
         buf.extend_from_slice(text.replace('"', "\"\"").as_bytes());
         buf.push(b'"');
@@ -512,6 +520,19 @@ mod tests {
         assert_eq!(field("@SUM(1,1)"), "\"'@SUM(1,1)\"");
         assert_eq!(field("\t=1"), "\"'\t=1\"");
         assert_eq!(field("\r=1"), "\"'\r=1\"");
+        // Fullwidth forms, as a CJK input method types them.
+        assert_eq!(
+            field("\u{FF1D}HYPERLINK(\"http://evil.example\")"),
+            "\"'\u{FF1D}HYPERLINK(\"\"http://evil.example\"\")\""
+        );
+        for start in ['\u{FF0B}', '\u{FF0D}', '\u{FF20}'] {
+            assert_eq!(
+                field(&format!("{start}SUM(1,1)")),
+                format!("\"'{start}SUM(1,1)\"")
+            );
+        }
+        // Other fullwidth text is text.
+        assert_eq!(field("\u{FF21}BC"), "\u{FF21}BC");
         // A value that starts with `'` keeps it behind the added one: `'=x` and `=x` differ.
         assert_eq!(field("'=1+1"), "\"''=1+1\"");
         assert_ne!(field("'=1+1"), field("=1+1"));
