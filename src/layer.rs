@@ -62,6 +62,7 @@ impl AuditLayer {
             db,
             config: Config::default(),
             writer: WriterConfig::default(),
+            journal: JournalSettings::default(),
         }
     }
 
@@ -230,6 +231,36 @@ pub struct AuditLayerBuilder {
     db: DatabaseConnection,
     config: Config,
     writer: WriterConfig,
+    journal: JournalSettings,
+}
+
+/// The journal's settings as the builder gathers them: its bound and fsync policy may be set
+/// before or after its path, and count only once a path is given.
+#[derive(Debug)]
+struct JournalSettings {
+    path: Option<std::path::PathBuf>,
+    max_bytes: u64,
+    fsync: FsyncPolicy,
+}
+
+impl Default for JournalSettings {
+    fn default() -> Self {
+        Self {
+            path: None,
+            max_bytes: 1 << 30,
+            fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
+        }
+    }
+}
+
+impl JournalSettings {
+    fn config(self) -> Option<JournalConfig> {
+        Some(JournalConfig {
+            path: self.path?,
+            max_bytes: self.max_bytes,
+            fsync: self.fsync,
+        })
+    }
 }
 
 impl fmt::Debug for AuditLayerBuilder {
@@ -237,6 +268,7 @@ impl fmt::Debug for AuditLayerBuilder {
         f.debug_struct("AuditLayerBuilder")
             .field("config", &self.config)
             .field("writer", &self.writer)
+            .field("journal", &self.journal)
             .finish_non_exhaustive()
     }
 }
@@ -424,33 +456,26 @@ impl AuditLayerBuilder {
     /// from the page cache on the machine of the crate's benchmarks, more from a cold disk.
     /// The journal is at most [`journal_max_bytes`](Self::journal_max_bytes).
     pub fn journal(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        let journal = self.writer.journal.get_or_insert_with(|| JournalConfig {
-            path: std::path::PathBuf::new(),
-            max_bytes: 1 << 30,
-            fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
-        });
-        journal.path = path.into();
+        self.journal.path = Some(path.into());
         self
     }
 
     /// The journal's size bound (default 1 GiB), on the file, replayed rows included (it is cut
     /// once replay reaches its end); records past it are dropped and counted. Once the database
     /// takes rows again, new records are queued and written beside the replay rather than
-    /// journaled, so a journal an outage filled does not turn them away.
+    /// journaled, so a journal an outage filled does not turn them away. Takes effect with
+    /// [`journal`](Self::journal), before or after it.
     pub fn journal_max_bytes(mut self, bytes: u64) -> Self {
-        if let Some(journal) = &mut self.writer.journal {
-            journal.max_bytes = bytes;
-        }
+        self.journal.max_bytes = bytes;
         self
     }
 
     /// When journal appends are forced to disk (default: within a second of an append, by the
     /// writer, off the request path). Appended rows survive the process being killed at once;
-    /// `fsync` makes them survive a power loss.
+    /// `fsync` makes them survive a power loss. Takes effect with [`journal`](Self::journal),
+    /// before or after it.
     pub fn journal_fsync(mut self, policy: FsyncPolicy) -> Self {
-        if let Some(journal) = &mut self.writer.journal {
-            journal.fsync = policy;
-        }
+        self.journal.fsync = policy;
         self
     }
 
@@ -514,8 +539,10 @@ impl AuditLayerBuilder {
         let Self {
             db,
             mut config,
-            writer,
+            mut writer,
+            journal,
         } = self;
+        writer.journal = journal.config();
         let overflow = match (writer.overflow, &writer.journal) {
             (Some(Overflow::Spill), None) => {
                 return Err(Error::Config(

@@ -561,6 +561,38 @@ mod tests {
         task.await.expect("writer");
     }
 
+    /// The journal's bound holds whichever order the builder's calls come in. Given before
+    /// `.journal(path)`, `journal_max_bytes` (and `journal_fsync`) were dropped without a word,
+    /// and the journal took records up to the default 1 GiB.
+    #[tokio::test]
+    async fn journal_settings_given_before_the_journal_hold() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        // No table: every insert fails, as while the database is away.
+        let db = crate::connect("sqlite::memory:").await.expect("db");
+        let (layer, guard, writer) = crate::AuditLayer::builder(db)
+            .journal_max_bytes(1)
+            .journal_fsync(super::FsyncPolicy::EveryBatch)
+            .journal(&path)
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        get_each(&layer, &["/first"]).await;
+        assert!(
+            wait_for(&guard, |s| s.dropped == 1).await,
+            "{:?}",
+            guard.stats()
+        );
+        assert_eq!(std::fs::metadata(&path).expect("journal").len(), 0);
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(1))
+            .await
+            .expect("shutdown");
+        assert_eq!((report.written, report.journaled), (0, 0), "{report:?}");
+        task.await.expect("writer");
+    }
+
     /// A SQLite table that refuses every row whose path starts with `/refuse`, whatever the
     /// rest of the row holds (the safe form keeps the path).
     async fn refusing_db(dir: &std::path::Path) -> sea_orm::DatabaseConnection {
