@@ -248,6 +248,14 @@ async fn purge_guard_dry_run_and_exit_codes() {
         &["query", "--status", "abc"],
         &["replay", "--target", "http://x", "--header", "no-colon"],
         &["frobnicate"],
+        // Statuses no response has would match nothing, silently.
+        &["query", "--status", "6xx"],
+        &["query", "--status", "700"],
+        &["query", "--status", "499-400"],
+        // A target the plain HTTP client cannot reach as given: mistyped, not a failure to run.
+        &["replay", "--target", "https://127.0.0.1:1"],
+        &["replay", "--target", "127.0.0.1:1"],
+        &["replay", "--target", "http://127.0.0.1:1/api"],
     ] {
         let out = fixture.run(args).await;
         assert_eq!(out.code, 2, "{args:?}: {out:?}");
@@ -263,6 +271,22 @@ async fn purge_guard_dry_run_and_exit_codes() {
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         "tower-audit: error: no database: pass --database-url or set DATABASE_URL\n"
+    );
+    // A database that cannot be opened: exit 1, one line that says the cause once, though
+    // sea-orm's error prints its source and sqlx's its own.
+    let out = fixture
+        .run(&[
+            "query",
+            "--database-url",
+            "sqlite:///nonexistent/dir/audit.db",
+        ])
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert_eq!(
+        out.stderr.matches("unable to open database file").count(),
+        1,
+        "{out:?}"
     );
 }
 

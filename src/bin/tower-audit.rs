@@ -14,7 +14,7 @@
 //!
 //! Exit codes: 0 success, 1 runtime error (one line on stderr), 2 usage error, 3 `replay`
 //! finished but some records failed or got a different status than recorded, 4 `verify` found a
-//! break in a hash chain, 5 `verify --chain` names a chain that does not exist.
+//! break in a hash chain, 5 `verify` found no hash chain, or none of the name `--chain` gives.
 //!
 //! `verify` (feature `integrity`) reads its keys from the environment only, never from flags
 //! that would end up in the shell history: `TOWER_AUDIT_HMAC_KEY` (hex) and
@@ -55,7 +55,7 @@ const EXIT_NO_SUCH_CHAIN: u8 = 5;
 /// Read, export, purge and replay a tower-audit trail.
 ///
 /// Exit codes: 0 success, 1 runtime error, 2 usage error, 3 replay had failures, 4 verify found a
-/// break in a hash chain, 5 verify --chain names no chain.
+/// break in a hash chain, 5 verify found no hash chain (or none of the name --chain gives).
 #[derive(Debug, Parser)]
 #[command(name = "tower-audit", version)]
 struct Cli {
@@ -134,8 +134,8 @@ enum Command {
         #[arg(long, conflicts_with = "otel")]
         with_proof: bool,
     },
-    /// Check the hash chains: exit 0 when intact, 4 when a break is found, 5 when --chain names
-    /// no chain.
+    /// Check the hash chains: exit 0 when intact, 4 when a break is found, 5 when there is no
+    /// chain, or none of the name --chain gives.
     ///
     /// Keys come from the environment only: TOWER_AUDIT_HMAC_KEY (hex) and
     /// TOWER_AUDIT_HMAC_KEY_ID for the current key, TOWER_AUDIT_HMAC_KEYS=id1:hex1,id2:hex2 for
@@ -203,7 +203,7 @@ enum Command {
         #[command(flatten)]
         filter: FilterArgs,
         /// The server to send to: http://host:port.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_target)]
         target: Uri,
         /// List what would be sent; send nothing.
         #[arg(long)]
@@ -339,20 +339,44 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
 
 fn parse_status(text: &str) -> Result<(u16, u16), String> {
     let bad = || format!("{text:?} is not a status such as 404, 4xx or 400-499");
+    // HTTP statuses are 100 to 599: anything else would match no row, silently.
+    let status = |digits: &str| {
+        digits
+            .parse::<u16>()
+            .ok()
+            .filter(|s| (100..=599).contains(s))
+            .ok_or_else(bad)
+    };
     if let Some(class) = text.strip_suffix("xx").or_else(|| text.strip_suffix("XX")) {
         let class: u16 = class.parse().map_err(|_| bad())?;
-        if !(1..=9).contains(&class) {
+        if !(1..=5).contains(&class) {
             return Err(bad());
         }
         return Ok((class * 100, class * 100 + 99));
     }
     if let Some((low, high)) = text.split_once('-') {
-        let low = low.parse().map_err(|_| bad())?;
-        let high = high.parse().map_err(|_| bad())?;
+        let (low, high) = (status(low)?, status(high)?);
+        if low > high {
+            return Err(bad());
+        }
         return Ok((low, high));
     }
-    let status = text.parse().map_err(|_| bad())?;
+    let status = status(text)?;
     Ok((status, status))
+}
+
+/// Only `http://host:port`: the client speaks plain HTTP, and each request keeps its recorded
+/// path, so a path here would be dropped without a word.
+fn parse_target(text: &str) -> Result<Uri, String> {
+    let target: Uri = text.parse().map_err(|e| format!("{text:?}: {e}"))?;
+    let no_path = matches!(
+        target.path_and_query().map(|p| p.as_str()),
+        None | Some("/")
+    );
+    if target.scheme_str() != Some("http") || target.authority().is_none() || !no_path {
+        return Err(format!("{text:?}: give http://host:port"));
+    }
+    Ok(target)
 }
 
 #[cfg(feature = "integrity")]
@@ -406,8 +430,12 @@ fn fail(error: &(dyn std::error::Error + 'static)) -> ExitCode {
     let mut line = format!("tower-audit: error: {error}");
     let mut source = error.source();
     while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
+        // Some errors (sea-orm's, sqlx's) already print their source: say it once.
+        let cause_text = cause.to_string();
+        if !line.contains(&cause_text) {
+            line.push_str(": ");
+            line.push_str(&cause_text);
+        }
         source = cause.source();
     }
     eprintln!("{}", line.replace('\n', " "));
@@ -638,9 +666,6 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             rate,
             stop_on_error,
         } => {
-            if target.scheme_str() != Some("http") || target.authority().is_none() {
-                return Err(format!("--target {target}: give http://host:port").into());
-            }
             let mut options = ReplayOptions::new()
                 .dry_run(dry_run)
                 .stop_on_error(stop_on_error)
