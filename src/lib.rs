@@ -90,3 +90,9 @@ pub use service::{Audit, PeerAddr};
 pub use writer::{
     AuditWriter, FsyncPolicy, InsertMode, Overflow, ShutdownReport, WriterGuard, WriterStats,
 };
+
+// The README's Rust snippets, compiled (and run, unless `no_run`) as doctests so that they stay
+// true to the crate.
+#[cfg(all(doctest, feature = "axum", feature = "sqlite", feature = "integrity"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
