@@ -248,7 +248,7 @@ impl Default for JournalSettings {
         Self {
             path: None,
             max_bytes: 1 << 30,
-            fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
+            fsync: FsyncPolicy::default(),
         }
     }
 }

@@ -55,7 +55,9 @@ struct SideBytes {
 ///
 /// Rows appended are in the operating system's cache at once, so they survive the process being
 /// killed; `fsync` makes them survive a power loss or kernel crash too.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// The default is the builder's: [`Interval`](Self::Interval) of a second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FsyncPolicy {
     /// After every append (every batch, or every record appended by a request), before the
@@ -67,8 +69,17 @@ pub enum FsyncPolicy {
     /// itself.
     Interval(Duration),
     /// Never; leave it to the operating system.
-    #[default]
     Never,
+}
+
+impl Default for FsyncPolicy {
+    /// Within a second of an append, the default [`AuditLayerBuilder::journal_fsync`]
+    /// documents.
+    ///
+    /// [`AuditLayerBuilder::journal_fsync`]: crate::AuditLayerBuilder::journal_fsync
+    fn default() -> Self {
+        Self::Interval(Duration::from_secs(1))
+    }
 }
 
 /// Where the journal lives and how big it may grow.
@@ -719,6 +730,16 @@ fn sync_dir(_path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `FsyncPolicy::default()` is the policy the builder documents as its default, a second;
+    /// it was `Never`, so `.journal_fsync(FsyncPolicy::default())` turned syncing off.
+    #[test]
+    fn the_default_policy_is_the_builders() {
+        assert_eq!(
+            FsyncPolicy::default(),
+            FsyncPolicy::Interval(Duration::from_secs(1))
+        );
+    }
 
     fn row(n: i64) -> Model {
         Model {
