@@ -6,6 +6,7 @@
 //! ```
 //!
 //! The peer address comes from `accept()` and reaches the layer as a [`PeerAddr`] extension.
+//! Ctrl-C or SIGTERM stops it, after open connections finish and the trail is flushed.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -53,10 +54,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     tracing::info!("listening on http://{bind}");
     let mut connections = tokio::task::JoinSet::new();
+    // Made once: a signal that arrives while a connection is being set up is not missed.
+    let mut stop = std::pin::pin!(shutdown_signal());
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => accepted?,
-            _ = tokio::signal::ctrl_c() => break,
+            () = &mut stop => break,
         };
         let service = ServiceBuilder::new()
             // Outside the audit layer, so it sees the peer.
@@ -88,4 +91,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "audit trail flushed"
     );
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (`kill`, `docker stop`, systemd): either flushes the trail before the
+/// process exits, where SIGTERM's default would end it with the last records still queued.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
 }

@@ -123,12 +123,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let _ = stopped.await;
             }),
     );
-    println!("gRPC on {addr}; Ctrl-C stops");
+    println!("gRPC on {addr}; Ctrl-C or SIGTERM stops");
 
     if demo {
         call_once_each(addr).await?;
     } else {
-        tokio::signal::ctrl_c().await?;
+        shutdown_signal().await;
     }
     let _ = stop.send(());
     server.await??;
@@ -180,4 +180,27 @@ async fn call_once_each(addr: SocketAddr) -> Result<(), Box<dyn std::error::Erro
         .into_inner();
     while replies.message().await?.is_some() {}
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (`kill`, `docker stop`, systemd): either flushes the trail before the
+/// process exits, where SIGTERM's default would end it with the last records still queued.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
 }
