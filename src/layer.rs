@@ -522,7 +522,7 @@ impl AuditLayerBuilder {
     ///
     /// [`Error::NoRuntime`] outside a Tokio runtime; use [`build_pair`](Self::build_pair) there.
     /// [`Error::Journal`] when the journal cannot be opened, [`Error::Config`] for
-    /// [`Overflow::Spill`] without a journal.
+    /// [`Overflow::Spill`] without a journal, or an integrity key shorter than 32 bytes.
     pub fn build(self) -> Result<(AuditLayer, WriterGuard), Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let (layer, guard, writer) = self.build_pair()?;
@@ -543,6 +543,18 @@ impl AuditLayerBuilder {
             journal,
         } = self;
         writer.journal = journal.config();
+        #[cfg(feature = "integrity")]
+        if let Some(integrity) = &writer.integrity
+            && integrity.key.len() < crate::integrity::MIN_KEY_BYTES
+        {
+            // As `Integrity::from_env` refuses it: a short key makes a chain anyone can forge.
+            return Err(Error::Config(format!(
+                "the integrity key {:?} holds {} bytes; it needs at least {}",
+                integrity.key_id,
+                integrity.key.len(),
+                crate::integrity::MIN_KEY_BYTES
+            )));
+        }
         let overflow = match (writer.overflow, &writer.journal) {
             (Some(Overflow::Spill), None) => {
                 return Err(Error::Config(

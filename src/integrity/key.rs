@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use crate::Error;
 
+/// The shortest HMAC key a writer takes: SHA-256's output size.
+pub(crate) const MIN_KEY_BYTES: usize = 32;
+
 /// Turns the hash chain on for a writer: its chain id, its HMAC key and how often it checkpoints.
 ///
 /// | setting | default |
@@ -37,6 +40,9 @@ impl fmt::Debug for Integrity {
 
 impl Integrity {
     /// A chain named `chain_id`, hashed with `key` (at least 32 random bytes) under `key_id`.
+    ///
+    /// A shorter key is refused when the layer is built
+    /// ([`Error::Config`](crate::Error::Config) from `build`).
     pub fn new(chain_id: impl Into<String>, key_id: impl Into<String>, key: Vec<u8>) -> Self {
         Self {
             chain_id: chain_id.into(),
@@ -60,10 +66,10 @@ impl Integrity {
         };
         let key = decode_hex(var("TOWER_AUDIT_HMAC_KEY")?.trim())
             .ok_or_else(|| Error::Config("TOWER_AUDIT_HMAC_KEY is not hex".into()))?;
-        if key.len() < 32 {
-            return Err(Error::Config(
-                "TOWER_AUDIT_HMAC_KEY must hold at least 32 bytes".into(),
-            ));
+        if key.len() < MIN_KEY_BYTES {
+            return Err(Error::Config(format!(
+                "TOWER_AUDIT_HMAC_KEY must hold at least {MIN_KEY_BYTES} bytes"
+            )));
         }
         Ok(Self::new(chain_id, var("TOWER_AUDIT_HMAC_KEY_ID")?, key))
     }

@@ -561,6 +561,32 @@ mod tests {
         task.await.expect("writer");
     }
 
+    /// A hash chain keyed with fewer than 32 bytes is refused at build, as
+    /// `Integrity::from_env` refuses such a key: `Integrity::new` took a 16-byte passphrase
+    /// and chained every row with it.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn a_short_integrity_key_is_refused_at_build() {
+        let db = crate::connect("sqlite::memory:").await.expect("db");
+        let short = crate::integrity::Integrity::new("c1", "k1", b"correct horse 16".to_vec());
+        let built = crate::AuditLayer::builder(db.clone())
+            .integrity(short)
+            .build_pair();
+        match built {
+            Err(crate::Error::Config(message)) => {
+                assert!(message.contains("at least 32"), "{message}");
+            }
+            Err(other) => panic!("not the key's error: {other}"),
+            Ok(_) => panic!("built with a 16-byte key"),
+        }
+        let key = b"0123456789abcdef0123456789abcdef".to_vec();
+        let long_enough = crate::integrity::Integrity::new("c1", "k1", key);
+        let (_layer, _guard, _writer) = crate::AuditLayer::builder(db)
+            .integrity(long_enough)
+            .build_pair()
+            .expect("a 32-byte key");
+    }
+
     /// The journal's bound holds whichever order the builder's calls come in. Given before
     /// `.journal(path)`, `journal_max_bytes` (and `journal_fsync`) were dropped without a word,
     /// and the journal took records up to the default 1 GiB.
