@@ -79,8 +79,10 @@ impl WriterGuard {
     /// Stops intake, writes everything queued, and waits for the writer to stop.
     ///
     /// Records finished after this call (requests still in flight) are counted as dropped. The
-    /// writer keeps retrying a failing database until `timeout` has passed; what it could not
-    /// write by then is counted in [`ShutdownReport::lost`] and logged.
+    /// writer keeps retrying a failing database until `timeout` has passed; a database call
+    /// still under way then (on a stalled connection) is cut off at it. What it could not write
+    /// by then is left in the journal ([`ShutdownReport::journaled`]) or, without one, counted
+    /// in [`ShutdownReport::lost`] and logged.
     ///
     /// # Errors
     ///
@@ -91,6 +93,8 @@ impl WriterGuard {
         let asked = Instant::now();
         let deadline = asked + timeout;
         self.channel.close();
+        // A database call under way ends at the deadline at the latest.
+        self.channel.shutdown_deadline.send_replace(Some(deadline));
         let (Some(shutdown), Some(report)) = (self.shutdown.take(), self.report.take()) else {
             return Err(Error::WriterGone("shutdown was already requested".into()));
         };

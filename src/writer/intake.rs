@@ -52,6 +52,9 @@ pub(crate) struct Channel {
     last_drop_log: AtomicU64,
     /// The second the request path last logged a failed journal append.
     last_journal_error_log: AtomicU64,
+    /// The shutdown deadline, once the guard asks: database calls under way when it comes are
+    /// cut off at it (the worker sees the ask itself only between calls).
+    pub(crate) shutdown_deadline: watch::Sender<Option<tokio::time::Instant>>,
     /// Times the worker woke from a wait, for tests that it sleeps when idle.
     #[cfg(test)]
     pub(crate) wakeups: AtomicU64,
@@ -94,6 +97,7 @@ impl Channel {
             producers_gone: AtomicBool::new(false),
             last_drop_log: AtomicU64::new(0),
             last_journal_error_log: AtomicU64::new(0),
+            shutdown_deadline: watch::Sender::new(None),
             #[cfg(test)]
             wakeups: AtomicU64::new(0),
         };

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use sea_orm::DbErr;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::Overflow;
@@ -310,16 +310,12 @@ impl Worker {
     /// whose layers are all gone stops on its own, and reports no shutdown time).
     async fn finish(&mut self, asked: Option<Instant>) {
         #[cfg(feature = "integrity")]
-        let timeout = self.call_timeout();
+        let bound = self.call_bound();
         #[cfg(feature = "integrity")]
         if !self.channel.is_journaling()
             && let Some(chain) = &mut self.chain
-            && let Err(error) = within(
-                timeout,
-                "chain checkpoint",
-                chain.checkpoint(self.sink.db()),
-            )
-            .await
+            && let Err(error) =
+                within(bound, "chain checkpoint", chain.checkpoint(self.sink.db())).await
         {
             tracing::error!(%error, "tower-audit: cannot store the final chain checkpoint");
         }
@@ -515,11 +511,11 @@ impl Worker {
         // The chain's reads and checkpoints are bounded like inserts: a call on a stalled
         // connection would otherwise hold the writer, which could then neither journal nor stop.
         #[cfg(feature = "integrity")]
-        let timeout = self.call_timeout();
+        let bound = self.call_bound();
         #[cfg(feature = "integrity")]
         if let Some(chain) = &mut self.chain {
             within(
-                timeout,
+                bound,
                 "reading the chain's head",
                 chain.seal(self.sink.db(), rows),
             )
@@ -528,7 +524,7 @@ impl Worker {
         }
         let inserted = self.insert(rows, prebound).await;
         #[cfg(feature = "integrity")]
-        let timeout = self.call_timeout();
+        let bound = self.call_bound();
         #[cfg(feature = "integrity")]
         if let Some(chain) = &mut self.chain {
             let settled = inserted
@@ -537,12 +533,8 @@ impl Worker {
             chain.inserted(&rows[..settled]);
             if inserted.is_ok()
                 && chain.checkpoint_due()
-                && let Err(error) = within(
-                    timeout,
-                    "chain checkpoint",
-                    chain.checkpoint(self.sink.db()),
-                )
-                .await
+                && let Err(error) =
+                    within(bound, "chain checkpoint", chain.checkpoint(self.sink.db())).await
             {
                 tracing::warn!(%error, "tower-audit: cannot store a chain checkpoint");
             }
@@ -596,18 +588,22 @@ impl Worker {
         rows: &[Model],
         prebound: Option<Prebound>,
     ) -> Result<(), DbErr> {
-        let timeout = self.call_timeout();
+        let bound = self.call_bound();
         // A stalled connection: the outcome is unknown, which `record_id` makes safe to retry.
-        within(timeout, "insert", self.sink.insert(rows, prebound)).await
+        within(bound, "insert", self.sink.insert(rows, prebound)).await
     }
 
     /// How long a database call may take now: `insert_timeout`, cut short by the shutdown
-    /// deadline.
-    fn call_timeout(&self) -> Duration {
+    /// deadline, including one the guard sets while the call is under way.
+    fn call_bound(&self) -> CallBound {
         let timeout = self.config.insert_timeout;
-        match self.deadline {
+        let timeout = match self.deadline {
             Some(deadline) => timeout.min(deadline.saturating_duration_since(Instant::now())),
             None => timeout,
+        };
+        CallBound {
+            timeout,
+            shutdown: self.channel.shutdown_deadline.subscribe(),
         }
     }
 
@@ -960,16 +956,48 @@ impl Worker {
     }
 }
 
-/// Runs a database call for at most `timeout`; past it, the call is dropped and fails.
-async fn within<T>(
+/// How long a database call may take: at most `timeout`, and no later than a shutdown deadline
+/// the guard sets, even while the call is under way.
+struct CallBound {
     timeout: Duration,
+    shutdown: watch::Receiver<Option<Instant>>,
+}
+
+/// Runs a database call within its bound; past it, the call is dropped and fails, as a database
+/// that is away (its outcome is unknown, which `record_id` makes safe to retry or replay). A
+/// shutdown asked while a call hangs on a stalled connection is so kept to its deadline: the
+/// rows are journaled (or counted lost) then, rather than the writer missing the deadline and
+/// the process exiting with them still in memory.
+async fn within<T>(
+    bound: CallBound,
     what: &str,
     call: impl Future<Output = Result<T, DbErr>>,
 ) -> Result<T, DbErr> {
-    match tokio::time::timeout(timeout, call).await {
-        Ok(result) => result,
-        Err(_) => Err(DbErr::Custom(format!(
-            "{what} did not complete within {timeout:?}"
+    let CallBound {
+        timeout,
+        mut shutdown,
+    } = bound;
+    let deadline = async {
+        loop {
+            let deadline = *shutdown.borrow_and_update();
+            if let Some(deadline) = deadline {
+                tokio::time::sleep_until(deadline).await;
+                return;
+            }
+            if shutdown.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        result = tokio::time::timeout(timeout, call) => match result {
+            Ok(result) => result,
+            Err(_) => Err(DbErr::Custom(format!(
+                "{what} did not complete within {timeout:?}"
+            ))),
+        },
+        () = deadline => Err(DbErr::Custom(format!(
+            "{what} cut off at the shutdown deadline"
         ))),
     }
 }
