@@ -595,15 +595,32 @@ impl AuditLayerBuilder {
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let (report_tx, report_rx) = oneshot::channel();
         #[cfg(feature = "integrity")]
-        let chain = writer.integrity.clone().map(crate::integrity::Chain::new);
+        let mut chain = writer.integrity.clone().map(crate::integrity::Chain::new);
         // With the hash chain on, a journal an earlier process left may hold rows sealed before
         // they were journaled: new records must not take chain positions ahead of them, so they
-        // wait behind the whole journal (see `Worker::sealed_until`).
+        // wait behind the whole journal (see `Worker::sealed_until`), and rows sealed at replay
+        // follow the last of them (`Chain::journaled`).
         #[cfg(feature = "integrity")]
-        let sealed_until = match (&chain, &channel.journal) {
-            (Some(_), Some(journal)) => {
-                let journal = crate::context::lock(journal);
-                (journal.pending_bytes() > 0).then(|| journal.end())
+        let sealed_until = match (&mut chain, &channel.journal) {
+            (Some(chain), Some(journal)) => {
+                let mut journal = crate::context::lock(journal);
+                if journal.pending_bytes() > 0 {
+                    let last =
+                        journal
+                            .last_sealed(chain.id())
+                            .map_err(|source| Error::Journal {
+                                path: writer
+                                    .journal
+                                    .as_ref()
+                                    .map(|j| j.path.clone())
+                                    .unwrap_or_default(),
+                                source,
+                            })?;
+                    chain.journaled(last);
+                    Some(journal.end())
+                } else {
+                    None
+                }
             }
             _ => None,
         };

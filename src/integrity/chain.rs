@@ -152,6 +152,9 @@ pub(crate) struct Chain {
     last_checkpoint: Instant,
     /// Rows sealed after a refused row, not yet written, that must follow what took its place.
     relink: Option<Relink>,
+    /// The last place sealed among the rows an earlier process left in the journal, which the
+    /// database does not hold yet (see [`journaled`](Self::journaled)).
+    journaled: Option<(i64, String)>,
 }
 
 /// A refused row was replaced by its safe form, or left the chain (dead-lettered): the next
@@ -174,6 +177,7 @@ impl Chain {
             checkpointed: 0,
             last_checkpoint: Instant::now(),
             relink: None,
+            journaled: None,
         }
     }
 
@@ -225,6 +229,15 @@ impl Chain {
             }
             self.checkpointed = head.0;
             self.inserted = Some(head.clone());
+            // Rows sealed by an earlier process and still in the journal hold places past the
+            // database's last: rows sealed now follow them, wherever replay meets them. (Not
+            // when relinking: the places after the replaced row are taken as they come.)
+            if let Some(journaled) = self.journaled.take()
+                && journaled.0 > head.0
+                && self.relink.is_none()
+            {
+                head = journaled;
+            }
             self.head = Some(head);
         }
         for row in rows.iter_mut() {
@@ -249,6 +262,19 @@ impl Chain {
             *head = (seq, hash);
         }
         Ok(())
+    }
+
+    /// The last place `(seq, hash)` of this chain among the rows an earlier process left in
+    /// the journal, before the head is read from the database: rows journaled unsealed ahead
+    /// of them (the queue's overflow) are sealed past them at replay rather than from the
+    /// database's last row, which would give two rows one place.
+    pub(crate) fn journaled(&mut self, last: Option<(i64, String)>) {
+        self.journaled = last;
+    }
+
+    /// The chain's id.
+    pub(crate) fn id(&self) -> &str {
+        &self.config.chain_id
     }
 
     /// Whether `row` has a place in this writer's chain.

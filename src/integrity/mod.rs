@@ -43,6 +43,6 @@ mod verify;
 pub(crate) use chain::Chain;
 pub use chain::{CHAIN_REPLACED, signed_message, signed_purge_message};
 pub use export::verify_export;
-pub(crate) use key::{MIN_KEY_BYTES, encode_hex};
 pub use key::{Integrity, Keyring};
+pub(crate) use key::{MIN_KEY_BYTES, encode_hex};
 pub use verify::{Break, BreakKind, ChainReport, VerifyOptions, VerifyReport, verify};

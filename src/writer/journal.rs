@@ -393,6 +393,54 @@ impl Journal {
         Ok((rows, offset))
     }
 
+    /// The last place in `chain_id`'s hash chain among the rows waiting for replay: the highest
+    /// `chain_seq`, with that row's hash. Rows sealed before they were journaled (a batch whose
+    /// insert failed) may lie behind rows journaled unsealed (records the queue overflowed to
+    /// the journal): a process that replays them must seal those past every journaled place,
+    /// not from what the database holds, or two rows would take one place. Unreadable frames
+    /// are passed over (replay sets them aside).
+    pub(crate) fn last_sealed(&mut self, chain_id: &str) -> io::Result<Option<(i64, String)>> {
+        let found = self.scan_last_sealed(chain_id);
+        // Appends write at the file's position: back to the end.
+        self.file.seek(SeekFrom::Start(self.len))?;
+        found
+    }
+
+    fn scan_last_sealed(&mut self, chain_id: &str) -> io::Result<Option<(i64, String)>> {
+        /// The row's place, without decoding the rest of it.
+        #[derive(serde::Deserialize)]
+        struct Place {
+            chain_id: Option<String>,
+            chain_seq: Option<i64>,
+            row_hash: Option<String>,
+        }
+        let mut last: Option<(i64, String)> = None;
+        let mut offset = self.replayed;
+        while offset < self.len {
+            self.file.seek(SeekFrom::Start(offset))?;
+            let mut reader = io::BufReader::new(Read::take(&mut self.file, self.len - offset));
+            while offset < self.len {
+                let Some((_, payload)) = read_frame(&mut reader, self.len - offset)? else {
+                    drop(reader);
+                    offset = next_frame(&mut self.file, offset + 1, self.len)?.unwrap_or(self.len);
+                    break;
+                };
+                offset += (HEADER + payload.len()) as u64;
+                if let Ok(Place {
+                    chain_id: Some(id),
+                    chain_seq: Some(seq),
+                    row_hash: Some(hash),
+                }) = serde_json::from_slice(&payload)
+                    && id == chain_id
+                    && last.as_ref().is_none_or(|(s, _)| seq > *s)
+                {
+                    last = Some((seq, hash));
+                }
+            }
+        }
+        Ok(last)
+    }
+
     /// Appends `side`'s bytes to the side file and records that everything unreadable before
     /// `until` is there. The side file first: a crash before the marker is written costs a
     /// second copy there, never the bytes.
