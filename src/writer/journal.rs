@@ -399,6 +399,7 @@ impl Journal {
     /// the journal): a process that replays them must seal those past every journaled place,
     /// not from what the database holds, or two rows would take one place. Unreadable frames
     /// are passed over (replay sets them aside).
+    #[cfg(feature = "integrity")]
     pub(crate) fn last_sealed(&mut self, chain_id: &str) -> io::Result<Option<(i64, String)>> {
         let found = self.scan_last_sealed(chain_id);
         // Appends write at the file's position: back to the end.
@@ -406,6 +407,7 @@ impl Journal {
         found
     }
 
+    #[cfg(feature = "integrity")]
     fn scan_last_sealed(&mut self, chain_id: &str) -> io::Result<Option<(i64, String)>> {
         /// The row's place, without decoding the rest of it.
         #[derive(serde::Deserialize)]
