@@ -605,7 +605,7 @@ impl AuditLayerBuilder {
             (Some(chain), Some(journal)) => {
                 let mut journal = crate::context::lock(journal);
                 if journal.pending_bytes() > 0 {
-                    let last =
+                    let places =
                         journal
                             .last_sealed(chain.id())
                             .map_err(|source| Error::Journal {
@@ -616,7 +616,7 @@ impl AuditLayerBuilder {
                                     .unwrap_or_default(),
                                 source,
                             })?;
-                    chain.journaled(last);
+                    chain.journaled(places);
                     Some(journal.end())
                 } else {
                     None

@@ -12,6 +12,7 @@ use super::Integrity;
 use super::key::encode_hex;
 use crate::entity::audit_checkpoint;
 use crate::entity::audit_log::{self, Model};
+use crate::writer::JournaledPlaces;
 
 /// `prev_hash` of a chain's first row.
 pub(crate) const GENESIS: &str = "v1:genesis";
@@ -152,9 +153,9 @@ pub(crate) struct Chain {
     last_checkpoint: Instant,
     /// Rows sealed after a refused row, not yet written, that must follow what took its place.
     relink: Option<Relink>,
-    /// The last place sealed among the rows an earlier process left in the journal, which the
-    /// database does not hold yet (see [`journaled`](Self::journaled)).
-    journaled: Option<(i64, String)>,
+    /// The places of the rows an earlier process left in the journal, which the database may
+    /// not hold yet (see [`journaled`](Self::journaled)).
+    journaled: Option<JournaledPlaces>,
 }
 
 /// A refused row was replaced by its safe form, or left the chain (dead-lettered): the next
@@ -230,13 +231,18 @@ impl Chain {
             self.checkpointed = head.0;
             self.inserted = Some(head.clone());
             // Rows sealed by an earlier process and still in the journal hold places past the
-            // database's last: rows sealed now follow them, wherever replay meets them. (Not
-            // when relinking: the places after the replaced row are taken as they come.)
-            if let Some(journaled) = self.journaled.take()
-                && journaled.0 > head.0
-                && self.relink.is_none()
+            // database's last: rows sealed now follow them, wherever replay meets them. Not
+            // when the journal holds the rows a relink waits for (sealed to follow the replaced
+            // row as it was): they take new places and hashes as they come. A relink pending
+            // otherwise (the database's last row is a safe form, or a relinked row, and the
+            // journaled rows follow it as it is) does not change their places.
+            if let Some(JournaledPlaces { first, last }) = self.journaled.take()
+                && last.0 > head.0
+                && self.relink.as_ref().is_none_or(|relink| {
+                    first.0 > head.0 && (first.0, &first.1) != (relink.expect.0, &relink.expect.1)
+                })
             {
-                head = journaled;
+                head = last;
             }
             self.head = Some(head);
         }
@@ -264,12 +270,12 @@ impl Chain {
         Ok(())
     }
 
-    /// The last place `(seq, hash)` of this chain among the rows an earlier process left in
-    /// the journal, before the head is read from the database: rows journaled unsealed ahead
-    /// of them (the queue's overflow) are sealed past them at replay rather than from the
-    /// database's last row, which would give two rows one place.
-    pub(crate) fn journaled(&mut self, last: Option<(i64, String)>) {
-        self.journaled = last;
+    /// Where the rows of this chain an earlier process left in the journal lie, before the head
+    /// is read from the database: rows journaled unsealed ahead of them (the queue's overflow)
+    /// are sealed past the last of them at replay rather than from the database's last row,
+    /// which would give two rows one place.
+    pub(crate) fn journaled(&mut self, places: Option<JournaledPlaces>) {
+        self.journaled = places;
     }
 
     /// The chain's id.

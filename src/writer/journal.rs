@@ -129,6 +129,16 @@ pub(crate) struct Recovered {
     pub(crate) pending_bytes: u64,
 }
 
+#[cfg(feature = "integrity")]
+/// Where a chain's rows waiting in a journal lie (see [`Journal::last_sealed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JournaledPlaces {
+    /// The lowest place, and the hash its row follows.
+    pub(crate) first: (i64, String),
+    /// The highest place, and its row's hash.
+    pub(crate) last: (i64, String),
+}
+
 impl Journal {
     pub(crate) fn open(config: &JournalConfig) -> io::Result<(Self, Recovered)> {
         if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -393,14 +403,14 @@ impl Journal {
         Ok((rows, offset))
     }
 
-    /// The last place in `chain_id`'s hash chain among the rows waiting for replay: the highest
-    /// `chain_seq`, with that row's hash. Rows sealed before they were journaled (a batch whose
-    /// insert failed) may lie behind rows journaled unsealed (records the queue overflowed to
-    /// the journal): a process that replays them must seal those past every journaled place,
+    /// The places in `chain_id`'s hash chain of the rows waiting for replay: the highest, and
+    /// the lowest with the hash it follows. Rows sealed before they were journaled (a batch
+    /// whose insert failed) may lie behind rows journaled unsealed (records the queue overflowed
+    /// to the journal): a process that replays them must seal those past every journaled place,
     /// not from what the database holds, or two rows would take one place. Unreadable frames
     /// are passed over (replay sets them aside).
     #[cfg(feature = "integrity")]
-    pub(crate) fn last_sealed(&mut self, chain_id: &str) -> io::Result<Option<(i64, String)>> {
+    pub(crate) fn last_sealed(&mut self, chain_id: &str) -> io::Result<Option<JournaledPlaces>> {
         let found = self.scan_last_sealed(chain_id);
         // Appends write at the file's position: back to the end.
         self.file.seek(SeekFrom::Start(self.len))?;
@@ -408,15 +418,16 @@ impl Journal {
     }
 
     #[cfg(feature = "integrity")]
-    fn scan_last_sealed(&mut self, chain_id: &str) -> io::Result<Option<(i64, String)>> {
+    fn scan_last_sealed(&mut self, chain_id: &str) -> io::Result<Option<JournaledPlaces>> {
         /// The row's place, without decoding the rest of it.
         #[derive(serde::Deserialize)]
         struct Place {
             chain_id: Option<String>,
             chain_seq: Option<i64>,
             row_hash: Option<String>,
+            prev_hash: Option<String>,
         }
-        let mut last: Option<(i64, String)> = None;
+        let mut found: Option<JournaledPlaces> = None;
         let mut offset = self.replayed;
         while offset < self.len {
             self.file.seek(SeekFrom::Start(offset))?;
@@ -428,19 +439,37 @@ impl Journal {
                     break;
                 };
                 offset += (HEADER + payload.len()) as u64;
-                if let Ok(Place {
+                let Ok(Place {
                     chain_id: Some(id),
                     chain_seq: Some(seq),
                     row_hash: Some(hash),
+                    prev_hash: Some(prev),
                 }) = serde_json::from_slice(&payload)
-                    && id == chain_id
-                    && last.as_ref().is_none_or(|(s, _)| seq > *s)
-                {
-                    last = Some((seq, hash));
+                else {
+                    continue;
+                };
+                if id != chain_id {
+                    continue;
+                }
+                match &mut found {
+                    None => {
+                        found = Some(JournaledPlaces {
+                            first: (seq, prev),
+                            last: (seq, hash),
+                        });
+                    }
+                    Some(places) => {
+                        if seq < places.first.0 {
+                            places.first = (seq, prev);
+                        }
+                        if seq > places.last.0 {
+                            places.last = (seq, hash);
+                        }
+                    }
                 }
             }
         }
-        Ok(last)
+        Ok(found)
     }
 
     /// Appends `side`'s bytes to the side file and records that everything unreadable before

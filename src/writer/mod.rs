@@ -42,6 +42,8 @@ pub use stats::WriterStats;
 pub use worker::AuditWriter;
 
 pub(crate) use intake::{Channel, ChannelConfig, Intake};
+#[cfg(feature = "integrity")]
+pub(crate) use journal::JournaledPlaces;
 pub(crate) use journal::{Journal, JournalConfig};
 pub(crate) use sink::Sink;
 pub(crate) use worker::{Outage, Worker, WriterConfig};
@@ -1144,6 +1146,100 @@ mod tests {
             (rows, rows as i64),
             "{refused}: {verified}"
         );
+    }
+
+    /// With the hash chain on, the chain's last row in the database is the safe form of a
+    /// refused row (it notes where it was first sealed), and an earlier process left a journal
+    /// holding records the queue overflowed to it (unsealed) ahead of a batch sealed to follow
+    /// that row. Replay seals the overflow from the database's last row while a relink is
+    /// pending: it took the places the sealed rows hold, and those were refused by the chain's
+    /// unique index and dead-lettered, the database healthy.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn overflow_journaled_ahead_of_rows_sealed_after_a_replaced_head_keeps_every_row() {
+        use sea_orm::ConnectionTrait;
+
+        let key = b"0123456789abcdef0123456789abcdef".to_vec();
+        let integrity = || crate::integrity::Integrity::new("c1", "k1", key.clone());
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let db = refusing_db(dir.path()).await;
+        db.execute_unprepared(
+            "CREATE TRIGGER poison BEFORE INSERT ON audit_log \
+             WHEN NEW.path LIKE '/poison%' AND (NEW.extra IS NULL OR NEW.extra NOT LIKE '%rejected%') \
+             BEGIN SELECT RAISE(ABORT, 'poison'); END",
+        )
+        .await
+        .expect("trigger");
+
+        // The chain's last row: a refused row's safe form.
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .integrity(integrity())
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        get_each(&layer, &["/poison-1"]).await;
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        assert_eq!((report.written, report.lost), (1, 0), "{report:?}");
+        task.await.expect("writer");
+
+        // What a process stopped during an outage leaves: two records the queue overflowed to
+        // the journal, then the batch it had sealed (places 2 and 3) when that failed.
+        let row = |name: &str| crate::entity::audit_log::Model {
+            record_id: format!("rec-{name}"),
+            occurred_at: super::truncate_micros(chrono::Utc::now()),
+            method: "GET".into(),
+            path: format!("/{name}"),
+            ..super::null_row()
+        };
+        let mut sealed = [row("s-1"), row("s-2")];
+        crate::integrity::Chain::new(integrity())
+            .seal(&db, &mut sealed)
+            .await
+            .expect("seal");
+        assert_eq!(sealed[0].chain_seq, Some(2));
+        let journaled = [row("u-1"), row("u-2"), sealed[0].clone(), sealed[1].clone()];
+        let bytes: Vec<u8> = journaled
+            .iter()
+            .flat_map(|row| super::journal::raw_frame(&serde_json::to_vec(row).expect("row")))
+            .collect();
+        std::fs::write(&path, bytes).expect("journal");
+
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .journal(&path)
+            .integrity(integrity())
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        assert!(
+            wait_for(&guard, |s| s.written + s.dead_lettered == 4).await,
+            "{:?}",
+            guard.stats()
+        );
+        let stats = guard.stats();
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        task.await.expect("writer");
+        assert_eq!(
+            (report.written, stats.dead_lettered, report.lost),
+            (4, 0, 0),
+            "{report:?} {stats:?}"
+        );
+
+        let keys = crate::integrity::Keyring::new().key("k1", key.clone());
+        let verified = crate::integrity::verify(&db, &keys, Default::default())
+            .await
+            .expect("verify");
+        let chain = &verified.chains[0];
+        assert_eq!(chain.first_break, None, "{verified}");
+        assert_eq!((chain.rows, chain.last_seq), (5, 5), "{verified}");
     }
 
     /// A journal an outage filled is replayed into a database that is back while requests go
