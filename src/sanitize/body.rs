@@ -547,6 +547,38 @@ mod redact_body_tests {
         assert!(out.contains("value=ann"), "{out}");
     }
 
+    /// HTML in a JSON document that Go's encoding/json wrote (`<` as `\u003c`, `>` as
+    /// `\u003e`) inside a text that is no JSON document itself: a log line, an error. The JSON
+    /// scan never sees it, and the field rule looked for a plain `<` only, so every value was
+    /// kept.
+    #[test]
+    fn html_form_fields_go_escaped_inside_text() {
+        let line = concat!(
+            r#"level=error msg="render failed" page={"html":"\u003cform\u003e"#,
+            r#"\u003cinput type=\"password\" name=\"pw\" value=\"hunter2\"\u003e"#,
+            r#"\u003cinput value=hunter3 name=api_key\u003e"#,
+            r#"\u003cINPUT NAME=\"user\" VALUE=\"ann\"\u003e"#,
+            r#"\u003ctextarea name=\"private_key\"\u003ehunter4\u003c/textarea\u003e"#,
+            r#"\u003cp\u003eok\u003c/p\u003e\u003c/form\u003e"} done"#
+        );
+        let want = concat!(
+            r#"level=error msg="render failed" page={"html":"\u003cform\u003e"#,
+            r#"\u003cinput type=\"password\" name=\"pw\" value=\"[REDACTED]\"\u003e"#,
+            r#"\u003cinput value=[REDACTED] name=api_key\u003e"#,
+            r#"\u003cINPUT NAME=\"user\" VALUE=\"ann\"\u003e"#,
+            r#"\u003ctextarea name=\"private_key\"\u003e[REDACTED]\u003c/textarea\u003e"#,
+            r#"\u003cp\u003eok\u003c/p\u003e\u003c/form\u003e"} done"#
+        );
+        for ct in ["text/plain", "text/html"] {
+            assert_eq!(
+                redact(Some(ct), line.as_bytes()).as_deref(),
+                Some(want),
+                "{ct}"
+            );
+        }
+        assert_eq!(Redactor::default().redact_error(line), want);
+    }
+
     /// Free text in a JSON string cut by the capture cap keeps its pairs' and fields' rules.
     #[test]
     fn free_text_in_a_json_string_cut_by_the_cap() {

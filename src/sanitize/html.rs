@@ -3,11 +3,13 @@
 //! `<input name="password" value="hunter2">`, `<input value=hunter3 NAME=api_key>` and
 //! `<input type="password" value='s3cr3t'>` keep their tags and lose their values, in an HTML
 //! body, a text body or an error, and in a JSON string that holds HTML. A `<textarea>` named
-//! after a sensitive key loses its contents, up to its end tag.
+//! after a sensitive key loses its contents, up to its end tag. Tags written as Go's
+//! encoding/json writes them (`\u003cinput …\u003e`), as in a JSON document quoted in a log line
+//! or an error, are read alike.
 
 use std::borrow::Cow;
 
-use memchr::{memchr, memmem};
+use memchr::{memchr, memchr2, memmem};
 
 use super::keys::KeyRules;
 use super::text::{end_tag, replace_spans};
@@ -52,15 +54,22 @@ pub(super) fn redact_form_fields<'a>(
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut values: Vec<(usize, usize)> = Vec::new();
     let mut pos = 0;
-    while let Some(at) = memchr(b'<', &bytes[pos..]) {
+    while let Some(at) = memchr2(b'<', b'\\', &bytes[pos..]) {
         let lt = pos + at;
-        if !bytes.get(lt + 1).is_some_and(u8::is_ascii_alphabetic) {
+        // `<`, or `\u003c` as Go's encoding/json writes it (HTML in JSON inside a text).
+        let opener = match bytes[lt] {
+            b'<' => 1,
+            _ if escaped(bytes, lt, b'c') => ESCAPED.len(),
+            _ => 0,
+        };
+        let escaped_tag = opener > 1;
+        if opener == 0 || !bytes.get(lt + opener).is_some_and(u8::is_ascii_alphabetic) {
             pos = lt + 1;
             continue;
         }
         let name_end = lt
-            + 1
-            + bytes[lt + 1..]
+            + opener
+            + bytes[lt + opener..]
                 .iter()
                 .take_while(|&&b| {
                     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-')
@@ -75,9 +84,14 @@ pub(super) fn redact_form_fields<'a>(
             break;
         }
         pos = tag.end;
-        let element = &text[lt + 1..name_end];
+        let element = &text[lt + opener..name_end];
         if tag.sensitive && tag.how == TagEnd::Closed && element.eq_ignore_ascii_case("textarea") {
-            let end = end_tag(&text[pos..], element).map_or(bytes.len(), |at| pos + at);
+            let end = if escaped_tag {
+                escaped_end_tag(&text[pos..], element)
+            } else {
+                end_tag(&text[pos..], element)
+            };
+            let end = end.map_or(bytes.len(), |at| pos + at);
             if end > pos {
                 spans.push((pos, end));
             }
@@ -127,7 +141,21 @@ fn scan_attributes(
                     sensitive,
                 };
             }
+            Some(b'\\') if escaped(bytes, i, b'e') => {
+                return Tag {
+                    end: i + ESCAPED.len(),
+                    how: TagEnd::Closed,
+                    sensitive,
+                };
+            }
             Some(b'<') => {
+                return Tag {
+                    end: i,
+                    how: TagEnd::Interrupted,
+                    sensitive,
+                };
+            }
+            Some(b'\\') if escaped(bytes, i, b'c') => {
                 return Tag {
                     end: i,
                     how: TagEnd::Interrupted,
@@ -142,6 +170,7 @@ fn scan_attributes(
         while bytes
             .get(i)
             .is_some_and(|b| !(b.is_ascii_whitespace() || matches!(b, b'/' | b'>' | b'=')))
+            && !escaped(bytes, i, b'e')
         {
             i += 1;
         }
@@ -177,6 +206,7 @@ fn scan_attributes(
                 while bytes
                     .get(i)
                     .is_some_and(|b| !(b.is_ascii_whitespace() || *b == b'>'))
+                    && !escaped(bytes, i, b'e')
                 {
                     i += 1;
                 }
@@ -202,6 +232,35 @@ fn scan_attributes(
             };
         }
     }
+}
+
+/// How Go's encoding/json writes `<` and `>` (`\u003c`, `\u003e`), but for the last digit.
+const ESCAPED: &[u8] = b"\\u003_";
+
+/// Whether `bytes` holds at `at` the escape `\u003` + `last` (either case): `c` for `<`, `e`
+/// for `>`.
+fn escaped(bytes: &[u8], at: usize, last: u8) -> bool {
+    bytes
+        .get(at..at + ESCAPED.len())
+        .is_some_and(|found| found[..5] == ESCAPED[..5] && found[5] | 0x20 == last)
+}
+
+/// Offset in `rest` of the first end tag of element `name` written as Go's encoder does
+/// (`\u003c/name\u003e`, `\u003c/name `), as [`end_tag`] finds `</name>`.
+fn escaped_end_tag(rest: &str, name: &str) -> Option<usize> {
+    let bytes = rest.as_bytes();
+    memmem::find_iter(bytes, &ESCAPED[..5]).find(|&at| {
+        let tag = at + ESCAPED.len() + 1;
+        escaped(bytes, at, b'c')
+            && bytes.get(tag - 1) == Some(&b'/')
+            && bytes
+                .get(tag..tag + name.len())
+                .is_some_and(|found| found.eq_ignore_ascii_case(name.as_bytes()))
+            && (escaped(bytes, tag + name.len(), b'e')
+                || bytes
+                    .get(tag + name.len())
+                    .is_some_and(u8::is_ascii_whitespace))
+    })
 }
 
 #[cfg(test)]

@@ -505,6 +505,8 @@ mod tests {
             r#"<i x=" y='\" type=password value="#,
             r#"<input value=\"a "#,
             "a<b value=1 ",
+            r"\u003ctextarea name=token\u003e",
+            r#"\u003ci value=\"a \u003c/textarea "#,
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
