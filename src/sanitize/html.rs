@@ -3,7 +3,7 @@
 //! `<input name="password" value="hunter2">`, `<input value=hunter3 NAME=api_key>` and
 //! `<input type="password" value='s3cr3t'>` keep their tags and lose their values, in an HTML
 //! body, a text body or an error, and in a JSON string that holds HTML. A `<textarea>` named
-//! after a sensitive key loses its contents, up to its end tag. Tags written as Go's
+//! after a sensitive key loses its contents, up to its end tag (in any case). Tags written as Go's
 //! encoding/json writes them (`\u003cinput …\u003e`), as in a JSON document quoted in a log line
 //! or an error, are read alike.
 
@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use memchr::{memchr, memchr2, memmem};
 
 use super::keys::KeyRules;
-use super::text::{end_tag, replace_spans};
+use super::text::replace_spans;
 
 /// How the scan of one start tag ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,12 +86,8 @@ pub(super) fn redact_form_fields<'a>(
         pos = tag.end;
         let element = &text[lt + opener..name_end];
         if tag.sensitive && tag.how == TagEnd::Closed && element.eq_ignore_ascii_case("textarea") {
-            let end = if escaped_tag {
-                escaped_end_tag(&text[pos..], element)
-            } else {
-                end_tag(&text[pos..], element)
-            };
-            let end = end.map_or(bytes.len(), |at| pos + at);
+            let end =
+                end_tag(&text[pos..], element, escaped_tag).map_or(bytes.len(), |at| pos + at);
             if end > pos {
                 spans.push((pos, end));
             }
@@ -245,21 +241,28 @@ fn escaped(bytes: &[u8], at: usize, last: u8) -> bool {
         .is_some_and(|found| found[..5] == ESCAPED[..5] && found[5] | 0x20 == last)
 }
 
-/// Offset in `rest` of the first end tag of element `name` written as Go's encoder does
-/// (`\u003c/name\u003e`, `\u003c/name `), as [`end_tag`] finds `</name>`.
-fn escaped_end_tag(rest: &str, name: &str) -> Option<usize> {
+/// Offset in `rest` of the first end tag of element `name`, in any case (HTML's names have
+/// none): `</name>`, `</name >`, or, for a tag written as Go's encoder writes it (`escaped`),
+/// `\u003c/name\u003e`.
+fn end_tag(rest: &str, name: &str, escaped_tag: bool) -> Option<usize> {
     let bytes = rest.as_bytes();
-    memmem::find_iter(bytes, &ESCAPED[..5]).find(|&at| {
-        let tag = at + ESCAPED.len() + 1;
-        escaped(bytes, at, b'c')
+    let (opener, open) = if escaped_tag {
+        (&ESCAPED[..5], ESCAPED.len())
+    } else {
+        (&b"<"[..], 1)
+    };
+    memmem::find_iter(bytes, opener).find(|&at| {
+        let tag = at + open + 1;
+        (!escaped_tag || escaped(bytes, at, b'c'))
             && bytes.get(tag - 1) == Some(&b'/')
             && bytes
                 .get(tag..tag + name.len())
                 .is_some_and(|found| found.eq_ignore_ascii_case(name.as_bytes()))
-            && (escaped(bytes, tag + name.len(), b'e')
-                || bytes
-                    .get(tag + name.len())
-                    .is_some_and(u8::is_ascii_whitespace))
+            && match bytes.get(tag + name.len()) {
+                Some(b'>') => true,
+                Some(b) if b.is_ascii_whitespace() => true,
+                _ => escaped(bytes, tag + name.len(), b'e'),
+            }
     })
 }
 
@@ -320,6 +323,11 @@ mod tests {
             (
                 "<textarea name=private_key rows=4>-----BEGIN KEY-----\nabc</textarea><p>ok</p>",
                 "<textarea name=private_key rows=4>[REDACTED]</textarea><p>ok</p>",
+            ),
+            // HTML's element names have no case: the end tag is found in any.
+            (
+                "<TEXTAREA NAME=token>abc</textarea><p>ok</p><textarea name=pin>d</TextArea >e",
+                "<TEXTAREA NAME=token>[REDACTED]</textarea><p>ok</p><textarea name=pin>[REDACTED]</TextArea >e",
             ),
             // Every `value` of a sensitive field goes; an empty one stays empty.
             (

@@ -291,7 +291,7 @@ pub(super) fn replace_spans<'a>(
 }
 
 /// Offset in `rest` of the first end tag of element `name` (`</name>`, `</name >`).
-pub(super) fn end_tag(rest: &str, name: &str) -> Option<usize> {
+fn end_tag(rest: &str, name: &str) -> Option<usize> {
     let needle = format!("</{name}");
     let finder = memmem::Finder::new(needle.as_bytes());
     let bytes = rest.as_bytes();
