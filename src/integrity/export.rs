@@ -24,9 +24,11 @@ struct Exported {
 ///
 /// The export may start in the middle of a chain (a time range): its first row is trusted as a
 /// start, unless the proof holds a purge tombstone, which then says where the chain starts (a
-/// tombstone at or past an exported row is a [`BreakKind::BadCheckpoint`](super::BreakKind::BadCheckpoint): a purge only removes
-/// a prefix). Rows dropped from the end of the file show as [`BreakKind::TruncatedTail`](super::BreakKind::TruncatedTail) as long
-/// as a checkpoint line vouches for them. Rows outside any chain are not checked. Holds a few
+/// tombstone at or past an exported row is a
+/// [`BreakKind::BadCheckpoint`](super::BreakKind::BadCheckpoint): a purge only removes a
+/// prefix). Rows dropped from the end of the file show as
+/// [`BreakKind::TruncatedTail`](super::BreakKind::TruncatedTail) as long as a checkpoint line
+/// vouches for them. Rows outside any chain are not checked. Holds a few
 /// dozen bytes per chained row.
 ///
 /// # Example

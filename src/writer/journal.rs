@@ -129,8 +129,8 @@ pub(crate) struct Recovered {
     pub(crate) pending_bytes: u64,
 }
 
-#[cfg(feature = "integrity")]
 /// Where a chain's rows waiting in a journal lie (see [`Journal::last_sealed`]).
+#[cfg(feature = "integrity")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct JournaledPlaces {
     /// The lowest place, and the hash its row follows.
