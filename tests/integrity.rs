@@ -35,6 +35,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     updated_status_is_a_modified_row,
     deleted_row_is_a_gap,
     inserted_row_is_forged,
+    rows_before_position_1_are_forged,
     swapped_rows_are_reordered,
     dropped_tail_is_truncated,
     hashless_rows_are_modified,
@@ -191,6 +192,59 @@ async fn inserted_row_is_forged(t: Arc<TestDb>) {
     .await
     .unwrap();
     expect_break(&db, BreakKind::Forged, 21).await;
+}
+
+/// No writer makes a position below 1: a row there is forged, in the database (whose walk once
+/// began after position 0, so that such a row was never read) and in an export; also when it is
+/// the only row of its chain.
+async fn rows_before_position_1_are_forged(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 20).await;
+    let rows = support::rows(&db).await;
+    let first = rows.iter().find(|r| r.chain_seq == Some(1)).unwrap();
+    let forge = |chain: &str, seq: i64, record: &str| {
+        format!(
+            "INSERT INTO audit_log (record_id, occurred_at, method, path, latency_us, \
+             request_body_truncated, request_bytes, response_bytes, chain_id, chain_seq, \
+             prev_hash, row_hash, key_id) VALUES ('{record}', '2026-11-25 10:00:00', 'DELETE', \
+             '/orders/1', 5, false, 0, 0, '{chain}', {seq}, '{}', '{}', 'k1')",
+            first.prev_hash.as_deref().unwrap(),
+            first.row_hash.as_deref().unwrap(),
+        )
+    };
+    db.execute_unprepared(&forge("t", 0, "forged-0"))
+        .await
+        .unwrap();
+    expect_break(&db, BreakKind::Forged, 0).await;
+    let report = verify_export(export(&db).await.as_bytes(), &keys()).unwrap();
+    let found = report.chains[0]
+        .first_break
+        .clone()
+        .expect("a break offline");
+    assert_eq!(
+        (found.kind, found.chain_seq),
+        (BreakKind::Forged, 0),
+        "{report}"
+    );
+    // A chain of its own, with one row, at -1.
+    db.execute_unprepared("DELETE FROM audit_log WHERE record_id = 'forged-0'")
+        .await
+        .unwrap();
+    db.execute_unprepared(&forge("u", -1, "forged-1"))
+        .await
+        .unwrap();
+    let report = check(&db).await;
+    let u = report
+        .chains
+        .iter()
+        .find(|c| c.chain_id == "u")
+        .expect("chain u");
+    let found = u.first_break.clone().expect("a break in u");
+    assert_eq!(
+        (found.kind, found.chain_seq),
+        (BreakKind::Forged, -1),
+        "{report}"
+    );
 }
 
 async fn swapped_rows_are_reordered(t: Arc<TestDb>) {

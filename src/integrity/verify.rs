@@ -46,7 +46,7 @@ pub enum BreakKind {
     /// One or more positions of the chain are missing.
     Deleted,
     /// A row the writer did not produce: its hash is invalid and it does not link, or it lies
-    /// past the last checkpoint with an invalid or missing hash.
+    /// past the last checkpoint with an invalid or missing hash, or at a position below 1.
     Forged,
     /// A valid row in the wrong place: it links to another row than the one before it.
     Reordered,
@@ -278,7 +278,10 @@ async fn verify_chain(
     'pages: loop {
         let mut condition = Condition::all()
             .add(audit_log::Column::ChainId.eq(chain_id))
-            .add(audit_log::Column::ChainSeq.gt(after));
+            .add(match after {
+                Some(after) => audit_log::Column::ChainSeq.gt(after),
+                None => audit_log::Column::ChainSeq.is_not_null(),
+            });
         if let Some(up_to) = up_to {
             condition = condition.add(audit_log::Column::ChainSeq.lte(up_to));
         }
@@ -296,7 +299,7 @@ async fn verify_chain(
                 // Not reached: the query asks for rows with a position.
                 continue;
             };
-            after = link.seq;
+            after = Some(link.seq);
             report.rows += 1;
             report.last_seq = link.seq;
             if let Some(found) = walk.step(link) {
@@ -315,15 +318,16 @@ async fn verify_chain(
 }
 
 /// The positions of `chain_id` that `options` selects (see [`VerifyOptions`]): those past the
-/// first, up to the second when there is one; `None` when the range holds none of its rows and
-/// has an end.
+/// first (every one when it is `None`), up to the second when there is one; `None` when the
+/// range holds none of its rows and has an end. Without `from`, every position: also those
+/// below 1, which no writer makes (a row forged there is a break, not a row left unread).
 async fn span(
     db: &DatabaseConnection,
     chain_id: &str,
     options: &VerifyOptions,
-) -> Result<Option<(i64, Option<i64>)>, Error> {
+) -> Result<Option<(Option<i64>, Option<i64>)>, Error> {
     if options.from.is_none() && options.to.is_none() {
-        return Ok(Some((0, None)));
+        return Ok(Some((None, None)));
     }
     let bounds = |condition: Condition| {
         audit_log::Entity::find()
@@ -344,14 +348,14 @@ async fn span(
     }
     Ok(match (bounds(arrived).await?, options.to) {
         (Some((Some(first), Some(last))), to) => {
-            let after = if options.from.is_some() { first - 1 } else { 0 };
+            let after = options.from.map(|_| first.saturating_sub(1));
             Some((after, to.map(|_| last)))
         }
         (_, Some(_)) => None,
         // Nothing arrived since `from`: the chain's end is still judged against its checkpoint.
         (_, None) => match bounds(Condition::all()).await? {
-            Some((_, Some(last))) => Some((last - 1, None)),
-            _ => Some((0, None)),
+            Some((_, Some(last))) => Some((Some(last.saturating_sub(1)), None)),
+            _ => Some((None, None)),
         },
     })
 }
@@ -428,6 +432,13 @@ impl Walk {
             id: Some(id),
             detail,
         };
+        if seq < 1 {
+            // Positions start at 1: no writer made this row where it is.
+            return Some(broken(
+                BreakKind::Forged,
+                format!("no chain has a position {seq}: positions start at 1"),
+            ));
+        }
         let checkpoint_seq = self.checkpoint.as_ref().map_or(0, |(cp_seq, _)| *cp_seq);
         // A row with a place in the chain but no hashes: erased, or added without the key.
         let Some(Hashes { hash, prev }) = hashes else {
