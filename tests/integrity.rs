@@ -38,6 +38,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     rows_before_position_1_are_forged,
     swapped_rows_are_reordered,
     dropped_tail_is_truncated,
+    a_tail_dropped_with_its_checkpoint_shows_against_an_earlier_report,
     hashless_rows_are_modified,
     a_forged_tombstone_cannot_hide_a_dropped_tail,
     a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint,
@@ -263,6 +264,26 @@ async fn swapped_rows_are_reordered(t: Arc<TestDb>) {
 async fn dropped_tail_is_truncated(t: Arc<TestDb>) {
     let db = tampered(&t, &["DELETE FROM audit_log WHERE chain_seq > 17"]).await;
     expect_break(&db, BreakKind::TruncatedTail, 18).await;
+}
+
+/// Checkpoints live in the table they vouch for: a tail deleted with its checkpoint verifies
+/// intact (README, "What it cannot see"), and shows only against the `last_seq` and
+/// `checkpoint_seq` of an earlier report kept elsewhere.
+async fn a_tail_dropped_with_its_checkpoint_shows_against_an_earlier_report(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 20).await;
+    let kept = check(&db).await.chains[0].clone();
+    assert_eq!((kept.last_seq, kept.checkpoint_seq), (20, Some(20)));
+    db.execute_unprepared("DELETE FROM audit_log WHERE chain_seq > 17")
+        .await
+        .unwrap();
+    db.execute_unprepared("DELETE FROM audit_checkpoint")
+        .await
+        .unwrap();
+    let report = check(&db).await;
+    assert_intact(&report, "t", 17, 17);
+    let now = &report.chains[0];
+    assert!(now.last_seq < kept.last_seq && now.checkpoint_seq < kept.checkpoint_seq);
 }
 
 /// A chained row whose hashes were set to NULL is a modified row: at the end of the chain (where
