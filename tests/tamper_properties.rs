@@ -159,8 +159,11 @@ enum Tamper {
     SameJson {
         row: Index,
     },
-    /// The row recording a purge is outside any chain.
-    Unchained,
+    /// The row recording a purge (outside any chain) edited, or a row added outside any chain
+    /// (a copy of `source` without the chain columns).
+    Unchained {
+        insert: Option<Index>,
+    },
     Remove {
         row: Index,
         how: Removal,
@@ -179,8 +182,8 @@ enum Tamper {
         a: Index,
         b: Index,
     },
-    /// To a free position: past the end (`to` > 0) or before the start (`to` <= 0: the
-    /// tombstone's position, or 0, or -1).
+    /// To a free position: past the end (`to` > 0) or before the first row left (`to` <= 0:
+    /// the tombstone's position or 0, and the two below it).
     Move {
         row: Index,
         to: i64,
@@ -717,7 +720,30 @@ async fn apply_to_rows(db: &DatabaseConnection, state: &State, tamper: &Tamper) 
             assert_eq!(now.extra.as_ref(), Some(extra), "{text}");
             Expect::both(Intact, "same JSON value re-encoded")
         }
-        Tamper::Unchained => {
+        Tamper::Unchained {
+            insert: Some(source),
+        } => {
+            let originals: Vec<_> = state.originals.values().collect();
+            let mut copy = (*source.get(&originals)).clone();
+            copy.record_id = format!("{}-unchained", copy.record_id);
+            copy.path = "/admin/forged".into();
+            (
+                copy.chain_id,
+                copy.chain_seq,
+                copy.prev_hash,
+                copy.row_hash,
+                copy.key_id,
+            ) = (None, None, None, None, None);
+            let mut model = audit_log::ActiveModel::from(copy);
+            model.id = NotSet;
+            model.insert(db).await.unwrap();
+            Expect {
+                db: Intact,
+                export: or_absent(Intact),
+                why: "rows outside any chain are not checked",
+            }
+        }
+        Tamper::Unchained { insert: None } => {
             let unchained = audit_log::Entity::find()
                 .filter(audit_log::Column::ChainId.is_null())
                 .all(db)
@@ -1295,7 +1321,7 @@ fn tamper() -> impl Strategy<Value = Tamper> {
             .prop_map(|(row, delta_us)| Tamper::OccurredAt { row, delta_us }),
         1 => i().prop_map(|row| Tamper::Id { row }),
         1 => i().prop_map(|row| Tamper::SameJson { row }),
-        1 => Just(Tamper::Unchained),
+        2 => prop::option::of(i()).prop_map(|insert| Tamper::Unchained { insert }),
         3 => (i(), prop_oneof![Just(Removal::Delete), Just(Removal::ChainIdNull), Just(Removal::ChainSeqNull)])
             .prop_map(|(row, how)| Tamper::Remove { row, how }),
         2 => (i(), 2usize..6).prop_map(|(start, len)| Tamper::RemoveRange { start, len }),
