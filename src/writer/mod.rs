@@ -1220,26 +1220,7 @@ mod tests {
             "{:?}",
             guard.stats()
         );
-        let stats = guard.stats();
-        drop(layer);
-        let report = guard
-            .shutdown(Duration::from_secs(10))
-            .await
-            .expect("shutdown");
-        task.await.expect("writer");
-        assert_eq!(
-            (report.written, stats.dead_lettered, report.lost),
-            (4, 0, 0),
-            "{report:?} {stats:?}"
-        );
-
-        let keys = crate::integrity::Keyring::new().key("k1", key.clone());
-        let verified = crate::integrity::verify(&db, &keys, Default::default())
-            .await
-            .expect("verify");
-        let chain = &verified.chains[0];
-        assert_eq!(chain.first_break, None, "{verified}");
-        assert_eq!((chain.rows, chain.last_seq), (5, 5), "{verified}");
+        stops_with_an_intact_chain(layer, guard, task, &db, &key, 4, 5).await;
     }
 
     /// A journal an outage filled is replayed into a database that is back while requests go
@@ -1406,6 +1387,21 @@ mod tests {
             "{:?}",
             guard.stats()
         );
+        stops_with_an_intact_chain(layer, guard, task, &db, &key, 12, 12).await;
+    }
+
+    /// Stops the writer (its layer dropped): it wrote `written` rows, dead-lettered and lost
+    /// none, and chain `k1`'s rows verify intact, `rows` of them up to position `rows`.
+    #[cfg(feature = "integrity")]
+    async fn stops_with_an_intact_chain(
+        layer: crate::AuditLayer,
+        guard: crate::WriterGuard,
+        task: tokio::task::JoinHandle<()>,
+        db: &sea_orm::DatabaseConnection,
+        key: &[u8],
+        written: u64,
+        rows: u64,
+    ) {
         let stats = guard.stats();
         drop(layer);
         let report = guard
@@ -1415,17 +1411,20 @@ mod tests {
         task.await.expect("writer");
         assert_eq!(
             (report.written, stats.dead_lettered, report.lost),
-            (12, 0, 0),
+            (written, 0, 0),
             "{report:?} {stats:?}"
         );
-
-        let keys = crate::integrity::Keyring::new().key("k1", key.clone());
-        let verified = crate::integrity::verify(&db, &keys, Default::default())
+        let keys = crate::integrity::Keyring::new().key("k1", key.to_vec());
+        let verified = crate::integrity::verify(db, &keys, Default::default())
             .await
             .expect("verify");
         let chain = &verified.chains[0];
         assert_eq!(chain.first_break, None, "{verified}");
-        assert_eq!((chain.rows, chain.last_seq), (12, 12), "{verified}");
+        assert_eq!(
+            (chain.rows, chain.last_seq),
+            (rows, rows as i64),
+            "{verified}"
+        );
     }
 
     /// A full batch is written when its last record arrives, not when the flush timer fires: a
