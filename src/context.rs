@@ -138,9 +138,10 @@ impl AuditContext {
     /// Adds a free-form field to the `extra` JSON object of the row.
     ///
     /// Values pass through the same redaction as request bodies before they are stored. The
-    /// writer owns one key,
-    /// [`REQUEST_BODY_ALTERED`](crate::entity::audit_log::REQUEST_BODY_ALTERED): its note
-    /// replaces a field of that name.
+    /// writer owns two keys:
+    /// [`REQUEST_BODY_ALTERED`](crate::entity::audit_log::REQUEST_BODY_ALTERED), whose note
+    /// replaces a field of that name, and, with the `integrity` feature, `chain_replaced`
+    /// (`integrity::CHAIN_REPLACED`), which is left out of the row.
     pub fn insert_extra(&self, key: impl Into<String>, value: impl Into<serde_json::Value>) {
         self.update(|fields| {
             fields

@@ -93,7 +93,15 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
             })
         })
         .map(|text| cut_bytes(text, LONG_TEXT_BYTES));
-    let mut extra = context.extra.map(|extra| redact_json(redactor, extra));
+    #[cfg_attr(not(feature = "integrity"), allow(unused_mut))]
+    let mut handler_extra = context.extra;
+    // The writer's own note of a row sealed again (read back when a writer restarts, to relink
+    // the rows it left in the journal): never the handler's to set.
+    #[cfg(feature = "integrity")]
+    if let Some(fields) = &mut handler_extra {
+        fields.remove(crate::integrity::CHAIN_REPLACED);
+    }
+    let mut extra = handler_extra.map(|extra| redact_json(redactor, extra));
     // A replay must not send an altered body, and a redaction with a replacement of the user's
     // or a summary of a multipart upload cannot be told from a real body afterwards.
     if request_body.as_deref().is_some_and(|stored| {
@@ -630,6 +638,47 @@ mod tests {
         let mut model = super::super::sink::template_row();
         model.path = "/a\0b".to_owned();
         assert!(!strip_nul(&mut model), "only the body counts");
+    }
+
+    /// The note of a row sealed again is the writer's: a restarted writer relinks journaled
+    /// rows from it. A handler's field of that name is not stored.
+    #[cfg(feature = "integrity")]
+    #[test]
+    fn a_handler_cannot_set_the_chains_note_of_a_replaced_row() {
+        use crate::context::{AuditContext, RequestShared};
+        use crate::record::RequestFacts;
+
+        let shared = RequestShared::new(
+            crate::body::Capture::new(0),
+            RequestFacts::arriving(std::time::Instant::now()),
+        );
+        let context = AuditContext::new(std::sync::Arc::clone(&shared));
+        context.insert_extra("plan", "gold");
+        context.insert_extra(
+            crate::integrity::CHAIN_REPLACED,
+            serde_json::json!({ "seq": 7, "hash": "v1:00" }),
+        );
+        let record = AuditRecord {
+            shared,
+            latency: std::time::Duration::ZERO,
+            status: Some(200),
+            grpc_status: None,
+            grpc_messages_out: None,
+            response_bytes: 0,
+            error: None,
+            body_bytes: 0,
+            permit: None,
+            #[cfg(feature = "grpc-reflect")]
+            grpc_descriptors: None,
+        };
+        let config = RowConfig {
+            redactor: Redactor::default(),
+            anonymize_ip: false,
+            #[cfg(feature = "jwt")]
+            jwt: None,
+        };
+        let row = to_model(record, &config, &WallClock::now());
+        assert_eq!(row.extra, Some(serde_json::json!({ "plan": "gold" })));
     }
 
     #[test]
