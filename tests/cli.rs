@@ -528,6 +528,16 @@ mod verify {
         let out = run_keyed(&fixture, &["verify"], "k0").await;
         assert_eq!(out.code, 4, "{out:?}");
         assert!(out.stdout.contains("UnknownKey"), "{out:?}");
+        // A row that no longer decodes (SQLite keeps any value): a break, not a runtime error.
+        db.execute_unprepared("UPDATE audit_log SET extra = 'not json' WHERE chain_seq = 2")
+            .await
+            .unwrap();
+        let out = run_keyed(&fixture, &["verify"], "k1").await;
+        assert_eq!(out.code, 4, "{out:?}");
+        assert!(
+            out.stdout.starts_with("api-1: Modified at seq 2"),
+            "{out:?}"
+        );
     }
 
     /// A scheduled `verify --chain` with a typo must not pass for an intact chain: exit code 5,

@@ -20,7 +20,7 @@ use tower_audit::store::{AuditFilter, Export, ExportFormat, PurgeOptions, purge_
 use tower_audit::{AuditLayer, Overflow};
 
 use support::proxy::{Link, Outage, stallable_db};
-use support::{TestDb, wait_stats};
+use support::{Backend, TestDb, wait_stats};
 
 use support::Scenario;
 
@@ -40,6 +40,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     dropped_tail_is_truncated,
     a_tail_dropped_with_its_checkpoint_shows_against_an_earlier_report,
     hashless_rows_are_modified,
+    rows_that_cannot_be_read_are_breaks_and_other_chains_still_verify,
     a_forged_tombstone_cannot_hide_a_dropped_tail,
     a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint,
     time_ranges_cover_rows_chained_out_of_arrival_order,
@@ -315,6 +316,66 @@ async fn hashless_rows_are_modified(t: Arc<TestDb>) {
         .await
         .unwrap();
     expect_break(&db, BreakKind::Modified, 7).await;
+}
+
+/// Whoever can write the database file can store a value its column cannot hold: SQLite checks
+/// no types. Each such row is a break at its position, not an error that leaves every chain
+/// unverified; a row whose very position does not read is a break after the last one read.
+async fn rows_that_cannot_be_read_are_breaks_and_other_chains_still_verify(t: Arc<TestDb>) {
+    if t.backend != Backend::Sqlite {
+        // jsonb, MySQL JSON, timestamp and integer columns refuse these values: nothing to test.
+        return;
+    }
+    let db = t.migrated().await;
+    let tampering = [
+        ("extra", "'not json'", 5),
+        ("occurred_at", "'garbage'", 7),
+        ("status", "'abc'", 9),
+        ("chain_seq", "'x'", 20),
+    ];
+    for (chain, _) in tampering.iter().enumerate() {
+        write(&db, integrity(&format!("c{chain}")), 20).await;
+    }
+    write(&db, integrity("intact"), 20).await;
+    assert!(check(&db).await.is_intact());
+    for (chain, (column, value, seq)) in tampering.iter().enumerate() {
+        db.execute_unprepared(&format!(
+            "UPDATE audit_log SET {column} = {value} WHERE chain_id = 'c{chain}' AND chain_seq = {seq}"
+        ))
+        .await
+        .unwrap();
+    }
+    let report = check(&db).await;
+    let breaks: Vec<_> = report
+        .chains
+        .iter()
+        .map(|c| c.first_break.as_ref().map(|b| (b.kind, b.chain_seq)))
+        .collect();
+    let modified = |seq| Some((BreakKind::Modified, seq));
+    assert_eq!(
+        breaks,
+        [modified(5), modified(7), modified(9), modified(20), None],
+        "{report}"
+    );
+    assert!(
+        report.chains[0]
+            .first_break
+            .as_ref()
+            .unwrap()
+            .detail
+            .contains("cannot be read"),
+        "{report}"
+    );
+    let intact = &report.chains[4];
+    assert_eq!((intact.rows, intact.last_seq), (20, 20), "{report}");
+    // A database that cannot be read is still an error, not a verdict.
+    db.close_by_ref().await.unwrap();
+    let keys = Keyring::new().key("k1", KEY.to_vec());
+    let closed = verify(&db, &keys, VerifyOptions::default()).await;
+    assert!(
+        matches!(closed, Err(tower_audit::Error::Database(_))),
+        "{closed:?}"
+    );
 }
 
 /// A purge only removes a prefix, so a tombstone at or past a remaining row is forged: here, to

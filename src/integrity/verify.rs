@@ -4,7 +4,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, RuntimeErr,
 };
 
 use super::Keyring;
@@ -41,7 +42,8 @@ pub struct VerifyOptions {
 #[non_exhaustive]
 pub enum BreakKind {
     /// The row's content no longer matches its hash, while it still links to the previous row;
-    /// or a row a checkpoint vouches for lost its `row_hash` or `prev_hash`.
+    /// or a row a checkpoint vouches for lost its `row_hash` or `prev_hash`; or a row holds a
+    /// value its column's type cannot hold, so that it cannot be read at all.
     Modified,
     /// One or more positions of the chain are missing.
     Deleted,
@@ -133,9 +135,13 @@ impl fmt::Display for VerifyReport {
 /// [`Keyring::checkpoint_key`]), and its hash against the row at its position when that row is
 /// among those read, so that rows rewritten by a holder of the HMAC key alone do not pass.
 ///
+/// A row holding a value its column's type cannot hold (SQLite checks no types: whoever can
+/// write the file can store `'not json'` in `extra`) is a [`BreakKind::Modified`] at its
+/// position, and the other chains are still verified.
+///
 /// # Errors
 ///
-/// [`Error::Database`] when the rows cannot be read.
+/// [`Error::Database`] when the database cannot be read: unreachable, or refusing a query.
 pub async fn verify(
     db: &DatabaseConnection,
     keys: &Keyring,
@@ -285,17 +291,46 @@ async fn verify_chain(
         if let Some(up_to) = up_to {
             condition = condition.add(audit_log::Column::ChainSeq.lte(up_to));
         }
-        let rows = audit_log::Entity::find()
-            .filter(condition)
+        let page = audit_log::Entity::find()
+            .filter(condition.clone())
             .order_by_asc(audit_log::Column::ChainSeq)
             .limit(PAGE)
             .all(db)
-            .await?;
+            .await;
+        let rows = match page {
+            Ok(rows) => rows.into_iter().map(Ok).collect(),
+            Err(error) if undecodable(&error) => row_by_row(db, condition).await?,
+            Err(error) => return Err(error.into()),
+        };
         if rows.is_empty() {
             break;
         }
-        for row in &rows {
-            let Some(link) = Link::of(row, keys) else {
+        for row in rows {
+            let row = match row {
+                Ok(row) => row,
+                Err(Unread { id, seq }) => {
+                    // Positions are not known past the last row read: name the next one.
+                    let (seq, whose) = match seq {
+                        Some(seq) => (seq, ""),
+                        None => (
+                            after.map_or(1, |a| a.saturating_add(1)),
+                            " nor its position",
+                        ),
+                    };
+                    report.rows += 1;
+                    report.last_seq = seq;
+                    report.first_break = Some(Break {
+                        kind: BreakKind::Modified,
+                        chain_seq: seq,
+                        id: Some(id),
+                        detail: format!(
+                            "the stored row cannot be read{whose}: a value does not fit its column"
+                        ),
+                    });
+                    break 'pages;
+                }
+            };
+            let Some(link) = Link::of(&row, keys) else {
                 // Not reached: the query asks for rows with a position.
                 continue;
             };
@@ -315,6 +350,67 @@ async fn verify_chain(
         report.first_break = walk.truncated(cp, report.last_seq);
     }
     Ok(report)
+}
+
+/// A row of a page that does not decode: its `id`, and its position when that decodes.
+struct Unread {
+    id: i64,
+    seq: Option<i64>,
+}
+
+/// A page that did not decode, read again row by row, up to the first row that still does not.
+/// Only tampering takes this path: a writer stores nothing its entity cannot read back.
+async fn row_by_row(
+    db: &DatabaseConnection,
+    page: Condition,
+) -> Result<Vec<Result<audit_log::Model, Unread>>, Error> {
+    let ids: Vec<i64> = audit_log::Entity::find()
+        .select_only()
+        .column(audit_log::Column::Id)
+        .filter(page)
+        .order_by_asc(audit_log::Column::ChainSeq)
+        .limit(PAGE)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in ids {
+        match audit_log::Entity::find_by_id(id).one(db).await {
+            Ok(Some(row)) => rows.push(Ok(row)),
+            // Removed since the ids were read (a purge).
+            Ok(None) => {}
+            Err(error) if undecodable(&error) => {
+                let seq = audit_log::Entity::find_by_id(id)
+                    .select_only()
+                    .column(audit_log::Column::ChainSeq)
+                    .into_tuple::<Option<i64>>()
+                    .one(db)
+                    .await;
+                let seq = match seq {
+                    Ok(seq) => seq.flatten(),
+                    Err(error) if undecodable(&error) => None,
+                    Err(error) => return Err(error.into()),
+                };
+                rows.push(Err(Unread { id, seq }));
+                break;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(rows)
+}
+
+/// A value read back that its field's type cannot hold (what tampering with a database file
+/// stores), as opposed to a database that cannot be reached or refuses the query.
+fn undecodable(error: &DbErr) -> bool {
+    match error {
+        DbErr::Type(_) | DbErr::Json(_) | DbErr::TryIntoErr { .. } => true,
+        DbErr::Query(RuntimeErr::SqlxError(error)) => matches!(
+            **error,
+            sea_orm::sqlx::Error::ColumnDecode { .. } | sea_orm::sqlx::Error::Decode(_)
+        ),
+        _ => false,
+    }
 }
 
 /// The positions of `chain_id` that `options` selects (see [`VerifyOptions`]): those past the
@@ -546,5 +642,35 @@ impl Walk {
                 checkpoint.created_at, checkpoint.chain_seq
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::sqlx;
+
+    use super::*;
+
+    /// Only a stored value the model cannot hold is a break; a database that cannot be reached
+    /// stays an error, whichever query it interrupts.
+    #[test]
+    fn only_values_that_do_not_decode_are_breaks() {
+        let sqlx = |error: sqlx::Error| RuntimeErr::SqlxError(Arc::new(error));
+        let decode = || sqlx::Error::ColumnDecode {
+            index: "\"extra\"".into(),
+            source: "expected ident".into(),
+        };
+        assert!(undecodable(&DbErr::Query(sqlx(decode()))));
+        assert!(undecodable(&DbErr::Query(sqlx(sqlx::Error::Decode(
+            "garbage".into()
+        )))));
+        assert!(undecodable(&DbErr::Type("i32".into())));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(!undecodable(&DbErr::Query(sqlx(sqlx::Error::Io(refused)))));
+        assert!(!undecodable(&DbErr::Conn(sqlx(sqlx::Error::PoolTimedOut))));
+        assert!(!undecodable(&DbErr::Query(sqlx(sqlx::Error::PoolClosed))));
+        assert!(!undecodable(&DbErr::Exec(sqlx(decode()))));
     }
 }
