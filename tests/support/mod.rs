@@ -311,6 +311,20 @@ pub type Scenario = fn(Arc<TestDb>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 pub fn run_matrix(suite: &str, scenarios: &'static [(&'static str, Scenario)]) {
     let args = Arguments::from_args();
     let mut trials = Vec::new();
+    // Scenarios named `random_…` draw a new schedule each run: only when asked, so that CI
+    // does not pass or fail at random (a seed replays one).
+    let random_asked = std::env::var_os("TOWER_AUDIT_TEST_RANDOM").is_some()
+        || std::env::var_os("TOWER_AUDIT_TEST_SEED").is_some();
+    if !random_asked
+        && scenarios
+            .iter()
+            .any(|(name, _)| name.starts_with("random_"))
+    {
+        eprintln!(
+            "SKIPPED: the random {suite} schedules (set TOWER_AUDIT_TEST_RANDOM=1 to run them, \
+             or TOWER_AUDIT_TEST_SEED to replay one)"
+        );
+    }
     for backend in Backend::ALL {
         let available = backend.base_url().is_some();
         if !available {
@@ -324,7 +338,7 @@ pub fn run_matrix(suite: &str, scenarios: &'static [(&'static str, Scenario)]) {
             let trial = Trial::test(format!("{}::{name}", backend.name()), move || {
                 run_scenario(backend, name, scenario)
             })
-            .with_ignored_flag(!available);
+            .with_ignored_flag(!available || (name.starts_with("random_") && !random_asked));
             trials.push(trial);
         }
     }
