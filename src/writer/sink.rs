@@ -338,8 +338,11 @@ impl Sink {
     }
 
     /// The record ids among `rows`' that the table holds.
-    #[cfg(feature = "mysql")]
-    async fn held(&self, rows: &[Model]) -> Result<std::collections::HashSet<String>, DbErr> {
+    #[cfg(any(feature = "mysql", feature = "integrity"))]
+    pub(crate) async fn held(
+        &self,
+        rows: &[Model],
+    ) -> Result<std::collections::HashSet<String>, DbErr> {
         use sea_orm::{ColumnTrait as _, QueryFilter as _, QuerySelect as _};
         let mut held = std::collections::HashSet::new();
         // Well within the bind limit, however large the writer's batches are set.
