@@ -593,16 +593,12 @@ impl Worker {
         within(bound, "insert", self.sink.insert(rows, prebound)).await
     }
 
-    /// How long a database call may take now: `insert_timeout`, cut short by the shutdown
-    /// deadline, including one the guard sets while the call is under way.
+    /// How long a database call may take: `insert_timeout`, cut short by the shutdown deadline
+    /// (which the guard publishes before the worker hears of it, so one set while the call is
+    /// under way counts too).
     fn call_bound(&self) -> CallBound {
-        let timeout = self.config.insert_timeout;
-        let timeout = match self.deadline {
-            Some(deadline) => timeout.min(deadline.saturating_duration_since(Instant::now())),
-            None => timeout,
-        };
         CallBound {
-            timeout,
+            timeout: self.config.insert_timeout,
             shutdown: self.channel.shutdown_deadline.subscribe(),
         }
     }
