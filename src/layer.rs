@@ -607,7 +607,7 @@ impl AuditLayerBuilder {
                 if journal.pending_bytes() > 0 {
                     let places =
                         journal
-                            .last_sealed(chain.id())
+                            .sealed_places(chain.id())
                             .map_err(|source| Error::Journal {
                                 path: writer
                                     .journal

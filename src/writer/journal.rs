@@ -129,7 +129,7 @@ pub(crate) struct Recovered {
     pub(crate) pending_bytes: u64,
 }
 
-/// Where a chain's rows waiting in a journal lie (see [`Journal::last_sealed`]).
+/// Where a chain's rows waiting in a journal lie (see [`Journal::sealed_places`]).
 #[cfg(feature = "integrity")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct JournaledPlaces {
@@ -410,15 +410,15 @@ impl Journal {
     /// not from what the database holds, or two rows would take one place. Unreadable frames
     /// are passed over (replay sets them aside).
     #[cfg(feature = "integrity")]
-    pub(crate) fn last_sealed(&mut self, chain_id: &str) -> io::Result<Option<JournaledPlaces>> {
-        let found = self.scan_last_sealed(chain_id);
+    pub(crate) fn sealed_places(&mut self, chain_id: &str) -> io::Result<Option<JournaledPlaces>> {
+        let found = self.scan_sealed_places(chain_id);
         // Appends write at the file's position: back to the end.
         self.file.seek(SeekFrom::Start(self.len))?;
         found
     }
 
     #[cfg(feature = "integrity")]
-    fn scan_last_sealed(&mut self, chain_id: &str) -> io::Result<Option<JournaledPlaces>> {
+    fn scan_sealed_places(&mut self, chain_id: &str) -> io::Result<Option<JournaledPlaces>> {
         /// The row's place, without decoding the rest of it.
         #[derive(serde::Deserialize)]
         struct Place {
