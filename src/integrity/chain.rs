@@ -12,7 +12,7 @@ use super::Integrity;
 use super::key::encode_hex;
 use crate::entity::audit_checkpoint;
 use crate::entity::audit_log::{self, Model};
-use crate::writer::JournaledPlaces;
+use crate::writer::{JournaledPlaces, Place};
 
 /// `prev_hash` of a chain's first row.
 pub(crate) const GENESIS: &str = "v1:genesis";
@@ -408,6 +408,24 @@ impl Chain {
     }
 
     /// Notes rows now in the database.
+    /// Rows of this chain found in the database that this writer did not write (an insert an
+    /// earlier process gave up on, committed after this writer read the head): their places are
+    /// taken, so the rows sealed next follow the last of them. Before the head is read, the
+    /// database's last row already says so.
+    pub(crate) fn landed<'a>(&mut self, places: impl IntoIterator<Item = &'a Place>) {
+        let Some(head) = &mut self.head else {
+            return;
+        };
+        for (chain_id, seq, hash) in places {
+            if *chain_id == self.config.chain_id && *seq > head.0 {
+                *head = (*seq, hash.clone());
+                if self.inserted.as_ref().is_none_or(|(s, _)| seq > s) {
+                    self.inserted = Some((*seq, hash.clone()));
+                }
+            }
+        }
+    }
+
     pub(crate) fn inserted(&mut self, rows: &[Model]) {
         for row in rows {
             if let (Some(seq), Some(hash)) = (row.chain_seq, &row.row_hash)

@@ -45,6 +45,8 @@ pub(crate) use intake::{Channel, ChannelConfig, Intake};
 #[cfg(feature = "integrity")]
 pub(crate) use journal::JournaledPlaces;
 pub(crate) use journal::{Journal, JournalConfig};
+#[cfg(feature = "integrity")]
+pub(crate) use sink::Place;
 pub(crate) use sink::Sink;
 pub(crate) use worker::{Outage, Worker, WriterConfig};
 
@@ -1321,6 +1323,146 @@ mod tests {
         let chain = &verified.chains[0];
         assert_eq!(chain.first_break, None, "{verified}");
         assert_eq!((chain.rows, chain.last_seq), (3, 3), "{verified}");
+    }
+
+    /// What a process that gave up on a replayed insert (cut off at its shutdown deadline)
+    /// leaves: six records journaled unsealed (the queue's overflow during an outage), and in
+    /// `audit_log`, the first four as it sealed them (places 1..=4), which the database took
+    /// all the same. Returns the database and the journal's path; the chain is
+    /// [`in_doubt_chain`]'s.
+    #[cfg(feature = "integrity")]
+    async fn an_insert_in_doubt(
+        dir: &std::path::Path,
+    ) -> (sea_orm::DatabaseConnection, std::path::PathBuf) {
+        use sea_orm::EntityTrait;
+
+        let path = dir.join("audit.journal");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("audit.db").display());
+        let db = crate::connect(url).await.expect("db");
+        crate::migrate(&db).await.expect("migrate");
+        let row = |n: usize| crate::entity::audit_log::Model {
+            record_id: format!("rec-u-{n}"),
+            occurred_at: super::truncate_micros(chrono::Utc::now()),
+            method: "GET".into(),
+            path: format!("/u-{n}"),
+            ..super::null_row()
+        };
+        let journaled: Vec<_> = (1..=6).map(row).collect();
+        let bytes: Vec<u8> = journaled
+            .iter()
+            .flat_map(|row| super::journal::raw_frame(&serde_json::to_vec(row).expect("row")))
+            .collect();
+        std::fs::write(&path, bytes).expect("journal");
+        let mut in_doubt = journaled[..4].to_vec();
+        crate::integrity::Chain::new(in_doubt_chain())
+            .seal(&db, &mut in_doubt)
+            .await
+            .expect("seal");
+        crate::entity::audit_log::Entity::insert_many(in_doubt.into_iter().zip(1..).map(
+            |(row, id)| {
+                sea_orm::IntoActiveModel::into_active_model(crate::entity::audit_log::Model {
+                    id,
+                    ..row
+                })
+            },
+        ))
+        .exec(&db)
+        .await
+        .expect("in-doubt rows");
+        (db, path)
+    }
+
+    #[cfg(feature = "integrity")]
+    const IN_DOUBT_KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    /// The chain of [`an_insert_in_doubt`]: `c1`, key `k1`.
+    #[cfg(feature = "integrity")]
+    fn in_doubt_chain() -> crate::integrity::Integrity {
+        crate::integrity::Integrity::new("c1", "k1", IN_DOUBT_KEY.to_vec())
+    }
+
+    /// An insert an earlier process gave up on can be committed by the database after the next
+    /// process has read the chain's head and written its first replayed rows: the rows it
+    /// sealed then hold places past that head. Seen on PostgreSQL, where a `COPY` whose commit
+    /// was sent lands when the link lets it (seed 1796492248169641426 of the random outage
+    /// schedule); here a trigger lands it with the new process's first row. The replay passes
+    /// over those rows as written, and the rows it seals next must follow them: sealed from the
+    /// head it held, they took the same places, were refused by the chain's unique index in
+    /// every form and dead-lettered.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_an_earlier_insert_lands_late_are_followed_not_collided_with() {
+        use sea_orm::ConnectionTrait;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let (db, path) = an_insert_in_doubt(dir.path()).await;
+        for statement in [
+            "CREATE TABLE landing AS SELECT * FROM audit_log",
+            "UPDATE landing SET id = NULL",
+            "DELETE FROM audit_log",
+            "CREATE TRIGGER land AFTER INSERT ON audit_log WHEN EXISTS (SELECT 1 FROM landing) \
+             BEGIN INSERT OR IGNORE INTO audit_log SELECT * FROM landing; DELETE FROM landing; END",
+        ] {
+            db.execute_unprepared(statement).await.expect("landing");
+        }
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .journal(&path)
+            .integrity(in_doubt_chain())
+            .batch_size(2)
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        assert!(
+            wait_for(&guard, |s| s.journal_bytes == 0 && s.replayed >= 4).await,
+            "{:?}",
+            guard.stats()
+        );
+        stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 4, 6).await;
+    }
+
+    /// The insert in doubt lands while the next process cannot reach the table (here: it is
+    /// away under another name), before that process has read the chain's head: the replayed
+    /// batch it retries must be checked for written rows again. Retried unchecked, it was sealed
+    /// from the head the landed rows make, and the insert skipped them as written: their new
+    /// places stayed empty, and `verify` reported `Deleted`.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_an_earlier_insert_lands_during_an_outage_are_passed_over() {
+        use sea_orm::ConnectionTrait;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let (db, path) = an_insert_in_doubt(dir.path()).await;
+        for statement in [
+            "CREATE TABLE landing AS SELECT * FROM audit_log",
+            "DELETE FROM audit_log",
+            "ALTER TABLE audit_log RENAME TO audit_log_away",
+        ] {
+            db.execute_unprepared(statement).await.expect("outage");
+        }
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .journal(&path)
+            .integrity(in_doubt_chain())
+            .batch_size(2)
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        assert!(
+            wait_for(&guard, |s| s.failed_batches >= 2).await,
+            "{:?}",
+            guard.stats()
+        );
+        for statement in [
+            "INSERT INTO audit_log_away SELECT * FROM landing",
+            "ALTER TABLE audit_log_away RENAME TO audit_log",
+        ] {
+            db.execute_unprepared(statement).await.expect("landed");
+        }
+        assert!(
+            wait_for(&guard, |s| s.journal_bytes == 0 && s.replayed >= 2).await,
+            "{:?}",
+            guard.stats()
+        );
+        stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 2, 6).await;
     }
 
     /// With the hash chain on, rows sealed before an outage journaled them keep their positions

@@ -128,6 +128,10 @@ pub(crate) struct Statements {
 /// A statement's rows and the columns it leaves out.
 type Shape = (usize, u64);
 
+/// A row's place in a hash chain: chain id, position and row hash.
+#[cfg(any(feature = "mysql", feature = "integrity"))]
+pub(crate) type Place = (String, i64, String);
+
 impl Statements {
     fn new(backend: DbBackend) -> Self {
         Self {
@@ -323,7 +327,7 @@ impl Sink {
                     let held = self.held(rows).await?;
                     let rest: Vec<Model> = rows
                         .iter()
-                        .filter(|row| !held.contains(&row.record_id))
+                        .filter(|row| !held.contains_key(&row.record_id))
                         .cloned()
                         .collect();
                     if rest.len() == rows.len() {
@@ -337,24 +341,37 @@ impl Sink {
         self.insert_once(rows, prebound).await
     }
 
-    /// The record ids among `rows`' that the table holds.
+    /// The rows among `rows` that the table holds: each one's record id, and its place in a
+    /// hash chain as the table holds it (chain id, position, hash), if it has one.
     #[cfg(any(feature = "mysql", feature = "integrity"))]
     pub(crate) async fn held(
         &self,
         rows: &[Model],
-    ) -> Result<std::collections::HashSet<String>, DbErr> {
+    ) -> Result<HashMap<String, Option<Place>>, DbErr> {
         use sea_orm::{ColumnTrait as _, QueryFilter as _, QuerySelect as _};
-        let mut held = std::collections::HashSet::new();
+        type Found = (String, Option<String>, Option<i64>, Option<String>);
+        let mut held = HashMap::new();
         // Well within the bind limit, however large the writer's batches are set.
         for chunk in rows.chunks(4_096) {
-            let found: Vec<String> = Entity::find()
+            let found: Vec<Found> = Entity::find()
                 .select_only()
-                .column(Column::RecordId)
+                .columns([
+                    Column::RecordId,
+                    Column::ChainId,
+                    Column::ChainSeq,
+                    Column::RowHash,
+                ])
                 .filter(Column::RecordId.is_in(chunk.iter().map(|row| row.record_id.as_str())))
-                .into_tuple::<String>()
+                .into_tuple::<Found>()
                 .all(&self.db)
                 .await?;
-            held.extend(found);
+            held.extend(found.into_iter().map(|(record_id, chain, seq, hash)| {
+                let place = match (chain, seq, hash) {
+                    (Some(chain), Some(seq), Some(hash)) => Some((chain, seq, hash)),
+                    _ => None,
+                };
+                (record_id, place)
+            }));
         }
         Ok(held)
     }

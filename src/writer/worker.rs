@@ -762,10 +762,10 @@ impl Worker {
         // A batch that failed is retried as it was, not read again: sealed in the hash chain
         // at its first try, it keeps its positions. Sealed again, it would take new ones at
         // each try, and those it took before would be missing from the chain.
-        let (batch, fresh) = match self.unreplayed.take() {
-            Some(batch) => (batch, false),
+        let batch = match self.unreplayed.take() {
+            Some(batch) => batch,
             None => match self.read_journal().await {
-                Some(batch) => (batch, true),
+                Some(batch) => batch,
                 None => return,
             },
         };
@@ -781,31 +781,37 @@ impl Worker {
             self.channel.publish();
             return;
         }
-        #[cfg(not(feature = "integrity"))]
-        let _ = fresh;
         #[cfg(feature = "integrity")]
         let mut passed_over = false;
         // Rows an earlier attempt wrote although it failed (an insert cut off at a deadline or a
         // timeout after the database had taken it) are still in the journal, unsealed. Sealed
         // now, each would take a place in the hash chain that the insert then skips as a
         // duplicate, leaving a gap `verify` reports: they are passed over instead. (Without the
-        // chain, the insert skipping them is enough.)
+        // chain, the insert skipping them is enough.) Such an insert can land at any time, after
+        // this writer read the chain's head too: the rows sealed next must then follow the
+        // places it took. The head is read first, so that rows landing between the two reads
+        // are found here; rows landing after both were sealed by the earlier process from that
+        // same head, in the journal's order, as they are sealed here, and the insert skips them.
         #[cfg(feature = "integrity")]
-        if fresh && self.chain.is_some() && rows.iter().any(|row| row.chain_seq.is_none()) {
-            let bound = self.call_bound();
-            match within(
-                bound,
-                "reading which rows are written",
-                self.sink.held(&rows),
-            )
-            .await
-            {
+        let bound = self.call_bound();
+        #[cfg(feature = "integrity")]
+        if let Some(chain) = &mut self.chain
+            && rows.iter().any(|row| row.chain_seq.is_none())
+        {
+            let sink = &self.sink;
+            let held = within(bound, "reading which rows are written", async {
+                chain.seal(sink.db(), &mut []).await?;
+                sink.held(&rows).await
+            })
+            .await;
+            match held {
                 Ok(held) if !held.is_empty() => {
+                    chain.landed(held.values().flatten());
                     let (kept, kept_ends): (Vec<Model>, Vec<u64>) = rows
                         .into_iter()
                         .zip(ends)
                         .filter(|(row, _)| {
-                            row.chain_seq.is_some() || !held.contains(&row.record_id)
+                            row.chain_seq.is_some() || !held.contains_key(&row.record_id)
                         })
                         .unzip();
                     rows = kept;
