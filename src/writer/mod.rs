@@ -1381,6 +1381,26 @@ mod tests {
         crate::integrity::Integrity::new("c1", "k1", IN_DOUBT_KEY.to_vec())
     }
 
+    /// The next process, started on what [`an_insert_in_doubt`] left: it replays two rows at a
+    /// time.
+    #[cfg(feature = "integrity")]
+    fn replaying_in_doubt(
+        db: &sea_orm::DatabaseConnection,
+        journal: &std::path::Path,
+    ) -> (
+        crate::AuditLayer,
+        crate::WriterGuard,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .journal(journal)
+            .integrity(in_doubt_chain())
+            .batch_size(2)
+            .build_pair()
+            .expect("layer");
+        (layer, guard, tokio::spawn(writer))
+    }
+
     /// An insert an earlier process gave up on can be committed by the database after the next
     /// process has read the chain's head and written its first replayed rows: the rows it
     /// sealed then hold places past that head. Seen on PostgreSQL, where a `COPY` whose commit
@@ -1405,13 +1425,7 @@ mod tests {
         ] {
             db.execute_unprepared(statement).await.expect("landing");
         }
-        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
-            .journal(&path)
-            .integrity(in_doubt_chain())
-            .batch_size(2)
-            .build_pair()
-            .expect("layer");
-        let task = tokio::spawn(writer);
+        let (layer, guard, task) = replaying_in_doubt(&db, &path);
         assert!(
             wait_for(&guard, |s| s.journal_bytes == 0 && s.replayed >= 4).await,
             "{:?}",
@@ -1439,13 +1453,7 @@ mod tests {
         ] {
             db.execute_unprepared(statement).await.expect("outage");
         }
-        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
-            .journal(&path)
-            .integrity(in_doubt_chain())
-            .batch_size(2)
-            .build_pair()
-            .expect("layer");
-        let task = tokio::spawn(writer);
+        let (layer, guard, task) = replaying_in_doubt(&db, &path);
         assert!(
             wait_for(&guard, |s| s.failed_batches >= 2).await,
             "{:?}",
