@@ -41,6 +41,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     a_tail_dropped_with_its_checkpoint_shows_against_an_earlier_report,
     hashless_rows_are_modified,
     rows_that_cannot_be_read_are_breaks_and_other_chains_still_verify,
+    chain_ids_that_are_not_text_are_breaks_and_other_chains_still_verify,
     a_forged_tombstone_cannot_hide_a_dropped_tail,
     a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint,
     time_ranges_cover_rows_chained_out_of_arrival_order,
@@ -375,6 +376,106 @@ async fn rows_that_cannot_be_read_are_breaks_and_other_chains_still_verify(t: Ar
     assert!(
         matches!(closed, Err(tower_audit::Error::Database(_))),
         "{closed:?}"
+    );
+}
+
+/// Runs `statements`, which store values their columns cannot hold. SQLite keeps them (it checks
+/// no types); PostgreSQL and MariaDB refuse them or store them converted to text (`X'6331'` is
+/// the text `c1` on MariaDB, a bit string on PostgreSQL). There, verify must still give a
+/// verdict, whatever was kept, and `false` says that the values SQLite keeps were not.
+async fn stored_where_types_allow(
+    t: &TestDb,
+    db: &DatabaseConnection,
+    statements: &[&str],
+) -> bool {
+    for statement in statements {
+        let stored = db.execute_unprepared(statement).await;
+        if t.backend == Backend::Sqlite {
+            stored.unwrap();
+        }
+    }
+    if t.backend != Backend::Sqlite {
+        check(db).await;
+        return false;
+    }
+    true
+}
+
+/// Each chain's name and first break, in the report's order.
+fn breaks(report: &VerifyReport) -> Vec<(&str, Option<(BreakKind, i64)>)> {
+    report
+        .chains
+        .iter()
+        .map(|c| {
+            let found = c.first_break.as_ref().map(|b| (b.kind, b.chain_seq));
+            (c.chain_id.as_str(), found)
+        })
+        .collect()
+}
+
+/// A `chain_id` that is not text (a blob, on SQLite) names no chain: the rows and checkpoints
+/// that hold one are a break of their own, and every chain is still verified, rather than the
+/// whole run failing on a value it cannot read. A number is stored as text there, which is a
+/// chain of that name.
+async fn chain_ids_that_are_not_text_are_breaks_and_other_chains_still_verify(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    for chain in ["c0", "c1", "c2", "intact"] {
+        write(&db, integrity(chain), 20).await;
+    }
+    let tampering = [
+        "UPDATE audit_log SET chain_id = X'FF' WHERE chain_id = 'c0' AND chain_seq = 5",
+        "UPDATE audit_checkpoint SET chain_id = X'6331' WHERE chain_id = 'c1'",
+    ];
+    if !stored_where_types_allow(&t, &db, &tampering).await {
+        return;
+    }
+    db.execute_unprepared(
+        "UPDATE audit_log SET chain_id = 123 WHERE chain_id = 'c2' AND chain_seq = 7",
+    )
+    .await
+    .unwrap();
+    let report = check(&db).await;
+    assert_eq!(
+        breaks(&report),
+        [
+            ("123", Some((BreakKind::Deleted, 7))),
+            ("c0", Some((BreakKind::Deleted, 6))),
+            // Its checkpoint gone, as if deleted (see the README, "What it cannot see").
+            ("c1", None),
+            ("c2", Some((BreakKind::Deleted, 8))),
+            ("intact", None),
+            ("x'6331'", Some((BreakKind::BadCheckpoint, 20))),
+            ("x'ff'", Some((BreakKind::Modified, 5))),
+        ],
+        "{report}"
+    );
+    assert_intact_chain(&report, "intact", 20, 20);
+    let keys = Keyring::new().key("k1", KEY.to_vec());
+    let only = |chain: &str| VerifyOptions {
+        chain_id: Some(chain.into()),
+        ..VerifyOptions::default()
+    };
+    let report = verify(&db, &keys, only("intact")).await.unwrap();
+    assert_eq!(breaks(&report), [("intact", None)], "{report}");
+    let report = verify(&db, &keys, only("x'ff'")).await.unwrap();
+    assert_eq!(
+        breaks(&report),
+        [("x'ff'", Some((BreakKind::Modified, 5)))],
+        "{report}"
+    );
+}
+
+/// Asserts `chain` is in `report`, intact, with `rows` rows up to `last_seq`.
+fn assert_intact_chain(report: &VerifyReport, chain: &str, rows: u64, last_seq: i64) {
+    let found = report
+        .chains
+        .iter()
+        .find(|c| c.chain_id == chain)
+        .expect(chain);
+    assert_eq!(
+        (found.rows, found.last_seq, &found.first_break),
+        (rows, last_seq, &None),
+        "{report}"
     );
 }
 

@@ -4,13 +4,13 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, RuntimeErr,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, RuntimeErr,
 };
 
 use super::Keyring;
 use super::chain::{GENESIS, row_hash, signed_message, signed_purge_message};
-use super::key::decode_hex;
+use super::key::{decode_hex, encode_hex};
 use crate::Error;
 use crate::entity::{audit_checkpoint, audit_log};
 
@@ -43,7 +43,8 @@ pub struct VerifyOptions {
 pub enum BreakKind {
     /// The row's content no longer matches its hash, while it still links to the previous row;
     /// or a row a checkpoint vouches for lost its `row_hash` or `prev_hash`; or a row holds a
-    /// value its column's type cannot hold, so that it cannot be read at all.
+    /// value its column's type cannot hold, so that it cannot be read at all (a `chain_id` that
+    /// is not text: a report of its own, named after that value).
     Modified,
     /// One or more positions of the chain are missing.
     Deleted,
@@ -56,7 +57,8 @@ pub enum BreakKind {
     TruncatedTail,
     /// A checkpoint's signature does not verify, the row at its position is another than the
     /// one it vouches for, or a purge tombstone claims positions that still hold rows (a purge
-    /// only removes a prefix of a chain).
+    /// only removes a prefix of a chain); or a checkpoint's `chain_id` is not text (a report of
+    /// its own, named after that value).
     BadCheckpoint,
     /// The row names a key the keyring does not hold.
     UnknownKey,
@@ -67,7 +69,7 @@ pub enum BreakKind {
 pub struct Break {
     /// What it looks like.
     pub kind: BreakKind,
-    /// Where in the chain.
+    /// Where in the chain; 0 where not even that can be read.
     pub chain_seq: i64,
     /// The row's `id`, when there is a row.
     pub id: Option<i64>,
@@ -78,7 +80,8 @@ pub struct Break {
 /// The verdict on one chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainReport {
-    /// The chain.
+    /// The chain; for a value stored as a `chain_id` that is not text (SQLite keeps any value),
+    /// that value as an SQL literal, `x'ff'`.
     pub chain_id: String,
     /// Rows checked (with a time range, every row of its span: see [`VerifyOptions`]).
     pub rows: u64,
@@ -137,7 +140,9 @@ impl fmt::Display for VerifyReport {
 ///
 /// A row holding a value its column's type cannot hold (SQLite checks no types: whoever can
 /// write the file can store `'not json'` in `extra`) is a [`BreakKind::Modified`] at its
-/// position, and the other chains are still verified.
+/// position, and the other chains are still verified. A `chain_id` that is not text names no
+/// chain: the rows that hold one are reported after the chains as one more chain, named after
+/// that value, with a [`BreakKind::Modified`] (checkpoints: [`BreakKind::BadCheckpoint`]).
 ///
 /// # Errors
 ///
@@ -147,30 +152,10 @@ pub async fn verify(
     keys: &Keyring,
     options: VerifyOptions,
 ) -> Result<VerifyReport, Error> {
-    let mut chain_ids: Vec<String> = audit_log::Entity::find()
-        .select_only()
-        .column(audit_log::Column::ChainId)
-        .distinct()
-        .filter(audit_log::Column::ChainId.is_not_null())
-        .into_tuple::<Option<String>>()
-        .all(db)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
-    // A chain whose rows were all removed still has its checkpoints.
-    let checkpointed: Vec<String> = audit_checkpoint::Entity::find()
-        .select_only()
-        .column(audit_checkpoint::Column::ChainId)
-        .distinct()
-        .into_tuple::<String>()
-        .all(db)
-        .await?;
-    chain_ids.extend(checkpointed);
-    chain_ids.sort();
-    chain_ids.dedup();
+    let (mut chain_ids, mut unnamed) = chain_ids(db).await?;
     if let Some(only) = &options.chain_id {
         chain_ids.retain(|c| c == only);
+        unnamed.retain(|c| &c.chain_id == only);
     }
     let mut report = VerifyReport::default();
     for chain_id in chain_ids {
@@ -178,7 +163,115 @@ pub async fn verify(
             .chains
             .push(verify_chain(db, keys, &options, &chain_id).await?);
     }
+    report.chains.extend(unnamed);
     Ok(report)
+}
+
+/// Every chain id stored with a row or a checkpoint (a chain whose rows were all removed still
+/// has its checkpoints), sorted; and, as reports of their own after them, the values stored as
+/// a chain id that are not text: they name no chain, so whatever holds one was moved out of its
+/// chain.
+async fn chain_ids(db: &DatabaseConnection) -> Result<(Vec<String>, Vec<ChainReport>), Error> {
+    use audit_checkpoint::Column as Mark;
+    use audit_log::Column as Row;
+    let (mut named, rows) =
+        stored_chain_ids::<audit_log::Entity>(db, Row::ChainId, Row::ChainSeq).await?;
+    let (checkpointed, marks) =
+        stored_chain_ids::<audit_checkpoint::Entity>(db, Mark::ChainId, Mark::ChainSeq).await?;
+    named.extend(checkpointed);
+    named.sort();
+    named.dedup();
+    let unnamed = |kind, what: &str, not_text: NotText| {
+        let count = not_text.count;
+        ChainReport {
+            chain_id: not_text.name,
+            rows: 0,
+            last_seq: 0,
+            checkpoint_seq: None,
+            first_break: Some(Break {
+                kind,
+                chain_seq: not_text.first_seq.unwrap_or(0),
+                id: None,
+                detail: format!(
+                    "{count} {what}{} a chain_id that is not text: no chain holds {}",
+                    if count == 1 { " holds" } else { "s hold" },
+                    if count == 1 { "it" } else { "them" },
+                ),
+            }),
+        }
+    };
+    let mut unnamed: Vec<ChainReport> = rows
+        .into_iter()
+        .map(|n| unnamed(BreakKind::Modified, "row", n))
+        .chain(
+            marks
+                .into_iter()
+                .map(|n| unnamed(BreakKind::BadCheckpoint, "checkpoint", n)),
+        )
+        .collect();
+    // Rows first: the same value in both tables is one report.
+    unnamed.sort_by(|a, b| a.chain_id.cmp(&b.chain_id));
+    unnamed.dedup_by(|later, first| later.chain_id == first.chain_id);
+    Ok((named, unnamed))
+}
+
+/// A value stored as a chain id that is not text.
+struct NotText {
+    /// As an SQL literal (`x'ff'`), so that the rows that hold it can be found.
+    name: String,
+    /// The lowest position among them, when it reads.
+    first_seq: Option<i64>,
+    count: i64,
+}
+
+/// One table's distinct chain ids, and the values stored in their place that are not text.
+/// Only when a value does not read is the table read again, grouped by chain id, each group
+/// decoded on its own.
+async fn stored_chain_ids<E: EntityTrait>(
+    db: &DatabaseConnection,
+    chain_id: E::Column,
+    chain_seq: E::Column,
+) -> Result<(Vec<String>, Vec<NotText>), Error> {
+    let distinct = E::find()
+        .select_only()
+        .column(chain_id)
+        .distinct()
+        .filter(chain_id.is_not_null())
+        .into_tuple::<String>()
+        .all(db)
+        .await;
+    match distinct {
+        Ok(named) => return Ok((named, Vec::new())),
+        Err(error) if undecodable(&error) => {}
+        Err(error) => return Err(error.into()),
+    }
+    let groups = E::find()
+        .select_only()
+        .column_as(chain_id, "chain_id")
+        .column_as(chain_seq.min(), "first_seq")
+        .column_as(chain_id.count(), "count")
+        .filter(chain_id.is_not_null())
+        .group_by(chain_id)
+        .into_query();
+    let (mut named, mut not_text) = (Vec::new(), Vec::new());
+    for group in db.query_all(&groups).await? {
+        match group.try_get::<String>("", "chain_id") {
+            Ok(name) => named.push(name),
+            Err(error) if undecodable(&error) => {
+                let name = match group.try_get::<Vec<u8>>("", "chain_id") {
+                    Ok(bytes) => format!("x'{}'", encode_hex(&bytes)),
+                    Err(_) => "(not text)".to_owned(),
+                };
+                not_text.push(NotText {
+                    name,
+                    first_seq: group.try_get::<Option<i64>>("", "first_seq").ok().flatten(),
+                    count: group.try_get::<i64>("", "count")?,
+                });
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok((named, not_text))
 }
 
 async fn latest_checkpoint(
