@@ -42,6 +42,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     hashless_rows_are_modified,
     rows_that_cannot_be_read_are_breaks_and_other_chains_still_verify,
     chain_ids_that_are_not_text_are_breaks_and_other_chains_still_verify,
+    checkpoints_that_cannot_be_read_are_breaks_and_other_chains_still_verify,
     a_forged_tombstone_cannot_hide_a_dropped_tail,
     a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint,
     time_ranges_cover_rows_chained_out_of_arrival_order,
@@ -463,6 +464,64 @@ async fn chain_ids_that_are_not_text_are_breaks_and_other_chains_still_verify(t:
         [("x'ff'", Some((BreakKind::Modified, 5)))],
         "{report}"
     );
+}
+
+/// A chain's latest checkpoint or purge tombstone holding a value its column cannot hold is a
+/// `BadCheckpoint` of that chain (at position 0 when its own does not read), not an error that
+/// leaves every chain unverified.
+async fn checkpoints_that_cannot_be_read_are_breaks_and_other_chains_still_verify(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    // A chain purged whole: its tombstone is the one tampered with.
+    write(&db, integrity("purged"), 20).await;
+    purge(&db, chrono::Utc::now(), None).await;
+    let tampering = [
+        ("chain_seq", "'x'"),
+        ("row_hash", "X'FF'"),
+        ("signature", "X'FF'"),
+        ("created_at", "'garbage'"),
+    ];
+    for (chain, _) in tampering.iter().enumerate() {
+        write(&db, integrity(&format!("k{chain}")), 20).await;
+    }
+    write(&db, integrity("intact"), 20).await;
+    assert!(check(&db).await.is_intact());
+    let mut statements: Vec<String> = tampering
+        .iter()
+        .enumerate()
+        .map(|(chain, (column, value))| {
+            format!("UPDATE audit_checkpoint SET {column} = {value} WHERE chain_id = 'k{chain}'")
+        })
+        .collect();
+    statements.push(
+        "UPDATE audit_checkpoint SET created_at = 'garbage' \
+         WHERE chain_id = 'purged' AND kind = 'purge'"
+            .into(),
+    );
+    let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+    if !stored_where_types_allow(&t, &db, &statements).await {
+        return;
+    }
+    let report = check(&db).await;
+    let bad = |seq| Some((BreakKind::BadCheckpoint, seq));
+    assert_eq!(
+        breaks(&report),
+        [
+            ("intact", None),
+            ("k0", bad(0)),
+            ("k1", bad(20)),
+            ("k2", bad(20)),
+            ("k3", bad(20)),
+            ("purged", bad(20)),
+        ],
+        "{report}"
+    );
+    let detail = |chain: usize| &report.chains[chain].first_break.as_ref().unwrap().detail;
+    assert!(
+        detail(1).contains("cannot be read nor its position"),
+        "{report}"
+    );
+    assert!(detail(5).contains("purge tombstone"), "{report}");
+    assert_intact_chain(&report, "intact", 20, 20);
 }
 
 /// Asserts `chain` is in `report`, intact, with `rows` rows up to `last_seq`.

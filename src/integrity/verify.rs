@@ -57,8 +57,9 @@ pub enum BreakKind {
     TruncatedTail,
     /// A checkpoint's signature does not verify, the row at its position is another than the
     /// one it vouches for, or a purge tombstone claims positions that still hold rows (a purge
-    /// only removes a prefix of a chain); or a checkpoint's `chain_id` is not text (a report of
-    /// its own, named after that value).
+    /// only removes a prefix of a chain); or the latest checkpoint or tombstone holds a value its
+    /// column's type cannot hold; or a checkpoint's `chain_id` is not text (a report of its own,
+    /// named after that value).
     BadCheckpoint,
     /// The row names a key the keyring does not hold.
     UnknownKey,
@@ -140,7 +141,8 @@ impl fmt::Display for VerifyReport {
 ///
 /// A row holding a value its column's type cannot hold (SQLite checks no types: whoever can
 /// write the file can store `'not json'` in `extra`) is a [`BreakKind::Modified`] at its
-/// position, and the other chains are still verified. A `chain_id` that is not text names no
+/// position, and the other chains are still verified; so is a chain whose latest checkpoint or
+/// purge tombstone holds one: a [`BreakKind::BadCheckpoint`]. A `chain_id` that is not text names no
 /// chain: the rows that hold one are reported after the chains as one more chain, named after
 /// that value, with a [`BreakKind::Modified`] (checkpoints: [`BreakKind::BadCheckpoint`]).
 ///
@@ -274,18 +276,56 @@ async fn stored_chain_ids<E: EntityTrait>(
     Ok((named, not_text))
 }
 
+/// The latest checkpoint of `chain_id` of `kind` (`checkpoint` or `purge`), or, when it holds a
+/// value its column cannot hold, the break that is.
 async fn latest_checkpoint(
     db: &DatabaseConnection,
     chain_id: &str,
     kind: &str,
-) -> Result<Option<audit_checkpoint::Model>, Error> {
-    Ok(audit_checkpoint::Entity::find()
-        .filter(audit_checkpoint::Column::ChainId.eq(chain_id))
-        .filter(audit_checkpoint::Column::Kind.eq(kind))
-        .order_by_desc(audit_checkpoint::Column::ChainSeq)
-        .limit(1)
+) -> Result<Result<Option<audit_checkpoint::Model>, Break>, Error> {
+    use audit_checkpoint::Column;
+    let latest = || {
+        audit_checkpoint::Entity::find()
+            .filter(Column::ChainId.eq(chain_id))
+            .filter(Column::Kind.eq(kind))
+            .order_by_desc(Column::ChainSeq)
+            .limit(1)
+    };
+    match latest().one(db).await {
+        Ok(found) => return Ok(Ok(found)),
+        Err(error) if undecodable(&error) => {}
+        Err(error) => return Err(error.into()),
+    }
+    let id: Option<i64> = latest()
+        .select_only()
+        .column(Column::Id)
+        .into_tuple()
         .one(db)
-        .await?)
+        .await?;
+    let seq = latest()
+        .select_only()
+        .column(Column::ChainSeq)
+        .into_tuple::<i64>()
+        .one(db)
+        .await;
+    let (seq, whose) = match seq {
+        Ok(Some(seq)) => (seq, ""),
+        Ok(None) => (0, ""),
+        Err(error) if undecodable(&error) => (0, " nor its position"),
+        Err(error) => return Err(error.into()),
+    };
+    let what = if kind == "purge" {
+        "purge tombstone"
+    } else {
+        "checkpoint"
+    };
+    let id = id.map(|id| format!(" {id}")).unwrap_or_default();
+    Ok(Err(Break {
+        kind: BreakKind::BadCheckpoint,
+        chain_seq: seq,
+        id: None,
+        detail: format!("{what}{id} cannot be read{whose}: a value does not fit its column"),
+    }))
 }
 
 pub(super) fn signature_ok(keys: &Keyring, checkpoint: &audit_checkpoint::Model) -> bool {
@@ -348,15 +388,25 @@ async fn verify_chain(
     options: &VerifyOptions,
     chain_id: &str,
 ) -> Result<ChainReport, Error> {
-    let checkpoint = latest_checkpoint(db, chain_id, "checkpoint").await?;
-    let tombstone = latest_checkpoint(db, chain_id, "purge").await?;
     let mut report = ChainReport {
         chain_id: chain_id.to_owned(),
         rows: 0,
         last_seq: 0,
-        checkpoint_seq: checkpoint.as_ref().map(|c| c.chain_seq),
+        checkpoint_seq: None,
         first_break: None,
     };
+    let marks = (
+        latest_checkpoint(db, chain_id, "checkpoint").await?,
+        latest_checkpoint(db, chain_id, "purge").await?,
+    );
+    let (checkpoint, tombstone) = match marks {
+        (Ok(checkpoint), Ok(tombstone)) => (checkpoint, tombstone),
+        (Err(unread), _) | (_, Err(unread)) => {
+            report.first_break = Some(unread);
+            return Ok(report);
+        }
+    };
+    report.checkpoint_seq = checkpoint.as_ref().map(|c| c.chain_seq);
     if let Some(found) = unsigned(keys, checkpoint.as_ref(), tombstone.as_ref()) {
         report.first_break = Some(found);
         return Ok(report);
