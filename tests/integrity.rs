@@ -43,6 +43,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     rows_that_cannot_be_read_are_breaks_and_other_chains_still_verify,
     chain_ids_that_are_not_text_are_breaks_and_other_chains_still_verify,
     checkpoints_that_cannot_be_read_are_breaks_and_other_chains_still_verify,
+    a_position_that_cannot_be_read_in_a_time_range_is_a_break,
     a_forged_tombstone_cannot_hide_a_dropped_tail,
     a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint,
     time_ranges_cover_rows_chained_out_of_arrival_order,
@@ -522,6 +523,44 @@ async fn checkpoints_that_cannot_be_read_are_breaks_and_other_chains_still_verif
     );
     assert!(detail(5).contains("purge tombstone"), "{report}");
     assert_intact_chain(&report, "intact", 20, 20);
+}
+
+/// A position that does not read among the rows a time range selects is a break of its chain,
+/// not an error for the run: the range's bounds are unknown then, so that chain is verified
+/// whole, and the row is found where it is (its gap, or the row itself at the chain's end).
+async fn a_position_that_cannot_be_read_in_a_time_range_is_a_break(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    for chain in ["intact", "r0", "r1"] {
+        write(&db, integrity(chain), 20).await;
+    }
+    let tampering = [
+        "UPDATE audit_log SET chain_seq = 'y' WHERE chain_id = 'r0' AND chain_seq = 9",
+        "UPDATE audit_log SET chain_seq = 'y' WHERE chain_id = 'r1' AND chain_seq = 20",
+    ];
+    if !stored_where_types_allow(&t, &db, &tampering).await {
+        return;
+    }
+    let keys = Keyring::new().key("k1", KEY.to_vec());
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    // With an end, without one, and with nothing arrived since (the chain's last row checked).
+    for (from, to) in [(since, Some(later)), (since, None), (later, None)] {
+        let options = VerifyOptions {
+            from: Some(from),
+            to,
+            chain_id: None,
+        };
+        let report = verify(&db, &keys, options).await.unwrap();
+        assert_eq!(
+            breaks(&report),
+            [
+                ("intact", None),
+                ("r0", Some((BreakKind::Deleted, 10))),
+                ("r1", Some((BreakKind::Modified, 20))),
+            ],
+            "{from} {to:?}: {report}"
+        );
+    }
 }
 
 /// Asserts `chain` is in `report`, intact, with `rows` rows up to `last_seq`.

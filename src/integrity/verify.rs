@@ -23,7 +23,8 @@ const PAGE: u64 = 1000;
 /// the order in which requests finished, `occurred_at` the order in which they arrived, so a
 /// slow request's row sits among rows that arrived after it. The span runs from the lowest
 /// position of a row that arrived in range to the highest (to the chain's end without `to`),
-/// and every row of it is checked, whatever its `occurred_at`.
+/// and every row of it is checked, whatever its `occurred_at`. When a position among them does not
+/// read (text stored in `chain_seq`, on SQLite), the span is the chain's whole length.
 #[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
     /// Start each chain's span at the first position of a row that arrived at or after this time;
@@ -411,8 +412,12 @@ async fn verify_chain(
         report.first_break = Some(found);
         return Ok(report);
     }
+    let Some((mut after, up_to)) = span(db, chain_id, options).await? else {
+        return Ok(report);
+    };
     let mut walk = Walk {
-        trust_first: options.from.is_some(),
+        // A span that starts mid-chain.
+        trust_first: after.is_some(),
         tombstone: tombstone
             .as_ref()
             .map(|t| (t.chain_seq, t.row_hash.clone())),
@@ -420,9 +425,6 @@ async fn verify_chain(
             .as_ref()
             .map(|c| (c.chain_seq, c.row_hash.clone())),
         previous: None,
-    };
-    let Some((mut after, up_to)) = span(db, chain_id, options).await? else {
-        return Ok(report);
     };
     'pages: loop {
         let mut condition = Condition::all()
@@ -487,7 +489,7 @@ async fn verify_chain(
         }
     }
     if report.first_break.is_none()
-        && options.to.is_none()
+        && up_to.is_none()
         && let Some(cp) = &checkpoint
     {
         report.first_break = walk.truncated(cp, report.last_seq);
@@ -560,11 +562,27 @@ fn undecodable(error: &DbErr) -> bool {
 /// first (every one when it is `None`), up to the second when there is one; `None` when the
 /// range holds none of its rows and has an end. Without `from`, every position: also those
 /// below 1, which no writer makes (a row forged there is a break, not a row left unread).
+///
+/// When a position among those the range bounds does not read (text, on SQLite), the bounds
+/// are unknown: the span is then the whole chain, where that row is a break.
 async fn span(
     db: &DatabaseConnection,
     chain_id: &str,
     options: &VerifyOptions,
 ) -> Result<Option<(Option<i64>, Option<i64>)>, Error> {
+    match bounded_span(db, chain_id, options).await {
+        Ok(span) => Ok(span),
+        Err(error) if undecodable(&error) => Ok(Some((None, None))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// [`span`], from the bounds of the positions in range.
+async fn bounded_span(
+    db: &DatabaseConnection,
+    chain_id: &str,
+    options: &VerifyOptions,
+) -> Result<Option<(Option<i64>, Option<i64>)>, DbErr> {
     if options.from.is_none() && options.to.is_none() {
         return Ok(Some((None, None)));
     }
