@@ -502,10 +502,16 @@ mod verify {
         .await;
         assert_eq!(out.code, 0, "{out:?}");
         assert_eq!(out.stdout, "api-1: intact (6 rows, up to seq 6)\n");
-        let out = fixture
-            .run(&["export", "--with-proof", "--format", "csv"])
-            .await;
-        assert_eq!(out.code, 1, "{out:?}");
+        // A proof is NDJSON only: a usage error (exit 2), as with --otel.
+        for args in [
+            &["export", "--with-proof", "--format", "csv"][..],
+            &["export", "--with-proof", "--otel"],
+        ] {
+            let out = fixture.run(args).await;
+            assert_eq!(out.code, 2, "{args:?}: {out:?}");
+            assert!(out.stderr.contains("--with-proof"), "{args:?}: {out:?}");
+            assert_eq!(out.stdout, "", "{args:?}: {out:?}");
+        }
 
         // A modified row: exit code 4, and the break in text and JSON.
         use sea_orm::ConnectionTrait;

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use http::{HeaderName, HeaderValue, Uri};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
@@ -411,6 +411,9 @@ fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(error) = usage(&cli) {
+        error.exit();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -423,6 +426,26 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => fail(&*error),
     }
+}
+
+/// The usage errors clap's attributes cannot express (exit code 2, as clap's own).
+fn usage(cli: &Cli) -> Result<(), clap::Error> {
+    if let Command::Export {
+        format: Format::Csv,
+        with_proof: true,
+        ..
+    } = cli.command
+    {
+        // The usage line of `export`, as in clap's own errors.
+        let mut command = Cli::command();
+        command.build();
+        let export = command.find_subcommand("export").cloned();
+        return Err(export.unwrap_or(command).error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "the argument '--with-proof' cannot be used with '--format csv': a proof is NDJSON",
+        ));
+    }
+    Ok(())
 }
 
 /// Prints `error` and its sources on one line of stderr.
