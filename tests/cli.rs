@@ -260,18 +260,26 @@ async fn purge_guard_dry_run_and_exit_codes() {
         let out = fixture.run(args).await;
         assert_eq!(out.code, 2, "{args:?}: {out:?}");
     }
-    // No database: exit 1, one line.
-    let out = Command::new(BIN)
-        .args(["query"])
-        .env_remove("DATABASE_URL")
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        String::from_utf8(out.stderr).unwrap(),
-        "tower-audit: error: no database: pass --database-url or set DATABASE_URL\n"
-    );
+    // No database (none given, or an empty one): exit 1, one line.
+    for (args, env) in [
+        (&["query"][..], None),
+        (&["query"], Some("")),
+        (&["query", "--database-url", ""], None),
+        (&["query", "--database-url="], Some(fixture.url.as_str())),
+    ] {
+        let mut command = Command::new(BIN);
+        command.args(args).env_remove("DATABASE_URL");
+        if let Some(url) = env {
+            command.env("DATABASE_URL", url);
+        }
+        let out = command.output().await.unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?} {env:?}: {out:?}");
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            "tower-audit: error: no database: pass --database-url or set DATABASE_URL\n",
+            "{args:?} {env:?}"
+        );
+    }
     // A database that cannot be opened: exit 1, one line that says the cause once, though
     // sea-orm's error prints its source and sqlx's its own.
     let out = fixture

@@ -468,7 +468,10 @@ fn fail(error: &(dyn std::error::Error + 'static)) -> ExitCode {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn connect(url: Option<String>) -> Result<DatabaseConnection, BoxError> {
-    let url = url.ok_or("no database: pass --database-url or set DATABASE_URL")?;
+    // An empty one (`DATABASE_URL=`) is none, not a URL that does not parse.
+    let url = url
+        .filter(|url| !url.trim().is_empty())
+        .ok_or("no database: pass --database-url or set DATABASE_URL")?;
     Ok(tower_audit::connect(url).await?)
 }
 
