@@ -552,6 +552,35 @@ mod verify {
             out.stdout.starts_with("api-1: Modified at seq 2"),
             "{out:?}"
         );
+        // Nor does a chain_id that is not text, text in a position a time range selects, or a
+        // checkpoint that does not read: each is a break (exit 4), not a runtime error (exit 1).
+        let tampered = [
+            (
+                "UPDATE audit_log SET chain_id = X'FF' WHERE chain_seq = 5",
+                &["verify"][..],
+                "api-1: Modified at seq 2",
+            ),
+            (
+                "UPDATE audit_log SET chain_seq = 'y' WHERE chain_seq = 4",
+                &["verify", "--since", "1h"],
+                "api-1: Modified at seq 2",
+            ),
+            (
+                "UPDATE audit_checkpoint SET created_at = 'garbage'",
+                &["verify"],
+                "api-1: BadCheckpoint at seq 6",
+            ),
+        ];
+        for (sql, args, api_1) in tampered {
+            db.execute_unprepared(sql).await.unwrap();
+            let out = run_keyed(&fixture, args, "k1").await;
+            assert_eq!(out.code, 4, "{sql}: {out:?}");
+            assert!(out.stdout.starts_with(api_1), "{sql}: {out:?}");
+            assert!(
+                out.stdout.contains("\nx'ff': Modified at seq 5"),
+                "{sql}: {out:?}"
+            );
+        }
     }
 
     /// A scheduled `verify --chain` with a typo must not pass for an intact chain: exit code 5,
