@@ -23,8 +23,8 @@ const PAGE: u64 = 1000;
 /// the order in which requests finished, `occurred_at` the order in which they arrived, so a
 /// slow request's row sits among rows that arrived after it. The span runs from the lowest
 /// position of a row that arrived in range to the highest (to the chain's end without `to`),
-/// and every row of it is checked, whatever its `occurred_at`. When a position among them does not
-/// read (text stored in `chain_seq`, on SQLite), the span is the chain's whole length.
+/// and every row of it is checked, whatever its `occurred_at`. When a position among them does
+/// not read (text stored in `chain_seq`, on SQLite), the span is the chain's whole length.
 #[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
     /// Start each chain's span at the first position of a row that arrived at or after this time;
@@ -143,9 +143,10 @@ impl fmt::Display for VerifyReport {
 /// A row holding a value its column's type cannot hold (SQLite checks no types: whoever can
 /// write the file can store `'not json'` in `extra`) is a [`BreakKind::Modified`] at its
 /// position, and the other chains are still verified; so is a chain whose latest checkpoint or
-/// purge tombstone holds one: a [`BreakKind::BadCheckpoint`]. A `chain_id` that is not text names no
-/// chain: the rows that hold one are reported after the chains as one more chain, named after
-/// that value, with a [`BreakKind::Modified`] (checkpoints: [`BreakKind::BadCheckpoint`]).
+/// purge tombstone holds one: a [`BreakKind::BadCheckpoint`]. A `chain_id` that is not text
+/// names no chain: the rows that hold one are reported after the chains as one more chain,
+/// named after that value, with a [`BreakKind::Modified`] (checkpoints:
+/// [`BreakKind::BadCheckpoint`]).
 ///
 /// # Errors
 ///
