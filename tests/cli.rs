@@ -460,10 +460,8 @@ mod verify {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn verify_reports_intact_and_broken_chains_and_exports() {
-        let fixture = Fixture::new().await;
-        let db = fixture.db().await;
+    /// Six requests through a writer on chain `api-1`.
+    async fn six_chained_rows(db: &DatabaseConnection) {
         let integrity = tower_audit::integrity::Integrity::new("api-1", "k1", KEY.to_vec());
         let (layer, guard) = AuditLayer::builder(db.clone())
             .integrity(integrity)
@@ -479,6 +477,65 @@ mod verify {
             app.clone().oneshot(request).await.unwrap();
         }
         guard.shutdown(Duration::from_secs(30)).await.unwrap();
+    }
+
+    /// `--json` gives an intact chain's end as an anchor; `--anchor` then shows a tail deleted
+    /// with its checkpoints, which verifies intact without it. A malformed anchor, or one with
+    /// `--export` (which takes none), is a usage error.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_takes_anchors_kept_outside_the_database() {
+        use sea_orm::ConnectionTrait;
+        let fixture = Fixture::new().await;
+        let db = fixture.db().await;
+        six_chained_rows(&db).await;
+        let out = run_keyed(&fixture, &["verify", "--json"], "k1").await;
+        assert_eq!(out.code, 0, "{out:?}");
+        let line: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        let anchor = line["anchor"].as_str().expect("an anchor").to_owned();
+        assert!(anchor.starts_with("api-1@6=v1:"), "{anchor}");
+        assert_eq!(
+            line["last_hash"].as_str(),
+            anchor.split_once('=').map(|(_, hash)| hash)
+        );
+        let out = run_keyed(&fixture, &["verify", "--anchor", &anchor], "k1").await;
+        assert_eq!(out.code, 0, "{out:?}");
+
+        for sql in [
+            "DELETE FROM audit_log WHERE chain_seq > 4",
+            "DELETE FROM audit_checkpoint",
+        ] {
+            db.execute_unprepared(sql).await.unwrap();
+        }
+        let out = run_keyed(&fixture, &["verify"], "k1").await;
+        assert_eq!(
+            out.code, 0,
+            "without the anchor the tail is not missed: {out:?}"
+        );
+        let out = run_keyed(&fixture, &["verify", "--anchor", &anchor], "k1").await;
+        assert_eq!(out.code, 4, "{out:?}");
+        assert!(
+            out.stdout.starts_with("api-1: TruncatedTail at seq 5"),
+            "{out:?}"
+        );
+
+        let file = fixture._dir.path().join("trail.ndjson");
+        let file = file.to_str().unwrap();
+        for args in [
+            &["verify", "--anchor", "api-1@six=v1:00"][..],
+            &["verify", "--anchor", "api-1"],
+            &["verify", "--anchor", &anchor, "--export", file],
+        ] {
+            let out = run_keyed(&fixture, args, "k1").await;
+            assert_eq!(out.code, 2, "{args:?}: {out:?}");
+            assert!(out.stderr.contains("--anchor"), "{args:?}: {out:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_reports_intact_and_broken_chains_and_exports() {
+        let fixture = Fixture::new().await;
+        let db = fixture.db().await;
+        six_chained_rows(&db).await;
 
         let out = run_keyed(&fixture, &["verify"], "k1").await;
         assert_eq!(out.code, 0, "{out:?}");

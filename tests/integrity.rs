@@ -39,6 +39,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     swapped_rows_are_reordered,
     dropped_tail_is_truncated,
     a_tail_dropped_with_its_checkpoint_shows_against_an_earlier_report,
+    anchors_kept_elsewhere_show_a_dropped_tail_a_deleted_chain_and_a_rewrite,
     hashless_rows_are_modified,
     rows_that_cannot_be_read_are_breaks_and_other_chains_still_verify,
     chain_ids_that_are_not_text_are_breaks_and_other_chains_still_verify,
@@ -288,6 +289,91 @@ async fn a_tail_dropped_with_its_checkpoint_shows_against_an_earlier_report(t: A
     assert_intact(&report, "t", 17, 17);
     let now = &report.chains[0];
     assert!(now.last_seq < kept.last_seq && now.checkpoint_seq < kept.checkpoint_seq);
+}
+
+/// An anchor (a position and hash kept outside the database: an intact report's `last_seq` and
+/// `last_hash`, or the writer's checkpoint log) shows what the database's own checkpoints
+/// cannot: a tail deleted with them, a chain deleted whole, a chain rewritten with the HMAC key.
+/// Each verifies intact without the anchor.
+async fn anchors_kept_elsewhere_show_a_dropped_tail_a_deleted_chain_and_a_rewrite(t: Arc<TestDb>) {
+    use tower_audit::integrity::Anchor;
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 20).await;
+    let kept = check(&db).await.chains[0].clone();
+    let anchor: Anchor = format!("t@{}={}", kept.last_seq, kept.last_hash.unwrap())
+        .parse()
+        .unwrap();
+    assert_eq!(anchor.chain_seq, 20);
+    let anchored = |anchor: &Anchor| VerifyOptions {
+        anchors: vec![anchor.clone()],
+        ..VerifyOptions::default()
+    };
+    let verified = |options| {
+        let db = db.clone();
+        async move { verify(&db, &keys(), options).await.unwrap() }
+    };
+    let first_break = |report: &VerifyReport| {
+        assert_eq!(report.chains.len(), 1, "{report}");
+        report.chains[0]
+            .first_break
+            .as_ref()
+            .map(|b| (b.kind, b.chain_seq))
+    };
+    assert_eq!(first_break(&verified(anchored(&anchor)).await), None);
+
+    // A tail deleted with the checkpoints.
+    db.execute_unprepared("DELETE FROM audit_log WHERE chain_seq > 17")
+        .await
+        .unwrap();
+    db.execute_unprepared("DELETE FROM audit_checkpoint")
+        .await
+        .unwrap();
+    assert_eq!(first_break(&verified(VerifyOptions::default()).await), None);
+    assert_eq!(
+        first_break(&verified(anchored(&anchor)).await),
+        Some((BreakKind::TruncatedTail, 18))
+    );
+    // An anchor on a row still there holds.
+    let earlier = Anchor {
+        chain_seq: 17,
+        row_hash: check(&db).await.chains[0].last_hash.clone().unwrap(),
+        ..anchor.clone()
+    };
+    assert_eq!(first_break(&verified(anchored(&earlier)).await), None);
+
+    // The chain deleted whole: no chain left to report, but the anchor names it.
+    db.execute_unprepared("DELETE FROM audit_log")
+        .await
+        .unwrap();
+    assert!(check(&db).await.chains.is_empty());
+    assert_eq!(
+        first_break(&verified(anchored(&anchor)).await),
+        Some((BreakKind::TruncatedTail, 1))
+    );
+
+    // The chain written again from genesis with the HMAC key: valid hashes, other rows.
+    write(&db, integrity("t"), 20).await;
+    assert_eq!(first_break(&verified(VerifyOptions::default()).await), None);
+    let rewritten = verified(anchored(&anchor)).await;
+    assert_eq!(
+        first_break(&rewritten),
+        Some((BreakKind::BadCheckpoint, 20)),
+        "{rewritten}"
+    );
+    // Only this chain's anchors apply, and a malformed one is refused with what it should be.
+    let other = Anchor {
+        chain_id: "elsewhere".into(),
+        ..anchor.clone()
+    };
+    let report = verified(VerifyOptions {
+        chain_id: Some("t".into()),
+        anchors: vec![other],
+        ..VerifyOptions::default()
+    })
+    .await;
+    assert_eq!(first_break(&report), None);
+    let refused = "t@twenty=v1:00".parse::<Anchor>().unwrap_err();
+    assert!(refused.contains("chain@seq=hash"), "{refused}");
 }
 
 /// A chained row whose hashes were set to NULL is a modified row: at the end of the chain (where
@@ -548,7 +634,7 @@ async fn a_position_that_cannot_be_read_in_a_time_range_is_a_break(t: Arc<TestDb
         let options = VerifyOptions {
             from: Some(from),
             to,
-            chain_id: None,
+            ..VerifyOptions::default()
         };
         let report = verify(&db, &keys, options).await.unwrap();
         assert_eq!(
@@ -732,7 +818,7 @@ async fn time_ranges_cover_rows_chained_out_of_arrival_order(t: Arc<TestDb>) {
     let range = |from, to| VerifyOptions {
         from,
         to,
-        chain_id: None,
+        ..VerifyOptions::default()
     };
     let verified = |options| async { verify(&db, &keys(), options).await.unwrap() };
     // From the fast request on: positions 4 to the end, the slow row at 5 included.

@@ -161,6 +161,11 @@ enum Command {
         /// Such a tombstone can hide the deletion of a chain's first rows.
         #[arg(long, requires = "checkpoint_public_key")]
         accept_unsigned_purges: bool,
+        /// A position and hash kept outside the database, `chain@seq=hash` (repeatable): the
+        /// chain must still hold that row. The writer logs one with each checkpoint (target
+        /// `tower_audit::checkpoint`); an intact `--json` verdict's `anchor` is one too.
+        #[arg(long, value_name = "CHAIN@SEQ=HASH", conflicts_with = "export")]
+        anchor: Vec<tower_audit::integrity::Anchor>,
         /// Verify this file from `export --with-proof` instead of the database.
         #[arg(long, value_name = "FILE")]
         export: Option<std::path::PathBuf>,
@@ -630,6 +635,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             chain,
             checkpoint_public_key,
             accept_unsigned_purges,
+            anchor,
             json,
             ..
         } => {
@@ -638,6 +644,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 from: since,
                 to: until,
                 chain_id: chain.clone(),
+                anchors: anchor,
             };
             let report = tower_audit::integrity::verify(&db, &keys, options).await?;
             return print_verdict(&report, chain.as_deref(), json);
@@ -793,11 +800,18 @@ fn print_verdict(
                     "detail": b.detail,
                 })
             });
+            // The chain's end, to keep outside the database and give back as `--anchor`.
+            let anchor = match (&chain.first_break, &chain.last_hash) {
+                (None, Some(hash)) => Some(format!("{}@{}={hash}", chain.chain_id, chain.last_seq)),
+                _ => None,
+            };
             let line = serde_json::json!({
                 "chain_id": chain.chain_id,
                 "intact": chain.first_break.is_none(),
                 "rows": chain.rows,
                 "last_seq": chain.last_seq,
+                "last_hash": chain.last_hash,
+                "anchor": anchor,
                 "checkpoint_seq": chain.checkpoint_seq,
                 "break": found,
             });

@@ -460,13 +460,23 @@ impl Chain {
             id: sea_orm::ActiveValue::NotSet,
             chain_id: sea_orm::ActiveValue::Set(self.config.chain_id.clone()),
             chain_seq: sea_orm::ActiveValue::Set(seq),
-            row_hash: sea_orm::ActiveValue::Set(hash),
+            row_hash: sea_orm::ActiveValue::Set(hash.clone()),
             kind: sea_orm::ActiveValue::Set("checkpoint".into()),
             created_at: sea_orm::ActiveValue::Set(created_at),
             signature: sea_orm::ActiveValue::Set(signature),
         }
         .insert(db)
         .await?;
+        // An anchor for `verify`, for logs kept away from the database: the checkpoint row can
+        // be deleted with the tail it vouches for, a line shipped elsewhere cannot.
+        tracing::info!(
+            target: "tower_audit::checkpoint",
+            chain_id = %self.config.chain_id,
+            chain_seq = seq,
+            row_hash = %hash,
+            anchor = %format_args!("{}@{seq}={hash}", self.config.chain_id),
+            "tower-audit: chain checkpoint stored"
+        );
         self.checkpointed = seq;
         Ok(())
     }
@@ -507,6 +517,61 @@ mod tests {
             prev = row.row_hash.clone().unwrap_or_default();
             ok
         })
+    }
+
+    /// Each checkpoint is logged as an anchor (`chain@seq=hash`, target
+    /// `tower_audit::checkpoint`) that `verify` takes: the position and hash of the last row
+    /// written, kept wherever the logs go.
+    #[tokio::test]
+    async fn a_stored_checkpoint_is_logged_as_an_anchor() {
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let captured = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || captured.clone())
+            .with_ansi(false)
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+
+        let db = crate::connect("sqlite::memory:").await.unwrap();
+        crate::migrate(&db).await.unwrap();
+        let mut chain = chain();
+        let mut sealed = rows(&["/1", "/2", "/3"]);
+        chain.seal(&db, &mut sealed).await.unwrap();
+        chain.inserted(&sealed);
+        chain.checkpoint(&db).await.unwrap();
+
+        let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let line = logged
+            .lines()
+            .find(|line| line.contains("tower_audit::checkpoint"))
+            .unwrap_or_else(|| panic!("no checkpoint line in {logged:?}"));
+        let anchor: crate::integrity::Anchor = line
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("anchor="))
+            .unwrap_or_else(|| panic!("no anchor in {line:?}"))
+            .parse()
+            .unwrap();
+        assert_eq!(
+            (
+                anchor.chain_id.as_str(),
+                anchor.chain_seq,
+                Some(&anchor.row_hash)
+            ),
+            ("c1", 3, sealed[2].row_hash.as_ref())
+        );
     }
 
     /// Rows sealed after a refused row follow what took its place: the rest of its batch at

@@ -96,6 +96,7 @@ fn verify_chain(chain_id: String, mut chain: Exported, keys: &Keyring) -> ChainR
         chain_id,
         rows: 0,
         last_seq: 0,
+        last_hash: None,
         checkpoint_seq: chain.checkpoint.as_ref().map(|c| c.chain_seq),
         first_break: None,
     };
@@ -113,6 +114,7 @@ fn verify_chain(chain_id: String, mut chain: Exported, keys: &Keyring) -> ChainR
             .checkpoint
             .as_ref()
             .map(|cp| (cp.chain_seq, cp.row_hash.clone())),
+        anchors: Vec::new(),
         previous: None,
     };
     for link in chain.links {
@@ -120,11 +122,14 @@ fn verify_chain(chain_id: String, mut chain: Exported, keys: &Keyring) -> ChainR
         report.last_seq = link.seq;
         if let Some(found) = walk.step(link) {
             report.first_break = Some(found);
-            return report;
+            break;
         }
     }
-    if let Some(cp) = &chain.checkpoint {
+    if report.first_break.is_none()
+        && let Some(cp) = &chain.checkpoint
+    {
         report.first_break = walk.truncated(cp, report.last_seq);
     }
+    report.last_hash = walk.previous.map(|(_, hash)| hash);
     report
 }

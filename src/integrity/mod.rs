@@ -45,4 +45,4 @@ pub use chain::{CHAIN_REPLACED, signed_message, signed_purge_message};
 pub use export::verify_export;
 pub use key::{Integrity, Keyring};
 pub(crate) use key::{MIN_KEY_BYTES, encode_hex};
-pub use verify::{Break, BreakKind, ChainReport, VerifyOptions, VerifyReport, verify};
+pub use verify::{Anchor, Break, BreakKind, ChainReport, VerifyOptions, VerifyReport, verify};

@@ -36,6 +36,54 @@ pub struct VerifyOptions {
     pub to: Option<DateTime<Utc>>,
     /// Only this chain.
     pub chain_id: Option<String>,
+    /// Positions and hashes kept outside the database (see [`Anchor`]): each must still be in
+    /// its chain, with its hash. A chain an anchor names is verified even when the database no
+    /// longer holds a row or checkpoint of it.
+    pub anchors: Vec<Anchor>,
+}
+
+/// A chain's position and the hash of its row there, kept where whoever can write the database
+/// cannot reach: a log the writer's checkpoints go to (`tracing` target
+/// `tower_audit::checkpoint`), or the `last_seq` and `last_hash` of a verify you trust.
+///
+/// The database's own checkpoints cannot show a tail deleted together with the checkpoints
+/// that vouch for it; an anchor can: [`verify`] reports [`BreakKind::TruncatedTail`] when the
+/// chain ends before the anchor, and [`BreakKind::BadCheckpoint`] when another row holds its
+/// position. As text (the CLI's `--anchor`): `chain@seq=hash`, `api-1@1042=v1:9f3c…`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    /// The chain.
+    pub chain_id: String,
+    /// The position.
+    pub chain_seq: i64,
+    /// The row's `row_hash` there.
+    pub row_hash: String,
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+
+    /// Parses `chain@seq=hash`; the chain id is what comes before the last `@` ahead of `=`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let malformed = || format!("{text:?} is not an anchor: expected chain@seq=hash");
+        let (place, row_hash) = text.split_once('=').ok_or_else(malformed)?;
+        let (chain_id, seq) = place.rsplit_once('@').ok_or_else(malformed)?;
+        let chain_seq: i64 = seq.parse().map_err(|_| malformed())?;
+        if chain_id.is_empty() || row_hash.is_empty() || chain_seq < 1 {
+            return Err(malformed());
+        }
+        Ok(Self {
+            chain_id: chain_id.to_owned(),
+            chain_seq,
+            row_hash: row_hash.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for Anchor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}={}", self.chain_id, self.chain_seq, self.row_hash)
+    }
 }
 
 /// What kind of tampering a break shows.
@@ -89,6 +137,9 @@ pub struct ChainReport {
     pub rows: u64,
     /// The last position checked.
     pub last_seq: i64,
+    /// The hash of the last row that verified. With `last_seq`, of an intact chain verified
+    /// whole, an [`Anchor`] to keep outside the database.
+    pub last_hash: Option<String>,
     /// The latest checkpoint's position, if any.
     pub checkpoint_seq: Option<i64>,
     /// The first break, if the chain is not intact.
@@ -157,6 +208,10 @@ pub async fn verify(
     options: VerifyOptions,
 ) -> Result<VerifyReport, Error> {
     let (mut chain_ids, mut unnamed) = chain_ids(db).await?;
+    // A chain deleted whole, checkpoints too, is still named by its anchors.
+    chain_ids.extend(options.anchors.iter().map(|a| a.chain_id.clone()));
+    chain_ids.sort();
+    chain_ids.dedup();
     if let Some(only) = &options.chain_id {
         chain_ids.retain(|c| c == only);
         unnamed.retain(|c| &c.chain_id == only);
@@ -191,6 +246,7 @@ async fn chain_ids(db: &DatabaseConnection) -> Result<(Vec<String>, Vec<ChainRep
             chain_id: not_text.name,
             rows: 0,
             last_seq: 0,
+            last_hash: None,
             checkpoint_seq: None,
             first_break: Some(Break {
                 kind,
@@ -394,6 +450,7 @@ async fn verify_chain(
         chain_id: chain_id.to_owned(),
         rows: 0,
         last_seq: 0,
+        last_hash: None,
         checkpoint_seq: None,
         first_break: None,
     };
@@ -425,6 +482,12 @@ async fn verify_chain(
         checkpoint: checkpoint
             .as_ref()
             .map(|c| (c.chain_seq, c.row_hash.clone())),
+        anchors: options
+            .anchors
+            .iter()
+            .filter(|a| a.chain_id == chain_id)
+            .map(|a| (a.chain_seq, a.row_hash.clone()))
+            .collect(),
         previous: None,
     };
     'pages: loop {
@@ -495,6 +558,10 @@ async fn verify_chain(
     {
         report.first_break = walk.truncated(cp, report.last_seq);
     }
+    if report.first_break.is_none() && up_to.is_none() {
+        report.first_break = walk.anchor_past_end(report.last_seq);
+    }
+    report.last_hash = walk.previous.map(|(_, hash)| hash);
     Ok(report)
 }
 
@@ -671,6 +738,8 @@ pub(super) struct Walk {
     /// The latest checkpoint: `(position, hash)`. Rows up to it are vouched for (an invalid hash
     /// there is a modification), and the row at its position must have its hash.
     pub(super) checkpoint: Option<(i64, String)>,
+    /// The anchors given for this chain, `(position, hash)`: like the checkpoint's.
+    pub(super) anchors: Vec<(i64, String)>,
     pub(super) previous: Option<(i64, String)>,
 }
 
@@ -697,7 +766,13 @@ impl Walk {
                 format!("no chain has a position {seq}: positions start at 1"),
             ));
         }
-        let checkpoint_seq = self.checkpoint.as_ref().map_or(0, |(cp_seq, _)| *cp_seq);
+        let checkpoint_seq = self
+            .checkpoint
+            .iter()
+            .chain(&self.anchors)
+            .map(|(vouched, _)| *vouched)
+            .max()
+            .unwrap_or(0);
         // A row with a place in the chain but no hashes: erased, or added without the key.
         let Some(Hashes { hash, prev }) = hashes else {
             let kind = if seq > checkpoint_seq {
@@ -774,6 +849,15 @@ impl Walk {
                 BreakKind::BadCheckpoint,
                 "the checkpoint vouches for another row at this position".into(),
             ))
+        } else if self
+            .anchors
+            .iter()
+            .any(|(a_seq, a_hash)| *a_seq == seq && *a_hash != hash)
+        {
+            Some(broken(
+                BreakKind::BadCheckpoint,
+                "an anchor holds another hash for this position: the chain was rewritten".into(),
+            ))
         } else {
             None
         };
@@ -803,6 +887,23 @@ impl Walk {
                 "the checkpoint of {} vouches for rows up to {}, the rows end at {end}",
                 checkpoint.created_at, checkpoint.chain_seq
             ),
+        })
+    }
+
+    /// After the last row: does an anchor stand past the chain's end? Its rows were deleted,
+    /// with whatever checkpoints vouched for them.
+    pub(super) fn anchor_past_end(&self, last_seq: i64) -> Option<Break> {
+        let end = match (&self.previous, &self.tombstone) {
+            (None, Some((seq, _))) => *seq,
+            (None, None) => 0,
+            _ => last_seq,
+        };
+        let furthest = self.anchors.iter().map(|(seq, _)| *seq).max()?;
+        (furthest > end).then(|| Break {
+            kind: BreakKind::TruncatedTail,
+            chain_seq: end + 1,
+            id: None,
+            detail: format!("an anchor stands at position {furthest}, the rows end at {end}"),
         })
     }
 }
