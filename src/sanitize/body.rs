@@ -579,6 +579,103 @@ mod redact_body_tests {
         assert_eq!(Redactor::default().redact_error(line), want);
     }
 
+    /// HTML character references in a field's name, type or quotes, and HTML escaped into
+    /// text (a page quoted in an error, a template in a log line): the field rule compared
+    /// the name as written, so `pass&#119;ord` was no key and every value was kept.
+    #[test]
+    fn html_character_references() {
+        let leaks = [
+            r#"<input name="pass&#119;ord" value="hunter2">"#,
+            r#"<input name="&#x70;assword" value="hunter2">"#,
+            r#"<input NAME='&#X50;ASS&#87;ORD' value=hunter2>"#,
+            r#"<input type="pass&#119;ord" value="hunter2">"#,
+            r#"<input name="api&#95;key" value="hunter2">"#,
+            r#"<input name=pass&#0000119ord value=hunter2>"#,
+            r#"&lt;input type=&quot;password&quot; value=&quot;hunter2&quot;&gt;"#,
+            r#"&lt;input name=&#34;token&#34; value=&#39;hunter2&#39;&gt;"#,
+            r#"&lt;input name=&apos;pin&apos; value=&apos;hunter2 x&apos;&gt;"#,
+            r#"&lt;input name="password" value="hunter2"&gt;"#,
+            r#"&#60;input name=&#x22;password&#x22; value=&#x22;hunter2&#x22;&#62;"#,
+            r#"&amp;lt;input name=&amp;quot;password&amp;quot; value=&amp;quot;hunter2&amp;quot;&amp;gt;"#,
+            r#"&lt;textarea name=&quot;private_key&quot;&gt;hunter2&lt;/textarea&gt;&lt;p&gt;ok"#,
+            r#"&lt;password&gt;hunter2&lt;/password&gt;"#,
+        ];
+        for html in leaks {
+            for ct in ["text/html", "text/plain"] {
+                let out = redact(Some(ct), html.as_bytes()).unwrap();
+                assert!(!out.contains("hunter2"), "{ct}: {html}\n{out}");
+                assert!(out.contains("[REDACTED]"), "{ct}: {html}\n{out}");
+            }
+            let out = Redactor::default().redact_error(&format!("render failed: {html} (x)"));
+            assert!(!out.contains("hunter2"), "error: {html}\n{out}");
+            let json = serde_json::to_string(&serde_json::json!({ "page": html })).unwrap();
+            for ct in ["application/json", "text/plain"] {
+                let out = redact(Some(ct), json.as_bytes()).unwrap();
+                assert!(!out.contains("hunter2"), "{ct}: {json}\n{out}");
+            }
+        }
+        // Escaped HTML that holds no secret is stored as it came.
+        for text in [
+            r#"&lt;input name=&quot;user&quot; value=&quot;ann&quot;&gt; &amp; a &lt; b &#60;3"#,
+            r#"<input name="us&#101;r" value="ann"><a title="&quot;x&quot;" href="/?a=1&amp;b=2">"#,
+            r#"&lt;textarea name=&quot;note&quot;&gt;hi&lt;/textarea&gt;&lt;p&gt;&lt;/p&gt;"#,
+        ] {
+            assert_eq!(
+                redact(Some("text/html"), text.as_bytes()).as_deref(),
+                Some(text)
+            );
+        }
+        // The value is replaced inside its entity quotes; the rest stays.
+        assert_eq!(
+            redact(
+                Some("text/plain"),
+                b"&lt;input type=&quot;password&quot; value=&quot;hunter2&quot;&gt;&lt;p&gt;ok"
+            )
+            .as_deref(),
+            Some("&lt;input type=&quot;password&quot; value=&quot;[REDACTED]&quot;&gt;&lt;p&gt;ok")
+        );
+    }
+
+    /// An XML element written as Go's encoding/json writes tags (`\u003c`, `\u003e`) in a text
+    /// that is no JSON document (a log line, an error): the element rule looked for a plain `<`
+    /// only. The JSON string path decodes `\u003c` first, and already redacted it.
+    #[test]
+    fn go_escaped_elements_in_text() {
+        let line = concat!(
+            r#"level=warn body={"xml":"\u003clogin\u003e\u003cuser\u003eann\u003c/user\u003e"#,
+            r#"\u003cpassword\u003ehunter2\u003c/password\u003e"#,
+            r#"\u003cns2:Pin a=\"1\"\u003e1234\u003c/ns2:Pin \u003e\u003ctoken/\u003e"#,
+            r#"\u003cp\u003eok\u003c/p\u003e\u003c/login\u003e"} done"#
+        );
+        let want = concat!(
+            r#"level=warn body={"xml":"\u003clogin\u003e\u003cuser\u003eann\u003c/user\u003e"#,
+            r#"\u003cpassword\u003e[REDACTED]\u003c/password\u003e"#,
+            r#"\u003cns2:Pin a=\"1\"\u003e[REDACTED]\u003c/ns2:Pin \u003e\u003ctoken/\u003e"#,
+            r#"\u003cp\u003eok\u003c/p\u003e\u003c/login\u003e"} done"#
+        );
+        for ct in ["text/plain", "text/html", "application/xml"] {
+            assert_eq!(
+                redact(Some(ct), line.as_bytes()).as_deref(),
+                Some(want),
+                "{ct}"
+            );
+        }
+        assert_eq!(Redactor::default().redact_error(line), want);
+        assert_eq!(
+            redact(
+                Some("text/plain"),
+                br"a \u003cpassword\u003ehunter2\u003C/password\u003E b"
+            )
+            .as_deref(),
+            Some(r"a \u003cpassword\u003e[REDACTED]\u003C/password\u003E b")
+        );
+        // No end tag: a cut document, failed closed.
+        assert_eq!(
+            redact(Some("text/plain"), br"x \u003csecret\u003ehunter2 and more").as_deref(),
+            Some(r"x \u003csecret\u003e[REDACTED]")
+        );
+    }
+
     /// Free text in a JSON string cut by the capture cap keeps its pairs' and fields' rules.
     #[test]
     fn free_text_in_a_json_string_cut_by_the_cap() {

@@ -1,17 +1,20 @@
-//! HTML form fields in free text: the `value` of a field named after a sensitive key.
+//! HTML form fields in free text: the value of a field named after a sensitive key.
 //!
 //! `<input name="password" value="hunter2">`, `<input value=hunter3 NAME=api_key>` and
 //! `<input type="password" value='s3cr3t'>` keep their tags and lose their values, in an HTML
 //! body, a text body or an error, and in a JSON string that holds HTML. A `<textarea>` named
-//! after a sensitive key loses its contents, up to its end tag (in any case). Tags written as Go's
-//! encoding/json writes them (`\u003cinput …\u003e`), as in a JSON document quoted in a log line
-//! or an error, are read alike.
+//! after a sensitive key loses its contents, up to its end tag (in any case).
+//! Tags written as Go's encoding/json writes them (`\u003cinput …\u003e`), as in a JSON document
+//! quoted in a log line or an error, or with character references (`&lt;input …&gt;`, HTML
+//! escaped into text), are read alike, and the references in a name are decoded
+//! (`pass&#119;ord`).
 
 use std::borrow::Cow;
 
-use memchr::{memchr, memchr2, memmem};
+use memchr::{memchr, memchr2, memchr3, memmem};
 
 use super::keys::KeyRules;
+use super::markup::{Spelling, char_ref, close_at, decode, end_tag, open_at};
 use super::text::replace_spans;
 
 /// How the scan of one start tag ended.
@@ -40,10 +43,12 @@ struct Tag {
 /// sensitive key or whose `type` is `password`, and the contents of such a `<textarea>`.
 ///
 /// Attributes come in any order and case, double-, single- or un-quoted (or quoted as `\"…\"`,
-/// as in JSON quoted inside a string), with line breaks between them. A tag that the text ends
-/// inside loses its values whatever it is named: its `name` may be what was cut. Each byte is
-/// read once: a quoted value that is never closed holds the last quote of its kind, so no later
-/// value searches for its end again.
+/// as in JSON quoted inside a string), with line breaks between them. A tag may be written
+/// with character references (`&lt;input name=&quot;pin&quot;&gt;`) or Go's escapes (see
+/// [`markup`](super::markup)), and the references in a name or type are decoded before it is
+/// looked up (`pass&#119;ord`). A tag that the text ends inside loses its values whatever it is
+/// named: its `name` may be what was cut. Each byte is read once: a quoted value that is never
+/// closed holds the last quote of its kind, so no later value searches for its end again.
 pub(super) fn redact_form_fields<'a>(
     text: Cow<'a, str>,
     keys: &KeyRules,
@@ -53,18 +58,17 @@ pub(super) fn redact_form_fields<'a>(
     let bytes = text.as_bytes();
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut values: Vec<(usize, usize)> = Vec::new();
+    let mut decoded = String::new();
     let mut pos = 0;
-    while let Some(at) = memchr2(b'<', b'\\', &bytes[pos..]) {
+    while let Some(at) = memchr3(b'<', b'\\', b'&', &bytes[pos..]) {
         let lt = pos + at;
-        // `<`, or `\u003c` as Go's encoding/json writes it (HTML in JSON inside a text).
-        let opener = match bytes[lt] {
-            b'<' => 1,
-            _ if escaped(bytes, lt, b'c') => ESCAPED.len(),
-            _ => 0,
+        let Some((spelling, opener)) = open_at(bytes, lt) else {
+            // Past the whole reference: a look at each of its `&amp;`s would read it again.
+            pos = lt + char_ref(bytes, lt).map_or(1, |(_, len)| len);
+            continue;
         };
-        let escaped_tag = opener > 1;
-        if opener == 0 || !bytes.get(lt + opener).is_some_and(u8::is_ascii_alphabetic) {
-            pos = lt + 1;
+        if !bytes.get(lt + opener).is_some_and(u8::is_ascii_alphabetic) {
+            pos = lt + opener;
             continue;
         }
         let name_end = lt
@@ -76,7 +80,15 @@ pub(super) fn redact_form_fields<'a>(
                 })
                 .count();
         values.clear();
-        let tag = scan_attributes(&text, name_end, keys, keybuf, &mut values);
+        let mut attributes = Attributes {
+            text: &text,
+            spelling,
+            keys,
+            keybuf,
+            decoded: &mut decoded,
+            values: &mut values,
+        };
+        let tag = attributes.scan(name_end);
         if tag.sensitive || tag.how == TagEnd::Open {
             spans.extend(values.iter().filter(|(start, end)| end > start));
         }
@@ -87,7 +99,7 @@ pub(super) fn redact_form_fields<'a>(
         let element = &text[lt + opener..name_end];
         if tag.sensitive && tag.how == TagEnd::Closed && element.eq_ignore_ascii_case("textarea") {
             let end =
-                end_tag(&text[pos..], element, escaped_tag).map_or(bytes.len(), |at| pos + at);
+                end_tag(&text[pos..], element, spelling, true).map_or(bytes.len(), |at| pos + at);
             if end > pos {
                 spans.push((pos, end));
             }
@@ -97,173 +109,151 @@ pub(super) fn redact_form_fields<'a>(
     replace_spans(text, &spans, replacement)
 }
 
-/// Scans the attributes of the start tag whose name ends at `from`, pushing the span of each
-/// `value` attribute's value (inside its quotes) to `values`.
-fn scan_attributes(
-    text: &str,
-    from: usize,
-    keys: &KeyRules,
-    keybuf: &mut String,
-    values: &mut Vec<(usize, usize)>,
-) -> Tag {
-    let bytes = text.as_bytes();
-    let skip_space = |mut i: usize| {
-        while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
-            i += 1;
-        }
-        i
-    };
-    let mut sensitive = false;
-    let mut i = from;
-    loop {
-        while bytes
-            .get(i)
-            .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/')
-        {
-            i += 1;
-        }
-        match bytes.get(i) {
-            None => {
+/// The attributes of one start tag, being scanned.
+struct Attributes<'t, 's> {
+    text: &'t str,
+    /// How the tag's `<` is written: a `>` and quotes written as references count only then.
+    spelling: Spelling,
+    keys: &'s KeyRules,
+    keybuf: &'s mut String,
+    /// Scratch space for a name with its references decoded.
+    decoded: &'s mut String,
+    /// The span of each `value` attribute's value (inside its quotes).
+    values: &'s mut Vec<(usize, usize)>,
+}
+
+impl Attributes<'_, '_> {
+    /// Scans the attributes of the start tag whose name ends at `from`.
+    fn scan(&mut self, from: usize) -> Tag {
+        let text = self.text;
+        let bytes = text.as_bytes();
+        let spelling = self.spelling;
+        let skip_space = |mut i: usize| {
+            while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+                i += 1;
+            }
+            i
+        };
+        let mut sensitive = false;
+        let mut i = from;
+        loop {
+            while bytes
+                .get(i)
+                .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/')
+            {
+                i += 1;
+            }
+            if i == bytes.len() {
                 return Tag {
                     end: i,
                     how: TagEnd::Open,
                     sensitive,
                 };
             }
-            Some(b'>') => {
+            if let Some(len) = close_at(bytes, i, spelling) {
                 return Tag {
-                    end: i + 1,
+                    end: i + len,
                     how: TagEnd::Closed,
                     sensitive,
                 };
             }
-            Some(b'\\') if escaped(bytes, i, b'e') => {
-                return Tag {
-                    end: i + ESCAPED.len(),
-                    how: TagEnd::Closed,
-                    sensitive,
-                };
-            }
-            Some(b'<') => {
+            if open_at(bytes, i).is_some() {
                 return Tag {
                     end: i,
                     how: TagEnd::Interrupted,
                     sensitive,
                 };
             }
-            Some(b'\\') if escaped(bytes, i, b'c') => {
-                return Tag {
-                    end: i,
-                    how: TagEnd::Interrupted,
-                    sensitive,
-                };
-            }
-            Some(_) => {}
-        }
-        // As in HTML, a name may start with `=`; it ends at a space, `/`, `>` or `=`.
-        let name_start = i;
-        i += 1;
-        while bytes
-            .get(i)
-            .is_some_and(|b| !(b.is_ascii_whitespace() || matches!(b, b'/' | b'>' | b'=')))
-            && !escaped(bytes, i, b'e')
-        {
+            // As in HTML, a name may start with `=`; it ends at a space, `/`, `>` or `=`.
+            let name_start = i;
             i += 1;
+            while bytes
+                .get(i)
+                .is_some_and(|b| !(b.is_ascii_whitespace() || matches!(b, b'/' | b'=')))
+                && close_at(bytes, i, spelling).is_none()
+            {
+                i += 1;
+            }
+            let name = &text[name_start..i];
+            i = skip_space(i);
+            if bytes.get(i) != Some(&b'=') {
+                continue;
+            }
+            i = skip_space(i + 1);
+            let (value, closed) = self.value(i);
+            i = value.1 + usize::from(closed) * value.2;
+            let value = (value.0, value.1);
+            if name.eq_ignore_ascii_case("value") {
+                self.values.push(value);
+            } else if name.eq_ignore_ascii_case("name") || name.eq_ignore_ascii_case("id") {
+                let named = unquoted(decode(&text[value.0..value.1], self.decoded));
+                sensitive |= self.keys.is_sensitive(named, self.keybuf);
+            } else if name.eq_ignore_ascii_case("type") {
+                let kind = unquoted(decode(&text[value.0..value.1], self.decoded));
+                sensitive |= kind.eq_ignore_ascii_case("password");
+            }
+            if !closed {
+                // The rest of the text is this value; later tags are looked for after its quote.
+                return Tag {
+                    end: value.0,
+                    how: TagEnd::Open,
+                    sensitive,
+                };
+            }
         }
-        let name = &text[name_start..i];
-        i = skip_space(i);
-        if bytes.get(i) != Some(&b'=') {
-            continue;
-        }
-        i = skip_space(i + 1);
-        let (value, closed) = match bytes.get(i) {
+    }
+
+    /// The value that starts at `i`: its span inside its quotes, whether it ends before the
+    /// text does, and the length of its closing quote.
+    fn value(&self, i: usize) -> ((usize, usize, usize), bool) {
+        let bytes = self.text.as_bytes();
+        match bytes.get(i) {
             Some(&quote @ (b'"' | b'\'')) => match memchr(quote, &bytes[i + 1..]) {
-                Some(at) => {
-                    let value = (i + 1, i + 1 + at);
-                    i = value.1 + 1;
-                    (value, true)
-                }
-                None => ((i + 1, bytes.len()), false),
+                Some(at) => ((i + 1, i + 1 + at, 1), true),
+                None => ((i + 1, bytes.len(), 0), false),
             },
             // `\"…\"`: HTML in JSON quoted inside a string.
             Some(b'\\') if matches!(bytes.get(i + 1), Some(b'"' | b'\'')) => {
                 let close = [b'\\', bytes[i + 1]];
                 match memmem::find(&bytes[i + 2..], &close) {
-                    Some(at) => {
-                        let value = (i + 2, i + 2 + at);
-                        i = value.1 + 2;
-                        (value, true)
-                    }
-                    None => ((i + 2, bytes.len()), false),
+                    Some(at) => ((i + 2, i + 2 + at, 2), true),
+                    None => ((i + 2, bytes.len(), 0), false),
                 }
             }
             _ => {
+                // `&quot;…&quot;`: a tag written with references is quoted with them too.
+                if let Some((quote @ ('"' | '\''), len)) = (self.spelling == Spelling::Reference)
+                    .then(|| char_ref(bytes, i))
+                    .flatten()
+                {
+                    let start = i + len;
+                    let mut from = start;
+                    while let Some(at) = memchr2(b'&', b'\\', &bytes[from..]).map(|at| from + at) {
+                        match char_ref(bytes, at) {
+                            Some((c, len)) if c == quote => return ((start, at, len), true),
+                            Some((_, len)) => from = at + len,
+                            None => from = at + 1,
+                        }
+                    }
+                    return ((start, bytes.len(), 0), false);
+                }
                 let start = i;
-                while bytes
-                    .get(i)
-                    .is_some_and(|b| !(b.is_ascii_whitespace() || *b == b'>'))
-                    && !escaped(bytes, i, b'e')
+                let mut i = i;
+                while bytes.get(i).is_some_and(|b| !b.is_ascii_whitespace())
+                    && close_at(bytes, i, self.spelling).is_none()
                 {
                     i += 1;
                 }
-                ((start, i), true)
+                ((start, i, 0), true)
             }
-        };
-        if name.eq_ignore_ascii_case("value") {
-            values.push(value);
-        } else {
-            let value = text[value.0..value.1].trim();
-            if name.eq_ignore_ascii_case("name") || name.eq_ignore_ascii_case("id") {
-                sensitive |= keys.is_sensitive(value, keybuf);
-            } else if name.eq_ignore_ascii_case("type") {
-                sensitive |= value.eq_ignore_ascii_case("password");
-            }
-        }
-        if !closed {
-            // The rest of the text is this value; later tags are looked for after its quote.
-            return Tag {
-                end: value.0,
-                how: TagEnd::Open,
-                sensitive,
-            };
         }
     }
 }
 
-/// How Go's encoding/json writes `<` and `>` (`\u003c`, `\u003e`), but for the last digit.
-const ESCAPED: &[u8] = b"\\u003_";
-
-/// Whether `bytes` holds at `at` the escape `\u003` + `last` (either case): `c` for `<`, `e`
-/// for `>`.
-fn escaped(bytes: &[u8], at: usize, last: u8) -> bool {
-    bytes
-        .get(at..at + ESCAPED.len())
-        .is_some_and(|found| found[..5] == ESCAPED[..5] && found[5] | 0x20 == last)
-}
-
-/// Offset in `rest` of the first end tag of element `name`, in any case (HTML's names have
-/// none): `</name>`, `</name >`, or, for a tag written as Go's encoder writes it (`escaped`),
-/// `\u003c/name\u003e`.
-fn end_tag(rest: &str, name: &str, escaped_tag: bool) -> Option<usize> {
-    let bytes = rest.as_bytes();
-    let (opener, open) = if escaped_tag {
-        (&ESCAPED[..5], ESCAPED.len())
-    } else {
-        (&b"<"[..], 1)
-    };
-    memmem::find_iter(bytes, opener).find(|&at| {
-        let tag = at + open + 1;
-        (!escaped_tag || escaped(bytes, at, b'c'))
-            && bytes.get(tag - 1) == Some(&b'/')
-            && bytes
-                .get(tag..tag + name.len())
-                .is_some_and(|found| found.eq_ignore_ascii_case(name.as_bytes()))
-            && match bytes.get(tag + name.len()) {
-                Some(b'>') => true,
-                Some(b) if b.is_ascii_whitespace() => true,
-                _ => escaped(bytes, tag + name.len(), b'e'),
-            }
-    })
+/// A decoded name or type without the spaces and quotes around it (`name=&quot;pin&quot;` in
+/// a tag written plainly).
+fn unquoted(value: &str) -> &str {
+    value.trim_matches(|c: char| c.is_whitespace() || c == '"' || c == '\'')
 }
 
 #[cfg(test)]

@@ -55,12 +55,14 @@ static STRING_SPECIAL: [bool; 256] = {
 };
 
 /// Bytes that may make a string free text with pairs or elements of its own (`key=value`,
-/// `key: value`, JSON quoted as a string, `<password>…`); noted by the same scan.
+/// `key: value`, JSON quoted as a string, `<password>…`, `&lt;password&gt;…`); noted by the
+/// same scan.
 static PAIR_MARK: [bool; 256] = {
     let mut table = [false; 256];
     table[b'=' as usize] = true;
     table[b':' as usize] = true;
     table[b'<' as usize] = true;
+    table[b'&' as usize] = true;
     table
 };
 
@@ -417,7 +419,8 @@ impl Parser<'_, '_> {
     ///
     /// Returns the offset of the closing quote and whether the string has escapes.
     /// The string at `pos`: where its closing quote is, whether it has escapes, and whether it
-    /// may hold pairs (see [`PAIR_MARK`], written plainly or as `\u003d`, `\u003a`, `\u003c`).
+    /// may hold pairs (see [`PAIR_MARK`], written plainly or as `\u003d`, `\u003a`, `\u003c`,
+    /// `\u0026`).
     fn scan_string(&self) -> Result<(usize, bool, bool), Stop> {
         let bytes = self.src.as_bytes();
         let mut i = self.pos + 1;
@@ -440,11 +443,13 @@ impl Parser<'_, '_> {
                         None => return Err(Stop::Eof),
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
                         Some(b'u') => {
-                            // `=`, `:` or `<` written as an escape (Go writes `<` so).
-                            marked |= bytes.get(i + 2..i + 5) == Some(b"003")
-                                && bytes
-                                    .get(i + 5)
-                                    .is_some_and(|b| matches!(b | 0x20, b'a' | b'c' | b'd'));
+                            // `=`, `:`, `<` or `&` written as an escape (Go writes `<` and
+                            // `&` so).
+                            marked |= bytes.get(i + 2..i + 6).is_some_and(|hex| {
+                                hex == b"0026"
+                                    || hex[..3] == *b"003"
+                                        && matches!(hex[3] | 0x20, b'a' | b'c' | b'd')
+                            });
                             for k in i + 2..i + 6 {
                                 match bytes.get(k) {
                                     None => return Err(Stop::Eof),

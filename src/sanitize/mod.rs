@@ -72,6 +72,7 @@ mod headers;
 mod html;
 mod json;
 mod keys;
+mod markup;
 mod multipart;
 mod path;
 #[cfg(test)]

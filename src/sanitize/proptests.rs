@@ -1,7 +1,8 @@
 //! Property tests: no secret planted under a sensitive key ever reaches the output, whatever
 //! the document, the key's spelling, the point where the capture cap cuts it, and whether it
 //! is sent as JSON or as `text/plain`; nor the value of a secret HTML form field, whatever
-//! its attributes' order, case and quoting, as HTML, text or inside a JSON string.
+//! its attributes' order, case and quoting, as HTML, text, HTML escaped into text or inside a
+//! JSON string.
 
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -291,7 +292,7 @@ proptest! {
         fields in prop::collection::vec((html_field(), prop::collection::vec((0u8..8, 0u8..6, any::<bool>()), 6)), 1..5),
         cut in any::<prop::sample::Index>(),
         whole in any::<bool>(),
-        how in select(vec!["text/html", "text/plain", "json", "json as text"]),
+        how in select(vec!["text/html", "text/plain", "json", "json as text", "escaped html"]),
     ) {
         let mut html = String::from("<form action=\"/login\">\n");
         let mut secrets = Vec::new();
@@ -305,6 +306,15 @@ proptest! {
             "json" | "json as text" => (
                 serde_json::to_string(&serde_json::json!({ "n": 1, "page": html })).unwrap(),
                 if how == "json" { "application/json" } else { "text/plain" },
+            ),
+            // The page escaped into text, as a template or an error quotes it.
+            "escaped html" => (
+                html.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+                    .replace('"', "&quot;")
+                    .replace('\'', "&#39;"),
+                "text/html",
             ),
             ct => (html.clone(), ct),
         };

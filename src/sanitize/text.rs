@@ -4,12 +4,12 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use memchr::memmem;
 use regex::Regex;
 
 use super::html::redact_form_fields;
 use super::json::{decode_escapes, redact_json_document};
 use super::keys::KeyRules;
+use super::markup::{Spelling, end_tag, open_at};
 use super::redactor::Rules;
 use super::values::ValueRules;
 
@@ -24,9 +24,15 @@ static KEY_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The start tag of an XML or HTML element (`<password>`, `<wsse:Password Type="…">`, attributes
-/// on the next line); the name is the first group.
+/// on the next line); the name is the first group, the tag's `>` the second. Its `<` and `>` may
+/// be written as Go's encoding/json writes them (`\u003cpassword\u003e`) or as character
+/// references (`&lt;password&gt;`, see [`markup`](super::markup)).
 static XML_START_TAG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"<([A-Za-z_][A-Za-z0-9_.:\-]*)(?:\s[^>]*)?>").expect("xml pattern is valid")
+    const REFERENCE: &str = r"(?:&|\\u0026)(?i:amp;?){0,2}";
+    Regex::new(&format!(
+        r"(?:<|\\u003[cC]|{REFERENCE}(?i:lt|#0*60|#x0*3c);?)([A-Za-z_][A-Za-z0-9_.:\-]*)(?:\s[^>]*?)?(>|\\u003[eE]|{REFERENCE}(?i:gt|#0*62|#x0*3e);?)"
+    ))
+    .expect("xml pattern is valid")
 });
 
 /// Redacts free text that may be JSON: a `text/plain` body (what `fetch` and `sendBeacon` send
@@ -233,19 +239,20 @@ fn redact_xml<'a>(
     // at most once.
     let mut redacted_to = 0;
     for caps in XML_START_TAG.captures_iter(&text) {
-        let (Some(tag), Some(name)) = (caps.get(0), caps.get(1)) else {
+        let (Some(tag), Some(name), Some(close)) = (caps.get(0), caps.get(1), caps.get(2)) else {
             continue;
         };
         let name = name.as_str();
         let local = name.rsplit(':').next().unwrap_or(name);
         if tag.start() < redacted_to
-            || tag.as_str().ends_with("/>")
+            || text[..close.start()].ends_with('/')
             || !keys.is_sensitive(local, keybuf)
         {
             continue;
         }
+        let spelling = open_at(text.as_bytes(), tag.start()).map_or(Spelling::Plain, |(s, _)| s);
         let start = tag.end();
-        let end = match end_tag(&text[start..], name) {
+        let end = match end_tag(&text[start..], name, spelling, false) {
             Some(at) => start + at,
             // `Option<Token>`, `Vec<Credentials>` in an error text: a type's parameter, not an
             // element, and redacting to the end of the text would take the error's reason.
@@ -288,21 +295,6 @@ pub(super) fn replace_spans<'a>(
     }
     out.push_str(&text[written..]);
     Cow::Owned(out)
-}
-
-/// Offset in `rest` of the first end tag of element `name` (`</name>`, `</name >`).
-fn end_tag(rest: &str, name: &str) -> Option<usize> {
-    let needle = format!("</{name}");
-    let finder = memmem::Finder::new(needle.as_bytes());
-    let bytes = rest.as_bytes();
-    let mut from = 0;
-    while let Some(at) = finder.find(&bytes[from..]).map(|at| from + at) {
-        match bytes.get(at + needle.len()) {
-            Some(b) if *b == b'>' || b.is_ascii_whitespace() => return Some(at),
-            _ => from = at + needle.len(),
-        }
-    }
-    None
 }
 
 /// Drops the end of a value that was cut by truncation.
@@ -507,6 +499,12 @@ mod tests {
             "a<b value=1 ",
             r"\u003ctextarea name=token\u003e",
             r#"\u003ci value=\"a \u003c/textarea "#,
+            r"\u003cpassword\u003e",
+            "&lt;password&gt;&lt;/passwordx ",
+            "&lt;textarea name=token&gt;&lt;/textarea",
+            "&lt;i value=&quot;a &amp;amp;amp;amp;#0000",
+            "<a name=password value=&amp;amp;amp;quot;x ",
+            "&lt;a x=&#39; name=&quot;pin&quot; value=",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();

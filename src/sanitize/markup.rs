@@ -1,0 +1,282 @@
+//! How the `<`, `>` and quotes of markup are written in free text: plainly, as Go's
+//! encoding/json writes them (`\u003c`, `\u003e`), or as HTML character references (`&lt;`,
+//! `&#60;`, `&#x3C;`, `&quot;`, and escaped twice, `&amp;lt;`, or written by Go's encoder,
+//! `\u0026lt;`), as in an HTML page quoted in an error or a template in a log line.
+//!
+//! The form field and element rules read tags through these, and decode the references in a
+//! field's `name` before they look it up; what they store is the text as it came.
+
+use memchr::{memchr2, memchr3};
+
+/// How a tag's `<` is written. Its `>`, and its end tag's `<` and `>`, are looked for written
+/// the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Spelling {
+    /// `<`.
+    Plain,
+    /// `\u003c`, as Go's encoding/json writes `<`.
+    Go,
+    /// A character reference: `&lt;`, `&#60;`, `&#x3c;`, `&amp;lt;`, `\u0026lt;`.
+    Reference,
+}
+
+/// Whether `bytes` holds at `at` the escape `\u003` + `last` (either case): `c` for `<`, `e`
+/// for `>`.
+pub(super) fn go_escape(bytes: &[u8], at: usize, last: u8) -> bool {
+    bytes
+        .get(at..at + GO_ESCAPE_LEN)
+        .is_some_and(|found| found[..5] == *b"\\u003" && found[5] | 0x20 == last)
+}
+
+/// Length of `\u003c`.
+pub(super) const GO_ESCAPE_LEN: usize = 6;
+
+/// The `<` at `at`, in any spelling, with its length.
+pub(super) fn open_at(bytes: &[u8], at: usize) -> Option<(Spelling, usize)> {
+    match bytes.get(at)? {
+        b'<' => Some((Spelling::Plain, 1)),
+        b'\\' if go_escape(bytes, at, b'c') => Some((Spelling::Go, GO_ESCAPE_LEN)),
+        b'&' | b'\\' => match char_ref(bytes, at) {
+            Some(('<', len)) => Some((Spelling::Reference, len)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The length of the `>` at `at` that closes a tag whose `<` is spelled `spelling`: `>` and
+/// `\u003e` close any tag, a reference to `>` one opened by a reference.
+pub(super) fn close_at(bytes: &[u8], at: usize, spelling: Spelling) -> Option<usize> {
+    match bytes.get(at)? {
+        b'>' => Some(1),
+        b'\\' if go_escape(bytes, at, b'e') => Some(GO_ESCAPE_LEN),
+        b'&' | b'\\' if spelling == Spelling::Reference => match char_ref(bytes, at) {
+            Some(('>', len)) => Some(len),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// How many times an `&amp;` may wrap a reference (`&amp;lt;`, `&amp;amp;lt;`): text escaped
+/// once more per level. The bound keeps every look at a reference short.
+const MAX_AMP_LEVELS: usize = 2;
+
+/// The HTML character reference at `at`, the character it stands for and its length.
+///
+/// A reference starts with `&` (or `\u0026`, as Go writes it) and is a decimal (`&#119;`) or
+/// hexadecimal (`&#x77;`) number or one of the names that matter for tags: `quot`, `amp`, `lt`,
+/// `gt`, `apos`, in any case. Browsers take a number and all but `apos` without their `;`, so
+/// it is optional here too. An `&amp;` before another reference (`&amp;quot;`) is that
+/// reference, escaped twice.
+pub(super) fn char_ref(bytes: &[u8], at: usize) -> Option<(char, usize)> {
+    let start = match bytes.get(at)? {
+        b'&' => at + 1,
+        b'\\'
+            if bytes
+                .get(at..at + 6)
+                .is_some_and(|found| found.eq_ignore_ascii_case(b"\\u0026")) =>
+        {
+            at + 6
+        }
+        _ => return None,
+    };
+    let (mut c, mut end) = reference_body(bytes, start)?;
+    for _ in 0..MAX_AMP_LEVELS {
+        match (c, reference_body(bytes, end)) {
+            ('&', Some((inner, inner_end))) => (c, end) = (inner, inner_end),
+            _ => break,
+        }
+    }
+    Some((c, end - at))
+}
+
+/// The reference whose name or number starts at `at` (after its `&`), and where it ends.
+fn reference_body(bytes: &[u8], at: usize) -> Option<(char, usize)> {
+    if bytes.get(at) == Some(&b'#') {
+        let hex = matches!(bytes.get(at + 1), Some(b'x' | b'X'));
+        let radix = if hex { 16 } else { 10 };
+        let digits = at + 1 + usize::from(hex);
+        let mut end = digits;
+        let mut value = 0_u32;
+        while let Some(digit) = bytes.get(end).and_then(|&b| char::from(b).to_digit(radix)) {
+            value = value.saturating_mul(radix).saturating_add(digit);
+            end += 1;
+        }
+        if end == digits {
+            return None;
+        }
+        if bytes.get(end) == Some(&b';') {
+            end += 1;
+        }
+        let c = char::from_u32(value)
+            .filter(|&c| c != '\0')
+            .unwrap_or('\u{FFFD}');
+        return Some((c, end));
+    }
+    const NAMES: [(&[u8], char); 5] = [
+        (b"quot", '"'),
+        (b"amp", '&'),
+        (b"lt", '<'),
+        (b"gt", '>'),
+        (b"apos", '\''),
+    ];
+    NAMES.iter().find_map(|&(name, c)| {
+        let end = at + name.len();
+        if !bytes
+            .get(at..end)
+            .is_some_and(|found| found.eq_ignore_ascii_case(name))
+        {
+            return None;
+        }
+        match bytes.get(end) {
+            Some(b';') => Some((c, end + 1)),
+            _ if c != '\'' => Some((c, end)),
+            _ => None,
+        }
+    })
+}
+
+/// `raw` with its character references and `\uXXXX` escapes decoded, into `out`; `raw` itself
+/// when it has neither.
+pub(super) fn decode<'a>(raw: &'a str, out: &'a mut String) -> &'a str {
+    let bytes = raw.as_bytes();
+    let Some(first) = memchr2(b'&', b'\\', bytes) else {
+        return raw;
+    };
+    out.clear();
+    out.push_str(&raw[..first]);
+    let mut i = first;
+    while let Some(at) = memchr2(b'&', b'\\', &bytes[i..]).map(|at| i + at) {
+        out.push_str(&raw[i..at]);
+        if let Some((c, len)) = char_ref(bytes, at) {
+            out.push(c);
+            i = at + len;
+        } else if let Some(c) = json_escape(bytes, at) {
+            out.push(c);
+            i = at + 6;
+        } else {
+            out.push(char::from(bytes[at]));
+            i = at + 1;
+        }
+    }
+    out.push_str(&raw[i..]);
+    out
+}
+
+/// The character of the JSON escape `\uXXXX` at `at` (a lone surrogate is U+FFFD).
+fn json_escape(bytes: &[u8], at: usize) -> Option<char> {
+    let hex = bytes.get(at + 2..at + 6)?;
+    if bytes.get(at + 1) != Some(&b'u') || !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let value = hex
+        .iter()
+        .filter_map(|&b| char::from(b).to_digit(16))
+        .fold(0, |value, digit| value * 16 + digit);
+    Some(char::from_u32(value).unwrap_or('\u{FFFD}'))
+}
+
+/// Offset in `rest` of the first end tag of element `name` (`</name>`, `</name >`), its `<` and
+/// `>` spelled as `spelling`; its name in any case when `any_case` (HTML's names have none).
+pub(super) fn end_tag(rest: &str, name: &str, spelling: Spelling, any_case: bool) -> Option<usize> {
+    let bytes = rest.as_bytes();
+    let mut from = 0;
+    while let Some(at) = memchr3(b'<', b'\\', b'&', &bytes[from..]).map(|at| from + at) {
+        from = at + 1;
+        let Some((found, len)) = open_at(bytes, at) else {
+            continue;
+        };
+        let slash = at + len;
+        let name_end = slash + 1 + name.len();
+        let named = bytes.get(slash) == Some(&b'/')
+            && bytes.get(slash + 1..name_end).is_some_and(|found| {
+                if any_case {
+                    found.eq_ignore_ascii_case(name.as_bytes())
+                } else {
+                    found == name.as_bytes()
+                }
+            });
+        if found == spelling
+            && named
+            && (bytes.get(name_end).is_some_and(u8::is_ascii_whitespace)
+                || close_at(bytes, name_end, spelling).is_some())
+        {
+            return Some(at);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoded(raw: &str) -> String {
+        let mut out = String::new();
+        decode(raw, &mut out).to_owned()
+    }
+
+    #[test]
+    fn references_decode() {
+        for (raw, want) in [
+            ("pass&#119;ord", "password"),
+            ("&#x70;assword", "password"),
+            ("&#X50;ASS&#0000087ORD", "PASSWORD"),
+            ("&quot;a&QUOT;&amp;&lt;&gt;&apos;&#39;", "\"a\"&<>''"),
+            ("&amp;quot;&amp;amp;#119;\\u0026lt;", "\"w<"),
+            ("pass\\u0077ord", "password"),
+            (
+                "a &apos b &unknown; &# &#x; &#0; &#99999999;",
+                "a &apos b &unknown; &# &#x; \u{FFFD} \u{FFFD}",
+            ),
+            ("no references", "no references"),
+            ("\\ & \\u00", "\\ & \\u00"),
+        ] {
+            assert_eq!(decoded(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn delimiters_in_every_spelling() {
+        for (text, spelling) in [
+            ("<", Spelling::Plain),
+            ("\\u003c", Spelling::Go),
+            ("\\u003C", Spelling::Go),
+            ("&lt;", Spelling::Reference),
+            ("&LT", Spelling::Reference),
+            ("&#60;", Spelling::Reference),
+            ("&#x3c;", Spelling::Reference),
+            ("&amp;lt;", Spelling::Reference),
+            ("\\u0026lt;", Spelling::Reference),
+        ] {
+            assert_eq!(
+                open_at(text.as_bytes(), 0),
+                Some((spelling, text.len())),
+                "{text}"
+            );
+        }
+        for text in ["&gt;", "&#62;", "&amp;gt;"] {
+            assert_eq!(
+                close_at(text.as_bytes(), 0, Spelling::Reference),
+                Some(text.len())
+            );
+            assert_eq!(close_at(text.as_bytes(), 0, Spelling::Plain), None);
+        }
+        assert_eq!(open_at(b"&amp;", 0), None);
+        assert_eq!(
+            end_tag(
+                "a&lt;/b&gt; &lt;/Pin &gt;",
+                "pin",
+                Spelling::Reference,
+                true
+            ),
+            Some(12)
+        );
+        assert_eq!(end_tag("</pin>", "pin", Spelling::Reference, true), None);
+        assert_eq!(
+            end_tag("\\u003c/pin\\u003e", "pin", Spelling::Go, false),
+            Some(0)
+        );
+    }
+}
