@@ -636,6 +636,54 @@ mod redact_body_tests {
         );
     }
 
+    /// A secret under another attribute than `value`: the field rule knew only `value` and
+    /// took only `name` and `id` for a field's name, so a CSRF token in a `<meta>`, a .NET
+    /// config's password and a secret `<select>`'s options were kept.
+    #[test]
+    fn secrets_under_other_attribute_names() {
+        let cases = [
+            (
+                r#"<head><meta name="csrf-token" content="abc123"><meta name="viewport" content="width=device-width"></head>"#,
+                r#"<head><meta name="csrf-token" content="[REDACTED]"><meta name="viewport" content="width=device-width"></head>"#,
+            ),
+            (
+                r#"<meta content="abc123" property="api_key"/><meta property="og:title" content="Hi">"#,
+                r#"<meta content="[REDACTED]" property="api_key"/><meta property="og:title" content="Hi">"#,
+            ),
+            (
+                "<appSettings>\n  <add key=\"Password\" value=\"s3cret\"/>\n  <add key=\"Theme\" value=\"dark\"/>\n</appSettings>",
+                "<appSettings>\n  <add key=\"Password\" value=\"[REDACTED]\"/>\n  <add key=\"Theme\" value=\"dark\"/>\n</appSettings>",
+            ),
+            (
+                r#"<add connectionString="s3cret" name="Api.Token"/>"#,
+                r#"<add connectionString="[REDACTED]" name="Api.Token"/>"#,
+            ),
+            (
+                "<select name=\"password\">\n<option value=\"s3cret\">s3cret</option><option selected>hunter2</option>\n</SELECT><select name=size><option value=m>M</option></select>",
+                "<select name=\"password\">[REDACTED]</SELECT><select name=size><option value=m>M</option></select>",
+            ),
+        ];
+        for (input, want) in cases {
+            for ct in ["text/html", "application/xml", "text/plain"] {
+                assert_eq!(
+                    redact(Some(ct), input.as_bytes()).as_deref(),
+                    Some(want),
+                    "{ct}"
+                );
+            }
+            let json = serde_json::to_string(&serde_json::json!({ "page": input })).unwrap();
+            let want_json = serde_json::to_string(&serde_json::json!({ "page": want })).unwrap();
+            assert_eq!(
+                redact(Some("application/json"), json.as_bytes()),
+                Some(want_json)
+            );
+        }
+        // A connection string's password goes by the pair rule, whatever the entry is named.
+        let config = r#"<add name="DbConnection" connectionString="Server=db;User Id=app;Password=s3cret;Pooling=true"/>"#;
+        let out = redact(Some("application/xml"), config.as_bytes()).unwrap();
+        assert!(!out.contains("s3cret"), "{out}");
+    }
+
     /// An XML element written as Go's encoding/json writes tags (`\u003c`, `\u003e`) in a text
     /// that is no JSON document (a log line, an error): the element rule looked for a plain `<`
     /// only. The JSON string path decodes `\u003c` first, and already redacted it.

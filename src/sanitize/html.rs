@@ -1,9 +1,10 @@
 //! HTML form fields in free text: the value of a field named after a sensitive key.
 //!
-//! `<input name="password" value="hunter2">`, `<input value=hunter3 NAME=api_key>` and
-//! `<input type="password" value='s3cr3t'>` keep their tags and lose their values, in an HTML
-//! body, a text body or an error, and in a JSON string that holds HTML. A `<textarea>` named
-//! after a sensitive key loses its contents, up to its end tag (in any case).
+//! `<input name="password" value="hunter2">`, `<input value=hunter3 NAME=api_key>`,
+//! `<input type="password" value='s3cr3t'>`, `<meta name="csrf-token" content="…">` and a .NET
+//! config's `<add key="Password" value="…"/>` keep their tags and lose their values, in an HTML
+//! or XML body, a text body or an error, and in a JSON string that holds HTML. A `<textarea>` or
+//! `<select>` named after a sensitive key loses its contents, up to its end tag (in any case).
 //! Tags written as Go's encoding/json writes them (`\u003cinput …\u003e`), as in a JSON document
 //! quoted in a log line or an error, or with character references (`&lt;input …&gt;`, HTML
 //! escaped into text), are read alike, and the references in a name are decoded
@@ -39,8 +40,9 @@ struct Tag {
     sensitive: bool,
 }
 
-/// Replaces the value of every `value` attribute of an element whose `name` or `id` is a
-/// sensitive key or whose `type` is `password`, and the contents of such a `<textarea>`.
+/// Replaces the value of every value attribute (`value`, `content`, `connectionString`) of an
+/// element whose `name`, `id`, `key` or `property` is a sensitive key or whose `type` is
+/// `password`, and the contents of such a `<textarea>` or `<select>`.
 ///
 /// Attributes come in any order and case, double-, single- or un-quoted (or quoted as `\"…\"`,
 /// as in JSON quoted inside a string), with line breaks between them. A tag may be written
@@ -97,7 +99,9 @@ pub(super) fn redact_form_fields<'a>(
         }
         pos = tag.end;
         let element = &text[lt + opener..name_end];
-        if tag.sensitive && tag.how == TagEnd::Closed && element.eq_ignore_ascii_case("textarea") {
+        let holds_value =
+            element.eq_ignore_ascii_case("textarea") || element.eq_ignore_ascii_case("select");
+        if tag.sensitive && tag.how == TagEnd::Closed && holds_value {
             let end =
                 end_tag(&text[pos..], element, spelling, true).map_or(bytes.len(), |at| pos + at);
             if end > pos {
@@ -118,7 +122,7 @@ struct Attributes<'t, 's> {
     keybuf: &'s mut String,
     /// Scratch space for a name with its references decoded.
     decoded: &'s mut String,
-    /// The span of each `value` attribute's value (inside its quotes).
+    /// The span of each value attribute's value (inside its quotes).
     values: &'s mut Vec<(usize, usize)>,
 }
 
@@ -183,9 +187,15 @@ impl Attributes<'_, '_> {
             let (value, closed) = self.value(i);
             i = value.1 + usize::from(closed) * value.2;
             let value = (value.0, value.1);
-            if name.eq_ignore_ascii_case("value") {
+            if ["value", "content", "connectionstring"]
+                .iter()
+                .any(|v| name.eq_ignore_ascii_case(v))
+            {
                 self.values.push(value);
-            } else if name.eq_ignore_ascii_case("name") || name.eq_ignore_ascii_case("id") {
+            } else if ["name", "id", "key", "property"]
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n))
+            {
                 let named = unquoted(decode(&text[value.0..value.1], self.decoded));
                 sensitive |= self.keys.is_sensitive(named, self.keybuf);
             } else if name.eq_ignore_ascii_case("type") {

@@ -5,9 +5,11 @@
 //!
 //! - **by key**: the value of a sensitive key (`password`, `api_key`, `token`, ...) is replaced
 //!   whole, at any depth of JSON, in form bodies, query strings, multipart field names, header
-//!   names, `key=value` / `key: "value"` pairs, XML elements and HTML form fields (the `value`
-//!   of an element whose `name` or `id` is sensitive, or of an `<input type="password">`) of
-//!   text bodies, error texts and JSON strings, and matrix parameters of paths. Keys match in any case and spelling (`Pass-Word`,
+//!   names, `key=value` / `key: "value"` pairs, XML elements and HTML form fields (the `value`,
+//!   `content` or `connectionString` of an element whose `name`, `id`, `key` or `property` is
+//!   sensitive, or of an `<input type="password">`; tags also written with character references
+//!   or Go's `\u003c`) of text bodies, error texts and JSON strings, and matrix parameters of
+//!   paths. Keys match in any case and spelling (`Pass-Word`,
 //!   `pass_word`, `"pass\u0077ord"`, `pass%77ord`), followed by digits or `confirmation`
 //!   (`password2`, `password_confirmation`), and as part of a path (`user[password]`).
 //! - **by value**: bearer tokens, JWTs, Luhn-valid card numbers, PEM private keys, AWS access

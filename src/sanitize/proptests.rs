@@ -195,7 +195,8 @@ fn write(doc: &Doc, out: &mut String, secrets: &mut Vec<String>) {
 }
 
 /// An HTML form field's attributes, `(name, value)`, and its secret when it has one: named
-/// (`name` or `id`) after a sensitive key in any case and spelling, or of type `password`.
+/// (`name`, `id`, `key` or `property`) after a sensitive key in any case and spelling, its
+/// secret under `value`, `content` or `connectionString`, or of type `password`.
 fn html_field() -> impl Strategy<Value = (Vec<(String, String)>, Option<String>)> {
     let word = "[a-z]{1,8}";
     let sensitive_name = (
@@ -225,15 +226,16 @@ fn html_field() -> impl Strategy<Value = (Vec<(String, String)>, Option<String>)
         });
     let secret = "[A-Z0-9]{8,20}".prop_map(|s| format!("SECRET-{s}"));
     prop_oneof![
-        (select(vec!["name", "id"]), sensitive_name, secret.clone()).prop_map(
-            |(attr, name, secret)| (
-                vec![
-                    (attr.to_owned(), name),
-                    ("value".to_owned(), secret.clone())
-                ],
+        (
+            select(vec!["name", "id", "key", "property"]),
+            sensitive_name,
+            select(vec!["value", "content", "connectionString"]),
+            secret.clone()
+        )
+            .prop_map(|(attr, name, value, secret)| (
+                vec![(attr.to_owned(), name), (value.to_owned(), secret.clone())],
                 Some(secret)
-            )
-        ),
+            )),
         (word, secret).prop_map(|(name, secret)| (
             vec![
                 ("type".to_owned(), "password".to_owned()),
