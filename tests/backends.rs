@@ -743,14 +743,17 @@ async fn recorded_headers_are_redacted(t: Arc<TestDb>) {
 }
 
 /// An HTML form posted as a page and inside a JSON string is stored with its tags and without
-/// the values of its secret fields.
+/// the values of its secret fields, a CSRF token's `<meta>` and a field escaped into the page's
+/// text included.
 async fn html_form_fields_are_redacted(t: Arc<TestDb>) {
     let db = t.migrated().await;
     let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
     let form = concat!(
+        r#"<meta name="csrf-token" content="hunter5">"#,
         r#"<form><input type="password" name="pw" value="hunter2">"#,
         "<input name=\"password\" value='s3cr3t'>\n<INPUT value=hunter3\n  name=api_key>",
-        r#"<input name="user" value="ann"></form>"#
+        r#"<input name="user" value="ann"></form>"#,
+        r#"<pre>&lt;input name=&quot;pass&#119;ord&quot; value=&quot;hunter4&quot;&gt;</pre>"#
     );
     let json = serde_json::json!({ "page": form }).to_string();
     for (path, content_type, body) in [
@@ -772,9 +775,11 @@ async fn html_form_fields_are_redacted(t: Arc<TestDb>) {
     assert_eq!(
         page,
         concat!(
+            r#"<meta name="csrf-token" content="[REDACTED]">"#,
             r#"<form><input type="password" name="pw" value="[REDACTED]">"#,
             "<input name=\"password\" value='[REDACTED]'>\n<INPUT value=[REDACTED]\n  name=api_key>",
-            r#"<input name="user" value="ann"></form>"#
+            r#"<input name="user" value="ann"></form>"#,
+            r#"<pre>&lt;input name=&quot;pass&#119;ord&quot; value=&quot;[REDACTED]&quot;&gt;</pre>"#
         )
     );
     let json = rows[1].request_body.as_deref().expect("JSON recorded");
