@@ -636,6 +636,43 @@ mod redact_body_tests {
         );
     }
 
+    /// JSON escaped into an HTML attribute (Rails' and React's `data-props="{&quot;…`), and
+    /// `key: &quot;value&quot;` pairs: the pair rule read a key's quote and its value's only
+    /// as `"` or `'`, so the key was missed or the value taken as empty, and kept.
+    #[test]
+    fn pairs_quoted_with_character_references() {
+        let cases = [
+            (
+                r#"<div data-props="{&quot;user&quot;:&quot;ann&quot;,&quot;csrfToken&quot;:&quot;abc123&quot;}"></div>"#,
+                r#"<div data-props="{&quot;user&quot;:&quot;ann&quot;,&quot;csrfToken&quot;:[REDACTED]}"></div>"#,
+            ),
+            (
+                "<pre>password: &quot;hunter2 x&quot;, user: &#39;ann&#39;\ntoken=&#x27;abc123&#x27;</pre>",
+                "<pre>password: [REDACTED], user: &#39;ann&#39;\ntoken=[REDACTED]</pre>",
+            ),
+        ];
+        for (input, want) in cases {
+            for ct in ["text/html", "text/plain"] {
+                assert_eq!(
+                    redact(Some(ct), input.as_bytes()).as_deref(),
+                    Some(want),
+                    "{ct}"
+                );
+            }
+            let json = serde_json::to_string(&serde_json::json!({ "page": input })).unwrap();
+            let want_json = serde_json::to_string(&serde_json::json!({ "page": want })).unwrap();
+            assert_eq!(
+                redact(Some("application/json"), json.as_bytes()),
+                Some(want_json)
+            );
+        }
+        // A quote never closed: the value runs to the end of its line.
+        assert_eq!(
+            redact(Some("text/plain"), b"secret: &quot;abc def\nnext: 1").as_deref(),
+            Some("secret: [REDACTED]\nnext: 1")
+        );
+    }
+
     /// A secret under another attribute than `value`: the field rule knew only `value` and
     /// took only `name` and `id` for a field's name, so a CSRF token in a `<meta>`, a .NET
     /// config's password and a secret `<select>`'s options were kept.

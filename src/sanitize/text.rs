@@ -4,12 +4,13 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
+use memchr::memchr3;
 use regex::Regex;
 
 use super::html::redact_form_fields;
 use super::json::{decode_escapes, redact_json_document};
 use super::keys::KeyRules;
-use super::markup::{Spelling, end_tag, open_at};
+use super::markup::{Spelling, char_ref, end_tag, open_at};
 use super::redactor::Rules;
 use super::values::ValueRules;
 
@@ -17,10 +18,13 @@ use super::values::ValueRules;
 /// files, YAML, JSON-ish text, `Debug` prints). Only the key is matched so that every key is
 /// seen, even one inside the value of another; [`value_len`] decides where a sensitive value
 /// ends. A key may be a path (`user[password]`) and hold JSON escapes (`pass\u0077ord`, or
-/// `\"password\"` in JSON quoted inside a string), decoded before it is looked up.
+/// `\"password\"` in JSON quoted inside a string), decoded before it is looked up. Its closing
+/// quote may be a character reference (`&quot;token&quot;: …`, JSON escaped into HTML).
 static KEY_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"((?:(?-u:\b)|\\)[A-Za-z0-9_.\[\]\\\-]{2,64})["']?[ \t]*[:=][ \t]*"#)
-        .expect("key pattern is valid")
+    Regex::new(
+        r#"((?:(?-u:\b)|\\)[A-Za-z0-9_.\[\]\\\-]{2,64})(?:["']|&(?:amp;)?(?i:quot|apos|#0*3[49]|#x0*2[27]);?)?[ \t]*[:=][ \t]*"#,
+    )
+    .expect("key pattern is valid")
 });
 
 /// The start tag of an XML or HTML element (`<password>`, `<wsse:Password Type="…">`, attributes
@@ -154,7 +158,8 @@ fn redact_pairs<'a>(
 /// Length of the value at the start of `rest`.
 ///
 /// A quoted value runs to its closing quote (`\"` does not close it) or the end of the line,
-/// and so does one quoted inside a quoted string (`\"value\"`);
+/// and so does one quoted inside a quoted string (`\"value\"`) or with character references
+/// (`&quot;value&quot;`);
 /// an object or list (`{…}`, `[…]`) to its closing bracket, or the end of the text when it has
 /// none. Any other value runs to the end of the line or the next `&`, `,`, `;`, `<`: the value
 /// of `Authorization: Basic dXNlcg==` has a space in it, and over-redacting prose is harmless
@@ -196,6 +201,22 @@ fn value_len(rest: &str) -> usize {
             }
             rest.len()
         }
+        // Quoted with references: `&quot;value&quot;`, `&#39;value&#39;`.
+        Some(b'&') => match char_ref(bytes, 0) {
+            Some((quote @ ('"' | '\''), open)) => {
+                let mut from = open;
+                while let Some(at) = memchr3(b'&', b'\n', b'\r', &bytes[from..]) {
+                    let at = from + at;
+                    match (bytes[at], char_ref(bytes, at)) {
+                        (b'&', Some((c, len))) if c == quote => return at + len,
+                        (b'&', _) => from = at + 1,
+                        _ => return at,
+                    }
+                }
+                rest.len()
+            }
+            _ => unquoted_len(rest),
+        },
         _ => unquoted_len(rest),
     }
 }
@@ -514,6 +535,8 @@ mod tests {
             "&lt;i value=&quot;a &amp;amp;amp;amp;#0000",
             "<a name=password value=&amp;amp;amp;quot;x ",
             "&lt;a x=&#39; name=&quot;pin&quot; value=",
+            "pwd: &quot;a&amp;b &amp;#39; ",
+            "&quot;token&quot;:&#39;x&#34; ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
