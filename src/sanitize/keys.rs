@@ -35,6 +35,10 @@ pub(super) const DEFAULT_KEYS: &[&str] = &[
     "pin",
     "ssn",
     "otp",
+    // Anti-forgery tokens named without `token`: Spring's `_csrf`, Tornado's `_xsrf`. A reader
+    // of the trail who has one can forge requests for its session while it lasts.
+    "csrf",
+    "xsrf",
 ];
 
 /// Keys that *end* in one of these are redacted too (`new_password`, `github_token`,
@@ -393,6 +397,19 @@ mod tests {
             "credentials",
             "jsessionid",
             "PHPSESSID",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        // Anti-forgery tokens, as each framework names its field or header.
+        for k in [
+            "_csrf",
+            "X-CSRF-Token",
+            "csrfmiddlewaretoken",
+            "authenticity_token",
+            "_token",
+            "_xsrf",
+            "X-XSRF-TOKEN",
+            "__RequestVerificationToken",
         ] {
             assert!(rules.is_sensitive(k, &mut buf), "{k}");
         }
