@@ -69,6 +69,8 @@ mod record;
 pub mod sanitize;
 mod service;
 pub mod store;
+#[cfg(test)]
+mod test_logs;
 mod writer;
 
 pub use body::{RequestBody, ResponseBody};

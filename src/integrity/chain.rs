@@ -524,26 +524,7 @@ mod tests {
     /// written, kept wherever the logs go.
     #[tokio::test]
     async fn a_stored_checkpoint_is_logged_as_an_anchor() {
-        use std::sync::{Arc, Mutex};
-
-        #[derive(Clone, Default)]
-        struct Lines(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let lines = Lines::default();
-        let captured = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || captured.clone())
-            .with_ansi(false)
-            .finish();
-        let _default = tracing::subscriber::set_default(subscriber);
+        let (lines, _logs) = crate::test_logs::capture();
 
         let db = crate::connect("sqlite::memory:").await.unwrap();
         crate::migrate(&db).await.unwrap();
@@ -553,7 +534,7 @@ mod tests {
         chain.inserted(&sealed);
         chain.checkpoint(&db).await.unwrap();
 
-        let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let logged = lines.text();
         let line = logged
             .lines()
             .find(|line| line.contains("tower_audit::checkpoint"))

@@ -499,27 +499,8 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_journal_that_cannot_be_written_is_logged_once_a_second() {
-        use std::sync::{Arc, Mutex};
-
-        #[derive(Clone, Default)]
-        struct Lines(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().expect("lines").extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let lines = Lines::default();
-        let writer_lines = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer_lines.clone())
-            .with_ansi(false)
-            .finish();
         // This thread's: the request path runs here (a current-thread runtime).
-        let _logs = tracing::subscriber::set_default(subscriber);
+        let (lines, _logs) = crate::test_logs::capture();
 
         // No table: every insert fails, as while the database is away.
         let db = crate::connect("sqlite::memory:").await.expect("db");
@@ -547,7 +528,7 @@ mod tests {
         let stats = guard.stats();
         assert!(stats.dropped > 100, "{stats:?}");
 
-        let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("utf-8");
+        let text = lines.text();
         let logged = text
             .matches("cannot append to the audit journal; audit records dropped")
             .count();
