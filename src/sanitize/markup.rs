@@ -6,11 +6,11 @@
 //! The form field and element rules read tags through these, and decode the references in a
 //! field's `name` before they look it up; what they store is the text as it came.
 
-use memchr::{memchr2, memchr3};
+use memchr::{memchr_iter, memchr2};
 
 /// How a tag's `<` is written. Its `>`, and its end tag's `<` and `>`, are looked for written
 /// the same way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Spelling {
     /// `<`.
     Plain,
@@ -179,33 +179,39 @@ fn json_escape(bytes: &[u8], at: usize) -> Option<char> {
 
 /// Offset in `rest` of the first end tag of element `name` (`</name>`, `</name >`), its `<` and
 /// `>` spelled as `spelling`; its name in any case when `any_case` (HTML's names have none).
+///
+/// An element that has no end tag is looked for again at each of its start tags (`Vec<Token>`
+/// in an error text): the look goes from `/` to `/`, rare in text, and reads back from each to
+/// its `<`, rather than reading every `<`, `\` and `&` on the way.
 pub(super) fn end_tag(rest: &str, name: &str, spelling: Spelling, any_case: bool) -> Option<usize> {
     let bytes = rest.as_bytes();
-    let mut from = 0;
-    while let Some(at) = memchr3(b'<', b'\\', b'&', &bytes[from..]).map(|at| from + at) {
-        from = at + 1;
-        let Some((found, len)) = open_at(bytes, at) else {
-            continue;
-        };
-        let slash = at + len;
+    memchr_iter(b'/', bytes).find_map(|slash| {
         let name_end = slash + 1 + name.len();
-        let named = bytes.get(slash) == Some(&b'/')
-            && bytes.get(slash + 1..name_end).is_some_and(|found| {
-                if any_case {
-                    found.eq_ignore_ascii_case(name.as_bytes())
-                } else {
-                    found == name.as_bytes()
-                }
-            });
-        if found == spelling
-            && named
+        let named = bytes.get(slash + 1..name_end).is_some_and(|found| {
+            if any_case {
+                found.eq_ignore_ascii_case(name.as_bytes())
+            } else {
+                found == name.as_bytes()
+            }
+        });
+        let closed = named
             && (bytes.get(name_end).is_some_and(u8::is_ascii_whitespace)
-                || close_at(bytes, name_end, spelling).is_some())
-        {
-            return Some(at);
-        }
-    }
-    None
+                || close_at(bytes, name_end, spelling).is_some());
+        closed
+            .then(|| opener_before(bytes, slash, spelling))
+            .flatten()
+    })
+}
+
+/// The longest `<` looked for before an end tag's `/`: `\u0026amp;amp;#x003c;` is 21 bytes. A
+/// reference padded with more zeros is not read as an end tag's `<` (the element then runs to
+/// the end of the text).
+const MAX_OPENER_LEN: usize = 32;
+
+/// Where the `<` spelled `spelling` that ends right at `end` starts, if one does.
+fn opener_before(bytes: &[u8], end: usize, spelling: Spelling) -> Option<usize> {
+    (end.saturating_sub(MAX_OPENER_LEN)..end)
+        .find(|&at| open_at(bytes, at) == Some((spelling, end - at)))
 }
 
 #[cfg(test)]
