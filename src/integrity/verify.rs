@@ -63,10 +63,12 @@ pub struct Anchor {
 impl std::str::FromStr for Anchor {
     type Err = String;
 
-    /// Parses `chain@seq=hash`; the chain id is what comes before the last `@` ahead of `=`.
+    /// Parses `chain@seq=hash`. A row hash holds no `=` and a position no `@`: the hash is what
+    /// follows the last `=`, the chain id what comes before the last `@` ahead of it, and a
+    /// chain id may hold both.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let malformed = || format!("{text:?} is not an anchor: expected chain@seq=hash");
-        let (place, row_hash) = text.split_once('=').ok_or_else(malformed)?;
+        let (place, row_hash) = text.rsplit_once('=').ok_or_else(malformed)?;
         let (chain_id, seq) = place.rsplit_once('@').ok_or_else(malformed)?;
         let chain_seq: i64 = seq.parse().map_err(|_| malformed())?;
         if chain_id.is_empty() || row_hash.is_empty() || chain_seq < 1 {
@@ -915,6 +917,20 @@ mod tests {
     use sea_orm::sqlx;
 
     use super::*;
+
+    /// An anchor as the writer logs it (`chain@seq=hash`) parses back to itself whatever the
+    /// chain id holds: the writer takes any text as a chain id, `=` and `@` too.
+    #[test]
+    fn anchors_round_trip_whatever_their_chain_id() {
+        for chain_id in ["api-1", "api@eu", "svc=api", "a@1=b", "x=y@z=", "=", "@"] {
+            let anchor = Anchor {
+                chain_id: chain_id.to_owned(),
+                chain_seq: 1520,
+                row_hash: "v1:9f3c".to_owned(),
+            };
+            assert_eq!(anchor.to_string().parse(), Ok(anchor.clone()), "{anchor}");
+        }
+    }
 
     /// Only a stored value the model cannot hold is a break; a database that cannot be reached
     /// stays an error, whichever query it interrupts.
