@@ -673,6 +673,32 @@ mod redact_body_tests {
         );
     }
 
+    /// The same pairs as Go's encoding/json writes them, `&` as `\u0026`, in a JSON document
+    /// quoted in a log line or an error: the tag rules read `\u0026lt;` as `<`, but the pair
+    /// rule did not read `\u0026quot;` as a quote, and the token was kept.
+    #[test]
+    fn pairs_quoted_with_go_escaped_references() {
+        let cases = [
+            (
+                r#"page: <div data-props=\"{\u0026quot;user\u0026quot;:\u0026quot;ann\u0026quot;,\u0026quot;csrfToken\u0026quot;:\u0026quot;abc 123\u0026quot;}\">"#,
+                r#"page: <div data-props=\"{\u0026quot;user\u0026quot;:\u0026quot;ann\u0026quot;,\u0026quot;csrfToken\u0026quot;:[REDACTED]}\">"#,
+            ),
+            (
+                r"password: \u0026quot;hunter2 x\u0026quot;, user: \u0026#39;ann\u0026#39;",
+                r"password: [REDACTED], user: \u0026#39;ann\u0026#39;",
+            ),
+        ];
+        for (input, want) in cases {
+            for ct in ["text/html", "text/plain"] {
+                assert_eq!(
+                    redact(Some(ct), input.as_bytes()).as_deref(),
+                    Some(want),
+                    "{ct}"
+                );
+            }
+        }
+    }
+
     /// A secret under another attribute than `value`: the field rule knew only `value` and
     /// took only `name` and `id` for a field's name, so a CSRF token in a `<meta>`, a .NET
     /// config's password and a secret `<select>`'s options were kept.

@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use memchr::memchr3;
 use regex::Regex;
 
 use super::html::redact_form_fields;
@@ -19,10 +18,11 @@ use super::values::ValueRules;
 /// seen, even one inside the value of another; [`value_len`] decides where a sensitive value
 /// ends. A key may be a path (`user[password]`) and hold JSON escapes (`pass\u0077ord`, or
 /// `\"password\"` in JSON quoted inside a string), decoded before it is looked up. Its closing
-/// quote may be a character reference (`&quot;token&quot;: …`, JSON escaped into HTML).
+/// quote may be a character reference (`&quot;token&quot;: …`, JSON escaped into HTML), its `&`
+/// written as Go's encoding/json writes it too (`\u0026quot;`).
 static KEY_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"((?:(?-u:\b)|\\)[A-Za-z0-9_.\[\]\\\-]{2,64})(?:["']|&(?:amp;)?(?i:quot|apos|#0*3[49]|#x0*2[27]);?)?[ \t]*[:=][ \t]*"#,
+        r#"((?:(?-u:\b)|\\)[A-Za-z0-9_.\[\]\\\-]{2,64})(?:["']|(?:&|\\u0026)(?:amp;)?(?i:quot|apos|#0*3[49]|#x0*2[27]);?)?[ \t]*[:=][ \t]*"#,
     )
     .expect("key pattern is valid")
 });
@@ -201,16 +201,19 @@ fn value_len(rest: &str) -> usize {
             }
             rest.len()
         }
-        // Quoted with references: `&quot;value&quot;`, `&#39;value&#39;`.
-        Some(b'&') => match char_ref(bytes, 0) {
+        // Quoted with references: `&quot;value&quot;`, `&#39;value&#39;`, `\u0026quot;value…`.
+        Some(b'&' | b'\\') => match char_ref(bytes, 0) {
             Some((quote @ ('"' | '\''), open)) => {
                 let mut from = open;
-                while let Some(at) = memchr3(b'&', b'\n', b'\r', &bytes[from..]) {
+                while let Some(at) = bytes[from..]
+                    .iter()
+                    .position(|b| matches!(b, b'&' | b'\\' | b'\n' | b'\r'))
+                {
                     let at = from + at;
-                    match (bytes[at], char_ref(bytes, at)) {
-                        (b'&', Some((c, len))) if c == quote => return at + len,
-                        (b'&', _) => from = at + 1,
-                        _ => return at,
+                    match char_ref(bytes, at) {
+                        Some((c, len)) if c == quote => return at + len,
+                        _ if matches!(bytes[at], b'\n' | b'\r') => return at,
+                        _ => from = at + 1,
                     }
                 }
                 rest.len()
@@ -544,6 +547,8 @@ mod tests {
             "&lt;a x=&#39; name=&quot;pin&quot; value=",
             "pwd: &quot;a&amp;b &amp;#39; ",
             "&quot;token&quot;:&#39;x&#34; ",
+            r"pwd: \u0026quot;a\u0026amp;b \u0026#39; \x ",
+            r"\u0026quot;token\u0026quot;:\u0026#39;x\u0026#34; ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
