@@ -407,7 +407,6 @@ impl Chain {
         }
     }
 
-    /// Notes rows now in the database.
     /// Rows of this chain found in the database that this writer did not write (an insert an
     /// earlier process gave up on, committed after this writer read the head): their places are
     /// taken, so the rows sealed next follow the last of them. Before the head is read, the
@@ -426,6 +425,7 @@ impl Chain {
         }
     }
 
+    /// Notes rows now in the database.
     pub(crate) fn inserted(&mut self, rows: &[Model]) {
         for row in rows {
             if let (Some(seq), Some(hash)) = (row.chain_seq, &row.row_hash)
