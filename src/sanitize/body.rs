@@ -787,6 +787,38 @@ mod redact_body_tests {
         );
     }
 
+    /// A form field in JSON written by .NET's System.Text.Json, which escapes `"` in a string as
+    /// `\u0022` (and `<` as `\u003C`), quoted in a log line: since 0ad5e39 the field's name is
+    /// decoded and found sensitive, but its value was read as unquoted, up to the first space,
+    /// and a passphrase kept all its words but the first.
+    #[test]
+    fn form_values_quoted_with_json_escapes() {
+        let line = concat!(
+            r"log: \u003Cinput name=\u0022password\u0022 value=\u0022correct horse\u0022\u003E",
+            r" \u003Cinput name=\u0027pin\u0027 value=\u002712 34\u0027\u003E",
+            r" \u003Cinput name=\u0022q\u0022 value=\u0022kept as is\u0022\u003E"
+        );
+        let want = concat!(
+            r"log: \u003Cinput name=\u0022password\u0022 value=\u0022[REDACTED]\u0022\u003E",
+            r" \u003Cinput name=\u0027pin\u0027 value=\u0027[REDACTED]\u0027\u003E",
+            r" \u003Cinput name=\u0022q\u0022 value=\u0022kept as is\u0022\u003E"
+        );
+        for ct in ["text/plain", "text/html"] {
+            assert_eq!(
+                redact(Some(ct), line.as_bytes()).as_deref(),
+                Some(want),
+                "{ct}"
+            );
+        }
+        assert_eq!(Redactor::default().redact_error(line), want);
+        // In a plain tag, `\u0022` is text: an unquoted value's, up to the space.
+        let plain = r"<input name=q value=\u0022a b=1> <p>kept</p>";
+        assert_eq!(
+            redact(Some("text/html"), plain.as_bytes()).as_deref(),
+            Some(plain)
+        );
+    }
+
     /// Free text in a JSON string cut by the capture cap keeps its pairs' and fields' rules.
     #[test]
     fn free_text_in_a_json_string_cut_by_the_cap() {

@@ -222,6 +222,17 @@ impl Attributes<'_, '_> {
                 Some(at) => ((i + 1, i + 1 + at, 1), true),
                 None => ((i + 1, bytes.len(), 0), false),
             },
+            // `\u0022…\u0022`: quotes as .NET's System.Text.Json writes them in a string, in a
+            // tag it wrote (`\u003C`); in a plain tag, an unquoted value's text. An unclosed one
+            // is the last of its kind, as a plain quote is.
+            Some(b'\\') if self.spelling == Spelling::Go && quote_escape(bytes, i) => {
+                let close = &bytes[i..i + QUOTE_ESCAPE_LEN];
+                let start = i + QUOTE_ESCAPE_LEN;
+                match memmem::find(&bytes[start..], close) {
+                    Some(at) => ((start, start + at, QUOTE_ESCAPE_LEN), true),
+                    None => ((start, bytes.len(), 0), false),
+                }
+            }
             // `\"…\"`: HTML in JSON quoted inside a string.
             Some(b'\\') if matches!(bytes.get(i + 1), Some(b'"' | b'\'')) => {
                 let close = [b'\\', bytes[i + 1]];
@@ -258,6 +269,17 @@ impl Attributes<'_, '_> {
             }
         }
     }
+}
+
+/// Length of `\u0022`.
+const QUOTE_ESCAPE_LEN: usize = 6;
+
+/// Whether `bytes` holds at `at` a JSON escape of a quote, `\u0022` or `\u0027`.
+fn quote_escape(bytes: &[u8], at: usize) -> bool {
+    matches!(
+        bytes.get(at..at + QUOTE_ESCAPE_LEN),
+        Some(b"\\u0022" | b"\\u0027")
+    )
 }
 
 /// A decoded name or type without the spaces and quotes around it (`name=&quot;pin&quot;` in

@@ -549,6 +549,7 @@ mod tests {
             "&quot;token&quot;:&#39;x&#34; ",
             r"pwd: \u0026quot;a\u0026amp;b \u0026#39; \x ",
             r"\u0026quot;token\u0026quot;:\u0026#39;x\u0026#34; ",
+            r"\u003Ci name=pin value=\u0022a \u0027 ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
