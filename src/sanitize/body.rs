@@ -699,6 +699,29 @@ mod redact_body_tests {
         }
     }
 
+    /// JSON written by .NET's System.Text.Json, which escapes `"` in a string as `\u0022`, quoted
+    /// in a log line or an error: the key was read with its quote (`password"`, no key) and the
+    /// whole document kept.
+    #[test]
+    fn pairs_quoted_with_json_escapes() {
+        let line = concat!(
+            r"log: {\u0022user\u0022:\u0022ann\u0022,\u0022password\u0022:\u0022a, b\u0022,",
+            r"\u0022pin\u0022 : \u00271 2\u0027,\u0022next\u0022:1}"
+        );
+        let want = concat!(
+            r"log: {\u0022user\u0022:\u0022ann\u0022,\u0022password\u0022:[REDACTED],",
+            r"\u0022pin\u0022 : [REDACTED],\u0022next\u0022:1}"
+        );
+        for ct in ["text/plain", "text/html"] {
+            assert_eq!(
+                redact(Some(ct), line.as_bytes()).as_deref(),
+                Some(want),
+                "{ct}"
+            );
+        }
+        assert_eq!(Redactor::default().redact_error(line), want);
+    }
+
     /// A secret under another attribute than `value`: the field rule knew only `value` and
     /// took only `name` and `id` for a field's name, so a CSRF token in a `<meta>`, a .NET
     /// config's password and a secret `<select>`'s options were kept.

@@ -93,8 +93,9 @@ fn is_sensitive_key(key: &str, keys: &KeyRules, keybuf: &mut String) -> bool {
     let mut decoded = String::new();
     decode_escapes(key, &mut decoded);
     // A backslash that starts no JSON escape (`CORP\svc_password`, `C:\app\db_password`)
-    // stops the decoding: the part after the last one is a key of its own.
-    keys.is_sensitive(&decoded, keybuf)
+    // stops the decoding: the part after the last one is a key of its own. Quotes written as
+    // escapes (`\u0022password\u0022`, as .NET writes them) are the key's, not part of it.
+    keys.is_sensitive(decoded.trim_matches(['"', '\'']), keybuf)
         || key
             .rsplit('\\')
             .next()
@@ -158,8 +159,8 @@ fn redact_pairs<'a>(
 /// Length of the value at the start of `rest`.
 ///
 /// A quoted value runs to its closing quote (`\"` does not close it) or the end of the line,
-/// and so does one quoted inside a quoted string (`\"value\"`) or with character references
-/// (`&quot;value&quot;`);
+/// and so does one quoted inside a quoted string (`\"value\"`, `\u0022value\u0022`) or with
+/// character references (`&quot;value&quot;`);
 /// an object or list (`{…}`, `[…]`) to its closing bracket, or the end of the text when it has
 /// none. Any other value runs to the end of the line or the next `&`, `,`, `;`, `<`: the value
 /// of `Authorization: Basic dXNlcg==` has a space in it, and over-redacting prose is harmless
@@ -196,6 +197,22 @@ fn value_len(rest: &str) -> usize {
                 }
                 if bytes.get(at + 1) == Some(&bytes[1]) {
                     return at + 2;
+                }
+                from = at + 1;
+            }
+            rest.len()
+        }
+        // Quoted with JSON escapes, as .NET's encoder writes `"` in a string: `\u0022value\u0022`.
+        Some(b'\\') if matches!(bytes.get(..6), Some(b"\\u0022" | b"\\u0027")) => {
+            let close = &bytes[..6];
+            let mut from = 6;
+            while let Some(at) = memchr::memchr3(b'\\', b'\n', b'\r', &bytes[from..]) {
+                let at = from + at;
+                if bytes[at] != b'\\' {
+                    return at;
+                }
+                if bytes[at..].starts_with(close) {
+                    return at + close.len();
                 }
                 from = at + 1;
             }
@@ -550,6 +567,7 @@ mod tests {
             r"pwd: \u0026quot;a\u0026amp;b \u0026#39; \x ",
             r"\u0026quot;token\u0026quot;:\u0026#39;x\u0026#34; ",
             r"\u003Ci name=pin value=\u0022a \u0027 ",
+            r"\u0022pin\u0022:\u0022a \u0027 \x ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
