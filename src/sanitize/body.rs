@@ -579,6 +579,28 @@ mod redact_body_tests {
         assert_eq!(Redactor::default().redact_error(line), want);
     }
 
+    /// Each `(input, want)`: `input` as a body of each content type is stored as `want`, and,
+    /// with `in_json`, so is the string `input` inside a JSON body.
+    fn redacted_as(cases: &[(&str, &str)], types: &[&str], in_json: bool) {
+        for &(input, want) in cases {
+            for &ct in types {
+                assert_eq!(
+                    redact(Some(ct), input.as_bytes()).as_deref(),
+                    Some(want),
+                    "{ct}"
+                );
+            }
+            if in_json {
+                let json = serde_json::to_string(&serde_json::json!({ "page": input })).unwrap();
+                let want = serde_json::to_string(&serde_json::json!({ "page": want })).unwrap();
+                assert_eq!(
+                    redact(Some("application/json"), json.as_bytes()),
+                    Some(want)
+                );
+            }
+        }
+    }
+
     /// HTML character references in a field's name, type or quotes, and HTML escaped into
     /// text (a page quoted in an error, a template in a log line): the field rule compared
     /// the name as written, so `pass&#119;ord` was no key and every value was kept.
@@ -651,21 +673,7 @@ mod redact_body_tests {
                 "<pre>password: [REDACTED], user: &#39;ann&#39;\ntoken=[REDACTED]</pre>",
             ),
         ];
-        for (input, want) in cases {
-            for ct in ["text/html", "text/plain"] {
-                assert_eq!(
-                    redact(Some(ct), input.as_bytes()).as_deref(),
-                    Some(want),
-                    "{ct}"
-                );
-            }
-            let json = serde_json::to_string(&serde_json::json!({ "page": input })).unwrap();
-            let want_json = serde_json::to_string(&serde_json::json!({ "page": want })).unwrap();
-            assert_eq!(
-                redact(Some("application/json"), json.as_bytes()),
-                Some(want_json)
-            );
-        }
+        redacted_as(&cases, &["text/html", "text/plain"], true);
         // A quote never closed: the value runs to the end of its line.
         assert_eq!(
             redact(Some("text/plain"), b"secret: &quot;abc def\nnext: 1").as_deref(),
@@ -688,15 +696,7 @@ mod redact_body_tests {
                 r"password: [REDACTED], user: \u0026#39;ann\u0026#39;",
             ),
         ];
-        for (input, want) in cases {
-            for ct in ["text/html", "text/plain"] {
-                assert_eq!(
-                    redact(Some(ct), input.as_bytes()).as_deref(),
-                    Some(want),
-                    "{ct}"
-                );
-            }
-        }
+        redacted_as(&cases, &["text/html", "text/plain"], false);
     }
 
     /// JSON written by .NET's System.Text.Json, which escapes `"` in a string as `\u0022`, quoted
@@ -749,21 +749,11 @@ mod redact_body_tests {
                 "<select name=\"password\">[REDACTED]</SELECT><select name=size><option value=m>M</option></select>",
             ),
         ];
-        for (input, want) in cases {
-            for ct in ["text/html", "application/xml", "text/plain"] {
-                assert_eq!(
-                    redact(Some(ct), input.as_bytes()).as_deref(),
-                    Some(want),
-                    "{ct}"
-                );
-            }
-            let json = serde_json::to_string(&serde_json::json!({ "page": input })).unwrap();
-            let want_json = serde_json::to_string(&serde_json::json!({ "page": want })).unwrap();
-            assert_eq!(
-                redact(Some("application/json"), json.as_bytes()),
-                Some(want_json)
-            );
-        }
+        redacted_as(
+            &cases,
+            &["text/html", "application/xml", "text/plain"],
+            true,
+        );
         // A connection string's password goes by the pair rule, whatever the entry is named.
         let config = r#"<add name="DbConnection" connectionString="Server=db;User Id=app;Password=s3cret;Pooling=true"/>"#;
         let out = redact(Some("application/xml"), config.as_bytes()).unwrap();
