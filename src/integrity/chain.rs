@@ -167,6 +167,11 @@ struct Relink {
     expect: (i64, String),
     /// Its position and the hash it follows now.
     becomes: (i64, String),
+    /// The rows it waits for hold their places in this writer's head: sealed by this process
+    /// (the head is past them), they keep them. Not so for the rows an earlier process
+    /// journaled after a row it replaced: records journaled unsealed among them are sealed
+    /// first, so each takes the place after the head, following it, as it comes.
+    reserved: bool,
 }
 
 impl Chain {
@@ -226,6 +231,7 @@ impl Chain {
                 self.relink = Some(Relink {
                     expect: (seq + 1, hash),
                     becomes: (head.0 + 1, head.1.clone()),
+                    reserved: false,
                 });
             }
             self.checkpointed = head.0;
@@ -355,6 +361,7 @@ impl Chain {
         let earlier = self.relink.replace(Relink {
             expect: (seq + 1, hash),
             becomes,
+            reserved: true,
         });
         for row in later {
             self.follow(row);
@@ -386,7 +393,11 @@ impl Chain {
         if row_hash(&self.config.key, row) != hash {
             return;
         }
-        let (new_seq, new_prev) = relink.becomes.clone();
+        let (new_seq, new_prev) = match (&self.head, relink.reserved) {
+            (Some(head), false) => (head.0 + 1, head.1.clone()),
+            _ => relink.becomes.clone(),
+        };
+        let reserved = relink.reserved;
         note_replaced(row, seq, &hash);
         row.chain_seq = Some(new_seq);
         row.prev_hash = Some(new_prev);
@@ -403,6 +414,7 @@ impl Chain {
             self.relink = Some(Relink {
                 expect: (seq + 1, hash),
                 becomes: (new_seq + 1, new_hash),
+                reserved,
             });
         }
     }

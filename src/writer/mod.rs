@@ -1454,6 +1454,68 @@ mod tests {
         stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 2, 6).await;
     }
 
+    /// After a restart, the table's last row is the safe form of a refused row (place 5), and
+    /// the journal holds the rows an earlier process sealed after it (6 and 7, to follow the
+    /// row as it was) with a record the queue overflowed to the journal, unsealed, between
+    /// them. Replay relinks 6 to the safe form and seals the overflow row after it; 7, relinked
+    /// to its old place, then met that row there and was dead-lettered. Rows relinked across a
+    /// restart now take the place after the head as they come.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_relinked_after_a_restart_make_room_for_rows_journaled_among_them() {
+        use sea_orm::EntityTrait;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("audit.db").display()
+        );
+        let db = crate::connect(url).await.expect("db");
+        crate::migrate(&db).await.expect("migrate");
+        let row = |n: usize| crate::entity::audit_log::Model {
+            record_id: format!("rec-r-{n}"),
+            occurred_at: super::truncate_micros(chrono::Utc::now()),
+            method: "GET".into(),
+            path: format!("/r-{n}"),
+            ..super::null_row()
+        };
+        let mut sealed: Vec<_> = (1..=7).map(row).collect();
+        let mut chain = crate::integrity::Chain::new(in_doubt_chain());
+        chain.seal(&db, &mut sealed).await.expect("seal");
+        let mut safe = super::row::safe_form(&sealed[4], "refused");
+        chain.reseal(&mut safe);
+        let mut written = sealed[..4].to_vec();
+        written.push(safe);
+        crate::entity::audit_log::Entity::insert_many(written.into_iter().zip(1..).map(
+            |(row, id)| {
+                sea_orm::IntoActiveModel::into_active_model(crate::entity::audit_log::Model {
+                    id,
+                    ..row
+                })
+            },
+        ))
+        .exec(&db)
+        .await
+        .expect("written rows");
+        let journaled = [sealed[5].clone(), row(100), sealed[6].clone()];
+        let bytes: Vec<u8> = journaled
+            .iter()
+            .flat_map(|row| super::journal::raw_frame(&serde_json::to_vec(row).expect("row")))
+            .collect();
+        std::fs::write(&path, bytes).expect("journal");
+
+        let (layer, guard, task) = replaying_in_doubt(&db, &path);
+        assert!(
+            wait_for(&guard, |s| s.journal_bytes == 0
+                && s.replayed + s.dead_lettered >= 3)
+            .await,
+            "{:?}",
+            guard.stats()
+        );
+        stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 3, 8).await;
+    }
+
     /// With the hash chain on, rows sealed before an outage journaled them keep their positions
     /// across a restart: the next process lets new records take the queue only once it has
     /// replayed them. Letting them in after its first replayed batch gave new records the
