@@ -617,6 +617,16 @@ impl AuditLayerBuilder {
                                 source,
                             })?;
                     chain.journaled(places);
+                    if let Some(config) = &writer.journal {
+                        match crate::writer::Journal::dead_letter_places(config, chain.id()) {
+                            Ok(places) => chain.dead_lettered(places),
+                            Err(error) => tracing::warn!(
+                                %error,
+                                "tower-audit: cannot read the dead-letter journal; rows sealed \
+                                 after a dead-lettered row keep their links"
+                            ),
+                        }
+                    }
                     Some(journal.end())
                 } else {
                     None

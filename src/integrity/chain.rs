@@ -156,6 +156,9 @@ pub(crate) struct Chain {
     /// The places of the rows an earlier process left in the journal, which the database may
     /// not hold yet (see [`journaled`](Self::journaled)).
     journaled: Option<JournaledPlaces>,
+    /// The last place of this chain's rows in the dead-letter journal, with its row's hash (see
+    /// [`dead_lettered`](Self::dead_lettered)).
+    dead: Option<(i64, String)>,
 }
 
 /// A refused row was replaced by its safe form, or left the chain (dead-lettered): the next
@@ -184,6 +187,7 @@ impl Chain {
             last_checkpoint: Instant::now(),
             relink: None,
             journaled: None,
+            dead: None,
         }
     }
 
@@ -227,6 +231,18 @@ impl Chain {
             }
             if let Some((seq, hash)) = replaced
                 && head == from_row
+            {
+                self.relink = Some(Relink {
+                    expect: (seq + 1, hash),
+                    becomes: (head.0 + 1, head.1.clone()),
+                    reserved: false,
+                });
+            }
+            // A row dead-lettered right after the database's last row, by a process that
+            // stopped before it wrote the rows sealed after it: they follow what is there.
+            if self.relink.is_none()
+                && let Some((seq, hash)) = self.dead.take()
+                && seq == head.0 + 1
             {
                 self.relink = Some(Relink {
                     expect: (seq + 1, hash),
@@ -282,6 +298,14 @@ impl Chain {
     /// which would give two rows one place.
     pub(crate) fn journaled(&mut self, places: Option<JournaledPlaces>) {
         self.journaled = places;
+    }
+
+    /// Where the rows of this chain the database refused in every form lie in the dead-letter
+    /// journal. One placed right after the database's last row was refused by a process that
+    /// stopped before it wrote the rows sealed after it, which are still in the journal: they
+    /// are relinked to follow what the database holds, as that process would have.
+    pub(crate) fn dead_lettered(&mut self, places: Option<JournaledPlaces>) {
+        self.dead = places.map(|places| places.last);
     }
 
     /// The chain's id.

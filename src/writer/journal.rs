@@ -417,6 +417,27 @@ impl Journal {
         found
     }
 
+    /// [`sealed_places`](Self::sealed_places) of the dead-letter journal beside `config`'s,
+    /// `<journal>.dead`, if there is one: where the rows of `chain_id` the database refused in
+    /// every form were sealed.
+    #[cfg(feature = "integrity")]
+    pub(crate) fn dead_letter_places(
+        config: &JournalConfig,
+        chain_id: &str,
+    ) -> io::Result<Option<JournaledPlaces>> {
+        let path = beside(&config.path, ".dead");
+        if !path.exists() {
+            return Ok(None);
+        }
+        let dead = JournalConfig {
+            path,
+            fsync: FsyncPolicy::Never,
+            ..config.clone()
+        };
+        let (mut journal, _) = Self::open(&dead)?;
+        journal.sealed_places(chain_id)
+    }
+
     #[cfg(feature = "integrity")]
     fn scan_sealed_places(&mut self, chain_id: &str) -> io::Result<Option<JournaledPlaces>> {
         /// The row's place, without decoding the rest of it.

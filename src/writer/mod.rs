@@ -1516,6 +1516,67 @@ mod tests {
         stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 3, 8).await;
     }
 
+    /// A process dead-lettered the row at place 5 (refused in every form) and stopped before it
+    /// wrote the rows sealed after it: the table ends at 4, `<journal>.dead` holds the row, and
+    /// the journal rows 6 and 7, sealed to follow it. The next process relinks them to follow
+    /// row 4, at 5 and 6, as the first would have; they kept their links before, and `verify`
+    /// reported a break at 5.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_sealed_after_a_row_dead_lettered_before_a_restart_are_relinked() {
+        use sea_orm::EntityTrait;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("audit.db").display()
+        );
+        let db = crate::connect(url).await.expect("db");
+        crate::migrate(&db).await.expect("migrate");
+        let row = |n: usize| crate::entity::audit_log::Model {
+            record_id: format!("rec-d-{n}"),
+            occurred_at: super::truncate_micros(chrono::Utc::now()),
+            method: "GET".into(),
+            path: format!("/d-{n}"),
+            ..super::null_row()
+        };
+        let mut sealed: Vec<_> = (1..=7).map(row).collect();
+        crate::integrity::Chain::new(in_doubt_chain())
+            .seal(&db, &mut sealed)
+            .await
+            .expect("seal");
+        crate::entity::audit_log::Entity::insert_many(sealed[..4].iter().cloned().zip(1..).map(
+            |(row, id)| {
+                sea_orm::IntoActiveModel::into_active_model(crate::entity::audit_log::Model {
+                    id,
+                    ..row
+                })
+            },
+        ))
+        .exec(&db)
+        .await
+        .expect("written rows");
+        let frames = |rows: &[crate::entity::audit_log::Model]| -> Vec<u8> {
+            rows.iter()
+                .flat_map(|row| super::journal::raw_frame(&serde_json::to_vec(row).expect("row")))
+                .collect()
+        };
+        std::fs::write(dir.path().join("audit.journal.dead"), frames(&sealed[4..5]))
+            .expect("dead letters");
+        std::fs::write(&path, frames(&sealed[5..])).expect("journal");
+
+        let (layer, guard, task) = replaying_in_doubt(&db, &path);
+        assert!(
+            wait_for(&guard, |s| s.journal_bytes == 0
+                && s.replayed + s.dead_lettered >= 2)
+            .await,
+            "{:?}",
+            guard.stats()
+        );
+        stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 2, 6).await;
+    }
+
     /// With the hash chain on, rows sealed before an outage journaled them keep their positions
     /// across a restart: the next process lets new records take the queue only once it has
     /// replayed them. Letting them in after its first replayed batch gave new records the
