@@ -984,6 +984,7 @@ async fn outages_and_restarts(t: &TestDb, seed: u64) {
     let processes = schedule.pick(2..5);
     for process in 0..=processes {
         let last = process == processes;
+        #[cfg_attr(not(feature = "integrity"), allow(unused_mut))]
         let mut builder = tuned(AuditLayer::builder(writer_db(t, &url).await))
             .journal(&journal)
             .overflow(Overflow::Spill)

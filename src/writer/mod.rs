@@ -1315,31 +1315,61 @@ mod tests {
     async fn an_insert_in_doubt(
         dir: &std::path::Path,
     ) -> (sea_orm::DatabaseConnection, std::path::PathBuf) {
-        use sea_orm::EntityTrait;
-
         let path = dir.join("audit.journal");
-        let url = format!("sqlite://{}?mode=rwc", dir.join("audit.db").display());
-        let db = crate::connect(url).await.expect("db");
-        crate::migrate(&db).await.expect("migrate");
-        let row = |n: usize| crate::entity::audit_log::Model {
-            record_id: format!("rec-u-{n}"),
-            occurred_at: super::truncate_micros(chrono::Utc::now()),
-            method: "GET".into(),
-            path: format!("/u-{n}"),
-            ..super::null_row()
-        };
-        let journaled: Vec<_> = (1..=6).map(row).collect();
-        let bytes: Vec<u8> = journaled
-            .iter()
-            .flat_map(|row| super::journal::raw_frame(&serde_json::to_vec(row).expect("row")))
-            .collect();
-        std::fs::write(&path, bytes).expect("journal");
+        let db = sqlite_in(dir).await;
+        let journaled = records("u", 6);
+        journal_rows(&path, &journaled);
         let mut in_doubt = journaled[..4].to_vec();
         crate::integrity::Chain::new(in_doubt_chain())
             .seal(&db, &mut in_doubt)
             .await
             .expect("seal");
-        crate::entity::audit_log::Entity::insert_many(in_doubt.into_iter().zip(1..).map(
+        insert_as_they_are(&db, &in_doubt).await;
+        (db, path)
+    }
+
+    /// A SQLite database in `dir` (`audit.db`), migrated.
+    #[cfg(feature = "integrity")]
+    async fn sqlite_in(dir: &std::path::Path) -> sea_orm::DatabaseConnection {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("audit.db").display());
+        let db = crate::connect(url).await.expect("db");
+        crate::migrate(&db).await.expect("migrate");
+        db
+    }
+
+    /// `n` records of `GET /{name}-1` and on, not sealed.
+    #[cfg(feature = "integrity")]
+    fn records(name: &str, n: usize) -> Vec<crate::entity::audit_log::Model> {
+        (1..=n)
+            .map(|i| crate::entity::audit_log::Model {
+                record_id: format!("rec-{name}-{i}"),
+                occurred_at: super::truncate_micros(chrono::Utc::now()),
+                method: "GET".into(),
+                path: format!("/{name}-{i}"),
+                ..super::null_row()
+            })
+            .collect()
+    }
+
+    /// Writes `rows` to the journal file at `path`, as a writer appends them.
+    #[cfg(feature = "integrity")]
+    fn journal_rows(path: &std::path::Path, rows: &[crate::entity::audit_log::Model]) {
+        let bytes: Vec<u8> = rows
+            .iter()
+            .flat_map(|row| super::journal::raw_frame(&serde_json::to_vec(row).expect("row")))
+            .collect();
+        std::fs::write(path, bytes).expect("journal");
+    }
+
+    /// Inserts `rows` into the table as they are, ids from 1.
+    #[cfg(feature = "integrity")]
+    async fn insert_as_they_are(
+        db: &sea_orm::DatabaseConnection,
+        rows: &[crate::entity::audit_log::Model],
+    ) {
+        use sea_orm::EntityTrait;
+
+        crate::entity::audit_log::Entity::insert_many(rows.iter().cloned().zip(1..).map(
             |(row, id)| {
                 sea_orm::IntoActiveModel::into_active_model(crate::entity::audit_log::Model {
                     id,
@@ -1347,10 +1377,9 @@ mod tests {
                 })
             },
         ))
-        .exec(&db)
+        .exec(db)
         .await
-        .expect("in-doubt rows");
-        (db, path)
+        .expect("rows");
     }
 
     #[cfg(feature = "integrity")]
@@ -1463,47 +1492,19 @@ mod tests {
     #[cfg(feature = "integrity")]
     #[tokio::test]
     async fn rows_relinked_after_a_restart_make_room_for_rows_journaled_among_them() {
-        use sea_orm::EntityTrait;
-
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("audit.journal");
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("audit.db").display()
-        );
-        let db = crate::connect(url).await.expect("db");
-        crate::migrate(&db).await.expect("migrate");
-        let row = |n: usize| crate::entity::audit_log::Model {
-            record_id: format!("rec-r-{n}"),
-            occurred_at: super::truncate_micros(chrono::Utc::now()),
-            method: "GET".into(),
-            path: format!("/r-{n}"),
-            ..super::null_row()
-        };
-        let mut sealed: Vec<_> = (1..=7).map(row).collect();
+        let db = sqlite_in(dir.path()).await;
+        let mut sealed = records("r", 7);
         let mut chain = crate::integrity::Chain::new(in_doubt_chain());
         chain.seal(&db, &mut sealed).await.expect("seal");
         let mut safe = super::row::safe_form(&sealed[4], "refused");
         chain.reseal(&mut safe);
         let mut written = sealed[..4].to_vec();
         written.push(safe);
-        crate::entity::audit_log::Entity::insert_many(written.into_iter().zip(1..).map(
-            |(row, id)| {
-                sea_orm::IntoActiveModel::into_active_model(crate::entity::audit_log::Model {
-                    id,
-                    ..row
-                })
-            },
-        ))
-        .exec(&db)
-        .await
-        .expect("written rows");
-        let journaled = [sealed[5].clone(), row(100), sealed[6].clone()];
-        let bytes: Vec<u8> = journaled
-            .iter()
-            .flat_map(|row| super::journal::raw_frame(&serde_json::to_vec(row).expect("row")))
-            .collect();
-        std::fs::write(&path, bytes).expect("journal");
+        insert_as_they_are(&db, &written).await;
+        let overflow = records("overflow", 1).remove(0);
+        journal_rows(&path, &[sealed[5].clone(), overflow, sealed[6].clone()]);
 
         let (layer, guard, task) = replaying_in_doubt(&db, &path);
         assert!(
@@ -1524,47 +1525,17 @@ mod tests {
     #[cfg(feature = "integrity")]
     #[tokio::test]
     async fn rows_sealed_after_a_row_dead_lettered_before_a_restart_are_relinked() {
-        use sea_orm::EntityTrait;
-
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("audit.journal");
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("audit.db").display()
-        );
-        let db = crate::connect(url).await.expect("db");
-        crate::migrate(&db).await.expect("migrate");
-        let row = |n: usize| crate::entity::audit_log::Model {
-            record_id: format!("rec-d-{n}"),
-            occurred_at: super::truncate_micros(chrono::Utc::now()),
-            method: "GET".into(),
-            path: format!("/d-{n}"),
-            ..super::null_row()
-        };
-        let mut sealed: Vec<_> = (1..=7).map(row).collect();
+        let db = sqlite_in(dir.path()).await;
+        let mut sealed = records("d", 7);
         crate::integrity::Chain::new(in_doubt_chain())
             .seal(&db, &mut sealed)
             .await
             .expect("seal");
-        crate::entity::audit_log::Entity::insert_many(sealed[..4].iter().cloned().zip(1..).map(
-            |(row, id)| {
-                sea_orm::IntoActiveModel::into_active_model(crate::entity::audit_log::Model {
-                    id,
-                    ..row
-                })
-            },
-        ))
-        .exec(&db)
-        .await
-        .expect("written rows");
-        let frames = |rows: &[crate::entity::audit_log::Model]| -> Vec<u8> {
-            rows.iter()
-                .flat_map(|row| super::journal::raw_frame(&serde_json::to_vec(row).expect("row")))
-                .collect()
-        };
-        std::fs::write(dir.path().join("audit.journal.dead"), frames(&sealed[4..5]))
-            .expect("dead letters");
-        std::fs::write(&path, frames(&sealed[5..])).expect("journal");
+        insert_as_they_are(&db, &sealed[..4]).await;
+        journal_rows(&dir.path().join("audit.journal.dead"), &sealed[4..5]);
+        journal_rows(&path, &sealed[5..]);
 
         let (layer, guard, task) = replaying_in_doubt(&db, &path);
         assert!(
