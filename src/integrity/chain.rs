@@ -229,21 +229,13 @@ impl Chain {
             {
                 head = (mark.chain_seq, mark.row_hash);
             }
-            if let Some((seq, hash)) = replaced
-                && head == from_row
-            {
-                self.relink = Some(Relink {
-                    expect: (seq + 1, hash),
-                    becomes: (head.0 + 1, head.1.clone()),
-                    reserved: false,
-                });
-            }
-            // A row dead-lettered right after the database's last row, by a process that
-            // stopped before it wrote the rows sealed after it: they follow what is there.
-            if self.relink.is_none()
-                && let Some((seq, hash)) = self.dead.take()
-                && seq == head.0 + 1
-            {
+            // The row the journal's rows were sealed to follow is not the database's last as
+            // they knew it: that row was sealed again (its safe form is the last row), or was
+            // dead-lettered right after the last row by a process that stopped before it wrote
+            // the rows sealed after it. They follow what is there.
+            let dead = self.dead.take().filter(|(seq, _)| *seq == head.0 + 1);
+            let followed = replaced.filter(|_| head == from_row).or(dead);
+            if let Some((seq, hash)) = followed {
                 self.relink = Some(Relink {
                     expect: (seq + 1, hash),
                     becomes: (head.0 + 1, head.1.clone()),
