@@ -300,10 +300,10 @@ async fn anchors_kept_elsewhere_show_a_dropped_tail_a_deleted_chain_and_a_rewrit
     let db = t.migrated().await;
     write(&db, integrity("t"), 20).await;
     let kept = check(&db).await.chains[0].clone();
-    let anchor: Anchor = format!("t@{}={}", kept.last_seq, kept.last_hash.unwrap())
-        .parse()
-        .unwrap();
+    let anchor = kept.anchor().expect("an intact chain's anchor");
     assert_eq!(anchor.chain_seq, 20);
+    // As text (the CLI's `--anchor`, the writer's log) and back.
+    assert_eq!(anchor.to_string().parse::<Anchor>(), Ok(anchor.clone()));
     let anchored = |anchor: &Anchor| VerifyOptions {
         anchors: vec![anchor.clone()],
         ..VerifyOptions::default()

@@ -801,10 +801,7 @@ fn print_verdict(
                 })
             });
             // The chain's end, to keep outside the database and give back as `--anchor`.
-            let anchor = match (&chain.first_break, &chain.last_hash) {
-                (None, Some(hash)) => Some(format!("{}@{}={hash}", chain.chain_id, chain.last_seq)),
-                _ => None,
-            };
+            let anchor = chain.anchor().map(|anchor| anchor.to_string());
             let line = serde_json::json!({
                 "chain_id": chain.chain_id,
                 "intact": chain.first_break.is_none(),

@@ -497,12 +497,17 @@ impl Chain {
         .await?;
         // An anchor for `verify`, for logs kept away from the database: the checkpoint row can
         // be deleted with the tail it vouches for, a line shipped elsewhere cannot.
+        let anchor = super::Anchor {
+            chain_id: self.config.chain_id.clone(),
+            chain_seq: seq,
+            row_hash: hash,
+        };
         tracing::info!(
             target: "tower_audit::checkpoint",
-            chain_id = %self.config.chain_id,
-            chain_seq = seq,
-            row_hash = %hash,
-            anchor = %format_args!("{}@{seq}={hash}", self.config.chain_id),
+            chain_id = %anchor.chain_id,
+            chain_seq = anchor.chain_seq,
+            row_hash = %anchor.row_hash,
+            anchor = %anchor,
             "tower-audit: chain checkpoint stored"
         );
         self.checkpointed = seq;

@@ -155,6 +155,21 @@ pub struct VerifyReport {
     pub chains: Vec<ChainReport>,
 }
 
+impl ChainReport {
+    /// The last row verified, as an [`Anchor`] to keep outside the database: `None` unless
+    /// the chain is intact and has a row. The chain's end, unless a range's `to` cut it short.
+    pub fn anchor(&self) -> Option<Anchor> {
+        match (&self.first_break, &self.last_hash) {
+            (None, Some(hash)) => Some(Anchor {
+                chain_id: self.chain_id.clone(),
+                chain_seq: self.last_seq,
+                row_hash: hash.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl VerifyReport {
     /// No chain has a break.
     pub fn is_intact(&self) -> bool {

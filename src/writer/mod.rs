@@ -932,12 +932,10 @@ mod tests {
                 ..super::null_row()
             };
             let now = super::truncate_micros(chrono::Utc::now());
-            let journaled = [row("ok-1", now), row("poison", ancient), row("ok-2", now)];
-            let bytes: Vec<u8> = journaled
-                .iter()
-                .flat_map(|row| super::journal::raw_frame(&serde_json::to_vec(row).expect("row")))
-                .collect();
-            std::fs::write(&path, bytes).expect("journal");
+            journal_rows(
+                &path,
+                &[row("ok-1", now), row("poison", ancient), row("ok-2", now)],
+            );
 
             // One replayed batch of the three; the next request flushed at once.
             let (layer, guard, writer) = crate::AuditLayer::builder(target.db.clone())
@@ -1185,12 +1183,10 @@ mod tests {
             .await
             .expect("seal");
         assert_eq!(sealed[0].chain_seq, Some(2));
-        let journaled = [row("u-1"), row("u-2"), sealed[0].clone(), sealed[1].clone()];
-        let bytes: Vec<u8> = journaled
-            .iter()
-            .flat_map(|row| super::journal::raw_frame(&serde_json::to_vec(row).expect("row")))
-            .collect();
-        std::fs::write(&path, bytes).expect("journal");
+        journal_rows(
+            &path,
+            &[row("u-1"), row("u-2"), sealed[0].clone(), sealed[1].clone()],
+        );
 
         let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
             .journal(&path)
@@ -1352,7 +1348,6 @@ mod tests {
     }
 
     /// Writes `rows` to the journal file at `path`, as a writer appends them.
-    #[cfg(feature = "integrity")]
     fn journal_rows(path: &std::path::Path, rows: &[crate::entity::audit_log::Model]) {
         let bytes: Vec<u8> = rows
             .iter()
