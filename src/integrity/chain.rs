@@ -12,7 +12,7 @@ use super::Integrity;
 use super::key::encode_hex;
 use crate::entity::audit_checkpoint;
 use crate::entity::audit_log::{self, Model};
-use crate::writer::{JournaledPlaces, Place};
+use crate::writer::{DeadPlaces, JournaledPlaces, Place};
 
 /// `prev_hash` of a chain's first row.
 pub(crate) const GENESIS: &str = "v1:genesis";
@@ -156,9 +156,9 @@ pub(crate) struct Chain {
     /// The places of the rows an earlier process left in the journal, which the database may
     /// not hold yet (see [`journaled`](Self::journaled)).
     journaled: Option<JournaledPlaces>,
-    /// The last place of this chain's rows in the dead-letter journal, with its row's hash (see
+    /// The places of this chain's rows in the dead-letter journal (see
     /// [`dead_lettered`](Self::dead_lettered)).
-    dead: Option<(i64, String)>,
+    dead: DeadPlaces,
 }
 
 /// A refused row was replaced by its safe form, or left the chain (dead-lettered): the next
@@ -177,6 +177,21 @@ struct Relink {
     reserved: bool,
 }
 
+/// The last of the dead-lettered rows that follow `head` one after the other, each linked to the
+/// one before (`None` when no dead row follows it): its place and its hash.
+fn dead_after(dead: &DeadPlaces, head: &(i64, String)) -> Option<(i64, String)> {
+    let mut last: Option<(i64, &String)> = None;
+    let (mut seq, mut hash) = (head.0, &head.1);
+    while let Some((prev, next)) = dead.get(&(seq + 1))
+        && prev == hash
+    {
+        seq += 1;
+        hash = next;
+        last = Some((seq, next));
+    }
+    last.map(|(seq, hash)| (seq, hash.clone()))
+}
+
 impl Chain {
     pub(crate) fn new(config: Integrity) -> Self {
         Self {
@@ -187,7 +202,7 @@ impl Chain {
             last_checkpoint: Instant::now(),
             relink: None,
             journaled: None,
-            dead: None,
+            dead: DeadPlaces::new(),
         }
     }
 
@@ -230,10 +245,10 @@ impl Chain {
                 head = (mark.chain_seq, mark.row_hash);
             }
             // The row the journal's rows were sealed to follow is not the database's last as
-            // they knew it: that row was sealed again (its safe form is the last row), or was
-            // dead-lettered right after the last row by a process that stopped before it wrote
-            // the rows sealed after it. They follow what is there.
-            let dead = self.dead.take().filter(|(seq, _)| *seq == head.0 + 1);
+            // they knew it: that row was sealed again (its safe form is the last row), or it
+            // and every row between it and the last row were dead-lettered by a process that
+            // stopped before it wrote the rows sealed after them. They follow what is there.
+            let dead = dead_after(&std::mem::take(&mut self.dead), &head);
             let followed = replaced.filter(|_| head == from_row).or(dead);
             if let Some((seq, hash)) = followed {
                 self.relink = Some(Relink {
@@ -293,11 +308,12 @@ impl Chain {
     }
 
     /// Where the rows of this chain the database refused in every form lie in the dead-letter
-    /// journal. One placed right after the database's last row was refused by a process that
-    /// stopped before it wrote the rows sealed after it, which are still in the journal: they
-    /// are relinked to follow what the database holds, as that process would have.
-    pub(crate) fn dead_lettered(&mut self, places: Option<JournaledPlaces>) {
-        self.dead = places.map(|places| places.last);
+    /// journal. Rows placed one after the other right after the database's last row were
+    /// refused by a process that stopped before it wrote the rows sealed after them, which are
+    /// still in the journal: those are relinked to follow what the database holds, as that
+    /// process would have.
+    pub(crate) fn dead_lettered(&mut self, places: DeadPlaces) {
+        self.dead = places;
     }
 
     /// The chain's id.
@@ -520,6 +536,27 @@ mod tests {
     use super::*;
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    /// The dead rows a restart relinks after: those right after the head, one after the other,
+    /// each linked to the one before; not a row at the next place sealed to follow another row,
+    /// nor one further on.
+    #[test]
+    fn dead_rows_followed_are_the_linked_run_after_the_head() {
+        let place = |prev: &str, hash: &str| (prev.to_owned(), hash.to_owned());
+        let head = (4, "h4".to_owned());
+        let run = DeadPlaces::from([
+            (2, place("h1", "other")),
+            (5, place("h4", "h5")),
+            (6, place("h5", "h6")),
+            (8, place("h7", "h8")),
+        ]);
+        assert_eq!(dead_after(&run, &head), Some((6, "h6".to_owned())));
+        let unlinked = DeadPlaces::from([(5, place("x4", "h5")), (6, place("h5", "h6"))]);
+        assert_eq!(dead_after(&unlinked, &head), None);
+        let broken = DeadPlaces::from([(5, place("h4", "h5")), (6, place("x5", "h6"))]);
+        assert_eq!(dead_after(&broken, &head), Some((5, "h5".to_owned())));
+        assert_eq!(dead_after(&DeadPlaces::new(), &head), None);
+    }
 
     /// A chain at its start, its head known, so that sealing needs no database.
     fn chain() -> Chain {

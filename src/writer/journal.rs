@@ -139,6 +139,11 @@ pub(crate) struct JournaledPlaces {
     pub(crate) last: (i64, String),
 }
 
+/// The places of a chain's dead-lettered rows: each row's place, with the hash it follows and its
+/// own (see [`Journal::dead_letter_places`]).
+#[cfg(feature = "integrity")]
+pub(crate) type DeadPlaces = std::collections::BTreeMap<i64, (String, String)>;
+
 impl Journal {
     pub(crate) fn open(config: &JournalConfig) -> io::Result<(Self, Recovered)> {
         if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -411,23 +416,40 @@ impl Journal {
     /// are passed over (replay sets them aside).
     #[cfg(feature = "integrity")]
     pub(crate) fn sealed_places(&mut self, chain_id: &str) -> io::Result<Option<JournaledPlaces>> {
-        let found = self.scan_sealed_places(chain_id);
+        let mut found: Option<JournaledPlaces> = None;
+        let scanned = self.scan_places(chain_id, |seq, prev, hash| match &mut found {
+            None => {
+                found = Some(JournaledPlaces {
+                    first: (seq, prev),
+                    last: (seq, hash),
+                });
+            }
+            Some(places) => {
+                if seq < places.first.0 {
+                    places.first = (seq, prev);
+                }
+                if seq > places.last.0 {
+                    places.last = (seq, hash);
+                }
+            }
+        });
         // Appends write at the file's position: back to the end.
         self.file.seek(SeekFrom::Start(self.len))?;
-        found
+        scanned.map(|()| found)
     }
 
-    /// [`sealed_places`](Self::sealed_places) of the dead-letter journal beside `config`'s,
-    /// `<journal>.dead`, if there is one: where the rows of `chain_id` the database refused in
-    /// every form were sealed.
+    /// Where the rows of `chain_id` the database refused in every form were sealed, from the
+    /// dead-letter journal beside `config`'s, `<journal>.dead`, if there is one: each row's place,
+    /// with the hash it follows and its own.
     #[cfg(feature = "integrity")]
     pub(crate) fn dead_letter_places(
         config: &JournalConfig,
         chain_id: &str,
-    ) -> io::Result<Option<JournaledPlaces>> {
+    ) -> io::Result<DeadPlaces> {
         let path = beside(&config.path, ".dead");
+        let mut places = DeadPlaces::new();
         if !path.exists() {
-            return Ok(None);
+            return Ok(places);
         }
         let dead = JournalConfig {
             path,
@@ -435,11 +457,20 @@ impl Journal {
             ..config.clone()
         };
         let (mut journal, _) = Self::open(&dead)?;
-        journal.sealed_places(chain_id)
+        journal.scan_places(chain_id, |seq, prev, hash| {
+            places.insert(seq, (prev, hash));
+        })?;
+        Ok(places)
     }
 
     #[cfg(feature = "integrity")]
-    fn scan_sealed_places(&mut self, chain_id: &str) -> io::Result<Option<JournaledPlaces>> {
+    /// Calls `each` with the place, the hash it follows and the row's hash of every sealed row
+    /// of `chain_id` from where replay stands to the end. Unreadable frames are passed over.
+    fn scan_places(
+        &mut self,
+        chain_id: &str,
+        mut each: impl FnMut(i64, String, String),
+    ) -> io::Result<()> {
         /// The row's place, without decoding the rest of it.
         #[derive(serde::Deserialize)]
         struct Place {
@@ -448,7 +479,6 @@ impl Journal {
             row_hash: Option<String>,
             prev_hash: Option<String>,
         }
-        let mut found: Option<JournaledPlaces> = None;
         let mut offset = self.replayed;
         while offset < self.len {
             self.file.seek(SeekFrom::Start(offset))?;
@@ -469,28 +499,12 @@ impl Journal {
                 else {
                     continue;
                 };
-                if id != chain_id {
-                    continue;
-                }
-                match &mut found {
-                    None => {
-                        found = Some(JournaledPlaces {
-                            first: (seq, prev),
-                            last: (seq, hash),
-                        });
-                    }
-                    Some(places) => {
-                        if seq < places.first.0 {
-                            places.first = (seq, prev);
-                        }
-                        if seq > places.last.0 {
-                            places.last = (seq, hash);
-                        }
-                    }
+                if id == chain_id {
+                    each(seq, prev, hash);
                 }
             }
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Appends `side`'s bytes to the side file and records that everything unreadable before

@@ -43,7 +43,7 @@ pub use worker::AuditWriter;
 
 pub(crate) use intake::{Channel, ChannelConfig, Intake};
 #[cfg(feature = "integrity")]
-pub(crate) use journal::JournaledPlaces;
+pub(crate) use journal::{DeadPlaces, JournaledPlaces};
 pub(crate) use journal::{Journal, JournalConfig};
 #[cfg(feature = "integrity")]
 pub(crate) use sink::Place;
@@ -1531,6 +1531,38 @@ mod tests {
         insert_as_they_are(&db, &sealed[..4]).await;
         journal_rows(&dir.path().join("audit.journal.dead"), &sealed[4..5]);
         journal_rows(&path, &sealed[5..]);
+
+        let (layer, guard, task) = replaying_in_doubt(&db, &path);
+        assert!(
+            wait_for(&guard, |s| s.journal_bytes == 0
+                && s.replayed + s.dead_lettered >= 2)
+            .await,
+            "{:?}",
+            guard.stats()
+        );
+        stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 2, 6).await;
+    }
+
+    /// As above with two rows dead-lettered one after the other (5 and 6), and an older dead row
+    /// of the chain (2) that the database holds in another form: the rows sealed after 6 follow
+    /// row 4.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_sealed_after_rows_dead_lettered_one_after_another_are_relinked() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let db = sqlite_in(dir.path()).await;
+        let mut sealed = records("d", 8);
+        crate::integrity::Chain::new(in_doubt_chain())
+            .seal(&db, &mut sealed)
+            .await
+            .expect("seal");
+        insert_as_they_are(&db, &sealed[..4]).await;
+        let mut older = sealed[1].clone();
+        older.row_hash = Some("v1:an-older-attempt".to_owned());
+        let dead = dir.path().join("audit.journal.dead");
+        journal_rows(&dead, &[older, sealed[4].clone(), sealed[5].clone()]);
+        journal_rows(&path, &sealed[6..]);
 
         let (layer, guard, task) = replaying_in_doubt(&db, &path);
         assert!(
