@@ -45,6 +45,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     chain_ids_that_are_not_text_are_breaks_and_other_chains_still_verify,
     checkpoints_that_cannot_be_read_are_breaks_and_other_chains_still_verify,
     a_position_that_cannot_be_read_in_a_time_range_is_a_break,
+    rows_deleted_at_the_start_of_a_time_range_are_a_gap,
     a_forged_tombstone_cannot_hide_a_dropped_tail,
     a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint,
     time_ranges_cover_rows_chained_out_of_arrival_order,
@@ -649,6 +650,61 @@ async fn a_position_that_cannot_be_read_in_a_time_range_is_a_break(t: Arc<TestDb
     }
 }
 
+/// A time range's span starts at the row before its first position, so rows deleted from the
+/// span's start break the link to that row (reported at the row after the gap) (they were trusted as its start before); with no row
+/// before, the span starts where the chain does. So too for the chain's last row when nothing
+/// arrived in the range.
+async fn rows_deleted_at_the_start_of_a_time_range_are_a_gap(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    for chain in ["intact", "mid", "end"] {
+        write(&db, integrity(chain), 10).await;
+    }
+    // Rows' times are their arrivals: every row written so far arrived before this.
+    let since = chrono::Utc::now();
+    for chain in ["intact", "mid", "end", "start"] {
+        write(&db, integrity(chain), 10).await;
+    }
+    for tampering in [
+        "DELETE FROM audit_log WHERE chain_id = 'mid' AND chain_seq IN (11, 12)",
+        "DELETE FROM audit_log WHERE chain_id = 'start' AND chain_seq IN (1, 2)",
+        "DELETE FROM audit_log WHERE chain_id = 'end' AND chain_seq = 19",
+    ] {
+        db.execute_unprepared(tampering).await.unwrap();
+    }
+    let keys = Keyring::new().key("k1", KEY.to_vec());
+    let report = |from| {
+        let options = VerifyOptions {
+            from: Some(from),
+            ..VerifyOptions::default()
+        };
+        verify(&db, &keys, options)
+    };
+    let in_range = report(since).await.unwrap();
+    assert_eq!(
+        breaks(&in_range),
+        [
+            ("end", Some((BreakKind::Deleted, 20))),
+            ("intact", None),
+            ("mid", Some((BreakKind::Deleted, 13))),
+            ("start", Some((BreakKind::Deleted, 3))),
+        ],
+        "{in_range}"
+    );
+    // Nothing arrived since: each chain's last row, linked to the one before it.
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let at_the_end = report(later).await.unwrap();
+    assert_eq!(
+        breaks(&at_the_end),
+        [
+            ("end", Some((BreakKind::Deleted, 20))),
+            ("intact", None),
+            ("mid", None),
+            ("start", None),
+        ],
+        "{at_the_end}"
+    );
+}
+
 /// Asserts `chain` is in `report`, intact, with `rows` rows up to `last_seq`.
 fn assert_intact_chain(report: &VerifyReport, chain: &str, rows: u64, last_seq: i64) {
     let found = report
@@ -821,9 +877,10 @@ async fn time_ranges_cover_rows_chained_out_of_arrival_order(t: Arc<TestDb>) {
         ..VerifyOptions::default()
     };
     let verified = |options| async { verify(&db, &keys(), options).await.unwrap() };
-    // From the fast request on: positions 4 to the end, the slow row at 5 included.
+    // From the fast request on: positions 4 to the end, the slow row at 5 included, and the row
+    // at 3 the span starts from.
     let report = verified(range(Some(fast.occurred_at), None)).await;
-    assert_intact(&report, "t", 5, 8);
+    assert_intact(&report, "t", 6, 8);
     // Before the fast request: positions 1 to the slow row at 5, the fast row at 4 included.
     let report = verified(range(None, Some(fast.occurred_at))).await;
     assert_intact(&report, "t", 5, 5);
@@ -832,11 +889,12 @@ async fn time_ranges_cover_rows_chained_out_of_arrival_order(t: Arc<TestDb>) {
         Some(at("/fast/6").occurred_at),
     ))
     .await;
-    assert_intact(&report, "t", 3, 6);
-    // Nothing arrived since: the chain's last row is still judged against the checkpoint.
+    assert_intact(&report, "t", 4, 6);
+    // Nothing arrived since: the chain's last row (and the row before it) is still judged
+    // against the checkpoint.
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
     let report = verified(range(Some(later), None)).await;
-    assert_intact(&report, "t", 1, 8);
+    assert_intact(&report, "t", 2, 8);
 
     // The same ranges as exports with proof: the rows chained among them come along.
     for filter in [

@@ -142,8 +142,8 @@ enum Command {
     /// older keys after a rotation.
     #[cfg(feature = "integrity")]
     Verify {
-        /// Each chain from its first row that arrived at or after this time (trusted as a start),
-        /// with every row chained after it, whenever it arrived.
+        /// Each chain from its first row that arrived at or after this time, with every row
+        /// chained after it, whenever it arrived (the row before it is trusted as a start).
         #[arg(long, value_parser = parse_time, conflicts_with = "export")]
         since: Option<DateTime<Utc>>,
         /// Each chain up to its last row that arrived before this time, with every row chained

@@ -27,8 +27,10 @@ const PAGE: u64 = 1000;
 /// not read (text stored in `chain_seq`, on SQLite), the span is the chain's whole length.
 #[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
-    /// Start each chain's span at the first position of a row that arrived at or after this time;
-    /// that row is trusted as a start. When no row arrived since, the span is the chain's last
+    /// Start each chain's span at the first position of a row that arrived at or after this time.
+    /// The row at the position below it is trusted as a start (its own hash is still checked),
+    /// so rows deleted from the span's start break the link to it; with no row below, the span
+    /// starts where the chain does. When no row arrived since, the span is the chain's last
     /// row, so that a tail dropped behind a checkpoint still shows.
     pub from: Option<DateTime<Utc>>,
     /// End each chain's span at the last position of a row that arrived before this time (a
@@ -688,15 +690,28 @@ async fn bounded_span(
     if let Some(to) = options.to {
         arrived = arrived.add(audit_log::Column::OccurredAt.lt(to));
     }
+    // The span starts at the row before its first position, trusted as a start, so that rows
+    // deleted at the span's start still break the link to it; at the chain's start when no
+    // row is before it.
+    let start_before = |first: i64| async move {
+        let below = bounds(Condition::all().add(audit_log::Column::ChainSeq.lt(first))).await?;
+        Ok::<_, DbErr>(match below {
+            Some((_, Some(previous))) => Some(previous.saturating_sub(1)),
+            _ => None,
+        })
+    };
     Ok(match (bounds(arrived).await?, options.to) {
         (Some((Some(first), Some(last))), to) => {
-            let after = options.from.map(|_| first.saturating_sub(1));
+            let after = match options.from {
+                Some(_) => start_before(first).await?,
+                None => None,
+            };
             Some((after, to.map(|_| last)))
         }
         (_, Some(_)) => None,
         // Nothing arrived since `from`: the chain's end is still judged against its checkpoint.
         (_, None) => match bounds(Condition::all()).await? {
-            Some((_, Some(last))) => Some((Some(last.saturating_sub(1)), None)),
+            Some((_, Some(last))) => Some((start_before(last).await?, None)),
             _ => Some((None, None)),
         },
     })
