@@ -1520,27 +1520,7 @@ mod tests {
     #[cfg(feature = "integrity")]
     #[tokio::test]
     async fn rows_sealed_after_a_row_dead_lettered_before_a_restart_are_relinked() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("audit.journal");
-        let db = sqlite_in(dir.path()).await;
-        let mut sealed = records("d", 7);
-        crate::integrity::Chain::new(in_doubt_chain())
-            .seal(&db, &mut sealed)
-            .await
-            .expect("seal");
-        insert_as_they_are(&db, &sealed[..4]).await;
-        journal_rows(&dir.path().join("audit.journal.dead"), &sealed[4..5]);
-        journal_rows(&path, &sealed[5..]);
-
-        let (layer, guard, task) = replaying_in_doubt(&db, &path);
-        assert!(
-            wait_for(&guard, |s| s.journal_bytes == 0
-                && s.replayed + s.dead_lettered >= 2)
-            .await,
-            "{:?}",
-            guard.stats()
-        );
-        stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 2, 6).await;
+        relinked_after_dead_rows(7, |sealed| sealed[4..5].to_vec()).await;
     }
 
     /// As above with two rows dead-lettered one after the other (5 and 6), and an older dead row
@@ -1549,20 +1529,33 @@ mod tests {
     #[cfg(feature = "integrity")]
     #[tokio::test]
     async fn rows_sealed_after_rows_dead_lettered_one_after_another_are_relinked() {
+        relinked_after_dead_rows(8, |sealed| {
+            let mut older = sealed[1].clone();
+            older.row_hash = Some("v1:an-older-attempt".to_owned());
+            vec![older, sealed[4].clone(), sealed[5].clone()]
+        })
+        .await;
+    }
+
+    /// `total` rows sealed: 1 to 4 in the table, the rows `dead` picks (places 5 to `total - 2`,
+    /// and any others) in `<journal>.dead`, the last two in the journal. The restarted writer
+    /// writes those two after row 4, and the chain is intact, six rows long.
+    #[cfg(feature = "integrity")]
+    async fn relinked_after_dead_rows(
+        total: usize,
+        dead: impl FnOnce(&[crate::entity::audit_log::Model]) -> Vec<crate::entity::audit_log::Model>,
+    ) {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("audit.journal");
         let db = sqlite_in(dir.path()).await;
-        let mut sealed = records("d", 8);
+        let mut sealed = records("d", total);
         crate::integrity::Chain::new(in_doubt_chain())
             .seal(&db, &mut sealed)
             .await
             .expect("seal");
         insert_as_they_are(&db, &sealed[..4]).await;
-        let mut older = sealed[1].clone();
-        older.row_hash = Some("v1:an-older-attempt".to_owned());
-        let dead = dir.path().join("audit.journal.dead");
-        journal_rows(&dead, &[older, sealed[4].clone(), sealed[5].clone()]);
-        journal_rows(&path, &sealed[6..]);
+        journal_rows(&dir.path().join("audit.journal.dead"), &dead(&sealed));
+        journal_rows(&path, &sealed[total - 2..]);
 
         let (layer, guard, task) = replaying_in_doubt(&db, &path);
         assert!(
