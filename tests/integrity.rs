@@ -651,9 +651,10 @@ async fn a_position_that_cannot_be_read_in_a_time_range_is_a_break(t: Arc<TestDb
 }
 
 /// A time range's span starts at the row before its first position, so rows deleted from the
-/// span's start break the link to that row (reported at the row after the gap) (they were trusted as its start before); with no row
-/// before, the span starts where the chain does. So too for the chain's last row when nothing
-/// arrived in the range.
+/// span's start break the link to that row (they were trusted as its start before; the break
+/// is reported at the row after the gap). With no row before, the span starts where the chain
+/// does. So too for the chain's last row when nothing arrived in the range, and for an export
+/// of the range with proof.
 async fn rows_deleted_at_the_start_of_a_time_range_are_a_gap(t: Arc<TestDb>) {
     let db = t.migrated().await;
     for chain in ["intact", "mid", "end"] {
@@ -689,6 +690,28 @@ async fn rows_deleted_at_the_start_of_a_time_range_are_a_gap(t: Arc<TestDb>) {
             ("start", Some((BreakKind::Deleted, 3))),
         ],
         "{in_range}"
+    );
+    // The range exported with proof: the row before it comes along, so the gap shows offline
+    // too. Not at a chain's own start ("start"): no row before it is left to export, and the
+    // file's first row is trusted.
+    let mut out = Vec::new();
+    let exported = Export::new(ExportFormat::Ndjson)
+        .with_proof(true)
+        .page_size(3)
+        .to_writer(&db, &AuditFilter::new().since(since), &mut out)
+        .await
+        .unwrap();
+    assert_eq!(exported.rows, 11 + 9 + 10 + 8, "{exported:?}");
+    let offline = verify_export(out.as_slice(), &keys).unwrap();
+    assert_eq!(
+        breaks(&offline),
+        [
+            ("end", Some((BreakKind::Deleted, 20))),
+            ("intact", None),
+            ("mid", Some((BreakKind::Deleted, 13))),
+            ("start", None),
+        ],
+        "{offline}"
     );
     // Nothing arrived since: each chain's last row, linked to the one before it.
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
@@ -896,10 +919,11 @@ async fn time_ranges_cover_rows_chained_out_of_arrival_order(t: Arc<TestDb>) {
     let report = verified(range(Some(later), None)).await;
     assert_intact(&report, "t", 2, 8);
 
-    // The same ranges as exports with proof: the rows chained among them come along.
-    for filter in [
-        AuditFilter::new().since(fast.occurred_at),
-        AuditFilter::new().until(fast.occurred_at),
+    // The same ranges as exports with proof: the rows chained among them come along, and from
+    // the fast request on, the row at 3 before them.
+    for (filter, rows) in [
+        (AuditFilter::new().since(fast.occurred_at), 6),
+        (AuditFilter::new().until(fast.occurred_at), 5),
     ] {
         let mut out = Vec::new();
         let exported = Export::new(ExportFormat::Ndjson)
@@ -908,10 +932,10 @@ async fn time_ranges_cover_rows_chained_out_of_arrival_order(t: Arc<TestDb>) {
             .to_writer(&db, &filter, &mut out)
             .await
             .unwrap();
-        assert_eq!(exported.rows, 5, "{filter:?}");
+        assert_eq!(exported.rows, rows, "{filter:?}");
         let report = verify_export(out.as_slice(), &keys()).unwrap();
         assert!(report.is_intact(), "{filter:?}: {report}");
-        assert_eq!(report.chains[0].rows, 5, "{filter:?}: {report}");
+        assert_eq!(report.chains[0].rows, rows, "{filter:?}: {report}");
     }
 }
 

@@ -141,7 +141,9 @@ impl Export {
     /// request's row sits among rows that arrived after it. The rows that lie between the first
     /// and last exported position of a chain but arrived outside the range (and match the
     /// filter's other conditions) are written after the rows in range, in chain order, before the
-    /// proof; [`ExportReport::rows`] counts them.
+    /// proof, and so is the row at the position before the first: offline verification trusts a
+    /// chain's first row in the file as its start, so rows deleted from the range's start break
+    /// the link to it. [`ExportReport::rows`] counts them.
     ///
     /// A proof needs [`ExportFormat::Ndjson`] and the table's column names (not
     /// [`otel`](Self::otel)); the export fails with [`Error::Config`] otherwise. Export a time
@@ -359,13 +361,36 @@ impl Chunks {
         let Some(outside) = filter.outside_time_range(db.get_database_backend()) else {
             return Ok(false);
         };
-        let chains = &self.chains;
-        let completing = self.completing.get_or_insert_with(|| {
-            chains
-                .iter()
-                .map(|(chain, &(first, last))| (chain.clone(), first, last))
-                .collect()
-        });
+        if self.completing.is_none() {
+            let mut completing = VecDeque::with_capacity(self.chains.len());
+            for (chain, range) in &mut self.chains {
+                // The row before the first position in range, which offline verification trusts
+                // as the chain's start: rows deleted from the range's start then break its link
+                // to the first row in range.
+                let before = audit_log::Entity::find()
+                    .select_only()
+                    .column_as(audit_log::Column::ChainSeq.max(), "before")
+                    .filter(outside.clone())
+                    .filter(audit_log::Column::ChainId.eq(chain.as_str()))
+                    .filter(audit_log::Column::ChainSeq.lt(range.0))
+                    .into_tuple::<Option<i64>>()
+                    .one(db)
+                    .await?
+                    .flatten();
+                let after = match before {
+                    Some(before) => {
+                        range.0 = before;
+                        before.saturating_sub(1)
+                    }
+                    None => range.0,
+                };
+                completing.push_back((chain.clone(), after, range.1));
+            }
+            self.completing = Some(completing);
+        }
+        let Some(completing) = &mut self.completing else {
+            return Ok(false);
+        };
         while let Some((chain, after, last)) = completing.front_mut() {
             // Keyset by position, through the chain's index: one page in memory at a time.
             let rows = audit_log::Entity::find()
