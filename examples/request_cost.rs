@@ -20,6 +20,10 @@
 //! database): (instructions of `written` − instructions of `audited`) / 20000 is what the writer
 //! spends on one record, conversion, sanitizing, binding and SQLite's insert included, on all of
 //! its threads.
+//!
+//! Mode `steady` runs the requests in batches of 1,000 with the writer writing each batch before
+//! the next, as in a server that keeps up: requests and writer together, with the memory the
+//! writer gives back reused by the next batch.
 
 use std::convert::Infallible;
 
@@ -110,6 +114,32 @@ fn main() {
             .capacity(n.max(1))
             .build_pair()
             .expect("layer");
+        if mode == "steady" {
+            // As a server's steady state: batches of 1,000 requests, the writer writing each
+            // batch before the next, so what it frees (or hands back) the next batch can reuse.
+            let mut stats = guard.watch_stats();
+            let writing = tokio::spawn(writer);
+            let service = tower::ServiceBuilder::new()
+                .layer(layer)
+                .service_fn(handler::<tower_audit::RequestBody<Full<Bytes>>>);
+            let mut sent = 0;
+            while sent < n {
+                let batch = (n - sent).min(1_000);
+                drive(service.clone(), json, batch).await;
+                sent += batch;
+                stats
+                    .wait_for(|s| s.written == sent as u64)
+                    .await
+                    .expect("writer");
+            }
+            drop(service);
+            guard
+                .shutdown(std::time::Duration::from_secs(600))
+                .await
+                .expect("shutdown");
+            writing.await.expect("writer");
+            return;
+        }
         match mode {
             "bare" => drive(tower::service_fn(handler::<Full<Bytes>>), json, n).await,
             _ => {
