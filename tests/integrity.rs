@@ -55,6 +55,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     purging_a_whole_chain_and_a_restart_verify_clean,
     legal_hold_stops_a_chain_purge_and_it_verifies,
     export_with_proof_verifies_offline,
+    anchors_check_an_export_offline_as_they_do_the_database,
     tampered_export_lines_are_reported,
     a_stalled_database_cannot_hold_up_the_final_checkpoint,
     a_stalled_database_cannot_hold_up_the_chains_first_read,
@@ -1251,6 +1252,84 @@ async fn export_with_proof_verifies_offline(t: Arc<TestDb>) {
     let report = verify_export(text.as_bytes(), &Keyring::new().key("k0", KEY.to_vec())).unwrap();
     let found = report.chains[0].first_break.clone().unwrap();
     assert_eq!(found.kind, BreakKind::UnknownKey, "{report}");
+}
+
+/// Offline as in the database, an anchor kept elsewhere shows what the export's own checkpoint
+/// lines cannot: a tail cut from the file together with them, a chain cut whole, another row at
+/// its position. Each verifies intact without the anchor; an anchor applies to its chain only.
+async fn anchors_check_an_export_offline_as_they_do_the_database(t: Arc<TestDb>) {
+    use tower_audit::integrity::{Anchor, verify_export_with_anchors};
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 20).await;
+    write(&db, integrity("u"), 8).await;
+    let anchor = check(&db).await.chains[0].anchor().expect("an anchor");
+    assert_eq!((anchor.chain_id.as_str(), anchor.chain_seq), ("t", 20));
+    let text = export(&db).await;
+    // The rows of `t` past 17 cut from the file, and every checkpoint line with them.
+    let cut: String = text
+        .lines()
+        .filter(|line| {
+            if line.starts_with(r#"{"checkpoint":"#) {
+                return false;
+            }
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            row["chain_id"] != "t" || row["chain_seq"].as_i64().unwrap() <= 17
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_intact(
+        &verify_export(cut.as_bytes(), &keys()).unwrap(),
+        "t",
+        17,
+        17,
+    );
+    let rows = chain_rows(&db, "t").await;
+    let at = |seq: i64, row: usize| Anchor {
+        chain_seq: seq,
+        row_hash: rows[row].row_hash.clone().unwrap(),
+        ..anchor.clone()
+    };
+    let gone = Anchor {
+        chain_id: "gone".into(),
+        ..anchor.clone()
+    };
+    let offline = |text: &str, anchors: &[Anchor]| {
+        let report = verify_export_with_anchors(text.as_bytes(), &keys(), anchors).unwrap();
+        let found = report.chains.iter().map(|c| {
+            let found = c.first_break.as_ref().map(|b| (b.kind, b.chain_seq));
+            (c.chain_id.clone(), found)
+        });
+        found.collect::<Vec<_>>()
+    };
+    let kept = std::slice::from_ref(&anchor);
+    let intact = |chain: &str| (chain.to_owned(), None);
+    let broken = |chain: &str, kind, seq| (chain.to_owned(), Some((kind, seq)));
+    // One comparison, so that a failure shows every verdict.
+    assert_eq!(
+        [
+            offline(&text, kept),
+            offline(&cut, &[]),
+            offline(&cut, kept),
+            // An anchor on a row still in the file holds.
+            offline(&cut, &[at(17, 16)]),
+            // Row 19's hash at position 20: another row holds the anchor's position.
+            offline(&text, &[at(20, 18)]),
+            // A chain with no row or checkpoint line in the file.
+            offline(&text, &[gone]),
+        ],
+        [
+            vec![intact("t"), intact("u")],
+            vec![intact("t"), intact("u")],
+            vec![broken("t", BreakKind::TruncatedTail, 18), intact("u")],
+            vec![intact("t"), intact("u")],
+            vec![broken("t", BreakKind::BadCheckpoint, 20), intact("u")],
+            vec![
+                broken("gone", BreakKind::TruncatedTail, 1),
+                intact("t"),
+                intact("u"),
+            ],
+        ]
+    );
 }
 
 /// The export of chain `t` with `edit` applied to the row lines; the verdict on `t`.

@@ -1,10 +1,10 @@
-//! Verifying an NDJSON export offline: [`verify_export`].
+//! Verifying an NDJSON export offline: [`verify_export`], [`verify_export_with_anchors`].
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
 
 use super::Keyring;
-use super::verify::{ChainReport, Link, VerifyReport, Walk, unsigned};
+use super::verify::{Anchor, ChainReport, Link, VerifyReport, Walk, unsigned};
 use crate::Error;
 use crate::entity::{audit_checkpoint, audit_log};
 
@@ -28,8 +28,9 @@ struct Exported {
 /// [`BreakKind::BadCheckpoint`](super::BreakKind::BadCheckpoint): a purge only removes a
 /// prefix). Rows dropped from the end of the file show as
 /// [`BreakKind::TruncatedTail`](super::BreakKind::TruncatedTail) as long as a checkpoint line
-/// vouches for them. Rows outside any chain are not checked. Holds a few
-/// dozen bytes per chained row.
+/// vouches for them; rows cut together with the checkpoint lines show only against an
+/// [`Anchor`] kept elsewhere: see [`verify_export_with_anchors`]. Rows outside any chain are not
+/// checked. Holds a few dozen bytes per chained row.
 ///
 /// # Example
 ///
@@ -49,6 +50,45 @@ struct Exported {
 /// [`Error::Io`] when reading fails, [`Error::InvalidExport`] when a line is neither a row nor
 /// a checkpoint of an NDJSON export with the table's column names.
 pub fn verify_export<R: BufRead>(reader: R, keys: &Keyring) -> Result<VerifyReport, Error> {
+    verify_export_with_anchors(reader, keys, &[])
+}
+
+/// [`verify_export`], with positions and hashes kept outside the database and the file (see
+/// [`Anchor`]), as [`VerifyOptions::anchors`](super::VerifyOptions::anchors) gives them to
+/// [`verify`](super::verify): each must still be in its chain in the file, with its hash.
+///
+/// A chain that ends in the file before one of its anchors is a
+/// [`BreakKind::TruncatedTail`](super::BreakKind::TruncatedTail), even when no checkpoint line
+/// vouches for the rows cut (they were cut too), and even when the file holds no row or
+/// checkpoint of that chain at all: a chain an anchor names is always reported. Another row at an
+/// anchor's position is a [`BreakKind::BadCheckpoint`](super::BreakKind::BadCheckpoint) (a chain
+/// rewritten with the HMAC key). An anchor applies only to its own chain. Give anchors within
+/// the exported positions: one past the end of an export of a time range is a truncated tail,
+/// and one before the file's first row of its chain is not checked.
+///
+/// # Example
+///
+/// ```no_run
+/// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_audit::integrity::{Anchor, Keyring, verify_export_with_anchors};
+///
+/// // From the writer's checkpoint log, shipped elsewhere (`tower_audit::checkpoint`).
+/// let anchor: Anchor = "api-1@1520=v1:9f3c…".parse()?;
+/// let file = std::io::BufReader::new(std::fs::File::open("trail.ndjson")?);
+/// let report = verify_export_with_anchors(file, &Keyring::from_env()?, &[anchor])?;
+/// assert!(report.is_intact(), "{report}");
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// As [`verify_export`].
+pub fn verify_export_with_anchors<R: BufRead>(
+    reader: R,
+    keys: &Keyring,
+    anchors: &[Anchor],
+) -> Result<VerifyReport, Error> {
     let mut chains: BTreeMap<String, Exported> = BTreeMap::new();
     for (number, line) in reader.lines().enumerate() {
         let line = line?;
@@ -84,14 +124,26 @@ pub fn verify_export<R: BufRead>(reader: R, keys: &Keyring) -> Result<VerifyRepo
             chains.entry(chain_id.clone()).or_default().links.push(link);
         }
     }
+    // A chain cut whole from the file, checkpoints too, is still named by its anchors.
+    for anchor in anchors {
+        chains.entry(anchor.chain_id.clone()).or_default();
+    }
     let mut report = VerifyReport::default();
     for (chain_id, chain) in chains {
-        report.chains.push(verify_chain(chain_id, chain, keys));
+        report
+            .chains
+            .push(verify_chain(chain_id, chain, keys, anchors));
     }
     Ok(report)
 }
 
-fn verify_chain(chain_id: String, mut chain: Exported, keys: &Keyring) -> ChainReport {
+fn verify_chain(
+    chain_id: String,
+    mut chain: Exported,
+    keys: &Keyring,
+    anchors: &[Anchor],
+) -> ChainReport {
+    let anchors = Walk::anchors_of(anchors, &chain_id);
     let mut report = ChainReport {
         chain_id,
         rows: 0,
@@ -114,7 +166,7 @@ fn verify_chain(chain_id: String, mut chain: Exported, keys: &Keyring) -> ChainR
             .checkpoint
             .as_ref()
             .map(|cp| (cp.chain_seq, cp.row_hash.clone())),
-        anchors: Vec::new(),
+        anchors,
         previous: None,
     };
     for link in chain.links {
@@ -125,10 +177,8 @@ fn verify_chain(chain_id: String, mut chain: Exported, keys: &Keyring) -> ChainR
             break;
         }
     }
-    if report.first_break.is_none()
-        && let Some(cp) = &chain.checkpoint
-    {
-        report.first_break = walk.truncated(cp, report.last_seq);
+    if report.first_break.is_none() {
+        report.first_break = walk.ended(chain.checkpoint.as_ref(), report.last_seq);
     }
     report.last_hash = walk.previous.map(|(_, hash)| hash);
     report

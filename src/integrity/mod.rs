@@ -11,7 +11,8 @@
 //! - **Verification** reports the first break of each chain: a modified row, a deleted row (a
 //!   gap in `chain_seq`), a forged row, reordered rows, or a tail truncated behind a checkpoint.
 //!   [`verify_export`] does the same offline, on an NDJSON export written with
-//!   [`Export::with_proof`](crate::store::Export::with_proof).
+//!   [`Export::with_proof`](crate::store::Export::with_proof); [`verify_export_with_anchors`]
+//!   also checks it against [`Anchor`]s, as [`VerifyOptions::anchors`] does the database.
 //!
 //! Keys never reach the database: they come from your configuration or the environment
 //! ([`Integrity::from_env`], [`Keyring::from_env`]). Rotate by giving the writer a new key id; keep the old keys in
@@ -42,7 +43,7 @@ mod verify;
 
 pub(crate) use chain::Chain;
 pub use chain::{CHAIN_REPLACED, signed_message, signed_purge_message};
-pub use export::verify_export;
+pub use export::{verify_export, verify_export_with_anchors};
 pub use key::{Integrity, Keyring};
 pub(crate) use key::{MIN_KEY_BYTES, encode_hex};
 pub use verify::{Anchor, Break, BreakKind, ChainReport, VerifyOptions, VerifyReport, verify};

@@ -51,7 +51,9 @@ pub struct VerifyOptions {
 /// The database's own checkpoints cannot show a tail deleted together with the checkpoints
 /// that vouch for it; an anchor can: [`verify`] reports [`BreakKind::TruncatedTail`] when the
 /// chain ends before the anchor, and [`BreakKind::BadCheckpoint`] when another row holds its
-/// position. As text (the CLI's `--anchor`): `chain@seq=hash`, `api-1@1042=v1:9f3c…`.
+/// position. So does [`verify_export_with_anchors`](super::verify_export_with_anchors), offline,
+/// in an export whose tail was cut together with its checkpoint lines. As text (the CLI's
+/// `--anchor`): `chain@seq=hash`, `api-1@1042=v1:9f3c…`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Anchor {
     /// The chain.
@@ -501,12 +503,7 @@ async fn verify_chain(
         checkpoint: checkpoint
             .as_ref()
             .map(|c| (c.chain_seq, c.row_hash.clone())),
-        anchors: options
-            .anchors
-            .iter()
-            .filter(|a| a.chain_id == chain_id)
-            .map(|a| (a.chain_seq, a.row_hash.clone()))
-            .collect(),
+        anchors: Walk::anchors_of(&options.anchors, chain_id),
         previous: None,
     };
     'pages: loop {
@@ -571,14 +568,8 @@ async fn verify_chain(
             }
         }
     }
-    if report.first_break.is_none()
-        && up_to.is_none()
-        && let Some(cp) = &checkpoint
-    {
-        report.first_break = walk.truncated(cp, report.last_seq);
-    }
     if report.first_break.is_none() && up_to.is_none() {
-        report.first_break = walk.anchor_past_end(report.last_seq);
+        report.first_break = walk.ended(checkpoint.as_ref(), report.last_seq);
     }
     report.last_hash = walk.previous.map(|(_, hash)| hash);
     Ok(report)
@@ -776,6 +767,16 @@ pub(super) struct Walk {
 }
 
 impl Walk {
+    /// The `(position, hash)` of the anchors of `chain_id` among `anchors`: those of other
+    /// chains say nothing about this one.
+    pub(super) fn anchors_of(anchors: &[Anchor], chain_id: &str) -> Vec<(i64, String)> {
+        anchors
+            .iter()
+            .filter(|a| a.chain_id == chain_id)
+            .map(|a| (a.chain_seq, a.row_hash.clone()))
+            .collect()
+    }
+
     /// Judges the next row; the first break ends the walk.
     pub(super) fn step(&mut self, link: Link) -> Option<Break> {
         let Link {
@@ -899,14 +900,22 @@ impl Walk {
         found
     }
 
+    /// After the last row, at `last_seq`, of a walk that found no break and read to the chain's
+    /// end: are rows gone from the end that `checkpoint` (the latest) or an anchor vouched for?
+    pub(super) fn ended(
+        &self,
+        checkpoint: Option<&audit_checkpoint::Model>,
+        last_seq: i64,
+    ) -> Option<Break> {
+        checkpoint
+            .and_then(|cp| self.truncated(cp, last_seq))
+            .or_else(|| self.anchor_past_end(last_seq))
+    }
+
     /// After the last row: does `checkpoint` vouch for rows that are gone? Rows a purge
     /// tombstone accounts for are not missing, but a tombstone speaks only for a chain with no
     /// row left: [`step`](Self::step) already refused one at or past a remaining row.
-    pub(super) fn truncated(
-        &self,
-        checkpoint: &audit_checkpoint::Model,
-        last_seq: i64,
-    ) -> Option<Break> {
+    fn truncated(&self, checkpoint: &audit_checkpoint::Model, last_seq: i64) -> Option<Break> {
         let end = match (&self.previous, &self.tombstone) {
             (None, Some((seq, _))) => *seq,
             _ => last_seq,
@@ -924,7 +933,7 @@ impl Walk {
 
     /// After the last row: does an anchor stand past the chain's end? Its rows were deleted,
     /// with whatever checkpoints vouched for them.
-    pub(super) fn anchor_past_end(&self, last_seq: i64) -> Option<Break> {
+    fn anchor_past_end(&self, last_seq: i64) -> Option<Break> {
         let end = match (&self.previous, &self.tombstone) {
             (None, Some((seq, _))) => *seq,
             (None, None) => 0,
