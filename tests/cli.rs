@@ -480,8 +480,8 @@ mod verify {
     }
 
     /// `--json` gives an intact chain's end as an anchor; `--anchor` then shows a tail deleted
-    /// with its checkpoints, which verifies intact without it. A malformed anchor, or one with
-    /// `--export` (which takes none), is a usage error.
+    /// with its checkpoints, which verifies intact without it. A malformed anchor is a usage
+    /// error.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn verify_takes_anchors_kept_outside_the_database() {
         use sea_orm::ConnectionTrait;
@@ -518,17 +518,79 @@ mod verify {
             "{out:?}"
         );
 
-        let file = fixture._dir.path().join("trail.ndjson");
-        let file = file.to_str().unwrap();
         for args in [
             &["verify", "--anchor", "api-1@six=v1:00"][..],
             &["verify", "--anchor", "api-1"],
-            &["verify", "--anchor", &anchor, "--export", file],
         ] {
             let out = run_keyed(&fixture, args, "k1").await;
             assert_eq!(out.code, 2, "{args:?}: {out:?}");
             assert!(out.stderr.contains("--anchor"), "{args:?}: {out:?}");
         }
+    }
+
+    /// `verify --export` takes anchors too: a tail cut from the file together with its
+    /// checkpoint lines verifies intact without one, and is a break (exit 4) with it. A
+    /// malformed anchor is still a usage error.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_export_takes_anchors_kept_outside_the_file() {
+        let fixture = Fixture::new().await;
+        six_chained_rows(&fixture.db().await).await;
+        let out = run_keyed(&fixture, &["verify", "--json"], "k1").await;
+        assert_eq!(out.code, 0, "{out:?}");
+        let line: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        let anchor = line["anchor"].as_str().expect("an anchor").to_owned();
+        assert!(anchor.starts_with("api-1@6=v1:"), "{anchor}");
+        let path = |name: &str| {
+            let path = fixture._dir.path().join(name);
+            path.to_str().unwrap().to_owned()
+        };
+        let (file, cut) = (path("trail.ndjson"), path("cut.ndjson"));
+        let out = fixture
+            .run(&["export", "--with-proof", "--output", &file])
+            .await;
+        assert_eq!(out.code, 0, "{out:?}");
+        let out = run_keyed(
+            &fixture,
+            &["verify", "--export", &file, "--anchor", &anchor],
+            "k1",
+        )
+        .await;
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.stdout, "api-1: intact (6 rows, up to seq 6)\n");
+
+        // Rows 5 and 6 cut from the file, and the checkpoint lines that vouch for them.
+        let text = std::fs::read_to_string(&file).unwrap();
+        let kept: String = text
+            .lines()
+            .filter(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                value["chain_seq"].as_i64().is_some_and(|seq| seq <= 4)
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert_eq!(kept.lines().count(), 4, "{text}");
+        std::fs::write(&cut, kept).unwrap();
+        let out = run_keyed(&fixture, &["verify", "--export", &cut], "k1").await;
+        assert_eq!(
+            out.code, 0,
+            "without the anchor the tail is not missed: {out:?}"
+        );
+        let out = run_keyed(
+            &fixture,
+            &["verify", "--export", &cut, "--anchor", &anchor],
+            "k1",
+        )
+        .await;
+        assert_eq!(out.code, 4, "{out:?}");
+        assert!(
+            out.stdout.starts_with("api-1: TruncatedTail at seq 5"),
+            "{out:?}"
+        );
+
+        let args = ["verify", "--export", &file, "--anchor", "api-1@six=v1:00"];
+        let out = run_keyed(&fixture, &args, "k1").await;
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains("--anchor"), "{out:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

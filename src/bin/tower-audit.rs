@@ -9,7 +9,7 @@
 //! tower-audit purge --older-than 90d --dry-run
 //! tower-audit replay --target http://127.0.0.1:3000 --header 'authorization:Bearer t0ken' --rate 20
 //! TOWER_AUDIT_HMAC_KEY=… TOWER_AUDIT_HMAC_KEY_ID=k2026 tower-audit verify --since 7d
-//! tower-audit verify --export trail.ndjson   # an `export --with-proof`, offline
+//! tower-audit verify --export trail.ndjson   # an `export --with-proof`, offline (--anchor too)
 //! ```
 //!
 //! Exit codes: 0 success, 1 runtime error (one line on stderr), 2 usage error, 3 `replay`
@@ -162,9 +162,11 @@ enum Command {
         #[arg(long, requires = "checkpoint_public_key")]
         accept_unsigned_purges: bool,
         /// A position and hash kept outside the database, `chain@seq=hash` (repeatable): the
-        /// chain must still hold that row. The writer logs one with each checkpoint (target
-        /// `tower_audit::checkpoint`); an intact `--json` verdict's `anchor` is one too.
-        #[arg(long, value_name = "CHAIN@SEQ=HASH", conflicts_with = "export")]
+        /// chain must still hold that row, in the database or in the `--export` file (a tail
+        /// cut from it with its checkpoint lines shows then). The writer logs one with each
+        /// checkpoint (target `tower_audit::checkpoint`); an intact `--json` verdict's `anchor`
+        /// is one too.
+        #[arg(long, value_name = "CHAIN@SEQ=HASH")]
         anchor: Vec<tower_audit::integrity::Anchor>,
         /// Verify this file from `export --with-proof` instead of the database.
         #[arg(long, value_name = "FILE")]
@@ -486,6 +488,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         chain,
         checkpoint_public_key,
         accept_unsigned_purges,
+        anchor,
         export: Some(path),
         json,
         ..
@@ -495,8 +498,11 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         let keys = keyring(*checkpoint_public_key, *accept_unsigned_purges)?;
         let file = std::fs::File::open(path)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let mut report =
-            tower_audit::integrity::verify_export(std::io::BufReader::new(file), &keys)?;
+        let mut report = tower_audit::integrity::verify_export_with_anchors(
+            std::io::BufReader::new(file),
+            &keys,
+            anchor,
+        )?;
         if let Some(only) = chain {
             report.chains.retain(|c| &c.chain_id == only);
         }
