@@ -681,6 +681,32 @@ mod redact_body_tests {
         );
     }
 
+    /// A sensitive pair in a link's query, the attribute quoted: the value ran on to the next
+    /// `<`, so the closing quote, the rest of the tag and the link's text went too.
+    #[test]
+    fn a_pair_in_a_quoted_attribute_ends_at_its_closing_quote() {
+        let cases = [
+            (
+                r#"<a href="/reset?token=abc123">reset</a> more"#,
+                r#"<a href="/reset?token=[REDACTED]">reset</a> more"#,
+            ),
+            (
+                r#"<a href="/reset?token=abc123" class="btn">reset</a>"#,
+                r#"<a href="/reset?token=[REDACTED]" class="btn">reset</a>"#,
+            ),
+            (
+                r#"<img src='/p?session=zz9'/><p>after</p>"#,
+                r#"<img src='/p?session=[REDACTED]'/><p>after</p>"#,
+            ),
+            // A quote inside the value does not end it.
+            (
+                r#"<p>password=pa"ss'wo"rd</p>"#,
+                r#"<p>password=[REDACTED]</p>"#,
+            ),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+    }
+
     /// The same pairs as Go's encoding/json writes them, `&` as `\u0026`, in a JSON document
     /// quoted in a log line or an error: the tag rules read `\u0026lt;` as `<`, but the pair
     /// rule did not read `\u0026quot;` as a quote, and the token was kept.

@@ -241,10 +241,31 @@ fn value_len(rest: &str) -> usize {
     }
 }
 
-/// Length of an unquoted value: to the end of the line or the next `&`, `,`, `;`, `<`.
+/// Length of an unquoted value: to the end of the line or the next `&`, `,`, `;`, `<`, or a
+/// quote that closes what the pair sits in: one followed by `>`, `/`, whitespace or the end
+/// (`href="/reset?token=abc">`, `title='key: abc' class=…`). A quote inside the value
+/// (`pa"ss`) does not end it.
 fn unquoted_len(rest: &str) -> usize {
-    rest.find(['\r', '\n', '&', ',', ';', '<'])
-        .unwrap_or(rest.len())
+    let bytes = rest.as_bytes();
+    let mut from = 0;
+    while let Some(at) = bytes[from..]
+        .iter()
+        .position(|b| matches!(b, b'\r' | b'\n' | b'&' | b',' | b';' | b'<' | b'"' | b'\''))
+    {
+        let at = from + at;
+        let closes = match bytes[at] {
+            b'"' | b'\'' => matches!(
+                bytes.get(at + 1),
+                None | Some(b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n')
+            ),
+            _ => true,
+        };
+        if closes {
+            return at;
+        }
+        from = at + 1;
+    }
+    rest.len()
 }
 
 /// Length of the object or list at the start of `bytes`, through its closing bracket, with
