@@ -248,8 +248,21 @@ impl Chain {
             // they knew it: that row was sealed again (its safe form is the last row), or it
             // and every row between it and the last row were dead-lettered by a process that
             // stopped before it wrote the rows sealed after them. They follow what is there.
+            // A dead row that follows a safe form at the head was sealed after it: when the
+            // journal's first row follows that dead row, it is the one to relink after, not the
+            // row the safe form replaced.
             let dead = dead_after(&std::mem::take(&mut self.dead), &head);
-            let followed = replaced.filter(|_| head == from_row).or(dead);
+            let awaited = |(seq, hash): &(i64, String)| {
+                self.journaled
+                    .as_ref()
+                    .is_some_and(|places| places.first == (seq + 1, hash.clone()))
+            };
+            let replaced = replaced.filter(|_| head == from_row);
+            let followed = if dead.as_ref().is_some_and(awaited) {
+                dead
+            } else {
+                replaced.or(dead)
+            };
             if let Some((seq, hash)) = followed {
                 self.relink = Some(Relink {
                     expect: (seq + 1, hash),

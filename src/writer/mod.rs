@@ -1537,6 +1537,44 @@ mod tests {
         .await;
     }
 
+    /// The table ends at the safe form of a refused row (place 5); the row sealed after it (6)
+    /// was refused in every form and dead-lettered by a process that stopped before it wrote
+    /// the rows sealed after that one (7 and 8, in the journal). They follow the safe form, at 6
+    /// and 7. The safe form's note took precedence before: the writer waited for rows sealed to
+    /// follow row 5 as it was, none came, 7 and 8 kept their links, and `verify` reported a
+    /// break at 6.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_sealed_after_a_row_dead_lettered_after_a_safe_form_are_relinked() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let db = sqlite_in(dir.path()).await;
+        let mut sealed = records("s", 5);
+        let mut chain = crate::integrity::Chain::new(in_doubt_chain());
+        chain.seal(&db, &mut sealed).await.expect("seal");
+        let mut safe = super::row::safe_form(&sealed[4], "refused");
+        chain.reseal(&mut safe);
+        chain.replaced(&sealed[4], Some(&safe), &mut []);
+        let mut after = records("t", 3);
+        chain.seal(&db, &mut after).await.expect("seal");
+        assert_eq!(after[0].prev_hash, safe.row_hash);
+        let mut written = sealed[..4].to_vec();
+        written.push(safe);
+        insert_as_they_are(&db, &written).await;
+        journal_rows(&dir.path().join("audit.journal.dead"), &after[..1]);
+        journal_rows(&path, &after[1..]);
+
+        let (layer, guard, task) = replaying_in_doubt(&db, &path);
+        assert!(
+            wait_for(&guard, |s| s.journal_bytes == 0
+                && s.replayed + s.dead_lettered >= 2)
+            .await,
+            "{:?}",
+            guard.stats()
+        );
+        stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 2, 7).await;
+    }
+
     /// `total` rows sealed: 1 to 4 in the table, the rows `dead` picks (places 5 to `total - 2`,
     /// and any others) in `<journal>.dead`, the last two in the journal. The restarted writer
     /// writes those two after row 4, and the chain is intact, six rows long.
