@@ -248,10 +248,16 @@ impl Chain {
             // they knew it: that row was sealed again (its safe form is the last row), or it
             // and every row between it and the last row were dead-lettered by a process that
             // stopped before it wrote the rows sealed after them. They follow what is there.
+            // Not when the journal still holds dead rows (a process that stopped before it
+            // noted them replayed): they are replayed in their places, the rows after them too.
+            let dead = dead_after(&std::mem::take(&mut self.dead), &head).filter(|(seq, _)| {
+                self.journaled
+                    .as_ref()
+                    .is_none_or(|places| places.first.0 <= head.0 || places.first.0 > *seq)
+            });
             // A dead row that follows a safe form at the head was sealed after it: when the
             // journal's first row follows that dead row, it is the one to relink after, not the
             // row the safe form replaced.
-            let dead = dead_after(&std::mem::take(&mut self.dead), &head);
             let awaited = |(seq, hash): &(i64, String)| {
                 self.journaled
                     .as_ref()
