@@ -178,13 +178,23 @@ struct Relink {
 }
 
 /// The last of the dead-lettered rows that follow `head` one after the other, each linked to the
-/// one before (`None` when no dead row follows it): its place and its hash.
-fn dead_after(dead: &DeadPlaces, head: &(i64, String)) -> Option<(i64, String)> {
+/// one before (`None` when no dead row follows it): its place and its hash. A row among them
+/// that was relinked before it was refused (to follow the row before it as this one was
+/// refused) also stood where it was first sealed: when the rows `awaited` says the journal
+/// waits with follow it there, that place and hash.
+fn dead_after(
+    dead: &DeadPlaces,
+    head: &(i64, String),
+    awaited: impl Fn(&(i64, String)) -> bool,
+) -> Option<(i64, String)> {
     let mut last: Option<(i64, &String)> = None;
     let (mut seq, mut hash) = (head.0, &head.1);
-    while let Some((prev, next)) = dead.get(&(seq + 1))
+    while let Some((prev, next, first)) = dead.get(&(seq + 1))
         && prev == hash
     {
+        if let Some(first) = first.as_ref().filter(|first| awaited(first)) {
+            return Some(first.clone());
+        }
         seq += 1;
         hash = next;
         last = Some((seq, next));
@@ -250,19 +260,20 @@ impl Chain {
             // stopped before it wrote the rows sealed after them. They follow what is there.
             // Not when the journal still holds dead rows (a process that stopped before it
             // noted them replayed): they are replayed in their places, the rows after them too.
-            let dead = dead_after(&std::mem::take(&mut self.dead), &head).filter(|(seq, _)| {
-                self.journaled
-                    .as_ref()
-                    .is_none_or(|places| places.first.0 <= head.0 || places.first.0 > *seq)
-            });
-            // A dead row that follows a safe form at the head was sealed after it: when the
-            // journal's first row follows that dead row, it is the one to relink after, not the
-            // row the safe form replaced.
             let awaited = |(seq, hash): &(i64, String)| {
                 self.journaled
                     .as_ref()
                     .is_some_and(|places| places.first == (seq + 1, hash.clone()))
             };
+            let dead =
+                dead_after(&std::mem::take(&mut self.dead), &head, awaited).filter(|(seq, _)| {
+                    self.journaled
+                        .as_ref()
+                        .is_none_or(|places| places.first.0 <= head.0 || places.first.0 > *seq)
+                });
+            // A dead row that follows a safe form at the head was sealed after it: when the
+            // journal's first row follows that dead row, it is the one to relink after, not the
+            // row the safe form replaced.
             let replaced = replaced.filter(|_| head == from_row);
             let followed = if dead.as_ref().is_some_and(awaited) {
                 dead
@@ -561,7 +572,7 @@ mod tests {
     /// nor one further on.
     #[test]
     fn dead_rows_followed_are_the_linked_run_after_the_head() {
-        let place = |prev: &str, hash: &str| (prev.to_owned(), hash.to_owned());
+        let place = |prev: &str, hash: &str| (prev.to_owned(), hash.to_owned(), None);
         let head = (4, "h4".to_owned());
         let run = DeadPlaces::from([
             (2, place("h1", "other")),
@@ -569,12 +580,33 @@ mod tests {
             (6, place("h5", "h6")),
             (8, place("h7", "h8")),
         ]);
-        assert_eq!(dead_after(&run, &head), Some((6, "h6".to_owned())));
+        assert_eq!(
+            dead_after(&run, &head, |_| false),
+            Some((6, "h6".to_owned()))
+        );
         let unlinked = DeadPlaces::from([(5, place("x4", "h5")), (6, place("h5", "h6"))]);
-        assert_eq!(dead_after(&unlinked, &head), None);
+        assert_eq!(dead_after(&unlinked, &head, |_| false), None);
         let broken = DeadPlaces::from([(5, place("h4", "h5")), (6, place("x5", "h6"))]);
-        assert_eq!(dead_after(&broken, &head), Some((5, "h5".to_owned())));
-        assert_eq!(dead_after(&DeadPlaces::new(), &head), None);
+        assert_eq!(
+            dead_after(&broken, &head, |_| false),
+            Some((5, "h5".to_owned()))
+        );
+        assert_eq!(dead_after(&DeadPlaces::new(), &head, |_| false), None);
+        // Row 6, relinked to follow row 4 before it was refused: where it was first sealed when
+        // that is what the journal waits on, else where it stood.
+        let first = (6, "h6".to_owned());
+        let relinked = DeadPlaces::from([(
+            5,
+            ("h4".to_owned(), "h6-again".to_owned(), Some(first.clone())),
+        )]);
+        assert_eq!(
+            dead_after(&relinked, &head, |at| *at == first),
+            Some(first.clone())
+        );
+        assert_eq!(
+            dead_after(&relinked, &head, |_| false),
+            Some((5, "h6-again".to_owned()))
+        );
     }
 
     /// A chain at its start, its head known, so that sealing needs no database.

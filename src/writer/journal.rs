@@ -139,10 +139,28 @@ pub(crate) struct JournaledPlaces {
     pub(crate) last: (i64, String),
 }
 
-/// The places of a chain's dead-lettered rows: each row's place, with the hash it follows and its
-/// own (see [`Journal::dead_letter_places`]).
+/// The places of a chain's dead-lettered rows: each row's place, with the hash it follows, its
+/// own, and, for a row sealed again before it was refused (relinked), where it was first sealed
+/// (see [`Journal::dead_letter_places`]).
 #[cfg(feature = "integrity")]
-pub(crate) type DeadPlaces = std::collections::BTreeMap<i64, (String, String)>;
+pub(crate) type DeadPlaces =
+    std::collections::BTreeMap<i64, (String, String, Option<(i64, String)>)>;
+
+/// Where a row stored as `payload` (a journal frame's) was first sealed, if it was sealed again:
+/// its [`CHAIN_REPLACED`](crate::integrity::CHAIN_REPLACED) note.
+#[cfg(feature = "integrity")]
+fn first_sealed(payload: &[u8]) -> Option<(i64, String)> {
+    #[derive(serde::Deserialize)]
+    struct Extra {
+        extra: Option<serde_json::Value>,
+    }
+    let extra = serde_json::from_slice::<Extra>(payload).ok()?.extra?;
+    let note = extra.get(crate::integrity::CHAIN_REPLACED)?;
+    Some((
+        note.get("seq")?.as_i64()?,
+        note.get("hash")?.as_str()?.to_owned(),
+    ))
+}
 
 impl Journal {
     pub(crate) fn open(config: &JournalConfig) -> io::Result<(Self, Recovered)> {
@@ -417,7 +435,7 @@ impl Journal {
     #[cfg(feature = "integrity")]
     pub(crate) fn sealed_places(&mut self, chain_id: &str) -> io::Result<Option<JournaledPlaces>> {
         let mut found: Option<JournaledPlaces> = None;
-        let scanned = self.scan_places(chain_id, |seq, prev, hash| match &mut found {
+        let scanned = self.scan_places(chain_id, |seq, prev, hash, _| match &mut found {
             None => {
                 found = Some(JournaledPlaces {
                     first: (seq, prev),
@@ -440,7 +458,8 @@ impl Journal {
 
     /// Where the rows of `chain_id` the database refused in every form were sealed, from the
     /// dead-letter journal beside `config`'s, `<journal>.dead`, if there is one: each row's place,
-    /// with the hash it follows and its own.
+    /// with the hash it follows, its own, and where it was first sealed if it was sealed again
+    /// (its [`CHAIN_REPLACED`](crate::integrity::CHAIN_REPLACED) note).
     #[cfg(feature = "integrity")]
     pub(crate) fn dead_letter_places(
         config: &JournalConfig,
@@ -457,19 +476,20 @@ impl Journal {
             ..config.clone()
         };
         let (mut journal, _) = Self::open(&dead)?;
-        journal.scan_places(chain_id, |seq, prev, hash| {
-            places.insert(seq, (prev, hash));
+        journal.scan_places(chain_id, |seq, prev, hash, payload| {
+            places.insert(seq, (prev, hash, first_sealed(payload)));
         })?;
         Ok(places)
     }
 
     #[cfg(feature = "integrity")]
-    /// Calls `each` with the place, the hash it follows and the row's hash of every sealed row
-    /// of `chain_id` from where replay stands to the end. Unreadable frames are passed over.
+    /// Calls `each` with the place, the hash it follows, the row's hash and the row as stored of
+    /// every sealed row of `chain_id` from where replay stands to the end. Unreadable frames are
+    /// passed over.
     fn scan_places(
         &mut self,
         chain_id: &str,
-        mut each: impl FnMut(i64, String, String),
+        mut each: impl FnMut(i64, String, String, &[u8]),
     ) -> io::Result<()> {
         /// The row's place, without decoding the rest of it.
         #[derive(serde::Deserialize)]
@@ -500,7 +520,7 @@ impl Journal {
                     continue;
                 };
                 if id == chain_id {
-                    each(seq, prev, hash);
+                    each(seq, prev, hash, &payload);
                 }
             }
         }

@@ -1605,6 +1605,27 @@ mod tests {
         stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 3, 7).await;
     }
 
+    /// As a process dead-letters them: row 5, then row 6, which it relinked to follow row 4
+    /// (at place 5, noting in `extra` that it was first sealed at 6) before the database refused
+    /// it too. Rows 7 and 8, in the journal, were sealed to follow row 6 as it was first sealed:
+    /// they follow row 4. They kept their links before (the dead row at 5 was taken as it is
+    /// now), and `verify` reported a break at 5.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_sealed_after_a_relinked_row_dead_lettered_before_a_restart_are_relinked() {
+        relinked_after_dead_rows(8, |sealed| {
+            let mut relinked = [sealed[5].clone()];
+            crate::integrity::Chain::new(in_doubt_chain()).replaced(
+                &sealed[4],
+                None,
+                &mut relinked,
+            );
+            assert_eq!(relinked[0].chain_seq, Some(5));
+            vec![sealed[4].clone(), relinked[0].clone()]
+        })
+        .await;
+    }
+
     /// `total` rows sealed: 1 to 4 in the table, the rows `dead` picks (places 5 to `total - 2`,
     /// and any others) in `<journal>.dead`, the last two in the journal. The restarted writer
     /// writes those two after row 4, and the chain is intact, six rows long.
