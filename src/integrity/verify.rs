@@ -23,15 +23,17 @@ const PAGE: u64 = 1000;
 /// the order in which requests finished, `occurred_at` the order in which they arrived, so a
 /// slow request's row sits among rows that arrived after it. The span runs from the lowest
 /// position of a row that arrived in range to the highest (to the chain's end without `to`),
-/// and every row of it is checked, whatever its `occurred_at`. When a position among them does
+/// from the row before it with `from`, and every row of it is checked, whatever its
+/// `occurred_at`. When a position among them does
 /// not read (text stored in `chain_seq`, on SQLite), the span is the chain's whole length.
 #[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
     /// Start each chain's span at the first position of a row that arrived at or after this time.
-    /// The row at the position below it is trusted as a start (its own hash is still checked),
-    /// so rows deleted from the span's start break the link to it; with no row below, the span
-    /// starts where the chain does. When no row arrived since, the span is the chain's last
-    /// row, so that a tail dropped behind a checkpoint still shows.
+    /// The row at the position below it is trusted as a start (its own hash is still checked,
+    /// so the keyring needs its key too), so rows deleted from the span's start break the link
+    /// to it; with no row below, the span starts where the chain does. When no row arrived
+    /// since, the span is the chain's last row and the row below it, so that a tail dropped
+    /// behind a checkpoint still shows.
     pub from: Option<DateTime<Utc>>,
     /// End each chain's span at the last position of a row that arrived before this time (a
     /// truncated tail cannot be judged then).
