@@ -46,6 +46,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     checkpoints_that_cannot_be_read_are_breaks_and_other_chains_still_verify,
     a_position_that_cannot_be_read_in_a_time_range_is_a_break,
     rows_deleted_at_the_start_of_a_time_range_are_a_gap,
+    rows_deleted_after_a_purge_at_the_start_of_a_time_range_are_a_gap_offline,
     a_forged_tombstone_cannot_hide_a_dropped_tail,
     a_chain_rewritten_with_the_hmac_key_fails_its_signed_checkpoint,
     time_ranges_cover_rows_chained_out_of_arrival_order,
@@ -727,6 +728,43 @@ async fn rows_deleted_at_the_start_of_a_time_range_are_a_gap(t: Arc<TestDb>) {
         ],
         "{at_the_end}"
     );
+}
+
+/// A time range that starts where a purge left a chain: no row is left before the range, and
+/// the chain now starts after its tombstone. Rows deleted from there (11 and 12) are a gap in the
+/// database, the span checked from the tombstone; the export of the range with proof brings
+/// the tombstone too, so they are a gap offline as well. The proof held the tombstone only when
+/// the first row in range followed it: the file's first row (13) was trusted as a start and the
+/// export verified intact.
+async fn rows_deleted_after_a_purge_at_the_start_of_a_time_range_are_a_gap_offline(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    for chain in ["intact", "cut"] {
+        write(&db, integrity(chain), 10).await;
+    }
+    let since = chrono::Utc::now();
+    for chain in ["intact", "cut"] {
+        write(&db, integrity(chain), 10).await;
+    }
+    purge(&db, since, None).await;
+    db.execute_unprepared("DELETE FROM audit_log WHERE chain_id = 'cut' AND chain_seq IN (11, 12)")
+        .await
+        .unwrap();
+    let options = VerifyOptions {
+        from: Some(since),
+        ..VerifyOptions::default()
+    };
+    let in_db = verify(&db, &keys(), options).await.unwrap();
+    let expected = [("cut", Some((BreakKind::Deleted, 13))), ("intact", None)];
+    assert_eq!(breaks(&in_db), expected, "{in_db}");
+    let mut out = Vec::new();
+    Export::new(ExportFormat::Ndjson)
+        .with_proof(true)
+        .page_size(3)
+        .to_writer(&db, &AuditFilter::new().since(since), &mut out)
+        .await
+        .unwrap();
+    let offline = verify_export(out.as_slice(), &keys()).unwrap();
+    assert_eq!(breaks(&offline), expected, "{offline}");
 }
 
 /// Asserts `chain` is in `report`, intact, with `rows` rows up to `last_seq`.

@@ -1,6 +1,6 @@
 //! Streaming export of a filtered range as NDJSON or CSV, one keyset page in memory at a time.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::SecondsFormat;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -133,8 +133,8 @@ impl Export {
     /// Appends, after the rows, the proof that lets the export be verified offline with
     /// `tower_audit::integrity::verify_export` (feature `integrity`): for each hash chain among
     /// the exported rows, the checkpoints taken within the exported positions and, when the first
-    /// exported row directly follows a purge, its tombstone; one line each as
-    /// `{"checkpoint": {...}}`.
+    /// exported row directly follows a purge, its tombstone (see below for a time range); one
+    /// line each as `{"checkpoint": {...}}`.
     ///
     /// A time range is completed to whole spans of positions: a chain's positions follow the
     /// order in which requests finished, `occurred_at` the order in which they arrived, so a slow
@@ -143,7 +143,9 @@ impl Export {
     /// filter's other conditions) are written after the rows in range, in chain order, before the
     /// proof, and so is the row at the position before the first: offline verification trusts a
     /// chain's first row in the file as its start, so rows deleted from the range's start break
-    /// the link to it. [`ExportReport::rows`] counts them.
+    /// the link to it. [`ExportReport::rows`] counts them. With no row of a chain left before
+    /// the range, the proof holds the chain's latest purge tombstone before it, if any, which
+    /// the chain's first row in the file must then follow.
     ///
     /// A proof needs [`ExportFormat::Ndjson`] and the table's column names (not
     /// [`otel`](Self::otel)); the export fails with [`Error::Config`] otherwise. Export a time
@@ -291,6 +293,9 @@ struct Chunks {
     /// With a proof, once the rows in range are written: per chain, the positions still to
     /// complete with rows outside the time range, `(chain, after, last)`.
     completing: Option<VecDeque<(String, i64, i64)>>,
+    /// The chains of a time range with no row left before their first position in range: they
+    /// start where the chain now does, after its latest purge tombstone if it has one.
+    from_start: BTreeSet<String>,
     proof_done: bool,
 }
 
@@ -303,6 +308,7 @@ impl Chunks {
             header_done: export.format != ExportFormat::Csv,
             chains: BTreeMap::new(),
             completing: None,
+            from_start: BTreeSet::new(),
             proof_done: !export.with_proof,
         }
     }
@@ -382,7 +388,10 @@ impl Chunks {
                         range.0 = before;
                         before.saturating_sub(1)
                     }
-                    None => range.0,
+                    None => {
+                        self.from_start.insert(chain.clone());
+                        range.0
+                    }
                 };
                 completing.push_back((chain.clone(), after, range.1));
             }
@@ -426,10 +435,18 @@ impl Chunks {
     /// exported row follows, if it does, as `{"checkpoint": {...}}` lines.
     async fn proof<C: ConnectionTrait>(&self, db: &C, buf: &mut Vec<u8>) -> Result<(), Error> {
         for (chain_id, &(first, last)) in &self.chains {
+            // A chain of a time range with no row left before it: the latest tombstone before
+            // its first row, so that rows deleted after the tombstone are a gap offline too.
+            let before = if self.from_start.contains(chain_id) {
+                checkpoint::Column::ChainSeq.lt(first)
+            } else {
+                checkpoint::Column::ChainSeq.eq(first - 1)
+            };
             let tombstone = checkpoint::Entity::find()
                 .filter(checkpoint::Column::ChainId.eq(chain_id.as_str()))
                 .filter(checkpoint::Column::Kind.eq("purge"))
-                .filter(checkpoint::Column::ChainSeq.eq(first - 1))
+                .filter(before)
+                .order_by_desc(checkpoint::Column::ChainSeq)
                 .order_by_desc(checkpoint::Column::Id)
                 .limit(1)
                 .one(db)
