@@ -31,9 +31,10 @@ pub struct VerifyOptions {
     /// Start each chain's span at the first position of a row that arrived at or after this time.
     /// The row at the position below it is trusted as a start (its own hash is still checked,
     /// so the keyring needs its key too), so rows deleted from the span's start break the link
-    /// to it; with no row below, the span starts where the chain does. When no row arrived
-    /// since, the span is the chain's last row and the row below it, so that a tail dropped
-    /// behind a checkpoint still shows.
+    /// to it (unless the row below is a slow request's, arrived before this time but chained
+    /// after the rows deleted: it is then the start); with no row below, the span starts where
+    /// the chain does. When no row arrived since, the span is the chain's last row and the row
+    /// below it, so that a tail dropped behind a checkpoint still shows.
     pub from: Option<DateTime<Utc>>,
     /// End each chain's span at the last position of a row that arrived before this time (a
     /// truncated tail cannot be judged then).
