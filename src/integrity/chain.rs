@@ -179,9 +179,9 @@ struct Relink {
 
 /// The last of the dead-lettered rows that follow `head` one after the other, each linked to the
 /// one before (`None` when no dead row follows it): its place and its hash. A row among them
-/// that was relinked before it was refused (to follow the row before it as this one was
-/// refused) also stood where it was first sealed: when the rows `awaited` says the journal
-/// waits with follow it there, that place and hash.
+/// that was relinked before it was refused (after the dead row before it) was first sealed
+/// elsewhere (its `chain_replaced` note): when `awaited` says the journal's rows were sealed
+/// to follow it there, that place and hash.
 fn dead_after(
     dead: &DeadPlaces,
     head: &(i64, String),
