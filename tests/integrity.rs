@@ -36,6 +36,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     deleted_row_is_a_gap,
     inserted_row_is_forged,
     rows_before_position_1_are_forged,
+    a_row_at_the_lowest_position_there_is_a_break_offline_too,
     swapped_rows_are_reordered,
     dropped_tail_is_truncated,
     a_tail_dropped_with_its_checkpoint_shows_against_an_earlier_report,
@@ -206,6 +207,31 @@ async fn inserted_row_is_forged(t: Arc<TestDb>) {
 /// No writer makes a position below 1: a row there is forged, in the database (whose walk once
 /// began after position 0, so that such a row was never read) and in an export; also when it is
 /// the only row of its chain.
+/// A row forged at `i64::MIN` made an export with proof compute the position before it, and
+/// panic on the overflow (in a build with overflow checks): it is a break like any row below 1.
+async fn a_row_at_the_lowest_position_there_is_a_break_offline_too(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 5).await;
+    db.execute_unprepared(&format!(
+        "INSERT INTO audit_log (record_id, occurred_at, method, path, latency_us, \
+         request_body_truncated, request_bytes, response_bytes, chain_id, chain_seq, \
+         prev_hash, row_hash, key_id) VALUES ('forged-min', '2026-11-25 10:00:00', 'DELETE', \
+         '/orders/1', 5, false, 0, 0, 'm', {}, 'x', 'y', 'k1')",
+        i64::MIN
+    ))
+    .await
+    .unwrap();
+    let in_database = check(&db).await;
+    let offline = verify_export(export(&db).await.as_bytes(), &keys()).unwrap();
+    for report in [&in_database, &offline] {
+        assert_eq!(
+            breaks(report),
+            [("m", Some((BreakKind::Forged, i64::MIN))), ("t", None)],
+            "{report}"
+        );
+    }
+}
+
 async fn rows_before_position_1_are_forged(t: Arc<TestDb>) {
     let db = t.migrated().await;
     write(&db, integrity("t"), 20).await;

@@ -440,7 +440,7 @@ impl Chunks {
             let before = if self.from_start.contains(chain_id) {
                 checkpoint::Column::ChainSeq.lt(first)
             } else {
-                checkpoint::Column::ChainSeq.eq(first - 1)
+                checkpoint::Column::ChainSeq.eq(first.saturating_sub(1))
             };
             let tombstone = checkpoint::Entity::find()
                 .filter(checkpoint::Column::ChainId.eq(chain_id.as_str()))
