@@ -55,7 +55,7 @@ pub fn verify_export<R: BufRead>(reader: R, keys: &Keyring) -> Result<VerifyRepo
 
 /// [`verify_export`], with positions and hashes kept outside the database and the file (see
 /// [`Anchor`]), as [`VerifyOptions::anchors`](super::VerifyOptions::anchors) gives them to
-/// [`verify`](super::verify): each must still be in its chain in the file, with its hash.
+/// [`verify`](fn@super::verify): each must still be in its chain in the file, with its hash.
 ///
 /// A chain that ends in the file before one of its anchors is a
 /// [`BreakKind::TruncatedTail`](super::BreakKind::TruncatedTail), even when no checkpoint line
