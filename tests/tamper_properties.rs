@@ -530,10 +530,11 @@ fn reencoded(value: &serde_json::Value, out: &mut String) {
 ///
 /// The database: rows past the last checkpoint can be dropped undetected (README, "What it
 /// cannot see") — a tail whose first dropped position is past the checkpoint; anything else
-/// shows. The export: its first row is trusted as a start when no tombstone precedes it (a
-/// prefix deleted without a tombstone does not show), and its proof carries only the
-/// checkpoints within the exported positions (`Export::with_proof`), so a tail dropped from
-/// the table does not show in it; a chain with no row left is not in it.
+/// shows. The export: its proof carries the chain's latest purge tombstone, which the first
+/// row must follow; without one the first row is trusted as a start (a prefix deleted from a
+/// chain never purged does not show). Its proof carries only the checkpoints within the
+/// exported positions (`Export::with_proof`), so a tail dropped from the table does not show in
+/// it; a chain with no row left is not in it.
 fn deletion(state: &State, lo: i64, hi: i64) -> Expect {
     let (first, last) = (state.first(), state.last);
     let tail = hi == last;
@@ -542,16 +543,17 @@ fn deletion(state: &State, lo: i64, hi: i64) -> Expect {
     } else {
         Verdict::Broken
     };
+    let prefix_trusted = lo == first && state.tombstone.is_none();
     let export = if lo == first && tail {
         Verdict::Absent
-    } else if lo == first || tail {
+    } else if prefix_trusted || tail {
         Verdict::Intact
     } else {
         Verdict::Broken
     };
     let why = match (db, export) {
         (Verdict::Intact, _) => "rows past the last checkpoint dropped",
-        (_, Verdict::Intact) if lo == first => "export: prefix dropped, first row trusted",
+        (_, Verdict::Intact) if prefix_trusted => "export: prefix dropped, first row trusted",
         (_, Verdict::Intact) => "export: tail dropped, proof holds no checkpoint past it",
         _ => "rows removed",
     };
@@ -869,12 +871,14 @@ async fn apply_to_rows(db: &DatabaseConnection, state: &State, tamper: &Tamper) 
                 &format!("UPDATE audit_log SET chain_seq = {q} WHERE id = {}", row.id),
             )
             .await;
+            // The proof carries the latest tombstone below the row, which it must follow.
+            let carried = state.tombstone.as_ref().is_some_and(|t| t.chain_seq < q);
             Expect {
                 db: Broken,
-                // A lone row moved (to a position a chain can have): the export's first row is
-                // trusted as a start, and no checkpoint is within the exported position unless
-                // one is at it.
-                export: if state.rows.len() == 1 && q >= 1 && q != cp.chain_seq {
+                // A lone row moved (to a position a chain can have, with no tombstone below it):
+                // the export's first row is trusted as a start, and no checkpoint is within the
+                // exported position unless one is at it.
+                export: if state.rows.len() == 1 && q >= 1 && q != cp.chain_seq && !carried {
                     Intact
                 } else {
                     Broken
@@ -1046,8 +1050,9 @@ async fn apply_to_marks(db: &DatabaseConnection, state: &State, tamper: &Tamper)
             };
             Expect {
                 db: db_verdict,
-                // No longer right before the first exported row: not in the proof.
-                export: or_absent(Intact),
+                // The proof carries the latest tombstone below the first exported row, which that
+                // row no longer follows; moved to it or past it, the tombstone is left out.
+                export: or_absent(if q < state.first() { Broken } else { Intact }),
                 why: "tombstone moved",
             }
         }

@@ -132,9 +132,9 @@ impl Export {
 
     /// Appends, after the rows, the proof that lets the export be verified offline with
     /// `tower_audit::integrity::verify_export` (feature `integrity`): for each hash chain among
-    /// the exported rows, the checkpoints taken within the exported positions and, when the first
-    /// exported row directly follows a purge, its tombstone (see below for a time range); one
-    /// line each as `{"checkpoint": {...}}`.
+    /// the exported rows, the checkpoints taken within the exported positions and the chain's
+    /// latest purge tombstone before its first exported row, if it has one (see below for a time
+    /// range), which that row must then follow; one line each as `{"checkpoint": {...}}`.
     ///
     /// A time range is completed to whole spans of positions: a chain's positions follow the
     /// order in which requests finished, `occurred_at` the order in which they arrived, so a slow
@@ -143,9 +143,8 @@ impl Export {
     /// filter's other conditions) are written after the rows in range, in chain order, before the
     /// proof, and so is the row at the position before the first: offline verification trusts a
     /// chain's first row in the file as its start, so rows deleted from the range's start break
-    /// the link to it. [`ExportReport::rows`] counts them. With no row of a chain left before
-    /// the range, the proof holds the chain's latest purge tombstone before it, if any, which
-    /// the chain's first row in the file must then follow.
+    /// the link to it. [`ExportReport::rows`] counts them. With no row of a chain left before the
+    /// range, the proof holds the chain's latest purge tombstone, as without a time range.
     ///
     /// A proof needs [`ExportFormat::Ndjson`] and the table's column names (not
     /// [`otel`](Self::otel)); the export fails with [`Error::Config`] otherwise. Export a time
@@ -293,8 +292,8 @@ struct Chunks {
     /// With a proof, once the rows in range are written: per chain, the positions still to
     /// complete with rows outside the time range, `(chain, after, last)`.
     completing: Option<VecDeque<(String, i64, i64)>>,
-    /// The chains of a time range with no row left before their first position in range: they
-    /// start where the chain now does, after its latest purge tombstone if it has one.
+    /// The chains exported from where they now start (no time range, or no row left before
+    /// their first position in range): after their latest purge tombstone if they have one.
     from_start: BTreeSet<String>,
     proof_done: bool,
 }
@@ -365,6 +364,8 @@ impl Chunks {
         buf: &mut Vec<u8>,
     ) -> Result<bool, Error> {
         let Some(outside) = filter.outside_time_range(db.get_database_backend()) else {
+            // No time range: every chain is exported from where it now starts.
+            self.from_start.extend(self.chains.keys().cloned());
             return Ok(false);
         };
         if self.completing.is_none() {
@@ -435,8 +436,9 @@ impl Chunks {
     /// exported row follows, if it does, as `{"checkpoint": {...}}` lines.
     async fn proof<C: ConnectionTrait>(&self, db: &C, buf: &mut Vec<u8>) -> Result<(), Error> {
         for (chain_id, &(first, last)) in &self.chains {
-            // A chain of a time range with no row left before it: the latest tombstone before
-            // its first row, so that rows deleted after the tombstone are a gap offline too.
+            // A chain exported from where it now starts: the latest tombstone before its first
+            // row, so that rows deleted after the tombstone are a gap offline too. Else the row
+            // before the range is the start, and a tombstone counts only right before it.
             let before = if self.from_start.contains(chain_id) {
                 checkpoint::Column::ChainSeq.lt(first)
             } else {
