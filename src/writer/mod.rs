@@ -1430,13 +1430,7 @@ mod tests {
         ] {
             db.execute_unprepared(statement).await.expect("landing");
         }
-        let (layer, guard, task) = replaying_in_doubt(&db, &path);
-        assert!(
-            wait_for(&guard, |s| s.journal_bytes == 0 && s.replayed >= 4).await,
-            "{:?}",
-            guard.stats()
-        );
-        stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 4, 6).await;
+        replays_into_an_intact_chain(&db, &path, 4, 6).await;
     }
 
     /// The insert in doubt lands while the next process cannot reach the table (here: it is
@@ -1501,15 +1495,7 @@ mod tests {
         let overflow = records("overflow", 1).remove(0);
         journal_rows(&path, &[sealed[5].clone(), overflow, sealed[6].clone()]);
 
-        let (layer, guard, task) = replaying_in_doubt(&db, &path);
-        assert!(
-            wait_for(&guard, |s| s.journal_bytes == 0
-                && s.replayed + s.dead_lettered >= 3)
-            .await,
-            "{:?}",
-            guard.stats()
-        );
-        stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 3, 8).await;
+        replays_into_an_intact_chain(&db, &path, 3, 8).await;
     }
 
     /// A process dead-lettered the row at place 5 (refused in every form) and stopped before it
@@ -1564,15 +1550,7 @@ mod tests {
         journal_rows(&dir.path().join("audit.journal.dead"), &after[..1]);
         journal_rows(&path, &after[1..]);
 
-        let (layer, guard, task) = replaying_in_doubt(&db, &path);
-        assert!(
-            wait_for(&guard, |s| s.journal_bytes == 0
-                && s.replayed + s.dead_lettered >= 2)
-            .await,
-            "{:?}",
-            guard.stats()
-        );
-        stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 2, 7).await;
+        replays_into_an_intact_chain(&db, &path, 2, 7).await;
     }
 
     /// A process dead-lettered row 5 and stopped before it noted the rows replayed: the journal
@@ -1596,13 +1574,7 @@ mod tests {
         journal_rows(&dir.path().join("audit.journal.dead"), &sealed[4..5]);
         journal_rows(&path, &sealed[4..]);
 
-        let (layer, guard, task) = replaying_in_doubt(&db, &path);
-        assert!(
-            wait_for(&guard, |s| s.journal_bytes == 0 && s.replayed >= 3).await,
-            "{:?}",
-            guard.stats()
-        );
-        stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 3, 7).await;
+        replays_into_an_intact_chain(&db, &path, 3, 7).await;
     }
 
     /// As a process dead-letters them: row 5, then row 6, which it relinked to follow row 4
@@ -1646,15 +1618,7 @@ mod tests {
         journal_rows(&dir.path().join("audit.journal.dead"), &dead(&sealed));
         journal_rows(&path, &sealed[total - 2..]);
 
-        let (layer, guard, task) = replaying_in_doubt(&db, &path);
-        assert!(
-            wait_for(&guard, |s| s.journal_bytes == 0
-                && s.replayed + s.dead_lettered >= 2)
-            .await,
-            "{:?}",
-            guard.stats()
-        );
-        stops_with_an_intact_chain(layer, guard, task, &db, IN_DOUBT_KEY, 2, 6).await;
+        replays_into_an_intact_chain(&db, &path, 2, 6).await;
     }
 
     /// With the hash chain on, rows sealed before an outage journaled them keep their positions
@@ -1722,6 +1686,27 @@ mod tests {
             guard.stats()
         );
         stops_with_an_intact_chain(layer, guard, task, &db, &key, 12, 12).await;
+    }
+
+    /// Starts a writer that replays the journal at `path` into `db`, waits until the journal is
+    /// empty and `n` rows were replayed (or dead-lettered, which the check then refuses), and
+    /// checks that it stops with the `n` written and the chain intact, `rows` long.
+    #[cfg(feature = "integrity")]
+    async fn replays_into_an_intact_chain(
+        db: &sea_orm::DatabaseConnection,
+        path: &std::path::Path,
+        n: u64,
+        rows: u64,
+    ) {
+        let (layer, guard, task) = replaying_in_doubt(db, path);
+        assert!(
+            wait_for(&guard, |s| s.journal_bytes == 0
+                && s.replayed + s.dead_lettered >= n)
+            .await,
+            "{:?}",
+            guard.stats()
+        );
+        stops_with_an_intact_chain(layer, guard, task, db, IN_DOUBT_KEY, n, rows).await;
     }
 
     /// Stops the writer (its layer dropped): it wrote `written` rows, dead-lettered and lost
