@@ -569,13 +569,12 @@ mod redact_body_tests {
             r#"\u003ctextarea name=\"private_key\"\u003e[REDACTED]\u003c/textarea\u003e"#,
             r#"\u003cp\u003eok\u003c/p\u003e\u003c/form\u003e"} done"#
         );
-        for ct in ["text/plain", "text/html"] {
-            assert_eq!(
-                redact(Some(ct), line.as_bytes()).as_deref(),
-                Some(want),
-                "{ct}"
-            );
-        }
+        redacted_in_text_and_errors(line, want, &["text/plain", "text/html"]);
+    }
+
+    /// `line` as a body of each content type, and as an error text, is stored as `want`.
+    fn redacted_in_text_and_errors(line: &str, want: &str, types: &[&str]) {
+        redacted_as(&[(line, want)], types, false);
         assert_eq!(Redactor::default().redact_error(line), want);
     }
 
@@ -738,14 +737,7 @@ mod redact_body_tests {
             r"log: {\u0022user\u0022:\u0022ann\u0022,\u0022password\u0022:[REDACTED],",
             r"\u0022pin\u0022 : [REDACTED],\u0022next\u0022:1}"
         );
-        for ct in ["text/plain", "text/html"] {
-            assert_eq!(
-                redact(Some(ct), line.as_bytes()).as_deref(),
-                Some(want),
-                "{ct}"
-            );
-        }
-        assert_eq!(Redactor::default().redact_error(line), want);
+        redacted_in_text_and_errors(line, want, &["text/plain", "text/html"]);
     }
 
     /// A secret under another attribute than `value`: the field rule knew only `value` and
@@ -803,14 +795,7 @@ mod redact_body_tests {
             r#"\u003cns2:Pin a=\"1\"\u003e[REDACTED]\u003c/ns2:Pin \u003e\u003ctoken/\u003e"#,
             r#"\u003cp\u003eok\u003c/p\u003e\u003c/login\u003e"} done"#
         );
-        for ct in ["text/plain", "text/html", "application/xml"] {
-            assert_eq!(
-                redact(Some(ct), line.as_bytes()).as_deref(),
-                Some(want),
-                "{ct}"
-            );
-        }
-        assert_eq!(Redactor::default().redact_error(line), want);
+        redacted_in_text_and_errors(line, want, &["text/plain", "text/html", "application/xml"]);
         assert_eq!(
             redact(
                 Some("text/plain"),
@@ -842,14 +827,7 @@ mod redact_body_tests {
             r" \u003Cinput name=\u0027pin\u0027 value=\u0027[REDACTED]\u0027\u003E",
             r" \u003Cinput name=\u0022q\u0022 value=\u0022kept as is\u0022\u003E"
         );
-        for ct in ["text/plain", "text/html"] {
-            assert_eq!(
-                redact(Some(ct), line.as_bytes()).as_deref(),
-                Some(want),
-                "{ct}"
-            );
-        }
-        assert_eq!(Redactor::default().redact_error(line), want);
+        redacted_in_text_and_errors(line, want, &["text/plain", "text/html"]);
         // In a plain tag, `\u0022` is text: an unquoted value's, up to the space.
         let plain = r"<input name=q value=\u0022a b=1> <p>kept</p>";
         assert_eq!(
