@@ -915,14 +915,21 @@ impl Walk {
             .or_else(|| self.anchor_past_end(last_seq))
     }
 
+    /// Where the chain's rows end after a walk whose last row is at `last_seq`: there, or, with
+    /// no row walked, at the purge tombstone's position, or 0.
+    fn end(&self, last_seq: i64) -> i64 {
+        match (&self.previous, &self.tombstone) {
+            (Some(_), _) => last_seq,
+            (None, Some((seq, _))) => *seq,
+            (None, None) => 0,
+        }
+    }
+
     /// After the last row: does `checkpoint` vouch for rows that are gone? Rows a purge
     /// tombstone accounts for are not missing, but a tombstone speaks only for a chain with no
     /// row left: [`step`](Self::step) already refused one at or past a remaining row.
     fn truncated(&self, checkpoint: &audit_checkpoint::Model, last_seq: i64) -> Option<Break> {
-        let end = match (&self.previous, &self.tombstone) {
-            (None, Some((seq, _))) => *seq,
-            _ => last_seq,
-        };
+        let end = self.end(last_seq);
         (checkpoint.chain_seq > end).then(|| Break {
             kind: BreakKind::TruncatedTail,
             chain_seq: end + 1,
@@ -937,11 +944,7 @@ impl Walk {
     /// After the last row: does an anchor stand past the chain's end? Its rows were deleted,
     /// with whatever checkpoints vouched for them.
     fn anchor_past_end(&self, last_seq: i64) -> Option<Break> {
-        let end = match (&self.previous, &self.tombstone) {
-            (None, Some((seq, _))) => *seq,
-            (None, None) => 0,
-            _ => last_seq,
-        };
+        let end = self.end(last_seq);
         let furthest = self.anchors.iter().map(|(seq, _)| *seq).max()?;
         (furthest > end).then(|| Break {
             kind: BreakKind::TruncatedTail,
