@@ -254,38 +254,9 @@ impl Chain {
             {
                 head = (mark.chain_seq, mark.row_hash);
             }
-            // The row the journal's rows were sealed to follow is not the database's last as
-            // they knew it: that row was sealed again (its safe form is the last row), or it
-            // and every row between it and the last row were dead-lettered by a process that
-            // stopped before it wrote the rows sealed after them. They follow what is there.
-            // Not when the journal still holds dead rows (a process that stopped before it
-            // noted them replayed): they are replayed in their places, the rows after them too.
-            let awaited = |(seq, hash): &(i64, String)| {
-                self.journaled
-                    .as_ref()
-                    .is_some_and(|places| places.first == (seq + 1, hash.clone()))
-            };
-            let dead =
-                dead_after(&std::mem::take(&mut self.dead), &head, awaited).filter(|(seq, _)| {
-                    self.journaled
-                        .as_ref()
-                        .is_none_or(|places| places.first.0 <= head.0 || places.first.0 > *seq)
-                });
-            // A dead row that follows a safe form at the head was sealed after it: when the
-            // journal's first row follows that dead row, it is the one to relink after, not the
-            // row the safe form replaced.
             let replaced = replaced.filter(|_| head == from_row);
-            let followed = if dead.as_ref().is_some_and(awaited) {
-                dead
-            } else {
-                replaced.or(dead)
-            };
-            if let Some((seq, hash)) = followed {
-                self.relink = Some(Relink {
-                    expect: (seq + 1, hash),
-                    becomes: (head.0 + 1, head.1.clone()),
-                    reserved: false,
-                });
+            if let Some(relink) = self.restart_relink(&head, replaced) {
+                self.relink = Some(relink);
             }
             self.checkpointed = head.0;
             self.inserted = Some(head.clone());
@@ -327,6 +298,45 @@ impl Chain {
             *head = (seq, hash);
         }
         Ok(())
+    }
+
+    /// At restart, with `head` the database's last place (or its tombstone's) and `replaced`
+    /// the row the head's safe form replaced, when it is the last row: the relink the rows an
+    /// earlier process left in the journal need, if any.
+    fn restart_relink(
+        &mut self,
+        head: &(i64, String),
+        replaced: Option<(i64, String)>,
+    ) -> Option<Relink> {
+        // The row the journal's rows were sealed to follow is not the database's last as
+        // they knew it: that row was sealed again (its safe form is the last row), or it
+        // and every row between it and the last row were dead-lettered by a process that
+        // stopped before it wrote the rows sealed after them. They follow what is there.
+        // Not when the journal still holds dead rows (a process that stopped before it
+        // noted them replayed): they are replayed in their places, the rows after them too.
+        let awaited = |(seq, hash): &(i64, String)| {
+            self.journaled
+                .as_ref()
+                .is_some_and(|places| places.first.0 == seq + 1 && places.first.1 == *hash)
+        };
+        let dead = dead_after(&std::mem::take(&mut self.dead), head, awaited).filter(|(seq, _)| {
+            self.journaled
+                .as_ref()
+                .is_none_or(|places| places.first.0 <= head.0 || places.first.0 > *seq)
+        });
+        // A dead row that follows a safe form at the head was sealed after it: when the
+        // journal's first row follows that dead row, it is the one to relink after, not the
+        // row the safe form replaced.
+        let followed = if dead.as_ref().is_some_and(awaited) {
+            dead
+        } else {
+            replaced.or(dead)
+        };
+        followed.map(|(seq, hash)| Relink {
+            expect: (seq + 1, hash),
+            becomes: (head.0 + 1, head.1.clone()),
+            reserved: false,
+        })
     }
 
     /// Where the rows of this chain an earlier process left in the journal lie, before the head
