@@ -482,10 +482,10 @@ impl Journal {
         Ok(places)
     }
 
-    #[cfg(feature = "integrity")]
     /// Calls `each` with the place, the hash it follows, the row's hash and the row as stored of
     /// every sealed row of `chain_id` from where replay stands to the end. Unreadable frames are
     /// passed over.
+    #[cfg(feature = "integrity")]
     fn scan_places(
         &mut self,
         chain_id: &str,
