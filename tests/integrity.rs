@@ -37,6 +37,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     inserted_row_is_forged,
     rows_before_position_1_are_forged,
     a_row_at_the_lowest_position_there_is_a_break_offline_too,
+    a_row_at_the_highest_position_there_is_stops_the_chain_not_the_writer,
     swapped_rows_are_reordered,
     dropped_tail_is_truncated,
     a_tail_dropped_with_its_checkpoint_shows_against_an_earlier_report,
@@ -204,9 +205,6 @@ async fn inserted_row_is_forged(t: Arc<TestDb>) {
     expect_break(&db, BreakKind::Forged, 21).await;
 }
 
-/// No writer makes a position below 1: a row there is forged, in the database (whose walk once
-/// began after position 0, so that such a row was never read) and in an export; also when it is
-/// the only row of its chain.
 /// A row forged at `i64::MIN` made an export with proof compute the position before it, and
 /// panic on the overflow (in a build with overflow checks): it is a break like any row below 1.
 async fn a_row_at_the_lowest_position_there_is_a_break_offline_too(t: Arc<TestDb>) {
@@ -232,6 +230,39 @@ async fn a_row_at_the_lowest_position_there_is_a_break_offline_too(t: Arc<TestDb
     }
 }
 
+/// A row forged at `i64::MAX` leaves a restarted writer no place after it: once it panicked on
+/// the overflow (with overflow checks; without, it wrapped to `i64::MIN`). The records that
+/// come are written, unsealed, and the forged row is a break.
+async fn a_row_at_the_highest_position_there_is_stops_the_chain_not_the_writer(t: Arc<TestDb>) {
+    use sea_orm::EntityTrait;
+    use tower_audit::entity::audit_log;
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 5).await;
+    db.execute_unprepared(&format!(
+        "INSERT INTO audit_log (record_id, occurred_at, method, path, latency_us, \
+         request_body_truncated, request_bytes, response_bytes, chain_id, chain_seq, \
+         prev_hash, row_hash, key_id) VALUES ('forged-max', '2026-11-25 10:00:00', 'DELETE', \
+         '/orders/1', 5, false, 0, 0, 't', {}, 'x', 'y', 'k1')",
+        i64::MAX
+    ))
+    .await
+    .unwrap();
+    write(&db, integrity("t"), 3).await;
+    let rows = audit_log::Entity::find().all(&db).await.unwrap();
+    assert_eq!(rows.len(), 9);
+    let unsealed = rows.iter().filter(|row| row.chain_seq.is_none()).count();
+    assert_eq!(unsealed, 3);
+    let report = check(&db).await;
+    assert_eq!(
+        breaks(&report),
+        [("t", Some((BreakKind::Deleted, i64::MAX)))],
+        "{report}"
+    );
+}
+
+/// No writer makes a position below 1: a row there is forged, in the database (whose walk once
+/// began after position 0, so that such a row was never read) and in an export; also when it is
+/// the only row of its chain.
 async fn rows_before_position_1_are_forged(t: Arc<TestDb>) {
     let db = t.migrated().await;
     write(&db, integrity("t"), 20).await;

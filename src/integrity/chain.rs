@@ -159,6 +159,8 @@ pub(crate) struct Chain {
     /// The places of this chain's rows in the dead-letter journal (see
     /// [`dead_lettered`](Self::dead_lettered)).
     dead: DeadPlaces,
+    /// The head is at the highest position there is, and that was logged.
+    exhausted: bool,
 }
 
 /// A refused row was replaced by its safe form, or left the chain (dead-lettered): the next
@@ -189,7 +191,7 @@ fn dead_after(
 ) -> Option<(i64, String)> {
     let mut last: Option<(i64, &String)> = None;
     let (mut seq, mut hash) = (head.0, &head.1);
-    while let Some((prev, next, first)) = dead.get(&(seq + 1))
+    while let Some((prev, next, first)) = seq.checked_add(1).and_then(|at| dead.get(&at))
         && prev == hash
     {
         if let Some(first) = first.as_ref().filter(|first| awaited(first)) {
@@ -213,6 +215,7 @@ impl Chain {
             relink: None,
             journaled: None,
             dead: DeadPlaces::new(),
+            exhausted: false,
         }
     }
 
@@ -288,7 +291,18 @@ impl Chain {
                 }
                 continue;
             }
-            let seq = head.0 + 1;
+            let Some(seq) = head.0.checked_add(1) else {
+                // No place is left after the head: the row is kept, unsealed.
+                if !self.exhausted {
+                    self.exhausted = true;
+                    tracing::error!(
+                        chain_id = %self.config.chain_id,
+                        "tower-audit: the chain's last row is at the highest position there is \
+                         (a row forged there?): rows are written unsealed; `verify` reports it"
+                    );
+                }
+                continue;
+            };
             row.chain_id = Some(self.config.chain_id.clone());
             row.key_id = Some(self.config.key_id.clone());
             row.chain_seq = Some(seq);
@@ -315,9 +329,9 @@ impl Chain {
         // Not when the journal still holds dead rows (a process that stopped before it
         // noted them replayed): they are replayed in their places, the rows after them too.
         let awaited = |(seq, hash): &(i64, String)| {
-            self.journaled
-                .as_ref()
-                .is_some_and(|places| places.first.0 == seq + 1 && places.first.1 == *hash)
+            self.journaled.as_ref().is_some_and(|places| {
+                Some(places.first.0) == seq.checked_add(1) && places.first.1 == *hash
+            })
         };
         let dead = dead_after(&std::mem::take(&mut self.dead), head, awaited).filter(|(seq, _)| {
             self.journaled
@@ -332,9 +346,10 @@ impl Chain {
         } else {
             replaced.or(dead)
         };
-        followed.map(|(seq, hash)| Relink {
-            expect: (seq + 1, hash),
-            becomes: (head.0 + 1, head.1.clone()),
+        let (seq, hash) = followed?;
+        Some(Relink {
+            expect: (seq.checked_add(1)?, hash),
+            becomes: (head.0.checked_add(1)?, head.1.clone()),
             reserved: false,
         })
     }
@@ -416,22 +431,30 @@ impl Chain {
         ) else {
             return;
         };
-        let becomes = match replacement.and_then(|r| r.row_hash.clone()) {
-            Some(safe) => (seq + 1, safe),
-            None => (seq, prev),
-        };
+        let safe = replacement.and_then(|r| r.row_hash.clone());
         if self
             .head
             .as_ref()
             .is_some_and(|head| *head == (seq, hash.clone()))
         {
             // Nothing was sealed after it: the next row is sealed after what took its place.
-            self.head = Some((becomes.0 - 1, becomes.1));
+            self.head = Some(match safe {
+                Some(safe) => (seq, safe),
+                None => (seq.saturating_sub(1), prev),
+            });
             self.relink = None;
             return;
         }
+        // Rows were sealed after it (so it is not at the highest position there is).
+        let Some(next) = seq.checked_add(1) else {
+            return;
+        };
+        let becomes = match safe {
+            Some(safe) => (next, safe),
+            None => (seq, prev),
+        };
         let earlier = self.relink.replace(Relink {
-            expect: (seq + 1, hash),
+            expect: (next, hash),
             becomes,
             reserved: true,
         });
@@ -466,7 +489,11 @@ impl Chain {
             return;
         }
         let (new_seq, new_prev) = match (&self.head, relink.reserved) {
-            (Some(head), false) => (head.0 + 1, head.1.clone()),
+            (Some(head), false) => match head.0.checked_add(1) {
+                Some(next) => (next, head.1.clone()),
+                // No place left after the head: the row keeps its own, a break `verify` reports.
+                None => return,
+            },
             _ => relink.becomes.clone(),
         };
         let reserved = relink.reserved;
@@ -483,11 +510,15 @@ impl Chain {
             self.head = Some((new_seq, new_hash));
             self.relink = None;
         } else {
-            self.relink = Some(Relink {
-                expect: (seq + 1, hash),
-                becomes: (new_seq + 1, new_hash),
-                reserved,
-            });
+            // No row follows the highest position there is.
+            self.relink = seq
+                .checked_add(1)
+                .zip(new_seq.checked_add(1))
+                .map(|(next, new_next)| Relink {
+                    expect: (next, hash),
+                    becomes: (new_next, new_hash),
+                    reserved,
+                });
         }
     }
 
@@ -753,6 +784,56 @@ mod tests {
         assert_ne!(
             journaled[0].row_hash.as_deref(),
             Some(row_hash(KEY, &journaled[0]).as_str())
+        );
+    }
+
+    /// A head at the highest position there is (a row forged there, or a chain that ran that
+    /// far) leaves no place after it: the rows that come are written unsealed, and nothing
+    /// overflows (a panic with overflow checks, a wrapped position without), also when the
+    /// last row placed is refused and the rows after it would be relinked.
+    #[tokio::test]
+    async fn a_chain_at_the_highest_position_seals_no_further() {
+        let db = DatabaseConnection::default();
+        let mut chain = chain();
+        chain.head = Some((i64::MAX - 1, "forged".to_owned()));
+        let mut batch = rows(&["/1", "/2", "/3"]);
+        chain.seal(&db, &mut batch).await.unwrap();
+        assert_eq!(batch[0].chain_seq, Some(i64::MAX));
+        assert_eq!(batch[0].prev_hash.as_deref(), Some("forged"));
+        for row in &batch[1..] {
+            assert_eq!(
+                (&row.chain_id, row.chain_seq, &row.prev_hash, &row.row_hash),
+                (&None, None, &None, &None),
+                "{row:#?}"
+            );
+        }
+
+        // The row at the last place refused, with its safe form and without.
+        let mut safe = Model {
+            request_body: Some("[safe]".into()),
+            ..batch[0].clone()
+        };
+        chain.reseal(&mut safe);
+        let (refused, later) = batch.split_at_mut(1);
+        chain.replaced(&refused[0], Some(&safe), later);
+        chain.replaced(&refused[0], None, later);
+        let mut next = rows(&["/4"]);
+        chain.seal(&db, &mut next).await.unwrap();
+        assert_eq!(next[0].chain_seq, None);
+
+        // Dead rows and a note read at restart, at the last place.
+        let head = (i64::MAX, "h".to_owned());
+        let dead = DeadPlaces::from([(i64::MAX, ("g".to_owned(), "h".to_owned(), None))]);
+        assert_eq!(dead_after(&dead, &head, |_| true), None);
+        chain.head = None;
+        chain.journaled(Some(JournaledPlaces {
+            first: (i64::MAX, "h".to_owned()),
+            last: (i64::MAX, "h".to_owned()),
+        }));
+        assert!(
+            chain
+                .restart_relink(&head, Some((i64::MAX, "g".to_owned())))
+                .is_none()
         );
     }
 
