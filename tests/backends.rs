@@ -55,6 +55,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     client_disconnect_mid_body_of_known_length_is_recorded,
     outer_layer_enriches_empty_responses_through_their_extensions,
     exact_filters_match_only_the_exact_value,
+    latency_and_arrival_time_are_the_requests_own,
 ];
 
 fn main() {
@@ -1126,4 +1127,58 @@ async fn exact_filters_match_only_the_exact_value(t: Arc<TestDb>) {
     only(AuditFilter::new().client_ip("2001:db8::a"), "alice").await;
     only(AuditFilter::new().method("post"), "alice").await;
     only(AuditFilter::new().method("POST"), "alice").await;
+}
+
+/// A request's latency and the time it arrived come from the layer's clock (the CPU's counter,
+/// turned into wall-clock time by the writer): a handler that works 40 ms is recorded so,
+/// within the time the client waited, and as arriving after the client started its request.
+async fn latency_and_arrival_time_are_the_requests_own(t: Arc<TestDb>) {
+    const WORK: Duration = Duration::from_millis(40);
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let router = Router::new()
+        .route(
+            "/work",
+            get(|| async {
+                // Work, not a timer: the clock under test is the layer's, not Tokio's.
+                let started = std::time::Instant::now();
+                while started.elapsed() < WORK {
+                    std::hint::spin_loop();
+                }
+                "done"
+            }),
+        )
+        .layer(layer);
+    let server = Server::start(router).await;
+    let before = chrono::Utc::now();
+    let waited = std::time::Instant::now();
+    let (status, _) = send(
+        &client(),
+        http::Request::get(server.url("/work"))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    let waited = waited.elapsed();
+    let after = chrono::Utc::now();
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    let row = &rows[0];
+    let latency = Duration::from_micros(u64::try_from(row.latency_us).unwrap());
+    assert!(
+        latency >= WORK && latency <= waited,
+        "{latency:?} of {waited:?}"
+    );
+    // Stored to the microsecond, truncated.
+    let before = before - chrono::Duration::microseconds(1);
+    assert!(
+        row.occurred_at >= before && row.occurred_at <= after,
+        "{} not in {before}..{after}",
+        row.occurred_at
+    );
+    let arrived_by = row.occurred_at + chrono::Duration::from_std(latency).unwrap();
+    assert!(arrived_by <= after, "{arrived_by} after {after}");
 }

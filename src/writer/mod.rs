@@ -55,18 +55,18 @@ pub(crate) use worker::{Outage, Worker, WriterConfig};
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct WallClock {
     system: chrono::DateTime<chrono::Utc>,
-    instant: std::time::Instant,
+    instant: quanta::Instant,
 }
 
 impl WallClock {
     pub(crate) fn now() -> Self {
         Self {
-            instant: std::time::Instant::now(),
+            instant: quanta::Instant::now(),
             system: chrono::Utc::now(),
         }
     }
 
-    pub(crate) fn at(&self, then: std::time::Instant) -> chrono::DateTime<chrono::Utc> {
+    pub(crate) fn at(&self, then: quanta::Instant) -> chrono::DateTime<chrono::Utc> {
         let ago = self.instant.saturating_duration_since(then);
         chrono::Duration::from_std(ago)
             .ok()

@@ -506,7 +506,7 @@ mod tests {
         )
         .expect("token");
         let authorization = format!("Bearer {token}");
-        let arrived = std::time::Instant::now();
+        let arrived = quanta::Instant::now();
         let record = || {
             let mut facts = RequestFacts::arriving(arrived);
             facts.text.fill(TextParts {
@@ -650,7 +650,7 @@ mod tests {
 
         let shared = RequestShared::new(
             crate::body::Capture::new(0),
-            RequestFacts::arriving(std::time::Instant::now()),
+            RequestFacts::arriving(quanta::Instant::now()),
         );
         let context = AuditContext::new(std::sync::Arc::clone(&shared));
         context.insert_extra("plan", "gold");
