@@ -1,4 +1,5 @@
-//! Sanitizer throughput on JSON bodies, next to a plain `serde_json` parse and serialize.
+//! Sanitizer throughput on JSON bodies, next to a plain `serde_json` parse and serialize, and
+//! on HTML text.
 
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
@@ -70,6 +71,68 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // Text: an HTML page full of character references, as a form posts it or an error quotes
+    // it, and the same page as PHP's `htmlentities(…, ENT_HTML5)` escapes it into text. The
+    // form field and pair rules read every `&` of both.
+    let mut group = c.benchmark_group("text");
+    let page = html_page(64 * 1024);
+    for (label, text) in [
+        ("64KiB_html", page.clone()),
+        ("64KiB_html5_escaped", escaped(&page)),
+    ] {
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(format!("redact_body/{label}"), |b| {
+            b.iter(|| {
+                redactor.redact_body(black_box(&BodyInput::new(
+                    Some("text/html"),
+                    text.as_bytes(),
+                )))
+            })
+        });
+    }
+    group.finish();
+}
+
+/// An HTML page of about `target` bytes: a login form, then rows of links and text with the
+/// references pages are written with.
+fn html_page(target: usize) -> String {
+    let mut s = String::from(
+        r#"<html><body><form action="/login"><input name="user" value="ann"><input type="password" name="pw" value="hunter2"><input type="hidden" name="csrf_token" value="abc123"></form><table>"#,
+    );
+    let mut i = 0;
+    while s.len() + 200 < target {
+        let _ = writeln!(
+            s,
+            "<tr><td class=\"sku\">SKU-{i:05}</td><td><a href=\"/items?id={i}&amp;ref=list\">Item&nbsp;{i} &quot;deluxe&quot; &#8212; &lt;new&gt;</a></td></tr>"
+        );
+        i += 1;
+    }
+    s.push_str("</table></body></html>");
+    s
+}
+
+/// `text` with the characters PHP's `htmlentities(…, ENT_HTML5)` escapes in it so escaped.
+fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '=' => out.push_str("&equals;"),
+            '_' => out.push_str("&lowbar;"),
+            '.' => out.push_str("&period;"),
+            '/' => out.push_str("&sol;"),
+            ':' => out.push_str("&colon;"),
+            '?' => out.push_str("&quest;"),
+            ';' => out.push_str("&semi;"),
+            '\n' => out.push_str("&NewLine;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 criterion_group!(benches, bench);
