@@ -706,6 +706,54 @@ mod redact_body_tests {
         redacted_as(&cases, &["text/html", "text/plain"], true);
     }
 
+    /// A field named with HTML5's names for ASCII characters, as PHP's `htmlentities` writes
+    /// `_`, `[`, `]` and `.` with `ENT_HTML5`: a field's name had only its numbers and five
+    /// names decoded, so `api&lowbar;key` was no key and its value was kept.
+    #[test]
+    fn form_field_names_with_html5_named_references() {
+        let cases = [
+            (
+                r#"<input name="api&lowbar;key" value="abc123">"#,
+                r#"<input name="api&lowbar;key" value="[REDACTED]">"#,
+            ),
+            (
+                r#"<input name="user&lsqb;password&rsqb;" value="x">"#,
+                r#"<input name="user&lsqb;password&rsqb;" value="[REDACTED]">"#,
+            ),
+            (
+                r#"<input value=1234 NAME=card&period;PIN><input name="access&UnderBar;token" value='t0k'>"#,
+                r#"<input value=[REDACTED] NAME=card&period;PIN><input name="access&UnderBar;token" value='[REDACTED]'>"#,
+            ),
+            (
+                r#"<input name="user&lbrack;pass&amp;lowbar;word&rbrack;" value="x">"#,
+                r#"<input name="user&lbrack;pass&amp;lowbar;word&rbrack;" value="[REDACTED]">"#,
+            ),
+            (
+                r#"&lt;input name=&quot;api&lowbar;key&quot; value=&quot;abc123&quot;&gt;"#,
+                r#"&lt;input name=&quot;api&lowbar;key&quot; value=&quot;[REDACTED]&quot;&gt;"#,
+            ),
+            // The whole tag so escaped: its `=`, line breaks and `/` are references too.
+            (
+                "&lt;input type&equals;&quot;password&quot;&NewLine;name&equals;&quot;pw&quot; value&equals;&quot;hunter2&quot; &sol;&gt;",
+                "&lt;input type&equals;&quot;password&quot;&NewLine;name&equals;&quot;pw&quot; value&equals;&quot;[REDACTED]&quot; &sol;&gt;",
+            ),
+            (
+                "&lt;input value&equals;hunter2 name&#61;&apos;user&lsqb;pin&rsqb;&apos;&gt;",
+                "&lt;input value&equals;[REDACTED] name&#61;&apos;user&lsqb;pin&rsqb;&apos;&gt;",
+            ),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+        let (line, want) = cases[0];
+        redacted_in_text_and_errors(line, want, &["text/html"]);
+        // A name that holds no key, decoded, keeps its value.
+        let text =
+            r#"<input name="user&lowbar;name" value="ann"><input name="q&lsqb;0&rsqb;" value="x">"#;
+        assert_eq!(
+            redact(Some("text/html"), text.as_bytes()).as_deref(),
+            Some(text)
+        );
+    }
+
     /// The same pairs as Go's encoding/json writes them, `&` as `\u0026`, in a JSON document
     /// quoted in a log line or an error: the tag rules read `\u0026lt;` as `<`, but the pair
     /// rule did not read `\u0026quot;` as a quote, and the token was kept.

@@ -8,7 +8,7 @@
 //! Tags written as Go's encoding/json writes them (`\u003cinput …\u003e`), as in a JSON document
 //! quoted in a log line or an error, or with character references (`&lt;input …&gt;`, HTML
 //! escaped into text), are read alike, and the references in a name are decoded
-//! (`pass&#119;ord`).
+//! (`pass&#119;ord`, `api&lowbar;key`).
 
 use std::borrow::Cow;
 
@@ -48,7 +48,9 @@ struct Tag {
 /// as in JSON quoted inside a string), with line breaks between them. A tag may be written
 /// with character references (`&lt;input name=&quot;pin&quot;&gt;`) or Go's escapes (see
 /// [`markup`](super::markup)), and the references in a name or type are decoded before it is
-/// looked up (`pass&#119;ord`). A tag that the text ends inside loses its values whatever it is
+/// looked up (`pass&#119;ord`, `user&lsqb;password&rsqb;`); in a tag written with references,
+/// its `=`, spaces and `/` may be references too (`name&equals;&quot;pin&quot;`, as PHP's
+/// `htmlentities` writes them with `ENT_HTML5`). A tag that the text ends inside loses its values whatever it is
 /// named: its `name` may be what was cut. Each byte is read once: a quoted value that is never
 /// closed holds the last quote of its kind, so no later value searches for its end again.
 pub(super) fn redact_form_fields<'a>(
@@ -132,21 +134,10 @@ impl Attributes<'_, '_> {
         let text = self.text;
         let bytes = text.as_bytes();
         let spelling = self.spelling;
-        let skip_space = |mut i: usize| {
-            while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
-                i += 1;
-            }
-            i
-        };
         let mut sensitive = false;
         let mut i = from;
         loop {
-            while bytes
-                .get(i)
-                .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/')
-            {
-                i += 1;
-            }
+            i = self.skip(i, |b| b.is_ascii_whitespace() || b == b'/');
             if i == bytes.len() {
                 return Tag {
                     end: i,
@@ -168,22 +159,23 @@ impl Attributes<'_, '_> {
                     sensitive,
                 };
             }
-            // As in HTML, a name may start with `=`; it ends at a space, `/`, `>` or `=`.
+            // As in HTML, a name may start with `=`; it ends at a space, `/`, `>` or `=` (or
+            // a reference to one, in a tag written with references).
             let name_start = i;
             i += 1;
-            while bytes
-                .get(i)
-                .is_some_and(|b| !(b.is_ascii_whitespace() || matches!(b, b'/' | b'=')))
+            while self
+                .ascii_at(i)
+                .is_some_and(|(b, _)| !(b.is_ascii_whitespace() || matches!(b, b'/' | b'=')))
                 && close_at(bytes, i, spelling).is_none()
             {
                 i += 1;
             }
             let name = &text[name_start..i];
-            i = skip_space(i);
-            if bytes.get(i) != Some(&b'=') {
-                continue;
+            i = self.skip(i, |b| b.is_ascii_whitespace());
+            match self.ascii_at(i) {
+                Some((b'=', len)) => i = self.skip(i + len, |b| b.is_ascii_whitespace()),
+                _ => continue,
             }
-            i = skip_space(i + 1);
             let (value, closed) = self.value(i);
             i = value.1 + usize::from(closed) * value.2;
             let value = (value.0, value.1);
@@ -211,6 +203,33 @@ impl Attributes<'_, '_> {
                 };
             }
         }
+    }
+
+    /// The byte at `i` and its length, or in a tag written with references, the ASCII
+    /// character a reference there stands for (`&equals;`, `&NewLine;`, `&sol;`, as PHP's
+    /// `htmlentities` writes them with `ENT_HTML5`) and the reference's length.
+    fn ascii_at(&self, i: usize) -> Option<(u8, usize)> {
+        let bytes = self.text.as_bytes();
+        let b = *bytes.get(i)?;
+        if self.spelling == Spelling::Reference
+            && matches!(b, b'&' | b'\\')
+            && let Some((c, len)) = char_ref(bytes, i)
+            && let Ok(c) = u8::try_from(c)
+            && c.is_ascii()
+        {
+            return Some((c, len));
+        }
+        Some((b, 1))
+    }
+
+    /// Where the run of characters that `skipped` accepts at `i` ends.
+    fn skip(&self, mut i: usize, skipped: impl Fn(u8) -> bool) -> usize {
+        while let Some((b, len)) = self.ascii_at(i)
+            && skipped(b)
+        {
+            i += len;
+        }
+        i
     }
 
     /// The value that starts at `i`: its span inside its quotes, whether it ends before the
@@ -260,7 +279,9 @@ impl Attributes<'_, '_> {
                 }
                 let start = i;
                 let mut i = i;
-                while bytes.get(i).is_some_and(|b| !b.is_ascii_whitespace())
+                while self
+                    .ascii_at(i)
+                    .is_some_and(|(b, _)| !b.is_ascii_whitespace())
                     && close_at(bytes, i, self.spelling).is_none()
                 {
                     i += 1;

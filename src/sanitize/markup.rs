@@ -65,10 +65,12 @@ const MAX_AMP_LEVELS: usize = 2;
 /// The HTML character reference at `at`, the character it stands for and its length.
 ///
 /// A reference starts with `&` (or `\u0026`, as Go writes it) and is a decimal (`&#119;`) or
-/// hexadecimal (`&#x77;`) number or one of the names that matter for tags: `quot`, `amp`, `lt`,
-/// `gt`, `apos`, in any case. Browsers take a number and all but `apos` without their `;`, so
-/// it is optional here too. An `&amp;` before another reference (`&amp;quot;`) is that
-/// reference, escaped twice.
+/// hexadecimal (`&#x77;`) number or a name, in any case: each name HTML5 gives an ASCII
+/// character (`&lowbar;`, `&period;`, `&equals;`, `&NewLine;`, as PHP's `htmlentities` writes
+/// them with `ENT_HTML5`) and `&nbsp;` (see [`named`]). Browsers take a number and the legacy
+/// names `quot`, `amp`, `lt`, `gt` and `nbsp` without their `;`, so it is optional for those
+/// here too. An `&amp;` before another reference (`&amp;quot;`) is that reference, escaped
+/// twice.
 pub(super) fn char_ref(bytes: &[u8], at: usize) -> Option<(char, usize)> {
     let start = match bytes.get(at)? {
         b'&' => at + 1,
@@ -90,6 +92,18 @@ pub(super) fn char_ref(bytes: &[u8], at: usize) -> Option<(char, usize)> {
     }
     Some((c, end - at))
 }
+
+/// The names browsers read without their `;`, among those [`named`] knows: `&ltx` is `<x`.
+const LEGACY_NAMES: [(&[u8], char); 5] = [
+    (b"quot", '"'),
+    (b"amp", '&'),
+    (b"lt", '<'),
+    (b"gt", '>'),
+    (b"nbsp", '\u{A0}'),
+];
+
+/// The longest name [`named`] knows: `DiacriticalGrave`, `NonBreakingSpace`.
+const LONGEST_NAME: usize = 16;
 
 /// The reference whose name or number starts at `at` (after its `&`), and where it ends.
 fn reference_body(bytes: &[u8], at: usize) -> Option<(char, usize)> {
@@ -114,26 +128,73 @@ fn reference_body(bytes: &[u8], at: usize) -> Option<(char, usize)> {
             .unwrap_or('\u{FFFD}');
         return Some((c, end));
     }
-    const NAMES: [(&[u8], char); 5] = [
-        (b"quot", '"'),
-        (b"amp", '&'),
-        (b"lt", '<'),
-        (b"gt", '>'),
-        (b"apos", '\''),
-    ];
-    NAMES.iter().find_map(|&(name, c)| {
-        let end = at + name.len();
-        if !bytes
-            .get(at..end)
-            .is_some_and(|found| found.eq_ignore_ascii_case(name))
-        {
-            return None;
-        }
-        match bytes.get(end) {
-            Some(b';') => Some((c, end + 1)),
-            _ if c != '\'' => Some((c, end)),
-            _ => None,
-        }
+    // A name is letters and digits; one longer than any known is read only for a legacy name
+    // at its start.
+    let rest = bytes.get(at..).unwrap_or_default();
+    let name_len = rest
+        .iter()
+        .take(LONGEST_NAME + 1)
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    let name = &rest[..name_len];
+    if rest.get(name_len) == Some(&b';')
+        && let Some(c) = named(name)
+    {
+        return Some((c, at + name_len + 1));
+    }
+    LEGACY_NAMES.iter().find_map(|&(legacy, c)| {
+        name.get(..legacy.len())
+            .is_some_and(|found| found.eq_ignore_ascii_case(legacy))
+            .then_some((c, at + legacy.len()))
+    })
+}
+
+/// The character of the named reference `name` (between its `&` and `;`), in any case: every
+/// name the WHATWG table gives an ASCII character, and the no-break space, which a key loses
+/// as it loses other spaces (see [`normalize_key`](super::keys::normalize_key)). Other names
+/// stand for characters no key or tag is written with.
+///
+/// One `match` on the bytes, not a scan of a table: this runs at every `&` of a text body.
+fn named(name: &[u8]) -> Option<char> {
+    let mut lower = [0_u8; LONGEST_NAME];
+    let lower = lower.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    Some(match &*lower {
+        b"tab" => '\t',
+        b"newline" => '\n',
+        b"excl" => '!',
+        b"quot" => '"',
+        b"num" => '#',
+        b"dollar" => '$',
+        b"percnt" => '%',
+        b"amp" => '&',
+        b"apos" => '\'',
+        b"lpar" => '(',
+        b"rpar" => ')',
+        b"ast" | b"midast" => '*',
+        b"plus" => '+',
+        b"comma" => ',',
+        b"period" => '.',
+        b"sol" => '/',
+        b"colon" => ':',
+        b"semi" => ';',
+        b"lt" => '<',
+        b"equals" => '=',
+        b"gt" => '>',
+        b"quest" => '?',
+        b"commat" => '@',
+        b"lsqb" | b"lbrack" => '[',
+        b"bsol" => '\\',
+        b"rsqb" | b"rbrack" => ']',
+        b"hat" => '^',
+        b"lowbar" | b"underbar" => '_',
+        b"grave" | b"diacriticalgrave" => '`',
+        b"lcub" | b"lbrace" => '{',
+        b"verbar" | b"vert" | b"verticalline" => '|',
+        b"rcub" | b"rbrace" => '}',
+        b"nbsp" | b"nonbreakingspace" => '\u{A0}',
+        _ => return None,
     })
 }
 
@@ -237,6 +298,29 @@ mod tests {
                 "a &apos b &unknown; &# &#x; \u{FFFD} \u{FFFD}",
             ),
             ("no references", "no references"),
+            // Every name HTML5 gives an ASCII character, in any case, and the no-break space.
+            (
+                concat!(
+                    "&Tab;&NewLine;&excl;&num;&dollar;&percnt;&lpar;&rpar;&ast;&midast;&plus;",
+                    "&comma;&period;&sol;&colon;&semi;&equals;&quest;&commat;&lsqb;&lbrack;",
+                    "&bsol;&rsqb;&rbrack;&Hat;&lowbar;&UnderBar;&grave;&DiacriticalGrave;",
+                    "&lcub;&lbrace;&verbar;&vert;&VerticalLine;&rcub;&rbrace;&AMP;&QUOT;&LT;&GT;"
+                ),
+                "\t\n!#$%()**+,./:;=?@[[\\]]^__``{{|||}}&\"<>",
+            ),
+            (
+                "api&LOWBAR;key&amp;period;\\u0026colon;&nbsp;&NonBreakingSpace;&nbspx",
+                "api_key.:\u{A0}\u{A0}\u{A0}x",
+            ),
+            // Only the legacy names go without their `;`, and a longer name is not one of them.
+            (
+                "&lowbar &lowbarx; &period &ltimes; &quotx; &ampersand; &apos",
+                "&lowbar &lowbarx; &period <imes; \"x; &ersand; &apos",
+            ),
+            (
+                "&DiacriticalGravex; &abcdefghijklmnopq; &",
+                "&DiacriticalGravex; &abcdefghijklmnopq; &",
+            ),
             ("\\ & \\u00", "\\ & \\u00"),
         ] {
             assert_eq!(decoded(raw), want, "{raw}");
@@ -270,6 +354,18 @@ mod tests {
             assert_eq!(close_at(text.as_bytes(), 0, Spelling::Plain), None);
         }
         assert_eq!(open_at(b"&amp;", 0), None);
+        for text in [
+            "&lowbar;",
+            "&lsqb;",
+            "&sol;",
+            "&equals;",
+            "&amp;lowbar;",
+            "&lt",
+        ] {
+            let spelled = open_at(text.as_bytes(), 0).is_some();
+            assert_eq!(spelled, text == "&lt", "{text}");
+            assert_eq!(close_at(text.as_bytes(), 0, Spelling::Reference), None);
+        }
         assert_eq!(
             end_tag(
                 "a&lt;/b&gt; &lt;/Pin &gt;",
