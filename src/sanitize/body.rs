@@ -754,6 +754,56 @@ mod redact_body_tests {
         );
     }
 
+    /// Text escaped by PHP's `htmlentities(…, ENT_QUOTES | ENT_HTML5)`, which writes `=` as
+    /// `&equals;`, `:` as `&colon;`, `_` as `&lowbar;`, or with numbers (`&#61;`): the pair rule
+    /// read keys and separators only as written, so every such value was kept.
+    #[test]
+    fn pairs_escaped_with_html5_references() {
+        let cases = [
+            ("password&equals;hunter2", "password&equals;[REDACTED]"),
+            (
+                "api&lowbar;key&equals;abc123&amp;page&equals;2",
+                "api&lowbar;key&equals;[REDACTED]&amp;page&equals;2",
+            ),
+            (
+                "password&colon; &quot;hunter2&quot;&comma; user&colon; &quot;ann&quot;",
+                "password&colon; [REDACTED]&comma; user&colon; &quot;ann&quot;",
+            ),
+            ("password&#61;hunter2", "password&#61;[REDACTED]"),
+            ("x token&#x3A; abc123", "x token&#x3A; [REDACTED]"),
+            // A value runs over the references in it, to one that ends it.
+            (
+                "user&lsqb;password&rsqb;&equals;p&commat;ss&period;w0rd&excl;&NewLine;next&equals;1",
+                "user&lsqb;password&rsqb;&equals;[REDACTED]&NewLine;next&equals;1",
+            ),
+            (
+                "{&quot;user&quot;&colon;&quot;ann&quot;&comma;&quot;csrf&lowbar;token&quot;&colon;&quot;abc123&quot;}",
+                "{&quot;user&quot;&colon;&quot;ann&quot;&comma;&quot;csrf&lowbar;token&quot;&colon;[REDACTED]}",
+            ),
+            // Escaped twice.
+            (
+                "password&amp;equals;hunter2&amp;amp;next&amp;equals;1",
+                "password&amp;equals;[REDACTED]&amp;amp;next&amp;equals;1",
+            ),
+            // The key escaped, the separator not; the separator escaped, a value plain.
+            ("api&lowbar;key=abc123", "api&lowbar;key=[REDACTED]"),
+            ("password=p&commat;ss&period;word", "password=[REDACTED]"),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+        let (line, want) = cases[1];
+        redacted_in_text_and_errors(line, want, &["text/plain"]);
+        // Escaped text that holds no secret is stored as it came.
+        for text in [
+            "user&equals;ann&amp;page&equals;2&period; a &lowbar; b &#61;&#61; c&colon;",
+            "&quot;user&lowbar;name&quot;&colon;&quot;ann&quot;&NewLine;&nbsp;&lt;p&gt;",
+        ] {
+            assert_eq!(
+                redact(Some("text/plain"), text.as_bytes()).as_deref(),
+                Some(text)
+            );
+        }
+    }
+
     /// The same pairs as Go's encoding/json writes them, `&` as `\u0026`, in a JSON document
     /// quoted in a log line or an error: the tag rules read `\u0026lt;` as `<`, but the pair
     /// rule did not read `\u0026quot;` as a quote, and the token was kept.

@@ -4,7 +4,8 @@
 //! `\u0026lt;`), as in an HTML page quoted in an error or a template in a log line.
 //!
 //! The form field and element rules read tags through these, and decode the references in a
-//! field's `name` before they look it up; what they store is the text as it came.
+//! field's `name` before they look it up, and the pair rule reads text escaped with HTML5's
+//! names (`api&lowbar;key&equals;…`) decoded; what they store is the text as it came.
 
 use memchr::{memchr_iter, memchr2};
 
@@ -225,6 +226,67 @@ pub(super) fn decode<'a>(raw: &'a str, out: &'a mut String) -> &'a str {
     out
 }
 
+/// Free text with its character references decoded, and where its bytes came from.
+#[derive(Debug)]
+pub(super) struct Decoded {
+    /// The text, each reference replaced by its character.
+    pub(super) text: String,
+    /// Where each reference ends, in `text` and in the text as it came.
+    ends: Vec<(usize, usize)>,
+}
+
+impl Decoded {
+    /// `raw` with its character references decoded, when one of them stands for a character
+    /// that `wanted` accepts; `None` (and nothing copied) when none does.
+    pub(super) fn references(raw: &str, wanted: impl Fn(char) -> bool) -> Option<Self> {
+        let bytes = raw.as_bytes();
+        let mut from = 0;
+        loop {
+            let at = from + memchr2(b'&', b'\\', &bytes[from..])?;
+            match char_ref(bytes, at) {
+                Some((c, _)) if wanted(c) => break,
+                Some((_, len)) => from = at + len,
+                None => from = at + 1,
+            }
+        }
+        // The references before the first wanted one are decoded too: a quote written `&quot;`
+        // must read as one.
+        let mut decoded = Self {
+            text: String::with_capacity(raw.len()),
+            ends: Vec::new(),
+        };
+        let mut i = 0;
+        while let Some(at) = memchr2(b'&', b'\\', &bytes[i..]).map(|at| i + at) {
+            decoded.text.push_str(&raw[i..at]);
+            match char_ref(bytes, at) {
+                Some((c, len)) => {
+                    decoded.text.push(c);
+                    i = at + len;
+                    decoded.ends.push((decoded.text.len(), i));
+                }
+                None => {
+                    decoded.text.push(char::from(bytes[at]));
+                    i = at + 1;
+                }
+            }
+        }
+        decoded.text.push_str(&raw[i..]);
+        Some(decoded)
+    }
+
+    /// Where the byte at `at` of the decoded text (or its end, at its length) was in the text
+    /// as it came: a character boundary of one maps to one of the other.
+    pub(super) fn original(&self, at: usize) -> usize {
+        match self.ends.partition_point(|&(end, _)| end <= at) {
+            0 => at,
+            i => {
+                let (end, original_end) = self.ends[i - 1];
+                original_end + (at - end)
+            }
+        }
+    }
+}
+
 /// The character of the JSON escape `\uXXXX` at `at` (a lone surrogate is U+FFFD).
 fn json_escape(bytes: &[u8], at: usize) -> Option<char> {
     let hex = bytes.get(at + 2..at + 6)?;
@@ -325,6 +387,29 @@ mod tests {
         ] {
             assert_eq!(decoded(raw), want, "{raw}");
         }
+    }
+
+    /// Decoded text maps each of its character boundaries back to the text as it came.
+    #[test]
+    fn decoded_text_maps_back() {
+        let raw = "api&lowbar;key&equals;x&amp;amp;y &#233;t\\u0026period;";
+        let decoded = Decoded::references(raw, |c| c == '=').unwrap();
+        assert_eq!(decoded.text, "api_key=x&y ét.");
+        for (at, want) in [
+            (0, 0),
+            (3, 3),
+            (4, 11),
+            (7, 14),
+            (8, 22),
+            (9, 23),
+            (10, 32),
+            (12, 34),
+        ] {
+            assert_eq!(decoded.original(at), want, "{at}");
+        }
+        assert_eq!(decoded.original(decoded.text.len()), raw.len());
+        assert!(Decoded::references("a &lt; b &amp; &#34; \\u0026quot;", |c| c == '=').is_none());
+        assert!(Decoded::references("no references", |_| true).is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use regex::Regex;
 use super::html::redact_form_fields;
 use super::json::{decode_escapes, redact_json_document};
 use super::keys::KeyRules;
-use super::markup::{Spelling, char_ref, end_tag, open_at};
+use super::markup::{Decoded, Spelling, char_ref, end_tag, open_at};
 use super::redactor::Rules;
 use super::values::ValueRules;
 
@@ -133,14 +133,38 @@ fn redact_structure<'a>(
 }
 
 /// Replaces the value of every `key=value` pair whose key is sensitive.
+///
+/// Text escaped with HTML5's names for ASCII characters (PHP's `htmlentities` with
+/// `ENT_HTML5`: `api&lowbar;key&equals;…`, `password&colon; &quot;…&quot;`) or with numbers
+/// (`password&#61;…`) is read a second time with its references decoded, and what either
+/// reading finds goes; the rest of the text stays as it came.
 fn redact_pairs<'a>(
     text: Cow<'a, str>,
     keys: &KeyRules,
     keybuf: &mut String,
     replacement: &str,
 ) -> Cow<'a, str> {
+    let mut spans = pair_values(&text, keys, keybuf);
+    if let Some(decoded) = Decoded::references(&text, escapes_a_pair) {
+        let found = pair_values(&decoded.text, keys, keybuf)
+            .into_iter()
+            .map(|(start, end)| (decoded.original(start), decoded.original(end)));
+        spans = merged(spans, found);
+    }
+    replace_spans(text, &spans, replacement)
+}
+
+/// Whether a reference to `c` may hide a pair from the reading of the text as it came: any
+/// ASCII character but the quotes, `&`, `<` and `>`, which that reading knows as references
+/// already (so text escaped only as `htmlspecialchars` escapes it is read once).
+fn escapes_a_pair(c: char) -> bool {
+    c.is_ascii() && !matches!(c, '"' | '\'' | '&' | '<' | '>')
+}
+
+/// The spans of the values of the sensitive `key=value` pairs of `text`, in order, apart.
+fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
-    for caps in KEY_SEPARATOR.captures_iter(&text) {
+    for caps in KEY_SEPARATOR.captures_iter(text) {
         let (Some(all), Some(key)) = (caps.get(0), caps.get(1)) else {
             continue;
         };
@@ -153,7 +177,24 @@ fn redact_pairs<'a>(
             spans.push((all.end(), all.end() + len));
         }
     }
-    replace_spans(text, &spans, replacement)
+    spans
+}
+
+/// Two lists of spans (each in order, apart) as one: spans that overlap or touch become one.
+fn merged(
+    mut spans: Vec<(usize, usize)>,
+    more: impl IntoIterator<Item = (usize, usize)>,
+) -> Vec<(usize, usize)> {
+    spans.extend(more);
+    spans.sort_unstable();
+    let mut out: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (start, end) in spans {
+        match out.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => out.push((start, end)),
+        }
+    }
+    out
 }
 
 /// Length of the value at the start of `rest`.
@@ -589,6 +630,9 @@ mod tests {
             r"\u0026quot;token\u0026quot;:\u0026#39;x\u0026#34; ",
             r"\u003Ci name=pin value=\u0022a \u0027 ",
             r"\u0022pin\u0022:\u0022a \u0027 \x ",
+            "api&lowbar;key&equals;&quot;a&lowbar; ",
+            "&quot;token&quot;&colon;&lsqb;&quot;x&period;",
+            "&lt;i name&equals;pin value&equals;&quot;a&Tab;",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
