@@ -804,6 +804,31 @@ mod redact_body_tests {
         }
     }
 
+    /// A reference inside an unquoted value, in text that holds no HTML5 name of a character
+    /// of a key or a separator: the value ended at the reference's `&`, and the rest was kept.
+    #[test]
+    fn a_reference_inside_an_unquoted_value_does_not_end_it() {
+        let cases = [
+            ("password=ab&quot;cd&#39;ef x", "password=[REDACTED]"),
+            ("token=abc&gt;def&amp;next=1", "token=[REDACTED]&amp;next=1"),
+            ("secret=caf&#233;s, user=ann", "secret=[REDACTED], user=ann"),
+            // A quote written as a reference still closes the attribute the pair sits in.
+            (
+                "&lt;a href=&quot;/reset?token=abc123&quot;&gt;reset&lt;/a&gt;",
+                "&lt;a href=&quot;/reset?token=[REDACTED]&quot;&gt;reset&lt;/a&gt;",
+            ),
+            (
+                "<a title='token: abc&apos; x' href=y>",
+                "<a title='token: [REDACTED]&apos; x' href=y>",
+            ),
+            (
+                r#"<a href="/r?token=abc"&gt;x"#,
+                r#"<a href="/r?token=[REDACTED]"&gt;x"#,
+            ),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+    }
+
     /// The same pairs as Go's encoding/json writes them, `&` as `\u0026`, in a JSON document
     /// quoted in a log line or an error: the tag rules read `\u0026lt;` as `<`, but the pair
     /// rule did not read `\u0026quot;` as a quote, and the token was kept.

@@ -203,9 +203,10 @@ fn merged(
 /// and so does one quoted inside a quoted string (`\"value\"`, `\u0022value\u0022`) or with
 /// character references (`&quot;value&quot;`);
 /// an object or list (`{…}`, `[…]`) to its closing bracket, or the end of the text when it has
-/// none. Any other value runs to the end of the line or the next `&`, `,`, `;`, `<`: the value
-/// of `Authorization: Basic dXNlcg==` has a space in it, and over-redacting prose is harmless
-/// while stopping at the first space could leak a second word.
+/// none. Any other value runs to the end of the line or the next `&`, `,`, `;`, `<` (see
+/// [`unquoted_len`] for references): the value of `Authorization: Basic dXNlcg==` has a space
+/// in it, and over-redacting prose is harmless while stopping at the first space could leak a
+/// second word.
 fn value_len(rest: &str) -> usize {
     let bytes = rest.as_bytes();
     match bytes.first() {
@@ -285,7 +286,9 @@ fn value_len(rest: &str) -> usize {
 /// Length of an unquoted value: to the end of the line or the next `&`, `,`, `;`, `<`, or a
 /// quote that closes what the pair sits in: one followed by `>`, `/`, whitespace or the end
 /// (`href="/reset?token=abc">`, `title='key: abc' class=…`). A quote inside the value
-/// (`pa"ss`) does not end it.
+/// (`pa"ss`) does not end it. A character reference is the character it stands for: one inside
+/// the value (`ab&quot;cd`, `caf&#233;`) does not end it, `&amp;` (a query's `&`, escaped) and
+/// `&lt;` do, and `&quot;&gt;` closes an attribute as `">` does.
 fn unquoted_len(rest: &str) -> usize {
     let bytes = rest.as_bytes();
     let mut from = 0;
@@ -294,19 +297,35 @@ fn unquoted_len(rest: &str) -> usize {
         .position(|b| matches!(b, b'\r' | b'\n' | b'&' | b',' | b';' | b'<' | b'"' | b'\''))
     {
         let at = from + at;
-        let closes = match bytes[at] {
-            b'"' | b'\'' => matches!(
-                bytes.get(at + 1),
-                None | Some(b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n')
-            ),
-            _ => true,
+        let Some((c, len)) = spelled_char(bytes, at) else {
+            return at;
+        };
+        let closes = match c {
+            '"' | '\'' => {
+                at + len == bytes.len()
+                    || matches!(
+                        spelled_char(bytes, at + len),
+                        Some(('>' | '/' | ' ' | '\t' | '\r' | '\n', _))
+                    )
+            }
+            _ => matches!(c, '\r' | '\n' | '&' | ',' | ';' | '<'),
         };
         if closes {
             return at;
         }
-        from = at + 1;
+        from = at + len;
     }
     rest.len()
+}
+
+/// The byte at `at` as a character, or the character a reference there stands for, and its
+/// length; `None` at the end, or at an `&` that starts no reference. What it returns is only
+/// compared with ASCII characters.
+fn spelled_char(bytes: &[u8], at: usize) -> Option<(char, usize)> {
+    match *bytes.get(at)? {
+        b'&' => char_ref(bytes, at),
+        b => Some((char::from(b), 1)),
+    }
 }
 
 /// Length of the object or list at the start of `bytes`, through its closing bracket, with
