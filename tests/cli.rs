@@ -435,6 +435,26 @@ async fn replay_into_a_running_quickstart() {
     assert!(out.stdout.contains("(stopped at the first)"), "{out:?}");
 }
 
+/// An age that reaches back before the earliest time a timestamp holds is a usage error (exit
+/// 2) that names the flag, not a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ages_beyond_the_calendar_are_usage_errors() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+    for args in [
+        &["query", "--since", "100000000d"][..],
+        &["query", "--until", "100000000d"],
+        &["purge", "--dry-run", "--older-than", "100000000d"],
+    ] {
+        let out = fixture.run(args).await;
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains(args[args.len() - 2]),
+            "{args:?}: {out:?}"
+        );
+    }
+}
+
 #[cfg(feature = "integrity")]
 mod verify {
     use super::*;

@@ -182,7 +182,7 @@ enum Command {
     /// --checkpoint-public-key` requires.
     Purge {
         /// Delete rows older than this: 90d, 12w, 36h.
-        #[arg(long, value_parser = parse_duration)]
+        #[arg(long, value_parser = parse_age)]
         older_than: Duration,
         /// Count what would be deleted; delete nothing.
         #[arg(long)]
@@ -340,8 +340,19 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     }
     let age = parse_duration(text)
         .map_err(|_| format!("{text:?} is neither an RFC 3339 time nor an age such as 2h"))?;
-    let age = chrono::Duration::from_std(age).map_err(|e| e.to_string())?;
-    Ok(Utc::now() - age)
+    ago(age).ok_or_else(|| format!("{text:?} reaches back before the earliest time there is"))
+}
+
+/// An age such as `--older-than` takes: one that reaches back to a time there is.
+fn parse_age(text: &str) -> Result<Duration, String> {
+    let age = parse_duration(text)?;
+    ago(age).ok_or_else(|| format!("{text:?} reaches back before the earliest time there is"))?;
+    Ok(age)
+}
+
+/// The time `age` ago; none before the earliest time a `DateTime` holds.
+fn ago(age: Duration) -> Option<DateTime<Utc>> {
+    Utc::now().checked_sub_signed(chrono::Duration::from_std(age).ok()?)
 }
 
 fn parse_status(text: &str) -> Result<(u16, u16), String> {
@@ -664,8 +675,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             hold_tenant,
             requested_by,
         } => {
-            let age = chrono::Duration::from_std(older_than)?;
-            let cutoff = Utc::now() - age;
+            let cutoff = ago(older_than).ok_or("--older-than reaches back too far")?;
             let mut options = PurgeOptions::new()
                 .dry_run(dry_run)
                 .allow_recent(allow_recent)
