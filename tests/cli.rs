@@ -455,6 +455,31 @@ async fn ages_beyond_the_calendar_are_usage_errors() {
     }
 }
 
+/// Values no run can honour are usage errors (exit 2) that name the flag: a polling interval
+/// of zero (a panic), a page of no rows (one row came back), a rate of no requests per second
+/// or none at all (taken as no limit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_values_are_usage_errors() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+    let replay = ["replay", "--target", "http://127.0.0.1:1", "--dry-run"];
+    let rate = |rate: &'static str| [&replay[..], &["--rate", rate]].concat();
+    for args in [
+        vec!["tail", "-f", "--interval", "0s"],
+        vec!["query", "--limit", "0"],
+        rate("0"),
+        rate("nan"),
+        rate("inf"),
+        [&replay[..], &["--rate=-0.5"]].concat(),
+    ] {
+        let out = fixture.run(&args).await;
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        let flag = args.iter().rev().find(|a| a.starts_with("--")).unwrap();
+        let flag = flag.split('=').next().unwrap();
+        assert!(out.stderr.contains(flag), "{args:?}: {out:?}");
+    }
+}
+
 #[cfg(feature = "integrity")]
 mod verify {
     use super::*;

@@ -75,7 +75,7 @@ enum Command {
         #[command(flatten)]
         filter: FilterArgs,
         /// Rows per page.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
         limit: u64,
         /// Continue after this cursor (printed after a full page).
         #[arg(long)]
@@ -98,7 +98,7 @@ enum Command {
         #[arg(short, long)]
         follow: bool,
         /// Polling interval with -f.
-        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        #[arg(long, default_value = "1s", value_parser = parse_interval)]
         interval: Duration,
         /// NDJSON instead of a table.
         #[arg(long)]
@@ -219,7 +219,7 @@ enum Command {
         #[arg(long = "header", value_parser = parse_header)]
         headers: Vec<(HeaderName, HeaderValue)>,
         /// At most this many requests per second.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_rate)]
         rate: Option<f64>,
         /// Stop at the first failure or status different from the recorded one.
         #[arg(long)]
@@ -332,6 +332,23 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(format!("unknown unit {unit:?}: use s, m, h, d or w")),
     };
     Ok(Duration::from_secs(number.saturating_mul(seconds)))
+}
+
+/// A polling interval: a duration that is not zero.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    Some(parse_duration(text)?)
+        .filter(|interval| !interval.is_zero())
+        .ok_or_else(|| format!("{text:?}: the interval must be 1s or longer"))
+}
+
+/// A rate, in requests per second: a number above zero (`ReplayOptions::rate` takes any other
+/// as no limit, which is not what `--rate 0` asks for).
+fn parse_rate(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|rate| *rate > 0.0 && rate.is_finite())
+        .ok_or_else(|| format!("{text:?} is not a rate above zero, such as 10 or 0.5"))
 }
 
 fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
