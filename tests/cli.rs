@@ -480,6 +480,23 @@ async fn impossible_values_are_usage_errors() {
     }
 }
 
+/// Rates whose interval a `Duration` cannot hold, too long or too short, are still rates, not
+/// panics: the one recorded POST is sent (and fails: nothing listens there, exit 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_rates_replay_without_panicking() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+    for rate in ["1e300", "1e-300"] {
+        let args = ["replay", "--target", "http://127.0.0.1:1", "--rate", rate];
+        let out = fixture.run(&args).await;
+        assert_eq!(out.code, 3, "{args:?}: {out:?}");
+        assert!(
+            out.stdout.contains("POST /orders: FAILED"),
+            "{args:?}: {out:?}"
+        );
+    }
+}
+
 #[cfg(feature = "integrity")]
 mod verify {
     use super::*;

@@ -145,7 +145,8 @@ impl ReplayRecord {
 #[derive(Clone, Debug)]
 pub struct ReplayOptions {
     dry_run: bool,
-    rate: Option<f64>,
+    /// The pause between two requests, from `rate`.
+    interval: Option<Duration>,
     stop_on_error: bool,
     headers: Vec<(HeaderName, HeaderValue)>,
     base_uri: Option<Uri>,
@@ -157,7 +158,7 @@ impl Default for ReplayOptions {
     fn default() -> Self {
         ReplayOptions {
             dry_run: false,
-            rate: None,
+            interval: None,
             stop_on_error: false,
             headers: Vec::new(),
             base_uri: None,
@@ -180,10 +181,17 @@ impl ReplayOptions {
         self
     }
 
-    /// Sends at most `per_second` requests per second (ignored unless positive).
+    /// Sends at most `per_second` requests per second (ignored unless positive and finite; more
+    /// than one a nanosecond is no limit).
     #[must_use]
     pub fn rate(mut self, per_second: f64) -> Self {
-        self.rate = (per_second > 0.0 && per_second.is_finite()).then_some(per_second);
+        self.interval = (per_second > 0.0 && per_second.is_finite())
+            .then(|| {
+                // An interval too long for a `Duration` is as long as one can be (tokio waits
+                // about 30 years at most); `tokio::time::interval` panics on a zero one.
+                Duration::try_from_secs_f64(per_second.recip()).unwrap_or(Duration::MAX)
+            })
+            .filter(|interval| !interval.is_zero());
         self
     }
 
@@ -342,8 +350,8 @@ where
         // The filter asks only for methods a replay never sends.
         return Ok(report);
     };
-    let mut ticker = options.rate.map(|rate| {
-        let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    let mut ticker = options.interval.map(|period| {
+        let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval
     });
