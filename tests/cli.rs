@@ -497,6 +497,18 @@ async fn extreme_rates_replay_without_panicking() {
     }
 }
 
+/// `tail -n 0` shows no row, as `tail -f -n 0` did: the newest one came back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_of_no_lines_shows_no_row() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+    let out = fixture.run(&["tail", "-n", "0"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 1, "the header alone: {out:?}");
+    let out = fixture.run(&["tail", "-n", "0", "--json"]).await;
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out:?}");
+}
+
 #[cfg(feature = "integrity")]
 mod verify {
     use super::*;

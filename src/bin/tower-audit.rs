@@ -577,13 +577,14 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 .await?
                 .rows;
             rows.reverse();
+            // The newest row, read even for `-n 0`, is where following starts.
             let mut last_id = rows.iter().map(|r| r.id).max().unwrap_or(0);
+            if lines == 0 {
+                rows.clear();
+            }
             if !follow {
                 print_rows(&mut stdout.lock(), &rows, json)?;
                 return Ok(ExitCode::SUCCESS);
-            }
-            if lines == 0 {
-                rows.clear();
             }
             // Column widths change between polls, so following prints each row on its own.
             for row in &rows {
