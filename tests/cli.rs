@@ -509,6 +509,47 @@ async fn tail_of_no_lines_shows_no_row() {
     assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out:?}");
 }
 
+/// An export that fails leaves the file it was to replace as it was, and nothing beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_export_keeps_the_previous_file() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+    let dir = fixture._dir.path();
+    let file = dir.join("trail.csv");
+    let path = file.to_str().unwrap();
+    std::fs::write(&file, "yesterday's export\n").unwrap();
+    // A database with no audit_log: the export fails once the file is chosen.
+    let empty = format!("sqlite://{}?mode=rwc", dir.join("empty.db").display());
+    let args = ["export", "--format", "csv", "--output", path];
+    let out = fixture
+        .run(&[&args[..], &["--database-url", &empty]].concat())
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("no such table"), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "yesterday's export\n"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| !name.starts_with("audit.db") && !name.starts_with("empty.db"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["trail.csv"]);
+
+    // A successful one replaces it.
+    let out = fixture.run(&args).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 5);
+    // A device is written directly.
+    #[cfg(unix)]
+    {
+        let out = fixture.run(&["export", "--output", "/dev/null"]).await;
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+}
+
 #[cfg(feature = "integrity")]
 mod verify {
     use super::*;

@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -651,10 +652,13 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             let filter = filter.filter();
             let report = match output {
                 Some(path) => {
-                    let file = std::fs::File::create(&path)
-                        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-                    let mut out = std::io::BufWriter::new(file);
-                    export.to_writer(&db, &filter, &mut out).await?
+                    let output = OutputFile::create(&path)?;
+                    let mut out = std::io::BufWriter::new(&output.file);
+                    let report = export.to_writer(&db, &filter, &mut out).await?;
+                    out.flush()?;
+                    drop(out);
+                    output.persist()?;
+                    report
                 }
                 None => {
                     let mut out = tokio::io::stdout();
@@ -782,6 +786,71 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The file `export --output` writes: a new file beside it, renamed onto it once the export is
+/// complete, so that an export that fails leaves the file it was to replace as it was. A path
+/// that is not a regular file (`/dev/stdout`, a named pipe) is written directly.
+#[derive(Debug)]
+struct OutputFile {
+    file: std::fs::File,
+    /// The new file and the path it replaces; none when written directly.
+    rename: Option<(PathBuf, PathBuf)>,
+}
+
+impl OutputFile {
+    fn create(path: &Path) -> Result<Self, BoxError> {
+        let cannot = |e: std::io::Error| format!("cannot create {}: {e}", path.display());
+        let existing = std::fs::metadata(path).ok();
+        let target = match &existing {
+            Some(meta) if !meta.is_file() => {
+                let file = std::fs::File::create(path).map_err(cannot)?;
+                return Ok(OutputFile { file, rename: None });
+            }
+            // Through a symbolic link, the file it names is replaced, not the link.
+            Some(_) => std::fs::canonicalize(path).map_err(cannot)?,
+            None => path.to_owned(),
+        };
+        let mut name = std::ffi::OsString::from(".");
+        name.push(target.file_name().unwrap_or(target.as_os_str()));
+        name.push(format!(".{}.tmp", std::process::id()));
+        let temp = target.with_file_name(name);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(cannot)?;
+        let output = OutputFile {
+            file,
+            rename: Some((temp, target)),
+        };
+        if let (Some(meta), Some((temp, _))) = (existing, &output.rename) {
+            std::fs::set_permissions(temp, meta.permissions()).map_err(cannot)?;
+        }
+        Ok(output)
+    }
+
+    /// Puts the complete file in place.
+    fn persist(mut self) -> Result<(), BoxError> {
+        if let Some((temp, target)) = &self.rename {
+            // On disk before it replaces the previous file (a device or pipe has no disk).
+            self.file.sync_all()?;
+            std::fs::rename(temp, target)
+                .map_err(|e| format!("cannot replace {}: {e}", target.display()))?;
+            self.rename = None;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if let Some((temp, _)) = &self.rename {
+            // The export failed: its partial file goes, and the previous file stays. Failing to
+            // remove it would only leave a dot file behind, after the error already reported.
+            let _ = std::fs::remove_file(temp);
+        }
+    }
 }
 
 /// The verifier's keys: HMAC keys from the environment, the checkpoint key from the flag.
