@@ -550,6 +550,45 @@ async fn a_failed_export_keeps_the_previous_file() {
     }
 }
 
+/// A time range that ends before it starts selects nothing: a usage error (exit 2), not an
+/// empty answer, nor `verify`'s "intact (0 rows)" with exit 0 for a scheduled check whose
+/// times were swapped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_that_ends_before_it_starts_is_a_usage_error() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+    let range = ["--since", "1h", "--until", "2h"];
+    let mut commands = vec![
+        vec!["query"],
+        vec!["tail"],
+        vec!["stats"],
+        vec!["export"],
+        vec!["replay", "--target", "http://127.0.0.1:1", "--dry-run"],
+    ];
+    if cfg!(feature = "integrity") {
+        commands.push(vec!["verify"]);
+    }
+    for command in commands {
+        let args = [&command[..], &range[..]].concat();
+        let out = fixture.run(&args).await;
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("--since") && out.stderr.contains("--until"),
+            "{args:?}: {out:?}"
+        );
+    }
+    // RFC 3339 times too, and the same time twice (before it and at or after it: nothing).
+    for until in ["2026-01-01T00:00:00Z", "2026-06-01T00:00:00Z"] {
+        let args = ["query", "--since", "2026-06-01T00:00:00Z", "--until", until];
+        let out = fixture.run(&args).await;
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+    }
+    let args = ["query", "--since", "2h", "--until", "1h"];
+    let out = fixture.run(&args).await;
+    assert_eq!(out.code, 0, "{args:?}: {out:?}");
+}
+
 #[cfg(feature = "integrity")]
 mod verify {
     use super::*;

@@ -466,19 +466,50 @@ fn main() -> ExitCode {
 
 /// The usage errors clap's attributes cannot express (exit code 2, as clap's own).
 fn usage(cli: &Cli) -> Result<(), clap::Error> {
+    // With the usage line of the subcommand, as in clap's own errors.
+    let error = |name: &str, message: String| {
+        let mut command = Cli::command();
+        command.build();
+        let subcommand = command.find_subcommand(name).cloned();
+        subcommand
+            .unwrap_or(command)
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+    };
     if let Command::Export {
         format: Format::Csv,
         with_proof: true,
         ..
     } = cli.command
     {
-        // The usage line of `export`, as in clap's own errors.
-        let mut command = Cli::command();
-        command.build();
-        let export = command.find_subcommand("export").cloned();
-        return Err(export.unwrap_or(command).error(
-            clap::error::ErrorKind::ArgumentConflict,
-            "the argument '--with-proof' cannot be used with '--format csv': a proof is NDJSON",
+        return Err(error(
+            "export",
+            "the argument '--with-proof' cannot be used with '--format csv': a proof is NDJSON"
+                .to_owned(),
+        ));
+    }
+    let (name, since, until) = match &cli.command {
+        Command::Query { filter, .. } => ("query", filter.since, filter.until),
+        Command::Tail { filter, .. } => ("tail", filter.since, filter.until),
+        Command::Stats { filter, .. } => ("stats", filter.since, filter.until),
+        Command::Export { filter, .. } => ("export", filter.since, filter.until),
+        Command::Replay { filter, .. } => ("replay", filter.since, filter.until),
+        #[cfg(feature = "integrity")]
+        Command::Verify { since, until, .. } => ("verify", *since, *until),
+        Command::Migrate | Command::Purge { .. } => return Ok(()),
+    };
+    if let (Some(since), Some(until)) = (since, until)
+        && since >= until
+    {
+        // Nothing is at or after one time and before an earlier one: an empty answer, or an
+        // intact chain of no rows, would hide the swapped times.
+        let time = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        return Err(error(
+            name,
+            format!(
+                "the time range is empty: '--since' ({}) is not before '--until' ({})",
+                time(since),
+                time(until)
+            ),
         ));
     }
     Ok(())
