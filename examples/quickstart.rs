@@ -9,7 +9,7 @@
 //! | variable | default |
 //! | --- | --- |
 //! | `BIND_ADDR` | `127.0.0.1:3000` |
-//! | `DATABASE_URL` | `sqlite://audit.db?mode=rwc` |
+//! | `DATABASE_URL` | `sqlite://audit.db?mode=rwc` (`postgres://…` and `mysql://…` need `--features postgres` or `mysql`) |
 //! | `TRUSTED_PROXIES` | none: comma-separated CIDRs of proxies whose `X-Forwarded-For` is believed |
 //!
 //! Routes: `GET /health` (not audited), `POST /login` (`{"username","password"}`; the password
