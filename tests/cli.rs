@@ -252,6 +252,9 @@ async fn purge_guard_dry_run_and_exit_codes() {
         &["query", "--status", "6xx"],
         &["query", "--status", "700"],
         &["query", "--status", "499-400"],
+        // A cursor that is not one printed by `query`: mistyped, like any other value.
+        &["query", "--cursor", "garbage"],
+        &["query", "--cursor", ""],
         // A target the plain HTTP client cannot reach as given: mistyped, not a failure to run.
         &["replay", "--target", "https://127.0.0.1:1"],
         &["replay", "--target", "127.0.0.1:1"],

@@ -80,7 +80,7 @@ enum Command {
         limit: u64,
         /// Continue after this cursor (printed after a full page).
         #[arg(long)]
-        cursor: Option<String>,
+        cursor: Option<Cursor>,
         /// Oldest first.
         #[arg(long)]
         oldest_first: bool,
@@ -582,7 +582,6 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             oldest_first,
             json,
         } => {
-            let cursor = cursor.map(|c| c.parse::<Cursor>()).transpose()?;
             let request = if oldest_first {
                 PageRequest::oldest_first(limit)
             } else {
