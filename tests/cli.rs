@@ -592,6 +592,40 @@ async fn a_range_that_ends_before_it_starts_is_a_usage_error() {
     assert_eq!(out.code, 0, "{args:?}: {out:?}");
 }
 
+/// A proof is of a time range: any other filter leaves holes in the chains, which then verify
+/// as deleted rows (or, at a chain's start, not at all). `export --with-proof` with one is a
+/// usage error (exit 2) that names it, and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_with_proof_takes_only_a_time_range() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+    let proof = ["export", "--with-proof", "--since", "1d"];
+    for filter in [
+        &["--user", "alice"][..],
+        &["--tenant", "acme"],
+        &["--method", "POST"],
+        &["--path-prefix", "/orders"],
+        &["--route", "/orders"],
+        &["--status", "2xx"],
+        &["--client-ip", "127.0.0.1"],
+        &["--request-id", "r1"],
+        &["--errors"],
+        &["--body-contains", "book"],
+    ] {
+        let args = [&proof[..], filter].concat();
+        let out = fixture.run(&args).await;
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("--with-proof") && out.stderr.contains(filter[0]),
+            "{args:?}: {out:?}"
+        );
+    }
+    let out = fixture.run(&proof).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stderr, "exported 3 rows\n", "{out:?}");
+}
+
 #[cfg(feature = "integrity")]
 mod verify {
     use super::*;

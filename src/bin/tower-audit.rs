@@ -130,8 +130,9 @@ enum Command {
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
         /// Append the chains' checkpoints and purge tombstones, for `verify --export` (NDJSON
-        /// with column names only; export a time range, as other filters leave holes). Rows
-        /// chained among the exported ones but that arrived outside the range come after them.
+        /// with column names only; a time range, no other filter, as other filters leave holes).
+        /// Rows chained among the exported ones but that arrived outside the range come after
+        /// them.
         #[arg(long, conflicts_with = "otel")]
         with_proof: bool,
     },
@@ -276,6 +277,24 @@ struct FilterArgs {
 }
 
 impl FilterArgs {
+    /// The first filter given other than the time range, as its flag.
+    fn row_filter(&self) -> Option<&'static str> {
+        [
+            (self.user.is_some(), "--user"),
+            (self.tenant.is_some(), "--tenant"),
+            (!self.method.is_empty(), "--method"),
+            (self.path_prefix.is_some(), "--path-prefix"),
+            (self.route.is_some(), "--route"),
+            (self.status.is_some(), "--status"),
+            (self.client_ip.is_some(), "--client-ip"),
+            (self.request_id.is_some(), "--request-id"),
+            (self.errors, "--errors"),
+            (self.body_contains.is_some(), "--body-contains"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+
     fn filter(&self) -> AuditFilter {
         let mut filter = AuditFilter::new().methods(&self.method);
         if let Some(at) = self.since {
@@ -485,6 +504,22 @@ fn usage(cli: &Cli) -> Result<(), clap::Error> {
             "export",
             "the argument '--with-proof' cannot be used with '--format csv': a proof is NDJSON"
                 .to_owned(),
+        ));
+    }
+    if let Command::Export {
+        filter,
+        with_proof: true,
+        ..
+    } = &cli.command
+        && let Some(flag) = filter.row_filter()
+    {
+        // The rows it leaves out would verify as deleted: a proof that cannot hold.
+        return Err(error(
+            "export",
+            format!(
+                "the argument '--with-proof' cannot be used with '{flag}': a proof is of a time \
+                 range (--since, --until), and other filters leave holes in the chains"
+            ),
         ));
     }
     let (name, since, until) = match &cli.command {
