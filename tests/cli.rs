@@ -626,6 +626,62 @@ async fn export_with_proof_takes_only_a_time_range() {
     assert_eq!(out.stderr, "exported 3 rows\n", "{out:?}");
 }
 
+/// Output into a pipe nobody reads any more (`tower-audit purge … | head -0`) is a runtime
+/// error like any other (exit 1, one line) where a report goes to stdout, and no error at all
+/// where only a note to stderr is lost: never a panic (exit 101) after the work is done.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_is_an_error_not_a_panic() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+    let closed = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        writer
+    };
+    for args in [
+        &["migrate"][..],
+        &["purge", "--older-than", "90d", "--dry-run"],
+        &["purge", "--older-than", "90d"],
+        &["query"],
+    ] {
+        // Not `output()`, which pipes both streams whatever was set.
+        let out = fixture
+            .command(args)
+            .stdout(closed())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("tower-audit: error: "),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+    // The purge above did its work before its report was lost.
+    let out = fixture.run(&["query", "--method", "purge", "--json"]).await;
+    assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    // The cursor note of a full page, or the count of an export, on a closed stderr.
+    for args in [&["query", "--limit", "1"][..], &["export"]] {
+        let out = fixture
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(closed())
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        assert!(!out.stdout.is_empty(), "{args:?}: {out:?}");
+    }
+}
+
 #[cfg(feature = "integrity")]
 mod verify {
     use super::*;

@@ -563,8 +563,14 @@ fn fail(error: &(dyn std::error::Error + 'static)) -> ExitCode {
         }
         source = cause.source();
     }
-    eprintln!("{}", line.replace('\n', " "));
+    note(format_args!("{}", line.replace('\n', " ")));
     ExitCode::FAILURE
+}
+
+/// A line on stderr. `eprintln!` panics when stderr is a pipe nobody reads any more; the line
+/// is then lost, as there is nowhere left to say so, and the exit code still tells.
+fn note(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -608,7 +614,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     match cli.command {
         Command::Migrate => {
             tower_audit::migrate(&db).await?;
-            println!("audit_log is up to date");
+            writeln!(stdout.lock(), "audit_log is up to date")?;
         }
         Command::Query {
             filter,
@@ -628,7 +634,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             print_rows(&mut out, &page.rows, json)?;
             if let Some(next) = page.next {
                 // On stderr, so that --json output stays pure NDJSON.
-                eprintln!("more: --cursor {next}");
+                note(format_args!("more: --cursor {next}"));
             }
         }
         Command::Tail {
@@ -730,7 +736,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                     export.to_async_writer(&db, &filter, &mut out).await?
                 }
             };
-            eprintln!("exported {} rows", report.rows);
+            note(format_args!("exported {} rows", report.rows));
         }
         #[cfg(feature = "integrity")]
         Command::Verify {
@@ -783,15 +789,22 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             }
             let report = store::purge_before(&db, cutoff, options).await?;
             let cutoff = report.cutoff.to_rfc3339_opts(SecondsFormat::Secs, true);
+            // After the purge: its own row in the trail records it if this report is lost.
+            let mut out = stdout.lock();
             if report.dry_run {
-                println!("would delete {} rows older than {cutoff}", report.deleted);
+                writeln!(
+                    out,
+                    "would delete {} rows older than {cutoff}",
+                    report.deleted
+                )?;
             } else {
-                println!(
+                writeln!(
+                    out,
                     "deleted {} rows older than {cutoff} in {} batches (recorded as row {})",
                     report.deleted,
                     report.batches,
                     report.record_id.unwrap_or_default()
-                );
+                )?;
             }
         }
         Command::Replay {
@@ -989,12 +1002,12 @@ fn print_verdict(
     if let Some(name) = chain
         && !report.chains.iter().any(|c| c.chain_id == name)
     {
-        eprintln!("no hash chain named {name:?}");
+        note(format_args!("no hash chain named {name:?}"));
         return Ok(ExitCode::from(EXIT_NO_SUCH_CHAIN));
     }
     if report.chains.is_empty() {
         // Every row and checkpoint deleted looks like this too: not a success to report.
-        eprintln!("no hash chain found");
+        note(format_args!("no hash chain found"));
         return Ok(ExitCode::from(EXIT_NO_SUCH_CHAIN));
     }
     Ok(if report.is_intact() {
