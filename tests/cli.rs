@@ -459,8 +459,8 @@ async fn ages_beyond_the_calendar_are_usage_errors() {
 }
 
 /// Values no run can honour are usage errors (exit 2) that name the flag: a polling interval
-/// of zero (a panic), a page of no rows (one row came back), a rate of no requests per second
-/// or none at all (taken as no limit).
+/// of zero (a panic), a page of no rows (one row came back), a purge in batches of no rows
+/// (batches of one), a rate of no requests per second or none at all (taken as no limit).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impossible_values_are_usage_errors() {
     let fixture = Fixture::new().await;
@@ -470,6 +470,7 @@ async fn impossible_values_are_usage_errors() {
     for args in [
         vec!["tail", "-f", "--interval", "0s"],
         vec!["query", "--limit", "0"],
+        vec!["purge", "--older-than", "90d", "--batch-size", "0"],
         rate("0"),
         rate("nan"),
         rate("inf"),

@@ -193,7 +193,7 @@ enum Command {
         #[arg(long)]
         allow_recent: bool,
         /// Rows per delete statement.
-        #[arg(long, default_value_t = 5000)]
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
         batch_size: u64,
         /// Keep the rows of this user (legal hold).
         #[arg(long, conflicts_with = "hold_tenant")]
