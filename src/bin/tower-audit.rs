@@ -893,11 +893,20 @@ impl OutputFile {
         name.push(target.file_name().unwrap_or(target.as_os_str()));
         name.push(format!(".{}.tmp", std::process::id()));
         let temp = target.with_file_name(name);
-        let file = std::fs::OpenOptions::new()
+        let file = match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temp)
-            .map_err(cannot)?;
+        {
+            Ok(file) => file,
+            // A file one may write, in a directory one may not add to: written in place, as
+            // before, since nothing can be put beside it.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && existing.is_some() => {
+                let file = std::fs::File::create(path).map_err(cannot)?;
+                return Ok(OutputFile { file, rename: None });
+            }
+            Err(e) => return Err(cannot(e).into()),
+        };
         let output = OutputFile {
             file,
             rename: Some((temp, target)),
