@@ -683,6 +683,34 @@ async fn a_closed_pipe_is_an_error_not_a_panic() {
     }
 }
 
+/// The database password stays out of error messages, which end up in a scheduled job's log:
+/// a URL with a mistyped scheme, or one that does not parse, was printed whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_database_url_is_reported_without_its_password() {
+    let fixture = Fixture::new().await;
+    for url in [
+        "postgress://app:hunter2@127.0.0.1:1/audit",
+        "mysql//app:hunter2@127.0.0.1:1/audit",
+        "app:hunter2@127.0.0.1:1/audit",
+    ] {
+        let out = fixture.run(&["query", "--database-url", url]).await;
+        assert_eq!(out.code, 1, "{url}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{url}: {out:?}");
+        assert!(!out.stderr.contains("hunter2"), "{url}: {out:?}");
+    }
+    let out = fixture
+        .run(&[
+            "query",
+            "--database-url",
+            "postgress://app:hunter2@db/audit",
+        ])
+        .await;
+    assert!(
+        out.stderr.contains("'postgress://app:***@db/audit'"),
+        "the rest of the URL still shows: {out:?}"
+    );
+}
+
 #[cfg(feature = "integrity")]
 mod verify {
     use super::*;

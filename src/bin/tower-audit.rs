@@ -552,7 +552,13 @@ fn usage(cli: &Cli) -> Result<(), clap::Error> {
 
 /// Prints `error` and its sources on one line of stderr.
 fn fail(error: &(dyn std::error::Error + 'static)) -> ExitCode {
-    let mut line = format!("tower-audit: error: {error}");
+    note(format_args!("tower-audit: error: {}", one_line(error)));
+    ExitCode::FAILURE
+}
+
+/// `error` and its sources on one line.
+fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
         // Some errors (sea-orm's, sqlx's) already print their source: say it once.
@@ -563,8 +569,7 @@ fn fail(error: &(dyn std::error::Error + 'static)) -> ExitCode {
         }
         source = cause.source();
     }
-    note(format_args!("{}", line.replace('\n', " ")));
-    ExitCode::FAILURE
+    line.replace('\n', " ")
 }
 
 /// A line on stderr. `eprintln!` panics when stderr is a pipe nobody reads any more; the line
@@ -580,7 +585,30 @@ async fn connect(url: Option<String>) -> Result<DatabaseConnection, BoxError> {
     let url = url
         .filter(|url| !url.trim().is_empty())
         .ok_or("no database: pass --database-url or set DATABASE_URL")?;
-    Ok(tower_audit::connect(url).await?)
+    match tower_audit::connect(url.clone()).await {
+        Ok(db) => Ok(db),
+        // A URL that does not parse, or names no driver, is quoted whole in the error, which
+        // may end up in a scheduled job's log.
+        Err(error) => Err(without_password(&url, one_line(&error)).into()),
+    }
+}
+
+/// `line` with the password of `url` (`scheme://user:password@host/…`, however mistyped)
+/// replaced by `***` where the URL is quoted.
+fn without_password(url: &str, line: String) -> String {
+    let authority = url.split(['?', '#']).next().unwrap_or(url);
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return line;
+    };
+    let userinfo = userinfo
+        .rsplit_once("//")
+        .map_or(userinfo, |(_, userinfo)| userinfo);
+    match userinfo.split_once(':') {
+        Some((_, password)) if !password.is_empty() => {
+            line.replace(&format!(":{password}@"), ":***@")
+        }
+        _ => line,
+    }
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
