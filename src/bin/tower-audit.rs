@@ -95,7 +95,8 @@ enum Command {
         /// How many of the latest rows to show first.
         #[arg(short = 'n', long, default_value_t = 10)]
         lines: u64,
-        /// Follow: poll for new rows.
+        /// Follow: poll for new rows, in id order. With several writers on one PostgreSQL or
+        /// MySQL database, a row committed after rows with higher ids is not shown.
         #[arg(short, long)]
         follow: bool,
         /// Polling interval with -f.
