@@ -711,6 +711,70 @@ async fn a_bad_database_url_is_reported_without_its_password() {
     );
 }
 
+/// `tail -f` shows a row whose transaction commits after a later one's, as rows of several
+/// writers on one PostgreSQL or MySQL database do (SQLite writes one transaction at a time, in
+/// id order). Runs where `TOWER_AUDIT_TEST_POSTGRES_URL` or `TOWER_AUDIT_TEST_MYSQL_URL` is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_follows_rows_committed_out_of_id_order() {
+    use sea_orm::TransactionTrait;
+    use support::Backend;
+    type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+    async fn next_path(lines: &mut Lines) -> String {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("a row within 30 s")
+            .unwrap()
+            .unwrap();
+        let row: serde_json::Value = serde_json::from_str(&line).unwrap();
+        row["path"].as_str().unwrap().to_owned()
+    }
+    for backend in [Backend::Postgres, Backend::MySql] {
+        if backend.base_url().is_none() {
+            eprintln!("{}: not configured, not run", backend.name());
+            continue;
+        }
+        let test = support::TestDb::create(backend, "tail_out_of_order").await;
+        let db = test.migrated().await;
+        let url = match (backend, test.schema()) {
+            (Backend::Postgres, Some(schema)) => {
+                let join = if test.url().contains('?') { '&' } else { '?' };
+                format!("{}{join}options=-c%20search_path%3D{schema}", test.url())
+            }
+            _ => test.url().to_owned(),
+        };
+        let insert = |path: &'static str| row(0, move |m| m.path = path.into());
+        audit_log::Entity::insert(insert("/first"))
+            .exec(&db)
+            .await
+            .unwrap();
+        let mut child = Command::new(BIN)
+            .args(["tail", "-f", "-n", "1", "--json", "--interval", "1s"])
+            .env("DATABASE_URL", &url)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(next_path(&mut lines).await, "/first");
+        // tail is following. A writer takes the next id, and commits after another writer
+        // that took the one after it.
+        let slow = db.begin().await.unwrap();
+        audit_log::Entity::insert(insert("/slow"))
+            .exec(&slow)
+            .await
+            .unwrap();
+        audit_log::Entity::insert(insert("/fast"))
+            .exec(&db)
+            .await
+            .unwrap();
+        assert_eq!(next_path(&mut lines).await, "/fast", "{}", backend.name());
+        slow.commit().await.unwrap();
+        assert_eq!(next_path(&mut lines).await, "/slow", "{}", backend.name());
+        child.kill().await.unwrap();
+        test.cleanup().await;
+    }
+}
+
 #[cfg(feature = "integrity")]
 mod verify {
     use super::*;

@@ -24,10 +24,11 @@
 //! which `verify --checkpoint-public-key` then requires.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -36,8 +37,8 @@ use http::{HeaderName, HeaderValue, Uri};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use sea_orm::DatabaseConnection;
-use tower_audit::entity::audit_log::Model;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tower_audit::entity::audit_log::{self, Model};
 use tower_audit::store::{
     self, AuditFilter, Cursor, Export, ExportFormat, PageRequest, PurgeOptions, ReplayOptions,
     ReplayOutcome, StatsOptions,
@@ -95,8 +96,8 @@ enum Command {
         /// How many of the latest rows to show first.
         #[arg(short = 'n', long, default_value_t = 10)]
         lines: u64,
-        /// Follow: poll for new rows, in id order. With several writers on one PostgreSQL or
-        /// MySQL database, a row committed after rows with higher ids is not shown.
+        /// Follow: poll for new rows. A row committed after rows with higher ids (several
+        /// writers on one PostgreSQL or MySQL database) shows when it lands, within 2 minutes.
         #[arg(short, long)]
         follow: bool,
         /// Polling interval with -f.
@@ -674,19 +675,25 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             json,
         } => {
             let filter = filter.filter();
-            let mut rows = store::page(&db, &filter, PageRequest::newest_first(lines.max(1)))
-                .await?
-                .rows;
+            // Read before the rows shown: whatever lands after it is followed.
+            let mut follower = match follow {
+                true => Some(Follower::start(&db).await?),
+                false => None,
+            };
+            let mut rows = match lines {
+                0 => Vec::new(),
+                _ => {
+                    store::page(&db, &filter, PageRequest::newest_first(lines))
+                        .await?
+                        .rows
+                }
+            };
             rows.reverse();
-            // The newest row, read even for `-n 0`, is where following starts.
-            let mut last_id = rows.iter().map(|r| r.id).max().unwrap_or(0);
-            if lines == 0 {
-                rows.clear();
-            }
-            if !follow {
+            let Some(follower) = &mut follower else {
                 print_rows(&mut stdout.lock(), &rows, json)?;
                 return Ok(ExitCode::SUCCESS);
-            }
+            };
+            follower.shown(&rows);
             // Column widths change between polls, so following prints each row on its own.
             for row in &rows {
                 print_row_line(&mut stdout.lock(), row, json)?;
@@ -696,14 +703,13 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             loop {
                 ticker.tick().await;
                 loop {
-                    let rows = store::rows_after_id(&db, &filter, last_id, 500).await?;
+                    let (rows, more) = follower.poll(&db, &filter).await?;
                     let mut out = stdout.lock();
                     for row in &rows {
                         print_row_line(&mut out, row, json)?;
-                        last_id = row.id;
                     }
                     out.flush()?;
-                    if rows.len() < 500 {
+                    if !more {
                         break;
                     }
                 }
@@ -893,6 +899,110 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Follows the trail for `tail -f`, by id. Several writers on one PostgreSQL or MySQL database
+/// commit out of id order: an id passed over while later ones are committed is looked for
+/// again at each poll, for `GAP_PATIENCE` (longer than a writer's transaction lasts: its
+/// `insert_timeout` is 30 s by default), so that its row shows when it lands.
+#[derive(Debug)]
+struct Follower {
+    /// The highest id committed, of any row, matching the filter or not.
+    high: i64,
+    /// Ids below `high` not committed yet, with when they were first passed over.
+    gaps: BTreeMap<i64, Instant>,
+}
+
+/// Ids read per query while following.
+const FOLLOW_PAGE: usize = 500;
+/// How long an id passed over is looked for: a transaction that takes longer has failed, and
+/// a rolled-back one leaves its ids unused.
+const GAP_PATIENCE: Duration = Duration::from_secs(120);
+/// The most ids looked for at once (a sequence that jumps far leaves no rows to wait for).
+const MAX_GAPS: usize = 65_536;
+
+impl Follower {
+    /// Follows what lands after the rows already there.
+    async fn start(db: &DatabaseConnection) -> Result<Self, BoxError> {
+        let high = audit_log::Entity::find()
+            .select_only()
+            .column_as(audit_log::Column::Id.max(), "high")
+            .into_tuple::<Option<i64>>()
+            .one(db)
+            .await?
+            .flatten()
+            .unwrap_or(0);
+        Ok(Follower {
+            high,
+            gaps: BTreeMap::new(),
+        })
+    }
+
+    /// Rows shown before following, which may have landed after `start`.
+    fn shown(&mut self, rows: &[Model]) {
+        self.high = rows.iter().map(|r| r.id).fold(self.high, i64::max);
+    }
+
+    /// The rows matching `filter` that landed since the last poll, and whether more may be
+    /// waiting (a full page of new ids).
+    async fn poll(
+        &mut self,
+        db: &DatabaseConnection,
+        filter: &AuditFilter,
+    ) -> Result<(Vec<Model>, bool), BoxError> {
+        let ids = || {
+            audit_log::Entity::find()
+                .select_only()
+                .column(audit_log::Column::Id)
+        };
+        let now = Instant::now();
+        self.gaps
+            .retain(|_, since| now.duration_since(*since) < GAP_PATIENCE);
+        let mut landed = Vec::new();
+        let missed: Vec<i64> = self.gaps.keys().copied().collect();
+        for chunk in missed.chunks(FOLLOW_PAGE) {
+            let found: Vec<i64> = ids()
+                .filter(audit_log::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(db)
+                .await?;
+            for id in found {
+                self.gaps.remove(&id);
+                landed.push(id);
+            }
+        }
+        let fresh: Vec<i64> = ids()
+            .filter(audit_log::Column::Id.gt(self.high))
+            .order_by_asc(audit_log::Column::Id)
+            .limit(FOLLOW_PAGE as u64)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let more = fresh.len() == FOLLOW_PAGE;
+        for &id in &fresh {
+            for passed in self.high.saturating_add(1)..id {
+                if self.gaps.len() >= MAX_GAPS {
+                    break;
+                }
+                self.gaps.insert(passed, now);
+            }
+            self.high = id;
+        }
+        landed.sort_unstable();
+        landed.extend(fresh);
+        let mut rows = Vec::with_capacity(landed.len());
+        let condition = filter.condition(db.get_database_backend());
+        for chunk in landed.chunks(FOLLOW_PAGE) {
+            let page = audit_log::Entity::find()
+                .filter(condition.clone())
+                .filter(audit_log::Column::Id.is_in(chunk.iter().copied()))
+                .order_by_asc(audit_log::Column::Id)
+                .all(db)
+                .await?;
+            rows.extend(page);
+        }
+        Ok((rows, more))
+    }
 }
 
 /// The file `export --output` writes: a new file beside it, renamed onto it once the export is

@@ -276,12 +276,12 @@ pub async fn count<C: ConnectionTrait>(db: &C, filter: &AuditFilter) -> Result<u
 
 /// Up to `limit` rows matching `filter` with an id above `after_id`, in insertion (id) order.
 ///
-/// This is how to follow the trail as it grows (`tower-audit tail -f`): one writer commits its
-/// rows in id order, whereas `occurred_at` is the request's arrival, and a slow request's row
-/// arrives after faster, later ones. Several writers on one PostgreSQL or MySQL database (one
-/// per process) do not: a batch that takes ids first may commit after a later one, and a
-/// follower that has moved past its ids does not see it (SQLite writes one transaction at a
-/// time, in id order).
+/// This is how to follow the trail as it grows: one writer commits its rows in id order,
+/// whereas `occurred_at` is the request's arrival, and a slow request's row arrives after
+/// faster, later ones. Several writers on one PostgreSQL or MySQL database (one per process) do
+/// not: a batch that takes ids first may commit after a later one, and a follower that has
+/// moved past its ids does not see it (SQLite writes one transaction at a time, in id order).
+/// `tower-audit tail -f` looks for the ids it passed over again.
 ///
 /// # Errors
 ///
