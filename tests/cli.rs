@@ -711,6 +711,65 @@ async fn a_bad_database_url_is_reported_without_its_password() {
     );
 }
 
+/// A database without the audit tables (a URL that names the wrong database, a SQLite path
+/// mistyped, which `mode=rwc` creates empty) is an error that says what to check, on every
+/// backend: the database's own words ("no such table", "relation … does not exist",
+/// "Table '…' doesn't exist") did not say that the tables come from `migrate`.
+#[tokio::test]
+async fn a_database_without_the_audit_tables_says_what_to_do() {
+    use support::Backend;
+    for backend in Backend::ALL {
+        if backend.base_url().is_none() {
+            eprintln!("{}: not configured, not run", backend.name());
+            continue;
+        }
+        let test = support::TestDb::create(backend, "no_tables").await;
+        let url = match (backend, test.schema()) {
+            (Backend::Postgres, Some(schema)) => {
+                let join = if test.url().contains('?') { '&' } else { '?' };
+                format!("{}{join}options=-c%20search_path%3D{schema}", test.url())
+            }
+            _ => test.url().to_owned(),
+        };
+        for args in [&["query"][..], &["verify"], &["stats"]] {
+            let out = Command::new(BIN)
+                .args(args)
+                .env("DATABASE_URL", &url)
+                .env("TOWER_AUDIT_HMAC_KEY", "ab".repeat(32))
+                .env("TOWER_AUDIT_HMAC_KEY_ID", "k1")
+                .output()
+                .await
+                .unwrap();
+            let stderr = String::from_utf8(out.stderr).unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{} {args:?}: {stderr}",
+                backend.name()
+            );
+            assert!(
+                stderr.contains("check the URL, or create them with `tower-audit migrate`"),
+                "{} {args:?}: {stderr}",
+                backend.name()
+            );
+        }
+        // Other failures get no such hint.
+        let out = Command::new(BIN)
+            .args([
+                "query",
+                "--database-url",
+                "sqlite:///nonexistent/dir/audit.db",
+            ])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(!stderr.contains("migrate"), "{stderr}");
+        test.cleanup().await;
+    }
+}
+
 /// `tail -f` shows a row whose transaction commits after a later one's, as rows of several
 /// writers on one PostgreSQL or MySQL database do (SQLite writes one transaction at a time, in
 /// id order). Runs where `TOWER_AUDIT_TEST_POSTGRES_URL` or `TOWER_AUDIT_TEST_MYSQL_URL` is set.

@@ -554,8 +554,25 @@ fn usage(cli: &Cli) -> Result<(), clap::Error> {
 
 /// Prints `error` and its sources on one line of stderr.
 fn fail(error: &(dyn std::error::Error + 'static)) -> ExitCode {
-    note(format_args!("tower-audit: error: {}", one_line(error)));
+    let line = one_line(error);
+    let hint = if lacks_audit_tables(&line) {
+        " (a database the audit tables are not in: check the URL, or create them with `tower-audit migrate`)"
+    } else {
+        ""
+    };
+    note(format_args!("tower-audit: error: {line}{hint}"));
     ExitCode::FAILURE
+}
+
+/// Whether `error` says that `audit_log` or `audit_checkpoint` is not there, as SQLite
+/// (`no such table: audit_log`), PostgreSQL (`relation "audit_log" does not exist`) and
+/// MySQL (`Table 'db.audit_log' doesn't exist`) say it.
+fn lacks_audit_tables(error: &str) -> bool {
+    ["audit_log", "audit_checkpoint"].iter().any(|table| {
+        error.contains(&format!("no such table: {table}"))
+            || error.contains(&format!("relation \"{table}\" does not exist"))
+            || (error.contains(&format!(".{table}' doesn't exist")) && error.contains("Table '"))
+    })
 }
 
 /// `error` and its sources on one line.
