@@ -33,6 +33,7 @@ macro_rules! scenarios {
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
     four_concurrent_writers_and_a_restart_verify_clean,
     updated_status_is_a_modified_row,
+    a_wrong_key_is_named_at_the_first_row_it_fails,
     deleted_row_is_a_gap,
     inserted_row_is_forged,
     rows_before_position_1_are_forged,
@@ -179,6 +180,33 @@ async fn updated_status_is_a_modified_row(t: Arc<TestDb>) {
     )
     .await;
     expect_break(&db, BreakKind::Modified, 7).await;
+}
+
+/// The right key id with the wrong key fails the first row as a modification of it would:
+/// the break says both, where a later row's says only what it is.
+async fn a_wrong_key_is_named_at_the_first_row_it_fails(t: Arc<TestDb>) {
+    let db = tampered(
+        &t,
+        &["UPDATE audit_log SET status = 200 WHERE chain_seq = 7"],
+    )
+    .await;
+    let hint = "or key \"k1\" is not the one it was sealed with";
+    let detail = |report: &VerifyReport| {
+        let found = report.chains[0].first_break.clone().expect("a break");
+        (found.kind, found.chain_seq, found.detail)
+    };
+    let (kind, seq, text) = detail(&check(&db).await);
+    assert_eq!((kind, seq), (BreakKind::Modified, 7), "{text}");
+    assert!(!text.contains(hint), "{text}");
+    let wrong = Keyring::new().key("k1", b"another key of thirty-two bytes!".to_vec());
+    let report = verify(&db, &wrong, VerifyOptions::default()).await.unwrap();
+    let (kind, seq, text) = detail(&report);
+    assert_eq!(seq, 1, "{report}");
+    assert!(
+        matches!(kind, BreakKind::Modified | BreakKind::Forged),
+        "{report}"
+    );
+    assert!(text.contains(hint), "{report}");
 }
 
 async fn deleted_row_is_a_gap(t: Arc<TestDb>) {

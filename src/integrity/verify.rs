@@ -854,6 +854,13 @@ impl Walk {
             },
         };
         let links = expected_prev == prev;
+        // The first row checked fails its hash as every row does under a wrong key.
+        let or_key = match &key_id {
+            Some(key_id) if self.previous.is_none() => {
+                format!(", or key {key_id:?} is not the one it was sealed with")
+            }
+            _ => String::new(),
+        };
         let found = if seq > expected_seq {
             Some(broken(
                 BreakKind::Deleted,
@@ -862,12 +869,12 @@ impl Walk {
         } else if !valid && (!links || seq > checkpoint_seq) {
             Some(broken(
                 BreakKind::Forged,
-                "the hash is not one the writer made".into(),
+                format!("the hash is not one the writer made{or_key}"),
             ))
         } else if !valid {
             Some(broken(
                 BreakKind::Modified,
-                "the row's content does not match its hash".into(),
+                format!("the row's content does not match its hash{or_key}"),
             ))
         } else if !links {
             Some(broken(
