@@ -829,6 +829,35 @@ mod redact_body_tests {
         redacted_as(&cases, &["text/html", "text/plain"], true);
     }
 
+    /// A named reference the sanitizer has no character for, inside an unquoted value: PHP's
+    /// `htmlentities` writes every character that has a name by its name (`ä` as `&auml;`,
+    /// `€` as `&euro;`), and the value ended at its `&`, as at a query's, and kept the rest.
+    /// So did a longer name that starts with a legacy one (`&ltimes;`, `⋉`, is no `&lt`).
+    #[test]
+    fn an_unknown_named_reference_inside_an_unquoted_value_does_not_end_it() {
+        let cases = [
+            (
+                "password&equals;p&auml;ssw&ouml;rd123&amp;next&equals;1",
+                "password&equals;[REDACTED]&amp;next&equals;1",
+            ),
+            ("password=p&auml;ss1 x", "password=[REDACTED]"),
+            (
+                "token=abc&euro;def&comma; user=ann",
+                "token=[REDACTED]&comma; user=ann",
+            ),
+            ("secret=a&ltimes;b9", "secret=[REDACTED]"),
+            // Escaped twice, as an `&amp;` before a name shows.
+            (
+                "password&amp;equals;p&amp;auml;ss&amp;amp;next&amp;equals;1",
+                "password&amp;equals;[REDACTED]&amp;amp;next&amp;equals;1",
+            ),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+        // A query's `&` still ends a value, also before a word and a `;`.
+        let (line, want) = ("token=abc&lang=en; x", "token=[REDACTED]&lang=en; x");
+        redacted_in_text_and_errors(line, want, &["text/plain"]);
+    }
+
     /// The same pairs as Go's encoding/json writes them, `&` as `\u0026`, in a JSON document
     /// quoted in a log line or an error: the tag rules read `\u0026lt;` as `<`, but the pair
     /// rule did not read `\u0026quot;` as a quote, and the token was kept.

@@ -94,6 +94,43 @@ pub(super) fn char_ref(bytes: &[u8], at: usize) -> Option<(char, usize)> {
     Some((c, end - at))
 }
 
+/// The longest name HTML5 gives a character: `CounterClockwiseContourIntegral`.
+const LONGEST_HTML5_NAME: usize = 31;
+
+/// The length of the named reference at `at` written whole, `&name;` (or with `&amp;`s before
+/// its name, escaped again: `&amp;auml;`), whether or not [`char_ref`] knows the name; `None`
+/// when no such reference starts there. A name [`char_ref`] does not know (`&auml;`,
+/// `&euro;`) or knows only the start of (`&ltimes;` is `⋉`, not `&lt` and `imes;`) stands for
+/// a character that no key, separator or tag is written with.
+pub(super) fn whole_name_len(bytes: &[u8], at: usize) -> Option<usize> {
+    if bytes.get(at) != Some(&b'&') {
+        return None;
+    }
+    // Where the name that starts at `from` ends, after its `;`.
+    let name_end = |from: usize| {
+        let rest = bytes.get(from..)?;
+        let len = rest
+            .iter()
+            .take(LONGEST_HTML5_NAME + 1)
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        (rest.first().is_some_and(u8::is_ascii_alphabetic)
+            && len <= LONGEST_HTML5_NAME
+            && rest.get(len) == Some(&b';'))
+        .then_some(from + len + 1)
+    };
+    let (mut start, mut end) = (at + 1, name_end(at + 1)?);
+    for _ in 0..MAX_AMP_LEVELS {
+        match name_end(end) {
+            Some(next) if bytes[start..end].eq_ignore_ascii_case(b"amp;") => {
+                (start, end) = (end, next);
+            }
+            _ => break,
+        }
+    }
+    Some(end - at)
+}
+
 /// The names browsers read without their `;`, among those [`named`] knows: `&ltx` is `<x`.
 const LEGACY_NAMES: [(&[u8], char); 5] = [
     (b"quot", '"'),

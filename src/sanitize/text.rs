@@ -9,7 +9,7 @@ use regex::Regex;
 use super::html::redact_form_fields;
 use super::json::{decode_escapes, redact_json_document};
 use super::keys::KeyRules;
-use super::markup::{Decoded, Spelling, char_ref, end_tag, open_at};
+use super::markup::{Decoded, Spelling, char_ref, end_tag, open_at, whole_name_len};
 use super::redactor::Rules;
 use super::values::ValueRules;
 
@@ -320,10 +320,17 @@ fn unquoted_len(rest: &str) -> usize {
 
 /// The byte at `at` as a character, or the character a reference there stands for, and its
 /// length; `None` at the end, or at an `&` that starts no reference. What it returns is only
-/// compared with ASCII characters.
+/// compared with ASCII characters: a name known to stand for none (`&auml;`, as PHP's
+/// `htmlentities` writes `ä`, or `&ltimes;`) is U+FFFD, which ends nothing.
 fn spelled_char(bytes: &[u8], at: usize) -> Option<(char, usize)> {
     match *bytes.get(at)? {
-        b'&' => char_ref(bytes, at),
+        b'&' => {
+            let known = char_ref(bytes, at);
+            match whole_name_len(bytes, at) {
+                Some(len) if known.is_none_or(|(_, known)| known < len) => Some(('\u{FFFD}', len)),
+                _ => known,
+            }
+        }
         b => Some((char::from(b), 1)),
     }
 }
@@ -652,6 +659,7 @@ mod tests {
             "api&lowbar;key&equals;&quot;a&lowbar; ",
             "&quot;token&quot;&colon;&lsqb;&quot;x&period;",
             "&lt;i name&equals;pin value&equals;&quot;a&Tab;",
+            "password=a&auml;&amp;amp;b&ltimes;&CounterClockwiseContourIntegralx;",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
