@@ -706,6 +706,34 @@ mod redact_body_tests {
         redacted_as(&cases, &["text/html", "text/plain"], true);
     }
 
+    /// A tag escaped into text, whose unquoted value holds a reference of its own page
+    /// (`value=my&#x20;pass`, as OWASP's encoder writes an unquoted attribute): escaped, it is
+    /// `&amp;#x20;`, a space in the value, not one of the tag's. Read as the tag's own space
+    /// since abf779a, it ended the value, and the rest was kept as an attribute's name.
+    #[test]
+    fn a_reference_escaped_with_the_tag_does_not_end_its_unquoted_value() {
+        let cases = [
+            (
+                "&lt;input type=password value=my&amp;#x20;pass&amp;#x20;phrase&gt;",
+                "&lt;input type=password value=[REDACTED]&gt;",
+            ),
+            (
+                "&lt;input name=pin value=12&amp;Tab;34 id=x&gt;",
+                "&lt;input name=pin value=[REDACTED] id=x&gt;",
+            ),
+            (
+                "&amp;lt;input name=pin value=12&amp;amp;NewLine;34&amp;gt;",
+                "&amp;lt;input name=pin value=[REDACTED]&amp;gt;",
+            ),
+            // The tag's own spaces and `=`, escaped as often as its `<`, still part it.
+            (
+                "&amp;lt;input name&amp;equals;pin&amp;NewLine;value&amp;equals;1234&amp;gt;",
+                "&amp;lt;input name&amp;equals;pin&amp;NewLine;value&amp;equals;[REDACTED]&amp;gt;",
+            ),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+    }
+
     /// A field named with HTML5's names for ASCII characters, as PHP's `htmlentities` writes
     /// `_`, `[`, `]` and `.` with `ENT_HTML5`: a field's name had only its numbers and five
     /// names decoded, so `api&lowbar;key` was no key and its value was kept.

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use memchr::{memchr, memchr2, memchr3, memmem};
 
 use super::keys::KeyRules;
-use super::markup::{Spelling, char_ref, close_at, decode, end_tag, open_at};
+use super::markup::{Spelling, char_ref, char_ref_wrapped, close_at, decode, end_tag, open_at};
 use super::text::replace_spans;
 
 /// How the scan of one start tag ended.
@@ -87,6 +87,7 @@ pub(super) fn redact_form_fields<'a>(
         let mut attributes = Attributes {
             text: &text,
             spelling,
+            wraps: char_ref_wrapped(bytes, lt).map_or(0, |(_, _, wraps)| wraps),
             keys,
             keybuf,
             decoded: &mut decoded,
@@ -120,6 +121,10 @@ struct Attributes<'t, 's> {
     text: &'t str,
     /// How the tag's `<` is written: a `>` and quotes written as references count only then.
     spelling: Spelling,
+    /// How many `&amp;`s wrap the tag's `<`, when it is a reference: a reference wrapped as
+    /// often is one of the tag's characters (`&amp;lt;input name&amp;equals;…`), one wrapped
+    /// more a reference inside a value of the page escaped (`&lt;input value=a&amp;#x20;b`).
+    wraps: usize,
     keys: &'s KeyRules,
     keybuf: &'s mut String,
     /// Scratch space for a name with its references decoded.
@@ -207,13 +212,15 @@ impl Attributes<'_, '_> {
 
     /// The byte at `i` and its length, or in a tag written with references, the ASCII
     /// character a reference there stands for (`&equals;`, `&NewLine;`, `&sol;`, as PHP's
-    /// `htmlentities` writes them with `ENT_HTML5`) and the reference's length.
+    /// `htmlentities` writes them with `ENT_HTML5`) and the reference's length, when it is
+    /// escaped as often as the tag's `<` is.
     fn ascii_at(&self, i: usize) -> Option<(u8, usize)> {
         let bytes = self.text.as_bytes();
         let b = *bytes.get(i)?;
         if self.spelling == Spelling::Reference
             && matches!(b, b'&' | b'\\')
-            && let Some((c, len)) = char_ref(bytes, i)
+            && let Some((c, len, wraps)) = char_ref_wrapped(bytes, i)
+            && wraps == self.wraps
             && let Ok(c) = u8::try_from(c)
             && c.is_ascii()
         {

@@ -73,6 +73,13 @@ const MAX_AMP_LEVELS: usize = 2;
 /// here too. An `&amp;` before another reference (`&amp;quot;`) is that reference, escaped
 /// twice.
 pub(super) fn char_ref(bytes: &[u8], at: usize) -> Option<(char, usize)> {
+    char_ref_wrapped(bytes, at).map(|(c, len, _)| (c, len))
+}
+
+/// [`char_ref`], and how many `&amp;`s wrap the reference: 0 for `&lt;`, 1 for `&amp;lt;`.
+/// A tag's own characters are escaped as often as its `<`; a reference escaped once more
+/// is one of the escaped page's, inside a value.
+pub(super) fn char_ref_wrapped(bytes: &[u8], at: usize) -> Option<(char, usize, usize)> {
     let start = match bytes.get(at)? {
         b'&' => at + 1,
         b'\\'
@@ -85,13 +92,15 @@ pub(super) fn char_ref(bytes: &[u8], at: usize) -> Option<(char, usize)> {
         _ => return None,
     };
     let (mut c, mut end) = reference_body(bytes, start)?;
+    let mut wraps = 0;
     for _ in 0..MAX_AMP_LEVELS {
         match (c, reference_body(bytes, end)) {
             ('&', Some((inner, inner_end))) => (c, end) = (inner, inner_end),
             _ => break,
         }
+        wraps += 1;
     }
-    Some((c, end - at))
+    Some((c, end - at, wraps))
 }
 
 /// The longest name HTML5 gives a character: `CounterClockwiseContourIntegral`.
