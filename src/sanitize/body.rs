@@ -706,6 +706,20 @@ mod redact_body_tests {
         redacted_as(&cases, &["text/html", "text/plain"], true);
     }
 
+    /// A name longer than a legacy one it starts with, in text read with its references
+    /// decoded: `&ltimes;` (`⋉`) was decoded as `<` and `imes;`, and the `<` ended the value.
+    #[test]
+    fn a_longer_name_is_not_read_as_the_legacy_one_it_starts_with() {
+        let cases = [
+            (
+                "password&equals;k&ltimes;Zq9&comma; next&equals;1",
+                "password&equals;[REDACTED]&comma; next&equals;1",
+            ),
+            ("password&equals;&ltimes;Zq9", "password&equals;[REDACTED]"),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+    }
+
     /// A tag escaped into text, whose unquoted value holds a reference of its own page
     /// (`value=my&#x20;pass`, as OWASP's encoder writes an unquoted attribute): escaped, it is
     /// `&amp;#x20;`, a space in the value, not one of the tag's. Read as the tag's own space

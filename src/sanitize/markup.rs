@@ -289,7 +289,7 @@ impl Decoded {
         let mut from = 0;
         loop {
             let at = from + memchr2(b'&', b'\\', &bytes[from..])?;
-            match char_ref(bytes, at) {
+            match whole_char_ref(bytes, at) {
                 Some((c, _)) if wanted(c) => break,
                 Some((_, len)) => from = at + len,
                 None => from = at + 1,
@@ -304,7 +304,7 @@ impl Decoded {
         let mut i = 0;
         while let Some(at) = memchr2(b'&', b'\\', &bytes[i..]).map(|at| i + at) {
             decoded.text.push_str(&raw[i..at]);
-            match char_ref(bytes, at) {
+            match whole_char_ref(bytes, at) {
                 Some((c, len)) => {
                     decoded.text.push(c);
                     i = at + len;
@@ -330,6 +330,16 @@ impl Decoded {
                 original_end + (at - end)
             }
         }
+    }
+}
+
+/// [`char_ref`], but not the legacy name at the start of a longer whole name: `&ltimes;` (`⋉`)
+/// is no `<` followed by `imes;`, which would end the value it is in.
+fn whole_char_ref(bytes: &[u8], at: usize) -> Option<(char, usize)> {
+    let found = char_ref(bytes, at)?;
+    match whole_name_len(bytes, at) {
+        Some(whole) if whole > found.1 => None,
+        _ => Some(found),
     }
 }
 
