@@ -706,6 +706,32 @@ mod redact_body_tests {
         redacted_as(&cases, &["text/html", "text/plain"], true);
     }
 
+    /// A value quoted with `&quot;`, holding a quote of the page escaped (`value="a&quot;b"`,
+    /// as every template writes a `"` in an attribute, quoted in text as `a&amp;quot;b`):
+    /// the `&amp;quot;` closed the value, and the rest was kept.
+    #[test]
+    fn a_quote_escaped_once_more_than_the_value_does_not_close_it() {
+        let cases = [
+            (
+                "&lt;input type=password value=&quot;a&amp;quot;b c&quot;&gt;",
+                "&lt;input type=password value=&quot;[REDACTED]&quot;&gt;",
+            ),
+            (
+                "&amp;lt;input name=pin value=&amp;quot;1&amp;amp;quot;2 3&amp;quot;&amp;gt;",
+                "&amp;lt;input name=pin value=&amp;quot;[REDACTED]&amp;quot;&amp;gt;",
+            ),
+            (
+                "password: &quot;a&amp;quot;b c&quot; x",
+                "password: [REDACTED] x",
+            ),
+            (
+                "token=&#39;a&amp;#39;b c&#39;, next=1",
+                "token=[REDACTED], next=1",
+            ),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+    }
+
     /// A name longer than a legacy one it starts with, in text read with its references
     /// decoded: `&ltimes;` (`⋉`) was decoded as `<` and `imes;`, and the `<` ended the value.
     #[test]

@@ -269,16 +269,20 @@ impl Attributes<'_, '_> {
             }
             _ => {
                 // `&quot;…&quot;`: a tag written with references is quoted with them too.
-                if let Some((quote @ ('"' | '\''), len)) = (self.spelling == Spelling::Reference)
-                    .then(|| char_ref(bytes, i))
+                // A quote escaped once more is the page's, inside the value (`&amp;quot;`).
+                if let Some((quote @ ('"' | '\''), len, wraps)) = (self.spelling
+                    == Spelling::Reference)
+                    .then(|| char_ref_wrapped(bytes, i))
                     .flatten()
                 {
                     let start = i + len;
                     let mut from = start;
                     while let Some(at) = memchr2(b'&', b'\\', &bytes[from..]).map(|at| from + at) {
-                        match char_ref(bytes, at) {
-                            Some((c, len)) if c == quote => return ((start, at, len), true),
-                            Some((_, len)) => from = at + len,
+                        match char_ref_wrapped(bytes, at) {
+                            Some((c, len, w)) if c == quote && w == wraps => {
+                                return ((start, at, len), true);
+                            }
+                            Some((_, len, _)) => from = at + len,
                             None => from = at + 1,
                         }
                     }

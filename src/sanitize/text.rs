@@ -9,7 +9,9 @@ use regex::Regex;
 use super::html::redact_form_fields;
 use super::json::{decode_escapes, redact_json_document};
 use super::keys::KeyRules;
-use super::markup::{Decoded, Spelling, char_ref, end_tag, open_at, whole_name_len};
+use super::markup::{
+    Decoded, Spelling, char_ref, char_ref_wrapped, end_tag, open_at, whole_name_len,
+};
 use super::redactor::Rules;
 use super::values::ValueRules;
 
@@ -261,16 +263,17 @@ fn value_len(rest: &str) -> usize {
             rest.len()
         }
         // Quoted with references: `&quot;value&quot;`, `&#39;value&#39;`, `\u0026quot;value…`.
-        Some(b'&' | b'\\') => match char_ref(bytes, 0) {
-            Some((quote @ ('"' | '\''), open)) => {
+        // A quote escaped once more than the opening one is inside the value: `&amp;quot;`.
+        Some(b'&' | b'\\') => match char_ref_wrapped(bytes, 0) {
+            Some((quote @ ('"' | '\''), open, wraps)) => {
                 let mut from = open;
                 while let Some(at) = bytes[from..]
                     .iter()
                     .position(|b| matches!(b, b'&' | b'\\' | b'\n' | b'\r'))
                 {
                     let at = from + at;
-                    match char_ref(bytes, at) {
-                        Some((c, len)) if c == quote => return at + len,
+                    match char_ref_wrapped(bytes, at) {
+                        Some((c, len, w)) if c == quote && w == wraps => return at + len,
                         _ if matches!(bytes[at], b'\n' | b'\r') => return at,
                         _ => from = at + 1,
                     }
