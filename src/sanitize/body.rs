@@ -732,6 +732,28 @@ mod redact_body_tests {
         redacted_as(&cases, &["text/html", "text/plain"], true);
     }
 
+    /// JSON escaped into HTML (`data-config="{&quot;password&quot;:&quot;ab\&quot;cd&quot;}"`,
+    /// a `<pre>`): a quote escaped in the JSON string, `\&quot;`, closed the value, and the
+    /// rest was kept. Text that also holds an HTML5 name (`&colon;`) was read decoded too,
+    /// where `\"` does not close it.
+    #[test]
+    fn a_json_escaped_quote_written_as_a_reference_does_not_close_the_value() {
+        let cases = [
+            (
+                r"{&quot;password&quot;:&quot;ab\&quot;cd&quot;,&quot;x&quot;:1}",
+                r"{&quot;password&quot;:[REDACTED],&quot;x&quot;:1}",
+            ),
+            (
+                r"{&quot;token&quot;: &quot;a\\&quot;, &quot;b&quot;: &quot;c\&quot;",
+                r"{&quot;token&quot;: [REDACTED], &quot;b&quot;: &quot;c\&quot;",
+            ),
+            // A `\` at the end of the text or the line.
+            ("secret=&quot;ab\\", "secret=[REDACTED]"),
+            ("secret=&quot;ab\\\nnext=1", "secret=[REDACTED]\nnext=1"),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+    }
+
     /// A name longer than a legacy one it starts with, in text read with its references
     /// decoded: `&ltimes;` (`⋉`) was decoded as `<` and `imes;`, and the `<` ended the value.
     #[test]

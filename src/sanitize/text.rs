@@ -275,6 +275,14 @@ fn value_len(rest: &str) -> usize {
                     match char_ref_wrapped(bytes, at) {
                         Some((c, len, w)) if c == quote && w == wraps => return at + len,
                         _ if matches!(bytes[at], b'\n' | b'\r') => return at,
+                        // A JSON escape, in JSON escaped into HTML: `\&quot;` is a quote in
+                        // the string, `\\` a backslash; a line still ends the value.
+                        None if bytes[at] == b'\\'
+                            && !matches!(bytes.get(at + 1), Some(b'\n' | b'\r')) =>
+                        {
+                            let escaped = char_ref(bytes, at + 1).map_or(1, |(_, len)| len);
+                            from = (at + 1 + escaped).min(bytes.len());
+                        }
                         _ => from = at + 1,
                     }
                 }
