@@ -844,7 +844,16 @@ impl Walk {
             ));
         };
         let (expected_seq, expected_prev) = match &self.previous {
-            Some((p_seq, p_hash)) => (p_seq + 1, p_hash.as_str()),
+            Some((p_seq, p_hash)) => match p_seq.checked_add(1) {
+                Some(next) => (next, p_hash.as_str()),
+                // Rows come in order of position: this one is at the highest too (a copy).
+                None => {
+                    return Some(broken(
+                        BreakKind::Reordered,
+                        "a second row at the highest position there is".into(),
+                    ));
+                }
+            },
             // The first row checked: a start of the chain, or right after purged rows, or the
             // start of a range.
             None => match &self.tombstone {
@@ -982,6 +991,39 @@ mod tests {
             };
             assert_eq!(anchor.to_string().parse(), Ok(anchor.clone()), "{anchor}");
         }
+    }
+
+    /// A row at the highest position there is (the writer seals one there after a row forged
+    /// at `i64::MAX - 1`, see ca7dc3e), its line copied twice into an export: the copy's
+    /// expected position, one past it, overflowed (a panic with overflow checks, `i64::MIN`
+    /// without, and "positions -9223372036854775808..… are missing").
+    #[test]
+    fn a_row_after_the_highest_position_is_a_break_not_an_overflow() {
+        let link = |seq: i64, hash: &str, prev: &str| Link {
+            seq,
+            id: 7,
+            hashes: Some(Hashes {
+                hash: hash.to_owned(),
+                prev: prev.to_owned(),
+            }),
+            key_id: Some("k1".to_owned()),
+            valid: Some(true),
+        };
+        let mut walk = Walk {
+            trust_first: true,
+            tombstone: None,
+            checkpoint: None,
+            anchors: Vec::new(),
+            previous: None,
+        };
+        assert!(walk.step(link(i64::MAX - 1, "a", "genesis")).is_none());
+        assert!(walk.step(link(i64::MAX, "b", "a")).is_none());
+        let found = walk.step(link(i64::MAX, "b", "a")).expect("a break");
+        assert_eq!(
+            (found.kind, found.chain_seq),
+            (BreakKind::Reordered, i64::MAX),
+            "{found:?}"
+        );
     }
 
     /// Only a stored value the model cannot hold is a break; a database that cannot be reached
