@@ -787,6 +787,12 @@ mod redact_body_tests {
                 "&amp;lt;input name=pin value=12&amp;amp;NewLine;34&amp;gt;",
                 "&amp;lt;input name=pin value=[REDACTED]&amp;gt;",
             ),
+            // A `>` of the page's value (`value=a&gt;b`, as an encoder writes an unquoted
+            // attribute), escaped once more than the tag's: no end of the tag.
+            (
+                "&lt;input type=password value=a&amp;gt;b&amp;#62;c&gt;",
+                "&lt;input type=password value=[REDACTED]&gt;",
+            ),
             // The tag's own spaces and `=`, escaped as often as its `<`, still part it.
             (
                 "&amp;lt;input name&amp;equals;pin&amp;NewLine;value&amp;equals;1234&amp;gt;",

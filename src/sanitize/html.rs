@@ -138,7 +138,6 @@ impl Attributes<'_, '_> {
     fn scan(&mut self, from: usize) -> Tag {
         let text = self.text;
         let bytes = text.as_bytes();
-        let spelling = self.spelling;
         let mut sensitive = false;
         let mut i = from;
         loop {
@@ -150,7 +149,7 @@ impl Attributes<'_, '_> {
                     sensitive,
                 };
             }
-            if let Some(len) = close_at(bytes, i, spelling) {
+            if let Some(len) = self.close_at(i) {
                 return Tag {
                     end: i + len,
                     how: TagEnd::Closed,
@@ -171,7 +170,7 @@ impl Attributes<'_, '_> {
             while self
                 .ascii_at(i)
                 .is_some_and(|(b, _)| !(b.is_ascii_whitespace() || matches!(b, b'/' | b'=')))
-                && close_at(bytes, i, spelling).is_none()
+                && self.close_at(i).is_none()
             {
                 i += 1;
             }
@@ -227,6 +226,17 @@ impl Attributes<'_, '_> {
             return Some((c, len));
         }
         Some((b, 1))
+    }
+
+    /// The length of the tag's `>` at `i` (see [`close_at`]): a reference escaped more often
+    /// than the tag's `<` is a `>` of the page's own, inside a value (`value=a&amp;gt;b`).
+    fn close_at(&self, i: usize) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        let len = close_at(bytes, i, self.spelling)?;
+        match char_ref_wrapped(bytes, i) {
+            Some((_, _, wraps)) if wraps > self.wraps => None,
+            _ => Some(len),
+        }
     }
 
     /// Where the run of characters that `skipped` accepts at `i` ends.
@@ -293,7 +303,7 @@ impl Attributes<'_, '_> {
                 while self
                     .ascii_at(i)
                     .is_some_and(|(b, _)| !b.is_ascii_whitespace())
-                    && close_at(bytes, i, self.spelling).is_none()
+                    && self.close_at(i).is_none()
                 {
                     i += 1;
                 }
