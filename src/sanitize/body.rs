@@ -768,6 +768,24 @@ mod redact_body_tests {
         redacted_as(&cases, &["text/html", "text/plain"], true);
     }
 
+    /// A tag escaped with `htmlentities`, whose value holds a character named with a longer
+    /// name that starts with `gt` or `lt` (`⋗` is `&gtdot;`, `⋉` is `&ltimes;`): read as the
+    /// legacy `&gt` and `&lt`, it ended the tag (and the rest was kept) or opened one.
+    #[test]
+    fn a_longer_name_is_no_tag_delimiter() {
+        let cases = [
+            (
+                "&lt;input type=password value=a&gtdot;b1 x&gt;",
+                "&lt;input type=password value=[REDACTED] x&gt;",
+            ),
+            (
+                "&lt;input type=password value=&quot;a&quot; x=y&gtrless;z&gt; n&ltimes;b value=1",
+                "&lt;input type=password value=&quot;[REDACTED]&quot; x=y&gtrless;z&gt; n&ltimes;b value=1",
+            ),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+    }
+
     /// A tag escaped into text, whose unquoted value holds a reference of its own page
     /// (`value=my&#x20;pass`, as OWASP's encoder writes an unquoted attribute): escaped, it is
     /// `&amp;#x20;`, a space in the value, not one of the tag's. Read as the tag's own space

@@ -37,7 +37,7 @@ pub(super) fn open_at(bytes: &[u8], at: usize) -> Option<(Spelling, usize)> {
     match bytes.get(at)? {
         b'<' => Some((Spelling::Plain, 1)),
         b'\\' if go_escape(bytes, at, b'c') => Some((Spelling::Go, GO_ESCAPE_LEN)),
-        b'&' | b'\\' => match char_ref(bytes, at) {
+        b'&' | b'\\' => match whole_char_ref(bytes, at) {
             Some(('<', len)) => Some((Spelling::Reference, len)),
             _ => None,
         },
@@ -51,7 +51,7 @@ pub(super) fn close_at(bytes: &[u8], at: usize, spelling: Spelling) -> Option<us
     match bytes.get(at)? {
         b'>' => Some(1),
         b'\\' if go_escape(bytes, at, b'e') => Some(GO_ESCAPE_LEN),
-        b'&' | b'\\' if spelling == Spelling::Reference => match char_ref(bytes, at) {
+        b'&' | b'\\' if spelling == Spelling::Reference => match whole_char_ref(bytes, at) {
             Some(('>', len)) => Some(len),
             _ => None,
         },
@@ -334,7 +334,8 @@ impl Decoded {
 }
 
 /// [`char_ref`], but not the legacy name at the start of a longer whole name: `&ltimes;` (`⋉`)
-/// is no `<` followed by `imes;`, which would end the value it is in.
+/// is no `<` followed by `imes;`, which would end the value it is in, nor `&gtdot;` (`⋗`) the
+/// end of a tag.
 fn whole_char_ref(bytes: &[u8], at: usize) -> Option<(char, usize)> {
     let found = char_ref(bytes, at)?;
     match whole_name_len(bytes, at) {
