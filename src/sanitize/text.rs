@@ -671,6 +671,9 @@ mod tests {
             "&quot;token&quot;&colon;&lsqb;&quot;x&period;",
             "&lt;i name&equals;pin value&equals;&quot;a&Tab;",
             "password=a&auml;&amp;amp;b&ltimes;&CounterClockwiseContourIntegralx;",
+            "&lt;i type=password value=a&amp;gt;&amp;#x20;b ",
+            "&lt;i value=&quot;a&amp;quot; name=pin ",
+            "&quot;token&quot;:&quot;a\\&quot;\\\\&amp;quot; ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
