@@ -786,6 +786,25 @@ mod redact_body_tests {
         redacted_as(&cases, &["text/html", "text/plain"], true);
     }
 
+    /// An XML element escaped by PHP's `htmlentities(…, ENT_HTML5)`, which writes `_` as
+    /// `&lowbar;` and `/` as `&sol;`: the element rule read names and end tags only as written,
+    /// so `api&lowbar;key` was no element of a sensitive key, and `&lt;&sol;password&gt;` no
+    /// end tag (glued to a word, the start tag was taken for a type's parameter).
+    #[test]
+    fn xml_elements_escaped_with_html5_references() {
+        let cases = [
+            (
+                "&lt;api&lowbar;key&gt;abc123&lt;&sol;api&lowbar;key&gt;&lt;id&gt;7&lt;&sol;id&gt;",
+                "&lt;api&lowbar;key&gt;[REDACTED]&lt;&sol;api&lowbar;key&gt;&lt;id&gt;7&lt;&sol;id&gt;",
+            ),
+            (
+                "x&lt;password&gt;hunter2&lt;&sol;password&gt;&lt;user&gt;ann&lt;&sol;user&gt;",
+                "x&lt;password&gt;[REDACTED]&lt;&sol;password&gt;&lt;user&gt;ann&lt;&sol;user&gt;",
+            ),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+    }
+
     /// A tag escaped into text, whose unquoted value holds a reference of its own page
     /// (`value=my&#x20;pass`, as OWASP's encoder writes an unquoted attribute): escaped, it is
     /// `&amp;#x20;`, a space in the value, not one of the tag's. Read as the tag's own space

@@ -131,7 +131,8 @@ fn redact_structure<'a>(
     let redacted = redact_form_fields(text, keys, keybuf, replacement);
     let redacted = redact_pairs(redacted, keys, keybuf, replacement);
     let redacted = redact_xml(redacted, &XML_START_TAG, keys, keybuf, replacement);
-    redact_xml(redacted, &ESCAPED_START_TAG, keys, keybuf, replacement)
+    let redacted = redact_xml(redacted, &ESCAPED_START_TAG, keys, keybuf, replacement);
+    redact_decoded_xml(redacted, keys, keybuf, replacement)
 }
 
 /// Replaces the value of every `key=value` pair whose key is sensitive.
@@ -373,9 +374,7 @@ fn bracketed_len(bytes: &[u8]) -> usize {
 }
 
 /// Replaces the contents of every XML element whose name is a sensitive key and whose start tag
-/// `start_tag` finds: everything up to its end tag, written as its start tag is, child elements
-/// and CDATA included, or up to the end of the text when it has none. A namespace prefix
-/// (`ns2:pin`) is not part of the key.
+/// `start_tag` finds (see [`xml_spans`]).
 fn redact_xml<'a>(
     text: Cow<'a, str>,
     start_tag: &Regex,
@@ -383,13 +382,50 @@ fn redact_xml<'a>(
     keybuf: &mut String,
     replacement: &str,
 ) -> Cow<'a, str> {
+    let spans = xml_spans(&text, start_tag, keys, keybuf);
+    replace_spans(text, &spans, replacement)
+}
+
+/// Text escaped with HTML5's names for ASCII characters (`&lt;api&lowbar;key&gt;…&lt;&sol;…`,
+/// as PHP's `htmlentities` writes XML with `ENT_HTML5`), read a second time with its references
+/// decoded, as the pair rule reads it: the contents of the sensitive elements found there are
+/// replaced, the rest of the text stays as it came.
+fn redact_decoded_xml<'a>(
+    text: Cow<'a, str>,
+    keys: &KeyRules,
+    keybuf: &mut String,
+    replacement: &str,
+) -> Cow<'a, str> {
+    let Some(decoded) = Decoded::references(&text, escapes_a_pair) else {
+        return text;
+    };
+    let mut spans = Vec::new();
+    for start_tag in [&*XML_START_TAG, &*ESCAPED_START_TAG] {
+        let found = xml_spans(&decoded.text, start_tag, keys, keybuf)
+            .into_iter()
+            .map(|(start, end)| (decoded.original(start), decoded.original(end)));
+        spans = merged(spans, found);
+    }
+    replace_spans(text, &spans, replacement)
+}
+
+/// The contents of every XML element whose name is a sensitive key and whose start tag
+/// `start_tag` finds, in order, apart: everything up to its end tag, written as its start tag
+/// is, child elements and CDATA included, or up to the end of the text when it has none. A
+/// namespace prefix (`ns2:pin`) is not part of the key.
+fn xml_spans(
+    text: &str,
+    start_tag: &Regex,
+    keys: &KeyRules,
+    keybuf: &mut String,
+) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
     // Tags inside a redacted element are not looked at: each byte is searched for an end tag
     // at most once.
     let mut redacted_to = 0;
     // Elements found with no end tag after them: none comes after a later start tag either.
     let mut unended: std::collections::HashSet<(&str, Spelling)> = Default::default();
-    for caps in start_tag.captures_iter(&text) {
+    for caps in start_tag.captures_iter(text) {
         let (Some(tag), Some(name), Some(close)) = (caps.get(0), caps.get(1), caps.get(2)) else {
             continue;
         };
@@ -430,7 +466,7 @@ fn redact_xml<'a>(
             break;
         }
     }
-    replace_spans(text, &spans, replacement)
+    spans
 }
 
 /// `text` with each of `spans` (in order, apart) replaced by `replacement`.
@@ -672,6 +708,7 @@ mod tests {
             "&lt;i name&equals;pin value&equals;&quot;a&Tab;",
             "password=a&auml;&amp;amp;b&ltimes;&CounterClockwiseContourIntegralx;",
             "&lt;i type=password value=a&amp;gt;&amp;#x20;b ",
+            "&lt;pass&lowbar;word&gt;&lt;&sol;pass&lowbar;wordx ",
             "&lt;i value=&quot;a&amp;quot; name=pin ",
             "&quot;token&quot;:&quot;a\\&quot;\\\\&amp;quot; ",
         ] {
@@ -699,6 +736,8 @@ mod tests {
             "Option<Token> ",
             r"x\u003cToken\u003e ",
             "Vec&lt;Token&gt;&lt;x ",
+            "Vec&lt;Token&gt;&period; ",
+            "Vec&lt;api&lowbar;key&gt;&lt;&sol;x ",
         ]
         .map(|unit| unit.repeat((128 << 10) / unit.len()))
         .into_iter()
