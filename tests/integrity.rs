@@ -163,6 +163,20 @@ async fn four_concurrent_writers_and_a_restart_verify_clean(t: Arc<TestDb>) {
     assert_eq!(report.chains[0].checkpoint_seq, Some(75));
 }
 
+/// Inserts a row no writer made: `record` at `place` (chain, position), linked to `prev`, its
+/// hash `hash`, under key `k1`.
+async fn forge(db: &DatabaseConnection, record: &str, place: (&str, i64), prev: &str, hash: &str) {
+    let (chain, seq) = place;
+    db.execute_unprepared(&format!(
+        "INSERT INTO audit_log (record_id, occurred_at, method, path, latency_us, \
+         request_body_truncated, request_bytes, response_bytes, chain_id, chain_seq, \
+         prev_hash, row_hash, key_id) VALUES ('{record}', '2026-11-25 10:00:00', 'DELETE', \
+         '/orders/1', 5, false, 0, 0, '{chain}', {seq}, '{prev}', '{hash}', 'k1')"
+    ))
+    .await
+    .unwrap();
+}
+
 async fn tampered(t: &TestDb, sql: &[&str]) -> DatabaseConnection {
     let db = t.migrated().await;
     write(&db, integrity("t"), 20).await;
@@ -220,16 +234,15 @@ async fn inserted_row_is_forged(t: Arc<TestDb>) {
     let rows = support::rows(&db).await;
     let last = rows.iter().find(|r| r.chain_seq == Some(20)).unwrap();
     // The attacker reads the last hash and links to it, but cannot make a valid HMAC.
-    db.execute_unprepared(&format!(
-        "INSERT INTO audit_log (record_id, occurred_at, method, path, latency_us, \
-         request_body_truncated, request_bytes, response_bytes, chain_id, chain_seq, prev_hash, \
-         row_hash, key_id) VALUES ('forged-1', '2026-11-25 10:00:00', 'DELETE', '/orders/1', 5, \
-         false, 0, 0, 't', 21, '{}', 'v1:{}', 'k1')",
+    let hash = format!("v1:{}", "ab".repeat(32));
+    forge(
+        &db,
+        "forged-1",
+        ("t", 21),
         last.row_hash.as_deref().unwrap(),
-        "ab".repeat(32)
-    ))
-    .await
-    .unwrap();
+        &hash,
+    )
+    .await;
     expect_break(&db, BreakKind::Forged, 21).await;
 }
 
@@ -238,15 +251,7 @@ async fn inserted_row_is_forged(t: Arc<TestDb>) {
 async fn a_row_at_the_lowest_position_there_is_a_break_offline_too(t: Arc<TestDb>) {
     let db = t.migrated().await;
     write(&db, integrity("t"), 5).await;
-    db.execute_unprepared(&format!(
-        "INSERT INTO audit_log (record_id, occurred_at, method, path, latency_us, \
-         request_body_truncated, request_bytes, response_bytes, chain_id, chain_seq, \
-         prev_hash, row_hash, key_id) VALUES ('forged-min', '2026-11-25 10:00:00', 'DELETE', \
-         '/orders/1', 5, false, 0, 0, 'm', {}, 'x', 'y', 'k1')",
-        i64::MIN
-    ))
-    .await
-    .unwrap();
+    forge(&db, "forged-min", ("m", i64::MIN), "x", "y").await;
     let in_database = check(&db).await;
     let offline = verify_export(export(&db).await.as_bytes(), &keys()).unwrap();
     for report in [&in_database, &offline] {
@@ -266,15 +271,7 @@ async fn a_row_at_the_highest_position_there_is_stops_the_chain_not_the_writer(t
     use tower_audit::entity::audit_log;
     let db = t.migrated().await;
     write(&db, integrity("t"), 5).await;
-    db.execute_unprepared(&format!(
-        "INSERT INTO audit_log (record_id, occurred_at, method, path, latency_us, \
-         request_body_truncated, request_bytes, response_bytes, chain_id, chain_seq, \
-         prev_hash, row_hash, key_id) VALUES ('forged-max', '2026-11-25 10:00:00', 'DELETE', \
-         '/orders/1', 5, false, 0, 0, 't', {}, 'x', 'y', 'k1')",
-        i64::MAX
-    ))
-    .await
-    .unwrap();
+    forge(&db, "forged-max", ("t", i64::MAX), "x", "y").await;
     write(&db, integrity("t"), 3).await;
     let rows = audit_log::Entity::find().all(&db).await.unwrap();
     assert_eq!(rows.len(), 9);
@@ -296,19 +293,11 @@ async fn rows_before_position_1_are_forged(t: Arc<TestDb>) {
     write(&db, integrity("t"), 20).await;
     let rows = support::rows(&db).await;
     let first = rows.iter().find(|r| r.chain_seq == Some(1)).unwrap();
-    let forge = |chain: &str, seq: i64, record: &str| {
-        format!(
-            "INSERT INTO audit_log (record_id, occurred_at, method, path, latency_us, \
-             request_body_truncated, request_bytes, response_bytes, chain_id, chain_seq, \
-             prev_hash, row_hash, key_id) VALUES ('{record}', '2026-11-25 10:00:00', 'DELETE', \
-             '/orders/1', 5, false, 0, 0, '{chain}', {seq}, '{}', '{}', 'k1')",
-            first.prev_hash.as_deref().unwrap(),
-            first.row_hash.as_deref().unwrap(),
-        )
-    };
-    db.execute_unprepared(&forge("t", 0, "forged-0"))
-        .await
-        .unwrap();
+    let (prev, hash) = (
+        first.prev_hash.as_deref().unwrap(),
+        first.row_hash.as_deref().unwrap(),
+    );
+    forge(&db, "forged-0", ("t", 0), prev, hash).await;
     expect_break(&db, BreakKind::Forged, 0).await;
     let report = verify_export(export(&db).await.as_bytes(), &keys()).unwrap();
     let found = report.chains[0]
@@ -324,9 +313,7 @@ async fn rows_before_position_1_are_forged(t: Arc<TestDb>) {
     db.execute_unprepared("DELETE FROM audit_log WHERE record_id = 'forged-0'")
         .await
         .unwrap();
-    db.execute_unprepared(&forge("u", -1, "forged-1"))
-        .await
-        .unwrap();
+    forge(&db, "forged-1", ("u", -1), prev, hash).await;
     let report = check(&db).await;
     let u = report
         .chains
