@@ -711,6 +711,61 @@ async fn a_bad_database_url_is_reported_without_its_password() {
     );
 }
 
+/// Several legal holds at once: two users and a tenant. `--hold-user` took one value and
+/// conflicted with `--hold-tenant`, and `PurgeOptions::legal_hold` kept only its last filter, so
+/// a second held user's rows went in the purge that held the first's.
+#[tokio::test]
+async fn purge_keeps_the_rows_of_every_legal_hold() {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let fixture = Fixture::new().await;
+    let db = fixture.db().await;
+    let rows = [
+        ("alice", "t1"),
+        ("bob", "t1"),
+        ("carol", "t1"),
+        ("dave", "t9"),
+        ("erin", "t2"),
+    ]
+    .map(|(user, tenant)| {
+        row(200, |m| {
+            m.user_id = Some(user.into());
+            m.tenant_id = Some(tenant.into());
+        })
+    });
+    audit_log::Entity::insert_many(rows)
+        .exec(&db)
+        .await
+        .unwrap();
+    let out = fixture
+        .run(&[
+            "purge",
+            "--older-than",
+            "90d",
+            "--hold-user",
+            "alice",
+            "--hold-user",
+            "bob",
+            "--hold-tenant",
+            "t9",
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("deleted 2 rows "), "{out:?}");
+    let mut kept: Vec<String> = audit_log::Entity::find()
+        .filter(audit_log::Column::Method.ne("PURGE"))
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.user_id)
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["alice", "bob", "dave"]);
+    let out = fixture.run(&["query", "--method", "purge", "--json"]).await;
+    let purge: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(purge["extra"]["legal_holds"], 3, "{purge}");
+}
+
 /// A database without the audit tables (a URL that names the wrong database, a SQLite path
 /// mistyped, which `mode=rwc` creates empty) is an error that says what to check, on every
 /// backend: the database's own words ("no such table", "relation … does not exist",

@@ -197,12 +197,13 @@ enum Command {
         /// Rows per delete statement.
         #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
         batch_size: u64,
-        /// Keep the rows of this user (legal hold).
-        #[arg(long, conflicts_with = "hold_tenant")]
-        hold_user: Option<String>,
-        /// Keep the rows of this tenant (legal hold).
-        #[arg(long)]
-        hold_tenant: Option<String>,
+        /// Keep the rows of this user (legal hold); repeat it for several users.
+        #[arg(long, value_name = "USER")]
+        hold_user: Vec<String>,
+        /// Keep the rows of this tenant (legal hold); repeat it for several tenants, and with
+        /// --hold-user: a row either keeps is kept.
+        #[arg(long, value_name = "TENANT")]
+        hold_tenant: Vec<String>,
         /// Recorded as the user_id of the purge's own row.
         #[arg(long)]
         requested_by: Option<String>,
@@ -825,10 +826,10 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 .dry_run(dry_run)
                 .allow_recent(allow_recent)
                 .batch_size(batch_size);
-            if let Some(user) = hold_user {
+            for user in hold_user {
                 options = options.legal_hold(AuditFilter::new().user(user));
             }
-            if let Some(tenant) = hold_tenant {
+            for tenant in hold_tenant {
                 options = options.legal_hold(AuditFilter::new().tenant(tenant));
             }
             let who = requested_by.or_else(|| std::env::var("USER").ok());

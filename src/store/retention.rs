@@ -28,7 +28,7 @@ pub const PURGE_ACTION: &str = "retention.purge";
 /// | `dry_run` | `false`: delete |
 /// | `min_retention` | 30 days: a cutoff more recent than this is refused … |
 /// | `allow_recent` | `false`: … unless this is set |
-/// | `legal_hold` | none: rows matching this filter are kept |
+/// | `legal_hold` | none: rows matching any of these filters are kept |
 /// | `requested_by` | none: the `user_id` of the row recording the purge |
 /// | `sign_tombstones` | none: purge tombstones unsigned (feature `integrity`) |
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub struct PurgeOptions {
     dry_run: bool,
     min_retention: Duration,
     allow_recent: bool,
-    legal_hold: Option<AuditFilter>,
+    legal_holds: Vec<AuditFilter>,
     requested_by: Option<String>,
     #[cfg(feature = "integrity")]
     signing_key: Option<ed25519_dalek::SigningKey>,
@@ -50,7 +50,7 @@ impl Default for PurgeOptions {
             dry_run: false,
             min_retention: Duration::from_secs(30 * 24 * 3600),
             allow_recent: false,
-            legal_hold: None,
+            legal_holds: Vec::new(),
             requested_by: None,
             #[cfg(feature = "integrity")]
             signing_key: None,
@@ -92,11 +92,24 @@ impl PurgeOptions {
         self
     }
 
-    /// Keeps the rows matching `hold`, however old.
+    /// Keeps the rows matching `hold`, however old. Each call adds a hold: a row that matches
+    /// any of them is kept (`.legal_hold(AuditFilter::new().user("alice"))
+    /// .legal_hold(AuditFilter::new().tenant("acme"))` keeps both).
     #[must_use]
     pub fn legal_hold(mut self, hold: AuditFilter) -> Self {
-        self.legal_hold = Some(hold);
+        self.legal_holds.push(hold);
         self
+    }
+
+    /// The rows any legal hold keeps (`None` without a hold).
+    fn held(&self, backend: sea_orm::DatabaseBackend) -> Option<Condition> {
+        (!self.legal_holds.is_empty()).then(|| {
+            self.legal_holds
+                .iter()
+                .fold(Condition::any(), |held, hold| {
+                    held.add(hold.condition_not_null(backend))
+                })
+        })
     }
 
     /// Who asked for the purge: the `user_id` of the row that records it.
@@ -184,8 +197,8 @@ pub async fn purge_before<C: ConnectionTrait>(
         });
     }
     let mut purgeable = Condition::all().add(Column::OccurredAt.lt(cutoff));
-    if let Some(hold) = &options.legal_hold {
-        purgeable = purgeable.add(hold.condition_not_null(db.get_database_backend()).not());
+    if let Some(held) = options.held(db.get_database_backend()) {
+        purgeable = purgeable.add(held.not());
     }
     // Hash-chained rows go only as a prefix of their chain, so what stays still verifies.
     let (chained, tombstones) = chain_prefixes(db, cutoff, &options).await?;
@@ -255,7 +268,8 @@ pub async fn purge_before<C: ConnectionTrait>(
         "cutoff": cutoff.to_rfc3339_opts(SecondsFormat::Micros, true),
         "deleted": report.deleted,
         "batches": report.batches,
-        "legal_hold": options.legal_hold.is_some(),
+        "legal_hold": !options.legal_holds.is_empty(),
+        "legal_holds": options.legal_holds.len(),
     });
     let record = ActiveModel {
         id: NotSet,
@@ -316,8 +330,8 @@ async fn chain_prefixes<C: ConnectionTrait>(
     let mut tombstones = Vec::new();
     for chain_id in chains.into_iter().flatten() {
         let mut stays = Condition::any().add(Column::OccurredAt.gte(cutoff));
-        if let Some(hold) = &options.legal_hold {
-            stays = stays.add(hold.condition_not_null(db.get_database_backend()));
+        if let Some(held) = options.held(db.get_database_backend()) {
+            stays = stays.add(held);
         }
         let seq_of = |filter: Condition, first: bool| {
             let column = if first {
