@@ -98,7 +98,10 @@ async fn seed(fixture: &Fixture) {
             m.user_id = Some("bob".into());
             m.error = Some("database is away".into());
         }),
-        row(0, |m| m.path = "/health".into()),
+        row(0, |m| {
+            m.path = "/health".into();
+            m.latency_us = 42;
+        }),
     ])
     .exec(&db)
     .await
@@ -120,6 +123,15 @@ async fn query_prints_a_table_or_ndjson_and_pages_with_a_cursor() {
         "newest first"
     );
     assert!(out.stdout.contains("database is away"));
+    // Milliseconds, to the microsecond under one (a fast request read 0.0).
+    let ms = |line: &str| {
+        line.split_whitespace()
+            .nth(4)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(ms(lines[1]), "0.042", "{}", out.stdout);
+    assert_eq!(ms(lines[2]), "1.5", "{}", out.stdout);
 
     let out = fixture.run(&["query", "--user", "alice", "--json"]).await;
     assert_eq!(out.code, 0, "{out:?}");
