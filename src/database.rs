@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 
 use crate::Error;
 
@@ -43,7 +43,116 @@ pub fn connect_options(url: impl Into<String>) -> ConnectOptions {
 ///
 /// # Errors
 ///
-/// [`Error::Database`] when the database cannot be reached or the URL is not understood.
+/// [`Error::Database`] when the database cannot be reached or the URL is not understood. A
+/// PostgreSQL or MySQL server that cannot be reached is named with the cause (`cannot connect
+/// to db:5432: Connection refused`), after the 5 s the pool waits for a connection.
 pub async fn connect(url: impl Into<String>) -> Result<DatabaseConnection, Error> {
-    Ok(Database::connect(connect_options(url)).await?)
+    let url = url.into();
+    match Database::connect(connect_options(url.clone())).await {
+        Ok(db) => Ok(db),
+        Err(error) => Err(why_not(&url, error).await.into()),
+    }
+}
+
+/// sqlx reports a server it cannot reach (a wrong port, a host that is down) as "pool timed
+/// out while waiting for an open connection" after its acquire timeout, without the cause
+/// (launchbadge/sqlx#3808). One plain TCP connection to the URL's host and port says why.
+async fn why_not(url: &str, error: DbErr) -> DbErr {
+    if !error.to_string().contains("pool timed out") {
+        return error;
+    }
+    let Some(address) = address(url) else {
+        return error;
+    };
+    let reached = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(address.as_str()),
+    )
+    .await;
+    let why = match reached {
+        Ok(Ok(_)) => return error,
+        Ok(Err(io)) => format!("cannot connect to {address}: {io}"),
+        Err(_) => format!("no answer from {address} within 5 s"),
+    };
+    let said = match &error {
+        DbErr::Conn(inner) => inner.to_string(),
+        other => other.to_string(),
+    };
+    DbErr::Conn(RuntimeErr::Internal(format!("{said}: {why}")))
+}
+
+/// The `host:port` a PostgreSQL or MySQL URL names (its default port when it names none);
+/// `None` for other URLs and for a socket given as a parameter.
+fn address(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default_port: u16 = match scheme {
+        "postgres" | "postgresql" => 5432,
+        "mysql" | "mariadb" => 3306,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, after)| after);
+    let port = |text: Option<&str>| match text {
+        None => Some(default_port),
+        Some(port) => port.parse::<u16>().ok(),
+    };
+    if let Some(v6) = host_port.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = port(after.strip_prefix(':'))?;
+        return Some(format!("[{host}]:{port}"));
+    }
+    let (host, port) = match host_port.split_once(':') {
+        Some((host, text)) => (host, port(Some(text))?),
+        None => (host_port, port(None)?),
+    };
+    (!host.is_empty()).then(|| format!("{host}:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_a_url_names() {
+        for (url, want) in [
+            (
+                "postgres://app:secret@db.internal:6432/audit",
+                Some("db.internal:6432"),
+            ),
+            (
+                "postgresql://db.internal/audit?sslmode=require",
+                Some("db.internal:5432"),
+            ),
+            ("mysql://root@127.0.0.1/test", Some("127.0.0.1:3306")),
+            ("mariadb://root@[::1]:3307/test", Some("[::1]:3307")),
+            ("postgres://[fd00::7]/audit", Some("[fd00::7]:5432")),
+            ("postgres:///audit?host=/run/postgresql", None),
+            ("postgres://db:notaport/audit", None),
+            ("sqlite://audit.db?mode=rwc", None),
+            ("not a url", None),
+        ] {
+            assert_eq!(address(url).as_deref(), want, "{url}");
+        }
+    }
+
+    /// sqlx reports a server it cannot reach as a pool that timed out: the error now says which
+    /// address refused, and never the URL's password.
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn a_server_that_is_not_there_is_named_in_the_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let error = connect(format!("postgres://app:hunter2@127.0.0.1:{port}/audit"))
+            .await
+            .expect_err("no server there")
+            .to_string();
+        assert!(
+            error.contains(&format!("cannot connect to 127.0.0.1:{port}")),
+            "{error}"
+        );
+        assert!(!error.contains("hunter2"), "{error}");
+    }
 }
