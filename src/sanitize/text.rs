@@ -132,28 +132,44 @@ fn redact_structure<'a>(
     let redacted = redact_pairs(redacted, keys, keybuf, replacement);
     let redacted = redact_xml(redacted, &XML_START_TAG, keys, keybuf, replacement);
     let redacted = redact_xml(redacted, &ESCAPED_START_TAG, keys, keybuf, replacement);
-    redact_decoded_xml(redacted, keys, keybuf, replacement)
+    redact_decoded(redacted, keys, keybuf, replacement)
 }
 
 /// Replaces the value of every `key=value` pair whose key is sensitive.
-///
-/// Text escaped with HTML5's names for ASCII characters (PHP's `htmlentities` with
-/// `ENT_HTML5`: `api&lowbar;key&equals;…`, `password&colon; &quot;…&quot;`) or with numbers
-/// (`password&#61;…`) is read a second time with its references decoded, and what either
-/// reading finds goes; the rest of the text stays as it came.
 fn redact_pairs<'a>(
     text: Cow<'a, str>,
     keys: &KeyRules,
     keybuf: &mut String,
     replacement: &str,
 ) -> Cow<'a, str> {
-    let mut spans = pair_values(&text, keys, keybuf);
-    if let Some(decoded) = Decoded::references(&text, escapes_a_pair) {
-        let found = pair_values(&decoded.text, keys, keybuf)
-            .into_iter()
-            .map(|(start, end)| (decoded.original(start), decoded.original(end)));
-        spans = merged(spans, found);
+    let spans = pair_values(&text, keys, keybuf);
+    replace_spans(text, &spans, replacement)
+}
+
+/// Text escaped with HTML5's names for ASCII characters (PHP's `htmlentities` with
+/// `ENT_HTML5`: `api&lowbar;key&equals;…`, `password&colon; &quot;…&quot;`,
+/// `&lt;api&lowbar;key&gt;…&lt;&sol;…`) or with numbers (`password&#61;…`), read a second time
+/// with its references decoded, once for the pair and element rules both: the values and
+/// element contents found there are replaced, and the rest of the text stays as it came.
+fn redact_decoded<'a>(
+    text: Cow<'a, str>,
+    keys: &KeyRules,
+    keybuf: &mut String,
+    replacement: &str,
+) -> Cow<'a, str> {
+    let Some(decoded) = Decoded::references(&text, escapes_a_pair) else {
+        return text;
+    };
+    let mut spans = pair_values(&decoded.text, keys, keybuf);
+    for start_tag in [&*XML_START_TAG, &*ESCAPED_START_TAG] {
+        spans = merged(spans, xml_spans(&decoded.text, start_tag, keys, keybuf));
     }
+    // `original` keeps order and keeps apart spans apart: each decoded byte came from one or
+    // more bytes of the text as it came.
+    let spans: Vec<(usize, usize)> = spans
+        .into_iter()
+        .map(|(start, end)| (decoded.original(start), decoded.original(end)))
+        .collect();
     replace_spans(text, &spans, replacement)
 }
 
@@ -383,29 +399,6 @@ fn redact_xml<'a>(
     replacement: &str,
 ) -> Cow<'a, str> {
     let spans = xml_spans(&text, start_tag, keys, keybuf);
-    replace_spans(text, &spans, replacement)
-}
-
-/// Text escaped with HTML5's names for ASCII characters (`&lt;api&lowbar;key&gt;…&lt;&sol;…`,
-/// as PHP's `htmlentities` writes XML with `ENT_HTML5`), read a second time with its references
-/// decoded, as the pair rule reads it: the contents of the sensitive elements found there are
-/// replaced, the rest of the text stays as it came.
-fn redact_decoded_xml<'a>(
-    text: Cow<'a, str>,
-    keys: &KeyRules,
-    keybuf: &mut String,
-    replacement: &str,
-) -> Cow<'a, str> {
-    let Some(decoded) = Decoded::references(&text, escapes_a_pair) else {
-        return text;
-    };
-    let mut spans = Vec::new();
-    for start_tag in [&*XML_START_TAG, &*ESCAPED_START_TAG] {
-        let found = xml_spans(&decoded.text, start_tag, keys, keybuf)
-            .into_iter()
-            .map(|(start, end)| (decoded.original(start), decoded.original(end)));
-        spans = merged(spans, found);
-    }
     replace_spans(text, &spans, replacement)
 }
 
