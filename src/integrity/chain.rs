@@ -19,8 +19,11 @@ pub(crate) const GENESIS: &str = "v1:genesis";
 
 /// The key of `extra` under which a row sealed again in the writer (the safe form of a refused
 /// row, or a row relinked after it) keeps where it was first sealed: `{"seq": …, "hash": …}`,
-/// covered by its own row hash. A restarted writer whose chain ends at such a row relinks the
-/// journaled rows sealed to follow the row as it was, as the writer that sealed it would have.
+/// covered by its own row hash. A row sealed again more than once (relinked after each of
+/// several rows refused before it, or relinked and then replaced by its safe form) keeps the
+/// first place: rows sealed after it were sealed to follow it there. A restarted writer whose
+/// chain ends at such a row relinks the journaled rows sealed to follow the row as it was, as the
+/// writer that sealed it would have.
 pub const CHAIN_REPLACED: &str = "chain_replaced";
 const VERSION: &str = "v1";
 
@@ -124,9 +127,24 @@ pub(crate) fn row_hash(key: &[u8], row: &Model) -> String {
     format!("{VERSION}:{}", encode_hex(&mac.finalize().into_bytes()))
 }
 
-/// Notes in `row`'s `extra` where it was first sealed (see [`CHAIN_REPLACED`]), before it is
-/// sealed again. An `extra` that is no JSON object (never written so) is left without the note.
+/// Where a row whose `extra` this is was first sealed, if it was sealed again: its
+/// [`CHAIN_REPLACED`] note.
+pub(crate) fn noted_first_place(extra: Option<&serde_json::Value>) -> Option<(i64, String)> {
+    let note = extra?.get(CHAIN_REPLACED)?;
+    Some((
+        note.get("seq")?.as_i64()?,
+        note.get("hash")?.as_str()?.to_owned(),
+    ))
+}
+
+/// Notes in `row`'s `extra` where it was first sealed (see [`CHAIN_REPLACED`]), `seq` and `hash`,
+/// before it is sealed again, unless it was sealed again before and notes its first place
+/// already: the rows sealed after it follow it there, not where a relink left it since. An
+/// `extra` that is no JSON object (never written so) is left without the note.
 fn note_replaced(row: &mut Model, seq: i64, hash: &str) {
+    if noted_first_place(row.extra.as_ref()).is_some() {
+        return;
+    }
     let extra = row
         .extra
         .get_or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
@@ -383,11 +401,14 @@ impl Chain {
             && row.row_hash.is_some()
     }
 
-    /// Seals again the safe form of a refused row: it keeps the row's place and link, but its
-    /// content, and so its hash, differ.
-    pub(crate) fn reseal(&self, row: &mut Model) {
+    /// Seals again `row`, the safe form of `refused`: it keeps the row's place and link, but its
+    /// content, and so its hash, differ. It notes where `refused` was first sealed: its own
+    /// place, or, for a row relinked before it was refused, the place its note keeps (the safe
+    /// form's `extra` starts afresh).
+    pub(crate) fn reseal(&self, refused: &Model, row: &mut Model) {
         if let (true, Some(seq), Some(hash)) = (self.ours(row), row.chain_seq, row.row_hash.clone())
         {
+            let (seq, hash) = noted_first_place(refused.extra.as_ref()).unwrap_or((seq, hash));
             note_replaced(row, seq, &hash);
             row.row_hash = Some(row_hash(&self.config.key, row));
         }
@@ -403,11 +424,7 @@ impl Chain {
         {
             return None;
         }
-        let note = row.extra.as_ref()?.get(CHAIN_REPLACED)?;
-        Some((
-            note.get("seq")?.as_i64()?,
-            note.get("hash")?.as_str()?.to_owned(),
-        ))
+        noted_first_place(row.extra.as_ref())
     }
 
     /// `original` was refused, and `replacement` (its safe form, [resealed](Self::reseal)) was
@@ -735,7 +752,7 @@ mod tests {
             request_body: Some("[safe]".into()),
             ..first[1].clone()
         };
-        chain.reseal(&mut safe);
+        chain.reseal(&first[1], &mut safe);
         let (refused, later) = first[1..].split_at_mut(1);
         chain.replaced(&refused[0], Some(&safe), later);
         first[1] = safe;
@@ -769,7 +786,7 @@ mod tests {
             request_body: Some("[safe]".into()),
             ..batch[1].clone()
         };
-        chain.reseal(&mut safe);
+        chain.reseal(&batch[1], &mut safe);
         assert_eq!(
             safe.extra.as_ref().and_then(|e| e.get(CHAIN_REPLACED)),
             Some(&serde_json::json!({"seq": 2, "hash": original}))
@@ -785,6 +802,36 @@ mod tests {
             journaled[0].row_hash.as_deref(),
             Some(row_hash(KEY, &journaled[0]).as_str())
         );
+    }
+
+    /// A row relinked once for each of the rows refused before it in its batch notes where it
+    /// was first sealed, as does its safe form (whose `extra` starts afresh): the rows sealed
+    /// after the batch follow it there. The last relink's place was noted before.
+    #[tokio::test]
+    async fn a_row_sealed_again_several_times_notes_its_first_place() {
+        let db = DatabaseConnection::default();
+        let mut chain = chain();
+        let mut batch = rows(&["/1", "/2", "/3", "/4"]);
+        chain.seal(&db, &mut batch).await.unwrap();
+        let first = (4, batch[3].row_hash.clone().unwrap());
+        for at in 0..3 {
+            let (refused, later) = batch[at..].split_at_mut(1);
+            chain.replaced(&refused[0], None, later);
+        }
+        assert_eq!(batch[3].chain_seq, Some(1));
+        assert_eq!(
+            noted_first_place(batch[3].extra.as_ref()),
+            Some(first.clone())
+        );
+
+        let mut safe = Model {
+            request_body: Some("[safe]".into()),
+            extra: None,
+            ..batch[3].clone()
+        };
+        chain.reseal(&batch[3], &mut safe);
+        assert_eq!(noted_first_place(safe.extra.as_ref()), Some(first));
+        assert_eq!(safe.row_hash, Some(row_hash(KEY, &safe)));
     }
 
     /// A head at the highest position there is (a row forged there, or a chain that ran that
@@ -813,7 +860,7 @@ mod tests {
             request_body: Some("[safe]".into()),
             ..batch[0].clone()
         };
-        chain.reseal(&mut safe);
+        chain.reseal(&batch[0], &mut safe);
         let (refused, later) = batch.split_at_mut(1);
         chain.replaced(&refused[0], Some(&safe), later);
         chain.replaced(&refused[0], None, later);
@@ -851,7 +898,7 @@ mod tests {
             request_body: Some("[safe]".into()),
             ..batch[1].clone()
         };
-        chain.reseal(&mut safe);
+        chain.reseal(&batch[1], &mut safe);
         let (refused, later) = batch[1..].split_at_mut(1);
         chain.replaced(&refused[0], Some(&safe), later);
         batch[1] = safe;

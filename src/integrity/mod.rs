@@ -41,8 +41,8 @@ mod export;
 mod key;
 mod verify;
 
-pub(crate) use chain::Chain;
 pub use chain::{CHAIN_REPLACED, signed_message, signed_purge_message};
+pub(crate) use chain::{Chain, noted_first_place};
 pub use export::{verify_export, verify_export_with_anchors};
 pub use key::{Integrity, Keyring};
 pub(crate) use key::{MIN_KEY_BYTES, encode_hex};

@@ -154,12 +154,8 @@ fn first_sealed(payload: &[u8]) -> Option<(i64, String)> {
     struct Extra {
         extra: Option<serde_json::Value>,
     }
-    let extra = serde_json::from_slice::<Extra>(payload).ok()?.extra?;
-    let note = extra.get(crate::integrity::CHAIN_REPLACED)?;
-    Some((
-        note.get("seq")?.as_i64()?,
-        note.get("hash")?.as_str()?.to_owned(),
-    ))
+    let extra = serde_json::from_slice::<Extra>(payload).ok()?.extra;
+    crate::integrity::noted_first_place(extra.as_ref())
 }
 
 impl Journal {

@@ -1488,7 +1488,7 @@ mod tests {
         let mut chain = crate::integrity::Chain::new(in_doubt_chain());
         chain.seal(&db, &mut sealed).await.expect("seal");
         let mut safe = super::row::safe_form(&sealed[4], "refused");
-        chain.reseal(&mut safe);
+        chain.reseal(&sealed[4], &mut safe);
         let mut written = sealed[..4].to_vec();
         written.push(safe);
         insert_as_they_are(&db, &written).await;
@@ -1539,7 +1539,7 @@ mod tests {
         let mut chain = crate::integrity::Chain::new(in_doubt_chain());
         chain.seal(&db, &mut sealed).await.expect("seal");
         let mut safe = super::row::safe_form(&sealed[4], "refused");
-        chain.reseal(&mut safe);
+        chain.reseal(&sealed[4], &mut safe);
         chain.replaced(&sealed[4], Some(&safe), &mut []);
         let mut after = records("t", 3);
         chain.seal(&db, &mut after).await.expect("seal");
@@ -1596,6 +1596,69 @@ mod tests {
             vec![sealed[4].clone(), relinked[0].clone()]
         })
         .await;
+    }
+
+    /// As a process dead-letters them, three rows of one batch (5, 6 and 7) refused in every
+    /// form one after the other: 6 and 7 relinked to follow row 4 when 5 died, 7 again when 6
+    /// died, all three dead at place 5. Rows 8 and 9, in the journal, were sealed to follow row
+    /// 7 as it was first sealed: they follow row 4. Row 7 noted only its last place before
+    /// (place 6, where 6's death had put it), none of the journal's rows waited on that, they
+    /// kept their links, and `verify` reported a break at 5.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_sealed_after_three_rows_of_a_batch_dead_lettered_are_relinked() {
+        relinked_after_dead_rows(9, |sealed| dead_one_after_another(&sealed[4..7])).await;
+    }
+
+    /// As above with four rows of one batch (5 to 8), the last relinked three times.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_sealed_after_four_rows_of_a_batch_dead_lettered_are_relinked() {
+        relinked_after_dead_rows(10, |sealed| dead_one_after_another(&sealed[4..8])).await;
+    }
+
+    /// Rows 5 and 6 of a batch dead-lettered one after the other, and row 7, relinked twice,
+    /// refused too but written in its safe form, at place 5: the table ends there. Rows 8 and 9,
+    /// in the journal, were sealed to follow row 7 as it was first sealed: they follow the safe
+    /// form, at 6 and 7. The safe form noted the relinked row's last place before (the safe form
+    /// starts from a new `extra`), the journal's rows kept their links, and `verify` reported a
+    /// break at 6.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_sealed_after_the_safe_form_of_a_row_relinked_twice_are_relinked() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let db = sqlite_in(dir.path()).await;
+        let mut sealed = records("w", 9);
+        let mut chain = crate::integrity::Chain::new(in_doubt_chain());
+        chain.seal(&db, &mut sealed).await.expect("seal");
+        let dead = dead_one_after_another(&sealed[4..7]);
+        let mut safe = super::row::safe_form(&dead[2], "refused");
+        chain.reseal(&dead[2], &mut safe);
+        assert_eq!(safe.chain_seq, Some(5));
+        let mut written = sealed[..4].to_vec();
+        written.push(safe);
+        insert_as_they_are(&db, &written).await;
+        journal_rows(&dir.path().join("audit.journal.dead"), &dead[..2]);
+        journal_rows(&path, &sealed[7..]);
+
+        replays_into_an_intact_chain(&db, &path, 2, 7).await;
+    }
+
+    /// `rows`, one batch, refused one after the other in every form, as the writer dead-letters
+    /// them: each as it was when it was refused, relinked after the rows refused before it.
+    #[cfg(feature = "integrity")]
+    fn dead_one_after_another(
+        rows: &[crate::entity::audit_log::Model],
+    ) -> Vec<crate::entity::audit_log::Model> {
+        let mut chain = crate::integrity::Chain::new(in_doubt_chain());
+        let mut batch = rows.to_vec();
+        for at in 0..batch.len() {
+            let (refused, later) = batch[at..].split_at_mut(1);
+            chain.replaced(&refused[0], None, later);
+        }
+        assert!(batch.iter().all(|row| row.chain_seq == rows[0].chain_seq));
+        batch
     }
 
     /// `total` rows sealed: 1 to 4 in the table, the rows `dead` picks (places 5 to `total - 2`,

@@ -621,7 +621,7 @@ impl Worker {
         let mut safe = row::safe_form(&rows[at], &error.to_string());
         #[cfg(feature = "integrity")]
         if let Some(chain) = &self.chain {
-            chain.reseal(&mut safe);
+            chain.reseal(&rows[at], &mut safe);
         }
         let written = match self.insert_once(std::slice::from_ref(&safe), None).await {
             Ok(()) => {
