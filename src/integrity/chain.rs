@@ -459,7 +459,9 @@ impl Chain {
                 Some(safe) => (seq, safe),
                 None => (seq.saturating_sub(1), prev),
             });
-            self.relink = None;
+            // A relink across a restart still waits for rows an earlier process journaled
+            // after it: they follow the head as they come, whatever it is then.
+            self.relink = self.relink.take().filter(|relink| !relink.reserved);
             return;
         }
         // Rows were sealed after it (so it is not at the highest position there is).
@@ -478,12 +480,17 @@ impl Chain {
         for row in later {
             self.follow(row);
         }
-        // A row refused earlier in the batch had its rows beyond it waiting to follow the
-        // batch's last row as it then was: they follow it as it is now.
-        if let (Some(earlier), Some(now)) = (earlier, &mut self.relink)
-            && earlier.becomes == now.expect
-        {
-            now.expect = earlier.expect;
+        match (earlier, &mut self.relink) {
+            // A row refused earlier in the batch had its rows beyond it waiting to follow the
+            // batch's last row as it then was: they follow it as it is now.
+            (Some(earlier), Some(now)) if earlier.becomes == now.expect => {
+                now.expect = earlier.expect;
+            }
+            // The batch's last row was the head and moved again, which ended the relink to the
+            // rows after it: when those are an earlier process's, still in the journal (a
+            // relink across a restart), they follow the head as they come.
+            (Some(earlier), None) if !earlier.reserved => self.relink = Some(earlier),
+            _ => {}
         }
     }
 

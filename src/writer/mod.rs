@@ -1645,6 +1645,101 @@ mod tests {
         replays_into_an_intact_chain(&db, &path, 2, 7).await;
     }
 
+    /// A process wrote rows 3 and 4 from its journal, dead-lettered row 5 and stopped before it
+    /// noted them replayed: the journal still holds 3 to 7 (3 and 4 already in the table), and
+    /// `<journal>.dead` row 5. The next process replays them two at a time, and the database
+    /// refuses row 5 again: 6 and 7 follow row 4.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_after_a_dead_row_refused_again_behind_rows_written_are_relinked() {
+        relinked_around_rows_refused_at_replay(7, Some(4), 2, 6).await;
+    }
+
+    /// As above with the journal holding 4 to 7: row 5 is the last of the first batch replayed.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_after_a_dead_row_refused_again_after_a_row_written_are_relinked() {
+        relinked_around_rows_refused_at_replay(7, Some(4), 3, 6).await;
+    }
+
+    /// The restart of [`rows_sealed_after_a_row_dead_lettered_before_a_restart_are_relinked`]
+    /// with one more row in the journal (6, 7 and 8), and row 6 refused in every form when it
+    /// is replayed, relinked to follow row 4. Row 7, relinked after it, follows row 4 in its
+    /// place, and row 8, still in the journal, follows row 7. The relink that waited for row 8
+    /// was dropped with row 6 before: 8 kept its link, and `verify` reported a break at 6.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn rows_relinked_at_a_restart_follow_a_relinked_row_refused_again() {
+        relinked_around_rows_refused_at_replay(8, Some(5), 5, 6).await;
+    }
+
+    /// As [`rows_after_a_dead_row_refused_again_behind_rows_written_are_relinked`], the database
+    /// taking row 5 this time: it is written in its place, and 6 and 7 follow it.
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn a_dead_row_taken_at_replay_behind_rows_written_keeps_its_place() {
+        relinked_around_rows_refused_at_replay(7, None, 2, 7).await;
+    }
+
+    /// `total` rows sealed, the one at `refused` (an index) one the database refuses in every
+    /// form: rows 1 to 4 in the table, row 5 in `<journal>.dead`, `journaled..` in the journal.
+    /// Replayed two at a time, the chain is intact, `rows` long (`total` less the dead rows),
+    /// and the refused row, if any, dead-lettered (again, when it is row 5).
+    #[cfg(feature = "integrity")]
+    async fn relinked_around_rows_refused_at_replay(
+        total: usize,
+        refused: Option<usize>,
+        journaled: usize,
+        rows: u64,
+    ) {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let db = refusing_db(dir.path()).await;
+        let mut sealed = records("a", total);
+        if let Some(refused) = refused {
+            sealed[refused].path = "/refuse".into();
+        }
+        crate::integrity::Chain::new(in_doubt_chain())
+            .seal(&db, &mut sealed)
+            .await
+            .expect("seal");
+        insert_as_they_are(&db, &sealed[..4]).await;
+        journal_rows(&dir.path().join("audit.journal.dead"), &sealed[4..5]);
+        journal_rows(&path, &sealed[journaled..]);
+
+        let (layer, guard, task) = replaying_in_doubt(&db, &path);
+        assert!(
+            wait_for(&guard, |s| s.journal_bytes == 0
+                && s.dead_lettered >= u64::from(refused.is_some()))
+            .await,
+            "{:?}",
+            guard.stats()
+        );
+        let stats = guard.stats();
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        task.await.expect("writer");
+        assert_eq!(
+            (stats.dead_lettered, report.lost),
+            (u64::from(refused.is_some()), 0),
+            "{report:?} {stats:?}"
+        );
+        let keys = crate::integrity::Keyring::new().key("k1", IN_DOUBT_KEY.to_vec());
+        let verified = crate::integrity::verify(&db, &keys, Default::default())
+            .await
+            .expect("verify");
+        let chain = &verified.chains[0];
+        assert_eq!(chain.first_break, None, "{verified}");
+        assert_eq!(
+            (chain.rows, chain.last_seq),
+            (rows, rows as i64),
+            "{verified}"
+        );
+    }
+
     /// `rows`, one batch, refused one after the other in every form, as the writer dead-letters
     /// them: each as it was when it was refused, relinked after the rows refused before it.
     #[cfg(feature = "integrity")]
