@@ -172,7 +172,7 @@ impl fmt::Debug for Config {
 
 impl Config {
     pub(crate) fn skips(&self, parts: &Parts) -> bool {
-        let path = parts.uri.path();
+        let path = crate::service::client_uri(parts).path();
         self.skip_paths.iter().any(|p| p == path)
             || self.skip_prefixes.iter().any(|p| path_has_prefix(path, p))
             || self.skip_if.as_ref().is_some_and(|skip| skip(parts))
@@ -288,7 +288,8 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// Does not record requests whose path is exactly `path`.
+    /// Does not record requests whose path is exactly `path`: the whole path the client sent,
+    /// also on a router nested in axum, which sees it without its prefix.
     pub fn skip_path(mut self, path: impl Into<String>) -> Self {
         self.config.skip_paths.push(path.into());
         self

@@ -236,9 +236,10 @@ impl<'a> Seen<'a> {
 
 fn fill_facts(facts: &mut RequestFacts, parts: &Parts, config: &Config, grpc: bool, seen: Seen) {
     let headers = &parts.headers;
+    let uri = client_uri(parts);
     facts.text.fill(TextParts {
-        path: Some(parts.uri.path().as_bytes()),
-        query: parts.uri.query().map(str::as_bytes),
+        path: Some(uri.path().as_bytes()),
+        query: uri.query().map(str::as_bytes),
         request_id: seen.request_id.map(HeaderValue::as_bytes),
         user_agent: seen.user_agent.map(HeaderValue::as_bytes),
         content_type: seen.content_type.map(HeaderValue::as_bytes),
@@ -255,6 +256,16 @@ fn fill_facts(facts: &mut RequestFacts, parts: &Parts, config: &Config, grpc: bo
     facts.method = parts.method.clone();
     facts.route = route(parts, grpc);
     facts.headers = recorded_headers(headers, &config.record_headers);
+}
+
+/// The URI the client asked for. A router nested in axum (`Router::nest`, `nest_service`) sees
+/// the path without its prefix; the outermost router keeps the whole URI as `OriginalUri`.
+pub(crate) fn client_uri(parts: &Parts) -> &http::Uri {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::OriginalUri(uri)) = parts.extensions.get() {
+        return uri;
+    }
+    &parts.uri
 }
 
 /// The request's id, generated (and set on the request, for the handler) when it has none.

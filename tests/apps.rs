@@ -1,0 +1,705 @@
+//! The layer in real axum 0.8 / hyper 1 services, the way they are built: an upgraded
+//! connection, server-sent events, tower-http's body limit and timeout (and a compression
+//! middleware) in both orders, nested routers and fallbacks, and HTTP/2. Each scenario asserts
+//! the row that landed, against every configured backend (like `backends.rs`).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod support;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body as AxumBody;
+use axum::extract::{Path, Request};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sea_orm::DatabaseConnection;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tower::ServiceExt;
+use tower_audit::entity::audit_log;
+use tower_audit::{AuditLayer, PeerAddr, WriterGuard};
+
+use support::{Scenario, Server, TestDb, client, empty, full, rows, send, wait_stats};
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), |db| Box::pin($name(db)))),*]
+    };
+}
+
+const SCENARIOS: &[(&str, Scenario)] = scenarios![
+    upgraded_connection_is_one_row_written_at_its_101,
+    server_sent_events_cut_by_the_client_are_one_cancelled_row,
+    timeout_inside_and_outside_the_layer,
+    compression_inside_and_outside_the_layer,
+    nested_routers_services_and_fallbacks_name_their_routes,
+    http2_request_is_recorded_like_its_http1_twin,
+    http2_stream_reset_mid_upload_is_one_row_with_an_error,
+];
+
+fn main() {
+    support::run_matrix("app", SCENARIOS);
+}
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Error text of a response whose body the server dropped before its end (README, "What is
+/// recorded": the client went away mid-response).
+const CLIENT_WENT_AWAY: &str =
+    "cancelled: the response body was dropped before its end (client disconnected)";
+/// Error text of a request dropped before the service answered (an outer timeout).
+const DROPPED_BEFORE_RESPONSE: &str = "cancelled: the request was dropped before the service responded (client disconnected or timeout)";
+
+async fn shutdown(guard: WriterGuard) {
+    let report = guard.shutdown(DEADLINE).await.expect("shutdown");
+    assert_eq!((report.lost, report.dropped), (0, 0), "{report:?}");
+}
+
+/// The one row the test wrote.
+async fn only_row(db: &DatabaseConnection) -> audit_log::Model {
+    let mut rows = rows(db).await;
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    rows.remove(0)
+}
+
+/// Sends `signal` when dropped: says when the server let go of a body or a stream.
+struct OnDrop(Option<oneshot::Sender<()>>);
+
+impl OnDrop {
+    fn new() -> (Self, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        (Self(Some(tx)), rx)
+    }
+
+    /// Kept alive by whatever calls it.
+    fn hold(&self) {}
+}
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        if let Some(signal) = self.0.take() {
+            let _ = signal.send(());
+        }
+    }
+}
+
+/// A value a `Fn` handler hands out once.
+fn once<T>(value: T) -> Arc<Mutex<Option<T>>> {
+    Arc::new(Mutex::new(Some(value)))
+}
+
+fn take<T>(slot: &Mutex<Option<T>>) -> T {
+    slot.lock().unwrap().take().expect("handed out once")
+}
+
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(DEADLINE, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what}: not within {DEADLINE:?}"),
+    }
+}
+
+// --- 1. HTTP/1.1 upgrade --------------------------------------------------------------------
+
+/// An axum route that switches protocols with `hyper::upgrade::on` (what axum's WebSocket
+/// extractor does), driven by a raw socket: the 101 is one row, written while the upgraded
+/// connection is still open; the bytes exchanged after it pass through, uncounted and
+/// uncaptured.
+async fn upgraded_connection_is_one_row_written_at_its_101(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let (echoed_tx, echoed_rx) = oneshot::channel::<u64>();
+    let echoed_tx = once(echoed_tx);
+    let app = Router::new()
+        .route(
+            "/rooms/{room}/socket",
+            get(move |mut request: Request| {
+                let echoed = take(&echoed_tx);
+                async move {
+                    let upgrade = hyper::upgrade::on(&mut request);
+                    tokio::spawn(async move {
+                        // An echo protocol: every byte back, until the client closes.
+                        let mut io = TokioIo::new(upgrade.await.unwrap());
+                        let (mut total, mut buf) = (0u64, [0u8; 4096]);
+                        loop {
+                            let n = io.read(&mut buf).await.unwrap();
+                            if n == 0 {
+                                break;
+                            }
+                            io.write_all(&buf[..n]).await.unwrap();
+                            total += n as u64;
+                        }
+                        let _ = echoed.send(total);
+                    });
+                    Response::builder()
+                        .status(StatusCode::SWITCHING_PROTOCOLS)
+                        .header(http::header::CONNECTION, "upgrade")
+                        .header(http::header::UPGRADE, "echo")
+                        .body(AxumBody::empty())
+                        .unwrap()
+                }
+            }),
+        )
+        .layer(layer);
+    let server = Server::start(app).await;
+
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket
+        .write_all(
+            b"GET /rooms/lobby/socket?v=2 HTTP/1.1\r\nhost: test\r\n\
+              connection: upgrade\r\nupgrade: echo\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let head = within("the 101", read_head(&mut socket)).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+
+    // Written while the upgraded connection is open, before any byte went through it.
+    wait_stats(&guard, "the 101 is written promptly", |s| s.written >= 1).await;
+    let at_101 = only_row(&db).await;
+    assert_eq!(at_101.method, "GET");
+    assert_eq!(at_101.path, "/rooms/lobby/socket");
+    assert_eq!(at_101.query.as_deref(), Some("v=2"));
+    assert_eq!(at_101.route.as_deref(), Some("/rooms/{room}/socket"));
+    assert_eq!(at_101.status, Some(101));
+    assert_eq!(at_101.error, None);
+    assert_eq!((at_101.request_bytes, at_101.response_bytes), (0, 0));
+    assert_eq!(at_101.request_body, None);
+    assert!(at_101.latency_us < DEADLINE.as_micros() as i64);
+
+    // The upgrade works through the layer: bytes go both ways after the 101.
+    let payload: Vec<u8> = (0..50_000).map(|i| b'a' + (i % 26) as u8).collect();
+    socket.write_all(&payload).await.unwrap();
+    let mut back = vec![0u8; payload.len()];
+    within("the echo", socket.read_exact(&mut back))
+        .await
+        .unwrap();
+    assert_eq!(back, payload);
+    drop(socket);
+    let echoed = within("the upgraded connection's end", echoed_rx)
+        .await
+        .unwrap();
+    assert_eq!(echoed, payload.len() as u64);
+
+    server.stop().await;
+    shutdown(guard).await;
+    // Still that one row, unchanged: the upgraded bytes are not the response's.
+    assert_eq!(only_row(&db).await, at_101);
+}
+
+/// Reads a response head byte by byte, so that nothing after it is taken from the socket.
+async fn read_head(socket: &mut tokio::net::TcpStream) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(socket.read_u8().await.unwrap());
+    }
+    String::from_utf8(head).unwrap()
+}
+
+// --- 2. Server-sent events ------------------------------------------------------------------
+
+/// An endless `Sse` stream; the client reads three events and goes away: one row, status 200,
+/// the bytes of the three events, and the client's disconnect as its error.
+async fn server_sent_events_cut_by_the_client_are_one_cancelled_row(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let (events, events_rx) = mpsc::unbounded_channel::<String>();
+    let events_rx = once(events_rx);
+    let (on_drop, stream_dropped) = OnDrop::new();
+    let on_drop = once(on_drop);
+    let app = Router::new()
+        .route(
+            "/feeds/{topic}/events",
+            get(move || {
+                let (events, on_drop) = (take(&events_rx), take(&on_drop));
+                async move {
+                    let stream = UnboundedReceiverStream::new(events).map(move |data| {
+                        on_drop.hold();
+                        Ok::<_, Infallible>(Event::default().event("price").data(data))
+                    });
+                    Sse::new(stream)
+                }
+            }),
+        )
+        .layer(layer);
+    let server = Server::start(app).await;
+
+    let request = http::Request::get(server.url("/feeds/eur-usd/events"))
+        .body(empty())
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let mut received = Vec::new();
+    for i in 1..=3 {
+        events.send(format!("1.0{i}")).unwrap();
+        while received.windows(2).filter(|w| w == b"\n\n").count() < i {
+            let frame = within("an event", body.frame()).await.unwrap().unwrap();
+            received.extend_from_slice(&frame.into_data().unwrap());
+        }
+    }
+    assert!(received.starts_with(b"event: price\ndata: 1.01\n\n"));
+    drop(body); // the client goes away, the stream still open
+
+    within("the server dropping the stream", stream_dropped)
+        .await
+        .unwrap();
+    server.stop().await;
+    shutdown(guard).await;
+
+    let row = only_row(&db).await;
+    assert_eq!(row.path, "/feeds/eur-usd/events");
+    assert_eq!(row.route.as_deref(), Some("/feeds/{topic}/events"));
+    assert_eq!(row.status, Some(200));
+    assert_eq!(row.response_bytes, received.len() as i64);
+    assert_eq!(row.error.as_deref(), Some(CLIENT_WENT_AWAY));
+}
+
+// --- 3. tower-http layers, in both orders ---------------------------------------------------
+
+async fn db_clear(db: &DatabaseConnection) {
+    use sea_orm::EntityTrait;
+    audit_log::Entity::delete_many().exec(db).await.unwrap();
+}
+
+/// tower-http's `TimeoutLayer` inside the layer (as the README advises): the timeout's 408 is
+/// the row's status, its latency the timeout. Outside: the layer's future is dropped at the
+/// timeout, so the row has no status and says it was cancelled, with the same latency.
+async fn timeout_inside_and_outside_the_layer(t: Arc<TestDb>) {
+    use tower_http::timeout::TimeoutLayer;
+
+    const TIMEOUT: Duration = Duration::from_millis(200);
+    let db = t.migrated().await;
+    for audit_outside in [true, false] {
+        let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+        let reports = Router::new().route(
+            "/reports/{id}",
+            get(|| std::future::pending::<&'static str>()),
+        );
+        let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, TIMEOUT);
+        let app = if audit_outside {
+            reports.layer(timeout).layer(layer)
+        } else {
+            reports.layer(layer).layer(timeout)
+        };
+        let server = Server::start(app).await;
+        let request = http::Request::get(server.url("/reports/9"))
+            .body(empty())
+            .unwrap();
+        assert_eq!(
+            send(&client(), request).await.0,
+            StatusCode::REQUEST_TIMEOUT
+        );
+        server.stop().await;
+        shutdown(guard).await;
+
+        let row = only_row(&db).await;
+        db_clear(&db).await;
+        assert_eq!(row.route.as_deref(), Some("/reports/{id}"));
+        if audit_outside {
+            assert_eq!((row.status, row.error.as_deref()), (Some(408), None));
+        } else {
+            assert_eq!(
+                (row.status, row.error.as_deref()),
+                (None, Some(DROPPED_BEFORE_RESPONSE))
+            );
+        }
+        let latency = Duration::from_micros(row.latency_us as u64);
+        assert!(
+            latency >= TIMEOUT && latency < TIMEOUT + Duration::from_secs(5),
+            "audit outside: {audit_outside}: {latency:?}"
+        );
+    }
+}
+
+/// A gzip middleware (what tower-http's `CompressionLayer` does; its `compression-*` features
+/// need a crate this project does not use) inside and outside the layer: `response_bytes` are
+/// the bytes the layer hands on, compressed when the compression is inside it, as the client
+/// receives them, and the handler's when it is outside.
+async fn compression_inside_and_outside_the_layer(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let report = serde_json::json!({ "lines": vec!["the same line, again and again"; 200] });
+    let report = report.to_string();
+    for audit_outside in [true, false] {
+        let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+        let body = report.clone();
+        let reports = Router::new().route(
+            "/reports/{id}",
+            get(move || async move { ([("content-type", "application/json")], body) }),
+        );
+        let gzip = axum::middleware::map_response(gzip);
+        let app = if audit_outside {
+            reports.layer(gzip).layer(layer)
+        } else {
+            reports.layer(layer).layer(gzip)
+        };
+        let server = Server::start(app).await;
+        let request = http::Request::get(server.url("/reports/1"))
+            .header("accept-encoding", "gzip")
+            .body(empty())
+            .unwrap();
+        let response = client().request(request).await.unwrap();
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+        let compressed = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(compressed.len() < report.len() / 10);
+        server.stop().await;
+        shutdown(guard).await;
+
+        let row = only_row(&db).await;
+        db_clear(&db).await;
+        assert_eq!((row.status, row.error.as_deref()), (Some(200), None));
+        let expected = if audit_outside {
+            compressed.len()
+        } else {
+            report.len()
+        };
+        assert_eq!(
+            row.response_bytes, expected as i64,
+            "audit outside: {audit_outside}"
+        );
+    }
+}
+
+async fn gzip(response: Response) -> Response {
+    use std::io::Write as _;
+
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&bytes).unwrap();
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        http::header::CONTENT_ENCODING,
+        http::HeaderValue::from_static("gzip"),
+    );
+    Response::from_parts(parts, AxumBody::from(encoder.finish().unwrap()))
+}
+
+// --- 4. Nesting and fallbacks ---------------------------------------------------------------
+
+fn users() -> Router {
+    Router::new()
+        .route(
+            "/users/{id}",
+            get(|Path(id): Path<u32>| async move { format!("user {id}") }),
+        )
+        .route(
+            "/users/{id}/orders/{order}",
+            get(|Path((id, order)): Path<(u32, u32)>| async move {
+                format!("order {order} of {id}")
+            }),
+        )
+}
+
+/// `Router::nest` records the full template; `nest_service` serves paths that no template
+/// names (no route; its own 404 is `<unmatched>`); a fallback's 404 is `<unmatched>`. With the
+/// layer on the nested router only, the route is still the full template and the path the
+/// full path the client asked for, not what is left of it once the prefix is stripped (and
+/// `skip_path` takes that full path).
+async fn nested_routers_services_and_fallbacks_name_their_routes(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .skip_path("/api/v2/users/0")
+        .build()
+        .unwrap();
+    let assets = tower::service_fn(|request: Request| async move {
+        Ok::<_, Infallible>(match request.uri().path() {
+            "/css/site.css" => "body {}".into_response(),
+            _ => StatusCode::NOT_FOUND.into_response(),
+        })
+    });
+    let whole = Router::new()
+        .nest("/api/v1", users())
+        .nest_service("/assets", assets)
+        .fallback(|| async { (StatusCode::NOT_FOUND, "no such page") })
+        .layer(layer.clone());
+    // The layer on one nested router: the rest of the app is not audited.
+    let nested_only = Router::new()
+        .nest("/api/v2", users().layer(layer))
+        .route("/health", get(|| async { "ok" }));
+    let whole = Server::start(whole).await;
+    let nested_only = Server::start(nested_only).await;
+
+    let requests = [
+        (&whole, "/api/v1/users/7", 200),
+        (&whole, "/api/v1/users/7/orders/9?expand=lines", 200),
+        (&whole, "/api/v1/teams", 404),
+        (&whole, "/assets/css/site.css", 200),
+        (&whole, "/assets/logo.png", 404),
+        (&whole, "/nowhere", 404),
+        (&nested_only, "/api/v2/users/8/orders/3?expand=lines", 200),
+        (&nested_only, "/api/v2/users/0", 200), // skipped by its full path
+        (&nested_only, "/health", 200),
+    ];
+    for (server, path, status) in requests {
+        let request = http::Request::get(server.url(path)).body(empty()).unwrap();
+        assert_eq!(send(&client(), request).await.0, status, "{path}");
+    }
+    whole.stop().await;
+    nested_only.stop().await;
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.path.as_str(),
+                r.query.as_deref(),
+                r.route.as_deref(),
+                r.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "/api/v1/users/7",
+                None,
+                Some("/api/v1/users/{id}"),
+                Some(200)
+            ),
+            (
+                "/api/v1/users/7/orders/9",
+                Some("expand=lines"),
+                Some("/api/v1/users/{id}/orders/{order}"),
+                Some(200)
+            ),
+            ("/api/v1/teams", None, Some("<unmatched>"), Some(404)),
+            ("/assets/css/site.css", None, None, Some(200)),
+            ("/assets/logo.png", None, Some("<unmatched>"), Some(404)),
+            ("/nowhere", None, Some("<unmatched>"), Some(404)),
+            (
+                "/api/v2/users/8/orders/3",
+                Some("expand=lines"),
+                Some("/api/v2/users/{id}/orders/{order}"),
+                Some(200)
+            ),
+        ]
+    );
+    assert!(rows.iter().all(|r| r.error.is_none()), "{rows:#?}");
+}
+
+// --- 5. HTTP/2 ------------------------------------------------------------------------------
+
+/// An axum app served over h2c (prior knowledge) by hyper's HTTP/2 server, with the peer's
+/// address given to the layer as a plain hyper server gives it.
+struct H2Server {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl H2Server {
+    async fn start(app: Router) -> H2Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let (stream, peer) = listener.accept().await.unwrap();
+                let app = app.clone();
+                let service = hyper::service::service_fn(
+                    move |mut request: http::Request<hyper::body::Incoming>| {
+                        request.extensions_mut().insert(PeerAddr(peer));
+                        app.clone().oneshot(request)
+                    },
+                );
+                connections.spawn(async move {
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        H2Server { addr, task }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Call once every request has finished: its connections go with it.
+    fn stop(self) {
+        self.task.abort();
+    }
+}
+
+async fn h2_client<B>(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<B>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+fn orders(layer: AuditLayer) -> Router {
+    Router::new()
+        .route(
+            "/orders/{id}",
+            post(
+                |Path(id): Path<u64>, axum::Json(order): axum::Json<serde_json::Value>| async move {
+                    let _ = order;
+                    (
+                        StatusCode::CREATED,
+                        axum::Json(serde_json::json!({ "id": id })),
+                    )
+                },
+            ),
+        )
+        .layer(layer)
+}
+
+/// The same JSON order over HTTP/1.1 and HTTP/2: the two rows differ only in what differs
+/// between any two requests (ids, times).
+async fn http2_request_is_recorded_like_its_http1_twin(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let h1 = Server::start(orders(layer.clone())).await;
+    let h2 = H2Server::start(orders(layer)).await;
+    const ORDER: &str = r#"{"item":"book","qty":2,"password":"hunter2"}"#;
+    let order = |url: String| {
+        http::Request::post(url)
+            .header("content-type", "application/json")
+            .header("user-agent", "twin/1.0")
+            .header("x-request-id", "twin-1")
+            .body(full(ORDER))
+            .unwrap()
+    };
+    let over_h1 = send(&client(), order(h1.url("/orders/7?src=app"))).await;
+    let mut sender = h2_client(h2.addr).await;
+    let response = sender
+        .send_request(order(h2.url("/orders/7?src=app")))
+        .await
+        .unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    let status = response.status();
+    let over_h2 = (status, response.collect().await.unwrap().to_bytes());
+    assert_eq!(over_h2, over_h1);
+    assert_eq!(over_h1.0, StatusCode::CREATED);
+    h1.stop().await;
+    wait_stats(&guard, "both requests finished", |s| s.captured >= 2).await;
+    h2.stop();
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let comparable = |row: &audit_log::Model| audit_log::Model {
+        id: 0,
+        record_id: String::new(),
+        occurred_at: chrono::DateTime::UNIX_EPOCH,
+        latency_us: 0,
+        ..row.clone()
+    };
+    assert_eq!(comparable(&rows[1]), comparable(&rows[0]));
+    let row = &rows[1];
+    assert_eq!(row.route.as_deref(), Some("/orders/{id}"));
+    assert_eq!(row.query.as_deref(), Some("src=app"));
+    assert_eq!(row.status, Some(201));
+    assert_eq!(row.client_ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(row.request_id.as_deref(), Some("twin-1"));
+    assert_eq!(row.request_bytes, ORDER.len() as i64);
+    assert_eq!(row.response_bytes, over_h1.1.len() as i64);
+    let body = row.request_body.as_deref().unwrap();
+    assert!(body.contains("book") && !body.contains("hunter2"), "{body}");
+    assert_eq!(row.error, None);
+}
+
+/// A request body fed from a channel: an `Err` makes hyper's HTTP/2 client reset the stream.
+struct ChannelBody(mpsc::UnboundedReceiver<Result<Bytes, std::io::Error>>);
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.get_mut()
+            .0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|chunk| chunk.map(Frame::data)))
+    }
+}
+
+/// The client resets an HTTP/2 stream in the middle of an upload the handler streams: one row,
+/// with the bytes the handler read and an error.
+async fn http2_stream_reset_mid_upload_is_one_row_with_an_error(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let (progress_tx, mut progress) = mpsc::unbounded_channel::<usize>();
+    let app = Router::new()
+        .route(
+            "/uploads/{name}",
+            post(move |mut body: AxumBody| {
+                let progress = progress_tx.clone();
+                async move {
+                    let mut read = 0;
+                    while let Some(frame) = body.frame().await {
+                        match frame {
+                            Ok(frame) => {
+                                read += frame.into_data().map_or(0, |data| data.len());
+                                let _ = progress.send(read);
+                            }
+                            Err(error) => return (StatusCode::BAD_REQUEST, error.to_string()),
+                        }
+                    }
+                    (StatusCode::OK, read.to_string())
+                }
+            }),
+        )
+        .layer(layer);
+    let h2 = H2Server::start(app).await;
+
+    let (chunks, body) = mpsc::unbounded_channel();
+    let mut sender = h2_client(h2.addr).await;
+    let request = http::Request::post(h2.url("/uploads/backup.bin"))
+        .header("content-type", "application/octet-stream")
+        .body(ChannelBody(body))
+        .unwrap();
+    let response = tokio::spawn(sender.send_request(request));
+    chunks.send(Ok(Bytes::from(vec![7u8; 1000]))).unwrap();
+    while within("the handler reading", progress.recv()).await != Some(1000) {}
+    chunks
+        .send(Err(std::io::Error::other("the client gave up")))
+        .unwrap();
+    let response = within("the reset", response).await.unwrap();
+    assert!(response.is_err(), "{response:?}");
+    wait_stats(&guard, "the reset stream is recorded", |s| s.captured >= 1).await;
+    h2.stop();
+    shutdown(guard).await;
+
+    let row = only_row(&db).await;
+    assert_eq!(row.path, "/uploads/backup.bin");
+    assert_eq!(row.route.as_deref(), Some("/uploads/{name}"));
+    assert_eq!(row.request_bytes, 1000);
+    assert!(row.request_body_truncated);
+    // The handler answers the body's error with a 400 that the reset stream cannot carry (or,
+    // had the reset come first, hyper drops the handler).
+    match (row.status, row.error.as_deref()) {
+        (Some(400), Some(CLIENT_WENT_AWAY)) | (None, Some(DROPPED_BEFORE_RESPONSE)) => {}
+        other => panic!("{other:?}"),
+    }
+}
