@@ -142,7 +142,9 @@ impl Capture {
 
 pin_project! {
     /// The request body as the inner service sees it: the client's body, unchanged, with a capped
-    /// copy taken as it is read.
+    /// copy taken as it is read. Its error is the client body's, boxed (an `axum::Error` is
+    /// unwrapped: axum boxes this body's error again, and a body limit's 413 depends on the
+    /// wrappers it finds).
     ///
     /// When the layer pre-read a small JSON or form body (so that a handler that rejects the request
     /// without reading it still leaves the body in the record), the frames read ahead are replayed
@@ -201,13 +203,29 @@ impl<B: Body> RequestBody<B> {
     }
 }
 
+/// The error of a [`RequestBody`]: the client body's own error, boxed.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Boxes a body's error. axum wraps a body's error in an `axum::Error` each time it boxes a body
+/// of another type, this one included, and looks through only two such wrappers for a body
+/// limit's error to answer 413: unwrapped here, the layer adds no wrapper of its own.
+fn boxed_error(error: impl Into<BoxError>) -> BoxError {
+    let error = error.into();
+    #[cfg(feature = "axum")]
+    let error = match error.downcast::<axum::Error>() {
+        Ok(wrapper) => wrapper.into_inner(),
+        Err(error) => error,
+    };
+    error
+}
+
 impl<B> Body for RequestBody<B>
 where
     B: Body,
-    B::Error: std::fmt::Display,
+    B::Error: Into<BoxError>,
 {
     type Data = B::Data;
-    type Error = B::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
@@ -219,7 +237,7 @@ where
             return Poll::Ready(Some(Ok(frame.into_frame())));
         }
         if let Some(error) = this.replay_error.take() {
-            return Poll::Ready(Some(Err(error)));
+            return Poll::Ready(Some(Err(boxed_error(error))));
         }
         if *this.ended {
             return Poll::Ready(None);
@@ -228,6 +246,7 @@ where
             SourceProj::Inline { body } => ready!(body.poll_frame(cx)),
             SourceProj::Boxed { body } => ready!(body.as_mut().poll_frame(cx)),
         };
+        let polled = polled.map(|frame| frame.map_err(boxed_error));
         if let Some(shared) = this.shared {
             let mut capture = lock(&shared.capture);
             match &polled {

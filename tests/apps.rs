@@ -33,7 +33,7 @@ use tower::ServiceExt;
 use tower_audit::entity::audit_log;
 use tower_audit::{AuditLayer, PeerAddr, WriterGuard};
 
-use support::{Scenario, Server, TestDb, client, empty, full, rows, send, wait_stats};
+use support::{ChunkedBody, Scenario, Server, TestDb, client, empty, full, rows, send, wait_stats};
 
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
@@ -44,6 +44,7 @@ macro_rules! scenarios {
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
     upgraded_connection_is_one_row_written_at_its_101,
     server_sent_events_cut_by_the_client_are_one_cancelled_row,
+    request_body_limit_inside_and_outside_the_layer,
     timeout_inside_and_outside_the_layer,
     compression_inside_and_outside_the_layer,
     nested_routers_services_and_fallbacks_name_their_routes,
@@ -272,6 +273,102 @@ async fn server_sent_events_cut_by_the_client_are_one_cancelled_row(t: Arc<TestD
 
 // --- 3. tower-http layers, in both orders ---------------------------------------------------
 
+const LIMIT: usize = 1024;
+
+/// tower-http's `RequestBodyLimitLayer` inside the layer (as the README advises) and outside it.
+///
+/// Inside: every request is recorded; a body sent with a `Content-Length` over the limit is
+/// refused 413 unread by the limit, but the layer read it ahead within `max_body_bytes`
+/// (`body_read_timeout`), so the row has it; a chunked body is recorded as far as it was read.
+/// Outside: the limit refuses a declared length before the layer sees the request (no row),
+/// and a chunked body's overflow is the request body's error in the row, answered 413 as
+/// without the layer (axum's extractor still finds the limit's error through the layer's body).
+async fn request_body_limit_inside_and_outside_the_layer(t: Arc<TestDb>) {
+    use tower_http::limit::RequestBodyLimitLayer;
+
+    let db = t.migrated().await;
+    for audit_outside in [true, false] {
+        let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+        let notes = Router::new().route(
+            "/notes",
+            post(|body: String| async move { format!("{} bytes", body.len()) }),
+        );
+        let limit = RequestBodyLimitLayer::new(LIMIT);
+        let app = if audit_outside {
+            notes.layer(limit).layer(layer)
+        } else {
+            notes.layer(layer).layer(limit)
+        };
+        let server = Server::start(app).await;
+        let send_note = |body: support::ClientBody, content_type: &'static str| {
+            let request = http::Request::post(server.url("/notes"))
+                .header("content-type", content_type)
+                .body(body)
+                .unwrap();
+            async move { send(&client(), request).await.0 }
+        };
+
+        let small = "n".repeat(100);
+        assert_eq!(send_note(full(small.clone()), "text/plain").await, 200);
+        let chunked = ChunkedBody::new(4, 512).boxed();
+        assert_eq!(send_note(chunked, "text/plain").await, 413);
+        let declared = format!(r#"{{"note":"{}"}}"#, "x".repeat(4000));
+        assert_eq!(
+            send_note(full(declared.clone()), "application/json").await,
+            413
+        );
+
+        server.stop().await;
+        shutdown(guard).await;
+        let rows = rows(&db).await;
+        db_clear(&db).await;
+        let order = if audit_outside {
+            "audit outside"
+        } else {
+            "audit inside"
+        };
+        let statuses: Vec<_> = rows.iter().map(|r| r.status).collect();
+        if audit_outside {
+            assert_eq!(statuses, [Some(200), Some(413), Some(413)], "{order}");
+        } else {
+            assert_eq!(statuses, [Some(200), Some(413)], "{order}");
+        }
+        assert_eq!(rows[0].request_body.as_deref(), Some(small.as_str()));
+        assert_eq!(
+            (rows[0].request_bytes, rows[0].error.as_deref()),
+            (100, None)
+        );
+
+        let chunked = &rows[1];
+        assert!(chunked.request_body_truncated, "{order}: {chunked:?}");
+        // The body is one long word, cut: the sanitizer keeps none of it (it fails closed).
+        let kept = chunked.request_body.as_deref().unwrap_or_default();
+        let cut = format!("[truncated, {} bytes total]", chunked.request_bytes);
+        assert!(kept.ends_with(&cut), "{order}: {kept}");
+        if audit_outside {
+            // The limit reads past its limit to notice it; its error is the limit's own.
+            assert!(chunked.request_bytes > LIMIT as i64 && chunked.request_bytes <= 2048);
+            assert_eq!(chunked.error, None, "{order}");
+        } else {
+            // The layer reads through the limit: what it let pass, then its error.
+            assert!(chunked.request_bytes > 0 && chunked.request_bytes <= LIMIT as i64);
+            assert_eq!(
+                chunked.error.as_deref(),
+                Some("request body error: length limit exceeded"),
+                "{order}"
+            );
+        }
+        if audit_outside {
+            let declared_row = &rows[2];
+            assert_eq!(declared_row.request_bytes, declared.len() as i64);
+            assert!(!declared_row.request_body_truncated);
+            let kept = declared_row.request_body.as_deref().unwrap();
+            assert!(kept.starts_with(r#"{"note":"xxx"#), "{kept}");
+            assert_eq!(declared_row.error, None);
+        }
+    }
+}
+
 async fn db_clear(db: &DatabaseConnection) {
     use sea_orm::EntityTrait;
     audit_log::Entity::delete_many().exec(db).await.unwrap();
@@ -287,10 +384,8 @@ async fn timeout_inside_and_outside_the_layer(t: Arc<TestDb>) {
     let db = t.migrated().await;
     for audit_outside in [true, false] {
         let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
-        let reports = Router::new().route(
-            "/reports/{id}",
-            get(|| std::future::pending::<&'static str>()),
-        );
+        let reports =
+            Router::new().route("/reports/{id}", get(std::future::pending::<&'static str>));
         let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, TIMEOUT);
         let app = if audit_outside {
             reports.layer(timeout).layer(layer)
