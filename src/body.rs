@@ -209,14 +209,17 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Boxes a body's error. axum wraps a body's error in an `axum::Error` each time it boxes a body
 /// of another type, this one included, and looks through only two such wrappers for a body
 /// limit's error to answer 413: unwrapped here, the layer adds no wrapper of its own.
+#[cfg(feature = "axum")]
 fn boxed_error(error: impl Into<BoxError>) -> BoxError {
-    let error = error.into();
-    #[cfg(feature = "axum")]
-    let error = match error.downcast::<axum::Error>() {
+    match error.into().downcast::<axum::Error>() {
         Ok(wrapper) => wrapper.into_inner(),
         Err(error) => error,
-    };
-    error
+    }
+}
+
+#[cfg(not(feature = "axum"))]
+fn boxed_error(error: impl Into<BoxError>) -> BoxError {
+    error.into()
 }
 
 impl<B> Body for RequestBody<B>
@@ -582,5 +585,29 @@ mod tests {
         let mut replay = Replay::Empty;
         replay.push(7_u8);
         assert!(matches!(replay, Replay::One(7)));
+    }
+
+    /// axum's wrapper comes off a body's error, and only that one: what is under it, and any
+    /// other error, is handed on as it was.
+    #[cfg(feature = "axum")]
+    #[test]
+    fn a_body_error_loses_only_axums_wrapper() {
+        #[derive(Debug)]
+        struct Limit;
+        impl std::fmt::Display for Limit {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("length limit exceeded")
+            }
+        }
+        impl std::error::Error for Limit {}
+
+        let unwrapped = boxed_error(axum::Error::new(Limit));
+        assert!(unwrapped.is::<Limit>(), "{unwrapped:?}");
+        assert_eq!(unwrapped.to_string(), "length limit exceeded");
+        let twice = boxed_error(axum::Error::new(axum::Error::new(Limit)));
+        assert!(twice.is::<axum::Error>(), "{twice:?}");
+        let other = boxed_error(std::io::Error::other("reset"));
+        assert_eq!(other.to_string(), "reset");
+        assert!(other.is::<std::io::Error>());
     }
 }
