@@ -354,6 +354,31 @@ async fn tail_follows_new_rows() {
     child.kill().await.unwrap();
 }
 
+/// `tail -f` prints each row on its own line, its cells two spaces apart: a row without an
+/// error ended in the separator before the empty error cell (two trailing spaces).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_follow_lines_end_without_spaces() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+    let mut child = fixture
+        .command(&["tail", "-f", "-n", "2", "--interval", "1s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let failed = lines.next_line().await.unwrap().unwrap();
+    let fine = lines.next_line().await.unwrap().unwrap();
+    child.kill().await.unwrap();
+    // Bob's failure ends with its error; the anonymous row with its path, and nothing after.
+    assert!(failed.starts_with("3  "), "{failed:?}");
+    assert!(
+        failed.ends_with("  /orders/9  database is away"),
+        "{failed:?}"
+    );
+    assert!(fine.starts_with("4  "), "{fine:?}");
+    assert!(fine.ends_with("  -  /health"), "{fine:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_into_a_running_quickstart() {
     let fixture = Fixture::new().await;

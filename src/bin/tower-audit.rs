@@ -1221,7 +1221,14 @@ fn print_row_line(out: &mut impl Write, row: &Model, json: bool) -> std::io::Res
         Export::new(ExportFormat::Ndjson).write_row(row, &mut line)?;
         return out.write_all(&line);
     }
-    writeln!(out, "{}", cells(row).join("  "))
+    // Without the separators of empty cells at the end (a row without an error), which left
+    // trailing spaces; the other cells are where they were.
+    let cells = cells(row);
+    let filled = cells
+        .iter()
+        .rposition(|cell| !cell.is_empty())
+        .map_or(0, |i| i + 1);
+    writeln!(out, "{}", cells[..filled].join("  "))
 }
 
 fn write_cells(
