@@ -862,6 +862,74 @@ async fn a_database_without_the_audit_tables_says_what_to_do() {
     }
 }
 
+/// PostgreSQL's error line: the server's message, SQLSTATE, detail and hint, as `psql` shows
+/// them, and not the line of the server's own C source that raised it (sqlx's Display of the
+/// error ends with "at line 3911", which tells an operator nothing). Runs where
+/// `TOWER_AUDIT_TEST_POSTGRES_URL` is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_error_shows_detail_and_hint_not_a_source_line() {
+    use sea_orm::ConnectionTrait;
+    use support::Backend;
+    if Backend::Postgres.base_url().is_none() {
+        eprintln!("postgres: not configured, not run");
+        return;
+    }
+    let test = support::TestDb::create(Backend::Postgres, "pg_error_line").await;
+    let db = test.migrated().await;
+    // A database that refuses deletions with its reasons, as a legal hold enforced there would.
+    for sql in [
+        "CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         RAISE EXCEPTION 'audit rows are frozen' USING DETAIL = 'legal hold LH-7', \
+         HINT = 'ask the compliance team'; END $$",
+        "CREATE TRIGGER frozen BEFORE DELETE ON audit_log FOR EACH ROW \
+         EXECUTE FUNCTION refuse_delete()",
+    ] {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    audit_log::Entity::insert(row(200, |_| {}))
+        .exec(&db)
+        .await
+        .unwrap();
+    let schema = test.schema().unwrap();
+    let join = if test.url().contains('?') { '&' } else { '?' };
+    let url = format!("{}{join}options=-c%20search_path%3D{schema}", test.url());
+    let out = Command::new(BIN)
+        .args(["purge", "--older-than", "90d"])
+        .env("DATABASE_URL", &url)
+        .env_remove("TOWER_AUDIT_SIGNING_KEY")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "audit rows are frozen (SQLSTATE P0001); detail: legal hold LH-7; \
+             hint: ask the compliance team"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(" at line "), "{stderr}");
+    // The hint a table that is not there gets keeps the server's words and code.
+    db.execute_unprepared("DROP TABLE audit_log").await.unwrap();
+    let out = Command::new(BIN)
+        .args(["query"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("relation \"audit_log\" does not exist (SQLSTATE 42P01)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`tower-audit migrate`"), "{stderr}");
+    assert!(!stderr.contains(" at line "), "{stderr}");
+    test.cleanup().await;
+}
+
 /// `tail -f` shows a row whose transaction commits after a later one's, as rows of several
 /// writers on one PostgreSQL or MySQL database do (SQLite writes one transaction at a time, in
 /// id order). Runs where `TOWER_AUDIT_TEST_POSTGRES_URL` or `TOWER_AUDIT_TEST_MYSQL_URL` is set.

@@ -589,7 +589,47 @@ fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
         }
         source = cause.source();
     }
+    #[cfg(feature = "postgres")]
+    if let Some((shown, meant)) = postgres_error(error) {
+        line = line.replace(&shown, &meant);
+    }
     line.replace('\n', " ")
+}
+
+/// A PostgreSQL error in `error`'s chain, as sqlx shows it (the server's message, then "at line
+/// 948": the line of the server's own C source that raised it, which tells an operator nothing),
+/// and as `psql` does: the message with its SQLSTATE, detail and hint.
+#[cfg(feature = "postgres")]
+fn postgres_error(error: &(dyn std::error::Error + 'static)) -> Option<(String, String)> {
+    use sea_orm::sqlx::postgres::PgDatabaseError;
+    use sea_orm::{DbErr, RuntimeErr};
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        // sea-orm's errors hold sqlx's without giving it as their source.
+        let runtime = match cause.downcast_ref::<DbErr>() {
+            Some(DbErr::Conn(e) | DbErr::Exec(e) | DbErr::Query(e)) => Some(e),
+            _ => cause.downcast_ref::<RuntimeErr>(),
+        };
+        let sqlx = match runtime {
+            Some(RuntimeErr::SqlxError(e)) => Some(&**e),
+            _ => cause.downcast_ref::<sea_orm::sqlx::Error>(),
+        };
+        if let Some(pg) = sqlx
+            .and_then(|e| e.as_database_error())
+            .and_then(|e| e.try_downcast_ref::<PgDatabaseError>())
+        {
+            let mut meant = format!("{} (SQLSTATE {})", pg.message(), pg.code());
+            if let Some(detail) = pg.detail() {
+                meant.push_str(&format!("; detail: {detail}"));
+            }
+            if let Some(hint) = pg.hint() {
+                meant.push_str(&format!("; hint: {hint}"));
+            }
+            return Some((pg.to_string(), meant));
+        }
+        next = cause.source();
+    }
+    None
 }
 
 /// A line on stderr. `eprintln!` panics when stderr is a pipe nobody reads any more; the line
