@@ -664,52 +664,82 @@ async fn export_with_proof_takes_only_a_time_range() {
     assert_eq!(out.stderr, "exported 3 rows\n", "{out:?}");
 }
 
-/// Output into a pipe nobody reads any more (`tower-audit purge … | head -0`) is a runtime
-/// error like any other (exit 1, one line) where a report goes to stdout, and no error at all
-/// where only a note to stderr is lost: never a panic (exit 101) after the work is done.
+/// A pipe nobody reads any more, for a command's stdout or stderr.
+#[cfg(unix)]
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
+}
+
+/// Runs `args` with stdout into a pipe nobody reads (`tower-audit query | head -0`, or a
+/// `head -1` that has its line), and stderr captured.
+#[cfg(unix)]
+async fn run_into_closed_stdout(command: &mut Command) -> Output {
+    // Not `output()`, which pipes both streams whatever was set.
+    let out = command
+        .stdout(closed_pipe())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .await
+        .unwrap();
+    Output {
+        code: out.status.code().unwrap(),
+        stdout: String::new(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// A reader that goes away (`tower-audit query | head -1`) has what it wanted: the command
+/// stops quietly with success, as ripgrep does (and coreutils, killed by SIGPIPE, say nothing
+/// either), where it printed "Broken pipe" and exited 1. `purge` and `migrate` changed the
+/// database before their report was lost: they give it on stderr instead. Never a panic (exit
+/// 101) after the work is done.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_closed_pipe_is_an_error_not_a_panic() {
+async fn a_closed_pipe_ends_the_command_quietly() {
     let fixture = Fixture::new().await;
     seed(&fixture).await;
-    let closed = || {
-        let (reader, writer) = std::io::pipe().unwrap();
-        drop(reader);
-        writer
-    };
-    for args in [
-        &["migrate"][..],
-        &["purge", "--older-than", "90d", "--dry-run"],
-        &["purge", "--older-than", "90d"],
-        &["query"],
+    for (args, report) in [
+        (&["migrate"][..], "audit_log is up to date\n"),
+        (
+            &["purge", "--older-than", "90d", "--dry-run"],
+            "would delete 1 rows older than ",
+        ),
+        (
+            &["purge", "--older-than", "90d"],
+            "deleted 1 rows older than ",
+        ),
     ] {
-        // Not `output()`, which pipes both streams whatever was set.
-        let out = fixture
-            .command(args)
-            .stdout(closed())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-            .wait_with_output()
-            .await
-            .unwrap();
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(
-            stderr.starts_with("tower-audit: error: "),
-            "{args:?}: {stderr}"
-        );
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        let out = run_into_closed_stdout(&mut fixture.command(args)).await;
+        assert_eq!(out.code, 0, "{args:?}: {out:?}");
+        assert!(out.stderr.starts_with(report), "{args:?}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
     }
-    // The purge above did its work before its report was lost.
+    // The purge above did its work, and said so.
     let out = fixture.run(&["query", "--method", "purge", "--json"]).await;
     assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    for args in [
+        &["query"][..],
+        &["query", "--json", "--limit", "1"],
+        &["tail", "-n", "2"],
+        &["tail", "-f", "-n", "1"],
+        &["stats"],
+        &["export"],
+        &["export", "--format", "csv"],
+        &["replay", "--target", "http://127.0.0.1:9", "--dry-run"],
+    ] {
+        let out = run_into_closed_stdout(&mut fixture.command(args)).await;
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{args:?}");
+    }
     // The cursor note of a full page, or the count of an export, on a closed stderr.
     for args in [&["query", "--limit", "1"][..], &["export"]] {
         let out = fixture
             .command(args)
             .stdout(Stdio::piped())
-            .stderr(closed())
+            .stderr(closed_pipe())
             .spawn()
             .unwrap()
             .wait_with_output()
@@ -1001,17 +1031,20 @@ mod verify {
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
-    /// Runs `args` with the HMAC key in the environment, as an operator would.
-    async fn run_keyed(fixture: &Fixture, args: &[&str], key_id: &str) -> Output {
+    /// `args` with the HMAC key in the environment, as an operator would run them.
+    fn keyed(fixture: &Fixture, args: &[&str], key_id: &str) -> Command {
         let hex: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
-        let out = fixture
-            .command(args)
+        let mut command = fixture.command(args);
+        command
             .env("TOWER_AUDIT_HMAC_KEY", hex)
             .env("TOWER_AUDIT_HMAC_KEY_ID", key_id)
-            .env_remove("TOWER_AUDIT_HMAC_KEYS")
-            .output()
-            .await
-            .unwrap();
+            .env_remove("TOWER_AUDIT_HMAC_KEYS");
+        command
+    }
+
+    /// Runs `args` with the HMAC key in the environment.
+    async fn run_keyed(fixture: &Fixture, args: &[&str], key_id: &str) -> Output {
+        let out = keyed(fixture, args, key_id).output().await.unwrap();
         Output {
             code: out.status.code().unwrap(),
             stdout: String::from_utf8(out.stdout).unwrap(),
@@ -1258,6 +1291,40 @@ mod verify {
                 out.stdout.contains("\nx'ff': Modified at seq 5"),
                 "{sql}: {out:?}"
             );
+        }
+    }
+
+    /// `verify | head -1`: a reader that went away stops the output quietly, and the exit code
+    /// is still the verdict's, so that a broken chain never passes for an intact one in a
+    /// pipeline (`set -o pipefail`).
+    #[cfg(unix)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_into_a_closed_pipe_keeps_its_verdict() {
+        use sea_orm::ConnectionTrait;
+        let fixture = Fixture::new().await;
+        let db = fixture.db().await;
+        six_chained_rows(&db).await;
+        let file = fixture._dir.path().join("trail.ndjson");
+        let file = file.to_str().unwrap();
+        let out = fixture
+            .run(&["export", "--with-proof", "--output", file])
+            .await;
+        assert_eq!(out.code, 0, "{out:?}");
+        let runs = [
+            &["verify"][..],
+            &["verify", "--json"],
+            &["verify", "--export", file],
+        ];
+        for args in runs {
+            let out = run_into_closed_stdout(&mut keyed(&fixture, args, "k1")).await;
+            assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{args:?}");
+        }
+        db.execute_unprepared("UPDATE audit_log SET status = 500 WHERE chain_seq = 3")
+            .await
+            .unwrap();
+        for args in &runs[..2] {
+            let out = run_into_closed_stdout(&mut keyed(&fixture, args, "k1")).await;
+            assert_eq!((out.code, out.stderr.as_str()), (4, ""), "{args:?}");
         }
     }
 

@@ -40,8 +40,8 @@ use hyper_util::rt::TokioExecutor;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tower_audit::entity::audit_log::{self, Model};
 use tower_audit::store::{
-    self, AuditFilter, Cursor, Export, ExportFormat, PageRequest, PurgeOptions, ReplayOptions,
-    ReplayOutcome, StatsOptions,
+    self, AuditFilter, AuditStats, Cursor, Export, ExportFormat, PageRequest, PurgeOptions,
+    ReplayOptions, ReplayOutcome, ReplayReport, StatsOptions,
 };
 
 /// Exit code: `replay` had failures.
@@ -632,6 +632,34 @@ fn postgres_error(error: &(dyn std::error::Error + 'static)) -> Option<(String, 
     None
 }
 
+/// Whether output went out: `false` when stdout is a pipe whose reader has gone (`tower-audit
+/// query | head -1`). The reader has what it wanted, so the command stops there quietly, as
+/// ripgrep does (exit 0; coreutils, killed by SIGPIPE, print nothing either); other write
+/// errors (a full disk) stay errors. A command whose exit code is a verdict (`verify`,
+/// `replay`) still exits with it.
+fn written(result: std::io::Result<()>) -> std::io::Result<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(error) if closed(&error) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// The reader of the output went away.
+fn closed(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::BrokenPipe
+}
+
+/// The report of a command that changed the database (`migrate`, `purge`), on stdout; when
+/// stdout's reader has gone, on stderr, which may still be read (a job's log), rather than lost
+/// after the work was done.
+fn report_done(line: &str) -> std::io::Result<()> {
+    if !written(writeln!(std::io::stdout().lock(), "{line}"))? {
+        note(format_args!("{line}"));
+    }
+    Ok(())
+}
+
 /// A line on stderr. `eprintln!` panics when stderr is a pipe nobody reads any more; the line
 /// is then lost, as there is nowhere left to say so, and the exit code still tells.
 fn note(line: std::fmt::Arguments<'_>) {
@@ -702,7 +730,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     match cli.command {
         Command::Migrate => {
             tower_audit::migrate(&db).await?;
-            writeln!(stdout.lock(), "audit_log is up to date")?;
+            report_done("audit_log is up to date")?;
         }
         Command::Query {
             filter,
@@ -718,8 +746,9 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             }
             .after(cursor);
             let page = store::page(&db, &filter.filter(), request).await?;
-            let mut out = stdout.lock();
-            print_rows(&mut out, &page.rows, json)?;
+            if !written(print_rows(&mut stdout.lock(), &page.rows, json))? {
+                return Ok(ExitCode::SUCCESS);
+            }
             if let Some(next) = page.next {
                 // On stderr, so that --json output stays pure NDJSON.
                 note(format_args!("more: --cursor {next}"));
@@ -748,13 +777,15 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             };
             rows.reverse();
             let Some(follower) = &mut follower else {
-                print_rows(&mut stdout.lock(), &rows, json)?;
+                written(print_rows(&mut stdout.lock(), &rows, json))?;
                 return Ok(ExitCode::SUCCESS);
             };
             follower.shown(&rows);
             // Column widths change between polls, so following prints each row on its own.
             for row in &rows {
-                print_row_line(&mut stdout.lock(), row, json)?;
+                if !written(print_row_line(&mut stdout.lock(), row, json))? {
+                    return Ok(ExitCode::SUCCESS);
+                }
             }
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -763,10 +794,13 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 loop {
                     let (rows, more) = follower.poll(&db, &filter).await?;
                     let mut out = stdout.lock();
-                    for row in &rows {
-                        print_row_line(&mut out, row, json)?;
+                    let printed = rows
+                        .iter()
+                        .try_for_each(|row| print_row_line(&mut out, row, json))
+                        .and_then(|()| out.flush());
+                    if !written(printed)? {
+                        return Ok(ExitCode::SUCCESS);
                     }
-                    out.flush()?;
                     if !more {
                         break;
                     }
@@ -776,30 +810,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         Command::Stats { filter, top } => {
             let stats =
                 store::stats(&db, &filter.filter(), StatsOptions::default().top(top)).await?;
-            let mut out = stdout.lock();
-            writeln!(out, "requests: {}", stats.total)?;
-            if let Some(latency) = stats.latency {
-                writeln!(
-                    out,
-                    "latency:  p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms",
-                    latency.p50 / 1000.0,
-                    latency.p95 / 1000.0,
-                    latency.p99 / 1000.0
-                )?;
-            }
-            writeln!(out, "by status class:")?;
-            for (class, n) in &stats.by_status_class {
-                let class = class.map_or("none".to_owned(), |c| format!("{c}xx"));
-                writeln!(out, "  {class:<8} {n:>8}")?;
-            }
-            writeln!(out, "by route:")?;
-            for (route, n) in &stats.by_route {
-                writeln!(out, "  {:<30} {n:>8}", route.as_deref().unwrap_or("-"))?;
-            }
-            writeln!(out, "by user:")?;
-            for (user, n) in &stats.by_user {
-                writeln!(out, "  {:<30} {n:>8}", user.as_deref().unwrap_or("-"))?;
-            }
+            written(print_stats(&mut stdout.lock(), &stats))?;
         }
         Command::Export {
             filter,
@@ -826,7 +837,13 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 }
                 None => {
                     let mut out = tokio::io::stdout();
-                    export.to_async_writer(&db, &filter, &mut out).await?
+                    match export.to_async_writer(&db, &filter, &mut out).await {
+                        Ok(report) => report,
+                        Err(tower_audit::Error::Io(error)) if closed(&error) => {
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
                 }
             };
             note(format_args!("exported {} rows", report.rows));
@@ -882,23 +899,18 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             }
             let report = store::purge_before(&db, cutoff, options).await?;
             let cutoff = report.cutoff.to_rfc3339_opts(SecondsFormat::Secs, true);
-            // After the purge: its own row in the trail records it if this report is lost.
-            let mut out = stdout.lock();
-            if report.dry_run {
-                writeln!(
-                    out,
-                    "would delete {} rows older than {cutoff}",
-                    report.deleted
-                )?;
+            let line = if report.dry_run {
+                format!("would delete {} rows older than {cutoff}", report.deleted)
             } else {
-                writeln!(
-                    out,
+                format!(
                     "deleted {} rows older than {cutoff} in {} batches (recorded as row {})",
                     report.deleted,
                     report.batches,
                     report.record_id.unwrap_or_default()
-                )?;
-            }
+                )
+            };
+            // After the purge; its own row in the trail records it too.
+            report_done(&line)?;
         }
         Command::Replay {
             filter,
@@ -920,37 +932,8 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             }
             let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
             let report = store::replay(&db, &filter.filter(), client, options).await?;
-            let mut out = stdout.lock();
-            for (record, outcome) in &report.entries {
-                let what = match outcome {
-                    ReplayOutcome::Sent { status, recorded } => {
-                        let recorded = recorded.map_or("-".to_owned(), |s| s.to_string());
-                        let mark = if outcome.is_error() { "  MISMATCH" } else { "" };
-                        format!("sent {} (recorded {recorded}){mark}", status.as_u16())
-                    }
-                    ReplayOutcome::WouldSend => "would send".to_owned(),
-                    ReplayOutcome::Skipped { reason } => format!("skipped: {reason}"),
-                    ReplayOutcome::Failed { error } => format!("FAILED: {error}"),
-                    _ => "unknown outcome".to_owned(),
-                };
-                writeln!(
-                    out,
-                    "#{} {} {}: {what}",
-                    record.id, record.method, record.path
-                )?;
-            }
-            writeln!(
-                out,
-                "{} sent, {} skipped, {} failed or different{}",
-                report.sent(),
-                report.skipped(),
-                report.errors(),
-                if report.stopped_early {
-                    " (stopped at the first)"
-                } else {
-                    ""
-                }
-            )?;
+            // The exit code tells what the replay did, whether or not its list was read.
+            written(print_replay(&mut stdout.lock(), &report))?;
             if report.errors() > 0 {
                 return Ok(ExitCode::from(EXIT_REPLAY_FAILURES));
             }
@@ -1176,7 +1159,96 @@ fn print_verdict(
     chain: Option<&str>,
     json: bool,
 ) -> Result<ExitCode, BoxError> {
-    let mut out = std::io::stdout().lock();
+    // The exit code is the verdict, whether or not the lines were read.
+    written(write_verdict(&mut std::io::stdout().lock(), report, json))?;
+    if let Some(name) = chain
+        && !report.chains.iter().any(|c| c.chain_id == name)
+    {
+        note(format_args!("no hash chain named {name:?}"));
+        return Ok(ExitCode::from(EXIT_NO_SUCH_CHAIN));
+    }
+    if report.chains.is_empty() {
+        // Every row and checkpoint deleted looks like this too: not a success to report.
+        note(format_args!("no hash chain found"));
+        return Ok(ExitCode::from(EXIT_NO_SUCH_CHAIN));
+    }
+    Ok(if report.is_intact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CHAIN_BROKEN)
+    })
+}
+
+/// What `replay` sent, one line a record, and the totals.
+fn print_replay(out: &mut impl Write, report: &ReplayReport) -> std::io::Result<()> {
+    for (record, outcome) in &report.entries {
+        let what = match outcome {
+            ReplayOutcome::Sent { status, recorded } => {
+                let recorded = recorded.map_or("-".to_owned(), |s| s.to_string());
+                let mark = if outcome.is_error() { "  MISMATCH" } else { "" };
+                format!("sent {} (recorded {recorded}){mark}", status.as_u16())
+            }
+            ReplayOutcome::WouldSend => "would send".to_owned(),
+            ReplayOutcome::Skipped { reason } => format!("skipped: {reason}"),
+            ReplayOutcome::Failed { error } => format!("FAILED: {error}"),
+            _ => "unknown outcome".to_owned(),
+        };
+        writeln!(
+            out,
+            "#{} {} {}: {what}",
+            record.id, record.method, record.path
+        )?;
+    }
+    writeln!(
+        out,
+        "{} sent, {} skipped, {} failed or different{}",
+        report.sent(),
+        report.skipped(),
+        report.errors(),
+        if report.stopped_early {
+            " (stopped at the first)"
+        } else {
+            ""
+        }
+    )?;
+    out.flush()
+}
+
+/// The statistics, as `stats` prints them.
+fn print_stats(out: &mut impl Write, stats: &AuditStats) -> std::io::Result<()> {
+    writeln!(out, "requests: {}", stats.total)?;
+    if let Some(latency) = stats.latency {
+        writeln!(
+            out,
+            "latency:  p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms",
+            latency.p50 / 1000.0,
+            latency.p95 / 1000.0,
+            latency.p99 / 1000.0
+        )?;
+    }
+    writeln!(out, "by status class:")?;
+    for (class, n) in &stats.by_status_class {
+        let class = class.map_or("none".to_owned(), |c| format!("{c}xx"));
+        writeln!(out, "  {class:<8} {n:>8}")?;
+    }
+    writeln!(out, "by route:")?;
+    for (route, n) in &stats.by_route {
+        writeln!(out, "  {:<30} {n:>8}", route.as_deref().unwrap_or("-"))?;
+    }
+    writeln!(out, "by user:")?;
+    for (user, n) in &stats.by_user {
+        writeln!(out, "  {:<30} {n:>8}", user.as_deref().unwrap_or("-"))?;
+    }
+    out.flush()
+}
+
+/// The verdict, one line (or JSON object) per chain.
+#[cfg(feature = "integrity")]
+fn write_verdict(
+    out: &mut impl Write,
+    report: &tower_audit::integrity::VerifyReport,
+    json: bool,
+) -> std::io::Result<()> {
     if json {
         for chain in &report.chains {
             let found = chain.first_break.as_ref().map(|b| {
@@ -1204,23 +1276,7 @@ fn print_verdict(
     } else {
         write!(out, "{report}")?;
     }
-    out.flush()?;
-    if let Some(name) = chain
-        && !report.chains.iter().any(|c| c.chain_id == name)
-    {
-        note(format_args!("no hash chain named {name:?}"));
-        return Ok(ExitCode::from(EXIT_NO_SUCH_CHAIN));
-    }
-    if report.chains.is_empty() {
-        // Every row and checkpoint deleted looks like this too: not a success to report.
-        note(format_args!("no hash chain found"));
-        return Ok(ExitCode::from(EXIT_NO_SUCH_CHAIN));
-    }
-    Ok(if report.is_intact() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_CHAIN_BROKEN)
-    })
+    out.flush()
 }
 
 /// Rows as NDJSON or as an aligned table.
