@@ -64,6 +64,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A row holds a value its column's type cannot hold (SQLite checks no types: whoever can
+    /// write the file can store one; no writer does), so it cannot be read as a row. An
+    /// [`Export`](crate::store::Export) writes such a row as stored instead, and
+    /// [`verify`](fn@crate::integrity::verify) reports it as a break.
+    #[error("{0}")]
+    UnreadableRow(crate::store::UnreadableValue),
     /// Writing an export failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -1328,6 +1328,134 @@ mod verify {
         }
     }
 
+    /// SQLite keeps a value of any type in any column: whoever can write the file can plant one
+    /// the table's types cannot hold, and `export` stopped at it with a decode error, so that
+    /// one planted value hid every other row. The export goes on and writes the row as stored,
+    /// naming it on stderr; the proof's verification reports a break there, as `verify` does in
+    /// the database; `query` and `tail` say which row and column they cannot read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_value_its_column_cannot_hold_is_exported_as_stored_and_a_break() {
+        use sea_orm::ConnectionTrait;
+        let tampered = [
+            (
+                "chain_seq = 5.5",
+                "chain_seq holds 5.5",
+                serde_json::json!(5.5),
+            ),
+            (
+                "chain_seq = 'x'",
+                "chain_seq holds \"x\"",
+                serde_json::json!("x"),
+            ),
+            (
+                "status = 'abc'",
+                "status holds \"abc\"",
+                serde_json::json!("abc"),
+            ),
+            (
+                "request_bytes = X'00FF'",
+                "request_bytes holds x'00ff'",
+                serde_json::json!("x'00ff'"),
+            ),
+        ];
+        for (set, named, stored) in tampered {
+            let fixture = Fixture::new().await;
+            let db = fixture.db().await;
+            six_chained_rows(&db).await;
+            db.execute_unprepared(&format!("UPDATE audit_log SET {set} WHERE id = 3"))
+                .await
+                .unwrap();
+            let column = set.split(' ').next().unwrap();
+
+            let out = run_keyed(&fixture, &["verify"], "k1").await;
+            assert_eq!(out.code, 4, "{set}: {out:?}");
+
+            // Every row exported, the planted value as stored, and the row named.
+            let out = fixture.run(&["export"]).await;
+            assert_eq!(out.code, 0, "{set}: {out:?}");
+            assert_eq!(out.stdout.lines().count(), 6, "{set}: {out:?}");
+            let third: serde_json::Value =
+                serde_json::from_str(out.stdout.lines().nth(2).unwrap()).unwrap();
+            assert_eq!(
+                (&third["id"], &third[column]),
+                (&3.into(), &stored),
+                "{set}"
+            );
+            assert!(
+                out.stderr.contains(&format!("row 3: {named}, ")),
+                "{set}: {out:?}"
+            );
+            assert!(out.stderr.contains("exported 6 rows"), "{set}: {out:?}");
+            let out = fixture.run(&["export", "--format", "csv"]).await;
+            assert_eq!(out.code, 0, "{set}: {out:?}");
+            assert_eq!(out.stdout.lines().count(), 7, "{set}: {out:?}");
+
+            // The proof holds the row, and verifies with a break, not an error.
+            let file = fixture._dir.path().join("trail.ndjson");
+            let file = file.to_str().unwrap();
+            for proof in [
+                &["export", "--with-proof", "--output", file][..],
+                &["export", "--with-proof", "--since", "1h", "--output", file],
+            ] {
+                let out = fixture.run(proof).await;
+                assert_eq!(out.code, 0, "{set} {proof:?}: {out:?}");
+                assert!(out.stderr.contains("row 3: "), "{set} {proof:?}: {out:?}");
+                let out = run_keyed(&fixture, &["verify", "--export", file], "k1").await;
+                assert_eq!(out.code, 4, "{set} {proof:?}: {out:?}");
+                assert!(out.stdout.starts_with("api-1: "), "{set}: {out:?}");
+                assert!(!out.stdout.contains("intact"), "{set}: {out:?}");
+            }
+
+            // The reading commands name the row and the column rather than a decode error.
+            for args in [&["query"][..], &["tail", "-n", "5"], &["query", "--json"]] {
+                let out = fixture.run(args).await;
+                assert_eq!(out.code, 1, "{set} {args:?}: {out:?}");
+                assert!(
+                    out.stderr.contains(&format!("row 3: {named}, which ")),
+                    "{set} {args:?}: {out:?}"
+                );
+            }
+        }
+
+        // So does `tail -f`, when such a row lands while it follows.
+        use sea_orm::TransactionTrait;
+        let fixture = Fixture::new().await;
+        let db = fixture.db().await;
+        audit_log::Entity::insert(row(0, |_| {}))
+            .exec(&db)
+            .await
+            .unwrap();
+        let mut child = fixture
+            .command(&["tail", "-f", "-n", "1", "--json", "--interval", "1s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert!(lines.next_line().await.unwrap().is_some());
+        // Following: a row lands holding text in `status`, in one transaction.
+        let planting = db.begin().await.unwrap();
+        audit_log::Entity::insert(row(0, |_| {}))
+            .exec(&planting)
+            .await
+            .unwrap();
+        planting
+            .execute_unprepared("UPDATE audit_log SET status = 'abc' WHERE id = 2")
+            .await
+            .unwrap();
+        planting.commit().await.unwrap();
+        let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+            .await
+            .expect("tail stops within 30 s")
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("row 2: status holds \"abc\", which "),
+            "{stderr}"
+        );
+    }
+
     /// A scheduled `verify --chain` with a typo must not pass for an intact chain: exit code 5,
     /// on the database and on an export.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

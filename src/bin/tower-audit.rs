@@ -846,6 +846,10 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                     }
                 }
             };
+            // Tampering, most likely (no writer stores such a value): said, not hidden.
+            for value in &report.unreadable {
+                note(format_args!("{value}, written as stored"));
+            }
             note(format_args!("exported {} rows", report.rows));
         }
         #[cfg(feature = "integrity")]
@@ -1039,8 +1043,18 @@ impl Follower {
                 .filter(audit_log::Column::Id.is_in(chunk.iter().copied()))
                 .order_by_asc(audit_log::Column::Id)
                 .all(db)
-                .await?;
-            rows.extend(page);
+                .await;
+            match page {
+                Ok(page) => rows.extend(page),
+                Err(error) => {
+                    // A row that does not decode is named (`store::get` says which and why),
+                    // rather than the decoder's words.
+                    for &id in chunk {
+                        store::get(db, id).await?;
+                    }
+                    return Err(error.into());
+                }
+            }
         }
         Ok((rows, more))
     }

@@ -4,14 +4,28 @@ use std::collections::BTreeMap;
 use std::io::BufRead;
 
 use super::Keyring;
-use super::verify::{Anchor, ChainReport, Link, VerifyReport, Walk, unsigned};
+use super::verify::{Anchor, Break, BreakKind, ChainReport, Link, VerifyReport, Walk, unsigned};
 use crate::Error;
 use crate::entity::{audit_checkpoint, audit_log};
+use crate::store::FIELDS;
+
+/// A row the export wrote as stored, holding values its columns cannot hold (see
+/// [`ExportReport::unreadable`](crate::store::ExportReport::unreadable)).
+struct Unread {
+    id: Option<i64>,
+    /// Its position, where it reads.
+    seq: Option<i64>,
+    /// Where the database's order put it among the positions: a real planted in `chain_seq`
+    /// among the integers, anything else after them (SQLite's order).
+    order: f64,
+}
 
 /// What an export says about one chain.
 #[derive(Default)]
 struct Exported {
     links: Vec<Link>,
+    /// Rows written as stored: they hold values their columns cannot hold.
+    unread: Vec<Unread>,
     checkpoint: Option<audit_checkpoint::Model>,
     tombstone: Option<audit_checkpoint::Model>,
 }
@@ -30,7 +44,11 @@ struct Exported {
 /// [`BreakKind::TruncatedTail`](super::BreakKind::TruncatedTail) as long as a checkpoint line
 /// vouches for them; rows cut together with the checkpoint lines show only against an
 /// [`Anchor`] kept elsewhere: see [`verify_export_with_anchors`]. Rows outside any chain are not
-/// checked. Holds a few dozen bytes per chained row.
+/// checked. A row holding values its columns cannot hold, which an export writes as stored (see
+/// [`ExportReport::unreadable`](crate::store::ExportReport::unreadable)), is a
+/// [`BreakKind::Modified`](super::BreakKind::Modified) where the database's order puts it, as
+/// [`verify`](fn@super::verify) reports it in the database. Holds a few dozen bytes per chained
+/// row.
 ///
 /// # Example
 ///
@@ -119,7 +137,16 @@ pub fn verify_export_with_anchors<R: BufRead>(
             }
             continue;
         }
-        let row: audit_log::Model = serde_json::from_str(line).map_err(invalid)?;
+        let row: audit_log::Model = match serde_json::from_str(line) {
+            Ok(row) => row,
+            Err(error) => {
+                let (chain_id, unread) = unread_row(line).ok_or_else(|| invalid(error))?;
+                if let Some(chain_id) = chain_id {
+                    chains.entry(chain_id).or_default().unread.push(unread);
+                }
+                continue;
+            }
+        };
         if let (Some(chain_id), Some(link)) = (&row.chain_id, Link::of(&row, keys)) {
             chains.entry(chain_id.clone()).or_default().links.push(link);
         }
@@ -158,6 +185,8 @@ fn verify_chain(
     }
     // An export is in time order; a chain is judged in its own order.
     chain.links.sort_by_key(|link| link.seq);
+    chain.unread.sort_by(|a, b| a.order.total_cmp(&b.order));
+    let mut unread = chain.unread.into_iter().peekable();
     let mut walk = Walk {
         // A tombstone in the proof says where the exported chain starts.
         trust_first: chain.tombstone.is_none(),
@@ -170,6 +199,10 @@ fn verify_chain(
         previous: None,
     };
     for link in chain.links {
+        if let Some(row) = unread.next_if(|row| row.order <= link.seq as f64) {
+            report.first_break = Some(unreadable(row, &mut report));
+            break;
+        }
         report.rows += 1;
         report.last_seq = link.seq;
         if let Some(found) = walk.step(link) {
@@ -177,9 +210,57 @@ fn verify_chain(
             break;
         }
     }
+    if report.first_break.is_none()
+        && let Some(row) = unread.next()
+    {
+        report.first_break = Some(unreadable(row, &mut report));
+    }
     if report.first_break.is_none() {
         report.first_break = walk.ended(chain.checkpoint.as_ref(), report.last_seq);
     }
     report.last_hash = walk.previous.map(|(_, hash)| hash);
     report
+}
+
+/// A row line that holds values its columns cannot hold, as an export writes such a row (as
+/// stored): its chain, where it has one, and its place. `None` for a line that is no row of the
+/// table's columns.
+fn unread_row(line: &str) -> Option<(Option<String>, Unread)> {
+    use serde_json::Value;
+    let Value::Object(fields) = serde_json::from_str(line).ok()? else {
+        return None;
+    };
+    if !FIELDS.iter().all(|(name, _)| fields.contains_key(*name)) {
+        return None;
+    }
+    let chain_id = match (&fields["chain_id"], &fields["chain_seq"]) {
+        // Outside any chain, as a row that reads is.
+        (Value::Null, _) | (_, Value::Null) => None,
+        (Value::String(name), _) => Some(name.clone()),
+        (other, _) => Some(other.to_string()),
+    };
+    let seq = &fields["chain_seq"];
+    let unread = Unread {
+        id: fields["id"].as_i64(),
+        seq: seq.as_i64(),
+        order: seq.as_f64().unwrap_or(f64::INFINITY),
+    };
+    Some((chain_id, unread))
+}
+
+/// The break a row that cannot be read is, where the walk of `report` reached it.
+fn unreadable(row: Unread, report: &mut ChainReport) -> Break {
+    // Positions are not known past the last row read: name the next one.
+    let (seq, whose) = match row.seq {
+        Some(seq) => (seq, ""),
+        None => (report.last_seq.saturating_add(1), " nor its position"),
+    };
+    report.rows += 1;
+    report.last_seq = seq;
+    Break {
+        kind: BreakKind::Modified,
+        chain_seq: seq,
+        id: row.id,
+        detail: format!("the exported row cannot be read{whose}: a value does not fit its column"),
+    }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, RuntimeErr,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 
 use super::Keyring;
@@ -13,6 +13,7 @@ use super::chain::{GENESIS, row_hash, signed_message, signed_purge_message};
 use super::key::{decode_hex, encode_hex};
 use crate::Error;
 use crate::entity::{audit_checkpoint, audit_log};
+use crate::store::undecodable;
 
 /// Rows read per query while verifying: memory stays bounded whatever the table's size.
 const PAGE: u64 = 1000;
@@ -626,19 +627,6 @@ async fn row_by_row(
     Ok(rows)
 }
 
-/// A value read back that its field's type cannot hold (what tampering with a database file
-/// stores), as opposed to a database that cannot be reached or refuses the query.
-fn undecodable(error: &DbErr) -> bool {
-    match error {
-        DbErr::Type(_) | DbErr::Json(_) | DbErr::TryIntoErr { .. } => true,
-        DbErr::Query(RuntimeErr::SqlxError(error)) => matches!(
-            **error,
-            sea_orm::sqlx::Error::ColumnDecode { .. } | sea_orm::sqlx::Error::Decode(_)
-        ),
-        _ => false,
-    }
-}
-
 /// The positions of `chain_id` that `options` selects (see [`VerifyOptions`]): those past the
 /// first (every one when it is `None`), up to the second when there is one; `None` when the
 /// range holds none of its rows and has an end. Without `from`, every position: also those
@@ -973,10 +961,6 @@ impl Walk {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use sea_orm::sqlx;
-
     use super::*;
 
     /// An anchor as the writer logs it (`chain@seq=hash`) parses back to itself whatever the
@@ -1024,26 +1008,5 @@ mod tests {
             (BreakKind::Reordered, i64::MAX),
             "{found:?}"
         );
-    }
-
-    /// Only a stored value the model cannot hold is a break; a database that cannot be reached
-    /// stays an error, whichever query it interrupts.
-    #[test]
-    fn only_values_that_do_not_decode_are_breaks() {
-        let sqlx = |error: sqlx::Error| RuntimeErr::SqlxError(Arc::new(error));
-        let decode = || sqlx::Error::ColumnDecode {
-            index: "\"extra\"".into(),
-            source: "expected ident".into(),
-        };
-        assert!(undecodable(&DbErr::Query(sqlx(decode()))));
-        assert!(undecodable(&DbErr::Query(sqlx(sqlx::Error::Decode(
-            "garbage".into()
-        )))));
-        assert!(undecodable(&DbErr::Type("i32".into())));
-        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert!(!undecodable(&DbErr::Query(sqlx(sqlx::Error::Io(refused)))));
-        assert!(!undecodable(&DbErr::Conn(sqlx(sqlx::Error::PoolTimedOut))));
-        assert!(!undecodable(&DbErr::Query(sqlx(sqlx::Error::PoolClosed))));
-        assert!(!undecodable(&DbErr::Exec(sqlx(decode()))));
     }
 }

@@ -6,7 +6,9 @@ use chrono::SecondsFormat;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
 
-use super::{AuditFilter, PageRequest, page};
+use super::query::stored_page;
+use super::stored::{self, Stored, UnreadableRow, UnreadableValue, undecodable};
+use super::{AuditFilter, PageRequest};
 use crate::Error;
 use crate::entity::audit_checkpoint as checkpoint;
 use crate::entity::audit_log::{self, Model};
@@ -102,7 +104,7 @@ pub struct Export {
 }
 
 /// What an export wrote.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExportReport {
     /// Rows written.
     pub rows: u64,
@@ -110,6 +112,11 @@ pub struct ExportReport {
     pub pages: u64,
     /// The most rows held in memory at once.
     pub largest_page: usize,
+    /// The values stored in a column whose type cannot hold them (SQLite checks no types; no
+    /// writer stores one), whose rows were written as stored: each such value as it is (a
+    /// number, text, a blob as the text of its SQL literal `x'00ff'`), the others as usual.
+    /// Verifying an export with proof reports a break at such a row.
+    pub unreadable: Vec<UnreadableValue>,
 }
 
 impl Export {
@@ -168,7 +175,10 @@ impl Export {
     /// # Errors
     ///
     /// [`Error::Database`] when a query fails, [`Error::Io`] when writing fails,
-    /// [`Error::Config`] when a proof is asked of CSV or OpenTelemetry names.
+    /// [`Error::Config`] when a proof is asked of CSV or OpenTelemetry names,
+    /// [`Error::UnreadableRow`] when a page ends at a row whose `occurred_at` holds no time
+    /// (there is no going on past it in time order). A row holding another value its column
+    /// cannot hold is written as stored (see [`ExportReport::unreadable`]).
     pub async fn to_async_writer<C, W>(
         &self,
         db: &C,
@@ -195,7 +205,10 @@ impl Export {
     /// # Errors
     ///
     /// [`Error::Database`] when a query fails, [`Error::Io`] when writing fails,
-    /// [`Error::Config`] when a proof is asked of CSV or OpenTelemetry names.
+    /// [`Error::Config`] when a proof is asked of CSV or OpenTelemetry names,
+    /// [`Error::UnreadableRow`] when a page ends at a row whose `occurred_at` holds no time
+    /// (there is no going on past it in time order). A row holding another value its column
+    /// cannot hold is written as stored (see [`ExportReport::unreadable`]).
     pub async fn to_writer<C, W>(
         &self,
         db: &C,
@@ -249,7 +262,21 @@ impl Export {
     ///
     /// Only if JSON serialization fails, which it does not for these values.
     pub fn write_row(&self, row: &Model, buf: &mut Vec<u8>) -> std::io::Result<()> {
-        let values = values(row);
+        self.write_values(&values(row), buf)
+    }
+
+    /// Appends a row that holds values its columns cannot hold, those as stored.
+    fn write_stored(&self, row: &UnreadableRow, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        let mut values = values(&row.model);
+        for (column, stored) in &row.unreadable {
+            if let Some(i) = FIELDS.iter().position(|(name, _)| name == column) {
+                values[i] = stored.json.clone();
+            }
+        }
+        self.write_values(&values, buf)
+    }
+
+    fn write_values(&self, values: &[Value; 32], buf: &mut Vec<u8>) -> std::io::Result<()> {
         match self.format {
             ExportFormat::Ndjson => {
                 buf.push(b'{');
@@ -290,8 +317,9 @@ struct Chunks {
     /// Per chain among the rows written: the lowest and highest position.
     chains: BTreeMap<String, (i64, i64)>,
     /// With a proof, once the rows in range are written: per chain, the positions still to
-    /// complete with rows outside the time range, `(chain, after, last)`.
-    completing: Option<VecDeque<(String, i64, i64)>>,
+    /// complete with rows outside the time range, `(chain, after, last)`; `after` as stored
+    /// (a real, where one was planted in `chain_seq`).
+    completing: Option<VecDeque<(String, sea_orm::Value, i64)>>,
     /// The chains exported from where they now start (no time range, or no row left before
     /// their first position in range): after their latest purge tombstone if they have one.
     from_start: BTreeSet<String>,
@@ -336,12 +364,24 @@ impl Chunks {
             self.proof(db, buf).await?;
             return Ok(true);
         };
-        let page = page(db, filter, request).await?;
+        let (rows, next) = stored_page(db, filter, request).await?;
         self.report.pages += 1;
-        self.report.rows += page.rows.len() as u64;
-        self.report.largest_page = self.report.largest_page.max(page.rows.len());
-        for row in &page.rows {
-            self.export.write_row(row, buf)?;
+        self.report.rows += rows.len() as u64;
+        self.report.largest_page = self.report.largest_page.max(rows.len());
+        for row in &rows {
+            let row = match row {
+                Stored::Row(row) => {
+                    self.export.write_row(row, buf)?;
+                    row
+                }
+                Stored::Unreadable(row) => {
+                    self.write_unreadable(row, buf)?;
+                    if row.holds_unreadable("chain_id") || row.holds_unreadable("chain_seq") {
+                        continue;
+                    }
+                    &row.model
+                }
+            };
             if self.export.with_proof
                 && let (Some(chain), Some(seq)) = (&row.chain_id, row.chain_seq)
             {
@@ -349,8 +389,15 @@ impl Chunks {
                 *range = (range.0.min(seq), range.1.max(seq));
             }
         }
-        self.request = page.next.map(|next| request.after(Some(next)));
+        self.request = next.map(|next| request.after(Some(next)));
         Ok(true)
+    }
+
+    /// Writes a row that holds values its columns cannot hold, and reports them.
+    fn write_unreadable(&mut self, row: &UnreadableRow, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        self.export.write_stored(row, buf)?;
+        self.report.unreadable.extend(row.values());
+        Ok(())
     }
 }
 
@@ -394,7 +441,7 @@ impl Chunks {
                         range.0
                     }
                 };
-                completing.push_back((chain.clone(), after, range.1));
+                completing.push_back((chain.clone(), after.into(), range.1));
             }
             self.completing = Some(completing);
         }
@@ -403,17 +450,24 @@ impl Chunks {
         };
         while let Some((chain, after, last)) = completing.front_mut() {
             // Keyset by position, through the chain's index: one page in memory at a time.
-            let rows = audit_log::Entity::find()
+            let select = audit_log::Entity::find()
                 .filter(outside.clone())
                 .filter(audit_log::Column::ChainId.eq(chain.as_str()))
-                .filter(audit_log::Column::ChainSeq.gt(*after))
+                .filter(audit_log::Column::ChainSeq.gt(after.clone()))
                 .filter(audit_log::Column::ChainSeq.lte(*last))
                 .order_by_asc(audit_log::Column::ChainSeq)
-                .limit(self.export.page_size)
-                .all(db)
-                .await?;
+                .limit(self.export.page_size);
+            let rows = match select.clone().all(db).await {
+                Ok(rows) => rows.into_iter().map(Stored::Row).collect(),
+                Err(error) if undecodable(&error) => stored::rows(db, select).await?,
+                Err(error) => return Err(error.into()),
+            };
             self.report.pages += 1;
-            match rows.last().and_then(|row| row.chain_seq) {
+            let end = rows.last().and_then(|row| match row {
+                Stored::Row(row) => row.chain_seq.map(sea_orm::Value::from),
+                Stored::Unreadable(row) => row.chain_seq(),
+            });
+            match end {
                 Some(seq) if rows.len() as u64 == self.export.page_size => *after = seq,
                 _ => {
                     completing.pop_front();
@@ -425,7 +479,13 @@ impl Chunks {
             self.report.rows += rows.len() as u64;
             self.report.largest_page = self.report.largest_page.max(rows.len());
             for row in &rows {
-                self.export.write_row(row, buf)?;
+                match row {
+                    Stored::Row(row) => self.export.write_row(row, buf)?,
+                    Stored::Unreadable(row) => {
+                        self.export.write_stored(row, buf)?;
+                        self.report.unreadable.extend(row.values());
+                    }
+                }
             }
             return Ok(true);
         }

@@ -35,6 +35,7 @@ mod query;
 mod replay;
 mod retention;
 mod stats;
+mod stored;
 
 pub use export::{Export, ExportFormat, ExportReport, FIELDS};
 pub use filter::AuditFilter;
@@ -47,3 +48,5 @@ pub use retention::{
     PURGE_ACTION, PURGE_METHOD, PURGE_PATH, PurgeOptions, PurgeReport, purge_before,
 };
 pub use stats::{AuditStats, LatencyPercentiles, StatsOptions, StatusClass, stats};
+pub use stored::UnreadableValue;
+pub(crate) use stored::undecodable;

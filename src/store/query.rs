@@ -12,6 +12,7 @@ use sea_orm::{
 };
 
 use super::AuditFilter;
+use super::stored::{self, Stored, undecodable};
 use crate::Error;
 use crate::entity::audit_log::{Column, Entity, Model};
 
@@ -176,23 +177,59 @@ pub struct Page {
 ///
 /// # Errors
 ///
-/// [`Error::Database`] when the query fails.
+/// [`Error::Database`] when the query fails, [`Error::UnreadableRow`] when a row holds a value
+/// its column cannot hold (SQLite checks no types; an [`Export`](super::Export) writes such a
+/// row as stored).
 pub async fn page<C: ConnectionTrait>(
     db: &C,
     filter: &AuditFilter,
     request: PageRequest,
 ) -> Result<Page, Error> {
+    let (stored, next) = stored_page(db, filter, request).await?;
+    let mut rows = Vec::with_capacity(stored.len());
+    for row in stored {
+        match row {
+            Stored::Row(row) => rows.push(row),
+            // Named, rather than the decoder's words about a column and a Rust type.
+            Stored::Unreadable(row) => return Err(row.error(None)),
+        }
+    }
+    Ok(Page { rows, next })
+}
+
+/// The rows of [`page`], each read whole, or as stored where it holds a value its column cannot
+/// hold; and the cursor of the next page.
+///
+/// # Errors
+///
+/// [`Error::Database`] when a query fails; [`Error::UnreadableRow`] when the page's last row
+/// holds a time that is none, as there is no going on past it in time order.
+pub(crate) async fn stored_page<C: ConnectionTrait>(
+    db: &C,
+    filter: &AuditFilter,
+    request: PageRequest,
+) -> Result<(Vec<Stored>, Option<Cursor>), Error> {
     let limit = Ord::max(request.limit, 1);
-    let mut rows = page_select(db.get_database_backend(), filter, request)
-        .all(db)
-        .await?;
+    let select = page_select(db.get_database_backend(), filter, request);
+    let mut rows = match select.clone().all(db).await {
+        Ok(rows) => rows.into_iter().map(Stored::Row).collect(),
+        Err(error) if undecodable(&error) => stored::rows(db, select).await?,
+        Err(error) => return Err(error.into()),
+    };
     let next = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(Cursor::after)
+        match rows.last() {
+            Some(Stored::Row(row)) => Some(Cursor::after(row)),
+            Some(Stored::Unreadable(row)) if row.holds_unreadable("occurred_at") => {
+                return Err(row.error(Some("occurred_at")));
+            }
+            Some(Stored::Unreadable(row)) => Some(Cursor::after(&row.model)),
+            None => None,
+        }
     } else {
         None
     };
-    Ok(Page { rows, next })
+    Ok((rows, next))
 }
 
 /// The query [`page`] runs: rows matching `filter` past the request's cursor, in its order,
@@ -257,9 +294,20 @@ fn keyset(order: Order, cursor: Cursor) -> Condition {
 ///
 /// # Errors
 ///
-/// [`Error::Database`] when the query fails.
+/// [`Error::Database`] when the query fails, [`Error::UnreadableRow`] when the row holds a
+/// value its column cannot hold.
 pub async fn get<C: ConnectionTrait>(db: &C, id: i64) -> Result<Option<Model>, Error> {
-    Ok(Entity::find_by_id(id).one(db).await?)
+    match Entity::find_by_id(id).one(db).await {
+        Ok(row) => Ok(row),
+        Err(error) if undecodable(&error) => {
+            match stored::rows(db, Entity::find_by_id(id)).await?.pop() {
+                Some(Stored::Row(row)) => Ok(Some(row)),
+                Some(Stored::Unreadable(row)) => Err(row.error(None)),
+                None => Ok(None),
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// How many rows match `filter`.
