@@ -1456,6 +1456,51 @@ mod verify {
         );
     }
 
+    /// A checkpoint holding a value its column cannot hold stopped `export --with-proof` with a
+    /// decode error, where `verify` in the database reports a `BadCheckpoint`: the proof now
+    /// holds it as stored, and verifies with that break.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_checkpoint_that_does_not_read_is_exported_as_stored_and_a_break() {
+        use sea_orm::ConnectionTrait;
+        for set in [
+            "created_at = 'garbage'",
+            "row_hash = X'07'",
+            "chain_seq = 5.5",
+        ] {
+            let fixture = Fixture::new().await;
+            let db = fixture.db().await;
+            six_chained_rows(&db).await;
+            db.execute_unprepared(&format!("UPDATE audit_checkpoint SET {set}"))
+                .await
+                .unwrap();
+            let out = run_keyed(&fixture, &["verify"], "k1").await;
+            assert_eq!(out.code, 4, "{set}: {out:?}");
+            assert!(
+                out.stdout.starts_with("api-1: BadCheckpoint"),
+                "{set}: {out:?}"
+            );
+
+            let file = fixture._dir.path().join("trail.ndjson");
+            let file = file.to_str().unwrap();
+            let out = fixture
+                .run(&["export", "--with-proof", "--output", file])
+                .await;
+            assert_eq!(out.code, 0, "{set}: {out:?}");
+            let column = set.split(' ').next().unwrap();
+            assert!(
+                out.stderr
+                    .contains(&format!("checkpoint 1: {column} holds ")),
+                "{set}: {out:?}"
+            );
+            let out = run_keyed(&fixture, &["verify", "--export", file], "k1").await;
+            assert_eq!(out.code, 4, "{set}: {out:?}");
+            assert!(
+                out.stdout.starts_with("api-1: BadCheckpoint"),
+                "{set}: {out:?}"
+            );
+        }
+    }
+
     /// A scheduled `verify --chain` with a typo must not pass for an intact chain: exit code 5,
     /// on the database and on an export.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,8 @@ struct Exported {
     unread: Vec<Unread>,
     checkpoint: Option<audit_checkpoint::Model>,
     tombstone: Option<audit_checkpoint::Model>,
+    /// The first checkpoint or tombstone of the proof written as stored: `(id, position)`.
+    unread_mark: Option<(Option<i64>, i64)>,
 }
 
 /// Verifies an NDJSON export written with
@@ -123,9 +125,15 @@ pub fn verify_export_with_anchors<R: BufRead>(
             struct Proof {
                 checkpoint: audit_checkpoint::Model,
             }
-            let mark = serde_json::from_str::<Proof>(line)
-                .map_err(invalid)?
-                .checkpoint;
+            let mark = match serde_json::from_str::<Proof>(line) {
+                Ok(proof) => proof.checkpoint,
+                Err(error) => {
+                    let (chain_id, mark) = unread_mark(line).ok_or_else(|| invalid(error))?;
+                    let chain = chains.entry(chain_id).or_default();
+                    chain.unread_mark = chain.unread_mark.or(Some(mark));
+                    continue;
+                }
+            };
             let chain = chains.entry(mark.chain_id.clone()).or_default();
             let latest = if mark.kind == "purge" {
                 &mut chain.tombstone
@@ -179,6 +187,17 @@ fn verify_chain(
         checkpoint_seq: chain.checkpoint.as_ref().map(|c| c.chain_seq),
         first_break: None,
     };
+    if let Some((id, seq)) = chain.unread_mark {
+        // As `verify` reports a latest checkpoint that does not read in the database.
+        let id = id.map(|id| format!(" {id}")).unwrap_or_default();
+        report.first_break = Some(Break {
+            kind: BreakKind::BadCheckpoint,
+            chain_seq: seq,
+            id: None,
+            detail: format!("checkpoint{id} cannot be read: a value does not fit its column"),
+        });
+        return report;
+    }
     if let Some(found) = unsigned(keys, chain.checkpoint.as_ref(), chain.tombstone.as_ref()) {
         report.first_break = Some(found);
         return report;
@@ -246,6 +265,36 @@ fn unread_row(line: &str) -> Option<(Option<String>, Unread)> {
         order: seq.as_f64().unwrap_or(f64::INFINITY),
     };
     Some((chain_id, unread))
+}
+
+/// A checkpoint line that holds values its columns cannot hold, as an export writes one (as
+/// stored): its chain, and its `(id, position)` (0 where that does not read). `None` for a line
+/// that is no checkpoint of the table's columns.
+fn unread_mark(line: &str) -> Option<(String, (Option<i64>, i64))> {
+    use serde_json::Value;
+    let Value::Object(mut line) = serde_json::from_str(line).ok()? else {
+        return None;
+    };
+    let Value::Object(mark) = line.remove("checkpoint")? else {
+        return None;
+    };
+    let columns = [
+        "id",
+        "chain_id",
+        "chain_seq",
+        "row_hash",
+        "kind",
+        "created_at",
+    ];
+    if !columns.iter().all(|name| mark.contains_key(*name)) {
+        return None;
+    }
+    let chain_id = match &mark["chain_id"] {
+        Value::String(name) => name.clone(),
+        other => other.to_string(),
+    };
+    let place = (mark["id"].as_i64(), mark["chain_seq"].as_i64().unwrap_or(0));
+    Some((chain_id, place))
 }
 
 /// The break a row that cannot be read is, where the walk of `report` reached it.

@@ -13,6 +13,7 @@ use sea_orm::{
 use serde_json::Value;
 
 use crate::Error;
+use crate::entity::audit_checkpoint as checkpoint;
 use crate::entity::audit_log::{Column, Entity, Model};
 
 /// A row read back whole, or, when some of its values do not fit their columns, as stored.
@@ -61,6 +62,7 @@ impl UnreadableRow {
         self.unreadable
             .iter()
             .map(|(column, value)| UnreadableValue {
+                table: "audit_log",
                 id: self.model.id,
                 column,
                 value: value.to_string(),
@@ -76,6 +78,7 @@ impl UnreadableRow {
         match found {
             Some(value) => Error::UnreadableRow(value),
             None => Error::UnreadableRow(UnreadableValue {
+                table: "audit_log",
                 id: self.model.id,
                 column: "?",
                 value: String::new(),
@@ -100,9 +103,15 @@ impl UnreadableRow {
 /// A value stored in a column whose type cannot hold it (SQLite keeps any value in any column):
 /// `status` holding `"abc"`, `chain_seq` holding `5.5`. No writer stores one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("row {id}: {column} holds {value}, which its column cannot hold")]
+#[error(
+    "{} {id}: {column} holds {value}, which its column cannot hold",
+    if *table == "audit_checkpoint" { "checkpoint" } else { "row" }
+)]
 #[non_exhaustive]
 pub struct UnreadableValue {
+    /// The table: `audit_log`, or `audit_checkpoint` for a checkpoint or purge tombstone of an
+    /// export with proof.
+    pub table: &'static str,
     /// The row's `id`.
     pub id: i64,
     /// The column.
@@ -149,6 +158,78 @@ pub(crate) async fn rows<C: ConnectionTrait>(
         });
     }
     Ok(rows)
+}
+
+/// The checkpoints `select` reads: whole where they decode, else as the JSON object of their
+/// columns with the values that do not read as stored, and those values.
+pub(crate) async fn checkpoints<C: ConnectionTrait>(
+    db: &C,
+    select: Select<checkpoint::Entity>,
+) -> Result<Vec<Result<checkpoint::Model, (Value, Vec<UnreadableValue>)>>, Error> {
+    match select.clone().all(db).await {
+        Ok(marks) => return Ok(marks.into_iter().map(Ok).collect()),
+        Err(error) if undecodable(&error) => {}
+        Err(error) => return Err(error.into()),
+    }
+    let ids: Vec<i64> = select
+        .select_only()
+        .column(checkpoint::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut marks = Vec::with_capacity(ids.len());
+    for id in ids {
+        let query = checkpoint::Entity::find_by_id(id).into_query();
+        let Some(row) = db.query_one(&query).await? else {
+            continue;
+        };
+        match checkpoint::Model::from_query_result(&row, "") {
+            Ok(mark) => marks.push(Ok(mark)),
+            Err(error) if undecodable(&error) => marks.push(Err(checkpoint_as_stored(&row)?)),
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(marks)
+}
+
+/// A checkpoint that does not decode, read a column at a time, as [`checkpoints`] gives it.
+fn checkpoint_as_stored(row: &QueryResult) -> Result<(Value, Vec<UnreadableValue>), Error> {
+    let mut unreadable = Vec::new();
+    macro_rules! get {
+        ($column:literal, $default:expr) => {
+            match row.try_get("", $column) {
+                Ok(value) => value,
+                Err(error) if undecodable(&error) => {
+                    unreadable.push(($column, stored(row, $column)));
+                    $default
+                }
+                Err(error) => return Err(error.into()),
+            }
+        };
+    }
+    let mark = checkpoint::Model {
+        id: get!("id", 0),
+        chain_id: get!("chain_id", String::new()),
+        chain_seq: get!("chain_seq", 0),
+        row_hash: get!("row_hash", String::new()),
+        kind: get!("kind", String::new()),
+        created_at: get!("created_at", DateTime::<Utc>::UNIX_EPOCH),
+        signature: get!("signature", None),
+    };
+    let mut object = serde_json::to_value(&mark).map_err(|e| DbErr::Json(e.to_string()))?;
+    for (column, stored) in &unreadable {
+        object[*column] = stored.json.clone();
+    }
+    let values = unreadable
+        .into_iter()
+        .map(|(column, value)| UnreadableValue {
+            table: "audit_checkpoint",
+            id: mark.id,
+            column,
+            value: value.to_string(),
+        })
+        .collect();
+    Ok((object, values))
 }
 
 /// A row that does not decode, read a column at a time.
