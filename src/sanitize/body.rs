@@ -991,6 +991,51 @@ mod redact_body_tests {
         redacted_in_text_and_errors(line, want, &["text/plain"]);
     }
 
+    /// A secret that starts with a character that ends an unquoted value (`<`, `,`, `;`, `&`,
+    /// or a reference to one): the value was read as empty and the secret kept, plainly, in
+    /// text read with its references decoded, and after `: ` as after `=`.
+    #[test]
+    fn a_secret_starting_with_a_value_terminator_is_redacted() {
+        let cases = [
+            ("password=<Zq9", "password=[REDACTED]"),
+            ("password=<Zq9</td>", "password=[REDACTED]</td>"),
+            ("password=<b>hunter2</b>", "password=[REDACTED]</b>"),
+            ("password=,Zq9 user=ann", "password=[REDACTED]"),
+            ("x password=;Zq9", "x password=[REDACTED]"),
+            ("password=&Zq9", "password=[REDACTED]"),
+            ("password: <Zq9", "password: [REDACTED]"),
+            ("X-Api-Key: <Zq9\nnext: 1", "X-Api-Key: [REDACTED]\nnext: 1"),
+            ("password=&lt;Zq9", "password=[REDACTED]"),
+            ("password&equals;&lt;Zq9", "password&equals;[REDACTED]"),
+            ("password&equals;&comma;Zq9", "password&equals;[REDACTED]"),
+            (
+                "{&quot;password&quot;&colon; &lt;Zq9}",
+                "{&quot;password&quot;&colon; [REDACTED]",
+            ),
+            // An empty value before what plainly follows one keeps what follows.
+            (
+                "<td>password=</td><td>1</td>",
+                "<td>password=</td><td>1</td>",
+            ),
+            ("password=&lt;/td&gt;", "password=&lt;/td&gt;"),
+            ("password=&user=bob", "password=&user=bob"),
+            ("password=&amp;user=bob", "password=&amp;user=bob"),
+            (
+                "User(name=ann, password=, email=x)",
+                "User(name=ann, password=, email=x)",
+            ),
+            (
+                "theme=dark; session=; Path=/",
+                "theme=dark; session=; Path=/",
+            ),
+            ("password=abc</td>", "password=[REDACTED]</td>"),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+        for (line, want) in cases {
+            assert_eq!(Redactor::default().redact_error(line), want, "{line}");
+        }
+    }
+
     /// The same pairs as Go's encoding/json writes them, `&` as `\u0026`, in a JSON document
     /// quoted in a log line or an error: the tag rules read `\u0026lt;` as `<`, but the pair
     /// rule did not read `\u0026quot;` as a quote, and the token was kept.

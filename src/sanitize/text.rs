@@ -244,7 +244,7 @@ fn value_len(rest: &str) -> usize {
         // Then on to where any value ends: a password may start with a bracket (`[x9]Kq!`).
         Some(b'{' | b'[') => {
             let closed = bracketed_len(bytes);
-            closed + unquoted_len(&rest[closed..])
+            closed + unquoted_tail_len(&rest[closed..])
         }
         // Quoted inside a quoted string: `\"value\"`.
         Some(b'\\') if matches!(bytes.get(1), Some(b'"' | b'\'')) => {
@@ -316,8 +316,78 @@ fn value_len(rest: &str) -> usize {
 /// (`href="/reset?token=abc">`, `title='key: abc' class=…`). A quote inside the value
 /// (`pa"ss`) does not end it. A character reference is the character it stands for: one inside
 /// the value (`ab&quot;cd`, `caf&#233;`) does not end it, `&amp;` (a query's `&`, escaped) and
-/// `&lt;` do, and `&quot;&gt;` closes an attribute as `">` does.
+/// `&lt;` do, and `&quot;&gt;` closes an attribute as `">` does. The value's first character
+/// is the value's unless it plainly follows an empty one (see [`leading_len`]).
 fn unquoted_len(rest: &str) -> usize {
+    let first = leading_len(rest.as_bytes());
+    first + unquoted_tail_len(&rest[first..])
+}
+
+/// The length of the character an unquoted value starts with, when it is the value's though
+/// it would end the value further on: a secret may start with `<`, `,`, `;` or `&`
+/// (`password=<Zq9`), and read as an empty value it was kept whole. Over-redacting is
+/// harmless, so such a character ends an empty value only where it plainly follows one: an
+/// end tag (`<td>password=</td>`), a list's `,` or `;` before a space or the end
+/// (`password=, user=ann`, `session=; Path=/`), a query's `&` before its next pair
+/// (`password=&user=bob`). Each look is bounded: every value is read once.
+fn leading_len(bytes: &[u8]) -> usize {
+    let (c, len) = match spelled_char(bytes, 0) {
+        Some(found) => found,
+        // An `&` that starts no reference.
+        None if bytes.first() == Some(&b'&') => ('&', 1),
+        None => return 0,
+    };
+    let ends_an_empty_value = match c {
+        '<' => end_tag_at(bytes, len),
+        ',' | ';' => {
+            len == bytes.len()
+                || matches!(
+                    spelled_char(bytes, len),
+                    Some((' ' | '\t' | '\r' | '\n', _))
+                )
+        }
+        '&' => pair_at(bytes, len),
+        // Anything else ends no value, or ends it here too (a line break).
+        _ => return 0,
+    };
+    if ends_an_empty_value { 0 } else { len }
+}
+
+/// The longest name of an element or a query's key looked for after an empty value.
+const MAX_NAME_LOOKED_AT: usize = 64;
+
+/// Whether `bytes` holds at `at` the rest of an end tag, `/name>`, its `/` and `>` written
+/// plainly or as references.
+fn end_tag_at(bytes: &[u8], at: usize) -> bool {
+    let Some(('/', slash)) = spelled_char(bytes, at) else {
+        return false;
+    };
+    let name = at + slash;
+    let len = bytes[name.min(bytes.len())..]
+        .iter()
+        .take(MAX_NAME_LOOKED_AT + 1)
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+        .count();
+    (1..=MAX_NAME_LOOKED_AT).contains(&len)
+        && bytes[name].is_ascii_alphabetic()
+        && matches!(spelled_char(bytes, name + len), Some(('>', _)))
+}
+
+/// Whether `bytes` holds at `at` a query's next pair: a key and its `=` (`user=bob`).
+fn pair_at(bytes: &[u8], at: usize) -> bool {
+    let len = bytes[at.min(bytes.len())..]
+        .iter()
+        .take(MAX_NAME_LOOKED_AT + 1)
+        .take_while(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'[' | b']' | b'%' | b'+')
+        })
+        .count();
+    (1..=MAX_NAME_LOOKED_AT).contains(&len)
+        && matches!(spelled_char(bytes, at + len), Some(('=', _)))
+}
+
+/// [`unquoted_len`] past the value's first character.
+fn unquoted_tail_len(rest: &str) -> usize {
     let bytes = rest.as_bytes();
     let mut from = 0;
     while let Some(at) = bytes[from..]
@@ -704,6 +774,9 @@ mod tests {
             "&lt;pass&lowbar;word&gt;&lt;&sol;pass&lowbar;wordx ",
             "&lt;i value=&quot;a&amp;quot; name=pin ",
             "&quot;token&quot;:&quot;a\\&quot;\\\\&amp;quot; ",
+            // A value's first character, read as the value's or as what follows an empty one.
+            "password=</aaaa password=<b pin=&aaaa token=&lt;&sol;a ",
+            "pin=, pin=,a pin=;x&lt;/a&gt; ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
