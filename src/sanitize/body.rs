@@ -1036,6 +1036,81 @@ mod redact_body_tests {
         }
     }
 
+    /// A key spelled with an HTML5 name of a character keys lose when normalized: a Unicode
+    /// space, a dash, an invisible character (`api&ensp;key`, `api&hyphen;key`,
+    /// `api&ZeroWidthSpace;key`, `pass&shy;word`), or its number. Only names of ASCII
+    /// characters and `&nbsp;` were decoded, so the field's name or the pair's key was no key
+    /// and its value was kept.
+    #[test]
+    fn keys_spelled_with_names_of_spaces_dashes_and_invisible_characters() {
+        let mut cases = Vec::new();
+        for name in [
+            "&ensp;",
+            "&emsp;",
+            "&emsp13;",
+            "&thinsp;",
+            "&ThinSpace;",
+            "&hairsp;",
+            "&MediumSpace;",
+            "&hyphen;",
+            "&dash;",
+            "&ndash;",
+            "&mdash;",
+            "&minus;",
+            "&NoBreak;",
+            "&ZeroWidthSpace;",
+            "&NegativeVeryThinSpace;",
+            "&zwj;",
+            "&zwnj;",
+            "&shy;",
+            "&lrm;",
+            "&InvisibleTimes;",
+            "&nbsp;",
+            "&#8203;",
+            "&#x2010;",
+        ] {
+            cases.push((
+                format!("api{name}key=abc123&amp;page=2"),
+                format!("api{name}key=[REDACTED]&amp;page=2"),
+            ));
+            cases.push((
+                format!("pass{name}word: abc123"),
+                format!("pass{name}word: [REDACTED]"),
+            ));
+            cases.push((
+                format!(r#"<input name="api{name}key" value="abc123">"#),
+                format!(r#"<input name="api{name}key" value="[REDACTED]">"#),
+            ));
+        }
+        cases.extend(
+            [
+                (
+                    "password&ZeroWidthSpace;=abc123",
+                    "password&ZeroWidthSpace;=[REDACTED]",
+                ),
+                (
+                    "{&quot;api&zwj;key&quot;: &quot;abc123&quot;}",
+                    "{&quot;api&zwj;key&quot;: [REDACTED]}",
+                ),
+                (
+                    "&lt;input name=&quot;api&hyphen;key&quot; value=&quot;abc123&quot;&gt;",
+                    "&lt;input name=&quot;api&hyphen;key&quot; value=&quot;[REDACTED]&quot;&gt;",
+                ),
+                // Prose with such names, and keys that hold no secret, stay as they came.
+                (
+                    "Item&nbsp;1 &mdash; 10&thinsp;km, user&ensp;name=ann &ZeroWidthSpace;x: 1",
+                    "Item&nbsp;1 &mdash; 10&thinsp;km, user&ensp;name=ann &ZeroWidthSpace;x: 1",
+                ),
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned())),
+        );
+        let cases: Vec<(&str, &str)> = cases.iter().map(|(a, b)| (&**a, &**b)).collect();
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+        for (line, want) in cases {
+            assert_eq!(Redactor::default().redact_error(line), want, "{line}");
+        }
+    }
+
     /// The same pairs as Go's encoding/json writes them, `&` as `\u0026`, in a JSON document
     /// quoted in a log line or an error: the tag rules read `\u0026lt;` as `<`, but the pair
     /// rule did not read `\u0026quot;` as a quote, and the token was kept.

@@ -80,7 +80,7 @@ static REPEAT_ENDINGS: [bool; 256] = {
     table
 };
 
-/// Normalizes a key into `buf`: lowercase, without `_`, `-`, `.` and whitespace.
+/// Normalizes a key into `buf`: lowercase, without the characters [`dropped_from_key`] names.
 ///
 /// `Pass-Word`, `pass_word` and `PASSWORD` all become `password`. `buf` is reused across calls
 /// so matching a key allocates nothing once it has grown.
@@ -94,11 +94,32 @@ pub(super) fn normalize_key(raw: &str, buf: &mut String) {
         }
     } else {
         for c in raw.chars() {
-            if !matches!(c, '_' | '-' | '.') && !c.is_whitespace() {
+            if !dropped_from_key(c) {
                 buf.extend(c.to_lowercase());
             }
         }
     }
+}
+
+/// Whether a key loses `c` when normalized: `_`, `-`, `.`, whitespace (Unicode's too: the
+/// no-break space, `&ensp;`, `&thinsp;`), Unicode's dashes (`api‐key` with U+2010, `–`, `—`,
+/// `−`) and its invisible characters (zero-width spaces and joiners, the word joiner, the soft
+/// hyphen, direction marks), which a key written in HTML may hold (`api&ZeroWidthSpace;key`).
+pub(super) fn dropped_from_key(c: char) -> bool {
+    matches!(
+        c,
+        '_' | '-'
+            | '.'
+            | '\u{AD}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{2015}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2212}'
+            | '\u{FE58}'
+            | '\u{FE63}'
+            | '\u{FEFF}'
+            | '\u{FF0D}'
+    ) || c.is_whitespace()
 }
 
 /// A set hashed with foldhash rather than SipHash: every key of every body is looked up here.
@@ -333,6 +354,19 @@ mod tests {
             assert_eq!(norm(k), "password", "{k}");
         }
         assert_eq!(norm("ÄPI_Kéy"), "äpikéy");
+        for k in [
+            "pass\u{a0}word",
+            "pass\u{2002}word",
+            "pass\u{2010}word",
+            "pass\u{2013}word",
+            "pass\u{2212}word",
+            "pass\u{200b}word",
+            "pass\u{ad}word",
+            "pass\u{2060}word",
+            "pass\u{feff}word",
+        ] {
+            assert_eq!(norm(k), "password", "{k:?}");
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@
 
 use memchr::{memchr_iter, memchr2};
 
+use super::keys::dropped_from_key;
+
 /// How a tag's `<` is written. Its `>`, and its end tag's `<` and `>`, are looked for written
 /// the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,7 +70,8 @@ const MAX_AMP_LEVELS: usize = 2;
 /// A reference starts with `&` (or `\u0026`, as Go writes it) and is a decimal (`&#119;`) or
 /// hexadecimal (`&#x77;`) number or a name, in any case: each name HTML5 gives an ASCII
 /// character (`&lowbar;`, `&period;`, `&equals;`, `&NewLine;`, as PHP's `htmlentities` writes
-/// them with `ENT_HTML5`) and `&nbsp;` (see [`named`]). Browsers take a number and the legacy
+/// them with `ENT_HTML5`) and each it gives a character keys lose, as `&nbsp;`, `&ensp;`,
+/// `&hyphen;` and `&ZeroWidthSpace;` (see [`named`]). Browsers take a number and the legacy
 /// names `quot`, `amp`, `lt`, `gt` and `nbsp` without their `;`, so it is optional for those
 /// here too. An `&amp;` before another reference (`&amp;quot;`) is that reference, escaped
 /// twice.
@@ -149,8 +152,8 @@ const LEGACY_NAMES: [(&[u8], char); 5] = [
     (b"nbsp", '\u{A0}'),
 ];
 
-/// The longest name [`named`] knows: `DiacriticalGrave`, `NonBreakingSpace`.
-const LONGEST_NAME: usize = 16;
+/// The longest name [`named`] knows: `NegativeVeryThinSpace`.
+const LONGEST_NAME: usize = 21;
 
 /// The reference whose name or number starts at `at` (after its `&`), and where it ends.
 fn reference_body(bytes: &[u8], at: usize) -> Option<(char, usize)> {
@@ -197,9 +200,12 @@ fn reference_body(bytes: &[u8], at: usize) -> Option<(char, usize)> {
 }
 
 /// The character of the named reference `name` (between its `&` and `;`), in any case: every
-/// name the WHATWG table gives an ASCII character, and the no-break space, which a key loses
-/// as it loses other spaces (see [`normalize_key`](super::keys::normalize_key)). Other names
-/// stand for characters no key or tag is written with.
+/// name the WHATWG table gives an ASCII character, and those it gives the characters a key
+/// loses as it loses `_`, `-` and spaces (see [`normalize_key`](super::keys::normalize_key)):
+/// Unicode's spaces (`&nbsp;`, `&ensp;`, `&thinsp;`), dashes (`&hyphen;`, `&ndash;`,
+/// `&minus;`) and invisible characters (`&ZeroWidthSpace;`, `&zwj;`, `&NoBreak;`, `&shy;`), so
+/// that `api&ensp;key` is a key. Other names stand for characters no key or tag is written
+/// with.
 ///
 /// One `match` on the bytes, not a scan of a table: this runs at every `&` of a text body.
 fn named(name: &[u8]) -> Option<char> {
@@ -241,6 +247,35 @@ fn named(name: &[u8]) -> Option<char> {
         b"verbar" | b"vert" | b"verticalline" => '|',
         b"rcub" | b"rbrace" => '}',
         b"nbsp" | b"nonbreakingspace" => '\u{A0}',
+        b"shy" => '\u{AD}',
+        b"ensp" => '\u{2002}',
+        b"emsp" => '\u{2003}',
+        b"emsp13" => '\u{2004}',
+        b"emsp14" => '\u{2005}',
+        b"numsp" => '\u{2007}',
+        b"puncsp" => '\u{2008}',
+        b"thinsp" | b"thinspace" => '\u{2009}',
+        b"hairsp" | b"verythinspace" => '\u{200A}',
+        b"zerowidthspace"
+        | b"negativeverythinspace"
+        | b"negativethinspace"
+        | b"negativemediumspace"
+        | b"negativethickspace" => '\u{200B}',
+        b"zwnj" => '\u{200C}',
+        b"zwj" => '\u{200D}',
+        b"lrm" => '\u{200E}',
+        b"rlm" => '\u{200F}',
+        b"hyphen" | b"dash" => '\u{2010}',
+        b"ndash" => '\u{2013}',
+        b"mdash" => '\u{2014}',
+        b"horbar" => '\u{2015}',
+        // `&ThickSpace;` is U+205F and U+200A: a key loses both.
+        b"mediumspace" | b"thickspace" => '\u{205F}',
+        b"nobreak" => '\u{2060}',
+        b"applyfunction" | b"af" => '\u{2061}',
+        b"invisibletimes" | b"it" => '\u{2062}',
+        b"invisiblecomma" | b"ic" => '\u{2063}',
+        b"minus" => '\u{2212}',
         _ => return None,
     })
 }
@@ -283,14 +318,20 @@ pub(super) struct Decoded {
 
 impl Decoded {
     /// `raw` with its character references decoded, when one of them stands for a character
-    /// that `wanted` accepts; `None` (and nothing copied) when none does.
-    pub(super) fn references(raw: &str, wanted: impl Fn(char) -> bool) -> Option<Self> {
+    /// that `wanted` accepts, given the bytes after the reference; `None` (and nothing copied)
+    /// when none does.
+    ///
+    /// A reference to a character a key loses when normalized (a Unicode space, dash or
+    /// invisible character, see [`dropped_from_key`]) reads as `_`, which keys lose too: the
+    /// rules that read this text take only ASCII for a key's characters, and `api&ensp;key`
+    /// is one key.
+    pub(super) fn references(raw: &str, wanted: impl Fn(char, &[u8]) -> bool) -> Option<Self> {
         let bytes = raw.as_bytes();
         let mut from = 0;
         loop {
             let at = from + memchr2(b'&', b'\\', &bytes[from..])?;
             match whole_char_ref(bytes, at) {
-                Some((c, _)) if wanted(c) => break,
+                Some((c, len)) if wanted(c, &bytes[at + len..]) => break,
                 Some((_, len)) => from = at + len,
                 None => from = at + 1,
             }
@@ -306,7 +347,11 @@ impl Decoded {
             decoded.text.push_str(&raw[i..at]);
             match whole_char_ref(bytes, at) {
                 Some((c, len)) => {
-                    decoded.text.push(c);
+                    decoded.text.push(if !c.is_ascii() && dropped_from_key(c) {
+                        '_'
+                    } else {
+                        c
+                    });
                     i = at + len;
                     decoded.ends.push((decoded.text.len(), i));
                 }
@@ -431,6 +476,21 @@ mod tests {
                 "api&LOWBAR;key&amp;period;\\u0026colon;&nbsp;&NonBreakingSpace;&nbspx",
                 "api_key.:\u{A0}\u{A0}\u{A0}x",
             ),
+            // The names of the characters keys lose: spaces, dashes, invisible characters.
+            (
+                concat!(
+                    "&ensp;&emsp;&emsp13;&emsp14;&numsp;&puncsp;&thinsp;&ThinSpace;&hairsp;",
+                    "&VeryThinSpace;&MediumSpace;&ThickSpace;&ZeroWidthSpace;",
+                    "&NegativeVeryThinSpace;&zwnj;&zwj;&lrm;&rlm;&shy;&NoBreak;&af;&it;&ic;",
+                    "&hyphen;&dash;&ndash;&mdash;&horbar;&minus;&NegativeVeryThinSpacex;"
+                ),
+                concat!(
+                    "\u{2002}\u{2003}\u{2004}\u{2005}\u{2007}\u{2008}\u{2009}\u{2009}\u{200A}",
+                    "\u{200A}\u{205F}\u{205F}\u{200B}",
+                    "\u{200B}\u{200C}\u{200D}\u{200E}\u{200F}\u{AD}\u{2060}\u{2061}\u{2062}\u{2063}",
+                    "\u{2010}\u{2010}\u{2013}\u{2014}\u{2015}\u{2212}&NegativeVeryThinSpacex;"
+                ),
+            ),
             // Only the legacy names go without their `;`, and a longer name is not one of them.
             (
                 "&lowbar &lowbarx; &period &ltimes; &quotx; &ampersand; &apos",
@@ -450,7 +510,7 @@ mod tests {
     #[test]
     fn decoded_text_maps_back() {
         let raw = "api&lowbar;key&equals;x&amp;amp;y &#233;t\\u0026period;";
-        let decoded = Decoded::references(raw, |c| c == '=').unwrap();
+        let decoded = Decoded::references(raw, |c, _| c == '=').unwrap();
         assert_eq!(decoded.text, "api_key=x&y ét.");
         for (at, want) in [
             (0, 0),
@@ -465,8 +525,14 @@ mod tests {
             assert_eq!(decoded.original(at), want, "{at}");
         }
         assert_eq!(decoded.original(decoded.text.len()), raw.len());
-        assert!(Decoded::references("a &lt; b &amp; &#34; \\u0026quot;", |c| c == '=').is_none());
-        assert!(Decoded::references("no references", |_| true).is_none());
+        // A character keys lose reads as `_`, which the rules take for a key's.
+        let decoded = Decoded::references("api&ensp;key&#8203;id=&mdash;x", |_, _| true).unwrap();
+        assert_eq!(decoded.text, "api_key_id=_x");
+        assert_eq!(decoded.original(4), "api&ensp;".len());
+        assert!(
+            Decoded::references("a &lt; b &amp; &#34; \\u0026quot;", |c, _| c == '=').is_none()
+        );
+        assert!(Decoded::references("no references", |_, _| true).is_none());
     }
 
     #[test]

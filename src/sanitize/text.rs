@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::html::redact_form_fields;
 use super::json::{decode_escapes, redact_json_document};
-use super::keys::KeyRules;
+use super::keys::{KeyRules, dropped_from_key};
 use super::markup::{
     Decoded, Spelling, char_ref, char_ref_wrapped, end_tag, open_at, whole_name_len,
 };
@@ -148,7 +148,8 @@ fn redact_pairs<'a>(
 
 /// Text escaped with HTML5's names for ASCII characters (PHP's `htmlentities` with
 /// `ENT_HTML5`: `api&lowbar;key&equals;…`, `password&colon; &quot;…&quot;`,
-/// `&lt;api&lowbar;key&gt;…&lt;&sol;…`) or with numbers (`password&#61;…`), read a second time
+/// `&lt;api&lowbar;key&gt;…&lt;&sol;…`) or with numbers (`password&#61;…`), or whose key holds
+/// a name of a character keys lose (`api&ensp;key=…`, `pass&shy;word: …`), read a second time
 /// with its references decoded, once for the pair and element rules both: the values and
 /// element contents found there are replaced, and the rest of the text stays as it came.
 fn redact_decoded<'a>(
@@ -173,11 +174,41 @@ fn redact_decoded<'a>(
     replace_spans(text, &spans, replacement)
 }
 
-/// Whether a reference to `c` may hide a pair from the reading of the text as it came: any
-/// ASCII character but the quotes, `&`, `<` and `>`, which that reading knows as references
-/// already (so text escaped only as `htmlspecialchars` escapes it is read once).
-fn escapes_a_pair(c: char) -> bool {
-    c.is_ascii() && !matches!(c, '"' | '\'' | '&' | '<' | '>')
+/// Whether a reference to `c`, before `after`, may hide a pair from the reading of the text
+/// as it came: any ASCII character but the quotes, `&`, `<` and `>`, which that reading knows
+/// as references already (so text escaped only as `htmlspecialchars` escapes it is read
+/// once), and a character keys lose (`api&ensp;key=…`, `pass&shy;word: …`) inside a key,
+/// which is not looked for when none follows: pages write `10&nbsp;km` and `a &mdash; b`.
+fn escapes_a_pair(c: char, after: &[u8]) -> bool {
+    if c.is_ascii() {
+        return !matches!(c, '"' | '\'' | '&' | '<' | '>');
+    }
+    dropped_from_key(c) && before_a_separator(after)
+}
+
+/// Whether `bytes` starts with the rest of a key, perhaps quoted, and its separator
+/// (`key=`, `key&quot;: `, or none: `=`), its characters written plainly or as references;
+/// the look is bounded, as a key's length is.
+fn before_a_separator(bytes: &[u8]) -> bool {
+    const LONGEST_LOOK: usize = 128;
+    let mut i = 0;
+    while i < LONGEST_LOOK
+        && let Some((c, len)) = spelled_char(bytes, i)
+        && (c.is_ascii_alphanumeric()
+            || matches!(c, '[' | ']')
+            || (c != '\u{FFFD}' && dropped_from_key(c)))
+    {
+        i += len;
+    }
+    if let Some(('"' | '\'', len)) = spelled_char(bytes, i) {
+        i += len;
+    }
+    while i < LONGEST_LOOK
+        && let Some((' ' | '\t', len)) = spelled_char(bytes, i)
+    {
+        i += len;
+    }
+    matches!(spelled_char(bytes, i), Some(('=' | ':', _)))
 }
 
 /// The spans of the values of the sensitive `key=value` pairs of `text`, in order, apart.
@@ -777,6 +808,10 @@ mod tests {
             // A value's first character, read as the value's or as what follows an empty one.
             "password=</aaaa password=<b pin=&aaaa token=&lt;&sol;a ",
             "pin=, pin=,a pin=;x&lt;/a&gt; ",
+            // Keys with characters keys lose, by name.
+            "pin=a&ensp;b&ZeroWidthSpace;",
+            "api&ensp;key=a&hyphen;",
+            "x&zwj;x&zwj;x&zwj;x&zwj;x&zwj;x&zwj;x&zwj;x&zwj; pin=1 ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
