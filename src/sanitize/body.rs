@@ -1111,6 +1111,74 @@ mod redact_body_tests {
         }
     }
 
+    /// A quote inside a value quoted with the same quote (`value=&quot;ab&quot;cd&quot;`, a
+    /// tag escaped into text from a page that did not escape its value): the value ended at
+    /// the first quote and the rest, `cd`, was kept as an attribute's name. Such a value is
+    /// ambiguous, and goes to the end of its tag.
+    #[test]
+    fn a_quote_inside_a_value_quoted_with_it_takes_the_rest_of_the_tag() {
+        let cases = [
+            (
+                "&lt;input type=&quot;password&quot; value=&quot;ab&quot;cd&quot;&gt;&lt;p&gt;ok",
+                "&lt;input type=&quot;password&quot; value=&quot;[REDACTED]&gt;&lt;p&gt;ok",
+            ),
+            (
+                "&lt;input value=&quot;ab&quot;cd&quot; type=&quot;password&quot;&gt;",
+                "&lt;input value=&quot;[REDACTED]&gt;",
+            ),
+            (
+                "&lt;input type=&quot;password&quot; value=&quot;ab&quot; cd&quot;&gt;",
+                "&lt;input type=&quot;password&quot; value=&quot;[REDACTED]&gt;",
+            ),
+            (
+                "&lt;input type=password value=&quot;ab&quot;&sol;cd&quot;&gt;",
+                "&lt;input type=password value=&quot;[REDACTED]&gt;",
+            ),
+            (
+                "&lt;input type=&#34;password&#34; value=&#34;ab&#34;cd&#34;&gt;",
+                "&lt;input type=&#34;password&#34; value=&#34;[REDACTED]&gt;",
+            ),
+            (
+                "&amp;lt;input name=&amp;quot;pin&amp;quot; value=&amp;quot;ab&amp;quot;cd&amp;quot;&amp;gt;",
+                "&amp;lt;input name=&amp;quot;pin&amp;quot; value=&amp;quot;[REDACTED]&amp;gt;",
+            ),
+            (
+                "&lt;input type=&quot;password&quot; value=&quot;ab&quot;cd=&quot;x&quot;&gt;",
+                "&lt;input type=&quot;password&quot; value=&quot;[REDACTED]&gt;",
+            ),
+            (
+                r#"<input type="password" value="ab"cd"> <p>ok</p>"#,
+                r#"<input type="password" value="[REDACTED]> <p>ok</p>"#,
+            ),
+            (
+                r#"<input type=\"password\" value=\"ab\"cd\">"#,
+                r#"<input type=\"password\" value=\"[REDACTED]>"#,
+            ),
+            // So in a pair: the value goes on as an unquoted one.
+            (
+                "password: &quot;ab&quot;cd&quot;, next: 1",
+                "password: [REDACTED], next: 1",
+            ),
+            (
+                r#"password: "ab"cd", next: 1"#,
+                "password: [REDACTED], next: 1",
+            ),
+            // Quotes that close their values stay apart.
+            (
+                "&lt;input type=&quot;password&quot; value=&quot;ab&quot;&NewLine;id=&quot;x&quot;&gt;",
+                "&lt;input type=&quot;password&quot; value=&quot;[REDACTED]&quot;&NewLine;id=&quot;x&quot;&gt;",
+            ),
+            (
+                r#"<input type="password" value="ab"/><a title="x"y">"#,
+                r#"<input type="password" value="[REDACTED]"/><a title="x"y">"#,
+            ),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+        for (line, want) in cases {
+            assert_eq!(Redactor::default().redact_error(line), want, "{line}");
+        }
+    }
+
     /// The same pairs as Go's encoding/json writes them, `&` as `\u0026`, in a JSON document
     /// quoted in a log line or an error: the tag rules read `\u0026lt;` as `<`, but the pair
     /// rule did not read `\u0026quot;` as a quote, and the token was kept.

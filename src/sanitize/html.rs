@@ -135,14 +135,21 @@ struct Attributes<'t, 's> {
 
 impl Attributes<'_, '_> {
     /// Scans the attributes of the start tag whose name ends at `from`.
+    ///
+    /// A quote inside a value quoted with it (`value="ab"cd"`, `value=&quot;ab&quot;cd&quot;`:
+    /// a page that did not escape its value) closes the value early, and the rest reads as an
+    /// attribute glued to the quote or named with one. Where the quotes are so ambiguous, the
+    /// tag's first value runs to the tag's end: which quote closes it is unknown.
     fn scan(&mut self, from: usize) -> Tag {
         let text = self.text;
         let bytes = text.as_bytes();
         let mut sensitive = false;
+        let mut ambiguous = false;
         let mut i = from;
         loop {
             i = self.skip(i, |b| b.is_ascii_whitespace() || b == b'/');
             if i == bytes.len() {
+                self.ambiguous_to(ambiguous, i);
                 return Tag {
                     end: i,
                     how: TagEnd::Open,
@@ -150,6 +157,7 @@ impl Attributes<'_, '_> {
                 };
             }
             if let Some(len) = self.close_at(i) {
+                self.ambiguous_to(ambiguous, i);
                 return Tag {
                     end: i + len,
                     how: TagEnd::Closed,
@@ -157,6 +165,7 @@ impl Attributes<'_, '_> {
                 };
             }
             if open_at(bytes, i).is_some() {
+                self.ambiguous_to(ambiguous, i);
                 return Tag {
                     end: i,
                     how: TagEnd::Interrupted,
@@ -166,12 +175,14 @@ impl Attributes<'_, '_> {
             // As in HTML, a name may start with `=`; it ends at a space, `/`, `>` or `=` (or
             // a reference to one, in a tag written with references).
             let name_start = i;
+            ambiguous |= matches!(self.ascii_at(i), Some((b'"' | b'\'', _)));
             i += 1;
             while self
                 .ascii_at(i)
                 .is_some_and(|(b, _)| !(b.is_ascii_whitespace() || matches!(b, b'/' | b'=')))
                 && self.close_at(i).is_none()
             {
+                ambiguous |= matches!(self.ascii_at(i), Some((b'"' | b'\'', _)));
                 i += 1;
             }
             let name = &text[name_start..i];
@@ -182,6 +193,7 @@ impl Attributes<'_, '_> {
             }
             let (value, closed) = self.value(i);
             i = value.1 + usize::from(closed) * value.2;
+            ambiguous |= closed && value.2 > 0 && self.glued_at(i);
             let value = (value.0, value.1);
             if ["value", "content", "connectionstring"]
                 .iter()
@@ -200,12 +212,31 @@ impl Attributes<'_, '_> {
             }
             if !closed {
                 // The rest of the text is this value; later tags are looked for after its quote.
+                self.ambiguous_to(ambiguous, bytes.len());
                 return Tag {
                     end: value.0,
                     how: TagEnd::Open,
                     sensitive,
                 };
             }
+        }
+    }
+
+    /// Whether the quote that closed a value right before `i` is glued to more text: no
+    /// space, `/`, `>` or `<` of the tag follows it, nor the text's end.
+    fn glued_at(&self, i: usize) -> bool {
+        self.ascii_at(i)
+            .is_some_and(|(b, _)| !(b.is_ascii_whitespace() || b == b'/'))
+            && self.close_at(i).is_none()
+            && open_at(self.text.as_bytes(), i).is_none()
+    }
+
+    /// When the tag's quotes are `ambiguous`, its first value runs to `end`, the end of the
+    /// tag, and takes the later ones with it.
+    fn ambiguous_to(&mut self, ambiguous: bool, end: usize) {
+        if let Some(first) = self.values.first_mut().filter(|_| ambiguous) {
+            first.1 = first.1.max(end);
+            self.values.truncate(1);
         }
     }
 

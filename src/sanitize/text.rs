@@ -249,7 +249,8 @@ fn merged(
 
 /// Length of the value at the start of `rest`.
 ///
-/// A quoted value runs to its closing quote (`\"` does not close it) or the end of the line,
+/// A quoted value runs to its closing quote (`\"` does not close it, nor does one glued to
+/// more of the value, see [`past_quote`]) or the end of the line,
 /// and so does one quoted inside a quoted string (`\"value\"`, `\u0022value\u0022`) or with
 /// character references (`&quot;value&quot;`);
 /// an object or list (`{…}`, `[…]`) to its closing bracket, or the end of the text when it has
@@ -266,7 +267,7 @@ fn value_len(rest: &str) -> usize {
                 match b {
                     b'\\' => i += 2,
                     b'\n' | b'\r' => return i,
-                    b if b == quote => return i + 1,
+                    b if b == quote => return past_quote(rest, i + 1),
                     _ => i += 1,
                 }
             }
@@ -288,7 +289,7 @@ fn value_len(rest: &str) -> usize {
                     return at;
                 }
                 if bytes.get(at + 1) == Some(&bytes[1]) {
-                    return at + 2;
+                    return past_quote(rest, at + 2);
                 }
                 from = at + 1;
             }
@@ -304,7 +305,7 @@ fn value_len(rest: &str) -> usize {
                     return at;
                 }
                 if bytes[at..].starts_with(close) {
-                    return at + close.len();
+                    return past_quote(rest, at + close.len());
                 }
                 from = at + 1;
             }
@@ -321,7 +322,9 @@ fn value_len(rest: &str) -> usize {
                 {
                     let at = from + at;
                     match char_ref_wrapped(bytes, at) {
-                        Some((c, len, w)) if c == quote && w == wraps => return at + len,
+                        Some((c, len, w)) if c == quote && w == wraps => {
+                            return past_quote(rest, at + len);
+                        }
                         _ if matches!(bytes[at], b'\n' | b'\r') => return at,
                         // A JSON escape, in JSON escaped into HTML: `\&quot;` is a quote in
                         // the string, `\\` a backslash; a line still ends the value.
@@ -339,6 +342,26 @@ fn value_len(rest: &str) -> usize {
             _ => unquoted_len(rest),
         },
         _ => unquoted_len(rest),
+    }
+}
+
+/// Where a quoted value whose closing quote ends at `closed` ends: there, unless the quote is
+/// glued to more of the value (`"ab"cd"`, `&quot;ab&quot;cd&quot;`, a value with the quote
+/// it is quoted with written into it unescaped), which then goes on as an unquoted value
+/// does. What follows a value that its quote closes is a space, a line's end, or a
+/// separator or bracket of what the pair sits in.
+fn past_quote(rest: &str, closed: usize) -> usize {
+    let glued = spelled_char(rest.as_bytes(), closed).is_some_and(|(c, _)| {
+        !c.is_whitespace()
+            && !matches!(
+                c,
+                ',' | ';' | ':' | '.' | ')' | ']' | '}' | '<' | '>' | '&' | '/' | '\\' | '"' | '\''
+            )
+    });
+    if glued {
+        closed + unquoted_tail_len(&rest[closed..])
+    } else {
+        closed
     }
 }
 
@@ -808,6 +831,11 @@ mod tests {
             // A value's first character, read as the value's or as what follows an empty one.
             "password=</aaaa password=<b pin=&aaaa token=&lt;&sol;a ",
             "pin=, pin=,a pin=;x&lt;/a&gt; ",
+            // A quote glued to more of its value.
+            r#"secret="a"b "#,
+            "pwd: &quot;a&quot;b&quot; ",
+            r#"<i type=password value="a"b "#,
+            "&lt;i name=pin value=&quot;a&quot;b&quot;c ",
             // Keys with characters keys lose, by name.
             "pin=a&ensp;b&ZeroWidthSpace;",
             "api&ensp;key=a&hyphen;",
