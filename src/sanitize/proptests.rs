@@ -389,6 +389,44 @@ proptest! {
         }
     }
 
+    /// A secret under a sensitive key in free text, whatever character it starts with (one that
+    /// ends a value further on: `<`, `,`, `;`, `&`, or a reference to one), whether it holds
+    /// the quote it is quoted with, and however its key is spelled (with a character keys lose,
+    /// by its HTML5 name or number: `api&ensp;key`, `pass&shy;word`), never leaks.
+    #[test]
+    fn secret_pairs_in_text_never_leak(
+        key in select(vec!["password", "api_key", "access_token", "pin", "client_secret"]),
+        joiner in select(vec!["", "_", "&ensp;", "&thinsp;", "&hyphen;", "&ndash;", "&ZeroWidthSpace;", "&zwj;", "&shy;", "&NoBreak;", "&#8203;"]),
+        split in any::<prop::sample::Index>(),
+        before in "([a-z]{1,6} )?",
+        separator in select(vec!["=", ": ", " = ", "&equals;", "&colon; "]),
+        quote in select(vec!["", "\"", "'", "&quot;", "\\\""]),
+        lead in select(vec!["", "<", ",", ";", "&", "&lt;", "&amp;", "&comma;"]),
+        (first, second) in ("[A-Z0-9]{6,12}", "[A-Z0-9]{6,12}"),
+        inner in select(vec!["", "\"", "'", "&quot;"]),
+        after in select(vec!["", " next=1", ", user=ann", "\nuser: ann", "</td>", "&amp;page=2"]),
+        how in select(vec!["text/plain", "text/html", "error", "json"]),
+    ) {
+        let at = split.index(key.len() - 1) + 1;
+        let line = format!(
+            "{before}{}{joiner}{}{separator}{quote}{lead}SECRET-{first}{inner}TAIL{second}{quote}{after}",
+            &key[..at],
+            &key[at..],
+        );
+        let redactor = Redactor::default();
+        let out = match how {
+            "error" => redactor.redact_error(&line),
+            "json" => {
+                let json = serde_json::to_string(&serde_json::json!({ "log": line })).unwrap();
+                redactor.redact_body(&BodyInput::new(Some("application/json"), json.as_bytes())).unwrap_or_default()
+            }
+            ct => redactor.redact_body(&BodyInput::new(Some(ct), line.as_bytes())).unwrap_or_default(),
+        };
+        for part in [format!("SECRET-{first}"), format!("TAIL{second}")] {
+            prop_assert!(!out.contains(&part), "leaked {part:?}\ninput: {line}\noutput: {out}");
+        }
+    }
+
     #[test]
     fn planted_secrets_never_leak(doc in planted_doc(), cut in any::<prop::sample::Index>(), whole in any::<bool>(), ct in select(vec!["application/json", "text/plain"])) {
         let mut json = String::new();
