@@ -172,9 +172,13 @@ impl fmt::Debug for Config {
 
 impl Config {
     pub(crate) fn skips(&self, parts: &Parts) -> bool {
-        let path = crate::service::client_uri(parts).path();
-        self.skip_paths.iter().any(|p| p == path)
-            || self.skip_prefixes.iter().any(|p| path_has_prefix(path, p))
+        // The path is looked up (in the extensions, under axum) only when a rule needs it.
+        let skips_path = || {
+            let path = crate::service::client_uri(parts).path();
+            self.skip_paths.iter().any(|p| p == path)
+                || self.skip_prefixes.iter().any(|p| path_has_prefix(path, p))
+        };
+        (!(self.skip_paths.is_empty() && self.skip_prefixes.is_empty()) && skips_path())
             || self.skip_if.as_ref().is_some_and(|skip| skip(parts))
     }
 }
