@@ -49,4 +49,5 @@ pub use retention::{
 };
 pub use stats::{AuditStats, LatencyPercentiles, StatsOptions, StatusClass, stats};
 pub use stored::UnreadableValue;
+#[cfg(feature = "integrity")]
 pub(crate) use stored::undecodable;
