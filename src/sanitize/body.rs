@@ -1036,6 +1036,37 @@ mod redact_body_tests {
         }
     }
 
+    /// A sensitive pair inside the value of another (`password=x token="a, b"`): the pair rule
+    /// skipped every key inside a value it had redacted, so where the inner value runs past
+    /// the outer one (a quote that holds a `,`, a value that starts with `,` or `<`), the rest
+    /// was kept. More values read the next pair into theirs since a value may start with `<`,
+    /// `,`, `;` or `&` and a quote glued to more of its value does not close it.
+    #[test]
+    fn a_pair_inside_a_redacted_value_is_redacted_to_its_own_end() {
+        let cases = [
+            (r#"password=<b> token="a, b""#, "password=[REDACTED]"),
+            (
+                r#"password=,Zq9 token="a, b" next=1"#,
+                "password=[REDACTED] next=1",
+            ),
+            (r#"password="ab"cd token="a; b""#, "password=[REDACTED]"),
+            (
+                "password=&lt;b&gt; token=&quot;a, b&quot;",
+                "password=[REDACTED]",
+            ),
+            (
+                r#"login password=abc secret="Zq9;rest" next=1"#,
+                "login password=[REDACTED] next=1",
+            ),
+            ("password=x token=,Zq9", "password=[REDACTED]"),
+            ("password=x token=<Zq9", "password=[REDACTED]"),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+        for (line, want) in cases {
+            assert_eq!(Redactor::default().redact_error(line), want, "{line}");
+        }
+    }
+
     /// A key spelled with an HTML5 name of a character keys lose when normalized: a Unicode
     /// space, a dash, an invisible character (`api&ensp;key`, `api&hyphen;key`,
     /// `api&ZeroWidthSpace;key`, `pass&shy;word`), or its number. Only names of ASCII

@@ -212,19 +212,37 @@ fn before_a_separator(bytes: &[u8]) -> bool {
 }
 
 /// The spans of the values of the sensitive `key=value` pairs of `text`, in order, apart.
+///
+/// A sensitive pair inside a value already redacted may run past it (`password=x token="a, b"`:
+/// the first value ends at the `,`, the second at the last quote), and the span then runs to
+/// its end. Reading such values again is bounded: past as many bytes as the text has, the span
+/// runs to the end of the text, so a text of nested pairs stays linear.
 fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut reread = 0_usize;
     for caps in KEY_SEPARATOR.captures_iter(text) {
         let (Some(all), Some(key)) = (caps.get(0), caps.get(1)) else {
             continue;
         };
-        let inside_redacted = spans.last().is_some_and(|&(_, end)| all.start() < end);
-        if inside_redacted || !is_sensitive_key(key.as_str(), keys, keybuf) {
+        let inside = spans.last().filter(|&&(_, end)| all.start() < end).copied();
+        if inside.is_some_and(|(_, end)| end == text.len())
+            || !is_sensitive_key(key.as_str(), keys, keybuf)
+        {
             continue;
         }
-        let len = value_len(&text[all.end()..]);
-        if len > 0 {
-            spans.push((all.end(), all.end() + len));
+        let start = all.end();
+        let end = if inside.is_some() && reread > text.len() {
+            text.len()
+        } else {
+            start + value_len(&text[start..])
+        };
+        match (inside, spans.last_mut()) {
+            (Some(_), Some(last)) if start <= last.1 => {
+                reread += end - start;
+                last.1 = last.1.max(end);
+            }
+            _ if end > start => spans.push((start, end)),
+            _ => {}
         }
     }
     spans
@@ -836,6 +854,11 @@ mod tests {
             "pwd: &quot;a&quot;b&quot; ",
             r#"<i type=password value="a"b "#,
             "&lt;i name=pin value=&quot;a&quot;b&quot;c ",
+            // Pairs inside a redacted value, each read to its own end.
+            r#"token="x "#,
+            "pin=x pin=,y ",
+            r#"pin=\"\\""#,
+            r#"pin="a\""#,
             // Keys with characters keys lose, by name.
             "pin=a&ensp;b&ZeroWidthSpace;",
             "api&ensp;key=a&hyphen;",
