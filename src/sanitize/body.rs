@@ -1036,6 +1036,36 @@ mod redact_body_tests {
         }
     }
 
+    /// A quote written twice inside a value quoted with it, as YAML's single-quoted strings,
+    /// SQL, CSV and .NET connection strings escape it (`'it''s'`, `Password="a""b"`): the
+    /// value ended at the first of the two and the rest was stored.
+    #[test]
+    fn a_quote_written_twice_inside_a_quoted_value_does_not_close_it() {
+        let cases = [
+            (
+                r#"Server=db;Password="ab""c;d";User Id=sa"#,
+                "Server=db;Password=[REDACTED];User Id=sa",
+            ),
+            (
+                "password: 'it''s;secret'\nnext: 1",
+                "password: [REDACTED]\nnext: 1",
+            ),
+            (
+                "PASSWORD = 'a''b,c' WHERE x",
+                "PASSWORD = [REDACTED] WHERE x",
+            ),
+            // A value quoted once is as before.
+            (
+                r#"password="ab" user="x""#,
+                r#"password=[REDACTED] user="x""#,
+            ),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+        for (line, want) in cases {
+            assert_eq!(Redactor::default().redact_error(line), want, "{line}");
+        }
+    }
+
     /// A sensitive pair inside the value of another (`password=x token="a, b"`): the pair rule
     /// skipped every key inside a value it had redacted, so where the inner value runs past
     /// the outer one (a quote that holds a `,`, a value that starts with `,` or `<`), the rest

@@ -267,8 +267,8 @@ fn merged(
 
 /// Length of the value at the start of `rest`.
 ///
-/// A quoted value runs to its closing quote (`\"` does not close it, nor does one glued to
-/// more of the value, see [`past_quote`]) or the end of the line,
+/// A quoted value runs to its closing quote (`\"` does not close it, nor does one written twice,
+/// `'it''s'`, nor one glued to more of the value, see [`past_quote`]) or the end of the line,
 /// and so does one quoted inside a quoted string (`\"value\"`, `\u0022value\u0022`) or with
 /// character references (`&quot;value&quot;`);
 /// an object or list (`{…}`, `[…]`) to its closing bracket, or the end of the text when it has
@@ -285,6 +285,9 @@ fn value_len(rest: &str) -> usize {
                 match b {
                     b'\\' => i += 2,
                     b'\n' | b'\r' => return i,
+                    // Written twice, it is one inside the value: `'it''s'`, `"a""b"` (YAML's
+                    // single quotes, SQL, CSV, .NET connection strings).
+                    b if b == quote && bytes.get(i + 1) == Some(&quote) => i += 2,
                     b if b == quote => return past_quote(rest, i + 1),
                     _ => i += 1,
                 }
@@ -854,6 +857,8 @@ mod tests {
             "pwd: &quot;a&quot;b&quot; ",
             r#"<i type=password value="a"b "#,
             "&lt;i name=pin value=&quot;a&quot;b&quot;c ",
+            // Quotes written twice inside a value.
+            "pin=''x pin='a''",
             // Pairs inside a redacted value, each read to its own end.
             r#"token="x "#,
             "pin=x pin=,y ",
