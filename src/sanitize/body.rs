@@ -1097,6 +1097,34 @@ mod redact_body_tests {
         }
     }
 
+    /// A key written with a character keys lose when normalized, as it is rather than as a
+    /// reference: a Unicode space, dash or invisible character (`api\u{2010}key`,
+    /// `pass\u{ad}word`). Form field names and JSON keys are normalized whole, but the pair
+    /// rule took only ASCII for a key's characters, so the key was `key` or none and its value
+    /// was kept.
+    #[test]
+    fn keys_written_with_spaces_dashes_and_invisible_characters_in_pairs() {
+        let cases = [
+            ("api\u{2010}key=abc123 x", "api\u{2010}key=[REDACTED]"),
+            ("api\u{2013}key: abc123", "api\u{2013}key: [REDACTED]"),
+            ("pass\u{ad}word=abc123", "pass\u{ad}word=[REDACTED]"),
+            ("api\u{200b}key: abc123", "api\u{200b}key: [REDACTED]"),
+            ("api\u{a0}key=abc123", "api\u{a0}key=[REDACTED]"),
+            ("api\u{2060}key=abc123", "api\u{2060}key=[REDACTED]"),
+            ("x \u{feff}password=abc123", "x \u{feff}password=[REDACTED]"),
+            // Around a key, such a character is no part of it.
+            (
+                "a \u{2014} password=abc123",
+                "a \u{2014} password=[REDACTED]",
+            ),
+            ("Item\u{a0}1=abc", "Item\u{a0}1=abc"),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+        for (line, want) in cases {
+            assert_eq!(Redactor::default().redact_error(line), want, "{line}");
+        }
+    }
+
     /// A key spelled with an HTML5 name of a character keys lose when normalized: a Unicode
     /// space, a dash, an invisible character (`api&ensp;key`, `api&hyphen;key`,
     /// `api&ZeroWidthSpace;key`, `pass&shy;word`), or its number. Only names of ASCII

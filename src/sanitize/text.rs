@@ -18,13 +18,15 @@ use super::values::ValueRules;
 /// The key and separator of `key: value` / `key=value` pairs in free text (logs, `.env`
 /// files, YAML, JSON-ish text, `Debug` prints). Only the key is matched so that every key is
 /// seen, even one inside the value of another; [`value_len`] decides where a sensitive value
-/// ends. A key may be a path (`user[password]`) and hold JSON escapes (`pass\u0077ord`, or
-/// `\"password\"` in JSON quoted inside a string), decoded before it is looked up. Its closing
-/// quote may be a character reference (`&quot;token&quot;: …`, JSON escaped into HTML), its `&`
-/// written as Go's encoding/json writes it too (`\u0026quot;`).
+/// ends. A key may hold the characters keys lose when normalized, Unicode's too (`api‐key`,
+/// `pass\u{AD}word`, see [`dropped_from_key`]), be a path (`user[password]`) and hold JSON
+/// escapes (`pass\u0077ord`, or `\"password\"` in JSON quoted inside a string), decoded before
+/// it is looked up. Its closing quote may be a character reference (`&quot;token&quot;: …`,
+/// JSON escaped into HTML), its `&` written as Go's encoding/json writes it too
+/// (`\u0026quot;`).
 static KEY_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"((?:(?-u:\b)|\\)[A-Za-z0-9_.\[\]\\\-]{2,64})(?:["']|(?:&|\\u0026)(?:amp;)?(?i:quot|apos|#0*3[49]|#x0*2[27]);?)?[ \t]*[:=][ \t]*"#,
+        r#"((?:(?-u:\b)|\\)[A-Za-z0-9_.\[\]\\\-\x{85}\x{A0}\x{AD}\x{1680}\x{180E}\x{2000}-\x{2015}\x{2028}\x{2029}\x{202F}\x{205F}-\x{2064}\x{2212}\x{3000}\x{FE58}\x{FE63}\x{FEFF}\x{FF0D}]{2,64})(?:["']|(?:&|\\u0026)(?:amp;)?(?i:quot|apos|#0*3[49]|#x0*2[27]);?)?[ \t]*[:=][ \t]*"#,
     )
     .expect("key pattern is valid")
 });
@@ -857,6 +859,9 @@ mod tests {
             "pwd: &quot;a&quot;b&quot; ",
             r#"<i type=password value="a"b "#,
             "&lt;i name=pin value=&quot;a&quot;b&quot;c ",
+            // Keys written with characters keys lose.
+            "pass\u{ad}word\u{a0}=x\u{2014}",
+            "api\u{2010}key=a\u{200b} ",
             // Quotes written twice inside a value.
             "pin=''x pin='a''",
             // Pairs inside a redacted value, each read to its own end.
