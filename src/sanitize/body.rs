@@ -1036,6 +1036,33 @@ mod redact_body_tests {
         }
     }
 
+    /// A pair whose value starts with a sensitive element (`token=<password>a;b</password>`):
+    /// since a value may start with `<` (a2b4248), the pair took the start tag into its value
+    /// and replaced it before the element rule read the text, so the element's content past
+    /// the pair's value (`;b`) was kept; before, the element rule redacted all of it.
+    #[test]
+    fn a_pair_whose_value_starts_with_a_sensitive_element_keeps_the_element_redacted() {
+        let cases = [
+            (
+                "token=<password>a;b</password> next",
+                "token=[REDACTED]</password> next",
+            ),
+            (
+                "api_key=<api_key>ab,cd</api_key>",
+                "api_key=[REDACTED]</api_key>",
+            ),
+            (
+                "secret=&lt;password&gt;a;b&lt;/password&gt; x",
+                "secret=[REDACTED]&lt;/password&gt; x",
+            ),
+            ("password=<pin>1;2</pin>", "password=[REDACTED]</pin>"),
+        ];
+        redacted_as(&cases, &["text/html", "text/plain"], true);
+        for (line, want) in cases {
+            assert_eq!(Redactor::default().redact_error(line), want, "{line}");
+        }
+    }
+
     /// A quote written twice inside a value quoted with it, as YAML's single-quoted strings,
     /// SQL, CSV and .NET connection strings escape it (`'it''s'`, `Password="a""b"`): the
     /// value ended at the first of the two and the rest was stored.

@@ -138,13 +138,25 @@ fn redact_structure<'a>(
 }
 
 /// Replaces the value of every `key=value` pair whose key is sensitive.
+///
+/// A value may start with a sensitive element's start tag (`token=<password>a;b</password>`):
+/// replaced with the value, the tag is gone before the element rule reads the text, so where
+/// there are such values the elements are read here too, in the text as it came, and their
+/// contents replaced with them. The element rule still reads the text with the values
+/// replaced: a tag right after one (`token=abc<password>…`) is an element's there, where the
+/// value's last character makes it read as a type's parameter here (`Option<Token>`).
 fn redact_pairs<'a>(
     text: Cow<'a, str>,
     keys: &KeyRules,
     keybuf: &mut String,
     replacement: &str,
 ) -> Cow<'a, str> {
-    let spans = pair_values(&text, keys, keybuf);
+    let mut spans = pair_values(&text, keys, keybuf);
+    if !spans.is_empty() {
+        for start_tag in [&*XML_START_TAG, &*ESCAPED_START_TAG] {
+            spans = merged(spans, xml_spans(&text, start_tag, keys, keybuf));
+        }
+    }
     replace_spans(text, &spans, replacement)
 }
 
