@@ -874,6 +874,9 @@ mod tests {
             // Keys written with characters keys lose.
             "pass\u{ad}word\u{a0}=x\u{2014}",
             "api\u{2010}key=a\u{200b} ",
+            // Values that start with a sensitive element's start tag.
+            "pin=<pin>a;</pin ",
+            "pin=<a><pin>1;",
             // Quotes written twice inside a value.
             "pin=''x pin='a''",
             // Pairs inside a redacted value, each read to its own end.
