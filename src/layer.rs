@@ -300,14 +300,16 @@ impl AuditLayerBuilder {
     }
 
     /// Does not record requests under `prefix` (`/internal` covers `/internal` and `/internal/x`,
-    /// not `/internals`).
+    /// not `/internals`): the whole path the client sent, as for [`skip_path`](Self::skip_path).
     pub fn skip_path_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.config.skip_prefixes.push(prefix.into());
         self
     }
 
     /// Does not record requests for which `skip` returns true. It runs on every request, so keep it
-    /// cheap.
+    /// cheap. It sees the request as the layer gets it: on a router nested in axum, `parts.uri`
+    /// without the nest's prefix; the client's whole URI is in the extensions as axum's
+    /// `OriginalUri`.
     pub fn skip_if<F>(mut self, skip: F) -> Self
     where
         F: Fn(&Parts) -> bool + Send + Sync + 'static,
