@@ -28,6 +28,7 @@ use http_body_util::{BodyExt, Full};
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, oneshot};
 use tokio_stream::{Stream, StreamExt};
+use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Response, Status, Streaming};
@@ -62,11 +63,20 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     grpc_web_is_recorded_with_the_status_of_its_trailer_frame,
     #[cfg(feature = "grpc-reflect")]
     decoded_request_is_redacted,
+    compressed_request_is_described_not_leaked,
+    ten_thousand_messages_streamed,
+    client_stream_over_the_capture_cap,
+    status_with_details_and_non_ascii_message,
 ];
 
 fn main() {
     support::run_matrix("gRPC", SCENARIOS);
 }
+
+/// A message tonic must percent-encode: non-ASCII, a `%`, a line break.
+const DETAILED_MESSAGE: &str = "réservation 7 déjà prise: 100% plein ✓\nretry";
+/// Binary `grpc-status-details-bin`, not valid UTF-8.
+const DETAILS: &[u8] = b"\x08\x09\x12\x04\xff\xfe\x00\x80";
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const METHOD: &str = "tower_audit.demo.v1.Demo/";
@@ -141,6 +151,11 @@ impl Demo for DemoService {
         match ping.mode.as_str() {
             "invalid" => Err(status_with_metadata(Code::InvalidArgument, "bad ping")),
             "internal" => Err(status_with_metadata(Code::Internal, "boom")),
+            "details" => Err(Status::with_details(
+                Code::FailedPrecondition,
+                DETAILED_MESSAGE,
+                Bytes::from_static(DETAILS),
+            )),
             "panic" => panic!("the handler panicked on purpose"),
             "hang" => {
                 self.never.notified().await;
@@ -238,7 +253,10 @@ impl GrpcServer {
         let signal = async {
             let _ = stopped.await;
         };
-        let service = DemoServer::new(service);
+        // Accepting gzip changes nothing for a client that does not compress.
+        let service = DemoServer::new(service)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
         let task = match layer {
             Some(layer) => tokio::spawn(
                 Server::builder()
@@ -844,4 +862,130 @@ async fn decoded_request_is_redacted(t: Arc<TestDb>) {
         serde_json::json!({ "username": "alice", "password": "[REDACTED]" })
     );
     assert!(!body.contains("hunter2"));
+}
+
+/// A gzip-compressed request (`grpc-encoding: gzip`, the message's compressed flag set): its body
+/// is described by its size, never stored as compressed bytes nor decoded without redaction.
+async fn compressed_request_is_described_not_leaked(t: Arc<TestDb>) {
+    let h = Harness::start_with(&t, |builder| {
+        let builder = builder.record_headers([http::HeaderName::from_static("grpc-encoding")]);
+        #[cfg(feature = "grpc-reflect")]
+        let builder = builder.grpc_descriptors(
+            tower_audit::prost_reflect::DescriptorPool::decode(
+                include_bytes!("../proto/generated/demo.bin").as_ref(),
+            )
+            .unwrap(),
+        );
+        builder
+    })
+    .await;
+    let outcome = h
+        .same_outcome(|client| async move {
+            let mut client = client
+                .send_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Gzip);
+            let login = LoginRequest {
+                username: "alice".into(),
+                password: "hunter2-hunter2-hunter2".into(),
+            };
+            unary_outcome(client.login(login).await)
+        })
+        .await;
+    assert_eq!(outcome.replies, ["welcome alice"]);
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "Login");
+    assert_eq!((row.status, row.grpc_status), (Some(200), Some(0)));
+    assert_eq!(counts(&row), (Some(1), Some(1)));
+    assert_eq!(
+        row.request_headers,
+        Some(serde_json::json!({ "grpc-encoding": "gzip" }))
+    );
+    let body = row.request_body.as_deref().unwrap();
+    assert_eq!(
+        body,
+        format!("[binary application/grpc, {} bytes]", row.request_bytes)
+    );
+    assert!(!body.contains("hunter2"));
+}
+
+/// A server stream of 10,000 messages: counts and bytes exact.
+async fn ten_thousand_messages_streamed(t: Arc<TestDb>) {
+    const N: u32 = 10_000;
+    let h = Harness::start(&t).await;
+    let outcome = h
+        .same_outcome(|mut client| async move {
+            let request = Ping {
+                count: N,
+                ..ping("m", "")
+            };
+            stream_outcome(client.server_stream(request).await).await
+        })
+        .await;
+    assert_eq!(
+        (outcome.code, outcome.replies.len()),
+        (Code::Ok, N as usize)
+    );
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "ServerStream");
+    assert_eq!((row.status, row.grpc_status), (Some(200), Some(0)));
+    assert_eq!(row.error, None);
+    assert_eq!(counts(&row), (Some(1), Some(i64::from(N))));
+    let sent: usize = (0..N)
+        .map(|i| 5 + prost::Message::encoded_len(&pong(format!("m {i}"), i)))
+        .sum();
+    assert_eq!(row.response_bytes, sent as i64);
+}
+
+/// A client stream larger than `max_body_bytes`: the capture is cut, the counts are not.
+async fn client_stream_over_the_capture_cap(t: Arc<TestDb>) {
+    const N: usize = 200;
+    let h = Harness::start_with(&t, |builder| builder.max_body_bytes(1024)).await;
+    let message = |i: usize| format!("{i:03}{}", "a".repeat(100));
+    let outcome = h
+        .same_outcome(|mut client| async move {
+            let pings = tokio_stream::iter((0..N).map(move |i| ping(&message(i), "")));
+            unary_outcome(client.client_stream(pings).await)
+        })
+        .await;
+    assert_eq!(outcome.code, Code::Ok);
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "ClientStream");
+    assert_eq!((row.status, row.grpc_status), (Some(200), Some(0)));
+    assert_eq!(counts(&row), (Some(N as i64), Some(1)));
+    let sent: usize = (0..N)
+        .map(|i| 5 + prost::Message::encoded_len(&ping(&message(i), "")))
+        .sum();
+    assert_eq!(row.request_bytes, sent as i64);
+    assert!(row.request_body_truncated);
+    assert_eq!(
+        row.request_body.as_deref(),
+        Some(format!("[binary application/grpc, {sent} bytes]").as_str())
+    );
+}
+
+/// A `Status` with binary details and a message tonic percent-encodes: `error` holds the
+/// message as the handler wrote it, nothing of the details.
+async fn status_with_details_and_non_ascii_message(t: Arc<TestDb>) {
+    let h = Harness::start(&t).await;
+    let outcome = h
+        .same_outcome(|mut client| async move {
+            unary_outcome(client.unary(ping("x", "details")).await)
+        })
+        .await;
+    assert_eq!(
+        (outcome.code, outcome.message.as_str()),
+        (Code::FailedPrecondition, DETAILED_MESSAGE)
+    );
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "Unary");
+    assert_eq!(
+        (row.status, row.grpc_status),
+        (Some(200), Some(Code::FailedPrecondition as i32))
+    );
+    assert_eq!(row.error.as_deref(), Some(DETAILED_MESSAGE));
+    assert_eq!(counts(&row), (Some(1), Some(0)));
 }
