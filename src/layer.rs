@@ -325,8 +325,13 @@ impl AuditLayerBuilder {
     }
 
     /// Request headers to store, redacted, in the `request_headers` column.
+    /// A name already listed (by a preset such as [`AuditLayer::builder_for_grpc`]) is kept once.
     pub fn record_headers<I: IntoIterator<Item = HeaderName>>(mut self, names: I) -> Self {
-        self.config.record_headers.extend(names);
+        for name in names {
+            if !self.config.record_headers.contains(&name) {
+                self.config.record_headers.push(name);
+            }
+        }
         self
     }
 

@@ -64,6 +64,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     #[cfg(feature = "grpc-reflect")]
     decoded_request_is_redacted,
     compressed_request_is_described_not_leaked,
+    binary_and_huge_metadata_and_secrets,
     ten_thousand_messages_streamed,
     client_stream_over_the_capture_cap,
     status_with_details_and_non_ascii_message,
@@ -907,6 +908,57 @@ async fn compressed_request_is_described_not_leaked(t: Arc<TestDb>) {
         format!("[binary application/grpc, {} bytes]", row.request_bytes)
     );
     assert!(!body.contains("hunter2"));
+}
+
+/// Binary (`-bin`, base64 on the wire) and large metadata are stored as sent; credentials are
+/// redacted, binary or not.
+async fn binary_and_huge_metadata_and_secrets(t: Arc<TestDb>) {
+    let names = [
+        "x-trace-bin",
+        "x-big",
+        "authorization",
+        "x-api-key",
+        "x-session-token-bin",
+    ];
+    let h = Harness::start_with(&t, |builder| {
+        builder.record_headers(names.map(http::HeaderName::from_static))
+    })
+    .await;
+    let big = "v".repeat(8 * 1024);
+    let outcome = h
+        .same_outcome(|mut client| {
+            let big = big.clone();
+            async move {
+                let mut request = Request::new(ping("hello", "ok"));
+                let metadata = request.metadata_mut();
+                metadata.insert_bin(
+                    "x-trace-bin",
+                    tonic::metadata::MetadataValue::from_bytes(&[0, 1, 2, 0xff, 0xfe]),
+                );
+                metadata.insert("x-big", big.parse().unwrap());
+                metadata.insert("authorization", "Bearer s3cr3t-token".parse().unwrap());
+                metadata.insert("x-api-key", "k-s3cr3t".parse().unwrap());
+                metadata.insert_bin(
+                    "x-session-token-bin",
+                    tonic::metadata::MetadataValue::from_bytes(b"s3cr3t-session"),
+                );
+                unary_outcome(client.unary(request).await)
+            }
+        })
+        .await;
+    assert_eq!(outcome.replies, ["hello"]);
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "Unary");
+    let headers = row.request_headers.unwrap();
+    let trace = headers["x-trace-bin"].as_str().unwrap();
+    assert!(["AAEC//4", "AAEC//4="].contains(&trace), "{trace}");
+    assert_eq!(headers["x-big"].as_str(), Some(big.as_str()));
+    for secret in ["authorization", "x-api-key", "x-session-token-bin"] {
+        assert_eq!(headers[secret], "[REDACTED]", "{secret}: {headers}");
+    }
+    let text = headers.to_string();
+    assert!(!text.contains("s3cr3t"), "{text}");
 }
 
 /// A server stream of 10,000 messages: counts and bytes exact.

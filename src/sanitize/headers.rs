@@ -32,8 +32,14 @@ pub(super) fn redact_headers(
         out.push(if out.is_empty() { '{' } else { ',' });
         push_json_string(&mut out, name.as_str());
         out.push(':');
-        let name_sensitive = rules.sensitive_headers.contains(name)
-            || rules.keys.is_sensitive(name.as_str(), &mut keybuf);
+        // gRPC binary metadata (`-bin`, base64) holds what its text twin would.
+        let key = name.as_str();
+        let key = key.strip_suffix("-bin").unwrap_or(key);
+        let name_sensitive = rules
+            .sensitive_headers
+            .iter()
+            .any(|sensitive| sensitive == name || sensitive.as_str() == key)
+            || rules.keys.is_sensitive(key, &mut keybuf);
         if values.peek().is_none() {
             push_value(&mut out, rules, name_sensitive, first);
         } else {
@@ -118,6 +124,28 @@ mod tests {
         assert_eq!(
             out,
             r#"{"authorization":"[REDACTED]","cookie":["[REDACTED]","[REDACTED]"],"x-api-key":"[REDACTED]","x-auth-token":"[REDACTED]","x-custom":"[REDACTED]","x-trace":"Bearer [REDACTED]"}"#
+        );
+    }
+
+    /// gRPC binary metadata (`-bin`, base64 on the wire) is named like its text twin.
+    #[test]
+    fn binary_metadata_with_a_credential_name_is_redacted() {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "x-session-token-bin",
+            "x-api-key-bin",
+            "authorization-bin",
+            "x-trace-bin",
+        ] {
+            headers.insert(name, HeaderValue::from_static("czNjcjN0"));
+        }
+        let names = headers.keys().cloned().collect::<Vec<_>>();
+        let out = Redactor::default()
+            .redact_headers(&headers, &names)
+            .unwrap();
+        assert_eq!(
+            out,
+            r#"{"x-session-token-bin":"[REDACTED]","x-api-key-bin":"[REDACTED]","authorization-bin":"[REDACTED]","x-trace-bin":"czNjcjN0"}"#
         );
     }
 
