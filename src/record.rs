@@ -558,14 +558,19 @@ impl PendingRecord {
 }
 
 impl PendingRecord {
-    /// The client's deadline, when a gRPC call without a response yet has outlived it.
+    /// The client's deadline, when a gRPC call without a status yet has outlived it: before the
+    /// response, or while it streams (tonic enforces the deadline only until the headers; the
+    /// client gives up on the stream at its deadline).
     fn deadline_passed(&self) -> Option<Duration> {
+        if self.grpc_status().is_some() {
+            return None;
+        }
         let timeout = self.grpc()?.timeout?;
         // The client's clock (and tonic's deadline timer) started before this layer's did: allow
         // for the time the request took to get here.
         let allowance = (timeout / 10).min(Duration::from_millis(50));
         let elapsed = self.shared.facts.arrived.elapsed() + allowance;
-        (self.status.is_none() && elapsed >= timeout).then_some(timeout)
+        (elapsed >= timeout).then_some(timeout)
     }
 
     /// The response went out whole though its body was not polled to its end: hyper sends no
@@ -596,17 +601,22 @@ impl Drop for PendingRecord {
         if !self.finished {
             let message = if std::thread::panicking() {
                 PANICKED.to_owned()
+            } else if self.response_sent_whole() {
+                self.finish_ok();
+                return;
             } else if let Some(timeout) = self.deadline_passed() {
                 // The server's deadline enforcement (tonic's, outside this layer) dropped the call,
                 // or the client gave up at its deadline: either way the call ended so.
                 self.rare().grpc_status = Some(GRPC_DEADLINE_EXCEEDED);
+                let when = if self.status.is_some() {
+                    "during the response"
+                } else {
+                    "before the service responded"
+                };
                 format!(
-                    "grpc: deadline exceeded (grpc-timeout {} ms), cancelled before the service responded",
+                    "grpc: deadline exceeded (grpc-timeout {} ms), cancelled {when}",
                     timeout.as_millis()
                 )
-            } else if self.response_sent_whole() {
-                self.finish_ok();
-                return;
             } else if self.status.is_some() {
                 CANCELLED_DURING_RESPONSE.to_owned()
             } else {

@@ -68,6 +68,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     ten_thousand_messages_streamed,
     client_stream_over_the_capture_cap,
     status_with_details_and_non_ascii_message,
+    deadline_expires_while_the_server_streams,
 ];
 
 fn main() {
@@ -1040,4 +1041,38 @@ async fn status_with_details_and_non_ascii_message(t: Arc<TestDb>) {
     );
     assert_eq!(row.error.as_deref(), Some(DETAILED_MESSAGE));
     assert_eq!(counts(&row), (Some(1), Some(0)));
+}
+
+/// The client's deadline passes while the server streams: the client gives up at its deadline,
+/// as gRPC clients do (tonic enforces `grpc-timeout` only until the response headers).
+async fn deadline_expires_while_the_server_streams(t: Arc<TestDb>) {
+    const TIMEOUT: Duration = Duration::from_millis(200);
+    let h = Harness::start(&t).await;
+    let (dropped_tx, dropped_rx) = oneshot::channel();
+    *h.audited_service.stream_dropped.lock().unwrap() = Some(dropped_tx);
+    let call = |mut client: DemoClient<Channel>| async move {
+        let started = tokio::time::Instant::now();
+        let mut request = Request::new(ping("", "one_then_wait"));
+        request.set_timeout(TIMEOUT);
+        let mut stream = client.server_stream(request).await.unwrap().into_inner();
+        let first = stream.message().await.unwrap().unwrap();
+        let rest = tokio::time::timeout_at(started + TIMEOUT, stream.message()).await;
+        assert!(rest.is_err(), "the stream went on: {rest:?}");
+        first.message
+    };
+    let without = call(h.plain.client().await).await;
+    let with = call(h.audited.client().await).await;
+    assert_eq!(with, without);
+
+    tokio::time::timeout(DEADLINE, dropped_rx)
+        .await
+        .expect("the server never dropped the response stream")
+        .unwrap();
+    let row = h.finish().await;
+    assert_grpc_row(&row, "ServerStream");
+    assert_eq!(row.status, Some(200));
+    assert_eq!(row.grpc_status, Some(Code::DeadlineExceeded as i32));
+    let error = row.error.as_deref().unwrap();
+    assert!(error.contains("deadline exceeded"), "{error}");
+    assert_eq!(counts(&row), (Some(1), Some(1)));
 }
