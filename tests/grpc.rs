@@ -66,6 +66,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     compressed_request_is_described_not_leaked,
     binary_and_huge_metadata_and_secrets,
     ten_thousand_messages_streamed,
+    a_few_messages_of_several_megabytes,
     client_stream_over_the_capture_cap,
     status_with_details_and_non_ascii_message,
     deadline_expires_while_the_server_streams,
@@ -987,6 +988,40 @@ async fn ten_thousand_messages_streamed(t: Arc<TestDb>) {
     assert_eq!(counts(&row), (Some(1), Some(i64::from(N))));
     let sent: usize = (0..N)
         .map(|i| 5 + prost::Message::encoded_len(&pong(format!("m {i}"), i)))
+        .sum();
+    assert_eq!(row.response_bytes, sent as i64);
+}
+
+/// Three messages of 3 MB each way round: a request far over the capture cap, counts and bytes
+/// exact.
+async fn a_few_messages_of_several_megabytes(t: Arc<TestDb>) {
+    const N: u32 = 3;
+    let big = "x".repeat(3 << 20);
+    let h = Harness::start(&t).await;
+    let outcome = h
+        .same_outcome(|mut client| {
+            let request = Ping {
+                count: N,
+                ..ping(&big, "")
+            };
+            async move { stream_outcome(client.server_stream(request).await).await }
+        })
+        .await;
+    assert_eq!(
+        (outcome.code, outcome.replies.len()),
+        (Code::Ok, N as usize)
+    );
+
+    let row = h.finish().await;
+    assert_grpc_row(&row, "ServerStream");
+    assert_eq!((row.status, row.grpc_status), (Some(200), Some(0)));
+    assert_eq!(row.error, None);
+    assert_eq!(counts(&row), (Some(1), Some(i64::from(N))));
+    let request_len = 5 + prost::Message::encoded_len(&ping(&big, "")) + 2;
+    assert_eq!(row.request_bytes, request_len as i64);
+    assert!(row.request_body_truncated);
+    let sent: usize = (0..N)
+        .map(|i| 5 + prost::Message::encoded_len(&pong(format!("{big} {i}"), i)))
         .sum();
     assert_eq!(row.response_bytes, sent as i64);
 }
