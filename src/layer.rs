@@ -198,14 +198,14 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// | [`max_body_bytes`](Self::max_body_bytes) | 64 KiB | request body bytes kept per request |
 /// | [`body_read_timeout`](Self::body_read_timeout) | 1 s | wait for a small JSON/form body the handler may never read |
 /// | [`skip_path`](Self::skip_path), [`skip_path_prefix`](Self::skip_path_prefix), [`skip_if`](Self::skip_if) | nothing skipped | requests not recorded |
-/// | [`request_id_header`](Self::request_id_header) | `x-request-id` | reused when present, else a UUID v7 |
+/// | [`request_id_header`](Self::request_id_header) | `x-request-id` | reused when present (cut to 128 bytes, invalid UTF-8 replaced), else a UUID v7 (also for an empty one) |
 /// | [`record_headers`](Self::record_headers) | none | request headers stored (redacted) in `request_headers` |
 /// | [`trusted_proxies`](Self::trusted_proxies) | none | proxies whose forwarding headers are believed |
 /// | [`anonymize_ip`](Self::anonymize_ip) | off | store client and peer addresses cut to /24 (IPv4) or /48 (IPv6) |
 /// | [`identify`](Self::identify) | none | user and tenant from the request head |
 /// | `jwt` (feature `jwt`) | none | user and tenant from a verified bearer token |
 /// | [`context_on_response`](Self::context_on_response) | off | the `AuditContext` in response extensions too |
-/// | [`echo_request_id`](Self::echo_request_id) | off | generate the request id on the request path and set it on the request and the response |
+/// | [`echo_request_id`](Self::echo_request_id) | off | generate the request id on the request path and set it on the request and the response; one the row could not store as sent is replaced |
 /// | [`redactor`](Self::redactor) | [`Redactor::default`] | sanitizes bodies, queries, headers |
 /// | `grpc_descriptors` (feature `grpc-reflect`) | none | gRPC request messages stored as redacted JSON rather than described by size |
 /// | [`capacity`](Self::capacity) | 32,768 records | the writer's queue |
@@ -370,8 +370,10 @@ impl AuditLayerBuilder {
 
     /// When the request carries no request id, generates one (UUID v7) on the request path and
     /// sets it on the request, for the handler, and on the response, for the client; a request id
-    /// the client sent is echoed on the response. Off by default: the id is then generated in the
-    /// writer, and only the row carries it.
+    /// the client sent is echoed on the response. An id the row could not store as sent (empty,
+    /// longer than 128 bytes, or not UTF-8) is replaced by a generated one, on the request too, so
+    /// that the id the client gets back finds its row. Off by default: the id is then generated in
+    /// the writer, and only the row carries it.
     pub fn echo_request_id(mut self, echo: bool) -> Self {
         self.config.echo_request_id = echo;
         self

@@ -268,9 +268,12 @@ pub(crate) fn client_uri(parts: &Parts) -> &http::Uri {
     &parts.uri
 }
 
-/// The request's id, generated (and set on the request, for the handler) when it has none.
+/// The request's id, generated (and set on the request, for the handler) when it has none, or
+/// one the row could not store as sent: the id echoed to the client is then the row's.
 fn request_id(parts: &mut Parts, config: &Config) -> http::HeaderValue {
-    if let Some(id) = parts.headers.get(&config.request_id_header) {
+    if let Some(id) = parts.headers.get(&config.request_id_header)
+        && storable_request_id(id.as_bytes())
+    {
         return id.clone();
     }
     let id = http::HeaderValue::from_str(&crate::writer::uuid_v7(chrono::Utc::now()).to_string())
@@ -279,6 +282,14 @@ fn request_id(parts: &mut Parts, config: &Config) -> http::HeaderValue {
         .headers
         .insert(config.request_id_header.clone(), id.clone());
     id
+}
+
+/// An id the writer stores unchanged: not empty, UTF-8, and within the column's length (the
+/// writer replaces invalid UTF-8 and cuts a longer id).
+fn storable_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= crate::migration::REQUEST_ID_LEN as usize
+        && std::str::from_utf8(id).is_ok()
 }
 
 fn recorded_headers(headers: &HeaderMap, names: &[http::HeaderName]) -> Option<Box<HeaderMap>> {

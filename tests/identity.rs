@@ -1,8 +1,8 @@
 //! Who and from where, as a deployment behind real proxies and real auth sees it: forwarded
 //! chains from trusted and untrusted peers, users set by middleware that rejects or by a handler
-//! whose response is still streaming, and bearer tokens that must not verify (feature `jwt`).
-//! Each scenario drives a real axum server over a socket and reads the rows back, against every
-//! configured backend (like `backends.rs`).
+//! whose response is still streaming, bearer tokens that must not verify (feature `jwt`), and
+//! request ids a client should not have sent. Each scenario drives a real axum server over a
+//! socket and reads the rows back, against every configured backend (like `backends.rs`).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;
@@ -41,6 +41,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     ipv4_mapped_and_ipv6_peers_match_their_rules,
     an_auth_middleware_that_rejects_still_records_its_user,
     context_set_while_the_response_streams_is_recorded,
+    unusual_request_ids_are_stored_as_echoed,
 ];
 
 #[cfg(feature = "jwt")]
@@ -87,6 +88,9 @@ async fn get_with(
     (parts.status, parts.headers, body)
 }
 
+/// Request headers, as `(name, value)`; a name may repeat.
+type Lines = &'static [(&'static str, &'static str)];
+
 fn value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap()
 }
@@ -104,7 +108,7 @@ async fn forwarded_chains_resolve_to_the_first_untrusted_hop(t: Arc<TestDb>) {
     let server = Server::start(Router::new().fallback(|| async { "ok" }).layer(layer)).await;
     const XFF: &str = "x-forwarded-for";
     const FWD: &str = "forwarded";
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    let cases: &[(&str, Lines, &str)] = &[
         // A forged left-most entry, a port, a trusted hop skipped.
         (
             "/several-hops",
@@ -217,7 +221,7 @@ async fn forwarded_headers_from_an_untrusted_peer_are_ignored(t: Arc<TestDb>) {
         .build()
         .unwrap();
     let server = Server::start(Router::new().fallback(|| async { "ok" }).layer(layer)).await;
-    let forged: &[(&str, &[(&str, &str)])] = &[
+    let forged: &[(&str, Lines)] = &[
         ("/xff", &[("x-forwarded-for", "203.0.113.1")]),
         ("/xff-trusted", &[("x-forwarded-for", "10.0.0.1")]),
         ("/forwarded", &[("forwarded", "for=203.0.113.2")]),
@@ -570,73 +574,64 @@ mod jwt {
         );
         let garbage_tail = "z".repeat(300);
         let garbage = format!("{}.~~~.{garbage_tail}", b64(&json!({ "alg": "HS256" })));
-        // (path, Authorization, user expected, reason expected)
-        let cases: Vec<(&str, Option<String>, Option<&str>, Option<&str>)> = vec![
+        // (path, Authorization, (user expected, reason expected))
+        type Expected = (Option<&'static str>, Option<&'static str>);
+        let cases: Vec<(&str, Option<String>, Expected)> = vec![
             (
                 "/valid",
                 Some(format!("Bearer {valid}")),
-                Some("alice"),
-                None,
+                (Some("alice"), None),
             ),
             (
                 "/odd-casing",
                 Some(format!("bEaReR    {valid}")),
-                Some("alice"),
-                None,
+                (Some("alice"), None),
             ),
             (
                 "/huge-valid",
                 Some(format!("Bearer {huge_valid}")),
-                Some("bob"),
-                None,
+                (Some("bob"), None),
             ),
             (
                 "/expired",
                 Some(format!("Bearer {expired}")),
-                None,
-                Some("ExpiredSignature"),
+                (None, Some("ExpiredSignature")),
             ),
             (
                 "/alg-none",
                 Some(format!("Bearer {none}")),
-                None,
-                Some("token rejected"),
+                (None, Some("token rejected")),
             ),
             (
                 "/wrong-key",
                 Some(format!("Bearer {wrong_key}")),
-                None,
-                Some("InvalidSignature"),
+                (None, Some("InvalidSignature")),
             ),
             (
                 "/odd-casing-wrong-key",
                 Some(format!("BEARER   {wrong_key}  ")),
-                None,
-                Some("InvalidSignature"),
+                (None, Some("InvalidSignature")),
             ),
             (
                 "/huge-forged",
                 Some(format!("Bearer {huge_forged}")),
-                None,
-                Some("InvalidSignature"),
+                (None, Some("InvalidSignature")),
             ),
             (
                 "/garbage",
                 Some(format!("Bearer {garbage}")),
-                None,
-                Some("token rejected"),
+                (None, Some("token rejected")),
             ),
             (
                 "/basic",
                 Some("Basic YWxpY2U6c2VjcmV0".into()),
-                None,
-                Some("not a bearer token"),
+                (None, Some("not a bearer token")),
             ),
             // The token in the query and another header: no user (only `Authorization` is
             // read), no reason (no `Authorization`), and nothing of it stored.
-            ("/query", None, None, None),
+            ("/query", None, (None, None)),
         ];
-        for (path, authorization, _, _) in &cases {
+        for (path, authorization, _) in &cases {
             let mut headers = vec![];
             if let Some(authorization) = authorization {
                 headers.push(("authorization", value(authorization)));
@@ -668,7 +663,7 @@ mod jwt {
         .filter(|part| !part.is_empty())
         .chain([padding.as_str(), garbage_tail.as_str()])
         .collect();
-        for (path, _, user, reason) in &cases {
+        for (path, _, (user, reason)) in &cases {
             let row = row_at(&rows, path);
             assert_eq!(row.user_id.as_deref(), *user, "{path}");
             let error = row
@@ -697,3 +692,96 @@ mod jwt {
 }
 #[cfg(feature = "jwt")]
 use jwt::rejected_tokens_name_no_one_and_leave_no_trace;
+
+// --- 3. Request ids -------------------------------------------------------------------------
+
+/// With `echo_request_id`, the id the client gets back, the one the handler sees and the
+/// row's are the same, whatever the client sent: a usable id is kept; one the row could not
+/// hold as sent (8 KiB, bytes that are not UTF-8, empty) is replaced by a generated one.
+/// Without echo, the row keeps what it can of the client's (cut to 128 bytes, invalid UTF-8
+/// replaced), and generates an id for an empty one.
+async fn unusual_request_ids_are_stored_as_echoed(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let huge = "r".repeat(8 * 1024);
+    // (path, id sent, kept as sent with echo, stored without echo: `None` for a generated id)
+    let cases: Vec<(&str, HeaderValue, bool, Option<&str>)> = vec![
+        (
+            "/plain",
+            value("client-chosen-1"),
+            true,
+            Some("client-chosen-1"),
+        ),
+        ("/tab", value("id\twith-tab"), true, Some("id\twith-tab")),
+        ("/huge", value(&huge), false, Some(&huge[..128])),
+        (
+            "/not-utf8",
+            HeaderValue::from_bytes(b"id-\xff\xfe-end").unwrap(),
+            false,
+            Some("id-\u{fffd}\u{fffd}-end"),
+        ),
+        ("/empty", HeaderValue::from_static(""), false, None),
+    ];
+    for echo in [true, false] {
+        let (layer, guard) = AuditLayer::builder(db.clone())
+            .echo_request_id(echo)
+            .build()
+            .unwrap();
+        let app = Router::new()
+            .fallback(|request: Request| async move {
+                let seen = request.headers().get("x-request-id").cloned();
+                seen.map(|v| Bytes::copy_from_slice(v.as_bytes()))
+                    .unwrap_or_default()
+            })
+            .layer(layer);
+        let server = Server::start(app).await;
+        let mut answers = vec![];
+        for (path, id, _, _) in &cases {
+            let path = format!("{path}-{echo}");
+            let (status, headers, body) =
+                get_with(&server, &path, &[("x-request-id", id.clone())]).await;
+            assert_eq!(status, StatusCode::OK);
+            answers.push((path, headers.get("x-request-id").cloned(), body));
+        }
+        server.stop().await;
+        shutdown(guard).await;
+
+        let rows = rows(&db).await;
+        // Compared as prefixes, not printed whole: an 8 KiB id would bury the failure.
+        let same = |a: &[u8], b: &[u8], what: &str, path: &str| {
+            assert!(
+                a == b,
+                "{path}: {what}: {:?}… ({} bytes) against {:?}… ({} bytes)",
+                String::from_utf8_lossy(&a[..a.len().min(40)]),
+                a.len(),
+                String::from_utf8_lossy(&b[..b.len().min(40)]),
+                b.len()
+            );
+        };
+        for ((path, echoed, seen), (_, sent, usable, kept)) in answers.iter().zip(&cases) {
+            let row = row_at(&rows, path);
+            let stored = row.request_id.as_deref().unwrap();
+            assert!(stored.len() <= 128, "{path}: {}", stored.len());
+            if echo {
+                let echoed = echoed.as_ref().expect("echoed");
+                same(echoed.as_bytes(), stored.as_bytes(), "echoed, stored", path);
+                same(seen, stored.as_bytes(), "the handler's, stored", path);
+                if *usable {
+                    same(stored.as_bytes(), sent.as_bytes(), "stored, sent", path);
+                } else {
+                    let id = uuid::Uuid::parse_str(stored).unwrap();
+                    assert_eq!(id.get_version_num(), 7, "{path}");
+                }
+            } else {
+                assert_eq!(echoed, &None, "{path}");
+                same(seen, sent.as_bytes(), "the handler's, sent", path);
+                match kept {
+                    Some(kept) => same(stored.as_bytes(), kept.as_bytes(), "stored, kept", path),
+                    None => {
+                        let id = uuid::Uuid::parse_str(stored).unwrap();
+                        assert_eq!(id.get_version_num(), 7, "{path}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -70,9 +70,10 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     };
     let v7 = |at: &chrono::DateTime<chrono::Utc>| super::uuid_v7(*at).to_string();
     let request_id = match request.text.get(TextPart::RequestId) {
-        Some(value) => lossy(value, REQUEST_ID_LEN as usize),
+        // An empty header names no request: it gets an id of its own, as a missing one does.
+        Some(value) if !value.is_empty() => lossy(value, REQUEST_ID_LEN as usize),
         // Generated here rather than on the request path: v7 keeps the arrival time in its prefix.
-        None => v7(&occurred_at),
+        _ => v7(&occurred_at),
     };
     #[cfg(feature = "grpc-reflect")]
     let decoded = grpc_descriptors
