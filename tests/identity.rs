@@ -703,6 +703,9 @@ use jwt::rejected_tokens_name_no_one_and_leave_no_trace;
 async fn unusual_request_ids_are_stored_as_echoed(t: Arc<TestDb>) {
     let db = t.migrated().await;
     let huge = "r".repeat(8 * 1024);
+    let at_limit = "a".repeat(128);
+    let over_limit = "a".repeat(129);
+    let accented = "é".repeat(65);
     // (path, id sent, kept as sent with echo, stored without echo: `None` for a generated id)
     let cases: Vec<(&str, HeaderValue, bool, Option<&str>)> = vec![
         (
@@ -720,6 +723,22 @@ async fn unusual_request_ids_are_stored_as_echoed(t: Arc<TestDb>) {
             Some("id-\u{fffd}\u{fffd}-end"),
         ),
         ("/empty", HeaderValue::from_static(""), false, None),
+        // UTF-8 is kept as sent; the column's 128 bytes are the limit, and a cut id keeps whole
+        // characters.
+        (
+            "/utf8",
+            HeaderValue::from_bytes("ид-запроса-1".as_bytes()).unwrap(),
+            true,
+            Some("ид-запроса-1"),
+        ),
+        ("/at-limit", value(&at_limit), true, Some(&at_limit)),
+        ("/over-limit", value(&over_limit), false, Some(&at_limit)),
+        (
+            "/over-limit-utf8",
+            HeaderValue::from_bytes(accented.as_bytes()).unwrap(),
+            false,
+            Some(&accented[..128]),
+        ),
     ];
     for echo in [true, false] {
         let (layer, guard) = AuditLayer::builder(db.clone())
