@@ -49,7 +49,7 @@ mod jwt {
     /// is away and records go to the journal, where the record is journaled: the token itself
     /// is never written anywhere). A request whose token fails verification is recorded with no
     /// user (unless the application set one) and the reason under `identity_error` in the row's
-    /// `extra`.
+    /// `extra`; so is one whose verified token has no user claim (a non-empty string or a number).
     ///
     /// | check | default | set with |
     /// | --- | --- | --- |
@@ -233,6 +233,11 @@ mod jwt {
             self
         }
 
+        /// The claim that names the user.
+        pub(crate) fn user_claim_name(&self) -> &str {
+            &self.user_claim
+        }
+
         /// The identity in a verified `Authorization: Bearer` token of a request that arrived at
         /// `arrived` (Unix seconds); `Err` says why not.
         ///
@@ -260,9 +265,10 @@ mod jwt {
             .map_err(|_| "token verification panicked".to_owned())?
             .map_err(|error| format!("token rejected: {error}"))?;
             self.times.check(&decoded.claims, arrived)?;
+            // An empty claim names no one: `""` is no user to look up.
             let claim = |name: &str| {
                 decoded.claims.get(name).and_then(|v| match v {
-                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
                     serde_json::Value::Number(n) => Some(n.to_string()),
                     _ => None,
                 })

@@ -563,6 +563,9 @@ mod jwt {
             json!({ "sub": "eve", "exp": later, "pad": padding }),
         );
         let expired = token(SECRET, json!({ "sub": "carol", "exp": now() - 3600 }));
+        let no_sub = token(SECRET, json!({ "email": "dana@example.com", "exp": later }));
+        let sub_empty = token(SECRET, json!({ "sub": "", "exp": later }));
+        let sub_object = token(SECRET, json!({ "sub": { "id": 7 }, "exp": later }));
         let wrong_key = token(
             b"an attacker's key",
             json!({ "sub": "mallory", "exp": later }),
@@ -626,6 +629,23 @@ mod jwt {
                 "/basic",
                 Some("Basic YWxpY2U6c2VjcmV0".into()),
                 (None, Some("not a bearer token")),
+            ),
+            // Verified, but naming no user: a row without a user says why.
+            (
+                "/no-sub",
+                Some(format!("Bearer {no_sub}")),
+                (None, Some("names no user")),
+            ),
+            (
+                "/sub-empty",
+                Some(format!("Bearer {sub_empty}")),
+                (None, Some("names no user")),
+            ),
+            // jsonwebtoken itself refuses a `sub` that is not a string.
+            (
+                "/sub-object",
+                Some(format!("Bearer {sub_object}")),
+                (None, Some("token rejected")),
             ),
             // The token in the query and another header: no user (only `Authorization` is
             // read), no reason (no `Authorization`), and nothing of it stored.

@@ -399,20 +399,28 @@ fn verify_identity(
     if context.user_id.is_some() {
         return;
     }
-    match jwt.identify(authorization, arrived) {
+    let reason = match jwt.identify(authorization, arrived) {
         Ok(identity) => {
-            context.user_id = identity.user_id;
             if context.tenant_id.is_none() {
                 context.tenant_id = identity.tenant_id;
             }
+            context.user_id = identity.user_id;
+            if context.user_id.is_some() {
+                return;
+            }
+            // A verified token without its user claim (a misconfigured `user_claim`, a machine
+            // token): the row says why it has no user rather than nothing.
+            format!(
+                "token verified, but its `{}` claim names no user",
+                jwt.user_claim_name()
+            )
         }
-        Err(reason) => {
-            context
-                .extra
-                .get_or_insert_with(serde_json::Map::new)
-                .insert("identity_error".into(), reason.into());
-        }
-    }
+        Err(reason) => reason,
+    };
+    context
+        .extra
+        .get_or_insert_with(serde_json::Map::new)
+        .insert("identity_error".into(), reason.into());
 }
 
 /// Runs handler-supplied fields through the body sanitizer, as JSON.
