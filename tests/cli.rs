@@ -1501,6 +1501,81 @@ mod verify {
         }
     }
 
+    /// A row whose `occurred_at` holds no time (text, a number, a blob) stopped an export whose
+    /// page ended at it: the next page had no time to start after. The export now goes on from
+    /// the value as stored, at any page size: every row once, the others in time order, the
+    /// planted one where SQLite's order puts it, written as stored and named. `id` cannot be
+    /// planted: it is the rowid, and SQLite refuses what is no integer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_row_whose_time_is_none_does_not_stop_the_export() {
+        use sea_orm::ConnectionTrait;
+        use tower_audit::store::{AuditFilter, Export, ExportFormat};
+        for set in [
+            "occurred_at = 'garbage'",
+            "occurred_at = '0000'",
+            "occurred_at = 42",
+            "occurred_at = 4.5",
+            "occurred_at = X'07'",
+        ] {
+            let fixture = Fixture::new().await;
+            let db = fixture.db().await;
+            six_chained_rows(&db).await;
+            db.execute_unprepared(&format!("UPDATE audit_log SET {set} WHERE id = 3"))
+                .await
+                .unwrap();
+            for page_size in 1..=7 {
+                let mut out = Vec::new();
+                let report = Export::new(ExportFormat::Ndjson)
+                    .page_size(page_size)
+                    .to_writer(&db, &AuditFilter::new(), &mut out)
+                    .await
+                    .unwrap_or_else(|error| panic!("{set}, pages of {page_size}: {error}"));
+                let ids: Vec<i64> = String::from_utf8(out)
+                    .unwrap()
+                    .lines()
+                    .map(|line| {
+                        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+                        row["id"].as_i64().unwrap()
+                    })
+                    .collect();
+                let others: Vec<i64> = ids.iter().copied().filter(|&id| id != 3).collect();
+                assert_eq!(others, [1, 2, 4, 5, 6], "{set}, pages of {page_size}");
+                assert_eq!(ids.len(), 6, "{set}, pages of {page_size}: {ids:?}");
+                assert_eq!(report.rows, 6, "{set}, pages of {page_size}");
+                assert_eq!(report.unreadable.len(), 1, "{set}: {report:?}");
+                assert_eq!(
+                    (report.unreadable[0].id, report.unreadable[0].column),
+                    (3, "occurred_at"),
+                    "{set}"
+                );
+            }
+            let file = fixture._dir.path().join("trail.ndjson");
+            let file = file.to_str().unwrap();
+            let out = fixture
+                .run(&["export", "--with-proof", "--output", file])
+                .await;
+            assert_eq!(out.code, 0, "{set}: {out:?}");
+            assert!(
+                out.stderr.contains("row 3: occurred_at holds "),
+                "{set}: {out:?}"
+            );
+            assert!(out.stderr.contains("exported 6 rows"), "{set}: {out:?}");
+            let out = run_keyed(&fixture, &["verify", "--export", file], "k1").await;
+            assert_eq!(out.code, 4, "{set}: {out:?}");
+            assert!(out.stdout.starts_with("api-1: "), "{set}: {out:?}");
+        }
+        // The rowid: SQLite refuses a value that is no integer.
+        let fixture = Fixture::new().await;
+        let db = fixture.db().await;
+        six_chained_rows(&db).await;
+        for set in ["id = 'x'", "id = 4.5", "id = X'07'"] {
+            let refused = db
+                .execute_unprepared(&format!("UPDATE audit_log SET {set} WHERE id = 3"))
+                .await;
+            assert!(refused.is_err(), "{set}: {refused:?}");
+        }
+    }
+
     /// A scheduled `verify --chain` with a typo must not pass for an intact chain: exit code 5,
     /// on the database and on an export.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

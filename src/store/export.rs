@@ -6,7 +6,7 @@ use chrono::SecondsFormat;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
 
-use super::query::stored_page;
+use super::query::{StoredCursor, stored_page};
 use super::stored::{self, Stored, UnreadableRow, UnreadableValue, undecodable};
 use super::{AuditFilter, PageRequest};
 use crate::Error;
@@ -176,10 +176,9 @@ impl Export {
     /// # Errors
     ///
     /// [`Error::Database`] when a query fails, [`Error::Io`] when writing fails,
-    /// [`Error::Config`] when a proof is asked of CSV or OpenTelemetry names,
-    /// [`Error::UnreadableRow`] when a page ends at a row whose `occurred_at` holds no time
-    /// (there is no going on past it in time order). A row holding another value its column
-    /// cannot hold is written as stored (see [`ExportReport::unreadable`]).
+    /// [`Error::Config`] when a proof is asked of CSV or OpenTelemetry names. A row holding a
+    /// value its column cannot hold is written as stored (see [`ExportReport::unreadable`]),
+    /// where SQLite's order puts it, even a time that is none.
     pub async fn to_async_writer<C, W>(
         &self,
         db: &C,
@@ -206,10 +205,9 @@ impl Export {
     /// # Errors
     ///
     /// [`Error::Database`] when a query fails, [`Error::Io`] when writing fails,
-    /// [`Error::Config`] when a proof is asked of CSV or OpenTelemetry names,
-    /// [`Error::UnreadableRow`] when a page ends at a row whose `occurred_at` holds no time
-    /// (there is no going on past it in time order). A row holding another value its column
-    /// cannot hold is written as stored (see [`ExportReport::unreadable`]).
+    /// [`Error::Config`] when a proof is asked of CSV or OpenTelemetry names. A row holding a
+    /// value its column cannot hold is written as stored (see [`ExportReport::unreadable`]),
+    /// where SQLite's order puts it, even a time that is none.
     pub async fn to_writer<C, W>(
         &self,
         db: &C,
@@ -314,6 +312,8 @@ struct Chunks {
     export: Export,
     report: ExportReport,
     request: Option<PageRequest>,
+    /// Where the next page of rows starts.
+    after: Option<StoredCursor>,
     header_done: bool,
     /// Per chain among the rows written: the lowest and highest position.
     chains: BTreeMap<String, (i64, i64)>,
@@ -333,6 +333,7 @@ impl Chunks {
             export,
             report: ExportReport::default(),
             request: Some(PageRequest::oldest_first(export.page_size)),
+            after: None,
             header_done: export.format != ExportFormat::Csv,
             chains: BTreeMap::new(),
             completing: None,
@@ -365,7 +366,7 @@ impl Chunks {
             self.proof(db, buf).await?;
             return Ok(true);
         };
-        let (rows, next) = stored_page(db, filter, request).await?;
+        let (rows, next) = stored_page(db, filter, request, self.after.take()).await?;
         self.report.pages += 1;
         self.report.rows += rows.len() as u64;
         self.report.largest_page = self.report.largest_page.max(rows.len());
@@ -390,7 +391,9 @@ impl Chunks {
                 *range = (range.0.min(seq), range.1.max(seq));
             }
         }
-        self.request = next.map(|next| request.after(Some(next)));
+        // Past the last row as stored: one whose time is none is no end of the export.
+        self.request = next.is_some().then_some(request);
+        self.after = next;
         Ok(true)
     }
 

@@ -185,7 +185,8 @@ pub async fn page<C: ConnectionTrait>(
     filter: &AuditFilter,
     request: PageRequest,
 ) -> Result<Page, Error> {
-    let (stored, next) = stored_page(db, filter, request).await?;
+    let after = request.after.map(StoredCursor::from);
+    let (stored, next) = stored_page(db, filter, request, after).await?;
     let mut rows = Vec::with_capacity(stored.len());
     for row in stored {
         match row {
@@ -194,23 +195,60 @@ pub async fn page<C: ConnectionTrait>(
             Stored::Unreadable(row) => return Err(row.error(None)),
         }
     }
+    // Every row read whole: the last one is where the next page starts.
+    let next = next.and(rows.last().map(Cursor::after));
     Ok(Page { rows, next })
 }
 
-/// The rows of [`page`], each read whole, or as stored where it holds a value its column cannot
-/// hold; and the cursor of the next page.
+/// Where a page of stored rows ends: the `(occurred_at, id)` of its last row, `occurred_at` as
+/// stored. A row whose `occurred_at` holds no time (SQLite: text, a number or a blob planted in
+/// the column) has no [`Cursor`]; the next page starts after the value as stored, which SQLite
+/// compares in the order its `ORDER BY` gives (numbers, then text, then blobs).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StoredCursor {
+    occurred_at: sea_orm::Value,
+    id: i64,
+}
+
+impl From<Cursor> for StoredCursor {
+    fn from(cursor: Cursor) -> Self {
+        StoredCursor {
+            occurred_at: cursor.occurred_at.into(),
+            id: cursor.id,
+        }
+    }
+}
+
+impl StoredCursor {
+    /// The cursor just past `row`.
+    fn after(row: &Stored) -> Self {
+        match row {
+            Stored::Row(row) => Cursor::after(row).into(),
+            Stored::Unreadable(row) => StoredCursor {
+                occurred_at: row
+                    .stored("occurred_at")
+                    .unwrap_or_else(|| row.model.occurred_at.into()),
+                // The rowid: SQLite stores nothing but an integer there.
+                id: row.model.id,
+            },
+        }
+    }
+}
+
+/// The rows of [`page`] past `after` (the request's own cursor is not used), each read whole, or
+/// as stored where it holds a value its column cannot hold; and where the next page starts.
 ///
 /// # Errors
 ///
-/// [`Error::Database`] when a query fails; [`Error::UnreadableRow`] when the page's last row
-/// holds a time that is none, as there is no going on past it in time order.
+/// [`Error::Database`] when a query fails.
 pub(crate) async fn stored_page<C: ConnectionTrait>(
     db: &C,
     filter: &AuditFilter,
     request: PageRequest,
-) -> Result<(Vec<Stored>, Option<Cursor>), Error> {
+    after: Option<StoredCursor>,
+) -> Result<(Vec<Stored>, Option<StoredCursor>), Error> {
     let limit = Ord::max(request.limit, 1);
-    let select = page_select(db.get_database_backend(), filter, request);
+    let select = select_after(db.get_database_backend(), filter, request, after);
     let mut rows = match select.clone().all(db).await {
         Ok(rows) => rows.into_iter().map(Stored::Row).collect(),
         Err(error) if undecodable(&error) => stored::rows(db, select).await?,
@@ -218,14 +256,7 @@ pub(crate) async fn stored_page<C: ConnectionTrait>(
     };
     let next = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
-        match rows.last() {
-            Some(Stored::Row(row)) => Some(Cursor::after(row)),
-            Some(Stored::Unreadable(row)) if row.holds_unreadable("occurred_at") => {
-                return Err(row.error(Some("occurred_at")));
-            }
-            Some(Stored::Unreadable(row)) => Some(Cursor::after(&row.model)),
-            None => None,
-        }
+        rows.last().map(StoredCursor::after)
     } else {
         None
     };
@@ -242,9 +273,24 @@ pub fn page_select(
     filter: &AuditFilter,
     request: PageRequest,
 ) -> Select<Entity> {
+    select_after(
+        backend,
+        filter,
+        request,
+        request.after.map(StoredCursor::from),
+    )
+}
+
+/// [`page_select`], past `after` rather than the request's cursor.
+fn select_after(
+    backend: DbBackend,
+    filter: &AuditFilter,
+    request: PageRequest,
+    after: Option<StoredCursor>,
+) -> Select<Entity> {
     let limit = Ord::max(request.limit, 1);
     let mut condition = filter.condition(backend);
-    if let Some(cursor) = request.after {
+    if let Some(cursor) = after {
         condition = condition.add(keyset(request.order, cursor));
     }
     let select = Entity::find().filter(condition);
@@ -278,14 +324,14 @@ pub fn page_select(
 const OCCURRED_AT_INDEX: &str = "idx_audit_log_occurred_at";
 
 /// Rows strictly past `cursor` in `order`. The first conjunct alone is an index range.
-fn keyset(order: Order, cursor: Cursor) -> Condition {
-    let Cursor { occurred_at, id } = cursor;
+fn keyset(order: Order, cursor: StoredCursor) -> Condition {
+    let StoredCursor { occurred_at, id } = cursor;
     match order {
         Order::NewestFirst => Condition::all()
-            .add(Column::OccurredAt.lte(occurred_at))
+            .add(Column::OccurredAt.lte(occurred_at.clone()))
             .add(Column::OccurredAt.lt(occurred_at).or(Column::Id.lt(id))),
         Order::OldestFirst => Condition::all()
-            .add(Column::OccurredAt.gte(occurred_at))
+            .add(Column::OccurredAt.gte(occurred_at.clone()))
             .add(Column::OccurredAt.gt(occurred_at).or(Column::Id.gt(id))),
     }
 }

@@ -91,6 +91,14 @@ impl UnreadableRow {
         self.unreadable.iter().any(|(c, _)| *c == column)
     }
 
+    /// `column`'s stored value, for a keyset, where it did not read.
+    pub(crate) fn stored(&self, column: &str) -> Option<sea_orm::Value> {
+        self.unreadable
+            .iter()
+            .find(|(c, _)| *c == column)
+            .map(|(_, stored)| stored.sql.clone())
+    }
+
     /// The stored `chain_seq`, for a keyset by position: the model's where it read.
     pub(crate) fn chain_seq(&self) -> Option<sea_orm::Value> {
         match self.unreadable.iter().find(|(c, _)| *c == "chain_seq") {
