@@ -1576,6 +1576,61 @@ mod verify {
         }
     }
 
+    /// `replay` stopped at the first row holding a value its column cannot hold (the page's
+    /// `Error::UnreadableRow`), and `stats` failed to decode the group of a planted status,
+    /// route or latency. `replay` now skips the row with the reason and goes on; `stats` counts
+    /// what its columns can hold.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_and_stats_go_past_a_value_its_column_cannot_hold() {
+        use sea_orm::ConnectionTrait;
+        for set in [
+            "status = 'abc'",
+            "status = 2.5",
+            "latency_us = 'slow'",
+            "route = X'07'",
+            "user_id = X'07'",
+            "occurred_at = 'garbage'",
+            "request_body = X'07'",
+        ] {
+            let fixture = Fixture::new().await;
+            let db = fixture.db().await;
+            six_chained_rows(&db).await;
+            db.execute_unprepared(&format!("UPDATE audit_log SET {set} WHERE id = 3"))
+                .await
+                .unwrap();
+            let column = set.split(' ').next().unwrap();
+            let out = fixture
+                .run(&["replay", "--target", "http://127.0.0.1:9", "--dry-run"])
+                .await;
+            assert_eq!(out.code, 0, "{set}: {out:?}");
+            assert!(
+                out.stdout
+                    .contains(&format!("skipped: row 3: {column} holds ")),
+                "{set}: {out:?}"
+            );
+            assert!(
+                out.stdout.contains("0 sent, 1 skipped, 0 failed"),
+                "{set}: {out:?}"
+            );
+            assert_eq!(
+                out.stdout.matches("would send").count(),
+                5,
+                "{set}: {out:?}"
+            );
+
+            let out = fixture.run(&["stats"]).await;
+            assert_eq!(out.code, 0, "{set}: {out:?}");
+            let stats = tower_audit::store::stats(
+                &db,
+                &tower_audit::store::AuditFilter::new(),
+                tower_audit::store::StatsOptions::default(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{set}: {error}"));
+            assert_eq!(stats.total, 6, "{set}");
+        }
+    }
+
     /// A scheduled `verify --chain` with a typo must not pass for an intact chain: exit code 5,
     /// on the database and on an export.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

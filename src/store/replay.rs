@@ -10,7 +10,9 @@ use http_body_util::Full;
 use sea_orm::ConnectionTrait;
 use tower_service::Service;
 
-use super::{AuditFilter, PageRequest, page};
+use super::query::stored_page;
+use super::stored::Stored;
+use super::{AuditFilter, PageRequest};
 use crate::Error;
 use crate::entity::audit_log::{Model, REQUEST_BODY_ALTERED};
 
@@ -314,6 +316,10 @@ impl ReplayReport {
 /// `request_headers` has it, else `application/json` for a body that parses as JSON. Response
 /// bodies are dropped unread.
 ///
+/// A row holding a value its column cannot hold (SQLite checks no types; no writer stores one)
+/// is skipped too, the reason naming the row, column and value; its record holds placeholders
+/// for the values that do not read.
+///
 /// # Example
 ///
 /// ```no_run
@@ -355,21 +361,30 @@ where
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval
     });
-    let mut request = PageRequest::oldest_first(options.page_size);
+    let request = PageRequest::oldest_first(options.page_size);
+    let mut after = None;
     loop {
-        let page = page(db, &filter, request).await?;
-        for row in page.rows {
-            let record = ReplayRecord::from(row);
-            let outcome = if let Some(reason) = record.unreplayable(&options.marker) {
-                ReplayOutcome::Skipped { reason }
-            } else if options.dry_run {
-                ReplayOutcome::WouldSend
-            } else {
-                if let Some(ticker) = &mut ticker {
-                    ticker.tick().await;
+        let (rows, next) = stored_page(db, &filter, request, after).await?;
+        for row in rows {
+            let (record, unreadable) = match row {
+                Stored::Row(row) => (ReplayRecord::from(row), None),
+                // What was sent cannot be known from it: skipped, as a redacted body is.
+                Stored::Unreadable(row) => {
+                    let reason = row.error(None).to_string();
+                    (ReplayRecord::from(row.model), Some(reason))
                 }
-                send(&mut service, &record, &options).await
             };
+            let outcome =
+                if let Some(reason) = unreadable.or_else(|| record.unreplayable(&options.marker)) {
+                    ReplayOutcome::Skipped { reason }
+                } else if options.dry_run {
+                    ReplayOutcome::WouldSend
+                } else {
+                    if let Some(ticker) = &mut ticker {
+                        ticker.tick().await;
+                    }
+                    send(&mut service, &record, &options).await
+                };
             let stop = options.stop_on_error && outcome.is_error();
             report.entries.push((record, outcome));
             if stop {
@@ -377,8 +392,8 @@ where
                 return Ok(report);
             }
         }
-        match page.next {
-            Some(next) => request = request.after(Some(next)),
+        match next {
+            Some(next) => after = Some(next),
             None => return Ok(report),
         }
     }

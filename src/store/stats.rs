@@ -2,11 +2,12 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IdenStatic,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::AuditFilter;
+use super::stored::undecodable;
 use crate::Error;
 use crate::entity::audit_log::{Column, Entity};
 
@@ -92,7 +93,9 @@ struct StatusGroup {
 /// Aggregates of the rows matching `filter` (give it a time range: the window).
 ///
 /// Counts are `GROUP BY` queries; percentiles use `percentile_cont` on PostgreSQL and are
-/// computed in Rust elsewhere (see [`StatsOptions::max_samples`]).
+/// computed in Rust elsewhere (see [`StatsOptions::max_samples`]). A value its column cannot
+/// hold (SQLite checks no types: `'abc'` planted in `status`; no writer stores one) counts in
+/// `total` and in no group: not in a status class, route, user or the latencies.
 ///
 /// # Example
 ///
@@ -115,22 +118,28 @@ pub async fn stats<C: ConnectionTrait>(
     filter: &AuditFilter,
     options: StatsOptions,
 ) -> Result<AuditStats, Error> {
-    let total = Entity::find()
-        .filter(filter.condition(db.get_database_backend()))
-        .count(db)
-        .await?;
-    let by_route = top_groups(db, filter, Column::Route, options.top).await?;
-    let by_user = top_groups(db, filter, Column::UserId, options.top).await?;
+    let condition = filter.condition(db.get_database_backend());
+    let total = Entity::find().filter(condition.clone()).count(db).await?;
+    let by_route = top_groups(db, &condition, Column::Route, options.top).await?;
+    let by_user = top_groups(db, &condition, Column::UserId, options.top).await?;
 
-    let statuses = Entity::find()
-        .select_only()
-        .column(Column::Status)
-        .column_as(Expr::col(Column::Id).count(), "n")
-        .filter(filter.condition(db.get_database_backend()))
-        .group_by(Column::Status)
-        .into_model::<StatusGroup>()
-        .all(db)
-        .await?;
+    let statuses = |condition: Condition| {
+        Entity::find()
+            .select_only()
+            .column(Column::Status)
+            .column_as(Expr::col(Column::Id).count(), "n")
+            .filter(condition)
+            .group_by(Column::Status)
+            .into_model::<StatusGroup>()
+    };
+    let statuses = match statuses(condition.clone()).all(db).await {
+        Ok(statuses) => statuses,
+        Err(error) if undecodable(&error) => {
+            let holding = holding(&condition, Column::Status, "'integer', 'null'");
+            statuses(holding).all(db).await?
+        }
+        Err(error) => return Err(error.into()),
+    };
     let mut by_status_class: Vec<(StatusClass, u64)> = Vec::new();
     for group in statuses {
         let class = group.status.map(|s| (s / 100) as u16);
@@ -144,7 +153,19 @@ pub async fn stats<C: ConnectionTrait>(
     let latency = if total == 0 {
         None
     } else {
-        Some(latency(db, filter, total, options.max_samples).await?)
+        match latency(db, &condition, total, options.max_samples).await {
+            Ok(latency) => Some(latency),
+            Err(Error::Database(error)) if undecodable(&error) => {
+                let holding = holding(&condition, Column::LatencyUs, "'integer'");
+                let total = Entity::find().filter(holding.clone()).count(db).await?;
+                if total == 0 {
+                    None
+                } else {
+                    Some(latency(db, &holding, total, options.max_samples).await?)
+                }
+            }
+            Err(error) => return Err(error),
+        }
     };
     Ok(AuditStats {
         total,
@@ -155,24 +176,42 @@ pub async fn stats<C: ConnectionTrait>(
     })
 }
 
+/// `condition`, narrowed to the rows whose `column` holds a value of one of `types` (SQLite's
+/// `typeof` names), after a query failed to decode it: SQLite keeps any value in any column,
+/// and one planted there that the column's type cannot hold (no writer stores one) then counts
+/// in no group. Reached on SQLite only: other backends refuse such a value.
+fn holding(condition: &Condition, column: Column, types: &str) -> Condition {
+    let typeof_ = format!("typeof(\"{}\") IN ({types})", column.as_str());
+    condition.clone().add(Expr::cust(typeof_))
+}
+
 async fn top_groups<C: ConnectionTrait>(
     db: &C,
-    filter: &AuditFilter,
+    condition: &Condition,
     column: Column,
     top: u64,
 ) -> Result<Vec<(Option<String>, u64)>, Error> {
-    let groups = Entity::find()
-        .select_only()
-        .column_as(column, "key")
-        .column_as(Expr::col(Column::Id).count(), "n")
-        .filter(filter.condition(db.get_database_backend()))
-        .group_by(column)
-        .order_by_desc(Expr::col(Column::Id).count())
-        .order_by_asc(column)
-        .limit(top)
-        .into_model::<Group>()
-        .all(db)
-        .await?;
+    let groups = |condition: Condition| {
+        Entity::find()
+            .select_only()
+            .column_as(column, "key")
+            .column_as(Expr::col(Column::Id).count(), "n")
+            .filter(condition)
+            .group_by(column)
+            .order_by_desc(Expr::col(Column::Id).count())
+            .order_by_asc(column)
+            .limit(top)
+            .into_model::<Group>()
+    };
+    let groups = match groups(condition.clone()).all(db).await {
+        Ok(groups) => groups,
+        Err(error) if undecodable(&error) => {
+            groups(holding(condition, column, "'text', 'null'"))
+                .all(db)
+                .await?
+        }
+        Err(error) => return Err(error.into()),
+    };
     Ok(groups.into_iter().map(|g| (g.key, g.n as u64)).collect())
 }
 
@@ -180,17 +219,17 @@ const PERCENTILES: [f64; 3] = [0.50, 0.95, 0.99];
 
 async fn latency<C: ConnectionTrait>(
     db: &C,
-    filter: &AuditFilter,
+    condition: &Condition,
     total: u64,
     max_samples: u64,
 ) -> Result<LatencyPercentiles, Error> {
     let [p50, p95, p99] = if db.get_database_backend() == DbBackend::Postgres {
-        postgres_percentiles(db, filter).await?
+        postgres_percentiles(db, condition).await?
     } else if total <= max_samples {
         let mut samples: Vec<i64> = Entity::find()
             .select_only()
             .column(Column::LatencyUs)
-            .filter(filter.condition(db.get_database_backend()))
+            .filter(condition.clone())
             .limit(max_samples)
             .into_tuple()
             .all(db)
@@ -204,7 +243,7 @@ async fn latency<C: ConnectionTrait>(
             let pair: Vec<i64> = Entity::find()
                 .select_only()
                 .column(Column::LatencyUs)
-                .filter(filter.condition(db.get_database_backend()))
+                .filter(condition.clone())
                 .order_by_asc(Column::LatencyUs)
                 .limit(2)
                 .offset(low)
@@ -224,11 +263,9 @@ async fn latency<C: ConnectionTrait>(
 /// PostgreSQL computes the three percentiles in one pass.
 async fn postgres_percentiles<C: ConnectionTrait>(
     db: &C,
-    filter: &AuditFilter,
+    condition: &Condition,
 ) -> Result<[f64; 3], Error> {
-    let mut select = Entity::find()
-        .select_only()
-        .filter(filter.condition(db.get_database_backend()));
+    let mut select = Entity::find().select_only().filter(condition.clone());
     for (i, p) in PERCENTILES.iter().enumerate() {
         // No builder for ordered-set aggregates: this backend needs the SQL text.
         select = select.column_as(
