@@ -1466,6 +1466,9 @@ mod verify {
             "created_at = 'garbage'",
             "row_hash = X'07'",
             "chain_seq = 5.5",
+            // Text sorts after every number: no range of positions holds it.
+            "chain_seq = 'x'",
+            "chain_seq = X'07'",
         ] {
             let fixture = Fixture::new().await;
             let db = fixture.db().await;

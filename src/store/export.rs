@@ -3,7 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::SecondsFormat;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde_json::Value;
 
 use super::query::{StoredCursor, stored_page};
@@ -157,7 +160,9 @@ impl Export {
     /// A proof needs [`ExportFormat::Ndjson`] and the table's column names (not
     /// [`otel`](Self::otel)); the export fails with [`Error::Config`] otherwise. Export a time
     /// range (or everything): other filters leave holes in the chains, which verify as deleted
-    /// rows.
+    /// rows. A checkpoint or tombstone whose position holds text or a blob (SQLite keeps any
+    /// value in any column; no writer stores one) lies in no range of positions: it goes into
+    /// every proof of its chain, as stored, and verifies as a break.
     #[must_use]
     pub fn with_proof(mut self, with_proof: bool) -> Self {
         self.with_proof = with_proof;
@@ -522,6 +527,16 @@ impl Chunks {
                 .order_by_asc(checkpoint::Column::ChainSeq);
             let mut marks = stored::checkpoints(db, tombstone).await?;
             marks.extend(stored::checkpoints(db, checkpoints).await?);
+            if db.get_database_backend() == DbBackend::Sqlite {
+                // A position planted as text or a blob (SQLite keeps any value in any column;
+                // no writer stores one) sorts after every number: no range of positions holds
+                // it, so it goes into every proof of its chain, for `verify_export` to report.
+                let planted = checkpoint::Entity::find()
+                    .filter(checkpoint::Column::ChainId.eq(chain_id.as_str()))
+                    .filter(Expr::cust("typeof(\"chain_seq\") IN ('text', 'blob')"))
+                    .order_by_asc(checkpoint::Column::Id);
+                marks.extend(stored::checkpoints(db, planted).await?);
+            }
             for mark in marks {
                 // One that does not read goes as stored, for `verify_export` to refuse.
                 let mark = match mark {
