@@ -888,6 +888,10 @@ mod tests {
             "pin=a&ensp;b&ZeroWidthSpace;",
             "api&ensp;key=a&hyphen;",
             "x&zwj;x&zwj;x&zwj;x&zwj;x&zwj;x&zwj;x&zwj;x&zwj; pin=1 ",
+            // Schemes whose credential runs to the next whitespace: one long run after many
+            // schemes, and schemes glued to each other.
+            "Bearer Basic Token xx",
+            "Bearer\tBearer!!!!!!!!",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();

@@ -6,10 +6,14 @@ use std::sync::LazyLock;
 use memchr::memmem;
 use regex::{Captures, NoExpand, Regex};
 
-/// `Bearer <token>`; the scheme word is kept so the stored text still says what was there.
+/// `Bearer <credential>` (any case), `Basic <credential>`, `Token <credential>`; the scheme word
+/// is kept so the stored text still says what was there. The credential is redacted to the end
+/// of its whitespace-free run, not only RFC 6750's token characters: `Bearer eyJ….!!!.zzz` copied
+/// by a handler must not leave `!!!.zzz` behind, and redacting a trailing `,` or `"` costs
+/// nothing. `Basic` and `Token` are matched as written in headers (capitalized), so prose such
+/// as "token rejected: …" or "basic plan" keeps its words.
 static BEARER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?-u:\b)(bearer)[ \t]+[A-Za-z0-9._~+/\-]{8,}=*")
-        .expect("bearer pattern is valid")
+    Regex::new(r"(?-u:\b)((?i:bearer)|Basic|Token)[ \t]+\S{8,}").expect("bearer pattern is valid")
 });
 
 /// JWT / JWS / JWE: a base64url JSON header (`eyJ` is `{"`) and two to four more segments.
@@ -49,8 +53,8 @@ const LONG_STRING: usize = 128;
 struct Anchors {
     /// `-----BEGIN`
     pem: bool,
-    /// `bearer`, any case
-    bearer: bool,
+    /// `bearer` (any case), `Basic` or `Token`
+    scheme: bool,
     /// `eyJ`
     jwt: bool,
     /// `AKIA` or `ASIA`
@@ -67,11 +71,7 @@ impl Anchors {
             match b {
                 b'0'..=b'9' => anchors.digits += 1,
                 b'-' => anchors.pem |= bytes[i..].starts_with(b"-----BEGIN"),
-                b'b' | b'B' => {
-                    anchors.bearer |= bytes
-                        .get(i + 1..i + 6)
-                        .is_some_and(|w| w.eq_ignore_ascii_case(b"earer"));
-                }
+                b'b' | b'B' | b'T' => anchors.scheme |= scheme_at(bytes, i),
                 b'e' => anchors.jwt |= bytes[i..].starts_with(b"eyJ"),
                 b'A' => {
                     let rest = &bytes[i..];
@@ -138,7 +138,7 @@ impl ValueRules {
             if anchors.pem {
                 out = replace(out, &PEM_PRIVATE_KEY, NoExpand(&self.replacement));
             }
-            if anchors.bearer {
+            if anchors.scheme {
                 out = replace(
                     out,
                     &BEARER,
@@ -180,7 +180,7 @@ impl ValueRules {
     fn search(&self, bytes: &[u8]) -> Anchors {
         Anchors {
             pem: self.pem.find(bytes).is_some(),
-            bearer: has_bearer(bytes),
+            scheme: memchr::memchr3_iter(b'b', b'B', b'T', bytes).any(|i| scheme_at(bytes, i)),
             jwt: self.eyj.find(bytes).is_some(),
             aws: self.akia.find(bytes).is_some() || self.asia.find(bytes).is_some(),
             digits: bytes.iter().filter(|b| b.is_ascii_digit()).count(),
@@ -223,13 +223,17 @@ impl<F: FnMut(&Captures<'_>, &mut String)> regex::Replacer for AppendWith<F> {
     }
 }
 
-/// Case-insensitive search for `bearer` without a regex call.
-fn has_bearer(bytes: &[u8]) -> bool {
-    memchr::memchr2_iter(b'b', b'B', bytes).any(|i| {
-        bytes
-            .get(i + 1..i + 6)
-            .is_some_and(|w| w.eq_ignore_ascii_case(b"earer"))
-    })
+/// Whether an authorization scheme [`BEARER`] looks for starts at `bytes[i]` (a `b`, `B` or
+/// `T`), without a regex call.
+fn scheme_at(bytes: &[u8], i: usize) -> bool {
+    let rest = &bytes[i + 1..];
+    match bytes[i] {
+        b'T' => rest.starts_with(b"oken"),
+        b'B' if rest.starts_with(b"asic") => true,
+        _ => rest
+            .get(..5)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"earer")),
+    }
 }
 
 /// Whether `count` digits starting with `first` can be a payment card's number. Card networks
@@ -401,6 +405,40 @@ mod tests {
             rules().redact("the bearer of bad news"),
             "the bearer of bad news"
         );
+    }
+
+    /// Found by review: the credential after the scheme was redacted only as far as RFC 6750's
+    /// token characters went, so a handler copying `Bearer eyJ….!!!.zzz` kept `!!!.zzz`, and
+    /// `Basic` and `Token` credentials were not looked for at all.
+    #[test]
+    fn scheme_credentials_are_redacted_to_the_end_of_their_run() {
+        let r = rules();
+        assert_eq!(
+            r.redact("copied Bearer eyJhbGciOi.!!!.zzz then"),
+            "copied Bearer [REDACTED] then"
+        );
+        assert_eq!(
+            r.redact("auth=Bearer abcdefgh!!!secret,next"),
+            "auth=Bearer [REDACTED]"
+        );
+        assert_eq!(
+            r.redact("sent Basic dXNlcjpwYXNz!x and"),
+            "sent Basic [REDACTED] and"
+        );
+        assert_eq!(
+            r.redact("Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"),
+            "Token [REDACTED]"
+        );
+        // Prose keeps its words: short runs, other capitalizations, longer words.
+        for prose in [
+            "token rejected: InvalidAudience",
+            "the basic plan includes everything",
+            "Tokens expire; Basically everything",
+            "Vec<Token> in an error text",
+            "the bearer of bad news",
+        ] {
+            assert_eq!(r.redact(prose), prose);
+        }
     }
 
     #[test]
@@ -582,6 +620,12 @@ mod tests {
             "bearer",
             "BeArEr",
             "beare",
+            "Basic",
+            "Basi",
+            "basic",
+            "Token",
+            "Toke",
+            "T",
             "eyJ",
             "ey",
             "AKIA",
