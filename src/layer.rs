@@ -199,7 +199,7 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// | [`body_read_timeout`](Self::body_read_timeout) | 1 s | wait for a small JSON/form body the handler may never read |
 /// | [`skip_path`](Self::skip_path), [`skip_path_prefix`](Self::skip_path_prefix), [`skip_if`](Self::skip_if) | nothing skipped | requests not recorded |
 /// | [`request_id_header`](Self::request_id_header) | `x-request-id` | reused when present (cut to 128 bytes, invalid UTF-8 replaced), else a UUID v7 (also for an empty one) |
-/// | [`record_headers`](Self::record_headers) | none | request headers stored (redacted) in `request_headers` |
+/// | [`record_headers`](Self::record_headers) | none | request headers stored (redacted, each value cut to 4 KiB) in `request_headers` |
 /// | [`trusted_proxies`](Self::trusted_proxies) | none | proxies whose forwarding headers are believed |
 /// | [`anonymize_ip`](Self::anonymize_ip) | off | store client and peer addresses cut to /24 (IPv4) or /48 (IPv6) |
 /// | [`identify`](Self::identify) | none | user and tenant from the request head |
@@ -324,7 +324,8 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// Request headers to store, redacted, in the `request_headers` column.
+    /// Request headers to store, redacted, in the `request_headers` column; each value is cut to
+    /// 4 KiB (in the writer) with a ` …[truncated, N bytes total]` note.
     /// A name already listed (by a preset such as [`AuditLayer::builder_for_grpc`]) is kept once.
     pub fn record_headers<I: IntoIterator<Item = HeaderName>>(mut self, names: I) -> Self {
         for name in names {

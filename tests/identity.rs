@@ -42,6 +42,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     an_auth_middleware_that_rejects_still_records_its_user,
     context_set_while_the_response_streams_is_recorded,
     unusual_request_ids_are_stored_as_echoed,
+    long_header_values_are_cut_and_copied_credentials_redacted,
 ];
 
 #[cfg(feature = "jwt")]
@@ -823,4 +824,60 @@ async fn unusual_request_ids_are_stored_as_echoed(t: Arc<TestDb>) {
             }
         }
     }
+}
+
+// --- 4. What a client or a handler can put in a row -----------------------------------------
+
+/// A recorded header's value is cut to 4 KiB with a note (README, "Configuration",
+/// `record_headers`), and a credential a handler copies into `extra` is redacted to the end of
+/// its whitespace-free run, not only as far as RFC 6750's token characters go.
+async fn long_header_values_are_cut_and_copied_credentials_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .record_headers([
+            HeaderName::from_static("x-big"),
+            HeaderName::from_static("x-tenant"),
+            http::header::AUTHORIZATION,
+        ])
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .fallback(|request: Request| async move {
+            // An application that copies what it was given into its own fields.
+            let audit = request.extensions().get::<AuditContext>().unwrap().clone();
+            if let Some(auth) = request.headers().get("authorization") {
+                audit.insert_extra("auth_header", auth.to_str().unwrap_or_default());
+            }
+            "ok"
+        })
+        .layer(layer);
+    let server = Server::start(app).await;
+    let big = format!("{}{}", "v".repeat(4 << 10), "w".repeat(4 << 10));
+    let credential = "eyJhbGciOiJIUzI1NiJ9.!!!.zzz-the-rest-of-the-credential";
+    let headers = [
+        ("x-big", value(&big)),
+        ("x-big", value("second")),
+        ("x-tenant", value("acme")),
+        ("authorization", value(&format!("Bearer {credential}"))),
+    ];
+    let (status, _, _) = get_with(&server, "/cut", &headers).await;
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    let row = row_at(&rows, "/cut");
+    let recorded = row.request_headers.clone().expect("headers recorded");
+    assert_eq!(
+        recorded["x-big"],
+        serde_json::json!([
+            format!("{} …[truncated, 8192 bytes total]", "v".repeat(4 << 10)),
+            "second"
+        ])
+    );
+    assert_eq!(recorded["x-tenant"], "acme");
+    assert_eq!(recorded["authorization"], "[REDACTED]");
+    let extra = row.extra.clone().expect("extra");
+    assert_eq!(extra["auth_header"], "Bearer [REDACTED]");
+    assert!(!format!("{row:?}").contains("zzz"), "{row:#?}");
 }

@@ -14,6 +14,13 @@ pub(super) const DEFAULT_SENSITIVE_HEADERS: [HeaderName; 5] = [
     HeaderName::from_static("x-api-key"),
 ];
 
+/// The most of one header value stored, in bytes, before the truncation note. Every other text
+/// column has a cap; without one a server that raises hyper's header-list limit would store
+/// whatever a client sent. 4 KiB holds any value worth auditing (tenant ids, trace context,
+/// forwarding chains), is below the 8 KiB that common proxies (nginx, Apache) allow a header
+/// line, and far below the user agent's 1 MiB, which only bounds a column holding one value.
+pub(crate) const HEADER_VALUE_BYTES: usize = 4 << 10;
+
 /// See [`Redactor::redact_headers`](super::Redactor::redact_headers).
 pub(super) fn redact_headers(
     rules: &Rules,
@@ -66,7 +73,22 @@ fn push_value(out: &mut String, rules: &Rules, name_sensitive: bool, value: &Hea
         return;
     }
     let text = String::from_utf8_lossy(value.as_bytes());
-    push_json_string(out, &rules.values.redact(&text));
+    // Redacted whole before the cut, so a cut never leaves half a secret unrecognized.
+    let redacted = rules.values.redact(&text);
+    if redacted.len() <= HEADER_VALUE_BYTES {
+        push_json_string(out, &redacted);
+        return;
+    }
+    let mut end = HEADER_VALUE_BYTES;
+    while !redacted.is_char_boundary(end) {
+        end -= 1;
+    }
+    let note = format!(
+        "{} …[truncated, {} bytes total]",
+        &redacted[..end],
+        value.len()
+    );
+    push_json_string(out, &note);
 }
 
 #[cfg(test)]
@@ -146,6 +168,60 @@ mod tests {
         assert_eq!(
             out,
             r#"{"x-session-token-bin":"[REDACTED]","x-api-key-bin":"[REDACTED]","authorization-bin":"[REDACTED]","x-trace-bin":"czNjcjN0"}"#
+        );
+    }
+
+    /// Found by review: a recorded header value had no cap (an 8 KiB value was stored whole,
+    /// a server with a raised header-list limit would store more).
+    #[test]
+    fn long_values_are_cut_with_a_note() {
+        let long = format!(
+            "{}\u{e9}{}",
+            "a".repeat(HEADER_VALUE_BYTES - 1),
+            "b".repeat(8 << 10)
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert("x-long", HeaderValue::from_str(&long).unwrap());
+        headers.append("x-long", HeaderValue::from_static("short"));
+        // A JWT across the cap: cut first, its two leading segments would not read as one.
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        let secret = format!("{} {jwt} {}", "c".repeat(4060), "d".repeat(100));
+        headers.insert("x-trace", HeaderValue::from_str(&secret).unwrap());
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&"Bearer z".repeat(2000)).unwrap(),
+        );
+        let names = ["x-long", "x-trace", "authorization"].map(HeaderName::from_static);
+        let out = Redactor::default()
+            .redact_headers(&headers, &names)
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let cut = json["x-long"][0].as_str().unwrap();
+        // Cut on a character boundary: the é that straddles the cap goes whole.
+        assert_eq!(
+            cut,
+            format!(
+                "{} …[truncated, {} bytes total]",
+                "a".repeat(HEADER_VALUE_BYTES - 1),
+                long.len()
+            )
+        );
+        assert_eq!(json["x-long"][1], "short");
+        let trace = json["x-trace"].as_str().unwrap();
+        assert!(trace.contains(" [REDACTED] d"), "{trace}");
+        assert!(!trace.contains("eyJzdWIi"), "{trace}");
+        assert_eq!(json["authorization"], "[REDACTED]");
+        // A value at the cap is stored as it is.
+        headers.insert(
+            "x-long",
+            HeaderValue::from_str(&"a".repeat(HEADER_VALUE_BYTES)).unwrap(),
+        );
+        let out = Redactor::default()
+            .redact_headers(&headers, &names[..1])
+            .unwrap();
+        assert_eq!(
+            out,
+            format!(r#"{{"x-long":"{}"}}"#, "a".repeat(HEADER_VALUE_BYTES))
         );
     }
 
