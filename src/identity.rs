@@ -263,7 +263,7 @@ mod jwt {
                 )
             }))
             .map_err(|_| "token verification panicked".to_owned())?
-            .map_err(|error| format!("token rejected: {error}"))?;
+            .map_err(|error| rejection(&error))?;
             self.times.check(&decoded.claims, arrived)?;
             // An empty claim names no one: `""` is no user to look up.
             let claim = |name: &str| {
@@ -278,6 +278,46 @@ mod jwt {
                 tenant_id: self.tenant_claim.as_deref().and_then(claim),
             })
         }
+    }
+
+    /// The most of a rejection's reason stored under `identity_error`, in bytes: the reasons
+    /// written here are under 100; the rest is what a library's message might quote.
+    const REASON_BYTES: usize = 255;
+
+    /// Why `jsonwebtoken` rejected a token, quoting none of it. Its JSON errors quote what the
+    /// token's header held (`unknown variant `<any text>``: a bogus `alg` the sender chose, as
+    /// long as the header), and its Base64 errors a byte of it; those are stated by kind and
+    /// position only. Every other message is the library's own text, cut to [`REASON_BYTES`].
+    fn rejection(error: &jsonwebtoken::errors::Error) -> String {
+        use jsonwebtoken::errors::ErrorKind;
+        let reason = match error.kind() {
+            ErrorKind::Json(json) => format!(
+                "token rejected: JSON error: {:?} error at line {} column {}",
+                json.classify(),
+                json.line(),
+                json.column()
+            ),
+            ErrorKind::Base64(_) => "token rejected: Base64 error: not base64url".to_owned(),
+            ErrorKind::Utf8(_) => "token rejected: UTF-8 error".to_owned(),
+            _ => format!("token rejected: {error}"),
+        };
+        cut_reason(reason)
+    }
+
+    /// At most [`REASON_BYTES`] of `reason`, cut on a character boundary, with the crate's
+    /// truncation note.
+    fn cut_reason(mut reason: String) -> String {
+        if reason.len() <= REASON_BYTES {
+            return reason;
+        }
+        let total = reason.len();
+        let mut end = REASON_BYTES;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push_str(&format!(" …[truncated, {total} bytes total]"));
+        reason
     }
 
     /// The token of a `Bearer` credential. The scheme is case-insensitive (RFC 9110 §11.1) and
@@ -303,6 +343,68 @@ mod jwt {
         fn user(jwt: &JwtIdentity, header: &str, arrived: i64) -> Result<Option<String>, String> {
             jwt.identify(header.as_bytes(), arrived)
                 .map(|identity| identity.user_id)
+        }
+
+        /// Base64url without padding, as JWTs are written.
+        fn b64url(bytes: &[u8]) -> String {
+            const ALPHABET: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = String::new();
+            for chunk in bytes.chunks(3) {
+                let n = chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+                for i in 0..=chunk.len() {
+                    out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+                }
+            }
+            out
+        }
+
+        /// Found by review: `jsonwebtoken`'s message for a bogus `alg` quotes it whole, so a
+        /// sender could write any text (a copy of a real token's signature and claims, 8 KiB
+        /// of it) into `identity_error`.
+        #[test]
+        fn a_rejection_quotes_nothing_of_the_token() {
+            let jwt = JwtIdentity::hs256(SECRET);
+            let real = token(&serde_json::json!({"sub": "alice", "exp": NOW + 60}));
+            let mut parts = real.split('.').skip(1);
+            let (claims, signature) = (parts.next().unwrap(), parts.next().unwrap());
+            let alg = format!("{signature}.{claims}{}", "A".repeat(8 << 10));
+            let header = b64url(
+                serde_json::json!({"alg": alg, "typ": "JWT"})
+                    .to_string()
+                    .as_bytes(),
+            );
+            let forged = format!("Bearer {header}.{claims}.{signature}");
+            let reason = jwt.identify(forged.as_bytes(), NOW).unwrap_err();
+            assert!(
+                reason.starts_with("token rejected: JSON error: Data error at line 1 column "),
+                "{reason}"
+            );
+            assert!(reason.len() <= REASON_BYTES, "{reason}");
+            for part in [&signature[..8], &claims[..8], "AAAA"] {
+                assert!(!reason.contains(part), "{part} in {reason}");
+            }
+            // A byte that is not base64url is not quoted either.
+            let reason = jwt.identify(b"Bearer e%J.e%J.sig", NOW).unwrap_err();
+            assert_eq!(reason, "token rejected: Base64 error: not base64url");
+        }
+
+        #[test]
+        fn long_reasons_are_cut_with_a_note() {
+            let reason = format!("{}\u{e9}tail", "r".repeat(REASON_BYTES - 1));
+            assert_eq!(
+                cut_reason(reason.clone()),
+                format!(
+                    "{} …[truncated, {} bytes total]",
+                    "r".repeat(REASON_BYTES - 1),
+                    reason.len()
+                )
+            );
+            let short = "token rejected: InvalidSignature".to_owned();
+            assert_eq!(cut_reason(short.clone()), short);
         }
 
         #[test]
