@@ -311,11 +311,7 @@ mod jwt {
             return reason;
         }
         let total = reason.len();
-        let mut end = REASON_BYTES;
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        reason.truncate(end);
+        reason.truncate(reason.floor_char_boundary(REASON_BYTES));
         reason.push_str(&format!(" …[truncated, {total} bytes total]"));
         reason
     }

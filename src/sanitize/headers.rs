@@ -79,13 +79,9 @@ fn push_value(out: &mut String, rules: &Rules, name_sensitive: bool, value: &Hea
         push_json_string(out, &redacted);
         return;
     }
-    let mut end = HEADER_VALUE_BYTES;
-    while !redacted.is_char_boundary(end) {
-        end -= 1;
-    }
     let note = format!(
         "{} …[truncated, {} bytes total]",
-        &redacted[..end],
+        &redacted[..redacted.floor_char_boundary(HEADER_VALUE_BYTES)],
         value.len()
     );
     push_json_string(out, &note);

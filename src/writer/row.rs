@@ -466,13 +466,7 @@ pub(crate) fn cut_chars(text: &str, max: u32) -> String {
 
 /// At most `max` bytes, cut on a character boundary.
 pub(crate) fn cut_bytes(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
+    text.truncate(text.floor_char_boundary(max));
     text
 }
 
