@@ -245,9 +245,9 @@ where
                     let next = match *pre_read_timeout {
                         Some(timeout) => pre_reading(service, parts, PreRead::new(body), timeout),
                         None => {
-                            let shared = pending.shared().clone();
+                            let shared = pending.shared().cloned();
                             let request =
-                                Request::from_parts(parts, RequestBody::new(body, Some(shared)));
+                                Request::from_parts(parts, RequestBody::new(body, shared));
                             State::Calling {
                                 future: service.call(request),
                             }
@@ -262,11 +262,16 @@ where
                         body,
                         deadline,
                     } = &mut **reading;
-                    let (Some(pending), Some(pre_read)) = (this.pending.as_ref(), body.as_mut())
-                    else {
+                    // The record is finished only once the service has answered.
+                    let (Some(shared), Some(pre_read)) = (
+                        this.pending
+                            .as_ref()
+                            .and_then(PendingRecord::shared)
+                            .cloned(),
+                        body.as_mut(),
+                    ) else {
                         panic!("{POLLED_AFTER_COMPLETION}");
                     };
-                    let shared = pending.shared().clone();
                     if pre_read.poll_read(cx, &shared).is_pending()
                         && deadline.as_mut().poll(cx).is_pending()
                     {
@@ -295,10 +300,10 @@ where
                                     body.size_hint().exact(),
                                 );
                                 // For outer layers and services that cannot reach the request.
-                                if pending.layer().config.context_on_response {
-                                    parts
-                                        .extensions
-                                        .insert(AuditContext::new(pending.shared().clone()));
+                                if pending.layer().config.context_on_response
+                                    && let Some(shared) = pending.shared()
+                                {
+                                    parts.extensions.insert(AuditContext::new(shared.clone()));
                                 }
                                 if let Some(id) = pending.take_echo_request_id() {
                                     let name = pending.layer().config.request_id_header.clone();

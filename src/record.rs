@@ -307,8 +307,6 @@ impl RouteName {
 /// A record still in flight. It is finished exactly once: explicitly at the end of the response,
 /// on an error, or — when whatever holds it is dropped first — by `Drop`, as a cancellation.
 pub(crate) struct PendingRecord {
-    /// Set once the record has gone to the queue (or was skipped or dropped).
-    finished: bool,
     /// The request's body had ended before the service ran: nothing can add to its capture, so
     /// finishing need not lock it.
     body_ended: bool,
@@ -322,7 +320,9 @@ pub(crate) struct PendingRecord {
     /// What only some requests need, boxed: the record moves with the response future and then
     /// with the response body, and most requests move it without these.
     rare: Option<Box<Rare>>,
-    shared: Arc<RequestShared>,
+    /// The request's state until the record is finished; then the record has taken it to the
+    /// queue (or dropped it, skipped), and `None` says the record is finished.
+    shared: Option<Arc<RequestShared>>,
     layer: Arc<Shared>,
 }
 
@@ -350,8 +350,8 @@ struct GrpcResponse {
 impl std::fmt::Debug for PendingRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingRecord")
-            .field("request", &self.shared.facts)
-            .field("finished", &self.finished)
+            .field("request", &self.shared.as_ref().map(|shared| &shared.facts))
+            .field("finished", &self.is_finished())
             .field("status", &self.status)
             .finish_non_exhaustive()
     }
@@ -375,14 +375,13 @@ const UNKNOWN_LENGTH: u64 = u64::MAX;
 impl PendingRecord {
     pub(crate) fn new(shared: Arc<RequestShared>, layer: Arc<Shared>) -> Self {
         Self {
-            finished: false,
             body_ended: false,
             status: None,
             response_bytes: 0,
             response_len: UNKNOWN_LENGTH,
             permit: None,
             rare: None,
-            shared,
+            shared: Some(shared),
             layer,
         }
     }
@@ -422,8 +421,9 @@ impl PendingRecord {
         self.rare.as_mut()?.echo_request_id.take()
     }
 
-    pub(crate) fn shared(&self) -> &Arc<RequestShared> {
-        &self.shared
+    /// The request's state, while the record is not finished.
+    pub(crate) fn shared(&self) -> Option<&Arc<RequestShared>> {
+        self.shared.as_ref()
     }
 
     /// Notes the response's status and what its body will carry: `exact_len` is the body's exact
@@ -494,7 +494,7 @@ impl PendingRecord {
     }
 
     pub(crate) fn is_finished(&self) -> bool {
-        self.finished
+        self.shared.is_none()
     }
 
     pub(crate) fn finish_ok(&mut self) {
@@ -519,11 +519,12 @@ impl PendingRecord {
     }
 
     fn finish(&mut self, error: Option<String>) {
-        if std::mem::replace(&mut self.finished, true) {
+        // Taken, not cloned: the record carries this handle to the queue.
+        let Some(shared) = self.shared.take() else {
             return;
-        }
-        let latency = self.shared.facts.arrived.elapsed();
-        if self.shared.is_skipped() {
+        };
+        let latency = shared.facts.arrived.elapsed();
+        if shared.is_skipped() {
             self.layer.intake.count_skipped();
             return;
         }
@@ -532,17 +533,17 @@ impl PendingRecord {
         let (error, body_bytes) = if self.body_ended {
             (error, 0)
         } else {
-            let mut capture = lock(&self.shared.capture);
+            let mut capture = lock(&shared.capture);
             let kept = capture.kept();
             let body_error = capture.seal();
             (error.or_else(|| body_error.map(str::to_owned)), kept)
         };
-        self.shared.seal_fields();
+        shared.seal_fields();
         let grpc_messages_out = self.grpc().and_then(|g| g.messages.messages());
         #[cfg(feature = "grpc-reflect")]
         let grpc_descriptors = self.grpc().and(self.layer.config.grpc_descriptors.clone());
         self.layer.intake.submit(AuditRecord {
-            shared: Arc::clone(&self.shared),
+            shared,
             latency,
             status: self.status,
             grpc_status: self.grpc_status(),
@@ -569,7 +570,7 @@ impl PendingRecord {
         // The client's clock (and tonic's deadline timer) started before this layer's did: allow
         // for the time the request took to get here.
         let allowance = (timeout / 10).min(Duration::from_millis(50));
-        let elapsed = self.shared.facts.arrived.elapsed() + allowance;
+        let elapsed = self.shared.as_ref()?.facts.arrived.elapsed() + allowance;
         (elapsed >= timeout).then_some(timeout)
     }
 
@@ -577,10 +578,10 @@ impl PendingRecord {
     /// body for HEAD, 1xx, 204, 304 and a successful CONNECT, and drops a body of known length
     /// once that many bytes are written (as axum drops the body of a HEAD response).
     fn response_sent_whole(&self) -> bool {
-        let Some(status) = self.status else {
+        let (Some(status), Some(shared)) = (self.status, &self.shared) else {
             return false;
         };
-        let method = &self.shared.facts.method;
+        let method = &shared.facts.method;
         let bodiless = *method == Method::HEAD
             || (100..200).contains(&status)
             || status == 204
@@ -598,7 +599,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 
 impl Drop for PendingRecord {
     fn drop(&mut self) {
-        if !self.finished {
+        if !self.is_finished() {
             let message = if std::thread::panicking() {
                 PANICKED.to_owned()
             } else if self.response_sent_whole() {

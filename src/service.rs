@@ -181,7 +181,9 @@ where
             // second trip through the future. The future polls again with a real waker if not.
             let mut pre_read = PreRead::new(body);
             let mut now = Context::from_waker(Waker::noop());
-            if pre_read.poll_read(&mut now, pending.shared()).is_ready() {
+            if let Some(shared) = pending.shared()
+                && pre_read.poll_read(&mut now, shared).is_ready()
+            {
                 let body = RequestBody::replaying(pre_read, body_shared);
                 let request = Request::from_parts(parts, body);
                 return ResponseFuture::called(self.inner.call(request), Some(pending));
