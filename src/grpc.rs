@@ -192,37 +192,81 @@ pub(crate) fn decode_message(value: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The whole messages at the start of a captured body, as `(compressed, payload)`; a message cut
-/// by the capture cap is left out.
+/// The whole messages at the start of a captured body, as `(flag, payload)`: the flag is 1 for a
+/// compressed message, 0 for one that is not, anything else a protocol error. A message cut by
+/// the capture cap is left out.
 #[cfg_attr(not(feature = "grpc-reflect"), allow(dead_code))]
-pub(crate) fn whole_messages(mut bytes: &[u8]) -> impl Iterator<Item = (bool, &[u8])> {
+pub(crate) fn whole_messages(mut bytes: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
     std::iter::from_fn(move || {
         let [flag, a, b, c, d] = *bytes.first_chunk::<PREFIX_LEN>()?;
         let len = u32::from_be_bytes([a, b, c, d]) as usize;
         let payload = bytes.get(PREFIX_LEN..PREFIX_LEN.checked_add(len)?)?;
         bytes = &bytes[PREFIX_LEN + len..];
-        Some((flag != 0, payload))
+        Some((flag, payload))
     })
 }
+
+/// How the messages of a gRPC request flagged compressed were compressed: its `grpc-encoding`.
+#[cfg(feature = "grpc-reflect")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MessageEncoding<'a> {
+    /// None named, or `identity`: no message may be flagged compressed.
+    Identity,
+    /// `gzip` or `deflate`: inflated, up to a bound.
+    Inflate(Coding),
+    /// Any other (`zstd`, `snappy`, ...), as sent: never decoded.
+    Unsupported(&'a [u8]),
+}
+
+#[cfg(feature = "grpc-reflect")]
+impl<'a> MessageEncoding<'a> {
+    /// Reads a `grpc-encoding` value; `None` when the request had none.
+    pub(crate) fn parse(header: Option<&'a [u8]>) -> Self {
+        let name = header.unwrap_or_default().trim_ascii();
+        if name.is_empty() || name.eq_ignore_ascii_case(b"identity") {
+            Self::Identity
+        } else if name.eq_ignore_ascii_case(b"gzip") {
+            Self::Inflate(Coding::Gzip)
+        } else if name.eq_ignore_ascii_case(b"deflate") {
+            Self::Inflate(Coding::Deflate)
+        } else {
+            Self::Unsupported(name)
+        }
+    }
+}
+
+#[cfg(feature = "grpc-reflect")]
+use crate::sanitize::encoding::{self, Coding};
 
 /// Captured request messages decoded to JSON.
 #[cfg(feature = "grpc-reflect")]
 #[derive(Debug)]
 pub(crate) struct DecodedRequest {
-    /// One object for a unary request, an array for a client stream.
-    pub(crate) json: String,
+    /// One object for a unary request, an array for a client stream; `None` when the first
+    /// message could not be read (`stopped` says why).
+    pub(crate) json: Option<String>,
     /// Every captured byte belonged to a decoded message.
     pub(crate) complete: bool,
+    /// Why decoding stopped before the end of the captured messages, when a compressed message
+    /// could not be read: `message 2 is zstd-compressed, not decoded`.
+    pub(crate) stopped: Option<String>,
 }
 
-/// Decodes the whole, uncompressed messages of a captured request body as the input type of the
-/// method named by `route` (`package.Service/Method`). `None` when anything stands in the way: the
-/// method is unknown, a message is compressed or malformed, or no whole message was captured.
+/// Decodes the whole messages of a captured request body as the input type of the method named
+/// by `route` (`package.Service/Method`), inflating those compressed with `gzip` or `deflate` to
+/// `max_inflated` bytes in all.
+///
+/// `None` when the method is unknown, a message is no valid message of its type, or no whole
+/// message was captured. A compressed message that cannot be read (another encoding, corrupt
+/// data, past `max_inflated`, flagged without an encoding) stops the decoding: the messages
+/// before it are kept, and `stopped` says what is wrong with it.
 #[cfg(feature = "grpc-reflect")]
 pub(crate) fn decode_request(
     pool: &prost_reflect::DescriptorPool,
     route: &str,
     captured: &[u8],
+    encoding: MessageEncoding<'_>,
+    max_inflated: usize,
 ) -> Option<DecodedRequest> {
     let (service, method) = route.rsplit_once('/')?;
     let method = pool
@@ -232,23 +276,80 @@ pub(crate) fn decode_request(
     let input = method.input();
     let mut messages = Vec::new();
     let mut used = 0;
-    for (compressed, payload) in whole_messages(captured) {
-        if compressed {
-            return None;
-        }
-        let message = prost_reflect::DynamicMessage::decode(input.clone(), payload).ok()?;
+    let mut inflated_left = max_inflated;
+    let mut stopped = None;
+    for (i, (flag, payload)) in whole_messages(captured).enumerate() {
+        let inflated;
+        let bytes = match (flag, encoding) {
+            (0, _) => payload,
+            (1, MessageEncoding::Inflate(coding)) => {
+                match inflate(coding, payload, inflated_left, max_inflated) {
+                    Ok(bytes) => {
+                        inflated_left -= bytes.len();
+                        inflated = bytes;
+                        &inflated[..]
+                    }
+                    Err(problem) => {
+                        stopped = Some(format!("message {} {problem}", i + 1));
+                        break;
+                    }
+                }
+            }
+            (flag, encoding) => {
+                stopped = Some(format!("message {} {}", i + 1, unread(flag, encoding)));
+                break;
+            }
+        };
+        let message = prost_reflect::DynamicMessage::decode(input.clone(), bytes).ok()?;
         messages.push(serde_json::to_value(&message).ok()?);
         used += PREFIX_LEN + payload.len();
     }
-    let json = if method.is_client_streaming() {
-        serde_json::Value::Array(messages)
+    let json = if messages.is_empty() && stopped.is_some() {
+        None
+    } else if method.is_client_streaming() {
+        Some(serde_json::Value::Array(messages).to_string())
     } else {
-        messages.into_iter().next()?
+        Some(messages.into_iter().next()?.to_string())
     };
     Some(DecodedRequest {
-        json: json.to_string(),
+        json,
         complete: used == captured.len(),
+        stopped,
     })
+}
+
+/// One compressed message inflated, to at most `left` bytes; else what is wrong with it.
+#[cfg(feature = "grpc-reflect")]
+fn inflate(coding: Coding, payload: &[u8], left: usize, limit: usize) -> Result<Vec<u8>, String> {
+    let name = match coding {
+        Coding::Gzip => "gzip",
+        Coding::Deflate => "deflate",
+    };
+    match encoding::decode(&[coding], payload, left) {
+        Some(decoded) if decoded.complete => Ok(decoded.bytes),
+        Some(decoded) if decoded.over_limit => Err(format!("inflates past the {limit}-byte limit")),
+        _ => Err(format!("is not valid {name}")),
+    }
+}
+
+/// Why a message flagged `flag` is not decoded (any flag but 0, and 1 with a decodable encoding).
+#[cfg(feature = "grpc-reflect")]
+fn unread(flag: u8, encoding: MessageEncoding<'_>) -> String {
+    match (flag, encoding) {
+        (1, MessageEncoding::Unsupported(name)) => {
+            // The client's own word: quoted only when it looks like an encoding's name.
+            let token = name.len() <= 32
+                && name
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            match std::str::from_utf8(name) {
+                Ok(name) if token => format!("is {name}-compressed, not decoded"),
+                _ => "is compressed with an unknown grpc-encoding, not decoded".to_owned(),
+            }
+        }
+        (1, _) => "is flagged compressed without a grpc-encoding".to_owned(),
+        (flag, _) => format!("has an invalid compressed flag ({flag})"),
+    }
 }
 
 #[cfg(test)]
@@ -322,9 +423,9 @@ mod tests {
         frames.push(&[message(1, b"gzipped?"), message(0, b"plain")].concat());
         assert_eq!(frames.messages(), Some(2));
         let whole: Vec<_> = whole_messages(&[message(1, b"z"), message(0, b"p")].concat())
-            .map(|(compressed, payload)| (compressed, payload.to_vec()))
+            .map(|(flag, payload)| (flag, payload.to_vec()))
             .collect();
-        assert_eq!(whole, [(true, b"z".to_vec()), (false, b"p".to_vec())]);
+        assert_eq!(whole, [(1, b"z".to_vec()), (0, b"p".to_vec())]);
     }
 
     #[test]
@@ -371,6 +472,177 @@ mod tests {
         assert_eq!(decode_message(b"caf%C3%A9 100%"), "café 100%");
         assert_eq!(decode_message(b"%zz%4"), "%zz%4");
         assert_eq!(decode_message(b"%FF"), "\u{fffd}");
+    }
+
+    #[cfg(feature = "grpc-reflect")]
+    mod decoding {
+        use std::io::Write as _;
+
+        use flate2::Compression;
+        use flate2::write::{GzEncoder, ZlibEncoder};
+        use prost_reflect::{DescriptorPool, DynamicMessage};
+
+        use super::super::*;
+        use super::message;
+
+        const LOGIN: &str = "tower_audit.demo.v1.Demo/Login";
+        const CLIENT_STREAM: &str = "tower_audit.demo.v1.Demo/ClientStream";
+
+        fn pool() -> DescriptorPool {
+            DescriptorPool::decode(include_bytes!("../proto/generated/demo.bin").as_ref())
+                .expect("the demo descriptors")
+        }
+
+        /// A `Ping` with `text` as its message, encoded.
+        fn ping(text: &str) -> Vec<u8> {
+            let pool = pool();
+            let ty = pool
+                .get_message_by_name("tower_audit.demo.v1.Ping")
+                .expect("Ping");
+            let mut ping = DynamicMessage::new(ty);
+            ping.set_field_by_name("message", prost_reflect::Value::String(text.into()));
+            prost::Message::encode_to_vec(&ping)
+        }
+
+        fn gzip(bytes: &[u8]) -> Vec<u8> {
+            let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+            encoder.write_all(bytes).expect("in memory");
+            encoder.finish().expect("in memory")
+        }
+
+        fn zlib(bytes: &[u8]) -> Vec<u8> {
+            let mut encoder = ZlibEncoder::new(Vec::new(), Compression::fast());
+            encoder.write_all(bytes).expect("in memory");
+            encoder.finish().expect("in memory")
+        }
+
+        fn decode(
+            route: &str,
+            body: &[u8],
+            encoding: &str,
+            limit: usize,
+        ) -> (Option<String>, bool, Option<String>) {
+            let encoding = MessageEncoding::parse(Some(encoding.as_bytes()));
+            let decoded = decode_request(&pool(), route, body, encoding, limit).expect("decoded");
+            (decoded.json, decoded.complete, decoded.stopped)
+        }
+
+        #[test]
+        fn encodings_are_read_from_their_names() {
+            fn parse(name: Option<&str>) -> MessageEncoding<'_> {
+                MessageEncoding::parse(name.map(str::as_bytes))
+            }
+            assert_eq!(parse(None), MessageEncoding::Identity);
+            assert_eq!(parse(Some(" identity ")), MessageEncoding::Identity);
+            assert_eq!(parse(Some("GZIP")), MessageEncoding::Inflate(Coding::Gzip));
+            assert_eq!(
+                parse(Some("deflate")),
+                MessageEncoding::Inflate(Coding::Deflate)
+            );
+            assert_eq!(parse(Some("zstd")), MessageEncoding::Unsupported(b"zstd"));
+            // Not a list, as `Content-Encoding` is.
+            assert_eq!(
+                parse(Some("gzip, deflate")),
+                MessageEncoding::Unsupported(b"gzip, deflate")
+            );
+        }
+
+        #[test]
+        fn gzip_and_deflate_messages_decode_like_plain_ones() {
+            let plain = [message(0, &ping("a")), message(0, &ping("b"))].concat();
+            let expected = (
+                Some(r#"[{"message":"a"},{"message":"b"}]"#.to_owned()),
+                true,
+                None,
+            );
+            assert_eq!(decode(CLIENT_STREAM, &plain, "", 1024), expected);
+            let gzipped = [message(1, &gzip(&ping("a"))), message(0, &ping("b"))].concat();
+            assert_eq!(decode(CLIENT_STREAM, &gzipped, "gzip", 1024), expected);
+            let deflated = [message(1, &zlib(&ping("a"))), message(1, &zlib(&ping("b")))].concat();
+            assert_eq!(decode(CLIENT_STREAM, &deflated, "deflate", 1024), expected);
+        }
+
+        #[test]
+        fn unreadable_compressed_messages_stop_the_decoding_and_say_why() {
+            let stopped = |body: &[u8], encoding: &str| decode(CLIENT_STREAM, body, encoding, 1024);
+            let first = message(0, &ping("a"));
+            let zstd = [first.clone(), message(1, b"(\xb5/\xfd...")].concat();
+            assert_eq!(
+                stopped(&zstd, "zstd"),
+                (
+                    Some(r#"[{"message":"a"}]"#.to_owned()),
+                    false,
+                    Some("message 2 is zstd-compressed, not decoded".to_owned())
+                )
+            );
+            // A plain message is read whatever the encoding named.
+            assert_eq!(stopped(&first, "snappy").2, None);
+            let cases: [(&[u8], &str, &str); 5] = [
+                (
+                    &message(1, b"x"),
+                    "snappy",
+                    "message 1 is snappy-compressed, not decoded",
+                ),
+                (
+                    &message(1, b"x"),
+                    "x-secret=hunter2 please",
+                    "message 1 is compressed with an unknown grpc-encoding, not decoded",
+                ),
+                (
+                    &message(1, b"not gzip"),
+                    "gzip",
+                    "message 1 is not valid gzip",
+                ),
+                (
+                    &message(1, &gzip(&ping("a"))),
+                    "identity",
+                    "message 1 is flagged compressed without a grpc-encoding",
+                ),
+                (
+                    &message(2, &ping("a")),
+                    "",
+                    "message 1 has an invalid compressed flag (2)",
+                ),
+            ];
+            for (body, encoding, why) in cases {
+                assert_eq!(
+                    stopped(body, encoding),
+                    (None, false, Some(why.to_owned())),
+                    "{encoding}"
+                );
+            }
+            // A unary request too.
+            let cut = gzip(&ping("a"));
+            assert_eq!(
+                decode(LOGIN, &message(1, &cut[..cut.len() / 2]), "gzip", 1024),
+                (None, false, Some("message 1 is not valid gzip".to_owned()))
+            );
+        }
+
+        /// The limit holds for all the messages of a request together, and a bomb costs no more
+        /// memory than it allows.
+        #[test]
+        fn inflating_stops_at_the_limit() {
+            let big = ping(&"x".repeat(600));
+            let body = [message(1, &gzip(&big)), message(1, &gzip(&big))].concat();
+            assert!(body.len() < 200);
+            assert_eq!(
+                decode(CLIENT_STREAM, &body, "gzip", 1000).2.as_deref(),
+                Some("message 2 inflates past the 1000-byte limit")
+            );
+            assert_eq!(decode(CLIENT_STREAM, &body, "gzip", 2 * big.len()).2, None);
+
+            let bomb = gzip(&vec![0; 16 << 20]);
+            assert!(bomb.len() < 32 << 10, "{}", bomb.len());
+            assert_eq!(
+                decode(LOGIN, &message(1, &bomb), "gzip", 64 << 10),
+                (
+                    None,
+                    false,
+                    Some("message 1 inflates past the 65536-byte limit".to_owned())
+                )
+            );
+        }
     }
 
     #[test]

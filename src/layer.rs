@@ -383,10 +383,14 @@ impl AuditLayerBuilder {
     /// Decodes the captured request messages of gRPC calls into JSON with `pool`, then redacts
     /// them like a JSON body (so a `password` field is `[REDACTED]`).
     ///
-    /// The input type is looked up from the route, `package.Service/Method`. Only whole,
-    /// uncompressed messages within the capture cap are decoded; a unary request is stored as one
-    /// JSON object, a stream as an array. When a call cannot be decoded (unknown method,
-    /// compressed or malformed messages) its body is described by size as without descriptors.
+    /// The input type is looked up from the route, `package.Service/Method`. Only whole messages
+    /// within the capture cap are decoded; those compressed with `gzip` or `deflate` (the
+    /// request's `grpc-encoding`) are inflated first, to the redactor's
+    /// [`max_decoded_bytes`](crate::sanitize::RedactorBuilder::max_decoded_bytes) for all of a
+    /// request's messages together. A unary request is stored as one JSON object, a stream as an
+    /// array. When a call cannot be decoded (unknown method, malformed messages) its body is
+    /// described by size as without descriptors; a compressed message that cannot be read
+    /// (another encoding, corrupt, past the limit) ends the decoding, with the reason stored.
     /// Decoding happens in the writer, off the request path.
     #[cfg(feature = "grpc-reflect")]
     pub fn grpc_descriptors(mut self, pool: prost_reflect::DescriptorPool) -> Self {

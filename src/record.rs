@@ -111,9 +111,11 @@ pub(crate) enum TextPart {
     ContentEncoding,
     /// Kept only when a JWT identity is configured; verified in the writer.
     Authorization,
+    /// How a gRPC request's messages are compressed; kept only for gRPC requests.
+    GrpcEncoding,
 }
 
-const TEXT_PARTS: usize = 7;
+const TEXT_PARTS: usize = 8;
 
 /// The request's path, query and kept header values, copied into the record's own storage: inline
 /// when they are short, as those of most API clients are, or else one allocation.
@@ -173,6 +175,7 @@ pub(crate) struct TextParts<'a> {
     pub(crate) content_type: Option<&'a [u8]>,
     pub(crate) content_encoding: Option<&'a [u8]>,
     pub(crate) authorization: Option<&'a [u8]>,
+    pub(crate) grpc_encoding: Option<&'a [u8]>,
 }
 
 impl<'a> TextParts<'a> {
@@ -186,6 +189,7 @@ impl<'a> TextParts<'a> {
         parts[TextPart::ContentType as usize] = self.content_type;
         parts[TextPart::ContentEncoding as usize] = self.content_encoding;
         parts[TextPart::Authorization as usize] = self.authorization;
+        parts[TextPart::GrpcEncoding as usize] = self.grpc_encoding;
         parts
     }
 }
@@ -282,6 +286,7 @@ impl std::fmt::Debug for RequestText {
                 "authorization",
                 &self.get(TextPart::Authorization).map(|_| "Sensitive"),
             )
+            .field("grpc_encoding", &text(TextPart::GrpcEncoding))
             .finish()
     }
 }

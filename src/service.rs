@@ -247,6 +247,11 @@ fn fill_facts(facts: &mut RequestFacts, parts: &Parts, config: &Config, grpc: bo
         content_type: seen.content_type.map(HeaderValue::as_bytes),
         content_encoding: seen.content_encoding.map(HeaderValue::as_bytes),
         authorization: seen.authorization.map(HeaderValue::as_bytes),
+        // Looked up only for gRPC: the scan of every request's headers stays as it is.
+        grpc_encoding: grpc
+            .then(|| headers.get("grpc-encoding"))
+            .flatten()
+            .map(HeaderValue::as_bytes),
     });
     let peer = peer_ip(parts);
     facts.client_ip = if config.trusted_proxies.is_enabled() {

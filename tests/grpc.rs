@@ -63,7 +63,9 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     grpc_web_is_recorded_with_the_status_of_its_trailer_frame,
     #[cfg(feature = "grpc-reflect")]
     decoded_request_is_redacted,
-    compressed_request_is_described_not_leaked,
+    compressed_request_is_recorded_like_its_uncompressed_twin,
+    compressed_bomb_is_bounded_and_described,
+    corrupt_compressed_messages_are_described,
     binary_and_huge_metadata_and_secrets,
     ten_thousand_messages_streamed,
     a_few_messages_of_several_megabytes,
@@ -423,20 +425,26 @@ impl Harness {
         with
     }
 
-    /// Waits until `n` records are written, stops everything, and returns the one row.
+    /// Waits until the record is written, stops everything, and returns the one row.
     async fn finish(self) -> audit_log::Model {
+        self.finish_calls(1).await.remove(0)
+    }
+
+    /// Waits until `n` records are written, stops everything, and returns the `n` rows in the
+    /// order of the calls.
+    async fn finish_calls(self, n: u64) -> Vec<audit_log::Model> {
         let mut stats = self.guard.watch_stats();
-        tokio::time::timeout(DEADLINE, stats.wait_for(|s| s.written >= 1))
+        tokio::time::timeout(DEADLINE, stats.wait_for(|s| s.written >= n))
             .await
-            .expect("no record was written")
+            .expect("the records were not written")
             .unwrap();
         self.audited.stop().await;
         self.plain.stop().await;
         let report = self.guard.shutdown(DEADLINE).await.unwrap();
         assert_eq!((report.lost, report.dropped), (0, 0), "{report:?}");
-        let mut rows = rows(&self.db).await;
-        assert_eq!(rows.len(), 1, "exactly one row per call: {rows:#?}");
-        rows.remove(0)
+        let rows = rows(&self.db).await;
+        assert_eq!(rows.len() as u64, n, "exactly one row per call: {rows:#?}");
+        rows
     }
 }
 
@@ -839,11 +847,7 @@ async fn grpc_web_is_recorded_with_the_status_of_its_trailer_frame(t: Arc<TestDb
 
 #[cfg(feature = "grpc-reflect")]
 async fn decoded_request_is_redacted(t: Arc<TestDb>) {
-    let pool = tower_audit::prost_reflect::DescriptorPool::decode(
-        include_bytes!("../proto/generated/demo.bin").as_ref(),
-    )
-    .unwrap();
-    let h = Harness::start_with(&t, |builder| builder.grpc_descriptors(pool)).await;
+    let h = Harness::start_with(&t, |builder| builder.grpc_descriptors(demo_descriptors())).await;
     let outcome = h
         .same_outcome(|mut client| async move {
             let login = LoginRequest {
@@ -867,49 +871,350 @@ async fn decoded_request_is_redacted(t: Arc<TestDb>) {
     assert!(!body.contains("hunter2"));
 }
 
-/// A gzip-compressed request (`grpc-encoding: gzip`, the message's compressed flag set): its body
-/// is described by its size, never stored as compressed bytes nor decoded without redaction.
-async fn compressed_request_is_described_not_leaked(t: Arc<TestDb>) {
-    let h = Harness::start_with(&t, |builder| {
-        let builder = builder.record_headers([http::HeaderName::from_static("grpc-encoding")]);
-        #[cfg(feature = "grpc-reflect")]
-        let builder = builder.grpc_descriptors(
-            tower_audit::prost_reflect::DescriptorPool::decode(
-                include_bytes!("../proto/generated/demo.bin").as_ref(),
-            )
-            .unwrap(),
+#[cfg(feature = "grpc-reflect")]
+fn demo_descriptors() -> tower_audit::prost_reflect::DescriptorPool {
+    tower_audit::prost_reflect::DescriptorPool::decode(
+        include_bytes!("../proto/generated/demo.bin").as_ref(),
+    )
+    .unwrap()
+}
+
+/// The layer of the compression scenarios: the `grpc-encoding` recorded, and the request
+/// messages decoded when the feature is on.
+fn recording_encoding(builder: AuditLayerBuilder) -> AuditLayerBuilder {
+    let builder = builder.record_headers([http::HeaderName::from_static("grpc-encoding")]);
+    #[cfg(feature = "grpc-reflect")]
+    let builder = builder.grpc_descriptors(demo_descriptors());
+    builder
+}
+
+/// `bytes` compressed as tonic compresses a message (gzip, level 6).
+fn tonic_gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = flate2::read::GzEncoder::new(bytes, flate2::Compression::new(6));
+    std::io::copy(&mut encoder, &mut out).unwrap();
+    out
+}
+
+/// The bytes on the wire of `message` in a gzip-compressed stream: prefix and compressed payload.
+fn gzip_wire_len(message: &impl prost::Message) -> usize {
+    5 + tonic_gzip(&message.encode_to_vec()).len()
+}
+
+/// A tonic client compressing its requests (`grpc-encoding: gzip`, each message flagged
+/// compressed): each row is the row of the same call sent uncompressed, but for `request_bytes`
+/// (the compressed bytes on the wire) and the recorded `grpc-encoding`. With `grpc-reflect`, the
+/// messages are inflated and decoded, the password redacted.
+async fn compressed_request_is_recorded_like_its_uncompressed_twin(t: Arc<TestDb>) {
+    let h = Harness::start_with(&t, recording_encoding).await;
+    let login = || LoginRequest {
+        username: "alice".into(),
+        password: "hunter2-hunter2-hunter2".into(),
+    };
+    let pings = || ["a", "b", "c"].map(|m| ping(m, ""));
+    for compressed in [false, true] {
+        let client = move |client: DemoClient<Channel>| {
+            if compressed {
+                client.send_compressed(CompressionEncoding::Gzip)
+            } else {
+                client
+            }
+        };
+        let outcome = h
+            .same_outcome(|c| async move { unary_outcome(client(c).login(login()).await) })
+            .await;
+        assert_eq!(outcome.replies, ["welcome alice"]);
+        let outcome = h
+            .same_outcome(|c| async move {
+                unary_outcome(client(c).client_stream(tokio_stream::iter(pings())).await)
+            })
+            .await;
+        assert_eq!(outcome.replies, ["a,b,c"]);
+    }
+
+    let rows = h.finish_calls(4).await;
+    let [login_plain, stream_plain, login_gzip, stream_gzip] = &rows[..] else {
+        unreachable!()
+    };
+    for (plain, gzip, method) in [
+        (login_plain, login_gzip, "Login"),
+        (stream_plain, stream_gzip, "ClientStream"),
+    ] {
+        for row in [plain, gzip] {
+            assert_grpc_row(row, method);
+            assert_eq!((row.status, row.grpc_status), (Some(200), Some(0)));
+            assert_eq!(row.error, None);
+            assert!(!row.request_body_truncated);
+        }
+        assert_eq!(plain.request_headers, None);
+        assert_eq!(
+            gzip.request_headers,
+            Some(serde_json::json!({ "grpc-encoding": "gzip" }))
         );
-        builder
+        assert_eq!(counts(gzip), counts(plain), "{method}");
+        assert_eq!(gzip.extra, plain.extra, "{method}");
+        if cfg!(feature = "grpc-reflect") {
+            assert_eq!(gzip.request_body, plain.request_body, "{method}");
+        } else {
+            for row in [plain, gzip] {
+                assert_eq!(
+                    row.request_body.as_deref(),
+                    Some(
+                        format!("[binary application/grpc, {} bytes]", row.request_bytes).as_str()
+                    )
+                );
+            }
+        }
+    }
+    // The bytes on the wire: compressed, each message's prefix included.
+    let login_len = prost::Message::encoded_len(&login());
+    assert_eq!(login_plain.request_bytes, 5 + login_len as i64);
+    assert_eq!(login_gzip.request_bytes, gzip_wire_len(&login()) as i64);
+    let stream_gzip_len: usize = pings().iter().map(gzip_wire_len).sum();
+    assert_eq!(stream_gzip.request_bytes, stream_gzip_len as i64);
+    assert_eq!(counts(stream_gzip), (Some(3), Some(1)));
+    if cfg!(feature = "grpc-reflect") {
+        let json = |row: &audit_log::Model| -> serde_json::Value {
+            serde_json::from_str(row.request_body.as_deref().unwrap()).unwrap()
+        };
+        assert_eq!(
+            json(login_gzip),
+            serde_json::json!({ "username": "alice", "password": "[REDACTED]" })
+        );
+        assert_eq!(
+            json(stream_gzip),
+            serde_json::json!([{ "message": "a" }, { "message": "b" }, { "message": "c" }])
+        );
+    }
+    for row in &rows {
+        let body = row.request_body.as_deref().unwrap();
+        assert!(!body.contains("hunter2"), "{body}");
+    }
+}
+
+/// One request message as sent: the compressed flag, the length, the payload.
+fn message_frame(flag: u8, payload: &[u8]) -> Bytes {
+    let mut out = vec![flag];
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    Bytes::from(out)
+}
+
+impl GrpcServer {
+    /// Sends `body` to `method` as it stands, with `grpc-encoding: encoding`: what a client that
+    /// compresses badly, or maliciously, sends. What it sees back: the gRPC code and message.
+    async fn raw_call(&self, method: &str, encoding: Option<&str>, body: Bytes) -> (Code, String) {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut request = http::Request::post(format!("http://{}/{METHOD}{method}", self.addr))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers");
+        if let Some(encoding) = encoding {
+            request = request.header("grpc-encoding", encoding);
+        }
+        let request = request
+            .body(tonic::body::Body::new(Full::new(body)))
+            .unwrap();
+        let response = channel.oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let trailers = body.collect().await.unwrap().trailers().cloned();
+        let status = trailers
+            .as_ref()
+            .and_then(Status::from_header_map)
+            .or_else(|| Status::from_header_map(&parts.headers))
+            .expect("a grpc-status");
+        (status.code(), status.message().to_owned())
+    }
+}
+
+/// A deflate stream (one block, BFINAL set) that inflates to a zero byte and `repeats` copies of
+/// 258 more, in two bits each: the densest deflate allows, about 1,032 to 1.
+fn deflate_bomb(repeats: usize) -> Vec<u8> {
+    struct Bits {
+        out: Vec<u8>,
+        acc: u32,
+        n: u32,
+    }
+    impl Bits {
+        /// `count` bits of `value`, least significant first (header fields, extra bits).
+        fn put(&mut self, value: u32, count: u32) {
+            for i in 0..count {
+                self.acc |= ((value >> i) & 1) << self.n;
+                self.n += 1;
+                if self.n == 8 {
+                    self.out.push(self.acc as u8);
+                    (self.acc, self.n) = (0, 0);
+                }
+            }
+        }
+        /// A Huffman code of `len` bits, most significant first.
+        fn code(&mut self, code: u32, len: u32) {
+            for i in (0..len).rev() {
+                self.put((code >> i) & 1, 1);
+            }
+        }
+    }
+    let mut bits = Bits {
+        out: Vec::with_capacity(repeats / 4 + 64),
+        acc: 0,
+        n: 0,
+    };
+    bits.put(1, 1); // the last block
+    bits.put(2, 2); // dynamic Huffman codes
+    bits.put(286 - 257, 5); // literal/length codes up to 285 (length 258)
+    bits.put(0, 5); // one distance code: 0 (distance 1)
+    bits.put(18 - 4, 4); // code length codes, in their order, up to the one of length 1
+    // Code length code lengths in the order 16 17 18 0 8 7 9 6 10 5 11 4 12 3 13 2 14 1:
+    // 18 (a run of zeros) gets 1 bit, lengths 2 and 1 get 2 bits.
+    for len in [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2] {
+        bits.put(len, 3);
+    }
+    // Canonical codes: 18 → 0, 1 → 10, 2 → 11.
+    let zeros = |bits: &mut Bits, n: u32| {
+        bits.code(0, 1);
+        bits.put(n - 11, 7);
+    };
+    bits.code(0b11, 2); // literal 0: a 2-bit code
+    zeros(&mut bits, 138); // literals 1..=138: none
+    zeros(&mut bits, 117); // literals 139..=255: none
+    bits.code(0b11, 2); // end of block: a 2-bit code
+    zeros(&mut bits, 28); // lengths 257..=284: none
+    bits.code(0b10, 2); // length 258: a 1-bit code
+    bits.code(0b10, 2); // distance code 0: a 1-bit code
+    // Canonical codes: length 258 → 0, literal 0 → 10, end of block → 11; distance 1 → 0.
+    bits.code(0b10, 2); // the literal 0
+    // Each repeat is length 258 (0) at distance 1 (0): zero bits, written a byte at a time.
+    let mut left = 2 * repeats;
+    while left > 0 && bits.n != 0 {
+        bits.put(0, 1);
+        left -= 1;
+    }
+    bits.out.resize(bits.out.len() + left / 8, 0);
+    bits.put(0, (left % 8) as u32);
+    bits.code(0b11, 2); // end of block
+    if bits.n > 0 {
+        bits.put(0, 8 - bits.n);
+    }
+    bits.out
+}
+
+/// A gzip member around `deflate_bomb(repeats)`, its CRC unknown: nothing reads that far.
+fn gzip_bomb(repeats: usize) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    out.extend(deflate_bomb(repeats));
+    let inflated = 1 + 258 * repeats as u64;
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(inflated as u32).to_le_bytes());
+    out
+}
+
+/// A message of 1 MB that inflates to over 1 GB: the server refuses it past its own limit; the
+/// writer inflates no more than `max_decoded_bytes` of it, and says so.
+async fn compressed_bomb_is_bounded_and_described(t: Arc<TestDb>) {
+    const REPEATS: usize = 4_200_000;
+    let bomb = gzip_bomb(REPEATS);
+    assert!(bomb.len() < 1_100_000, "{}", bomb.len());
+    // What it inflates to, as far as anyone should look.
+    let mut start = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(flate2::read::GzDecoder::new(&bomb[..]), 1 << 20),
+        &mut start,
+    )
+    .unwrap();
+    assert_eq!(start, vec![0; 1 << 20]);
+
+    let h = Harness::start_with(&t, |builder| {
+        recording_encoding(builder).max_body_bytes(2 << 20)
     })
     .await;
-    let outcome = h
-        .same_outcome(|client| async move {
-            let mut client = client
-                .send_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Gzip);
-            let login = LoginRequest {
-                username: "alice".into(),
-                password: "hunter2-hunter2-hunter2".into(),
-            };
-            unary_outcome(client.login(login).await)
-        })
+    let frame = message_frame(1, &bomb);
+    let without = h.plain.raw_call("Login", Some("gzip"), frame.clone()).await;
+    let with = h
+        .audited
+        .raw_call("Login", Some("gzip"), frame.clone())
         .await;
-    assert_eq!(outcome.replies, ["welcome alice"]);
+    assert_eq!(with, without);
+    assert_ne!(with.0, Code::Ok, "{with:?}");
 
     let row = h.finish().await;
-    assert_grpc_row(&row, "Login");
-    assert_eq!((row.status, row.grpc_status), (Some(200), Some(0)));
-    assert_eq!(counts(&row), (Some(1), Some(1)));
     assert_eq!(
-        row.request_headers,
-        Some(serde_json::json!({ "grpc-encoding": "gzip" }))
+        row.route.as_deref(),
+        Some(format!("{METHOD}Login").as_str())
     );
-    let body = row.request_body.as_deref().unwrap();
-    assert_eq!(
-        body,
-        format!("[binary application/grpc, {} bytes]", row.request_bytes)
-    );
-    assert!(!body.contains("hunter2"));
+    assert_eq!(row.status, Some(200));
+    assert_eq!(row.grpc_status, Some(with.0 as i32));
+    assert_eq!(row.error.as_deref(), Some(with.1.as_str()));
+    assert_eq!(row.request_bytes, frame.len() as i64);
+    assert_eq!(row.grpc_messages_in, Some(1));
+    let described = if cfg!(feature = "grpc-reflect") {
+        format!(
+            "[binary application/grpc, {} bytes: message 1 inflates past the 65536-byte limit]",
+            frame.len()
+        )
+    } else {
+        format!("[binary application/grpc, {} bytes]", frame.len())
+    };
+    assert_eq!(row.request_body.as_deref(), Some(described.as_str()));
+}
+
+/// Compressed messages that cannot be read: each call is still recorded with its status, its
+/// body described by what is wrong with it, never decoded as garbage.
+async fn corrupt_compressed_messages_are_described(t: Arc<TestDb>) {
+    let login = LoginRequest {
+        username: "alice".into(),
+        password: "hunter2-hunter2-hunter2".into(),
+    };
+    let gzipped = tonic_gzip(&prost::Message::encode_to_vec(&login));
+    let calls: [(Option<&str>, Bytes, &str); 3] = [
+        // Not gzip at all.
+        (
+            Some("gzip"),
+            message_frame(1, b"password=hunter2, not gzip"),
+            "message 1 is not valid gzip",
+        ),
+        // A gzip stream cut in the middle.
+        (
+            Some("gzip"),
+            message_frame(1, &gzipped[..gzipped.len() / 2]),
+            "message 1 is not valid gzip",
+        ),
+        // Flagged compressed, with no grpc-encoding to say how.
+        (
+            None,
+            message_frame(1, &gzipped),
+            "message 1 is flagged compressed without a grpc-encoding",
+        ),
+    ];
+    let h = Harness::start_with(&t, recording_encoding).await;
+    let mut seen = Vec::new();
+    for (encoding, frame, _) in &calls {
+        let without = h.plain.raw_call("Login", *encoding, frame.clone()).await;
+        let with = h.audited.raw_call("Login", *encoding, frame.clone()).await;
+        assert_eq!(with, without);
+        assert_ne!(with.0, Code::Ok, "{with:?}");
+        seen.push(with);
+    }
+
+    let rows = h.finish_calls(calls.len() as u64).await;
+    for ((row, (_, frame, problem)), (code, message)) in rows.iter().zip(&calls).zip(&seen) {
+        assert_eq!(row.status, Some(200), "{problem}");
+        assert_eq!(row.grpc_status, Some(*code as i32), "{problem}");
+        assert_eq!(row.error.as_deref(), Some(message.as_str()), "{problem}");
+        assert_eq!(row.request_bytes, frame.len() as i64);
+        assert_eq!(row.grpc_messages_in, Some(1));
+        let described = if cfg!(feature = "grpc-reflect") {
+            format!(
+                "[binary application/grpc, {} bytes: {problem}]",
+                frame.len()
+            )
+        } else {
+            format!("[binary application/grpc, {} bytes]", frame.len())
+        };
+        assert_eq!(row.request_body.as_deref(), Some(described.as_str()));
+    }
 }
 
 /// Binary (`-bin`, base64 on the wire) metadata is stored as sent, large metadata cut to 4 KiB

@@ -244,6 +244,20 @@ fn sniff(bytes: &[u8], cut: bool) -> Option<Kind> {
     }
 }
 
+/// See [`Redactor::describe_unread_body`](super::Redactor::describe_unread_body).
+#[cfg_attr(not(feature = "grpc-reflect"), allow(dead_code))]
+pub(super) fn describe_unread(rules: &Rules, body: &BodyInput<'_>, why: &str) -> Option<String> {
+    if let Some(custom) = body.route.and_then(|route| rules.routes.get(route)) {
+        return (custom.f)(body);
+    }
+    let media = body.content_type.map(MediaType::parse);
+    let mut out = describe(rules, "binary", media.as_ref(), body.total_len);
+    out.pop(); // the closing bracket
+    // `why` may quote client input (an encoding's name): pattern-checked like the type.
+    let _ = write!(out, ": {}]", rules.values.redact(why));
+    Some(out)
+}
+
 /// `[binary application/grpc, 1234 bytes]`.
 fn describe(rules: &Rules, what: &str, media: Option<&MediaType<'_>>, total_len: u64) -> String {
     match media {

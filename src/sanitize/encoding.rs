@@ -7,14 +7,14 @@ use flate2::{Decompress, FlushDecompress, Status};
 
 /// One decodable content coding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Coding {
+pub(crate) enum Coding {
     Gzip,
     Deflate,
 }
 
 /// What a `Content-Encoding` header asks for.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum ContentCoding<'a> {
+pub(crate) enum ContentCoding<'a> {
     /// No header, empty, or only `identity`.
     Identity,
     /// Codings in the order they were applied.
@@ -25,7 +25,7 @@ pub(super) enum ContentCoding<'a> {
 
 impl<'a> ContentCoding<'a> {
     /// Parses a raw `Content-Encoding` value such as `gzip` or `deflate, gzip`.
-    pub(super) fn parse(header: Option<&'a str>) -> Self {
+    pub(crate) fn parse(header: Option<&'a str>) -> Self {
         let mut codings = Vec::new();
         for token in header
             .unwrap_or("")
@@ -51,20 +51,23 @@ impl<'a> ContentCoding<'a> {
 
 /// A decoded body.
 #[derive(Debug)]
-pub(super) struct Decoded {
+pub(crate) struct Decoded {
     /// At most the limit given to [`decode`].
-    pub(super) bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
     /// Every coding reached its end of stream within the limit.
-    pub(super) complete: bool,
+    pub(crate) complete: bool,
+    /// Decoding stopped at the limit, with more to come: a bomb, or a body over the limit.
+    pub(crate) over_limit: bool,
 }
 
 /// Undoes `codings` (last applied first), producing at most `limit` bytes.
 ///
 /// Returns `None` when the input is not in the claimed coding at all.
-pub(super) fn decode(codings: &[Coding], input: &[u8], limit: usize) -> Option<Decoded> {
+pub(crate) fn decode(codings: &[Coding], input: &[u8], limit: usize) -> Option<Decoded> {
     let mut current = Decoded {
         bytes: input.to_vec(),
         complete: true,
+        over_limit: false,
     };
     for &coding in codings.iter().rev() {
         let next = match coding {
@@ -77,6 +80,7 @@ pub(super) fn decode(codings: &[Coding], input: &[u8], limit: usize) -> Option<D
         current = Decoded {
             bytes: next.bytes,
             complete: current.complete && next.complete,
+            over_limit: current.over_limit || next.over_limit,
         };
     }
     Some(current)
@@ -132,6 +136,7 @@ fn inflate(input: &[u8], zlib: bool, limit: usize) -> Option<Decoded> {
             return Some(Decoded {
                 bytes: out,
                 complete: false,
+                over_limit: true,
             });
         }
         out.reserve_exact(STEP.min(limit + 1 - produced));
@@ -147,6 +152,7 @@ fn inflate(input: &[u8], zlib: bool, limit: usize) -> Option<Decoded> {
                 return Some(Decoded {
                     bytes: out,
                     complete,
+                    over_limit: !complete,
                 });
             }
             Ok(_)
@@ -157,6 +163,7 @@ fn inflate(input: &[u8], zlib: bool, limit: usize) -> Option<Decoded> {
                 return Some(Decoded {
                     bytes: out,
                     complete: false,
+                    over_limit: false,
                 });
             }
             Err(_) if out.is_empty() => return None,
@@ -164,6 +171,7 @@ fn inflate(input: &[u8], zlib: bool, limit: usize) -> Option<Decoded> {
                 return Some(Decoded {
                     bytes: out,
                     complete: false,
+                    over_limit: false,
                 });
             }
         }
@@ -235,7 +243,7 @@ mod tests {
         let bomb = gzip_best(&vec![0; 16 * 1024 * 1024]);
         assert!(bomb.len() < 64 * 1024);
         let got = decode(&[Coding::Gzip], &bomb, 64 * 1024).unwrap();
-        assert!(!got.complete);
+        assert!(!got.complete && got.over_limit);
         assert_eq!(got.bytes.len(), 64 * 1024);
         assert!(got.bytes.capacity() < 256 * 1024);
     }
@@ -245,7 +253,7 @@ mod tests {
         let data: Vec<u8> = (0..20_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let full = gzip(&data);
         let got = decode(&[Coding::Gzip], &full[..full.len() / 2], 1 << 20).unwrap();
-        assert!(!got.complete);
+        assert!(!got.complete && !got.over_limit);
         assert!(!got.bytes.is_empty() && data.starts_with(&got.bytes));
     }
 

@@ -67,7 +67,7 @@
 //! ```
 
 mod body;
-mod encoding;
+pub(crate) mod encoding;
 mod error;
 mod form;
 mod headers;

@@ -165,6 +165,21 @@ impl Redactor {
         headers::redact_headers(&self.rules, headers, names)
     }
 
+    /// The most bytes a compressed body (or all the compressed messages of a gRPC request) is
+    /// inflated to.
+    #[cfg_attr(not(feature = "grpc-reflect"), allow(dead_code))]
+    pub(crate) fn max_decoded_bytes(&self) -> usize {
+        self.rules.max_decoded_bytes
+    }
+
+    /// Describes a body that could not be read, saying why: `[binary application/grpc,
+    /// 40 bytes: message 1 is zstd-compressed, not decoded]`. A route with its own body function
+    /// is left to it, as in [`redact_body`](Self::redact_body).
+    #[cfg_attr(not(feature = "grpc-reflect"), allow(dead_code))]
+    pub(crate) fn describe_unread_body(&self, body: &BodyInput<'_>, why: &str) -> Option<String> {
+        body::describe_unread(&self.rules, body, why)
+    }
+
     #[cfg(test)]
     pub(super) fn rules(&self) -> &Rules {
         &self.rules
@@ -337,7 +352,8 @@ impl RedactorBuilder {
     }
 
     /// The most bytes a `Content-Encoding` (gzip, deflate) body is decoded to; the rest is
-    /// treated as truncated.
+    /// treated as truncated. With `grpc-reflect`, the most bytes the compressed messages of a
+    /// gRPC request inflate to, all together; a message past it is described, not decoded.
     #[must_use]
     pub fn max_decoded_bytes(mut self, n: usize) -> Self {
         self.max_decoded_bytes = n;

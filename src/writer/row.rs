@@ -79,7 +79,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     let decoded = grpc_descriptors
         .as_ref()
         .zip(route.as_deref())
-        .and_then(|(pool, route)| grpc_request_json(redactor, pool, route, &body));
+        .and_then(|(pool, route)| grpc_request_json(redactor, pool, route, request, &body));
     #[cfg(not(feature = "grpc-reflect"))]
     let decoded = None;
     let request_body = decoded
@@ -351,30 +351,67 @@ pub(crate) fn safe_form(model: &Model, reason: &str) -> Model {
     }
 }
 
-/// A gRPC request decoded with the configured descriptors, sanitized as a JSON body; a cut stream
-/// says so.
+/// A gRPC request decoded with the configured descriptors, its compressed messages inflated,
+/// sanitized as a JSON body; a cut stream says so, and so does a message that could not be read.
 #[cfg(feature = "grpc-reflect")]
 fn grpc_request_json(
     redactor: &Redactor,
     pool: &prost_reflect::DescriptorPool,
     route: &str,
-    body: &crate::body::CapturedBody,
+    request: &crate::record::RequestFacts,
+    body: &CapturedBody,
 ) -> Option<String> {
+    use crate::grpc::{MessageEncoding, decode_request};
+
     if body.bytes.is_empty() {
         // Nothing captured (or the body was shed): described by its size, not as no messages.
         return None;
     }
-    let decoded = crate::grpc::decode_request(pool, route, &body.bytes)?;
+    let encoding = MessageEncoding::parse(request.text.get(TextPart::GrpcEncoding));
+    let decoded = decode_request(
+        pool,
+        route,
+        &body.bytes,
+        encoding,
+        redactor.max_decoded_bytes(),
+    )?;
+    let Some(json) = decoded.json else {
+        let why = decoded.stopped.unwrap_or_default();
+        return redactor.describe_unread_body(
+            &BodyInput {
+                content_type: request.text.str(TextPart::ContentType),
+                content_encoding: None,
+                bytes: &body.bytes,
+                total_len: body.total,
+                truncated: body.truncated,
+                route: Some(route),
+            },
+            &why,
+        );
+    };
+    if let Some(why) = decoded.stopped {
+        // The messages before the one that could not be read, whole; then why they end there.
+        let mut out = redactor.redact_body(&BodyInput {
+            content_type: Some("application/json"),
+            content_encoding: None,
+            bytes: json.as_bytes(),
+            total_len: json.len() as u64,
+            truncated: false,
+            route: Some(route),
+        })?;
+        out.push_str(&format!(
+            " …[{}; {} bytes total]",
+            redactor.redact_text(&why),
+            body.total
+        ));
+        return Some(out);
+    }
     let cut = body.truncated || !decoded.complete;
     redactor.redact_body(&BodyInput {
         content_type: Some("application/json"),
         content_encoding: None,
-        bytes: decoded.json.as_bytes(),
-        total_len: if cut {
-            body.total
-        } else {
-            decoded.json.len() as u64
-        },
+        bytes: json.as_bytes(),
+        total_len: if cut { body.total } else { json.len() as u64 },
         truncated: cut,
         route: Some(route),
     })
@@ -569,6 +606,71 @@ mod tests {
             total: raw.len() as u64,
             ..CapturedBody::default()
         }
+    }
+
+    /// A gRPC request whose compressed messages cannot all be read: the messages before the
+    /// first that cannot, redacted, and why it stops; nothing read: a description, unless the
+    /// route has a body function of its own.
+    #[cfg(feature = "grpc-reflect")]
+    #[test]
+    fn grpc_messages_that_cannot_be_read_are_described() {
+        use crate::record::{RequestFacts, TextParts};
+
+        const ROUTE: &str = "tower_audit.demo.v1.Demo/ClientStream";
+        let pool = prost_reflect::DescriptorPool::decode(
+            include_bytes!("../../proto/generated/demo.bin").as_ref(),
+        )
+        .expect("the demo descriptors");
+        let framed = |flag: u8, payload: &[u8]| {
+            let mut out = vec![flag];
+            out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+            out.extend_from_slice(payload);
+            out
+        };
+        // Ping { message: "password=hunter2" }, then a message of another encoding.
+        let mut ping = vec![0x0a, 16];
+        ping.extend_from_slice(b"password=hunter2");
+        let body = [framed(0, &ping), framed(1, b"\x28\xb5\x2f\xfd...")].concat();
+        let mut facts = RequestFacts::arriving(quanta::Instant::now());
+        facts.text.fill(TextParts {
+            content_type: Some(b"application/grpc"),
+            grpc_encoding: Some(b"zstd"),
+            ..TextParts::default()
+        });
+        let json = |redactor: &Redactor, body: &[u8]| {
+            grpc_request_json(redactor, &pool, ROUTE, &facts, &captured(body))
+        };
+        let redactor = Redactor::default();
+        assert_eq!(
+            json(&redactor, &body).as_deref(),
+            Some(
+                format!(
+                    r#"[{{"message":"password=[REDACTED]"}}] …[message 2 is zstd-compressed, not decoded; {} bytes total]"#,
+                    body.len()
+                )
+                .as_str()
+            )
+        );
+        let unread = &body[5 + ping.len()..];
+        assert_eq!(
+            json(&redactor, unread).as_deref(),
+            Some(
+                format!(
+                    "[binary application/grpc, {} bytes: message 1 is zstd-compressed, not decoded]",
+                    unread.len()
+                )
+                .as_str()
+            )
+        );
+        let custom = Redactor::builder()
+            .route_body_fn(ROUTE, |body| {
+                Some(format!("{} bytes, mine", body.total_len))
+            })
+            .build();
+        assert_eq!(
+            json(&custom, unread).as_deref(),
+            Some(format!("{} bytes, mine", unread.len()).as_str())
+        );
     }
 
     /// Only a body stored as the client sent it (JSON compacted included) is verbatim; what the
