@@ -66,6 +66,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     compressed_request_is_recorded_like_its_uncompressed_twin,
     compressed_bomb_is_bounded_and_described,
     corrupt_compressed_messages_are_described,
+    compressed_replies_are_counted_with_their_status,
     binary_and_huge_metadata_and_secrets,
     ten_thousand_messages_streamed,
     a_few_messages_of_several_megabytes,
@@ -1215,6 +1216,53 @@ async fn corrupt_compressed_messages_are_described(t: Arc<TestDb>) {
         };
         assert_eq!(row.request_body.as_deref(), Some(described.as_str()));
     }
+}
+
+/// A server replying compressed (the client accepts gzip): its messages are counted from their
+/// prefixes, its bytes as sent, its status read from the trailers as for any reply.
+async fn compressed_replies_are_counted_with_their_status(t: Arc<TestDb>) {
+    let h = Harness::start(&t).await;
+    let accepting =
+        |client: DemoClient<Channel>| client.accept_compressed(CompressionEncoding::Gzip);
+    let outcome = h
+        .same_outcome(|client| async move {
+            let request = Ping {
+                count: 3,
+                ..ping("m", "")
+            };
+            stream_outcome(accepting(client).server_stream(request).await).await
+        })
+        .await;
+    assert_eq!((outcome.code, outcome.replies.len()), (Code::Ok, 3));
+    let outcome = h
+        .same_outcome(|client| async move {
+            stream_outcome(accepting(client).server_stream(ping("", "not_found")).await).await
+        })
+        .await;
+    assert_eq!(
+        (outcome.code, outcome.message.as_str()),
+        (Code::NotFound, "widget 7 not found")
+    );
+
+    let rows = h.finish_calls(2).await;
+    let (ok, not_found) = (&rows[0], &rows[1]);
+    assert_eq!((ok.status, ok.grpc_status), (Some(200), Some(0)));
+    assert_eq!(ok.error, None);
+    assert_eq!(counts(ok), (Some(1), Some(3)));
+    let sent: usize = (0..3)
+        .map(|i| gzip_wire_len(&pong(format!("m {i}"), i)))
+        .sum();
+    assert_eq!(ok.response_bytes, sent as i64, "the compressed bytes");
+    assert_eq!(
+        (not_found.status, not_found.grpc_status),
+        (Some(200), Some(Code::NotFound as i32))
+    );
+    assert_eq!(not_found.error.as_deref(), Some("widget 7 not found"));
+    assert_eq!(counts(not_found), (Some(1), Some(1)));
+    assert_eq!(
+        not_found.response_bytes,
+        gzip_wire_len(&pong("first", 0)) as i64
+    );
 }
 
 /// Binary (`-bin`, base64 on the wire) metadata is stored as sent, large metadata cut to 4 KiB
