@@ -44,6 +44,10 @@ pub struct AuditRecord {
     /// Descriptors to decode a gRPC request's messages with, when configured.
     #[cfg(feature = "grpc-reflect")]
     pub(crate) grpc_descriptors: Option<prost_reflect::DescriptorPool>,
+    /// A gRPC request's `grpc-encoding`, how its messages are compressed: kept only when
+    /// descriptors are configured, which inflate and decode them.
+    #[cfg(feature = "grpc-reflect")]
+    pub(crate) grpc_encoding: Option<Box<[u8]>>,
 }
 
 impl AuditRecord {
@@ -111,11 +115,9 @@ pub(crate) enum TextPart {
     ContentEncoding,
     /// Kept only when a JWT identity is configured; verified in the writer.
     Authorization,
-    /// How a gRPC request's messages are compressed; kept only for gRPC requests.
-    GrpcEncoding,
 }
 
-const TEXT_PARTS: usize = 8;
+const TEXT_PARTS: usize = 7;
 
 /// The request's path, query and kept header values, copied into the record's own storage: inline
 /// when they are short, as those of most API clients are, or else one allocation.
@@ -175,7 +177,6 @@ pub(crate) struct TextParts<'a> {
     pub(crate) content_type: Option<&'a [u8]>,
     pub(crate) content_encoding: Option<&'a [u8]>,
     pub(crate) authorization: Option<&'a [u8]>,
-    pub(crate) grpc_encoding: Option<&'a [u8]>,
 }
 
 impl<'a> TextParts<'a> {
@@ -189,7 +190,6 @@ impl<'a> TextParts<'a> {
         parts[TextPart::ContentType as usize] = self.content_type;
         parts[TextPart::ContentEncoding as usize] = self.content_encoding;
         parts[TextPart::Authorization as usize] = self.authorization;
-        parts[TextPart::GrpcEncoding as usize] = self.grpc_encoding;
         parts
     }
 }
@@ -286,7 +286,6 @@ impl std::fmt::Debug for RequestText {
                 "authorization",
                 &self.get(TextPart::Authorization).map(|_| "Sensitive"),
             )
-            .field("grpc_encoding", &text(TextPart::GrpcEncoding))
             .finish()
     }
 }
@@ -350,6 +349,9 @@ struct GrpcResponse {
     messages: GrpcFrames,
     /// The client's deadline, from `grpc-timeout`.
     timeout: Option<Duration>,
+    /// `grpc-encoding`, copied for the writer when descriptors are configured.
+    #[cfg(feature = "grpc-reflect")]
+    encoding: Option<Box<[u8]>>,
 }
 
 impl std::fmt::Debug for PendingRecord {
@@ -459,7 +461,22 @@ impl PendingRecord {
         } else {
             GrpcFrames::default()
         };
-        self.rare().grpc = Some(GrpcResponse { messages, timeout });
+        self.rare().grpc = Some(GrpcResponse {
+            messages,
+            timeout,
+            #[cfg(feature = "grpc-reflect")]
+            encoding: None,
+        });
+    }
+
+    /// Keeps a gRPC request's `grpc-encoding` for the writer, which inflates its messages to
+    /// decode them. Call after [`set_grpc`](Self::set_grpc). A copy: hyper's values are slices
+    /// of the connection's read buffer.
+    #[cfg(feature = "grpc-reflect")]
+    pub(crate) fn set_grpc_encoding(&mut self, encoding: &[u8]) {
+        if let Some(grpc) = self.rare.as_mut().and_then(|rare| rare.grpc.as_mut()) {
+            grpc.encoding = Some(encoding.into());
+        }
     }
 
     /// Notes that the response body has ended before anything was read from it: dropped
@@ -547,6 +564,12 @@ impl PendingRecord {
         let grpc_messages_out = self.grpc().and_then(|g| g.messages.messages());
         #[cfg(feature = "grpc-reflect")]
         let grpc_descriptors = self.grpc().and(self.layer.config.grpc_descriptors.clone());
+        #[cfg(feature = "grpc-reflect")]
+        let grpc_encoding = self
+            .rare
+            .as_mut()
+            .and_then(|rare| rare.grpc.as_mut())
+            .and_then(|grpc| grpc.encoding.take());
         self.layer.intake.submit(AuditRecord {
             shared,
             latency,
@@ -559,6 +582,8 @@ impl PendingRecord {
             permit: self.permit.take(),
             #[cfg(feature = "grpc-reflect")]
             grpc_descriptors,
+            #[cfg(feature = "grpc-reflect")]
+            grpc_encoding,
         });
     }
 }

@@ -160,6 +160,13 @@ where
         }
         if let Some(kind) = kind {
             pending.set_grpc(grpc_timeout(&parts.headers), kind == Grpc::Web);
+            // Only the writer's decoding with descriptors reads it: looked up for no one else.
+            #[cfg(feature = "grpc-reflect")]
+            if config.grpc_descriptors.is_some()
+                && let Some(encoding) = parts.headers.get("grpc-encoding")
+            {
+                pending.set_grpc_encoding(encoding.as_bytes());
+            }
         }
         if let Some(id) = echo {
             pending.echo_request_id(id);
@@ -247,11 +254,6 @@ fn fill_facts(facts: &mut RequestFacts, parts: &Parts, config: &Config, grpc: bo
         content_type: seen.content_type.map(HeaderValue::as_bytes),
         content_encoding: seen.content_encoding.map(HeaderValue::as_bytes),
         authorization: seen.authorization.map(HeaderValue::as_bytes),
-        // Looked up only for gRPC: the scan of every request's headers stays as it is.
-        grpc_encoding: grpc
-            .then(|| headers.get("grpc-encoding"))
-            .flatten()
-            .map(HeaderValue::as_bytes),
     });
     let peer = peer_ip(parts);
     facts.client_ip = if config.trusted_proxies.is_enabled() {

@@ -40,6 +40,8 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         permit: _,
         #[cfg(feature = "grpc-reflect")]
         grpc_descriptors,
+        #[cfg(feature = "grpc-reflect")]
+        grpc_encoding,
     } = record;
     let request = &shared.facts;
     // Sealed when the record was finished: nothing changes them any more.
@@ -79,7 +81,10 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     let decoded = grpc_descriptors
         .as_ref()
         .zip(route.as_deref())
-        .and_then(|(pool, route)| grpc_request_json(redactor, pool, route, request, &body));
+        .and_then(|(pool, route)| {
+            let encoding = crate::grpc::MessageEncoding::parse(grpc_encoding.as_deref());
+            grpc_request_json(redactor, pool, route, request, encoding, &body)
+        });
     #[cfg(not(feature = "grpc-reflect"))]
     let decoded = None;
     let request_body = decoded
@@ -359,15 +364,15 @@ fn grpc_request_json(
     pool: &prost_reflect::DescriptorPool,
     route: &str,
     request: &crate::record::RequestFacts,
+    encoding: crate::grpc::MessageEncoding<'_>,
     body: &CapturedBody,
 ) -> Option<String> {
-    use crate::grpc::{MessageEncoding, decode_request};
+    use crate::grpc::decode_request;
 
     if body.bytes.is_empty() {
         // Nothing captured (or the body was shed): described by its size, not as no messages.
         return None;
     }
-    let encoding = MessageEncoding::parse(request.text.get(TextPart::GrpcEncoding));
     let decoded = decode_request(
         pool,
         route,
@@ -566,6 +571,8 @@ mod tests {
                 permit: None,
                 #[cfg(feature = "grpc-reflect")]
                 grpc_descriptors: None,
+                #[cfg(feature = "grpc-reflect")]
+                grpc_encoding: None,
             }
         };
         let config = RowConfig {
@@ -634,11 +641,11 @@ mod tests {
         let mut facts = RequestFacts::arriving(quanta::Instant::now());
         facts.text.fill(TextParts {
             content_type: Some(b"application/grpc"),
-            grpc_encoding: Some(b"zstd"),
             ..TextParts::default()
         });
         let json = |redactor: &Redactor, body: &[u8]| {
-            grpc_request_json(redactor, &pool, ROUTE, &facts, &captured(body))
+            let encoding = crate::grpc::MessageEncoding::parse(Some(b"zstd"));
+            grpc_request_json(redactor, &pool, ROUTE, &facts, encoding, &captured(body))
         };
         let redactor = Redactor::default();
         assert_eq!(
@@ -775,6 +782,8 @@ mod tests {
             permit: None,
             #[cfg(feature = "grpc-reflect")]
             grpc_descriptors: None,
+            #[cfg(feature = "grpc-reflect")]
+            grpc_encoding: None,
         };
         let config = RowConfig {
             redactor: Redactor::default(),
