@@ -559,7 +559,9 @@ async fn a_failed_export_keeps_the_previous_file() {
     let file = dir.join("trail.csv");
     let path = file.to_str().unwrap();
     std::fs::write(&file, "yesterday's export\n").unwrap();
-    // A database with no audit_log: the export fails once the file is chosen.
+    // A database with no audit_log (an empty file is an empty SQLite database): the export
+    // fails once the file is chosen.
+    std::fs::write(dir.join("empty.db"), "").unwrap();
     let empty = format!("sqlite://{}?mode=rwc", dir.join("empty.db").display());
     let args = ["export", "--format", "csv", "--output", path];
     let out = fixture
@@ -833,8 +835,8 @@ async fn purge_keeps_the_rows_of_every_legal_hold() {
     assert_eq!(purge["extra"]["legal_holds"], 3, "{purge}");
 }
 
-/// A database without the audit tables (a URL that names the wrong database, a SQLite path
-/// mistyped, which `mode=rwc` creates empty) is an error that says what to check, on every
+/// A database without the audit tables (a URL that names the wrong database, a SQLite file of
+/// another program) is an error that says what to check, on every
 /// backend: the database's own words ("no such table", "relation … does not exist",
 /// "Table '…' doesn't exist") did not say that the tables come from `migrate`.
 #[tokio::test]
@@ -853,6 +855,10 @@ async fn a_database_without_the_audit_tables_says_what_to_do() {
             }
             _ => test.url().to_owned(),
         };
+        if matches!(backend, Backend::Sqlite) {
+            // The file exists, without the tables: the CLI creates no file but with `migrate`.
+            drop(tower_audit::connect(url.clone()).await.unwrap());
+        }
         for args in [&["query"][..], &["verify"], &["stats"]] {
             let out = Command::new(BIN)
                 .args(args)
@@ -890,6 +896,48 @@ async fn a_database_without_the_audit_tables_says_what_to_do() {
         assert!(!stderr.contains("migrate"), "{stderr}");
         test.cleanup().await;
     }
+}
+
+/// A mistyped SQLite path given with the README's `?mode=rwc` is an error for every command
+/// but `migrate`, and leaves no empty database file behind: a command that reads (or purges)
+/// has nothing to do in a database it would have to create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_migrate_creates_a_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let commands: &[&[&str]] = &[
+        &["query"],
+        &["tail"],
+        &["stats"],
+        &["export"],
+        &["purge", "--older-than", "90d"],
+        &["replay", "--target", "http://127.0.0.1:9", "--dry-run"],
+        #[cfg(feature = "integrity")]
+        &["verify"],
+    ];
+    for args in commands {
+        let out = Command::new(BIN)
+            .args(*args)
+            .env("DATABASE_URL", &url)
+            .env("TOWER_AUDIT_HMAC_KEY", "ab".repeat(32))
+            .env("TOWER_AUDIT_HMAC_KEY_ID", "k1")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(!path.exists(), "{args:?} created {}", path.display());
+        assert!(stderr.contains("tower-audit migrate"), "{args:?}: {stderr}");
+    }
+    let out = Command::new(BIN)
+        .arg("migrate")
+        .env("DATABASE_URL", &url)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(path.exists());
 }
 
 /// PostgreSQL's error line: the server's message, SQLSTATE, detail and hint, as `psql` shows
@@ -1290,6 +1338,55 @@ mod verify {
             assert!(
                 out.stdout.contains("\nx'ff': Modified at seq 5"),
                 "{sql}: {out:?}"
+            );
+        }
+    }
+
+    /// A time range in which no row of any chain arrived checks nothing: `verify` says so and
+    /// exits 5, as when there is no chain, instead of reporting the chains intact.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_of_a_range_without_rows_is_not_a_success() {
+        let fixture = Fixture::new().await;
+        let db = fixture.db().await;
+        six_chained_rows(&db).await;
+        for args in [
+            &["verify", "--until", "2000-01-01T00:00:00Z"][..],
+            &[
+                "verify",
+                "--since",
+                "2000-01-01T00:00:00Z",
+                "--until",
+                "2000-01-02T00:00:00Z",
+            ],
+            &[
+                "verify",
+                "--until",
+                "2000-01-01T00:00:00Z",
+                "--json",
+                "--chain",
+                "api-1",
+            ],
+        ] {
+            let out = run_keyed(&fixture, args, "k1").await;
+            assert_eq!(out.code, 5, "{args:?}: {out:?}");
+            assert!(
+                out.stderr
+                    .contains("no chained row in the time range: nothing was verified"),
+                "{args:?}: {out:?}"
+            );
+        }
+        // A range that holds rows, or one after the last (whose last rows are still checked
+        // against the checkpoint), is verified as before.
+        for args in [
+            &["verify", "--since", "1h"][..],
+            &["verify", "--since", "2999-01-01T00:00:00Z"],
+            &["verify", "--until", "2999-01-01T00:00:00Z"],
+        ] {
+            let out = run_keyed(&fixture, args, "k1").await;
+            assert_eq!(out.code, 0, "{args:?}: {out:?}");
+            assert!(
+                out.stdout.starts_with("api-1: intact ("),
+                "{args:?}: {out:?}"
             );
         }
     }

@@ -14,7 +14,8 @@
 //!
 //! Exit codes: 0 success, 1 runtime error (one line on stderr), 2 usage error, 3 `replay`
 //! finished but some records failed or got a different status than recorded, 4 `verify` found a
-//! break in a hash chain, 5 `verify` found no hash chain, or none of the name `--chain` gives.
+//! break in a hash chain, 5 `verify` found no hash chain, none of the name `--chain` gives, or
+//! no chained row in its time range.
 //!
 //! `verify` (feature `integrity`) reads its keys from the environment only, never from flags
 //! that would end up in the shell history: `TOWER_AUDIT_HMAC_KEY` (hex) and
@@ -50,14 +51,16 @@ const EXIT_REPLAY_FAILURES: u8 = 3;
 #[cfg(feature = "integrity")]
 const EXIT_CHAIN_BROKEN: u8 = 4;
 /// Exit code: `verify --chain` names no chain of the database or export (a typo must not pass
-/// for an intact chain), or there is no chain at all (every row deleted must not either).
+/// for an intact chain), or there is no chain at all (every row deleted must not either), or
+/// the time range holds no chained row (nothing was checked).
 #[cfg(feature = "integrity")]
 const EXIT_NO_SUCH_CHAIN: u8 = 5;
 
 /// Read, export, purge and replay a tower-audit trail.
 ///
 /// Exit codes: 0 success, 1 runtime error, 2 usage error, 3 replay had failures, 4 verify found a
-/// break in a hash chain, 5 verify found no hash chain (or none of the name --chain gives).
+/// break in a hash chain, 5 verify found no hash chain (or none of the name --chain gives, or no
+/// chained row in its time range).
 #[derive(Debug, Parser)]
 #[command(name = "tower-audit", version)]
 struct Cli {
@@ -668,17 +671,46 @@ fn note(line: std::fmt::Arguments<'_>) {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn connect(url: Option<String>) -> Result<DatabaseConnection, BoxError> {
+/// Connects to the database `url` names; only `create` (`migrate`) makes a SQLite file that is
+/// not there, whatever `mode=rwc` the URL holds.
+async fn connect(url: Option<String>, create: bool) -> Result<DatabaseConnection, BoxError> {
     // An empty one (`DATABASE_URL=`) is none, not a URL that does not parse.
     let url = url
         .filter(|url| !url.trim().is_empty())
         .ok_or("no database: pass --database-url or set DATABASE_URL")?;
-    match tower_audit::connect(url.clone()).await {
+    let opened = if create {
+        url.clone()
+    } else {
+        without_create(&url)
+    };
+    match tower_audit::connect(opened.clone()).await {
         Ok(db) => Ok(db),
         // A URL that does not parse, or names no driver, is quoted whole in the error, which
         // may end up in a scheduled job's log.
-        Err(error) => Err(without_password(&url, one_line(&error)).into()),
+        Err(error) => {
+            let mut line = without_password(&url, one_line(&error));
+            if opened != url && line.contains("unable to open database file") {
+                line.push_str(" (no SQLite file there: check the path, or create it with `tower-audit migrate`)");
+            }
+            Err(line.into())
+        }
     }
+}
+
+/// A SQLite `url` with `mode=rwc` made `mode=rw`: a mistyped path given to a command that reads
+/// (the README's `DATABASE_URL` has `mode=rwc`, for the server) must not leave an empty file.
+fn without_create(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    if !base.starts_with("sqlite:") {
+        return url.to_owned();
+    }
+    let query: Vec<&str> = query
+        .split('&')
+        .map(|pair| if pair == "mode=rwc" { "mode=rw" } else { pair })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 /// `line` with the password of `url` (`scheme://user:password@host/…`, however mistyped)
@@ -723,9 +755,10 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         if let Some(only) = chain {
             report.chains.retain(|c| &c.chain_id == only);
         }
-        return print_verdict(&report, chain.as_deref(), *json);
+        return print_verdict(&report, chain.as_deref(), false, *json);
     }
-    let db = connect(cli.database_url).await?;
+    let create = matches!(cli.command, Command::Migrate);
+    let db = connect(cli.database_url, create).await?;
     let stdout = std::io::stdout();
     match cli.command {
         Command::Migrate => {
@@ -871,7 +904,8 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 anchors: anchor,
             };
             let report = tower_audit::integrity::verify(&db, &keys, options).await?;
-            return print_verdict(&report, chain.as_deref(), json);
+            let ranged = since.is_some() || until.is_some();
+            return print_verdict(&report, chain.as_deref(), ranged, json);
         }
         Command::Purge {
             older_than,
@@ -1166,11 +1200,12 @@ fn signing_key() -> Result<Option<[u8; 32]>, BoxError> {
 const SIGNING_KEY_ENV: &str = "TOWER_AUDIT_SIGNING_KEY";
 
 /// One line per chain, as text or JSON; exit code 4 when a chain is broken, 5 when `chain` (the
-/// one asked for) is not in the report.
+/// one asked for) is not in the report, or when a time range (`ranged`) held no row to check.
 #[cfg(feature = "integrity")]
 fn print_verdict(
     report: &tower_audit::integrity::VerifyReport,
     chain: Option<&str>,
+    ranged: bool,
     json: bool,
 ) -> Result<ExitCode, BoxError> {
     // The exit code is the verdict, whether or not the lines were read.
@@ -1184,6 +1219,14 @@ fn print_verdict(
     if report.chains.is_empty() {
         // Every row and checkpoint deleted looks like this too: not a success to report.
         note(format_args!("no hash chain found"));
+        return Ok(ExitCode::from(EXIT_NO_SUCH_CHAIN));
+    }
+    if ranged && report.is_intact() && report.chains.iter().all(|c| c.rows == 0) {
+        // A range before the first row, or one whose rows were all deleted: nothing was
+        // checked, which must not pass for an intact trail.
+        note(format_args!(
+            "no chained row in the time range: nothing was verified (a wider range, or none, checks the chains)"
+        ));
         return Ok(ExitCode::from(EXIT_NO_SUCH_CHAIN));
     }
     Ok(if report.is_intact() {
