@@ -53,9 +53,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     tracing::info!("listening on http://{bind}");
+    serve(listener, audit, shutdown_signal()).await?;
+    let report = guard.shutdown(Duration::from_secs(10)).await?;
+    tracing::info!(
+        written = report.written,
+        lost = report.lost,
+        "audit trail flushed"
+    );
+    Ok(())
+}
+
+/// Serves `listener` through `audit` until `stop` completes, then lets open connections finish
+/// (for up to 5 s) so that their records reach the writer.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    audit: AuditLayer,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     let mut connections = tokio::task::JoinSet::new();
     // Made once: a signal that arrives while a connection is being set up is not missed.
-    let mut stop = std::pin::pin!(shutdown_signal());
+    let mut stop = std::pin::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => accepted?,
@@ -77,19 +94,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         });
     }
-    // Let open connections finish, then flush the audit trail.
     drop(listener);
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         while connections.join_next().await.is_some() {}
     })
     .await;
-    drop(audit);
-    let report = guard.shutdown(Duration::from_secs(10)).await?;
-    tracing::info!(
-        written = report.written,
-        lost = report.lost,
-        "audit trail flushed"
-    );
     Ok(())
 }
 
