@@ -176,7 +176,12 @@ impl Channel {
     pub(crate) fn publish(&self) {
         let stats = self.snapshot();
         #[cfg(feature = "metrics")]
-        super::stats::export(&stats);
+        {
+            // Only the worker publishes: the snapshot replaced is the one exported last.
+            let previous = self.published.send_replace(stats.clone());
+            super::stats::export(&stats, &previous);
+        }
+        #[cfg(not(feature = "metrics"))]
         self.published.send_replace(stats);
     }
 

@@ -173,8 +173,14 @@ fn stripe() -> usize {
     })
 }
 
-/// Publishes a snapshot through the `metrics` facade (feature `metrics`): counters carry the
-/// writer's totals, gauges its current state.
+/// Publishes a writer's snapshot through the `metrics` facade (feature `metrics`), given the
+/// one it published before: counters carry the totals of every writer of the process, gauges
+/// the sums of their current states.
+///
+/// Each writer adds what changed since its last snapshot to the process's sums, and the
+/// recorder is given the sums: two writers (an HTTP and a gRPC server side by side) neither
+/// overwrite each other's figures nor keep only the larger one, and what was counted before a
+/// recorder was installed still shows.
 ///
 /// | metric | kind |
 /// | --- | --- |
@@ -185,31 +191,93 @@ fn stripe() -> usize {
 /// | `tower_audit_journal_unreadable_total` (journaled rows set aside at replay, see [`WriterStats::journal_unreadable`]) | counter |
 /// | `tower_audit_queue_len`, `tower_audit_journal_bytes`, `tower_audit_database_away_seconds` | gauge |
 #[cfg(feature = "metrics")]
-pub(crate) fn export(stats: &WriterStats) {
+pub(crate) fn export(stats: &WriterStats, previous: &WriterStats) {
     use metrics::{counter, gauge};
-    counter!("tower_audit_records_captured_total").absolute(stats.captured);
-    counter!("tower_audit_records_written_total").absolute(stats.written);
-    counter!("tower_audit_records_dropped_total").absolute(stats.dropped);
-    counter!("tower_audit_records_lost_total").absolute(stats.lost);
-    counter!("tower_audit_records_spilled_total").absolute(stats.spilled);
-    counter!("tower_audit_records_replayed_total").absolute(stats.replayed);
-    counter!("tower_audit_records_dead_lettered_total").absolute(stats.dead_lettered);
-    counter!("tower_audit_records_skipped_total").absolute(stats.skipped);
-    counter!("tower_audit_requests_rejected_total").absolute(stats.rejected);
-    counter!("tower_audit_requests_blocked_total").absolute(stats.blocked);
-    counter!("tower_audit_blocked_microseconds_total")
-        .absolute(u64::try_from(stats.blocked_for.as_micros()).unwrap_or(u64::MAX));
-    counter!("tower_audit_failed_batches_total").absolute(stats.failed_batches);
-    counter!("tower_audit_request_bodies_shed_total").absolute(stats.bodies_shed);
-    counter!("tower_audit_journal_unreadable_total").absolute(stats.journal_unreadable);
-    gauge!("tower_audit_queue_len").set(stats.queue_len as f64);
-    gauge!("tower_audit_journal_bytes").set(stats.journal_bytes as f64);
-    gauge!("tower_audit_database_away_seconds").set(
-        stats
-            .database_away_for
-            .map_or(0.0, |away| away.as_secs_f64()),
-    );
+    fn counts(stats: &WriterStats) -> [u64; COUNTERS.len()] {
+        [
+            stats.captured,
+            stats.written,
+            stats.dropped,
+            stats.lost,
+            stats.spilled,
+            stats.replayed,
+            stats.dead_lettered,
+            stats.skipped,
+            stats.rejected,
+            stats.blocked,
+            u64::try_from(stats.blocked_for.as_micros()).unwrap_or(u64::MAX),
+            stats.failed_batches,
+            stats.bodies_shed,
+            stats.journal_unreadable,
+        ]
+    }
+    // Whole numbers (the time in microseconds), so that the sums come back to exactly 0.
+    fn levels(stats: &WriterStats) -> [i64; GAUGES.len()] {
+        let whole = |n: u128| i64::try_from(n).unwrap_or(i64::MAX);
+        [
+            whole(stats.queue_len as u128),
+            whole(u128::from(stats.journal_bytes)),
+            whole(stats.database_away_for.map_or(0, |away| away.as_micros())),
+        ]
+    }
+    let mut sums = lock(&PROCESS_SUMS);
+    let (totals, states) = &mut *sums;
+    for (((name, total), now), before) in COUNTERS
+        .iter()
+        .zip(totals.iter_mut())
+        .zip(counts(stats))
+        .zip(counts(previous))
+    {
+        *total = total.saturating_add(now.saturating_sub(before));
+        // Under the lock: a writer's older sum never follows another's newer one.
+        counter!(*name).absolute(*total);
+    }
+    for ((((name, scale), sum), now), before) in GAUGES
+        .iter()
+        .zip(GAUGE_UNITS)
+        .zip(states.iter_mut())
+        .zip(levels(stats))
+        .zip(levels(previous))
+    {
+        *sum = sum.saturating_add(now.saturating_sub(before)).max(0);
+        gauge!(*name).set(*sum as f64 / scale);
+    }
 }
+
+#[cfg(feature = "metrics")]
+const COUNTERS: [&str; 14] = [
+    "tower_audit_records_captured_total",
+    "tower_audit_records_written_total",
+    "tower_audit_records_dropped_total",
+    "tower_audit_records_lost_total",
+    "tower_audit_records_spilled_total",
+    "tower_audit_records_replayed_total",
+    "tower_audit_records_dead_lettered_total",
+    "tower_audit_records_skipped_total",
+    "tower_audit_requests_rejected_total",
+    "tower_audit_requests_blocked_total",
+    "tower_audit_blocked_microseconds_total",
+    "tower_audit_failed_batches_total",
+    "tower_audit_request_bodies_shed_total",
+    "tower_audit_journal_unreadable_total",
+];
+
+#[cfg(feature = "metrics")]
+const GAUGES: [&str; 3] = [
+    "tower_audit_queue_len",
+    "tower_audit_journal_bytes",
+    "tower_audit_database_away_seconds",
+];
+
+/// What a gauge's sum is divided by: the time is summed in microseconds, shown in seconds.
+#[cfg(feature = "metrics")]
+const GAUGE_UNITS: [f64; 3] = [1.0, 1.0, 1e6];
+
+/// The sums over the process's writers of what they published.
+#[cfg(feature = "metrics")]
+#[allow(clippy::type_complexity)]
+static PROCESS_SUMS: Mutex<([u64; COUNTERS.len()], [i64; GAUGES.len()])> =
+    Mutex::new(([0; COUNTERS.len()], [0; GAUGES.len()]));
 
 #[cfg(test)]
 mod tests {
