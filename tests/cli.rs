@@ -752,6 +752,23 @@ async fn a_closed_pipe_ends_the_command_quietly() {
     }
 }
 
+/// `tail -f | head -1` whose reader has gone while no row arrives: `tail -f` ends then, as
+/// coreutils' does, rather than at the next row, which a quiet trail may not see for hours.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_follow_ends_when_its_reader_goes_while_no_row_arrives() {
+    let fixture = Fixture::new().await;
+    // An interval far longer than the test's patience: only the closed pipe can end it.
+    let mut command = fixture.command(&["tail", "-f", "-n", "0", "--interval", "1h"]);
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        run_into_closed_stdout(&mut command),
+    )
+    .await
+    .expect("tail -f went on following for a reader that had gone");
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+}
+
 /// The database password stays out of error messages, which end up in a scheduled job's log:
 /// a URL with a mistyped scheme, or one that does not parse, was printed whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

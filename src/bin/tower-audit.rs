@@ -663,6 +663,32 @@ fn report_done(line: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Completes once stdout is a pipe whose reader has gone (`tail -f | head -1` after its line),
+/// as coreutils' `tail -f` notices it between writes; never for a terminal or a file.
+async fn output_closed() {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use tokio::io::Interest;
+        use tokio::io::unix::AsyncFd;
+        // The write end of a pipe reports an error once the read end is closed; a regular file
+        // or `/dev/null` cannot be watched at all. Watched through a duplicate that the
+        // `AsyncFd` owns, so it stays open as long as it is registered: what makes the
+        // deprecated (for descriptors it does not own) constructor sound here.
+        let Ok(duplicate) = std::io::stdout().as_fd().try_clone_to_owned() else {
+            return std::future::pending().await;
+        };
+        #[allow(deprecated)]
+        let watched = AsyncFd::with_interest(duplicate, Interest::ERROR);
+        if let Ok(stdout) = watched
+            && stdout.ready(Interest::ERROR).await.is_ok()
+        {
+            return;
+        }
+    }
+    std::future::pending().await
+}
+
 /// A line on stderr. `eprintln!` panics when stderr is a pipe nobody reads any more; the line
 /// is then lost, as there is nowhere left to say so, and the exit code still tells.
 fn note(line: std::fmt::Arguments<'_>) {
@@ -822,8 +848,13 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             }
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut closed = std::pin::pin!(output_closed());
             loop {
-                ticker.tick().await;
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    // The reader went while nothing was written: no write would tell.
+                    () = &mut closed => return Ok(ExitCode::SUCCESS),
+                }
                 loop {
                     let (rows, more) = follower.poll(&db, &filter).await?;
                     let mut out = stdout.lock();
