@@ -17,7 +17,19 @@ use crate::Error;
 ///   (rows with users: 28% more rows/s together with the writer's backlog transactions).
 ///
 /// Adjust the returned options further (pool size, schema search path, …) and pass them to
-/// `sea_orm::Database::connect`.
+/// `sea_orm::Database::connect`. SeaORM keeps one SQLite function: one of your own given to
+/// `map_sqlx_sqlite_opts` replaces these settings, so start it with [`sqlite_settings`]:
+///
+/// ```
+/// # async fn run() -> Result<(), sea_orm::DbErr> {
+/// let mut options = tower_audit::connect_options("sqlite::memory:");
+/// options.map_sqlx_sqlite_opts(|o| tower_audit::sqlite_settings(o).pragma("cache_size", "-65536"));
+/// let db = sea_orm::Database::connect(options).await?;
+/// # drop(db);
+/// # Ok(())
+/// # }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
 pub fn connect_options(url: impl Into<String>) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.into());
     options
@@ -25,15 +37,23 @@ pub fn connect_options(url: impl Into<String>) -> ConnectOptions {
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5));
     #[cfg(feature = "sqlite")]
-    options.map_sqlx_sqlite_opts(|sqlite| {
-        use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-        sqlite
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .pragma("wal_autocheckpoint", "16384")
-    });
+    options.map_sqlx_sqlite_opts(sqlite_settings);
     options
+}
+
+/// The SQLite settings of [`connect_options`] applied to `options`: WAL, `synchronous=NORMAL`,
+/// a 5 s busy timeout and a WAL checkpoint every 16,384 pages. For a function of your own
+/// given to `map_sqlx_sqlite_opts`, which replaces theirs.
+#[cfg(feature = "sqlite")]
+pub fn sqlite_settings(
+    options: sea_orm::sqlx::sqlite::SqliteConnectOptions,
+) -> sea_orm::sqlx::sqlite::SqliteConnectOptions {
+    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    options
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .pragma("wal_autocheckpoint", "16384")
 }
 
 /// Connects to the audit database at `url` with [`connect_options`].
@@ -135,6 +155,39 @@ mod tests {
         ] {
             assert_eq!(address(url).as_deref(), want, "{url}");
         }
+    }
+
+    /// A deployment's own SQLite setting (the README's page cache, under "Tuning") comes on top
+    /// of the writer's: WAL, the busy timeout and the checkpoint interval stay.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_settings_of_ones_own_keep_the_writers() {
+        use sea_orm::{ConnectionTrait, Statement};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+        let mut options = connect_options(url);
+        options.map_sqlx_sqlite_opts(|o| sqlite_settings(o).pragma("cache_size", "-65536"));
+        let db = Database::connect(options).await.unwrap();
+        let pragma = |name: &'static str| {
+            let db = db.clone();
+            async move {
+                let row = db
+                    .query_one_raw(Statement::from_string(
+                        db.get_database_backend(),
+                        format!("PRAGMA {name}"),
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                row.try_get_by_index::<String>(0)
+                    .or_else(|_| row.try_get_by_index::<i64>(0).map(|n| n.to_string()))
+                    .unwrap()
+            }
+        };
+        assert_eq!(pragma("cache_size").await, "-65536");
+        assert_eq!(pragma("journal_mode").await, "wal");
+        assert_eq!(pragma("busy_timeout").await, "5000");
+        assert_eq!(pragma("wal_autocheckpoint").await, "16384");
     }
 
     /// sqlx reports a server it cannot reach as a pool that timed out: the error now says which

@@ -75,6 +75,8 @@ mod writer;
 
 pub use body::{RequestBody, ResponseBody};
 pub use context::AuditContext;
+#[cfg(feature = "sqlite")]
+pub use database::sqlite_settings;
 pub use database::{connect, connect_options};
 pub use error::Error;
 pub use future::ResponseFuture;
