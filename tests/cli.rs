@@ -877,15 +877,7 @@ async fn a_database_without_the_audit_tables_says_what_to_do() {
             drop(tower_audit::connect(url.clone()).await.unwrap());
         }
         for args in [&["query"][..], &["verify"], &["stats"]] {
-            let out = Command::new(BIN)
-                .args(args)
-                .env("DATABASE_URL", &url)
-                .env("TOWER_AUDIT_HMAC_KEY", "ab".repeat(32))
-                .env("TOWER_AUDIT_HMAC_KEY_ID", "k1")
-                .output()
-                .await
-                .unwrap();
-            let stderr = String::from_utf8(out.stderr).unwrap();
+            let (out, stderr) = run_with_key(args, &url).await;
             assert_eq!(
                 out.status.code(),
                 Some(1),
@@ -915,6 +907,20 @@ async fn a_database_without_the_audit_tables_says_what_to_do() {
     }
 }
 
+/// Runs the CLI on `url` with a chain key in its environment; its output and its stderr.
+async fn run_with_key(args: &[&str], url: &str) -> (std::process::Output, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env("TOWER_AUDIT_HMAC_KEY", "ab".repeat(32))
+        .env("TOWER_AUDIT_HMAC_KEY_ID", "k1")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    (out, stderr)
+}
+
 /// A mistyped SQLite path given with the README's `?mode=rwc` is an error for every command
 /// but `migrate`, and leaves no empty database file behind: a command that reads (or purges)
 /// has nothing to do in a database it would have to create.
@@ -934,15 +940,7 @@ async fn only_migrate_creates_a_sqlite_file() {
         &["verify"],
     ];
     for args in commands {
-        let out = Command::new(BIN)
-            .args(*args)
-            .env("DATABASE_URL", &url)
-            .env("TOWER_AUDIT_HMAC_KEY", "ab".repeat(32))
-            .env("TOWER_AUDIT_HMAC_KEY_ID", "k1")
-            .output()
-            .await
-            .unwrap();
-        let stderr = String::from_utf8(out.stderr).unwrap();
+        let (out, stderr) = run_with_key(args, &url).await;
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(!path.exists(), "{args:?} created {}", path.display());
         assert!(stderr.contains("tower-audit migrate"), "{args:?}: {stderr}");

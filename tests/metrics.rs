@@ -36,16 +36,8 @@ async fn writer_counters_reach_the_recorder() {
     }
     guard.shutdown(Duration::from_secs(10)).await.unwrap();
 
-    let metrics: std::collections::HashMap<String, DebugValue> = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| (key.key().name().to_owned(), value))
-        .collect();
-    let counter = |name: &str| match metrics.get(name) {
-        Some(DebugValue::Counter(n)) => *n,
-        other => panic!("{name}: {other:?}"),
-    };
+    let metrics = by_name(&snapshotter);
+    let counter = |name: &str| counter_of(&metrics, name);
     assert_eq!(counter("tower_audit_records_written_total"), 3);
     assert_eq!(counter("tower_audit_records_skipped_total"), 1);
     assert_eq!(counter("tower_audit_records_dropped_total"), 0);
@@ -87,16 +79,8 @@ async fn writer_counters_reach_the_recorder() {
     for guard in guards {
         guard.shutdown(Duration::from_secs(10)).await.unwrap();
     }
-    let metrics: std::collections::HashMap<String, DebugValue> = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| (key.key().name().to_owned(), value))
-        .collect();
-    let counter = |name: &str| match metrics.get(name) {
-        Some(DebugValue::Counter(n)) => *n,
-        other => panic!("{name}: {other:?}"),
-    };
+    let metrics = by_name(&snapshotter);
+    let counter = |name: &str| counter_of(&metrics, name);
     assert_eq!(counter("tower_audit_records_written_total"), 3 + 4 + 2);
     assert_eq!(counter("tower_audit_records_captured_total"), 3 + 4 + 2);
     assert_eq!(counter("tower_audit_records_skipped_total"), 1);
@@ -126,3 +110,23 @@ const DOCUMENTED: &[&str] = &[
     "tower_audit_journal_bytes",
     "tower_audit_database_away_seconds",
 ];
+
+/// The recorder's metrics by name.
+fn by_name(
+    snapshotter: &metrics_util::debugging::Snapshotter,
+) -> std::collections::HashMap<String, DebugValue> {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| (key.key().name().to_owned(), value))
+        .collect()
+}
+
+/// A counter's value; fails the test when `name` is not a counter.
+fn counter_of(metrics: &std::collections::HashMap<String, DebugValue>, name: &str) -> u64 {
+    match metrics.get(name) {
+        Some(DebugValue::Counter(n)) => *n,
+        other => panic!("{name}: {other:?}"),
+    }
+}
