@@ -209,7 +209,7 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// | [`redactor`](Self::redactor) | [`Redactor::default`] | sanitizes bodies, queries, headers |
 /// | `grpc_descriptors` (feature `grpc-reflect`) | none | gRPC request messages stored as redacted JSON rather than described by size |
 /// | [`capacity`](Self::capacity) | 32,768 records | the writer's queue |
-/// | [`queue_body_bytes`](Self::queue_body_bytes) | 64 MiB | request body bytes the queued records keep in all; past it a record is queued without its body |
+/// | [`queue_body_bytes`](Self::queue_body_bytes) | 64 MiB | request body bytes the queued records keep in all, with the copies of long request heads; past it a record is queued without its body, or its head cut |
 /// | [`overflow`](Self::overflow) | `Spill` with a journal, else `DropNewest` | what a full queue does (see [`Overflow`]) |
 /// | [`journal`](Self::journal) | none | local file that keeps records while the database is away |
 /// | [`journal_max_bytes`](Self::journal_max_bytes) | 1 GiB | the journal's bound; rows past it are dropped and counted |
@@ -222,9 +222,14 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// | [`flush_interval`](Self::flush_interval) | 100 ms | longest a record waits for a batch to fill |
 /// | [`max_retry_backoff`](Self::max_retry_backoff) | 10 s | longest pause between retries of a failing batch |
 ///
-/// Memory: a queued record holds its request's state (about 1 KiB with its text) and its
-/// capped body, and the bodies of all queued records stay within `queue_body_bytes`, so the
-/// queue holds at most `capacity × 1 KiB + queue_body_bytes` (96 MiB by default). The writer
+/// Memory: a queued record holds its request's state (under 1 KiB, with up to 128 bytes of its
+/// head's text inline), up to 1 KiB more of its head's text (2 KiB more of recorded header
+/// copies, with [`record_headers`](Self::record_headers)) and its capped body. The bodies, and
+/// the head copies past those sizes, of all the records queued (and of the requests in
+/// flight, whose head is counted when it is copied) stay within `queue_body_bytes`. So the
+/// queue holds at most `capacity × 2 KiB + queue_body_bytes` (128 MiB by default; `capacity ×
+/// 4 KiB + queue_body_bytes`, 192 MiB, with recorded headers), however long the heads clients
+/// send (hyper takes up to about 400 KiB). The writer
 /// holds up to two transactions' worth besides (the one being inserted and the next being
 /// converted, each taken from the queue at once), so at most three times that in all, plus a
 /// copy of those two batches' values encoded for the database and the rows written last until
@@ -325,7 +330,9 @@ impl AuditLayerBuilder {
     }
 
     /// Request headers to store, redacted, in the `request_headers` column; each value is cut to
-    /// 4 KiB (in the writer) with a ` …[truncated, N bytes total]` note.
+    /// 4 KiB (in the writer, after it is redacted whole) with a ` …[truncated, N bytes total]`
+    /// note. Copies past about 2 KiB per request count against
+    /// [`queue_body_bytes`](Self::queue_body_bytes), and are left out when they do not fit.
     /// A name already listed (by a preset such as [`AuditLayer::builder_for_grpc`]) is kept once.
     pub fn record_headers<I: IntoIterator<Item = HeaderName>>(mut self, names: I) -> Self {
         for name in names {
@@ -426,7 +433,8 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// Bytes of request bodies the queued records may keep in all (64 MiB by default).
+    /// Bytes of request bodies the queued records may keep in all (64 MiB by default), with the
+    /// copies of long request heads.
     ///
     /// A record finished while the queue's records already keep this much lets go of its body
     /// and is queued without it: its row is written with the body's size and
@@ -434,6 +442,17 @@ impl AuditLayerBuilder {
     /// [`WriterStats::bodies_shed`](crate::WriterStats::bodies_shed) counts it. No record is
     /// dropped for it. With this bound the queue's memory no longer grows with
     /// `capacity × max_body_bytes`: a burst of large bodies costs bodies, not records or memory.
+    ///
+    /// A request's head counts too, when it arrives: its path, query, request id, user agent
+    /// and kept header values past 1 KiB in all, and its recorded header copies past about
+    /// 2 KiB, until the writer takes its record. A head that does not fit is cut: each of those
+    /// parts keeps its first 128 bytes, and `path`, `query` and `user_agent` end in
+    /// ` …[truncated, N bytes total]` (a cut path at its last whole `/`, a cut query without its
+    /// last value's cut word, as neither can be checked for secrets whole); the recorded headers
+    /// are left out, and `request_headers` holds the JSON string
+    /// `"[headers not captured, N bytes]"`. A cut token is not verified (`jwt`).
+    /// [`WriterStats::heads_cut`](crate::WriterStats::heads_cut) counts these requests, which
+    /// keep their row.
     pub fn queue_body_bytes(mut self, bytes: usize) -> Self {
         self.writer.queue_body_bytes = bytes;
         self

@@ -100,8 +100,56 @@ pub(crate) struct RequestFacts {
     pub(crate) route: Option<RouteName>,
     pub(crate) peer: Option<IpAddr>,
     pub(crate) client_ip: Option<IpAddr>,
-    /// The headers recorded by name, copied; boxed, as most layers record none.
-    pub(crate) headers: Option<Box<HeaderMap>>,
+    /// The headers recorded by name, copied; boxed, as most layers record none (and so that
+    /// what every request fills in stays small).
+    pub(crate) headers: Option<Box<RecordedHeaders>>,
+}
+
+/// The recorded headers' copies, or a note that they were left out.
+#[derive(Debug)]
+pub(crate) enum RecordedHeaders {
+    /// `counted`: the bytes counted against the queue's budget for them (0 within
+    /// [`UNCOUNTED_HEADERS`]).
+    Kept { map: HeaderMap, counted: u32 },
+    /// Left out, as they did not fit the queue's budget: their values' bytes, for the row.
+    NotCaptured(u32),
+}
+
+impl RecordedHeaders {
+    fn counted(headers: Option<&Self>) -> usize {
+        match headers {
+            Some(Self::Kept { counted, .. }) => *counted as usize,
+            _ => 0,
+        }
+    }
+}
+
+impl RequestFacts {
+    /// The recorded headers' copies, when some were kept.
+    pub(crate) fn recorded_headers(&self) -> Option<&HeaderMap> {
+        match self.headers.as_deref() {
+            Some(RecordedHeaders::Kept { map, .. }) => Some(map),
+            _ => None,
+        }
+    }
+
+    /// Bytes of this request's head counted against the queue's budget when they were copied,
+    /// returned to it when the writer takes the record (or when it is not queued).
+    pub(crate) fn counted_head_bytes(&self) -> usize {
+        self.text.counted() + RecordedHeaders::counted(self.headers.as_deref())
+    }
+}
+
+/// Recorded header copies whose estimated size ([`header_copy_cost`]) is at most this are part of
+/// a record's fixed size; larger ones count against the queue's budget.
+pub(crate) const UNCOUNTED_HEADERS: usize = 2 << 10;
+
+/// The memory a map of recorded header copies holds, estimated: the boxed map with its first
+/// tables, then each value's entry and allocation besides its bytes.
+pub(crate) fn header_copy_cost(values: usize, value_bytes: usize) -> usize {
+    const MAP: usize = 768;
+    const PER_VALUE: usize = 256;
+    MAP + values * PER_VALUE + value_bytes
 }
 
 /// A part of the request's text kept in [`RequestText`].
@@ -134,16 +182,31 @@ pub(crate) struct RequestText {
     ends: [u32; TEXT_PARTS],
     /// Bit `i` is set when part `i` is present (it may be empty).
     present: u8,
+    /// Bit `i` is set when part `i` was cut for the queue's budget: the text is then on the heap,
+    /// followed there by each part's length as sent (see [`RequestText::cut`]).
+    cut: u8,
 }
 
 /// Text up to this many bytes is kept inline: a path, a query, a request id, a short user agent
 /// and a content type fit.
 const INLINE_TEXT: usize = 128;
 
+/// Text up to this many bytes is part of a record's fixed size, inline or not; longer text counts
+/// against the queue's budget (`queue_body_bytes`), which bounds what the queued records keep.
+pub(crate) const UNCOUNTED_TEXT: usize = 1 << 10;
+
+/// What each part of a cut text keeps: its first bytes, up to this many. A request id (a column
+/// of 128 characters) keeps what its row would have stored.
+pub(crate) const CUT_PART_BYTES: usize = 128;
+
 enum TextBytes {
     Inline([u8; INLINE_TEXT]),
     Heap(Box<[u8]>),
 }
+
+/// The most a cut text takes: its parts, then their lengths as sent.
+const CUT_TEXT: usize = TEXT_PARTS * (CUT_PART_BYTES + 4);
+const _: () = assert!(CUT_TEXT <= UNCOUNTED_TEXT);
 
 impl Default for TextBytes {
     fn default() -> Self {
@@ -211,16 +274,20 @@ impl RequestFacts {
 }
 
 impl RequestText {
-    /// Copies each part.
+    /// Copies each part, with room for all of it.
     #[cfg(test)]
     pub(crate) fn new(parts: TextParts<'_>) -> Self {
         let mut text = Self::default();
-        text.fill(parts);
+        text.fill(parts, |_| true);
         text
     }
 
-    /// Copies each part into this text, which must be empty (a default one).
-    pub(crate) fn fill(&mut self, parts: TextParts<'_>) {
+    /// Copies each part into this text, which must be empty (a default one). Text longer than
+    /// [`UNCOUNTED_TEXT`] is first offered to `count` (the queue's budget), which says whether
+    /// it fits; when it does not, each part is cut to its first [`CUT_PART_BYTES`]. Returns
+    /// whether the text was cut.
+    pub(crate) fn fill(&mut self, parts: TextParts<'_>, count: impl FnOnce(usize) -> bool) -> bool {
+        let given = parts;
         let parts = parts.in_order();
         let mut ends = [0; TEXT_PARTS];
         let mut present = 0;
@@ -236,6 +303,10 @@ impl RequestText {
             ends[i] = len as u32;
         }
         if len > INLINE_TEXT {
+            if len > UNCOUNTED_TEXT && !count(len) {
+                *self = Self::cut(given);
+                return true;
+            }
             self.bytes = TextBytes::Heap(vec![0; len].into_boxed_slice());
         }
         let room = self.bytes.as_mut_slice();
@@ -252,6 +323,69 @@ impl RequestText {
         }
         self.ends = ends;
         self.present = present;
+        false
+    }
+
+    /// The text of `parts` cut: each part's first [`CUT_PART_BYTES`], followed by each part's
+    /// length as sent (in all within [`UNCOUNTED_TEXT`], so not counted). Apart from
+    /// [`fill`](Self::fill), which calls it rarely, so that the common path does not pay for it.
+    #[cold]
+    #[inline(never)]
+    fn cut(parts: TextParts<'_>) -> Self {
+        let mut bytes = Vec::with_capacity(CUT_TEXT);
+        let mut full = [0_u32; TEXT_PARTS];
+        let mut ends = [0; TEXT_PARTS];
+        let (mut present, mut cut) = (0, 0);
+        for (i, part) in parts.in_order().into_iter().enumerate() {
+            // Within `u32`, as `fill` asks (a part past it is left out there too).
+            if let Some(part) = part
+                && let Ok(len) = u32::try_from(part.len())
+            {
+                // Cut where a character starts, so that a UTF-8 part stays UTF-8.
+                let mut keep = part.len().min(CUT_PART_BYTES);
+                while keep > 0 && part.get(keep).is_some_and(|&b| b & 0xc0 == 0x80) {
+                    keep -= 1;
+                }
+                bytes.extend_from_slice(part.get(..keep).unwrap_or_default());
+                full[i] = len;
+                present |= 1 << i;
+                if keep < part.len() {
+                    cut |= 1 << i;
+                }
+            }
+            ends[i] = bytes.len() as u32;
+        }
+        for len in full {
+            bytes.extend_from_slice(&len.to_le_bytes());
+        }
+        Self {
+            bytes: TextBytes::Heap(bytes.into_boxed_slice()),
+            ends,
+            present,
+            cut,
+        }
+    }
+
+    /// Bytes of this text counted against the queue's budget: a whole text past
+    /// [`UNCOUNTED_TEXT`] that fitted.
+    fn counted(&self) -> usize {
+        match &self.bytes {
+            // A cut text is shorter.
+            TextBytes::Heap(heap) if heap.len() > UNCOUNTED_TEXT => heap.len(),
+            _ => 0,
+        }
+    }
+
+    /// The length the client sent of a part that was cut; `None` for a part kept whole.
+    pub(crate) fn cut_from(&self, part: TextPart) -> Option<usize> {
+        let i = part as usize;
+        if self.cut & (1 << i) == 0 {
+            return None;
+        }
+        let lengths = self.bytes.as_slice().len().checked_sub(TEXT_PARTS * 4)?;
+        let at = lengths + 4 * i;
+        let len = self.bytes.as_slice().get(at..at + 4)?;
+        Some(u32::from_le_bytes(len.try_into().ok()?) as usize)
     }
 
     pub(crate) fn get(&self, part: TextPart) -> Option<&[u8]> {
@@ -547,7 +681,7 @@ impl PendingRecord {
         };
         let latency = shared.facts.arrived.elapsed();
         if shared.is_skipped() {
-            self.layer.intake.count_skipped();
+            self.layer.intake.skip_record(&shared.facts);
             return;
         }
         // The body and the context stay in the shared state, sealed, for the writer to take (a
@@ -708,6 +842,65 @@ mod tests {
         }
     }
 
+    /// Text past the uncounted size is offered to the budget; when it does not fit, each part
+    /// keeps its first bytes, cut where a character starts, and the lengths sent.
+    #[test]
+    fn long_text_is_counted_or_cut() {
+        let path = format!("/{}", "é".repeat(200));
+        let agent = "a".repeat(UNCOUNTED_TEXT);
+        let parts = TextParts {
+            path: Some(path.as_bytes()),
+            query: Some(b"q=1"),
+            request_id: Some(b"id-1"),
+            user_agent: Some(agent.as_bytes()),
+            ..TextParts::default()
+        };
+        let len = path.len() + 3 + 4 + agent.len();
+
+        // Within the uncounted size the budget is not asked.
+        let mut short = RequestText::default();
+        let asked = short.fill(
+            TextParts {
+                user_agent: Some(&agent.as_bytes()[..UNCOUNTED_TEXT - path.len() - 7]),
+                ..parts
+            },
+            |_| panic!("asked"),
+        );
+        assert!(!asked && short.counted() == 0);
+
+        let mut fitted = RequestText::default();
+        let mut offered = None;
+        assert!(!fitted.fill(parts, |bytes| {
+            offered = Some(bytes);
+            true
+        }));
+        assert_eq!((offered, fitted.counted()), (Some(len), len));
+        assert_eq!(fitted.str(TextPart::Path), Some(&*path));
+        assert_eq!(fitted.cut_from(TextPart::Path), None);
+
+        let mut cut = RequestText::default();
+        assert!(cut.fill(parts, |_| false));
+        assert_eq!(cut.counted(), 0);
+        // 128 bytes would split a two-byte character: 127 are kept, still UTF-8.
+        let kept = cut.str(TextPart::Path).expect("UTF-8");
+        assert_eq!(kept.len(), CUT_PART_BYTES - 1);
+        assert!(path.starts_with(kept));
+        assert_eq!(cut.cut_from(TextPart::Path), Some(path.len()));
+        assert_eq!(cut.str(TextPart::Query), Some("q=1"));
+        assert_eq!(
+            cut.cut_from(TextPart::Query),
+            None,
+            "short parts stay whole"
+        );
+        assert_eq!(cut.str(TextPart::RequestId), Some("id-1"));
+        assert_eq!(
+            cut.get(TextPart::UserAgent),
+            Some(&agent.as_bytes()[..CUT_PART_BYTES])
+        );
+        assert_eq!(cut.cut_from(TextPart::UserAgent), Some(agent.len()));
+        assert_eq!(cut.get(TextPart::ContentType), None);
+    }
+
     /// What moves with every response (the in-flight record, in the response future and then in
     /// the response body) and with every request (the request body, in the handler's future)
     /// stays small: the rare parts are boxed.
@@ -728,11 +921,13 @@ mod tests {
         );
     }
 
-    /// The README bounds a queued record by `max_body_bytes + ~1 KiB`: the record and its
-    /// request's shared state, which hold up to 128 bytes of the request's text inline; longer
-    /// text is one allocation of its size.
+    /// The README bounds the queue by `capacity × 2 KiB` (4 KiB with recorded headers) besides
+    /// `queue_body_bytes`: the record and its request's shared state, which hold up to 128
+    /// bytes of the request's text inline, and the head's copies that are not counted against
+    /// the budget (longer text or a cut one; recorded headers), each one allocation besides.
     #[test]
     fn a_queued_record_stays_within_its_documented_size() {
+        const ALLOCATION: usize = 16; // what the allocator adds to one
         let fixed = std::mem::size_of::<AuditRecord>()
             + std::mem::size_of::<RequestShared>()
             + 2 * std::mem::size_of::<usize>(); // the Arc's counts
@@ -740,5 +935,10 @@ mod tests {
             fixed <= 700,
             "a record and its shared state take {fixed} bytes"
         );
+        let text = fixed + UNCOUNTED_TEXT + ALLOCATION;
+        assert!(text <= 2 << 10, "with its text: {text} bytes");
+        assert!(text + UNCOUNTED_HEADERS <= 4 << 10);
+        // The estimate of recorded headers covers at least the map and one value's entry.
+        assert!(header_copy_cost(1, 0) >= std::mem::size_of::<HeaderMap>() + 8 * 4 + 6 * 96);
     }
 }

@@ -17,7 +17,11 @@ use crate::body::{Capture, PreRead, RequestBody, ResponseBody};
 use crate::context::{AuditContext, RequestShared, lock};
 use crate::future::ResponseFuture;
 use crate::layer::{Config, Shared};
-use crate::record::{PendingRecord, RequestFacts, RouteName, TextParts};
+use crate::record::{
+    PendingRecord, RecordedHeaders, RequestFacts, RouteName, TextParts, UNCOUNTED_HEADERS,
+    header_copy_cost,
+};
+use crate::writer::Channel;
 
 /// The socket address of the client connection, for servers without axum's `ConnectInfo`.
 ///
@@ -140,7 +144,7 @@ where
         // Filled where they stay, rather than built and then moved into the allocation (a
         // fresh `Arc`: `get_mut` always has it).
         if let Some(state) = Arc::get_mut(&mut shared) {
-            fill_facts(&mut state.facts, &parts, config, grpc, seen);
+            fill_facts(&mut state.facts, &parts, config, channel, grpc, seen);
         }
         if let Some(identify) = &config.identify {
             let identity = identify(&parts);
@@ -243,10 +247,20 @@ impl<'a> Seen<'a> {
     }
 }
 
-fn fill_facts(facts: &mut RequestFacts, parts: &Parts, config: &Config, grpc: bool, seen: Seen) {
+/// Copies what the record keeps of the request's head. Copies past a record's fixed size count
+/// against the queue's budget; what does not fit is cut (the text) or left out (the recorded
+/// headers), and counted in `heads_cut`.
+fn fill_facts(
+    facts: &mut RequestFacts,
+    parts: &Parts,
+    config: &Config,
+    channel: &Channel,
+    grpc: bool,
+    seen: Seen,
+) {
     let headers = &parts.headers;
     let uri = client_uri(parts);
-    facts.text.fill(TextParts {
+    let text = TextParts {
         path: Some(uri.path().as_bytes()),
         query: uri.query().map(str::as_bytes),
         request_id: seen.request_id.map(HeaderValue::as_bytes),
@@ -254,7 +268,18 @@ fn fill_facts(facts: &mut RequestFacts, parts: &Parts, config: &Config, grpc: bo
         content_type: seen.content_type.map(HeaderValue::as_bytes),
         content_encoding: seen.content_encoding.map(HeaderValue::as_bytes),
         authorization: seen.authorization.map(HeaderValue::as_bytes),
-    });
+    };
+    let mut cut = facts.text.fill(text, |bytes| channel.count_head(bytes));
+    if !config.record_headers.is_empty() {
+        facts.headers = recorded_headers(headers, &config.record_headers, channel);
+        cut |= matches!(
+            facts.headers.as_deref(),
+            Some(RecordedHeaders::NotCaptured(_))
+        );
+    }
+    if cut {
+        channel.count_head_cut();
+    }
     let peer = peer_ip(parts);
     facts.client_ip = if config.trusted_proxies.is_enabled() {
         config.trusted_proxies.resolve(peer, headers).client
@@ -264,7 +289,6 @@ fn fill_facts(facts: &mut RequestFacts, parts: &Parts, config: &Config, grpc: bo
     facts.peer = peer;
     facts.method = parts.method.clone();
     facts.route = route(parts, grpc);
-    facts.headers = recorded_headers(headers, &config.record_headers);
 }
 
 /// The URI the client asked for. A router nested in axum (`Router::nest`, `nest_service`) sees
@@ -301,20 +325,44 @@ fn storable_request_id(id: &[u8]) -> bool {
         && std::str::from_utf8(id).is_ok()
 }
 
-fn recorded_headers(headers: &HeaderMap, names: &[http::HeaderName]) -> Option<Box<HeaderMap>> {
-    if names.is_empty() {
-        return None;
-    }
+/// Copies of the recorded headers' values, kept whole: the writer cuts each to 4 KiB after
+/// redacting it whole, so that a cut never leaves half a secret unrecognized. Copies past
+/// [`UNCOUNTED_HEADERS`] count against the queue's budget, and are let go of when they do not
+/// fit.
+fn recorded_headers(
+    headers: &HeaderMap,
+    names: &[http::HeaderName],
+    channel: &Channel,
+) -> Option<Box<RecordedHeaders>> {
     let mut recorded = HeaderMap::new();
+    let (mut values, mut value_bytes) = (0, 0);
     for name in names {
         for value in headers.get_all(name) {
             // A copy: hyper's values are slices of the connection's read buffer (`RequestText`).
             if let Ok(copy) = HeaderValue::from_bytes(value.as_bytes()) {
+                values += 1;
+                value_bytes += copy.len();
                 recorded.append(name.clone(), copy);
             }
         }
     }
-    (!recorded.is_empty()).then(|| Box::new(recorded))
+    if recorded.is_empty() {
+        return None;
+    }
+    let cost = header_copy_cost(values, value_bytes);
+    let counted = if cost <= UNCOUNTED_HEADERS {
+        0
+    } else if channel.count_head(cost) {
+        cost
+    } else {
+        let bytes = u32::try_from(value_bytes).unwrap_or(u32::MAX);
+        return Some(Box::new(RecordedHeaders::NotCaptured(bytes)));
+    };
+    Some(Box::new(RecordedHeaders::Kept {
+        map: recorded,
+        // hyper bounds a head far below 4 GiB; the cost fits.
+        counted: u32::try_from(counted).unwrap_or(u32::MAX),
+    }))
 }
 
 fn peer_ip(parts: &Parts) -> Option<IpAddr> {
@@ -505,7 +553,7 @@ mod tests {
         assert_eq!(text(TextPart::RequestId), Some("id-1"));
         assert_eq!(text(TextPart::ContentEncoding), Some("gzip"));
         assert_eq!(text(TextPart::Authorization), None);
-        let headers = facts.headers.as_ref().expect("recorded headers");
+        let headers = facts.recorded_headers().expect("recorded headers");
         assert_eq!(headers["x-tenant"], "t-9");
     }
 
@@ -722,6 +770,127 @@ mod tests {
             assert!(body.bytes.is_empty() && body.truncated);
             assert_eq!(body.total, 120);
         }
+    }
+
+    /// A request's head is copied into its record; hyper lets a client send one of up to
+    /// 400 KiB. While the writer does not write, the queued records' long heads stay within the
+    /// queue's budget (`queue_body_bytes`) beyond each record's fixed part: past it a head is
+    /// cut, and its row says so. The budget is returned when the writer takes the records.
+    #[tokio::test]
+    async fn long_heads_count_against_the_queues_budget_and_are_cut_past_it() {
+        use tower::Layer;
+
+        use crate::record::{UNCOUNTED_HEADERS, UNCOUNTED_TEXT};
+
+        const BUDGET: usize = 64 << 10;
+        const REQUESTS: usize = 20;
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        // The writer is not run: the records stay in the queue, as while the database is away.
+        let (layer, _guard, _writer) = crate::AuditLayer::builder(db)
+            .capacity(64)
+            .queue_body_bytes(BUDGET)
+            .record_headers([http::HeaderName::from_static("x-trace")])
+            .build_pair()
+            .expect("layer");
+        let handler = tower::service_fn(|_: Request<RequestBody<Full<Bytes>>>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+        });
+        let service = layer.layer(handler);
+        let channel = || service.shared.intake.channel();
+        let path = format!("/files/{}/{}", "d".repeat(150), "f".repeat(10_000));
+        let query = format!("a=1&token={}&b={}", "s".repeat(100), "q".repeat(20_000));
+        let agent = "u".repeat(5_000);
+        let trace = "t".repeat(10_000);
+        for _ in 0..REQUESTS {
+            let request = Request::get(format!("{path}?{query}"))
+                .header(USER_AGENT, &agent)
+                .header("x-trace", &trace)
+                .body(Full::new(Bytes::new()))
+                .expect("request");
+            body_of(service.clone(), request).await;
+        }
+        assert_eq!(channel().queue.len(), REQUESTS);
+        assert!(channel().queued_body_bytes() <= BUDGET);
+
+        // What the queued records hold of their heads, past their fixed part.
+        let mut records = Vec::new();
+        let mut held = 0;
+        while let Some(record) = channel().pop() {
+            let facts = &record.shared.facts;
+            let text: usize = [
+                TextPart::Path,
+                TextPart::Query,
+                TextPart::RequestId,
+                TextPart::UserAgent,
+            ]
+            .into_iter()
+            .filter_map(|part| facts.text.get(part).map(<[u8]>::len))
+            .sum();
+            let headers: usize = facts
+                .recorded_headers()
+                .map_or(0, |headers| headers.values().map(HeaderValue::len).sum());
+            held += text.saturating_sub(UNCOUNTED_TEXT) + headers.saturating_sub(UNCOUNTED_HEADERS);
+            records.push(record);
+        }
+        assert!(
+            held <= BUDGET,
+            "the queued records hold {held} bytes of their heads past their fixed part"
+        );
+        assert_eq!(channel().queued_body_bytes(), 0, "all returned");
+        let cut = channel().snapshot().heads_cut;
+        assert!(cut > 0 && cut < REQUESTS as u64, "{cut} heads cut");
+
+        // The first records fitted, whole; the last were cut, and their rows say so.
+        let rows: Vec<_> = records
+            .into_iter()
+            .map(|record| {
+                crate::writer::to_model(
+                    record,
+                    &Default::default(),
+                    &crate::writer::WallClock::now(),
+                )
+            })
+            .collect();
+        let whole = &rows[0];
+        assert_eq!(whole.path, path);
+        assert_eq!(
+            whole.query.as_deref(),
+            Some(&*format!("a=1&token=[REDACTED]&b={}", "q".repeat(20_000)))
+        );
+        assert_eq!(whole.user_agent.as_deref(), Some(&*agent));
+        let headers = whole.request_headers.as_ref().expect("headers");
+        assert!(
+            headers["x-trace"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("tttt"))
+        );
+
+        let last = rows.last().expect("rows");
+        assert_eq!(
+            last.path,
+            format!("/files/ …[truncated, {} bytes total]", path.len())
+        );
+        assert_eq!(
+            last.query.as_deref(),
+            Some(&*format!(
+                "a=1&token=[REDACTED]&b= …[truncated, {} bytes total]",
+                query.len()
+            ))
+        );
+        assert_eq!(
+            last.user_agent.as_deref(),
+            Some(&*format!(
+                "{} …[truncated, 5000 bytes total]",
+                "u".repeat(crate::record::CUT_PART_BYTES)
+            ))
+        );
+        assert_eq!(
+            last.request_headers,
+            Some(serde_json::json!("[headers not captured, 10000 bytes]"))
+        );
+        assert!(rows.iter().all(|row| row.request_id.is_some()));
     }
 
     /// Under `Block`, a request that finds the queue full is counted once, and its wait is added

@@ -56,6 +56,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     outer_layer_enriches_empty_responses_through_their_extensions,
     exact_filters_match_only_the_exact_value,
     latency_and_arrival_time_are_the_requests_own,
+    long_heads_are_stored_whole_within_the_budget_and_cut_past_it,
 ];
 
 fn main() {
@@ -1181,4 +1182,64 @@ async fn latency_and_arrival_time_are_the_requests_own(t: Arc<TestDb>) {
     );
     let arrived_by = row.occurred_at + chrono::Duration::from_std(latency).unwrap();
     assert!(arrived_by <= after, "{arrived_by} after {after}");
+}
+
+/// A long head (path, query, user agent, recorded header: each past the 1 KiB a record keeps
+/// uncounted) is stored whole while it fits the queue's budget (`queue_body_bytes`); past it,
+/// the row keeps the first bytes of each part and says it was cut, and the recorded headers
+/// are left out with a note.
+async fn long_heads_are_stored_whole_within_the_budget_and_cut_past_it(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let path = format!("/files/{}/{}", "d".repeat(150), "f".repeat(3_000));
+    let query = format!("a=1&b={}", "q".repeat(20_000));
+    let agent = "u".repeat(2_000);
+    let trace = "t".repeat(3_000);
+    let serve = |budget: usize| {
+        let db = db.clone();
+        let (path, query, agent, trace) = (&path, &query, &agent, &trace);
+        async move {
+            let (layer, guard) = AuditLayer::builder(db)
+                .queue_body_bytes(budget)
+                .record_headers([http::HeaderName::from_static("x-trace")])
+                .build()
+                .unwrap();
+            let router = Router::new().fallback(|| async { "ok" }).layer(layer);
+            let request = http::Request::get(format!("{path}?{query}"))
+                .header("user-agent", agent)
+                .header("x-trace", trace)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            response.into_body().collect().await.unwrap();
+            let heads_cut = guard.stats().heads_cut;
+            shutdown(guard).await;
+            heads_cut
+        }
+    };
+    assert_eq!(serve(64 << 20).await, 0, "the default budget has room");
+    assert_eq!(serve(1_000).await, 1, "no room for the head");
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 2);
+    let (whole, cut) = (&rows[0], &rows[1]);
+    assert_eq!(whole.path, path);
+    assert_eq!(whole.query.as_deref(), Some(&*query));
+    assert_eq!(whole.user_agent.as_deref(), Some(&*agent));
+    let headers = whole.request_headers.as_ref().expect("headers");
+    assert_eq!(headers["x-trace"], serde_json::json!(trace));
+
+    let note = |len: usize| format!(" …[truncated, {len} bytes total]");
+    assert_eq!(cut.path, format!("/files/{}", note(path.len())));
+    assert_eq!(
+        cut.query.as_deref(),
+        Some(&*format!("a=1&b={}", note(query.len())))
+    );
+    assert_eq!(
+        cut.user_agent.as_deref(),
+        Some(&*format!("{}{}", "u".repeat(128), note(agent.len())))
+    );
+    assert_eq!(
+        cut.request_headers,
+        Some(serde_json::json!("[headers not captured, 3000 bytes]"))
+    );
+    assert_eq!(cut.status, Some(200));
 }

@@ -105,6 +105,7 @@ const DOCUMENTED: &[&str] = &[
     "tower_audit_failed_batches_total",
     "tower_audit_blocked_microseconds_total",
     "tower_audit_request_bodies_shed_total",
+    "tower_audit_request_heads_cut_total",
     "tower_audit_journal_unreadable_total",
     "tower_audit_queue_len",
     "tower_audit_journal_bytes",

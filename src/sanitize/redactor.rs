@@ -106,6 +106,15 @@ impl Redactor {
         out
     }
 
+    /// [`redact_query`](Self::redact_query) of a query cut short: its last pair may be cut,
+    /// so the last word of its value is dropped and a last key without `=` too.
+    pub(crate) fn redact_cut_query(&self, query: &str) -> String {
+        let query = query.strip_prefix('?').unwrap_or(query);
+        let mut out = String::with_capacity(query.len());
+        form::redact_pairs(&self.rules, query, true, &mut out);
+        out
+    }
+
     /// Redacts free text with the value patterns only.
     ///
     /// Error texts and paths have rules of their own: [`redact_error`](Self::redact_error) and

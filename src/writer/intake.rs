@@ -42,7 +42,9 @@ pub(crate) struct Channel {
     /// only once replay reaches its end) and be dropped, although the database is back.
     catching_up: AtomicBool,
     pub(crate) rows: Arc<RowConfig>,
-    /// Bytes of request bodies the queued records keep, and the most they may keep.
+    /// Bytes of request bodies the queued records keep, with the long request heads of the
+    /// records in flight or queued (counted when copied, see `RequestText`), and the most they
+    /// may keep (`queue_body_bytes`).
     body_bytes: AtomicUsize,
     body_budget: usize,
     batch_size: usize,
@@ -129,15 +131,44 @@ impl Channel {
         true
     }
 
-    /// Returns the bytes [`charge`](Self::charge) counted for a record leaving the queue.
+    /// Counts `bytes` of a request's head, copied when it arrives, against the queue's budget;
+    /// returns whether they fit (when not, nothing is counted and the head is cut). The record
+    /// returns them when it leaves the queue or is not queued ([`refund`](Self::refund),
+    /// [`refund_head`](Self::refund_head)).
+    pub(crate) fn count_head(&self, bytes: usize) -> bool {
+        let before = self.body_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if before.saturating_add(bytes) <= self.body_budget {
+            return true;
+        }
+        self.body_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        false
+    }
+
+    /// Counts a request whose head was cut for the budget.
+    pub(crate) fn count_head_cut(&self) {
+        Counters::add(&self.stats.heads_cut, 1);
+    }
+
+    /// Returns the bytes [`charge`](Self::charge) and [`count_head`](Self::count_head) counted
+    /// for a record leaving the queue.
     fn refund(&self, record: &AuditRecord) {
         if record.body_bytes > 0 {
             self.body_bytes
                 .fetch_sub(record.body_bytes as usize, Ordering::Relaxed);
         }
+        self.refund_head(&record.shared.facts);
     }
 
-    /// Bytes of request bodies the queued records keep.
+    /// Returns the bytes [`count_head`](Self::count_head) counted for a request's head: for a
+    /// record that leaves the queue, or is never queued.
+    pub(crate) fn refund_head(&self, facts: &crate::record::RequestFacts) {
+        let bytes = facts.counted_head_bytes();
+        if bytes > 0 {
+            self.body_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes of request bodies the queued records keep, with the long heads counted.
     #[cfg(test)]
     pub(crate) fn queued_body_bytes(&self) -> usize {
         self.body_bytes.load(Ordering::Relaxed)
@@ -286,6 +317,22 @@ impl Channel {
         }
     }
 
+    /// Drops a record finished after the writer was shut down. Out of line, like
+    /// [`spill_unqueued`](Self::spill_unqueued): what every record takes stays short.
+    #[cold]
+    #[inline(never)]
+    fn drop_unqueued(&self, record: AuditRecord) {
+        self.refund_head(&record.shared.facts);
+        self.drop_record("the audit writer was shut down");
+    }
+
+    /// Journals a record that does not take the queue while the journal holds rows.
+    #[inline(never)]
+    fn spill_unqueued(&self, record: AuditRecord) {
+        self.refund_head(&record.shared.facts);
+        self.spill_record(record);
+    }
+
     /// Writes one record straight to the journal from the request path: while the database is
     /// away, a finished request is on disk before its response completes.
     fn spill_record(&self, record: AuditRecord) {
@@ -324,15 +371,21 @@ impl Intake {
         self.channel.stats.skipped.add(1);
     }
 
+    /// Counts a record skipped after its head was copied, returning what its head counted.
+    pub(crate) fn skip_record(&self, facts: &crate::record::RequestFacts) {
+        self.channel.refund_head(facts);
+        self.count_skipped();
+    }
+
     pub(crate) fn submit(&self, mut record: AuditRecord) {
         let channel = &*self.channel;
         channel.stats.captured.add(1);
         if channel.closed.load(Ordering::Acquire) {
-            channel.drop_record("the audit writer was shut down");
+            channel.drop_unqueued(record);
             return;
         }
         if channel.journal.is_some() && channel.is_journaling() && !channel.is_catching_up() {
-            channel.spill_record(record);
+            channel.spill_unqueued(record);
             return;
         }
         let shed = channel.charge(&mut record);

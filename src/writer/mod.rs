@@ -45,6 +45,8 @@ pub(crate) use intake::{Channel, ChannelConfig, Intake};
 #[cfg(feature = "integrity")]
 pub(crate) use journal::{DeadPlaces, JournaledPlaces};
 pub(crate) use journal::{Journal, JournalConfig};
+#[cfg(test)]
+pub(crate) use row::to_model;
 #[cfg(feature = "integrity")]
 pub(crate) use sink::Place;
 pub(crate) use sink::Sink;

@@ -9,7 +9,7 @@ use crate::context::ContextFields;
 use crate::context::lock;
 use crate::entity::audit_log::{Model, REQUEST_BODY_ALTERED};
 use crate::migration::{IP_LEN, LONG_TEXT_BYTES, METHOD_LEN, REQUEST_ID_LEN, SHORT_TEXT_LEN};
-use crate::record::{AuditRecord, TextPart};
+use crate::record::{AuditRecord, RecordedHeaders, RequestFacts, TextPart};
 use crate::sanitize::{BodyInput, Redactor};
 
 /// The route of a 404 that matched no route.
@@ -120,15 +120,26 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     }) {
         extra = Some(note_altered_body(extra));
     }
-    let request_headers = request
-        .headers
-        .as_ref()
-        .and_then(|headers| {
-            let names: Vec<_> = headers.keys().cloned().collect();
-            redactor.redact_headers(headers, &names)
-        })
-        .and_then(|json| serde_json::from_str(&json).ok());
+    let request_headers = match request.headers.as_deref() {
+        Some(RecordedHeaders::NotCaptured(bytes)) => Some(serde_json::Value::String(format!(
+            "[headers not captured, {bytes} bytes]"
+        ))),
+        _ => request
+            .recorded_headers()
+            .and_then(|headers| {
+                let names: Vec<_> = headers.keys().cloned().collect();
+                redactor.redact_headers(headers, &names)
+            })
+            .and_then(|json| serde_json::from_str(&json).ok()),
+    };
 
+    let path = request.text.str(TextPart::Path).unwrap_or_default();
+    // A path cut for the queue's budget ends at its last whole segment: what the value patterns
+    // need to recognize a secret in the cut one may be gone.
+    let path = match request.text.cut_from(TextPart::Path) {
+        Some(_) => &path[..path.rfind('/').map_or(0, |slash| slash + 1)],
+        None => path,
+    };
     let mut model = Model {
         id: 0,
         // The idempotency key: retries and journal replays never write a record twice.
@@ -137,15 +148,24 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         occurred_at,
         request_id: Some(request_id),
         method: cut_chars(request.method.as_str(), METHOD_LEN),
-        path: cut_bytes(
-            redactor.redact_path(request.text.str(TextPart::Path).unwrap_or_default()),
-            LONG_TEXT_BYTES,
+        path: cut_head_part(
+            request,
+            TextPart::Path,
+            cut_bytes(redactor.redact_path(path), LONG_TEXT_BYTES),
         ),
         route,
-        query: request
-            .text
-            .str(TextPart::Query)
-            .map(|q| cut_bytes(redactor.redact_query(q), LONG_TEXT_BYTES)),
+        query: request.text.str(TextPart::Query).map(|query| {
+            let redacted = if request.text.cut_from(TextPart::Query).is_some() {
+                redactor.redact_cut_query(query)
+            } else {
+                redactor.redact_query(query)
+            };
+            cut_head_part(
+                request,
+                TextPart::Query,
+                cut_bytes(redacted, LONG_TEXT_BYTES),
+            )
+        }),
         status: status.map(i32::from),
         grpc_status,
         grpc_messages_in: body.grpc_messages.map(saturating_i64),
@@ -156,7 +176,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         user_agent: request
             .text
             .get(TextPart::UserAgent)
-            .map(|ua| lossy(ua, LONG_TEXT_BYTES)),
+            .map(|ua| cut_head_part(request, TextPart::UserAgent, lossy(ua, LONG_TEXT_BYTES))),
         user_id: context.user_id.map(|v| cut_chars(&v, SHORT_TEXT_LEN)),
         tenant_id: context.tenant_id.map(|v| cut_chars(&v, SHORT_TEXT_LEN)),
         action: context.action.map(|v| cut_chars(&v, SHORT_TEXT_LEN)),
@@ -179,6 +199,16 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         model.extra = Some(note_altered_body(model.extra.take()));
     }
     model
+}
+
+/// A head's text as stored, with the note of a part cut for the queue's budget (see
+/// [`WriterStats::heads_cut`](crate::WriterStats::heads_cut)): the one the writer's cap of a
+/// header value gives.
+fn cut_head_part(request: &RequestFacts, part: TextPart, mut stored: String) -> String {
+    if let Some(full) = request.text.cut_from(part) {
+        stored.push_str(&format!(" …[truncated, {full} bytes total]"));
+    }
+    stored
 }
 
 /// `ip.to_string()`, an IPv4 address written without the formatting machinery (hundreds of
@@ -554,11 +584,14 @@ mod tests {
         let arrived = quanta::Instant::now();
         let record = || {
             let mut facts = RequestFacts::arriving(arrived);
-            facts.text.fill(TextParts {
-                path: Some(b"/transfer"),
-                authorization: Some(authorization.as_bytes()),
-                ..TextParts::default()
-            });
+            facts.text.fill(
+                TextParts {
+                    path: Some(b"/transfer"),
+                    authorization: Some(authorization.as_bytes()),
+                    ..TextParts::default()
+                },
+                |_| true,
+            );
             AuditRecord {
                 shared: RequestShared::new(Capture::new(0), facts),
                 latency: std::time::Duration::ZERO,
@@ -639,10 +672,13 @@ mod tests {
         ping.extend_from_slice(b"password=hunter2");
         let body = [framed(0, &ping), framed(1, b"\x28\xb5\x2f\xfd...")].concat();
         let mut facts = RequestFacts::arriving(quanta::Instant::now());
-        facts.text.fill(TextParts {
-            content_type: Some(b"application/grpc"),
-            ..TextParts::default()
-        });
+        facts.text.fill(
+            TextParts {
+                content_type: Some(b"application/grpc"),
+                ..TextParts::default()
+            },
+            |_| true,
+        );
         let json = |redactor: &Redactor, body: &[u8]| {
             let encoding = crate::grpc::MessageEncoding::parse(Some(b"zstd"));
             grpc_request_json(redactor, &pool, ROUTE, &facts, encoding, &captured(body))

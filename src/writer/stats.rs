@@ -49,6 +49,13 @@ pub struct WriterStats {
     /// already kept [`queue_body_bytes`](crate::AuditLayerBuilder::queue_body_bytes) of bodies:
     /// their `request_body` reads `[body not captured, N bytes]`.
     pub bodies_shed: u64,
+    /// Requests whose head was cut because the records in flight and queued already kept
+    /// [`queue_body_bytes`](crate::AuditLayerBuilder::queue_body_bytes): a path, query, user
+    /// agent or other kept header value of the request past 1 KiB in all kept only its first
+    /// 128 bytes each (`path`, `query` and `user_agent` end in ` …[truncated, N bytes total]`),
+    /// or the recorded headers were left out (`request_headers` is the JSON string
+    /// `"[headers not captured, N bytes]"`). Counted when the request arrives.
+    pub heads_cut: u64,
     /// Bytes in the journal waiting to be replayed.
     pub journal_bytes: u64,
     /// Stretches of the journal that could not be read when they were replayed, moved to
@@ -85,6 +92,7 @@ pub(crate) struct Counters {
     /// Microseconds.
     pub(crate) blocked_for: AtomicU64,
     pub(crate) bodies_shed: AtomicU64,
+    pub(crate) heads_cut: AtomicU64,
     pub(crate) journal_unreadable: AtomicU64,
     pub(crate) journal_bytes: AtomicU64,
     last_error: Mutex<Option<String>>,
@@ -122,6 +130,7 @@ impl Counters {
             blocked: self.blocked.load(Ordering::Relaxed),
             blocked_for: std::time::Duration::from_micros(self.blocked_for.load(Ordering::Relaxed)),
             bodies_shed: self.bodies_shed.load(Ordering::Relaxed),
+            heads_cut: self.heads_cut.load(Ordering::Relaxed),
             journal_unreadable: self.journal_unreadable.load(Ordering::Relaxed),
             journal_bytes: self.journal_bytes.load(Ordering::Relaxed),
             database_away_for: lock(&self.away_since).map(|since| since.elapsed()),
@@ -188,6 +197,7 @@ fn stripe() -> usize {
 /// | `tower_audit_requests_rejected_total`, `tower_audit_requests_blocked_total`, `tower_audit_failed_batches_total` | counter |
 /// | `tower_audit_blocked_microseconds_total` (the time blocked requests waited) | counter |
 /// | `tower_audit_request_bodies_shed_total` (records kept without their body, see [`WriterStats::bodies_shed`]) | counter |
+/// | `tower_audit_request_heads_cut_total` (requests whose long head was cut, see [`WriterStats::heads_cut`]) | counter |
 /// | `tower_audit_journal_unreadable_total` (journaled rows set aside at replay, see [`WriterStats::journal_unreadable`]) | counter |
 /// | `tower_audit_queue_len`, `tower_audit_journal_bytes`, `tower_audit_database_away_seconds` | gauge |
 #[cfg(feature = "metrics")]
@@ -208,6 +218,7 @@ pub(crate) fn export(stats: &WriterStats, previous: &WriterStats) {
             u64::try_from(stats.blocked_for.as_micros()).unwrap_or(u64::MAX),
             stats.failed_batches,
             stats.bodies_shed,
+            stats.heads_cut,
             stats.journal_unreadable,
         ]
     }
@@ -245,7 +256,7 @@ pub(crate) fn export(stats: &WriterStats, previous: &WriterStats) {
 }
 
 #[cfg(feature = "metrics")]
-const COUNTERS: [&str; 14] = [
+const COUNTERS: [&str; 15] = [
     "tower_audit_records_captured_total",
     "tower_audit_records_written_total",
     "tower_audit_records_dropped_total",
@@ -259,6 +270,7 @@ const COUNTERS: [&str; 14] = [
     "tower_audit_blocked_microseconds_total",
     "tower_audit_failed_batches_total",
     "tower_audit_request_bodies_shed_total",
+    "tower_audit_request_heads_cut_total",
     "tower_audit_journal_unreadable_total",
 ];
 
