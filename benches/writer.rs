@@ -233,7 +233,9 @@ async fn write_all(db: &DatabaseConnection, variant: Variant) -> Duration {
 async fn replay_all(url: &str, dir: &std::path::Path, round: u64) -> Duration {
     use sea_orm::TransactionTrait;
     let mut options = tower_audit::connect_options(url.to_owned());
-    options.map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_millis(5)));
+    options.map_sqlx_sqlite_opts(|o| {
+        tower_audit::sqlite_settings(o).busy_timeout(Duration::from_millis(5))
+    });
     let db = sea_orm::Database::connect(options).await.expect("db");
     let locker = tower_audit::connect(url.to_owned()).await.expect("db");
     let lock = locker.begin().await.expect("begin");

@@ -38,7 +38,9 @@ async fn locked_sqlite_file_is_retried_until_it_is_free() {
         dir.path().join("audit.db").display()
     );
     let mut options = tower_audit::connect_options(url.clone());
-    options.map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_millis(20)));
+    options.map_sqlx_sqlite_opts(|o| {
+        tower_audit::sqlite_settings(o).busy_timeout(Duration::from_millis(20))
+    });
     let db = sea_orm::Database::connect(options).await.unwrap();
     tower_audit::migrate(&db).await.unwrap();
 

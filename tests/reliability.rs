@@ -68,7 +68,9 @@ async fn writer_db(t: &TestDb, url: &str) -> DatabaseConnection {
         .connect_timeout(Duration::from_millis(500))
         .acquire_timeout(Duration::from_millis(800))
         .connect_lazy(true);
-    options.map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_millis(20)));
+    options.map_sqlx_sqlite_opts(|o| {
+        tower_audit::sqlite_settings(o).busy_timeout(Duration::from_millis(20))
+    });
     sea_orm::Database::connect(options).await.unwrap()
 }
 
@@ -472,7 +474,9 @@ fn child(role: &str) {
             .connect_timeout(Duration::from_millis(500))
             .acquire_timeout(Duration::from_millis(800))
             .connect_lazy(true);
-        options.map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_millis(20)));
+        options.map_sqlx_sqlite_opts(|o| {
+            tower_audit::sqlite_settings(o).busy_timeout(Duration::from_millis(20))
+        });
         if let Ok(schema) = std::env::var("TA_CHILD_SCHEMA") {
             options.set_schema_search_path(schema);
         }
