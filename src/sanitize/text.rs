@@ -892,6 +892,9 @@ mod tests {
             // schemes, and schemes glued to each other.
             "Bearer Basic Token xx",
             "Bearer\tBearer!!!!!!!!",
+            // Schemes in any case whose run is kept, each searched again after its scheme.
+            "token basic TOKEN bearer x1y2 ",
+            "x.token token.token1 ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();

@@ -6,14 +6,13 @@ use std::sync::LazyLock;
 use memchr::memmem;
 use regex::{Captures, NoExpand, Regex};
 
-/// `Bearer <credential>` (any case), `Basic <credential>`, `Token <credential>`; the scheme word
+/// An authorization scheme, `Bearer`, `Basic` or `Token` in any case, and the whitespace-free
+/// run after it; which runs are credentials is decided by [`is_credential`]. The scheme word
 /// is kept so the stored text still says what was there. The credential is redacted to the end
-/// of its whitespace-free run, not only RFC 6750's token characters: `Bearer eyJ….!!!.zzz` copied
-/// by a handler must not leave `!!!.zzz` behind, and redacting a trailing `,` or `"` costs
-/// nothing. `Basic` and `Token` are matched as written in headers (capitalized), so prose such
-/// as "token rejected: …" or "basic plan" keeps its words.
+/// of its run, not only RFC 6750's token characters: `Bearer eyJ….!!!.zzz` copied by a handler
+/// must not leave `!!!.zzz` behind, and redacting a trailing `,` or `"` costs nothing.
 static BEARER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)((?i:bearer)|Basic|Token)[ \t]+\S{8,}").expect("bearer pattern is valid")
+    Regex::new(r"(?-u:\b)((?i:bearer|basic|token))[ \t]+(\S+)").expect("bearer pattern is valid")
 });
 
 /// JWT / JWS / JWE: a base64url JSON header (`eyJ` is `{"`) and two to four more segments.
@@ -40,9 +39,12 @@ static PEM_PRIVATE_KEY: LazyLock<Regex> = LazyLock::new(|| {
 static DIGIT_RUN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[0-9](?:[ \-]?[0-9]){12,}").expect("digit run pattern is valid"));
 
-/// Builtin patterns are skipped on strings shorter than this: a card number is 13 digits and
-/// every other builtin match is longer.
-const MIN_BUILTIN_LEN: usize = 13;
+/// Builtin patterns are skipped on strings shorter than this: the shortest credential after a
+/// scheme is 4 characters (`Basic Zm9v`), and every other builtin match is longer.
+const MIN_BUILTIN_LEN: usize = 10;
+
+/// The fewest digits of a card number.
+const MIN_CARD_DIGITS: usize = 13;
 
 /// Strings at least this long are searched for the builtin anchors with `memchr` rather than
 /// read byte by byte.
@@ -53,7 +55,7 @@ const LONG_STRING: usize = 128;
 struct Anchors {
     /// `-----BEGIN`
     pem: bool,
-    /// `bearer` (any case), `Basic` or `Token`
+    /// `bearer`, `basic` or `token`, any case
     scheme: bool,
     /// `eyJ`
     jwt: bool,
@@ -71,7 +73,7 @@ impl Anchors {
             match b {
                 b'0'..=b'9' => anchors.digits += 1,
                 b'-' => anchors.pem |= bytes[i..].starts_with(b"-----BEGIN"),
-                b'b' | b'B' | b'T' => anchors.scheme |= scheme_at(bytes, i),
+                b'b' | b'B' | b'k' | b'K' => anchors.scheme |= scheme_at(bytes, i),
                 b'e' => anchors.jwt |= bytes[i..].starts_with(b"eyJ"),
                 b'A' => {
                     let rest = &bytes[i..];
@@ -139,15 +141,7 @@ impl ValueRules {
                 out = replace(out, &PEM_PRIVATE_KEY, NoExpand(&self.replacement));
             }
             if anchors.scheme {
-                out = replace(
-                    out,
-                    &BEARER,
-                    AppendWith(|caps: &Captures<'_>, dst: &mut String| {
-                        dst.push_str(&caps[1]);
-                        dst.push(' ');
-                        dst.push_str(&self.replacement);
-                    }),
-                );
+                out = redact_credentials(out, &self.replacement);
             }
             if anchors.jwt {
                 out = replace(out, &JWT, NoExpand(&self.replacement));
@@ -155,7 +149,7 @@ impl ValueRules {
             if anchors.aws {
                 out = replace(out, &AWS_KEY_ID, NoExpand(&self.replacement));
             }
-            if self.cards && anchors.digits >= MIN_BUILTIN_LEN {
+            if self.cards && anchors.digits >= MIN_CARD_DIGITS {
                 out = redact_cards(out, &self.replacement);
             }
         }
@@ -180,7 +174,8 @@ impl ValueRules {
     fn search(&self, bytes: &[u8]) -> Anchors {
         Anchors {
             pem: self.pem.find(bytes).is_some(),
-            scheme: memchr::memchr3_iter(b'b', b'B', b'T', bytes).any(|i| scheme_at(bytes, i)),
+            scheme: memchr::memchr2_iter(b'b', b'k', bytes).any(|i| scheme_at(bytes, i))
+                || memchr::memchr2_iter(b'B', b'K', bytes).any(|i| scheme_at(bytes, i)),
             jwt: self.eyj.find(bytes).is_some(),
             aws: self.akia.find(bytes).is_some() || self.asia.find(bytes).is_some(),
             digits: bytes.iter().filter(|b| b.is_ascii_digit()).count(),
@@ -223,17 +218,76 @@ impl<F: FnMut(&Captures<'_>, &mut String)> regex::Replacer for AppendWith<F> {
     }
 }
 
-/// Whether an authorization scheme [`BEARER`] looks for starts at `bytes[i]` (a `b`, `B` or
-/// `T`), without a regex call.
+/// Whether an authorization scheme [`BEARER`] looks for is at `bytes[i]`, without a regex
+/// call: one starting there (a `b` or `B`), or `token` whose `k` is there (`t` is too common a
+/// byte to look for).
 fn scheme_at(bytes: &[u8], i: usize) -> bool {
-    let rest = &bytes[i + 1..];
     match bytes[i] {
-        b'T' => rest.starts_with(b"oken"),
-        b'B' if rest.starts_with(b"asic") => true,
-        _ => rest
-            .get(..5)
-            .is_some_and(|w| w.eq_ignore_ascii_case(b"earer")),
+        b'k' | b'K' => i
+            .checked_sub(2)
+            .and_then(|start| bytes.get(start..i + 3))
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"token")),
+        _ => bytes.get(i + 1..).is_some_and(|rest| {
+            rest.get(..4)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"asic"))
+                || rest
+                    .get(..5)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"earer"))
+        }),
     }
+}
+
+/// `text` with the credential after each authorization scheme replaced (see [`BEARER`]).
+///
+/// A run that is kept is searched again after its scheme: in `token Bearer abc12` the run
+/// after `token` holds the next scheme. Only a run's last word can be a scheme (one is
+/// followed by a space), so each byte is read at most twice.
+fn redact_credentials<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str> {
+    let mut out = String::new();
+    let mut written = 0;
+    let mut pos = 0;
+    while let Some(caps) = BEARER.captures_at(&text, pos) {
+        let (Some(scheme), Some(run)) = (caps.get(1), caps.get(2)) else {
+            break;
+        };
+        if is_credential(scheme.as_str(), run.as_str()) {
+            out.push_str(&text[written..scheme.end()]);
+            out.push(' ');
+            out.push_str(replacement);
+            written = run.end();
+            pos = run.end();
+        } else {
+            pos = scheme.end();
+        }
+    }
+    if written == 0 {
+        return text;
+    }
+    out.push_str(&text[written..]);
+    Cow::Owned(out)
+}
+
+/// Whether the whitespace-free `run` after `scheme` is a credential.
+///
+/// A credential is at least 4 characters (`Basic Zm9v`, the shortest a `user:password` can be)
+/// and looks like one: it holds a digit or a capital after a small letter (`dXNl`), as random
+/// tokens and base64 do and words do not (`<token />` in markup neither). After `Bearer` in any case, and after `Basic` or `Token` written otherwise
+/// than all in small letters (as in headers: `Basic`, `TOKEN`), any run of 8 characters or
+/// more is one too. Prose keeps its words: "basic usage", "token rejected: InvalidAudience",
+/// "Token 2 of 5".
+fn is_credential(scheme: &str, run: &str) -> bool {
+    let as_in_headers =
+        scheme.eq_ignore_ascii_case("bearer") || scheme.bytes().any(|b| b.is_ascii_uppercase());
+    let len = run.chars().count();
+    if as_in_headers && len >= 8 {
+        return true;
+    }
+    let bytes = run.as_bytes();
+    len >= 4
+        && (bytes.iter().any(u8::is_ascii_digit)
+            || bytes
+                .windows(2)
+                .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase()))
 }
 
 /// Whether `count` digits starting with `first` can be a payment card's number. Card networks
@@ -441,6 +495,59 @@ mod tests {
         }
     }
 
+    /// Found by review: `Basic` and `Token` were looked for only as written in headers, so
+    /// an error text quoting `basic …` or `TOKEN …` kept the credential; and a credential
+    /// shorter than 8 characters (`Bearer abc12`, `Basic Zm9v`) was kept after any scheme.
+    #[test]
+    fn schemes_in_any_case_and_short_credentials() {
+        let r = crate::sanitize::Redactor::default();
+        for (text, want) in [
+            (
+                "failed: basic dXNlcjpwYXNz then",
+                "failed: basic [REDACTED] then",
+            ),
+            (
+                "failed: BASIC dXNlcjpwYXNz then",
+                "failed: BASIC [REDACTED] then",
+            ),
+            (
+                "failed: TOKEN abcdefghijkl then",
+                "failed: TOKEN [REDACTED] then",
+            ),
+            ("sent token 9944b091 then", "sent token [REDACTED] then"),
+            ("sent bEaReR abcdefghijkl", "sent bEaReR [REDACTED]"),
+            ("auth Bearer abc12 then", "auth Bearer [REDACTED] then"),
+            ("auth Basic Zm9v then", "auth Basic [REDACTED] then"),
+            ("auth bearer x9Kq then", "auth bearer [REDACTED] then"),
+            // A scheme whose word after it is kept does not hide the next one.
+            ("token Bearer abc12", "token Bearer [REDACTED]"),
+        ] {
+            assert_eq!(r.redact_error(text), want, "{text}");
+        }
+        // A short string holding only the scheme and its credential, as a JSON value.
+        assert_eq!(
+            r.redact_body(&crate::sanitize::BodyInput::new(
+                Some("application/json"),
+                br#"{"h":"Basic Zm9v","g":"Bearer abc12"}"#
+            ))
+            .as_deref(),
+            Some(r#"{"h":"Basic [REDACTED]","g":"Bearer [REDACTED]"}"#)
+        );
+        // Prose keeps its words: a lowercase scheme followed by a word with no digit, no
+        // `+`, `/` or `=` and no capital after a small letter, and short words after any.
+        for prose in [
+            "the basic usage is fine",
+            "the basic configuration works",
+            "token rejected: InvalidAudience",
+            "TOKEN EXPIRED",
+            "Token 2 of 5 expired",
+            "the bearer of bad news",
+            "Basic Auth is off",
+        ] {
+            assert_eq!(r.redact_error(prose), prose);
+        }
+    }
+
     #[test]
     fn jwt_in_free_text() {
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
@@ -626,6 +733,13 @@ mod tests {
             "Token",
             "Toke",
             "T",
+            "token",
+            "TOKEN",
+            "to",
+            "ken",
+            "k",
+            "K",
+            "BASIC",
             "eyJ",
             "ey",
             "AKIA",
