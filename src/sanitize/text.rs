@@ -191,13 +191,30 @@ fn redact_decoded<'a>(
 /// Whether a reference to `c`, before `after`, may hide a pair from the reading of the text
 /// as it came: any ASCII character but the quotes, `&`, `<` and `>`, which that reading knows
 /// as references already (so text escaped only as `htmlspecialchars` escapes it is read
-/// once), and a character keys lose (`api&ensp;key=…`, `pass&shy;word: …`) inside a key,
-/// which is not looked for when none follows: pages write `10&nbsp;km` and `a &mdash; b`.
+/// once), and a character keys lose (`api&ensp;key=…`, `pass&shy;word: …`) inside a key or
+/// an element's name (`&lt;api&ensp;key&gt;`), which is not looked for when none follows:
+/// pages write `10&nbsp;km` and `a &mdash; b`.
 fn escapes_a_pair(c: char, after: &[u8]) -> bool {
     if c.is_ascii() {
         return !matches!(c, '"' | '\'' | '&' | '<' | '>');
     }
-    dropped_from_key(c) && before_a_separator(after)
+    dropped_from_key(c) && (before_a_separator(after) || before_a_tags_close(after))
+}
+
+/// Whether `bytes` starts with the rest of an element's name and its tag's `>`
+/// (`key&gt;`), its characters written plainly or as references; the look is bounded.
+fn before_a_tags_close(bytes: &[u8]) -> bool {
+    const LONGEST_LOOK: usize = 128;
+    let mut i = 0;
+    while i < LONGEST_LOOK
+        && let Some((c, len)) = spelled_char(bytes, i)
+        && (c.is_ascii_alphanumeric()
+            || matches!(c, '_' | '.' | ':' | '-')
+            || (c != '\u{FFFD}' && dropped_from_key(c)))
+    {
+        i += len;
+    }
+    i > 0 && matches!(spelled_char(bytes, i), Some(('>', _)))
 }
 
 /// Whether `bytes` starts with the rest of a key, perhaps quoted, and its separator
@@ -284,7 +301,7 @@ fn merged(
 /// A quoted value runs to its closing quote (`\"` does not close it, nor does one written twice,
 /// `'it''s'`, nor one glued to more of the value, see [`past_quote`]) or the end of the line,
 /// and so does one quoted inside a quoted string (`\"value\"`, `\u0022value\u0022`) or with
-/// character references (`&quot;value&quot;`);
+/// character references (`&quot;value&quot;`), its quote written twice in any of them;
 /// an object or list (`{…}`, `[…]`) to its closing bracket, or the end of the text when it has
 /// none. Any other value runs to the end of the line or the next `&`, `,`, `;`, `<` (see
 /// [`unquoted_len`] for references): the value of `Authorization: Basic dXNlcg==` has a space
@@ -324,6 +341,12 @@ fn value_len(rest: &str) -> usize {
                     return at;
                 }
                 if bytes.get(at + 1) == Some(&bytes[1]) {
+                    // Written twice, it is one inside the value (`\"a\"\"b\"`), as in the
+                    // plain form.
+                    if bytes[at + 2..].starts_with(&bytes[..2]) {
+                        from = at + 4;
+                        continue;
+                    }
                     return past_quote(rest, at + 2);
                 }
                 from = at + 1;
@@ -340,7 +363,12 @@ fn value_len(rest: &str) -> usize {
                     return at;
                 }
                 if bytes[at..].starts_with(close) {
-                    return past_quote(rest, at + close.len());
+                    let after = at + close.len();
+                    if bytes[after..].starts_with(close) {
+                        from = after + close.len();
+                        continue;
+                    }
+                    return past_quote(rest, after);
                 }
                 from = at + 1;
             }
@@ -358,7 +386,13 @@ fn value_len(rest: &str) -> usize {
                     let at = from + at;
                     match char_ref_wrapped(bytes, at) {
                         Some((c, len, w)) if c == quote && w == wraps => {
-                            return past_quote(rest, at + len);
+                            match char_ref_wrapped(bytes, at + len) {
+                                // Written twice: one inside the value (`&quot;&quot;`).
+                                Some((c, twice, w)) if c == quote && w == wraps => {
+                                    from = at + len + twice;
+                                }
+                                _ => return past_quote(rest, at + len),
+                            }
                         }
                         _ if matches!(bytes[at], b'\n' | b'\r') => return at,
                         // A JSON escape, in JSON escaped into HTML: `\&quot;` is a quote in
@@ -895,6 +929,13 @@ mod tests {
             // Schemes in any case whose run is kept, each searched again after its scheme.
             "token basic TOKEN bearer x1y2 ",
             "x.token token.token1 ",
+            // Quotes written twice in escaped values.
+            r#"pin=\"\"\"\"a "#,
+            "pin=&quot;&quot;&quot;&quot;a ",
+            r"pin=\u0022\u0022\u0022\u0022a ",
+            // Names of characters keys lose before a tag's close.
+            "&lt;api&ensp;key&gt;a&lt;/api&ensp;key&gt; ",
+            "a&ensp;a&ensp;a&ensp;a&ensp;&gt; pin=1 ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
@@ -934,6 +975,59 @@ mod tests {
             assert!(took.as_secs() < 2, "{:?}: {took:?}", &text[..16]);
             assert_eq!(out, text, "{:?}", &text[..16]);
         }
+    }
+
+    /// Found by review: a quote written twice inside a value quoted as `\"…\"` or
+    /// `&quot;…&quot;` (a .NET connection string in JSON quoted in a log line, or escaped into
+    /// HTML) closed the value at its first half, as the plain form `Password="ab""c"` no longer
+    /// does.
+    #[test]
+    fn doubled_quotes_in_escaped_values() {
+        let r = crate::sanitize::Redactor::default();
+        for (text, want) in [
+            (
+                "Password=&quot;ab&quot;&quot;c;dSECRET&quot; after",
+                "Password=[REDACTED] after",
+            ),
+            (
+                r#"Password=\"ab\"\"c;dSECRET\" after"#,
+                "Password=[REDACTED] after",
+            ),
+            (
+                r"Password=\u0022ab\u0022\u0022c;dSECRET\u0022 after",
+                "Password=[REDACTED] after",
+            ),
+            // An empty value before the next pair.
+            (
+                r#"{\"password\":\"\",\"user\":\"ann\"}"#,
+                r#"{\"password\":[REDACTED],\"user\":\"ann\"}"#,
+            ),
+        ] {
+            assert_eq!(r.redact_error(text), want, "{text}");
+        }
+        let body = br#"{"log":"conn Password=&quot;ab&quot;&quot;c;dSECRET&quot; after"}"#;
+        let out = r
+            .redact_body(&crate::sanitize::BodyInput::new(
+                Some("application/json"),
+                body,
+            ))
+            .unwrap_or_default();
+        assert!(!out.contains("SECRET"), "{out}");
+    }
+
+    /// Found by review: an escaped element whose name holds an HTML5 name of a space or dash
+    /// (`&lt;api&ensp;key&gt;`) was not decoded, and so not taken for `api_key`.
+    #[test]
+    fn escaped_elements_named_with_html5_separators() {
+        let r = crate::sanitize::Redactor::default();
+        for sep in ["&ensp;", "&hyphen;", "&nbsp;", "&ZeroWidthSpace;"] {
+            let text = format!("x &lt;api{sep}key&gt;SECRET&lt;/api{sep}key&gt; after");
+            let want = format!("x &lt;api{sep}key&gt;[REDACTED]&lt;/api{sep}key&gt; after");
+            assert_eq!(r.redact_error(&text), want);
+        }
+        // Prose with such names keeps its words.
+        let prose = "10&nbsp;km &mdash; a&ensp;b &lt;b&gt;bold&lt;/b&gt;";
+        assert_eq!(r.redact_error(prose), prose);
     }
 
     #[test]
