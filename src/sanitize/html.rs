@@ -145,8 +145,20 @@ impl Attributes<'_, '_> {
         let bytes = text.as_bytes();
         let mut sensitive = false;
         let mut ambiguous = false;
+        // Where the closing quote of the last value attribute ends, and the quote.
+        let mut quoted_value: Option<(usize, &[u8])> = None;
         let mut i = from;
         loop {
+            if let Some((closed_at, quote)) = quoted_value.take()
+                && let Some(len) = self.close_at(i).filter(|_| i == closed_at)
+                && let Some(again) = self.quote_again(i + len, quote)
+            {
+                // `value="ab">cd"`: the quote and `>` were the value's; it runs to the quote.
+                if let Some(last) = self.values.last_mut() {
+                    last.1 = again;
+                }
+                i = again + quote.len();
+            }
             i = self.skip(i, |b| b.is_ascii_whitespace() || b == b'/');
             if i == bytes.len() {
                 self.ambiguous_to(ambiguous, i);
@@ -192,14 +204,18 @@ impl Attributes<'_, '_> {
                 _ => continue,
             }
             let (value, closed) = self.value(i);
-            i = value.1 + usize::from(closed) * value.2;
-            ambiguous |= closed && value.2 > 0 && self.glued_at(i);
+            let quote_len = value.2;
+            i = value.1 + usize::from(closed) * quote_len;
+            ambiguous |= closed && quote_len > 0 && self.glued_at(i);
             let value = (value.0, value.1);
             if ["value", "content", "connectionstring"]
                 .iter()
                 .any(|v| name.eq_ignore_ascii_case(v))
             {
                 self.values.push(value);
+                if closed && quote_len > 0 {
+                    quoted_value = Some((i, &bytes[value.1..i]));
+                }
             } else if ["name", "id", "key", "property"]
                 .iter()
                 .any(|n| name.eq_ignore_ascii_case(n))
@@ -229,6 +245,34 @@ impl Attributes<'_, '_> {
             .is_some_and(|(b, _)| !(b.is_ascii_whitespace() || b == b'/'))
             && self.close_at(i).is_none()
             && open_at(self.text.as_bytes(), i).is_none()
+    }
+
+    /// Where `quote`, written as the one that closed a value right before the tag's `>`, comes
+    /// again after `from`, ending a value (a space, `/`, the tag's `>` or the text's end
+    /// follows it), before the next tag or line: the page wrote the value's quote and `>`
+    /// into it unescaped (`value="ab">cd">`), and the value runs to there. The look stops at
+    /// the next tag, which is read next, so each byte is read at most twice.
+    fn quote_again(&self, from: usize, quote: &[u8]) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        let mut j = from;
+        while let Some(&b) = bytes.get(j) {
+            if matches!(b, b'\n' | b'\r') || open_at(bytes, j).is_some() {
+                return None;
+            }
+            if bytes[j..].starts_with(quote) {
+                let after = j + quote.len();
+                if after == bytes.len()
+                    || self
+                        .ascii_at(after)
+                        .is_some_and(|(b, _)| b.is_ascii_whitespace() || b == b'/')
+                    || self.close_at(after).is_some()
+                {
+                    return Some(j);
+                }
+            }
+            j += 1;
+        }
+        None
     }
 
     /// When the tag's quotes are `ambiguous`, its first value runs to `end`, the end of the
@@ -390,6 +434,42 @@ mod tests {
                 r#"<input name="password" value='[REDACTED]'><input value=[REDACTED] name=api_key></form>"#
             )
         );
+    }
+
+    /// Found by review: a value that holds its own quote and the tag's `>` (`ab">cd`, the
+    /// page not escaping it) closed at that quote, and the rest of the secret read as text
+    /// after the tag, in a tag written with references as in a plain one.
+    #[test]
+    fn values_holding_a_quote_and_the_tags_close() {
+        let r = crate::sanitize::Redactor::default();
+        for (text, want) in [
+            (
+                "&lt;input type=&quot;password&quot; value=&quot;ab&quot;&gt;cdSECRET&quot;&gt; after",
+                "&lt;input type=&quot;password&quot; value=&quot;[REDACTED]&quot;&gt; after",
+            ),
+            (
+                "&lt;input name=&quot;token&quot; value=&quot;ab&quot;&gt;cdSECRET&quot;&gt; after",
+                "&lt;input name=&quot;token&quot; value=&quot;[REDACTED]&quot;&gt; after",
+            ),
+            (
+                r#"<input type="password" value="ab">cdSECRET"> after"#,
+                r#"<input type="password" value="[REDACTED]"> after"#,
+            ),
+            // The name after the value that ran on.
+            (
+                r#"<input value="ab">cdSECRET" name="pin"> after"#,
+                r#"<input value="[REDACTED]" name="pin"> after"#,
+            ),
+        ] {
+            assert_eq!(r.redact_error(text), want, "{text}");
+        }
+        // A page's own text after a field, quoted or not, stays.
+        for page in [
+            r#"<input name="user" value="ann">Say "hi"> <b>x</b>"#,
+            r#"<input type="password" value="">Show "it" <b>x</b>"#,
+        ] {
+            assert!(r.redact_error(page).contains("<b>x</b>"), "{page}");
+        }
     }
 
     #[test]

@@ -933,6 +933,10 @@ mod tests {
             r#"pin=\"\"\"\"a "#,
             "pin=&quot;&quot;&quot;&quot;a ",
             r"pin=\u0022\u0022\u0022\u0022a ",
+            // A value's quote and `>` inside it, looked for up to the next tag.
+            r#"<i type=password value="a">b" "#,
+            r#"<i name=pin value="a">b"#,
+            "&lt;i type=password value=&quot;a&quot;&gt;b&quot; ",
             // Names of characters keys lose before a tag's close.
             "&lt;api&ensp;key&gt;a&lt;/api&ensp;key&gt; ",
             "a&ensp;a&ensp;a&ensp;a&ensp;&gt; pin=1 ",
