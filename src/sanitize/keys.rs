@@ -54,6 +54,7 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
     "apikey",
     "privatekey",
     "sessionid",
+    "authorization",
 ];
 
 /// Words a form may put after a sensitive key for a second copy of its value: Rails'
@@ -286,6 +287,21 @@ mod tests {
     }
 
     /// Keys already in normal form skip the copy; every other spelling is normalized first.
+    /// Found by review: `authorization` was a key but not a suffix, so `Proxy-Authorization`
+    /// (and `X-Upstream-Authorization`) copied into a text or JSON kept its credential.
+    #[test]
+    fn authorization_is_a_suffix() {
+        let r = crate::sanitize::Redactor::default();
+        assert_eq!(
+            r.redact_error("Proxy-Authorization: Negotiate SECRET"),
+            "Proxy-Authorization: [REDACTED]"
+        );
+        assert_eq!(
+            r.redact_error(r#"{"x_upstream_authorization":"SECRET"}"#),
+            r#"{"x_upstream_authorization":"[REDACTED]"}"#
+        );
+    }
+
     #[test]
     fn every_spelling_of_a_sensitive_key_is_sensitive() {
         let rules = defaults();

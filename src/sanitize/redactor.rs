@@ -206,7 +206,7 @@ impl Redactor {
 /// |---|---|
 /// | [`replacement`](Self::replacement) | `[REDACTED]` |
 /// | sensitive keys ([`add_key`](Self::add_key), [`remove_key`](Self::remove_key)) | `password`, `passwd`, `pwd`, `passphrase`, `passcode`, `secret`, `client_secret`, `secret_key`, `access_key`, `credentials`, `token`, `access_token`, `refresh_token`, `id_token`, `api_key`, `authorization`, `auth`, `cookie`, `set_cookie`, `session`, `session_id`, `phpsessid`, `private_key`, `credit_card`, `card_number`, `pan`, `cvv`, `cvc`, `pin`, `ssn`, `otp` |
-/// | sensitive key suffixes ([`add_key_suffix`](Self::add_key_suffix)) | `password`, `passwd`, `secret`, `secret_key`, `secret_access_key`, `token`, `api_key`, `private_key`, `session_id` (so `new_password`, `github_token`, `X-Auth-Token`, `aws_secret_access_key`, `jsessionid`) |
+/// | sensitive key suffixes ([`add_key_suffix`](Self::add_key_suffix)) | `password`, `passwd`, `secret`, `secret_key`, `secret_access_key`, `token`, `api_key`, `private_key`, `session_id`, `authorization` (so `new_password`, `github_token`, `X-Auth-Token`, `aws_secret_access_key`, `jsessionid`, `Proxy-Authorization`) |
 /// | second copies | a sensitive key or suffix followed by digits or by `confirmation`, `confirm`, `repeat` or `again` (`password2`, `new_password1`, `password_confirmation`, `cvv2`) |
 /// | keys written as paths | sensitive when any key on the path is (`user[password]`, `card[cvc]`, `user.pin`), as the same value would be in JSON |
 /// | key regexes ([`add_key_regex`](Self::add_key_regex)) | none |
