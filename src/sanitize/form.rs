@@ -3,12 +3,13 @@
 use std::borrow::Cow;
 
 use super::redactor::Rules;
-use super::text::trim_cut_tail;
+use super::text::{redact_text_body, trim_cut_tail};
 
 /// Redacts `k=v&k=v` pairs into `out`.
 ///
 /// Keys are percent-decoded before matching (`pass%77ord` is `password`); values of sensitive
-/// keys are replaced and other values go through the value patterns, decoded. When `cut` is
+/// keys are replaced and other values go through the value patterns, decoded, and when they
+/// hold a `=` (a URL with its own query) through the text rules for pairs. When `cut` is
 /// true the last pair may be cut short, so its value loses its last word and a last key
 /// without `=` is dropped.
 pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut String) {
@@ -34,12 +35,31 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
         out.push('=');
         if rules.keys.is_sensitive(&decoded_key, &mut keybuf) {
             out.push_str(&rules.replacement);
-        } else if last_cut {
-            let decoded = percent_decode(value);
-            let redacted = rules.values.redact(&decoded);
-            push_encoded(out, trim_cut_tail(&redacted));
         } else {
-            push_redacted(out, rules, value, &percent_decode(value));
+            let decoded = percent_decode(value);
+            if decoded.contains('=') {
+                // A URL with its own query (`redirect_uri=…%3Ftoken%3D…`), or pairs: their
+                // values go as a text's pairs do.
+                let mut redacted = String::new();
+                redact_text_body(
+                    &decoded,
+                    last_cut,
+                    &rules.keys,
+                    &rules.values,
+                    &rules.replacement,
+                    &mut redacted,
+                );
+                if last_cut || redacted != *decoded {
+                    push_encoded(out, &redacted);
+                } else {
+                    out.push_str(value);
+                }
+            } else if last_cut {
+                let redacted = rules.values.redact(&decoded);
+                push_encoded(out, trim_cut_tail(&redacted));
+            } else {
+                push_redacted(out, rules, value, &decoded);
+            }
         }
     }
 }
@@ -159,6 +179,28 @@ mod tests {
             run("order=1234567812345678", false),
             "order=1234567812345678"
         );
+    }
+
+    /// Found by review: a value that is a URL with its own query (a `redirect_uri`, a
+    /// callback), percent-encoded or not, kept that query's secrets.
+    #[test]
+    fn urls_in_values_keep_no_secrets() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact_query("redirect=https%3A%2F%2Fx%2Fcb%3Ftoken%3DSECRET%26a%3D1&n=1"),
+            "redirect=https://x/cb?token%3D[REDACTED]%26a%3D1&n=1"
+        );
+        assert_eq!(
+            r.redact_query("redirect=https://x/cb?password=SECRET&a=1"),
+            "redirect=https://x/cb?password%3D[REDACTED]&a=1"
+        );
+        // A value with `=` and nothing sensitive stays as written.
+        assert_eq!(
+            r.redact_query("sig=YWJj%3D%3D&next=%2Fa%3Fb%3D1"),
+            "sig=YWJj%3D%3D&next=%2Fa%3Fb%3D1"
+        );
+        // Cut inside such a value: the cut word goes, as in a cut text.
+        assert_eq!(run("a=1&next=%2Fa%3Fpin%3D12", true), "a=1&next=");
     }
 
     #[test]
