@@ -250,7 +250,7 @@ fn redact_credentials<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str>
         let (Some(scheme), Some(run)) = (caps.get(1), caps.get(2)) else {
             break;
         };
-        if is_credential(scheme.as_str(), run.as_str()) {
+        if is_credential(scheme.as_str(), run.as_str()) && !names_a_value(&text[run.end()..]) {
             out.push_str(&text[written..scheme.end()]);
             out.push(' ');
             out.push_str(replacement);
@@ -267,14 +267,28 @@ fn redact_credentials<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str>
     Cow::Owned(out)
 }
 
+/// Whether the text after a run starts with a `=`, after spaces: the run is then the name of
+/// a pair or an attribute (`tokEn connectionString &equals; …` in an escaped tag), left for the
+/// rules that redact its value. Each look is bounded by the spaces, read once more at most.
+fn names_a_value(after: &str) -> bool {
+    let rest = after.trim_start_matches([' ', '\t']).as_bytes();
+    rest.starts_with(b"=")
+        || [&b"&equals;"[..], b"&#61;", b"&#x3d;", b"&#x3D;"]
+            .iter()
+            .any(|r| rest.starts_with(r))
+}
+
 /// Whether the whitespace-free `run` after `scheme` is a credential.
 ///
 /// A credential is at least 4 characters (`Basic Zm9v`, the shortest a `user:password` can be)
-/// and looks like one: it holds a digit or a capital after a small letter (`dXNl`), as random
-/// tokens and base64 do and words do not (`<token />` in markup neither). After `Bearer` in any case, and after `Basic` or `Token` written otherwise
-/// than all in small letters (as in headers: `Basic`, `TOKEN`), any run of 8 characters or
-/// more is one too. Prose keeps its words: "basic usage", "token rejected: InvalidAudience",
-/// "Token 2 of 5".
+/// and looks like one: it holds a digit, or a capital after a small letter (`dXNl`), as random
+/// tokens and base64 do and words do not (`<token />` in markup neither). After `Bearer` in
+/// any case, and after `Basic` or `Token` written otherwise than all in small letters (as in
+/// headers: `Basic`, `TOKEN`), any run of 8 characters or more is one too. After `basic` or
+/// `token` in small letters, prose and code are likelier: a run without a digit is one only
+/// with 8 characters or more and two such capitals (`dXNlcjpwYXNz`), so an identifier
+/// (`token connectionString = …`, an attribute of a tag) is left for the rules that read it.
+/// Prose keeps its words: "basic usage", "token rejected: InvalidAudience", "Token 2 of 5".
 fn is_credential(scheme: &str, run: &str) -> bool {
     let as_in_headers =
         scheme.eq_ignore_ascii_case("bearer") || scheme.bytes().any(|b| b.is_ascii_uppercase());
@@ -283,11 +297,14 @@ fn is_credential(scheme: &str, run: &str) -> bool {
         return true;
     }
     let bytes = run.as_bytes();
+    let humps = bytes
+        .windows(2)
+        .filter(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase())
+        .count();
     len >= 4
         && (bytes.iter().any(u8::is_ascii_digit)
-            || bytes
-                .windows(2)
-                .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase()))
+            || (as_in_headers && humps > 0)
+            || (len >= 8 && humps > 1))
 }
 
 /// Whether `count` digits starting with `first` can be a payment card's number. Card networks
@@ -543,6 +560,8 @@ mod tests {
             "Token 2 of 5 expired",
             "the bearer of bad news",
             "Basic Auth is off",
+            "name=access_token connectionString = x",
+            "name &equals; access&lowbar;tokEn connectionString &equals; x",
         ] {
             assert_eq!(r.redact_error(prose), prose);
         }
