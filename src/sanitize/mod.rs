@@ -13,7 +13,7 @@
 //!   `pass_word`, `"pass\u0077ord"`, `pass%77ord`), followed by digits or `confirmation`
 //!   (`password2`, `password_confirmation`), and as part of a path (`user[password]`).
 //! - **by value**: credentials after `Bearer`, `Basic` or `Token` (any case), JWTs, Luhn-valid card numbers, PEM private keys, AWS access
-//!   key ids and your own patterns are replaced wherever they appear in text. Digits inside a
+//!   key ids, the password of a URL's userinfo and your own patterns are replaced wherever they appear in text. Digits inside a
 //!   hexadecimal identifier (a UUID, a digest), and Unix times in milliseconds or finer, are
 //!   not taken for a card number.
 //!

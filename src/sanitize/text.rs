@@ -929,6 +929,10 @@ mod tests {
             // Schemes in any case whose run is kept, each searched again after its scheme.
             "token basic TOKEN bearer x1y2 ",
             "x.token token.token1 ",
+            // URLs whose userinfo never ends, or ends many times.
+            "a://b:c@d/@",
+            "a://:b@c@d@e://f:@",
+            "x://u:p@h ",
             // Quotes written twice in escaped values.
             r#"pin=\"\"\"\"a "#,
             "pin=&quot;&quot;&quot;&quot;a ",

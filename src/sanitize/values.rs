@@ -15,6 +15,14 @@ static BEARER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?-u:\b)((?i:bearer|basic|token))[ \t]+(\S+)").expect("bearer pattern is valid")
 });
 
+/// The password of a URL's userinfo (`postgres://app:S3cr3t@db/x`, a database or proxy URL in
+/// an error text), the first group: up to the last `@` before the host's path, so a password
+/// holding an `@` goes whole.
+static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#@:]*:([^\s/?#]+)@")
+        .expect("url password pattern is valid")
+});
+
 /// JWT / JWS / JWE: a base64url JSON header (`eyJ` is `{"`) and two to four more segments.
 static JWT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"eyJ[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]*){2,4}").expect("jwt pattern is valid")
@@ -57,6 +65,8 @@ struct Anchors {
     pem: bool,
     /// `bearer`, `basic` or `token`, any case
     scheme: bool,
+    /// `://`
+    url: bool,
     /// `eyJ`
     jwt: bool,
     /// `AKIA` or `ASIA`
@@ -75,6 +85,7 @@ impl Anchors {
                 b'-' => anchors.pem |= bytes[i..].starts_with(b"-----BEGIN"),
                 b'b' | b'B' | b'k' | b'K' => anchors.scheme |= scheme_at(bytes, i),
                 b'e' => anchors.jwt |= bytes[i..].starts_with(b"eyJ"),
+                b':' => anchors.url |= bytes[i..].starts_with(b"://"),
                 b'A' => {
                     let rest = &bytes[i..];
                     anchors.aws |= rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA");
@@ -92,6 +103,7 @@ pub(super) struct ValueRules {
     replacement: Box<str>,
     user: Vec<(Regex, Box<str>)>,
     eyj: memmem::Finder<'static>,
+    url: memmem::Finder<'static>,
     akia: memmem::Finder<'static>,
     asia: memmem::Finder<'static>,
     pem: memmem::Finder<'static>,
@@ -105,6 +117,7 @@ impl ValueRules {
         // Force the builtin regexes now so the first request body does not pay for them.
         for re in [
             &*BEARER,
+            &*URL_PASSWORD,
             &*JWT,
             &*AWS_KEY_ID,
             &*PEM_PRIVATE_KEY,
@@ -116,6 +129,7 @@ impl ValueRules {
             replacement: replacement.into(),
             user,
             eyj: memmem::Finder::new(b"eyJ").into_owned(),
+            url: memmem::Finder::new(b"://").into_owned(),
             akia: memmem::Finder::new(b"AKIA").into_owned(),
             asia: memmem::Finder::new(b"ASIA").into_owned(),
             pem: memmem::Finder::new(b"-----BEGIN").into_owned(),
@@ -142,6 +156,19 @@ impl ValueRules {
             }
             if anchors.scheme {
                 out = redact_credentials(out, &self.replacement);
+            }
+            if anchors.url {
+                out = replace(
+                    out,
+                    &URL_PASSWORD,
+                    AppendWith(|caps: &Captures<'_>, dst: &mut String| {
+                        if let (Some(all), Some(password)) = (caps.get(0), caps.get(1)) {
+                            dst.push_str(&all.as_str()[..password.start() - all.start()]);
+                            dst.push_str(&self.replacement);
+                            dst.push('@');
+                        }
+                    }),
+                );
             }
             if anchors.jwt {
                 out = replace(out, &JWT, NoExpand(&self.replacement));
@@ -176,6 +203,7 @@ impl ValueRules {
             pem: self.pem.find(bytes).is_some(),
             scheme: memchr::memchr2_iter(b'b', b'k', bytes).any(|i| scheme_at(bytes, i))
                 || memchr::memchr2_iter(b'B', b'K', bytes).any(|i| scheme_at(bytes, i)),
+            url: self.url.find(bytes).is_some(),
             jwt: self.eyj.find(bytes).is_some(),
             aws: self.akia.find(bytes).is_some() || self.asia.find(bytes).is_some(),
             digits: bytes.iter().filter(|b| b.is_ascii_digit()).count(),
@@ -567,6 +595,45 @@ mod tests {
         }
     }
 
+    /// Found by review: the password of a URL's userinfo (a database URL in a connection
+    /// error, a proxy URL) was kept.
+    #[test]
+    fn url_passwords_are_redacted() {
+        let r = crate::sanitize::Redactor::default();
+        for (text, want) in [
+            (
+                "connect postgres://app:S3cr3t@db:5432/x failed",
+                "connect postgres://app:[REDACTED]@db:5432/x failed",
+            ),
+            (
+                "GET https://user:pa%40ss@example.com/x",
+                "GET https://user:[REDACTED]@example.com/x",
+            ),
+            (
+                "redis://:SECRET@cache:6379",
+                "redis://:[REDACTED]@cache:6379",
+            ),
+        ] {
+            assert_eq!(r.redact_error(text), want, "{text}");
+        }
+        assert_eq!(
+            r.redact_body(&crate::sanitize::BodyInput::new(
+                Some("application/json"),
+                br#"{"dsn":"mysql://root:SECRET@h/db"}"#
+            ))
+            .as_deref(),
+            Some(r#"{"dsn":"mysql://root:[REDACTED]@h/db"}"#)
+        );
+        // A port, a path with `@`, an address: no password.
+        for text in [
+            "see https://example.com:8080/a@b",
+            "mailto:ann@example.com and ssh://git@github.com/x",
+            "https://example.com/@ann:matrix.org",
+        ] {
+            assert_eq!(r.redact_error(text), text);
+        }
+    }
+
     #[test]
     fn jwt_in_free_text() {
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
@@ -761,6 +828,9 @@ mod tests {
             "BASIC",
             "eyJ",
             "ey",
+            "://",
+            ":/",
+            ":",
             "AKIA",
             "ASIA",
             "AKI",
