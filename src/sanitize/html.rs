@@ -145,12 +145,21 @@ impl Attributes<'_, '_> {
         let bytes = text.as_bytes();
         let mut sensitive = false;
         let mut ambiguous = false;
-        // Where the closing quote of the last value attribute ends, and the quote.
+        // Where the closing quote of the last value attribute ends, and the quote; and the
+        // first value attribute's quote.
         let mut quoted_value: Option<(usize, &[u8])> = None;
+        let mut first_quote: Option<&[u8]> = None;
         let mut i = from;
         loop {
-            if let Some((closed_at, quote)) = quoted_value.take()
-                && let Some(len) = self.close_at(i).filter(|_| i == closed_at)
+            // Right after a value's quote, or anywhere in a tag whose quotes are ambiguous
+            // (then the first value runs to the tag's end, and on to its quote).
+            let run_on = match quoted_value.take() {
+                Some((closed_at, quote)) if i == closed_at => Some(quote),
+                _ if ambiguous => first_quote,
+                _ => None,
+            };
+            if let Some(quote) = run_on
+                && let Some(len) = self.close_at(i)
                 && let Some(again) = self.quote_again(i + len, quote)
             {
                 // `value="ab">cd"`: the quote and `>` were the value's; it runs to the quote.
@@ -212,10 +221,14 @@ impl Attributes<'_, '_> {
                 .iter()
                 .any(|v| name.eq_ignore_ascii_case(v))
             {
-                self.values.push(value);
                 if closed && quote_len > 0 {
-                    quoted_value = Some((i, &bytes[value.1..i]));
+                    let quote = &bytes[value.1..i];
+                    quoted_value = Some((i, quote));
+                    if self.values.is_empty() {
+                        first_quote = Some(quote);
+                    }
                 }
+                self.values.push(value);
             } else if ["name", "id", "key", "property"]
                 .iter()
                 .any(|n| name.eq_ignore_ascii_case(n))
@@ -247,8 +260,8 @@ impl Attributes<'_, '_> {
             && open_at(self.text.as_bytes(), i).is_none()
     }
 
-    /// Where `quote`, written as the one that closed a value right before the tag's `>`, comes
-    /// again after `from`, ending a value (a space, `/`, the tag's `>` or the text's end
+    /// Where `quote`, written as the one that closed a value right before the tag's `>` (or
+    /// the first value, in a tag whose quotes are ambiguous), comes again after `from`, ending a value (a space, `/`, the tag's `>` or the text's end
     /// follows it), before the next tag or line: the page wrote the value's quote and `>`
     /// into it unescaped (`value="ab">cd">`), and the value runs to there. The look stops at
     /// the next tag, which is read next, so each byte is read at most twice.
@@ -454,6 +467,11 @@ mod tests {
             (
                 r#"<input type="password" value="ab">cdSECRET"> after"#,
                 r#"<input type="password" value="[REDACTED]"> after"#,
+            ),
+            // A value whose quotes are ambiguous already (a quote glued to its closing one).
+            (
+                "&lt;input name=&quot;token&quot; value=&quot;&quot;&quot;&gt;SECRET&quot;&gt; after",
+                "&lt;input name=&quot;token&quot; value=&quot;[REDACTED]&gt; after",
             ),
             // The name after the value that ran on.
             (

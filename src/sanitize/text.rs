@@ -941,6 +941,7 @@ mod tests {
             r#"<i type=password value="a">b" "#,
             r#"<i name=pin value="a">b"#,
             "&lt;i type=password value=&quot;a&quot;&gt;b&quot; ",
+            r#"<i name=pin value=""">b"#,
             // Names of characters keys lose before a tag's close.
             "&lt;api&ensp;key&gt;a&lt;/api&ensp;key&gt; ",
             "a&ensp;a&ensp;a&ensp;a&ensp;&gt; pin=1 ",
