@@ -1002,7 +1002,9 @@ async fn outages_and_restarts(t: &TestDb, seed: u64) {
                 b"0123456789abcdef0123456789abcdef".to_vec(),
             ));
         }
-        let (layer, guard) = builder.build().unwrap();
+        let (layer, guard) = builder
+            .build()
+            .unwrap_or_else(|e| panic!("seed {seed}: {steps:?}: {e}"));
         let server = Server::start(app(layer)).await;
         let rounds = if last { 0 } else { schedule.pick(1..4) };
         for _ in 0..rounds {

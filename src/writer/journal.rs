@@ -118,6 +118,9 @@ pub(crate) struct Journal {
     /// Counted here rather than from the writer's counters, which cannot tell rows a previous
     /// process journaled from this one's.
     pending_frames: u64,
+    /// The writer has stopped and let go of the file's lock (see [`release`](Self::release)):
+    /// nothing is appended any more.
+    released: bool,
 }
 
 /// What opening the journal found.
@@ -233,6 +236,7 @@ impl Journal {
                 row_ends: Vec::new(),
                 frame_ends: Vec::new(),
                 pending_frames,
+                released: false,
             },
             recovered,
         ))
@@ -253,8 +257,23 @@ impl Journal {
         self.pending_frames
     }
 
+    /// Lets go of the file's lock once the writer has stopped, so that a layer built again in
+    /// this process (a restart of its server) can take the journal while services of the old
+    /// one still live. Synced first; nothing is appended after.
+    pub(crate) fn release(&mut self) -> io::Result<()> {
+        let synced = self.sync();
+        self.released = true;
+        let unlocked = self.file.unlock();
+        synced.and(unlocked)
+    }
+
     /// Appends as many of `rows` as fit under the size bound; returns how many.
     pub(crate) fn append(&mut self, rows: &[Model]) -> io::Result<usize> {
+        if self.released {
+            return Err(io::Error::other(
+                "the audit writer has stopped; its journal takes no more rows",
+            ));
+        }
         let mut buffer = Vec::new();
         let mut appended = 0;
         for row in rows {

@@ -432,6 +432,56 @@ mod tests {
         );
     }
 
+    /// A layer rebuilt in the same process (a restart of the server, a reload) takes the journal
+    /// as soon as the old writer's `shutdown` has returned, though services of the old layer
+    /// may live on a moment (connections still closing): the writer lets go of the file when
+    /// it stops, not when the last of them is dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_writer_lets_go_of_its_journal() {
+        use tower::ServiceExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let db = crate::connect("sqlite::memory:").await.expect("db");
+        crate::migrate(&db).await.expect("migrate");
+        let (layer, guard) = crate::AuditLayer::builder(db.clone())
+            .journal(&path)
+            .overflow(crate::Overflow::Spill)
+            .build()
+            .expect("first layer");
+        let service = tower::ServiceBuilder::new().layer(layer).service_fn(
+            |_: http::Request<crate::RequestBody<String>>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+            },
+        );
+        let response = service
+            .clone()
+            .oneshot(http::Request::new(String::new()))
+            .await
+            .expect("response");
+        drop(response);
+        let report = guard
+            .shutdown(std::time::Duration::from_secs(5))
+            .await
+            .expect("shutdown");
+        assert_eq!((report.written, report.lost), (1, 0), "{report:?}");
+        // The old layer is still alive: its service is held here.
+        let (_layer, guard) = crate::AuditLayer::builder(db)
+            .journal(&path)
+            .build()
+            .expect("the journal is free once the old writer has stopped");
+        // A request the old layer finishes now is not appended to the new writer's journal.
+        let response = service
+            .oneshot(http::Request::new(String::new()))
+            .await
+            .expect("response");
+        drop(response);
+        let report = guard
+            .shutdown(std::time::Duration::from_secs(5))
+            .await
+            .expect("shutdown");
+        assert_eq!((report.written, report.journaled), (0, 0), "{report:?}");
+    }
+
     /// Under `FsyncPolicy::Interval`, rows journaled while the database is away are forced to
     /// disk within the interval even when no more come: the writer does it, off the request
     /// path. Before, only a later append did, so the last rows before a quiet spell stayed in

@@ -322,8 +322,10 @@ impl Worker {
         let mut journaled = 0;
         if let Some(journal) = &self.channel.journal {
             let mut journal = lock(journal);
-            if let Err(error) = journal.sync() {
-                tracing::error!(%error, "tower-audit: cannot sync the audit journal");
+            // Synced, and its lock let go: a layer built again may take it at once, though
+            // services of this one may still live (and drop what they finish now).
+            if let Err(error) = journal.release() {
+                tracing::error!(%error, "tower-audit: cannot sync or release the audit journal");
             }
             // From the journal, not `spilled - replayed`: `replayed` counts the rows a
             // previous process left too.
