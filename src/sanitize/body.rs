@@ -75,6 +75,8 @@ impl<'a> MediaType<'a> {
         let (main, sub) = essence.split_once('/').unwrap_or((essence, ""));
         match (main, sub) {
             ("application", "json") => Kind::Json,
+            // gRPC's framing, whatever the codec (`+json` is unframed by the writer first).
+            ("application", sub) if sub.starts_with("grpc") => Kind::Binary,
             (_, sub) if sub.ends_with("+json") => Kind::Json,
             ("application", "x-www-form-urlencoded") => Kind::Form,
             ("multipart", "form-data") => Kind::Multipart,
@@ -245,7 +247,6 @@ fn sniff(bytes: &[u8], cut: bool) -> Option<Kind> {
 }
 
 /// See [`Redactor::describe_unread_body`](super::Redactor::describe_unread_body).
-#[cfg_attr(not(feature = "grpc-reflect"), allow(dead_code))]
 pub(super) fn describe_unread(rules: &Rules, body: &BodyInput<'_>, why: &str) -> Option<String> {
     if let Some(custom) = body.route.and_then(|route| rules.routes.get(route)) {
         return (custom.f)(body);
@@ -292,6 +293,9 @@ mod tests {
         assert_eq!(kind("multipart/form-data; boundary=x"), Kind::Multipart);
         assert_eq!(kind("application/octet-stream"), Kind::Binary);
         assert_eq!(kind("application/grpc"), Kind::Binary);
+        // Framed, whatever the codec: no sanitizer reads the prefixes.
+        assert_eq!(kind("application/grpc+json"), Kind::Binary);
+        assert_eq!(kind("application/grpc-web+xml"), Kind::Binary);
         assert_eq!(kind(""), Kind::Binary);
     }
 
