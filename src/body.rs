@@ -140,6 +140,17 @@ impl Capture {
     }
 }
 
+#[cfg(test)]
+impl Capture {
+    /// A capture of `bytes` read to their end, keeping at most `cap` of them.
+    pub(crate) fn read_to_end(bytes: &[u8], cap: usize) -> Self {
+        let mut capture = Self::new(cap);
+        capture.push(&bytes);
+        capture.set_ended();
+        capture
+    }
+}
+
 pin_project! {
     /// The request body as the inner service sees it: the client's body, unchanged, with a capped
     /// copy taken as it is read. Its error is the client body's, boxed (an `axum::Error` is

@@ -195,7 +195,6 @@ pub(crate) fn decode_message(value: &[u8]) -> String {
 /// The whole messages at the start of a captured body, as `(flag, payload)`: the flag is 1 for a
 /// compressed message, 0 for one that is not, anything else a protocol error. A message cut by
 /// the capture cap is left out.
-#[cfg_attr(not(feature = "grpc-reflect"), allow(dead_code))]
 pub(crate) fn whole_messages(mut bytes: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
     std::iter::from_fn(move || {
         let [flag, a, b, c, d] = *bytes.first_chunk::<PREFIX_LEN>()?;
@@ -207,9 +206,11 @@ pub(crate) fn whole_messages(mut bytes: &[u8]) -> impl Iterator<Item = (u8, &[u8
 }
 
 /// How the messages of a gRPC request flagged compressed were compressed: its `grpc-encoding`.
-#[cfg(feature = "grpc-reflect")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MessageEncoding<'a> {
+    /// Not known: the layer keeps a request's `grpc-encoding` only for the decoding with
+    /// descriptors. A message flagged compressed is not decoded.
+    NotKept,
     /// None named, or `identity`: no message may be flagged compressed.
     Identity,
     /// `gzip` or `deflate`: inflated, up to a bound.
@@ -218,7 +219,6 @@ pub(crate) enum MessageEncoding<'a> {
     Unsupported(&'a [u8]),
 }
 
-#[cfg(feature = "grpc-reflect")]
 impl<'a> MessageEncoding<'a> {
     /// Reads a `grpc-encoding` value; `None` when the request had none.
     pub(crate) fn parse(header: Option<&'a [u8]>) -> Self {
@@ -235,11 +235,9 @@ impl<'a> MessageEncoding<'a> {
     }
 }
 
-#[cfg(feature = "grpc-reflect")]
 use crate::sanitize::encoding::{self, Coding};
 
 /// Captured request messages decoded to JSON.
-#[cfg(feature = "grpc-reflect")]
 #[derive(Debug)]
 pub(crate) struct DecodedRequest {
     /// One object for a unary request, an array for a client stream; `None` when the first
@@ -275,35 +273,11 @@ pub(crate) fn decode_request(
         .find(|m| m.name() == method)?;
     let input = method.input();
     let mut messages = Vec::new();
-    let mut used = 0;
-    let mut inflated_left = max_inflated;
-    let mut stopped = None;
-    for (i, (flag, payload)) in whole_messages(captured).enumerate() {
-        let inflated;
-        let bytes = match (flag, encoding) {
-            (0, _) => payload,
-            (1, MessageEncoding::Inflate(coding)) => {
-                match inflate(coding, payload, inflated_left, max_inflated) {
-                    Ok(bytes) => {
-                        inflated_left -= bytes.len();
-                        inflated = bytes;
-                        &inflated[..]
-                    }
-                    Err(problem) => {
-                        stopped = Some(format!("message {} {problem}", i + 1));
-                        break;
-                    }
-                }
-            }
-            (flag, encoding) => {
-                stopped = Some(format!("message {} {}", i + 1, unread(flag, encoding)));
-                break;
-            }
-        };
+    let (used, stopped) = read_messages(captured, encoding, max_inflated, |bytes| {
         let message = prost_reflect::DynamicMessage::decode(input.clone(), bytes).ok()?;
         messages.push(serde_json::to_value(&message).ok()?);
-        used += PREFIX_LEN + payload.len();
-    }
+        Some(Ok(()))
+    })?;
     let json = if messages.is_empty() && stopped.is_some() {
         None
     } else if method.is_client_streaming() {
@@ -318,8 +292,100 @@ pub(crate) fn decode_request(
     })
 }
 
+/// Hands each whole message of `captured` to `read`, inflated when compressed (to
+/// `max_inflated` bytes in all), until one cannot be read: `read` returns `None` to give up on
+/// the whole body, `Some(Err(why))` to stop at that message. Returns the captured bytes of the
+/// messages read and why the reading stopped early.
+fn read_messages(
+    captured: &[u8],
+    encoding: MessageEncoding<'_>,
+    max_inflated: usize,
+    mut read: impl FnMut(&[u8]) -> Option<Result<(), &'static str>>,
+) -> Option<(usize, Option<String>)> {
+    let mut used = 0;
+    let mut inflated_left = max_inflated;
+    for (i, (flag, payload)) in whole_messages(captured).enumerate() {
+        let inflated;
+        let bytes = match (flag, encoding) {
+            (0, _) => payload,
+            (1, MessageEncoding::Inflate(coding)) => {
+                match inflate(coding, payload, inflated_left, max_inflated) {
+                    Ok(bytes) => {
+                        inflated_left -= bytes.len();
+                        inflated = bytes;
+                        &inflated[..]
+                    }
+                    Err(problem) => {
+                        return Some((used, Some(format!("message {} {problem}", i + 1))));
+                    }
+                }
+            }
+            (flag, encoding) => {
+                let why = format!("message {} {}", i + 1, unread(flag, encoding));
+                return Some((used, Some(why)));
+            }
+        };
+        if let Err(problem) = read(bytes)? {
+            return Some((used, Some(format!("message {} {problem}", i + 1))));
+        }
+        used += PREFIX_LEN + payload.len();
+    }
+    Some((used, None))
+}
+
+/// Whether `content_type` names gRPC's JSON codec: `application/grpc+json` or
+/// `application/grpc-web+json`, parameters and case aside.
+pub(crate) fn is_json_codec(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/grpc+json")
+        || essence.eq_ignore_ascii_case("application/grpc-web+json")
+}
+
+/// The whole messages of a captured JSON-codec request body, each checked to be a JSON
+/// document, as one JSON text: the message itself when it is the only thing captured, else an
+/// array of them (a client stream, or a call cut after its first message). Compressed messages
+/// are inflated as in [`decode_request`]; one that cannot be read, or is no JSON, stops the
+/// reading there and `stopped` says why. The messages are copied as sent, to be sanitized as a
+/// JSON body.
+pub(crate) fn json_request(
+    captured: &[u8],
+    encoding: MessageEncoding<'_>,
+    max_inflated: usize,
+) -> DecodedRequest {
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    let read = read_messages(captured, encoding, max_inflated, |bytes| {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+            return Some(Err("is not valid JSON"));
+        }
+        messages.push(bytes.to_vec());
+        Some(Ok(()))
+    });
+    // The closure never gives up on the whole body.
+    let (used, stopped) = read.unwrap_or((0, None));
+    let complete = used == captured.len();
+    let json = match &messages[..] {
+        [] => None,
+        [only] if complete => Some(String::from_utf8_lossy(only).into_owned()),
+        messages => {
+            let mut array = vec![b'['];
+            for (i, message) in messages.iter().enumerate() {
+                if i > 0 {
+                    array.push(b',');
+                }
+                array.extend_from_slice(message);
+            }
+            array.push(b']');
+            Some(String::from_utf8_lossy(&array).into_owned())
+        }
+    };
+    DecodedRequest {
+        json,
+        complete,
+        stopped,
+    }
+}
+
 /// One compressed message inflated, to at most `left` bytes; else what is wrong with it.
-#[cfg(feature = "grpc-reflect")]
 fn inflate(coding: Coding, payload: &[u8], left: usize, limit: usize) -> Result<Vec<u8>, String> {
     let name = match coding {
         Coding::Gzip => "gzip",
@@ -333,7 +399,6 @@ fn inflate(coding: Coding, payload: &[u8], left: usize, limit: usize) -> Result<
 }
 
 /// Why a message flagged `flag` is not decoded (any flag but 0, and 1 with a decodable encoding).
-#[cfg(feature = "grpc-reflect")]
 fn unread(flag: u8, encoding: MessageEncoding<'_>) -> String {
     match (flag, encoding) {
         (1, MessageEncoding::Unsupported(name)) => {
@@ -347,6 +412,7 @@ fn unread(flag: u8, encoding: MessageEncoding<'_>) -> String {
                 _ => "is compressed with an unknown grpc-encoding, not decoded".to_owned(),
             }
         }
+        (1, MessageEncoding::NotKept) => "is compressed, not decoded".to_owned(),
         (1, _) => "is flagged compressed without a grpc-encoding".to_owned(),
         (flag, _) => format!("has an invalid compressed flag ({flag})"),
     }
@@ -643,6 +709,38 @@ mod tests {
                 )
             );
         }
+    }
+
+    /// JSON-codec messages: inflated when the `grpc-encoding` was kept, described when not.
+    #[test]
+    fn json_messages_are_inflated_only_with_their_encoding() {
+        use std::io::Write as _;
+
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gzip.write_all(br#"{"b":2}"#).expect("in memory");
+        let gzipped = gzip.finish().expect("in memory");
+        let body = [message(0, br#"{"a":1}"#), message(1, &gzipped)].concat();
+        let read = |encoding| {
+            let decoded = json_request(&body, encoding, 1024);
+            (decoded.json, decoded.complete, decoded.stopped)
+        };
+        assert_eq!(
+            read(MessageEncoding::parse(Some(b"gzip"))),
+            (Some(r#"[{"a":1},{"b":2}]"#.to_owned()), true, None)
+        );
+        assert_eq!(
+            read(MessageEncoding::NotKept),
+            (
+                Some(r#"[{"a":1}]"#.to_owned()),
+                false,
+                Some("message 2 is compressed, not decoded".to_owned())
+            )
+        );
+        let decoded = json_request(&body, MessageEncoding::parse(Some(b"gzip")), 4);
+        assert_eq!(
+            decoded.stopped.as_deref(),
+            Some("message 2 inflates past the 4-byte limit")
+        );
     }
 
     #[test]

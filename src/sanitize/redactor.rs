@@ -176,7 +176,6 @@ impl Redactor {
 
     /// The most bytes a compressed body (or all the compressed messages of a gRPC request) is
     /// inflated to.
-    #[cfg_attr(not(feature = "grpc-reflect"), allow(dead_code))]
     pub(crate) fn max_decoded_bytes(&self) -> usize {
         self.rules.max_decoded_bytes
     }
@@ -184,7 +183,6 @@ impl Redactor {
     /// Describes a body that could not be read, saying why: `[binary application/grpc,
     /// 40 bytes: message 1 is zstd-compressed, not decoded]`. A route with its own body function
     /// is left to it, as in [`redact_body`](Self::redact_body).
-    #[cfg_attr(not(feature = "grpc-reflect"), allow(dead_code))]
     pub(crate) fn describe_unread_body(&self, body: &BodyInput<'_>, why: &str) -> Option<String> {
         body::describe_unread(&self.rules, body, why)
     }

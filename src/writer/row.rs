@@ -77,16 +77,32 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         // Generated here rather than on the request path: v7 keeps the arrival time in its prefix.
         _ => v7(&occurred_at),
     };
+    // A request's `grpc-encoding` is kept only for the decoding with descriptors.
     #[cfg(feature = "grpc-reflect")]
-    let decoded = grpc_descriptors
-        .as_ref()
-        .zip(route.as_deref())
-        .and_then(|(pool, route)| {
-            let encoding = crate::grpc::MessageEncoding::parse(grpc_encoding.as_deref());
-            grpc_request_json(redactor, pool, route, request, encoding, &body)
-        });
+    let encoding = match &grpc_descriptors {
+        Some(_) => crate::grpc::MessageEncoding::parse(grpc_encoding.as_deref()),
+        None => crate::grpc::MessageEncoding::NotKept,
+    };
     #[cfg(not(feature = "grpc-reflect"))]
-    let decoded = None;
+    let encoding = crate::grpc::MessageEncoding::NotKept;
+    let decoded = if request
+        .text
+        .str(TextPart::ContentType)
+        .is_some_and(crate::grpc::is_json_codec)
+    {
+        grpc_json_codec_body(redactor, route.as_deref(), request, encoding, &body)
+    } else {
+        #[cfg(feature = "grpc-reflect")]
+        let decoded = grpc_descriptors
+            .as_ref()
+            .zip(route.as_deref())
+            .and_then(|(pool, route)| {
+                grpc_request_json(redactor, pool, route, request, encoding, &body)
+            });
+        #[cfg(not(feature = "grpc-reflect"))]
+        let decoded = None;
+        decoded
+    };
     let request_body = decoded
         .or_else(|| {
             redactor.redact_body(&BodyInput {
@@ -410,6 +426,39 @@ fn grpc_request_json(
         encoding,
         redactor.max_decoded_bytes(),
     )?;
+    decoded_request_body(redactor, Some(route), request, body, decoded)
+}
+
+/// The messages of a gRPC call that uses the JSON codec (`application/grpc+json`,
+/// `application/grpc-web+json`), unframed, their compressed ones inflated when the request's
+/// `grpc-encoding` was kept, sanitized as a JSON body: one message as itself, a stream as an
+/// array. `None` when nothing whole was captured: the body is then described by its size.
+fn grpc_json_codec_body(
+    redactor: &Redactor,
+    route: Option<&str>,
+    request: &RequestFacts,
+    encoding: crate::grpc::MessageEncoding<'_>,
+    body: &CapturedBody,
+) -> Option<String> {
+    if body.bytes.is_empty() {
+        return None;
+    }
+    let decoded = crate::grpc::json_request(&body.bytes, encoding, redactor.max_decoded_bytes());
+    if decoded.json.is_none() && decoded.stopped.is_none() {
+        return None;
+    }
+    decoded_request_body(redactor, route, request, body, decoded)
+}
+
+/// The JSON read from the messages of a gRPC request, sanitized; a cut stream says so, and so
+/// does a message that could not be read (the body is described when it was the first).
+fn decoded_request_body(
+    redactor: &Redactor,
+    route: Option<&str>,
+    request: &RequestFacts,
+    body: &CapturedBody,
+    decoded: crate::grpc::DecodedRequest,
+) -> Option<String> {
     let Some(json) = decoded.json else {
         let why = decoded.stopped.unwrap_or_default();
         return redactor.describe_unread_body(
@@ -419,7 +468,7 @@ fn grpc_request_json(
                 bytes: &body.bytes,
                 total_len: body.total,
                 truncated: body.truncated,
-                route: Some(route),
+                route,
             },
             &why,
         );
@@ -432,7 +481,7 @@ fn grpc_request_json(
             bytes: json.as_bytes(),
             total_len: json.len() as u64,
             truncated: false,
-            route: Some(route),
+            route,
         })?;
         out.push_str(&format!(
             " …[{}; {} bytes total]",
@@ -448,7 +497,7 @@ fn grpc_request_json(
         bytes: json.as_bytes(),
         total_len: if cut { body.total } else { json.len() as u64 },
         truncated: cut,
-        route: Some(route),
+        route,
     })
 }
 
@@ -714,6 +763,168 @@ mod tests {
             json(&custom, unread).as_deref(),
             Some(format!("{} bytes, mine", unread.len()).as_str())
         );
+    }
+
+    /// The row of a gRPC call of `content_type` to `pkg.Orders/Create` whose captured request
+    /// body is `body` (`truncated`: cut by the capture cap, `total` bytes in all).
+    fn grpc_row(content_type: &str, body: &[u8], truncated: Option<u64>) -> Model {
+        use crate::body::Capture;
+        use crate::context::RequestShared;
+        use crate::record::{RequestFacts, TextParts};
+
+        let mut facts = RequestFacts::arriving(quanta::Instant::now());
+        facts.text.fill(
+            TextParts {
+                path: Some(b"/pkg.Orders/Create"),
+                content_type: Some(content_type.as_bytes()),
+                ..TextParts::default()
+            },
+            |_| true,
+        );
+        let capture = match truncated {
+            Some(total) => Capture::read_to_end(
+                &[body, &vec![0; total as usize - body.len()][..]].concat(),
+                body.len(),
+            ),
+            None => Capture::read_to_end(body, body.len()),
+        };
+        let record = AuditRecord {
+            shared: RequestShared::new(capture, facts),
+            latency: std::time::Duration::ZERO,
+            status: Some(200),
+            grpc_status: Some(0),
+            grpc_messages_out: Some(1),
+            response_bytes: 0,
+            error: None,
+            body_bytes: 0,
+            permit: None,
+            #[cfg(feature = "grpc-reflect")]
+            grpc_descriptors: None,
+            #[cfg(feature = "grpc-reflect")]
+            grpc_encoding: None,
+        };
+        to_model(record, &RowConfig::default(), &WallClock::now())
+    }
+
+    fn frame(flag: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![flag];
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// A JSON-codec gRPC call: its messages unframed and sanitized as JSON, one object for a
+    /// single message, an array for a stream; a cut last message is said to be cut.
+    #[test]
+    fn grpc_json_codec_messages_are_unframed_and_redacted() {
+        let login = br#"{"user":"ann","password":"hunter2"}"#;
+        for content_type in [
+            "application/grpc+json",
+            "application/grpc-web+json",
+            "Application/gRPC+JSON; charset=utf-8",
+        ] {
+            let row = grpc_row(content_type, &frame(0, login), None);
+            assert_eq!(
+                row.request_body.as_deref(),
+                Some(r#"{"user":"ann","password":"[REDACTED]"}"#),
+                "{content_type}"
+            );
+            assert_eq!(
+                row.extra,
+                Some(serde_json::json!({ REQUEST_BODY_ALTERED: true }))
+            );
+        }
+        let stream = [
+            frame(0, br#"{"note":"a"}"#),
+            frame(0, br#" {"token":"t0ps3cret"} "#),
+        ]
+        .concat();
+        let row = grpc_row("application/grpc+json", &stream, None);
+        assert_eq!(
+            row.request_body.as_deref(),
+            Some(r#"[{"note":"a"},{"token":"[REDACTED]"}]"#)
+        );
+        // The third message cut by the capture cap.
+        let third = frame(0, br#"{"password":"hunter2"}"#);
+        let cut = [stream.clone(), third[..12].to_vec()].concat();
+        let total = stream.len() + third.len();
+        let row = grpc_row("application/grpc+json", &cut, Some(total as u64));
+        assert_eq!(
+            row.request_body.as_deref(),
+            Some(
+                format!(
+                    r#"[{{"note":"a"}},{{"token":"[REDACTED]"}}] …[truncated, {total} bytes total]"#
+                )
+                .as_str()
+            )
+        );
+        // Nothing whole: described by its size, never the bytes.
+        let row = grpc_row(
+            "application/grpc+json",
+            &third[..12],
+            Some(third.len() as u64),
+        );
+        assert_eq!(
+            row.request_body.as_deref(),
+            Some(format!("[binary application/grpc+json, {} bytes]", third.len()).as_str())
+        );
+    }
+
+    /// A message that is no JSON, or compressed (its `grpc-encoding` not kept), stops the
+    /// reading: the messages before it, and why; its bytes are never stored.
+    #[test]
+    fn grpc_json_codec_messages_that_cannot_be_read_are_described() {
+        let bad = frame(0, br#"{"user":"ann", password: "hunter2"}"#);
+        let row = grpc_row("application/grpc+json", &bad, None);
+        assert_eq!(
+            row.request_body.as_deref(),
+            Some(
+                format!(
+                    "[binary application/grpc+json, {} bytes: message 1 is not valid JSON]",
+                    bad.len()
+                )
+                .as_str()
+            )
+        );
+        let body = [
+            frame(0, br#"{"password":"a"}"#),
+            frame(1, b"\x1f\x8b..hunter2"),
+        ]
+        .concat();
+        let row = grpc_row("application/grpc-web+json", &body, None);
+        assert_eq!(
+            row.request_body.as_deref(),
+            Some(
+                format!(
+                    r#"[{{"password":"[REDACTED]"}}] …[message 2 is compressed, not decoded; {} bytes total]"#,
+                    body.len()
+                )
+                .as_str()
+            )
+        );
+        let empty = frame(0, b"");
+        let row = grpc_row("application/grpc+json", &empty, None);
+        assert_eq!(
+            row.request_body.as_deref(),
+            Some("[binary application/grpc+json, 5 bytes: message 1 is not valid JSON]")
+        );
+    }
+
+    /// Codecs other than JSON (and the framing of `+xml`, which is no text) are described by size.
+    #[test]
+    fn grpc_codecs_other_than_json_are_described_by_size() {
+        for content_type in [
+            "application/grpc+cbor",
+            "application/grpc+xml",
+            "application/grpc-web+proto",
+        ] {
+            let body = frame(0, b"<password>hunter2</password>");
+            let row = grpc_row(content_type, &body, None);
+            assert_eq!(
+                row.request_body,
+                Some(format!("[binary {content_type}, {} bytes]", body.len())),
+            );
+        }
     }
 
     /// Only a body stored as the client sent it (JSON compacted included) is verbatim; what the
