@@ -206,6 +206,8 @@ pub(crate) fn whole_messages(mut bytes: &[u8]) -> impl Iterator<Item = (u8, &[u8
 }
 
 /// How the messages of a gRPC request flagged compressed were compressed: its `grpc-encoding`.
+/// Without `grpc-reflect` it is never kept.
+#[cfg_attr(not(feature = "grpc-reflect"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MessageEncoding<'a> {
     /// Not known: the layer keeps a request's `grpc-encoding` only for the decoding with
@@ -219,6 +221,7 @@ pub(crate) enum MessageEncoding<'a> {
     Unsupported(&'a [u8]),
 }
 
+#[cfg_attr(not(feature = "grpc-reflect"), allow(dead_code))]
 impl<'a> MessageEncoding<'a> {
     /// Reads a `grpc-encoding` value; `None` when the request had none.
     pub(crate) fn parse(header: Option<&'a [u8]>) -> Self {
@@ -342,13 +345,15 @@ pub(crate) fn is_json_codec(content_type: &str) -> bool {
 }
 
 /// The whole messages of a captured JSON-codec request body, each checked to be a JSON
-/// document, as one JSON text: the message itself when it is the only thing captured, else an
-/// array of them (a client stream, or a call cut after its first message). Compressed messages
+/// document, as one JSON text: the message itself when it is the whole body, else an array of
+/// them (a client stream, or a call cut after its first message; `cut`: the capture is only a
+/// prefix of the body). Compressed messages
 /// are inflated as in [`decode_request`]; one that cannot be read, or is no JSON, stops the
 /// reading there and `stopped` says why. The messages are copied as sent, to be sanitized as a
 /// JSON body.
 pub(crate) fn json_request(
     captured: &[u8],
+    cut: bool,
     encoding: MessageEncoding<'_>,
     max_inflated: usize,
 ) -> DecodedRequest {
@@ -365,7 +370,7 @@ pub(crate) fn json_request(
     let complete = used == captured.len();
     let json = match &messages[..] {
         [] => None,
-        [only] if complete => Some(String::from_utf8_lossy(only).into_owned()),
+        [only] if complete && !cut => Some(String::from_utf8_lossy(only).into_owned()),
         messages => {
             let mut array = vec![b'['];
             for (i, message) in messages.iter().enumerate() {
@@ -721,7 +726,7 @@ mod tests {
         let gzipped = gzip.finish().expect("in memory");
         let body = [message(0, br#"{"a":1}"#), message(1, &gzipped)].concat();
         let read = |encoding| {
-            let decoded = json_request(&body, encoding, 1024);
+            let decoded = json_request(&body, false, encoding, 1024);
             (decoded.json, decoded.complete, decoded.stopped)
         };
         assert_eq!(
@@ -736,7 +741,7 @@ mod tests {
                 Some("message 2 is compressed, not decoded".to_owned())
             )
         );
-        let decoded = json_request(&body, MessageEncoding::parse(Some(b"gzip")), 4);
+        let decoded = json_request(&body, false, MessageEncoding::parse(Some(b"gzip")), 4);
         assert_eq!(
             decoded.stopped.as_deref(),
             Some("message 2 inflates past the 4-byte limit")

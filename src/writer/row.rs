@@ -443,7 +443,12 @@ fn grpc_json_codec_body(
     if body.bytes.is_empty() {
         return None;
     }
-    let decoded = crate::grpc::json_request(&body.bytes, encoding, redactor.max_decoded_bytes());
+    let decoded = crate::grpc::json_request(
+        &body.bytes,
+        body.truncated,
+        encoding,
+        redactor.max_decoded_bytes(),
+    );
     if decoded.json.is_none() && decoded.stopped.is_none() {
         return None;
     }
@@ -857,6 +862,14 @@ mod tests {
                 )
                 .as_str()
             )
+        );
+        // Cut right after a whole message: a stream, whatever came next.
+        let first = frame(0, br#"{"note":"a"}"#);
+        let total = first.len() + third.len();
+        let row = grpc_row("application/grpc+json", &first, Some(total as u64));
+        assert_eq!(
+            row.request_body.as_deref(),
+            Some(format!(r#"[{{"note":"a"}}] …[truncated, {total} bytes total]"#).as_str())
         );
         // Nothing whole: described by its size, never the bytes.
         let row = grpc_row(
