@@ -63,6 +63,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     grpc_web_is_recorded_with_the_status_of_its_trailer_frame,
     #[cfg(feature = "grpc-reflect")]
     decoded_request_is_redacted,
+    json_codec_messages_are_unframed_and_redacted,
     compressed_request_is_recorded_like_its_uncompressed_twin,
     compressed_bomb_is_bounded_and_described,
     corrupt_compressed_messages_are_described,
@@ -844,6 +845,122 @@ async fn grpc_web_is_recorded_with_the_status_of_its_trailer_frame(t: Arc<TestDb
             (Some(200), None, None, None, None),
         ]
     );
+}
+
+/// Calls with gRPC's JSON codec (hand-framed, as a tonic client with a serde_json codec sends
+/// them): each message stored as redacted JSON, a stream as an array; a message that is no JSON,
+/// or compressed without its `grpc-encoding` kept, described; other codecs described by size.
+async fn json_codec_messages_are_unframed_and_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = recording_encoding(AuditLayer::builder_for_grpc(db.clone()))
+        .build()
+        .unwrap();
+    let service = tower::ServiceBuilder::new()
+        .layer(layer)
+        .service(tower::service_fn(
+            |request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async move {
+                let content_type = request.headers()["content-type"].clone();
+                // The handler reads the request's messages, as a real one does.
+                let _ = request.into_body().collect().await.unwrap();
+                let response = http::Response::builder()
+                    .header("content-type", content_type)
+                    .header("grpc-status", "0")
+                    .body(Full::new(framed(br#"{"ok":true}"#)))
+                    .unwrap();
+                Ok::<_, Infallible>(response)
+            },
+        ));
+    let login = framed(br#"{"user":"ann","password":"hunter2"}"#);
+    let stream: Bytes = [
+        framed(br#"{"chunk":1}"#),
+        framed(br#"{"chunk":2,"api_key":"k3y"}"#),
+    ]
+    .concat()
+    .into();
+    let not_json = framed(br#"{"user":"ann", password: "hunter2"}"#);
+    let gzipped: Bytes = [
+        framed(br#"{"chunk":1}"#),
+        message_frame(1, &tonic_gzip(br#"{"password":"hunter2"}"#)),
+    ]
+    .concat()
+    .into();
+    let cbor = framed(b"\xa1hpasswordghunter2");
+    let calls = [
+        ("/pkg.Accounts/Login", "application/grpc+json", None, &login),
+        (
+            "/pkg.Files/Upload",
+            "application/grpc-web+json",
+            None,
+            &stream,
+        ),
+        (
+            "/pkg.Accounts/Broken",
+            "application/grpc+json",
+            None,
+            &not_json,
+        ),
+        (
+            "/pkg.Files/Gzipped",
+            "application/grpc+json",
+            Some("gzip"),
+            &gzipped,
+        ),
+        ("/pkg.Accounts/Cbor", "application/grpc+cbor", None, &cbor),
+    ];
+    for (path, content_type, encoding, body) in calls {
+        let mut request = http::Request::post(path).header("content-type", content_type);
+        if let Some(encoding) = encoding {
+            request = request.header("grpc-encoding", encoding);
+        }
+        let request = request.body(Full::new(body.clone())).unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        let _ = response.into_body().collect().await.unwrap();
+    }
+    let report = guard.shutdown(DEADLINE).await.unwrap();
+    assert_eq!((report.written, report.lost), (5, 0), "{report:?}");
+
+    let rows = rows(&db).await;
+    let body = |route: &str| {
+        let row = rows
+            .iter()
+            .find(|row| row.route.as_deref() == Some(route))
+            .unwrap();
+        row.request_body.clone().unwrap()
+    };
+    assert_eq!(
+        body("pkg.Accounts/Login"),
+        r#"{"user":"ann","password":"[REDACTED]"}"#
+    );
+    assert_eq!(
+        body("pkg.Files/Upload"),
+        r#"[{"chunk":1},{"chunk":2,"api_key":"[REDACTED]"}]"#
+    );
+    assert_eq!(
+        body("pkg.Accounts/Broken"),
+        format!(
+            "[binary application/grpc+json, {} bytes: message 1 is not valid JSON]",
+            not_json.len()
+        )
+    );
+    // The `grpc-encoding` is kept for the decoding with descriptors only.
+    #[cfg(feature = "grpc-reflect")]
+    let gzipped_row = r#"[{"chunk":1},{"password":"[REDACTED]"}]"#.to_owned();
+    #[cfg(not(feature = "grpc-reflect"))]
+    let gzipped_row = format!(
+        r#"[{{"chunk":1}}] …[message 2 is compressed, not decoded; {} bytes total]"#,
+        gzipped.len()
+    );
+    assert_eq!(body("pkg.Files/Gzipped"), gzipped_row);
+    assert_eq!(
+        body("pkg.Accounts/Cbor"),
+        format!("[binary application/grpc+cbor, {} bytes]", cbor.len())
+    );
+    for row in &rows {
+        assert!(
+            !row.request_body.as_deref().unwrap().contains("hunter2"),
+            "{row:?}"
+        );
+    }
 }
 
 #[cfg(feature = "grpc-reflect")]
