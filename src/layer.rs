@@ -16,8 +16,8 @@ use crate::client_ip::TrustedProxies;
 use crate::sanitize::Redactor;
 use crate::service::Audit;
 use crate::writer::{
-    AuditWriter, Channel, ChannelConfig, FsyncPolicy, InsertMode, Intake, Journal, JournalConfig,
-    Outage, Overflow, Sink, Worker, WriterConfig, WriterGuard,
+    AuditWriter, Channel, ChannelConfig, FAR_FUTURE, FsyncPolicy, InsertMode, Intake, Journal,
+    JournalConfig, Outage, Overflow, Sink, Worker, WriterConfig, WriterGuard,
 };
 
 /// A [`Layer`] that records every request into the `audit_log` table.
@@ -183,6 +183,21 @@ impl Config {
     }
 }
 
+/// Paths are compared with the request's path, which starts with `/` and holds no query: a rule
+/// that does not start with `/` (or is empty) would never match, and an empty prefix would match
+/// every path.
+fn check_paths(setting: &str, paths: &[String]) -> Result<(), Error> {
+    match paths
+        .iter()
+        .find(|p| !p.starts_with('/') || p.contains(['?', '#']))
+    {
+        Some(path) => Err(Error::Config(format!(
+            "{setting}({path:?}): a path starts with '/' and holds no query or fragment"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `/health` is a prefix of `/health` and `/health/db`, not of `/healthz`.
 fn path_has_prefix(path: &str, prefix: &str) -> bool {
     match path.strip_prefix(prefix) {
@@ -190,6 +205,10 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
         None => false,
     }
 }
+
+/// The most records [`AuditLayerBuilder::capacity`] takes: their slots, 120 bytes each, are
+/// allocated with the layer (2 GiB at this bound).
+pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 
 /// Builds an [`AuditLayer`] and starts its writer.
 ///
@@ -578,8 +597,43 @@ impl AuditLayerBuilder {
             db,
             mut config,
             mut writer,
-            journal,
+            mut journal,
         } = self;
+        check_paths("skip_path", &config.skip_paths)?;
+        check_paths("skip_path_prefix", &config.skip_prefixes)?;
+        if writer.capacity == 0 || writer.capacity > MAX_CAPACITY {
+            return Err(Error::Config(format!(
+                "capacity({}): the queue takes 1 to {MAX_CAPACITY} records",
+                writer.capacity
+            )));
+        }
+        if writer.batch_size == 0 {
+            return Err(Error::Config(
+                "batch_size(0): a batch takes at least one record".into(),
+            ));
+        }
+        // A batch larger than the queue would never fill.
+        writer.batch_size = writer.batch_size.min(writer.capacity);
+        if writer.flush_interval.is_zero() {
+            return Err(Error::Config(
+                "flush_interval(0) would keep the writer awake without pause; use batch_size(1) \
+                 to write each record as soon as it is queued"
+                    .into(),
+            ));
+        }
+        // Timers are set as now plus the setting: a year-scale setting means "never", and
+        // one past the clock's range would overflow it.
+        writer.flush_interval = writer.flush_interval.min(FAR_FUTURE);
+        if let FsyncPolicy::Interval(every) = &mut journal.fsync {
+            *every = (*every).min(FAR_FUTURE);
+        }
+        if journal.path.is_some() && journal.max_bytes == 0 {
+            return Err(Error::Config(
+                "journal_max_bytes(0): the journal could hold no record; leave out .journal() \
+                 for none"
+                    .into(),
+            ));
+        }
         // The clock calibrates itself at its first reading (about half a millisecond here):
         // now, rather than on the first request.
         let _ = quanta::Instant::now();
@@ -701,5 +755,190 @@ impl AuditLayerBuilder {
         };
         let guard = WriterGuard::new(channel, shutdown_tx, report_rx);
         Ok((layer, guard, worker.into_writer()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use http::{Request, Response};
+    use http_body_util::Full;
+    use tower::{Layer, ServiceExt};
+
+    use super::AuditLayer;
+    use crate::{Error, FsyncPolicy, RequestBody};
+
+    async fn db() -> sea_orm::DatabaseConnection {
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        crate::migrate(&db).await.expect("migrate");
+        db
+    }
+
+    fn config_error<T>(result: Result<T, Error>, says: &str) {
+        match result.err() {
+            Some(Error::Config(message)) => assert!(message.contains(says), "{message}"),
+            other => panic!("expected a configuration error saying {says:?}, got {other:?}"),
+        }
+    }
+
+    /// Sends one request through `layer` and shuts its writer down: the rows it wrote.
+    async fn one_request(layer: AuditLayer, guard: crate::WriterGuard, path: &str) -> u64 {
+        let service = layer.layer(tower::service_fn(
+            |_: Request<RequestBody<Full<Bytes>>>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+            },
+        ));
+        let request = Request::get(path)
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        service.oneshot(request).await.expect("response");
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        report.written
+    }
+
+    /// A queue of no records, or of more than its slots could ever be allocated for, is refused
+    /// rather than dropping every record or aborting the process.
+    #[tokio::test]
+    async fn a_capacity_of_none_or_past_the_limit_is_refused() {
+        config_error(
+            AuditLayer::builder(db().await).capacity(0).build_pair(),
+            "capacity",
+        );
+        config_error(
+            AuditLayer::builder(db().await)
+                .capacity(usize::MAX)
+                .build_pair(),
+            "capacity",
+        );
+        config_error(
+            AuditLayer::builder(db().await)
+                .capacity(super::MAX_CAPACITY + 1)
+                .build_pair(),
+            "capacity",
+        );
+    }
+
+    /// A batch of no records is refused; one larger than the queue is cut to the queue's
+    /// capacity, and the writer (which allocates a batch) still writes.
+    #[tokio::test]
+    async fn a_batch_size_of_none_is_refused_and_a_huge_one_cut_to_the_capacity() {
+        config_error(
+            AuditLayer::builder(db().await).batch_size(0).build_pair(),
+            "batch_size",
+        );
+        let (layer, guard) = AuditLayer::builder(db().await)
+            .batch_size(usize::MAX)
+            .build()
+            .expect("layer");
+        assert_eq!(one_request(layer, guard, "/a").await, 1);
+    }
+
+    /// A flush interval of zero would spin the idle writer; one past the clock's range used to
+    /// panic in the writer, leaving it dead.
+    #[tokio::test]
+    async fn a_flush_interval_of_zero_is_refused_and_a_huge_one_is_no_panic() {
+        config_error(
+            AuditLayer::builder(db().await)
+                .flush_interval(Duration::ZERO)
+                .build_pair(),
+            "flush_interval",
+        );
+        let (layer, guard) = AuditLayer::builder(db().await)
+            .flush_interval(Duration::MAX)
+            .max_retry_backoff(Duration::MAX)
+            .insert_timeout(Duration::MAX)
+            .outage_alert(Duration::MAX)
+            .body_read_timeout(Duration::MAX)
+            .build()
+            .expect("layer");
+        assert_eq!(one_request(layer, guard, "/a").await, 1);
+    }
+
+    /// An fsync interval past the clock's range used to panic in the writer at its first append.
+    #[tokio::test]
+    async fn a_huge_journal_fsync_interval_is_no_panic() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (layer, guard, writer) = AuditLayer::builder(db().await)
+            .journal(dir.path().join("audit.journal"))
+            .journal_fsync(FsyncPolicy::Interval(Duration::MAX))
+            .overflow(crate::Overflow::Spill)
+            .capacity(1)
+            .build_pair()
+            .expect("layer");
+        // The writer is not running yet: the first record fills the queue, the second is
+        // appended to the journal, which then has a sync due.
+        let service = layer.layer(tower::service_fn(
+            |_: Request<RequestBody<Full<Bytes>>>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+            },
+        ));
+        let request = || {
+            Request::get("/a")
+                .body(Full::new(Bytes::new()))
+                .expect("request")
+        };
+        service.clone().oneshot(request()).await.expect("response");
+        service.oneshot(request()).await.expect("response");
+        assert_eq!(guard.stats().spilled, 1);
+        tokio::spawn(writer);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        assert_eq!(report.written, 2);
+    }
+
+    /// A journal that can hold nothing is refused.
+    #[tokio::test]
+    async fn a_journal_of_no_bytes_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        config_error(
+            AuditLayer::builder(db().await)
+                .journal(dir.path().join("audit.journal"))
+                .journal_max_bytes(0)
+                .build_pair(),
+            "journal_max_bytes",
+        );
+    }
+
+    /// Paths the layer compares with start with `/`: an empty one or one without it never
+    /// matches (`skip_path`), or matches every path (`skip_path_prefix("")`).
+    #[tokio::test]
+    async fn skip_paths_that_match_nothing_or_everything_are_refused() {
+        for bad in ["", "health", "/health?probe=1"] {
+            config_error(
+                AuditLayer::builder(db().await).skip_path(bad).build_pair(),
+                "skip_path",
+            );
+            config_error(
+                AuditLayer::builder(db().await)
+                    .skip_path_prefix(bad)
+                    .build_pair(),
+                "skip_path_prefix",
+            );
+        }
+        // Still taken: the root, and a prefix that ends in `/`.
+        let (layer, guard) = AuditLayer::builder(db().await)
+            .skip_path("/")
+            .skip_path_prefix("/internal/")
+            .build()
+            .expect("layer");
+        assert_eq!(one_request(layer, guard, "/a").await, 1);
+    }
+
+    /// A shutdown timeout past the clock's range waits for the writer rather than panicking.
+    #[tokio::test]
+    async fn a_huge_shutdown_timeout_is_no_panic() {
+        let (layer, guard) = AuditLayer::builder(db().await).build().expect("layer");
+        drop(layer);
+        let report = guard.shutdown(Duration::MAX).await.expect("shutdown");
+        assert_eq!(report.written, 0);
     }
 }

@@ -91,7 +91,7 @@ impl WriterGuard {
     /// worker from [`build_pair`](crate::AuditLayerBuilder::build_pair) was never run).
     pub async fn shutdown(mut self, timeout: Duration) -> Result<ShutdownReport, Error> {
         let asked = Instant::now();
-        let deadline = asked + timeout;
+        let deadline = asked + timeout.min(super::FAR_FUTURE);
         self.channel.close();
         // A database call under way ends at the deadline at the latest.
         self.channel.shutdown_deadline.send_replace(Some(deadline));

@@ -42,6 +42,11 @@ pub use stats::WriterStats;
 pub use worker::AuditWriter;
 
 pub(crate) use intake::{Channel, ChannelConfig, Intake};
+
+/// The longest the writer's timers are set for (thirty years, as Tokio's own far future): a
+/// longer setting means the same, and `Duration::MAX` added to now would overflow the clock.
+pub(crate) const FAR_FUTURE: std::time::Duration =
+    std::time::Duration::from_secs(30 * 365 * 24 * 60 * 60);
 #[cfg(feature = "integrity")]
 pub(crate) use journal::{DeadPlaces, JournaledPlaces};
 pub(crate) use journal::{Journal, JournalConfig};
