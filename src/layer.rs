@@ -612,6 +612,8 @@ impl AuditLayerBuilder {
                 "batch_size(0): a batch takes at least one record".into(),
             ));
         }
+        // A body past the queue's whole budget would be buffered, then shed: keep what fits.
+        config.max_body_bytes = config.max_body_bytes.min(writer.queue_body_bytes);
         // A batch larger than the queue would never fill.
         writer.batch_size = writer.batch_size.min(writer.capacity);
         if writer.flush_interval.is_zero() {
@@ -893,6 +895,39 @@ mod tests {
             .await
             .expect("shutdown");
         assert_eq!(report.written, 2);
+    }
+
+    /// A body larger than the queue's whole body budget could never be queued: the capture cap
+    /// is cut to `queue_body_bytes`, so such a body keeps its first bytes rather than being
+    /// buffered whole (`max_body_bytes(usize::MAX)`) and then shed.
+    #[tokio::test]
+    async fn the_capture_cap_is_cut_to_the_queues_body_budget() {
+        let (layer, guard, _writer) = AuditLayer::builder(db().await)
+            .max_body_bytes(usize::MAX)
+            .queue_body_bytes(100)
+            .build_pair()
+            .expect("layer");
+        let service = layer.layer(tower::service_fn(
+            |request: Request<RequestBody<Full<Bytes>>>| async {
+                use http_body_util::BodyExt;
+                let body = request.into_body().collect().await.expect("body");
+                Ok::<_, std::convert::Infallible>(Response::new(Full::new(body.to_bytes())))
+            },
+        ));
+        let request = Request::post("/upload")
+            .header("content-type", "text/plain")
+            .body(Full::new(Bytes::from(vec![b'a'; 1_000])))
+            .expect("request");
+        let response = service.oneshot(request).await.expect("response");
+        drop(response);
+        let record = layer
+            .shared
+            .intake
+            .channel()
+            .pop()
+            .expect("a queued record");
+        assert_eq!(record.body_bytes, 100);
+        assert_eq!(guard.stats().bodies_shed, 0);
     }
 
     /// A journal that can hold nothing is refused.
