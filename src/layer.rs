@@ -930,6 +930,49 @@ mod tests {
         assert_eq!(guard.stats().bodies_shed, 0);
     }
 
+    /// A journal path that cannot hold a file is a journal error from `build`, naming the path;
+    /// missing directories are created.
+    #[tokio::test]
+    async fn a_journal_path_that_cannot_be_a_file_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").expect("file");
+        for path in [dir.path().to_path_buf(), file.join("audit.journal")] {
+            match AuditLayer::builder(db().await).journal(&path).build_pair() {
+                Err(Error::Journal { path: named, .. }) => assert_eq!(named, path),
+                other => panic!("{path:?}: expected a journal error, got {:?}", other.err()),
+            }
+        }
+        let nested = dir.path().join("a/b/audit.journal");
+        let (layer, guard) = AuditLayer::builder(db().await)
+            .journal(&nested)
+            .build()
+            .expect("layer");
+        assert_eq!(one_request(layer, guard, "/a").await, 1);
+        assert!(nested.is_file());
+    }
+
+    /// Two layers (two writers) on one SQLite file both write their rows.
+    #[tokio::test]
+    async fn two_layers_share_one_sqlite_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("audit.db").display()
+        );
+        let db = crate::connect(&url).await.expect("connect");
+        crate::migrate(&db).await.expect("migrate");
+        let second = crate::connect(&url).await.expect("connect");
+        let (a, a_guard) = AuditLayer::builder(db.clone()).build().expect("layer");
+        let (b, b_guard) = AuditLayer::builder(second).build().expect("layer");
+        assert_eq!(one_request(a, a_guard, "/a").await, 1);
+        assert_eq!(one_request(b, b_guard, "/b").await, 1);
+        let rows = crate::store::count(&db, &crate::store::AuditFilter::default())
+            .await
+            .expect("count");
+        assert_eq!(rows, 2);
+    }
+
     /// A journal that can hold nothing is refused.
     #[tokio::test]
     async fn a_journal_of_no_bytes_is_refused() {
