@@ -214,9 +214,9 @@ pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 ///
 /// | setting | default | |
 /// | --- | --- | --- |
-/// | [`max_body_bytes`](Self::max_body_bytes) | 64 KiB | request body bytes kept per request |
+/// | [`max_body_bytes`](Self::max_body_bytes) | 64 KiB | request body bytes kept per request; at most `queue_body_bytes` |
 /// | [`body_read_timeout`](Self::body_read_timeout) | 1 s | wait for a small JSON/form body the handler may never read |
-/// | [`skip_path`](Self::skip_path), [`skip_path_prefix`](Self::skip_path_prefix), [`skip_if`](Self::skip_if) | nothing skipped | requests not recorded |
+/// | [`skip_path`](Self::skip_path), [`skip_path_prefix`](Self::skip_path_prefix), [`skip_if`](Self::skip_if) | nothing skipped | requests not recorded; a path must start with `/` and hold no `?` or `#` |
 /// | [`request_id_header`](Self::request_id_header) | `x-request-id` | reused when present (cut to 128 bytes, invalid UTF-8 replaced), else a UUID v7 (also for an empty one) |
 /// | [`record_headers`](Self::record_headers) | none | request headers stored (redacted, each value cut to 4 KiB) in `request_headers` |
 /// | [`trusted_proxies`](Self::trusted_proxies) | none | proxies whose forwarding headers are believed |
@@ -227,18 +227,18 @@ pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 /// | [`echo_request_id`](Self::echo_request_id) | off | generate the request id on the request path and set it on the request and the response; one the row could not store as sent is replaced |
 /// | [`redactor`](Self::redactor) | [`Redactor::default`] | sanitizes bodies, queries, headers |
 /// | `grpc_descriptors` (feature `grpc-reflect`) | none | gRPC request messages stored as redacted JSON rather than described by size |
-/// | [`capacity`](Self::capacity) | 32,768 records | the writer's queue |
+/// | [`capacity`](Self::capacity) | 32,768 records | the writer's queue: 1 to 16,777,216 (2<sup>24</sup>) |
 /// | [`queue_body_bytes`](Self::queue_body_bytes) | 64 MiB | request body bytes the queued records keep in all, with the copies of long request heads; past it a record is queued without its body, or its head cut |
 /// | [`overflow`](Self::overflow) | `Spill` with a journal, else `DropNewest` | what a full queue does (see [`Overflow`]) |
 /// | [`journal`](Self::journal) | none | local file that keeps records while the database is away |
-/// | [`journal_max_bytes`](Self::journal_max_bytes) | 1 GiB | the journal's bound; rows past it are dropped and counted |
+/// | [`journal_max_bytes`](Self::journal_max_bytes) | 1 GiB | the journal's bound, not 0; rows past it are dropped and counted |
 /// | [`journal_fsync`](Self::journal_fsync) | [`FsyncPolicy::Interval`] 1 s | when journal appends are forced to disk |
 /// | [`insert_mode`](Self::insert_mode) | [`InsertMode::Fast`] | `COPY` on PostgreSQL, statements prepared once elsewhere; or SeaORM `insert_many` per batch |
 /// | [`insert_timeout`](Self::insert_timeout) | 30 s | longest a database call of the writer's may take before it counts as failed (a stalled connection) |
 /// | `integrity` (feature `integrity`) | off | keyed hash chain over the rows, checkpoints |
 /// | [`outage_alert`](Self::outage_alert) | 30 s | how long the database may fail before `tracing::error!` (then once per period) |
-/// | [`batch_size`](Self::batch_size) | 512 | records per transaction (under a backlog up to 8,192, or four batches) |
-/// | [`flush_interval`](Self::flush_interval) | 100 ms | longest a record waits for a batch to fill |
+/// | [`batch_size`](Self::batch_size) | 512 | records per transaction, at least 1, at most `capacity` (under a backlog up to 8,192, or four batches) |
+/// | [`flush_interval`](Self::flush_interval) | 100 ms | longest a record waits for a batch to fill; not 0 |
 /// | [`max_retry_backoff`](Self::max_retry_backoff) | 10 s | longest pause between retries of a failing batch |
 ///
 /// Memory: a queued record holds its request's state (under 1 KiB, with up to 128 bytes of its
@@ -254,6 +254,13 @@ pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 /// copy of those two batches' values encoded for the database and the rows written last until
 /// the next conversion frees them. While the database is away, records go to the journal, so memory stays within those
 /// bounds and disk within `journal_max_bytes`.
+///
+/// [`build`](Self::build) refuses a setting that cannot work with [`Error::Config`]: a
+/// `capacity` of 0 or past 2<sup>24</sup> (its slots are allocated at once), a `batch_size` of
+/// 0, a `flush_interval` of 0 (the writer would never pause), a `journal_max_bytes` of 0, a skip
+/// path that is empty, lacks its leading `/` or holds a query (it would match nothing, or, as an
+/// empty prefix, everything). Durations past thirty years (`Duration::MAX`) count as thirty
+/// years.
 #[must_use]
 pub struct AuditLayerBuilder {
     db: DatabaseConnection,
@@ -302,7 +309,9 @@ impl fmt::Debug for AuditLayerBuilder {
 }
 
 impl AuditLayerBuilder {
-    /// Request body bytes kept per request; the rest is counted, not stored.
+    /// Request body bytes kept per request; the rest is counted, not stored. At most
+    /// [`queue_body_bytes`](Self::queue_body_bytes): a body past the queue's whole budget could
+    /// never be queued, so a larger setting is cut to it.
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.config.max_body_bytes = bytes;
         self
@@ -317,7 +326,8 @@ impl AuditLayerBuilder {
     }
 
     /// Does not record requests whose path is exactly `path`: the whole path the client sent,
-    /// also on a router nested in axum, which sees it without its prefix.
+    /// also on a router nested in axum, which sees it without its prefix. [`build`](Self::build)
+    /// refuses a path that does not start with `/` or holds a `?` or `#`: it would never match.
     pub fn skip_path(mut self, path: impl Into<String>) -> Self {
         self.config.skip_paths.push(path.into());
         self
@@ -325,6 +335,7 @@ impl AuditLayerBuilder {
 
     /// Does not record requests under `prefix` (`/internal` covers `/internal` and `/internal/x`,
     /// not `/internals`): the whole path the client sent, as for [`skip_path`](Self::skip_path).
+    /// `/` skips every request; an empty prefix is refused, as a path without its leading `/`.
     pub fn skip_path_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.config.skip_prefixes.push(prefix.into());
         self
@@ -447,6 +458,9 @@ impl AuditLayerBuilder {
     /// A queued record costs its slot (120 bytes, allocated with the layer) and its request's
     /// state (about 700 bytes); what its body keeps is bounded apart, by
     /// [`queue_body_bytes`](Self::queue_body_bytes).
+    ///
+    /// From 1 to 16,777,216 (2<sup>24</sup>, 2 GiB of slots): [`build`](Self::build) refuses 0,
+    /// which would drop every record, and more, which could not be allocated.
     pub fn capacity(mut self, records: usize) -> Self {
         self.writer.capacity = records;
         self
@@ -488,12 +502,17 @@ impl AuditLayerBuilder {
     /// one transaction takes up to 8,192 records or four batches, whichever is more, but no
     /// more than the queue's capacity: each commit waits for the disk, so fewer and larger
     /// transactions catch up faster.
+    ///
+    /// [`build`](Self::build) refuses 0; a batch larger than the [`capacity`](Self::capacity)
+    /// could never fill, and is cut to it.
     pub fn batch_size(mut self, records: usize) -> Self {
         self.writer.batch_size = records;
         self
     }
 
-    /// Longest time a record waits in the queue for its batch to fill.
+    /// Longest time a record waits in the queue for its batch to fill. Not 0, which would keep
+    /// the writer awake without pause ([`build`](Self::build) refuses it): to write every record
+    /// as soon as it is queued, use `batch_size(1)`. Past thirty years, thirty years.
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.writer.flush_interval = interval;
         self
@@ -521,7 +540,7 @@ impl AuditLayerBuilder {
     /// once replay reaches its end); records past it are dropped and counted. Once the database
     /// takes rows again, new records are queued and written beside the replay rather than
     /// journaled, so a journal an outage filled does not turn them away. Takes effect with
-    /// [`journal`](Self::journal), before or after it.
+    /// [`journal`](Self::journal), before or after it. [`build`](Self::build) refuses 0.
     pub fn journal_max_bytes(mut self, bytes: u64) -> Self {
         self.journal.max_bytes = bytes;
         self
@@ -578,8 +597,10 @@ impl AuditLayerBuilder {
     /// # Errors
     ///
     /// [`Error::NoRuntime`] outside a Tokio runtime; use [`build_pair`](Self::build_pair) there.
-    /// [`Error::Journal`] when the journal cannot be opened, [`Error::Config`] for
-    /// [`Overflow::Spill`] without a journal, or an integrity key shorter than 32 bytes.
+    /// [`Error::Journal`] when the journal cannot be opened (a directory, in a file, not
+    /// writable, held by another writer), [`Error::Config`] for [`Overflow::Spill`] without a
+    /// journal, an integrity key shorter than 32 bytes, or a setting out of its range (see the
+    /// [table](Self)).
     pub fn build(self) -> Result<(AuditLayer, WriterGuard), Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let (layer, guard, writer) = self.build_pair()?;
