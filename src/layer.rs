@@ -234,12 +234,12 @@ pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 /// | [`journal_max_bytes`](Self::journal_max_bytes) | 1 GiB | the journal's bound, not 0; rows past it are dropped and counted |
 /// | [`journal_fsync`](Self::journal_fsync) | [`FsyncPolicy::Interval`] 1 s | when journal appends are forced to disk |
 /// | [`insert_mode`](Self::insert_mode) | [`InsertMode::Fast`] | `COPY` on PostgreSQL, statements prepared once elsewhere; or SeaORM `insert_many` per batch |
-/// | [`insert_timeout`](Self::insert_timeout) | 30 s | longest a database call of the writer's may take before it counts as failed (a stalled connection) |
+/// | [`insert_timeout`](Self::insert_timeout) | 30 s | longest a database call of the writer's may take before it counts as failed (a stalled connection); not 0 |
 /// | `integrity` (feature `integrity`) | off | keyed hash chain over the rows, checkpoints |
 /// | [`outage_alert`](Self::outage_alert) | 30 s | how long the database may fail before `tracing::error!` (then once per period) |
 /// | [`batch_size`](Self::batch_size) | 512 | records per transaction, at least 1, at most `capacity` (under a backlog up to 8,192, or four batches) |
 /// | [`flush_interval`](Self::flush_interval) | 100 ms | longest a record waits for a batch to fill; not 0 |
-/// | [`max_retry_backoff`](Self::max_retry_backoff) | 10 s | longest pause between retries of a failing batch |
+/// | [`max_retry_backoff`](Self::max_retry_backoff) | 10 s | longest pause between retries of a failing batch; not 0 |
 ///
 /// Memory: a queued record holds its request's state (under 1 KiB, with up to 128 bytes of its
 /// head's text inline), up to 1 KiB more of its head's text (2 KiB more of recorded header
@@ -257,7 +257,9 @@ pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 ///
 /// [`build`](Self::build) refuses a setting that cannot work with [`Error::Config`]: a
 /// `capacity` of 0 or past 2<sup>24</sup> (its slots are allocated at once), a `batch_size` of
-/// 0, a `flush_interval` of 0 (the writer would never pause), a `journal_max_bytes` of 0, a skip
+/// 0, a `flush_interval` of 0 (the writer would never pause), an `insert_timeout` or
+/// `max_retry_backoff` of 0 (every insert would fail, or be retried at once), a
+/// `journal_max_bytes` of 0, a skip
 /// path that is empty, lacks its leading `/` or holds a query (it would match nothing, or, as an
 /// empty prefix, everything). Durations past thirty years (`Duration::MAX`) count as thirty
 /// years.
@@ -565,7 +567,7 @@ impl AuditLayerBuilder {
     /// Longest a database call of the writer's may take before it counts as failed: an insert,
     /// and with the `integrity` feature the chain's first read and its checkpoints.
     /// Catches connections that stall without breaking. At shutdown, the deadline cuts it
-    /// shorter.
+    /// shorter. Not 0, which would fail every call ([`build`](Self::build) refuses it).
     pub fn insert_timeout(mut self, timeout: Duration) -> Self {
         self.writer.insert_timeout = timeout;
         self
@@ -586,7 +588,8 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// Longest pause between two attempts at a failing batch.
+    /// Longest pause between two attempts at a failing batch. Not 0, which would retry without
+    /// pause ([`build`](Self::build) refuses it).
     pub fn max_retry_backoff(mut self, max: Duration) -> Self {
         self.writer.retry_max = max;
         self
@@ -642,6 +645,17 @@ impl AuditLayerBuilder {
                 "flush_interval(0) would keep the writer awake without pause; use batch_size(1) \
                  to write each record as soon as it is queued"
                     .into(),
+            ));
+        }
+        if writer.insert_timeout.is_zero() {
+            return Err(Error::Config(
+                "insert_timeout(0) would fail every insert: no database call completes at once"
+                    .into(),
+            ));
+        }
+        if writer.retry_max.is_zero() {
+            return Err(Error::Config(
+                "max_retry_backoff(0) would retry a failing database without pause".into(),
             ));
         }
         // Timers are set as now plus the setting: a year-scale setting means "never", and
@@ -882,6 +896,24 @@ mod tests {
             .build()
             .expect("layer");
         assert_eq!(one_request(layer, guard, "/a").await, 1);
+    }
+
+    /// An insert timeout of zero fails every insert (the writer would never write); a retry
+    /// backoff of zero retries a failing database without pause.
+    #[tokio::test]
+    async fn an_insert_timeout_or_retry_backoff_of_zero_is_refused() {
+        config_error(
+            AuditLayer::builder(db().await)
+                .insert_timeout(Duration::ZERO)
+                .build_pair(),
+            "insert_timeout",
+        );
+        config_error(
+            AuditLayer::builder(db().await)
+                .max_retry_backoff(Duration::ZERO)
+                .build_pair(),
+            "max_retry_backoff",
+        );
     }
 
     /// An fsync interval past the clock's range used to panic in the writer at its first append.
