@@ -183,16 +183,17 @@ impl Config {
     }
 }
 
-/// Paths are compared with the request's path, which starts with `/` and holds no query: a rule
-/// that does not start with `/` (or is empty) would never match, and an empty prefix would match
-/// every path.
+/// Paths are compared with the request's path, which starts with `/` (or is `*`, for
+/// `OPTIONS *`) and holds no query: a rule that does not start with `/` (or is empty) would never
+/// match, and an empty prefix would match every path.
 fn check_paths(setting: &str, paths: &[String]) -> Result<(), Error> {
     match paths
         .iter()
-        .find(|p| !p.starts_with('/') || p.contains(['?', '#']))
+        .find(|p| *p != "*" && (!p.starts_with('/') || p.contains(['?', '#'])))
     {
         Some(path) => Err(Error::Config(format!(
-            "{setting}({path:?}): a path starts with '/' and holds no query or fragment"
+            "{setting}({path:?}): a path starts with '/' (or is \"*\") and holds no query or \
+             fragment"
         ))),
         None => Ok(()),
     }
@@ -329,7 +330,8 @@ impl AuditLayerBuilder {
 
     /// Does not record requests whose path is exactly `path`: the whole path the client sent,
     /// also on a router nested in axum, which sees it without its prefix. [`build`](Self::build)
-    /// refuses a path that does not start with `/` or holds a `?` or `#`: it would never match.
+    /// refuses a path that does not start with `/` (but `*`, for `OPTIONS *`) or holds a `?` or
+    /// `#`: it would never match.
     pub fn skip_path(mut self, path: impl Into<String>) -> Self {
         self.config.skip_paths.push(path.into());
         self
@@ -1062,6 +1064,22 @@ mod tests {
             .build()
             .expect("layer");
         assert_eq!(one_request(layer, guard, "/a").await, 1);
+
+        // `OPTIONS *`, whose path is `*`.
+        let (layer, guard) = AuditLayer::builder(db().await)
+            .skip_path("*")
+            .build()
+            .expect("layer");
+        let service = layer.layer(tower::service_fn(
+            |_: Request<RequestBody<Full<Bytes>>>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+            },
+        ));
+        let request = Request::options("*")
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        service.oneshot(request).await.expect("response");
+        assert_eq!(guard.stats().skipped, 1);
     }
 
     /// A shutdown timeout past the clock's range waits for the writer rather than panicking.
