@@ -36,7 +36,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The builder's settings do not fit together.
+    /// A builder setting is out of its range, or the settings do not fit together (see
+    /// [`AuditLayerBuilder`](crate::AuditLayerBuilder)); the message names the setting.
     #[error("invalid audit layer configuration: {0}")]
     Config(String),
     /// A purge cutoff falls within the minimum retention; set
