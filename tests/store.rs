@@ -54,6 +54,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     replay_rebuilds_the_quickstart_orders,
     replay_sends_only_the_methods_asked_for,
     replay_skips_bodies_the_writer_altered,
+    replay_skips_heads_and_grpc_calls_it_cannot_send_as_recorded,
     lookup_indexes_can_be_dropped,
 ];
 
@@ -1181,6 +1182,152 @@ async fn replay_skips_bodies_the_writer_altered(test: Arc<TestDb>) {
             ),
         ]
     );
+}
+
+/// Rows whose head was cut for the queue's budget, whose path was redacted, whose recorded
+/// content type is lost or cut, and gRPC calls (a JSON rendering or a description of their
+/// messages, never the framed bytes) cannot be sent as they were recorded. A cut path or query
+/// was reported as "would send" by a dry run and failed as an invalid URI when sent; a redacted
+/// path, a body without its recorded content type and a gRPC call's JSON were sent altered.
+async fn replay_skips_heads_and_grpc_calls_it_cannot_send_as_recorded(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let at = days_ago(0);
+    let note = |len: usize| format!(" …[truncated, {len} bytes total]");
+    let json = |v: serde_json::Value| Some(v);
+    fn post(path: &str, edit: impl FnOnce(&mut Model)) -> impl FnOnce(&mut Model) {
+        let path = path.to_owned();
+        move |m: &mut Model| {
+            m.method = "POST".into();
+            m.path = path;
+            m.status = Some(201);
+            edit(m);
+        }
+    }
+    let rows = vec![
+        row(at, post(&format!("/files/{}", note(900)), |_| {})),
+        row(
+            at,
+            post("/search", |m| {
+                m.query = Some(format!("a=1&b={}", note(700)))
+            }),
+        ),
+        row(at, post("/reset/[REDACTED]/confirm", |_| {})),
+        row(
+            at,
+            post("/forms", |m| {
+                m.request_body = Some("a=1&b=2".into());
+                m.request_bytes = 7;
+                m.request_headers = json(serde_json::json!("[headers not captured, 3000 bytes]"));
+            }),
+        ),
+        row(
+            at,
+            post("/typed", |m| {
+                m.request_body = Some("a=1".into());
+                m.request_bytes = 3;
+                m.request_headers = json(serde_json::json!({
+                    "content-type": format!("application/x-www-form-urlencoded; x={}", note(5000))
+                }));
+            }),
+        ),
+        row(
+            at,
+            post("/shop.Orders/Create", |m| {
+                m.route = Some("shop.Orders/Create".into());
+                m.status = Some(200);
+                m.grpc_status = Some(0);
+                m.grpc_messages_in = Some(1);
+                m.grpc_messages_out = Some(1);
+                m.request_body = Some(r#"{"item":"pen","qty":2}"#.into());
+                m.request_bytes = 27;
+                m.extra = json(serde_json::json!({ "request_body_altered": true }));
+            }),
+        ),
+        row(
+            at,
+            post("/shop.Orders/Import", |m| {
+                m.status = Some(200);
+                m.request_body = Some(r#"[{"item":"pen"},{"item":"ink"}]"#.into());
+                m.request_bytes = 40;
+                m.request_headers =
+                    json(serde_json::json!({ "content-type": "application/grpc+json" }));
+            }),
+        ),
+        row(
+            at,
+            post("/shop.Orders/Upload", |m| {
+                m.status = Some(200);
+                m.grpc_messages_in = Some(3);
+                m.request_body = Some("[binary application/grpc, 30 bytes]".into());
+                m.request_bytes = 30;
+            }),
+        ),
+        // Cut parts a replay does not send: it goes as recorded.
+        row(
+            at,
+            post("/orders", |m| {
+                // A cut request id keeps its first 128 bytes, with no note.
+                m.request_id = Some("r".repeat(128));
+                m.user_agent = Some(format!("{}{}", "u".repeat(128), note(2000)));
+                m.request_headers = json(serde_json::json!("[headers not captured, 3000 bytes]"));
+            }),
+        ),
+    ];
+    insert(&db, rows).await;
+
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let service = {
+        let sent = sent.clone();
+        tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+            sent.lock().unwrap().push(request.uri().to_string());
+            async {
+                let mut response = http::Response::new(Full::new(Bytes::new()));
+                *response.status_mut() = http::StatusCode::CREATED;
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        })
+    };
+    let skipped = |reason: &str| ReplayOutcome::Skipped {
+        reason: reason.into(),
+    };
+    let expected = [
+        skipped("path was truncated (stored as cut, the request was not)"),
+        skipped("query string was truncated (stored as cut, the request was not)"),
+        skipped("path was redacted"),
+        skipped(
+            "request headers were not captured ([headers not captured, 3000 bytes]): the \
+             content-type the body was sent with is unknown",
+        ),
+        skipped("recorded content-type was truncated"),
+        skipped("gRPC call: its messages are stored decoded or described, not framed as sent"),
+        skipped("gRPC call: its messages are stored decoded or described, not framed as sent"),
+        skipped("gRPC call: its messages are stored decoded or described, not framed as sent"),
+    ];
+    let filter = AuditFilter::new().since(at - chrono::Duration::seconds(1));
+    let dry = store::replay(
+        &db,
+        &filter,
+        service.clone(),
+        ReplayOptions::new().dry_run(true),
+    )
+    .await
+    .unwrap();
+    let outcomes: Vec<_> = dry.entries.iter().map(|(_, o)| o.clone()).collect();
+    let mut want: Vec<_> = expected.to_vec();
+    want.push(ReplayOutcome::WouldSend);
+    assert_eq!(outcomes, want);
+
+    let report = store::replay(&db, &filter, service, ReplayOptions::new())
+        .await
+        .unwrap();
+    let outcomes: Vec<_> = report.entries.iter().map(|(_, o)| o.clone()).collect();
+    let mut want: Vec<_> = expected.to_vec();
+    want.push(ReplayOutcome::Sent {
+        status: http::StatusCode::CREATED,
+        recorded: Some(201),
+    });
+    assert_eq!(outcomes, want);
+    assert_eq!(*sent.lock().unwrap(), ["/orders"]);
 }
 
 /// The README lets a deployment that never looks records up by request id or client address

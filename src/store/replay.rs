@@ -48,6 +48,12 @@ pub struct ReplayRecord {
     pub body_bytes: i64,
     /// The `content-type` recorded in `request_headers`, if it was recorded.
     pub content_type: Option<String>,
+    /// The note stored in `request_headers` in place of the recorded headers, when they were
+    /// left out for the queue's budget (`[headers not captured, N bytes]`).
+    pub headers_not_captured: Option<String>,
+    /// Whether the request was a gRPC call: gRPC message counts or a gRPC status were
+    /// recorded, or an `application/grpc…` content type.
+    pub grpc: bool,
     /// The status the request got when it was recorded.
     pub status: Option<i32>,
 }
@@ -66,6 +72,19 @@ impl From<Model> for ReplayRecord {
             .and_then(|extra| extra.get(REQUEST_BODY_ALTERED))
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false);
+        let headers_not_captured = row
+            .request_headers
+            .as_ref()
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        let grpc = row.grpc_messages_in.is_some()
+            || row.grpc_messages_out.is_some()
+            || row.grpc_status.is_some()
+            || content_type.as_deref().is_some_and(|ct| {
+                ct.trim_start()
+                    .get(..16)
+                    .is_some_and(|essence| essence.eq_ignore_ascii_case("application/grpc"))
+            });
         ReplayRecord {
             id: row.id,
             request_id: row.request_id,
@@ -78,6 +97,8 @@ impl From<Model> for ReplayRecord {
             body_altered,
             body_bytes: row.request_bytes,
             content_type,
+            headers_not_captured,
+            grpc,
             status: row.status,
         }
     }
@@ -91,6 +112,26 @@ impl ReplayRecord {
     /// multipart upload stored as the JSON list of its parts. Rows written before that note
     /// existed are judged by what the stored text shows: `marker`, a description, a cut.
     pub fn unreplayable(&self, marker: &str) -> Option<String> {
+        if self.grpc {
+            // A replay sends HTTP bodies as stored; a gRPC call's are its framed messages.
+            return Some(
+                "gRPC call: its messages are stored decoded or described, not framed as sent"
+                    .to_owned(),
+            );
+        }
+        // Cut for the queue's budget or the column's size: a space cannot be in a sent path
+        // or query, so the note is never the client's.
+        if is_cut(&self.path) {
+            return Some("path was truncated (stored as cut, the request was not)".to_owned());
+        }
+        if self.path.contains(marker) {
+            return Some("path was redacted".to_owned());
+        }
+        if self.query.as_deref().is_some_and(is_cut) {
+            return Some(
+                "query string was truncated (stored as cut, the request was not)".to_owned(),
+            );
+        }
         if self.body_truncated {
             return Some(format!(
                 "request body was truncated ({} bytes sent)",
@@ -129,8 +170,28 @@ impl ReplayRecord {
         if self.query.as_deref().is_some_and(|q| q.contains(marker)) {
             return Some("query string was redacted".to_owned());
         }
+        let has_body = self.body_bytes > 0 || self.body.as_deref().is_some_and(|b| !b.is_empty());
+        if let Some(note) = self.headers_not_captured.as_deref().filter(|_| has_body) {
+            return Some(format!(
+                "request headers were not captured ({note}): the content-type the body was sent \
+                 with is unknown"
+            ));
+        }
+        if let Some(content_type) = &self.content_type {
+            if is_cut(content_type) {
+                return Some("recorded content-type was truncated".to_owned());
+            }
+            if content_type.contains(marker) {
+                return Some("recorded content-type was redacted".to_owned());
+            }
+        }
         None
     }
+}
+
+/// Whether `text` ends in the note of a value cut short (` …[truncated, N bytes total]`).
+fn is_cut(text: &str) -> bool {
+    text.ends_with(" bytes total]") && text.contains(" …[truncated, ")
 }
 
 /// How [`replay`] sends records.
@@ -311,7 +372,10 @@ impl ReplayReport {
 ///
 /// Records whose stored body or query is not what the client sent — redacted, truncated,
 /// summarized (multipart), decoded, or stored as a description — are skipped with the reason,
-/// never sent altered (see [`ReplayRecord::unreplayable`]); a JSON body is sent as stored,
+/// never sent altered (see [`ReplayRecord::unreplayable`]). So are records whose path or query
+/// was stored cut (` …[truncated, N bytes total]`) or redacted, whose body lost its recorded
+/// `content-type` (headers not captured, or the value cut or redacted), and gRPC calls, whose
+/// messages are stored decoded or described rather than framed. A JSON body is sent as stored,
 /// without the client's whitespace between tokens. The `content-type` is the recorded one when
 /// `request_headers` has it, else `application/json` for a body that parses as JSON. Response
 /// bodies are dropped unread.
@@ -495,6 +559,8 @@ mod tests {
             body_altered: false,
             body_bytes: body.map_or(0, |b| b.len() as i64),
             content_type: None,
+            headers_not_captured: None,
+            grpc: false,
             status: Some(201),
         }
     }
