@@ -48,6 +48,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     get_count_and_stats,
     every_query_uses_an_index,
     export_ndjson_and_csv,
+    export_of_cut_heads_and_grpc_rows,
     export_of_a_large_range_holds_one_page,
     purge_in_batches_while_writes_continue,
     purge_guard_and_dry_run,
@@ -657,6 +658,110 @@ async fn export_ndjson_and_csv(test: Arc<TestDb>) {
     assert!(last.contains(r#","'-1+1","#), "{last}");
     assert!(last.contains(r#","'@SUM(1)","#), "{last}");
     assert!(last.contains(",\"'\u{FF1D}1+1\","), "{last}");
+}
+
+/// A head cut for the queue's budget (its `request_headers` a JSON string, not an object) and
+/// gRPC rows (a body decoded to JSON, or described) in every format. CSV wrote the JSON columns
+/// as JSON text, except a string among them, written bare: `[headers not captured, 3000 bytes]`
+/// is no JSON, where every other row's `request_headers` parses as JSON.
+async fn export_of_cut_heads_and_grpc_rows(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let base = days_ago(1);
+    let note = |len: usize| format!(" …[truncated, {len} bytes total]");
+    let not_captured = "[headers not captured, 3000 bytes]";
+    insert(
+        &db,
+        vec![
+            row(base, |m| {
+                m.path = format!("/files/{}", note(900));
+                m.query = Some(format!("a=1&b={}", note(700)));
+                m.user_agent = Some(format!("{}{}", "u".repeat(128), note(2000)));
+                m.request_headers = Some(serde_json::json!(not_captured));
+            }),
+            row(base + chrono::Duration::seconds(1), |m| {
+                m.method = "POST".into();
+                m.path = "/shop.Orders/Create".into();
+                m.route = Some("shop.Orders/Create".into());
+                m.grpc_status = Some(0);
+                m.grpc_messages_in = Some(1);
+                m.request_body = Some(r#"{"item":"pen","note":"a, \"b\""}"#.into());
+                m.request_headers =
+                    Some(serde_json::json!({ "content-type": "application/grpc+json" }));
+                m.extra = Some(serde_json::json!({ "request_body_altered": true }));
+            }),
+            row(base + chrono::Duration::seconds(2), |m| {
+                m.method = "POST".into();
+                m.path = "/shop.Orders/Upload".into();
+                m.grpc_messages_in = Some(3);
+                m.request_body = Some("[binary application/grpc, 30 bytes]".into());
+            }),
+        ],
+    )
+    .await;
+    let filter = AuditFilter::new();
+
+    for otel in [false, true] {
+        let mut out = Vec::new();
+        Export::new(ExportFormat::Ndjson)
+            .otel(otel)
+            .to_writer(&db, &filter, &mut out)
+            .await
+            .unwrap();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let name = |column: &'static str, otel_name: &'static str| {
+            if otel { otel_name } else { column }
+        };
+        assert_eq!(lines.len(), 3);
+        let headers = name("request_headers", "audit.request_headers");
+        assert_eq!(lines[0][headers], not_captured, "otel {otel}");
+        assert_eq!(
+            lines[0][name("path", "url.path")],
+            format!("/files/{}", note(900))
+        );
+        assert_eq!(lines[1][headers]["content-type"], "application/grpc+json");
+        assert_eq!(
+            lines[1][name("request_body", "audit.request_body")],
+            r#"{"item":"pen","note":"a, \"b\""}"#
+        );
+        assert_eq!(
+            lines[2][name("grpc_messages_in", "audit.grpc.messages_in")],
+            3
+        );
+    }
+
+    let mut out = Vec::new();
+    Export::new(ExportFormat::Csv)
+        .to_writer(&db, &filter, &mut out)
+        .await
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let records: Vec<&str> = text.split("\r\n").collect();
+    assert_eq!(records.len(), 5, "header, three records, the end: {text}");
+    assert!(
+        records[1].contains(&format!(",\"/files/{}\",", note(900))),
+        "{text}"
+    );
+    // JSON text, as an object's is: a reader parses the column as JSON whatever it holds.
+    assert!(
+        records[1].contains(&format!(",\"\"\"{not_captured}\"\"\",")),
+        "{text}"
+    );
+    assert!(
+        records[2].contains(r#","{""content-type"":""application/grpc+json""}","#),
+        "{text}"
+    );
+    assert!(
+        records[2].contains(r#","{""item"":""pen"",""note"":""a, \""b\""""}","#),
+        "{text}"
+    );
+    assert!(
+        records[3].contains(r#","[binary application/grpc, 30 bytes]","#),
+        "{text}"
+    );
 }
 
 /// An `AsyncWrite` that only counts lines.

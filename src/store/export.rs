@@ -266,7 +266,17 @@ impl Export {
     ///
     /// Only if JSON serialization fails, which it does not for these values.
     pub fn write_row(&self, row: &Model, buf: &mut Vec<u8>) -> std::io::Result<()> {
-        self.write_values(&values(row), buf)
+        let mut values = values(row);
+        if self.format == ExportFormat::Csv {
+            // A JSON column is JSON text in CSV, as an object's is, a string among them too
+            // (`request_headers` of a head cut for the queue's budget): bare, it is no JSON.
+            for i in JSON_FIELDS {
+                if let Value::String(text) = &values[i] {
+                    values[i] = Value::String(Value::from(text.as_str()).to_string());
+                }
+            }
+        }
+        self.write_values(&values, buf)
     }
 
     /// Appends a row that holds values its columns cannot hold, those as stored.
@@ -555,6 +565,9 @@ impl Chunks {
     }
 }
 
+/// The positions in [`FIELDS`] of the columns that hold JSON: `request_headers` and `extra`.
+const JSON_FIELDS: [usize; 2] = [21, 22];
+
 /// The values of a row, in the order of [`FIELDS`].
 fn values(row: &Model) -> [Value; 32] {
     let text = |v: &Option<String>| v.as_ref().map_or(Value::Null, |s| Value::from(s.as_str()));
@@ -670,6 +683,14 @@ mod tests {
         assert_eq!(field("a=b"), "a=b");
         assert_eq!(field(" =1"), " =1");
         assert_eq!(field("x,y"), "\"x,y\"");
+    }
+
+    #[test]
+    fn json_fields_are_the_json_columns() {
+        assert_eq!(
+            JSON_FIELDS.map(|i| FIELDS[i].0),
+            ["request_headers", "extra"]
+        );
     }
 
     #[test]
