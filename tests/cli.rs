@@ -475,6 +475,58 @@ async fn replay_into_a_running_quickstart() {
     assert!(out.stdout.contains("(stopped at the first)"), "{out:?}");
 }
 
+/// `replay --dry-run` said "would send" for a path cut for the queue's budget (sending it then
+/// failed as an invalid URI) and for a gRPC call stored as JSON, which it would have sent as
+/// an HTTP body; it now says why each is skipped, and sends what is as recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_dry_run_says_why_cut_heads_and_grpc_calls_are_skipped() {
+    let fixture = Fixture::new().await;
+    let db = fixture.db().await;
+    audit_log::Entity::insert_many([
+        row(0, |m| {
+            m.method = "POST".into();
+            m.path = "/files/ …[truncated, 900 bytes total]".into();
+        }),
+        row(0, |m| {
+            m.method = "PUT".into();
+            m.path = "/forms".into();
+            m.request_body = Some("a=1".into());
+            m.request_bytes = 3;
+            m.request_headers = Some(serde_json::json!("[headers not captured, 3000 bytes]"));
+        }),
+        row(0, |m| {
+            m.method = "POST".into();
+            m.path = "/shop.Orders/Create".into();
+            m.grpc_status = Some(0);
+            m.grpc_messages_in = Some(1);
+            m.request_body = Some(r#"{"item":"pen"}"#.into());
+        }),
+        row(0, |m| {
+            m.method = "DELETE".into();
+            m.path = "/orders/1".into();
+            m.user_agent = Some("curl …[truncated, 900 bytes total]".into());
+        }),
+    ])
+    .exec(&db)
+    .await
+    .unwrap();
+    let out = fixture
+        .run(&["replay", "--target", "http://127.0.0.1:9", "--dry-run"])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "#1 POST /files/ …[truncated, 900 bytes total]: skipped: path was truncated (stored as \
+         cut, the request was not)\n\
+         #2 PUT /forms: skipped: request headers were not captured ([headers not captured, 3000 \
+         bytes]): the content-type the body was sent with is unknown\n\
+         #3 POST /shop.Orders/Create: skipped: gRPC call: its messages are stored decoded or \
+         described, not framed as sent\n\
+         #4 DELETE /orders/1: would send\n\
+         0 sent, 3 skipped, 0 failed or different\n"
+    );
+}
+
 /// An age that reaches back before the earliest time a timestamp holds is a usage error (exit
 /// 2) that names the flag, not a panic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
