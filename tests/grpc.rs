@@ -961,6 +961,37 @@ async fn json_codec_messages_are_unframed_and_redacted(t: Arc<TestDb>) {
             "{row:?}"
         );
     }
+
+    // A replay sends HTTP bodies as stored: never a call's JSON rendering as its messages.
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let target = {
+        let sent = sent.clone();
+        tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+            sent.lock().unwrap().push(request.uri().to_string());
+            async { Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new()))) }
+        })
+    };
+    let report = tower_audit::store::replay(
+        &db,
+        &tower_audit::store::AuditFilter::new(),
+        target,
+        tower_audit::store::ReplayOptions::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.entries.len(), 5);
+    for (record, outcome) in &report.entries {
+        assert_eq!(
+            outcome,
+            &tower_audit::store::ReplayOutcome::Skipped {
+                reason: "gRPC call: its messages are stored decoded or described, not framed \
+                         as sent"
+                    .into()
+            },
+            "{record:?}"
+        );
+    }
+    assert!(sent.lock().unwrap().is_empty());
 }
 
 #[cfg(feature = "grpc-reflect")]
