@@ -22,8 +22,10 @@ pub const REPLAYED_METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
 /// The text the default [`Redactor`](crate::sanitize::Redactor) puts in place of a secret.
 pub const REDACTION_MARKER: &str = "[REDACTED]";
 
-/// One recorded request, as a replay sends it.
+/// One recorded request, as a replay sends it. Made from a row (`From<Model>`); its fields grow
+/// as the rows a replay must tell apart do, so it is not built field by field outside the crate.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReplayRecord {
     /// The row's id.
     pub id: i64,
