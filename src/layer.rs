@@ -186,6 +186,37 @@ impl Config {
 /// Paths are compared with the request's path, which starts with `/` (or is `*`, for
 /// `OPTIONS *`) and holds no query: a rule that does not start with `/` (or is empty) would never
 /// match, and an empty prefix would match every path.
+/// The request id is stored as sent, in a column nothing redacts, and `echo_request_id` sets
+/// it on the request and the response: a header that carries a credential, or the message's
+/// framing or routing, cannot be the request id.
+fn check_request_id_header(name: &HeaderName, redactor: &Redactor) -> Result<(), Error> {
+    use http::header;
+    const FRAMING: [HeaderName; 9] = [
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+        header::CONTENT_TYPE,
+        header::CONTENT_ENCODING,
+        header::HOST,
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
+    ];
+    if redactor.is_sensitive_header(name) {
+        return Err(Error::Config(format!(
+            "request_id_header({name}): a credential's header; its value would be stored \
+             unredacted as the request id"
+        )));
+    }
+    if FRAMING.contains(name) {
+        return Err(Error::Config(format!(
+            "request_id_header({name}): the header frames or routes the message; give the \
+             request id a header of its own (x-request-id)"
+        )));
+    }
+    Ok(())
+}
+
 fn check_paths(setting: &str, paths: &[String]) -> Result<(), Error> {
     match paths
         .iter()
@@ -262,8 +293,10 @@ pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 /// `max_retry_backoff` of 0 (every insert would fail, or be retried at once), a
 /// `journal_max_bytes` of 0, a skip
 /// path that is empty, lacks its leading `/` or holds a query (it would match nothing, or, as an
-/// empty prefix, everything). Durations past thirty years (`Duration::MAX`) count as thirty
-/// years.
+/// empty prefix, everything), a `request_id_header` that carries a credential by the redactor's
+/// rules (`authorization`, `x-api-key`, …: the id is stored unredacted) or frames or routes the
+/// message (`content-length`, `host`, …). Durations past thirty years (`Duration::MAX`) count as
+/// thirty years.
 #[must_use]
 pub struct AuditLayerBuilder {
     db: DatabaseConnection,
@@ -627,6 +660,7 @@ impl AuditLayerBuilder {
         } = self;
         check_paths("skip_path", &config.skip_paths)?;
         check_paths("skip_path_prefix", &config.skip_prefixes)?;
+        check_request_id_header(&config.request_id_header, &writer.rows.redactor)?;
         if writer.capacity == 0 || writer.capacity > MAX_CAPACITY {
             return Err(Error::Config(format!(
                 "capacity({}): the queue takes 1 to {MAX_CAPACITY} records",
@@ -1026,6 +1060,57 @@ mod tests {
             .await
             .expect("count");
         assert_eq!(rows, 2);
+    }
+
+    /// The request id is stored unredacted and, with `echo_request_id`, set on the request and
+    /// the response: a credential's header (by the redactor's own rules, the user's too) or one
+    /// that frames or routes the message is refused; a header of its own is taken.
+    #[tokio::test]
+    async fn request_id_headers_that_hold_credentials_or_framing_are_refused() {
+        use http::HeaderName;
+        let user_sensitive = crate::sanitize::Redactor::builder()
+            .sensitive_header(HeaderName::from_static("x-tenant-secret"))
+            .build();
+        for name in [
+            "authorization",
+            "cookie",
+            "x-api-key",
+            "x-auth-token",
+            "x-session-token-bin",
+            "x-tenant-secret",
+        ] {
+            config_error(
+                AuditLayer::builder(db().await)
+                    .redactor(user_sensitive.clone())
+                    .request_id_header(HeaderName::from_static(name))
+                    .build_pair(),
+                "credential",
+            );
+        }
+        for name in [
+            "content-length",
+            "host",
+            "transfer-encoding",
+            "content-type",
+        ] {
+            config_error(
+                AuditLayer::builder(db().await)
+                    .request_id_header(HeaderName::from_static(name))
+                    .build_pair(),
+                "frames or routes",
+            );
+        }
+        for name in [
+            "x-request-id",
+            "x-correlation-id",
+            "traceparent",
+            "request-id",
+        ] {
+            let built = AuditLayer::builder(db().await)
+                .request_id_header(HeaderName::from_static(name))
+                .build_pair();
+            assert!(built.is_ok(), "{name}: {:?}", built.err());
+        }
     }
 
     /// A journal that can hold nothing is refused.

@@ -21,6 +21,18 @@ pub(super) const DEFAULT_SENSITIVE_HEADERS: [HeaderName; 5] = [
 /// line, and far below the user agent's 1 MiB, which only bounds a column holding one value.
 pub(crate) const HEADER_VALUE_BYTES: usize = 4 << 10;
 
+/// Whether a header's values are credentials: a sensitive header, or one named with a sensitive
+/// key. gRPC binary metadata (`-bin`, base64) holds what its text twin would.
+pub(super) fn is_sensitive_header(rules: &Rules, name: &HeaderName, keybuf: &mut String) -> bool {
+    let key = name.as_str();
+    let key = key.strip_suffix("-bin").unwrap_or(key);
+    rules
+        .sensitive_headers
+        .iter()
+        .any(|sensitive| sensitive == name || sensitive.as_str() == key)
+        || rules.keys.is_sensitive(key, keybuf)
+}
+
 /// See [`Redactor::redact_headers`](super::Redactor::redact_headers).
 pub(super) fn redact_headers(
     rules: &Rules,
@@ -39,14 +51,7 @@ pub(super) fn redact_headers(
         out.push(if out.is_empty() { '{' } else { ',' });
         push_json_string(&mut out, name.as_str());
         out.push(':');
-        // gRPC binary metadata (`-bin`, base64) holds what its text twin would.
-        let key = name.as_str();
-        let key = key.strip_suffix("-bin").unwrap_or(key);
-        let name_sensitive = rules
-            .sensitive_headers
-            .iter()
-            .any(|sensitive| sensitive == name || sensitive.as_str() == key)
-            || rules.keys.is_sensitive(key, &mut keybuf);
+        let name_sensitive = is_sensitive_header(rules, name, &mut keybuf);
         if values.peek().is_none() {
             push_value(&mut out, rules, name_sensitive, first);
         } else {

@@ -174,6 +174,12 @@ impl Redactor {
         headers::redact_headers(&self.rules, headers, names)
     }
 
+    /// Whether `name`'s values are credentials by these rules (as
+    /// [`redact_headers`](Self::redact_headers) decides).
+    pub(crate) fn is_sensitive_header(&self, name: &HeaderName) -> bool {
+        headers::is_sensitive_header(&self.rules, name, &mut String::new())
+    }
+
     /// The most bytes a compressed body (or all the compressed messages of a gRPC request) is
     /// inflated to.
     pub(crate) fn max_decoded_bytes(&self) -> usize {
