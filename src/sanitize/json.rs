@@ -131,6 +131,9 @@ fn tokenize(rules: &Rules, text: &str, is_prefix: bool, out: &mut String) -> Sto
         stack: Nesting::default(),
         suppress: None,
         sensitive_next: false,
+        role: Role::Other,
+        named: Vec::new(),
+        pending: None,
     };
     parser.run()
 }
@@ -183,6 +186,84 @@ impl Nesting {
     }
 }
 
+/// Input bytes a value named by a later sibling (`{"value":…,"name":…}`) may be followed by
+/// before it is decided without its name: redacted when no name has come, kept otherwise.
+/// Four times as many bytes of output (replacements can be longer than what they replace)
+/// settle it too, so that a late redaction is always a short move of the output.
+const PENDING_TAIL: usize = 256;
+
+/// What the member being read is to its object's name/value pairing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Other,
+    /// `name`, `key`, `ParameterKey`…: its string value names the object's value.
+    Name,
+    /// `value`, `Value`, `ParameterValue`…
+    Value,
+}
+
+/// The role of member `key`; ASCII case is ignored.
+fn role_of(key: &str) -> Role {
+    const NAMES: &[&str] = &[
+        "name",
+        "key",
+        "field",
+        "header",
+        "parametername",
+        "parameterkey",
+        "optionname",
+        "tagkey",
+        "attributename",
+        "variable",
+    ];
+    const VALUES: &[&str] = &[
+        "value",
+        "parametervalue",
+        "optionvalue",
+        "tagvalue",
+        "attributevalue",
+    ];
+    if !(3..=14).contains(&key.len()) {
+        return Role::Other;
+    }
+    if NAMES.iter().any(|n| n.eq_ignore_ascii_case(key)) {
+        Role::Name
+    } else if VALUES.iter().any(|v| v.eq_ignore_ascii_case(key)) {
+        Role::Value
+    } else {
+        Role::Other
+    }
+}
+
+/// How an open object with a name or value member has been named so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    Not,
+    Plainly,
+    Sensitively,
+}
+
+/// An open object's name/value state; only objects with such a member have one.
+#[derive(Debug)]
+struct Pairing {
+    /// Nesting depth inside the object.
+    depth: usize,
+    named: Named,
+    /// Where in the output the value member being read starts.
+    reading: Option<usize>,
+}
+
+/// A value member read before any sensitive name of its object: its place in the output.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    depth: usize,
+    start: usize,
+    end: usize,
+    /// Where the value ends in the input.
+    src_end: usize,
+    named: bool,
+}
+
 /// Tokenizer state; see [`redact_json`].
 struct Parser<'a, 'r> {
     src: &'a str,
@@ -205,6 +286,13 @@ struct Parser<'a, 'r> {
     suppress: Option<usize>,
     /// The key just read is sensitive.
     sensitive_next: bool,
+    /// The key just read names the object's value or is its value.
+    role: Role,
+    /// Open objects that have a name or value member, innermost last.
+    named: Vec<Pairing>,
+    /// At most one value waiting for its object's name, so that redacting it late moves at
+    /// most [`PENDING_TAIL`] bytes of output.
+    pending: Option<Pending>,
 }
 
 impl Parser<'_, '_> {
@@ -212,7 +300,83 @@ impl Parser<'_, '_> {
         let stop = self.tokens();
         // Everything accepted, up to the token the tokenizer stopped at.
         self.copy_to(self.pos);
+        // The name may have been past the stop.
+        self.settle_pending();
+        // So may the name of a value cut short: all of it that was read goes. Every value
+        // still being read started before the waiting one, which did not move them.
+        let unnamed = self
+            .named
+            .iter()
+            .find(|p| p.named != Named::Plainly && p.reading.is_some());
+        if let Some(start) = unnamed.and_then(|p| p.reading) {
+            self.out.truncate(start);
+            self.out.push_str(&self.rules.replacement_json);
+        }
         stop
+    }
+
+    /// Decides the waiting value without its name: redacted unless its object was named,
+    /// plainly.
+    fn settle_pending(&mut self) {
+        if let Some(p) = self.pending.take().filter(|p| !p.named) {
+            self.out
+                .replace_range(p.start..p.end, &self.rules.replacement_json);
+        }
+    }
+
+    /// Settles the waiting value before `more` bytes of output would put it more than four
+    /// [`PENDING_TAIL`]s back.
+    fn bound_pending(&mut self, more: usize) {
+        if self
+            .pending
+            .is_some_and(|p| self.out.len() + more - p.end > 4 * PENDING_TAIL)
+        {
+            self.settle_pending();
+        }
+    }
+
+    /// The pairing state of the innermost object, if it has one.
+    fn pairing(&mut self) -> Option<&mut Pairing> {
+        let depth = self.stack.len();
+        self.named.last_mut().filter(|p| p.depth == depth)
+    }
+
+    /// Notes a name or value member of the innermost object.
+    fn enter_pairing(&mut self) -> &mut Pairing {
+        let depth = self.stack.len();
+        if self.named.last().is_none_or(|p| p.depth != depth) {
+            self.named.push(Pairing {
+                depth,
+                named: Named::Not,
+                reading: None,
+            });
+        }
+        let last = self.named.len() - 1;
+        &mut self.named[last]
+    }
+
+    /// The innermost object's name member was read: a sensitive name, or not (or not a
+    /// string).
+    fn note_name(&mut self, sensitive: bool) {
+        let depth = self.stack.len();
+        let pairing = self.enter_pairing();
+        if sensitive {
+            pairing.named = Named::Sensitively;
+        } else if pairing.named == Named::Not {
+            pairing.named = Named::Plainly;
+        }
+        match self.pending {
+            Some(p) if p.depth == depth && sensitive => {
+                self.pending = None;
+                self.out
+                    .replace_range(p.start..p.end, &self.rules.replacement_json);
+            }
+            Some(p) if p.depth == depth && self.pos - p.src_end > PENDING_TAIL => {
+                self.settle_pending();
+            }
+            Some(ref mut p) if p.depth == depth => p.named = true,
+            _ => {}
+        }
     }
 
     fn tokens(&mut self) -> Stop {
@@ -274,6 +438,7 @@ impl Parser<'_, '_> {
     /// skipped.
     fn copy_to(&mut self, end: usize) {
         if self.suppress.is_none() {
+            self.bound_pending(end - self.copied);
             self.out.push_str(&self.src[self.copied..end]);
         }
         self.copied = end;
@@ -282,6 +447,7 @@ impl Parser<'_, '_> {
     /// Writes `text` in place of the input from the current copy position to `end`.
     fn replace_to(&mut self, start: usize, end: usize, text: &str) {
         self.copy_to(start);
+        self.bound_pending(text.len());
         self.out.push_str(text);
         self.copied = end;
     }
@@ -289,6 +455,7 @@ impl Parser<'_, '_> {
     /// Writes `text`, quoted, in place of the string that starts at `quote` and ends at `pos`.
     fn replace_string(&mut self, quote: usize, text: &str) {
         self.copy_to(quote);
+        self.bound_pending(text.len() + 2);
         push_json_string(self.out, text);
         self.copied = self.pos;
     }
@@ -300,6 +467,21 @@ impl Parser<'_, '_> {
             self.suppress = None;
             self.copied = self.pos;
         }
+        if self.suppress.is_none() {
+            let read = self
+                .pairing()
+                .and_then(|p| Some((p.reading.take()?, p.named == Named::Plainly)));
+            if let Some((start, named)) = read {
+                self.copy_to(self.pos);
+                self.pending = Some(Pending {
+                    depth: self.stack.len(),
+                    start,
+                    end: self.out.len(),
+                    src_end: self.pos,
+                    named,
+                });
+            }
+        }
         if self.stack.is_empty() {
             Expect::End
         } else {
@@ -309,6 +491,17 @@ impl Parser<'_, '_> {
 
     /// Consumes `}` or `]` (already checked to match the open container).
     fn close(&mut self) -> Expect {
+        if self.pairing().is_some() {
+            self.named.pop();
+        }
+        if let Some(p) = self.pending.filter(|p| p.depth == self.stack.len()) {
+            if self.pos - p.src_end > PENDING_TAIL {
+                self.settle_pending();
+            } else {
+                // The object ended without a sensitive name.
+                self.pending = None;
+            }
+        }
         self.stack.pop();
         self.pos += 1;
         self.after_value()
@@ -316,6 +509,24 @@ impl Parser<'_, '_> {
 
     /// Reads one value starting with byte `c`.
     fn value(&mut self, c: u8) -> Result<Expect, Stop> {
+        let role = std::mem::replace(&mut self.role, Role::Other);
+        if role == Role::Value && self.suppress.is_none() && !self.sensitive_next {
+            if self
+                .pairing()
+                .is_some_and(|p| p.named == Named::Sensitively)
+            {
+                self.sensitive_next = true;
+            } else {
+                // Only one value waits for its name at a time.
+                self.settle_pending();
+                self.copy_to(self.pos);
+                let start = self.out.len();
+                self.enter_pairing().reading = Some(start);
+            }
+        }
+        if role == Role::Name && c != b'"' && self.suppress.is_none() {
+            self.note_name(false);
+        }
         if std::mem::take(&mut self.sensitive_next) {
             // Emit the replacement now and skip the value: even a cut value then leaves only
             // the replacement behind.
@@ -335,7 +546,7 @@ impl Parser<'_, '_> {
                 Ok(Expect::ValueOrClose)
             }
             b'"' => {
-                self.string_value()?;
+                self.string_value(role == Role::Name)?;
                 Ok(self.after_value())
             }
             b'-' | b'0'..=b'9' => {
@@ -484,6 +695,11 @@ impl Parser<'_, '_> {
             raw
         };
         self.sensitive_next = self.rules.keys.is_sensitive(key, &mut self.keybuf);
+        self.role = if self.sensitive_next {
+            Role::Other
+        } else {
+            role_of(key)
+        };
         // Keys are data too (maps keyed by card or token are rare but real).
         if let Some(redacted) = redact_string(&self.rules.values, key) {
             self.replace_string(quote, &redacted);
@@ -505,7 +721,8 @@ impl Parser<'_, '_> {
         .or(redacted)
     }
 
-    fn string_value(&mut self) -> Result<(), Stop> {
+    /// Reads a string value; `is_name` when it names its object's value member.
+    fn string_value(&mut self, is_name: bool) -> Result<(), Stop> {
         let quote = self.pos;
         let start = quote + 1;
         match self.scan_string() {
@@ -515,6 +732,18 @@ impl Parser<'_, '_> {
                     return Ok(());
                 }
                 let raw = &self.src[start..end];
+                if is_name {
+                    let sensitive = if escaped {
+                        let mut scratch = std::mem::take(&mut self.scratch);
+                        decode_escapes(raw, &mut scratch);
+                        let sensitive = self.rules.keys.is_sensitive(&scratch, &mut self.keybuf);
+                        self.scratch = scratch;
+                        sensitive
+                    } else {
+                        self.rules.keys.is_sensitive(raw, &mut self.keybuf)
+                    };
+                    self.note_name(sensitive);
+                }
                 // Free text in a string (a log line, an error, JSON quoted as a string) has
                 // `key=value` and `"key":"value"` pairs of its own; most strings hold neither
                 // `=` nor `:` (`pairs`, noted by the scan).
@@ -945,6 +1174,156 @@ mod tests {
         assert_eq!(run("{}", None), "{}");
         assert_eq!(run("[]", None), "[]");
         assert_eq!(run("", None), " …[invalid JSON at byte 0]");
+    }
+
+    /// A name and its value in sibling members (HAR headers, Kubernetes env, CloudFormation
+    /// parameters and tags, form fields): the value of a sensitive name goes, in either order.
+    #[test]
+    fn values_named_by_a_sibling_member() {
+        let cases = [
+            (
+                r#"{"headers":[{"name":"Authorization","value":"Bearer abc123"},{"name":"Accept","value":"*/*"}]}"#,
+                r#"{"headers":[{"name":"Authorization","value":"[REDACTED]"},{"name":"Accept","value":"*/*"}]}"#,
+            ),
+            (
+                r#"{"env":[{"name":"DB_PASSWORD","value":"hunter2"},{"name":"PORT","value":"80"}]}"#,
+                r#"{"env":[{"name":"DB_PASSWORD","value":"[REDACTED]"},{"name":"PORT","value":"80"}]}"#,
+            ),
+            (
+                r#"[{"ParameterKey":"DbPassword","ParameterValue":"hunter2"}]"#,
+                r#"[{"ParameterKey":"DbPassword","ParameterValue":"[REDACTED]"}]"#,
+            ),
+            (
+                r#"{"Tags":[{"Key":"api_key","Value":"k-123"},{"Key":"team","Value":"a"}]}"#,
+                r#"{"Tags":[{"Key":"api_key","Value":"[REDACTED]"},{"Key":"team","Value":"a"}]}"#,
+            ),
+            (
+                r#"{"field":"password","value":{"x":["hunter2"]}}"#,
+                r#"{"field":"password","value":"[REDACTED]"}"#,
+            ),
+            // The value before the name.
+            (
+                r#"[{"value":"hunter2","name":"DB_PASSWORD"},{"value":"80","name":"PORT"}]"#,
+                r#"[{"value":"[REDACTED]","name":"DB_PASSWORD"},{"value":"80","name":"PORT"}]"#,
+            ),
+            (
+                r#"{"Value":{"a":[1,"hunter2"]},"n":1,"Key":"Secret"}"#,
+                r#"{"Value":"[REDACTED]","n":1,"Key":"Secret"}"#,
+            ),
+            // Nested: each object's name is its own.
+            (
+                r#"{"value":"hunter2","x":{"name":"Ann","value":3},"name":"token"}"#,
+                r#"{"value":"[REDACTED]","x":{"name":"Ann","value":3},"name":"token"}"#,
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        for plain in [
+            r#"{"name":"Ann","value":3}"#,
+            r#"{"value":3,"name":"Ann"}"#,
+            r#"[{"key":"color","value":"red"},{"value":[1,2],"field":"size"}]"#,
+            r#"{"name":{"first":"password"},"value":1}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
+    /// A value whose name has not come yet is redacted when in doubt: the body is cut or
+    /// stops before the object closes.
+    #[test]
+    fn a_value_waiting_for_its_name_goes_when_the_body_stops() {
+        assert_eq!(
+            run(r#"[{"value":"hunter2","na"#, CUT),
+            r#"[{"value":"[REDACTED]", …[truncated, 70000 bytes total]"#
+        );
+        assert_eq!(
+            run(r#"[{"value":"hunter2","name":"x"} x"#, None),
+            r#"[{"value":"hunter2","name":"x"} …[invalid JSON at byte 32]"#
+        );
+        assert_eq!(
+            run(r#"[{"value":"hunter2" "#, None),
+            r#"[{"value":"[REDACTED]" …[invalid JSON at byte 20]"#
+        );
+        assert_eq!(
+            run(r#"[{"value":{"k":["hunter2","#, CUT),
+            r#"[{"value":"[REDACTED]" …[truncated, 70000 bytes total]"#
+        );
+        assert_eq!(
+            run(r#"[{"value":{"k":"hunter2"}}"#, None),
+            r#"[{"value":{"k":"hunter2"}} …[invalid JSON at byte 26]"#
+        );
+        // Named, but not yet by a sensitive name: the value stays.
+        assert_eq!(
+            run(r#"[{"name":"Ann","value":"x","#, CUT),
+            r#"[{"name":"Ann","value":"x", …[truncated, 70000 bytes total]"#
+        );
+    }
+
+    /// A value followed by more than a short run of output before its object's name is
+    /// decided without it: redacted, since no name has come.
+    #[test]
+    fn a_value_waits_for_its_name_only_so_long() {
+        let filler = "x".repeat(300);
+        assert_eq!(
+            run(
+                &format!(r#"{{"value":"a","note":"{filler}","name":"Ann"}}"#),
+                None
+            ),
+            format!(r#"{{"value":"[REDACTED]","note":"{filler}","name":"Ann"}}"#)
+        );
+        let near = "x".repeat(200);
+        let plain = format!(r#"{{"value":"a","note":"{near}","name":"Ann"}}"#);
+        assert_eq!(run(&plain, None), plain);
+        // A second value waiting in an inner object settles the outer one first.
+        assert_eq!(
+            run(
+                r#"{"value":"a","x":{"value":"b","name":"pin"},"name":"Ann"}"#,
+                None
+            ),
+            r#"{"value":"[REDACTED]","x":{"value":"[REDACTED]","name":"pin"},"name":"Ann"}"#
+        );
+    }
+
+    /// Hostile JSON stays linear: a waiting value is moved at most once, by at most a short
+    /// run of output, however many values wait, nest or are named late.
+    #[test]
+    fn hostile_json_stays_linear() {
+        for (open, unit, close) in [
+            ("[", r#"{"value":"a","name":"password"},"#, "1]"),
+            ("[", r#"{"value":[1],"n":1,"name":"pin"},"#, "1]"),
+            ("", r#"{"value":1,"a":"#, "1"),
+            ("", r#"{"name":"x","value":1,"a":[{"Value":{"k":"#, "1"),
+            ("", r#"{"value":"a","b":["#, "1"),
+            (
+                "[",
+                r#"{"key":"token","value":{"name":"pin","value":["#,
+                "1",
+            ),
+        ] {
+            let n = (128 << 10) / unit.len();
+            let mut text = String::from(open);
+            text.push_str(&unit.repeat(n));
+            text.push_str(close);
+            let started = std::time::Instant::now();
+            let out = run(&text, None);
+            let took = started.elapsed();
+            assert!(took.as_secs() < 2, "{unit:?}: {took:?}");
+            assert!(out.contains("[REDACTED]"), "{unit:?}");
+        }
+        // One value, then a long tail before the name, at each of many depths.
+        let mut text = String::new();
+        for _ in 0..200 {
+            text.push_str(r#"{"value":"a","x":""#);
+            text.push_str(&"y".repeat(600));
+            text.push_str(r#"","n":"#);
+        }
+        text.push('1');
+        for _ in 0..200 {
+            text.push_str(r#","name":"token"}"#);
+        }
+        let out = run(&text, None);
+        assert!(!out.contains(r#""value":"a""#), "{}", &out[..100]);
     }
 
     #[test]
