@@ -202,33 +202,26 @@ enum Role {
     Value,
 }
 
-/// The role of member `key`; ASCII case is ignored.
+/// The role of member `key`; ASCII case is ignored. Every key goes through it, so it looks
+/// at no more than two names of the key's length.
 fn role_of(key: &str) -> Role {
-    const NAMES: &[&str] = &[
-        "name",
-        "key",
-        "field",
-        "header",
-        "parametername",
-        "parameterkey",
-        "optionname",
-        "tagkey",
-        "attributename",
-        "variable",
-    ];
-    const VALUES: &[&str] = &[
-        "value",
-        "parametervalue",
-        "optionvalue",
-        "tagvalue",
-        "attributevalue",
-    ];
-    if !(3..=14).contains(&key.len()) {
-        return Role::Other;
-    }
-    if NAMES.iter().any(|n| n.eq_ignore_ascii_case(key)) {
+    let is = |name: &str| key.eq_ignore_ascii_case(name);
+    let (name, value) = match key.len() {
+        3 => (is("key"), false),
+        4 => (is("name"), false),
+        5 => (is("field"), is("value")),
+        6 => (is("header") || is("tagkey"), false),
+        8 => (is("variable"), is("tagvalue")),
+        10 => (is("optionname"), false),
+        11 => (false, is("optionvalue")),
+        12 => (is("parameterkey"), false),
+        13 => (is("parametername") || is("attributename"), false),
+        14 => (false, is("parametervalue") || is("attributevalue")),
+        _ => (false, false),
+    };
+    if name {
         Role::Name
-    } else if VALUES.iter().any(|v| v.eq_ignore_ascii_case(key)) {
+    } else if value {
         Role::Value
     } else {
         Role::Other
@@ -1218,6 +1211,27 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(run(input, None), want, "{input}");
+        }
+        // Every spelling of a name member and of a value member.
+        for (name, value) in [
+            ("header", "value"),
+            ("variable", "value"),
+            ("Field", "VALUE"),
+            ("ParameterName", "ParameterValue"),
+            ("OptionName", "OptionValue"),
+            ("TagKey", "TagValue"),
+            ("AttributeName", "AttributeValue"),
+        ] {
+            for input in [
+                format!(r#"{{"{name}":"X-Api-Key","{value}":"k-1"}}"#),
+                format!(r#"{{"{value}":"k-1","{name}":"X-Api-Key"}}"#),
+            ] {
+                assert_eq!(
+                    run(&input, None),
+                    input.replace(r#""k-1""#, r#""[REDACTED]""#),
+                    "{input}"
+                );
+            }
         }
         for plain in [
             r#"{"name":"Ann","value":3}"#,
