@@ -19,6 +19,8 @@ use super::text::redact_text_or_json;
 #[derive(Debug, Default)]
 struct PartHeaders {
     name: Option<String>,
+    /// The RFC 2231 `name*`, decoded.
+    extended_name: Option<String>,
     filename: Option<String>,
     content_type: Option<String>,
 }
@@ -98,13 +100,17 @@ fn parse_headers(raw: &[u8]) -> PartHeaders {
         let name = name.trim();
         if name.eq_ignore_ascii_case("content-disposition") {
             let params = value.split_once(';').map_or("", |(_, p)| p);
-            headers.name = param(params, "name").map(Cow::into_owned);
+            // RFC 5987: `UTF-8''file%20name.txt`.
+            let extended = |v: Cow<'_, str>| {
+                let encoded = v.rsplit('\'').next().unwrap_or_default();
+                percent_decode(encoded).into_owned()
+            };
+            headers.extended_name = param(params, "name*").map(extended);
+            headers.name = param(params, "name")
+                .map(Cow::into_owned)
+                .or_else(|| headers.extended_name.clone());
             headers.filename = param(params, "filename*")
-                .map(|v| {
-                    // RFC 5987: `UTF-8''file%20name.txt`.
-                    let encoded = v.rsplit('\'').next().unwrap_or_default();
-                    percent_decode(encoded).into_owned()
-                })
+                .map(extended)
                 .or_else(|| param(params, "filename").map(Cow::into_owned));
         } else if name.eq_ignore_ascii_case("content-type") {
             headers.content_type = Some(value.trim().to_owned());
@@ -151,10 +157,10 @@ fn write_part(
     // Only text fields are stored; a file's bytes never are, whatever its type.
     if is_text {
         out.push_str(",\"value\":");
-        let sensitive = headers
-            .name
-            .as_deref()
-            .is_some_and(|name| rules.keys.is_sensitive(name, keybuf));
+        let sensitive = [&headers.name, &headers.extended_name]
+            .into_iter()
+            .flatten()
+            .any(|name| name_is_sensitive(rules, name, keybuf));
         if sensitive {
             out.push_str(&rules.replacement_json);
         } else {
@@ -170,6 +176,21 @@ fn write_part(
         out.push_str(",\"complete\":false");
     }
     out.push('}');
+}
+
+/// Whether a field name is sensitive as written, percent-decoded (browsers encode `"` and
+/// line breaks so, some clients more) or with its character references decoded.
+fn name_is_sensitive(rules: &Rules, name: &str, keybuf: &mut String) -> bool {
+    if rules.keys.is_sensitive(name, keybuf) {
+        return true;
+    }
+    let decoded = percent_decode(name);
+    if decoded != name && rules.keys.is_sensitive(&decoded, keybuf) {
+        return true;
+    }
+    let mut referenced = String::new();
+    let referenced = super::markup::decode(name, &mut referenced);
+    referenced != name && rules.keys.is_sensitive(referenced, keybuf)
 }
 
 #[cfg(test)]
@@ -212,6 +233,31 @@ mod tests {
         assert_eq!(
             run(body, None),
             r#"[{"name":"user[password]","size":7,"value":"[REDACTED]"},{"name":"user[name]","size":3,"value":"ann"}]"#
+        );
+    }
+
+    /// A field name written percent-encoded (as browsers write `"` and line breaks, and as
+    /// some clients write more), with character references, or as an RFC 2231 `name*` is the
+    /// same name.
+    #[test]
+    fn encoded_field_names() {
+        for disposition in [
+            r#"name="api%5Fkey""#,
+            r#"name="pass&#119;ord""#,
+            r#"name="pass&#x77;ord""#,
+            "name*=UTF-8''pass%77ord",
+            r#"name="x"; name*=UTF-8''pass%77ord"#,
+        ] {
+            let body = format!(
+                "--XyZ\r\nContent-Disposition: form-data; {disposition}\r\n\r\nhunter2\r\n--XyZ--"
+            );
+            let out = run(body.as_bytes(), None);
+            assert!(!out.contains("hunter2"), "{disposition}: {out}");
+        }
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"caf%C3%A9&amp;bar\"\r\n\r\nlatte\r\n--XyZ--";
+        assert_eq!(
+            run(body, None),
+            r#"[{"name":"caf%C3%A9&amp;bar","size":5,"value":"latte"}]"#
         );
     }
 
