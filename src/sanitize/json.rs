@@ -725,6 +725,10 @@ impl Parser<'_, '_> {
                     return Ok(());
                 }
                 let raw = &self.src[start..end];
+                // A command line's long option (`--password hunter2`) is a pair without a
+                // mark; 7 bytes is the shortest (`--pin 1`).
+                let pairs = pairs
+                    || raw.len() >= 7 && memchr::memmem::find(raw.as_bytes(), b"--").is_some();
                 if is_name {
                     let sensitive = if escaped {
                         let mut scratch = std::mem::take(&mut self.scratch);
@@ -991,6 +995,11 @@ mod tests {
                 None
             ),
             r#"{"x":"<password>[REDACTED]</password>"}"#
+        );
+        // A command line's long option, with no `=` or `:` in the string.
+        assert_eq!(
+            run(r#"{"cmd":"mysql --password hunter2 db"}"#, None),
+            r#"{"cmd":"mysql --password [REDACTED] db"}"#
         );
         let plain = r#"{"at":"2026-12-05T10:00:00Z","url":"https://a.example/x?y=1","t":"a:b"}"#;
         assert_eq!(run(plain, None), plain);

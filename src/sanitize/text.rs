@@ -152,6 +152,10 @@ fn redact_pairs<'a>(
     replacement: &str,
 ) -> Cow<'a, str> {
     let mut spans = pair_values(&text, keys, keybuf);
+    let options = option_values(&text, keys, keybuf);
+    if !options.is_empty() {
+        spans = merged(spans, options);
+    }
     if !spans.is_empty() {
         for start_tag in [&*XML_START_TAG, &*ESCAPED_START_TAG] {
             spans = merged(spans, xml_spans(&text, start_tag, keys, keybuf));
@@ -275,6 +279,56 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
             _ if end > start => spans.push((start, end)),
             _ => {}
         }
+    }
+    spans
+}
+
+/// The spans of the values of a command line's sensitive long options written with a space,
+/// `--password hunter2` (with `=` they are pairs): the option starts the text or follows
+/// whitespace or a quote, and its value is the next word, or quoted string, unless that is an
+/// option itself. `-p` is no option of this kind: ssh, curl and docker read it as a port or
+/// a proxy, only MySQL's clients as a password, and those glued to it (`-phunter2`).
+fn option_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, usize)> {
+    const LONGEST_KEY: usize = 64;
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut from = 0;
+    while let Some(found) = memchr::memmem::find(&bytes[from..], b"--") {
+        let at = from + found;
+        from = at + 2;
+        if at > 0 && !matches!(bytes[at - 1], b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'') {
+            continue;
+        }
+        let key_start = at + 2;
+        let key_len = bytes[key_start..]
+            .iter()
+            .take(LONGEST_KEY + 1)
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            .count();
+        let key_end = key_start + key_len;
+        let blanks = bytes[key_end..]
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
+        let start = key_end + blanks;
+        if !(2..=LONGEST_KEY).contains(&key_len)
+            || !bytes[key_start].is_ascii_alphanumeric()
+            || blanks == 0
+            || matches!(bytes.get(start), None | Some(b'-' | b'\n' | b'\r'))
+            || !keys.is_sensitive(&text[key_start..key_end], keybuf)
+        {
+            continue;
+        }
+        let rest = &text[start..];
+        let len = match rest.as_bytes()[0] {
+            b'"' | b'\'' => value_len(rest),
+            _ => rest
+                .bytes()
+                .position(|b| b.is_ascii_whitespace())
+                .unwrap_or(rest.len()),
+        };
+        spans.push((start, start + len));
+        from = start + len;
     }
     spans
 }
@@ -766,6 +820,39 @@ mod tests {
         );
     }
 
+    /// A command line's long option takes the next word as its value (`--password hunter2`,
+    /// quoted or not); `-p` is left alone: it is a port to ssh, curl's proxy and many more.
+    #[test]
+    fn command_line_options() {
+        let cases = [
+            (
+                "mysql --user app --password hunter2 db",
+                "mysql --user app --password [REDACTED] db",
+            ),
+            ("tool --password=hunter2 -v", "tool --password=[REDACTED]"),
+            (
+                "deploy --db-password 'a b' --token\t\"x y\" --force",
+                "deploy --db-password [REDACTED] --token\t[REDACTED] --force",
+            ),
+            (
+                "x --api-key k1\n--pin 1234",
+                "x --api-key [REDACTED]\n--pin [REDACTED]",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(run(input, false), want, "{input}");
+        }
+        for plain in [
+            "ssh -p 2222 host",
+            "tool --password --verbose",
+            "x--password y",
+            "tool --passwords-file f",
+            "git log -- password",
+        ] {
+            assert_eq!(run(plain, false), plain);
+        }
+    }
+
     /// Form-style nested keys in text: `user[password]=…`.
     #[test]
     fn nested_keys_in_text() {
@@ -945,6 +1032,10 @@ mod tests {
             // Names of characters keys lose before a tag's close.
             "&lt;api&ensp;key&gt;a&lt;/api&ensp;key&gt; ",
             "a&ensp;a&ensp;a&ensp;a&ensp;&gt; pin=1 ",
+            // Long options whose values run on, or are options themselves.
+            "--pin --pin '",
+            "--token \"a ",
+            "--pin ----pin --pin x ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
