@@ -56,15 +56,21 @@ static STRING_SPECIAL: [bool; 256] = {
 
 /// Bytes that may make a string free text with pairs or elements of its own (`key=value`,
 /// `key: value`, JSON quoted as a string, `<password>…`, `&lt;password&gt;…`); noted by the
-/// same scan.
-static PAIR_MARK: [bool; 256] = {
-    let mut table = [false; 256];
-    table[b'=' as usize] = true;
-    table[b':' as usize] = true;
-    table[b'<' as usize] = true;
-    table[b'&' as usize] = true;
+/// same scan, as [`PAIR`]; a `-` as [`DASH`], for a command line's `--password hunter2`.
+static PAIR_MARK: [u8; 256] = {
+    let mut table = [0; 256];
+    table[b'=' as usize] = PAIR;
+    table[b':' as usize] = PAIR;
+    table[b'<' as usize] = PAIR;
+    table[b'&' as usize] = PAIR;
+    table[b'-' as usize] = DASH;
     table
 };
+
+/// A [`PAIR_MARK`]: the string may hold a pair.
+const PAIR: u8 = 1;
+/// A [`PAIR_MARK`]: the string holds a `-`, and may hold a long option.
+const DASH: u8 = 2;
 
 /// Redacts a JSON body into `out`.
 ///
@@ -619,17 +625,14 @@ impl Parser<'_, '_> {
         Ok(())
     }
 
-    /// Finds the end of the string whose opening quote is at `self.pos`.
-    ///
-    /// Returns the offset of the closing quote and whether the string has escapes.
-    /// The string at `pos`: where its closing quote is, whether it has escapes, and whether it
-    /// may hold pairs (see [`PAIR_MARK`], written plainly or as `\u003d`, `\u003a`, `\u003c`,
+    /// The string at `pos`: where its closing quote is, whether it has escapes, and the
+    /// [`PAIR_MARK`]s it holds (a pair's also written as `\u003d`, `\u003a`, `\u003c`,
     /// `\u0026`).
-    fn scan_string(&self) -> Result<(usize, bool, bool), Stop> {
+    fn scan_string(&self) -> Result<(usize, bool, u8), Stop> {
         let bytes = self.src.as_bytes();
         let mut i = self.pos + 1;
         let mut escaped = false;
-        let mut marked = false;
+        let mut marked = 0;
         loop {
             while let Some(&b) = bytes.get(i) {
                 if STRING_SPECIAL[usize::from(b)] {
@@ -649,11 +652,13 @@ impl Parser<'_, '_> {
                         Some(b'u') => {
                             // `=`, `:`, `<` or `&` written as an escape (Go writes `<` and
                             // `&` so).
-                            marked |= bytes.get(i + 2..i + 6).is_some_and(|hex| {
+                            if bytes.get(i + 2..i + 6).is_some_and(|hex| {
                                 hex == b"0026"
                                     || hex[..3] == *b"003"
                                         && matches!(hex[3] | 0x20, b'a' | b'c' | b'd')
-                            });
+                            }) {
+                                marked |= PAIR;
+                            }
                             for k in i + 2..i + 6 {
                                 match bytes.get(k) {
                                     None => return Err(Stop::Eof),
@@ -719,7 +724,7 @@ impl Parser<'_, '_> {
         let quote = self.pos;
         let start = quote + 1;
         match self.scan_string() {
-            Ok((end, escaped, pairs)) => {
+            Ok((end, escaped, marks)) => {
                 self.pos = end + 1;
                 if self.suppress.is_some() {
                     return Ok(());
@@ -727,8 +732,8 @@ impl Parser<'_, '_> {
                 let raw = &self.src[start..end];
                 // A command line's long option (`--password hunter2`) is a pair without a
                 // mark; 7 bytes is the shortest (`--pin 1`).
-                let pairs = pairs
-                    || raw.len() >= 7 && memchr::memmem::find(raw.as_bytes(), b"--").is_some();
+                let pairs = marks & PAIR != 0
+                    || marks & DASH != 0 && raw.len() >= 7 && has_double_dash(raw.as_bytes());
                 if is_name {
                     let sensitive = if escaped {
                         let mut scratch = std::mem::take(&mut self.scratch);
@@ -808,6 +813,20 @@ fn redact_string(values: &ValueRules, decoded: &str) -> Option<String> {
         std::borrow::Cow::Borrowed(_) => None,
         std::borrow::Cow::Owned(s) => Some(s),
     }
+}
+
+/// Whether `bytes` holds `--`.
+fn has_double_dash(bytes: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(at) = memchr::memchr(b'-', &bytes[from..]) {
+        let at = from + at;
+        match bytes.get(at + 1) {
+            Some(b'-') => return true,
+            Some(_) => from = at + 2,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// Decodes the contents of a JSON string into `out`, stopping at an incomplete escape.
