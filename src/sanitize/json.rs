@@ -1266,6 +1266,10 @@ mod tests {
             r#"{"value":3,"name":"Ann"}"#,
             r#"[{"key":"color","value":"red"},{"value":[1,2],"field":"size"}]"#,
             r#"{"name":{"first":"password"},"value":1}"#,
+            // Objects with a value member and no name member at all.
+            r#"{"value":3,"unit":"kg"}"#,
+            r#"{"metrics":[{"value":0.5,"at":"2026-12-06T05:00:00Z"},{"value":0.7}]}"#,
+            r#"{"value":"a"}"#,
         ] {
             assert_eq!(run(plain, None), plain);
         }
