@@ -50,6 +50,28 @@ pub struct AuditRecord {
     pub(crate) grpc_encoding: Option<Box<[u8]>>,
 }
 
+#[cfg(test)]
+impl AuditRecord {
+    /// A record of `shared`'s request answered 200, with nothing else: for tests to fill in.
+    pub(crate) fn answered(shared: Arc<RequestShared>) -> Self {
+        Self {
+            shared,
+            latency: Duration::ZERO,
+            status: Some(200),
+            grpc_status: None,
+            grpc_messages_out: None,
+            response_bytes: 0,
+            error: None,
+            body_bytes: 0,
+            permit: None,
+            #[cfg(feature = "grpc-reflect")]
+            grpc_descriptors: None,
+            #[cfg(feature = "grpc-reflect")]
+            grpc_encoding: None,
+        }
+    }
+}
+
 impl AuditRecord {
     /// The HTTP method.
     pub fn method(&self) -> &Method {

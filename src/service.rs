@@ -686,6 +686,22 @@ mod tests {
     }
 
     /// Serves `request` and returns the response's body.
+    /// A handler that answers with the request's body.
+    async fn echo(
+        request: Request<RequestBody<Full<Bytes>>>,
+    ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+        let body = request.into_body().collect().await.expect("body");
+        Ok(Response::new(Full::new(body.to_bytes())))
+    }
+
+    /// `POST /items` with a plain-text `body`.
+    fn text_post(body: &'static [u8]) -> Request<Full<Bytes>> {
+        Request::post("/items")
+            .header("content-type", "text/plain")
+            .body(Full::new(Bytes::from_static(body)))
+            .expect("request")
+    }
+
     async fn body_of<S, B>(service: S, request: Request<Full<Bytes>>) -> Bytes
     where
         S: Service<Request<Full<Bytes>>, Response = Response<B>>,
@@ -721,19 +737,9 @@ mod tests {
                 .queue_body_bytes(100)
                 .build_pair()
                 .expect("layer");
-            let handler = tower::service_fn(|request: Request<RequestBody<Full<Bytes>>>| async {
-                let body = request.into_body().collect().await.expect("body");
-                Ok::<_, std::convert::Infallible>(Response::new(Full::new(body.to_bytes())))
-            });
-            let service = layer.layer(handler);
+            let service = layer.layer(tower::service_fn(echo));
             let channel = || service.shared.intake.channel();
-            let serve = |body: &'static [u8]| {
-                let request = Request::post("/items")
-                    .header("content-type", "text/plain")
-                    .body(Full::new(Bytes::from_static(body)))
-                    .expect("request");
-                body_of(service.clone(), request)
-            };
+            let serve = |body: &'static [u8]| body_of(service.clone(), text_post(body));
 
             assert_eq!(serve(&[b'a'; 60]).await.len(), 60);
             assert_eq!(channel().queued_body_bytes(), 60, "{policy:?}");
@@ -769,19 +775,9 @@ mod tests {
             .queue_body_bytes(100)
             .build_pair()
             .expect("layer");
-        let handler = tower::service_fn(|request: Request<RequestBody<Full<Bytes>>>| async {
-            let body = request.into_body().collect().await.expect("body");
-            Ok::<_, std::convert::Infallible>(Response::new(Full::new(body.to_bytes())))
-        });
-        let service = layer.layer(handler);
+        let service = layer.layer(tower::service_fn(echo));
         let channel = || service.shared.intake.channel();
-        let serve = |body: &'static [u8]| {
-            let request = Request::post("/items")
-                .header("content-type", "text/plain")
-                .body(Full::new(Bytes::from_static(body)))
-                .expect("request");
-            body_of(service.clone(), request)
-        };
+        let serve = |body: &'static [u8]| body_of(service.clone(), text_post(body));
         assert_eq!(serve(&[b'c'; 60]).await.len(), 60);
         assert_eq!(
             serve(&[b'd'; 60]).await.len(),

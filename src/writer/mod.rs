@@ -458,16 +458,17 @@ mod tests {
                 Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
             },
         );
-        let response = service
-            .clone()
-            .oneshot(http::Request::new(String::new()))
-            .await
-            .expect("response");
-        drop(response);
-        let report = guard
-            .shutdown(std::time::Duration::from_secs(5))
-            .await
-            .expect("shutdown");
+        // One request through the old layer's service, then a writer's shutdown.
+        let request_then_stop = |guard: crate::WriterGuard| {
+            let service = service.clone();
+            async move {
+                let response = service.oneshot(http::Request::new(String::new())).await;
+                drop(response.expect("response"));
+                let stop = guard.shutdown(std::time::Duration::from_secs(5));
+                stop.await.expect("shutdown")
+            }
+        };
+        let report = request_then_stop(guard).await;
         assert_eq!((report.written, report.lost), (1, 0), "{report:?}");
         // The old layer is still alive: its service is held here.
         let (_layer, guard) = crate::AuditLayer::builder(db)
@@ -475,15 +476,7 @@ mod tests {
             .build()
             .expect("the journal is free once the old writer has stopped");
         // A request the old layer finishes now is not appended to the new writer's journal.
-        let response = service
-            .oneshot(http::Request::new(String::new()))
-            .await
-            .expect("response");
-        drop(response);
-        let report = guard
-            .shutdown(std::time::Duration::from_secs(5))
-            .await
-            .expect("shutdown");
+        let report = request_then_stop(guard).await;
         assert_eq!((report.written, report.journaled), (0, 0), "{report:?}");
     }
 

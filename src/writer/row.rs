@@ -646,21 +646,7 @@ mod tests {
                 },
                 |_| true,
             );
-            AuditRecord {
-                shared: RequestShared::new(Capture::new(0), facts),
-                latency: std::time::Duration::ZERO,
-                status: Some(200),
-                grpc_status: None,
-                grpc_messages_out: None,
-                response_bytes: 0,
-                error: None,
-                body_bytes: 0,
-                permit: None,
-                #[cfg(feature = "grpc-reflect")]
-                grpc_descriptors: None,
-                #[cfg(feature = "grpc-reflect")]
-                grpc_encoding: None,
-            }
+            AuditRecord::answered(RequestShared::new(Capture::new(0), facts))
         };
         let config = RowConfig {
             redactor: Redactor::default(),
@@ -794,19 +780,9 @@ mod tests {
             None => Capture::read_to_end(body, body.len()),
         };
         let record = AuditRecord {
-            shared: RequestShared::new(capture, facts),
-            latency: std::time::Duration::ZERO,
-            status: Some(200),
             grpc_status: Some(0),
             grpc_messages_out: Some(1),
-            response_bytes: 0,
-            error: None,
-            body_bytes: 0,
-            permit: None,
-            #[cfg(feature = "grpc-reflect")]
-            grpc_descriptors: None,
-            #[cfg(feature = "grpc-reflect")]
-            grpc_encoding: None,
+            ..AuditRecord::answered(RequestShared::new(capture, facts))
         };
         to_model(record, &RowConfig::default(), &WallClock::now())
     }
@@ -1030,21 +1006,7 @@ mod tests {
             crate::integrity::CHAIN_REPLACED,
             serde_json::json!({ "seq": 7, "hash": "v1:00" }),
         );
-        let record = AuditRecord {
-            shared,
-            latency: std::time::Duration::ZERO,
-            status: Some(200),
-            grpc_status: None,
-            grpc_messages_out: None,
-            response_bytes: 0,
-            error: None,
-            body_bytes: 0,
-            permit: None,
-            #[cfg(feature = "grpc-reflect")]
-            grpc_descriptors: None,
-            #[cfg(feature = "grpc-reflect")]
-            grpc_encoding: None,
-        };
+        let record = AuditRecord::answered(shared);
         let config = RowConfig {
             redactor: Redactor::default(),
             anonymize_ip: false,
