@@ -33,13 +33,9 @@ use tower::ServiceExt;
 use tower_audit::entity::audit_log;
 use tower_audit::{AuditLayer, PeerAddr, WriterGuard};
 
-use support::{ChunkedBody, Scenario, Server, TestDb, client, empty, full, rows, send, wait_stats};
-
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        &[$((stringify!($name), |db| Box::pin($name(db)))),*]
-    };
-}
+use support::{
+    ChunkedBody, Scenario, Server, TestDb, client, empty, full, rows, scenarios, send, wait_stats,
+};
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
     upgraded_connection_is_one_row_written_at_its_101,

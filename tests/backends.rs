@@ -22,15 +22,9 @@ use tokio::sync::oneshot;
 use tower::{Service, ServiceExt};
 use tower_audit::{AuditLayer, WriterGuard};
 
-use support::{ChunkedBody, Server, TestDb, client, empty, full, rows, send};
+use support::{ChunkedBody, Server, TestDb, client, empty, full, rows, scenarios, send};
 
 use support::Scenario;
-
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        &[$((stringify!($name), |db| Box::pin($name(db)))),*]
-    };
-}
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
     thousand_concurrent_requests,

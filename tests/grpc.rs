@@ -39,15 +39,9 @@ use tower_audit::{AuditLayer, AuditLayerBuilder, WriterGuard};
 use demo::demo_client::DemoClient;
 use demo::demo_server::{Demo, DemoServer};
 use demo::{LoginRequest, Ping, Pong};
-use support::{TestDb, rows};
+use support::{TestDb, rows, scenarios};
 
 use support::Scenario;
-
-macro_rules! scenarios {
-    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
-        &[$($(#[$attr])* (stringify!($name), |db| Box::pin($name(db)))),*]
-    };
-}
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
     unary_ok,

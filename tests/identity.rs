@@ -27,13 +27,7 @@ use tower_audit::client_ip::TrustedProxies;
 use tower_audit::entity::audit_log;
 use tower_audit::{AuditContext, AuditLayer, WriterGuard};
 
-use support::{Scenario, Server, TestDb, client, empty, rows};
-
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        &[$((stringify!($name), |db| Box::pin($name(db)))),*]
-    };
-}
+use support::{Scenario, Server, TestDb, client, empty, rows, scenarios};
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
     forwarded_chains_resolve_to_the_first_untrusted_hop,

@@ -20,15 +20,9 @@ use tower_audit::store::{AuditFilter, Export, ExportFormat, PurgeOptions, purge_
 use tower_audit::{AuditLayer, Overflow};
 
 use support::proxy::{Link, Outage, stallable_db};
-use support::{Backend, TestDb, wait_stats};
+use support::{Backend, TestDb, scenarios, wait_stats};
 
 use support::Scenario;
-
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        &[$((stringify!($name), |db| Box::pin($name(db)))),*]
-    };
-}
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
     four_concurrent_writers_and_a_restart_verify_clean,

@@ -22,15 +22,9 @@ use tower::ServiceExt;
 use tower_audit::{AuditLayer, AuditLayerBuilder, Overflow, WriterGuard};
 
 use support::proxy::{Link, Outage, stallable_db};
-use support::{Backend, Server, TestDb, client, empty, full, rows, send, wait_stats};
+use support::{Backend, Server, TestDb, client, empty, full, rows, scenarios, send, wait_stats};
 
 use support::Scenario;
-
-macro_rules! scenarios {
-    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
-        &[$($(#[$attr])* (stringify!($name), |db| Box::pin($name(db)))),*]
-    };
-}
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
     spill_keeps_every_record_through_cut_stall_restore,

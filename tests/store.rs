@@ -32,15 +32,9 @@ use tower_audit::store::{
     ReplayOutcome, StatsOptions,
 };
 
-use support::{Backend, TestDb, row, rows};
+use support::{Backend, TestDb, row, rows, scenarios};
 
 use support::Scenario;
-
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        &[$((stringify!($name), |db| Box::pin($name(db)))),*]
-    };
-}
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
     each_filter_selects_its_rows,

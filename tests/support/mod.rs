@@ -316,6 +316,17 @@ impl Body for ChunkedBody {
     }
 }
 
+/// The scenarios of a matrix suite, named by their functions (attributes such as `#[cfg]`
+/// are kept): `const SCENARIOS: &[(&str, Scenario)] = scenarios![a, b];`.
+#[allow(unused_macros)] // each suite takes what it needs of this module
+macro_rules! scenarios {
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
+        &[$($(#[$attr])* (stringify!($name), |db| Box::pin($name(db)))),*]
+    };
+}
+#[allow(unused_imports)] // each suite takes what it needs of this module
+pub(crate) use scenarios;
+
 /// One scenario of a backend matrix: an async test, given a database of its own.
 pub type Scenario = fn(Arc<TestDb>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
