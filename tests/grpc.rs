@@ -1292,15 +1292,21 @@ async fn compressed_bomb_is_bounded_and_described(t: Arc<TestDb>) {
     assert_eq!(row.error.as_deref(), Some(with.1.as_str()));
     assert_eq!(row.request_bytes, frame.len() as i64);
     assert_eq!(row.grpc_messages_in, Some(1));
-    let described = if cfg!(feature = "grpc-reflect") {
+    let described = described(&frame, "message 1 inflates past the 65536-byte limit");
+    assert_eq!(row.request_body.as_deref(), Some(described.as_str()));
+}
+
+/// How a gRPC body whose compressed message cannot be read is stored: with descriptors, with
+/// what is wrong with it; without, by its size alone.
+fn described(frame: &[u8], problem: &str) -> String {
+    if cfg!(feature = "grpc-reflect") {
         format!(
-            "[binary application/grpc, {} bytes: message 1 inflates past the 65536-byte limit]",
+            "[binary application/grpc, {} bytes: {problem}]",
             frame.len()
         )
     } else {
         format!("[binary application/grpc, {} bytes]", frame.len())
-    };
-    assert_eq!(row.request_body.as_deref(), Some(described.as_str()));
+    }
 }
 
 /// Compressed messages that cannot be read: each call is still recorded with its status, its
@@ -1348,14 +1354,7 @@ async fn corrupt_compressed_messages_are_described(t: Arc<TestDb>) {
         assert_eq!(row.error.as_deref(), Some(message.as_str()), "{problem}");
         assert_eq!(row.request_bytes, frame.len() as i64);
         assert_eq!(row.grpc_messages_in, Some(1));
-        let described = if cfg!(feature = "grpc-reflect") {
-            format!(
-                "[binary application/grpc, {} bytes: {problem}]",
-                frame.len()
-            )
-        } else {
-            format!("[binary application/grpc, {} bytes]", frame.len())
-        };
+        let described = described(frame, problem);
         assert_eq!(row.request_body.as_deref(), Some(described.as_str()));
     }
 }
