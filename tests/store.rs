@@ -49,6 +49,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     replay_rebuilds_the_quickstart_orders,
     replay_sends_only_the_methods_asked_for,
     replay_skips_bodies_the_writer_altered,
+    replay_skips_paths_and_queries_the_writer_altered,
     replay_skips_heads_and_grpc_calls_it_cannot_send_as_recorded,
     lookup_indexes_can_be_dropped,
 ];
@@ -1277,6 +1278,73 @@ async fn replay_skips_bodies_the_writer_altered(test: Arc<TestDb>) {
             (
                 "/pretty",
                 r#"{"item":"ink","qty":1}"#,
+                &ReplayOutcome::WouldSend
+            ),
+        ]
+    );
+}
+
+/// A path or query changed by a value pattern or a replacement text of the user's holds no
+/// `[REDACTED]`: replay could not tell it from what the client sent, and sent `/customers/
+/// customer/notes` or `?token=<gone>` as if recorded so. The writer notes it; replay skips it.
+async fn replay_skips_paths_and_queries_the_writer_altered(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let since = Utc::now() - chrono::Duration::seconds(1);
+    let redactor = tower_audit::sanitize::Redactor::builder()
+        .replacement("<gone>")
+        .add_value_pattern(r"\bcust-\d{6}\b", "customer")
+        .unwrap()
+        .build();
+    let (audit, guard) = AuditLayer::builder(db.clone())
+        .redactor(redactor)
+        .build()
+        .unwrap();
+    let service = tower::ServiceBuilder::new().layer(audit).service_fn(
+        |request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async move {
+            let _ = request.into_body().collect().await;
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        },
+    );
+    for uri in [
+        "/customers/cust-123456/notes",
+        "/search?who=cust-123456",
+        "/orders?token=abc123&page=2",
+        "/orders/17?expand=items",
+    ] {
+        let request = http::Request::post(uri)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    let report = guard.shutdown(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(report.written, 4, "{report:?}");
+
+    let dry = store::replay(
+        &db,
+        &AuditFilter::new().since(since),
+        service,
+        ReplayOptions::new().dry_run(true),
+    )
+    .await
+    .unwrap();
+    let altered = ReplayOutcome::Skipped {
+        reason: "path or query was stored altered (redacted or replaced)".into(),
+    };
+    let outcomes: Vec<_> = dry
+        .entries
+        .iter()
+        .map(|(r, o)| (r.path.as_str(), r.query.as_deref(), o))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("/customers/customer/notes", None, &altered),
+            ("/search", Some("who=customer"), &altered),
+            ("/orders", Some("token=<gone>&page=2"), &altered),
+            (
+                "/orders/17",
+                Some("expand=items"),
                 &ReplayOutcome::WouldSend
             ),
         ]

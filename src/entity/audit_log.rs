@@ -13,6 +13,12 @@ use sea_orm::entity::prelude::*;
 /// client's), and on rows without a body. A replay skips rows that carry it.
 pub const REQUEST_BODY_ALTERED: &str = "request_body_altered";
 
+/// The key of `extra` under which the writer notes, with `true`, that `path` or `query` is not
+/// what the client sent: a key rule or value pattern replaced part of it (whatever the
+/// replacement text), or it was cut. Absent when both are stored as sent. A replay skips rows
+/// that carry it.
+pub const REQUEST_TARGET_ALTERED: &str = "request_target_altered";
+
 /// One audited request.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "audit_log")]
@@ -71,7 +77,8 @@ pub struct Model {
     /// Sanitized request headers that the layer was asked to record, as a JSON object.
     pub request_headers: Option<Json>,
     /// Free-form fields set through `AuditContext`, as a JSON object; the writer adds
-    /// [`REQUEST_BODY_ALTERED`] when the stored body is not the one the client sent.
+    /// [`REQUEST_BODY_ALTERED`] when the stored body is not the one the client sent, and
+    /// [`REQUEST_TARGET_ALTERED`] when the stored path or query is not the one it sent.
     pub extra: Option<Json>,
     /// What went wrong: inner error, gRPC message, body error, cancellation.
     pub error: Option<String>,

@@ -14,7 +14,7 @@ use super::query::stored_page;
 use super::stored::Stored;
 use super::{AuditFilter, PageRequest};
 use crate::Error;
-use crate::entity::audit_log::{Model, REQUEST_BODY_ALTERED};
+use crate::entity::audit_log::{Model, REQUEST_BODY_ALTERED, REQUEST_TARGET_ALTERED};
 
 /// The methods a replay sends: those that change state.
 pub const REPLAYED_METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
@@ -46,6 +46,9 @@ pub struct ReplayRecord {
     /// Whether the writer noted that the stored body is not the one the client sent (see
     /// [`REQUEST_BODY_ALTERED`]).
     pub body_altered: bool,
+    /// Whether the writer noted that the stored path or query is not the one the client sent
+    /// (see [`REQUEST_TARGET_ALTERED`]).
+    pub target_altered: bool,
     /// Body bytes the client sent.
     pub body_bytes: i64,
     /// The `content-type` recorded in `request_headers`, if it was recorded.
@@ -68,12 +71,15 @@ impl From<Model> for ReplayRecord {
             .and_then(|h| h.get("content-type"))
             .and_then(|v| v.as_str())
             .map(str::to_owned);
-        let body_altered = row
-            .extra
-            .as_ref()
-            .and_then(|extra| extra.get(REQUEST_BODY_ALTERED))
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
+        let noted = |key: &str| {
+            row.extra
+                .as_ref()
+                .and_then(|extra| extra.get(key))
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false)
+        };
+        let body_altered = noted(REQUEST_BODY_ALTERED);
+        let target_altered = noted(REQUEST_TARGET_ALTERED);
         let headers_not_captured = row
             .request_headers
             .as_ref()
@@ -97,6 +103,7 @@ impl From<Model> for ReplayRecord {
             body: row.request_body,
             body_truncated: row.request_body_truncated,
             body_altered,
+            target_altered,
             body_bytes: row.request_bytes,
             content_type,
             headers_not_captured,
@@ -171,6 +178,9 @@ impl ReplayRecord {
         }
         if self.query.as_deref().is_some_and(|q| q.contains(marker)) {
             return Some("query string was redacted".to_owned());
+        }
+        if self.target_altered {
+            return Some("path or query was stored altered (redacted or replaced)".to_owned());
         }
         let has_body = self.body_bytes > 0 || self.body.as_deref().is_some_and(|b| !b.is_empty());
         if let Some(note) = self.headers_not_captured.as_deref().filter(|_| has_body) {
@@ -559,6 +569,7 @@ mod tests {
             body: body.map(str::to_owned),
             body_truncated: false,
             body_altered: false,
+            target_altered: false,
             body_bytes: body.map_or(0, |b| b.len() as i64),
             content_type: None,
             headers_not_captured: None,

@@ -7,7 +7,7 @@ use crate::client_ip::anonymize;
 #[cfg(feature = "jwt")]
 use crate::context::ContextFields;
 use crate::context::lock;
-use crate::entity::audit_log::{Model, REQUEST_BODY_ALTERED};
+use crate::entity::audit_log::{Model, REQUEST_BODY_ALTERED, REQUEST_TARGET_ALTERED};
 use crate::migration::{IP_LEN, LONG_TEXT_BYTES, METHOD_LEN, REQUEST_ID_LEN, SHORT_TEXT_LEN};
 use crate::record::{AuditRecord, RecordedHeaders, RequestFacts, TextPart};
 use crate::sanitize::{BodyInput, Redactor};
@@ -214,6 +214,13 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         // The stored body is not the one sent any more (U+FFFD for each NUL).
         model.extra = Some(note_altered_body(model.extra.take()));
     }
+    // A replacement text of the user's leaves no marker to tell a redacted path or query from
+    // the client's: a replay must not send it as recorded.
+    if model.path != request.text.str(TextPart::Path).unwrap_or_default()
+        || model.query.as_deref() != request.text.str(TextPart::Query)
+    {
+        model.extra = Some(note(model.extra.take(), REQUEST_TARGET_ALTERED));
+    }
     model
 }
 
@@ -312,11 +319,16 @@ fn json_without_whitespace(raw: &[u8], compact: &[u8]) -> bool {
 /// `extra` with [`REQUEST_BODY_ALTERED`] set: the writer's note wins over a handler's field of
 /// that name.
 fn note_altered_body(extra: Option<serde_json::Value>) -> serde_json::Value {
+    note(extra, REQUEST_BODY_ALTERED)
+}
+
+/// `extra` with the writer's note `key` set to `true`, over a handler's field of that name.
+fn note(extra: Option<serde_json::Value>, key: &str) -> serde_json::Value {
     let mut fields = match extra {
         Some(serde_json::Value::Object(fields)) => fields,
         _ => serde_json::Map::new(),
     };
-    fields.insert(REQUEST_BODY_ALTERED.into(), true.into());
+    fields.insert(key.into(), true.into());
     serde_json::Value::Object(fields)
 }
 
