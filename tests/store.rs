@@ -1195,22 +1195,6 @@ async fn replay_sends_only_the_methods_asked_for(test: Arc<TestDb>) {
 /// stored as sent (JSON compacted included) would still be sent.
 async fn replay_skips_bodies_the_writer_altered(test: Arc<TestDb>) {
     let db = test.migrated().await;
-    let since = Utc::now() - chrono::Duration::seconds(1);
-    let redactor = tower_audit::sanitize::Redactor::builder()
-        .replacement("<gone>")
-        .add_value_pattern(r"\bcust-\d{6}\b", "customer")
-        .unwrap()
-        .build();
-    let (audit, guard) = AuditLayer::builder(db.clone())
-        .redactor(redactor)
-        .build()
-        .unwrap();
-    let service = tower::ServiceBuilder::new().layer(audit).service_fn(
-        |request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async move {
-            let _ = request.into_body().collect().await;
-            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
-        },
-    );
     let multipart = "--b0undary\r\n\
         Content-Disposition: form-data; name=\"title\"\r\n\r\n\
         holiday\r\n--b0undary--\r\n";
@@ -1233,25 +1217,13 @@ async fn replay_skips_bodies_the_writer_altered(test: Arc<TestDb>) {
             "{ \"item\": \"ink\",\n  \"qty\": 1 }",
         ),
     ];
-    for (path, content_type, body) in sent {
-        let request = http::Request::post(path)
+    let requests = sent.map(|(path, content_type, body)| {
+        http::Request::post(path)
             .header("content-type", content_type)
             .body(Full::new(Bytes::from(body)))
-            .unwrap();
-        let response = service.clone().oneshot(request).await.unwrap();
-        response.into_body().collect().await.unwrap();
-    }
-    let report = guard.shutdown(Duration::from_secs(30)).await.unwrap();
-    assert_eq!(report.written, 5, "{report:?}");
-
-    let dry = store::replay(
-        &db,
-        &AuditFilter::new().since(since),
-        service,
-        ReplayOptions::new().dry_run(true),
-    )
-    .await
-    .unwrap();
+            .unwrap()
+    });
+    let dry = record_then_dry_run(&db, requests).await;
     let altered = ReplayOutcome::Skipped {
         reason: "request body was stored altered (redacted, summarized or decoded)".into(),
     };
@@ -1289,45 +1261,18 @@ async fn replay_skips_bodies_the_writer_altered(test: Arc<TestDb>) {
 /// customer/notes` or `?token=<gone>` as if recorded so. The writer notes it; replay skips it.
 async fn replay_skips_paths_and_queries_the_writer_altered(test: Arc<TestDb>) {
     let db = test.migrated().await;
-    let since = Utc::now() - chrono::Duration::seconds(1);
-    let redactor = tower_audit::sanitize::Redactor::builder()
-        .replacement("<gone>")
-        .add_value_pattern(r"\bcust-\d{6}\b", "customer")
-        .unwrap()
-        .build();
-    let (audit, guard) = AuditLayer::builder(db.clone())
-        .redactor(redactor)
-        .build()
-        .unwrap();
-    let service = tower::ServiceBuilder::new().layer(audit).service_fn(
-        |request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async move {
-            let _ = request.into_body().collect().await;
-            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
-        },
-    );
-    for uri in [
+    let requests = [
         "/customers/cust-123456/notes",
         "/search?who=cust-123456",
         "/orders?token=abc123&page=2",
         "/orders/17?expand=items",
-    ] {
-        let request = http::Request::post(uri)
+    ]
+    .map(|uri| {
+        http::Request::post(uri)
             .body(Full::new(Bytes::new()))
-            .unwrap();
-        let response = service.clone().oneshot(request).await.unwrap();
-        response.into_body().collect().await.unwrap();
-    }
-    let report = guard.shutdown(Duration::from_secs(30)).await.unwrap();
-    assert_eq!(report.written, 4, "{report:?}");
-
-    let dry = store::replay(
-        &db,
-        &AuditFilter::new().since(since),
-        service,
-        ReplayOptions::new().dry_run(true),
-    )
-    .await
-    .unwrap();
+            .unwrap()
+    });
+    let dry = record_then_dry_run(&db, requests).await;
     let altered = ReplayOutcome::Skipped {
         reason: "path or query was stored altered (redacted or replaced)".into(),
     };
@@ -1349,6 +1294,44 @@ async fn replay_skips_paths_and_queries_the_writer_altered(test: Arc<TestDb>) {
             ),
         ]
     );
+}
+
+/// Sends `requests` through a layer whose redactor replaces secrets with `<gone>` and customer
+/// numbers with `customer`, then dry-runs a replay of the rows they left.
+async fn record_then_dry_run<const N: usize>(
+    db: &DatabaseConnection,
+    requests: [http::Request<Full<Bytes>>; N],
+) -> tower_audit::store::ReplayReport {
+    let since = Utc::now() - chrono::Duration::seconds(1);
+    let redactor = tower_audit::sanitize::Redactor::builder()
+        .replacement("<gone>")
+        .add_value_pattern(r"\bcust-\d{6}\b", "customer")
+        .unwrap()
+        .build();
+    let (audit, guard) = AuditLayer::builder(db.clone())
+        .redactor(redactor)
+        .build()
+        .unwrap();
+    let service = tower::ServiceBuilder::new().layer(audit).service_fn(
+        |request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async move {
+            let _ = request.into_body().collect().await;
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        },
+    );
+    for request in requests {
+        let response = service.clone().oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    let report = guard.shutdown(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(report.written, N as u64, "{report:?}");
+    store::replay(
+        db,
+        &AuditFilter::new().since(since),
+        service,
+        ReplayOptions::new().dry_run(true),
+    )
+    .await
+    .unwrap()
 }
 
 /// Rows whose head was cut for the queue's budget, whose path was redacted, whose recorded
