@@ -70,8 +70,47 @@ pub async fn connect(url: impl Into<String>) -> Result<DatabaseConnection, Error
     let url = url.into();
     match Database::connect(connect_options(url.clone())).await {
         Ok(db) => Ok(db),
-        Err(error) => Err(why_not(&url, error).await.into()),
+        Err(error) => Err(sqlite_why_not(&url, why_not(&url, error).await).into()),
     }
+}
+
+/// sqlx says "unable to open database file" for a SQLite file that is not there (without
+/// `mode=rwc`), a directory that is not there, and a file it may not open: which one, and what to
+/// do, is added.
+fn sqlite_why_not(url: &str, error: DbErr) -> DbErr {
+    let said = match &error {
+        DbErr::Conn(inner) => inner.to_string(),
+        other => other.to_string(),
+    };
+    if !said.contains("unable to open database file") {
+        return error;
+    }
+    let Some(path) = sqlite_path(url) else {
+        return error;
+    };
+    let why = match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => format!("no directory {}", dir.display()),
+        _ if !path.exists() => format!(
+            "no SQLite file at {} (`?mode=rwc` in the URL creates one; `tower-audit migrate` \
+             creates it with its table)",
+            path.display()
+        ),
+        _ => format!(
+            "{} cannot be opened: check its permissions, and its directory's (SQLite writes its \
+             `-wal` and `-shm` files beside it)",
+            path.display()
+        ),
+    };
+    DbErr::Conn(RuntimeErr::Internal(format!("{said}: {why}")))
+}
+
+/// The file a SQLite URL names (`sqlite://audit.db`, `sqlite:///var/lib/a.db?mode=rwc`,
+/// `sqlite:a.db`); `None` for other URLs and in-memory databases.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split(['?', '#']).next()?;
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
 /// sqlx reports a server it cannot reach (a wrong port, a host that is down) as "pool timed
@@ -188,6 +227,39 @@ mod tests {
         assert_eq!(pragma("journal_mode").await, "wal");
         assert_eq!(pragma("busy_timeout").await, "5000");
         assert_eq!(pragma("wal_autocheckpoint").await, "16384");
+    }
+
+    /// sqlx's own words for a SQLite file that is not there ("unable to open database file")
+    /// do not say what to do: the error names the path and the way to create it.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_missing_sqlite_file_is_named_with_the_way_to_create_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let error = connect(format!("sqlite://{}", path.display()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unable to open database file"), "{error}");
+        assert!(
+            error.contains(&format!("no SQLite file at {}", path.display())),
+            "{error}"
+        );
+        assert!(error.contains("?mode=rwc"), "{error}");
+        assert!(!path.exists());
+        // A directory that is not there is named as such.
+        let deeper = dir.path().join("nope").join("audit.db");
+        let error = connect(format!("sqlite://{}?mode=rwc", deeper.display()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!(
+                "no directory {}",
+                dir.path().join("nope").display()
+            )),
+            "{error}"
+        );
     }
 
     /// sqlx reports a server it cannot reach as a pool that timed out: the error now says which

@@ -973,38 +973,45 @@ async fn run_with_key(args: &[&str], url: &str) -> (std::process::Output, String
     (out, stderr)
 }
 
-/// A mistyped SQLite path given with the README's `?mode=rwc` is an error for every command
-/// but `migrate`, and leaves no empty database file behind: a command that reads (or purges)
-/// has nothing to do in a database it would have to create.
+/// A mistyped SQLite path, given with the README's `?mode=rwc` or plain as `--help` shows it,
+/// is an error for every command but `migrate` that names the way out, and leaves no empty
+/// database file behind: a command that reads (or purges) has nothing to do in a database it
+/// would have to create. `migrate` creates the file from either form (the plain one failed with
+/// "unable to open database file").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_migrate_creates_a_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("typo.db");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let commands: &[&[&str]] = &[
-        &["query"],
-        &["tail"],
-        &["stats"],
-        &["export"],
-        &["purge", "--older-than", "90d"],
-        &["replay", "--target", "http://127.0.0.1:9", "--dry-run"],
-        #[cfg(feature = "integrity")]
-        &["verify"],
-    ];
-    for args in commands {
-        let (out, stderr) = run_with_key(args, &url).await;
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(!path.exists(), "{args:?} created {}", path.display());
-        assert!(stderr.contains("tower-audit migrate"), "{args:?}: {stderr}");
+    for (name, query) in [("typo.db", "?mode=rwc"), ("plain.db", "")] {
+        let path = dir.path().join(name);
+        let url = format!("sqlite://{}{query}", path.display());
+        let commands: &[&[&str]] = &[
+            &["query"],
+            &["tail"],
+            &["stats"],
+            &["export"],
+            &["purge", "--older-than", "90d"],
+            &["replay", "--target", "http://127.0.0.1:9", "--dry-run"],
+            #[cfg(feature = "integrity")]
+            &["verify"],
+        ];
+        for args in commands {
+            let (out, stderr) = run_with_key(args, &url).await;
+            assert_eq!(out.status.code(), Some(1), "{url} {args:?}: {stderr}");
+            assert!(!path.exists(), "{args:?} created {}", path.display());
+            assert!(
+                stderr.contains("tower-audit migrate"),
+                "{url} {args:?}: {stderr}"
+            );
+        }
+        let out = Command::new(BIN)
+            .arg("migrate")
+            .env("DATABASE_URL", &url)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{url}: {out:?}");
+        assert!(path.exists(), "{url}");
     }
-    let out = Command::new(BIN)
-        .arg("migrate")
-        .env("DATABASE_URL", &url)
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(path.exists());
 }
 
 /// PostgreSQL's error line: the server's message, SQLSTATE, detail and hint, as `psql` shows

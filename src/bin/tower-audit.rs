@@ -705,7 +705,7 @@ async fn connect(url: Option<String>, create: bool) -> Result<DatabaseConnection
         .filter(|url| !url.trim().is_empty())
         .ok_or("no database: pass --database-url or set DATABASE_URL")?;
     let opened = if create {
-        url.clone()
+        with_create(&url)
     } else {
         without_create(&url)
     };
@@ -714,12 +714,29 @@ async fn connect(url: Option<String>, create: bool) -> Result<DatabaseConnection
         // A URL that does not parse, or names no driver, is quoted whole in the error, which
         // may end up in a scheduled job's log.
         Err(error) => {
-            let mut line = without_password(&url, one_line(&error));
-            if opened != url && line.contains("unable to open database file") {
-                line.push_str(" (no SQLite file there: check the path, or create it with `tower-audit migrate`)");
-            }
-            Err(line.into())
+            let line = without_password(&url, one_line(&error));
+            // Only `migrate` creates a file here, whatever the URL says.
+            Err(line
+                .replace("`?mode=rwc` in the URL creates one; ", "")
+                .into())
         }
+    }
+}
+
+/// A SQLite `url` that says no `mode` given `mode=rwc`: `migrate` creates the file `--help`'s
+/// `sqlite://audit.db` names (sqlx opens a file that is not there only with that mode).
+fn with_create(url: &str) -> String {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") {
+        return url.to_owned();
+    }
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    if query.split('&').any(|pair| pair.starts_with("mode=")) {
+        return url.to_owned();
+    }
+    if query.is_empty() {
+        format!("{base}?mode=rwc")
+    } else {
+        format!("{base}?{query}&mode=rwc")
     }
 }
 
