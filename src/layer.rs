@@ -268,7 +268,7 @@ pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 /// | [`insert_mode`](Self::insert_mode) | [`InsertMode::Fast`] | `COPY` on PostgreSQL, statements prepared once elsewhere; or SeaORM `insert_many` per batch |
 /// | [`insert_timeout`](Self::insert_timeout) | 30 s | longest a database call of the writer's may take before it counts as failed (a stalled connection); not 0 |
 /// | `integrity` (feature `integrity`) | off | keyed hash chain over the rows, checkpoints |
-/// | [`outage_alert`](Self::outage_alert) | 30 s | how long the database may fail before `tracing::error!` (then once per period) |
+/// | [`outage_alert`](Self::outage_alert) | 30 s | how long the database may fail before `tracing::error!` (then once per period); a missing table is logged at once |
 /// | [`batch_size`](Self::batch_size) | 512 | records per transaction, at least 1, at most `capacity` (under a backlog up to 8,192, or four batches) |
 /// | [`flush_interval`](Self::flush_interval) | 100 ms | longest a record waits for a batch to fill; not 0 |
 /// | [`max_retry_backoff`](Self::max_retry_backoff) | 10 s | longest pause between retries of a failing batch; not 0 |
@@ -609,7 +609,9 @@ impl AuditLayerBuilder {
     }
 
     /// How long the database may fail before the writer logs at `error` level (and again once
-    /// per period while it keeps failing).
+    /// per period while it keeps failing). A failure for want of the table (the database was
+    /// not migrated) is logged at `error` level at once, and flagged in
+    /// [`WriterStats::schema_missing`](crate::WriterStats::schema_missing).
     pub fn outage_alert(mut self, after: Duration) -> Self {
         self.writer.outage_alert = after;
         self

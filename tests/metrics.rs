@@ -88,6 +88,56 @@ async fn writer_counters_reach_the_recorder() {
         metrics.get("tower_audit_queue_len"),
         Some(DebugValue::Gauge(queued)) if queued.into_inner() == 0.0
     ));
+
+    // A writer whose database was never migrated: `tower_audit_schema_missing` says so from its
+    // first failed insert, and goes back to 0 once the table is there and its records written.
+    let db = tower_audit::connect("sqlite::memory:").await.unwrap();
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .max_retry_backoff(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let router = Router::new()
+        .route("/x", get(|| async { "x" }))
+        .layer(layer);
+    let request = http::Request::get("/x")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    response.into_body().collect().await.unwrap();
+    let mut stats = guard.watch_stats();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        stats.wait_for(|s| s.schema_missing),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        gauge_of(&by_name(&snapshotter), "tower_audit_schema_missing"),
+        1.0
+    );
+    tower_audit::migrate(&db).await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        stats.wait_for(|s| s.written == 1 && !s.schema_missing),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        gauge_of(&by_name(&snapshotter), "tower_audit_schema_missing"),
+        0.0
+    );
+    drop(router);
+    guard.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+/// A gauge's value; fails the test when `name` is not a gauge.
+fn gauge_of(metrics: &std::collections::HashMap<String, DebugValue>, name: &str) -> f64 {
+    match metrics.get(name) {
+        Some(DebugValue::Gauge(value)) => value.into_inner(),
+        other => panic!("{name}: {other:?}"),
+    }
 }
 
 /// The metrics the `metrics` feature documents (README, "The writer").
@@ -110,6 +160,7 @@ const DOCUMENTED: &[&str] = &[
     "tower_audit_queue_len",
     "tower_audit_journal_bytes",
     "tower_audit_database_away_seconds",
+    "tower_audit_schema_missing",
 ];
 
 /// The recorder's metrics by name.

@@ -35,6 +35,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     killed_process_replays_its_journal_on_restart,
     memory_stays_bounded_while_the_database_is_away,
     bad_input_is_served_and_written,
+    an_unmigrated_database_is_named_at_once_and_loses_nothing,
     a_refused_row_is_isolated_and_written_in_a_safe_form,
     a_row_a_trigger_refuses_is_isolated_and_written_in_a_safe_form,
     #[cfg(feature = "integrity")]
@@ -674,6 +675,56 @@ async fn a_body_past_the_queues_budget_is_shed_and_its_record_kept(t: Arc<TestDb
             (kept(3).as_str(), false, BODY as i64),
         ]
     );
+}
+
+/// A database that was never migrated (a schema or database of its own with no `audit_log`):
+/// the first failed insert is named for what it is (SQLite's "no such table", PostgreSQL's
+/// 42P01, MySQL's 1146), in `stats().schema_missing`, long before `outage_alert`; the records
+/// wait in the journal, and once the table is created every one of them is written.
+async fn an_unmigrated_database_is_named_at_once_and_loses_nothing(t: Arc<TestDb>) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("audit.journal");
+    let (layer, guard) = tuned(AuditLayer::builder(writer_db(&t, t.url()).await))
+        .journal(&journal)
+        .batch_size(4)
+        .build()
+        .unwrap();
+    let server = Server::start(app(layer)).await;
+    let client = client();
+    for i in 0..6 {
+        let request = http::Request::get(server.url("/ok"))
+            .header("x-request-id", format!("unmigrated-{i}"))
+            .body(empty())
+            .unwrap();
+        assert_eq!(send(&client, request).await.0, StatusCode::OK);
+    }
+    wait_stats(&guard, "the missing table was not named", |s| {
+        s.schema_missing && s.failed_batches >= 1
+    })
+    .await;
+    let stats = guard.stats();
+    assert!(
+        stats.database_away_for.unwrap() < Duration::from_secs(30),
+        "{stats:?}"
+    );
+    assert_eq!(stats.written + stats.lost + stats.dropped, 0, "{stats:?}");
+
+    let db = t.migrated().await;
+    wait_stats(&guard, "the kept records were not written", |s| {
+        s.written == 6 && !s.schema_missing && s.journal_bytes == 0
+    })
+    .await;
+    server.stop().await;
+    let report = guard.shutdown(WAIT).await.unwrap();
+    assert_eq!((report.written, report.lost, report.journaled), (6, 0, 0));
+    let mut ids: Vec<_> = rows(&db)
+        .await
+        .into_iter()
+        .filter_map(|row| row.request_id)
+        .collect();
+    ids.sort();
+    let sent: Vec<_> = (0..6).map(|i| format!("unmigrated-{i}")).collect();
+    assert_eq!(ids, sent);
 }
 
 /// The database refuses one row of a batch (a constraint the table was given for the test): the

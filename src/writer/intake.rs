@@ -208,9 +208,11 @@ impl Channel {
         let stats = self.snapshot();
         #[cfg(feature = "metrics")]
         {
-            // Only the worker publishes: the snapshot replaced is the one exported last.
-            let previous = self.published.send_replace(stats.clone());
+            // Only the worker publishes: the snapshot published is the one exported last.
+            // Exported first, so that whoever the new stats wake finds the metrics as new.
+            let previous = self.published.borrow().clone();
             super::stats::export(&stats, &previous);
+            self.published.send_replace(stats);
         }
         #[cfg(not(feature = "metrics"))]
         self.published.send_replace(stats);

@@ -622,6 +622,79 @@ mod tests {
             .expect("a 32-byte key");
     }
 
+    /// A database that was never migrated (no `audit_log` table) is named at the first failed
+    /// insert: an error that says how to migrate, and `stats().schema_missing`, long before
+    /// `outage_alert` (30 s). Before, it passed for an outage: a warning per retry, an error
+    /// after 30 s, neither naming the cause. The records are kept (journal, or the queue
+    /// without one) and written once the table is created, the flag then cleared.
+    #[tokio::test]
+    async fn an_unmigrated_database_is_named_at_once_and_its_records_kept() {
+        use sea_orm::EntityTrait;
+
+        for journal in [true, false] {
+            // This thread's: the writer runs here (a current-thread runtime).
+            let (lines, logs) = crate::test_logs::capture();
+            let dir = tempfile::tempdir().expect("dir");
+            let db = crate::connect("sqlite::memory:").await.expect("db");
+            let mut builder = crate::AuditLayer::builder(db.clone())
+                .batch_size(2)
+                .max_retry_backoff(Duration::from_millis(100));
+            if journal {
+                builder = builder.journal(dir.path().join("audit.journal"));
+            }
+            let (layer, guard, writer) = builder.build_pair().expect("layer");
+            let task = tokio::spawn(writer);
+            get_each(&layer, &["/a", "/b"]).await;
+            assert!(
+                wait_for(&guard, |s| s.failed_batches >= 1).await,
+                "journal {journal}: {:?}",
+                guard.stats()
+            );
+            let stats = guard.stats();
+            assert!(stats.schema_missing, "journal {journal}: {stats:?}");
+            assert!(
+                stats.database_away_for.expect("away") < Duration::from_secs(30),
+                "{stats:?}"
+            );
+            let text = lines.text();
+            let named = text.lines().find(|line| {
+                line.contains("ERROR")
+                    && line.contains("not migrated")
+                    && line.contains("tower_audit::migrate")
+                    && line.contains("tower-audit migrate")
+                    && line.contains("no such table")
+            });
+            assert!(named.is_some(), "journal {journal}:\n{text}");
+            if journal {
+                assert!(named.is_some_and(|line| line.contains("journal")), "{text}");
+            }
+
+            crate::migrate(&db).await.expect("migrate");
+            assert!(
+                wait_for(&guard, |s| s.written == 2 && !s.schema_missing).await,
+                "journal {journal}: {:?}",
+                guard.stats()
+            );
+            drop(layer);
+            let report = guard
+                .shutdown(Duration::from_secs(5))
+                .await
+                .expect("shutdown");
+            assert_eq!((report.written, report.lost), (2, 0), "{report:?}");
+            task.await.expect("writer");
+            drop(logs);
+            let mut paths: Vec<_> = crate::entity::audit_log::Entity::find()
+                .all(&db)
+                .await
+                .expect("rows")
+                .into_iter()
+                .map(|row| row.path)
+                .collect();
+            paths.sort();
+            assert_eq!(paths, ["/a", "/b"], "journal {journal}");
+        }
+    }
+
     /// The journal's bound holds whichever order the builder's calls come in. Given before
     /// `.journal(path)`, `journal_max_bytes` (and `journal_fsync`) were dropped without a word,
     /// and the journal took records up to the default 1 GiB.

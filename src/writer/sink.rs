@@ -1284,6 +1284,39 @@ pub(crate) fn is_rejection(error: &DbErr) -> bool {
             || matches!(code, "45000" | "P0001" | "P0004" | "54000" | "54001"))
 }
 
+/// Whether `error` says the table or one of its columns is not there: the database was never
+/// migrated (or was migrated by an older version). Like an outage, such a failure keeps the
+/// records; unlike one, it does not pass on its own, so the writer names it at once.
+///
+/// SQLite says so only in its message (`no such table: audit_log`, `table audit_log has no
+/// column named …`, code 1 like any other error); PostgreSQL with SQLSTATE 42P01
+/// (undefined_table) or 42703 (undefined_column); MySQL and MariaDB with 1146 and 1054
+/// (SQLSTATE 42S02 and 42S22).
+pub(crate) fn is_missing_schema(error: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) =
+        error
+    else {
+        return false;
+    };
+    let Some(database) = error.as_database_error() else {
+        return false;
+    };
+    #[cfg(feature = "sqlite")]
+    if database
+        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        let message = database.message();
+        return message.starts_with("no such table")
+            || (message.starts_with("table ") && message.contains(" has no column named "));
+    }
+    #[cfg(feature = "mysql")]
+    if let Some(mysql) = database.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(mysql.number(), 1146 | 1054);
+    }
+    matches!(database.code().as_deref(), Some("42P01" | "42703"))
+}
+
 /// The sink against real databases: SQLite always, PostgreSQL and MySQL when their test URLs
 /// are set (each test in its own schema or database, dropped afterwards).
 #[cfg(test)]
@@ -1646,6 +1679,37 @@ pub(super) mod tests {
         };
         let refused = super::chunk_size(backend, &[too_large], usize::MAX, budget);
         assert!(refused.is_err_and(|error| super::is_rejection(&error)));
+    }
+
+    /// A column or the whole table missing (a database migrated by an older version, or never)
+    /// is told from an outage and from a refused row on every backend and in both insert
+    /// modes: SQLite's message, PostgreSQL's 42703 and 42P01, MySQL's 1054 and 1146.
+    #[tokio::test]
+    async fn a_missing_column_or_table_is_told_apart() {
+        let targets = targets().await;
+        for target in &targets {
+            let name = target.name;
+            for (change, what) in [
+                ("ALTER TABLE audit_log DROP COLUMN latency_us", "column"),
+                ("DROP TABLE audit_log", "table"),
+            ] {
+                target.db.execute_unprepared(change).await.expect(change);
+                for mode in [InsertMode::Fast, InsertMode::Portable] {
+                    let error = Sink::new(target.db.clone(), mode)
+                        .insert(&[row(0)], None)
+                        .await
+                        .expect_err("no such column or table");
+                    assert!(
+                        super::is_missing_schema(&error) && !super::is_rejection(&error),
+                        "{name} {mode:?}, missing {what}: {error}"
+                    );
+                }
+            }
+            // A call that timed out (a stalled connection) is not.
+            let stalled = sea_orm::DbErr::Custom("insert did not complete within 1s".into());
+            assert!(!super::is_missing_schema(&stalled));
+        }
+        cleanup(targets).await;
     }
 
     /// Values that consecutive rows share are bound once and shared (SQLite): runs, values that

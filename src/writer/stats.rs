@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 
@@ -73,6 +73,11 @@ pub struct WriterStats {
     pub queue_len: usize,
     /// The last database error, if any.
     pub last_error: Option<String>,
+    /// The last write failed because the `audit_log` table, or one of its columns, is missing:
+    /// the database was not migrated (see [`migrate`](crate::migrate)). The records are kept as
+    /// in an outage, and written once the table is there; cleared by the next insert that goes
+    /// in, or a failure for another cause.
+    pub schema_missing: bool,
 }
 
 #[derive(Debug, Default)]
@@ -95,6 +100,8 @@ pub(crate) struct Counters {
     pub(crate) heads_cut: AtomicU64,
     pub(crate) journal_unreadable: AtomicU64,
     pub(crate) journal_bytes: AtomicU64,
+    /// The last write failed for want of the table or a column (see `WriterStats`).
+    pub(crate) schema_missing: AtomicBool,
     last_error: Mutex<Option<String>>,
     away_since: Mutex<Option<std::time::Instant>>,
 }
@@ -136,6 +143,7 @@ impl Counters {
             database_away_for: lock(&self.away_since).map(|since| since.elapsed()),
             queue_len,
             last_error: lock(&self.last_error).clone(),
+            schema_missing: self.schema_missing.load(Ordering::Relaxed),
         }
     }
 }
@@ -229,6 +237,7 @@ pub(crate) fn export(stats: &WriterStats, previous: &WriterStats) {
             whole(stats.queue_len as u128),
             whole(u128::from(stats.journal_bytes)),
             whole(stats.database_away_for.map_or(0, |away| away.as_micros())),
+            i64::from(stats.schema_missing),
         ]
     }
     let mut sums = lock(&PROCESS_SUMS);
@@ -275,15 +284,17 @@ const COUNTERS: [&str; 15] = [
 ];
 
 #[cfg(feature = "metrics")]
-const GAUGES: [&str; 3] = [
+const GAUGES: [&str; 4] = [
     "tower_audit_queue_len",
     "tower_audit_journal_bytes",
     "tower_audit_database_away_seconds",
+    // 0 or 1 a writer: the writers whose table is missing.
+    "tower_audit_schema_missing",
 ];
 
 /// What a gauge's sum is divided by: the time is summed in microseconds, shown in seconds.
 #[cfg(feature = "metrics")]
-const GAUGE_UNITS: [f64; 3] = [1.0, 1.0, 1e6];
+const GAUGE_UNITS: [f64; 4] = [1.0, 1.0, 1e6, 1.0];
 
 /// The sums over the process's writers of what they published.
 #[cfg(feature = "metrics")]

@@ -192,6 +192,8 @@ pub(crate) struct Outage {
     attempt: u32,
     next_try: Option<Instant>,
     last_alert: Option<Instant>,
+    /// The missing table has been logged in this outage.
+    schema_named: bool,
 }
 
 impl Worker {
@@ -970,8 +972,32 @@ impl Worker {
         self.outage.next_try = Some(now + delay);
         Counters::add(&self.channel.stats.failed_batches, 1);
         self.channel.stats.set_last_error(error.to_string());
+        let schema_missing = sink::is_missing_schema(error);
+        self.channel
+            .stats
+            .schema_missing
+            .store(schema_missing, Ordering::Relaxed);
         self.channel.publish();
         let away = now - since;
+        if schema_missing && !self.outage.schema_named {
+            // Not an outage that passes on its own: say so now, not after `outage_alert`.
+            self.outage.schema_named = true;
+            let kept = match self.channel.journal {
+                Some(_) => "kept in the journal",
+                None => {
+                    "kept in memory (no journal: lost at shutdown if the table is still missing)"
+                }
+            };
+            tracing::error!(
+                %error,
+                records,
+                kept,
+                "tower-audit: the audit_log table or one of its columns is missing: the database \
+                 was not migrated. Run `tower-audit migrate` or call `tower_audit::migrate(&db)`; \
+                 the audit records are kept and written once the table is there"
+            );
+            return delay;
+        }
         let alert_due = self
             .outage
             .last_alert
@@ -998,9 +1024,18 @@ impl Worker {
     }
 
     fn database_is_back(&mut self) {
+        let schema_was_missing = self
+            .channel
+            .stats
+            .schema_missing
+            .swap(false, Ordering::Relaxed);
         if let Some(since) = self.outage.since.take() {
             tracing::warn!(after = ?since.elapsed(), "tower-audit: audit database is writable again");
             self.channel.stats.set_away(None);
+        }
+        // The insert published before this was called: again, without the flag.
+        if schema_was_missing {
+            self.channel.publish();
         }
         self.outage = Outage::default();
     }
