@@ -242,6 +242,13 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 /// allocated with the layer (2 GiB at this bound).
 pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 
+/// The smallest journal [`AuditLayerBuilder::build`] takes: room for one record with a whole
+/// body of `max_body_bytes`, its head and the body escaped as JSON (a quote or backslash takes
+/// two bytes) within 64 KiB and twice the body.
+fn min_journal_bytes(max_body_bytes: usize) -> u64 {
+    (64 << 10) + 2 * max_body_bytes as u64
+}
+
 /// Builds an [`AuditLayer`] and starts its writer.
 ///
 /// | setting | default | |
@@ -263,7 +270,7 @@ pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 /// | [`queue_body_bytes`](Self::queue_body_bytes) | 64 MiB | request body bytes the queued records keep in all, with the copies of long request heads; past it a record is queued without its body, or its head cut |
 /// | [`overflow`](Self::overflow) | `Spill` with a journal, else `DropNewest` | what a full queue does (see [`Overflow`]) |
 /// | [`journal`](Self::journal) | none | local file that keeps records while the database is away |
-/// | [`journal_max_bytes`](Self::journal_max_bytes) | 1 GiB | the journal's bound, not 0; rows past it are dropped and counted |
+/// | [`journal_max_bytes`](Self::journal_max_bytes) | 1 GiB | the journal's bound, at least 64 KiB and twice `max_body_bytes` (192 KiB with the default bodies); rows past it are dropped and counted |
 /// | [`journal_fsync`](Self::journal_fsync) | [`FsyncPolicy::Interval`] 1 s | when journal appends are forced to disk |
 /// | [`insert_mode`](Self::insert_mode) | [`InsertMode::Fast`] | `COPY` on PostgreSQL, statements prepared once elsewhere; or SeaORM `insert_many` per batch |
 /// | [`insert_timeout`](Self::insert_timeout) | 30 s | longest a database call of the writer's may take before it counts as failed (a stalled connection); not 0 |
@@ -291,7 +298,8 @@ pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 /// `capacity` of 0 or past 2<sup>24</sup> (its slots are allocated at once), a `batch_size` of
 /// 0, a `flush_interval` of 0 (the writer would never pause), an `insert_timeout` or
 /// `max_retry_backoff` of 0 (every insert would fail, or be retried at once), a
-/// `journal_max_bytes` of 0, a skip
+/// `journal_max_bytes` too small for one record with a whole body (under 64 KiB and twice
+/// `max_body_bytes`), a skip
 /// path that is empty, lacks its leading `/` or holds a query (it would match nothing, or, as an
 /// empty prefix, everything), a `request_id_header` that carries a credential by the redactor's
 /// rules (`authorization`, `x-api-key`, …: the id is stored unredacted) or frames or routes the
@@ -577,7 +585,9 @@ impl AuditLayerBuilder {
     /// once replay reaches its end); records past it are dropped and counted. Once the database
     /// takes rows again, new records are queued and written beside the replay rather than
     /// journaled, so a journal an outage filled does not turn them away. Takes effect with
-    /// [`journal`](Self::journal), before or after it. [`build`](Self::build) refuses 0.
+    /// [`journal`](Self::journal), before or after it. [`build`](Self::build) refuses a bound
+    /// that could not hold one record with a whole body: under 64 KiB and twice
+    /// [`max_body_bytes`](Self::max_body_bytes) (192 KiB with the default 64 KiB bodies).
     pub fn journal_max_bytes(mut self, bytes: u64) -> Self {
         self.journal.max_bytes = bytes;
         self
@@ -702,12 +712,14 @@ impl AuditLayerBuilder {
         if let FsyncPolicy::Interval(every) = &mut journal.fsync {
             *every = (*every).min(FAR_FUTURE);
         }
-        if journal.path.is_some() && journal.max_bytes == 0 {
-            return Err(Error::Config(
-                "journal_max_bytes(0): the journal could hold no record; leave out .journal() \
-                 for none"
-                    .into(),
-            ));
+        let floor = min_journal_bytes(config.max_body_bytes);
+        if journal.path.is_some() && journal.max_bytes < floor {
+            return Err(Error::Config(format!(
+                "journal_max_bytes({}): the journal could not hold one record with a whole \
+                 body; it needs at least {floor} bytes with max_body_bytes({}) (64 KiB and \
+                 twice the body); leave out .journal() for none",
+                journal.max_bytes, config.max_body_bytes
+            )));
         }
         // The clock calibrates itself at its first reading (about half a millisecond here):
         // now, rather than on the first request.
@@ -1126,6 +1138,59 @@ mod tests {
                 .build_pair(),
             "journal_max_bytes",
         );
+    }
+
+    /// A journal too small for one record with a whole body (64 KiB, and twice
+    /// `max_body_bytes`, for its head and its body escaped as JSON) is refused, whichever
+    /// order the settings come in: `journal_max_bytes(1)` was taken, and the journal dropped
+    /// every record an outage sent it.
+    #[tokio::test]
+    async fn a_journal_too_small_for_one_record_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let floor = (64 << 10) + 2 * (64 << 10);
+        for bytes in [1, 4096, floor - 1] {
+            config_error(
+                AuditLayer::builder(db().await)
+                    .journal(&path)
+                    .journal_max_bytes(bytes)
+                    .build_pair(),
+                "journal_max_bytes",
+            );
+            config_error(
+                AuditLayer::builder(db().await)
+                    .journal_max_bytes(bytes)
+                    .journal(&path)
+                    .build_pair(),
+                "journal_max_bytes",
+            );
+        }
+        // Larger bodies need a larger journal; without bodies, 64 KiB will do.
+        config_error(
+            AuditLayer::builder(db().await)
+                .max_body_bytes(1 << 20)
+                .journal(&path)
+                .journal_max_bytes(floor)
+                .build_pair(),
+            "journal_max_bytes",
+        );
+        for (body, bytes) in [
+            (64 << 10, floor),
+            (1 << 20, (64 << 10) + (2 << 20)),
+            (0, 64 << 10),
+        ] {
+            let built = AuditLayer::builder(db().await)
+                .max_body_bytes(body)
+                .journal_max_bytes(bytes)
+                .journal(&path)
+                .build_pair();
+            assert!(built.is_ok(), "{body} {bytes}: {:?}", built.err());
+        }
+        // Without a journal, the bound means nothing and is not checked.
+        let built = AuditLayer::builder(db().await)
+            .journal_max_bytes(1)
+            .build_pair();
+        assert!(built.is_ok(), "{:?}", built.err());
     }
 
     /// Paths the layer compares with start with `/`: an empty one or one without it never

@@ -697,15 +697,19 @@ mod tests {
 
     /// The journal's bound holds whichever order the builder's calls come in. Given before
     /// `.journal(path)`, `journal_max_bytes` (and `journal_fsync`) were dropped without a word,
-    /// and the journal took records up to the default 1 GiB.
+    /// and the journal took records up to the default 1 GiB. Here the smallest bound taken (64
+    /// KiB, without bodies) fills while the database is away: the journal stops at it, and the
+    /// records past it are dropped and counted, not appended.
     #[tokio::test]
     async fn journal_settings_given_before_the_journal_hold() {
+        const BOUND: u64 = 64 << 10;
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("audit.journal");
         // No table: every insert fails, as while the database is away.
         let db = crate::connect("sqlite::memory:").await.expect("db");
         let (layer, guard, writer) = crate::AuditLayer::builder(db)
-            .journal_max_bytes(1)
+            .max_body_bytes(0)
+            .journal_max_bytes(BOUND)
             .journal_fsync(super::FsyncPolicy::EveryBatch)
             .journal(&path)
             .build_pair()
@@ -713,17 +717,41 @@ mod tests {
         let task = tokio::spawn(writer);
         get_each(&layer, &["/first"]).await;
         assert!(
-            wait_for(&guard, |s| s.dropped == 1).await,
+            wait_for(&guard, |s| s.spilled == 1).await,
             "{:?}",
             guard.stats()
         );
-        assert_eq!(std::fs::metadata(&path).expect("journal").len(), 0);
+        // A row takes a few hundred bytes: 2,000 are far past the bound, far below 1 GiB.
+        let paths: Vec<String> = (0..2_000).map(|i| format!("/{i}")).collect();
+        for chunk in paths.chunks(100) {
+            get_each(
+                &layer,
+                &chunk.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
+            .await;
+            if guard.stats().dropped > 0 {
+                break;
+            }
+        }
+        let stats = guard.stats();
+        assert!(
+            stats.dropped > 0,
+            "the journal took every record: {stats:?}"
+        );
+        let len = std::fs::metadata(&path).expect("journal").len();
+        assert!(
+            len <= BOUND,
+            "{len} bytes journaled past a bound of {BOUND}"
+        );
+        assert!(len > BOUND / 2, "{len} bytes: the journal was not filled");
+        assert_eq!(stats.spilled + stats.dropped, stats.captured, "{stats:?}");
         drop(layer);
         let report = guard
             .shutdown(Duration::from_secs(1))
             .await
             .expect("shutdown");
-        assert_eq!((report.written, report.journaled), (0, 0), "{report:?}");
+        assert_eq!(report.written, 0, "{report:?}");
+        assert_eq!(report.journaled, stats.spilled, "{report:?}");
         task.await.expect("writer");
     }
 
@@ -1340,7 +1368,9 @@ mod tests {
         let full = std::fs::metadata(&path).expect("journal").len();
         let db = crate::connect("sqlite::memory:").await.expect("db");
         crate::migrate(&db).await.expect("migrate");
+        // No bodies: the journal's floor is then 64 KiB, below what the old rows take.
         let (layer, guard, writer) = crate::AuditLayer::builder(db)
+            .max_body_bytes(0)
             .journal(&path)
             .journal_max_bytes(full)
             .batch_size(5)
