@@ -275,6 +275,7 @@ fn min_journal_bytes(max_body_bytes: usize) -> u64 {
 /// | [`insert_mode`](Self::insert_mode) | [`InsertMode::Fast`] | `COPY` on PostgreSQL, statements prepared once elsewhere; or SeaORM `insert_many` per batch |
 /// | [`insert_timeout`](Self::insert_timeout) | 30 s | longest a database call of the writer's may take before it counts as failed (a stalled connection); not 0 |
 /// | `integrity` (feature `integrity`) | off | keyed hash chain over the rows, checkpoints |
+/// | `writer_name` (feature `metrics`) | none | the `writer` label of its metrics; unnamed writers' metrics are unlabelled, counted together |
 /// | [`outage_alert`](Self::outage_alert) | 30 s | how long the database may fail before `tracing::error!` (then once per period); a missing table is logged at once |
 /// | [`batch_size`](Self::batch_size) | 512 | records per transaction, at least 1, at most `capacity` (under a backlog up to 8,192, or four batches) |
 /// | [`flush_interval`](Self::flush_interval) | 100 ms | longest a record waits for a batch to fill; not 0 |
@@ -635,6 +636,16 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// Names the writer in its metrics (feature `metrics`): they carry the label
+    /// `writer="<name>"` and count this writer alone (with any other of the same name). Without
+    /// a name, a writer's metrics are unlabelled and counted with the process's other unnamed
+    /// writers. Give each layer its own name to tell an HTTP from a gRPC server's writer.
+    #[cfg(feature = "metrics")]
+    pub fn writer_name(mut self, name: impl Into<String>) -> Self {
+        self.writer.name = Some(name.into());
+        self
+    }
+
     /// Longest pause between two attempts at a failing batch. Not 0, which would retry without
     /// pause ([`build`](Self::build) refuses it).
     pub fn max_retry_backoff(mut self, max: Duration) -> Self {
@@ -773,6 +784,8 @@ impl AuditLayerBuilder {
             overflow,
             journal,
             rows: Arc::new(writer.rows.clone()),
+            #[cfg(feature = "metrics")]
+            name: writer.name.clone(),
         });
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let (report_tx, report_rx) = oneshot::channel();

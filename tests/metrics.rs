@@ -130,6 +130,106 @@ async fn writer_counters_reach_the_recorder() {
     );
     drop(router);
     guard.shutdown(Duration::from_secs(10)).await.unwrap();
+
+    // Two writers whose database is away, one since a second before the other: the time away
+    // is the longer of the two, not their sum, and 0 once both have stopped.
+    let unmigrated = || async {
+        let db = tower_audit::connect("sqlite::memory:").await.unwrap();
+        let (layer, guard) = AuditLayer::builder(db)
+            .max_retry_backoff(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        let router = Router::new()
+            .route("/x", get(|| async { "x" }))
+            .layer(layer);
+        let request = http::Request::get("/x")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+        guard
+    };
+    let away_at_least = |guard: &tower_audit::WriterGuard, millis| {
+        let mut stats = guard.watch_stats();
+        async move {
+            let away = |s: &tower_audit::WriterStats| {
+                s.database_away_for
+                    .is_some_and(|away| away >= Duration::from_millis(millis))
+            };
+            tokio::time::timeout(Duration::from_secs(20), stats.wait_for(away))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    };
+    let first = unmigrated().await;
+    away_at_least(&first, 1_000).await;
+    let second = unmigrated().await;
+    away_at_least(&second, 500).await;
+    let away = gauge_of(&by_name(&snapshotter), "tower_audit_database_away_seconds");
+    let longest = first.stats().database_away_for.unwrap().as_secs_f64();
+    assert!(
+        (1.0..=longest).contains(&away),
+        "away {away} s, the longer writer's {longest} s"
+    );
+    first.shutdown(Duration::from_millis(100)).await.unwrap();
+    second.shutdown(Duration::from_millis(100)).await.unwrap();
+    let metrics = by_name(&snapshotter);
+    assert_eq!(gauge_of(&metrics, "tower_audit_database_away_seconds"), 0.0);
+    assert_eq!(gauge_of(&metrics, "tower_audit_schema_missing"), 0.0);
+
+    // Writers given a name publish under the label `writer`, each its own, and leave the
+    // unlabelled metrics alone. A snapshot of this recorder sets what it read to 0, so one is
+    // taken after they stopped and read for everything: an unlabelled counter published
+    // since the last one would hold its whole total again.
+    by_name(&snapshotter);
+    for (name, requests) in [("http", 3), ("grpc", 2)] {
+        let db = tower_audit::connect("sqlite::memory:").await.unwrap();
+        tower_audit::migrate(&db).await.unwrap();
+        let (layer, guard) = AuditLayer::builder(db).writer_name(name).build().unwrap();
+        let router = Router::new()
+            .route("/x", get(|| async { "x" }))
+            .layer(layer);
+        for _ in 0..requests {
+            let request = http::Request::get("/x")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = router.clone().oneshot(request).await.unwrap();
+            response.into_body().collect().await.unwrap();
+        }
+        guard.shutdown(Duration::from_secs(10)).await.unwrap();
+    }
+    let snapshot = snapshotter.snapshot().into_vec();
+    let labelled = |name: &str, writer: Option<&str>| {
+        snapshot
+            .iter()
+            .find(|(key, _, _, _)| {
+                let labels: Vec<_> = key
+                    .key()
+                    .labels()
+                    .map(|label| (label.key(), label.value()))
+                    .collect();
+                key.key().name() == name
+                    && labels
+                        == writer
+                            .map(|w| ("writer", w))
+                            .into_iter()
+                            .collect::<Vec<_>>()
+            })
+            .map(|(_, _, _, value)| value)
+    };
+    for (writer, written) in [("http", 3), ("grpc", 2)] {
+        let counted = labelled("tower_audit_records_written_total", Some(writer));
+        assert_eq!(counted, Some(&DebugValue::Counter(written)), "{writer}");
+        for name in DOCUMENTED {
+            assert!(
+                labelled(name, Some(writer)).is_some(),
+                "{name}{{writer={writer}}}"
+            );
+        }
+    }
+    let unlabelled = labelled("tower_audit_records_written_total", None);
+    assert_eq!(unlabelled, Some(&DebugValue::Counter(0)));
 }
 
 /// A gauge's value; fails the test when `name` is not a gauge.
@@ -163,7 +263,7 @@ const DOCUMENTED: &[&str] = &[
     "tower_audit_schema_missing",
 ];
 
-/// The recorder's metrics by name.
+/// The recorder's metrics without labels, by name.
 fn by_name(
     snapshotter: &metrics_util::debugging::Snapshotter,
 ) -> std::collections::HashMap<String, DebugValue> {
@@ -171,6 +271,7 @@ fn by_name(
         .snapshot()
         .into_vec()
         .into_iter()
+        .filter(|(key, _, _, _)| key.key().labels().next().is_none())
         .map(|(key, _, _, value)| (key.key().name().to_owned(), value))
         .collect()
 }

@@ -57,6 +57,9 @@ pub(crate) struct Channel {
     /// The shutdown deadline, once the guard asks: database calls under way when it comes are
     /// cut off at it (the worker sees the ask itself only between calls).
     pub(crate) shutdown_deadline: watch::Sender<Option<tokio::time::Instant>>,
+    /// Where this writer's stats go in the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: super::stats::Exported,
     /// Times the worker woke from a wait, for tests that it sleeps when idle.
     #[cfg(test)]
     pub(crate) wakeups: AtomicU64,
@@ -69,6 +72,8 @@ pub(crate) struct ChannelConfig {
     pub(crate) overflow: Overflow,
     pub(crate) journal: Option<Journal>,
     pub(crate) rows: Arc<RowConfig>,
+    #[cfg(feature = "metrics")]
+    pub(crate) name: Option<String>,
 }
 
 impl Channel {
@@ -100,6 +105,8 @@ impl Channel {
             last_drop_log: AtomicU64::new(0),
             last_journal_error_log: AtomicU64::new(0),
             shutdown_deadline: watch::Sender::new(None),
+            #[cfg(feature = "metrics")]
+            metrics: super::stats::Exported::new(config.name),
             #[cfg(test)]
             wakeups: AtomicU64::new(0),
         };
@@ -211,7 +218,7 @@ impl Channel {
             // Only the worker publishes: the snapshot published is the one exported last.
             // Exported first, so that whoever the new stats wake finds the metrics as new.
             let previous = self.published.borrow().clone();
-            super::stats::export(&stats, &previous);
+            self.metrics.export(&stats, &previous);
             self.published.send_replace(stats);
         }
         #[cfg(not(feature = "metrics"))]

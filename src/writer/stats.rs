@@ -190,14 +190,17 @@ fn stripe() -> usize {
     })
 }
 
-/// Publishes a writer's snapshot through the `metrics` facade (feature `metrics`), given the
-/// one it published before: counters carry the totals of every writer of the process, gauges
-/// the sums of their current states.
+/// A writer's place in the `metrics` facade (feature `metrics`): its name, if it was given one
+/// ([`writer_name`](crate::AuditLayerBuilder::writer_name)), and an id among the process's
+/// writers.
 ///
-/// Each writer adds what changed since its last snapshot to the process's sums, and the
-/// recorder is given the sums: two writers (an HTTP and a gRPC server side by side) neither
-/// overwrite each other's figures nor keep only the larger one, and what was counted before a
-/// recorder was installed still shows.
+/// Writers of one name (or all the unnamed ones) make one group: each adds what changed since
+/// its last snapshot to the group's counters and summed gauges, and the recorder is given those
+/// sums, under the label `writer="<name>"` for a named group. So two writers (an HTTP and a
+/// gRPC server side by side) neither overwrite each other's figures nor keep only the larger
+/// one, and what was counted before a recorder was installed still shows. A time away and a
+/// missing table are not amounts: for them the group shows its longest, or whether any
+/// writer's table is missing, among the writers still running.
 ///
 /// | metric | kind |
 /// | --- | --- |
@@ -207,61 +210,140 @@ fn stripe() -> usize {
 /// | `tower_audit_request_bodies_shed_total` (records kept without their body, see [`WriterStats::bodies_shed`]) | counter |
 /// | `tower_audit_request_heads_cut_total` (requests whose long head was cut, see [`WriterStats::heads_cut`]) | counter |
 /// | `tower_audit_journal_unreadable_total` (journaled rows set aside at replay, see [`WriterStats::journal_unreadable`]) | counter |
-/// | `tower_audit_queue_len`, `tower_audit_journal_bytes`, `tower_audit_database_away_seconds` | gauge |
+/// | `tower_audit_queue_len`, `tower_audit_journal_bytes` (sums) | gauge |
+/// | `tower_audit_database_away_seconds` (the longest), `tower_audit_schema_missing` (0 or 1) | gauge |
 #[cfg(feature = "metrics")]
-pub(crate) fn export(stats: &WriterStats, previous: &WriterStats) {
-    use metrics::{counter, gauge};
-    fn counts(stats: &WriterStats) -> [u64; COUNTERS.len()] {
-        [
-            stats.captured,
-            stats.written,
-            stats.dropped,
-            stats.lost,
-            stats.spilled,
-            stats.replayed,
-            stats.dead_lettered,
-            stats.skipped,
-            stats.rejected,
-            stats.blocked,
-            u64::try_from(stats.blocked_for.as_micros()).unwrap_or(u64::MAX),
-            stats.failed_batches,
-            stats.bodies_shed,
-            stats.heads_cut,
-            stats.journal_unreadable,
-        ]
+#[derive(Debug)]
+pub(crate) struct Exported {
+    name: Option<String>,
+    id: u64,
+}
+
+#[cfg(feature = "metrics")]
+impl Exported {
+    pub(crate) fn new(name: Option<String>) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self {
+            name,
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
     }
-    // Whole numbers (the time in microseconds), so that the sums come back to exactly 0.
-    fn levels(stats: &WriterStats) -> [i64; GAUGES.len()] {
-        let whole = |n: u128| i64::try_from(n).unwrap_or(i64::MAX);
-        [
-            whole(stats.queue_len as u128),
-            whole(u128::from(stats.journal_bytes)),
-            whole(stats.database_away_for.map_or(0, |away| away.as_micros())),
-            i64::from(stats.schema_missing),
-        ]
+
+    /// Adds what changed from `previous` to `stats` to the group's figures and publishes them.
+    pub(crate) fn export(&self, stats: &WriterStats, previous: &WriterStats) {
+        let mut groups = lock(&GROUPS);
+        let group = match groups.iter().position(|g| g.name == self.name) {
+            Some(at) => &mut groups[at],
+            None => {
+                groups.push(Group::new(self.name.clone()));
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        for ((total, now), before) in group
+            .totals
+            .iter_mut()
+            .zip(counts(stats))
+            .zip(counts(previous))
+        {
+            *total = total.saturating_add(now.saturating_sub(before));
+        }
+        for ((sum, now), before) in group.sums.iter_mut().zip(sums(stats)).zip(sums(previous)) {
+            *sum = sum.saturating_add(now.saturating_sub(before)).max(0);
+        }
+        match group.peaks.iter_mut().find(|(id, _)| *id == self.id) {
+            Some((_, peaks)) => *peaks = peaks_of(stats),
+            None => group.peaks.push((self.id, peaks_of(stats))),
+        }
+        // Under the lock: a writer's older figure never follows another's newer one.
+        group.publish();
     }
-    let mut sums = lock(&PROCESS_SUMS);
-    let (totals, states) = &mut *sums;
-    for (((name, total), now), before) in COUNTERS
-        .iter()
-        .zip(totals.iter_mut())
-        .zip(counts(stats))
-        .zip(counts(previous))
-    {
-        *total = total.saturating_add(now.saturating_sub(before));
-        // Under the lock: a writer's older sum never follows another's newer one.
-        counter!(*name).absolute(*total);
+
+    /// The writer has stopped: its time away and missing table leave the group's.
+    pub(crate) fn stopped(&self) {
+        let mut groups = lock(&GROUPS);
+        if let Some(group) = groups.iter_mut().find(|g| g.name == self.name) {
+            group.peaks.retain(|(id, _)| *id != self.id);
+            group.publish();
+        }
     }
-    for ((((name, scale), sum), now), before) in GAUGES
-        .iter()
-        .zip(GAUGE_UNITS)
-        .zip(states.iter_mut())
-        .zip(levels(stats))
-        .zip(levels(previous))
-    {
-        *sum = sum.saturating_add(now.saturating_sub(before)).max(0);
-        gauge!(*name).set(*sum as f64 / scale);
+}
+
+/// What one name's writers published, together.
+#[cfg(feature = "metrics")]
+struct Group {
+    name: Option<String>,
+    totals: [u64; COUNTERS.len()],
+    sums: [i64; SUMMED.len()],
+    /// Each running writer's last [`peaks_of`].
+    peaks: Vec<(u64, [i64; PEAKS.len()])>,
+}
+
+#[cfg(feature = "metrics")]
+impl Group {
+    fn new(name: Option<String>) -> Self {
+        Self {
+            name,
+            totals: [0; COUNTERS.len()],
+            sums: [0; SUMMED.len()],
+            peaks: Vec::new(),
+        }
     }
+
+    fn publish(&self) {
+        use metrics::{counter, gauge};
+        let labels: Vec<metrics::Label> = self
+            .name
+            .iter()
+            .map(|name| metrics::Label::new("writer", name.clone()))
+            .collect();
+        for (name, total) in COUNTERS.iter().zip(self.totals) {
+            counter!(*name, labels.iter()).absolute(total);
+        }
+        for (name, sum) in SUMMED.iter().zip(self.sums) {
+            gauge!(*name, labels.iter()).set(sum as f64);
+        }
+        for (at, (name, scale)) in PEAKS.iter().zip(PEAK_UNITS).enumerate() {
+            let peak = self.peaks.iter().map(|(_, p)| p[at]).max().unwrap_or(0);
+            gauge!(*name, labels.iter()).set(peak as f64 / scale);
+        }
+    }
+}
+
+#[cfg(feature = "metrics")]
+fn counts(stats: &WriterStats) -> [u64; COUNTERS.len()] {
+    [
+        stats.captured,
+        stats.written,
+        stats.dropped,
+        stats.lost,
+        stats.spilled,
+        stats.replayed,
+        stats.dead_lettered,
+        stats.skipped,
+        stats.rejected,
+        stats.blocked,
+        u64::try_from(stats.blocked_for.as_micros()).unwrap_or(u64::MAX),
+        stats.failed_batches,
+        stats.bodies_shed,
+        stats.heads_cut,
+        stats.journal_unreadable,
+    ]
+}
+
+#[cfg(feature = "metrics")]
+fn sums(stats: &WriterStats) -> [i64; SUMMED.len()] {
+    let whole = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    [whole(stats.queue_len as u64), whole(stats.journal_bytes)]
+}
+
+// Whole numbers (the time in microseconds).
+#[cfg(feature = "metrics")]
+fn peaks_of(stats: &WriterStats) -> [i64; PEAKS.len()] {
+    let away = stats.database_away_for.map_or(0, |away| away.as_micros());
+    [
+        i64::try_from(away).unwrap_or(i64::MAX),
+        i64::from(stats.schema_missing),
+    ]
 }
 
 #[cfg(feature = "metrics")]
@@ -283,24 +365,24 @@ const COUNTERS: [&str; 15] = [
     "tower_audit_journal_unreadable_total",
 ];
 
+/// Gauges of amounts: the group's writers' sum.
 #[cfg(feature = "metrics")]
-const GAUGES: [&str; 4] = [
-    "tower_audit_queue_len",
-    "tower_audit_journal_bytes",
+const SUMMED: [&str; 2] = ["tower_audit_queue_len", "tower_audit_journal_bytes"];
+
+/// Gauges of states: the largest among the group's running writers.
+#[cfg(feature = "metrics")]
+const PEAKS: [&str; 2] = [
     "tower_audit_database_away_seconds",
-    // 0 or 1 a writer: the writers whose table is missing.
     "tower_audit_schema_missing",
 ];
 
-/// What a gauge's sum is divided by: the time is summed in microseconds, shown in seconds.
+/// What a peak is divided by: the time is kept in microseconds, shown in seconds.
 #[cfg(feature = "metrics")]
-const GAUGE_UNITS: [f64; 4] = [1.0, 1.0, 1e6, 1.0];
+const PEAK_UNITS: [f64; 2] = [1e6, 1.0];
 
-/// The sums over the process's writers of what they published.
+/// Every group of writers the process has published for.
 #[cfg(feature = "metrics")]
-#[allow(clippy::type_complexity)]
-static PROCESS_SUMS: Mutex<([u64; COUNTERS.len()], [i64; GAUGES.len()])> =
-    Mutex::new(([0; COUNTERS.len()], [0; GAUGES.len()]));
+static GROUPS: Mutex<Vec<Group>> = Mutex::new(Vec::new());
 
 #[cfg(test)]
 mod tests {

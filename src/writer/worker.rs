@@ -64,6 +64,9 @@ pub(crate) struct WriterConfig {
     pub(crate) insert_mode: InsertMode,
     #[cfg(feature = "integrity")]
     pub(crate) integrity: Option<crate::integrity::Integrity>,
+    /// The `writer` label of its metrics, if it was given a name.
+    #[cfg(feature = "metrics")]
+    pub(crate) name: Option<String>,
 }
 
 impl Default for WriterConfig {
@@ -83,6 +86,8 @@ impl Default for WriterConfig {
             insert_mode: InsertMode::default(),
             #[cfg(feature = "integrity")]
             integrity: None,
+            #[cfg(feature = "metrics")]
+            name: None,
         }
     }
 }
@@ -334,6 +339,9 @@ impl Worker {
             journaled = journal.pending_rows();
         }
         self.channel.publish();
+        // A stopped writer is away no longer: the longest time away is the others'.
+        #[cfg(feature = "metrics")]
+        self.channel.metrics.stopped();
         let stats = self.channel.snapshot();
         let report = ShutdownReport {
             written: stats.written,
