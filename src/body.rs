@@ -168,6 +168,23 @@ pin_project! {
         ended: bool,
         shared: Option<Arc<RequestShared>>,
     }
+
+    impl<B: Body> PinnedDrop for RequestBody<B> {
+        // A service may stop reading at the last frame without polling the end that came with
+        // it (tonic at a message it refuses): the body was captured whole all the same. Only a
+        // body dropped before its end was polled pays for the look.
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.ended || this.replay_error.is_some() || !this.replay.is_empty() {
+                return;
+            }
+            if let Some(shared) = this.shared.as_ref()
+                && this.body.as_ref().get_ref().is_end_stream()
+            {
+                lock(&shared.capture).set_ended();
+            }
+        }
+    }
 }
 
 pin_project! {
@@ -176,6 +193,15 @@ pin_project! {
         Inline { #[pin] body: B },
         // Pre-read bodies are boxed so the response future can poll them and then move them.
         Boxed { body: Pin<Box<B>> },
+    }
+}
+
+impl<B: Body> Source<B> {
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Source::Inline { body } => body.is_end_stream(),
+            Source::Boxed { body } => body.is_end_stream(),
+        }
     }
 }
 
@@ -283,11 +309,7 @@ where
         if !self.replay.is_empty() || self.replay_error.is_some() {
             return false;
         }
-        self.ended
-            || match &self.body {
-                Source::Inline { body } => body.is_end_stream(),
-                Source::Boxed { body } => body.is_end_stream(),
-            }
+        self.ended || self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

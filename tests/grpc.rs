@@ -1291,6 +1291,9 @@ async fn compressed_bomb_is_bounded_and_described(t: Arc<TestDb>) {
     assert_eq!(row.grpc_status, Some(with.0 as i32));
     assert_eq!(row.error.as_deref(), Some(with.1.as_str()));
     assert_eq!(row.request_bytes, frame.len() as i64);
+    // Tonic stops reading at the message it cannot inflate, but the client's stream had ended
+    // with it: the body was captured whole.
+    assert!(!row.request_body_truncated);
     assert_eq!(row.grpc_messages_in, Some(1));
     let described = described(&frame, "message 1 inflates past the 65536-byte limit");
     assert_eq!(row.request_body.as_deref(), Some(described.as_str()));
