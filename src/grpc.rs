@@ -6,6 +6,10 @@
 //!
 //! A gRPC-Web response (binary form) ends with one more frame, flagged `0x80`, that carries the
 //! trailers as HTTP/1 header lines: that frame is kept (it is small) rather than counted.
+//!
+//! gRPC-Web's text form sends the same frames in base64. Nothing is decoded as it streams: the
+//! request body is captured as sent and the end of the response kept ([`WebTextTail`]); the
+//! writer decodes both ([`decode_base64`]).
 
 use std::io::IoSlice;
 
@@ -13,6 +17,19 @@ use bytes::Buf;
 
 /// Length of the prefix before every gRPC message.
 pub(crate) const PREFIX_LEN: usize = 5;
+
+/// Which gRPC a request speaks, by its content type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// `application/grpc`, `application/grpc+proto`, `application/grpc;…`.
+    Native,
+    /// `application/grpc-web`, `application/grpc-web+proto`, …: framed as gRPC, with the
+    /// trailers in a last frame of the response body.
+    Web,
+    /// `application/grpc-web-text`, `application/grpc-web-text+proto`, …: gRPC-Web's frames in
+    /// base64, both ways.
+    WebText,
+}
 
 /// An incremental reader of gRPC message prefixes.
 #[derive(Debug, Default, Clone)]
@@ -154,6 +171,220 @@ impl WebTrailers {
     }
 }
 
+/// The end of a gRPC-Web text response (base64) as it streams past, kept for the writer: the
+/// trailer frame is in it, and, when the response is short, the whole response.
+///
+/// At most `2 * WEB_TEXT_TAIL` bytes are held, and each byte is copied at most twice.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct WebTextTail {
+    /// The response's text from `start` on. `start` is a multiple of 4: the text decodes from
+    /// there as it does from the start.
+    text: Vec<u8>,
+    start: u64,
+    total: u64,
+    /// Part of a chunk could not be looked at (a `Buf` of too many slices).
+    lost: bool,
+}
+
+/// Base64 characters kept of the end of a gRPC-Web text response: a trailer frame of up to
+/// [`MAX_WEB_TRAILERS`] bytes, whatever group it starts in.
+const WEB_TEXT_TAIL: usize = (MAX_WEB_TRAILERS + PREFIX_LEN + 2).div_ceil(3) * 4 + 4;
+
+/// The reply's messages as a record carries them to the writer.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// Counted from their prefixes as they streamed; `None` when not known.
+    Counted(Option<u64>),
+    /// A gRPC-Web text response that ended: its end, still base64, from which the writer reads
+    /// the trailer frame (unless the headers had the status) and, when whole, the messages.
+    WebText(Box<WebTextTail>),
+}
+
+/// What the writer reads of a gRPC-Web text response.
+#[derive(Debug, Default)]
+pub(crate) struct WebTextResponse {
+    /// The messages, counted when the whole response was kept.
+    pub(crate) messages: Option<u64>,
+    /// The trailer block (header lines), when a trailer frame ends the response.
+    pub(crate) trailers: Option<Vec<u8>>,
+}
+
+impl WebTextTail {
+    /// Keeps the end of a data frame of the response, without consuming it.
+    pub(crate) fn push_buf<D: Buf>(&mut self, data: &D) {
+        let mut slices = [IoSlice::new(&[]); 16];
+        let n = data.chunks_vectored(&mut slices);
+        let mut seen = 0;
+        for slice in &slices[..n] {
+            self.push(slice);
+            seen += slice.len();
+        }
+        if seen < data.remaining() {
+            self.lost = true;
+        }
+    }
+
+    /// Bytes kept.
+    pub(crate) fn kept(&self) -> usize {
+        self.text.capacity()
+    }
+
+    /// Lets go of the kept end, for the queue's budget: the status is then unknown.
+    pub(crate) fn shed(&mut self) {
+        self.text = Vec::new();
+        self.lost = true;
+    }
+
+    /// Whether the end was kept as it was sent (not shed, nothing unseen).
+    pub(crate) fn is_kept(&self) -> bool {
+        !self.lost
+    }
+
+    /// Keeps only the last `WEB_TEXT_TAIL` characters (from a group's start), in an allocation
+    /// of their size: what the writer reads, once the response has ended.
+    pub(crate) fn trim(&mut self) {
+        let keep_from = self.total.saturating_sub(WEB_TEXT_TAIL as u64) / 4 * 4;
+        if keep_from > self.start {
+            let drop = usize::try_from(keep_from - self.start).unwrap_or(self.text.len());
+            self.text.drain(..drop.min(self.text.len()));
+            self.start = keep_from;
+        }
+        self.text.shrink_to_fit();
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        let end = self.total + chunk.len() as u64;
+        if self.text.len() + chunk.len() > 2 * WEB_TEXT_TAIL {
+            // Here `end - start > 2 * WEB_TEXT_TAIL`: the new start is past the old one.
+            let keep_from = (end - WEB_TEXT_TAIL as u64) / 4 * 4;
+            if keep_from >= self.total {
+                self.text.clear();
+                let skip = usize::try_from(keep_from - self.total).unwrap_or(chunk.len());
+                self.text.extend_from_slice(&chunk[skip.min(chunk.len())..]);
+            } else {
+                let drop = usize::try_from(keep_from - self.start).unwrap_or(self.text.len());
+                self.text.drain(..drop.min(self.text.len()));
+                self.text.extend_from_slice(chunk);
+            }
+            self.start = keep_from;
+        } else {
+            self.text.extend_from_slice(chunk);
+        }
+        self.total = end;
+    }
+
+    /// Decodes the kept end: the trailer frame, and the messages when it is the whole response.
+    /// Nothing when the text is no base64.
+    pub(crate) fn read(&self) -> WebTextResponse {
+        let Some(bytes) = (!self.lost).then(|| decode_base64(&self.text)).flatten() else {
+            return WebTextResponse::default();
+        };
+        if self.start == 0 {
+            let mut frames = GrpcFrames::web();
+            frames.push(&bytes);
+            return WebTextResponse {
+                messages: frames.messages(),
+                trailers: frames.web_trailers().map(<[u8]>::to_vec),
+            };
+        }
+        WebTextResponse {
+            messages: None,
+            trailers: last_trailer_frame(&bytes).map(<[u8]>::to_vec),
+        }
+    }
+}
+
+/// The block of the trailer frame that ends `bytes`, found from the end: the last position
+/// whose prefix is flagged trailers and announces exactly the bytes after it. A frame of header
+/// lines holds no byte that starts such a prefix (no NUL), so the one found is the real frame
+/// unless a message's payload forged one that ends exactly where the body does.
+fn last_trailer_frame(bytes: &[u8]) -> Option<&[u8]> {
+    let last = bytes.len().checked_sub(PREFIX_LEN)?;
+    (0..=last).rev().find_map(|at| {
+        let [flag, a, b, c, d] = *bytes[at..].first_chunk::<PREFIX_LEN>()?;
+        let len = u32::from_be_bytes([a, b, c, d]) as usize;
+        (flag & WEB_TRAILERS_FLAG != 0 && len == last - at).then(|| &bytes[at + PREFIX_LEN..])
+    })
+}
+
+/// gRPC-Web's text form decoded: base64 of the standard alphabet in groups of 4 characters, any
+/// of which may end in padding (`=`, `==`), as chunks encoded one by one and concatenated do.
+/// `None` for anything else: a character out of the alphabet, misplaced padding, a length that is
+/// no multiple of 4. Linear; 3 bytes out at most for 4 in.
+pub(crate) fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
+    fn sextet(c: u8) -> Option<u32> {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        Some(u32::from(value))
+    }
+    if !text.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    for group in text.chunks_exact(4) {
+        let pad = match group {
+            [.., b'=', b'='] => 2,
+            [.., b'='] => 1,
+            _ => 0,
+        };
+        let mut n = 0;
+        for &c in &group[..4 - pad] {
+            n = n << 6 | sextet(c)?;
+        }
+        n <<= 6 * pad;
+        out.extend_from_slice(&n.to_be_bytes()[1..4 - pad]);
+    }
+    Some(out)
+}
+
+/// A captured gRPC-Web text request body, decoded: the whole groups of a capture cut by the cap,
+/// its messages counted when it was captured whole. `None` when it is no base64.
+pub(crate) fn decode_web_text_body(body: &CapturedBody) -> Option<CapturedBody> {
+    let whole = body.bytes.len() / 4 * 4;
+    if whole < body.bytes.len() && !body.truncated {
+        return None;
+    }
+    let bytes = decode_base64(&body.bytes[..whole])?;
+    let grpc_messages = if body.truncated {
+        None
+    } else {
+        let mut frames = GrpcFrames::default();
+        frames.push(&bytes);
+        frames.messages()
+    };
+    Some(CapturedBody {
+        bytes: bytes.into(),
+        total: body.total,
+        truncated: body.truncated,
+        grpc_messages,
+    })
+}
+
+/// Whether `content_type` names gRPC-Web's text form, parameters and case aside.
+pub(crate) fn is_web_text(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let base = essence.split('+').next().unwrap_or_default();
+    base.eq_ignore_ascii_case("application/grpc-web-text")
+}
+
+/// The status and the decoded message of headers or trailers that carry a `grpc-status`.
+pub(crate) fn status_of(headers: &http::HeaderMap) -> Option<(i32, Option<String>)> {
+    let code = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())?;
+    let message = headers
+        .get("grpc-message")
+        .map(|v| decode_message(v.as_bytes()));
+    Some((code, message))
+}
+
 /// The header lines of a gRPC-Web trailer block, as a header map; lines that are no header are
 /// left out.
 pub(crate) fn web_trailer_map(block: &[u8]) -> http::HeaderMap {
@@ -238,6 +469,7 @@ impl<'a> MessageEncoding<'a> {
     }
 }
 
+use crate::body::CapturedBody;
 use crate::sanitize::encoding::{self, Coding};
 
 /// Captured request messages decoded to JSON.
@@ -269,11 +501,7 @@ pub(crate) fn decode_request(
     encoding: MessageEncoding<'_>,
     max_inflated: usize,
 ) -> Option<DecodedRequest> {
-    let (service, method) = route.rsplit_once('/')?;
-    let method = pool
-        .get_service_by_name(service)?
-        .methods()
-        .find(|m| m.name() == method)?;
+    let method = find_method(pool, route)?;
     let input = method.input();
     let mut messages = Vec::new();
     let (used, stopped) = read_messages(captured, encoding, max_inflated, |bytes| {
@@ -293,6 +521,20 @@ pub(crate) fn decode_request(
         complete: used == captured.len(),
         stopped,
     })
+}
+
+/// The method named by `route`: `package.Service/Method`, or the path `/package.Service/Method`
+/// (the route of an axum router's gRPC path).
+#[cfg(feature = "grpc-reflect")]
+fn find_method(
+    pool: &prost_reflect::DescriptorPool,
+    route: &str,
+) -> Option<prost_reflect::MethodDescriptor> {
+    let route = route.strip_prefix('/').unwrap_or(route);
+    let (service, method) = route.rsplit_once('/')?;
+    pool.get_service_by_name(service)?
+        .methods()
+        .find(|m| m.name() == method)
 }
 
 /// Hands each whole message of `captured` to `read`, inflated when compressed (to
@@ -532,6 +774,189 @@ mod tests {
         let mut cut = GrpcFrames::web();
         cut.push(&body[..body.len() - 1]);
         assert_eq!(cut.web_trailers(), None);
+    }
+
+    /// `bytes` in base64, padded.
+    fn base64(bytes: &[u8]) -> Vec<u8> {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = Vec::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+            for i in 0..4 {
+                out.push(if i <= chunk.len() {
+                    ALPHABET[(n >> (18 - 6 * i) & 63) as usize]
+                } else {
+                    b'='
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn base64_decodes_padded_chunks_concatenated() {
+        assert_eq!(decode_base64(b""), Some(vec![]));
+        assert_eq!(decode_base64(b"aGVsbG8="), Some(b"hello".to_vec()));
+        assert_eq!(decode_base64(b"aGk=aGk=").as_deref(), Some(&b"hihi"[..]));
+        assert_eq!(
+            decode_base64(b"YQ==Yg==YWJj").as_deref(),
+            Some(&b"ababc"[..])
+        );
+        let all: Vec<u8> = (0..=255).collect();
+        for len in 0..all.len() {
+            assert_eq!(
+                decode_base64(&base64(&all[..len])).as_deref(),
+                Some(&all[..len])
+            );
+        }
+        let chunks = [&all[..1], &all[1..3], &all[3..6], &all[6..100]];
+        let text: Vec<u8> = chunks.iter().flat_map(|chunk| base64(chunk)).collect();
+        assert_eq!(decode_base64(&text).as_deref(), Some(&all[..100]));
+        assert_eq!(decode_base64(b"+/+/"), Some(vec![0xfb, 0xff, 0xbf]));
+    }
+
+    #[test]
+    fn base64_refuses_what_is_not() {
+        for text in [
+            &b"aGVsbG8"[..],
+            b"aGV sbG8=",
+            b"aGVs\nbG8=",
+            b"a===",
+            b"====",
+            b"=aGk",
+            b"aG=k",
+            b"aGk-",
+            b"aGk_",
+            b"\xff\xff\xff\xff",
+        ] {
+            assert_eq!(
+                decode_base64(text),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    /// Hostile text costs time in proportion to its length, and memory no more than 3/4 of it.
+    #[test]
+    fn base64_of_megabytes_is_linear_and_bounded() {
+        let text = vec![b'A'; 8 << 20];
+        let decoded = decode_base64(&text).expect("valid");
+        assert_eq!(decoded.len(), 6 << 20);
+        assert!(decoded.capacity() <= 6 << 20);
+        let mut bad = vec![b'A'; 8 << 20];
+        bad[(8 << 20) - 1] = b'!';
+        assert_eq!(decode_base64(&bad), None);
+    }
+
+    fn web_text_response(body: &[u8], split: usize) -> WebTextResponse {
+        let mut tail = WebTextTail::default();
+        tail.push_buf(&&body[..split]);
+        tail.push_buf(&&body[split..]);
+        tail.trim();
+        tail.read()
+    }
+
+    #[test]
+    fn web_text_trailers_are_read_from_the_kept_end() {
+        let block = b"grpc-status:5\r\ngrpc-message:gone\r\n";
+        // A short response, a frame a chunk, each padded: kept whole, its messages counted.
+        let short = [
+            base64(&message(0, b"reply")),
+            base64(&message(0, b"")),
+            base64(&message(0x80, block)),
+        ]
+        .concat();
+        for split in 0..=short.len() {
+            let read = web_text_response(&short, split);
+            assert_eq!(read.messages, Some(2), "split at {split}");
+            assert_eq!(
+                read.trailers.as_deref(),
+                Some(&block[..]),
+                "split at {split}"
+            );
+        }
+        // A long one: its end only, the trailer frame found from there.
+        for payload in [100_000, 100_001, 100_002] {
+            let long = [
+                base64(&message(0, &vec![0x80; payload])),
+                base64(&message(0x80, block)),
+            ]
+            .concat();
+            for split in [0, 1, 4, 5, 77_777, long.len() - 3, long.len()] {
+                let read = web_text_response(&long, split);
+                assert_eq!(read.messages, None, "{payload} split at {split}");
+                assert_eq!(
+                    read.trailers.as_deref(),
+                    Some(&block[..]),
+                    "{payload} at {split}"
+                );
+            }
+            // Unpadded: the trailer frame starts inside a group.
+            let joined = base64(&[message(0, &vec![7; payload]), message(0x80, block)].concat());
+            assert_eq!(
+                web_text_response(&joined, joined.len() / 2)
+                    .trailers
+                    .as_deref(),
+                Some(&block[..])
+            );
+        }
+        // Kept memory stays bounded, whatever the length.
+        let mut tail = WebTextTail::default();
+        for _ in 0..1000 {
+            tail.push_buf(&&[b'A'; 1000][..]);
+            assert!(tail.text.len() <= 2 * WEB_TEXT_TAIL, "{}", tail.text.len());
+        }
+        tail.trim();
+        assert!(tail.kept() <= WEB_TEXT_TAIL + 3, "{}", tail.kept());
+        assert_eq!(tail.read().trailers, None);
+        // No trailer frame, no base64: nothing.
+        let no_trailers = base64(&message(0, b"reply"));
+        assert_eq!(web_text_response(&no_trailers, 3).trailers, None);
+        assert_eq!(web_text_response(&no_trailers, 3).messages, Some(1));
+        assert_eq!(web_text_response(b"not base64!!", 3).messages, None);
+    }
+
+    #[test]
+    fn web_text_request_bodies_are_decoded_whole_or_to_their_last_whole_group() {
+        let frames = [message(0, b"one"), message(0, b"two")].concat();
+        let text = [base64(&frames[..8]), base64(&frames[8..])].concat();
+        let whole = CapturedBody {
+            bytes: text.clone().into(),
+            total: text.len() as u64,
+            truncated: false,
+            grpc_messages: None,
+        };
+        let decoded = decode_web_text_body(&whole).expect("base64");
+        assert_eq!(&decoded.bytes[..], &frames[..]);
+        assert_eq!((decoded.grpc_messages, decoded.truncated), (Some(2), false));
+        // Cut by the capture cap: its whole groups, not counted.
+        let cut = CapturedBody {
+            bytes: text.clone().into(),
+            total: text.len() as u64 + 10,
+            truncated: true,
+            grpc_messages: None,
+        };
+        let cut = CapturedBody {
+            bytes: cut.bytes.slice(..text.len() - 1),
+            ..cut
+        };
+        let decoded = decode_web_text_body(&cut).expect("base64");
+        assert_eq!((decoded.grpc_messages, decoded.truncated), (None, true));
+        assert!(frames.starts_with(&decoded.bytes));
+        // Whole but no base64.
+        let broken = CapturedBody {
+            bytes: text[..text.len() - 1].to_vec().into(),
+            ..whole
+        };
+        assert!(decode_web_text_body(&broken).is_none());
+        assert!(is_web_text("Application/gRPC-Web-Text+proto; charset=x"));
+        assert!(!is_web_text("application/grpc-web+proto"));
     }
 
     #[test]

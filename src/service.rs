@@ -16,6 +16,7 @@ use crate::Overflow;
 use crate::body::{Capture, PreRead, RequestBody, ResponseBody};
 use crate::context::{AuditContext, RequestShared, lock};
 use crate::future::ResponseFuture;
+use crate::grpc::Protocol;
 use crate::layer::{Config, Shared};
 use crate::record::{
     PendingRecord, RecordedHeaders, RequestFacts, RouteName, TextParts, UNCOUNTED_HEADERS,
@@ -135,7 +136,8 @@ where
         if ended {
             capture.set_ended();
         }
-        if grpc {
+        // Text (base64) is counted by the writer, which decodes it.
+        if matches!(kind, Some(Protocol::Native | Protocol::Web)) {
             capture.count_grpc_messages();
         }
         let pre_read =
@@ -163,7 +165,7 @@ where
             pending.set_body_ended();
         }
         if let Some(kind) = kind {
-            pending.set_grpc(grpc_timeout(&parts.headers), kind == Grpc::Web);
+            pending.set_grpc(grpc_timeout(&parts.headers), kind);
             // Only the writer's decoding with descriptors reads it: looked up for no one else.
             #[cfg(feature = "grpc-reflect")]
             if config.grpc_descriptors.is_some()
@@ -387,30 +389,21 @@ fn peer_ip(parts: &Parts) -> Option<IpAddr> {
     None
 }
 
-/// Which gRPC a request speaks, by its content type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Grpc {
-    /// `application/grpc`, `application/grpc+proto`, `application/grpc;…`.
-    Native,
-    /// `application/grpc-web`, `application/grpc-web+proto`, …: framed as gRPC, with the
-    /// trailers in a last frame of the response body.
-    Web,
-}
-
-/// Decided once per request. gRPC-Web's text form (`application/grpc-web-text`, base64) is
-/// recorded as plain HTTP: its frames are not read.
-fn grpc_kind(content_type: Option<&HeaderValue>) -> Option<Grpc> {
+/// Decided once per request, by the content type.
+fn grpc_kind(content_type: Option<&HeaderValue>) -> Option<Protocol> {
     const GRPC: &[u8] = b"application/grpc";
-    const WEB: &[u8] = b"-web";
     let rest = content_type?.as_bytes().strip_prefix(GRPC)?;
     let ends = |rest: &[u8]| matches!(rest.first(), None | Some(b'+' | b';'));
     if ends(rest) {
-        Some(Grpc::Native)
-    } else {
-        rest.strip_prefix(WEB)
-            .filter(|rest| ends(rest))
-            .map(|_| Grpc::Web)
+        return Some(Protocol::Native);
     }
+    let rest = rest.strip_prefix(b"-web")?;
+    if ends(rest) {
+        return Some(Protocol::Web);
+    }
+    rest.strip_prefix(b"-text")
+        .filter(|rest| ends(rest))
+        .map(|_| Protocol::WebText)
 }
 
 /// The client's deadline from `grpc-timeout`: at most 8 digits and a unit (`H M S m u n`).
@@ -1082,21 +1075,30 @@ mod tests {
             "application/grpc+json",
             "application/grpc;charset=utf-8",
         ] {
-            assert_eq!(kind(ct), Some(Grpc::Native), "{ct}");
+            assert_eq!(kind(ct), Some(Protocol::Native), "{ct}");
         }
         for ct in [
             "application/grpc-web",
             "application/grpc-web+proto",
             "application/grpc-web;charset=utf-8",
         ] {
-            assert_eq!(kind(ct), Some(Grpc::Web), "{ct}");
+            assert_eq!(kind(ct), Some(Protocol::Web), "{ct}");
         }
         for ct in [
             "application/grpc-web-text",
             "application/grpc-web-text+proto",
+            "application/grpc-web-text;charset=utf-8",
+        ] {
+            assert_eq!(kind(ct), Some(Protocol::WebText), "{ct}");
+        }
+        for ct in [
             "application/grpcx",
             "application/grpc-webx",
+            "application/grpc-web-textx",
+            "application/grpc-text",
             "application/json",
+            "text/plain",
+            "",
         ] {
             assert_eq!(kind(ct), None, "{ct}");
         }

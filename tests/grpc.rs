@@ -55,6 +55,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     bidirectional_streaming,
     stream_without_trailers_and_skipped_health_checks,
     grpc_web_is_recorded_with_the_status_of_its_trailer_frame,
+    grpc_web_text_is_decoded_in_the_writer,
     #[cfg(feature = "grpc-reflect")]
     decoded_request_is_redacted,
     json_codec_messages_are_unframed_and_redacted,
@@ -835,10 +836,185 @@ async fn grpc_web_is_recorded_with_the_status_of_its_trailer_frame(t: Arc<TestDb
         [
             // Binary: the status and message from the trailer frame, which is no message.
             (Some(200), Some(5), Some("no such order"), Some(1), Some(1)),
-            // Text (base64): recorded as plain HTTP.
-            (Some(200), None, None, None, None),
+            // Text (base64): decoded by the writer, its status from the trailer frame.
+            (Some(200), Some(0), None, Some(1), Some(1)),
         ]
     );
+}
+
+/// `bytes` in base64 (standard alphabet, padded), as a gRPC-Web text client sends a chunk.
+fn base64(bytes: &[u8]) -> Bytes {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ALPHABET[(n >> (18 - 6 * i) & 63) as usize]
+            } else {
+                b'='
+            });
+        }
+    }
+    Bytes::from(out)
+}
+
+/// gRPC-Web's text form on a real socket: base64 of the frames, each chunk padded, several
+/// concatenated. The writer decodes it: the row is the binary form's, its status from the trailer
+/// frame, its messages decoded with descriptors; what is no base64 is described.
+async fn grpc_web_text_is_decoded_in_the_writer(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = recording_encoding(AuditLayer::builder_for_grpc(db.clone()))
+        .build()
+        .unwrap();
+    let web = tower::service_fn(|request: axum::extract::Request| async move {
+        let path = request.uri().path().to_owned();
+        let content_type = request.headers()["content-type"].clone();
+        let _ = request.into_body().collect().await.unwrap();
+        let reply = prost::Message::encode_to_vec(&pong("welcome alice", 0));
+        let frames = match path.as_str() {
+            // A reply longer than the end the layer keeps of a response.
+            "/tower_audit.demo.v1.Demo/ClientStream" => vec![
+                base64(&framed(&vec![b'x'; 60_000])),
+                base64(&trailer_frame(
+                    "grpc-status:5\r\ngrpc-message:no%20such%20order\r\n",
+                )),
+            ],
+            "/pkg.Orders/NoTrailers" => vec![base64(&framed(&reply))],
+            _ => vec![
+                base64(&framed(&reply)),
+                base64(&trailer_frame("grpc-status:0\r\n")),
+            ],
+        };
+        let body = axum::body::Body::from_stream(tokio_stream::iter(
+            frames.into_iter().map(Ok::<_, Infallible>),
+        ));
+        let response = http::Response::builder()
+            .header("content-type", content_type)
+            .body(body)
+            .unwrap();
+        Ok::<_, Infallible>(response)
+    });
+    let app = axum::Router::new()
+        .route_service("/tower_audit.demo.v1.Demo/Login", web)
+        .route_service("/tower_audit.demo.v1.Demo/ClientStream", web)
+        .route_service("/pkg.Orders/Get", web)
+        .route_service("/pkg.Orders/NoTrailers", web)
+        .layer(layer);
+    let server = support::Server::start(app).await;
+    let client = support::client();
+    let login = prost::Message::encode_to_vec(&LoginRequest {
+        username: "alice".into(),
+        password: "hunter2".into(),
+    });
+    let login = base64(&framed(&login));
+    // Two chunks, each padded (a `Ping` frame is 8 bytes).
+    let stream: Bytes = [
+        base64(&framed(&prost::Message::encode_to_vec(&ping("a", "")))),
+        base64(&framed(&prost::Message::encode_to_vec(&ping("b", "")))),
+    ]
+    .concat()
+    .into();
+    assert!(stream[..12].ends_with(b"="), "{stream:?}");
+    let calls = [
+        (
+            "/tower_audit.demo.v1.Demo/Login",
+            "application/grpc-web-text",
+            login.clone(),
+        ),
+        (
+            "/tower_audit.demo.v1.Demo/ClientStream",
+            "application/grpc-web-text+proto",
+            stream.clone(),
+        ),
+        (
+            "/pkg.Orders/Get",
+            "application/grpc-web-text",
+            Bytes::from_static(b"no base64!!?"),
+        ),
+        (
+            "/pkg.Orders/NoTrailers",
+            "application/grpc-web-text",
+            login.clone(),
+        ),
+    ];
+    for (path, content_type, body) in calls.clone() {
+        let request = http::Request::post(server.url(path))
+            .header("content-type", content_type)
+            .body(support::full(body))
+            .unwrap();
+        let (status, _) = support::send(&client, request).await;
+        assert_eq!(status, http::StatusCode::OK);
+    }
+    server.stop().await;
+    let report = guard.shutdown(DEADLINE).await.unwrap();
+    assert_eq!((report.written, report.lost), (4, 0), "{report:?}");
+
+    let rows = rows(&db).await;
+    let row = |path: &str| rows.iter().find(|row| row.path == path).unwrap();
+    let seen = |path: &str| {
+        let r = row(path);
+        (
+            r.status,
+            r.grpc_status,
+            r.error.as_deref(),
+            r.grpc_messages_in,
+            r.grpc_messages_out,
+        )
+    };
+    assert_eq!(
+        seen("/tower_audit.demo.v1.Demo/Login"),
+        (Some(200), Some(0), None, Some(1), Some(1))
+    );
+    // The reply's messages are counted only when the whole response was kept.
+    assert_eq!(
+        seen("/tower_audit.demo.v1.Demo/ClientStream"),
+        (Some(200), Some(5), Some("no such order"), Some(2), None)
+    );
+    assert_eq!(
+        seen("/pkg.Orders/Get"),
+        (Some(200), Some(0), None, None, Some(1))
+    );
+    assert_eq!(
+        seen("/pkg.Orders/NoTrailers"),
+        (
+            Some(200),
+            None,
+            Some("grpc: stream ended without trailers (no grpc-status)"),
+            Some(1),
+            Some(1)
+        )
+    );
+    let body = |path: &str| row(path).request_body.clone().unwrap();
+    if cfg!(feature = "grpc-reflect") {
+        let login: serde_json::Value =
+            serde_json::from_str(&body("/tower_audit.demo.v1.Demo/Login")).unwrap();
+        assert_eq!(
+            login,
+            serde_json::json!({ "username": "alice", "password": "[REDACTED]" })
+        );
+        assert_eq!(
+            body("/tower_audit.demo.v1.Demo/ClientStream"),
+            r#"[{"message":"a"},{"message":"b"}]"#
+        );
+    } else {
+        assert_eq!(
+            body("/tower_audit.demo.v1.Demo/Login"),
+            format!("[binary application/grpc-web-text, {} bytes]", login.len())
+        );
+    }
+    assert_eq!(
+        body("/pkg.Orders/Get"),
+        "[binary application/grpc-web-text, 12 bytes]"
+    );
+    for (path, _, sent) in &calls {
+        // The bytes as sent: base64.
+        assert_eq!(row(path).request_bytes, sent.len() as i64);
+        assert!(!body(path).contains("hunter2"));
+    }
 }
 
 /// Calls with gRPC's JSON codec (hand-framed, as a tonic client with a serde_json codec sends
