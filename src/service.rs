@@ -389,21 +389,57 @@ fn peer_ip(parts: &Parts) -> Option<IpAddr> {
     None
 }
 
-/// Decided once per request, by the content type.
+/// Decided once per request, by the content type. A type in lowercase, as every gRPC and
+/// gRPC-Web client sends it, is told by comparing bytes; any other is screened by its first 16
+/// bytes folded to lowercase a word at a time, and read further only when it is gRPC in other
+/// letters (media types are case-insensitive, and tonic serves a call whatever its content type).
 fn grpc_kind(content_type: Option<&HeaderValue>) -> Option<Protocol> {
     const GRPC: &[u8] = b"application/grpc";
-    let rest = content_type?.as_bytes().strip_prefix(GRPC)?;
+    // Setting bit 5 lowercases a letter and leaves `/` as it is; no other byte a header value
+    // may hold becomes a byte of `application/grpc` by it.
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    let value = content_type?.as_bytes();
+    if let Some(rest) = value.strip_prefix(GRPC) {
+        return grpc_kind_after(rest, |rest, suffix| rest.strip_prefix(suffix));
+    }
+    let (head, rest) = value.split_first_chunk::<16>()?;
+    let word = |bytes: Option<&[u8; 8]>| bytes.map(|bytes| u64::from_le_bytes(*bytes) | FOLD);
+    if word(head.first_chunk()) != Some(u64::from_le_bytes(*b"applicat"))
+        || word(head.last_chunk()) != Some(u64::from_le_bytes(*b"ion/grpc"))
+    {
+        return None;
+    }
+    grpc_kind_in_other_letters(rest)
+}
+
+/// What follows `application/grpc`: nothing, a codec (`+proto`) or parameters (`;…`) for native
+/// gRPC; `-web` or `-web-text`, then the same, for gRPC-Web. `strip` takes a suffix off.
+#[inline(always)]
+fn grpc_kind_after(
+    rest: &[u8],
+    strip: impl for<'a> Fn(&'a [u8], &'static [u8]) -> Option<&'a [u8]>,
+) -> Option<Protocol> {
     let ends = |rest: &[u8]| matches!(rest.first(), None | Some(b'+' | b';'));
     if ends(rest) {
         return Some(Protocol::Native);
     }
-    let rest = rest.strip_prefix(b"-web")?;
+    let rest = strip(rest, b"-web")?;
     if ends(rest) {
         return Some(Protocol::Web);
     }
-    rest.strip_prefix(b"-text")
+    strip(rest, b"-text")
         .filter(|rest| ends(rest))
         .map(|_| Protocol::WebText)
+}
+
+/// The rest of a gRPC content type not in lowercase (`Application/GRPC-Web`), read as
+/// [`grpc_kind_after`] does, whatever the case.
+#[cold]
+fn grpc_kind_in_other_letters(rest: &[u8]) -> Option<Protocol> {
+    grpc_kind_after(rest, |rest, suffix| {
+        let (head, tail) = rest.split_at_checked(suffix.len())?;
+        head.eq_ignore_ascii_case(suffix).then_some(tail)
+    })
 }
 
 /// The client's deadline from `grpc-timeout`: at most 8 digits and a unit (`H M S m u n`).
@@ -1074,6 +1110,8 @@ mod tests {
             "application/grpc+proto",
             "application/grpc+json",
             "application/grpc;charset=utf-8",
+            "Application/GRPC",
+            "APPLICATION/GRPC+PROTO",
         ] {
             assert_eq!(kind(ct), Some(Protocol::Native), "{ct}");
         }
@@ -1081,6 +1119,7 @@ mod tests {
             "application/grpc-web",
             "application/grpc-web+proto",
             "application/grpc-web;charset=utf-8",
+            "Application/gRPC-Web+proto",
         ] {
             assert_eq!(kind(ct), Some(Protocol::Web), "{ct}");
         }
@@ -1088,6 +1127,7 @@ mod tests {
             "application/grpc-web-text",
             "application/grpc-web-text+proto",
             "application/grpc-web-text;charset=utf-8",
+            "application/gRPC-Web-Text",
         ] {
             assert_eq!(kind(ct), Some(Protocol::WebText), "{ct}");
         }
@@ -1096,6 +1136,8 @@ mod tests {
             "application/grpc-webx",
             "application/grpc-web-textx",
             "application/grpc-text",
+            "APPLICATION/GRPCX",
+            "application_grpc",
             "application/json",
             "text/plain",
             "",

@@ -56,6 +56,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     stream_without_trailers_and_skipped_health_checks,
     grpc_web_is_recorded_with_the_status_of_its_trailer_frame,
     grpc_web_text_is_decoded_in_the_writer,
+    content_type_of_any_case_is_grpc,
     #[cfg(feature = "grpc-reflect")]
     decoded_request_is_redacted,
     json_codec_messages_are_unframed_and_redacted,
@@ -1017,6 +1018,40 @@ async fn grpc_web_text_is_decoded_in_the_writer(t: Arc<TestDb>) {
     }
 }
 
+/// Media types are case-insensitive, and tonic reads no request's content type: a call sent as
+/// `Application/GRPC` is served as gRPC, and recorded as one.
+async fn content_type_of_any_case_is_grpc(t: Arc<TestDb>) {
+    let h = Harness::start(&t).await;
+    let login = prost::Message::encode_to_vec(&LoginRequest {
+        username: "alice".into(),
+        password: "hunter2".into(),
+    });
+    let frame = message_frame(0, &login);
+    let without = h
+        .plain
+        .raw_call_as("Login", "Application/GRPC", None, frame.clone())
+        .await;
+    let with = h
+        .audited
+        .raw_call_as("Login", "Application/GRPC", None, frame.clone())
+        .await;
+    assert_eq!(with, without);
+    assert_eq!(with.0, Code::Ok, "{with:?}");
+
+    let row = h.finish().await;
+    assert_eq!(
+        row.route.as_deref(),
+        Some(format!("{METHOD}Login").as_str())
+    );
+    assert_eq!((row.status, row.grpc_status), (Some(200), Some(0)));
+    assert_eq!(row.error, None);
+    assert_eq!(counts(&row), (Some(1), Some(1)));
+    assert_eq!(
+        row.request_body.as_deref(),
+        Some(format!("[binary application/grpc, {} bytes]", frame.len()).as_str())
+    );
+}
+
 /// Calls with gRPC's JSON codec (hand-framed, as a tonic client with a serde_json codec sends
 /// them): each message stored as redacted JSON, a stream as an array; a message that is no JSON,
 /// or compressed without its `grpc-encoding` kept, described; other codecs described by size.
@@ -1323,13 +1358,25 @@ impl GrpcServer {
     /// Sends `body` to `method` as it stands, with `grpc-encoding: encoding`: what a client that
     /// compresses badly, or maliciously, sends. What it sees back: the gRPC code and message.
     async fn raw_call(&self, method: &str, encoding: Option<&str>, body: Bytes) -> (Code, String) {
+        self.raw_call_as(method, "application/grpc", encoding, body)
+            .await
+    }
+
+    /// [`raw_call`](Self::raw_call) with the content type `content_type`.
+    async fn raw_call_as(
+        &self,
+        method: &str,
+        content_type: &str,
+        encoding: Option<&str>,
+        body: Bytes,
+    ) -> (Code, String) {
         let channel = Channel::from_shared(format!("http://{}", self.addr))
             .unwrap()
             .connect()
             .await
             .unwrap();
         let mut request = http::Request::post(format!("http://{}/{METHOD}{method}", self.addr))
-            .header("content-type", "application/grpc")
+            .header("content-type", content_type)
             .header("te", "trailers");
         if let Some(encoding) = encoding {
             request = request.header("grpc-encoding", encoding);
