@@ -523,6 +523,16 @@ pub(crate) fn decode_request(
     })
 }
 
+/// Whether the method named by `route` (`package.Service/Method`) takes a client stream; `None`
+/// when the descriptors do not know it.
+#[cfg(feature = "grpc-reflect")]
+pub(crate) fn is_client_streaming(
+    pool: &prost_reflect::DescriptorPool,
+    route: &str,
+) -> Option<bool> {
+    find_method(pool, route).map(|method| method.is_client_streaming())
+}
+
 /// The method named by `route`: `package.Service/Method`, or the path `/package.Service/Method`
 /// (the route of an axum router's gRPC path).
 #[cfg(feature = "grpc-reflect")]
@@ -589,13 +599,15 @@ pub(crate) fn is_json_codec(content_type: &str) -> bool {
 /// The whole messages of a captured JSON-codec request body, each checked to be a JSON
 /// document, as one JSON text: the message itself when it is the whole body, else an array of
 /// them (a client stream, or a call cut after its first message; `cut`: the capture is only a
-/// prefix of the body). Compressed messages
+/// prefix of the body; `client_stream`: the method is known to take a stream, whose one message
+/// is an array of one). Compressed messages
 /// are inflated as in [`decode_request`]; one that cannot be read, or is no JSON, stops the
 /// reading there and `stopped` says why. The messages are copied as sent, to be sanitized as a
 /// JSON body.
 pub(crate) fn json_request(
     captured: &[u8],
     cut: bool,
+    client_stream: bool,
     encoding: MessageEncoding<'_>,
     max_inflated: usize,
 ) -> DecodedRequest {
@@ -612,7 +624,9 @@ pub(crate) fn json_request(
     let complete = used == captured.len();
     let json = match &messages[..] {
         [] => None,
-        [only] if complete && !cut => Some(String::from_utf8_lossy(only).into_owned()),
+        [only] if complete && !cut && !client_stream => {
+            Some(String::from_utf8_lossy(only).into_owned())
+        }
         messages => {
             let mut array = vec![b'['];
             for (i, message) in messages.iter().enumerate() {
@@ -1151,7 +1165,7 @@ mod tests {
         let gzipped = gzip.finish().expect("in memory");
         let body = [message(0, br#"{"a":1}"#), message(1, &gzipped)].concat();
         let read = |encoding| {
-            let decoded = json_request(&body, false, encoding, 1024);
+            let decoded = json_request(&body, false, false, encoding, 1024);
             (decoded.json, decoded.complete, decoded.stopped)
         };
         assert_eq!(
@@ -1166,7 +1180,13 @@ mod tests {
                 Some("message 2 is compressed, not decoded".to_owned())
             )
         );
-        let decoded = json_request(&body, false, MessageEncoding::parse(Some(b"gzip")), 4);
+        let decoded = json_request(
+            &body,
+            false,
+            false,
+            MessageEncoding::parse(Some(b"gzip")),
+            4,
+        );
         assert_eq!(
             decoded.stopped.as_deref(),
             Some("message 2 inflates past the 4-byte limit")

@@ -98,10 +98,25 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         Some(&body)
     };
     let grpc_messages_in = messages.and_then(|messages| messages.grpc_messages);
+    // Whether the method takes a client stream, when descriptors tell it.
+    #[cfg(feature = "grpc-reflect")]
+    let client_streaming = grpc_descriptors
+        .as_ref()
+        .zip(route.as_deref())
+        .and_then(|(pool, route)| crate::grpc::is_client_streaming(pool, route));
+    #[cfg(not(feature = "grpc-reflect"))]
+    let client_streaming = None;
     let decoded = match messages {
         None => None,
         Some(messages) if content_type.is_some_and(crate::grpc::is_json_codec) => {
-            grpc_json_codec_body(redactor, route.as_deref(), request, encoding, messages)
+            grpc_json_codec_body(
+                redactor,
+                route.as_deref(),
+                request,
+                encoding,
+                messages,
+                client_streaming,
+            )
         }
         #[cfg(feature = "grpc-reflect")]
         Some(messages) => {
@@ -497,13 +512,16 @@ fn web_text_response(
 /// The messages of a gRPC call that uses the JSON codec (`application/grpc+json`,
 /// `application/grpc-web+json`), unframed, their compressed ones inflated when the request's
 /// `grpc-encoding` was kept, sanitized as a JSON body: one message as itself, a stream as an
-/// array. `None` when nothing whole was captured: the body is then described by its size.
+/// array (a client stream always, when the descriptors tell the method's kind:
+/// `client_streaming`). `None` when nothing whole was captured: the body is then described by its
+/// size.
 fn grpc_json_codec_body(
     redactor: &Redactor,
     route: Option<&str>,
     request: &RequestFacts,
     encoding: crate::grpc::MessageEncoding<'_>,
     body: &CapturedBody,
+    client_streaming: Option<bool>,
 ) -> Option<String> {
     if body.bytes.is_empty() {
         return None;
@@ -511,6 +529,7 @@ fn grpc_json_codec_body(
     let decoded = crate::grpc::json_request(
         &body.bytes,
         body.truncated,
+        client_streaming == Some(true),
         encoding,
         redactor.max_decoded_bytes(),
     );
