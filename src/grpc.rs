@@ -174,7 +174,9 @@ impl WebTrailers {
 /// The end of a gRPC-Web text response (base64) as it streams past, kept for the writer: the
 /// trailer frame is in it, and, when the response is short, the whole response.
 ///
-/// At most `2 * WEB_TEXT_TAIL` bytes are held, and each byte is copied at most twice.
+/// At most `2 * WEB_TEXT_TAIL` bytes are held while it streams, and each byte is copied about
+/// twice (amortized); [`trim`](Self::trim) leaves the last `WEB_TEXT_TAIL` (and up to 3 more, to
+/// start at a group) for the queue.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct WebTextTail {
     /// The response's text from `start` on. `start` is a multiple of 4: the text decodes from
@@ -182,7 +184,8 @@ pub(crate) struct WebTextTail {
     text: Vec<u8>,
     start: u64,
     total: u64,
-    /// Part of a chunk could not be looked at (a `Buf` of too many slices).
+    /// Part of a chunk could not be looked at (a `Buf` of too many slices), or the end was shed
+    /// for the queue's budget: nothing is known of it.
     lost: bool,
 }
 
