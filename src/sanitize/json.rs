@@ -731,9 +731,13 @@ impl Parser<'_, '_> {
                 }
                 let raw = &self.src[start..end];
                 // A command line's long option (`--password hunter2`) is a pair without a
-                // mark; 7 bytes is the shortest (`--pin 1`).
+                // mark, as is a MySQL client's `-phunter2`; 7 bytes is the shortest
+                // (`--pin 1`).
                 let pairs = marks & PAIR != 0
-                    || marks & DASH != 0 && raw.len() >= 7 && has_double_dash(raw.as_bytes());
+                    || marks & DASH != 0
+                        && raw.len() >= 7
+                        && (has_double_dash(raw.as_bytes())
+                            || super::mysql::may_hold_password(raw));
                 if is_name {
                     let sensitive = if escaped {
                         let mut scratch = std::mem::take(&mut self.scratch);

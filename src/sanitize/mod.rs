@@ -76,6 +76,7 @@ mod json;
 mod keys;
 mod markup;
 mod multipart;
+mod mysql;
 mod path;
 #[cfg(test)]
 mod proptests;

@@ -156,6 +156,10 @@ fn redact_pairs<'a>(
     if !options.is_empty() {
         spans = merged(spans, options);
     }
+    let passwords = super::mysql::password_values(&text);
+    if !passwords.is_empty() {
+        spans = merged(spans, passwords);
+    }
     if !spans.is_empty() {
         for start_tag in [&*XML_START_TAG, &*ESCAPED_START_TAG] {
             spans = merged(spans, xml_spans(&text, start_tag, keys, keybuf));

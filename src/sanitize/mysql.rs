@@ -1,0 +1,255 @@
+//! The password MySQL's and MariaDB's clients take as a short option, `-phunter2`.
+//!
+//! `-p` is a password only to these clients: ssh reads it as a port, curl as a proxy, docker
+//! as a port to publish, mkdir as "make parents". So it is read as one only after one of
+//! [`CLIENTS`], on the same line (or one continued with `\`) and in the same command (up to
+//! `|`, `;` or `&`). Glued (`-phunter2`, `-p'a b'`) the rest of the word, or the quoted string,
+//! is the password. With a space (`-p hunter2`) the client would prompt and take the next word
+//! for a database, but people write it so for a password too, so the next word goes as well,
+//! unless it is an option.
+
+use memchr::memmem;
+
+/// The clients that read `-p` as a password, as the last part of a path and without `.exe`.
+const CLIENTS: &[&str] = &[
+    "mysql",
+    "mysqldump",
+    "mysqladmin",
+    "mysqlcheck",
+    "mysqlimport",
+    "mysqlshow",
+    "mysqlpump",
+    "mariadb",
+    "mariadb-dump",
+    "mariadb-admin",
+    "mariadb-check",
+    "mariadb-import",
+    "mariadb-show",
+];
+
+/// Whether `text` may give a MySQL client a password: it holds `-p` and a client's name. A
+/// look for callers that send only some text to the pair rules.
+pub(super) fn may_hold_password(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memmem::find(bytes, b"-p").is_some()
+        && (memmem::find(bytes, b"mysql").is_some() || memmem::find(bytes, b"mariadb").is_some())
+}
+
+/// The spans of the passwords given to a MySQL client's `-p` in `text`, in order, apart.
+///
+/// Each word is read once, and a quoted password is skipped once it is found, so the scan is
+/// linear.
+pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    if !may_hold_password(text) {
+        return spans;
+    }
+    let bytes = text.as_bytes();
+    let mut in_client = false;
+    // The previous word was a bare `-p`: this one may be its password.
+    let mut value_next = false;
+    // The previous word was `\`: a line break continues the command.
+    let mut continued = false;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\n' | b'\r' => {
+                in_client &= continued;
+                value_next = false;
+                i += 1;
+                continue;
+            }
+            b' ' | b'\t' => {
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let start = i;
+        let end = bytes[start..]
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .map_or(bytes.len(), |len| start + len);
+        let word = &text[start..end];
+        i = end;
+        continued = word == "\\";
+        if std::mem::take(&mut value_next) && !word.starts_with('-') && !is_separator(word) {
+            let end = value_end(bytes, start, end);
+            spans.push((start, end));
+            i = end;
+            continue;
+        }
+        let unquoted = word.trim_start_matches(['"', '\'', '`', '(']);
+        if in_client && let Some(rest) = unquoted.strip_prefix("-p") {
+            if rest
+                .bytes()
+                .all(|b| matches!(b, b'"' | b'\'' | b'`' | b')'))
+            {
+                value_next = true;
+            } else {
+                let at = end - rest.len();
+                let end = value_end(bytes, at, end);
+                spans.push((at, end));
+                i = end;
+            }
+            continue;
+        }
+        if word.contains([';', '|', '&']) {
+            in_client = false;
+        } else if is_client(unquoted) {
+            in_client = true;
+        }
+    }
+    spans
+}
+
+/// Where the password that starts at `at` in the word ending at `word_end` ends: at the
+/// quote that closes it, or the end of the line, when it starts with one; else at the end
+/// of the word.
+fn value_end(bytes: &[u8], at: usize, word_end: usize) -> usize {
+    let quote = bytes[at];
+    if !matches!(quote, b'"' | b'\'') {
+        return word_end;
+    }
+    let rest = &bytes[at + 1..];
+    match rest
+        .iter()
+        .position(|&b| b == quote || b == b'\n' || b == b'\r')
+    {
+        Some(len) if rest[len] == quote => at + 1 + len + 1,
+        Some(len) => at + 1 + len,
+        None => bytes.len(),
+    }
+}
+
+/// Whether `word` only separates commands: `|`, `||`, `&&`, `;`, `&`.
+fn is_separator(word: &str) -> bool {
+    word.bytes().all(|b| matches!(b, b';' | b'|' | b'&'))
+}
+
+/// Whether `word` names a MySQL client, perhaps by its path, with `.exe` or quoted.
+fn is_client(word: &str) -> bool {
+    let name = word.rsplit(['/', '\\']).next().unwrap_or(word);
+    let name = name.trim_end_matches(['"', '\'', '`', ')']);
+    let name = match name.len().checked_sub(4) {
+        Some(at) if name.is_char_boundary(at) && name[at..].eq_ignore_ascii_case(".exe") => {
+            &name[..at]
+        }
+        _ => name,
+    };
+    CLIENTS.contains(&name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{BodyInput, Redactor};
+
+    fn text(body: &str) -> String {
+        let input = BodyInput::new(Some("text/plain"), body.as_bytes());
+        Redactor::default().redact_body(&input).unwrap_or_default()
+    }
+
+    /// Found by review: `mysql -phunter2`, the way MySQL's documentation and most scripts
+    /// give a password on the command line, was stored as it came.
+    #[test]
+    fn a_mysql_clients_short_password_option() {
+        let cases = [
+            (
+                "mysqldump -uroot -phunter2 shop > shop.sql",
+                "mysqldump -uroot -p[REDACTED] shop > shop.sql",
+            ),
+            (
+                "mysql -h db -P 3306 -u app -p hunter2 shop",
+                "mysql -h db -P 3306 -u app -p [REDACTED] shop",
+            ),
+            (
+                "/usr/bin/mariadb -p'a b' -e 'select 1'",
+                "/usr/bin/mariadb -p[REDACTED] -e 'select 1'",
+            ),
+            (
+                "$ mysqladmin -u root \"-phunter2\" status",
+                "$ mysqladmin -u root \"-p[REDACTED] status",
+            ),
+            (
+                "run: mysql.exe -uapp -p\"a b\" shop\nmysql -phunter3",
+                "run: mysql.exe -uapp -p[REDACTED] shop\nmysql -p[REDACTED]",
+            ),
+            // A command continued on the next line.
+            (
+                "mysqldump \\\n  -uroot \\\n  -phunter2 shop",
+                "mysqldump \\\n  -uroot \\\n  -p[REDACTED] shop",
+            ),
+            // The MySQL client's `-p` after another command's on the same line.
+            (
+                "ssh -p 2222 db mysql -uroot -phunter2 shop",
+                "ssh -p 2222 db mysql -uroot -p[REDACTED] shop",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+        let r = Redactor::default();
+        let json = BodyInput::new(
+            Some("application/json"),
+            br#"{"cmd":"mysql -uroot -phunter2 shop","n":["mysqldump -p hunter2"]}"#,
+        );
+        assert_eq!(
+            r.redact_body(&json).as_deref(),
+            Some(r#"{"cmd":"mysql -uroot -p[REDACTED] shop","n":["mysqldump -p [REDACTED]"]}"#)
+        );
+    }
+
+    /// Everywhere else `-p` is a port (ssh, scp's `-P`'s twin in many tools), a proxy (curl),
+    /// a published port (docker) or a parent (mkdir): it stays, as does MySQL's `-P`, a port,
+    /// and a `-p` of another command after a MySQL client's line or `|`, `;`, `&&`.
+    #[test]
+    fn other_commands_keep_their_dash_p() {
+        for plain in [
+            "ssh -p 2222 host",
+            "curl -p -x proxy:8080 https://a.example",
+            "docker run -p 3306:3306 mysql",
+            "docker run -d -p 3306:3306 mysql:8",
+            "mkdir -p /var/lib/mysql",
+            "mysql -u root -p",
+            "mysql -u root -p -h db shop",
+            "mysql -h db -P 3306 shop",
+            "mysql -u root\nssh -p 2222 host",
+            "mysqldump shop | ssh -p 2222 backup 'cat > d'",
+            "mysql -e 'select 1'; scp -p a b",
+            "mysql shop && rsync -p a b",
+            "mysql-workbench -p x",
+            "mysqlx -phunter2",
+            "ls -la mysql-pvc",
+        ] {
+            assert_eq!(text(plain), plain);
+        }
+        let json = br#"{"cmd":"ssh -p 2222 host mysqld","at":"2026-12-06"}"#;
+        let body = BodyInput::new(Some("application/json"), json);
+        assert_eq!(
+            Redactor::default().redact_body(&body).as_deref(),
+            std::str::from_utf8(json).ok()
+        );
+    }
+
+    /// Hostile command lines stay linear: each word is read once.
+    #[test]
+    fn hostile_command_lines_stay_linear() {
+        for unit in [
+            "mysql -p ",
+            "mysql -p'a ",
+            "mysql -p -p ",
+            "mysql mysql -px",
+            "/a/b/c/mysql ",
+            "-p -p -p mysql ",
+            "mysql; -p x",
+            "mysql \"-p\"",
+        ] {
+            let body = unit.repeat((256 << 10) / unit.len());
+            let started = std::time::Instant::now();
+            let out = text(&format!("mysql -phunter2 {body}"));
+            let took = started.elapsed();
+            assert!(took.as_secs() < 10, "{unit:?}: {took:?}");
+            assert!(out.starts_with("mysql -p[REDACTED] "), "{unit:?}");
+        }
+    }
+}
