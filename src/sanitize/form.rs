@@ -5,13 +5,20 @@ use std::borrow::Cow;
 use super::redactor::Rules;
 use super::text::{redact_text_body, trim_cut_tail};
 
+/// How many times a key or value is percent-decoded at most. A URL is encoded once more each
+/// time it is put in another's query (a `redirect` whose `next` holds a callback), and some
+/// clients encode what they were given encoded; past three levels a value stays as it came,
+/// so that decoding costs at most three passes over it.
+const DECODE_LEVELS: usize = 3;
+
 /// Redacts `k=v&k=v` pairs into `out`.
 ///
-/// Keys are percent-decoded before matching (`pass%77ord` is `password`); values of sensitive
-/// keys are replaced and other values go through the value patterns, decoded, and when they
-/// hold a `=` (a URL with its own query) through the text rules for pairs. When `cut` is
-/// true the last pair may be cut short, so its value loses its last word and a last key
-/// without `=` is dropped.
+/// Keys are percent-decoded before matching (`pass%77ord` is `password`), again while they
+/// hold escapes, up to [`DECODE_LEVELS`] times; values of sensitive keys are replaced and
+/// other values go through the value patterns, decoded, and when they hold a `=` (a URL with
+/// its own query) or a command line's option through the text rules for pairs, decoded again
+/// while they hold escapes, up to the same bound. When `cut` is true the last pair may be cut
+/// short, so its value loses its last word and a last key without `=` is dropped.
 pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut String) {
     let mut keybuf = String::new();
     let mut pairs = input.split('&').peekable();
@@ -33,35 +40,87 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
         push_redacted(out, rules, key, &decoded_key);
         let Some(value) = value else { continue };
         out.push('=');
-        if rules.keys.is_sensitive(&decoded_key, &mut keybuf) {
+        if percent_decode_levels(key).any(|key| rules.keys.is_sensitive(&key, &mut keybuf)) {
             out.push_str(&rules.replacement);
         } else {
-            let decoded = percent_decode(value);
-            if decoded.contains('=') {
-                // A URL with its own query (`redirect_uri=…%3Ftoken%3D…`), or pairs: their
-                // values go as a text's pairs do.
-                let mut redacted = String::new();
-                redact_text_body(
-                    &decoded,
-                    last_cut,
-                    &rules.keys,
-                    &rules.values,
-                    &rules.replacement,
-                    &mut redacted,
-                );
-                if last_cut || redacted != *decoded {
-                    push_encoded(out, &redacted);
-                } else {
-                    out.push_str(value);
-                }
-            } else if last_cut {
-                let redacted = rules.values.redact(&decoded);
-                push_encoded(out, trim_cut_tail(&redacted));
-            } else {
-                push_redacted(out, rules, value, &decoded);
+            match redact_value(rules, &percent_decode(value)) {
+                Some(redacted) if last_cut => push_encoded(out, trim_cut_tail(&redacted)),
+                None if last_cut => push_encoded(out, trim_cut_tail(&percent_decode(value))),
+                Some(redacted) => push_encoded(out, &redacted),
+                None => out.push_str(value),
             }
         }
     }
+}
+
+/// The redaction of a value percent-decoded once, `None` when nothing in it is redacted.
+///
+/// A value that holds pairs of its own (a URL with its query, `redirect_uri=…%3Ftoken%3D…`)
+/// or a command line goes as a text does; any other through the value patterns. While it
+/// holds escapes it is decoded again and read again, the values redacted at one level staying
+/// redacted at the next, and the redaction is the value at the deepest level read.
+fn redact_value(rules: &Rules, decoded: &str) -> Option<String> {
+    let mut text = Cow::Borrowed(decoded);
+    let mut redacted_any = false;
+    for level in 1..=DECODE_LEVELS {
+        let redacted = if holds_pairs(&text) {
+            let mut redacted = String::new();
+            redact_text_body(
+                &text,
+                false,
+                &rules.keys,
+                &rules.values,
+                &rules.replacement,
+                &mut redacted,
+            );
+            (redacted != *text).then_some(redacted)
+        } else {
+            match rules.values.redact(&text) {
+                Cow::Borrowed(_) => None,
+                Cow::Owned(redacted) => Some(redacted),
+            }
+        };
+        if let Some(redacted) = redacted {
+            text = Cow::Owned(redacted);
+            redacted_any = true;
+        }
+        if level == DECODE_LEVELS || !has_escape(&text) {
+            break;
+        }
+        text = Cow::Owned(percent_decode(&text).into_owned());
+    }
+    redacted_any.then(|| text.into_owned())
+}
+
+/// Whether a decoded value may hold what the text rules read and the value patterns do not:
+/// pairs, or a command line's options (`--password hunter2`, MySQL's `-phunter2`).
+fn holds_pairs(text: &str) -> bool {
+    text.contains('=') || text.contains("--") || super::mysql::may_hold_password(text)
+}
+
+/// Whether `text` holds a `%XX` escape.
+pub(super) fn has_escape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'%', bytes).any(|at| {
+        bytes
+            .get(at + 1..at + 3)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    })
+}
+
+/// `raw` percent-decoded, then again while it holds escapes, each level in turn: at most
+/// [`DECODE_LEVELS`] of them, the first one `raw` when it has nothing to decode.
+pub(super) fn percent_decode_levels(raw: &str) -> impl Iterator<Item = Cow<'_, str>> {
+    let mut next = Some(percent_decode(raw));
+    let mut level = 0;
+    std::iter::from_fn(move || {
+        let current = next.take()?;
+        level += 1;
+        if level < DECODE_LEVELS && has_escape(&current) {
+            next = Some(Cow::Owned(percent_decode(&current).into_owned()));
+        }
+        Some(current)
+    })
 }
 
 /// Emits `raw` when the value patterns leave `decoded` alone, else the encoded redaction.
@@ -201,6 +260,74 @@ mod tests {
         );
         // Cut inside such a value: the cut word goes, as in a cut text.
         assert_eq!(run("a=1&next=%2Fa%3Fpin%3D12", true), "a=1&next=");
+    }
+
+    /// Found by review: a URL encoded twice (a `redirect` whose own `next` was encoded before
+    /// it was put in the query, as chains of redirects do) kept its query's secrets, as did
+    /// a key encoded twice. Decoding stops after three levels.
+    #[test]
+    fn urls_encoded_more_than_once_keep_no_secrets() {
+        let r = Redactor::default();
+        for (query, stored) in [
+            (
+                "redirect=https%253A%252F%252Fx%252Fcb%253Ftoken%253DSECRET",
+                "redirect=https://x/cb?token%3D[REDACTED]",
+            ),
+            (
+                "next=%2Fcb%3Fpassword%253DSECRET&n=1",
+                "next=/cb?password%3D[REDACTED]&n=1",
+            ),
+            (
+                "r=https%25253A%25252F%25252Fx%25253Fpin%25253D1234",
+                "r=https://x?pin%3D[REDACTED]",
+            ),
+            // A redirect inside a redirect, each with its own secret.
+            (
+                "r=%2Fa%3Ftoken%3DA1%26next%3D%252Fb%253Fpassword%253DB2",
+                "r=/a?token%3D[REDACTED]%26next%3D/b?password%3D[REDACTED]",
+            ),
+            ("pass%2577ord=SECRET&x=1", "pass%2577ord=[REDACTED]&x=1"),
+            ("h=Bearer%2520abcdefghijkl&n=1", "h=Bearer+[REDACTED]&n=1"),
+        ] {
+            assert_eq!(r.redact_query(query), stored, "{query}");
+        }
+        // Past three levels nothing is decoded: a fourth is a value as it came.
+        let deep = "r=%2Fcb%3Fpassword%2525252525253DSECRET";
+        assert_eq!(r.redact_query(deep), deep);
+        // Cut inside such a value: the cut word goes.
+        assert_eq!(run("a=1&next=%2Fa%3Fpin%253D12", true), "a=1&next=");
+        // Values encoded twice that hold no secret stay as they came.
+        for query in [
+            "next=%252Fa%253Fb%253D1&sig=YWJj%253D%253D",
+            "q=100%2525+sure&path=%252Fhome%252Fann",
+            "redirect=https%253A%252F%252Fx%252Fcb%253Fpage%253D2%2526sort%253Dname",
+        ] {
+            assert_eq!(r.redact_query(query), query);
+        }
+    }
+
+    /// Hostile values stay linear: decoding is bounded to three levels, however many `%25`s
+    /// a value holds.
+    #[test]
+    fn hostile_encodings_stay_linear() {
+        for unit in [
+            "%25",
+            "%2525",
+            "%252525253D",
+            "%253Dpassword%253D",
+            "token%25253D%2526",
+            "%",
+            "%2",
+        ] {
+            let value = unit.repeat((256 << 10) / unit.len());
+            let query = format!("a=password%253Dx&next={value}&pass%2577ord={value}");
+            let started = std::time::Instant::now();
+            let out = Redactor::default().redact_query(&query);
+            let took = started.elapsed();
+            assert!(took.as_secs() < 10, "{unit:?}: {took:?}");
+            assert!(out.starts_with("a=password%3D[REDACTED]&"), "{unit:?}");
+            assert!(out.ends_with("&pass%2577ord=[REDACTED]"), "{unit:?}");
+        }
     }
 
     #[test]

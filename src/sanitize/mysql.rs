@@ -197,6 +197,10 @@ mod tests {
             r.redact_body(&json).as_deref(),
             Some(r#"{"cmd":"mysql -uroot -p[REDACTED] shop","n":["mysqldump -p [REDACTED]"]}"#)
         );
+        assert_eq!(
+            r.redact_query("cmd=mysql+-uroot+-phunter2+shop&n=1"),
+            "cmd=mysql+-uroot+-p[REDACTED]+shop&n=1"
+        );
     }
 
     /// Everywhere else `-p` is a port (ssh, scp's `-P`'s twin in many tools), a proxy (curl),

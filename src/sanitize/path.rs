@@ -5,7 +5,7 @@
 //! segments are left to the value patterns. Matrix parameters are pairs, and servlet
 //! containers put the session id in one.
 
-use super::form::percent_decode;
+use super::form::percent_decode_levels;
 use super::redactor::Rules;
 
 /// See [`Redactor::redact_path`](super::Redactor::redact_path).
@@ -27,7 +27,8 @@ pub(super) fn redact_path(rules: &Rules, path: &str) -> String {
             match param.split_once('=') {
                 Some((key, value))
                     if !value.is_empty()
-                        && rules.keys.is_sensitive(&percent_decode(key), &mut keybuf) =>
+                        && percent_decode_levels(key)
+                            .any(|key| rules.keys.is_sensitive(&key, &mut keybuf)) =>
                 {
                     out.push_str(key);
                     out.push('=');
@@ -54,6 +55,11 @@ mod tests {
         assert_eq!(
             r.redact_path("/a;Pass%77ord=x;token=/b;token"),
             "/a;Pass%77ord=[REDACTED];token=/b;token"
+        );
+        // A key encoded twice, as a query's.
+        assert_eq!(
+            r.redact_path("/a;pass%2577ord=x/b"),
+            "/a;pass%2577ord=[REDACTED]/b"
         );
         assert_eq!(
             r.redact_path("/cards/4111111111111111/charge"),
