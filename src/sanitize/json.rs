@@ -89,7 +89,7 @@ pub(super) fn redact_json(rules: &Rules, input: &[u8], cut: Option<&str>, out: &
         }
     };
     let is_prefix = cut.is_some() || bad_utf8.is_some();
-    let stop = tokenize(rules, text, is_prefix, out);
+    let (stop, _) = tokenize(rules, text, is_prefix, 0, out);
     let end = text.len();
     // `write!` into a String cannot fail.
     let _ = match (stop, bad_utf8, cut) {
@@ -112,7 +112,7 @@ pub(super) fn redact_json_document(
     out: &mut String,
 ) -> bool {
     let start = out.len();
-    let whole = match tokenize(rules, text, is_prefix, out) {
+    let whole = match tokenize(rules, text, is_prefix, 0, out).0 {
         Stop::Done => true,
         Stop::Eof => is_prefix,
         Stop::Invalid(_) => false,
@@ -123,8 +123,15 @@ pub(super) fn redact_json_document(
     whole
 }
 
-/// Runs the tokenizer over `text`, writing what it accepts to `out`.
-fn tokenize(rules: &Rules, text: &str, is_prefix: bool, out: &mut String) -> Stop {
+/// Runs the tokenizer over `text`, a document quoted `quoted` times in strings, writing what it
+/// accepts to `out`; also says whether anything was redacted.
+fn tokenize(
+    rules: &Rules,
+    text: &str,
+    is_prefix: bool,
+    quoted: u8,
+    out: &mut String,
+) -> (Stop, bool) {
     let mut parser = Parser {
         src: text,
         pos: 0,
@@ -140,8 +147,11 @@ fn tokenize(rules: &Rules, text: &str, is_prefix: bool, out: &mut String) -> Sto
         role: Role::Other,
         named: Vec::new(),
         pending: None,
+        quoted,
+        redacted: false,
     };
-    parser.run()
+    let stop = parser.run();
+    (stop, parser.redacted)
 }
 
 /// The open containers, `true` for an object: one bit each for the first 64 levels, so that a
@@ -191,6 +201,11 @@ impl Nesting {
         self.depth == 0
     }
 }
+
+/// How many JSON documents quoted in strings are read as JSON, each inside the one before
+/// (an SNS notification's `Message` inside an SQS message's `Body` is two). Each level reads
+/// its strings' bytes once more, so the bound keeps a body of quoted documents linear.
+const QUOTED_DEPTH: u8 = 3;
 
 /// Input bytes a value named by a later sibling (`{"value":…,"name":…}`) may be followed by
 /// before it is decided without its name: redacted when no name has come, kept otherwise.
@@ -292,6 +307,10 @@ struct Parser<'a, 'r> {
     /// At most one value waiting for its object's name, so that redacting it late moves at
     /// most [`PENDING_TAIL`] bytes of output.
     pending: Option<Pending>,
+    /// How many strings the document is quoted in.
+    quoted: u8,
+    /// Something was redacted.
+    redacted: bool,
 }
 
 impl Parser<'_, '_> {
@@ -310,6 +329,7 @@ impl Parser<'_, '_> {
         if let Some(start) = unnamed.and_then(|p| p.reading) {
             self.out.truncate(start);
             self.out.push_str(&self.rules.replacement_json);
+            self.redacted = true;
         }
         stop
     }
@@ -320,6 +340,7 @@ impl Parser<'_, '_> {
         if let Some(p) = self.pending.take().filter(|p| !p.named) {
             self.out
                 .replace_range(p.start..p.end, &self.rules.replacement_json);
+            self.redacted = true;
         }
     }
 
@@ -369,6 +390,7 @@ impl Parser<'_, '_> {
                 self.pending = None;
                 self.out
                     .replace_range(p.start..p.end, &self.rules.replacement_json);
+                self.redacted = true;
             }
             Some(p) if p.depth == depth && self.pos - p.src_end > PENDING_TAIL => {
                 self.settle_pending();
@@ -445,6 +467,7 @@ impl Parser<'_, '_> {
 
     /// Writes `text` in place of the input from the current copy position to `end`.
     fn replace_to(&mut self, start: usize, end: usize, text: &str) {
+        self.redacted = true;
         self.copy_to(start);
         self.bound_pending(text.len());
         self.out.push_str(text);
@@ -453,6 +476,7 @@ impl Parser<'_, '_> {
 
     /// Writes `text`, quoted, in place of the string that starts at `quote` and ends at `pos`.
     fn replace_string(&mut self, quote: usize, text: &str) {
+        self.redacted = true;
         self.copy_to(quote);
         self.bound_pending(text.len() + 2);
         push_json_string(self.out, text);
@@ -532,6 +556,7 @@ impl Parser<'_, '_> {
             self.copy_to(self.pos);
             self.out.push_str(&self.rules.replacement_json);
             self.suppress = Some(self.stack.len());
+            self.redacted = true;
         }
         match c {
             b'{' => {
@@ -708,7 +733,19 @@ impl Parser<'_, '_> {
 
     /// `redacted` (the string after the value patterns, `None` when they left `decoded` as it
     /// was) with the values of its sensitive `key=value` pairs and elements replaced too.
+    ///
+    /// A string that is a JSON document is redacted as one instead (see
+    /// [`redact_quoted`](Self::redact_quoted)), and left as it came when nothing in it is.
     fn redact_pairs(&mut self, redacted: Option<String>, decoded: &str) -> Option<String> {
+        match self.redact_quoted(decoded, false) {
+            // A value pattern may span the document's tokens.
+            Some(Some(json)) if redacted.is_some() => {
+                return Some(self.rules.values.redact(&json).into_owned());
+            }
+            Some(Some(json)) => return Some(json),
+            Some(None) if redacted.is_none() => return None,
+            _ => {}
+        }
         let text = redacted.as_deref().unwrap_or(decoded);
         super::text::redact_free_text(
             text,
@@ -717,6 +754,25 @@ impl Parser<'_, '_> {
             &self.rules.replacement,
         )
         .or(redacted)
+    }
+
+    /// A string's `decoded` contents redacted as the JSON document they are (a webhook's or a
+    /// queue's message, a Kubernetes env kept as text), whose name and value members the pair
+    /// rules cannot pair: `Some(None)` when nothing in it is redacted, `None` when it is no
+    /// document (or, when `is_prefix`, no start of one) or is quoted [`QUOTED_DEPTH`] deep.
+    /// The document is written compactly, as every body is.
+    fn redact_quoted(&mut self, decoded: &str, is_prefix: bool) -> Option<Option<String>> {
+        if self.quoted >= QUOTED_DEPTH
+            || !matches!(decoded.trim_start().as_bytes().first(), Some(b'{' | b'['))
+        {
+            return None;
+        }
+        let mut json = String::new();
+        match tokenize(self.rules, decoded, is_prefix, self.quoted + 1, &mut json) {
+            (Stop::Done, redacted) => Some(redacted.then_some(json)),
+            (Stop::Eof, _) if is_prefix => Some(Some(json)),
+            _ => None,
+        }
     }
 
     /// Reads a string value; `is_name` when it names its object's value member.
@@ -783,6 +839,14 @@ impl Parser<'_, '_> {
                     self.copy_to(quote);
                     let mut scratch = std::mem::take(&mut self.scratch);
                     decode_escapes(&self.src[start..], &mut scratch);
+                    // A quoted document cut short goes as a cut body does, a value waiting
+                    // for its name with it.
+                    if let Some(Some(json)) = self.redact_quoted(&scratch, true) {
+                        self.out.push('"');
+                        push_escaped(self.out, &json);
+                        self.scratch = scratch;
+                        return Err(Stop::Eof);
+                    }
                     let redacted = self.rules.values.redact(&scratch);
                     // Free text keeps its pairs' rules up to the cut: the value of a pair
                     // cut short runs to the end, and goes.
@@ -998,7 +1062,7 @@ mod tests {
                 r#"{"msg":"{\"user\":\"ann\",\"password\":\"hunter2\"}"}"#,
                 None
             ),
-            r#"{"msg":"{\"user\":\"ann\",\"password\":[REDACTED]}"}"#
+            r#"{"msg":"{\"user\":\"ann\",\"password\":\"[REDACTED]\"}"}"#
         );
         assert_eq!(
             run(r#"["retry with token: abc123 later"]"#, None),
@@ -1279,6 +1343,54 @@ mod tests {
         }
     }
 
+    /// Found by review: JSON quoted inside a string (webhooks, SQS and SNS messages, a
+    /// Kubernetes env kept as text) kept the values its sibling name members name, which the
+    /// pair rules cannot see. Such a string is redacted as the JSON document it is, up to
+    /// three documents deep.
+    #[test]
+    fn json_quoted_in_a_string_is_redacted_as_json() {
+        let cases = [
+            (
+                r#"{"env":"[{\"name\":\"DB_PASSWORD\",\"value\":\"hunter2\"},{\"name\":\"PORT\",\"value\":\"80\"}]"}"#,
+                r#"{"env":"[{\"name\":\"DB_PASSWORD\",\"value\":\"[REDACTED]\"},{\"name\":\"PORT\",\"value\":\"80\"}]"}"#,
+            ),
+            (
+                r#"{"payload":"{\"password\":\"hunter2\"}"}"#,
+                r#"{"payload":"{\"password\":\"[REDACTED]\"}"}"#,
+            ),
+            // The value before its name, and whitespace, which goes with the redaction.
+            (
+                r#"{"Message":"{ \"Parameters\": [ {\"ParameterValue\": \"hunter2\", \"ParameterKey\": \"DbPassword\"} ] }"}"#,
+                r#"{"Message":"{\"Parameters\":[{\"ParameterValue\":\"[REDACTED]\",\"ParameterKey\":\"DbPassword\"}]}"}"#,
+            ),
+            // Quoted twice: an SNS notification in an SQS message.
+            (
+                r#"{"Body":"{\"Message\":\"{\\\"name\\\":\\\"api_key\\\",\\\"value\\\":\\\"k-123\\\"}\"}"}"#,
+                r#"{"Body":"{\"Message\":\"{\\\"name\\\":\\\"api_key\\\",\\\"value\\\":\\\"[REDACTED]\\\"}\"}"}"#,
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        // Cut inside the quoted document: the value waiting for its name goes.
+        let out = run(r#"{"env":"[{\"value\":\"hunter2\",\"na"#, CUT);
+        assert!(!out.contains("hunter2"), "{out}");
+        // Three documents deep.
+        let deep = r#"{"a":"{\"b\":\"{\\\"c\\\":\\\"{\\\\\\\"name\\\\\\\":\\\\\\\"pin\\\\\\\",\\\\\\\"value\\\\\\\":\\\\\\\"1234\\\\\\\"}\\\"}\"}"}"#;
+        let out = run(deep, None);
+        assert_eq!(out, deep.replace("1234", "[REDACTED]"));
+        // Quoted JSON with nothing to redact stays as it came, whitespace and all; so does a
+        // string that only looks like JSON.
+        for plain in [
+            r#"{"env":"[{\"name\":\"PORT\",\"value\":\"80\"}]"}"#,
+            r#"{"payload":"{ \"user\": \"ann\",\n  \"n\": [1, 2] }"}"#,
+            r#"{"t":"[x] done: {a}"}"#,
+            r#"{"t":"{\"a\":1} and more: {\"b\":2}"}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
     /// A value whose name has not come yet is redacted when in doubt: the body is cut or
     /// stops before the object closes.
     #[test]
@@ -1374,6 +1486,39 @@ mod tests {
         }
         let out = run(&text, None);
         assert!(!out.contains(r#""value":"a""#), "{}", &out[..100]);
+    }
+
+    /// Hostile quoted documents stay linear: each level of quoting is read as JSON at most
+    /// [`QUOTED_DEPTH`] deep, and a string that only starts like a document is given up where
+    /// it stops being one.
+    #[test]
+    fn hostile_quoted_json_stays_linear() {
+        // Documents quoted inside each other, deeper than the bound, many times over.
+        let mut quoted = r#"{"name":"pin","value":"1234","n":"password=x"}"#.to_owned();
+        for _ in 0..6 {
+            let mut s = String::new();
+            push_json_string(&mut s, &format!(r#"{{"m":{quoted}}}"#));
+            quoted = s;
+        }
+        let unit = format!(r#"{{"m":{quoted}}},"#);
+        let mut cases = vec![format!("[{}1]", unit.repeat((256 << 10) / unit.len()))];
+        for unit in [
+            "[",
+            "{\\\"a\\\":",
+            "[{\\\"value\\\":1,\\\"b\\\":[",
+            "{\\\"value\\\":\\\"{\\\\\\\"k\\\\\\\":[",
+            "[\\\"{\\\\\\\"a\\\\\\\":1} x\\\",",
+        ] {
+            let text = unit.repeat((256 << 10) / unit.len());
+            cases.push(format!(r#"{{"t":"{text}: password=x"}}"#));
+        }
+        for text in cases {
+            let started = std::time::Instant::now();
+            let out = run(&text, None);
+            let took = started.elapsed();
+            assert!(took.as_secs() < 10, "{}: {took:?}", &text[..40]);
+            assert!(out.contains("[REDACTED]"), "{}", &text[..40]);
+        }
     }
 
     #[test]
