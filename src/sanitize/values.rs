@@ -6,13 +6,17 @@ use std::sync::LazyLock;
 use memchr::memmem;
 use regex::{Captures, NoExpand, Regex};
 
-/// An authorization scheme, `Bearer`, `Basic` or `Token` in any case, and the whitespace-free
-/// run after it; which runs are credentials is decided by [`is_credential`]. The scheme word
-/// is kept so the stored text still says what was there. The credential is redacted to the end
-/// of its run, not only RFC 6750's token characters: `Bearer eyJ….!!!.zzz` copied by a handler
-/// must not leave `!!!.zzz` behind, and redacting a trailing `,` or `"` costs nothing.
+/// An authorization scheme, `Bearer`, `Basic` or `Token` in any case, and the space after it;
+/// the run after that is read by [`redact_credentials`], and which runs are credentials is
+/// decided by [`is_credential`]. The scheme word is kept so the stored text still says what was
+/// there. The credential is redacted to the end of its run, not only RFC 6750's token
+/// characters: `Bearer eyJ….!!!.zzz` copied by a handler must not leave `!!!.zzz` behind, and
+/// redacting a trailing `,` or `"` costs nothing. The spaces before and after the scheme may be
+/// JSON escapes (`sent\u0020Basic\u0020dXNl…`, as an encoder that escapes spaces writes a
+/// header into a log line or a JSON string).
 static BEARER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)((?i:bearer|basic|token))[ \t]+(\S+)").expect("bearer pattern is valid")
+    Regex::new(r"(?:(?-u:\b)|\\u0020|\\u0009)((?i:bearer|basic|token))(?:[ \t]|\\u0020|\\u0009)+")
+        .expect("bearer pattern is valid")
 });
 
 /// The password of a URL's userinfo (`postgres://app:S3cr3t@db/x`, a database or proxy URL in
@@ -275,15 +279,20 @@ fn redact_credentials<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str>
     let mut written = 0;
     let mut pos = 0;
     while let Some(caps) = BEARER.captures_at(&text, pos) {
-        let (Some(scheme), Some(run)) = (caps.get(1), caps.get(2)) else {
+        let (Some(all), Some(scheme)) = (caps.get(0), caps.get(1)) else {
             break;
         };
-        if is_credential(scheme.as_str(), run.as_str()) && !names_a_value(&text[run.end()..]) {
+        let start = all.end();
+        let end = start + run_len(&text[start..]);
+        if end > start
+            && is_credential(scheme.as_str(), &text[start..end])
+            && !names_a_value(&text[end..])
+        {
             out.push_str(&text[written..scheme.end()]);
             out.push(' ');
             out.push_str(replacement);
-            written = run.end();
-            pos = run.end();
+            written = end;
+            pos = end;
         } else {
             pos = scheme.end();
         }
@@ -293,6 +302,19 @@ fn redact_credentials<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str>
     }
     out.push_str(&text[written..]);
     Cow::Owned(out)
+}
+
+/// The length of the run at the start of `rest`: up to whitespace, or a space or tab written
+/// as a JSON escape (`abc\u0020then`: an encoder that escapes spaces escapes the ones between
+/// words too, and the escape's digits are no credential's).
+fn run_len(rest: &str) -> usize {
+    let bytes = rest.as_bytes();
+    rest.char_indices()
+        .find(|&(i, c)| {
+            c.is_whitespace()
+                || (c == '\\' && matches!(bytes.get(i..i + 6), Some(b"\\u0020" | b"\\u0009")))
+        })
+        .map_or(rest.len(), |(i, _)| i)
 }
 
 /// Whether the text after a run starts with a `=`, after spaces: the run is then the name of
@@ -590,6 +612,54 @@ mod tests {
             "Basic Auth is off",
             "name=access_token connectionString = x",
             "name &equals; access&lowbar;tokEn connectionString &equals; x",
+        ] {
+            assert_eq!(r.redact_error(prose), prose);
+        }
+    }
+
+    /// Found by review: a scheme followed by an escaped space (`Basic\u0020dXNl…`, a header
+    /// written by an encoder that escapes spaces, in a log line or inside a JSON string) was
+    /// no scheme followed by a credential.
+    #[test]
+    fn schemes_before_an_escaped_space() {
+        let r = crate::sanitize::Redactor::default();
+        for (text, want) in [
+            (
+                r"sent Basic\u0020dXNlcjpwYXNz ok",
+                "sent Basic [REDACTED] ok",
+            ),
+            (
+                r"sent Bearer\u0020abcdefghijkl ok",
+                "sent Bearer [REDACTED] ok",
+            ),
+            (r"sent bearer\u0009x9Kq ok", "sent bearer [REDACTED] ok"),
+            (
+                r"sent Token \u0020abcdefghijkl ok",
+                "sent Token [REDACTED] ok",
+            ),
+            // Spaces all escaped: the credential ends at the next one.
+            (
+                r"sent\u0020Bearer\u0020abcdefghijkl\u0020ok",
+                r"sent\u0020Bearer [REDACTED]\u0020ok",
+            ),
+        ] {
+            assert_eq!(r.redact_error(text), want, "{text}");
+        }
+        assert_eq!(
+            r.redact_body(&crate::sanitize::BodyInput::new(
+                Some("application/json"),
+                br#"{"log":"sent Basic\\u0020dXNlcjpwYXNz ok"}"#
+            ))
+            .as_deref(),
+            Some(r#"{"log":"sent Basic [REDACTED] ok"}"#)
+        );
+        // Prose keeps its words, the escapes after them not taken for a credential's digits.
+        for prose in [
+            r"the basic\u0020usage is fine",
+            r"token\u0020rejected: InvalidAudience",
+            r"the basic usage\u0020is fine",
+            r"token rejected\u0020again",
+            r"the\u0020token\u0020rejected\u0020again",
         ] {
             assert_eq!(r.redact_error(prose), prose);
         }
