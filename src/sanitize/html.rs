@@ -261,27 +261,41 @@ impl Attributes<'_, '_> {
     }
 
     /// Where `quote`, written as the one that closed a value right before the tag's `>` (or
-    /// the first value, in a tag whose quotes are ambiguous), comes again after `from`, ending a value (a space, `/`, the tag's `>` or the text's end
-    /// follows it), before the next tag or line: the page wrote the value's quote and `>`
-    /// into it unescaped (`value="ab">cd">`), and the value runs to there. The look stops at
-    /// the next tag, which is read next, so each byte is read at most twice.
+    /// the first value, in a tag whose quotes are ambiguous), comes again after `from`, ending
+    /// a value, on the same line: the page wrote the value's quote and `>` into it unescaped
+    /// (`value="ab">cd">`, `value="ab">cd<b>x">`), and the value runs to there.
+    ///
+    /// Before the next tag, a quote ends a value when a space, `/`, the tag's `>` or the
+    /// text's end follows it; past a tag, only when the tag's `>` or the text's end does, so
+    /// that a page's own quoted words (`<p>Click "Reset" to…`) stay. The look ends at the
+    /// line's end, or at the next value quoted after an `=` (`name="…`), where the page's own
+    /// markup goes on: a secret holding `">`, a `<` and then `="` is kept from its first
+    /// `">` on. Each look ends at the next such value, which every tag this is asked for holds
+    /// (its own value's), so each byte is read at most twice.
     fn quote_again(&self, from: usize, quote: &[u8]) -> Option<usize> {
         let bytes = self.text.as_bytes();
+        let mut past_a_tag = false;
         let mut j = from;
         while let Some(&b) = bytes.get(j) {
-            if matches!(b, b'\n' | b'\r') || open_at(bytes, j).is_some() {
+            if matches!(b, b'\n' | b'\r') {
                 return None;
             }
             if bytes[j..].starts_with(quote) {
                 let after = j + quote.len();
                 if after == bytes.len()
-                    || self
-                        .ascii_at(after)
-                        .is_some_and(|(b, _)| b.is_ascii_whitespace() || b == b'/')
                     || self.close_at(after).is_some()
+                    || (!past_a_tag
+                        && self
+                            .ascii_at(after)
+                            .is_some_and(|(b, _)| b.is_ascii_whitespace() || b == b'/'))
                 {
                     return Some(j);
                 }
+            }
+            if open_at(bytes, j).is_some() {
+                past_a_tag = true;
+            } else if quoted_value_at(bytes, j) {
+                return None;
             }
             j += 1;
         }
@@ -404,6 +418,32 @@ impl Attributes<'_, '_> {
 /// Length of `\u0022`.
 const QUOTE_ESCAPE_LEN: usize = 6;
 
+/// Whether `bytes` holds at `at` an `=` and the opening quote of a value, in any spelling a
+/// tag's attributes are read in (`="`, `= '`, `=\"`, `=\u0022`, `&equals;&quot;`), with
+/// whitespace between them.
+fn quoted_value_at(bytes: &[u8], at: usize) -> bool {
+    let spelled = |i: usize| match bytes.get(i) {
+        Some(&(b'&' | b'\\')) => char_ref(bytes, i),
+        Some(&b) => Some((char::from(b), 1)),
+        None => None,
+    };
+    if !matches!(bytes.get(at), Some(b'=' | b'&' | b'\\')) {
+        return false;
+    }
+    let Some(('=', len)) = spelled(at) else {
+        return false;
+    };
+    let mut i = at + len;
+    while let Some((c, len)) = spelled(i)
+        && c.is_ascii_whitespace()
+    {
+        i += len;
+    }
+    quote_escape(bytes, i)
+        || matches!(bytes.get(i..i + 2), Some(b"\\\"" | b"\\'"))
+        || matches!(spelled(i), Some(('"' | '\'', _)))
+}
+
 /// Whether `bytes` holds at `at` a JSON escape of a quote, `\u0022` or `\u0027`.
 fn quote_escape(bytes: &[u8], at: usize) -> bool {
     matches!(
@@ -487,6 +527,53 @@ mod tests {
             r#"<input type="password" value="">Show "it" <b>x</b>"#,
         ] {
             assert!(r.redact_error(page).contains("<b>x</b>"), "{page}");
+        }
+    }
+
+    /// Found by review: a value that holds its quote and the tag's `>` and then a `<`
+    /// (`ab">cd<b>x`) was read to its first quote only, the look for its end stopping at that
+    /// `<`, and `cd<b>x` stayed. The look now goes past tags, to the end of the line, and
+    /// stops at the next value quoted after an `=`, where the page's own markup goes on.
+    #[test]
+    fn values_holding_a_quote_the_tags_close_and_a_tag() {
+        let r = crate::sanitize::Redactor::default();
+        for (text, want) in [
+            (
+                r#"<input type="password" value="ab">cd<b>x"> after"#,
+                r#"<input type="password" value="[REDACTED]"> after"#,
+            ),
+            (
+                r#"<input type="password" value="ab">cd<b>x"><input name="user" value="ann">"#,
+                r#"<input type="password" value="[REDACTED]"><input name="user" value="ann">"#,
+            ),
+            (
+                "&lt;input name=&quot;pin&quot; value=&quot;ab&quot;&gt;cd&lt;b&gt;x&quot;&gt; after",
+                "&lt;input name=&quot;pin&quot; value=&quot;[REDACTED]&quot;&gt; after",
+            ),
+            (
+                r"\u003cinput type=\u0022password\u0022 value=\u0022ab\u0022\u003ecd\u003cb\u003ex\u0022\u003e after",
+                r"\u003cinput type=\u0022password\u0022 value=\u0022[REDACTED]\u0022\u003e after",
+            ),
+        ] {
+            assert_eq!(r.redact_error(text), want, "{text}");
+        }
+        // The page's own markup and text after a field stay: the next quoted value ends the
+        // look, and past a tag only a quote before a `>` is taken for the value's.
+        for (page, want) in [
+            (
+                r#"<input type="password" name="pw" value="x"><input name="user" value="ann">"#,
+                r#"<input type="password" name="pw" value="[REDACTED]"><input name="user" value="ann">"#,
+            ),
+            (
+                r#"<input type="password" value=""><p>Click "Forgot" to reset</p><a href="/r">r</a>"#,
+                r#"<input type="password" value=""><p>Click "Forgot" to reset</p><a href="/r">r</a>"#,
+            ),
+            (
+                r#"<input type="password" value="x"><b>Say "hi" there</b>"#,
+                r#"<input type="password" value="[REDACTED]"><b>Say "hi" there</b>"#,
+            ),
+        ] {
+            assert_eq!(r.redact_error(page), want, "{page}");
         }
     }
 
