@@ -21,7 +21,12 @@ pub(super) enum Spelling {
     Go,
     /// A character reference: `&lt;`, `&#60;`, `&#x3c;`, `&amp;lt;`, `\u0026lt;`.
     Reference,
+    /// `‹` (U+2039), as typographic substitution writes `<`; closed by `>`.
+    Guillemet,
 }
+
+/// `‹` (U+2039) in UTF-8.
+const GUILLEMET: &[u8] = "\u{2039}".as_bytes();
 
 /// Whether `bytes` holds at `at` the escape `\u003` + `last` (either case): `c` for `<`, `e`
 /// for `>`.
@@ -44,6 +49,16 @@ pub(super) fn open_at(bytes: &[u8], at: usize) -> Option<(Spelling, usize)> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// The `<` of an element at `at` as [`open_at`] reads it, or `‹`: the element rule reads
+/// elements written with it, which the form field rule does not take for tags (a `‹` among a
+/// tag's attributes does not end the tag).
+pub(super) fn element_open_at(bytes: &[u8], at: usize) -> Option<(Spelling, usize)> {
+    match bytes.get(at)? {
+        0xE2 if bytes[at..].starts_with(GUILLEMET) => Some((Spelling::Guillemet, GUILLEMET.len())),
+        _ => open_at(bytes, at),
     }
 }
 
@@ -436,7 +451,7 @@ const MAX_OPENER_LEN: usize = 32;
 /// Where the `<` spelled `spelling` that ends right at `end` starts, if one does.
 fn opener_before(bytes: &[u8], end: usize, spelling: Spelling) -> Option<usize> {
     (end.saturating_sub(MAX_OPENER_LEN)..end)
-        .find(|&at| open_at(bytes, at) == Some((spelling, end - at)))
+        .find(|&at| element_open_at(bytes, at) == Some((spelling, end - at)))
 }
 
 #[cfg(test)]

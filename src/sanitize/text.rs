@@ -10,7 +10,8 @@ use super::html::redact_form_fields;
 use super::json::{decode_escapes, redact_json_document};
 use super::keys::{KeyRules, dropped_from_key};
 use super::markup::{
-    Decoded, Spelling, char_ref, char_ref_wrapped, end_tag, open_at, whole_name_len,
+    Decoded, Spelling, char_ref, char_ref_wrapped, element_open_at, end_tag, go_escape,
+    whole_name_len,
 };
 use super::redactor::Rules;
 use super::values::ValueRules;
@@ -31,20 +32,28 @@ static KEY_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
     .expect("key pattern is valid")
 });
 
+/// The characters of an element's name after its first: XML's ASCII ones, and the Unicode
+/// dashes and invisible characters a key loses (see [`dropped_from_key`]), as a word processor
+/// or a chat client writes `api-key` (`<api‐key>`, U+2010). Unicode's spaces are not among
+/// them: in a tag they end the name.
+const ELEMENT_NAME_TAIL: &str = r"[A-Za-z0-9_.:\-\x{AD}\x{200B}-\x{2015}\x{2060}-\x{2064}\x{2212}\x{FE58}\x{FE63}\x{FEFF}\x{FF0D}]*";
+
 /// The start tag of an XML or HTML element (`<password>`, `<wsse:Password Type="…">`, attributes
 /// on the next line); the name is the first group, the tag's `>` the second.
 static XML_START_TAG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"<([A-Za-z_][A-Za-z0-9_.:\-]*)(?:\s[^>]*)?(>)").expect("xml pattern is valid")
+    Regex::new(&format!(r"<([A-Za-z_]{ELEMENT_NAME_TAIL})(?:\s[^>]*)?(>)"))
+        .expect("xml pattern is valid")
 });
 
 /// A start tag as [`XML_START_TAG`], its `<` written as Go's encoding/json writes it
-/// (`\u003cpassword\u003e`) or as a character reference (`&lt;password&gt;`, see
-/// [`markup`](super::markup)). A pattern of its own: folded into the plain one, it made every
-/// plain tag of an HTML page cost twice as much to match.
+/// (`\u003cpassword\u003e`), as a character reference (`&lt;password&gt;`, see
+/// [`markup`](super::markup)) or as `‹` (U+2039, what typographic substitution makes of `<`).
+/// A pattern of its own: folded into the plain one, it made every plain tag of an HTML page
+/// cost twice as much to match.
 static ESCAPED_START_TAG: LazyLock<Regex> = LazyLock::new(|| {
     const REFERENCE: &str = r"(?:&|\\u0026)(?i:amp;?){0,2}";
     Regex::new(&format!(
-        r"(?:\\u003[cC]|{REFERENCE}(?i:lt|#0*60|#x0*3c);?)([A-Za-z_][A-Za-z0-9_.:\-]*)(?:\s[^>]*?)?(>|\\u003[eE]|{REFERENCE}(?i:gt|#0*62|#x0*3e);?)"
+        r"(?:\\u003[cC]|\x{{2039}}|{REFERENCE}(?i:lt|#0*60|#x0*3c);?)([A-Za-z_]{ELEMENT_NAME_TAIL})(?:\s[^>]*?)?(>|\\u003[eE]|{REFERENCE}(?i:gt|#0*62|#x0*3e);?)"
     ))
     .expect("escaped xml pattern is valid")
 });
@@ -210,7 +219,8 @@ fn escapes_a_pair(c: char, after: &[u8]) -> bool {
 }
 
 /// Whether `bytes` starts with the rest of an element's name and its tag's `>`
-/// (`key&gt;`), its characters written plainly or as references; the look is bounded.
+/// (`key&gt;`, or `key\u003e` in a tag Go's encoding/json wrote), its characters written
+/// plainly or as references; the look is bounded.
 fn before_a_tags_close(bytes: &[u8]) -> bool {
     const LONGEST_LOOK: usize = 128;
     let mut i = 0;
@@ -222,7 +232,7 @@ fn before_a_tags_close(bytes: &[u8]) -> bool {
     {
         i += len;
     }
-    i > 0 && matches!(spelled_char(bytes, i), Some(('>', _)))
+    i > 0 && (matches!(spelled_char(bytes, i), Some(('>', _))) || go_escape(bytes, i, b'e'))
 }
 
 /// Whether `bytes` starts with the rest of a key, perhaps quoted, and its separator
@@ -291,34 +301,43 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
 /// `--password hunter2` (with `=` they are pairs): the option starts the text or follows
 /// whitespace or a quote, and its value is the next word, or quoted string, unless that is an
 /// option itself. `-p` is no option of this kind: ssh, curl and docker read it as a port or
-/// a proxy, only MySQL's clients as a password, and those glued to it (`-phunter2`).
+/// a proxy, only MySQL's clients as a password, and those glued to it (`-phunter2`). Its
+/// dashes and the space after it may be JSON escapes (`\u002d\u002dpassword\u0020…`, as an
+/// encoder that escapes `-` writes a command line), and so may what it follows (`\n`, `\"`).
 fn option_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, usize)> {
     const LONGEST_KEY: usize = 64;
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
     let mut from = 0;
-    while let Some(found) = memchr::memmem::find(&bytes[from..], b"--") {
+    while let Some(found) = memchr::memchr2(b'-', b'\\', &bytes[from..]) {
         let at = from + found;
-        from = at + 2;
-        if at > 0 && !matches!(bytes[at - 1], b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'') {
+        from = at + 1;
+        let Some(first) = dash_at(bytes, at) else {
+            continue;
+        };
+        let Some(second) = dash_at(bytes, at + first) else {
+            continue;
+        };
+        from = at + first + second;
+        if !after_a_word_break(bytes, at) {
             continue;
         }
-        let key_start = at + 2;
+        let key_start = at + first + second;
         let key_len = bytes[key_start..]
             .iter()
             .take(LONGEST_KEY + 1)
             .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
             .count();
         let key_end = key_start + key_len;
-        let blanks = bytes[key_end..]
-            .iter()
-            .take_while(|b| matches!(b, b' ' | b'\t'))
-            .count();
-        let start = key_end + blanks;
+        let mut start = key_end;
+        while let Some(blank) = blank_at(bytes, start) {
+            start += blank;
+        }
         if !(2..=LONGEST_KEY).contains(&key_len)
             || !bytes[key_start].is_ascii_alphanumeric()
-            || blanks == 0
-            || matches!(bytes.get(start), None | Some(b'-' | b'\n' | b'\r'))
+            || start == key_end
+            || matches!(bytes.get(start), None | Some(b'\n' | b'\r'))
+            || dash_at(bytes, start).is_some()
             || !keys.is_sensitive(&text[key_start..key_end], keybuf)
         {
             continue;
@@ -335,6 +354,44 @@ fn option_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize
         from = start + len;
     }
     spans
+}
+
+/// The length of the `-` at `at`, written plainly or as the JSON escape `\u002d`.
+fn dash_at(bytes: &[u8], at: usize) -> Option<usize> {
+    match bytes.get(at)? {
+        b'-' => Some(1),
+        b'\\'
+            if bytes
+                .get(at..at + 6)
+                .is_some_and(|found| found.eq_ignore_ascii_case(b"\\u002d")) =>
+        {
+            Some(6)
+        }
+        _ => None,
+    }
+}
+
+/// The length of the space or tab at `at`, written plainly or as a JSON escape.
+fn blank_at(bytes: &[u8], at: usize) -> Option<usize> {
+    match bytes.get(at)? {
+        b' ' | b'\t' => Some(1),
+        b'\\' if matches!(bytes.get(at..at + 6), Some(b"\\u0020" | b"\\u0009")) => Some(6),
+        _ => None,
+    }
+}
+
+/// Whether an option at `at` starts the text or follows whitespace or a quote, written plainly
+/// or as a JSON escape (`\n`, `\t`, `\u0020`, `\u0022`; `\"` ends in a quote already).
+fn after_a_word_break(bytes: &[u8], at: usize) -> bool {
+    let before = &bytes[..at];
+    match before.last() {
+        None | Some(b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'') => true,
+        Some(b'n' | b't' | b'r') => before.len() >= 2 && before[before.len() - 2] == b'\\',
+        Some(b'0' | b'2' | b'7' | b'9') => [&b"\\u0020"[..], b"\\u0009", b"\\u0022", b"\\u0027"]
+            .iter()
+            .any(|escape| before.ends_with(escape)),
+        _ => false,
+    }
 }
 
 /// Two lists of spans (each in order, apart) as one: spans that overlap or touch become one.
@@ -681,7 +738,8 @@ fn xml_spans(
         {
             continue;
         }
-        let spelling = open_at(text.as_bytes(), tag.start()).map_or(Spelling::Plain, |(s, _)| s);
+        let spelling =
+            element_open_at(text.as_bytes(), tag.start()).map_or(Spelling::Plain, |(s, _)| s);
         let start = tag.end();
         let found = match unended.contains(&(name, spelling)) {
             true => None,
@@ -1040,6 +1098,26 @@ mod tests {
             "--pin --pin '",
             "--token \"a ",
             "--pin ----pin --pin x ",
+            // Elements named with Unicode dashes, opened with `‹`, Go-escaped with `&ensp;`.
+            "<api\u{2010}key>",
+            "<api\u{2011}key></api\u{2011}keyx ",
+            "\u{2039}pin>\u{2039}/pinx ",
+            r"\u003capi&ensp;key\u003e\u003c/api&ensp;keyx ",
+            r"\u003capi&ensp;key\u003e",
+            // Schemes after escaped spaces, all in one run.
+            r"token\u0020rejected\u0020password=1\u0020",
+            r"Basic\u0020Basic\u0020x1",
+            r"bearer\u0009token\u0020basic\u0020x1y2\u0020",
+            // Long options with escaped dashes, whose values run on or are options.
+            r"\u002d\u002dpin \u002d\u002dpin '",
+            r#"\u002d\u002dtoken "a "#,
+            r"\n\u002d\u002dpin\u0020\u002d\u002dpin\u0020x -\u002d-\u002dpin ",
+            // Values holding `">` and a tag, looked for past the tag up to the next `="`.
+            r#"<i type=password value="a">b<b>x"#,
+            r#"<i name=pin value="a"><b>"x" "#,
+            "&lt;i name=pin value=&Tab;&quot;a&quot;&gt;b&lt;b&gt;",
+            r"\u003ci name=pin value=\u0022a\u0022\u003e\u003cb\u003e",
+            r#"<i name=pin value="a"b">c<b>"#,
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
@@ -1067,6 +1145,8 @@ mod tests {
             "Vec&lt;Token&gt;&lt;x ",
             "Vec&lt;Token&gt;&period; ",
             "Vec&lt;api&lowbar;key&gt;&lt;&sol;x ",
+            "Vec\u{2039}api\u{2013}key>\u{2039}/x ",
+            "Option<api\u{2010}key> ",
         ]
         .map(|unit| unit.repeat((128 << 10) / unit.len()))
         .into_iter()
@@ -1117,6 +1197,70 @@ mod tests {
             ))
             .unwrap_or_default();
         assert!(!out.contains("SECRET"), "{out}");
+    }
+
+    /// Found by review: an element whose name holds a Unicode dash (`<api‐key>`, U+2010, as a
+    /// word processor or a chat client writes `-`) was no element to the start tag's pattern,
+    /// and a Go-escaped one whose name holds `&ensp;` was not decoded: both kept their secret.
+    #[test]
+    fn elements_named_with_unicode_dashes() {
+        let r = crate::sanitize::Redactor::default();
+        for dash in ['\u{2010}', '\u{2011}', '\u{2012}', '\u{2013}', '\u{2212}'] {
+            let text = format!("x <api{dash}key>SECRET</api{dash}key> after");
+            let want = format!("x <api{dash}key>[REDACTED]</api{dash}key> after");
+            assert_eq!(r.redact_error(&text), want, "{text:?}");
+            let text =
+                format!("x \\u003capi{dash}key\\u003eSECRET\\u003c/api{dash}key\\u003e after");
+            assert!(!r.redact_error(&text).contains("SECRET"), "{text:?}");
+        }
+        // `<` as typographic substitution writes it.
+        assert_eq!(
+            r.redact_error("x \u{2039}api\u{2010}key>SECRET\u{2039}/api\u{2010}key> after"),
+            "x \u{2039}api\u{2010}key>[REDACTED]\u{2039}/api\u{2010}key> after"
+        );
+        assert_eq!(
+            r.redact_error(r"x \u003capi&ensp;key\u003eSECRET\u003c/api&ensp;key\u003e after"),
+            r"x \u003capi&ensp;key\u003e[REDACTED]\u003c/api&ensp;key\u003e after"
+        );
+        // Prose with such dashes and ordinary elements keeps its words.
+        for prose in [
+            "a well\u{2010}known <b>bold\u{2010}face</b> and <note\u{2010}x>kept</note\u{2010}x>",
+            r"\u003cem\u003ewell&ensp;known\u003c/em\u003e",
+            "say \u{2039}token\u{203A} or \u{2039}b>bold\u{2039}/b>",
+        ] {
+            assert_eq!(r.redact_error(prose), prose);
+        }
+    }
+
+    /// Found by review: a long option whose dashes are JSON escapes (`\u002d\u002dpassword`,
+    /// as an encoder that escapes `-` writes a command line) kept its value.
+    #[test]
+    fn command_line_options_with_escaped_dashes() {
+        let r = crate::sanitize::Redactor::default();
+        for (text, want) in [
+            (
+                r"run \u002d\u002dpassword hunter2 db",
+                r"run \u002d\u002dpassword [REDACTED] db",
+            ),
+            (
+                r"run \u002d\u002dpassword=hunter2 -v",
+                r"run \u002d\u002dpassword=[REDACTED]",
+            ),
+            (
+                r"run -\u002Dapi-key hunter2 db",
+                r"run -\u002Dapi-key [REDACTED] db",
+            ),
+        ] {
+            assert_eq!(r.redact_error(text), want, "{text}");
+        }
+        for plain in [
+            r"run \u002d\u002dpassword-file /path",
+            "run --password-file /path",
+            r"x\u002d\u002dpassword y",
+            r"tool \u002d\u002dpassword \u002d\u002dverbose",
+        ] {
+            assert_eq!(r.redact_error(plain), plain);
+        }
     }
 
     /// Found by review: an escaped element whose name holds an HTML5 name of a space or dash
