@@ -43,6 +43,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     recorded_headers_are_redacted,
     html_form_fields_are_redacted,
     secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted,
+    escaped_and_unicode_spelled_secrets_are_redacted,
     own_request_id_header_keeps_a_gateways_id_among_the_headers,
     outer_layer_enriches_through_response_extensions,
     late_small_body_of_an_unread_rejection_is_recorded,
@@ -858,6 +859,59 @@ async fn secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted(t: 
         let stored = format!("{row:?}");
         assert!(!stored.contains("SECRET"), "{stored}");
     }
+}
+
+/// Secrets spelled as the review found them kept, in a text body and inside a JSON string:
+/// an element named with a Unicode dash or Go-escaped with `&ensp;` in its name, a scheme
+/// before an escaped space, a long option with escaped dashes, a password field whose value
+/// holds `">` and a tag. The prose around them keeps its words.
+async fn escaped_and_unicode_spelled_secrets_are_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let log = concat!(
+        "a <api\u{2010}key>SECRET1</api\u{2010}key> b\n",
+        r"c \u003capi&ensp;key\u003eSECRET2\u003c/api&ensp;key\u003e d",
+        "\n",
+        r"e Basic\u0020dXNlcjpwYXNz f Bearer\u0020abcdefghijkl g",
+        "\n",
+        r"h \u002d\u002dpassword hunter3 i \u002d\u002dpassword=hunter4",
+        "\n",
+        r#"<input type="password" value="ab">cd<b>x"> j"#,
+        "\nthe basic usage: token rejected, run --password-file /path",
+    );
+    let json = serde_json::json!({ "log": log }).to_string();
+    for (path, content_type, body) in [
+        ("/upload", "text/plain; charset=utf-8", log.to_owned()),
+        ("/orders/5", "application/json", json),
+    ] {
+        let request = http::Request::post(path)
+            .header("content-type", content_type)
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let response = app(layer.clone()).oneshot(request).await.unwrap();
+        assert!(response.status().is_success(), "{path}");
+        response.into_body().collect().await.unwrap();
+    }
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 2);
+    let text = rows[0].request_body.as_deref().expect("text recorded");
+    assert_eq!(
+        text,
+        concat!(
+            "a <api\u{2010}key>[REDACTED]</api\u{2010}key> b\n",
+            r"c \u003capi&ensp;key\u003e[REDACTED]\u003c/api&ensp;key\u003e d",
+            "\n",
+            "e Basic [REDACTED] f Bearer [REDACTED] g\n",
+            r"h \u002d\u002dpassword [REDACTED] i \u002d\u002dpassword=[REDACTED]",
+            "\n",
+            r#"<input type="password" value="[REDACTED]"> j"#,
+            "\nthe basic usage: token rejected, run --password-file /path",
+        )
+    );
+    let json = rows[1].request_body.as_deref().expect("JSON recorded");
+    let stored: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(stored["log"], text, "{json}");
 }
 
 /// The README's advice behind a gateway that sets random request ids: the layer reads its own
