@@ -8,11 +8,12 @@
 //!   names, `key=value` / `key: "value"` pairs, XML elements and HTML form fields (the `value`,
 //!   `content` or `connectionString` of an element whose `name`, `id`, `key` or `property` is
 //!   sensitive, or of an `<input type="password">`; tags also written with character references
-//!   or Go's `\u003c`) of text bodies, error texts and JSON strings, and matrix parameters of
+//!   or Go's `\u003c`, element names with Unicode dashes, `<api‐key>`) of text bodies, error texts and JSON strings, and matrix parameters of
 //!   paths. Keys match in any case and spelling (`Pass-Word`,
 //!   `pass_word`, `"pass\u0077ord"`, `pass%77ord`), followed by digits or `confirmation`
 //!   (`password2`, `password_confirmation`), and as part of a path (`user[password]`).
-//! - **by value**: credentials after `Bearer`, `Basic` or `Token` (any case), JWTs, Luhn-valid card numbers, PEM private keys, AWS access
+//! - **by value**: credentials after `Bearer`, `Basic` or `Token` (any case, also after an
+//!   escaped space, `Basic\u0020…`), JWTs, Luhn-valid card numbers, PEM private keys, AWS access
 //!   key ids, the password of a URL's userinfo and your own patterns are replaced wherever they appear in text. Digits inside a
 //!   hexadecimal identifier (a UUID, a digest), and Unix times in milliseconds or finer, are
 //!   not taken for a card number.
