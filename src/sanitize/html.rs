@@ -270,8 +270,8 @@ impl Attributes<'_, '_> {
     /// that a page's own quoted words (`<p>Click "Reset" to…`) stay. The look ends at the
     /// line's end, or at the next value quoted after an `=` (`name="…`), where the page's own
     /// markup goes on: a secret holding `">`, a `<` and then `="` is kept from its first
-    /// `">` on. Each look ends at the next such value, which every tag this is asked for holds
-    /// (its own value's), so each byte is read at most twice.
+    /// `">` on. Each look ends at the latest at such a value in the next tag this is asked
+    /// for, which holds one (its own value's), so each byte is read at most twice.
     fn quote_again(&self, from: usize, quote: &[u8]) -> Option<usize> {
         let bytes = self.text.as_bytes();
         let mut past_a_tag = false;
