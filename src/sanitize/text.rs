@@ -1118,6 +1118,8 @@ mod tests {
             "&lt;i name=pin value=&Tab;&quot;a&quot;&gt;b&lt;b&gt;",
             r"\u003ci name=pin value=\u0022a\u0022\u003e\u003cb\u003e",
             r#"<i name=pin value="a"b">c<b>"#,
+            // Each tag's quote spelled otherwise than the next one's: no look finds its quote.
+            r#"<i name=pin value="a">&lt;i name=pin value=&quot;a&quot;&gt;"#,
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
