@@ -255,7 +255,7 @@ fn min_journal_bytes(max_body_bytes: usize) -> u64 {
 /// | --- | --- | --- |
 /// | [`max_body_bytes`](Self::max_body_bytes) | 64 KiB | request body bytes kept per request; at most `queue_body_bytes` |
 /// | [`body_read_timeout`](Self::body_read_timeout) | 1 s | wait for a small JSON/form body the handler may never read |
-/// | [`skip_path`](Self::skip_path), [`skip_path_prefix`](Self::skip_path_prefix), [`skip_if`](Self::skip_if) | nothing skipped | requests not recorded; a path must start with `/` and hold no `?` or `#` |
+/// | [`skip_path`](Self::skip_path), [`skip_path_prefix`](Self::skip_path_prefix), [`skip_if`](Self::skip_if) | nothing skipped | requests not recorded; a path must start with `/` (or be `*`, for `OPTIONS *`) and hold no `?` or `#` |
 /// | [`request_id_header`](Self::request_id_header) | `x-request-id` | reused when present (cut to 128 bytes, invalid UTF-8 replaced), else a UUID v7 (also for an empty one) |
 /// | [`record_headers`](Self::record_headers) | none | request headers stored (redacted, each value cut to 4 KiB) in `request_headers` |
 /// | [`trusted_proxies`](Self::trusted_proxies) | none | proxies whose forwarding headers are believed |
