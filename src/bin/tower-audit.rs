@@ -142,7 +142,7 @@ enum Command {
         with_proof: bool,
     },
     /// Check the hash chains: exit 0 when intact, 4 when a break is found, 5 when there is no
-    /// chain, or none of the name --chain gives.
+    /// chain, none of the name --chain gives, or no chained row in the --since/--until range.
     ///
     /// Keys come from the environment only: TOWER_AUDIT_HMAC_KEY (hex) and
     /// TOWER_AUDIT_HMAC_KEY_ID for the current key, TOWER_AUDIT_HMAC_KEYS=id1:hex1,id2:hex2 for
