@@ -68,7 +68,14 @@ pub enum Error {
     /// A row holds a value its column's type cannot hold (SQLite checks no types: whoever can
     /// write the file can store one; no writer does), so it cannot be read as a row. An
     /// [`Export`](crate::store::Export) writes such a row as stored instead, and
-    /// [`verify`](fn@crate::integrity::verify) reports it as a break.
+    #[cfg_attr(
+        feature = "integrity",
+        doc = "[`verify`](fn@crate::integrity::verify) reports it as a break."
+    )]
+    #[cfg_attr(
+        not(feature = "integrity"),
+        doc = "`integrity::verify` (feature `integrity`) reports it as a break."
+    )]
     #[error("{0}")]
     UnreadableRow(crate::store::UnreadableValue),
     /// Writing an export failed.

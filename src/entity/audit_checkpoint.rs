@@ -21,7 +21,14 @@ pub struct Model {
     pub kind: String,
     /// When the checkpoint was taken.
     pub created_at: DateTimeUtc,
-    /// Ed25519 signature (hex) of [`signed_message`](crate::integrity::signed_message), if the
+    #[cfg_attr(
+        feature = "integrity",
+        doc = "Ed25519 signature (hex) of [`signed_message`](crate::integrity::signed_message), if the"
+    )]
+    #[cfg_attr(
+        not(feature = "integrity"),
+        doc = "Ed25519 signature (hex) of `integrity::signed_message` (feature `integrity`), if the"
+    )]
     /// writer signs checkpoints.
     pub signature: Option<String>,
 }
