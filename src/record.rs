@@ -991,4 +991,16 @@ mod tests {
         // The estimate of recorded headers covers at least the map and one value's entry.
         assert!(header_copy_cost(1, 0) >= std::mem::size_of::<HeaderMap>() + 8 * 4 + 6 * 96);
     }
+
+    /// `capacity`'s documentation and the README give a queue slot's size, allocated for every
+    /// record of the capacity when the layer is built: the record and the stamp crossbeam's
+    /// `ArrayQueue` keeps beside it.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn a_queue_slot_is_its_documented_size() {
+        let align = std::mem::align_of::<AuditRecord>().max(std::mem::align_of::<usize>());
+        let slot = (std::mem::size_of::<usize>() + std::mem::size_of::<AuditRecord>())
+            .next_multiple_of(align);
+        assert_eq!(slot, 136, "a queue slot takes {slot} bytes");
+    }
 }
