@@ -238,8 +238,8 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
     }
 }
 
-/// The most records [`AuditLayerBuilder::capacity`] takes: their slots, 136 bytes each, are
-/// allocated with the layer (2.1 GiB at this bound).
+/// The most records [`AuditLayerBuilder::capacity`] takes: their slots, 112 bytes each (136
+/// with `grpc-reflect`), are allocated with the layer (1.75 GiB at this bound; 2.1 GiB).
 pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 
 /// The smallest journal [`AuditLayerBuilder::build`] takes: room for one record with a whole
@@ -501,12 +501,13 @@ impl AuditLayerBuilder {
     /// tens of milliseconds, hundreds on a slow disk, and at 40,000 requests a second a queue of
     /// 8,192 records (the default before 2026-12-05) filled during them and dropped 0.9–1.8% of
     /// the records under `DropNewest`, where 32,768 dropped none (one core, the `load` bench).
-    /// A queued record costs its slot (136 bytes, allocated with the layer) and its request's
-    /// state (about 700 bytes); what its body keeps is bounded apart, by
+    /// A queued record costs its slot (112 bytes, 136 with `grpc-reflect`, allocated with the
+    /// layer) and its request's state (about 700 bytes); what its body keeps is bounded apart, by
     /// [`queue_body_bytes`](Self::queue_body_bytes).
     ///
-    /// From 1 to 16,777,216 (2<sup>24</sup>, 2.1 GiB of slots): [`build`](Self::build) refuses 0,
-    /// which would drop every record, and more, which could not be allocated.
+    /// From 1 to 16,777,216 (2<sup>24</sup>, 1.75 GiB of slots, 2.1 GiB with `grpc-reflect`):
+    /// [`build`](Self::build) refuses 0, which would drop every record, and more, which could
+    /// not be allocated.
     pub fn capacity(mut self, records: usize) -> Self {
         self.writer.capacity = records;
         self
