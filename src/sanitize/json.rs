@@ -71,6 +71,9 @@ static PAIR_MARK: [u8; 256] = {
 const PAIR: u8 = 1;
 /// A [`PAIR_MARK`]: the string holds a `-`, and may hold a long option.
 const DASH: u8 = 2;
+/// Noted by the scan as [`PAIR_MARK`]s are: the string holds a `-` written `\u002d`, so
+/// whether it holds a long option is told from its decoded text.
+const ESCAPED_DASH: u8 = 4;
 
 /// Redacts a JSON body into `out`.
 ///
@@ -684,6 +687,14 @@ impl Parser<'_, '_> {
                             }) {
                                 marked |= PAIR;
                             }
+                            // `-` written as an escape, as an encoder that escapes it
+                            // writes a command line.
+                            if bytes
+                                .get(i + 2..i + 6)
+                                .is_some_and(|hex| hex.eq_ignore_ascii_case(b"002d"))
+                            {
+                                marked |= ESCAPED_DASH;
+                            }
                             for k in i + 2..i + 6 {
                                 match bytes.get(k) {
                                     None => return Err(Stop::Eof),
@@ -787,13 +798,10 @@ impl Parser<'_, '_> {
                 }
                 let raw = &self.src[start..end];
                 // A command line's long option (`--password hunter2`) is a pair without a
-                // mark, as is a MySQL client's `-phunter2`; 7 bytes is the shortest
-                // (`--pin 1`).
-                let pairs = marks & PAIR != 0
-                    || marks & DASH != 0
-                        && raw.len() >= 7
-                        && (has_double_dash(raw.as_bytes())
-                            || super::mysql::may_hold_password(raw));
+                // mark, as is a MySQL client's `-phunter2`; with escaped dashes it is told
+                // once the string is decoded.
+                let pairs = marks & PAIR != 0 || marks & DASH != 0 && is_command_line(raw);
+                let escaped_dash = marks & ESCAPED_DASH != 0;
                 if is_name {
                     let sensitive = if escaped {
                         let mut scratch = std::mem::take(&mut self.scratch);
@@ -810,9 +818,12 @@ impl Parser<'_, '_> {
                 // `key=value` and `"key":"value"` pairs of its own; most strings hold neither
                 // `=` nor `:` (`pairs`, noted by the scan).
                 // Decoding only shortens: a string too short for any pattern is not decoded.
-                let redacted = if escaped && (pairs || self.rules.values.may_match(raw.len())) {
+                let redacted = if escaped
+                    && (pairs || escaped_dash || self.rules.values.may_match(raw.len()))
+                {
                     let mut scratch = std::mem::take(&mut self.scratch);
                     decode_escapes(raw, &mut scratch);
+                    let pairs = pairs || escaped_dash && is_command_line(&scratch);
                     let mut redacted = redact_string(&self.rules.values, &scratch);
                     if pairs {
                         redacted = self.redact_pairs(redacted, &scratch);
@@ -884,6 +895,13 @@ fn redact_string(values: &ValueRules, decoded: &str) -> Option<String> {
 }
 
 /// Whether `bytes` holds `--`.
+/// Whether a string that holds a `-` may be a command line that gives a password: a long
+/// option (`--password hunter2`) or a MySQL client's `-phunter2`. 7 bytes is the shortest
+/// (`--pin 1`).
+fn is_command_line(text: &str) -> bool {
+    text.len() >= 7 && (has_double_dash(text.as_bytes()) || super::mysql::may_hold_password(text))
+}
+
 fn has_double_dash(bytes: &[u8]) -> bool {
     let mut from = 0;
     while let Some(at) = memchr::memchr(b'-', &bytes[from..]) {
@@ -1338,6 +1356,55 @@ mod tests {
             r#"{"value":3,"unit":"kg"}"#,
             r#"{"metrics":[{"value":0.5,"at":"2026-12-06T05:00:00Z"},{"value":0.7}]}"#,
             r#"{"value":"a"}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
+    /// Found by review: a string whose dashes are JSON escapes (`\u002d\u002dpassword x`, as an
+    /// encoder that escapes `-` writes a command line) was no command line to the scan, which
+    /// looked for a plain `-`, and kept its option's or a MySQL client's password.
+    #[test]
+    fn escaped_dashes_in_a_string_are_a_command_lines() {
+        for (input, want) in [
+            (
+                r#"{"cmd":"run \u002d\u002dpassword hunter2 db"}"#,
+                r#"{"cmd":"run --password [REDACTED] db"}"#,
+            ),
+            (
+                r#"{"cmd":"run -\u002Dapi-key=hunter2"}"#,
+                r#"{"cmd":"run --api-key=[REDACTED]"}"#,
+            ),
+            (
+                r#"{"cmd":"mysql -uroot \u002dphunter2 shop"}"#,
+                r#"{"cmd":"mysql -uroot -p[REDACTED] shop"}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        // Hostile: megabytes of escaped dashes and options in one string stay linear.
+        for unit in [
+            r"\u002d",
+            r"\u002d\u002dpin \u002d\u002dpin '",
+            r"mysql \u002dp ",
+        ] {
+            let body = format!(
+                r#"{{"a":"--pin 1","t":"{}"}}"#,
+                unit.repeat((1 << 20) / unit.len())
+            );
+            let started = std::time::Instant::now();
+            let out = run(&body, None);
+            let took = started.elapsed();
+            assert!(took.as_secs() < 10, "{unit:?}: {took:?}");
+            assert!(
+                out.starts_with(r#"{"a":"--pin [REDACTED]","t":""#),
+                "{unit:?}"
+            );
+        }
+        // Escaped dashes of anything else stay as they came.
+        for plain in [
+            r#"{"t":"well\u002dknown \u002d\u002d fine","d":"2026\u002d12\u002d06"}"#,
+            r#"{"cmd":"ssh \u002dp 2222 host"}"#,
         ] {
             assert_eq!(run(plain, None), plain);
         }
