@@ -44,6 +44,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     html_form_fields_are_redacted,
     secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted,
     escaped_and_unicode_spelled_secrets_are_redacted,
+    escaped_dashes_in_json_and_glued_mysql_clients_are_redacted,
     own_request_id_header_keeps_a_gateways_id_among_the_headers,
     outer_layer_enriches_through_response_extensions,
     late_small_body_of_an_unread_rejection_is_recorded,
@@ -912,6 +913,40 @@ async fn escaped_and_unicode_spelled_secrets_are_redacted(t: Arc<TestDb>) {
     let json = rows[1].request_body.as_deref().expect("JSON recorded");
     let stored: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(stored["log"], text, "{json}");
+}
+
+/// Command lines the review found kept: a JSON string whose dashes are escapes
+/// (`\u002d\u002dpassword`, `\u002dp`), and a MySQL client glued to the `|` or `$(` before it.
+/// Other commands' `-p` stays.
+async fn escaped_dashes_in_json_and_glued_mysql_clients_are_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let json =
+        r#"{"cmd":"run \u002d\u002dpassword SECRET1 db","sql":"mysql -uroot \u002dpSECRET2 shop"}"#;
+    let text = "zcat d.gz|mysql -pSECRET3 shop\nn=$(mysqldump -p SECRET4 shop)|ssh -p 2222 h";
+    for (path, content_type, body) in [
+        ("/orders/3", "application/json", json),
+        ("/upload", "text/plain", text),
+    ] {
+        let request = http::Request::post(path)
+            .header("content-type", content_type)
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let response = app(layer.clone()).oneshot(request).await.unwrap();
+        assert!(response.status().is_success(), "{path}");
+        response.into_body().collect().await.unwrap();
+    }
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].request_body.as_deref(),
+        Some(r#"{"cmd":"run --password [REDACTED] db","sql":"mysql -uroot -p[REDACTED] shop"}"#)
+    );
+    assert_eq!(
+        rows[1].request_body.as_deref(),
+        Some("zcat d.gz|mysql -p[REDACTED] shop\nn=$(mysqldump -p [REDACTED] shop)|ssh -p 2222 h")
+    );
 }
 
 /// The README's advice behind a gateway that sets random request ids: the layer reads its own

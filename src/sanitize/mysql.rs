@@ -94,9 +94,17 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
             }
             continue;
         }
+        // A separator glued to the client's name (`x|mysql`, `$(mysql`) ends one command
+        // and starts the client's.
         if word.contains([';', '|', '&']) {
             in_client = false;
-        } else if is_client(unquoted) {
+        }
+        let last = word
+            .rsplit([';', '|', '&', '(', '`'])
+            .next()
+            .unwrap_or(word)
+            .trim_start_matches(['"', '\'']);
+        if is_client(last) {
             in_client = true;
         }
     }
@@ -203,6 +211,43 @@ mod tests {
         );
     }
 
+    /// Found by review: a client glued to the `|`, `;`, `&&`, `$(` or backquote before it was
+    /// no client, and its `-p` kept the password.
+    #[test]
+    fn clients_glued_to_a_separator() {
+        for (input, want) in [
+            (
+                "zcat d.gz|mysql -phunter2 shop",
+                "zcat d.gz|mysql -p[REDACTED] shop",
+            ),
+            ("cd /srv;mysql -p hunter2", "cd /srv;mysql -p [REDACTED]"),
+            (
+                "true&&mysqldump -phunter2 shop",
+                "true&&mysqldump -p[REDACTED] shop",
+            ),
+            (
+                "n=$(mysql -phunter2 -e 'x')",
+                "n=$(mysql -p[REDACTED] -e 'x')",
+            ),
+            (
+                "n=`mysql -phunter2 -e 'x'`",
+                "n=`mysql -p[REDACTED] -e 'x'`",
+            ),
+            ("(/usr/bin/mysql -phunter2)", "(/usr/bin/mysql -p[REDACTED]"),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        // A separator after the client ends its command, glued or not.
+        for plain in [
+            "mysql shop|ssh -p 2222 h",
+            "mysql shop; ssh -p 2222 h",
+            "x|mysqlx -phunter2",
+            "n=$(mysqlx -phunter2)",
+        ] {
+            assert_eq!(text(plain), plain);
+        }
+    }
+
     /// Everywhere else `-p` is a port (ssh, scp's `-P`'s twin in many tools), a proxy (curl),
     /// a published port (docker) or a parent (mkdir): it stays, as does MySQL's `-P`, a port,
     /// and a `-p` of another command after a MySQL client's line or `|`, `;`, `&&`.
@@ -247,6 +292,9 @@ mod tests {
             "-p -p -p mysql ",
             "mysql; -p x",
             "mysql \"-p\"",
+            "x|mysql -p ",
+            "$(mysql;mysql|",
+            "((((((((((((((((",
         ] {
             let body = unit.repeat((256 << 10) / unit.len());
             let started = std::time::Instant::now();
