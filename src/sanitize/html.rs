@@ -268,8 +268,9 @@ impl Attributes<'_, '_> {
     /// Before the next tag, a quote ends a value when a space, `/`, the tag's `>` or the
     /// text's end follows it; past a tag, only when the tag's `>` or the text's end does, so
     /// that a page's own quoted words (`<p>Click "Reset" to…`) stay. The look ends at the
-    /// line's end, or at the next value quoted after an `=` (`name="…`), where the page's own
-    /// markup goes on: a secret holding `">`, a `<` and then `="` is kept from its first
+    /// line's end, past a tag at a quote that ends no value (the page's `say "x">`), or at the
+    /// next value quoted after an `=` (`name="…`), where the page's own markup goes on: a
+    /// secret holding `">`, a `<` and then `="`, or another quote, is kept from its first
     /// `">` on. Each look ends at the latest at such a value in the next tag this is asked
     /// for, which holds one (its own value's), so each byte is read at most twice.
     fn quote_again(&self, from: usize, quote: &[u8]) -> Option<usize> {
@@ -290,6 +291,10 @@ impl Attributes<'_, '_> {
                             .is_some_and(|(b, _)| b.is_ascii_whitespace() || b == b'/'))
                 {
                     return Some(j);
+                }
+                // Past a tag, a quote that ends no value is the page's own (`say "x">`).
+                if past_a_tag {
+                    return None;
                 }
             }
             if open_at(bytes, j).is_some() {
@@ -528,6 +533,35 @@ mod tests {
         ] {
             assert!(r.redact_error(page).contains("<b>x</b>"), "{page}");
         }
+    }
+
+    /// Found by review: past a tag, the look for a password value's quote took a page's own
+    /// quoted word before a `>` (`<p>say "x"></p>`) for the value's end, and the page's text
+    /// from the field on went with the value.
+    #[test]
+    fn quoted_words_past_a_tag_end_the_look() {
+        let r = crate::sanitize::Redactor::default();
+        for (page, want) in [
+            (
+                r#"<input type="password" value=""><p>a</p><p>say "x"></p>"#,
+                r#"<input type="password" value=""><p>a</p><p>say "x"></p>"#,
+            ),
+            (
+                r#"<input type="password" value="pw"><b>Tip:</b> type "help"> here"#,
+                r#"<input type="password" value="[REDACTED]"><b>Tip:</b> type "help"> here"#,
+            ),
+            (
+                "&lt;input name=&quot;pin&quot; value=&quot;1&quot;&gt;&lt;b&gt;a &quot;b&quot;&gt; c",
+                "&lt;input name=&quot;pin&quot; value=&quot;[REDACTED]&quot;&gt;&lt;b&gt;a &quot;b&quot;&gt; c",
+            ),
+        ] {
+            assert_eq!(r.redact_error(page), want, "{page}");
+        }
+        // A value holding `">` and a tag is still read to its quote.
+        assert_eq!(
+            r.redact_error(r#"<input type="password" value="ab">cd<b>x"> j"#),
+            r#"<input type="password" value="[REDACTED]"> j"#
+        );
     }
 
     /// Found by review: a value that holds its quote and the tag's `>` and then a `<`
