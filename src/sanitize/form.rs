@@ -58,10 +58,11 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
 /// A value that holds pairs of its own (a URL with its query, `redirect_uri=…%3Ftoken%3D…`)
 /// or a command line goes as a text does; any other through the value patterns. While it
 /// holds escapes it is decoded again and read again, the values redacted at one level staying
-/// redacted at the next, and the redaction is the value at the deepest level read.
+/// redacted at the next, and the redaction is the value at the deepest level that redacted
+/// something: decoded further, a literal `%41` beside a secret would come back as `A`.
 fn redact_value(rules: &Rules, decoded: &str) -> Option<String> {
     let mut text = Cow::Borrowed(decoded);
-    let mut redacted_any = false;
+    let mut deepest = None;
     for level in 1..=DECODE_LEVELS {
         let redacted = if holds_pairs(&text) {
             let mut redacted = String::new();
@@ -81,15 +82,15 @@ fn redact_value(rules: &Rules, decoded: &str) -> Option<String> {
             }
         };
         if let Some(redacted) = redacted {
+            deepest = Some(redacted.clone());
             text = Cow::Owned(redacted);
-            redacted_any = true;
         }
         if level == DECODE_LEVELS || !has_escape(&text) {
             break;
         }
         text = Cow::Owned(percent_decode(&text).into_owned());
     }
-    redacted_any.then(|| text.into_owned())
+    deepest
 }
 
 /// Whether a decoded value may hold what the text rules read and the value patterns do not:
@@ -303,6 +304,26 @@ mod tests {
             "redirect=https%253A%252F%252Fx%252Fcb%253Fpage%253D2%2526sort%253Dname",
         ] {
             assert_eq!(r.redact_query(query), query);
+        }
+    }
+
+    /// Found by review: a value whose secret is read at the first level was stored decoded
+    /// as far as escapes remained, so a literal `%41` in it (`50%2541`) came back as `A`. A
+    /// redacted value is stored as decoded as the deepest level that redacted something.
+    #[test]
+    fn literal_escapes_beside_a_secret_stay() {
+        let r = Redactor::default();
+        for (query, stored) in [
+            (
+                "d=card+4111111111111111+at+50%2541",
+                "d=card+[REDACTED]+at+50%2541",
+            ),
+            (
+                "next=%2Fcb%3Fpassword%3DSECRET%26q%3D100%2525",
+                "next=/cb?password%3D[REDACTED]%26q%3D100%2525",
+            ),
+        ] {
+            assert_eq!(r.redact_query(query), stored, "{query}");
         }
     }
 
