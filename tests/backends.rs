@@ -916,14 +916,15 @@ async fn escaped_and_unicode_spelled_secrets_are_redacted(t: Arc<TestDb>) {
 }
 
 /// Command lines the review found kept: a JSON string whose dashes are escapes
-/// (`\u002d\u002dpassword`, `\u002dp`), and a MySQL client glued to the `|` or `$(` before it.
-/// Other commands' `-p` stays.
+/// (`\u002d\u002dpassword`, `\u002dp`), a MySQL client glued to the `|` or `$(` before it, and
+/// a bare `-p` before a line continued with `\`. Other commands' `-p` stays.
 async fn escaped_dashes_in_json_and_glued_mysql_clients_are_redacted(t: Arc<TestDb>) {
     let db = t.migrated().await;
     let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
     let json =
         r#"{"cmd":"run \u002d\u002dpassword SECRET1 db","sql":"mysql -uroot \u002dpSECRET2 shop"}"#;
-    let text = "zcat d.gz|mysql -pSECRET3 shop\nn=$(mysqldump -p SECRET4 shop)|ssh -p 2222 h";
+    let text = "zcat d.gz|mysql -pSECRET3 shop\nn=$(mysqldump -p SECRET4 shop)|ssh -p 2222 h\n\
+        mysql -uroot -p \\\n  SECRET5 shop";
     for (path, content_type, body) in [
         ("/orders/3", "application/json", json),
         ("/upload", "text/plain", text),
@@ -945,7 +946,10 @@ async fn escaped_dashes_in_json_and_glued_mysql_clients_are_redacted(t: Arc<Test
     );
     assert_eq!(
         rows[1].request_body.as_deref(),
-        Some("zcat d.gz|mysql -p[REDACTED] shop\nn=$(mysqldump -p [REDACTED] shop)|ssh -p 2222 h")
+        Some(
+            "zcat d.gz|mysql -p[REDACTED] shop\nn=$(mysqldump -p [REDACTED] shop)|ssh -p 2222 h\n\
+             mysql -uroot -p \\\n  [REDACTED] shop"
+        )
     );
 }
 

@@ -55,7 +55,7 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
         match b {
             b'\n' | b'\r' => {
                 in_client &= continued;
-                value_next = false;
+                value_next &= continued;
                 i += 1;
                 continue;
             }
@@ -73,6 +73,10 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
         let word = &text[start..end];
         i = end;
         continued = word == "\\";
+        // A bare `-p` before a continued line takes the next line's first word.
+        if continued && value_next {
+            continue;
+        }
         if std::mem::take(&mut value_next) && !word.starts_with('-') && !is_separator(word) {
             let end = value_end(bytes, start, end);
             spans.push((start, end));
@@ -248,6 +252,18 @@ mod tests {
         }
     }
 
+    /// Found by review: a bare `-p` at the end of a line continued with `\` took the `\`
+    /// for its password, and the password on the next line stayed.
+    #[test]
+    fn a_bare_dash_p_before_a_continued_line() {
+        assert_eq!(
+            text("mysqldump -uroot -p \\\n  hunter2 shop"),
+            "mysqldump -uroot -p \\\n  [REDACTED] shop"
+        );
+        // Not continued: the next line is another command.
+        assert_eq!(text("mysql -uroot -p\nls shop"), "mysql -uroot -p\nls shop");
+    }
+
     /// Everywhere else `-p` is a port (ssh, scp's `-P`'s twin in many tools), a proxy (curl),
     /// a published port (docker) or a parent (mkdir): it stays, as does MySQL's `-P`, a port,
     /// and a `-p` of another command after a MySQL client's line or `|`, `;`, `&&`.
@@ -295,6 +311,7 @@ mod tests {
             "x|mysql -p ",
             "$(mysql;mysql|",
             "((((((((((((((((",
+            "mysql -p \\\n",
         ] {
             let body = unit.repeat((256 << 10) / unit.len());
             let started = std::time::Instant::now();
