@@ -126,13 +126,7 @@ impl GrpcFrames {
 
     /// Reads a data frame without consuming it.
     pub(crate) fn push_buf<D: Buf>(&mut self, data: &D) {
-        let mut slices = [IoSlice::new(&[]); 16];
-        let n = data.chunks_vectored(&mut slices);
-        let mut seen = 0;
-        for slice in &slices[..n] {
-            self.push(slice);
-            seen += slice.len();
-        }
+        let seen = for_each_slice(data, |slice| self.push(slice));
         let unseen = (data.remaining() - seen) as u64;
         // Bytes inside a payload need not be seen; a prefix among them would be missed.
         if unseen > 0 {
@@ -212,16 +206,24 @@ pub(crate) struct WebTextResponse {
     pub(crate) trailers: Option<Vec<u8>>,
 }
 
+/// Gives `push` the slices of `data` that `chunks_vectored` shows (at most 16), without
+/// consuming it; returns how many bytes they hold.
+#[inline]
+fn for_each_slice<D: Buf>(data: &D, mut push: impl FnMut(&[u8])) -> usize {
+    let mut slices = [IoSlice::new(&[]); 16];
+    let n = data.chunks_vectored(&mut slices);
+    let mut seen = 0;
+    for slice in &slices[..n] {
+        push(slice);
+        seen += slice.len();
+    }
+    seen
+}
+
 impl WebTextTail {
     /// Keeps the end of a data frame of the response, without consuming it.
     pub(crate) fn push_buf<D: Buf>(&mut self, data: &D) {
-        let mut slices = [IoSlice::new(&[]); 16];
-        let n = data.chunks_vectored(&mut slices);
-        let mut seen = 0;
-        for slice in &slices[..n] {
-            self.push(slice);
-            seen += slice.len();
-        }
+        let seen = for_each_slice(data, |slice| self.push(slice));
         if seen < data.remaining() {
             self.lost = true;
         }

@@ -107,12 +107,16 @@ pub(super) fn normalize_key(raw: &str, buf: &mut String) {
 /// `−`) and its invisible characters (zero-width spaces and joiners, the word joiner, the soft
 /// hyphen, direction marks), which a key written in HTML may hold (`api&ZeroWidthSpace;key`).
 pub(super) fn dropped_from_key(c: char) -> bool {
+    matches!(c, '_' | '-' | '.' | '\u{180E}') || is_unicode_dash(c) || c.is_whitespace()
+}
+
+/// Unicode's dashes and the invisible characters a key loses that are no whitespace: the soft
+/// hyphen, zero-width spaces and joiners, the word joiner, the byte order mark. An element's
+/// name may hold them (`<api‐key>`, see `text`), as a key may.
+pub(super) fn is_unicode_dash(c: char) -> bool {
     matches!(
         c,
-        '_' | '-'
-            | '.'
-            | '\u{AD}'
-            | '\u{180E}'
+        '\u{AD}'
             | '\u{200B}'..='\u{2015}'
             | '\u{2060}'..='\u{2064}'
             | '\u{2212}'
@@ -120,7 +124,7 @@ pub(super) fn dropped_from_key(c: char) -> bool {
             | '\u{FE63}'
             | '\u{FEFF}'
             | '\u{FF0D}'
-    ) || c.is_whitespace()
+    )
 }
 
 /// A set hashed with foldhash rather than SipHash: every key of every body is looked up here.

@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::html::redact_form_fields;
 use super::json::{decode_escapes, redact_json_document};
-use super::keys::{KeyRules, dropped_from_key};
+use super::keys::{KeyRules, dropped_from_key, is_unicode_dash};
 use super::markup::{
     Decoded, Spelling, char_ref, char_ref_wrapped, element_open_at, end_tag, go_escape,
     whole_name_len,
@@ -33,7 +33,8 @@ static KEY_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The characters of an element's name after its first: XML's ASCII ones, and the Unicode
-/// dashes and invisible characters a key loses (see [`dropped_from_key`]), as a word processor
+/// dashes and invisible characters a key loses ([`is_unicode_dash`], see [`dropped_from_key`]; a
+/// test holds the two sets equal), as a word processor
 /// or a chat client writes `api-key` (`<api‐key>`, U+2010). Unicode's spaces are not among
 /// them: in a tag they end the name.
 const ELEMENT_NAME_TAIL: &str = r"[A-Za-z0-9_.:\-\x{AD}\x{200B}-\x{2015}\x{2060}-\x{2064}\x{2212}\x{FE58}\x{FE63}\x{FEFF}\x{FF0D}]*";
@@ -75,20 +76,7 @@ static ASCII_ESCAPED_START_TAG: LazyLock<Regex> =
 /// is told by one `memchr3`).
 fn start_tags(text: &str) -> [&'static Regex; 2] {
     let unicode = memchr::memchr3(0xC2, 0xE2, 0xEF, text.as_bytes()).is_some()
-        && text.chars().any(|c| {
-            matches!(
-                c,
-                '\u{AD}'
-                    | '\u{200B}'..='\u{2015}'
-                    | '\u{2039}'
-                    | '\u{2060}'..='\u{2064}'
-                    | '\u{2212}'
-                    | '\u{FE58}'
-                    | '\u{FE63}'
-                    | '\u{FEFF}'
-                    | '\u{FF0D}'
-            )
-        });
+        && text.chars().any(|c| c == '\u{2039}' || is_unicode_dash(c));
     if unicode {
         [&XML_START_TAG, &ESCAPED_START_TAG]
     } else {
@@ -844,6 +832,26 @@ pub(super) fn trim_cut_tail(text: &str) -> &str {
 mod tests {
     use super::super::keys::{DEFAULT_KEY_SUFFIXES, DEFAULT_KEYS};
     use super::*;
+
+    /// The characters past ASCII an element's name may hold are the ones `start_tags` looks
+    /// for before it picks the Unicode patterns: were a name to hold one it does not look for,
+    /// the element would go unread in a text without any other.
+    #[test]
+    fn element_names_hold_the_unicode_characters_start_tags_look_for() {
+        let class = ELEMENT_NAME_TAIL
+            .strip_suffix('*')
+            .expect("a class, repeated");
+        let in_class = Regex::new(&format!("^{class}$")).expect("class");
+        let mut buf = [0; 4];
+        for c in ('\u{80}'..=char::MAX).filter(|c| !c.is_whitespace()) {
+            assert_eq!(
+                in_class.is_match(c.encode_utf8(&mut buf)),
+                is_unicode_dash(c),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+    }
 
     fn run(text: &str, cut: bool) -> String {
         let keys = KeyRules::new(
