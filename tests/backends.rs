@@ -741,24 +741,14 @@ async fn recorded_headers_are_redacted(t: Arc<TestDb>) {
     );
 }
 
-/// An HTML form posted as a page and inside a JSON string is stored with its tags and without
-/// the values of its secret fields, a CSRF token's `<meta>` and a field escaped into the page's
-/// text included.
-async fn html_form_fields_are_redacted(t: Arc<TestDb>) {
-    let db = t.migrated().await;
+/// Posts each `(path, content type, body)` through a layer of the default settings and returns
+/// the stored bodies, in order.
+async fn posted_bodies<const N: usize>(
+    db: &sea_orm::DatabaseConnection,
+    posts: [(&str, &str, String); N],
+) -> Vec<Option<String>> {
     let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
-    let form = concat!(
-        r#"<meta name="csrf-token" content="hunter5">"#,
-        r#"<form><input type="password" name="pw" value="hunter2">"#,
-        "<input name=\"password\" value='s3cr3t'>\n<INPUT value=hunter3\n  name=api_key>",
-        r#"<input name="user" value="ann"></form>"#,
-        r#"<pre>&lt;input name=&quot;pass&#119;ord&quot; value=&quot;hunter4&quot;&gt;</pre>"#
-    );
-    let json = serde_json::json!({ "page": form }).to_string();
-    for (path, content_type, body) in [
-        ("/upload", "text/html; charset=utf-8", form.to_owned()),
-        ("/orders/5", "application/json", json),
-    ] {
+    for (path, content_type, body) in posts {
         let request = http::Request::post(path)
             .header("content-type", content_type)
             .body(axum::body::Body::from(body))
@@ -768,9 +758,33 @@ async fn html_form_fields_are_redacted(t: Arc<TestDb>) {
         response.into_body().collect().await.unwrap();
     }
     shutdown(guard).await;
-    let rows = rows(&db).await;
-    assert_eq!(rows.len(), 2);
-    let page = rows[0].request_body.as_deref().expect("page recorded");
+    let rows = rows(db).await;
+    assert_eq!(rows.len(), N);
+    rows.into_iter().map(|row| row.request_body).collect()
+}
+
+/// An HTML form posted as a page and inside a JSON string is stored with its tags and without
+/// the values of its secret fields, a CSRF token's `<meta>` and a field escaped into the page's
+/// text included.
+async fn html_form_fields_are_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let form = concat!(
+        r#"<meta name="csrf-token" content="hunter5">"#,
+        r#"<form><input type="password" name="pw" value="hunter2">"#,
+        "<input name=\"password\" value='s3cr3t'>\n<INPUT value=hunter3\n  name=api_key>",
+        r#"<input name="user" value="ann"></form>"#,
+        r#"<pre>&lt;input name=&quot;pass&#119;ord&quot; value=&quot;hunter4&quot;&gt;</pre>"#
+    );
+    let json = serde_json::json!({ "page": form }).to_string();
+    let rows = posted_bodies(
+        &db,
+        [
+            ("/upload", "text/html; charset=utf-8", form.to_owned()),
+            ("/orders/5", "application/json", json),
+        ],
+    )
+    .await;
+    let page = rows[0].as_deref().expect("page recorded");
     assert_eq!(
         page,
         concat!(
@@ -781,7 +795,7 @@ async fn html_form_fields_are_redacted(t: Arc<TestDb>) {
             r#"<pre>&lt;input name=&quot;pass&#119;ord&quot; value=&quot;[REDACTED]&quot;&gt;</pre>"#
         )
     );
-    let json = rows[1].request_body.as_deref().expect("JSON recorded");
+    let json = rows[1].as_deref().expect("JSON recorded");
     let stored: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(stored["page"], page, "{json}");
 }
@@ -868,7 +882,6 @@ async fn secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted(t: 
 /// holds `">` and a tag. The prose around them keeps its words.
 async fn escaped_and_unicode_spelled_secrets_are_redacted(t: Arc<TestDb>) {
     let db = t.migrated().await;
-    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
     let log = concat!(
         "a <api\u{2010}key>SECRET1</api\u{2010}key> b\n",
         r"c \u003capi&ensp;key\u003eSECRET2\u003c/api&ensp;key\u003e d",
@@ -881,22 +894,15 @@ async fn escaped_and_unicode_spelled_secrets_are_redacted(t: Arc<TestDb>) {
         "\nthe basic usage: token rejected, run --password-file /path",
     );
     let json = serde_json::json!({ "log": log }).to_string();
-    for (path, content_type, body) in [
-        ("/upload", "text/plain; charset=utf-8", log.to_owned()),
-        ("/orders/5", "application/json", json),
-    ] {
-        let request = http::Request::post(path)
-            .header("content-type", content_type)
-            .body(axum::body::Body::from(body))
-            .unwrap();
-        let response = app(layer.clone()).oneshot(request).await.unwrap();
-        assert!(response.status().is_success(), "{path}");
-        response.into_body().collect().await.unwrap();
-    }
-    shutdown(guard).await;
-    let rows = rows(&db).await;
-    assert_eq!(rows.len(), 2);
-    let text = rows[0].request_body.as_deref().expect("text recorded");
+    let rows = posted_bodies(
+        &db,
+        [
+            ("/upload", "text/plain; charset=utf-8", log.to_owned()),
+            ("/orders/5", "application/json", json),
+        ],
+    )
+    .await;
+    let text = rows[0].as_deref().expect("text recorded");
     assert_eq!(
         text,
         concat!(
@@ -910,7 +916,7 @@ async fn escaped_and_unicode_spelled_secrets_are_redacted(t: Arc<TestDb>) {
             "\nthe basic usage: token rejected, run --password-file /path",
         )
     );
-    let json = rows[1].request_body.as_deref().expect("JSON recorded");
+    let json = rows[1].as_deref().expect("JSON recorded");
     let stored: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(stored["log"], text, "{json}");
 }
@@ -920,32 +926,24 @@ async fn escaped_and_unicode_spelled_secrets_are_redacted(t: Arc<TestDb>) {
 /// a bare `-p` before a line continued with `\`. Other commands' `-p` stays.
 async fn escaped_dashes_in_json_and_glued_mysql_clients_are_redacted(t: Arc<TestDb>) {
     let db = t.migrated().await;
-    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
     let json =
         r#"{"cmd":"run \u002d\u002dpassword SECRET1 db","sql":"mysql -uroot \u002dpSECRET2 shop"}"#;
     let text = "zcat d.gz|mysql -pSECRET3 shop\nn=$(mysqldump -p SECRET4 shop)|ssh -p 2222 h\n\
         mysql -uroot -p \\\n  SECRET5 shop";
-    for (path, content_type, body) in [
-        ("/orders/3", "application/json", json),
-        ("/upload", "text/plain", text),
-    ] {
-        let request = http::Request::post(path)
-            .header("content-type", content_type)
-            .body(axum::body::Body::from(body))
-            .unwrap();
-        let response = app(layer.clone()).oneshot(request).await.unwrap();
-        assert!(response.status().is_success(), "{path}");
-        response.into_body().collect().await.unwrap();
-    }
-    shutdown(guard).await;
-    let rows = rows(&db).await;
-    assert_eq!(rows.len(), 2);
+    let rows = posted_bodies(
+        &db,
+        [
+            ("/orders/3", "application/json", json.to_owned()),
+            ("/upload", "text/plain", text.to_owned()),
+        ],
+    )
+    .await;
     assert_eq!(
-        rows[0].request_body.as_deref(),
+        rows[0].as_deref(),
         Some(r#"{"cmd":"run --password [REDACTED] db","sql":"mysql -uroot -p[REDACTED] shop"}"#)
     );
     assert_eq!(
-        rows[1].request_body.as_deref(),
+        rows[1].as_deref(),
         Some(
             "zcat d.gz|mysql -p[REDACTED] shop\nn=$(mysqldump -p [REDACTED] shop)|ssh -p 2222 h\n\
              mysql -uroot -p \\\n  [REDACTED] shop"
