@@ -1193,6 +1193,29 @@ mod verify {
         guard.shutdown(Duration::from_secs(30)).await.unwrap();
     }
 
+    /// `verify` without a key names the variables to set, and not a layer's configuration:
+    /// it read "invalid audit layer configuration: no HMAC key: …" (the library's error for a
+    /// builder setting), though no layer is built.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_without_a_key_names_the_variables_to_set() {
+        let fixture = Fixture::new().await;
+        let out = fixture
+            .command(&["verify"])
+            .env_remove("TOWER_AUDIT_HMAC_KEY")
+            .env_remove("TOWER_AUDIT_HMAC_KEY_ID")
+            .env_remove("TOWER_AUDIT_HMAC_KEYS")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr,
+            "tower-audit: error: no HMAC key: set TOWER_AUDIT_HMAC_KEY and \
+             TOWER_AUDIT_HMAC_KEY_ID (and TOWER_AUDIT_HMAC_KEYS for older keys)\n"
+        );
+    }
+
     /// `--json` gives an intact chain's end as an anchor; `--anchor` then shows a tail deleted
     /// with its checkpoints, which verifies intact without it. A malformed anchor is a usage
     /// error.

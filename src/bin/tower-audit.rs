@@ -1222,9 +1222,16 @@ fn keyring(
     checkpoint_public_key: Option<[u8; 32]>,
     accept_unsigned_purges: bool,
 ) -> Result<tower_audit::integrity::Keyring, BoxError> {
-    let mut keys = tower_audit::integrity::Keyring::from_env()?;
+    // The library's `Config` error speaks of a layer's settings; here no layer is built.
+    let plain = |error: tower_audit::Error| -> BoxError {
+        match error {
+            tower_audit::Error::Config(message) => message.into(),
+            other => other.into(),
+        }
+    };
+    let mut keys = tower_audit::integrity::Keyring::from_env().map_err(plain)?;
     if let Some(public) = checkpoint_public_key {
-        keys = keys.checkpoint_key(public)?;
+        keys = keys.checkpoint_key(public).map_err(plain)?;
     }
     if accept_unsigned_purges {
         keys = keys.accept_unsigned_purges();
