@@ -754,6 +754,21 @@ async fn stream_without_trailers_and_skipped_health_checks(t: Arc<TestDb>) {
     assert_eq!(counts(row), (Some(0), Some(1)));
 }
 
+/// A response of `content_type` whose body streams `frames`, one chunk each, as a gRPC-Web
+/// server's does.
+fn streamed_response(
+    content_type: http::HeaderValue,
+    frames: Vec<Bytes>,
+) -> http::Response<axum::body::Body> {
+    let body = axum::body::Body::from_stream(tokio_stream::iter(
+        frames.into_iter().map(Ok::<_, Infallible>),
+    ));
+    http::Response::builder()
+        .header("content-type", content_type)
+        .body(body)
+        .unwrap()
+}
+
 /// A gRPC-Web frame of trailers (flag 0x80), as a server behind the layer sends it when the
 /// layer sits outside the gRPC-Web translation.
 fn trailer_frame(block: &str) -> Bytes {
@@ -787,14 +802,7 @@ async fn grpc_web_is_recorded_with_the_status_of_its_trailer_frame(t: Arc<TestDb
                 trailer_frame("grpc-status:5\r\ngrpc-message:no%20such%20order\r\n"),
             ]
         };
-        let body = axum::body::Body::from_stream(tokio_stream::iter(
-            frames.into_iter().map(Ok::<_, Infallible>),
-        ));
-        let response = http::Response::builder()
-            .header("content-type", content_type)
-            .body(body)
-            .unwrap();
-        Ok::<_, Infallible>(response)
+        Ok::<_, Infallible>(streamed_response(content_type, frames))
     });
     let app = axum::Router::new()
         .route_service("/pkg.Orders/Get", web)
@@ -890,14 +898,7 @@ async fn grpc_web_text_is_decoded_in_the_writer(t: Arc<TestDb>) {
                 base64(&trailer_frame("grpc-status:0\r\n")),
             ],
         };
-        let body = axum::body::Body::from_stream(tokio_stream::iter(
-            frames.into_iter().map(Ok::<_, Infallible>),
-        ));
-        let response = http::Response::builder()
-            .header("content-type", content_type)
-            .body(body)
-            .unwrap();
-        Ok::<_, Infallible>(response)
+        Ok::<_, Infallible>(streamed_response(content_type, frames))
     });
     let app = axum::Router::new()
         .route_service("/tower_audit.demo.v1.Demo/Login", web)

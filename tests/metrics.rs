@@ -91,19 +91,7 @@ async fn writer_counters_reach_the_recorder() {
 
     // A writer whose database was never migrated: `tower_audit_schema_missing` says so from its
     // first failed insert, and goes back to 0 once the table is there and its records written.
-    let db = tower_audit::connect("sqlite::memory:").await.unwrap();
-    let (layer, guard) = AuditLayer::builder(db.clone())
-        .max_retry_backoff(Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let router = Router::new()
-        .route("/x", get(|| async { "x" }))
-        .layer(layer);
-    let request = http::Request::get("/x")
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    response.into_body().collect().await.unwrap();
+    let (db, guard) = unmigrated_writer(Duration::from_millis(100)).await;
     let mut stats = guard.watch_stats();
     tokio::time::timeout(
         Duration::from_secs(20),
@@ -128,27 +116,11 @@ async fn writer_counters_reach_the_recorder() {
         gauge_of(&by_name(&snapshotter), "tower_audit_schema_missing"),
         0.0
     );
-    drop(router);
     guard.shutdown(Duration::from_secs(10)).await.unwrap();
 
     // Two writers whose database is away, one since a second before the other: the time away
     // is the longer of the two, not their sum, and 0 once both have stopped.
-    let unmigrated = || async {
-        let db = tower_audit::connect("sqlite::memory:").await.unwrap();
-        let (layer, guard) = AuditLayer::builder(db)
-            .max_retry_backoff(Duration::from_millis(50))
-            .build()
-            .unwrap();
-        let router = Router::new()
-            .route("/x", get(|| async { "x" }))
-            .layer(layer);
-        let request = http::Request::get("/x")
-            .body(axum::body::Body::empty())
-            .unwrap();
-        let response = router.oneshot(request).await.unwrap();
-        response.into_body().collect().await.unwrap();
-        guard
-    };
+    let unmigrated = || async { unmigrated_writer(Duration::from_millis(50)).await.1 };
     let away_at_least = |guard: &tower_audit::WriterGuard, millis| {
         let mut stats = guard.watch_stats();
         async move {
@@ -230,6 +202,27 @@ async fn writer_counters_reach_the_recorder() {
     }
     let unlabelled = labelled("tower_audit_records_written_total", None);
     assert_eq!(unlabelled, Some(&DebugValue::Counter(0)));
+}
+
+/// A writer on an in-memory SQLite database that was never migrated, after one request: its
+/// inserts fail for want of the table, retried at most `backoff` apart.
+async fn unmigrated_writer(
+    backoff: Duration,
+) -> (sea_orm::DatabaseConnection, tower_audit::WriterGuard) {
+    let db = tower_audit::connect("sqlite::memory:").await.unwrap();
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .max_retry_backoff(backoff)
+        .build()
+        .unwrap();
+    let router = Router::new()
+        .route("/x", get(|| async { "x" }))
+        .layer(layer);
+    let request = http::Request::get("/x")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    response.into_body().collect().await.unwrap();
+    (db, guard)
 }
 
 /// A gauge's value; fails the test when `name` is not a gauge.
