@@ -515,6 +515,47 @@ mod redact_body_tests {
         }
     }
 
+    /// Found by review: a text body (a log line, an error) that holds a JSON document with
+    /// text around it was read only by the pair rules, so a value its sibling name member
+    /// names stayed. The document is read as JSON; the text around it stays as it came.
+    #[test]
+    fn json_with_text_around_it_in_a_text_body() {
+        let cases = [
+            (
+                r#"request failed: {"name":"DB_PASSWORD","value":"hunter2"} (retrying)"#,
+                r#"request failed: {"name":"DB_PASSWORD","value":"[REDACTED]"} (retrying)"#,
+            ),
+            (
+                "env:\n[\n  { \"value\": \"hunter2\",\n    \"name\": \"API_TOKEN\" }\n]\n",
+                "env:\n[\n  {\"value\":\"[REDACTED]\",\"name\":\"API_TOKEN\"}\n]\n",
+            ),
+            // A sensitive key inside such a document went by the pair rules already, and
+            // still goes.
+            (
+                r#"retry {"user":"ann","password":"hunter2"} later"#,
+                r#"retry {"user":"ann","password":[REDACTED]} later"#,
+            ),
+        ];
+        for (body, want) in cases {
+            let out = redact(Some("text/plain"), body.as_bytes());
+            assert_eq!(out.as_deref(), Some(want), "{body}");
+        }
+        let body = br#"log: {"value":"TOPSECRETVALUE", "name":"token"} done"#;
+        for at in 1..body.len() {
+            let out = cut("text/plain", body, at);
+            assert!(!out.contains("TOP"), "cut at {at}: {out}");
+        }
+        for plain in [
+            r#"got { "name": "PORT", "value": "80" } ok"#,
+            "a {b} [c] {\"unclosed: {\"x\" {{{\"",
+        ] {
+            assert_eq!(
+                redact(Some("text/plain"), plain.as_bytes()).as_deref(),
+                Some(plain)
+            );
+        }
+    }
+
     /// An HTML form, sent as an HTML page, as text, inside a JSON string (also as Go's encoder
     /// writes it, `<` as `\u003c`), and as a multipart text field: its secret fields lose
     /// their values whichever way it came.

@@ -135,26 +135,83 @@ fn tokenize(
     quoted: u8,
     out: &mut String,
 ) -> (Stop, bool) {
-    let mut parser = Parser {
-        src: text,
-        pos: 0,
-        is_prefix,
-        rules,
-        out,
-        copied: 0,
-        scratch: String::new(),
-        keybuf: String::new(),
-        stack: Nesting::default(),
-        suppress: None,
-        sensitive_next: false,
-        role: Role::Other,
-        named: Vec::new(),
-        pending: None,
-        quoted,
-        redacted: false,
-    };
+    let mut parser = Parser::new(rules, text, is_prefix, quoted, out);
     let stop = parser.run();
     (stop, parser.redacted)
+}
+
+/// A JSON document read where it starts inside text; see [`read_in_text`].
+#[derive(Debug)]
+pub(super) struct InText {
+    /// How the reading stopped.
+    pub(super) read: ReadInText,
+    /// Where it stopped: the end of the document when it is whole, else the byte that is no
+    /// JSON there, or the end of the text.
+    pub(super) end: usize,
+    /// The document as it is stored, when a value in it was redacted for its name member
+    /// (what the pair rules of the text around it cannot see; they read the rest in place):
+    /// compactly, as every body is, and for one cut short up to the cut.
+    pub(super) redacted: Option<String>,
+    /// The whole containers inside a document that stopped being JSON, the outermost ones
+    /// only: each is a document of its own.
+    pub(super) inside: Vec<(usize, usize)>,
+}
+
+/// How reading a document inside text stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReadInText {
+    /// The document is whole.
+    Whole,
+    /// The text is cut inside the document.
+    Cut,
+    /// The document stops being JSON before it ends.
+    NotJson,
+}
+
+/// Reads the JSON document that starts at `at` in `text` (at a `{` or `[`), quoted `quoted`
+/// times in strings, to its end, the text after it left unread. When `is_prefix` the text is
+/// cut at its end, and a document running into the cut is read as a cut body is.
+pub(super) fn read_in_text(
+    rules: &Rules,
+    text: &str,
+    at: usize,
+    is_prefix: bool,
+    quoted: u8,
+) -> InText {
+    let mut out = String::new();
+    let mut parser = Parser::new(rules, &text[at..], is_prefix, quoted, &mut out);
+    parser.in_text = Some(Containers::default());
+    let stop = parser.run();
+    let paired = parser.paired;
+    let inside = parser.in_text.take().map(|c| c.whole).unwrap_or_default();
+    let (read, end) = match stop {
+        Stop::Done => (ReadInText::Whole, at + parser.pos),
+        Stop::Eof if is_prefix => (ReadInText::Cut, text.len()),
+        Stop::Eof => (ReadInText::NotJson, text.len()),
+        Stop::Invalid(stop) => (ReadInText::NotJson, at + stop),
+    };
+    let inside = match read {
+        ReadInText::NotJson => inside
+            .into_iter()
+            .map(|(start, end)| (at + start, at + end))
+            .collect(),
+        ReadInText::Whole | ReadInText::Cut => Vec::new(),
+    };
+    InText {
+        read,
+        end,
+        redacted: (paired && read != ReadInText::NotJson).then_some(out),
+        inside,
+    }
+}
+
+/// The containers of a document read inside text: where the open ones start, and the whole
+/// ones not inside another whole one, so that a document that stops being JSON still has
+/// those read.
+#[derive(Debug, Default)]
+struct Containers {
+    open: Vec<usize>,
+    whole: Vec<(usize, usize)>,
 }
 
 /// The open containers, `true` for an object: one bit each for the first 64 levels, so that a
@@ -314,9 +371,44 @@ struct Parser<'a, 'r> {
     quoted: u8,
     /// Something was redacted.
     redacted: bool,
+    /// A value was redacted for its name member (or in doubt of it, see [`Pending`]), here or
+    /// in a document quoted in a string: what the pair rules of free text cannot see.
+    paired: bool,
+    /// The document is read inside text: it ends with its last container, and its containers
+    /// are noted.
+    in_text: Option<Containers>,
 }
 
-impl Parser<'_, '_> {
+impl<'a, 'r> Parser<'a, 'r> {
+    fn new(
+        rules: &'r Rules,
+        src: &'a str,
+        is_prefix: bool,
+        quoted: u8,
+        out: &'r mut String,
+    ) -> Self {
+        Parser {
+            src,
+            pos: 0,
+            is_prefix,
+            rules,
+            out,
+            copied: 0,
+            scratch: String::new(),
+            keybuf: String::new(),
+            stack: Nesting::default(),
+            suppress: None,
+            sensitive_next: false,
+            role: Role::Other,
+            named: Vec::new(),
+            pending: None,
+            quoted,
+            redacted: false,
+            paired: false,
+            in_text: None,
+        }
+    }
+
     fn run(&mut self) -> Stop {
         let stop = self.tokens();
         // Everything accepted, up to the token the tokenizer stopped at.
@@ -333,6 +425,7 @@ impl Parser<'_, '_> {
             self.out.truncate(start);
             self.out.push_str(&self.rules.replacement_json);
             self.redacted = true;
+            self.paired = true;
         }
         stop
     }
@@ -344,6 +437,7 @@ impl Parser<'_, '_> {
             self.out
                 .replace_range(p.start..p.end, &self.rules.replacement_json);
             self.redacted = true;
+            self.paired = true;
         }
     }
 
@@ -394,6 +488,7 @@ impl Parser<'_, '_> {
                 self.out
                     .replace_range(p.start..p.end, &self.rules.replacement_json);
                 self.redacted = true;
+                self.paired = true;
             }
             Some(p) if p.depth == depth && self.pos - p.src_end > PENDING_TAIL => {
                 self.settle_pending();
@@ -406,6 +501,9 @@ impl Parser<'_, '_> {
     fn tokens(&mut self) -> Stop {
         let mut expect = Expect::Value;
         loop {
+            if matches!(expect, Expect::End) && self.in_text.is_some() {
+                return Stop::Done;
+            }
             self.skip_ws();
             let Some(&c) = self.src.as_bytes().get(self.pos) else {
                 return if matches!(expect, Expect::End) {
@@ -528,6 +626,18 @@ impl Parser<'_, '_> {
                 self.pending = None;
             }
         }
+        if let Some(containers) = &mut self.in_text
+            && let Some(start) = containers.open.pop()
+        {
+            while containers
+                .whole
+                .last()
+                .is_some_and(|&(inner, _)| inner > start)
+            {
+                containers.whole.pop();
+            }
+            containers.whole.push((start, self.pos + 1));
+        }
         self.stack.pop();
         self.pos += 1;
         self.after_value()
@@ -542,6 +652,7 @@ impl Parser<'_, '_> {
                 .is_some_and(|p| p.named == Named::Sensitively)
             {
                 self.sensitive_next = true;
+                self.paired = true;
             } else {
                 // Only one value waits for its name at a time.
                 self.settle_pending();
@@ -560,6 +671,9 @@ impl Parser<'_, '_> {
             self.out.push_str(&self.rules.replacement_json);
             self.suppress = Some(self.stack.len());
             self.redacted = true;
+        }
+        if let (b'{' | b'[', Some(containers)) = (c, &mut self.in_text) {
+            containers.open.push(self.pos);
         }
         match c {
             b'{' => {
@@ -746,17 +860,25 @@ impl Parser<'_, '_> {
     /// was) with the values of its sensitive `key=value` pairs and elements replaced too.
     ///
     /// A string that is a JSON document is redacted as one instead (see
-    /// [`redact_quoted`](Self::redact_quoted)), and left as it came when nothing in it is.
+    /// [`redact_quoted`](Self::redact_quoted)), and left as it came when nothing in it is; the
+    /// documents in one with text around them are redacted as JSON first.
     fn redact_pairs(&mut self, redacted: Option<String>, decoded: &str) -> Option<String> {
-        match self.redact_quoted(decoded, false) {
+        let redacted = match self.redact_quoted(decoded, false) {
             // A value pattern may span the document's tokens.
             Some(Some(json)) if redacted.is_some() => {
                 return Some(self.rules.values.redact(&json).into_owned());
             }
             Some(Some(json)) => return Some(json),
             Some(None) if redacted.is_none() => return None,
-            _ => {}
-        }
+            Some(None) => redacted,
+            None => match self.redact_documents(decoded, false) {
+                Some(json) if redacted.is_some() => {
+                    Some(self.rules.values.redact(&json).into_owned())
+                }
+                Some(json) => Some(json),
+                None => redacted,
+            },
+        };
         let text = redacted.as_deref().unwrap_or(decoded);
         super::text::redact_free_text(
             text,
@@ -779,11 +901,30 @@ impl Parser<'_, '_> {
             return None;
         }
         let mut json = String::new();
-        match tokenize(self.rules, decoded, is_prefix, self.quoted + 1, &mut json) {
-            (Stop::Done, redacted) => Some(redacted.then_some(json)),
-            (Stop::Eof, _) if is_prefix => Some(Some(json)),
-            _ => None,
+        let mut parser = Parser::new(self.rules, decoded, is_prefix, self.quoted + 1, &mut json);
+        let stop = parser.run();
+        let (redacted, paired) = (parser.redacted, parser.paired);
+        let json = match stop {
+            Stop::Done => redacted.then_some(json),
+            Stop::Eof if is_prefix => Some(json),
+            _ => return None,
+        };
+        self.paired |= paired;
+        Some(json)
+    }
+
+    /// The JSON documents inside a string's `decoded` contents with text around them (a log
+    /// line's, an error's) whose values their name members name redacted, `None` when there
+    /// are none or the string is quoted [`QUOTED_DEPTH`] deep; `cut` when the string runs into
+    /// the cut.
+    fn redact_documents(&mut self, decoded: &str, cut: bool) -> Option<String> {
+        if self.quoted >= QUOTED_DEPTH {
+            return None;
         }
+        let documents =
+            super::embedded::redact_documents(self.rules, decoded, cut, self.quoted + 1);
+        self.paired |= documents.is_some();
+        documents
     }
 
     /// Reads a string value; `is_name` when it names its object's value member.
@@ -858,7 +999,11 @@ impl Parser<'_, '_> {
                         self.scratch = scratch;
                         return Err(Stop::Eof);
                     }
-                    let redacted = self.rules.values.redact(&scratch);
+                    let documents = self.redact_documents(&scratch, true);
+                    let redacted = self
+                        .rules
+                        .values
+                        .redact(documents.as_deref().unwrap_or(&scratch));
                     // Free text keeps its pairs' rules up to the cut: the value of a pair
                     // cut short runs to the end, and goes.
                     let redacted = match super::text::redact_free_text(
@@ -1458,6 +1603,57 @@ mod tests {
         }
     }
 
+    /// Found by review: a JSON document with text around it in a string (a log line, an
+    /// error) was read only by the pair rules, so a value its sibling name member names
+    /// stayed. Each document in the text is read as JSON; the text around it stays as it came.
+    #[test]
+    fn json_with_text_around_it_in_a_string_is_redacted_as_json() {
+        let cases = [
+            (
+                r#"{"log":"request failed: {\"name\":\"DB_PASSWORD\",\"value\":\"hunter2\"} (retrying)"}"#,
+                r#"{"log":"request failed: {\"name\":\"DB_PASSWORD\",\"value\":\"[REDACTED]\"} (retrying)"}"#,
+            ),
+            // The value before its name, in an array, spaced: the document is written
+            // compactly, the brackets around it are text.
+            (
+                r#"{"msg":"env: [{ \"value\": \"hunter2\", \"name\": \"API_TOKEN\" }] loaded"}"#,
+                r#"{"msg":"env: [{\"value\":\"[REDACTED]\",\"name\":\"API_TOKEN\"}] loaded"}"#,
+            ),
+            // Two documents, one with a secret; a text that is not JSON before them.
+            (
+                r#"{"log":"a {b} {\"name\":\"PORT\",\"value\":\"80\"} {\"key\":\"pin\",\"value\":\"1234\"}."}"#,
+                r#"{"log":"a {b} {\"name\":\"PORT\",\"value\":\"80\"} {\"key\":\"pin\",\"value\":\"[REDACTED]\"}."}"#,
+            ),
+            // A document that stops being JSON holds a whole one that names its value.
+            (
+                r#"{"log":"x {\"a\": {\"name\":\"pin\",\"value\":\"1234\"}, oops} y"}"#,
+                r#"{"log":"x {\"a\": {\"name\":\"pin\",\"value\":\"[REDACTED]\"}, oops} y"}"#,
+            ),
+            // A sensitive key inside such a document went by the pair rules already, and
+            // still goes.
+            (
+                r#"{"log":"retry {\"user\":\"ann\",\"password\":\"hunter2\"} later"}"#,
+                r#"{"log":"retry {\"user\":\"ann\",\"password\":[REDACTED]} later"}"#,
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        // Cut inside the document: the value waiting for its name goes.
+        let out = run(r#"{"log":"failed: {\"value\": \"hunter2\", \"na"#, CUT);
+        assert!(!out.contains("hunter2"), "{out}");
+        // Documents with nothing to redact, and text that only looks like JSON, stay as they
+        // came, byte for byte.
+        for plain in [
+            r#"{"log":"got { \"name\": \"PORT\", \"value\": \"80\" } ok"}"#,
+            r#"{"t":"a {\"x\": 1} and {b} and {\"unclosed: x"}"#,
+            r#"{"t":"{\"a\":1} and more: {\"b\":2}"}"#,
+            r#"{"t":"a {\"name\":\"password\"} b: {\"value\": 3 c"}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
     /// A value whose name has not come yet is redacted when in doubt: the body is cut or
     /// stops before the object closes.
     #[test]
@@ -1575,6 +1771,14 @@ mod tests {
             "[{\\\"value\\\":1,\\\"b\\\":[",
             "{\\\"value\\\":\\\"{\\\\\\\"k\\\\\\\":[",
             "[\\\"{\\\\\\\"a\\\\\\\":1} x\\\",",
+            // Documents with text around them: never closed, given up at once, given up
+            // with whole ones inside, each naming its value.
+            "x {\\\"a\\\":",
+            "{\\\" ",
+            "{\\\"a\\\":[{\\\"b\\\":1}, x ",
+            "{\\\"a\\\":{\\\"name\\\":\\\"pin\\\",\\\"value\\\":1},\\\"b\\\":",
+            "{\\\"value\\\":\\\"a\\\",\\\"key\\\":\\\"pin\\\"} ",
+            "a {\\\"m\\\":\\\"{\\\\\\\"value\\\\\\\":1,\\\\\\\"name\\\\\\\":\\\\\\\"pin\\\\\\\"} x\\\"} ",
         ] {
             let text = unit.repeat((256 << 10) / unit.len());
             cases.push(format!(r#"{{"t":"{text}: password=x"}}"#));

@@ -68,6 +68,7 @@
 //! ```
 
 mod body;
+mod embedded;
 pub(crate) mod encoding;
 mod error;
 mod form;

@@ -87,14 +87,15 @@ fn start_tags(text: &str) -> [&'static Regex; 2] {
 /// Redacts free text that may be JSON: a `text/plain` body (what `fetch` and `sendBeacon` send
 /// a string as), a multipart text field, an error text. One JSON document, or when `cut` is
 /// true the start of one, goes through the JSON redactor; anything else through
-/// [`redact_text_body`].
+/// [`redact_text_body`], the JSON documents with text around them redacted as JSON first.
 pub(super) fn redact_text_or_json(rules: &Rules, text: &str, cut: bool, out: &mut String) {
     let looks_like_json = matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['));
     if looks_like_json && redact_json_document(rules, text, cut, out) {
         return;
     }
+    let documents = super::embedded::redact_documents(rules, text, cut, 0);
     redact_text_body(
-        text,
+        documents.as_deref().unwrap_or(text),
         cut,
         &rules.keys,
         &rules.values,

@@ -1,0 +1,199 @@
+//! JSON documents with text around them: in a log line, an error, a text body, a JSON string or
+//! a query's value (`request failed: {"name":"DB_PASSWORD","value":…} (retrying)`).
+//!
+//! The pair rules read `"key":"value"` in such text, but not an object that names its value in
+//! a sibling member; each document is read as JSON (see [`json`](super::json)) too, and stored
+//! compactly when such a value in it is redacted, as it came otherwise: its keys, value
+//! patterns and free text are left to the caller's rules, which read them in place, escapes
+//! as they came. The text around it is left to the caller's rules too.
+//!
+//! A document starts at a `{` before a `"` (spaces between allowed): an object with a member.
+//! An array of objects is read through its objects. Reading stays linear: a document is read
+//! from its start to where it ends or stops being JSON, and the search for the next one goes
+//! on from there; when it stops being JSON, the whole documents read inside it (its outermost
+//! whole containers) are read once more, each on its own.
+
+use super::json::{ReadInText, read_in_text};
+use super::redactor::Rules;
+
+/// `text` with the documents in it that name a value to redact in a sibling member redacted
+/// as JSON, `None` when none does (or there is none). A document is quoted `quoted` times in strings (for the bound of
+/// the JSON reader); when `cut` the text is cut at its end, and a document running into the
+/// cut is read as a cut body is.
+pub(super) fn redact_documents(rules: &Rules, text: &str, cut: bool, quoted: u8) -> Option<String> {
+    let mut redacted = Redacted {
+        text,
+        out: String::new(),
+        copied: 0,
+    };
+    let mut from = 0;
+    while let Some(start) = document_at(text.as_bytes(), from) {
+        let read = read_in_text(rules, text, start, cut, quoted);
+        match read.read {
+            ReadInText::Whole | ReadInText::Cut => redacted.replace(start, read.end, read.redacted),
+            ReadInText::NotJson => {
+                // Each whole one inside reads as it did there, to the same end.
+                for (inner, end) in read.inside {
+                    let inner_read = read_in_text(rules, text, inner, false, quoted);
+                    if inner_read.read == ReadInText::Whole && inner_read.end == end {
+                        redacted.replace(inner, end, inner_read.redacted);
+                    }
+                }
+            }
+        }
+        from = read.end.max(start + 1);
+    }
+    redacted.finish()
+}
+
+/// The text with redacted documents in place of theirs.
+struct Redacted<'a> {
+    text: &'a str,
+    out: String,
+    /// The text before this offset is in `out`.
+    copied: usize,
+}
+
+impl Redacted<'_> {
+    /// Puts `json` in place of the text from `start` to `end`, when something was redacted.
+    fn replace(&mut self, start: usize, end: usize, json: Option<String>) {
+        if let Some(json) = json {
+            self.out.push_str(&self.text[self.copied..start]);
+            self.out.push_str(&json);
+            self.copied = end;
+        }
+    }
+
+    fn finish(mut self) -> Option<String> {
+        (self.copied > 0).then(|| {
+            self.out.push_str(&self.text[self.copied..]);
+            self.out
+        })
+    }
+}
+
+/// Where the next document starts in `bytes` from `from`: a `{` before a `"`, ASCII
+/// whitespace between them. Each byte is looked at once or twice.
+pub(super) fn document_at(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(found) = bytes.get(at..).and_then(|rest| memchr::memchr(b'{', rest)) {
+        let brace = at + found;
+        let mut next = brace + 1;
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(next) {
+            next += 1;
+        }
+        if bytes.get(next) == Some(&b'"') {
+            return Some(brace);
+        }
+        at = next;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Redactor;
+    use super::*;
+
+    fn run(text: &str, cut: bool) -> Option<String> {
+        redact_documents(Redactor::default().rules(), text, cut, 0)
+    }
+
+    #[test]
+    fn documents_start_at_a_brace_before_a_quote() {
+        assert_eq!(document_at(br#"a {"b":1}"#, 0), Some(2));
+        assert_eq!(document_at(b"a { \n\t\"b\":1}", 0), Some(2));
+        assert_eq!(document_at(br#"{b} [1] {{"a""#, 0), Some(9));
+        assert_eq!(document_at(br#"{"a" {"b""#, 1), Some(5));
+        assert_eq!(document_at(b"{ {x} { ", 0), None);
+    }
+
+    #[test]
+    fn only_documents_that_name_a_value_are_rewritten() {
+        assert_eq!(
+            run(r#"a { "name": "pin", "value": 1234 } b"#, false).as_deref(),
+            Some(r#"a {"name":"pin","value":"[REDACTED]"} b"#)
+        );
+        // A whole document, and one after another.
+        assert_eq!(
+            run(
+                r#"{"value":"x","key":"token"}{"name":"n","value":"y"}"#,
+                false
+            )
+            .as_deref(),
+            Some(r#"{"value":"[REDACTED]","key":"token"}{"name":"n","value":"y"}"#)
+        );
+        // Keys, value patterns and free text are the caller's rules' to read, in place.
+        for text in [
+            r#"a {"password":"hunter2"} b"#,
+            r#"a {"n":"4111 1111 1111 1111","m":"token=abc"} b"#,
+            r#"a {"name":"PORT","value":"80"} b"#,
+            r#"a {"value":"x"} b"#,
+            r#"a {"value":"x", b"#,
+            "a {\"name\":\"pin\",\"value\":1234",
+        ] {
+            assert_eq!(run(text, false), None, "{text}");
+        }
+    }
+
+    /// A document that stops being JSON still has the whole documents inside it read.
+    #[test]
+    fn whole_documents_inside_one_that_stops_being_json() {
+        assert_eq!(
+            run(
+                r#"{"a":[{"name":"pin","value":1},{"b":{"key":"otp","value":2}}], x} {"value":3,"name":"ssn"}"#,
+                false
+            )
+            .as_deref(),
+            Some(
+                r#"{"a":[{"name":"pin","value":"[REDACTED]"},{"b":{"key":"otp","value":"[REDACTED]"}}], x} {"value":"[REDACTED]","name":"ssn"}"#
+            )
+        );
+        // Never closed, in a text that is not cut: not JSON, but its whole insides are.
+        assert_eq!(
+            run(r#"{"a":{"name":"pin","value":1},"b":"#, false).as_deref(),
+            Some(r#"{"a":{"name":"pin","value":"[REDACTED]"},"b":"#)
+        );
+    }
+
+    /// A document running into the cut is read as a cut body is: a value waiting for its name
+    /// goes.
+    #[test]
+    fn a_document_cut_short() {
+        let out = run(r#"log {"value": "hunter2", "na"#, true);
+        assert_eq!(out.as_deref(), Some(r#"log {"value":"[REDACTED]","#));
+        assert_eq!(run(r#"log {"value": "hunter2", "na"#, false), None);
+        assert_eq!(run(r#"log {"name":"PORT","value": "8"#, true), None);
+    }
+
+    /// Hostile texts stay linear: each document is read to where it stops, once, and the whole
+    /// ones inside one that stops being JSON once more; a `{` then a megabyte is read once.
+    #[test]
+    fn hostile_documents_in_text_stay_linear() {
+        let mut cases: Vec<String> = [
+            r#"{"a":"#,
+            r#"{""#,
+            r#"{ "a" "#,
+            r#"{"a":[{"b":1}, x "#,
+            r#"{"a":{"b":1},"c":"#,
+            r#"{"value":"a","name":"token"} "#,
+            r#"{"value":"a","b":["#,
+            r#"[{"value":1,"n":{"#,
+            r#"{"a":{"name":"pin","value":1},"b":{"#,
+            r#"{"m":"{\"name\":\"pin\",\"value\":1} {\""} "#,
+        ]
+        .iter()
+        .map(|unit| unit.repeat((256 << 10) / unit.len()))
+        .collect();
+        cases.push(format!(r#"{{"a":"{}"#, "b".repeat(1 << 20)));
+        cases.push(format!("{{\"a\":1,{}", " ".repeat(1 << 20)));
+        for text in cases {
+            let text = format!("{text} password=x");
+            let started = std::time::Instant::now();
+            let out = Redactor::default().redact_error(&text);
+            let took = started.elapsed();
+            assert!(took.as_secs() < 10, "{}: {took:?}", &text[..40]);
+            assert!(out.contains("[REDACTED]"), "{}", &text[..40]);
+        }
+    }
+}
