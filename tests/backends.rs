@@ -43,6 +43,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     recorded_headers_are_redacted,
     html_form_fields_are_redacted,
     secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted,
+    json_with_text_around_it_or_in_a_query_is_redacted_as_json,
     escaped_and_unicode_spelled_secrets_are_redacted,
     escaped_dashes_in_json_and_glued_mysql_clients_are_redacted,
     own_request_id_header_keeps_a_gateways_id_among_the_headers,
@@ -869,6 +870,90 @@ async fn secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted(t: 
         Some(
             r#"[{"name":"pass%2577ord","size":7,"value":"[REDACTED]"},{"name":"note","size":2,"value":"hi"}]"#
         )
+    );
+    for row in &rows {
+        let stored = format!("{row:?}");
+        assert!(!stored.contains("SECRET"), "{stored}");
+    }
+}
+
+/// JSON documents the review found read only by the pair rules, each sent to a real server and
+/// read back from the row: with text around it in a JSON string's log line and in a text body,
+/// and in a query's and a form's value, percent-encoded or not. A value named by its sibling
+/// `name` member goes; the text around it, and a document with nothing to redact, stay.
+async fn json_with_text_around_it_or_in_a_query_is_redacted_as_json(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let server = Server::start(app(layer)).await;
+    let client = client();
+    let query = concat!(
+        "f=%7B%22name%22%3A%22DB_PASSWORD%22%2C%22value%22%3A%22SECRET1%22%7D",
+        // As a browser sends it: `"` is no URI character, braces are kept.
+        "&filter={%22name%22:%22api_key%22,%22value%22:%22SECRET2%22}",
+        "&port=%7B%22name%22%3A%22PORT%22%2C%22value%22%3A%2280%22%7D"
+    );
+    let json =
+        r#"{"log":"request failed: {\"name\":\"DB_PASSWORD\",\"value\":\"SECRET3\"} (retrying)"}"#;
+    let text = "request failed: {\"name\":\"DB_PASSWORD\",\"value\":\"SECRET4\"} (retrying)\n\
+        retry {\"user\":\"ann\",\"password\":\"SECRET5\"} later\n\
+        got { \"name\": \"PORT\", \"value\": \"80\" } ok";
+    let form = "a=1&f=%7B%22value%22%3A%22SECRET6%22%2C%22name%22%3A%22token%22%7D";
+    for (method, path, content_type, body) in [
+        ("GET", format!("/orders/1?{query}"), None, String::new()),
+        (
+            "POST",
+            "/orders/2".to_owned(),
+            Some("application/json"),
+            json.to_owned(),
+        ),
+        (
+            "POST",
+            "/upload".to_owned(),
+            Some("text/plain"),
+            text.to_owned(),
+        ),
+        (
+            "POST",
+            "/upload".to_owned(),
+            Some("application/x-www-form-urlencoded"),
+            form.to_owned(),
+        ),
+    ] {
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(server.url(&path));
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let (status, _) = send(&client, request.body(full(body)).unwrap()).await;
+        assert!(status.is_success(), "{path}: {status}");
+    }
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 4);
+    assert_eq!(
+        rows[0].query.as_deref(),
+        Some(
+            r#"f={"name":"DB_PASSWORD","value":"[REDACTED]"}&filter={"name":"api_key","value":"[REDACTED]"}&port=%7B%22name%22%3A%22PORT%22%2C%22value%22%3A%2280%22%7D"#
+        )
+    );
+    assert_eq!(
+        rows[1].request_body.as_deref(),
+        Some(
+            r#"{"log":"request failed: {\"name\":\"DB_PASSWORD\",\"value\":\"[REDACTED]\"} (retrying)"}"#
+        )
+    );
+    assert_eq!(
+        rows[2].request_body.as_deref(),
+        Some(
+            "request failed: {\"name\":\"DB_PASSWORD\",\"value\":\"[REDACTED]\"} (retrying)\n\
+             retry {\"user\":\"ann\",\"password\":[REDACTED]} later\n\
+             got { \"name\": \"PORT\", \"value\": \"80\" } ok"
+        )
+    );
+    assert_eq!(
+        rows[3].request_body.as_deref(),
+        Some(r#"a=1&f={"value":"[REDACTED]","name":"token"}"#)
     );
     for row in &rows {
         let stored = format!("{row:?}");

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use super::embedded::{document_at, redact_documents};
 use super::redactor::Rules;
 use super::text::{redact_text_body, trim_cut_tail};
 
@@ -16,7 +17,8 @@ const DECODE_LEVELS: usize = 3;
 /// Keys are percent-decoded before matching (`pass%77ord` is `password`), again while they
 /// hold escapes, up to [`DECODE_LEVELS`] times; values of sensitive keys are replaced and
 /// other values go through the value patterns, decoded, and when they hold a `=` (a URL with
-/// its own query) or a command line's option through the text rules for pairs, decoded again
+/// its own query), a JSON document or a command line's option through the text rules for
+/// pairs (a document's value named by a sibling member as JSON), decoded again
 /// while they hold escapes, up to the same bound. When `cut` is true the last pair may be cut
 /// short, so its value loses its last word and a last key without `=` is dropped.
 pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut String) {
@@ -43,7 +45,7 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
         if percent_decode_levels(key).any(|key| rules.keys.is_sensitive(&key, &mut keybuf)) {
             out.push_str(&rules.replacement);
         } else {
-            match redact_value(rules, &percent_decode(value)) {
+            match redact_value(rules, &percent_decode(value), last_cut) {
                 Some(redacted) if last_cut => push_encoded(out, trim_cut_tail(&redacted)),
                 None if last_cut => push_encoded(out, trim_cut_tail(&percent_decode(value))),
                 Some(redacted) => push_encoded(out, &redacted),
@@ -53,34 +55,41 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
     }
 }
 
-/// The redaction of a value percent-decoded once, `None` when nothing in it is redacted.
+/// The redaction of a value percent-decoded once, `None` when nothing in it is redacted;
+/// `cut` when the value is cut short.
 ///
-/// A value that holds pairs of its own (a URL with its query, `redirect_uri=…%3Ftoken%3D…`)
-/// or a command line goes as a text does; any other through the value patterns. While it
-/// holds escapes it is decoded again and read again, the values redacted at one level staying
-/// redacted at the next, and the redaction is the value at the deepest level that redacted
-/// something: decoded further, a literal `%41` beside a secret would come back as `A`.
-fn redact_value(rules: &Rules, decoded: &str) -> Option<String> {
+/// A value that holds pairs of its own (a URL with its query, `redirect_uri=…%3Ftoken%3D…`), a
+/// JSON document (`filter={"name":"DB_PASSWORD","value":…}`, with text around it or not) or a
+/// command line goes as a text does, its documents' values named by a sibling member redacted
+/// as JSON first; any other through the value patterns. While it holds escapes it is decoded
+/// again and read again, the values redacted at one level staying redacted at the next, and
+/// the redaction is the value at the deepest level that redacted something: decoded further,
+/// a literal `%41` beside a secret would come back as `A`.
+fn redact_value(rules: &Rules, decoded: &str, cut: bool) -> Option<String> {
     let mut text = Cow::Borrowed(decoded);
     let mut deepest = None;
     for level in 1..=DECODE_LEVELS {
-        let redacted = if holds_pairs(&text) {
+        // A document redacted at the level before reads the same again.
+        let documents = redact_documents(rules, &text, cut, 0).filter(|json| *json != *text);
+        let read = documents.as_deref().unwrap_or(&text);
+        let redacted = if holds_pairs(read) {
             let mut redacted = String::new();
             redact_text_body(
-                &text,
+                read,
                 false,
                 &rules.keys,
                 &rules.values,
                 &rules.replacement,
                 &mut redacted,
             );
-            (redacted != *text).then_some(redacted)
+            (redacted != *read).then_some(redacted)
         } else {
-            match rules.values.redact(&text) {
+            match rules.values.redact(read) {
                 Cow::Borrowed(_) => None,
                 Cow::Owned(redacted) => Some(redacted),
             }
         };
+        let redacted = redacted.or(documents);
         if let Some(redacted) = redacted {
             deepest = Some(redacted.clone());
             text = Cow::Owned(redacted);
@@ -94,9 +103,13 @@ fn redact_value(rules: &Rules, decoded: &str) -> Option<String> {
 }
 
 /// Whether a decoded value may hold what the text rules read and the value patterns do not:
-/// pairs, or a command line's options (`--password hunter2`, MySQL's `-phunter2`).
+/// pairs, a JSON document's members, or a command line's options (`--password hunter2`,
+/// MySQL's `-phunter2`).
 fn holds_pairs(text: &str) -> bool {
-    text.contains('=') || text.contains("--") || super::mysql::may_hold_password(text)
+    text.contains('=')
+        || text.contains("--")
+        || document_at(text.as_bytes(), 0).is_some()
+        || super::mysql::may_hold_password(text)
 }
 
 /// Whether `text` holds a `%XX` escape.
@@ -327,6 +340,61 @@ mod tests {
         }
     }
 
+    /// Found by review: a JSON document in a query's or form's value, percent-encoded or
+    /// not, with text around it or not, was read only by the pair rules, so a value its
+    /// sibling name member names stayed. It is read as JSON at each level of decoding; a
+    /// redacted value is stored decoded to the deepest level that redacted something.
+    #[test]
+    fn json_in_values_is_redacted_as_json() {
+        let r = Redactor::default();
+        for (query, stored) in [
+            (
+                "f=%7B%22name%22%3A%22DB_PASSWORD%22%2C%22value%22%3A%22hunter2%22%7D&n=1",
+                r#"f={"name":"DB_PASSWORD","value":"[REDACTED]"}&n=1"#,
+            ),
+            (
+                r#"filter={"name":"DB_PASSWORD","value":"hunter2"}"#,
+                r#"filter={"name":"DB_PASSWORD","value":"[REDACTED]"}"#,
+            ),
+            // Encoded twice, with text around it.
+            (
+                "q=env+%257B%2522value%2522%253A%2522k-1%2522%252C%2522name%2522%253A%2522api_key%2522%257D+set",
+                r#"q=env+{"value":"[REDACTED]","name":"api_key"}+set"#,
+            ),
+            // A literal escape beside the secret stays.
+            (
+                "f=%7B%22key%22%3A%22pin%22%2C%22value%22%3A%221234%22%2C%22n%22%3A%2250%2541%22%7D",
+                r#"f={"key":"pin","value":"[REDACTED]","n":"50%2541"}"#,
+            ),
+        ] {
+            assert_eq!(r.redact_query(query), stored, "{query}");
+        }
+        // A form body too.
+        assert_eq!(
+            run(
+                "a=1&f=%7B%22name%22%3A%22pin%22%2C%22value%22%3A%221234%22%7D",
+                false
+            ),
+            r#"a=1&f={"name":"pin","value":"[REDACTED]"}"#
+        );
+        // A document's sensitive key goes by the pair rules, as in a text: a value without
+        // a `=` was read by the value patterns only, and kept it.
+        assert_eq!(
+            r.redact_query("f=%7B%22password%22%3A%22hunter2%22%7D&n=1"),
+            r#"f={"password":[REDACTED]}&n=1"#
+        );
+        // Cut inside the document: the value waiting for its name goes.
+        let out = run(r#"a=1&f={"value":+"hunter2",+"na"#, true);
+        assert!(!out.contains("hunter2"), "{out}");
+        // Documents with nothing to redact stay as they came.
+        for query in [
+            "f=%7B%22name%22%3A%22PORT%22%2C%22value%22%3A%2280%22%7D",
+            r#"filter={"name":"PORT","value":"80"}&q={"a"+b}"#,
+        ] {
+            assert_eq!(r.redact_query(query), query);
+        }
+    }
+
     /// Hostile values stay linear: decoding is bounded to three levels, however many `%25`s
     /// a value holds.
     #[test]
@@ -339,6 +407,10 @@ mod tests {
             "token%25253D%2526",
             "%",
             "%2",
+            // JSON documents, encoded or not: never closed, given up, naming their values.
+            "%7B%22a%22%3A",
+            r#"{"a":[{"b":1},+x+"#,
+            "%257B%2522value%2522%253A1%252C%2522name%2522%253A%2522pin%2522%257D+",
         ] {
             let value = unit.repeat((256 << 10) / unit.len());
             let query = format!("a=password%253Dx&next={value}&pass%2577ord={value}");
