@@ -462,16 +462,17 @@ fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
 }
 
 fn route(parts: &Parts, grpc: bool) -> Option<RouteName> {
-    #[cfg(feature = "axum")]
-    if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
-        return Some(RouteName::Axum(matched.clone()));
-    }
-    // gRPC: the path is the route, `/package.Service/Method`.
+    // gRPC: the path is the route, `/package.Service/Method`, also where a router matched it
+    // with a template (tonic's routes in an axum app match `/package.Service/{*rest}`).
     if grpc {
         let path = parts.uri.path();
         return Some(RouteName::Text(Arc::from(
             path.strip_prefix('/').unwrap_or(path),
         )));
+    }
+    #[cfg(feature = "axum")]
+    if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
+        return Some(RouteName::Axum(matched.clone()));
     }
     None
 }

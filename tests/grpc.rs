@@ -70,6 +70,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     client_stream_over_the_capture_cap,
     status_with_details_and_non_ascii_message,
     deadline_expires_while_the_server_streams,
+    grpc_in_an_axum_router_is_routed_by_its_method,
 ];
 
 fn main() {
@@ -273,6 +274,28 @@ impl GrpcServer {
                     .serve_with_incoming_shutdown(incoming, signal),
             ),
         };
+        GrpcServer { addr, stop, task }
+    }
+
+    /// The service's routes in an axum router beside a REST route, the layer on that router
+    /// (as an app serving REST and gRPC on one port does): the layer runs after routing.
+    async fn start_in_axum(service: DemoService, layer: AuditLayer) -> GrpcServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = TcpIncoming::from(listener);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let signal = async {
+            let _ = stopped.await;
+        };
+        let router = axum::Router::new()
+            .route("/health", axum::routing::get(|| async { "ok" }))
+            .merge(tonic::service::Routes::new(DemoServer::new(service)).into_axum_router())
+            .layer(layer);
+        let task = tokio::spawn(
+            Server::builder()
+                .add_routes(tonic::service::Routes::from(router))
+                .serve_with_incoming_shutdown(incoming, signal),
+        );
         GrpcServer { addr, stop, task }
     }
 
@@ -1051,6 +1074,33 @@ async fn content_type_of_any_case_is_grpc(t: Arc<TestDb>) {
         row.request_body.as_deref(),
         Some(format!("[binary application/grpc, {} bytes]", frame.len()).as_str())
     );
+}
+
+/// tonic's routes merged into an axum app match `/package.Service/{*rest}`: the route of a
+/// call is still its method, as when the layer wraps tonic's server.
+async fn grpc_in_an_axum_router_is_routed_by_its_method(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder_for_grpc(db.clone()).build().unwrap();
+    let server = GrpcServer::start_in_axum(DemoService::default(), layer).await;
+    let outcome = unary_outcome(server.client().await.unary(ping("hi", "ok")).await);
+    assert_eq!(
+        (outcome.code, outcome.replies),
+        (Code::Ok, vec!["hi".to_owned()])
+    );
+    let mut stats = guard.watch_stats();
+    tokio::time::timeout(DEADLINE, stats.wait_for(|s| s.written >= 1))
+        .await
+        .expect("the record was not written")
+        .unwrap();
+    server.stop().await;
+    guard.shutdown(DEADLINE).await.unwrap();
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(
+        rows[0].route.as_deref(),
+        Some(format!("{METHOD}Unary").as_str())
+    );
+    assert_eq!((rows[0].status, rows[0].grpc_status), (Some(200), Some(0)));
 }
 
 /// Calls with gRPC's JSON codec (hand-framed, as a tonic client with a serde_json codec sends
