@@ -46,6 +46,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     json_with_text_around_it_or_in_a_query_is_redacted_as_json,
     escaped_and_unicode_spelled_secrets_are_redacted,
     escaped_dashes_in_json_and_glued_mysql_clients_are_redacted,
+    secrets_the_readme_listed_as_limits_are_redacted,
     own_request_id_header_keeps_a_gateways_id_among_the_headers,
     outer_layer_enriches_through_response_extensions,
     late_small_body_of_an_unread_rejection_is_recorded,
@@ -748,6 +749,19 @@ async fn posted_bodies<const N: usize>(
     db: &sea_orm::DatabaseConnection,
     posts: [(&str, &str, String); N],
 ) -> Vec<Option<String>> {
+    posted_rows(db, posts)
+        .await
+        .into_iter()
+        .map(|row| row.request_body)
+        .collect()
+}
+
+/// Posts each `(path, content type, body)` through a layer of the default settings and returns
+/// the stored rows, in order: a path may hold a query.
+async fn posted_rows<const N: usize>(
+    db: &sea_orm::DatabaseConnection,
+    posts: [(&str, &str, String); N],
+) -> Vec<tower_audit::entity::audit_log::Model> {
     let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
     for (path, content_type, body) in posts {
         let request = http::Request::post(path)
@@ -761,7 +775,7 @@ async fn posted_bodies<const N: usize>(
     shutdown(guard).await;
     let rows = rows(db).await;
     assert_eq!(rows.len(), N);
-    rows.into_iter().map(|row| row.request_body).collect()
+    rows
 }
 
 /// An HTML form posted as a page and inside a JSON string is stored with its tags and without
@@ -1034,6 +1048,50 @@ async fn escaped_dashes_in_json_and_glued_mysql_clients_are_redacted(t: Arc<Test
              mysql -uroot -p \\\n  [REDACTED] shop"
         )
     );
+}
+
+/// Secrets the README listed as limits, each sent through the layer and read back from the
+/// row: a scheme before a percent-encoded or HTML-escaped space (`Bearer%20…`,
+/// `Basic&#32;…`, `Token&nbsp;…`) in a query's value encoded twice, a text body, an HTML page
+/// and a JSON string. Prose around them keeps its words.
+async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let text = "auth Bearer%20SECRET1xyz then\nthe basic%20usage is fine";
+    let page = "<td>Basic&#32;SECRET2xy </td><td>the basic&nbsp;usage</td>";
+    let json = r#"{"log":"sent Token&nbsp;SECRET3abc ok"}"#;
+    let rows = posted_rows(
+        &db,
+        [
+            (
+                "/upload?h=Basic%2526nbsp%253BSECRET4&n=the%2520basic%2520usage",
+                "text/plain",
+                text.to_owned(),
+            ),
+            ("/upload", "text/html", page.to_owned()),
+            ("/orders/3", "application/json", json.to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        rows[0].query.as_deref(),
+        Some("h=Basic+[REDACTED]&n=the%2520basic%2520usage")
+    );
+    assert_eq!(
+        rows[0].request_body.as_deref(),
+        Some("auth Bearer [REDACTED] then\nthe basic%20usage is fine")
+    );
+    assert_eq!(
+        rows[1].request_body.as_deref(),
+        Some("<td>Basic [REDACTED] </td><td>the basic&nbsp;usage</td>")
+    );
+    assert_eq!(
+        rows[2].request_body.as_deref(),
+        Some(r#"{"log":"sent Token [REDACTED] ok"}"#)
+    );
+    for row in &rows {
+        let stored = format!("{row:?}");
+        assert!(!stored.contains("SECRET"), "{stored}");
+    }
 }
 
 /// The README's advice behind a gateway that sets random request ids: the layer reads its own

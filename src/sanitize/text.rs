@@ -1156,6 +1156,11 @@ mod tests {
             r"token\u0020rejected\u0020password=1\u0020",
             r"Basic\u0020Basic\u0020x1",
             r"bearer\u0009token\u0020basic\u0020x1y2\u0020",
+            // Schemes after percent-encoded and HTML-escaped spaces, all in one run.
+            "token%20rejected%20password=1%20",
+            "Basic%20Basic&nbsp;Basic&#32;x1",
+            "bearer&#x20;token%C2%A0basic&NonBreakingSpace;x1y2&Tab;",
+            "%20%20%20%20&nbsp;&nbsp;&#32;&#32;\u{a0}Bearer\u{a0}x1y2%2",
             // Long options with escaped dashes, whose values run on or are options.
             r"\u002d\u002dpin \u002d\u002dpin '",
             r#"\u002d\u002dtoken "a "#,

@@ -12,12 +12,41 @@ use regex::{Captures, NoExpand, Regex};
 /// there. The credential is redacted to the end of its run, not only RFC 6750's token
 /// characters: `Bearer eyJ….!!!.zzz` copied by a handler must not leave `!!!.zzz` behind, and
 /// redacting a trailing `,` or `"` costs nothing. The spaces before and after the scheme may be
-/// JSON escapes (`sent\u0020Basic\u0020dXNl…`, as an encoder that escapes spaces writes a
-/// header into a log line or a JSON string).
+/// a no-break space or written as one of [`SPACE_ESCAPES`] (`sent\u0020Basic\u0020dXNl…`, as
+/// an encoder that escapes spaces writes a header into a log line or a JSON string;
+/// `Bearer%20…`, `Bearer&nbsp;…`).
 static BEARER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:(?-u:\b)|\\u0020|\\u0009)((?i:bearer|basic|token))(?:[ \t]|\\u0020|\\u0009)+")
-        .expect("bearer pattern is valid")
+    let escapes = SPACE_ESCAPES
+        .iter()
+        .map(|e| regex::escape(e))
+        .collect::<Vec<_>>()
+        .join("|");
+    Regex::new(&format!(
+        r"(?:(?-u:\b)|\u{{a0}}|(?i:{escapes}))((?i:bearer|basic|token))(?:[ \t\u{{a0}}]|(?i:{escapes}))+"
+    ))
+    .expect("bearer pattern is valid")
 });
+
+/// A space, tab or no-break space written as an escape, any case: a JSON escape, a
+/// percent-encoding (a header copied out of a URL) or an HTML character reference (a header
+/// shown in a page). Around a scheme they are spaces, and one ends a credential's run.
+const SPACE_ESCAPES: &[&str] = &[
+    r"\u0020",
+    r"\u0009",
+    r"\u00a0",
+    "%20",
+    "%09",
+    "%c2%a0",
+    "&nbsp;",
+    "&NonBreakingSpace;",
+    "&Tab;",
+    "&#32;",
+    "&#x20;",
+    "&#9;",
+    "&#x9;",
+    "&#160;",
+    "&#xa0;",
+];
 
 /// The password of a URL's userinfo (`postgres://app:S3cr3t@db/x`, a database or proxy URL in
 /// an error text), the first group: up to the last `@` before the host's path, so a password
@@ -304,15 +333,20 @@ fn redact_credentials<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str>
     Cow::Owned(out)
 }
 
-/// The length of the run at the start of `rest`: up to whitespace, or a space or tab written
-/// as a JSON escape (`abc\u0020then`: an encoder that escapes spaces escapes the ones between
-/// words too, and the escape's digits are no credential's).
+/// The length of the run at the start of `rest`: up to whitespace, or one of
+/// [`SPACE_ESCAPES`] (`abc\u0020then`, `abc%20then`: an encoder that escapes spaces escapes
+/// the ones between words too, and the escape's digits are no credential's).
 fn run_len(rest: &str) -> usize {
     let bytes = rest.as_bytes();
     rest.char_indices()
         .find(|&(i, c)| {
             c.is_whitespace()
-                || (c == '\\' && matches!(bytes.get(i..i + 6), Some(b"\\u0020" | b"\\u0009")))
+                || (matches!(c, '\\' | '%' | '&')
+                    && SPACE_ESCAPES.iter().any(|e| {
+                        bytes
+                            .get(i..i + e.len())
+                            .is_some_and(|w| w.eq_ignore_ascii_case(e.as_bytes()))
+                    }))
         })
         .map_or(rest.len(), |(i, _)| i)
 }
@@ -660,6 +694,111 @@ mod tests {
             r"the basic usage\u0020is fine",
             r"token rejected\u0020again",
             r"the\u0020token\u0020rejected\u0020again",
+        ] {
+            assert_eq!(r.redact_error(prose), prose);
+        }
+    }
+
+    /// Found by review: a scheme followed by a percent-encoded space (`Bearer%20…`, a header
+    /// copied out of a URL or a log of one) or an HTML-escaped one (`Bearer&nbsp;…`,
+    /// `Basic&#32;…`, a header shown in a page) was no scheme followed by a credential.
+    #[test]
+    fn schemes_before_a_percent_encoded_or_html_escaped_space() {
+        let r = crate::sanitize::Redactor::default();
+        for (text, want) in [
+            ("sent Bearer%20abcdefghijkl ok", "sent Bearer [REDACTED] ok"),
+            ("sent bearer%20x9Kq ok", "sent bearer [REDACTED] ok"),
+            ("sent Basic%09dXNlcjpwYXNz ok", "sent Basic [REDACTED] ok"),
+            (
+                "sent Bearer%C2%A0abcdefghijkl ok",
+                "sent Bearer [REDACTED] ok",
+            ),
+            (
+                "sent%20Basic%20dXNlcjpwYXNz%20ok",
+                "sent%20Basic [REDACTED]%20ok",
+            ),
+            (
+                "sent Bearer%20eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln ok",
+                "sent Bearer [REDACTED] ok",
+            ),
+            (
+                "sent Bearer&nbsp;abcdefghijkl ok",
+                "sent Bearer [REDACTED] ok",
+            ),
+            ("sent Basic&#32;dXNlcjpwYXNz ok", "sent Basic [REDACTED] ok"),
+            (
+                "sent Basic&#x20;dXNlcjpwYXNz ok",
+                "sent Basic [REDACTED] ok",
+            ),
+            (
+                "sent Token&#160;abcdefghijkl ok",
+                "sent Token [REDACTED] ok",
+            ),
+            (
+                "sent TOKEN&NonBreakingSpace;abcdefghijkl ok",
+                "sent TOKEN [REDACTED] ok",
+            ),
+            (
+                "sent\u{a0}Bearer\u{a0}abcdefghijkl ok",
+                "sent\u{a0}Bearer [REDACTED] ok",
+            ),
+            // Spaces all escaped: the credential ends at the next one.
+            (
+                "sent&nbsp;Bearer&nbsp;abcdefghijkl&nbsp;ok",
+                "sent&nbsp;Bearer [REDACTED]&nbsp;ok",
+            ),
+            (
+                "sent&#32;Bearer&#32;abc12&#32;ok",
+                "sent&#32;Bearer [REDACTED]&#32;ok",
+            ),
+        ] {
+            assert_eq!(r.redact_error(text), want, "{text}");
+        }
+        let body = |content_type: &str, body: &str| {
+            r.redact_body(&crate::sanitize::BodyInput::new(
+                Some(content_type),
+                body.as_bytes(),
+            ))
+        };
+        assert_eq!(
+            body("text/plain", "retry with Bearer%20abcdefghijkl now").as_deref(),
+            Some("retry with Bearer [REDACTED] now")
+        );
+        // As with a space, the run goes to its end, the end tag glued to it too.
+        assert_eq!(
+            body("text/html", "<td>Bearer&nbsp;abcdefghijkl</td>"),
+            body("text/html", "<td>Bearer abcdefghijkl</td>")
+        );
+        assert_eq!(
+            body("text/html", "<td>Bearer&nbsp;abcdefghijkl </td>").as_deref(),
+            Some("<td>Bearer [REDACTED] </td>")
+        );
+        assert_eq!(
+            body(
+                "application/json",
+                r#"{"log":"sent Basic&#32;dXNlcjpwYXNz ok"}"#
+            )
+            .as_deref(),
+            Some(r#"{"log":"sent Basic [REDACTED] ok"}"#)
+        );
+        // In a query's value, encoded once or twice, in a URL's query or not.
+        assert_eq!(
+            r.redact_query("h=Bearer%2520abcdefghijkl&n=1"),
+            "h=Bearer+[REDACTED]&n=1"
+        );
+        assert_eq!(
+            r.redact_query("h=Basic%26%2332%3BdXNlcjpwYXNz&n=1"),
+            "h=Basic+[REDACTED]&n=1"
+        );
+        // Prose keeps its words, the escapes after them not taken for a credential's digits.
+        for prose in [
+            "the basic%20usage is fine",
+            "token%20rejected: InvalidAudience",
+            "the bearer%20of bad news",
+            "the basic&nbsp;usage&nbsp;is fine",
+            "token&#32;rejected&#32;again",
+            "Basic&nbsp;Auth is off",
+            "100%20basic%20plans",
         ] {
             assert_eq!(r.redact_error(prose), prose);
         }
