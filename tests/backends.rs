@@ -1053,12 +1053,15 @@ async fn escaped_dashes_in_json_and_glued_mysql_clients_are_redacted(t: Arc<Test
 /// Secrets the README listed as limits, each sent through the layer and read back from the
 /// row: a scheme before a percent-encoded or HTML-escaped space (`Bearer%20…`,
 /// `Basic&#32;…`, `Token&nbsp;…`) in a query's value encoded twice, a text body, an HTML page
-/// and a JSON string. Prose around them keeps its words.
+/// and a JSON string; a MySQL client's arguments as a JSON array, the client named in a
+/// container's `command` and the password in its `args`. Prose around them, and other
+/// commands' `-p`, stay.
 async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
     let db = t.migrated().await;
     let text = "auth Bearer%20SECRET1xyz then\nthe basic%20usage is fine";
     let page = "<td>Basic&#32;SECRET2xy </td><td>the basic&nbsp;usage</td>";
     let json = r#"{"log":"sent Token&nbsp;SECRET3abc ok"}"#;
+    let argv = r#"{"cmd":["mysql","-uroot","-pSECRET5","db"],"containers":[{"command":["mysqldump"],"args":["-p","SECRET6","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}]}"#;
     let rows = posted_rows(
         &db,
         [
@@ -1069,6 +1072,7 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
             ),
             ("/upload", "text/html", page.to_owned()),
             ("/orders/3", "application/json", json.to_owned()),
+            ("/orders/4", "application/json", argv.to_owned()),
         ],
     )
     .await;
@@ -1087,6 +1091,12 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
     assert_eq!(
         rows[2].request_body.as_deref(),
         Some(r#"{"log":"sent Token [REDACTED] ok"}"#)
+    );
+    assert_eq!(
+        rows[3].request_body.as_deref(),
+        Some(
+            r#"{"cmd":["mysql","-uroot","-p[REDACTED]","db"],"containers":[{"command":["mysqldump"],"args":["-p","[REDACTED]","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}]}"#
+        )
     );
     for row in &rows {
         let stored = format!("{row:?}");

@@ -257,6 +257,15 @@ impl Nesting {
         self.depth
     }
 
+    /// Whether the container that holds the innermost one is an object.
+    fn parent_is_object(&self) -> bool {
+        match self.depth.checked_sub(2) {
+            Some(i @ 0..64) => self.bits & (1 << i) != 0,
+            Some(i) => self.deeper.get(i - 64).copied().unwrap_or(false),
+            None => false,
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.depth == 0
     }
@@ -338,6 +347,22 @@ struct Pending {
     named: bool,
 }
 
+/// The array of strings being read as a command's arguments, one word each (a container's
+/// `command` and `args`, an argv logged as a list): the elements read as a command line's
+/// words are (see [`super::mysql`]).
+#[derive(Debug, Clone, Copy)]
+struct Argv {
+    /// Nesting depth inside the array.
+    depth: usize,
+    /// The array is an object's member, whose sibling arrays may give a client's arguments.
+    in_object: bool,
+    /// A MySQL client was named, in this array or in a member of its object before it.
+    in_client: bool,
+    /// The element before was a client's bare `-p` or a long option named by a sensitive
+    /// key: this one is its value, unless it is an option.
+    value_next: bool,
+}
+
 /// Tokenizer state; see [`redact_json`].
 struct Parser<'a, 'r> {
     src: &'a str,
@@ -377,6 +402,12 @@ struct Parser<'a, 'r> {
     /// The document is read inside text: it ends with its last container, and its containers
     /// are noted.
     in_text: Option<Containers>,
+    /// The innermost array being read as a command's arguments, once it holds a string.
+    argv: Option<Argv>,
+    /// The depth of the innermost object one of whose member arrays named a MySQL client: the
+    /// arrays after it in the object are the client's arguments (`"command":["mysql"],
+    /// "args":["-phunter2"]`).
+    client_in: Option<usize>,
 }
 
 impl<'a, 'r> Parser<'a, 'r> {
@@ -406,6 +437,8 @@ impl<'a, 'r> Parser<'a, 'r> {
             redacted: false,
             paired: false,
             in_text: None,
+            argv: None,
+            client_in: None,
         }
     }
 
@@ -618,6 +651,13 @@ impl<'a, 'r> Parser<'a, 'r> {
         if self.pairing().is_some() {
             self.named.pop();
         }
+        let depth = self.stack.len();
+        if self.argv.is_some_and(|a| a.depth == depth) {
+            self.argv = None;
+        }
+        if self.client_in == Some(depth) {
+            self.client_in = None;
+        }
         if let Some(p) = self.pending.filter(|p| p.depth == self.stack.len()) {
             if self.pos - p.src_end > PENDING_TAIL {
                 self.settle_pending();
@@ -663,6 +703,15 @@ impl<'a, 'r> Parser<'a, 'r> {
         }
         if role == Role::Name && c != b'"' && self.suppress.is_none() {
             self.note_name(false);
+        }
+        // A number given as a client's password, or a long option's value, in an argv.
+        let depth = self.stack.len();
+        if c != b'"'
+            && let Some(argv) = self.argv.as_mut().filter(|a| a.depth == depth)
+            && std::mem::take(&mut argv.value_next)
+            && c.is_ascii_digit()
+        {
+            self.sensitive_next = true;
         }
         if std::mem::take(&mut self.sensitive_next) {
             // Emit the replacement now and skip the value: even a cut value then leaves only
@@ -927,6 +976,63 @@ impl<'a, 'r> Parser<'a, 'r> {
         documents
     }
 
+    /// The redaction of a string `raw` (its contents as written, `escaped` when they hold
+    /// escapes) read as the next word of an array of a command's arguments: `None` when it is
+    /// no array's element or is no password. A MySQL client's name makes the array, and the
+    /// arrays after it in its object, the client's arguments; there `-phunter2` loses what
+    /// follows `-p`, and the word after a bare `-p` goes, as does the word after a long
+    /// option named by a sensitive key (`"--password","hunter2"`) in any array, unless it is an
+    /// option. Each element is read once, so the walk stays linear.
+    fn argv_word(&mut self, raw: &str, escaped: bool) -> Option<String> {
+        let depth = self.stack.len();
+        if self.stack.last() != Some(false) {
+            return None;
+        }
+        let mut argv = match self.argv {
+            Some(argv) if argv.depth == depth => argv,
+            _ => {
+                let in_object = self.stack.parent_is_object();
+                Argv {
+                    depth,
+                    in_object,
+                    in_client: in_object && self.client_in == Some(depth - 1),
+                    value_next: false,
+                }
+            }
+        };
+        let mut decoded = String::new();
+        let word = if escaped {
+            decode_escapes(raw, &mut decoded);
+            decoded.as_str()
+        } else {
+            raw
+        };
+        let replacement = &self.rules.replacement;
+        let mut redacted = None;
+        if std::mem::take(&mut argv.value_next) && !word.starts_with('-') {
+            redacted = Some(replacement.to_string());
+        } else if argv.in_client
+            && let Some(rest) = word.strip_prefix("-p")
+        {
+            if rest.is_empty() {
+                argv.value_next = true;
+            } else {
+                redacted = Some(format!("-p{replacement}"));
+            }
+        } else if let Some(name) = word.strip_prefix("--") {
+            argv.value_next = !name.is_empty()
+                && !name.contains('=')
+                && self.rules.keys.is_sensitive(name, &mut self.keybuf);
+        } else if super::mysql::is_client(word) {
+            argv.in_client = true;
+            if argv.in_object {
+                self.client_in = Some(depth - 1);
+            }
+        }
+        self.argv = Some(argv);
+        redacted
+    }
+
     /// Reads a string value; `is_name` when it names its object's value member.
     fn string_value(&mut self, is_name: bool) -> Result<(), Stop> {
         let quote = self.pos;
@@ -979,6 +1085,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                         redacted
                     }
                 };
+                let redacted = self.argv_word(raw, escaped).or(redacted);
                 if let Some(redacted) = redacted {
                     self.replace_string(quote, &redacted);
                 }
@@ -996,6 +1103,13 @@ impl<'a, 'r> Parser<'a, 'r> {
                     if let Some(Some(json)) = self.redact_quoted(&scratch, true) {
                         self.out.push('"');
                         push_escaped(self.out, &json);
+                        self.scratch = scratch;
+                        return Err(Stop::Eof);
+                    }
+                    // A password cut short in an argv goes whole, its words too.
+                    if let Some(word) = self.argv_word(&scratch, false) {
+                        self.out.push('"');
+                        push_escaped(self.out, &word);
                         self.scratch = scratch;
                         return Err(Stop::Eof);
                     }
@@ -1710,6 +1824,68 @@ mod tests {
         );
     }
 
+    /// Found by review: a MySQL client's arguments given as a JSON array (a container's
+    /// `command` and `args`, an argv logged as a list) were no command line, and the element
+    /// after `-p`, or glued to it, kept the password; so did a long option's value in the next
+    /// element.
+    #[test]
+    fn a_mysql_clients_arguments_as_an_array() {
+        for (input, want) in [
+            (
+                r#"{"cmd":["mysql","-uroot","-phunter2","db"]}"#,
+                r#"{"cmd":["mysql","-uroot","-p[REDACTED]","db"]}"#,
+            ),
+            (
+                r#"["mysqldump","-p","hunter2"]"#,
+                r#"["mysqldump","-p","[REDACTED]"]"#,
+            ),
+            (
+                r#"["/usr/bin/mariadb","-h","db","-p","a b","-e","select 1"]"#,
+                r#"["/usr/bin/mariadb","-h","db","-p","[REDACTED]","-e","select 1"]"#,
+            ),
+            (
+                r#"{"args":["mysql.exe","\u002dphunter2"]}"#,
+                r#"{"args":["mysql.exe","-p[REDACTED]"]}"#,
+            ),
+            // A container's command names the client, its args give the password.
+            (
+                r#"{"name":"backup","command":["mysqldump"],"args":["-uroot","-phunter2","shop"]}"#,
+                r#"{"name":"backup","command":["mysqldump"],"args":["-uroot","-p[REDACTED]","shop"]}"#,
+            ),
+            (
+                r#"{"spec":{"containers":[{"command":["mysql"],"args":["-p","hunter2"]}]}}"#,
+                r#"{"spec":{"containers":[{"command":["mysql"],"args":["-p","[REDACTED]"]}]}}"#,
+            ),
+            // A long option and its value, any command's.
+            (
+                r#"{"args":["app","--password","hunter2","--db-password","a b","-v"]}"#,
+                r#"{"args":["app","--password","[REDACTED]","--db-password","[REDACTED]","-v"]}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        // Other commands' `-p`, a bare `-p` before an option, MySQL's `-P`, an option's value
+        // that is an option, and a client in another container or another list stay.
+        for plain in [
+            r#"["ssh","-p","2222"]"#,
+            r#"["docker","run","-p","8080:80","mysql:8"]"#,
+            r#"{"cmd":["docker","run","-d","-p","3306:3306","mysql"]}"#,
+            r#"["mysql","-p","-h","db"]"#,
+            r#"["mysql","-h","db","-P","3306","shop"]"#,
+            r#"["app","--password","--verbose"]"#,
+            r#"{"a":{"command":["mysql"]},"b":{"args":["-p","2222"]}}"#,
+            r#"[{"command":["mysql"]},{"args":["-p","2222"]}]"#,
+            r#"[["mysql","db"],["ssh","-p","2222"]]"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+        // Cut by the cap inside the password: none of it is kept.
+        let out = run(r#"{"cmd":["mysql","-phunter2"#, CUT);
+        assert!(!out.contains("hunter"), "{out}");
+        let out = run(r#"{"cmd":["mysql","-p","hunter2"#, CUT);
+        assert!(!out.contains("hunter"), "{out}");
+    }
+
     /// Hostile JSON stays linear: a waiting value is moved at most once, by at most a short
     /// run of output, however many values wait, nest or are named late.
     #[test]
@@ -1725,6 +1901,11 @@ mod tests {
                 r#"{"key":"token","value":{"name":"pin","value":["#,
                 "1",
             ),
+            // Argv arrays: clients, bare `-p`s and long options, nested and in objects.
+            ("[", r#""mysql","-p","x","-px","--pin","#, "1]"),
+            ("[", r#"["mysql","-px",["-p","#, "1"),
+            ("[", r#"{"command":["mysql"],"args":["-p","x"],"#, "1]"),
+            ("", r#"{"a":["mysql","-px",{"b":["-p",["#, "1"),
         ] {
             let n = (128 << 10) / unit.len();
             let mut text = String::from(open);

@@ -140,7 +140,7 @@ fn is_separator(word: &str) -> bool {
 }
 
 /// Whether `word` names a MySQL client, perhaps by its path, with `.exe` or quoted.
-fn is_client(word: &str) -> bool {
+pub(super) fn is_client(word: &str) -> bool {
     let name = word.rsplit(['/', '\\']).next().unwrap_or(word);
     let name = name.trim_end_matches(['"', '\'', '`', ')']);
     let name = match name.len().checked_sub(4) {
