@@ -1054,14 +1054,15 @@ async fn escaped_dashes_in_json_and_glued_mysql_clients_are_redacted(t: Arc<Test
 /// row: a scheme before a percent-encoded or HTML-escaped space (`Bearer%20…`,
 /// `Basic&#32;…`, `Token&nbsp;…`) in a query's value encoded twice, a text body, an HTML page
 /// and a JSON string; a MySQL client's arguments as a JSON array, the client named in a
-/// container's `command` and the password in its `args`. Prose around them, and other
-/// commands' `-p`, stay.
+/// container's `command` and the password in its `args`; a client named in capitals with
+/// `.exe` (`MYSQL.EXE -p…`). Prose around them, and other commands' `-p`, stay.
 async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
     let db = t.migrated().await;
-    let text = "auth Bearer%20SECRET1xyz then\nthe basic%20usage is fine";
+    let text = "auth Bearer%20SECRET1xyz then\nthe basic%20usage is fine\n\
+        C:\\mysql\\bin\\MYSQL.EXE -u root -pSECRET7 shop\nMySQL -p is documented";
     let page = "<td>Basic&#32;SECRET2xy </td><td>the basic&nbsp;usage</td>";
     let json = r#"{"log":"sent Token&nbsp;SECRET3abc ok"}"#;
-    let argv = r#"{"cmd":["mysql","-uroot","-pSECRET5","db"],"containers":[{"command":["mysqldump"],"args":["-p","SECRET6","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}]}"#;
+    let argv = r#"{"cmd":["mysql","-uroot","-pSECRET5","db"],"containers":[{"command":["mysqldump"],"args":["-p","SECRET6","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}],"win":["MySQL.exe","-p","SECRET8"]}"#;
     let rows = posted_rows(
         &db,
         [
@@ -1082,7 +1083,10 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
     );
     assert_eq!(
         rows[0].request_body.as_deref(),
-        Some("auth Bearer [REDACTED] then\nthe basic%20usage is fine")
+        Some(
+            "auth Bearer [REDACTED] then\nthe basic%20usage is fine\n\
+             C:\\mysql\\bin\\MYSQL.EXE -u root -p[REDACTED] shop\nMySQL -p is documented"
+        )
     );
     assert_eq!(
         rows[1].request_body.as_deref(),
@@ -1095,7 +1099,7 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
     assert_eq!(
         rows[3].request_body.as_deref(),
         Some(
-            r#"{"cmd":["mysql","-uroot","-p[REDACTED]","db"],"containers":[{"command":["mysqldump"],"args":["-p","[REDACTED]","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}]}"#
+            r#"{"cmd":["mysql","-uroot","-p[REDACTED]","db"],"containers":[{"command":["mysqldump"],"args":["-p","[REDACTED]","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}],"win":["MySQL.exe","-p","[REDACTED]"]}"#
         )
     );
     for row in &rows {

@@ -10,7 +10,10 @@
 
 use memchr::memmem;
 
-/// The clients that read `-p` as a password, as the last part of a path and without `.exe`.
+/// The clients that read `-p` as a password, as the last part of a path and without `.exe`:
+/// written so, in small letters, or in any case with `.exe` (`MYSQL.EXE`, as Windows' shells
+/// and installers write it). Without `.exe` a name in capitals is prose's ("MySQL -p is
+/// documented").
 const CLIENTS: &[&str] = &[
     "mysql",
     "mysqldump",
@@ -27,12 +30,20 @@ const CLIENTS: &[&str] = &[
     "mariadb-show",
 ];
 
-/// Whether `text` may give a MySQL client a password: it holds `-p` and a client's name. A
-/// look for callers that send only some text to the pair rules.
+/// Whether `text` may give a MySQL client a password: it holds `-p` and a client's name, in
+/// small letters or, with `.exe`, in any case. A look for callers that send only some text
+/// to the pair rules.
 pub(super) fn may_hold_password(text: &str) -> bool {
     let bytes = text.as_bytes();
+    let holds_any_case = |word: &[u8]| {
+        bytes
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word))
+    };
     memmem::find(bytes, b"-p").is_some()
-        && (memmem::find(bytes, b"mysql").is_some() || memmem::find(bytes, b"mariadb").is_some())
+        && (memmem::find(bytes, b"mysql").is_some()
+            || memmem::find(bytes, b"mariadb").is_some()
+            || holds_any_case(b".exe") && (holds_any_case(b"mysql") || holds_any_case(b"mariadb")))
 }
 
 /// The spans of the passwords given to a MySQL client's `-p` in `text`, in order, apart.
@@ -139,17 +150,20 @@ fn is_separator(word: &str) -> bool {
     word.bytes().all(|b| matches!(b, b';' | b'|' | b'&'))
 }
 
-/// Whether `word` names a MySQL client, perhaps by its path, with `.exe` or quoted.
+/// Whether `word` names a MySQL client, perhaps by its path, with `.exe` (then in any case)
+/// or quoted.
 pub(super) fn is_client(word: &str) -> bool {
     let name = word.rsplit(['/', '\\']).next().unwrap_or(word);
     let name = name.trim_end_matches(['"', '\'', '`', ')']);
-    let name = match name.len().checked_sub(4) {
+    match name.len().checked_sub(4) {
         Some(at) if name.is_char_boundary(at) && name[at..].eq_ignore_ascii_case(".exe") => {
-            &name[..at]
+            let name = &name[..at];
+            CLIENTS
+                .iter()
+                .any(|client| client.eq_ignore_ascii_case(name))
         }
-        _ => name,
-    };
-    CLIENTS.contains(&name)
+        _ => CLIENTS.contains(&name),
+    }
 }
 
 #[cfg(test)]
@@ -252,6 +266,56 @@ mod tests {
         }
     }
 
+    /// Found by review: a client named in capitals with `.exe` (`MYSQL.EXE`, `MySQL.exe`, as
+    /// Windows' shells and installers write it) was no client, and its `-p` kept the password.
+    /// Without `.exe` a capital name stays prose ("MySQL -p is documented").
+    #[test]
+    fn windows_clients_in_any_case() {
+        for (input, want) in [
+            ("MYSQL.EXE -phunter2 shop", "MYSQL.EXE -p[REDACTED] shop"),
+            (
+                "> MySQL.exe -uroot -p hunter2 shop",
+                "> MySQL.exe -uroot -p [REDACTED] shop",
+            ),
+            (
+                r"C:\Program Files\MySQL\bin\MYSQL.EXE -u root -phunter2",
+                r"C:\Program Files\MySQL\bin\MYSQL.EXE -u root -p[REDACTED]",
+            ),
+            (
+                r#""C:\Program Files\MySQL\MySQL Server 8.0\bin\MySQLDump.Exe" -p'a b' shop"#,
+                r#""C:\Program Files\MySQL\MySQL Server 8.0\bin\MySQLDump.Exe" -p[REDACTED] shop"#,
+            ),
+            (
+                "type d.sql|MariaDB.EXE -phunter2",
+                "type d.sql|MariaDB.EXE -p[REDACTED]",
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        let r = Redactor::default();
+        let json = BodyInput::new(
+            Some("application/json"),
+            br#"{"cmd":"MYSQL.EXE -phunter2","argv":["MySQL.exe","-p","hunter2"]}"#,
+        );
+        assert_eq!(
+            r.redact_body(&json).as_deref(),
+            Some(r#"{"cmd":"MYSQL.EXE -p[REDACTED]","argv":["MySQL.exe","-p","[REDACTED]"]}"#)
+        );
+        assert_eq!(
+            r.redact_query("cmd=MYSQL.EXE+-phunter2&n=1"),
+            "cmd=MYSQL.EXE+-p[REDACTED]&n=1"
+        );
+        for plain in [
+            "MySQL -p is documented",
+            "MYSQL -phunter2",
+            "MYSQLX.EXE -phunter2",
+            "MySQL.exes -phunter2",
+            "SSH.EXE -p 2222 host",
+        ] {
+            assert_eq!(text(plain), plain);
+        }
+    }
+
     /// Found by review: a bare `-p` at the end of a line continued with `\` took the `\`
     /// for its password, and the password on the next line stayed.
     #[test]
@@ -312,6 +376,8 @@ mod tests {
             "$(mysql;mysql|",
             "((((((((((((((((",
             "mysql -p \\\n",
+            "MYSQL.EXE -p ",
+            "MySQL.Ex MYSQL.EX MYSQL.EXE. -p ",
         ] {
             let body = unit.repeat((256 << 10) / unit.len());
             let started = std::time::Instant::now();
