@@ -1055,13 +1055,15 @@ async fn escaped_dashes_in_json_and_glued_mysql_clients_are_redacted(t: Arc<Test
 /// `Basic&#32;…`, `Token&nbsp;…`) in a query's value encoded twice, a text body, an HTML page
 /// and a JSON string; a MySQL client's arguments as a JSON array, the client named in a
 /// container's `command` and the password in its `args`; a client named in capitals with
-/// `.exe` (`MYSQL.EXE -p…`). Prose around them, and other commands' `-p`, stay.
+/// `.exe` (`MYSQL.EXE -p…`); a long option whose dashes are Unicode's (`––password …`,
+/// `\u2014password …`). Prose around them, and other commands' `-p`, stay.
 async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
     let db = t.migrated().await;
     let text = "auth Bearer%20SECRET1xyz then\nthe basic%20usage is fine\n\
-        C:\\mysql\\bin\\MYSQL.EXE -u root -pSECRET7 shop\nMySQL -p is documented";
+        C:\\mysql\\bin\\MYSQL.EXE -u root -pSECRET7 shop\nMySQL -p is documented\n\
+        run \u{2013}\u{2013}password SECRET9 db \u{2014} the password \u{2014} a word";
     let page = "<td>Basic&#32;SECRET2xy </td><td>the basic&nbsp;usage</td>";
-    let json = r#"{"log":"sent Token&nbsp;SECRET3abc ok"}"#;
+    let json = r#"{"log":"sent Token&nbsp;SECRET3abc ok","run":"run \u2014password SECRET10 db"}"#;
     let argv = r#"{"cmd":["mysql","-uroot","-pSECRET5","db"],"containers":[{"command":["mysqldump"],"args":["-p","SECRET6","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}],"win":["MySQL.exe","-p","SECRET8"]}"#;
     let rows = posted_rows(
         &db,
@@ -1085,7 +1087,8 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
         rows[0].request_body.as_deref(),
         Some(
             "auth Bearer [REDACTED] then\nthe basic%20usage is fine\n\
-             C:\\mysql\\bin\\MYSQL.EXE -u root -p[REDACTED] shop\nMySQL -p is documented"
+             C:\\mysql\\bin\\MYSQL.EXE -u root -p[REDACTED] shop\nMySQL -p is documented\n\
+             run \u{2013}\u{2013}password [REDACTED] db \u{2014} the password \u{2014} a word"
         )
     );
     assert_eq!(
@@ -1094,7 +1097,9 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
     );
     assert_eq!(
         rows[2].request_body.as_deref(),
-        Some(r#"{"log":"sent Token [REDACTED] ok"}"#)
+        Some(
+            "{\"log\":\"sent Token [REDACTED] ok\",\"run\":\"run \u{2014}password [REDACTED] db\"}"
+        )
     );
     assert_eq!(
         rows[3].request_body.as_deref(),

@@ -107,7 +107,7 @@ fn redact_value(rules: &Rules, decoded: &str, cut: bool) -> Option<String> {
 /// MySQL's `-phunter2`).
 fn holds_pairs(text: &str) -> bool {
     text.contains('=')
-        || text.contains("--")
+        || super::text::may_hold_long_option(text)
         || document_at(text.as_bytes(), 0).is_some()
         || super::mysql::may_hold_password(text)
 }

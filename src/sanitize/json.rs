@@ -56,7 +56,8 @@ static STRING_SPECIAL: [bool; 256] = {
 
 /// Bytes that may make a string free text with pairs or elements of its own (`key=value`,
 /// `key: value`, JSON quoted as a string, `<password>…`, `&lt;password&gt;…`); noted by the
-/// same scan, as [`PAIR`]; a `-` as [`DASH`], for a command line's `--password hunter2`.
+/// same scan, as [`PAIR`]; a `-` as [`DASH`], for a command line's `--password hunter2`, and
+/// so the first byte of a Unicode dash's UTF-8 (`—password hunter2`).
 static PAIR_MARK: [u8; 256] = {
     let mut table = [0; 256];
     table[b'=' as usize] = PAIR;
@@ -64,6 +65,7 @@ static PAIR_MARK: [u8; 256] = {
     table[b'<' as usize] = PAIR;
     table[b'&' as usize] = PAIR;
     table[b'-' as usize] = DASH;
+    table[0xE2] = DASH;
     table
 };
 
@@ -71,8 +73,9 @@ static PAIR_MARK: [u8; 256] = {
 const PAIR: u8 = 1;
 /// A [`PAIR_MARK`]: the string holds a `-`, and may hold a long option.
 const DASH: u8 = 2;
-/// Noted by the scan as [`PAIR_MARK`]s are: the string holds a `-` written `\u002d`, so
-/// whether it holds a long option is told from its decoded text.
+/// Noted by the scan as [`PAIR_MARK`]s are: the string holds a `-` written `\u002d`, or a
+/// Unicode dash a long option may start with written as an escape (`\u2014`, as .NET's
+/// encoder writes one), so whether it holds a long option is told from its decoded text.
 const ESCAPED_DASH: u8 = 4;
 
 /// Redacts a JSON body into `out`.
@@ -851,11 +854,12 @@ impl<'a, 'r> Parser<'a, 'r> {
                                 marked |= PAIR;
                             }
                             // `-` written as an escape, as an encoder that escapes it
-                            // writes a command line.
-                            if bytes
-                                .get(i + 2..i + 6)
-                                .is_some_and(|hex| hex.eq_ignore_ascii_case(b"002d"))
-                            {
+                            // writes a command line, or a Unicode dash (`\u2013`).
+                            if bytes.get(i + 2..i + 6).is_some_and(|hex| {
+                                hex.eq_ignore_ascii_case(b"002d")
+                                    || hex.starts_with(b"201") && matches!(hex[3], b'0'..=b'5')
+                                    || hex == b"2212"
+                            }) {
                                 marked |= ESCAPED_DASH;
                             }
                             for k in i + 2..i + 6 {
@@ -1153,25 +1157,12 @@ fn redact_string(values: &ValueRules, decoded: &str) -> Option<String> {
     }
 }
 
-/// Whether `bytes` holds `--`.
 /// Whether a string that holds a `-` may be a command line that gives a password: a long
 /// option (`--password hunter2`) or a MySQL client's `-phunter2`. 7 bytes is the shortest
 /// (`--pin 1`).
 fn is_command_line(text: &str) -> bool {
-    text.len() >= 7 && (has_double_dash(text.as_bytes()) || super::mysql::may_hold_password(text))
-}
-
-fn has_double_dash(bytes: &[u8]) -> bool {
-    let mut from = 0;
-    while let Some(at) = memchr::memchr(b'-', &bytes[from..]) {
-        let at = from + at;
-        match bytes.get(at + 1) {
-            Some(b'-') => return true,
-            Some(_) => from = at + 2,
-            None => return false,
-        }
-    }
-    false
+    text.len() >= 7
+        && (super::text::may_hold_long_option(text) || super::mysql::may_hold_password(text))
 }
 
 /// Decodes the contents of a JSON string into `out`, stopping at an incomplete escape.
@@ -1646,6 +1637,8 @@ mod tests {
             r"\u002d",
             r"\u002d\u002dpin \u002d\u002dpin '",
             r"mysql \u002dp ",
+            r"\u2014\u2013pin \u2014pin '",
+            "\u{2014}\u{2014}pin \u{2013}pin '",
         ] {
             let body = format!(
                 r#"{{"a":"--pin 1","t":"{}"}}"#,

@@ -127,6 +127,13 @@ pub(super) fn is_unicode_dash(c: char) -> bool {
     )
 }
 
+/// The dashes of [`is_unicode_dash`] that typographic substitution writes for a command
+/// line's `-` (`‐`, `–`, `—`, `−`, …): a long option may start with two of them, or with one
+/// en or em dash for `--` (`––password`, `—password`).
+pub(super) fn is_option_dash(c: char) -> bool {
+    matches!(c, '\u{2010}'..='\u{2015}' | '\u{2212}')
+}
+
 /// A set hashed with foldhash rather than SipHash: every key of every body is looked up here.
 /// The set is the configuration's, so keys sent by clients only probe it, never grow it.
 pub(super) type KeySet = foldhash::HashSet<Box<str>>;

@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::html::redact_form_fields;
 use super::json::{decode_escapes, redact_json_document};
-use super::keys::{KeyRules, dropped_from_key, is_unicode_dash};
+use super::keys::{KeyRules, dropped_from_key, is_option_dash, is_unicode_dash};
 use super::markup::{
     Decoded, Spelling, char_ref, char_ref_wrapped, element_open_at, end_tag, go_escape,
     whole_name_len,
@@ -331,20 +331,31 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
 /// option itself. `-p` is no option of this kind: ssh, curl and docker read it as a port or
 /// a proxy, only MySQL's clients as a password, and those glued to it (`-phunter2`). Its
 /// dashes and the space after it may be JSON escapes (`\u002d\u002dpassword\u0020…`, as an
-/// encoder that escapes `-` writes a command line), and so may what it follows (`\n`, `\"`).
+/// encoder that escapes `-` writes a command line), and so may what it follows (`\n`, `\"`);
+/// its dashes may be Unicode's, as typographic substitution writes them: two (`––password`)
+/// or one en or em dash for both (`—password`).
 fn option_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, usize)> {
     const LONGEST_KEY: usize = 64;
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
     let mut from = 0;
-    while let Some(found) = memchr::memchr2(b'-', b'\\', &bytes[from..]) {
+    while let Some(found) = memchr::memchr3(b'-', b'\\', UNICODE_DASH_LEAD, &bytes[from..]) {
         let at = from + found;
         from = at + 1;
         let Some(first) = dash_at(bytes, at) else {
             continue;
         };
-        let Some(second) = dash_at(bytes, at + first) else {
-            continue;
+        let second = match dash_at(bytes, at + first) {
+            Some(second) => second,
+            // An en or em dash written for `--`.
+            None if matches!(
+                bytes.get(at..at + 3),
+                Some(b"\xE2\x80\x93" | b"\xE2\x80\x94")
+            ) =>
+            {
+                0
+            }
+            None => continue,
         };
         from = at + first + second;
         if !after_a_word_break(bytes, at) {
@@ -384,10 +395,20 @@ fn option_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize
     spans
 }
 
-/// The length of the `-` at `at`, written plainly or as the JSON escape `\u002d`.
+/// The first byte of the UTF-8 of each [`is_option_dash`].
+const UNICODE_DASH_LEAD: u8 = 0xE2;
+
+/// The length of the `-` at `at`, written plainly, as the JSON escape `\u002d` or as one of
+/// Unicode's dashes ([`is_option_dash`]).
 fn dash_at(bytes: &[u8], at: usize) -> Option<usize> {
     match bytes.get(at)? {
         b'-' => Some(1),
+        &UNICODE_DASH_LEAD => bytes
+            .get(at..at + 3)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| s.chars().next())
+            .filter(|&c| is_option_dash(c))
+            .map(char::len_utf8),
         b'\\'
             if bytes
                 .get(at..at + 6)
@@ -397,6 +418,16 @@ fn dash_at(bytes: &[u8], at: usize) -> Option<usize> {
         }
         _ => None,
     }
+}
+
+/// Whether `text` may hold a long option: `--`, or a dash of Unicode's that may start one
+/// ([`option_values`]). A look for callers that send only some text to the pair rules.
+pub(super) fn may_hold_long_option(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr2_iter(b'-', UNICODE_DASH_LEAD, bytes).any(|at| match bytes[at] {
+        b'-' => bytes.get(at + 1) == Some(&b'-'),
+        _ => dash_at(bytes, at).is_some(),
+    })
 }
 
 /// The length of the space or tab at `at`, written plainly or as a JSON escape.
@@ -1161,6 +1192,10 @@ mod tests {
             "Basic%20Basic&nbsp;Basic&#32;x1",
             "bearer&#x20;token%C2%A0basic&NonBreakingSpace;x1y2&Tab;",
             "%20%20%20%20&nbsp;&nbsp;&#32;&#32;\u{a0}Bearer\u{a0}x1y2%2",
+            // Long options with Unicode dashes, whose values run on or are options.
+            "\u{2013}\u{2013}pin \u{2014}pin '",
+            "\u{2014}token \"a ",
+            "\u{2014}\u{2014}\u{2014}pin \u{2212}-pin x \u{2019}\u{2014}pin \u{2010}pin ",
             // Long options with escaped dashes, whose values run on or are options.
             r"\u002d\u002dpin \u002d\u002dpin '",
             r#"\u002d\u002dtoken "a "#,
@@ -1313,6 +1348,64 @@ mod tests {
             "run --password-file /path",
             r"x\u002d\u002dpassword y",
             r"tool \u002d\u002dpassword \u002d\u002dverbose",
+        ] {
+            assert_eq!(r.redact_error(plain), plain);
+        }
+    }
+
+    /// Found by review: a long option whose dashes typographic substitution rewrote
+    /// (`––password` with en dashes, `—password` with one em dash, as a chat or a word
+    /// processor pastes a command line) kept its value, in text, in a JSON string (also
+    /// escaped, `\u2014password`, as .NET writes non-ASCII) and in a query's value.
+    #[test]
+    fn command_line_options_with_unicode_dashes() {
+        let r = crate::sanitize::Redactor::default();
+        for (text, want) in [
+            (
+                "run \u{2013}\u{2013}password hunter2 db",
+                "run \u{2013}\u{2013}password [REDACTED] db",
+            ),
+            (
+                "run \u{2014}password hunter2 db",
+                "run \u{2014}password [REDACTED] db",
+            ),
+            // A pair, as `--password=hunter2` is.
+            (
+                "run \u{2014}password=hunter2 -v",
+                "run \u{2014}password=[REDACTED]",
+            ),
+            (
+                "run -\u{2010}db-password 'a b' \u{2212}\u{2212}token\tx9 \u{2013}v",
+                "run -\u{2010}db-password [REDACTED] \u{2212}\u{2212}token\t[REDACTED] \u{2013}v",
+            ),
+        ] {
+            assert_eq!(r.redact_error(text), want, "{text}");
+        }
+        let json = |body: &str| {
+            r.redact_body(&crate::sanitize::BodyInput::new(
+                Some("application/json"),
+                body.as_bytes(),
+            ))
+        };
+        assert_eq!(
+            json("{\"cmd\":\"run \u{2013}\u{2013}password hunter2 db\"}").as_deref(),
+            Some("{\"cmd\":\"run \u{2013}\u{2013}password [REDACTED] db\"}")
+        );
+        assert_eq!(
+            json(r#"{"cmd":"run \u2014password hunter2 db"}"#).as_deref(),
+            Some("{\"cmd\":\"run \u{2014}password [REDACTED] db\"}")
+        );
+        assert_eq!(
+            r.redact_query("cmd=run+%E2%80%94password+hunter2+db&n=1"),
+            "cmd=run+\u{2014}password+[REDACTED]+db&n=1"
+        );
+        // An option for a value, prose's dashes, a dash glued to a word, a password's file.
+        for plain in [
+            "tool \u{2013}\u{2013}password \u{2014}verbose",
+            "the password \u{2014} hunter2 is weak",
+            "x\u{2014}password y",
+            "run \u{2014}password-file /path",
+            "the old\u{2013}password scheme",
         ] {
             assert_eq!(r.redact_error(plain), plain);
         }
