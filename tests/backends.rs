@@ -1064,7 +1064,7 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
         run \u{2013}\u{2013}password SECRET9 db \u{2014} the password \u{2014} a word";
     let page = "<td>Basic&#32;SECRET2xy </td><td>the basic&nbsp;usage</td>";
     let json = r#"{"log":"sent Token&nbsp;SECRET3abc ok","run":"run \u2014password SECRET10 db"}"#;
-    let argv = r#"{"cmd":["mysql","-uroot","-pSECRET5","db"],"containers":[{"command":["mysqldump"],"args":["-p","SECRET6","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}],"win":["MySQL.exe","-p","SECRET8"]}"#;
+    let argv = r#"{"cmd":["mysql","-uroot","-pSECRET5","db"],"containers":[{"command":["mysqldump"],"args":["-p","SECRET6","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}],"win":["MySQL.exe","-p","SECRET8"],"app":["app","\u2013\u2013password","SECRET11"]}"#;
     let rows = posted_rows(
         &db,
         [
@@ -1104,7 +1104,7 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
     assert_eq!(
         rows[3].request_body.as_deref(),
         Some(
-            r#"{"cmd":["mysql","-uroot","-p[REDACTED]","db"],"containers":[{"command":["mysqldump"],"args":["-p","[REDACTED]","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}],"win":["MySQL.exe","-p","[REDACTED]"]}"#
+            r#"{"cmd":["mysql","-uroot","-p[REDACTED]","db"],"containers":[{"command":["mysqldump"],"args":["-p","[REDACTED]","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}],"win":["MySQL.exe","-p","[REDACTED]"],"app":["app","\u2013\u2013password","[REDACTED]"]}"#
         )
     );
     for row in &rows {

@@ -1013,7 +1013,7 @@ impl<'a, 'r> Parser<'a, 'r> {
         };
         let replacement = &self.rules.replacement;
         let mut redacted = None;
-        if std::mem::take(&mut argv.value_next) && !word.starts_with('-') {
+        if std::mem::take(&mut argv.value_next) && !super::text::starts_with_dash(word) {
             redacted = Some(replacement.to_string());
         } else if argv.in_client
             && let Some(rest) = word.strip_prefix("-p")
@@ -1023,10 +1023,8 @@ impl<'a, 'r> Parser<'a, 'r> {
             } else {
                 redacted = Some(format!("-p{replacement}"));
             }
-        } else if let Some(name) = word.strip_prefix("--") {
-            argv.value_next = !name.is_empty()
-                && !name.contains('=')
-                && self.rules.keys.is_sensitive(name, &mut self.keybuf);
+        } else if let Some(name) = super::text::long_option_name(word) {
+            argv.value_next = self.rules.keys.is_sensitive(name, &mut self.keybuf);
         } else if super::mysql::is_client(word) {
             argv.in_client = true;
             if argv.in_object {

@@ -420,6 +420,26 @@ fn dash_at(bytes: &[u8], at: usize) -> Option<usize> {
     }
 }
 
+/// The name of the long option `word` is (`--password`, `––password`, `—password`: its dashes
+/// spelled as [`option_values`] reads them), `None` when it is none or names a pair
+/// (`--password=x`).
+pub(super) fn long_option_name(word: &str) -> Option<&str> {
+    let bytes = word.as_bytes();
+    let first = dash_at(bytes, 0)?;
+    let start = match dash_at(bytes, first) {
+        Some(second) => first + second,
+        None if matches!(bytes.get(..3), Some(b"\xE2\x80\x93" | b"\xE2\x80\x94")) => first,
+        None => return None,
+    };
+    let name = &word[start..];
+    (!name.is_empty() && !name.contains('=')).then_some(name)
+}
+
+/// Whether `word` starts with a dash, as [`option_values`] reads one: an option's.
+pub(super) fn starts_with_dash(word: &str) -> bool {
+    dash_at(word.as_bytes(), 0).is_some()
+}
+
 /// Whether `text` may hold a long option: `--`, or a dash of Unicode's that may start one
 /// ([`option_values`]). A look for callers that send only some text to the pair rules.
 pub(super) fn may_hold_long_option(text: &str) -> bool {
@@ -1394,6 +1414,16 @@ mod tests {
         assert_eq!(
             json(r#"{"cmd":"run \u2014password hunter2 db"}"#).as_deref(),
             Some("{\"cmd\":\"run \u{2014}password [REDACTED] db\"}")
+        );
+        // One element a word, as a container's `args` gives them.
+        assert_eq!(
+            json("{\"args\":[\"app\",\"\u{2013}\u{2013}password\",\"hunter2\",\"\u{2014}token\",\"\u{2014}v\"]}")
+                .as_deref(),
+            Some("{\"args\":[\"app\",\"\u{2013}\u{2013}password\",\"[REDACTED]\",\"\u{2014}token\",\"\u{2014}v\"]}")
+        );
+        assert_eq!(
+            json(r#"{"args":["app","\u2014password","hunter2"]}"#).as_deref(),
+            Some(r#"{"args":["app","\u2014password","[REDACTED]"]}"#)
         );
         assert_eq!(
             r.redact_query("cmd=run+%E2%80%94password+hunter2+db&n=1"),
