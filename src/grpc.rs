@@ -7,9 +7,10 @@
 //! A gRPC-Web response (binary form) ends with one more frame, flagged `0x80`, that carries the
 //! trailers as HTTP/1 header lines: that frame is kept (it is small) rather than counted.
 //!
-//! gRPC-Web's text form sends the same frames in base64. Nothing is decoded as it streams: the
-//! request body is captured as sent and the end of the response kept ([`WebTextTail`]); the
-//! writer decodes both ([`decode_base64`]).
+//! gRPC-Web's text form sends the same frames in base64. The response is decoded as it streams
+//! ([`GrpcFrames::web_text`]): only its frames tell where its trailer frame starts, which no end
+//! of it cut at a guess can (a message's payload may hold bytes shaped like one). The request
+//! body is captured as sent and decoded by the writer ([`decode_base64`]).
 
 use std::io::IoSlice;
 
@@ -47,6 +48,16 @@ pub(crate) struct GrpcFrames {
     web: Option<Box<WebTrailers>>,
 }
 
+/// Base64 decoded as it streams past: groups of 4 characters, any of which may end in padding.
+#[derive(Debug, Default, Clone)]
+struct Base64Stream {
+    /// The characters of a group split across chunks.
+    group: [u8; 4],
+    group_len: usize,
+    /// A character out of the alphabet or misplaced padding was seen: nothing after it is read.
+    invalid: bool,
+}
+
 /// The trailer frame of a gRPC-Web response, as it is read.
 #[derive(Debug, Default, Clone)]
 struct WebTrailers {
@@ -55,6 +66,8 @@ struct WebTrailers {
     reading: bool,
     /// The trailer frame was read whole.
     complete: bool,
+    /// Set for gRPC-Web's text form: the body is base64, decoded as it streams.
+    text: Option<Base64Stream>,
 }
 
 /// A trailer block larger than this is not kept: its status is then unknown.
@@ -72,16 +85,40 @@ impl GrpcFrames {
         }
     }
 
+    /// The frames of a gRPC-Web text response body: [`web`](Self::web)'s, from base64.
+    pub(crate) fn web_text() -> Self {
+        Self {
+            web: Some(Box::new(WebTrailers {
+                text: Some(Base64Stream::default()),
+                ..WebTrailers::default()
+            })),
+            ..Self::default()
+        }
+    }
+
     /// The trailer block of a gRPC-Web response once its frame was read whole (header lines,
     /// `name:value\r\n`).
     pub(crate) fn web_trailers(&self) -> Option<&[u8]> {
         let web = self.web.as_deref()?;
-        (web.complete && !self.lost).then_some(&web.block[..])
+        (web.complete && self.is_read()).then_some(&web.block[..])
     }
 
     /// Messages whose prefix has been read; a message counts as soon as its prefix is complete.
     pub(crate) fn messages(&self) -> Option<u64> {
-        (!self.lost).then_some(self.messages)
+        self.is_read().then_some(self.messages)
+    }
+
+    /// Whether every byte so far was read: none unseen, and a text body base64 to its last
+    /// whole group (once the body has ended, a group left over is no base64).
+    fn is_read(&self) -> bool {
+        !self.lost
+            && self
+                .text()
+                .is_none_or(|text| !text.invalid && text.group_len == 0)
+    }
+
+    fn text(&self) -> Option<&Base64Stream> {
+        self.web.as_deref()?.text.as_ref()
     }
 
     /// Payload bytes announced by the prefixes read so far.
@@ -126,6 +163,14 @@ impl GrpcFrames {
 
     /// Reads a data frame without consuming it.
     pub(crate) fn push_buf<D: Buf>(&mut self, data: &D) {
+        if self.text().is_some() {
+            let seen = for_each_slice(data, |slice| self.push_text(slice));
+            // Base64 cannot be skipped: what follows is read from the wrong place.
+            if seen < data.remaining() {
+                self.lost = true;
+            }
+            return;
+        }
         let seen = for_each_slice(data, |slice| self.push(slice));
         let unseen = (data.remaining() - seen) as u64;
         // Bytes inside a payload need not be seen; a prefix among them would be missed.
@@ -139,6 +184,39 @@ impl GrpcFrames {
             } else {
                 self.lost = true;
             }
+        }
+    }
+
+    /// Reads the next chunk of a text body: decoded a batch at a time, read as [`push`](Self::push)
+    /// reads bytes. Nothing is read past what is no base64.
+    fn push_text(&mut self, chunk: &[u8]) {
+        let Some(mut text) = self.web.as_deref_mut().and_then(|web| web.text.take()) else {
+            return;
+        };
+        let chunk = if text.invalid { &[][..] } else { chunk };
+        let mut out = [0; 3 * 256];
+        let mut len = 0;
+        for &c in chunk {
+            text.group[text.group_len] = c;
+            text.group_len += 1;
+            if text.group_len < 4 {
+                continue;
+            }
+            text.group_len = 0;
+            let Some((bytes, n)) = decode_group(text.group) else {
+                text.invalid = true;
+                break;
+            };
+            out[len..len + 3].copy_from_slice(&bytes);
+            len += n;
+            if len > out.len() - 3 {
+                self.push(&out[..len]);
+                len = 0;
+            }
+        }
+        self.push(&out[..len]);
+        if let Some(web) = self.web.as_deref_mut() {
+            web.text = Some(text);
         }
     }
 }
@@ -165,47 +243,6 @@ impl WebTrailers {
     }
 }
 
-/// The end of a gRPC-Web text response (base64) as it streams past, kept for the writer: the
-/// trailer frame is in it, and, when the response is short, the whole response.
-///
-/// At most `2 * WEB_TEXT_TAIL` bytes are held while it streams, and each byte is copied about
-/// twice (amortized); [`trim`](Self::trim) leaves the last `WEB_TEXT_TAIL` (and up to 3 more, to
-/// start at a group) for the queue.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct WebTextTail {
-    /// The response's text from `start` on. `start` is a multiple of 4: the text decodes from
-    /// there as it does from the start.
-    text: Vec<u8>,
-    start: u64,
-    total: u64,
-    /// Part of a chunk could not be looked at (a `Buf` of too many slices), or the end was shed
-    /// for the queue's budget: nothing is known of it.
-    lost: bool,
-}
-
-/// Base64 characters kept of the end of a gRPC-Web text response: a trailer frame of up to
-/// [`MAX_WEB_TRAILERS`] bytes, whatever group it starts in.
-const WEB_TEXT_TAIL: usize = (MAX_WEB_TRAILERS + PREFIX_LEN + 2).div_ceil(3) * 4 + 4;
-
-/// The reply's messages as a record carries them to the writer.
-#[derive(Debug)]
-pub(crate) enum Reply {
-    /// Counted from their prefixes as they streamed; `None` when not known.
-    Counted(Option<u64>),
-    /// A gRPC-Web text response that ended: its end, still base64, from which the writer reads
-    /// the trailer frame (unless the headers had the status) and, when whole, the messages.
-    WebText(Box<WebTextTail>),
-}
-
-/// What the writer reads of a gRPC-Web text response.
-#[derive(Debug, Default)]
-pub(crate) struct WebTextResponse {
-    /// The messages, counted when the whole response was kept.
-    pub(crate) messages: Option<u64>,
-    /// The trailer block (header lines), when a trailer frame ends the response.
-    pub(crate) trailers: Option<Vec<u8>>,
-}
-
 /// Gives `push` the slices of `data` that `chunks_vectored` shows (at most 16), without
 /// consuming it; returns how many bytes they hold.
 #[inline]
@@ -220,103 +257,25 @@ fn for_each_slice<D: Buf>(data: &D, mut push: impl FnMut(&[u8])) -> usize {
     seen
 }
 
-impl WebTextTail {
-    /// Keeps the end of a data frame of the response, without consuming it.
-    pub(crate) fn push_buf<D: Buf>(&mut self, data: &D) {
-        let seen = for_each_slice(data, |slice| self.push(slice));
-        if seen < data.remaining() {
-            self.lost = true;
-        }
-    }
-
-    /// Bytes kept.
-    pub(crate) fn kept(&self) -> usize {
-        self.text.capacity()
-    }
-
-    /// Lets go of the kept end, for the queue's budget: the status is then unknown.
-    pub(crate) fn shed(&mut self) {
-        self.text = Vec::new();
-        self.lost = true;
-    }
-
-    /// Whether the end was kept as it was sent (not shed, nothing unseen).
-    pub(crate) fn is_kept(&self) -> bool {
-        !self.lost
-    }
-
-    /// Keeps only the last `WEB_TEXT_TAIL` characters (from a group's start), in an allocation
-    /// of their size: what the writer reads, once the response has ended.
-    pub(crate) fn trim(&mut self) {
-        let keep_from = self.total.saturating_sub(WEB_TEXT_TAIL as u64) / 4 * 4;
-        if keep_from > self.start {
-            let drop = usize::try_from(keep_from - self.start).unwrap_or(self.text.len());
-            self.text.drain(..drop.min(self.text.len()));
-            self.start = keep_from;
-        }
-        self.text.shrink_to_fit();
-    }
-
-    fn push(&mut self, chunk: &[u8]) {
-        let end = self.total + chunk.len() as u64;
-        if self.text.len() + chunk.len() > 2 * WEB_TEXT_TAIL {
-            // Here `end - start > 2 * WEB_TEXT_TAIL`: the new start is past the old one.
-            let keep_from = (end - WEB_TEXT_TAIL as u64) / 4 * 4;
-            if keep_from >= self.total {
-                self.text.clear();
-                let skip = usize::try_from(keep_from - self.total).unwrap_or(chunk.len());
-                self.text.extend_from_slice(&chunk[skip.min(chunk.len())..]);
-            } else {
-                let drop = usize::try_from(keep_from - self.start).unwrap_or(self.text.len());
-                self.text.drain(..drop.min(self.text.len()));
-                self.text.extend_from_slice(chunk);
-            }
-            self.start = keep_from;
-        } else {
-            self.text.extend_from_slice(chunk);
-        }
-        self.total = end;
-    }
-
-    /// Decodes the kept end: the trailer frame, and the messages when it is the whole response.
-    /// Nothing when the text is no base64.
-    pub(crate) fn read(&self) -> WebTextResponse {
-        let Some(bytes) = (!self.lost).then(|| decode_base64(&self.text)).flatten() else {
-            return WebTextResponse::default();
-        };
-        if self.start == 0 {
-            let mut frames = GrpcFrames::web();
-            frames.push(&bytes);
-            return WebTextResponse {
-                messages: frames.messages(),
-                trailers: frames.web_trailers().map(<[u8]>::to_vec),
-            };
-        }
-        WebTextResponse {
-            messages: None,
-            trailers: last_trailer_frame(&bytes).map(<[u8]>::to_vec),
-        }
-    }
-}
-
-/// The block of the trailer frame that ends `bytes`, found from the end: the last position
-/// whose prefix is flagged trailers and announces exactly the bytes after it. A frame of header
-/// lines holds no byte that starts such a prefix (no NUL), so the one found is the real frame
-/// unless a message's payload forged one that ends exactly where the body does.
-fn last_trailer_frame(bytes: &[u8]) -> Option<&[u8]> {
-    let last = bytes.len().checked_sub(PREFIX_LEN)?;
-    (0..=last).rev().find_map(|at| {
-        let [flag, a, b, c, d] = *bytes[at..].first_chunk::<PREFIX_LEN>()?;
-        let len = u32::from_be_bytes([a, b, c, d]) as usize;
-        (flag & WEB_TRAILERS_FLAG != 0 && len == last - at).then(|| &bytes[at + PREFIX_LEN..])
-    })
-}
-
 /// gRPC-Web's text form decoded: base64 of the standard alphabet in groups of 4 characters, any
 /// of which may end in padding (`=`, `==`), as chunks encoded one by one and concatenated do.
 /// `None` for anything else: a character out of the alphabet, misplaced padding, a length that is
 /// no multiple of 4. Linear; 3 bytes out at most for 4 in.
 pub(crate) fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    for group in text.chunks_exact(4) {
+        let (bytes, n) = decode_group(group.try_into().ok()?)?;
+        out.extend_from_slice(&bytes[..n]);
+    }
+    Some(out)
+}
+
+/// One group of base64: 3 bytes, of which the first `n` are its own (3 less its padding), and
+/// `n`. `None` for a character out of the alphabet or misplaced padding.
+fn decode_group(group: [u8; 4]) -> Option<([u8; 3], usize)> {
     fn sextet(c: u8) -> Option<u32> {
         let value = match c {
             b'A'..=b'Z' => c - b'A',
@@ -328,24 +287,18 @@ pub(crate) fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
         };
         Some(u32::from(value))
     }
-    if !text.len().is_multiple_of(4) {
-        return None;
+    let pad = match group {
+        [.., b'=', b'='] => 2,
+        [.., b'='] => 1,
+        _ => 0,
+    };
+    let mut n = 0;
+    for &c in &group[..4 - pad] {
+        n = n << 6 | sextet(c)?;
     }
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    for group in text.chunks_exact(4) {
-        let pad = match group {
-            [.., b'=', b'='] => 2,
-            [.., b'='] => 1,
-            _ => 0,
-        };
-        let mut n = 0;
-        for &c in &group[..4 - pad] {
-            n = n << 6 | sextet(c)?;
-        }
-        n <<= 6 * pad;
-        out.extend_from_slice(&n.to_be_bytes()[1..4 - pad]);
-    }
-    Some(out)
+    n <<= 6 * pad;
+    let [_, a, b, c] = n.to_be_bytes();
+    Some(([a, b, c], 3 - pad))
 }
 
 /// A captured gRPC-Web text request body, decoded: the whole groups of a capture cut by the cap,
@@ -873,18 +826,22 @@ mod tests {
         assert_eq!(decode_base64(&bad), None);
     }
 
-    fn web_text_response(body: &[u8], split: usize) -> WebTextResponse {
-        let mut tail = WebTextTail::default();
-        tail.push_buf(&&body[..split]);
-        tail.push_buf(&&body[split..]);
-        tail.trim();
-        tail.read()
+    /// What is read of a text reply: its messages and its trailer block.
+    type TextRead = (Option<u64>, Option<Vec<u8>>);
+
+    /// What is read of a text reply sent in chunks.
+    fn read_web_text(chunks: &[&[u8]]) -> TextRead {
+        let mut frames = GrpcFrames::web_text();
+        for chunk in chunks {
+            frames.push_buf(chunk);
+        }
+        (frames.messages(), frames.web_trailers().map(<[u8]>::to_vec))
     }
 
     #[test]
-    fn web_text_trailers_are_read_from_the_kept_end() {
+    fn web_text_trailers_are_read_as_the_reply_streams() {
         let block = b"grpc-status:5\r\ngrpc-message:gone\r\n";
-        // A short response, a frame a chunk, each padded: kept whole, its messages counted.
+        // A frame a chunk, each padded.
         let short = [
             base64(&message(0, b"reply")),
             base64(&message(0, b"")),
@@ -892,53 +849,140 @@ mod tests {
         ]
         .concat();
         for split in 0..=short.len() {
-            let read = web_text_response(&short, split);
-            assert_eq!(read.messages, Some(2), "split at {split}");
             assert_eq!(
-                read.trailers.as_deref(),
-                Some(&block[..]),
+                read_web_text(&[&short[..split], &short[split..]]),
+                (Some(2), Some(block.to_vec())),
                 "split at {split}"
             );
         }
-        // A long one: its end only, the trailer frame found from there.
         for payload in [100_000, 100_001, 100_002] {
             let long = [
                 base64(&message(0, &vec![0x80; payload])),
                 base64(&message(0x80, block)),
             ]
             .concat();
-            for split in [0, 1, 4, 5, 77_777, long.len() - 3, long.len()] {
-                let read = web_text_response(&long, split);
-                assert_eq!(read.messages, None, "{payload} split at {split}");
-                assert_eq!(
-                    read.trailers.as_deref(),
-                    Some(&block[..]),
-                    "{payload} at {split}"
-                );
-            }
             // Unpadded: the trailer frame starts inside a group.
             let joined = base64(&[message(0, &vec![7; payload]), message(0x80, block)].concat());
-            assert_eq!(
-                web_text_response(&joined, joined.len() / 2)
-                    .trailers
-                    .as_deref(),
-                Some(&block[..])
-            );
+            for text in [long, joined] {
+                for split in [0, 1, 4, 5, 77_777, text.len() - 3, text.len()] {
+                    assert_eq!(
+                        read_web_text(&[&text[..split], &text[split..]]),
+                        (Some(1), Some(block.to_vec())),
+                        "{payload} split at {split}"
+                    );
+                }
+            }
         }
-        // Kept memory stays bounded, whatever the length.
-        let mut tail = WebTextTail::default();
-        for _ in 0..1000 {
-            tail.push_buf(&&[b'A'; 1000][..]);
-            assert!(tail.text.len() <= 2 * WEB_TEXT_TAIL, "{}", tail.text.len());
-        }
-        tail.trim();
-        assert!(tail.kept() <= WEB_TEXT_TAIL + 3, "{}", tail.kept());
-        assert_eq!(tail.read().trailers, None);
         // No trailer frame, no base64: nothing.
         let no_trailers = base64(&message(0, b"reply"));
-        assert_eq!(web_text_response(&no_trailers, 3).trailers, None);
-        assert_eq!(web_text_response(&no_trailers, 3).messages, Some(1));
-        assert_eq!(web_text_response(b"not base64!!", 3).messages, None);
+        assert_eq!(read_web_text(&[&no_trailers]), (Some(1), None));
+        assert_eq!(read_web_text(&[b"not base64!!"]), (None, None));
+    }
+
+    /// A reply without a trailer frame whose last bytes are shaped like one (a message's payload
+    /// the client chose, whole or cut when the reply ended early) has no status, however long.
+    #[test]
+    fn web_text_payload_shaped_like_a_trailer_frame_is_no_status() {
+        let forged = message(0x80, b"grpc-status:0\r\n");
+        for len in [10, 30_000, 100_000] {
+            let payload = [vec![b'x'; len], forged.clone()].concat();
+            let whole = base64(&message(0, &payload));
+            let mut cut = message(0, &[&payload[..], b"more"].concat());
+            cut.truncate(cut.len() - 4);
+            let cut = base64(&cut);
+            for text in [whole, cut] {
+                assert_eq!(read_web_text(&[&text]).1, None, "{len}");
+            }
+        }
+    }
+
+    /// Hostile replies: whatever the chunks, the reading is the one of the whole reply decoded,
+    /// or nothing (never a count or a block it does not hold).
+    #[test]
+    fn web_text_hostile_replies_read_as_the_whole_reply_or_not_at_all() {
+        let block = b"grpc-status:7\r\n";
+        let trailers = message(0x80, block);
+        let cases: Vec<(Vec<u8>, TextRead)> = vec![
+            (Vec::new(), (Some(0), None)),
+            // A prefix announcing 4 GiB, then what looks like trailers.
+            (
+                base64(&[&[0, 0xff, 0xff, 0xff, 0xff][..], &trailers].concat()),
+                (Some(1), None),
+            ),
+            (
+                base64(&[&[0x80, 0xff, 0xff, 0xff, 0xff][..], &trailers].concat()),
+                (Some(0), None),
+            ),
+            // A trailer frame of junk: a block, no status in it.
+            (
+                base64(&message(0x80, b"\0\xff\x80junk")),
+                (Some(0), Some(b"\0\xff\x80junk".to_vec())),
+            ),
+            // Each byte its own padded chunk.
+            (
+                [message(0, b"ab"), trailers.clone()]
+                    .concat()
+                    .iter()
+                    .flat_map(|b| base64(std::slice::from_ref(b)))
+                    .collect(),
+                (Some(1), Some(block.to_vec())),
+            ),
+            // Not base64: URL-safe, whitespace, CRLF, padding inside a group, no whole group.
+            (b"AAAA-_AA".to_vec(), (None, None)),
+            (
+                [
+                    base64(&message(0, b"a")),
+                    b"\r\n".to_vec(),
+                    base64(&trailers),
+                ]
+                .concat(),
+                (None, None),
+            ),
+            (b"AA=AAAAA".to_vec(), (None, None)),
+            (b"AAA=A===".to_vec(), (None, None)),
+            ([base64(&trailers), b"A".to_vec()].concat(), (None, None)),
+            (b"\xff\xfe\xfd\xfc".to_vec(), (None, None)),
+        ];
+        for (text, expected) in cases {
+            for split in 0..=text.len().min(64) {
+                assert_eq!(
+                    read_web_text(&[&text[..split], &text[split..]]),
+                    expected,
+                    "{:?} split at {split}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+        }
+        // Long, in chunks of any length.
+        let long = [message(0, &vec![0x80; 50_000]), trailers.clone()].concat();
+        let chunked: Vec<u8> = long.chunks(7).flat_map(base64).collect();
+        let joined = base64(&long);
+        for text in [&chunked, &joined] {
+            for split in [1, 2, 3, 5, 10_007, text.len() - 5] {
+                let read = read_web_text(&[&text[..split], &text[split..]]);
+                assert_eq!(read.1.as_deref(), Some(&block[..]), "split at {split}");
+                assert_eq!(read.0, Some(1), "split at {split}");
+            }
+        }
+    }
+
+    /// Megabytes of hostile text cost time in proportion (debug build): every group padded,
+    /// empty messages, prefixes flagged trailers.
+    #[test]
+    fn hostile_web_text_stays_linear() {
+        for unit in [&b"YQ=="[..], b"AAAAAAA=", b"gAAAAA==", b"gAAAAACA", b"////"] {
+            let text = unit.repeat((4 << 20) / unit.len());
+            let started = std::time::Instant::now();
+            let _ = read_web_text(&[&text]);
+            let chunks: Vec<&[u8]> = text.chunks(3).collect();
+            let _ = read_web_text(&chunks);
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{:?}: {:?}",
+                String::from_utf8_lossy(unit),
+                started.elapsed()
+            );
+        }
     }
 
     #[test]

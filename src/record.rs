@@ -16,7 +16,7 @@ use bytes::Buf;
 use http::{HeaderMap, HeaderValue, Method};
 
 use crate::context::{RequestShared, lock};
-use crate::grpc::{GrpcFrames, Protocol, Reply};
+use crate::grpc::{GrpcFrames, Protocol};
 use crate::layer::Shared;
 
 /// Everything known about one request once it has ended, however it ended.
@@ -32,12 +32,11 @@ pub struct AuditRecord {
     pub(crate) latency: Duration,
     pub(crate) status: Option<u16>,
     pub(crate) grpc_status: Option<i32>,
-    /// The reply's messages, or the end of a gRPC-Web text reply for the writer to read.
-    pub(crate) grpc_reply: Reply,
+    pub(crate) grpc_messages_out: Option<u64>,
     pub(crate) response_bytes: u64,
     pub(crate) error: Option<String>,
-    /// Bytes of the request body (and of a gRPC-Web text response's end) the record keeps,
-    /// counted against the queue's body budget while it is queued.
+    /// Bytes of the request body the record keeps, counted against the queue's body budget
+    /// while it is queued.
     pub(crate) body_bytes: u32,
     /// Room reserved in the queue (`Block` and `Reject`), returned when the writer takes it.
     #[allow(dead_code, reason = "held for its Drop, which returns the reservation")]
@@ -60,7 +59,7 @@ impl AuditRecord {
             latency: Duration::ZERO,
             status: Some(200),
             grpc_status: None,
-            grpc_reply: Reply::Counted(None),
+            grpc_messages_out: None,
             response_bytes: 0,
             error: None,
             body_bytes: 0,
@@ -103,8 +102,7 @@ impl AuditRecord {
         self.latency
     }
 
-    /// The gRPC status code, from the response headers (trailers-only) or trailers. A gRPC-Web
-    /// text response's trailer frame is base64, decoded by the writer: `None` here.
+    /// The gRPC status code, from the response headers (trailers-only) or trailers.
     pub fn grpc_status(&self) -> Option<i32> {
         self.grpc_status
     }
@@ -510,8 +508,6 @@ struct GrpcResponse {
     /// `grpc-encoding`, copied for the writer when descriptors are configured.
     #[cfg(feature = "grpc-reflect")]
     encoding: Option<Box<[u8]>>,
-    /// The end of a gRPC-Web text response (base64), kept for the writer.
-    text: Option<Box<crate::grpc::WebTextTail>>,
 }
 
 impl std::fmt::Debug for PendingRecord {
@@ -614,19 +610,18 @@ impl PendingRecord {
 
     /// Marks a gRPC request: response messages are counted, a missing `grpc-status` is noted,
     /// and `timeout` is the client's deadline (`grpc-timeout`). A gRPC-Web response brings its
-    /// trailers in its body; in base64 (text), the writer reads them.
+    /// trailers in its body, in base64 for the text form.
     pub(crate) fn set_grpc(&mut self, timeout: Option<Duration>, protocol: Protocol) {
-        let (messages, text) = match protocol {
-            Protocol::Native => (GrpcFrames::default(), None),
-            Protocol::Web => (GrpcFrames::web(), None),
-            Protocol::WebText => (GrpcFrames::default(), Some(Box::default())),
+        let messages = match protocol {
+            Protocol::Native => GrpcFrames::default(),
+            Protocol::Web => GrpcFrames::web(),
+            Protocol::WebText => GrpcFrames::web_text(),
         };
         self.rare().grpc = Some(GrpcResponse {
             messages,
             timeout,
             #[cfg(feature = "grpc-reflect")]
             encoding: None,
-            text,
         });
     }
 
@@ -653,10 +648,7 @@ impl PendingRecord {
     pub(crate) fn add_response_data<D: Buf>(&mut self, data: &D) {
         self.response_bytes += data.remaining() as u64;
         if let Some(grpc) = self.rare.as_mut().and_then(|rare| rare.grpc.as_mut()) {
-            match &mut grpc.text {
-                None => grpc.messages.push_buf(data),
-                Some(text) => text.push_buf(data),
-            }
+            grpc.messages.push_buf(data);
         }
     }
 
@@ -683,24 +675,14 @@ impl PendingRecord {
             let trailers = crate::grpc::web_trailer_map(block);
             self.read_grpc_status(&trailers);
         }
-        // Text: the writer decodes the end of the response, and tells a missing status.
-        let web_text = self
-            .rare
-            .as_mut()
-            .and_then(|rare| rare.grpc.as_mut())
-            .and_then(|grpc| grpc.text.take())
-            .map(|mut tail| {
-                tail.trim();
-                tail
-            });
         let message = self.rare.as_mut().and_then(|rare| rare.grpc_message.take());
         let error = match message {
-            None if self.grpc().is_some() && self.grpc_status().is_none() && web_text.is_none() => {
+            None if self.grpc().is_some() && self.grpc_status().is_none() => {
                 Some(GRPC_NO_TRAILERS.to_owned())
             }
             message => message,
         };
-        self.finish_with(error, web_text);
+        self.finish(error);
     }
 
     pub(crate) fn finish_err(&mut self, error: String) {
@@ -708,14 +690,6 @@ impl PendingRecord {
     }
 
     fn finish(&mut self, error: Option<String>) {
-        self.finish_with(error, None);
-    }
-
-    fn finish_with(
-        &mut self,
-        error: Option<String>,
-        grpc_web_text: Option<Box<crate::grpc::WebTextTail>>,
-    ) {
         // Taken, not cloned: the record carries this handle to the queue.
         let Some(shared) = self.shared.take() else {
             return;
@@ -736,16 +710,7 @@ impl PendingRecord {
             (error.or_else(|| body_error.map(str::to_owned)), kept)
         };
         shared.seal_fields();
-        let body_bytes = body_bytes + grpc_web_text.as_ref().map_or(0, |tail| tail.kept());
-        let grpc_reply = match grpc_web_text {
-            Some(tail) => Reply::WebText(tail),
-            // A text reply's messages are not counted as it streams.
-            None => Reply::Counted(
-                self.grpc()
-                    .filter(|g| g.text.is_none())
-                    .and_then(|g| g.messages.messages()),
-            ),
-        };
+        let grpc_messages_out = self.grpc().and_then(|g| g.messages.messages());
         #[cfg(feature = "grpc-reflect")]
         let grpc_descriptors = self.grpc().and(self.layer.config.grpc_descriptors.clone());
         #[cfg(feature = "grpc-reflect")]
@@ -759,7 +724,7 @@ impl PendingRecord {
             latency,
             status: self.status,
             grpc_status: self.grpc_status(),
-            grpc_reply,
+            grpc_messages_out,
             response_bytes: self.response_bytes,
             error,
             body_bytes: u32::try_from(body_bytes).unwrap_or(u32::MAX),

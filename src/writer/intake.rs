@@ -134,9 +134,6 @@ impl Channel {
         }
         self.body_bytes.fetch_sub(bytes, Ordering::Relaxed);
         lock(&record.shared.capture).shed();
-        if let crate::grpc::Reply::WebText(tail) = &mut record.grpc_reply {
-            tail.shed();
-        }
         record.body_bytes = 0;
         true
     }

@@ -33,7 +33,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         latency,
         status,
         grpc_status,
-        grpc_reply,
+        grpc_messages_out,
         response_bytes,
         error,
         body_bytes: _,
@@ -129,10 +129,6 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         }
         #[cfg(not(feature = "grpc-reflect"))]
         Some(_) => None,
-    };
-    let (grpc_status, grpc_messages_out, error) = match grpc_reply {
-        crate::grpc::Reply::WebText(tail) => web_text_response(&tail, grpc_status, error),
-        crate::grpc::Reply::Counted(messages) => (grpc_status, messages, error),
     };
     let request_body = decoded
         .or_else(|| {
@@ -470,43 +466,6 @@ fn grpc_request_json(
         redactor.max_decoded_bytes(),
     )?;
     decoded_request_body(redactor, Some(route), request, body, decoded)
-}
-
-/// The error of a gRPC-Web text response whose end was not kept: let go of for the queue's
-/// `queue_body_bytes`, or sent in a frame the layer could not see whole.
-const GRPC_WEB_TEXT_NOT_KEPT: &str =
-    "grpc: the end of the gRPC-Web text response was not kept, its status is unknown";
-
-/// What a gRPC-Web text response says at its end, decoded: its messages when it was kept whole,
-/// and, unless its headers had one, the status and message of its trailer frame. A response
-/// without either is said to have ended without trailers.
-fn web_text_response(
-    tail: &crate::grpc::WebTextTail,
-    grpc_status: Option<i32>,
-    error: Option<String>,
-) -> (Option<i32>, Option<u64>, Option<String>) {
-    let read = tail.read();
-    if grpc_status.is_some() {
-        // A trailers-only reply: its status came in its headers.
-        return (grpc_status, read.messages, error);
-    }
-    let status = read
-        .trailers
-        .as_deref()
-        .and_then(|block| crate::grpc::status_of(&crate::grpc::web_trailer_map(block)));
-    match status {
-        Some((code, message)) => (Some(code), read.messages, error.or(message)),
-        None if !tail.is_kept() => (
-            grpc_status,
-            read.messages,
-            error.or_else(|| Some(GRPC_WEB_TEXT_NOT_KEPT.to_owned())),
-        ),
-        None => (
-            grpc_status,
-            read.messages,
-            error.or_else(|| Some(crate::record::GRPC_NO_TRAILERS.to_owned())),
-        ),
-    }
 }
 
 /// The messages of a gRPC call that uses the JSON codec (`application/grpc+json`,
@@ -865,7 +824,7 @@ mod tests {
         };
         let record = AuditRecord {
             grpc_status: Some(0),
-            grpc_reply: crate::grpc::Reply::Counted(Some(1)),
+            grpc_messages_out: Some(1),
             ..AuditRecord::answered(RequestShared::new(capture, facts))
         };
         to_model(record, &RowConfig::default(), &WallClock::now())
