@@ -916,6 +916,11 @@ async fn grpc_web_text_is_decoded_in_the_writer(t: Arc<TestDb>) {
                 )),
             ],
             "/pkg.Orders/NoTrailers" => vec![base64(&framed(&reply))],
+            // No trailer frame, a long reply whose last message ends in bytes shaped like one
+            // (an echo of what the client sent): no status, not OK.
+            "/pkg.Orders/Echo" => vec![base64(&framed(
+                &[&vec![b'x'; 60_000][..], &trailer_frame("grpc-status:0\r\n")].concat(),
+            ))],
             _ => vec![
                 base64(&framed(&reply)),
                 base64(&trailer_frame("grpc-status:0\r\n")),
@@ -928,6 +933,7 @@ async fn grpc_web_text_is_decoded_in_the_writer(t: Arc<TestDb>) {
         .route_service("/tower_audit.demo.v1.Demo/ClientStream", web)
         .route_service("/pkg.Orders/Get", web)
         .route_service("/pkg.Orders/NoTrailers", web)
+        .route_service("/pkg.Orders/Echo", web)
         .layer(layer);
     let server = support::Server::start(app).await;
     let client = support::client();
@@ -965,6 +971,11 @@ async fn grpc_web_text_is_decoded_in_the_writer(t: Arc<TestDb>) {
             "application/grpc-web-text",
             login.clone(),
         ),
+        (
+            "/pkg.Orders/Echo",
+            "application/grpc-web-text",
+            login.clone(),
+        ),
     ];
     for (path, content_type, body) in calls.clone() {
         let request = http::Request::post(server.url(path))
@@ -976,7 +987,7 @@ async fn grpc_web_text_is_decoded_in_the_writer(t: Arc<TestDb>) {
     }
     server.stop().await;
     let report = guard.shutdown(DEADLINE).await.unwrap();
-    assert_eq!((report.written, report.lost), (4, 0), "{report:?}");
+    assert_eq!((report.written, report.lost), (5, 0), "{report:?}");
 
     let rows = rows(&db).await;
     let row = |path: &str| rows.iter().find(|row| row.path == path).unwrap();
@@ -1005,6 +1016,16 @@ async fn grpc_web_text_is_decoded_in_the_writer(t: Arc<TestDb>) {
     );
     assert_eq!(
         seen("/pkg.Orders/NoTrailers"),
+        (
+            Some(200),
+            None,
+            Some("grpc: stream ended without trailers (no grpc-status)"),
+            Some(1),
+            Some(1)
+        )
+    );
+    assert_eq!(
+        seen("/pkg.Orders/Echo"),
         (
             Some(200),
             None,
