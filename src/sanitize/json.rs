@@ -366,6 +366,24 @@ struct Argv {
     value_next: bool,
 }
 
+/// Whether a string, as written, may be a word [`Parser::argv_word`] reads: an option (a dash,
+/// plain, Unicode's or escaped, or any escape), or a MySQL client's name (see
+/// [`super::mysql::is_client`]: its last path part starts with an `m`, in any case).
+fn may_be_argv_word(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    if matches!(
+        bytes.first(),
+        Some(b'-' | b'\\') | Some(&super::text::UNICODE_DASH_LEAD)
+    ) {
+        return true;
+    }
+    let name = bytes
+        .rsplit(|&b| b == b'/' || b == b'\\')
+        .next()
+        .unwrap_or(bytes);
+    matches!(name.first(), Some(b'm' | b'M'))
+}
+
 /// Tokenizer state; see [`redact_json`].
 struct Parser<'a, 'r> {
     src: &'a str,
@@ -724,7 +742,9 @@ impl<'a, 'r> Parser<'a, 'r> {
             self.suppress = Some(self.stack.len());
             self.redacted = true;
         }
-        if let (b'{' | b'[', Some(containers)) = (c, &mut self.in_text) {
+        if let Some(containers) = &mut self.in_text
+            && matches!(c, b'{' | b'[')
+        {
             containers.open.push(self.pos);
         }
         match c {
@@ -987,11 +1007,26 @@ impl<'a, 'r> Parser<'a, 'r> {
     /// follows `-p`, and the word after a bare `-p` goes, as does the word after a long
     /// option named by a sensitive key (`"--password","hunter2"`) in any array, unless it is an
     /// option. Each element is read once, so the walk stays linear.
+    #[inline]
     fn argv_word(&mut self, raw: &str, escaped: bool) -> Option<String> {
         let depth = self.stack.len();
         if self.stack.last() != Some(false) {
             return None;
         }
+        // Most arrays' strings (tags, ids, names) are neither an option nor a client's name:
+        // told by their first bytes, before any decoding, unless an option waits for its value.
+        let value_next = self
+            .argv
+            .is_some_and(|argv| argv.depth == depth && argv.value_next);
+        if !value_next && !may_be_argv_word(raw) {
+            return None;
+        }
+        self.read_argv_word(raw, escaped, depth)
+    }
+
+    /// [`argv_word`](Self::argv_word) for a word that may be one.
+    #[inline(never)]
+    fn read_argv_word(&mut self, raw: &str, escaped: bool, depth: usize) -> Option<String> {
         let mut argv = match self.argv {
             Some(argv) if argv.depth == depth => argv,
             _ => {

@@ -396,7 +396,7 @@ fn option_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize
 }
 
 /// The first byte of the UTF-8 of each [`is_option_dash`].
-const UNICODE_DASH_LEAD: u8 = 0xE2;
+pub(super) const UNICODE_DASH_LEAD: u8 = 0xE2;
 
 /// The length of the `-` at `at`, written plainly, as the JSON escape `\u002d` or as one of
 /// Unicode's dashes ([`is_option_dash`]).
@@ -444,10 +444,17 @@ pub(super) fn starts_with_dash(word: &str) -> bool {
 /// ([`option_values`]). A look for callers that send only some text to the pair rules.
 pub(super) fn may_hold_long_option(text: &str) -> bool {
     let bytes = text.as_bytes();
-    memchr::memchr2_iter(b'-', UNICODE_DASH_LEAD, bytes).any(|at| match bytes[at] {
+    let at_dash = |at: usize| match bytes[at] {
         b'-' => bytes.get(at + 1) == Some(&b'-'),
         _ => dash_at(bytes, at).is_some(),
-    })
+    };
+    // Most texts asked are a JSON string's few words (`SKU-00001`): a plain loop, without
+    // `memchr`'s set-up.
+    if bytes.len() < 64 {
+        return (0..bytes.len())
+            .any(|at| matches!(bytes[at], b'-' | UNICODE_DASH_LEAD) && at_dash(at));
+    }
+    memchr::memchr2_iter(b'-', UNICODE_DASH_LEAD, bytes).any(at_dash)
 }
 
 /// The length of the space or tab at `at`, written plainly or as a JSON escape.
