@@ -11,7 +11,11 @@
 //! An array of objects is read through its objects. Reading stays linear: a document is read
 //! from its start to where it ends or stops being JSON, and the search for the next one goes
 //! on from there; when it stops being JSON, the whole documents read inside it (its outermost
-//! whole containers) are read once more, each on its own.
+//! whole containers) are read once more, each on its own, and the search goes back into the
+//! last string it read (a `{"` of text before a document, `{"unclosed {"name":…}`, reads as
+//! one with the document's first quote closing its string), once over each stretch of text.
+//! One that stops being JSON after a value its name member named is stored up to its last
+//! token, as a cut one.
 
 use super::json::{ReadInText, read_in_text};
 use super::redactor::Rules;
@@ -27,10 +31,17 @@ pub(super) fn redact_documents(rules: &Rules, text: &str, cut: bool, quoted: u8)
         copied: 0,
     };
     let mut from = 0;
+    // Where the search went back into a string from: it goes back again only past there.
+    let mut again_from = 0;
     while let Some(start) = document_at(text.as_bytes(), from) {
         let read = read_in_text(rules, text, start, cut, quoted);
+        from = read.end.max(start + 1);
         match read.read {
             ReadInText::Whole | ReadInText::Cut => redacted.replace(start, read.end, read.redacted),
+            // Up to its last token, as a cut one, when a value in it surely went for its name.
+            ReadInText::NotJson if read.redacted.is_some() => {
+                redacted.replace(start, read.end, read.redacted);
+            }
             ReadInText::NotJson => {
                 // Each whole one inside reads as it did there, to the same end.
                 for (inner, end) in read.inside {
@@ -41,7 +52,16 @@ pub(super) fn redact_documents(rules: &Rules, text: &str, cut: bool, quoted: u8)
                 }
             }
         }
-        from = read.end.max(start + 1);
+        // A document may start in the last string of one that stopped being JSON (the `{"`
+        // before it text: `{"unclosed {"name":…}`); the search goes back into it, once over
+        // each stretch of text, and never into what has been rewritten.
+        if let Some(string) = read.last_string
+            && string >= again_from
+            && string < from
+        {
+            again_from = from;
+            from = string.max(redacted.copied);
+        }
     }
     redacted.finish()
 }
@@ -130,7 +150,6 @@ mod tests {
             r#"a {"name":"PORT","value":"80"} b"#,
             r#"a {"value":"x"} b"#,
             r#"a {"value":"x", b"#,
-            "a {\"name\":\"pin\",\"value\":1234",
         ] {
             assert_eq!(run(text, false), None, "{text}");
         }
@@ -154,6 +173,87 @@ mod tests {
             run(r#"{"a":{"name":"pin","value":1},"b":"#, false).as_deref(),
             Some(r#"{"a":{"name":"pin","value":"[REDACTED]"},"b":"#)
         );
+    }
+
+    /// Found by review: a document that starts inside a string of one that stops being JSON
+    /// (a `{"` of text before it: `{"unclosed: {"name":…}`) was never read, the search going
+    /// on from where the first one stopped.
+    #[test]
+    fn a_document_inside_a_string_of_one_that_stops_being_json() {
+        for (text, want) in [
+            (
+                r#"err: {"unclosed: {"name":"DB_PASSWORD","value":"hunter2"} ok"#,
+                r#"err: {"unclosed: {"name":"DB_PASSWORD","value":"[REDACTED]"} ok"#,
+            ),
+            (
+                r#"a {"a":"{"name":"pin","value":"1234"} b"#,
+                r#"a {"a":"{"name":"pin","value":"[REDACTED]"} b"#,
+            ),
+            (
+                r#"{"a":{"b":"{"}, "{ "value" : 1, "key" : "otp" }"#,
+                r#"{"a":{"b":"{"}, "{"value":"[REDACTED]","key":"otp"}"#,
+            ),
+            // Two such `{"` before it, and one in a bad escape.
+            (
+                r#"{"x {"y {"name":"pin","value":"1234"}"#,
+                r#"{"x {"y {"name":"pin","value":"[REDACTED]"}"#,
+            ),
+            (
+                r#"{"a":"C:\{"name":"pin","value":"1234"}"#,
+                r#"{"a":"C:\{"name":"pin","value":"[REDACTED]"}"#,
+            ),
+        ] {
+            assert_eq!(run(text, false).as_deref(), Some(want), "{text}");
+            assert!(!run(text, true).unwrap_or_default().contains("hunter2"));
+        }
+        assert_eq!(
+            run(r#"{"unclosed: {"name":"PORT","value":"80"}"#, false),
+            None
+        );
+    }
+
+    /// Found by review: a document that stops being JSON after a value its name member named
+    /// (a log line that shortens it with `…`, an error that ends inside it, a document quoted
+    /// in a string of it) kept the value; it goes as in a cut body, the text after the last
+    /// token left as it came. A value only in doubt of its name (none came) stays, as before.
+    #[test]
+    fn a_document_that_stops_being_json_after_a_named_value() {
+        for (text, want) in [
+            (
+                r#"log {"name":"DB_PASSWORD","value":"hunter2", oops} x"#,
+                r#"log {"name":"DB_PASSWORD","value":"[REDACTED]", oops} x"#,
+            ),
+            (
+                r#"log {"name":"DB_PASSWORD","value":"hunter2","d":"long te… (truncated)"#,
+                // Read to the end of the text as to a cut: its last word goes.
+                r#"log {"name":"DB_PASSWORD","value":"[REDACTED]","d":"long te…"#,
+            ),
+            (
+                r#"log {"value": "hunter2", "name": "api_key" oops"#,
+                r#"log {"value":"[REDACTED]","name":"api_key" oops"#,
+            ),
+            (
+                "a {\"name\":\"pin\",\"value\":1234",
+                "a {\"name\":\"pin\",\"value\":\"[REDACTED]\"",
+            ),
+            (
+                r#"x {"log":"{\"name\":\"pin\",\"value\":\"1234\"}", oops"#,
+                r#"x {"log":"{\"name\":\"pin\",\"value\":\"[REDACTED]\"}", oops"#,
+            ),
+            (
+                r#"x {"log":"a {\"name\":\"pin\",\"value\":\"1234\"} b", oops"#,
+                r#"x {"log":"a {\"name\":\"pin\",\"value\":\"[REDACTED]\"} b", oops"#,
+            ),
+        ] {
+            assert_eq!(run(text, false).as_deref(), Some(want), "{text}");
+        }
+        for plain in [
+            r#"a {"value":"x", b"#,
+            r#"a { "name": "PORT", "value": "80", oops"#,
+            r#"a {"value": "80", "name": "PORT" oops"#,
+        ] {
+            assert_eq!(run(plain, false), None, "{plain}");
+        }
     }
 
     /// A document running into the cut is read as a cut body is: a value waiting for its name
@@ -181,6 +281,14 @@ mod tests {
             r#"[{"value":1,"n":{"#,
             r#"{"a":{"name":"pin","value":1},"b":{"#,
             r#"{"m":"{\"name\":\"pin\",\"value\":1} {\""} "#,
+            // Documents in strings of ones that stop being JSON, ones that stop after a
+            // named value.
+            r#"{"x {"#,
+            r#"{"a":"{""#,
+            r#"{"a":"{"name":"pin","value":1} "#,
+            r#"{"name":"pin","value":1, x "#,
+            r#"{"a":{"b":"{"}, "{ "#,
+            r#"{"a":"\q {"#,
         ]
         .iter()
         .map(|unit| unit.repeat((256 << 10) / unit.len()))

@@ -148,16 +148,22 @@ fn tokenize(
 pub(super) struct InText {
     /// How the reading stopped.
     pub(super) read: ReadInText,
-    /// Where it stopped: the end of the document when it is whole, else the byte that is no
-    /// JSON there, or the end of the text.
+    /// Where it stopped: the end of the document when it is whole, the end of the text when
+    /// it runs into it, else the end of the last token accepted before the one that is no
+    /// JSON there.
     pub(super) end: usize,
-    /// The document as it is stored, when a value in it was redacted for its name member
-    /// (what the pair rules of the text around it cannot see; they read the rest in place):
-    /// compactly, as every body is, and for one cut short up to the cut.
+    /// The document as it is stored in place of the text up to `end`, when a value in it was
+    /// redacted for its name member (what the pair rules of the text around it cannot see;
+    /// they read the rest in place): compactly, as every body is, and for one cut short up to
+    /// the cut. One that stops being JSON is so only when a name member surely named the
+    /// value, not when the value was only in doubt of its name.
     pub(super) redacted: Option<String>,
     /// The whole containers inside a document that stopped being JSON, the outermost ones
     /// only: each is a document of its own.
     pub(super) inside: Vec<(usize, usize)>,
+    /// Where the last string read in a document that stopped being JSON starts, after its
+    /// quote: a document may start in it, its `{"` taken for text (`{"unclosed {"name":…}`).
+    pub(super) last_string: Option<usize>,
 }
 
 /// How reading a document inside text stopped.
@@ -185,13 +191,19 @@ pub(super) fn read_in_text(
     let mut parser = Parser::new(rules, &text[at..], is_prefix, quoted, &mut out);
     parser.in_text = Some(Containers::default());
     let stop = parser.run();
-    let paired = parser.paired;
+    let (paired, surely_paired) = (parser.paired, parser.surely_paired);
+    let last_string = parser.last_string.map(|quote| at + quote + 1);
     let inside = parser.in_text.take().map(|c| c.whole).unwrap_or_default();
     let (read, end) = match stop {
         Stop::Done => (ReadInText::Whole, at + parser.pos),
         Stop::Eof if is_prefix => (ReadInText::Cut, text.len()),
         Stop::Eof => (ReadInText::NotJson, text.len()),
-        Stop::Invalid(stop) => (ReadInText::NotJson, at + stop),
+        // The output holds the tokens before the one that is no JSON; the space before that
+        // one stays with the text after it.
+        Stop::Invalid(_) => {
+            let accepted = text[at..at + parser.pos].trim_end_matches([' ', '\n', '\r', '\t']);
+            (ReadInText::NotJson, at + accepted.len())
+        }
     };
     let inside = match read {
         ReadInText::NotJson => inside
@@ -201,9 +213,14 @@ pub(super) fn read_in_text(
         ReadInText::Whole | ReadInText::Cut => Vec::new(),
     };
     InText {
+        last_string: last_string.filter(|_| read == ReadInText::NotJson),
         read,
         end,
-        redacted: (paired && read != ReadInText::NotJson).then_some(out),
+        redacted: match read {
+            ReadInText::Whole | ReadInText::Cut => paired,
+            ReadInText::NotJson => surely_paired,
+        }
+        .then_some(out),
         inside,
     }
 }
@@ -420,6 +437,9 @@ struct Parser<'a, 'r> {
     /// A value was redacted for its name member (or in doubt of it, see [`Pending`]), here or
     /// in a document quoted in a string: what the pair rules of free text cannot see.
     paired: bool,
+    /// A value was redacted for its name member, not only in doubt of it, or something in a
+    /// document quoted in a string was.
+    surely_paired: bool,
     /// The document is read inside text: it ends with its last container, and its containers
     /// are noted.
     in_text: Option<Containers>,
@@ -429,6 +449,8 @@ struct Parser<'a, 'r> {
     /// arrays after it in the object are the client's arguments (`"command":["mysql"],
     /// "args":["-phunter2"]`).
     client_in: Option<usize>,
+    /// Where the last string (key or value) read starts.
+    last_string: Option<usize>,
 }
 
 impl<'a, 'r> Parser<'a, 'r> {
@@ -457,9 +479,11 @@ impl<'a, 'r> Parser<'a, 'r> {
             quoted,
             redacted: false,
             paired: false,
+            surely_paired: false,
             in_text: None,
             argv: None,
             client_in: None,
+            last_string: None,
         }
     }
 
@@ -543,6 +567,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                     .replace_range(p.start..p.end, &self.rules.replacement_json);
                 self.redacted = true;
                 self.paired = true;
+                self.surely_paired = true;
             }
             Some(p) if p.depth == depth && self.pos - p.src_end > PENDING_TAIL => {
                 self.settle_pending();
@@ -714,6 +739,7 @@ impl<'a, 'r> Parser<'a, 'r> {
             {
                 self.sensitive_next = true;
                 self.paired = true;
+                self.surely_paired = true;
             } else {
                 // Only one value waits for its name at a time.
                 self.settle_pending();
@@ -900,6 +926,7 @@ impl<'a, 'r> Parser<'a, 'r> {
     }
 
     fn key(&mut self) -> Result<(), Stop> {
+        self.last_string = Some(self.pos);
         // A key cut in the middle is dropped: it has no value that could leak.
         let (end, escaped, _) = self.scan_string()?;
         let quote = self.pos;
@@ -982,7 +1009,9 @@ impl<'a, 'r> Parser<'a, 'r> {
             Stop::Eof if is_prefix => Some(json),
             _ => return None,
         };
+        // The string is stored so: the document around it may not drop that.
         self.paired |= paired;
+        self.surely_paired |= paired;
         Some(json)
     }
 
@@ -997,6 +1026,7 @@ impl<'a, 'r> Parser<'a, 'r> {
         let documents =
             super::embedded::redact_documents(self.rules, decoded, cut, self.quoted + 1);
         self.paired |= documents.is_some();
+        self.surely_paired |= documents.is_some();
         documents
     }
 
@@ -1073,6 +1103,7 @@ impl<'a, 'r> Parser<'a, 'r> {
     /// Reads a string value; `is_name` when it names its object's value member.
     fn string_value(&mut self, is_name: bool) -> Result<(), Stop> {
         let quote = self.pos;
+        self.last_string = Some(quote);
         let start = quote + 1;
         match self.scan_string() {
             Ok((end, escaped, marks)) => {
@@ -1764,10 +1795,11 @@ mod tests {
                 r#"{"log":"a {b} {\"name\":\"PORT\",\"value\":\"80\"} {\"key\":\"pin\",\"value\":\"1234\"}."}"#,
                 r#"{"log":"a {b} {\"name\":\"PORT\",\"value\":\"80\"} {\"key\":\"pin\",\"value\":\"[REDACTED]\"}."}"#,
             ),
-            // A document that stops being JSON holds a whole one that names its value.
+            // A document that stops being JSON holds a whole one that names its value: it is
+            // stored compactly up to its last token, the text from there as it came.
             (
                 r#"{"log":"x {\"a\": {\"name\":\"pin\",\"value\":\"1234\"}, oops} y"}"#,
-                r#"{"log":"x {\"a\": {\"name\":\"pin\",\"value\":\"[REDACTED]\"}, oops} y"}"#,
+                r#"{"log":"x {\"a\":{\"name\":\"pin\",\"value\":\"[REDACTED]\"}, oops} y"}"#,
             ),
             // A sensitive key inside such a document went by the pair rules already, and
             // still goes.
