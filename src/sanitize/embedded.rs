@@ -210,6 +210,16 @@ mod tests {
             run(r#"{"unclosed: {"name":"PORT","value":"80"}"#, false),
             None
         );
+        // The search does not go back into a document rewritten up to its last token (a
+        // limit: a second secret in a document there is left to the pair rules).
+        assert_eq!(
+            run(
+                r#"{"name":"pin","value":"1","x":"{"name":"otp","value":"2"}"#,
+                false
+            )
+            .as_deref(),
+            Some(r#"{"name":"pin","value":"[REDACTED]","x":"{"name":"otp","value":"2"}"#)
+        );
     }
 
     /// Found by review: a document that stops being JSON after a value its name member named

@@ -333,6 +333,171 @@ fn html5_escaped(text: &str) -> String {
     out
 }
 
+/// A JSON object in a log line that names its value in a sibling member
+/// (`{"name":"DB_PASSWORD","value":…}`), its members in a random order with ordinary ones
+/// between them, spaced at random: `secret` under a sensitive name, else `80` under `PORT`.
+/// Without `close` it stops being JSON where the line goes on (`… (truncated)`).
+fn named_value_document(secret: Option<&str>, layout: &NamedLayout) -> String {
+    let spaces = ["", " ", "\n  ", "\t"];
+    let space = |i: usize| spaces[usize::from(layout.spaces[i % layout.spaces.len()]) % 4];
+    let (name, value) = match secret {
+        Some(secret) if layout.number => (layout.sensitive, secret.to_owned()),
+        Some(secret) => (layout.sensitive, format!("\"{secret}\"")),
+        None => ("PORT", "80".to_owned()),
+    };
+    let mut members = vec![
+        format!("\"{}\"{}:{}\"{name}\"", layout.name_key, space(0), space(1)),
+        format!("\"{}\"{}:{}{value}", layout.value_key, space(2), space(3)),
+    ];
+    if layout.value_first {
+        members.swap(0, 1);
+    }
+    for (i, (key, other)) in layout.others.iter().enumerate() {
+        let at = usize::from(layout.spaces[i]) % (members.len() + 1);
+        members.insert(at, format!("\"{key}\":{}{other}", space(i)));
+    }
+    let mut doc = format!("{{{}", space(4));
+    for (i, member) in members.iter().enumerate() {
+        if i > 0 {
+            doc.push(',');
+            doc.push_str(space(i + 5));
+        }
+        doc.push_str(member);
+    }
+    doc.push_str(layout.close);
+    if layout.in_array {
+        doc = format!("[{doc}, {{\"name\":\"HOST\",\"value\":\"db\"}}]");
+    }
+    doc
+}
+
+/// How [`named_value_document`] writes its document.
+#[derive(Debug, Clone)]
+struct NamedLayout {
+    name_key: &'static str,
+    value_key: &'static str,
+    sensitive: &'static str,
+    value_first: bool,
+    number: bool,
+    in_array: bool,
+    others: Vec<(&'static str, &'static str)>,
+    spaces: Vec<u8>,
+    close: &'static str,
+}
+
+fn named_layout() -> impl Strategy<Value = NamedLayout> {
+    (
+        (
+            select(vec!["name", "Name", "key", "ParameterKey", "field"]),
+            select(vec!["value", "Value", "ParameterValue"]),
+            select(vec![
+                "DB_PASSWORD",
+                "api_key",
+                "pin",
+                "client_secret",
+                "Token",
+            ]),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        ),
+        prop::collection::vec(
+            (
+                select(vec!["user", "region", "n", "é", "s"]),
+                select(vec![
+                    "\"ann\"",
+                    "1.0e3",
+                    "-0.5E+2",
+                    "\"\\u003ca\\/b\\u003e\"",
+                    "\"caf\\u00e9 é\"",
+                    "[1, {\"a\": null}]",
+                    "{\"b\": \"{\\\"c\\\": 1}\"}",
+                ]),
+            ),
+            0..3,
+        ),
+        prop::collection::vec(0u8..8, 12),
+        select(vec![
+            "}",
+            " }",
+            "}",
+            ", oops}",
+            ", \"d\": \"long te… (truncated)",
+            "",
+        ]),
+    )
+        .prop_map(
+            |(
+                (name_key, value_key, sensitive, value_first, number, in_array),
+                others,
+                spaces,
+                close,
+            )| {
+                NamedLayout {
+                    name_key,
+                    value_key,
+                    sensitive,
+                    value_first,
+                    number,
+                    in_array,
+                    others,
+                    spaces,
+                    close,
+                }
+            },
+        )
+}
+
+/// Text before a document in a log line: none, prose, a `{"` that is no JSON (`{"unclosed `,
+/// `{"a":"`: it reads the document's first quote as its own), Unicode, a backslash.
+fn text_before_document() -> impl Strategy<Value = &'static str> {
+    select(vec![
+        "",
+        "request failed: ",
+        "err: {\"unclosed ",
+        "a {\"a\":\"",
+        "{\"x {\"y ",
+        "x {b} [c] ",
+        "é—ü ",
+        "C:\\",
+        "{\"a\":1} ",
+    ])
+}
+
+/// `text` with every byte but letters and digits percent-encoded.
+fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `line` sent as `how`: a text body, a JSON string's log line, a query's or form's value,
+/// raw or percent-encoded; its body and content type.
+fn sent_as(line: &str, how: &str) -> (String, &'static str) {
+    match how {
+        "json" => (
+            serde_json::to_string(&serde_json::json!({ "n": 1, "log": line })).unwrap(),
+            "application/json",
+        ),
+        // A raw `+` is a space (README: a raw `1E+2` leaves the document no JSON).
+        "form" => (
+            format!("a=1&f={}", line.replace('&', "%26").replace('+', "%2B")),
+            "application/x-www-form-urlencoded",
+        ),
+        "form encoded" => (
+            format!("a=1&f={}", percent_encoded(line)),
+            "application/x-www-form-urlencoded",
+        ),
+        _ => (line.to_owned(), "text/plain"),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -464,6 +629,108 @@ proptest! {
         } else {
             prop_assert!(out.ends_with(&format!(" …[truncated, {} bytes total]", bytes.len())), "{out}");
         }
+    }
+
+    /// A value named by a sibling member of a JSON document in a log line never leaks,
+    /// whatever the text before it, the members' order and spacing, whether the document
+    /// stops being JSON and where the capture cap cuts it, as a text body, in a JSON string
+    /// or in a query's or form's value.
+    #[test]
+    fn named_values_in_documents_in_text_never_leak(
+        before in text_before_document(),
+        layout in named_layout(),
+        core in "[A-Z0-9]{8,16}",
+        after in select(vec!["", " (retrying)", " {\"a\":1}", "\n"]),
+        how in select(vec!["text", "json", "form", "form encoded"]),
+        cut in any::<prop::sample::Index>(),
+        whole in any::<bool>(),
+    ) {
+        // A number's digits, or a string's: what follows `97531` or `SECRET-`.
+        let core = if layout.number { core.bytes().map(|b| char::from(b'0' + b % 10)).collect() } else { core };
+        let secret = if layout.number { format!("97531{core}") } else { format!("SECRET-{core}") };
+        let line = format!("{before}{}{after}", named_value_document(Some(&secret), &layout));
+        let (body, ct) = sent_as(&line, how);
+        let bytes = body.as_bytes();
+        let end = if whole { bytes.len() } else { cut.index(bytes.len() + 1) };
+        let input = BodyInput {
+            content_type: Some(ct),
+            content_encoding: None,
+            bytes: &bytes[..end],
+            total_len: bytes.len() as u64,
+            truncated: end < bytes.len(),
+            route: None,
+        };
+        let out = Redactor::default().redact_body(&input).unwrap_or_default();
+        // The part of it that was captured, six characters or more.
+        let at = body.find(core.as_str()).unwrap_or(bytes.len());
+        let seen = end.saturating_sub(at).min(core.len());
+        if seen >= 6 {
+            let leaked = &core[..seen];
+            prop_assert!(!out.contains(leaked), "leaked {leaked:?}\ninput: {}\noutput: {out}", &body[..end]);
+        }
+    }
+
+    /// A document that names a value that is no secret (`{"name":"PORT","value":"80"}`), with
+    /// its members' odd spacing, escapes, numbers and Unicode, and the text around it, is stored
+    /// byte for byte as it came, as a text body, an error, a JSON string's log line and a
+    /// query's value, raw or encoded.
+    #[test]
+    fn documents_without_a_secret_in_text_stay_as_they_came(
+        before in text_before_document(),
+        layout in named_layout(),
+        after in select(vec!["", " (retrying)", " {\"a\":1}", "\n"]),
+        how in select(vec!["text", "json", "form", "form encoded"]),
+    ) {
+        // A form's body loses its last line break.
+        let after = if how.starts_with("form") { after.trim_end() } else { after };
+        let line = format!("{before}{}{after}", named_value_document(None, &layout));
+        // A text that is one JSON document goes as JSON, compactly.
+        let how = if serde_json::from_str::<serde_json::Value>(&line).is_ok() && how == "text" { "json" } else { how };
+        let (body, ct) = sent_as(&line, how);
+        let redactor = Redactor::default();
+        let out = redactor.redact_body(&BodyInput::new(Some(ct), body.as_bytes()));
+        prop_assert_eq!(out.as_deref(), Some(body.as_str()));
+        if how == "text" {
+            prop_assert_eq!(redactor.redact_error(&line), line);
+        }
+    }
+
+    /// Text made of JSON's tokens, broken at random, with multibyte characters and escapes
+    /// beside them, never panics, cut anywhere, as a text body, an error, a JSON string, a
+    /// query and a form body.
+    #[test]
+    fn json_shaped_text_never_panics(
+        parts in prop::collection::vec(select(vec![
+            "{", "{\"", "}", "[", "]", ":", ",", "\"", "\\", "\\\"", "\\u0022", "\\u00", " ", "\n",
+            "é", "😀", "name", "value", "\"pin\"", "\"value\"", "\"name\"", "1", "1.0e", "%", "%7B",
+            "%22", "%2", "+", "&", "=", "x",
+        ]), 0..40),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let text: String = parts.concat();
+        let redactor = Redactor::default();
+        let json = serde_json::to_string(&serde_json::json!({ "log": text })).unwrap();
+        for (body, ct) in [
+            (text.as_str(), "text/plain"),
+            (json.as_str(), "application/json"),
+            (text.as_str(), "application/x-www-form-urlencoded"),
+        ] {
+            let bytes = body.as_bytes();
+            let end = cut.index(bytes.len() + 1);
+            let input = BodyInput {
+                content_type: Some(ct),
+                content_encoding: None,
+                bytes: &bytes[..end],
+                total_len: bytes.len() as u64,
+                truncated: end < bytes.len(),
+                route: None,
+            };
+            let _ = redactor.redact_body(&input);
+            let _ = redactor.redact_body(&BodyInput::new(Some(ct), bytes));
+        }
+        let _ = redactor.redact_error(&text);
+        let _ = redactor.redact_query(&text);
+        let _ = redactor.redact_cut_query(&text);
     }
 
     #[test]
