@@ -556,6 +556,34 @@ mod redact_body_tests {
         }
     }
 
+    /// Documents with text around them, cut by the cap at every byte, as a text body, inside
+    /// a JSON string and in a form's value: no value named by a sibling member shows, nor one
+    /// of a document after a `{"` of text (`{"unclosed {"name":…}`, which leaked at every cut
+    /// past it), nor one of a document quoted in a string of another.
+    #[test]
+    fn documents_in_text_cut_anywhere() {
+        let line = concat!(
+            r#"log: {"a":1} then [{"name":"DB_PASSWORD","value":"TOPSECRET1"},"#,
+            r#"{ "value" : "TOPSECRET2" , "key" : "api_key" }] é {"x":{"name":"pin","#,
+            r#""value":{"TOPSECRET3":[1,"TOPSECRET4"]}}} {"unclosed {"name":"pin","#,
+            r#""value":"TOPSECRET5"} and {"m":"{\"name\":\"otp\",\"value\":\"TOPSECRET6\"}"} ok"#,
+        );
+        let json = serde_json::to_string(&serde_json::json!({ "log": line })).unwrap();
+        let form = format!("a=1&f={}", line.replace('&', "%26"));
+        for (ct, body) in [
+            ("text/plain", line),
+            ("application/json", &json),
+            ("application/x-www-form-urlencoded", &form),
+        ] {
+            for at in 1..=body.len() {
+                if body.is_char_boundary(at) {
+                    let out = cut(ct, body.as_bytes(), at);
+                    assert!(!out.contains("TOP"), "{ct} cut at {at}: {out}");
+                }
+            }
+        }
+    }
+
     /// An HTML form, sent as an HTML page, as text, inside a JSON string (also as Go's encoder
     /// writes it, `<` as `\u003c`), and as a multipart text field: its secret fields lose
     /// their values whichever way it came.
