@@ -668,6 +668,15 @@ proptest! {
             let leaked = &core[..seen];
             prop_assert!(!out.contains(leaked), "leaked {leaked:?}\ninput: {}\noutput: {out}", &body[..end]);
         }
+        // The text around a document that closes stays as it came, byte for byte (a text
+        // that is one JSON document goes as JSON, compactly).
+        let is_json = serde_json::from_str::<serde_json::Value>(&line).is_ok();
+        if how == "text" && end == bytes.len() && !is_json {
+            prop_assert!(out.starts_with(before), "{line}\n{out}");
+            if layout.close.ends_with('}') && !layout.close.contains("oops") {
+                prop_assert!(out.ends_with(after), "{line}\n{out}");
+            }
+        }
     }
 
     /// A document that names a value that is no secret (`{"name":"PORT","value":"80"}`), with
