@@ -2018,6 +2018,11 @@ mod tests {
             "{\\\"a\\\":{\\\"name\\\":\\\"pin\\\",\\\"value\\\":1},\\\"b\\\":",
             "{\\\"value\\\":\\\"a\\\",\\\"key\\\":\\\"pin\\\"} ",
             "a {\\\"m\\\":\\\"{\\\\\\\"value\\\\\\\":1,\\\\\\\"name\\\\\\\":\\\\\\\"pin\\\\\\\"} x\\\"} ",
+            // A `{"` of text before each, the search going back into its last string; each
+            // stopping after a named value.
+            "{\\\"x {",
+            "{\\\"a\\\":\\\"{\\\"name\\\":\\\"pin\\\",\\\"value\\\":1} ",
+            "{\\\"name\\\":\\\"pin\\\",\\\"value\\\":1, x ",
         ] {
             let text = unit.repeat((256 << 10) / unit.len());
             cases.push(format!(r#"{{"t":"{text}: password=x"}}"#));
