@@ -155,6 +155,31 @@ mod tests {
         }
     }
 
+    /// A document without a secret stays byte for byte whatever its spacing, duplicate keys,
+    /// escapes, numbers and Unicode; a redacted one keeps its other members' escapes and
+    /// numbers as they came, only its spaces go.
+    #[test]
+    fn plain_documents_stay_byte_for_byte() {
+        for text in [
+            "got {  \"name\" :\t\"PORT\" ,\n \"value\" : \"80\"  } ok",
+            r#"a {"name":"PORT","value":"80","name":"HOST","value":"db"} b"#,
+            r#"a {"name":"PORT","value":"80","s":"\u003c\/a\u003e","u":"caf\u00e9 é","n":1.0e3,"m":-0.5E+2} b"#,
+            r#"é{"value":"80","name":"PORT"}😀{"key":"p\u006frt","value":[1,{"a":null}]}"#,
+            r#"{"unclosed {"name":"PORT","value":"80"} {"name":"PORT","value":"80", oops"#,
+        ] {
+            assert_eq!(run(text, false), None, "{text}");
+            assert_eq!(Redactor::default().redact_error(text), text);
+        }
+        assert_eq!(
+            run(
+                r#"a { "name" : "pin", "value" : "1", "s" : "\u003c\/a\u003e", "n" : 1.0e3, "name" : "x" } b"#,
+                false
+            )
+            .as_deref(),
+            Some(r#"a {"name":"pin","value":"[REDACTED]","s":"\u003c\/a\u003e","n":1.0e3,"name":"x"} b"#)
+        );
+    }
+
     /// A document that stops being JSON still has the whole documents inside it read.
     #[test]
     fn whole_documents_inside_one_that_stops_being_json() {
