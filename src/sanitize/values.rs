@@ -14,22 +14,26 @@ use regex::{Captures, NoExpand, Regex};
 /// redacting a trailing `,` or `"` costs nothing. The spaces before and after the scheme may be
 /// a no-break space or written as one of [`SPACE_ESCAPES`] (`sent\u0020Basic\u0020dXNl…`, as
 /// an encoder that escapes spaces writes a header into a log line or a JSON string;
-/// `Bearer%20…`, `Bearer&nbsp;…`).
+/// `Bearer%20…`, `Bearer&nbsp;…`) or as an HTML numeric reference, leading zeros too
+/// (`&#x0020;`); the space after it also as a form's `+` (`?h=Bearer+…`, a URL's query in a
+/// log line).
 static BEARER: LazyLock<Regex> = LazyLock::new(|| {
     let escapes = SPACE_ESCAPES
         .iter()
         .map(|e| regex::escape(e))
+        .chain([r"&#0*(?:32|9|160);".into(), r"&#x0*(?:20|9|a0);".into()])
         .collect::<Vec<_>>()
         .join("|");
     Regex::new(&format!(
-        r"(?:(?-u:\b)|\u{{a0}}|(?i:{escapes}))((?i:bearer|basic|token))(?:[ \t\u{{a0}}]|(?i:{escapes}))+"
+        r"(?:(?-u:\b)|\u{{a0}}|(?i:{escapes}))((?i:bearer|basic|token))(?:[ \t\u{{a0}}+]|(?i:{escapes}))+"
     ))
     .expect("bearer pattern is valid")
 });
 
 /// A space, tab or no-break space written as an escape, any case: a JSON escape, a
-/// percent-encoding (a header copied out of a URL) or an HTML character reference (a header
-/// shown in a page). Around a scheme they are spaces, and one ends a credential's run.
+/// percent-encoding (a header copied out of a URL; encoded twice, a URL in a URL) or an HTML
+/// character reference (a header shown in a page; numeric ones are read by
+/// [`space_escape_len`]). Around a scheme they are spaces, and one ends a credential's run.
 const SPACE_ESCAPES: &[&str] = &[
     r"\u0020",
     r"\u0009",
@@ -37,15 +41,11 @@ const SPACE_ESCAPES: &[&str] = &[
     "%20",
     "%09",
     "%c2%a0",
+    "%2520",
+    "%2509",
     "&nbsp;",
     "&NonBreakingSpace;",
     "&Tab;",
-    "&#32;",
-    "&#x20;",
-    "&#9;",
-    "&#x9;",
-    "&#160;",
-    "&#xa0;",
 ];
 
 /// The password of a URL's userinfo (`postgres://app:S3cr3t@db/x`, a database or proxy URL in
@@ -312,7 +312,8 @@ fn redact_credentials<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str>
             break;
         };
         let start = all.end();
-        let end = start + run_len(&text[start..]);
+        let plus_is_space = text[scheme.end()..start].contains('+');
+        let end = start + run_len(&text[start..], plus_is_space);
         if end > start
             && is_credential(scheme.as_str(), &text[start..end])
             && !names_a_value(&text[end..])
@@ -333,22 +334,56 @@ fn redact_credentials<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str>
     Cow::Owned(out)
 }
 
-/// The length of the run at the start of `rest`: up to whitespace, or one of
-/// [`SPACE_ESCAPES`] (`abc\u0020then`, `abc%20then`: an encoder that escapes spaces escapes
-/// the ones between words too, and the escape's digits are no credential's).
-fn run_len(rest: &str) -> usize {
+/// The length of the run at the start of `rest`: up to whitespace, or a space escape
+/// ([`space_escape_len`]: `abc\u0020then`, `abc%20then`: an encoder that escapes spaces
+/// escapes the ones between words too, and the escape's digits are no credential's), or a `+`
+/// when `plus_is_space` (the scheme was followed by one: a form's encoding, whose credential
+/// has its own `+` written `%2B`).
+fn run_len(rest: &str, plus_is_space: bool) -> usize {
     let bytes = rest.as_bytes();
     rest.char_indices()
         .find(|&(i, c)| {
             c.is_whitespace()
-                || (matches!(c, '\\' | '%' | '&')
-                    && SPACE_ESCAPES.iter().any(|e| {
-                        bytes
-                            .get(i..i + e.len())
-                            .is_some_and(|w| w.eq_ignore_ascii_case(e.as_bytes()))
-                    }))
+                || (c == '+' && plus_is_space)
+                || (matches!(c, '\\' | '%' | '&') && space_escape_len(&bytes[i..]).is_some())
         })
         .map_or(rest.len(), |(i, _)| i)
+}
+
+/// The length of the space, tab or no-break space written as an escape at the start of
+/// `bytes`: one of [`SPACE_ESCAPES`], or an HTML numeric reference to one, with any number of
+/// leading zeros (`&#32;`, `&#x0020;`, `&#00160;`), as [`BEARER`] reads them.
+fn space_escape_len(bytes: &[u8]) -> Option<usize> {
+    if let Some(escape) = SPACE_ESCAPES.iter().find(|e| {
+        bytes
+            .get(..e.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(e.as_bytes()))
+    }) {
+        return Some(escape.len());
+    }
+    let rest = bytes.strip_prefix(b"&#")?;
+    let (hex, digits) = match rest.first() {
+        Some(b'x' | b'X') => (true, &rest[1..]),
+        _ => (false, rest),
+    };
+    let len = digits
+        .iter()
+        .take_while(|b| {
+            if hex {
+                b.is_ascii_hexdigit()
+            } else {
+                b.is_ascii_digit()
+            }
+        })
+        .count();
+    let value = &digits[..len];
+    let value = &value[value.iter().take_while(|&&b| b == b'0').count()..];
+    let space = if hex {
+        matches!(value, b"20" | b"9" | b"a0" | b"A0")
+    } else {
+        matches!(value, b"32" | b"9" | b"160")
+    };
+    (space && digits.get(len) == Some(&b';')).then(|| bytes.len() - digits.len() + len + 1)
 }
 
 /// Whether the text after a run starts with a `=`, after spaces: the run is then the name of
@@ -799,6 +834,68 @@ mod tests {
             "token&#32;rejected&#32;again",
             "Basic&nbsp;Auth is off",
             "100%20basic%20plans",
+        ] {
+            assert_eq!(r.redact_error(prose), prose);
+        }
+    }
+
+    /// Found by review: spaces after a scheme written otherwise than the list of escapes did:
+    /// an HTML numeric reference with leading zeros (`&#x0020;`, `&#0032;`, valid HTML), a
+    /// percent-encoding encoded twice (`Bearer%2520…`, a URL in a URL logged as text) and a
+    /// form's `+` (a URL's query in text or in a JSON string, a URL inside a query's value)
+    /// left the credential.
+    #[test]
+    fn schemes_before_spaces_written_otherwise() {
+        let r = crate::sanitize::Redactor::default();
+        for (text, want) in [
+            ("sent bearer&#x0020;x9Kq ok", "sent bearer [REDACTED] ok"),
+            (
+                "sent Bearer&#0032;abcdefghijkl ok",
+                "sent Bearer [REDACTED] ok",
+            ),
+            (
+                "sent Basic&#X00A0;dXNlcjpwYXNz ok",
+                "sent Basic [REDACTED] ok",
+            ),
+            (
+                "sent Token&#00009;abcdefghijkl ok",
+                "sent Token [REDACTED] ok",
+            ),
+            (
+                "sent Bearer%2520abcdefghijkl ok",
+                "sent Bearer [REDACTED] ok",
+            ),
+            (
+                "sent%2520Bearer%2520abc12%2520ok",
+                "sent%2520Bearer [REDACTED]%2520ok",
+            ),
+            // The run goes to its end, the query's next pair too.
+            (
+                "GET /cb?h=Bearer+abcdefghijkl&n=1 200",
+                "GET /cb?h=Bearer [REDACTED] 200",
+            ),
+            // A form's `+` is a space: it ends the credential, as an escape does.
+            ("q=a+token+x9Kq+b", "q=a+token [REDACTED]+b"),
+        ] {
+            assert_eq!(r.redact_error(text), want, "{text}");
+        }
+        assert_eq!(
+            r.redact_body(&crate::sanitize::BodyInput::new(
+                Some("application/json"),
+                br#"{"next":"https://x/cb?h=Bearer+abcdefghijkl"}"#
+            ))
+            .as_deref(),
+            Some(r#"{"next":"https://x/cb?h=Bearer [REDACTED]"}"#)
+        );
+        let query = r.redact_query("u=https%3A%2F%2Fx%2Fcb%3Fh%3DBearer%2Babcdefghijkl&n=1");
+        assert!(!query.contains("abcdefghijkl"), "{query}");
+        // Prose keeps its words: a number's reference, a plus between words.
+        for prose in [
+            "the token&#x0031;0 is fine",
+            "basic&#0032;usage",
+            "Basic+Plus plan",
+            "token+offset",
+            "a C++ Token+1 sum",
         ] {
             assert_eq!(r.redact_error(prose), prose);
         }
