@@ -1221,6 +1221,7 @@ mod tests {
             "%20%20%20%20&nbsp;&nbsp;&#32;&#32;\u{a0}Bearer\u{a0}x1y2%2",
             "bearer&#x0020;token+basic&#00032;x1y2%2520",
             "&#0000000000000000000;Bearer+x1y2+",
+            "token%20x%2C&#39;&amp;&#x00000000000000000000000000000041;</p>basic+x1y2+",
             // Long options with Unicode dashes, whose values run on or are options.
             "\u{2013}\u{2013}pin \u{2014}pin '",
             "\u{2014}token \"a ",

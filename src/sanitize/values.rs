@@ -409,6 +409,7 @@ fn names_a_value(after: &str) -> bool {
 /// (`token connectionString = …`, an attribute of a tag) is left for the rules that read it.
 /// Prose keeps its words: "basic usage", "token rejected: InvalidAudience", "Token 2 of 5".
 fn is_credential(scheme: &str, run: &str) -> bool {
+    let run = &*judged(run);
     let as_in_headers =
         scheme.eq_ignore_ascii_case("bearer") || scheme.bytes().any(|b| b.is_ascii_uppercase());
     let len = run.chars().count();
@@ -424,6 +425,89 @@ fn is_credential(scheme: &str, run: &str) -> bool {
         && (bytes.iter().any(u8::is_ascii_digit)
             || (as_in_headers && humps > 0)
             || (len >= 8 && humps > 1))
+}
+
+/// `run` as [`is_credential`] judges it: up to an end tag glued to it (`plan</p>`: markup is
+/// no credential's), each percent escape and HTML reference read as the character it writes
+/// (`expired%2C`, `doesn&#39;t`: an escape's digits and length are no credential's, as encoded
+/// prose after an encoded space has its punctuation encoded too). Borrowed when it holds none.
+fn judged(run: &str) -> Cow<'_, str> {
+    let run = memmem::find(run.as_bytes(), b"</").map_or(run, |end| &run[..end]);
+    if !run.contains(['%', '&']) {
+        return Cow::Borrowed(run);
+    }
+    let bytes = run.as_bytes();
+    let mut out = String::with_capacity(run.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let (c, len) = match b {
+            b'%' => match bytes.get(i + 1..i + 3) {
+                Some(&[h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                    let byte = (hex_value(h) << 4) | hex_value(l);
+                    // A multibyte character's continuation bytes add no character.
+                    match byte {
+                        0x80..=0xBF => (None, 3),
+                        0xC0.. => (Some('.'), 3),
+                        _ => (Some(char::from(byte)), 3),
+                    }
+                }
+                _ => (Some('%'), 1),
+            },
+            b'&' => match reference_at(&bytes[i..]) {
+                Some((c, len)) => (Some(c), len),
+                None => (Some('&'), 1),
+            },
+            _ => {
+                let c = run[i..].chars().next().unwrap_or('.');
+                (Some(c), c.len_utf8())
+            }
+        };
+        out.extend(c);
+        i += len;
+    }
+    Cow::Owned(out)
+}
+
+/// The value of an ASCII hex digit.
+fn hex_value(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        _ => (b | 0x20) - b'a' + 10,
+    }
+}
+
+/// The character an HTML reference at the start of `bytes` writes (a named one, whatever it
+/// names, as a `.`), and its length; `None` when none starts there. Names and numbers are
+/// bounded, so each look is short.
+fn reference_at(bytes: &[u8]) -> Option<(char, usize)> {
+    const LONGEST: usize = 32;
+    let rest = bytes.get(1..)?;
+    let (radix, digits) = match rest {
+        [b'#', b'x' | b'X', digits @ ..] => (16, digits),
+        [b'#', digits @ ..] => (10, digits),
+        _ => {
+            let name = rest
+                .iter()
+                .take(LONGEST)
+                .take_while(|b| b.is_ascii_alphanumeric())
+                .count();
+            return (name > 0 && rest.get(name) == Some(&b';')).then_some(('.', name + 2));
+        }
+    };
+    let len = digits
+        .iter()
+        .take(LONGEST)
+        .take_while(|b| b.is_ascii_hexdigit() && (radix == 16 || b.is_ascii_digit()))
+        .count();
+    if len == 0 || digits.get(len) != Some(&b';') {
+        return None;
+    }
+    let number = std::str::from_utf8(&digits[..len]).ok()?;
+    let c = u32::from_str_radix(number, radix)
+        .ok()
+        .and_then(char::from_u32)
+        .unwrap_or('.');
+    Some((c, bytes.len() - digits.len() + len + 1))
 }
 
 /// Whether `count` digits starting with `first` can be a payment card's number. Card networks
@@ -899,6 +983,61 @@ mod tests {
         ] {
             assert_eq!(r.redact_error(prose), prose);
         }
+    }
+
+    /// Found by review: once a scheme could be followed by a percent-encoded or HTML-escaped
+    /// space, encoded prose after it was judged as written: a punctuation's escape gave the
+    /// word its digits and length (`token%20expired%2C%20retry`, `the token&nbsp;doesn&#39;t
+    /// match`, `Token%20count%3A%203`), and an end tag glued to a word its length
+    /// (`<p>Basic&nbsp;plan</p>`). A run is now judged as the characters its escapes write,
+    /// up to an end tag; one that is a credential still goes whole.
+    #[test]
+    fn encoded_prose_after_a_scheme_keeps_its_words() {
+        let r = crate::sanitize::Redactor::default();
+        for prose in [
+            "token%20expired%2C%20retry",
+            "the%20token%20was%20revoked%3B%20sorry",
+            "msg=Token%20count%3A%203",
+            "Basic%20plan%2C%20monthly",
+            "the token&nbsp;doesn&#39;t match",
+            "the token&nbsp;isn&#x27;t valid",
+            "basic&nbsp;plan&#44; monthly",
+            "token&#160;expired&#46;",
+            "the token doesn&#39;t match",
+        ] {
+            assert_eq!(r.redact_error(prose), prose);
+        }
+        let html = |body: &str| {
+            r.redact_body(&crate::sanitize::BodyInput::new(
+                Some("text/html"),
+                body.as_bytes(),
+            ))
+        };
+        for page in [
+            "<p>Basic&nbsp;plan</p>",
+            "<td>Token&nbsp;count</td>",
+            "<li>Basic plan</li>",
+        ] {
+            assert_eq!(html(page).as_deref(), Some(page));
+        }
+        // A credential is judged without its escapes and its end tag, and goes with them.
+        for (text, want) in [
+            ("sent token%20x9Kq%2C ok", "sent token [REDACTED] ok"),
+            (
+                "sent Basic%20dXNlcjpwYXNz%3D ok",
+                "sent Basic [REDACTED] ok",
+            ),
+            (
+                "sent bearer&nbsp;abcdefgh&#33; ok",
+                "sent bearer [REDACTED] ok",
+            ),
+        ] {
+            assert_eq!(r.redact_error(text), want, "{text}");
+        }
+        assert_eq!(
+            html("<td>Bearer&nbsp;abcdefghijkl</td>").as_deref(),
+            Some("<td>Bearer [REDACTED]")
+        );
     }
 
     /// Found by review: the password of a URL's userinfo (a database URL in a connection
