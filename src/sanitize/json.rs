@@ -1944,6 +1944,32 @@ mod tests {
         assert!(!out.contains("hunter"), "{out}");
     }
 
+    /// Found by review: an array's element was a long option whatever followed its dashes, so
+    /// a list's prose item opened with a dash took the next item for its value
+    /// (`["— PIN","1234"]`, `["– token","x"]`, `["-- my password","x"]`). An element is a
+    /// long option only as a command line's is: a name of a key's characters after the
+    /// dashes.
+    #[test]
+    fn prose_items_opened_with_a_dash_are_no_options() {
+        for plain in [
+            "{\"items\":[\"\u{2014} PIN\",\"1234\"]}",
+            "{\"items\":[\"\u{2013} token\",\"x\"]}",
+            r#"{"items":["-- my password","x"]}"#,
+            r#"{"items":["\u2014 password reset","x"]}"#,
+            r#"{"items":["--password?","x"]}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+        // Options whose names hold a key's characters still take their values.
+        assert_eq!(
+            run(
+                r#"["app","--db.password","x","--api_key","y","\u2014pin","1"]"#,
+                None
+            ),
+            r#"["app","--db.password","[REDACTED]","--api_key","[REDACTED]","\u2014pin","[REDACTED]"]"#
+        );
+    }
+
     /// Hostile JSON stays linear: a waiting value is moved at most once, by at most a short
     /// run of output, however many values wait, nest or are named late.
     #[test]

@@ -421,8 +421,8 @@ fn dash_at(bytes: &[u8], at: usize) -> Option<usize> {
 }
 
 /// The name of the long option `word` is (`--password`, `––password`, `—password`: its dashes
-/// spelled as [`option_values`] reads them), `None` when it is none or names a pair
-/// (`--password=x`).
+/// and name as [`option_values`] reads them), `None` when it is none, names a pair
+/// (`--password=x`) or is prose opened with a dash (`— PIN`, `-- my password`).
 pub(super) fn long_option_name(word: &str) -> Option<&str> {
     let bytes = word.as_bytes();
     let first = dash_at(bytes, 0)?;
@@ -432,7 +432,12 @@ pub(super) fn long_option_name(word: &str) -> Option<&str> {
         None => return None,
     };
     let name = &word[start..];
-    (!name.is_empty() && !name.contains('=')).then_some(name)
+    let key_shaped = (2..=64).contains(&name.len())
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    key_shaped.then_some(name)
 }
 
 /// Whether `word` starts with a dash, as [`option_values`] reads one: an option's.
