@@ -385,7 +385,8 @@ struct Argv {
 
 /// Whether a string, as written, may be a word [`Parser::argv_word`] reads: an option (a dash,
 /// plain, Unicode's or escaped, or any escape), or a MySQL client's name (see
-/// [`super::mysql::is_client`]: its last path part starts with an `m`, in any case).
+/// [`super::mysql::is_client`]: its last path part starts with an `m`, in any case, or with
+/// an escape, `bin\u002fmysql`, split at its `\`).
 fn may_be_argv_word(raw: &str) -> bool {
     let bytes = raw.as_bytes();
     if matches!(
@@ -398,7 +399,11 @@ fn may_be_argv_word(raw: &str) -> bool {
         .rsplit(|&b| b == b'/' || b == b'\\')
         .next()
         .unwrap_or(bytes);
-    matches!(name.first(), Some(b'm' | b'M'))
+    match name.first() {
+        Some(b'm' | b'M') => true,
+        Some(b'u') => bytes.len() > name.len() && bytes[bytes.len() - name.len() - 1] == b'\\',
+        _ => false,
+    }
 }
 
 /// Tokenizer state; see [`redact_json`].
@@ -1970,6 +1975,33 @@ mod tests {
         );
     }
 
+    /// Found by review: fd50321's look at an array's string before decoding it split a path at
+    /// a `\` that starts an escape, so a client whose path has an escaped `/` or letter
+    /// (`"/usr/bin\u002fmysql"`, as encoders that escape `/` write it) was no longer read
+    /// as one, and its `-p` kept the password (decoded first, it was one before fd50321).
+    #[test]
+    fn a_client_named_after_an_escape_in_an_array() {
+        for (input, want) in [
+            (
+                r#"["/usr/bin\u002fmysql","-phunter2"]"#,
+                r#"["/usr/bin\u002fmysql","-p[REDACTED]"]"#,
+            ),
+            (
+                r#"{"command":["/usr/bin/\u006dysqldump"],"args":["-p","hunter2"]}"#,
+                r#"{"command":["/usr/bin/\u006dysqldump"],"args":["-p","[REDACTED]"]}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        // Other escaped paths' words stay.
+        for plain in [
+            r#"["C:\\users","-p","2222"]"#,
+            r#"["a\u002fuser","-p","2222"]"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
     /// Hostile JSON stays linear: a waiting value is moved at most once, by at most a short
     /// run of output, however many values wait, nest or are named late.
     #[test]
@@ -1990,6 +2022,7 @@ mod tests {
             ("[", r#"["mysql","-px",["-p","#, "1"),
             ("[", r#"{"command":["mysql"],"args":["-p","x"],"#, "1]"),
             ("", r#"{"a":["mysql","-px",{"b":["-p",["#, "1"),
+            ("[", r#""a\u002fu\u002fmysql","-p","#, "1]"),
         ] {
             let n = (128 << 10) / unit.len();
             let mut text = String::from(open);
