@@ -742,6 +742,115 @@ proptest! {
         let _ = redactor.redact_cut_query(&text);
     }
 
+    /// The credential after an authorization scheme never leaks, whatever the scheme's case
+    /// and however the spaces around it are written (plainly, as a no-break space, a JSON
+    /// escape, percent-encoded once or twice, an HTML reference with or without leading
+    /// zeros, a form's `+`), as a text body, an error, a page, a JSON string and a form's
+    /// value, raw or encoded.
+    #[test]
+    fn scheme_credentials_never_leak(
+        scheme in select(vec!["Bearer", "bearer", "BASIC", "basic", "Token", "token", "bEaReR"]),
+        before in select(vec![" ", "\u{a0}", "\\u0020", "%20", "%2520", "&nbsp;", "&#32;", "&#x0020;", "&#0032;"]),
+        after in select(vec![
+            " ", "\t", "\u{a0}", "\\u0020", "\\u00A0", "%20", "%09", "%C2%A0", "%2520", "&nbsp;",
+            "&NonBreakingSpace;", "&Tab;", "&#32;", "&#x20;", "&#x0020;", "&#00032;", "&#160;",
+            "&#x00a0;", "+", " %20",
+        ]),
+        core in "[A-Za-z0-9]{6,12}",
+        end in select(vec!["", " ok", "%20ok", "&nbsp;ok", "</td>", "&n=1", "%2C%20ok"]),
+        how in select(vec!["text", "error", "html", "json", "form", "form encoded"]),
+    ) {
+        let line = format!("sent{before}{scheme}{after}SECRET{core}9{end}");
+        let redactor = Redactor::default();
+        let out = match how {
+            "error" => redactor.redact_error(&line),
+            "html" => {
+                let page = format!("<td>{line}</td>");
+                redactor.redact_body(&BodyInput::new(Some("text/html"), page.as_bytes())).unwrap_or_default()
+            }
+            how => {
+                let (body, ct) = sent_as(&line, how);
+                redactor.redact_body(&BodyInput::new(Some(ct), body.as_bytes())).unwrap_or_default()
+            }
+        };
+        prop_assert!(!out.contains("SECRET"), "leaked {core:?}\ninput: {line}\noutput: {out}");
+    }
+
+    /// Prose written with its spaces and punctuation escaped (percent-encoded, HTML
+    /// references, JSON escapes, a form's `+`), the schemes `token` and `basic` among its
+    /// words in small letters, keeps every word, as an error, a JSON string and a page.
+    #[test]
+    fn encoded_prose_after_schemes_keeps_its_words(
+        words in prop::collection::vec((
+            select(vec![
+                "the", "token", "basic", "expired", "usage", "plan", "is", "invalid", "sent", "ok",
+                "count", "auth", "failed", "retry", "doesn", "t", "was", "revoked", "again", "fine",
+            ]),
+            select(vec!["", "", "%2C", "%21", "%2E", "%3B", "%27", "&#39;", "&#x27;", "&#44;", "&period;", "&excl;"]),
+            select(vec![" ", "%20", "&nbsp;", "&#32;", "&#x0020;", "&#160;", "%C2%A0", "%2520", "+", "\\u0020", "\u{a0}"]),
+        ), 1..12),
+        how in select(vec!["error", "json", "html"]),
+    ) {
+        let text: String = words.iter().map(|(word, mark, space)| format!("{word}{mark}{space}")).collect();
+        let redactor = Redactor::default();
+        match how {
+            "error" => prop_assert_eq!(redactor.redact_error(&text), text),
+            "json" => {
+                let (body, ct) = sent_as(&text, "json");
+                let out = redactor.redact_body(&BodyInput::new(Some(ct), body.as_bytes()));
+                prop_assert_eq!(out.as_deref(), Some(body.as_str()));
+            }
+            _ => {
+                let page = format!("<p>{text}</p>");
+                let out = redactor.redact_body(&BodyInput::new(Some("text/html"), page.as_bytes()));
+                prop_assert_eq!(out.as_deref(), Some(page.as_str()));
+            }
+        }
+    }
+
+    /// Text made of the pieces the day's rules read (schemes, escaped spaces cut short,
+    /// Unicode's dashes, MySQL clients and their `-p`, argv arrays) with multibyte characters
+    /// beside them never panics, cut anywhere, as a text body, an error, a page, a JSON string,
+    /// a JSON array of its pieces, a query and a form body.
+    #[test]
+    fn scheme_dash_and_argv_pieces_never_panic(
+        parts in prop::collection::vec(select(vec![
+            "Bearer", "basic", "TOKEN", "%", "%2", "%20", "%25", "%2520", "%C2%A0", "%C2", "&", "&#", "&#x",
+            "&#x0020;", "&#0", "&nbsp", ";", "é", "😀", "\u{2014}", "\u{2013}", "\u{2010}", "\u{2212}", "-", "--",
+            "-p", "\\u2014", "\\u002d", "\\u00", "\\", "mysql", "MYSQL.EXE", ".exe", "/", "[", "]", "\"", ",",
+            " ", "+", "<", "</", "password", "pin", "x1y2", "\n", "=",
+        ]), 0..40),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let text: String = parts.concat();
+        let redactor = Redactor::default();
+        let json = serde_json::to_string(&serde_json::json!({ "log": text })).unwrap();
+        let argv = serde_json::to_string(&serde_json::json!({ "args": parts })).unwrap();
+        for (body, ct) in [
+            (text.as_str(), "text/plain"),
+            (text.as_str(), "text/html"),
+            (json.as_str(), "application/json"),
+            (argv.as_str(), "application/json"),
+            (text.as_str(), "application/x-www-form-urlencoded"),
+        ] {
+            let bytes = body.as_bytes();
+            let end = cut.index(bytes.len() + 1);
+            let input = BodyInput {
+                content_type: Some(ct),
+                content_encoding: None,
+                bytes: &bytes[..end],
+                total_len: bytes.len() as u64,
+                truncated: end < bytes.len(),
+                route: None,
+            };
+            let _ = redactor.redact_body(&input);
+            let _ = redactor.redact_body(&BodyInput::new(Some(ct), bytes));
+        }
+        let _ = redactor.redact_error(&text);
+        let _ = redactor.redact_query(&text);
+        let _ = redactor.redact_cut_query(&text);
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256), ct in select(vec![
         "application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "",
