@@ -2002,6 +2002,27 @@ mod tests {
         }
     }
 
+    /// The README's limits of argv arrays, as it states them: a client's arguments before its
+    /// name stay, an array after a client's in its object is its arguments whatever it holds,
+    /// and prose that glues an em dash to a key's name loses the next word.
+    #[test]
+    fn argv_limits_as_the_readme_states_them() {
+        for plain in [
+            r#"{"args":["-phunter2"],"command":["mysql"]}"#,
+            r#"["mysql",["-p","x"]]"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+        assert_eq!(
+            run(r#"{"db":["mysql","postgres"],"flags":["-prod"]}"#, None),
+            r#"{"db":["mysql","postgres"],"flags":["-p[REDACTED]"]}"#
+        );
+        assert_eq!(
+            run(r#"{"log":"the \u2014password flag"}"#, None),
+            "{\"log\":\"the \u{2014}password [REDACTED]\"}"
+        );
+    }
+
     /// Hostile JSON stays linear: a waiting value is moved at most once, by at most a short
     /// run of output, however many values wait, nest or are named late.
     #[test]
