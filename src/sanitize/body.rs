@@ -1097,7 +1097,7 @@ mod redact_body_tests {
             ("password&equals;&comma;Zq9", "password&equals;[REDACTED]"),
             (
                 "{&quot;password&quot;&colon; &lt;Zq9}",
-                "{&quot;password&quot;&colon; [REDACTED]",
+                "{&quot;password&quot;&colon; [REDACTED]}",
             ),
             // An empty value before what plainly follows one keeps what follows.
             (

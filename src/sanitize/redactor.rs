@@ -460,7 +460,7 @@ mod tests {
         );
         assert_eq!(
             r.redact_error(r#"LoginRequest { user: "ann", password: "hunter2", pin: 1234 }"#),
-            r#"LoginRequest { user: "ann", password: [REDACTED], pin: [REDACTED]"#
+            r#"LoginRequest { user: "ann", password: [REDACTED], pin: [REDACTED] }"#
         );
         assert_eq!(
             r.redact_error("connect failed: url=db?user=app&password=hunter2"),

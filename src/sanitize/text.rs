@@ -297,6 +297,7 @@ fn before_a_separator(bytes: &[u8]) -> bool {
 fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut reread = 0_usize;
+    let mut enclosing = Enclosing::default();
     for caps in KEY_SEPARATOR.captures_iter(text) {
         let (Some(all), Some(key)) = (caps.get(0), caps.get(1)) else {
             continue;
@@ -311,7 +312,8 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
         let end = if inside.is_some() && reread > text.len() {
             text.len()
         } else {
-            start + value_len(&text[start..])
+            let closer = enclosing.closer_at(text.as_bytes(), start);
+            start + value_len(&text[start..], closer)
         };
         match (inside, spans.last_mut()) {
             (Some(_), Some(last)) if start <= last.1 => {
@@ -383,7 +385,7 @@ fn option_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize
         }
         let rest = &text[start..];
         let len = match rest.as_bytes()[0] {
-            b'"' | b'\'' => value_len(rest),
+            b'"' | b'\'' => value_len(rest, None),
             _ => rest
                 .bytes()
                 .position(|b| b.is_ascii_whitespace())
@@ -510,10 +512,11 @@ fn merged(
 /// character references (`&quot;value&quot;`), its quote written twice in any of them;
 /// an object or list (`{…}`, `[…]`) to its closing bracket, or the end of the text when it has
 /// none. Any other value runs to the end of the line or the next `&`, `,`, `;`, `<` (see
-/// [`unquoted_len`] for references): the value of `Authorization: Basic dXNlcg==` has a space
+/// [`unquoted_len`] for references), or to `closer`, the quote or bracket that closes what the
+/// pair sits in (see [`Closer`]): the value of `Authorization: Basic dXNlcg==` has a space
 /// in it, and over-redacting prose is harmless while stopping at the first space could leak a
 /// second word.
-fn value_len(rest: &str) -> usize {
+fn value_len(rest: &str, closer: Option<Closer>) -> usize {
     let bytes = rest.as_bytes();
     match bytes.first() {
         Some(&quote @ (b'"' | b'\'')) => {
@@ -525,7 +528,7 @@ fn value_len(rest: &str) -> usize {
                     // Written twice, it is one inside the value: `'it''s'`, `"a""b"` (YAML's
                     // single quotes, SQL, CSV, .NET connection strings).
                     b if b == quote && bytes.get(i + 1) == Some(&quote) => i += 2,
-                    b if b == quote => return past_quote(rest, i + 1),
+                    b if b == quote => return past_quote(rest, i + 1, closer),
                     _ => i += 1,
                 }
             }
@@ -534,7 +537,7 @@ fn value_len(rest: &str) -> usize {
         // Then on to where any value ends: a password may start with a bracket (`[x9]Kq!`).
         Some(b'{' | b'[') => {
             let closed = bracketed_len(bytes);
-            closed + unquoted_tail_len(&rest[closed..])
+            closed + unquoted_tail_len(&rest[closed..], closer)
         }
         // Quoted inside a quoted string: `\"value\"`.
         Some(b'\\') if matches!(bytes.get(1), Some(b'"' | b'\'')) => {
@@ -553,7 +556,7 @@ fn value_len(rest: &str) -> usize {
                         from = at + 4;
                         continue;
                     }
-                    return past_quote(rest, at + 2);
+                    return past_quote(rest, at + 2, closer);
                 }
                 from = at + 1;
             }
@@ -574,7 +577,7 @@ fn value_len(rest: &str) -> usize {
                         from = after + close.len();
                         continue;
                     }
-                    return past_quote(rest, after);
+                    return past_quote(rest, after, closer);
                 }
                 from = at + 1;
             }
@@ -597,7 +600,7 @@ fn value_len(rest: &str) -> usize {
                                 Some((c, twice, w)) if c == quote && w == wraps => {
                                     from = at + len + twice;
                                 }
-                                _ => return past_quote(rest, at + len),
+                                _ => return past_quote(rest, at + len, closer),
                             }
                         }
                         _ if matches!(bytes[at], b'\n' | b'\r') => return at,
@@ -614,9 +617,9 @@ fn value_len(rest: &str) -> usize {
                 }
                 rest.len()
             }
-            _ => unquoted_len(rest),
+            _ => unquoted_len(rest, closer),
         },
-        _ => unquoted_len(rest),
+        _ => unquoted_len(rest, closer),
     }
 }
 
@@ -625,7 +628,7 @@ fn value_len(rest: &str) -> usize {
 /// it is quoted with written into it unescaped), which then goes on as an unquoted value
 /// does. What follows a value that its quote closes is a space, a line's end, or a
 /// separator or bracket of what the pair sits in.
-fn past_quote(rest: &str, closed: usize) -> usize {
+fn past_quote(rest: &str, closed: usize, closer: Option<Closer>) -> usize {
     let glued = spelled_char(rest.as_bytes(), closed).is_some_and(|(c, _)| {
         !c.is_whitespace()
             && !matches!(
@@ -634,7 +637,7 @@ fn past_quote(rest: &str, closed: usize) -> usize {
             )
     });
     if glued {
-        closed + unquoted_tail_len(&rest[closed..])
+        closed + unquoted_tail_len(&rest[closed..], closer)
     } else {
         closed
     }
@@ -645,11 +648,12 @@ fn past_quote(rest: &str, closed: usize) -> usize {
 /// (`href="/reset?token=abc">`, `title='key: abc' class=…`). A quote inside the value
 /// (`pa"ss`) does not end it. A character reference is the character it stands for: one inside
 /// the value (`ab&quot;cd`, `caf&#233;`) does not end it, `&amp;` (a query's `&`, escaped) and
-/// `&lt;` do, and `&quot;&gt;` closes an attribute as `">` does. The value's first character
-/// is the value's unless it plainly follows an empty one (see [`leading_len`]).
-fn unquoted_len(rest: &str) -> usize {
+/// `&lt;` do, and `&quot;&gt;` closes an attribute as `">` does; `closer` ends it too (see
+/// [`unquoted_tail_len`]). The value's first character is the value's unless it plainly
+/// follows an empty one (see [`leading_len`]).
+fn unquoted_len(rest: &str, closer: Option<Closer>) -> usize {
     let first = leading_len(rest.as_bytes());
-    first + unquoted_tail_len(&rest[first..])
+    first + unquoted_tail_len(&rest[first..], closer)
 }
 
 /// The length of the character an unquoted value starts with, when it is the value's though
@@ -715,15 +719,38 @@ fn pair_at(bytes: &[u8], at: usize) -> bool {
         && matches!(spelled_char(bytes, at + len), Some(('=', _)))
 }
 
-/// [`unquoted_len`] past the value's first character.
-fn unquoted_tail_len(rest: &str) -> usize {
+/// [`unquoted_len`] past the value's first character. `closer` ends the value too, where it
+/// closes what the pair sits in (see [`Closer::ends_at`]); a bracket of its kind opened inside
+/// the value is the value's, and so is the closer that closes it (`(password=f(x)y)`).
+fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
     let bytes = rest.as_bytes();
+    let close = closer.map(|closer| closer.byte);
+    let open = closer.and_then(Closer::opener);
+    let mut depth = 0_usize;
     let mut from = 0;
-    while let Some(at) = bytes[from..]
-        .iter()
-        .position(|b| matches!(b, b'\r' | b'\n' | b'&' | b',' | b';' | b'<' | b'"' | b'\''))
-    {
+    while let Some(at) = bytes[from..].iter().position(|&b| {
+        matches!(b, b'\r' | b'\n' | b'&' | b',' | b';' | b'<' | b'"' | b'\'')
+            || Some(b) == close
+            || Some(b) == open
+    }) {
         let at = from + at;
+        if let Some(closer) = closer {
+            if Some(bytes[at]) == open {
+                depth += 1;
+                from = at + 1;
+                continue;
+            }
+            if bytes[at] == closer.byte && depth > 0 {
+                depth -= 1;
+                from = at + 1;
+                continue;
+            }
+            if bytes[at] == closer.byte
+                && let Some(end) = closer.ends_at(bytes, at)
+            {
+                return end;
+            }
+        }
         let Some((c, len)) = spelled_char(bytes, at) else {
             return at;
         };
@@ -743,6 +770,174 @@ fn unquoted_tail_len(rest: &str) -> usize {
         from = at + len;
     }
     rest.len()
+}
+
+/// The quote or bracket that closes what a pair sits in: the innermost one opened before its
+/// key on its line and not closed before its value (`{"note":"password: x"}`, `(token=x)`,
+/// `'pin=1'`, `{\"note\":\"password=x\"}`), which an unquoted value must not run past: the
+/// text after it holds no secret, and without it a document is no longer one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Closer {
+    /// `"`, `'`, `)`, `]` or `}`.
+    byte: u8,
+    /// A quote written after a backslash, `\"`, as in JSON quoted inside a string.
+    escaped: bool,
+}
+
+impl Closer {
+    /// The bracket this one closes, `None` for a quote.
+    fn opener(self) -> Option<u8> {
+        match self.byte {
+            b')' => Some(b'('),
+            b']' => Some(b'['),
+            b'}' => Some(b'{'),
+            _ => None,
+        }
+    }
+
+    /// Where a value ends when this closer, found at `at` inside it, closes what its pair sits
+    /// in: before the closer (and its backslash, when escaped) and the blanks before it. It
+    /// closes it only when written as it was opened and not glued to more of the value: what
+    /// follows it, past other closers and a sentence's `.`, `!` or `?`, is the end, whitespace,
+    /// or a separator that ends a value anyway (`,`, `;`, `&`, `<`). Else it is the value's:
+    /// `(password=a)b)` or `"password=ab".c"` goes whole. The look is bounded.
+    fn ends_at(self, bytes: &[u8], at: usize) -> Option<usize> {
+        const LONGEST_LOOK: usize = 16;
+        let backslashed = at > 0 && bytes[at - 1] == b'\\';
+        let end = match (self.escaped, backslashed) {
+            (true, true) => at - 1,
+            (false, false) => at,
+            _ => return None,
+        };
+        let mut after = at + 1;
+        while after - at <= LONGEST_LOOK
+            && bytes.get(after).is_some_and(|b| {
+                matches!(
+                    b,
+                    b'"' | b'\'' | b')' | b']' | b'}' | b'>' | b'.' | b'!' | b'?' | b'\\'
+                )
+            })
+        {
+            after += 1;
+        }
+        let closes = match bytes.get(after) {
+            None => after - at <= LONGEST_LOOK,
+            Some(b) => {
+                after - at <= LONGEST_LOOK
+                    && (b.is_ascii_whitespace() || matches!(b, b',' | b';' | b'&' | b'<'))
+            }
+        };
+        closes.then(|| {
+            let blanks = bytes[..end]
+                .iter()
+                .rev()
+                .take_while(|b| matches!(b, b' ' | b'\t'))
+                .count();
+            end - blanks
+        })
+    }
+
+    /// The index of this closer's kind in [`Enclosing`]'s counts.
+    fn kind(self) -> usize {
+        match (self.byte, self.escaped) {
+            (b'"', false) => 0,
+            (b'\'', false) => 1,
+            (b'"', true) => 2,
+            (b'\'', true) => 3,
+            (b')', _) => 4,
+            (b']', _) => 5,
+            _ => 6,
+        }
+    }
+}
+
+/// The quotes and brackets open at a point of a text, read once from its start as the pairs
+/// are found in order: [`Enclosing::closer_at`] reads on from where it stopped. A line's end
+/// closes them all. A `'` opens only after no letter or digit and closes only before none
+/// (`don't`, `it's` are words); a closer closes what is open of its kind, and what was opened
+/// after that.
+#[derive(Debug, Default)]
+struct Enclosing {
+    open: Vec<Closer>,
+    /// How many of each kind are open: a closer of no open kind is told without a search.
+    counts: [usize; 7],
+    read: usize,
+}
+
+impl Enclosing {
+    /// The closer of what the pair whose value starts at `at` sits in, reading `bytes` on to
+    /// `at`; `at` only grows from call to call.
+    fn closer_at(&mut self, bytes: &[u8], at: usize) -> Option<Closer> {
+        let plain = |byte| Closer {
+            byte,
+            escaped: false,
+        };
+        let mut i = self.read;
+        while i < at {
+            match bytes[i] {
+                b'\n' | b'\r' => {
+                    self.open.clear();
+                    self.counts = [0; 7];
+                }
+                b'\\' => match bytes.get(i + 1) {
+                    Some(&quote @ (b'"' | b'\'')) => {
+                        self.toggle(Closer {
+                            byte: quote,
+                            escaped: true,
+                        });
+                        i += 1;
+                    }
+                    Some(b'\\') => i += 1,
+                    _ => {}
+                },
+                b'"' => self.toggle(plain(b'"')),
+                b'\'' => {
+                    let quote = plain(b'\'');
+                    let word_before = i > 0 && bytes[i - 1].is_ascii_alphanumeric();
+                    let word_after = bytes.get(i + 1).is_some_and(u8::is_ascii_alphanumeric);
+                    if self.counts[quote.kind()] > 0 && !word_after {
+                        self.close(quote);
+                    } else if !word_before {
+                        self.push(quote);
+                    }
+                }
+                b'(' => self.push(plain(b')')),
+                b'[' => self.push(plain(b']')),
+                b'{' => self.push(plain(b'}')),
+                byte @ (b')' | b']' | b'}') => self.close(plain(byte)),
+                _ => {}
+            }
+            i += 1;
+        }
+        self.read = i;
+        self.open.last().copied()
+    }
+
+    fn toggle(&mut self, closer: Closer) {
+        if self.counts[closer.kind()] > 0 {
+            self.close(closer);
+        } else {
+            self.push(closer);
+        }
+    }
+
+    fn push(&mut self, closer: Closer) {
+        self.counts[closer.kind()] += 1;
+        self.open.push(closer);
+    }
+
+    /// Closes the innermost open `closer` and all opened after it; nothing when none is open.
+    fn close(&mut self, closer: Closer) {
+        if self.counts[closer.kind()] == 0 {
+            return;
+        }
+        while let Some(last) = self.open.pop() {
+            self.counts[last.kind()] -= 1;
+            if last == closer {
+                break;
+            }
+        }
+    }
 }
 
 /// The byte at `at` as a character, or the character a reference there stands for, and its
@@ -990,6 +1185,73 @@ mod tests {
         assert_eq!(
             run("secret='x y' next=1", false),
             "secret=[REDACTED] next=1"
+        );
+    }
+
+    /// Found by review: an unquoted value ran past the closing quote or bracket of what its
+    /// pair sits in (`{"note":"password: hunter2"}` was stored `{"note":"password: [REDACTED]`,
+    /// a document no longer). A closer that matches an opener before the key, and is not glued
+    /// to more of the value, ends the value; anything else runs on, as before.
+    #[test]
+    fn closers_opened_before_the_key_stay() {
+        for (input, want) in [
+            (
+                r#"{"note":"password: hunter2"}"#,
+                r#"{"note":"password: [REDACTED]"}"#,
+            ),
+            (
+                r#"x {"msg":"user=ann password=hunter2","n":1} y"#,
+                r#"x {"msg":"user=ann password=[REDACTED]","n":1} y"#,
+            ),
+            (
+                "login (password=hunter2) failed",
+                "login (password=[REDACTED]) failed",
+            ),
+            ("x 'token=abc' y", "x 'token=[REDACTED]' y"),
+            ("[secret: x]", "[secret: [REDACTED]]"),
+            (
+                "LoginRequest { user: ann, password: hunter2 }",
+                "LoginRequest { user: ann, password: [REDACTED] }",
+            ),
+            (
+                r#"msg={\"note\":\"password=hunter2\"} next"#,
+                r#"msg={\"note\":\"password=[REDACTED]\"} next"#,
+            ),
+            ("<p>password: x</p>", "<p>password: [REDACTED]</p>"),
+            // A closer glued to more of the value is the value's: the secret goes whole.
+            ("(password=a)b) x", "(password=[REDACTED]) x"),
+            ("(password=f(x) y) z", "(password=[REDACTED]) z"),
+            (r#""password=ab"cd" x"#, r#""password=[REDACTED]" x"#),
+            (r#""password=ab".cd" x"#, r#""password=[REDACTED]" x"#),
+            // No opener before the key, or one closed before it: the value runs on.
+            ("password=hunter2) x", "password=[REDACTED]"),
+            ("(a) password=hunter2) x", "(a) password=[REDACTED]"),
+            (r#""a" password=hunter2"} x"#, r#""a" password=[REDACTED]"#),
+            ("don't password=hunter2') x", "don't password=[REDACTED]"),
+            // A value quoted itself runs to its own quote, as before.
+            (
+                r#"{"m":"password='a b' c"}"#,
+                r#"{"m":"password=[REDACTED] c"}"#,
+            ),
+        ] {
+            assert_eq!(run(input, false), want, "{input}");
+        }
+        let r = crate::sanitize::Redactor::default();
+        assert_eq!(
+            r.redact_body(&crate::sanitize::BodyInput::new(
+                Some("application/json"),
+                br#"{"log":"login (password=hunter2) failed","n":1}"#,
+            ))
+            .as_deref(),
+            Some(r#"{"log":"login (password=[REDACTED]) failed","n":1}"#)
+        );
+        assert_eq!(
+            r.redact_query(r#"q={"title":"Token:+none"}&n=1"#),
+            r#"q={"title":"Token:+[REDACTED]"}&n=1"#
+        );
+        assert_eq!(
+            r.redact_query("q=%7B%22note%22%3A%22password%3A%20hunter2%22%7D&n=1"),
+            r#"q={"note":"password:+[REDACTED]"}&n=1"#
         );
     }
 
@@ -1243,6 +1505,16 @@ mod tests {
             r#"<i name=pin value="a"b">c<b>"#,
             // Each tag's quote spelled otherwise than the next one's: no look finds its quote.
             r#"<i name=pin value="a">&lt;i name=pin value=&quot;a&quot;&gt;"#,
+            // Values inside quotes and brackets opened before their keys, their closers glued
+            // to more of the value, nested in it or many in a row; openers never closed.
+            r#"{"m":"pin=a".b"#,
+            "(pin=a)b(pin=(x) ",
+            "'pin=a'b 'x' don't ",
+            r#"\"pin=a\"x\\"#,
+            r#"(pin=a)"'!?.)]}>)"'!?.)]}>)"'!?.)]} "#,
+            "((([[[{{{\"'pin=x ",
+            "pin=))))]]]]}}}}",
+            "(pin=((((((((((((((((x",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
@@ -1250,6 +1522,17 @@ mod tests {
             let took = started.elapsed();
             assert!(took.as_secs() < 10, "{unit:?}: {took:?}");
             assert!(out.contains("[REDACTED]"), "{unit:?}");
+        }
+        // One run of closers glued to a letter at its end: each closer looks past the run for
+        // what follows it, and the look is bounded.
+        for (opener, closers) in [("(", ")"), ("\"", "\"}"), ("'", "'.!"), ("\\\"", "\\\"")] {
+            let closers = closers.repeat((128 << 10) / closers.len());
+            let text = format!("{opener}pin=x{closers}y");
+            let started = std::time::Instant::now();
+            let out = run(&text, false);
+            let took = started.elapsed();
+            assert!(took.as_secs() < 10, "{opener}: {took:?}");
+            assert!(out.ends_with("pin=[REDACTED]"), "{opener}");
         }
     }
 
