@@ -720,17 +720,16 @@ fn pair_at(bytes: &[u8], at: usize) -> bool {
 }
 
 /// [`unquoted_len`] past the value's first character. `closer` ends the value too, where it
-/// closes what the pair sits in (see [`Closer::ends_at`]); a bracket of its kind opened inside
-/// the value is the value's, and so is the closer that closes it (`(password=f(x)y)`).
+/// closes what the pair sits in (see [`Closer::ends_value`]); a bracket of its kind opened
+/// inside the value is the value's, and so is the closer that closes it (`(password=f(x)y)`).
 fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
     let bytes = rest.as_bytes();
-    let close = closer.map(|closer| closer.byte);
     let open = closer.and_then(Closer::opener);
     let mut depth = 0_usize;
     let mut from = 0;
     while let Some(at) = bytes[from..].iter().position(|&b| {
         matches!(b, b'\r' | b'\n' | b'&' | b',' | b';' | b'<' | b'"' | b'\'')
-            || Some(b) == close
+            || closer.is_some_and(|closer| closer.may_start(b))
             || Some(b) == open
     }) {
         let at = from + at;
@@ -740,15 +739,15 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
                 from = at + 1;
                 continue;
             }
-            if bytes[at] == closer.byte && depth > 0 {
-                depth -= 1;
-                from = at + 1;
-                continue;
-            }
-            if bytes[at] == closer.byte
-                && let Some(end) = closer.ends_at(bytes, at)
-            {
-                return end;
+            if let Some((end, after)) = closer.written_at(bytes, at) {
+                if depth > 0 {
+                    depth -= 1;
+                    from = after;
+                    continue;
+                }
+                if let Some(end) = Closer::ends_value(bytes, end, after) {
+                    return end;
+                }
             }
         }
         let Some((c, len)) = spelled_char(bytes, at) else {
@@ -774,17 +773,37 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
 
 /// The quote or bracket that closes what a pair sits in: the innermost one opened before its
 /// key on its line and not closed before its value (`{"note":"password: x"}`, `(token=x)`,
-/// `'pin=1'`, `{\"note\":\"password=x\"}`), which an unquoted value must not run past: the
-/// text after it holds no secret, and without it a document is no longer one.
+/// `'pin=1'`, `{\"note\":\"password=x\"}`, `{&quot;note&quot;:&quot;password: x&quot;}`),
+/// which an unquoted value must not run past: the text after it holds no secret, and without
+/// it a document is no longer one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Closer {
-    /// `"`, `'`, `)`, `]` or `}`.
+    /// `"`, `'`, `` ` `` (a Markdown code span), `)`, `]` or `}`.
     byte: u8,
-    /// A quote written after a backslash, `\"`, as in JSON quoted inside a string.
-    escaped: bool,
+    /// How the quote is written; a bracket is written plainly.
+    written: Written,
+}
+
+/// How a quote is written, in the text as it came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Written {
+    Plain,
+    /// After a backslash, `\"`, as in JSON quoted inside a string.
+    Backslashed,
+    /// As a JSON escape, `\u0022`, as .NET's encoder writes a quote in a string.
+    JsonEscape,
+    /// As a character reference, `&quot;` (or `\u0026quot;`), wrapped in so many `&amp;`s.
+    Reference(usize),
 }
 
 impl Closer {
+    fn plain(byte: u8) -> Self {
+        Self {
+            byte,
+            written: Written::Plain,
+        }
+    }
+
     /// The bracket this one closes, `None` for a quote.
     fn opener(self) -> Option<u8> {
         match self.byte {
@@ -795,38 +814,60 @@ impl Closer {
         }
     }
 
-    /// Where a value ends when this closer, found at `at` inside it, closes what its pair sits
-    /// in: before the closer (and its backslash, when escaped) and the blanks before it. It
-    /// closes it only when written as it was opened and not glued to more of the value: what
-    /// follows it, past other closers and a sentence's `.`, `!` or `?`, is the end, whitespace,
-    /// or a separator that ends a value anyway (`,`, `;`, `&`, `<`). Else it is the value's:
-    /// `(password=a)b)` or `"password=ab".c"` goes whole. The look is bounded.
-    fn ends_at(self, bytes: &[u8], at: usize) -> Option<usize> {
-        const LONGEST_LOOK: usize = 16;
+    /// Whether this closer, written as it is, may start with `b`.
+    fn may_start(self, b: u8) -> bool {
+        match self.written {
+            Written::Plain | Written::Backslashed => b == self.byte,
+            Written::JsonEscape => b == b'\\',
+            Written::Reference(_) => matches!(b, b'&' | b'\\'),
+        }
+    }
+
+    /// Where this closer, written as it was opened, is at `at`: where the value would end
+    /// before it (its backslash too, when backslashed) and where it ends.
+    fn written_at(self, bytes: &[u8], at: usize) -> Option<(usize, usize)> {
         let backslashed = at > 0 && bytes[at - 1] == b'\\';
-        let end = match (self.escaped, backslashed) {
-            (true, true) => at - 1,
-            (false, false) => at,
-            _ => return None,
-        };
-        let mut after = at + 1;
-        while after - at <= LONGEST_LOOK
-            && bytes.get(after).is_some_and(|b| {
+        match self.written {
+            Written::Plain => (bytes[at] == self.byte && !backslashed).then_some((at, at + 1)),
+            Written::Backslashed => {
+                (bytes[at] == self.byte && backslashed).then_some((at - 1, at + 1))
+            }
+            Written::JsonEscape => {
+                (json_escaped_quote(bytes, at) == Some(self.byte)).then_some((at, at + 6))
+            }
+            Written::Reference(wraps) => match char_ref_wrapped(bytes, at) {
+                Some((c, len, w)) if c == char::from(self.byte) && w == wraps => {
+                    Some((at, at + len))
+                }
+                _ => None,
+            },
+        }
+    }
+
+    /// Where a value ends when a closer found in it, from `end` to `after`, closes what its
+    /// pair sits in: at `end`, less the blanks before it. It closes it only when not glued to
+    /// more of the value: what follows it, past other closers, a `/` and a sentence's `.`, `!`
+    /// or `?`, is the end, whitespace, a tag's `>` or a separator that ends a value anyway
+    /// (`,`, `;`, `&`, `<`).
+    /// Else it is the value's: `(password=a)b)` or `"password=ab".c"` goes whole. The look is
+    /// bounded.
+    fn ends_value(bytes: &[u8], end: usize, after: usize) -> Option<usize> {
+        const LONGEST_LOOK: usize = 16;
+        let mut next = after;
+        while next - after < LONGEST_LOOK
+            && bytes.get(next).is_some_and(|b| {
                 matches!(
                     b,
-                    b'"' | b'\'' | b')' | b']' | b'}' | b'>' | b'.' | b'!' | b'?' | b'\\'
+                    b'"' | b'\'' | b'`' | b')' | b']' | b'}' | b'/' | b'.' | b'!' | b'?' | b'\\'
                 )
             })
         {
-            after += 1;
+            next += 1;
         }
-        let closes = match bytes.get(after) {
-            None => after - at <= LONGEST_LOOK,
-            Some(b) => {
-                after - at <= LONGEST_LOOK
-                    && (b.is_ascii_whitespace() || matches!(b, b',' | b';' | b'&' | b'<'))
-            }
-        };
+        let closes = next - after < LONGEST_LOOK
+            && bytes.get(next).is_none_or(|b| {
+                b.is_ascii_whitespace() || matches!(b, b',' | b';' | b'&' | b'<' | b'>')
+            });
         closes.then(|| {
             let blanks = bytes[..end]
                 .iter()
@@ -839,15 +880,29 @@ impl Closer {
 
     /// The index of this closer's kind in [`Enclosing`]'s counts.
     fn kind(self) -> usize {
-        match (self.byte, self.escaped) {
-            (b'"', false) => 0,
-            (b'\'', false) => 1,
-            (b'"', true) => 2,
-            (b'\'', true) => 3,
-            (b')', _) => 4,
-            (b']', _) => 5,
-            _ => 6,
+        let written = match self.written {
+            Written::Plain => 0,
+            Written::Backslashed => 1,
+            Written::JsonEscape => 2,
+            Written::Reference(wraps) => 3 + wraps.min(2),
+        };
+        match self.byte {
+            b')' => 0,
+            b']' => 1,
+            b'}' => 2,
+            b'"' => 3 + written,
+            b'`' => 15,
+            _ => 9 + written,
         }
+    }
+}
+
+/// The quote `\u0022` or `\u0027` at `at` stands for.
+fn json_escaped_quote(bytes: &[u8], at: usize) -> Option<u8> {
+    match bytes.get(at..at + 6)? {
+        b"\\u0022" => Some(b'"'),
+        b"\\u0027" => Some(b'\''),
+        _ => None,
     }
 }
 
@@ -859,8 +914,9 @@ impl Closer {
 #[derive(Debug, Default)]
 struct Enclosing {
     open: Vec<Closer>,
-    /// How many of each kind are open: a closer of no open kind is told without a search.
-    counts: [usize; 7],
+    /// How many of each kind ([`Closer::kind`]) are open: a closer of no open kind is told
+    /// without a search.
+    counts: [usize; 16],
     read: usize,
 }
 
@@ -868,56 +924,63 @@ impl Enclosing {
     /// The closer of what the pair whose value starts at `at` sits in, reading `bytes` on to
     /// `at`; `at` only grows from call to call.
     fn closer_at(&mut self, bytes: &[u8], at: usize) -> Option<Closer> {
-        let plain = |byte| Closer {
-            byte,
-            escaped: false,
-        };
         let mut i = self.read;
         while i < at {
+            let mut len = 1;
             match bytes[i] {
                 b'\n' | b'\r' => {
                     self.open.clear();
-                    self.counts = [0; 7];
+                    self.counts = [0; 16];
                 }
-                b'\\' => match bytes.get(i + 1) {
-                    Some(&quote @ (b'"' | b'\'')) => {
-                        self.toggle(Closer {
-                            byte: quote,
-                            escaped: true,
-                        });
-                        i += 1;
-                    }
-                    Some(b'\\') => i += 1,
-                    _ => {}
-                },
-                b'"' => self.toggle(plain(b'"')),
-                b'\'' => {
-                    let quote = plain(b'\'');
-                    let word_before = i > 0 && bytes[i - 1].is_ascii_alphanumeric();
-                    let word_after = bytes.get(i + 1).is_some_and(u8::is_ascii_alphanumeric);
-                    if self.counts[quote.kind()] > 0 && !word_after {
-                        self.close(quote);
-                    } else if !word_before {
-                        self.push(quote);
+                b @ (b'&' | b'\\') => {
+                    if let Some((quote @ ('"' | '\''), found, wraps)) = char_ref_wrapped(bytes, i) {
+                        len = found;
+                        let written = Written::Reference(wraps);
+                        self.quote(bytes, i, len, quote as u8, written);
+                    } else if b == b'\\' {
+                        if let Some(quote) = json_escaped_quote(bytes, i) {
+                            len = 6;
+                            self.quote(bytes, i, len, quote, Written::JsonEscape);
+                        } else if let Some(&next @ (b'"' | b'\'' | b'\\')) = bytes.get(i + 1) {
+                            len = 2;
+                            if next != b'\\' {
+                                self.quote(bytes, i, len, next, Written::Backslashed);
+                            }
+                        }
                     }
                 }
-                b'(' => self.push(plain(b')')),
-                b'[' => self.push(plain(b']')),
-                b'{' => self.push(plain(b'}')),
-                byte @ (b')' | b']' | b'}') => self.close(plain(byte)),
+                quote @ (b'"' | b'\'' | b'`') => self.quote(bytes, i, len, quote, Written::Plain),
+                b'(' => self.push(Closer::plain(b')')),
+                b'[' => self.push(Closer::plain(b']')),
+                b'{' => self.push(Closer::plain(b'}')),
+                byte @ (b')' | b']' | b'}') => self.close(Closer::plain(byte)),
                 _ => {}
             }
-            i += 1;
+            i += len;
         }
         self.read = i;
         self.open.last().copied()
     }
 
-    fn toggle(&mut self, closer: Closer) {
-        if self.counts[closer.kind()] > 0 {
-            self.close(closer);
-        } else {
-            self.push(closer);
+    /// The quote `byte` written `len` bytes at `at`: it closes an open one written so, or
+    /// opens one. A `'` next to a word is an apostrophe on that side.
+    fn quote(&mut self, bytes: &[u8], at: usize, len: usize, byte: u8, written: Written) {
+        let quote = Closer { byte, written };
+        let is_open = self.counts[quote.kind()] > 0;
+        if byte != b'\'' {
+            if is_open {
+                self.close(quote);
+            } else {
+                self.push(quote);
+            }
+            return;
+        }
+        let word_before = at > 0 && bytes[at - 1].is_ascii_alphanumeric();
+        let word_after = bytes.get(at + len).is_some_and(u8::is_ascii_alphanumeric);
+        if is_open && !word_after {
+            self.close(quote);
+        } else if !word_before {
+            self.push(quote);
         }
     }
 
@@ -933,7 +996,7 @@ impl Enclosing {
         }
         while let Some(last) = self.open.pop() {
             self.counts[last.kind()] -= 1;
-            if last == closer {
+            if last.kind() == closer.kind() {
                 break;
             }
         }
@@ -1208,6 +1271,8 @@ mod tests {
                 "login (password=[REDACTED]) failed",
             ),
             ("x 'token=abc' y", "x 'token=[REDACTED]' y"),
+            // A Markdown code span.
+            ("run `token=abc`.", "run `token=[REDACTED]`."),
             ("[secret: x]", "[secret: [REDACTED]]"),
             (
                 "LoginRequest { user: ann, password: hunter2 }",
@@ -1253,6 +1318,44 @@ mod tests {
             r.redact_query("q=%7B%22note%22%3A%22password%3A%20hunter2%22%7D&n=1"),
             r#"q={"note":"password:+[REDACTED]"}&n=1"#
         );
+    }
+
+    /// The quotes of what a pair sits in written as character references (JSON escaped into
+    /// HTML) or JSON escapes (.NET's encoder) end an unquoted value as plain ones do, when the
+    /// value's closer is written as its opener was.
+    #[test]
+    fn escaped_closers_opened_before_the_key_stay() {
+        for (input, want) in [
+            (
+                "{&quot;note&quot;:&quot;password: hunter2&quot;} x",
+                "{&quot;note&quot;:&quot;password: [REDACTED]&quot;} x",
+            ),
+            (
+                r"{\u0022note\u0022:\u0022password: hunter2\u0022} x",
+                r"{\u0022note\u0022:\u0022password: [REDACTED]\u0022} x",
+            ),
+            (
+                "<a data-x=\"{&quot;m&quot;:&quot;token=abc&quot;}\">y</a>",
+                "<a data-x=\"{&quot;m&quot;:&quot;token=[REDACTED]&quot;}\">y</a>",
+            ),
+            ("x &#39;token=abc&#39; y", "x &#39;token=[REDACTED]&#39; y"),
+            (
+                "{&amp;quot;m&amp;quot;:&amp;quot;pin=1&amp;quot;} x",
+                "{&amp;quot;m&amp;quot;:&amp;quot;pin=[REDACTED]&amp;quot;} x",
+            ),
+            // Written otherwise than opened, or glued to more of the value: it runs on.
+            ("&quot;password: ab\"} x", "&quot;password: [REDACTED]"),
+            (
+                "&quot;password: ab&quot;c&quot;} x",
+                "&quot;password: [REDACTED]&quot;} x",
+            ),
+            (
+                "don&#39;t password=ab&#39;) x",
+                "don&#39;t password=[REDACTED]",
+            ),
+        ] {
+            assert_eq!(run(input, false), want, "{input}");
+        }
     }
 
     /// A command line's long option takes the next word as its value (`--password hunter2`,
@@ -1515,6 +1618,12 @@ mod tests {
             "((([[[{{{\"'pin=x ",
             "pin=))))]]]]}}}}",
             "(pin=((((((((((((((((x",
+            // The same, their quotes written as references, JSON escapes or backquotes.
+            "{&quot;m&quot;:&quot;pin=a&quot;b ",
+            r"{\u0022m\u0022:\u0022pin=a\u0022b \u0022",
+            "&#39;pin=a&#39;b don&#39;t &#39;",
+            "`pin=a`b ` ",
+            "&amp;quot;pin=&amp;amp;quot;x &amp;#39;",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
@@ -1525,7 +1634,14 @@ mod tests {
         }
         // One run of closers glued to a letter at its end: each closer looks past the run for
         // what follows it, and the look is bounded.
-        for (opener, closers) in [("(", ")"), ("\"", "\"}"), ("'", "'.!"), ("\\\"", "\\\"")] {
+        for (opener, closers) in [
+            ("(", ")"),
+            ("\"", "\"}"),
+            ("'", "'.!"),
+            ("\\\"", "\\\""),
+            ("\\u0022", "\\u0022"),
+            ("`", "`"),
+        ] {
             let closers = closers.repeat((128 << 10) / closers.len());
             let text = format!("{opener}pin=x{closers}y");
             let started = std::time::Instant::now();
