@@ -335,11 +335,13 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
 /// dashes and the space after it may be JSON escapes (`\u002d\u002dpassword\u0020…`, as an
 /// encoder that escapes `-` writes a command line), and so may what it follows (`\n`, `\"`);
 /// its dashes may be Unicode's, as typographic substitution writes them: two (`––password`)
-/// or one en or em dash for both (`—password`).
+/// or one en or em dash for both (`—password`). The word ends before the closer of what the
+/// option sits in (`cmd="app --password x"`, see [`Closer`]).
 fn option_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, usize)> {
     const LONGEST_KEY: usize = 64;
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
+    let mut enclosing = Enclosing::default();
     let mut from = 0;
     while let Some(found) = memchr::memchr3(b'-', b'\\', UNICODE_DASH_LEAD, &bytes[from..]) {
         let at = from + found;
@@ -386,15 +388,47 @@ fn option_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize
         let rest = &text[start..];
         let len = match rest.as_bytes()[0] {
             b'"' | b'\'' => value_len(rest, None),
-            _ => rest
-                .bytes()
-                .position(|b| b.is_ascii_whitespace())
-                .unwrap_or(rest.len()),
+            _ => {
+                let word = rest
+                    .bytes()
+                    .position(|b| b.is_ascii_whitespace())
+                    .unwrap_or(rest.len());
+                match enclosing.closer_at(bytes, start) {
+                    Some(closer) => closed_word_len(rest.as_bytes(), word, closer),
+                    None => word,
+                }
+            }
         };
         spans.push((start, start + len));
         from = start + len;
     }
     spans
+}
+
+/// The length of the word of `word` bytes at the start of `bytes`, an option's value, up to
+/// `closer` where it closes what the option sits in (see [`Closer::ends_value`]); a bracket
+/// of its kind opened inside the word is the word's, and so is the closer that closes it.
+fn closed_word_len(bytes: &[u8], word: usize, closer: Closer) -> usize {
+    let open = closer.opener();
+    let mut depth = 0_usize;
+    let mut at = 0;
+    while at < word {
+        if Some(bytes[at]) == open {
+            depth += 1;
+        } else if closer.may_start(bytes[at])
+            && let Some((end, after)) = closer.written_at(bytes, at)
+        {
+            if depth > 0 {
+                depth -= 1;
+            } else if let Some(end) = Closer::ends_value(bytes, end, after) {
+                return end;
+            }
+            at = after;
+            continue;
+        }
+        at += 1;
+    }
+    word
 }
 
 /// The first byte of the UTF-8 of each [`is_option_dash`].
@@ -1358,6 +1392,34 @@ mod tests {
         }
     }
 
+    /// A long option's value written with a space is the next word, and ends before the
+    /// closer of what the option sits in as a pair's value does (`cmd="app --password x"`
+    /// lost its `"`).
+    #[test]
+    fn option_values_keep_the_closers_opened_before_them() {
+        for (input, want) in [
+            (
+                r#"cmd="app --password hunter2" next=1"#,
+                r#"cmd="app --password [REDACTED]" next=1"#,
+            ),
+            (
+                "x $(app --password hunter2) y",
+                "x $(app --password [REDACTED]) y",
+            ),
+            ("run '--token abc'.", "run '--token [REDACTED]'."),
+            (
+                "{&quot;cmd&quot;:&quot;app --pin 1234&quot;} x",
+                "{&quot;cmd&quot;:&quot;app --pin [REDACTED]&quot;} x",
+            ),
+            // Glued to more of the value, or no opener: the word goes whole.
+            ("(app --password a)b) x", "(app --password [REDACTED]) x"),
+            ("(app --password f(x)) x", "(app --password [REDACTED]) x"),
+            ("--password hunter2) x", "--password [REDACTED] x"),
+        ] {
+            assert_eq!(run(input, false), want, "{input}");
+        }
+    }
+
     /// A command line's long option takes the next word as its value (`--password hunter2`,
     /// quoted or not); `-p` is left alone: it is a port to ssh, curl's proxy and many more.
     #[test]
@@ -1623,6 +1685,10 @@ mod tests {
             r"{\u0022m\u0022:\u0022pin=a\u0022b \u0022",
             "&#39;pin=a&#39;b don&#39;t &#39;",
             "`pin=a`b ` ",
+            // Long options' values inside quotes and brackets.
+            "(a --pin a)b(a --pin (x) ",
+            "\"a --pin a\"x ' --pin a'.b ",
+            "(a --pin x)))))))))))))))))))))))))))))))))y ",
             "&amp;quot;pin=&amp;amp;quot;x &amp;#39;",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
