@@ -864,7 +864,7 @@ impl Closer {
         match self.written {
             Written::Plain => (bytes[at] == self.byte && !backslashed).then_some((at, at + 1)),
             Written::Backslashed => {
-                (bytes[at] == self.byte && backslashed).then_some((at - 1, at + 1))
+                (bytes[at] == self.byte && backslashed).then(|| (at - 1, at + 1))
             }
             Written::JsonEscape => {
                 (json_escaped_quote(bytes, at) == Some(self.byte)).then_some((at, at + 6))
@@ -1188,6 +1188,22 @@ pub(super) fn trim_cut_tail(text: &str) -> &str {
 mod tests {
     use super::super::keys::{DEFAULT_KEY_SUFFIXES, DEFAULT_KEYS};
     use super::*;
+
+    /// Found by a property test (json_shaped_text_never_panics): a backslashed quote opened
+    /// before a key and a plain quote at the start of the value's text made the closer's check
+    /// subtract from 0 (a panic in a debug build, a wrong offset in a release one).
+    #[test]
+    fn a_quote_at_the_start_of_a_value_after_a_backslashed_one() {
+        let r = crate::sanitize::Redactor::default();
+        for text in [r#"\""pin"=,"#, r#"\"pin="x"#, r#"\"password=""#] {
+            let _ = r.redact_error(text);
+            let _ = r.redact_query(text);
+            let _ = r.redact_body(&crate::sanitize::BodyInput::new(
+                Some("text/plain"),
+                text.as_bytes(),
+            ));
+        }
+    }
 
     /// The characters past ASCII an element's name may hold are the ones `start_tags` looks
     /// for before it picks the Unicode patterns: were a name to hold one it does not look for,
