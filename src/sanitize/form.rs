@@ -110,10 +110,11 @@ fn redact_value(rules: &Rules, decoded: &str, cut: bool) -> Option<String> {
 }
 
 /// Whether a decoded value may hold what the text rules read and the value patterns do not:
-/// pairs, a JSON document's members, or a command line's options (`--password hunter2`,
+/// pairs (`key=value`, `key: value`), a JSON document's members, or a command line's options (`--password hunter2`,
 /// MySQL's `-phunter2`).
 fn holds_pairs(text: &str) -> bool {
     text.contains('=')
+        || text.contains(':')
         || super::text::may_hold_long_option(text)
         || document_at(text.as_bytes(), 0).is_some()
         || super::mysql::may_hold_password(text)
@@ -355,6 +356,36 @@ mod tests {
         ] {
             assert_eq!(r.redact_query(query), stored, "{query}");
         }
+    }
+
+    /// Found by review: a value holding `key: value` with no `=` (a search box's
+    /// `password: hunter2`, a pasted `[api_key: x]`) was read by the value patterns only, and
+    /// kept its secret. A value with a `:` goes through the pair rules too; search syntax and
+    /// times without a secret stay as they came.
+    #[test]
+    fn colon_pairs_in_values_lose_their_secret() {
+        let r = Redactor::default();
+        for query in [
+            "q=password:+hunter2",
+            "q=password%3A%20hunter2&n=1",
+            "d=%5Bapi_key:+hunter2%5D",
+            "q=note+token:hunter2",
+        ] {
+            let stored = r.redact_query(query);
+            assert!(!stored.contains("hunter2"), "{query}: {stored}");
+            assert!(stored.contains("[REDACTED]"), "{query}: {stored}");
+        }
+        for kept in [
+            "q=status:open+author:ann",
+            "t=10:00&d=2026-12-06T10:00:00Z",
+            "u=https://example.com/x",
+        ] {
+            assert_eq!(r.redact_query(kept), kept);
+        }
+        assert_eq!(
+            run("a=1&f=password:+hunter2", false),
+            "a=1&f=password:+[REDACTED]"
+        );
     }
 
     /// Found by review: a JSON document in a query's or form's value, percent-encoded or
