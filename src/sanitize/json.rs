@@ -384,26 +384,15 @@ struct Argv {
 }
 
 /// Whether a string, as written, may be a word [`Parser::argv_word`] reads: an option (a dash,
-/// plain, Unicode's or escaped, or any escape), or a MySQL client's name (see
-/// [`super::mysql::is_client`]: its last path part starts with an `m`, in any case, or with
-/// an escape, `bin\u002fmysql`, split at its `\`).
+/// plain, Unicode's or escaped, or any escape), or a MySQL client's name, perhaps by its path
+/// (see [`super::mysql::may_end_in_client`]: told by its last letter, so that a path written
+/// with escapes, `"/usr/bin\u002fmysql"`, needs no decoding to be told).
 fn may_be_argv_word(raw: &str) -> bool {
     let bytes = raw.as_bytes();
-    if matches!(
+    matches!(
         bytes.first(),
         Some(b'-' | b'\\') | Some(&super::text::UNICODE_DASH_LEAD)
-    ) {
-        return true;
-    }
-    let name = bytes
-        .rsplit(|&b| b == b'/' || b == b'\\')
-        .next()
-        .unwrap_or(bytes);
-    match name.first() {
-        Some(b'm' | b'M') => true,
-        Some(b'u') => bytes.len() > name.len() && bytes[bytes.len() - name.len() - 1] == b'\\',
-        _ => false,
-    }
+    ) || super::mysql::may_end_in_client(bytes)
 }
 
 /// Tokenizer state; see [`redact_json`].

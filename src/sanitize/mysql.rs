@@ -30,6 +30,18 @@ const CLIENTS: &[&str] = &[
     "mariadb-show",
 ];
 
+/// The last letters of [`CLIENTS`] and of `.exe`, in small letters: a word that ends
+/// otherwise names no client. A test holds it to the list.
+const CLIENT_LAST_LETTERS: &[u8] = b"lpnktwbe";
+
+/// Whether a word as written (a JSON string's raw contents) may end in a client's name, quotes
+/// and parentheses after it aside: a look before [`is_client`] that needs no decoding.
+pub(super) fn may_end_in_client(raw: &[u8]) -> bool {
+    raw.iter()
+        .rposition(|b| !matches!(b, b'"' | b'\'' | b'`' | b')' | b'\\'))
+        .is_some_and(|at| CLIENT_LAST_LETTERS.contains(&raw[at].to_ascii_lowercase()))
+}
+
 /// Whether `text` may give a MySQL client a password: it holds `-p` and a client's name, in
 /// small letters or, with `.exe`, in any case. A look for callers that send only some text
 /// to the pair rules.
@@ -173,6 +185,21 @@ mod tests {
     fn text(body: &str) -> String {
         let input = BodyInput::new(Some("text/plain"), body.as_bytes());
         Redactor::default().redact_body(&input).unwrap_or_default()
+    }
+
+    /// `may_end_in_client` knows the last letter of every client, and of `.exe`.
+    #[test]
+    fn every_clients_last_letter_is_looked_for() {
+        for client in super::CLIENTS.iter().chain(&["MYSQL.EXE", "mariadb.exe"]) {
+            let last = client.as_bytes()[client.len() - 1].to_ascii_lowercase();
+            assert!(super::CLIENT_LAST_LETTERS.contains(&last), "{client}");
+            assert!(super::may_end_in_client(client.as_bytes()), "{client}");
+            assert!(super::may_end_in_client(
+                format!("/usr/bin/{client}\\\"").as_bytes()
+            ));
+        }
+        assert!(!super::may_end_in_client(b"b\\u00e9"));
+        assert!(!super::may_end_in_client(b"SKU-00001"));
     }
 
     /// Found by review: `mysql -phunter2`, the way MySQL's documentation and most scripts
