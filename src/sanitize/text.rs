@@ -945,6 +945,19 @@ fn json_escaped_quote(bytes: &[u8], at: usize) -> Option<u8> {
 /// closes them all. A `'` opens only after no letter or digit and closes only before none
 /// (`don't`, `it's` are words); a closer closes what is open of its kind, and what was opened
 /// after that.
+/// The bytes [`Enclosing::closer_at`] reads: line ends, quotes, brackets, and the `&` and `\\`
+/// that may start one written as a reference or an escape.
+const ENCLOSING: [bool; 256] = {
+    let mut table = [false; 256];
+    let bytes = b"\n\r&\\\"'`([{)]}";
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 #[derive(Debug, Default)]
 struct Enclosing {
     open: Vec<Closer>,
@@ -960,6 +973,14 @@ impl Enclosing {
     fn closer_at(&mut self, bytes: &[u8], at: usize) -> Option<Closer> {
         let mut i = self.read;
         while i < at {
+            // Most bytes open, close or end nothing: skipped by a table, not the match below.
+            match bytes[i..at].iter().position(|&b| ENCLOSING[usize::from(b)]) {
+                Some(skip) => i += skip,
+                None => {
+                    i = at;
+                    break;
+                }
+            }
             let mut len = 1;
             match bytes[i] {
                 b'\n' | b'\r' => {
