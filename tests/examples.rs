@@ -91,6 +91,9 @@ async fn a_plain_hyper_server_records_path_peer_status_and_latency() {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body)))
             .unwrap();
+        // A connection takes its next request once it has finished the last one's: hyper's
+        // `send_request` refuses one sent before ("connection was not ready").
+        sender.ready().await.unwrap();
         let response = sender.send_request(request).await.unwrap();
         assert_eq!(response.status(), want);
         response.into_body().collect().await.unwrap();
