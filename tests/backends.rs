@@ -815,41 +815,16 @@ async fn html_form_fields_are_redacted(t: Arc<TestDb>) {
     assert_eq!(stored["page"], page, "{json}");
 }
 
-/// Secrets the sanitizer once stored, each sent to a real server and read back from the row:
-/// a redirect's query encoded twice, a Kubernetes env quoted as a JSON string, MySQL's
-/// `-phunter2`, and a multipart field name encoded twice. What must stay, stays.
-async fn secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted(t: Arc<TestDb>) {
-    let db = t.migrated().await;
+/// Sends each `(method, path, content type, body)` to a real server over TCP through a layer of
+/// the default settings and returns the stored rows, in order: a path may hold a query.
+async fn sent_rows<const N: usize>(
+    db: &sea_orm::DatabaseConnection,
+    requests: [(&str, String, Option<&str>, String); N],
+) -> Vec<tower_audit::entity::audit_log::Model> {
     let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
     let server = Server::start(app(layer)).await;
     let client = client();
-    let query = "redirect=https%253A%252F%252Fx%252Fcb%253Ftoken%253DSECRET1\
-        &next=%2Fcb%3Fpassword%253DSECRET2&page=%252Fa%253Fb%253D1";
-    let json = r#"{"env":"[{\"name\":\"DB_PASSWORD\",\"value\":\"SECRET3\"},{\"name\":\"PORT\",\"value\":\"80\"}]","cmd":"mysql -uroot -pSECRET4 shop"}"#;
-    let text = "mysqldump -uroot -p SECRET5 shop | ssh -p 2222 backup 'cat > shop.sql'";
-    let multipart = "--XyZ\r\nContent-Disposition: form-data; name=\"pass%2577ord\"\r\n\r\n\
-        SECRET6\r\n--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--XyZ--";
-    for (method, path, content_type, body) in [
-        ("GET", format!("/orders/1?{query}"), None, String::new()),
-        (
-            "POST",
-            "/orders/2".to_owned(),
-            Some("application/json"),
-            json.to_owned(),
-        ),
-        (
-            "POST",
-            "/upload".to_owned(),
-            Some("text/plain"),
-            text.to_owned(),
-        ),
-        (
-            "POST",
-            "/upload".to_owned(),
-            Some("multipart/form-data; boundary=XyZ"),
-            multipart.to_owned(),
-        ),
-    ] {
+    for (method, path, content_type, body) in requests {
         let mut request = http::Request::builder()
             .method(method)
             .uri(server.url(&path));
@@ -860,8 +835,47 @@ async fn secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted(t: 
         assert!(status.is_success(), "{path}: {status}");
     }
     shutdown(guard).await;
-    let rows = rows(&db).await;
-    assert_eq!(rows.len(), 4);
+    let rows = rows(db).await;
+    assert_eq!(rows.len(), N);
+    rows
+}
+
+/// Secrets the sanitizer once stored, each sent to a real server and read back from the row:
+/// a redirect's query encoded twice, a Kubernetes env quoted as a JSON string, MySQL's
+/// `-phunter2`, and a multipart field name encoded twice. What must stay, stays.
+async fn secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let query = "redirect=https%253A%252F%252Fx%252Fcb%253Ftoken%253DSECRET1\
+        &next=%2Fcb%3Fpassword%253DSECRET2&page=%252Fa%253Fb%253D1";
+    let json = r#"{"env":"[{\"name\":\"DB_PASSWORD\",\"value\":\"SECRET3\"},{\"name\":\"PORT\",\"value\":\"80\"}]","cmd":"mysql -uroot -pSECRET4 shop"}"#;
+    let text = "mysqldump -uroot -p SECRET5 shop | ssh -p 2222 backup 'cat > shop.sql'";
+    let multipart = "--XyZ\r\nContent-Disposition: form-data; name=\"pass%2577ord\"\r\n\r\n\
+        SECRET6\r\n--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--XyZ--";
+    let rows = sent_rows(
+        &db,
+        [
+            ("GET", format!("/orders/1?{query}"), None, String::new()),
+            (
+                "POST",
+                "/orders/2".to_owned(),
+                Some("application/json"),
+                json.to_owned(),
+            ),
+            (
+                "POST",
+                "/upload".to_owned(),
+                Some("text/plain"),
+                text.to_owned(),
+            ),
+            (
+                "POST",
+                "/upload".to_owned(),
+                Some("multipart/form-data; boundary=XyZ"),
+                multipart.to_owned(),
+            ),
+        ],
+    )
+    .await;
     assert_eq!(
         rows[0].query.as_deref(),
         Some(
@@ -897,9 +911,6 @@ async fn secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted(t: 
 /// `name` member goes; the text around it, and a document with nothing to redact, stay.
 async fn json_with_text_around_it_or_in_a_query_is_redacted_as_json(t: Arc<TestDb>) {
     let db = t.migrated().await;
-    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
-    let server = Server::start(app(layer)).await;
-    let client = client();
     let query = concat!(
         "f=%7B%22name%22%3A%22DB_PASSWORD%22%2C%22value%22%3A%22SECRET1%22%7D",
         // As a browser sends it: `"` is no URI character, braces are kept.
@@ -912,39 +923,31 @@ async fn json_with_text_around_it_or_in_a_query_is_redacted_as_json(t: Arc<TestD
         retry {\"user\":\"ann\",\"password\":\"SECRET5\"} later\n\
         got { \"name\": \"PORT\", \"value\": \"80\" } ok";
     let form = "a=1&f=%7B%22value%22%3A%22SECRET6%22%2C%22name%22%3A%22token%22%7D";
-    for (method, path, content_type, body) in [
-        ("GET", format!("/orders/1?{query}"), None, String::new()),
-        (
-            "POST",
-            "/orders/2".to_owned(),
-            Some("application/json"),
-            json.to_owned(),
-        ),
-        (
-            "POST",
-            "/upload".to_owned(),
-            Some("text/plain"),
-            text.to_owned(),
-        ),
-        (
-            "POST",
-            "/upload".to_owned(),
-            Some("application/x-www-form-urlencoded"),
-            form.to_owned(),
-        ),
-    ] {
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(server.url(&path));
-        if let Some(content_type) = content_type {
-            request = request.header("content-type", content_type);
-        }
-        let (status, _) = send(&client, request.body(full(body)).unwrap()).await;
-        assert!(status.is_success(), "{path}: {status}");
-    }
-    shutdown(guard).await;
-    let rows = rows(&db).await;
-    assert_eq!(rows.len(), 4);
+    let rows = sent_rows(
+        &db,
+        [
+            ("GET", format!("/orders/1?{query}"), None, String::new()),
+            (
+                "POST",
+                "/orders/2".to_owned(),
+                Some("application/json"),
+                json.to_owned(),
+            ),
+            (
+                "POST",
+                "/upload".to_owned(),
+                Some("text/plain"),
+                text.to_owned(),
+            ),
+            (
+                "POST",
+                "/upload".to_owned(),
+                Some("application/x-www-form-urlencoded"),
+                form.to_owned(),
+            ),
+        ],
+    )
+    .await;
     assert_eq!(
         rows[0].query.as_deref(),
         Some(

@@ -498,6 +498,37 @@ fn sent_as(line: &str, how: &str) -> (String, &'static str) {
     }
 }
 
+/// The body input of the first `end` bytes of a body of `ct`, as the capture cap cuts one.
+fn cut_input<'a>(ct: &'a str, bytes: &'a [u8], end: usize) -> BodyInput<'a> {
+    BodyInput {
+        content_type: Some(ct),
+        content_encoding: None,
+        bytes: &bytes[..end],
+        total_len: bytes.len() as u64,
+        truncated: end < bytes.len(),
+        route: None,
+    }
+}
+
+/// Runs `text`, and each `(body, content type)`, whole and cut at `cut`, through every entry
+/// point of the redactor: a property test that they never panic calls it.
+fn through_every_entry_point(
+    redactor: &Redactor,
+    text: &str,
+    bodies: &[(&str, &str)],
+    cut: prop::sample::Index,
+) {
+    for &(body, ct) in bodies {
+        let bytes = body.as_bytes();
+        let end = cut.index(bytes.len() + 1);
+        let _ = redactor.redact_body(&cut_input(ct, bytes, end));
+        let _ = redactor.redact_body(&BodyInput::new(Some(ct), bytes));
+    }
+    let _ = redactor.redact_error(text);
+    let _ = redactor.redact_query(text);
+    let _ = redactor.redact_cut_query(text);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -535,14 +566,7 @@ proptest! {
         };
         let bytes = body.as_bytes();
         let end = if whole { bytes.len() } else { cut.index(bytes.len() + 1) };
-        let input = BodyInput {
-            content_type: Some(ct),
-            content_encoding: None,
-            bytes: &bytes[..end],
-            total_len: bytes.len() as u64,
-            truncated: end < bytes.len(),
-            route: None,
-        };
+        let input = cut_input(ct, bytes, end);
         let out = Redactor::default().redact_body(&input).unwrap_or_default();
         for secret in &secrets {
             let Some(at) = body.find(secret.as_str()) else { continue };
@@ -599,14 +623,7 @@ proptest! {
         write(&doc, &mut json, &mut secrets);
         let bytes = json.as_bytes();
         let end = if whole { bytes.len() } else { cut.index(bytes.len() + 1) };
-        let input = BodyInput {
-            content_type: Some(ct),
-            content_encoding: None,
-            bytes: &bytes[..end],
-            total_len: bytes.len() as u64,
-            truncated: end < bytes.len(),
-            route: None,
-        };
+        let input = cut_input(ct, bytes, end);
         let out = Redactor::default().redact_body(&input).unwrap_or_default();
 
         for secret in &secrets {
@@ -652,14 +669,7 @@ proptest! {
         let (body, ct) = sent_as(&line, how);
         let bytes = body.as_bytes();
         let end = if whole { bytes.len() } else { cut.index(bytes.len() + 1) };
-        let input = BodyInput {
-            content_type: Some(ct),
-            content_encoding: None,
-            bytes: &bytes[..end],
-            total_len: bytes.len() as u64,
-            truncated: end < bytes.len(),
-            route: None,
-        };
+        let input = cut_input(ct, bytes, end);
         let out = Redactor::default().redact_body(&input).unwrap_or_default();
         // The part of it that was captured, six characters or more.
         let at = body.find(core.as_str()).unwrap_or(bytes.len());
@@ -719,27 +729,16 @@ proptest! {
         let text: String = parts.concat();
         let redactor = Redactor::default();
         let json = serde_json::to_string(&serde_json::json!({ "log": text })).unwrap();
-        for (body, ct) in [
-            (text.as_str(), "text/plain"),
-            (json.as_str(), "application/json"),
-            (text.as_str(), "application/x-www-form-urlencoded"),
-        ] {
-            let bytes = body.as_bytes();
-            let end = cut.index(bytes.len() + 1);
-            let input = BodyInput {
-                content_type: Some(ct),
-                content_encoding: None,
-                bytes: &bytes[..end],
-                total_len: bytes.len() as u64,
-                truncated: end < bytes.len(),
-                route: None,
-            };
-            let _ = redactor.redact_body(&input);
-            let _ = redactor.redact_body(&BodyInput::new(Some(ct), bytes));
-        }
-        let _ = redactor.redact_error(&text);
-        let _ = redactor.redact_query(&text);
-        let _ = redactor.redact_cut_query(&text);
+        through_every_entry_point(
+            &redactor,
+            &text,
+            &[
+                (text.as_str(), "text/plain"),
+                (json.as_str(), "application/json"),
+                (text.as_str(), "application/x-www-form-urlencoded"),
+            ],
+            cut,
+        );
     }
 
     /// The credential after an authorization scheme never leaks, whatever the scheme's case
@@ -826,29 +825,18 @@ proptest! {
         let redactor = Redactor::default();
         let json = serde_json::to_string(&serde_json::json!({ "log": text })).unwrap();
         let argv = serde_json::to_string(&serde_json::json!({ "args": parts })).unwrap();
-        for (body, ct) in [
-            (text.as_str(), "text/plain"),
-            (text.as_str(), "text/html"),
-            (json.as_str(), "application/json"),
-            (argv.as_str(), "application/json"),
-            (text.as_str(), "application/x-www-form-urlencoded"),
-        ] {
-            let bytes = body.as_bytes();
-            let end = cut.index(bytes.len() + 1);
-            let input = BodyInput {
-                content_type: Some(ct),
-                content_encoding: None,
-                bytes: &bytes[..end],
-                total_len: bytes.len() as u64,
-                truncated: end < bytes.len(),
-                route: None,
-            };
-            let _ = redactor.redact_body(&input);
-            let _ = redactor.redact_body(&BodyInput::new(Some(ct), bytes));
-        }
-        let _ = redactor.redact_error(&text);
-        let _ = redactor.redact_query(&text);
-        let _ = redactor.redact_cut_query(&text);
+        through_every_entry_point(
+            &redactor,
+            &text,
+            &[
+                (text.as_str(), "text/plain"),
+                (text.as_str(), "text/html"),
+                (json.as_str(), "application/json"),
+                (argv.as_str(), "application/json"),
+                (text.as_str(), "application/x-www-form-urlencoded"),
+            ],
+            cut,
+        );
     }
 
     #[test]
