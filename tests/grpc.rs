@@ -250,18 +250,11 @@ struct GrpcServer {
 
 impl GrpcServer {
     async fn start(service: DemoService, layer: Option<AuditLayer>) -> GrpcServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let incoming = TcpIncoming::from(listener);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let signal = async {
-            let _ = stopped.await;
-        };
         // Accepting gzip changes nothing for a client that does not compress.
         let service = DemoServer::new(service)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
-        let task = match layer {
+        Self::spawn(|incoming, signal| match layer {
             Some(layer) => tokio::spawn(
                 Server::builder()
                     .layer(layer)
@@ -273,28 +266,42 @@ impl GrpcServer {
                     .add_service(service)
                     .serve_with_incoming_shutdown(incoming, signal),
             ),
-        };
-        GrpcServer { addr, stop, task }
+        })
+        .await
     }
 
     /// The service's routes in an axum router beside a REST route, the layer on that router
     /// (as an app serving REST and gRPC on one port does): the layer runs after routing.
     async fn start_in_axum(service: DemoService, layer: AuditLayer) -> GrpcServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let incoming = TcpIncoming::from(listener);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let signal = async {
-            let _ = stopped.await;
-        };
         let router = axum::Router::new()
             .route("/health", axum::routing::get(|| async { "ok" }))
             .merge(tonic::service::Routes::new(DemoServer::new(service)).into_axum_router())
             .layer(layer);
-        let task = tokio::spawn(
-            Server::builder()
-                .add_routes(tonic::service::Routes::from(router))
-                .serve_with_incoming_shutdown(incoming, signal),
+        Self::spawn(|incoming, signal| {
+            tokio::spawn(
+                Server::builder()
+                    .add_routes(tonic::service::Routes::from(router))
+                    .serve_with_incoming_shutdown(incoming, signal),
+            )
+        })
+        .await
+    }
+
+    /// Listens on a free port and has `serve` serve it until the server is stopped.
+    async fn spawn(
+        serve: impl FnOnce(
+            TcpIncoming,
+            Pin<Box<dyn Future<Output = ()> + Send>>,
+        ) -> tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    ) -> GrpcServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = serve(
+            TcpIncoming::from(listener),
+            Box::pin(async {
+                let _ = stopped.await;
+            }),
         );
         GrpcServer { addr, stop, task }
     }
