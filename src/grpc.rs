@@ -202,11 +202,28 @@ impl GrpcFrames {
             // across chunks, is read a character at a time below.
             if text.group_len == 0 {
                 loop {
-                    let take = (rest.len() / 4).min((out.len() - len) / 3);
+                    // A payload's bytes are only counted down, never looked at: the whole
+                    // groups inside what is left of one are checked to be base64 and passed
+                    // over, undecoded. Trailers are read.
+                    // What was decoded is read first (the batch below starts `out` afresh).
+                    self.push(&out[..len]);
+                    let reading_trailers = self.web.as_deref().is_some_and(|web| web.reading);
+                    if !reading_trailers {
+                        let skip = usize::try_from(self.remaining / 3)
+                            .unwrap_or(usize::MAX)
+                            .min(rest.len() / 4);
+                        let skip = base64_run(&rest[..skip * 4]) / 4;
+                        self.remaining -= skip as u64 * 3;
+                        rest = &rest[skip * 4..];
+                    }
+                    // Then a prefix (three groups hold the end of a payload and the next
+                    // prefix), or trailers, decoded.
+                    let most = if reading_trailers { out.len() / 3 } else { 3 };
+                    let take = (rest.len() / 4).min(most);
                     let mut done = 0;
                     for (group, decoded) in rest[..take * 4]
                         .chunks_exact(4)
-                        .zip(out[len..len + take * 3].chunks_exact_mut(3))
+                        .zip(out[..take * 3].chunks_exact_mut(3))
                     {
                         let [a, b, c, d] = [0, 1, 2, 3].map(|i| SEXTETS[usize::from(group[i])]);
                         if (a | b | c | d) & 0xC0 != 0 {
@@ -219,12 +236,8 @@ impl GrpcFrames {
                         decoded.copy_from_slice(&n.to_be_bytes()[1..]);
                         done += 1;
                     }
-                    len += done * 3;
+                    len = done * 3;
                     rest = &rest[done * 4..];
-                    if len > out.len() - 3 {
-                        self.push(&out[..len]);
-                        len = 0;
-                    }
                     if done < take || take == 0 {
                         break;
                     }
@@ -256,6 +269,24 @@ impl GrpcFrames {
             web.text = Some(text);
         }
     }
+}
+
+/// How many of the first bytes of `bytes` are characters of base64's alphabet (no padding), in
+/// blocks of 64: each block is checked by a fold without an early exit, which the compiler reads
+/// many bytes at a time, and the first block that holds another byte ends the run (its bytes
+/// are left to the caller's decoding, which finds it).
+fn base64_run(bytes: &[u8]) -> usize {
+    let mut run = 0;
+    for block in bytes.chunks(64) {
+        let all = block.iter().fold(true, |all, &b| {
+            all & (b.is_ascii_alphanumeric() | (b == b'+') | (b == b'/'))
+        });
+        if !all {
+            break;
+        }
+        run += block.len();
+    }
+    run
 }
 
 /// The value of each character of base64's alphabet (`A`–`Z`, `a`–`z`, `0`–`9`, `+`, `/`), and
