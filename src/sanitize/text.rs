@@ -420,7 +420,7 @@ fn closed_word_len(bytes: &[u8], word: usize, closer: Closer) -> usize {
         {
             if depth > 0 {
                 depth -= 1;
-            } else if let Some(end) = Closer::ends_value(bytes, end, after) {
+            } else if let Some(end) = Closer::ends_value(bytes, end, after, closer.is_quote()) {
                 return end;
             }
             at = after;
@@ -779,7 +779,7 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
                     from = after;
                     continue;
                 }
-                if let Some(end) = Closer::ends_value(bytes, end, after) {
+                if let Some(end) = Closer::ends_value(bytes, end, after, closer.is_quote()) {
                     return end;
                 }
             }
@@ -848,6 +848,11 @@ impl Closer {
         }
     }
 
+    /// Whether this closer is a `"` or a `'`, which may end a tag's attribute before its `>`.
+    fn is_quote(self) -> bool {
+        matches!(self.byte, b'"' | b'\'')
+    }
+
     /// Whether this closer, written as it is, may start with `b`.
     fn may_start(self, b: u8) -> bool {
         match self.written {
@@ -881,27 +886,40 @@ impl Closer {
     /// Where a value ends when a closer found in it, from `end` to `after`, closes what its
     /// pair sits in: at `end`, less the blanks before it. It closes it only when not glued to
     /// more of the value: what follows it, past other closers, a `/` and a sentence's `.`, `!`
-    /// or `?`, is the end, whitespace, a tag's `>` or a separator that ends a value anyway
-    /// (`,`, `;`, `&`, `<`).
+    /// or `?`, is the end, whitespace, a tag's `>` after a quote (`quote`: the closer is one)
+    /// or a separator that ends a value anyway (`,`, `;`, `&`, `<`; not a reference to
+    /// another character, `&#233;`).
     /// Else it is the value's: `(password=a)b)` or `"password=ab".c"` goes whole. The look is
     /// bounded.
-    fn ends_value(bytes: &[u8], end: usize, after: usize) -> Option<usize> {
+    fn ends_value(bytes: &[u8], end: usize, after: usize, quote: bool) -> Option<usize> {
         const LONGEST_LOOK: usize = 16;
         let mut next = after;
-        while next - after < LONGEST_LOOK
-            && bytes.get(next).is_some_and(|b| {
-                matches!(
-                    b,
-                    b'"' | b'\'' | b'`' | b')' | b']' | b'}' | b'/' | b'.' | b'!' | b'?' | b'\\'
-                )
-            })
-        {
-            next += 1;
-        }
+        // A tag's `>` (or `&gt;`) follows a quote, this closer or the run's last but a `/`
+        // (`")>`, `"/>`); else it is glued (`(x)>cd`).
+        let mut last_quote = quote;
+        let spelled = loop {
+            let found = spelled_char(bytes, next);
+            match found {
+                Some((
+                    c @ ('"' | '\'' | '`' | ')' | ']' | '}' | '/' | '.' | '!' | '?' | '\\'),
+                    len,
+                )) if next + len - after <= LONGEST_LOOK => {
+                    if c != '/' {
+                        last_quote = matches!(c, '"' | '\'');
+                    }
+                    next += len;
+                }
+                _ => break found,
+            }
+        };
         let closes = next - after < LONGEST_LOOK
-            && bytes.get(next).is_none_or(|b| {
-                b.is_ascii_whitespace() || matches!(b, b',' | b';' | b'&' | b'<' | b'>')
-            });
+            && match spelled {
+                None => true,
+                Some(('>', _)) => last_quote,
+                // An `&` ends it where it ends a value anyway: a reference to a letter
+                // (`)&#233;cd`) is glued.
+                Some((c, _)) => c.is_ascii_whitespace() || matches!(c, ',' | ';' | '&' | '<'),
+            };
         closes.then(|| {
             let blanks = bytes[..end]
                 .iter()
@@ -1429,6 +1447,48 @@ mod tests {
         }
     }
 
+    /// Found by review: a closer followed by a `>` or a reference that ends no value
+    /// (`(password=ab)>cd`, `(password=ab)&#233;cd`) was taken for the end of what the pair
+    /// sits in, and the rest of the secret stayed. A `>` ends it only after a quote (a tag's
+    /// end), a reference only where it would end the value anyway.
+    #[test]
+    fn closers_glued_to_a_tag_end_or_a_reference_are_the_values() {
+        for (input, want) in [
+            ("(password=ab)>cd", "(password=[REDACTED]"),
+            ("[password=ab]>cd x", "[password=[REDACTED]"),
+            ("`token=ab`>cd", "`token=[REDACTED]"),
+            ("(password=ab)&#233;cd x", "(password=[REDACTED]"),
+            ("(password=ab)&eacute;cd x", "(password=[REDACTED]"),
+            ("(password=ab)&quot;cd x", "(password=[REDACTED]"),
+            ("(app --password ab)>cd", "(app --password [REDACTED]"),
+            (
+                "(app --password ab)&#233;cd x",
+                "(app --password [REDACTED] x",
+            ),
+            // A tag's end after a quote, or a reference that ends a value, still closes.
+            (
+                "<a title=\"(password=x)\">y</a>",
+                "<a title=\"(password=[REDACTED])\">y</a>",
+            ),
+            (
+                "<a title='(token=x)'/>y",
+                "<a title='(token=[REDACTED])'/>y",
+            ),
+            (
+                "<x data=\"{&quot;a&quot;:&quot;token=x&quot;}\">y</x>",
+                "<x data=\"{&quot;a&quot;:&quot;token=[REDACTED]&quot;}\">y</x>",
+            ),
+            (
+                "<x data=&quot;(token=x)&quot;&gt;y",
+                "<x data=&quot;(token=[REDACTED])&quot;&gt;y",
+            ),
+            ("(password=ab)&amp;x=1", "(password=[REDACTED])&amp;x=1"),
+            ("(password=ab)&x=1", "(password=[REDACTED])&x=1"),
+        ] {
+            assert_eq!(run(input, false), want, "{input}");
+        }
+    }
+
     /// A long option's value written with a space is the next word, and ends before the
     /// closer of what the option sits in as a pair's value does (`cmd="app --password x"`
     /// lost its `"`).
@@ -1726,6 +1786,8 @@ mod tests {
             "(a --pin a)b(a --pin (x) ",
             "\"a --pin a\"x ' --pin a'.b ",
             "(a --pin x)))))))))))))))))))))))))))))))))y ",
+            // Closers before a `>` or a reference, glued or not.
+            "(pin=a)>b(pin=a)&#233;b (pin=a)&quot;&gt;",
             "&amp;quot;pin=&amp;amp;quot;x &amp;#39;",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
@@ -1744,6 +1806,8 @@ mod tests {
             ("\\\"", "\\\""),
             ("\\u0022", "\\u0022"),
             ("`", "`"),
+            ("(", ")&quot;"),
+            ("(", ")&#41;"),
         ] {
             let closers = closers.repeat((128 << 10) / closers.len());
             let text = format!("{opener}pin=x{closers}y");
