@@ -756,10 +756,15 @@ fn pair_at(bytes: &[u8], at: usize) -> bool {
 /// [`unquoted_len`] past the value's first character. `closer` ends the value too, where it
 /// closes what the pair sits in (see [`Closer::ends_value`]); a bracket of its kind opened
 /// inside the value is the value's, and so is the closer that closes it (`(password=f(x)y)`).
+/// A bracket's closer followed by another unmatched one before the value's end is in doubt:
+/// the last one ends it, or none when that one is glued to more of the value.
 fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
     let bytes = rest.as_bytes();
     let open = closer.and_then(Closer::opener);
     let mut depth = 0_usize;
+    // Where a bracket's closer would end the value: the last one at its depth, as one
+    // followed by another of its kind may be the value's (`(password=ab) cd) x`).
+    let mut bracket_end = None;
     let mut from = 0;
     while let Some(at) = bytes[from..].iter().position(|&b| {
         matches!(b, b'\r' | b'\n' | b'&' | b',' | b';' | b'<' | b'"' | b'\'')
@@ -779,13 +784,19 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
                     from = after;
                     continue;
                 }
-                if let Some(end) = Closer::ends_value(bytes, end, after, closer.is_quote()) {
+                let ends = Closer::ends_value(bytes, end, after, closer.is_quote());
+                if open.is_some() {
+                    bracket_end = ends;
+                    from = after;
+                    continue;
+                }
+                if let Some(end) = ends {
                     return end;
                 }
             }
         }
         let Some((c, len)) = spelled_char(bytes, at) else {
-            return at;
+            return bracket_end.unwrap_or(at);
         };
         let closes = match c {
             '"' | '\'' => {
@@ -798,11 +809,11 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
             _ => matches!(c, '\r' | '\n' | '&' | ',' | ';' | '<'),
         };
         if closes {
-            return at;
+            return bracket_end.unwrap_or(at);
         }
         from = at + len;
     }
-    rest.len()
+    bracket_end.unwrap_or(rest.len())
 }
 
 /// The quote or bracket that closes what a pair sits in: the innermost one opened before its
@@ -1489,6 +1500,34 @@ mod tests {
         }
     }
 
+    /// Found by review: a bracket's closer followed by a space ended the value though another
+    /// closer of its kind, unmatched, followed on: `(password=ab) cd) x` kept ` cd)`. In
+    /// doubt the whole run goes: the value ends before the last such closer, and none when
+    /// the last one is glued to more of it.
+    #[test]
+    fn a_brackets_closer_followed_by_another_is_in_doubt() {
+        for (input, want) in [
+            ("(password=ab) cd) x", "(password=[REDACTED]) x"),
+            ("(password=ab). cd!) x", "(password=[REDACTED]) x"),
+            ("[secret: a] b] c", "[secret: [REDACTED]] c"),
+            ("{token: a} b} c", "{token: [REDACTED]} c"),
+            ("(password=ab) (cd) x) y", "(password=[REDACTED]) y"),
+            ("(password=ab) cd)e f", "(password=[REDACTED]"),
+            // Brackets closed in the rest of the line leave no doubt.
+            (
+                "login (password=ab) failed (see docs)",
+                "login (password=[REDACTED]) failed (see docs)",
+            ),
+            (
+                "(token=x) (password=y) z",
+                "(token=[REDACTED]) (password=[REDACTED]) z",
+            ),
+            ("(password=ab), cd) x", "(password=[REDACTED]), cd) x"),
+        ] {
+            assert_eq!(run(input, false), want, "{input}");
+        }
+    }
+
     /// A long option's value written with a space is the next word, and ends before the
     /// closer of what the option sits in as a pair's value does (`cmd="app --password x"`
     /// lost its `"`).
@@ -1788,6 +1827,8 @@ mod tests {
             "(a --pin x)))))))))))))))))))))))))))))))))y ",
             // Closers before a `>` or a reference, glued or not.
             "(pin=a)>b(pin=a)&#233;b (pin=a)&quot;&gt;",
+            // Bracket closers followed by more of their kind: each one's look is bounded.
+            "(pin=a) b) c). d)e ",
             "&amp;quot;pin=&amp;amp;quot;x &amp;#39;",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
