@@ -839,6 +839,51 @@ proptest! {
         );
     }
 
+    /// A pair's value inside quotes and brackets opened before its key (the closers rule of
+    /// `Closer`): text of quotes, brackets, escapes, references and multibyte characters, cut
+    /// anywhere, never panics, and a secret planted as a pair's value, with closers glued
+    /// inside it, never leaks, as an error, a text body, a JSON string or a query's value.
+    #[test]
+    fn secrets_inside_closers_never_leak(
+        before in prop::collection::vec(select(vec![
+            "(", "[", "{", ")", "]", "}", "\"", "'", "`", "\\\"", "\\u0022", "\\u0027", "&quot;",
+            "&#39;", "&amp;quot;", "\\u0026quot;", "é", "😀", "note", ":", "=", "\\", "&", "&#",
+            "\\u00", "don't", "\r", "x",
+        ]), 0..12),
+        key in select(vec!["password=", "password: ", "token=", "pin = "]),
+        (first, second) in ("[A-Z0-9]{8}", "[A-Z0-9]{4}"),
+        inner in select(vec![
+            "", ")", "]", "}", "\"", "'", "`", "\\\"", "&quot;", "\\u0022", ")>", "}>", ")&#233;",
+            "\").", "é", "😀", "))", "\"}", ")/", "]?",
+        ]),
+        after in prop::collection::vec(select(vec![
+            "", " x", ")", "]", "}", "\"", "'", "`", "\\\"", "&quot;", "\\u0022", ">", ".", "é",
+            "\n y", "(", "&", "&#", "\\u00", "\\",
+        ]), 0..6),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let line = format!("{} {key}SECRET-{first}{inner}TAIL{second}{}", before.concat(), after.concat());
+        let redactor = Redactor::default();
+        let json = serde_json::to_string(&serde_json::json!({ "n": 1, "log": line })).unwrap();
+        let query = format!("q={}&n=1", percent_encoded(&line));
+        through_every_entry_point(
+            &redactor,
+            &line,
+            &[(line.as_str(), "text/plain"), (json.as_str(), "application/json")],
+            cut,
+        );
+        for (how, out) in [
+            ("error", redactor.redact_error(&line)),
+            ("text", redactor.redact_body(&BodyInput::new(Some("text/plain"), line.as_bytes())).unwrap_or_default()),
+            ("json", redactor.redact_body(&BodyInput::new(Some("application/json"), json.as_bytes())).unwrap_or_default()),
+            ("query", redactor.redact_query(&query)),
+        ] {
+            for part in [format!("SECRET-{first}"), format!("TAIL{second}")] {
+                prop_assert!(!out.contains(&part), "{how}: leaked {part:?}\ninput: {line:?}\noutput: {out:?}");
+            }
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256), ct in select(vec![
         "application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "",
