@@ -757,20 +757,33 @@ fn pair_at(bytes: &[u8], at: usize) -> bool {
 /// closes what the pair sits in (see [`Closer::ends_value`]); a bracket of its kind opened
 /// inside the value is the value's, and so is the closer that closes it (`(password=f(x)y)`).
 /// A bracket's closer followed by another unmatched one before the value's end is in doubt:
-/// the last one ends it, or none when that one is glued to more of the value.
+/// the last one ends it, or none when that one is glued to more of the value; the look for
+/// another is bounded (256 bytes past the last).
 fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
+    // How far past a bracket's closer another is looked for: each value's look is bounded
+    // (a text of many pairs in brackets stays linear), and past it the closer ends it.
+    const LONGEST_DOUBT: usize = 256;
     let bytes = rest.as_bytes();
     let open = closer.and_then(Closer::opener);
     let mut depth = 0_usize;
-    // Where a bracket's closer would end the value: the last one at its depth, as one
-    // followed by another of its kind may be the value's (`(password=ab) cd) x`).
-    let mut bracket_end = None;
+    // Where a bracket's closer would end the value, and where that closer is: the last one
+    // at its depth, as one followed by another of its kind may be the value's
+    // (`(password=ab) cd) x`).
+    let mut bracket_end: Option<(usize, usize)> = None;
     let mut from = 0;
-    while let Some(at) = bytes[from..].iter().position(|&b| {
-        matches!(b, b'\r' | b'\n' | b'&' | b',' | b';' | b'<' | b'"' | b'\'')
-            || closer.is_some_and(|closer| closer.may_start(b))
-            || Some(b) == open
-    }) {
+    loop {
+        let limit = bracket_end.map_or(bytes.len(), |(_, closer)| {
+            (closer + LONGEST_DOUBT).min(bytes.len())
+        });
+        let Some(at) = bytes.get(from..limit).and_then(|looked| {
+            looked.iter().position(|&b| {
+                matches!(b, b'\r' | b'\n' | b'&' | b',' | b';' | b'<' | b'"' | b'\'')
+                    || closer.is_some_and(|closer| closer.may_start(b))
+                    || Some(b) == open
+            })
+        }) else {
+            return bracket_end.map_or(rest.len(), |(end, _)| end);
+        };
         let at = from + at;
         if let Some(closer) = closer {
             if Some(bytes[at]) == open {
@@ -786,7 +799,7 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
                 }
                 let ends = Closer::ends_value(bytes, end, after, closer.is_quote());
                 if open.is_some() {
-                    bracket_end = ends;
+                    bracket_end = ends.map(|end| (end, at));
                     from = after;
                     continue;
                 }
@@ -796,7 +809,7 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
             }
         }
         let Some((c, len)) = spelled_char(bytes, at) else {
-            return bracket_end.unwrap_or(at);
+            return bracket_end.map_or(at, |(end, _)| end);
         };
         let closes = match c {
             '"' | '\'' => {
@@ -809,11 +822,10 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
             _ => matches!(c, '\r' | '\n' | '&' | ',' | ';' | '<'),
         };
         if closes {
-            return bracket_end.unwrap_or(at);
+            return bracket_end.map_or(at, |(end, _)| end);
         }
         from = at + len;
     }
-    bracket_end.unwrap_or(rest.len())
 }
 
 /// The quote or bracket that closes what a pair sits in: the innermost one opened before its
@@ -1523,6 +1535,11 @@ mod tests {
                 "(token=[REDACTED]) (password=[REDACTED]) z",
             ),
             ("(password=ab), cd) x", "(password=[REDACTED]), cd) x"),
+            // The look for another closer is bounded: past it, the closer ends the value.
+            (
+                &format!("(password=ab) failed {}", "y".repeat(300)),
+                &format!("(password=[REDACTED]) failed {}", "y".repeat(300)),
+            ),
         ] {
             assert_eq!(run(input, false), want, "{input}");
         }
@@ -1829,6 +1846,10 @@ mod tests {
             "(pin=a)>b(pin=a)&#233;b (pin=a)&quot;&gt;",
             // Bracket closers followed by more of their kind: each one's look is bounded.
             "(pin=a) b) c). d)e ",
+            // Many pairs in balanced brackets, and options closed by a quote before a `>`, on one
+            // line: each value's look past its closer is bounded.
+            "(pin=a) ",
+            "\"--pin x\">",
             "&amp;quot;pin=&amp;amp;quot;x &amp;#39;",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
