@@ -770,6 +770,16 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
     // at its depth, as one followed by another of its kind may be the value's
     // (`(password=ab) cd) x`).
     let mut bracket_end: Option<(usize, usize)> = None;
+    // A backquote's closer has no depth: the backquotes after it open and close code spans
+    // (`` `token=x` and `y` ``), and one left open, `Some`, is in doubt: it ends the value
+    // where it would (`` `token=ab` cd` ``), or nothing does when it is glued.
+    let mut unpaired: Option<Option<usize>> = None;
+    let finish =
+        |bracket_end: Option<(usize, usize)>, unpaired: Option<Option<usize>>, at| match unpaired {
+            Some(Some(end)) => end,
+            Some(None) => at,
+            None => bracket_end.map_or(at, |(end, _)| end),
+        };
     let mut from = 0;
     loop {
         let limit = bracket_end.map_or(bytes.len(), |(_, closer)| {
@@ -782,7 +792,11 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
                     || Some(b) == open
             })
         }) else {
-            return bracket_end.map_or(rest.len(), |(end, _)| end);
+            if limit < bytes.len() {
+                // Past the look: the closer found first ends it, as in the doubt's absence.
+                return finish(bracket_end, unpaired.filter(Option::is_some), rest.len());
+            }
+            return finish(bracket_end, unpaired, rest.len());
         };
         let at = from + at;
         if let Some(closer) = closer {
@@ -803,13 +817,28 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
                     from = after;
                     continue;
                 }
+                if closer.byte == b'`' {
+                    if bracket_end.is_some() {
+                        unpaired = match unpaired {
+                            None => Some(ends),
+                            Some(_) => None,
+                        };
+                        from = after;
+                        continue;
+                    }
+                    if let Some(end) = ends {
+                        bracket_end = Some((end, at));
+                        from = after;
+                        continue;
+                    }
+                }
                 if let Some(end) = ends {
                     return end;
                 }
             }
         }
         let Some((c, len)) = spelled_char(bytes, at) else {
-            return bracket_end.map_or(at, |(end, _)| end);
+            return finish(bracket_end, unpaired, at);
         };
         let closes = match c {
             '"' | '\'' => {
@@ -822,7 +851,7 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
             _ => matches!(c, '\r' | '\n' | '&' | ',' | ';' | '<'),
         };
         if closes {
-            return bracket_end.map_or(at, |(end, _)| end);
+            return finish(bracket_end, unpaired, at);
         }
         from = at + len;
     }
@@ -1535,6 +1564,13 @@ mod tests {
                 "(token=[REDACTED]) (password=[REDACTED]) z",
             ),
             ("(password=ab), cd) x", "(password=[REDACTED]), cd) x"),
+            // A backquote (a code span) with one more unpaired after it is in doubt too.
+            ("`token=ab` cd` x", "`token=[REDACTED]` x"),
+            ("`token=ab` cd`e x", "`token=[REDACTED]"),
+            (
+                "run `token=abc` and `x`.",
+                "run `token=[REDACTED]` and `x`.",
+            ),
             // The look for another closer is bounded: past it, the closer ends the value.
             (
                 &format!("(password=ab) failed {}", "y".repeat(300)),
@@ -1850,6 +1886,7 @@ mod tests {
             // line: each value's look past its closer is bounded.
             "(pin=a) ",
             "\"--pin x\">",
+            "`pin=a` b` c` d`e `pin=a` `x` ",
             "&amp;quot;pin=&amp;amp;quot;x &amp;#39;",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
