@@ -1010,11 +1010,6 @@ fn json_escaped_quote(bytes: &[u8], at: usize) -> Option<u8> {
     }
 }
 
-/// The quotes and brackets open at a point of a text, read once from its start as the pairs
-/// are found in order: [`Enclosing::closer_at`] reads on from where it stopped. A line's end
-/// closes them all. A `'` opens only after no letter or digit and closes only before none
-/// (`don't`, `it's` are words); a closer closes what is open of its kind, and what was opened
-/// after that.
 /// The bytes [`Enclosing::closer_at`] reads: line ends, quotes, brackets, and the `&` and `\\`
 /// that may start one written as a reference or an escape.
 const ENCLOSING: [bool; 256] = {
@@ -1028,6 +1023,11 @@ const ENCLOSING: [bool; 256] = {
     table
 };
 
+/// The quotes and brackets open at a point of a text, read once from its start as the pairs
+/// are found in order: [`Enclosing::closer_at`] reads on from where it stopped. A line's end
+/// closes them all. A `'` opens only after no letter or digit and closes only before none
+/// (`don't`, `it's` are words); a closer closes what is open of its kind, and what was opened
+/// after that.
 #[derive(Debug, Default)]
 struct Enclosing {
     open: Vec<Closer>,
