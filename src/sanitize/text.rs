@@ -770,9 +770,10 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
     // at its depth, as one followed by another of its kind may be the value's
     // (`(password=ab) cd) x`).
     let mut bracket_end: Option<(usize, usize)> = None;
-    // A backquote's closer has no depth: the backquotes after it open and close code spans
-    // (`` `token=x` and `y` ``), and one left open, `Some`, is in doubt: it ends the value
-    // where it would (`` `token=ab` cd` ``), or nothing does when it is glued.
+    // A backquote's closer, or a quote's written as a JSON escape, has no depth: those after
+    // it open and close spans (`` `token=x` and `y` ``), and one left open, `Some`, is in
+    // doubt: it ends the value where it would (`` `token=ab` cd` ``), or nothing does when
+    // it is glued. (Other quotes before a space ended a value before closers did.)
     let mut unpaired: Option<Option<usize>> = None;
     let finish =
         |bracket_end: Option<(usize, usize)>, unpaired: Option<Option<usize>>, at| match unpaired {
@@ -817,7 +818,7 @@ fn unquoted_tail_len(rest: &str, closer: Option<Closer>) -> usize {
                     from = after;
                     continue;
                 }
-                if closer.byte == b'`' {
+                if closer.byte == b'`' || closer.written == Written::JsonEscape {
                     if bracket_end.is_some() {
                         unpaired = match unpaired {
                             None => Some(ends),
@@ -1571,6 +1572,15 @@ mod tests {
                 "run `token=abc` and `x`.",
                 "run `token=[REDACTED]` and `x`.",
             ),
+            // So is a quote written as a JSON escape, which a space after it did not end before.
+            (
+                r"{\u0022m\u0022:\u0022password=ab\u0022 cd\u0022} x",
+                r"{\u0022m\u0022:\u0022password=[REDACTED]\u0022} x",
+            ),
+            (
+                r"\u0022password=ab\u0022 and \u0022x\u0022 y",
+                r"\u0022password=[REDACTED]\u0022 and \u0022x\u0022 y",
+            ),
             // The look for another closer is bounded: past it, the closer ends the value.
             (
                 &format!("(password=ab) failed {}", "y".repeat(300)),
@@ -1887,6 +1897,7 @@ mod tests {
             "(pin=a) ",
             "\"--pin x\">",
             "`pin=a` b` c` d`e `pin=a` `x` ",
+            r"\u0022pin=a\u0022 b\u0022 c\u0022d \u0022pin=a\u0022 \u0022x\u0022 ",
             "&amp;quot;pin=&amp;amp;quot;x &amp;#39;",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
