@@ -808,6 +808,30 @@ fn trailer_frame(block: &str) -> Bytes {
     Bytes::from(out)
 }
 
+/// Posts each `(path, content type, body)` to `app` on a real socket, each answered 200, stops
+/// it and the writer, and returns the rows, every call written.
+async fn post_each<const N: usize>(
+    app: axum::Router,
+    guard: WriterGuard,
+    db: &DatabaseConnection,
+    calls: [(&str, &str, Bytes); N],
+) -> Vec<audit_log::Model> {
+    let server = support::Server::start(app).await;
+    let client = support::client();
+    for (path, content_type, body) in calls {
+        let request = http::Request::post(server.url(path))
+            .header("content-type", content_type)
+            .body(support::full(body))
+            .unwrap();
+        let (status, _) = support::send(&client, request).await;
+        assert_eq!(status, http::StatusCode::OK, "{path}");
+    }
+    server.stop().await;
+    let report = guard.shutdown(DEADLINE).await.unwrap();
+    assert_eq!((report.written, report.lost), (N as u64, 0), "{report:?}");
+    rows(db).await
+}
+
 /// A hand-written gRPC-Web server (binary and text) on a real socket: its calls carry their
 /// trailers in the body, and are not native gRPC calls without trailers.
 async fn grpc_web_is_recorded_with_the_status_of_its_trailer_frame(t: Arc<TestDb>) {
@@ -837,27 +861,24 @@ async fn grpc_web_is_recorded_with_the_status_of_its_trailer_frame(t: Arc<TestDb
     let app = axum::Router::new()
         .route_service("/pkg.Orders/Get", web)
         .layer(layer);
-    let server = support::Server::start(app).await;
-    let client = support::client();
-    for (content_type, body) in [
-        ("application/grpc-web+proto", framed(b"request")),
-        (
-            "application/grpc-web-text+proto",
-            Bytes::from_static(b"AAAAAAdyZXF1ZXN0"),
-        ),
-    ] {
-        let request = http::Request::post(server.url("/pkg.Orders/Get"))
-            .header("content-type", content_type)
-            .body(support::full(body))
-            .unwrap();
-        let (status, _) = support::send(&client, request).await;
-        assert_eq!(status, http::StatusCode::OK);
-    }
-    server.stop().await;
-    let report = guard.shutdown(DEADLINE).await.unwrap();
-    assert_eq!((report.written, report.lost), (2, 0), "{report:?}");
-
-    let rows = rows(&db).await;
+    let rows = post_each(
+        app,
+        guard,
+        &db,
+        [
+            (
+                "/pkg.Orders/Get",
+                "application/grpc-web+proto",
+                framed(b"request"),
+            ),
+            (
+                "/pkg.Orders/Get",
+                "application/grpc-web-text+proto",
+                Bytes::from_static(b"AAAAAAdyZXF1ZXN0"),
+            ),
+        ],
+    )
+    .await;
     let seen: Vec<_> = rows
         .iter()
         .map(|r| {
@@ -942,8 +963,6 @@ async fn grpc_web_text_is_decoded_in_the_writer(t: Arc<TestDb>) {
         .route_service("/pkg.Orders/NoTrailers", web)
         .route_service("/pkg.Orders/Echo", web)
         .layer(layer);
-    let server = support::Server::start(app).await;
-    let client = support::client();
     let login = prost::Message::encode_to_vec(&LoginRequest {
         username: "alice".into(),
         password: "hunter2".into(),
@@ -984,19 +1003,7 @@ async fn grpc_web_text_is_decoded_in_the_writer(t: Arc<TestDb>) {
             login.clone(),
         ),
     ];
-    for (path, content_type, body) in calls.clone() {
-        let request = http::Request::post(server.url(path))
-            .header("content-type", content_type)
-            .body(support::full(body))
-            .unwrap();
-        let (status, _) = support::send(&client, request).await;
-        assert_eq!(status, http::StatusCode::OK);
-    }
-    server.stop().await;
-    let report = guard.shutdown(DEADLINE).await.unwrap();
-    assert_eq!((report.written, report.lost), (5, 0), "{report:?}");
-
-    let rows = rows(&db).await;
+    let rows = post_each(app, guard, &db, calls.clone()).await;
     let row = |path: &str| rows.iter().find(|row| row.path == path).unwrap();
     let seen = |path: &str| {
         let r = row(path);
