@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::encoding::{self, ContentCoding};
 use super::redactor::Rules;
-use super::{form, json, multipart, text};
+use super::{form, json, json_lines, multipart, text};
 
 /// What the writer knows about one captured request body.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +42,8 @@ impl<'a> BodyInput<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Json,
+    /// NDJSON, JSON Lines, JSON text sequences: one JSON document a record.
+    JsonLines,
     Form,
     Text,
     Multipart,
@@ -75,6 +77,12 @@ impl<'a> MediaType<'a> {
         let (main, sub) = essence.split_once('/').unwrap_or((essence, ""));
         match (main, sub) {
             ("application", "json") => Kind::Json,
+            (
+                "application",
+                "x-ndjson" | "ndjson" | "jsonl" | "x-jsonlines" | "jsonlines" | "json-seq",
+            ) => Kind::JsonLines,
+            // RFC 8091's suffix for a JSON text sequence (`application/geo+json-seq`).
+            (_, sub) if sub.ends_with("+json-seq") => Kind::JsonLines,
             // gRPC's framing, whatever the codec (`+json` is unframed by the writer first).
             ("application", sub) if sub.starts_with("grpc") => Kind::Binary,
             (_, sub) if sub.ends_with("+json") => Kind::Json,
@@ -190,6 +198,7 @@ pub(super) fn redact_body(rules: &Rules, body: &BodyInput<'_>) -> Option<String>
     let mut out = String::with_capacity(bytes.len() + 48);
     match kind {
         Kind::Json => json::redact_json(rules, bytes, cut.as_deref(), &mut out),
+        Kind::JsonLines => json_lines::redact_json_lines(rules, bytes, cut.as_deref(), &mut out),
         Kind::Form | Kind::Text => {
             let text = String::from_utf8_lossy(bytes);
             if kind == Kind::Form {
@@ -297,6 +306,23 @@ mod tests {
         assert_eq!(kind("application/grpc+json"), Kind::Binary);
         assert_eq!(kind("application/grpc-web+xml"), Kind::Binary);
         assert_eq!(kind(""), Kind::Binary);
+    }
+
+    /// NDJSON, JSON Lines and JSON text sequences were binary bodies, stored as
+    /// `[binary …, n bytes]`.
+    #[test]
+    fn json_lines_kinds() {
+        let kind = |ct: &str| MediaType::parse(ct).kind();
+        for ct in [
+            "application/x-ndjson",
+            "application/ndjson; charset=utf-8",
+            "application/jsonl",
+            "application/x-jsonlines",
+            "application/json-seq",
+            "application/geo+json-seq",
+        ] {
+            assert_eq!(kind(ct), Kind::JsonLines, "{ct}");
+        }
     }
 
     #[test]
@@ -1544,6 +1570,120 @@ mod redact_body_tests {
         assert_eq!(
             redact(None, b"\x89PNG\r\n\x1a\n\0\0").as_deref(),
             Some("[binary, 10 bytes]")
+        );
+    }
+
+    /// NDJSON, JSON Lines and JSON text sequences were binary bodies. Each record is redacted
+    /// as JSON, name/value pairs included; line breaks and record separators stay as they came;
+    /// a line that is no JSON is redacted as text.
+    #[test]
+    fn json_lines_bodies() {
+        let body = concat!(
+            "{\"user\":\"ann\", \"password\":\"hunter1\"}\n",
+            "{\"name\":\"DB_PASSWORD\",\"value\":\"hunter2\"}\r\n",
+            "\n",
+            "[1,{\"api_key\":\"hunter3\"}]\r\n",
+            "\"a string\"\n",
+            "not json password=hunter4 ok\n",
+            "{\"token\":\"hunter5\", broken\n",
+            "{\"a\":1} {\"name\":\"pin\",\"value\":\"hunter6\"}\n",
+        );
+        let want = concat!(
+            "{\"user\":\"ann\",\"password\":\"[REDACTED]\"}\n",
+            "{\"name\":\"DB_PASSWORD\",\"value\":\"[REDACTED]\"}\r\n",
+            "\n",
+            "[1,{\"api_key\":\"[REDACTED]\"}]\r\n",
+            "\"a string\"\n",
+            "not json password=[REDACTED]\n",
+            "{\"token\":[REDACTED], broken\n",
+            "{\"a\":1} {\"name\":\"pin\",\"value\":\"[REDACTED]\"}\n",
+        );
+        for ct in [
+            "application/x-ndjson",
+            "application/ndjson",
+            "application/jsonl",
+            "application/x-jsonlines",
+        ] {
+            assert_eq!(
+                redact(Some(ct), body.as_bytes()).as_deref(),
+                Some(want),
+                "{ct}"
+            );
+        }
+        // RFC 7464: each record starts with a record separator.
+        let seq = "\x1e{\"password\":\"hunter1\"}\n\x1e{\"n\":1}\n\x1e[\"x\"]\x1e3\n";
+        assert_eq!(
+            redact(Some("application/json-seq"), seq.as_bytes()).as_deref(),
+            Some("\x1e{\"password\":\"[REDACTED]\"}\n\x1e{\"n\":1}\n\x1e[\"x\"]\x1e3\n")
+        );
+        assert_eq!(
+            redact(Some("application/x-ndjson"), b"{\"a\":1}\n{\"b\":2}").as_deref(),
+            Some("{\"a\":1}\n{\"b\":2}")
+        );
+        // A record that runs over lines, pretty-printed, as a JSON text sequence allows: its
+        // name and value on different lines are read as one document's, and stored compactly.
+        let cases = [
+            (
+                "{\"name\":\"pin\",\n\"value\":\"hunter1\"}\n{\"a\":1}\n",
+                "{\"name\":\"pin\",\"value\":\"[REDACTED]\"}\n{\"a\":1}\n",
+            ),
+            (
+                "\x1e{\n  \"name\": \"DB_PASSWORD\",\r\n  \"value\":\n    \"hunter2\"\n}\r\n\x1e[1,\n2]",
+                "\x1e{\"name\":\"DB_PASSWORD\",\"value\":\"[REDACTED]\"}\r\n\x1e[1,2]",
+            ),
+            // One that stops being JSON: its lines are text, together, to the line where it
+            // stops; the lines after it are records again.
+            (
+                "{\n\"name\":\"pin\",\n\"value\":\"hunter3\",\nbroken\n}\n{\"token\":\"hunter4\"}\n",
+                "{\"name\":\"pin\",\"value\":\"[REDACTED]\",\nbroken\n}\n{\"token\":\"[REDACTED]\"}\n",
+            ),
+            (
+                "{\n{\"password\":\"hunter5\"}\n{\"n\":1}\n[\n",
+                "{\n{\"password\":[REDACTED]}\n{\"n\":1}\n[\n",
+            ),
+            ("{\"a\":\n1} x\n{\"b\":\n2}\n", "{\"a\":\n1} x\n{\"b\":2}\n"),
+        ];
+        for (body, want) in cases {
+            for ct in ["application/x-ndjson", "application/json-seq"] {
+                let out = redact(Some(ct), body.as_bytes());
+                assert_eq!(out.as_deref(), Some(want), "{ct}: {body:?}");
+            }
+        }
+        // Invalid UTF-8 is text's replacement character, the line read as text.
+        assert_eq!(
+            redact(Some("application/x-ndjson"), b"{\"a\":\"\xff\"}\ntoken=x\n").as_deref(),
+            Some("{\"a\":\"\u{FFFD}\"}\ntoken=[REDACTED]\n")
+        );
+    }
+
+    /// An NDJSON body cut by the capture cap: its last line is a cut JSON body, every line
+    /// before it whole; no secret shows at any cut.
+    #[test]
+    fn json_lines_cut_by_the_cap() {
+        let body = concat!(
+            "{\"id\":1,\"password\":\"TOPSECRET1\"}\n",
+            "{\"value\":\"TOPSECRET2\",\"name\":\"token\"}\r\n",
+            "\x1e{\"name\":\"pin\",\"value\":\"TOPSECRET3\"}\n",
+            "log client_secret=TOPSECRET4 x\n",
+            "{\"é\":\"a\",\"api_key\":\"TOPSECRET5\"}\n",
+            "{\n  \"name\": \"otp\",\n  \"value\": \"TOPSECRET6\"\n}\n",
+            "{\n\"name\":\"pin\",\n\"value\":\"TOPSECRET7\", x\n}\n",
+        );
+        for at in 1..body.len() {
+            let out = cut("application/x-ndjson", body.as_bytes(), at);
+            assert!(!out.contains("TOP"), "cut at {at}: {out}");
+            assert!(
+                out.ends_with(&format!(" …[truncated, {} bytes total]", body.len())),
+                "{out}"
+            );
+        }
+        let second = body.find("{\"value").unwrap();
+        assert_eq!(
+            cut("application/x-ndjson", body.as_bytes(), second + 5),
+            format!(
+                "{{\"id\":1,\"password\":\"[REDACTED]\"}}\n{{ …[truncated, {} bytes total]",
+                body.len()
+            )
         );
     }
 

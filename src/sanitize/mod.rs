@@ -75,6 +75,7 @@ mod form;
 mod headers;
 mod html;
 mod json;
+mod json_lines;
 mod keys;
 mod markup;
 mod multipart;

@@ -93,6 +93,12 @@ pub(super) fn redact_text_or_json(rules: &Rules, text: &str, cut: bool, out: &mu
     if looks_like_json && redact_json_document(rules, text, cut, out) {
         return;
     }
+    redact_text(rules, text, cut, out);
+}
+
+/// Redacts free text that is no JSON document: the JSON documents with text around them are
+/// redacted as JSON, then the whole by [`redact_text_body`].
+pub(super) fn redact_text(rules: &Rules, text: &str, cut: bool, out: &mut String) {
     let documents = super::embedded::redact_documents(rules, text, cut, 0);
     redact_text_body(
         documents.as_deref().unwrap_or(text),

@@ -1,0 +1,220 @@
+//! NDJSON, JSON Lines and JSON text sequences (RFC 7464): one JSON document a record.
+//!
+//! Records end at a line feed and, in a JSON text sequence, start after a record separator
+//! (0x1E). The separators, and a `\r` before a line feed, are kept byte for byte; each record
+//! is redacted as a JSON body is (compactly), or as text when it is no JSON document, so a
+//! broken line fails closed. A record may run over lines (a document sent pretty-printed, as a
+//! JSON text sequence allows): a line that opens a document and does not close it is read on
+//! to the document's end, so that its pairs of a name and a value on different lines are read
+//! as JSON; lines that do not make a document are read as text together. The last record of a
+//! body cut by the capture cap is read as a cut JSON body is.
+//!
+//! Reading stays linear in the body's length: a line is read as a document alone once, and a
+//! document that runs over lines is read on at most twice (to find its end, then to redact
+//! it) from where the reading before it stopped; the lines it gives up are text.
+
+use std::fmt::Write as _;
+
+use super::json::{ReadInText, read_in_text, redact_json_document};
+use super::redactor::Rules;
+use super::text::redact_text;
+
+/// RFC 7464's record separator, which starts each record of a JSON text sequence.
+const RECORD_SEPARATOR: u8 = 0x1E;
+
+/// One line of a body: its record, and what ends it.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    /// Where the line starts.
+    start: usize,
+    /// Where its record ends: before its separator, and a `\r` before a line feed.
+    end: usize,
+    /// Where the next line starts, after the separator; `None` for the body's last line.
+    next: Option<usize>,
+}
+
+impl Line {
+    /// The line that starts at `start` in `text`.
+    fn at(text: &str, start: usize) -> Self {
+        let bytes = text.as_bytes();
+        match memchr::memchr2(b'\n', RECORD_SEPARATOR, &bytes[start..]) {
+            Some(len) => {
+                let at = start + len;
+                let cr = bytes[at] == b'\n' && at > start && bytes[at - 1] == b'\r';
+                Line {
+                    start,
+                    end: at - usize::from(cr),
+                    next: Some(at + 1),
+                }
+            }
+            None => Line {
+                start,
+                end: bytes.len(),
+                next: None,
+            },
+        }
+    }
+
+    /// The start of the line that holds byte `at`, past `self`'s start.
+    fn start_of_line_holding(self, text: &str, at: usize) -> usize {
+        let bytes = &text.as_bytes()[self.start..at.min(text.len())];
+        memchr::memrchr2(b'\n', RECORD_SEPARATOR, bytes)
+            .map_or(self.start, |len| self.start + len + 1)
+    }
+
+    /// Writes what ends the line: its `\r` and separator, as they came.
+    fn push_end(self, text: &str, out: &mut String) {
+        out.push_str(&text[self.end..self.next.unwrap_or(text.len())]);
+    }
+}
+
+/// Redacts an NDJSON, JSON Lines or JSON text sequence body into `out`.
+///
+/// `cut` is the truncation marker text when `input` is only a prefix of the body; the output
+/// then ends with ` …[<cut>]`.
+pub(super) fn redact_json_lines(rules: &Rules, input: &[u8], cut: Option<&str>, out: &mut String) {
+    let input = match (cut, std::str::from_utf8(input)) {
+        // A multi-byte character split by the capture cap is just part of the cut.
+        (Some(_), Err(e)) if e.error_len().is_none() => &input[..e.valid_up_to()],
+        _ => input,
+    };
+    // Invalid UTF-8 elsewhere is the replacement character, as in a text body.
+    let text = String::from_utf8_lossy(input);
+    redact_records(rules, &text, cut.is_some(), out);
+    if let Some(cut) = cut {
+        // `write!` into a String cannot fail.
+        let _ = write!(out, " …[{cut}]");
+    }
+}
+
+/// Redacts the records of `text`, cut at its end when `is_prefix`.
+fn redact_records(rules: &Rules, text: &str, is_prefix: bool, out: &mut String) {
+    let mut start = 0;
+    loop {
+        let line = Line::at(text, start);
+        let record = &text[line.start..line.end];
+        let cut_here = is_prefix && line.next.is_none();
+        let opens = record.len() - record.trim_ascii_start().len();
+        if record.trim_ascii().is_empty() || redact_json_document(rules, record, cut_here, out) {
+            line.push_end(text, out);
+        } else if line.next.is_some() && matches!(record.as_bytes()[opens], b'{' | b'[') {
+            // Always past `line`: a last empty line it leaves is read as blank.
+            start = redact_run_on(rules, text, line, line.start + opens, is_prefix, out);
+            continue;
+        } else {
+            redact_text(rules, record, cut_here, out);
+            line.push_end(text, out);
+        }
+        match line.next {
+            Some(next) => start = next,
+            None => break,
+        }
+    }
+}
+
+/// Redacts the document that opens at `at` on `line` and is not closed there, read on over
+/// the lines after it; returns where the next line to read starts (the text's length when
+/// none is left).
+///
+/// A document that closes at the end of a line is one record. Otherwise the lines from `line`
+/// to the one that holds the token where the document stops being JSON are text, together,
+/// so that the text rules read a name and its value on different lines as one document.
+fn redact_run_on(
+    rules: &Rules,
+    text: &str,
+    line: Line,
+    at: usize,
+    is_prefix: bool,
+    out: &mut String,
+) -> usize {
+    let read = read_in_text(rules, text, at, is_prefix, 0);
+    let last = Line::at(text, line.start_of_line_holding(text, read.end));
+    let (record, end) = match read.read {
+        ReadInText::Cut => (&text[line.start..], None),
+        ReadInText::Whole
+            if text
+                .get(read.end..last.end)
+                .is_some_and(|rest| rest.trim_ascii().is_empty()) =>
+        {
+            (&text[line.start..last.end], Some(last))
+        }
+        ReadInText::Whole | ReadInText::NotJson => {
+            let after = &text[read.end..];
+            let stop = read.end + after.len() - after.trim_ascii_start().len();
+            let stop = Line::at(text, line.start_of_line_holding(text, stop));
+            let lines = &text[line.start..stop.end];
+            redact_text(rules, lines, is_prefix && stop.next.is_none(), out);
+            stop.push_end(text, out);
+            return stop.next.unwrap_or(text.len());
+        }
+    };
+    let cut_here = is_prefix && end.is_none_or(|last| last.next.is_none());
+    if !redact_json_document(rules, record, cut_here, out) {
+        redact_text(rules, record, cut_here, out);
+    }
+    match end {
+        Some(last) => {
+            last.push_end(text, out);
+            last.next.unwrap_or(text.len())
+        }
+        None => text.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Redactor;
+    use super::super::body::BodyInput;
+
+    fn redact(body: &str) -> String {
+        let input = BodyInput::new(Some("application/x-ndjson"), body.as_bytes());
+        Redactor::default().redact_body(&input).unwrap_or_default()
+    }
+
+    /// Hostile bodies stay linear: each record is read once as JSON and, when it is none, once
+    /// as text, however many records there are and however long one is.
+    #[test]
+    fn hostile_json_lines_stay_linear() {
+        const LEN: usize = 64 << 10;
+        let mut cases: Vec<String> = [
+            "1\n",
+            "x\n",
+            "\n",
+            "\r\n",
+            "\x1e",
+            "{\n",
+            "[\"\n",
+            "\"password=x\n",
+            "[\n",
+            "[1,\n",
+            "{\"a\":[\n",
+            "{\"a\":1} x\n",
+            "{\"a\":\n1}\n",
+            "{\"name\":\"pin\",\n\"value\":\"x\",\n",
+            "{\n\"value\":\"a\" x\n",
+            "{\n\x1e",
+        ]
+        .iter()
+        .map(|unit| unit.repeat(LEN / unit.len()))
+        .collect();
+        for unit in [
+            r#"{"value":"a","b":["#,
+            r#"{"name":"pin","value":"#,
+            "password=x {\"a\":[",
+            "[",
+            "a",
+        ] {
+            cases.push(unit.repeat(LEN / unit.len()));
+        }
+        cases.push(r#"{"name":"pin","value":"x"}"#.repeat(LEN / 26));
+        let unit = "{\"password\":\"x\",\"pad\":\"aaaaaaaa\"}\n";
+        cases.push(unit.repeat(LEN / unit.len()));
+        for body in cases {
+            let started = std::time::Instant::now();
+            let out = redact(&body);
+            let took = started.elapsed();
+            assert!(took.as_secs() < 2, "{:?}: {took:?}", &body[..8]);
+            assert!(out.len() <= 2 * body.len() + 64, "{:?}", &body[..8]);
+        }
+    }
+}
