@@ -89,6 +89,11 @@ impl<'a> MediaType<'a> {
             ("application", "x-www-form-urlencoded") => Kind::Form,
             ("multipart", "form-data") => Kind::Multipart,
             ("text", _) | ("application", "xml") => Kind::Text,
+            // Source text sent under an `application/` type.
+            (
+                "application",
+                "javascript" | "x-javascript" | "ecmascript" | "graphql" | "sql" | "toml" | "x-sh",
+            ) => Kind::Text,
             (_, sub) if sub.ends_with("+xml") => Kind::Text,
             _ => Kind::Binary,
         }
@@ -322,6 +327,23 @@ mod tests {
             "application/geo+json-seq",
         ] {
             assert_eq!(kind(ct), Kind::JsonLines, "{ct}");
+        }
+    }
+
+    /// Source text sent under `application/*` types was a binary body.
+    #[test]
+    fn textual_application_kinds() {
+        let kind = |ct: &str| MediaType::parse(ct).kind();
+        for ct in [
+            "application/javascript",
+            "application/x-javascript",
+            "application/ecmascript",
+            "application/graphql",
+            "application/sql",
+            "application/toml",
+            "application/x-sh",
+        ] {
+            assert_eq!(kind(ct), Kind::Text, "{ct}");
         }
     }
 
@@ -1684,6 +1706,43 @@ mod redact_body_tests {
                 "{{\"id\":1,\"password\":\"[REDACTED]\"}}\n{{ …[truncated, {} bytes total]",
                 body.len()
             )
+        );
+    }
+
+    /// Textual `application/*` types were binary bodies; they are read as text, and the
+    /// common forms of a secret in each are redacted.
+    #[test]
+    fn textual_application_bodies() {
+        let cases = [
+            ("application/javascript", "const password = \"hunter2\";"),
+            ("application/x-javascript", "init({ apiKey: 'hunter2' });"),
+            ("application/ecmascript", "let token = 'hunter2'"),
+            ("application/toml", "password = \"hunter2\""),
+            (
+                "application/toml",
+                "[db]\npassword = 'hunter2'\nport = 5432",
+            ),
+            ("application/sql", "CREATE USER u IDENTIFIED BY 'hunter2';"),
+            ("application/sql", "ALTER USER app WITH PASSWORD 'hunter2';"),
+            (
+                "application/sql",
+                "create role app login password 'hunter2'",
+            ),
+            (
+                "application/graphql",
+                "mutation { login(user: \"a\", password: \"hunter2\") { token } }",
+            ),
+            ("application/x-sh", "export DB_PASSWORD=hunter2\nrun"),
+            ("application/x-sh", "mysql -uroot -phunter2 app"),
+        ];
+        for (ct, body) in cases {
+            let out = redact(Some(ct), body.as_bytes()).unwrap();
+            assert!(!out.contains("hunter2"), "{ct}: {body}\n{out}");
+            assert!(out.contains("[REDACTED]"), "{ct}: {body}\n{out}");
+        }
+        assert_eq!(
+            redact(Some("application/javascript"), b"const port = 80;").as_deref(),
+            Some("const port = 80;")
         );
     }
 

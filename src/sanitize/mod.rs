@@ -84,6 +84,7 @@ mod path;
 #[cfg(test)]
 mod proptests;
 mod redactor;
+mod sql;
 mod text;
 mod values;
 

@@ -203,6 +203,10 @@ fn redact_pairs<'a>(
     if !passwords.is_empty() {
         spans = merged(spans, passwords);
     }
+    let passwords = super::sql::password_values(&text);
+    if !passwords.is_empty() {
+        spans = merged(spans, passwords);
+    }
     if !spans.is_empty() {
         for start_tag in start_tags(&text) {
             spans = merged(spans, xml_spans(&text, start_tag, keys, keybuf));
