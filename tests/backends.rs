@@ -44,6 +44,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     html_form_fields_are_redacted,
     secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted,
     json_with_text_around_it_or_in_a_query_is_redacted_as_json,
+    json_lines_and_sql_bodies_are_redacted,
     escaped_and_unicode_spelled_secrets_are_redacted,
     escaped_dashes_in_json_and_glued_mysql_clients_are_redacted,
     secrets_the_readme_listed_as_limits_are_redacted,
@@ -898,6 +899,66 @@ async fn secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted(t: 
         Some(
             r#"[{"name":"pass%2577ord","size":7,"value":"[REDACTED]"},{"name":"note","size":2,"value":"hi"}]"#
         )
+    );
+    for row in &rows {
+        let stored = format!("{row:?}");
+        assert!(!stored.contains("SECRET"), "{stored}");
+    }
+}
+
+/// Textual `application/*` bodies, once stored as `[binary …, n bytes]`, sent to a real server
+/// and read back from the row: NDJSON and a JSON text sequence have each record redacted as
+/// JSON (one pretty-printed over lines too), their line breaks and record separators kept; an
+/// SQL script loses a user's password.
+async fn json_lines_and_sql_bodies_are_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let ndjson = concat!(
+        "{\"event\":\"login\", \"user\":\"ann\",\"password\":\"SECRET1\"}\n",
+        "{\"name\":\"DB_PASSWORD\",\"value\":\"SECRET2\"}\r\n",
+        "not json: token=SECRET3\n",
+    );
+    let seq =
+        "\x1e{\"api_key\":\"SECRET4\"}\n\x1e{\n  \"name\": \"pin\",\n  \"value\": \"SECRET6\"\n}\n";
+    let sql = "CREATE USER app IDENTIFIED BY 'SECRET5';\nGRANT SELECT ON shop.* TO app;\n";
+    let rows = sent_rows(
+        &db,
+        [
+            (
+                "POST",
+                "/upload".to_owned(),
+                Some("application/x-ndjson"),
+                ndjson.to_owned(),
+            ),
+            (
+                "POST",
+                "/upload".to_owned(),
+                Some("application/json-seq"),
+                seq.to_owned(),
+            ),
+            (
+                "POST",
+                "/upload".to_owned(),
+                Some("application/sql"),
+                sql.to_owned(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(
+        rows[0].request_body.as_deref(),
+        Some(concat!(
+            "{\"event\":\"login\",\"user\":\"ann\",\"password\":\"[REDACTED]\"}\n",
+            "{\"name\":\"DB_PASSWORD\",\"value\":\"[REDACTED]\"}\r\n",
+            "not json: token=[REDACTED]\n",
+        ))
+    );
+    assert_eq!(
+        rows[1].request_body.as_deref(),
+        Some("\x1e{\"api_key\":\"[REDACTED]\"}\n\x1e{\"name\":\"pin\",\"value\":\"[REDACTED]\"}\n")
+    );
+    assert_eq!(
+        rows[2].request_body.as_deref(),
+        Some("CREATE USER app IDENTIFIED BY [REDACTED];\nGRANT SELECT ON shop.* TO app;\n")
     );
     for row in &rows {
         let stored = format!("{row:?}");
