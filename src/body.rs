@@ -559,6 +559,10 @@ where
                         record.add_response_data(data);
                     } else if let Some(trailers) = frame.trailers_ref() {
                         record.on_trailers(trailers);
+                        // Trailers are a body's last frame: servers stop polling after them
+                        // (hyper's HTTP/2 drops a body then), whether or not it says it has
+                        // ended.
+                        record.finish_ok();
                     }
                 }
                 Some(Err(error)) => {

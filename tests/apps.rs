@@ -34,7 +34,8 @@ use tower_audit::entity::audit_log;
 use tower_audit::{AuditLayer, PeerAddr, WriterGuard};
 
 use support::{
-    ChunkedBody, Scenario, Server, TestDb, client, empty, full, rows, scenarios, send, wait_stats,
+    ChunkedBody, ClientBody, Scenario, Server, TestDb, client, empty, full, rows, scenarios, send,
+    wait_stats,
 };
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
@@ -46,6 +47,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     nested_routers_services_and_fallbacks_name_their_routes,
     http2_request_is_recorded_like_its_http1_twin,
     http2_stream_reset_mid_upload_is_one_row_with_an_error,
+    trailers_end_a_response_whose_body_never_says_so,
 ];
 
 fn main() {
@@ -801,4 +803,70 @@ async fn http2_stream_reset_mid_upload_is_one_row_with_an_error(t: Arc<TestDb>) 
         (Some(400), Some(CLIENT_WENT_AWAY)) | (None, Some(DROPPED_BEFORE_RESPONSE)) => {}
         other => panic!("{other:?}"),
     }
+}
+
+/// A response body that sends its data and its trailers and then neither ends nor says it has
+/// ended (`is_end_stream` stays false), as a `StreamBody` over a stream still open does. Its
+/// trailers are its last frame: servers stop polling after them.
+struct TrailersThenOpen(u8);
+
+impl Body for TrailersThenOpen {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        this.0 += 1;
+        match this.0 {
+            1 => Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"hello"))))),
+            2 => {
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("x-checksum", http::HeaderValue::from_static("abc"));
+                Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+            }
+            // Never woken: a server that polled past the trailers would wait here for ever.
+            _ => Poll::Pending,
+        }
+    }
+}
+
+/// A response whose trailers are its last frame, its body never saying it has ended: hyper's
+/// HTTP/2 server sends the trailers, stops polling and drops the body. The client got the whole
+/// response, so the row is an answered request, not one cancelled by the client.
+async fn trailers_end_a_response_whose_body_never_says_so(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let app = Router::new()
+        .route(
+            "/digest",
+            get(|| async { Response::new(AxumBody::new(TrailersThenOpen(0))) }),
+        )
+        .layer(layer);
+    let h2 = H2Server::start(app).await;
+    let mut sender = h2_client::<ClientBody>(h2.addr).await;
+    let response = sender
+        .send_request(http::Request::get(h2.url("/digest")).body(empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let collected = tokio::time::timeout(DEADLINE, response.collect())
+        .await
+        .expect("the whole response")
+        .unwrap();
+    assert_eq!(
+        collected.trailers().map(|t| t["x-checksum"].clone()),
+        Some(http::HeaderValue::from_static("abc"))
+    );
+    assert_eq!(collected.to_bytes(), "hello");
+    wait_stats(&guard, "the request finished", |s| s.captured >= 1).await;
+    h2.stop();
+    shutdown(guard).await;
+
+    let row = only_row(&db).await;
+    assert_eq!(row.status, Some(200));
+    assert_eq!(row.response_bytes, 5);
+    assert_eq!(row.error, None, "{row:#?}");
 }
