@@ -405,16 +405,31 @@ pub(crate) fn is_web_text(content_type: &str) -> bool {
     base.eq_ignore_ascii_case("application/grpc-web-text")
 }
 
-/// The status and the decoded message of headers or trailers that carry a `grpc-status`.
-pub(crate) fn status_of(headers: &http::HeaderMap) -> Option<(i32, Option<String>)> {
-    let code = headers
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())?;
+/// The status and the decoded message of headers or trailers that carry a `grpc-status`: the
+/// code, or for a value that is none, the error that names it ([`parse_status`]).
+pub(crate) fn status_of(
+    headers: &http::HeaderMap,
+) -> Option<(Result<i32, String>, Option<String>)> {
+    let code = parse_status(headers.get("grpc-status")?.as_bytes());
     let message = headers
         .get("grpc-message")
         .map(|v| decode_message(v.as_bytes()));
     Some((code, message))
+}
+
+/// A `grpc-status` value read as the protocol defines it, `1*DIGIT` (leading zeros allowed),
+/// that fits an `i32`; anything else (a sign, a space, a value too large) is no status, whatever
+/// the transport: the error names it, quoted and cut to 32 characters.
+pub(crate) fn parse_status(value: &[u8]) -> Result<i32, String> {
+    let code = (!value.is_empty() && value.iter().all(u8::is_ascii_digit))
+        .then(|| std::str::from_utf8(value).ok()?.parse().ok())
+        .flatten();
+    code.ok_or_else(|| {
+        let text = String::from_utf8_lossy(value);
+        let shown: String = text.chars().take(32).collect();
+        let cut = if shown.len() < text.len() { "…" } else { "" };
+        format!("grpc: invalid grpc-status {shown:?}{cut}")
+    })
 }
 
 /// The header lines of a gRPC-Web trailer block, as a header map; lines that are no header are
@@ -1110,6 +1125,65 @@ mod tests {
         assert!(decode_web_text_body(&broken).is_none());
         assert!(is_web_text("Application/gRPC-Web-Text+proto; charset=x"));
         assert!(!is_web_text("application/grpc-web+proto"));
+    }
+
+    /// `grpc-status` is `1*DIGIT` fitting an `i32`, leading zeros allowed: anything else is no
+    /// status, whichever transport brought it, and the error quotes what was sent.
+    #[test]
+    fn grpc_status_is_digits_only_from_every_transport() {
+        let invalid = |value: &str| Err(format!("grpc: invalid grpc-status {value:?}"));
+        for (value, code) in [("0", 0), ("16", 16), ("007", 7), ("2147483647", i32::MAX)] {
+            assert_eq!(parse_status(value.as_bytes()), Ok(code), "{value}");
+        }
+        for value in [
+            "-1",
+            "+0",
+            " 0",
+            "0 ",
+            "",
+            "1e3",
+            "0x1",
+            "1_0",
+            "2147483648",
+            "\u{663}",
+        ] {
+            assert_eq!(parse_status(value.as_bytes()), invalid(value), "{value:?}");
+        }
+        assert_eq!(parse_status(b"\xff0"), invalid("\u{fffd}0"));
+        assert_eq!(
+            parse_status("9".repeat(40).as_bytes()),
+            Err(format!("grpc: invalid grpc-status {:?}…", "9".repeat(32)))
+        );
+
+        // Native trailers and a trailers-only reply: header maps.
+        let mut headers = http::HeaderMap::new();
+        headers.insert("grpc-status", http::HeaderValue::from_static(" 0"));
+        headers.insert("grpc-message", http::HeaderValue::from_static("a%20b"));
+        assert_eq!(
+            status_of(&headers),
+            Some((invalid(" 0"), Some("a b".to_owned())))
+        );
+        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+        assert_eq!(status_of(&headers).map(|s| s.0), Some(Ok(3)));
+
+        // gRPC-Web, binary and text: the trailer frame's header lines, whose own spaces around
+        // a value are the line's.
+        let web = |block: &[u8]| {
+            let body = [message(0, b"reply"), message(0x80, block)].concat();
+            let mut binary = GrpcFrames::web();
+            binary.push(&body);
+            let mut text = GrpcFrames::web_text();
+            text.push_buf(&&base64(&body)[..]);
+            let statuses = [binary, text].map(|frames| {
+                status_of(&web_trailer_map(frames.web_trailers()?)).map(|(code, _)| code)
+            });
+            assert_eq!(statuses[0], statuses[1], "{block:?}");
+            statuses[0].clone()
+        };
+        assert_eq!(web(b"grpc-status: 007 \r\n"), Some(Ok(7)));
+        assert_eq!(web(b"grpc-status:-1\r\n"), Some(invalid("-1")));
+        assert_eq!(web(b"grpc-status: +0\r\n"), Some(invalid("+0")));
+        assert_eq!(web(b"grpc-status:1 0\r\n"), Some(invalid("1 0")));
     }
 
     #[test]

@@ -102,7 +102,8 @@ impl AuditRecord {
         self.latency
     }
 
-    /// The gRPC status code, from the response headers (trailers-only) or trailers.
+    /// The gRPC status code, from the response headers (trailers-only) or trailers; `None` for
+    /// a `grpc-status` that is not `1*DIGIT` (the error names it).
     pub fn grpc_status(&self) -> Option<i32> {
         self.grpc_status
     }
@@ -491,8 +492,9 @@ pub(crate) struct PendingRecord {
 struct Rare {
     /// Set for gRPC requests only.
     grpc: Option<GrpcResponse>,
-    /// From the response headers (trailers-only), trailers or a deadline.
-    grpc_status: Option<i32>,
+    /// From the response headers (trailers-only), trailers or a deadline: the code, or the
+    /// error naming a `grpc-status` that is none.
+    grpc_status: Option<Result<i32, String>>,
     /// `grpc-message`, decoded, from the headers or trailers that carried `grpc-status`.
     grpc_message: Option<String>,
     /// The request id to echo on the response, when the layer is asked to.
@@ -641,8 +643,23 @@ impl PendingRecord {
         self.response_len = self.response_bytes;
     }
 
+    /// The status code received, or the deadline's.
     fn grpc_status(&self) -> Option<i32> {
-        self.rare.as_ref()?.grpc_status
+        self.rare
+            .as_ref()?
+            .grpc_status
+            .as_ref()?
+            .as_ref()
+            .ok()
+            .copied()
+    }
+
+    /// Whether a `grpc-status` was received (valid or not), or the deadline passed: the call
+    /// has ended.
+    fn has_grpc_status(&self) -> bool {
+        self.rare
+            .as_ref()
+            .is_some_and(|rare| rare.grpc_status.is_some())
     }
 
     pub(crate) fn add_response_data<D: Buf>(&mut self, data: &D) {
@@ -669,18 +686,18 @@ impl PendingRecord {
     }
 
     pub(crate) fn finish_ok(&mut self) {
-        if self.grpc_status().is_none()
+        if !self.has_grpc_status()
             && let Some(block) = self.grpc().and_then(|grpc| grpc.messages.web_trailers())
         {
             let trailers = crate::grpc::web_trailer_map(block);
             self.read_grpc_status(&trailers);
         }
-        let message = self.rare.as_mut().and_then(|rare| rare.grpc_message.take());
-        let error = match message {
-            None if self.grpc().is_some() && self.grpc_status().is_none() => {
-                Some(GRPC_NO_TRAILERS.to_owned())
+        let error = match self.rare.as_mut() {
+            Some(rare) if rare.grpc.is_some() => {
+                grpc_error(rare.grpc_status.as_ref(), rare.grpc_message.take())
             }
-            message => message,
+            Some(rare) => rare.grpc_message.take(),
+            None => None,
         };
         self.finish(error);
     }
@@ -742,7 +759,7 @@ impl PendingRecord {
     /// response, or while it streams (tonic enforces the deadline only until the headers; the
     /// client gives up on the stream at its deadline).
     fn deadline_passed(&self) -> Option<Duration> {
-        if self.grpc_status().is_some() {
+        if self.has_grpc_status() {
             return None;
         }
         let timeout = self.grpc()?.timeout?;
@@ -770,6 +787,17 @@ impl PendingRecord {
     }
 }
 
+/// The error of a gRPC call that ended: its `grpc-message`; for a `grpc-status` that is none, the
+/// error naming it, then the message; for none at all, that the stream ended without one.
+fn grpc_error(status: Option<&Result<i32, String>>, message: Option<String>) -> Option<String> {
+    match (status, message) {
+        (None, _) => Some(GRPC_NO_TRAILERS.to_owned()),
+        (Some(Err(invalid)), Some(message)) => Some(format!("{invalid}: {message}")),
+        (Some(Err(invalid)), None) => Some(invalid.clone()),
+        (Some(Ok(_)), message) => message,
+    }
+}
+
 /// The `Content-Length` of a response, when it has one that hyper would send.
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     let value = headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?;
@@ -787,7 +815,7 @@ impl Drop for PendingRecord {
             } else if let Some(timeout) = self.deadline_passed() {
                 // The server's deadline enforcement (tonic's, outside this layer) dropped the call,
                 // or the client gave up at its deadline: either way the call ended so.
-                self.rare().grpc_status = Some(GRPC_DEADLINE_EXCEEDED);
+                self.rare().grpc_status = Some(Ok(GRPC_DEADLINE_EXCEEDED));
                 let when = if self.status.is_some() {
                     "during the response"
                 } else {
@@ -914,6 +942,36 @@ mod tests {
         );
         assert_eq!(cut.cut_from(TextPart::UserAgent), Some(agent.len()));
         assert_eq!(cut.get(TextPart::ContentType), None);
+    }
+
+    /// A call's error from what its trailers (or headers) said: a `grpc-status` that is none
+    /// makes the call failed, its error naming the value, then the call's own message.
+    #[test]
+    fn an_invalid_grpc_status_is_the_calls_error() {
+        let invalid = Err(r#"grpc: invalid grpc-status "-1""#.to_owned());
+        assert_eq!(grpc_error(Some(&Ok(0)), None), None);
+        assert_eq!(
+            grpc_error(Some(&Ok(5)), Some("gone".to_owned())).as_deref(),
+            Some("gone")
+        );
+        assert_eq!(
+            grpc_error(Some(&invalid), None).as_deref(),
+            Some(r#"grpc: invalid grpc-status "-1""#)
+        );
+        assert_eq!(
+            grpc_error(Some(&invalid), Some("gone".to_owned())).as_deref(),
+            Some(r#"grpc: invalid grpc-status "-1": gone"#)
+        );
+        assert_eq!(grpc_error(None, None).as_deref(), Some(GRPC_NO_TRAILERS));
+        // Whatever the transport, the status is read by one function: see
+        // `grpc::tests::grpc_status_is_digits_only_from_every_transport`.
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from_static("+0"));
+        let (status, message) = crate::grpc::status_of(&trailers).expect("a grpc-status");
+        assert_eq!(
+            grpc_error(Some(&status), message).as_deref(),
+            Some(r#"grpc: invalid grpc-status "+0""#)
+        );
     }
 
     /// What moves with every response (the in-flight record, in the response future and then in

@@ -56,6 +56,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     stream_without_trailers_and_skipped_health_checks,
     grpc_web_is_recorded_with_the_status_of_its_trailer_frame,
     grpc_web_text_is_decoded_in_the_writer,
+    invalid_grpc_status_is_no_status_from_any_transport,
     content_type_of_any_case_is_grpc,
     #[cfg(feature = "grpc-reflect")]
     decoded_request_is_redacted,
@@ -899,6 +900,155 @@ async fn grpc_web_is_recorded_with_the_status_of_its_trailer_frame(t: Arc<TestDb
             // Text (base64): decoded as it streams, its status from the trailer frame.
             (Some(200), Some(0), None, Some(1), Some(1)),
         ]
+    );
+}
+
+/// A body of the frames given, at its end once they are out (as tonic's is after its trailers:
+/// HTTP/2 polls no further).
+struct Frames(VecDeque<http_body::Frame<Bytes>>);
+
+impl http_body::Body for Frames {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(Ok))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A `grpc-status` that is no `1*DIGIT` (a sign, a space inside, letters) is no status, from every
+/// transport: native trailers and a trailers-only reply over HTTP/2 (served by tonic's server,
+/// sent by its channel), a gRPC-Web trailer frame in binary and in base64. The row keeps no made-up
+/// number: its status is null and its error names the value sent. Leading zeros are digits.
+async fn invalid_grpc_status_is_no_status_from_any_transport(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder_for_grpc(db.clone()).build().unwrap();
+    let reply = |request: axum::extract::Request| async move {
+        let path = request.uri().path().to_owned();
+        let _ = request.into_body().collect().await.unwrap();
+        let status = |value: &'static str| {
+            let mut map = http::HeaderMap::new();
+            map.insert("grpc-status", http::HeaderValue::from_static(value));
+            map
+        };
+        let frames: Vec<http_body::Frame<Bytes>> = match path.as_str() {
+            "/pkg.Status/Native" => vec![
+                http_body::Frame::data(framed(b"reply")),
+                http_body::Frame::trailers(status("-1")),
+            ],
+            "/pkg.Status/Zeros" => vec![http_body::Frame::trailers(status("007"))],
+            "/pkg.Status/TrailersOnly" => Vec::new(),
+            "/pkg.Status/Web" => vec![
+                http_body::Frame::data(framed(b"reply")),
+                http_body::Frame::data(trailer_frame(
+                    "grpc-status: +0\r\ngrpc-message:no%20such%20order\r\n",
+                )),
+            ],
+            _ => vec![http_body::Frame::data(base64(&trailer_frame(
+                "grpc-status:1 0\r\n",
+            )))],
+        };
+        let mut response = http::Response::new(axum::body::Body::new(Frames(frames.into())));
+        let content_type = if path.ends_with("WebText") {
+            "application/grpc-web-text"
+        } else if path.ends_with("Web") {
+            "application/grpc-web"
+        } else {
+            "application/grpc"
+        };
+        let headers = response.headers_mut();
+        headers.insert("content-type", http::HeaderValue::from_static(content_type));
+        if path.ends_with("TrailersOnly") {
+            headers.insert("grpc-status", http::HeaderValue::from_static("2147483648"));
+        }
+        Ok::<_, Infallible>(response)
+    };
+    let paths = [
+        ("/pkg.Status/Native", "application/grpc", framed(b"request")),
+        ("/pkg.Status/Zeros", "application/grpc", framed(b"request")),
+        (
+            "/pkg.Status/TrailersOnly",
+            "application/grpc",
+            framed(b"request"),
+        ),
+        (
+            "/pkg.Status/Web",
+            "application/grpc-web",
+            framed(b"request"),
+        ),
+        (
+            "/pkg.Status/WebText",
+            "application/grpc-web-text",
+            base64(&framed(b"request")),
+        ),
+    ];
+    let mut router = axum::Router::new();
+    for (path, _, _) in &paths {
+        router = router.route_service(path, tower::service_fn(reply));
+    }
+    let server = GrpcServer::spawn(|incoming, signal| {
+        tokio::spawn(
+            Server::builder()
+                .add_routes(tonic::service::Routes::from(router.layer(layer)))
+                .serve_with_incoming_shutdown(incoming, signal),
+        )
+    })
+    .await;
+    let channel = Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    for (path, content_type, body) in &paths {
+        let request = http::Request::post(format!("http://{}{path}", server.addr))
+            .header("content-type", *content_type)
+            .header("te", "trailers")
+            .body(tonic::body::Body::new(Full::new(body.clone())))
+            .unwrap();
+        let response = channel.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK, "{path}");
+        let _ = response.into_body().collect().await;
+    }
+    server.stop().await;
+    let report = guard.shutdown(DEADLINE).await.unwrap();
+    assert_eq!((report.written, report.lost), (5, 0), "{report:?}");
+    let rows = rows(&db).await;
+    let seen = |path: &str| {
+        let r = rows.iter().find(|row| row.path == path).unwrap();
+        (r.grpc_status, r.error.as_deref(), r.grpc_messages_out)
+    };
+    assert_eq!(
+        seen("/pkg.Status/Native"),
+        (None, Some(r#"grpc: invalid grpc-status "-1""#), Some(1))
+    );
+    assert_eq!(seen("/pkg.Status/Zeros"), (Some(7), None, Some(0)));
+    assert_eq!(
+        seen("/pkg.Status/TrailersOnly"),
+        (
+            None,
+            Some(r#"grpc: invalid grpc-status "2147483648""#),
+            Some(0)
+        )
+    );
+    // The header line's own spaces around the value are the line's, not the value's.
+    assert_eq!(
+        seen("/pkg.Status/Web"),
+        (
+            None,
+            Some(r#"grpc: invalid grpc-status "+0": no such order"#),
+            Some(1)
+        )
+    );
+    assert_eq!(
+        seen("/pkg.Status/WebText"),
+        (None, Some(r#"grpc: invalid grpc-status "1 0""#), Some(0))
     );
 }
 
