@@ -7,10 +7,11 @@
 //! A gRPC-Web response (binary form) ends with one more frame, flagged `0x80`, that carries the
 //! trailers as HTTP/1 header lines: that frame is kept (it is small) rather than counted.
 //!
-//! gRPC-Web's text form sends the same frames in base64. The response is decoded as it streams
+//! gRPC-Web's text form sends the same frames in base64 (whitespace in it skipped, as RFC 4648
+//! allows for line breaks). The response is decoded as it streams
 //! ([`GrpcFrames::web_text`]): only its frames tell where its trailer frame starts, which no end
 //! of it cut at a guess can (a message's payload may hold bytes shaped like one). The request
-//! body is captured as sent and decoded by the writer ([`decode_base64`]).
+//! body is captured as sent and decoded by the writer ([`decode_web_text_body`]).
 
 use std::io::IoSlice;
 
@@ -188,7 +189,7 @@ impl GrpcFrames {
     }
 
     /// Reads the next chunk of a text body: decoded a batch at a time, read as [`push`](Self::push)
-    /// reads bytes. Nothing is read past what is no base64.
+    /// reads bytes, whitespace skipped. Nothing is read past what is no base64.
     fn push_text(&mut self, chunk: &[u8]) {
         let Some(mut text) = self.web.as_deref_mut().and_then(|web| web.text.take()) else {
             return;
@@ -247,6 +248,11 @@ impl GrpcFrames {
                 break;
             };
             rest = after;
+            // A run of whitespace at once: one return to the bulk above per run, not per byte.
+            if is_base64_space(c) {
+                rest = &rest[rest.iter().take_while(|&&c| is_base64_space(c)).count()..];
+                continue;
+            }
             text.group[text.group_len] = c;
             text.group_len += 1;
             if text.group_len < 4 {
@@ -273,20 +279,26 @@ impl GrpcFrames {
 
 /// How many of the first bytes of `bytes` are characters of base64's alphabet (no padding), in
 /// blocks of 64: each block is checked by a fold without an early exit, which the compiler reads
-/// many bytes at a time, and the first block that holds another byte ends the run (its bytes
-/// are left to the caller's decoding, which finds it).
+/// many bytes at a time, and the first block that holds another byte ends the run where that
+/// byte is (a line break of wrapped text: the run goes up to it, not one block short).
 fn base64_run(bytes: &[u8]) -> usize {
+    let alphabet = |b: u8| b.is_ascii_alphanumeric() | (b == b'+') | (b == b'/');
     let mut run = 0;
     for block in bytes.chunks(64) {
-        let all = block.iter().fold(true, |all, &b| {
-            all & (b.is_ascii_alphanumeric() | (b == b'+') | (b == b'/'))
-        });
+        let all = block.iter().fold(true, |all, &b| all & alphabet(b));
         if !all {
-            break;
+            return run + block.iter().take_while(|&&b| alphabet(b)).count();
         }
         run += block.len();
     }
     run
+}
+
+/// Whether `c` is whitespace that base64 text may hold anywhere and that is skipped (CR, LF,
+/// space, tab): RFC 4648 lets a decoder ignore line breaks, and proxies and clients that wrap or
+/// space the text send them. Nothing else out of the alphabet is.
+fn is_base64_space(c: u8) -> bool {
+    matches!(c, b'\r' | b'\n' | b' ' | b'\t')
 }
 
 /// The value of each character of base64's alphabet (`A`–`Z`, `a`–`z`, `0`–`9`, `+`, `/`), and
@@ -339,19 +351,35 @@ fn for_each_slice<D: Buf>(data: &D, mut push: impl FnMut(&[u8])) -> usize {
 }
 
 /// gRPC-Web's text form decoded: base64 of the standard alphabet in groups of 4 characters, any
-/// of which may end in padding (`=`, `==`), as chunks encoded one by one and concatenated do.
-/// `None` for anything else: a character out of the alphabet, misplaced padding, a length that is
-/// no multiple of 4. Linear; 3 bytes out at most for 4 in.
-pub(crate) fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(4) {
-        return None;
-    }
+/// of which may end in padding (`=`, `==`), as chunks encoded one by one and concatenated do,
+/// whitespace skipped ([`is_base64_space`]). `None` for anything else: a character out of the
+/// alphabet, misplaced padding, characters left over past the last whole group. Linear; 3 bytes
+/// out at most for 4 in. The writer decodes a request with [`decode_web_text_body`].
+#[cfg(test)]
+fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
+    let (out, left_over) = decode_whole_groups(text)?;
+    (left_over == 0).then_some(out)
+}
+
+/// The whole groups of base64 `text` decoded, whitespace skipped, and how many characters of a
+/// group are left over at its end; `None` when it is no base64.
+fn decode_whole_groups(text: &[u8]) -> Option<(Vec<u8>, usize)> {
     let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    for group in text.chunks_exact(4) {
-        let (bytes, n) = decode_group(group.try_into().ok()?)?;
-        out.extend_from_slice(&bytes[..n]);
+    let mut group = [0; 4];
+    let mut len = 0;
+    for &c in text {
+        if is_base64_space(c) {
+            continue;
+        }
+        group[len] = c;
+        len += 1;
+        if len == 4 {
+            let (bytes, n) = decode_group(group)?;
+            out.extend_from_slice(&bytes[..n]);
+            len = 0;
+        }
     }
-    Some(out)
+    Some((out, len))
 }
 
 /// One group of base64: 3 bytes, of which the first `n` are its own (3 less its padding), and
@@ -378,11 +406,10 @@ fn decode_group(group: [u8; 4]) -> Option<([u8; 3], usize)> {
 /// A captured gRPC-Web text request body, decoded: the whole groups of a capture cut by the cap,
 /// its messages counted when it was captured whole. `None` when it is no base64.
 pub(crate) fn decode_web_text_body(body: &CapturedBody) -> Option<CapturedBody> {
-    let whole = body.bytes.len() / 4 * 4;
-    if whole < body.bytes.len() && !body.truncated {
+    let (bytes, left_over) = decode_whole_groups(&body.bytes)?;
+    if left_over > 0 && !body.truncated {
         return None;
     }
-    let bytes = decode_base64(&body.bytes[..whole])?;
     let grpc_messages = if body.truncated {
         None
     } else {
@@ -884,8 +911,8 @@ mod tests {
     fn base64_refuses_what_is_not() {
         for text in [
             &b"aGVsbG8"[..],
-            b"aGV sbG8=",
-            b"aGVs\nbG8=",
+            b"aGV sbG8",
+            b"aGVs\x0bbG8=",
             b"a===",
             b"====",
             b"=aGk",
@@ -1016,8 +1043,7 @@ mod tests {
                     .collect(),
                 (Some(1), Some(block.to_vec())),
             ),
-            // Not base64: URL-safe, whitespace, CRLF, padding inside a group, no whole group.
-            (b"AAAA-_AA".to_vec(), (None, None)),
+            // CRLF between chunks, space inside a group: skipped.
             (
                 [
                     base64(&message(0, b"a")),
@@ -1025,11 +1051,24 @@ mod tests {
                     base64(&trailers),
                 ]
                 .concat(),
-                (None, None),
+                (Some(1), Some(block.to_vec())),
             ),
+            (
+                [b"AA AAAAA= ".to_vec(), base64(&trailers)].concat(),
+                (Some(1), Some(block.to_vec())),
+            ),
+            // Not base64: URL-safe, other control bytes, padding inside a group, no whole group.
+            (b"AAAA-_AA".to_vec(), (None, None)),
+            (b"AAAA\x0bAAA".to_vec(), (None, None)),
+            (b"AAAA\x0cAAA".to_vec(), (None, None)),
+            (b"AAAA\0AAA".to_vec(), (None, None)),
             (b"AA=AAAAA".to_vec(), (None, None)),
             (b"AAA=A===".to_vec(), (None, None)),
             ([base64(&trailers), b"A".to_vec()].concat(), (None, None)),
+            (
+                [base64(&trailers), b"A \r\n".to_vec()].concat(),
+                (None, None),
+            ),
             (b"\xff\xfe\xfd\xfc".to_vec(), (None, None)),
         ];
         for (text, expected) in cases {
@@ -1071,11 +1110,80 @@ mod tests {
         }
     }
 
+    /// Base64 with whitespace (CR, LF, space, tab) anywhere, as a proxy that wraps lines or a
+    /// client that spaces its chunks sends it, reads as the same text without it: the reply's
+    /// messages and trailers as it streams, whatever the chunks, and a request's decoding.
+    #[test]
+    fn web_text_whitespace_is_ignored() {
+        let block = b"grpc-status:0\r\n";
+        let frames = [
+            message(0, b"reply"),
+            message(
+                0,
+                &(0..5_000).map(|i| (i * 7 % 256) as u8).collect::<Vec<_>>(),
+            ),
+            message(0x80, block),
+        ]
+        .concat();
+        let plain = base64(&frames);
+        let wrap = |text: &[u8], width: usize, between: &[u8]| -> Vec<u8> {
+            text.chunks(width)
+                .flat_map(|line| [line, between].concat())
+                .collect()
+        };
+        let padded: Vec<u8> = [
+            base64(&frames[..10]),
+            base64(&frames[10..5_011]),
+            base64(&frames[5_011..]),
+        ]
+        .join(&b"\r\n"[..]);
+        let cases = [
+            wrap(&plain, 76, b"\r\n"),
+            wrap(&plain, 64, b"\n"),
+            wrap(&plain, 7, b" "),
+            wrap(&plain, 1, b"\t"),
+            wrap(&plain, 4, b" \r\n\t  "),
+            [&b"\r\n"[..], &plain, b" \r\n"].concat(),
+            padded,
+        ];
+        for text in cases {
+            let name = String::from_utf8_lossy(&text[..40]).into_owned();
+            let expected = (Some(2), Some(block.to_vec()));
+            assert_eq!(read_web_text(&[&text]), expected, "{name:?}");
+            let chunks: Vec<&[u8]> = text.chunks(3).collect();
+            assert_eq!(read_web_text(&chunks), expected, "{name:?} in threes");
+            for split in (0..=text.len()).step_by(37).chain([text.len() - 1]) {
+                assert_eq!(
+                    read_web_text(&[&text[..split], &text[split..]]),
+                    expected,
+                    "{name:?} split at {split}"
+                );
+            }
+            assert_eq!(
+                decode_base64(&text).as_deref(),
+                Some(&frames[..]),
+                "{name:?}"
+            );
+        }
+    }
+
     /// Megabytes of hostile text cost time in proportion (debug build): every group padded,
     /// empty messages, prefixes flagged trailers.
     #[test]
     fn hostile_web_text_stays_linear() {
-        for unit in [&b"YQ=="[..], b"AAAAAAA=", b"gAAAAA==", b"gAAAAACA", b"////"] {
+        for unit in [
+            &b"YQ=="[..],
+            b"AAAAAAA=",
+            b"gAAAAA==",
+            b"gAAAAACA",
+            b"////",
+            // Whitespace: alone, between characters, inside padding, lines of one group.
+            b" \r\n\t",
+            b"A ",
+            b"Y Q = = ",
+            b"////\r\n",
+            b"gAAAAAC\nA",
+        ] {
             let text = unit.repeat((4 << 20) / unit.len());
             let started = std::time::Instant::now();
             let _ = read_web_text(&[&text]);
