@@ -15,7 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::context::{RequestShared, lock};
-use crate::grpc::GrpcFrames;
+use crate::grpc::{GrpcFrames, Protocol};
 use crate::record::PendingRecord;
 
 /// The capped copy of a request body, filled as the body is read.
@@ -56,9 +56,13 @@ impl Capture {
         }
     }
 
-    /// Counts the gRPC messages of the body as it is read.
-    pub(crate) fn count_grpc_messages(&mut self) {
-        self.grpc = Some(GrpcFrames::default());
+    /// Counts the gRPC messages of the body as it is read: from their prefixes, decoded from
+    /// base64 first for gRPC-Web's text form.
+    pub(crate) fn count_grpc_messages(&mut self, protocol: Protocol) {
+        self.grpc = Some(match protocol {
+            Protocol::Native | Protocol::Web => GrpcFrames::default(),
+            Protocol::WebText => GrpcFrames::web_text_request(),
+        });
     }
 
     fn push<D: Buf>(&mut self, data: &D) {
@@ -135,7 +139,11 @@ impl Capture {
             total: self.total,
             // A body nobody read to its end is only a prefix of what the client sent.
             truncated: self.truncated || !self.ended,
-            grpc_messages: self.grpc.as_ref().and_then(GrpcFrames::messages),
+            grpc_messages: self.grpc.as_ref().and_then(if self.ended {
+                GrpcFrames::messages
+            } else {
+                GrpcFrames::messages_so_far
+            }),
         }
     }
 }
@@ -599,6 +607,26 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A gRPC-Web text request's messages are counted past the capture cap, as a binary one's
+    /// are; a body not read to its end keeps the count of what was read.
+    #[test]
+    fn web_text_request_messages_are_counted_past_the_cap() {
+        // An empty message, base64, on a line of its own.
+        let text = b"AAAAAAA=\r\n".repeat(1_000);
+        let mut capture = Capture::new(64);
+        capture.count_grpc_messages(Protocol::WebText);
+        for chunk in text.chunks(7) {
+            capture.push(&chunk);
+        }
+        capture.set_ended();
+        let body = capture.take();
+        assert_eq!((body.grpc_messages, body.truncated), (Some(1_000), true));
+        let mut unfinished = Capture::new(64);
+        unfinished.count_grpc_messages(Protocol::WebText);
+        unfinished.push(&&text[..25]);
+        assert_eq!(unfinished.take().grpc_messages, Some(2));
+    }
 
     #[test]
     fn replay_gives_back_frames_in_order() {

@@ -10,8 +10,9 @@
 //! gRPC-Web's text form sends the same frames in base64 (whitespace in it skipped, as RFC 4648
 //! allows for line breaks). The response is decoded as it streams
 //! ([`GrpcFrames::web_text`]): only its frames tell where its trailer frame starts, which no end
-//! of it cut at a guess can (a message's payload may hold bytes shaped like one). The request
-//! body is captured as sent and decoded by the writer ([`decode_web_text_body`]).
+//! of it cut at a guess can (a message's payload may hold bytes shaped like one). A request's
+//! messages are counted the same way as it streams ([`GrpcFrames::web_text_request`]); its body
+//! is captured as sent and decoded by the writer ([`decode_web_text_body`]).
 
 use std::io::IoSlice;
 
@@ -45,7 +46,8 @@ pub(crate) struct GrpcFrames {
     remaining: u64,
     /// Part of a chunk could not be looked at (a `Buf` of too many slices); counts are unknown.
     lost: bool,
-    /// Set for a gRPC-Web response, whose trailers come in a frame of the body.
+    /// Set for a gRPC-Web response, whose trailers come in a frame of the body, and for a text
+    /// request (base64).
     web: Option<Box<WebTrailers>>,
 }
 
@@ -69,6 +71,9 @@ struct WebTrailers {
     complete: bool,
     /// Set for gRPC-Web's text form: the body is base64, decoded as it streams.
     text: Option<Base64Stream>,
+    /// A request's body: no frame of it carries trailers, every one is a message (as the
+    /// frames of a native or binary request, read by [`GrpcFrames::default`], are).
+    request: bool,
 }
 
 /// A trailer block larger than this is not kept: its status is then unknown.
@@ -97,6 +102,19 @@ impl GrpcFrames {
         }
     }
 
+    /// The frames of a gRPC-Web text request body: base64 decoded as it streams, every frame
+    /// counted as a message.
+    pub(crate) fn web_text_request() -> Self {
+        Self {
+            web: Some(Box::new(WebTrailers {
+                text: Some(Base64Stream::default()),
+                request: true,
+                ..WebTrailers::default()
+            })),
+            ..Self::default()
+        }
+    }
+
     /// The trailer block of a gRPC-Web response once its frame was read whole (header lines,
     /// `name:value\r\n`).
     pub(crate) fn web_trailers(&self) -> Option<&[u8]> {
@@ -107,6 +125,13 @@ impl GrpcFrames {
     /// Messages whose prefix has been read; a message counts as soon as its prefix is complete.
     pub(crate) fn messages(&self) -> Option<u64> {
         self.is_read().then_some(self.messages)
+    }
+
+    /// [`messages`](Self::messages) of a body not read to its end: a text body may stop inside
+    /// a group, which its end would have completed.
+    pub(crate) fn messages_so_far(&self) -> Option<u64> {
+        let invalid = self.text().is_some_and(|text| text.invalid);
+        (!self.lost && !invalid).then_some(self.messages)
     }
 
     /// Whether every byte so far was read: none unseen, and a text body base64 to its last
@@ -152,6 +177,7 @@ impl GrpcFrames {
                 self.prefix_len = 0;
                 if let Some(web) = self.web.as_deref_mut()
                     && flag & WEB_TRAILERS_FLAG != 0
+                    && !web.request
                 {
                     web.start(len);
                     continue;
@@ -403,25 +429,19 @@ fn decode_group(group: [u8; 4]) -> Option<([u8; 3], usize)> {
     Some(([a, b, c], 3 - pad))
 }
 
-/// A captured gRPC-Web text request body, decoded: the whole groups of a capture cut by the cap,
-/// its messages counted when it was captured whole. `None` when it is no base64.
+/// A captured gRPC-Web text request body, decoded: the whole groups of a capture cut by the cap.
+/// `None` when it is no base64. Its messages were counted as it streamed
+/// ([`GrpcFrames::web_text_request`]), past the cap too.
 pub(crate) fn decode_web_text_body(body: &CapturedBody) -> Option<CapturedBody> {
     let (bytes, left_over) = decode_whole_groups(&body.bytes)?;
     if left_over > 0 && !body.truncated {
         return None;
     }
-    let grpc_messages = if body.truncated {
-        None
-    } else {
-        let mut frames = GrpcFrames::default();
-        frames.push(&bytes);
-        frames.messages()
-    };
     Some(CapturedBody {
         bytes: bytes.into(),
         total: body.total,
         truncated: body.truncated,
-        grpc_messages,
+        grpc_messages: body.grpc_messages,
     })
 }
 
@@ -1206,24 +1226,25 @@ mod tests {
             bytes: text.clone().into(),
             total: text.len() as u64,
             truncated: false,
-            grpc_messages: None,
+            grpc_messages: Some(2),
         };
         let decoded = decode_web_text_body(&whole).expect("base64");
         assert_eq!(&decoded.bytes[..], &frames[..]);
         assert_eq!((decoded.grpc_messages, decoded.truncated), (Some(2), false));
-        // Cut by the capture cap: its whole groups, not counted.
+        // Cut by the capture cap: its whole groups, and the count of the whole body, taken as
+        // it streamed.
         let cut = CapturedBody {
             bytes: text.clone().into(),
             total: text.len() as u64 + 10,
             truncated: true,
-            grpc_messages: None,
+            grpc_messages: Some(3),
         };
         let cut = CapturedBody {
             bytes: cut.bytes.slice(..text.len() - 1),
             ..cut
         };
         let decoded = decode_web_text_body(&cut).expect("base64");
-        assert_eq!((decoded.grpc_messages, decoded.truncated), (None, true));
+        assert_eq!((decoded.grpc_messages, decoded.truncated), (Some(3), true));
         assert!(frames.starts_with(&decoded.bytes));
         // Whole but no base64.
         let broken = CapturedBody {
@@ -1233,6 +1254,29 @@ mod tests {
         assert!(decode_web_text_body(&broken).is_none());
         assert!(is_web_text("Application/gRPC-Web-Text+proto; charset=x"));
         assert!(!is_web_text("application/grpc-web+proto"));
+    }
+
+    /// A text request's frames are counted as they stream, whatever the chunks: every frame a
+    /// message (a request has no trailer frame), whitespace skipped; no count for what is no
+    /// base64, and none for a body that ends inside a group, unless it was not read to its end.
+    #[test]
+    fn web_text_requests_are_counted_as_they_stream() {
+        let frames = [message(0, b"one"), message(0x80, b"two"), message(1, b"")].concat();
+        let text = [base64(&frames[..3]), b"\r\n".to_vec(), base64(&frames[3..])].concat();
+        for split in 0..=text.len() {
+            let mut request = GrpcFrames::web_text_request();
+            request.push_buf(&&text[..split]);
+            request.push_buf(&&text[split..]);
+            assert_eq!(request.messages(), Some(3), "split at {split}");
+            assert_eq!(request.web_trailers(), None);
+        }
+        // Two characters of a next group.
+        let mut cut = GrpcFrames::web_text_request();
+        cut.push_buf(&&[&text[..], b"AA"].concat()[..]);
+        assert_eq!((cut.messages(), cut.messages_so_far()), (None, Some(3)));
+        let mut broken = GrpcFrames::web_text_request();
+        broken.push_buf(&&b"AAAAAAA=!AAAAAAA="[..]);
+        assert_eq!((broken.messages(), broken.messages_so_far()), (None, None));
     }
 
     /// `grpc-status` is `1*DIGIT` fitting an `i32`, leading zeros allowed: anything else is no

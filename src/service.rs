@@ -136,9 +136,8 @@ where
         if ended {
             capture.set_ended();
         }
-        // Text (base64) is counted by the writer, which decodes it.
-        if matches!(kind, Some(Protocol::Native | Protocol::Web)) {
-            capture.count_grpc_messages();
+        if let Some(protocol) = kind {
+            capture.count_grpc_messages(protocol);
         }
         let pre_read =
             should_pre_read(seen.content_type, &body, config).then_some(config.body_read_timeout);

@@ -57,6 +57,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     grpc_web_is_recorded_with_the_status_of_its_trailer_frame,
     grpc_web_text_is_decoded_in_the_writer,
     invalid_grpc_status_is_no_status_from_any_transport,
+    web_text_request_over_the_capture_cap_is_counted,
     content_type_of_any_case_is_grpc,
     #[cfg(feature = "grpc-reflect")]
     decoded_request_is_redacted,
@@ -1225,6 +1226,69 @@ async fn grpc_web_text_is_decoded_in_the_writer(t: Arc<TestDb>) {
         assert_eq!(row(path).request_bytes, sent.len() as i64);
         assert!(!body(path).contains("hunter2"));
     }
+}
+
+/// A gRPC-Web text request longer than the capture cap has its messages counted as it streams,
+/// as a native or binary one does: the count is not the capture's. Each message is a padded
+/// chunk, the chunks on lines of their own (CRLF), as a client that wraps its text sends them.
+async fn web_text_request_over_the_capture_cap_is_counted(t: Arc<TestDb>) {
+    const N: usize = 300;
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder_for_grpc(db.clone())
+        .max_body_bytes(1024)
+        .build()
+        .unwrap();
+    let web = tower::service_fn(|request: axum::extract::Request| async move {
+        let content_type = request.headers()["content-type"].clone();
+        let _ = request.into_body().collect().await.unwrap();
+        let frames = vec![
+            base64(&framed(b"reply")),
+            base64(&trailer_frame("grpc-status:0\r\n")),
+        ];
+        Ok::<_, Infallible>(streamed_response(content_type, frames))
+    });
+    let app = axum::Router::new()
+        .route_service("/pkg.Orders/Put", web)
+        .layer(layer);
+    let body: Vec<u8> = (0..N)
+        .flat_map(|i| {
+            [
+                &base64(&framed(format!("order {i}").as_bytes()))[..],
+                b"\r\n",
+            ]
+            .concat()
+        })
+        .collect();
+    assert!(body.len() > 4 * 1024, "{}", body.len());
+    let short = [base64(&framed(b"a")), base64(&framed(b"b"))].join(&b"\r\n"[..]);
+    let rows = post_each(
+        app,
+        guard,
+        &db,
+        [
+            ("/pkg.Orders/Put", "application/grpc-web-text", body.into()),
+            ("/pkg.Orders/Put", "application/grpc-web-text", short.into()),
+        ],
+    )
+    .await;
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.grpc_status,
+                r.grpc_messages_in,
+                r.grpc_messages_out,
+                r.request_body_truncated,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some(0), Some(N as i64), Some(1), true),
+            (Some(0), Some(2), Some(1), false)
+        ]
+    );
 }
 
 /// Media types are case-insensitive, and tonic reads no request's content type: a call sent as
