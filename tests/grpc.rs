@@ -1230,7 +1230,8 @@ async fn grpc_web_text_is_decoded_in_the_writer(t: Arc<TestDb>) {
 
 /// A gRPC-Web text request longer than the capture cap has its messages counted as it streams,
 /// as a native or binary one does: the count is not the capture's. Each message is a padded
-/// chunk, the chunks on lines of their own (CRLF), as a client that wraps its text sends them.
+/// chunk, the chunks on lines of their own (CRLF), as a client that wraps its text sends them;
+/// the reply is wrapped as well, and its status and count read all the same.
 async fn web_text_request_over_the_capture_cap_is_counted(t: Arc<TestDb>) {
     const N: usize = 300;
     let db = t.migrated().await;
@@ -1241,9 +1242,14 @@ async fn web_text_request_over_the_capture_cap_is_counted(t: Arc<TestDb>) {
     let web = tower::service_fn(|request: axum::extract::Request| async move {
         let content_type = request.headers()["content-type"].clone();
         let _ = request.into_body().collect().await.unwrap();
+        // The reply wrapped too, its trailer frame on lines of 8 characters.
+        let trailers = base64(&trailer_frame("grpc-status:0\r\n"));
         let frames = vec![
-            base64(&framed(b"reply")),
-            base64(&trailer_frame("grpc-status:0\r\n")),
+            [&base64(&framed(b"reply"))[..], b"\r\n"].concat().into(),
+            trailers
+                .chunks(8)
+                .flat_map(|line| [line, b"\r\n"].concat())
+                .collect(),
         ];
         Ok::<_, Infallible>(streamed_response(content_type, frames))
     });
