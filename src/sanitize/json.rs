@@ -304,7 +304,7 @@ const PENDING_TAIL: usize = 256;
 
 /// What the member being read is to its object's name/value pairing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(super) enum Role {
     Other,
     /// `name`, `key`, `ParameterKey`…: its string value names the object's value.
     Name,
@@ -314,7 +314,7 @@ enum Role {
 
 /// The role of member `key`; ASCII case is ignored. Every key goes through it, so it looks
 /// at no more than two names of the key's length.
-fn role_of(key: &str) -> Role {
+pub(super) fn role_of(key: &str) -> Role {
     let is = |name: &str| key.eq_ignore_ascii_case(name);
     let (name, value) = match key.len() {
         3 => (is("key"), false),
@@ -340,7 +340,7 @@ fn role_of(key: &str) -> Role {
 
 /// How an open object with a name or value member has been named so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Named {
+pub(super) enum Named {
     Not,
     Plainly,
     Sensitively,

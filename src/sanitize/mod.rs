@@ -81,6 +81,7 @@ mod markup;
 mod multipart;
 mod mysql;
 mod path;
+mod printed;
 #[cfg(test)]
 mod proptests;
 mod redactor;

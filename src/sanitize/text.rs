@@ -207,6 +207,10 @@ fn redact_pairs<'a>(
     if !passwords.is_empty() {
         spans = merged(spans, passwords);
     }
+    let named = super::printed::named_values(&text, keys, keybuf, replacement);
+    if !named.is_empty() {
+        spans = merged(spans, named);
+    }
     if !spans.is_empty() {
         for start_tag in start_tags(&text) {
             spans = merged(spans, xml_spans(&text, start_tag, keys, keybuf));
@@ -1909,6 +1913,15 @@ mod tests {
             "`pin=a` b` c` d`e `pin=a` `x` ",
             r"\u0022pin=a\u0022 b\u0022 c\u0022d \u0022pin=a\u0022 \u0022x\u0022 ",
             "&amp;quot;pin=&amp;amp;quot;x &amp;#39;",
+            // Objects printed as no JSON never closed, nested, named, their values waiting.
+            "{'name': 'PASSWORD', 'value': 'x', ",
+            "{'value': ",
+            "{ value: 1 {",
+            "{Name:PIN Value:a ",
+            "dict(value=dict(name='pin', value=(",
+            "{'value': 1, 'name': 'pin'}]])) ",
+            "{'value': [{'x': (",
+            "{'value': 'x', 'name': 'PIN', 'a\\'b",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
@@ -1916,6 +1929,25 @@ mod tests {
             let took = started.elapsed();
             assert!(took.as_secs() < 10, "{unit:?}: {took:?}");
             assert!(out.contains("[REDACTED]"), "{unit:?}");
+        }
+        // Objects printed as no JSON with nothing to redact: openers never closed, named
+        // objects without a value, closers with nothing open, keys never ending.
+        for unit in [
+            "{'name': 'PASSWORD', ",
+            "{",
+            "dict(",
+            "})]",
+            "{[(",
+            "{Name:a a ",
+            "{aaaaaaaaaaaaaaaa",
+            "{'",
+        ] {
+            let text = unit.repeat((128 << 10) / unit.len());
+            let started = std::time::Instant::now();
+            let out = run(&text, false);
+            let took = started.elapsed();
+            assert!(took.as_secs() < 10, "{unit:?}: {took:?}");
+            assert_eq!(out, text, "{unit:?}");
         }
         // One run of closers glued to a letter at its end: each closer looks past the run for
         // what follows it, and the look is bounded.

@@ -1,0 +1,681 @@
+//! Objects printed as no JSON that pair a name with a value in sibling members: a Python dict
+//! (`{'name': 'DB_PASSWORD', 'value': 'hunter2'}`, `dict(name=…, value=…)`), a Ruby hash
+//! (`{"name"=>…}`, `{:name=>…}`, `{name: …}`), a JavaScript object (`{ name: '…', value: … }`),
+//! a Go struct (`{Name:DB_PASSWORD Value:hunter2}`, `main.EnvVar{Name:"…", Value:"…"}`).
+//!
+//! The name and value members are the JSON rule's (see [`role_of`]), their keys quoted or not,
+//! a Ruby symbol's `:` before them, then `:`, `=` or `=>`. An object is one on one line: from a
+//! `{` (or `dict(`) to its closer, members after its opener, a `,` or a space (Go's `%+v`
+//! separates fields with one). A value is quoted (to its quote, `\'` inside it, or the end of
+//! the line), a container (`{…}`, `[…]`, `(…)`, to its closer), or a word run: to a `,`, its
+//! object's closer, the end of the line, or a space before a Go field (`Name:`). Every value
+//! member of an object goes when a name member of it is a sensitive key, read once the object
+//! closes (so a value before its name goes too), and when the line ends before it closes
+//! (fail closed) unless a name member named it plainly or every member is written as JSON's
+//! (`"key":`: the JSON readers judge such a document, over lines too, see
+//! [`embedded`](super::embedded)). A value that is the replacement in double quotes is what
+//! the JSON rule left of one: it stays so.
+//!
+//! Reading stays linear: each byte is walked once, a key is looked at up to [`LONGEST_KEY`]
+//! bytes from where a member may start, and a closer pops the containers opened inside its
+//! own, each once. A text without an opener or a `value` key followed by a value to redact
+//! is not walked at all.
+
+use super::json::{Named, Role, role_of};
+use super::keys::KeyRules;
+
+/// The longest member key looked at: the longest name or value member is 14 bytes, and any
+/// other member's key is read only so that its value is walked as one.
+const LONGEST_KEY: usize = 64;
+
+/// A container open on the line being read.
+#[derive(Debug)]
+struct Open {
+    /// The byte that closes it.
+    closer: u8,
+    /// An object (`{`, `dict(`), whose members pair; a list or parentheses otherwise.
+    object: bool,
+    /// Surely printed as no JSON: opened by `dict(`, or with a member not written as JSON's
+    /// (`"key":`). The JSON readers judge the others, a document over lines too.
+    printed: bool,
+    /// Where its name members' strings start in [`Reader::names`].
+    names: usize,
+    /// Where its value members' spans start in [`Reader::waiting`].
+    waiting: usize,
+    /// Where it starts, when it is a value member's value.
+    value_of: Option<usize>,
+}
+
+/// The containers of one line and the value members waiting for their objects to close.
+struct Reader<'t, 'k> {
+    text: &'t str,
+    keys: &'k KeyRules,
+    keybuf: &'k mut String,
+    /// The replacement: a value that is it in double quotes is one the JSON rule redacted.
+    replacement: &'t str,
+    open: Vec<Open>,
+    /// How many containers of each closer are open: a closer with none open is a byte.
+    open_of: [usize; 3],
+    /// The strings of the name members of the open objects, `None` for one that is no
+    /// string; looked up only when their object has a value to decide.
+    names: Vec<Option<(usize, usize)>>,
+    waiting: Vec<(usize, usize)>,
+    spans: Vec<(usize, usize)>,
+}
+
+/// The spans of the values that the name members of their objects, printed as no JSON on one
+/// line, name as sensitive; in order, maybe overlapping.
+pub(super) fn named_values(
+    text: &str,
+    keys: &KeyRules,
+    keybuf: &mut String,
+    replacement: &str,
+) -> Vec<(usize, usize)> {
+    if memchr::memchr2(b'{', b'(', text.as_bytes()).is_none()
+        || !may_hold_a_value(text, replacement)
+    {
+        return Vec::new();
+    }
+    let mut reader = Reader {
+        text,
+        keys,
+        keybuf,
+        replacement,
+        open: Vec::new(),
+        open_of: [0; 3],
+        names: Vec::new(),
+        waiting: Vec::new(),
+        spans: Vec::new(),
+    };
+    reader.read();
+    reader.spans
+}
+
+/// Whether `text` may hold a value member to redact: a key ending in `value` in any case (as
+/// every value member's does), its separator, and a value that is not the replacement in
+/// double quotes (what the JSON rule leaves of a document in text it redacted). Most texts
+/// hold none, and are not read further.
+fn may_hold_a_value(text: &str, replacement: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    // `u` is the rarest letter of `value` in text.
+    while let Some(found) = memchr::memchr2(b'u', b'U', &bytes[from..]) {
+        let u = from + found;
+        from = u + 1;
+        if u < 2
+            || !bytes
+                .get(u - 2..u + 2)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"alue"))
+        {
+            continue;
+        }
+        let mut i = u + 2;
+        if matches!(bytes.get(i), Some(b'"' | b'\'')) {
+            i += 1;
+        }
+        i += blanks(&bytes[i..]);
+        match bytes.get(i) {
+            Some(b':' | b'=') => i += 1,
+            _ => continue,
+        }
+        if bytes.get(i) == Some(&b'>') {
+            i += 1;
+        }
+        i += blanks(&bytes[i..]);
+        let rest = &text[i..];
+        let replaced = rest
+            .strip_prefix('"')
+            .and_then(|r| r.strip_prefix(replacement))
+            .is_some_and(|r| r.starts_with('"'));
+        if !replaced {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether the `(` at `at` opens a Python `dict(…)`.
+fn opens_a_dict(bytes: &[u8], at: usize) -> bool {
+    at >= 4 && &bytes[at - 4..at] == b"dict" && (at == 4 || !is_key_byte(bytes[at - 5]))
+}
+
+/// A byte of a member's key.
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')
+}
+
+/// Whether a member or an element may start after `b`.
+fn starts_after(b: u8) -> bool {
+    matches!(b, b'{' | b'(' | b'[' | b',' | b' ' | b'\t')
+}
+
+/// The index of `closer` in [`Reader::open_of`].
+fn kind(closer: u8) -> usize {
+    match closer {
+        b'}' => 0,
+        b']' => 1,
+        _ => 2,
+    }
+}
+
+/// The role of the member whose key starts at `at`, where its value starts, past the
+/// separator and the blanks after it, and whether it is written as JSON's (`"key":`); `None`
+/// when no key and separator start there.
+fn member_at(text: &str, at: usize) -> Option<(Role, usize, bool)> {
+    let line = text.as_bytes();
+    let mut i = at;
+    // A Ruby symbol, `:name=>`.
+    let symbol = line.get(i) == Some(&b':');
+    i += usize::from(symbol);
+    let quote = match line.get(i) {
+        Some(&q @ (b'"' | b'\'')) => {
+            i += 1;
+            Some(q)
+        }
+        _ => None,
+    };
+    let key_start = i;
+    let key_len = line[key_start..]
+        .iter()
+        .take(LONGEST_KEY + 1)
+        .take_while(|&&b| is_key_byte(b))
+        .count();
+    if key_len == 0 || key_len > LONGEST_KEY {
+        return None;
+    }
+    let key_end = key_start + key_len;
+    i = key_end;
+    if let Some(q) = quote {
+        if line.get(i) != Some(&q) {
+            return None;
+        }
+        i += 1;
+    }
+    i += blanks(&line[i..]);
+    let colon = match (line.get(i), line.get(i + 1)) {
+        (Some(b'='), Some(b'>')) => {
+            i += 1;
+            false
+        }
+        (Some(b':'), Some(b':')) | (Some(b'='), Some(b'=')) => return None,
+        (Some(b':'), _) => true,
+        (Some(b'='), _) => false,
+        _ => return None,
+    };
+    i += 1;
+    i += blanks(&line[i..]);
+    // Keys are ASCII: the slice is on char boundaries.
+    let role = role_of(&text[key_start..key_end]);
+    Some((role, i, !symbol && colon && quote == Some(b'"')))
+}
+
+/// How many spaces and tabs `bytes` starts with.
+fn blanks(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .take_while(|&&b| matches!(b, b' ' | b'\t'))
+        .count()
+}
+
+/// Whether a Go struct's next field starts at `at` (`Name:`, not `http://` nor `a::b`).
+fn go_field_at(bytes: &[u8], at: usize) -> bool {
+    if !bytes.get(at).is_some_and(u8::is_ascii_alphabetic) {
+        return false;
+    }
+    let mut i = at;
+    while i < bytes.len()
+        && i - at <= LONGEST_KEY
+        && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_')
+    {
+        i += 1;
+    }
+    bytes.get(i) == Some(&b':') && !matches!(bytes.get(i + 1), Some(b':' | b'/'))
+}
+
+/// The end of the quoted string whose quote is at `at`: past its closing quote, or the end of
+/// the line.
+fn quoted_end(bytes: &[u8], at: usize) -> usize {
+    let quote = bytes[at];
+    let mut i = at + 1;
+    // Strings in text are short: a loop costs less than a call to `memchr`.
+    while let Some(found) = bytes[i..]
+        .iter()
+        .position(|&b| b == quote || matches!(b, b'\\' | b'\n' | b'\r'))
+    {
+        i += found;
+        match bytes[i] {
+            b'\\' => i += 1 + usize::from(!matches!(bytes.get(i + 1), None | Some(b'\n' | b'\r'))),
+            b'\n' | b'\r' => return i,
+            _ => return i + 1,
+        }
+    }
+    bytes.len()
+}
+
+impl Reader<'_, '_> {
+    /// Reads the text: the objects on each line, and from line to line the next opener.
+    fn read(&mut self) {
+        let bytes = self.text.as_bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            if self.open.is_empty() {
+                // Only text between objects: on to the next opener.
+                match memchr::memchr2(b'{', b'(', &bytes[at..]) {
+                    Some(found) => at += found,
+                    None => break,
+                }
+            }
+            let b = bytes[at];
+            match b {
+                b'{' => {
+                    self.push(b'}', true, false, None);
+                    at += 1;
+                    continue;
+                }
+                b'(' if opens_a_dict(bytes, at) => {
+                    self.push(b')', true, true, None);
+                    at += 1;
+                    continue;
+                }
+                b'}' | b']' | b')' if self.open_of[kind(b)] > 0 => {
+                    self.close(b, at, at + 1);
+                    at += 1;
+                    continue;
+                }
+                b'\n' | b'\r' => {
+                    self.finish_all(at);
+                    at += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(top) = self.open.last() else {
+                at += 1;
+                continue;
+            };
+            let after_start = at > 0 && starts_after(bytes[at - 1]);
+            match b {
+                b'[' | b'(' => self.push(if b == b'[' { b']' } else { b')' }, false, false, None),
+                b'"' | b'\'' if after_start && !top.object => {
+                    at = quoted_end(bytes, at);
+                    continue;
+                }
+                _ if after_start && top.object => {
+                    if let Some((role, value, json)) = member_at(self.text, at) {
+                        if let Some(object) = self.open.last_mut() {
+                            object.printed |= !json;
+                        }
+                        at = self.value(role, value);
+                        continue;
+                    }
+                    if matches!(b, b'"' | b'\'') {
+                        at = quoted_end(bytes, at);
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            at += 1;
+        }
+        self.finish_all(bytes.len());
+    }
+
+    /// Finishes the containers left open where their line ends, at `end`.
+    fn finish_all(&mut self, end: usize) {
+        while let Some(open) = self.open.pop() {
+            self.finish(open, end, false);
+        }
+    }
+
+    /// Reads the value of a member of `role` starting at `at`, and returns where it ends.
+    fn value(&mut self, role: Role, at: usize) -> usize {
+        let bytes = self.text.as_bytes();
+        let value_of = (role == Role::Value).then_some(at);
+        let value_end = match bytes.get(at) {
+            Some(b'"' | b'\'') => {
+                let value_end = quoted_end(bytes, at);
+                let inner_end = if value_end > at + 1 && bytes[value_end - 1] == bytes[at] {
+                    value_end - 1
+                } else {
+                    value_end
+                };
+                self.name(role, Some((at + 1, inner_end)));
+                value_end
+            }
+            Some(b'{') => {
+                self.name(role, None);
+                self.push(b'}', true, false, value_of);
+                return at + 1;
+            }
+            Some(b'[') => {
+                self.name(role, None);
+                self.push(b']', false, false, value_of);
+                return at + 1;
+            }
+            Some(b'(') => {
+                self.name(role, None);
+                self.push(b')', false, false, value_of);
+                return at + 1;
+            }
+            _ if bytes[at..].starts_with(b"dict(") => {
+                self.name(role, None);
+                self.push(b')', true, true, value_of);
+                return at + 5;
+            }
+            _ => {
+                let closer = self.open.last().map_or(b'}', |o| o.closer);
+                let mut i = at;
+                while let Some(&b) = bytes.get(i)
+                    && !matches!(b, b',' | b'\n' | b'\r')
+                    && b != closer
+                {
+                    if matches!(b, b' ' | b'\t') && go_field_at(bytes, i + 1) {
+                        break;
+                    }
+                    i += 1;
+                }
+                let mut word_end = i;
+                while word_end > at && matches!(bytes[word_end - 1], b' ' | b'\t') {
+                    word_end -= 1;
+                }
+                self.name(role, Some((at, word_end)));
+                if role == Role::Value && word_end > at {
+                    self.wait(at, word_end);
+                }
+                return i;
+            }
+        };
+        if role == Role::Value && !self.replaced(at, value_end) {
+            self.wait(at, value_end);
+        }
+        value_end
+    }
+
+    /// Notes a name member of the innermost object, its string between `string`.
+    fn name(&mut self, role: Role, string: Option<(usize, usize)>) {
+        if role == Role::Name {
+            self.names.push(string);
+        }
+    }
+
+    /// How the name members from `from` on in [`names`](Self::names) name their object.
+    fn named(&mut self, from: usize) -> Named {
+        let mut named = Named::Not;
+        for &string in &self.names[from..] {
+            if let Some((start, end)) = string
+                && self.keys.is_sensitive(&self.text[start..end], self.keybuf)
+            {
+                return Named::Sensitively;
+            }
+            named = Named::Plainly;
+        }
+        named
+    }
+
+    /// Whether the value from `start` to `end` is the replacement in double quotes: what the
+    /// JSON rule leaves of a value it redacted in a document inside the text.
+    fn replaced(&self, start: usize, end: usize) -> bool {
+        self.text[start..end]
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .is_some_and(|v| v == self.replacement)
+    }
+
+    /// A value member's value from `start` to `end`, waiting for its object to close.
+    fn wait(&mut self, start: usize, end: usize) {
+        self.waiting.push((start, end));
+    }
+
+    /// Opens a container closed by `closer`.
+    fn push(&mut self, closer: u8, object: bool, printed: bool, value_of: Option<usize>) {
+        self.open_of[kind(closer)] += 1;
+        self.open.push(Open {
+            closer,
+            object,
+            printed,
+            names: self.names.len(),
+            waiting: self.waiting.len(),
+            value_of,
+        });
+    }
+
+    /// Closes the containers up to the innermost one `closer` closes, at `at`; `after` is
+    /// where its value ends.
+    fn close(&mut self, closer: u8, at: usize, after: usize) {
+        while let Some(open) = self.open.pop() {
+            if open.closer == closer {
+                self.finish(open, after, true);
+                return;
+            }
+            self.finish(open, at, false);
+        }
+    }
+
+    /// Decides the values of a container that ends at `end`, `closed` by its closer or not.
+    fn finish(&mut self, open: Open, end: usize, closed: bool) {
+        self.open_of[kind(open.closer)] -= 1;
+        let redact = open.object
+            && self.waiting.len() > open.waiting
+            && match self.named(open.names) {
+                Named::Sensitively => true,
+                Named::Not => !closed && open.printed,
+                Named::Plainly => false,
+            };
+        self.names.truncate(open.names);
+        if redact {
+            self.spans.extend(self.waiting.drain(open.waiting..));
+        } else {
+            self.waiting.truncate(open.waiting);
+        }
+        if let Some(start) = open.value_of {
+            self.waiting.push((start, end));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{BodyInput, Redactor};
+
+    /// A `text/plain` body and an error text, redacted.
+    fn run(text: &str) -> String {
+        let redactor = Redactor::default();
+        let body = redactor
+            .redact_body(&BodyInput::new(Some("text/plain"), text.as_bytes()))
+            .unwrap_or_default();
+        assert_eq!(redactor.redact_error(text), body, "{text}");
+        body
+    }
+
+    #[test]
+    fn python_dicts() {
+        for (text, redacted) in [
+            (
+                "env: {'name': 'DB_PASSWORD', 'value': 'hunter2'}",
+                "env: {'name': 'DB_PASSWORD', 'value': [REDACTED]}",
+            ),
+            (
+                r#"{"name": 'DB_PASSWORD', "value": "hunter2", 'x': None}"#,
+                r#"{"name": 'DB_PASSWORD', "value": [REDACTED], 'x': None}"#,
+            ),
+            (
+                "[{'name': 'PORT', 'value': '80'}, {'name': 'API_KEY', 'value': 'k-1'}]",
+                "[{'name': 'PORT', 'value': '80'}, {'name': 'API_KEY', 'value': [REDACTED]}]",
+            ),
+            (
+                "env=dict(name='DB_PASSWORD', value='hunter2') x",
+                "env=dict(name='DB_PASSWORD', value=[REDACTED]) x",
+            ),
+            (
+                "{'NAME': 'db_password', 'vAlUe': 'hunter2'}",
+                "{'NAME': 'db_password', 'vAlUe': [REDACTED]}",
+            ),
+            // An escaped quote inside the value.
+            (
+                r"{'Name': 'db_password', 'Value': 'it\'s, a }'}",
+                r"{'Name': 'db_password', 'Value': [REDACTED]}",
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+    }
+
+    #[test]
+    fn ruby_hashes() {
+        for (text, redacted) in [
+            (
+                r#"{"name"=>"DB_PASSWORD", "value"=>"hunter2"}"#,
+                r#"{"name"=>"DB_PASSWORD", "value"=>[REDACTED]}"#,
+            ),
+            (
+                r#"{:name=>"DB_PASSWORD", :value=>"hunter2"}"#,
+                r#"{:name=>"DB_PASSWORD", :value=>[REDACTED]}"#,
+            ),
+            (
+                r#"{name: "DB_PASSWORD", value: "hunter2"}"#,
+                r#"{name: "DB_PASSWORD", value: [REDACTED]}"#,
+            ),
+            (
+                r#"{"name" => "DB_PASSWORD", "value" => "hunter2"}"#,
+                r#"{"name" => "DB_PASSWORD", "value" => [REDACTED]}"#,
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+    }
+
+    #[test]
+    fn javascript_objects() {
+        for (text, redacted) in [
+            (
+                "{ name: 'DB_PASSWORD', value: 'hunter2' }",
+                "{ name: 'DB_PASSWORD', value: [REDACTED] }",
+            ),
+            (
+                "[ { name: 'x-api-key', value: abc123 } ]",
+                "[ { name: 'x-api-key', value: [REDACTED] } ]",
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+    }
+
+    #[test]
+    fn go_structs() {
+        for (text, redacted) in [
+            (
+                "env {Name:DB_PASSWORD Value:hunter2}",
+                "env {Name:DB_PASSWORD Value:[REDACTED]}",
+            ),
+            (
+                "&{Name:DB_PASSWORD Value:hunter2}",
+                "&{Name:DB_PASSWORD Value:[REDACTED]}",
+            ),
+            (
+                r#"main.EnvVar{Name:"DB_PASSWORD", Value:"hunter2"}"#,
+                r#"main.EnvVar{Name:"DB_PASSWORD", Value:[REDACTED]}"#,
+            ),
+            // A value of words, up to the next field; a field after it stays.
+            (
+                "{Name:DB_PASSWORD Value:two words ValueFrom:<nil>}",
+                "{Name:DB_PASSWORD Value:[REDACTED] ValueFrom:<nil>}",
+            ),
+            (
+                "[{Name:PORT Value:80} {Name:API_KEY Value:k-1}]",
+                "[{Name:PORT Value:80} {Name:API_KEY Value:[REDACTED]}]",
+            ),
+            (
+                "{Env:[{Name:DB_PASSWORD Value:hunter2 ValueFrom:nil}] Image:app}",
+                "{Env:[{Name:DB_PASSWORD Value:[REDACTED] ValueFrom:nil}] Image:app}",
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+    }
+
+    #[test]
+    fn the_value_before_its_name() {
+        for (text, redacted) in [
+            (
+                "{'value': 'hunter2', 'name': 'DB_PASSWORD'}",
+                "{'value': [REDACTED], 'name': 'DB_PASSWORD'}",
+            ),
+            (
+                "{Value:hunter2 Name:DB_PASSWORD}",
+                "{Value:[REDACTED] Name:DB_PASSWORD}",
+            ),
+            // A value container, whole.
+            (
+                "{'value': {'a': [1, '}']}, 'ParameterKey': 'DbPassword'}",
+                "{'value': [REDACTED], 'ParameterKey': 'DbPassword'}",
+            ),
+            // A value waiting for a name when the line ends before its object closes.
+            (
+                "{'value': 'hunter2',\n 'name': 'DB_PASSWORD'}",
+                "{'value': [REDACTED],\n 'name': 'DB_PASSWORD'}",
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+    }
+
+    #[test]
+    fn plain_names_and_other_objects_stay() {
+        for text in [
+            "{'name': 'Ann', 'value': 3}",
+            "{'value': 3, 'name': 'Ann'}",
+            "{ name: 'PORT', value: 80 }",
+            "{Name:PORT Value:80}",
+            r#"{:name=>"ann", :value=>"x"}"#,
+            "dict(name='x', value=1)",
+            // A value whose object closes unnamed, and a name in another object.
+            "{'value': 3} {'name': 'DB_PASSWORD'}",
+            // The name member's object, not its parent's nor its child's.
+            "{'value': 1, 'x': {'name': 'DB_PASSWORD'}, 'name': 'a'}",
+            "{'name': 'DB_PASSWORD', 'x': {'value': 1, 'name': 'a'}}",
+            // A name that is no string.
+            "{'name': ['password'], 'value': 1}",
+            // Prose in braces.
+            "set {the name: password} and {its value: 1}",
+            "fn f() { let value = 1; }",
+        ] {
+            assert_eq!(run(text), text);
+        }
+    }
+
+    #[test]
+    fn limits_as_the_readme_states_them() {
+        for text in [
+            "- name: DB_PASSWORD\n  value: hunter2",
+            "{'name': 'DB_PASSWORD',\n 'value': 'hunter2'}",
+            "{DB_PASSWORD hunter2}",
+        ] {
+            assert_eq!(run(text), text);
+        }
+        assert_eq!(
+            run("{Name:DB_PASSWORD Value:a,b}"),
+            "{Name:DB_PASSWORD Value:[REDACTED],b}"
+        );
+    }
+
+    /// A document read as JSON has its value replaced already, in quotes: it stays so.
+    #[test]
+    fn documents_read_as_json_are_not_redacted_twice() {
+        assert_eq!(
+            run(r#"failed: {"name": "DB_PASSWORD", "value": "hunter2"} (retrying)"#),
+            r#"failed: {"name":"DB_PASSWORD","value":"[REDACTED]"} (retrying)"#
+        );
+    }
+
+    #[test]
+    fn pairs_in_a_json_string() {
+        let redactor = Redactor::default();
+        let body = r#"{"log":"env {'name': 'DB_PASSWORD', 'value': 'hunter2'}"}"#;
+        assert_eq!(
+            redactor
+                .redact_body(&BodyInput::new(Some("application/json"), body.as_bytes()))
+                .as_deref(),
+            Some(r#"{"log":"env {'name': 'DB_PASSWORD', 'value': [REDACTED]}"}"#)
+        );
+    }
+}
