@@ -95,6 +95,8 @@ impl<'a> MediaType<'a> {
                 "javascript" | "x-javascript" | "ecmascript" | "graphql" | "sql" | "toml" | "x-sh",
             ) => Kind::Text,
             (_, sub) if sub.ends_with("+xml") => Kind::Text,
+            ("application", "yaml" | "x-yaml") => Kind::Text,
+            (_, sub) if sub.ends_with("+yaml") => Kind::Text,
             _ => Kind::Binary,
         }
     }
@@ -304,6 +306,10 @@ mod tests {
         );
         assert_eq!(kind("text/plain"), Kind::Text);
         assert_eq!(kind("application/soap+xml"), Kind::Text);
+        assert_eq!(kind("text/yaml"), Kind::Text);
+        assert_eq!(kind("application/yaml"), Kind::Text);
+        assert_eq!(kind("Application/X-YAML"), Kind::Text);
+        assert_eq!(kind("application/vnd.oai.openapi+yaml"), Kind::Text);
         assert_eq!(kind("multipart/form-data; boundary=x"), Kind::Multipart);
         assert_eq!(kind("application/octet-stream"), Kind::Binary);
         assert_eq!(kind("application/grpc"), Kind::Binary);
