@@ -88,6 +88,7 @@ mod redactor;
 mod sql;
 mod text;
 mod values;
+mod yaml;
 
 pub use body::BodyInput;
 pub use error::SanitizeError;

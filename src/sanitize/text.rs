@@ -122,7 +122,7 @@ pub(super) fn redact_text_body(
     out: &mut String,
 ) {
     let mut keybuf = String::new();
-    let redacted = redact_structure(values.redact(text), keys, &mut keybuf, replacement);
+    let redacted = redact_structure(values.redact(text), cut, keys, &mut keybuf, replacement);
     out.push_str(if cut {
         trim_cut_tail(&redacted)
     } else {
@@ -156,31 +156,35 @@ pub(super) fn redact_free_text(
     keybuf: &mut String,
     replacement: &str,
 ) -> Option<String> {
-    match redact_structure(Cow::Borrowed(text), keys, keybuf, replacement) {
+    match redact_structure(Cow::Borrowed(text), false, keys, keybuf, replacement) {
         Cow::Borrowed(_) => None,
         Cow::Owned(redacted) => Some(redacted),
     }
 }
 
-/// The values of sensitive HTML form fields, `key=value` pairs and XML elements, replaced.
+/// The values of sensitive HTML form fields, `key=value` pairs and XML elements, replaced;
+/// `cut` is true when the text ends mid-body.
 ///
 /// Form fields go first: a sensitive pair inside an attribute (`title="token: a"`) takes the
 /// rest of the tag, the field's `name` with it, and leaves a `value` written before it.
 fn redact_structure<'a>(
     text: Cow<'a, str>,
+    cut: bool,
     keys: &KeyRules,
     keybuf: &mut String,
     replacement: &str,
 ) -> Cow<'a, str> {
     let redacted = redact_form_fields(text, keys, keybuf, replacement);
-    let redacted = redact_pairs(redacted, keys, keybuf, replacement);
+    let redacted = redact_pairs(redacted, cut, keys, keybuf, replacement);
     let [plain, escaped] = start_tags(&redacted);
     let redacted = redact_xml(redacted, plain, keys, keybuf, replacement);
     let redacted = redact_xml(redacted, escaped, keys, keybuf, replacement);
     redact_decoded(redacted, keys, keybuf, replacement)
 }
 
-/// Replaces the value of every `key=value` pair whose key is sensitive.
+/// Replaces the value of every `key=value` pair whose key is sensitive, and the whole value of
+/// a sensitive YAML key that runs on past its line (see [`yaml`](super::yaml)); `cut` is true
+/// when the text ends mid-body.
 ///
 /// A value may start with a sensitive element's start tag (`token=<password>a;b</password>`):
 /// replaced with the value, the tag is gone before the element rule reads the text, so where
@@ -190,6 +194,7 @@ fn redact_structure<'a>(
 /// value's last character makes it read as a type's parameter here (`Option<Token>`).
 fn redact_pairs<'a>(
     text: Cow<'a, str>,
+    cut: bool,
     keys: &KeyRules,
     keybuf: &mut String,
     replacement: &str,
@@ -210,6 +215,10 @@ fn redact_pairs<'a>(
     let named = super::printed::named_values(&text, keys, keybuf, replacement);
     if !named.is_empty() {
         spans = merged(spans, named);
+    }
+    let blocks = super::yaml::block_values(&text, cut, keys, keybuf);
+    if !blocks.is_empty() {
+        spans = merged(spans, blocks);
     }
     if !spans.is_empty() {
         for start_tag in start_tags(&text) {

@@ -1,0 +1,699 @@
+//! YAML in free text: the whole value of a sensitive key, over however many lines YAML writes
+//! it, and a `value` named by its sibling `name` (a Kubernetes env, `- name: DB_PASSWORD`).
+//!
+//! The pair rules ([`text`](super::text)) read a value on its key's line. YAML writes one on
+//! the lines after it too: a block scalar (`password: |`, `>-`, `|2`), more indented lines (a
+//! plain scalar, a sequence, a nested mapping; a sequence may also sit at its key's own
+//! indentation, `env:` then `- name: …`), or a quoted scalar continued on the next lines. Only
+//! a line shaped like a YAML key opens such a block: the key starts the line (after its
+//! indentation and any `- `) and its `:` ends the line or is followed by a block scalar's
+//! indicator, a tag, an anchor or a comment, so prose keeps its lines. Each line is read once
+//! and a quoted scalar's lines are skipped past, so the scan is linear.
+
+use memchr::memchr;
+
+use super::json::{Role, role_of};
+use super::keys::KeyRules;
+
+/// The longest key read, as for the pair rules' keys: a longer text before a `:` is prose.
+const LONGEST_KEY: usize = 64;
+
+/// The spans of the values YAML writes past their sensitive key's line (or named by a sibling
+/// `name` member), in no order, perhaps overlapping (the pair rules merge them with theirs). When `cut` is true the text ends mid-body: a block open at
+/// its end runs to it, and a `value` still waiting for its mapping's name goes.
+pub(super) fn block_values(
+    text: &str,
+    cut: bool,
+    keys: &KeyRules,
+    keybuf: &mut String,
+) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut reader = Reader::default();
+    // Without a line break nothing runs past its key's line, and no mapping has two members.
+    if memchr(b'\n', bytes).is_none() {
+        return reader.spans;
+    }
+    let mut at = 0;
+    while at < bytes.len() {
+        let end = memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+        let line_end = if end > at && bytes[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        };
+        let read_to = reader.line(text, at, line_end, keys, keybuf).max(end);
+        at = read_to + 1;
+    }
+    reader.finish(cut);
+    reader.spans
+}
+
+/// What a value read in a block is to be: redacted, or waiting for its mapping's name.
+#[derive(Debug, Clone, Copy)]
+enum Fate {
+    Redacted,
+    /// A `value` member: decided by the `name` member of the mapping at this place in
+    /// [`Reader::mappings`].
+    Named(usize),
+}
+
+/// A sensitive key's (or a `value` member's) value that runs on the lines after its key.
+#[derive(Debug)]
+struct Block {
+    /// The key's column: a line indented no more ends the value.
+    column: usize,
+    /// Whether a `- ` line at the key's own column continues it (a sequence).
+    sequence: bool,
+    /// Where the value starts: its tag, anchor or indicator on the key's line, or else the
+    /// first line after it.
+    start: Option<usize>,
+    fate: Fate,
+}
+
+/// How a mapping has been named so far by its `name` member (see [`role_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    Not,
+    Plainly,
+    Sensitively,
+}
+
+/// A mapping whose keys start at `column`: one list item's, or a document's level.
+#[derive(Debug)]
+struct Mapping {
+    column: usize,
+    named: Named,
+    /// Its `value` members read before any name.
+    waiting: Vec<(usize, usize)>,
+}
+
+/// The state of the scan: the blocks and mappings open at the line being read.
+#[derive(Debug, Default)]
+struct Reader {
+    blocks: Vec<Block>,
+    mappings: Vec<Mapping>,
+    spans: Vec<(usize, usize)>,
+    /// The end of the last line that belongs to the blocks still open.
+    last_end: usize,
+}
+
+/// The shape of what follows a key's `:` on its line.
+enum Shape {
+    /// Nothing but a comment, tags, anchors or a block scalar's indicator: the value is on the
+    /// next lines, from `start` when those came first.
+    Block {
+        start: Option<usize>,
+        sequence: bool,
+    },
+    /// A value on the key's line.
+    Inline,
+}
+
+impl Reader {
+    /// Reads the line from `start` to `end` (its line break excluded); returns where the
+    /// reading stopped, past `end` when a quoted value runs on.
+    fn line(
+        &mut self,
+        text: &str,
+        start: usize,
+        end: usize,
+        keys: &KeyRules,
+        keybuf: &mut String,
+    ) -> usize {
+        let bytes = text.as_bytes();
+        let content = start + bytes[start..end].iter().take_while(|&&b| b == b' ').count();
+        if content == end {
+            return end;
+        }
+        let indent = content - start;
+        if bytes[content] == b'#' {
+            // A comment ends nothing; inside a block scalar it is the value's.
+            if self.blocks.last().is_some_and(|b| indent > b.column) {
+                return self.extend(bytes, content, end);
+            }
+            return end;
+        }
+        let dashed = is_dash(bytes, content, end);
+        while let Some(top) = self.blocks.last() {
+            if indent > top.column || (indent == top.column && top.sequence && dashed) {
+                break;
+            }
+            if let Some(block) = self.blocks.pop() {
+                self.settle(block.start, self.last_end, block.fate);
+            }
+        }
+        while self.mappings.last().is_some_and(|m| m.column > indent) {
+            self.mappings.pop();
+        }
+        if self.blocks.last().is_some_and(|b| b.start.is_none()) {
+            let read_to = self.extend(bytes, content, end);
+            if read_to > end {
+                return read_to;
+            }
+        }
+        self.last_end = end;
+        let mut at = content;
+        while is_dash(bytes, at, end) {
+            at += 1;
+            while at < end && bytes[at] == b' ' {
+                at += 1;
+            }
+        }
+        let Some((key, colon)) = yaml_key(text, at, end) else {
+            return end;
+        };
+        let column = at - start;
+        if at != content || self.mappings.last().is_none_or(|m| m.column != column) {
+            self.mappings.push(Mapping {
+                column,
+                named: Named::Not,
+                waiting: Vec::new(),
+            });
+        }
+        let mut value = colon + 1;
+        while value < end && matches!(bytes[value], b' ' | b'\t') {
+            value += 1;
+        }
+        let role = role_of(key);
+        let by_key = keys.is_sensitive(key, keybuf);
+        let fate = if by_key {
+            Fate::Redacted
+        } else {
+            let Some(mapping) = self.mappings.last_mut() else {
+                return end;
+            };
+            match (role, mapping.named) {
+                (Role::Name, _) => {
+                    let name = name_text(&text[value..end]);
+                    if keys.is_sensitive(name, keybuf) {
+                        mapping.named = Named::Sensitively;
+                        let waiting = std::mem::take(&mut mapping.waiting);
+                        self.spans.extend(waiting);
+                    } else if mapping.named == Named::Not {
+                        mapping.named = Named::Plainly;
+                    }
+                    return end;
+                }
+                (Role::Value, Named::Sensitively) => Fate::Redacted,
+                (Role::Value, Named::Not) => Fate::Named(self.mappings.len() - 1),
+                _ => return end,
+            }
+        };
+        match shape(bytes, value, end) {
+            Shape::Block { start, sequence } => {
+                self.blocks.push(Block {
+                    column,
+                    sequence,
+                    start,
+                    fate,
+                });
+                end
+            }
+            Shape::Inline => match bytes[value] {
+                quote @ (b'"' | b'\'') => {
+                    let closed = quoted_end(bytes, value, quote);
+                    if closed <= end && by_key {
+                        // One line: the pair rules' value.
+                        return end;
+                    }
+                    let read_to = if closed <= end {
+                        end
+                    } else {
+                        line_end(bytes, closed)
+                    };
+                    self.settle(Some(value), read_to, fate);
+                    self.last_end = read_to;
+                    read_to
+                }
+                // A plain value on its key's line is the pair rules'.
+                _ if by_key => end,
+                _ => {
+                    self.settle(Some(value), end, fate);
+                    end
+                }
+            },
+        }
+    }
+
+    /// The line from `content` to `end` belongs to the open blocks: it starts the top one's
+    /// value when none has started yet, and a quoted scalar there runs on to its closing quote.
+    fn extend(&mut self, bytes: &[u8], content: usize, end: usize) -> usize {
+        let mut read_to = end;
+        if let Some(top) = self.blocks.last_mut()
+            && top.start.is_none()
+        {
+            top.start = Some(content);
+            if let quote @ (b'"' | b'\'') = bytes[content] {
+                read_to = line_end(bytes, quoted_end(bytes, content, quote)).max(end);
+            }
+        }
+        self.last_end = read_to;
+        read_to
+    }
+
+    /// Decides the value from `start` to `end`.
+    fn settle(&mut self, start: Option<usize>, end: usize, fate: Fate) {
+        let Some(start) = start.filter(|&start| start < end) else {
+            return;
+        };
+        match fate {
+            Fate::Redacted => self.spans.push((start, end)),
+            Fate::Named(at) => match self.mappings.get_mut(at) {
+                Some(mapping) if mapping.named == Named::Plainly => {}
+                Some(mapping) if mapping.named == Named::Not => mapping.waiting.push((start, end)),
+                _ => self.spans.push((start, end)),
+            },
+        }
+    }
+
+    /// Ends the blocks open at the end of the text; a cut text's waiting values go.
+    fn finish(&mut self, cut: bool) {
+        while let Some(block) = self.blocks.pop() {
+            let fate = match block.fate {
+                Fate::Named(_) if cut => Fate::Redacted,
+                fate => fate,
+            };
+            self.settle(block.start, self.last_end, fate);
+        }
+        if cut {
+            for mapping in self.mappings.drain(..) {
+                self.spans.extend(mapping.waiting);
+            }
+        }
+    }
+}
+
+/// Whether a sequence's `-` is at `at`: followed by a space or the end of the line.
+fn is_dash(bytes: &[u8], at: usize, end: usize) -> bool {
+    at < end && bytes[at] == b'-' && (at + 1 == end || bytes[at + 1] == b' ')
+}
+
+/// The key that starts at `at` and the place of its `:`, followed by a space, a tab or the
+/// end of the line: plain (`db password`, not starting with one of YAML's indicators) or
+/// quoted, at most [`LONGEST_KEY`] bytes.
+fn yaml_key(text: &str, at: usize, end: usize) -> Option<(&str, usize)> {
+    let bytes = text.as_bytes();
+    // A key's `:` is at most `LONGEST_KEY` bytes past it, a quoted one's one byte further.
+    let last = end.min(at + LONGEST_KEY + 2);
+    let separates = |colon: usize| {
+        bytes.get(colon) == Some(&b':')
+            && (colon + 1 == end || matches!(bytes[colon + 1], b' ' | b'\t'))
+    };
+    match *bytes.get(at)? {
+        quote @ (b'"' | b'\'') => {
+            let close = at + 1 + memchr(quote, &bytes[at + 1..last])?;
+            separates(close + 1).then(|| (&text[at + 1..close], close + 1))
+        }
+        b'-' | b'?' | b':' | b',' | b'[' | b']' | b'{' | b'}' | b'#' | b'&' | b'*' | b'!'
+        | b'|' | b'>' | b'%' | b'@' | b'`' | b'\t' => None,
+        _ => {
+            let last = last.min(at + LONGEST_KEY + 1);
+            let mut colon = at + memchr(b':', &bytes[at..last])?;
+            while !separates(colon) {
+                colon += 1 + memchr(b':', &bytes[colon + 1..last])?;
+            }
+            let key = text.get(at..colon)?.trim_end_matches([' ', '\t']);
+            (!key.is_empty() && !key.contains(" #")).then_some((key, colon))
+        }
+    }
+}
+
+/// The shape of what follows a key's `:` from `at` to the end of its line `end`.
+fn shape(bytes: &[u8], at: usize, end: usize) -> Shape {
+    let mut start = None;
+    let mut i = at;
+    loop {
+        match bytes.get(i).filter(|_| i < end) {
+            None | Some(b'#') => {
+                return Shape::Block {
+                    start,
+                    sequence: true,
+                };
+            }
+            Some(b'&' | b'!') => {
+                start.get_or_insert(i);
+                while i < end && !matches!(bytes[i], b' ' | b'\t') {
+                    i += 1;
+                }
+                while i < end && matches!(bytes[i], b' ' | b'\t') {
+                    i += 1;
+                }
+            }
+            Some(b'|' | b'>') => {
+                let indicator = i;
+                i += 1;
+                while i < end && matches!(bytes[i], b'-' | b'+' | b'0'..=b'9') {
+                    i += 1;
+                }
+                let header_ends = i;
+                while i < end && matches!(bytes[i], b' ' | b'\t') {
+                    i += 1;
+                }
+                return if i == end || (bytes[i] == b'#' && i > header_ends) {
+                    Shape::Block {
+                        start: Some(start.unwrap_or(indicator)),
+                        sequence: false,
+                    }
+                } else {
+                    Shape::Inline
+                };
+            }
+            Some(_) => return Shape::Inline,
+        }
+    }
+}
+
+/// The end of the quoted scalar opened by `quote` at `at`, past its closing quote (`\"` does
+/// not close a double-quoted one, `''` is a single-quoted one's quote), or the end of `bytes`
+/// when it has none.
+fn quoted_end(bytes: &[u8], at: usize, quote: u8) -> usize {
+    let mut i = at + 1;
+    while let Some(found) = memchr::memchr2(quote, b'\\', &bytes[i..]) {
+        let q = i + found;
+        match bytes[q] {
+            b'\\' if quote == b'"' => i = q + 2,
+            b'\\' => i = q + 1,
+            _ if quote == b'\'' && bytes.get(q + 1) == Some(&b'\'') => i = q + 2,
+            _ => return q + 1,
+        }
+        if i >= bytes.len() {
+            break;
+        }
+    }
+    bytes.len()
+}
+
+/// The end of the line `at` is on, its `\r\n` or `\n` excluded.
+fn line_end(bytes: &[u8], at: usize) -> usize {
+    let end = memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+    if end > at && bytes[end - 1] == b'\r' {
+        end - 1
+    } else {
+        end
+    }
+}
+
+/// A `name` member's value as its text: quotes and a comment after it dropped.
+fn name_text(value: &str) -> &str {
+    let value = value.trim_end();
+    for quote in ['"', '\''] {
+        if let Some(inner) = value.strip_prefix(quote)
+            && let Some(close) = inner.find(quote)
+        {
+            return &inner[..close];
+        }
+    }
+    value.split(" #").next().unwrap_or(value).trim_end()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sanitize::{BodyInput, Redactor};
+
+    fn yaml(text: &str) -> String {
+        Redactor::default()
+            .redact_body(&BodyInput::new(Some("text/yaml"), text.as_bytes()))
+            .unwrap_or_default()
+    }
+
+    fn cut(text: &str) -> String {
+        let body = BodyInput {
+            content_type: Some("application/yaml"),
+            content_encoding: None,
+            bytes: text.as_bytes(),
+            total_len: 70_000,
+            truncated: true,
+            route: None,
+        };
+        Redactor::default().redact_body(&body).unwrap_or_default()
+    }
+
+    /// A block scalar's lines are its value, whatever its indicators, tag or comments.
+    #[test]
+    fn block_scalars_go_whole() {
+        for (text, expected) in [
+            (
+                "db:\n  password: |\n    hunter2\n    more\n  user: ann\n",
+                "db:\n  password: [REDACTED]\n  user: ann\n",
+            ),
+            (
+                "password: >-\n  hunter2\n  more\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            (
+                "password: |+\n  hunter2\n\nuser: ann",
+                "password: [REDACTED]\n\nuser: ann",
+            ),
+            (
+                "password: |2\n    hunter2\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            (
+                "password: >2- # folded\n   hunter2\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            (
+                "token: !!binary |\n  aHVudGVyMg==\nuser: ann",
+                "token: [REDACTED]\nuser: ann",
+            ),
+            (
+                "password: |\n  # hunter2\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            (
+                "- password: |\r\n    hunter2\r\n  user: ann\r\n",
+                "- password: [REDACTED]\r\n  user: ann\r\n",
+            ),
+        ] {
+            assert_eq!(yaml(text), expected, "{text:?}");
+        }
+    }
+
+    /// Everything more indented than a sensitive key is its value: a plain scalar, a sequence
+    /// (also at the key's own indentation), a nested mapping, blank lines among them.
+    #[test]
+    fn more_indented_lines_are_the_value() {
+        for (text, expected) in [
+            (
+                "password:\n  hunter2\nuser: ann\n",
+                "password:\n  [REDACTED]\nuser: ann\n",
+            ),
+            ("secret:\n  - hunter2\n", "secret:\n  [REDACTED]\n"),
+            ("password:\n  - a\n  - b", "password:\n  [REDACTED]"),
+            (
+                "password:\n- a\n- b\nuser: ann",
+                "password:\n[REDACTED]\nuser: ann",
+            ),
+            (
+                "password:\n  current: a\n  previous:\n    - b\nhost: h",
+                "password:\n  [REDACTED]\nhost: h",
+            ),
+            (
+                "- password:\n    hunter2\n- user: ann",
+                "- password:\n    [REDACTED]\n- user: ann",
+            ),
+            (
+                "password:\n  a\n\n  b\n\nuser: ann",
+                "password:\n  [REDACTED]\n\nuser: ann",
+            ),
+            (
+                "DB Password:\n  hunter2\nuser: ann",
+                "DB Password:\n  [REDACTED]\nuser: ann",
+            ),
+            (
+                "\"api_key\":\n  hunter2\nuser: ann",
+                "\"api_key\":\n  [REDACTED]\nuser: ann",
+            ),
+            (
+                "password: &pw\n  hunter2\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            // A sequence item at the key's indentation ends a block scalar.
+            (
+                "- password: |\n    hunter2\n- user: ann",
+                "- password: [REDACTED]\n- user: ann",
+            ),
+            // No value: the next key stays.
+            ("password:\nuser: ann", "password:\nuser: ann"),
+        ] {
+            assert_eq!(yaml(text), expected, "{text:?}");
+        }
+        let out = yaml("password: # the db's\n  hunter2\nuser: ann");
+        assert!(
+            !out.contains("hunter2") && out.ends_with("\nuser: ann"),
+            "{out}"
+        );
+    }
+
+    /// A quoted scalar runs on to its closing quote, whatever the indentation of its lines.
+    #[test]
+    fn quoted_scalars_run_to_their_closing_quote() {
+        for (text, expected) in [
+            (
+                "password: \"multi\n  line\"\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            (
+                "password: \"multi\nline\"\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            (
+                "password: 'it''s\n  multi'\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            (
+                "password: \"a \\\"b\n  c\\\"d\"\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            (
+                "password:\n  \"multi\nline\"\nuser: ann",
+                "password:\n  [REDACTED]\nuser: ann",
+            ),
+            // Unclosed: to the end.
+            ("password: 'multi\nuser: ann", "password: [REDACTED]"),
+        ] {
+            assert_eq!(yaml(text), expected, "{text:?}");
+        }
+    }
+
+    /// A `value` member goes when its mapping's `name` member holds a sensitive key, in either
+    /// order, any case, as the JSON rule reads `{"name":…,"value":…}`.
+    #[test]
+    fn values_named_by_a_sibling_name() {
+        for (text, expected) in [
+            (
+                "env:\n- name: DB_PASSWORD\n  value: hunter2\n- name: PORT\n  value: \"80\"\n",
+                "env:\n- name: DB_PASSWORD\n  value: [REDACTED]\n- name: PORT\n  value: \"80\"\n",
+            ),
+            (
+                "- value: hunter2\n  name: DB_PASSWORD\n- value: x\n  name: PORT",
+                "- value: [REDACTED]\n  name: DB_PASSWORD\n- value: x\n  name: PORT",
+            ),
+            (
+                "        env:\n        - name: \"API_TOKEN\" # the token\n          value: \"hunter2\"\n        - name: DB_PASSWORD\n          valueFrom:\n            secretKeyRef:\n              name: db\n              key: password\n",
+                "        env:\n        - name: \"API_TOKEN\" # the token\n          value: [REDACTED]\n        - name: DB_PASSWORD\n          valueFrom:\n            secretKeyRef:\n              name: db\n              key: password\n",
+            ),
+            (
+                "- name: DB_PASSWORD\n  value: |\n    hunter2\n    more\n- name: X",
+                "- name: DB_PASSWORD\n  value: [REDACTED]\n- name: X",
+            ),
+            (
+                "- value: 'multi\n    line'\n  name: api_key\n",
+                "- value: [REDACTED]\n  name: api_key\n",
+            ),
+            (
+                "- Name: db_password\n  VALUE: hunter2",
+                "- Name: db_password\n  VALUE: [REDACTED]",
+            ),
+            (
+                "Parameters:\n  - ParameterKey: DbPassword\n    ParameterValue: hunter2\n",
+                "Parameters:\n  - ParameterKey: DbPassword\n    ParameterValue: [REDACTED]\n",
+            ),
+            // Named plainly, in another item, or never: kept.
+            ("- name: Ann\n  value: 3", "- name: Ann\n  value: 3"),
+            (
+                "- name: DB_PASSWORD\n- value: keep",
+                "- name: DB_PASSWORD\n- value: keep",
+            ),
+            ("- value: keep\n  other: x\n", "- value: keep\n  other: x\n"),
+        ] {
+            assert_eq!(yaml(text), expected, "{text:?}");
+        }
+    }
+
+    /// Only a line shaped like a key that opens a block runs on: prose keeps its lines, a
+    /// sensitive key ending an error's line loses the indented lines after it.
+    #[test]
+    fn prose_keeps_its_lines() {
+        for (text, expected) in [
+            (
+                "note: see below\n  indented line",
+                "note: see below\n  indented line",
+            ),
+            (
+                "password: too short\n  at validate (x.js:1)",
+                "password: [REDACTED]\n  at validate (x.js:1)",
+            ),
+            (
+                "error: password:\n  at foo\nnext",
+                "error: password:\n  at foo\nnext",
+            ),
+            (
+                "invalid password:\n  at foo\nnext",
+                "invalid password:\n  [REDACTED]\nnext",
+            ),
+            (
+                "the request was refused because of an invalid, expired or revoked password:\n  at foo",
+                "the request was refused because of an invalid, expired or revoked password:\n  at foo",
+            ),
+            ("Caused by: token:\n  at foo", "Caused by: token:\n  at foo"),
+        ] {
+            let out = Redactor::default().redact_error(text);
+            assert_eq!(out, expected, "{text:?}");
+        }
+    }
+
+    /// A body cut inside a block is redacted to the cut, and a value still waiting for its
+    /// name goes.
+    #[test]
+    fn cut_bodies_fail_closed() {
+        let out = cut("db:\n  password: |\n    hunter2\n    more hunter3");
+        assert!(out.starts_with("db:\n  password:"), "{out}");
+        assert!(!out.contains("hunter"), "{out}");
+        let out = cut("- value: hunter2\n  other: x\n  na");
+        assert!(!out.contains("hunter2"), "{out}");
+        assert_eq!(
+            yaml("- value: hunter2\n  other: x\n"),
+            "- value: hunter2\n  other: x\n"
+        );
+    }
+
+    /// YAML media types are text, so the rules above apply to them.
+    #[test]
+    fn yaml_media_types_are_text() {
+        for content_type in [
+            "application/yaml",
+            "application/x-yaml",
+            "application/vnd.oai.openapi+yaml; charset=utf-8",
+        ] {
+            let out = Redactor::default()
+                .redact_body(&BodyInput::new(
+                    Some(content_type),
+                    b"password:\n  hunter2\nuser: ann",
+                ))
+                .unwrap_or_default();
+            assert_eq!(out, "password:\n  [REDACTED]\nuser: ann", "{content_type}");
+        }
+    }
+
+    /// Hostile YAML stays linear: each line is read once, a key's look is bounded, a quoted
+    /// scalar's lines are skipped past. The bound is loose so that only a quadratic scan can
+    /// miss it.
+    #[test]
+    fn hostile_yaml_stays_linear() {
+        let deep: String = (0..700).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+        let long_line = format!("password:\n  {}\n", "a: ".repeat(80_000));
+        let long_key = format!("{}:\n", "a".repeat(256 << 10));
+        for body in [
+            deep,
+            long_line,
+            long_key,
+            "- name: PASSWORD\n".repeat(16_000),
+            "- value: x\n".repeat(24_000),
+            "- value: |\n".repeat(24_000),
+            "password: |\n".repeat(20_000),
+            "  password:\n - a\n".repeat(14_000),
+            "password: \"a\n".repeat(20_000),
+            format!("password: '{}", "''\n".repeat(80_000)),
+            "- - - - - - - - - - - - - - - - name: x\n".repeat(6_000),
+            "&a !b &c !d |".repeat(20_000),
+        ] {
+            let text = format!("password:\n  SECRET\n{body}");
+            let started = std::time::Instant::now();
+            let out = yaml(&text);
+            let took = started.elapsed();
+            assert!(took.as_secs() < 10, "{:?}: {took:?}", &body[..20]);
+            assert!(!out.contains("SECRET"), "{:?}", &body[..20]);
+        }
+    }
+}
