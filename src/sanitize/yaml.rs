@@ -121,7 +121,13 @@ impl Reader {
         keybuf: &mut String,
     ) -> usize {
         let bytes = text.as_bytes();
-        let content = start + bytes[start..end].iter().take_while(|&&b| b == b' ').count();
+        // Tabs indent too: YAML forbids them there, but a stack trace's `\tat …` lines are
+        // what an error's `password:` may be followed by.
+        let content = start
+            + bytes[start..end]
+                .iter()
+                .take_while(|&&b| matches!(b, b' ' | b'\t'))
+                .count();
         if content == end {
             return end;
         }
@@ -225,10 +231,20 @@ impl Reader {
                     self.last_end = read_to;
                     read_to
                 }
-                // A plain value on its key's line is the pair rules'.
-                _ if by_key => end,
+                // Quoted with a character reference or a JSON escape (`&quot;…&quot;, …`,
+                // `\u0022…`): the pair rules know where that ends.
+                b'&' | b'\\' if by_key => end,
+                // A plain value runs to the end of its line, where the pair rules stop at a `,`
+                // or `;`; a JSON-shaped line (`"pin": 1234,`) keeps its closing `,`.
                 _ => {
-                    self.settle(Some(value), end, fate);
+                    let mut value_end = end;
+                    while value_end > value && matches!(bytes[value_end - 1], b' ' | b'\t') {
+                        value_end -= 1;
+                    }
+                    if bytes[at] == b'"' && bytes[value_end - 1] == b',' {
+                        value_end -= 1;
+                    }
+                    self.settle(Some(value), value_end, fate);
                     end
                 }
             },
@@ -289,8 +305,9 @@ fn is_dash(bytes: &[u8], at: usize, end: usize) -> bool {
 }
 
 /// The key that starts at `at` and the place of its `:`, followed by a space, a tab or the
-/// end of the line: plain (`db password`, not starting with one of YAML's indicators) or
-/// quoted, at most [`LONGEST_KEY`] bytes.
+/// end of the line: quoted, or plain (`db password`, `user.pin`, not starting with one of YAML's
+/// indicators) of the characters a key is written with, so that markup and code
+/// (`<pre>password:`, `f(x) token:`) are none; at most [`LONGEST_KEY`] bytes.
 fn yaml_key(text: &str, at: usize, end: usize) -> Option<(&str, usize)> {
     let bytes = text.as_bytes();
     // A key's `:` is at most `LONGEST_KEY` bytes past it, a quoted one's one byte further.
@@ -304,16 +321,21 @@ fn yaml_key(text: &str, at: usize, end: usize) -> Option<(&str, usize)> {
             let close = at + 1 + memchr(quote, &bytes[at + 1..last])?;
             separates(close + 1).then(|| (&text[at + 1..close], close + 1))
         }
-        b'-' | b'?' | b':' | b',' | b'[' | b']' | b'{' | b'}' | b'#' | b'&' | b'*' | b'!'
-        | b'|' | b'>' | b'%' | b'@' | b'`' | b'\t' => None,
+        b'-' | b'?' | b':' | b'[' | b']' | b'@' | b' ' => None,
         _ => {
             let last = last.min(at + LONGEST_KEY + 1);
-            let mut colon = at + memchr(b':', &bytes[at..last])?;
-            while !separates(colon) {
-                colon += 1 + memchr(b':', &bytes[colon + 1..last])?;
+            for (i, &b) in bytes.iter().enumerate().take(last).skip(at) {
+                match b {
+                    b':' if separates(i) => {
+                        let key = text.get(at..i)?.trim_end_matches(' ');
+                        return Some((key, i));
+                    }
+                    _ if b.is_ascii_alphanumeric() || b >= 0x80 => {}
+                    b' ' | b'_' | b'-' | b'.' | b'/' | b'[' | b']' | b'$' | b'@' | b'+' | b':' => {}
+                    _ => return None,
+                }
             }
-            let key = text.get(at..colon)?.trim_end_matches([' ', '\t']);
-            (!key.is_empty() && !key.contains(" #")).then_some((key, colon))
+            None
         }
     }
 }
@@ -515,6 +537,11 @@ mod tests {
             ),
             // No value: the next key stays.
             ("password:\nuser: ann", "password:\nuser: ann"),
+            // Tabs indent too, as a stack trace's `\tat …` lines.
+            (
+                "invalid password:\n\tat foo\nnext",
+                "invalid password:\n\t[REDACTED]\nnext",
+            ),
         ] {
             assert_eq!(yaml(text), expected, "{text:?}");
         }
@@ -523,6 +550,32 @@ mod tests {
             !out.contains("hunter2") && out.ends_with("\nuser: ann"),
             "{out}"
         );
+    }
+
+    /// A plain value on its key's line goes to the end of the line, `,` and `;` included; a
+    /// JSON-shaped line (its key in double quotes) keeps its closing `,`.
+    #[test]
+    fn plain_values_run_to_the_end_of_their_line() {
+        for (text, expected) in [
+            (
+                "password: abc,def\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            (
+                "  api_key: a;b c # x\nuser: ann",
+                "  api_key: [REDACTED]\nuser: ann",
+            ),
+            (
+                "- name: DB_PASSWORD\n  value: a, b\n",
+                "- name: DB_PASSWORD\n  value: [REDACTED]\n",
+            ),
+            (
+                "x {\n  \"pin\": 1234,\n  \"user\": \"ann\"\n}",
+                "x {\n  \"pin\": [REDACTED],\n  \"user\": \"ann\"\n}",
+            ),
+        ] {
+            assert_eq!(yaml(text), expected, "{text:?}");
+        }
     }
 
     /// A quoted scalar runs on to its closing quote, whatever the indentation of its lines.
@@ -627,6 +680,14 @@ mod tests {
                 "the request was refused because of an invalid, expired or revoked password:\n  at foo",
             ),
             ("Caused by: token:\n  at foo", "Caused by: token:\n  at foo"),
+            (
+                "<pre>password:\n  at foo</pre>",
+                "<pre>password:\n  at foo</pre>",
+            ),
+            (
+                "password: &quot;a&quot;, user: ann\nnext",
+                "password: [REDACTED], user: ann\nnext",
+            ),
         ] {
             let out = Redactor::default().redact_error(text);
             assert_eq!(out, expected, "{text:?}");
