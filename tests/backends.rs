@@ -48,6 +48,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     escaped_and_unicode_spelled_secrets_are_redacted,
     escaped_dashes_in_json_and_glued_mysql_clients_are_redacted,
     secrets_the_readme_listed_as_limits_are_redacted,
+    yaml_bodies_lose_whole_values,
     own_request_id_header_keeps_a_gateways_id_among_the_headers,
     outer_layer_enriches_through_response_extensions,
     late_small_body_of_an_unread_rejection_is_recorded,
@@ -1170,6 +1171,56 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
         Some(
             r#"{"cmd":["mysql","-uroot","-p[REDACTED]","db"],"containers":[{"command":["mysqldump"],"args":["-p","[REDACTED]","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}],"win":["MySQL.exe","-p","[REDACTED]"],"app":["app","\u2013\u2013password","[REDACTED]"]}"#
         )
+    );
+    for row in &rows {
+        let stored = format!("{row:?}");
+        assert!(!stored.contains("SECRET"), "{stored}");
+    }
+}
+
+/// YAML posted as `application/yaml` (once described as binary, the body lost) and quoted in
+/// a JSON string, sent to a real server and read back from the row: a Kubernetes env's value
+/// named by its `name`, a block scalar, a sequence, a quoted scalar over two lines. The keys,
+/// the other values and `valueFrom` stay.
+async fn yaml_bodies_lose_whole_values(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let deployment = "spec:\n  containers:\n  - name: app\n    env:\n    - name: DB_PASSWORD\n      \
+        value: SECRET1\n    - name: PORT\n      value: \"80\"\n    - name: API_KEY\n      \
+        valueFrom:\n        secretKeyRef:\n          name: api\n    \
+        args:\n    - --verbose\ndb:\n  password: |\n    SECRET2\n    SECRET3\n  \
+        token:\n  - SECRET4\n  - SECRET5\n  secret: \"SECRET6\n    SECRET7\"\n  user: ann\n";
+    let json = serde_json::json!({ "config": "db:\n  password:\n    SECRET8\n  user: ann" });
+    let rows = sent_rows(
+        &db,
+        [
+            (
+                "POST",
+                "/upload".to_owned(),
+                Some("application/yaml"),
+                deployment.to_owned(),
+            ),
+            (
+                "POST",
+                "/orders/7".to_owned(),
+                Some("application/json"),
+                json.to_string(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(
+        rows[0].request_body.as_deref(),
+        Some(
+            "spec:\n  containers:\n  - name: app\n    env:\n    - name: DB_PASSWORD\n      \
+             value: [REDACTED]\n    - name: PORT\n      value: \"80\"\n    - name: API_KEY\n      \
+             valueFrom:\n        secretKeyRef:\n          name: api\n    \
+             args:\n    - --verbose\ndb:\n  password: [REDACTED]\n  \
+             token:\n  [REDACTED]\n  secret: [REDACTED]\n  user: ann\n"
+        )
+    );
+    assert_eq!(
+        rows[1].request_body.as_deref(),
+        Some(r#"{"config":"db:\n  password:\n    [REDACTED]\n  user: ann"}"#)
     );
     for row in &rows {
         let stored = format!("{row:?}");
