@@ -9,7 +9,9 @@
 //!   `content` or `connectionString` of an element whose `name`, `id`, `key` or `property` is
 //!   sensitive, or of an `<input type="password">`; tags also written with character references
 //!   or Go's `\u003c`, element names with Unicode dashes, `<api‐key>`) of text bodies, error texts and JSON strings, and matrix parameters of
-//!   paths. Keys match in any case and spelling (`Pass-Word`,
+//!   paths. A YAML key's value goes whole however many lines it takes (a block scalar, the
+//!   more indented lines after the key, a quoted scalar), and so does a Kubernetes env's
+//!   `value` named by its sibling `name`. Keys match in any case and spelling (`Pass-Word`,
 //!   `pass_word`, `"pass\u0077ord"`, `pass%77ord`), followed by digits or `confirmation`
 //!   (`password2`, `password_confirmation`), and as part of a path (`user[password]`).
 //! - **by value**: credentials after `Bearer`, `Basic` or `Token` (any case, also after an
