@@ -323,22 +323,38 @@ fn yaml_key(text: &str, at: usize, end: usize) -> Option<(&str, usize)> {
         }
         b'-' | b'?' | b':' | b'[' | b']' | b'@' | b' ' => None,
         _ => {
+            // The separating `:` first, with `memchr`: most lines of prose and logs have none
+            // near their start, and are left without a look at each byte.
             let last = last.min(at + LONGEST_KEY + 1);
-            for (i, &b) in bytes.iter().enumerate().take(last).skip(at) {
-                match b {
-                    b':' if separates(i) => {
-                        let key = text.get(at..i)?.trim_end_matches(' ');
-                        return Some((key, i));
-                    }
-                    _ if b.is_ascii_alphanumeric() || b >= 0x80 => {}
-                    b' ' | b'_' | b'-' | b'.' | b'/' | b'[' | b']' | b'$' | b'@' | b'+' | b':' => {}
-                    _ => return None,
-                }
+            let mut colon = at + memchr(b':', &bytes[at..last])?;
+            while !separates(colon) {
+                colon += 1 + memchr(b':', &bytes[colon + 1..last])?;
             }
-            None
+            bytes[at..colon]
+                .iter()
+                .all(|&b| KEY_BYTE[usize::from(b)])
+                .then(|| (text[at..colon].trim_end_matches(' '), colon))
         }
     }
 }
+
+/// The bytes a plain key is written with: ASCII letters and digits, ` _-./[]$@+:` and every
+/// byte of a character past ASCII.
+const KEY_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x80;
+    while b < 256 {
+        table[b] = true;
+        b += 1;
+    }
+    let bytes = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 _-./[]$@+:";
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// The shape of what follows a key's `:` from `at` to the end of its line `end`.
 fn shape(bytes: &[u8], at: usize, end: usize) -> Shape {
