@@ -313,7 +313,10 @@ pub(super) enum Role {
 }
 
 /// The role of member `key`; ASCII case is ignored. Every key goes through it, so it looks
-/// at no more than two names of the key's length.
+/// at no more than two names of the key's length. Always inlined: with a second caller (a
+/// YAML mapping's keys) it was called, not inlined, from the JSON parser's loop, which cost a
+/// 64 KiB body 1.2% more.
+#[inline(always)]
 pub(super) fn role_of(key: &str) -> Role {
     let is = |name: &str| key.eq_ignore_ascii_case(name);
     let (name, value) = match key.len() {
