@@ -1,8 +1,9 @@
 //! YAML in free text: the whole value of a sensitive key, over however many lines YAML writes
 //! it, and a `value` named by its sibling `name` (a Kubernetes env, `- name: DB_PASSWORD`).
 //!
-//! The pair rules ([`text`](super::text)) read a value on its key's line. YAML writes one on
-//! the lines after it too: a block scalar (`password: |`, `>-`, `|2`), more indented lines (a
+//! The pair rules ([`text`](super::text)) read a value on its key's line, up to a `,` or `;`;
+//! on a line shaped like a YAML key a plain value runs to the line's end instead. YAML writes
+//! one on the lines after it too: a block scalar (`password: |`, `>-`, `|2`), more indented lines (a
 //! plain scalar, a sequence, a nested mapping; a sequence may also sit at its key's own
 //! indentation, `env:` then `- name: …`), or a quoted scalar continued on the next lines. Only
 //! a line shaped like a YAML key opens such a block: the key starts the line (after its
@@ -18,9 +19,10 @@ use super::keys::KeyRules;
 /// The longest key read, as for the pair rules' keys: a longer text before a `:` is prose.
 const LONGEST_KEY: usize = 64;
 
-/// The spans of the values YAML writes past their sensitive key's line (or named by a sibling
-/// `name` member), in no order, perhaps overlapping (the pair rules merge them with theirs). When `cut` is true the text ends mid-body: a block open at
-/// its end runs to it, and a `value` still waiting for its mapping's name goes.
+/// The spans of the whole values of sensitive YAML keys (and of `value` members named by a
+/// sibling `name`), in no order, perhaps overlapping (the pair rules merge them with theirs).
+/// When `cut` is true the text ends mid-body: a block open at its end runs to it, and a
+/// `value` still waiting for its mapping's name goes.
 pub(super) fn block_values(
     text: &str,
     cut: bool,
