@@ -645,8 +645,8 @@ mod tests {
 
     #[test]
     fn limits_as_the_readme_states_them() {
+        // (A Kubernetes env in YAML, `- name: DB_PASSWORD` then `value: …`, is the YAML rule's.)
         for text in [
-            "- name: DB_PASSWORD\n  value: hunter2",
             "{'name': 'DB_PASSWORD',\n 'value': 'hunter2'}",
             "{DB_PASSWORD hunter2}",
         ] {
