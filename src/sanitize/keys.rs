@@ -57,6 +57,10 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
     "authorization",
 ];
 
+/// Exact keys whose plural names no secrets: an API's `sessions` and a map's `pins` are lists
+/// of things, not of credentials (`auths`, `pans` likewise).
+const NOT_PLURAL: &[&str] = &["session", "pin", "pan", "auth"];
+
 /// Words a form may put after a sensitive key for a second copy of its value: Rails'
 /// `password_confirmation`, `password_confirm`, `password_repeat`, `password_again`. Digits
 /// after a key mean the same (Django's `password1`/`password2`, `cvv2`); see
@@ -208,11 +212,25 @@ impl KeyRules {
     /// [`REPEAT_WORDS`] word (`password2`, `new_password1`, `password_confirmation`, `cvv2`,
     /// `token2`): forms send a second copy of a secret under such names. Key regexes see the
     /// whole key.
+    ///
+    /// So is the plural of an exact key (`secrets`, `api_keys`, `passwords`, `tokens`), which
+    /// names secrets as its singular names one; not a suffix's (`max_tokens` and
+    /// `prompt_tokens` are counts), nor the plurals of [`NOT_PLURAL`].
     pub(super) fn is_sensitive_normalized(&self, key: &str) -> bool {
-        if self.matches(key) || repeated(key).is_some_and(|base| self.matches(base)) {
+        if self.matches(key)
+            || repeated(key).is_some_and(|base| self.matches(base))
+            || self.is_plural(key)
+        {
             return true;
         }
         self.regexes.iter().any(|re| re.is_match(key))
+    }
+
+    /// Whether a normalized key is the plural of an exact key, not one of [`NOT_PLURAL`].
+    fn is_plural(&self, key: &str) -> bool {
+        key.strip_suffix('s').is_some_and(|one| {
+            self.may_match(one) && self.exact.contains(one) && !NOT_PLURAL.contains(&one)
+        })
     }
 
     /// Whether a raw key is sensitive; `buf` is scratch space for the normalized key.
@@ -526,5 +544,52 @@ mod tests {
         ] {
             assert!(!rules.is_sensitive(k, &mut buf), "{k}");
         }
+    }
+
+    /// A plural of a sensitive key names secrets as its singular names one: `{"secrets":
+    /// ["…"]}`, `passwords`, `api_keys`, `tokens`, `cookies` kept theirs. Only the exact keys'
+    /// plurals: a suffix's would take usage counts (`max_tokens`, `prompt_tokens`), and the
+    /// plurals of keys that name things other than secrets stay (`sessions`, `pins`).
+    #[test]
+    fn plurals_of_sensitive_keys_are_sensitive() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "secrets",
+            "passwords",
+            "Passwords",
+            "api_keys",
+            "apiKeys",
+            "tokens",
+            "access_tokens",
+            "refreshTokens",
+            "cookies",
+            "private_keys",
+            "client_secrets",
+            "ssns",
+            "passphrases",
+            "user[passwords]",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in [
+            "max_tokens",
+            "prompt_tokens",
+            "total_tokens",
+            "sessions",
+            "pins",
+            "pans",
+            "auths",
+            "s",
+            "status",
+            "items",
+        ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        let r = crate::sanitize::Redactor::default();
+        assert_eq!(
+            r.redact_error(r#"{"secrets":["hunter2"],"max_tokens":256}"#),
+            r#"{"secrets":"[REDACTED]","max_tokens":256}"#
+        );
     }
 }

@@ -1745,9 +1745,10 @@ mod tests {
                 "<wsse:Password\n    Type=\"PasswordText\">hunter2</wsse:Password >",
                 "<wsse:Password\n    Type=\"PasswordText\">[REDACTED]</wsse:Password >",
             ),
+            // A plural of a key is one too (`keys`).
             (
-                "<token/><token /><token></token><tokens>x</tokens>",
-                "<token/><token /><token></token><tokens>x</tokens>",
+                "<token/><token /><token></token><tokens>x</tokens><tokenx>y</tokenx>",
+                "<token/><token /><token></token><tokens>[REDACTED]</tokens><tokenx>y</tokenx>",
             ),
             // No end tag: the rest of the text goes.
             ("<x><secret>abc<y>def</y>", "<x><secret>[REDACTED]"),
