@@ -669,8 +669,13 @@ impl PendingRecord {
         }
     }
 
+    /// Reads a gRPC status from the response's trailers, unless its headers carried one: a
+    /// trailers-only reply has ended the call, as for a gRPC-Web reply's trailer frame (tonic's
+    /// client reads no further), whatever follows it.
     pub(crate) fn on_trailers(&mut self, trailers: &HeaderMap) {
-        self.read_grpc_status(trailers);
+        if !self.has_grpc_status() {
+            self.read_grpc_status(trailers);
+        }
     }
 
     fn read_grpc_status(&mut self, headers: &HeaderMap) {

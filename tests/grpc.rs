@@ -57,6 +57,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     grpc_web_is_recorded_with_the_status_of_its_trailer_frame,
     grpc_web_text_is_decoded_in_the_writer,
     invalid_grpc_status_is_no_status_from_any_transport,
+    status_in_the_headers_wins_over_later_trailers_from_every_transport,
     web_text_request_over_the_capture_cap_is_counted,
     content_type_of_any_case_is_grpc,
     #[cfg(feature = "grpc-reflect")]
@@ -1051,6 +1052,102 @@ async fn invalid_grpc_status_is_no_status_from_any_transport(t: Arc<TestDb>) {
         seen("/pkg.Status/WebText"),
         (None, Some(r#"grpc: invalid grpc-status "1 0""#), Some(0))
     );
+}
+
+/// A reply whose headers carry a `grpc-status` (a trailers-only reply) and that goes on with a
+/// body and trailers of another status anyway: the status of the headers is the call's, from
+/// every transport (tonic's client takes it and reads no further). A valid status in the trailers
+/// does not make up for an invalid one in the headers.
+async fn status_in_the_headers_wins_over_later_trailers_from_every_transport(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder_for_grpc(db.clone()).build().unwrap();
+    let reply = |request: axum::extract::Request| async move {
+        let path = request.uri().path().to_owned();
+        let _ = request.into_body().collect().await.unwrap();
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        let frames: Vec<http_body::Frame<Bytes>> = if path.ends_with("WebText") {
+            vec![http_body::Frame::data(base64(&trailer_frame(
+                "grpc-status:0\r\n",
+            )))]
+        } else if path.ends_with("Web") {
+            vec![http_body::Frame::data(trailer_frame("grpc-status:0\r\n"))]
+        } else {
+            vec![http_body::Frame::trailers(trailers)]
+        };
+        let mut response = http::Response::new(axum::body::Body::new(Frames(frames.into())));
+        let content_type = if path.ends_with("WebText") {
+            "application/grpc-web-text"
+        } else if path.ends_with("Web") {
+            "application/grpc-web"
+        } else {
+            "application/grpc"
+        };
+        let headers = response.headers_mut();
+        headers.insert("content-type", http::HeaderValue::from_static(content_type));
+        let status = if path.contains("Invalid") { "-1" } else { "5" };
+        headers.insert("grpc-status", http::HeaderValue::from_static(status));
+        headers.insert("grpc-message", http::HeaderValue::from_static("gone"));
+        Ok::<_, Infallible>(response)
+    };
+    let mut paths = Vec::new();
+    for status in ["Five", "Invalid"] {
+        for (transport, content_type, body) in [
+            ("Native", "application/grpc", framed(b"request")),
+            ("Web", "application/grpc-web", framed(b"request")),
+            (
+                "WebText",
+                "application/grpc-web-text",
+                base64(&framed(b"request")),
+            ),
+        ] {
+            paths.push((
+                format!("/pkg.Status/{status}{transport}"),
+                content_type,
+                body,
+            ));
+        }
+    }
+    let mut router = axum::Router::new();
+    for (path, _, _) in &paths {
+        router = router.route_service(path, tower::service_fn(reply));
+    }
+    let server = GrpcServer::spawn(|incoming, signal| {
+        tokio::spawn(
+            Server::builder()
+                .add_routes(tonic::service::Routes::from(router.layer(layer)))
+                .serve_with_incoming_shutdown(incoming, signal),
+        )
+    })
+    .await;
+    let channel = Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    for (path, content_type, body) in &paths {
+        let request = http::Request::post(format!("http://{}{path}", server.addr))
+            .header("content-type", *content_type)
+            .header("te", "trailers")
+            .body(tonic::body::Body::new(Full::new(body.clone())))
+            .unwrap();
+        let response = channel.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK, "{path}");
+        let _ = response.into_body().collect().await;
+    }
+    server.stop().await;
+    let report = guard.shutdown(DEADLINE).await.unwrap();
+    assert_eq!((report.written, report.lost), (6, 0), "{report:?}");
+    let rows = rows(&db).await;
+    for (path, _, _) in &paths {
+        let row = rows.iter().find(|row| &row.path == path).unwrap();
+        let expected = if path.contains("Invalid") {
+            (None, Some(r#"grpc: invalid grpc-status "-1": gone"#))
+        } else {
+            (Some(5), Some("gone"))
+        };
+        assert_eq!((row.grpc_status, row.error.as_deref()), expected, "{path}");
+    }
 }
 
 /// `bytes` in base64 (standard alphabet, padded), as a gRPC-Web text client sends a chunk.
