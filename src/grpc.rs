@@ -453,11 +453,21 @@ pub(crate) fn is_web_text(content_type: &str) -> bool {
 }
 
 /// The status and the decoded message of headers or trailers that carry a `grpc-status`: the
-/// code, or for a value that is none, the error that names it ([`parse_status`]).
+/// code, or for a value that is none, the error that names it ([`parse_status`]). Two different
+/// values are none either: clients take the first or the last.
 pub(crate) fn status_of(
     headers: &http::HeaderMap,
 ) -> Option<(Result<i32, String>, Option<String>)> {
-    let code = parse_status(headers.get("grpc-status")?.as_bytes());
+    let mut values = headers.get_all("grpc-status").iter();
+    let first = values.next()?;
+    let code = match values.find(|value| *value != first) {
+        Some(other) => Err(format!(
+            "grpc: conflicting grpc-status {} and {}",
+            quoted(first.as_bytes()),
+            quoted(other.as_bytes())
+        )),
+        None => parse_status(first.as_bytes()),
+    };
     let message = headers
         .get("grpc-message")
         .map(|v| decode_message(v.as_bytes()));
@@ -471,12 +481,15 @@ pub(crate) fn parse_status(value: &[u8]) -> Result<i32, String> {
     let code = (!value.is_empty() && value.iter().all(u8::is_ascii_digit))
         .then(|| std::str::from_utf8(value).ok()?.parse().ok())
         .flatten();
-    code.ok_or_else(|| {
-        let text = String::from_utf8_lossy(value);
-        let shown: String = text.chars().take(32).collect();
-        let cut = if shown.len() < text.len() { "…" } else { "" };
-        format!("grpc: invalid grpc-status {shown:?}{cut}")
-    })
+    code.ok_or_else(|| format!("grpc: invalid grpc-status {}", quoted(value)))
+}
+
+/// A `grpc-status` value as an error shows it: quoted, cut to 32 characters.
+fn quoted(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    let shown: String = text.chars().take(32).collect();
+    let cut = if shown.len() < text.len() { "…" } else { "" };
+    format!("{shown:?}{cut}")
 }
 
 /// The header lines of a gRPC-Web trailer block, as a header map; lines that are no header are
@@ -1277,6 +1290,39 @@ mod tests {
         let mut broken = GrpcFrames::web_text_request();
         broken.push_buf(&&b"AAAAAAA=!AAAAAAA="[..]);
         assert_eq!((broken.messages(), broken.messages_so_far()), (None, None));
+    }
+
+    /// Two different `grpc-status` values in one block are no status: clients read either
+    /// (tonic's the first of native trailers, tonic-web's and grpc-web's the last of a trailer
+    /// frame), so neither is the call's for sure. The same value twice is that value.
+    #[test]
+    fn conflicting_grpc_statuses_are_no_status() {
+        let conflict = Err(r#"grpc: conflicting grpc-status "0" and "13""#.to_owned());
+        let mut headers = http::HeaderMap::new();
+        headers.append("grpc-status", http::HeaderValue::from_static("0"));
+        headers.append("grpc-status", http::HeaderValue::from_static("0"));
+        headers.append("grpc-message", http::HeaderValue::from_static("a"));
+        assert_eq!(status_of(&headers).map(|s| s.0), Some(Ok(0)));
+        headers.append("grpc-status", http::HeaderValue::from_static("13"));
+        assert_eq!(
+            status_of(&headers),
+            Some((conflict.clone(), Some("a".to_owned())))
+        );
+        let block = b"grpc-status:0\r\ngrpc-message:a\r\nGrpc-Status: 13\r\n";
+        let body = [message(0, b"reply"), message(0x80, block)].concat();
+        let mut text = GrpcFrames::web_text();
+        text.push_buf(&&base64(&body)[..]);
+        let trailers = web_trailer_map(text.web_trailers().expect("a trailer frame"));
+        assert_eq!(status_of(&trailers).map(|s| s.0), Some(conflict));
+        // Hostile: thousands of lines, one read.
+        let many = "grpc-status:1\r\n".repeat(1_000) + "grpc-status:2\r\n";
+        let trailers = web_trailer_map(many.as_bytes());
+        assert_eq!(
+            status_of(&trailers).map(|s| s.0),
+            Some(Err(
+                r#"grpc: conflicting grpc-status "1" and "2""#.to_owned()
+            ))
+        );
     }
 
     /// `grpc-status` is `1*DIGIT` fitting an `i32`, leading zeros allowed: anything else is no

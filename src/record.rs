@@ -103,7 +103,7 @@ impl AuditRecord {
     }
 
     /// The gRPC status code, from the response headers (trailers-only) or trailers; `None` for
-    /// a `grpc-status` that is not `1*DIGIT` (the error names it).
+    /// a `grpc-status` that is not `1*DIGIT`, or two that differ (the error names them).
     pub fn grpc_status(&self) -> Option<i32> {
         self.grpc_status
     }

@@ -45,7 +45,7 @@ pub struct Model {
     /// HTTP status; null when no response was produced.
     pub status: Option<i32>,
     /// gRPC status code, from the response headers or trailers; null for a `grpc-status` that is
-    /// not `1*DIGIT` (`error` names it).
+    /// not `1*DIGIT`, or two that differ (`error` names them).
     pub grpc_status: Option<i32>,
     /// gRPC messages the service read from the request stream; null for other requests.
     pub grpc_messages_in: Option<i64>,
