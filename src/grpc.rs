@@ -69,6 +69,8 @@ struct WebTrailers {
     reading: bool,
     /// The trailer frame was read whole.
     complete: bool,
+    /// A trailer frame has begun: it ends the reply for its client, and no later one is read.
+    started: bool,
     /// Set for gRPC-Web's text form: the body is base64, decoded as it streams.
     text: Option<Base64Stream>,
     /// A request's body: no frame of it carries trailers, every one is a message (as the
@@ -342,7 +344,10 @@ const SEXTETS: [u8; 256] = {
 
 impl WebTrailers {
     fn start(&mut self, len: u64) {
-        self.block.clear();
+        if self.started {
+            return;
+        }
+        self.started = true;
         self.complete = len == 0;
         self.reading = len > 0;
     }
@@ -1290,6 +1295,39 @@ mod tests {
         let mut broken = GrpcFrames::web_text_request();
         broken.push_buf(&&b"AAAAAAA=!AAAAAAA="[..]);
         assert_eq!((broken.messages(), broken.messages_so_far()), (None, None));
+    }
+
+    /// A trailer frame ends the reply for its client (tonic-web's and grpc-web's stop there):
+    /// one that follows it, say with a valid status after an invalid one, changes nothing, nor
+    /// does one after a first too large to keep (its status stays unknown). Binary and text, at
+    /// every split.
+    #[test]
+    fn a_second_trailer_frame_is_not_the_calls() {
+        let first = b"grpc-status:-1\r\n";
+        let second = message(0x80, b"grpc-status:0\r\n");
+        let body = [message(0, b"reply"), message(0x80, first), second.clone()].concat();
+        let text = base64(&body);
+        for split in 0..=body.len() {
+            let mut binary = GrpcFrames::web();
+            binary.push(&body[..split]);
+            binary.push(&body[split..]);
+            assert_eq!(binary.web_trailers(), Some(&first[..]), "split at {split}");
+        }
+        for split in 0..=text.len() {
+            assert_eq!(
+                read_web_text(&[&text[..split], &text[split..]])
+                    .1
+                    .as_deref(),
+                Some(&first[..]),
+                "split at {split}"
+            );
+        }
+        let huge = message(0x80, &vec![b'x'; MAX_WEB_TRAILERS + 1]);
+        let body = [huge, second].concat();
+        let mut binary = GrpcFrames::web();
+        binary.push(&body);
+        assert_eq!(binary.web_trailers(), None);
+        assert_eq!(read_web_text(&[&base64(&body)]).1, None);
     }
 
     /// Two different `grpc-status` values in one block are no status: clients read either
