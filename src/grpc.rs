@@ -129,8 +129,8 @@ impl GrpcFrames {
         self.is_read().then_some(self.messages)
     }
 
-    /// [`messages`](Self::messages) of a body not read to its end: a text body may stop inside
-    /// a group, which its end would have completed.
+    /// [`messages`](Self::messages) of a body not read (or sent) to its end: a text body may
+    /// stop inside a group, which its end would have completed.
     pub(crate) fn messages_so_far(&self) -> Option<u64> {
         let invalid = self.text().is_some_and(|text| text.invalid);
         (!self.lost && !invalid).then_some(self.messages)

@@ -704,14 +704,16 @@ impl PendingRecord {
             Some(rare) => rare.grpc_message.take(),
             None => None,
         };
-        self.finish(error);
+        self.finish(error, true);
     }
 
     pub(crate) fn finish_err(&mut self, error: String) {
-        self.finish(Some(error));
+        self.finish(Some(error), false);
     }
 
-    fn finish(&mut self, error: Option<String>) {
+    /// Submits the record; `ended`: the response body went out to its end (else it failed or
+    /// was dropped, and its messages are those sent so far).
+    fn finish(&mut self, error: Option<String>, ended: bool) {
         // Taken, not cloned: the record carries this handle to the queue.
         let Some(shared) = self.shared.take() else {
             return;
@@ -732,7 +734,14 @@ impl PendingRecord {
             (error.or_else(|| body_error.map(str::to_owned)), kept)
         };
         shared.seal_fields();
-        let grpc_messages_out = self.grpc().and_then(|g| g.messages.messages());
+        // A text reply cut inside a group counts what was sent, as a binary one does.
+        let grpc_messages_out = self.grpc().and_then(|g| {
+            if ended {
+                g.messages.messages()
+            } else {
+                g.messages.messages_so_far()
+            }
+        });
         #[cfg(feature = "grpc-reflect")]
         let grpc_descriptors = self.grpc().and(self.layer.config.grpc_descriptors.clone());
         #[cfg(feature = "grpc-reflect")]
@@ -835,7 +844,7 @@ impl Drop for PendingRecord {
             } else {
                 CANCELLED_BEFORE_RESPONSE.to_owned()
             };
-            self.finish(Some(message));
+            self.finish(Some(message), false);
         }
     }
 }

@@ -586,6 +586,94 @@ mod tests {
         assert_eq!(headers["x-tenant"], "t-9");
     }
 
+    /// A reply cut short (the client went away, or the body failed) counts the messages sent so
+    /// far whatever its form: a text reply whose base64 stops inside a group too, as its binary
+    /// twin and a text request not read to its end do. One that ends inside a group is no base64:
+    /// no count.
+    #[tokio::test]
+    async fn a_text_reply_cut_inside_a_group_counts_what_was_sent() {
+        use std::pin::Pin;
+
+        use http_body::Frame;
+        use tower::Layer;
+
+        /// One chunk, then an error or nothing ever again (the client drops the body).
+        struct Cut(Option<Bytes>, bool);
+        impl Body for Cut {
+            type Data = Bytes;
+            type Error = std::io::Error;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+                match self.0.take() {
+                    Some(chunk) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
+                    None if self.1 => Poll::Ready(Some(Err(std::io::Error::other("reset")))),
+                    None => Poll::Pending,
+                }
+            }
+        }
+
+        // A message's prefix and payload, then 2 characters of a group: 5 + 5 bytes, then 1.
+        let text = Bytes::from_static(b"AAAAAAVyZXBseQ");
+        for (content_type, chunk) in [
+            ("application/grpc-web-text", text),
+            (
+                "application/grpc-web",
+                Bytes::from_static(b"\0\0\0\0\x05reply\0"),
+            ),
+        ] {
+            for fails in [false, true] {
+                let db = sea_orm::Database::connect("sqlite::memory:")
+                    .await
+                    .expect("connect");
+                let (layer, _guard, _writer) = crate::AuditLayer::builder_for_grpc(db)
+                    .build_pair()
+                    .expect("layer");
+                let chunk = chunk.clone();
+                let handler = tower::service_fn(move |_: Request<_>| {
+                    let chunk = chunk.clone();
+                    async move {
+                        let mut response = Response::new(Cut(Some(chunk), fails));
+                        response
+                            .headers_mut()
+                            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                });
+                let service = layer.layer(handler);
+                let shared = Arc::clone(&service.shared);
+                let request = Request::post("/pkg.S/M")
+                    .header(CONTENT_TYPE, content_type)
+                    .body(Full::new(Bytes::new()))
+                    .expect("request");
+                let mut body = service
+                    .oneshot(request)
+                    .await
+                    .expect("response")
+                    .into_body();
+                let first = body.frame().await.expect("a frame");
+                assert!(first.is_ok());
+                if fails {
+                    assert!(body.frame().await.expect("the error").is_err());
+                }
+                drop(body);
+                let record = shared
+                    .intake
+                    .channel()
+                    .queue
+                    .pop()
+                    .expect("a queued record");
+                assert!(record.error.is_some(), "{content_type} {fails}");
+                assert_eq!(
+                    record.grpc_messages_out,
+                    Some(1),
+                    "{content_type}, failing: {fails}"
+                );
+            }
+        }
+    }
+
     /// The record is finished when the response ends; a handler that kept its `AuditContext` or
     /// the request body changes nothing in it afterwards (the writer takes both later).
     #[tokio::test]
