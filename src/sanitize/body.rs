@@ -1623,7 +1623,7 @@ mod redact_body_tests {
             "[1,{\"api_key\":\"[REDACTED]\"}]\r\n",
             "\"a string\"\n",
             "not json password=[REDACTED]\n",
-            "{\"token\":[REDACTED], broken\n",
+            "{\"token\":\"[REDACTED]\", broken\n",
             "{\"a\":1} {\"name\":\"pin\",\"value\":\"[REDACTED]\"}\n",
         );
         for ct in [
@@ -1659,8 +1659,8 @@ mod redact_body_tests {
                 "\x1e{\n  \"name\": \"DB_PASSWORD\",\r\n  \"value\":\n    \"hunter2\"\n}\r\n\x1e[1,\n2]",
                 "\x1e{\"name\":\"DB_PASSWORD\",\"value\":\"[REDACTED]\"}\r\n\x1e[1,2]",
             ),
-            // One that stops being JSON: its lines are text, together, to the line where it
-            // stops; the lines after it are records again.
+            // One that stops being JSON: it is JSON (a cut document) up to where it stops, and
+            // text from there to that line's end; the lines after it are records again.
             (
                 "{\n\"name\":\"pin\",\n\"value\":\"hunter3\",\nbroken\n}\n{\"token\":\"hunter4\"}\n",
                 "{\"name\":\"pin\",\"value\":\"[REDACTED]\",\nbroken\n}\n{\"token\":\"[REDACTED]\"}\n",
@@ -1669,7 +1669,7 @@ mod redact_body_tests {
                 "{\n{\"password\":\"hunter5\"}\n{\"n\":1}\n[\n",
                 "{\n{\"password\":[REDACTED]}\n{\"n\":1}\n[\n",
             ),
-            ("{\"a\":\n1} x\n{\"b\":\n2}\n", "{\"a\":\n1} x\n{\"b\":2}\n"),
+            ("{\"a\":\n1} x\n{\"b\":\n2}\n", "{\"a\":1} x\n{\"b\":2}\n"),
         ];
         for (body, want) in cases {
             for ct in ["application/x-ndjson", "application/json-seq"] {

@@ -6,16 +6,19 @@
 //! broken line fails closed. A record may run over lines (a document sent pretty-printed, as a
 //! JSON text sequence allows): a line that opens a document and does not close it is read on
 //! to the document's end, so that its pairs of a name and a value on different lines are read
-//! as JSON; lines that do not make a document are read as text together. The last record of a
-//! body cut by the capture cap is read as a cut JSON body is.
+//! as JSON; one that stops being JSON (or has text after its end on its last line) is JSON up
+//! to where it stops, a cut document, and text from there to that line's end, as the text
+//! rules do not pair a name with a value on the next line. The last record of a body cut by the
+//! capture cap is read as a cut JSON body is.
 //!
 //! Reading stays linear in the body's length: a line is read as a document alone once, and a
 //! document that runs over lines is read on at most twice (to find its end, then to redact
-//! it) from where the reading before it stopped; the lines it gives up are text.
+//! it, as JSON up to where it stops being JSON) from where the reading before it stopped, and
+//! the rest of the line where it stops once as text.
 
 use std::fmt::Write as _;
 
-use super::json::{ReadInText, read_in_text, redact_json_document};
+use super::json::{InText, ReadInText, read_in_text, redact_json_document};
 use super::redactor::Rules;
 use super::text::redact_text;
 
@@ -116,9 +119,9 @@ fn redact_records(rules: &Rules, text: &str, is_prefix: bool, out: &mut String) 
 /// the lines after it; returns where the next line to read starts (the text's length when
 /// none is left).
 ///
-/// A document that closes at the end of a line is one record. Otherwise the lines from `line`
-/// to the one that holds the token where the document stops being JSON are text, together,
-/// so that the text rules read a name and its value on different lines as one document.
+/// A document that closes at the end of a line is one record. Otherwise the document is JSON
+/// up to where it stops being JSON (a cut one when it does not close), so that a name and its
+/// value on different lines are paired, and text from there to that line's end.
 fn redact_run_on(
     rules: &Rules,
     text: &str,
@@ -142,7 +145,15 @@ fn redact_run_on(
             let after = &text[read.end..];
             let stop = read.end + after.len() - after.trim_ascii_start().len();
             let stop = Line::at(text, line.start_of_line_holding(text, stop));
-            let lines = &text[line.start..stop.end];
+            // The document as far as it is JSON is read as JSON, a cut one when it does not
+            // close, so that its names pair with values on later lines; the text rules read
+            // the rest.
+            let mut from = json_part_end(text, at, &read);
+            let part = &text[line.start..from];
+            if !redact_json_document(rules, part, read.read != ReadInText::Whole, out) {
+                from = line.start;
+            }
+            let lines = &text[from..stop.end];
             redact_text(rules, lines, is_prefix && stop.next.is_none(), out);
             stop.push_end(text, out);
             return stop.next.unwrap_or(text.len());
@@ -161,6 +172,26 @@ fn redact_run_on(
     }
 }
 
+/// Where the part of a run-on document that is read as JSON ends, for one that stops being
+/// JSON at `read`: before the space after its last token, and before that token when it is a
+/// number or a literal a cut reading would drop as perhaps cut (it is whole: a token that is
+/// no JSON follows it). A document that runs into the text's end is read to it, as a cut one.
+fn json_part_end(text: &str, at: usize, read: &InText) -> usize {
+    let accepted = text[at..read.end].trim_ascii_end();
+    let end = at + accepted.len();
+    let scalar = accepted
+        .as_bytes()
+        .last()
+        .is_some_and(|b| b.is_ascii_alphanumeric());
+    if read.read == ReadInText::NotJson && read.end < text.len() && scalar {
+        // A number's or a literal's bytes hold none of these, and what precedes it does.
+        return accepted
+            .rfind(['"', '{', '}', '[', ']', ',', ':'])
+            .map_or(at, |i| at + i + 1);
+    }
+    end
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Redactor;
@@ -169,6 +200,35 @@ mod tests {
     fn redact(body: &str) -> String {
         let input = BodyInput::new(Some("application/x-ndjson"), body.as_bytes());
         Redactor::default().redact_body(&input).unwrap_or_default()
+    }
+
+    /// Found by review: a record that runs over lines and then stops being JSON (text after
+    /// its end, a broken token, or the body's end before it closes) was text together, and the
+    /// text rules do not pair a name with a value on the next line, so the value was stored.
+    #[test]
+    fn run_on_records_that_stop_being_json_keep_no_value() {
+        let cases = [
+            (
+                "{\"a\":1,\n\"password\":\n\"hunter2\"} x\n{\"b\":1}",
+                "{\"a\":1,\"password\":\"[REDACTED]\"} x\n{\"b\":1}",
+            ),
+            (
+                "{\n\"password\":\n\"hunter2\"\n",
+                "{\"password\":\"[REDACTED]\"\n",
+            ),
+            (
+                "{\"a\":\n12,\"token\":\n\"hunter2\",\nbroken 7\n}\n{\"c\":3}\n",
+                "{\"a\":12,\"token\":\"[REDACTED]\",\nbroken 7\n}\n{\"c\":3}\n",
+            ),
+            // The last token, when a number, stays as it came: it is no cut one.
+            (
+                "{\"password\":\n\"hunter2\",\"n\":\n12 x\n",
+                "{\"password\":\"[REDACTED]\",\"n\":\n12 x\n",
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(redact(body), want, "{body:?}");
+        }
     }
 
     /// Hostile bodies stay linear: each record is read once as JSON and, when it is none, once
@@ -193,6 +253,9 @@ mod tests {
             "{\"name\":\"pin\",\n\"value\":\"x\",\n",
             "{\n\"value\":\"a\" x\n",
             "{\n\x1e",
+            "{\"a\":\n1 x\n",
+            "{\"password\":\n\"x\"} y\n",
+            "[1,\n2,\nx\n",
         ]
         .iter()
         .map(|unit| unit.repeat(LEN / unit.len()))
