@@ -4,8 +4,10 @@
 //!
 //! No `=` or `:` pairs such a keyword with its value, so the pair rules never see one. A quoted
 //! string is taken for a password when the word before it is `PASSWORD` or `REPLACE`, or `BY`
-//! after `IDENTIFIED` (any case), and the statement it is in (since the last `;`) has named a
-//! `USER` or a `ROLE` before that word, so prose's `password "…"` without one stays.
+//! (or `AS`, or `BY VALUES`: a hash) after `IDENTIFIED` (any case), and the statement it is in
+//! (since the last `;` outside quotes) has named a `USER` or a `ROLE` or is a `GRANT` before
+//! that word, so prose's `password "…"` without one stays; and in MySQL's `PASSWORD('…')`
+//! anywhere.
 
 use memchr::{memchr2, memchr2_iter};
 
@@ -25,25 +27,37 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
         if quote < from {
             continue;
         }
-        let Some(keyword) = keyword_before(bytes, quote) else {
+        let Some((keyword, needs_user)) = keyword_before(bytes, quote) else {
             continue;
         };
-        if statement.names_user_before(bytes, keyword) {
+        if statement.names_user_before(bytes, keyword) || !needs_user {
             let end = quoted_end(bytes, quote);
             spans.push((quote, end));
             statement.scanned = end;
+            statement.in_quote = None;
             from = end;
         }
     }
     spans
 }
 
-/// Where the keyword that makes the quoted string at `quote` a password starts: `PASSWORD` or
-/// `REPLACE` before it, or `IDENTIFIED` before `BY` (or `WITH plugin BY`), a space between
-/// them. A quote glued to the word before it closes a string (`'user password'`), and a word
-/// glued to a quote before it is quoted (`"password" "x"`): neither is a keyword's.
-fn keyword_before(bytes: &[u8], quote: usize) -> Option<usize> {
-    if !bytes[..quote].last()?.is_ascii_whitespace() {
+/// Where the keyword that makes the quoted string at `quote` a password starts, and whether
+/// it makes one only in a statement that names a user: `PASSWORD` or `REPLACE` before it, or
+/// `IDENTIFIED` before `BY` (or `WITH plugin BY` or `AS`, or `BY VALUES`), a space between
+/// them, the string perhaps after a prefix (`E'…'`); MySQL's function `PASSWORD('…')` in any
+/// statement. A quote glued to the word before it closes a string (`'user password'`), and a
+/// word glued to a quote before it is quoted (`"password" "x"`): neither is a keyword's.
+fn keyword_before(bytes: &[u8], quote: usize) -> Option<(usize, bool)> {
+    let quote = quote - string_prefix(bytes, quote);
+    let before = *bytes[..quote].last()?;
+    if before == b'(' {
+        // MySQL's `PASSWORD('…')`.
+        let (start, word) = word_before(bytes, quote - 1, 8)?;
+        return word
+            .eq_ignore_ascii_case(b"password")
+            .then_some((start, false));
+    }
+    if !before.is_ascii_whitespace() {
         return None;
     }
     let (start, word) = word_before(bytes, quote, 10)?;
@@ -51,20 +65,40 @@ fn keyword_before(bytes: &[u8], quote: usize) -> Option<usize> {
         return None;
     }
     if word.eq_ignore_ascii_case(b"password") || word.eq_ignore_ascii_case(b"replace") {
-        return Some(start);
+        return Some((start, true));
     }
-    if !word.eq_ignore_ascii_case(b"by") {
+    // Oracle's `IDENTIFIED BY VALUES '…'`, a hash.
+    let (start, word) = if word.eq_ignore_ascii_case(b"values") {
+        word_before(bytes, start, 2)?
+    } else {
+        (start, word)
+    };
+    // `AS`: the hash of `IDENTIFIED WITH mysql_native_password AS '*…'`.
+    if !word.eq_ignore_ascii_case(b"by") && !word.eq_ignore_ascii_case(b"as") {
         return None;
     }
     let (start, word) = word_before(bytes, start, 64)?;
     if word.eq_ignore_ascii_case(b"identified") {
-        return Some(start);
+        return Some((start, true));
     }
     // `IDENTIFIED WITH caching_sha2_password BY '…'`: `word` is the plugin.
     let (start, with) = word_before(bytes, start, 4)?;
     let (start, identified) = word_before(bytes, start, 10)?;
     (with.eq_ignore_ascii_case(b"with") && identified.eq_ignore_ascii_case(b"identified"))
-        .then_some(start)
+        .then_some((start, true))
+}
+
+/// How many bytes of a string's prefix stand before `quote`: PostgreSQL's `E'…'`, `U&'…'`,
+/// the national `N'…'`, a hex `X'…'` or a bit string `B'…'` (any case), none when the letter
+/// ends a longer word.
+fn string_prefix(bytes: &[u8], quote: usize) -> usize {
+    let before = |n: usize| quote.checked_sub(n).map(|at| bytes[at]);
+    let starts_word = |n: usize| before(n).is_none_or(|b| !is_word_byte(b));
+    match (before(2), before(1)) {
+        (Some(b'U' | b'u'), Some(b'&')) if starts_word(3) => 2,
+        (_, Some(b'E' | b'e' | b'N' | b'n' | b'X' | b'x' | b'B' | b'b')) if starts_word(2) => 1,
+        _ => 0,
+    }
 }
 
 /// The word that ends before `end` (and the whitespace before `end`), and where it starts;
@@ -108,16 +142,21 @@ fn quoted_end(bytes: &[u8], quote: usize) -> usize {
     bytes.len()
 }
 
-/// The statements read so far: up to where, and whether the one read last names a user.
+/// The statements read so far: up to where, whether the one read last names a user, and the
+/// quote of the string it is inside of there, if any.
 #[derive(Debug, Default)]
 struct Statement {
     scanned: usize,
     names_user: bool,
+    in_quote: Option<u8>,
 }
 
 impl Statement {
     /// Reads the text on to `to`, at a word's start, and says whether the statement there has
-    /// named a `USER` or a `ROLE` since its `;`.
+    /// named a `USER` or a `ROLE`, or is a `GRANT` (MySQL 5's `GRANT … IDENTIFIED BY`), since
+    /// its `;`. A `;` inside quotes ends none (`CREATE USER 'a;b' …`); words there still count,
+    /// so an apostrophe of prose that throws the quotes out of step keeps a statement going
+    /// rather than ending it.
     fn names_user_before(&mut self, bytes: &[u8], to: usize) -> bool {
         let mut i = self.scanned;
         while i < to {
@@ -127,13 +166,20 @@ impl Statement {
                     i += 1;
                 }
                 let word = &bytes[start..i];
-                if word.eq_ignore_ascii_case(b"user") || word.eq_ignore_ascii_case(b"role") {
+                if word.eq_ignore_ascii_case(b"user")
+                    || word.eq_ignore_ascii_case(b"role")
+                    || word.eq_ignore_ascii_case(b"grant")
+                {
                     self.names_user = true;
                 }
                 continue;
             }
-            if bytes[i] == b';' {
-                self.names_user = false;
+            match (bytes[i], self.in_quote) {
+                (b';', None) => self.names_user = false,
+                (q @ (b'\'' | b'"'), None) => self.in_quote = Some(q),
+                (b'\\', Some(_)) => i += 1,
+                (q, Some(open)) if q == open => self.in_quote = None,
+                _ => {}
             }
             i += 1;
         }
@@ -208,6 +254,69 @@ mod tests {
         }
     }
 
+    /// Found by review: a `;` inside a quoted string ended the statement; MySQL 5's `GRANT …
+    /// IDENTIFIED BY`, a string with a prefix (PostgreSQL's `E'…'`, `U&'…'`, `N'…'`, a hex
+    /// `X'…'`; the prefix stays), MySQL's `PASSWORD('…')`, and the hashes of `IDENTIFIED WITH plugin AS` and
+    /// Oracle's `IDENTIFIED BY VALUES` (each enough to log in with) were kept.
+    #[test]
+    fn passwords_after_quoted_semicolons_grants_prefixes_and_hashes() {
+        let cases = [
+            (
+                "CREATE USER 'u;x' IDENTIFIED BY 'hunter2';",
+                "CREATE USER 'u;x' IDENTIFIED BY [REDACTED];",
+            ),
+            (
+                "CREATE USER u COMMENT 'a;b' IDENTIFIED BY 'hunter2'; SELECT 'ann';",
+                "CREATE USER u COMMENT 'a;b' IDENTIFIED BY [REDACTED]; SELECT 'ann';",
+            ),
+            (
+                "GRANT ALL ON *.* TO 'u'@'%' IDENTIFIED BY 'hunter2';",
+                "GRANT ALL ON *.* TO 'u'@'%' IDENTIFIED BY [REDACTED];",
+            ),
+            (
+                "ALTER ROLE x WITH PASSWORD E'hun\\'ter2'; SELECT 'ann';",
+                "ALTER ROLE x WITH PASSWORD E[REDACTED]; SELECT 'ann';",
+            ),
+            (
+                "create user u password U&'hunter2' n'x'",
+                "create user u password U&[REDACTED] n'x'",
+            ),
+            (
+                "CREATE USER u IDENTIFIED BY X'68756e74657232';",
+                "CREATE USER u IDENTIFIED BY X[REDACTED];",
+            ),
+            (
+                "UPDATE mysql.user SET authentication_string = PASSWORD ('hunter2') WHERE User = 'root';",
+                "UPDATE mysql.user SET authentication_string = PASSWORD ([REDACTED]) WHERE User = 'root';",
+            ),
+            (
+                "SET PASSWORD FOR 'u'@'%' = PASSWORD('hunter2');",
+                "SET PASSWORD FOR 'u'@'%' = PASSWORD([REDACTED]);",
+            ),
+            (
+                "CREATE USER u IDENTIFIED WITH mysql_native_password AS '*6BB4837EB743';",
+                "CREATE USER u IDENTIFIED WITH mysql_native_password AS [REDACTED];",
+            ),
+            (
+                "CREATE USER u IDENTIFIED BY VALUES 'S:6BB48';",
+                "CREATE USER u IDENTIFIED BY VALUES [REDACTED];",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(sql(input), want, "{input}");
+        }
+        // A statement ends at a `;` outside quotes still; a word glued to a quote is no prefix.
+        for plain in [
+            "CREATE USER 'u'; SELECT password 'x'",
+            "GRANT SELECT ON t TO u; SELECT 'ann'",
+            "SELECT password FROM users WHERE name = 'ann'",
+            "CREATE USER u WITH PASSWORD NULL; SELECT NAME'x' AS 'y'",
+            "ALTER USER u PASSWORD EXPIRE; SELECT REPLACE(name, 'a', 'b')",
+        ] {
+            assert_eq!(sql(plain), plain);
+        }
+    }
+
     /// Hostile statements stay linear: each quote is looked at once, and the words before it
     /// only as far as the quote before it.
     #[test]
@@ -223,6 +332,11 @@ mod tests {
             "\\",
             "user ;",
             "a",
+            "password('",
+            "user x'a;b' ",
+            "grant by values e'",
+            "identified with p as u&'",
+            "\\';",
         ] {
             let text = unit.repeat((256 << 10) / unit.len());
             let started = std::time::Instant::now();
