@@ -148,7 +148,7 @@ fn redact_run_on(
             // The document as far as it is JSON is read as JSON, a cut one when it does not
             // close, so that its names pair with values on later lines; the text rules read
             // the rest.
-            let mut from = json_part_end(text, at, &read);
+            let mut from = json_part_end(text, line.start, at, &read);
             let part = &text[line.start..from];
             if !redact_json_document(rules, part, read.read != ReadInText::Whole, out) {
                 from = line.start;
@@ -172,24 +172,53 @@ fn redact_run_on(
     }
 }
 
-/// Where the part of a run-on document that is read as JSON ends, for one that stops being
-/// JSON at `read`: before the space after its last token, and before that token when it is a
-/// number or a literal a cut reading would drop as perhaps cut (it is whole: a token that is
-/// no JSON follows it). A document that runs into the text's end is read to it, as a cut one.
-fn json_part_end(text: &str, at: usize, read: &InText) -> usize {
+/// Where the part of a run-on document that opens at `at` on the line that starts at `start`
+/// and is read as JSON ends, for one that stops being JSON at `read`: before the space after
+/// its last token, and before that token when it is a number or a literal a cut reading would
+/// drop as perhaps cut (it is whole: a token that is no JSON follows it). A document that runs
+/// into the text's end is read to it, as a cut one. One that stops where a value is due (after
+/// a `:`, at a string holding a raw line break) is JSON up to its last name, which stays with
+/// the text that follows, for the text rules to pair them.
+fn json_part_end(text: &str, start: usize, at: usize, read: &InText) -> usize {
     let accepted = text[at..read.end].trim_ascii_end();
     let end = at + accepted.len();
-    let scalar = accepted
-        .as_bytes()
-        .last()
-        .is_some_and(|b| b.is_ascii_alphanumeric());
-    if read.read == ReadInText::NotJson && read.end < text.len() && scalar {
-        // A number's or a literal's bytes hold none of these, and what precedes it does.
-        return accepted
-            .rfind(['"', '{', '}', '[', ']', ',', ':'])
-            .map_or(at, |i| at + i + 1);
+    match accepted.as_bytes().last() {
+        Some(b':') if read.end < text.len() => key_start(accepted).map_or(start, |i| at + i),
+        Some(b)
+            if b.is_ascii_alphanumeric()
+                && read.read == ReadInText::NotJson
+                && read.end < text.len() =>
+        {
+            // A number's or a literal's bytes hold none of these, and what precedes it does.
+            accepted
+                .rfind(['"', '{', '}', '[', ']', ',', ':'])
+                .map_or(start, |i| at + i + 1)
+        }
+        _ => end,
     }
-    end
+}
+
+/// Where the name before the `:` that ends `accepted` (JSON a tokenizer accepted) opens, at
+/// its quote; read back over the name alone.
+fn key_start(accepted: &str) -> Option<usize> {
+    let bytes = accepted.as_bytes();
+    let close = accepted[..accepted.len() - 1]
+        .trim_ascii_end()
+        .len()
+        .checked_sub(1)?;
+    let mut i = close;
+    while let Some(quote) = memchr::memrchr(b'"', &bytes[..i]) {
+        let escapes = bytes[..quote]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if escapes % 2 == 0 {
+            return Some(quote);
+        }
+        i = quote;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -219,6 +248,20 @@ mod tests {
             (
                 "{\"a\":\n12,\"token\":\n\"hunter2\",\nbroken 7\n}\n{\"c\":3}\n",
                 "{\"a\":12,\"token\":\"[REDACTED]\",\nbroken 7\n}\n{\"c\":3}\n",
+            ),
+            // One that stops being JSON where a value is due (a raw line break in a string)
+            // is text, so that its last name is read with what follows.
+            (
+                "{\"a\":1,\n\"password\":\"hunter2\n\"}\n",
+                "{\"a\":1,\"password\":[REDACTED]\n\"}\n",
+            ),
+            (
+                "{\"token\":\n\"hunter2\",\n\"a\\\"b\":\"x\ny\"}\n",
+                "{\"token\":\"[REDACTED]\",\"a\\\"b\":\"x\ny\"}\n",
+            ),
+            (
+                "{\n\"password\":\n\"hunter2\",\n\"x\":\n",
+                "{\"password\":\"[REDACTED]\",\"x\":\n",
             ),
             // The last token, when a number, stays as it came: it is no cut one.
             (
@@ -256,6 +299,7 @@ mod tests {
             "{\"a\":\n1 x\n",
             "{\"password\":\n\"x\"} y\n",
             "[1,\n2,\nx\n",
+            "{\"a\":\n\"x\n",
         ]
         .iter()
         .map(|unit| unit.repeat(LEN / unit.len()))
