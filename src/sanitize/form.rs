@@ -110,14 +110,15 @@ fn redact_value(rules: &Rules, decoded: &str, cut: bool) -> Option<String> {
 }
 
 /// Whether a decoded value may hold what the text rules read and the value patterns do not:
-/// pairs (`key=value`, `key: value`), a JSON document's members, or a command line's options (`--password hunter2`,
-/// MySQL's `-phunter2`).
+/// pairs (`key=value`, `key: value`), a JSON document's members, a command line's options (`--password hunter2`,
+/// MySQL's `-phunter2`) or an SQL user statement's password.
 fn holds_pairs(text: &str) -> bool {
     text.contains('=')
         || text.contains(':')
         || super::text::may_hold_long_option(text)
         || document_at(text.as_bytes(), 0).is_some()
         || super::mysql::may_hold_password(text)
+        || super::sql::holds_password(text)
 }
 
 /// `text` without a `%` or `%X` at its end, what a cut leaves of an escape.

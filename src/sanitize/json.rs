@@ -57,7 +57,8 @@ static STRING_SPECIAL: [bool; 256] = {
 /// Bytes that may make a string free text with pairs or elements of its own (`key=value`,
 /// `key: value`, JSON quoted as a string, `<password>…`, `&lt;password&gt;…`); noted by the
 /// same scan, as [`PAIR`]; a `-` as [`DASH`], for a command line's `--password hunter2`, and
-/// so the first byte of a Unicode dash's UTF-8 (`—password hunter2`).
+/// so the first byte of a Unicode dash's UTF-8 (`—password hunter2`); a `'` as [`QUOTE`], for
+/// an SQL user statement's password.
 static PAIR_MARK: [u8; 256] = {
     let mut table = [0; 256];
     table[b'=' as usize] = PAIR;
@@ -66,6 +67,7 @@ static PAIR_MARK: [u8; 256] = {
     table[b'&' as usize] = PAIR;
     table[b'-' as usize] = DASH;
     table[0xE2] = DASH;
+    table[b'\'' as usize] = QUOTE;
     table
 };
 
@@ -77,6 +79,9 @@ const DASH: u8 = 2;
 /// Unicode dash a long option may start with written as an escape (`\u2014`, as .NET's
 /// encoder writes one), so whether it holds a long option is told from its decoded text.
 const ESCAPED_DASH: u8 = 4;
+/// A [`PAIR_MARK`]: the string holds a `'`, and may hold an SQL user statement's password
+/// (`CREATE USER u IDENTIFIED BY '…'`).
+const QUOTE: u8 = 8;
 
 /// Redacts a JSON body into `out`.
 ///
@@ -1112,7 +1117,9 @@ impl<'a, 'r> Parser<'a, 'r> {
                 // A command line's long option (`--password hunter2`) is a pair without a
                 // mark, as is a MySQL client's `-phunter2`; with escaped dashes it is told
                 // once the string is decoded.
-                let pairs = marks & PAIR != 0 || marks & DASH != 0 && is_command_line(raw);
+                let pairs = marks & PAIR != 0
+                    || marks & DASH != 0 && is_command_line(raw)
+                    || marks & QUOTE != 0 && super::sql::holds_password(raw);
                 let escaped_dash = marks & ESCAPED_DASH != 0;
                 if is_name {
                     let sensitive = if escaped {

@@ -41,6 +41,12 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
     spans
 }
 
+/// Whether `text` holds a password of an SQL user statement: a look for callers that send
+/// only some text to the pair rules (JSON strings, form values).
+pub(super) fn holds_password(text: &str) -> bool {
+    !password_values(text).is_empty()
+}
+
 /// Where the keyword that makes the quoted string at `quote` a password starts, and whether
 /// it makes one only in a statement that names a user: `PASSWORD` or `REPLACE` before it, or
 /// `IDENTIFIED` before `BY` (or `WITH plugin BY` or `AS`, or `BY VALUES`), a space between
@@ -314,6 +320,36 @@ mod tests {
             "ALTER USER u PASSWORD EXPIRE; SELECT REPLACE(name, 'a', 'b')",
         ] {
             assert_eq!(sql(plain), plain);
+        }
+    }
+
+    /// Found by review: a user statement inside a JSON string (a migration sent as JSON, an
+    /// NDJSON log line) or a form's value kept its password when the string held no `=` or `:`.
+    #[test]
+    fn passwords_of_statements_in_json_strings_and_form_values() {
+        let redact = |ct: &str, body: &str| {
+            let input = BodyInput::new(Some(ct), body.as_bytes());
+            Redactor::default().redact_body(&input).unwrap_or_default()
+        };
+        let cases = [
+            (
+                "application/json",
+                r#"{"sql":"CREATE USER u IDENTIFIED BY 'hunter2'","n":"it's"}"#,
+                r#"{"sql":"CREATE USER u IDENTIFIED BY [REDACTED]","n":"it's"}"#,
+            ),
+            (
+                "application/x-ndjson",
+                "{\"q\":\"ALTER ROLE x WITH PASSWORD 'hunter2'\\nGO\"}\n",
+                "{\"q\":\"ALTER ROLE x WITH PASSWORD [REDACTED]\\nGO\"}\n",
+            ),
+            (
+                "application/x-www-form-urlencoded",
+                "q=CREATE+USER+u+IDENTIFIED+BY+%27hunter2%27&n=1",
+                "q=CREATE+USER+u+IDENTIFIED+BY+[REDACTED]&n=1",
+            ),
+        ];
+        for (ct, body, want) in cases {
+            assert_eq!(redact(ct, body), want, "{body}");
         }
     }
 
