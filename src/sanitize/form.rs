@@ -118,7 +118,7 @@ fn holds_pairs(text: &str) -> bool {
         || super::text::may_hold_long_option(text)
         || document_at(text.as_bytes(), 0).is_some()
         || super::mysql::may_hold_password(text)
-        || super::sql::holds_password(text)
+        || text.bytes().any(|b| matches!(b, b'\'' | b'"')) && super::sql::holds_password(text)
 }
 
 /// `text` without a `%` or `%X` at its end, what a cut leaves of an escape.
