@@ -49,8 +49,8 @@ pub(super) fn holds_password(text: &str) -> bool {
 
 /// Where the keyword that makes the quoted string at `quote` a password starts, and whether
 /// it makes one only in a statement that names a user: `PASSWORD` or `REPLACE` before it, or
-/// `IDENTIFIED` before `BY` (or `WITH plugin BY` or `AS`, or `BY VALUES`), a space between
-/// them, the string perhaps after a prefix (`E'…'`); MySQL's function `PASSWORD('…')` in any
+/// `IDENTIFIED` before `BY` (or `WITH plugin BY` or `AS`, or `BY VALUES`), a space or a
+/// `/* … */` comment between them, the string perhaps after a prefix (`E'…'`); MySQL's function `PASSWORD('…')` in any
 /// statement. A quote glued to the word before it closes a string (`'user password'`), and a
 /// word glued to a quote before it is quoted (`"password" "x"`): neither is a keyword's.
 fn keyword_before(bytes: &[u8], quote: usize) -> Option<(usize, bool)> {
@@ -63,7 +63,7 @@ fn keyword_before(bytes: &[u8], quote: usize) -> Option<(usize, bool)> {
             .eq_ignore_ascii_case(b"password")
             .then_some((start, false));
     }
-    if !before.is_ascii_whitespace() {
+    if space_before(bytes, quote) == quote {
         return None;
     }
     let (start, word) = word_before(bytes, quote, 10)?;
@@ -107,15 +107,37 @@ fn string_prefix(bytes: &[u8], quote: usize) -> usize {
     }
 }
 
-/// The word that ends before `end` (and the whitespace before `end`), and where it starts;
-/// `None` when there is none or it is longer than `longest`.
-fn word_before(bytes: &[u8], end: usize, longest: usize) -> Option<(usize, &[u8])> {
-    let end = end
-        - bytes[..end]
+/// The most comments looked back over between two words, and how far back the start of each
+/// is looked for: each look stays short, so the scan stays linear.
+const COMMENTS: usize = 4;
+/// See [`COMMENTS`].
+const COMMENT_LOOK: usize = 256;
+
+/// Where the run of whitespace and `/* … */` comments that ends at `end` starts.
+fn space_before(bytes: &[u8], end: usize) -> usize {
+    let mut end = end;
+    for _ in 0..=COMMENTS {
+        end -= bytes[..end]
             .iter()
             .rev()
             .take_while(|b| b.is_ascii_whitespace())
             .count();
+        if !bytes[..end].ends_with(b"*/") {
+            break;
+        }
+        let from = end.saturating_sub(COMMENT_LOOK);
+        match memchr::memmem::rfind(&bytes[from..end - 2], b"/*") {
+            Some(at) => end = from + at,
+            None => break,
+        }
+    }
+    end
+}
+
+/// The word that ends before `end` (and the whitespace and comments before `end`), and where
+/// it starts; `None` when there is none or it is longer than `longest`.
+fn word_before(bytes: &[u8], end: usize, longest: usize) -> Option<(usize, &[u8])> {
+    let end = space_before(bytes, end);
     let len = bytes[..end]
         .iter()
         .rev()
@@ -353,6 +375,35 @@ mod tests {
         }
     }
 
+    /// Found by review: a `/* … */` comment between a keyword and its string, or between
+    /// `IDENTIFIED` and `BY`, hid the password.
+    #[test]
+    fn passwords_after_comments() {
+        let cases = [
+            (
+                "CREATE USER u IDENTIFIED BY /* new */ 'hunter2';",
+                "CREATE USER u IDENTIFIED BY /* new */ [REDACTED];",
+            ),
+            (
+                "CREATE USER u IDENTIFIED/**/BY/*x*/ /*y*/'hunter2';",
+                "CREATE USER u IDENTIFIED/**/BY/*x*/ /*y*/[REDACTED];",
+            ),
+            (
+                "ALTER ROLE x PASSWORD/**/'hunter2';",
+                "ALTER ROLE x PASSWORD/**/[REDACTED];",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(sql(input), want, "{input}");
+        }
+        for plain in [
+            "CREATE USER u; SELECT 'a' /* by */ 'b'",
+            "ALTER USER u */ 'x'",
+        ] {
+            assert_eq!(sql(plain), plain);
+        }
+    }
+
     /// Hostile statements stay linear: each quote is looked at once, and the words before it
     /// only as far as the quote before it.
     #[test]
@@ -373,6 +424,9 @@ mod tests {
             "grant by values e'",
             "identified with p as u&'",
             "\\';",
+            "/*'*/",
+            "by /**/ '",
+            "identified/*x*//*y*/ by '*/",
         ] {
             let text = unit.repeat((256 << 10) / unit.len());
             let started = std::time::Instant::now();
