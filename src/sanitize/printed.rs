@@ -1,11 +1,12 @@
 //! Objects printed as no JSON that pair a name with a value in sibling members: a Python dict
 //! (`{'name': 'DB_PASSWORD', 'value': 'hunter2'}`, `dict(name=…, value=…)`), a Ruby hash
 //! (`{"name"=>…}`, `{:name=>…}`, `{name: …}`), a JavaScript object (`{ name: '…', value: … }`),
-//! a Go struct (`{Name:DB_PASSWORD Value:hunter2}`, `main.EnvVar{Name:"…", Value:"…"}`).
+//! a Go struct (`{Name:DB_PASSWORD Value:hunter2}`, `main.EnvVar{Name:"…", Value:"…"}`) or
+//! map (`map[name:DB_PASSWORD value:hunter2]`).
 //!
 //! The name and value members are the JSON rule's (see [`role_of`]), their keys quoted or not,
 //! a Ruby symbol's `:` before them, then `:`, `=` or `=>`. An object is one on one line: from a
-//! `{` (or `dict(`) to its closer, members after its opener, a `,` or a space (Go's `%+v`
+//! `{` (or `dict(`, Go's `map[`) to its closer, members after its opener, a `,` or a space (Go's `%+v`
 //! separates fields with one). A value is quoted (to its quote, `\'` inside it, or the end of
 //! the line), a container (`{…}`, `[…]`, `(…)`, to its closer), or a word run: to a `,`, its
 //! object's closer, the end of the line, or a space before a Go field (`Name:`). Every value
@@ -71,7 +72,7 @@ pub(super) fn named_values(
     keybuf: &mut String,
     replacement: &str,
 ) -> Vec<(usize, usize)> {
-    if memchr::memchr2(b'{', b'(', text.as_bytes()).is_none()
+    if memchr::memchr3(b'{', b'(', b'[', text.as_bytes()).is_none()
         || !may_hold_a_value(text, replacement)
     {
         return Vec::new();
@@ -137,6 +138,11 @@ fn may_hold_a_value(text: &str, replacement: &str) -> bool {
 /// Whether the `(` at `at` opens a Python `dict(…)`.
 fn opens_a_dict(bytes: &[u8], at: usize) -> bool {
     at >= 4 && &bytes[at - 4..at] == b"dict" && (at == 4 || !is_key_byte(bytes[at - 5]))
+}
+
+/// Whether the `[` at `at` opens a Go map printed by `%v` (`map[name:… value:…]`).
+fn opens_a_map(bytes: &[u8], at: usize) -> bool {
+    at >= 3 && &bytes[at - 3..at] == b"map" && (at == 3 || !is_key_byte(bytes[at - 4]))
 }
 
 /// A byte of a member's key.
@@ -260,7 +266,7 @@ impl Reader<'_, '_> {
         while at < bytes.len() {
             if self.open.is_empty() {
                 // Only text between objects: on to the next opener.
-                match memchr::memchr2(b'{', b'(', &bytes[at..]) {
+                match memchr::memchr3(b'{', b'(', b'[', &bytes[at..]) {
                     Some(found) => at += found,
                     None => break,
                 }
@@ -274,6 +280,11 @@ impl Reader<'_, '_> {
                 }
                 b'(' if opens_a_dict(bytes, at) => {
                     self.push(b')', true, true, None);
+                    at += 1;
+                    continue;
+                }
+                b'[' if opens_a_map(bytes, at) => {
+                    self.push(b']', true, true, None);
                     at += 1;
                     continue;
                 }
@@ -361,6 +372,11 @@ impl Reader<'_, '_> {
                 self.name(role, None);
                 self.push(b')', true, true, value_of);
                 return at + 5;
+            }
+            _ if bytes[at..].starts_with(b"map[") => {
+                self.name(role, None);
+                self.push(b']', true, true, value_of);
+                return at + 4;
             }
             _ => {
                 let closer = self.open.last().map_or(b'}', |o| o.closer);
@@ -591,6 +607,35 @@ mod tests {
         ] {
             assert_eq!(run(text), redacted);
         }
+    }
+
+    #[test]
+    fn go_maps() {
+        for (text, redacted) in [
+            (
+                "env map[name:DB_PASSWORD value:hunter2]",
+                "env map[name:DB_PASSWORD value:[REDACTED]]",
+            ),
+            (
+                "map[value:two words name:DB_PASSWORD]",
+                "map[value:[REDACTED] name:DB_PASSWORD]",
+            ),
+            (
+                "[map[name:PORT value:80] map[name:API_KEY value:k-1]]",
+                "[map[name:PORT value:80] map[name:API_KEY value:[REDACTED]]]",
+            ),
+            (
+                "map[env:[map[name:DB_PASSWORD value:hunter2]] image:app]",
+                "map[env:[map[name:DB_PASSWORD value:[REDACTED]]] image:app]",
+            ),
+            (
+                "{Env:map[name:DB_PASSWORD value:hunter2]}",
+                "{Env:map[name:DB_PASSWORD value:[REDACTED]]}",
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+        assert_eq!(run("map[name:PORT value:80]"), "map[name:PORT value:80]");
     }
 
     #[test]

@@ -1932,6 +1932,8 @@ mod tests {
             "{'value': 1, 'name': 'pin'}]])) ",
             "{'value': [{'x': (",
             "{'value': 'x', 'name': 'PIN', 'a\\'b",
+            "map[name:PIN value:a ",
+            "[map[value:",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
@@ -1951,6 +1953,8 @@ mod tests {
             "{Name:a a ",
             "{aaaaaaaaaaaaaaaa",
             "{'",
+            "map[",
+            "map[map[a b:",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
