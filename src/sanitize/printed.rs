@@ -2,13 +2,14 @@
 //! (`{'name': 'DB_PASSWORD', 'value': 'hunter2'}`, `dict(name=…, value=…)`), a Ruby hash
 //! (`{"name"=>…}`, `{:name=>…}`, `{name: …}`), a JavaScript object (`{ name: '…', value: … }`),
 //! a Go struct (`{Name:DB_PASSWORD Value:hunter2}`, `main.EnvVar{Name:"…", Value:"…"}`) or
-//! map (`map[name:DB_PASSWORD value:hunter2]`).
+//! map (`map[name:DB_PASSWORD value:hunter2]`), a Java `Map` (`{name=…, value=…}`), a record
+//! printed by its class's name (Lombok's or Kotlin's `EnvVar(name=…, value=…)`).
 //!
 //! The name and value members are the JSON rule's (see [`role_of`]), their keys quoted or not,
 //! a Ruby symbol's `:` before them, then `:`, `=` or `=>`. An object is one on one line: from a
-//! `{` (or `dict(`, Go's `map[`) to its closer, members after its opener, a `,` or a space (Go's `%+v`
+//! `{` (or `dict(`, Go's `map[`, a `(` after a name) to its closer, members after its opener, a `,` or a space (Go's `%+v`
 //! separates fields with one). A value is quoted (to its quote, `\'` inside it, or the end of
-//! the line), a container (`{…}`, `[…]`, `(…)`, to its closer), or a word run: to a `,`, its
+//! the line), a container (`{…}`, `[…]`, `(…)`, `Name(…)`, to its closer), or a word run: to a `,`, its
 //! object's closer, the end of the line, or a space before a Go field (`Name:`). Every value
 //! member of an object goes when a name member of it is a sensitive key, read once the object
 //! closes (so a value before its name goes too), and when the line ends before it closes
@@ -138,6 +139,23 @@ fn may_hold_a_value(text: &str, replacement: &str) -> bool {
 /// Whether the `(` at `at` opens a Python `dict(…)`.
 fn opens_a_dict(bytes: &[u8], at: usize) -> bool {
     at >= 4 && &bytes[at - 4..at] == b"dict" && (at == 4 || !is_key_byte(bytes[at - 5]))
+}
+
+/// Whether the `(` at `at` opens a record printed by its class's name (Lombok's and Kotlin's
+/// `EnvVar(name=…, value=…)`, a Python dataclass): it follows a letter, a digit or a `_`.
+fn opens_a_record(bytes: &[u8], at: usize) -> bool {
+    at >= 1 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_')
+}
+
+/// Where the `(` of a record printed by its class's name that starts at `at` is
+/// (`EnvVar(…`, `v1.EnvVar(…`); the look is bounded.
+fn record_opener(bytes: &[u8], at: usize) -> Option<usize> {
+    let len = bytes[at..]
+        .iter()
+        .take(LONGEST_KEY + 1)
+        .take_while(|&&b| is_key_byte(b) || b == b'.')
+        .count();
+    (len > 0 && len <= LONGEST_KEY && bytes.get(at + len) == Some(&b'(')).then_some(at + len)
 }
 
 /// Whether the `[` at `at` opens a Go map printed by `%v` (`map[name:… value:…]`).
@@ -283,6 +301,11 @@ impl Reader<'_, '_> {
                     at += 1;
                     continue;
                 }
+                b'(' if opens_a_record(bytes, at) => {
+                    self.push(b')', true, false, None);
+                    at += 1;
+                    continue;
+                }
                 b'[' if opens_a_map(bytes, at) => {
                     self.push(b']', true, true, None);
                     at += 1;
@@ -377,6 +400,11 @@ impl Reader<'_, '_> {
                 self.name(role, None);
                 self.push(b']', true, true, value_of);
                 return at + 4;
+            }
+            _ if let Some(opener) = record_opener(bytes, at) => {
+                self.name(role, None);
+                self.push(b')', true, false, value_of);
+                return opener + 1;
             }
             _ => {
                 let closer = self.open.last().map_or(b'}', |o| o.closer);
@@ -636,6 +664,51 @@ mod tests {
             assert_eq!(run(text), redacted);
         }
         assert_eq!(run("map[name:PORT value:80]"), "map[name:PORT value:80]");
+    }
+
+    #[test]
+    fn java_and_kotlin_records() {
+        for (text, redacted) in [
+            // Lombok's and Kotlin's `toString()`, a Python dataclass.
+            (
+                "EnvVar(name=DB_PASSWORD, value=hunter2, valueFrom=null)",
+                "EnvVar(name=DB_PASSWORD, value=[REDACTED], valueFrom=null)",
+            ),
+            (
+                "EnvVar(name='DB_PASSWORD', value='hunter2')",
+                "EnvVar(name='DB_PASSWORD', value=[REDACTED])",
+            ),
+            (
+                "Parameter(ParameterKey=DbPassword, ParameterValue=hunter2)",
+                "Parameter(ParameterKey=DbPassword, ParameterValue=[REDACTED])",
+            ),
+            (
+                "[EnvVar(name=PORT, value=80), EnvVar(name=API_KEY, value=k 1)]",
+                "[EnvVar(name=PORT, value=80), EnvVar(name=API_KEY, value=[REDACTED])]",
+            ),
+            (
+                "Container(env=EnvVar(name=DB_PASSWORD, value=hunter2), image=app)",
+                "Container(env=EnvVar(name=DB_PASSWORD, value=[REDACTED]), image=app)",
+            ),
+            (
+                "Secret(name=DB_PASSWORD, value=Optional(hunter2, 2))",
+                "Secret(name=DB_PASSWORD, value=[REDACTED])",
+            ),
+            // Java's `Map.toString()`.
+            (
+                "{name=DB_PASSWORD, value=hunter2}",
+                "{name=DB_PASSWORD, value=[REDACTED]}",
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+        for text in [
+            "EnvVar(name=PORT, value=80)",
+            "f(x) and g(value=3)",
+            "if (value == 1) { name = x }",
+        ] {
+            assert_eq!(run(text), text);
+        }
     }
 
     #[test]

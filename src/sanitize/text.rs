@@ -1934,6 +1934,8 @@ mod tests {
             "{'value': 'x', 'name': 'PIN', 'a\\'b",
             "map[name:PIN value:a ",
             "[map[value:",
+            "EnvVar(value=a(value=",
+            "A(name=pin, value=a, ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
@@ -1955,6 +1957,9 @@ mod tests {
             "{'",
             "map[",
             "map[map[a b:",
+            "a(",
+            "f(x)(",
+            "a(name=PIN, b=",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
