@@ -5,18 +5,18 @@
 //! map (`map[name:DB_PASSWORD value:hunter2]`), a Java `Map` (`{name=…, value=…}`), a record
 //! printed by its class's name (Lombok's or Kotlin's `EnvVar(name=…, value=…)`).
 //!
-//! The name and value members are the JSON rule's (see [`role_of`]), their keys quoted or not,
-//! a Ruby symbol's `:` before them, then `:`, `=` or `=>`. An object is one on one line: from a
-//! `{` (or `dict(`, Go's `map[`, a `(` after a name) to its closer, members after its opener, a `,` or a space (Go's `%+v`
-//! separates fields with one). A value is quoted (to its quote, `\'` inside it, or the end of
-//! the line), a container (`{…}`, `[…]`, `(…)`, `Name(…)`, to its closer), or a word run: to a `,`, its
-//! object's closer, the end of the line, or a space before a Go field (`Name:`). Every value
-//! member of an object goes when a name member of it is a sensitive key, read once the object
-//! closes (so a value before its name goes too), and when the line ends before it closes
-//! (fail closed) unless a name member named it plainly or every member is written as JSON's
-//! (`"key":`: the JSON readers judge such a document, over lines too, see
-//! [`embedded`](super::embedded)). A value that is the replacement in double quotes is what
-//! the JSON rule left of one: it stays so.
+//! The name and value members are the JSON rule's (see [`role_of`]), their keys quoted or not, a
+//! Ruby symbol's `:` before them, then `:`, `=` or `=>`. An object is one on one line: from a `{`
+//! (or `dict(`, Go's `map[`, a `(` after a name) to its closer, members after its opener, a `,` or
+//! a space (Go's `%+v` separates fields with one). A value is quoted (`u'…'`, `b'…'`, `'''…'''`
+//! too: to its quote, `\'` inside it, or the end of the line), a container (`{…}`, `[…]`, `(…)`,
+//! `Name(…)`, to its closer), or a word run: to a `,`, its object's closer, the end of the line, or
+//! a space before a Go field (`Name:`). Every value member of an object goes when a name member of
+//! it is a sensitive key, read once the object closes (so a value before its name goes too), and
+//! when the line ends before it closes (fail closed) unless a name member named it plainly or every
+//! member is written as JSON's (`"key":`: the JSON readers judge such a document, over lines too,
+//! see [`embedded`](super::embedded)). A value that is the replacement in double quotes is what the
+//! JSON rule left of one: it stays so.
 //!
 //! Reading stays linear: each byte is walked once, a key is looked at up to [`LONGEST_KEY`]
 //! bytes from where a member may start, and a closer pops the containers opened inside its
@@ -191,6 +191,9 @@ fn member_at(text: &str, at: usize) -> Option<(Role, usize, bool)> {
     // A Ruby symbol, `:name=>`.
     let symbol = line.get(i) == Some(&b':');
     i += usize::from(symbol);
+    // Python 2's `u'name'`.
+    let prefix = string_prefix(line, i);
+    i += prefix;
     let quote = match line.get(i) {
         Some(&q @ (b'"' | b'\'')) => {
             i += 1;
@@ -230,7 +233,11 @@ fn member_at(text: &str, at: usize) -> Option<(Role, usize, bool)> {
     i += blanks(&line[i..]);
     // Keys are ASCII: the slice is on char boundaries.
     let role = role_of(&text[key_start..key_end]);
-    Some((role, i, !symbol && colon && quote == Some(b'"')))
+    Some((
+        role,
+        i,
+        !symbol && prefix == 0 && colon && quote == Some(b'"'),
+    ))
 }
 
 /// How many spaces and tabs `bytes` starts with.
@@ -254,6 +261,50 @@ fn go_field_at(bytes: &[u8], at: usize) -> bool {
         i += 1;
     }
     bytes.get(i) == Some(&b':') && !matches!(bytes.get(i + 1), Some(b':' | b'/'))
+}
+
+/// How many letters of a Python string's prefix (`u`, `b`, `r`, `f`, `rb`…) start at `at`
+/// before a quote; 0 when no quote follows them.
+fn string_prefix(bytes: &[u8], at: usize) -> usize {
+    let letters = bytes
+        .get(at..)
+        .unwrap_or_default()
+        .iter()
+        .take(3)
+        .take_while(|b| b"bBrRuUfF".contains(b))
+        .count();
+    if letters <= 2 && matches!(bytes.get(at + letters), Some(b'"' | b'\'')) {
+        letters
+    } else {
+        0
+    }
+}
+
+/// Whether three of the same quote start at `at` (a Python `'''…'''`).
+fn is_triple_quote(bytes: &[u8], at: usize) -> bool {
+    bytes
+        .get(at..at + 3)
+        .is_some_and(|q| q[0] == q[1] && q[1] == q[2] && matches!(q[0], b'"' | b'\''))
+}
+
+/// The end of the triple-quoted string whose quotes start at `at`: past its closing quotes,
+/// or the end of the line.
+fn triple_quoted_end(bytes: &[u8], at: usize) -> usize {
+    let quote = bytes[at];
+    let mut i = at + 3;
+    while let Some(found) = bytes[i..]
+        .iter()
+        .position(|&b| b == quote || matches!(b, b'\\' | b'\n' | b'\r'))
+    {
+        i += found;
+        match bytes[i] {
+            b'\\' => i += 1 + usize::from(!matches!(bytes.get(i + 1), None | Some(b'\n' | b'\r'))),
+            b'\n' | b'\r' => return i,
+            _ if is_triple_quote(bytes, i) => return i + 3,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
 }
 
 /// The end of the quoted string whose quote is at `at`: past its closing quote, or the end of
@@ -365,15 +416,27 @@ impl Reader<'_, '_> {
     fn value(&mut self, role: Role, at: usize) -> usize {
         let bytes = self.text.as_bytes();
         let value_of = (role == Role::Value).then_some(at);
-        let value_end = match bytes.get(at) {
+        // Where the quote is of a string with a prefix (`u'…'`, `b'…'`); `at` for any other.
+        let quote = at + string_prefix(bytes, at);
+        let value_end = match bytes.get(quote) {
+            Some(b'"' | b'\'') if is_triple_quote(bytes, quote) => {
+                let value_end = triple_quoted_end(bytes, quote);
+                let inner_end = if value_end >= quote + 6 && is_triple_quote(bytes, value_end - 3) {
+                    value_end - 3
+                } else {
+                    value_end
+                };
+                self.name(role, Some((quote + 3, inner_end)));
+                value_end
+            }
             Some(b'"' | b'\'') => {
-                let value_end = quoted_end(bytes, at);
-                let inner_end = if value_end > at + 1 && bytes[value_end - 1] == bytes[at] {
+                let value_end = quoted_end(bytes, quote);
+                let inner_end = if value_end > quote + 1 && bytes[value_end - 1] == bytes[quote] {
                     value_end - 1
                 } else {
                     value_end
                 };
-                self.name(role, Some((at + 1, inner_end)));
+                self.name(role, Some((quote + 1, inner_end)));
                 value_end
             }
             Some(b'{') => {
@@ -709,6 +772,34 @@ mod tests {
         ] {
             assert_eq!(run(text), text);
         }
+    }
+
+    #[test]
+    fn python_string_prefixes_and_triple_quotes() {
+        for (text, redacted) in [
+            (
+                "{u'name': u'DB_PASSWORD', u'value': u'hunter2'}",
+                "{u'name': u'DB_PASSWORD', u'value': [REDACTED]}",
+            ),
+            (
+                "{'name': b'DB_PASSWORD', 'value': rb'hunter2'}",
+                "{'name': b'DB_PASSWORD', 'value': [REDACTED]}",
+            ),
+            (
+                "dict(name='DB_PASSWORD', value='''hunter2 ' x''') y",
+                "dict(name='DB_PASSWORD', value=[REDACTED]) y",
+            ),
+            (
+                r#"{'name': 'DB_PASSWORD', 'value': """hunter2""", 'x': 1}"#,
+                r#"{'name': 'DB_PASSWORD', 'value': [REDACTED], 'x': 1}"#,
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+        assert_eq!(
+            run("{u'name': u'PORT', u'value': u'80'}"),
+            "{u'name': u'PORT', u'value': u'80'}"
+        );
     }
 
     #[test]

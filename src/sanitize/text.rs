@@ -1936,6 +1936,8 @@ mod tests {
             "[map[value:",
             "EnvVar(value=a(value=",
             "A(name=pin, value=a, ",
+            "{'value': '''a'' ",
+            "{u'name': u'pin', u'value': rb'\\",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
@@ -1960,6 +1962,8 @@ mod tests {
             "a(",
             "f(x)(",
             "a(name=PIN, b=",
+            "{'x': '''a'' ",
+            "{u'",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
