@@ -128,7 +128,8 @@ fn may_hold_a_value(text: &str, replacement: &str) -> bool {
         let replaced = rest
             .strip_prefix('"')
             .and_then(|r| r.strip_prefix(replacement))
-            .is_some_and(|r| r.starts_with('"'));
+            .is_some_and(|r| r.starts_with('"'))
+            && ends_a_value(bytes, i + replacement.len() + 2);
         if !replaced {
             return true;
         }
@@ -161,6 +162,17 @@ fn record_opener(bytes: &[u8], at: usize) -> Option<usize> {
 /// Whether the `[` at `at` opens a Go map printed by `%v` (`map[name:… value:…]`).
 fn opens_a_map(bytes: &[u8], at: usize) -> bool {
     at >= 3 && &bytes[at - 3..at] == b"map" && (at == 3 || !is_key_byte(bytes[at - 4]))
+}
+
+/// Whether a value may end at `at`: before a `,`, a closer, the end of the line or, after
+/// blanks, a Go field. Anything else after the JSON rule's replacement of a value is what is
+/// left of a value it stopped reading at (`"value":"[REDACTED]" 'hunter2'}`).
+fn ends_a_value(bytes: &[u8], at: usize) -> bool {
+    let blank = blanks(bytes.get(at..).unwrap_or_default());
+    matches!(
+        bytes.get(at + blank),
+        None | Some(b',' | b'}' | b']' | b')' | b'\n' | b'\r')
+    ) || (blank > 0 && go_field_at(bytes, at + blank))
 }
 
 /// A byte of a member's key.
@@ -470,21 +482,7 @@ impl Reader<'_, '_> {
                 return opener + 1;
             }
             _ => {
-                let closer = self.open.last().map_or(b'}', |o| o.closer);
-                let mut i = at;
-                while let Some(&b) = bytes.get(i)
-                    && !matches!(b, b',' | b'\n' | b'\r')
-                    && b != closer
-                {
-                    if matches!(b, b' ' | b'\t') && go_field_at(bytes, i + 1) {
-                        break;
-                    }
-                    i += 1;
-                }
-                let mut word_end = i;
-                while word_end > at && matches!(bytes[word_end - 1], b' ' | b'\t') {
-                    word_end -= 1;
-                }
+                let (i, word_end) = self.word_run(at);
                 self.name(role, Some((at, word_end)));
                 if role == Role::Value && word_end > at {
                     self.wait(at, word_end);
@@ -492,10 +490,49 @@ impl Reader<'_, '_> {
                 return i;
             }
         };
-        if role == Role::Value && !self.replaced(at, value_end) {
+        if role != Role::Value {
+            return value_end;
+        }
+        if !self.replaced(at, value_end) {
             self.wait(at, value_end);
+        } else if !ends_a_value(bytes, value_end) {
+            // What the JSON rule left of a value it stopped reading at goes with its
+            // replacement, to where a value after it would end.
+            let left = value_end + blanks(&bytes[value_end..]);
+            let quote = left + string_prefix(bytes, left);
+            let end = match bytes.get(quote) {
+                Some(b'"' | b'\'') if is_triple_quote(bytes, quote) => {
+                    triple_quoted_end(bytes, quote)
+                }
+                Some(b'"' | b'\'') => quoted_end(bytes, quote),
+                _ => self.word_run(left).1,
+            };
+            self.wait(at, end);
+            return end;
         }
         value_end
+    }
+
+    /// The end of a value of words starting at `at`, at a `,`, its object's closer, the end of
+    /// the line or a space before a Go field; and where its words end, before the blanks.
+    fn word_run(&self, at: usize) -> (usize, usize) {
+        let bytes = self.text.as_bytes();
+        let closer = self.open.last().map_or(b'}', |o| o.closer);
+        let mut i = at;
+        while let Some(&b) = bytes.get(i)
+            && !matches!(b, b',' | b'\n' | b'\r')
+            && b != closer
+        {
+            if matches!(b, b' ' | b'\t') && go_field_at(bytes, i + 1) {
+                break;
+            }
+            i += 1;
+        }
+        let mut word_end = i;
+        while word_end > at && matches!(bytes[word_end - 1], b' ' | b'\t') {
+            word_end -= 1;
+        }
+        (i, word_end)
     }
 
     /// Notes a name member of the innermost object, its string between `string`.
@@ -874,6 +911,28 @@ mod tests {
             run(r#"failed: {"name": "DB_PASSWORD", "value": "hunter2"} (retrying)"#),
             r#"failed: {"name":"DB_PASSWORD","value":"[REDACTED]"} (retrying)"#
         );
+    }
+
+    /// A document that stops being JSON at its value is stored cut after the value's
+    /// replacement; what is left of the value there goes too.
+    #[test]
+    fn values_the_json_rule_stopped_at_go() {
+        for (text, redacted) in [
+            (
+                r#"{"name": "DB_PASSWORD", "value": 'hunter2'}"#,
+                r#"{"name":"DB_PASSWORD","value":[REDACTED]}"#,
+            ),
+            (
+                r#"{"name":"DB_PASSWORD","value":hunter2}"#,
+                r#"{"name":"DB_PASSWORD","value":[REDACTED]}"#,
+            ),
+            (
+                r#"{"name": "DB_PASSWORD", "value": two words, "x": 1}"#,
+                r#"{"name":"DB_PASSWORD","value":[REDACTED], "x": 1}"#,
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
     }
 
     #[test]

@@ -1937,6 +1937,8 @@ mod tests {
             "EnvVar(value=a(value=",
             "A(name=pin, value=a, ",
             "{'value': '''a'' ",
+            "{\"name\":\"pin\",\"value\":\"[REDACTED]\" 'a' ",
+            "{\"value\":\"[REDACTED]\" a ",
             "{u'name': u'pin', u'value': rb'\\",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
