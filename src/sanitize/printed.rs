@@ -3,20 +3,21 @@
 //! (`{"name"=>…}`, `{:name=>…}`, `{name: …}`), a JavaScript object (`{ name: '…', value: … }`),
 //! a Go struct (`{Name:DB_PASSWORD Value:hunter2}`, `main.EnvVar{Name:"…", Value:"…"}`) or
 //! map (`map[name:DB_PASSWORD value:hunter2]`), a Java `Map` (`{name=…, value=…}`), a record
-//! printed by its class's name (Lombok's or Kotlin's `EnvVar(name=…, value=…)`).
+//! printed by its class's name (Lombok's or Kotlin's `EnvVar(name=…, value=…)`), a Ruby object
+//! inspected (`#<EnvVar @name="…", @value="…">`, ActiveRecord's `#<Setting name: "…", …>`).
 //!
 //! The name and value members are the JSON rule's (see [`role_of`]), their keys quoted or not, a
-//! Ruby symbol's `:` before them, then `:`, `=` or `=>`. An object is one on one line: from a `{`
-//! (or `dict(`, Go's `map[`, a `(` after a name) to its closer, members after its opener, a `,` or
-//! a space (Go's `%+v` separates fields with one). A value is quoted (`u'…'`, `b'…'`, `'''…'''`
-//! too: to its quote, `\'` inside it, or the end of the line), a container (`{…}`, `[…]`, `(…)`,
-//! `Name(…)`, to its closer), or a word run: to a `,`, its object's closer, the end of the line, or
-//! a space before a Go field (`Name:`). Every value member of an object goes when a name member of
-//! it is a sensitive key, read once the object closes (so a value before its name goes too), and
-//! when the line ends before it closes (fail closed) unless a name member named it plainly or every
-//! member is written as JSON's (`"key":`: the JSON readers judge such a document, over lines too,
-//! see [`embedded`](super::embedded)). A value that is the replacement in double quotes is what the
-//! JSON rule left of one: it stays so.
+//! Ruby symbol's `:` (or instance variable's `@`) before them, then `:`, `=` or `=>`. An object is
+//! one on one line: from a `{` (or `dict(`, Go's `map[`, a `(` after a name, Ruby's `#<`) to its
+//! closer, members after its opener, a `,` or a space (Go's `%+v` separates fields with one). A
+//! value is quoted (`u'…'`, `b'…'`, `'''…'''` too: to its quote, `\'` inside it, or the end of the
+//! line), a container (`{…}`, `[…]`, `(…)`, `Name(…)`, to its closer), or a word run: to a `,`, its
+//! object's closer, the end of the line, or a space before a Go field (`Name:`). Every value member
+//! of an object goes when a name member of it is a sensitive key, read once the object closes (so a
+//! value before its name goes too), and when the line ends before it closes (fail closed) unless a
+//! name member named it plainly or every member is written as JSON's (`"key":`: the JSON readers
+//! judge such a document, over lines too, see [`embedded`](super::embedded)). A value that is the
+//! replacement in double quotes is what the JSON rule left of one: it stays so.
 //!
 //! Reading stays linear: each byte is walked once, a key is looked at up to [`LONGEST_KEY`]
 //! bytes from where a member may start, and a closer pops the containers opened inside its
@@ -57,7 +58,7 @@ struct Reader<'t, 'k> {
     replacement: &'t str,
     open: Vec<Open>,
     /// How many containers of each closer are open: a closer with none open is a byte.
-    open_of: [usize; 3],
+    open_of: [usize; 4],
     /// The strings of the name members of the open objects, `None` for one that is no
     /// string; looked up only when their object has a value to decide.
     names: Vec<Option<(usize, usize)>>,
@@ -73,7 +74,9 @@ pub(super) fn named_values(
     keybuf: &mut String,
     replacement: &str,
 ) -> Vec<(usize, usize)> {
-    if memchr::memchr3(b'{', b'(', b'[', text.as_bytes()).is_none()
+    let bytes = text.as_bytes();
+    if (memchr::memchr3(b'{', b'(', b'[', bytes).is_none()
+        && memchr::memmem::find(bytes, b"#<").is_none())
         || !may_hold_a_value(text, replacement)
     {
         return Vec::new();
@@ -84,7 +87,7 @@ pub(super) fn named_values(
         keybuf,
         replacement,
         open: Vec::new(),
-        open_of: [0; 3],
+        open_of: [0; 4],
         names: Vec::new(),
         waiting: Vec::new(),
         spans: Vec::new(),
@@ -190,7 +193,8 @@ fn kind(closer: u8) -> usize {
     match closer {
         b'}' => 0,
         b']' => 1,
-        _ => 2,
+        b')' => 2,
+        _ => 3,
     }
 }
 
@@ -200,8 +204,8 @@ fn kind(closer: u8) -> usize {
 fn member_at(text: &str, at: usize) -> Option<(Role, usize, bool)> {
     let line = text.as_bytes();
     let mut i = at;
-    // A Ruby symbol, `:name=>`.
-    let symbol = line.get(i) == Some(&b':');
+    // A Ruby symbol, `:name=>`, or instance variable, `@name=`.
+    let symbol = matches!(line.get(i), Some(b':' | b'@'));
     i += usize::from(symbol);
     // Python 2's `u'name'`.
     let prefix = string_prefix(line, i);
@@ -344,16 +348,30 @@ impl Reader<'_, '_> {
     fn read(&mut self) {
         let bytes = self.text.as_bytes();
         let mut at = 0;
+        // Where the next Ruby `#<` is, from `at` on; looked for again only once passed.
+        let mut next_inspected = None;
         while at < bytes.len() {
             if self.open.is_empty() {
                 // Only text between objects: on to the next opener.
-                match memchr::memchr3(b'{', b'(', b'[', &bytes[at..]) {
+                if next_inspected.is_none_or(|next| next < at) {
+                    next_inspected = Some(
+                        memchr::memmem::find(&bytes[at..], b"#<").map_or(bytes.len(), |f| at + f),
+                    );
+                }
+                let inspected = next_inspected.unwrap_or(bytes.len());
+                match memchr::memchr3(b'{', b'(', b'[', &bytes[at..inspected]) {
                     Some(found) => at += found,
+                    None if inspected < bytes.len() => at = inspected,
                     None => break,
                 }
             }
             let b = bytes[at];
             match b {
+                b'#' if bytes.get(at + 1) == Some(&b'<') => {
+                    self.push(b'>', true, true, None);
+                    at += 2;
+                    continue;
+                }
                 b'{' => {
                     self.push(b'}', true, false, None);
                     at += 1;
@@ -374,7 +392,7 @@ impl Reader<'_, '_> {
                     at += 1;
                     continue;
                 }
-                b'}' | b']' | b')' if self.open_of[kind(b)] > 0 => {
+                b'}' | b']' | b')' | b'>' if self.open_of[kind(b)] > 0 => {
                     self.close(b, at, at + 1);
                     at += 1;
                     continue;
@@ -470,6 +488,11 @@ impl Reader<'_, '_> {
                 self.name(role, None);
                 self.push(b')', true, true, value_of);
                 return at + 5;
+            }
+            _ if bytes[at..].starts_with(b"#<") => {
+                self.name(role, None);
+                self.push(b'>', true, true, value_of);
+                return at + 2;
             }
             _ if bytes[at..].starts_with(b"map[") => {
                 self.name(role, None);
@@ -685,6 +708,33 @@ mod tests {
             ),
         ] {
             assert_eq!(run(text), redacted);
+        }
+    }
+
+    #[test]
+    fn ruby_objects_inspected() {
+        for (text, redacted) in [
+            (
+                r#"#<EnvVar:0x000055d5 @name="DB_PASSWORD", @value="hunter2">"#,
+                r#"#<EnvVar:0x000055d5 @name="DB_PASSWORD", @value=[REDACTED]>"#,
+            ),
+            // ActiveRecord's `inspect`.
+            (
+                r#"#<Setting id: 1, name: "DB_PASSWORD", value: "hunter2", created_at: "2024-01-02">"#,
+                r#"#<Setting id: 1, name: "DB_PASSWORD", value: [REDACTED], created_at: "2024-01-02">"#,
+            ),
+            (
+                r#"[#<Setting name: "API_KEY", value: k-1>, #<Setting name: "PORT", value: 80>]"#,
+                r#"[#<Setting name: "API_KEY", value: [REDACTED]>, #<Setting name: "PORT", value: 80>]"#,
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+        for text in [
+            r#"#<Setting id: 1, name: "PORT", value: "80">"#,
+            "#<Proc:0x0000 (lambda)> and a -> b > c",
+        ] {
+            assert_eq!(run(text), text);
         }
     }
 

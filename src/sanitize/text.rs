@@ -1939,6 +1939,8 @@ mod tests {
             "{'value': '''a'' ",
             "{\"name\":\"pin\",\"value\":\"[REDACTED]\" 'a' ",
             "{\"value\":\"[REDACTED]\" a ",
+            "#<A @name=\"pin\", @value=#<",
+            "#<A value: a #<B ",
             "{u'name': u'pin', u'value': rb'\\",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
@@ -1965,6 +1967,9 @@ mod tests {
             "f(x)(",
             "a(name=PIN, b=",
             "{'x': '''a'' ",
+            "#<",
+            "#<A @name=\"pin\"> ",
+            "a > #",
             "{u'",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
