@@ -392,7 +392,13 @@ impl Reader<'_, '_> {
                     at += 1;
                     continue;
                 }
-                b'}' | b']' | b')' | b'>' if self.open_of[kind(b)] > 0 => {
+                b'}' | b']' | b')' if self.open_of[kind(b)] > 0 => {
+                    self.close(b, at, at + 1);
+                    at += 1;
+                    continue;
+                }
+                // A `>` is common in text: it closes only an inspected object directly open.
+                b'>' if self.open.last().is_some_and(|o| o.closer == b'>') => {
                     self.close(b, at, at + 1);
                     at += 1;
                     continue;
@@ -736,6 +742,11 @@ mod tests {
         ] {
             assert_eq!(run(text), text);
         }
+        // A `>` closes only an inspected object directly open: not one a list inside it holds.
+        assert_eq!(
+            run(r#"#<A name: "DB_PASSWORD", tags: [1 > 0], value: "hunter2">"#),
+            r#"#<A name: "DB_PASSWORD", tags: [1 > 0], value: [REDACTED]>"#
+        );
     }
 
     #[test]
