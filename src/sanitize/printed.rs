@@ -10,14 +10,15 @@
 //! Ruby symbol's `:` (or instance variable's `@`) before them, then `:`, `=` or `=>`. An object is
 //! one on one line: from a `{` (or `dict(`, Go's `map[`, a `(` after a name, Ruby's `#<`) to its
 //! closer, members after its opener, a `,` or a space (Go's `%+v` separates fields with one). A
-//! value is quoted (`u'…'`, `b'…'`, `'''…'''` too: to its quote, `\'` inside it, or the end of the
-//! line), a container (`{…}`, `[…]`, `(…)`, `Name(…)`, to its closer), or a word run: to a `,`, its
-//! object's closer, the end of the line, or a space before a Go field (`Name:`). Every value member
-//! of an object goes when a name member of it is a sensitive key, read once the object closes (so a
-//! value before its name goes too), and when the line ends before it closes (fail closed) unless a
-//! name member named it plainly or every member is written as JSON's (`"key":`: the JSON readers
-//! judge such a document, over lines too, see [`embedded`](super::embedded)). A value that is the
-//! replacement in double quotes is what the JSON rule left of one: it stays so.
+//! value is quoted (`u'…'`, `b'…'`, `'''…'''`, `\"…\"` escaped once too: to its quote, `\'` inside
+//! it, or the end of the line), a container (`{…}`, `[…]`, `(…)`, `Name(…)`, to its closer), or a
+//! word run: to a `,`, its object's closer, the end of the line, or a space before a Go field
+//! (`Name:`). Every value member of an object goes when a name member of it is a sensitive key,
+//! read once the object closes (so a value before its name goes too), and when the line ends before
+//! it closes (fail closed) unless a name member named it plainly or every member is written as
+//! JSON's (`"key":`: the JSON readers judge such a document, over lines too, see
+//! [`embedded`](super::embedded)). A value that is the replacement in double quotes is what the
+//! JSON rule left of one: it stays so.
 //!
 //! Reading stays linear: each byte is walked once, a key is looked at up to [`LONGEST_KEY`]
 //! bytes from where a member may start, and a closer pops the containers opened inside its
@@ -115,6 +116,9 @@ fn may_hold_a_value(text: &str, replacement: &str) -> bool {
             continue;
         }
         let mut i = u + 2;
+        if is_escaped_quote(bytes, i) {
+            i += 1;
+        }
         if matches!(bytes.get(i), Some(b'"' | b'\'')) {
             i += 1;
         }
@@ -210,6 +214,9 @@ fn member_at(text: &str, at: usize) -> Option<(Role, usize, bool)> {
     // Python 2's `u'name'`.
     let prefix = string_prefix(line, i);
     i += prefix;
+    // A quote escaped once: `\"name\"` in a logfmt line's quoted value.
+    let escaped = prefix == 0 && is_escaped_quote(line, i);
+    i += usize::from(escaped);
     let quote = match line.get(i) {
         Some(&q @ (b'"' | b'\'')) => {
             i += 1;
@@ -229,6 +236,9 @@ fn member_at(text: &str, at: usize) -> Option<(Role, usize, bool)> {
     let key_end = key_start + key_len;
     i = key_end;
     if let Some(q) = quote {
+        if escaped && line.get(i) == Some(&b'\\') {
+            i += 1;
+        }
         if line.get(i) != Some(&q) {
             return None;
         }
@@ -252,7 +262,7 @@ fn member_at(text: &str, at: usize) -> Option<(Role, usize, bool)> {
     Some((
         role,
         i,
-        !symbol && prefix == 0 && colon && quote == Some(b'"'),
+        !symbol && prefix == 0 && !escaped && colon && quote == Some(b'"'),
     ))
 }
 
@@ -294,6 +304,31 @@ fn string_prefix(bytes: &[u8], at: usize) -> usize {
     } else {
         0
     }
+}
+
+/// Whether a quote escaped once (`\"`, `\'`) starts at `at`.
+fn is_escaped_quote(bytes: &[u8], at: usize) -> bool {
+    bytes.get(at) == Some(&b'\\') && matches!(bytes.get(at + 1), Some(b'"' | b'\''))
+}
+
+/// The end of the string in quotes escaped once whose `\` is at `at`: past its closing `\"`,
+/// or the end of the line. Any other `\` escapes the byte after it.
+fn escaped_quoted_end(bytes: &[u8], at: usize) -> usize {
+    let quote = bytes[at + 1];
+    let mut i = at + 2;
+    while let Some(found) = bytes[i..]
+        .iter()
+        .position(|&b| matches!(b, b'\\' | b'\n' | b'\r'))
+    {
+        i += found;
+        match bytes.get(i + 1) {
+            _ if bytes[i] != b'\\' => return i,
+            Some(&q) if q == quote => return i + 2,
+            None | Some(b'\n' | b'\r') => i += 1,
+            Some(_) => i += 2,
+        }
+    }
+    bytes.len()
 }
 
 /// Whether three of the same quote start at `at` (a Python `'''…'''`).
@@ -455,6 +490,16 @@ impl Reader<'_, '_> {
         // Where the quote is of a string with a prefix (`u'…'`, `b'…'`); `at` for any other.
         let quote = at + string_prefix(bytes, at);
         let value_end = match bytes.get(quote) {
+            Some(b'\\') if is_escaped_quote(bytes, at) => {
+                let value_end = escaped_quoted_end(bytes, at);
+                let inner_end = if value_end >= at + 4 && is_escaped_quote(bytes, value_end - 2) {
+                    value_end - 2
+                } else {
+                    value_end
+                };
+                self.name(role, Some((at + 2, inner_end)));
+                value_end
+            }
             Some(b'"' | b'\'') if is_triple_quote(bytes, quote) => {
                 let value_end = triple_quoted_end(bytes, quote);
                 let inner_end = if value_end >= quote + 6 && is_triple_quote(bytes, value_end - 3) {
@@ -994,6 +1039,29 @@ mod tests {
         ] {
             assert_eq!(run(text), redacted);
         }
+    }
+
+    /// Quotes escaped once, in a logfmt line's quoted value or a string printed with `%q`.
+    #[test]
+    fn escaped_quotes() {
+        for (text, redacted) in [
+            (
+                r#"msg="{name: \"DB_PASSWORD\", value: \"hunter2, }\"}""#,
+                r#"msg="{name: \"DB_PASSWORD\", value: [REDACTED]}""#,
+            ),
+            (
+                r#"msg="{\"name\":\"DB_PASSWORD\",\"value\":\"hunter2\"}" x=1"#,
+                r#"msg="{\"name\":\"DB_PASSWORD\",\"value\":[REDACTED]}" x=1"#,
+            ),
+            (
+                r##"msg="#<Setting name: \"DB_PASSWORD\", value: \"hunter2\">""##,
+                r##"msg="#<Setting name: \"DB_PASSWORD\", value: [REDACTED]>""##,
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+        let text = r#"msg="{\"name\":\"PORT\",\"value\":\"80\"}""#;
+        assert_eq!(run(text), text);
     }
 
     #[test]

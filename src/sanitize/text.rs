@@ -1941,6 +1941,8 @@ mod tests {
             "{\"value\":\"[REDACTED]\" a ",
             "#<A @name=\"pin\", @value=#<",
             "#<A value: a #<B ",
+            r#"{\"name\":\"pin\",\"value\":\"a\\ "#,
+            r#"{\"value\": \'"#,
             "{u'name': u'pin', u'value': rb'\\",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
@@ -1970,6 +1972,7 @@ mod tests {
             "#<",
             "#<A @name=\"pin\"> ",
             "a > #",
+            r#"{\"a\":\"\\"#,
             "{u'",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
