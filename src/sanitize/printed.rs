@@ -1001,12 +1001,20 @@ mod tests {
         for text in [
             "{'name': 'DB_PASSWORD',\n 'value': 'hunter2'}",
             "{DB_PASSWORD hunter2}",
+            "OrderedDict([('name', 'DB_PASSWORD'), ('value', 'hunter2')])",
+            "(name=DB_PASSWORD, value=hunter2)",
+            "{&#39;name&#39;: &#39;DB_PASSWORD&#39;, &#39;value&#39;: &#39;hunter2&#39;}",
+            r#"{'event': "env {'name': 'DB_PASSWORD', 'value': 'hunter2'}"}"#,
         ] {
             assert_eq!(run(text), text);
         }
         assert_eq!(
             run("{Name:DB_PASSWORD Value:a,b}"),
             "{Name:DB_PASSWORD Value:[REDACTED],b}"
+        );
+        assert_eq!(
+            run(r#"#<A name: "DB_PASSWORD", value: a->b>"#),
+            r#"#<A name: "DB_PASSWORD", value: [REDACTED]>b>"#
         );
     }
 
