@@ -925,6 +925,46 @@ impl http_body::Body for Frames {
     }
 }
 
+/// Serves `reply` behind `layer` on each of `paths` (an axum router's routes, served by tonic's
+/// server over HTTP/2) and posts each path its body with its content type through a tonic
+/// channel: each is answered 200 and read to its end, then the server stops.
+async fn post_each_reply<P, R, F>(layer: AuditLayer, paths: &[(P, &str, Bytes)], reply: R)
+where
+    P: AsRef<str>,
+    R: Fn(axum::extract::Request) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<http::Response<axum::body::Body>, Infallible>> + Send + 'static,
+{
+    let mut router = axum::Router::new();
+    for (path, _, _) in paths {
+        router = router.route_service(path.as_ref(), tower::service_fn(reply.clone()));
+    }
+    let server = GrpcServer::spawn(|incoming, signal| {
+        tokio::spawn(
+            Server::builder()
+                .add_routes(tonic::service::Routes::from(router.layer(layer)))
+                .serve_with_incoming_shutdown(incoming, signal),
+        )
+    })
+    .await;
+    let channel = Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    for (path, content_type, body) in paths {
+        let path = path.as_ref();
+        let request = http::Request::post(format!("http://{}{path}", server.addr))
+            .header("content-type", *content_type)
+            .header("te", "trailers")
+            .body(tonic::body::Body::new(Full::new(body.clone())))
+            .unwrap();
+        let response = channel.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK, "{path}");
+        let _ = response.into_body().collect().await;
+    }
+    server.stop().await;
+}
+
 /// A `grpc-status` that is no `1*DIGIT` (a sign, a space inside, letters) is no status, from every
 /// transport: native trailers and a trailers-only reply over HTTP/2 (served by tonic's server,
 /// sent by its channel), a gRPC-Web trailer frame in binary and in base64. The row keeps no made-up
@@ -991,34 +1031,7 @@ async fn invalid_grpc_status_is_no_status_from_any_transport(t: Arc<TestDb>) {
             base64(&framed(b"request")),
         ),
     ];
-    let mut router = axum::Router::new();
-    for (path, _, _) in &paths {
-        router = router.route_service(path, tower::service_fn(reply));
-    }
-    let server = GrpcServer::spawn(|incoming, signal| {
-        tokio::spawn(
-            Server::builder()
-                .add_routes(tonic::service::Routes::from(router.layer(layer)))
-                .serve_with_incoming_shutdown(incoming, signal),
-        )
-    })
-    .await;
-    let channel = Channel::from_shared(format!("http://{}", server.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    for (path, content_type, body) in &paths {
-        let request = http::Request::post(format!("http://{}{path}", server.addr))
-            .header("content-type", *content_type)
-            .header("te", "trailers")
-            .body(tonic::body::Body::new(Full::new(body.clone())))
-            .unwrap();
-        let response = channel.clone().oneshot(request).await.unwrap();
-        assert_eq!(response.status(), http::StatusCode::OK, "{path}");
-        let _ = response.into_body().collect().await;
-    }
-    server.stop().await;
+    post_each_reply(layer, &paths, reply).await;
     let report = guard.shutdown(DEADLINE).await.unwrap();
     assert_eq!((report.written, report.lost), (5, 0), "{report:?}");
     let rows = rows(&db).await;
@@ -1108,34 +1121,7 @@ async fn status_in_the_headers_wins_over_later_trailers_from_every_transport(t: 
             ));
         }
     }
-    let mut router = axum::Router::new();
-    for (path, _, _) in &paths {
-        router = router.route_service(path, tower::service_fn(reply));
-    }
-    let server = GrpcServer::spawn(|incoming, signal| {
-        tokio::spawn(
-            Server::builder()
-                .add_routes(tonic::service::Routes::from(router.layer(layer)))
-                .serve_with_incoming_shutdown(incoming, signal),
-        )
-    })
-    .await;
-    let channel = Channel::from_shared(format!("http://{}", server.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    for (path, content_type, body) in &paths {
-        let request = http::Request::post(format!("http://{}{path}", server.addr))
-            .header("content-type", *content_type)
-            .header("te", "trailers")
-            .body(tonic::body::Body::new(Full::new(body.clone())))
-            .unwrap();
-        let response = channel.clone().oneshot(request).await.unwrap();
-        assert_eq!(response.status(), http::StatusCode::OK, "{path}");
-        let _ = response.into_body().collect().await;
-    }
-    server.stop().await;
+    post_each_reply(layer, &paths, reply).await;
     let report = guard.shutdown(DEADLINE).await.unwrap();
     assert_eq!((report.written, report.lost), (6, 0), "{report:?}");
     let rows = rows(&db).await;
