@@ -13,7 +13,8 @@
 //!   more indented lines after the key, a quoted scalar), and so does a Kubernetes env's
 //!   `value` named by its sibling `name`. Keys match in any case and spelling (`Pass-Word`,
 //!   `pass_word`, `"pass\u0077ord"`, `pass%77ord`), followed by digits or `confirmation`
-//!   (`password2`, `password_confirmation`), and as part of a path (`user[password]`).
+//!   (`password2`, `password_confirmation`), as a plural (`secrets`, `api_keys`), and as part
+//!   of a path (`user[password]`).
 //! - **by value**: credentials after `Bearer`, `Basic` or `Token` (any case, also after an
 //!   escaped space, `Basic\u0020…`), JWTs, Luhn-valid card numbers, PEM private keys, AWS access
 //!   key ids, the password of a URL's userinfo and your own patterns are replaced wherever they appear in text. Digits inside a
@@ -95,3 +96,14 @@ mod yaml;
 pub use body::BodyInput;
 pub use error::SanitizeError;
 pub use redactor::{Redactor, RedactorBuilder};
+
+/// The set of `bytes`, as a table a scan looks a byte up in.
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+}

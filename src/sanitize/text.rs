@@ -1036,16 +1036,7 @@ fn json_escaped_quote(bytes: &[u8], at: usize) -> Option<u8> {
 
 /// The bytes [`Enclosing::closer_at`] reads: line ends, quotes, brackets, and the `&` and `\\`
 /// that may start one written as a reference or an escape.
-const ENCLOSING: [bool; 256] = {
-    let mut table = [false; 256];
-    let bytes = b"\n\r&\\\"'`([{)]}";
-    let mut i = 0;
-    while i < bytes.len() {
-        table[bytes[i] as usize] = true;
-        i += 1;
-    }
-    table
-};
+const ENCLOSING: [bool; 256] = super::byte_set(b"\n\r&\\\"'`([{)]}");
 
 /// The quotes and brackets open at a point of a text, read once from its start as the pairs
 /// are found in order: [`Enclosing::closer_at`] reads on from where it stopped. A line's end

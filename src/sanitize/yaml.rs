@@ -343,17 +343,13 @@ fn yaml_key(text: &str, at: usize, end: usize) -> Option<(&str, usize)> {
 /// The bytes a plain key is written with: ASCII letters and digits, ` _-./[]$@+:` and every
 /// byte of a character past ASCII.
 const KEY_BYTE: [bool; 256] = {
-    let mut table = [false; 256];
+    let mut table = super::byte_set(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 _-./[]$@+:",
+    );
     let mut b = 0x80;
     while b < 256 {
         table[b] = true;
         b += 1;
-    }
-    let bytes = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 _-./[]$@+:";
-    let mut i = 0;
-    while i < bytes.len() {
-        table[bytes[i] as usize] = true;
-        i += 1;
     }
     table
 };
