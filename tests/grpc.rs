@@ -925,6 +925,18 @@ impl http_body::Body for Frames {
     }
 }
 
+/// The content type a reply of the status tests' route `path` is sent with: its transport is
+/// the end of its name (`…Native`, `…Web`, `…WebText`).
+fn content_type_of(path: &str) -> &'static str {
+    if path.ends_with("WebText") {
+        "application/grpc-web-text"
+    } else if path.ends_with("Web") {
+        "application/grpc-web"
+    } else {
+        "application/grpc"
+    }
+}
+
 /// Serves `reply` behind `layer` on each of `paths` (an axum router's routes, served by tonic's
 /// server over HTTP/2) and posts each path its body with its content type through a tonic
 /// channel: each is answered 200 and read to its end, then the server stops.
@@ -998,13 +1010,7 @@ async fn invalid_grpc_status_is_no_status_from_any_transport(t: Arc<TestDb>) {
             )))],
         };
         let mut response = http::Response::new(axum::body::Body::new(Frames(frames.into())));
-        let content_type = if path.ends_with("WebText") {
-            "application/grpc-web-text"
-        } else if path.ends_with("Web") {
-            "application/grpc-web"
-        } else {
-            "application/grpc"
-        };
+        let content_type = content_type_of(&path);
         let headers = response.headers_mut();
         headers.insert("content-type", http::HeaderValue::from_static(content_type));
         if path.ends_with("TrailersOnly") {
@@ -1089,13 +1095,7 @@ async fn status_in_the_headers_wins_over_later_trailers_from_every_transport(t: 
             vec![http_body::Frame::trailers(trailers)]
         };
         let mut response = http::Response::new(axum::body::Body::new(Frames(frames.into())));
-        let content_type = if path.ends_with("WebText") {
-            "application/grpc-web-text"
-        } else if path.ends_with("Web") {
-            "application/grpc-web"
-        } else {
-            "application/grpc"
-        };
+        let content_type = content_type_of(&path);
         let headers = response.headers_mut();
         headers.insert("content-type", http::HeaderValue::from_static(content_type));
         let status = if path.contains("Invalid") { "-1" } else { "5" };
