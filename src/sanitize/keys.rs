@@ -61,6 +61,10 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
 /// of things, not of credentials (`auths`, `pans` likewise).
 const NOT_PLURAL: &[&str] = &["session", "pin", "pan", "auth"];
 
+/// Suffixes whose plurals count rather than hold secrets: `max_tokens`, `prompt_tokens`,
+/// `total_tokens` (a language model's usage). `tokens` itself, an exact key's plural, is one.
+const COUNTED_SUFFIXES: &[&str] = &["token"];
+
 /// Words a form may put after a sensitive key for a second copy of its value: Rails'
 /// `password_confirmation`, `password_confirm`, `password_repeat`, `password_again`. Digits
 /// after a key mean the same (Django's `password1`/`password2`, `cvv2`); see
@@ -213,9 +217,9 @@ impl KeyRules {
     /// `token2`): forms send a second copy of a secret under such names. Key regexes see the
     /// whole key.
     ///
-    /// So is the plural of an exact key (`secrets`, `api_keys`, `passwords`, `tokens`), which
-    /// names secrets as its singular names one; not a suffix's (`max_tokens` and
-    /// `prompt_tokens` are counts), nor the plurals of [`NOT_PLURAL`].
+    /// So is a plural (`secrets`, `api_keys`, `passwords`, `tokens`, `db_passwords`), which
+    /// names secrets as its singular names one; not of a key ending in `token`
+    /// (`max_tokens` and `prompt_tokens` are counts), nor the plurals of [`NOT_PLURAL`].
     pub(super) fn is_sensitive_normalized(&self, key: &str) -> bool {
         if self.matches(key)
             || repeated(key).is_some_and(|base| self.matches(base))
@@ -226,10 +230,17 @@ impl KeyRules {
         self.regexes.iter().any(|re| re.is_match(key))
     }
 
-    /// Whether a normalized key is the plural of an exact key, not one of [`NOT_PLURAL`].
+    /// Whether a normalized key is the plural of an exact key or of a key ending in a suffix
+    /// (`db_passwords`, `stripe_api_keys`), not one of [`NOT_PLURAL`] nor of
+    /// [`COUNTED_SUFFIXES`].
     fn is_plural(&self, key: &str) -> bool {
         key.strip_suffix('s').is_some_and(|one| {
-            self.may_match(one) && self.exact.contains(one) && !NOT_PLURAL.contains(&one)
+            self.may_match(one)
+                && !NOT_PLURAL.contains(&one)
+                && (self.exact.contains(one)
+                    || self.suffixes.iter().any(|suffix| {
+                        one.ends_with(&**suffix) && !COUNTED_SUFFIXES.contains(&&**suffix)
+                    }))
         })
     }
 
@@ -547,9 +558,10 @@ mod tests {
     }
 
     /// A plural of a sensitive key names secrets as its singular names one: `{"secrets":
-    /// ["…"]}`, `passwords`, `api_keys`, `tokens`, `cookies` kept theirs. Only the exact keys'
-    /// plurals: a suffix's would take usage counts (`max_tokens`, `prompt_tokens`), and the
-    /// plurals of keys that name things other than secrets stay (`sessions`, `pins`).
+    /// ["…"]}`, `passwords`, `api_keys`, `tokens`, `cookies`, `db_passwords` kept theirs. Not
+    /// of a key ending in `token`, which would take usage counts (`max_tokens`,
+    /// `prompt_tokens`), and the plurals of keys that name things other than secrets stay
+    /// (`sessions`, `pins`).
     #[test]
     fn plurals_of_sensitive_keys_are_sensitive() {
         let rules = defaults();
@@ -569,6 +581,10 @@ mod tests {
             "ssns",
             "passphrases",
             "user[passwords]",
+            "db_passwords",
+            "stripe_api_keys",
+            "aws_secret_keys",
+            "webhook_secrets",
         ] {
             assert!(rules.is_sensitive(k, &mut buf), "{k}");
         }
@@ -576,6 +592,7 @@ mod tests {
             "max_tokens",
             "prompt_tokens",
             "total_tokens",
+            "github_tokens",
             "sessions",
             "pins",
             "pans",
