@@ -452,9 +452,22 @@ pub(crate) fn decode_web_text_body(body: &CapturedBody) -> Option<CapturedBody> 
 
 /// Whether `content_type` names gRPC-Web's text form, parameters and case aside.
 pub(crate) fn is_web_text(content_type: &str) -> bool {
+    if !may_be_grpc(content_type) {
+        return false;
+    }
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     let base = essence.split('+').next().unwrap_or_default();
     base.eq_ignore_ascii_case("application/grpc-web-text")
+}
+
+/// Whether a content type may be one of gRPC's, told by its first 16 bytes before any parsing:
+/// the writer asks for every row, and most are no gRPC (the parsing cost about 400 instructions).
+fn may_be_grpc(content_type: &str) -> bool {
+    content_type
+        .trim_start()
+        .as_bytes()
+        .get(..16)
+        .is_some_and(|head| head.eq_ignore_ascii_case(b"application/grpc"))
 }
 
 /// The status and the decoded message of headers or trailers that carry a `grpc-status`: the
@@ -703,6 +716,9 @@ fn read_messages(
 /// Whether `content_type` names gRPC's JSON codec: `application/grpc+json` or
 /// `application/grpc-web+json`, parameters and case aside.
 pub(crate) fn is_json_codec(content_type: &str) -> bool {
+    if !may_be_grpc(content_type) {
+        return false;
+    }
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     essence.eq_ignore_ascii_case("application/grpc+json")
         || essence.eq_ignore_ascii_case("application/grpc-web+json")
@@ -1272,6 +1288,20 @@ mod tests {
         assert!(decode_web_text_body(&broken).is_none());
         assert!(is_web_text("Application/gRPC-Web-Text+proto; charset=x"));
         assert!(!is_web_text("application/grpc-web+proto"));
+        // Told by their first bytes, as before by parsing: spaces before the type, and types
+        // shorter than `application/grpc`.
+        assert!(is_web_text(" application/grpc-web-text"));
+        assert!(is_json_codec("  Application/GRPC+json ; charset=utf-8"));
+        assert!(is_json_codec("application/grpc-web+json"));
+        for other in [
+            "",
+            "application/grp",
+            "application/json",
+            "application/grpc",
+            "text/plain",
+        ] {
+            assert!(!is_web_text(other) && !is_json_codec(other), "{other}");
+        }
     }
 
     /// A text request's frames are counted as they stream, whatever the chunks: every frame a
