@@ -568,7 +568,8 @@ fn merged(
 /// and so does one quoted inside a quoted string (`\"value\"`, `\u0022value\u0022`) or with
 /// character references (`&quot;value&quot;`), its quote written twice in any of them;
 /// an object or list (`{…}`, `[…]`) to its closing bracket, or the end of the text when it has
-/// none. Any other value runs to the end of the line or the next `&`, `,`, `;`, `<` (see
+/// none, and so does a value Rust's `Debug` prints wrapped (`Some(…)`, `Secret(…)`, see
+/// [`wrapped_len`]). Any other value runs to the end of the line or the next `&`, `,`, `;`, `<` (see
 /// [`unquoted_len`] for references), or to `closer`, the quote or bracket that closes what the
 /// pair sits in (see [`Closer`]): the value of `Authorization: Basic dXNlcg==` has a space
 /// in it, and over-redacting prose is harmless while stopping at the first space could leak a
@@ -676,8 +677,85 @@ fn value_len(rest: &str, closer: Option<Closer>) -> usize {
             }
             _ => unquoted_len(rest, closer),
         },
-        _ => unquoted_len(rest, closer),
+        _ => match wrapped_len(bytes) {
+            Some(wrapped) => wrapped + unquoted_tail_len(&rest[wrapped..], closer),
+            None => unquoted_len(rest, closer),
+        },
     }
+}
+
+/// The length of a value Rust's `Debug` prints wrapped, through the closer of its first
+/// bracket: an enum's variant or a tuple struct (`Some("…")`, `Secret("…")`,
+/// `secrecy::SecretBox("…")`), a struct (`Password { inner: "…" }`) or a tuple (`("…", 2)`),
+/// over the lines `{:#?}` prints it on (`Some(` then `"…",` then `)`); `None` when the value
+/// is no such wrapper. Brackets nest, whatever their kind; a string or a character inside the
+/// value is skipped past, its brackets and `,` the value's (a `Debug` string is on one line:
+/// a line's end ends one too). Unclosed, the value runs to the end of the text. Each byte is
+/// read once.
+fn wrapped_len(bytes: &[u8]) -> Option<usize> {
+    const LONGEST_PATH: usize = 128;
+    let path = bytes
+        .iter()
+        .take(LONGEST_PATH + 1)
+        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':'))
+        .count();
+    let open = match bytes.get(path) {
+        _ if path > LONGEST_PATH || bytes.first().is_some_and(u8::is_ascii_digit) => return None,
+        Some(b'(') => path,
+        Some(b' ') if path > 0 && bytes.get(path + 1) == Some(&b'{') => path + 1,
+        _ => return None,
+    };
+    let mut depth = 0_usize;
+    let mut i = open;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            b'"' => {
+                i += 1;
+                while let Some(&b) = bytes.get(i) {
+                    match b {
+                        b'\\' => i += 1,
+                        b'"' | b'\n' | b'\r' => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            // A character, `'('` or `'\''`; an apostrophe otherwise.
+            b'\'' => {
+                let close = match bytes.get(i + 1) {
+                    // `'\''`, `'\n'`, `'\u{1F600}'`.
+                    Some(b'\\') => bytes.get(i + 3..).and_then(|after| {
+                        let quote = after.iter().take(10).position(|&b| b == b'\'')?;
+                        Some(i + 3 + quote)
+                    }),
+                    Some(&first) => {
+                        let len = match first {
+                            0x00..=0x7F => 1,
+                            0xC0..=0xDF => 2,
+                            0xE0..=0xEF => 3,
+                            0xF0..=0xFF => 4,
+                            _ => 0,
+                        };
+                        (len > 0 && bytes.get(i + 1 + len) == Some(&b'\'')).then_some(i + 1 + len)
+                    }
+                    None => None,
+                };
+                if let Some(close) = close {
+                    i = close;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Some(bytes.len())
 }
 
 /// Where a quoted value whose closing quote ends at `closed` ends: there, unless the quote is
@@ -1378,6 +1456,58 @@ mod tests {
         );
     }
 
+    /// Rust's `Debug` of a sensitive field: the wrappers after its key (`Some(…)`,
+    /// `Secret(…)`, a struct, a tuple) go whole, to their closer, over the lines `{:#?}` prints
+    /// them on, strings holding brackets and `,` included; what follows stays.
+    #[test]
+    fn rust_debug_wrappers_go_whole() {
+        for (text, expected) in [
+            (
+                "Config {\n    token: Some(\n        \"hunter2\",\n    ),\n    user: \"ann\",\n}",
+                "Config {\n    token: [REDACTED],\n    user: \"ann\",\n}",
+            ),
+            (
+                "Config {\n    api_key: Some(\n        ApiKey(\n            \"hunter2\",\n        ),\n    ),\n    user: \"ann\",\n}",
+                "Config {\n    api_key: [REDACTED],\n    user: \"ann\",\n}",
+            ),
+            (
+                "Login {\n    password: Password {\n        inner: \"hunter2\",\n    },\n    user: \"ann\",\n}",
+                "Login {\n    password: [REDACTED],\n    user: \"ann\",\n}",
+            ),
+            (
+                "Login {\n    secret: (\n        \"hunter2\",\n        2,\n    ),\n}",
+                "Login {\n    secret: [REDACTED],\n}",
+            ),
+            (
+                "Config { password: Some(\"a, b) c\"), user: \"ann\" }",
+                "Config { password: [REDACTED], user: \"ann\" }",
+            ),
+            (
+                "Config { secret: Secret(\"x,y\"), token: secrecy::SecretBox(\"a,b\"), n: 1 }",
+                "Config { secret: [REDACTED], token: [REDACTED], n: 1 }",
+            ),
+            ("password: Some(\"hunter2\")", "password: [REDACTED]"),
+            (
+                "Config { pin: Some('(') , user: \"ann\" }",
+                "Config { pin: [REDACTED], user: \"ann\" }",
+            ),
+            // Prose keeps its words: no wrapper follows the key.
+            (
+                "token: expired (at 10:00), retry",
+                "token: [REDACTED], retry",
+            ),
+        ] {
+            assert_eq!(
+                crate::sanitize::Redactor::default().redact_error(text),
+                expected,
+                "{text:?}"
+            );
+        }
+        // Unclosed: to the end of the text.
+        let out = run("Config {\n    token: Some(\n        \"hunter2\",\n", true);
+        assert!(!out.contains("hunter2"), "{out}");
+    }
+
     #[test]
     fn key_value_pairs_in_text() {
         assert_eq!(
@@ -1935,6 +2065,13 @@ mod tests {
             r#"{\"name\":\"pin\",\"value\":\"a\\ "#,
             r#"{\"value\": \'"#,
             "{u'name': u'pin', u'value': rb'\\",
+            // Values `Debug` prints wrapped: never closed, nested, their strings and characters
+            // never closed.
+            "pin: Some(\n",
+            "pin: A(\"x) ",
+            "pin: Some('(' '\\' pin: (",
+            "pin: S { a: \"",
+            "pin: a::b(x) ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
