@@ -1188,8 +1188,9 @@ async fn yaml_bodies_lose_whole_values(t: Arc<TestDb>) {
         value: SECRET1\n    - name: PORT\n      value: \"80\"\n    - name: API_KEY\n      \
         valueFrom:\n        secretKeyRef:\n          name: api\n    \
         args:\n    - --verbose\ndb:\n  password: |\n    SECRET2\n    SECRET3\n  \
-        token:\n  - SECRET4\n  - SECRET5\n  secret: \"SECRET6\n    SECRET7\"\n  user: ann\n";
-    let json = serde_json::json!({ "config": "db:\n  password:\n    SECRET8\n  user: ann" });
+        token:\n  - SECRET4\n  - SECRET5\n  secret: \"SECRET6\n    SECRET7\"\n  \
+        api_key: SECRET8\n    SECRET9\n\n    SECRET10\n  user: ann\n";
+    let json = serde_json::json!({ "config": "db:\n  password:\n    SECRET11\n  user: ann" });
     let rows = sent_rows(
         &db,
         [
@@ -1215,7 +1216,7 @@ async fn yaml_bodies_lose_whole_values(t: Arc<TestDb>) {
              value: [REDACTED]\n    - name: PORT\n      value: \"80\"\n    - name: API_KEY\n      \
              valueFrom:\n        secretKeyRef:\n          name: api\n    \
              args:\n    - --verbose\ndb:\n  password: [REDACTED]\n  \
-             token:\n  [REDACTED]\n  secret: [REDACTED]\n  user: ann\n"
+             token:\n  [REDACTED]\n  secret: [REDACTED]\n  api_key: [REDACTED]\n  user: ann\n"
         )
     );
     assert_eq!(

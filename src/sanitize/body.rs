@@ -46,6 +46,9 @@ enum Kind {
     JsonLines,
     Form,
     Text,
+    /// Text whose plain scalars YAML reads over the lines indented more than their key: there
+    /// those lines are the value, where prose keeps them (see [`yaml`](super::yaml)).
+    Yaml,
     Multipart,
     /// No `Content-Type`: decided by looking at the bytes.
     Missing,
@@ -88,6 +91,8 @@ impl<'a> MediaType<'a> {
             (_, sub) if sub.ends_with("+json") => Kind::Json,
             ("application", "x-www-form-urlencoded") => Kind::Form,
             ("multipart", "form-data") => Kind::Multipart,
+            ("application" | "text", "yaml" | "x-yaml") => Kind::Yaml,
+            (_, sub) if sub.ends_with("+yaml") => Kind::Yaml,
             ("text", _) | ("application", "xml") => Kind::Text,
             // Source text sent under an `application/` type.
             (
@@ -95,11 +100,15 @@ impl<'a> MediaType<'a> {
                 "javascript" | "x-javascript" | "ecmascript" | "graphql" | "sql" | "toml" | "x-sh",
             ) => Kind::Text,
             (_, sub) if sub.ends_with("+xml") => Kind::Text,
-            ("application", "yaml" | "x-yaml") => Kind::Text,
-            (_, sub) if sub.ends_with("+yaml") => Kind::Text,
             _ => Kind::Binary,
         }
     }
+}
+
+/// Whether `content_type` names YAML (`text/yaml`, `application/x-yaml`, `+yaml`): a
+/// multipart field of that type is read as a YAML body is.
+pub(super) fn is_yaml(content_type: &str) -> bool {
+    MediaType::parse(content_type).kind() == Kind::Yaml
 }
 
 /// The value of parameter `name` in a header like `a/b; name="value"; other=x`.
@@ -206,7 +215,7 @@ pub(super) fn redact_body(rules: &Rules, body: &BodyInput<'_>) -> Option<String>
     match kind {
         Kind::Json => json::redact_json(rules, bytes, cut.as_deref(), &mut out),
         Kind::JsonLines => json_lines::redact_json_lines(rules, bytes, cut.as_deref(), &mut out),
-        Kind::Form | Kind::Text => {
+        Kind::Form | Kind::Text | Kind::Yaml => {
             let text = String::from_utf8_lossy(bytes);
             if kind == Kind::Form {
                 form::redact_pairs(
@@ -216,7 +225,8 @@ pub(super) fn redact_body(rules: &Rules, body: &BodyInput<'_>) -> Option<String>
                     &mut out,
                 );
             } else {
-                text::redact_text_or_json(rules, &text, cut.is_some(), &mut out);
+                let yaml = kind == Kind::Yaml;
+                text::redact_text_or_json(rules, &text, cut.is_some(), yaml, &mut out);
             }
             if let Some(cut) = &cut {
                 let _ = write!(out, " …[{cut}]");
@@ -306,10 +316,11 @@ mod tests {
         );
         assert_eq!(kind("text/plain"), Kind::Text);
         assert_eq!(kind("application/soap+xml"), Kind::Text);
-        assert_eq!(kind("text/yaml"), Kind::Text);
-        assert_eq!(kind("application/yaml"), Kind::Text);
-        assert_eq!(kind("Application/X-YAML"), Kind::Text);
-        assert_eq!(kind("application/vnd.oai.openapi+yaml"), Kind::Text);
+        assert_eq!(kind("text/yaml"), Kind::Yaml);
+        assert_eq!(kind("text/x-yaml"), Kind::Yaml);
+        assert_eq!(kind("application/yaml"), Kind::Yaml);
+        assert_eq!(kind("Application/X-YAML"), Kind::Yaml);
+        assert_eq!(kind("application/vnd.oai.openapi+yaml"), Kind::Yaml);
         assert_eq!(kind("multipart/form-data; boundary=x"), Kind::Multipart);
         assert_eq!(kind("application/octet-stream"), Kind::Binary);
         assert_eq!(kind("application/grpc"), Kind::Binary);

@@ -84,6 +84,7 @@ fn redact_value(rules: &Rules, decoded: &str, cut: bool) -> Option<String> {
             redact_text_body(
                 read,
                 false,
+                false,
                 &rules.keys,
                 &rules.values,
                 &rules.replacement,

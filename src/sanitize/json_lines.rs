@@ -105,7 +105,7 @@ fn redact_records(rules: &Rules, text: &str, is_prefix: bool, out: &mut String) 
             start = redact_run_on(rules, text, line, line.start + opens, is_prefix, out);
             continue;
         } else {
-            redact_text(rules, record, cut_here, out);
+            redact_text(rules, record, cut_here, false, out);
             line.push_end(text, out);
         }
         match line.next {
@@ -154,14 +154,14 @@ fn redact_run_on(
                 from = line.start;
             }
             let lines = &text[from..stop.end];
-            redact_text(rules, lines, is_prefix && stop.next.is_none(), out);
+            redact_text(rules, lines, is_prefix && stop.next.is_none(), false, out);
             stop.push_end(text, out);
             return stop.next.unwrap_or(text.len());
         }
     };
     let cut_here = is_prefix && end.is_none_or(|last| last.next.is_none());
     if !redact_json_document(rules, record, cut_here, out) {
-        redact_text(rules, record, cut_here, out);
+        redact_text(rules, record, cut_here, false, out);
     }
     match end {
         Some(last) => {

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use memchr::memmem;
 
-use super::body::param;
+use super::body::{is_yaml, param};
 use super::form::{percent_decode, percent_decode_levels};
 use super::json::push_json_string;
 use super::redactor::Rules;
@@ -168,7 +168,8 @@ fn write_part(
             // JSON, a `notes` field may hold `password=…`.
             let text = String::from_utf8_lossy(content);
             let mut redacted = String::with_capacity(text.len());
-            redact_text_or_json(rules, &text, !complete, &mut redacted);
+            let yaml = headers.content_type.as_deref().is_some_and(is_yaml);
+            redact_text_or_json(rules, &text, !complete, yaml, &mut redacted);
             push_json_string(out, &redacted);
         }
     }
@@ -262,6 +263,29 @@ mod tests {
         assert_eq!(
             run(body, None),
             r#"[{"name":"caf%C3%A9&amp;bar","size":5,"value":"latte"}]"#
+        );
+    }
+
+    /// A text field sent as YAML is read as a YAML body is: a plain value runs on over its
+    /// more indented lines there, and stays on its line in a plain text field.
+    #[test]
+    fn yaml_fields_are_read_as_yaml() {
+        let field = |content_type: &str| {
+            let body = format!(
+                "--XyZ\r\nContent-Disposition: form-data; name=\"config\"\r\n\
+                 Content-Type: {content_type}\r\n\r\npassword: hunter\n  2more\nuser: ann\r\n--XyZ--"
+            );
+            run(body.as_bytes(), None)
+        };
+        let out = field("text/yaml");
+        assert!(
+            out.contains(r#""value":"password: [REDACTED]\nuser: ann""#),
+            "{out}"
+        );
+        let out = field("text/plain");
+        assert!(
+            out.contains(r#""value":"password: [REDACTED]\n  2more\nuser: ann""#),
+            "{out}"
         );
     }
 

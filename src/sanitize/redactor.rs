@@ -139,7 +139,7 @@ impl Redactor {
     /// ```
     pub fn redact_error(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());
-        text::redact_text_or_json(&self.rules, text, false, &mut out);
+        text::redact_text_or_json(&self.rules, text, false, false, &mut out);
         out
     }
 

@@ -88,21 +88,29 @@ fn start_tags(text: &str) -> [&'static Regex; 2] {
 /// a string as), a multipart text field, an error text. One JSON document, or when `cut` is
 /// true the start of one, goes through the JSON redactor; anything else through
 /// [`redact_text_body`], the JSON documents with text around them redacted as JSON first.
-pub(super) fn redact_text_or_json(rules: &Rules, text: &str, cut: bool, out: &mut String) {
+/// `yaml` when the text is a YAML body's (see [`redact_text_body`]).
+pub(super) fn redact_text_or_json(
+    rules: &Rules,
+    text: &str,
+    cut: bool,
+    yaml: bool,
+    out: &mut String,
+) {
     let looks_like_json = matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['));
     if looks_like_json && redact_json_document(rules, text, cut, out) {
         return;
     }
-    redact_text(rules, text, cut, out);
+    redact_text(rules, text, cut, yaml, out);
 }
 
 /// Redacts free text that is no JSON document: the JSON documents with text around them are
 /// redacted as JSON, then the whole by [`redact_text_body`].
-pub(super) fn redact_text(rules: &Rules, text: &str, cut: bool, out: &mut String) {
+pub(super) fn redact_text(rules: &Rules, text: &str, cut: bool, yaml: bool, out: &mut String) {
     let documents = super::embedded::redact_documents(rules, text, cut, 0);
     redact_text_body(
         documents.as_deref().unwrap_or(text),
         cut,
+        yaml,
         &rules.keys,
         &rules.values,
         &rules.replacement,
@@ -112,17 +120,26 @@ pub(super) fn redact_text(rules: &Rules, text: &str, cut: bool, out: &mut String
 
 /// Redacts a text body: value patterns, then HTML form fields, `key=value` pairs and XML
 /// elements whose key is sensitive. When `cut` is true the text ends mid-body, and its last word is dropped too (see
-/// [`trim_cut_tail`]).
+/// [`trim_cut_tail`]). When `yaml` is true the text is a YAML body's, whose plain values run
+/// on over the lines indented more than their key; prose keeps those lines (`token: expired`
+/// then `  at …` in an error).
 pub(super) fn redact_text_body(
     text: &str,
     cut: bool,
+    yaml: bool,
     keys: &KeyRules,
     values: &ValueRules,
     replacement: &str,
     out: &mut String,
 ) {
     let mut keybuf = String::new();
-    let redacted = redact_structure(values.redact(text), cut, keys, &mut keybuf, replacement);
+    let redacted = redact_structure(
+        values.redact(text),
+        Reading { cut, yaml },
+        keys,
+        &mut keybuf,
+        replacement,
+    );
     out.push_str(if cut {
         trim_cut_tail(&redacted)
     } else {
@@ -156,26 +173,38 @@ pub(super) fn redact_free_text(
     keybuf: &mut String,
     replacement: &str,
 ) -> Option<String> {
-    match redact_structure(Cow::Borrowed(text), false, keys, keybuf, replacement) {
+    let reading = Reading {
+        cut: false,
+        yaml: false,
+    };
+    match redact_structure(Cow::Borrowed(text), reading, keys, keybuf, replacement) {
         Cow::Borrowed(_) => None,
         Cow::Owned(redacted) => Some(redacted),
     }
 }
 
-/// The values of sensitive HTML form fields, `key=value` pairs and XML elements, replaced;
-/// `cut` is true when the text ends mid-body.
+/// How a text is read beyond its bytes.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    /// The text ends mid-body.
+    cut: bool,
+    /// The text is a YAML body's (see [`redact_text_body`]).
+    yaml: bool,
+}
+
+/// The values of sensitive HTML form fields, `key=value` pairs and XML elements, replaced.
 ///
 /// Form fields go first: a sensitive pair inside an attribute (`title="token: a"`) takes the
 /// rest of the tag, the field's `name` with it, and leaves a `value` written before it.
 fn redact_structure<'a>(
     text: Cow<'a, str>,
-    cut: bool,
+    reading: Reading,
     keys: &KeyRules,
     keybuf: &mut String,
     replacement: &str,
 ) -> Cow<'a, str> {
     let redacted = redact_form_fields(text, keys, keybuf, replacement);
-    let redacted = redact_pairs(redacted, cut, keys, keybuf, replacement);
+    let redacted = redact_pairs(redacted, reading, keys, keybuf, replacement);
     let [plain, escaped] = start_tags(&redacted);
     let redacted = redact_xml(redacted, plain, keys, keybuf, replacement);
     let redacted = redact_xml(redacted, escaped, keys, keybuf, replacement);
@@ -183,8 +212,7 @@ fn redact_structure<'a>(
 }
 
 /// Replaces the value of every `key=value` pair whose key is sensitive, and the whole value of
-/// a sensitive YAML key that runs on past its line (see [`yaml`](super::yaml)); `cut` is true
-/// when the text ends mid-body.
+/// a sensitive YAML key that runs on past its line (see [`yaml`](super::yaml)).
 ///
 /// A value may start with a sensitive element's start tag (`token=<password>a;b</password>`):
 /// replaced with the value, the tag is gone before the element rule reads the text, so where
@@ -194,7 +222,7 @@ fn redact_structure<'a>(
 /// value's last character makes it read as a type's parameter here (`Option<Token>`).
 fn redact_pairs<'a>(
     text: Cow<'a, str>,
-    cut: bool,
+    reading: Reading,
     keys: &KeyRules,
     keybuf: &mut String,
     replacement: &str,
@@ -216,7 +244,7 @@ fn redact_pairs<'a>(
     if !named.is_empty() {
         spans = merged(spans, named);
     }
-    let blocks = super::yaml::block_values(&text, cut, keys, keybuf);
+    let blocks = super::yaml::block_values(&text, reading.cut, reading.yaml, keys, keybuf);
     if !blocks.is_empty() {
         spans = merged(spans, blocks);
     }
@@ -1417,7 +1445,7 @@ mod tests {
         );
         let values = ValueRules::new("[REDACTED]", Vec::new());
         let mut out = String::new();
-        redact_text_body(text, cut, &keys, &values, "[REDACTED]", &mut out);
+        redact_text_body(text, cut, false, &keys, &values, "[REDACTED]", &mut out);
         out
     }
 

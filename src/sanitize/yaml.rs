@@ -8,8 +8,10 @@
 //! indentation, `env:` then `- name: …`), or a quoted scalar continued on the next lines. Only
 //! a line shaped like a YAML key opens such a block: the key starts the line (after its
 //! indentation and any `- `) and its `:` ends the line or is followed by a block scalar's
-//! indicator, a tag, an anchor or a comment, so prose keeps its lines. Each line is read once
-//! and a quoted scalar's lines are skipped past, so the scan is linear.
+//! indicator, a tag, an anchor or a comment, so prose keeps its lines. In a YAML body (its
+//! media type says so) a plain value on its key's line opens one too, as YAML folds the more
+//! indented lines after it into it (`password: hunter\n  2more` is `hunter 2more`). Each line
+//! is read once and a quoted scalar's lines are skipped past, so the scan is linear.
 
 use memchr::memchr;
 
@@ -22,15 +24,20 @@ const LONGEST_KEY: usize = 64;
 /// The spans of the whole values of sensitive YAML keys (and of `value` members named by a
 /// sibling `name`), in no order, perhaps overlapping (the pair rules merge them with theirs).
 /// When `cut` is true the text ends mid-body: a block open at its end runs to it, and a
-/// `value` still waiting for its mapping's name goes.
+/// `value` still waiting for its mapping's name goes. When `yaml` is true the text is a YAML
+/// body's, whose plain values run on over the lines indented more than their key.
 pub(super) fn block_values(
     text: &str,
     cut: bool,
+    yaml: bool,
     keys: &KeyRules,
     keybuf: &mut String,
 ) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
-    let mut reader = Reader::default();
+    let mut reader = Reader {
+        plain_runs_on: yaml,
+        ..Reader::default()
+    };
     // Without a line break nothing runs past its key's line, and no mapping has two members.
     if memchr(b'\n', bytes).is_none() {
         return reader.spans;
@@ -97,6 +104,10 @@ struct Reader {
     spans: Vec<(usize, usize)>,
     /// The end of the last line that belongs to the blocks still open.
     last_end: usize,
+    /// A plain value on its key's line runs on over the lines indented more than the key, as
+    /// YAML folds them into it (`password: a` then `  b` is `a b`). Only in a YAML body: in
+    /// prose those lines are the text's (`token: expired` then `  at 10:00`).
+    plain_runs_on: bool,
 }
 
 /// The shape of what follows a key's `:` on its line.
@@ -237,7 +248,8 @@ impl Reader {
                 // `\u0022…`): the pair rules know where that ends.
                 b'&' | b'\\' if by_key => end,
                 // A plain value runs to the end of its line, where the pair rules stop at a `,`
-                // or `;`; a JSON-shaped line (`"pin": 1234,`) keeps its closing `,`.
+                // or `;`, and in a YAML body on over the more indented lines after it; a
+                // JSON-shaped line (`"pin": 1234,`) keeps its closing `,`.
                 _ => {
                     let mut value_end = end;
                     while value_end > value && matches!(bytes[value_end - 1], b' ' | b'\t') {
@@ -246,7 +258,19 @@ impl Reader {
                     if bytes[at] == b'"' && bytes[value_end - 1] == b',' {
                         value_end -= 1;
                     }
-                    self.settle(Some(value), value_end, fate);
+                    if self.plain_runs_on {
+                        // Settled when a line indented no more than the key ends it: up to
+                        // `value_end` unless a line ran on.
+                        self.blocks.push(Block {
+                            column,
+                            sequence: false,
+                            start: Some(value),
+                            fate,
+                        });
+                        self.last_end = value_end;
+                    } else {
+                        self.settle(Some(value), value_end, fate);
+                    }
                     end
                 }
             },
@@ -592,6 +616,71 @@ mod tests {
         }
     }
 
+    /// In a YAML body a plain scalar runs on over the lines indented more than its key, as
+    /// YAML folds them into it (`password: hunter\n  2more` is `hunter 2more`), blank lines and
+    /// comments among them; a line at the key's indentation or less ends it.
+    #[test]
+    fn plain_scalars_run_on_in_yaml_bodies() {
+        for (text, expected) in [
+            (
+                "password: hunter\n  2more\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            (
+                "db:\n  password: hunter\n    2more\n\n    3more\n  user: ann\n",
+                "db:\n  password: [REDACTED]\n  user: ann\n",
+            ),
+            (
+                "password: hunter\n  # a comment\n  2more\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            (
+                "- password: hunter\r\n    2more\r\n- user: ann\r\n",
+                "- password: [REDACTED]\r\n- user: ann\r\n",
+            ),
+            (
+                "- name: DB_PASSWORD\n  value: hunter\n    2more\n  other: x",
+                "- name: DB_PASSWORD\n  value: [REDACTED]\n  other: x",
+            ),
+            (
+                "- value: hunter\n    2more\n  name: api_key\n",
+                "- value: [REDACTED]\n  name: api_key\n",
+            ),
+            // Not more indented than the key: the next key, a sequence's next item.
+            (
+                "password: hunter2\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            (
+                "- password: hunter2\n  user: ann",
+                "- password: [REDACTED]\n  user: ann",
+            ),
+            ("token: a\n- b", "token: [REDACTED]\n- b"),
+            // A JSON-shaped line keeps its closing `,` when nothing runs on.
+            (
+                "x:\n  \"pin\": 1234,\n  \"user\": \"ann\"",
+                "x:\n  \"pin\": [REDACTED],\n  \"user\": \"ann\"",
+            ),
+        ] {
+            assert_eq!(yaml(text), expected, "{text:?}");
+        }
+        let out = cut("db:\n  password: hunter\n    2more\n    3mo");
+        assert!(!out.contains("more"), "{out}");
+    }
+
+    /// Prose is no YAML: a plain value's more indented lines stay in a text body and an error
+    /// (`token: expired\n  at 10:00`).
+    #[test]
+    fn plain_values_keep_their_lines_in_prose() {
+        let text = "token: expired\n  at 10:00\nuser: ann";
+        let expected = "token: [REDACTED]\n  at 10:00\nuser: ann";
+        let out = Redactor::default()
+            .redact_body(&BodyInput::new(Some("text/plain"), text.as_bytes()))
+            .unwrap_or_default();
+        assert_eq!(out, expected);
+        assert_eq!(Redactor::default().redact_error(text), expected);
+    }
+
     /// A quoted scalar runs on to its closing quote, whatever the indentation of its lines.
     #[test]
     fn quoted_scalars_run_to_their_closing_quote() {
@@ -762,6 +851,10 @@ mod tests {
             format!("password: '{}", "''\n".repeat(80_000)),
             "- - - - - - - - - - - - - - - - name: x\n".repeat(6_000),
             "&a !b &c !d |".repeat(20_000),
+            "- password: a\n    token: b\n      c\n".repeat(12_000),
+            (0..700)
+                .map(|i| format!("{}password: a\n", " ".repeat(i)))
+                .collect(),
         ] {
             let text = format!("password:\n  SECRET\n{body}");
             let started = std::time::Instant::now();
