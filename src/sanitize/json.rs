@@ -984,6 +984,7 @@ impl<'a, 'r> Parser<'a, 'r> {
         let text = redacted.as_deref().unwrap_or(decoded);
         super::text::redact_free_text(
             text,
+            false,
             &self.rules.keys,
             &mut self.keybuf,
             &self.rules.replacement,
@@ -1191,9 +1192,11 @@ impl<'a, 'r> Parser<'a, 'r> {
                         .values
                         .redact(documents.as_deref().unwrap_or(&scratch));
                     // Free text keeps its pairs' rules up to the cut: the value of a pair
-                    // cut short runs to the end, and goes.
+                    // cut short runs to the end, and goes, and so does a YAML `value` whose
+                    // mapping's name the cut took.
                     let redacted = match super::text::redact_free_text(
                         &redacted,
+                        true,
                         &self.rules.keys,
                         &mut self.keybuf,
                         &self.rules.replacement,

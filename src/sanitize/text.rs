@@ -166,17 +166,16 @@ fn is_sensitive_key(key: &str, keys: &KeyRules, keybuf: &mut String) -> bool {
 }
 
 /// Free text found inside a JSON string, with the values of its sensitive `key=value` pairs
-/// and elements redacted; `None` when it has none.
+/// and elements redacted; `None` when it has none. `cut` when the string runs into the cut of
+/// the body: a YAML `value` still waiting there for its mapping's name goes, as in a cut text.
 pub(super) fn redact_free_text(
     text: &str,
+    cut: bool,
     keys: &KeyRules,
     keybuf: &mut String,
     replacement: &str,
 ) -> Option<String> {
-    let reading = Reading {
-        cut: false,
-        yaml: false,
-    };
+    let reading = Reading { cut, yaml: false };
     match redact_structure(Cow::Borrowed(text), reading, keys, keybuf, replacement) {
         Cow::Borrowed(_) => None,
         Cow::Owned(redacted) => Some(redacted),

@@ -681,6 +681,37 @@ mod tests {
         assert_eq!(Redactor::default().redact_error(text), expected);
     }
 
+    /// YAML in a JSON string is read as YAML is, up to the cut when the body was cut inside the
+    /// string: a `value` still waiting for its mapping's name goes then, as in a cut YAML body.
+    #[test]
+    fn yaml_in_json_strings() {
+        let json = |text: &str, truncated: bool| {
+            let body = BodyInput {
+                truncated,
+                ..BodyInput::new(Some("application/json"), text.as_bytes())
+            };
+            Redactor::default().redact_body(&body).unwrap_or_default()
+        };
+        assert_eq!(
+            json(r#"{"config":"password: |\n  hunter2\nuser: ann"}"#, false),
+            r#"{"config":"password: [REDACTED]\nuser: ann"}"#
+        );
+        assert_eq!(
+            json(r#"{"config":"- value: keep\n  other: x\n"}"#, false),
+            r#"{"config":"- value: keep\n  other: x\n"}"#
+        );
+        for text in [
+            r#"{"config":"db:\n  password: |\n    hunter2\n    hunter3"#,
+            r#"{"config":"- value: hunter2\n  other: x\n  na"#,
+            r#"{"config":"- value: |\n    hunter2\n  other: x\n  na"#,
+            r#"{"a":{"config":"- value: hunter2\n  na"#,
+        ] {
+            let out = json(text, true);
+            assert!(!out.contains("hunter"), "{text}: {out}");
+            assert!(out.starts_with(&text[..8]), "{text}: {out}");
+        }
+    }
+
     /// A quoted scalar runs on to its closing quote, whatever the indentation of its lines.
     #[test]
     fn quoted_scalars_run_to_their_closing_quote() {
