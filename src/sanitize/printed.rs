@@ -7,23 +7,29 @@
 //! inspected (`#<EnvVar @name="…", @value="…">`, ActiveRecord's `#<Setting name: "…", …>`).
 //!
 //! The name and value members are the JSON rule's (see [`role_of`]), their keys quoted or not, a
-//! Ruby symbol's `:` (or instance variable's `@`) before them, then `:`, `=` or `=>`. An object is
-//! one on one line: from a `{` (or `dict(`, Go's `map[`, a `(` after a name, Ruby's `#<`) to its
-//! closer, members after its opener, a `,` or a space (Go's `%+v` separates fields with one). A
-//! value is quoted (`u'…'`, `b'…'`, `'''…'''`, `\"…\"` escaped once too: to its quote, `\'` inside
-//! it, or the end of the line), a container (`{…}`, `[…]`, `(…)`, `Name(…)`, to its closer), or a
-//! word run: to a `,`, its object's closer, the end of the line, or a space before a Go field
+//! Ruby symbol's `:` (or instance variable's `@`) before them, then `:`, `=` or `=>`. An object
+//! runs from a `{` (or `dict(`, Go's `map[`, a `(` after a name, Ruby's `#<`) to its closer,
+//! members after its opener, a `,`, a space (Go's `%+v` separates fields with one) or a line break,
+//! on one line or over a few as pretty printers write it (Python's `pprint`, Node's `console.log`,
+//! Ruby's `pp`: a member a line). A container still open past [`CARRIED_LINES`] line breaks or
+//! [`CARRIED_BYTES`] bytes after its opener is dropped at the next line break, as if the text ended
+//! there, so a stray opener in prose pairs no members far apart; the containers inside it read on.
+//! A value is quoted (`u'…'`, `b'…'`, `'''…'''`, `\"…\"` escaped once too: to its quote, `\'`
+//! inside it, or the end of the line), a container (`{…}`, `[…]`, `(…)`, `Name(…)`, to its closer),
+//! or a word run: to a `,`, its object's closer, the end of the line, or a space before a Go field
 //! (`Name:`). Every value member of an object goes when a name member of it is a sensitive key,
-//! read once the object closes (so a value before its name goes too), and when the line ends before
-//! it closes (fail closed) unless a name member named it plainly or every member is written as
-//! JSON's (`"key":`: the JSON readers judge such a document, over lines too, see
+//! read once the object closes (so a value before its name goes too), and when it is dropped or the
+//! text ends before it closes (fail closed) unless a name member named it plainly or every member
+//! is written as JSON's (`"key":`: the JSON readers judge such a document, over lines too, see
 //! [`embedded`](super::embedded)). A value that is the replacement in double quotes is what the
 //! JSON rule left of one: it stays so.
 //!
-//! Reading stays linear: each byte is walked once, a key is looked at up to [`LONGEST_KEY`]
-//! bytes from where a member may start, and a closer pops the containers opened inside its
-//! own, each once. A text without an opener or a `value` key followed by a value to redact
-//! is not walked at all.
+//! Reading stays linear: each byte is walked once, a key is looked at up to [`LONGEST_KEY`] bytes
+//! from where a member may start, and a closer pops the containers opened inside its own, each
+//! once; a line break drops containers from the oldest, each once. A text without an opener or a
+//! `value` key followed by a value to redact is not walked at all.
+
+use std::collections::VecDeque;
 
 use super::json::{Named, Role, role_of};
 use super::keys::KeyRules;
@@ -32,7 +38,16 @@ use super::keys::KeyRules;
 /// other member's key is read only so that its value is walked as one.
 const LONGEST_KEY: usize = 64;
 
-/// A container open on the line being read.
+/// How many line breaks a container is read on across: pretty printers write a member a
+/// line, and an object pairing a name with a value holds few members. Past them (or
+/// [`CARRIED_BYTES`]), a container is dropped at the next line break, its values decided as
+/// if its line ended there, so that a stray opener in prose pairs no members far apart.
+const CARRIED_LINES: usize = 16;
+
+/// How many bytes after its opener a container is read on across line breaks.
+const CARRIED_BYTES: usize = 1024;
+
+/// A container open on the lines being read.
 #[derive(Debug)]
 struct Open {
     /// The byte that closes it.
@@ -48,16 +63,26 @@ struct Open {
     waiting: usize,
     /// Where it starts, when it is a value member's value.
     value_of: Option<usize>,
+    /// Where its opener is, and on which line: it is dropped at a line break past
+    /// [`CARRIED_BYTES`] or [`CARRIED_LINES`].
+    start: usize,
+    line: usize,
+    /// Its value member's object was dropped naming it sensitively (or failing closed): it
+    /// goes whole when it ends.
+    goes: bool,
 }
 
-/// The containers of one line and the value members waiting for their objects to close.
+/// The open containers, oldest first, and the value members waiting for their objects to
+/// close.
 struct Reader<'t, 'k> {
     text: &'t str,
     keys: &'k KeyRules,
     keybuf: &'k mut String,
     /// The replacement: a value that is it in double quotes is one the JSON rule redacted.
     replacement: &'t str,
-    open: Vec<Open>,
+    open: VecDeque<Open>,
+    /// How many line breaks are behind.
+    line: usize,
     /// How many containers of each closer are open: a closer with none open is a byte.
     open_of: [usize; 4],
     /// The strings of the name members of the open objects, `None` for one that is no
@@ -67,8 +92,8 @@ struct Reader<'t, 'k> {
     spans: Vec<(usize, usize)>,
 }
 
-/// The spans of the values that the name members of their objects, printed as no JSON on one
-/// line, name as sensitive; in order, maybe overlapping.
+/// The spans of the values that the name members of their objects, printed as no JSON (on one
+/// line or over a few), name as sensitive; in order, maybe overlapping.
 pub(super) fn named_values(
     text: &str,
     keys: &KeyRules,
@@ -87,7 +112,8 @@ pub(super) fn named_values(
         keys,
         keybuf,
         replacement,
-        open: Vec::new(),
+        open: VecDeque::new(),
+        line: 0,
         open_of: [0; 4],
         names: Vec::new(),
         waiting: Vec::new(),
@@ -189,7 +215,7 @@ fn is_key_byte(b: u8) -> bool {
 
 /// Whether a member or an element may start after `b`.
 fn starts_after(b: u8) -> bool {
-    matches!(b, b'{' | b'(' | b'[' | b',' | b' ' | b'\t')
+    matches!(b, b'{' | b'(' | b'[' | b',' | b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// The index of `closer` in [`Reader::open_of`].
@@ -387,7 +413,10 @@ impl Reader<'_, '_> {
         let mut next_inspected = None;
         while at < bytes.len() {
             if self.open.is_empty() {
-                // Only text between objects: on to the next opener.
+                // Only text between objects: on to the next opener. What dropped containers
+                // left in the stacks is nobody's.
+                self.names.clear();
+                self.waiting.clear();
                 if next_inspected.is_none_or(|next| next < at) {
                     next_inspected = Some(
                         memchr::memmem::find(&bytes[at..], b"#<").map_or(bytes.len(), |f| at + f),
@@ -403,27 +432,27 @@ impl Reader<'_, '_> {
             let b = bytes[at];
             match b {
                 b'#' if bytes.get(at + 1) == Some(&b'<') => {
-                    self.push(b'>', true, true, None);
+                    self.push(at, b'>', true, true, None);
                     at += 2;
                     continue;
                 }
                 b'{' => {
-                    self.push(b'}', true, false, None);
+                    self.push(at, b'}', true, false, None);
                     at += 1;
                     continue;
                 }
                 b'(' if opens_a_dict(bytes, at) => {
-                    self.push(b')', true, true, None);
+                    self.push(at, b')', true, true, None);
                     at += 1;
                     continue;
                 }
                 b'(' if opens_a_record(bytes, at) => {
-                    self.push(b')', true, false, None);
+                    self.push(at, b')', true, false, None);
                     at += 1;
                     continue;
                 }
                 b'[' if opens_a_map(bytes, at) => {
-                    self.push(b']', true, true, None);
+                    self.push(at, b']', true, true, None);
                     at += 1;
                     continue;
                 }
@@ -433,32 +462,33 @@ impl Reader<'_, '_> {
                     continue;
                 }
                 // A `>` is common in text: it closes only an inspected object directly open.
-                b'>' if self.open.last().is_some_and(|o| o.closer == b'>') => {
+                b'>' if self.open.back().is_some_and(|o| o.closer == b'>') => {
                     self.close(b, at, at + 1);
                     at += 1;
                     continue;
                 }
                 b'\n' | b'\r' => {
-                    self.finish_all(at);
+                    self.line += usize::from(b == b'\n');
+                    self.drop_old(at);
                     at += 1;
                     continue;
                 }
                 _ => {}
             }
-            let Some(top) = self.open.last() else {
+            let Some(top) = self.open.back() else {
                 at += 1;
                 continue;
             };
             let after_start = at > 0 && starts_after(bytes[at - 1]);
             match b {
-                b'[' | b'(' => self.push(if b == b'[' { b']' } else { b')' }, false, false, None),
+                b'[' | b'(' => self.push(at, if b == b'[' { b']' } else { b')' }, false, false, None),
                 b'"' | b'\'' if after_start && !top.object => {
                     at = quoted_end(bytes, at);
                     continue;
                 }
                 _ if after_start && top.object => {
                     if let Some((role, value, json)) = member_at(self.text, at) {
-                        if let Some(object) = self.open.last_mut() {
+                        if let Some(object) = self.open.back_mut() {
                             object.printed |= !json;
                         }
                         at = self.value(role, value);
@@ -476,10 +506,50 @@ impl Reader<'_, '_> {
         self.finish_all(bytes.len());
     }
 
-    /// Finishes the containers left open where their line ends, at `end`.
+    /// Finishes the containers left open where the text ends, at `end`.
     fn finish_all(&mut self, end: usize) {
-        while let Some(open) = self.open.pop() {
+        while let Some(open) = self.open.pop_back() {
             self.finish(open, end, false);
+        }
+    }
+
+    /// Drops the containers opened too long before the line break at `at`, oldest first, each
+    /// decided on its own members as one whose line ended there. The members of a container
+    /// dropped so stay in the stacks below those of the containers inside it, nobody's.
+    fn drop_old(&mut self, at: usize) {
+        while let Some(oldest) = self.open.front()
+            && (self.line - oldest.line > CARRIED_LINES || at - oldest.start > CARRIED_BYTES)
+            && let Some(open) = self.open.pop_front()
+        {
+            self.open_of[kind(open.closer)] -= 1;
+            let (names_end, waiting_end) = self
+                .open
+                .front()
+                .map_or((self.names.len(), self.waiting.len()), |inner| {
+                    (inner.names, inner.waiting)
+                });
+            let redact = open.object
+                && waiting_end > open.waiting
+                && match self.named(open.names, names_end) {
+                    Named::Sensitively => true,
+                    Named::Not => open.printed,
+                    Named::Plainly => false,
+                };
+            if redact {
+                self.spans
+                    .extend_from_slice(&self.waiting[open.waiting..waiting_end]);
+                // A value member's container inside it goes too, once it ends.
+                if let Some(inner) = self.open.front_mut()
+                    && inner.value_of.is_some()
+                {
+                    inner.goes = true;
+                }
+            }
+            if open.goes
+                && let Some(start) = open.value_of
+            {
+                self.spans.push((start, at));
+            }
         }
     }
 
@@ -522,37 +592,37 @@ impl Reader<'_, '_> {
             }
             Some(b'{') => {
                 self.name(role, None);
-                self.push(b'}', true, false, value_of);
+                self.push(at, b'}', true, false, value_of);
                 return at + 1;
             }
             Some(b'[') => {
                 self.name(role, None);
-                self.push(b']', false, false, value_of);
+                self.push(at, b']', false, false, value_of);
                 return at + 1;
             }
             Some(b'(') => {
                 self.name(role, None);
-                self.push(b')', false, false, value_of);
+                self.push(at, b')', false, false, value_of);
                 return at + 1;
             }
             _ if bytes[at..].starts_with(b"dict(") => {
                 self.name(role, None);
-                self.push(b')', true, true, value_of);
+                self.push(at, b')', true, true, value_of);
                 return at + 5;
             }
             _ if bytes[at..].starts_with(b"#<") => {
                 self.name(role, None);
-                self.push(b'>', true, true, value_of);
+                self.push(at, b'>', true, true, value_of);
                 return at + 2;
             }
             _ if bytes[at..].starts_with(b"map[") => {
                 self.name(role, None);
-                self.push(b']', true, true, value_of);
+                self.push(at, b']', true, true, value_of);
                 return at + 4;
             }
             _ if let Some(opener) = record_opener(bytes, at) => {
                 self.name(role, None);
-                self.push(b')', true, false, value_of);
+                self.push(at, b')', true, false, value_of);
                 return opener + 1;
             }
             _ => {
@@ -591,7 +661,7 @@ impl Reader<'_, '_> {
     /// the line or a space before a Go field; and where its words end, before the blanks.
     fn word_run(&self, at: usize) -> (usize, usize) {
         let bytes = self.text.as_bytes();
-        let closer = self.open.last().map_or(b'}', |o| o.closer);
+        let closer = self.open.back().map_or(b'}', |o| o.closer);
         let mut i = at;
         while let Some(&b) = bytes.get(i)
             && !matches!(b, b',' | b'\n' | b'\r')
@@ -616,10 +686,10 @@ impl Reader<'_, '_> {
         }
     }
 
-    /// How the name members from `from` on in [`names`](Self::names) name their object.
-    fn named(&mut self, from: usize) -> Named {
+    /// How the name members from `from` to `to` in [`names`](Self::names) name their object.
+    fn named(&mut self, from: usize, to: usize) -> Named {
         let mut named = Named::Not;
-        for &string in &self.names[from..] {
+        for &string in &self.names[from..to] {
             if let Some((start, end)) = string
                 && self.keys.is_sensitive(&self.text[start..end], self.keybuf)
             {
@@ -644,23 +714,33 @@ impl Reader<'_, '_> {
         self.waiting.push((start, end));
     }
 
-    /// Opens a container closed by `closer`.
-    fn push(&mut self, closer: u8, object: bool, printed: bool, value_of: Option<usize>) {
+    /// Opens a container closed by `closer`, whose opener is at `start`.
+    fn push(
+        &mut self,
+        start: usize,
+        closer: u8,
+        object: bool,
+        printed: bool,
+        value_of: Option<usize>,
+    ) {
         self.open_of[kind(closer)] += 1;
-        self.open.push(Open {
+        self.open.push_back(Open {
             closer,
             object,
             printed,
             names: self.names.len(),
             waiting: self.waiting.len(),
             value_of,
+            start,
+            line: self.line,
+            goes: false,
         });
     }
 
     /// Closes the containers up to the innermost one `closer` closes, at `at`; `after` is
     /// where its value ends.
     fn close(&mut self, closer: u8, at: usize, after: usize) {
-        while let Some(open) = self.open.pop() {
+        while let Some(open) = self.open.pop_back() {
             if open.closer == closer {
                 self.finish(open, after, true);
                 return;
@@ -674,7 +754,7 @@ impl Reader<'_, '_> {
         self.open_of[kind(open.closer)] -= 1;
         let redact = open.object
             && self.waiting.len() > open.waiting
-            && match self.named(open.names) {
+            && match self.named(open.names, self.names.len()) {
                 Named::Sensitively => true,
                 Named::Not => !closed && open.printed,
                 Named::Plainly => false,
@@ -686,7 +766,12 @@ impl Reader<'_, '_> {
             self.waiting.truncate(open.waiting);
         }
         if let Some(start) = open.value_of {
-            self.waiting.push((start, end));
+            if !self.open.is_empty() {
+                self.waiting.push((start, end));
+            } else if open.goes {
+                // Its object was dropped, naming it sensitively.
+                self.spans.push((start, end));
+            }
         }
     }
 }
@@ -995,11 +1080,79 @@ mod tests {
         }
     }
 
+    /// Pretty printers write one member a line: the name and the value pair over lines, up to
+    /// a bound.
+    #[test]
+    fn pairs_over_lines() {
+        for (text, redacted) in [
+            // Python's `pprint`.
+            (
+                "{'name': 'DB_PASSWORD',\n 'value': 'hunter2'}",
+                "{'name': 'DB_PASSWORD',\n 'value': [REDACTED]}",
+            ),
+            // Node's `console.log`, with Windows' line breaks too.
+            (
+                "{\n  name: 'DB_PASSWORD',\n  value: 'hunter2'\n}",
+                "{\n  name: 'DB_PASSWORD',\n  value: [REDACTED]\n}",
+            ),
+            (
+                "{\r\n  name: 'DB_PASSWORD',\r\n  value: 'hunter2'\r\n}",
+                "{\r\n  name: 'DB_PASSWORD',\r\n  value: [REDACTED]\r\n}",
+            ),
+            // Ruby's `pp`, of a hash and of an object.
+            (
+                "[{\"name\"=>\"DB_PASSWORD\",\n  \"value\"=>\"hunter2\"}]",
+                "[{\"name\"=>\"DB_PASSWORD\",\n  \"value\"=>[REDACTED]}]",
+            ),
+            (
+                "#<EnvVar:0x000055d5\n @name=\"DB_PASSWORD\",\n @value=\"hunter2\">",
+                "#<EnvVar:0x000055d5\n @name=\"DB_PASSWORD\",\n @value=[REDACTED]>",
+            ),
+            // Go's `%+v` of a struct whose name holds a line break.
+            (
+                "&{Name:DB_PASSWORD\nValue:hunter2}",
+                "&{Name:DB_PASSWORD\nValue:[REDACTED]}",
+            ),
+            // Kotlin's and Lombok's `toString()` reformatted.
+            (
+                "EnvVar(\n  name=DB_PASSWORD,\n  value=hunter2\n)",
+                "EnvVar(\n  name=DB_PASSWORD,\n  value=[REDACTED]\n)",
+            ),
+            (
+                "[{'name': 'PORT', 'value': '80'},\n {'name': 'API_KEY',\n  'value': 'k-1'}]",
+                "[{'name': 'PORT', 'value': '80'},\n {'name': 'API_KEY',\n  'value': [REDACTED]}]",
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+        for text in [
+            "{\n  name: 'PORT',\n  value: 80\n}",
+            "{'value': 'x',\n 'name': 'PORT'}",
+            "{'value': 3,\n 'other': 1}",
+        ] {
+            assert_eq!(run(text), text);
+        }
+        // An object opened long before is dropped at a line break: one inside it still pairs.
+        let members = "  'x': 1,\n".repeat(40);
+        let text = format!(
+            "{{'spec': {{\n{members}  'env': [{{'name': 'DB_PASSWORD',\n           'value': 'hunter2'}}]}}}}"
+        );
+        let redacted = format!(
+            "{{'spec': {{\n{members}  'env': [{{'name': 'DB_PASSWORD',\n           'value': [REDACTED]}}]}}}}"
+        );
+        assert_eq!(run(&text), redacted);
+        // A value waiting in an object dropped so goes (fail closed) unless named plainly.
+        let text = format!("{{'value': 'hunter2',\n{members} 'name': 'PORT'}}");
+        let redacted = format!("{{'value': [REDACTED],\n{members} 'name': 'PORT'}}");
+        assert_eq!(run(&text), redacted);
+        let text = format!("{{'name': 'PORT', 'value': '80',\n{members} 'a': 'b'}}");
+        assert_eq!(run(&text), text);
+    }
+
     #[test]
     fn limits_as_the_readme_states_them() {
         // (A Kubernetes env in YAML, `- name: DB_PASSWORD` then `value: …`, is the YAML rule's.)
         for text in [
-            "{'name': 'DB_PASSWORD',\n 'value': 'hunter2'}",
             "{DB_PASSWORD hunter2}",
             "OrderedDict([('name', 'DB_PASSWORD'), ('value', 'hunter2')])",
             "(name=DB_PASSWORD, value=hunter2)",

@@ -2099,6 +2099,10 @@ mod tests {
             "pin: Some('(' '\\' pin: (",
             "pin: S { a: \"",
             "pin: a::b(x) ",
+            // Objects carried over lines, nested and dropped once too old.
+            "{'value': 'x',\n",
+            "{ name: 'pin',\n value: [\n",
+            "{'value': {\n",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
@@ -2129,6 +2133,8 @@ mod tests {
             "a > #",
             r#"{\"a\":\"\\"#,
             "{u'",
+            "{\n",
+            "{'name': 'PASSWORD',\n",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
