@@ -1,33 +1,40 @@
 //! Objects printed as no JSON that pair a name with a value in sibling members: a Python dict
 //! (`{'name': 'DB_PASSWORD', 'value': 'hunter2'}`, `dict(name=…, value=…)`), a Ruby hash
-//! (`{"name"=>…}`, `{:name=>…}`, `{name: …}`), a JavaScript object (`{ name: '…', value: … }`),
-//! a Go struct (`{Name:DB_PASSWORD Value:hunter2}`, `main.EnvVar{Name:"…", Value:"…"}`) or
-//! map (`map[name:DB_PASSWORD value:hunter2]`), a Java `Map` (`{name=…, value=…}`), a record
-//! printed by its class's name (Lombok's or Kotlin's `EnvVar(name=…, value=…)`), a Ruby object
-//! inspected (`#<EnvVar @name="…", @value="…">`, ActiveRecord's `#<Setting name: "…", …>`).
+//! (`{"name"=>…}`, `{:name=>…}`, `{name: …}`), a JavaScript object (`{ name: '…', value: … }`), a
+//! Go struct (`{Name:DB_PASSWORD Value:hunter2}`, `main.EnvVar{Name:"…", Value:"…"}`) or map
+//! (`map[name:DB_PASSWORD value:hunter2]`), a Java `Map` (`{name=…, value=…}`), a record printed by
+//! its class's name (Lombok's or Kotlin's `EnvVar(name=…, value=…)`) or after none (`(name=…,
+//! value=…)`, a Swift tuple's `(name: …, value: …)`), a Ruby object inspected (`#<EnvVar @name="…",
+//! @value="…">`, ActiveRecord's `#<Setting name: "…", …>`); and Python's pairs as 2-tuples, a list
+//! of them pairing a name with a value (`OrderedDict([('name', '…'), ('value', '…')])`) or one
+//! pairing a sensitive key (as [`KeyRules`] judges it) with its value (`[('password',
+//! 'hunter2')]`).
 //!
 //! The name and value members are the JSON rule's (see [`role_of`]), their keys quoted or not, a
 //! Ruby symbol's `:` (or instance variable's `@`) before them, then `:`, `=` or `=>`. An object
-//! runs from a `{` (or `dict(`, Go's `map[`, a `(` after a name, Ruby's `#<`) to its closer,
-//! members after its opener, a `,`, a space (Go's `%+v` separates fields with one) or a line break,
-//! on one line or over a few as pretty printers write it (Python's `pprint`, Node's `console.log`,
-//! Ruby's `pp`: a member a line). A container still open past [`CARRIED_LINES`] line breaks or
-//! [`CARRIED_BYTES`] bytes after its opener is dropped at the next line break, as if the text ended
-//! there, so a stray opener in prose pairs no members far apart; the containers inside it read on.
-//! A value is quoted (`u'…'`, `b'…'`, `'''…'''`, `\"…\"` escaped once too: to its quote, `\'`
-//! inside it, or the end of the line), a container (`{…}`, `[…]`, `(…)`, `Name(…)`, to its closer),
-//! or a word run: to a `,`, its object's closer, the end of the line, or a space before a Go field
-//! (`Name:`). Every value member of an object goes when a name member of it is a sensitive key,
-//! read once the object closes (so a value before its name goes too), and when it is dropped or the
-//! text ends before it closes (fail closed) unless a name member named it plainly or every member
-//! is written as JSON's (`"key":`: the JSON readers judge such a document, over lines too, see
-//! [`embedded`](super::embedded)). A value that is the replacement in double quotes is what the
-//! JSON rule left of one: it stays so.
+//! runs from a `{` (or `dict(`, Go's `map[`, a `(` after a name or before a member, Ruby's `#<`) to
+//! its closer, members after its opener, a `,`, a space (Go's `%+v` separates fields with one) or a
+//! line break, on one line or over a few as pretty printers write it (Python's `pprint`, Node's
+//! `console.log`, Ruby's `pp`: a member a line). A container still open past [`CARRIED_LINES`] line
+//! breaks or [`CARRIED_BYTES`] bytes after its opener is dropped at the next line break, as if the
+//! text ended there, so a stray opener in prose pairs no members far apart; the containers inside
+//! it read on. A value is quoted (`u'…'`, `b'…'`, `'''…'''`, `\"…\"` escaped once too: to its
+//! quote, `\'` inside it, or the end of the line), a container (`{…}`, `[…]`, `(…)`, `Name(…)`, to
+//! its closer), or a word run: to a `,`, its object's closer, the end of the line, or a space
+//! before a Go field (`Name:`). Every value member of an object goes when a name member of it is a
+//! sensitive key, read once the object closes (so a value before its name goes too), and when it is
+//! dropped or the text ends before it closes (fail closed) unless a name member named it plainly or
+//! every member is written as JSON's (`"key":`: the JSON readers judge such a document, over lines
+//! too, see [`embedded`](super::embedded)). A value that is the replacement in double quotes is
+//! what the JSON rule left of one: it stays so. A tuple is one whose first item is a quoted key and
+//! whose second item ends it (a `,` after that but before its `)` makes it no pair); a name's or a
+//! value's tuple is a member of the list it is in, decided with the list as an object's are.
 //!
 //! Reading stays linear: each byte is walked once, a key is looked at up to [`LONGEST_KEY`] bytes
-//! from where a member may start, and a closer pops the containers opened inside its own, each
-//! once; a line break drops containers from the oldest, each once. A text without an opener or a
-//! `value` key followed by a value to redact is not walked at all.
+//! from where a member may start (or a tuple's, past a `(`), and a closer pops the containers
+//! opened inside its own, each once; a line break drops containers from the oldest, each once. A
+//! text without an opener, or without a `value` key followed by a value to redact and a 2-tuple
+//! whose first item is quoted, is not walked at all.
 
 use std::collections::VecDeque;
 
@@ -70,6 +77,23 @@ struct Open {
     /// Its value member's object was dropped naming it sensitively (or failing closed): it
     /// goes whole when it ends.
     goes: bool,
+    /// A 2-tuple whose first item is a key (`('password', …)`, `('name', …)`): what it makes
+    /// of its second; `None` for any other container, and for a tuple of more items.
+    tuple: Option<Tuple>,
+    /// A list holding 2-tuples that are name or value members (`[('name', …), ('value', …)]`):
+    /// decided as an object.
+    pairs: bool,
+}
+
+/// What a 2-tuple whose first item is a key makes of its second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tuple {
+    /// A sensitive key's (`('password', 'hunter2')`): it goes.
+    Secret,
+    /// A name member of the list the tuple is in (`('name', 'DB_PASSWORD')`).
+    Name,
+    /// A value member of the list the tuple is in (`('value', 'hunter2')`).
+    Value,
 }
 
 /// The open containers, oldest first, and the value members waiting for their objects to
@@ -93,7 +117,8 @@ struct Reader<'t, 'k> {
 }
 
 /// The spans of the values that the name members of their objects, printed as no JSON (on one
-/// line or over a few), name as sensitive; in order, maybe overlapping.
+/// line or over a few), name as sensitive, and of the second items of 2-tuples whose first is
+/// a sensitive key; maybe overlapping.
 pub(super) fn named_values(
     text: &str,
     keys: &KeyRules,
@@ -103,7 +128,7 @@ pub(super) fn named_values(
     let bytes = text.as_bytes();
     if (memchr::memchr3(b'{', b'(', b'[', bytes).is_none()
         && memchr::memmem::find(bytes, b"#<").is_none())
-        || !may_hold_a_value(text, replacement)
+        || !(may_hold_a_value(text, replacement) || may_hold_a_tuple(bytes))
     {
         return Vec::new();
     }
@@ -170,6 +195,12 @@ fn may_hold_a_value(text: &str, replacement: &str) -> bool {
     false
 }
 
+/// Whether `bytes` holds a 2-tuple whose first item is quoted (`('password', …)`): its second
+/// may go without any `value` key.
+fn may_hold_a_tuple(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'(', bytes).any(|at| pair_tuple_at(bytes, at).is_some())
+}
+
 /// Whether the `(` at `at` opens a Python `dict(…)`.
 fn opens_a_dict(bytes: &[u8], at: usize) -> bool {
     at >= 4 && &bytes[at - 4..at] == b"dict" && (at == 4 || !is_key_byte(bytes[at - 5]))
@@ -190,6 +221,40 @@ fn record_opener(bytes: &[u8], at: usize) -> Option<usize> {
         .take_while(|&&b| is_key_byte(b) || b == b'.')
         .count();
     (len > 0 && len <= LONGEST_KEY && bytes.get(at + len) == Some(&b'(')).then_some(at + len)
+}
+
+/// The key of the 2-tuple whose `(` is at `at`, quoted (`('password', …)`, `(u'name', …)`,
+/// Rust's `("token", …)`), and where its second item starts; the look is bounded.
+fn pair_tuple_at(bytes: &[u8], at: usize) -> Option<(usize, usize, usize)> {
+    if bytes.get(at) != Some(&b'(') {
+        return None;
+    }
+    let mut i = at + 1;
+    i += blanks(bytes.get(i..)?);
+    i += string_prefix(bytes, i);
+    let quote = *bytes.get(i).filter(|&&q| matches!(q, b'"' | b'\''))?;
+    let key_start = i + 1;
+    let key_len = bytes
+        .get(key_start..)?
+        .iter()
+        .take(LONGEST_KEY + 1)
+        .take_while(|&&b| is_key_byte(b))
+        .count();
+    let key_end = key_start + key_len;
+    if key_len == 0 || key_len > LONGEST_KEY || bytes.get(key_end) != Some(&quote) {
+        return None;
+    }
+    i = key_end + 1;
+    i += blanks(&bytes[i..]);
+    if bytes.get(i) != Some(&b',') {
+        return None;
+    }
+    i += 1;
+    i += blanks(&bytes[i..]);
+    match bytes.get(i) {
+        None | Some(b')' | b'\n' | b'\r') => None,
+        Some(_) => Some((key_start, key_end, i)),
+    }
 }
 
 /// Whether the `[` at `at` opens a Go map printed by `%v` (`map[name:… value:…]`).
@@ -456,6 +521,31 @@ impl Reader<'_, '_> {
                     at += 1;
                     continue;
                 }
+                b'(' => {
+                    let inside = !self.open.is_empty();
+                    at = self.parenthesis(at, None, inside).unwrap_or(at + 1);
+                    continue;
+                }
+                // A list in text opens only when a 2-tuple does inside it.
+                b'[' if self.open.is_empty() => {
+                    if pair_tuple_at(bytes, at + 1).is_some() {
+                        self.push(at, b']', false, false, None);
+                    }
+                    at += 1;
+                    continue;
+                }
+                // An item after a 2-tuple's second makes it no pair (a `,` before its closer
+                // is Python's own).
+                b',' if self.open.back().is_some_and(|o| o.tuple.is_some()) => {
+                    let next = at + 1 + blanks(&bytes[at + 1..]);
+                    if bytes.get(next) != Some(&b')')
+                        && let Some(tuple) = self.open.back_mut()
+                    {
+                        tuple.tuple = None;
+                    }
+                    at += 1;
+                    continue;
+                }
                 b'}' | b']' | b')' if self.open_of[kind(b)] > 0 => {
                     self.close(b, at, at + 1);
                     at += 1;
@@ -481,7 +571,7 @@ impl Reader<'_, '_> {
             };
             let after_start = at > 0 && starts_after(bytes[at - 1]);
             match b {
-                b'[' | b'(' => self.push(at, if b == b'[' { b']' } else { b')' }, false, false, None),
+                b'[' => self.push(at, b']', false, false, None),
                 b'"' | b'\'' if after_start && !top.object => {
                     at = quoted_end(bytes, at);
                     continue;
@@ -528,14 +618,7 @@ impl Reader<'_, '_> {
                 .map_or((self.names.len(), self.waiting.len()), |inner| {
                     (inner.names, inner.waiting)
                 });
-            let redact = open.object
-                && waiting_end > open.waiting
-                && match self.named(open.names, names_end) {
-                    Named::Sensitively => true,
-                    Named::Not => open.printed,
-                    Named::Plainly => false,
-                };
-            if redact {
+            if self.redacts(&open, names_end, waiting_end, false) {
                 self.spans
                     .extend_from_slice(&self.waiting[open.waiting..waiting_end]);
                 // A value member's container inside it goes too, once it ends.
@@ -602,8 +685,7 @@ impl Reader<'_, '_> {
             }
             Some(b'(') => {
                 self.name(role, None);
-                self.push(at, b')', false, false, value_of);
-                return at + 1;
+                return self.parenthesis(at, value_of, true).unwrap_or(at + 1);
             }
             _ if bytes[at..].starts_with(b"dict(") => {
                 self.name(role, None);
@@ -655,6 +737,53 @@ impl Reader<'_, '_> {
             return end;
         }
         value_end
+    }
+
+    /// Opens the parentheses at `at` after no name: a 2-tuple whose first item is a name,
+    /// value or sensitive key (read on from its second item), an object when a member starts
+    /// inside them (`(name=…, value=…)`, Swift's `(name: …, value: …)`), a list otherwise
+    /// when `inside` a container or when a 2-tuple starts inside it; `None` when nothing opens
+    /// (parentheses in prose). Returns where to read on.
+    fn parenthesis(&mut self, at: usize, value_of: Option<usize>, inside: bool) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        let first = at + 1 + blanks(&bytes[at + 1..]);
+        if let Some((key_start, key_end, second)) = pair_tuple_at(bytes, at) {
+            let key = &self.text[key_start..key_end];
+            let tuple = match role_of(key) {
+                Role::Name => Some(Tuple::Name),
+                Role::Value => Some(Tuple::Value),
+                Role::Other if self.keys.is_sensitive(key, self.keybuf) => Some(Tuple::Secret),
+                Role::Other => None,
+            };
+            if let Some(tuple) = tuple {
+                self.push(at, b')', false, true, value_of);
+                if let Some(open) = self.open.back_mut() {
+                    open.tuple = Some(tuple);
+                }
+                let role = if tuple == Tuple::Name {
+                    Role::Name
+                } else {
+                    Role::Value
+                };
+                if bytes[second] == b'(' {
+                    // A tuple inside a tuple is a list: reading it as a pair again would nest
+                    // calls as deep as the text nests tuples.
+                    self.name(role, None);
+                    let value_of = (role == Role::Value).then_some(second);
+                    self.push(second, b')', false, false, value_of);
+                    return Some(second + 1);
+                }
+                return Some(self.value(role, second));
+            }
+        }
+        if member_at(self.text, first).is_some() {
+            self.push(at, b')', true, false, value_of);
+        } else if inside || pair_tuple_at(bytes, first).is_some() {
+            self.push(at, b')', false, false, value_of);
+        } else {
+            return None;
+        }
+        Some(at + 1)
     }
 
     /// The end of a value of words starting at `at`, at a `,`, its object's closer, the end of
@@ -734,6 +863,8 @@ impl Reader<'_, '_> {
             start,
             line: self.line,
             goes: false,
+            tuple: None,
+            pairs: false,
         });
     }
 
@@ -749,21 +880,43 @@ impl Reader<'_, '_> {
         }
     }
 
+    /// Whether the values of `open` go: its value members' (up to `waiting_end` in
+    /// [`waiting`](Self::waiting)) as its name members (up to `names_end`) name it, or a
+    /// sensitive key's tuple's. One not `closed` fails closed unless named plainly.
+    fn redacts(&mut self, open: &Open, names_end: usize, waiting_end: usize, closed: bool) -> bool {
+        waiting_end > open.waiting
+            && match open.tuple {
+                Some(Tuple::Secret) => true,
+                Some(Tuple::Name | Tuple::Value) => false,
+                None => {
+                    (open.object || open.pairs)
+                        && match self.named(open.names, names_end) {
+                            Named::Sensitively => true,
+                            Named::Not => !closed && open.printed,
+                            Named::Plainly => false,
+                        }
+                }
+            }
+    }
+
     /// Decides the values of a container that ends at `end`, `closed` by its closer or not.
     fn finish(&mut self, open: Open, end: usize, closed: bool) {
         self.open_of[kind(open.closer)] -= 1;
-        let redact = open.object
-            && self.waiting.len() > open.waiting
-            && match self.named(open.names, self.names.len()) {
-                Named::Sensitively => true,
-                Named::Not => !closed && open.printed,
-                Named::Plainly => false,
-            };
-        self.names.truncate(open.names);
-        if redact {
-            self.spans.extend(self.waiting.drain(open.waiting..));
+        if matches!(open.tuple, Some(Tuple::Name | Tuple::Value))
+            && let Some(list) = self.open.back_mut()
+            && !list.object
+        {
+            // Its member is the list's: left in the stacks, above the list's own.
+            list.pairs = true;
+            list.printed = true;
         } else {
-            self.waiting.truncate(open.waiting);
+            let redact = self.redacts(&open, self.names.len(), self.waiting.len(), closed);
+            self.names.truncate(open.names);
+            if redact {
+                self.spans.extend(self.waiting.drain(open.waiting..));
+            } else {
+                self.waiting.truncate(open.waiting);
+            }
         }
         if let Some(start) = open.value_of {
             if !self.open.is_empty() {
@@ -1149,13 +1302,94 @@ mod tests {
         assert_eq!(run(&text), text);
     }
 
+    /// Python's pairs as 2-tuples: a sensitive key's value, and a name and a value spread
+    /// over the tuples of one list.
+    #[test]
+    fn tuples() {
+        for (text, redacted) in [
+            (
+                "OrderedDict([('name', 'DB_PASSWORD'), ('value', 'hunter2')])",
+                "OrderedDict([('name', 'DB_PASSWORD'), ('value', [REDACTED])])",
+            ),
+            (
+                "env [('value', 'hunter2'), ('name', 'API_KEY')]",
+                "env [('value', [REDACTED]), ('name', 'API_KEY')]",
+            ),
+            ("[('password', 'hunter2')]", "[('password', [REDACTED])]"),
+            ("(('token', 'hunter2'),)", "(('token', [REDACTED]),)"),
+            (
+                "ImmutableMultiDict([('user', 'ann'), ('password', 'hunter2')])",
+                "ImmutableMultiDict([('user', 'ann'), ('password', [REDACTED])])",
+            ),
+            (
+                r#"[("api_key", "k-1"), ("x", "y")]"#,
+                r#"[("api_key", [REDACTED]), ("x", "y")]"#,
+            ),
+            ("(u'secret', u'hunter2')", "(u'secret', [REDACTED])"),
+            ("[('Token', None)]", "[('Token', [REDACTED])]"),
+            (
+                "[('name', 'DB_PASSWORD'), ('value', ('a', 'b'))]",
+                "[('name', 'DB_PASSWORD'), ('value', [REDACTED])]",
+            ),
+            (
+                "{'x': ('password', 'hunter2')}",
+                "{'x': ('password', [REDACTED])}",
+            ),
+            (
+                "[('name', 'DB_PASSWORD'),\n ('value', 'hunter2')]",
+                "[('name', 'DB_PASSWORD'),\n ('value', [REDACTED])]",
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+        for text in [
+            "[('name', 'PORT'), ('value', '80')]",
+            "[('user', 'ann'), ('x', 'password')]",
+            "('value', 'x') ('name', 'DB_PASSWORD')",
+            "('password', 'is', 'required')",
+        ] {
+            assert_eq!(run(text), text);
+        }
+    }
+
+    /// Members in parentheses after no name: a Swift tuple, a record printed without its
+    /// class.
+    #[test]
+    fn parentheses_after_no_name() {
+        for (text, redacted) in [
+            (
+                "(name=DB_PASSWORD, value=hunter2)",
+                "(name=DB_PASSWORD, value=[REDACTED])",
+            ),
+            (
+                r#"env: (name: "DB_PASSWORD", value: "hunter2")"#,
+                r#"env: (name: "DB_PASSWORD", value: [REDACTED])"#,
+            ),
+            (
+                "[(name=PORT, value=80), (name=API_KEY, value=k-1)]",
+                "[(name=PORT, value=80), (name=API_KEY, value=[REDACTED])]",
+            ),
+            (
+                "{'env': (name='DB_PASSWORD', value='hunter2')}",
+                "{'env': (name='DB_PASSWORD', value=[REDACTED])}",
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+        for text in [
+            "(name=PORT, value=80)",
+            "see (value: 3) and (name: password)",
+            "if (value == 1) { x }",
+        ] {
+            assert_eq!(run(text), text);
+        }
+    }
+
     #[test]
     fn limits_as_the_readme_states_them() {
         // (A Kubernetes env in YAML, `- name: DB_PASSWORD` then `value: …`, is the YAML rule's.)
         for text in [
             "{DB_PASSWORD hunter2}",
-            "OrderedDict([('name', 'DB_PASSWORD'), ('value', 'hunter2')])",
-            "(name=DB_PASSWORD, value=hunter2)",
             "{&#39;name&#39;: &#39;DB_PASSWORD&#39;, &#39;value&#39;: &#39;hunter2&#39;}",
             r#"{'event': "env {'name': 'DB_PASSWORD', 'value': 'hunter2'}"}"#,
         ] {

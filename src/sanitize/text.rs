@@ -2103,6 +2103,10 @@ mod tests {
             "{'value': 'x',\n",
             "{ name: 'pin',\n value: [\n",
             "{'value': {\n",
+            // 2-tuples and parentheses after no name, nested, never closed.
+            "[('password', 'x'), ",
+            "(('name', 'pin'), ('value', 'a'), ",
+            "(name=pin, value=a ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
@@ -2135,6 +2139,11 @@ mod tests {
             "{u'",
             "{\n",
             "{'name': 'PASSWORD',\n",
+            "('x', ",
+            "(name=",
+            "((((",
+            "('password', 'a', ",
+            "[('",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
