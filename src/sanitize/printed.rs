@@ -20,15 +20,17 @@
 //! text ended there, so a stray opener in prose pairs no members far apart; the containers inside
 //! it read on. A value is quoted (`u'…'`, `b'…'`, `'''…'''`, `\"…\"` escaped once too: to its
 //! quote, `\'` inside it, or the end of the line), a container (`{…}`, `[…]`, `(…)`, `Name(…)`, to
-//! its closer), or a word run: to a `,`, its object's closer, the end of the line, or a space
-//! before a Go field (`Name:`). Every value member of an object goes when a name member of it is a
-//! sensitive key, read once the object closes (so a value before its name goes too), and when it is
-//! dropped or the text ends before it closes (fail closed) unless a name member named it plainly or
-//! every member is written as JSON's (`"key":`: the JSON readers judge such a document, over lines
-//! too, see [`embedded`](super::embedded)). A value that is the replacement in double quotes is
-//! what the JSON rule left of one: it stays so. A tuple is one whose first item is a quoted key and
-//! whose second item ends it (a `,` after that but before its `)` makes it no pair); a name's or a
-//! value's tuple is a member of the list it is in, decided with the list as an object's are.
+//! its closer), or a word run: to the end of the line, a space before a Go field (`Name:`), a `,`
+//! before the next member, a closer or the end of the line (not Go's `Value:a,b`), or its object's
+//! closer with no letter, digit or `_` glued to it (not `value: a->b>`). Every value member of an
+//! object goes when a name member of it is a sensitive key, read once the object closes (so a value
+//! before its name goes too), and when it is dropped or the text ends before it closes (fail
+//! closed) unless a name member named it plainly or every member is written as JSON's (`"key":`:
+//! the JSON readers judge such a document, over lines too, see [`embedded`](super::embedded)). A
+//! value that is the replacement in double quotes is what the JSON rule left of one: it stays so. A
+//! tuple is one whose first item is a quoted key and whose second item ends it (a `,` after that
+//! but before its `)` makes it no pair); a name's or a value's tuple is a member of the list it is
+//! in, decided with the list as an object's are.
 //!
 //! Reading stays linear: each byte is walked once, a key is looked at up to [`LONGEST_KEY`] bytes
 //! from where a member may start (or a tuple's, past a `(`), and a closer pops the containers
@@ -786,17 +788,33 @@ impl Reader<'_, '_> {
         Some(at + 1)
     }
 
-    /// The end of a value of words starting at `at`, at a `,`, its object's closer, the end of
-    /// the line or a space before a Go field; and where its words end, before the blanks.
+    /// The end of a value of words starting at `at`: the end of the line, a space before a Go
+    /// field, a `,` before the next member, a closer or the end of the line (Go's `%v` writes a
+    /// value's own `,` as it is: `Value:a,b`), or its object's closer with no more of the value
+    /// glued to it (`value: a->b>`); and where its words end, before the blanks.
     fn word_run(&self, at: usize) -> (usize, usize) {
         let bytes = self.text.as_bytes();
         let closer = self.open.back().map_or(b'}', |o| o.closer);
         let mut i = at;
-        while let Some(&b) = bytes.get(i)
-            && !matches!(b, b',' | b'\n' | b'\r')
-            && b != closer
-        {
-            if matches!(b, b' ' | b'\t') && go_field_at(bytes, i + 1) {
+        while let Some(&b) = bytes.get(i) {
+            let ends = match b {
+                b'\n' | b'\r' => true,
+                b' ' | b'\t' => go_field_at(bytes, i + 1),
+                b',' => {
+                    let next = i + 1 + blanks(&bytes[i + 1..]);
+                    match bytes.get(next) {
+                        None | Some(b'\n' | b'\r' | b'}' | b']' | b')' | b'>') => true,
+                        Some(_) => member_at(self.text, next).is_some(),
+                    }
+                }
+                _ => {
+                    b == closer
+                        && !bytes
+                            .get(i + 1)
+                            .is_some_and(|&g| g.is_ascii_alphanumeric() || g == b'_')
+                }
+            };
+            if ends {
                 break;
             }
             i += 1;
@@ -1385,6 +1403,44 @@ mod tests {
         }
     }
 
+    /// A `,` ends a value of words only before the next member, a closer or the end of the
+    /// line; a closer only where no more of the value is glued to it.
+    #[test]
+    fn values_holding_commas_and_closers() {
+        for (text, redacted) in [
+            (
+                "{Name:DB_PASSWORD Value:a,b}",
+                "{Name:DB_PASSWORD Value:[REDACTED]}",
+            ),
+            (
+                "{Name:DB_PASSWORD Value:a,b ValueFrom:<nil>}",
+                "{Name:DB_PASSWORD Value:[REDACTED] ValueFrom:<nil>}",
+            ),
+            (
+                "EnvVar(name=DB_PASSWORD, value=hunter2,more, valueFrom=null)",
+                "EnvVar(name=DB_PASSWORD, value=[REDACTED], valueFrom=null)",
+            ),
+            (
+                "{name=DB_PASSWORD, value=a, b}",
+                "{name=DB_PASSWORD, value=[REDACTED]}",
+            ),
+            (
+                "{name=DB_PASSWORD, value=a,\n 'x': 1}",
+                "{name=DB_PASSWORD, value=[REDACTED],\n 'x': 1}",
+            ),
+            (
+                r#"#<A name: "DB_PASSWORD", value: a->b>"#,
+                r#"#<A name: "DB_PASSWORD", value: [REDACTED]>"#,
+            ),
+            (
+                "{Name:DB_PASSWORD Value:a}b}",
+                "{Name:DB_PASSWORD Value:[REDACTED]}",
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+    }
+
     #[test]
     fn limits_as_the_readme_states_them() {
         // (A Kubernetes env in YAML, `- name: DB_PASSWORD` then `value: …`, is the YAML rule's.)
@@ -1395,13 +1451,10 @@ mod tests {
         ] {
             assert_eq!(run(text), text);
         }
+        // A value of words holding `, ` and then a member's key keeps it and what follows.
         assert_eq!(
-            run("{Name:DB_PASSWORD Value:a,b}"),
-            "{Name:DB_PASSWORD Value:[REDACTED],b}"
-        );
-        assert_eq!(
-            run(r#"#<A name: "DB_PASSWORD", value: a->b>"#),
-            r#"#<A name: "DB_PASSWORD", value: [REDACTED]>b>"#
+            run("{name=DB_PASSWORD, value=a, b=c}"),
+            "{name=DB_PASSWORD, value=[REDACTED], b=c}"
         );
     }
 

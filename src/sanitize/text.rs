@@ -2107,6 +2107,8 @@ mod tests {
             "[('password', 'x'), ",
             "(('name', 'pin'), ('value', 'a'), ",
             "(name=pin, value=a ",
+            // Values of words holding commas.
+            "{ name: pin, value: a, b,,c, ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
