@@ -28,9 +28,11 @@
 //! closed) unless a name member named it plainly or every member is written as JSON's (`"key":`:
 //! the JSON readers judge such a document, over lines too, see [`embedded`](super::embedded)). A
 //! value that is the replacement in double quotes is what the JSON rule left of one: it stays so. A
-//! tuple is one whose first item is a quoted key and whose second item ends it (a `,` after that
-//! but before its `)` makes it no pair); a name's or a value's tuple is a member of the list it is
-//! in, decided with the list as an object's are.
+//! text whose value key is followed by a quote written as an HTML reference (`&#39;value&#39;:`,
+//! `&quot;Value&quot;:`) is read a second time with its references decoded, the spans found there
+//! mapped back. A tuple is one whose first item is a quoted key and whose second item ends it (a
+//! `,` after that but before its `)` makes it no pair); a name's or a value's tuple is a member of
+//! the list it is in, decided with the list as an object's are.
 //!
 //! Reading stays linear: each byte is walked once, a key is looked at up to [`LONGEST_KEY`] bytes
 //! from where a member may start (or a tuple's, past a `(`), and a closer pops the containers
@@ -42,6 +44,7 @@ use std::collections::VecDeque;
 
 use super::json::{Named, Role, role_of};
 use super::keys::KeyRules;
+use super::markup::Decoded;
 
 /// The longest member key looked at: the longest name or value member is 14 bytes, and any
 /// other member's key is read only so that its value is walked as one.
@@ -128,12 +131,38 @@ pub(super) fn named_values(
     replacement: &str,
 ) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
-    if (memchr::memchr3(b'{', b'(', b'[', bytes).is_none()
-        && memchr::memmem::find(bytes, b"#<").is_none())
-        || !(may_hold_a_value(text, replacement) || may_hold_a_tuple(bytes))
+    if memchr::memchr3(b'{', b'(', b'[', bytes).is_none()
+        && memchr::memmem::find(bytes, b"#<").is_none()
     {
         return Vec::new();
     }
+    let mut spans = if may_hold_a_value(text, replacement) || may_hold_a_tuple(bytes) {
+        read(text, keys, keybuf, replacement)
+    } else {
+        Vec::new()
+    };
+    // Quotes written as HTML references (`{&#39;name&#39;: …, &#39;value&#39;: …}`, a dict
+    // printed into a page): read again with its references decoded, when a value key is
+    // followed by one.
+    if memchr::memmem::find(bytes, b"alue&").is_some()
+        && let Some(decoded) = Decoded::references(text, |c, _| matches!(c, '"' | '\''))
+    {
+        spans.extend(
+            read(&decoded.text, keys, keybuf, replacement)
+                .into_iter()
+                .map(|(start, end)| (decoded.original(start), decoded.original(end))),
+        );
+    }
+    spans
+}
+
+/// [`named_values`] of a text that may hold some.
+fn read(
+    text: &str,
+    keys: &KeyRules,
+    keybuf: &mut String,
+    replacement: &str,
+) -> Vec<(usize, usize)> {
     let mut reader = Reader {
         text,
         keys,
@@ -1441,12 +1470,42 @@ mod tests {
         }
     }
 
+    /// Quotes written as HTML references, in text and in a page.
+    #[test]
+    fn quotes_written_as_references() {
+        for (text, redacted) in [
+            (
+                "{&#39;name&#39;: &#39;DB_PASSWORD&#39;, &#39;value&#39;: &#39;hunter2&#39;}",
+                "{&#39;name&#39;: &#39;DB_PASSWORD&#39;, &#39;value&#39;: [REDACTED]}",
+            ),
+            (
+                "{&quot;name&quot;: &quot;DB_PASSWORD&quot;, &quot;value&quot;: &quot;hunter2&quot;}",
+                "{&quot;name&quot;: &quot;DB_PASSWORD&quot;, &quot;value&quot;: [REDACTED]}",
+            ),
+            (
+                "{&#x27;Value&#x27;: &#x27;hunter2&#x27;, &#x27;Name&#x27;: &#x27;token&#x27;}",
+                "{&#x27;Value&#x27;: [REDACTED], &#x27;Name&#x27;: &#x27;token&#x27;}",
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+        let redactor = Redactor::default();
+        let page = "<pre>{&#39;name&#39;: &#39;DB_PASSWORD&#39;, &#39;value&#39;: &#39;hunter2&#39;}</pre>";
+        assert_eq!(
+            redactor
+                .redact_body(&BodyInput::new(Some("text/html"), page.as_bytes()))
+                .as_deref(),
+            Some("<pre>{&#39;name&#39;: &#39;DB_PASSWORD&#39;, &#39;value&#39;: [REDACTED]}</pre>")
+        );
+        let text = "{&#39;name&#39;: &#39;PORT&#39;, &#39;value&#39;: &#39;80&#39;}";
+        assert_eq!(run(text), text);
+    }
+
     #[test]
     fn limits_as_the_readme_states_them() {
         // (A Kubernetes env in YAML, `- name: DB_PASSWORD` then `value: …`, is the YAML rule's.)
         for text in [
             "{DB_PASSWORD hunter2}",
-            "{&#39;name&#39;: &#39;DB_PASSWORD&#39;, &#39;value&#39;: &#39;hunter2&#39;}",
             r#"{'event': "env {'name': 'DB_PASSWORD', 'value': 'hunter2'}"}"#,
         ] {
             assert_eq!(run(text), text);

@@ -2109,6 +2109,8 @@ mod tests {
             "(name=pin, value=a ",
             // Values of words holding commas.
             "{ name: pin, value: a, b,,c, ",
+            // Quotes written as references, read again decoded.
+            "{&#39;value&#39;: &#39;a ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
@@ -2146,6 +2148,7 @@ mod tests {
             "((((",
             "('password', 'a', ",
             "[('",
+            "{value&amp; ",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
