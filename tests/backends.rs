@@ -48,6 +48,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     escaped_and_unicode_spelled_secrets_are_redacted,
     escaped_dashes_in_json_and_glued_mysql_clients_are_redacted,
     secrets_the_readme_listed_as_limits_are_redacted,
+    objects_printed_over_lines_as_tuples_or_with_references_are_redacted,
     yaml_bodies_lose_whole_values,
     own_request_id_header_keeps_a_gateways_id_among_the_headers,
     outer_layer_enriches_through_response_extensions,
@@ -1171,6 +1172,47 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
         Some(
             r#"{"cmd":["mysql","-uroot","-p[REDACTED]","db"],"containers":[{"command":["mysqldump"],"args":["-p","[REDACTED]","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}],"win":["MySQL.exe","-p","[REDACTED]"],"app":["app","\u2013\u2013password","[REDACTED]"]}"#
         )
+    );
+    for row in &rows {
+        let stored = format!("{row:?}");
+        assert!(!stored.contains("SECRET"), "{stored}");
+    }
+}
+
+/// Objects printed as no JSON that the README listed as limits, posted as text and as a page and
+/// read back from the row: a dict pretty-printed over lines, a record reformatted over lines,
+/// Python's pairs as 2-tuples, members in parentheses after no name, a Go value holding a `,`,
+/// quotes written as HTML references. The names and a plainly named value stay.
+async fn objects_printed_over_lines_as_tuples_or_with_references_are_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let text = "env {'name': 'DB_PASSWORD',\n 'value': 'SECRET1'}\n\
+        EnvVar(\n  name=API_KEY,\n  value=SECRET2\n)\n\
+        OrderedDict([('name', 'DB_PASSWORD'), ('value', 'SECRET3')]) [('password', 'SECRET4')]\n\
+        (name=DB_PASSWORD, value=SECRET5) {Name:DB_PASSWORD Value:SECRET6,x}\n\
+        {'name': 'PORT',\n 'value': '80'}";
+    let page =
+        "<pre>{&#39;name&#39;: &#39;DB_PASSWORD&#39;, &#39;value&#39;: &#39;SECRET7&#39;}</pre>";
+    let rows = posted_rows(
+        &db,
+        [
+            ("/upload", "text/plain", text.to_owned()),
+            ("/upload", "text/html", page.to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        rows[0].request_body.as_deref(),
+        Some(
+            "env {'name': 'DB_PASSWORD',\n 'value': [REDACTED]}\n\
+             EnvVar(\n  name=API_KEY,\n  value=[REDACTED]\n)\n\
+             OrderedDict([('name', 'DB_PASSWORD'), ('value', [REDACTED])]) [('password', [REDACTED])]\n\
+             (name=DB_PASSWORD, value=[REDACTED]) {Name:DB_PASSWORD Value:[REDACTED]}\n\
+             {'name': 'PORT',\n 'value': '80'}"
+        )
+    );
+    assert_eq!(
+        rows[1].request_body.as_deref(),
+        Some("<pre>{&#39;name&#39;: &#39;DB_PASSWORD&#39;, &#39;value&#39;: [REDACTED]}</pre>")
     );
     for row in &rows {
         let stored = format!("{row:?}");
