@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use super::embedded::{document_at, redact_documents};
+use super::keys::KeyRules;
 use super::redactor::Rules;
 use super::text::{redact_text_body, trim_cut_tail};
 
@@ -79,7 +80,7 @@ fn redact_value(rules: &Rules, decoded: &str, cut: bool) -> Option<String> {
         // A document redacted at the level before reads the same again.
         let documents = redact_documents(rules, &text, cut, 0).filter(|json| *json != *text);
         let read = documents.as_deref().unwrap_or(&text);
-        let redacted = if holds_pairs(read) {
+        let redacted = if holds_pairs(read, &rules.keys) {
             let mut redacted = String::new();
             redact_text_body(
                 read,
@@ -112,14 +113,15 @@ fn redact_value(rules: &Rules, decoded: &str, cut: bool) -> Option<String> {
 
 /// Whether a decoded value may hold what the text rules read and the value patterns do not:
 /// pairs (`key=value`, `key: value`), a JSON document's members, a command line's options (`--password hunter2`,
-/// MySQL's `-phunter2`) or an SQL user statement's password.
-fn holds_pairs(text: &str) -> bool {
+/// MySQL's `-phunter2`) or an SQL statement's password (a user's, a sensitive column's).
+fn holds_pairs(text: &str, keys: &KeyRules) -> bool {
     text.contains('=')
         || text.contains(':')
         || super::text::may_hold_long_option(text)
         || document_at(text.as_bytes(), 0).is_some()
         || super::mysql::may_hold_password(text)
-        || text.bytes().any(|b| matches!(b, b'\'' | b'"')) && super::sql::holds_password(text)
+        || text.bytes().any(super::sql::may_open_a_password)
+            && super::sql::holds_password(text, keys, &mut String::new())
 }
 
 /// `text` without a `%` or `%X` at its end, what a cut leaves of an escape.

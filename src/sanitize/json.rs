@@ -57,8 +57,9 @@ static STRING_SPECIAL: [bool; 256] = {
 /// Bytes that may make a string free text with pairs or elements of its own (`key=value`,
 /// `key: value`, JSON quoted as a string, `<password>…`, `&lt;password&gt;…`); noted by the
 /// same scan, as [`PAIR`]; a `-` as [`DASH`], for a command line's `--password hunter2`, and
-/// so the first byte of a Unicode dash's UTF-8 (`—password hunter2`); a `'` as [`QUOTE`], for
-/// an SQL user statement's password.
+/// so the first byte of a Unicode dash's UTF-8 (`—password hunter2`); a `'`, a `$` and a `(`
+/// as [`QUOTE`], for an SQL statement's password (`'…'`, `$$…$$`, a column list), and the
+/// letters its keywords are told by as [`SQL_KEYWORD`].
 static PAIR_MARK: [u8; 256] = {
     let mut table = [0; 256];
     table[b'=' as usize] = PAIR;
@@ -68,8 +69,18 @@ static PAIR_MARK: [u8; 256] = {
     table[b'-' as usize] = DASH;
     table[0xE2] = DASH;
     table[b'\'' as usize] = QUOTE;
+    table[b'$' as usize] = QUOTE;
+    table[b'(' as usize] = QUOTE;
+    let mut i = 0;
+    while i < SQL_KEYWORD_LETTERS.len() {
+        table[SQL_KEYWORD_LETTERS[i] as usize] = SQL_KEYWORD;
+        i += 1;
+    }
     table
 };
+
+/// The letters [`super::sql::may_hold_password`] tells its keywords by, in both cases.
+const SQL_KEYWORD_LETTERS: &[u8] = b"wWfFvV";
 
 /// A [`PAIR_MARK`]: the string may hold a pair.
 const PAIR: u8 = 1;
@@ -79,9 +90,14 @@ const DASH: u8 = 2;
 /// Unicode dash a long option may start with written as an escape (`\u2014`, as .NET's
 /// encoder writes one), so whether it holds a long option is told from its decoded text.
 const ESCAPED_DASH: u8 = 4;
-/// A [`PAIR_MARK`]: the string holds a `'`, and may hold an SQL user statement's password
-/// (`CREATE USER u IDENTIFIED BY '…'`).
+/// A [`PAIR_MARK`]: the string holds a `'`, a `$` or a `(`, also written as an escape, or an
+/// escaped `"`, and may hold an SQL statement's password (`CREATE USER u IDENTIFIED BY '…'`,
+/// `PASSWORD \"…\"`, `PASSWORD $$…$$`, `INSERT INTO t (password) VALUES (…)`).
 const QUOTE: u8 = 8;
+
+/// A [`PAIR_MARK`]: the string holds a letter of [`SQL_KEYWORD_LETTERS`], and may name a
+/// keyword an SQL statement's password comes after; with [`QUOTE`], it may hold one.
+const SQL_KEYWORD: u8 = 16;
 
 /// Redacts a JSON body into `out`.
 ///
@@ -890,7 +906,12 @@ impl<'a, 'r> Parser<'a, 'r> {
                     escaped = true;
                     match bytes.get(i + 1) {
                         None => return Err(Stop::Eof),
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                        Some(b'"') => {
+                            // A string quoted inside the string, as MySQL reads `"…"`.
+                            marked |= QUOTE;
+                            i += 2;
+                        }
+                        Some(b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
                         Some(b'u') => {
                             // `=`, `:`, `<` or `&` written as an escape (Go writes `<` and
                             // `&` so).
@@ -900,6 +921,13 @@ impl<'a, 'r> Parser<'a, 'r> {
                                         && matches!(hex[3] | 0x20, b'a' | b'c' | b'd')
                             }) {
                                 marked |= PAIR;
+                            }
+                            // A quote, `$` or `(` written as an escape (.NET's encoder
+                            // writes `'` as `\u0027`).
+                            if bytes.get(i + 2..i + 6).is_some_and(|hex| {
+                                hex[..3] == *b"002" && matches!(hex[3], b'2' | b'4' | b'7' | b'8')
+                            }) {
+                                marked |= QUOTE;
                             }
                             // `-` written as an escape, as an encoder that escapes it
                             // writes a command line, or a Unicode dash (`\u2013`).
@@ -1103,6 +1131,24 @@ impl<'a, 'r> Parser<'a, 'r> {
         redacted
     }
 
+    /// Whether a string whose contents are written `raw` holds an SQL statement's password,
+    /// told from its decoded contents when it has escapes: its quotes may be escaped (`\"`,
+    /// `\u0027`), and a line comment ends at a line break written `\n`.
+    #[inline(never)]
+    fn holds_sql_password(&mut self, raw: &str, escaped: bool) -> bool {
+        if !super::sql::may_hold_password(raw.as_bytes()) {
+            return false;
+        }
+        if !escaped {
+            return super::sql::holds_password(raw, &self.rules.keys, &mut self.keybuf);
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        decode_escapes(raw, &mut scratch);
+        let holds = super::sql::holds_password(&scratch, &self.rules.keys, &mut self.keybuf);
+        self.scratch = scratch;
+        holds
+    }
+
     /// Reads a string value; `is_name` when it names its object's value member.
     fn string_value(&mut self, is_name: bool) -> Result<(), Stop> {
         let quote = self.pos;
@@ -1120,7 +1166,8 @@ impl<'a, 'r> Parser<'a, 'r> {
                 // once the string is decoded.
                 let pairs = marks & PAIR != 0
                     || marks & DASH != 0 && is_command_line(raw)
-                    || marks & QUOTE != 0 && super::sql::holds_password(raw);
+                    || marks & (QUOTE | SQL_KEYWORD) == QUOTE | SQL_KEYWORD
+                        && self.holds_sql_password(raw, escaped);
                 let escaped_dash = marks & ESCAPED_DASH != 0;
                 if is_name {
                     let sensitive = if escaped {

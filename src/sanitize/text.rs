@@ -235,7 +235,7 @@ fn redact_pairs<'a>(
     if !passwords.is_empty() {
         spans = merged(spans, passwords);
     }
-    let passwords = super::sql::password_values(&text);
+    let passwords = super::sql::password_values(&text, keys, keybuf);
     if !passwords.is_empty() {
         spans = merged(spans, passwords);
     }
@@ -572,7 +572,7 @@ fn after_a_word_break(bytes: &[u8], at: usize) -> bool {
 }
 
 /// Two lists of spans (each in order, apart) as one: spans that overlap or touch become one.
-fn merged(
+pub(super) fn merged(
     mut spans: Vec<(usize, usize)>,
     more: impl IntoIterator<Item = (usize, usize)>,
 ) -> Vec<(usize, usize)> {
