@@ -921,7 +921,11 @@ async fn json_lines_and_sql_bodies_are_redacted(t: Arc<TestDb>) {
     );
     let seq =
         "\x1e{\"api_key\":\"SECRET4\"}\n\x1e{\n  \"name\": \"pin\",\n  \"value\": \"SECRET6\"\n}\n";
-    let sql = "CREATE USER app IDENTIFIED BY 'SECRET5';\nGRANT SELECT ON shop.* TO app;\n";
+    let sql = concat!(
+        "CREATE USER app IDENTIFIED BY 'SECRET5';\nGRANT SELECT ON shop.* TO app;\n",
+        "ALTER ROLE app PASSWORD -- rotated\n $pw$SECRET7$pw$;\n",
+        "INSERT INTO users (name, password) VALUES ('ann', 'SECRET8'), ('bob', 'SECRET9');\n",
+    );
     let rows = sent_rows(
         &db,
         [
@@ -960,7 +964,11 @@ async fn json_lines_and_sql_bodies_are_redacted(t: Arc<TestDb>) {
     );
     assert_eq!(
         rows[2].request_body.as_deref(),
-        Some("CREATE USER app IDENTIFIED BY [REDACTED];\nGRANT SELECT ON shop.* TO app;\n")
+        Some(concat!(
+            "CREATE USER app IDENTIFIED BY [REDACTED];\nGRANT SELECT ON shop.* TO app;\n",
+            "ALTER ROLE app PASSWORD -- rotated\n [REDACTED];\n",
+            "INSERT INTO users (name, password) VALUES ('ann', [REDACTED]), ('bob', [REDACTED]);\n",
+        ))
     );
     for row in &rows {
         let stored = format!("{row:?}");
