@@ -18,7 +18,7 @@
 //! a column whose name is a sensitive key goes, in every row, unless it is a placeholder,
 //! `NULL` or `DEFAULT`.
 
-use memchr::{memchr, memchr2, memchr3_iter, memmem, memrchr2};
+use memchr::{memchr, memchr2, memchr2_iter, memchr3_iter, memmem, memrchr2};
 
 use super::keys::KeyRules;
 
@@ -50,17 +50,44 @@ pub(super) fn holds_password(text: &str, keys: &KeyRules, keybuf: &mut String) -
 /// `VALUE`, `VALUES`, each told by a letter few words hold (which JSON's scan notes, see
 /// `json::SQL_KEYWORD_LETTERS`).
 pub(super) fn may_hold_password(text: &[u8]) -> bool {
-    let word_at = |word: &[u8], at: usize| {
-        text.get(at..at + word.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(word))
-    };
-    let is_keyword = |i: usize| match text[i] | 0x20 {
-        b'w' => i >= 4 && word_at(b"password", i - 4),
-        b'f' => i >= 6 && word_at(b"identified", i - 6),
-        _ => word_at(b"value", i),
-    };
-    memchr3_iter(b'w', b'f', b'v', text).any(is_keyword)
-        || memchr3_iter(b'W', b'F', b'V', text).any(is_keyword)
+    names_user_keyword(text) || names_word(text, b"value", 0)
+}
+
+/// Whether `text` names `PASSWORD` or `IDENTIFIED`, in any case: a statement with neither
+/// gives no password after a line comment or an `=`.
+fn names_user_keyword(text: &[u8]) -> bool {
+    names_word(text, b"password", 4) || names_word(text, b"identified", 6)
+}
+
+/// Whether `text` holds a `SET PASSWORD`, in any case.
+fn names_set_password(text: &[u8]) -> bool {
+    memchr2_iter(b'w', b'W', text).any(|i| {
+        i >= 4
+            && text
+                .get(i - 4..i + 4)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"password"))
+            && word_before(text, i - 4, 3, false)
+                .is_some_and(|(_, w)| w.eq_ignore_ascii_case(b"set"))
+    })
+}
+
+/// Whether `text` may give a password after a line comment: it names `PASSWORD` or
+/// `IDENTIFIED`, and holds a `--` or a `#` that is no HTML reference's (`&#8212;`).
+fn may_hold_line_comment(text: &[u8]) -> bool {
+    (memmem::find(text, b"--").is_some()
+        || memchr::memchr_iter(b'#', text).any(|i| i == 0 || text[i - 1] != b'&'))
+        && names_user_keyword(text)
+}
+
+/// Whether `text` holds `word` in any case, looked for by its letter at `letter`.
+fn names_word(text: &[u8], word: &[u8], letter: usize) -> bool {
+    let b = word[letter];
+    memchr2_iter(b, b.to_ascii_uppercase(), text).any(|i| {
+        i >= letter
+            && text
+                .get(i - letter..i - letter + word.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+    })
 }
 
 /// Whether `b` may start a string [`holds_password`] finds a password in, or a column list: a
@@ -78,7 +105,10 @@ pub(super) fn may_open_a_password(b: u8) -> bool {
 fn quoted_passwords(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut statement = Statement::default();
-    // Whether the text holds a `--` or a `#` at all, told once it matters.
+    // Whether the text holds a `SET PASSWORD`, whether it names `PASSWORD` or `IDENTIFIED` and
+    // holds a `--` or a `#` (not an HTML reference's `&#`), each told once it matters: without
+    // them the looks for an `=`'s password and past line comments are spared.
+    let mut sets_password = None;
     let mut line_comments = None;
     // Where the last password found ends: the quotes before it are inside it.
     let mut from = 0;
@@ -104,12 +134,18 @@ fn quoted_passwords(bytes: &[u8]) -> Vec<(usize, usize)> {
         };
         // A line comment read as one only where the words before the string name no keyword
         // without: a `#` or `--` that is no comment (`u#1`, `a--b`) hides none then.
-        let Some((keyword, context)) = keyword_before(bytes, quote, false).or_else(|| {
-            let lines = *line_comments.get_or_insert_with(|| {
-                memchr(b'#', bytes).is_some() || memmem::find(bytes, b"--").is_some()
-            });
-            lines.then(|| keyword_before(bytes, quote, true)).flatten()
-        }) else {
+        let found = match keyword_before(bytes, quote, false) {
+            Some((_, Context::SetPassword))
+                if !*sets_password.get_or_insert_with(|| names_set_password(bytes)) =>
+            {
+                None
+            }
+            None if *line_comments.get_or_insert_with(|| may_hold_line_comment(bytes)) => {
+                keyword_before(bytes, quote, true)
+            }
+            found => found,
+        };
+        let Some((keyword, context)) = found else {
             continue;
         };
         let is_password = match context {
