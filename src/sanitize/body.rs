@@ -1676,9 +1676,11 @@ mod redact_body_tests {
                 "{\n\"name\":\"pin\",\n\"value\":\"hunter3\",\nbroken\n}\n{\"token\":\"hunter4\"}\n",
                 "{\"name\":\"pin\",\"value\":\"[REDACTED]\",\nbroken\n}\n{\"token\":\"[REDACTED]\"}\n",
             ),
+            // One that stops at a later line's start ends on the line before: that line is a
+            // record of its own.
             (
                 "{\n{\"password\":\"hunter5\"}\n{\"n\":1}\n[\n",
-                "{\n{\"password\":[REDACTED]}\n{\"n\":1}\n[\n",
+                "{\n{\"password\":\"[REDACTED]\"}\n{\"n\":1}\n[\n",
             ),
             ("{\"a\":\n1} x\n{\"b\":\n2}\n", "{\"a\":1} x\n{\"b\":2}\n"),
         ];

@@ -16,6 +16,9 @@ use super::redactor::Rules;
 use super::text::trim_cut_tail;
 use super::values::ValueRules;
 
+/// RFC 7464's record separator, which a JSON text sequence's record may hold raw in a string.
+pub(super) const RECORD_SEPARATOR: u8 = 0x1E;
+
 /// Why the tokenizer stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
@@ -138,8 +141,34 @@ pub(super) fn redact_json_document(
     is_prefix: bool,
     out: &mut String,
 ) -> bool {
+    redact_document(rules, text, is_prefix, false, out)
+}
+
+/// Redacts `text` as [`redact_json_document`] does, a raw line break or record separator
+/// (0x1E) inside a string read as part of it and kept as it came: a record of JSON Lines
+/// whose string holds one, as a client that does not escape them sends it.
+pub(super) fn redact_json_record(
+    rules: &Rules,
+    text: &str,
+    is_prefix: bool,
+    out: &mut String,
+) -> bool {
+    redact_document(rules, text, is_prefix, true, out)
+}
+
+/// [`redact_json_document`], with raw breaks inside strings read as their text when
+/// `raw_breaks`.
+fn redact_document(
+    rules: &Rules,
+    text: &str,
+    is_prefix: bool,
+    raw_breaks: bool,
+    out: &mut String,
+) -> bool {
     let start = out.len();
-    let whole = match tokenize(rules, text, is_prefix, 0, out).0 {
+    let mut parser = Parser::new(rules, text, is_prefix, 0, out);
+    parser.raw_breaks = raw_breaks;
+    let whole = match parser.run() {
         Stop::Done => true,
         Stop::Eof => is_prefix,
         Stop::Invalid(_) => false,
@@ -185,6 +214,9 @@ pub(super) struct InText {
     /// Where the last string read in a document that stopped being JSON starts, after its
     /// quote: a document may start in it, its `{"` taken for text (`{"unclosed {"name":…}`).
     pub(super) last_string: Option<usize>,
+    /// Where a document that stopped being JSON did so at a raw line break or record
+    /// separator (0x1E) inside a string: JSON Lines whose record a client did not escape.
+    pub(super) raw_break: Option<usize>,
 }
 
 /// How reading a document inside text stopped.
@@ -208,10 +240,43 @@ pub(super) fn read_in_text(
     is_prefix: bool,
     quoted: u8,
 ) -> InText {
+    read_document_in_text(rules, text, at, is_prefix, quoted, false)
+}
+
+/// Reads the JSON record that starts at `at` in `text` as [`read_in_text`] does, a raw line
+/// break or record separator inside a string read as part of it (see
+/// [`redact_json_record`]).
+pub(super) fn read_record_in_text(rules: &Rules, text: &str, at: usize, is_prefix: bool) -> InText {
+    read_document_in_text(rules, text, at, is_prefix, 0, true)
+}
+
+/// [`read_in_text`], with raw breaks inside strings read as their text when `raw_breaks`.
+fn read_document_in_text(
+    rules: &Rules,
+    text: &str,
+    at: usize,
+    is_prefix: bool,
+    quoted: u8,
+    raw_breaks: bool,
+) -> InText {
     let mut out = String::new();
     let mut parser = Parser::new(rules, &text[at..], is_prefix, quoted, &mut out);
     parser.in_text = Some(Containers::default());
+    parser.raw_breaks = raw_breaks;
     let stop = parser.run();
+    // A string being read (its quote is where the reading stands) stopped at a raw break.
+    let raw_break = match stop {
+        Stop::Invalid(i)
+            if parser.last_string == Some(parser.pos)
+                && matches!(
+                    text.as_bytes().get(at + i),
+                    Some(b'\n' | b'\r' | &RECORD_SEPARATOR)
+                ) =>
+        {
+            Some(at + i)
+        }
+        _ => None,
+    };
     let (paired, surely_paired) = (parser.paired, parser.surely_paired);
     let last_string = parser.last_string.map(|quote| at + quote + 1);
     let inside = parser.in_text.take().map(|c| c.whole).unwrap_or_default();
@@ -235,6 +300,7 @@ pub(super) fn read_in_text(
     };
     InText {
         last_string: last_string.filter(|_| read == ReadInText::NotJson),
+        raw_break,
         read,
         end,
         redacted: match read {
@@ -469,6 +535,9 @@ struct Parser<'a, 'r> {
     client_in: Option<usize>,
     /// Where the last string (key or value) read starts.
     last_string: Option<usize>,
+    /// A raw line break or record separator inside a string is part of it (see
+    /// [`redact_json_record`]).
+    raw_breaks: bool,
 }
 
 impl<'a, 'r> Parser<'a, 'r> {
@@ -502,6 +571,7 @@ impl<'a, 'r> Parser<'a, 'r> {
             argv: None,
             client_in: None,
             last_string: None,
+            raw_breaks: false,
         }
     }
 
@@ -950,6 +1020,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                         Some(_) => return Err(Stop::Invalid(i + 1)),
                     }
                 }
+                Some(b'\n' | b'\r' | &RECORD_SEPARATOR) if self.raw_breaks => i += 1,
                 Some(_) => return Err(Stop::Invalid(i)),
             }
         }

@@ -8,22 +8,29 @@
 //! to the document's end, so that its pairs of a name and a value on different lines are read
 //! as JSON; one that stops being JSON (or has text after its end on its last line) is JSON up
 //! to where it stops, a cut document, and text from there to that line's end, as the text
-//! rules do not pair a name with a value on the next line. The last record of a body cut by the
-//! capture cap is read as a cut JSON body is.
+//! rules do not pair a name with a value on the next line; one that stops at a later line's
+//! start ends on the line before, that line a record of its own. A raw line break or record
+//! separator inside a string (no JSON, as an encoder escapes both, but clients send it) is
+//! read as part of the string, kept as it came, so that the value's part after it and the
+//! members after it are read as JSON; unless the document read so stops being JSON and a
+//! record starts after the break, as when a string never closes. The last record of a body
+//! cut by the capture cap is read as a cut JSON body is.
 //!
 //! Reading stays linear in the body's length: a line is read as a document alone once, and a
 //! document that runs over lines is read on at most twice (to find its end, then to redact
 //! it, as JSON up to where it stops being JSON) from where the reading before it stopped, and
-//! the rest of the line where it stops once as text.
+//! the rest of the line where it stops once as text. One that stops at a raw break in a
+//! string is read across breaks once more; a reading across breaks that is not used is not
+//! read across again up to where it stopped, so that each byte is read so at most twice.
 
 use std::fmt::Write as _;
 
-use super::json::{InText, ReadInText, read_in_text, redact_json_document};
+use super::json::{
+    InText, RECORD_SEPARATOR, ReadInText, read_in_text, read_record_in_text, redact_json_document,
+    redact_json_record,
+};
 use super::redactor::Rules;
 use super::text::redact_text;
-
-/// RFC 7464's record separator, which starts each record of a JSON text sequence.
-const RECORD_SEPARATOR: u8 = 0x1E;
 
 /// One line of a body: its record, and what ends it.
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +100,9 @@ pub(super) fn redact_json_lines(rules: &Rules, input: &[u8], cut: Option<&str>, 
 /// Redacts the records of `text`, cut at its end when `is_prefix`.
 fn redact_records(rules: &Rules, text: &str, is_prefix: bool, out: &mut String) {
     let mut start = 0;
+    // Where the last reading across raw breaks that was not used stopped; see
+    // [`redact_run_on`].
+    let mut read_across = 0;
     loop {
         let line = Line::at(text, start);
         let record = &text[line.start..line.end];
@@ -102,7 +112,8 @@ fn redact_records(rules: &Rules, text: &str, is_prefix: bool, out: &mut String) 
             line.push_end(text, out);
         } else if line.next.is_some() && matches!(record.as_bytes()[opens], b'{' | b'[') {
             // Always past `line`: a last empty line it leaves is read as blank.
-            start = redact_run_on(rules, text, line, line.start + opens, is_prefix, out);
+            let at = line.start + opens;
+            start = redact_run_on(rules, text, line, at, is_prefix, &mut read_across, out);
             continue;
         } else {
             redact_text(rules, record, cut_here, false, out);
@@ -122,15 +133,42 @@ fn redact_records(rules: &Rules, text: &str, is_prefix: bool, out: &mut String) 
 /// A document that closes at the end of a line is one record. Otherwise the document is JSON
 /// up to where it stops being JSON (a cut one when it does not close), so that a name and its
 /// value on different lines are paired, and text from there to that line's end.
+///
+/// A document that stops at a raw line break or record separator inside a string (no JSON,
+/// but clients send it) is read again with the break as part of the string, so that the
+/// part of a value after it, and the members after it, are read as JSON. That reading is
+/// used unless it too stops being JSON and the break is followed by what starts a record
+/// (the string never closed: the record after it is read alone). `read_across` is where the
+/// last reading not used stopped: a break before it is not read across again, so that each
+/// byte is read across breaks at most twice.
 fn redact_run_on(
     rules: &Rules,
     text: &str,
     line: Line,
     at: usize,
     is_prefix: bool,
+    read_across: &mut usize,
     out: &mut String,
 ) -> usize {
-    let read = read_in_text(rules, text, at, is_prefix, 0);
+    let mut read = read_in_text(rules, text, at, is_prefix, 0);
+    let mut raw_breaks = false;
+    if let Some(stop) = read.raw_break.filter(|&stop| stop >= *read_across) {
+        let across = read_record_in_text(rules, text, at, is_prefix);
+        if across.read == ReadInText::NotJson
+            && across.end < text.len()
+            && starts_record(text, stop)
+        {
+            *read_across = across.end;
+        } else {
+            read = across;
+            raw_breaks = true;
+        }
+    }
+    let redact_json = if raw_breaks {
+        redact_json_record
+    } else {
+        redact_json_document
+    };
     let last = Line::at(text, line.start_of_line_holding(text, read.end));
     let (record, end) = match read.read {
         ReadInText::Cut => (&text[line.start..], None),
@@ -143,14 +181,20 @@ fn redact_run_on(
         }
         ReadInText::Whole | ReadInText::NotJson => {
             let after = &text[read.end..];
-            let stop = read.end + after.len() - after.trim_ascii_start().len();
+            let mut stop = read.end + after.len() - after.trim_ascii_start().len();
+            // What stops being JSON at a later line's start is a record of its own (the
+            // record before it broken, as by a string that never closed): the text rules,
+            // which read a line at a time, read it from its start.
+            if memchr::memchr(b'\n', &text.as_bytes()[read.end..stop]).is_some() {
+                stop = read.end;
+            }
             let stop = Line::at(text, line.start_of_line_holding(text, stop));
             // The document as far as it is JSON is read as JSON, a cut one when it does not
             // close, so that its names pair with values on later lines; the text rules read
             // the rest.
             let mut from = json_part_end(text, line.start, at, &read);
             let part = &text[line.start..from];
-            if !redact_json_document(rules, part, read.read != ReadInText::Whole, out) {
+            if !redact_json(rules, part, read.read != ReadInText::Whole, out) {
                 from = line.start;
             }
             let lines = &text[from..stop.end];
@@ -160,7 +204,7 @@ fn redact_run_on(
         }
     };
     let cut_here = is_prefix && end.is_none_or(|last| last.next.is_none());
-    if !redact_json_document(rules, record, cut_here, out) {
+    if !redact_json(rules, record, cut_here, out) {
         redact_text(rules, record, cut_here, false, out);
     }
     match end {
@@ -170,6 +214,20 @@ fn redact_run_on(
         }
         None => text.len(),
     }
+}
+
+/// Whether the raw break at `at` inside a string is followed by what starts a record: a record
+/// separator, or a line that opens a document.
+fn starts_record(text: &str, at: usize) -> bool {
+    let bytes = text.as_bytes();
+    bytes[at] == RECORD_SEPARATOR
+        || bytes
+            .get(at + 1..)
+            .and_then(|rest| {
+                rest.iter()
+                    .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            })
+            .is_some_and(|b| matches!(b, b'{' | b'[' | &RECORD_SEPARATOR))
 }
 
 /// Where the part of a run-on document that opens at `at` on the line that starts at `start`
@@ -227,8 +285,121 @@ mod tests {
     use super::super::body::BodyInput;
 
     fn redact(body: &str) -> String {
-        let input = BodyInput::new(Some("application/x-ndjson"), body.as_bytes());
+        redact_as("application/x-ndjson", body)
+    }
+
+    fn redact_as(content_type: &str, body: &str) -> String {
+        let input = BodyInput::new(Some(content_type), body.as_bytes());
         Redactor::default().redact_body(&input).unwrap_or_default()
+    }
+
+    /// The body's first `at` bytes, as the capture cap cuts it.
+    fn redact_cut(body: &str, at: usize) -> String {
+        let input = BodyInput {
+            content_type: Some("application/x-ndjson"),
+            content_encoding: None,
+            bytes: &body.as_bytes()[..at],
+            total_len: body.len() as u64,
+            truncated: at < body.len(),
+            route: None,
+        };
+        Redactor::default().redact_body(&input).unwrap_or_default()
+    }
+
+    /// Hostile bodies that hold secrets keep none: strings that never close, raw breaks and
+    /// CRLF endings, whole and cut by the capture cap at every record.
+    #[test]
+    fn hostile_json_lines_keep_no_secret() {
+        const LEN: usize = 16 << 10;
+        for unit in [
+            "{\"password\":\"hun\nter2\"}\n",
+            "{\"password\":\"hun\r\nter2\"}\r\n",
+            "{\"a\":\"\n{\"password\":\"hunter2\"}\n",
+            "{\"a\":\"\n{\"name\":\"pin\",\"value\":\"hunter2\"}\n",
+            "{\"password\":\"hun\nter2\" x\n",
+            "[[[[{\"password\":\"hun\nter2\"}\n",
+        ] {
+            let body = unit.repeat(LEN / unit.len());
+            let started = std::time::Instant::now();
+            let out = redact(&body);
+            assert!(started.elapsed().as_secs() < 2, "{unit:?}");
+            assert!(
+                !out.contains("hun") && !out.contains("ter2"),
+                "{unit:?}: {out:.300}"
+            );
+            for at in (1..body.len())
+                .step_by(unit.len() * 61 + 1)
+                .chain([body.len() - 1])
+            {
+                let out = redact_cut(&body, at);
+                let secret = out.contains("hun") || out.contains("ter2");
+                assert!(!secret, "{unit:?} cut at {at}: {out:.300}");
+            }
+        }
+    }
+
+    /// Found by review: a raw line break or record separator inside a string (no JSON, but
+    /// clients send it) ended the record, and the text rules read the rest: a value named by
+    /// a `name` member, an array under a sensitive key, and the part of a sensitive value
+    /// after the break were stored. Such a record is read as one document, the break kept.
+    #[test]
+    fn raw_breaks_inside_strings_keep_no_secret() {
+        let cases = [
+            (
+                "{\"note\":\"a\nb\",\"name\":\"password\",\"value\":\"hunter2\"}\n{\"x\":1}\n",
+                "{\"note\":\"a\nb\",\"name\":\"password\",\"value\":\"[REDACTED]\"}\n{\"x\":1}\n",
+            ),
+            (
+                "{\"note\":\"a\nb\", \"passwords\":[\"hunter2\"]}\n",
+                "{\"note\":\"a\nb\",\"passwords\":\"[REDACTED]\"}\n",
+            ),
+            (
+                "{\"password\":\"hun\nter2\"}\n{\"x\":1}\n",
+                "{\"password\":\"[REDACTED]\"}\n{\"x\":1}\n",
+            ),
+            (
+                "{\"password\":\"hun\r\nter2\"}\r\n{\"x\":1}\r\n",
+                "{\"password\":\"[REDACTED]\"}\r\n{\"x\":1}\r\n",
+            ),
+            (
+                "{\"password\":\"hun\x1eter2\"}\n{\"x\":1}\n",
+                "{\"password\":\"[REDACTED]\"}\n{\"x\":1}\n",
+            ),
+            (
+                "\x1e{\"note\":\"a\x1eb\",\"name\":\"pin\",\"value\":\"hunter2\"}\n\x1e{\"x\":1}\n",
+                "\x1e{\"note\":\"a\x1eb\",\"name\":\"pin\",\"value\":\"[REDACTED]\"}\n\x1e{\"x\":1}\n",
+            ),
+            // Text after the document: the document is read as JSON to where it stops.
+            (
+                "{\"password\":\"hun\nter2\" x}\n{\"y\":1}\n",
+                "{\"password\":\"[REDACTED]\" x}\n{\"y\":1}\n",
+            ),
+            // A string that never closes, a record after it: that record is read alone.
+            (
+                "{\"a\":\"x\n{\"name\":\"password\",\"value\":\"hunter2\"}\n",
+                "{\"a\":\"x\n{\"name\":\"password\",\"value\":\"[REDACTED]\"}\n",
+            ),
+        ];
+        for ct in [
+            "application/x-ndjson",
+            "application/jsonl",
+            "application/json-seq",
+        ] {
+            for (body, want) in cases {
+                assert_eq!(redact_as(ct, body), want, "{ct}: {body:?}");
+            }
+        }
+        // The body ends inside the string, cut by the cap or not: the value is not kept.
+        let body = "{\"a\":1}\n{\"b\":\"x\ny\",\"password\":\"hun\nter2\nmore";
+        let out = redact(body);
+        assert!(!out.contains("hun") && !out.contains("ter2"), "{out:?}");
+        for at in 1..=body.len() {
+            let out = redact_cut(body, at);
+            assert!(
+                !out.contains("hun") && !out.contains("ter2"),
+                "{at}: {out:?}"
+            );
+        }
     }
 
     /// Found by review: a record that runs over lines and then stops being JSON (text after
@@ -249,11 +420,10 @@ mod tests {
                 "{\"a\":\n12,\"token\":\n\"hunter2\",\nbroken 7\n}\n{\"c\":3}\n",
                 "{\"a\":12,\"token\":\"[REDACTED]\",\nbroken 7\n}\n{\"c\":3}\n",
             ),
-            // One that stops being JSON where a value is due (a raw line break in a string)
-            // is text, so that its last name is read with what follows.
+            // A raw line break in a string is part of it.
             (
                 "{\"a\":1,\n\"password\":\"hunter2\n\"}\n",
-                "{\"a\":1,\"password\":[REDACTED]\n\"}\n",
+                "{\"a\":1,\"password\":\"[REDACTED]\"}\n",
             ),
             (
                 "{\"token\":\n\"hunter2\",\n\"a\\\"b\":\"x\ny\"}\n",
@@ -314,6 +484,19 @@ mod tests {
             cases.push(unit.repeat(LEN / unit.len()));
         }
         cases.push(r#"{"name":"pin","value":"x"}"#.repeat(LEN / 26));
+        // Raw breaks in strings: each string that never closes is read across its break once
+        // or twice.
+        for unit in [
+            "{\"a\":\"\n",
+            "{\"a\":\"x\n{\"b\":1}\n",
+            "{\"a\":\"x\n\"}\n",
+            "{\"a\":\"x\ny\" z\n",
+            "{\"a\":\"\x1e",
+            "[\"\n\",\n",
+            "{\"a\":[\"\n",
+        ] {
+            cases.push(unit.repeat(LEN / unit.len()));
+        }
         let unit = "{\"password\":\"x\",\"pad\":\"aaaaaaaa\"}\n";
         cases.push(unit.repeat(LEN / unit.len()));
         for body in cases {
