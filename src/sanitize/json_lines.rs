@@ -13,8 +13,9 @@
 //! separator inside a string (no JSON, as an encoder escapes both, but clients send it) is
 //! read as part of the string, kept as it came, so that the value's part after it and the
 //! members after it are read as JSON; unless the document read so stops being JSON and a
-//! record starts after the break, as when a string never closes. The last record of a body
-//! cut by the capture cap is read as a cut JSON body is.
+//! record starts after the break, as when a string never closes. A byte order mark before a
+//! record stays as it came. The last record of a body cut by the capture cap is read as a cut
+//! JSON body is.
 //!
 //! Reading stays linear in the body's length: a line is read as a document alone once, and a
 //! document that runs over lines is read on at most twice (to find its end, then to redact
@@ -31,6 +32,9 @@ use super::json::{
 };
 use super::redactor::Rules;
 use super::text::redact_text;
+
+/// U+FEFF, which a file's first line may start with.
+const BYTE_ORDER_MARK: char = '\u{feff}';
 
 /// One line of a body: its record, and what ends it.
 #[derive(Debug, Clone, Copy)]
@@ -104,7 +108,13 @@ fn redact_records(rules: &Rules, text: &str, is_prefix: bool, out: &mut String) 
     // [`redact_run_on`].
     let mut read_across = 0;
     loop {
-        let line = Line::at(text, start);
+        let mut line = Line::at(text, start);
+        // A byte order mark (a file saved by an editor that writes one) is no JSON: it stays
+        // as it came, and the record after it is read.
+        if text[line.start..line.end].starts_with(BYTE_ORDER_MARK) {
+            out.push(BYTE_ORDER_MARK);
+            line.start += BYTE_ORDER_MARK.len_utf8();
+        }
         let record = &text[line.start..line.end];
         let cut_here = is_prefix && line.next.is_none();
         let opens = record.len() - record.trim_ascii_start().len();
@@ -306,8 +316,8 @@ mod tests {
         Redactor::default().redact_body(&input).unwrap_or_default()
     }
 
-    /// Hostile bodies that hold secrets keep none: strings that never close, raw breaks and
-    /// CRLF endings, whole and cut by the capture cap at every record.
+    /// Hostile bodies that hold secrets keep none: strings that never close, raw breaks,
+    /// byte order marks and CRLF endings, whole and cut by the capture cap at every record.
     #[test]
     fn hostile_json_lines_keep_no_secret() {
         const LEN: usize = 16 << 10;
@@ -317,6 +327,8 @@ mod tests {
             "{\"a\":\"\n{\"password\":\"hunter2\"}\n",
             "{\"a\":\"\n{\"name\":\"pin\",\"value\":\"hunter2\"}\n",
             "{\"password\":\"hun\nter2\" x\n",
+            "\u{feff}{\"name\":\"pin\",\"value\":\"hunter2\"}\r\n",
+            "\u{feff}{\"password\":\"hun\nter2\"}\r\n",
             "[[[[{\"password\":\"hun\nter2\"}\n",
         ] {
             let body = unit.repeat(LEN / unit.len());
@@ -336,6 +348,21 @@ mod tests {
                 assert!(!secret, "{unit:?} cut at {at}: {out:.300}");
             }
         }
+    }
+
+    /// A byte order mark before a record (a file saved by an editor that writes one) made it
+    /// text, whose rules do not pair a value with its name member. It stays as it came, and
+    /// the record after it is read as JSON.
+    #[test]
+    fn a_byte_order_mark_keeps_its_record_json() {
+        assert_eq!(
+            redact("\u{feff}{\"name\":\"pin\",\"value\":\"hunter2\"}\r\n{\"a\":1}\r\n"),
+            "\u{feff}{\"name\":\"pin\",\"value\":\"[REDACTED]\"}\r\n{\"a\":1}\r\n"
+        );
+        assert_eq!(
+            redact("\u{feff}{\"password\":\n\"hun\nter2\"}\n"),
+            "\u{feff}{\"password\":\"[REDACTED]\"}\n"
+        );
     }
 
     /// Found by review: a raw line break or record separator inside a string (no JSON, but
@@ -494,6 +521,8 @@ mod tests {
             "{\"a\":\"\x1e",
             "[\"\n\",\n",
             "{\"a\":[\"\n",
+            "\u{feff}{\"a\":1}\r\n",
+            "\u{feff}{\"a\":\"\r\n",
         ] {
             cases.push(unit.repeat(LEN / unit.len()));
         }
