@@ -824,15 +824,30 @@ async fn sent_rows<const N: usize>(
     db: &sea_orm::DatabaseConnection,
     requests: [(&str, String, Option<&str>, String); N],
 ) -> Vec<tower_audit::entity::audit_log::Model> {
-    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let requests = requests.map(|(method, path, content_type, body)| {
+        (method, path, content_type, None, body.into_bytes())
+    });
+    sent_encoded_rows(db, AuditLayer::builder(db.clone()), requests).await
+}
+
+/// [`sent_rows`] through a layer built by `builder`, each body sent with its content encoding.
+async fn sent_encoded_rows<const N: usize>(
+    db: &sea_orm::DatabaseConnection,
+    builder: tower_audit::AuditLayerBuilder,
+    requests: [(&str, String, Option<&str>, Option<&str>, Vec<u8>); N],
+) -> Vec<tower_audit::entity::audit_log::Model> {
+    let (layer, guard) = builder.build().unwrap();
     let server = Server::start(app(layer)).await;
     let client = client();
-    for (method, path, content_type, body) in requests {
+    for (method, path, content_type, encoding, body) in requests {
         let mut request = http::Request::builder()
             .method(method)
             .uri(server.url(&path));
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
+        }
+        if let Some(encoding) = encoding {
+            request = request.header("content-encoding", encoding);
         }
         let (status, _) = send(&client, request.body(full(body)).unwrap()).await;
         assert!(status.is_success(), "{path}: {status}");
@@ -910,15 +925,34 @@ async fn secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted(t: 
 
 /// Textual `application/*` bodies, once stored as `[binary …, n bytes]`, sent to a real server
 /// and read back from the row: NDJSON and a JSON text sequence have each record redacted as
-/// JSON (one pretty-printed over lines too), their line breaks and record separators kept; an
-/// SQL script loses a user's password.
+/// JSON (one pretty-printed over lines too, one with a raw line break in a string), their line
+/// breaks and record separators kept; an SQL script loses a user's password. NDJSON sent
+/// gzipped is decoded and redacted record by record, whole and cut by the capture cap.
 async fn json_lines_and_sql_bodies_are_redacted(t: Arc<TestDb>) {
     let db = t.migrated().await;
     let ndjson = concat!(
         "{\"event\":\"login\", \"user\":\"ann\",\"password\":\"SECRET1\"}\n",
         "{\"name\":\"DB_PASSWORD\",\"value\":\"SECRET2\"}\r\n",
         "not json: token=SECRET3\n",
+        "{\"note\":\"a\nb\",\"name\":\"pin\",\"value\":\"SECRET10\"}\n",
     );
+    let gzip = |text: &str| {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(text.as_bytes()).unwrap();
+        encoder.finish().unwrap()
+    };
+    // Past the cap once compressed: each record's numbers differ.
+    let long: String = (0..400)
+        .map(|i| {
+            format!(
+                "{{\"id\":{i},\"password\":\"SECRET-{}\"}}\n",
+                i * 7919 % 10007
+            )
+        })
+        .collect();
+    const CAP: usize = 1024;
+    assert!(gzip(&long).len() > CAP);
     let seq =
         "\x1e{\"api_key\":\"SECRET4\"}\n\x1e{\n  \"name\": \"pin\",\n  \"value\": \"SECRET6\"\n}\n";
     let sql = concat!(
@@ -926,38 +960,41 @@ async fn json_lines_and_sql_bodies_are_redacted(t: Arc<TestDb>) {
         "ALTER ROLE app PASSWORD -- rotated\n $pw$SECRET7$pw$;\n",
         "INSERT INTO users (name, password) VALUES ('ann', 'SECRET8'), ('bob', 'SECRET9');\n",
     );
-    let rows = sent_rows(
+    let post = |content_type, encoding, body: Vec<u8>| {
+        (
+            "POST",
+            "/upload".to_owned(),
+            Some(content_type),
+            encoding,
+            body,
+        )
+    };
+    let rows = sent_encoded_rows(
         &db,
+        AuditLayer::builder(db.clone()).max_body_bytes(CAP),
         [
-            (
-                "POST",
-                "/upload".to_owned(),
-                Some("application/x-ndjson"),
-                ndjson.to_owned(),
-            ),
-            (
-                "POST",
-                "/upload".to_owned(),
-                Some("application/json-seq"),
-                seq.to_owned(),
-            ),
-            (
-                "POST",
-                "/upload".to_owned(),
-                Some("application/sql"),
-                sql.to_owned(),
-            ),
+            post("application/x-ndjson", None, ndjson.into()),
+            post("application/json-seq", None, seq.into()),
+            post("application/sql", None, sql.into()),
+            post("application/x-ndjson", Some("gzip"), gzip(ndjson)),
+            post("application/jsonl", Some("gzip"), gzip(&long)),
         ],
     )
     .await;
-    assert_eq!(
-        rows[0].request_body.as_deref(),
-        Some(concat!(
-            "{\"event\":\"login\",\"user\":\"ann\",\"password\":\"[REDACTED]\"}\n",
-            "{\"name\":\"DB_PASSWORD\",\"value\":\"[REDACTED]\"}\r\n",
-            "not json: token=[REDACTED]\n",
-        ))
+    let want = concat!(
+        "{\"event\":\"login\",\"user\":\"ann\",\"password\":\"[REDACTED]\"}\n",
+        "{\"name\":\"DB_PASSWORD\",\"value\":\"[REDACTED]\"}\r\n",
+        "not json: token=[REDACTED]\n",
+        "{\"note\":\"a\nb\",\"name\":\"pin\",\"value\":\"[REDACTED]\"}\n",
     );
+    assert_eq!(rows[0].request_body.as_deref(), Some(want));
+    assert_eq!(rows[3].request_body.as_deref(), Some(want));
+    let cut = rows[4].request_body.as_deref().unwrap();
+    assert!(
+        cut.starts_with("{\"id\":0,\"password\":\"[REDACTED]\"}\n{\"id\":1,"),
+        "{cut}"
+    );
+    assert!(cut.contains(" …[truncated, "), "{cut}");
     assert_eq!(
         rows[1].request_body.as_deref(),
         Some("\x1e{\"api_key\":\"[REDACTED]\"}\n\x1e{\"name\":\"pin\",\"value\":\"[REDACTED]\"}\n")
