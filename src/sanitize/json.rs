@@ -45,7 +45,15 @@ enum Expect {
 }
 
 /// Bytes that end the fast scan inside a string: quote, backslash and control characters.
-static STRING_SPECIAL: [bool; 256] = {
+static STRING_SPECIAL: [bool; 256] = string_special(false);
+
+/// [`STRING_SPECIAL`] without the raw line breaks and record separator a record of JSON Lines
+/// may hold in a string (see [`redact_json_record`]): read as the string's text, in the same
+/// scan, so that reading them costs every other body nothing.
+static STRING_SPECIAL_BUT_BREAKS: [bool; 256] = string_special(true);
+
+/// The bytes that end the fast scan inside a string; not raw breaks when `raw_breaks`.
+const fn string_special(raw_breaks: bool) -> [bool; 256] {
     let mut table = [false; 256];
     let mut i = 0;
     while i < 0x20 {
@@ -54,8 +62,13 @@ static STRING_SPECIAL: [bool; 256] = {
     }
     table[b'"' as usize] = true;
     table[b'\\' as usize] = true;
+    if raw_breaks {
+        table[b'\n' as usize] = false;
+        table[b'\r' as usize] = false;
+        table[RECORD_SEPARATOR as usize] = false;
+    }
     table
-};
+}
 
 /// Bytes that may make a string free text with pairs or elements of its own (`key=value`,
 /// `key: value`, JSON quoted as a string, `<password>…`, `&lt;password&gt;…`); noted by the
@@ -167,7 +180,7 @@ fn redact_document(
 ) -> bool {
     let start = out.len();
     let mut parser = Parser::new(rules, text, is_prefix, 0, out);
-    parser.raw_breaks = raw_breaks;
+    parser.read_breaks(raw_breaks);
     let whole = match parser.run() {
         Stop::Done => true,
         Stop::Eof => is_prefix,
@@ -262,7 +275,7 @@ fn read_document_in_text(
     let mut out = String::new();
     let mut parser = Parser::new(rules, &text[at..], is_prefix, quoted, &mut out);
     parser.in_text = Some(Containers::default());
-    parser.raw_breaks = raw_breaks;
+    parser.read_breaks(raw_breaks);
     let stop = parser.run();
     // A string being read (its quote is where the reading stands) stopped at a raw break.
     let raw_break = match stop {
@@ -535,9 +548,10 @@ struct Parser<'a, 'r> {
     client_in: Option<usize>,
     /// Where the last string (key or value) read starts.
     last_string: Option<usize>,
-    /// A raw line break or record separator inside a string is part of it (see
-    /// [`redact_json_record`]).
-    raw_breaks: bool,
+    /// The bytes that end the fast scan inside a string: [`STRING_SPECIAL`], or
+    /// [`STRING_SPECIAL_BUT_BREAKS`] when a raw line break or record separator inside a string
+    /// is part of it (see [`redact_json_record`]).
+    string_special: &'static [bool; 256],
 }
 
 impl<'a, 'r> Parser<'a, 'r> {
@@ -571,7 +585,15 @@ impl<'a, 'r> Parser<'a, 'r> {
             argv: None,
             client_in: None,
             last_string: None,
-            raw_breaks: false,
+            string_special: &STRING_SPECIAL,
+        }
+    }
+
+    /// Reads a raw line break or record separator inside a string as part of it when
+    /// `raw_breaks` (see [`redact_json_record`]).
+    fn read_breaks(&mut self, raw_breaks: bool) {
+        if raw_breaks {
+            self.string_special = &STRING_SPECIAL_BUT_BREAKS;
         }
     }
 
@@ -958,12 +980,13 @@ impl<'a, 'r> Parser<'a, 'r> {
     /// `\u0026`).
     fn scan_string(&self) -> Result<(usize, bool, u8), Stop> {
         let bytes = self.src.as_bytes();
+        let special = self.string_special;
         let mut i = self.pos + 1;
         let mut escaped = false;
         let mut marked = 0;
         loop {
             while let Some(&b) = bytes.get(i) {
-                if STRING_SPECIAL[usize::from(b)] {
+                if special[usize::from(b)] {
                     break;
                 }
                 marked |= PAIR_MARK[usize::from(b)];
@@ -1020,7 +1043,6 @@ impl<'a, 'r> Parser<'a, 'r> {
                         Some(_) => return Err(Stop::Invalid(i + 1)),
                     }
                 }
-                Some(b'\n' | b'\r' | &RECORD_SEPARATOR) if self.raw_breaks => i += 1,
                 Some(_) => return Err(Stop::Invalid(i)),
             }
         }
