@@ -830,11 +830,15 @@ async fn sent_rows<const N: usize>(
     sent_encoded_rows(db, AuditLayer::builder(db.clone()), requests).await
 }
 
+/// A request [`sent_encoded_rows`] sends: its method, path, content type, content encoding and
+/// body.
+type EncodedRequest<'a> = (&'a str, String, Option<&'a str>, Option<&'a str>, Vec<u8>);
+
 /// [`sent_rows`] through a layer built by `builder`, each body sent with its content encoding.
 async fn sent_encoded_rows<const N: usize>(
     db: &sea_orm::DatabaseConnection,
     builder: tower_audit::AuditLayerBuilder,
-    requests: [(&str, String, Option<&str>, Option<&str>, Vec<u8>); N],
+    requests: [EncodedRequest<'_>; N],
 ) -> Vec<tower_audit::entity::audit_log::Model> {
     let (layer, guard) = builder.build().unwrap();
     let server = Server::start(app(layer)).await;
