@@ -1,28 +1,28 @@
 //! NDJSON, JSON Lines and JSON text sequences (RFC 7464): one JSON document a record.
 //!
-//! Records end at a line feed and, in a JSON text sequence, start after a record separator
-//! (0x1E). The separators, and a `\r` before a line feed, are kept byte for byte; each record
-//! is redacted as a JSON body is (compactly), or as text when it is no JSON document, so a
-//! broken line fails closed. A record may run over lines (a document sent pretty-printed, as a
-//! JSON text sequence allows): a line that opens a document and does not close it is read on
-//! to the document's end, so that its pairs of a name and a value on different lines are read
-//! as JSON; one that stops being JSON (or has text after its end on its last line) is JSON up
-//! to where it stops, a cut document, and text from there to that line's end, as the text
-//! rules do not pair a name with a value on the next line; one that stops at a later line's
-//! start ends on the line before, that line a record of its own. A raw line break or record
-//! separator inside a string (no JSON, as an encoder escapes both, but clients send it) is
-//! read as part of the string, kept as it came, so that the value's part after it and the
-//! members after it are read as JSON; unless the document read so stops being JSON and a
-//! record starts after the break, as when a string never closes. A byte order mark before a
-//! record stays as it came. The last record of a body cut by the capture cap is read as a cut
-//! JSON body is.
+//! Records end at a line feed and, in a JSON text sequence, start after a record separator (0x1E).
+//! The separators, and a `\r` before a line feed, are kept byte for byte; each record is redacted
+//! as a JSON body is (compactly), or as text when it is no JSON document, so a broken line fails
+//! closed. A record may run over lines (a document sent pretty-printed, as a JSON text sequence
+//! allows): a line that opens a document and does not close it is read on to the document's end, so
+//! that its pairs of a name and a value on different lines are read as JSON, and is stored
+//! compactly on one line, as every JSON body is (the row holds a line a record, its records told
+//! apart as they are in a one-line-a-record body); one that stops being JSON (or has text after its
+//! end on its last line) is JSON up to where it stops, a cut document, and text from there to that
+//! line's end, as the text rules do not pair a name with a value on the next line; one that stops
+//! at a later line's start ends on the line before, that line a record of its own. A raw line break
+//! or record separator inside a string (no JSON, as an encoder escapes both, but clients send it)
+//! is read as part of the string, kept as it came, so that the value's part after it and the
+//! members after it are read as JSON; unless the document read so stops being JSON and a record
+//! starts after the break, as when a string never closes. A byte order mark before a record stays
+//! as it came. The last record of a body cut by the capture cap is read as a cut JSON body is.
 //!
 //! Reading stays linear in the body's length: a line is read as a document alone once, and a
-//! document that runs over lines is read on at most twice (to find its end, then to redact
-//! it, as JSON up to where it stops being JSON) from where the reading before it stopped, and
-//! the rest of the line where it stops once as text. One that stops at a raw break in a
-//! string is read across breaks once more; a reading across breaks that is not used is not
-//! read across again up to where it stopped, so that each byte is read so at most twice.
+//! document that runs over lines is read on at most twice (to find its end, then to redact it, as
+//! JSON up to where it stops being JSON) from where the reading before it stopped, and the rest of
+//! the line where it stops once as text. One that stops at a raw break in a string is read across
+//! breaks once more; a reading across breaks that is not used is not read across again up to where
+//! it stopped, so that each byte is read so at most twice.
 
 use std::fmt::Write as _;
 
