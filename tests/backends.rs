@@ -313,7 +313,12 @@ async fn client_disconnects_mid_body(t: Arc<TestDb>, content_length: Option<&'st
     }
     let mut body = response.into_body();
     let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
-    assert_eq!(&first[..], b"tick\n");
+    // One tick or more: on a loaded machine the server may write the next before the client
+    // reads, and the client reads what has arrived as one frame.
+    assert!(
+        !first.is_empty() && first.chunks(5).all(|tick| tick == b"tick\n"),
+        "{first:?}"
+    );
     drop(body); // the client goes away mid-response
 
     tokio::time::timeout(DEADLINE, dropped_rx)
