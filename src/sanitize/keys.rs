@@ -205,6 +205,8 @@ impl KeyRules {
     }
 
     /// Whether a normalized key is one of the exact keys or ends in one of the suffixes.
+    /// Inlined: every key of every body asks, most of them ruled out by `may_match` at once.
+    #[inline(always)]
     fn matches(&self, key: &str) -> bool {
         self.may_match(key)
             && (self.exact.contains(key) || self.suffixes.iter().any(|s| key.ends_with(&**s)))
