@@ -1,4 +1,21 @@
 //! Which keys are sensitive: key normalization and the default key set.
+//!
+//! Keys ending in `key` are sensitive by the word before it, from a list ([`DEFAULT_KEY_SUFFIXES`]:
+//! `api_key`, `secret_key`, `access_key`, `encryption_key`, `signing_key`, `master_key`,
+//! `client_key`, `auth_key`, `license_key`, `app_key`, Azure's `AccountKey`,
+//! `Ocp-Apim-Subscription-Key`, …), not every `*key` but a list of ordinary ones. `key` names
+//! data far more often than a secret: the `key` of a key/value pair, a `primary_key`,
+//! `sort_key`, `partition_key`, `cache_key`, `idempotency_key`, `routing_key`, `object_key`,
+//! `public_key`, `key_id`; such a list would never be complete and every key it missed would
+//! lose its value, while a secret key under a name no list has is still caught by its value's
+//! format (`sk_live_…`, `AKIA…`, `AIza…`, see `values`).
+//!
+//! A few short words are sensitive as the last word of a key only ([`WORD_KEYS`]): `pass` in
+//! `smtp_pass`, `db-pass`, `dbPass` and `login[pass]`, but not in `compass`, `bypass`,
+//! `passenger` or `pass_count`. A `passport` (a document's number) is left alone as other
+//! personal data is: this module keeps credentials out, not everything personal, and an
+//! `{"passport":…}` object is as often Passport.js's session data. A `boarding_pass` loses its
+//! value: the word cannot tell it from a password.
 
 use regex::Regex;
 
@@ -7,6 +24,9 @@ pub(super) const DEFAULT_KEYS: &[&str] = &[
     "password",
     "passwd",
     "pwd",
+    // Short forms, also sensitive as a key's last word (see [`WORD_KEYS`]).
+    "pass",
+    "pw",
     "passphrase",
     "passcode",
     "secret",
@@ -14,6 +34,11 @@ pub(super) const DEFAULT_KEYS: &[&str] = &[
     "secretkey",
     "accesskey",
     "credentials",
+    "credential",
+    // AWS Secrets Manager's secret value, and Rails' key that signs its sessions.
+    "secretstring",
+    "secretbinary",
+    "secretkeybase",
     "token",
     "accesstoken",
     "refreshtoken",
@@ -35,6 +60,21 @@ pub(super) const DEFAULT_KEYS: &[&str] = &[
     "pin",
     "ssn",
     "otp",
+    "totp",
+    "pincode",
+    // OAuth's PKCE verifier, the device flow's codes, the ID token sent back as a hint; SAML's
+    // response (its assertion) and artifact. `SAMLRequest` and `RelayState` hold no secret.
+    "codeverifier",
+    "devicecode",
+    "usercode",
+    "idtokenhint",
+    "samlresponse",
+    "samlart",
+    // Signed URLs: Azure SAS's `sig`; `X-Amz-Signature` and `X-Goog-Signature` end in
+    // `signature`. Anyone holding the URL may use it until it expires. `X-Amz-Credential`
+    // names an access key id, date and region, no secret on its own.
+    "sig",
+    "signature",
     // Anti-forgery tokens named without `token`: Spring's `_csrf`, Tornado's `_xsrf`. A reader
     // of the trail who has one can forge requests for its session while it lasts.
     "csrf",
@@ -55,7 +95,51 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
     "privatekey",
     "sessionid",
     "authorization",
+    // Keys named for what a key unlocks or does; see the module docs for why a list.
+    "accesskey",
+    "encryptionkey",
+    "decryptionkey",
+    "signingkey",
+    "masterkey",
+    "clientkey",
+    "authkey",
+    "licensekey",
+    "appkey",
+    "accountkey",
+    "subscriptionkey",
+    "stripekey",
+    "hmackey",
+    // One-time codes: a second factor or a recovery code lets its reader in while it lasts.
+    "otpcode",
+    "mfacode",
+    "twofactorcode",
+    "verificationcode",
+    "securitycode",
+    "backupcode",
+    "recoverycode",
+    "authcode",
+    // OAuth's `client_assertion`, a JWT bearer `assertion`, SAML's.
+    "assertion",
+    "signature",
+    // The word for password in other languages, as a suffix for their compounds
+    // (`neues_Passwort`, `новый_пароль`).
+    "passwort",
+    "kennwort",
+    "contraseña",
+    "contrasena",
+    "senha",
+    "motdepasse",
+    "wachtwoord",
+    "密码",
+    "パスワード",
+    "пароль",
 ];
+
+/// Exact keys that are sensitive also as the last word of a key (`smtp_pass`, `SMTP_PASS`,
+/// `txtPwd`, `new_pw2`), words being split at `_`, `-`, `.`, `[`, spaces and camelCase.
+/// As suffixes they would take `compass` and `bypass`. A word is only used while it is an
+/// exact key (`remove_key("pass")` removes both).
+const WORD_KEYS: &[&str] = &["pass", "pw", "pwd"];
 
 /// Exact keys whose plural names no secrets: an API's `sessions` and a map's `pins` are lists
 /// of things, not of credentials (`auths`, `pans` likewise).
@@ -63,31 +147,51 @@ const NOT_PLURAL: &[&str] = &["session", "pin", "pan", "auth"];
 
 /// Suffixes whose plurals count rather than hold secrets: `max_tokens`, `prompt_tokens`,
 /// `total_tokens` (a language model's usage). `tokens` itself, an exact key's plural, is one.
-const COUNTED_SUFFIXES: &[&str] = &["token"];
+/// `assertions` counts a test run's checks (`numFailedAssertions`).
+const COUNTED_SUFFIXES: &[&str] = &["token", "assertion"];
 
 /// Words a form may put after a sensitive key for a second copy of its value: Rails'
 /// `password_confirmation`, `password_confirm`, `password_repeat`, `password_again`. Digits
 /// after a key mean the same (Django's `password1`/`password2`, `cvv2`); see
-/// [`KeyRules::is_sensitive_normalized`].
-const REPEAT_WORDS: &[&str] = &["confirmation", "confirm", "repeat", "again"];
+/// [`KeyRules::is_sensitive_normalized`]. So do the words for another form of the same
+/// value: `password_new`, `password_old`, `password_current`, `passwordHash`, Rails'
+/// `password_digest` (a hash is cracked offline), `api_key_value`.
+const REPEAT_WORDS: &[&str] = &[
+    "confirmation",
+    "confirm",
+    "repeat",
+    "again",
+    "new",
+    "old",
+    "current",
+    "hash",
+    "hashed",
+    "digest",
+    "value",
+];
 
-/// The last bytes of a key that can end in digits or a [`REPEAT_WORDS`] word: every other key
-/// that matched nothing is done after one lookup.
-static REPEAT_ENDINGS: [bool; 256] = {
-    let mut table = [false; 256];
+/// For each last byte of a key, the [`REPEAT_WORDS`] ending in it as bits of their indexes,
+/// and bit 15 for the digits: every other key that matched nothing is done after one lookup,
+/// and a key is compared only with the words that end as it does.
+static REPEAT_ENDINGS: [u16; 256] = {
+    let mut table = [0_u16; 256];
     let mut digit = b'0';
     while digit <= b'9' {
-        table[digit as usize] = true;
+        table[digit as usize] = DIGIT_BIT;
         digit += 1;
     }
     let mut i = 0;
     while i < REPEAT_WORDS.len() {
         let word = REPEAT_WORDS[i].as_bytes();
-        table[word[word.len() - 1] as usize] = true;
+        table[word[word.len() - 1] as usize] |= 1 << i;
         i += 1;
     }
     table
 };
+
+/// The bit of [`REPEAT_ENDINGS`] that marks a digit; fewer than 15 words fit beside it.
+const DIGIT_BIT: u16 = 1 << 15;
+const _: () = assert!(REPEAT_WORDS.len() < 15);
 
 /// Normalizes a key into `buf`: lowercase, without the characters [`dropped_from_key`] names.
 ///
@@ -102,11 +206,20 @@ pub(super) fn normalize_key(raw: &str, buf: &mut String) {
             }
         }
     } else {
-        for c in raw.chars() {
+        for c in raw.chars().map(fold_fullwidth) {
             if !dropped_from_key(c) {
                 buf.extend(c.to_lowercase());
             }
         }
+    }
+}
+
+/// `c` as ASCII when it is a fullwidth form of an ASCII character (U+FF01..U+FF5E, what an
+/// East Asian input method types: `ｐａｓｓｗｏｒｄ`, `ａｐｉ＿ｋｅｙ`), else `c`.
+fn fold_fullwidth(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+        _ => c,
     }
 }
 
@@ -150,20 +263,46 @@ pub(super) type KeySet = foldhash::HashSet<Box<str>>;
 #[derive(Debug, Clone)]
 pub(super) struct KeyRules {
     exact: KeySet,
-    suffixes: Vec<Box<str>>,
+    /// The suffixes of two bytes or more with their last two bytes, sorted by them: a key is
+    /// compared only with the few that end as it does, however many there are.
+    suffixes: Vec<(u16, Box<str>)>,
+    /// The suffixes shorter than two bytes, compared with every key.
+    short_suffixes: Vec<Box<str>>,
     regexes: Vec<Regex>,
+    /// The [`WORD_KEYS`] that are exact keys.
+    words: Vec<&'static str>,
     /// Shortest exact key or suffix; shorter keys cannot match either.
     min_len: usize,
     /// The last two bytes of every exact key and suffix, as bits of a 64 Ki-bit set: a key
     /// ending in no such pair matches neither, and most keys of a body end in none. `None`
     /// when a rule is shorter than two bytes.
     endings: Option<Box<[u64]>>,
+    /// The length, first and last byte of every exact key, as bits of a 64 Ki-bit set (see
+    /// [`exact_bit`]): a key that passed [`endings`](Self::endings) and has none of them is
+    /// no exact key and is not hashed. Endings alone let many through (`total` ends as
+    /// `credential`, `country` as `secretbinary`, `mode` as `pincode`).
+    exact_filter: Box<[u64]>,
+}
+
+/// Whether `bit` is set in a 64 Ki-bit set.
+fn has_bit(set: &[u64], bit: usize) -> bool {
+    set.get(bit / 64)
+        .is_some_and(|word| word & (1 << (bit % 64)) != 0)
+}
+
+/// The bit of a key in [`KeyRules::exact_filter`]: its length up to 63, and the low five
+/// bits of its first and last bytes (which tell the letters apart).
+fn exact_bit(key: &[u8]) -> usize {
+    let len = key.len().min(63);
+    let first = key.first().map_or(0, |b| b & 31);
+    let last = key.last().map_or(0, |b| b & 31);
+    len << 10 | usize::from(first) << 5 | usize::from(last)
 }
 
 /// The bit of a key's last two bytes in [`KeyRules::endings`].
-fn ending(key: &[u8]) -> Option<usize> {
+fn ending(key: &[u8]) -> Option<u16> {
     match key {
-        [.., a, b] => Some(usize::from(*a) << 8 | usize::from(*b)),
+        [.., a, b] => Some(u16::from(*a) << 8 | u16::from(*b)),
         _ => None,
     }
 }
@@ -177,18 +316,38 @@ impl KeyRules {
             .map(|k| k.len())
             .min()
             .unwrap_or(usize::MAX);
+        let mut exact_filter = vec![0_u64; (1 << 16) / 64].into_boxed_slice();
+        for key in &exact {
+            let bit = exact_bit(key.as_bytes());
+            exact_filter[bit / 64] |= 1 << (bit % 64);
+        }
         let mut endings = Some(vec![0_u64; (1 << 16) / 64].into_boxed_slice());
         for rule in exact.iter().chain(suffixes.iter()) {
-            match (ending(rule.as_bytes()), &mut endings) {
+            match (ending(rule.as_bytes()).map(usize::from), &mut endings) {
                 (Some(bit), Some(set)) => set[bit / 64] |= 1 << (bit % 64),
                 _ => endings = None,
             }
         }
+        let words = WORD_KEYS
+            .iter()
+            .copied()
+            .filter(|word| exact.contains(*word))
+            .collect();
+        let (short_suffixes, long): (Vec<_>, Vec<_>) =
+            suffixes.into_iter().partition(|s| s.len() < 2);
+        let mut suffixes: Vec<(u16, Box<str>)> = long
+            .into_iter()
+            .filter_map(|s| Some((ending(s.as_bytes())?, s)))
+            .collect();
+        suffixes.sort_unstable();
         Self {
             exact,
             suffixes,
+            short_suffixes,
             regexes,
+            words,
             min_len,
+            exact_filter,
             endings,
         }
     }
@@ -198,18 +357,46 @@ impl KeyRules {
         if key.len() < self.min_len {
             return false;
         }
-        match (&self.endings, ending(key.as_bytes())) {
-            (Some(set), Some(bit)) => set[bit / 64] & (1 << (bit % 64)) != 0,
+        match (&self.endings, ending(key.as_bytes()).map(usize::from)) {
+            (Some(set), Some(bit)) => has_bit(set, bit),
             _ => true,
         }
+    }
+
+    /// Whether `key`, which [`may_match`](Self::may_match), is an exact key: hashed only when
+    /// its length and first and last bytes are an exact key's.
+    fn is_exact(&self, key: &str) -> bool {
+        has_bit(&self.exact_filter, exact_bit(key.as_bytes())) && self.exact.contains(key)
     }
 
     /// Whether a normalized key is one of the exact keys or ends in one of the suffixes.
     /// Inlined: every key of every body asks, most of them ruled out by `may_match` at once.
     #[inline(always)]
     fn matches(&self, key: &str) -> bool {
-        self.may_match(key)
-            && (self.exact.contains(key) || self.suffixes.iter().any(|s| key.ends_with(&**s)))
+        self.may_match(key) && (self.is_exact(key) || self.ends_in_suffix(key, |_| true))
+    }
+
+    /// Whether `key` ends in a suffix that `keep` keeps.
+    ///
+    /// Only keys that [`may_match`](Self::may_match) and are no exact key come here: kept out
+    /// of line so that [`matches`](Self::matches) stays small enough to be inlined.
+    #[inline(never)]
+    fn ends_in_suffix(&self, key: &str, keep: impl Fn(&str) -> bool) -> bool {
+        if self
+            .short_suffixes
+            .iter()
+            .any(|s| key.ends_with(&**s) && keep(s))
+        {
+            return true;
+        }
+        let Some(end) = ending(key.as_bytes()) else {
+            return false;
+        };
+        let from = self.suffixes.partition_point(|(e, _)| *e < end);
+        self.suffixes[from..]
+            .iter()
+            .take_while(|(e, _)| *e == end)
+            .any(|(_, s)| key.ends_with(&**s) && keep(s))
     }
 
     /// Whether a normalized key is sensitive.
@@ -239,10 +426,8 @@ impl KeyRules {
         key.strip_suffix('s').is_some_and(|one| {
             self.may_match(one)
                 && !NOT_PLURAL.contains(&one)
-                && (self.exact.contains(one)
-                    || self.suffixes.iter().any(|suffix| {
-                        one.ends_with(&**suffix) && !COUNTED_SUFFIXES.contains(&&**suffix)
-                    }))
+                && (self.is_exact(one)
+                    || self.ends_in_suffix(one, |suffix| !COUNTED_SUFFIXES.contains(&suffix)))
         })
     }
 
@@ -260,8 +445,53 @@ impl KeyRules {
         {
             return self.is_sensitive_normalized(raw);
         }
+        self.is_sensitive_spelled(raw, buf)
+    }
+
+    /// [`is_sensitive`](Self::is_sensitive) of a key not in normal form: kept out of line so
+    /// that the common case, inlined where keys are read, stays small.
+    #[inline(never)]
+    fn is_sensitive_spelled(&self, raw: &str, buf: &mut String) -> bool {
         normalize_key(raw, buf);
-        self.is_sensitive_normalized(buf) || self.is_sensitive_path(raw, buf)
+        self.is_sensitive_normalized(buf)
+            || self.may_end_in_word(buf) && self.last_word_is_sensitive(raw)
+            || self.is_sensitive_path(raw, buf)
+    }
+
+    /// Whether a normalized key, without trailing digits, ends in one of
+    /// [`words`](Self::words): what its last word must be, compared only for such keys.
+    fn may_end_in_word(&self, key: &str) -> bool {
+        let key = key.trim_end_matches(|c: char| c.is_ascii_digit());
+        self.words.iter().any(|word| key.ends_with(word))
+    }
+
+    /// Whether the last word of a raw key, without trailing digits, is one of
+    /// [`words`](Self::words): `smtp_pass`, `SMTP_PASS`, `dbPass`, `txtPwd`, `new_pw2`.
+    #[inline(never)]
+    fn last_word_is_sensitive(&self, raw: &str) -> bool {
+        if self.words.is_empty() {
+            return false;
+        }
+        let key = raw
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .as_bytes();
+        let mut start = key.len();
+        if key.last().is_some_and(u8::is_ascii_uppercase) {
+            while start > 0 && key[start - 1].is_ascii_uppercase() {
+                start -= 1;
+            }
+        } else {
+            while start > 0 && key[start - 1].is_ascii_lowercase() {
+                start -= 1;
+            }
+            if start > 0 && key[start - 1].is_ascii_uppercase() {
+                start -= 1;
+            }
+        }
+        let word = &key[start..];
+        self.words
+            .iter()
+            .any(|w| w.as_bytes().eq_ignore_ascii_case(word))
     }
 
     /// Whether some key on the path `raw` is sensitive (`user[password]`, `user.pin`).
@@ -277,7 +507,7 @@ impl KeyRules {
             .filter(|segment| !segment.is_empty())
             .any(|segment| {
                 normalize_key(segment, buf);
-                self.is_sensitive_normalized(buf)
+                self.is_sensitive_normalized(buf) || self.last_word_is_sensitive(segment)
             })
     }
 }
@@ -291,21 +521,25 @@ fn repeated(key: &str) -> Option<&str> {
         k.trim_end_matches(|c: char| c.is_ascii_digit())
     }
     let last = *key.as_bytes().last()?;
-    if !REPEAT_ENDINGS[usize::from(last)] {
+    let mut words = REPEAT_ENDINGS[usize::from(last)];
+    if words == 0 {
         return None;
     }
-    let mut base = if last.is_ascii_digit() {
-        digits(key)
-    } else {
-        key
-    };
-    let last = base.as_bytes().last().copied();
-    let word = REPEAT_WORDS
-        .iter()
-        .filter(|w| w.as_bytes().last().copied() == last)
-        .find_map(|w| base.strip_suffix(w));
-    if let Some(word) = word {
-        base = digits(word);
+    let mut base = key;
+    if words & DIGIT_BIT != 0 {
+        base = digits(key);
+        words = base
+            .as_bytes()
+            .last()
+            .map_or(0, |last| REPEAT_ENDINGS[usize::from(*last)] & !DIGIT_BIT);
+    }
+    while words != 0 {
+        let word = REPEAT_WORDS[words.trailing_zeros() as usize];
+        words &= words - 1;
+        if let Some(rest) = base.strip_suffix(word) {
+            base = digits(rest);
+            break;
+        }
     }
     (base.len() < key.len() && !base.is_empty()).then_some(base)
 }
@@ -366,8 +600,8 @@ mod tests {
         }
     }
 
-    /// The ending filter only skips keys no rule could match: every key and suffix, and
-    /// anything ending in one, still matches; rules of one byte turn the filter off.
+    /// The filters only skip keys no rule could match: every key and suffix, and anything
+    /// ending in a suffix, still matches; rules of one byte turn the ending filter off.
     #[test]
     fn the_ending_filter_skips_only_keys_nothing_matches() {
         let rules = defaults();
@@ -382,18 +616,22 @@ mod tests {
                 "{suffix}"
             );
         }
-        let skipped = ["email", "items", "shipping", "address", "quantity"];
+        let skipped = ["email", "items", "shipped", "city", "quantity"];
         for key in skipped {
             assert!(!rules.may_match(key), "{key} is filtered out");
         }
         let short = KeyRules::new(
             ["x".into(), "password".into()].into_iter().collect(),
-            Vec::new(),
+            vec!["y".into()],
             Vec::new(),
         );
         assert!(short.endings.is_none());
         assert!(short.is_sensitive("x", &mut buf));
         assert!(short.is_sensitive("password", &mut buf));
+        assert!(short.is_sensitive("my_y", &mut buf));
+        for key in ["country", "total", "mode", "config"] {
+            assert!(!rules.is_exact(key), "{key} is not hashed");
+        }
         assert!(!short.is_sensitive("email", &mut buf));
     }
 
@@ -609,6 +847,317 @@ mod tests {
         assert_eq!(
             r.redact_error(r#"{"secrets":["hunter2"],"max_tokens":256}"#),
             r#"{"secrets":"[REDACTED]","max_tokens":256}"#
+        );
+    }
+    /// Found by a probe: `pass` and its short forms kept their values. They count as the last
+    /// word of a key (split at `_`, `-`, `.`, `[`, spaces and camelCase), so `smtp_pass` and
+    /// `txtPwd` are sensitive, while words that merely end or start in `pass` are not.
+    #[test]
+    fn pass_and_its_short_forms_as_the_last_word() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "pass",
+            "PASS",
+            "new_pass",
+            "pass1",
+            "pass2",
+            "new_pass2",
+            "smtp_pass",
+            "SMTP_PASS",
+            "db-pass",
+            "dbPass",
+            "login[pass]",
+            "pw",
+            "userPW",
+            "old_pw",
+            "pwd",
+            "txtPwd",
+            "passwd",
+            "userPassword",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in [
+            "compass",
+            "bypass",
+            "by_pass_cache",
+            "passenger",
+            "passport",
+            "pass_count",
+            "passCount",
+            "smtppassage",
+            "pwa",
+            "npw_id",
+            "Compass",
+            "boardingPassId",
+        ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+    }
+
+    /// Found by a probe: keys named for what a key unlocks or does (`encryption_key`,
+    /// `signing_key`, Azure's `AccountKey`) kept their values. The keys that name data rather
+    /// than a secret stay.
+    #[test]
+    fn secret_keys_by_their_word_and_the_keys_that_are_not() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "stripe_key",
+            "encryption_key",
+            "signing_key",
+            "master_key",
+            "client_key",
+            "auth_key",
+            "authKey",
+            "license_key",
+            "aws_access_key",
+            "access_key",
+            "secret_key_base",
+            "AccountKey",
+            "SharedAccessKey",
+            "app_key",
+            "APP_KEY",
+            "hmac_key",
+            "subscription_key",
+            "Ocp-Apim-Subscription-Key",
+            "license_keys",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in [
+            "key",
+            "primary_key",
+            "sort_key",
+            "partition_key",
+            "cache_key",
+            "idempotency_key",
+            "Idempotency-Key",
+            "foreign_key",
+            "object_key",
+            "routing_key",
+            "public_key",
+            "key_id",
+            "SharedAccessKeyName",
+            "AccountName",
+            "monkey",
+            "hotkey",
+        ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+    }
+
+    /// Found by a probe: AWS Secrets Manager's `SecretString`, a singular `credential`, and a
+    /// sensitive key followed by a word naming another form of its value kept their values.
+    #[test]
+    fn secret_values_under_other_names() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "SecretString",
+            "SecretBinary",
+            "credential",
+            "password_new",
+            "password_old",
+            "passwordHash",
+            "password_hashed",
+            "password_digest",
+            "password_confirmation",
+            "api_key_value",
+            "token_value",
+            "currentPassword",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in [
+            "passwordhint",
+            "password_hint",
+            "value",
+            "hash",
+            "new",
+            "digest",
+            "key_value",
+            "X-Amz-Credential",
+            "credential_id",
+        ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+    }
+
+    /// Found by a probe: one-time codes (second factors, recovery codes) kept their values;
+    /// other codes (`country_code`, `status_code`, `code`) stay.
+    #[test]
+    fn one_time_codes() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "totp",
+            "mfa_code",
+            "otp_code",
+            "verification_code",
+            "email_verification_code",
+            "recovery_codes",
+            "recovery_code",
+            "pin_code",
+            "pinCode",
+            "security_code",
+            "backup_codes",
+            "two_factor_code",
+            "auth_code",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in [
+            "code",
+            "country_code",
+            "status_code",
+            "error_code",
+            "promo_code",
+            "zip_code",
+            "currency_code",
+            "language_code",
+        ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+    }
+
+    /// Found by a probe: OAuth's and SAML's credentials kept their values, as did signed URLs'
+    /// signatures. Their public companions stay.
+    #[test]
+    fn oauth_saml_and_signatures() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "code_verifier",
+            "device_code",
+            "user_code",
+            "client_assertion",
+            "assertion",
+            "SAMLResponse",
+            "SAMLart",
+            "id_token_hint",
+            "X-Amz-Signature",
+            "X-Amz-Security-Token",
+            "sig",
+            "X-Goog-Signature",
+            "signature",
+            "x-hub-signature",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in [
+            "code_challenge",
+            "code_challenge_method",
+            "client_assertion_type",
+            "RelayState",
+            "SAMLRequest",
+            "assertions",
+            "numFailedAssertions",
+            "X-Amz-Credential",
+            "X-Amz-Algorithm",
+            "X-Amz-SignedHeaders",
+            "state",
+            "redirect_uri",
+        ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+    }
+
+    /// Found by a probe: fullwidth spellings (`ｐａｓｓｗｏｒｄ`, what an IME types) and the word
+    /// for password in other languages kept their values.
+    #[test]
+    fn fullwidth_and_other_languages() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "ｐａｓｓｗｏｒｄ",
+            "ＰＡＳＳＷＯＲＤ",
+            "ａｐｉ＿ｋｅｙ",
+            "ｐｗｄ",
+            "passwort",
+            "neues_Passwort",
+            "kennwort",
+            "contraseña",
+            "contrasena",
+            "senha",
+            "mot_de_passe",
+            "motdepasse",
+            "wachtwoord",
+            "密码",
+            "パスワード",
+            "пароль",
+            "новый_пароль",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in ["ｕｓｅｒ", "ｃｏｍｐａｓｓ", "nom", "имя", "用户名"] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        assert_eq!(norm("ｐａｓｓ＿ｗｏｒｄ"), "password");
+    }
+    /// The new keys hold in every place a key is read: JSON, forms and queries, a text's
+    /// `key=value`, an Azure connection string's `;`-separated pairs.
+    #[test]
+    fn new_keys_in_every_body() {
+        let r = crate::sanitize::Redactor::default();
+        let body = |ct: &str, text: &str| {
+            r.redact_body(&crate::sanitize::BodyInput::new(Some(ct), text.as_bytes()))
+                .unwrap_or_default()
+        };
+        for json in [
+            r#"{"smtp_pass":"hunter2"}"#,
+            r#"{"encryption_key":"hunter2"}"#,
+            r#"{"SecretString":"hunter2"}"#,
+            r#"{"recovery_codes":["hunter2"]}"#,
+            r#"{"ｐａｓｓｗｏｒｄ":"hunter2"}"#,
+            r#"{"passwordHash":"hunter2"}"#,
+        ] {
+            assert!(
+                !body("application/json", json).contains("hunter2"),
+                "{json}"
+            );
+        }
+        for form in [
+            "user=ann&pass=hunter2",
+            "login[pass]=hunter2",
+            "txtPwd=hunter2",
+            "mfa_code=hunter2",
+        ] {
+            let stored = body("application/x-www-form-urlencoded", form);
+            assert!(!stored.contains("hunter2"), "{form}: {stored}");
+        }
+        for query in [
+            "sv=2021-06-08&ss=b&sig=hunter2%2Bsig%3D",
+            "X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524&X-Amz-Signature=hunter2aaaa",
+            "X-Goog-Signature=hunter2bbbb",
+            "code_verifier=hunter2",
+        ] {
+            assert!(!r.redact_query(query).contains("hunter2"), "{query}");
+        }
+        for text in [
+            "db_pass=hunter2",
+            "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=hunter2abc==;EndpointSuffix=x",
+            "Endpoint=sb://x/;SharedAccessKeyName=Root;SharedAccessKey=hunter2abc=",
+            "passwort: hunter2",
+        ] {
+            assert!(!r.redact_error(text).contains("hunter2"), "{text}");
+        }
+        // What must stay.
+        assert_eq!(
+            body(
+                "application/json",
+                r#"{"compass":"N","bypass_cache":true,"sort_key":"a","code":"US","key":"k"}"#
+            ),
+            r#"{"compass":"N","bypass_cache":true,"sort_key":"a","code":"US","key":"k"}"#
+        );
+        assert_eq!(
+            r.redact_query("X-Amz-Algorithm=AWS4-HMAC-SHA256&RelayState=%2Fhome"),
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&RelayState=%2Fhome"
+        );
+        assert_eq!(
+            r.redact_error("AccountName=a;SharedAccessKeyName=Root"),
+            "AccountName=a;SharedAccessKeyName=Root"
         );
     }
 }

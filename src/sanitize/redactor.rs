@@ -203,15 +203,16 @@ impl Redactor {
 ///
 /// Keys are compared after normalization: lowercase, without `_`, `-`, `.` and whitespace,
 /// and after JSON escapes and percent-encoding are decoded, so `Pass-Word`, `pass_word`,
-/// `"pass\u0077ord"` and `pass%77ord` are all `password`. The rules below apply to the keys
+/// `"pass\u0077ord"`, `pass%77ord` and the fullwidth `ｐａｓｓｗｏｒｄ` are all `password`. The rules below apply to the keys
 /// and suffixes you add too; key regexes see the whole normalized key.
 ///
 /// | Setting | Default |
 /// |---|---|
 /// | [`replacement`](Self::replacement) | `[REDACTED]` |
-/// | sensitive keys ([`add_key`](Self::add_key), [`remove_key`](Self::remove_key)) | `password`, `passwd`, `pwd`, `passphrase`, `passcode`, `secret`, `client_secret`, `secret_key`, `access_key`, `credentials`, `token`, `access_token`, `refresh_token`, `id_token`, `api_key`, `authorization`, `auth`, `cookie`, `set_cookie`, `session`, `session_id`, `phpsessid`, `private_key`, `credit_card`, `card_number`, `pan`, `cvv`, `cvc`, `pin`, `ssn`, `otp` |
-/// | sensitive key suffixes ([`add_key_suffix`](Self::add_key_suffix)) | `password`, `passwd`, `secret`, `secret_key`, `secret_access_key`, `token`, `api_key`, `private_key`, `session_id`, `authorization` (so `new_password`, `github_token`, `X-Auth-Token`, `aws_secret_access_key`, `jsessionid`, `Proxy-Authorization`) |
-/// | second copies | a sensitive key or suffix followed by digits or by `confirmation`, `confirm`, `repeat` or `again` (`password2`, `new_password1`, `password_confirmation`, `cvv2`) |
+/// | sensitive keys ([`add_key`](Self::add_key), [`remove_key`](Self::remove_key)) | `password`, `passwd`, `pwd`, `passphrase`, `passcode`, `secret`, `client_secret`, `secret_key`, `access_key`, `credentials`, `token`, `access_token`, `refresh_token`, `id_token`, `api_key`, `authorization`, `auth`, `cookie`, `set_cookie`, `session`, `session_id`, `phpsessid`, `private_key`, `credit_card`, `card_number`, `pan`, `cvv`, `cvc`, `pin`, `ssn`, `otp`, `csrf`, `xsrf`, `pass`, `pw`, `credential`, `SecretString`, `SecretBinary`, `secret_key_base`, `totp`, `pin_code`, `code_verifier`, `device_code`, `user_code`, `id_token_hint`, `SAMLResponse`, `SAMLart`, `sig`, `signature` |
+/// | sensitive last words | `pass`, `pw`, `pwd` while they are sensitive keys, as a key's last word split at `_`, `-`, `.`, `[`, spaces and camelCase (`smtp_pass`, `dbPass`, `txtPwd`; not `compass`, `bypass`, `pass_count`) |
+/// | sensitive key suffixes ([`add_key_suffix`](Self::add_key_suffix)) | `password`, `passwd`, `secret`, `secret_key`, `secret_access_key`, `token`, `api_key`, `private_key`, `session_id`, `authorization`; keys named for what a key unlocks: `access_key`, `encryption_key`, `decryption_key`, `signing_key`, `master_key`, `client_key`, `auth_key`, `license_key`, `app_key`, `account_key`, `subscription_key`, `stripe_key`, `hmac_key` (not every `*key`: `sort_key`, `cache_key`, `idempotency_key` stay); one-time codes: `otp_code`, `mfa_code`, `two_factor_code`, `verification_code`, `security_code`, `backup_code`, `recovery_code`, `auth_code`; `assertion`, `signature`; the word for password in German, Dutch, Spanish, Portuguese, French, Chinese, Japanese and Russian (`passwort`, `kennwort`, `wachtwoord`, `contraseña`, `senha`, `mot_de_passe`, `密码`, `パスワード`, `пароль`) (so `new_password`, `github_token`, `X-Auth-Token`, `aws_secret_access_key`, `jsessionid`, `Proxy-Authorization`) |
+/// | second copies | a sensitive key or suffix followed by digits or by `confirmation`, `confirm`, `repeat`, `again`, `new`, `old`, `current`, `hash`, `hashed`, `digest` or `value` (`password2`, `new_password1`, `password_confirmation`, `cvv2`, `password_new`, `passwordHash`, `api_key_value`) |
 /// | keys written as paths | sensitive when any key on the path is (`user[password]`, `card[cvc]`, `user.pin`), as the same value would be in JSON |
 /// | key regexes ([`add_key_regex`](Self::add_key_regex)) | none |
 /// | value patterns | `Bearer <credential>`, `Basic <credential>`, `Token <credential>` in any case, the credential to the end of its whitespace-free run when it has 4 characters or more and a digit, or 8 or more after `Bearer` or a `Basic` or `Token` not all in small letters (4 with a capital after a small letter), or after a small-letter `basic` or `token` 8 or more with two such capitals; JWTs (`eyJ…` and two to four more base64url segments); 13–19 digit card numbers, spaces or dashes allowed, Luhn-checked, not starting with 1 unless 15 digits long (a UATP card; Unix times in ms, µs and ns start with 1), not inside a UUID or a token of hex digits with letters among them (a digest); PEM private key blocks (to the end of the text when the END line is missing); AWS access key ids (`AKIA`/`ASIA` + 16); the password of a URL's userinfo (`postgres://app:…@db`) |
@@ -510,14 +511,14 @@ mod tests {
     #[test]
     fn key_regexes_match_normalized_keys() {
         let r = Redactor::builder()
-            .add_key_regex("^x.*sig$")
+            .add_key_regex("^x.*mac$")
             .unwrap()
             .build();
         assert_eq!(
-            json(&r, r#"{"X-Body-Sig":"abc","sig":"d"}"#),
-            r#"{"X-Body-Sig":"[REDACTED]","sig":"d"}"#
+            json(&r, r#"{"X-Body-Mac":"abc","mac":"d"}"#),
+            r#"{"X-Body-Mac":"[REDACTED]","mac":"d"}"#
         );
-        assert_eq!(r.redact_query("x_req_sig=1"), "x_req_sig=[REDACTED]");
+        assert_eq!(r.redact_query("x_req_mac=1"), "x_req_mac=[REDACTED]");
     }
 
     #[test]
