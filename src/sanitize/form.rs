@@ -22,8 +22,14 @@ const DECODE_LEVELS: usize = 3;
 /// pairs (a document's value named by a sibling member as JSON), decoded again
 /// while they hold escapes, up to the same bound. When `cut` is true the last pair may be cut
 /// short, so its value loses its last word and a last key without `=` is dropped.
+///
+/// Two keys too generic for the key rules are read by their context: `code` is redacted in
+/// an OAuth callback or token request (see [`is_oauth_request`]), `key` when its value looks
+/// like an API key (Google's `key=AIza…`, see [`looks_like_key`]).
 pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut String) {
     let mut keybuf = String::new();
+    // Whether `input` is an OAuth request, read once, at its first `code`.
+    let mut oauth = None;
     let mut pairs = input.split('&').peekable();
     let mut first = true;
     while let Some(pair) = pairs.next() {
@@ -43,7 +49,11 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
         push_redacted(out, rules, key, &decoded_key);
         let Some(value) = value else { continue };
         out.push('=');
-        if percent_decode_levels(key).any(|key| rules.keys.is_sensitive(&key, &mut keybuf)) {
+        if percent_decode_levels(key).any(|key| rules.keys.is_sensitive(&key, &mut keybuf))
+            || decoded_key.eq_ignore_ascii_case("code")
+                && *oauth.get_or_insert_with(|| is_oauth_request(input))
+            || decoded_key.eq_ignore_ascii_case("key") && looks_like_key(&percent_decode(value))
+        {
             out.push_str(&rules.replacement);
         } else {
             match redact_value(rules, &percent_decode(value), last_cut) {
@@ -54,6 +64,34 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
             }
         }
     }
+}
+
+/// Keys that mark a query or form as an OAuth authorization callback (`state`,
+/// `redirect_uri`) or token request (`grant_type`, `code_verifier`), whose `code` is a
+/// one-time credential; `code` alone names countries, statuses and promotions.
+const OAUTH_KEYS: &[&str] = &["state", "redirect_uri", "grant_type", "code_verifier"];
+
+/// Whether one of the pairs of `input` has a key of [`OAUTH_KEYS`], percent-decoded once.
+fn is_oauth_request(input: &str) -> bool {
+    input.split('&').any(|pair| {
+        let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+        let key = percent_decode(key);
+        OAUTH_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k))
+    })
+}
+
+/// Whether a `key` parameter's value looks like an API key rather than a name, a path or a
+/// date: 20 characters or more of letters, digits, `-` and `_`, with a digit, a capital and
+/// a small letter among them (Google's `AIza…`, 39 characters).
+fn looks_like_key(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.len() >= 20
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        && bytes.iter().any(u8::is_ascii_digit)
+        && bytes.iter().any(u8::is_ascii_uppercase)
+        && bytes.iter().any(u8::is_ascii_lowercase)
 }
 
 /// The redaction of a value percent-decoded once, `None` when nothing in it is redacted;
@@ -509,5 +547,58 @@ mod tests {
         assert_eq!(run("a=1&password=hun", true), "a=1&password=[REDACTED]");
         assert_eq!(run("a=1&password", true), "a=1");
         assert_eq!(run("a=1&note=card+4111+1111", true), "a=1&note=card");
+    }
+    /// Found by a probe: an OAuth callback's or token request's `code` was stored. `code` alone
+    /// names many things (`code=US`, `code=404`, a promotion's code), so it is redacted only
+    /// beside what marks such a request: `state`, `redirect_uri`, `grant_type` or
+    /// `code_verifier`, in any order.
+    #[test]
+    fn an_oauth_code_beside_its_request() {
+        for (query, stored) in [
+            ("code=hunter2&state=xyz", "code=[REDACTED]&state=xyz"),
+            ("state=xyz&code=hunter2", "state=xyz&code=[REDACTED]"),
+            (
+                "grant_type=authorization_code&code=hunter2&redirect_uri=https%3A%2F%2Fx",
+                "grant_type=authorization_code&code=[REDACTED]&redirect_uri=https%3A%2F%2Fx",
+            ),
+            (
+                "code_verifier=v&code=hunter2",
+                "code_verifier=[REDACTED]&code=[REDACTED]",
+            ),
+            (
+                "Code=hunter2&redirect%5Furi=x",
+                "Code=[REDACTED]&redirect%5Furi=x",
+            ),
+        ] {
+            assert_eq!(run(query, false), stored, "{query}");
+        }
+        for query in [
+            "code=US&country=x",
+            "code=404",
+            "promo=1&code=SAVE10",
+            "code=a&stated=1&redirect=x",
+        ] {
+            assert_eq!(run(query, false), query);
+        }
+    }
+
+    /// Found by a probe: Google's API key travels as `key=AIza…`. `key` alone names many
+    /// things, so its value is redacted only when it looks like a key: 20 characters or more
+    /// of letters, digits, `-` and `_`, with a digit, a capital and a small letter.
+    #[test]
+    fn a_key_parameter_that_looks_like_a_key() {
+        assert_eq!(
+            run("key=AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUv&q=x", false),
+            "key=[REDACTED]&q=x"
+        );
+        for query in [
+            "key=uploads%2Fphoto.jpg",
+            "key=user_profile_settings",
+            "key=2024-01-01",
+            "key=abc",
+            "sort=key&key=name",
+        ] {
+            assert_eq!(run(query, false), query);
+        }
     }
 }
