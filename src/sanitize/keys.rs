@@ -353,6 +353,7 @@ impl KeyRules {
     }
 
     /// Whether some exact key or suffix may match `key`, by its length and last two bytes.
+    #[inline]
     fn may_match(&self, key: &str) -> bool {
         if key.len() < self.min_len {
             return false;
@@ -365,6 +366,7 @@ impl KeyRules {
 
     /// Whether `key`, which [`may_match`](Self::may_match), is an exact key: hashed only when
     /// its length and first and last bytes are an exact key's.
+    #[inline]
     fn is_exact(&self, key: &str) -> bool {
         has_bit(&self.exact_filter, exact_bit(key.as_bytes())) && self.exact.contains(key)
     }
