@@ -48,12 +48,58 @@ const SPACE_ESCAPES: &[&str] = &[
     "&Tab;",
 ];
 
-/// The password of a URL's userinfo (`postgres://app:S3cr3t@db/x`, a database or proxy URL in
-/// an error text), the first group: up to the last `@` before the host's path, so a password
-/// holding an `@` goes whole.
-static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#@:]*:([^\s/?#]+)@")
-        .expect("url password pattern is valid")
+/// A URL's userinfo (`https://app:S3cr3t@db/x`, `https://ghp_…@github.com/o/r`, `//u:pw@proxy`),
+/// the first group, the scheme optional: up to the last `@` before the host's path, so a
+/// password holding an `@` goes whole. [`redact_userinfo`] decides what of it goes: the password
+/// after its first `:`, or a lone user that looks like a token (a git remote carries one so).
+static URL_USERINFO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:(?-u:\b)[A-Za-z][A-Za-z0-9+.\-]*:)?//([^\s/?#]+)@")
+        .expect("url userinfo pattern is valid")
+});
+
+/// The password of an Oracle connect string (`jdbc:oracle:thin:scott/tiger@db:1521/orcl`),
+/// the first group: Oracle writes `user/password@` where URLs write `user:password@`.
+static ORACLE_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"jdbc:oracle:[A-Za-z]+:[^\s/@:]+/([^\s@]+)@").expect("oracle pattern is valid")
+});
+
+/// The tokens of common services, known by their prefix, the second group; the first is the
+/// byte before (none at the start), which must not be a letter or digit (`desk-…`,
+/// `risk_live_…` are words). GitHub (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`),
+/// Slack (`xoxb-`, `xoxp-`, `xoxa-`, `xoxr-`, `xoxs-`, `xoxe-`, `xapp-`), Stripe secret and
+/// restricted keys and webhook secrets (`sk_live_`, `rk_test_`, `whsec_`; not the publishable
+/// `pk_`), OpenAI and Anthropic (`sk-…`, judged by [`is_service_token`]), GitLab (`glpat-`),
+/// npm (`npm_`) and Google API keys (`AIza`). The lengths asked for are below the issued ones
+/// (`ghp_` takes 36 characters), so a token cut or mistyped goes too, and above any word's.
+static SERVICE_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(^|[^A-Za-z0-9])(",
+        r"gh[pousr]_[A-Za-z0-9]{20,}",
+        r"|github_pat_[A-Za-z0-9_]{20,}",
+        r"|xox[abprse]-[A-Za-z0-9\-]{8,}",
+        r"|xapp-[A-Za-z0-9\-]{8,}",
+        r"|[sr]k_(?:live|test)_[A-Za-z0-9]{8,}",
+        r"|whsec_[A-Za-z0-9]{16,}",
+        r"|sk-[A-Za-z0-9_\-]{20,}",
+        r"|glpat-[A-Za-z0-9_\-]{15,}",
+        r"|npm_[A-Za-z0-9]{30,}",
+        r"|AIza[A-Za-z0-9_\-]{30,}",
+        r")",
+    ))
+    .expect("service token pattern is valid")
+});
+
+/// The secret in a webhook's or a bot's URL, whose path is the credential: a Slack webhook
+/// (`/services/T…/B…/<secret>`), a Discord webhook (`/api/webhooks/<id>/<token>`, any API
+/// version) and a Telegram bot token (`/bot<id>:<secret>/sendMessage`, the id with it). The
+/// group that took part is the secret; the path before it stays.
+static WEBHOOK_SECRET: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"/services/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/([A-Za-z0-9]{16,})",
+        r"|/webhooks/[0-9]+/([A-Za-z0-9_\-]{8,})",
+        r"|/bot([0-9]{5,}:[A-Za-z0-9_\-]{20,})",
+    ))
+    .expect("webhook pattern is valid")
 });
 
 /// JWT / JWS / JWE: a base64url JSON header (`eyJ` is `{"`) and two to four more segments.
@@ -98,8 +144,16 @@ struct Anchors {
     pem: bool,
     /// `bearer`, `basic` or `token`, any case
     scheme: bool,
-    /// `://`
+    /// `//`
     url: bool,
+    /// `jdbc:oracle:`
+    oracle: bool,
+    /// A service token's prefix ([`token_at`], or `AIza`)
+    token: bool,
+    /// A webhook's or a bot's path ([`hook_at`])
+    hook: bool,
+    /// `authorization`, any case
+    authorization: bool,
     /// `eyJ`
     jwt: bool,
     /// `AKIA` or `ASIA`
@@ -107,21 +161,48 @@ struct Anchors {
     digits: usize,
 }
 
+/// The bytes [`Anchors::scan`] looks at: each other byte costs it one table look, however
+/// many anchors there are.
+static ANCHOR_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    let bytes = b"0123456789-_bBkKe/:zZA";
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 impl Anchors {
     /// One pass over the bytes: the first byte of every anchor is rare in ordinary text, and
     /// only there is the rest compared.
     fn scan(bytes: &[u8]) -> Self {
         let mut anchors = Self::default();
         for (i, &b) in bytes.iter().enumerate() {
+            if !ANCHOR_BYTES[usize::from(b)] {
+                continue;
+            }
             match b {
                 b'0'..=b'9' => anchors.digits += 1,
-                b'-' => anchors.pem |= bytes[i..].starts_with(b"-----BEGIN"),
+                b'-' => {
+                    anchors.pem |= bytes[i..].starts_with(b"-----BEGIN");
+                    anchors.token |= token_at(bytes, i);
+                }
+                b'_' => anchors.token |= token_at(bytes, i),
                 b'b' | b'B' | b'k' | b'K' => anchors.scheme |= scheme_at(bytes, i),
                 b'e' => anchors.jwt |= bytes[i..].starts_with(b"eyJ"),
-                b':' => anchors.url |= bytes[i..].starts_with(b"://"),
+                b'/' => {
+                    let rest = &bytes[i..];
+                    anchors.url |= rest.starts_with(b"//");
+                    anchors.hook |= hook_at(rest);
+                }
+                b':' => anchors.oracle |= bytes[..i].ends_with(b"jdbc:oracle"),
+                b'z' | b'Z' => anchors.authorization |= authorization_at(bytes, i),
                 b'A' => {
                     let rest = &bytes[i..];
                     anchors.aws |= rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA");
+                    anchors.token |= rest.starts_with(b"AIza");
                 }
                 _ => {}
             }
@@ -140,6 +221,8 @@ pub(super) struct ValueRules {
     akia: memmem::Finder<'static>,
     asia: memmem::Finder<'static>,
     pem: memmem::Finder<'static>,
+    oracle: memmem::Finder<'static>,
+    aiza: memmem::Finder<'static>,
     /// Whether card numbers are looked for (`RedactorBuilder::card_numbers`).
     cards: bool,
 }
@@ -150,7 +233,10 @@ impl ValueRules {
         // Force the builtin regexes now so the first request body does not pay for them.
         for re in [
             &*BEARER,
-            &*URL_PASSWORD,
+            &*URL_USERINFO,
+            &*ORACLE_PASSWORD,
+            &*SERVICE_TOKEN,
+            &*WEBHOOK_SECRET,
             &*JWT,
             &*AWS_KEY_ID,
             &*PEM_PRIVATE_KEY,
@@ -162,10 +248,12 @@ impl ValueRules {
             replacement: replacement.into(),
             user,
             eyj: memmem::Finder::new(b"eyJ").into_owned(),
-            url: memmem::Finder::new(b"://").into_owned(),
+            url: memmem::Finder::new(b"//").into_owned(),
             akia: memmem::Finder::new(b"AKIA").into_owned(),
             asia: memmem::Finder::new(b"ASIA").into_owned(),
             pem: memmem::Finder::new(b"-----BEGIN").into_owned(),
+            oracle: memmem::Finder::new(b"jdbc:oracle:").into_owned(),
+            aiza: memmem::Finder::new(b"AIza").into_owned(),
             cards: true,
         }
     }
@@ -187,19 +275,53 @@ impl ValueRules {
             if anchors.pem {
                 out = replace(out, &PEM_PRIVATE_KEY, NoExpand(&self.replacement));
             }
+            // Before the schemes: the value of an `Authorization` goes to the end of its
+            // line, the scheme's credential with it.
+            if anchors.authorization {
+                out = redact_authorization(out, &self.replacement);
+            }
             if anchors.scheme {
                 out = redact_credentials(out, &self.replacement);
             }
             if anchors.url {
                 out = replace(
                     out,
-                    &URL_PASSWORD,
+                    &URL_USERINFO,
                     AppendWith(|caps: &Captures<'_>, dst: &mut String| {
-                        if let (Some(all), Some(password)) = (caps.get(0), caps.get(1)) {
-                            dst.push_str(&all.as_str()[..password.start() - all.start()]);
-                            dst.push_str(&self.replacement);
-                            dst.push('@');
+                        redact_userinfo(caps, &self.replacement, dst);
+                    }),
+                );
+            }
+            if anchors.oracle {
+                out = replace(
+                    out,
+                    &ORACLE_PASSWORD,
+                    AppendWith(|caps: &Captures<'_>, dst: &mut String| {
+                        replace_groups(caps, &self.replacement, dst);
+                    }),
+                );
+            }
+            if anchors.token {
+                out = replace(
+                    out,
+                    &SERVICE_TOKEN,
+                    AppendWith(|caps: &Captures<'_>, dst: &mut String| {
+                        match (caps.get(1), caps.get(2)) {
+                            (Some(before), Some(token)) if is_service_token(token.as_str()) => {
+                                dst.push_str(before.as_str());
+                                dst.push_str(&self.replacement);
+                            }
+                            _ => dst.push_str(&caps[0]),
                         }
+                    }),
+                );
+            }
+            if anchors.hook {
+                out = replace(
+                    out,
+                    &WEBHOOK_SECRET,
+                    AppendWith(|caps: &Captures<'_>, dst: &mut String| {
+                        replace_groups(caps, &self.replacement, dst);
                     }),
                 );
             }
@@ -207,7 +329,7 @@ impl ValueRules {
                 out = replace(out, &JWT, NoExpand(&self.replacement));
             }
             if anchors.aws {
-                out = replace(out, &AWS_KEY_ID, NoExpand(&self.replacement));
+                out = redact_aws_keys(out, &self.replacement);
             }
             if self.cards && anchors.digits >= MIN_CARD_DIGITS {
                 out = redact_cards(out, &self.replacement);
@@ -237,6 +359,12 @@ impl ValueRules {
             scheme: memchr::memchr2_iter(b'b', b'k', bytes).any(|i| scheme_at(bytes, i))
                 || memchr::memchr2_iter(b'B', b'K', bytes).any(|i| scheme_at(bytes, i)),
             url: self.url.find(bytes).is_some(),
+            oracle: self.oracle.find(bytes).is_some(),
+            token: memchr::memchr2_iter(b'_', b'-', bytes).any(|i| token_at(bytes, i))
+                || self.aiza.find(bytes).is_some(),
+            hook: memchr::memchr_iter(b'/', bytes).any(|i| hook_at(&bytes[i..])),
+            authorization: memchr::memchr2_iter(b'z', b'Z', bytes)
+                .any(|i| authorization_at(bytes, i)),
             jwt: self.eyj.find(bytes).is_some(),
             aws: self.akia.find(bytes).is_some() || self.asia.find(bytes).is_some(),
             digits: bytes.iter().filter(|b| b.is_ascii_digit()).count(),
@@ -277,6 +405,336 @@ impl<F: FnMut(&Captures<'_>, &mut String)> regex::Replacer for AppendWith<F> {
     fn replace_append(&mut self, caps: &Captures<'_>, dst: &mut String) {
         (self.0)(caps, dst);
     }
+}
+
+/// Whether a service token's prefix ends at `bytes[i]`, a `_` or a `-` (see
+/// [`SERVICE_TOKEN`]): the prefixes' separators are rarer bytes than their letters.
+fn token_at(bytes: &[u8], i: usize) -> bool {
+    // Slice patterns compare bytes in place; `ends_with` would call `memcmp` for each.
+    matches!(
+        (bytes[i], &bytes[..i]),
+        (b'_', [.., b'g', b'h', b'p' | b'o' | b'u' | b's' | b'r'])
+            | (b'_', [.., b'g', b'i', b't', b'h', b'u', b'b'])
+            | (b'_', [.., b's' | b'r', b'k'])
+            | (b'_', [.., b'w', b'h', b's', b'e', b'c'])
+            | (b'_', [.., b'n', b'p', b'm'])
+            | (b'-', [.., b's', b'k'])
+            | (b'-', [.., b'g', b'l', b'p', b'a', b't'])
+            | (
+                b'-',
+                [
+                    ..,
+                    b'x',
+                    b'o',
+                    b'x',
+                    b'a' | b'b' | b'p' | b'r' | b's' | b'e'
+                ]
+            )
+            | (b'-', [.., b'x', b'a', b'p', b'p'])
+    )
+}
+
+/// Whether a webhook's or a bot's path starts at `rest`, a `/` (see [`WEBHOOK_SECRET`]).
+fn hook_at(rest: &[u8]) -> bool {
+    rest.starts_with(b"/webhooks/")
+        || rest.starts_with(b"/services/T")
+        || (rest.starts_with(b"/bot") && rest.get(4).is_some_and(u8::is_ascii_digit))
+}
+
+/// Whether `authorization`, in any case, has its `z` at `bytes[i]`.
+fn authorization_at(bytes: &[u8], i: usize) -> bool {
+    i.checked_sub(7)
+        .and_then(|start| bytes.get(start..i + 6))
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"authorization"))
+}
+
+/// Whether a [`SERVICE_TOKEN`] match is a token. A bare `sk-` is a common start of words
+/// and names (`sk-learn-compatible-v2`), so after it the run must hold a digit and a capital,
+/// as OpenAI's random keys do; every other prefix is a token's own.
+fn is_service_token(token: &str) -> bool {
+    let Some(rest) = token.strip_prefix("sk-") else {
+        return true;
+    };
+    ["proj-", "svcacct-", "admin-", "ant-"]
+        .iter()
+        .any(|p| rest.starts_with(p))
+        || (rest.bytes().any(|b| b.is_ascii_digit())
+            && rest.bytes().any(|b| b.is_ascii_uppercase()))
+}
+
+/// Writes a match with the group that took part replaced, and what follows it kept (the
+/// patterns end with their group).
+fn replace_groups(caps: &Captures<'_>, replacement: &str, dst: &mut String) {
+    let all = &caps[0];
+    match caps.iter().skip(1).flatten().next() {
+        Some(group) => {
+            let start = caps.get(0).map_or(0, |m| m.start());
+            dst.push_str(&all[..group.start() - start]);
+            dst.push_str(replacement);
+            dst.push_str(&all[group.end() - start..]);
+        }
+        None => dst.push_str(all),
+    }
+}
+
+/// Writes a [`URL_USERINFO`] match with its secret replaced: the password after the first
+/// `:`, or a user without one that looks like a token ([`is_token_user`]); a name (`git@`,
+/// `ann@`) stays.
+fn redact_userinfo(caps: &Captures<'_>, replacement: &str, dst: &mut String) {
+    let (Some(all), Some(info)) = (caps.get(0), caps.get(1)) else {
+        dst.push_str(&caps[0]);
+        return;
+    };
+    let secret = match info.as_str().split_once(':') {
+        Some((user, password)) if !password.is_empty() => info.start() + user.len() + 1,
+        Some(_) => {
+            dst.push_str(all.as_str());
+            return;
+        }
+        None if is_token_user(info.as_str()) => info.start(),
+        None => {
+            dst.push_str(all.as_str());
+            return;
+        }
+    };
+    dst.push_str(&all.as_str()[..secret - all.start()]);
+    dst.push_str(replacement);
+    dst.push('@');
+}
+
+/// Whether a URL's lone user is a token: a service token's prefix, or 20 characters or more
+/// holding a digit and a letter and no `.` (a name, an address written `ann%40example.com`,
+/// holds one).
+fn is_token_user(user: &str) -> bool {
+    const PREFIXES: [&str; 14] = [
+        "ghp_",
+        "gho_",
+        "ghu_",
+        "ghs_",
+        "ghr_",
+        "github_pat_",
+        "glpat-",
+        "xox",
+        "sk-",
+        "sk_",
+        "rk_",
+        "npm_",
+        "AIza",
+        "eyJ",
+    ];
+    let bytes = user.as_bytes();
+    PREFIXES.iter().any(|p| user.starts_with(p))
+        || (bytes.len() >= 20
+            && bytes.iter().any(u8::is_ascii_digit)
+            && bytes.iter().any(u8::is_ascii_alphabetic)
+            && !bytes.contains(&b'.'))
+}
+
+/// `text` with every AWS access key id replaced, and the secret access key written a few words
+/// after one ([`secret_key_after`]): a credentials file, a CSV export or a pasted pair keeps
+/// them together.
+fn redact_aws_keys<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str> {
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for id in AWS_KEY_ID.find_iter(&text) {
+        spans.push((id.start(), id.end()));
+        spans.extend(secret_key_after(text.as_bytes(), id.end()));
+    }
+    if spans.is_empty() {
+        return text;
+    }
+    spans.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut written = 0;
+    for (start, end) in spans {
+        if end <= written {
+            continue;
+        }
+        if start >= written {
+            out.push_str(&text[written..start]);
+            out.push_str(replacement);
+        }
+        written = end;
+    }
+    out.push_str(&text[written..]);
+    Cow::Owned(out)
+}
+
+/// The span of an AWS secret access key among the first few words after `from` (the end of a
+/// key id): 30 to 44 characters of base64 (40 as issued) holding both cases and a digit, `/`
+/// or `+`. The look is bounded, so a text of key ids is read a bounded number of times.
+fn secret_key_after(bytes: &[u8], from: usize) -> Option<(usize, usize)> {
+    const WORDS: usize = 6;
+    const WINDOW: usize = 160;
+    let in_word = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'+' | b'=');
+    let end = bytes.len().min(from + WINDOW);
+    let mut i = from;
+    for _ in 0..WORDS {
+        while i < end && !in_word(bytes[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < end && in_word(bytes[i]) {
+            i += 1;
+        }
+        if i == start || (i == end && bytes.get(end).is_some_and(|&b| in_word(b))) {
+            return None;
+        }
+        let word = &bytes[start..i];
+        if (30..=44).contains(&word.len())
+            && word.iter().any(u8::is_ascii_lowercase)
+            && word.iter().any(u8::is_ascii_uppercase)
+            && word
+                .iter()
+                .any(|b| b.is_ascii_digit() || matches!(b, b'/' | b'+'))
+        {
+            return Some((start, i));
+        }
+    }
+    None
+}
+
+/// Authorization schemes, in small letters: after one, the rest of an `Authorization` value is
+/// its credential.
+const AUTH_SCHEMES: &[&str] = &[
+    "basic",
+    "bearer",
+    "digest",
+    "negotiate",
+    "ntlm",
+    "kerberos",
+    "hoba",
+    "mutual",
+    "aws4-hmac-sha256",
+    "goog4-hmac-sha256",
+    "aws",
+    "oauth",
+    "signature",
+    "sharedkey",
+    "sharedkeylite",
+    "token",
+    "apikey",
+    "api-key",
+    "sso",
+    "gnap",
+    "dpop",
+    "mac",
+    "hawk",
+    "vapid",
+    "privatetoken",
+    "concealed",
+    "scram-sha-1",
+    "scram-sha-256",
+    "jwt",
+];
+
+/// `text` with the value of each `Authorization` (`Proxy-Authorization`, `X-Authorization`, …,
+/// as `name: value` or `name=value`, the name quoted or not) replaced after its scheme, to the
+/// end of its line. A multi-part credential (`Digest username="a", response="…"`,
+/// `AWS4-HMAC-SHA256 Credential=…, Signature=…`) holds commas that end a pair's value
+/// elsewhere. The value is one when its first word is a known scheme ([`AUTH_SCHEMES`]) or
+/// its second word holds a `=` (a scheme of its own with parameters); prose keeps its words
+/// ("Authorization: failed for user ann"). A value opened with a quote (`"authorization":"…"`,
+/// `-H 'Authorization: …'`) ends at its closing quote. Each look before a replacement is
+/// bounded, and a replacement's line is not read again.
+fn redact_authorization<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str> {
+    let mut out = String::new();
+    let mut written = 0;
+    {
+        let bytes = text.as_bytes();
+        for z in memchr::memchr2_iter(b'z', b'Z', bytes) {
+            if z < written || !authorization_at(bytes, z) {
+                continue;
+            }
+            let Some((keep, end)) = authorization_value(bytes, z - 7, z + 6) else {
+                continue;
+            };
+            out.push_str(&text[written..keep]);
+            out.push(' ');
+            out.push_str(replacement);
+            written = end;
+        }
+    }
+    if written == 0 {
+        return text;
+    }
+    out.push_str(&text[written..]);
+    Cow::Owned(out)
+}
+
+/// For an `authorization` at `name..after`: where its scheme ends and where its value ends,
+/// when the value is a credential (see [`redact_authorization`]).
+fn authorization_value(bytes: &[u8], name: usize, after: usize) -> Option<(usize, usize)> {
+    const LONGEST_WORD: usize = 256;
+    let spaces = |i: usize| {
+        i + bytes[i..]
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count()
+    };
+    // A quote before the whole header name (`'Proxy-Authorization: …'`) closes after it.
+    let header = name
+        - bytes[name.saturating_sub(64)..name]
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+            .count();
+    let mut quote = header
+        .checked_sub(1)
+        .map(|q| bytes[q])
+        .filter(|&q| q == b'\'');
+    let mut i = after;
+    if matches!(bytes.get(i), Some(b'"' | b'\'')) {
+        i += 1;
+    }
+    i = spaces(i);
+    if !matches!(bytes.get(i), Some(b':' | b'=')) {
+        return None;
+    }
+    i = spaces(i + 1);
+    if let Some(&q @ (b'"' | b'\'')) = bytes.get(i) {
+        quote = Some(q);
+        i += 1;
+    }
+    let word_end = |from: usize| {
+        from + bytes[from..]
+            .iter()
+            .take(LONGEST_WORD)
+            .take_while(|b| !b.is_ascii_whitespace() && Some(**b) != quote)
+            .count()
+    };
+    let scheme_end = word_end(i);
+    if scheme_end == i || !matches!(bytes.get(scheme_end), Some(b' ' | b'\t')) {
+        return None;
+    }
+    let second = spaces(scheme_end);
+    let second_end = word_end(second);
+    if second_end == second {
+        return None;
+    }
+    let scheme = &bytes[i..scheme_end];
+    let known = AUTH_SCHEMES
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s.as_bytes()));
+    if !known && !bytes[second..second_end].contains(&b'=') {
+        return None;
+    }
+    // To the end of the line (also a `\n` or `\r` escape, a line in an encoded log), or of
+    // the quoted value: a quote after a backslash is the credential's.
+    let mut end = second;
+    while let Some(&b) = bytes.get(end) {
+        let escaped = end > 0 && bytes[end - 1] == b'\\';
+        if matches!(b, b'\n' | b'\r')
+            || (escaped && matches!(b, b'n' | b'r'))
+            || (Some(b) == quote && !escaped)
+        {
+            if escaped && b != b'"' && b != b'\'' {
+                end -= 1;
+            }
+            break;
+        }
+        end += 1;
+    }
+    Some((scheme_end, end))
 }
 
 /// Whether an authorization scheme [`BEARER`] looks for is at `bytes[i]`, without a regex
@@ -1289,6 +1747,22 @@ mod tests {
             "b",
             "e",
             "A",
+            "_",
+            "ghp",
+            "sk",
+            "xoxb",
+            "glpat",
+            "AIza",
+            "AIz",
+            "/",
+            "/bot1",
+            "/bot",
+            "/webhooks/",
+            "/services/T",
+            "authori",
+            "zation",
+            "AUTHORIZATION",
+            "jdbc:oracle",
         ];
         let mut checked = 0;
         for a in pieces {
@@ -1313,6 +1787,204 @@ mod tests {
             r.redact(&long),
             format!("{} [REDACTED]", "x".repeat(LONG_STRING))
         );
+    }
+
+    /// Found by a probe: the tokens of common services were stored verbatim wherever no
+    /// sensitive key stood around them (a message, a log line, a path).
+    #[test]
+    fn service_token_formats_are_redacted() {
+        let r = rules();
+        let gh = format!("ghp_{}", "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5");
+        for token in [
+            gh.as_str(),
+            "gho_hunter2abcdefghijklmnopqrstuvwxyz12",
+            "github_pat_11ABCDEFG0abcdefghijkl_mnopqrstuvwxyz0123456789",
+            "xoxb-123-456-hunter2abc",
+            "xoxp-1234567890-abcdefghij",
+            "sk_live_51Hhunter2abcdefghijkl",
+            "rk_test_51Hhunter2abcdefghijkl",
+            "whsec_hunter2abcdefghijklmnop",
+            "sk-proj-hunter2abcdefghijklmnop",
+            "sk-aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5",
+            "glpat-hunter2abcdefghijk",
+            "npm_hunter2abcdefghijklmnopqrstuvwxyz12",
+            "AIzaSyHunter2abcdefghijklmnopqrstuvw",
+        ] {
+            assert_eq!(
+                r.redact(&format!("using {token} now")),
+                "using [REDACTED] now"
+            );
+            assert_eq!(r.redact(&format!("k={token}")), "k=[REDACTED]");
+            assert_eq!(r.redact(&format!("/x/{token}/y")), "/x/[REDACTED]/y");
+        }
+        // Short ones, inside words, identifiers and prose keep their text.
+        for text in [
+            "ghp_short and gho_12345",
+            "task-management-dashboard-service-v2",
+            "sk-learn-compatible-estimators-v2 here",
+            "desk-aB3dE5gH7jK9mN1pQ3sT5vW7y",
+            "npm_config_user_agent=npm/10.2.0",
+            "npm_package_dependencies_typescript",
+            "the risk_live_monitor_dashboard view",
+            "xoxo-hugs and kisses",
+            "AIzawhat is this",
+            "github_page is fine",
+            "pk_live_51Hhunter2abcdefghijkl",
+        ] {
+            assert_eq!(r.redact(text), text);
+        }
+    }
+
+    /// Found by a probe: webhook URLs whose path is the credential (Slack, Discord) and a
+    /// Telegram bot token in a path were stored whole.
+    #[test]
+    fn webhook_secrets_in_urls_and_paths() {
+        let r = rules();
+        for (text, want) in [
+            (
+                "https://hooks.slack.com/services/T00000000/B00000000/hunter2XXXXXXXXXXXXXXXX",
+                "https://hooks.slack.com/services/T00000000/B00000000/[REDACTED]",
+            ),
+            (
+                "post https://discord.com/api/webhooks/123/hunter2abc ok",
+                "post https://discord.com/api/webhooks/123/[REDACTED] ok",
+            ),
+            (
+                "/api/v10/webhooks/112233445566/aBc-d_ef123456/slack",
+                "/api/v10/webhooks/112233445566/[REDACTED]/slack",
+            ),
+            (
+                "/bot123456:AAHhunter2abcdefghijklmnopqrstuvw/sendMessage",
+                "/bot[REDACTED]/sendMessage",
+            ),
+        ] {
+            assert_eq!(r.redact(text), want, "{text}");
+        }
+        for text in [
+            "/hooks/slack/T000/B000/hunter2xxxxxxxxxxxxxxxx",
+            "/services/Team/Billing/overview-page",
+            "/api/webhooks/list",
+            "/bots/42/settings and /bot/help",
+            "/bot123/status",
+        ] {
+            assert_eq!(r.redact(text), text);
+        }
+    }
+
+    /// Found by a probe: a token as a URL's whole userinfo (no password, as git remotes carry
+    /// one), an Oracle `user/password@` connect string and a password in a URL written without
+    /// its scheme were kept.
+    #[test]
+    fn tokens_as_userinfo_and_other_connect_strings() {
+        let r = rules();
+        for (text, want) in [
+            (
+                "git remote add origin https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/o/r",
+                "git remote add origin https://[REDACTED]@github.com/o/r",
+            ),
+            (
+                "clone https://glpat-hunter2abc@gitlab.com/o/r.git",
+                "clone https://[REDACTED]@gitlab.com/o/r.git",
+            ),
+            (
+                "clone https://9f8e7d6c5b4a39281706f5e4d3c2b1a0@host/r.git",
+                "clone https://[REDACTED]@host/r.git",
+            ),
+            (
+                "url=jdbc:oracle:thin:scott/hunter2@db:1521/orcl",
+                "url=jdbc:oracle:thin:scott/[REDACTED]@db:1521/orcl",
+            ),
+            (
+                "proxy //u:pw1234@h:3128 down",
+                "proxy //u:[REDACTED]@h:3128 down",
+            ),
+        ] {
+            assert_eq!(r.redact(text), want, "{text}");
+        }
+        for text in [
+            "ssh://git@github.com/o/r.git",
+            "https://user@example.com/x",
+            "https://john.doe@example.com/x",
+            "mailto:ann@example.com",
+            "// see ann@example.com",
+            "jdbc:oracle:thin:@db:1521/orcl",
+        ] {
+            assert_eq!(r.redact(text), text);
+        }
+    }
+
+    /// Found by a probe: the AWS secret access key written a few words after its key id (a
+    /// credentials file, a CSV, a pasted pair) was kept while the id went.
+    #[test]
+    fn aws_secret_keys_after_their_id() {
+        let r = rules();
+        for (text, want) in [
+            (
+                "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "[REDACTED] [REDACTED]",
+            ),
+            (
+                "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYhunter2",
+                "[REDACTED] [REDACTED]",
+            ),
+            (
+                "id AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\nregion",
+                "id [REDACTED]\naws_secret_access_key = [REDACTED]\nregion",
+            ),
+            (
+                "ASIAIOSFODNN7EXAMPLE,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY,x",
+                "[REDACTED],[REDACTED],x",
+            ),
+        ] {
+            assert_eq!(r.redact(text), want, "{text}");
+        }
+        // Words that are no secret, or too far after the id, stay.
+        for (text, want) in [
+            (
+                "AKIAIOSFODNN7EXAMPLE belongs to the deployment-automation-service-account",
+                "[REDACTED] belongs to the deployment-automation-service-account",
+            ),
+            (
+                "AKIAIOSFODNN7EXAMPLE a b c d e f g h wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "[REDACTED] a b c d e f g h wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            ),
+        ] {
+            assert_eq!(r.redact(text), want, "{text}");
+        }
+    }
+
+    /// Found by a probe: an `Authorization` header quoted in text kept what followed the
+    /// first comma of a multi-part credential (`Digest`, `AWS4-HMAC-SHA256`).
+    #[test]
+    fn authorization_values_in_text_go_to_the_end_of_the_line() {
+        let r = rules();
+        for (text, want) in [
+            (
+                "Authorization: Digest username=\"a\", response=\"hunter2abc\"\nHost: x",
+                "Authorization: Digest [REDACTED]\nHost: x",
+            ),
+            (
+                "Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, SignedHeaders=host, Signature=hunter2abc",
+                "Authorization: AWS4-HMAC-SHA256 [REDACTED]",
+            ),
+            (
+                "curl -H 'Proxy-Authorization: Digest a=1, response=hunter2abc' https://x",
+                "curl -H 'Proxy-Authorization: Digest [REDACTED]' https://x",
+            ),
+            (
+                "\"authorization\":\"Negotiate YIIhunter2, x\"}",
+                "\"authorization\":\"Negotiate [REDACTED]\"}",
+            ),
+        ] {
+            assert_eq!(r.redact(text), want, "{text}");
+        }
+        for text in [
+            "Authorization: failed for user ann",
+            "authorization required",
+            "the authorization header was missing, retry",
+        ] {
+            assert_eq!(r.redact(text), text);
+        }
     }
 
     #[test]
