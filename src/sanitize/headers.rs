@@ -2,17 +2,82 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use super::form;
 use super::json::push_json_string;
 use super::redactor::Rules;
 
-/// Headers whose value is always redacted.
-pub(super) const DEFAULT_SENSITIVE_HEADERS: [HeaderName; 5] = [
+/// Headers whose value is always redacted: the standard ones, and the credential headers of
+/// common platforms whose names hold no sensitive key (Azure API Management's subscription key,
+/// Azure Functions' key, Google's API key) or a word that is no key elsewhere
+/// (`Authentication`, which some APIs take in place of `Authorization`).
+pub(super) const DEFAULT_SENSITIVE_HEADERS: [HeaderName; 10] = [
     http::header::AUTHORIZATION,
     http::header::PROXY_AUTHORIZATION,
     http::header::COOKIE,
     http::header::SET_COOKIE,
     HeaderName::from_static("x-api-key"),
+    HeaderName::from_static("ocp-apim-subscription-key"),
+    HeaderName::from_static("x-functions-key"),
+    HeaderName::from_static("x-goog-api-key"),
+    HeaderName::from_static("authentication"),
+    HeaderName::from_static("x-authentication"),
 ];
+
+/// Headers whose value is a URL (or a path with its query): its query and fragment go through
+/// the query string's rules, as a `Referer` carries an implicit flow's `#access_token=…` and a
+/// reset link's `?password=…`, a `Location` a redirect's `?code=…`, and a proxy's
+/// `X-Original-URL` the request's own query.
+const URL_HEADERS: [&str; 10] = [
+    "referer",
+    "location",
+    "content-location",
+    "origin",
+    "refresh",
+    "x-original-url",
+    "x-original-uri",
+    "x-forwarded-uri",
+    "x-forwarded-url",
+    "x-rewrite-url",
+];
+
+/// Subprotocols after which the next one is a token: a browser cannot set a WebSocket's
+/// headers, so clients send the token as a subprotocol (`Sec-WebSocket-Protocol: access_token,
+/// <token>`); in small letters.
+const WEBSOCKET_TOKEN_MARKERS: [&str; 8] = [
+    "access_token",
+    "access-token",
+    "token",
+    "bearer",
+    "authorization",
+    "auth",
+    "jwt",
+    "apikey",
+];
+
+/// Kubernetes' subprotocol carrying a bearer token after it.
+const K8S_BEARER_PROTOCOL: &str = "base64url.bearer.authorization.k8s.io.";
+
+/// How a header's value is read beyond the value patterns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueKind {
+    Plain,
+    /// A URL ([`URL_HEADERS`]).
+    Url,
+    /// `Sec-WebSocket-Protocol`'s list of subprotocols.
+    Subprotocols,
+}
+
+impl ValueKind {
+    fn of(name: &HeaderName) -> Self {
+        if URL_HEADERS.contains(&name.as_str()) {
+            Self::Url
+        } else if name == http::header::SEC_WEBSOCKET_PROTOCOL {
+            Self::Subprotocols
+        } else {
+            Self::Plain
+        }
+    }
+}
 
 /// The most of one header value stored, in bytes, before the truncation note. Every other text
 /// column has a cap; without one a server that raises hyper's header-list limit would store
@@ -52,14 +117,15 @@ pub(super) fn redact_headers(
         push_json_string(&mut out, name.as_str());
         out.push(':');
         let name_sensitive = is_sensitive_header(rules, name, &mut keybuf);
+        let kind = ValueKind::of(name);
         if values.peek().is_none() {
-            push_value(&mut out, rules, name_sensitive, first);
+            push_value(&mut out, rules, name_sensitive, kind, first);
         } else {
             out.push('[');
-            push_value(&mut out, rules, name_sensitive, first);
+            push_value(&mut out, rules, name_sensitive, kind, first);
             for value in values {
                 out.push(',');
-                push_value(&mut out, rules, name_sensitive, value);
+                push_value(&mut out, rules, name_sensitive, kind, value);
             }
             out.push(']');
         }
@@ -71,7 +137,13 @@ pub(super) fn redact_headers(
     Some(out)
 }
 
-fn push_value(out: &mut String, rules: &Rules, name_sensitive: bool, value: &HeaderValue) {
+fn push_value(
+    out: &mut String,
+    rules: &Rules,
+    name_sensitive: bool,
+    kind: ValueKind,
+    value: &HeaderValue,
+) {
     // `is_sensitive` is how tower-http's `SetSensitiveHeadersLayer` marks credentials.
     if name_sensitive || value.is_sensitive() {
         out.push_str(&rules.replacement_json);
@@ -79,7 +151,15 @@ fn push_value(out: &mut String, rules: &Rules, name_sensitive: bool, value: &Hea
     }
     let text = String::from_utf8_lossy(value.as_bytes());
     // Redacted whole before the cut, so a cut never leaves half a secret unrecognized.
-    let redacted = rules.values.redact(&text);
+    let mut redacted = rules.values.redact(&text);
+    let read = match kind {
+        ValueKind::Plain => None,
+        ValueKind::Url => redact_url(rules, &redacted),
+        ValueKind::Subprotocols => redact_subprotocols(rules, &redacted),
+    };
+    if let Some(read) = read {
+        redacted = read.into();
+    }
     if redacted.len() <= HEADER_VALUE_BYTES {
         push_json_string(out, &redacted);
         return;
@@ -90,6 +170,75 @@ fn push_value(out: &mut String, rules: &Rules, name_sensitive: bool, value: &Hea
         value.len()
     );
     push_json_string(out, &note);
+}
+
+/// A URL header's value with its query and its fragment redacted as query strings are; `None`
+/// when it has neither. A fragment holds pairs as a query does when it holds any
+/// (`#access_token=…&state=…`); one without (`#section-2`) comes out as it was.
+fn redact_url(rules: &Rules, url: &str) -> Option<String> {
+    let start = url.find(['?', '#'])?;
+    let mut out = String::with_capacity(url.len() + 16);
+    out.push_str(&url[..=start]);
+    let rest = &url[start + 1..];
+    let (query, fragment) = match (url.as_bytes()[start], rest.find('#')) {
+        (b'?', Some(hash)) => (Some(&rest[..hash]), Some(&rest[hash + 1..])),
+        (b'?', None) => (Some(rest), None),
+        _ => (None, Some(rest)),
+    };
+    if let Some(query) = query {
+        form::redact_pairs(rules, query, false, &mut out);
+    }
+    if let Some(fragment) = fragment {
+        if query.is_some() {
+            out.push('#');
+        }
+        form::redact_pairs(rules, fragment, false, &mut out);
+    }
+    (out != url).then_some(out)
+}
+
+/// `Sec-WebSocket-Protocol`'s subprotocols with the token among them redacted: the one after
+/// a marker ([`WEBSOCKET_TOKEN_MARKERS`], or any sensitive key), and the rest of Kubernetes'
+/// bearer subprotocol; `None` when none is. The separators are kept as they came.
+fn redact_subprotocols(rules: &Rules, list: &str) -> Option<String> {
+    let mut out = String::with_capacity(list.len());
+    let mut keybuf = String::new();
+    let mut after_marker = false;
+    let mut changed = false;
+    for (i, item) in list.split(',').enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let protocol = item.trim();
+        let lead = &item[..item.len() - item.trim_start().len()];
+        let trail = &item[lead.len() + protocol.len()..];
+        if after_marker && !protocol.is_empty() {
+            out.push_str(lead);
+            out.push_str(&rules.replacement);
+            out.push_str(trail);
+            changed = true;
+            after_marker = false;
+            continue;
+        }
+        if let Some(token) = protocol
+            .get(..K8S_BEARER_PROTOCOL.len())
+            .filter(|p| p.eq_ignore_ascii_case(K8S_BEARER_PROTOCOL))
+            .map(|p| &protocol[p.len()..])
+            .filter(|token| !token.is_empty())
+        {
+            out.push_str(&item[..item.len() - token.len() - trail.len()]);
+            out.push_str(&rules.replacement);
+            out.push_str(trail);
+            changed = true;
+            continue;
+        }
+        after_marker = WEBSOCKET_TOKEN_MARKERS
+            .iter()
+            .any(|m| protocol.eq_ignore_ascii_case(m))
+            || rules.keys.is_sensitive(protocol, &mut keybuf);
+        out.push_str(item);
+    }
+    changed.then_some(out)
 }
 
 #[cfg(test)]
@@ -224,6 +373,103 @@ mod tests {
             out,
             format!(r#"{{"x-long":"{}"}}"#, "a".repeat(HEADER_VALUE_BYTES))
         );
+    }
+
+    fn stored(name: &'static str, value: &str) -> String {
+        let mut headers = HeaderMap::new();
+        let name = HeaderName::from_static(name);
+        headers.insert(name.clone(), HeaderValue::from_str(value).unwrap());
+        let out = Redactor::default()
+            .redact_headers(&headers, std::slice::from_ref(&name))
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        json[name.as_str()].as_str().unwrap().to_owned()
+    }
+
+    /// Found by a probe: a URL-valued header (`Referer` after an OAuth implicit flow or a
+    /// reset link, `Location` of a redirect, a proxy's `X-Original-URL`) kept the credentials
+    /// in its query and fragment, which the query string's own rules redact.
+    #[test]
+    fn url_headers_have_their_query_and_fragment_redacted() {
+        for (name, value, want) in [
+            (
+                "referer",
+                "https://x/cb?access_token=hunter2abc&x=1",
+                "https://x/cb?access_token=[REDACTED]&x=1",
+            ),
+            (
+                "referer",
+                "https://x/cb#access_token=hunter2abc&x=1",
+                "https://x/cb#access_token=[REDACTED]&x=1",
+            ),
+            (
+                "location",
+                "https://x/reset?password=hunter2#top",
+                "https://x/reset?password=[REDACTED]#top",
+            ),
+            (
+                "x-original-url",
+                "/cb?token=hunter2abc",
+                "/cb?token=[REDACTED]",
+            ),
+            (
+                "x-forwarded-uri",
+                "/a?q=1#id_token=eyJhbGciOi&state=s1",
+                "/a?q=1#id_token=[REDACTED]&state=s1",
+            ),
+            ("content-location", "/r?api_key=k1", "/r?api_key=[REDACTED]"),
+        ] {
+            assert_eq!(stored(name, value), want, "{name}: {value}");
+        }
+        // A URL without credentials, and other headers with a `?`, stay as they came.
+        for (name, value) in [
+            ("referer", "https://x/search?q=rust+lang&page=2#results"),
+            ("location", "/docs/a#section-2"),
+            ("origin", "https://app.example.com"),
+            ("x-note", "why?password=no"),
+        ] {
+            assert_eq!(stored(name, value), value, "{name}");
+        }
+    }
+
+    /// Found by a probe: credential headers of common platforms (Azure API Management and
+    /// Functions, Google API keys, `Authentication`) were stored as sent.
+    #[test]
+    fn platform_credential_headers_are_redacted() {
+        for name in [
+            "ocp-apim-subscription-key",
+            "x-functions-key",
+            "x-goog-api-key",
+            "authentication",
+            "x-authentication",
+        ] {
+            assert_eq!(stored(name, "hunter2abc"), "[REDACTED]", "{name}");
+        }
+        assert_eq!(stored("x-request-id", "r-123"), "r-123");
+    }
+
+    /// Found by a probe: browsers cannot set headers on a WebSocket, so clients send the
+    /// token as a subprotocol (`access_token, <token>`, Kubernetes'
+    /// `base64url.bearer.authorization.k8s.io.<token>`), and it was stored.
+    #[test]
+    fn websocket_subprotocol_tokens_are_redacted() {
+        for (value, want) in [
+            ("access_token, hunter2abc", "access_token, [REDACTED]"),
+            (
+                "graphql-ws, bearer, hunter2abc",
+                "graphql-ws, bearer, [REDACTED]",
+            ),
+            ("Authorization,hunter2abc,v2", "Authorization,[REDACTED],v2"),
+            (
+                "base64url.bearer.authorization.k8s.io.aHVudGVyMg, base64.binary.k8s.io",
+                "base64url.bearer.authorization.k8s.io.[REDACTED], base64.binary.k8s.io",
+            ),
+        ] {
+            assert_eq!(stored("sec-websocket-protocol", value), want, "{value}");
+        }
+        for value in ["graphql-ws", "graphql-transport-ws, chat.v2", "mqtt"] {
+            assert_eq!(stored("sec-websocket-protocol", value), value);
+        }
     }
 
     #[test]

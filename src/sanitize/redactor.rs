@@ -218,7 +218,7 @@ impl Redactor {
 /// | value patterns | `Bearer <credential>`, `Basic <credential>`, `Token <credential>` in any case, the credential to the end of its whitespace-free run when it has 4 characters or more and a digit, or 8 or more after `Bearer` or a `Basic` or `Token` not all in small letters (4 with a capital after a small letter), or after a small-letter `basic` or `token` 8 or more with two such capitals; JWTs (`eyJ…` and two to four more base64url segments); 13–19 digit card numbers, spaces or dashes allowed, Luhn-checked, not starting with 1 unless 15 digits long (a UATP card; Unix times in ms, µs and ns start with 1), not inside a UUID or a token of hex digits with letters among them (a digest); PEM private key blocks (to the end of the text when the END line is missing); AWS access key ids (`AKIA`/`ASIA` + 16); the password of a URL's userinfo (`postgres://app:…@db`) |
 /// | [`card_numbers`](Self::card_numbers) | on |
 /// | user value patterns ([`add_value_pattern`](Self::add_value_pattern)) | none |
-/// | sensitive headers ([`sensitive_header`](Self::sensitive_header)) | `authorization`, `proxy-authorization`, `cookie`, `set-cookie`, `x-api-key`, plus any value marked sensitive and any header whose name is a sensitive key |
+/// | sensitive headers ([`sensitive_header`](Self::sensitive_header)) | `authorization`, `proxy-authorization`, `cookie`, `set-cookie`, `x-api-key`, `ocp-apim-subscription-key`, `x-functions-key`, `x-goog-api-key`, `authentication`, `x-authentication`, plus any value marked sensitive and any header whose name is a sensitive key |
 /// | per-route body functions ([`route_body_fn`](Self::route_body_fn)) | none |
 /// | [`max_decoded_bytes`](Self::max_decoded_bytes) | 64 KiB |
 #[derive(Debug, Clone)]
