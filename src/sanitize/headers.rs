@@ -185,16 +185,40 @@ fn redact_url(rules: &Rules, url: &str) -> Option<String> {
         (b'?', None) => (Some(rest), None),
         _ => (None, Some(rest)),
     };
+    let mut pairs = String::new();
     if let Some(query) = query {
-        form::redact_pairs(rules, query, false, &mut out);
+        form::redact_pairs(rules, query, false, &mut pairs);
+        push_codes_redacted(&mut out, &pairs, &rules.replacement);
     }
     if let Some(fragment) = fragment {
         if query.is_some() {
             out.push('#');
         }
-        form::redact_pairs(rules, fragment, false, &mut out);
+        pairs.clear();
+        form::redact_pairs(rules, fragment, false, &mut pairs);
+        push_codes_redacted(&mut out, &pairs, &rules.replacement);
     }
     (out != url).then_some(out)
+}
+
+/// Writes a URL header's query or fragment with the value of each `code` pair replaced too:
+/// in a redirect to an OAuth callback (`Location`) or the page after it (`Referer`) it is an
+/// authorization code, which the client exchanges for tokens. Elsewhere a `code` is most often
+/// no secret (a country's, a promotion's), so the query rules keep it.
+fn push_codes_redacted(out: &mut String, pairs: &str, replacement: &str) {
+    for (i, pair) in pairs.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((key, value)) if key.eq_ignore_ascii_case("code") && !value.is_empty() => {
+                out.push_str(key);
+                out.push('=');
+                out.push_str(replacement);
+            }
+            _ => out.push_str(pair),
+        }
+    }
 }
 
 /// `Sec-WebSocket-Protocol`'s subprotocols with the token among them redacted: the one after
@@ -418,6 +442,17 @@ mod tests {
                 "/a?q=1#id_token=[REDACTED]&state=s1",
             ),
             ("content-location", "/r?api_key=k1", "/r?api_key=[REDACTED]"),
+            // An OAuth authorization code, in a redirect to the callback or the page after it.
+            (
+                "location",
+                "https://x/cb?code=hunter2abc",
+                "https://x/cb?code=[REDACTED]",
+            ),
+            (
+                "referer",
+                "https://app/cb?state=s1&Code=hunter2abc#x",
+                "https://app/cb?state=s1&Code=[REDACTED]#x",
+            ),
         ] {
             assert_eq!(stored(name, value), want, "{name}: {value}");
         }
@@ -427,6 +462,8 @@ mod tests {
             ("location", "/docs/a#section-2"),
             ("origin", "https://app.example.com"),
             ("x-note", "why?password=no"),
+            ("x-note", "/cb?code=kept"),
+            ("referer", "https://x/p?zipcode=12345&code_style=1"),
         ] {
             assert_eq!(stored(name, value), value, "{name}");
         }
