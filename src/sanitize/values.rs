@@ -197,7 +197,25 @@ impl Anchors {
                     anchors.url |= rest.starts_with(b"//");
                     anchors.hook |= hook_at(rest);
                 }
-                b':' => anchors.oracle |= bytes[..i].ends_with(b"jdbc:oracle"),
+                b':' => {
+                    anchors.oracle |= matches!(
+                        &bytes[..i],
+                        [
+                            ..,
+                            b'j',
+                            b'd',
+                            b'b',
+                            b'c',
+                            b':',
+                            b'o',
+                            b'r',
+                            b'a',
+                            b'c',
+                            b'l',
+                            b'e'
+                        ]
+                    );
+                }
                 b'z' | b'Z' => anchors.authorization |= authorization_at(bytes, i),
                 b'A' => {
                     let rest = &bytes[i..];
@@ -223,6 +241,9 @@ pub(super) struct ValueRules {
     pem: memmem::Finder<'static>,
     oracle: memmem::Finder<'static>,
     aiza: memmem::Finder<'static>,
+    webhooks: memmem::Finder<'static>,
+    services: memmem::Finder<'static>,
+    bot: memmem::Finder<'static>,
     /// Whether card numbers are looked for (`RedactorBuilder::card_numbers`).
     cards: bool,
 }
@@ -254,6 +275,9 @@ impl ValueRules {
             pem: memmem::Finder::new(b"-----BEGIN").into_owned(),
             oracle: memmem::Finder::new(b"jdbc:oracle:").into_owned(),
             aiza: memmem::Finder::new(b"AIza").into_owned(),
+            webhooks: memmem::Finder::new(b"/webhooks/").into_owned(),
+            services: memmem::Finder::new(b"/services/T").into_owned(),
+            bot: memmem::Finder::new(b"/bot").into_owned(),
             cards: true,
         }
     }
@@ -362,7 +386,10 @@ impl ValueRules {
             oracle: self.oracle.find(bytes).is_some(),
             token: memchr::memchr2_iter(b'_', b'-', bytes).any(|i| token_at(bytes, i))
                 || self.aiza.find(bytes).is_some(),
-            hook: memchr::memchr_iter(b'/', bytes).any(|i| hook_at(&bytes[i..])),
+            // Searched for whole: `/` is a common byte of paths and markup.
+            hook: self.webhooks.find(bytes).is_some()
+                || self.services.find(bytes).is_some()
+                || self.bot.find_iter(bytes).any(|i| hook_at(&bytes[i..])),
             authorization: memchr::memchr2_iter(b'z', b'Z', bytes)
                 .any(|i| authorization_at(bytes, i)),
             jwt: self.eyj.find(bytes).is_some(),
@@ -436,9 +463,11 @@ fn token_at(bytes: &[u8], i: usize) -> bool {
 
 /// Whether a webhook's or a bot's path starts at `rest`, a `/` (see [`WEBHOOK_SECRET`]).
 fn hook_at(rest: &[u8]) -> bool {
-    rest.starts_with(b"/webhooks/")
-        || rest.starts_with(b"/services/T")
-        || (rest.starts_with(b"/bot") && rest.get(4).is_some_and(u8::is_ascii_digit))
+    // The second byte first: most `/` in a path or markup are followed by none of these.
+    matches!(rest.get(1), Some(b'w' | b's' | b'b'))
+        && (rest.starts_with(b"/webhooks/")
+            || rest.starts_with(b"/services/T")
+            || (rest.starts_with(b"/bot") && rest.get(4).is_some_and(u8::is_ascii_digit)))
 }
 
 /// Whether `authorization`, in any case, has its `z` at `bytes[i]`.
