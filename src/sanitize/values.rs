@@ -623,10 +623,10 @@ fn secret_key_after(bytes: &[u8], from: usize) -> Option<(usize, usize)> {
 }
 
 /// Authorization schemes, in small letters: after one, the rest of an `Authorization` value is
-/// its credential.
+/// its credential. `Basic`, `Bearer` and `Token` are not among them: their credential is one
+/// run, which [`redact_credentials`] reads and judges so that prose after them keeps its words
+/// ("Authorization: Bearer tokens are accepted"); a second word with a `=` still takes the line.
 const AUTH_SCHEMES: &[&str] = &[
-    "basic",
-    "bearer",
     "digest",
     "negotiate",
     "ntlm",
@@ -640,7 +640,6 @@ const AUTH_SCHEMES: &[&str] = &[
     "signature",
     "sharedkey",
     "sharedkeylite",
-    "token",
     "apikey",
     "api-key",
     "sso",
@@ -2011,6 +2010,9 @@ mod tests {
             "Authorization: failed for user ann",
             "authorization required",
             "the authorization header was missing, retry",
+            // A one-word credential after these schemes is the scheme rule's, which keeps prose.
+            "Authorization: Bearer tokens are accepted, see docs",
+            "authorization: Basic auth is off",
         ] {
             assert_eq!(r.redact(text), text);
         }
