@@ -713,6 +713,11 @@ fn value_end(bytes: &[u8], start: usize) -> usize {
                     continue;
                 }
             }
+            // A comment's `,` and `)` are none of the row's.
+            b'-' | b'/' if comment_len(&bytes[i..]) > 0 => {
+                i += comment_len(&bytes[i..]);
+                continue;
+            }
             b'(' => depth += 1,
             b')' if depth > 0 => depth -= 1,
             b',' | b')' | b';' if depth == 0 => return i,
@@ -737,14 +742,31 @@ fn is_placeholder(value: &[u8]) -> bool {
     }
 }
 
-/// Where the run of whitespace that starts at `at` ends.
+/// Where the run of whitespace and comments (`-- …` to the line's end, `/* … */`) that starts
+/// at `at` ends: an `INSERT` may hold them between its column names, before its `VALUES` and
+/// between its values. A comment never closed runs to the end of the text. Each byte is read
+/// once.
 fn space_after(bytes: &[u8], at: usize) -> usize {
-    at + bytes
-        .get(at..)
-        .unwrap_or_default()
-        .iter()
-        .take_while(|b| b.is_ascii_whitespace())
-        .count()
+    let mut i = at;
+    loop {
+        let rest = bytes.get(i..).unwrap_or_default();
+        let space = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let comment = comment_len(&rest[space..]);
+        i += space + comment;
+        if comment == 0 {
+            return i;
+        }
+    }
+}
+
+/// The length of the comment `bytes` starts with: `-- …` to the line's end (not its break),
+/// `/* … */` through its `*/` or, never closed, to the end; 0 when it starts with none.
+fn comment_len(bytes: &[u8]) -> usize {
+    match bytes {
+        [b'-', b'-', rest @ ..] => 2 + memchr2(b'\n', b'\r', rest).unwrap_or(rest.len()),
+        [b'/', b'*', rest @ ..] => memmem::find(rest, b"*/").map_or(bytes.len(), |end| 2 + end + 2),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -1065,6 +1087,40 @@ mod tests {
         ] {
             assert_eq!(sql(plain), plain);
         }
+    }
+
+    /// Found by review: a comment in an `INSERT`'s column list, between its `)` and `VALUES`,
+    /// or inside a row (`/* ) */` holding a closer) stopped the column matching, and the
+    /// password in the sensitive column's place was stored.
+    #[test]
+    fn comments_inside_an_insert_keep_no_password() {
+        for (input, want) in [
+            (
+                "INSERT INTO users (name, password) -- from the form\nVALUES ('ann', 'hunter2')",
+                "INSERT INTO users (name, password) -- from the form\nVALUES ('ann', [REDACTED])",
+            ),
+            (
+                "INSERT INTO users (name, /* hashed later */ password) VALUES ('ann', 'hunter2')",
+                "INSERT INTO users (name, /* hashed later */ password) VALUES ('ann', [REDACTED])",
+            ),
+            (
+                "INSERT INTO users (name, password) /* v2 */ VALUES ('ann', 'hunter2')",
+                "INSERT INTO users (name, password) /* v2 */ VALUES ('ann', [REDACTED])",
+            ),
+            (
+                "INSERT INTO users (name, password) VALUES ('ann', /* ) */ 'hunter2')",
+                "INSERT INTO users (name, password) VALUES ('ann', /* ) */ [REDACTED])",
+            ),
+            (
+                "INSERT INTO users (name, password) VALUES ('ann', 'hunter2' -- )\n), ('bob', 'hunter3')",
+                "INSERT INTO users (name, password) VALUES ('ann', [REDACTED]\n), ('bob', [REDACTED])",
+            ),
+        ] {
+            assert_eq!(sql(input), want, "{input}");
+        }
+        // A comment never closed runs to the end: nothing after it is a value.
+        let plain = "INSERT INTO users (name, password) VALUES ('ann', /* x";
+        assert_eq!(sql(plain), plain);
     }
 
     /// Found by review: in a JSON string a password in escaped double quotes (`\"…\"`, as
