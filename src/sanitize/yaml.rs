@@ -245,8 +245,10 @@ impl Reader {
                     read_to
                 }
                 // Quoted with a character reference or a JSON escape (`&quot;…&quot;, …`,
-                // `\u0022…`): the pair rules know where that ends.
-                b'&' | b'\\' if by_key => end,
+                // `\u0022…`): the pair rules know where that ends. In a YAML body an anchor
+                // (`&pw hunter`) is no reference: its value runs on as any plain one.
+                b'&' if by_key && !(self.plain_runs_on && is_anchor(bytes, value, end)) => end,
+                b'\\' if by_key => end,
                 // A plain value runs to the end of its line, where the pair rules stop at a `,`
                 // or `;`, and in a YAML body on over the more indented lines after it; a
                 // JSON-shaped line (`"pin": 1234,`) keeps its closing `,`.
@@ -441,6 +443,16 @@ fn quoted_end(bytes: &[u8], at: usize, quote: u8) -> usize {
         }
     }
     bytes.len()
+}
+
+/// Whether the `&` at `at` opens an anchor (`&pw hunter`), a name glued to it up to a blank,
+/// rather than a character reference (`&quot;…`), whose name ends at a `;`.
+fn is_anchor(bytes: &[u8], at: usize, end: usize) -> bool {
+    let name = bytes[at + 1..end]
+        .iter()
+        .take_while(|&&b| !matches!(b, b' ' | b'\t'))
+        .count();
+    name > 0 && !bytes[at + 1..at + 1 + name].contains(&b';')
 }
 
 /// The end of the line `at` is on, its `\r\n` or `\n` excluded.
@@ -666,6 +678,30 @@ mod tests {
         }
         let out = cut("db:\n  password: hunter\n    2more\n    3mo");
         assert!(!out.contains("more"), "{out}");
+    }
+
+    /// Found by review: a plain value after an anchor (`password: &pw hunter`) was left to the
+    /// pair rules, as a character reference is (`&quot;…`), so its more indented lines were
+    /// stored.
+    #[test]
+    fn anchored_plain_scalars_run_on_in_yaml_bodies() {
+        for (text, expected) in [
+            (
+                "password: &pw hunter\n  2more\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+            (
+                "db:\n  password: &pw !!str hunter\r\n    2more\r\n  user: ann",
+                "db:\n  password: [REDACTED]\r\n  user: ann",
+            ),
+            // A character reference is no anchor.
+            (
+                "password: &quot;hunter2&quot;\nuser: ann",
+                "password: [REDACTED]\nuser: ann",
+            ),
+        ] {
+            assert_eq!(yaml(text), expected, "{text:?}");
+        }
     }
 
     /// Prose is no YAML: a plain value's more indented lines stay in a text body and an error
