@@ -151,7 +151,8 @@ fn redact_value(rules: &Rules, decoded: &str, cut: bool) -> Option<String> {
 
 /// Whether a decoded value may hold what the text rules read and the value patterns do not:
 /// pairs (`key=value`, `key: value`), a JSON document's members, a command line's options (`--password hunter2`,
-/// MySQL's `-phunter2`) or an SQL statement's password (a user's, a sensitive column's).
+/// MySQL's `-phunter2`), an SQL statement's password (a user's, a sensitive column's) or a
+/// 2-tuple whose first item is quoted (`[('password', '…')]`).
 fn holds_pairs(text: &str, keys: &KeyRules) -> bool {
     text.contains('=')
         || text.contains(':')
@@ -160,6 +161,7 @@ fn holds_pairs(text: &str, keys: &KeyRules) -> bool {
         || super::mysql::may_hold_password(text)
         || text.bytes().any(super::sql::may_open_a_password)
             && super::sql::holds_password(text, keys, &mut String::new())
+        || super::printed::may_hold_a_tuple(text.as_bytes())
 }
 
 /// `text` without a `%` or `%X` at its end, what a cut leaves of an escape.

@@ -1224,6 +1224,22 @@ impl<'a, 'r> Parser<'a, 'r> {
         redacted
     }
 
+    /// Whether a string whose contents are written `raw` holds a 2-tuple whose first item is
+    /// quoted (`[('password', '…')]`, a Python list of pairs logged as a string), which holds
+    /// no `=` nor `:` to mark it; told from its decoded contents when it has escapes (its
+    /// quotes may be escaped, `(\"token\", …)`, `(\u0027token\u0027, …)`).
+    #[inline(never)]
+    fn holds_tuple(&mut self, raw: &str, escaped: bool) -> bool {
+        if !escaped {
+            return super::printed::may_hold_a_tuple(raw.as_bytes());
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        decode_escapes(raw, &mut scratch);
+        let holds = super::printed::may_hold_a_tuple(scratch.as_bytes());
+        self.scratch = scratch;
+        holds
+    }
+
     /// Whether a string whose contents are written `raw` holds an SQL statement's password,
     /// told from its decoded contents when it has escapes: its quotes may be escaped (`\"`,
     /// `\u0027`), and a line comment ends at a line break written `\n`.
@@ -1260,7 +1276,8 @@ impl<'a, 'r> Parser<'a, 'r> {
                 let pairs = marks & PAIR != 0
                     || marks & DASH != 0 && is_command_line(raw)
                     || marks & (QUOTE | SQL_KEYWORD) == QUOTE | SQL_KEYWORD
-                        && self.holds_sql_password(raw, escaped);
+                        && self.holds_sql_password(raw, escaped)
+                    || marks & QUOTE != 0 && self.holds_tuple(raw, escaped);
                 let escaped_dash = marks & ESCAPED_DASH != 0;
                 if is_name {
                     let sensitive = if escaped {

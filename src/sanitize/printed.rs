@@ -228,7 +228,7 @@ fn may_hold_a_value(text: &str, replacement: &str) -> bool {
 
 /// Whether `bytes` holds a 2-tuple whose first item is quoted (`('password', …)`): its second
 /// may go without any `value` key.
-fn may_hold_a_tuple(bytes: &[u8]) -> bool {
+pub(super) fn may_hold_a_tuple(bytes: &[u8]) -> bool {
     memchr::memchr_iter(b'(', bytes).any(|at| pair_tuple_at(bytes, at).is_some())
 }
 
@@ -282,6 +282,17 @@ fn pair_tuple_at(bytes: &[u8], at: usize) -> Option<(usize, usize, usize)> {
     }
     i += 1;
     i += blanks(&bytes[i..]);
+    // `pprint` breaks a tuple too long for its line here (`('password',⏎  '…')`).
+    let rest = &bytes[i..];
+    let line_break = match rest {
+        [b'\r', b'\n', ..] => 2,
+        [b'\n' | b'\r', ..] => 1,
+        _ => 0,
+    };
+    if line_break > 0 {
+        i += line_break;
+        i += blanks(&bytes[i..]);
+    }
     match bytes.get(i) {
         None | Some(b')' | b'\n' | b'\r') => None,
         Some(_) => Some((key_start, key_end, i)),
@@ -1399,6 +1410,27 @@ mod tests {
         }
     }
 
+    /// Found by review: `pprint` breaks a 2-tuple too long for its line after the key's `,`
+    /// (`[('password',\n  '…')]`); a key with its value on the next line was no pair, and the
+    /// value was stored.
+    #[test]
+    fn tuples_over_lines() {
+        for (text, redacted) in [
+            (
+                "[('password',\n  'hunter2, and a long tail to wrap the line')]",
+                "[('password',\n  [REDACTED])]",
+            ),
+            (
+                "[('name', 'DB_PASSWORD'),\r\n ('value',\r\n  'hunter2, and more')]",
+                "[('name', 'DB_PASSWORD'),\r\n ('value',\r\n  [REDACTED])]",
+            ),
+        ] {
+            assert_eq!(run(text), redacted);
+        }
+        let text = "[('user',\n  'ann, from the long list of users')]";
+        assert_eq!(run(text), text);
+    }
+
     /// Members in parentheses after no name: a Swift tuple, a record printed without its
     /// class.
     #[test]
@@ -1580,6 +1612,50 @@ mod tests {
                 .redact_body(&BodyInput::new(Some("application/json"), body.as_bytes()))
                 .as_deref(),
             Some(r#"{"log":"env {'name': 'DB_PASSWORD', 'value': [REDACTED]}"}"#)
+        );
+    }
+
+    /// Found by review: a string holding 2-tuples and neither `=` nor `:` (a Python list of
+    /// pairs logged as a string) was not read as free text, so the value of a sensitive key's
+    /// tuple, or of a `value` tuple named sensitively, was stored; with its quotes escaped too.
+    #[test]
+    fn tuples_in_a_json_string() {
+        let redactor = Redactor::default();
+        for (body, redacted) in [
+            (
+                r#"{"log":"[('password', 'hunter2')]"}"#,
+                r#"{"log":"[('password', [REDACTED])]"}"#,
+            ),
+            (
+                r#"{"log":"OrderedDict([('name', 'DB_PASSWORD'), ('value', 'hunter2')])"}"#,
+                r#"{"log":"OrderedDict([('name', 'DB_PASSWORD'), ('value', [REDACTED])])"}"#,
+            ),
+            (
+                r#"{"log":"x [(\"api_key\", \"hunter2\")]"}"#,
+                r#"{"log":"x [(\"api_key\", [REDACTED])]"}"#,
+            ),
+            (
+                r#"{"log":"(\u0027token\u0027, \u0027hunter2\u0027)"}"#,
+                r#"{"log":"('token', [REDACTED])"}"#,
+            ),
+        ] {
+            assert_eq!(
+                redactor
+                    .redact_body(&BodyInput::new(Some("application/json"), body.as_bytes()))
+                    .as_deref(),
+                Some(redacted),
+                "{body}"
+            );
+        }
+        let form = "log=[('password',+'hunter2')]";
+        assert_eq!(
+            redactor
+                .redact_body(&BodyInput::new(
+                    Some("application/x-www-form-urlencoded"),
+                    form.as_bytes()
+                ))
+                .as_deref(),
+            Some("log=[('password',+[REDACTED])]")
         );
     }
 }
