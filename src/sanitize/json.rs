@@ -1230,6 +1230,11 @@ impl<'a, 'r> Parser<'a, 'r> {
     /// quotes may be escaped, `(\"token\", …)`, `(\u0027token\u0027, …)`).
     #[inline(never)]
     fn holds_tuple(&mut self, raw: &str, escaped: bool) -> bool {
+        // Most strings marked hold a quote or an escaped `"` and no `(`: those are not
+        // decoded (a `(` written `\u0028` is not looked for).
+        if memchr::memchr(b'(', raw.as_bytes()).is_none() {
+            return false;
+        }
         if !escaped {
             return super::printed::may_hold_a_tuple(raw.as_bytes());
         }
