@@ -727,7 +727,14 @@ fn wrapped_len(bytes: &[u8]) -> Option<usize> {
         .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':'))
         .count();
     let open = match bytes.get(path) {
-        _ if path > LONGEST_PATH || bytes.first().is_some_and(u8::is_ascii_digit) => return None,
+        // No path starts with a digit or a `:` (`password: :( forgot` is prose's frown).
+        _ if path > LONGEST_PATH
+            || bytes
+                .first()
+                .is_some_and(|&b| b.is_ascii_digit() || b == b':') =>
+        {
+            return None;
+        }
         Some(b'(') => path,
         Some(b' ') if path > 0 && bytes.get(path + 1) == Some(&b'{') => path + 1,
         _ => return None,
@@ -1533,6 +1540,17 @@ mod tests {
         // Unclosed: to the end of the text.
         let out = run("Config {\n    token: Some(\n        \"hunter2\",\n", true);
         assert!(!out.contains("hunter2"), "{out}");
+    }
+
+    /// Found by review: a value starting with `:(` (prose's frown, `password: :( forgot`) was
+    /// read as a wrapper whose path is `:`, never closed, and took the rest of the text with
+    /// it, every line after it lost. No `Debug` path starts with `:`.
+    #[test]
+    fn a_frown_is_no_wrapper() {
+        assert_eq!(
+            run("password: :( forgot it\nuser: ann\nstatus=200", false),
+            "password: [REDACTED]\nuser: ann\nstatus=200"
+        );
     }
 
     #[test]
