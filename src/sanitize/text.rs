@@ -358,7 +358,16 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
         {
             continue;
         }
-        let start = all.end();
+        let mut start = all.end();
+        // Ruby's hash rocket (`"password"=>"a, b"`, as `p` and `pp` print a hash): the value
+        // starts after the `>`, so that a quoted one is read to its closing quote.
+        if text.as_bytes().get(start) == Some(&b'>') && all.as_str().ends_with('=') {
+            start += 1;
+            start += text.as_bytes()[start..]
+                .iter()
+                .take_while(|&&b| matches!(b, b' ' | b'\t'))
+                .count();
+        }
         let end = if inside.is_some() && reread > text.len() {
             text.len()
         } else {
@@ -1551,6 +1560,25 @@ mod tests {
             run("password: :( forgot it\nuser: ann\nstatus=200", false),
             "password: [REDACTED]\nuser: ann\nstatus=200"
         );
+    }
+
+    /// Found by review: Ruby's hash rocket (`"password"=>"a, b"`, `:token => "…"`, as `p` and
+    /// `pp` print a hash) was read as a `=` whose value starts with `>`, unquoted, so it ended
+    /// at the first `,` and the rest of a quoted value was stored.
+    #[test]
+    fn ruby_hash_rockets() {
+        for (text, expected) in [
+            (
+                "{\"password\"=>\"hun, ter2\", \"user\"=>\"ann\"}",
+                "{\"password\"=>[REDACTED], \"user\"=>\"ann\"}",
+            ),
+            (
+                "{:token => 'hun, ter2', :user => 'ann'}",
+                "{:token => [REDACTED], :user => 'ann'}",
+            ),
+        ] {
+            assert_eq!(run(text, false), expected, "{text}");
+        }
     }
 
     #[test]
