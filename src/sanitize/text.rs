@@ -360,13 +360,28 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
         }
         let mut start = all.end();
         // Ruby's hash rocket (`"password"=>"a, b"`, as `p` and `pp` print a hash): the value
-        // starts after the `>`, so that a quoted one is read to its closing quote.
-        if text.as_bytes().get(start) == Some(&b'>') && all.as_str().ends_with('=') {
+        // starts after the `>`, so that a quoted one is read to its closing quote, and on the
+        // next line when the rocket ends its line (`pp` breaks a pair too long for its line
+        // there).
+        let bytes = text.as_bytes();
+        if bytes.get(start) == Some(&b'>') && all.as_str().ends_with('=') {
+            let blanks = |at: usize| {
+                bytes[at..]
+                    .iter()
+                    .take_while(|&&b| matches!(b, b' ' | b'\t'))
+                    .count()
+            };
             start += 1;
-            start += text.as_bytes()[start..]
-                .iter()
-                .take_while(|&&b| matches!(b, b' ' | b'\t'))
-                .count();
+            start += blanks(start);
+            let line_break = match &bytes[start..] {
+                [b'\r', b'\n', ..] => 2,
+                [b'\n', ..] => 1,
+                _ => 0,
+            };
+            if line_break > 0 {
+                start += line_break;
+                start += blanks(start);
+            }
         }
         let end = if inside.is_some() && reread > text.len() {
             text.len()
@@ -1575,6 +1590,15 @@ mod tests {
             (
                 "{:token => 'hun, ter2', :user => 'ann'}",
                 "{:token => [REDACTED], :user => 'ann'}",
+            ),
+            // `pp` breaks a pair too long for its line after the rocket.
+            (
+                "{\"password\"=>\n  \"hun, ter2, and a long tail\",\n \"user\"=>\"ann\"}",
+                "{\"password\"=>\n  [REDACTED],\n \"user\"=>\"ann\"}",
+            ),
+            (
+                "{\"token\"=>\r\n  \"hun, ter2\"}",
+                "{\"token\"=>\r\n  [REDACTED]}",
             ),
         ] {
             assert_eq!(run(text, false), expected, "{text}");
