@@ -1024,7 +1024,8 @@ async fn json_lines_and_sql_bodies_are_redacted(t: Arc<TestDb>) {
 
 /// JSON documents the review found read only by the pair rules, each sent to a real server and
 /// read back from the row: with text around it in a JSON string's log line and in a text body,
-/// and in a query's and a form's value, percent-encoded or not. A value named by its sibling
+/// in a query's and a form's value, percent-encoded or not, and as a whole form body (JSON
+/// sent with the form content type). A value named by its sibling
 /// `name` member goes; the text around it, and a document with nothing to redact, stay.
 async fn json_with_text_around_it_or_in_a_query_is_redacted_as_json(t: Arc<TestDb>) {
     let db = t.migrated().await;
@@ -1062,6 +1063,13 @@ async fn json_with_text_around_it_or_in_a_query_is_redacted_as_json(t: Arc<TestD
                 Some("application/x-www-form-urlencoded"),
                 form.to_owned(),
             ),
+            // jQuery's `$.ajax({data: JSON.stringify(x)})`, sent without a `contentType`.
+            (
+                "POST",
+                "/upload".to_owned(),
+                Some("application/x-www-form-urlencoded; charset=UTF-8"),
+                r#"{"email":"a@b","password":"SECRET7"}"#.to_owned(),
+            ),
         ],
     )
     .await;
@@ -1088,6 +1096,10 @@ async fn json_with_text_around_it_or_in_a_query_is_redacted_as_json(t: Arc<TestD
     assert_eq!(
         rows[3].request_body.as_deref(),
         Some(r#"a=1&f={"value":"[REDACTED]","name":"token"}"#)
+    );
+    assert_eq!(
+        rows[4].request_body.as_deref(),
+        Some(r#"{"email":"a@b","password":"[REDACTED]"}"#)
     );
     for row in &rows {
         let stored = format!("{row:?}");

@@ -218,7 +218,7 @@ pub(super) fn redact_body(rules: &Rules, body: &BodyInput<'_>) -> Option<String>
         Kind::Form | Kind::Text | Kind::Yaml => {
             let text = String::from_utf8_lossy(bytes);
             if kind == Kind::Form {
-                form::redact_pairs(
+                form::redact_form_body(
                     rules,
                     text.trim_end_matches(['\r', '\n']),
                     cut.is_some(),

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use super::embedded::{document_at, redact_documents};
+use super::json::redact_json_document;
 use super::keys::KeyRules;
 use super::redactor::Rules;
 use super::text::{redact_text_body, trim_cut_tail};
@@ -12,6 +13,22 @@ use super::text::{redact_text_body, trim_cut_tail};
 /// clients encode what they were given encoded; past three levels a value stays as it came,
 /// so that decoding costs at most three passes over it.
 const DECODE_LEVELS: usize = 3;
+
+/// Redacts an `application/x-www-form-urlencoded` body into `out`: as JSON when it is a JSON
+/// document, or the start of one when `cut`, else as `k=v&k=v` pairs (see [`redact_pairs`]).
+///
+/// jQuery's `$.ajax({data: JSON.stringify(x)})` without a `contentType` sends JSON typed as a
+/// form; read as pairs, the document is one key without `=`, stored as it came. A form field
+/// name cannot start with `{` or `[` and be a whole document too (`[0]=a` stops being JSON at
+/// its `=`), so the one attempt costs a form only when it starts so, and a look at its first
+/// byte otherwise.
+pub(super) fn redact_form_body(rules: &Rules, input: &str, cut: bool, out: &mut String) {
+    let looks_like_json = matches!(input.trim_start().as_bytes().first(), Some(b'{' | b'['));
+    if looks_like_json && redact_json_document(rules, input, cut, out) {
+        return;
+    }
+    redact_pairs(rules, input, cut, out);
+}
 
 /// Redacts `k=v&k=v` pairs into `out`.
 ///
@@ -280,6 +297,67 @@ mod tests {
         );
         assert_eq!(run("api+key=abc", false), "api+key=[REDACTED]");
         assert_eq!(run("q=foo&Api-Key=bar", false), "q=foo&Api-Key=[REDACTED]");
+    }
+
+    /// jQuery's `$.ajax({data: JSON.stringify(x)})` without a `contentType` sends JSON typed as
+    /// a form. Read as pairs, the whole document was one key without `=` and was stored as it
+    /// came; a body that reads as a JSON document, or the start of one when cut, is redacted as
+    /// JSON. What only starts like one stays a form.
+    #[test]
+    fn json_sent_as_a_form_is_redacted_as_json() {
+        let r = Redactor::default();
+        let body = |ct, bytes: &str, truncated: bool| {
+            let input = super::super::BodyInput {
+                truncated,
+                total_len: bytes.len() as u64 + u64::from(truncated),
+                ..super::super::BodyInput::new(Some(ct), bytes.as_bytes())
+            };
+            r.redact_body(&input).unwrap_or_default()
+        };
+        let ct = "application/x-www-form-urlencoded; charset=UTF-8";
+        for (sent, stored) in [
+            (
+                r#"{"email":"a@b","password":"hunter2"}"#,
+                r#"{"email":"a@b","password":"[REDACTED]"}"#,
+            ),
+            (
+                r#" [{"user":{"name":"ann","api_key":"hunter2"}}]"#,
+                r#"[{"user":{"name":"ann","api_key":"[REDACTED]"}}]"#,
+            ),
+            (
+                "{\"name\":\"DB_PASSWORD\",\"value\":\"hunter2\"}\r\n",
+                r#"{"name":"DB_PASSWORD","value":"[REDACTED]"}"#,
+            ),
+        ] {
+            assert_eq!(body(ct, sent, false), stored, "{sent}");
+        }
+        // Cut by the capture cap inside the document.
+        let sent = r#"{"email":"a@b","password":"hunter2","remember":tr"#;
+        for at in 1..=sent.len() {
+            let out = body(ct, &sent[..at], true);
+            assert!(!out.contains("hunt"), "cut at {at}: {out}");
+        }
+        // Forms that start like a document but are none stay pairs.
+        for (sent, stored) in [
+            ("[0]=a&password=hunter2", "[0]=a&password=[REDACTED]"),
+            ("{x}=1&token=abc", "{x}=1&token=[REDACTED]"),
+            ("[1]&pin=1234", "[1]&pin=[REDACTED]"),
+        ] {
+            assert_eq!(body(ct, sent, false), stored, "{sent}");
+        }
+        // Nothing to redact: the document is stored as it came, compactly.
+        assert_eq!(body(ct, r#"{"page": 2}"#, false), r#"{"page":2}"#);
+        // As text, and as a multipart text field, it was read as JSON already.
+        let sent = r#"{"email":"a@b","password":"hunter2"}"#;
+        assert_eq!(
+            body("text/plain", sent, false),
+            r#"{"email":"a@b","password":"[REDACTED]"}"#
+        );
+        let multipart = format!(
+            "--b\r\nContent-Disposition: form-data; name=\"data\"\r\n\r\n{sent}\r\n--b--\r\n"
+        );
+        let out = body("multipart/form-data; boundary=b", &multipart, false);
+        assert!(!out.contains("hunter2") && out.contains("email"), "{out}");
     }
 
     /// Rails, PHP and Express nest form fields as `user[password]`; the query strings of the
