@@ -410,12 +410,19 @@ pub(super) enum Role {
     Name,
     /// `value`, `Value`, `ParameterValue`…
     Value,
+    /// JSON only, never given by [`role_of`]: a JSON Patch or SCIM PATCH operation's `path`,
+    /// a name by its last segment (see [`path_leaf`]).
+    Path,
+    /// JSON only, never given by [`role_of`]: `content`, `data`, `values`, a value only after
+    /// its object's sensitive name, never waiting for one (most such members, a chat
+    /// message's `content`, JSON:API's `data`, are named by nothing, and a long one waiting
+    /// would go).
+    ValueAfterName,
 }
 
-/// The role of member `key`; ASCII case is ignored. Every key goes through it, so it looks
-/// at no more than two names of the key's length. Always inlined: with a second caller (a
-/// YAML mapping's keys) it was called, not inlined, from the JSON parser's loop, which cost a
-/// 64 KiB body 1.2% more.
+/// The role of member `key` in a YAML mapping or a printed struct; ASCII case is ignored.
+/// Every key goes through it, so it looks at no more than two names of the key's length. The
+/// JSON parser has its own table, [`json_role`], with these names and more.
 #[inline(always)]
 pub(super) fn role_of(key: &str) -> Role {
     let is = |name: &str| key.eq_ignore_ascii_case(name);
@@ -439,6 +446,61 @@ pub(super) fn role_of(key: &str) -> Role {
     } else {
         Role::Other
     }
+}
+
+/// The role of member `key` in a JSON object: [`role_of`]'s names, and the names and values
+/// only JSON APIs pair (`id`, `type` and `label` name a value as form builders
+/// and SCIM write one). ASCII case is ignored. Every key of a body comes here, so a key is told
+/// by its length and first letter and compared with one name at most; the
+/// `json_role_agrees_with_role_of` test keeps the names [`role_of`] has in step.
+#[inline(always)]
+fn json_role(key: &str) -> Role {
+    use Role::{Name, Path, Value, ValueAfterName};
+    let first = key.as_bytes().first().map_or(0, |b| b | 0x20);
+    let (name, role) = match (key.len(), first) {
+        (2, b'i') => ("id", Name),
+        (3, b'k') => ("key", Name),
+        (4, b'n') => ("name", Name),
+        (4, b't') => ("type", Name),
+        (4, b'p') => ("path", Path),
+        (4, b'd') => ("data", ValueAfterName),
+        (5, b'f') => ("field", Name),
+        (5, b'l') => ("label", Name),
+        (5, b'v') => ("value", Value),
+        (6, b'h') => ("header", Name),
+        (6, b't') => ("tagkey", Name),
+        (6, b'v') => ("values", ValueAfterName),
+        (7, b'c') => ("content", ValueAfterName),
+        (8, b'v') => ("variable", Name),
+        (8, b't') => ("tagvalue", Value),
+        (10, b'o') => ("optionname", Name),
+        (11, b'o') => ("optionvalue", Value),
+        (12, b'p') => ("parameterkey", Name),
+        (13, b'p') => ("parametername", Name),
+        (13, b'a') => ("attributename", Name),
+        (14, b'p') => ("parametervalue", Value),
+        (14, b'a') => ("attributevalue", Value),
+        _ => return Role::Other,
+    };
+    if key.eq_ignore_ascii_case(name) {
+        role
+    } else {
+        Role::Other
+    }
+}
+
+/// The segment of a JSON Pointer (`/users/0/password`) or a SCIM path (`name.givenName`,
+/// `urn:…:User:password`, `emails[type eq "work"].value`) that names what it points at: the
+/// last, a closing filter left out.
+fn path_leaf(path: &str) -> &str {
+    let path = match path
+        .strip_suffix(']')
+        .and_then(|p| p.rfind('[').map(|at| &p[..at]))
+    {
+        Some(before_filter) => before_filter,
+        None => path,
+    };
+    path.rsplit(['/', '.', ':']).next().unwrap_or(path)
 }
 
 /// How an open object with a name or value member has been named so far.
@@ -842,7 +904,10 @@ impl<'a, 'r> Parser<'a, 'r> {
     /// Reads one value starting with byte `c`.
     fn value(&mut self, c: u8) -> Result<Expect, Stop> {
         let role = std::mem::replace(&mut self.role, Role::Other);
-        if role == Role::Value && self.suppress.is_none() && !self.sensitive_next {
+        if matches!(role, Role::Value | Role::ValueAfterName)
+            && self.suppress.is_none()
+            && !self.sensitive_next
+        {
             if self
                 .pairing()
                 .is_some_and(|p| p.named == Named::Sensitively)
@@ -850,7 +915,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                 self.sensitive_next = true;
                 self.paired = true;
                 self.surely_paired = true;
-            } else {
+            } else if role == Role::Value {
                 // Only one value waits for its name at a time.
                 self.settle_pending();
                 self.copy_to(self.pos);
@@ -858,7 +923,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                 self.enter_pairing().reading = Some(start);
             }
         }
-        if role == Role::Name && c != b'"' && self.suppress.is_none() {
+        if matches!(role, Role::Name | Role::Path) && c != b'"' && self.suppress.is_none() {
             self.note_name(false);
         }
         // A number given as a client's password, or a long option's value, in an argv.
@@ -895,7 +960,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                 Ok(Expect::ValueOrClose)
             }
             b'"' => {
-                self.string_value(role == Role::Name)?;
+                self.string_value(role)?;
                 Ok(self.after_value())
             }
             b'-' | b'0'..=b'9' => {
@@ -1069,7 +1134,7 @@ impl<'a, 'r> Parser<'a, 'r> {
         self.role = if self.sensitive_next {
             Role::Other
         } else {
-            role_of(key)
+            json_role(key)
         };
         // Keys are data too (maps keyed by card or token are rare but real).
         if let Some(redacted) = redact_string(&self.rules.values, key) {
@@ -1263,8 +1328,9 @@ impl<'a, 'r> Parser<'a, 'r> {
         holds
     }
 
-    /// Reads a string value; `is_name` when it names its object's value member.
-    fn string_value(&mut self, is_name: bool) -> Result<(), Stop> {
+    /// Reads a string value; `role` is its member's: it may name its object's value member.
+    fn string_value(&mut self, role: Role) -> Result<(), Stop> {
+        let (is_name, is_path) = (matches!(role, Role::Name | Role::Path), role == Role::Path);
         let quote = self.pos;
         self.last_string = Some(quote);
         let start = quote + 1;
@@ -1288,11 +1354,17 @@ impl<'a, 'r> Parser<'a, 'r> {
                     let sensitive = if escaped {
                         let mut scratch = std::mem::take(&mut self.scratch);
                         decode_escapes(raw, &mut scratch);
-                        let sensitive = self.rules.keys.is_sensitive(&scratch, &mut self.keybuf);
+                        let name = if is_path {
+                            path_leaf(&scratch)
+                        } else {
+                            &scratch
+                        };
+                        let sensitive = self.rules.keys.is_sensitive(name, &mut self.keybuf);
                         self.scratch = scratch;
                         sensitive
                     } else {
-                        self.rules.keys.is_sensitive(raw, &mut self.keybuf)
+                        let name = if is_path { path_leaf(raw) } else { raw };
+                        self.rules.keys.is_sensitive(name, &mut self.keybuf)
                     };
                     self.note_name(sensitive);
                 }
@@ -1842,6 +1914,145 @@ mod tests {
         ] {
             assert_eq!(run(plain, None), plain);
         }
+    }
+
+    /// Found by review: JSON Patch (RFC 6902) and SCIM PATCH operations name their value by a
+    /// `path` member, a JSON Pointer (`/users/0/password`) or a SCIM path (`password`,
+    /// `name.givenName`, `emails[type eq "work"].value`); its last segment decides, in
+    /// whichever order the members come. A `copy` or `move` op's `from` names nothing.
+    #[test]
+    fn values_named_by_a_patch_path() {
+        for (input, want) in [
+            (
+                r#"[{"op":"replace","path":"/password","value":"hunter2"}]"#,
+                r#"[{"op":"replace","path":"/password","value":"[REDACTED]"}]"#,
+            ),
+            (
+                r#"[{"op":"add","path":"/users/0/credentials/api_key","value":{"k":"hunter2"}}]"#,
+                r#"[{"op":"add","path":"/users/0/credentials/api_key","value":"[REDACTED]"}]"#,
+            ),
+            (
+                r#"[{"value":"hunter2","op":"add","path":"/credentials/0/secret"}]"#,
+                r#"[{"value":"[REDACTED]","op":"add","path":"/credentials/0/secret"}]"#,
+            ),
+            (
+                r#"{"Operations":[{"op":"replace","path":"password","value":"hunter2"}]}"#,
+                r#"{"Operations":[{"op":"replace","path":"password","value":"[REDACTED]"}]}"#,
+            ),
+            (
+                r#"{"Operations":[{"op":"Replace","path":"urn:ietf:params:scim:schemas:core:2.0:User:password","value":"hunter2"}]}"#,
+                r#"{"Operations":[{"op":"Replace","path":"urn:ietf:params:scim:schemas:core:2.0:User:password","value":"[REDACTED]"}]}"#,
+            ),
+            (
+                r#"[{"op":"replace","path":"credentials[type eq \"x\"].secret","value":"hunter2"}]"#,
+                r#"[{"op":"replace","path":"credentials[type eq \"x\"].secret","value":"[REDACTED]"}]"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        for plain in [
+            r#"[{"op":"replace","path":"/name","value":"Ann"},{"op":"copy","from":"/password","path":"/old"}]"#,
+            r#"[{"op":"move","from":"/api_key","path":"/key_id"},{"op":"test","path":"/a/0","value":3}]"#,
+            r#"{"Operations":[{"op":"replace","path":"emails[type eq \"work\"].value","value":"a@b"}]}"#,
+            r#"{"Operations":[{"op":"replace","path":"name.givenName","value":"Ann"}]}"#,
+            r#"{"path":"/var/log/app.log","value":12}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
+    /// The JSON parser tells roles by its own table, which must hold every name [`role_of`]
+    /// has, with the same role.
+    #[test]
+    fn json_role_agrees_with_role_of() {
+        for key in [
+            "key",
+            "name",
+            "field",
+            "value",
+            "header",
+            "tagkey",
+            "variable",
+            "tagvalue",
+            "optionname",
+            "optionvalue",
+            "parameterkey",
+            "parametername",
+            "attributename",
+            "parametervalue",
+            "attributevalue",
+            "Key",
+            "PARAMETERVALUE",
+            "names",
+            "kee",
+            "",
+        ] {
+            let role = role_of(key);
+            assert_eq!(role, json_role(key), "{key}");
+        }
+        for len in 0..=16 {
+            for first in [b'a', b'k', b'n', b'p', b't', b'v', b'o', b'h', b'f'] {
+                let key: String = std::iter::once(first as char)
+                    .chain(std::iter::repeat_n('x', len))
+                    .collect();
+                assert_eq!(role_of(&key), Role::Other);
+                assert_eq!(json_role(&key), Role::Other);
+            }
+        }
+    }
+
+    /// Found by review: name/value shapes of other APIs kept their value: a `content`, `data`
+    /// or `values` member after a sensitive `name` (DNS and secret stores, Grafana's fields),
+    /// and a `value` named by `id`, `type` or `label` (form builders, SCIM). A `content`, `data`
+    /// or `values` member before any name is kept: most such members (a chat message's
+    /// `content`, JSON:API's `data`) are named by nothing.
+    #[test]
+    fn values_named_by_other_members() {
+        for (input, want) in [
+            (
+                r#"{"name":"DB_PASSWORD","content":"hunter2"}"#,
+                r#"{"name":"DB_PASSWORD","content":"[REDACTED]"}"#,
+            ),
+            (
+                r#"{"name":"DB_PASSWORD","data":{"v":"hunter2"}}"#,
+                r#"{"name":"DB_PASSWORD","data":"[REDACTED]"}"#,
+            ),
+            (
+                r#"{"fields":[{"name":"password","values":["hunter2"]},{"name":"user","values":["ann"]}]}"#,
+                r#"{"fields":[{"name":"password","values":"[REDACTED]"},{"name":"user","values":["ann"]}]}"#,
+            ),
+            (
+                r#"{"id":"password","value":"hunter2"}"#,
+                r#"{"id":"password","value":"[REDACTED]"}"#,
+            ),
+            (
+                r#"[{"type":"password","value":"hunter2"},{"label":"API key","value":"k-1"}]"#,
+                r#"[{"type":"password","value":"[REDACTED]"},{"label":"API key","value":"[REDACTED]"}]"#,
+            ),
+            (
+                r#"{"value":"hunter2","id":"client_secret"}"#,
+                r#"{"value":"[REDACTED]","id":"client_secret"}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        for plain in [
+            r#"{"role":"user","content":"hello"}"#,
+            r#"{"content":"hello","role":"assistant","name":"ann"}"#,
+            r#"{"data":{"id":"1","type":"users"},"name":"x"}"#,
+            r#"{"name":"PORT","content":"80","data":[1],"values":[2]}"#,
+            r#"{"id":"color","type":"text","label":"Colour","value":"red"}"#,
+            r#"{"id":17,"value":3}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+        // A long body of data objects stays as it came.
+        let long = format!(
+            r#"{{"data":{{"x":"{}"}},"meta":{{"y":"{}"}}}}"#,
+            "a".repeat(2000),
+            "b".repeat(2000)
+        );
+        assert_eq!(run(&long, None), long);
     }
 
     /// Found by review: a string whose dashes are JSON escapes (`\u002d\u002dpassword x`, as an
