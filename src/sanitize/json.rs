@@ -418,6 +418,10 @@ pub(super) enum Role {
     /// message's `content`, JSON:API's `data`, are named by nothing, and a long one waiting
     /// would go).
     ValueAfterName,
+    /// JSON only: a GraphQL request's `query`, whose arguments name its variables.
+    Query,
+    /// JSON only: a GraphQL request's `variables`.
+    Variables,
 }
 
 /// The role of member `key` in a YAML mapping or a printed struct; ASCII case is ignored.
@@ -467,12 +471,14 @@ fn json_role(key: &str) -> Role {
         (5, b'f') => ("field", Name),
         (5, b'l') => ("label", Name),
         (5, b'v') => ("value", Value),
+        (5, b'q') => ("query", Role::Query),
         (6, b'h') => ("header", Name),
         (6, b't') => ("tagkey", Name),
         (6, b'v') => ("values", ValueAfterName),
         (7, b'c') => ("content", ValueAfterName),
         (8, b'v') => ("variable", Name),
         (8, b't') => ("tagvalue", Value),
+        (9, b'v') => ("variables", Role::Variables),
         (10, b'o') => ("optionname", Name),
         (11, b'o') => ("optionvalue", Value),
         (12, b'p') => ("parameterkey", Name),
@@ -501,6 +507,88 @@ fn path_leaf(path: &str) -> &str {
         None => path,
     };
     path.rsplit(['/', '.', ':']).next().unwrap_or(path)
+}
+
+/// How many variables a GraphQL query may pass to sensitive arguments, and how many members
+/// of its `variables` read before it are kept track of: a bound on the work per member.
+const GRAPHQL_VARIABLES: usize = 64;
+
+/// A GraphQL request being read: an object with a `query` and `variables` member. The query's
+/// arguments name the variables (`login(password: $p)`), so that a variable passed to a
+/// sensitive argument has its value redacted, read before the query or after it.
+#[derive(Debug, Default)]
+struct Graphql {
+    /// Depth of the request object.
+    depth: usize,
+    /// Once the query is read: the variables it passes to sensitive arguments.
+    secret: Option<Vec<String>>,
+    /// Depth inside the `variables` object while it is read.
+    vars_depth: Option<usize>,
+    /// The `variables` member being read before the query: its name and where it starts in
+    /// the output.
+    member: Option<(String, usize)>,
+    /// The `variables` members read before the query: name and place in the output, from its
+    /// key to its value's end.
+    before: Vec<(String, usize, usize)>,
+}
+
+/// The variables `query` passes to arguments (or input fields) named by a sensitive key:
+/// each `name: $variable`, read in one pass.
+fn graphql_secret_variables(rules: &Rules, query: &str, keybuf: &mut String) -> Vec<String> {
+    let bytes = query.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut found = Vec::new();
+    // The word before a `:` that may name the variable after it.
+    let mut named: Option<(usize, usize)> = None;
+    let mut colon = false;
+    let mut i = 0;
+    while i < bytes.len() && found.len() < GRAPHQL_VARIABLES {
+        let b = bytes[i];
+        if is_word(b) {
+            let start = i;
+            while i < bytes.len() && is_word(bytes[i]) {
+                i += 1;
+            }
+            (named, colon) = (Some((start, i)), false);
+            continue;
+        }
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => {}
+            b':' if named.is_some() && !colon => colon = true,
+            b'$' if colon => {
+                let start = i + 1;
+                i = start;
+                while i < bytes.len() && is_word(bytes[i]) {
+                    i += 1;
+                }
+                if let Some((s, e)) = named
+                    && i > start
+                    && rules.keys.is_sensitive(&query[s..e], keybuf)
+                {
+                    found.push(query[start..i].to_owned());
+                }
+                (named, colon) = (None, false);
+                continue;
+            }
+            _ => (named, colon) = (None, false),
+        }
+        i += 1;
+    }
+    found
+}
+
+/// Where the string whose quote is at `quote` in `src` ends (its closing quote), if it does.
+fn string_end(src: &str, quote: usize) -> Option<usize> {
+    let bytes = src.as_bytes();
+    let mut i = quote + 1;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => return Some(i),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// How an open object with a name or value member has been named so far.
@@ -614,6 +702,8 @@ struct Parser<'a, 'r> {
     /// [`STRING_SPECIAL_BUT_BREAKS`] when a raw line break or record separator inside a string
     /// is part of it (see [`redact_json_record`]).
     string_special: &'static [bool; 256],
+    /// The innermost GraphQL request being read.
+    graphql: Option<Box<Graphql>>,
 }
 
 impl<'a, 'r> Parser<'a, 'r> {
@@ -648,6 +738,7 @@ impl<'a, 'r> Parser<'a, 'r> {
             client_in: None,
             last_string: None,
             string_special: &STRING_SPECIAL,
+            graphql: None,
         }
     }
 
@@ -835,6 +926,169 @@ impl<'a, 'r> Parser<'a, 'r> {
         self.copied = self.pos;
     }
 
+    /// A key read inside a GraphQL request, its quote at `quote`: a member of its `variables`
+    /// is redacted when the query passed it to a sensitive argument, or kept track of before
+    /// the query, the member before it ending at the `,` before it.
+    #[cold]
+    fn graphql_key(&mut self, key: &str, quote: usize) {
+        let depth = self.stack.len();
+        if self
+            .graphql
+            .as_deref()
+            .is_none_or(|g| g.vars_depth != Some(depth))
+        {
+            // A request's own member: its query is read ahead, once more, so that the
+            // variables read before it are redacted before the parser moves on.
+            let value = self.value_after_key();
+            match (self.role, value.map(|at| self.src.as_bytes()[at])) {
+                (Role::Query, Some(b'"')) => {
+                    if let Some(end) = value.and_then(|at| string_end(self.src, at)) {
+                        self.graphql_query(quote, value.unwrap_or_default() + 1, end);
+                    }
+                }
+                (Role::Variables, Some(b'{')) => {
+                    if let Some(g) = self.graphql_at(depth) {
+                        g.vars_depth = Some(depth + 1);
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
+        self.copy_to(quote);
+        let at = self.out.len();
+        let comma = self.out.ends_with(',');
+        let Some(g) = self.graphql.as_deref_mut() else {
+            return;
+        };
+        if let Some(secret) = &g.secret {
+            self.sensitive_next |= secret.iter().any(|v| v == key);
+            return;
+        }
+        if let Some((name, start)) = g.member.take().filter(|_| comma) {
+            g.before.push((name, start, at - 1));
+        }
+        if g.before.len() < GRAPHQL_VARIABLES {
+            g.member = Some((key.to_owned(), at));
+        }
+    }
+
+    /// A container closed inside a GraphQL request: its object, or its `variables`, whose
+    /// last member read before the query ends here.
+    #[cold]
+    fn graphql_close(&mut self, depth: usize) {
+        let Some(g) = self.graphql.as_deref() else {
+            return;
+        };
+        if g.depth == depth {
+            self.graphql = None;
+        } else if g.vars_depth == Some(depth) {
+            if self.suppress.is_none() {
+                self.copy_to(self.pos);
+            }
+            let end = self.out.len();
+            if let Some(g) = self.graphql.as_deref_mut() {
+                g.vars_depth = None;
+                if let Some((name, start)) = g.member.take() {
+                    g.before.push((name, start, end));
+                }
+            }
+        }
+    }
+
+    /// The GraphQL request of the object at `depth`, started when it has none; `None` inside
+    /// another's object (a variable's own `query` member), whose request stays the one read.
+    fn graphql_at(&mut self, depth: usize) -> Option<&mut Graphql> {
+        match &self.graphql {
+            Some(g) if g.depth < depth => return None,
+            Some(g) if g.depth == depth => {}
+            _ => {
+                self.graphql = Some(Box::new(Graphql {
+                    depth,
+                    ..Graphql::default()
+                }));
+            }
+        }
+        self.graphql.as_deref_mut()
+    }
+
+    /// Where the value after the key just read starts, past its `:`.
+    fn value_after_key(&self) -> Option<usize> {
+        let bytes = self.src.as_bytes();
+        let skip = |mut i: usize| {
+            while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(i) {
+                i += 1;
+            }
+            i
+        };
+        let colon = skip(self.pos);
+        let at = skip(colon + 1);
+        (bytes.get(colon) == Some(&b':') && at < bytes.len()).then_some(at)
+    }
+
+    /// A GraphQL request's query, the string `src[start..end]`, is the value of the key whose
+    /// quote is at `key`: the variables it passes to sensitive arguments are redacted after
+    /// it, and those read before it are replaced in the output, in one pass over the output
+    /// since the first of them.
+    #[cold]
+    fn graphql_query(&mut self, key: usize, start: usize, end: usize) {
+        let raw = &self.src[start..end];
+        let mut decoded = String::new();
+        decode_escapes(raw, &mut decoded);
+        let secret = graphql_secret_variables(self.rules, &decoded, &mut self.keybuf);
+        let depth = self.stack.len();
+        let rules = self.rules;
+        let Some(g) = self.graphql_at(depth) else {
+            return;
+        };
+        let before = std::mem::take(&mut g.before);
+        g.member = None;
+        let ranges: Vec<(usize, usize, String)> = before
+            .iter()
+            .filter(|(name, _, _)| secret.contains(name))
+            .map(|(name, start, end)| {
+                // The key as it was stored: through the value patterns.
+                let mut member = String::new();
+                push_json_string(&mut member, &rules.values.redact(name));
+                member.push(':');
+                member.push_str(&rules.replacement_json);
+                (*start, *end, member)
+            })
+            .collect();
+        g.secret = Some(secret);
+        let Some(&(first, _, _)) = ranges.first() else {
+            return;
+        };
+        self.copy_to(key);
+        let tail = self.out.split_off(first);
+        let mut at = first;
+        for (start, end, member) in &ranges {
+            self.out.push_str(&tail[at - first..start - first]);
+            self.out.push_str(member);
+            at = *end;
+        }
+        self.out.push_str(&tail[at - first..]);
+        // A value waiting for its name went with a variable, or moved with the output after
+        // the variables.
+        if let Some(p) = self.pending.as_mut() {
+            if ranges
+                .iter()
+                .any(|(start, end, _)| (*start..*end).contains(&p.start))
+            {
+                self.pending = None;
+            } else {
+                let at = p.start;
+                for (start, end, member) in ranges.iter().filter(|(_, end, _)| *end <= at) {
+                    p.start = p.start - (end - start) + member.len();
+                    p.end = p.end - (end - start) + member.len();
+                }
+            }
+        }
+        self.redacted = true;
+        self.paired = true;
+        self.surely_paired = true;
+    }
+
     /// What follows a complete value; also ends a redacted scalar.
     fn after_value(&mut self) -> Expect {
         if self.suppress == Some(self.stack.len()) {
@@ -895,6 +1149,9 @@ impl<'a, 'r> Parser<'a, 'r> {
                 containers.whole.pop();
             }
             containers.whole.push((start, self.pos + 1));
+        }
+        if self.graphql.is_some() {
+            self.graphql_close(depth);
         }
         self.stack.pop();
         self.pos += 1;
@@ -1136,6 +1393,9 @@ impl<'a, 'r> Parser<'a, 'r> {
         } else {
             json_role(key)
         };
+        if self.graphql.is_some() || matches!(self.role, Role::Query | Role::Variables) {
+            self.graphql_key(key, quote);
+        }
         // Keys are data too (maps keyed by card or token are rare but real).
         if let Some(redacted) = redact_string(&self.rules.values, key) {
             self.replace_string(quote, &redacted);
@@ -1956,6 +2216,66 @@ mod tests {
             r#"{"Operations":[{"op":"replace","path":"emails[type eq \"work\"].value","value":"a@b"}]}"#,
             r#"{"Operations":[{"op":"replace","path":"name.givenName","value":"Ann"}]}"#,
             r#"{"path":"/var/log/app.log","value":12}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
+    /// Found by review: a GraphQL request passes a password to its argument through a
+    /// variable named anything (`login(password: $p)`, `"variables":{"p":…}`); the variable's
+    /// value goes, whether `variables` comes before the query (as Apollo Client sends it) or
+    /// after, in a batch too. Variables given to other arguments stay.
+    #[test]
+    fn graphql_variables_passed_to_sensitive_arguments() {
+        let q = r#"mutation Login($u: String!, $p: String!) { login(user: $u, password: $p) { token } }"#;
+        for input in [
+            format!(r#"{{"query":"{q}","variables":{{"u":"ann","p":"hunter2"}}}}"#),
+            format!(r#"{{"operationName":"Login","variables":{{"p":{{"x":"hunter2"}},"u":"ann"}},"query":"{q}"}}"#),
+            r#"[{"variables":{"s":"hunter2","u":"ann"},"query":"mutation($s: String) {\n  setKey(input: {apiSecret: $s}) { id }\n}"},{"query":"{ me { id } }","variables":{"s":"x"}}]"#.to_owned(),
+        ] {
+            let out = run(&input, None);
+            assert!(!out.contains("hunter2") && out.contains(r#""u":"ann""#), "{out}");
+            assert!(out.contains(r#":"[REDACTED]""#), "{out}");
+        }
+        // The batch's second request names no secret.
+        let out = run(
+            r#"[{"variables":{"s":"a"},"query":"mutation($s: String) { k(token: $s) }"},{"query":"{ me }","variables":{"s":"x"}}]"#,
+            None,
+        );
+        assert!(out.ends_with(r#""variables":{"s":"x"}}]"#), "{out}");
+        // A value waiting for its name after the variables moves with the output; a
+        // variable's own `query` member starts no request of its own.
+        for (name, value) in [("PORT", r#""v1""#), ("token", r#""[REDACTED]""#)] {
+            let input = format!(
+                r#"{{"variables":{{"p":"hunter2","f":{{"query":"x"}}}},"value":"v1","query":"mutation($p:String){{login(password:$p)}}","name":"{name}"}}"#
+            );
+            let out = run(&input, None);
+            let want = format!(
+                r#"{{"variables":{{"p":"[REDACTED]","f":{{"query":"x"}}}},"value":{value},"query":"#
+            );
+            assert!(out.starts_with(&want) && !out.contains("hunter2"), "{out}");
+        }
+        // Many requests, each with many variables before its query: one pass each.
+        let vars: Vec<String> = (0..100).map(|i| format!(r#""v{i}":"hunter{i}""#)).collect();
+        let args: Vec<String> = (0..100).map(|i| format!("pin{i}: $v{i}")).collect();
+        let one = format!(
+            r#"{{"variables":{{{}}},"query":"m {{ f({}) }}"}}"#,
+            vars.join(","),
+            args.join(" ")
+        );
+        let batch = format!("[{}]", vec![one; 200].join(","));
+        let out = run(&batch, None);
+        // The first 64 of each are kept track of.
+        assert!(!out.contains("hunter1\""), "{}", &out[..400]);
+        // (The query's own `password: $p` goes by the pair rules of free text.)
+        let out = run(
+            &format!(r#"{{"query":"{q}","variables":{{"u":"ann"}}}}"#),
+            None,
+        );
+        assert!(out.ends_with(r#""variables":{"u":"ann"}}"#), "{out}");
+        for plain in [
+            r#"{"variables":{"id":"7","value":"v"},"query":"query($id: ID!) { user(id: $id) { name } }"}"#,
+            r#"{"query":"shoes: $5","variables":{"5":"x"}}"#,
         ] {
             assert_eq!(run(plain, None), plain);
         }

@@ -795,8 +795,8 @@ impl Reader<'_, '_> {
                 Role::Name => Some(Tuple::Name),
                 Role::Value => Some(Tuple::Value),
                 Role::Other if self.keys.is_sensitive(key, self.keybuf) => Some(Tuple::Secret),
-                // `role_of` gives neither of the JSON parser's own roles.
-                Role::Other | Role::Path | Role::ValueAfterName => None,
+                // `role_of` gives none of the JSON parser's own roles.
+                _ => None,
             };
             if let Some(tuple) = tuple {
                 self.push(at, b')', false, true, value_of);
