@@ -189,6 +189,20 @@ static REPEAT_ENDINGS: [u16; 256] = {
     table
 };
 
+/// For each last byte of a key, the bytes before it that a [`REPEAT_WORDS`] word ends with
+/// (their low five bits) as bits: most keys are told by their last two bytes that no word
+/// ends them (`name`, `price` and `street` end as `value`, `digest` and `current` do not).
+static REPEAT_PAIRS: [u32; 256] = {
+    let mut table = [0_u32; 256];
+    let mut i = 0;
+    while i < REPEAT_WORDS.len() {
+        let word = REPEAT_WORDS[i].as_bytes();
+        table[word[word.len() - 1] as usize] |= 1 << (word[word.len() - 2] & 31);
+        i += 1;
+    }
+    table
+};
+
 /// The bit of [`REPEAT_ENDINGS`] that marks a digit; fewer than 15 words fit beside it.
 const DIGIT_BIT: u16 = 1 << 15;
 const _: () = assert!(REPEAT_WORDS.len() < 15);
@@ -412,13 +426,33 @@ impl KeyRules {
     /// names secrets as its singular names one; not of a key ending in `token`
     /// (`max_tokens` and `prompt_tokens` are counts), nor the plurals of [`NOT_PLURAL`].
     pub(super) fn is_sensitive_normalized(&self, key: &str) -> bool {
-        if self.matches(key)
-            || repeated(key).is_some_and(|base| self.matches(base))
+        self.matches(key)
+            || self.may_be_otherwise(key.as_bytes()) && self.is_sensitive_otherwise(key)
+    }
+
+    /// Whether a key that matched no key or suffix may still be sensitive: one that ends in a
+    /// digit or a [`REPEAT_WORDS`] word's last two bytes, a plural, or any key when there are
+    /// regexes. Most keys are ruled out here, without the call that reads them further.
+    #[inline(always)]
+    fn may_be_otherwise(&self, key: &[u8]) -> bool {
+        !self.regexes.is_empty()
+            || match key {
+                [.., before, last] => {
+                    *last == b's'
+                        || last.is_ascii_digit()
+                        || REPEAT_PAIRS[usize::from(*last)] & (1 << (before & 31)) != 0
+                }
+                _ => false,
+            }
+    }
+
+    /// [`is_sensitive_normalized`](Self::is_sensitive_normalized) of a key that matched no key
+    /// or suffix: a repeated key, a plural or a regex's.
+    #[inline(never)]
+    fn is_sensitive_otherwise(&self, key: &str) -> bool {
+        repeated(key).is_some_and(|base| self.matches(base))
             || self.is_plural(key)
-        {
-            return true;
-        }
-        self.regexes.iter().any(|re| re.is_match(key))
+            || self.regexes.iter().any(|re| re.is_match(key))
     }
 
     /// Whether a normalized key is the plural of an exact key or of a key ending in a suffix
@@ -708,6 +742,17 @@ mod tests {
     fn repeated_secrets_and_secret_keys() {
         let rules = defaults();
         let mut buf = String::new();
+        // Every word, after an exact key and a suffix, with digits or not: none is ruled out by
+        // its last two bytes (`may_be_otherwise`).
+        for word in REPEAT_WORDS {
+            for key in [
+                format!("password_{word}"),
+                format!("api_key{}", word.to_uppercase()),
+                format!("pin_{word}2"),
+            ] {
+                assert!(rules.is_sensitive(&key, &mut buf), "{key}");
+            }
+        }
         for k in [
             "password1",
             "password2",
