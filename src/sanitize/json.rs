@@ -1723,11 +1723,14 @@ fn redact_string(values: &ValueRules, decoded: &str) -> Option<String> {
 }
 
 /// Whether a string that holds a `-` may be a command line that gives a password: a long
-/// option (`--password hunter2`) or a MySQL client's `-phunter2`. 7 bytes is the shortest
+/// option (`--password hunter2`), a MySQL client's `-phunter2` or another command's password
+/// option (`redis-cli -a hunter2`, see [`commands`](super::commands)). 7 bytes is the shortest
 /// (`--pin 1`).
 fn is_command_line(text: &str) -> bool {
     text.len() >= 7
-        && (super::text::may_hold_long_option(text) || super::mysql::may_hold_password(text))
+        && (super::text::may_hold_long_option(text)
+            || super::mysql::may_hold_password(text)
+            || super::commands::may_hold_password(text))
 }
 
 /// Decodes the contents of a JSON string into `out`, stopping at an incomplete escape.

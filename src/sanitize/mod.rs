@@ -71,6 +71,7 @@
 //! ```
 
 mod body;
+mod commands;
 mod embedded;
 pub(crate) mod encoding;
 mod error;

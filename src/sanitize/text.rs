@@ -235,6 +235,10 @@ fn redact_pairs<'a>(
     if !passwords.is_empty() {
         spans = merged(spans, passwords);
     }
+    let passwords = super::commands::password_values(&text);
+    if !passwords.is_empty() {
+        spans = merged(spans, passwords);
+    }
     let passwords = super::sql::password_values(&text, keys, keybuf);
     if !passwords.is_empty() {
         spans = merged(spans, passwords);
