@@ -616,8 +616,32 @@ pub(super) fn merged(
     out
 }
 
+/// The length of a TOML multi-line string (or a Python one) at the start of `bytes`, which
+/// starts with three quotes: to its closing three, and the up to two more quotes TOML reads
+/// as the value's last characters (`"""a""""`), over lines; a `\` escapes the character
+/// after it in a `"""` string, not in a `'''` one. Unclosed, it runs to the end of the text.
+fn triple_quoted_len(bytes: &[u8]) -> usize {
+    let quote = bytes[0];
+    let mut i = 3;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'\\' && quote == b'"' {
+            i += 2;
+        } else if b == quote && bytes.get(i + 1) == Some(&quote) && bytes.get(i + 2) == Some(&quote)
+        {
+            i += 3;
+            let extra = bytes[i..].iter().take(2).take_while(|&&b| b == quote).count();
+            return i + extra;
+        } else {
+            i += 1;
+        }
+    }
+    bytes.len()
+}
+
 /// Length of the value at the start of `rest`.
 ///
+/// A value in three quotes (TOML's multi-line strings) runs to its closing three, over lines
+/// (see [`triple_quoted_len`]).
 /// A quoted value runs to its closing quote (`\"` does not close it, nor does one written twice,
 /// `'it''s'`, nor one glued to more of the value, see [`past_quote`]) or the end of the line,
 /// and so does one quoted inside a quoted string (`\"value\"`, `\u0022value\u0022`) or with
@@ -632,6 +656,9 @@ pub(super) fn merged(
 fn value_len(rest: &str, closer: Option<Closer>) -> usize {
     let bytes = rest.as_bytes();
     match bytes.first() {
+        Some(b'"' | b'\'') if matches!(bytes.get(..3), Some(b"\"\"\"" | b"'''")) => {
+            triple_quoted_len(bytes)
+        }
         Some(&quote @ (b'"' | b'\'')) => {
             let mut i = 1;
             while let Some(&b) = bytes.get(i) {
@@ -1481,6 +1508,35 @@ mod tests {
         let mut out = String::new();
         redact_text_body(text, cut, false, &keys, &values, "[REDACTED]", &mut out);
         out
+    }
+
+    /// Found by a probe: a TOML multi-line string (`"""` or `'''`) lost only its first line,
+    /// the rest of the value was kept up to the closing triple quote.
+    #[test]
+    fn a_toml_multi_line_string_goes_to_its_closing_triple_quote() {
+        let cases = [
+            (
+                "password = \"\"\"\nhunter2\nhunter3\"\"\"\nuser = \"ann\"",
+                "password = [REDACTED]\nuser = \"ann\"",
+            ),
+            (
+                "[db]\npassword = '''\nhunter2\n'''\nport = 5432",
+                "[db]\npassword = [REDACTED]\nport = 5432",
+            ),
+            // An escaped quote inside a basic string, and quotes before the closing ones.
+            (
+                "token = \"\"\"a\\\"\"\"b\nc\"\"\"\"\nx = 1",
+                "token = [REDACTED]\nx = 1",
+            ),
+            // Unclosed: to the end of the text.
+            ("password = \"\"\"\nhunter2\nmore", "password = [REDACTED]"),
+            // On one line, as before; a key that is not sensitive keeps its lines.
+            ("password = '''hunter2'''\nx = 1", "password = [REDACTED]\nx = 1"),
+            ("name = \"\"\"\nAnn\n\"\"\"", "name = \"\"\"\nAnn\n\"\"\""),
+        ];
+        for (text, want) in cases {
+            assert_eq!(run(text, false), want, "{text:?}");
+        }
     }
 
     /// Found by review: a key whose `\` starts no JSON escape, a value that starts with a
