@@ -70,6 +70,7 @@
 //! # }
 //! ```
 
+mod assigned;
 mod body;
 mod commands;
 mod embedded;

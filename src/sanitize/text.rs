@@ -239,6 +239,10 @@ fn redact_pairs<'a>(
     if !passwords.is_empty() {
         spans = merged(spans, passwords);
     }
+    let assigned = super::assigned::assigned_values(&text, keys, keybuf);
+    if !assigned.is_empty() {
+        spans = merged(spans, assigned);
+    }
     let passwords = super::sql::password_values(&text, keys, keybuf);
     if !passwords.is_empty() {
         spans = merged(spans, passwords);
@@ -616,6 +620,12 @@ pub(super) fn merged(
     out
 }
 
+/// The length of a value at the start of `rest` read as a pair's is, where no closer of
+/// what it sits in is known (see [`value_len`]).
+pub(super) fn free_value_len(rest: &str) -> usize {
+    value_len(rest, None)
+}
+
 /// The length of a TOML multi-line string (or a Python one) at the start of `bytes`, which
 /// starts with three quotes: to its closing three, and the up to two more quotes TOML reads
 /// as the value's last characters (`"""a""""`), over lines; a `\` escapes the character
@@ -629,7 +639,11 @@ fn triple_quoted_len(bytes: &[u8]) -> usize {
         } else if b == quote && bytes.get(i + 1) == Some(&quote) && bytes.get(i + 2) == Some(&quote)
         {
             i += 3;
-            let extra = bytes[i..].iter().take(2).take_while(|&&b| b == quote).count();
+            let extra = bytes[i..]
+                .iter()
+                .take(2)
+                .take_while(|&&b| b == quote)
+                .count();
             return i + extra;
         } else {
             i += 1;
@@ -1531,7 +1545,10 @@ mod tests {
             // Unclosed: to the end of the text.
             ("password = \"\"\"\nhunter2\nmore", "password = [REDACTED]"),
             // On one line, as before; a key that is not sensitive keeps its lines.
-            ("password = '''hunter2'''\nx = 1", "password = [REDACTED]\nx = 1"),
+            (
+                "password = '''hunter2'''\nx = 1",
+                "password = [REDACTED]\nx = 1",
+            ),
             ("name = \"\"\"\nAnn\n\"\"\"", "name = \"\"\"\nAnn\n\"\"\""),
         ];
         for (text, want) in cases {

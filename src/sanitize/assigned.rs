@@ -1,0 +1,245 @@
+//! Secrets that source, configuration files and interpreters' prints give a key without the
+//! `key=value` or `key: value` shape the pair rules read: an index assigned to
+//! (`$config['db']['password'] = '…'`, `os.environ["DB_PASSWORD"] = "…"`), PHP's
+//! `define('DB_PASSWORD', '…')`, PHP's `print_r` and `var_dump` (`[password] => …`), Scala's
+//! `password -> …`, a `.netrc` (`machine h login a password …`) and a Java properties line
+//! whose separator is a space (`db.password hunter2`).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::keys::KeyRules;
+use super::text::free_value_len;
+
+/// An index by a quoted or plain key, then `=` (an assignment: `$config['password'] = …`,
+/// `ENV['DB_PASSWORD'] = …`) or `=>` (PHP's `print_r`, `[password] => …`, and `var_dump`,
+/// `["password"]=>⏎  string(7) "…"`, whose type and length before the value are skipped).
+static INDEXED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"\[[ \t]*(?:"([^"\n\]]{1,64})"|'([^'\n\]]{1,64})'|([A-Za-z0-9_.\-]{1,64}))[ \t]*\][ \t]*(=>|=)(?:[ \t]*\r?\n?[ \t]*string\(\d{1,10}\))?[ \t]*"#,
+    )
+    .expect("indexed pattern is valid")
+});
+
+/// PHP's `define('NAME', …)`, WordPress's way to set `DB_PASSWORD` and `AUTH_KEY`.
+static DEFINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\bdefine[ \t]*\([ \t]*(?:"([^"\n]{1,64})"|'([^'\n]{1,64})')[ \t]*,[ \t]*"#)
+        .expect("define pattern is valid")
+});
+
+/// A Scala map's `key -> value`: the key quoted (`"password" -> "…"`) or plain after the `(`
+/// or `,` of its map (`Map(password -> …)`), as prose's arrows (`password -> reset`) follow
+/// neither.
+static ARROW: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?:"([A-Za-z0-9_.\-]{1,64})"|'([A-Za-z0-9_.\-]{1,64})'|[(,][ \t]*([A-Za-z0-9_.\-]{1,64}))[ \t]*->[ \t]*"#,
+    )
+    .expect("arrow pattern is valid")
+});
+
+/// A `.netrc` entry's start: `machine`, its host, then one of its tokens, on a line or over
+/// several.
+static NETRC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\bmachine\s+\S{1,255}\s+(?:login|password|account)\s")
+        .expect("netrc pattern is valid")
+});
+
+/// A `.netrc` password (or account, which some tools read as one) after its entry's start.
+static NETRC_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|\s)(?:password|account)[ \t]+(\S)").expect("netrc password is valid")
+});
+
+/// A Java properties line whose key and value a space separates: a dotted key (`db.password`)
+/// at the line's start, then spaces, then the value to the end of the line.
+static PROPERTY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?m)^[ \t]*([A-Za-z0-9_\-]{1,64}(?:\.[A-Za-z0-9_\-]{1,64}){1,8})[ \t]+([^ \t\r\n=:])",
+    )
+    .expect("property pattern is valid")
+});
+
+/// The spans of the values of `text`'s sensitive assignments, prints and `.netrc` passwords,
+/// in order; they may overlap. Each pattern runs only when a cheap look finds what it needs
+/// (`[`, `define`, `->`, `machine`, a line that starts with a dotted word).
+pub(super) fn assigned_values(
+    text: &str,
+    keys: &KeyRules,
+    keybuf: &mut String,
+) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    let keyed = |re: &Regex, spans: &mut Vec<(usize, usize)>, keybuf: &mut String| {
+        let defines = std::ptr::eq(re, &*DEFINE);
+        for caps in re.captures_iter(text) {
+            let (Some(all), Some(key)) = (caps.get(0), caps.get(1).or(caps.get(2)).or(caps.get(3)))
+            else {
+                continue;
+            };
+            // `==` compares, it assigns nothing. A key inside a value already taken is the
+            // value's: reading its own value again would read a line once a key.
+            if all.as_str().ends_with('=') && bytes.get(all.end()) == Some(&b'=')
+                || spans.last().is_some_and(|&(_, end)| all.start() < end)
+            {
+                continue;
+            }
+            if keys.is_sensitive(key.as_str(), keybuf) || defines && is_wordpress_salt(key.as_str())
+            {
+                let len = free_value_len(&text[all.end()..]);
+                if len > 0 {
+                    spans.push((all.end(), all.end() + len));
+                }
+            }
+        }
+    };
+    if memchr::memchr(b'[', bytes).is_some() {
+        keyed(&INDEXED, &mut spans, keybuf);
+    }
+    if memchr::memmem::find(bytes, b"define").is_some() {
+        keyed(&DEFINE, &mut spans, keybuf);
+    }
+    if memchr::memmem::find(bytes, b"->").is_some() {
+        keyed(&ARROW, &mut spans, keybuf);
+    }
+    if memchr::memmem::find(bytes, b"machine").is_some()
+        && let Some(entry) = NETRC.find(text)
+    {
+        for caps in NETRC_PASSWORD.captures_iter(&text[entry.start()..]) {
+            if let Some(value) = caps.get(1) {
+                let start = entry.start() + value.start();
+                let len = bytes[start..]
+                    .iter()
+                    .position(u8::is_ascii_whitespace)
+                    .unwrap_or(bytes.len() - start);
+                spans.push((start, start + len));
+            }
+        }
+    }
+    for caps in PROPERTY.captures_iter(text) {
+        let (Some(key), Some(value)) = (caps.get(1), caps.get(2)) else {
+            continue;
+        };
+        let last = key.as_str().rsplit('.').next().unwrap_or_default();
+        if keys.is_sensitive(last, keybuf) {
+            let len = bytes[value.start()..]
+                .iter()
+                .position(|&b| b == b'\n' || b == b'\r')
+                .unwrap_or(bytes.len() - value.start());
+            spans.push((value.start(), value.start() + len));
+        }
+    }
+    spans.sort_unstable();
+    spans
+}
+
+/// Whether a constant `define` sets is one of WordPress's keys and salts (`AUTH_KEY`,
+/// `SECURE_AUTH_SALT`, `NONCE_KEY`): secrets, whose names the key rules do not take for
+/// ones, as `_key` ends many names that are not.
+fn is_wordpress_salt(name: &str) -> bool {
+    let ends_with = |suffix: &str| {
+        name.len() > suffix.len()
+            && name.is_char_boundary(name.len() - suffix.len())
+            && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    ends_with("_KEY") || ends_with("_SALT")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{BodyInput, Redactor};
+
+    fn text(body: &str) -> String {
+        let input = BodyInput::new(Some("text/plain"), body.as_bytes());
+        Redactor::default().redact_body(&input).unwrap_or_default()
+    }
+
+    /// Found by a probe: secrets assigned to an index, defined, printed by `print_r`,
+    /// `var_dump` or Scala, or written in a `.netrc` or a properties file with a space were
+    /// stored as they came.
+    #[test]
+    fn assigned_defined_and_printed_secrets() {
+        let cases = [
+            (
+                "$config['db']['password'] = 'hunter2';",
+                "$config['db']['password'] = [REDACTED];",
+            ),
+            (
+                "define('DB_PASSWORD', 'hunter2');",
+                "define('DB_PASSWORD', [REDACTED]);",
+            ),
+            (
+                "define( \"AUTH_KEY\", \"hunter2\" );",
+                "define( \"AUTH_KEY\", [REDACTED] );",
+            ),
+            (
+                "ENV['DB_PASSWORD'] = 'hunter2'",
+                "ENV['DB_PASSWORD'] = [REDACTED]",
+            ),
+            (
+                "os.environ[\"DB_PASSWORD\"] = \"hunter2\"\nx = 1",
+                "os.environ[\"DB_PASSWORD\"] = [REDACTED]\nx = 1",
+            ),
+            (
+                "process.env.DB_PASSWORD = 'hunter2';",
+                "process.env.DB_PASSWORD = [REDACTED];",
+            ),
+            (
+                "Array\n(\n    [user] => ann\n    [password] => hunter2\n)",
+                "Array\n(\n    [user] => ann\n    [password] => [REDACTED]\n)",
+            ),
+            (
+                "array(1) {\n  [\"password\"]=>\n  string(7) \"hunter2\"\n}",
+                "array(1) {\n  [\"password\"]=>\n  string(7) [REDACTED]\n}",
+            ),
+            ("Map(password -> hunter2)", "Map(password -> [REDACTED]"),
+            (
+                "Map(\"user\" -> \"ann\", \"password\" -> \"hunter2\")",
+                "Map(\"user\" -> \"ann\", \"password\" -> [REDACTED])",
+            ),
+            (
+                "machine h login a password hunter2",
+                "machine h login a password [REDACTED]",
+            ),
+            (
+                "machine api.heroku.com\n  login a@b\n  password hunter2\n",
+                "machine api.heroku.com\n  login a@b\n  password [REDACTED]\n",
+            ),
+            (
+                "db.password hunter2\nx.y 1",
+                "db.password [REDACTED]\nx.y 1",
+            ),
+            (
+                "spring.datasource.password   hunter 2\n",
+                "spring.datasource.password   [REDACTED]\n",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact_error("[password] => hunter2"),
+            "[password] => [REDACTED]"
+        );
+    }
+
+    /// What only looks like those shapes stays: comparisons, other keys, prose's arrows,
+    /// `machine` in prose, a properties line whose key is not sensitive or not dotted.
+    #[test]
+    fn lookalikes_of_assignments_stay() {
+        for input in [
+            "if ($config['password'] == $x) {}",
+            "$config['db']['host'] = 'h';",
+            "define('DB_HOST', 'localhost');",
+            "[user] => ann",
+            "step 1 -> step 2, then a -> b",
+            "reset your password -> click the link",
+            "the machine password is rotated",
+            "db.host localhost",
+            "password hunter",
+            "Map(user -> ann)",
+        ] {
+            assert_eq!(text(input), input, "{input}");
+        }
+    }
+}
