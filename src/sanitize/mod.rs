@@ -91,6 +91,7 @@ mod printed;
 mod proptests;
 mod redactor;
 mod sql;
+mod tables;
 mod text;
 mod values;
 mod yaml;

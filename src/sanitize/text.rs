@@ -243,6 +243,10 @@ fn redact_pairs<'a>(
     if !assigned.is_empty() {
         spans = merged(spans, assigned);
     }
+    let cells = super::tables::table_values(&text, keys, keybuf);
+    if !cells.is_empty() {
+        spans = merged(spans, cells);
+    }
     let passwords = super::sql::password_values(&text, keys, keybuf);
     if !passwords.is_empty() {
         spans = merged(spans, passwords);

@@ -1,0 +1,267 @@
+//! Tables whose header names a sensitive column: CSV and TSV (`text/csv` bodies, an export
+//! pasted into text) and Markdown tables. The header names the column once; the secrets are
+//! the cells below it, which no key stands beside.
+//!
+//! A CSV or TSV header is read only on the text's first line, and only when every cell of it
+//! is a name (`user,password,role`), so prose with commas is no header. A Markdown table's
+//! header is the line before its `|---|` line, wherever it is.
+
+use super::keys::KeyRules;
+
+/// The longest header line read, and the most columns: a header is a short line.
+const LONGEST_HEADER: usize = 4096;
+
+/// The spans of the cells of `text`'s tables that sit in a sensitive column, in order, apart.
+pub(super) fn table_values(
+    text: &str,
+    keys: &KeyRules,
+    keybuf: &mut String,
+) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    csv_values(text, keys, keybuf, &mut spans);
+    if memchr::memchr(b'|', text.as_bytes()).is_some()
+        && memchr::memmem::find(text.as_bytes(), b"--").is_some()
+    {
+        markdown_values(text, keys, keybuf, &mut spans);
+    }
+    spans.sort_unstable();
+    spans
+}
+
+/// Whether `cell` may name a column: a short word of a key's characters.
+fn is_column_name(cell: &str) -> bool {
+    (1..=64).contains(&cell.len())
+        && cell
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// The sensitive columns of a CSV or TSV header on `text`'s first line, then the cells below
+/// them, field by field (a quoted field may hold the delimiter, `""` and line breaks).
+fn csv_values(text: &str, keys: &KeyRules, keybuf: &mut String, spans: &mut Vec<(usize, usize)>) {
+    let bytes = text.as_bytes();
+    let line_end = memchr::memchr(b'\n', &bytes[..bytes.len().min(LONGEST_HEADER + 1)]);
+    let Some(line_end) = line_end else {
+        return;
+    };
+    let header = &bytes[..line_end];
+    let delimiter = if memchr::memchr(b'\t', header).is_some() {
+        b'\t'
+    } else if memchr::memchr(b',', header).is_some() {
+        b','
+    } else if memchr::memchr(b';', header).is_some() {
+        b';'
+    } else {
+        return;
+    };
+    let mut sensitive = Vec::new();
+    let mut column = 0;
+    let mut at = 0;
+    let mut all_names = true;
+    while at <= line_end {
+        let (cell, next) = field(bytes, at, line_end, delimiter);
+        let name = text[cell.0..cell.1].trim_matches([' ', '\r']);
+        if !is_column_name(name) {
+            all_names = false;
+            break;
+        }
+        if keys.is_sensitive(name, keybuf) {
+            sensitive.push(column);
+        }
+        column += 1;
+        at = next;
+    }
+    if !all_names || column < 2 || sensitive.is_empty() {
+        return;
+    }
+    // The rows: fields in order, a line break outside quotes ending a row.
+    let mut at = line_end + 1;
+    let mut column = 0;
+    while at < bytes.len() {
+        let row_end = bytes.len();
+        let (cell, next) = field(bytes, at, row_end, delimiter);
+        if sensitive.contains(&column) {
+            let (start, mut end) = cell;
+            if end > start && bytes[end - 1] == b'\r' {
+                end -= 1;
+            }
+            if end > start {
+                spans.push((start, end));
+            }
+        }
+        column += 1;
+        // `field` stops at the delimiter or the line's end.
+        if next > 0 && bytes.get(next - 1) == Some(&b'\n') {
+            column = 0;
+        }
+        at = next;
+    }
+}
+
+/// The field that starts at `at`, before `end`: its span (inside its quotes when quoted) and
+/// where the next field starts (past its delimiter, or past the line break that ends the row).
+fn field(bytes: &[u8], at: usize, end: usize, delimiter: u8) -> ((usize, usize), usize) {
+    if bytes.get(at) == Some(&b'"') {
+        let mut i = at + 1;
+        while i < end {
+            if bytes[i] == b'"' {
+                if bytes.get(i + 1) == Some(&b'"') {
+                    i += 2;
+                    continue;
+                }
+                break;
+            }
+            i += 1;
+        }
+        let close = i.min(end);
+        // Past the closing quote, to the delimiter or the line's end.
+        let mut next = (close + 1).min(end);
+        while next < end && bytes[next] != delimiter && bytes[next] != b'\n' {
+            next += 1;
+        }
+        return ((at + 1, close), next + 1);
+    }
+    let mut i = at;
+    while i < end && bytes[i] != delimiter && bytes[i] != b'\n' {
+        i += 1;
+    }
+    ((at, i), i + 1)
+}
+
+/// The cells below a Markdown table's sensitive columns: a `|` line, then a line of `-`
+/// (`|---|:--:|`), then the `|` lines after it.
+fn markdown_values(
+    text: &str,
+    keys: &KeyRules,
+    keybuf: &mut String,
+    spans: &mut Vec<(usize, usize)>,
+) {
+    let mut sensitive: Vec<usize> = Vec::new();
+    // The line before, when it may be a header: its cells' sensitivity.
+    let mut header: Option<Vec<usize>> = None;
+    let mut in_table = false;
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let line_start = start;
+        start += line.len();
+        let trimmed = line.trim();
+        if !trimmed.starts_with('|') {
+            in_table = false;
+            header = None;
+            continue;
+        }
+        if in_table {
+            for (column, (cell_start, cell_end)) in cells(line).enumerate() {
+                if sensitive.contains(&column) && cell_end > cell_start {
+                    spans.push((line_start + cell_start, line_start + cell_end));
+                }
+            }
+            continue;
+        }
+        let is_rule = trimmed
+            .bytes()
+            .all(|b| matches!(b, b'|' | b'-' | b':' | b' ' | b'\t'))
+            && trimmed.contains("---");
+        if is_rule && let Some(columns) = header.take() {
+            sensitive = columns;
+            in_table = !sensitive.is_empty();
+            continue;
+        }
+        header = (line.len() <= LONGEST_HEADER).then(|| {
+            cells(line)
+                .enumerate()
+                .filter(|&(_, (s, e))| {
+                    let name = &line[s..e];
+                    is_column_name(&name.replace(' ', "_")) && keys.is_sensitive(name, keybuf)
+                })
+                .map(|(column, _)| column)
+                .collect()
+        });
+    }
+}
+
+/// The spans of a Markdown table line's cells, trimmed, in the line (`\|` is inside a cell).
+fn cells(line: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let bytes = line.as_bytes();
+    let first = bytes.iter().position(|&b| b == b'|').unwrap_or(0) + 1;
+    let mut at = first;
+    std::iter::from_fn(move || {
+        let start = at;
+        let mut i = at;
+        while i < bytes.len() && bytes[i] != b'|' && bytes[i] != b'\n' {
+            i += if bytes[i] == b'\\' { 2 } else { 1 };
+        }
+        if i >= bytes.len() || bytes[i] != b'|' {
+            return None;
+        }
+        at = i + 1;
+        let cell = &line[start..i.min(bytes.len())];
+        let lead = cell.len() - cell.trim_start().len();
+        let trimmed = cell.trim();
+        Some((start + lead, start + lead + trimmed.len()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{BodyInput, Redactor};
+
+    fn body(ct: &str, body: &str) -> String {
+        let input = BodyInput::new(Some(ct), body.as_bytes());
+        Redactor::default().redact_body(&input).unwrap_or_default()
+    }
+
+    /// Found by a probe: the cells under a `password` column of a CSV body, a TSV or a
+    /// Markdown table were stored as they came.
+    #[test]
+    fn cells_of_a_sensitive_column() {
+        let cases = [
+            (
+                "text/csv",
+                "username,password,email\nann,hunter2,a@b\nbob,,b@c\n",
+                "username,password,email\nann,[REDACTED],a@b\nbob,,b@c\n",
+            ),
+            (
+                "text/csv",
+                "\"username\",\"password\"\r\n\"ann\",\"hun,\"\"ter2\"\r\n\"bob\",\"x\"",
+                "\"username\",\"password\"\r\n\"ann\",\"[REDACTED]\"\r\n\"bob\",\"[REDACTED]\"",
+            ),
+            // A quoted cell over lines.
+            (
+                "text/csv",
+                "id,api_key\n1,\"ab\ncd\"\n2,ef\n",
+                "id,api_key\n1,\"[REDACTED]\"\n2,[REDACTED]\n",
+            ),
+            (
+                "text/tab-separated-values",
+                "user\tpassword\trole\nann\thunter2\tadmin\n",
+                "user\tpassword\trole\nann\t[REDACTED]\tadmin\n",
+            ),
+            (
+                "text/plain",
+                "users:\n\n| user | password |\n|---|---|\n| ann | hunter2 |\n| bob | x y |\n\nend",
+                "users:\n\n| user | password |\n|---|---|\n| ann | [REDACTED] |\n| bob | [REDACTED] |\n\nend",
+            ),
+        ];
+        for (ct, input, want) in cases {
+            assert_eq!(body(ct, input), want, "{input}");
+        }
+    }
+
+    /// A first line that is no header of names, a table without a sensitive column, and a
+    /// `|` line without its rule stay.
+    #[test]
+    fn tables_without_a_sensitive_column_stay() {
+        for (ct, input) in [
+            ("text/csv", "username,email\nann,a@b\n"),
+            (
+                "text/plain",
+                "Hi, your password was reset, thanks\nann,x,y\n",
+            ),
+            ("text/plain", "| user | role |\n|---|---|\n| ann | admin |"),
+            ("text/plain", "| password | x |\n| ann | y |"),
+        ] {
+            assert_eq!(body(ct, input), input, "{input}");
+        }
+    }
+}
