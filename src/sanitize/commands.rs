@@ -274,19 +274,20 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
         if continued {
             continue;
         }
-        if let Some(holds) = state.value_next.take() {
-            if !word.starts_with('-') && !is_separator(word) {
-                let end = value_end(bytes, start, end);
-                push_password(&mut spans, text, start, end, holds);
-                i = end;
-                continue;
-            }
+        if let Some(holds) = state.value_next.take()
+            && !word.starts_with('-')
+            && !is_separator(word)
+        {
+            let end = value_end(bytes, start, end);
+            push_password(&mut spans, text, start, end, holds);
+            i = end;
+            continue;
         }
-        if let Some(command) = state.command {
-            if let Some(end) = read_option(&mut state, command, text, start, end, &mut spans) {
-                i = end;
-                continue;
-            }
+        if let Some(command) = state.command
+            && let Some(end) = read_option(&mut state, command, text, start, end, &mut spans)
+        {
+            i = end;
+            continue;
         }
         // A separator glued to the command's name (`x|curl`, `$(curl`) ends one command and
         // starts the next.
