@@ -17,14 +17,14 @@ use super::text::free_value_len;
 /// `["password"]=>⏎  string(7) "…"`, whose type and length before the value are skipped).
 static INDEXED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"\[[ \t]*(?:"([^"\n\]]{1,64})"|'([^'\n\]]{1,64})'|([A-Za-z0-9_.\-]{1,64}))[ \t]*\][ \t]*(=>|=)(?:[ \t]*\r?\n?[ \t]*string\(\d{1,10}\))?[ \t]*"#,
+        r#"\[[ \t]*(?:"([^"\n\]]+)"|'([^'\n\]]+)'|([A-Za-z0-9_.\-]+))[ \t]*\][ \t]*(=>|=)(?:[ \t]*\r?\n?[ \t]*string\(\d+\))?[ \t]*"#,
     )
     .expect("indexed pattern is valid")
 });
 
 /// PHP's `define('NAME', …)`, WordPress's way to set `DB_PASSWORD` and `AUTH_KEY`.
 static DEFINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"\bdefine[ \t]*\([ \t]*(?:"([^"\n]{1,64})"|'([^'\n]{1,64})')[ \t]*,[ \t]*"#)
+    Regex::new(r#"\bdefine[ \t]*\([ \t]*(?:"([^"\n]+)"|'([^'\n]+)')[ \t]*,[ \t]*"#)
         .expect("define pattern is valid")
 });
 
@@ -33,7 +33,7 @@ static DEFINE: LazyLock<Regex> = LazyLock::new(|| {
 /// neither.
 static ARROW: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?:"([A-Za-z0-9_.\-]{1,64})"|'([A-Za-z0-9_.\-]{1,64})'|[(,][ \t]*([A-Za-z0-9_.\-]{1,64}))[ \t]*->[ \t]*"#,
+        r#"(?:"([A-Za-z0-9_.\-]+)"|'([A-Za-z0-9_.\-]+)'|[(,][ \t]*([A-Za-z0-9_.\-]+))[ \t]*->[ \t]*"#,
     )
     .expect("arrow pattern is valid")
 });
@@ -41,22 +41,12 @@ static ARROW: LazyLock<Regex> = LazyLock::new(|| {
 /// A `.netrc` entry's start: `machine`, its host, then one of its tokens, on a line or over
 /// several.
 static NETRC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\bmachine\s+\S{1,255}\s+(?:login|password|account)\s")
-        .expect("netrc pattern is valid")
+    Regex::new(r"\bmachine\s+\S+\s+(?:login|password|account)\s").expect("netrc pattern is valid")
 });
 
 /// A `.netrc` password (or account, which some tools read as one) after its entry's start.
 static NETRC_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:^|\s)(?:password|account)[ \t]+(\S)").expect("netrc password is valid")
-});
-
-/// A Java properties line whose key and value a space separates: a dotted key (`db.password`)
-/// at the line's start, then spaces, then the value to the end of the line.
-static PROPERTY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?m)^[ \t]*([A-Za-z0-9_\-]{1,64}(?:\.[A-Za-z0-9_\-]{1,64}){1,8})[ \t]+([^ \t\r\n=:])",
-    )
-    .expect("property pattern is valid")
 });
 
 /// The spans of the values of `text`'s sensitive assignments, prints and `.netrc` passwords,
@@ -83,7 +73,9 @@ pub(super) fn assigned_values(
             {
                 continue;
             }
-            if keys.is_sensitive(key.as_str(), keybuf) || defines && is_wordpress_salt(key.as_str())
+            if key.len() <= 64
+                && (keys.is_sensitive(key.as_str(), keybuf)
+                    || defines && is_wordpress_salt(key.as_str()))
             {
                 let len = free_value_len(&text[all.end()..]);
                 if len > 0 {
@@ -92,7 +84,7 @@ pub(super) fn assigned_values(
             }
         }
     };
-    if memchr::memchr(b'[', bytes).is_some() {
+    if indexes_assigned(bytes) {
         keyed(&INDEXED, &mut spans, keybuf);
     }
     if memchr::memmem::find(bytes, b"define").is_some() {
@@ -115,19 +107,7 @@ pub(super) fn assigned_values(
             }
         }
     }
-    for caps in PROPERTY.captures_iter(text) {
-        let (Some(key), Some(value)) = (caps.get(1), caps.get(2)) else {
-            continue;
-        };
-        let last = key.as_str().rsplit('.').next().unwrap_or_default();
-        if keys.is_sensitive(last, keybuf) {
-            let len = bytes[value.start()..]
-                .iter()
-                .position(|&b| b == b'\n' || b == b'\r')
-                .unwrap_or(bytes.len() - value.start());
-            spans.push((value.start(), value.start() + len));
-        }
-    }
+    property_values(text, keys, keybuf, &mut spans);
     spans.sort_unstable();
     spans
 }
@@ -142,6 +122,71 @@ fn is_wordpress_salt(name: &str) -> bool {
             && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
     };
     ends_with("_KEY") || ends_with("_SALT")
+}
+
+/// Whether `bytes` holds a `]` then (after spaces) a `=`: an index assigned to or printed by
+/// `print_r`, a look before [`INDEXED`] runs.
+fn indexes_assigned(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b']', bytes).any(|at| {
+        bytes[at + 1..]
+            .iter()
+            .take(8)
+            .find(|&&b| b != b' ' && b != b'\t')
+            == Some(&b'=')
+    })
+}
+
+/// The values of a Java properties file's lines whose key and value a space separates: a
+/// dotted key (`db.password`) at the line's start whose last part is sensitive, then spaces,
+/// then the value (not a `=` or `:`, a pair's) to the end of the line. Read by hand, a line
+/// at a time, as most texts have no such line.
+fn property_values(
+    text: &str,
+    keys: &KeyRules,
+    keybuf: &mut String,
+    spans: &mut Vec<(usize, usize)>,
+) {
+    let bytes = text.as_bytes();
+    let mut line_start = 0;
+    while line_start < bytes.len() {
+        let line_end =
+            memchr::memchr(b'\n', &bytes[line_start..]).map_or(bytes.len(), |len| line_start + len);
+        let mut at = line_start;
+        while at < line_end && matches!(bytes[at], b' ' | b'\t') {
+            at += 1;
+        }
+        let key_start = at;
+        while at < line_end
+            && at - key_start <= 200
+            && (bytes[at].is_ascii_alphanumeric() || matches!(bytes[at], b'_' | b'-' | b'.'))
+        {
+            at += 1;
+        }
+        let key = &text[key_start..at];
+        let mut value = at;
+        while value < line_end && matches!(bytes[value], b' ' | b'\t') {
+            value += 1;
+        }
+        if value > at
+            && value < line_end
+            && !matches!(bytes[value], b'=' | b':' | b'\r')
+            && key.contains('.')
+            && !key.starts_with('.')
+            && !key.ends_with('.')
+            && key
+                .rsplit('.')
+                .next()
+                .is_some_and(|last| last.len() <= 64 && keys.is_sensitive(last, keybuf))
+        {
+            let end = if bytes[line_end - 1] == b'\r' {
+                line_end - 1
+            } else {
+                line_end
+            };
+            spans.push((value, end));
+        }
+        line_start = line_end + 1;
+    }
 }
 
 #[cfg(test)]

@@ -194,8 +194,8 @@ const COMMANDS: &[Command] = &[
 const HTPASSWD: &str = "htpasswd";
 
 /// Whether `text` may give one of [`COMMANDS`] a password: it holds an option one of them
-/// reads (a `-` after whitespace or a quote, and a letter). A look that needs one `memchr`
-/// pass for most texts, for callers that send only some text to the pair rules.
+/// reads (a `-` after whitespace or a quote, and a letter). A look for callers that send only
+/// some text to the pair rules.
 pub(super) fn may_hold_password(text: &str) -> bool {
     first_option(text.as_bytes()).is_some()
 }
@@ -203,7 +203,7 @@ pub(super) fn may_hold_password(text: &str) -> bool {
 /// Where the first word that may be a command's password option starts: a `-` after a word
 /// break, then a letter (`-u`, `-passin`, `--user`, `-bc`).
 fn first_option(bytes: &[u8]) -> Option<usize> {
-    memchr::memchr_iter(b'-', bytes).find(|&at| {
+    let is_option = |at: usize| {
         matches!(
             at.checked_sub(1).map(|before| bytes[before]),
             None | Some(b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'')
@@ -211,7 +211,13 @@ fn first_option(bytes: &[u8]) -> Option<usize> {
             .get(at + 1..)
             .and_then(|rest| rest.iter().find(|&&b| b != b'-'))
             .is_some_and(u8::is_ascii_alphabetic)
-    })
+    };
+    // Most texts asked are a JSON string's few words (`SKU-00001`): a plain loop, without
+    // `memchr`'s set-up.
+    if bytes.len() < 64 {
+        return (0..bytes.len()).find(|&at| bytes[at] == b'-' && is_option(at));
+    }
+    memchr::memchr_iter(b'-', bytes).find(|&at| is_option(at))
 }
 
 /// The command being read, in a scan of [`password_values`].
