@@ -82,7 +82,9 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
                 i += 1;
                 continue;
             }
-            b' ' | b'\t' => {
+            // Every other blank the word splitter below splits at, or a word would be empty
+            // and the scan would not move on (a form feed did so).
+            b' ' | b'\t' | b'\x0c' => {
                 i += 1;
                 continue;
             }
@@ -141,7 +143,7 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
 /// Where the password that starts at `at` in the word ending at `word_end` ends: at the
 /// quote that closes it, or the end of the line, when it starts with one; else at the end
 /// of the word.
-fn value_end(bytes: &[u8], at: usize, word_end: usize) -> usize {
+pub(super) fn value_end(bytes: &[u8], at: usize, word_end: usize) -> usize {
     let quote = bytes[at];
     if !matches!(quote, b'"' | b'\'') {
         return word_end;
@@ -158,7 +160,7 @@ fn value_end(bytes: &[u8], at: usize, word_end: usize) -> usize {
 }
 
 /// Whether `word` only separates commands: `|`, `||`, `&&`, `;`, `&`.
-fn is_separator(word: &str) -> bool {
+pub(super) fn is_separator(word: &str) -> bool {
     word.bytes().all(|b| matches!(b, b';' | b'|' | b'&'))
 }
 
@@ -185,6 +187,17 @@ mod tests {
     fn text(body: &str) -> String {
         let input = BodyInput::new(Some("text/plain"), body.as_bytes());
         Redactor::default().redact_body(&input).unwrap_or_default()
+    }
+
+    /// Found by a fuzz of the session's new rules: a form feed after a client's name made an
+    /// empty word, and the scan never moved past it.
+    #[test]
+    fn a_form_feed_ends_a_word() {
+        assert_eq!(text("mysql -phunter2 \x0c"), "mysql -p[REDACTED] \x0c");
+        assert_eq!(
+            text("mysql\x0c-u\x0croot\x0c-phunter2"),
+            "mysql\x0c-u\x0croot\x0c-p[REDACTED]"
+        );
     }
 
     /// `may_end_in_client` knows the last letter of every client, and of `.exe`.
