@@ -9,7 +9,7 @@
 //! (`--password x`) are the pair rules' already; the long ones here are named by no such key
 //! (`--user ann:hunter2`).
 
-use super::mysql::{is_separator, value_end};
+use super::mysql::{Words, is_separator, value_end};
 
 /// How the value of a command's password option holds the password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,30 +255,12 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
     let mut state = InCommand::default();
     // The previous word was `\`: a line break continues the command.
     let mut continued = false;
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'\n' | b'\r' => {
-                if !continued {
-                    state = InCommand::default();
-                }
-                i += 1;
-                continue;
-            }
-            // Every other blank the word splitter below splits at, or a word would be empty.
-            b' ' | b'\t' | b'\x0c' => {
-                i += 1;
-                continue;
-            }
-            _ => {}
+    let mut words = Words::new(bytes);
+    while let Some((start, end, after_break)) = words.next() {
+        if after_break && !continued {
+            state = InCommand::default();
         }
-        let start = i;
-        let end = bytes[start..]
-            .iter()
-            .position(u8::is_ascii_whitespace)
-            .map_or(bytes.len(), |len| start + len);
         let word = &text[start..end];
-        i = end;
         continued = word == "\\";
         if continued {
             continue;
@@ -289,13 +271,13 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
         {
             let end = value_end(bytes, start, end);
             push_password(&mut spans, text, start, end, holds);
-            i = end;
+            words.resume_at(end);
             continue;
         }
         if let Some(command) = state.command
             && let Some(end) = read_option(&mut state, command, text, start, end, &mut spans)
         {
-            i = end;
+            words.resume_at(end);
             continue;
         }
         // A separator glued to the command's name (`x|curl`, `$(curl`) ends one command and

@@ -73,30 +73,13 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
     let mut value_next = false;
     // The previous word was `\`: a line break continues the command.
     let mut continued = false;
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'\n' | b'\r' => {
-                in_client &= continued;
-                value_next &= continued;
-                i += 1;
-                continue;
-            }
-            // Every other blank the word splitter below splits at, or a word would be empty
-            // and the scan would not move on (a form feed did so).
-            b' ' | b'\t' | b'\x0c' => {
-                i += 1;
-                continue;
-            }
-            _ => {}
+    let mut words = Words::new(bytes);
+    while let Some((start, end, after_break)) = words.next() {
+        if after_break {
+            in_client &= continued;
+            value_next &= continued;
         }
-        let start = i;
-        let end = bytes[start..]
-            .iter()
-            .position(u8::is_ascii_whitespace)
-            .map_or(bytes.len(), |len| start + len);
         let word = &text[start..end];
-        i = end;
         continued = word == "\\";
         // A bare `-p` before a continued line takes the next line's first word.
         if continued && value_next {
@@ -105,7 +88,7 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
         if std::mem::take(&mut value_next) && !word.starts_with('-') && !is_separator(word) {
             let end = value_end(bytes, start, end);
             spans.push((start, end));
-            i = end;
+            words.resume_at(end);
             continue;
         }
         let unquoted = word.trim_start_matches(['"', '\'', '`', '(']);
@@ -119,7 +102,7 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
                 let at = end - rest.len();
                 let end = value_end(bytes, at, end);
                 spans.push((at, end));
-                i = end;
+                words.resume_at(end);
             }
             continue;
         }
@@ -138,6 +121,50 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
         }
     }
     spans
+}
+
+/// The words of a command line, split at ASCII whitespace: each word's start and end, and
+/// whether a line break came before it (since the word before). Every byte the split is made
+/// at is skipped between words, so no word is empty and the scan always moves on (a form
+/// feed, skipped by none of two hand-written loops, once made an empty word forever).
+pub(super) struct Words<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Words<'a> {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, at: 0 }
+    }
+
+    /// Goes on from `at`: past a quoted value that runs beyond its word, or inside it.
+    pub(super) fn resume_at(&mut self, at: usize) {
+        self.at = at;
+    }
+}
+
+impl Iterator for Words<'_> {
+    type Item = (usize, usize, bool);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut after_break = false;
+        while let Some(&b) = self.bytes.get(self.at) {
+            if !b.is_ascii_whitespace() {
+                break;
+            }
+            after_break |= matches!(b, b'\n' | b'\r');
+            self.at += 1;
+        }
+        let start = self.at;
+        if start >= self.bytes.len() {
+            return None;
+        }
+        self.at = self.bytes[start..]
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .map_or(self.bytes.len(), |len| start + len);
+        Some((start, self.at, after_break))
+    }
 }
 
 /// Where the password that starts at `at` in the word ending at `word_end` ends: at the
