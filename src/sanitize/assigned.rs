@@ -191,12 +191,9 @@ fn property_values(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{BodyInput, Redactor};
+    use super::super::Redactor;
 
-    fn text(body: &str) -> String {
-        let input = BodyInput::new(Some("text/plain"), body.as_bytes());
-        Redactor::default().redact_body(&input).unwrap_or_default()
-    }
+    use super::super::redact_plain_text as text;
 
     /// Found by a probe: secrets assigned to an index, defined, printed by `print_r`,
     /// `var_dump` or Scala, or written in a `.netrc` or a properties file with a space were

@@ -419,10 +419,7 @@ fn push_password(
 mod tests {
     use super::super::{BodyInput, Redactor};
 
-    fn text(body: &str) -> String {
-        let input = BodyInput::new(Some("text/plain"), body.as_bytes());
-        Redactor::default().redact_body(&input).unwrap_or_default()
-    }
+    use super::super::redact_plain_text as text;
 
     /// Found by a probe: the passwords curl, redis-cli, openssl, htpasswd and other tools
     /// take on their command lines were stored as they came.
