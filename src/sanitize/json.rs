@@ -84,6 +84,12 @@ static PAIR_MARK: [u8; 256] = {
     table[b'&' as usize] = PAIR;
     table[b'-' as usize] = DASH;
     table[0xE2] = DASH;
+    table[b' ' as usize] = BLANK;
+    table[b'\t' as usize] = BLANK;
+    // Raw only in a record whose strings may hold raw breaks (see `redact_json_record`).
+    table[b'\n' as usize] = BLANK;
+    table[b'\r' as usize] = BLANK;
+    table[0x0c] = BLANK;
     table[b'\'' as usize] = QUOTE;
     table[b'$' as usize] = QUOTE;
     table[b'(' as usize] = QUOTE;
@@ -114,6 +120,12 @@ const QUOTE: u8 = 8;
 /// A [`PAIR_MARK`]: the string holds a letter of [`SQL_KEYWORD_LETTERS`], and may name a
 /// keyword an SQL statement's password comes after; with [`QUOTE`], it may hold one.
 const SQL_KEYWORD: u8 = 16;
+
+/// A [`PAIR_MARK`]: the string holds ASCII whitespace. Every command-line rule reads a
+/// password in a word after another word (`mysql -phunter2`, `--password hunter2`, `curl -u
+/// a:b`): a string without whitespace, or escapes that may write it, holds none (`SKU-00001`,
+/// a date, a UUID), and is not looked at further.
+const BLANK: u8 = 32;
 
 /// Redacts a JSON body into `out`.
 ///
@@ -1605,7 +1617,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                 // mark, as is a MySQL client's `-phunter2`; with escaped dashes it is told
                 // once the string is decoded.
                 let pairs = marks & PAIR != 0
-                    || marks & DASH != 0 && is_command_line(raw)
+                    || marks & DASH != 0 && (escaped || marks & BLANK != 0) && is_command_line(raw)
                     || marks & (QUOTE | SQL_KEYWORD) == QUOTE | SQL_KEYWORD
                         && self.holds_sql_password(raw, escaped)
                     || marks & QUOTE != 0 && self.holds_tuple(raw, escaped);
@@ -1637,7 +1649,10 @@ impl<'a, 'r> Parser<'a, 'r> {
                 {
                     let mut scratch = std::mem::take(&mut self.scratch);
                     decode_escapes(raw, &mut scratch);
-                    let pairs = pairs || escaped_dash && is_command_line(&scratch);
+                    // Decoded, a word may be set apart by an escape the raw look cannot read
+                    // as a break (`sshpass\t-p …`).
+                    let pairs =
+                        pairs || (escaped_dash || marks & DASH != 0) && is_command_line(&scratch);
                     let mut redacted = redact_string(&self.rules.values, &scratch);
                     if pairs {
                         redacted = self.redact_pairs(redacted, &scratch);
@@ -2381,6 +2396,36 @@ mod tests {
     /// Found by review: a string whose dashes are JSON escapes (`\u002d\u002dpassword x`, as an
     /// encoder that escapes `-` writes a command line) was no command line to the scan, which
     /// looked for a plain `-`, and kept its option's or a MySQL client's password.
+    #[test]
+    fn command_lines_in_strings_whatever_separates_their_words() {
+        // A string holding a `-` and no whitespace, nor an escape that may write one, is not
+        // read as a command line: every rule reads a password in a word after another.
+        for (input, want) in [
+            (
+                r#"{"cmd":"mysql -phunter2"}"#,
+                r#"{"cmd":"mysql -p[REDACTED]"}"#,
+            ),
+            (
+                r#"{"cmd":"mysql\t-phunter2"}"#,
+                r#"{"cmd":"mysql\t-p[REDACTED]"}"#,
+            ),
+            (
+                r#"{"cmd":"run\u0020--password\u0020hunter2"}"#,
+                r#"{"cmd":"run --password [REDACTED]"}"#,
+            ),
+            (
+                r#"{"cmd":"sshpass\t-p hunter2 ssh db"}"#,
+                r#"{"cmd":"sshpass\t-p [REDACTED] ssh db"}"#,
+            ),
+            (
+                r#"{"sku":"SKU-00001","at":"2026-12-06","id":"3f2b8c1e-7d4a-4b9e"}"#,
+                r#"{"sku":"SKU-00001","at":"2026-12-06","id":"3f2b8c1e-7d4a-4b9e"}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+    }
+
     #[test]
     fn escaped_dashes_in_a_string_are_a_command_lines() {
         for (input, want) in [
