@@ -1415,6 +1415,14 @@ fn xml_spans(
     keybuf: &mut String,
 ) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
+    // Every start tag pattern starts with `<`, `\` (`\u003c`), `&` (`&lt;`) or `‹`: a text
+    // without them (a timestamp, a URL) skips the captures' set-up.
+    let bytes = text.as_bytes();
+    if memchr::memchr3(b'<', b'\\', b'&', bytes).is_none()
+        && memchr::memchr(UNICODE_DASH_LEAD, bytes).is_none()
+    {
+        return spans;
+    }
     // Tags inside a redacted element are not looked at: each byte is searched for an end tag
     // at most once.
     let mut redacted_to = 0;
