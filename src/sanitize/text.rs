@@ -25,6 +25,7 @@ use super::values::ValueRules;
 /// it is looked up. Its closing quote may be a character reference (`&quot;token&quot;: …`,
 /// JSON escaped into HTML), its `&` written as Go's encoding/json writes it too
 /// (`\u0026quot;`).
+#[cfg(test)]
 static KEY_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r#"((?:(?-u:\b)|\\)[A-Za-z0-9_.\[\]\\\-\x{85}\x{A0}\x{AD}\x{1680}\x{180E}\x{2000}-\x{2015}\x{2028}\x{2029}\x{202F}\x{205F}-\x{2064}\x{2212}\x{3000}\x{FE58}\x{FE63}\x{FEFF}\x{FF0D}]{2,64})(?:["']|(?:&|\\u0026)(?:amp;)?(?i:quot|apos|#0*3[49]|#x0*2[27]);?)?[ \t]*[:=][ \t]*"#,
@@ -360,22 +361,20 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut reread = 0_usize;
     let mut enclosing = Enclosing::default();
-    for all in KEY_SEPARATOR.find_iter(text) {
-        let Some(key) = separated_key(text, all) else {
-            continue;
-        };
-        let inside = spans.last().filter(|&&(_, end)| all.start() < end).copied();
+    for all in KeySeparators::new(text) {
+        let key = &text[all.start..all.key_end];
+        let inside = spans.last().filter(|&&(_, end)| all.start < end).copied();
         if inside.is_some_and(|(_, end)| end == text.len()) || !is_sensitive_key(key, keys, keybuf)
         {
             continue;
         }
-        let mut start = all.end();
+        let mut start = all.end;
         // Ruby's hash rocket (`"password"=>"a, b"`, as `p` and `pp` print a hash): the value
         // starts after the `>`, so that a quoted one is read to its closing quote, and on the
         // next line when the rocket ends its line (`pp` breaks a pair too long for its line
         // there).
         let bytes = text.as_bytes();
-        if bytes.get(start) == Some(&b'>') && all.as_str().ends_with('=') {
+        if bytes.get(start) == Some(&b'>') && bytes[start - 1] == b'=' {
             let blanks = |at: usize| {
                 bytes[at..]
                     .iter()
@@ -412,25 +411,229 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
     spans
 }
 
-/// The key of a [`KEY_SEPARATOR`] match (its first group), told from the match: what is left
-/// without the separator, the blanks around it and a quote after the key, none of which a key
-/// holds. Where a quote may be written as a reference (`&quot;`, `\u0026#x27`: a `&`, `#` or
-/// `;`, which no key holds, with the key's own characters around them) or what is left is
-/// longer than the longest key (64 characters, so that a key shorter than its run may have
-/// left the rest to such a quote), the regex's captures decide: running them costs thousands
-/// of instructions a match, where finding the match costs a few hundred.
-fn separated_key<'t>(text: &'t str, found: regex::Match<'t>) -> Option<&'t str> {
-    let blanks = [' ', '\t'];
-    let rest = found
-        .as_str()
-        .trim_end_matches(blanks)
-        .strip_suffix([':', '='])?
-        .trim_end_matches(blanks);
-    if rest.len() > 64 || rest.contains(['&', '#', ';']) {
-        let caps = KEY_SEPARATOR.captures_at(text, found.start())?;
-        return caps.get(1).map(|key| key.as_str());
+/// A match of [`KEY_SEPARATOR`]: the key (its first group) from `start` to `key_end`, the
+/// match to `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeySeparator {
+    start: usize,
+    key_end: usize,
+    end: usize,
+}
+
+/// The longest key [`KEY_SEPARATOR`] reads, in characters.
+const LONGEST_PAIR_KEY: usize = 64;
+
+/// The matches of [`KEY_SEPARATOR`] in a text, in order, found without the regex: the same
+/// matches (a test compares them on written cases and pseudo-random strings), for a fraction
+/// of the instructions on the short strings of a JSON body (a timestamp or a URL cost the
+/// regex's search over a thousand instructions a string).
+///
+/// A match holds exactly one `:` or `=` (no key character, quote or blank is one), so the
+/// leftmost match holds the first separator that any match holds: the starts before it, in
+/// the run of key and quote characters before its blanks, are tried in order, each as the
+/// regex tries it (`\b` before `\\`, the longest key first, a quote before none). A run is
+/// read for its one separator, and each start in it tries at most 64 lengths: linear.
+struct KeySeparators<'t> {
+    text: &'t str,
+    from: usize,
+}
+
+impl<'t> KeySeparators<'t> {
+    fn new(text: &'t str) -> Self {
+        Self { text, from: 0 }
     }
-    Some(rest.strip_suffix(['"', '\'']).unwrap_or(rest))
+
+    /// The match that starts at `at`, if any.
+    fn match_at(&self, at: usize) -> Option<KeySeparator> {
+        let bytes = self.text.as_bytes();
+        let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        let boundary =
+            (at > 0 && is_word(bytes[at - 1])) != bytes.get(at).is_some_and(|&b| is_word(b));
+        if boundary && let Some(found) = self.key_from(at, at) {
+            return Some(found);
+        }
+        if bytes.get(at) == Some(&b'\\') {
+            return self.key_from(at, at + 1);
+        }
+        None
+    }
+
+    /// The match of a key starting at `key_start` (the match's start is `start`): the longest
+    /// run of key characters first, then shorter ones, each followed by a quote or none,
+    /// blanks and the separator.
+    fn key_from(&self, start: usize, key_start: usize) -> Option<KeySeparator> {
+        let text = self.text;
+        // Where each key length ends: `ends[n]` after `n` characters.
+        let mut ends = [0_usize; LONGEST_PAIR_KEY + 1];
+        let mut count = 0;
+        ends[0] = key_start;
+        for (offset, c) in text[key_start..].char_indices() {
+            if count == LONGEST_PAIR_KEY || !is_pair_key_char(c) {
+                break;
+            }
+            count += 1;
+            ends[count] = key_start + offset + c.len_utf8();
+        }
+        let bytes = text.as_bytes();
+        for len in (2..=count).rev() {
+            let key_end = ends[len];
+            // Past a shorter key comes a key character: only a quote written `\u0026…` may
+            // start there.
+            if len < count && bytes[key_end] != b'\\' {
+                continue;
+            }
+            let mut found = None;
+            quote_ends(bytes, key_end, |quote_end| {
+                found = separator_after(bytes, quote_end);
+                found.is_some()
+            });
+            if let Some(end) = found {
+                return Some(KeySeparator {
+                    start,
+                    key_end,
+                    end,
+                });
+            }
+        }
+        None
+    }
+}
+
+impl Iterator for KeySeparators<'_> {
+    type Item = KeySeparator;
+
+    fn next(&mut self) -> Option<KeySeparator> {
+        let bytes = self.text.as_bytes();
+        while let Some(found) = memchr::memchr2(b':', b'=', &bytes[self.from..]) {
+            let separator = self.from + found;
+            // A match's span before its separator is its key and quote, then blanks: its start
+            // is in the run of key and quote characters before the blanks, not before it.
+            let before = &self.text[self.from..separator];
+            let blanks = before
+                .bytes()
+                .rev()
+                .take_while(|b| matches!(b, b' ' | b'\t'))
+                .count();
+            let before = &before[..before.len() - blanks];
+            let run: usize = before
+                .chars()
+                .rev()
+                .take_while(|&c| is_pair_key_char(c) || matches!(c, '"' | '\'' | '&' | ';' | '#'))
+                .map(char::len_utf8)
+                .sum();
+            let run_start = self.from + before.len() - run;
+            let matched = (run_start..self.from + before.len())
+                .filter(|&at| self.text.is_char_boundary(at))
+                .find_map(|at| self.match_at(at));
+            if let Some(matched) = matched {
+                self.from = matched.end;
+                return Some(matched);
+            }
+            // No match holds this separator: the next one starts after it.
+            self.from = separator + 1;
+        }
+        self.from = bytes.len();
+        None
+    }
+}
+
+/// Whether a key of [`KEY_SEPARATOR`] may hold `c`.
+fn is_pair_key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '_' | '.'
+                | '['
+                | ']'
+                | '\\'
+                | '-'
+                | '\u{85}'
+                | '\u{A0}'
+                | '\u{AD}'
+                | '\u{1680}'
+                | '\u{180E}'
+                | '\u{2000}'..='\u{2015}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202F}'
+                | '\u{205F}'..='\u{2064}'
+                | '\u{2212}'
+                | '\u{3000}'
+                | '\u{FE58}'
+                | '\u{FE63}'
+                | '\u{FEFF}'
+                | '\u{FF0D}'
+        )
+}
+
+/// Calls `next` with where each way a quote after a key at `at` may end, in the order
+/// [`KEY_SEPARATOR`] tries them, then with `at` (no quote), until it returns `true`.
+fn quote_ends(bytes: &[u8], at: usize, mut next: impl FnMut(usize) -> bool) {
+    match bytes.get(at) {
+        Some(b'"' | b'\'') => {
+            if next(at + 1) {
+                return;
+            }
+        }
+        Some(b'&' | b'\\') => {
+            let prefix = match &bytes[at..] {
+                [b'&', ..] => Some(1),
+                [b'\\', b'u', b'0', b'0', b'2', b'6', ..] => Some(6),
+                _ => None,
+            };
+            if let Some(prefix) = prefix {
+                let after_prefix = at + prefix;
+                let amp = bytes[after_prefix..].starts_with(b"amp;");
+                let tries = [after_prefix + 4, after_prefix];
+                for &after_amp in &tries[usize::from(!amp)..] {
+                    if let Some(name_end) = quote_name_end(bytes, after_amp) {
+                        if bytes.get(name_end) == Some(&b';') && next(name_end + 1) {
+                            return;
+                        }
+                        if next(name_end) {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    next(at);
+}
+
+/// Where a quote's name after `&` ends: `quot`, `apos` (any case), `#34`, `#39`, `#x22`, `#x27`
+/// (any zeros after `#` or `#x`, the `x` in either case).
+fn quote_name_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let rest = bytes.get(at..)?;
+    if rest.len() >= 4
+        && (rest[..4].eq_ignore_ascii_case(b"quot") || rest[..4].eq_ignore_ascii_case(b"apos"))
+    {
+        return Some(at + 4);
+    }
+    let (digits, first, last): (usize, u8, &[u8]) = match rest {
+        [b'#', b'x' | b'X', ..] => (2, b'2', b"27"),
+        [b'#', ..] => (1, b'3', b"49"),
+        _ => return None,
+    };
+    let zeros = rest[digits..].iter().take_while(|&&b| b == b'0').count();
+    match rest.get(digits + zeros..digits + zeros + 2) {
+        Some([f, l]) if *f == first && last.contains(l) => Some(at + digits + zeros + 2),
+        _ => None,
+    }
+}
+
+/// Where a match ends when blanks and a separator follow `at`: after the blanks after the
+/// separator.
+fn separator_after(bytes: &[u8], at: usize) -> Option<usize> {
+    let blanks = |from: usize| {
+        from + bytes[from..]
+            .iter()
+            .take_while(|&&b| matches!(b, b' ' | b'\t'))
+            .count()
+    };
+    let separator = blanks(at);
+    matches!(bytes.get(separator), Some(b':' | b'=')).then(|| blanks(separator + 1))
 }
 
 /// The spans of the values of a command line's sensitive long options written with a space,
@@ -1508,28 +1711,29 @@ mod tests {
     use super::super::keys::{DEFAULT_KEY_SUFFIXES, DEFAULT_KEYS};
     use super::*;
 
-    /// The key told from a [`KEY_SEPARATOR`] match without its captures is the captures' first
-    /// group, on written cases and on strings of the characters around a key in every mix (a
-    /// fixed pseudo-random sequence): quotes, references and escapes of quotes, blanks,
-    /// separators, backslashes.
+    /// The scanner finds the matches [`KEY_SEPARATOR`] finds, with the same key, on written
+    /// cases and on strings of the characters around a key in every mix (a fixed pseudo-random
+    /// sequence): quotes, references and escapes of quotes, blanks, separators, backslashes,
+    /// Unicode's spaces and dashes, runs longer than a key.
     #[test]
-    fn a_key_told_from_its_match_is_the_patterns_group() {
+    fn the_key_scanner_finds_what_the_pattern_finds() {
         let check = |text: &str| {
-            for found in KEY_SEPARATOR.find_iter(text) {
-                let caps = KEY_SEPARATOR
-                    .captures_at(text, found.start())
-                    .expect("the match again");
-                assert_eq!(
-                    caps.get(0).map(|m| m.range()),
-                    Some(found.range()),
-                    "{text:?}"
-                );
-                assert_eq!(
-                    separated_key(text, found),
-                    caps.get(1).map(|m| m.as_str()),
-                    "{text:?}"
-                );
-            }
+            let want: Vec<KeySeparator> = KEY_SEPARATOR
+                .captures_iter(text)
+                .map(|caps| {
+                    let (all, key) = (caps.get(0).expect("match"), caps.get(1).expect("key"));
+                    KeySeparator {
+                        start: all.start(),
+                        key_end: key.end(),
+                        end: all.end(),
+                    }
+                })
+                .collect();
+            assert_eq!(
+                KeySeparators::new(text).collect::<Vec<_>>(),
+                want,
+                "{text:?}"
+            );
         };
         for text in [
             "password=hunter2",
@@ -1580,6 +1784,15 @@ mod tests {
             "\u{a0}",
             "\u{2010}",
             "abcdefghijklmnopqrstuvwxyz0123456789",
+            "#0",
+            "#x0",
+            "X",
+            "39",
+            "&amp;",
+            "\\u0026quot",
+            "QUOT",
+            "\u{3000}",
+            "é",
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = || {
