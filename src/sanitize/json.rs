@@ -434,6 +434,13 @@ pub(super) enum Role {
     Query,
     /// JSON only: a GraphQL request's `variables`.
     Variables,
+    /// JSON only: `headers`, `rawHeaders`: an array of strings is a flat list of header names,
+    /// each followed by its value (Node's `rawHeaders`).
+    Headers,
+    /// JSON only, an array's element's, never a member's: a name that decides whether the
+    /// element after it is a secret, the first of a pair in a list of pairs
+    /// (`[["X-Api-Key","…"]]`) or a name of a flat header list.
+    ElementName,
 }
 
 /// The role of member `key` in a YAML mapping or a printed struct; ASCII case is ignored.
@@ -488,10 +495,13 @@ fn json_role(key: &str) -> Role {
         (6, b't') => ("tagkey", Name),
         (6, b'v') => ("values", ValueAfterName),
         (7, b'c') => ("content", ValueAfterName),
+        (7, b'h') => ("headers", Role::Headers),
         (8, b'v') => ("variable", Name),
         (8, b't') => ("tagvalue", Value),
         (9, b'v') => ("variables", Role::Variables),
         (10, b'o') => ("optionname", Name),
+        (10, b'r') => ("rawheaders", Role::Headers),
+        (11, b'r') => ("raw_headers", Role::Headers),
         (11, b'o') => ("optionvalue", Value),
         (12, b'p') => ("parameterkey", Name),
         (13, b'p') => ("parametername", Name),
@@ -648,6 +658,18 @@ struct Argv {
     value_next: bool,
 }
 
+/// A flat list of header names, each followed by its value (Node's `rawHeaders`), being read:
+/// the value of a `headers` member while every name in it is a string.
+#[derive(Debug, Clone, Copy)]
+struct HeaderList {
+    /// Nesting depth inside the array.
+    depth: usize,
+    /// The next element is a name.
+    name_next: bool,
+    /// The name before named a secret: the next element is its value.
+    value_next: bool,
+}
+
 /// Whether a string, as written, may be a word [`Parser::argv_word`] reads: an option (a dash,
 /// plain, Unicode's or escaped, or any escape), or a MySQL client's name, perhaps by its path
 /// (see [`super::mysql::may_end_in_client`]: told by its last letter, so that a path written
@@ -716,6 +738,11 @@ struct Parser<'a, 'r> {
     string_special: &'static [bool; 256],
     /// The innermost GraphQL request being read.
     graphql: Option<Box<Graphql>>,
+    /// The depth of an array inside an array whose first element names a secret: its second
+    /// is the secret, when it is its last (`[["X-Api-Key","…"]]`, a list of pairs).
+    pair: Option<usize>,
+    /// The innermost flat list of header names and values being read.
+    header_list: Option<HeaderList>,
 }
 
 impl<'a, 'r> Parser<'a, 'r> {
@@ -751,6 +778,8 @@ impl<'a, 'r> Parser<'a, 'r> {
             last_string: None,
             string_special: &STRING_SPECIAL,
             graphql: None,
+            pair: None,
+            header_list: None,
         }
     }
 
@@ -877,7 +906,8 @@ impl<'a, 'r> Parser<'a, 'r> {
                     Ok(Expect::Value)
                 }
                 Expect::Colon => Err(Stop::Invalid(self.pos)),
-                Expect::Value | Expect::ValueOrClose => self.value(c),
+                Expect::Value => self.value(c, false),
+                Expect::ValueOrClose => self.value(c, true),
                 Expect::CommaOrClose => match (c, self.stack.last()) {
                     (b',', Some(in_object)) => {
                         self.pos += 1;
@@ -1142,6 +1172,12 @@ impl<'a, 'r> Parser<'a, 'r> {
         if self.client_in == Some(depth) {
             self.client_in = None;
         }
+        if self.pair == Some(depth) {
+            self.pair = None;
+        }
+        if self.header_list.is_some_and(|l| l.depth == depth) {
+            self.header_list = None;
+        }
         if let Some(p) = self.pending.filter(|p| p.depth == self.stack.len()) {
             if self.pos - p.src_end > PENDING_TAIL {
                 self.settle_pending();
@@ -1170,9 +1206,9 @@ impl<'a, 'r> Parser<'a, 'r> {
         self.after_value()
     }
 
-    /// Reads one value starting with byte `c`.
-    fn value(&mut self, c: u8) -> Result<Expect, Stop> {
-        let role = std::mem::replace(&mut self.role, Role::Other);
+    /// Reads one value starting with byte `c`, the `first` of its array.
+    fn value(&mut self, c: u8, first: bool) -> Result<Expect, Stop> {
+        let mut role = std::mem::replace(&mut self.role, Role::Other);
         if matches!(role, Role::Value | Role::ValueAfterName)
             && self.suppress.is_none()
             && !self.sensitive_next
@@ -1194,6 +1230,22 @@ impl<'a, 'r> Parser<'a, 'r> {
         }
         if matches!(role, Role::Name | Role::Path) && c != b'"' && self.suppress.is_none() {
             self.note_name(false);
+        }
+        // An element of a list of pairs or of a flat header list.
+        if self.suppress.is_none() {
+            if role == Role::Headers {
+                if c == b'[' {
+                    self.header_list = Some(HeaderList {
+                        depth: self.stack.len() + 1,
+                        name_next: true,
+                        value_next: false,
+                    });
+                }
+            } else if self.stack.last() == Some(false)
+                && (first || self.pair.is_some() || self.header_list.is_some())
+            {
+                role = self.element(c, first);
+            }
         }
         // A number given as a client's password, or a long option's value, in an argv.
         let depth = self.stack.len();
@@ -1241,6 +1293,74 @@ impl<'a, 'r> Parser<'a, 'r> {
             b'n' => self.literal("null"),
             _ => Err(Stop::Invalid(self.pos)),
         }
+    }
+
+    /// An element of an array starting with byte `c`, the `first` of it: its role, a name of a
+    /// pair or of a flat header list, or the value such a name named a secret, then redacted
+    /// (a pair's second only when it is the last, `["password","reset","flow"]` being no pair).
+    #[inline(never)]
+    fn element(&mut self, c: u8, first: bool) -> Role {
+        let depth = self.stack.len();
+        if self.pair == Some(depth) {
+            self.pair = None;
+            self.sensitive_next |= self.ends_its_array(c);
+            return Role::Other;
+        }
+        if let Some(list) = self.header_list.as_mut().filter(|l| l.depth == depth) {
+            if !list.name_next {
+                list.name_next = true;
+                self.sensitive_next |= std::mem::take(&mut list.value_next);
+                return Role::Other;
+            }
+            if c != b'"' {
+                // A list of other things: HAR's objects, pairs.
+                self.header_list = None;
+                return Role::Other;
+            }
+            list.name_next = false;
+            return Role::ElementName;
+        }
+        if first && c == b'"' && depth >= 2 && !self.stack.parent_is_object() {
+            return Role::ElementName;
+        }
+        Role::Other
+    }
+
+    /// An element read as a name (see [`element`](Self::element)) named a secret, or not.
+    fn element_named(&mut self, sensitive: bool) {
+        let depth = self.stack.len();
+        if let Some(list) = self.header_list.as_mut().filter(|l| l.depth == depth) {
+            list.value_next = sensitive;
+        } else if sensitive {
+            self.pair = Some(depth);
+        }
+    }
+
+    /// Whether the value that starts at `pos` with byte `c` ends its array, or may: one cut
+    /// short, or a container, is taken to.
+    fn ends_its_array(&self, c: u8) -> bool {
+        let bytes = self.src.as_bytes();
+        let end = match c {
+            b'"' => match string_end(self.src, self.pos) {
+                Some(quote) => quote + 1,
+                None => return true,
+            },
+            b'{' | b'[' => return true,
+            _ => {
+                let mut i = self.pos;
+                while bytes.get(i).is_some_and(|b| {
+                    !matches!(b, b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t')
+                }) {
+                    i += 1;
+                }
+                i
+            }
+        };
+        let mut i = end;
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(i) {
+            i += 1;
+        }
+        bytes.get(i) != Some(&b',')
     }
 
     fn literal(&mut self, word: &'static str) -> Result<Expect, Stop> {
@@ -1602,7 +1722,10 @@ impl<'a, 'r> Parser<'a, 'r> {
 
     /// Reads a string value; `role` is its member's: it may name its object's value member.
     fn string_value(&mut self, role: Role) -> Result<(), Stop> {
-        let (is_name, is_path) = (matches!(role, Role::Name | Role::Path), role == Role::Path);
+        let (is_name, is_path) = (
+            matches!(role, Role::Name | Role::Path | Role::ElementName),
+            role == Role::Path,
+        );
         let quote = self.pos;
         self.last_string = Some(quote);
         let start = quote + 1;
@@ -1638,7 +1761,11 @@ impl<'a, 'r> Parser<'a, 'r> {
                         let name = if is_path { path_leaf(raw) } else { raw };
                         self.rules.keys.is_sensitive(name, &mut self.keybuf)
                     };
-                    self.note_name(sensitive);
+                    if role == Role::ElementName {
+                        self.element_named(sensitive);
+                    } else {
+                        self.note_name(sensitive);
+                    }
                 }
                 // Free text in a string (a log line, an error, JSON quoted as a string) has
                 // `key=value` and `"key":"value"` pairs of its own; most strings hold neither
@@ -2391,6 +2518,56 @@ mod tests {
             "b".repeat(2000)
         );
         assert_eq!(run(&long, None), long);
+    }
+
+    /// Found by review: headers logged as name/value pairs in arrays (`[["X-Api-Key","…"]]`,
+    /// as `Object.entries(headers)` or a list of tuples writes them) and as a flat list that
+    /// alternates names and values (Node's `rawHeaders`, a `headers` array) kept their values.
+    #[test]
+    fn header_pairs_in_arrays() {
+        for (input, want) in [
+            (
+                r#"{"headers":[["X-Api-Key","s3cr3t"],["Accept","*/*"]]}"#,
+                r#"{"headers":[["X-Api-Key","[REDACTED]"],["Accept","*/*"]]}"#,
+            ),
+            (
+                r#"[["authorization", "Bearer abc"], ["pin", 1234], ["token", {"a": ["b"]}], ["x", 1]]"#,
+                r#"[["authorization","[REDACTED]"],["pin","[REDACTED]"],["token","[REDACTED]"],["x",1]]"#,
+            ),
+            (
+                r#"{"rawHeaders":["Host","x","Authorization","Bearer abc","X-Api-Key","s3cr3t"]}"#,
+                r#"{"rawHeaders":["Host","x","Authorization","[REDACTED]","X-Api-Key","[REDACTED]"]}"#,
+            ),
+            (
+                r#"{"Headers":["Cookie","sid=s3cr3t","Accept","*/*","X-Auth\u002dToken","t"]}"#,
+                r#"{"Headers":["Cookie","[REDACTED]","Accept","*/*","X-Auth\u002dToken","[REDACTED]"]}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        // Cut inside the value, or before the pair's array closes: the value goes.
+        for input in [
+            r#"[["X-Api-Key","s3cr3t hunter2"#,
+            r#"[["X-Api-Key","s3cr3t""#,
+            r#"{"rawHeaders":["Authorization","Bearer abc hunter2"#,
+        ] {
+            let out = run(input, CUT);
+            assert!(!out.contains("s3cr3t") && !out.contains("abc"), "{out}");
+        }
+        for plain in [
+            r#"{"tags":["a","b"]}"#,
+            r#"{"tags":["password","reset"]}"#,
+            r#"["token","expired"]"#,
+            r#"{"list":["Authorization","x"]}"#,
+            // A pair is two items: a longer list, a single item, numbers, a list of rows.
+            r#"[["password","reset","flow"],["token"],[1,2],["a","b"]]"#,
+            r#"{"rawHeaders":["Host","x","Accept","*/*"]}"#,
+            // No flat list once a name is no string: HAR's objects, pairs.
+            r#"{"headers":[{"name":"Accept","value":"*/*"}]}"#,
+            r#"{"headers":[1,"Authorization","x"]}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
     }
 
     /// Found by review: a string whose dashes are JSON escapes (`\u002d\u002dpassword x`, as an
