@@ -437,6 +437,12 @@ pub(super) enum Role {
     /// JSON only: `headers`, `rawHeaders`: an array of strings is a flat list of header names,
     /// each followed by its value (Node's `rawHeaders`).
     Headers,
+    /// JSON only: `names`, `keys`, `fields`, `columns`: an array of names whose places name
+    /// the items of a `values`, `rows` or `data` array after it in the object.
+    Names,
+    /// JSON only: `rows`, an array named by place as `values` and `data` are (see
+    /// [`Role::Names`]).
+    Rows,
     /// JSON only, an array's element's, never a member's: a name that decides whether the
     /// element after it is a secret, the first of a pair in a list of pairs
     /// (`[["X-Api-Key","…"]]`) or a name of a flat header list.
@@ -487,13 +493,19 @@ fn json_role(key: &str) -> Role {
         (4, b't') => ("type", Name),
         (4, b'p') => ("path", Path),
         (4, b'd') => ("data", ValueAfterName),
+        (4, b'k') => ("keys", Role::Names),
+        (4, b'r') => ("rows", Role::Rows),
         (5, b'f') => ("field", Name),
         (5, b'l') => ("label", Name),
         (5, b'v') => ("value", Value),
         (5, b'q') => ("query", Role::Query),
+        (5, b'n') => ("names", Role::Names),
         (6, b'h') => ("header", Name),
         (6, b't') => ("tagkey", Name),
         (6, b'v') => ("values", ValueAfterName),
+        (6, b'f') => ("fields", Role::Names),
+        // `content` and `columns`, told by their third letter.
+        (7, b'c') if key.as_bytes()[2] | 0x20 == b'l' => ("columns", Role::Names),
         (7, b'c') => ("content", ValueAfterName),
         (7, b'h') => ("headers", Role::Headers),
         (8, b'v') => ("variable", Name),
@@ -670,6 +682,43 @@ struct HeaderList {
     value_next: bool,
 }
 
+/// An array whose items are named by their places: the names (`"names":["user","password"]`),
+/// or the items they name (`"values":["ann","…"]`, or rows of them, `"rows":[["ann","…"]]`),
+/// or one such row.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    /// Nesting depth inside the array.
+    depth: usize,
+    /// The next item's place.
+    next: u32,
+    /// The places of the sensitive names, of the first 64.
+    secret: u64,
+    kind: PlacedKind,
+}
+
+/// What a [`Placed`] array holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlacedKind {
+    Names,
+    /// Values, or rows of them once the first item is a row; not yet known before it.
+    Values {
+        rows: Option<bool>,
+    },
+    /// A row of the values array, itself at the place `of` in it.
+    Row {
+        of: u32,
+    },
+}
+
+/// The sensitive names' places of an object's names array (see [`Placed`]), for its values
+/// arrays after it.
+#[derive(Debug, Clone, Copy)]
+struct NamesByPlace {
+    /// Nesting depth inside the object.
+    object: usize,
+    secret: u64,
+}
+
 /// Whether a string, as written, may be a word [`Parser::argv_word`] reads: an option (a dash,
 /// plain, Unicode's or escaped, or any escape), or a MySQL client's name, perhaps by its path
 /// (see [`super::mysql::may_end_in_client`]: told by its last letter, so that a path written
@@ -743,6 +792,10 @@ struct Parser<'a, 'r> {
     pair: Option<usize>,
     /// The innermost flat list of header names and values being read.
     header_list: Option<HeaderList>,
+    /// The innermost array of names or of values named by place being read.
+    placed: Option<Placed>,
+    /// The sensitive places of the innermost object's names array, once read.
+    names_by_place: Option<NamesByPlace>,
 }
 
 impl<'a, 'r> Parser<'a, 'r> {
@@ -780,6 +833,8 @@ impl<'a, 'r> Parser<'a, 'r> {
             graphql: None,
             pair: None,
             header_list: None,
+            placed: None,
+            names_by_place: None,
         }
     }
 
@@ -1172,11 +1227,11 @@ impl<'a, 'r> Parser<'a, 'r> {
         if self.client_in == Some(depth) {
             self.client_in = None;
         }
-        if self.pair == Some(depth) {
-            self.pair = None;
+        if self.pair.is_some() || self.header_list.is_some() || self.placed.is_some() {
+            self.list_closes(depth);
         }
-        if self.header_list.is_some_and(|l| l.depth == depth) {
-            self.header_list = None;
+        if self.names_by_place.is_some_and(|n| n.object == depth) {
+            self.names_by_place = None;
         }
         if let Some(p) = self.pending.filter(|p| p.depth == self.stack.len()) {
             if self.pos - p.src_end > PENDING_TAIL {
@@ -1233,16 +1288,18 @@ impl<'a, 'r> Parser<'a, 'r> {
         }
         // An element of a list of pairs or of a flat header list.
         if self.suppress.is_none() {
-            if role == Role::Headers {
-                if c == b'[' {
-                    self.header_list = Some(HeaderList {
-                        depth: self.stack.len() + 1,
-                        name_next: true,
-                        value_next: false,
-                    });
-                }
+            if c == b'['
+                && matches!(
+                    role,
+                    Role::Headers | Role::Names | Role::Rows | Role::ValueAfterName
+                )
+            {
+                self.list_starts(role);
             } else if self.stack.last() == Some(false)
-                && (first || self.pair.is_some() || self.header_list.is_some())
+                && (first
+                    || self.pair.is_some()
+                    || self.header_list.is_some()
+                    || self.placed.is_some())
             {
                 role = self.element(c, first);
             }
@@ -1301,6 +1358,37 @@ impl<'a, 'r> Parser<'a, 'r> {
     #[inline(never)]
     fn element(&mut self, c: u8, first: bool) -> Role {
         let depth = self.stack.len();
+        if let Some(list) = self.placed.as_mut().filter(|l| l.depth == depth) {
+            let at = list.next;
+            list.next = at.saturating_add(1);
+            let named_secret = at < 64 && list.secret & (1 << at) != 0;
+            match list.kind {
+                PlacedKind::Names if c == b'"' && at < 64 => return Role::ElementName,
+                PlacedKind::Names => {}
+                PlacedKind::Values { rows } => match rows.unwrap_or(c == b'[') {
+                    // Records are no values in place (`{"fields":[…],"data":[{…},{…}]}`).
+                    _ if rows.is_none() && c == b'{' => self.placed = None,
+                    true if c == b'[' => {
+                        list.kind = PlacedKind::Values { rows: Some(true) };
+                        self.placed = Some(Placed {
+                            depth: depth + 1,
+                            next: 0,
+                            secret: list.secret,
+                            kind: PlacedKind::Row { of: at },
+                        });
+                    }
+                    true => {}
+                    false => {
+                        list.kind = PlacedKind::Values { rows: Some(false) };
+                        self.sensitive_next |= named_secret;
+                    }
+                },
+                PlacedKind::Row { .. } => self.sensitive_next |= named_secret,
+            }
+            if self.sensitive_next {
+                return Role::Other;
+            }
+        }
         if self.pair == Some(depth) {
             self.pair = None;
             self.sensitive_next |= self.ends_its_array(c);
@@ -1326,10 +1414,76 @@ impl<'a, 'r> Parser<'a, 'r> {
         Role::Other
     }
 
+    /// An array starts as the value of a member of `role`: one read item by item.
+    #[cold]
+    fn list_starts(&mut self, role: Role) {
+        let depth = self.stack.len();
+        let placed = |secret, kind| Placed {
+            depth: depth + 1,
+            next: 0,
+            secret,
+            kind,
+        };
+        match role {
+            Role::Headers => {
+                self.header_list = Some(HeaderList {
+                    depth: depth + 1,
+                    name_next: true,
+                    value_next: false,
+                });
+            }
+            Role::Names => self.placed = Some(placed(0, PlacedKind::Names)),
+            _ => {
+                if let Some(names) = self.names_by_place.filter(|n| n.object == depth) {
+                    self.placed = Some(placed(names.secret, PlacedKind::Values { rows: None }));
+                }
+            }
+        }
+    }
+
+    /// An array read item by item closes at `depth`.
+    #[cold]
+    fn list_closes(&mut self, depth: usize) {
+        if self.pair == Some(depth) {
+            self.pair = None;
+        }
+        if self.header_list.is_some_and(|l| l.depth == depth) {
+            self.header_list = None;
+        }
+        if let Some(list) = self.placed.filter(|l| l.depth == depth) {
+            self.placed = None;
+            match list.kind {
+                PlacedKind::Names if list.secret != 0 => {
+                    self.names_by_place = Some(NamesByPlace {
+                        object: depth - 1,
+                        secret: list.secret,
+                    });
+                }
+                PlacedKind::Row { of } => {
+                    self.placed = Some(Placed {
+                        depth: depth - 1,
+                        next: of.saturating_add(1),
+                        secret: list.secret,
+                        kind: PlacedKind::Values { rows: Some(true) },
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// An element read as a name (see [`element`](Self::element)) named a secret, or not.
     fn element_named(&mut self, sensitive: bool) {
         let depth = self.stack.len();
-        if let Some(list) = self.header_list.as_mut().filter(|l| l.depth == depth) {
+        if let Some(list) = self
+            .placed
+            .as_mut()
+            .filter(|l| l.depth == depth && l.kind == PlacedKind::Names)
+        {
+            if let Some(at) = list.next.checked_sub(1).filter(|&at| at < 64 && sensitive) {
+                list.secret |= 1 << at;
+            }
+        } else if let Some(list) = self.header_list.as_mut().filter(|l| l.depth == depth) {
             list.value_next = sensitive;
         } else if sensitive {
             self.pair = Some(depth);
@@ -2448,7 +2602,7 @@ mod tests {
             "attributevalue",
             "Key",
             "PARAMETERVALUE",
-            "names",
+            "namez",
             "kee",
             "",
         ] {
@@ -2565,6 +2719,52 @@ mod tests {
             // No flat list once a name is no string: HAR's objects, pairs.
             r#"{"headers":[{"name":"Accept","value":"*/*"}]}"#,
             r#"{"headers":[1,"Authorization","x"]}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
+    /// Found by review: names and values given as parallel arrays (`names`/`values`, a
+    /// table's `columns` and its `rows` or pandas' `data`, InfluxDB's `columns`/`values`) kept
+    /// the value in a sensitive name's place.
+    #[test]
+    fn values_named_by_a_parallel_array() {
+        for (input, want) in [
+            (
+                r#"{"names":["user","password"],"values":["ann","hunter2"]}"#,
+                r#"{"names":["user","password"],"values":["ann","[REDACTED]"]}"#,
+            ),
+            (
+                r#"{"keys":["n","api_key"],"n":1,"values":[2,{"k":"x"}]}"#,
+                r#"{"keys":["n","api_key"],"n":1,"values":[2,"[REDACTED]"]}"#,
+            ),
+            (
+                r#"{"Fields":["pin","user"],"Values":[1234,"ann"]}"#,
+                r#"{"Fields":["pin","user"],"Values":["[REDACTED]","ann"]}"#,
+            ),
+            (
+                r#"{"columns":["user","token",3],"rows":[["ann","t-1",["x"]],["bob",{"a":"t-2"},null]]}"#,
+                r#"{"columns":["user","token",3],"rows":[["ann","[REDACTED]",["x"]],["bob","[REDACTED]",null]]}"#,
+            ),
+            (
+                r#"{"columns":["user","secret"],"index":[0,1],"data":[["ann","s-1"],["bob","s-2"]]}"#,
+                r#"{"columns":["user","secret"],"index":[0,1],"data":[["ann","[REDACTED]"],["bob","[REDACTED]"]]}"#,
+            ),
+            (
+                r#"{"series":[{"name":"logins","columns":["time","password"],"values":[[1,"a"],[2,"b"]]}]}"#,
+                r#"{"series":[{"name":"logins","columns":["time","password"],"values":[[1,"[REDACTED]"],[2,"[REDACTED]"]]}]}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        for plain in [
+            r#"{"names":["user","region"],"values":["ann","eu"]}"#,
+            // Each object its own names; values before their names, or of another object.
+            r#"{"values":["ann","hunter2"],"names":["user","password"]}"#,
+            r#"{"a":{"names":["user","password"]},"values":["ann","x"]}"#,
+            // Records are no values in place.
+            r#"{"fields":["id","token"],"data":[{"id":1},{"id":2}]}"#,
+            r#"{"columns":["a","password"],"meta":["x","y"]}"#,
         ] {
             assert_eq!(run(plain, None), plain);
         }
