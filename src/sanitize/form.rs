@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use super::embedded::{document_at, redact_documents};
 use super::json::redact_json_document;
-use super::keys::KeyRules;
+use super::keys::{KeyRules, OAUTH_REQUEST, OAUTH_STATE, oauth_mark};
 use super::redactor::Rules;
 use super::text::{redact_text_body, trim_cut_tail};
 
@@ -83,17 +83,14 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
     }
 }
 
-/// Keys that mark a query or form as an OAuth authorization callback (`state`,
-/// `redirect_uri`) or token request (`grant_type`, `code_verifier`), whose `code` is a
-/// one-time credential; `code` alone names countries, statuses and promotions.
-const OAUTH_KEYS: &[&str] = &["state", "redirect_uri", "grant_type", "code_verifier"];
-
-/// Whether one of the pairs of `input` has a key of [`OAUTH_KEYS`], percent-decoded once.
+/// Whether one of the pairs of `input` has a key, percent-decoded once, that marks it as an
+/// OAuth authorization callback (`state`, `redirect_uri`) or token request (`grant_type`,
+/// `code_verifier`), whose `code` is a one-time credential (see [`oauth_mark`]); `code`
+/// alone names countries, statuses and promotions.
 fn is_oauth_request(input: &str) -> bool {
     input.split('&').any(|pair| {
         let key = pair.split_once('=').map_or(pair, |(key, _)| key);
-        let key = percent_decode(key);
-        OAUTH_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k))
+        oauth_mark(&percent_decode(key)) & (OAUTH_REQUEST | OAUTH_STATE) != 0
     })
 }
 

@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use super::keys::{OAUTH_CLIENT_ID, OAUTH_REQUEST, OAUTH_STATE, oauth_mark};
 use super::redactor::Rules;
 use super::text::trim_cut_tail;
 use super::values::ValueRules;
@@ -443,6 +444,12 @@ pub(super) enum Role {
     /// JSON only: `rows`, an array named by place as `values` and `data` are (see
     /// [`Role::Names`]).
     Rows,
+    /// JSON only: `code`, an OAuth authorization code in an object that is an OAuth request
+    /// (see [`oauth_request`]).
+    Code,
+    /// JSON only: a key that marks its object as an OAuth request, alone or with another (see
+    /// [`oauth_mark`]).
+    OAuthMark(u8),
     /// JSON only, an array's element's, never a member's: a name that decides whether the
     /// element after it is a secret, the first of a pair in a list of pairs
     /// (`[["X-Api-Key","…"]]`) or a name of a flat header list.
@@ -493,6 +500,14 @@ fn json_role(key: &str) -> Role {
         (4, b't') => ("type", Name),
         (4, b'p') => ("path", Path),
         (4, b'd') => ("data", ValueAfterName),
+        (4, b'c') => ("code", Role::Code),
+        // `state`, `client_id`, `grant_type`, `redirect_uri`.
+        (5, b's') | (9, b'c') | (10, b'g') | (12, b'r') => {
+            return match oauth_mark(key) {
+                0 => Role::Other,
+                mark => Role::OAuthMark(mark),
+            };
+        }
         (4, b'k') => ("keys", Role::Names),
         (4, b'r') => ("rows", Role::Rows),
         (5, b'f') => ("field", Name),
@@ -625,6 +640,13 @@ fn string_end(src: &str, quote: usize) -> Option<usize> {
     None
 }
 
+/// Whether the [`oauth_mark`]s of a JSON object's keys make it an OAuth request, whose `code`
+/// is a credential: one that marks it so alone, or a `client_id` and a `state`.
+fn oauth_request(marks: u8) -> bool {
+    marks & OAUTH_REQUEST != 0
+        || marks & (OAUTH_CLIENT_ID | OAUTH_STATE) == OAUTH_CLIENT_ID | OAUTH_STATE
+}
+
 /// How an open object with a name or value member has been named so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Named {
@@ -633,17 +655,31 @@ pub(super) enum Named {
     Sensitively,
 }
 
-/// An open object's name/value state; only objects with such a member have one.
+/// An open object's name/value state; only objects with such a member, or with a key that
+/// marks an OAuth request, have one.
 #[derive(Debug)]
 struct Pairing {
     /// Nesting depth inside the object.
     depth: usize,
     named: Named,
-    /// Where in the output the value member being read starts.
-    reading: Option<usize>,
+    /// Where in the output the value member being read starts, and what it waits for.
+    reading: Option<(usize, Wait)>,
+    /// The [`oauth_mark`]s of its keys so far.
+    oauth: u8,
 }
 
-/// A value member read before any sensitive name of its object: its place in the output.
+/// What a [`Pending`] value waits for, and its fate when it does not come in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// A `value` waits for its object's name: redacted when in doubt.
+    Name,
+    /// A `code` waits for a key that marks its object as an OAuth request: kept when in
+    /// doubt, as most codes are no credential (`{"code":"US"}`).
+    OAuth,
+}
+
+/// A value member read before any sensitive name of its object (or a `code` before what
+/// marks its object as an OAuth request): its place in the output.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     depth: usize,
@@ -652,6 +688,7 @@ struct Pending {
     /// Where the value ends in the input.
     src_end: usize,
     named: bool,
+    wait: Wait,
 }
 
 /// The array of strings being read as a command's arguments, one word each (a container's
@@ -854,11 +891,10 @@ impl<'a, 'r> Parser<'a, 'r> {
         self.settle_pending();
         // So may the name of a value cut short: all of it that was read goes. Every value
         // still being read started before the waiting one, which did not move them.
-        let unnamed = self
-            .named
-            .iter()
-            .find(|p| p.named != Named::Plainly && p.reading.is_some());
-        if let Some(start) = unnamed.and_then(|p| p.reading) {
+        let unnamed = self.named.iter().find(|p| {
+            p.named != Named::Plainly && p.reading.is_some_and(|(_, wait)| wait == Wait::Name)
+        });
+        if let Some((start, _)) = unnamed.and_then(|p| p.reading) {
             self.out.truncate(start);
             self.out.push_str(&self.rules.replacement_json);
             self.redacted = true;
@@ -867,10 +903,14 @@ impl<'a, 'r> Parser<'a, 'r> {
         stop
     }
 
-    /// Decides the waiting value without its name: redacted unless its object was named,
-    /// plainly.
+    /// Decides the waiting value without its name: a `value` is redacted unless its object
+    /// was named, plainly; any other is kept (see [`Wait`]).
     fn settle_pending(&mut self) {
-        if let Some(p) = self.pending.take().filter(|p| !p.named) {
+        if let Some(p) = self
+            .pending
+            .take()
+            .filter(|p| !p.named && p.wait == Wait::Name)
+        {
             self.out
                 .replace_range(p.start..p.end, &self.rules.replacement_json);
             self.redacted = true;
@@ -903,6 +943,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                 depth,
                 named: Named::Not,
                 reading: None,
+                oauth: 0,
             });
         }
         let last = self.named.len() - 1;
@@ -920,7 +961,7 @@ impl<'a, 'r> Parser<'a, 'r> {
             pairing.named = Named::Plainly;
         }
         match self.pending {
-            Some(p) if p.depth == depth && sensitive => {
+            Some(p) if p.depth == depth && sensitive && p.wait != Wait::OAuth => {
                 self.pending = None;
                 self.out
                     .replace_range(p.start..p.end, &self.rules.replacement_json);
@@ -934,6 +975,44 @@ impl<'a, 'r> Parser<'a, 'r> {
             Some(ref mut p) if p.depth == depth => p.named = true,
             _ => {}
         }
+    }
+
+    /// A key of the innermost object gave it an [`oauth_mark`]: a `code` waiting in it goes
+    /// once its marks make it an OAuth request.
+    #[cold]
+    fn note_oauth_mark(&mut self, mark: u8) {
+        let depth = self.stack.len();
+        let pairing = self.enter_pairing();
+        pairing.oauth |= mark;
+        if !oauth_request(pairing.oauth) {
+            return;
+        }
+        if let Some(p) = self
+            .pending
+            .filter(|p| p.depth == depth && p.wait == Wait::OAuth)
+        {
+            self.pending = None;
+            if self.pos - p.src_end <= PENDING_TAIL {
+                self.out
+                    .replace_range(p.start..p.end, &self.rules.replacement_json);
+                self.redacted = true;
+                self.paired = true;
+                self.surely_paired = true;
+            }
+        }
+    }
+
+    /// The value that starts at `pos` waits for what may decide it (see [`Wait`]): its place
+    /// in the output is noted. Only one value waits at a time, a `value` first: another
+    /// settles the one waiting, unless that is a `value` and it is not.
+    fn wait(&mut self, wait: Wait) {
+        if wait != Wait::Name && self.pending.is_some_and(|p| p.wait == Wait::Name) {
+            return;
+        }
+        self.settle_pending();
+        self.copy_to(self.pos);
+        let start = self.out.len();
+        self.enter_pairing().reading = Some((start, wait));
     }
 
     fn tokens(&mut self) -> Stop {
@@ -1197,7 +1276,7 @@ impl<'a, 'r> Parser<'a, 'r> {
             let read = self
                 .pairing()
                 .and_then(|p| Some((p.reading.take()?, p.named == Named::Plainly)));
-            if let Some((start, named)) = read {
+            if let Some(((start, wait), named)) = read {
                 self.copy_to(self.pos);
                 self.pending = Some(Pending {
                     depth: self.stack.len(),
@@ -1205,6 +1284,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                     end: self.out.len(),
                     src_end: self.pos,
                     named,
+                    wait,
                 });
             }
         }
@@ -1264,23 +1344,27 @@ impl<'a, 'r> Parser<'a, 'r> {
     /// Reads one value starting with byte `c`, the `first` of its array.
     fn value(&mut self, c: u8, first: bool) -> Result<Expect, Stop> {
         let mut role = std::mem::replace(&mut self.role, Role::Other);
-        if matches!(role, Role::Value | Role::ValueAfterName)
+        if matches!(role, Role::Value | Role::ValueAfterName | Role::Code)
             && self.suppress.is_none()
             && !self.sensitive_next
         {
-            if self
-                .pairing()
-                .is_some_and(|p| p.named == Named::Sensitively)
-            {
+            let pairing = self.pairing().map(|p| (p.named, p.oauth));
+            if role == Role::Code {
+                if c != b'"' {
+                    // A number or another value is no OAuth code (`"code":404`).
+                } else if pairing.is_some_and(|(_, marks)| oauth_request(marks)) {
+                    self.sensitive_next = true;
+                    self.paired = true;
+                    self.surely_paired = true;
+                } else {
+                    self.wait(Wait::OAuth);
+                }
+            } else if pairing.is_some_and(|(named, _)| named == Named::Sensitively) {
                 self.sensitive_next = true;
                 self.paired = true;
                 self.surely_paired = true;
             } else if role == Role::Value {
-                // Only one value waits for its name at a time.
-                self.settle_pending();
-                self.copy_to(self.pos);
-                let start = self.out.len();
-                self.enter_pairing().reading = Some(start);
+                self.wait(Wait::Name);
             }
         }
         if matches!(role, Role::Name | Role::Path) && c != b'"' && self.suppress.is_none() {
@@ -1675,10 +1759,17 @@ impl<'a, 'r> Parser<'a, 'r> {
         };
         self.sensitive_next = self.rules.keys.is_sensitive(key, &mut self.keybuf);
         self.role = if self.sensitive_next {
+            // `code_verifier`, a secret itself, marks an OAuth request too.
+            if key.len() == "code_verifier".len() && oauth_mark(key) != 0 {
+                self.note_oauth_mark(OAUTH_REQUEST);
+            }
             Role::Other
         } else {
             json_role(key)
         };
+        if let Role::OAuthMark(mark) = self.role {
+            self.note_oauth_mark(mark);
+        }
         if self.graphql.is_some() || matches!(self.role, Role::Query | Role::Variables) {
             self.graphql_key(key, quote);
         }
@@ -2765,6 +2856,48 @@ mod tests {
             // Records are no values in place.
             r#"{"fields":["id","token"],"data":[{"id":1},{"id":2}]}"#,
             r#"{"columns":["a","password"],"meta":["x","y"]}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
+    /// Found by review: an OAuth token request sent as JSON kept its `code`, which the query
+    /// and form rule redacts. `code` alone names countries and statuses, so it goes only in an
+    /// object that has a `grant_type`, a `redirect_uri` or a `code_verifier`, or a `client_id`
+    /// and a `state`, before it or after it.
+    #[test]
+    fn an_oauth_code_in_a_json_token_request() {
+        for (input, want) in [
+            (
+                r#"{"grant_type":"authorization_code","code":"c-123","redirect_uri":"https://x/cb"}"#,
+                r#"{"grant_type":"authorization_code","code":"[REDACTED]","redirect_uri":"https://x/cb"}"#,
+            ),
+            (
+                r#"{"client_id":"app","client_secret":"s","code":"c-123","redirect_uri":"https://x/cb"}"#,
+                r#"{"client_id":"app","client_secret":"[REDACTED]","code":"[REDACTED]","redirect_uri":"https://x/cb"}"#,
+            ),
+            (
+                r#"{"Code":"c-123","code_verifier":"v"}"#,
+                r#"{"Code":"[REDACTED]","code_verifier":"[REDACTED]"}"#,
+            ),
+            (
+                r#"[{"code":"c-123","state":"s","client_id":"app"}]"#,
+                r#"[{"code":"[REDACTED]","state":"s","client_id":"app"}]"#,
+            ),
+            (
+                r#"{"client_id":"app","state":"s","code":"c-123"}"#,
+                r#"{"client_id":"app","state":"s","code":"[REDACTED]"}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        for plain in [
+            r#"{"code":"US"}"#,
+            r#"{"code":404,"grant_type":"x"}"#,
+            r#"{"code":"US","state":"CA","city":"x"}"#,
+            r#"{"country":{"code":"US"},"redirect_uri":"https://x/cb"}"#,
+            r#"{"code":"c","x":{"grant_type":"y"}}"#,
+            r#"{"client_id":"app","code":"SAVE10"}"#,
         ] {
             assert_eq!(run(plain, None), plain);
         }

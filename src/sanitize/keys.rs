@@ -554,6 +554,37 @@ impl KeyRules {
     }
 }
 
+/// An [`oauth_mark`]: the key marks an OAuth token request or callback on its own
+/// (`grant_type`, `redirect_uri`, `code_verifier`).
+pub(super) const OAUTH_REQUEST: u8 = 1;
+/// An [`oauth_mark`]: `state`, an OAuth callback's (and many an address's).
+pub(super) const OAUTH_STATE: u8 = 2;
+/// An [`oauth_mark`]: `client_id`, a token request's (and many an API call's).
+pub(super) const OAUTH_CLIENT_ID: u8 = 4;
+
+/// Keys that mark a query, form or JSON object as an OAuth authorization callback or token
+/// request, whose `code` is a one-time credential (`code` alone names countries, statuses and
+/// promotions); what each says on its own.
+const OAUTH_MARKS: &[(&str, u8)] = &[
+    ("grant_type", OAUTH_REQUEST),
+    ("redirect_uri", OAUTH_REQUEST),
+    ("code_verifier", OAUTH_REQUEST),
+    ("state", OAUTH_STATE),
+    ("client_id", OAUTH_CLIENT_ID),
+];
+
+/// What `key` (decoded, any ASCII case) says of the OAuth request it is a member of: one of
+/// [`OAUTH_REQUEST`], [`OAUTH_STATE`], [`OAUTH_CLIENT_ID`], or 0. A query or form is such a
+/// request with one marking it so or a `state` (see `form`); a JSON object needs one marking
+/// it so, or a `client_id` and a `state` together (`{"code":"US","state":"CA"}` is an
+/// address).
+pub(super) fn oauth_mark(key: &str) -> u8 {
+    OAUTH_MARKS
+        .iter()
+        .find(|(name, _)| key.eq_ignore_ascii_case(name))
+        .map_or(0, |&(_, mark)| mark)
+}
+
 /// `key` without trailing digits and a [`REPEAT_WORDS`] word, when it has either.
 ///
 /// Every key that matched nothing comes here, so most leave after a look at their last byte
