@@ -426,10 +426,10 @@ pub(super) enum Role {
     /// JSON only, never given by [`role_of`]: a JSON Patch or SCIM PATCH operation's `path`,
     /// a name by its last segment (see [`path_leaf`]).
     Path,
-    /// JSON only, never given by [`role_of`]: `content`, `data`, `values`, a value only after
-    /// its object's sensitive name, never waiting for one (most such members, a chat
-    /// message's `content`, JSON:API's `data`, are named by nothing, and a long one waiting
-    /// would go).
+    /// JSON only, never given by [`role_of`]: `content`, `data`, `values`, a value of its
+    /// object's sensitive name, which it waits for as [`Role::Value`] does but is kept when in
+    /// doubt (most such members, a chat message's `content`, JSON:API's `data`, are named by
+    /// nothing, and one followed by a long tail or a cut would go; see [`Wait::LateName`]).
     ValueAfterName,
     /// JSON only: a GraphQL request's `query`, whose arguments name its variables.
     Query,
@@ -673,6 +673,9 @@ struct Pairing {
 enum Wait {
     /// A `value` waits for its object's name: redacted when in doubt.
     Name,
+    /// A `content`, `data` or `values` waits for its object's name: kept when in doubt, as
+    /// most such members are named by nothing (a chat message's `content`).
+    LateName,
     /// A `code` waits for a key that marks its object as an OAuth request: kept when in
     /// doubt, as most codes are no credential (`{"code":"US"}`).
     OAuth,
@@ -1365,6 +1368,10 @@ impl<'a, 'r> Parser<'a, 'r> {
                 self.surely_paired = true;
             } else if role == Role::Value {
                 self.wait(Wait::Name);
+            } else if role == Role::ValueAfterName
+                && pairing.is_none_or(|(named, _)| named == Named::Not)
+            {
+                self.wait(Wait::LateName);
             }
         }
         if matches!(role, Role::Name | Role::Path) && c != b'"' && self.suppress.is_none() {
@@ -2714,8 +2721,8 @@ mod tests {
     /// Found by review: name/value shapes of other APIs kept their value: a `content`, `data`
     /// or `values` member after a sensitive `name` (DNS and secret stores, Grafana's fields),
     /// and a `value` named by `id`, `type` or `label` (form builders, SCIM). A `content`, `data`
-    /// or `values` member before any name is kept: most such members (a chat message's
-    /// `content`, JSON:API's `data`) are named by nothing.
+    /// or `values` member named by nothing (a chat message's `content`, JSON:API's `data`) is
+    /// kept; one before its sensitive name, see `a_member_named_later_by_its_name`.
     #[test]
     fn values_named_by_other_members() {
         for (input, want) in [
@@ -2901,6 +2908,55 @@ mod tests {
         ] {
             assert_eq!(run(plain, None), plain);
         }
+    }
+
+    /// Found by review: a `content`, `data` or `values` member read before its sensitive name
+    /// member was kept. It waits for its name as a `value` does, but is kept when in doubt: a
+    /// chat message's `content` is named by nothing, and a long tail or a cut before any name
+    /// keeps it.
+    #[test]
+    fn a_member_named_later_by_its_name() {
+        for (input, want) in [
+            (
+                r#"{"content":"hunter2","name":"DB_PASSWORD"}"#,
+                r#"{"content":"[REDACTED]","name":"DB_PASSWORD"}"#,
+            ),
+            (
+                r#"[{"data":{"v":"hunter2"},"type":"x","key":"api_key"},{"data":1,"key":"n"}]"#,
+                r#"[{"data":"[REDACTED]","type":"x","key":"api_key"},{"data":1,"key":"n"}]"#,
+            ),
+            (
+                r#"{"fields":[{"values":["hunter2"],"name":"password"},{"values":["ann"],"name":"user"}]}"#,
+                r#"{"fields":[{"values":"[REDACTED]","name":"password"},{"values":["ann"],"name":"user"}]}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        let tail = "x".repeat(300);
+        let chat = format!(
+            r#"{{"messages":[{{"content":"hi","role":"user"}},{{"content":"a {tail}","role":"assistant","name":"bot"}},{{"content":"b","role":"user","x":"{tail}","name":"ann"}}]}}"#
+        );
+        for plain in [
+            r#"{"content":"hi","role":"user"}"#,
+            r#"{"data":{"id":"1"},"name":"x"}"#,
+            chat.as_str(),
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+        // Cut before any name, a chat message's content stays.
+        assert_eq!(
+            run(r#"[{"content":"hello there","role":"us"#, CUT),
+            r#"[{"content":"hello there","role":" …[truncated, 70000 bytes total]"#
+        );
+        assert_eq!(
+            run(r#"[{"content":"hello there"#, CUT),
+            r#"[{"content":"hello …[truncated, 70000 bytes total]"#
+        );
+        // A `value` waiting keeps its place: a `content` after it does not wait.
+        assert_eq!(
+            run(r#"{"value":"a","content":"b","name":"pin"}"#, None),
+            r#"{"value":"[REDACTED]","content":"b","name":"pin"}"#
+        );
     }
 
     /// Found by review: a string whose dashes are JSON escapes (`\u002d\u002dpassword x`, as an
