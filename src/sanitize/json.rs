@@ -964,7 +964,14 @@ impl<'a, 'r> Parser<'a, 'r> {
             pairing.named = Named::Plainly;
         }
         match self.pending {
-            Some(p) if p.depth == depth && sensitive && p.wait != Wait::OAuth => {
+            // A `value` goes however late its name comes, as it would in doubt; a member kept
+            // in doubt only within [`PENDING_TAIL`].
+            Some(p)
+                if p.depth == depth
+                    && sensitive
+                    && (p.wait == Wait::Name
+                        || p.wait == Wait::LateName && self.pos - p.src_end <= PENDING_TAIL) =>
+            {
                 self.pending = None;
                 self.out
                     .replace_range(p.start..p.end, &self.rules.replacement_json);
@@ -2959,6 +2966,25 @@ mod tests {
         );
     }
 
+    /// The README's limits of lists, late names and OAuth codes, as it states them.
+    #[test]
+    fn list_limits_as_the_readme_states_them() {
+        assert_eq!(
+            run(r#"{"headers":["Cookie","Accept"]}"#, None),
+            r#"{"headers":["Cookie","[REDACTED]"]}"#
+        );
+        let filler = "x".repeat(300);
+        for plain in [
+            r#"{"headers":["user","password"],"rows":[["ann","x"]]}"#.to_owned(),
+            r#"{"grantType":"authorization_code","code":"c-1"}"#.to_owned(),
+            format!(r#"{{"code":"c-1","note":"{filler}","redirect_uri":"x"}}"#),
+            format!(r#"{{"content":"a","note":"{filler}","name":"pin"}}"#),
+            r#"{"content":"a","code":"b","name":"pin"}"#.to_owned(),
+        ] {
+            assert_eq!(run(&plain, None), plain);
+        }
+    }
+
     /// Found by review: a string whose dashes are JSON escapes (`\u002d\u002dpassword x`, as an
     /// encoder that escapes `-` writes a command line) was no command line to the scan, which
     /// looked for a plain `-`, and kept its option's or a MySQL client's password.
@@ -3353,6 +3379,20 @@ mod tests {
             ("[", r#"{"command":["mysql"],"args":["-p","x"],"#, "1]"),
             ("", r#"{"a":["mysql","-px",{"b":["-p",["#, "1"),
             ("[", r#""a\u002fu\u002fmysql","-p","#, "1]"),
+            // Lists of pairs, flat header lists, names by place, late names, OAuth codes.
+            ("[", r#"["password","a"],["token",["#, "1"),
+            ("", r#"{"rawHeaders":["Cookie","a","#, "1"),
+            ("[", r#"{"names":["a","pin"],"rows":[["x","1"],"#, "1"),
+            (
+                "[",
+                r#"{"content":"a","data":{"values":"b","name":"pin"},"key":"token"},"#,
+                "1]",
+            ),
+            (
+                "[",
+                r#"{"code":"a","client_id":"b","state":"c"},{"code":{"x":"#,
+                "1",
+            ),
         ] {
             let n = (128 << 10) / unit.len();
             let mut text = String::from(open);
