@@ -449,7 +449,12 @@ pub(super) enum Role {
     Code,
     /// JSON only: a key that marks its object as an OAuth request, alone or with another (see
     /// [`oauth_mark`]).
-    OAuthMark(u8),
+    OAuthMark,
+    /// JSON only, an array's element's while a list is read item by item (see
+    /// [`Parser::lists`]): an element after the first.
+    Item,
+    /// JSON only, as [`Role::Item`]: an array's first element.
+    FirstItem,
     /// JSON only, an array's element's, never a member's: a name that decides whether the
     /// element after it is a secret, the first of a pair in a list of pairs
     /// (`[["X-Api-Key","…"]]`) or a name of a flat header list.
@@ -503,9 +508,10 @@ fn json_role(key: &str) -> Role {
         (4, b'c') => ("code", Role::Code),
         // `state`, `client_id`, `grant_type`, `redirect_uri`.
         (5, b's') | (9, b'c') | (10, b'g') | (12, b'r') => {
-            return match oauth_mark(key) {
-                0 => Role::Other,
-                mark => Role::OAuthMark(mark),
+            return if oauth_mark(key) == 0 {
+                Role::Other
+            } else {
+                Role::OAuthMark
             };
         }
         (4, b'k') => ("keys", Role::Names),
@@ -836,6 +842,10 @@ struct Parser<'a, 'r> {
     placed: Option<Placed>,
     /// The sensitive places of the innermost object's names array, once read.
     names_by_place: Option<NamesByPlace>,
+    /// One of `pair`, `header_list`, `placed` and `names_by_place` may be set: arrays'
+    /// elements and closers are looked at for them (most bodies have none, and pay one test
+    /// an element).
+    lists: bool,
 }
 
 impl<'a, 'r> Parser<'a, 'r> {
@@ -875,6 +885,7 @@ impl<'a, 'r> Parser<'a, 'r> {
             header_list: None,
             placed: None,
             names_by_place: None,
+            lists: false,
         }
     }
 
@@ -987,6 +998,18 @@ impl<'a, 'r> Parser<'a, 'r> {
         }
     }
 
+    /// A key read inside a GraphQL request, or of a GraphQL request's or an OAuth request's
+    /// (see [`graphql_key`](Self::graphql_key), [`note_oauth_mark`](Self::note_oauth_mark)).
+    #[cold]
+    fn rare_key(&mut self, key: &str, quote: usize) {
+        if self.role == Role::OAuthMark {
+            self.note_oauth_mark(oauth_mark(key));
+        }
+        if self.graphql.is_some() || matches!(self.role, Role::Query | Role::Variables) {
+            self.graphql_key(key, quote);
+        }
+    }
+
     /// A key of the innermost object gave it an [`oauth_mark`]: a `code` waiting in it goes
     /// once its marks make it an OAuth request.
     #[cold]
@@ -1050,14 +1073,21 @@ impl<'a, 'r> Parser<'a, 'r> {
                     Ok(Expect::Value)
                 }
                 Expect::Colon => Err(Stop::Invalid(self.pos)),
-                Expect::Value => self.value(c, false),
-                Expect::ValueOrClose => self.value(c, true),
+                Expect::Value | Expect::ValueOrClose => {
+                    if matches!(expect, Expect::ValueOrClose) {
+                        self.first_item(c);
+                    }
+                    self.value(c)
+                }
                 Expect::CommaOrClose => match (c, self.stack.last()) {
                     (b',', Some(in_object)) => {
                         self.pos += 1;
                         Ok(if in_object {
                             Expect::Key
                         } else {
+                            if self.lists {
+                                self.role = Role::Item;
+                            }
                             Expect::Value
                         })
                     }
@@ -1317,11 +1347,8 @@ impl<'a, 'r> Parser<'a, 'r> {
         if self.client_in == Some(depth) {
             self.client_in = None;
         }
-        if self.pair.is_some() || self.header_list.is_some() || self.placed.is_some() {
+        if self.lists {
             self.list_closes(depth);
-        }
-        if self.names_by_place.is_some_and(|n| n.object == depth) {
-            self.names_by_place = None;
         }
         if let Some(p) = self.pending.filter(|p| p.depth == self.stack.len()) {
             if self.pos - p.src_end > PENDING_TAIL {
@@ -1351,56 +1378,11 @@ impl<'a, 'r> Parser<'a, 'r> {
         self.after_value()
     }
 
-    /// Reads one value starting with byte `c`, the `first` of its array.
-    fn value(&mut self, c: u8, first: bool) -> Result<Expect, Stop> {
+    /// Reads one value starting with byte `c`.
+    fn value(&mut self, c: u8) -> Result<Expect, Stop> {
         let mut role = std::mem::replace(&mut self.role, Role::Other);
-        if matches!(role, Role::Value | Role::ValueAfterName | Role::Code)
-            && self.suppress.is_none()
-            && !self.sensitive_next
-        {
-            let pairing = self.pairing().map(|p| (p.named, p.oauth));
-            if role == Role::Code {
-                if c != b'"' {
-                    // A number or another value is no OAuth code (`"code":404`).
-                } else if pairing.is_some_and(|(_, marks)| oauth_request(marks)) {
-                    self.sensitive_next = true;
-                    self.paired = true;
-                    self.surely_paired = true;
-                } else {
-                    self.wait(Wait::OAuth);
-                }
-            } else if pairing.is_some_and(|(named, _)| named == Named::Sensitively) {
-                self.sensitive_next = true;
-                self.paired = true;
-                self.surely_paired = true;
-            } else if role == Role::Value {
-                self.wait(Wait::Name);
-            } else if role == Role::ValueAfterName
-                && pairing.is_none_or(|(named, _)| named == Named::Not)
-            {
-                self.wait(Wait::LateName);
-            }
-        }
-        if matches!(role, Role::Name | Role::Path) && c != b'"' && self.suppress.is_none() {
-            self.note_name(false);
-        }
-        // An element of a list of pairs or of a flat header list.
-        if self.suppress.is_none() {
-            if c == b'['
-                && matches!(
-                    role,
-                    Role::Headers | Role::Names | Role::Rows | Role::ValueAfterName
-                )
-            {
-                self.list_starts(role);
-            } else if self.stack.last() == Some(false)
-                && (first
-                    || self.pair.is_some()
-                    || self.header_list.is_some()
-                    || self.placed.is_some())
-            {
-                role = self.element(c, first);
-            }
+        if !matches!(role, Role::Other) && self.suppress.is_none() {
+            role = self.member_value(role, c);
         }
         // A number given as a client's password, or a long option's value, in an argv.
         let depth = self.stack.len();
@@ -1450,11 +1432,73 @@ impl<'a, 'r> Parser<'a, 'r> {
         }
     }
 
-    /// An element of an array starting with byte `c`, the `first` of it: its role, a name of a
-    /// pair or of a flat header list, or the value such a name named a secret, then redacted
-    /// (a pair's second only when it is the last, `["password","reset","flow"]` being no pair).
+    /// An array's first element starts with byte `c`: its role, when it has one.
+    fn first_item(&mut self, c: u8) {
+        if self.lists {
+            self.role = Role::FirstItem;
+        } else if c == b'"' && self.stack.len() >= 2 && !self.stack.parent_is_object() {
+            // The first string of an array inside an array: a pair's first?
+            self.role = Role::ElementName;
+        }
+    }
+
+    /// A value whose member or place gives it a `role` (not [`Role::Other`]) starts with byte
+    /// `c`: its role from here on.
     #[inline(never)]
+    fn member_value(&mut self, role: Role, c: u8) -> Role {
+        match role {
+            Role::Item => return self.element(c, false),
+            Role::FirstItem => return self.element(c, true),
+            Role::Value | Role::ValueAfterName | Role::Code if !self.sensitive_next => {
+                let pairing = self.pairing().map(|p| (p.named, p.oauth));
+                if role == Role::Code {
+                    if c != b'"' {
+                        // A number or another value is no OAuth code (`"code":404`).
+                    } else if pairing.is_some_and(|(_, marks)| oauth_request(marks)) {
+                        self.sensitive_next = true;
+                        self.paired = true;
+                        self.surely_paired = true;
+                    } else {
+                        self.wait(Wait::OAuth);
+                    }
+                } else if pairing.is_some_and(|(named, _)| named == Named::Sensitively) {
+                    self.sensitive_next = true;
+                    self.paired = true;
+                    self.surely_paired = true;
+                } else if role == Role::Value {
+                    self.wait(Wait::Name);
+                } else if role == Role::ValueAfterName
+                    && pairing.is_none_or(|(named, _)| named == Named::Not)
+                {
+                    self.wait(Wait::LateName);
+                }
+            }
+            Role::Name | Role::Path if c != b'"' => self.note_name(false),
+            _ => {}
+        }
+        if c == b'['
+            && matches!(
+                role,
+                Role::Headers | Role::Names | Role::Rows | Role::ValueAfterName
+            )
+        {
+            self.list_starts(role);
+        }
+        role
+    }
+
+    /// An array's element starting with byte `c`, the `first` of it, while a list is read item
+    /// by item (see [`lists`](Self::lists)): its role, a name of a pair or of a flat header
+    /// list, or its fate as the value such a name named a secret, redacted (a pair's second
+    /// only when it is the last, `["password","reset","flow"]` being no pair), or as a value
+    /// named by place.
     fn element(&mut self, c: u8, first: bool) -> Role {
+        let role = if first && c == b'"' && self.stack.len() >= 2 && !self.stack.parent_is_object()
+        {
+            Role::ElementName
+        } else {
+            Role::Other
+        };
         let depth = self.stack.len();
         if let Some(list) = self.placed.as_mut().filter(|l| l.depth == depth) {
             let at = list.next;
@@ -1484,37 +1528,35 @@ impl<'a, 'r> Parser<'a, 'r> {
                 PlacedKind::Row { .. } => self.sensitive_next |= named_secret,
             }
             if self.sensitive_next {
-                return Role::Other;
+                return role;
             }
         }
         if self.pair == Some(depth) {
             self.pair = None;
             self.sensitive_next |= self.ends_its_array(c);
-            return Role::Other;
+            return role;
         }
         if let Some(list) = self.header_list.as_mut().filter(|l| l.depth == depth) {
             if !list.name_next {
                 list.name_next = true;
                 self.sensitive_next |= std::mem::take(&mut list.value_next);
-                return Role::Other;
+                return role;
             }
             if c != b'"' {
                 // A list of other things: HAR's objects, pairs.
                 self.header_list = None;
-                return Role::Other;
+                return role;
             }
             list.name_next = false;
             return Role::ElementName;
         }
-        if first && c == b'"' && depth >= 2 && !self.stack.parent_is_object() {
-            return Role::ElementName;
-        }
-        Role::Other
+        role
     }
 
     /// An array starts as the value of a member of `role`: one read item by item.
     #[cold]
     fn list_starts(&mut self, role: Role) {
+        self.lists = true;
         let depth = self.stack.len();
         let placed = |secret, kind| Placed {
             depth: depth + 1,
@@ -1539,9 +1581,13 @@ impl<'a, 'r> Parser<'a, 'r> {
         }
     }
 
-    /// An array read item by item closes at `depth`.
+    /// A container closes at `depth` while a list is read item by item (see
+    /// [`lists`](Self::lists)).
     #[cold]
     fn list_closes(&mut self, depth: usize) {
+        if self.names_by_place.is_some_and(|n| n.object == depth) {
+            self.names_by_place = None;
+        }
         if self.pair == Some(depth) {
             self.pair = None;
         }
@@ -1568,6 +1614,10 @@ impl<'a, 'r> Parser<'a, 'r> {
                 _ => {}
             }
         }
+        self.lists = self.pair.is_some()
+            || self.header_list.is_some()
+            || self.placed.is_some()
+            || self.names_by_place.is_some();
     }
 
     /// An element read as a name (see [`element`](Self::element)) named a secret, or not.
@@ -1585,6 +1635,7 @@ impl<'a, 'r> Parser<'a, 'r> {
             list.value_next = sensitive;
         } else if sensitive {
             self.pair = Some(depth);
+            self.lists = true;
         }
     }
 
@@ -1781,11 +1832,10 @@ impl<'a, 'r> Parser<'a, 'r> {
         } else {
             json_role(key)
         };
-        if let Role::OAuthMark(mark) = self.role {
-            self.note_oauth_mark(mark);
-        }
-        if self.graphql.is_some() || matches!(self.role, Role::Query | Role::Variables) {
-            self.graphql_key(key, quote);
+        if self.graphql.is_some()
+            || matches!(self.role, Role::Query | Role::Variables | Role::OAuthMark)
+        {
+            self.rare_key(key, quote);
         }
         // Keys are data too (maps keyed by card or token are rare but real).
         if let Some(redacted) = redact_string(&self.rules.values, key) {
