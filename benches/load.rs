@@ -19,7 +19,8 @@
 //! second, so the writer shares the server's core as in production on one core; `LOAD_PIN=0`
 //! turns pinning off. Settings: `LOAD_SECONDS` (per round, default 3), `LOAD_ROUNDS` (default 3),
 //! `LOAD_VARIANTS` (a comma-separated subset of `trace,sqlite,postgres`; bare axum always runs),
-//! `LOAD_CAPACITY` (the audit queue's capacity, default the layer's 32,768), `LOAD_OVERFLOW=drop`
+//! `LOAD_BODY=api` (a 600-byte camelCase API body with timestamps and a URL instead of the
+//! order), `LOAD_CAPACITY` (the audit queue's capacity, default the layer's 32,768), `LOAD_OVERFLOW=drop`
 //! (the layer's default policy, `Overflow::DropNewest`, instead of `Block`: the server is not
 //! slowed, and the written / dropped column shows what a full queue cost).
 //!
@@ -49,6 +50,10 @@ use hyper_util::rt::TokioExecutor;
 use tower_audit::{AuditLayer, Overflow, WriterGuard};
 
 const JSON: &str = r#"{"customer":{"id":"c-10293","email":"jane.doe@example.com","tier":"gold"},"items":[{"sku":"BK-2231","qty":2,"price":12.5},{"sku":"PN-0032","qty":1,"price":3.75}],"shipping":{"method":"express","address":"12 Rue de la Paix, 75002 Paris"},"note":"leave at the door","coupon":"WINTER"}"#;
+/// `LOAD_BODY=api`: a 600-byte body as a JavaScript client's API sends one (camelCase keys, a
+/// UUID, timestamps, a URL, a phone number), whose strings the writer's sanitizer reads further
+/// than the order's.
+const API_JSON: &str = r#"{"id":"3f2b8c1e-7d4a-4b9e-a1c2-9e8f7d6c5b4a","createdAt":"2026-12-06T10:15:30.123Z","updatedAt":"2026-12-06T10:16:02Z","firstName":"Jane","lastName":"Doe","emailAddress":"jane.doe@example.com","phoneNumber":"+33 1 23 45 67 89","avatarUrl":"https://cdn.example.com/u/3f2b8c1e.png","isActive":true,"loginCount":42,"lastLoginIp":"203.0.113.7","preferences":{"language":"fr-FR","timeZone":"Europe/Paris","newsletter":false},"tags":["vip","beta-tester"],"orderIds":["ord-2026-0001","ord-2026-0002"]}"#;
 const CONNECTIONS: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -213,6 +218,7 @@ fn load(
     rate: Option<f64>,
     pin: Option<(core_affinity::CoreId, core_affinity::CoreId)>,
     clients: usize,
+    body: &'static str,
 ) -> (u64, Vec<u32>) {
     if let Some((_, load)) = pin {
         assert!(core_affinity::set_for_current(load), "pinning the load");
@@ -248,7 +254,7 @@ fn load(
                         request = request.header("x-forwarded-for", client_address(c, n, clients));
                     }
                     let request = request
-                        .body(Full::new(Bytes::from_static(JSON.as_bytes())))
+                        .body(Full::new(Bytes::from_static(body.as_bytes())))
                         .unwrap();
                     let start = Instant::now();
                     let response = client.request(request).await.unwrap();
@@ -304,6 +310,10 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    let body = match std::env::var("LOAD_BODY").as_deref() {
+        Ok("api") => API_JSON,
+        _ => JSON,
+    };
     let threads: usize = std::env::var("LOAD_SERVER_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -386,7 +396,7 @@ fn main() {
             let started = Instant::now();
             let (n, latencies) = std::thread::scope(|scope| {
                 scope
-                    .spawn(|| load(addr, seconds, rate, pin, clients))
+                    .spawn(move || load(addr, seconds, rate, pin, clients, body))
                     .join()
                     .unwrap()
             });
