@@ -310,8 +310,9 @@ fn dollar_end(bytes: &[u8], at: usize, len: usize) -> usize {
     memmem::find(&bytes[at + len..], open).map_or(bytes.len(), |end| at + len + end + len)
 }
 
-/// The most comments looked back over between two words, and how far back the start of each
-/// is looked for: each look stays short, so the scan stays linear.
+/// The most comments looked back over between two words, and how far back the start of a
+/// `/* … */` one is looked for: each look stays short, so the scan stays linear. A line
+/// comment's start is looked for on its whole line (see [`line_comment`]).
 const COMMENTS: usize = 4;
 /// See [`COMMENTS`].
 const COMMENT_LOOK: usize = 256;
@@ -349,10 +350,11 @@ fn space_before(bytes: &[u8], end: usize, lines: bool) -> usize {
 }
 
 /// Where the `-- …` or `# …` comment on the line that ends at `end` starts: the first `--` or
-/// `#` outside quotes, read from the line's start, looked for only [`COMMENT_LOOK`] back.
+/// `#` outside quotes, read from the line's start, however long the line is. A line is read so
+/// only by the look back from the token after it (the whitespace before that token crosses
+/// the line's end), so each line is read a bounded number of times and the scan stays linear.
 fn line_comment(bytes: &[u8], end: usize) -> Option<usize> {
-    let from = end.saturating_sub(COMMENT_LOOK);
-    let start = memrchr2(b'\n', b'\r', &bytes[from..end]).map_or(from, |at| from + at + 1);
+    let start = memrchr2(b'\n', b'\r', &bytes[..end]).map_or(0, |at| at + 1);
     let mut in_quote = None;
     for (i, &b) in bytes.iter().enumerate().take(end).skip(start) {
         match (b, in_quote) {
@@ -1193,6 +1195,32 @@ mod tests {
         }
     }
 
+    /// Found by review: a `-- …` or `# …` line comment longer than 256 bytes between a keyword
+    /// and its string hid the password: its start was looked for only 256 bytes back.
+    #[test]
+    fn long_line_comments_hide_no_password() {
+        let long = "x".repeat(300);
+        for (input, want) in [
+            (
+                format!("CREATE USER u IDENTIFIED BY -- {long}\n 'hunter2';"),
+                format!("CREATE USER u IDENTIFIED BY -- {long}\n [REDACTED];"),
+            ),
+            (
+                format!("CREATE USER u IDENTIFIED # {long}\n BY 'hunter2';"),
+                format!("CREATE USER u IDENTIFIED # {long}\n BY [REDACTED];"),
+            ),
+            (
+                format!("ALTER ROLE r PASSWORD -- {long}\n-- {long}\n'hunter2';"),
+                format!("ALTER ROLE r PASSWORD -- {long}\n-- {long}\n[REDACTED];"),
+            ),
+        ] {
+            assert_eq!(sql(&input), want);
+            assert_eq!(Redactor::default().redact_error(&input), want);
+        }
+        let plain = format!("CREATE USER u; SELECT 'a' -- by {long}\n 'b'");
+        assert_eq!(sql(&plain), plain);
+    }
+
     /// Hostile statements stay linear: each quote is looked at once, and the words before it
     /// only as far as the quote before it.
     #[test]
@@ -1235,7 +1263,14 @@ mod tests {
             "into t (a,",
             "(password) values ((",
             "values (password) ",
-        ] {
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain(
+            // Long lines, each read back to its start when a line comment may end on it.
+            ["by -- ", "identified # ", "password ", "'-- "]
+                .map(|head| format!("{head}{}\n '", "x".repeat(300))),
+        ) {
             let text = unit.repeat((256 << 10) / unit.len());
             let keys = KeyRules::new(
                 DEFAULT_KEYS.iter().map(|k| Box::from(*k)).collect(),
