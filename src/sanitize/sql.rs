@@ -11,7 +11,8 @@
 //! follows the first `=` after a statement's `SET PASSWORD`; and in MySQL's `PASSWORD('…')`
 //! anywhere. A string may be quoted with `'`, `"` or PostgreSQL's dollar quotes (`$$…$$`,
 //! `$tag$…$tag$`), carry a prefix (`E'…'`, `X'…'`) or MySQL's character set introducer
-//! (`_utf8mb4'…'`), and be parted from its keyword by `/* … */` and `-- …` or `# …` comments.
+//! (`_utf8mb4'…'`), and be parted from its keyword by `/* … */` and `-- …` or `# …` comments,
+//! or glued to it where no string is open (`BY'x'`; `'user password'` closes one).
 //!
 //! An `INSERT INTO t (name, password) VALUES ('ann', '…'), …` pairs its columns with its values
 //! by their places: a value (a whole expression, `crypt('…', gen_salt('bf'))`) in the place of
@@ -135,7 +136,7 @@ fn quoted_passwords(bytes: &[u8]) -> Vec<(usize, usize)> {
         // A line comment read as one only where the words before the string name no keyword
         // without: a `#` or `--` that is no comment (`u#1`, `a--b`) hides none then.
         let found = match keyword_before(bytes, quote, false) {
-            Some((_, Context::SetPassword))
+            Some((_, Context::SetPassword, _))
                 if !*sets_password.get_or_insert_with(|| names_set_password(bytes)) =>
             {
                 None
@@ -145,14 +146,17 @@ fn quoted_passwords(bytes: &[u8]) -> Vec<(usize, usize)> {
             }
             found => found,
         };
-        let Some((keyword, context)) = found else {
+        let Some((keyword, context, glued)) = found else {
             continue;
         };
+        if glued && !matches!(quoting, Quoting::Plain) {
+            continue;
+        }
         let is_password = match context {
             Context::Any => true,
             Context::User => statement.names_user_before(bytes, keyword),
             Context::SetPassword => statement.sets_password_at(bytes, keyword),
-        };
+        } && (!glued || statement.opens_string_at(bytes, quote));
         if is_password {
             let end = match quoting {
                 Quoting::Plain => quoted_end(bytes, quote),
@@ -191,14 +195,15 @@ enum Context {
     SetPassword,
 }
 
-/// Where the keyword that makes the string at `quote` a password starts, and in which
-/// [`Context`]: `PASSWORD` or `REPLACE` before it, or `IDENTIFIED` before `BY` (or
-/// `WITH plugin BY` or `AS`, or `BY VALUES`), or an `=`, spaces and comments (`/* … */`, and
-/// with `lines` also `-- …` and `# …` before a line's end) between them, the string perhaps
-/// after a prefix (`E'…'`) or an introducer (`_utf8mb4'…'`); MySQL's function `PASSWORD('…')`
-/// in any statement. A quote glued to the word before it closes a string (`'user password'`),
-/// and a word glued to a quote before it is quoted (`"password" "x"`): neither is a keyword's.
-fn keyword_before(bytes: &[u8], quote: usize, lines: bool) -> Option<(usize, Context)> {
+/// Where the keyword that makes the string at `quote` a password starts, in which
+/// [`Context`], and whether the quote is glued to it: `PASSWORD` or `REPLACE` before it, or
+/// `IDENTIFIED` before `BY` (or `WITH plugin BY` or `AS`, or `BY VALUES`), or an `=`, spaces
+/// and comments (`/* … */`, and with `lines` also `-- …` and `# …` before a line's end)
+/// between them or none, the string perhaps after a prefix (`E'…'`) or an introducer
+/// (`_utf8mb4'…'`); MySQL's function `PASSWORD('…')` in any statement. A quote glued to the
+/// word before it may close a string (`'user password'`): the caller tells whether it opens
+/// one (`BY'x'`). A word glued to a quote before it is quoted (`"password" "x"`): no keyword.
+fn keyword_before(bytes: &[u8], quote: usize, lines: bool) -> Option<(usize, Context, bool)> {
     let quote = literal_start(bytes, quote);
     let before = *bytes[..quote].last()?;
     if before == b'(' {
@@ -206,22 +211,20 @@ fn keyword_before(bytes: &[u8], quote: usize, lines: bool) -> Option<(usize, Con
         let (start, word) = word_before(bytes, quote - 1, 8, lines)?;
         return word
             .eq_ignore_ascii_case(b"password")
-            .then_some((start, Context::Any));
+            .then_some((start, Context::Any, false));
     }
     let spaced = space_before(bytes, quote, lines);
     if spaced > 0 && bytes[spaced - 1] == b'=' {
         // `SET PASSWORD FOR u@localhost = '…'`.
-        return Some((spaced - 1, Context::SetPassword));
+        return Some((spaced - 1, Context::SetPassword, false));
     }
-    if spaced == quote {
-        return None;
-    }
+    let glued = spaced == quote;
     let (start, word) = word_before(bytes, quote, 10, lines)?;
     if start > 0 && matches!(bytes[start - 1], b'\'' | b'"' | b'`' | b'\\') {
         return None;
     }
     if word.eq_ignore_ascii_case(b"password") || word.eq_ignore_ascii_case(b"replace") {
-        return Some((start, Context::User));
+        return Some((start, Context::User, glued));
     }
     // Oracle's `IDENTIFIED BY VALUES '…'`, a hash.
     let (start, word) = if word.eq_ignore_ascii_case(b"values") {
@@ -235,13 +238,13 @@ fn keyword_before(bytes: &[u8], quote: usize, lines: bool) -> Option<(usize, Con
     }
     let (start, word) = word_before(bytes, start, 64, lines)?;
     if word.eq_ignore_ascii_case(b"identified") {
-        return Some((start, Context::User));
+        return Some((start, Context::User, glued));
     }
     // `IDENTIFIED WITH caching_sha2_password BY '…'`: `word` is the plugin.
     let (start, with) = word_before(bytes, start, 4, lines)?;
     let (start, identified) = word_before(bytes, start, 10, lines)?;
     (with.eq_ignore_ascii_case(b"with") && identified.eq_ignore_ascii_case(b"identified"))
-        .then_some((start, Context::User))
+        .then_some((start, Context::User, glued))
 }
 
 /// Where the literal whose quote is at `quote` starts: at its prefix (see [`string_prefix`]),
@@ -472,6 +475,14 @@ impl Statement {
     fn names_user_before(&mut self, bytes: &[u8], to: usize) -> bool {
         self.read_to(bytes, to);
         self.names_user
+    }
+
+    /// Reads the text on to `quote` and says whether no string is open there: a quote glued
+    /// to a keyword opens the password (`BY'x'`) only then, and closes a string otherwise
+    /// (`'user password'`).
+    fn opens_string_at(&mut self, bytes: &[u8], quote: usize) -> bool {
+        self.read_to(bytes, quote);
+        self.in_quote.is_none()
     }
 
     /// Reads the text on past `eq`, an `=`, and says whether it is the first `=` outside
@@ -1195,6 +1206,38 @@ mod tests {
         }
     }
 
+    /// Found by review: a quote glued to its keyword (`IDENTIFIED BY'x'`, `PASSWORD'x'`) was
+    /// taken for the closing quote of a string, and the password was stored.
+    #[test]
+    fn quotes_glued_to_their_keyword() {
+        let cases = [
+            (
+                "CREATE USER u IDENTIFIED BY'hunter2';",
+                "CREATE USER u IDENTIFIED BY[REDACTED];",
+            ),
+            (
+                "ALTER ROLE r PASSWORD'hunter2' LOGIN;",
+                "ALTER ROLE r PASSWORD[REDACTED] LOGIN;",
+            ),
+            (
+                "ALTER USER u IDENTIFIED BY 'a' REPLACE\"old1\";",
+                "ALTER USER u IDENTIFIED BY [REDACTED] REPLACE[REDACTED];",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(sql(input), want, "{input}");
+            assert_eq!(Redactor::default().redact_error(input), want, "{input}");
+        }
+        // A quote glued to a keyword that closes a string stays one.
+        for plain in [
+            "SELECT 'user password' FROM t WHERE a = 'b'",
+            "CREATE USER u COMMENT 'set by' ; SELECT 'x'",
+            "GRANT ALL TO u; SELECT \"role password\" FROM t",
+        ] {
+            assert_eq!(sql(plain), plain);
+        }
+    }
+
     /// Found by review: a `-- …` or `# …` line comment longer than 256 bytes between a keyword
     /// and its string hid the password: its start was looked for only 256 bytes back.
     #[test]
@@ -1263,6 +1306,8 @@ mod tests {
             "into t (a,",
             "(password) values ((",
             "values (password) ",
+            "identified by'",
+            "user password'x",
         ]
         .into_iter()
         .map(String::from)
