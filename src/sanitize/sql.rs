@@ -12,7 +12,9 @@
 //! anywhere. A string may be quoted with `'`, `"` or PostgreSQL's dollar quotes (`$$…$$`,
 //! `$tag$…$tag$`), carry a prefix (`E'…'`, `X'…'`) or MySQL's character set introducer
 //! (`_utf8mb4'…'`), and be parted from its keyword by `/* … */` and `-- …` or `# …` comments,
-//! or glued to it where no string is open (`BY'x'`; `'user password'` closes one).
+//! or glued to it where no string is open (`BY'x'`; `'user password'` closes one). An unquoted
+//! password after `IDENTIFIED BY` (Oracle's `IDENTIFIED BY hunter2`, MySQL's `BY 0x…`) goes
+//! where the words before it read as a user statement's (see [`unquoted_passwords`]).
 //!
 //! An `INSERT INTO t (name, password) VALUES ('ann', '…'), …` pairs its columns with its values
 //! by their places: a value (a whole expression, `crypt('…', gen_salt('bf'))`) in the place of
@@ -30,7 +32,11 @@ pub(super) fn password_values(
     keys: &KeyRules,
     keybuf: &mut String,
 ) -> Vec<(usize, usize)> {
-    let spans = quoted_passwords(text.as_bytes());
+    let mut spans = quoted_passwords(text.as_bytes());
+    let unquoted = unquoted_passwords(text.as_bytes());
+    if !unquoted.is_empty() {
+        spans = super::text::merged(spans, unquoted);
+    }
     let columns = column_values(text.as_bytes(), keys, keybuf);
     if columns.is_empty() {
         spans
@@ -170,6 +176,198 @@ fn quoted_passwords(bytes: &[u8]) -> Vec<(usize, usize)> {
         }
     }
     spans
+}
+
+/// The longest user or role name looked back over before an `IDENTIFIED` whose password is
+/// unquoted (`'app'@'%'`, `c##admin`).
+const NAME: usize = 128;
+
+/// The spans of the unquoted passwords after `IDENTIFIED BY` (or `IDENTIFIED WITH plugin BY`)
+/// in `bytes`, in order, apart: Oracle's `IDENTIFIED BY hunter2` (and the old one after
+/// `REPLACE`, after a quoted password too) and MySQL's hex number `IDENTIFIED BY 0x…`.
+///
+/// Prose writes words after "identified by" too ("a user is identified by email"), so the
+/// statement must read as one up to its `IDENTIFIED`: a user's or role's name after `CREATE` or
+/// `ALTER USER` (`IF [NOT] EXISTS` between), `CREATE`, `ALTER` or `SET ROLE`, or a database
+/// link's `CONNECT TO`, or after `TO` or a list's `,` in a statement that names a user or a
+/// role or is a `GRANT` (see [`Statement`]). A password starts with a letter or a digit and
+/// runs to a space, a `;`, `,`, bracket, quote or backslash; a keyword there (MySQL's
+/// `BY PASSWORD '*…'` and `BY RANDOM PASSWORD`, Oracle's `BY VALUES '…'`), a placeholder
+/// (`:pw`, `?`) and a string's prefix or introducer (`X'…'`, `_utf8mb4'…'`) are none.
+///
+/// Each `IDENTIFIED` is looked back from over a few words, and forward past comments of any
+/// length only from where the look before stopped, so the scan is linear.
+fn unquoted_passwords(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut statement = Statement::default();
+    // Where the last look forward stopped: an `IDENTIFIED` before it is in what it passed.
+    let mut scanned = 0;
+    for f in memchr2_iter(b'f', b'F', bytes) {
+        // `identified`'s `f` is its seventh letter.
+        let Some(start) = f.checked_sub(6).filter(|&start| start >= scanned) else {
+            continue;
+        };
+        let end = start + 10;
+        if !bytes
+            .get(start..end)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"identified"))
+            || (start > 0 && is_word_byte(bytes[start - 1]))
+            || bytes.get(end).is_some_and(|&b| is_word_byte(b))
+            || !names_a_user_before(bytes, start, &mut statement)
+        {
+            continue;
+        }
+        let Some(value) = after_by(bytes, end) else {
+            continue;
+        };
+        // A quoted password is [`quoted_passwords`]' to find: here only what follows it.
+        let value_end = match bytes.get(value) {
+            Some(b'\'' | b'"') => quoted_end(bytes, value),
+            _ => match unquoted_end(bytes, value) {
+                Some(value_end) => {
+                    spans.push((value, value_end));
+                    value_end
+                }
+                None => {
+                    scanned = value;
+                    continue;
+                }
+            },
+        };
+        scanned = value_end;
+        // Oracle's `REPLACE old`, the password being changed.
+        let replace = space_after_any(bytes, value_end);
+        if word_at(bytes, replace, b"replace") {
+            let old = space_after_any(bytes, replace + 7);
+            scanned = old;
+            if let Some(old_end) = unquoted_end(bytes, old) {
+                spans.push((old, old_end));
+                scanned = old_end;
+            }
+        }
+    }
+    spans
+}
+
+/// Whether the statement reads as one that gives a user or a role the password after its
+/// `IDENTIFIED` at `identified` (see [`unquoted_passwords`]).
+fn names_a_user_before(bytes: &[u8], identified: usize, statement: &mut Statement) -> bool {
+    let is = |word: &[u8], keyword: &[u8]| word.eq_ignore_ascii_case(keyword);
+    let verb_before = |at: usize, verbs: &[&[u8]]| {
+        word_before(bytes, at, 7, false).is_some_and(|(_, word)| verbs.iter().any(|v| is(word, v)))
+    };
+    let end = space_before(bytes, identified, false);
+    let len = bytes[..end]
+        .iter()
+        .rev()
+        .take(NAME + 1)
+        .take_while(|&&b| !b.is_ascii_whitespace() && !matches!(b, b';' | b',' | b'(' | b')'))
+        .count();
+    if !(1..=NAME).contains(&len) {
+        return false;
+    }
+    let name = end - len;
+    let before = space_before(bytes, name, false);
+    if before > 0 && bytes[before - 1] == b',' {
+        // MySQL's list, `CREATE USER a IDENTIFIED BY …, b IDENTIFIED BY …`.
+        return statement.names_user_before(bytes, identified);
+    }
+    let Some((at, word)) = word_before(bytes, name, 6, false) else {
+        return false;
+    };
+    if is(word, b"user") {
+        verb_before(at, &[b"create", b"alter"])
+    } else if is(word, b"role") {
+        verb_before(at, &[b"create", b"alter", b"set"])
+    } else if is(word, b"to") {
+        verb_before(at, &[b"connect"]) || statement.names_user_before(bytes, identified)
+    } else if is(word, b"exists") {
+        // `CREATE USER IF NOT EXISTS u`, `ALTER USER IF EXISTS u`.
+        let at = match word_before(bytes, at, 3, false) {
+            Some((at, word)) if is(word, b"if") => at,
+            Some((at, word)) if is(word, b"not") => match word_before(bytes, at, 2, false) {
+                Some((at, word)) if is(word, b"if") => at,
+                _ => return false,
+            },
+            _ => return false,
+        };
+        word_before(bytes, at, 4, false)
+            .is_some_and(|(at, word)| is(word, b"user") && verb_before(at, &[b"create", b"alter"]))
+    } else {
+        false
+    }
+}
+
+/// Where the password starts after the `IDENTIFIED` that ends at `at`: past `BY` (or
+/// `WITH plugin BY`, the plugin's name perhaps quoted) and the spaces and comments around
+/// them; `None` when no `BY` follows.
+fn after_by(bytes: &[u8], at: usize) -> Option<usize> {
+    let mut at = space_after_any(bytes, at);
+    if word_at(bytes, at, b"with") {
+        at = space_after_any(bytes, at + 4);
+        let plugin = match bytes.get(at) {
+            Some(b'\'' | b'"' | b'`') => quoted_end(bytes, at) - at,
+            _ => bytes[at..]
+                .iter()
+                .take(65)
+                .take_while(|&&b| is_word_byte(b))
+                .count(),
+        };
+        if !(1..=64).contains(&plugin) {
+            return None;
+        }
+        at = space_after_any(bytes, at + plugin);
+    }
+    word_at(bytes, at, b"by").then(|| space_after_any(bytes, at + 2))
+}
+
+/// Where the unquoted password that starts at `at` ends, `None` when none starts there (see
+/// [`unquoted_passwords`]).
+fn unquoted_end(bytes: &[u8], at: usize) -> Option<usize> {
+    if !bytes.get(at)?.is_ascii_alphanumeric() {
+        return None;
+    }
+    let len = bytes[at..]
+        .iter()
+        .take_while(|&&b| {
+            !b.is_ascii_whitespace()
+                && !matches!(b, b';' | b',' | b'(' | b')' | b'\'' | b'"' | b'`' | b'\\')
+        })
+        .count();
+    let word = bytes[at..at + len]
+        .iter()
+        .take_while(|&&b| is_word_byte(b))
+        .count();
+    let word = &bytes[at..at + word];
+    let keyword = [&b"password"[..], b"random", b"values"]
+        .iter()
+        .any(|keyword| word.eq_ignore_ascii_case(keyword));
+    // A string's prefix, `X'…'`, `U&'…'`.
+    let prefix = matches!(bytes.get(at + len), Some(b'\'' | b'"'));
+    (!keyword && !prefix).then_some(at + len)
+}
+
+/// Whether `keyword` starts at `at`, in any case, as a word of its own.
+fn word_at(bytes: &[u8], at: usize, keyword: &[u8]) -> bool {
+    bytes
+        .get(at..at + keyword.len())
+        .is_some_and(|w| w.eq_ignore_ascii_case(keyword))
+        && !bytes
+            .get(at + keyword.len())
+            .is_some_and(|&b| is_word_byte(b))
+}
+
+/// Where the run of whitespace and comments that starts at `at` ends: `-- …` and MySQL's
+/// `# …` to the line's end, `/* … */` (see [`space_after`]).
+fn space_after_any(bytes: &[u8], at: usize) -> usize {
+    let mut i = at;
+    loop {
+        i = space_after(bytes, i);
+        if bytes.get(i) != Some(&b'#') {
+            return i;
+        }
+        i += memchr2(b'\n', b'\r', &bytes[i..]).unwrap_or(bytes.len() - i);
+    }
 }
 
 /// How a string is quoted.
@@ -1206,6 +1404,98 @@ mod tests {
         }
     }
 
+    /// Found by review: Oracle's unquoted password (`IDENTIFIED BY hunter2`, the old one after
+    /// `REPLACE` too) and MySQL's hex number (`IDENTIFIED BY 0x…`) were stored as they came.
+    #[test]
+    fn unquoted_passwords_and_hex_numbers() {
+        let cases = [
+            (
+                "CREATE USER u IDENTIFIED BY 0x68756e74657232;",
+                "CREATE USER u IDENTIFIED BY [REDACTED];",
+            ),
+            (
+                "CREATE USER u IDENTIFIED BY hunter2;",
+                "CREATE USER u IDENTIFIED BY [REDACTED];",
+            ),
+            (
+                "ALTER USER u IDENTIFIED BY hunter2",
+                "ALTER USER u IDENTIFIED BY [REDACTED]",
+            ),
+            (
+                "alter user scott identified by tiger replace lion;",
+                "alter user scott identified by [REDACTED] replace [REDACTED];",
+            ),
+            (
+                "ALTER USER u IDENTIFIED BY \"new\" REPLACE old1;",
+                "ALTER USER u IDENTIFIED BY [REDACTED] REPLACE [REDACTED];",
+            ),
+            (
+                "CREATE USER IF NOT EXISTS 'u'@'%' IDENTIFIED WITH caching_sha2_password BY 0x6869;",
+                "CREATE USER IF NOT EXISTS 'u'@'%' IDENTIFIED WITH caching_sha2_password BY [REDACTED];",
+            ),
+            (
+                "CREATE USER c##app IDENTIFIED BY /* new */ Hunt#er2$ DEFAULT TABLESPACE users;",
+                "CREATE USER c##app IDENTIFIED BY /* new */ [REDACTED] DEFAULT TABLESPACE users;",
+            ),
+            (
+                "GRANT CONNECT, RESOURCE TO scott IDENTIFIED BY tiger;",
+                "GRANT CONNECT, RESOURCE TO scott IDENTIFIED BY [REDACTED];",
+            ),
+            (
+                "CREATE DATABASE LINK l CONNECT TO scott IDENTIFIED BY tiger USING 'db';",
+                "CREATE DATABASE LINK l CONNECT TO scott IDENTIFIED BY [REDACTED] USING 'db';",
+            ),
+            (
+                "SET ROLE admin IDENTIFIED BY\n  s3cret;",
+                "SET ROLE admin IDENTIFIED BY\n  [REDACTED];",
+            ),
+            (
+                "ORA-28007: the password cannot be reused: ALTER USER x IDENTIFIED BY P@ss!1 ;",
+                "ORA-28007: the password cannot be reused: ALTER USER x IDENTIFIED BY [REDACTED] ;",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(sql(input), want, "{input}");
+            let text = BodyInput::new(Some("text/plain"), input.as_bytes());
+            assert_eq!(
+                Redactor::default().redact_body(&text).as_deref(),
+                Some(want),
+                "{input}"
+            );
+            assert_eq!(Redactor::default().redact_error(input), want, "{input}");
+        }
+        // Keywords, prefixes, introducers and placeholders after `BY`, and prose.
+        for plain in [
+            "CREATE USER u IDENTIFIED BY PASSWORD NULL",
+            "CREATE USER u IDENTIFIED BY VALUES NULL; ALTER USER u IDENTIFIED BY RANDOM PASSWORD",
+            "CREATE USER u IDENTIFIED EXTERNALLY; ALTER USER v IDENTIFIED GLOBALLY",
+            "CREATE USER u IDENTIFIED BY :pw; ALTER USER v IDENTIFIED BY ?",
+            "CREATE USER u IDENTIFIED WITH",
+            "CREATE USER u IDENTIFIED BY /* x */ ",
+            "Each user is identified by their email address.",
+            "A user identified by email\nThe role is identified by name",
+            "users are identified by a token; the user is identified by tokens",
+            "we want to be identified by name",
+        ] {
+            assert_eq!(sql(plain), plain);
+            assert_eq!(Redactor::default().redact_error(plain), plain);
+        }
+        assert_eq!(
+            sql("CREATE USER u IDENTIFIED BY PASSWORD '*6BB4837EB743';"),
+            "CREATE USER u IDENTIFIED BY PASSWORD [REDACTED];"
+        );
+        assert_eq!(
+            sql("CREATE USER u IDENTIFIED BY X'6869' REPLACE _utf8mb4 'old1';"),
+            "CREATE USER u IDENTIFIED BY X[REDACTED] REPLACE _utf8mb4 [REDACTED];"
+        );
+        // After a line comment of any length.
+        let long = "x".repeat(300);
+        assert_eq!(
+            sql(&format!("ALTER USER u IDENTIFIED BY -- {long}\n hunter2;")),
+            format!("ALTER USER u IDENTIFIED BY -- {long}\n [REDACTED];")
+        );
+    }
+
     /// Found by review: a quote glued to its keyword (`IDENTIFIED BY'x'`, `PASSWORD'x'`) was
     /// taken for the closing quote of a string, and the password was stored.
     #[test]
@@ -1308,6 +1598,11 @@ mod tests {
             "values (password) ",
             "identified by'",
             "user password'x",
+            "alter user u identified by ",
+            "create user if not exists u identified with 'p' by 0x1 replace ",
+            "create user u identified by a.identified ",
+            "grant to u identified by -- x\n",
+            "role, u identified # \n by ",
         ]
         .into_iter()
         .map(String::from)
