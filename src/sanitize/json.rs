@@ -99,6 +99,8 @@ static PAIR_MARK: [u8; 256] = {
         table[SQL_KEYWORD_LETTERS[i] as usize] = SQL_KEYWORD;
         i += 1;
     }
+    table[b'f' as usize] |= IDENTIFIED_LETTER;
+    table[b'F' as usize] |= IDENTIFIED_LETTER;
     table
 };
 
@@ -127,6 +129,10 @@ const SQL_KEYWORD: u8 = 16;
 /// a:b`): a string without whitespace, or escapes that may write it, holds none (`SKU-00001`,
 /// a date, a UUID), and is not looked at further.
 const BLANK: u8 = 32;
+
+/// A [`PAIR_MARK`]: the string holds an `f` or an `F`, and may name `IDENTIFIED`, after which
+/// an SQL statement's password may be unquoted (`IDENTIFIED BY hunter2`, `BY 0x…`).
+const IDENTIFIED_LETTER: u8 = 64;
 
 /// Redacts a JSON body into `out`.
 ///
@@ -2029,6 +2035,24 @@ impl<'a, 'r> Parser<'a, 'r> {
         holds
     }
 
+    /// Whether a string without a quote, `$` or `(`, written `raw`, holds an SQL statement's
+    /// unquoted password (`IDENTIFIED BY hunter2`), told from its decoded contents when it has
+    /// escapes (a line break written `\n` parts the words).
+    #[inline(never)]
+    fn holds_unquoted_sql_password(&mut self, raw: &str, escaped: bool) -> bool {
+        if !super::sql::names_identified(raw.as_bytes()) {
+            return false;
+        }
+        if !escaped {
+            return super::sql::holds_unquoted_password(raw.as_bytes());
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        decode_escapes(raw, &mut scratch);
+        let holds = super::sql::holds_unquoted_password(scratch.as_bytes());
+        self.scratch = scratch;
+        holds
+    }
+
     /// Reads a string value; `role` is its member's: it may name its object's value member.
     fn string_value(&mut self, role: Role) -> Result<(), Stop> {
         let (is_name, is_path) = (
@@ -2052,6 +2076,8 @@ impl<'a, 'r> Parser<'a, 'r> {
                     || marks & DASH != 0 && (escaped || marks & BLANK != 0) && is_command_line(raw)
                     || marks & (QUOTE | SQL_KEYWORD) == QUOTE | SQL_KEYWORD
                         && self.holds_sql_password(raw, escaped)
+                    || marks & (QUOTE | IDENTIFIED_LETTER) == IDENTIFIED_LETTER
+                        && self.holds_unquoted_sql_password(raw, escaped)
                     || marks & QUOTE != 0 && self.holds_tuple(raw, escaped);
                 let escaped_dash = marks & ESCAPED_DASH != 0;
                 if is_name {

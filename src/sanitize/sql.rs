@@ -60,6 +60,18 @@ pub(super) fn may_hold_password(text: &[u8]) -> bool {
     names_user_keyword(text) || names_word(text, b"value", 0)
 }
 
+/// Whether `text` names `IDENTIFIED`, in any case: without a quote (nor a `$` or a `(`), a
+/// statement gives a password only after it, unquoted (see [`holds_unquoted_password`]).
+pub(super) fn names_identified(text: &[u8]) -> bool {
+    names_word(text, b"identified", 6)
+}
+
+/// Whether `text` holds an unquoted password after `IDENTIFIED BY` (see
+/// [`unquoted_passwords`]): a look for callers that send only some text to the pair rules.
+pub(super) fn holds_unquoted_password(text: &[u8]) -> bool {
+    !unquoted_passwords(text).is_empty()
+}
+
 /// Whether `text` names `PASSWORD` or `IDENTIFIED`, in any case: a statement with neither
 /// gives no password after a line comment or an `=`.
 fn names_user_keyword(text: &[u8]) -> bool {
@@ -1494,6 +1506,46 @@ mod tests {
             sql(&format!("ALTER USER u IDENTIFIED BY -- {long}\n hunter2;")),
             format!("ALTER USER u IDENTIFIED BY -- {long}\n [REDACTED];")
         );
+    }
+
+    /// Found by review: an unquoted password in a JSON string or a form's value was kept: the
+    /// look that sends such a string to the text rules wanted a quote, `$` or `(` in it.
+    #[test]
+    fn unquoted_passwords_in_json_strings_and_form_values() {
+        let redact = |ct: &str, body: &str| {
+            let input = BodyInput::new(Some(ct), body.as_bytes());
+            Redactor::default().redact_body(&input).unwrap_or_default()
+        };
+        let json = "application/json";
+        let form = "application/x-www-form-urlencoded";
+        for (ct, body, want) in [
+            (
+                json,
+                r#"{"sql":"ALTER USER scott IDENTIFIED BY tiger","n":1}"#,
+                r#"{"sql":"ALTER USER scott IDENTIFIED BY [REDACTED]","n":1}"#,
+            ),
+            (
+                json,
+                r#"{"sql":"CREATE USER u\nIDENTIFIED BY\n 0x6869;"}"#,
+                r#"{"sql":"CREATE USER u\nIDENTIFIED BY\n [REDACTED];"}"#,
+            ),
+            (
+                form,
+                "q=ALTER+USER+scott+IDENTIFIED+BY+tiger&n=1",
+                "q=ALTER+USER+scott+IDENTIFIED+BY+[REDACTED]&n=1",
+            ),
+        ] {
+            assert_eq!(redact(ct, body), want, "{body}");
+        }
+        for (ct, body) in [
+            (
+                json,
+                r#"{"note":"users are identified by email","f":"Springfield"}"#,
+            ),
+            (form, "q=identified+by+name&n=1"),
+        ] {
+            assert_eq!(redact(ct, body), body);
+        }
     }
 
     /// Found by review: a quote glued to its keyword (`IDENTIFIED BY'x'`, `PASSWORD'x'`) was
