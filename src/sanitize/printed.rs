@@ -1002,6 +1002,47 @@ mod tests {
         body
     }
 
+    /// Found by review: a sensitive key whose value a printer put on the line after it
+    /// (`{'password':⏎ 'hunter2'}`, as Black, Prettier or Node's `console.log` break a member
+    /// too long for its line) kept its value: the pair rules read a value on its key's line.
+    #[test]
+    fn values_on_the_line_after_their_key() {
+        for (text, redacted) in [
+            ("{'password':\n 'hunter2'}", "{'password':\n [REDACTED]}"),
+            (
+                "error: {\"password\":\n  \"hunter2\"} retry",
+                "error: {\"password\":\n  [REDACTED]} retry",
+            ),
+            (
+                "{ user: 'ann', password:\r\n    'hunter2' }",
+                "{ user: 'ann', password:\r\n    [REDACTED] }",
+            ),
+            (
+                "Config(token=\n    b'hunter2', retries=3)",
+                "Config(token=\n    b[REDACTED], retries=3)",
+            ),
+            (
+                "ERROR {\"api_key\":\n \"a, b\", \"n\": 1} at x",
+                "ERROR {\"api_key\":\n [REDACTED], \"n\": 1} at x",
+            ),
+            (
+                "{'password':\n  ['a', 'b'], 'user': 'ann'}",
+                "{'password':\n  [REDACTED], 'user': 'ann'}",
+            ),
+        ] {
+            assert_eq!(run(text), redacted, "{text}");
+        }
+        // A key without quotes or brackets around it on its line, and a next line that holds
+        // no quoted value, keep that line.
+        for plain in [
+            "Enter your password:\n'hunter' is not it",
+            "{'password':\n  None}",
+            "note \"password\":\nuser 'ann'",
+        ] {
+            assert_eq!(run(plain), plain);
+        }
+    }
+
     #[test]
     fn python_dicts() {
         for (text, redacted) in [

@@ -356,7 +356,8 @@ fn before_a_separator(bytes: &[u8]) -> bool {
 /// A sensitive pair inside a value already redacted may run past it (`password=x token="a, b"`:
 /// the first value ends at the `,`, the second at the last quote), and the span then runs to
 /// its end. Reading such values again is bounded: past as many bytes as the text has, the span
-/// runs to the end of the text, so a text of nested pairs stays linear.
+/// runs to the end of the text, so a text of nested pairs stays linear. A value a printer put
+/// on the line after its key starts there (see [`value_on_next_line`]).
 fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut reread = 0_usize;
@@ -392,6 +393,14 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
                 start += line_break;
                 start += blanks(start);
             }
+        } else if matches!(bytes.get(start), Some(b'\n' | b'\r'))
+            && (matches!(bytes.get(all.key_end), Some(b'"' | b'\''))
+                || enclosing
+                    .closer_at(bytes, start)
+                    .is_some_and(|c| matches!(c.byte, b'}' | b')')))
+            && let Some(next) = value_on_next_line(bytes, start)
+        {
+            start = next;
         }
         let end = if inside.is_some() && reread > text.len() {
             text.len()
@@ -409,6 +418,36 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
         }
     }
     spans
+}
+
+/// Where the value of a member whose key and separator end their line at `at` starts on the
+/// next line, as printers write a member too long for its line (`{'password':⏎ 'hunter2'}`:
+/// Black, Prettier, Node's `console.log`): a quoted string there (after a Python prefix,
+/// `b'…'`, kept as SQL's is), a list or an object; `None` when the line starts with anything
+/// else, which is no such value (`{'password':⏎ None}`, prose after a heading's colon).
+fn value_on_next_line(bytes: &[u8], at: usize) -> Option<usize> {
+    let blanks = |at: usize| {
+        bytes[at.min(bytes.len())..]
+            .iter()
+            .take_while(|&&b| matches!(b, b' ' | b'\t'))
+            .count()
+    };
+    let line_break = match bytes.get(at..)? {
+        [b'\r', b'\n', ..] => 2,
+        [b'\n' | b'\r', ..] => 1,
+        _ => return None,
+    };
+    let start = at + line_break + blanks(at + line_break);
+    let prefix = bytes[start..]
+        .iter()
+        .take(3)
+        .take_while(|b| b"bBrRuUfF".contains(b))
+        .count();
+    match bytes.get(start + prefix)? {
+        b'"' | b'\'' if prefix <= 2 => Some(start + prefix),
+        b'[' | b'{' if prefix == 0 => Some(start),
+        _ => None,
+    }
 }
 
 /// A match of [`KEY_SEPARATOR`]: the key (its first group) from `start` to `key_end`, the
