@@ -11,7 +11,9 @@
 //! indicator, a tag, an anchor or a comment, so prose keeps its lines. In a YAML body (its
 //! media type says so) a plain value on its key's line opens one too, as YAML folds the more
 //! indented lines after it into it (`password: hunter\n  2more` is `hunter 2more`). Each line
-//! is read once and a quoted scalar's lines are skipped past, so the scan is linear.
+//! is read once and a quoted scalar's lines are skipped past, so the scan is linear. In a YAML
+//! body a flow mapping's values are read over its lines too (`{user: b, password:⏎  hunter2}`,
+//! see [`flow_values`]).
 
 use memchr::memchr;
 
@@ -54,7 +56,268 @@ pub(super) fn block_values(
         at = read_to + 1;
     }
     reader.finish(cut);
+    if yaml {
+        flow_values(text, keys, keybuf, &mut reader.spans);
+    }
     reader.spans
+}
+
+/// Pushes the spans of the values of sensitive keys in the flow mappings of a YAML body
+/// (`{user: b, password: hunter2}`), which YAML writes over lines too: a value on the line
+/// after its key (`password:⏎    hunter2`), a plain scalar folded over lines (`hunter⏎  2more`),
+/// a quoted one (`"a,⏎  b"`), a flow collection. A value runs to the `,` or closer after it
+/// (a quoted one to its closing quote, a collection to its closer), its blanks and comments
+/// left out. The pair rules read such a value on its key's line; here the lines after it.
+///
+/// A flow opens at a `{` where a node may start (a line's start, after a key's `:`, a `- `,
+/// a `[`, `{` or `,`), and its lines are indented more than its opener's line: a line indented
+/// no more, but for a closer, ends the reading (the flow was never closed) and is left to the
+/// line rules. Each byte is read once: a `{` inside a flow read is not looked at again.
+fn flow_values(text: &str, keys: &KeyRules, keybuf: &mut String, spans: &mut Vec<(usize, usize)>) {
+    let bytes = text.as_bytes();
+    // Where the reading of the last flow stopped: a `{` before it was read with it.
+    let mut from = 0;
+    // The start of the line of the last `{` looked at, and its indentation once told.
+    let mut line_start = 0;
+    let mut indent = None;
+    let mut last = 0;
+    for open in memchr::memchr_iter(b'{', bytes) {
+        if let Some(at) = memchr::memrchr(b'\n', &bytes[last..open]) {
+            line_start = last + at + 1;
+            indent = None;
+        }
+        last = open;
+        if open < from || !opens_a_flow(bytes, open) {
+            continue;
+        }
+        let indent = *indent.get_or_insert_with(|| blanks(&bytes[line_start..]));
+        from = Flow { text, indent }.read(open, keys, keybuf, spans);
+    }
+}
+
+/// How many spaces and tabs `bytes` starts with.
+fn blanks(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .take_while(|&&b| matches!(b, b' ' | b'\t'))
+        .count()
+}
+
+/// Whether the `{` at `open` opens a flow mapping: a node may start there, at a line's start
+/// or after a key's `:`, a sequence's `- `, a `[`, a `{`, a `,` or a `?` (not in a plain
+/// scalar's words, `use {x}`, nor a quoted one's, `"{{ … }}"`).
+fn opens_a_flow(bytes: &[u8], open: usize) -> bool {
+    let blank = blanks_before(bytes, open);
+    match open.checked_sub(blank + 1).map(|at| bytes[at]) {
+        None | Some(b'\n' | b'\r' | b':' | b'[' | b'{' | b',' | b'?') => true,
+        Some(b'-') => blank > 0,
+        _ => false,
+    }
+}
+
+/// How many spaces and tabs end `bytes[..at]`.
+fn blanks_before(bytes: &[u8], at: usize) -> usize {
+    bytes[..at]
+        .iter()
+        .rev()
+        .take_while(|&&b| matches!(b, b' ' | b'\t'))
+        .count()
+}
+
+/// A YAML flow collection being read (see [`flow_values`]).
+struct Flow<'t> {
+    text: &'t str,
+    /// The indentation of its opener's line: a line indented no more ends it.
+    indent: usize,
+}
+
+impl Flow<'_> {
+    /// Reads the flow collection opened at `open`, pushing the spans of its sensitive keys'
+    /// values; returns where the reading stopped.
+    fn read(
+        &self,
+        open: usize,
+        keys: &KeyRules,
+        keybuf: &mut String,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> usize {
+        let bytes = self.text.as_bytes();
+        let mut depth = 1_usize;
+        let mut at = open + 1;
+        loop {
+            at = match self.skip(at) {
+                Ok(at) => at,
+                Err(end) => return end,
+            };
+            let Some(&b) = bytes.get(at) else {
+                return bytes.len();
+            };
+            match b {
+                b'{' | b'[' => {
+                    depth += 1;
+                    at += 1;
+                }
+                b'}' | b']' => {
+                    depth -= 1;
+                    at += 1;
+                    if depth == 0 {
+                        return at;
+                    }
+                }
+                b',' => at += 1,
+                _ => {
+                    let (key, after) = self.scalar(at);
+                    let colon = after + blanks(&bytes[after..]);
+                    let quoted = matches!(b, b'"' | b'\'');
+                    let Some((start, end)) = key.filter(|_| self.separates(colon, quoted)) else {
+                        at = after.max(at + 1);
+                        continue;
+                    };
+                    at = colon + 1;
+                    if !keys.is_sensitive(&self.text[start..end], keybuf) {
+                        continue;
+                    }
+                    let value = match self.skip(at) {
+                        Ok(value) => value,
+                        Err(end) => return end,
+                    };
+                    if matches!(bytes.get(value), None | Some(b',' | b'}' | b']')) {
+                        at = value;
+                        continue;
+                    }
+                    let (end, resume) = self.value_end(value);
+                    if end > value {
+                        spans.push((value, end));
+                    }
+                    at = match resume {
+                        Ok(at) => at,
+                        Err(end) => return end,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Whether the line after the line break at `at` ends the flow: it holds more than blanks
+    /// and a comment, does not start with a closer, and is indented no more than the opener's.
+    fn ends_at_break(&self, at: usize) -> bool {
+        let bytes = self.text.as_bytes();
+        let start = at + 1;
+        let content = start + blanks(&bytes[start..]);
+        match bytes.get(content) {
+            None | Some(b'\n' | b'\r' | b'#' | b'}' | b']') => false,
+            Some(_) => content - start <= self.indent,
+        }
+    }
+
+    /// Where the next token starts from `at`, past blanks, line breaks and comments; `Err`
+    /// with where the flow ends when a line that ends it comes first.
+    fn skip(&self, at: usize) -> Result<usize, usize> {
+        let bytes = self.text.as_bytes();
+        let mut at = at;
+        loop {
+            match bytes.get(at) {
+                Some(b' ' | b'\t' | b'\r') => at += 1,
+                Some(b'\n') if self.ends_at_break(at) => return Err(at + 1),
+                Some(b'\n') => at += 1,
+                Some(b'#') if at > 0 && bytes[at - 1].is_ascii_whitespace() => {
+                    at += memchr(b'\n', &bytes[at..]).unwrap_or(bytes.len() - at);
+                }
+                _ => return Ok(at),
+            }
+        }
+    }
+
+    /// The scalar that starts at `at`: its text, when it is on one line (a key may be), and
+    /// where it ends. A plain one ends at a flow indicator, a line's end, a comment or a `:`
+    /// that separates (see [`Self::separates`]).
+    fn scalar(&self, at: usize) -> (Option<(usize, usize)>, usize) {
+        let bytes = self.text.as_bytes();
+        if let quote @ (b'"' | b'\'') = bytes[at] {
+            let end = quoted_end(bytes, at, quote);
+            let closed = end > at + 1 && bytes[end - 1] == quote;
+            let one_line = memchr(b'\n', &bytes[at..end]).is_none();
+            return ((closed && one_line).then_some((at + 1, end - 1)), end);
+        }
+        let mut end = at;
+        while let Some(&b) = bytes.get(end) {
+            let stops = match b {
+                b',' | b'[' | b']' | b'{' | b'}' | b'\n' | b'\r' => true,
+                b':' => self.separates(end, false),
+                b'#' => end > at && matches!(bytes[end - 1], b' ' | b'\t'),
+                _ => false,
+            };
+            if stops {
+                break;
+            }
+            end += 1;
+        }
+        let trimmed = end - blanks_before(&bytes[..end], end).min(end - at);
+        ((trimmed > at).then_some((at, trimmed)), end)
+    }
+
+    /// Whether a `:` at `at` separates a key from its value: a space, a line's end or a flow
+    /// indicator follows it, or anything after a quoted key (`"a":b`, as JSON writes it).
+    fn separates(&self, at: usize, quoted: bool) -> bool {
+        let bytes = self.text.as_bytes();
+        bytes.get(at) == Some(&b':')
+            && (quoted
+                || matches!(
+                    bytes.get(at + 1),
+                    None | Some(b' ' | b'\t' | b'\n' | b'\r' | b',' | b'[' | b']' | b'{' | b'}')
+                ))
+    }
+
+    /// Where the value that starts at `at` ends, its trailing blanks left out, and where to
+    /// read on: `Err` with where the flow ends when a line that ends it comes first. A quoted
+    /// value runs to its closing quote (or the end of the text), a collection to its closer,
+    /// a plain one to a flow indicator or a comment, over lines.
+    fn value_end(&self, at: usize) -> (usize, Result<usize, usize>) {
+        let bytes = self.text.as_bytes();
+        if let quote @ (b'"' | b'\'') = bytes[at] {
+            let end = quoted_end(bytes, at, quote);
+            return (end, Ok(end));
+        }
+        let collection = matches!(bytes[at], b'{' | b'[');
+        let mut depth = 0_usize;
+        let mut content = at;
+        let mut i = at;
+        while let Some(&b) = bytes.get(i) {
+            match b {
+                b'\n' if self.ends_at_break(i) => return (content, Err(i + 1)),
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    i += 1;
+                    continue;
+                }
+                b'#' if i > at && bytes[i - 1].is_ascii_whitespace() => {
+                    if !collection {
+                        return (content, Ok(i));
+                    }
+                    i += memchr(b'\n', &bytes[i..]).unwrap_or(bytes.len() - i);
+                    continue;
+                }
+                b'"' | b'\'' if collection => {
+                    i = quoted_end(bytes, i, b);
+                    content = i;
+                    continue;
+                }
+                b'{' | b'[' if collection => depth += 1,
+                b'}' | b']' if collection => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return (i + 1, Ok(i + 1));
+                    }
+                }
+                b',' | b'[' | b']' | b'{' | b'}' if !collection && depth == 0 => {
+                    return (content, Ok(i));
+                }
+                _ => {}
+            }
+            i += 1;
+            content = i;
+        }
+        (content, Ok(bytes.len()))
+    }
 }
 
 /// What a value read in a block is to be: redacted, or waiting for its mapping's name.
@@ -680,6 +943,63 @@ mod tests {
         assert!(!out.contains("more"), "{out}");
     }
 
+    /// Found by review: in a YAML body a flow mapping written over lines kept a sensitive
+    /// key's value when it did not end on its key's line: on the next line
+    /// (`{user: b, password:⏎    hunter2}`), a plain scalar folded over lines
+    /// (`{password: hunter⏎  2more, …}`) or a quoted one (`{password: "a,⏎  b", …}`). A flow
+    /// mapping's value runs to its `,` or closer, over lines indented more than its opener's.
+    #[test]
+    fn flow_mappings_over_lines() {
+        for (text, expected) in [
+            (
+                "db: {user: b, password:\n    hunter2}\nport: 1",
+                "db: {user: b, password:\n    [REDACTED]}\nport: 1",
+            ),
+            (
+                "{password:\n  hunter2, user: b}",
+                "{password:\n  [REDACTED], user: b}",
+            ),
+            (
+                "db: {password: hunter\n    2more, user: c}",
+                "db: {password: [REDACTED], user: c}",
+            ),
+            (
+                "db: {password: \"a,\n  b\", user: c}",
+                "db: {password: [REDACTED], user: c}",
+            ),
+            (
+                "- {name: ann, api_key:\n\n     # the key\n     'k-1', other: [x,\n   y]}",
+                "- {name: ann, api_key:\n\n     # the key\n     [REDACTED], other: [x,\n   y]}",
+            ),
+            (
+                "x: [{a: 1}, {secret: {k: v,\n  w: z}}]\n",
+                "x: [{a: 1}, {secret: [REDACTED]}]\n",
+            ),
+            // On its key's line, as before.
+            (
+                "{password: a,\n  user: b}",
+                "{password: [REDACTED],\n  user: b}",
+            ),
+        ] {
+            assert_eq!(yaml(text), expected, "{text:?}");
+        }
+        // Other keys' values, braces inside scalars and templates, and a line indented no
+        // more than the opener's (the flow was never closed) stay.
+        for plain in [
+            "db: {user: ann,\n  port: 5432}",
+            "note: see {x} and {y,\n  z}\nuser: ann",
+            "tpl: \"{{ .Values.password }}\"\nuser: '{a'\nb: {{ token }}",
+        ] {
+            assert_eq!(yaml(plain), plain, "{plain:?}");
+        }
+        assert_eq!(
+            yaml("a: {b: 1\ntoken: abc\nuser: ann\n"),
+            "a: {b: 1\ntoken: [REDACTED]\nuser: ann\n"
+        );
+        let unclosed = "a: {password:\nuser: ann\n";
+        assert_eq!(yaml(unclosed), unclosed);
+    }
+
     /// Found by review: a plain value after an anchor (`password: &pw hunter`) was left to the
     /// pair rules, as a character reference is (`&quot;…`), so its more indented lines were
     /// stored.
@@ -922,6 +1242,12 @@ mod tests {
             (0..700)
                 .map(|i| format!("{}password: a\n", " ".repeat(i)))
                 .collect(),
+            // Flow mappings: nested, unclosed, one a line, a long line of them.
+            "{password: [{".repeat(20_000),
+            "a: {password:\n".repeat(20_000),
+            "- {token: a\n  b, c: {d: '\n".repeat(10_000),
+            format!("x: {}\n", "a: {b: {".repeat(30_000)),
+            format!("{}{}", " ".repeat(100_000), ": {a".repeat(30_000)),
         ] {
             let text = format!("password:\n  SECRET\n{body}");
             let started = std::time::Instant::now();
