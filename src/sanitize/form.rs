@@ -175,7 +175,7 @@ fn holds_pairs(text: &str, keys: &KeyRules) -> bool {
         || super::mysql::may_hold_password(text)
         || text.bytes().any(super::sql::may_open_a_password)
             && super::sql::holds_password(text, keys, &mut String::new())
-        || super::sql::names_identified(text.as_bytes())
+        || super::sql::may_hold_unquoted_password(text.as_bytes())
             && super::sql::holds_unquoted_password(text.as_bytes())
         || super::printed::may_hold_a_tuple(text.as_bytes())
 }

@@ -2040,7 +2040,7 @@ impl<'a, 'r> Parser<'a, 'r> {
     /// escapes (a line break written `\n` parts the words).
     #[inline(never)]
     fn holds_unquoted_sql_password(&mut self, raw: &str, escaped: bool) -> bool {
-        if !super::sql::names_identified(raw.as_bytes()) {
+        if !super::sql::may_hold_unquoted_password(raw.as_bytes()) {
             return false;
         }
         if !escaped {
@@ -2077,6 +2077,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                     || marks & (QUOTE | SQL_KEYWORD) == QUOTE | SQL_KEYWORD
                         && self.holds_sql_password(raw, escaped)
                     || marks & (QUOTE | IDENTIFIED_LETTER) == IDENTIFIED_LETTER
+                        && raw.len() >= super::sql::SHORTEST_UNQUOTED
                         && self.holds_unquoted_sql_password(raw, escaped)
                     || marks & QUOTE != 0 && self.holds_tuple(raw, escaped);
                 let escaped_dash = marks & ESCAPED_DASH != 0;

@@ -60,10 +60,15 @@ pub(super) fn may_hold_password(text: &[u8]) -> bool {
     names_user_keyword(text) || names_word(text, b"value", 0)
 }
 
-/// Whether `text` names `IDENTIFIED`, in any case: without a quote (nor a `$` or a `(`), a
-/// statement gives a password only after it, unquoted (see [`holds_unquoted_password`]).
-pub(super) fn names_identified(text: &[u8]) -> bool {
-    names_word(text, b"identified", 6)
+/// The length of the shortest statement that gives an unquoted password,
+/// `USER,u IDENTIFIED BY x` (see [`unquoted_passwords`]): most strings of JSON bodies and
+/// forms are shorter, and are not looked at for one.
+pub(super) const SHORTEST_UNQUOTED: usize = 22;
+
+/// Whether `text` may hold an unquoted password (see [`holds_unquoted_password`]): it is no
+/// shorter than [`SHORTEST_UNQUOTED`] and names `IDENTIFIED`, in any case.
+pub(super) fn may_hold_unquoted_password(text: &[u8]) -> bool {
+    text.len() >= SHORTEST_UNQUOTED && names_word(text, b"identified", 6)
 }
 
 /// Whether `text` holds an unquoted password after `IDENTIFIED BY` (see
@@ -429,7 +434,19 @@ fn keyword_before(bytes: &[u8], quote: usize, lines: bool) -> Option<(usize, Con
         return Some((spaced - 1, Context::SetPassword, false));
     }
     let glued = spaced == quote;
+    // Most quotes glued to a word close a string (`"name"`): only `PASSWORD`, `REPLACE` and
+    // `BY` are looked at, told first by their last letter.
+    if glued && !matches!(bytes[quote - 1] | 0x20, b'd' | b'e' | b'y') {
+        return None;
+    }
     let (start, word) = word_before(bytes, quote, 10, lines)?;
+    if glued
+        && !(word.eq_ignore_ascii_case(b"password")
+            || word.eq_ignore_ascii_case(b"replace")
+            || word.eq_ignore_ascii_case(b"by"))
+    {
+        return None;
+    }
     if start > 0 && matches!(bytes[start - 1], b'\'' | b'"' | b'`' | b'\\') {
         return None;
     }
@@ -1533,6 +1550,17 @@ mod tests {
                 form,
                 "q=ALTER+USER+scott+IDENTIFIED+BY+tiger&n=1",
                 "q=ALTER+USER+scott+IDENTIFIED+BY+[REDACTED]&n=1",
+            ),
+            // The shortest statement looked at (`SHORTEST_UNQUOTED`).
+            (
+                json,
+                r#"{"q":"USER,u IDENTIFIED BY x"}"#,
+                r#"{"q":"USER,u IDENTIFIED BY [REDACTED]"}"#,
+            ),
+            (
+                form,
+                "q=USER,u+IDENTIFIED+BY+x",
+                "q=USER,u+IDENTIFIED+BY+[REDACTED]",
             ),
         ] {
             assert_eq!(redact(ct, body), want, "{body}");
