@@ -406,7 +406,7 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
             text.len()
         } else {
             let closer = enclosing.closer_at(text.as_bytes(), start);
-            start + value_len(&text[start..], closer)
+            start + value_len(&text[start..], closer, &|| line_indent(bytes, start))
         };
         match (inside, spans.last_mut()) {
             (Some(_), Some(last)) if start <= last.1 => {
@@ -735,7 +735,7 @@ fn option_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize
         }
         let rest = &text[start..];
         let len = match rest.as_bytes()[0] {
-            b'"' | b'\'' => value_len(rest, None),
+            b'"' | b'\'' => value_len(rest, None, &|| 0),
             _ => {
                 let word = rest
                     .bytes()
@@ -889,7 +889,18 @@ pub(super) fn merged(
 /// The length of a value at the start of `rest` read as a pair's is, where no closer of
 /// what it sits in is known (see [`value_len`]).
 pub(super) fn free_value_len(rest: &str) -> usize {
-    value_len(rest, None)
+    value_len(rest, None, &|| 0)
+}
+
+/// How many spaces and tabs start the line `at` is on; the look back to the line's start is
+/// taken only for a `Debug` wrapper left open at its line's end (see [`wrapped_len`]), at most
+/// once a line.
+fn line_indent(bytes: &[u8], at: usize) -> usize {
+    let start = memchr::memrchr2(b'\n', b'\r', &bytes[..at]).map_or(0, |i| i + 1);
+    bytes[start..at]
+        .iter()
+        .take_while(|&&b| matches!(b, b' ' | b'\t'))
+        .count()
 }
 
 /// The length of a TOML multi-line string (or a Python one) at the start of `bytes`, which
@@ -927,13 +938,14 @@ fn triple_quoted_len(bytes: &[u8]) -> usize {
 /// and so does one quoted inside a quoted string (`\"value\"`, `\u0022value\u0022`) or with
 /// character references (`&quot;value&quot;`), its quote written twice in any of them;
 /// an object or list (`{…}`, `[…]`) to its closing bracket, or the end of the text when it has
-/// none, and so does a value Rust's `Debug` prints wrapped (`Some(…)`, `Secret(…)`, see
-/// [`wrapped_len`]). Any other value runs to the end of the line or the next `&`, `,`, `;`, `<` (see
+/// none, and a value Rust's `Debug` prints wrapped (`Some(…)`, `Secret(…)`) to its closer, or
+/// when it has none to the end of its lines (see [`wrapped_len`]; `key_indent` tells how far
+/// its key's line is indented). Any other value runs to the end of the line or the next `&`, `,`, `;`, `<` (see
 /// [`unquoted_len`] for references), or to `closer`, the quote or bracket that closes what the
 /// pair sits in (see [`Closer`]): the value of `Authorization: Basic dXNlcg==` has a space
 /// in it, and over-redacting prose is harmless while stopping at the first space could leak a
 /// second word.
-fn value_len(rest: &str, closer: Option<Closer>) -> usize {
+fn value_len(rest: &str, closer: Option<Closer>, key_indent: &dyn Fn() -> usize) -> usize {
     let bytes = rest.as_bytes();
     match bytes.first() {
         Some(b'"' | b'\'') if matches!(bytes.get(..3), Some(b"\"\"\"" | b"'''")) => {
@@ -1039,7 +1051,7 @@ fn value_len(rest: &str, closer: Option<Closer>) -> usize {
             }
             _ => unquoted_len(rest, closer),
         },
-        _ => match wrapped_len(bytes) {
+        _ => match wrapped_len(bytes, key_indent) {
             Some(wrapped) => wrapped + unquoted_tail_len(&rest[wrapped..], closer),
             None => unquoted_len(rest, closer),
         },
@@ -1052,9 +1064,15 @@ fn value_len(rest: &str, closer: Option<Closer>) -> usize {
 /// over the lines `{:#?}` prints it on (`Some(` then `"…",` then `)`); `None` when the value
 /// is no such wrapper. Brackets nest, whatever their kind; a string or a character inside the
 /// value is skipped past, its brackets and `,` the value's (a `Debug` string is on one line:
-/// a line's end ends one too). Unclosed, the value runs to the end of the text. Each byte is
-/// read once.
-fn wrapped_len(bytes: &[u8]) -> Option<usize> {
+/// a line's end ends one too).
+///
+/// Unclosed (prose's `Secret(`, a log line cut short), a value that has more after its opener
+/// on its line (`{:?}` prints it on one) runs to the end of that line, and one whose opener
+/// ends its line (`{:#?}`) over the lines after it indented more than its key's line,
+/// `key_indent()` (the line of its closer is indented as the key's is), blank lines among
+/// them, to the end of the last one; to the end of the text when that comes first (a text cut
+/// inside it). Each byte is read once.
+fn wrapped_len(bytes: &[u8], key_indent: &dyn Fn() -> usize) -> Option<usize> {
     const LONGEST_PATH: usize = 128;
     let path = bytes
         .iter()
@@ -1074,10 +1092,45 @@ fn wrapped_len(bytes: &[u8]) -> Option<usize> {
         Some(b' ') if path > 0 && bytes.get(path + 1) == Some(&b'{') => path + 1,
         _ => return None,
     };
+    // `{:#?}` ends the opener's line there; `{:?}` goes on.
+    let pretty = matches!(
+        bytes[open + 1..]
+            .iter()
+            .find(|&&b| !matches!(b, b' ' | b'\t')),
+        Some(b'\n' | b'\r')
+    );
+    let mut key_indented = None;
+    // Where the last line of the value ends, and whether the line being read is indented no
+    // more than the key's: it may close the value, and ends it before itself otherwise.
+    let mut last_line_end = open;
+    let mut outer = false;
     let mut depth = 0_usize;
     let mut i = open;
     while let Some(&b) = bytes.get(i) {
         match b {
+            b'\n' | b'\r' => {
+                if !pretty {
+                    return Some(i);
+                }
+                if outer {
+                    return Some(last_line_end);
+                }
+                last_line_end = i;
+                i += if b == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
+                let indent = bytes[i..]
+                    .iter()
+                    .take_while(|&&b| matches!(b, b' ' | b'\t'))
+                    .count();
+                // A blank line is the value's, as the lines around it decide.
+                if !matches!(bytes.get(i + indent), None | Some(b'\n' | b'\r')) {
+                    outer = indent <= *key_indented.get_or_insert_with(key_indent);
+                }
+                continue;
+            }
             b'(' | b'[' | b'{' => depth += 1,
             b')' | b']' | b'}' => {
                 depth -= 1;
@@ -1090,10 +1143,15 @@ fn wrapped_len(bytes: &[u8]) -> Option<usize> {
                 while let Some(&b) = bytes.get(i) {
                     match b {
                         b'\\' => i += 1,
-                        b'"' | b'\n' | b'\r' => break,
+                        b'"' => break,
+                        // Read as the value's line end.
+                        b'\n' | b'\r' => break,
                         _ => {}
                     }
                     i += 1;
+                }
+                if matches!(bytes.get(i), Some(b'\n' | b'\r')) {
+                    continue;
                 }
             }
             // A character, `'('` or `'\''`; an apostrophe otherwise.
@@ -2011,6 +2069,50 @@ mod tests {
         }
         // Unclosed: to the end of the text.
         let out = run("Config {\n    token: Some(\n        \"hunter2\",\n", true);
+        assert!(!out.contains("hunter2"), "{out}");
+    }
+
+    /// Found by review: a `Debug` wrapper never closed (`Secret(` or `Some(` in prose, a log
+    /// line cut short) took the rest of the text with it, every line after it lost. Unclosed,
+    /// one printed on one line now ends with its line, and one whose opener ends its line
+    /// (`{:#?}`) with the last line after it indented more than its key.
+    #[test]
+    fn unclosed_debug_wrappers_end_with_their_lines() {
+        for (text, expected) in [
+            (
+                "password: Secret(abc\nnext line stays\nand this",
+                "password: [REDACTED]\nnext line stays\nand this",
+            ),
+            (
+                "error: token: Some(\"abc) def\r\nuser: ann",
+                "error: token: [REDACTED]\r\nuser: ann",
+            ),
+            (
+                "Config {\n    api_key: Some(\n    at main.rs:3\n    at lib.rs:9",
+                "Config {\n    api_key: [REDACTED]\n    at main.rs:3\n    at lib.rs:9",
+            ),
+            (
+                "  password: Some(\n      ApiKey(\n          \"hunter2\",\n\n      ),\n  user: ann\n}",
+                "  password: [REDACTED]\n  user: ann\n}",
+            ),
+            // Closed, as before, over lines and on one.
+            (
+                "  password: Some(\n      \"a) b\",\n\n  ),\n  user: ann",
+                "  password: [REDACTED],\n  user: ann",
+            ),
+        ] {
+            assert_eq!(
+                crate::sanitize::Redactor::default().redact_error(text),
+                expected,
+                "{text:?}"
+            );
+            assert_eq!(run(text, false), expected, "{text:?}");
+        }
+        // Cut inside one: to the cut, fail closed.
+        let out = run(
+            "Config {\n    token: Some(\n        Token(\n            \"hunter2\",\n",
+            true,
+        );
         assert!(!out.contains("hunter2"), "{out}");
     }
 
