@@ -2731,6 +2731,14 @@ mod tests {
             "{ name: pin, value: a, b,,c, ",
             // Quotes written as references, read again decoded.
             "{&#39;value&#39;: &#39;a ",
+            // `Debug` wrappers never closed, on one line and ending theirs, and values on the
+            // line after their key.
+            "password: Some(",
+            "password: Some(\n",
+            "  token: Secret(\n    Some(\"a\n",
+            "  pin: X {\n\n",
+            "{'password':\n '",
+            "{\"token\":\n [",
         ] {
             let text = unit.repeat((128 << 10) / unit.len());
             let started = std::time::Instant::now();
