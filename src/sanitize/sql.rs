@@ -156,6 +156,11 @@ fn quoted_passwords(bytes: &[u8]) -> Vec<(usize, usize)> {
         } else {
             quote
         };
+        // Most quotes in text follow a `{`, `,`, `:` or another quote (JSON in a log line):
+        // no keyword, prefix, comment or space ends there, nor a `(` or an `=`.
+        if quote == 0 || !may_follow_a_keyword(bytes[quote - 1]) {
+            continue;
+        }
         // A line comment read as one only where the words before the string name no keyword
         // without: a `#` or `--` that is no comment (`u#1`, `a--b`) hides none then.
         let found = match keyword_before(bytes, quote, false) {
@@ -387,6 +392,13 @@ fn space_after_any(bytes: &[u8], at: usize) -> usize {
     }
 }
 
+/// Whether `b` may stand right before a password's string (see [`keyword_before`]): ending a
+/// word (a keyword, a prefix, an introducer), a space, a comment (`*/`), `U&`'s `&`, the
+/// `(` of `PASSWORD(`, or an `=`.
+fn may_follow_a_keyword(b: u8) -> bool {
+    is_word_byte(b) || b.is_ascii_whitespace() || matches!(b, b'(' | b'=' | b'/' | b'&')
+}
+
 /// How a string is quoted.
 #[derive(Debug, Clone, Copy)]
 enum Quoting {
@@ -435,18 +447,22 @@ fn keyword_before(bytes: &[u8], quote: usize, lines: bool) -> Option<(usize, Con
     }
     let glued = spaced == quote;
     // Most quotes glued to a word close a string (`"name"`): only `PASSWORD`, `REPLACE` and
-    // `BY` are looked at, told first by their last letter.
-    if glued && !matches!(bytes[quote - 1] | 0x20, b'd' | b'e' | b'y') {
-        return None;
+    // `BY` are looked at, told by their last letter and then compared in place.
+    if glued {
+        let keyword: &[u8] = match bytes[quote - 1] | 0x20 {
+            b'd' => b"password",
+            b'e' => b"replace",
+            b'y' => b"by",
+            _ => return None,
+        };
+        let start = quote.checked_sub(keyword.len())?;
+        if !bytes[start..quote].eq_ignore_ascii_case(keyword)
+            || (start > 0 && is_word_byte(bytes[start - 1]))
+        {
+            return None;
+        }
     }
     let (start, word) = word_before(bytes, quote, 10, lines)?;
-    if glued
-        && !(word.eq_ignore_ascii_case(b"password")
-            || word.eq_ignore_ascii_case(b"replace")
-            || word.eq_ignore_ascii_case(b"by"))
-    {
-        return None;
-    }
     if start > 0 && matches!(bytes[start - 1], b'\'' | b'"' | b'`' | b'\\') {
         return None;
     }
