@@ -1143,13 +1143,12 @@ fn wrapped_len(bytes: &[u8], key_indent: &dyn Fn() -> usize) -> Option<usize> {
                 while let Some(&b) = bytes.get(i) {
                     match b {
                         b'\\' => i += 1,
-                        b'"' => break,
-                        // Read as the value's line end.
-                        b'\n' | b'\r' => break,
+                        b'"' | b'\n' | b'\r' => break,
                         _ => {}
                     }
                     i += 1;
                 }
+                // A line's end is the value's line's too.
                 if matches!(bytes.get(i), Some(b'\n' | b'\r')) {
                     continue;
                 }
@@ -1182,7 +1181,9 @@ fn wrapped_len(bytes: &[u8], key_indent: &dyn Fn() -> usize) -> Option<usize> {
         }
         i += 1;
     }
-    Some(bytes.len())
+    // The text ends: on a line of the value (cut inside it), or on one indented no more than
+    // its key that closed nothing.
+    Some(if outer { last_line_end } else { bytes.len() })
 }
 
 /// Where a quoted value whose closing quote ends at `closed` ends: there, unless the quote is
@@ -2090,6 +2091,10 @@ mod tests {
             (
                 "Config {\n    api_key: Some(\n    at main.rs:3\n    at lib.rs:9",
                 "Config {\n    api_key: [REDACTED]\n    at main.rs:3\n    at lib.rs:9",
+            ),
+            (
+                "Config {\n    api_key: Some(\n    at main.rs:3",
+                "Config {\n    api_key: [REDACTED]\n    at main.rs:3",
             ),
             (
                 "  password: Some(\n      ApiKey(\n          \"hunter2\",\n\n      ),\n  user: ann\n}",
