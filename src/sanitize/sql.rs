@@ -206,7 +206,8 @@ const NAME: usize = 128;
 
 /// The spans of the unquoted passwords after `IDENTIFIED BY` (or `IDENTIFIED WITH plugin BY`)
 /// in `bytes`, in order, apart: Oracle's `IDENTIFIED BY hunter2` (and the old one after
-/// `REPLACE`, after a quoted password too) and MySQL's hex number `IDENTIFIED BY 0x…`.
+/// `REPLACE`, after a quoted password too) and MySQL's hex number `IDENTIFIED BY 0x…`; and
+/// the quoted ones there, `'…'` or `"…"`, past comments of any length.
 ///
 /// Prose writes words after "identified by" too ("a user is identified by email"), so the
 /// statement must read as one up to its `IDENTIFIED`: a user's or role's name after `CREATE` or
@@ -242,9 +243,14 @@ fn unquoted_passwords(bytes: &[u8]) -> Vec<(usize, usize)> {
         let Some(value) = after_by(bytes, end) else {
             continue;
         };
-        // A quoted password is [`quoted_passwords`]' to find: here only what follows it.
+        // A quoted one, which [`quoted_passwords`] finds too but for a database link's (its
+        // statement names no user) and one after a comment longer than its look back.
         let value_end = match bytes.get(value) {
-            Some(b'\'' | b'"') => quoted_end(bytes, value),
+            Some(b'\'' | b'"') => {
+                let value_end = quoted_end(bytes, value);
+                spans.push((value, value_end));
+                value_end
+            }
             _ => match unquoted_end(bytes, value) {
                 Some(value_end) => {
                     spans.push((value, value_end));
@@ -1539,6 +1545,29 @@ mod tests {
             sql(&format!("ALTER USER u IDENTIFIED BY -- {long}\n hunter2;")),
             format!("ALTER USER u IDENTIFIED BY -- {long}\n [REDACTED];")
         );
+    }
+
+    /// Found by review: a quoted password after `IDENTIFIED BY` was looked for only back from
+    /// its quote: a database link's (`CONNECT TO u IDENTIFIED BY "…"`, a statement naming no
+    /// user) and one after a `/* … */` comment longer than 256 bytes were kept.
+    #[test]
+    fn quoted_passwords_found_forward_from_identified() {
+        let long = "x".repeat(300);
+        for (input, want) in [
+            (
+                "CREATE DATABASE LINK l CONNECT TO scott IDENTIFIED BY \"tiger\" USING 'db';"
+                    .to_owned(),
+                "CREATE DATABASE LINK l CONNECT TO scott IDENTIFIED BY [REDACTED] USING 'db';"
+                    .to_owned(),
+            ),
+            (
+                format!("ALTER USER u IDENTIFIED BY /* {long} */ 'hunter2';"),
+                format!("ALTER USER u IDENTIFIED BY /* {long} */ [REDACTED];"),
+            ),
+        ] {
+            assert_eq!(sql(&input), want);
+            assert_eq!(Redactor::default().redact_error(&input), want);
+        }
     }
 
     /// Found by review: an unquoted password in a JSON string or a form's value was kept: the
