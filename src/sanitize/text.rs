@@ -609,11 +609,7 @@ fn is_pair_key_char(c: char) -> bool {
 /// [`KEY_SEPARATOR`] tries them, then with `at` (no quote), until it returns `true`.
 fn quote_ends(bytes: &[u8], at: usize, mut next: impl FnMut(usize) -> bool) {
     match bytes.get(at) {
-        Some(b'"' | b'\'') => {
-            if next(at + 1) {
-                return;
-            }
-        }
+        Some(b'"' | b'\'') if next(at + 1) => return,
         Some(b'&' | b'\\') => {
             let prefix = match &bytes[at..] {
                 [b'&', ..] => Some(1),
