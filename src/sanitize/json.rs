@@ -2007,14 +2007,27 @@ impl<'a, 'r> Parser<'a, 'r> {
         if memchr::memchr(b'(', raw.as_bytes()).is_none() {
             return false;
         }
+        self.holds_decoded(raw, escaped, |text, _| {
+            super::printed::may_hold_a_tuple(text.as_bytes())
+        })
+    }
+
+    /// `holds` of a string written `raw`, decoded first when it has escapes; `holds` gets the
+    /// key rules' scratch space too.
+    fn holds_decoded(
+        &mut self,
+        raw: &str,
+        escaped: bool,
+        holds: impl FnOnce(&str, &mut String) -> bool,
+    ) -> bool {
         if !escaped {
-            return super::printed::may_hold_a_tuple(raw.as_bytes());
+            return holds(raw, &mut self.keybuf);
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         decode_escapes(raw, &mut scratch);
-        let holds = super::printed::may_hold_a_tuple(scratch.as_bytes());
+        let held = holds(&scratch, &mut self.keybuf);
         self.scratch = scratch;
-        holds
+        held
     }
 
     /// Whether a string whose contents are written `raw` holds an SQL statement's password,
@@ -2025,14 +2038,10 @@ impl<'a, 'r> Parser<'a, 'r> {
         if !super::sql::may_hold_password(raw.as_bytes()) {
             return false;
         }
-        if !escaped {
-            return super::sql::holds_password(raw, &self.rules.keys, &mut self.keybuf);
-        }
-        let mut scratch = std::mem::take(&mut self.scratch);
-        decode_escapes(raw, &mut scratch);
-        let holds = super::sql::holds_password(&scratch, &self.rules.keys, &mut self.keybuf);
-        self.scratch = scratch;
-        holds
+        let keys = &self.rules.keys;
+        self.holds_decoded(raw, escaped, |text, keybuf| {
+            super::sql::holds_password(text, keys, keybuf)
+        })
     }
 
     /// Whether a string without a quote, `$` or `(`, written `raw`, holds an SQL statement's
@@ -2043,14 +2052,9 @@ impl<'a, 'r> Parser<'a, 'r> {
         if !super::sql::may_hold_unquoted_password(raw.as_bytes()) {
             return false;
         }
-        if !escaped {
-            return super::sql::holds_unquoted_password(raw.as_bytes());
-        }
-        let mut scratch = std::mem::take(&mut self.scratch);
-        decode_escapes(raw, &mut scratch);
-        let holds = super::sql::holds_unquoted_password(scratch.as_bytes());
-        self.scratch = scratch;
-        holds
+        self.holds_decoded(raw, escaped, |text, _| {
+            super::sql::holds_unquoted_password(text.as_bytes())
+        })
     }
 
     /// Reads a string value; `role` is its member's: it may name its object's value member.

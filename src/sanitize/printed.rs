@@ -400,7 +400,7 @@ fn member_at(text: &str, at: usize) -> Option<(Role, usize, bool)> {
 }
 
 /// How many spaces and tabs `bytes` starts with.
-fn blanks(bytes: &[u8]) -> usize {
+pub(super) fn blanks(bytes: &[u8]) -> usize {
     bytes
         .iter()
         .take_while(|&&b| matches!(b, b' ' | b'\t'))

@@ -19,6 +19,7 @@ use memchr::memchr;
 
 use super::json::{Role, role_of};
 use super::keys::KeyRules;
+use super::printed::blanks;
 
 /// The longest key read, as for the pair rules' keys: a longer text before a `:` is prose.
 const LONGEST_KEY: usize = 64;
@@ -93,14 +94,6 @@ fn flow_values(text: &str, keys: &KeyRules, keybuf: &mut String, spans: &mut Vec
         let indent = *indent.get_or_insert_with(|| blanks(&bytes[line_start..]));
         from = Flow { text, indent }.read(open, keys, keybuf, spans);
     }
-}
-
-/// How many spaces and tabs `bytes` starts with.
-fn blanks(bytes: &[u8]) -> usize {
-    bytes
-        .iter()
-        .take_while(|&&b| matches!(b, b' ' | b'\t'))
-        .count()
 }
 
 /// Whether the `{` at `open` opens a flow mapping: a node may start there, at a line's start
