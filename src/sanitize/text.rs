@@ -25,6 +25,10 @@ use super::values::ValueRules;
 /// it is looked up. Its closing quote may be a character reference (`&quot;token&quot;: …`,
 /// JSON escaped into HTML), its `&` written as Go's encoding/json writes it too
 /// (`\u0026quot;`).
+///
+/// The pairs are found by [`KeySeparators`], which finds exactly this pattern's matches
+/// without running it; the pattern stays as their definition, and a test holds the scanner
+/// to it.
 #[cfg(test)]
 static KEY_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
