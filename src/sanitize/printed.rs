@@ -400,6 +400,7 @@ fn member_at(text: &str, at: usize) -> Option<(Role, usize, bool)> {
 }
 
 /// How many spaces and tabs `bytes` starts with.
+#[inline]
 pub(super) fn blanks(bytes: &[u8]) -> usize {
     bytes
         .iter()

@@ -13,6 +13,7 @@ use super::markup::{
     Decoded, Spelling, char_ref, char_ref_wrapped, element_open_at, end_tag, go_escape,
     whole_name_len,
 };
+use super::printed::blanks;
 use super::redactor::Rules;
 use super::values::ValueRules;
 
@@ -380,12 +381,7 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
         // there).
         let bytes = text.as_bytes();
         if bytes.get(start) == Some(&b'>') && bytes[start - 1] == b'=' {
-            let blanks = |at: usize| {
-                bytes[at..]
-                    .iter()
-                    .take_while(|&&b| matches!(b, b' ' | b'\t'))
-                    .count()
-            };
+            let blanks = |at: usize| blanks(&bytes[at..]);
             start += 1;
             start += blanks(start);
             let line_break = match &bytes[start..] {
@@ -430,18 +426,12 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
 /// `b'…'`, kept as SQL's is), a list or an object; `None` when the line starts with anything
 /// else, which is no such value (`{'password':⏎ None}`, prose after a heading's colon).
 fn value_on_next_line(bytes: &[u8], at: usize) -> Option<usize> {
-    let blanks = |at: usize| {
-        bytes[at.min(bytes.len())..]
-            .iter()
-            .take_while(|&&b| matches!(b, b' ' | b'\t'))
-            .count()
-    };
     let line_break = match bytes.get(at..)? {
         [b'\r', b'\n', ..] => 2,
         [b'\n' | b'\r', ..] => 1,
         _ => return None,
     };
-    let start = at + line_break + blanks(at + line_break);
+    let start = at + line_break + blanks(&bytes[at + line_break..]);
     let prefix = bytes[start..]
         .iter()
         .take(3)
@@ -665,14 +655,9 @@ fn quote_name_end(bytes: &[u8], at: usize) -> Option<usize> {
 /// Where a match ends when blanks and a separator follow `at`: after the blanks after the
 /// separator.
 fn separator_after(bytes: &[u8], at: usize) -> Option<usize> {
-    let blanks = |from: usize| {
-        from + bytes[from..]
-            .iter()
-            .take_while(|&&b| matches!(b, b' ' | b'\t'))
-            .count()
-    };
-    let separator = blanks(at);
-    matches!(bytes.get(separator), Some(b':' | b'=')).then(|| blanks(separator + 1))
+    let separator = at + blanks(&bytes[at..]);
+    matches!(bytes.get(separator), Some(b':' | b'='))
+        .then(|| separator + 1 + blanks(&bytes[separator + 1..]))
 }
 
 /// The spans of the values of a command line's sensitive long options written with a space,
@@ -897,10 +882,7 @@ pub(super) fn free_value_len(rest: &str) -> usize {
 /// once a line.
 fn line_indent(bytes: &[u8], at: usize) -> usize {
     let start = memchr::memrchr2(b'\n', b'\r', &bytes[..at]).map_or(0, |i| i + 1);
-    bytes[start..at]
-        .iter()
-        .take_while(|&&b| matches!(b, b' ' | b'\t'))
-        .count()
+    blanks(&bytes[start..at])
 }
 
 /// The length of a TOML multi-line string (or a Python one) at the start of `bytes`, which
@@ -1121,10 +1103,7 @@ fn wrapped_len(bytes: &[u8], key_indent: &dyn Fn() -> usize) -> Option<usize> {
                 } else {
                     1
                 };
-                let indent = bytes[i..]
-                    .iter()
-                    .take_while(|&&b| matches!(b, b' ' | b'\t'))
-                    .count();
+                let indent = blanks(&bytes[i..]);
                 // A blank line is the value's, as the lines around it decide.
                 if !matches!(bytes.get(i + indent), None | Some(b'\n' | b'\r')) {
                     outer = indent <= *key_indented.get_or_insert_with(key_indent);

@@ -392,11 +392,7 @@ impl Reader {
         let bytes = text.as_bytes();
         // Tabs indent too: YAML forbids them there, but a stack trace's `\tat …` lines are
         // what an error's `password:` may be followed by.
-        let content = start
-            + bytes[start..end]
-                .iter()
-                .take_while(|&&b| matches!(b, b' ' | b'\t'))
-                .count();
+        let content = start + blanks(&bytes[start..end]);
         if content == end {
             return end;
         }
