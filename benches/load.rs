@@ -12,7 +12,10 @@
 //! `LOAD_OVERFLOW=drop`), so nothing is dropped: what the writer cannot keep up with slows the
 //! server, and the ratio shows it. The last column counts the requests that found the queue
 //! full and waited for room, with their mean wait (`WriterStats::blocked` and `blocked_for`);
-//! the rest waited, if at all, for a core.
+//! the rest waited, if at all, for a core. The records column also says how many records the
+//! writer had not written when each round's load stopped, and how long it took to write them
+//! after: work the round's time did not pay for (a few batches, tens of milliseconds, where the
+//! writer keeps up).
 //!
 //! With one server thread, the server's thread and every thread it starts (the writer's blocking
 //! conversions, sqlx's SQLite thread) are pinned to the first core and the load generator to the
@@ -96,6 +99,10 @@ struct Totals {
     /// Requests that waited for room in the queue (`Overflow::Block`), and their waits in all.
     blocked: u64,
     blocked_for: Duration,
+    /// Records not yet written when the load stopped, and the time the writer took after the
+    /// stop to write them.
+    backlog: u64,
+    drained_in: Duration,
 }
 
 fn router() -> Router {
@@ -109,7 +116,14 @@ fn router() -> Router {
 }
 
 /// What an audit variant's writer reports: its shutdown, and its stats just before.
-type WriterEnd = (tower_audit::ShutdownReport, tower_audit::WriterStats);
+/// How an audit variant's writer ended its round.
+struct WriterEnd {
+    report: tower_audit::ShutdownReport,
+    /// The writer's counters when the load stopped.
+    at_stop: tower_audit::WriterStats,
+    /// How long the writer took, after the load stopped, to write what was left.
+    drained_in: Duration,
+}
 
 /// The audit variants' queue: `LOAD_CAPACITY` and `LOAD_OVERFLOW`.
 #[derive(Clone, Copy, Debug)]
@@ -189,22 +203,34 @@ fn start(
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await
-            .unwrap();
-            match guard {
-                Some(guard) => {
-                    let stats = guard.stats();
+            let (serving_tx, serving_rx) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(async move {
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async {
+                    let _ = serving_rx.await;
+                })
+                .await
+            });
+            let _ = stop_rx.await;
+            // Read the writer's counters the moment the load stops: what it has not written yet
+            // is the backlog the round's time did not pay for.
+            let at_stop = guard.as_ref().map(WriterGuard::stats);
+            let _ = serving_tx.send(());
+            server.await.unwrap().unwrap();
+            match (guard, at_stop) {
+                (Some(guard), Some(at_stop)) => {
+                    let draining = Instant::now();
                     let report = guard.shutdown(Duration::from_secs(120)).await.unwrap();
-                    Some((report, stats))
+                    Some(WriterEnd {
+                        report,
+                        at_stop,
+                        drained_in: draining.elapsed(),
+                    })
                 }
-                None => None,
+                _ => None,
             }
         })
     });
@@ -407,15 +433,24 @@ fn main() {
             t.requests += n;
             t.seconds += elapsed;
             t.latencies_us.extend(latencies);
-            if let Some((report, stats)) = report {
-                t.written += report.written;
-                t.dropped += report.dropped;
+            let mut drain = String::new();
+            if let Some(end) = report {
+                t.written += end.report.written;
+                t.dropped += end.report.dropped;
                 t.captured += n;
-                t.blocked += stats.blocked;
-                t.blocked_for += stats.blocked_for;
+                t.blocked += end.at_stop.blocked;
+                t.blocked_for += end.at_stop.blocked_for;
+                let backlog = end.at_stop.enqueued.saturating_sub(end.at_stop.written);
+                t.backlog += backlog;
+                t.drained_in += end.drained_in;
+                drain = format!(
+                    ", {backlog} records left at the stop, written in {:.0} ms after it ({:.0} req/s with that time)",
+                    end.drained_in.as_secs_f64() * 1e3,
+                    n as f64 / (elapsed + end.drained_in.as_secs_f64())
+                );
             }
             eprintln!(
-                "  round {round}: {:<32} {:>9.0} req/s",
+                "  round {round}: {:<32} {:>9.0} req/s{drain}",
                 variant.name(),
                 n as f64 / elapsed
             );
@@ -445,7 +480,14 @@ fn main() {
                 t.blocked_for.as_secs_f64() * 1e3 / t.blocked as f64
             };
             (
-                format!("{} / {} (of {} requests)", t.written, t.dropped, t.captured),
+                format!(
+                    "{} / {} (of {} requests; {} left at the stops, written in {:.0} ms after them)",
+                    t.written,
+                    t.dropped,
+                    t.captured,
+                    t.backlog,
+                    t.drained_in.as_secs_f64() * 1e3
+                ),
                 format!(
                     "{} ({:.2}%, {mean_ms:.1} ms)",
                     t.blocked,
