@@ -630,7 +630,7 @@ mod tests {
     /// Found by a probe: an OAuth callback's or token request's `code` was stored. `code` alone
     /// names many things (`code=US`, `code=404`, a promotion's code), so it is redacted only
     /// beside what marks such a request: `state`, `redirect_uri`, `grant_type` or
-    /// `code_verifier`, in any order.
+    /// `code_verifier` (or `redirectUri`, `grantType`, `codeVerifier`), in any order.
     #[test]
     fn an_oauth_code_beside_its_request() {
         for (query, stored) in [
@@ -647,6 +647,14 @@ mod tests {
             (
                 "Code=hunter2&redirect%5Furi=x",
                 "Code=[REDACTED]&redirect%5Furi=x",
+            ),
+            (
+                "grantType=authorization_code&code=hunter2",
+                "grantType=authorization_code&code=[REDACTED]",
+            ),
+            (
+                "code=hunter2&redirectUri=x",
+                "code=[REDACTED]&redirectUri=x",
             ),
         ] {
             assert_eq!(run(query, false), stored, "{query}");

@@ -512,13 +512,10 @@ fn json_role(key: &str) -> Role {
         (4, b'p') => ("path", Path),
         (4, b'd') => ("data", ValueAfterName),
         (4, b'c') => ("code", Role::Code),
-        // `state`, `client_id`, `grant_type`, `redirect_uri`.
-        (5, b's') | (9, b'c') | (10, b'g') | (12, b'r') => {
-            return if oauth_mark(key) == 0 {
-                Role::Other
-            } else {
-                Role::OAuthMark
-            };
+        // `state`, `client_id`, `grant_type`, `redirect_uri`, and `clientId`, `grantType`,
+        // `redirectUri` (else `raw_headers`, below).
+        (5, b's') | (8 | 9, b'c') | (9 | 10, b'g') | (11 | 12, b'r') if oauth_mark(key) != 0 => {
+            return Role::OAuthMark;
         }
         (4, b'k') => ("keys", Role::Names),
         (4, b'r') => ("rows", Role::Rows),
@@ -1830,8 +1827,8 @@ impl<'a, 'r> Parser<'a, 'r> {
         };
         self.sensitive_next = self.rules.keys.is_sensitive(key, &mut self.keybuf);
         self.role = if self.sensitive_next {
-            // `code_verifier`, a secret itself, marks an OAuth request too.
-            if key.len() == "code_verifier".len() && oauth_mark(key) != 0 {
+            // `code_verifier` (`codeVerifier`), a secret itself, marks an OAuth request too.
+            if matches!(key.len(), 12 | 13) && oauth_mark(key) != 0 {
                 self.note_oauth_mark(OAUTH_REQUEST);
             }
             Role::Other
@@ -2998,6 +2995,48 @@ mod tests {
         }
     }
 
+    /// An OAuth token request's members in camelCase, as JavaScript clients name them
+    /// (`grantType`, `redirectUri`, `codeVerifier`, `clientId`), mark its `code` as the
+    /// snake_case ones do; `rawHeaders` and `raw_headers`, of the same lengths, keep their role.
+    #[test]
+    fn an_oauth_code_in_a_camel_case_token_request() {
+        for (input, want) in [
+            (
+                r#"{"grantType":"authorization_code","code":"c-123"}"#,
+                r#"{"grantType":"authorization_code","code":"[REDACTED]"}"#,
+            ),
+            (
+                r#"{"code":"c-123","redirectUri":"https://x/cb"}"#,
+                r#"{"code":"[REDACTED]","redirectUri":"https://x/cb"}"#,
+            ),
+            (
+                r#"{"code":"c-123","codeVerifier":"v"}"#,
+                r#"{"code":"[REDACTED]","codeVerifier":"[REDACTED]"}"#,
+            ),
+            (
+                r#"{"clientId":"app","state":"s","code":"c-123"}"#,
+                r#"{"clientId":"app","state":"s","code":"[REDACTED]"}"#,
+            ),
+            (
+                r#"{"grant-type":"authorization_code","code":"c-123"}"#,
+                r#"{"grant-type":"authorization_code","code":"[REDACTED]"}"#,
+            ),
+            (
+                r#"{"raw_headers":["Authorization","Bearer x"]}"#,
+                r#"{"raw_headers":["Authorization","[REDACTED]"]}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        for plain in [
+            r#"{"clientId":"app","code":"SAVE10"}"#,
+            r#"{"code":404,"grantType":"x"}"#,
+            r#"{"code":"US","stateCode":"CA"}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
     /// Found by review: a `content`, `data` or `values` member read before its sensitive name
     /// member was kept. It waits for its name as a `value` does, but is kept when in doubt: a
     /// chat message's `content` is named by nothing, and a long tail or a cut before any name
@@ -3057,7 +3096,6 @@ mod tests {
         let filler = "x".repeat(300);
         for plain in [
             r#"{"headers":["user","password"],"rows":[["ann","x"]]}"#.to_owned(),
-            r#"{"grantType":"authorization_code","code":"c-1"}"#.to_owned(),
             format!(r#"{{"code":"c-1","note":"{filler}","redirect_uri":"x"}}"#),
             format!(r#"{{"content":"a","note":"{filler}","name":"pin"}}"#),
             r#"{"content":"a","code":"b","name":"pin"}"#.to_owned(),

@@ -573,15 +573,39 @@ const OAUTH_MARKS: &[(&str, u8)] = &[
     ("client_id", OAUTH_CLIENT_ID),
 ];
 
-/// What `key` (decoded, any ASCII case) says of the OAuth request it is a member of: one of
-/// [`OAUTH_REQUEST`], [`OAUTH_STATE`], [`OAUTH_CLIENT_ID`], or 0. A query or form is such a
+/// What `key` (decoded, any ASCII case, its words run together or apart by `_` or `-`:
+/// `grant_type`, `grantType`, `grant-type`) says of the OAuth request it is a member of: one
+/// of [`OAUTH_REQUEST`], [`OAUTH_STATE`], [`OAUTH_CLIENT_ID`], or 0. A query or form is such a
 /// request with one marking it so or a `state` (see `form`); a JSON object needs one marking
 /// it so, or a `client_id` and a `state` together (`{"code":"US","state":"CA"}` is an
 /// address).
 pub(super) fn oauth_mark(key: &str) -> u8 {
+    /// `key` spells `name` but for its case and the separators between words.
+    fn spells(key: &[u8], name: &[u8]) -> bool {
+        let (mut k, mut n) = (0, 0);
+        loop {
+            while key.get(k).is_some_and(|b| matches!(b, b'_' | b'-')) {
+                k += 1;
+            }
+            while name.get(n) == Some(&b'_') {
+                n += 1;
+            }
+            match (key.get(k), name.get(n)) {
+                (None, None) => return true,
+                (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => (k, n) = (k + 1, n + 1),
+                _ => return false,
+            }
+        }
+    }
+    let key = key.as_bytes();
+    // Most keys leave at their first letter: the names' differ but for `c`.
+    let first = key
+        .iter()
+        .find(|b| !matches!(b, b'_' | b'-'))
+        .map(|b| b | 0x20);
     OAUTH_MARKS
         .iter()
-        .find(|(name, _)| key.eq_ignore_ascii_case(name))
+        .find(|(name, _)| first == name.bytes().next() && spells(key, name.as_bytes()))
         .map_or(0, |&(_, mark)| mark)
 }
 
