@@ -22,7 +22,8 @@ use crate::Error;
 ///   faster (plain rows as fast as before). It holds the pages a statement changes that
 ///   existed before it, until the statement ends: the same bytes the temporary file kept in the
 ///   kernel's page cache, now in the process. Temporary tables and indices of other queries on
-///   these connections are kept in memory too; the crate's own queries make small ones.
+///   these connections are kept in memory too (large sorts still spill to temporary files);
+///   the crate's own queries make small ones.
 ///
 /// Adjust the returned options further (pool size, schema search path, …) and pass them to
 /// `sea_orm::Database::connect`. SeaORM keeps one SQLite function: one of your own given to
