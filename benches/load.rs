@@ -115,7 +115,6 @@ fn router() -> Router {
     )
 }
 
-/// What an audit variant's writer reports: its shutdown, and its stats just before.
 /// How an audit variant's writer ended its round.
 struct WriterEnd {
     report: tower_audit::ShutdownReport,

@@ -2997,7 +2997,7 @@ mod tests {
 
     /// An OAuth token request's members in camelCase, as JavaScript clients name them
     /// (`grantType`, `redirectUri`, `codeVerifier`, `clientId`), mark its `code` as the
-    /// snake_case ones do; `rawHeaders` and `raw_headers`, of the same lengths, keep their role.
+    /// snake_case ones do; `raw_headers`, as long as `redirectUri`, keeps its role.
     #[test]
     fn an_oauth_code_in_a_camel_case_token_request() {
         for (input, want) in [
