@@ -109,6 +109,32 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
     "subscriptionkey",
     "stripekey",
     "hmackey",
+    // `pass` and `pwd` run into what they unlock in small letters (`SMTPPASS`, `dbpass`, Java
+    // keytool's `storepass` and `keypass`). As words they are read anyway (`smtp_pass`, see
+    // [`WORD_KEYS`]); as suffixes they would take `bypass` and `compass`: these compounds only.
+    "smtppass",
+    "dbpass",
+    "sqlpass",
+    "pgpass",
+    "ftppass",
+    "ldappass",
+    "redispass",
+    "mailpass",
+    "imappass",
+    "rootpass",
+    "adminpass",
+    "userpass",
+    "sshpass",
+    "vncpass",
+    "wifipass",
+    "storepass",
+    "keypass",
+    "dbpwd",
+    "sqlpwd",
+    "rootpwd",
+    "adminpwd",
+    "userpwd",
+    "smtppwd",
     // One-time codes: a second factor or a recovery code lets its reader in while it lasts.
     "otpcode",
     "mfacode",
@@ -283,10 +309,11 @@ pub(super) type KeySet = foldhash::HashSet<Box<str>>;
 #[derive(Debug, Clone)]
 pub(super) struct KeyRules {
     exact: KeySet,
-    /// The suffixes of two bytes or more with their last two bytes, sorted by them: a key is
-    /// compared only with the few that end as it does, however many there are.
-    suffixes: Vec<(u16, Box<str>)>,
-    /// The suffixes shorter than two bytes, compared with every key.
+    /// The suffixes of three bytes or more with their last three bytes, sorted by them: a key
+    /// is compared only with the few that end as it does, however many there are (the `pass`
+    /// compounds all end in `ass`, `address` in `ess`).
+    suffixes: Vec<(u32, Box<str>)>,
+    /// The suffixes shorter than three bytes, compared with every key.
     short_suffixes: Vec<Box<str>>,
     regexes: Vec<Regex>,
     /// The [`WORD_KEYS`] that are exact keys.
@@ -317,6 +344,14 @@ fn exact_bit(key: &[u8]) -> usize {
     let first = key.first().map_or(0, |b| b & 31);
     let last = key.last().map_or(0, |b| b & 31);
     len << 10 | usize::from(first) << 5 | usize::from(last)
+}
+
+/// A key's last three bytes, the group of [`KeyRules::suffixes`] it is compared with.
+fn ending3(key: &[u8]) -> Option<u32> {
+    match key {
+        [.., a, b, c] => Some(u32::from(*a) << 16 | u32::from(*b) << 8 | u32::from(*c)),
+        _ => None,
+    }
 }
 
 /// The bit of a key's last two bytes in [`KeyRules::endings`].
@@ -354,10 +389,10 @@ impl KeyRules {
             .filter(|word| exact.contains(*word))
             .collect();
         let (short_suffixes, long): (Vec<_>, Vec<_>) =
-            suffixes.into_iter().partition(|s| s.len() < 2);
-        let mut suffixes: Vec<(u16, Box<str>)> = long
+            suffixes.into_iter().partition(|s| s.len() < 3);
+        let mut suffixes: Vec<(u32, Box<str>)> = long
             .into_iter()
-            .filter_map(|s| Some((ending(s.as_bytes())?, s)))
+            .filter_map(|s| Some((ending3(s.as_bytes())?, s)))
             .collect();
         suffixes.sort_unstable();
         Self {
@@ -411,7 +446,7 @@ impl KeyRules {
         {
             return true;
         }
-        let Some(end) = ending(key.as_bytes()) else {
+        let Some(end) = ending3(key.as_bytes()) else {
             return false;
         };
         let from = self.suffixes.partition_point(|(e, _)| *e < end);
@@ -957,6 +992,46 @@ mod tests {
             r#"{"secrets":"[REDACTED]","max_tokens":256}"#
         );
     }
+    /// `pass` and `pwd` run into what they unlock, in small letters, as configuration names
+    /// them (`SMTPPASS`, `MYSQL_ROOTPASS`, keytool's `storepass`): the compounds the suffix list
+    /// names are sensitive, other words that end in `pass` are not.
+    #[test]
+    fn run_on_pass_compounds() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "smtppass",
+            "SMTPPASS",
+            "dbpass",
+            "DB_DBPASS",
+            "mysqlpass",
+            "MYSQL_ROOTPASS",
+            "ldappass",
+            "keystorepass",
+            "truststorePass",
+            "keypass",
+            "adminpwd",
+            "dbpwd",
+            "emailpass",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in [
+            "compass",
+            "bypass",
+            "overpass",
+            "underpass",
+            "surpass",
+            "trespass",
+            "keepass",
+            "address",
+            "class",
+            "boss",
+        ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+    }
+
     /// Found by a probe: `pass` and its short forms kept their values. They count as the last
     /// word of a key (split at `_`, `-`, `.`, `[`, spaces and camelCase), so `smtp_pass` and
     /// `txtPwd` are sensitive, while words that merely end or start in `pass` are not.
