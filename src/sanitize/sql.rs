@@ -1041,6 +1041,18 @@ mod tests {
         Redactor::default().redact_body(&input).unwrap_or_default()
     }
 
+    /// `input` is stored as `want` in an SQL body, a text body and an error message.
+    fn redacted_everywhere(input: &str, want: &str) {
+        assert_eq!(sql(input), want, "{input}");
+        let text = BodyInput::new(Some("text/plain"), input.as_bytes());
+        assert_eq!(
+            Redactor::default().redact_body(&text).as_deref(),
+            Some(want),
+            "{input}"
+        );
+        assert_eq!(Redactor::default().redact_error(input), want, "{input}");
+    }
+
     /// Found by review: a user statement's password, given after a keyword and no `=`, was
     /// stored as it came in SQL bodies, text bodies and errors.
     #[test]
@@ -1287,14 +1299,7 @@ mod tests {
             ),
         ];
         for (input, want) in cases {
-            assert_eq!(sql(input), want, "{input}");
-            let text = BodyInput::new(Some("text/plain"), input.as_bytes());
-            assert_eq!(
-                Redactor::default().redact_body(&text).as_deref(),
-                Some(want),
-                "{input}"
-            );
-            assert_eq!(Redactor::default().redact_error(input), want, "{input}");
+            redacted_everywhere(input, want);
         }
         // Dollar quotes, introducers, comments and `=` outside a password's place stay.
         for plain in [
@@ -1331,14 +1336,7 @@ mod tests {
             ),
         ];
         for (input, want) in cases {
-            assert_eq!(sql(input), want, "{input}");
-            let text = BodyInput::new(Some("text/plain"), input.as_bytes());
-            assert_eq!(
-                Redactor::default().redact_body(&text).as_deref(),
-                Some(want),
-                "{input}"
-            );
-            assert_eq!(Redactor::default().redact_error(input), want, "{input}");
+            redacted_everywhere(input, want);
         }
         // No sensitive column, a placeholder, `NULL` or `DEFAULT` in its place, or no `INSERT`.
         for plain in [
@@ -1506,14 +1504,7 @@ mod tests {
             ),
         ];
         for (input, want) in cases {
-            assert_eq!(sql(input), want, "{input}");
-            let text = BodyInput::new(Some("text/plain"), input.as_bytes());
-            assert_eq!(
-                Redactor::default().redact_body(&text).as_deref(),
-                Some(want),
-                "{input}"
-            );
-            assert_eq!(Redactor::default().redact_error(input), want, "{input}");
+            redacted_everywhere(input, want);
         }
         // Keywords, prefixes, introducers and placeholders after `BY`, and prose.
         for plain in [
