@@ -506,6 +506,19 @@ mod tests {
             json(&r, r#"{"payout_iban":"DE89"}"#),
             r#"{"payout_iban":"[REDACTED]"}"#
         );
+        // Suffixes shorter than the three bytes the others are grouped by are compared with
+        // every key.
+        let r = Redactor::builder()
+            .add_key_suffix("_no")
+            .add_key_suffix("q")
+            .build();
+        assert_eq!(
+            json(
+                &r,
+                r#"{"account_no":"1","AccountNo":"2","faq":"3","number":"4","n":"5"}"#
+            ),
+            r#"{"account_no":"[REDACTED]","AccountNo":"[REDACTED]","faq":"[REDACTED]","number":"4","n":"5"}"#
+        );
     }
 
     #[test]
