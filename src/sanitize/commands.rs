@@ -29,6 +29,7 @@ enum Holds {
 }
 
 /// A command and its options that take a password.
+#[derive(Debug)]
 struct Command {
     /// The command's name, the last part of its path.
     name: &'static str,
@@ -222,9 +223,10 @@ fn first_option(bytes: &[u8]) -> Option<usize> {
     memchr::memchr_iter(b'-', bytes).find(|&at| is_option(at))
 }
 
-/// The command being read, in a scan of [`password_values`].
-#[derive(Default)]
-struct InCommand {
+/// The command being read, in a scan of [`password_values`], or in the elements of a JSON
+/// array of strings read as its words ([`InCommand::argv_word`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct InCommand {
     command: Option<&'static Command>,
     /// The subcommand the command needs was seen.
     subcommand_seen: bool,
@@ -240,6 +242,113 @@ struct InCommand {
     /// The option before this word takes it as its value, and it is no password (`htpasswd -C
     /// 10`).
     skip_next: bool,
+}
+
+/// For each small letter a word's name may end with, the letters that may come before it, one
+/// bit each: the last two letters of [`COMMANDS`]' names, of MySQL's clients and of `.exe`.
+/// Built from the lists, so it cannot fall behind them.
+const NAME_ENDINGS: [u32; 26] = {
+    /// `table` with the last two letters of `name` in it.
+    const fn with_ending(mut table: [u32; 26], name: &str) -> [u32; 26] {
+        let bytes = name.as_bytes();
+        assert!(
+            bytes.len() >= 2,
+            "a command's name has two letters at least"
+        );
+        let last = bytes[bytes.len() - 1].to_ascii_lowercase();
+        let before = bytes[bytes.len() - 2].to_ascii_lowercase();
+        assert!(
+            last.is_ascii_lowercase() && before.is_ascii_lowercase(),
+            "a command's name ends in two letters"
+        );
+        table[(last - b'a') as usize] |= 1 << (before - b'a');
+        table
+    }
+    let mut table = with_ending([0; 26], ".exe");
+    let mut at = 0;
+    while at < COMMANDS.len() {
+        table = with_ending(table, COMMANDS[at].name);
+        at += 1;
+    }
+    let mut at = 0;
+    while at < super::mysql::CLIENTS.len() {
+        table = with_ending(table, super::mysql::CLIENTS[at]);
+        at += 1;
+    }
+    table
+};
+
+/// Whether a word as written (a JSON string's raw contents) may end in the name of a command
+/// whose password options are read here or of a MySQL client, quotes and parentheses after it
+/// aside: told by its last two letters, before any decoding, so that a path written with
+/// escapes (`"/usr/bin\u002fmysql"`) is let through and most other words (`vip`, `SKU-01`) are
+/// not.
+#[inline]
+pub(super) fn may_end_in_name(raw: &[u8]) -> bool {
+    let Some(end) = raw
+        .iter()
+        .rposition(|b| !matches!(b, b'"' | b'\'' | b'`' | b')' | b'\\'))
+    else {
+        return false;
+    };
+    let Some(&before) = end.checked_sub(1).and_then(|at| raw.get(at)) else {
+        return false;
+    };
+    let (last, before) = (raw[end].to_ascii_lowercase(), before.to_ascii_lowercase());
+    last.is_ascii_lowercase()
+        && before.is_ascii_lowercase()
+        && NAME_ENDINGS[usize::from(last - b'a')] >> (before - b'a') & 1 != 0
+}
+
+impl InCommand {
+    /// Whether a command was named: each word after it is read, an argument too.
+    pub(super) fn is_open(&self) -> bool {
+        self.command.is_some()
+    }
+
+    /// Reads `word`, one element of a JSON array of strings read as a command's words (an
+    /// argv, a container's `command` and `args`), as [`password_values`] reads a command
+    /// line's words: a command's name opens it, its password options and arguments follow
+    /// (`["curl","-u","ann:hunter2"]`, `["redis-cli","-ahunter2"]`, `["htpasswd","-b","f",
+    /// "ann","hunter2"]`). Returns the span of the password in `word`.
+    pub(super) fn argv_word(&mut self, word: &str) -> Option<(usize, usize)> {
+        let mut spans = Vec::new();
+        if let Some(holds) = self.value_next.take()
+            && !word.starts_with('-')
+            && !is_separator(word)
+        {
+            push_password(&mut spans, word, 0, word.len(), holds);
+            return spans.pop();
+        }
+        if let Some(command) = self.command
+            && read_option(self, command, word, 0, word.len(), &mut spans).is_some()
+        {
+            return spans.pop();
+        }
+        if is_separator(word) {
+            *self = Self::default();
+        } else if let Some(command) = command_named(word) {
+            *self = Self {
+                command: Some(command),
+                arguments_before: 2,
+                ..Self::default()
+            };
+        }
+        None
+    }
+
+    /// Reads an element of such an array that is no string: a number is a word, and a whole
+    /// password where one is due (`["redis-cli","-a",1234]`); anything else is no value.
+    /// Returns whether it is a password.
+    pub(super) fn argv_other(&mut self, number: bool) -> bool {
+        if number {
+            // A number's own digits do not matter: no option reads a number's `:` or `%`.
+            self.argv_word("0").is_some()
+        } else {
+            self.value_next = None;
+            false
+        }
+    }
 }
 
 /// The spans of the passwords given to [`COMMANDS`] in `text`, in order, apart.
@@ -377,7 +486,7 @@ fn read_option(
 
 /// The command `word` names, by its path too.
 fn command_named(word: &str) -> Option<&'static Command> {
-    let name = word.rsplit(['/', '\\']).next().unwrap_or(word);
+    let name = super::mysql::last_path_part(word);
     let name = name.trim_end_matches(['"', '\'', '`', ')']);
     let name = name.strip_suffix(".exe").unwrap_or(name);
     COMMANDS.iter().find(|command| command.name == name)
@@ -554,6 +663,138 @@ mod tests {
         ];
         for input in cases {
             assert_eq!(text(input), input, "{input}");
+        }
+    }
+
+    /// Every command's and MySQL client's name is let through the look before an argv's
+    /// element is read, by its path, with `.exe` or quoted too; most other words are not.
+    #[test]
+    fn every_name_is_let_through_the_look() {
+        let names = super::COMMANDS.iter().map(|command| command.name);
+        let names = names.chain(super::super::mysql::CLIENTS.iter().copied());
+        for name in names.chain(["CURL.EXE", "redis-cli.exe", "MYSQL.EXE", "mariadb.exe"]) {
+            assert!(super::may_end_in_name(name.as_bytes()), "{name}");
+            for written in [
+                format!("/usr/bin/{name}\\\""),
+                format!("C:\\\\bin\\\\{name}"),
+                format!("'{name}')"),
+            ] {
+                assert!(super::may_end_in_name(written.as_bytes()), "{written}");
+            }
+        }
+        for other in [
+            "SKU-00001",
+            "b\\u00e9",
+            "editor",
+            "guest",
+            "gold",
+            "beta",
+            "en-US",
+            "",
+            "l",
+            "\\\"",
+        ] {
+            assert!(!super::may_end_in_name(other.as_bytes()), "{other}");
+        }
+    }
+
+    /// Found by review (README listed it as a limit): a JSON array of a command's words (an
+    /// argv, a container's `command` and `args`) kept the passwords these commands take,
+    /// where MySQL's `-p` and long options named by a sensitive key went.
+    #[test]
+    fn a_commands_password_options_in_an_argv() {
+        let r = Redactor::default();
+        let json = |body: &str| {
+            r.redact_body(&BodyInput::new(Some("application/json"), body.as_bytes()))
+                .unwrap_or_else(|| body.to_owned())
+        };
+        let cases = [
+            (
+                r#"["curl","-u","ann:hunter2","https://x"]"#,
+                r#"["curl","-u","ann:[REDACTED]","https://x"]"#,
+            ),
+            (
+                r#"["/usr/bin/curl","-s","-uann:hunter2"]"#,
+                r#"["/usr/bin/curl","-s","-uann:[REDACTED]"]"#,
+            ),
+            (
+                r#"["curl","--user=ann:hunter2","--proxy-user","bob:hunter3"]"#,
+                r#"["curl","--user=ann:[REDACTED]","--proxy-user","bob:[REDACTED]"]"#,
+            ),
+            (
+                r#"{"args":["redis-cli","-h","r","-a","hunter2","ping"]}"#,
+                r#"{"args":["redis-cli","-h","r","-a","[REDACTED]","ping"]}"#,
+            ),
+            // A number given as the password.
+            (
+                r#"["redis-cli","-a",20261206,"ping"]"#,
+                r#"["redis-cli","-a","[REDACTED]","ping"]"#,
+            ),
+            (
+                r#"["docker","login","-u","ann","-p","hunter2","registry"]"#,
+                r#"["docker","login","-u","ann","-p","[REDACTED]","registry"]"#,
+            ),
+            (
+                r#"["sshpass","-p","hunter2","ssh","-p","22","host"]"#,
+                r#"["sshpass","-p","[REDACTED]","ssh","-p","22","host"]"#,
+            ),
+            (
+                r#"["htpasswd","-bB","-C","10","/etc/.htpasswd","ann","hunter2"]"#,
+                r#"["htpasswd","-bB","-C","10","/etc/.htpasswd","ann","[REDACTED]"]"#,
+            ),
+            (
+                r#"["openssl","pkcs12","-passin","pass:hunter2","-passout","env:P"]"#,
+                r#"["openssl","pkcs12","-passin","pass:[REDACTED]","-passout","env:P"]"#,
+            ),
+            (
+                r#"["smbclient","//h/s","-U","ann%hunter2"]"#,
+                r#"["smbclient","//h/s","-U","ann%[REDACTED]"]"#,
+            ),
+            // Escaped, the name and the option too.
+            (
+                r#"["\u0063url","\u002du","ann:hunter2"]"#,
+                r#"["\u0063url","\u002du","ann:[REDACTED]"]"#,
+            ),
+            // A container's `command`, then its `args`: the command's words go on.
+            (
+                r#"{"command":["redis-cli"],"args":["-a","hunter2"]}"#,
+                r#"{"command":["redis-cli"],"args":["-a","[REDACTED]"]}"#,
+            ),
+            (
+                r#"{"command":["docker","login"],"args":["-p","hunter2"]}"#,
+                r#"{"command":["docker","login"],"args":["-p","[REDACTED]"]}"#,
+            ),
+            (
+                r#"{"command":["redis-cli","-a"],"args":[1234,"ping"]}"#,
+                r#"{"command":["redis-cli","-a"],"args":["[REDACTED]","ping"]}"#,
+            ),
+            (
+                r#"{"command":["htpasswd","-b"],"args":["file","ann","hunter2"]}"#,
+                r#"{"command":["htpasswd","-b"],"args":["file","ann","[REDACTED]"]}"#,
+            ),
+            // What the password's part leaves is read as the string would have been.
+            (
+                r#"["curl","-u","password=ann:hunter2"]"#,
+                r#"["curl","-u","password=[REDACTED]"]"#,
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(json(input), want, "{input}");
+        }
+        // The same letters to other commands, a user name alone, a password read from
+        // elsewhere, and a command's arrays in another object stay.
+        for input in [
+            r#"["docker","run","-p","8080:80","nginx"]"#,
+            r#"["curl","-u","ann","https://x"]"#,
+            r#"["ls","-a","hunter2"]"#,
+            r#"["openssl","enc","-pass","env:PASSWORD"]"#,
+            r#"["htpasswd","-c","file","ann"]"#,
+            r#"["redis-cli","ping","&&","ls","-a","x"]"#,
+            r#"{"a":{"command":["redis-cli"]},"args":["-a","x"]}"#,
+            r#"{"tags":["curl","http"],"flags":["-a","x"]}"#,
+            r#"{"tags":["admin","user","reader"],"ids":[1,2,3]}"#,
+        ] {
+            assert_eq!(json(input), input, "{input}");
         }
     }
 }

@@ -717,6 +717,9 @@ struct Argv {
     /// The element before was a client's bare `-p` or a long option named by a sensitive
     /// key: this one is its value, unless it is an option.
     value_next: bool,
+    /// Another command that takes a password (`curl`, `redis-cli`, …), once named, in this
+    /// array or in a member of its object before it.
+    command: super::commands::InCommand,
 }
 
 /// A flat list of header names, each followed by its value (Node's `rawHeaders`), being read:
@@ -769,15 +772,16 @@ struct NamesByPlace {
 }
 
 /// Whether a string, as written, may be a word [`Parser::argv_word`] reads: an option (a dash,
-/// plain, Unicode's or escaped, or any escape), or a MySQL client's name, perhaps by its path
-/// (see [`super::mysql::may_end_in_client`]: told by its last letter, so that a path written
-/// with escapes, `"/usr/bin\u002fmysql"`, needs no decoding to be told).
+/// plain, Unicode's or escaped, or any escape), or a MySQL client's or another command's name,
+/// perhaps by its path (see [`super::commands::may_end_in_name`]: told by its last letters, so
+/// that a path written with escapes, `"/usr/bin\u002fmysql"`, needs no decoding to be told).
+#[inline]
 fn may_be_argv_word(raw: &str) -> bool {
     let bytes = raw.as_bytes();
     matches!(
         bytes.first(),
         Some(b'-' | b'\\') | Some(&super::text::UNICODE_DASH_LEAD)
-    ) || super::mysql::may_end_in_client(bytes)
+    ) || super::commands::may_end_in_name(bytes)
 }
 
 /// Tokenizer state; see [`redact_json`].
@@ -828,6 +832,11 @@ struct Parser<'a, 'r> {
     /// arrays after it in the object are the client's arguments (`"command":["mysql"],
     /// "args":["-phunter2"]`).
     client_in: Option<usize>,
+    /// The depth of the innermost object one of whose member arrays named another command
+    /// that takes a password, and where its reading stood at that array's end: the arrays
+    /// after it in the object go on with its words (`"command":["redis-cli"],"args":["-a",
+    /// "hunter2"]`).
+    command_in: Option<(usize, super::commands::InCommand)>,
     /// Where the last string (key or value) read starts.
     last_string: Option<usize>,
     /// The bytes that end the fast scan inside a string: [`STRING_SPECIAL`], or
@@ -881,6 +890,7 @@ impl<'a, 'r> Parser<'a, 'r> {
             in_text: None,
             argv: None,
             client_in: None,
+            command_in: None,
             last_string: None,
             string_special: &STRING_SPECIAL,
             graphql: None,
@@ -1344,8 +1354,8 @@ impl<'a, 'r> Parser<'a, 'r> {
             self.named.pop();
         }
         let depth = self.stack.len();
-        if self.argv.is_some_and(|a| a.depth == depth) {
-            self.argv = None;
+        if self.argv.is_some() || self.command_in.is_some() {
+            self.argv_close(depth);
         }
         if self.client_in == Some(depth) {
             self.client_in = None;
@@ -1387,14 +1397,10 @@ impl<'a, 'r> Parser<'a, 'r> {
         if !matches!(role, Role::Other) && self.suppress.is_none() {
             role = self.member_value(role, c);
         }
-        // A number given as a client's password, or a long option's value, in an argv.
-        let depth = self.stack.len();
-        if c != b'"'
-            && let Some(argv) = self.argv.as_mut().filter(|a| a.depth == depth)
-            && std::mem::take(&mut argv.value_next)
-            && c.is_ascii_digit()
-        {
-            self.sensitive_next = true;
+        // A number given as a client's password, or a long option's value, in an argv; or
+        // as another command's password, perhaps first in an array after the command's.
+        if c != b'"' && (self.argv.is_some() || self.command_in.is_some()) {
+            self.argv_other(c);
         }
         if std::mem::take(&mut self.sensitive_next) {
             // Emit the replacement now and skip the value: even a cut value then leaves only
@@ -1930,27 +1936,72 @@ impl<'a, 'r> Parser<'a, 'r> {
     /// follows `-p`, and the word after a bare `-p` goes, as does the word after a long
     /// option named by a sensitive key (`"--password","hunter2"`) in any array, unless it is an
     /// option. Each element is read once, so the walk stays linear.
-    #[inline]
+    #[inline(always)]
     fn argv_word(&mut self, raw: &str, escaped: bool) -> Option<String> {
-        let depth = self.stack.len();
         if self.stack.last() != Some(false) {
             return None;
         }
-        // Most arrays' strings (tags, ids, names) are neither an option nor a client's name:
-        // told by their first bytes, before any decoding, unless an option waits for its value.
-        let value_next = self
-            .argv
-            .is_some_and(|argv| argv.depth == depth && argv.value_next);
-        if !value_next && !may_be_argv_word(raw) {
+        // Most arrays' strings (tags, ids, names) are neither an option nor a command's name:
+        // told by their first and last bytes, before any decoding, unless an option waits for
+        // its value or a command reads its arguments.
+        if self.argv.is_none() && self.command_in.is_none() && !may_be_argv_word(raw) {
             return None;
         }
-        self.read_argv_word(raw, escaped, depth)
+        self.read_argv_word(raw, escaped)
     }
 
-    /// [`argv_word`](Self::argv_word) for a word that may be one.
+    /// Ends the readings of a command's words the container at `depth` held: its own, and
+    /// those its arrays left for the arrays after them (`client_in`, `command_in`).
     #[inline(never)]
-    fn read_argv_word(&mut self, raw: &str, escaped: bool, depth: usize) -> Option<String> {
-        let mut argv = match self.argv {
+    fn argv_close(&mut self, depth: usize) {
+        if let Some(argv) = self.argv.take_if(|a| a.depth == depth)
+            && argv.in_object
+            && argv.command.is_open()
+        {
+            self.command_in = Some((depth - 1, argv.command));
+        }
+        if self.command_in.is_some_and(|(object, _)| object == depth) {
+            self.command_in = None;
+        }
+    }
+
+    /// Reads a value of an array read as a command's words that is no string, starting with
+    /// byte `c`: a number may be a password (see [`argv_word`](Self::argv_word)).
+    #[inline(never)]
+    fn argv_other(&mut self, c: u8) {
+        let depth = self.stack.len();
+        if self
+            .command_in
+            .is_some_and(|(object, _)| object + 1 == depth)
+            && self.stack.last() == Some(false)
+            && self.argv.is_none_or(|a| a.depth != depth)
+        {
+            self.argv = Some(self.argv_at(depth));
+        }
+        if let Some(argv) = self.argv.as_mut().filter(|a| a.depth == depth) {
+            let long = std::mem::take(&mut argv.value_next);
+            let command = argv.command.argv_other(c.is_ascii_digit());
+            if (long || command) && c.is_ascii_digit() {
+                self.sensitive_next = true;
+            }
+        }
+    }
+
+    /// Whether the array at `depth`, read as a command's words, reads its next word whatever
+    /// it looks like: an option waits for its value, or a command reads its arguments.
+    fn argv_reads_every_word(&self, depth: usize) -> bool {
+        match self.argv {
+            Some(argv) if argv.depth == depth => argv.value_next || argv.command.is_open(),
+            _ => self
+                .command_in
+                .is_some_and(|(object, _)| object + 1 == depth && self.stack.parent_is_object()),
+        }
+    }
+
+    /// The reading of the array at `depth` as a command's words: the one under way, or a new
+    /// one that goes on with the client or command its object's arrays named before it.
+    fn argv_at(&self, depth: usize) -> Argv {
+        match self.argv {
             Some(argv) if argv.depth == depth => argv,
             _ => {
                 let in_object = self.stack.parent_is_object();
@@ -1959,9 +2010,24 @@ impl<'a, 'r> Parser<'a, 'r> {
                     in_object,
                     in_client: in_object && self.client_in == Some(depth - 1),
                     value_next: false,
+                    command: self
+                        .command_in
+                        .filter(|&(object, _)| in_object && object == depth - 1)
+                        .map(|(_, command)| command)
+                        .unwrap_or_default(),
                 }
             }
-        };
+        }
+    }
+
+    /// [`argv_word`](Self::argv_word) for a string in an array that may be a word of one.
+    #[inline(never)]
+    fn read_argv_word(&mut self, raw: &str, escaped: bool) -> Option<String> {
+        let depth = self.stack.len();
+        if !self.argv_reads_every_word(depth) && !may_be_argv_word(raw) {
+            return None;
+        }
+        let mut argv = self.argv_at(depth);
         let mut decoded = String::new();
         let word = if escaped {
             decode_escapes(raw, &mut decoded);
@@ -1971,6 +2037,8 @@ impl<'a, 'r> Parser<'a, 'r> {
         };
         let replacement = &self.rules.replacement;
         let mut redacted = None;
+        // Another command's password: its option's value, or the part of it that holds it.
+        let command = argv.command.argv_word(word);
         if std::mem::take(&mut argv.value_next) && !super::text::starts_with_dash(word) {
             redacted = Some(replacement.to_string());
         } else if argv.in_client
@@ -1990,6 +2058,15 @@ impl<'a, 'r> Parser<'a, 'r> {
             }
         }
         self.argv = Some(argv);
+        if redacted.is_none()
+            && let Some((start, end)) = command
+        {
+            let kept = format!("{}{replacement}{}", &word[..start], &word[end..]);
+            // What the password's part leaves is read as the whole string would have been,
+            // by the value patterns and the pair rules (`["curl","-u","token=…:x"]`).
+            let values = redact_string(&self.rules.values, &kept);
+            redacted = Some(self.redact_pairs(values, &kept).unwrap_or(kept));
+        }
         redacted
     }
 
