@@ -313,6 +313,41 @@ impl Worker {
         self.finish(shutdown_at).await;
     }
 
+    /// On SQLite, copies the rows still in the WAL into the database file and empties the WAL
+    /// (`wal_checkpoint(TRUNCATE)`), so that after a writer stops the file alone holds every
+    /// row written: a copy of `audit.db` taken for a review, or kept when its `-wal` file is
+    /// left behind, misses none. Bounded like any call, by the shutdown deadline too. A reader
+    /// still on an older snapshot keeps the WAL's tail from being copied (SQLite reports the
+    /// checkpoint busy): those rows stay in the WAL, read at the next open. A failure is logged:
+    /// the rows are in the WAL either way.
+    async fn checkpoint_sqlite_wal(&self) {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let db = self.sink.db();
+        if db.get_database_backend() != DbBackend::Sqlite || self.channel.is_journaling() {
+            return;
+        }
+        let checkpoint =
+            Statement::from_string(DbBackend::Sqlite, "PRAGMA wal_checkpoint(TRUNCATE)");
+        match within(
+            self.call_bound(),
+            "WAL checkpoint",
+            db.query_one_raw(checkpoint),
+        )
+        .await
+        {
+            // `busy` 1: a reader held a snapshot the checkpoint could not pass.
+            Ok(Some(row)) if row.try_get_by_index::<i32>(0).is_ok_and(|busy| busy != 0) => {
+                tracing::debug!(
+                    "tower-audit: readers kept part of SQLite's WAL at the writer's stop"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "tower-audit: cannot checkpoint SQLite's WAL at the writer's stop");
+            }
+        }
+    }
+
     /// Stops the writer; `asked` is when it saw the shutdown request, if it saw one (a writer
     /// whose layers are all gone stops on its own, and reports no shutdown time).
     async fn finish(&mut self, asked: Option<Instant>) {
@@ -326,6 +361,7 @@ impl Worker {
         {
             tracing::error!(%error, "tower-audit: cannot store the final chain checkpoint");
         }
+        self.checkpoint_sqlite_wal().await;
         let mut journaled = 0;
         if let Some(journal) = &self.channel.journal {
             let mut journal = lock(journal);
