@@ -275,8 +275,8 @@ impl Sink {
         }
     }
 
-    /// The database the rows go to (the hash chain reads and checkpoints there).
-    #[cfg(feature = "integrity")]
+    /// The database the rows go to (the hash chain reads and checkpoints there, and a stopped
+    /// writer checkpoints SQLite's WAL).
     pub(crate) fn db(&self) -> &DatabaseConnection {
         &self.db
     }
