@@ -335,10 +335,12 @@ impl Worker {
         )
         .await
         {
-            // `busy` 1: a reader held a snapshot the checkpoint could not pass.
+            // `busy` 1: a reader held a snapshot the checkpoint could not pass. The rows are
+            // safe, but the file alone does not hold them all, which the README promises.
             Ok(Some(row)) if row.try_get_by_index::<i32>(0).is_ok_and(|busy| busy != 0) => {
-                tracing::debug!(
-                    "tower-audit: readers kept part of SQLite's WAL at the writer's stop"
+                tracing::warn!(
+                    "tower-audit: a reader kept part of SQLite's WAL from the checkpoint at the \
+                     writer's stop: the database file alone misses those rows until the next open"
                 );
             }
             Ok(_) => {}
