@@ -938,10 +938,44 @@ impl<'a, 'r> Parser<'a, 'r> {
             .take()
             .filter(|p| !p.named && p.wait == Wait::Name)
         {
-            self.out
-                .replace_range(p.start..p.end, &self.rules.replacement_json);
-            self.redacted = true;
-            self.paired = true;
+            self.redact_pending(p);
+        }
+    }
+
+    /// Writes the replacement in place of the waiting value `p`, the output after it moving.
+    fn redact_pending(&mut self, p: Pending) {
+        let replacement = &self.rules.replacement_json;
+        let delta = replacement.len() as isize - (p.end - p.start) as isize;
+        self.out.replace_range(p.start..p.end, replacement);
+        self.shift_output(p.end, delta);
+        self.redacted = true;
+        self.paired = true;
+    }
+
+    /// The output from `at` on moved by `delta` bytes: the places noted in it move with it.
+    fn shift_output(&mut self, at: usize, delta: isize) {
+        let shift = |place: &mut usize| {
+            if *place >= at {
+                *place = place.wrapping_add_signed(delta);
+            }
+        };
+        if let Some(p) = self.pending.as_mut() {
+            shift(&mut p.start);
+            shift(&mut p.end);
+        }
+        for pairing in &mut self.named {
+            if let Some((start, _)) = pairing.reading.as_mut() {
+                shift(start);
+            }
+        }
+        if let Some(g) = self.graphql.as_deref_mut() {
+            if let Some((_, start)) = g.member.as_mut() {
+                shift(start);
+            }
+            for (_, start, end) in &mut g.before {
+                shift(start);
+                shift(end);
+            }
         }
     }
 
@@ -997,10 +1031,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                         || p.wait == Wait::LateName && self.pos - p.src_end <= PENDING_TAIL) =>
             {
                 self.pending = None;
-                self.out
-                    .replace_range(p.start..p.end, &self.rules.replacement_json);
-                self.redacted = true;
-                self.paired = true;
+                self.redact_pending(p);
                 self.surely_paired = true;
             }
             Some(p) if p.depth == depth && self.pos - p.src_end > PENDING_TAIL => {
@@ -1039,10 +1070,7 @@ impl<'a, 'r> Parser<'a, 'r> {
         {
             self.pending = None;
             if self.pos - p.src_end <= PENDING_TAIL {
-                self.out
-                    .replace_range(p.start..p.end, &self.rules.replacement_json);
-                self.redacted = true;
-                self.paired = true;
+                self.redact_pending(p);
                 self.surely_paired = true;
             }
         }
@@ -2837,6 +2865,30 @@ mod tests {
             r#"{"query":"shoes: $5","variables":{"5":"x"}}"#,
         ] {
             assert_eq!(run(plain, None), plain);
+        }
+    }
+
+    /// Found by review: a value redacted when its object's name came late, inside a GraphQL
+    /// request's `variables` read before its query, moved the variables after it in the
+    /// output, but their places were not moved with them: the query's redaction of one then
+    /// cut the output at the wrong places, and kept the secret when the value was longer than
+    /// the replacement.
+    #[test]
+    fn a_late_name_moves_the_graphql_variables_after_it() {
+        let query = r#""query":"mutation { f(password: $pw) }""#;
+        let redacted = r#""query":"mutation { f(password: [REDACTED]) }""#;
+        for value in ["a", "a-value-longer-than-its-replacement", "é"] {
+            assert_eq!(
+                run(
+                    &format!(
+                        r#"{{"variables":{{"value":"{value}","pw":"hunter2","name":"token"}},{query}}}"#
+                    ),
+                    None
+                ),
+                format!(
+                    r#"{{"variables":{{"value":"[REDACTED]","pw":"[REDACTED]","name":"token"}},{redacted}}}"#
+                ),
+            );
         }
     }
 
