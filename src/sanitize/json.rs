@@ -720,7 +720,31 @@ struct Argv {
     /// Another command that takes a password (`curl`, `redis-cli`, …), once named, in this
     /// array or in a member of its object before it.
     command: super::commands::InCommand,
+    /// Where the array's elements start in the output, once one of them may be an option and
+    /// no command has been named in the array or before it: the array may be the arguments of
+    /// a command its object's arrays name after it (see [`Orphan`]).
+    unclaimed: Option<usize>,
 }
+
+/// An object's member array that held what may be an option before any of its object's arrays
+/// named a command: its elements' place in the output. A later array of the object that names
+/// a MySQL client or another command reads it again as that command's arguments (`"args":
+/// ["-p","…"],"command":["mysql"]`, as JSON with sorted keys writes a container's command;
+/// Docker's `Cmd` before its `Entrypoint`).
+#[derive(Debug, Clone, Copy)]
+struct Orphan {
+    /// Nesting depth inside the object.
+    object: usize,
+    start: usize,
+    end: usize,
+}
+
+/// The arrays of one object kept as [`Orphan`]s, the last ones.
+const ORPHANS: usize = 4;
+
+/// How far past an [`Orphan`]'s end the output may run before the command that adopts it is
+/// read, so that reading it again moves a bounded run of output.
+const ORPHAN_TAIL: usize = 4096;
 
 /// A flat list of header names, each followed by its value (Node's `rawHeaders`), being read:
 /// the value of a `headers` member while every name in it is a string.
@@ -837,6 +861,11 @@ struct Parser<'a, 'r> {
     /// after it in the object go on with its words (`"command":["redis-cli"],"args":["-a",
     /// "hunter2"]`).
     command_in: Option<(usize, super::commands::InCommand)>,
+    /// The innermost array opened: its depth, and where its elements start in the output.
+    array_out: (usize, usize),
+    /// The arrays of open objects that may be arguments of a command named after them, in
+    /// the output's order (see [`Orphan`]).
+    orphans: Vec<Orphan>,
     /// Where the last string (key or value) read starts.
     last_string: Option<usize>,
     /// The bytes that end the fast scan inside a string: [`STRING_SPECIAL`], or
@@ -891,6 +920,8 @@ impl<'a, 'r> Parser<'a, 'r> {
             argv: None,
             client_in: None,
             command_in: None,
+            array_out: (0, 0),
+            orphans: Vec::new(),
             last_string: None,
             string_special: &STRING_SPECIAL,
             graphql: None,
@@ -950,33 +981,6 @@ impl<'a, 'r> Parser<'a, 'r> {
         self.shift_output(p.end, delta);
         self.redacted = true;
         self.paired = true;
-    }
-
-    /// The output from `at` on moved by `delta` bytes: the places noted in it move with it.
-    fn shift_output(&mut self, at: usize, delta: isize) {
-        let shift = |place: &mut usize| {
-            if *place >= at {
-                *place = place.wrapping_add_signed(delta);
-            }
-        };
-        if let Some(p) = self.pending.as_mut() {
-            shift(&mut p.start);
-            shift(&mut p.end);
-        }
-        for pairing in &mut self.named {
-            if let Some((start, _)) = pairing.reading.as_mut() {
-                shift(start);
-            }
-        }
-        if let Some(g) = self.graphql.as_deref_mut() {
-            if let Some((_, start)) = g.member.as_mut() {
-                shift(start);
-            }
-            for (_, start, end) in &mut g.before {
-                shift(start);
-                shift(end);
-            }
-        }
     }
 
     /// Settles the waiting value before `more` bytes of output would put it more than four
@@ -1325,6 +1329,8 @@ impl<'a, 'r> Parser<'a, 'r> {
             at = *end;
         }
         self.out.push_str(&tail[at - first..]);
+        // The arrays read since the first variable are no command's arguments: they moved.
+        self.orphans.retain(|o| o.end < first);
         // A value waiting for its name went with a variable, or moved with the output after
         // the variables.
         if let Some(p) = self.pending.as_mut() {
@@ -1382,7 +1388,7 @@ impl<'a, 'r> Parser<'a, 'r> {
             self.named.pop();
         }
         let depth = self.stack.len();
-        if self.argv.is_some() || self.command_in.is_some() {
+        if self.argv.is_some() || self.command_in.is_some() || !self.orphans.is_empty() {
             self.argv_close(depth);
         }
         if self.client_in == Some(depth) {
@@ -1452,6 +1458,9 @@ impl<'a, 'r> Parser<'a, 'r> {
             b'[' => {
                 self.pos += 1;
                 self.stack.push(false);
+                // Where its elements start in the output, should they be a command's
+                // arguments named after them (see [`Orphan`]).
+                self.array_out = (self.stack.len(), self.out.len() + (self.pos - self.copied));
                 Ok(Expect::ValueOrClose)
             }
             b'"' => {
@@ -1979,17 +1988,140 @@ impl<'a, 'r> Parser<'a, 'r> {
     }
 
     /// Ends the readings of a command's words the container at `depth` held: its own, and
-    /// those its arrays left for the arrays after them (`client_in`, `command_in`).
+    /// those its arrays left for the arrays after them (`client_in`, `command_in`) or before
+    /// them (its [`Orphan`]s). An array that named a command reads its object's orphans again
+    /// as its arguments; one that may be a later command's arguments becomes one.
     #[inline(never)]
     fn argv_close(&mut self, depth: usize) {
         if let Some(argv) = self.argv.take_if(|a| a.depth == depth)
             && argv.in_object
-            && argv.command.is_open()
         {
-            self.command_in = Some((depth - 1, argv.command));
+            if argv.command.is_open() {
+                self.command_in = Some((depth - 1, argv.command));
+            }
+            // Nothing of an array inside a redacted value is in the output.
+            if self.suppress.is_none() {
+                if argv.command.is_open() || argv.in_client {
+                    if self.orphans.last().is_some_and(|o| o.object == depth - 1) {
+                        self.adopt_orphans(depth - 1, argv.in_client, argv.command);
+                    }
+                } else if let Some(start) = argv.unclaimed {
+                    self.note_orphan(depth - 1, start);
+                }
+            }
         }
         if self.command_in.is_some_and(|(object, _)| object == depth) {
             self.command_in = None;
+        }
+        while self.orphans.last().is_some_and(|o| o.object >= depth) {
+            self.orphans.pop();
+        }
+    }
+
+    /// The array closing at `pos`, a member of the object at depth `object` whose elements
+    /// start at `start` in the output, may be the arguments of a command named after it: an
+    /// [`Orphan`], of which the object keeps its last [`ORPHANS`].
+    fn note_orphan(&mut self, object: usize, start: usize) {
+        self.copy_to(self.pos);
+        let of_object = self
+            .orphans
+            .iter()
+            .rev()
+            .take_while(|o| o.object == object)
+            .count();
+        if of_object == ORPHANS {
+            self.orphans.remove(self.orphans.len() - ORPHANS);
+        }
+        self.orphans.push(Orphan {
+            object,
+            start,
+            end: self.out.len(),
+        });
+    }
+
+    /// An array of the object at depth `object` named a command (a MySQL client when
+    /// `in_client`, another command by `command`): the object's [`Orphan`]s before it are read
+    /// again as its arguments, each as an array of its own, and their output replaced, the last
+    /// first so that the places of those before it stay.
+    #[cold]
+    #[inline(never)]
+    fn adopt_orphans(
+        &mut self,
+        object: usize,
+        in_client: bool,
+        command: super::commands::InCommand,
+    ) {
+        // The output the input read so far will make, copied or not yet.
+        let read = self.out.len() + (self.pos - self.copied);
+        while let Some(orphan) = self.orphans.pop_if(|o| o.object == object) {
+            if read.saturating_sub(orphan.end) > ORPHAN_TAIL {
+                continue;
+            }
+            let Some(elements) = self.out.get(orphan.start..orphan.end) else {
+                continue;
+            };
+            let mut text = String::with_capacity(elements.len() + 2);
+            text.push('[');
+            text.push_str(elements);
+            text.push(']');
+            let mut adopted = String::with_capacity(text.len());
+            let mut parser = Parser::new(self.rules, &text, false, self.quoted, &mut adopted);
+            parser.string_special = self.string_special;
+            parser.argv = Some(Argv {
+                depth: 1,
+                in_object: false,
+                in_client,
+                value_next: false,
+                command,
+                unclaimed: None,
+            });
+            if parser.run() != Stop::Done {
+                continue;
+            }
+            let Some(inner) = adopted.strip_prefix('[').and_then(|a| a.strip_suffix(']')) else {
+                continue;
+            };
+            if inner != elements {
+                let delta = inner.len() as isize - elements.len() as isize;
+                self.out.replace_range(orphan.start..orphan.end, inner);
+                self.shift_output(orphan.end, delta);
+                self.redacted = true;
+            }
+        }
+    }
+
+    /// The output from `at` on moved by `delta` bytes: the places noted in it move with it.
+    fn shift_output(&mut self, at: usize, delta: isize) {
+        let shift = |place: &mut usize| {
+            if *place >= at {
+                *place = place.wrapping_add_signed(delta);
+            }
+        };
+        if let Some(p) = self.pending.as_mut() {
+            shift(&mut p.start);
+            shift(&mut p.end);
+        }
+        for pairing in &mut self.named {
+            if let Some((start, _)) = pairing.reading.as_mut() {
+                shift(start);
+            }
+        }
+        for orphan in &mut self.orphans {
+            shift(&mut orphan.start);
+            shift(&mut orphan.end);
+        }
+        if let Some(start) = self.argv.as_mut().and_then(|a| a.unclaimed.as_mut()) {
+            shift(start);
+        }
+        shift(&mut self.array_out.1);
+        if let Some(g) = self.graphql.as_deref_mut() {
+            if let Some((_, start)) = g.member.as_mut() {
+                shift(start);
+            }
+            for (_, start, end) in &mut g.before {
+                shift(start);
+                shift(end);
+            }
         }
     }
 
@@ -2043,6 +2175,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                         .filter(|&(object, _)| in_object && object == depth - 1)
                         .map(|(_, command)| command)
                         .unwrap_or_default(),
+                    unclaimed: None,
                 }
             }
         }
@@ -2084,6 +2217,18 @@ impl<'a, 'r> Parser<'a, 'r> {
             if argv.in_object {
                 self.client_in = Some(depth - 1);
             }
+        }
+        // An option before any command was named: the array may be the arguments of one its
+        // object names after it.
+        if argv.in_object
+            && argv.unclaimed.is_none()
+            && !argv.in_client
+            && !argv.command.is_open()
+            && self.array_out.0 == depth
+            && self.suppress.is_none()
+            && super::text::starts_with_dash(word)
+        {
+            argv.unclaimed = Some(self.array_out.1);
         }
         self.argv = Some(argv);
         if redacted.is_none()
@@ -3585,14 +3730,88 @@ mod tests {
         }
     }
 
-    /// The README's limits of argv arrays, as it states them: a client's arguments before its
-    /// name stay, an array after a client's in its object is its arguments whatever it holds,
-    /// and prose that glues an em dash to a key's name loses the next word.
+    /// Found by review: JSON with sorted keys (Go's maps, Python's `sort_keys`, PostgreSQL's
+    /// `jsonb`) writes a container's `args` before its `command`, and Docker's API its `Cmd`
+    /// before its `Entrypoint`: the command's password options in the array before its name
+    /// were kept.
+    #[test]
+    fn a_commands_arguments_before_its_name() {
+        for (input, expected) in [
+            (
+                r#"{"args":["-phunter2"],"command":["mysql"]}"#,
+                r#"{"args":["-p[REDACTED]"],"command":["mysql"]}"#,
+            ),
+            (
+                r#"{"args":["--host","db","-p","hunter2"],"command":["/usr/bin/mysqldump"]}"#,
+                r#"{"args":["--host","db","-p","[REDACTED]"],"command":["/usr/bin/mysqldump"]}"#,
+            ),
+            (
+                r#"{"Cmd":["-a","hunter2"],"Entrypoint":["redis-cli"],"Image":"redis"}"#,
+                r#"{"Cmd":["-a","[REDACTED]"],"Entrypoint":["redis-cli"],"Image":"redis"}"#,
+            ),
+            // A number given as the password; the subcommand before the option.
+            (
+                r#"{"args":["-a",1234],"command":["redis-cli"]}"#,
+                r#"{"args":["-a","[REDACTED]"],"command":["redis-cli"]}"#,
+            ),
+            (
+                r#"{"args":["login","-u","ann","-p","pw"],"command":["docker"]}"#,
+                r#"{"args":["login","-u","ann","-p","[REDACTED]"],"command":["docker"]}"#,
+            ),
+            (
+                r#"{"args":["-s","-u","ann:pw"],"command":["curl","-v"]}"#,
+                r#"{"args":["-s","-u","ann:[REDACTED]"],"command":["curl","-v"]}"#,
+            ),
+            // Several arrays before the command's, in an object inside others.
+            (
+                r#"[{"x":{"args":["-p","a"],"env":["-v"],"more":["-pb"],"command":["mysql"]}}]"#,
+                r#"[{"x":{"args":["-p","[REDACTED]"],"env":["-v"],"more":["-p[REDACTED]"],"command":["mysql"]}}]"#,
+            ),
+            // A value named after the array, its place moved by it.
+            (
+                r#"{"args":["-p","x"],"value":"v","command":["mysql"],"name":"pin"}"#,
+                r#"{"args":["-p","[REDACTED]"],"value":"[REDACTED]","command":["mysql"],"name":"pin"}"#,
+            ),
+            // A value named before the command, moving the array.
+            (
+                r#"{"value":"v","args":["-p","x"],"name":"password","command":["mysql"]}"#,
+                r#"{"value":"[REDACTED]","args":["-p","[REDACTED]"],"name":"password","command":["mysql"]}"#,
+            ),
+            // In a GraphQL request's variables, read before its query.
+            (
+                r#"{"variables":{"args":["-p","x"],"pw":"y","command":["mysql"]},"query":"mutation { f(password: $pw) }"}"#,
+                r#"{"variables":{"args":["-p","[REDACTED]"],"pw":"[REDACTED]","command":["mysql"]},"query":"mutation { f(password: [REDACTED]) }"}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), expected, "{input}");
+        }
+        for plain in [
+            // No command that takes a password, or one in another object.
+            r#"{"args":["-p","2222"],"command":["ssh"]}"#,
+            r#"{"args":["-p","8080:80"],"command":["docker","run"]}"#,
+            r#"{"args":["-p","x"],"more":{"command":["mysql"]}}"#,
+            r#"{"a":{"args":["-p","x"]},"command":["mysql"]}"#,
+            r#"{"args":["-p","x"]}"#,
+            r#"{"args":"-p x","command":["mysql"]}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
+    /// The README's limits of argv arrays, as it states them: a client's arguments in an array
+    /// of its own or far before its name stay, an array after a client's in its object is its
+    /// arguments whatever it holds, and prose that glues an em dash to a key's name loses the
+    /// next word.
     #[test]
     fn argv_limits_as_the_readme_states_them() {
+        let far = format!(
+            r#"{{"args":["-phunter2"],"note":"{}","command":["mysql"]}}"#,
+            "x".repeat(ORPHAN_TAIL)
+        );
         for plain in [
-            r#"{"args":["-phunter2"],"command":["mysql"]}"#,
             r#"["mysql",["-p","x"]]"#,
+            far.as_str(),
+            r#"{"a":["-px"],"b":["-v"],"c":["-w"],"d":["-y"],"e":["-z"],"f":["mysql"]}"#,
         ] {
             assert_eq!(run(plain, None), plain);
         }
@@ -3625,6 +3844,12 @@ mod tests {
             ("[", r#""mysql","-p","x","-px","--pin","#, "1]"),
             ("[", r#"["mysql","-px",["-p","#, "1"),
             ("[", r#"{"command":["mysql"],"args":["-p","x"],"#, "1]"),
+            ("", r#"{"args":["-p","x"],"c":["mysql"],"a":"#, "1"),
+            (
+                "[",
+                r#"{"a":["-v"],"b":["-w"],"c":["-y"],"d":["-z"],"e":["-p","x"],"f":["mysql"]},"#,
+                "1]",
+            ),
             ("", r#"{"a":["mysql","-px",{"b":["-p",["#, "1"),
             ("[", r#""a\u002fu\u002fmysql","-p","#, "1]"),
             // Lists of pairs, flat header lists, names by place, late names, OAuth codes.
@@ -3665,6 +3890,18 @@ mod tests {
         }
         let out = run(&text, None);
         assert!(!out.contains(r#""value":"a""#), "{}", &out[..100]);
+        // Arguments before their command's name at each of many depths, each read again.
+        let mut text = String::new();
+        for _ in 0..60 {
+            text.push_str(r#"{"args":["-p","x"],"n":"#);
+        }
+        text.push('1');
+        for _ in 0..60 {
+            text.push_str(r#","command":["mysql"]}"#);
+        }
+        let out = run(&text, None);
+        assert!(!out.contains(r#""-p","x""#), "{out}");
+        assert_eq!(out.matches("[REDACTED]").count(), 60);
     }
 
     /// Hostile quoted documents stay linear: each level of quoting is read as JSON at most
