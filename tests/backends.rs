@@ -1201,7 +1201,9 @@ async fn escaped_dashes_in_json_and_glued_mysql_clients_are_redacted(t: Arc<Test
 /// and a JSON string; a MySQL client's arguments as a JSON array, the client named in a
 /// container's `command` and the password in its `args`; a client named in capitals with
 /// `.exe` (`MYSQL.EXE -p…`); a long option whose dashes are Unicode's (`––password …`,
-/// `\u2014password …`). Prose around them, and other commands' `-p`, stay.
+/// `\u2014password …`); arguments in an array before the one naming their command, as sorted
+/// keys write them (`"Cmd"` before `"Entrypoint"`, `"args"` before `"command"`). Prose around
+/// them, and other commands' `-p`, stay.
 async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
     let db = t.migrated().await;
     let text = "auth Bearer%20SECRET1xyz then\nthe basic%20usage is fine\n\
@@ -1210,6 +1212,8 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
     let page = "<td>Basic&#32;SECRET2xy </td><td>the basic&nbsp;usage</td>";
     let json = r#"{"log":"sent Token&nbsp;SECRET3abc ok","run":"run \u2014password SECRET10 db"}"#;
     let argv = r#"{"cmd":["mysql","-uroot","-pSECRET5","db"],"containers":[{"command":["mysqldump"],"args":["-p","SECRET6","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}],"win":["MySQL.exe","-p","SECRET8"],"app":["app","\u2013\u2013password","SECRET11"]}"#;
+    // Sorted keys: the arguments before the command that reads them.
+    let sorted = r#"[{"Cmd":["-a","SECRET12"],"Entrypoint":["redis-cli"]},{"args":["--host","db","-pSECRET13"],"command":["mysql"]}]"#;
     let rows = posted_rows(
         &db,
         [
@@ -1221,6 +1225,7 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
             ("/upload", "text/html", page.to_owned()),
             ("/orders/3", "application/json", json.to_owned()),
             ("/orders/4", "application/json", argv.to_owned()),
+            ("/orders/5", "application/json", sorted.to_owned()),
         ],
     )
     .await;
@@ -1250,6 +1255,12 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
         rows[3].request_body.as_deref(),
         Some(
             r#"{"cmd":["mysql","-uroot","-p[REDACTED]","db"],"containers":[{"command":["mysqldump"],"args":["-p","[REDACTED]","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}],"win":["MySQL.exe","-p","[REDACTED]"],"app":["app","\u2013\u2013password","[REDACTED]"]}"#
+        )
+    );
+    assert_eq!(
+        rows[4].request_body.as_deref(),
+        Some(
+            r#"[{"Cmd":["-a","[REDACTED]"],"Entrypoint":["redis-cli"]},{"args":["--host","db","-p[REDACTED]"],"command":["mysql"]}]"#
         )
     );
     for row in &rows {
