@@ -16,6 +16,10 @@ use super::{form, json, path, text};
 /// The default text that replaces a redacted value.
 const DEFAULT_REPLACEMENT: &str = "[REDACTED]";
 
+/// The marker after the replacement of a body the sanitizer failed on (see
+/// [`Redactor::guarded`]).
+const FAILED: &str = " …[the sanitizer failed on this body]";
+
 /// The default cap on decoded `Content-Encoding` output: 64 KiB.
 const DEFAULT_MAX_DECODED_BYTES: usize = 64 * 1024;
 
@@ -24,7 +28,11 @@ const DEFAULT_MAX_DECODED_BYTES: usize = 64 * 1024;
 /// Built once with [`Redactor::builder`] (or [`Redactor::default`] for the default rules) and
 /// cloned cheaply into the writer. Every method is infallible and never panics: a body it
 /// cannot read fully is stored up to the point of failure with a marker, and never with a
-/// secret after that point.
+/// secret after that point. Should a reading panic all the same (a bug, or a
+/// [route's body function](RedactorBuilder::route_body_fn) that panics), the panic is caught
+/// and logged, and the value is replaced whole: a body by the replacement and
+/// ` …[the sanitizer failed on this body]`, a query, error or text by the replacement, a path
+/// by `/` and the replacement.
 ///
 /// ```
 /// use tower_audit::sanitize::{BodyInput, Redactor};
@@ -95,23 +103,29 @@ impl Redactor {
     /// is UTF-8, and described otherwise. Truncated or malformed bodies end with a marker such
     /// as ` …[truncated, 70000 bytes total]` or ` …[invalid JSON at byte 123]`.
     pub fn redact_body(&self, body: &BodyInput<'_>) -> Option<String> {
-        body::redact_body(&self.rules, body)
+        self.guarded(
+            "body",
+            || body::redact_body(&self.rules, body),
+            |replacement| Some(format!("{replacement}{FAILED}")),
+        )
     }
 
     /// Sanitized query string (without the leading `?`).
     pub fn redact_query(&self, query: &str) -> String {
-        let query = query.strip_prefix('?').unwrap_or(query);
-        let mut out = String::with_capacity(query.len());
-        form::redact_pairs(&self.rules, query, false, &mut out);
-        out
+        self.guarded("query", || self.redact_pairs(query, false), str::to_owned)
     }
 
     /// [`redact_query`](Self::redact_query) of a query cut short: its last pair may be cut,
     /// so the last word of its value is dropped and a last key without `=` too.
     pub(crate) fn redact_cut_query(&self, query: &str) -> String {
+        self.guarded("query", || self.redact_pairs(query, true), str::to_owned)
+    }
+
+    /// A query's pairs redacted, the last one cut short when `cut`.
+    fn redact_pairs(&self, query: &str, cut: bool) -> String {
         let query = query.strip_prefix('?').unwrap_or(query);
         let mut out = String::with_capacity(query.len());
-        form::redact_pairs(&self.rules, query, true, &mut out);
+        form::redact_pairs(&self.rules, query, cut, &mut out);
         out
     }
 
@@ -120,7 +134,11 @@ impl Redactor {
     /// Error texts and paths have rules of their own: [`redact_error`](Self::redact_error) and
     /// [`redact_path`](Self::redact_path).
     pub fn redact_text(&self, text: &str) -> String {
-        self.rules.values.redact(text).into_owned()
+        self.guarded(
+            "text",
+            || self.rules.values.redact(text).into_owned(),
+            str::to_owned,
+        )
     }
 
     /// Redacts an error text like a `text/plain` body: as JSON when it is a JSON document, else
@@ -138,9 +156,15 @@ impl Redactor {
     /// );
     /// ```
     pub fn redact_error(&self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        text::redact_text_or_json(&self.rules, text, false, false, &mut out);
-        out
+        self.guarded(
+            "error",
+            || {
+                let mut out = String::with_capacity(text.len());
+                text::redact_text_or_json(&self.rules, text, false, false, &mut out);
+                out
+            },
+            str::to_owned,
+        )
     }
 
     /// Redacts a request path: the value patterns, and the value of a matrix parameter whose
@@ -159,7 +183,11 @@ impl Redactor {
     /// );
     /// ```
     pub fn redact_path(&self, path: &str) -> String {
-        path::redact_path(&self.rules, path)
+        self.guarded(
+            "path",
+            || path::redact_path(&self.rules, path),
+            |replacement| format!("/{replacement}"),
+        )
     }
 
     /// The headers named in `names` that are present, as a JSON object string, or `None` when
@@ -171,7 +199,11 @@ impl Redactor {
     /// is a sensitive key; other values go through the value patterns. Non-UTF-8 values are
     /// stored lossily.
     pub fn redact_headers(&self, headers: &HeaderMap, names: &[HeaderName]) -> Option<String> {
-        headers::redact_headers(&self.rules, headers, names)
+        self.guarded(
+            "headers",
+            || headers::redact_headers(&self.rules, headers, names),
+            |_| Some(self.rules.replacement_json.to_string()),
+        )
     }
 
     /// Whether `name`'s values are credentials by these rules (as
@@ -190,7 +222,34 @@ impl Redactor {
     /// 40 bytes: message 1 is zstd-compressed, not decoded]`. A route with its own body function
     /// is left to it, as in [`redact_body`](Self::redact_body).
     pub(crate) fn describe_unread_body(&self, body: &BodyInput<'_>, why: &str) -> Option<String> {
-        body::describe_unread(&self.rules, body, why)
+        self.guarded(
+            "body",
+            || body::describe_unread(&self.rules, body, why),
+            |replacement| Some(format!("{replacement}{FAILED}")),
+        )
+    }
+
+    /// Runs one of the sanitizer's readings of a value. A panic in it (a bug of the
+    /// sanitizer's, or a route's body function that panicked) is caught, logged, and the value
+    /// replaced whole by what `whole` makes of the replacement text: one request's value can
+    /// then neither unwind into the writer, which would lose the records converted with it, nor
+    /// into a request that writes the journal, nor reach the table as it came.
+    fn guarded<T>(
+        &self,
+        what: &'static str,
+        read: impl FnOnce() -> T,
+        whole: impl FnOnce(&str) -> T,
+    ) -> T {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+            Ok(value) => value,
+            Err(_) => {
+                tracing::error!(
+                    value = what,
+                    "tower-audit: the sanitizer failed on a value (a bug); it is stored replaced whole"
+                );
+                whole(&self.rules.replacement)
+            }
+        }
     }
 
     #[cfg(test)]
@@ -352,6 +411,7 @@ impl RedactorBuilder {
     /// instead of the default handling.
     ///
     /// `f` receives the raw, possibly truncated and encoded body and is trusted to redact it.
+    /// Should it panic, the body is stored as the replacement with a marker (see [`Redactor`]).
     #[must_use]
     pub fn route_body_fn<F>(mut self, route: impl Into<String>, f: F) -> Self
     where
@@ -397,6 +457,46 @@ impl RedactorBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reading that panics (here a route's body function) leaves the value replaced whole,
+    /// never as it came, and no panic to the caller.
+    #[test]
+    fn a_panic_in_a_reading_replaces_the_value_whole() {
+        let redactor = Redactor::builder()
+            .replacement("<gone>")
+            .route_body_fn("/boom", |_: &BodyInput<'_>| panic!("a bug"))
+            .build();
+        let body = BodyInput {
+            route: Some("/boom"),
+            ..BodyInput::new(Some("application/json"), b"{\"password\":\"x\"}")
+        };
+        let failed = Some("<gone> …[the sanitizer failed on this body]".to_owned());
+        assert_eq!(redactor.redact_body(&body), failed);
+        assert_eq!(redactor.describe_unread_body(&body, "why"), failed);
+        // Each kind of value's replacement.
+        let panics = || -> String { panic!("a bug") };
+        assert_eq!(redactor.guarded("t", panics, str::to_owned), "<gone>");
+        assert_eq!(
+            redactor.guarded("p", panics, |r| format!("/{r}")),
+            "/<gone>"
+        );
+        assert_eq!(
+            redactor.guarded(
+                "h",
+                || -> Option<String> { panic!("a bug") },
+                |_| { Some(redactor.rules.replacement_json.to_string()) }
+            ),
+            Some("\"<gone>\"".to_owned())
+        );
+        // Other routes are read as ever.
+        assert_eq!(
+            redactor.redact_body(&BodyInput::new(
+                Some("application/json"),
+                b"{\"password\":\"x\"}"
+            )),
+            Some("{\"password\":\"<gone>\"}".to_owned())
+        );
+    }
 
     fn json(redactor: &Redactor, body: &str) -> String {
         redactor
