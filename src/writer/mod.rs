@@ -543,6 +543,78 @@ mod tests {
         }
     }
 
+    /// A stopped writer checkpoints SQLite's WAL into the file (see `Worker::finish`). A
+    /// reader on an older snapshot keeps the frames after it from the checkpoint (after the
+    /// connection's busy timeout, 50 ms here): the stop says so in a warning and loses nothing;
+    /// the rows are read back from the WAL once the reader is gone. Untested before.
+    #[tokio::test]
+    async fn a_reader_holding_the_wal_at_the_stop_is_named_and_loses_nothing() {
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+
+        // This thread's: the writer runs here (a current-thread runtime).
+        let (lines, _logs) = crate::test_logs::capture();
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("audit.db").display()
+        );
+        let mut options = sea_orm::ConnectOptions::new(url.clone());
+        options.map_sqlx_sqlite_opts(|o| {
+            crate::sqlite_settings(o).busy_timeout(Duration::from_millis(50))
+        });
+        let db = sea_orm::Database::connect(options).await.expect("db");
+        crate::migrate(&db).await.expect("migrate");
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .flush_interval(Duration::from_millis(10))
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        get_each(&layer, &["/a", "/b"]).await;
+        assert!(wait_for(&guard, |s| s.written == 2).await);
+
+        // A reader's snapshot, taken before the next rows.
+        let reader = crate::connect(&url).await.expect("reader");
+        let snapshot = reader.begin().await.expect("begin");
+        let count = "SELECT COUNT(*) FROM audit_log";
+        let seen = snapshot
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                count,
+            ))
+            .await
+            .expect("count")
+            .expect("row")
+            .try_get_by_index::<i64>(0)
+            .expect("count");
+        assert_eq!(seen, 2);
+        get_each(&layer, &["/c", "/d", "/e"]).await;
+        drop(layer);
+        let report = guard.shutdown(Duration::from_secs(30)).await.expect("stop");
+        task.await.expect("writer");
+        assert_eq!((report.written, report.lost), (5, 0), "{report:?}");
+        let text = lines.text();
+        assert!(
+            text.lines().any(|line| line.contains("WARN")
+                && line.contains("a reader kept part of SQLite's WAL from the checkpoint")),
+            "{text}"
+        );
+
+        // The rows after the snapshot are still in the WAL, read by every connection.
+        snapshot.rollback().await.expect("end");
+        let after = crate::connect(&url).await.expect("after");
+        let rows = after
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                count,
+            ))
+            .await
+            .expect("count")
+            .expect("row")
+            .try_get_by_index::<i64>(0)
+            .expect("count");
+        assert_eq!(rows, 5);
+    }
+
     /// A journal that cannot be written (a full disk: `/dev/full`) while the database is away
     /// fails every request's append: the records are counted as dropped, and the request path
     /// logs the error once a second, not once a request.
