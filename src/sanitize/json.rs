@@ -1648,6 +1648,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                         object: depth - 1,
                         secret: list.secret,
                     });
+                    self.name_waiting_values(depth - 1, list.secret);
                 }
                 PlacedKind::Row { of } => {
                     self.placed = Some(Placed {
@@ -1664,6 +1665,49 @@ impl<'a, 'r> Parser<'a, 'r> {
             || self.header_list.is_some()
             || self.placed.is_some()
             || self.names_by_place.is_some();
+    }
+
+    /// The names array of the object at depth `object` named secrets by place (`secret`)
+    /// after the object's `data`, `values` or `content` array was read, which still waits for
+    /// the object's name (see [`Wait::LateName`]): that array is read again as the values the
+    /// names name, by a parser of its own, and its output replaced (`{"data":["ann","…"],
+    /// "fields":["user","password"]}`, as JSON with sorted keys writes it). It waits on, for a
+    /// name that would redact it whole.
+    #[cold]
+    #[inline(never)]
+    fn name_waiting_values(&mut self, object: usize, secret: u64) {
+        let Some(p) = self.pending.filter(|p| {
+            p.depth == object
+                && p.wait == Wait::LateName
+                && self.pos - p.src_end <= PENDING_TAIL
+                && self.out.as_bytes().get(p.start) == Some(&b'[')
+        }) else {
+            return;
+        };
+        let Some(values) = self.out.get(p.start..p.end) else {
+            return;
+        };
+        const MEMBER: &str = r#"{"values":"#;
+        let text = format!("{MEMBER}{values}}}");
+        let mut named = String::with_capacity(text.len());
+        let mut parser = Parser::new(self.rules, &text, false, self.quoted, &mut named);
+        parser.string_special = self.string_special;
+        parser.names_by_place = Some(NamesByPlace { object: 1, secret });
+        parser.lists = true;
+        if parser.run() != Stop::Done {
+            return;
+        }
+        let Some(inner) = named.strip_prefix(MEMBER).and_then(|n| n.strip_suffix('}')) else {
+            return;
+        };
+        if inner != values {
+            let delta = inner.len() as isize - values.len() as isize;
+            self.out.replace_range(p.start..p.end, inner);
+            self.shift_output(p.end, delta);
+            self.redacted = true;
+            self.paired = true;
+            self.surely_paired = true;
+        }
     }
 
     /// An element read as a name (see [`element`](Self::element)) named a secret, or not.
@@ -3216,12 +3260,58 @@ mod tests {
         }
         for plain in [
             r#"{"names":["user","region"],"values":["ann","eu"]}"#,
-            // Each object its own names; values before their names, or of another object.
-            r#"{"values":["ann","hunter2"],"names":["user","password"]}"#,
+            // Each object its own names: values of another object.
             r#"{"a":{"names":["user","password"]},"values":["ann","x"]}"#,
             // Records are no values in place.
             r#"{"fields":["id","token"],"data":[{"id":1},{"id":2}]}"#,
             r#"{"columns":["a","password"],"meta":["x","y"]}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
+    /// Found by review: JSON with sorted keys writes a `data` array before its `fields`,
+    /// `keys` or `names` (`json.dumps(…, sort_keys=True)`, Go's maps), and the values it held
+    /// in the places of secrets were kept: they are read again once the names come, within
+    /// the short run of output a value waits for its name.
+    #[test]
+    fn values_before_their_names() {
+        for (input, want) in [
+            (
+                r#"{"data":["ann","hunter2"],"names":["user","password"]}"#,
+                r#"{"data":["ann","[REDACTED]"],"names":["user","password"]}"#,
+            ),
+            (
+                r#"{"data":[["ann","s-1"],["bob",{"k":"s-2"}]],"fields":["user","secret"],"n":2}"#,
+                r#"{"data":[["ann","[REDACTED]"],["bob","[REDACTED]"]],"fields":["user","secret"],"n":2}"#,
+            ),
+            (
+                r#"{"values":[1234,"ann"],"note":"x","keys":["pin","user"]}"#,
+                r#"{"values":["[REDACTED]","ann"],"note":"x","keys":["pin","user"]}"#,
+            ),
+            // A name of the object after them still redacts them whole.
+            (
+                r#"{"data":["ann","a-long-secret"],"names":["user","pin"],"name":"token"}"#,
+                r#"{"data":"[REDACTED]","names":["user","pin"],"name":"token"}"#,
+            ),
+            // A value waiting for its name after them, its place moved.
+            (
+                r#"[{"data":["ann","x"],"names":["user","pin"]},{"value":"v","name":"api_key"}]"#,
+                r#"[{"data":["ann","[REDACTED]"],"names":["user","pin"]},{"value":"[REDACTED]","name":"api_key"}]"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        let far = format!(
+            r#"{{"data":["ann","x"],"note":"{}","names":["user","pin"]}}"#,
+            "n".repeat(300)
+        );
+        for plain in [
+            r#"{"data":["ann","eu"],"names":["user","region"]}"#,
+            r#"{"data":[{"id":1}],"fields":["id","token"]}"#,
+            r#"{"data":["ann","x"],"a":{"names":["user","pin"]}}"#,
+            // Too far before them (the README's limit).
+            far.as_str(),
         ] {
             assert_eq!(run(plain, None), plain);
         }
@@ -3373,6 +3463,9 @@ mod tests {
             format!(r#"{{"code":"c-1","note":"{filler}","redirect_uri":"x"}}"#),
             format!(r#"{{"content":"a","note":"{filler}","name":"pin"}}"#),
             r#"{"content":"a","code":"b","name":"pin"}"#.to_owned(),
+            // Values before their names: a `rows` array, or another waiting member between.
+            r#"{"rows":[["ann","x"]],"columns":["user","pin"]}"#.to_owned(),
+            r#"{"data":["ann","x"],"content":"c","names":["user","pin"]}"#.to_owned(),
         ] {
             assert_eq!(run(&plain, None), plain);
         }
