@@ -1684,27 +1684,11 @@ impl<'a, 'r> Parser<'a, 'r> {
         }) else {
             return;
         };
-        let Some(values) = self.out.get(p.start..p.end) else {
-            return;
-        };
-        const MEMBER: &str = r#"{"values":"#;
-        let text = format!("{MEMBER}{values}}}");
-        let mut named = String::with_capacity(text.len());
-        let mut parser = Parser::new(self.rules, &text, false, self.quoted, &mut named);
-        parser.string_special = self.string_special;
-        parser.names_by_place = Some(NamesByPlace { object: 1, secret });
-        parser.lists = true;
-        if parser.run() != Stop::Done {
-            return;
-        }
-        let Some(inner) = named.strip_prefix(MEMBER).and_then(|n| n.strip_suffix('}')) else {
-            return;
-        };
-        if inner != values {
-            let delta = inner.len() as isize - values.len() as isize;
-            self.out.replace_range(p.start..p.end, inner);
-            self.shift_output(p.end, delta);
-            self.redacted = true;
+        let named = self.read_again(p.start, p.end, r#"{"values":"#, "}", |parser| {
+            parser.names_by_place = Some(NamesByPlace { object: 1, secret });
+            parser.lists = true;
+        });
+        if named {
             self.paired = true;
             self.surely_paired = true;
         }
@@ -2101,37 +2085,53 @@ impl<'a, 'r> Parser<'a, 'r> {
             if read.saturating_sub(orphan.end) > ORPHAN_TAIL {
                 continue;
             }
-            let Some(elements) = self.out.get(orphan.start..orphan.end) else {
-                continue;
-            };
-            let mut text = String::with_capacity(elements.len() + 2);
-            text.push('[');
-            text.push_str(elements);
-            text.push(']');
-            let mut adopted = String::with_capacity(text.len());
-            let mut parser = Parser::new(self.rules, &text, false, self.quoted, &mut adopted);
-            parser.string_special = self.string_special;
-            parser.argv = Some(Argv {
-                depth: 1,
-                in_object: false,
-                in_client,
-                value_next: false,
-                command,
-                unclaimed: None,
+            self.read_again(orphan.start, orphan.end, "[", "]", |parser| {
+                parser.argv = Some(Argv {
+                    depth: 1,
+                    in_object: false,
+                    in_client,
+                    value_next: false,
+                    command,
+                    unclaimed: None,
+                });
             });
-            if parser.run() != Stop::Done {
-                continue;
-            }
-            let Some(inner) = adopted.strip_prefix('[').and_then(|a| a.strip_suffix(']')) else {
-                continue;
-            };
-            if inner != elements {
-                let delta = inner.len() as isize - elements.len() as isize;
-                self.out.replace_range(orphan.start..orphan.end, inner);
-                self.shift_output(orphan.end, delta);
-                self.redacted = true;
-            }
         }
+    }
+
+    /// Reads the output `start..end` again, as the document `open`, it and `close`, with a
+    /// parser of its own that `seed` sets up, and writes what that makes of it in its place,
+    /// the places noted after it moving. Whether it changed.
+    fn read_again(
+        &mut self,
+        start: usize,
+        end: usize,
+        open: &str,
+        close: &str,
+        seed: impl FnOnce(&mut Parser<'_, '_>),
+    ) -> bool {
+        let Some(part) = self.out.get(start..end) else {
+            return false;
+        };
+        let text = format!("{open}{part}{close}");
+        let mut again = String::with_capacity(text.len());
+        let mut parser = Parser::new(self.rules, &text, false, self.quoted, &mut again);
+        parser.string_special = self.string_special;
+        seed(&mut parser);
+        if parser.run() != Stop::Done {
+            return false;
+        }
+        let Some(inner) = again
+            .strip_prefix(open)
+            .and_then(|again| again.strip_suffix(close))
+            .filter(|inner| *inner != part)
+        else {
+            return false;
+        };
+        let delta = inner.len() as isize - part.len() as isize;
+        self.out.replace_range(start..end, inner);
+        self.shift_output(end, delta);
+        self.redacted = true;
+        true
     }
 
     /// The output from `at` on moved by `delta` bytes: the places noted in it move with it.

@@ -549,7 +549,7 @@ mod tests {
     /// the rows are read back from the WAL once the reader is gone. Untested before.
     #[tokio::test]
     async fn a_reader_holding_the_wal_at_the_stop_is_named_and_loses_nothing() {
-        use sea_orm::{ConnectionTrait, TransactionTrait};
+        use sea_orm::TransactionTrait;
 
         // This thread's: the writer runs here (a current-thread runtime).
         let (lines, _logs) = crate::test_logs::capture();
@@ -575,18 +575,7 @@ mod tests {
         // A reader's snapshot, taken before the next rows.
         let reader = crate::connect(&url).await.expect("reader");
         let snapshot = reader.begin().await.expect("begin");
-        let count = "SELECT COUNT(*) FROM audit_log";
-        let seen = snapshot
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Sqlite,
-                count,
-            ))
-            .await
-            .expect("count")
-            .expect("row")
-            .try_get_by_index::<i64>(0)
-            .expect("count");
-        assert_eq!(seen, 2);
+        assert_eq!(count(&snapshot).await, 2);
         get_each(&layer, &["/c", "/d", "/e"]).await;
         drop(layer);
         let report = guard.shutdown(Duration::from_secs(30)).await.expect("stop");
@@ -602,17 +591,21 @@ mod tests {
         // The rows after the snapshot are still in the WAL, read by every connection.
         snapshot.rollback().await.expect("end");
         let after = crate::connect(&url).await.expect("after");
-        let rows = after
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Sqlite,
-                count,
-            ))
-            .await
-            .expect("count")
-            .expect("row")
-            .try_get_by_index::<i64>(0)
-            .expect("count");
-        assert_eq!(rows, 5);
+        assert_eq!(count(&after).await, 5);
+    }
+
+    /// The rows of `db`'s table, as a connection or a transaction sees them.
+    async fn count(db: &impl sea_orm::ConnectionTrait) -> i64 {
+        let count = "SELECT COUNT(*) FROM audit_log";
+        db.query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            count,
+        ))
+        .await
+        .expect("count")
+        .expect("row")
+        .try_get_by_index::<i64>(0)
+        .expect("count")
     }
 
     /// A journal that cannot be written (a full disk: `/dev/full`) while the database is away
