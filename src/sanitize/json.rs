@@ -756,6 +756,12 @@ struct HeaderList {
     name_next: bool,
     /// The name before named a secret: the next element is its value.
     value_next: bool,
+    /// The next element's place.
+    next: u32,
+    /// The places, of the first 64, of the strings that name a secret, values' places too: a
+    /// table's header line (`"headers":["user","password"]`) names the places of its rows'
+    /// values (see [`NamesByPlace`]).
+    secret: u64,
 }
 
 /// An array whose items are named by their places: the names (`"names":["user","password"]`),
@@ -1583,10 +1589,16 @@ impl<'a, 'r> Parser<'a, 'r> {
             return role;
         }
         if let Some(list) = self.header_list.as_mut().filter(|l| l.depth == depth) {
+            list.next = list.next.saturating_add(1);
             if !list.name_next {
                 list.name_next = true;
                 self.sensitive_next |= std::mem::take(&mut list.value_next);
-                return role;
+                // A value's place is read as a name too, as a table's header line.
+                return if c == b'"' && !self.sensitive_next {
+                    Role::ElementName
+                } else {
+                    role
+                };
             }
             if c != b'"' {
                 // A list of other things: HAR's objects, pairs.
@@ -1616,6 +1628,8 @@ impl<'a, 'r> Parser<'a, 'r> {
                     depth: depth + 1,
                     name_next: true,
                     value_next: false,
+                    next: 0,
+                    secret: 0,
                 });
             }
             Role::Names => self.placed = Some(placed(0, PlacedKind::Names)),
@@ -1637,8 +1651,15 @@ impl<'a, 'r> Parser<'a, 'r> {
         if self.pair == Some(depth) {
             self.pair = None;
         }
-        if self.header_list.is_some_and(|l| l.depth == depth) {
-            self.header_list = None;
+        if let Some(list) = self.header_list.take_if(|l| l.depth == depth)
+            && list.secret != 0
+        {
+            // A table's header line: its rows, or values, after it are named by place.
+            self.names_by_place = Some(NamesByPlace {
+                object: depth - 1,
+                secret: list.secret,
+            });
+            self.name_waiting_values(depth - 1, list.secret);
         }
         if let Some(list) = self.placed.filter(|l| l.depth == depth) {
             self.placed = None;
@@ -1706,7 +1727,14 @@ impl<'a, 'r> Parser<'a, 'r> {
                 list.secret |= 1 << at;
             }
         } else if let Some(list) = self.header_list.as_mut().filter(|l| l.depth == depth) {
-            list.value_next = sensitive;
+            // At a name's place the next element is read for it (a value's place has the next
+            // element a name's again).
+            if !list.name_next {
+                list.value_next = sensitive;
+            }
+            if let Some(at) = list.next.checked_sub(1).filter(|&at| at < 64 && sensitive) {
+                list.secret |= 1 << at;
+            }
         } else if sensitive {
             self.pair = Some(depth);
             self.lists = true;
@@ -3060,8 +3088,8 @@ mod tests {
     /// Found by review: a value redacted when its object's name came late, inside a GraphQL
     /// request's `variables` read before its query, moved the variables after it in the
     /// output, but their places were not moved with them: the query's redaction of one then
-    /// cut the output at the wrong places, and kept the secret when the value was longer than
-    /// the replacement.
+    /// cut the output at the wrong places, or panicked (a slice out of range) when the value
+    /// was longer than the replacement.
     #[test]
     fn a_late_name_moves_the_graphql_variables_after_it() {
         let query = r#""query":"mutation { f(password: $pw) }""#;
@@ -3317,6 +3345,42 @@ mod tests {
         }
     }
 
+    /// Found by review: a table sent with its header line under `headers` (a bulk import's
+    /// `{"headers":["email","password"],"rows":[…]}`) was read as a flat header list only, and
+    /// its rows kept the passwords: the line now names its rows' (or values') places as a
+    /// `names` array does, before them too.
+    #[test]
+    fn a_tables_header_line_under_headers() {
+        for (input, want) in [
+            (
+                r#"{"headers":["email","password"],"rows":[["a@x","pw1"],["b@x","pw2"]]}"#,
+                r#"{"headers":["email","password"],"rows":[["a@x","[REDACTED]"],["b@x","[REDACTED]"]]}"#,
+            ),
+            (
+                r#"{"Headers":["user","pin","role"],"values":["ann",1234,"admin"]}"#,
+                r#"{"Headers":["user","pin","role"],"values":["ann","[REDACTED]","admin"]}"#,
+            ),
+            // Sorted keys: the rows before their header line.
+            (
+                r#"{"data":[["ann","x"]],"headers":["user","api_key"]}"#,
+                r#"{"data":[["ann","[REDACTED]"]],"headers":["user","api_key"]}"#,
+            ),
+            // A flat header list as ever.
+            (
+                r#"{"rawHeaders":["Authorization","Bearer abc","Host","h"]}"#,
+                r#"{"rawHeaders":["Authorization","[REDACTED]","Host","h"]}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        for plain in [
+            r#"{"headers":["user","region"],"rows":[["ann","eu"]]}"#,
+            r#"{"headers":["user","password"],"x":{"rows":[["ann","x"]]}}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
     /// Found by review: an OAuth token request sent as JSON kept its `code`, which the query
     /// and form rule redacts. `code` alone names countries and statuses, so it goes only in an
     /// object that has a `grant_type`, a `redirect_uri` or a `code_verifier`, or a `client_id`
@@ -3458,8 +3522,16 @@ mod tests {
             r#"{"headers":["Cookie","[REDACTED]"]}"#
         );
         let filler = "x".repeat(300);
+        // A table's header line with a secret's name before another: read as a header list
+        // too, the name after it goes.
+        assert_eq!(
+            run(
+                r#"{"headers":["password","user"],"rows":[["x","ann"]]}"#,
+                None
+            ),
+            r#"{"headers":["password","[REDACTED]"],"rows":[["[REDACTED]","ann"]]}"#
+        );
         for plain in [
-            r#"{"headers":["user","password"],"rows":[["ann","x"]]}"#.to_owned(),
             format!(r#"{{"code":"c-1","note":"{filler}","redirect_uri":"x"}}"#),
             format!(r#"{{"content":"a","note":"{filler}","name":"pin"}}"#),
             r#"{"content":"a","code":"b","name":"pin"}"#.to_owned(),
