@@ -1254,8 +1254,8 @@ async fn escaped_dashes_in_json_and_glued_mysql_clients_are_redacted(t: Arc<Test
 /// `.exe` (`MYSQL.EXE -p…`); a long option whose dashes are Unicode's (`––password …`,
 /// `\u2014password …`); arguments in an array before the one naming their command, as sorted
 /// keys write them (`"Cmd"` before `"Entrypoint"`, `"args"` before `"command"`), and values
-/// before the names that name them by place (`"data"` before `"names"`). Prose around them,
-/// and other commands' `-p`, stay.
+/// before the names that name them by place (`"data"` before `"names"`); a table's header line
+/// under `"headers"` and its `"rows"`. Prose around them, and other commands' `-p`, stay.
 async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
     let db = t.migrated().await;
     let text = "auth Bearer%20SECRET1xyz then\nthe basic%20usage is fine\n\
@@ -1265,7 +1265,7 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
     let json = r#"{"log":"sent Token&nbsp;SECRET3abc ok","run":"run \u2014password SECRET10 db"}"#;
     let argv = r#"{"cmd":["mysql","-uroot","-pSECRET5","db"],"containers":[{"command":["mysqldump"],"args":["-p","SECRET6","shop"]},{"command":["ssh","-p","2222"],"args":["docker","run","-p","8080:80"]}],"win":["MySQL.exe","-p","SECRET8"],"app":["app","\u2013\u2013password","SECRET11"]}"#;
     // Sorted keys: the arguments before the command that reads them.
-    let sorted = r#"[{"Cmd":["-a","SECRET12"],"Entrypoint":["redis-cli"]},{"args":["--host","db","-pSECRET13"],"command":["mysql"]},{"data":["ann","SECRET14"],"names":["user","password"]}]"#;
+    let sorted = r#"[{"Cmd":["-a","SECRET12"],"Entrypoint":["redis-cli"]},{"args":["--host","db","-pSECRET13"],"command":["mysql"]},{"data":["ann","SECRET14"],"names":["user","password"]},{"headers":["email","password"],"rows":[["a@x","SECRET15"]]}]"#;
     let rows = posted_rows(
         &db,
         [
@@ -1312,7 +1312,7 @@ async fn secrets_the_readme_listed_as_limits_are_redacted(t: Arc<TestDb>) {
     assert_eq!(
         rows[4].request_body.as_deref(),
         Some(
-            r#"[{"Cmd":["-a","[REDACTED]"],"Entrypoint":["redis-cli"]},{"args":["--host","db","-p[REDACTED]"],"command":["mysql"]},{"data":["ann","[REDACTED]"],"names":["user","password"]}]"#
+            r#"[{"Cmd":["-a","[REDACTED]"],"Entrypoint":["redis-cli"]},{"args":["--host","db","-p[REDACTED]"],"command":["mysql"]},{"data":["ann","[REDACTED]"],"names":["user","password"]},{"headers":["email","password"],"rows":[["a@x","[REDACTED]"]]}]"#
         )
     );
     for row in &rows {
