@@ -20,6 +20,12 @@ const DEFAULT_REPLACEMENT: &str = "[REDACTED]";
 /// [`Redactor::guarded`]).
 const FAILED: &str = " …[the sanitizer failed on this body]";
 
+#[cfg(test)]
+thread_local! {
+    /// Makes every reading of [`Redactor::guarded`] on this thread panic, for its tests.
+    static PANIC_IN_READINGS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The default cap on decoded `Content-Encoding` output: 64 KiB.
 const DEFAULT_MAX_DECODED_BYTES: usize = 64 * 1024;
 
@@ -240,6 +246,13 @@ impl Redactor {
         read: impl FnOnce() -> T,
         whole: impl FnOnce(&str) -> T,
     ) -> T {
+        let read = || {
+            #[cfg(test)]
+            if PANIC_IN_READINGS.get() {
+                panic!("a bug, made by the test");
+            }
+            read()
+        };
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
             Ok(value) => value,
             Err(_) => {
@@ -473,21 +486,24 @@ mod tests {
         let failed = Some("<gone> …[the sanitizer failed on this body]".to_owned());
         assert_eq!(redactor.redact_body(&body), failed);
         assert_eq!(redactor.describe_unread_body(&body, "why"), failed);
-        // Each kind of value's replacement.
-        let panics = || -> String { panic!("a bug") };
-        assert_eq!(redactor.guarded("t", panics, str::to_owned), "<gone>");
+        // Each kind of value's replacement, as each method makes it.
+        PANIC_IN_READINGS.set(true);
+        let plain = BodyInput::new(Some("application/json"), b"{\"a\":1}");
+        assert_eq!(redactor.redact_body(&plain), failed);
+        assert_eq!(redactor.describe_unread_body(&plain, "why"), failed);
+        assert_eq!(redactor.redact_query("a=1"), "<gone>");
+        assert_eq!(redactor.redact_cut_query("a=1"), "<gone>");
+        assert_eq!(redactor.redact_text("a"), "<gone>");
+        assert_eq!(redactor.redact_error("a"), "<gone>");
+        assert_eq!(redactor.redact_path("/a"), "/<gone>");
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::ACCEPT, "*/*".parse().unwrap());
         assert_eq!(
-            redactor.guarded("p", panics, |r| format!("/{r}")),
-            "/<gone>"
-        );
-        assert_eq!(
-            redactor.guarded(
-                "h",
-                || -> Option<String> { panic!("a bug") },
-                |_| { Some(redactor.rules.replacement_json.to_string()) }
-            ),
+            redactor.redact_headers(&headers, &[http::header::ACCEPT]),
             Some("\"<gone>\"".to_owned())
         );
+        PANIC_IN_READINGS.set(false);
+        assert_eq!(redactor.redact_path("/a"), "/a");
         // Other routes are read as ever.
         assert_eq!(
             redactor.redact_body(&BodyInput::new(
