@@ -760,6 +760,71 @@ mod tests {
         }
     }
 
+    /// A panic converting a record to its row (a bug outside the sanitizer, whose own are
+    /// caught there) costs that record alone, counted as lost. Before, the writer lost the
+    /// batch converted with it, and while the journal takes records the panic reached the
+    /// request that journals it.
+    #[tokio::test]
+    async fn a_panic_converting_a_record_loses_that_record_alone() {
+        use sea_orm::EntityTrait;
+
+        let boom = super::intake::PANIC_IN_CONVERSION;
+        let paths = |rows: Vec<crate::entity::audit_log::Model>| {
+            let mut paths: Vec<String> = rows.into_iter().map(|row| row.path).collect();
+            paths.sort();
+            paths
+        };
+        // In the writer's conversion of a batch.
+        let db = crate::connect("sqlite::memory:").await.expect("db");
+        crate::migrate(&db).await.expect("migrate");
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        get_each(&layer, &["/a", boom, "/b"]).await;
+        drop(layer);
+        let report = guard.shutdown(Duration::from_secs(30)).await.expect("stop");
+        task.await.expect("writer");
+        assert_eq!((report.written, report.lost), (2, 1), "{report:?}");
+        let rows = crate::entity::audit_log::Entity::find().all(&db).await;
+        assert_eq!(paths(rows.expect("rows")), ["/a", "/b"]);
+
+        // On the request path, while the journal takes the records (no table yet): the
+        // request is answered.
+        let dir = tempfile::tempdir().expect("dir");
+        let db = crate::connect("sqlite::memory:").await.expect("db");
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .journal(dir.path().join("audit.journal"))
+            .max_retry_backoff(Duration::from_millis(100))
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        get_each(&layer, &["/a"]).await;
+        assert!(
+            wait_for(&guard, |s| s.spilled >= 1).await,
+            "{:?}",
+            guard.stats()
+        );
+        get_each(&layer, &[boom, "/b"]).await;
+        assert!(
+            wait_for(&guard, |s| s.lost == 1).await,
+            "{:?}",
+            guard.stats()
+        );
+        crate::migrate(&db).await.expect("migrate");
+        assert!(
+            wait_for(&guard, |s| s.written == 2).await,
+            "{:?}",
+            guard.stats()
+        );
+        drop(layer);
+        let report = guard.shutdown(Duration::from_secs(30)).await.expect("stop");
+        task.await.expect("writer");
+        assert_eq!((report.written, report.lost), (2, 1), "{report:?}");
+        let rows = crate::entity::audit_log::Entity::find().all(&db).await;
+        assert_eq!(paths(rows.expect("rows")), ["/a", "/b"]);
+    }
+
     /// The journal's bound holds whichever order the builder's calls come in. Given before
     /// `.journal(path)`, `journal_max_bytes` (and `journal_fsync`) were dropped without a word,
     /// and the journal took records up to the default 1 GiB. Here the smallest bound taken (64

@@ -478,16 +478,13 @@ impl Worker {
             // Thousands of strings to free: here rather than on the application's runtime.
             drop(retired);
             let clock = super::WallClock::now();
-            let rows: Vec<Model> = records
-                .into_iter()
-                .enumerate()
-                .map(|(i, record)| {
-                    if steady && i % YIELD_EVERY == YIELD_EVERY - 1 {
-                        std::thread::yield_now();
-                    }
-                    row::to_model(record, &channel.rows, &clock)
-                })
-                .collect();
+            let mut rows: Vec<Model> = Vec::with_capacity(records.len());
+            for (i, record) in records.into_iter().enumerate() {
+                if steady && i % YIELD_EVERY == YIELD_EVERY - 1 {
+                    std::thread::yield_now();
+                }
+                channel.push_row(record, &clock, &mut rows);
+            }
             let prebound = prebinder.and_then(|binder| binder.bind(&rows, steady));
             Converted { rows, prebound }
         });
