@@ -34,7 +34,8 @@ pub struct ShutdownReport {
     pub written: u64,
     /// Records dropped at the queue over the writer's life (see [`Overflow`](crate::Overflow)).
     pub dropped: u64,
-    /// Queued records that could not be written before the deadline and had no journal to go to.
+    /// Queued records that could not be written before the deadline and had no journal to go
+    /// to, and records whose conversion to a row panicked (a bug, logged).
     pub lost: u64,
     /// Records left in the journal, written to the database at the next start.
     pub journaled: u64,

@@ -27,7 +27,8 @@ pub struct WriterStats {
     pub skipped: u64,
     /// Records inserted into the database.
     pub written: u64,
-    /// Records given up on: still failing at the shutdown deadline with no journal to keep them.
+    /// Records given up on: still failing at the shutdown deadline with no journal to keep them,
+    /// or whose conversion to a row panicked (a bug, logged).
     pub lost: u64,
     /// Records written to the journal (the database was away, or the queue full under `Spill`).
     pub spilled: u64,
