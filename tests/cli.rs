@@ -1940,3 +1940,105 @@ mod verify {
         assert!(stderr.contains("TOWER_AUDIT_SIGNING_KEY"), "{stderr}");
     }
 }
+
+/// `dir` made read-only for this process until dropped: by its mode for a user, by a read-only
+/// bind mount of it onto itself for root, whom modes do not stop. `None` where neither works.
+struct ReadOnlyDir {
+    path: std::path::PathBuf,
+    mounted: bool,
+}
+
+impl ReadOnlyDir {
+    fn new(path: &std::path::Path) -> Option<ReadOnlyDir> {
+        use std::os::unix::fs::PermissionsExt;
+        let writable = || {
+            let probe = path.join(".probe");
+            let made = std::fs::File::create(&probe).is_ok();
+            let _ = std::fs::remove_file(&probe);
+            made
+        };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o555)).ok()?;
+        let mut dir = ReadOnlyDir {
+            path: path.to_owned(),
+            mounted: false,
+        };
+        if !writable() {
+            return Some(dir);
+        }
+        dir.mounted = std::process::Command::new("mount")
+            .args(["--bind", "-o", "ro"])
+            .args([path, path])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        (!writable()).then_some(dir)
+    }
+}
+
+impl Drop for ReadOnlyDir {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.mounted {
+            let _ = std::process::Command::new("umount")
+                .arg(&self.path)
+                .status();
+        }
+        let _ = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
+/// A database file alone in a directory that cannot be written (a copy kept for a review on a
+/// read-only mount) is read, as an unchanging file: SQLite could not make its `-shm` file
+/// there (nor turn a copy in rollback mode to WAL), and every command failed. With a `-wal`
+/// file beside it, whose rows such a reading would skip, the command still fails and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_alone_in_a_read_only_directory_is_read() {
+    use sea_orm::ConnectionTrait;
+
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+    let copies = tempfile::tempdir().unwrap();
+    let alone = copies.path().join("alone");
+    let with_wal = copies.path().join("with_wal");
+    for dir in [&alone, &with_wal] {
+        std::fs::create_dir(dir).unwrap();
+        let copy = dir.join("audit.db");
+        // README's way to copy a database in use.
+        let statement = format!("VACUUM INTO '{}'", copy.display());
+        fixture
+            .db()
+            .await
+            .execute_unprepared(&statement)
+            .await
+            .unwrap();
+    }
+    std::fs::write(with_wal.join("audit.db-wal"), b"").unwrap();
+    let guards = (ReadOnlyDir::new(&alone), ReadOnlyDir::new(&with_wal));
+    let (Some(_alone_ro), Some(_with_wal_ro)) = guards else {
+        eprintln!(
+            "skipped a_database_alone_in_a_read_only_directory_is_read: this machine cannot make \
+             a read-only directory (neither its mode nor a bind mount stops writes)"
+        );
+        return;
+    };
+    let url = |dir: &std::path::Path| format!("sqlite://{}", dir.join("audit.db").display());
+
+    let out = fixture
+        .run(&["query", "--json", "--database-url", &url(&alone)])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 4, "the seeded rows: {out:?}");
+    assert!(out.stdout.contains(r#""path":"/orders/9""#), "{out:?}");
+    assert!(out.stderr.contains("read as an unchanging file"), "{out:?}");
+    assert!(!alone.join("audit.db-shm").exists());
+
+    let out = fixture
+        .run(&["query", "--database-url", &url(&with_wal)])
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("audit.db-wal beside it may hold rows"),
+        "{out:?}"
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+}

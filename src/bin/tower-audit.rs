@@ -709,18 +709,85 @@ async fn connect(url: Option<String>, create: bool) -> Result<DatabaseConnection
     } else {
         without_create(&url)
     };
-    match tower_audit::connect(opened.clone()).await {
-        Ok(db) => Ok(db),
-        // A URL that does not parse, or names no driver, is quoted whole in the error, which
-        // may end up in a scheduled job's log.
-        Err(error) => {
-            let line = without_password(&url, one_line(&error));
-            // Only `migrate` creates a file here, whatever the URL says.
-            Err(line
-                .replace("`?mode=rwc` in the URL creates one; ", "")
-                .into())
+    let error = match tower_audit::connect(opened.clone()).await {
+        Ok(db) => return Ok(db),
+        Err(error) => error,
+    };
+    // A SQLite file in a directory that cannot be written (a read-only mount, a copy kept for
+    // a review): SQLite cannot make the `-shm` file it reads a WAL database with, nor turn a
+    // copy in rollback mode (`VACUUM INTO` makes one) to WAL, as the connection's settings ask.
+    let mut why = String::new();
+    match read_only_file(&opened, &error.to_string()).filter(|_| !create) {
+        Some(ReadOnly::Alone(immutable)) => {
+            if let Ok(db) = tower_audit::connect(immutable).await {
+                note(format_args!(
+                    "tower-audit: the database's directory cannot be written: read as an unchanging file"
+                ));
+                return Ok(db);
+            }
+        }
+        Some(ReadOnly::Beside(file)) => {
+            why = format!(
+                " (if its directory cannot be written: {file} beside it may hold rows, which \
+                 SQLite reads only where it can write; copy the database to a directory that \
+                 can be written, or make a copy of it alone with `sqlite3 … \".backup copy.db\"`)"
+            );
+        }
+        None => {}
+    }
+    // A URL that does not parse, or names no driver, is quoted whole in the error, which may
+    // end up in a scheduled job's log.
+    let line = without_password(&url, one_line(&error));
+    // Only `migrate` creates a file here, whatever the URL says.
+    Err(format!(
+        "{}{why}",
+        line.replace("`?mode=rwc` in the URL creates one; ", "")
+    )
+    .into())
+}
+
+/// What a SQLite file that could not be opened read-only can be read as (see
+/// [`read_only_file`]).
+enum ReadOnly {
+    /// The file is alone: its URL, read-only and as an unchanging file.
+    Alone(String),
+    /// The name of the `-wal` or `-journal` file beside it.
+    Beside(String),
+}
+
+/// The SQLite `url` that `said` could not be opened, or set up (`SQLITE_CANTOPEN`, code 14;
+/// `SQLITE_READONLY`, code 8), opened read-only and as an unchanging file (`immutable=1`: no
+/// locks, no `-shm` file, no change of journal mode), when its file is there alone. A `-wal`
+/// or `-journal` file beside it may hold rows such a reading would skip, or a writer may have
+/// it open (the crate's writers keep their `-wal` file while they run): then only its name.
+fn read_only_file(url: &str, said: &str) -> Option<ReadOnly> {
+    if !said.contains("(code: 14)") && !said.contains("(code: 8)") {
+        return None;
+    }
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let path = base
+        .strip_prefix("sqlite://")
+        .or_else(|| base.strip_prefix("sqlite:"))?;
+    if path.is_empty() || path.contains(":memory:") || !std::path::Path::new(path).is_file() {
+        return None;
+    }
+    for suffix in ["-wal", "-journal"] {
+        let beside = format!("{path}{suffix}");
+        if std::path::Path::new(&beside).exists() {
+            let name = std::path::Path::new(&beside)
+                .file_name()
+                .map_or(beside.clone(), |name| name.to_string_lossy().into_owned());
+            return Some(ReadOnly::Beside(name));
         }
     }
+    let mut pairs: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            !pair.is_empty() && !pair.starts_with("mode=") && !pair.starts_with("immutable=")
+        })
+        .collect();
+    pairs.extend(["mode=ro", "immutable=1"]);
+    Some(ReadOnly::Alone(format!("{base}?{}", pairs.join("&"))))
 }
 
 /// A SQLite `url` that says no `mode` given `mode=rwc`: `migrate` creates the file `--help`'s
