@@ -769,11 +769,22 @@ mod tests {
         use sea_orm::EntityTrait;
 
         let boom = super::intake::PANIC_IN_CONVERSION;
-        let paths = |rows: Vec<crate::entity::audit_log::Model>| {
-            let mut paths: Vec<String> = rows.into_iter().map(|row| row.path).collect();
+        /// Stops the writer of `layer`: `/a` and `/b` written, the record that panicked lost.
+        async fn stop(
+            layer: crate::AuditLayer,
+            guard: crate::WriterGuard,
+            task: tokio::task::JoinHandle<()>,
+            db: &sea_orm::DatabaseConnection,
+        ) {
+            drop(layer);
+            let report = guard.shutdown(Duration::from_secs(30)).await.expect("stop");
+            task.await.expect("writer");
+            assert_eq!((report.written, report.lost), (2, 1), "{report:?}");
+            let rows = crate::entity::audit_log::Entity::find().all(db).await;
+            let mut paths: Vec<String> = rows.expect("rows").into_iter().map(|r| r.path).collect();
             paths.sort();
-            paths
-        };
+            assert_eq!(paths, ["/a", "/b"]);
+        }
         // In the writer's conversion of a batch.
         let db = crate::connect("sqlite::memory:").await.expect("db");
         crate::migrate(&db).await.expect("migrate");
@@ -782,12 +793,7 @@ mod tests {
             .expect("layer");
         let task = tokio::spawn(writer);
         get_each(&layer, &["/a", boom, "/b"]).await;
-        drop(layer);
-        let report = guard.shutdown(Duration::from_secs(30)).await.expect("stop");
-        task.await.expect("writer");
-        assert_eq!((report.written, report.lost), (2, 1), "{report:?}");
-        let rows = crate::entity::audit_log::Entity::find().all(&db).await;
-        assert_eq!(paths(rows.expect("rows")), ["/a", "/b"]);
+        stop(layer, guard, task, &db).await;
 
         // On the request path, while the journal takes the records (no table yet): the
         // request is answered.
@@ -817,12 +823,7 @@ mod tests {
             "{:?}",
             guard.stats()
         );
-        drop(layer);
-        let report = guard.shutdown(Duration::from_secs(30)).await.expect("stop");
-        task.await.expect("writer");
-        assert_eq!((report.written, report.lost), (2, 1), "{report:?}");
-        let rows = crate::entity::audit_log::Entity::find().all(&db).await;
-        assert_eq!(paths(rows.expect("rows")), ["/a", "/b"]);
+        stop(layer, guard, task, &db).await;
     }
 
     /// The journal's bound holds whichever order the builder's calls come in. Given before
