@@ -2042,3 +2042,30 @@ async fn a_database_alone_in_a_read_only_directory_is_read() {
     );
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
 }
+
+/// The CLI closes its connection: a command that writes leaves the file whole, the WAL folded
+/// into it and removed. `migrate` left its table in `audit.db-wal`, and a copy of the file
+/// alone, taken for a review, had no table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_leaves_the_database_file_whole() {
+    use sea_orm::ConnectionTrait;
+
+    let fixture = Fixture::new().await;
+    let file = fixture._dir.path().join("audit.db");
+    assert!(!fixture._dir.path().join("audit.db-wal").exists());
+    let copies = tempfile::tempdir().unwrap();
+    let copy = copies.path().join("copy.db");
+    std::fs::copy(&file, &copy).unwrap();
+    let db = tower_audit::connect(format!("sqlite://{}", copy.display()))
+        .await
+        .unwrap();
+    let count = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM audit_log",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(count.try_get_by_index::<i64>(0).unwrap(), 0);
+}

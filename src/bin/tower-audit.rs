@@ -869,10 +869,20 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     }
     let create = matches!(cli.command, Command::Migrate);
     let db = connect(cli.database_url, create).await?;
+    let result = command(cli.command, &db).await;
+    // Closed, the last connection to a SQLite file folds the WAL into it and removes it: the
+    // file alone then holds what the command wrote (`migrate`'s table, `purge`'s deletions and
+    // its row), as a copy of it for a review expects.
+    let _ = db.close().await;
+    result
+}
+
+/// Runs `command` on the database `db`.
+async fn command(command: Command, db: &DatabaseConnection) -> Result<ExitCode, BoxError> {
     let stdout = std::io::stdout();
-    match cli.command {
+    match command {
         Command::Migrate => {
-            tower_audit::migrate(&db).await?;
+            tower_audit::migrate(db).await?;
             report_done("audit_log is up to date")?;
         }
         Command::Query {
@@ -888,7 +898,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 PageRequest::newest_first(limit)
             }
             .after(cursor);
-            let page = store::page(&db, &filter.filter(), request).await?;
+            let page = store::page(db, &filter.filter(), request).await?;
             if !written(print_rows(&mut stdout.lock(), &page.rows, json))? {
                 return Ok(ExitCode::SUCCESS);
             }
@@ -907,13 +917,13 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             let filter = filter.filter();
             // Read before the rows shown: whatever lands after it is followed.
             let mut follower = match follow {
-                true => Some(Follower::start(&db).await?),
+                true => Some(Follower::start(db).await?),
                 false => None,
             };
             let mut rows = match lines {
                 0 => Vec::new(),
                 _ => {
-                    store::page(&db, &filter, PageRequest::newest_first(lines))
+                    store::page(db, &filter, PageRequest::newest_first(lines))
                         .await?
                         .rows
                 }
@@ -940,7 +950,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                     () = &mut closed => return Ok(ExitCode::SUCCESS),
                 }
                 loop {
-                    let (rows, more) = follower.poll(&db, &filter).await?;
+                    let (rows, more) = follower.poll(db, &filter).await?;
                     let mut out = stdout.lock();
                     let printed = rows
                         .iter()
@@ -957,7 +967,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         }
         Command::Stats { filter, top } => {
             let stats =
-                store::stats(&db, &filter.filter(), StatsOptions::default().top(top)).await?;
+                store::stats(db, &filter.filter(), StatsOptions::default().top(top)).await?;
             written(print_stats(&mut stdout.lock(), &stats))?;
         }
         Command::Export {
@@ -977,7 +987,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 Some(path) => {
                     let output = OutputFile::create(&path)?;
                     let mut out = std::io::BufWriter::new(&output.file);
-                    let report = export.to_writer(&db, &filter, &mut out).await?;
+                    let report = export.to_writer(db, &filter, &mut out).await?;
                     out.flush()?;
                     drop(out);
                     output.persist()?;
@@ -985,7 +995,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 }
                 None => {
                     let mut out = tokio::io::stdout();
-                    match export.to_async_writer(&db, &filter, &mut out).await {
+                    match export.to_async_writer(db, &filter, &mut out).await {
                         Ok(report) => report,
                         Err(tower_audit::Error::Io(error)) if closed(&error) => {
                             return Ok(ExitCode::SUCCESS);
@@ -1018,7 +1028,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 chain_id: chain.clone(),
                 anchors: anchor,
             };
-            let report = tower_audit::integrity::verify(&db, &keys, options).await?;
+            let report = tower_audit::integrity::verify(db, &keys, options).await?;
             let ranged = since.is_some() || until.is_some();
             return print_verdict(&report, chain.as_deref(), ranged, json);
         }
@@ -1050,7 +1060,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             if let Some(secret) = signing_key()? {
                 options = options.sign_tombstones(secret);
             }
-            let report = store::purge_before(&db, cutoff, options).await?;
+            let report = store::purge_before(db, cutoff, options).await?;
             let cutoff = report.cutoff.to_rfc3339_opts(SecondsFormat::Secs, true);
             let line = if report.dry_run {
                 format!("would delete {} rows older than {cutoff}", report.deleted)
@@ -1084,7 +1094,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 options = options.header(name, value);
             }
             let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-            let report = store::replay(&db, &filter.filter(), client, options).await?;
+            let report = store::replay(db, &filter.filter(), client, options).await?;
             // The exit code tells what the replay did, whether or not its list was read.
             written(print_replay(&mut stdout.lock(), &report))?;
             if report.errors() > 0 {
