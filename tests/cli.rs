@@ -1943,11 +1943,13 @@ mod verify {
 
 /// `dir` made read-only for this process until dropped: by its mode for a user, by a read-only
 /// bind mount of it onto itself for root, whom modes do not stop. `None` where neither works.
+#[cfg(unix)]
 struct ReadOnlyDir {
     path: std::path::PathBuf,
     mounted: bool,
 }
 
+#[cfg(unix)]
 impl ReadOnlyDir {
     fn new(path: &std::path::Path) -> Option<ReadOnlyDir> {
         use std::os::unix::fs::PermissionsExt;
@@ -1975,6 +1977,7 @@ impl ReadOnlyDir {
     }
 }
 
+#[cfg(unix)]
 impl Drop for ReadOnlyDir {
     fn drop(&mut self) {
         use std::os::unix::fs::PermissionsExt;
@@ -1991,6 +1994,7 @@ impl Drop for ReadOnlyDir {
 /// read-only mount) is read, as an unchanging file: SQLite could not make its `-shm` file
 /// there (nor turn a copy in rollback mode to WAL), and every command failed. With a `-wal`
 /// file beside it, whose rows such a reading would skip, the command still fails and says why.
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_alone_in_a_read_only_directory_is_read() {
     use sea_orm::ConnectionTrait;
