@@ -3990,6 +3990,68 @@ mod tests {
         );
     }
 
+    /// The re-reads (arguments before their command, values before their names) and the
+    /// late redactions (a value's name, a GraphQL query after its variables) each move the
+    /// output after them, and the places noted in it must move too: thousands of objects
+    /// mixing them in random orders and nestings, whole and cut at a random place, give valid
+    /// JSON when whole, and never a panic.
+    #[test]
+    fn late_rewrites_in_any_order_keep_the_output_json() {
+        const MEMBERS: [&str; 18] = [
+            r#""args":["-p","x1"]"#,
+            r#""command":["mysql"]"#,
+            r#""Cmd":["-a","x2"]"#,
+            r#""Entrypoint":["redis-cli"]"#,
+            r#""data":["ann","x3"]"#,
+            r#""data":[["a","x4"]]"#,
+            r#""names":["user","password"]"#,
+            r#""headers":["email","pin"]"#,
+            r#""rows":[["a","x5"]]"#,
+            r#""value":"x6""#,
+            r#""name":"token""#,
+            r#""name":"ann""#,
+            r#""content":"x7""#,
+            r#""code":"x8""#,
+            r#""grant_type":"authorization_code""#,
+            r#""pw":"x9""#,
+            r#""note":"é, and more text é""#,
+            r#""flags":["-v","--password","x10"]"#,
+        ];
+        /// An object of up to six members, some of them objects (or GraphQL variables).
+        fn object(next: &mut impl FnMut(usize) -> usize, depth: usize) -> String {
+            let members: Vec<String> = (0..next(6) + 1)
+                .map(|k| match (next(10), depth < 3) {
+                    (0, true) => format!(r#""o{k}":{}"#, object(next, depth + 1)),
+                    (1 | 2, true) => format!(r#""variables":{}"#, object(next, depth + 1)),
+                    (3 | 4, _) => r#""query":"mutation { f(password: $pw) }""#.to_owned(),
+                    _ => MEMBERS[next(MEMBERS.len())].to_owned(),
+                })
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+        // xorshift, seeded: the same objects every run.
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..10_000 {
+            let doc = object(&mut next, 0);
+            let out = run(&doc, None);
+            assert!(
+                serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+                "in: {doc}\nout: {out}"
+            );
+            let mut cut = next(doc.len() + 1);
+            while !doc.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            run(&doc[..cut], CUT);
+        }
+    }
+
     /// Hostile JSON stays linear: a waiting value is moved at most once, by at most a short
     /// run of output, however many values wait, nest or are named late.
     #[test]
