@@ -734,8 +734,10 @@ impl AuditLayerBuilder {
             )));
         }
         // The clock calibrates itself at its first reading (about half a millisecond here):
-        // now, rather than on the first request.
+        // now, rather than on the first request; then the writer measures its rate against the
+        // system's clock from here on.
         let _ = quanta::Instant::now();
+        crate::writer::anchor_clocks();
         writer.journal = journal.config();
         #[cfg(feature = "integrity")]
         if let Some(integrity) = &writer.integrity

@@ -58,27 +58,105 @@ pub(crate) use sink::Sink;
 pub(crate) use worker::{Outage, Worker, WriterConfig};
 
 /// A wall-clock reading paired with a monotonic one: turns the `Instant` a request arrived at
-/// into the time it arrived, so the request path reads only the monotonic clock.
+/// into the time it arrived, so the request path reads only the monotonic clock. Durations
+/// `quanta` measured are corrected by its rate (see [`quanta_rate`]), kept as a binary fraction
+/// with 32 bits after the point: a multiplication a row (`Duration::mul_f64` cost some 100
+/// instructions).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct WallClock {
     system: chrono::DateTime<chrono::Utc>,
     instant: quanta::Instant,
+    rate_q32: u64,
 }
 
 impl WallClock {
     pub(crate) fn now() -> Self {
+        Self::with_rate(quanta::Instant::now(), chrono::Utc::now(), quanta_rate())
+    }
+
+    pub(crate) fn with_rate(
+        instant: quanta::Instant,
+        system: chrono::DateTime<chrono::Utc>,
+        rate: f64,
+    ) -> Self {
         Self {
-            instant: quanta::Instant::now(),
-            system: chrono::Utc::now(),
+            system,
+            instant,
+            rate_q32: (rate * (1u64 << 32) as f64).round() as u64,
         }
     }
 
     pub(crate) fn at(&self, then: quanta::Instant) -> chrono::DateTime<chrono::Utc> {
-        let ago = self.instant.saturating_duration_since(then);
+        let ago = self.corrected(self.instant.saturating_duration_since(then));
         chrono::Duration::from_std(ago)
             .ok()
             .and_then(|ago| self.system.checked_sub_signed(ago))
             .unwrap_or(self.system)
+    }
+
+    /// A duration `quanta` measured, in the system's monotonic clock's time.
+    pub(crate) fn corrected(&self, measured: std::time::Duration) -> std::time::Duration {
+        let nanos = (measured.as_nanos() * u128::from(self.rate_q32) + (1 << 31)) >> 32;
+        std::time::Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+}
+
+/// The two clocks read together when the layer was first built, once `quanta` had calibrated
+/// itself (see [`anchor_clocks`]).
+static CLOCK_ANCHOR: std::sync::OnceLock<(quanta::Instant, std::time::Instant)> =
+    std::sync::OnceLock::new();
+
+/// `quanta` and the system's monotonic clock read at one moment: `quanta`'s between two readings
+/// of the system's, taken again (up to 16 times) until those are within 2 µs, so that a
+/// preemption between the two does not count as the clocks' difference.
+fn clocks_together() -> (quanta::Instant, std::time::Instant) {
+    let mut best = None;
+    for _ in 0..16 {
+        let before = std::time::Instant::now();
+        let fast = quanta::Instant::now();
+        let after = std::time::Instant::now();
+        let gap = after - before;
+        let pair = (fast, before + gap / 2);
+        if gap < std::time::Duration::from_micros(2) {
+            return pair;
+        }
+        if best.is_none_or(|(_, best_gap)| gap < best_gap) {
+            best = Some((pair, gap));
+        }
+    }
+    best.map_or_else(
+        || (quanta::Instant::now(), std::time::Instant::now()),
+        |(pair, _)| pair,
+    )
+}
+
+/// Notes both clocks once, after `quanta`'s calibration (the layer's build): the start of the
+/// span [`quanta_rate`] measures.
+pub(crate) fn anchor_clocks() {
+    CLOCK_ANCHOR.get_or_init(clocks_together);
+}
+
+/// How many of the system monotonic clock's seconds one of `quanta`'s is, measured over the time
+/// since [`anchor_clocks`] (1 before 50 ms of it). `quanta` calibrates the CPU's counter against
+/// that clock over half a millisecond, from one pair of readings at its end; a few microseconds
+/// lost between them (an interrupt in a busy virtual machine) leave its rate off by up to a
+/// percent for the life of the process: a 200 ms timeout recorded as 198.67 ms. Over seconds
+/// the same few microseconds weigh a thousand times less.
+pub(crate) fn quanta_rate() -> f64 {
+    let Some(&(fast0, system0)) = CLOCK_ANCHOR.get() else {
+        return 1.0;
+    };
+    let (fast, system) = clocks_together();
+    let measured = fast.saturating_duration_since(fast0).as_secs_f64();
+    if measured < 0.05 {
+        return 1.0;
+    }
+    let rate = system.saturating_duration_since(system0).as_secs_f64() / measured;
+    // Anything further off is no calibration error: leave the durations as measured.
+    if (0.95..=1.05).contains(&rate) {
+        rate
+    } else {
+        1.0
     }
 }
 
@@ -214,6 +292,29 @@ mod tests {
             },
         );
         (service, guard, writer)
+    }
+
+    /// Durations `quanta` measured are corrected by the rate the writer measured against the
+    /// system's clock: with `quanta` slow by 0.67% (a calibration under load left it so, and a
+    /// 200 ms timeout was recorded as 198.67 ms), a 198.67 ms reading is stored as 200 ms and
+    /// the arrival time moves with it. Before the span is long enough to tell, the rate is 1.
+    #[test]
+    fn quanta_durations_are_corrected_by_the_measured_rate() {
+        let system = chrono::Utc::now();
+        let instant = quanta::Instant::now();
+        let clock = super::WallClock::with_rate(instant, system, 200.0 / 198.67);
+        let read = Duration::from_micros(198_670);
+        assert_eq!(clock.corrected(read).as_micros(), 200_000);
+        assert_eq!(
+            clock.at(instant - read),
+            system - chrono::Duration::microseconds(200_000)
+        );
+        super::anchor_clocks();
+        // Read at once after the anchor, or as the layer's first build: not yet 50 ms.
+        let (anchored, _) = *super::CLOCK_ANCHOR.get().expect("anchored");
+        if anchored.elapsed() < Duration::from_millis(40) {
+            assert_eq!(super::quanta_rate(), 1.0);
+        }
     }
 
     /// The audited test service, as the helpers below take it.

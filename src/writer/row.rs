@@ -215,7 +215,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         grpc_status,
         grpc_messages_in: grpc_messages_in.map(saturating_i64),
         grpc_messages_out: grpc_messages_out.map(saturating_i64),
-        latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
+        latency_us: i64::try_from(clock.corrected(latency).as_micros()).unwrap_or(i64::MAX),
         client_ip: request.client_ip.map(ip),
         peer_ip: request.peer.map(ip),
         user_agent: request
@@ -708,18 +708,12 @@ mod tests {
             ))),
         };
 
-        let an_hour_ago = WallClock {
-            system: now - chrono::Duration::hours(1),
-            instant: arrived,
-        };
+        let an_hour_ago = WallClock::with_rate(arrived, now - chrono::Duration::hours(1), 1.0);
         let row = to_model(record(), &config, &an_hour_ago);
         assert_eq!(row.user_id.as_deref(), Some("alice"), "{:?}", row.extra);
         assert_eq!(row.extra, None);
 
-        let just_now = WallClock {
-            system: now,
-            instant: arrived,
-        };
+        let just_now = WallClock::with_rate(arrived, now, 1.0);
         let row = to_model(record(), &config, &just_now);
         assert_eq!(row.user_id, None);
         let reason = row
