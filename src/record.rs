@@ -97,7 +97,10 @@ impl AuditRecord {
         self.error.as_deref()
     }
 
-    /// From arrival to the end of the response body (or to the abort).
+    /// From arrival to the end of the response body (or to the abort), as the request path's
+    /// clock read it. The stored `latency_us` is this corrected by that clock's rate, which the
+    /// writer measures against the system's monotonic clock: the two may differ by up to about
+    /// a percent (see README's request path table, "the clock").
     pub fn latency(&self) -> Duration {
         self.latency
     }
