@@ -17,7 +17,7 @@ use crate::entity::audit_log;
 use crate::record::AuditRecord;
 
 /// The path of a request whose conversion to a row panics, for the tests of
-/// [`Channel::to_row`].
+/// [`Channel::push_row`].
 #[cfg(test)]
 pub(crate) const PANIC_IN_CONVERSION: &str = "/__tower_audit_test_panic_in_conversion__";
 

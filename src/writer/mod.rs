@@ -147,12 +147,21 @@ pub(crate) fn quanta_rate() -> f64 {
         return 1.0;
     };
     let (fast, system) = clocks_together();
-    let measured = fast.saturating_duration_since(fast0).as_secs_f64();
-    if measured < 0.05 {
+    rate_of(
+        fast.saturating_duration_since(fast0),
+        system.saturating_duration_since(system0),
+    )
+}
+
+/// The rate of [`quanta_rate`] from the time each clock counted over one span: 1 while the span
+/// is under 50 ms, too short to tell, and where the two differ by more than 5%, which is no
+/// calibration error.
+fn rate_of(fast: std::time::Duration, system: std::time::Duration) -> f64 {
+    let fast = fast.as_secs_f64();
+    if fast < 0.05 {
         return 1.0;
     }
-    let rate = system.saturating_duration_since(system0).as_secs_f64() / measured;
-    // Anything further off is no calibration error: leave the durations as measured.
+    let rate = system.as_secs_f64() / fast;
     if (0.95..=1.05).contains(&rate) {
         rate
     } else {
@@ -297,7 +306,8 @@ mod tests {
     /// Durations `quanta` measured are corrected by the rate the writer measured against the
     /// system's clock: with `quanta` slow by 0.67% (a calibration under load left it so, and a
     /// 200 ms timeout was recorded as 198.67 ms), a 198.67 ms reading is stored as 200 ms and
-    /// the arrival time moves with it. Before the span is long enough to tell, the rate is 1.
+    /// the arrival time moves with it. The rate is the system's time over `quanta`'s, 1 before
+    /// the span is long enough to tell or where the clocks differ past any calibration error.
     #[test]
     fn quanta_durations_are_corrected_by_the_measured_rate() {
         let system = chrono::Utc::now();
@@ -309,12 +319,18 @@ mod tests {
             clock.at(instant - read),
             system - chrono::Duration::microseconds(200_000)
         );
-        super::anchor_clocks();
-        // Read at once after the anchor, or as the layer's first build: not yet 50 ms.
-        let (anchored, _) = *super::CLOCK_ANCHOR.get().expect("anchored");
-        if anchored.elapsed() < Duration::from_millis(40) {
-            assert_eq!(super::quanta_rate(), 1.0);
-        }
+        let ms = Duration::from_millis;
+        assert_eq!(super::rate_of(ms(1000), ms(1000)), 1.0);
+        assert_eq!(
+            super::rate_of(Duration::from_micros(198_670), ms(200)),
+            200.0 / 198.67
+        );
+        assert_eq!(super::rate_of(ms(30), ms(40)), 1.0, "too short to tell");
+        assert_eq!(
+            super::rate_of(ms(1000), ms(1200)),
+            1.0,
+            "no calibration error"
+        );
     }
 
     /// The audited test service, as the helpers below take it.
