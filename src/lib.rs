@@ -65,6 +65,7 @@ mod identity;
 pub mod integrity;
 mod layer;
 mod migration;
+mod panics;
 mod record;
 pub mod sanitize;
 mod service;

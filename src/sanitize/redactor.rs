@@ -40,6 +40,14 @@ const DEFAULT_MAX_DECODED_BYTES: usize = 64 * 1024;
 /// ` …[the sanitizer failed on this body]`, a query, error or text by the replacement, a path
 /// by `/` and the replacement.
 ///
+/// A panic's message can quote the value it was reading (a string sliced out of bounds quotes
+/// up to 256 characters of it), and the default panic hook prints it on stderr. So the first
+/// reading installs a panic hook around the one the process has: a panic inside a reading
+/// reaches no hook, and is logged with its place (`at=src/…:line:column`) but not its message;
+/// every other panic goes to the hook that was there, as it came. A hook the application sets
+/// later replaces it: the next caught panic's message then reaches that hook, once, and the
+/// crate wraps that hook too.
+///
 /// ```
 /// use tower_audit::sanitize::{BodyInput, Redactor};
 ///
@@ -253,11 +261,12 @@ impl Redactor {
             }
             read()
         };
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        match crate::panics::catch(read) {
             Ok(value) => value,
-            Err(_) => {
+            Err(caught) => {
                 tracing::error!(
                     value = what,
+                    at = %caught.at,
                     "tower-audit: the sanitizer failed on a value (a bug); it is stored replaced whole"
                 );
                 whole(&self.rules.replacement)
@@ -477,14 +486,22 @@ mod tests {
     fn a_panic_in_a_reading_replaces_the_value_whole() {
         let redactor = Redactor::builder()
             .replacement("<gone>")
-            .route_body_fn("/boom", |_: &BodyInput<'_>| panic!("a bug"))
+            .route_body_fn("/boom", |body: &BodyInput<'_>| {
+                panic!("quoting {}", String::from_utf8_lossy(body.bytes))
+            })
             .build();
         let body = BodyInput {
             route: Some("/boom"),
             ..BodyInput::new(Some("application/json"), b"{\"password\":\"x\"}")
         };
         let failed = Some("<gone> …[the sanitizer failed on this body]".to_owned());
+        let (lines, logs) = crate::test_logs::capture();
         assert_eq!(redactor.redact_body(&body), failed);
+        drop(logs);
+        // The log says where it panicked, not what the panic said.
+        let logged = lines.text();
+        assert!(logged.contains("at=src/sanitize/redactor.rs:"), "{logged}");
+        assert!(!logged.contains("password"), "{logged}");
         assert_eq!(redactor.describe_unread_body(&body, "why"), failed);
         // Each kind of value's replacement, as each method makes it.
         PANIC_IN_READINGS.set(true);

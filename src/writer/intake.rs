@@ -368,11 +368,12 @@ impl Channel {
             }
             rows.push(row::to_model(record, &self.rows, clock));
         };
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(convert)).is_err() {
+        if let Err(caught) = crate::panics::catch(convert) {
             Counters::add(&self.stats.lost, 1);
             self.publish();
             tracing::error!(
                 lost_total = self.stats.lost.load(Ordering::Relaxed),
+                at = %caught.at,
                 "tower-audit: converting an audit record to its row failed (a bug); the record is lost"
             );
         }
