@@ -6,9 +6,11 @@
 //! row as stored, nor hides behind the decoder's words where a page of rows cannot show it.
 
 use chrono::{DateTime, Utc};
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+use sea_orm::RuntimeErr;
 use sea_orm::{
     ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryResult, QuerySelect, QueryTrait,
-    RuntimeErr, Select,
+    Select,
 };
 use serde_json::Value;
 
@@ -133,6 +135,7 @@ pub struct UnreadableValue {
 pub(crate) fn undecodable(error: &DbErr) -> bool {
     match error {
         DbErr::Type(_) | DbErr::Json(_) | DbErr::TryIntoErr { .. } => true,
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
         DbErr::Query(RuntimeErr::SqlxError(error)) => matches!(
             **error,
             sea_orm::sqlx::Error::ColumnDecode { .. } | sea_orm::sqlx::Error::Decode(_)

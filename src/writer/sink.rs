@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+use sea_orm::RuntimeErr;
 use sea_orm::sea_query::{InsertStatement, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, IntoActiveModel, Iterable, ModelTrait, QueryTrait, RuntimeErr, Statement,
-    TransactionTrait,
+    EntityTrait, IntoActiveModel, Iterable, ModelTrait, QueryTrait, Statement, TransactionTrait,
 };
 
 use crate::context::lock;
@@ -545,10 +546,22 @@ fn unencodable(row: &Model) -> Option<DbErr> {
             "the time of record {} ({}) is outside the years MySQL's encoder takes",
             row.record_id, row.occurred_at
         );
-        DbErr::Exec(RuntimeErr::SqlxError(Arc::new(
-            sea_orm::sqlx::Error::Encode(message.into()),
-        )))
+        encode_error(message)
     })
+}
+
+/// What sqlx says of a value it cannot encode, which [`is_rejection`] counts as a refusal.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+fn encode_error(message: String) -> DbErr {
+    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(
+        sea_orm::sqlx::Error::Encode(message.into()),
+    )))
+}
+
+/// Without a driver no statement is ever sent: a plain error.
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+fn encode_error(message: String) -> DbErr {
+    DbErr::Custom(message)
 }
 
 /// Most columns a statement binds per row; a test holds the entity to it.
@@ -666,9 +679,7 @@ fn too_large(row: &Model, bytes: usize, budget: usize) -> DbErr {
          the server's max_allowed_packet leaves room for",
         row.record_id
     );
-    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(
-        sea_orm::sqlx::Error::Encode(message.into()),
-    )))
+    encode_error(message)
 }
 
 /// The bytes of values one MySQL statement may carry: the server's `max_allowed_packet` (the
@@ -1227,10 +1238,17 @@ mod copy {
     }
 }
 
+/// Without a driver there is no database to refuse or miss anything.
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+pub(crate) fn is_rejection(_error: &DbErr) -> bool {
+    false
+}
+
 /// Whether the database refused the rows themselves (a value too long, bad encoding, a
 /// constraint, a trigger raising an error) rather than being away, busy or locked. Only a
 /// refusal is worth splitting a batch for: retrying it unchanged would fail forever, filling the
 /// queue, or wedging the journal's replay on the row.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub(crate) fn is_rejection(error: &DbErr) -> bool {
     let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) =
         error
@@ -1284,6 +1302,12 @@ pub(crate) fn is_rejection(error: &DbErr) -> bool {
             || matches!(code, "45000" | "P0001" | "P0004" | "54000" | "54001"))
 }
 
+/// Without a driver there is no database to refuse or miss anything.
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+pub(crate) fn is_missing_schema(_error: &DbErr) -> bool {
+    false
+}
+
 /// Whether `error` says the table or one of its columns is not there: the database was never
 /// migrated (or was migrated by an older version). Like an outage, such a failure keeps the
 /// records; unlike one, it does not pass on its own, so the writer names it at once.
@@ -1292,6 +1316,7 @@ pub(crate) fn is_rejection(error: &DbErr) -> bool {
 /// column named …`, code 1 like any other error); PostgreSQL with SQLSTATE 42P01
 /// (undefined_table) or 42703 (undefined_column); MySQL and MariaDB with 1146 and 1054
 /// (SQLSTATE 42S02 and 42S22).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub(crate) fn is_missing_schema(error: &DbErr) -> bool {
     let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) =
         error
