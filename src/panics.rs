@@ -9,7 +9,8 @@
 //! So [`catch`] runs its closure with a thread-local mark set, and a panic hook, installed the
 //! first time [`catch`] runs, keeps only the panic's place (file, line, column) while the mark
 //! is set, for the caller to log. Every other panic goes to the hook that was there before, as
-//! it came.
+//! it came. In a build with `panic = "abort"`, where nothing can be caught, the hook prints the
+//! place alone before the process aborts.
 
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe, PanicHookInfo};
@@ -72,6 +73,14 @@ fn install() {
                 || "unknown".to_owned(),
                 |place| format!("{}:{}:{}", place.file(), place.line(), place.column()),
             );
+            // Built with `panic = "abort"`, nothing catches it: the process ends after this
+            // hook, and this line is all that says why.
+            if cfg!(panic = "abort") {
+                eprintln!(
+                    "tower-audit: the sanitizer panicked at {at} (its message is withheld: it \
+                     may quote the value being read); the process aborts"
+                );
+            }
             let _ = SITE.try_with(|site| site.replace(Some(at)));
         } else {
             previous(info);
