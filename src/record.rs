@@ -24,7 +24,10 @@ use crate::layer::Shared;
 /// Records travel from the request path to the background writer; the writer turns each into one
 /// `audit_log` row. The fields are private so the capture can change without breaking users; the
 /// accessors cover what sinks and tests read.
-#[derive(Debug)]
+///
+/// Nothing in a record is sanitized yet (the writer does that), so its `Debug` shows only what
+/// cannot hold a secret: the method, the outcome, the latency and the sizes, never the path,
+/// query, headers, body or error.
 pub struct AuditRecord {
     /// The request's shared state, whose `facts` the writer reads. One pointer: records move from
     /// the service to the body to the queue, and the facts needed no allocation of their own.
@@ -48,6 +51,20 @@ pub struct AuditRecord {
     /// descriptors are configured, which inflate and decode them.
     #[cfg(feature = "grpc-reflect")]
     pub(crate) grpc_encoding: Option<Box<[u8]>>,
+}
+
+impl std::fmt::Debug for AuditRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditRecord")
+            .field("method", &self.shared.facts.method)
+            .field("status", &self.status)
+            .field("grpc_status", &self.grpc_status)
+            .field("latency", &self.latency)
+            .field("response_bytes", &self.response_bytes)
+            .field("body_bytes", &self.body_bytes)
+            .field("error", &self.error.as_ref().map(|_| "not shown"))
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]
@@ -855,6 +872,34 @@ impl Drop for PendingRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record's `Debug` (a user's `{record:?}`, a test's failure) shows none of what the
+    /// writer has not sanitized yet: path, query, headers, body, error.
+    #[test]
+    fn a_records_debug_shows_no_captured_value() {
+        let mut facts = RequestFacts::arriving(quanta::Instant::now());
+        facts.text.fill(
+            TextParts {
+                path: Some(b"/reset/secret-path"),
+                query: Some(b"password=secret-query"),
+                user_agent: Some(b"secret-agent"),
+                content_type: Some(b"application/json"),
+                ..TextParts::default()
+            },
+            |_| true,
+        );
+        let body = br#"{"password":"secret-body"}"#;
+        let capture = crate::body::Capture::read_to_end(body, body.len());
+        let record = AuditRecord {
+            error: Some("bad token secret-error".to_owned()),
+            ..AuditRecord::answered(RequestShared::new(capture, facts))
+        };
+        let debug = format!("{record:?}");
+        assert!(!debug.contains("secret"), "{debug}");
+        assert!(debug.contains("method: GET"), "{debug}");
+        assert!(debug.contains("status: Some(200)"), "{debug}");
+        assert!(debug.contains(r#"error: Some("not shown")"#), "{debug}");
+    }
 
     #[test]
     fn request_text_keeps_each_part_apart() {
