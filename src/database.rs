@@ -76,13 +76,92 @@ pub fn sqlite_settings(
 ///
 /// [`Error::Database`] when the database cannot be reached or the URL is not understood. A
 /// PostgreSQL or MySQL server that cannot be reached is named with the cause (`cannot connect
-/// to db:5432: Connection refused`), after the 5 s the pool waits for a connection.
+/// to db:5432: Connection refused`), after the 5 s the pool waits for a connection. A URL no
+/// backend of this build reads says which crate feature it needs. Where the error quotes the
+/// URL, its password reads `***`.
 pub async fn connect(url: impl Into<String>) -> Result<DatabaseConnection, Error> {
     let url = url.into();
     match Database::connect(connect_options(url.clone())).await {
         Ok(db) => Ok(db),
-        Err(error) => Err(sqlite_why_not(&url, why_not(&url, error).await).into()),
+        Err(error) => {
+            let error = no_driver(&url, sqlite_why_not(&url, why_not(&url, error).await));
+            Err(without_password(&url, error).into())
+        }
     }
+}
+
+/// `error` with the password of `url` (`scheme://user:password@host/…`, however mistyped)
+/// replaced by `***` where it is quoted: sea-orm quotes a URL it cannot parse or has no
+/// driver for whole, and such an error ends in a log or a panic's message.
+fn without_password(url: &str, error: DbErr) -> DbErr {
+    let authority = url.split(['?', '#']).next().unwrap_or(url);
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return error;
+    };
+    let userinfo = userinfo
+        .rsplit_once("//")
+        .map_or(userinfo, |(_, userinfo)| userinfo);
+    let Some((_, password)) = userinfo.split_once(':').filter(|(_, p)| !p.is_empty()) else {
+        return error;
+    };
+    let said = match &error {
+        DbErr::Conn(inner) => inner.to_string(),
+        other => other.to_string(),
+    };
+    let quoted = format!(":{password}@");
+    match said.contains(&quoted) {
+        true => DbErr::Conn(RuntimeErr::Internal(said.replace(&quoted, ":***@"))),
+        false => error,
+    }
+}
+
+/// sea-orm says only "has no supporting driver" for a URL whose backend this build lacks (a
+/// crate feature left out) or that no backend reads (`mariadb://`): which, and what to do, is
+/// added.
+fn no_driver(url: &str, error: DbErr) -> DbErr {
+    let said = match &error {
+        DbErr::Conn(inner) => inner.to_string(),
+        other => other.to_string(),
+    };
+    if !said.contains("has no supporting driver") {
+        return error;
+    }
+    let scheme = url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let needs = match scheme.as_str() {
+        "sqlite" => Some(("sqlite", cfg!(feature = "sqlite"))),
+        "postgres" | "postgresql" => Some(("postgres", cfg!(feature = "postgres"))),
+        "mysql" => Some(("mysql", cfg!(feature = "mysql"))),
+        _ => None,
+    };
+    let why = match needs {
+        Some((feature, false)) => {
+            format!("tower-audit was built without its `{feature}` feature, which this URL needs")
+        }
+        _ => {
+            let built: Vec<&str> = [
+                ("sqlite", cfg!(feature = "sqlite")),
+                ("postgres", cfg!(feature = "postgres")),
+                ("mysql", cfg!(feature = "mysql")),
+            ]
+            .into_iter()
+            .filter_map(|(feature, on)| on.then_some(feature))
+            .collect();
+            let built = match built.is_empty() {
+                true => "none".to_owned(),
+                false => built.join(", "),
+            };
+            format!(
+                "tower-audit reads `sqlite:`, `postgres://` and `mysql://` URLs (MariaDB's too), \
+                 each with the crate feature of its name; this build has: {built}"
+            )
+        }
+    };
+    let said = said.trim_end_matches('.');
+    DbErr::Conn(RuntimeErr::Internal(format!("{said}: {why}")))
 }
 
 /// sqlx says "unable to open database file" for a SQLite file that is not there (without
@@ -183,6 +262,28 @@ fn address(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A URL sea-orm cannot use is quoted in its error without its password, and the error
+    /// says what to do: which feature the URL needs, or which URLs the crate reads.
+    #[tokio::test]
+    async fn a_url_without_a_driver_is_named_without_its_password() {
+        for (url, hint) in [
+            (
+                "mariadb://app:hunter2@127.0.0.1:1/audit",
+                "reads `sqlite:`, `postgres://` and `mysql://` URLs (MariaDB's too)",
+            ),
+            (
+                "mssql://app:hunter2@db/audit",
+                "this build has: sqlite, postgres, mysql",
+            ),
+            ("postgres://app:hunter2@[db/audit", "cannot be parsed"),
+        ] {
+            let error = connect(url).await.unwrap_err().to_string();
+            assert!(!error.contains("hunter2"), "{error}");
+            assert!(error.contains(":***@"), "{error}");
+            assert!(error.contains(hint), "{error}");
+        }
+    }
 
     #[test]
     fn the_address_a_url_names() {

@@ -735,9 +735,9 @@ async fn connect(url: Option<String>, create: bool) -> Result<DatabaseConnection
         }
         None => {}
     }
-    // A URL that does not parse, or names no driver, is quoted whole in the error, which may
-    // end up in a scheduled job's log.
-    let line = without_password(&url, one_line(&error));
+    // A URL that does not parse, or names no driver, is quoted in the error without its
+    // password (`tower_audit::connect` sees to that).
+    let line = one_line(&error);
     // Only `migrate` creates a file here, whatever the URL says.
     Err(format!(
         "{}{why}",
@@ -821,24 +821,6 @@ fn without_create(url: &str) -> String {
         .map(|pair| if pair == "mode=rwc" { "mode=rw" } else { pair })
         .collect();
     format!("{base}?{}", query.join("&"))
-}
-
-/// `line` with the password of `url` (`scheme://user:password@host/…`, however mistyped)
-/// replaced by `***` where the URL is quoted.
-fn without_password(url: &str, line: String) -> String {
-    let authority = url.split(['?', '#']).next().unwrap_or(url);
-    let Some((userinfo, _)) = authority.rsplit_once('@') else {
-        return line;
-    };
-    let userinfo = userinfo
-        .rsplit_once("//")
-        .map_or(userinfo, |(_, userinfo)| userinfo);
-    match userinfo.split_once(':') {
-        Some((_, password)) if !password.is_empty() => {
-            line.replace(&format!(":{password}@"), ":***@")
-        }
-        _ => line,
-    }
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
