@@ -104,10 +104,7 @@ fn without_password(url: &str, error: DbErr) -> DbErr {
     let Some((_, password)) = userinfo.split_once(':').filter(|(_, p)| !p.is_empty()) else {
         return error;
     };
-    let said = match &error {
-        DbErr::Conn(inner) => inner.to_string(),
-        other => other.to_string(),
-    };
+    let said = said(&error);
     let quoted = format!(":{password}@");
     match said.contains(&quoted) {
         true => DbErr::Conn(RuntimeErr::Internal(said.replace(&quoted, ":***@"))),
@@ -115,14 +112,19 @@ fn without_password(url: &str, error: DbErr) -> DbErr {
     }
 }
 
+/// What `error` says, without the "Connection Error: " that `DbErr::Conn` puts before it.
+fn said(error: &DbErr) -> String {
+    match error {
+        DbErr::Conn(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// sea-orm says only "has no supporting driver" for a URL whose backend this build lacks (a
 /// crate feature left out) or that no backend reads (`mariadb://`): which, and what to do, is
 /// added.
 fn no_driver(url: &str, error: DbErr) -> DbErr {
-    let said = match &error {
-        DbErr::Conn(inner) => inner.to_string(),
-        other => other.to_string(),
-    };
+    let said = said(&error);
     if !said.contains("has no supporting driver") {
         return error;
     }
@@ -168,10 +170,7 @@ fn no_driver(url: &str, error: DbErr) -> DbErr {
 /// `mode=rwc`), a directory that is not there, and a file it may not open: which one, and what to
 /// do, is added.
 fn sqlite_why_not(url: &str, error: DbErr) -> DbErr {
-    let said = match &error {
-        DbErr::Conn(inner) => inner.to_string(),
-        other => other.to_string(),
-    };
+    let said = said(&error);
     if !said.contains("unable to open database file") {
         return error;
     }
@@ -223,10 +222,7 @@ async fn why_not(url: &str, error: DbErr) -> DbErr {
         Ok(Err(io)) => format!("cannot connect to {address}: {io}"),
         Err(_) => format!("no answer from {address} within 5 s"),
     };
-    let said = match &error {
-        DbErr::Conn(inner) => inner.to_string(),
-        other => other.to_string(),
-    };
+    let said = said(&error);
     DbErr::Conn(RuntimeErr::Internal(format!("{said}: {why}")))
 }
 
