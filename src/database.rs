@@ -128,42 +128,49 @@ fn no_driver(url: &str, error: DbErr) -> DbErr {
     if !said.contains("has no supporting driver") {
         return error;
     }
+    let why = driver_hint(url, &BACKENDS);
+    let said = said.trim_end_matches('.');
+    DbErr::Conn(RuntimeErr::Internal(format!("{said}: {why}")))
+}
+
+/// Each backend's crate feature, and whether this build has it.
+const BACKENDS: [(&str, bool); 3] = [
+    ("sqlite", cfg!(feature = "sqlite")),
+    ("postgres", cfg!(feature = "postgres")),
+    ("mysql", cfg!(feature = "mysql")),
+];
+
+/// What to do about a URL that a build with `backends` (see [`BACKENDS`]) has no driver for:
+/// enable the feature its scheme needs, or use a scheme the crate reads.
+fn driver_hint(url: &str, backends: &[(&str, bool)]) -> String {
     let scheme = url
         .split(':')
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase();
     let needs = match scheme.as_str() {
-        "sqlite" => Some(("sqlite", cfg!(feature = "sqlite"))),
-        "postgres" | "postgresql" => Some(("postgres", cfg!(feature = "postgres"))),
-        "mysql" => Some(("mysql", cfg!(feature = "mysql"))),
-        _ => None,
+        "sqlite" => "sqlite",
+        "postgres" | "postgresql" => "postgres",
+        "mysql" => "mysql",
+        _ => "",
     };
-    let why = match needs {
-        Some((feature, false)) => {
-            format!("tower-audit was built without its `{feature}` feature, which this URL needs")
-        }
-        _ => {
-            let built: Vec<&str> = [
-                ("sqlite", cfg!(feature = "sqlite")),
-                ("postgres", cfg!(feature = "postgres")),
-                ("mysql", cfg!(feature = "mysql")),
-            ]
-            .into_iter()
-            .filter_map(|(feature, on)| on.then_some(feature))
-            .collect();
-            let built = match built.is_empty() {
-                true => "none".to_owned(),
-                false => built.join(", "),
-            };
-            format!(
-                "tower-audit reads `sqlite:`, `postgres://` and `mysql://` URLs (MariaDB's too), \
-                 each with the crate feature of its name; this build has: {built}"
-            )
-        }
+    if backends.contains(&(needs, false)) {
+        return format!(
+            "tower-audit was built without its `{needs}` feature, which this URL needs"
+        );
+    }
+    let built: Vec<&str> = backends
+        .iter()
+        .filter_map(|&(feature, on)| on.then_some(feature))
+        .collect();
+    let built = match built.is_empty() {
+        true => "none".to_owned(),
+        false => built.join(", "),
     };
-    let said = said.trim_end_matches('.');
-    DbErr::Conn(RuntimeErr::Internal(format!("{said}: {why}")))
+    format!(
+        "tower-audit reads `sqlite:`, `postgres://` and `mysql://` URLs (MariaDB's too), each \
+         with the crate feature of its name; this build has: {built}"
+    )
 }
 
 /// sqlx says "unable to open database file" for a SQLite file that is not there (without
@@ -279,6 +286,35 @@ mod tests {
             assert!(error.contains(":***@"), "{error}");
             assert!(error.contains(hint), "{error}");
         }
+    }
+
+    /// The hint of a build that lacks a URL's backend names its feature; other URLs get the
+    /// schemes the crate reads and the backends the build has (this suite's build has all
+    /// three, so builds with fewer are given as lists).
+    #[test]
+    fn a_missing_backend_is_named_by_its_feature() {
+        let only_sqlite = [("sqlite", true), ("postgres", false), ("mysql", false)];
+        let none = [("sqlite", false), ("postgres", false), ("mysql", false)];
+        let without = |feature: &str| {
+            format!("tower-audit was built without its `{feature}` feature, which this URL needs")
+        };
+        assert_eq!(
+            driver_hint("postgres://app@db/audit", &only_sqlite),
+            without("postgres")
+        );
+        assert_eq!(
+            driver_hint("PostgreSQL://db/audit", &only_sqlite),
+            without("postgres")
+        );
+        assert_eq!(
+            driver_hint("mysql://db/test", &only_sqlite),
+            without("mysql")
+        );
+        assert_eq!(driver_hint("sqlite::memory:", &none), without("sqlite"));
+        let mariadb = driver_hint("mariadb://db/test", &only_sqlite);
+        assert!(mariadb.ends_with("this build has: sqlite"), "{mariadb}");
+        assert!(driver_hint("mssql://db", &none).ends_with("this build has: none"));
+        assert!(driver_hint("mssql://db", &BACKENDS).ends_with("sqlite, postgres, mysql"));
     }
 
     #[test]
