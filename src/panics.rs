@@ -77,8 +77,8 @@ fn install() {
             // hook, and this line is all that says why.
             if cfg!(panic = "abort") {
                 eprintln!(
-                    "tower-audit: the sanitizer panicked at {at} (its message is withheld: it \
-                     may quote the value being read); the process aborts"
+                    "tower-audit: a panic at {at} while making a request's audit row (its \
+                     message is withheld: it may quote the request's values); the process aborts"
                 );
             }
             let _ = SITE.try_with(|site| site.replace(Some(at)));
