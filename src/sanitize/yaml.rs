@@ -41,10 +41,8 @@ pub(super) fn block_values(
         plain_runs_on: yaml,
         ..Reader::default()
     };
-    // Without a line break nothing runs past its key's line, and no mapping has two members.
-    if memchr(b'\n', bytes).is_none() {
-        return reader.spans;
-    }
+    // A text of one line is read too: a line that starts with a sensitive key loses the rest
+    // of it (`password: too short, min 8`), where the pair rules stop at its `,`.
     let mut at = 0;
     while at < bytes.len() {
         let end = memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
@@ -878,6 +876,50 @@ mod tests {
         ] {
             assert_eq!(yaml(text), expected, "{text:?}");
         }
+    }
+
+    /// Found by a probe: a text of one line (an error, a JSON string, a YAML body without its
+    /// last line break) kept what followed a `,`, `;` or `&` of a sensitive key's plain value,
+    /// where the same line with a line break after it lost it all.
+    #[test]
+    fn a_text_of_one_line_loses_its_key_lines_rest() {
+        let r = Redactor::default();
+        let body = |ct: &str, text: &str| {
+            r.redact_body(&BodyInput::new(Some(ct), text.as_bytes()))
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            r.redact_error("password: too short, min 8"),
+            "password: [REDACTED]"
+        );
+        assert_eq!(
+            r.redact_error("password: Tr0ub4dor;hunter2XYZ"),
+            "password: [REDACTED]"
+        );
+        assert_eq!(
+            body("application/yaml", "password: Tr0ub4dor, hunter2XYZ"),
+            "password: [REDACTED]"
+        );
+        assert_eq!(
+            body("text/plain", "api_key: abc&hunter2XYZ"),
+            "api_key: [REDACTED]"
+        );
+        assert_eq!(
+            body(
+                "application/json",
+                r#"{"msg":"DB_PASSWORD: Tr0ub4dor;hunter2XYZ"}"#
+            ),
+            r#"{"msg":"DB_PASSWORD: [REDACTED]"}"#
+        );
+        // A key that is not one, or not at the line's start, keeps the pair rules' reading.
+        assert_eq!(
+            r.redact_error("error: password: too short, min 8"),
+            "error: password: [REDACTED], min 8"
+        );
+        assert_eq!(
+            r.redact_error("user: ann, role: admin"),
+            "user: ann, role: admin"
+        );
     }
 
     /// In a YAML body a plain scalar runs on over the lines indented more than its key, as
