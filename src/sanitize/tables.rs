@@ -28,12 +28,18 @@ pub(super) fn table_values(
     spans
 }
 
-/// Whether `cell` may name a column: a short word of a key's characters.
+/// Whether `cell` may name a column: a short word of a key's characters, or up to three such
+/// words set apart by single spaces, as spreadsheets and consoles name them (`User name`,
+/// `Secret access key`). Four words or more are prose.
 fn is_column_name(cell: &str) -> bool {
     (1..=64).contains(&cell.len())
-        && cell
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && cell.split(' ').count() <= 3
+        && cell.split(' ').all(|word| {
+            !word.is_empty()
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        })
 }
 
 /// The sensitive columns of a CSV or TSV header on `text`'s first line, then the cells below
@@ -56,22 +62,30 @@ fn csv_values(text: &str, keys: &KeyRules, keybuf: &mut String, spans: &mut Vec<
     };
     let mut sensitive = Vec::new();
     let mut column = 0;
+    let mut named = 0;
     let mut at = 0;
     let mut all_names = true;
     while at <= line_end {
         let (cell, next) = field(bytes, at, line_end, delimiter);
-        let name = text[cell.0..cell.1].trim_matches([' ', '\r']);
-        if !is_column_name(name) {
-            all_names = false;
-            break;
-        }
-        if keys.is_sensitive(name, keybuf) {
-            sensitive.push(column);
+        // The byte order mark Excel writes first, and empty cells: a data frame's index
+        // column (`,user,password`), a delimiter ending the line.
+        let name = text[cell.0..cell.1]
+            .trim_start_matches('\u{feff}')
+            .trim_matches([' ', '\r']);
+        if !name.is_empty() {
+            if !is_column_name(name) {
+                all_names = false;
+                break;
+            }
+            if keys.is_sensitive(name, keybuf) {
+                sensitive.push(column);
+            }
+            named += 1;
         }
         column += 1;
         at = next;
     }
-    if !all_names || column < 2 || sensitive.is_empty() {
+    if !all_names || named < 2 || sensitive.is_empty() {
         return;
     }
     // The rows: fields in order, a line break outside quotes ending a row.
@@ -145,7 +159,8 @@ fn markdown_values(
         let line_start = start;
         start += line.len();
         let trimmed = line.trim();
-        if !trimmed.starts_with('|') {
+        // GitHub's tables may leave out the outer pipes (`user | password`).
+        if !trimmed.contains('|') {
             in_table = false;
             header = None;
             continue;
@@ -181,21 +196,37 @@ fn markdown_values(
 }
 
 /// The spans of a Markdown table line's cells, trimmed, in the line (`\|` is inside a cell).
+/// The outer pipes may be left out: the line's start and end then bound its first and last
+/// cells.
 fn cells(line: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     let bytes = line.as_bytes();
-    let first = bytes.iter().position(|&b| b == b'|').unwrap_or(0) + 1;
-    let mut at = first;
+    let content = line.len() - line.trim_start().len();
+    let end = line.trim_end().len();
+    let mut at = if bytes.get(content) == Some(&b'|') {
+        content + 1
+    } else {
+        content
+    };
+    let mut done = false;
     std::iter::from_fn(move || {
-        let start = at;
-        let mut i = at;
-        while i < bytes.len() && bytes[i] != b'|' && bytes[i] != b'\n' {
-            i += if bytes[i] == b'\\' { 2 } else { 1 };
-        }
-        if i >= bytes.len() || bytes[i] != b'|' {
+        if done || at > end {
             return None;
         }
+        let start = at;
+        let mut i = at;
+        while i < end && bytes[i] != b'|' {
+            i += if bytes[i] == b'\\' { 2 } else { 1 };
+        }
+        let i = i.min(end);
+        if i == end {
+            // The last cell, closed by the line's end: none after a closing `|`.
+            done = true;
+            if start >= end {
+                return None;
+            }
+        }
         at = i + 1;
-        let cell = &line[start..i.min(bytes.len())];
+        let cell = &line[start..i];
         let lead = cell.len() - cell.trim_start().len();
         let trimmed = cell.trim();
         Some((start + lead, start + lead + trimmed.len()))
@@ -237,6 +268,39 @@ mod tests {
                 "user\tpassword\trole\nann\thunter2\tadmin\n",
                 "user\tpassword\trole\nann\t[REDACTED]\tadmin\n",
             ),
+            // Found by a probe: a header with a byte order mark, names of words, an empty
+            // cell or a delimiter at its end was no header, and its passwords stayed.
+            (
+                "text/csv",
+                "\u{feff}user,password\r\nann,hunter2\r\n",
+                "\u{feff}user,password\r\nann,[REDACTED]\r\n",
+            ),
+            (
+                "text/csv",
+                "User name,Password,Access key ID,Console login link\nann,hunter2,AK,https://x\n",
+                "User name,Password,Access key ID,Console login link\nann,[REDACTED],AK,https://x\n",
+            ),
+            (
+                "text/csv",
+                ",user,password\n0,ann,hunter2\n1,bob,x\n",
+                ",user,password\n0,ann,[REDACTED]\n1,bob,[REDACTED]\n",
+            ),
+            (
+                "text/csv",
+                "id,password,\n1,hunter2,\n",
+                "id,password,\n1,[REDACTED],\n",
+            ),
+            (
+                "text/tab-separated-values",
+                "Client ID\tClient Secret\nabc\thunter2\n",
+                "Client ID\tClient Secret\nabc\t[REDACTED]\n",
+            ),
+            // Found by a probe: without its outer pipes, a table's passwords stayed.
+            (
+                "text/markdown",
+                "user | password\n--- | ---\nann | hunter2\nbob | x\n\nend",
+                "user | password\n--- | ---\nann | [REDACTED]\nbob | [REDACTED]\n\nend",
+            ),
             (
                 "text/plain",
                 "users:\n\n| user | password |\n|---|---|\n| ann | hunter2 |\n| bob | x y |\n\nend",
@@ -254,6 +318,9 @@ mod tests {
     fn tables_without_a_sensitive_column_stay() {
         for (ct, input) in [
             ("text/csv", "username,email\nann,a@b\n"),
+            // One name is no header; four words are prose.
+            ("text/csv", ",password,\nann,x\n"),
+            ("text/plain", "Note, the password was reset\nann,x\n"),
             (
                 "text/plain",
                 "Hi, your password was reset, thanks\nann,x,y\n",
