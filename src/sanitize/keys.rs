@@ -95,6 +95,9 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
     "privatekey",
     "sessionid",
     "authorization",
+    // `db_credentials`, `userCredentials`, `LDAP_BIND_CREDENTIALS`. Not the singular as a
+    // suffix: `X-Amz-Credential` names an access key's id, date and region, no secret.
+    "credentials",
     // Keys named for what a key unlocks or does; see the module docs for why a list.
     "accesskey",
     "encryptionkey",
@@ -109,6 +112,8 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
     "subscriptionkey",
     "stripekey",
     "hmackey",
+    // A private key's short form (`privKey`, `priv_key`, `wallet_privkey`).
+    "privkey",
     // `pass` and `pwd` run into what they unlock in small letters (`SMTPPASS`, `dbpass`, Java
     // keytool's `storepass` and `keypass`). As words they are read anyway (`smtp_pass`, see
     // [`WORD_KEYS`]); as suffixes they would take `bypass` and `compass`: these compounds only.
@@ -165,7 +170,10 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
 /// `txtPwd`, `new_pw2`), words being split at `_`, `-`, `.`, `[`, spaces and camelCase.
 /// As suffixes they would take `compass` and `bypass`. A word is only used while it is an
 /// exact key (`remove_key("pass")` removes both).
-const WORD_KEYS: &[&str] = &["pass", "pw", "pwd"];
+///
+/// `auth` is one too (`http_auth`, `basicAuth`, `PROXY_AUTH`: a client's `user:password`); not
+/// in `oauth`, `author` or `auth_type`.
+const WORD_KEYS: &[&str] = &["pass", "pw", "pwd", "auth"];
 
 /// Exact keys whose plural names no secrets: an API's `sessions` and a map's `pins` are lists
 /// of things, not of credentials (`auths`, `pans` likewise).
@@ -1074,6 +1082,45 @@ mod tests {
             "npw_id",
             "Compass",
             "boardingPassId",
+        ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+    }
+
+    /// Found by a probe: `auth` as a key's last word (Elasticsearch's `http_auth` and
+    /// `basic_auth`, a proxy's `proxyAuth`), keys ending in `credentials` and a private key's
+    /// short form kept their values (`"http_auth":"elastic:hunter2"`).
+    #[test]
+    fn auth_as_the_last_word_credentials_and_privkey() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "http_auth",
+            "basic_auth",
+            "basicAuth",
+            "proxyAuth",
+            "PROXY_AUTH",
+            "auth",
+            "db_credentials",
+            "userCredentials",
+            "LDAP_BIND_CREDENTIALS",
+            "privKey",
+            "priv_key",
+            "wallet_privkey",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in [
+            "oauth",
+            "author",
+            "auth_type",
+            "authType",
+            "auth_method",
+            "auths",
+            "X-Amz-Credential",
+            "credential_id",
+            "privacy",
+            "privileges",
         ] {
             assert!(!rules.is_sensitive(k, &mut buf), "{k}");
         }
