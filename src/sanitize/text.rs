@@ -406,7 +406,12 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
             text.len()
         } else {
             let closer = enclosing.closer_at(text.as_bytes(), start);
-            start + value_len(&text[start..], closer, &|| line_indent(bytes, start))
+            let end = start + value_len(&text[start..], closer, &|| line_indent(bytes, start));
+            if is_cookie_header(key, &bytes[all.key_end..all.end], bytes.get(start)) {
+                end.max(line_content_end(bytes, start))
+            } else {
+                end
+            }
         };
         match (inside, spans.last_mut()) {
             (Some(_), Some(last)) if start <= last.1 => {
@@ -418,6 +423,24 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
         }
     }
     spans
+}
+
+/// Whether a pair is a `Cookie:` header quoted in text (`request had Cookie: theme=dark;
+/// laravel_session=…`): every cookie after it is its value, to the line's end, where a pair's
+/// value stops at a `;`. Not a quoted value, which its quotes bound.
+fn is_cookie_header(key: &str, separator: &[u8], value: Option<&u8>) -> bool {
+    separator.contains(&b':')
+        && !matches!(value, Some(b'"' | b'\''))
+        && key.trim_matches(['"', '\'']).eq_ignore_ascii_case("cookie")
+}
+
+/// The end of the line that `at` is on, before its line break and the blanks before it.
+fn line_content_end(bytes: &[u8], at: usize) -> usize {
+    let mut end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+    while end > at && matches!(bytes[end - 1], b'\r' | b' ' | b'\t') {
+        end -= 1;
+    }
+    end
 }
 
 /// Where the value of a member whose key and separator end their line at `at` starts on the
@@ -1997,6 +2020,41 @@ mod tests {
         assert_eq!(
             run("x<password>hunter2</password>", false),
             "x<password>[REDACTED]</password>"
+        );
+    }
+
+    /// Found by a probe: a `Cookie:` header quoted inside a line of text or a JSON string lost
+    /// its first cookie only; every cookie after it is its value, to the line's end.
+    #[test]
+    fn a_cookie_header_in_text_goes_whole() {
+        let r = crate::sanitize::Redactor::default();
+        assert_eq!(
+            r.redact_error("request had Cookie: theme=dark; laravel_session=hunter2XYZ"),
+            "request had Cookie: [REDACTED]"
+        );
+        assert_eq!(
+            r.redact_error("Cookie: theme=dark; laravel_session=hunter2XYZ"),
+            "Cookie: [REDACTED]"
+        );
+        assert_eq!(
+            r.redact_error("got cookie: a=1; sid=hunter2XYZ\nnext line stays"),
+            "got cookie: [REDACTED]\nnext line stays"
+        );
+        let json = r
+            .redact_body(&crate::sanitize::BodyInput::new(
+                Some("application/json"),
+                br#"{"msg":"request had Cookie: theme=dark; laravel_session=hunter2XYZ","n":1}"#,
+            ))
+            .unwrap_or_default();
+        assert_eq!(json, r#"{"msg":"request had Cookie: [REDACTED]","n":1}"#);
+        // Quoted, the quotes bound it; `cookie=` is a pair as any other.
+        assert_eq!(
+            r.redact_error("{'Cookie': 'a=1; b=2', 'Host': 'x'}"),
+            "{'Cookie': [REDACTED], 'Host': 'x'}"
+        );
+        assert_eq!(
+            r.redact_error("cookie=abc; path=/"),
+            "cookie=[REDACTED]; path=/"
         );
     }
 
