@@ -63,6 +63,24 @@ static ORACLE_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"jdbc:oracle:[A-Za-z]+:[^\s/@:]+/([^\s@]+)@").expect("oracle pattern is valid")
 });
 
+/// The password of a Go MySQL driver's DSN (`root:hunter2@tcp(db:3306)/app`, `u:p@unix(/s)/x`),
+/// the first group: no scheme, so no `//` for [`URL_USERINFO`]; the address's protocol and
+/// its `(` after the `@` tell it. Up to the last such `@`, so a password holding an `@` goes
+/// whole.
+static GO_DSN_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#":([^\s"'@]+(?:@[^\s"'@]+)*)@(?:tcp[46]?|unix|udp)\("#)
+        .expect("go dsn pattern is valid")
+});
+
+/// Whether a Go DSN's address starts at the `@` at `at` (`@tcp(`, `@tcp4(`, `@tcp6(`,
+/// `@unix(`, `@udp(`).
+fn go_dsn_at(bytes: &[u8], at: usize) -> bool {
+    let rest = &bytes[at..];
+    [&b"@tcp("[..], b"@tcp4(", b"@tcp6(", b"@unix(", b"@udp("]
+        .iter()
+        .any(|p| rest.starts_with(p))
+}
+
 /// The tokens of common services, known by their prefix, the second group; the first is the
 /// byte before (none at the start), which must not be a letter or digit (`desk-…`,
 /// `risk_live_…` are words). GitHub (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`),
@@ -176,6 +194,8 @@ struct Anchors {
     url: bool,
     /// `jdbc:oracle:`
     oracle: bool,
+    /// A Go DSN's `@tcp(` ([`go_dsn_at`])
+    go_dsn: bool,
     /// A service token's prefix ([`token_at`], or `AIza`)
     token: bool,
     /// A webhook's or a bot's path ([`hook_at`])
@@ -194,7 +214,7 @@ struct Anchors {
 static ANCHOR_BYTES: [bool; 256] = {
     let mut table = [false; 256];
     let mut i = 0;
-    let bytes = b"0123456789-_bBkKe/:zZA";
+    let bytes = b"0123456789-_bBkKe/:zZA@";
     while i < bytes.len() {
         table[bytes[i] as usize] = true;
         i += 1;
@@ -245,6 +265,7 @@ impl Anchors {
                     );
                 }
                 b'z' | b'Z' => anchors.authorization |= authorization_at(bytes, i),
+                b'@' => anchors.go_dsn |= go_dsn_at(bytes, i),
                 b'A' => {
                     let rest = &bytes[i..];
                     anchors.aws |= rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA");
@@ -284,6 +305,7 @@ impl ValueRules {
             &*BEARER,
             &*URL_USERINFO,
             &*ORACLE_PASSWORD,
+            &*GO_DSN_PASSWORD,
             &*SERVICE_TOKEN,
             &*WEBHOOK_SECRET,
             &*JWT,
@@ -353,6 +375,15 @@ impl ValueRules {
                     }),
                 );
             }
+            if anchors.go_dsn {
+                out = replace(
+                    out,
+                    &GO_DSN_PASSWORD,
+                    AppendWith(|caps: &Captures<'_>, dst: &mut String| {
+                        replace_groups(caps, &self.replacement, dst);
+                    }),
+                );
+            }
             if anchors.token {
                 out = replace(
                     out,
@@ -412,6 +443,7 @@ impl ValueRules {
                 || memchr::memchr2_iter(b'B', b'K', bytes).any(|i| scheme_at(bytes, i)),
             url: self.url.find(bytes).is_some(),
             oracle: self.oracle.find(bytes).is_some(),
+            go_dsn: memchr::memchr_iter(b'@', bytes).any(|i| go_dsn_at(bytes, i)),
             token: memchr::memchr2_iter(b'_', b'-', bytes).any(|i| token_at(bytes, i))
                 || self.aiza.find(bytes).is_some(),
             // Searched for whole: `/` is a common byte of paths and markup.
@@ -2008,6 +2040,54 @@ mod tests {
         ] {
             assert_eq!(r.redact(text), text);
         }
+    }
+
+    /// Found by a probe: the password of a Go MySQL driver's DSN, which has no scheme
+    /// (`root:hunter2@tcp(db:3306)/app`), was kept in an error and in a JSON value.
+    #[test]
+    fn go_dsn_passwords() {
+        let r = rules();
+        for (text, want) in [
+            (
+                "Error 1045: Access denied; dsn=root:hunter2XYZ@tcp(127.0.0.1:3306)/app",
+                "Error 1045: Access denied; dsn=root:[REDACTED]@tcp(127.0.0.1:3306)/app",
+            ),
+            (
+                "root:hunter2XYZ@tcp(db:3306)/x?parseTime=true",
+                "root:[REDACTED]@tcp(db:3306)/x?parseTime=true",
+            ),
+            (
+                "app:p@ss:w0rd@unix(/var/run/mysqld.sock)/app",
+                "app:[REDACTED]@unix(/var/run/mysqld.sock)/app",
+            ),
+            (
+                "DATABASE_DSN=u:hunter2@tcp6([::1]:3306)/x",
+                "DATABASE_DSN=u:[REDACTED]@tcp6([::1]:3306)/x",
+            ),
+            (":hunter2XYZ@tcp(db)/x", ":[REDACTED]@tcp(db)/x"),
+        ] {
+            assert_eq!(r.redact(text), want, "{text}");
+        }
+        // A long text goes through the vectorized search.
+        let long = format!("{} dsn=root:hunter2XYZ@tcp(db:3306)/app", "x".repeat(200));
+        assert!(!r.redact(&long).contains("hunter2XYZ"));
+        for text in [
+            "root@tcp(db:3306)/app",
+            "mail ann@example.com at 10:30",
+            "tcp(db:3306) user: ann@tcp",
+        ] {
+            assert_eq!(r.redact(text), text);
+        }
+        let json = crate::sanitize::Redactor::default()
+            .redact_body(&crate::sanitize::BodyInput::new(
+                Some("application/json"),
+                br#"{"dsn":"root:hunter2XYZ@tcp(db:3306)/x?parseTime=true"}"#,
+            ))
+            .unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"dsn":"root:[REDACTED]@tcp(db:3306)/x?parseTime=true"}"#
+        );
     }
 
     /// Found by a probe: the AWS secret access key written a few words after its key id (a
