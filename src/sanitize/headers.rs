@@ -26,8 +26,8 @@ pub(super) const DEFAULT_SENSITIVE_HEADERS: [HeaderName; 10] = [
 /// Headers whose value is a URL (or a path with its query): its query and fragment go through
 /// the query string's rules, as a `Referer` carries an implicit flow's `#access_token=…` and a
 /// reset link's `?password=…`, a `Location` a redirect's `?code=…`, and a proxy's
-/// `X-Original-URL` the request's own query.
-const URL_HEADERS: [&str; 10] = [
+/// `X-Original-URL` the request's own query (Envoy's `X-Envoy-Original-Path` too).
+const URL_HEADERS: [&str; 12] = [
     "referer",
     "location",
     "content-location",
@@ -38,6 +38,8 @@ const URL_HEADERS: [&str; 10] = [
     "x-forwarded-uri",
     "x-forwarded-url",
     "x-rewrite-url",
+    "x-envoy-original-path",
+    "x-request-uri",
 ];
 
 /// Subprotocols after which the next one is a token: a browser cannot set a WebSocket's
@@ -442,6 +444,21 @@ mod tests {
                 "/a?q=1#id_token=[REDACTED]&state=s1",
             ),
             ("content-location", "/r?api_key=k1", "/r?api_key=[REDACTED]"),
+            // Found by a probe: Envoy's original path and nginx's request URI carry the
+            // request's query.
+            (
+                "x-envoy-original-path",
+                "/x?token=hunter2XYZ",
+                "/x?token=[REDACTED]",
+            ),
+            (
+                "x-request-uri",
+                "/x?password=hunter2",
+                "/x?password=[REDACTED]",
+            ),
+            // `auth` as the name's last word: Docker's and Sentry's credentials.
+            ("x-registry-auth", "eyJ1c2VybmFtZSI6ImEifQ", "[REDACTED]"),
+            ("x-sentry-auth", "Sentry sentry_key=hunter2", "[REDACTED]"),
             // An OAuth authorization code, in a redirect to the callback or the page after it.
             (
                 "location",
