@@ -40,9 +40,25 @@ struct Tag {
     sensitive: bool,
 }
 
+/// Elements whose contents are the value their name attribute names: HTML's `<textarea>` and
+/// `<select>`, and the entries of configuration files written in XML: Java's properties
+/// (`<entry key="db.password">…</entry>`), Hibernate's and Maven's `<property name=…>`,
+/// Android's `<string name=…>`, .NET's `<setting name=…>`, `<param>` and `<parameter>`.
+const HOLDS_VALUE: [&str; 8] = [
+    "textarea",
+    "select",
+    "entry",
+    "property",
+    "string",
+    "setting",
+    "param",
+    "parameter",
+];
+
 /// Replaces the value of every value attribute (`value`, `content`, `connectionString`) of an
 /// element whose `name`, `id`, `key` or `property` is a sensitive key or whose `type` is
-/// `password`, and the contents of such a `<textarea>` or `<select>`.
+/// `password`, and the contents of such a `<textarea>` or `<select>` (or another of
+/// [`HOLDS_VALUE`]).
 ///
 /// Attributes come in any order and case, double-, single- or un-quoted (or quoted as `\"…\"`,
 /// as in JSON quoted inside a string), with line breaks between them. A tag may be written
@@ -102,8 +118,9 @@ pub(super) fn redact_form_fields<'a>(
         }
         pos = tag.end;
         let element = &text[lt + opener..name_end];
-        let holds_value =
-            element.eq_ignore_ascii_case("textarea") || element.eq_ignore_ascii_case("select");
+        let holds_value = HOLDS_VALUE
+            .iter()
+            .any(|holder| element.eq_ignore_ascii_case(holder));
         if tag.sensitive && tag.how == TagEnd::Closed && holds_value {
             let end =
                 end_tag(&text[pos..], element, spelling, true).map_or(bytes.len(), |at| pos + at);
@@ -643,6 +660,28 @@ mod tests {
                 "<TEXTAREA NAME=token>abc</textarea><p>ok</p><textarea name=pin>d</TextArea >e",
                 "<TEXTAREA NAME=token>[REDACTED]</textarea><p>ok</p><textarea name=pin>[REDACTED]</TextArea >e",
             ),
+            // Found by a probe: configuration files in XML name an entry's value by an
+            // attribute, and its contents were kept.
+            (
+                r#"<entry key="db.password">hunter2</entry><entry key="db.user">ann</entry>"#,
+                r#"<entry key="db.password">[REDACTED]</entry><entry key="db.user">ann</entry>"#,
+            ),
+            (
+                r#"<property name="hibernate.connection.password">hunter2</property>"#,
+                r#"<property name="hibernate.connection.password">[REDACTED]</property>"#,
+            ),
+            (
+                r#"<string name="api_key">hunter2</string><string name="app_name">x</string>"#,
+                r#"<string name="api_key">[REDACTED]</string><string name="app_name">x</string>"#,
+            ),
+            (
+                r#"<param name="password"><value>hunter2</value></param><p>ok</p>"#,
+                r#"<param name="password">[REDACTED]</param><p>ok</p>"#,
+            ),
+            (
+                "<setting name=\"Password\" serializeAs=\"String\">\n  <value>hunter2</value>\n</setting>",
+                "<setting name=\"Password\" serializeAs=\"String\">[REDACTED]</setting>",
+            ),
             // Every `value` of a sensitive field goes; an empty one stays empty.
             (
                 r#"<input value="" name="token"><input name=token value=a value=b>"#,
@@ -654,6 +693,22 @@ mod tests {
         }
     }
 
+    /// The same through a whole XML body, as the writer reads one.
+    #[test]
+    fn xml_configuration_entries_in_a_body() {
+        let body = br#"<?xml version="1.0"?><properties><entry key="db.password">hunter2XYZ</entry><entry key="db.host">db</entry></properties>"#;
+        let out = crate::sanitize::Redactor::default()
+            .redact_body(&crate::sanitize::BodyInput::new(
+                Some("application/xml"),
+                body,
+            ))
+            .unwrap_or_default();
+        assert_eq!(
+            out,
+            r#"<?xml version="1.0"?><properties><entry key="db.password">[REDACTED]</entry><entry key="db.host">db</entry></properties>"#
+        );
+    }
+
     #[test]
     fn ordinary_fields_stay() {
         for text in [
@@ -661,6 +716,8 @@ mod tests {
             r#"<option value="password">Password</option><input name=passwordless value=1>"#,
             r#"<input data-name="password" value="ann" title='name=password'>"#,
             "<textarea name=comment>my password is long</textarea>",
+            r#"<entry key="db.user">ann</entry><property name="url">x</property>"#,
+            "<div name=password>prose stays</div>",
             "a < b, a<b value=1> and <3 <<",
         ] {
             assert_eq!(run(text), text);
