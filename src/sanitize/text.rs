@@ -705,17 +705,20 @@ fn option_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize
         let Some(first) = dash_at(bytes, at) else {
             continue;
         };
-        let second = match dash_at(bytes, at + first) {
-            Some(second) => second,
+        let (second, single) = match dash_at(bytes, at + first) {
+            Some(second) => (second, false),
             // An en or em dash written for `--`.
             None if matches!(
                 bytes.get(at..at + 3),
                 Some(b"\xE2\x80\x93" | b"\xE2\x80\x94")
             ) =>
             {
-                0
+                (0, false)
             }
-            None => continue,
+            // Go's `flag` package writes long options with one dash (`-password hunter2`):
+            // a name of five characters or more, so that `-p` and `-pw` stay short options
+            // and `-pass` is left to the commands that read it (OpenSSL's `-pass env:VAR`).
+            None => (0, true),
         };
         from = at + first + second;
         if !after_a_word_break(bytes, at) {
@@ -732,7 +735,7 @@ fn option_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize
         while let Some(blank) = blank_at(bytes, start) {
             start += blank;
         }
-        if !(2..=LONGEST_KEY).contains(&key_len)
+        if !(if single { 5 } else { 2 }..=LONGEST_KEY).contains(&key_len)
             || !bytes[key_start].is_ascii_alphanumeric()
             || start == key_end
             || matches!(bytes.get(start), None | Some(b'\n' | b'\r'))
@@ -2472,12 +2475,21 @@ mod tests {
                 "x --api-key k1\n--pin 1234",
                 "x --api-key [REDACTED]\n--pin [REDACTED]",
             ),
+            // Found by a probe: Go's `flag` package takes long options with one dash.
+            ("-password hunter2XYZ", "-password [REDACTED]"),
+            (
+                "./server -token abc123 -port 8080",
+                "./server -token [REDACTED] -port 8080",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(run(input, false), want, "{input}");
         }
         for plain in [
             "ssh -p 2222 host",
+            "app -pw x -v",
+            "an x-token abc",
+            "tool -passwords-file f",
             "tool --password --verbose",
             "x--password y",
             "tool --passwords-file f",
