@@ -3,7 +3,7 @@
 //! (`$config['db']['password'] = '…'`, `os.environ["DB_PASSWORD"] = "…"`), PHP's
 //! `define('DB_PASSWORD', '…')`, PHP's `print_r` and `var_dump` (`[password] => …`), Scala's
 //! `password -> …`, a `.netrc` (`machine h login a password …`) and a Java properties line
-//! whose separator is a space (`db.password hunter2`).
+//! whose separator is a space (`db.password hunter2`, and a Dockerfile's `ENV DB_PASSWORD …`).
 
 use std::sync::LazyLock;
 
@@ -155,6 +155,17 @@ fn property_values(
         while at < line_end && matches!(bytes[at], b' ' | b'\t') {
             at += 1;
         }
+        // A Dockerfile's `ENV` in its older form, a space for the `=` (`ENV DB_PASSWORD
+        // hunter2`): its key needs no dot.
+        let docker_env = bytes.len() >= at + 4
+            && bytes[at..at + 3].eq_ignore_ascii_case(b"ENV")
+            && matches!(bytes[at + 3], b' ' | b'\t');
+        if docker_env {
+            at += 3;
+            while at < line_end && matches!(bytes[at], b' ' | b'\t') {
+                at += 1;
+            }
+        }
         let key_start = at;
         while at < line_end
             && at - key_start <= 200
@@ -170,13 +181,14 @@ fn property_values(
         if value > at
             && value < line_end
             && !matches!(bytes[value], b'=' | b':' | b'\r')
-            && key.contains('.')
-            && !key.starts_with('.')
-            && !key.ends_with('.')
-            && key
-                .rsplit('.')
-                .next()
-                .is_some_and(|last| last.len() <= 64 && keys.is_sensitive(last, keybuf))
+            && (docker_env && key.len() <= 64 && keys.is_sensitive(key, keybuf)
+                || key.contains('.')
+                    && !key.starts_with('.')
+                    && !key.ends_with('.')
+                    && key
+                        .rsplit('.')
+                        .next()
+                        .is_some_and(|last| last.len() <= 64 && keys.is_sensitive(last, keybuf)))
         {
             let end = if bytes[line_end - 1] == b'\r' {
                 line_end - 1
@@ -254,6 +266,12 @@ mod tests {
                 "spring.datasource.password   hunter 2\n",
                 "spring.datasource.password   [REDACTED]\n",
             ),
+            // Found by a probe: a Dockerfile's `ENV` with a space for its `=`.
+            (
+                "FROM alpine\nENV DB_PASSWORD hunter2XYZ\nENV PORT 8080\n",
+                "FROM alpine\nENV DB_PASSWORD [REDACTED]\nENV PORT 8080\n",
+            ),
+            ("env api_token a b", "env api_token [REDACTED]"),
         ];
         for (input, want) in cases {
             assert_eq!(text(input), want, "{input}");
@@ -278,6 +296,8 @@ mod tests {
             "reset your password -> click the link",
             "the machine password is rotated",
             "db.host localhost",
+            "ENV PATH /usr/bin",
+            "ENVIRONMENT password reset",
             "password hunter",
             "Map(user -> ann)",
         ] {
