@@ -741,6 +741,9 @@ fn option_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize
             || matches!(bytes.get(start), None | Some(b'\n' | b'\r'))
             || dash_at(bytes, start).is_some()
             || !keys.is_sensitive(&text[key_start..key_end], keybuf)
+            // A short option glued to its value (MySQL's `-pSECRET2`, read by `mysql`) rather
+            // than a long one: its rest is itself what made it sensitive.
+            || single && keys.is_sensitive(&text[key_start + 1..key_end], keybuf)
         {
             continue;
         }
@@ -2481,6 +2484,12 @@ mod tests {
                 "./server -token abc123 -port 8080",
                 "./server -token [REDACTED] -port 8080",
             ),
+            // MySQL's short option glued to its password: the password goes, not the next
+            // word.
+            (
+                "mysql -uroot -pSECRET2 shop",
+                "mysql -uroot -p[REDACTED] shop",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(run(input, false), want, "{input}");
@@ -2488,6 +2497,7 @@ mod tests {
         for plain in [
             "ssh -p 2222 host",
             "app -pw x -v",
+            "tool -ptoken1 x",
             "an x-token abc",
             "tool -passwords-file f",
             "tool --password --verbose",
