@@ -32,14 +32,27 @@ pub(super) fn table_values(
 /// words set apart by single spaces, as spreadsheets and consoles name them (`User name`,
 /// `Secret access key`). Four words or more are prose.
 fn is_column_name(cell: &str) -> bool {
-    (1..=64).contains(&cell.len())
-        && cell.split(' ').count() <= 3
-        && cell.split(' ').all(|word| {
-            !word.is_empty()
-                && word
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        })
+    let bytes = cell.as_bytes();
+    if !(1..=64).contains(&bytes.len()) || bytes[0] == b' ' || bytes[bytes.len() - 1] == b' ' {
+        return false;
+    }
+    // One pass: a header is read on every text with a delimiter on its first line.
+    let mut spaces = 0;
+    let mut after_space = false;
+    for &b in bytes {
+        if b == b' ' {
+            if after_space {
+                return false;
+            }
+            spaces += 1;
+            after_space = true;
+        } else if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') {
+            after_space = false;
+        } else {
+            return false;
+        }
+    }
+    spaces <= 2
 }
 
 /// The sensitive columns of a CSV or TSV header on `text`'s first line, then the cells below
@@ -69,8 +82,10 @@ fn csv_values(text: &str, keys: &KeyRules, keybuf: &mut String, spans: &mut Vec<
         let (cell, next) = field(bytes, at, line_end, delimiter);
         // The byte order mark Excel writes first, and empty cells: a data frame's index
         // column (`,user,password`), a delimiter ending the line.
-        let name = text[cell.0..cell.1]
-            .trim_start_matches('\u{feff}')
+        let cell = &text[cell.0..cell.1];
+        let name = cell
+            .strip_prefix('\u{feff}')
+            .unwrap_or(cell)
             .trim_matches([' ', '\r']);
         if !name.is_empty() {
             if !is_column_name(name) {

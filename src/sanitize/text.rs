@@ -261,9 +261,13 @@ fn redact_pairs<'a>(
     if !named.is_empty() {
         spans = merged(spans, named);
     }
-    let blocks = super::yaml::block_values(&text, reading.cut, reading.yaml, keys, keybuf);
-    if !blocks.is_empty() {
-        spans = merged(spans, blocks);
+    // A text of one line (most errors) is read for YAML only when a rule found a sensitive
+    // value in it: the line rule then runs that value to the line's end.
+    if !spans.is_empty() || memchr::memchr(b'\n', text.as_bytes()).is_some() {
+        let blocks = super::yaml::block_values(&text, reading.cut, reading.yaml, keys, keybuf);
+        if !blocks.is_empty() {
+            spans = merged(spans, blocks);
+        }
     }
     if !spans.is_empty() {
         for start_tag in start_tags(&text) {

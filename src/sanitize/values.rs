@@ -76,9 +76,14 @@ static GO_DSN_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
 /// `@unix(`, `@udp(`).
 fn go_dsn_at(bytes: &[u8], at: usize) -> bool {
     let rest = &bytes[at..];
-    [&b"@tcp("[..], b"@tcp4(", b"@tcp6(", b"@unix(", b"@udp("]
-        .iter()
-        .any(|p| rest.starts_with(p))
+    // Told by the byte after the `@` for most (an address's `@example.com`).
+    match rest.get(1) {
+        Some(b't') => [&b"@tcp("[..], b"@tcp4(", b"@tcp6("]
+            .iter()
+            .any(|p| rest.starts_with(p)),
+        Some(b'u') => rest.starts_with(b"@unix(") || rest.starts_with(b"@udp("),
+        _ => false,
+    }
 }
 
 /// The tokens of common services, known by their prefix, the second group; the first is the
