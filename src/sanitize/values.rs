@@ -63,6 +63,26 @@ static ORACLE_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"jdbc:oracle:[A-Za-z]+:[^\s/@:]+/([^\s@]+)@").expect("oracle pattern is valid")
 });
 
+/// The password Oracle's tools take in their connect string without `jdbc:` (`sqlplus
+/// scott/tiger@orcl`, `sqlplus -s scott/tiger@//db:1521/svc`, `exp system/pw@xe`, SQL*Plus's
+/// `CONNECT scott/tiger@orcl`), the first group.
+static ORACLE_TOOL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i:(?-u:\b)(?:sqlplus|sqlldr|expdp|impdp|exp|imp|rman|dgmgrl|conn|connect)(?:\.exe)?)(?:[ \t]+-[^\s]+)*[ \t]+["']?[A-Za-z0-9_$#.\-]+/([^\s@'"/][^\s@'"]*)@"#,
+    )
+    .expect("oracle tool pattern is valid")
+});
+
+/// Whether the `@` at `at` ends a run holding a `/` (`scott/tiger@orcl`): where an Oracle
+/// tool's connect string may be.
+fn slash_before_at(bytes: &[u8], at: usize) -> bool {
+    bytes[at.saturating_sub(128)..at]
+        .iter()
+        .rev()
+        .take_while(|b| !b.is_ascii_whitespace() && !matches!(b, b'"' | b'\''))
+        .any(|&b| b == b'/')
+}
+
 /// The password of a Go MySQL driver's DSN (`root:hunter2@tcp(db:3306)/app`, `u:p@unix(/s)/x`),
 /// the first group: no scheme, so no `//` for [`URL_USERINFO`]; the address's protocol and
 /// its `(` after the `@` tell it. Up to the last such `@`, so a password holding an `@` goes
@@ -201,6 +221,8 @@ struct Anchors {
     oracle: bool,
     /// A Go DSN's `@tcp(` ([`go_dsn_at`])
     go_dsn: bool,
+    /// An `@` after a `/` in its run ([`slash_before_at`])
+    oracle_tool: bool,
     /// A service token's prefix ([`token_at`], or `AIza`)
     token: bool,
     /// A webhook's or a bot's path ([`hook_at`])
@@ -270,7 +292,10 @@ impl Anchors {
                     );
                 }
                 b'z' | b'Z' => anchors.authorization |= authorization_at(bytes, i),
-                b'@' => anchors.go_dsn |= go_dsn_at(bytes, i),
+                b'@' => {
+                    anchors.go_dsn |= go_dsn_at(bytes, i);
+                    anchors.oracle_tool |= slash_before_at(bytes, i);
+                }
                 b'A' => {
                     let rest = &bytes[i..];
                     anchors.aws |= rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA");
@@ -311,6 +336,7 @@ impl ValueRules {
             &*URL_USERINFO,
             &*ORACLE_PASSWORD,
             &*GO_DSN_PASSWORD,
+            &*ORACLE_TOOL_PASSWORD,
             &*SERVICE_TOKEN,
             &*WEBHOOK_SECRET,
             &*JWT,
@@ -375,6 +401,15 @@ impl ValueRules {
                 out = replace(
                     out,
                     &ORACLE_PASSWORD,
+                    AppendWith(|caps: &Captures<'_>, dst: &mut String| {
+                        replace_groups(caps, &self.replacement, dst);
+                    }),
+                );
+            }
+            if anchors.oracle_tool {
+                out = replace(
+                    out,
+                    &ORACLE_TOOL_PASSWORD,
                     AppendWith(|caps: &Captures<'_>, dst: &mut String| {
                         replace_groups(caps, &self.replacement, dst);
                     }),
@@ -449,6 +484,7 @@ impl ValueRules {
             url: self.url.find(bytes).is_some(),
             oracle: self.oracle.find(bytes).is_some(),
             go_dsn: memchr::memchr_iter(b'@', bytes).any(|i| go_dsn_at(bytes, i)),
+            oracle_tool: memchr::memchr_iter(b'@', bytes).any(|i| slash_before_at(bytes, i)),
             token: memchr::memchr2_iter(b'_', b'-', bytes).any(|i| token_at(bytes, i))
                 || self.aiza.find(bytes).is_some(),
             // Searched for whole: `/` is a common byte of paths and markup.
@@ -2042,6 +2078,42 @@ mod tests {
             "mailto:ann@example.com",
             "// see ann@example.com",
             "jdbc:oracle:thin:@db:1521/orcl",
+        ] {
+            assert_eq!(r.redact(text), text);
+        }
+    }
+
+    /// Found by a probe: an Oracle tool's connect string without `jdbc:` kept its password.
+    #[test]
+    fn oracle_tool_passwords() {
+        let r = rules();
+        for (text, want) in [
+            (
+                "sqlplus scott/hunter2XYZ@orcl",
+                "sqlplus scott/[REDACTED]@orcl",
+            ),
+            (
+                "run: sqlplus -s scott/hunter2XYZ@//db:1521/svc < x.sql",
+                "run: sqlplus -s scott/[REDACTED]@//db:1521/svc < x.sql",
+            ),
+            (
+                "exp system/hunter2XYZ@xe file=x.dmp",
+                "exp system/[REDACTED]@xe file=x.dmp",
+            ),
+            (
+                "SQL> CONNECT scott/tiger1@orcl",
+                "SQL> CONNECT scott/[REDACTED]@orcl",
+            ),
+        ] {
+            assert_eq!(r.redact(text), want, "{text}");
+        }
+        let long = format!("{} sqlplus scott/hunter2XYZ@orcl", "x".repeat(200));
+        assert!(!r.redact(&long).contains("hunter2XYZ"));
+        for text in [
+            "npm i @scope/pkg@1.2.3 and more",
+            "see docs/guide@v2 for more",
+            "could not connect to db/x",
+            "connect postgres://app@db/x",
         ] {
             assert_eq!(r.redact(text), text);
         }
