@@ -118,10 +118,13 @@ pub(super) fn redact_form_fields<'a>(
         }
         pos = tag.end;
         let element = &text[lt + opener..name_end];
-        let holds_value = HOLDS_VALUE
-            .iter()
-            .any(|holder| element.eq_ignore_ascii_case(holder));
-        if tag.sensitive && tag.how == TagEnd::Closed && holds_value {
+        // Looked up only for a sensitive tag: a page has many tags and few such.
+        if tag.sensitive
+            && tag.how == TagEnd::Closed
+            && HOLDS_VALUE
+                .iter()
+                .any(|holder| element.eq_ignore_ascii_case(holder))
+        {
             let end =
                 end_tag(&text[pos..], element, spelling, true).map_or(bytes.len(), |at| pos + at);
             if end > pos {
