@@ -982,9 +982,10 @@ async fn time_ranges_cover_rows_chained_out_of_arrival_order(t: Arc<TestDb>) {
     }
     let slow_request = tokio::spawn(send("/slow".into()));
     entered.notified().await;
-    // Arrival times are stored in microseconds: the fast request must arrive in a later one.
+    // Arrival times are stored in microseconds: the fast request must arrive in a later one,
+    // by more than the few microseconds within which each batch reads its clocks together.
     let arrived = std::time::Instant::now();
-    while arrived.elapsed() < Duration::from_micros(2) {
+    while arrived.elapsed() < Duration::from_micros(100) {
         tokio::task::yield_now().await;
     }
     send("/fast/4".into()).await;

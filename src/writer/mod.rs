@@ -71,7 +71,8 @@ pub(crate) struct WallClock {
 
 impl WallClock {
     pub(crate) fn now() -> Self {
-        Self::with_rate(quanta::Instant::now(), chrono::Utc::now(), quanta_rate())
+        let (instant, system) = wall_clock_together();
+        Self::with_rate(instant, system, quanta_rate())
     }
 
     pub(crate) fn with_rate(
@@ -99,6 +100,32 @@ impl WallClock {
         let nanos = (measured.as_nanos() * u128::from(self.rate_q32) + (1 << 31)) >> 32;
         std::time::Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
+}
+
+/// `quanta` and the wall clock read at one moment: `quanta`'s between two readings of the wall
+/// clock, taken again (up to 16 times) until those are within 2 µs. Each batch's rows take
+/// their arrival times from such a pair: a preemption between its two readings (a loaded
+/// machine) shifted every row of a batch by its length, and a request that arrived microseconds
+/// before another, written in a later batch, could read as arriving after it.
+fn wall_clock_together() -> (quanta::Instant, chrono::DateTime<chrono::Utc>) {
+    let mut best = None;
+    for _ in 0..16 {
+        let before = chrono::Utc::now();
+        let fast = quanta::Instant::now();
+        let after = chrono::Utc::now();
+        let gap = (after - before).abs();
+        let pair = (fast, before + (after - before) / 2);
+        if gap <= chrono::TimeDelta::microseconds(2) {
+            return pair;
+        }
+        if best.is_none_or(|(_, best_gap)| gap < best_gap) {
+            best = Some((pair, gap));
+        }
+    }
+    best.map_or_else(
+        || (quanta::Instant::now(), chrono::Utc::now()),
+        |(pair, _)| pair,
+    )
 }
 
 /// The two clocks read together when the layer was first built, once `quanta` had calibrated
