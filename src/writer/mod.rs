@@ -102,30 +102,15 @@ impl WallClock {
     }
 }
 
-/// `quanta` and the wall clock read at one moment: `quanta`'s between two readings of the wall
-/// clock, taken again (up to 16 times) until those are within 2 µs. Each batch's rows take
-/// their arrival times from such a pair: a preemption between its two readings (a loaded
-/// machine) shifted every row of a batch by its length, and a request that arrived microseconds
-/// before another, written in a later batch, could read as arriving after it.
+/// `quanta` and the wall clock read at one moment (see [`read_together`]). Each batch's rows
+/// take their arrival times from such a pair: a preemption between two plain readings (a
+/// loaded machine) shifted every row of a batch by its length, and a request that arrived
+/// microseconds before another, written in a later batch, could read as arriving after it.
 fn wall_clock_together() -> (quanta::Instant, chrono::DateTime<chrono::Utc>) {
-    let mut best = None;
-    for _ in 0..16 {
-        let before = chrono::Utc::now();
-        let fast = quanta::Instant::now();
-        let after = chrono::Utc::now();
-        let gap = (after - before).abs();
-        let pair = (fast, before + (after - before) / 2);
-        if gap <= chrono::TimeDelta::microseconds(2) {
-            return pair;
-        }
-        if best.is_none_or(|(_, best_gap)| gap < best_gap) {
-            best = Some((pair, gap));
-        }
-    }
-    best.map_or_else(
-        || (quanta::Instant::now(), chrono::Utc::now()),
-        |(pair, _)| pair,
-    )
+    read_together(chrono::Utc::now, |before, after| {
+        let gap = after - before;
+        (before + gap / 2, gap.abs().to_std().unwrap_or_default())
+    })
 }
 
 /// The two clocks read together when the layer was first built, once `quanta` had calibrated
@@ -133,28 +118,36 @@ fn wall_clock_together() -> (quanta::Instant, chrono::DateTime<chrono::Utc>) {
 static CLOCK_ANCHOR: std::sync::OnceLock<(quanta::Instant, std::time::Instant)> =
     std::sync::OnceLock::new();
 
-/// `quanta` and the system's monotonic clock read at one moment: `quanta`'s between two readings
-/// of the system's, taken again (up to 16 times) until those are within 2 µs, so that a
-/// preemption between the two does not count as the clocks' difference.
+/// `quanta` and the system's monotonic clock read at one moment (see [`read_together`]).
 fn clocks_together() -> (quanta::Instant, std::time::Instant) {
-    let mut best = None;
-    for _ in 0..16 {
-        let before = std::time::Instant::now();
-        let fast = quanta::Instant::now();
-        let after = std::time::Instant::now();
+    read_together(std::time::Instant::now, |before, after| {
         let gap = after - before;
-        let pair = (fast, before + gap / 2);
+        (before + gap / 2, gap)
+    })
+}
+
+/// `quanta` read between two readings of another clock, taken again (up to 16 times) until
+/// those are within 2 µs, so that a preemption between them does not count as the clocks'
+/// difference; with the other clock's midpoint (`between` gives it and the readings' gap).
+/// Past 16 tries, the pair with the smallest gap.
+fn read_together<T: Copy>(
+    read: impl Fn() -> T,
+    between: impl Fn(T, T) -> (T, std::time::Duration),
+) -> (quanta::Instant, T) {
+    let mut best: Option<((quanta::Instant, T), std::time::Duration)> = None;
+    for _ in 0..16 {
+        let before = read();
+        let fast = quanta::Instant::now();
+        let after = read();
+        let (middle, gap) = between(before, after);
         if gap < std::time::Duration::from_micros(2) {
-            return pair;
+            return (fast, middle);
         }
         if best.is_none_or(|(_, best_gap)| gap < best_gap) {
-            best = Some((pair, gap));
+            best = Some(((fast, middle), gap));
         }
     }
-    best.map_or_else(
-        || (quanta::Instant::now(), std::time::Instant::now()),
-        |(pair, _)| pair,
-    )
+    best.map_or_else(|| (quanta::Instant::now(), read()), |(pair, _)| pair)
 }
 
 /// Notes both clocks once, after `quanta`'s calibration (the layer's build): the start of the
@@ -301,6 +294,44 @@ mod tests {
     use tower::ServiceExt;
 
     type AuditedResponse = http::Response<crate::ResponseBody<Empty<Bytes>>>;
+
+    /// The other clock is read again while its two readings around `quanta`'s are 2 µs apart
+    /// or more (a preemption between them), and the pair takes their midpoint; past 16 tries,
+    /// the closest pair.
+    #[test]
+    fn clocks_are_read_again_until_close_together() {
+        use std::cell::Cell;
+        // A clock whose readings step 9 µs, then 1 µs from the fifth on.
+        let reads = Cell::new(0_u64);
+        let now = Cell::new(0_u64);
+        let clock = || {
+            reads.set(reads.get() + 1);
+            now.set(now.get() + if reads.get() <= 8 { 9 } else { 1 });
+            Duration::from_micros(now.get())
+        };
+        let between =
+            |before: Duration, after: Duration| (before + (after - before) / 2, after - before);
+        let (_, middle) = super::read_together(clock, between);
+        // Tries 1 to 4 read (9, 18), … (63, 72); the fifth (73, 74).
+        assert_eq!(reads.get(), 10);
+        assert_eq!(
+            middle,
+            Duration::from_micros(73) + Duration::from_nanos(500)
+        );
+        // Never close: the pair of the smallest gap, the first of equals.
+        let steps = Cell::new(0_u64);
+        let far = || {
+            steps.set(steps.get() + 1);
+            Duration::from_micros(steps.get() * 10)
+        };
+        let (_, middle) = super::read_together(far, between);
+        assert_eq!(steps.get(), 32);
+        assert_eq!(middle, Duration::from_micros(15));
+        // The wall clock's pair is now's.
+        let (_, wall) = super::wall_clock_together();
+        let off = (chrono::Utc::now() - wall).abs();
+        assert!(off < chrono::TimeDelta::seconds(1), "{off}");
+    }
 
     /// An audited service that answers every request with an empty body, over an in-memory
     /// table, with batches of four and a flush timer of an hour; the test runs the writer.
