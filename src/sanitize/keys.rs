@@ -40,6 +40,10 @@ pub(super) const DEFAULT_KEYS: &[&str] = &[
     "secretbinary",
     "secretkeybase",
     "token",
+    // A token named for its kind (`{"jwt":…}`, `{"bearer":…}`); as a last word too
+    // (`id_jwt`), see [`WORD_KEYS`].
+    "jwt",
+    "bearer",
     "accesstoken",
     "refreshtoken",
     "idtoken",
@@ -173,7 +177,7 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
 ///
 /// `auth` is one too (`http_auth`, `basicAuth`, `PROXY_AUTH`: a client's `user:password`); not
 /// in `oauth`, `author` or `auth_type`.
-const WORD_KEYS: &[&str] = &["pass", "pw", "pwd", "auth"];
+const WORD_KEYS: &[&str] = &["pass", "pw", "pwd", "auth", "jwt", "bearer"];
 
 /// Exact keys whose plural names no secrets: an API's `sessions` and a map's `pins` are lists
 /// of things, not of credentials (`auths`, `pans` likewise).
@@ -1088,8 +1092,8 @@ mod tests {
     }
 
     /// Found by a probe: `auth` as a key's last word (Elasticsearch's `http_auth` and
-    /// `basic_auth`, a proxy's `proxyAuth`), keys ending in `credentials` and a private key's
-    /// short form kept their values (`"http_auth":"elastic:hunter2"`).
+    /// `basic_auth`, a proxy's `proxyAuth`), keys ending in `credentials`, a private key's
+    /// short form, and `jwt` and `bearer` kept their values (`"http_auth":"elastic:hunter2"`).
     #[test]
     fn auth_as_the_last_word_credentials_and_privkey() {
         let rules = defaults();
@@ -1107,6 +1111,12 @@ mod tests {
             "privKey",
             "priv_key",
             "wallet_privkey",
+            "jwt",
+            "JWT",
+            "bearer",
+            "id_jwt",
+            "authJwt",
+            "user_bearer",
         ] {
             assert!(rules.is_sensitive(k, &mut buf), "{k}");
         }
@@ -1121,6 +1131,9 @@ mod tests {
             "credential_id",
             "privacy",
             "privileges",
+            "jwt_expiry",
+            "bearer_type",
+            "jwks_uri",
         ] {
             assert!(!rules.is_sensitive(k, &mut buf), "{k}");
         }
