@@ -57,24 +57,23 @@ static URL_USERINFO: LazyLock<Regex> = LazyLock::new(|| {
         .expect("url userinfo pattern is valid")
 });
 
-/// The password of an Oracle connect string (`jdbc:oracle:thin:scott/tiger@db:1521/orcl`),
-/// the first group: Oracle writes `user/password@` where URLs write `user:password@`.
+/// The password of an Oracle connect string, the first group: after `jdbc:oracle:`
+/// (`jdbc:oracle:thin:scott/tiger@db:1521/orcl`) or after one of Oracle's tools
+/// (`sqlplus scott/tiger@orcl`, `sqlplus -s scott/tiger@//db:1521/svc`, `exp system/pw@xe`,
+/// SQL*Plus's `CONNECT scott/tiger@orcl`). Oracle writes `user/password@` where URLs write
+/// `user:password@`.
 static ORACLE_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"jdbc:oracle:[A-Za-z]+:[^\s/@:]+/([^\s@]+)@").expect("oracle pattern is valid")
+    Regex::new(concat!(
+        r"(?:jdbc:oracle:[A-Za-z]+:[^\s/@:]+",
+        r"|(?i:(?-u:\b)(?:sqlplus|sqlldr|expdp|impdp|exp|imp|rman|dgmgrl|conn|connect)(?:\.exe)?)",
+        r#"(?:[ \t]+-[^\s]+)*[ \t]+["']?[A-Za-z0-9_$#.\-]+)"#,
+        r#"/([^\s@'"/][^\s@'"]*)@"#,
+    ))
+    .expect("oracle pattern is valid")
 });
 
-/// The password Oracle's tools take in their connect string without `jdbc:` (`sqlplus
-/// scott/tiger@orcl`, `sqlplus -s scott/tiger@//db:1521/svc`, `exp system/pw@xe`, SQL*Plus's
-/// `CONNECT scott/tiger@orcl`), the first group.
-static ORACLE_TOOL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r#"(?i:(?-u:\b)(?:sqlplus|sqlldr|expdp|impdp|exp|imp|rman|dgmgrl|conn|connect)(?:\.exe)?)(?:[ \t]+-[^\s]+)*[ \t]+["']?[A-Za-z0-9_$#.\-]+/([^\s@'"/][^\s@'"]*)@"#,
-    )
-    .expect("oracle tool pattern is valid")
-});
-
-/// Whether the `@` at `at` ends a run holding a `/` (`scott/tiger@orcl`): where an Oracle
-/// tool's connect string may be.
+/// Whether the `@` at `at` ends a run holding a `/` within 128 bytes (`scott/tiger@orcl`):
+/// where an Oracle connect string may be.
 fn slash_before_at(bytes: &[u8], at: usize) -> bool {
     bytes[at.saturating_sub(128)..at]
         .iter()
@@ -217,12 +216,10 @@ struct Anchors {
     scheme: bool,
     /// `//`
     url: bool,
-    /// `jdbc:oracle:`
-    oracle: bool,
     /// A Go DSN's `@tcp(` ([`go_dsn_at`])
     go_dsn: bool,
     /// An `@` after a `/` in its run ([`slash_before_at`])
-    oracle_tool: bool,
+    oracle: bool,
     /// A service token's prefix ([`token_at`], or `AIza`)
     token: bool,
     /// A webhook's or a bot's path ([`hook_at`])
@@ -241,7 +238,7 @@ struct Anchors {
 static ANCHOR_BYTES: [bool; 256] = {
     let mut table = [false; 256];
     let mut i = 0;
-    let bytes = b"0123456789-_bBkKe/:zZA@";
+    let bytes = b"0123456789-_bBkKe/zZA@";
     while i < bytes.len() {
         table[bytes[i] as usize] = true;
         i += 1;
@@ -272,29 +269,10 @@ impl Anchors {
                     anchors.url |= rest.starts_with(b"//");
                     anchors.hook |= hook_at(rest);
                 }
-                b':' => {
-                    anchors.oracle |= matches!(
-                        &bytes[..i],
-                        [
-                            ..,
-                            b'j',
-                            b'd',
-                            b'b',
-                            b'c',
-                            b':',
-                            b'o',
-                            b'r',
-                            b'a',
-                            b'c',
-                            b'l',
-                            b'e'
-                        ]
-                    );
-                }
                 b'z' | b'Z' => anchors.authorization |= authorization_at(bytes, i),
                 b'@' => {
                     anchors.go_dsn |= go_dsn_at(bytes, i);
-                    anchors.oracle_tool |= slash_before_at(bytes, i);
+                    anchors.oracle |= slash_before_at(bytes, i);
                 }
                 b'A' => {
                     let rest = &bytes[i..];
@@ -318,7 +296,6 @@ pub(super) struct ValueRules {
     akia: memmem::Finder<'static>,
     asia: memmem::Finder<'static>,
     pem: memmem::Finder<'static>,
-    oracle: memmem::Finder<'static>,
     aiza: memmem::Finder<'static>,
     webhooks: memmem::Finder<'static>,
     services: memmem::Finder<'static>,
@@ -336,7 +313,6 @@ impl ValueRules {
             &*URL_USERINFO,
             &*ORACLE_PASSWORD,
             &*GO_DSN_PASSWORD,
-            &*ORACLE_TOOL_PASSWORD,
             &*SERVICE_TOKEN,
             &*WEBHOOK_SECRET,
             &*JWT,
@@ -354,7 +330,6 @@ impl ValueRules {
             akia: memmem::Finder::new(b"AKIA").into_owned(),
             asia: memmem::Finder::new(b"ASIA").into_owned(),
             pem: memmem::Finder::new(b"-----BEGIN").into_owned(),
-            oracle: memmem::Finder::new(b"jdbc:oracle:").into_owned(),
             aiza: memmem::Finder::new(b"AIza").into_owned(),
             webhooks: memmem::Finder::new(b"/webhooks/").into_owned(),
             services: memmem::Finder::new(b"/services/T").into_owned(),
@@ -401,15 +376,6 @@ impl ValueRules {
                 out = replace(
                     out,
                     &ORACLE_PASSWORD,
-                    AppendWith(|caps: &Captures<'_>, dst: &mut String| {
-                        replace_groups(caps, &self.replacement, dst);
-                    }),
-                );
-            }
-            if anchors.oracle_tool {
-                out = replace(
-                    out,
-                    &ORACLE_TOOL_PASSWORD,
                     AppendWith(|caps: &Captures<'_>, dst: &mut String| {
                         replace_groups(caps, &self.replacement, dst);
                     }),
@@ -477,14 +443,22 @@ impl ValueRules {
 
     /// The builtin patterns' anchors, found with the vectorized searchers.
     fn search(&self, bytes: &[u8]) -> Anchors {
+        // The anchors found at an `@`, in one pass over them.
+        let (mut go_dsn, mut oracle) = (false, false);
+        for at in memchr::memchr_iter(b'@', bytes) {
+            go_dsn |= go_dsn_at(bytes, at);
+            oracle |= slash_before_at(bytes, at);
+            if go_dsn && oracle {
+                break;
+            }
+        }
         Anchors {
             pem: self.pem.find(bytes).is_some(),
             scheme: memchr::memchr2_iter(b'b', b'k', bytes).any(|i| scheme_at(bytes, i))
                 || memchr::memchr2_iter(b'B', b'K', bytes).any(|i| scheme_at(bytes, i)),
             url: self.url.find(bytes).is_some(),
-            oracle: self.oracle.find(bytes).is_some(),
-            go_dsn: memchr::memchr_iter(b'@', bytes).any(|i| go_dsn_at(bytes, i)),
-            oracle_tool: memchr::memchr_iter(b'@', bytes).any(|i| slash_before_at(bytes, i)),
+            go_dsn,
+            oracle,
             token: memchr::memchr2_iter(b'_', b'-', bytes).any(|i| token_at(bytes, i))
                 || self.aiza.find(bytes).is_some(),
             // Searched for whole: `/` is a common byte of paths and markup.
