@@ -44,6 +44,12 @@ pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, Caught> {
     QUIET.with(|quiet| quiet.set(quiet.get() + 1));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     QUIET.with(|quiet| quiet.set(quiet.get() - 1));
+    if result.is_ok() {
+        // A panic that `f` caught itself (a library's own `catch_unwind`) noted its place too:
+        // left there, it would stand for the next caught panic's, and hide that a hook set
+        // after this crate's saw that one's message.
+        SITE.with(|site| site.borrow_mut().take());
+    }
     result.map_err(|_payload| {
         // The payload may quote the value too: it is dropped unread.
         match SITE.with(RefCell::take) {

@@ -44,6 +44,11 @@ fn a_panic_in_the_sanitizer_keeps_its_message_from_the_panic_hook() {
         .route_body_fn("/login", |body: &BodyInput<'_>| {
             panic!("cannot read {}", String::from_utf8_lossy(body.bytes))
         })
+        // A body function that catches a panic of its own, as a library it calls may.
+        .route_body_fn("/caught-inside", |_body: &BodyInput<'_>| {
+            let _ = std::panic::catch_unwind(|| panic!("caught inside"));
+            Some("{}".to_owned())
+        })
         .build();
     let body = BodyInput {
         route: Some("/login"),
@@ -75,10 +80,32 @@ fn a_panic_in_the_sanitizer_keeps_its_message_from_the_panic_hook() {
         messages(&later).last().map(String::as_str),
         Some("another of the application's")
     );
+
+    // A panic caught inside a reading leaves no place behind it for the next caught panic: a
+    // hook set after that reading is still noticed at the first panic that reaches it.
+    let inside = BodyInput {
+        route: Some("/caught-inside"),
+        ..BodyInput::new(Some("application/json"), b"{}")
+    };
+    assert_eq!(redactor.redact_body(&inside), Some("{}".to_owned()));
+    let (third, hook) = recording_hook();
+    std::panic::set_hook(hook);
+    assert_eq!(redactor.redact_body(&body), failed);
+    assert_eq!(redactor.redact_body(&body), failed);
+    assert_eq!(messages(&third).len(), 1, "wrapped again after the first");
+
     assert!(
         messages(&seen)
             .iter()
             .all(|message| !message.contains("hunter2"))
     );
+    // The panic caught inside stayed quiet too.
+    for hook in [&seen, &later, &third] {
+        assert!(
+            messages(hook)
+                .iter()
+                .all(|message| message != "caught inside")
+        );
+    }
     let _ = std::panic::take_hook();
 }
