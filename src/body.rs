@@ -178,9 +178,10 @@ pin_project! {
     }
 
     impl<B: Body> PinnedDrop for RequestBody<B> {
-        // A service may stop reading at the last frame without polling the end that came with
-        // it (tonic at a message it refuses): the body was captured whole all the same. Only a
-        // body dropped before its end was polled pays for the look.
+        // A body's end may arrive after its last frame was read (HTTP/2's END_STREAM in an
+        // empty frame of its own), and a service may stop reading there (tonic at a message it
+        // refuses): the body was captured whole all the same. Only a body dropped before its
+        // end was polled pays for the look.
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if *this.ended || this.replay_error.is_some() || !this.replay.is_empty() {
@@ -279,7 +280,7 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
+        let mut this = self.project();
         // Replayed frames were captured while they were pre-read.
         if let Some(frame) = this.replay.pop() {
             return Poll::Ready(Some(Ok(frame.into_frame())));
@@ -290,7 +291,7 @@ where
         if *this.ended {
             return Poll::Ready(None);
         }
-        let polled = match this.body.project() {
+        let polled = match this.body.as_mut().project() {
             SourceProj::Inline { body } => ready!(body.poll_frame(cx)),
             SourceProj::Boxed { body } => ready!(body.as_mut().poll_frame(cx)),
         };
@@ -301,6 +302,13 @@ where
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
                         capture.push(data);
+                    }
+                    // The body's end may come with its last frame (a `Content-Length` used up,
+                    // HTTP/2's END_STREAM, trailers): whoever read that frame read the body
+                    // whole, though it may never poll the end (a handler streaming the body back
+                    // as its response, whose end finishes the record at that frame).
+                    if frame.is_trailers() || this.body.as_ref().get_ref().is_end_stream() {
+                        capture.set_ended();
                     }
                 }
                 Some(Err(error)) => capture.set_error(format!("request body error: {error}")),

@@ -48,6 +48,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     http2_request_is_recorded_like_its_http1_twin,
     http2_stream_reset_mid_upload_is_one_row_with_an_error,
     trailers_end_a_response_whose_body_never_says_so,
+    a_request_body_streamed_back_is_stored_whole,
 ];
 
 fn main() {
@@ -869,4 +870,52 @@ async fn trailers_end_a_response_whose_body_never_says_so(t: Arc<TestDb>) {
     assert_eq!(row.status, Some(200));
     assert_eq!(row.response_bytes, 5);
     assert_eq!(row.error, None, "{row:#?}");
+}
+
+/// A handler that streams the request body back as its response: the response ends with the
+/// request body's last frame, before anyone polls the end after it. The body was read whole, so
+/// its row keeps it whole, over HTTP/1.1 (a `Content-Length` body) and HTTP/2 alike.
+async fn a_request_body_streamed_back_is_stored_whole(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let app = Router::new()
+        .route(
+            "/echo",
+            post(|request: Request| async move { Response::new(request.into_body()) }),
+        )
+        .layer(layer);
+    let h1 = Server::start(app.clone()).await;
+    let h2 = H2Server::start(app).await;
+    let echo = |url: String, id: &str| {
+        http::Request::post(url)
+            .header("content-type", "text/plain")
+            .header("x-request-id", id)
+            .body(full("hello world"))
+            .unwrap()
+    };
+    let over_h1 = send(&client(), echo(h1.url("/echo"), "echo-h1")).await;
+    assert_eq!(over_h1, (StatusCode::OK, Bytes::from("hello world")));
+    let mut sender = h2_client(h2.addr).await;
+    let response = sender
+        .send_request(echo(h2.url("/echo"), "echo-h2"))
+        .await
+        .unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.collect().await.unwrap().to_bytes(), "hello world");
+    h1.stop().await;
+    wait_stats(&guard, "both requests finished", |s| s.captured >= 2).await;
+    h2.stop();
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    for row in &rows {
+        assert_eq!(row.status, Some(200), "{row:#?}");
+        assert_eq!(row.request_bytes, 11, "{row:#?}");
+        assert_eq!(row.response_bytes, 11, "{row:#?}");
+        assert_eq!(row.request_body.as_deref(), Some("hello world"), "{row:#?}");
+        assert!(!row.request_body_truncated, "{row:#?}");
+        assert_eq!(row.extra, None, "{row:#?}");
+        assert_eq!(row.error, None, "{row:#?}");
+    }
 }
