@@ -139,8 +139,8 @@ where
         if let Some(protocol) = kind {
             capture.count_grpc_messages(protocol);
         }
-        let pre_read =
-            should_pre_read(seen.content_type, &body, config).then_some(config.body_read_timeout);
+        let pre_read = should_pre_read(seen.content_type, &parts.headers, &body, config)
+            .then_some(config.body_read_timeout);
         let mut shared = RequestShared::new(capture, RequestFacts::arriving(start));
         // Filled where they stay, rather than built and then moved into the allocation (a
         // fresh `Arc`: `get_mut` always has it).
@@ -478,8 +478,15 @@ fn route(parts: &Parts, grpc: bool) -> Option<RouteName> {
 
 /// A JSON or form body of known length within the cap is read before the service runs, so a
 /// handler that rejects the request without reading it still leaves the body in the record.
-/// Anything streamed (chunked uploads, gRPC) is only teed.
-fn should_pre_read<B: Body>(content_type: Option<&HeaderValue>, body: &B, config: &Config) -> bool {
+/// Anything streamed (chunked uploads, gRPC) is only teed, and so is a body the client sends
+/// only when asked (`Expect: 100-continue`): reading it would ask for it, where a handler that
+/// refuses the request unread answers at once and the client never sends it.
+fn should_pre_read<B: Body>(
+    content_type: Option<&HeaderValue>,
+    headers: &HeaderMap,
+    body: &B,
+    config: &Config,
+) -> bool {
     let Some(len) = body.size_hint().exact() else {
         return false;
     };
@@ -489,6 +496,12 @@ fn should_pre_read<B: Body>(content_type: Option<&HeaderValue>, body: &B, config
     let Some(content_type) = content_type else {
         return false;
     };
+    if headers
+        .get(http::header::EXPECT)
+        .is_some_and(|expect| expect.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+    {
+        return false;
+    }
     let content_type = content_type.as_bytes();
     let essence = content_type
         .split(|&b| b == b';')

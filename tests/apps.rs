@@ -49,6 +49,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     http2_stream_reset_mid_upload_is_one_row_with_an_error,
     trailers_end_a_response_whose_body_never_says_so,
     a_request_body_streamed_back_is_stored_whole,
+    expect_continue_is_answered_as_without_the_layer,
 ];
 
 fn main() {
@@ -918,4 +919,74 @@ async fn a_request_body_streamed_back_is_stored_whole(t: Arc<TestDb>) {
         assert_eq!(row.extra, None, "{row:#?}");
         assert_eq!(row.error, None, "{row:#?}");
     }
+}
+
+/// A client that sends `Expect: 100-continue` sends its body only when the server asks for it.
+/// A handler that refuses the request unread answers at once, as it does without the layer (the
+/// layer's read-ahead of small JSON bodies would ask for the body, and make the client wait for
+/// the handler's answer until it had sent it); a handler that reads the body gets it, and its
+/// row has it.
+async fn expect_continue_is_answered_as_without_the_layer(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let app = Router::new()
+        .route(
+            "/login",
+            post(|| async { (StatusCode::UNAUTHORIZED, "no") }),
+        )
+        .layer(layer.clone())
+        .merge(orders(layer));
+    let server = Server::start(app).await;
+    const BODY: &str = r#"{"item":"book","password":"hunter2"}"#;
+    let head = |path: &str, id: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nexpect: 100-continue\r\nx-request-id: {id}\r\n\r\n",
+            BODY.len()
+        )
+    };
+
+    // Refused unread: the 401 is the first answer, and the body is never sent.
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket
+        .write_all(head("/login", "refused").as_bytes())
+        .await
+        .unwrap();
+    let answer = within("the 401", read_head(&mut socket)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    drop(socket);
+
+    // Read: the server asks for the body, then answers.
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket
+        .write_all(head("/orders/7", "read").as_bytes())
+        .await
+        .unwrap();
+    let asked = within("the 100", read_head(&mut socket)).await;
+    assert!(asked.starts_with("HTTP/1.1 100"), "{asked}");
+    socket.write_all(BODY.as_bytes()).await.unwrap();
+    let answer = within("the 201", read_head(&mut socket)).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    drop(socket);
+
+    server.stop().await;
+    wait_stats(&guard, "both requests finished", |s| s.captured >= 2).await;
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let row = |id: &str| {
+        rows.iter()
+            .find(|row| row.request_id.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no row {id}: {rows:#?}"))
+    };
+    let refused = row("refused");
+    assert_eq!(refused.status, Some(401));
+    assert_eq!(refused.request_bytes, 0, "{refused:#?}");
+    assert_eq!(refused.request_body, None, "{refused:#?}");
+    let read = row("read");
+    assert_eq!(read.status, Some(201));
+    assert_eq!(read.request_bytes, BODY.len() as i64);
+    let body = read.request_body.as_deref().unwrap();
+    assert!(body.contains("book") && !body.contains("hunter2"), "{body}");
+    assert!(!read.request_body_truncated, "{read:#?}");
 }
