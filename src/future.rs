@@ -201,6 +201,17 @@ where
 
 const POLLED_AFTER_COMPLETION: &str = "ResponseFuture polled after completion";
 
+/// Finishes the record it holds when dropped, which only a panic unwinding through the poll it
+/// guards does (the poll forgets it otherwise): the record's own drop, while the thread
+/// panics, says the service panicked.
+struct FinishOnUnwind<'a>(&'a mut Option<PendingRecord>);
+
+impl Drop for FinishOnUnwind<'_> {
+    fn drop(&mut self) {
+        drop(self.0.take());
+    }
+}
+
 impl<S, B, ResBody> Future for ResponseFuture<S, B>
 where
     S: Service<Request<RequestBody<B>>, Response = Response<ResBody>>,
@@ -288,7 +299,13 @@ where
                     this.state.set(State::Calling { future });
                 }
                 StateProj::Calling { future } => {
-                    let result = ready!(future.poll(cx));
+                    // A panic in the service unwinds through this poll. A panic layer outside
+                    // this one that catches it drops this future only afterwards, when nothing
+                    // is unwinding any more: the record is finished as the panic's on the way.
+                    let unwinding = FinishOnUnwind(&mut *this.pending);
+                    let polled = future.poll(cx);
+                    std::mem::forget(unwinding);
+                    let result = ready!(polled);
                     let mut pending = this.pending.take();
                     return Poll::Ready(match result {
                         Ok(response) => {

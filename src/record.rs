@@ -547,9 +547,9 @@ pub(crate) const CANCELLED_BEFORE_RESPONSE: &str = "cancelled: the request was d
 /// Error text of a response whose body was dropped before its end.
 pub(crate) const CANCELLED_DURING_RESPONSE: &str =
     "cancelled: the response body was dropped before its end (client disconnected)";
-/// Error text of a record dropped while its task unwinds from a panic.
-pub(crate) const PANICKED: &str =
-    "panic: the service panicked while handling the request (the stream was reset)";
+/// Error text of a record dropped while its task unwinds from a panic (the service's, or its
+/// response body's).
+pub(crate) const PANICKED: &str = "panic: the service panicked while handling the request (the stream was reset, unless a panic layer outside this one answered)";
 /// Error text of a gRPC response that ended without a `grpc-status`.
 pub(crate) const GRPC_NO_TRAILERS: &str = "grpc: stream ended without trailers (no grpc-status)";
 /// gRPC's `DEADLINE_EXCEEDED`.

@@ -50,6 +50,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     trailers_end_a_response_whose_body_never_says_so,
     a_request_body_streamed_back_is_stored_whole,
     expect_continue_is_answered_as_without_the_layer,
+    a_panic_is_recorded_as_one_with_the_panic_layer_inside_or_outside,
 ];
 
 fn main() {
@@ -989,4 +990,54 @@ async fn expect_continue_is_answered_as_without_the_layer(t: Arc<TestDb>) {
     let body = read.request_body.as_deref().unwrap();
     assert!(body.contains("book") && !body.contains("hunter2"), "{body}");
     assert!(!read.request_body_truncated, "{read:#?}");
+}
+
+/// A handler that panics, with tower-http's `CatchPanicLayer` inside the audit layer (README's
+/// order: the 500 it answers is recorded) and outside it (the layer sees no response: the row
+/// says the service panicked, not that the client went away).
+async fn a_panic_is_recorded_as_one_with_the_panic_layer_inside_or_outside(t: Arc<TestDb>) {
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let routes = || {
+        Router::new().route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("a handler's bug, made by the test");
+                }
+                "never"
+            }),
+        )
+    };
+    let caught_inside = routes().layer(CatchPanicLayer::new()).layer(layer.clone());
+    let caught_outside = routes().layer(layer).layer(CatchPanicLayer::new());
+    for (app, id) in [(caught_inside, "inside"), (caught_outside, "outside")] {
+        let server = Server::start(app).await;
+        let request = http::Request::get(server.url("/boom"))
+            .header("x-request-id", id)
+            .body(empty())
+            .unwrap();
+        let (status, _) = send(&client(), request).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{id}");
+        server.stop().await;
+    }
+    wait_stats(&guard, "both requests finished", |s| s.captured >= 2).await;
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let row = |id: &str| {
+        rows.iter()
+            .find(|row| row.request_id.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no row {id}: {rows:#?}"))
+    };
+    let inside = row("inside");
+    assert_eq!((inside.status, inside.error.as_deref()), (Some(500), None));
+    let outside = row("outside");
+    assert_eq!(outside.status, None, "{outside:#?}");
+    let error = outside.error.as_deref().unwrap_or_default();
+    assert!(error.starts_with("panic: the service panicked"), "{error}");
+    assert_eq!(outside.route.as_deref(), Some("/boom"));
 }
