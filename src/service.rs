@@ -261,8 +261,13 @@ fn fill_facts(
 ) {
     let headers = &parts.headers;
     let uri = client_uri(parts);
+    // A CONNECT names an authority, not a path (`CONNECT example.com:443`): its target is that.
+    let path = match (uri.path(), uri.authority()) {
+        ("", Some(authority)) => authority.as_str(),
+        (path, _) => path,
+    };
     let text = TextParts {
-        path: Some(uri.path().as_bytes()),
+        path: Some(path.as_bytes()),
         query: uri.query().map(str::as_bytes),
         request_id: seen.request_id.map(HeaderValue::as_bytes),
         user_agent: seen.user_agent.map(HeaderValue::as_bytes),

@@ -51,6 +51,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     a_request_body_streamed_back_is_stored_whole,
     expect_continue_is_answered_as_without_the_layer,
     a_panic_is_recorded_as_one_with_the_panic_layer_inside_or_outside,
+    a_connect_is_recorded_with_its_target,
 ];
 
 fn main() {
@@ -1040,4 +1041,32 @@ async fn a_panic_is_recorded_as_one_with_the_panic_layer_inside_or_outside(t: Ar
     let error = outside.error.as_deref().unwrap_or_default();
     assert!(error.starts_with("panic: the service panicked"), "{error}");
     assert_eq!(outside.route.as_deref(), Some("/boom"));
+}
+
+/// A `CONNECT` names an authority rather than a path: its row's `path` is that target, what the
+/// client asked to reach.
+async fn a_connect_is_recorded_with_its_target(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let app = Router::new()
+        .route("/ok", get(|| async { "ok" }))
+        .layer(layer);
+    let server = Server::start(app).await;
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket
+        .write_all(b"CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = within("the 404", read_head(&mut socket)).await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    drop(socket);
+    server.stop().await;
+    wait_stats(&guard, "the request finished", |s| s.captured >= 1).await;
+    shutdown(guard).await;
+
+    let row = only_row(&db).await;
+    assert_eq!(row.method, "CONNECT");
+    assert_eq!(row.path, "example.com:443", "{row:#?}");
+    assert_eq!(row.query, None);
+    assert_eq!(row.status, Some(404));
 }
