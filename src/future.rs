@@ -201,6 +201,31 @@ where
 
 const POLLED_AFTER_COMPLETION: &str = "ResponseFuture polled after completion";
 
+/// Sets the request's id on the response. An id the service set on it itself is kept, as
+/// tower-http's `PropagateRequestId` keeps it; when it differs from the row's, the row notes it
+/// under `extra.response_request_id`, so that the id the client was given finds the row.
+fn echo_request_id(headers: &mut http::HeaderMap, id: http::HeaderValue, pending: &PendingRecord) {
+    let name = pending.layer().config.request_id_header.clone();
+    match headers.entry(name) {
+        http::header::Entry::Vacant(vacant) => {
+            vacant.insert(id);
+        }
+        http::header::Entry::Occupied(own) => {
+            if own.get() != id
+                && let Some(shared) = pending.shared()
+            {
+                AuditContext::new(Arc::clone(shared)).insert_extra(
+                    RESPONSE_REQUEST_ID,
+                    String::from_utf8_lossy(own.get().as_bytes()).into_owned(),
+                );
+            }
+        }
+    }
+}
+
+/// The `extra` key of an id the service answered with in place of the row's.
+const RESPONSE_REQUEST_ID: &str = "response_request_id";
+
 /// Finishes the record it holds when dropped, which only a panic unwinding through the poll it
 /// guards does (the poll forgets it otherwise): the record's own drop, while the thread
 /// panics, says the service panicked.
@@ -323,8 +348,7 @@ where
                                     parts.extensions.insert(AuditContext::new(shared.clone()));
                                 }
                                 if let Some(id) = pending.take_echo_request_id() {
-                                    let name = pending.layer().config.request_id_header.clone();
-                                    parts.headers.entry(name).or_insert(id);
+                                    echo_request_id(&mut parts.headers, id, pending);
                                 }
                             }
                             Ok(Response::from_parts(

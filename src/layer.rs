@@ -456,8 +456,10 @@ impl AuditLayerBuilder {
     /// sets it on the request, for the handler, and on the response, for the client; a request id
     /// the client sent is echoed on the response. An id the row could not store as sent (empty,
     /// longer than 128 bytes, or not UTF-8) is replaced by a generated one, on the request too, so
-    /// that the id the client gets back finds its row. Off by default: the id is then generated in
-    /// the writer, and only the row carries it.
+    /// that the id the client gets back finds its row. An id the service sets on the response
+    /// itself is kept (as tower-http's `PropagateRequestId` keeps it); the row then notes it
+    /// under `extra.response_request_id`. Off by default: the id is then generated in the
+    /// writer, and only the row carries it.
     pub fn echo_request_id(mut self, echo: bool) -> Self {
         self.config.echo_request_id = echo;
         self

@@ -37,6 +37,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     context_set_while_the_response_streams_is_recorded,
     unusual_request_ids_are_stored_as_echoed,
     long_header_values_are_cut_and_copied_credentials_redacted,
+    an_id_the_service_answers_with_is_kept_and_noted,
 ];
 
 #[cfg(feature = "jwt")]
@@ -838,6 +839,54 @@ async fn unusual_request_ids_are_stored_as_echoed(t: Arc<TestDb>) {
                 }
             }
         }
+    }
+}
+
+/// With `echo_request_id`, a service that sets its own id on the response keeps it (as
+/// tower-http's `PropagateRequestId` does), and the row, which has the request's id, notes the
+/// one the client was given; a service that answers with the row's id, or none, leaves no note.
+async fn an_id_the_service_answers_with_is_kept_and_noted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .echo_request_id(true)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/own",
+            get(|| async { ([("x-request-id", "the-services-own")], "own") }),
+        )
+        .route(
+            "/same",
+            get(|request: Request| async move {
+                let id = request.headers().get("x-request-id").cloned().unwrap();
+                ([("x-request-id", id)], "same")
+            }),
+        )
+        .route("/none", get(|| async { "none" }))
+        .layer(layer);
+    let server = Server::start(app).await;
+    let mut echoed = vec![];
+    for path in ["/own", "/same", "/none"] {
+        let (status, headers, _) = get_with(&server, path, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        echoed.push(headers.get("x-request-id").cloned().expect("an id"));
+    }
+    server.stop().await;
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    let own = row_at(&rows, "/own");
+    assert_eq!(echoed[0], "the-services-own");
+    assert_ne!(own.request_id.as_deref(), Some("the-services-own"));
+    assert_eq!(
+        own.extra,
+        Some(serde_json::json!({ "response_request_id": "the-services-own" }))
+    );
+    for (path, echoed) in [("/same", &echoed[1]), ("/none", &echoed[2])] {
+        let row = row_at(&rows, path);
+        assert_eq!(row.request_id.as_deref(), echoed.to_str().ok(), "{path}");
+        assert_eq!(row.extra, None, "{path}");
     }
 }
 
