@@ -584,11 +584,11 @@ where
                 Some(Err(error)) => {
                     record.finish_err(format!("response body error: {error}"));
                 }
-                None => record.finish_ok(),
+                None => record.finish_at_end(),
             }
             // Callers stop polling once the body says it has ended.
             if body.is_end_stream() {
-                record.finish_ok();
+                record.finish_at_end();
             }
             if record.is_finished() {
                 *this.pending = None;

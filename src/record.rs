@@ -727,6 +727,26 @@ impl PendingRecord {
         self.finish(error, true);
     }
 
+    /// Finishes the record of a body that came to its end. A body of another length than its
+    /// response announced (`Content-Length`, or its exact size hint) did not reach the client
+    /// as sent: hyper ends an HTTP/1.1 connection whose body fell short, and resets an HTTP/2
+    /// stream either way.
+    pub(crate) fn finish_at_end(&mut self) {
+        if self.response_len != UNKNOWN_LENGTH
+            && self.response_bytes != self.response_len
+            && !self.bodiless()
+        {
+            let error = format!(
+                "response body of {} bytes where its length said {}: the server cannot send it as \
+                 announced",
+                self.response_bytes, self.response_len
+            );
+            self.finish_err(error);
+        } else {
+            self.finish_ok();
+        }
+    }
+
     pub(crate) fn finish_err(&mut self, error: String) {
         self.finish(Some(error), false);
     }
@@ -808,16 +828,21 @@ impl PendingRecord {
     /// body for HEAD, 1xx, 204, 304 and a successful CONNECT, and drops a body of known length
     /// once that many bytes are written (as axum drops the body of a HEAD response).
     fn response_sent_whole(&self) -> bool {
+        self.status.is_some() && (self.bodiless() || self.response_bytes == self.response_len)
+    }
+
+    /// A response that carries no body whatever its headers say: to a HEAD, a 1xx, 204 or 304,
+    /// a successful CONNECT.
+    fn bodiless(&self) -> bool {
         let (Some(status), Some(shared)) = (self.status, &self.shared) else {
             return false;
         };
         let method = &shared.facts.method;
-        let bodiless = *method == Method::HEAD
+        *method == Method::HEAD
             || (100..200).contains(&status)
             || status == 204
             || status == 304
-            || (*method == Method::CONNECT && (200..300).contains(&status));
-        bodiless || self.response_bytes == self.response_len
+            || (*method == Method::CONNECT && (200..300).contains(&status))
     }
 }
 
@@ -858,6 +883,14 @@ impl Drop for PendingRecord {
                 format!(
                     "grpc: deadline exceeded (grpc-timeout {} ms), cancelled {when}",
                     timeout.as_millis()
+                )
+            } else if self.response_len != UNKNOWN_LENGTH && self.response_bytes > self.response_len
+            {
+                // hyper sends an HTTP/1.1 body to its announced length and drops the rest.
+                format!(
+                    "response body longer than the {} bytes its length said ({} handed on): the \
+                     server cut it there",
+                    self.response_len, self.response_bytes
                 )
             } else if self.status.is_some() {
                 CANCELLED_DURING_RESPONSE.to_owned()

@@ -52,6 +52,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     expect_continue_is_answered_as_without_the_layer,
     a_panic_is_recorded_as_one_with_the_panic_layer_inside_or_outside,
     a_connect_is_recorded_with_its_target,
+    a_body_unlike_its_announced_length_is_an_error,
 ];
 
 fn main() {
@@ -1069,4 +1070,76 @@ async fn a_connect_is_recorded_with_its_target(t: Arc<TestDb>) {
     assert_eq!(row.path, "example.com:443", "{row:#?}");
     assert_eq!(row.query, None);
     assert_eq!(row.status, Some(404));
+}
+
+/// A response whose body is shorter or longer than its `Content-Length` (a handler's bug) does
+/// not reach the client as sent: hyper ends the HTTP/1.1 connection after a short body, cuts a
+/// long one at the length, and resets the HTTP/2 stream. The row says so, rather than nothing
+/// (short) or that the client went away (long).
+async fn a_body_unlike_its_announced_length_is_an_error(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let announced = |length: &'static str, chunks: usize| {
+        let stream = tokio_stream::iter(
+            (0..chunks).map(|_| Ok::<_, Infallible>(Bytes::from_static(b"0123456789"))),
+        );
+        let mut response = Response::new(AxumBody::from_stream(stream));
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_LENGTH, length.parse().unwrap());
+        response
+    };
+    let app = Router::new()
+        .route("/short", get(move || async move { announced("100", 1) }))
+        .route("/long", get(move || async move { announced("5", 2) }))
+        .layer(layer);
+    let h1 = Server::start(app.clone()).await;
+    let h2 = H2Server::start(app).await;
+    for path in ["/short", "/long"] {
+        let mut socket = tokio::net::TcpStream::connect(h1.addr).await.unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\nx-request-id: h1{path}\r\n\r\n"
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        within("the server's end of it", socket.read_to_end(&mut answer))
+            .await
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        if path == "/long" {
+            assert!(answer.ends_with("\r\n\r\n01234"), "{answer}");
+        }
+    }
+    let mut sender = h2_client::<ClientBody>(h2.addr).await;
+    for path in ["/short", "/long"] {
+        let request = http::Request::get(h2.url(path))
+            .header("x-request-id", format!("h2{path}"))
+            .body(empty())
+            .unwrap();
+        if let Ok(response) = sender.send_request(request).await {
+            assert!(response.collect().await.is_err(), "{path}: a reset stream");
+        }
+    }
+    h1.stop().await;
+    wait_stats(&guard, "the four requests finished", |s| s.captured >= 4).await;
+    h2.stop();
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    for row in &rows {
+        let id = row.request_id.as_deref().unwrap();
+        let error = row.error.as_deref().unwrap_or_default();
+        assert_eq!(row.status, Some(200), "{id}");
+        let said = if id.ends_with("short") { "100" } else { "5" };
+        assert!(
+            error.contains(&format!("its length said {said}"))
+                || error.contains(&format!("than the {said} bytes its length said")),
+            "{id}: {error}"
+        );
+    }
+    let h1_short = rows
+        .iter()
+        .find(|row| row.request_id.as_deref() == Some("h1/short"));
+    assert_eq!(h1_short.map(|row| row.response_bytes), Some(10));
 }
