@@ -543,10 +543,9 @@ impl std::fmt::Debug for PendingRecord {
 }
 
 /// Error text of a request whose future was dropped before the inner service answered.
-pub(crate) const CANCELLED_BEFORE_RESPONSE: &str = "cancelled: the request was dropped before the service responded (client disconnected or timeout)";
+pub(crate) const CANCELLED_BEFORE_RESPONSE: &str = "cancelled: the request was dropped before the service responded (client disconnected, a timeout, or the server stopped)";
 /// Error text of a response whose body was dropped before its end.
-pub(crate) const CANCELLED_DURING_RESPONSE: &str =
-    "cancelled: the response body was dropped before its end (client disconnected)";
+pub(crate) const CANCELLED_DURING_RESPONSE: &str = "cancelled: the response body was dropped before its end (client disconnected, or the server stopped)";
 /// Error text of a record dropped while its task unwinds from a panic (the service's, or its
 /// response body's).
 pub(crate) const PANICKED: &str = "panic: the service panicked while handling the request (the stream was reset, unless a panic layer outside this one answered)";

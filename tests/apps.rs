@@ -63,10 +63,9 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Error text of a response whose body the server dropped before its end (README, "What is
 /// recorded": the client went away mid-response).
-const CLIENT_WENT_AWAY: &str =
-    "cancelled: the response body was dropped before its end (client disconnected)";
+const CLIENT_WENT_AWAY: &str = "cancelled: the response body was dropped before its end (client disconnected, or the server stopped)";
 /// Error text of a request dropped before the service answered (an outer timeout).
-const DROPPED_BEFORE_RESPONSE: &str = "cancelled: the request was dropped before the service responded (client disconnected or timeout)";
+const DROPPED_BEFORE_RESPONSE: &str = "cancelled: the request was dropped before the service responded (client disconnected, a timeout, or the server stopped)";
 
 async fn shutdown(guard: WriterGuard) {
     let report = guard.shutdown(DEADLINE).await.expect("shutdown");
