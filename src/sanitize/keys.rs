@@ -61,6 +61,9 @@ pub(super) const DEFAULT_KEYS: &[&str] = &[
     "pan",
     "cvv",
     "cvc",
+    // The other names of a card's security code (also suffixes, below) and the short one.
+    "cvn",
+    "csc",
     "pin",
     "ssn",
     "otp",
@@ -144,6 +147,31 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
     "adminpwd",
     "userpwd",
     "smtppwd",
+    // A card's security code under any prefix (`card_cvv`, `cardCvv`, `payment.cardCvc`): no
+    // word ends in these letters. `cvv2` and `cvc2` are a key followed by digits.
+    "cvv",
+    "cvc",
+    "cvn",
+    "csc",
+    // A PIN named for what it unlocks (`card_pin`, `atmPin`, `SIM_PIN`) or as a form names its
+    // copies (`new_pin`, `confirmPin`). Not every `*pin`, nor `pin` as any last word: `spin`,
+    // `map_pin`, `gpio_pin`, `drop_pin` name no secret. `pin_code` is a key of its own.
+    "cardpin",
+    "atmpin",
+    "debitpin",
+    "creditpin",
+    "simpin",
+    "bankpin",
+    "accountpin",
+    "walletpin",
+    "securitypin",
+    "transactionpin",
+    "loginpin",
+    "userpin",
+    "newpin",
+    "oldpin",
+    "currentpin",
+    "confirmpin",
     // One-time codes: a second factor or a recovery code lets its reader in while it lasts.
     "otpcode",
     "mfacode",
@@ -1339,6 +1367,75 @@ mod tests {
         }
         assert_eq!(norm("ｐａｓｓ＿ｗｏｒｄ"), "password");
     }
+    /// Found by a probe: a card's security code and PIN under a prefix (`card_cvv`, `cardCvv`,
+    /// `card_pin`) or named `CVN` kept their values; only `card.cvv`, a path, was redacted.
+    /// `pin` counts after what it unlocks, not as any last word.
+    #[test]
+    fn card_codes_and_pins_under_a_prefix() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "card_cvv",
+            "cardCvv",
+            "CARD_CVV2",
+            "card_cvc2",
+            "cardCvc",
+            "CVN",
+            "card_cvn",
+            "csc",
+            "card_csc",
+            "cvv2",
+            "card_pin",
+            "cardPin",
+            "atm_pin",
+            "SIM_PIN",
+            "debitCardPin",
+            "new_pin",
+            "confirmPin",
+            "card_pins",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in [
+            "spin",
+            "pinned",
+            "pin_count",
+            "map_pin",
+            "gpio_pin",
+            "drop_pin",
+            "mapping",
+            "shipping",
+            "opinion",
+            "pins",
+            "desc",
+            "misc",
+            "cvs",
+            "card_type",
+        ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        let r = crate::sanitize::Redactor::default();
+        let body = |json: &str| {
+            r.redact_body(&crate::sanitize::BodyInput::new(
+                Some("application/json"),
+                json.as_bytes(),
+            ))
+            .unwrap_or_default()
+        };
+        assert_eq!(
+            body(
+                r#"{"card":{"cvv":"321"},"card_cvv":"323","cardCvv":"324","CVN":"325","card_pin":"9876"}"#
+            ),
+            r#"{"card":{"cvv":"[REDACTED]"},"card_cvv":"[REDACTED]","cardCvv":"[REDACTED]","CVN":"[REDACTED]","card_pin":"[REDACTED]"}"#
+        );
+        let kept = r#"{"spin":1,"pinned":true,"shipping":"express","mapping":"a","opinion":"ok","map_pin":"48.85,2.35"}"#;
+        assert_eq!(body(kept), kept);
+        assert_eq!(
+            r.redact_error("payment failed: card_cvv=323, cardPin=9876"),
+            "payment failed: card_cvv=[REDACTED], cardPin=[REDACTED]"
+        );
+    }
+
     /// The new keys hold in every place a key is read: JSON, forms and queries, a text's
     /// `key=value`, an Azure connection string's `;`-separated pairs.
     #[test]
