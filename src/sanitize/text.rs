@@ -25,7 +25,8 @@ use super::values::ValueRules;
 /// escapes (`pass\u0077ord`, or `\"password\"` in JSON quoted inside a string), decoded before
 /// it is looked up. Its closing quote may be a character reference (`&quot;token&quot;: …`,
 /// JSON escaped into HTML), its `&` written as Go's encoding/json writes it too
-/// (`\u0026quot;`).
+/// (`\u0026quot;`), or a backquote, as MySQL quotes a column's name (``set `api_token` = …``,
+/// Laravel's `QueryException` quotes its SQL so).
 ///
 /// The pairs are found by [`KeySeparators`], which finds exactly this pattern's matches
 /// without running it; the pattern stays as their definition, and a test holds the scanner
@@ -33,7 +34,7 @@ use super::values::ValueRules;
 #[cfg(test)]
 static KEY_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"((?:(?-u:\b)|\\)[A-Za-z0-9_.\[\]\\\-\x{85}\x{A0}\x{AD}\x{1680}\x{180E}\x{2000}-\x{2015}\x{2028}\x{2029}\x{202F}\x{205F}-\x{2064}\x{2212}\x{3000}\x{FE58}\x{FE63}\x{FEFF}\x{FF0D}]{2,64})(?:["']|(?:&|\\u0026)(?:amp;)?(?i:quot|apos|#0*3[49]|#x0*2[27]);?)?[ \t]*[:=][ \t]*"#,
+        r#"((?:(?-u:\b)|\\)[A-Za-z0-9_.\[\]\\\-\x{85}\x{A0}\x{AD}\x{1680}\x{180E}\x{2000}-\x{2015}\x{2028}\x{2029}\x{202F}\x{205F}-\x{2064}\x{2212}\x{3000}\x{FE58}\x{FE63}\x{FEFF}\x{FF0D}]{2,64})(?:["'`]|(?:&|\\u0026)(?:amp;)?(?i:quot|apos|#0*3[49]|#x0*2[27]);?)?[ \t]*[:=][ \t]*"#,
     )
     .expect("key pattern is valid")
 });
@@ -578,7 +579,9 @@ impl Iterator for KeySeparators<'_> {
             let run: usize = before
                 .chars()
                 .rev()
-                .take_while(|&c| is_pair_key_char(c) || matches!(c, '"' | '\'' | '&' | ';' | '#'))
+                .take_while(|&c| {
+                    is_pair_key_char(c) || matches!(c, '"' | '\'' | '`' | '&' | ';' | '#')
+                })
                 .map(char::len_utf8)
                 .sum();
             let run_start = self.from + before.len() - run;
@@ -630,7 +633,8 @@ fn is_pair_key_char(c: char) -> bool {
 /// [`KEY_SEPARATOR`] tries them, then with `at` (no quote), until it returns `true`.
 fn quote_ends(bytes: &[u8], at: usize, mut next: impl FnMut(usize) -> bool) {
     match bytes.get(at) {
-        Some(b'"' | b'\'') if next(at + 1) => return,
+        // A backquote closes a key as MySQL quotes a column's name (``set `api_token` = …``).
+        Some(b'"' | b'\'' | b'`') if next(at + 1) => return,
         Some(b'&' | b'\\') => {
             let prefix = match &bytes[at..] {
                 [b'&', ..] => Some(1),
@@ -1860,6 +1864,8 @@ mod tests {
             r"pass\u0077ord=x",
             "user[password]=x;a=b",
             "2026-12-06T10:15:30.123Z",
+            "set `api_token` = 'x'",
+            "`users`.`password`='x'",
         ] {
             check(text);
         }
@@ -1886,6 +1892,7 @@ mod tests {
             ";",
             "\"",
             "'",
+            "`",
             " ",
             "\t",
             ":",
@@ -2236,6 +2243,58 @@ mod tests {
             run("secret='x y' next=1", false),
             "secret=[REDACTED] next=1"
         );
+    }
+
+    /// Found by a probe: a key in backquotes, as MySQL quotes a column's name and Laravel's
+    /// `QueryException` prints its SQL, kept its value; a key in double quotes or brackets
+    /// lost it. The backquotes around other names, and their values, stay.
+    #[test]
+    fn sql_columns_in_backquotes() {
+        let r = crate::sanitize::Redactor::default();
+        let body = |ct: &str, text: &str| {
+            r.redact_body(&crate::sanitize::BodyInput::new(Some(ct), text.as_bytes()))
+                .unwrap_or_default()
+        };
+        for (ct, text, want) in [
+            (
+                "text/plain",
+                "set `api_token` = 'ApiTok99xyz'",
+                "set `api_token` = [REDACTED]",
+            ),
+            (
+                "application/sql",
+                "UPDATE `users` SET `password`='Hunter2Pass' WHERE `id`=1;",
+                "UPDATE `users` SET `password`=[REDACTED] WHERE `id`=1;",
+            ),
+            // The controls, read before.
+            (
+                "text/plain",
+                r#"set "api_token" = 'ApiTok99xyz'"#,
+                r#"set "api_token" = [REDACTED]"#,
+            ),
+            (
+                "text/plain",
+                "UPDATE u SET [Password] = 'Hunter2Pass'",
+                "UPDATE u SET [Password] = [REDACTED]",
+            ),
+        ] {
+            assert_eq!(body(ct, text), want, "{text}");
+        }
+        assert_eq!(
+            r.redact_error(
+                "SQLSTATE[HY000]: General error: 1205 Lock wait timeout exceeded (Connection: mysql, SQL: update `users` set `remember_token` = pQ8xRmT3LkN7vB2c, `users`.`updated_at` = 2024-01-01 10:00:00 where `id` = 1)"
+            ),
+            "SQLSTATE[HY000]: General error: 1205 Lock wait timeout exceeded (Connection: mysql, SQL: update `users` set `remember_token` = [REDACTED], `users`.`updated_at` = 2024-01-01 10:00:00 where `id` = 1)"
+        );
+        // Lookalikes: other columns, a code span in prose, a Markdown key that names nothing.
+        for text in [
+            "update `users` set `name` = 'Ann', `updated_at` = 1 where `id` = 1",
+            "run `make test` = the check",
+            "the `token` column is indexed",
+            "`tokenizer`: 'x'",
+        ] {
+            assert_eq!(body("text/plain", text), text);
+        }
     }
 
     /// Found by review: an unquoted value ran past the closing quote or bracket of what its
