@@ -139,8 +139,7 @@ where
         if let Some(protocol) = kind {
             capture.count_grpc_messages(protocol);
         }
-        let pre_read = should_pre_read(seen.content_type, &parts.headers, &body, config)
-            .then_some(config.body_read_timeout);
+        let pre_read = should_pre_read(&seen, &body, config).then_some(config.body_read_timeout);
         let mut shared = RequestShared::new(capture, RequestFacts::arriving(start));
         // Filled where they stay, rather than built and then moved into the allocation (a
         // fresh `Arc`: `get_mut` always has it).
@@ -219,6 +218,8 @@ struct Seen<'a> {
     content_type: Option<&'a HeaderValue>,
     content_encoding: Option<&'a HeaderValue>,
     authorization: Option<&'a HeaderValue>,
+    /// `Expect: 100-continue`: the client sends the body only when it is read.
+    expect_continue: bool,
 }
 
 impl<'a> Seen<'a> {
@@ -240,6 +241,8 @@ impl<'a> Seen<'a> {
                 if config.keep_authorization {
                     keep(&mut seen.authorization, value);
                 }
+            } else if name == http::header::EXPECT {
+                seen.expect_continue |= value.as_bytes().eq_ignore_ascii_case(b"100-continue");
             } else if *name == config.request_id_header {
                 keep(&mut seen.request_id, value);
             }
@@ -486,25 +489,17 @@ fn route(parts: &Parts, grpc: bool) -> Option<RouteName> {
 /// Anything streamed (chunked uploads, gRPC) is only teed, and so is a body the client sends
 /// only when asked (`Expect: 100-continue`): reading it would ask for it, where a handler that
 /// refuses the request unread answers at once and the client never sends it.
-fn should_pre_read<B: Body>(
-    content_type: Option<&HeaderValue>,
-    headers: &HeaderMap,
-    body: &B,
-    config: &Config,
-) -> bool {
+fn should_pre_read<B: Body>(seen: &Seen<'_>, body: &B, config: &Config) -> bool {
     let Some(len) = body.size_hint().exact() else {
         return false;
     };
     if len == 0 || len > config.max_body_bytes as u64 || config.body_read_timeout.is_zero() {
         return false;
     }
-    let Some(content_type) = content_type else {
+    let Some(content_type) = seen.content_type else {
         return false;
     };
-    if headers
-        .get(http::header::EXPECT)
-        .is_some_and(|expect| expect.as_bytes().eq_ignore_ascii_case(b"100-continue"))
-    {
+    if seen.expect_continue {
         return false;
     }
     let content_type = content_type.as_bytes();
