@@ -52,6 +52,7 @@ const SPACE_ESCAPES: &[&str] = &[
 /// the first group, the scheme optional: up to the last `@` before the host's path, so a
 /// password holding an `@` goes whole. [`redact_userinfo`] decides what of it goes: the password
 /// after its first `:`, or a lone user that looks like a token (a git remote carries one so).
+/// A password holding a `/`, `?` or `#` is read before, by [`redact_delimited_passwords`].
 static URL_USERINFO: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:(?-u:\b)[A-Za-z][A-Za-z0-9+.\-]*:)?//([^\s/?#]+)@")
         .expect("url userinfo pattern is valid")
@@ -364,6 +365,9 @@ impl ValueRules {
                 out = redact_credentials(out, &self.replacement);
             }
             if anchors.url {
+                // First the passwords that hold a `/`, `?` or `#`, which the pattern, ending
+                // the userinfo at the first of them, cannot see whole.
+                out = self.redact_delimited_passwords(out);
                 out = replace(
                     out,
                     &URL_USERINFO,
@@ -428,6 +432,33 @@ impl ValueRules {
             out = replace(out, re, NoExpand(replacement));
         }
         out
+    }
+
+    /// `text` with the password of each URL's userinfo that holds a `/`, `?` or `#` replaced
+    /// ([`delimited_password_at`]): `postgres://app:s3cr#tPa55@db/app`,
+    /// `mysql://app:ab?cd@db/app`, `'postgres://app:p@ss/w0rd@db/app'`. A client that did not
+    /// percent-encode its password sends one so, and [`URL_USERINFO`], which ends a userinfo
+    /// at the first of them, as a URL's parser does, would keep what follows it. Where one
+    /// went, so does the port Go's `net/url` quotes ([`redact_go_invalid_port`]).
+    fn redact_delimited_passwords<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
+        let bytes = text.as_bytes();
+        // A password ends at an `@`: most URLs in a text (an error's request URL) have none
+        // after their `//`, and are not read further.
+        let Some(last_at) = memchr::memrchr(b'@', bytes) else {
+            return text;
+        };
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for at in memchr::memchr_iter(b'/', &bytes[..last_at]) {
+            if bytes[at + 1] != b'/' || spans.last().is_some_and(|&(_, end)| at < end) {
+                continue;
+            }
+            spans.extend(delimited_password_at(bytes, at + 2));
+        }
+        if spans.is_empty() {
+            return text;
+        }
+        let text = super::text::replace_spans(text, &spans, &self.replacement);
+        redact_go_invalid_port(text, &self.replacement)
     }
 
     /// The builtin patterns' anchors present in `bytes`: one pass for a short string (most
@@ -632,6 +663,79 @@ fn is_token_user(user: &str) -> bool {
             && bytes.iter().any(u8::is_ascii_digit)
             && bytes.iter().any(u8::is_ascii_alphabetic)
             && !bytes.contains(&b'.'))
+}
+
+/// The longest password [`delimited_password_at`] reads: a bound on the look at each `//`.
+const DELIMITED_PASSWORD: usize = 128;
+
+/// The span of the password after the `//` that ends at `start`, when it holds a `/`, `?` or
+/// `#`: after `user:` (a user of userinfo characters, perhaps none), to the last `@` of the
+/// run after it (which ends at whitespace, a quote, a backquote, `<`, `>` or another URL's
+/// `://`) within [`DELIMITED_PASSWORD`] bytes. A URL whose userinfo has no `:` stays
+/// (`https://host/a/ann@example.com`, `https://example.com/a?x=1#frag@x`), and so does one whose
+/// `:` is a port's, digits or none before the first `/`, `?` or `#`
+/// (`https://example.com:8080/a@b`). A path or query holding an `@` after a password goes with
+/// it (`https://u:pw@host/a/ann@example.com` keeps `example.com`): which `@` ends the password
+/// cannot be told there, and keeping a secret's end is the worse mistake.
+fn delimited_password_at(bytes: &[u8], start: usize) -> Option<(usize, usize)> {
+    let rest = &bytes[start..];
+    let user = rest
+        .iter()
+        .take(DELIMITED_PASSWORD)
+        .position(|&b| !is_userinfo_byte(b) || b == b':')?;
+    if rest[user] != b':' {
+        return None;
+    }
+    let from = start + user + 1;
+    let run = &bytes[from..bytes.len().min(from + DELIMITED_PASSWORD + 1)];
+    let mut last_at = None;
+    for (i, &b) in run.iter().enumerate() {
+        if b.is_ascii_whitespace()
+            || matches!(b, b'"' | b'\'' | b'`' | b'<' | b'>')
+            || (b == b':' && run[i + 1..].starts_with(b"//"))
+        {
+            break;
+        }
+        if b == b'@' {
+            last_at = Some(i);
+        }
+    }
+    let password = &run[..last_at?];
+    let delimiter = password
+        .iter()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))?;
+    if password[..delimiter].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some((from, from + password.len()))
+}
+
+/// Whether a URL's user may hold `b`: not whitespace, a delimiter of the URL's parts
+/// (`/`, `?`, `#`, `@`, IPv6's `[` and `]`), a quote or an angle bracket.
+fn is_userinfo_byte(b: u8) -> bool {
+    /// The bytes a user may not hold, as a table: one look a byte.
+    static NOT_USERINFO: [bool; 256] = super::byte_set(b" \t\n\r\x0b\x0c/?#@[]\"'`<>");
+    !NOT_USERINFO[usize::from(b)]
+}
+
+/// `text` with the port quoted in Go's `invalid port ":…" after host` replaced: Go's `net/url`
+/// ends a URL's authority at its first `/`, `?` or `#`, so a password holding one is taken for
+/// a port and quoted there (`parse "postgres://app:s3cr#tPa55@db/app": invalid port ":s3cr"
+/// after host`). Its `:` and quotes stay. Looked for only where such a password went: Go's
+/// message quotes the URL before it.
+fn redact_go_invalid_port<'a>(text: Cow<'a, str>, replacement: &str) -> Cow<'a, str> {
+    const OPEN: &[u8] = b"invalid port \":";
+    const CLOSE: &[u8] = b"\" after host";
+    let bytes = text.as_bytes();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for at in memmem::find_iter(bytes, OPEN) {
+        let from = at + OPEN.len();
+        let look = &bytes[from..bytes.len().min(from + 2 * DELIMITED_PASSWORD)];
+        if let Some(len) = memmem::find(look, CLOSE).filter(|&len| len > 0) {
+            spans.push((from, from + len));
+        }
+    }
+    super::text::replace_spans(text, &spans, replacement)
 }
 
 /// `text` with every AWS access key id replaced, and the secret access key written a few words
@@ -1676,6 +1780,73 @@ mod tests {
             "see https://example.com:8080/a@b",
             "mailto:ann@example.com and ssh://git@github.com/x",
             "https://example.com/@ann:matrix.org",
+        ] {
+            assert_eq!(r.redact_error(text), text);
+        }
+    }
+
+    /// Found by a probe: a URL's password holding a raw `#`, `?` or `/` (a client that did not
+    /// percent-encode it) kept what follows that character, or all of it; Go's `net/url`
+    /// quotes its first part again as an invalid port.
+    #[test]
+    fn url_passwords_holding_delimiters_go_whole() {
+        let r = crate::sanitize::Redactor::default();
+        for (text, want) in [
+            (
+                r#"parse "postgres://app:s3cr#tPa55@db:5432/app": invalid port ":s3cr" after host"#,
+                r#"parse "postgres://app:[REDACTED]@db:5432/app": invalid port ":[REDACTED]" after host"#,
+            ),
+            (
+                "connect failed: postgres://app:ab/cdPass9@db/app",
+                "connect failed: postgres://app:[REDACTED]@db/app",
+            ),
+            (
+                "connect failed: mysql://app:ab?cdPass9@db/app",
+                "connect failed: mysql://app:[REDACTED]@db/app",
+            ),
+            (
+                "TypeError [ERR_INVALID_URL]: Invalid URL\n  input: 'postgres://app:p@ss/w0rd@db:5432/app'",
+                "TypeError [ERR_INVALID_URL]: Invalid URL\n  input: 'postgres://app:[REDACTED]@db:5432/app'",
+            ),
+            (
+                "redis://:ab#cd@cache:6379 and https://u:p/q@h/x",
+                "redis://:[REDACTED]@cache:6379 and https://u:[REDACTED]@h/x",
+            ),
+            // A password to the last `@` of its run: a path's `@` after it goes too.
+            (
+                "https://u:pw/x@host/a/ann@example.com",
+                "https://u:[REDACTED]@example.com",
+            ),
+            // Another URL in the query ends the run.
+            (
+                "https://u:p#w@host/cb?next=https://v@x/",
+                "https://u:[REDACTED]@host/cb?next=https://v@x/",
+            ),
+        ] {
+            assert_eq!(r.redact_error(text), want, "{text}");
+        }
+        assert_eq!(
+            r.redact_body(&crate::sanitize::BodyInput::new(
+                Some("application/json"),
+                br#"{"note":"postgres://app:ab#cdPass9@db/app"}"#
+            ))
+            .as_deref(),
+            Some(r#"{"note":"postgres://app:[REDACTED]@db/app"}"#)
+        );
+        // No `:` after the user, a port's digits before the first `/`, `?` or `#`, no `//`.
+        for text in [
+            "https://example.com/a/b?x=1#frag@x",
+            "https://host/path/user@example.com",
+            "https://example.com:8080/a@b",
+            "http://localhost:3000/users/ann@example.com?x=1",
+            "http://[::1]:8080/a@b",
+            "https://host:/a@b",
+            "mailto:ann@example.com",
+            "git@github.com:org/repo",
+            "ssh://git@github.com:org/repo.git",
+            "// see: a/b@c.d",
+            "https://example.com/@ann:matrix.org/x@y",
+            "invalid port \":8080\" before host",
         ] {
             assert_eq!(r.redact_error(text), text);
         }
