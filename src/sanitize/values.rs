@@ -52,11 +52,35 @@ const SPACE_ESCAPES: &[&str] = &[
 /// the first group, the scheme optional: up to the last `@` before the host's path, so a
 /// password holding an `@` goes whole. [`redact_userinfo`] decides what of it goes: the password
 /// after its first `:`, or a lone user that looks like a token (a git remote carries one so).
-/// A password holding a `/`, `?` or `#` is read before, by [`redact_delimited_passwords`].
+/// A password holding a `/`, `?` or `#` is read before, by
+/// [`ValueRules::redact_delimited_passwords`].
 static URL_USERINFO: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:(?-u:\b)[A-Za-z][A-Za-z0-9+.\-]*:)?//([^\s/?#]+)@")
         .expect("url userinfo pattern is valid")
 });
+
+/// [`URL_USERINFO`] after a `//` written with JSON's escapes, `\/\/` or `\u002f\u002f`
+/// (`https:\/\/ann:…@x.io`, as PHP's `json_encode` writes a URL by default and Monolog's and
+/// Laravel's log lines carry it in text). A pattern of its own, run only on a text that holds
+/// such a `//` ([`escaped_slashes`]): folded into the plain one, it cost every URL more.
+static ESCAPED_URL_USERINFO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:(?-u:\b)[A-Za-z][A-Za-z0-9+.\-]*:)?(?:\\/\\/|\\u002[fF]\\u002[fF])([^\s/?#]+)@")
+        .expect("escaped url userinfo pattern is valid")
+});
+
+/// Whether `rest` starts with a URL's `//` written with JSON's escapes, `\/\/` or
+/// `\u002f\u002f` (either case), as [`ESCAPED_URL_USERINFO`] reads it: how many bytes it
+/// takes.
+fn escaped_slashes(rest: &[u8]) -> Option<usize> {
+    if rest.starts_with(b"\\/\\/") {
+        return Some(4);
+    }
+    let u = |at: usize| {
+        rest.get(at..at + 6)
+            .is_some_and(|e| e[..5] == *b"\\u002" && e[5] | 0x20 == b'f')
+    };
+    (u(0) && u(6)).then_some(12)
+}
 
 /// The password of an Oracle connect string, the first group: after `jdbc:oracle:`
 /// (`jdbc:oracle:thin:scott/tiger@db:1521/orcl`) or after one of Oracle's tools
@@ -217,6 +241,8 @@ struct Anchors {
     scheme: bool,
     /// `//`
     url: bool,
+    /// `//` written with JSON's escapes ([`escaped_slashes`])
+    escaped_url: bool,
     /// A Go DSN's `@tcp(` ([`go_dsn_at`])
     go_dsn: bool,
     /// An `@` after a `/` in its run ([`slash_before_at`])
@@ -239,7 +265,7 @@ struct Anchors {
 static ANCHOR_BYTES: [bool; 256] = {
     let mut table = [false; 256];
     let mut i = 0;
-    let bytes = b"0123456789-_bBkKe/zZA@";
+    let bytes = b"0123456789-_bBkKe/zZA@\\";
     while i < bytes.len() {
         table[bytes[i] as usize] = true;
         i += 1;
@@ -271,6 +297,7 @@ impl Anchors {
                     anchors.hook |= hook_at(rest);
                 }
                 b'z' | b'Z' => anchors.authorization |= authorization_at(bytes, i),
+                b'\\' => anchors.escaped_url |= escaped_slashes(&bytes[i..]).is_some(),
                 b'@' => {
                     anchors.go_dsn |= go_dsn_at(bytes, i);
                     anchors.oracle |= slash_before_at(bytes, i);
@@ -294,6 +321,9 @@ pub(super) struct ValueRules {
     user: Vec<(Regex, Box<str>)>,
     eyj: memmem::Finder<'static>,
     url: memmem::Finder<'static>,
+    /// `\/\/` and the start of `\u002f` ([`escaped_slashes`]).
+    escaped_url: memmem::Finder<'static>,
+    escaped_slash: memmem::Finder<'static>,
     akia: memmem::Finder<'static>,
     asia: memmem::Finder<'static>,
     pem: memmem::Finder<'static>,
@@ -312,6 +342,7 @@ impl ValueRules {
         for re in [
             &*BEARER,
             &*URL_USERINFO,
+            &*ESCAPED_URL_USERINFO,
             &*ORACLE_PASSWORD,
             &*GO_DSN_PASSWORD,
             &*SERVICE_TOKEN,
@@ -328,6 +359,8 @@ impl ValueRules {
             user,
             eyj: memmem::Finder::new(b"eyJ").into_owned(),
             url: memmem::Finder::new(b"//").into_owned(),
+            escaped_url: memmem::Finder::new(b"\\/\\/").into_owned(),
+            escaped_slash: memmem::Finder::new(b"\\u002").into_owned(),
             akia: memmem::Finder::new(b"AKIA").into_owned(),
             asia: memmem::Finder::new(b"ASIA").into_owned(),
             pem: memmem::Finder::new(b"-----BEGIN").into_owned(),
@@ -364,17 +397,8 @@ impl ValueRules {
             if anchors.scheme {
                 out = redact_credentials(out, &self.replacement);
             }
-            if anchors.url {
-                // First the passwords that hold a `/`, `?` or `#`, which the pattern, ending
-                // the userinfo at the first of them, cannot see whole.
-                out = self.redact_delimited_passwords(out);
-                out = replace(
-                    out,
-                    &URL_USERINFO,
-                    AppendWith(|caps: &Captures<'_>, dst: &mut String| {
-                        redact_userinfo(caps, &self.replacement, dst);
-                    }),
-                );
+            if anchors.url || anchors.escaped_url {
+                out = self.redact_userinfos(out, anchors.escaped_url);
             }
             if anchors.oracle {
                 out = replace(
@@ -434,26 +458,50 @@ impl ValueRules {
         out
     }
 
+    /// `text` with the secrets of its URLs' userinfos replaced, of those after an escaped `//`
+    /// too when `escaped` ([`escaped_slashes`]). Out of line: most strings hold no URL.
+    #[inline(never)]
+    fn redact_userinfos<'a>(&self, text: Cow<'a, str>, escaped: bool) -> Cow<'a, str> {
+        // First the passwords that hold a `/`, `?` or `#`, which the patterns, ending the
+        // userinfo at the first of them, cannot see whole.
+        let mut out = self.redact_delimited_passwords(text, escaped);
+        let patterns: &[&Regex] = if escaped {
+            &[&URL_USERINFO, &ESCAPED_URL_USERINFO]
+        } else {
+            &[&URL_USERINFO]
+        };
+        for pattern in patterns {
+            out = replace(
+                out,
+                pattern,
+                AppendWith(|caps: &Captures<'_>, dst: &mut String| {
+                    redact_userinfo(caps, &self.replacement, dst);
+                }),
+            );
+        }
+        out
+    }
+
     /// `text` with the password of each URL's userinfo that holds a `/`, `?` or `#` replaced
     /// ([`delimited_password_at`]): `postgres://app:s3cr#tPa55@db/app`,
     /// `mysql://app:ab?cd@db/app`, `'postgres://app:p@ss/w0rd@db/app'`. A client that did not
     /// percent-encode its password sends one so, and [`URL_USERINFO`], which ends a userinfo
     /// at the first of them, as a URL's parser does, would keep what follows it. Where one
     /// went, so does the port Go's `net/url` quotes ([`redact_go_invalid_port`]).
-    fn redact_delimited_passwords<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
+    fn redact_delimited_passwords<'a>(&self, text: Cow<'a, str>, escaped: bool) -> Cow<'a, str> {
         let bytes = text.as_bytes();
         // A password ends at an `@`: most URLs in a text (an error's request URL) have none
         // after their `//`, and are not read further.
         let Some(last_at) = memchr::memrchr(b'@', bytes) else {
             return text;
         };
-        let mut spans: Vec<(usize, usize)> = Vec::new();
-        for at in memchr::memchr_iter(b'/', &bytes[..last_at]) {
-            if bytes[at + 1] != b'/' || spans.last().is_some_and(|&(_, end)| at < end) {
-                continue;
-            }
-            spans.extend(delimited_password_at(bytes, at + 2));
-        }
+        // A `\` only where an escaped `//` was found: a JSON body's text holds many.
+        let before = &bytes[..last_at];
+        let spans = if escaped {
+            delimited_passwords(bytes, memchr::memchr2_iter(b'/', b'\\', before))
+        } else {
+            delimited_passwords(bytes, memchr::memchr_iter(b'/', before))
+        };
         if spans.is_empty() {
             return text;
         }
@@ -488,6 +536,12 @@ impl ValueRules {
             scheme: memchr::memchr2_iter(b'b', b'k', bytes).any(|i| scheme_at(bytes, i))
                 || memchr::memchr2_iter(b'B', b'K', bytes).any(|i| scheme_at(bytes, i)),
             url: self.url.find(bytes).is_some(),
+            // Searched for whole: a body's JSON escapes put many a `\` in its text.
+            escaped_url: self.escaped_url.find(bytes).is_some()
+                || self
+                    .escaped_slash
+                    .find_iter(bytes)
+                    .any(|i| escaped_slashes(&bytes[i..]).is_some()),
             go_dsn,
             oracle,
             token: memchr::memchr2_iter(b'_', b'-', bytes).any(|i| token_at(bytes, i))
@@ -668,6 +722,27 @@ fn is_token_user(user: &str) -> bool {
 /// The longest password [`delimited_password_at`] reads: a bound on the look at each `//`.
 const DELIMITED_PASSWORD: usize = 128;
 
+/// The spans of [`delimited_password_at`] after the `//` (or escaped `//`,
+/// [`escaped_slashes`]) that start at some of `starts`, the places of `bytes`'s `/` (and `\`).
+fn delimited_passwords(bytes: &[u8], starts: impl Iterator<Item = usize>) -> Vec<(usize, usize)> {
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for at in starts {
+        let slashes = match bytes[at] {
+            b'/' if bytes.get(at + 1) == Some(&b'/') => 2,
+            b'\\' => match escaped_slashes(&bytes[at..]) {
+                Some(len) => len,
+                None => continue,
+            },
+            _ => continue,
+        };
+        if spans.last().is_some_and(|&(_, end)| at < end) {
+            continue;
+        }
+        spans.extend(delimited_password_at(bytes, at + slashes));
+    }
+    spans
+}
+
 /// The span of the password after the `//` that ends at `start`, when it holds a `/`, `?` or
 /// `#`: after `user:` (a user of userinfo characters, perhaps none), to the last `@` of the
 /// run after it (which ends at whitespace, a quote, a backquote, `<`, `>` or another URL's
@@ -704,7 +779,10 @@ fn delimited_password_at(bytes: &[u8], start: usize) -> Option<(usize, usize)> {
     let delimiter = password
         .iter()
         .position(|b| matches!(b, b'/' | b'?' | b'#'))?;
-    if password[..delimiter].iter().all(u8::is_ascii_digit) {
+    // A port's digits before a `/` JSON escapes (`x.io:8080\/a@b`) are one too.
+    let before = &password[..delimiter];
+    let before = before.strip_suffix(b"\\").unwrap_or(before);
+    if before.iter().all(u8::is_ascii_digit) {
         return None;
     }
     Some((from, from + password.len()))
@@ -1852,6 +1930,69 @@ mod tests {
         }
     }
 
+    /// Found by a probe: a URL's userinfo whose `//` JSON escapes (`https:\/\/ann:…@x`, as
+    /// PHP's `json_encode` writes it and Monolog's and Laravel's log lines carry it, or
+    /// `\u002f\u002f`) in a text or an error kept its password.
+    #[test]
+    fn url_passwords_after_escaped_slashes() {
+        let r = crate::sanitize::Redactor::default();
+        for (text, want) in [
+            (
+                r#"failed: {"dsn":"redis:\/\/:Hunter2Pass@cache:6379"}"#,
+                r#"failed: {"dsn":"redis:\/\/:[REDACTED]@cache:6379"}"#,
+            ),
+            (
+                r"https:\/\/ann:Hunter2Pass@x.io",
+                r"https:\/\/ann:[REDACTED]@x.io",
+            ),
+            (
+                r"https:\u002f\u002fann:Hunter2Pass@x.io",
+                r"https:\u002f\u002fann:[REDACTED]@x.io",
+            ),
+            (
+                r"https:\u002F\u002Fann:Hunter2Pass@x.io",
+                r"https:\u002F\u002Fann:[REDACTED]@x.io",
+            ),
+            (
+                r#"connect failed {"url":"https:\/\/ann:ab\/cdPass9@x.io\/v1"}"#,
+                r#"connect failed {"url":"https:\/\/ann:[REDACTED]@x.io\/v1"}"#,
+            ),
+            // A whole JSON error is read as JSON, its escapes decoded.
+            (
+                r#"{"url":"https:\/\/ann:ab\/cdPass9@x.io\/v1"}"#,
+                r#"{"url":"https://ann:[REDACTED]@x.io/v1"}"#,
+            ),
+            (
+                r"clone https:\/\/ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com\/o\/r",
+                r"clone https:\/\/[REDACTED]@github.com\/o\/r",
+            ),
+        ] {
+            assert_eq!(r.redact_error(text), want, "{text}");
+        }
+        let text = r#"[2024-01-01] local.ERROR: connect failed {"url":"https:\/\/ann:Hunter2Pass@api.x.io\/v1"}"#;
+        let stored = r.redact_body(&crate::sanitize::BodyInput::new(
+            Some("text/plain"),
+            text.as_bytes(),
+        ));
+        assert_eq!(
+            stored.as_deref(),
+            Some(
+                r#"[2024-01-01] local.ERROR: connect failed {"url":"https:\/\/ann:[REDACTED]@api.x.io\/v1"}"#
+            )
+        );
+        // No password: a port, a path's `@`, an address, escapes of other characters.
+        for text in [
+            r"https:\/\/example.com:8080\/a@b",
+            r"https:\/\/example.com\/u\/ann@example.com",
+            r"https:\/\/ann@example.com\/x",
+            r"C:\\Users\\ann@corp",
+            r#"{"path":"a\/\/b","mail":"ann@x.io"}"#,
+            r"\u002fann:x@y",
+        ] {
+            assert_eq!(r.redact_error(text), text);
+        }
+    }
+
     #[test]
     fn jwt_in_free_text() {
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
@@ -2074,6 +2215,11 @@ mod tests {
             "/bot",
             "/webhooks/",
             "/services/T",
+            "\\",
+            "\\/",
+            "\\u002f",
+            "\\u002F",
+            "\\u002",
             "authori",
             "zation",
             "AUTHORIZATION",
