@@ -174,13 +174,23 @@ fn push_value(
     push_json_string(out, &note);
 }
 
-/// A URL header's value with its query and its fragment redacted as query strings are; `None`
-/// when it has neither. A fragment holds pairs as a query does when it holds any
+/// A URL header's value with its path's matrix parameters redacted as a request path's are
+/// (`/cart;jsessionid=…`, which servlet containers put in every link and so in every
+/// `Referer`), and its query and its fragment as query strings are; `None` when nothing
+/// changed. A fragment holds pairs as a query does when it holds any
 /// (`#access_token=…&state=…`); one without (`#section-2`) comes out as it was.
 fn redact_url(rules: &Rules, url: &str) -> Option<String> {
-    let start = url.find(['?', '#'])?;
+    let start = url.find(['?', '#']);
+    let head = &url[..start.unwrap_or(url.len())];
+    let matrix = head
+        .contains(';')
+        .then(|| super::path::redact_matrix(rules, head));
+    let Some(start) = start else {
+        return matrix.filter(|redacted| redacted != url);
+    };
     let mut out = String::with_capacity(url.len() + 16);
-    out.push_str(&url[..=start]);
+    out.push_str(matrix.as_deref().unwrap_or(head));
+    out.push_str(&url[start..=start]);
     let rest = &url[start + 1..];
     let (query, fragment) = match (url.as_bytes()[start], rest.find('#')) {
         (b'?', Some(hash)) => (Some(&rest[..hash]), Some(&rest[hash + 1..])),
@@ -470,6 +480,18 @@ mod tests {
                 "https://app/cb?state=s1&Code=hunter2abc#x",
                 "https://app/cb?state=s1&Code=[REDACTED]#x",
             ),
+            // Found by a probe: a servlet container's session id in the path's matrix
+            // parameters, with a query after it or not.
+            (
+                "referer",
+                "https://shop.example.com/cart;jsessionid=0F3A9B2C4D5E?step=2",
+                "https://shop.example.com/cart;jsessionid=[REDACTED]?step=2",
+            ),
+            (
+                "location",
+                "/cart;jsessionid=0F3A9B2C4D5E",
+                "/cart;jsessionid=[REDACTED]",
+            ),
         ] {
             assert_eq!(stored(name, value), want, "{name}: {value}");
         }
@@ -481,6 +503,8 @@ mod tests {
             ("x-note", "why?password=no"),
             ("x-note", "/cb?code=kept"),
             ("referer", "https://x/p?zipcode=12345&code_style=1"),
+            ("referer", "https://x/a;v=2/b;lang=en?q=1"),
+            ("location", "/a;v=2"),
         ] {
             assert_eq!(stored(name, value), value, "{name}");
         }

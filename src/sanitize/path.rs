@@ -14,6 +14,12 @@ pub(super) fn redact_path(rules: &Rules, path: &str) -> String {
     if !path.contains(';') {
         return path.into_owned();
     }
+    redact_matrix(rules, &path)
+}
+
+/// `path` (or a URL up to its query) with the value of each matrix parameter named by a
+/// sensitive key replaced.
+pub(super) fn redact_matrix(rules: &Rules, path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     let mut keybuf = String::new();
     for (i, segment) in path.split('/').enumerate() {
