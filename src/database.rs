@@ -90,25 +90,49 @@ pub async fn connect(url: impl Into<String>) -> Result<DatabaseConnection, Error
     }
 }
 
-/// `error` with the password of `url` (`scheme://user:password@host/…`, however mistyped)
-/// replaced by `***` where it is quoted: sea-orm quotes a URL it cannot parse or has no
-/// driver for whole, and such an error ends in a log or a panic's message.
+/// `error` with the passwords of `url` replaced by `***` where it is quoted: sea-orm quotes a
+/// URL it cannot parse or has no driver for whole, and such an error ends in a log or a
+/// panic's message. Both places a URL carries one are read, however mistyped: the userinfo
+/// (`scheme://user:password@host/…`, the password holding any character, `?`, `#`, `/` and
+/// `@` included: up to each `@` after it) and a query parameter (`?password=…`, which sqlx
+/// reads for PostgreSQL, and its kin).
 fn without_password(url: &str, error: DbErr) -> DbErr {
-    let authority = url.split(['?', '#']).next().unwrap_or(url);
-    let Some((userinfo, _)) = authority.rsplit_once('@') else {
-        return error;
-    };
-    let userinfo = userinfo
-        .rsplit_once("//")
-        .map_or(userinfo, |(_, userinfo)| userinfo);
-    let Some((_, password)) = userinfo.split_once(':').filter(|(_, p)| !p.is_empty()) else {
-        return error;
-    };
     let said = said(&error);
-    let quoted = format!(":{password}@");
-    match said.contains(&quoted) {
-        true => DbErr::Conn(RuntimeErr::Internal(said.replace(&quoted, ":***@"))),
-        false => error,
+    let mut quoted: Vec<(String, String)> = Vec::new();
+    if let Some((_, rest)) = url.split_once("//") {
+        for (at, _) in rest.match_indices('@') {
+            if let Some((_, password)) = rest[..at].split_once(':').filter(|(_, p)| !p.is_empty()) {
+                quoted.push((format!(":{password}@"), ":***@".to_owned()));
+            }
+        }
+    }
+    if let Some((_, query)) = url.split_once('?') {
+        for (key, value) in query
+            .split(['&', '#'])
+            .filter_map(|pair| pair.split_once('='))
+        {
+            let secret = ["password", "passwd", "pwd", "pass", "sslpassword"]
+                .iter()
+                .any(|name| key.eq_ignore_ascii_case(name));
+            if secret && !value.is_empty() {
+                quoted.push((format!("{key}={value}"), format!("{key}=***")));
+            }
+        }
+    }
+    // The longest first: a password holding `@` is quoted whole, not only up to its `@`.
+    quoted.sort_by_key(|(secret, _)| std::cmp::Reverse(secret.len()));
+    let mut text = said;
+    let mut changed = false;
+    for (secret, masked) in &quoted {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), masked);
+            changed = true;
+        }
+    }
+    if changed {
+        DbErr::Conn(RuntimeErr::Internal(text))
+    } else {
+        error
     }
 }
 
@@ -280,11 +304,36 @@ mod tests {
                 "this build has: sqlite, postgres, mysql",
             ),
             ("postgres://app:hunter2@[db/audit", "cannot be parsed"),
+            // Found by a probe: a password holding `?`, `#`, `/` or `@`, quoted whole.
+            ("postgres://app:hun?ter2@[db/audit", "cannot be parsed"),
+            ("postgres://app:hun#ter2@[db/audit", "cannot be parsed"),
+            ("postgres://app:hun@ter2@[db/audit", "cannot be parsed"),
+            (
+                "mssql://app:p@ss/hunter2@db/audit",
+                "this build has: sqlite, postgres, mysql",
+            ),
         ] {
             let error = connect(url).await.unwrap_err().to_string();
             assert!(!error.contains("hunter2"), "{error}");
+            assert!(
+                !error.contains("ter2") && !error.contains("ter/2"),
+                "{error}"
+            );
             assert!(error.contains(":***@"), "{error}");
             assert!(error.contains(hint), "{error}");
+        }
+        // Found by a probe: the password as a query parameter, which sqlx reads for
+        // PostgreSQL.
+        for (url, masked) in [
+            ("postgres://app@[::1/db?password=hunter2", "?password=***"),
+            (
+                "mssql://app@db/audit?sslmode=require&Password=hunter2",
+                "&Password=***",
+            ),
+        ] {
+            let error = connect(url).await.unwrap_err().to_string();
+            assert!(!error.contains("hunter2"), "{error}");
+            assert!(error.contains(masked), "{error}");
         }
     }
 
