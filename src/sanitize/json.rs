@@ -456,6 +456,12 @@ pub(super) enum Role {
     /// JSON only: a key that marks its object as an OAuth request, alone or with another (see
     /// [`oauth_mark`]).
     OAuthMark,
+    /// JSON only: a JSON Web Key's private member (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`) or
+    /// a symmetric key's `k`, a secret in an object that has a `kty` (see
+    /// [`Parser::jwk_key`]).
+    JwkPrivate,
+    /// JSON only: `kty`, which makes its object a JSON Web Key.
+    JwkType,
     /// JSON only, an array's element's while a list is read item by item (see
     /// [`Parser::lists`]): an element after the first.
     Item,
@@ -505,6 +511,14 @@ fn json_role(key: &str) -> Role {
     use Role::{Name, Path, Value, ValueAfterName};
     let first = key.as_bytes().first().map_or(0, |b| b | 0x20);
     let (name, role) = match (key.len(), first) {
+        // A JSON Web Key's members, told apart as written (RFC 7517's names are case
+        // sensitive).
+        (1, _) if matches!(key.as_bytes()[0], b'd' | b'p' | b'q' | b'k') => {
+            return Role::JwkPrivate;
+        }
+        (2, b'd' | b'q') if matches!(key, "dp" | "dq" | "qi") => return Role::JwkPrivate,
+        (3, b'o') if key == "oth" => return Role::JwkPrivate,
+        (3, b'k') if key == "kty" => return Role::JwkType,
         (2, b'i') => ("id", Name),
         (3, b'k') => ("key", Name),
         (4, b'n') => ("name", Name),
@@ -675,7 +689,24 @@ struct Pairing {
     reading: Option<(usize, Wait)>,
     /// The [`oauth_mark`]s of its keys so far.
     oauth: u8,
+    /// Whether it is a JSON Web Key, once a member asked.
+    jwk: Jwk,
 }
+
+/// What a [`Pairing`]'s object is to the JSON Web Key rule (see [`Parser::jwk_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Jwk {
+    /// Not asked yet.
+    Unread,
+    /// No `kty` among its members (read ahead from its first private member's).
+    Not,
+    /// A key, of type `oct` (a symmetric one, whose `k` is the secret) or another.
+    Key { oct: bool },
+}
+
+/// How far past a JSON Web Key's private member its `kty` is looked for, when it comes after
+/// (sorted keys write `d`, `dp`, `dq`, `e` before `kty`: 1.4 KiB for an RSA 4096 key).
+const JWK_LOOKAHEAD: usize = 8 * 1024;
 
 /// What a [`Pending`] value waits for, and its fate when it does not come in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -893,6 +924,9 @@ struct Parser<'a, 'r> {
     /// elements and closers are looked at for them (most bodies have none, and pay one test
     /// an element).
     lists: bool,
+    /// How many more bytes [`kty_ahead`](Self::kty_ahead) may read ahead, over the document:
+    /// objects nested in each other's private members would read the same bytes again.
+    jwk_budget: usize,
 }
 
 impl<'a, 'r> Parser<'a, 'r> {
@@ -936,6 +970,7 @@ impl<'a, 'r> Parser<'a, 'r> {
             placed: None,
             names_by_place: None,
             lists: false,
+            jwk_budget: 2 * src.len() + JWK_LOOKAHEAD,
         }
     }
 
@@ -1015,6 +1050,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                 named: Named::Not,
                 reading: None,
                 oauth: 0,
+                jwk: Jwk::Unread,
             });
         }
         let last = self.named.len() - 1;
@@ -1059,6 +1095,9 @@ impl<'a, 'r> Parser<'a, 'r> {
         if self.role == Role::OAuthMark {
             self.note_oauth_mark(oauth_mark(key));
         }
+        if matches!(self.role, Role::JwkPrivate | Role::JwkType) {
+            self.jwk_key(key);
+        }
         if self.graphql.is_some() || matches!(self.role, Role::Query | Role::Variables) {
             self.graphql_key(key, quote);
         }
@@ -1084,6 +1123,96 @@ impl<'a, 'r> Parser<'a, 'r> {
                 self.surely_paired = true;
             }
         }
+    }
+
+    /// A JSON Web Key's member was read (RFC 7517/7518): `kty` makes its object a key, whose
+    /// private members (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`) and, for `"kty":"oct"`, `k`
+    /// are secrets. A private member before the `kty` (sorted keys put `d` first) has the
+    /// `kty` read ahead ([`kty_ahead`](Self::kty_ahead)). Single letters elsewhere
+    /// (`{"d":"2024-01-01","p":3}`) and a key's public members (`n`, `e`, `x`, `y`) stay.
+    #[cold]
+    fn jwk_key(&mut self, key: &str) {
+        let role = std::mem::replace(&mut self.role, Role::Other);
+        if role == Role::JwkType {
+            let bytes = self.src.as_bytes();
+            let oct = self
+                .value_after_key()
+                .is_some_and(|at| bytes[at..].starts_with(b"\"oct\""));
+            self.enter_pairing().jwk = Jwk::Key { oct };
+            return;
+        }
+        let jwk = match self.pairing().map(|p| p.jwk) {
+            Some(Jwk::Unread) | None => {
+                let ahead = self.kty_ahead();
+                self.enter_pairing().jwk = ahead;
+                ahead
+            }
+            Some(jwk) => jwk,
+        };
+        if let Jwk::Key { oct } = jwk
+            && (key != "k" || oct)
+        {
+            self.sensitive_next = true;
+            // What the pair rules cannot see in a document inside text: a `d` is no key of
+            // theirs.
+            self.paired = true;
+            self.surely_paired = true;
+        }
+    }
+
+    /// Whether the innermost object has a `kty` member after the key just read, and its type:
+    /// read ahead over the rest of the object, up to [`JWK_LOOKAHEAD`] bytes (and the parser's
+    /// [`jwk_budget`](Self::jwk_budget)); an object running past that is none. One the input
+    /// ends in (a body cut by the cap) may be a key: it is taken for one, of any type, so that
+    /// its private members go.
+    fn kty_ahead(&mut self) -> Jwk {
+        let bytes = self.src.as_bytes();
+        let look = JWK_LOOKAHEAD.min(self.jwk_budget);
+        let end = bytes.len().min(self.pos + look);
+        let skip_ws = |mut i: usize| {
+            while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(i) {
+                i += 1;
+            }
+            i
+        };
+        let (mut i, mut depth) = (self.pos, 0_usize);
+        let found = loop {
+            let Some(&b) = bytes.get(i).filter(|_| i < end) else {
+                // The input ended inside the object: in doubt, a key.
+                break if end == bytes.len() && self.is_prefix {
+                    Jwk::Key { oct: true }
+                } else {
+                    Jwk::Not
+                };
+            };
+            match b {
+                b'"' => {
+                    let Some(close) = string_end(self.src, i).filter(|&c| c < end) else {
+                        i = end;
+                        continue;
+                    };
+                    let after = skip_ws(close + 1);
+                    if depth == 0
+                        && &bytes[i + 1..close] == b"kty"
+                        && bytes.get(after) == Some(&b':')
+                    {
+                        let value = skip_ws(after + 1);
+                        break Jwk::Key {
+                            oct: bytes[value..].starts_with(b"\"oct\""),
+                        };
+                    }
+                    i = close + 1;
+                    continue;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth == 0 => break Jwk::Not,
+                b'}' | b']' => depth -= 1,
+                _ => {}
+            }
+            i += 1;
+        };
+        self.jwk_budget = self.jwk_budget.saturating_sub(i - self.pos);
+        found
     }
 
     /// The value that starts at `pos` waits for what may decide it (see [`Wait`]): its place
@@ -1935,7 +2064,10 @@ impl<'a, 'r> Parser<'a, 'r> {
             json_role(key)
         };
         if self.graphql.is_some()
-            || matches!(self.role, Role::Query | Role::Variables | Role::OAuthMark)
+            || matches!(
+                self.role,
+                Role::Query | Role::Variables | Role::OAuthMark | Role::JwkPrivate | Role::JwkType
+            )
         {
             self.rare_key(key, quote);
         }
@@ -3144,7 +3276,13 @@ mod tests {
                     .chain(std::iter::repeat_n('x', len))
                     .collect();
                 assert_eq!(role_of(&key), Role::Other);
-                assert_eq!(json_role(&key), Role::Other);
+                // A JSON Web Key's private members are single letters.
+                let want = if matches!(key.as_str(), "k" | "p") {
+                    Role::JwkPrivate
+                } else {
+                    Role::Other
+                };
+                assert_eq!(json_role(&key), want, "{key}");
             }
         }
     }
@@ -3463,6 +3601,61 @@ mod tests {
         ] {
             assert_eq!(run(plain, None), plain);
         }
+    }
+
+    /// Found by a probe: a JSON Web Key's private members (`d`, `p`, `q`, `dp`, `dq`, `qi`,
+    /// `oth`, and an `oct` key's `k`) were kept, their names being no sensitive keys. They go
+    /// in an object that has a `kty`, before them or after them (sorted keys), in a JWKS's
+    /// `keys` too; its public members and single letters elsewhere stay.
+    #[test]
+    fn json_web_keys_lose_their_private_members() {
+        for (input, want) in [
+            (
+                r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}"#,
+                r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"[REDACTED]"}"#,
+            ),
+            (
+                r#"{"kty":"oct","kid":"hmac","k":"GawgguFyGrWKav7AX4VKUg"}"#,
+                r#"{"kty":"oct","kid":"hmac","k":"[REDACTED]"}"#,
+            ),
+            // `kty` after the members, as sorted keys write an RSA key.
+            (
+                r#"{"d":"X4cTteJY","dp":"G4sPXkc6","dq":"s9lAH9fg","e":"AQAB","kty":"RSA","n":"0vx7agoe","p":"83i-7IvM","q":"3dfOR9cu","qi":"GyM_p6JR"}"#,
+                r#"{"d":"[REDACTED]","dp":"[REDACTED]","dq":"[REDACTED]","e":"AQAB","kty":"RSA","n":"0vx7agoe","p":"[REDACTED]","q":"[REDACTED]","qi":"[REDACTED]"}"#,
+            ),
+            (
+                r#"{"k":"GawgguFyGrWKav7AX4VKUg","kid":"hmac","kty":"oct"}"#,
+                r#"{"k":"[REDACTED]","kid":"hmac","kty":"oct"}"#,
+            ),
+            // A JWKS, the second key's `kty` after a member holding an object.
+            (
+                r#"{"keys":[{"kty":"EC","use":"sig","d":"jpsQnnGQ"},{"alg":"RS256","d":"X4cTteJY","oth":[{"r":"1","d":"2","t":"3"}],"meta":{"a":[1]},"kty":"RSA","e":"AQAB"}]}"#,
+                r#"{"keys":[{"kty":"EC","use":"sig","d":"[REDACTED]"},{"alg":"RS256","d":"[REDACTED]","oth":"[REDACTED]","meta":{"a":[1]},"kty":"RSA","e":"AQAB"}]}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        // A cut key whose `kty` may follow loses its private members.
+        assert_eq!(
+            run(r#"{"d":"X4cTteJY","dp":"G4sPXkc6","e":"AQ"#, CUT),
+            r#"{"d":"[REDACTED]","dp":"[REDACTED]","e":" …[truncated, 70000 bytes total]"#
+        );
+        for plain in [
+            r#"{"d":"2024-01-01","p":3}"#,
+            r#"{"k":"v","q":"search","x":{"kty":"RSA"}}"#,
+            r#"{"kty":"RSA","k":"not an oct key's","n":"0vx7agoe","e":"AQAB","kid":"1","alg":"RS256","use":"sig"}"#,
+            r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2","y":"x_FEzRu9"}"#,
+            r#"[{"d":1},{"kty":"EC"}]"#,
+            r#"{"D":"x","kty":"EC","P":"y"}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+        // A key in an error's text goes there too, the rest of the text as it came.
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact_error(r#"bad key {"kty":"oct","k":"GawgguFyGrWKav7AX4VKUg"} (rejected)"#),
+            r#"bad key {"kty":"oct","k":"[REDACTED]"} (rejected)"#
+        );
     }
 
     /// Found by review: a `content`, `data` or `values` member read before its sensitive name
