@@ -602,6 +602,79 @@ async fn tail_of_no_lines_shows_no_row() {
     assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out:?}");
 }
 
+/// Control characters stored in the database reach the terminal as visible escapes in the
+/// human output (`\n`, `\r`, `\t`, `\u{1b}`, `\u{202e}`), where a line feed split a table
+/// row and an escape sequence could rewrite the screen; `--json` and CSV keep the values as
+/// they were, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_from_the_database_are_escaped_on_the_terminal() {
+    let fixture = Fixture::new().await;
+    let user = "eve\nmallory";
+    let path = "/x\x1b[2J\ty";
+    let route = "/r\r\u{202e}\u{85}\x7f";
+    let error = "gone\x1b[1A";
+    audit_log::Entity::insert(row(0, |m| {
+        m.user_id = Some(user.into());
+        m.path = path.into();
+        m.route = Some(route.into());
+        m.error = Some(error.into());
+    }))
+    .exec(&fixture.db().await)
+    .await
+    .unwrap();
+    let raw = |text: &str| {
+        text.chars()
+            .any(|c| c.is_control() && c != '\n' || ('\u{202a}'..='\u{202e}').contains(&c))
+    };
+    for args in [
+        &["query"][..],
+        &["tail", "-n", "1"],
+        &["stats"],
+        &["replay", "--target", "http://127.0.0.1:9", "--dry-run"],
+    ] {
+        let out = fixture.run(args).await;
+        assert_eq!(out.code, 0, "{args:?}: {out:?}");
+        assert!(!raw(&out.stdout), "{args:?}: {:?}", out.stdout);
+        // One line per row: the header and the row, or stats' fixed lines.
+        if args[0] != "stats" && args[0] != "replay" {
+            assert_eq!(out.stdout.lines().count(), 2, "{args:?}: {:?}", out.stdout);
+        }
+    }
+    let out = fixture.run(&["query"]).await;
+    let shown = out.stdout.lines().nth(1).unwrap();
+    for escaped in ["eve\\nmallory", "/x\\u{1b}[2J\\ty", "gone\\u{1b}[1A"] {
+        assert!(shown.contains(escaped), "{escaped} in {shown:?}");
+    }
+    let out = fixture.run(&["stats"]).await;
+    assert!(
+        out.stdout.contains("  /r\\r\\u{202e}\\u{85}\\u{7f}"),
+        "{:?}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("  eve\\nmallory"), "{:?}", out.stdout);
+    let mut child = fixture
+        .command(&["tail", "-f", "-n", "1", "--interval", "1h"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let followed = lines.next_line().await.unwrap().unwrap();
+    child.kill().await.unwrap();
+    assert!(followed.contains("eve\\nmallory"), "{followed:?}");
+    assert!(!raw(&followed), "{followed:?}");
+
+    // The machine-readable forms keep the stored values.
+    let out = fixture.run(&["query", "--json"]).await;
+    let value: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(
+        (value["user_id"].as_str(), value["path"].as_str()),
+        (Some(user), Some(path))
+    );
+    let out = fixture.run(&["export", "--format", "csv"]).await;
+    assert!(out.stdout.contains(user), "{:?}", out.stdout);
+    assert!(out.stdout.contains(route), "{:?}", out.stdout);
+}
+
 /// An export that fails leaves the file it was to replace as it was, and nothing beside it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_export_keeps_the_previous_file() {
@@ -1191,6 +1264,45 @@ mod verify {
             app.clone().oneshot(request).await.unwrap();
         }
         guard.shutdown(Duration::from_secs(30)).await.unwrap();
+    }
+
+    /// A chain id written to fake a verdict: a carriage return and escape sequences that
+    /// would erase the broken chain's line on a terminal and show "intact" in its place. The
+    /// text verdict shows them as escapes, one line per chain; `--json` keeps the value.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_escapes_control_characters_of_a_chain_id() {
+        use sea_orm::ConnectionTrait;
+        let fixture = Fixture::new().await;
+        let db = fixture.db().await;
+        six_chained_rows(&db).await;
+        let forged = "zz\r\x1b[1A\x1b[2Kapi-1: intact (6 rows, up to seq 6)\nx";
+        db.execute_unprepared(&format!(
+            "UPDATE audit_log SET chain_id = '{forged}' WHERE chain_seq = 6"
+        ))
+        .await
+        .unwrap();
+        let out = run_keyed(&fixture, &["verify"], "k1").await;
+        assert_eq!(out.code, 4, "{out:?}");
+        assert!(!out.stdout.contains(['\r', '\x1b']), "{:?}", out.stdout);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{:?}", out.stdout);
+        assert!(lines[0].starts_with("api-1: "), "{:?}", out.stdout);
+        assert!(
+            lines[1]
+                .starts_with("zz\\r\\u{1b}[1A\\u{1b}[2Kapi-1: intact (6 rows, up to seq 6)\\nx: "),
+            "{:?}",
+            out.stdout
+        );
+        let out = run_keyed(&fixture, &["verify", "--json"], "k1").await;
+        let ids: Vec<String> = out
+            .stdout
+            .lines()
+            .map(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                value["chain_id"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert!(ids.iter().any(|id| id == forged), "{ids:?}");
     }
 
     /// `verify` without a key names the variables to set, and not a layer's configuration:

@@ -692,7 +692,47 @@ async fn output_closed() {
 /// A line on stderr. `eprintln!` panics when stderr is a pipe nobody reads any more; the line
 /// is then lost, as there is nowhere left to say so, and the exit code still tells.
 fn note(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "{line}");
+    // Errors and notes quote database values too (an unreadable row's).
+    let _ = writeln!(std::io::stderr(), "{}", printable(&line.to_string()));
+}
+
+/// `text` as a terminal can show it without obeying it: control characters (C0 with ESC, CR,
+/// LF and tab; DEL; C1) and the characters that reorder or break lines (bidirectional
+/// overrides and isolates, line and paragraph separators) as Rust writes them in a string,
+/// `\n`, `\r`, `\t`, or else `\u{1b}`, `\u{202e}`. Whoever can write to the database could
+/// otherwise erase or rewrite the lines before (`verify`'s verdict) or split a table row.
+/// Everything else, a backslash too, is left as it is: this is a display form, and `--json`
+/// gives the values exactly.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(disturbs_terminal) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => shown.push_str("\\t"),
+            '\n' => shown.push_str("\\n"),
+            '\r' => shown.push_str("\\r"),
+            c if disturbs_terminal(c) => shown.extend(c.escape_unicode()),
+            c => shown.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(shown)
+}
+
+/// A character a terminal acts on, or that reorders or breaks what it shows.
+fn disturbs_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -1366,8 +1406,11 @@ fn print_replay(out: &mut impl Write, report: &ReplayReport) -> std::io::Result<
         };
         writeln!(
             out,
-            "#{} {} {}: {what}",
-            record.id, record.method, record.path
+            "#{} {} {}: {}",
+            record.id,
+            printable(&record.method),
+            printable(&record.path),
+            printable(&what)
         )?;
     }
     writeln!(
@@ -1404,11 +1447,19 @@ fn print_stats(out: &mut impl Write, stats: &AuditStats) -> std::io::Result<()> 
     }
     writeln!(out, "by route:")?;
     for (route, n) in &stats.by_route {
-        writeln!(out, "  {:<30} {n:>8}", route.as_deref().unwrap_or("-"))?;
+        writeln!(
+            out,
+            "  {:<30} {n:>8}",
+            printable(route.as_deref().unwrap_or("-"))
+        )?;
     }
     writeln!(out, "by user:")?;
     for (user, n) in &stats.by_user {
-        writeln!(out, "  {:<30} {n:>8}", user.as_deref().unwrap_or("-"))?;
+        writeln!(
+            out,
+            "  {:<30} {n:>8}",
+            printable(user.as_deref().unwrap_or("-"))
+        )?;
     }
     out.flush()
 }
@@ -1445,9 +1496,25 @@ fn write_verdict(
             writeln!(out, "{line}")?;
         }
     } else {
-        write!(out, "{report}")?;
+        write!(out, "{}", printable_report(report))?;
     }
     out.flush()
+}
+
+/// `report` with the chain ids and details (which quote stored values) as [`printable`] shows
+/// them: a chain id of its own could otherwise erase the line of a broken chain.
+#[cfg(feature = "integrity")]
+fn printable_report(
+    report: &tower_audit::integrity::VerifyReport,
+) -> tower_audit::integrity::VerifyReport {
+    let mut report = report.clone();
+    for chain in &mut report.chains {
+        chain.chain_id = printable(&chain.chain_id).into_owned();
+        if let Some(found) = &mut chain.first_break {
+            found.detail = printable(&found.detail).into_owned();
+        }
+    }
+    report
 }
 
 /// Rows as NDJSON or as an aligned table.
@@ -1525,23 +1592,27 @@ fn latency_ms(micros: i64) -> String {
     }
 }
 
+/// A row's table cells, each [`printable`]: a line break or escape sequence stored in a cell
+/// would split the row or rewrite the screen.
 fn cells(row: &Model) -> [String; 8] {
     let path = match &row.query {
         Some(query) if !query.is_empty() => format!("{}?{query}", row.path),
         _ => row.path.clone(),
     };
     let mut error = row.error.clone().unwrap_or_default();
+    // Cut before it is escaped, so that no escape is cut in half.
     if error.chars().count() > 60 {
         error = error.chars().take(59).chain(['…']).collect();
     }
+    let shown = |text: &str| printable(text).into_owned();
     [
         row.id.to_string(),
         row.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        row.method.clone(),
+        shown(&row.method),
         row.status.map_or("-".to_owned(), |s| s.to_string()),
         latency_ms(row.latency_us),
-        row.user_id.clone().unwrap_or_else(|| "-".to_owned()),
-        path,
-        error,
+        shown(row.user_id.as_deref().unwrap_or("-")),
+        shown(&path),
+        shown(&error),
     ]
 }
