@@ -47,6 +47,7 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
     let mut keybuf = String::new();
     // Whether `input` is an OAuth request, read once, at its first `code`.
     let mut oauth = None;
+    let graphql = graphql_secret_variables(rules, input, &mut keybuf);
     let mut pairs = input.split('&').peekable();
     let mut first = true;
     while let Some(pair) = pairs.next() {
@@ -72,6 +73,15 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
             || decoded_key.eq_ignore_ascii_case("key") && looks_like_key(&percent_decode(value))
         {
             out.push_str(&rules.replacement);
+        } else if !graphql.is_empty() && decoded_key == "variables" {
+            match graphql_variables_redacted(rules, value, &graphql) {
+                Some(variables) => {
+                    let redacted = redact_value(rules, &variables, false);
+                    push_encoded(out, redacted.as_deref().unwrap_or(&variables));
+                }
+                // Not a JSON object: it cannot be told which of it the query names.
+                None => out.push_str(&rules.replacement),
+            }
         } else {
             match redact_value(rules, &percent_decode(value), last_cut) {
                 Some(redacted) if last_cut => push_encoded(out, trim_cut_tail(&redacted)),
@@ -81,6 +91,50 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
             }
         }
     }
+}
+
+/// A GraphQL request sent as a query or a form (GraphQL over HTTP's GET, `query=…&variables=…`):
+/// the variables its `query` passes to sensitive arguments (`login(password: $p)`), which its
+/// `variables` document holds as plain members (`{"p":…}`). Empty for anything else: only a
+/// query holding `variables` is read twice.
+fn graphql_secret_variables(rules: &Rules, input: &str, keybuf: &mut String) -> Vec<String> {
+    if !input.contains("variables") {
+        return Vec::new();
+    }
+    let mut query = None;
+    let mut variables = false;
+    for pair in input.split('&') {
+        let Some((key, value)) = pair.split_once('=') else {
+            continue;
+        };
+        match &*percent_decode(key) {
+            "query" => query = Some(value),
+            "variables" => variables = true,
+            _ => {}
+        }
+    }
+    match (query, variables) {
+        (Some(query), true) => {
+            let query = percent_decode_levels(query).last().unwrap_or_default();
+            super::json::graphql_secret_variables(rules, &query, keybuf)
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A GraphQL request's `variables` value (raw, as in the query) with the members `secret`
+/// names replaced, compact; `None` when it is not a JSON object (cut, or malformed).
+fn graphql_variables_redacted(rules: &Rules, raw: &str, secret: &[String]) -> Option<String> {
+    let decoded = percent_decode_levels(raw).last().unwrap_or_default();
+    let serde_json::Value::Object(mut variables) = serde_json::from_str(&decoded).ok()? else {
+        return None;
+    };
+    for name in secret {
+        if let Some(value) = variables.get_mut(name.as_str()) {
+            *value = serde_json::Value::String(rules.replacement.to_string());
+        }
+    }
+    serde_json::to_string(&variables).ok()
 }
 
 /// Whether one of the pairs of `input` has a key, percent-decoded once, that marks it as an
@@ -296,6 +350,59 @@ mod tests {
         );
         assert_eq!(run("api+key=abc", false), "api+key=[REDACTED]");
         assert_eq!(run("q=foo&Api-Key=bar", false), "q=foo&Api-Key=[REDACTED]");
+    }
+
+    /// Found by a probe: a GraphQL request sent as a query (GraphQL over HTTP's GET) or a form
+    /// kept the value of a variable its query passes to a sensitive argument, which the JSON
+    /// rule redacts in a `{"query":…,"variables":…}` body.
+    #[test]
+    fn graphql_variables_in_a_query_or_a_form() {
+        for (sent, secret) in [
+            (
+                r#"query=query($t:String!){invite(token:$t){id}}&variables={"t":"Invite99xyz"}"#,
+                "Invite99xyz",
+            ),
+            (
+                "query=%7Binvite(token%3A%24t)%7Bid%7D%7D&variables=%7B%22t%22%3A%22Invite99xyz%22%7D",
+                "Invite99xyz",
+            ),
+            (
+                "query=mutation(%24p%3AString!)%7Blogin(user%3A%22ann%22%2Cpassword%3A%24p)%7Btoken%7D%7D\
+                 &variables=%7B%22p%22%3A%22Hunter2Pass%22%2C%22n%22%3A3%7D",
+                "Hunter2Pass",
+            ),
+            // Variables before the query, nested input fields, and variables that are no
+            // object (cut, malformed): they go whole.
+            (
+                r#"variables={"creds":"Hunter2Pass","page":2}&query=mutation($creds:String){login(input:{password:$creds}){ok}}"#,
+                "Hunter2Pass",
+            ),
+            (
+                r#"query=mutation($p:String){login(password:$p){ok}}&variables={"p":"Hunter2Pa"#,
+                "Hunter2Pa",
+            ),
+        ] {
+            let stored = run(sent, false);
+            assert!(!stored.contains(secret), "{sent}: {stored}");
+            let decoded = percent_decode_levels(&stored).last().unwrap().into_owned();
+            assert!(decoded.contains("variables="), "{sent}: {decoded}");
+        }
+        // What the query does not pass to a sensitive argument stays, and so does a query
+        // without variables, or variables without a query.
+        let stored = run(
+            r#"query=query($id:ID,$t:String){order(id:$id,token:$t){n}}&variables={"id":"o-17","t":"x9Secret"}"#,
+            false,
+        );
+        assert!(
+            stored.contains("o-17") && !stored.contains("x9Secret"),
+            "{stored}"
+        );
+        for sent in [
+            r#"variables={"t":"kept"}&page=2"#,
+            "query=%7Bme%7Bid%7D%7D&extensions=%7B%7D",
+        ] {
+            assert_eq!(run(sent, false), sent);
+        }
     }
 
     /// jQuery's `$.ajax({data: JSON.stringify(x)})` without a `contentType` sends JSON typed as

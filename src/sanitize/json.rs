@@ -606,7 +606,11 @@ struct Graphql {
 
 /// The variables `query` passes to arguments (or input fields) named by a sensitive key:
 /// each `name: $variable`, read in one pass.
-fn graphql_secret_variables(rules: &Rules, query: &str, keybuf: &mut String) -> Vec<String> {
+pub(super) fn graphql_secret_variables(
+    rules: &Rules,
+    query: &str,
+    keybuf: &mut String,
+) -> Vec<String> {
     let bytes = query.as_bytes();
     let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let mut found = Vec::new();
