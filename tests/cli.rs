@@ -573,6 +573,47 @@ async fn impossible_values_are_usage_errors() {
     }
 }
 
+/// Counts beyond what the command takes are usage errors (exit 2) that name the flag and its
+/// maximum: they panicked (exit 101) in the page's `limit + 1` or in sqlx, which binds a
+/// `LIMIT` as a signed 64-bit integer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_beyond_the_maximum_are_usage_errors() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+    let purge = ["purge", "--older-than", "1d", "--allow-recent", "--dry-run"];
+    for (args, max) in [
+        (vec!["query", "--limit", "18446744073709551615"], "1000000"),
+        (vec!["query", "--limit", "9223372036854775807"], "1000000"),
+        (vec!["query", "--limit", "1000001"], "1000000"),
+        (vec!["tail", "-n", "9223372036854775807"], "1000000"),
+        (vec!["stats", "--top", "18446744073709551615"], "1000000"),
+        (
+            [&purge[..], &["--batch-size", "18446744073709551615"]].concat(),
+            "30000",
+        ),
+        ([&purge[..], &["--batch-size", "30001"]].concat(), "30000"),
+    ] {
+        let out = fixture.run(&args).await;
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        let flag = match args[args.len() - 2] {
+            "-n" => "--lines",
+            flag => flag,
+        };
+        assert!(out.stderr.contains(flag), "{args:?}: {out:?}");
+        assert!(out.stderr.contains(max), "{args:?}: {out:?}");
+    }
+    for args in [
+        vec!["query", "--limit", "1000000", "--json"],
+        vec!["tail", "-n", "1000000", "--json"],
+        [&purge[..], &["--batch-size", "30000"]].concat(),
+    ] {
+        let out = fixture.run(&args).await;
+        assert_eq!(out.code, 0, "{args:?}: {out:?}");
+    }
+    let out = fixture.run(&["stats", "--top", "1000000"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
 /// Rates whose interval a `Duration` cannot hold, too long or too short, are still rates, not
 /// panics: the one recorded POST is sent (and fails: nothing listens there, exit 3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

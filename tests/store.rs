@@ -52,6 +52,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     replay_skips_paths_and_queries_the_writer_altered,
     replay_skips_heads_and_grpc_calls_it_cannot_send_as_recorded,
     lookup_indexes_can_be_dropped,
+    limits_beyond_what_a_database_binds_are_clamped,
 ];
 
 fn main() {
@@ -907,6 +908,58 @@ async fn purge_in_batches_while_writes_continue(test: Arc<TestDb>) {
         report.deleted,
         report.batches
     );
+}
+
+/// Limits no database binds (`LIMIT` is a signed 64-bit integer; a purge batch's ids are the
+/// parameters of one statement) are clamped: `newest_first(u64::MAX)` panicked in sqlx (and
+/// its `limit + 1` overflowed), as did `top(u64::MAX)`, `page_size(u64::MAX)` and
+/// `batch_size(u64::MAX)`. A page of 0 rows is empty, where it held one row.
+async fn limits_beyond_what_a_database_binds_are_clamped(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    // More than one purge batch can bind on SQLite.
+    let n = 35_000;
+    bulk_insert(&db, test.backend, days_ago(200), n).await;
+    let all = AuditFilter::new();
+    for request in [
+        PageRequest::newest_first(u64::MAX),
+        PageRequest::newest_first(i64::MAX as u64),
+        PageRequest::oldest_first(i64::MAX as u64 - 1),
+    ] {
+        let page = store::page(&db, &all, request).await.unwrap();
+        assert_eq!(
+            (page.rows.len() as u64, page.next),
+            (n, None),
+            "{request:?}"
+        );
+        assert_eq!(request.limit(), store::MAX_ROWS);
+    }
+    let page = store::page(&db, &all, PageRequest::newest_first(0))
+        .await
+        .unwrap();
+    assert_eq!((page.rows.len(), page.next), (0, None));
+    let after = store::rows_after_id(&db, &all, 0, u64::MAX).await.unwrap();
+    assert_eq!(after.len() as u64, n);
+    let stats = store::stats(&db, &all, StatsOptions::default().top(u64::MAX))
+        .await
+        .unwrap();
+    assert_eq!((stats.total, stats.by_route.len()), (n, 10));
+    let mut out = Vec::new();
+    let report = Export::new(ExportFormat::Ndjson)
+        .page_size(u64::MAX)
+        .to_writer(&db, &all, &mut out)
+        .await
+        .unwrap();
+    assert_eq!(report.rows, n);
+
+    // More ids than SQLite takes as the parameters of one statement.
+    let report = store::purge_before(
+        &db,
+        Utc::now() - chrono::Duration::days(90),
+        PurgeOptions::new().batch_size(u64::MAX),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.deleted, report.batches), (n, 2), "{report:?}");
 }
 
 async fn purge_guard_and_dry_run(test: Arc<TestDb>) {

@@ -45,6 +45,10 @@ use tower_audit::store::{
     ReplayOptions, ReplayOutcome, ReplayReport, StatsOptions,
 };
 
+/// The most rows `query --limit`, `tail -n` and `stats --top` ask for: they are held in memory
+/// to be printed (`export` streams any number). `--help` says it as a number.
+const MAX_SHOWN: u64 = 1_000_000;
+
 /// Exit code: `replay` had failures.
 const EXIT_REPLAY_FAILURES: u8 = 3;
 /// Exit code: `verify` found a break in a hash chain.
@@ -79,8 +83,8 @@ enum Command {
     Query {
         #[command(flatten)]
         filter: FilterArgs,
-        /// Rows per page.
-        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+        /// Rows per page, 1 to 1000000.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=MAX_SHOWN))]
         limit: u64,
         /// Continue after this cursor (printed after a full page).
         #[arg(long)]
@@ -96,8 +100,8 @@ enum Command {
     Tail {
         #[command(flatten)]
         filter: FilterArgs,
-        /// How many of the latest rows to show first.
-        #[arg(short = 'n', long, default_value_t = 10)]
+        /// How many of the latest rows to show first, 0 to 1000000.
+        #[arg(short = 'n', long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(..=MAX_SHOWN))]
         lines: u64,
         /// Follow: poll for new rows. A row committed after rows with higher ids (several
         /// writers on one PostgreSQL or MySQL database) shows when it lands, within 2 minutes.
@@ -114,8 +118,8 @@ enum Command {
     Stats {
         #[command(flatten)]
         filter: FilterArgs,
-        /// How many routes and users to list.
-        #[arg(long, default_value_t = 10)]
+        /// How many routes and users to list, 0 to 1000000.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(..=MAX_SHOWN))]
         top: u64,
     },
     /// Write the matching rows, oldest first, as NDJSON or CSV.
@@ -197,8 +201,9 @@ enum Command {
         /// Allow a period shorter than the 30-day minimum retention.
         #[arg(long)]
         allow_recent: bool,
-        /// Rows per delete statement.
-        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+        /// Rows per delete statement, 1 to 30000 (a batch's ids are the parameters of one
+        /// statement).
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=PurgeOptions::MAX_BATCH_SIZE))]
         batch_size: u64,
         /// Keep the rows of this user (legal hold); repeat it for several users.
         #[arg(long, value_name = "USER")]

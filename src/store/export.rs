@@ -169,10 +169,10 @@ impl Export {
         self
     }
 
-    /// Rows read per query, at least 1.
+    /// Rows read per query, at least 1 and at most [`MAX_ROWS`](super::MAX_ROWS).
     #[must_use]
     pub fn page_size(mut self, rows: u64) -> Self {
-        self.page_size = rows.max(1);
+        self.page_size = Ord::clamp(rows, 1, super::MAX_ROWS);
         self
     }
 

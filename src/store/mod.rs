@@ -39,7 +39,9 @@ mod stored;
 
 pub use export::{Export, ExportFormat, ExportReport, FIELDS};
 pub use filter::AuditFilter;
-pub use query::{Cursor, Order, Page, PageRequest, count, get, page, page_select, rows_after_id};
+pub use query::{
+    Cursor, MAX_ROWS, Order, Page, PageRequest, count, get, page, page_select, rows_after_id,
+};
 pub use replay::{
     REDACTION_MARKER, REPLAYED_METHODS, ReplayOptions, ReplayOutcome, ReplayRecord, ReplayReport,
     replay,

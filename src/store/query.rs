@@ -74,12 +74,17 @@ impl FromStr for Cursor {
     }
 }
 
+/// The most rows one query asks for: every backend binds a `LIMIT` as a signed 64-bit
+/// integer (a larger one made sqlx panic), and a page asks for one row more than its size.
+/// No table holds more rows, so a larger limit is taken as this one.
+pub const MAX_ROWS: u64 = i64::MAX as u64 - 1;
+
 /// Which page to read: order, size and where to start.
 ///
 /// | setting | default |
 /// | --- | --- |
 /// | order | [`Order::NewestFirst`] |
-/// | `limit` | 100 rows |
+/// | `limit` | 100 rows; 0 reads no row; above [`MAX_ROWS`], [`MAX_ROWS`] |
 /// | `after` | none: the first page |
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageRequest {
@@ -99,20 +104,20 @@ impl Default for PageRequest {
 }
 
 impl PageRequest {
-    /// The first `limit` rows, most recent first.
+    /// The first `limit` rows, most recent first (at most [`MAX_ROWS`]; none for 0).
     pub fn newest_first(limit: u64) -> Self {
         PageRequest {
             order: Order::NewestFirst,
-            limit,
+            limit: Ord::min(limit, MAX_ROWS),
             after: None,
         }
     }
 
-    /// The first `limit` rows, oldest first.
+    /// The first `limit` rows, oldest first (at most [`MAX_ROWS`]; none for 0).
     pub fn oldest_first(limit: u64) -> Self {
         PageRequest {
             order: Order::OldestFirst,
-            limit,
+            limit: Ord::min(limit, MAX_ROWS),
             after: None,
         }
     }
@@ -129,7 +134,7 @@ impl PageRequest {
         self.order
     }
 
-    /// The page size of this request.
+    /// The page size of this request, [`MAX_ROWS`] at most.
     pub fn limit(&self) -> u64 {
         self.limit
     }
@@ -138,7 +143,7 @@ impl PageRequest {
 /// One page of rows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page {
-    /// The rows, in the requested order; at most the requested limit.
+    /// The rows, in the requested order; at most the requested limit (none for a limit of 0).
     pub rows: Vec<Model>,
     /// The cursor of the next page, or `None` when this page is the last.
     pub next: Option<Cursor>,
@@ -247,7 +252,11 @@ pub(crate) async fn stored_page<C: ConnectionTrait>(
     request: PageRequest,
     after: Option<StoredCursor>,
 ) -> Result<(Vec<Stored>, Option<StoredCursor>), Error> {
-    let limit = Ord::max(request.limit, 1);
+    let limit = request.limit;
+    if limit == 0 {
+        // A page of no rows: a query would read one, to know whether a next page exists.
+        return Ok((Vec::new(), None));
+    }
     let select = select_after(db.get_database_backend(), filter, request, after);
     let mut rows = match select.clone().all(db).await {
         Ok(rows) => rows.into_iter().map(Stored::Row).collect(),
@@ -264,7 +273,8 @@ pub(crate) async fn stored_page<C: ConnectionTrait>(
 }
 
 /// The query [`page`] runs: rows matching `filter` past the request's cursor, in its order,
-/// limited to one row more than the page (which tells whether a next page exists).
+/// limited to one row more than the page (which tells whether a next page exists): `LIMIT 1`
+/// for a page of no rows, which [`page`] does not run.
 ///
 /// Public so that its plan can be checked (`EXPLAIN`) or the query extended. Build it for
 /// `backend`: the condition differs on MySQL (see [`AuditFilter::condition`]).
@@ -288,7 +298,8 @@ fn select_after(
     request: PageRequest,
     after: Option<StoredCursor>,
 ) -> Select<Entity> {
-    let limit = Ord::max(request.limit, 1);
+    // A request made with `..Default::default()` has no other way in: still at most MAX_ROWS.
+    let limit = Ord::min(request.limit, MAX_ROWS);
     let mut condition = filter.condition(backend);
     if let Some(cursor) = after {
         condition = condition.add(keyset(request.order, cursor));
@@ -368,7 +379,8 @@ pub async fn count<C: ConnectionTrait>(db: &C, filter: &AuditFilter) -> Result<u
         .await?)
 }
 
-/// Up to `limit` rows matching `filter` with an id above `after_id`, in insertion (id) order.
+/// Up to `limit` rows matching `filter` with an id above `after_id`, in insertion (id) order
+/// (at most [`MAX_ROWS`]).
 ///
 /// This is how to follow the trail as it grows: one writer commits its rows in id order,
 /// whereas `occurred_at` is the request's arrival, and a slow request's row arrives after
@@ -393,7 +405,7 @@ pub async fn rows_after_id<C: ConnectionTrait>(
                 .add(Column::Id.gt(after_id)),
         )
         .order_by_asc(Column::Id)
-        .limit(limit)
+        .limit(Ord::min(limit, MAX_ROWS))
         .all(db)
         .await?)
 }

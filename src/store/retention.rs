@@ -24,7 +24,7 @@ pub const PURGE_ACTION: &str = "retention.purge";
 ///
 /// | setting | default |
 /// | --- | --- |
-/// | `batch_size` | 5000 rows per delete statement (one short transaction each) |
+/// | `batch_size` | 5000 rows per delete statement (one short transaction each), [`MAX_BATCH_SIZE`](Self::MAX_BATCH_SIZE) at most |
 /// | `dry_run` | `false`: delete |
 /// | `min_retention` | 30 days: a cutoff more recent than this is refused … |
 /// | `allow_recent` | `false`: … unless this is set |
@@ -59,15 +59,21 @@ impl Default for PurgeOptions {
 }
 
 impl PurgeOptions {
+    /// The most rows one delete statement takes: a batch's ids are bound as the parameters of
+    /// one `DELETE … WHERE id IN (…)`, and SQLite takes 32 766 at most (PostgreSQL and MySQL
+    /// 65 535).
+    pub const MAX_BATCH_SIZE: u64 = 30_000;
+
     /// The defaults above.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Rows deleted per statement, at least 1.
+    /// Rows deleted per statement, at least 1 and at most
+    /// [`MAX_BATCH_SIZE`](Self::MAX_BATCH_SIZE).
     #[must_use]
     pub fn batch_size(mut self, rows: u64) -> Self {
-        self.batch_size = Ord::max(rows, 1);
+        self.batch_size = Ord::clamp(rows, 1, Self::MAX_BATCH_SIZE);
         self
     }
 

@@ -15,7 +15,7 @@ use crate::entity::audit_log::{Column, Entity};
 ///
 /// | setting | default |
 /// | --- | --- |
-/// | `top` | 20 routes and 20 users |
+/// | `top` | 20 routes and 20 users ([`MAX_ROWS`](super::MAX_ROWS) at most) |
 /// | `max_samples` | 100 000 latencies fetched at most to compute percentiles in Rust |
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StatsOptions {
@@ -36,7 +36,8 @@ impl StatsOptions {
     /// How many of the busiest routes and users to list.
     #[must_use]
     pub fn top(mut self, n: u64) -> Self {
-        self.top = n;
+        // A `LIMIT` binds as a signed 64-bit integer.
+        self.top = Ord::min(n, super::MAX_ROWS);
         self
     }
 
