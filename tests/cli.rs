@@ -1369,6 +1369,43 @@ mod verify {
         );
     }
 
+    /// A key shorter than a writer takes (an empty variable, `00`), current or older, is a
+    /// configuration error (exit 1) on one line naming the variable, never the key: it
+    /// reported every chain as `Modified` (exit 4), an alarm no row had raised.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_refuses_keys_shorter_than_a_writer_takes() {
+        let fixture = Fixture::new().await;
+        six_chained_rows(&fixture.db().await).await;
+        let short = "cd".repeat(31);
+        let older = format!("k0:{short}");
+        for (key, keys, named) in [
+            ("", None, "TOWER_AUDIT_HMAC_KEY must"),
+            ("00", None, "TOWER_AUDIT_HMAC_KEY must"),
+            (short.as_str(), None, "TOWER_AUDIT_HMAC_KEY must"),
+            (
+                "",
+                Some(older.as_str()),
+                "TOWER_AUDIT_HMAC_KEYS: the key of \"k0\"",
+            ),
+        ] {
+            let mut command = keyed(&fixture, &["verify"], "k1");
+            command.env("TOWER_AUDIT_HMAC_KEY", key);
+            if let Some(keys) = keys {
+                command
+                    .env("TOWER_AUDIT_HMAC_KEYS", keys)
+                    .env_remove("TOWER_AUDIT_HMAC_KEY");
+            }
+            let out = command.output().await.unwrap();
+            let stderr = String::from_utf8(out.stderr).unwrap();
+            assert_eq!(out.status.code(), Some(1), "{key:?} {keys:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.contains(named), "{stderr}");
+            assert!(stderr.contains("32 bytes"), "{stderr}");
+            assert!(!stderr.contains(&short), "{stderr}");
+            assert!(out.stdout.is_empty(), "{key:?} {keys:?}");
+        }
+    }
+
     /// `--json` gives an intact chain's end as an anchor; `--anchor` then shows a tail deleted
     /// with its checkpoints, which verifies intact without it. A malformed anchor is a usage
     /// error.

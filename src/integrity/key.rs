@@ -167,11 +167,14 @@ impl Keyring {
     /// | `TOWER_AUDIT_HMAC_KEY_ID` | its id |
     /// | `TOWER_AUDIT_HMAC_KEYS` | optional: older keys after a rotation, `id1:hex1,id2:hex2` |
     ///
-    /// At least one key is needed: the current key, or older keys alone.
+    /// At least one key is needed: the current key, or older keys alone. Each must hold 32
+    /// bytes or more, as the writer requires: a shorter one (an empty variable) sealed no row,
+    /// and every row would read as tampered with.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when no key is given, a key is not hex, or the current key has no id.
+    /// [`Error::Config`] when no key is given, a key is not hex or shorter than 32 bytes, or
+    /// the current key has no id. The message names the variable, never the key.
     pub fn from_env() -> Result<Self, Error> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
@@ -190,12 +193,21 @@ impl Keyring {
                         id.trim()
                     ))
                 })?;
+                if key.len() < MIN_KEY_BYTES {
+                    return Err(too_short(&format!(
+                        "TOWER_AUDIT_HMAC_KEYS: the key of {:?}",
+                        id.trim()
+                    )));
+                }
                 keyring = keyring.key(id.trim(), key);
             }
         }
         if let Some(hex) = var("TOWER_AUDIT_HMAC_KEY") {
             let key = decode_hex(hex.trim())
                 .ok_or_else(|| Error::Config("TOWER_AUDIT_HMAC_KEY is not hex".into()))?;
+            if key.len() < MIN_KEY_BYTES {
+                return Err(too_short("TOWER_AUDIT_HMAC_KEY"));
+            }
             let id = var("TOWER_AUDIT_HMAC_KEY_ID").ok_or_else(|| {
                 Error::Config(
                     "TOWER_AUDIT_HMAC_KEY is set but TOWER_AUDIT_HMAC_KEY_ID is not".into(),
@@ -212,6 +224,14 @@ impl Keyring {
         }
         Ok(keyring)
     }
+}
+
+/// The error for a key of `what` shorter than a writer takes.
+fn too_short(what: &str) -> Error {
+    Error::Config(format!(
+        "{what} must hold at least {MIN_KEY_BYTES} bytes ({} hex digits), as the writer's does",
+        2 * MIN_KEY_BYTES
+    ))
 }
 
 impl From<&Integrity> for Keyring {
@@ -261,26 +281,89 @@ mod tests {
 
     #[test]
     fn keyring_from_env_reads_the_current_and_older_keys() {
+        let (k0, k1, k2) = ("0a".repeat(32), "0c".repeat(33), "ff".repeat(32));
         let keyring = Keyring::from_vars(vars(&[
-            ("TOWER_AUDIT_HMAC_KEY", "00ff"),
+            ("TOWER_AUDIT_HMAC_KEY", k2.as_str()),
             ("TOWER_AUDIT_HMAC_KEY_ID", "k2"),
-            ("TOWER_AUDIT_HMAC_KEYS", "k0:0a0b, k1:0c0d,"),
+            (
+                "TOWER_AUDIT_HMAC_KEYS",
+                format!("k0:{k0}, k1:{k1},").as_str(),
+            ),
         ]))
         .expect("valid keys");
-        assert_eq!(keyring.keys.get("k2"), Some(&vec![0x00, 0xff]));
-        assert_eq!(keyring.keys.get("k1"), Some(&vec![0x0c, 0x0d]));
-        assert_eq!(keyring.keys.get("k0"), Some(&vec![0x0a, 0x0b]));
+        assert_eq!(keyring.keys.get("k2"), Some(&vec![0xff; 32]));
+        assert_eq!(keyring.keys.get("k1"), Some(&vec![0x0c; 33]));
+        assert_eq!(keyring.keys.get("k0"), Some(&vec![0x0a; 32]));
         assert_eq!(keyring.keys.len(), 3);
         // Older keys alone are enough to verify an old trail.
-        let old_only = Keyring::from_vars(vars(&[("TOWER_AUDIT_HMAC_KEYS", "k0:0a0b")]));
+        let old_only = Keyring::from_vars(vars(&[(
+            "TOWER_AUDIT_HMAC_KEYS",
+            format!("k0:{k0}").as_str(),
+        )]));
         assert_eq!(old_only.map(|k| k.keys.len()).ok(), Some(1));
+    }
+
+    /// A key shorter than the writer takes (an empty variable, `00`) sealed no row: it is a
+    /// configuration error, where every row verified as `Modified`. The message names the
+    /// variable and never holds the key.
+    #[test]
+    fn keyring_from_env_refuses_keys_shorter_than_a_writer_takes() {
+        let good = "ab".repeat(32);
+        let short = "cd".repeat(31);
+        let older = format!("k0:{good},k9:{short}");
+        for (bad, named) in [
+            (
+                vec![
+                    ("TOWER_AUDIT_HMAC_KEY", ""),
+                    ("TOWER_AUDIT_HMAC_KEY_ID", "k1"),
+                ],
+                "TOWER_AUDIT_HMAC_KEY ",
+            ),
+            (
+                vec![
+                    ("TOWER_AUDIT_HMAC_KEY", "00"),
+                    ("TOWER_AUDIT_HMAC_KEY_ID", "k1"),
+                ],
+                "TOWER_AUDIT_HMAC_KEY ",
+            ),
+            (
+                vec![
+                    ("TOWER_AUDIT_HMAC_KEY", short.as_str()),
+                    ("TOWER_AUDIT_HMAC_KEY_ID", "k1"),
+                ],
+                "TOWER_AUDIT_HMAC_KEY ",
+            ),
+            (
+                vec![("TOWER_AUDIT_HMAC_KEYS", "k0:")],
+                "TOWER_AUDIT_HMAC_KEYS",
+            ),
+            (
+                vec![
+                    ("TOWER_AUDIT_HMAC_KEY", good.as_str()),
+                    ("TOWER_AUDIT_HMAC_KEY_ID", "k1"),
+                    ("TOWER_AUDIT_HMAC_KEYS", older.as_str()),
+                ],
+                "TOWER_AUDIT_HMAC_KEYS: the key of \"k9\"",
+            ),
+        ] {
+            match Keyring::from_vars(vars(&bad)) {
+                Err(Error::Config(message)) => {
+                    assert!(message.contains(named), "{bad:?}: {message}");
+                    assert!(message.contains("32 bytes"), "{bad:?}: {message}");
+                    assert!(!message.contains(&short), "{bad:?}: {message}");
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]
     fn keyring_from_env_rejects_what_it_cannot_use() {
+        let key = "ab".repeat(32);
         for bad in [
             vec![],
             vec![("TOWER_AUDIT_HMAC_KEY", "00ff")],
+            vec![("TOWER_AUDIT_HMAC_KEY", key.as_str())],
             vec![
                 ("TOWER_AUDIT_HMAC_KEY", "xyz"),
                 ("TOWER_AUDIT_HMAC_KEY_ID", "k"),
