@@ -716,6 +716,49 @@ async fn control_characters_from_the_database_are_escaped_on_the_terminal() {
     assert!(out.stdout.contains(route), "{:?}", out.stdout);
 }
 
+/// `--client-ip` takes an address in any of its spellings and matches the form the writer
+/// stores (`2001:DB8::1` and `::ffff:10.1.2.3` matched nothing); what is not one address (a
+/// CIDR range, a typo) is a usage error, where it silently matched nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_addresses_match_in_any_spelling_and_ranges_are_refused() {
+    let fixture = Fixture::new().await;
+    audit_log::Entity::insert_many([
+        row(0, |m| m.client_ip = Some("2001:db8::1".into())),
+        row(0, |m| m.client_ip = Some("10.1.2.3".into())),
+    ])
+    .exec(&fixture.db().await)
+    .await
+    .unwrap();
+    for (given, stored) in [
+        ("2001:db8::1", "2001:db8::1"),
+        ("2001:DB8::1", "2001:db8::1"),
+        ("2001:0db8:0:0:0:0:0:1", "2001:db8::1"),
+        ("10.1.2.3", "10.1.2.3"),
+        ("::ffff:10.1.2.3", "10.1.2.3"),
+    ] {
+        let out = fixture
+            .run(&["query", "--json", "--client-ip", given])
+            .await;
+        assert_eq!(out.code, 0, "{given}: {out:?}");
+        let rows: Vec<serde_json::Value> = out
+            .stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 1, "{given}: {out:?}");
+        assert_eq!(rows[0]["client_ip"], stored, "{given}");
+    }
+    for given in ["10.0.0.0/8", "not-an-ip", ""] {
+        let out = fixture.run(&["query", "--client-ip", given]).await;
+        assert_eq!(out.code, 2, "{given:?}: {out:?}");
+        assert!(out.stderr.contains("--client-ip"), "{out:?}");
+        assert!(
+            out.stderr.contains("CIDR range is not supported"),
+            "{out:?}"
+        );
+    }
+}
+
 /// An export that fails leaves the file it was to replace as it was, and nothing beside it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_export_keeps_the_previous_file() {

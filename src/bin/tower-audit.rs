@@ -27,6 +27,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -273,9 +274,9 @@ struct FilterArgs {
     /// Rows with this status: 404, 4xx or 400-499.
     #[arg(long, value_parser = parse_status)]
     status: Option<(u16, u16)>,
-    /// Rows from this client address.
-    #[arg(long)]
-    client_ip: Option<String>,
+    /// Rows from this client address, IPv4 or IPv6, in any of its spellings (not a CIDR range).
+    #[arg(long, value_parser = parse_client_ip)]
+    client_ip: Option<IpAddr>,
     /// The rows of this request id.
     #[arg(long)]
     request_id: Option<String>,
@@ -329,8 +330,9 @@ impl FilterArgs {
         if let Some((low, high)) = self.status {
             filter = filter.status_range(low..=high);
         }
-        if let Some(ip) = &self.client_ip {
-            filter = filter.client_ip(ip);
+        if let Some(ip) = self.client_ip {
+            // The library matches it in the form the writer stores it.
+            filter = filter.client_ip(ip.to_string());
         }
         if let Some(id) = &self.request_id {
             filter = filter.request_id(id);
@@ -464,6 +466,17 @@ fn key_from_hex(text: &str) -> Option<[u8; 32]> {
         *byte = u8::from_str_radix(digits, 16).ok()?;
     }
     Some(key)
+}
+
+/// One client address: anything else would match no row, silently (the column holds single
+/// addresses, looked up with `=`).
+fn parse_client_ip(text: &str) -> Result<IpAddr, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "{text:?} is not an IP address such as 10.1.2.3 or 2001:db8::1 (a CIDR range is \
+             not supported)"
+        )
+    })
 }
 
 fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {

@@ -166,9 +166,17 @@ impl AuditFilter {
     }
 
     /// Rows from this client address (`client_ip`).
+    ///
+    /// An address is matched in the form the writer stores it: `2001:DB8::1` and
+    /// `2001:0db8:0:0:0:0:0:1` are `2001:db8::1`, the IPv4-mapped `::ffff:10.1.2.3` is
+    /// `10.1.2.3`. Text that is not one address (a CIDR range, which the `=` lookup on its
+    /// index cannot match, or a typo) is compared as given, so it matches no row the writer
+    /// made; parse it first ([`std::net::IpAddr`]) to refuse it, as `tower-audit --client-ip`
+    /// does.
     #[must_use]
     pub fn client_ip(mut self, ip: impl Into<String>) -> Self {
-        self.client_ip = Some(ip.into());
+        let ip = ip.into();
+        self.client_ip = Some(canonical_ip(&ip).unwrap_or(ip));
         self
     }
 
@@ -346,6 +354,13 @@ impl AuditFilter {
     }
 }
 
+/// `text` as the writer stores a client address (`IpAddr`'s text form, an IPv4-mapped address as
+/// IPv4), if it is one.
+fn canonical_ip(text: &str) -> Option<String> {
+    let ip: std::net::IpAddr = text.trim().parse().ok()?;
+    Some(ip.to_canonical().to_string())
+}
+
 /// `CAST(? AS BINARY)`: compared with it, a MySQL text column compares its bytes, so case,
 /// accents and trailing spaces count.
 fn binary(value: &str) -> SimpleExpr {
@@ -367,6 +382,32 @@ fn escape_like(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The writer stores addresses in one form: a filter given another spelling of the same
+    /// address matched nothing.
+    #[test]
+    fn client_addresses_are_matched_in_the_form_the_writer_stores() {
+        for (given, stored) in [
+            ("2001:DB8::1", "2001:db8::1"),
+            ("2001:0db8:0:0:0:0:0:1", "2001:db8::1"),
+            ("::ffff:10.1.2.3", "10.1.2.3"),
+            (" 10.1.2.3 ", "10.1.2.3"),
+            ("10.1.2.3", "10.1.2.3"),
+        ] {
+            assert_eq!(
+                AuditFilter::new().client_ip(given),
+                AuditFilter::new().client_ip(stored),
+                "{given}"
+            );
+            assert_eq!(
+                AuditFilter::new().client_ip(given).client_ip.as_deref(),
+                Some(stored)
+            );
+        }
+        // Not an address: kept as given, matching no row the writer made.
+        let range = AuditFilter::new().client_ip("10.0.0.0/8");
+        assert_eq!(range.client_ip.as_deref(), Some("10.0.0.0/8"));
+    }
 
     #[test]
     fn like_wildcards_are_escaped() {
