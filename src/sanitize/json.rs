@@ -151,6 +151,10 @@ pub(super) fn redact_json(rules: &Rules, input: &[u8], cut: Option<&str>, out: &
         }
     };
     let is_prefix = cut.is_some() || bad_utf8.is_some();
+    let secrets = (!is_prefix && holds_secret_kind(input))
+        .then(|| kubernetes_secrets_redacted(rules, text))
+        .flatten();
+    let text = secrets.as_deref().unwrap_or(text);
     let (stop, _) = tokenize(rules, text, is_prefix, 0, out);
     let end = text.len();
     // `write!` into a String cannot fail.
@@ -161,6 +165,49 @@ pub(super) fn redact_json(rules: &Rules, input: &[u8], cut: Option<&str>, out: &
         (Stop::Eof, None, None) => write!(out, " …[invalid JSON at byte {end}]"),
         (Stop::Done, None, None) => Ok(()),
     };
+}
+
+/// Whether `input` holds the string `"Secret"`, a Kubernetes `Secret`'s kind (see
+/// [`kubernetes_secrets_redacted`]): a look at each capital `S`, cheaper through a small body
+/// than setting up a substring searcher.
+fn holds_secret_kind(input: &[u8]) -> bool {
+    memchr::memchr_iter(b'S', input)
+        .any(|at| at > 0 && input[at - 1] == b'"' && input[at + 1..].starts_with(b"ecret\""))
+}
+
+/// A Kubernetes `Secret` (`{"kind":"Secret","data":{"tls.key":"LS0t…"}}`, as `kubectl create
+/// secret` sends it, or a `List` of them) with every value of its `data` and `stringData`
+/// replaced, compact; `None` when `text` is no such document. Its keys are names of any kind
+/// (`tls.key`, `DATABASE_URL`), its values base64 of anything: only the `kind` tells them apart,
+/// and it may come after them (`kubectl get -o json` sorts keys). Read only when the text holds
+/// `"Secret"`.
+fn kubernetes_secrets_redacted(rules: &Rules, text: &str) -> Option<String> {
+    fn redact(value: &mut serde_json::Value, replacement: &str) -> bool {
+        let serde_json::Value::Object(object) = value else {
+            return false;
+        };
+        let mut changed = false;
+        if object.get("kind").and_then(serde_json::Value::as_str) == Some("Secret") {
+            for member in ["data", "stringData"] {
+                if let Some(serde_json::Value::Object(data)) = object.get_mut(member) {
+                    for value in data.values_mut() {
+                        *value = serde_json::Value::String(replacement.to_owned());
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if let Some(serde_json::Value::Array(items)) = object.get_mut("items") {
+            for item in items {
+                changed |= redact(item, replacement);
+            }
+        }
+        changed
+    }
+    let mut document: serde_json::Value = serde_json::from_str(text).ok()?;
+    redact(&mut document, &rules.replacement)
+        .then(|| serde_json::to_string(&document).ok())
+        .flatten()
 }
 
 /// Redacts `text` into `out` when it is one JSON document, or, when `is_prefix` is true, the
@@ -3602,6 +3649,42 @@ mod tests {
             r#"{"clientId":"app","code":"SAVE10"}"#,
             r#"{"code":404,"grantType":"x"}"#,
             r#"{"code":"US","stateCode":"CA"}"#,
+        ] {
+            assert_eq!(run(plain, None), plain);
+        }
+    }
+
+    /// Found by a probe: a Kubernetes `Secret`'s `data` (base64 of a private key, a registry's
+    /// credentials, a database URL) was kept under names no rule holds. Every value of its
+    /// `data` and `stringData` goes, the `kind` before them or after (as `kubectl get -o json`
+    /// sorts keys), in a `List` too; their names and other objects' `data` stay.
+    #[test]
+    fn kubernetes_secrets_lose_their_data() {
+        for (input, secrets) in [
+            (
+                r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"tls"},"type":"kubernetes.io/tls","data":{"tls.crt":"LS0tQ1JU","tls.key":"LS0tLS1CRUdJTiBQUklWQVRF"}}"#,
+                &["LS0tQ1JU", "LS0tLS1CRUdJTiBQUklWQVRF"][..],
+            ),
+            (
+                r#"{"apiVersion":"v1","data":{"DATABASE_URL":"cG9zdGdyZXM6Ly9h"},"kind":"Secret","stringData":{"note":"plain text"}}"#,
+                &["cG9zdGdyZXM6Ly9h", "plain text"],
+            ),
+            (
+                r#"{"kind":"List","items":[{"kind":"Secret","data":{".dockerconfigjson":"eyJhdXRocyI6e30="}}]}"#,
+                &["eyJhdXRocyI6e30="],
+            ),
+        ] {
+            let stored = run(input, None);
+            for secret in secrets {
+                assert!(!stored.contains(secret), "{input}: {stored}");
+            }
+            let names = ["tls.key", "DATABASE_URL", ".dockerconfigjson"];
+            assert!(names.iter().any(|name| stored.contains(name)), "{stored}");
+        }
+        for plain in [
+            r#"{"kind":"ConfigMap","data":{"mode":"fast"}}"#,
+            r#"{"kind":"Service","data":{"mode":"fast"}}"#,
+            r#"{"note":"a \"Secret\" word","data":{"mode":"fast"}}"#,
         ] {
             assert_eq!(run(plain, None), plain);
         }
