@@ -1498,6 +1498,46 @@ mod verify {
         }
     }
 
+    /// An anchor's hash copied in upper case is the same hash (it was a `BadCheckpoint`, exit
+    /// 4), in the database and in an export; a hash without the writer's form (`v1:` and 64
+    /// hex digits) is a usage error (exit 2), as a bad position is, where it was a break.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_reads_an_anchors_hash_in_either_case() {
+        let fixture = Fixture::new().await;
+        six_chained_rows(&fixture.db().await).await;
+        let out = run_keyed(&fixture, &["verify", "--json"], "k1").await;
+        let line: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        let anchor = line["anchor"].as_str().expect("an anchor").to_owned();
+        let (place, hash) = anchor.split_once('=').unwrap();
+        let upper = format!("{place}={}", hash.to_uppercase());
+        let file = fixture._dir.path().join("trail.ndjson");
+        let file = file.to_str().unwrap();
+        let out = fixture
+            .run(&["export", "--with-proof", "--output", file])
+            .await;
+        assert_eq!(out.code, 0, "{out:?}");
+        for args in [
+            &["verify", "--anchor", &upper][..],
+            &["verify", "--export", file, "--anchor", &upper],
+        ] {
+            let out = run_keyed(&fixture, args, "k1").await;
+            assert_eq!(out.code, 0, "{args:?}: {out:?}");
+            assert_eq!(out.stdout, "api-1: intact (6 rows, up to seq 6)\n");
+        }
+        let short = format!("{place}={}", &hash[..hash.len() - 1]);
+        for bad in ["api-1@6=xx", "api-1@6=v1:", short.as_str()] {
+            for args in [
+                &["verify", "--anchor", bad][..],
+                &["verify", "--export", file, "--anchor", bad],
+            ] {
+                let out = run_keyed(&fixture, args, "k1").await;
+                assert_eq!(out.code, 2, "{args:?}: {out:?}");
+                assert!(out.stderr.contains("--anchor"), "{args:?}: {out:?}");
+                assert!(out.stderr.contains("64 hex digits"), "{args:?}: {out:?}");
+            }
+        }
+    }
+
     /// `verify --export` takes anchors too: a tail cut from the file together with its
     /// checkpoint lines verifies intact without one, and is a break (exit 4) with it. A
     /// malformed anchor is still a usage error.

@@ -57,7 +57,8 @@ pub struct VerifyOptions {
 /// chain ends before the anchor, and [`BreakKind::BadCheckpoint`] when another row holds its
 /// position. So does [`verify_export_with_anchors`](super::verify_export_with_anchors), offline,
 /// in an export whose tail was cut together with its checkpoint lines. As text (the CLI's
-/// `--anchor`): `chain@seq=hash`, `api-1@1042=v1:9f3c…`.
+/// `--anchor`): `chain@seq=hash`, `api-1@1042=v1:9f3c…`, the hash as the writer makes it:
+/// `v1:` and 64 hex digits, read in either case and kept in lower case, the writer's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Anchor {
     /// The chain.
@@ -73,7 +74,9 @@ impl std::str::FromStr for Anchor {
 
     /// Parses `chain@seq=hash`. A row hash holds no `=` and a position no `@`: the hash is what
     /// follows the last `=`, the chain id what comes before the last `@` ahead of it, and a
-    /// chain id may hold both.
+    /// chain id may hold both. The hash must have the writer's form, `v1:` and 64 hex digits
+    /// (any other matches no row, and was reported as a rewritten chain); it is kept in lower
+    /// case, as the writer writes it, so that one copied in upper case still matches.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let malformed = || format!("{text:?} is not an anchor: expected chain@seq=hash");
         let (place, row_hash) = text.rsplit_once('=').ok_or_else(malformed)?;
@@ -82,12 +85,30 @@ impl std::str::FromStr for Anchor {
         if chain_id.is_empty() || row_hash.is_empty() || chain_seq < 1 {
             return Err(malformed());
         }
+        let row_hash = row_hash.to_ascii_lowercase();
+        if !is_row_hash(&row_hash) {
+            return Err(format!(
+                "{text:?} is not an anchor: its hash must read v1: and 64 hex digits, as the \
+                 writer's do"
+            ));
+        }
         Ok(Self {
             chain_id: chain_id.to_owned(),
             chain_seq,
-            row_hash: row_hash.to_owned(),
+            row_hash,
         })
     }
+}
+
+/// Whether `hash` has the form of a row hash the writer makes: `v1:` and the 64 lower-case hex
+/// digits of an HMAC-SHA256.
+fn is_row_hash(hash: &str) -> bool {
+    hash.strip_prefix("v1:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 impl fmt::Display for Anchor {
@@ -759,12 +780,13 @@ pub(super) struct Walk {
 
 impl Walk {
     /// The `(position, hash)` of the anchors of `chain_id` among `anchors`: those of other
-    /// chains say nothing about this one.
+    /// chains say nothing about this one. The hash in lower case, the writer's: an anchor built
+    /// by hand (its fields are public) in upper case still matches.
     pub(super) fn anchors_of(anchors: &[Anchor], chain_id: &str) -> Vec<(i64, String)> {
         anchors
             .iter()
             .filter(|a| a.chain_id == chain_id)
-            .map(|a| (a.chain_seq, a.row_hash.clone()))
+            .map(|a| (a.chain_seq, a.row_hash.to_ascii_lowercase()))
             .collect()
     }
 
@@ -971,9 +993,29 @@ mod tests {
             let anchor = Anchor {
                 chain_id: chain_id.to_owned(),
                 chain_seq: 1520,
-                row_hash: "v1:9f3c".to_owned(),
+                row_hash: format!("v1:{}", "9f3c".repeat(16)),
             };
             assert_eq!(anchor.to_string().parse(), Ok(anchor.clone()), "{anchor}");
+        }
+    }
+
+    /// An anchor's hash is read in either case and kept as the writer writes it; one that has
+    /// not the writer's form is refused (it matched no row, and read as a rewritten chain).
+    #[test]
+    fn anchor_hashes_have_the_writers_form() {
+        let hex = "d30ea3".repeat(10) + "0f9e";
+        let anchor: Result<Anchor, _> = format!("api-1@30=V1:{}", hex.to_uppercase()).parse();
+        assert_eq!(anchor.map(|a| a.row_hash), Ok(format!("v1:{hex}")));
+        for bad in [
+            "api-1@30=xx".to_owned(),
+            format!("api-1@30={hex}"),
+            format!("api-1@30=v2:{hex}"),
+            format!("api-1@30=v1:{}", &hex[1..]),
+            format!("api-1@30=v1:{hex}0"),
+            format!("api-1@30=v1:{}g", &hex[1..]),
+        ] {
+            let refused = bad.parse::<Anchor>().unwrap_err();
+            assert!(refused.contains("64 hex digits"), "{bad}: {refused}");
         }
     }
 
