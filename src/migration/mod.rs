@@ -84,7 +84,58 @@ pub async fn migrate<C: ConnectionTrait>(db: &C) -> Result<(), Error> {
             .values_panic([(*version).into(), Utc::now().to_rfc3339().into()]);
         db.execute(&insert).await?;
     }
-    Ok(())
+    columns_are_there(db).await
+}
+
+/// Whether `audit_log` holds every column the writer writes: a table of that name made by
+/// hand or by another tool (which the creation's `IF NOT EXISTS` keeps as it is) is named at
+/// once, rather than at the writer's first insert or the store's first query.
+async fn columns_are_there<C: ConnectionTrait>(db: &C) -> Result<(), Error> {
+    use sea_orm::{EntityTrait, Iterable, QuerySelect, QueryTrait};
+
+    use crate::entity::audit_log;
+
+    let select = audit_log::Entity::find()
+        .select_only()
+        .columns(audit_log::Column::iter())
+        .limit(0)
+        .build(db.get_database_backend());
+    match db.query_all_raw(select).await {
+        Ok(_) => Ok(()),
+        Err(error) => Err(DbErr::Migration(format!(
+            "audit_log exists but is not the table tower-audit writes ({error}): it was made by \
+             another tool or by hand; rename it, or use another database or schema"
+        ))
+        .into()),
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    /// Found by a probe: an `audit_log` of another shape, which the creation's `IF NOT EXISTS`
+    /// left as it was, passed for migrated, and the first query failed on a missing column.
+    #[tokio::test]
+    async fn an_audit_log_of_another_shape_is_named() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        sea_orm::ConnectionTrait::execute_unprepared(
+            &db,
+            "CREATE TABLE audit_log (id INTEGER PRIMARY KEY, occurred_at TEXT, method TEXT, \
+             path TEXT, status INTEGER, latency_us INTEGER)",
+        )
+        .await
+        .unwrap();
+        let error = super::migrate(&db).await.unwrap_err().to_string();
+        assert!(
+            error.contains("audit_log exists but is not the table"),
+            "{error}"
+        );
+        assert!(error.contains("record_id"), "{error}");
+
+        // Its own table passes, and again.
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        super::migrate(&db).await.unwrap();
+        super::migrate(&db).await.unwrap();
+    }
 }
 
 async fn applied<C: ConnectionTrait>(db: &C, version: &str) -> Result<bool, DbErr> {
