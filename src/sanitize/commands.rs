@@ -1,6 +1,7 @@
 //! The passwords command-line tools other than MySQL's clients (see [`mysql`](super::mysql))
 //! take as short options or as arguments: `curl -u ann:hunter2`, `redis-cli -a hunter2`,
-//! `openssl enc -pass pass:hunter2`, `htpasswd -b file ann hunter2`.
+//! `openssl enc -pass pass:hunter2`, `htpasswd -b file ann hunter2`; and the cookies curl
+//! is given (`curl -b 'a=1; sid=…'`).
 //!
 //! A short option means a password only to its own command (`-a` is "all" to most tools, `-u`
 //! a user or "unbuffered", `-p` a port), so an option is read as one only after its command's
@@ -26,6 +27,9 @@ enum Holds {
     /// What follows `pass:` (OpenSSL's `-passin pass:hunter2`); `env:VAR` and `file:path`
     /// name where the password is, and stay.
     AfterPassPrefix,
+    /// The whole value when it holds a `=`: a list of cookies (curl's `-b 'a=1; sid=…'`, as
+    /// Chrome's "Copy as cURL" writes the session); one without is a file to read them from.
+    Cookies,
 }
 
 /// A command and its options that take a password.
@@ -55,6 +59,8 @@ const COMMANDS: &[Command] = &[
             ("-U", Holds::AfterColon),
             ("--proxy-user", Holds::AfterColon),
             ("--oauth2-bearer", Holds::Whole),
+            ("-b", Holds::Cookies),
+            ("--cookie", Holds::Cookies),
         ],
         wraps: false,
     },
@@ -516,6 +522,7 @@ fn push_password(
         Holds::AfterPercent => value.find('%').map(|at| at + 1),
         Holds::AfterComma => value.find(',').map(|at| at + 1),
         Holds::AfterPassPrefix => value.strip_prefix("pass:").map(|_| "pass:".len()),
+        Holds::Cookies => value.contains('=').then_some(0),
     };
     if let Some(from) = from
         && start + from < end
@@ -622,6 +629,64 @@ mod tests {
             r.redact_error("command failed: openssl rsa -passin pass:hunter2"),
             "command failed: openssl rsa -passin pass:[REDACTED]"
         );
+    }
+
+    /// Found by a probe (L07): the cookies given to curl with `-b` or `--cookie`, as Chrome's
+    /// "Copy as cURL" writes the session, kept every cookie but a sensitive key's
+    /// (`laravel_session=…` after `XSRF-TOKEN=[REDACTED]; `). The whole list goes now.
+    #[test]
+    fn curls_cookie_list_goes_whole() {
+        let cases = [
+            (
+                "curl 'https://x/api' -b 'XSRF-TOKEN=a; laravel_session=LaravelSess99xyz'",
+                "curl 'https://x/api' -b '[REDACTED]'",
+            ),
+            (
+                "curl 'https://x/api' \\\n  -H 'accept: */*' \\\n  -b \"theme=dark; sid=Sess99xyz\" \\\n  --compressed",
+                "curl 'https://x/api' \\\n  -H 'accept: */*' \\\n  -b \"[REDACTED]\" \\\n  --compressed",
+            ),
+            (
+                // `--cookie` is a long option named by a sensitive key: its quotes go too.
+                "curl --cookie 'sid=Sess99xyz' https://x",
+                "curl --cookie [REDACTED] https://x",
+            ),
+            (
+                // A pair, whose unquoted value runs to the line's end.
+                "curl --cookie=sid=Sess99xyz https://x",
+                "curl --cookie=[REDACTED]",
+            ),
+            (
+                "curl -s -bsid=Sess99xyz https://x",
+                "curl -s -b[REDACTED] https://x",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact_error(
+                "replay failed: curl 'https://x/api' -b 'XSRF-TOKEN=a; laravel_session=LaravelSess99xyz'"
+            ),
+            "replay failed: curl 'https://x/api' -b '[REDACTED]'"
+        );
+        let json = BodyInput::new(
+            Some("application/json"),
+            br#"{"c":"curl -b 'theme=dark; sid=Sess99xyz' https://x","argv":["curl","-b","a=1; sid=Sess99xyz"]}"#,
+        );
+        assert_eq!(
+            r.redact_body(&json).as_deref(),
+            Some(r#"{"c":"curl -b '[REDACTED]' https://x","argv":["curl","-b","[REDACTED]"]}"#)
+        );
+        // A file to read the cookies from, and other commands' `-b`, stay.
+        for input in [
+            "curl -b cookies.txt https://x",
+            "git checkout -b feature=x",
+            "cp -b a=1 b",
+            "the -b 'sid=x' flag of curl\nis documented",
+        ] {
+            assert_eq!(text(input), input, "{input}");
+        }
     }
 
     /// Found by the property test `arbitrary_bytes_never_panic` (in CI, where it never
