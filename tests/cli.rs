@@ -1538,6 +1538,36 @@ mod verify {
         }
     }
 
+    /// A key id the keyring does not hold is quoted as text (it read `key id Some("k9")`), and
+    /// a row whose key id was erased is `Modified` where a checkpoint vouches for it, without
+    /// a `key id None` in sight.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_names_an_unknown_key_id_as_text() {
+        use sea_orm::ConnectionTrait;
+        let fixture = Fixture::new().await;
+        let db = fixture.db().await;
+        six_chained_rows(&db).await;
+        db.execute_unprepared("UPDATE audit_log SET key_id = 'k9' WHERE chain_seq = 1")
+            .await
+            .unwrap();
+        let out = run_keyed(&fixture, &["verify"], "k1").await;
+        assert_eq!(out.code, 4, "{out:?}");
+        assert_eq!(
+            out.stdout,
+            "api-1: UnknownKey at seq 1 (id 1): key id \"k9\" is not in the keyring\n"
+        );
+        db.execute_unprepared("UPDATE audit_log SET key_id = NULL WHERE chain_seq = 1")
+            .await
+            .unwrap();
+        let out = run_keyed(&fixture, &["verify"], "k1").await;
+        assert_eq!(out.code, 4, "{out:?}");
+        assert_eq!(
+            out.stdout,
+            "api-1: Modified at seq 1 (id 1): the row names no key id: no writer seals a row \
+             without one\n"
+        );
+    }
+
     /// `verify --export` takes anchors too: a tail cut from the file together with its
     /// checkpoint lines verifies intact without one, and is a break (exit 4) with it. A
     /// malformed anchor is still a usage error.

@@ -122,14 +122,15 @@ impl fmt::Display for Anchor {
 #[non_exhaustive]
 pub enum BreakKind {
     /// The row's content no longer matches its hash, while it still links to the previous row;
-    /// or a row a checkpoint vouches for lost its `row_hash` or `prev_hash`; or a row holds a
+    /// or a row a checkpoint vouches for lost its `row_hash`, `prev_hash` or `key_id`; or a row holds a
     /// value its column's type cannot hold, so that it cannot be read at all (a `chain_id` that
     /// is not text: a report of its own, named after that value).
     Modified,
     /// One or more positions of the chain are missing.
     Deleted,
     /// A row the writer did not produce: its hash is invalid and it does not link, or it lies
-    /// past the last checkpoint with an invalid or missing hash, or at a position below 1.
+    /// past the last checkpoint with an invalid or missing hash or key id, or at a position
+    /// below 1.
     Forged,
     /// A valid row in the wrong place: it links to another row than the one before it.
     Reordered,
@@ -141,7 +142,8 @@ pub enum BreakKind {
     /// column's type cannot hold; or a checkpoint's `chain_id` is not text (a report of its own,
     /// named after that value).
     BadCheckpoint,
-    /// The row names a key the keyring does not hold.
+    /// The row names a key id the keyring does not hold (a row that names none is
+    /// [`Modified`](Self::Modified), or [`Forged`](Self::Forged) past the last checkpoint).
     UnknownKey,
 }
 
@@ -848,10 +850,22 @@ impl Walk {
             });
         }
         let Some(valid) = valid else {
-            return Some(broken(
-                BreakKind::UnknownKey,
-                format!("key id {key_id:?} is not in the keyring"),
-            ));
+            return Some(match &key_id {
+                Some(key_id) => broken(
+                    BreakKind::UnknownKey,
+                    format!("key id {key_id:?} is not in the keyring"),
+                ),
+                // No writer seals a row without naming its key: erased, or added by hand, as a
+                // row without hashes is.
+                None => broken(
+                    if seq > checkpoint_seq {
+                        BreakKind::Forged
+                    } else {
+                        BreakKind::Modified
+                    },
+                    "the row names no key id: no writer seals a row without one".into(),
+                ),
+            });
         };
         let (expected_seq, expected_prev) = match &self.previous {
             Some((p_seq, p_hash)) => match p_seq.checked_add(1) {
