@@ -961,6 +961,20 @@ async fn a_closed_pipe_ends_the_command_quietly() {
     }
 }
 
+/// `export -o /dev/stdout | head -1`: a pipe named as the output file, whose reader has gone,
+/// ends the export quietly as stdout does (it failed with "i/o error: Broken pipe", exit 1).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_named_as_the_output_file_ends_the_export_quietly() {
+    let fixture = Fixture::new().await;
+    seed(&fixture).await;
+    for format in ["ndjson", "csv"] {
+        let args = ["export", "--format", format, "-o", "/dev/stdout"];
+        let out = run_into_closed_stdout(&mut fixture.command(&args)).await;
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{args:?}");
+    }
+}
+
 /// `tail -f | head -1` whose reader has gone while no row arrives: `tail -f` ends then, as
 /// coreutils' does, rather than at the next row, which a quiet trail may not see for hours.
 #[cfg(unix)]
@@ -1566,6 +1580,25 @@ mod verify {
             "api-1: Modified at seq 1 (id 1): the row names no key id: no writer seals a row \
              without one\n"
         );
+    }
+
+    /// `verify --export` of a file that opens but does not read (a directory) names it, as it
+    /// does one that does not open: it said "i/o error: Is a directory" alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_export_names_a_file_it_cannot_read() {
+        let fixture = Fixture::new().await;
+        let dir = fixture._dir.path().to_str().unwrap().to_owned();
+        let missing = format!("{dir}/missing.ndjson");
+        for (path, said) in [(&dir, "cannot read"), (&missing, "cannot open")] {
+            let out = run_keyed(&fixture, &["verify", "--export", path], "k1").await;
+            assert_eq!(out.code, 1, "{out:?}");
+            assert!(
+                out.stderr
+                    .starts_with(&format!("tower-audit: error: {said} {path}: ")),
+                "{out:?}"
+            );
+            assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+        }
     }
 
     /// `verify --export` takes anchors too: a tail cut from the file together with its

@@ -897,11 +897,19 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         let keys = keyring(*checkpoint_public_key, *accept_unsigned_purges)?;
         let file = std::fs::File::open(path)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        // A read that fails (a directory opens, and only then says so) names the file, as
+        // one that does not open does.
         let mut report = tower_audit::integrity::verify_export_with_anchors(
             std::io::BufReader::new(file),
             &keys,
             anchor,
-        )?;
+        )
+        .map_err(|error| -> BoxError {
+            match error {
+                tower_audit::Error::Io(e) => format!("cannot read {}: {e}", path.display()).into(),
+                other => other.into(),
+            }
+        })?;
         if let Some(only) = chain {
             report.chains.retain(|c| &c.chain_id == only);
         }
@@ -1027,11 +1035,23 @@ async fn command(command: Command, db: &DatabaseConnection) -> Result<ExitCode, 
                 Some(path) => {
                     let output = OutputFile::create(&path)?;
                     let mut out = std::io::BufWriter::new(&output.file);
-                    let report = export.to_writer(db, &filter, &mut out).await?;
-                    out.flush()?;
-                    drop(out);
-                    output.persist()?;
-                    report
+                    let exported = match export.to_writer(db, &filter, &mut out).await {
+                        Ok(report) => out.flush().map(|()| report).map_err(Into::into),
+                        Err(error) => Err(error),
+                    };
+                    match exported {
+                        Ok(report) => {
+                            drop(out);
+                            output.persist()?;
+                            report
+                        }
+                        // A pipe named as the file (`-o /dev/stdout | head -1`, a FIFO) whose
+                        // reader has gone: as for stdout. A regular file never says so.
+                        Err(tower_audit::Error::Io(error)) if closed(&error) => {
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
                 }
                 None => {
                     let mut out = tokio::io::stdout();
