@@ -229,7 +229,9 @@ enum Command {
         /// List what would be sent; send nothing.
         #[arg(long)]
         dry_run: bool,
-        /// A header added to every request, as NAME:VALUE (repeatable).
+        /// A header added to every request, as NAME:VALUE (repeatable). It replaces the
+        /// recorded header of that name, in any case (the recorded content-type); repeated
+        /// under one name, each value is sent.
         #[arg(long = "header", value_parser = parse_header)]
         headers: Vec<(HeaderName, HeaderValue)>,
         /// At most this many requests per second.

@@ -278,7 +278,9 @@ impl ReplayOptions {
     }
 
     /// Adds a header to every request, such as an `Authorization` valid on the target (the
-    /// recorded credentials are not stored).
+    /// recorded credentials are not stored). It replaces a header of the same name (in any
+    /// case) that the request would carry from the record (its `content-type`); given several
+    /// times under one name, the header is sent with each value.
     #[must_use]
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
@@ -546,12 +548,22 @@ fn build_request(
     if let Some(content_type) = content_type {
         builder = builder.header(CONTENT_TYPE, content_type);
     }
-    for (name, value) in &options.headers {
-        builder = builder.header(name, value);
-    }
-    builder
+    let mut request = builder
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    // A header given replaces the recorded one of its name (`HeaderName` is lower case, so
+    // any case): two `content-type`s leave the server to pick one.
+    let headers = request.headers_mut();
+    let mut given = Vec::new();
+    for (name, value) in &options.headers {
+        if given.contains(&name) {
+            headers.append(name, value.clone());
+        } else {
+            headers.insert(name, value.clone());
+            given.push(name);
+        }
+    }
+    Ok(request)
 }
 
 #[cfg(test)]
@@ -604,6 +616,37 @@ mod tests {
         let mut parts = record(Some(r#"[{"name":"title","size":7,"value":"holiday"}]"#));
         parts.content_type = Some("Multipart/form-data; boundary=b".into());
         assert!(parts.unreplayable("[REDACTED]").is_some());
+    }
+
+    /// A header given replaces the recorded one of the same name, whatever its case: a
+    /// `content-type` given was sent beside the recorded one. Given twice, both go.
+    #[test]
+    fn a_header_given_replaces_the_recorded_one() {
+        let mut recorded = record(Some("a,b"));
+        recorded.content_type = Some("text/plain".into());
+        let options = ReplayOptions::new()
+            .header(
+                HeaderName::from_static("content-type"),
+                HeaderValue::from_static("text/csv"),
+            )
+            .header(
+                HeaderName::from_static("x-run"),
+                HeaderValue::from_static("1"),
+            )
+            .header(
+                HeaderName::from_static("x-run"),
+                HeaderValue::from_static("2"),
+            );
+        let request = build_request(&recorded, &options).unwrap_or_default();
+        let types: Vec<_> = request.headers().get_all(CONTENT_TYPE).iter().collect();
+        assert_eq!(types, ["text/csv"]);
+        let runs: Vec<_> = request.headers().get_all("x-run").iter().collect();
+        assert_eq!(runs, ["1", "2"]);
+        // The parser of `--header` makes names lower case: `Content-Type` is the same name.
+        assert_eq!(
+            HeaderName::try_from("Content-Type").ok(),
+            Some(CONTENT_TYPE)
+        );
     }
 
     #[test]
