@@ -99,11 +99,11 @@ pub async fn connect(url: impl Into<String>) -> Result<DatabaseConnection, Error
 fn without_password(url: &str, error: DbErr) -> DbErr {
     let said = said(&error);
     let mut quoted: Vec<(String, String)> = Vec::new();
-    if let Some((_, rest)) = url.split_once("//") {
-        for (at, _) in rest.match_indices('@') {
-            if let Some((_, password)) = rest[..at].split_once(':').filter(|(_, p)| !p.is_empty()) {
-                quoted.push((format!(":{password}@"), ":***@".to_owned()));
-            }
+    // A URL without its scheme (`app:pw@db/audit`) has its userinfo at its start.
+    let rest = url.split_once("//").map_or(url, |(_, rest)| rest);
+    for (at, _) in rest.match_indices('@') {
+        if let Some((_, password)) = rest[..at].split_once(':').filter(|(_, p)| !p.is_empty()) {
+            quoted.push((format!(":{password}@"), ":***@".to_owned()));
         }
     }
     if let Some((_, query)) = url.split_once('?') {
