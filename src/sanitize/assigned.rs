@@ -1,15 +1,18 @@
 //! Secrets that source, configuration files and interpreters' prints give a key without the
 //! `key=value` or `key: value` shape the pair rules read: an index assigned to
 //! (`$config['db']['password'] = '…'`, `os.environ["DB_PASSWORD"] = "…"`), PHP's
-//! `define('DB_PASSWORD', '…')`, PHP's `print_r` and `var_dump` (`[password] => …`), Scala's
-//! `password -> …`, a `.netrc` (`machine h login a password …`) and a Java properties line
-//! whose separator is a space (`db.password hunter2`, and a Dockerfile's `ENV DB_PASSWORD …`).
+//! `define('DB_PASSWORD', '…')` and any call that passes a sensitive key and its value as its
+//! two arguments (`os.environ.setdefault("DB_PASSWORD", "…")`), PHP's `print_r` and
+//! `var_dump` (`[password] => …`), Scala's `password -> …`, a `.netrc` (`machine h login a
+//! password …`) and a Java properties line whose separator is a space (`db.password hunter2`,
+//! and a Dockerfile's `ENV DB_PASSWORD …`).
 
 use std::sync::LazyLock;
 
 use regex::Regex;
 
 use super::keys::KeyRules;
+use super::printed::{blanks, string_end};
 use super::text::free_value_len;
 
 /// An index by a quoted or plain key, then `=` (an assignment: `$config['password'] = …`,
@@ -107,9 +110,92 @@ pub(super) fn assigned_values(
             }
         }
     }
+    call_values(text, keys, keybuf, &mut spans);
     property_values(text, keys, keybuf, &mut spans);
     spans.sort_unstable();
     spans
+}
+
+/// The second argument of each call whose first is a quoted sensitive key, its `(` glued to
+/// the function's name, whatever the name (`os.environ.setdefault("DB_PASSWORD", "…")`, as a
+/// Python traceback prints its source line; `xhr.setRequestHeader('X-Api-Key', '…')`,
+/// `std::env::set_var(…)`, `os.Setenv(…)`, `System.setProperty(…)`,
+/// `localStorage.setItem(…)`): a quoted string (quotes escaped once, `\"…\"`, count), its
+/// quotes with it, when it is the call's last argument (`re.sub("password", "***", s)` keeps
+/// its items, as a tuple of more than two does) or never closes on its line. An unquoted
+/// one (a variable, `getenv(…)`) is no secret's text and stays, as a call of one argument
+/// (`getenv("DB_PASSWORD")`) does. A `(` after a space is a tuple's, read by the printed
+/// objects' rule (see [`printed`](super::printed)).
+///
+/// Read by hand at each `(` after a name's last character: a key is looked at up to 64
+/// bytes, and a `(` inside a string already read is not looked at again, so the scan stays
+/// linear.
+fn call_values(text: &str, keys: &KeyRules, keybuf: &mut String, spans: &mut Vec<(usize, usize)>) {
+    let bytes = text.as_bytes();
+    let mut read_to = 0;
+    for at in memchr::memchr_iter(b'(', bytes) {
+        if at < read_to
+            || at == 0
+            || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_')
+        {
+            continue;
+        }
+        let first = gap_end(bytes, at + 1);
+        let Some((key, key_end)) = quoted_key(text, first) else {
+            continue;
+        };
+        let comma = key_end + blanks(&bytes[key_end..]);
+        if bytes.get(comma) != Some(&b',') {
+            continue;
+        }
+        let second = gap_end(bytes, comma + 1);
+        let Some(end) = string_end(bytes, second) else {
+            continue;
+        };
+        read_to = end;
+        // A `,` before the `)` is a trailing one (as Black writes a broken call's last).
+        let after = end + blanks(&bytes[end..]);
+        let last =
+            bytes.get(after) != Some(&b',') || bytes.get(gap_end(bytes, after + 1)) == Some(&b')');
+        if last && keys.is_sensitive(key, keybuf) {
+            spans.push((second, end));
+        }
+    }
+}
+
+/// Where the blanks at `at` end, and one line break after them with the blanks after it
+/// (Black and Prettier break a call too long for its line after its `(` or a `,`).
+fn gap_end(bytes: &[u8], at: usize) -> usize {
+    let mut at = at + blanks(&bytes[at..]);
+    let line_break = match &bytes[at..] {
+        [b'\r', b'\n', ..] => 2,
+        [b'\n', ..] => 1,
+        _ => 0,
+    };
+    if line_break > 0 {
+        at += line_break;
+        at += blanks(&bytes[at..]);
+    }
+    at
+}
+
+/// The key quoted at `at` (`"…"`, `'…'`, or escaped once, `\"…\"`), of up to 64 bytes on one
+/// line, and where it ends past its closing quote.
+fn quoted_key(text: &str, at: usize) -> Option<(&str, usize)> {
+    const LONGEST_KEY: usize = 64;
+    let bytes = text.as_bytes();
+    let quote: &[u8] = match bytes.get(at..)? {
+        [b'\\', q @ (b'"' | b'\''), ..] => &[b'\\', *q],
+        [q @ (b'"' | b'\''), ..] => std::slice::from_ref(q),
+        _ => return None,
+    };
+    let start = at + quote.len();
+    let len = bytes[start..]
+        .iter()
+        .take(LONGEST_KEY + 1)
+        .position(|&b| b == quote[0] || matches!(b, b'\n' | b'\r'))?;
+    let end = start + len;
+    (len > 0 && bytes[end..].starts_with(quote)).then(|| (&text[start..end], end + quote.len()))
 }
 
 /// Whether a constant `define` sets is one of WordPress's keys and salts (`AUTH_KEY`,
@@ -281,6 +367,99 @@ mod tests {
             r.redact_error("[password] => hunter2"),
             "[password] => [REDACTED]"
         );
+    }
+
+    /// Found by a probe (L09): a sensitive key and its value passed as a call's two string
+    /// arguments, the `(` glued to the function's name, were stored as they came (a Python
+    /// traceback prints the call's source line). The tuple rule read only a `(` after a
+    /// space, `setdefault ("K", "v")`.
+    #[test]
+    fn a_call_passing_a_key_and_its_value() {
+        let cases = [
+            (
+                "xhr.setRequestHeader('X-Api-Key', 'ApiKey99xyz');",
+                "xhr.setRequestHeader('X-Api-Key', [REDACTED]);",
+            ),
+            (
+                "std::env::set_var(\"API_TOKEN\", \"tok99xyzABC\");",
+                "std::env::set_var(\"API_TOKEN\", [REDACTED]);",
+            ),
+            (
+                "os.Setenv(\"DB_PASSWORD\", \"x9secret\")",
+                "os.Setenv(\"DB_PASSWORD\", [REDACTED])",
+            ),
+            (
+                "System.setProperty(\"javax.net.ssl.keyStorePassword\", \"x9secret\");",
+                "System.setProperty(\"javax.net.ssl.keyStorePassword\", [REDACTED]);",
+            ),
+            (
+                "localStorage.setItem('access_token', 'tok99xyzABC')",
+                "localStorage.setItem('access_token', [REDACTED])",
+            ),
+            // A Python prefix, three quotes, a backquote, a call Black broke over lines.
+            (
+                "os.environ.setdefault('DB_PASSWORD', b'x9 secret')",
+                "os.environ.setdefault('DB_PASSWORD', [REDACTED])",
+            ),
+            (
+                "set_secret(\"token\", \"\"\"a'b\"c\"\"\")",
+                "set_secret(\"token\", [REDACTED])",
+            ),
+            (
+                "headers.set('Authorization', `Bearer ${t}`)",
+                "headers.set('Authorization', [REDACTED])",
+            ),
+            (
+                "os.environ.setdefault(\n    \"DB_PASSWORD\",\n    \"x9secret\",\n)",
+                "os.environ.setdefault(\n    \"DB_PASSWORD\",\n    [REDACTED],\n)",
+            ),
+            // Never closed on its line: to the line's end.
+            (
+                "setItem('token', 'tok99 and more\nnext line",
+                "setItem('token', [REDACTED]\nnext line",
+            ),
+            // A key and a value that prose passes so go too.
+            (
+                "print(\"password\", \"is required\")",
+                "print(\"password\", [REDACTED])",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact_error(
+                "Traceback (most recent call last):\n  File \"/app/settings.py\", line 12, in <module>\n    os.environ.setdefault(\"DB_PASSWORD\", \"Hunter2Pass\")\nKeyError: 'HOME'"
+            ),
+            "Traceback (most recent call last):\n  File \"/app/settings.py\", line 12, in <module>\n    os.environ.setdefault(\"DB_PASSWORD\", [REDACTED])\nKeyError: 'HOME'"
+        );
+        // In a JSON string, its quotes escaped once.
+        let json = super::super::BodyInput::new(
+            Some("application/json"),
+            br#"{"trace":"File \"a.py\", line 1:\n  os.environ.setdefault(\"DB_PASSWORD\", \"Hunter2Pass\")"}"#,
+        );
+        assert_eq!(
+            r.redact_body(&json).as_deref(),
+            Some(
+                r#"{"trace":"File \"a.py\", line 1:\n  os.environ.setdefault(\"DB_PASSWORD\", [REDACTED])"}"#
+            )
+        );
+        // One argument, another key, an unquoted value, a third argument, a `(` after no
+        // name: they stay.
+        for input in [
+            "os.getenv(\"DB_PASSWORD\")",
+            "os.environ.get('DB_PASSWORD')",
+            "os.environ.setdefault(\"DB_HOST\", \"localhost\")",
+            "os.Setenv(\"DB_PASSWORD\", pw)",
+            "os.environ.setdefault(\"DB_PASSWORD\", os.getenv(\"X\"))",
+            "re.sub(\"password\", \"***\", line)",
+            "setattr(user, \"password\", None)",
+            "a (\"password\" is required, \"see docs\")",
+            "f(\"a very long key name that is no key at all and runs past sixty-four bytes of it password\", \"x\")",
+        ] {
+            assert_eq!(text(input), input, "{input}");
+        }
     }
 
     /// What only looks like those shapes stays: comparisons, other keys, prose's arrows,

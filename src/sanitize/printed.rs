@@ -440,6 +440,19 @@ fn string_prefix(bytes: &[u8], at: usize) -> usize {
     }
 }
 
+/// Where the string that starts at `at` ends: past its closing quotes, or at the end of its
+/// line when it has none there. It may have a Python prefix (`b'…'`), three quotes, quotes
+/// escaped once (`\"…\"`) or backquotes; `None` when no string starts at `at`.
+pub(super) fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let quote = at + string_prefix(bytes, at);
+    match bytes.get(quote)? {
+        b'"' | b'\'' if is_triple_quote(bytes, quote) => Some(triple_quoted_end(bytes, quote)),
+        b'"' | b'\'' | b'`' => Some(quoted_end(bytes, quote)),
+        b'\\' if is_escaped_quote(bytes, quote) => Some(escaped_quoted_end(bytes, quote)),
+        _ => None,
+    }
+}
+
 /// Whether a quote escaped once (`\"`, `\'`) starts at `at`.
 fn is_escaped_quote(bytes: &[u8], at: usize) -> bool {
     bytes.get(at) == Some(&b'\\') && matches!(bytes.get(at + 1), Some(b'"' | b'\''))
