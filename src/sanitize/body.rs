@@ -234,18 +234,18 @@ pub(super) fn redact_body(rules: &Rules, body: &BodyInput<'_>) -> Option<String>
         }
         Kind::Multipart => {
             let boundary = media.as_ref().and_then(|m| param(m.params, "boundary"));
-            match boundary.filter(|b| !b.is_empty()) {
-                Some(boundary) => {
-                    multipart::redact_multipart(rules, bytes, &boundary, cut.as_deref(), &mut out)
-                }
-                None => {
-                    return Some(describe(
-                        rules,
-                        "unparsable",
-                        media.as_ref(),
-                        body.total_len,
-                    ));
-                }
+            // A body without its boundary, or with no part of it, is described: stored as
+            // `[]`, it would read as an empty form.
+            let read = boundary.filter(|b| !b.is_empty()).is_some_and(|boundary| {
+                multipart::redact_multipart(rules, bytes, &boundary, cut.as_deref(), &mut out)
+            });
+            if !read {
+                return Some(describe(
+                    rules,
+                    "unparsable",
+                    media.as_ref(),
+                    body.total_len,
+                ));
             }
         }
         Kind::Missing | Kind::Binary => {

@@ -3,6 +3,9 @@
 //! The stored text is a JSON array with one object per part: `name`, and for files `filename`,
 //! `content_type` and `size`; text fields also carry their `value`, redacted like a body of
 //! its own: through the JSON redactor when it is JSON, else through the text rules. A part cut by the capture cap has `"complete":false` and the size seen so far.
+//! Its lines end in CRLF or, as some clients write them, in a bare LF: those of its first
+//! delimiter's line. A whole body with no part of its boundary is described by the caller
+//! (`[unparsable multipart/form-data, 16 bytes]`), not stored as an empty form's `[]`.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -26,30 +29,53 @@ struct PartHeaders {
 }
 
 /// Redacts a multipart body into `out`; `cut` is the truncation marker text, if any.
+///
+/// The delimiters and the blank line after a part's headers end with the line break the
+/// first delimiter's line ends with: CRLF as RFC 7578 writes them, or a bare LF, as some
+/// clients write them and PHP's and Node's parsers read them. Returns `false`, with nothing
+/// written, when a whole body holds no part and does not close as an empty form does
+/// (`--b--`): no multipart body of this boundary, which the caller describes instead of
+/// storing what would read as an empty form.
 pub(super) fn redact_multipart(
     rules: &Rules,
     body: &[u8],
     boundary: &str,
     cut: Option<&str>,
     out: &mut String,
-) {
-    let delimiter = format!("\r\n--{boundary}");
+) -> bool {
+    let open = format!("--{boundary}");
+    // The first delimiter opens the body or a line after a preamble.
+    let first = if body.starts_with(open.as_bytes()) {
+        Some(0)
+    } else {
+        memmem::find(body, format!("\n{open}").as_bytes()).map(|at| at + 1)
+    };
+    let Some(first) = first else {
+        if cut.is_none() {
+            return false;
+        }
+        finish(out, cut, true);
+        return true;
+    };
+    let mut pos = first + open.len();
+    let crlf =
+        memchr::memchr(b'\n', &body[pos..]).is_none_or(|at| at > 0 && body[pos + at - 1] == b'\r');
+    let (line_break, blank_line): (&str, &[u8]) = if crlf {
+        ("\r\n", b"\r\n\r\n")
+    } else {
+        ("\n", b"\n\n")
+    };
+    let delimiter = format!("{line_break}{open}");
     let finder = memmem::Finder::new(delimiter.as_bytes());
     let mut keybuf = String::new();
-
-    // The first delimiter may open the body without the leading CRLF.
-    let mut pos = match body.strip_prefix(&delimiter.as_bytes()[2..]) {
-        Some(_) => delimiter.len() - 2,
-        None => match finder.find(body) {
-            Some(at) => at + delimiter.len(),
-            None => return finish(out, cut, true),
-        },
-    };
+    let start = out.len();
     out.push('[');
-    let mut first = true;
+    let mut parts = 0_usize;
+    let mut closed = false;
     loop {
         let rest = &body[pos..];
         if rest.starts_with(b"--") {
+            closed = true;
             break; // The closing delimiter.
         }
         // Skip transport padding up to the end of the delimiter line.
@@ -57,27 +83,36 @@ pub(super) fn redact_multipart(
             break;
         };
         let rest = &rest[line_end + 1..];
-        let Some(headers_end) = memmem::find(rest, b"\r\n\r\n") else {
+        let Some(headers_end) = memmem::find(rest, blank_line) else {
             break;
         };
         let headers = parse_headers(&rest[..headers_end]);
-        let content = &rest[headers_end + 4..];
+        let content = &rest[headers_end + blank_line.len()..];
         let (content, complete) = match finder.find(content) {
             Some(end) => (&content[..end], true),
             None => (content, false),
         };
-        if !first {
+        if parts > 0 {
             out.push(',');
         }
-        first = false;
+        parts += 1;
         write_part(rules, &headers, content, complete, &mut keybuf, out);
         if !complete {
             break;
         }
-        pos = body.len() - rest.len() + headers_end + 4 + content.len() + delimiter.len();
+        pos = body.len() - rest.len()
+            + headers_end
+            + blank_line.len()
+            + content.len()
+            + delimiter.len();
+    }
+    if parts == 0 && !closed && cut.is_none() {
+        out.truncate(start);
+        return false;
     }
     out.push(']');
     finish(out, cut, false);
+    true
 }
 
 /// Appends the truncation marker, or notes a body with no parts at all.
@@ -93,7 +128,8 @@ fn finish(out: &mut String, cut: Option<&str>, no_parts: bool) {
 fn parse_headers(raw: &[u8]) -> PartHeaders {
     let raw = String::from_utf8_lossy(raw);
     let mut headers = PartHeaders::default();
-    for line in raw.split("\r\n") {
+    for line in raw.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
@@ -198,7 +234,7 @@ fn name_is_sensitive(rules: &Rules, name: &str, keybuf: &mut String) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Redactor;
+    use super::super::{BodyInput, Redactor};
     use super::*;
 
     fn run(body: &[u8], cut: Option<&str>) -> String {
@@ -216,6 +252,16 @@ mod tests {
         Content-Disposition: form-data; name=\"avatar\"; filename=\"me.png\"\r\n\
         Content-Type: image/png\r\n\r\n\
         FILE-CONTENTS-SECRET\r\n--XyZ--\r\nepilogue";
+
+    /// [`BODY`] with bare LF line breaks.
+    const BODY_LF: &[u8] = b"preamble\n--XyZ\n\
+        Content-Disposition: form-data; name=\"comment\"\n\n\
+        card 4111 1111 1111 1111\n--XyZ\n\
+        Content-Disposition: form-data; name=\"pass_word\"\n\n\
+        hunter2\n--XyZ\n\
+        Content-Disposition: form-data; name=\"avatar\"; filename=\"me.png\"\n\
+        Content-Type: image/png\n\n\
+        FILE-CONTENTS-SECRET\n--XyZ--\nepilogue";
 
     #[test]
     fn parts_are_described_and_files_left_out() {
@@ -393,6 +439,94 @@ mod tests {
             run(body, None),
             r#"[{"name":"f","filename":"résumé.pdf","size":3}]"#
         );
-        assert_eq!(run(b"no boundary here", None), "[]");
+        let mut out = String::new();
+        let redactor = Redactor::default();
+        let read = redact_multipart(redactor.rules(), b"no boundary here", "XyZ", None, &mut out);
+        assert!(!read && out.is_empty(), "{out}");
+    }
+
+    /// Found by a probe: a body whose lines end in a bare LF (as some clients write it, and
+    /// PHP's and Node's parsers read it) was stored as `[]`, every field lost. The line
+    /// break of the first delimiter's line is the body's; a file's contents still never
+    /// come out, and a sensitive field's value goes.
+    #[test]
+    fn bare_lf_line_breaks() {
+        let redactor = Redactor::default();
+        let body = b"--b\nContent-Disposition: form-data; name=\"user\"\n\nann\n--b\n\
+            Content-Disposition: form-data; name=\"password\"\n\nHunter2Pass\n--b\n\
+            Content-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\n\
+            Content-Type: text/plain\n\nFILE-CONTENTS-SECRET\n--b--\n";
+        let input = BodyInput::new(Some("multipart/form-data; boundary=b"), body);
+        assert_eq!(
+            redactor.redact_body(&input).as_deref(),
+            Some(
+                r#"[{"name":"user","size":3,"value":"ann"},{"name":"password","size":11,"value":"[REDACTED]"},{"name":"f","filename":"a.txt","content_type":"text/plain","size":20}]"#
+            )
+        );
+        // After a preamble, and cut inside the secret.
+        let body = b"preamble\n--b\nContent-Disposition: form-data; name=\"notes\"\n\n\
+            password=Hunter2Pass\n--b--";
+        let out = redactor
+            .redact_body(&BodyInput::new(
+                Some("multipart/form-data; boundary=b"),
+                body,
+            ))
+            .unwrap_or_default();
+        assert_eq!(
+            out,
+            r#"[{"name":"notes","size":20,"value":"password=[REDACTED]"}]"#
+        );
+        let at = BODY_LF
+            .windows(7)
+            .position(|w| w == b"hunter2")
+            .unwrap_or_default();
+        let out = run(&BODY_LF[..at + 3], Some("truncated"));
+        assert!(
+            out.ends_with(r#"{"name":"pass_word","size":3,"value":"[REDACTED]","complete":false}] …[truncated]"#),
+            "{out}"
+        );
+        let out = run(&BODY_LF[..BODY_LF.len() - 20], Some("truncated"));
+        assert!(
+            out.ends_with(r#""filename":"me.png","content_type":"image/png","size":17,"complete":false}] …[truncated]"#),
+            "{out}"
+        );
+        assert!(!out.contains("hunter2") && !out.contains("FILE"), "{out}");
+        // A CRLF body's parts end only at a CRLF delimiter: a bare `\n--XyZ` inside a file
+        // is its contents, never a part of its own.
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\n\
+            x\n--XyZ\nContent-Disposition: form-data; name=\"n\"\n\nFILE-CONTENTS\r\n--XyZ--";
+        assert_eq!(
+            run(body, None),
+            r#"[{"name":"f","filename":"a","size":63}]"#
+        );
+    }
+
+    /// A body with no part of its boundary was stored as `[]`, as an empty form is: it is
+    /// described now. An empty form stays `[]`, and a cut body says it was cut.
+    #[test]
+    fn a_body_without_parts_is_described() {
+        let redactor = Redactor::default();
+        let redact = |body: &[u8]| {
+            redactor
+                .redact_body(&BodyInput::new(
+                    Some("multipart/form-data; boundary=b"),
+                    body,
+                ))
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            redact(b"no boundary here"),
+            "[unparsable multipart/form-data, 16 bytes]"
+        );
+        assert_eq!(
+            redact(b"--b\r\nContent-Disposition: form-data; name=\"a\""),
+            "[unparsable multipart/form-data, 45 bytes]"
+        );
+        assert_eq!(redact(b"--b--\r\n"), "[]");
+        assert_eq!(
+            run(b"--XyZ\r\nContent-Dispo", Some("truncated")),
+            "[] …[truncated]"
+        );
+        assert_eq!(run(b"prea", Some("truncated")), "[] …[truncated]");
     }
 }
