@@ -1724,7 +1724,8 @@ fn redact_xml<'a>(
 /// The contents of every XML element whose name is a sensitive key and whose start tag
 /// `start_tag` finds, in order, apart: everything up to its end tag, written as its start tag
 /// is, child elements and CDATA included, or up to the end of the text when it has none. A
-/// namespace prefix (`ns2:pin`) is not part of the key.
+/// namespace prefix (`ns2:pin`) is not part of the key. So are the contents of the element
+/// after one that names it (see [`named_sibling`]).
 fn xml_spans(
     text: &str,
     start_tag: &Regex,
@@ -1751,10 +1752,17 @@ fn xml_spans(
         };
         let name = name.as_str();
         let local = name.rsplit(':').next().unwrap_or(name);
-        if tag.start() < redacted_to
-            || text[..close.start()].ends_with('/')
-            || !keys.is_sensitive(local, keybuf)
-        {
+        if tag.start() < redacted_to || text[..close.start()].ends_with('/') {
+            continue;
+        }
+        if !keys.is_sensitive(local, keybuf) {
+            if (local.eq_ignore_ascii_case("key") || local.eq_ignore_ascii_case("name"))
+                && let Some((start, end)) =
+                    named_sibling(text, tag.start(), tag.end(), name, keys, keybuf)
+            {
+                spans.push((start, end));
+                redacted_to = end;
+            }
             continue;
         }
         let spelling =
@@ -1788,6 +1796,72 @@ fn xml_spans(
         }
     }
     spans
+}
+
+/// The contents of the element after a `<key>` or `<name>` element (any case, a namespace
+/// prefix aside: the caller looks at its name) whose text is a sensitive key of one word,
+/// its sibling: an Apple property list's `<key>Password</key><string>…</string>` (a
+/// `.mobileconfig`'s Wi-Fi payload), `<Name>DbPassword</Name><Value>…</Value>`, XML-RPC's
+/// `<member><name>password</name><value><string>…</string></value></member>`. Blanks and
+/// line breaks may come between the two; the sibling's contents go to its end tag, children included, or to the end of the
+/// text when it has none (a cut document). An empty sibling (`<true/>`), or none (the
+/// parent's end tag next), leaves nothing. Only tags written plainly (`<`) are read so.
+/// `open` and `start` are where the naming element's start tag starts and ends, `name` its
+/// name.
+fn named_sibling(
+    text: &str,
+    open: usize,
+    start: usize,
+    name: &str,
+    keys: &KeyRules,
+    keybuf: &mut String,
+) -> Option<(usize, usize)> {
+    /// The longest key read as an element's text.
+    const LONGEST_KEY: usize = 64;
+    let bytes = text.as_bytes();
+    if bytes[open] != b'<' {
+        return None;
+    }
+    let len = memchr::memchr(
+        b'<',
+        &bytes[start..bytes.len().min(start + LONGEST_KEY + 1)],
+    )?;
+    let key = text[start..start + len].trim();
+    let key_end = start + len;
+    let after = bytes[key_end..]
+        .strip_prefix(b"</")?
+        .strip_prefix(name.as_bytes())?;
+    let blank = after.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    // A key is one word: prose's `<name>reset your password</name>` names nothing.
+    if after.get(blank) != Some(&b'>')
+        || key.is_empty()
+        || key.bytes().any(|b| b.is_ascii_whitespace())
+        || !keys.is_sensitive(key, keybuf)
+    {
+        return None;
+    }
+    let mut at = key_end + 2 + name.len() + blank + 1;
+    at += bytes[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_whitespace())
+        .count();
+    let sibling = bytes.get(at..)?.strip_prefix(b"<")?;
+    let name_len = sibling
+        .iter()
+        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+        .count();
+    if name_len == 0 || !sibling[0].is_ascii_alphabetic() && sibling[0] != b'_' {
+        return None;
+    }
+    let sibling_name = &text[at + 1..at + 1 + name_len];
+    let close = at + 1 + name_len + memchr::memchr(b'>', &sibling[name_len..])?;
+    if bytes[close - 1] == b'/' {
+        return None;
+    }
+    let contents = close + 1;
+    let end = end_tag(&text[contents..], sibling_name, Spelling::Plain, false)
+        .map_or(text.len(), |at| contents + at);
+    (end > contents).then_some((contents, end))
 }
 
 /// `text` with each of `spans` (in order, apart) replaced by `replacement`.
@@ -3165,6 +3239,74 @@ mod tests {
         );
         // Cut inside the secret: the redacted value and the cut word both go.
         assert_eq!(run("<login><password>hunt", true), "");
+    }
+
+    /// Found by a probe (L16): XML that names a value with a sibling element kept the value:
+    /// an Apple property list's `<key>Password</key><string>…</string>` (a `.mobileconfig`'s
+    /// Wi-Fi payload sent to an MDM API), `<Name>DbPassword</Name><Value>…</Value>`, and
+    /// XML-RPC's members, which README listed as a limit.
+    #[test]
+    fn an_element_named_by_its_sibling() {
+        use crate::sanitize::{BodyInput, Redactor};
+        let r = Redactor::default();
+        let plist = "<?xml version=\"1.0\"?>\n<plist version=\"1.0\">\n<dict>\n\
+            \t<key>SSID_STR</key>\n\t<string>Office</string>\n\
+            \t<key>Password</key>\n\t<string>Hunter2Pass</string>\n\
+            \t<key>AutoJoin</key>\n\t<true/>\n</dict>\n</plist>";
+        let want = plist.replace("Hunter2Pass", "[REDACTED]");
+        for ct in [
+            "application/xml",
+            "text/xml",
+            "application/x-apple-aspen-config+xml",
+        ] {
+            let out = r.redact_body(&BodyInput::new(Some(ct), plist.as_bytes()));
+            assert_eq!(out.as_deref(), Some(&*want), "{ct}");
+        }
+        let cases = [
+            (
+                "<Parameter><Name>DbPassword</Name><Value>Hunter2Pass</Value></Parameter>",
+                "<Parameter><Name>DbPassword</Name><Value>[REDACTED]</Value></Parameter>",
+            ),
+            (
+                "<member><name>password</name><value><string>Hunter2Pass</string></value></member>",
+                "<member><name>password</name><value>[REDACTED]</value></member>",
+            ),
+            (
+                "<dict><key> api_key </key><data>SGVsbG8=</data></dict>",
+                "<dict><key> api_key </key><data>[REDACTED]</data></dict>",
+            ),
+            (
+                "<a:Key>client_secret</a:Key><a:Value type=\"s\">Hunter2Pass</a:Value>",
+                "<a:Key>client_secret</a:Key><a:Value type=\"s\">[REDACTED]</a:Value>",
+            ),
+            // Cut inside the value: to the end of the text.
+            (
+                "<dict><key>Password</key><string>Hunter2",
+                "<dict><key>Password</key><string>[REDACTED]",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(r.redact_error(input), want, "{input}");
+        }
+        let json = br#"{"payload":"<dict><key>Password</key><string>Hunter2Pass</string></dict>"}"#;
+        assert_eq!(
+            r.redact_body(&BodyInput::new(Some("application/json"), json))
+                .as_deref(),
+            Some(r#"{"payload":"<dict><key>Password</key><string>[REDACTED]</string></dict>"}"#)
+        );
+        // Other names, a sibling without contents or none, a key element that is no key's
+        // name, text after the name, and tags escaped stay.
+        for input in [
+            "<member><name>user</name><value><string>ann</string></value></member>",
+            "<dict><key>PasswordPolicy</key><string>strict</string></dict>",
+            "<dict><key>Password</key><true/><key>x</key><string>y</string></dict>",
+            "<dict><key>Password</key></dict><string>kept</string>",
+            "<item><title>password</title><link>x</link></item>",
+            "<name>reset your password</name><value>v</value>",
+            "<key>token</key> is the key, <b>bold</b>",
+        ] {
+            assert_eq!(r.redact_error(input), input, "{input}");
+        }
     }
 
     #[test]
