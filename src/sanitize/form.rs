@@ -47,7 +47,8 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
     let mut keybuf = String::new();
     // Whether `input` is an OAuth request, read once, at its first `code`.
     let mut oauth = None;
-    let graphql = graphql_secret_variables(rules, input, &mut keybuf);
+    // A GraphQL request's secret variables, read at its `variables` pair.
+    let mut graphql: Option<Vec<String>> = None;
     let mut pairs = input.split('&').peekable();
     let mut first = true;
     while let Some(pair) = pairs.next() {
@@ -73,8 +74,12 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
             || decoded_key.eq_ignore_ascii_case("key") && looks_like_key(&percent_decode(value))
         {
             out.push_str(&rules.replacement);
-        } else if !graphql.is_empty() && decoded_key == "variables" {
-            match graphql_variables_redacted(rules, value, &graphql) {
+        } else if decoded_key == "variables"
+            && let secret =
+                graphql.get_or_insert_with(|| graphql_secret_variables(rules, input, &mut keybuf))
+            && !secret.is_empty()
+        {
+            match graphql_variables_redacted(rules, value, secret) {
                 Some(variables) => {
                     let redacted = redact_value(rules, &variables, false);
                     push_encoded(out, redacted.as_deref().unwrap_or(&variables));
@@ -95,12 +100,9 @@ pub(super) fn redact_pairs(rules: &Rules, input: &str, cut: bool, out: &mut Stri
 
 /// A GraphQL request sent as a query or a form (GraphQL over HTTP's GET, `query=…&variables=…`):
 /// the variables its `query` passes to sensitive arguments (`login(password: $p)`), which its
-/// `variables` document holds as plain members (`{"p":…}`). Empty for anything else: only a
-/// query holding `variables` is read twice.
+/// `variables` document holds as plain members (`{"p":…}`). Empty for anything else: read only
+/// at a `variables` pair.
 fn graphql_secret_variables(rules: &Rules, input: &str, keybuf: &mut String) -> Vec<String> {
-    if !input.contains("variables") {
-        return Vec::new();
-    }
     let mut query = None;
     let mut variables = false;
     for pair in input.split('&') {

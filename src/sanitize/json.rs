@@ -151,11 +151,18 @@ pub(super) fn redact_json(rules: &Rules, input: &[u8], cut: Option<&str>, out: &
         }
     };
     let is_prefix = cut.is_some() || bad_utf8.is_some();
-    let secrets = (!is_prefix && holds_secret_kind(input))
+    let start = out.len();
+    let mut parser = Parser::new(rules, text, is_prefix, 0, out);
+    let mut stop = parser.run();
+    // A Kubernetes `Secret`'s kind was read: read again with its data replaced.
+    let secrets = (parser.secret_kind && !is_prefix)
         .then(|| kubernetes_secrets_redacted(rules, text))
         .flatten();
+    if let Some(secrets) = &secrets {
+        out.truncate(start);
+        stop = tokenize(rules, secrets, false, 0, out).0;
+    }
     let text = secrets.as_deref().unwrap_or(text);
-    let (stop, _) = tokenize(rules, text, is_prefix, 0, out);
     let end = text.len();
     // `write!` into a String cannot fail.
     let _ = match (stop, bad_utf8, cut) {
@@ -167,20 +174,12 @@ pub(super) fn redact_json(rules: &Rules, input: &[u8], cut: Option<&str>, out: &
     };
 }
 
-/// Whether `input` holds the string `"Secret"`, a Kubernetes `Secret`'s kind (see
-/// [`kubernetes_secrets_redacted`]): a look at each capital `S`, cheaper through a small body
-/// than setting up a substring searcher.
-fn holds_secret_kind(input: &[u8]) -> bool {
-    memchr::memchr_iter(b'S', input)
-        .any(|at| at > 0 && input[at - 1] == b'"' && input[at + 1..].starts_with(b"ecret\""))
-}
-
 /// A Kubernetes `Secret` (`{"kind":"Secret","data":{"tls.key":"LS0t…"}}`, as `kubectl create
 /// secret` sends it, or a `List` of them) with every value of its `data` and `stringData`
 /// replaced, compact; `None` when `text` is no such document. Its keys are names of any kind
 /// (`tls.key`, `DATABASE_URL`), its values base64 of anything: only the `kind` tells them apart,
-/// and it may come after them (`kubectl get -o json` sorts keys). Read only when the text holds
-/// `"Secret"`.
+/// and it may come after them (`kubectl get -o json` sorts keys). Read only when the parser
+/// read a `"kind":"Secret"` (see [`Parser::kind_key`]).
 fn kubernetes_secrets_redacted(rules: &Rules, text: &str) -> Option<String> {
     fn redact(value: &mut serde_json::Value, replacement: &str) -> bool {
         let serde_json::Value::Object(object) = value else {
@@ -509,6 +508,9 @@ pub(super) enum Role {
     JwkPrivate,
     /// JSON only: `kty`, which makes its object a JSON Web Key.
     JwkType,
+    /// JSON only: `kind`, whose value `Secret` makes its object a Kubernetes `Secret` (see
+    /// [`kubernetes_secrets_redacted`]).
+    Kind,
     /// JSON only, an array's element's while a list is read item by item (see
     /// [`Parser::lists`]): an element after the first.
     Item,
@@ -566,6 +568,7 @@ fn json_role(key: &str) -> Role {
         (2, b'd' | b'q') if matches!(key, "dp" | "dq" | "qi") => return Role::JwkPrivate,
         (3, b'o') if key == "oth" => return Role::JwkPrivate,
         (3, b'k') if key == "kty" => return Role::JwkType,
+        (4, b'k') if key == "kind" => return Role::Kind,
         (2, b'i') => ("id", Name),
         (3, b'k') => ("key", Name),
         (4, b'n') => ("name", Name),
@@ -978,6 +981,8 @@ struct Parser<'a, 'r> {
     /// How many more bytes [`kty_ahead`](Self::kty_ahead) may read ahead, over the document:
     /// objects nested in each other's private members would read the same bytes again.
     jwk_budget: usize,
+    /// Whether a `"kind":"Secret"` member was read (see [`kind_key`](Self::kind_key)).
+    secret_kind: bool,
 }
 
 impl<'a, 'r> Parser<'a, 'r> {
@@ -1022,6 +1027,7 @@ impl<'a, 'r> Parser<'a, 'r> {
             names_by_place: None,
             lists: false,
             jwk_budget: 2 * src.len() + JWK_LOOKAHEAD,
+            secret_kind: false,
         }
     }
 
@@ -1149,8 +1155,21 @@ impl<'a, 'r> Parser<'a, 'r> {
         if matches!(self.role, Role::JwkPrivate | Role::JwkType) {
             self.jwk_key(key);
         }
+        if self.role == Role::Kind {
+            self.kind_key();
+        }
         if self.graphql.is_some() || matches!(self.role, Role::Query | Role::Variables) {
             self.graphql_key(key, quote);
+        }
+    }
+
+    /// A `kind` key was read: a `Secret` value makes the document one to read again (see
+    /// [`kubernetes_secrets_redacted`]).
+    #[cold]
+    fn kind_key(&mut self) {
+        self.role = Role::Other;
+        if let Some(at) = self.value_after_key() {
+            self.secret_kind |= self.src.as_bytes()[at..].starts_with(b"\"Secret\"");
         }
     }
 
@@ -2117,7 +2136,12 @@ impl<'a, 'r> Parser<'a, 'r> {
         if self.graphql.is_some()
             || matches!(
                 self.role,
-                Role::Query | Role::Variables | Role::OAuthMark | Role::JwkPrivate | Role::JwkType
+                Role::Query
+                    | Role::Variables
+                    | Role::OAuthMark
+                    | Role::JwkPrivate
+                    | Role::JwkType
+                    | Role::Kind
             )
         {
             self.rare_key(key, quote);
