@@ -79,6 +79,13 @@ async fn only_row(db: &DatabaseConnection) -> audit_log::Model {
     rows.remove(0)
 }
 
+/// The row of the request whose id was `id`.
+fn row_with_id<'a>(rows: &'a [audit_log::Model], id: &str) -> &'a audit_log::Model {
+    rows.iter()
+        .find(|row| row.request_id.as_deref() == Some(id))
+        .unwrap_or_else(|| panic!("no row {id}: {rows:#?}"))
+}
+
 /// Sends `signal` when dropped: says when the server let go of a body or a stream.
 struct OnDrop(Option<oneshot::Sender<()>>);
 
@@ -976,16 +983,11 @@ async fn expect_continue_is_answered_as_without_the_layer(t: Arc<TestDb>) {
     shutdown(guard).await;
     let rows = rows(&db).await;
     assert_eq!(rows.len(), 2, "{rows:#?}");
-    let row = |id: &str| {
-        rows.iter()
-            .find(|row| row.request_id.as_deref() == Some(id))
-            .unwrap_or_else(|| panic!("no row {id}: {rows:#?}"))
-    };
-    let refused = row("refused");
+    let refused = row_with_id(&rows, "refused");
     assert_eq!(refused.status, Some(401));
     assert_eq!(refused.request_bytes, 0, "{refused:#?}");
     assert_eq!(refused.request_body, None, "{refused:#?}");
-    let read = row("read");
+    let read = row_with_id(&rows, "read");
     assert_eq!(read.status, Some(201));
     assert_eq!(read.request_bytes, BODY.len() as i64);
     let body = read.request_body.as_deref().unwrap();
@@ -1029,14 +1031,9 @@ async fn a_panic_is_recorded_as_one_with_the_panic_layer_inside_or_outside(t: Ar
 
     let rows = rows(&db).await;
     assert_eq!(rows.len(), 2, "{rows:#?}");
-    let row = |id: &str| {
-        rows.iter()
-            .find(|row| row.request_id.as_deref() == Some(id))
-            .unwrap_or_else(|| panic!("no row {id}: {rows:#?}"))
-    };
-    let inside = row("inside");
+    let inside = row_with_id(&rows, "inside");
     assert_eq!((inside.status, inside.error.as_deref()), (Some(500), None));
-    let outside = row("outside");
+    let outside = row_with_id(&rows, "outside");
     assert_eq!(outside.status, None, "{outside:#?}");
     let error = outside.error.as_deref().unwrap_or_default();
     assert!(error.starts_with("panic: the service panicked"), "{error}");
