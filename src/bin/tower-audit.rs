@@ -43,7 +43,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use tower_audit::entity::audit_log::{self, Model};
 use tower_audit::store::{
     self, AuditFilter, AuditStats, Cursor, Export, ExportFormat, PageRequest, PurgeOptions,
-    ReplayOptions, ReplayOutcome, ReplayReport, StatsOptions,
+    ReplayOptions, ReplayOutcome, ReplayReport, StatsOptions, printable,
 };
 
 /// The most rows `query --limit`, `tail -n` and `stats --top` ask for: they are held in memory
@@ -714,45 +714,6 @@ async fn output_closed() {
 fn note(line: std::fmt::Arguments<'_>) {
     // Errors and notes quote database values too (an unreadable row's).
     let _ = writeln!(std::io::stderr(), "{}", printable(&line.to_string()));
-}
-
-/// `text` as a terminal can show it without obeying it: control characters (C0 with ESC, CR,
-/// LF and tab; DEL; C1) and the characters that reorder or break lines (bidirectional
-/// overrides and isolates, line and paragraph separators) as Rust writes them in a string,
-/// `\n`, `\r`, `\t`, or else `\u{1b}`, `\u{202e}`. Whoever can write to the database could
-/// otherwise erase or rewrite the lines before (`verify`'s verdict) or split a table row.
-/// Everything else, a backslash too, is left as it is: this is a display form, and `--json`
-/// gives the values exactly.
-fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(disturbs_terminal) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut shown = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\t' => shown.push_str("\\t"),
-            '\n' => shown.push_str("\\n"),
-            '\r' => shown.push_str("\\r"),
-            c if disturbs_terminal(c) => shown.extend(c.escape_unicode()),
-            c => shown.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(shown)
-}
-
-/// A character a terminal acts on, or that reorders or breaks what it shows.
-fn disturbs_terminal(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}'
-                | '\u{200e}'
-                | '\u{200f}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2066}'..='\u{2069}'
-        )
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -1536,25 +1497,9 @@ fn write_verdict(
             writeln!(out, "{line}")?;
         }
     } else {
-        write!(out, "{}", printable_report(report))?;
+        write!(out, "{report}")?;
     }
     out.flush()
-}
-
-/// `report` with the chain ids and details (which quote stored values) as [`printable`] shows
-/// them: a chain id of its own could otherwise erase the line of a broken chain.
-#[cfg(feature = "integrity")]
-fn printable_report(
-    report: &tower_audit::integrity::VerifyReport,
-) -> tower_audit::integrity::VerifyReport {
-    let mut report = report.clone();
-    for chain in &mut report.chains {
-        chain.chain_id = printable(&chain.chain_id).into_owned();
-        if let Some(found) = &mut chain.first_break {
-            found.detail = printable(&found.detail).into_owned();
-        }
-    }
-    report
 }
 
 /// Rows as NDJSON or as an aligned table.

@@ -208,23 +208,29 @@ impl VerifyReport {
     }
 }
 
+/// One line per chain. Chain ids and details quote stored values, which whoever can write to
+/// the database chose: they are shown as [`printable`](crate::store::printable) shows them, so
+/// that a chain id of control characters cannot erase a broken chain's line on a terminal.
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::store::printable;
         for chain in &self.chains {
             match &chain.first_break {
                 None => writeln!(
                     f,
                     "{}: intact ({} rows, up to seq {})",
-                    chain.chain_id, chain.rows, chain.last_seq
+                    printable(&chain.chain_id),
+                    chain.rows,
+                    chain.last_seq
                 )?,
                 Some(b) => writeln!(
                     f,
                     "{}: {:?} at seq {}{}: {}",
-                    chain.chain_id,
+                    printable(&chain.chain_id),
                     b.kind,
                     b.chain_seq,
                     b.id.map(|id| format!(" (id {id})")).unwrap_or_default(),
-                    b.detail
+                    printable(&b.detail)
                 )?,
             }
         }
@@ -1015,6 +1021,32 @@ mod tests {
 
     /// An anchor's hash is read in either case and kept as the writer writes it; one that has
     /// not the writer's form is refused (it matched no row, and read as a rewritten chain).
+    /// A chain id of control characters (a forged `intact` line after a carriage return and
+    /// an erase) is shown escaped by the report's `Display`, for a program that prints it.
+    #[test]
+    fn a_reports_display_escapes_what_a_terminal_obeys() {
+        let forged = "zz\r\u{1b}[1A\u{1b}[2Kapi-1: intact (30 rows, up to seq 30)\nx";
+        let report = VerifyReport {
+            chains: vec![ChainReport {
+                chain_id: forged.to_owned(),
+                rows: 1,
+                last_seq: 1,
+                last_hash: None,
+                checkpoint_seq: None,
+                first_break: Some(Break {
+                    kind: BreakKind::Forged,
+                    chain_seq: 1,
+                    id: Some(31),
+                    detail: "key id \"\u{202e}k9\" is not in the keyring".to_owned(),
+                }),
+            }],
+        };
+        let shown = report.to_string();
+        assert_eq!(shown.lines().count(), 1, "{shown}");
+        assert!(!shown.contains(['\r', '\u{1b}', '\u{202e}']), "{shown:?}");
+        assert!(shown.starts_with("zz\\r\\u{1b}[1A"), "{shown}");
+    }
+
     #[test]
     fn anchor_hashes_have_the_writers_form() {
         let hex = "d30ea3".repeat(10) + "0f9e";

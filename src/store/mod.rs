@@ -51,5 +51,52 @@ pub use retention::{
 };
 pub use stats::{AuditStats, LatencyPercentiles, StatsOptions, StatusClass, stats};
 pub use stored::UnreadableValue;
+
+/// `text` as a terminal can show it without obeying it: control characters (C0 with ESC, CR,
+/// LF and tab; DEL; C1) and the characters that reorder or break lines (bidirectional
+/// overrides and isolates, line and paragraph separators) as Rust writes them in a string,
+/// `\n`, `\r`, `\t`, or else `\u{1b}`, `\u{202e}`. Whoever can write to the database could
+/// otherwise erase or rewrite the lines before (`verify`'s verdict) or split a table row.
+/// Everything else, a backslash too, is left as it is: this is a display form, and `--json`
+/// gives the values exactly. The `tower-audit` command shows every stored value so, and
+/// [`VerifyReport`](crate::integrity::VerifyReport)'s `Display` its chain ids and details.
+///
+/// ```
+/// use tower_audit::store::printable;
+///
+/// assert_eq!(printable("api-1"), "api-1");
+/// assert_eq!(printable("a\r\u{1b}[2Kb\u{202e}c"), "a\\r\\u{1b}[2Kb\\u{202e}c");
+/// ```
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(disturbs_terminal) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => shown.push_str("\\t"),
+            '\n' => shown.push_str("\\n"),
+            '\r' => shown.push_str("\\r"),
+            c if disturbs_terminal(c) => shown.extend(c.escape_unicode()),
+            c => shown.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(shown)
+}
+
+/// A character a terminal acts on, or that reorders or breaks what it shows.
+fn disturbs_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
 #[cfg(feature = "integrity")]
 pub(crate) use stored::undecodable;
