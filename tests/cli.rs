@@ -1582,6 +1582,66 @@ mod verify {
         );
     }
 
+    /// On SQLite `occurred_at` is text, which the time filters compare: a row whose time is
+    /// rewritten as the same instant spelled otherwise (an offset, a space for `T`) keeps its
+    /// hash but drops out of time-ranged queries. `verify` names it as `Modified`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_names_a_time_spelled_otherwise_than_the_writer_spells_it() {
+        use sea_orm::{ConnectionTrait, EntityTrait};
+        let fixture = Fixture::new().await;
+        let db = fixture.db().await;
+        six_chained_rows(&db).await;
+        let out = run_keyed(&fixture, &["verify"], "k1").await;
+        assert_eq!(out.code, 0, "{out:?}");
+        let at = |seq: i64| {
+            let db = db.clone();
+            async move {
+                audit_log::Entity::find_by_id(seq)
+                    .one(&db)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .occurred_at
+            }
+        };
+        let third = at(3).await;
+        let offset = chrono::FixedOffset::east_opt(3600).unwrap();
+        let respelled = third
+            .with_timezone(&offset)
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+        db.execute_unprepared(&format!(
+            "UPDATE audit_log SET occurred_at = '{respelled}' WHERE chain_seq = 3"
+        ))
+        .await
+        .unwrap();
+        let out = run_keyed(&fixture, &["verify"], "k1").await;
+        assert_eq!(out.code, 4, "{out:?}");
+        assert!(
+            out.stdout.starts_with(&format!(
+                "api-1: Modified at seq 3 (id 3): occurred_at is stored as \"{respelled}\""
+            )),
+            "{out:?}"
+        );
+
+        // Put back as the writer wrote it, the chain is intact again; a space for the `T` on
+        // another row is named too.
+        let written = third.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+        let fifth = at(5).await.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+        db.execute_unprepared(&format!(
+            "UPDATE audit_log SET occurred_at = '{written}' WHERE chain_seq = 3; \
+             UPDATE audit_log SET occurred_at = '{fifth}' WHERE chain_seq = 5"
+        ))
+        .await
+        .unwrap();
+        let out = run_keyed(&fixture, &["verify"], "k1").await;
+        assert_eq!(out.code, 4, "{out:?}");
+        assert!(
+            out.stdout
+                .starts_with("api-1: Modified at seq 5 (id 5): occurred_at is stored as"),
+            "{out:?}"
+        );
+    }
+
     /// `verify --export` of a file that opens but does not read (a directory) names it, as it
     /// does one that does not open: it said "i/o error: Is a directory" alone.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

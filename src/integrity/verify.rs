@@ -1,8 +1,9 @@
 //! Re-deriving every hash: [`verify`] and its report.
 
+use std::collections::HashMap;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait,
@@ -555,14 +556,15 @@ async fn verify_chain(
             .limit(PAGE)
             .all(db)
             .await;
-        let rows = match page {
+        let rows: Vec<_> = match page {
             Ok(rows) => rows.into_iter().map(Ok).collect(),
-            Err(error) if undecodable(&error) => row_by_row(db, condition).await?,
+            Err(error) if undecodable(&error) => row_by_row(db, condition.clone()).await?,
             Err(error) => return Err(error.into()),
         };
         if rows.is_empty() {
             break;
         }
+        let stored_times = stored_times(db, condition, rows.len()).await?;
         for row in rows {
             let row = match row {
                 Ok(row) => row,
@@ -595,8 +597,26 @@ async fn verify_chain(
             after = Some(link.seq);
             report.rows += 1;
             report.last_seq = link.seq;
+            let seq = link.seq;
             if let Some(found) = walk.step(link) {
                 report.first_break = Some(found);
+                break 'pages;
+            }
+            if let Some(stored) = stored_times.get(&row.id).filter(|stored| {
+                **stored
+                    != row
+                        .occurred_at
+                        .to_rfc3339_opts(SecondsFormat::AutoSi, false)
+            }) {
+                report.first_break = Some(Break {
+                    kind: BreakKind::Modified,
+                    chain_seq: seq,
+                    id: Some(row.id),
+                    detail: format!(
+                        "occurred_at is stored as {stored:?}, the same instant in another form \
+                         than the writer's: time filters, which compare the text, would miss it"
+                    ),
+                });
                 break 'pages;
             }
         }
@@ -606,6 +626,39 @@ async fn verify_chain(
     }
     report.last_hash = walk.previous.map(|(_, hash)| hash);
     Ok(report)
+}
+
+/// On SQLite, which keeps `occurred_at` as text and compares it as text: the `occurred_at` of
+/// each row of a page (`condition`, in chain order, `len` of them) as stored, by id, for the
+/// walk to compare with the writer's spelling of the instant (sqlx's RFC 3339,
+/// `2026-12-07T10:50:28.444139+00:00`). The hash covers the instant, not its spelling: a row
+/// respelled by hand (`+01:00`, a space for `T`) still verifies, but would drop out of
+/// time-ranged queries, or be paged twice. Empty on the other backends, whose column is a time.
+async fn stored_times(
+    db: &DatabaseConnection,
+    condition: Condition,
+    len: usize,
+) -> Result<HashMap<i64, String>, Error> {
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return Ok(HashMap::new());
+    }
+    let texts: Vec<(i64, Option<String>)> = audit_log::Entity::find()
+        .select_only()
+        .column(audit_log::Column::Id)
+        .column_as(
+            sea_orm::sea_query::Expr::cust("CAST(occurred_at AS TEXT)"),
+            "occurred_text",
+        )
+        .filter(condition)
+        .order_by_asc(audit_log::Column::ChainSeq)
+        .limit(len as u64)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(texts
+        .into_iter()
+        .filter_map(|(id, text)| Some((id, text?)))
+        .collect())
 }
 
 /// A row of a page that does not decode: its `id`, and its position when that decodes.
