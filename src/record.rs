@@ -731,6 +731,10 @@ impl PendingRecord {
     /// as sent: hyper ends an HTTP/1.1 connection whose body fell short, and resets an HTTP/2
     /// stream either way.
     pub(crate) fn finish_at_end(&mut self) {
+        // A body's `None` and its `is_end_stream` after it both say it ended: once is enough.
+        if self.is_finished() {
+            return;
+        }
         if self.response_len != UNKNOWN_LENGTH
             && self.response_bytes != self.response_len
             && !self.bodiless()
