@@ -1724,6 +1724,33 @@ mod verify {
         let out = run_keyed(&fixture, &args, "k1").await;
         assert_eq!(out.code, 2, "{out:?}");
         assert!(out.stderr.contains("--anchor"), "{out:?}");
+
+        // Rows 1 and 2 cut from the start: a range's start, unless the file holds whole chains.
+        let head_cut: String = text
+            .lines()
+            .filter(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                value["chain_seq"].as_i64().is_none_or(|seq| seq > 2)
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        std::fs::write(&cut, head_cut).unwrap();
+        let out = run_keyed(&fixture, &["verify", "--export", &cut], "k1").await;
+        assert_eq!(out.code, 0, "{out:?}");
+        for (file, code) in [(&file, 0), (&cut, 4)] {
+            let args = ["verify", "--export", file, "--from-start"];
+            let out = run_keyed(&fixture, &args, "k1").await;
+            assert_eq!(out.code, code, "{out:?}");
+        }
+        let out = run_keyed(
+            &fixture,
+            &["verify", "--export", &cut, "--from-start"],
+            "k1",
+        )
+        .await;
+        assert!(out.stdout.starts_with("api-1: Deleted at seq 3"), "{out:?}");
+        let out = run_keyed(&fixture, &["verify", "--from-start"], "k1").await;
+        assert_eq!(out.code, 2, "--from-start needs --export: {out:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

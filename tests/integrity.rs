@@ -15,6 +15,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tower::ServiceExt;
 use tower_audit::integrity::{
     BreakKind, Integrity, Keyring, VerifyOptions, VerifyReport, verify, verify_export,
+    verify_export_from_start,
 };
 use tower_audit::store::{AuditFilter, Export, ExportFormat, PurgeOptions, purge_before};
 use tower_audit::{AuditLayer, Overflow};
@@ -215,6 +216,16 @@ async fn a_wrong_key_is_named_at_the_first_row_it_fails(t: Arc<TestDb>) {
         "{report}"
     );
     assert!(text.contains(hint), "{report}");
+    // A key shorter than a writer takes sealed no row: a configuration error, not tampering.
+    let short = Keyring::new()
+        .key("k1", KEY.to_vec())
+        .key("old", b"0123".to_vec());
+    let refused = |result: Result<VerifyReport, tower_audit::Error>| match result {
+        Err(tower_audit::Error::Config(message)) => assert!(message.contains("old"), "{message}"),
+        other => panic!("{other:?}"),
+    };
+    refused(verify(&db, &short, VerifyOptions::default()).await);
+    refused(verify_export(export(&db).await.as_bytes(), &short));
 }
 
 async fn deleted_row_is_a_gap(t: Arc<TestDb>) {
@@ -1342,6 +1353,10 @@ async fn export_with_proof_verifies_offline(t: Arc<TestDb>) {
     assert_intact(&report, "t", 21 - first_kept as u64, 20);
     assert_intact(&report, "u", 8, 8);
     assert_eq!(report.chains[0].checkpoint_seq, Some(20));
+    // The whole table: each chain starts at its first position, or after its tombstone.
+    let whole = verify_export_from_start(text.as_bytes(), &keys(), &[]).unwrap();
+    assert_intact(&whole, "t", 21 - first_kept as u64, 20);
+    assert_intact(&whole, "u", 8, 8);
     // The first row after the tombstone, cut from the file.
     let cut: String = text
         .lines()
@@ -1486,6 +1501,26 @@ async fn tampered_export_lines_are_reported(t: Arc<TestDb>) {
         Some(row)
     });
     assert_eq!(reordered, (BreakKind::Reordered, 8));
+    // The first lines cut: the start of a range to `verify_export`, a gap in whole chains.
+    let cut: String = text
+        .lines()
+        .filter(|line| !(1..=3).any(|seq| line.contains(&format!(r#""chain_seq":{seq},"#))))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(cut.lines().count() + 3, text.lines().count());
+    assert!(verify_export(cut.as_bytes(), &keys()).unwrap().is_intact());
+    assert!(
+        verify_export_from_start(text.as_bytes(), &keys(), &[])
+            .unwrap()
+            .is_intact()
+    );
+    let report = verify_export_from_start(cut.as_bytes(), &keys(), &[]).unwrap();
+    let found = report.chains[0].first_break.clone().expect("a break");
+    assert_eq!(
+        (found.kind, found.chain_seq),
+        (BreakKind::Deleted, 4),
+        "{report}"
+    );
 }
 
 /// Serves `n` POSTs through `layer` and returns the layer's router, for the caller to drop.

@@ -183,6 +183,11 @@ enum Command {
         /// Verify this file from `export --with-proof` instead of the database.
         #[arg(long, value_name = "FILE")]
         export: Option<std::path::PathBuf>,
+        /// The `--export` file holds whole chains (exported with no time range): rows cut from
+        /// its start are then a break, where otherwise a chain's first row in the file is
+        /// taken as the start of a range.
+        #[arg(long, requires = "export")]
+        from_start: bool,
         /// One JSON object per chain instead of text.
         #[arg(long)]
         json: bool,
@@ -852,6 +857,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         accept_unsigned_purges,
         anchor,
         export: Some(path),
+        from_start,
         json,
         ..
     } = &cli.command
@@ -862,17 +868,21 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         // A read that fails (a directory opens, and only then says so) names the file, as
         // one that does not open does.
-        let mut report = tower_audit::integrity::verify_export_with_anchors(
-            std::io::BufReader::new(file),
-            &keys,
-            anchor,
-        )
-        .map_err(|error| -> BoxError {
-            match error {
-                tower_audit::Error::Io(e) => format!("cannot read {}: {e}", path.display()).into(),
-                other => other.into(),
-            }
-        })?;
+        let verify_export = if *from_start {
+            tower_audit::integrity::verify_export_from_start
+        } else {
+            tower_audit::integrity::verify_export_with_anchors
+        };
+        let mut report = verify_export(std::io::BufReader::new(file), &keys, anchor).map_err(
+            |error| -> BoxError {
+                match error {
+                    tower_audit::Error::Io(e) => {
+                        format!("cannot read {}: {e}", path.display()).into()
+                    }
+                    other => other.into(),
+                }
+            },
+        )?;
         if let Some(only) = chain {
             report.chains.retain(|c| &c.chain_id == only);
         }

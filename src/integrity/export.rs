@@ -42,7 +42,8 @@ struct Exported {
 /// start, unless the proof holds a purge tombstone, which then says where the chain starts (a
 /// tombstone at or past an exported row is a
 /// [`BreakKind::BadCheckpoint`](super::BreakKind::BadCheckpoint): a purge only removes a
-/// prefix). Rows dropped from the end of the file show as
+/// prefix). So rows cut from the start of the file do not show here: for an export of whole
+/// chains, [`verify_export_from_start`] reports them. Rows dropped from the end of the file show as
 /// [`BreakKind::TruncatedTail`](super::BreakKind::TruncatedTail) as long as a checkpoint line
 /// vouches for them; rows cut together with the checkpoint lines show only against an
 /// [`Anchor`] kept elsewhere: see [`verify_export_with_anchors`]. Rows outside any chain are not
@@ -68,7 +69,8 @@ struct Exported {
 /// # Errors
 ///
 /// [`Error::Io`] when reading fails, [`Error::InvalidExport`] when a line is neither a row nor
-/// a checkpoint of an NDJSON export with the table's column names.
+/// a checkpoint of an NDJSON export with the table's column names, [`Error::Config`] when
+/// `keys` holds a key shorter than a writer takes ([`Keyring::key`]).
 pub fn verify_export<R: BufRead>(reader: R, keys: &Keyring) -> Result<VerifyReport, Error> {
     verify_export_with_anchors(reader, keys, &[])
 }
@@ -109,6 +111,35 @@ pub fn verify_export_with_anchors<R: BufRead>(
     keys: &Keyring,
     anchors: &[Anchor],
 ) -> Result<VerifyReport, Error> {
+    read_export(reader, keys, anchors, false)
+}
+
+/// [`verify_export_with_anchors`], for an export of whole chains (no time range): each chain's
+/// first row in the file must be its first position, or the one after its purge tombstone.
+/// Rows cut from the start of the file are then a
+/// [`BreakKind::Deleted`](super::BreakKind::Deleted), where the other two functions take the
+/// file's first row of a chain as the start of a range.
+///
+/// # Errors
+///
+/// As [`verify_export`].
+pub fn verify_export_from_start<R: BufRead>(
+    reader: R,
+    keys: &Keyring,
+    anchors: &[Anchor],
+) -> Result<VerifyReport, Error> {
+    read_export(reader, keys, anchors, true)
+}
+
+/// Reads an export and verifies each chain in it; `from_start` when the export holds whole
+/// chains.
+fn read_export<R: BufRead>(
+    reader: R,
+    keys: &Keyring,
+    anchors: &[Anchor],
+    from_start: bool,
+) -> Result<VerifyReport, Error> {
+    keys.check()?;
     let mut chains: BTreeMap<String, Exported> = BTreeMap::new();
     for (number, line) in reader.lines().enumerate() {
         let line = line?;
@@ -167,7 +198,7 @@ pub fn verify_export_with_anchors<R: BufRead>(
     for (chain_id, chain) in chains {
         report
             .chains
-            .push(verify_chain(chain_id, chain, keys, anchors));
+            .push(verify_chain(chain_id, chain, keys, anchors, from_start));
     }
     Ok(report)
 }
@@ -177,6 +208,7 @@ fn verify_chain(
     mut chain: Exported,
     keys: &Keyring,
     anchors: &[Anchor],
+    from_start: bool,
 ) -> ChainReport {
     let anchors = Walk::anchors_of(anchors, &chain_id);
     let mut report = ChainReport {
@@ -207,8 +239,9 @@ fn verify_chain(
     chain.unread.sort_by(|a, b| a.order.total_cmp(&b.order));
     let mut unread = chain.unread.into_iter().peekable();
     let mut walk = Walk {
-        // A tombstone in the proof says where the exported chain starts.
-        trust_first: chain.tombstone.is_none(),
+        // A tombstone in the proof says where the exported chain starts; so does an export
+        // of whole chains.
+        trust_first: chain.tombstone.is_none() && !from_start,
         tombstone: chain.tombstone.map(|t| (t.chain_seq, t.row_hash)),
         checkpoint: chain
             .checkpoint

@@ -123,10 +123,39 @@ impl Keyring {
     }
 
     /// Adds an HMAC key.
+    ///
+    /// A key shorter than the 32 bytes a writer takes sealed no row: verifying with one is
+    /// refused ([`Error::Config`] from [`verify`](fn@super::verify) and
+    /// [`verify_export`](super::verify_export)) rather than reported as tampering.
     #[must_use]
     pub fn key(mut self, key_id: impl Into<String>, key: Vec<u8>) -> Self {
         self.keys.insert(key_id.into(), key);
         self
+    }
+
+    /// Refuses a keyring holding a key no writer takes (see [`key`](Self::key)).
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        let mut short: Vec<&str> = self
+            .keys
+            .iter()
+            .filter(|(_, key)| key.len() < MIN_KEY_BYTES)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        if short.is_empty() {
+            return Ok(());
+        }
+        short.sort_unstable();
+        let ids = short
+            .iter()
+            .map(|id| crate::store::printable(id).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let what = if short.len() == 1 {
+            "the key of id"
+        } else {
+            "the keys of ids"
+        };
+        Err(too_short(&format!("{what} {ids}")))
     }
 
     /// Checks checkpoint signatures with this Ed25519 public key, and those of purge tombstones

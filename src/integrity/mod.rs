@@ -12,7 +12,9 @@
 //!   gap in `chain_seq`), a forged row, reordered rows, or a tail truncated behind a checkpoint.
 //!   [`verify_export`] does the same offline, on an NDJSON export written with
 //!   [`Export::with_proof`](crate::store::Export::with_proof); [`verify_export_with_anchors`]
-//!   also checks it against [`Anchor`]s, as [`VerifyOptions::anchors`] does the database.
+//!   also checks it against [`Anchor`]s, as [`VerifyOptions::anchors`] does the database, and
+//!   [`verify_export_from_start`] also reports rows cut from the start of an export of whole
+//!   chains.
 //!
 //! Keys never reach the database: they come from your configuration or the environment
 //! ([`Integrity::from_env`], [`Keyring::from_env`]). Rotate by giving the writer a new key id; keep the old keys in
@@ -43,7 +45,7 @@ mod verify;
 
 pub use chain::{CHAIN_REPLACED, signed_message, signed_purge_message};
 pub(crate) use chain::{Chain, noted_first_place};
-pub use export::{verify_export, verify_export_with_anchors};
+pub use export::{verify_export, verify_export_from_start, verify_export_with_anchors};
 pub use key::{Integrity, Keyring};
 pub(crate) use key::{MIN_KEY_BYTES, encode_hex};
 pub use verify::{Anchor, Break, BreakKind, ChainReport, VerifyOptions, VerifyReport, verify};

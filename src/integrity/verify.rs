@@ -256,12 +256,14 @@ impl fmt::Display for VerifyReport {
 ///
 /// # Errors
 ///
-/// [`Error::Database`] when the database cannot be read: unreachable, or refusing a query.
+/// [`Error::Database`] when the database cannot be read: unreachable, or refusing a query;
+/// [`Error::Config`] when `keys` holds a key shorter than a writer takes ([`Keyring::key`]).
 pub async fn verify(
     db: &DatabaseConnection,
     keys: &Keyring,
     options: VerifyOptions,
 ) -> Result<VerifyReport, Error> {
+    keys.check()?;
     let (mut chain_ids, mut unnamed) = chain_ids(db).await?;
     // A chain deleted whole, checkpoints too, is still named by its anchors.
     chain_ids.extend(options.anchors.iter().map(|a| a.chain_id.clone()));
