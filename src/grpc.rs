@@ -648,6 +648,21 @@ pub(crate) fn decode_request(
     })
 }
 
+/// Whether `route` has the shape of a method's name, `package.Service/Method`: identifiers
+/// (letters, digits, `_`, not starting with a digit), the service's joined by dots.
+pub(crate) fn is_method_name(route: &str) -> bool {
+    fn identifier(word: &str) -> bool {
+        let mut bytes = word.bytes();
+        bytes
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
+            && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    }
+    route
+        .split_once('/')
+        .is_some_and(|(service, method)| service.split('.').all(identifier) && identifier(method))
+}
+
 /// Whether the method named by `route` (`package.Service/Method`) takes a client stream; `None`
 /// when the descriptors do not know it.
 #[cfg(feature = "grpc-reflect")]

@@ -9,7 +9,7 @@ use crate::context::ContextFields;
 use crate::context::lock;
 use crate::entity::audit_log::{Model, REQUEST_BODY_ALTERED, REQUEST_TARGET_ALTERED};
 use crate::migration::{IP_LEN, LONG_TEXT_BYTES, METHOD_LEN, REQUEST_ID_LEN, SHORT_TEXT_LEN};
-use crate::record::{AuditRecord, RecordedHeaders, RequestFacts, TextPart};
+use crate::record::{AuditRecord, RecordedHeaders, RequestFacts, RouteName, TextPart};
 use crate::sanitize::{BodyInput, Redactor};
 
 /// The route of a 404 that matched no route.
@@ -56,8 +56,42 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         verify_identity(config, authorization, occurred_at.timestamp(), &mut context);
         context
     };
+    let sent_path = request.text.str(TextPart::Path).unwrap_or_default();
+    // A path cut for the queue's budget ends at its last whole segment: what the value patterns
+    // need to recognize a secret in the cut one may be gone.
+    let path = match request.text.cut_from(TextPart::Path) {
+        Some(_) => &sent_path[..sent_path.rfind('/').map_or(0, |slash| slash + 1)],
+        None => sent_path,
+    };
+    let stored_path = cut_head_part(
+        request,
+        TextPart::Path,
+        cut_bytes(redactor.redact_path(path), LONG_TEXT_BYTES),
+    );
+    // Where the layer has descriptors, whether they know the method a gRPC route names.
+    #[cfg(feature = "grpc-reflect")]
+    let known_method = |name: &str| {
+        grpc_descriptors
+            .as_ref()
+            .is_none_or(|pool| crate::grpc::is_client_streaming(pool, name).is_some())
+    };
+    #[cfg(not(feature = "grpc-reflect"))]
+    let known_method = |_: &str| true;
     // A 404 without a matched route: group scanners' random paths under one route name.
     let route = match &request.route {
+        // A gRPC call's route is the path its client sent: kept where it names a method as
+        // sent, else grouped as unmatched (one the path's redaction altered must not reach the
+        // table here, and scanners' paths must not fill the route's index).
+        Some(RouteName::Text(name)) => Some(
+            if crate::grpc::is_method_name(name)
+                && stored_path.strip_prefix('/') == Some(&**name)
+                && known_method(name)
+            {
+                cut_chars(name, SHORT_TEXT_LEN)
+            } else {
+                UNMATCHED_ROUTE.to_owned()
+            },
+        ),
         Some(route) => Some(cut_chars(route.as_str(), SHORT_TEXT_LEN)),
         None if status == Some(404) => Some(UNMATCHED_ROUTE.to_owned()),
         None => None,
@@ -177,14 +211,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
             .and_then(|json| serde_json::from_str(&json).ok()),
     };
 
-    let sent_path = request.text.str(TextPart::Path).unwrap_or_default();
     let sent_query = request.text.str(TextPart::Query);
-    // A path cut for the queue's budget ends at its last whole segment: what the value patterns
-    // need to recognize a secret in the cut one may be gone.
-    let path = match request.text.cut_from(TextPart::Path) {
-        Some(_) => &sent_path[..sent_path.rfind('/').map_or(0, |slash| slash + 1)],
-        None => sent_path,
-    };
     let mut model = Model {
         id: 0,
         // The idempotency key: retries and journal replays never write a record twice.
@@ -193,11 +220,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         occurred_at,
         request_id: Some(request_id),
         method: cut_chars(request.method.as_str(), METHOD_LEN),
-        path: cut_head_part(
-            request,
-            TextPart::Path,
-            cut_bytes(redactor.redact_path(path), LONG_TEXT_BYTES),
-        ),
+        path: stored_path,
         route,
         query: sent_query.map(|query| {
             let redacted = if request.text.cut_from(TextPart::Query).is_some() {
@@ -831,6 +854,60 @@ mod tests {
             ..AuditRecord::answered(RequestShared::new(capture, facts))
         };
         to_model(record, &RowConfig::default(), &WallClock::now())
+    }
+
+    /// A gRPC call's route is the path its client sent: a secret the path's redaction took out
+    /// must not stay in it, nor may any path that names no method fill the route's index.
+    #[test]
+    fn a_grpc_route_is_kept_only_where_it_names_a_method_as_sent() {
+        use crate::body::Capture;
+        use crate::context::RequestShared;
+        use crate::record::{RequestFacts, TextParts};
+
+        let row = |path: &str| {
+            let mut facts = RequestFacts::arriving(quanta::Instant::now());
+            facts.text.fill(
+                TextParts {
+                    path: Some(path.as_bytes()),
+                    content_type: Some(b"application/grpc"),
+                    ..TextParts::default()
+                },
+                |_| true,
+            );
+            let name = path.strip_prefix('/').unwrap_or(path);
+            facts.route = Some(RouteName::Text(std::sync::Arc::from(name)));
+            let record = AuditRecord {
+                grpc_status: Some(12),
+                grpc_messages_out: Some(0),
+                ..AuditRecord::answered(RequestShared::new(Capture::read_to_end(b"", 0), facts))
+            };
+            to_model(record, &RowConfig::default(), &WallClock::now())
+        };
+        for method in [
+            "/pkg.Orders/Create",
+            "/grpc.health.v1.Health/Check",
+            "/auth.v1.Auth/Login",
+            "/auth.v1.PasswordService/ResetPassword",
+            "/api.v1.Keys/GetApiKey",
+            "/Greeter/SayHello",
+        ] {
+            let row = row(method);
+            assert_eq!(row.path, method);
+            assert_eq!(row.route.as_deref(), Some(&method[1..]));
+        }
+        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        for (path, secret) in [
+            ("/pkg.Orders/Create;jsessionid=0F3A9B2C77", "0F3A9B2C77"),
+            ("/cards/4111111111111111/charge", "4111111111111111"),
+            (&format!("/pkg.Orders/{jwt}"), jwt),
+        ] {
+            let row = row(path);
+            assert!(!row.path.contains(secret), "{}", row.path);
+            assert_eq!(row.route.as_deref(), Some(UNMATCHED_ROUTE), "{path}");
+        }
+        for path in ["/pkg.Orders/Create/extra", "/pkg..Orders/Create", "/9pkg.Orders/Create"] {
+            assert_eq!(row(path).route.as_deref(), Some(UNMATCHED_ROUTE), "{path}");
+        }
     }
 
     fn frame(flag: u8, payload: &[u8]) -> Vec<u8> {
