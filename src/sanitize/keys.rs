@@ -86,6 +86,12 @@ pub(super) const DEFAULT_KEYS: &[&str] = &[
     // of the trail who has one can forge requests for its session while it lasts.
     "csrf",
     "xsrf",
+    // Found by a probe: a Wi-Fi or VPN pre-shared key's short form (wpa_supplicant's
+    // `psk="…"`), and Redis' `requirepass` and `masterauth` (run-on words the `pass` and `auth`
+    // rules do not split).
+    "psk",
+    "requirepass",
+    "masterauth",
 ];
 
 /// Keys that *end* in one of these are redacted too (`new_password`, `github_token`,
@@ -119,8 +125,22 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
     "subscriptionkey",
     "stripekey",
     "hmackey",
+    // Found by a probe: a pre-shared key (`presharedKey`, WireGuard's `PresharedKey`),
+    // Authorize.net's `transactionKey`, Datadog's `DD-APPLICATION-KEY` (its `DD-API-KEY` ends
+    // in `apikey`), Backblaze's `applicationKey`, Fastly's `Fastly-Key` header.
+    "presharedkey",
+    "transactionkey",
+    "applicationkey",
+    "fastlykey",
     // A private key's short form (`privKey`, `priv_key`, `wallet_privkey`).
     "privkey",
+    // Found by a probe: Vault AppRole's `secret_id` (`VAULT_SECRET_ID`), Honeycomb's API key
+    // header `X-Honeycomb-Team`, and a cookie named for the session it holds
+    // (`session_cookie`, `auth_cookie`; not every `*cookie`: `accept_cookie` is a consent).
+    "secretid",
+    "honeycombteam",
+    "sessioncookie",
+    "authcookie",
     // `pass` and `pwd` run into what they unlock in small letters (`SMTPPASS`, `dbpass`, Java
     // keytool's `storepass` and `keypass`). As words they are read anyway (`smtp_pass`, see
     // [`WORD_KEYS`]); as suffixes they would take `bypass` and `compass`: these compounds only.
@@ -1498,6 +1518,78 @@ mod tests {
         assert_eq!(
             r.redact_error("AccountName=a;SharedAccessKeyName=Root"),
             "AccountName=a;SharedAccessKeyName=Root"
+        );
+    }
+
+    /// Found by a probe: Vault's `secret_id`, a pre-shared key, Authorize.net's
+    /// `transactionKey`, Datadog's, Fastly's and Honeycomb's key headers, a session's cookie and
+    /// Redis' password directives kept their values. Their public companions stay: `appid` and
+    /// `ak` are left out, as most `appid`s (Facebook's, WeChat's) are public ids.
+    #[test]
+    fn platform_keys_found_by_a_probe() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "secret_id",
+            "SecretId",
+            "VAULT_SECRET_ID",
+            "presharedKey",
+            "pre_shared_key",
+            "PresharedKey",
+            "psk",
+            "transactionKey",
+            "DD-API-KEY",
+            "dd-application-key",
+            "DD_APPLICATION_KEY",
+            "applicationKey",
+            "fastly-key",
+            "FASTLY_KEY",
+            "x-honeycomb-team",
+            "session_cookie",
+            "auth_cookie",
+            "requirepass",
+            "masterauth",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in [
+            "role_id",
+            "secret_name",
+            "applicationKeyId",
+            "application_id",
+            "appid",
+            "ak",
+            "team",
+            "honeycomb_dataset",
+            "cookie_consent",
+            "accept_cookie",
+            "transaction_id",
+            "master",
+        ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        let r = crate::sanitize::Redactor::default();
+        assert_eq!(
+            r.redact_error(r#"{"role_id":"r-1","secret_id":"s-9","transactionKey":"tk9"}"#),
+            r#"{"role_id":"r-1","secret_id":"[REDACTED]","transactionKey":"[REDACTED]"}"#
+        );
+        let mut headers = http::HeaderMap::new();
+        let names = [
+            "dd-api-key",
+            "dd-application-key",
+            "fastly-key",
+            "x-honeycomb-team",
+            "x-honeycomb-dataset",
+        ]
+        .map(http::HeaderName::from_static);
+        for name in &names {
+            headers.insert(name.clone(), http::HeaderValue::from_static("abc123"));
+        }
+        assert_eq!(
+            r.redact_headers(&headers, &names).as_deref(),
+            Some(
+                r#"{"dd-api-key":"[REDACTED]","dd-application-key":"[REDACTED]","fastly-key":"[REDACTED]","x-honeycomb-team":"[REDACTED]","x-honeycomb-dataset":"abc123"}"#
+            )
         );
     }
 }
