@@ -87,6 +87,7 @@ mod multipart;
 mod mysql;
 mod path;
 mod printed;
+mod protocols;
 #[cfg(test)]
 mod proptests;
 mod redactor;

@@ -246,6 +246,10 @@ fn redact_pairs<'a>(
     if !passwords.is_empty() {
         spans = merged(spans, passwords);
     }
+    let credentials = super::protocols::auth_values(&text);
+    if !credentials.is_empty() {
+        spans = merged(spans, credentials);
+    }
     let assigned = super::assigned::assigned_values(&text, keys, keybuf);
     if !assigned.is_empty() {
         spans = merged(spans, assigned);
