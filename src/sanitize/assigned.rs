@@ -222,10 +222,298 @@ fn indexes_assigned(bytes: &[u8]) -> bool {
     })
 }
 
+/// How a directive's value ends (see [`DIRECTIVES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ends {
+    /// At the line's end: a Dockerfile's `ENV` value may hold spaces.
+    Line,
+    /// At the word's end, or the quote that closes a quoted one (its quotes kept): a command
+    /// line's (`aws configure set k v --profile p` keeps `--profile p`), Apache's.
+    Word,
+    /// As [`Ends::Word`], a `;` that ends the word kept: nginx's directives.
+    Semicolon,
+}
+
+/// Configuration and commands that give a key and then its value, a space apart, at a line's
+/// start (after its indentation and a shell's or redis-cli's prompt): the words before the
+/// key, in any case (`*` any of [`HEADER_ACTIONS`]), and how the value ends. The key is
+/// sensitive by the key rules, whole or by its last part after a `.` or `:`
+/// (`default.aws_secret_access_key`, .NET's `Db:Password`).
+const DIRECTIVES: &[(&[&str], Ends)] = &[
+    // A Dockerfile's `ENV` in its older form, a space for the `=` (`ENV DB_PASSWORD hunter2`).
+    (&["env"], Ends::Line),
+    // Apache's `SetEnv`, csh's `setenv`, Windows' `setx`.
+    (&["setenv"], Ends::Word),
+    (&["setx"], Ends::Word),
+    // Apache's mod_headers: `RequestHeader set Authorization "…"`, `Header always set …`.
+    (&["requestheader", "*"], Ends::Word),
+    (&["header", "*"], Ends::Word),
+    (&["header", "always", "*"], Ends::Word),
+    (&["header", "onsuccess", "*"], Ends::Word),
+    // nginx: `proxy_set_header X-Api-Key abc123;`, `fastcgi_param DB_PASSWORD x;`.
+    (&["proxy_set_header"], Ends::Semicolon),
+    (&["grpc_set_header"], Ends::Semicolon),
+    (&["add_header"], Ends::Semicolon),
+    (&["fastcgi_param"], Ends::Semicolon),
+    (&["uwsgi_param"], Ends::Semicolon),
+    (&["scgi_param"], Ends::Semicolon),
+    // `aws configure set aws_secret_access_key …`, Redis' `CONFIG SET requirepass …`,
+    // `dotnet user-secrets set "Db:Password" …`.
+    (&["aws", "configure", "set"], Ends::Word),
+    (&["config", "set"], Ends::Word),
+    (&["dotnet", "user-secrets", "set"], Ends::Word),
+];
+
+/// The actions of Apache's `Header` and `RequestHeader` that give a value.
+const HEADER_ACTIONS: &[&str] = &["set", "append", "add", "merge", "setifempty"];
+
+/// Keys that are directives of their own, their value after a space: Redis' configuration
+/// (`requirepass hunter2`, `masterauth hunter2`).
+const KEY_DIRECTIVES: &[&str] = &["requirepass", "masterauth"];
+
+/// The word at `at` (letters, digits, `_`, `-`, up to `end`) and where it ends.
+fn word_at(bytes: &[u8], at: usize, end: usize) -> usize {
+    let mut i = at;
+    while i < end && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'-')) {
+        i += 1;
+    }
+    i
+}
+
+/// `at` past the spaces and tabs from it, up to `end`.
+fn past_blanks(bytes: &[u8], at: usize, end: usize) -> usize {
+    let mut i = at;
+    while i < end && matches!(bytes[i], b' ' | b'\t') {
+        i += 1;
+    }
+    i
+}
+
+/// Where the words of `directive` (see [`DIRECTIVES`]) end when the line's words from `at`
+/// are they, with the blanks after them.
+fn directive_end(bytes: &[u8], at: usize, end: usize, directive: &[&str]) -> Option<usize> {
+    let mut at = at;
+    for word in directive {
+        let word_end = word_at(bytes, at, end);
+        let written = &bytes[at..word_end];
+        let matches = if *word == "*" {
+            HEADER_ACTIONS
+                .iter()
+                .any(|action| action.as_bytes().eq_ignore_ascii_case(written))
+        } else {
+            word.as_bytes().eq_ignore_ascii_case(written)
+        };
+        let after = past_blanks(bytes, word_end, end);
+        if !matches || after == word_end {
+            return None;
+        }
+        at = after;
+    }
+    Some(at)
+}
+
+/// `at` past a shell's or redis-cli's prompt at a line's start (`$ `, `> `,
+/// `127.0.0.1:6379> `, `C:\> `), or `at` when there is none.
+fn past_prompt(bytes: &[u8], at: usize, end: usize) -> usize {
+    let word_end = bytes[at..end]
+        .iter()
+        .position(|b| matches!(b, b' ' | b'\t'))
+        .map_or(end, |len| at + len);
+    let after = past_blanks(bytes, word_end, end);
+    match bytes[at..word_end].last() {
+        Some(b'$' | b'>') if after > word_end => after,
+        _ => at,
+    }
+}
+
+/// Where a directive's value that starts at `at` ends, on its line that ends at `end`.
+fn directive_value_end(bytes: &[u8], at: usize, end: usize, ends: Ends) -> usize {
+    if ends == Ends::Line {
+        return end;
+    }
+    let word_end = bytes[at..end]
+        .iter()
+        .position(|b| matches!(b, b' ' | b'\t'))
+        .map_or(end, |len| at + len);
+    let value_end = super::mysql::value_end(bytes, at, word_end).min(end);
+    if ends == Ends::Semicolon && value_end > at + 1 && bytes[value_end - 1] == b';' {
+        value_end - 1
+    } else {
+        value_end
+    }
+}
+
+/// Whether a directive's key is sensitive: whole, or by its last part after a `.` or `:`.
+fn is_sensitive_directive_key(key: &str, keys: &KeyRules, keybuf: &mut String) -> bool {
+    key.len() <= 64
+        && (keys.is_sensitive(key, keybuf)
+            || key
+                .rsplit(['.', ':'])
+                .next()
+                .is_some_and(|last| last.len() < key.len() && keys.is_sensitive(last, keybuf)))
+}
+
+/// The value of the line's directive (see [`DIRECTIVES`] and [`KEY_DIRECTIVES`]) when it gives
+/// a sensitive key one: its span, from `at`, the line's first word.
+fn directive_value(
+    bytes: &[u8],
+    text: &str,
+    at: usize,
+    end: usize,
+    keys: &KeyRules,
+    keybuf: &mut String,
+) -> Option<(usize, usize)> {
+    // Most lines start with no directive's first letter (`a c d e f g h m p r s u`).
+    if !matches!(
+        bytes[at].to_ascii_lowercase(),
+        b'a' | b'c' | b'd' | b'e' | b'f' | b'g' | b'h' | b'm' | b'p' | b'r' | b's' | b'u'
+    ) {
+        return None;
+    }
+    let first_end = word_at(bytes, at, end);
+    let first = &bytes[at..first_end];
+    if KEY_DIRECTIVES
+        .iter()
+        .any(|key| key.as_bytes().eq_ignore_ascii_case(first))
+    {
+        let value = past_blanks(bytes, first_end, end);
+        return (value > first_end && value < end).then(|| {
+            let value_end = directive_value_end(bytes, value, end, Ends::Word);
+            unquoted(bytes, value, value_end, Ends::Word)
+        });
+    }
+    let (key_start, ends) = DIRECTIVES.iter().find_map(|&(directive, ends)| {
+        directive_end(bytes, at, end, directive).map(|key| (key, ends))
+    })?;
+    // The key, quoted or not (`"X-Api-Key"`, `"Db:Password"`).
+    let quote = matches!(bytes.get(key_start), Some(b'"' | b'\'')).then(|| bytes[key_start]);
+    let name_start = key_start + usize::from(quote.is_some());
+    let mut key_end = name_start;
+    while key_end < end
+        && (bytes[key_end].is_ascii_alphanumeric()
+            || matches!(bytes[key_end], b'_' | b'-' | b'.' | b':'))
+    {
+        key_end += 1;
+    }
+    let mut after_key = key_end;
+    if let Some(quote) = quote {
+        if bytes.get(key_end) != Some(&quote) {
+            return None;
+        }
+        after_key += 1;
+    }
+    let value = past_blanks(bytes, after_key, end);
+    if value == after_key
+        || value >= end
+        || (ends == Ends::Line && matches!(bytes[value], b'=' | b':'))
+        || !is_sensitive_directive_key(&text[name_start..key_end], keys, keybuf)
+    {
+        return None;
+    }
+    Some(unquoted(
+        bytes,
+        value,
+        directive_value_end(bytes, value, end, ends),
+        ends,
+    ))
+}
+
+/// The span of a value from `start` to `end` without its quotes, which a directive's value
+/// keeps (`"[REDACTED]";`), but a value to the line's end's.
+fn unquoted(bytes: &[u8], start: usize, end: usize, ends: Ends) -> (usize, usize) {
+    match bytes[start] {
+        quote @ (b'"' | b'\'') if ends != Ends::Line && end > start + 1 => {
+            let end = if bytes[end - 1] == quote {
+                end - 1
+            } else {
+                end
+            };
+            (start + 1, end)
+        }
+        _ => (start, end),
+    }
+}
+
+/// A Terraform variable's block named by a sensitive key, read over lines: how deep its
+/// braces are open.
+#[derive(Debug, Clone, Copy)]
+struct VariableBlock {
+    depth: usize,
+}
+
+/// Whether the line from `at` to `end` opens a Terraform `variable` block whose name is a
+/// sensitive key (`variable "db_password" {`): where its `{` is.
+fn sensitive_variable(
+    bytes: &[u8],
+    text: &str,
+    at: usize,
+    end: usize,
+    keys: &KeyRules,
+    keybuf: &mut String,
+) -> Option<usize> {
+    let name = directive_end(bytes, at, end, &["variable"])?;
+    let (name_start, name_end) = match bytes.get(name) {
+        Some(b'"') => {
+            let len = memchr::memchr(b'"', &bytes[name + 1..end])?;
+            (name + 1, name + 1 + len)
+        }
+        _ => (name, word_at(bytes, name, end)),
+    };
+    let brace = past_blanks(bytes, name_end + usize::from(bytes[name] == b'"'), end);
+    (bytes.get(brace) == Some(&b'{')
+        && name_end - name_start <= 64
+        && keys.is_sensitive(&text[name_start..name_end], keybuf))
+    .then_some(brace)
+}
+
+/// Reads the part of a sensitive variable's block from `at` to `end` (a line, or the rest
+/// of the line after its `{`): a `default = …` at its start loses its value (as a pair's
+/// is read); returns the block's depth after it, `None` once it closes.
+fn variable_block_line(
+    text: &str,
+    at: usize,
+    end: usize,
+    block: VariableBlock,
+    spans: &mut Vec<(usize, usize)>,
+) -> Option<VariableBlock> {
+    let bytes = text.as_bytes();
+    let start = past_blanks(bytes, at, end);
+    let word_end = word_at(bytes, start, end);
+    let mut read_to = start;
+    if block.depth == 1 && bytes[start..word_end].eq_ignore_ascii_case(b"default") {
+        let equals = past_blanks(bytes, word_end, end);
+        if bytes.get(equals) == Some(&b'=') {
+            let value = past_blanks(bytes, equals + 1, end);
+            let len = free_value_len(&text[value..]);
+            if len > 0 {
+                spans.push((value, value + len));
+                read_to = value + len;
+            }
+        }
+    }
+    let mut depth = block.depth;
+    for &b in &bytes[read_to.min(end)..end] {
+        match b {
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(VariableBlock { depth })
+}
+
 /// The values of a Java properties file's lines whose key and value a space separates: a
 /// dotted key (`db.password`) at the line's start whose last part is sensitive, then spaces,
-/// then the value (not a `=` or `:`, a pair's) to the end of the line. Read by hand, a line
-/// at a time, as most texts have no such line.
+/// then the value (not a `=` or `:`, a pair's) to the end of the line; and the values of the
+/// [`DIRECTIVES`] and [`KEY_DIRECTIVES`] that give a sensitive key one, and a Terraform
+/// variable's `default` when the variable's name is a sensitive key (`variable "db_password"
+/// { default = "…" }`, over lines too). Read by hand, a line at a time, as most texts have no
+/// such line.
 fn property_values(
     text: &str,
     keys: &KeyRules,
@@ -234,54 +522,64 @@ fn property_values(
 ) {
     let bytes = text.as_bytes();
     let mut line_start = 0;
+    let mut block: Option<VariableBlock> = None;
     while line_start < bytes.len() {
         let line_end =
             memchr::memchr(b'\n', &bytes[line_start..]).map_or(bytes.len(), |len| line_start + len);
-        let mut at = line_start;
-        while at < line_end && matches!(bytes[at], b' ' | b'\t') {
-            at += 1;
+        let content_end = if line_end > line_start && bytes[line_end - 1] == b'\r' {
+            line_end - 1
+        } else {
+            line_end
+        };
+        if let Some(open) = block {
+            block = variable_block_line(text, line_start, content_end, open, spans);
+            line_start = line_end + 1;
+            continue;
         }
-        // A Dockerfile's `ENV` in its older form, a space for the `=` (`ENV DB_PASSWORD
-        // hunter2`): its key needs no dot.
-        let docker_env = bytes.len() >= at + 4
-            && bytes[at..at + 3].eq_ignore_ascii_case(b"ENV")
-            && matches!(bytes[at + 3], b' ' | b'\t');
-        if docker_env {
-            at += 3;
-            while at < line_end && matches!(bytes[at], b' ' | b'\t') {
-                at += 1;
-            }
+        let at = past_blanks(bytes, line_start, content_end);
+        if at >= content_end {
+            line_start = line_end + 1;
+            continue;
+        }
+        let at = past_prompt(bytes, at, content_end);
+        if let Some(span) = directive_value(bytes, text, at, content_end, keys, keybuf) {
+            spans.push(span);
+            line_start = line_end + 1;
+            continue;
+        }
+        if let Some(brace) = sensitive_variable(bytes, text, at, content_end, keys, keybuf) {
+            block = variable_block_line(
+                text,
+                brace + 1,
+                content_end,
+                VariableBlock { depth: 1 },
+                spans,
+            );
+            line_start = line_end + 1;
+            continue;
         }
         let key_start = at;
-        while at < line_end
+        let mut at = at;
+        while at < content_end
             && at - key_start <= 200
             && (bytes[at].is_ascii_alphanumeric() || matches!(bytes[at], b'_' | b'-' | b'.'))
         {
             at += 1;
         }
         let key = &text[key_start..at];
-        let mut value = at;
-        while value < line_end && matches!(bytes[value], b' ' | b'\t') {
-            value += 1;
-        }
+        let value = past_blanks(bytes, at, content_end);
         if value > at
-            && value < line_end
-            && !matches!(bytes[value], b'=' | b':' | b'\r')
-            && (docker_env && key.len() <= 64 && keys.is_sensitive(key, keybuf)
-                || key.contains('.')
-                    && !key.starts_with('.')
-                    && !key.ends_with('.')
-                    && key
-                        .rsplit('.')
-                        .next()
-                        .is_some_and(|last| last.len() <= 64 && keys.is_sensitive(last, keybuf)))
+            && value < content_end
+            && !matches!(bytes[value], b'=' | b':')
+            && key.contains('.')
+            && !key.starts_with('.')
+            && !key.ends_with('.')
+            && key
+                .rsplit('.')
+                .next()
+                .is_some_and(|last| last.len() <= 64 && keys.is_sensitive(last, keybuf))
         {
-            let end = if bytes[line_end - 1] == b'\r' {
-                line_end - 1
-            } else {
-                line_end
-            };
-            spans.push((value, end));
+            spans.push((value, content_end));
         }
         line_start = line_end + 1;
     }
@@ -479,6 +777,91 @@ mod tests {
             "ENVIRONMENT password reset",
             "password hunter",
             "Map(user -> ann)",
+        ] {
+            assert_eq!(text(input), input, "{input}");
+        }
+    }
+
+    /// Found by a probe: configuration and commands that give a key its value after a space
+    /// (nginx's and Apache's directives, `aws configure set`, Redis' configuration, `setx`,
+    /// `dotnet user-secrets set`) and a Terraform variable's `default` named by the variable
+    /// were stored as they came.
+    #[test]
+    fn directives_giving_a_key_its_value() {
+        let cases = [
+            (
+                "location / {\n    proxy_set_header X-Api-Key abc123;\n    proxy_pass http://up;\n}",
+                "location / {\n    proxy_set_header X-Api-Key [REDACTED];\n    proxy_pass http://up;\n}",
+            ),
+            (
+                "  proxy_set_header Authorization \"Basic abc\";",
+                "  proxy_set_header Authorization \"[REDACTED]\";",
+            ),
+            (
+                "fastcgi_param DB_PASSWORD hunter2;\r\nfastcgi_param HOME /x;",
+                "fastcgi_param DB_PASSWORD [REDACTED];\r\nfastcgi_param HOME /x;",
+            ),
+            (
+                "SetEnv DB_PASSWORD secret\nSetEnv APP_ENV prod",
+                "SetEnv DB_PASSWORD [REDACTED]\nSetEnv APP_ENV prod",
+            ),
+            (
+                "RequestHeader set Authorization \"Basic abc\"",
+                "RequestHeader set Authorization \"[REDACTED]\"",
+            ),
+            (
+                "Header always set X-Api-Key abc early",
+                "Header always set X-Api-Key [REDACTED] early",
+            ),
+            (
+                "aws configure set aws_secret_access_key XYZabc --profile prod",
+                "aws configure set aws_secret_access_key [REDACTED] --profile prod",
+            ),
+            (
+                "$ aws configure set default.aws_secret_access_key XYZabc",
+                "$ aws configure set default.aws_secret_access_key [REDACTED]",
+            ),
+            (
+                "requirepass hunter2\nmasterauth 'a b'\nport 6379",
+                "requirepass [REDACTED]\nmasterauth '[REDACTED]'\nport 6379",
+            ),
+            (
+                "127.0.0.1:6379> CONFIG SET requirepass hunter2",
+                "127.0.0.1:6379> CONFIG SET requirepass [REDACTED]",
+            ),
+            (
+                "setx DB_PASSWORD hunter2 /M",
+                "setx DB_PASSWORD [REDACTED] /M",
+            ),
+            (
+                "dotnet user-secrets set \"Db:Password\" \"pw 1\"",
+                "dotnet user-secrets set \"Db:Password\" \"[REDACTED]\"",
+            ),
+            (
+                "variable \"db_password\" {\n  type      = string\n  default   = \"hunter2\"\n  sensitive = true\n}\nvariable \"region\" {\n  default = \"eu-west-1\"\n}",
+                "variable \"db_password\" {\n  type      = string\n  default   = [REDACTED]\n  sensitive = true\n}\nvariable \"region\" {\n  default = \"eu-west-1\"\n}",
+            ),
+            (
+                "variable \"api_token\" { default = \"hunter2\" }\nx = 1",
+                "variable \"api_token\" { default = [REDACTED] }\nx = 1",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+        // Other keys, other verbs, prose that starts with such a word, and a `default` after
+        // the block stay.
+        for input in [
+            "proxy_set_header Host $host;",
+            "set header X-Api-Key abc",
+            "RequestHeader unset Authorization",
+            "Header set for the API",
+            "aws configure set region us-east-1",
+            "# requirepass foobared",
+            "variable \"region\" {\n  default = \"us-east-1\"\n}",
+            "variable \"db_password\" {\n  type = string\n}\ndefault = \"x\"",
+            "the variable password is set",
+            "config set to prod",
         ] {
             assert_eq!(text(input), input, "{input}");
         }
