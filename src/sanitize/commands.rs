@@ -27,6 +27,9 @@ enum Holds {
     /// What follows `pass:` (OpenSSL's `-passin pass:hunter2`); `env:VAR` and `file:path`
     /// name where the password is, and stay.
     AfterPassPrefix,
+    /// The whole value, glued to its option only (7-Zip's `-phunter2`: a bare `-p` prompts,
+    /// and the word after it is the archive's name).
+    Glued,
     /// The whole value when it holds a `=`: a list of cookies (curl's `-b 'a=1; sid=…'`, as
     /// Chrome's "Copy as cURL" writes the session); one without is a file to read them from.
     Cookies,
@@ -46,6 +49,18 @@ struct Command {
     options: &'static [(&'static str, Holds)],
     /// Its first argument is a command of its own (`sshpass -p x ssh -p 22 host`).
     wraps: bool,
+    /// A password given as an argument after one of some words (`rabbitmqctl add_user ann
+    /// hunter2`).
+    positional: Option<Positional>,
+}
+
+/// A password given as an argument, counted after a subcommand or another word.
+#[derive(Debug, Clone, Copy)]
+struct Positional {
+    /// The words the arguments are counted after (`add_user`, `password`).
+    after: &'static [&'static str],
+    /// Which argument after such a word is the password, from 1 (options not counted).
+    place: usize,
 }
 
 /// The commands read, and their password options.
@@ -63,12 +78,14 @@ const COMMANDS: &[Command] = &[
             ("--cookie", Holds::Cookies),
         ],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "redis-cli",
         subcommand: None,
         options: &[("-a", Holds::Whole), ("--pass", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "openssl",
@@ -80,114 +97,195 @@ const COMMANDS: &[Command] = &[
             ("-k", Holds::Whole),
         ],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "sshpass",
         subcommand: None,
         options: &[("-p", Holds::Whole)],
         wraps: true,
+        positional: None,
     },
     Command {
         name: "docker",
         subcommand: Some("login"),
         options: &[("-p", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "podman",
         subcommand: Some("login"),
         options: &[("-p", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "smbclient",
         subcommand: None,
         options: &[("-U", Holds::AfterPercent), ("--user", Holds::AfterPercent)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "lftp",
         subcommand: None,
         options: &[("-u", Holds::AfterComma)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "sqlcmd",
         subcommand: None,
         options: &[("-P", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "ldapsearch",
         subcommand: None,
         options: &[("-w", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "ldapmodify",
         subcommand: None,
         options: &[("-w", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "ldapadd",
         subcommand: None,
         options: &[("-w", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "ldapdelete",
         subcommand: None,
         options: &[("-w", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "mongosh",
         subcommand: None,
         options: &[("-p", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "mongo",
         subcommand: None,
         options: &[("-p", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "mongodump",
         subcommand: None,
         options: &[("-p", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "mongorestore",
         subcommand: None,
         options: &[("-p", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "mosquitto_pub",
         subcommand: None,
         options: &[("-P", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "mosquitto_sub",
         subcommand: None,
         options: &[("-P", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "zip",
         subcommand: None,
         options: &[("-P", Holds::Whole)],
         wraps: false,
+        positional: None,
     },
     Command {
         name: "unzip",
         subcommand: None,
         options: &[("-P", Holds::Whole)],
         wraps: false,
+        positional: None,
+    },
+    // ssh-keygen's new and old passphrases.
+    Command {
+        name: "ssh-keygen",
+        subcommand: None,
+        options: &[("-N", Holds::Whole), ("-P", Holds::Whole)],
+        wraps: false,
+        positional: None,
+    },
+    // 7-Zip's password, glued to its `-p` only.
+    Command {
+        name: "7z",
+        subcommand: None,
+        options: &[("-p", Holds::Glued)],
+        wraps: false,
+        positional: None,
+    },
+    Command {
+        name: "7za",
+        subcommand: None,
+        options: &[("-p", Holds::Glued)],
+        wraps: false,
+        positional: None,
+    },
+    Command {
+        name: "7zr",
+        subcommand: None,
+        options: &[("-p", Holds::Glued)],
+        wraps: false,
+        positional: None,
+    },
+    // `rabbitmqctl add_user ann hunter2`, `change_password`, `authenticate_user`.
+    Command {
+        name: "rabbitmqctl",
+        subcommand: None,
+        options: &[],
+        wraps: false,
+        positional: Some(Positional {
+            after: &["add_user", "change_password", "authenticate_user"],
+            place: 2,
+        }),
+    },
+    // `mysqladmin -u root password hunter2` sets a new password (its `-p` is `mysql`'s rule).
+    Command {
+        name: "mysqladmin",
+        subcommand: None,
+        options: &[],
+        wraps: false,
+        positional: Some(Positional {
+            after: &["password"],
+            place: 1,
+        }),
+    },
+    Command {
+        name: "mariadb-admin",
+        subcommand: None,
+        options: &[],
+        wraps: false,
+        positional: Some(Positional {
+            after: &["password"],
+            place: 1,
+        }),
     },
     // htpasswd takes its password as an argument: see `HTPASSWD`.
     Command {
@@ -195,6 +293,7 @@ const COMMANDS: &[Command] = &[
         subcommand: None,
         options: &[],
         wraps: false,
+        positional: None,
     },
 ];
 
@@ -206,7 +305,15 @@ const HTPASSWD: &str = "htpasswd";
 /// reads (a `-` after whitespace or a quote, and a letter). A look for callers that send only
 /// some text to the pair rules.
 pub(super) fn may_hold_password(text: &str) -> bool {
-    first_option(text.as_bytes()).is_some()
+    first_option(text.as_bytes()).is_some() || may_name_positional(text.as_bytes())
+}
+
+/// Whether `bytes` may name a command whose password is an argument with no option before it
+/// (`rabbitmqctl add_user ann hunter2`, `mysqladmin password hunter2`): a look for texts
+/// without an option, which are not read otherwise.
+fn may_name_positional(bytes: &[u8]) -> bool {
+    memchr::memmem::find(bytes, b"rabbitmqctl").is_some()
+        || memchr::memmem::find(bytes, b"admin").is_some()
 }
 
 /// Where the first word that may be a command's password option starts: a `-` after a word
@@ -248,6 +355,8 @@ pub(super) struct InCommand {
     /// The option before this word takes it as its value, and it is no password (`htpasswd -C
     /// 10`).
     skip_next: bool,
+    /// A [`Positional`]'s word was seen: its arguments are counted in `arguments`.
+    positional_open: bool,
 }
 
 /// For each small letter a word's name may end with, the letters that may come before it, one
@@ -264,10 +373,10 @@ const NAME_ENDINGS: [u32; 26] = {
         let last = bytes[bytes.len() - 1].to_ascii_lowercase();
         let before = bytes[bytes.len() - 2].to_ascii_lowercase();
         assert!(
-            last.is_ascii_lowercase() && before.is_ascii_lowercase(),
-            "a command's name ends in two letters"
+            last.is_ascii_lowercase() && (before.is_ascii_lowercase() || before.is_ascii_digit()),
+            "a command's name ends in a letter after a letter or a digit"
         );
-        table[(last - b'a') as usize] |= 1 << (before - b'a');
+        table[(last - b'a') as usize] |= 1 << ending_bit(before);
         table
     }
     let mut table = with_ending([0; 26], ".exe");
@@ -283,6 +392,16 @@ const NAME_ENDINGS: [u32; 26] = {
     }
     table
 };
+
+/// The bit of [`NAME_ENDINGS`] for the byte before a name's last letter: its letter's, or
+/// one for every digit (`7z`).
+const fn ending_bit(before: u8) -> u32 {
+    if before.is_ascii_digit() {
+        26
+    } else {
+        (before - b'a') as u32
+    }
+}
 
 /// Whether a word as written (a JSON string's raw contents) may end in the name of a command
 /// whose password options are read here or of a MySQL client, quotes and parentheses after it
@@ -302,8 +421,8 @@ pub(super) fn may_end_in_name(raw: &[u8]) -> bool {
     };
     let (last, before) = (raw[end].to_ascii_lowercase(), before.to_ascii_lowercase());
     last.is_ascii_lowercase()
-        && before.is_ascii_lowercase()
-        && NAME_ENDINGS[usize::from(last - b'a')] >> (before - b'a') & 1 != 0
+        && (before.is_ascii_lowercase() || before.is_ascii_digit())
+        && NAME_ENDINGS[usize::from(last - b'a')] >> ending_bit(before) & 1 != 0
 }
 
 impl InCommand {
@@ -364,7 +483,7 @@ impl InCommand {
 pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let bytes = text.as_bytes();
-    if first_option(bytes).is_none() {
+    if first_option(bytes).is_none() && !may_name_positional(bytes) {
         return spans;
     }
     let mut state = InCommand::default();
@@ -444,7 +563,9 @@ fn read_option(
             continue;
         };
         if rest.is_empty() || rest.bytes().all(|b| matches!(b, b'"' | b'\'')) {
-            state.value_next = Some(holds);
+            if holds != Holds::Glued {
+                state.value_next = Some(holds);
+            }
             return Some(end);
         }
         let glued = if option.len() == 2 {
@@ -462,6 +583,9 @@ fn read_option(
     if command.wraps && !word.starts_with('-') {
         *state = InCommand::default();
         return None;
+    }
+    if let Some(positional) = command.positional {
+        return read_positional(state, positional, text, start, end, spans);
     }
     if command.name != HTPASSWD || is_separator(word) {
         return None;
@@ -486,6 +610,39 @@ fn read_option(
         let value_end = value_end(bytes, start, end);
         push_password(spans, text, start, value_end, Holds::Whole);
         return Some(value_end.max(end));
+    }
+    Some(end)
+}
+
+/// Reads `text[start..end]`, a word of a command whose password is a [`Positional`]: the
+/// word its arguments are counted after, an option (not counted), or an argument. Returns
+/// where the scan goes on, `None` at a separator.
+fn read_positional(
+    state: &mut InCommand,
+    positional: Positional,
+    text: &str,
+    start: usize,
+    end: usize,
+    spans: &mut Vec<(usize, usize)>,
+) -> Option<usize> {
+    let word = &text[start..end];
+    if word.contains([';', '|', '&']) {
+        return None;
+    }
+    if word.starts_with('-') {
+        return Some(end);
+    }
+    if state.positional_open {
+        state.arguments += 1;
+        if state.arguments == positional.place {
+            state.positional_open = false;
+            let value_end = value_end(text.as_bytes(), start, end);
+            push_password(spans, text, start, value_end, Holds::Whole);
+            return Some(value_end.max(end));
+        }
+    } else if positional.after.contains(&word) {
+        state.positional_open = true;
+        state.arguments = 0;
     }
     Some(end)
 }
@@ -517,7 +674,7 @@ fn push_password(
     }
     let value = &text[start..end];
     let from = match holds {
-        Holds::Whole => Some(0),
+        Holds::Whole | Holds::Glued => Some(0),
         Holds::AfterColon => value.find(':').map(|at| at + 1),
         Holds::AfterPercent => value.find('%').map(|at| at + 1),
         Holds::AfterComma => value.find(',').map(|at| at + 1),
@@ -860,6 +1017,75 @@ mod tests {
             r#"{"tags":["admin","user","reader"],"ids":[1,2,3]}"#,
         ] {
             assert_eq!(json(input), input, "{input}");
+        }
+    }
+
+    /// Found by a probe: passwords given as arguments (`rabbitmqctl add_user ann hunter2`,
+    /// `mysqladmin password hunter2`) and to ssh-keygen's and 7-Zip's options were stored as
+    /// they came.
+    #[test]
+    fn positional_passwords_and_more_options() {
+        let cases = [
+            (
+                "rabbitmqctl add_user ann hunter2",
+                "rabbitmqctl add_user ann [REDACTED]",
+            ),
+            (
+                "sudo rabbitmqctl -n rabbit@h change_password ann 'a b'\nrabbitmqctl list_users",
+                "sudo rabbitmqctl -n rabbit@h change_password ann '[REDACTED]'\nrabbitmqctl list_users",
+            ),
+            (
+                "rabbitmqctl authenticate_user ann hunter2 && echo ok",
+                "rabbitmqctl authenticate_user ann [REDACTED] && echo ok",
+            ),
+            (
+                "mysqladmin -u root password NEWPASS",
+                "mysqladmin -u root password [REDACTED]",
+            ),
+            (
+                "mysqladmin -u root -pOLD password \"new one\"",
+                "mysqladmin -u root -p[REDACTED] password \"[REDACTED]\"",
+            ),
+            (
+                "ssh-keygen -t ed25519 -N hunter2 -f key",
+                "ssh-keygen -t ed25519 -N [REDACTED] -f key",
+            ),
+            (
+                "ssh-keygen -p -P old1 -N 'new 2' -f key",
+                "ssh-keygen -p -P [REDACTED] -N '[REDACTED]' -f key",
+            ),
+            ("7z a -phunter2 x.7z f", "7z a -p[REDACTED] x.7z f"),
+            ("7za x -p'a b' x.7z", "7za x -p'[REDACTED]' x.7z"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+        let r = Redactor::default();
+        let json = |body: &str| {
+            r.redact_body(&BodyInput::new(Some("application/json"), body.as_bytes()))
+                .unwrap_or_else(|| body.to_owned())
+        };
+        assert_eq!(
+            json(r#"{"argv":["rabbitmqctl","add_user","ann","hunter2"]}"#),
+            r#"{"argv":["rabbitmqctl","add_user","ann","[REDACTED]"]}"#
+        );
+        assert_eq!(
+            json(r#"{"argv":["7z","a","-phunter2"]}"#),
+            r#"{"argv":["7z","a","-p[REDACTED]"]}"#
+        );
+        // A user alone, another subcommand, 7-Zip's `-p` that prompts, an empty passphrase,
+        // prose.
+        for input in [
+            "rabbitmqctl add_user ann",
+            "rabbitmqctl delete_user ann",
+            "rabbitmqctl list_users",
+            "7z a -p x.7z f",
+            "ssh-keygen -N '' -f key",
+            "mysqladmin -u root status",
+            "the admin password is rotated",
+            "admin user guide",
+        ] {
+            assert_eq!(text(input), input, "{input}");
         }
     }
 }
