@@ -131,13 +131,12 @@ fn read_auth(text: &str, at: usize, small: bool, spans: &mut Vec<(usize, usize)>
                 following_lines(text, line_end, spans);
             }
         }
-        ([_], Some(mechanism)) => {
+        ([_], Some(mechanism))
             if LINE_MECHANISMS
                 .iter()
-                .any(|m| m.eq_ignore_ascii_case(mechanism))
-            {
-                following_lines(text, line_end, spans);
-            }
+                .any(|m| m.eq_ignore_ascii_case(mechanism)) =>
+        {
+            following_lines(text, line_end, spans);
         }
         ([(start, end)] | [_, (start, end)], None) => spans.push((*start, *end)),
         _ => {}
