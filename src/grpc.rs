@@ -83,6 +83,25 @@ const MAX_WEB_TRAILERS: usize = 16 * 1024;
 /// The flag of a gRPC-Web frame that carries trailers rather than a message.
 const WEB_TRAILERS_FLAG: u8 = 0x80;
 
+impl Protocol {
+    /// The content type that names this protocol.
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            Self::Native => "application/grpc",
+            Self::Web => "application/grpc-web",
+            Self::WebText => "application/grpc-web-text",
+        }
+    }
+}
+
+/// The messages of a whole request body (gRPC-Web's text form decoded), counted from their
+/// prefixes; `None` when its bytes do not end where a message does.
+pub(crate) fn count_messages(body: &[u8]) -> Option<u64> {
+    let mut frames = GrpcFrames::default();
+    frames.push(body);
+    (frames.prefix_len == 0 && frames.remaining == 0).then_some(frames.messages)
+}
+
 impl GrpcFrames {
     /// The frames of a gRPC-Web response body (binary form): the frame of trailers is kept, and
     /// is not counted as a message.
@@ -636,7 +655,9 @@ pub(crate) fn decode_request(
     })?;
     let json = if messages.is_empty() && stopped.is_some() {
         None
-    } else if method.is_client_streaming() {
+    } else if method.is_client_streaming() || messages.len() > 1 {
+        // A method that takes one message and was sent more: every message is stored, as a
+        // stream's are, rather than the one the service read (tonic reads the first).
         Some(serde_json::Value::Array(messages).to_string())
     } else {
         Some(messages.into_iter().next()?.to_string())
@@ -1564,6 +1585,27 @@ mod tests {
             assert_eq!(decode(CLIENT_STREAM, &gzipped, "gzip", 1024), expected);
             let deflated = [message(1, &zlib(&ping("a"))), message(1, &zlib(&ping("b")))].concat();
             assert_eq!(decode(CLIENT_STREAM, &deflated, "deflate", 1024), expected);
+        }
+
+        /// A method that takes one message, sent two: both are stored, not the first alone
+        /// (what tonic reads), so the second does not go unseen.
+        #[test]
+        fn a_unary_method_sent_more_than_one_message_stores_them_all() {
+            const UNARY: &str = "tower_audit.demo.v1.Demo/Unary";
+            let one = message(0, &ping("a"));
+            assert_eq!(
+                decode(UNARY, &one, "", 1024),
+                (Some(r#"{"message":"a"}"#.to_owned()), true, None)
+            );
+            let two = [one, message(0, &ping("b"))].concat();
+            assert_eq!(
+                decode(UNARY, &two, "", 1024),
+                (
+                    Some(r#"[{"message":"a"},{"message":"b"}]"#.to_owned()),
+                    true,
+                    None
+                )
+            );
         }
 
         #[test]

@@ -131,6 +131,8 @@ where
         let seen = Seen::scan(&parts.headers, config);
         let kind = grpc_kind(seen.content_type);
         let grpc = kind.is_some();
+        // Maybe a gRPC call under another content type: its reply's tells.
+        let grpc_by_reply = !grpc && seen.te_trailers;
         let mut capture = Capture::new(config.max_body_bytes);
         let ended = body.is_end_stream();
         if ended {
@@ -171,6 +173,9 @@ where
             {
                 pending.set_grpc_encoding(encoding.as_bytes());
             }
+        }
+        if grpc_by_reply {
+            pending.expect_grpc_reply(grpc_timeout(&parts.headers));
         }
         if let Some(id) = echo {
             pending.echo_request_id(id);
@@ -220,6 +225,8 @@ struct Seen<'a> {
     authorization: Option<&'a HeaderValue>,
     /// `Expect: 100-continue`: the client sends the body only when it is read.
     expect_continue: bool,
+    /// `TE: trailers`, which gRPC's clients send: a call tonic serves whatever its content type.
+    te_trailers: bool,
 }
 
 impl<'a> Seen<'a> {
@@ -243,6 +250,8 @@ impl<'a> Seen<'a> {
                 }
             } else if name == http::header::EXPECT {
                 seen.expect_continue |= value.as_bytes().eq_ignore_ascii_case(b"100-continue");
+            } else if name == http::header::TE {
+                seen.te_trailers |= te_names_trailers(value.as_bytes());
             } else if *name == config.request_id_header {
                 keep(&mut seen.request_id, value);
             }
@@ -400,7 +409,7 @@ fn peer_ip(parts: &Parts) -> Option<IpAddr> {
 /// gRPC-Web client sends it, is told by comparing bytes; any other is screened by its first 16
 /// bytes folded to lowercase a word at a time, and read further only when it is gRPC in other
 /// letters (media types are case-insensitive, and tonic serves a call whatever its content type).
-fn grpc_kind(content_type: Option<&HeaderValue>) -> Option<Protocol> {
+pub(crate) fn grpc_kind(content_type: Option<&HeaderValue>) -> Option<Protocol> {
     const GRPC: &[u8] = b"application/grpc";
     // Setting bit 5 lowercases a letter and leaves `/` as it is; no other byte a header value
     // may hold becomes a byte of `application/grpc` by it.
@@ -446,6 +455,15 @@ fn grpc_kind_in_other_letters(rest: &[u8]) -> Option<Protocol> {
     grpc_kind_after(rest, |rest, suffix| {
         let (head, tail) = rest.split_at_checked(suffix.len())?;
         head.eq_ignore_ascii_case(suffix).then_some(tail)
+    })
+}
+
+/// Whether a `TE` value lists `trailers`, whatever the case, among its comma-separated codings.
+#[cold]
+fn te_names_trailers(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|coding| {
+        let name = coding.split(|&b| b == b';').next().unwrap_or_default();
+        name.trim_ascii().eq_ignore_ascii_case(b"trailers")
     })
 }
 

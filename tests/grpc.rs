@@ -60,6 +60,8 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     status_in_the_headers_wins_over_later_trailers_from_every_transport,
     web_text_request_over_the_capture_cap_is_counted,
     content_type_of_any_case_is_grpc,
+    a_call_under_another_content_type_is_recorded_as_the_call_it_is,
+    te_trailers_alone_makes_no_grpc_call,
     #[cfg(feature = "grpc-reflect")]
     decoded_request_is_redacted,
     json_codec_messages_are_unframed_and_redacted,
@@ -1414,6 +1416,106 @@ async fn content_type_of_any_case_is_grpc(t: Arc<TestDb>) {
     );
 }
 
+/// tonic serves a call whatever its content type says, or with none: sent with `TE: trailers`,
+/// as gRPC's clients send every call, it is recorded as the call its gRPC reply shows, never as
+/// a 200 without a status, and its messages are not stored as text.
+async fn a_call_under_another_content_type_is_recorded_as_the_call_it_is(t: Arc<TestDb>) {
+    let h = Harness::start(&t).await;
+    let login = prost::Message::encode_to_vec(&LoginRequest {
+        username: "alice".into(),
+        password: "hunter2-s3cr3t".into(),
+    });
+    let invalid = prost::Message::encode_to_vec(&ping("hi", "invalid"));
+    let not_found = prost::Message::encode_to_vec(&ping("hi", "not_found"));
+    let calls = [
+        ("Login", "text/plain", message_frame(0, &login), Code::Ok),
+        (
+            "Unary",
+            "application/x-www-form-urlencoded",
+            message_frame(0, &invalid),
+            Code::InvalidArgument,
+        ),
+        (
+            "ServerStream",
+            "",
+            message_frame(0, &not_found),
+            Code::NotFound,
+        ),
+    ];
+    for (method, content_type, frame, code) in &calls {
+        let without = h
+            .plain
+            .raw_call_as(method, content_type, None, frame.clone())
+            .await;
+        let with = h
+            .audited
+            .raw_call_as(method, content_type, None, frame.clone())
+            .await;
+        assert_eq!(with, without);
+        assert_eq!(with.0, *code, "{with:?}");
+    }
+
+    let rows = h.finish_calls(3).await;
+    for (row, (method, content_type, frame, code)) in rows.iter().zip(&calls) {
+        assert_eq!(
+            row.route.as_deref(),
+            Some(format!("{METHOD}{method}").as_str()),
+            "{content_type}"
+        );
+        assert_eq!(
+            (row.status, row.grpc_status),
+            (Some(200), Some(*code as i32)),
+            "{content_type}"
+        );
+        let replies = i64::from(*method == "Login" || *method == "ServerStream");
+        assert_eq!(counts(row), (Some(1), Some(replies)), "{content_type}");
+        assert_eq!(
+            row.request_body.as_deref(),
+            Some(format!("[binary application/grpc, {} bytes]", frame.len()).as_str()),
+            "{content_type}"
+        );
+    }
+    assert_eq!(rows[0].error, None);
+    assert_eq!(rows[1].error.as_deref(), Some("bad ping"));
+    assert_eq!(rows[2].error.as_deref(), Some("widget 7 not found"));
+}
+
+/// A request that sends `TE: trailers` and is no gRPC call is recorded as what it is.
+async fn te_trailers_alone_makes_no_grpc_call(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/orders",
+            axum::routing::post(|body: String| async move { body }),
+        )
+        .layer(layer);
+    let request = http::Request::post("/orders")
+        .header("content-type", "application/json")
+        .header("te", "trailers")
+        .body(axum::body::Body::from(
+            r#"{"item":"widget","password":"hunter2"}"#,
+        ))
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap();
+    guard.shutdown(DEADLINE).await.unwrap();
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let row = &rows[0];
+    assert_eq!(row.route.as_deref(), Some("/orders"));
+    assert_eq!(
+        (row.status, row.grpc_status, row.error.as_deref()),
+        (Some(200), None, None)
+    );
+    assert_eq!(counts(row), (None, None));
+    assert_eq!(
+        row.request_body.as_deref(),
+        Some(r#"{"item":"widget","password":"[REDACTED]"}"#)
+    );
+}
+
 /// tonic's routes merged into an axum app match `/package.Service/{*rest}`: the route of a
 /// call is still its method, as when the layer wraps tonic's server.
 async fn grpc_in_an_axum_router_is_routed_by_its_method(t: Arc<TestDb>) {
@@ -1780,8 +1882,11 @@ impl GrpcServer {
             .await
             .unwrap();
         let mut request = http::Request::post(format!("http://{}/{METHOD}{method}", self.addr))
-            .header("content-type", content_type)
             .header("te", "trailers");
+        // An empty content type sends none.
+        if !content_type.is_empty() {
+            request = request.header("content-type", content_type);
+        }
         if let Some(encoding) = encoding {
             request = request.header("grpc-encoding", encoding);
         }

@@ -30,7 +30,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     let redactor = &config.redactor;
     let AuditRecord {
         shared,
-        latency,
+        latency_ns,
         status,
         grpc_status,
         grpc_messages_out,
@@ -42,6 +42,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         grpc_descriptors,
         #[cfg(feature = "grpc-reflect")]
         grpc_encoding,
+        grpc_by_reply,
     } = record;
     let request = &shared.facts;
     // Sealed when the record was finished: nothing changes them any more.
@@ -68,33 +69,27 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         TextPart::Path,
         cut_bytes(redactor.redact_path(path), LONG_TEXT_BYTES),
     );
-    // Where the layer has descriptors, whether they know the method a gRPC route names.
-    #[cfg(feature = "grpc-reflect")]
-    let known_method = |name: &str| {
-        grpc_descriptors
-            .as_ref()
-            .is_none_or(|pool| crate::grpc::is_client_streaming(pool, name).is_some())
+    // A gRPC call's route is the path its client sent (also for a call told by its reply).
+    let grpc_method = match (&request.route, grpc_by_reply) {
+        (Some(RouteName::Text(name)), _) => Some(&**name),
+        (_, Some(_)) => Some(sent_path.strip_prefix('/').unwrap_or(sent_path)),
+        _ => None,
     };
-    #[cfg(not(feature = "grpc-reflect"))]
-    let known_method = |_: &str| true;
     // A 404 without a matched route: group scanners' random paths under one route name.
-    let route = match &request.route {
-        // A gRPC call's route is the path its client sent: kept where it names a method as
-        // sent, else grouped as unmatched (one the path's redaction altered must not reach the
-        // table here, and scanners' paths must not fill the route's index).
-        Some(RouteName::Text(name)) => Some(
-            if crate::grpc::is_method_name(name)
-                && stored_path.strip_prefix('/') == Some(&**name)
-                && known_method(name)
-            {
+    let route = match (grpc_method, &request.route) {
+        // Kept where it names a method as sent, else grouped as unmatched: one the path's
+        // redaction altered must not reach the table here, and scanners' paths must not fill
+        // the route's index.
+        (Some(name), _) => Some(
+            if crate::grpc::is_method_name(name) && stored_path.strip_prefix('/') == Some(name) {
                 cut_chars(name, SHORT_TEXT_LEN)
             } else {
                 UNMATCHED_ROUTE.to_owned()
             },
         ),
-        Some(route) => Some(cut_chars(route.as_str(), SHORT_TEXT_LEN)),
-        None if status == Some(404) => Some(UNMATCHED_ROUTE.to_owned()),
-        None => None,
+        (None, Some(route)) => Some(cut_chars(route.as_str(), SHORT_TEXT_LEN)),
+        (None, None) if status == Some(404) => Some(UNMATCHED_ROUTE.to_owned()),
+        (None, None) => None,
     };
     let ip = |ip: std::net::IpAddr| {
         let ip = if config.anonymize_ip {
@@ -119,7 +114,11 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     };
     #[cfg(not(feature = "grpc-reflect"))]
     let encoding = crate::grpc::MessageEncoding::NotKept;
-    let content_type = request.text.str(TextPart::ContentType);
+    // A call told by its reply is read as the gRPC its reply spoke, whatever its request said.
+    let content_type = match grpc_by_reply {
+        Some(protocol) => Some(protocol.content_type()),
+        None => request.text.str(TextPart::ContentType),
+    };
     let content_encoding = request.text.str(TextPart::ContentEncoding);
     // gRPC-Web's text form: its messages are read from the base64 decoded; what is no base64 is
     // described as sent.
@@ -132,7 +131,14 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     } else {
         Some(&body)
     };
-    let grpc_messages_in = messages.and_then(|messages| messages.grpc_messages);
+    let grpc_messages_in = messages
+        .and_then(|messages| messages.grpc_messages)
+        .or_else(|| {
+            // Not counted as the request streamed: counted from what was captured, when that is all.
+            grpc_by_reply?;
+            let messages = messages.filter(|messages| !messages.truncated)?;
+            crate::grpc::count_messages(&messages.bytes)
+        });
     // Whether the method takes a client stream, when descriptors tell it.
     #[cfg(feature = "grpc-reflect")]
     let client_streaming = grpc_descriptors
@@ -238,7 +244,12 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         grpc_status,
         grpc_messages_in: grpc_messages_in.map(saturating_i64),
         grpc_messages_out: grpc_messages_out.map(saturating_i64),
-        latency_us: i64::try_from(clock.corrected(latency).as_micros()).unwrap_or(i64::MAX),
+        latency_us: i64::try_from(
+            clock
+                .corrected(std::time::Duration::from_nanos(latency_ns))
+                .as_micros(),
+        )
+        .unwrap_or(i64::MAX),
         client_ip: request.client_ip.map(ip),
         peer_ip: request.peer.map(ip),
         user_agent: request
@@ -905,7 +916,11 @@ mod tests {
             assert!(!row.path.contains(secret), "{}", row.path);
             assert_eq!(row.route.as_deref(), Some(UNMATCHED_ROUTE), "{path}");
         }
-        for path in ["/pkg.Orders/Create/extra", "/pkg..Orders/Create", "/9pkg.Orders/Create"] {
+        for path in [
+            "/pkg.Orders/Create/extra",
+            "/pkg..Orders/Create",
+            "/9pkg.Orders/Create",
+        ] {
             assert_eq!(row(path).route.as_deref(), Some(UNMATCHED_ROUTE), "{path}");
         }
     }
