@@ -63,11 +63,19 @@ struct Positional {
     place: usize,
 }
 
+/// A command read by its options alone: what the entries of [`COMMANDS`] do not set.
+const OPTIONS_ONLY: Command = Command {
+    name: "",
+    subcommand: None,
+    options: &[],
+    wraps: false,
+    positional: None,
+};
+
 /// The commands read, and their password options.
 const COMMANDS: &[Command] = &[
     Command {
         name: "curl",
-        subcommand: None,
         options: &[
             ("-u", Holds::AfterColon),
             ("--user", Holds::AfterColon),
@@ -77,223 +85,168 @@ const COMMANDS: &[Command] = &[
             ("-b", Holds::Cookies),
             ("--cookie", Holds::Cookies),
         ],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "redis-cli",
-        subcommand: None,
         options: &[("-a", Holds::Whole), ("--pass", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "openssl",
-        subcommand: None,
         options: &[
             ("-pass", Holds::AfterPassPrefix),
             ("-passin", Holds::AfterPassPrefix),
             ("-passout", Holds::AfterPassPrefix),
             ("-k", Holds::Whole),
         ],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "sshpass",
-        subcommand: None,
         options: &[("-p", Holds::Whole)],
         wraps: true,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "docker",
         subcommand: Some("login"),
         options: &[("-p", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "podman",
         subcommand: Some("login"),
         options: &[("-p", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "smbclient",
-        subcommand: None,
         options: &[("-U", Holds::AfterPercent), ("--user", Holds::AfterPercent)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "lftp",
-        subcommand: None,
         options: &[("-u", Holds::AfterComma)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "sqlcmd",
-        subcommand: None,
         options: &[("-P", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "ldapsearch",
-        subcommand: None,
         options: &[("-w", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "ldapmodify",
-        subcommand: None,
         options: &[("-w", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "ldapadd",
-        subcommand: None,
         options: &[("-w", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "ldapdelete",
-        subcommand: None,
         options: &[("-w", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "mongosh",
-        subcommand: None,
         options: &[("-p", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "mongo",
-        subcommand: None,
         options: &[("-p", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "mongodump",
-        subcommand: None,
         options: &[("-p", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "mongorestore",
-        subcommand: None,
         options: &[("-p", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "mosquitto_pub",
-        subcommand: None,
         options: &[("-P", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "mosquitto_sub",
-        subcommand: None,
         options: &[("-P", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "zip",
-        subcommand: None,
         options: &[("-P", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "unzip",
-        subcommand: None,
         options: &[("-P", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     // ssh-keygen's new and old passphrases.
     Command {
         name: "ssh-keygen",
-        subcommand: None,
         options: &[("-N", Holds::Whole), ("-P", Holds::Whole)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     // 7-Zip's password, glued to its `-p` only.
     Command {
         name: "7z",
-        subcommand: None,
         options: &[("-p", Holds::Glued)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "7za",
-        subcommand: None,
         options: &[("-p", Holds::Glued)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     Command {
         name: "7zr",
-        subcommand: None,
         options: &[("-p", Holds::Glued)],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
     // `rabbitmqctl add_user ann hunter2`, `change_password`, `authenticate_user`.
     Command {
         name: "rabbitmqctl",
-        subcommand: None,
-        options: &[],
-        wraps: false,
         positional: Some(Positional {
             after: &["add_user", "change_password", "authenticate_user"],
             place: 2,
         }),
+        ..OPTIONS_ONLY
     },
     // `mysqladmin -u root password hunter2` sets a new password (its `-p` is `mysql`'s rule).
     Command {
         name: "mysqladmin",
-        subcommand: None,
-        options: &[],
-        wraps: false,
         positional: Some(Positional {
             after: &["password"],
             place: 1,
         }),
+        ..OPTIONS_ONLY
     },
     Command {
         name: "mariadb-admin",
-        subcommand: None,
-        options: &[],
-        wraps: false,
         positional: Some(Positional {
             after: &["password"],
             place: 1,
         }),
+        ..OPTIONS_ONLY
     },
     // htpasswd takes its password as an argument: see `HTPASSWD`.
     Command {
         name: HTPASSWD,
-        subcommand: None,
-        options: &[],
-        wraps: false,
-        positional: None,
+        ..OPTIONS_ONLY
     },
 ];
 
