@@ -1,7 +1,8 @@
 //! The passwords command-line tools other than MySQL's clients (see [`mysql`](super::mysql))
 //! take as short options or as arguments: `curl -u ann:hunter2`, `redis-cli -a hunter2`,
-//! `openssl enc -pass pass:hunter2`, `htpasswd -b file ann hunter2`; and the cookies curl
-//! is given (`curl -b 'a=1; sid=…'`).
+//! `openssl enc -pass pass:hunter2`, `htpasswd -b file ann hunter2`, `net user ann hunter2`;
+//! the cookies curl is given (`curl -b 'a=1; sid=…'`); and the `user:password` lines `echo`
+//! pipes into `chpasswd` (`echo 'ann:hunter2' | chpasswd`, or a here-string, `<<<`).
 //!
 //! A short option means a password only to its own command (`-a` is "all" to most tools, `-u`
 //! a user or "unbuffered", `-p` a port), so an option is read as one only after its command's
@@ -52,6 +53,16 @@ struct Command {
     /// A password given as an argument after one of some words (`rabbitmqctl add_user ann
     /// hunter2`).
     positional: Option<Positional>,
+    /// Named only as its command's first word (at a line's start, after a prompt, `|`, `;` or
+    /// `&&`): its name is a word prose uses too (`the net user command lists accounts`).
+    first_word: bool,
+    /// A Windows command: its name and words are read in small letters or in capitals (`NET
+    /// USER`), its options start with `/` (`/add`), and a `*` for its password asks for it.
+    windows: bool,
+    /// It reads a password from its standard input, which holds it so: what `echo` or
+    /// `printf` writes into a pipe to it (`echo 'ann:hunter2' | chpasswd`), or a here-string
+    /// (`chpasswd <<< 'ann:hunter2'`).
+    stdin: Option<Holds>,
 }
 
 /// A password given as an argument, counted after a subcommand or another word.
@@ -70,7 +81,18 @@ const OPTIONS_ONLY: Command = Command {
     options: &[],
     wraps: false,
     positional: None,
+    first_word: false,
+    windows: false,
+    stdin: None,
 };
+
+impl Command {
+    /// Whether a JSON array of a command's words names it (see [`InCommand::argv_word`]): a
+    /// name prose uses too, and a password from standard input, are a shell line's only.
+    const fn in_argv(&self) -> bool {
+        !self.first_word && self.stdin.is_none()
+    }
+}
 
 /// The commands read, and their password options.
 const COMMANDS: &[Command] = &[
@@ -243,6 +265,23 @@ const COMMANDS: &[Command] = &[
         }),
         ..OPTIONS_ONLY
     },
+    // `net user ann hunter2 /add` (also `net users`): Windows' command sets the password.
+    Command {
+        name: "net",
+        positional: Some(Positional {
+            after: &["user", "users"],
+            place: 2,
+        }),
+        first_word: true,
+        windows: true,
+        ..OPTIONS_ONLY
+    },
+    // `echo 'ann:hunter2' | chpasswd`: a line of a user and a password.
+    Command {
+        name: "chpasswd",
+        stdin: Some(Holds::AfterColon),
+        ..OPTIONS_ONLY
+    },
     // htpasswd takes its password as an argument: see `HTPASSWD`.
     Command {
         name: HTPASSWD,
@@ -261,12 +300,18 @@ pub(super) fn may_hold_password(text: &str) -> bool {
     first_option(text.as_bytes()).is_some() || may_name_positional(text.as_bytes())
 }
 
-/// Whether `bytes` may name a command whose password is an argument with no option before it
-/// (`rabbitmqctl add_user ann hunter2`, `mysqladmin password hunter2`): a look for texts
-/// without an option, which are not read otherwise.
+/// Whether `bytes` may name a command that takes a password with no option before it, as an
+/// argument (`rabbitmqctl add_user ann hunter2`, `mysqladmin password hunter2`, `net user ann
+/// hunter2`) or from its standard input (`chpasswd`): a look for texts without an option,
+/// which are not read otherwise.
 fn may_name_positional(bytes: &[u8]) -> bool {
     memchr::memmem::find(bytes, b"rabbitmqctl").is_some()
         || memchr::memmem::find(bytes, b"admin").is_some()
+        || memchr::memmem::find(bytes, b"chpasswd").is_some()
+        // `net user`, `net.exe users`, `NET USER`.
+        || memchr::memmem::find(bytes, b"et user").is_some()
+        || memchr::memmem::find(bytes, b"exe user").is_some()
+        || memchr::memmem::find(bytes, b"ET USER").is_some()
 }
 
 /// Where the first word that may be a command's password option starts: a `-` after a word
@@ -335,7 +380,9 @@ const NAME_ENDINGS: [u32; 26] = {
     let mut table = with_ending([0; 26], ".exe");
     let mut at = 0;
     while at < COMMANDS.len() {
-        table = with_ending(table, COMMANDS[at].name);
+        if COMMANDS[at].in_argv() {
+            table = with_ending(table, COMMANDS[at].name);
+        }
         at += 1;
     }
     let mut at = 0;
@@ -405,7 +452,7 @@ impl InCommand {
         }
         if is_separator(word) {
             *self = Self::default();
-        } else if let Some(command) = command_named(word) {
+        } else if let Some(command) = command_named(word).filter(|command| command.in_argv()) {
             *self = Self {
                 command: Some(command),
                 arguments_before: 2,
@@ -442,16 +489,22 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
     let mut state = InCommand::default();
     // The previous word was `\`: a line break continues the command.
     let mut continued = false;
+    // The next word is a command's first: at a line's start, after a separator or a prompt.
+    let mut command_start = true;
+    let mut piped = Piped::default();
     let mut words = Words::new(bytes);
     while let Some((start, end, after_break)) = words.next() {
         if after_break && !continued {
             state = InCommand::default();
+            piped = Piped::default();
+            command_start = true;
         }
         let word = &text[start..end];
         continued = word == "\\";
         if continued {
             continue;
         }
+        let at_start = std::mem::take(&mut command_start);
         if let Some(holds) = state.value_next.take()
             && !word.starts_with('-')
             && !is_separator(word)
@@ -467,25 +520,124 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
             words.resume_at(end);
             continue;
         }
+        if let Some(end) = piped.write(text, start, end) {
+            words.resume_at(end);
+            continue;
+        }
         // A separator glued to the command's name (`x|curl`, `$(curl`) ends one command and
         // starts the next.
         if word.contains([';', '|', '&']) {
             state = InCommand::default();
+            piped.separator(word);
+        } else if at_start && is_prompt(word) {
+            command_start = true;
+            continue;
         }
-        let last = word
-            .rsplit([';', '|', '&', '(', '`'])
-            .next()
-            .unwrap_or(word)
+        let split = word.rfind([';', '|', '&', '(', '`']);
+        let last = split
+            .map_or(word, |at| &word[at + 1..])
             .trim_start_matches(['"', '\'']);
-        if let Some(command) = command_named(last) {
+        command_start = last.is_empty();
+        let named = command_named(last)
+            .filter(|command| !command.first_word || at_start || split.is_some())
+            .or_else(|| at_start.then(|| after_prompt(last)).flatten());
+        if let Some(command) = named {
             state = InCommand {
                 command: Some(command),
                 arguments_before: 2,
                 ..InCommand::default()
             };
+            if let Some(holds) = command.stdin {
+                piped.read(text, holds, &mut spans);
+            }
+            piped = Piped::default();
+        } else if matches!(super::mysql::last_path_part(last), "echo" | "printf") {
+            piped = Piped {
+                writing: true,
+                ..Piped::default()
+            };
         }
     }
+    // A password piped in was pushed when its reader was named, after the words between.
+    if !spans.is_sorted() {
+        spans.sort_unstable();
+    }
     spans
+}
+
+/// What `echo` or `printf` writes into a pipe, for a command after the pipe that reads a
+/// password from its standard input (`echo 'ann:hunter2' | sudo chpasswd`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Piped {
+    /// `echo` or `printf` was named: the words of its command are what it writes.
+    writing: bool,
+    /// From its first argument's start to its last's end.
+    written: Option<(usize, usize)>,
+    /// Its command ended at a `|`: what it wrote is the next command's standard input.
+    piped: bool,
+}
+
+impl Piped {
+    /// Reads `text[start..end]` as what `echo` or `printf` writes, when it is one of its
+    /// arguments (an option before them, `-e`, is not): returns where the scan goes on, at a
+    /// separator glued to it (`ann:hunter2|chpasswd`) or past its closing quote.
+    fn write(&mut self, text: &str, start: usize, end: usize) -> Option<usize> {
+        let word = &text[start..end];
+        if !self.writing {
+            return None;
+        }
+        if word.starts_with('-') && self.written.is_none() {
+            return Some(end);
+        }
+        let arg_end = if word.starts_with(['"', '\'']) {
+            value_end(text.as_bytes(), start, end)
+        } else {
+            word.find([';', '|', '&']).map_or(end, |at| start + at)
+        };
+        if arg_end == start {
+            return None;
+        }
+        self.written = Some((self.written.map_or(start, |(first, _)| first), arg_end));
+        Some(arg_end)
+    }
+
+    /// A word holding a separator ended the command: a `|` after what `echo` wrote pipes it
+    /// into the next command; any other separator, or a second `|`, drops it.
+    fn separator(&mut self, word: &str) {
+        let pipe = word.rfind([';', '|', '&']).is_some_and(|at| {
+            word.as_bytes()[at] == b'|' && (at == 0 || word.as_bytes()[at - 1] != b'|')
+        });
+        *self = if pipe && self.writing && self.written.is_some() {
+            Self {
+                piped: true,
+                ..*self
+            }
+        } else {
+            Self::default()
+        };
+        self.writing = false;
+    }
+
+    /// A command that reads a password from its standard input, holding it so, was named:
+    /// pushes the span of the password piped into it.
+    fn read(&self, text: &str, holds: Holds, spans: &mut Vec<(usize, usize)>) {
+        if let Some((start, end)) = self.written.filter(|_| self.piped) {
+            push_password(spans, text, start, end, holds);
+        }
+    }
+}
+
+/// Whether `word`, a line's first, is a shell's prompt before the command typed after it:
+/// `$`, `#`, `%`, `>`, PowerShell's `PS`, or one ending in `>` (`C:\>`, `PS>`).
+fn is_prompt(word: &str) -> bool {
+    matches!(word, "$" | "#" | "%" | ">" | "PS") || word.len() > 1 && word.ends_with('>')
+}
+
+/// The command a line's first word names after the prompt `cmd.exe` glues it to
+/// (`C:\Users\ann>net`): one read only as a command's first word.
+fn after_prompt(word: &str) -> Option<&'static Command> {
+    let (_, name) = word.rsplit_once('>')?;
+    command_named(name).filter(|command| command.first_word)
 }
 
 /// Reads `text[start..end]`, a word of `command`'s: an option, its value or an argument.
@@ -506,6 +658,18 @@ fn read_option(
     if command.subcommand.is_some_and(|sub| sub == word) {
         state.subcommand_seen = true;
         return Some(end);
+    }
+    // A here-string is the command's standard input (`chpasswd <<< 'ann:hunter2'`).
+    if let Some(holds) = command.stdin
+        && let Some(value) = word.strip_prefix("<<<")
+    {
+        if value.is_empty() {
+            state.value_next = Some(holds);
+            return Some(end);
+        }
+        let value_end = value_end(bytes, start + 3, end);
+        push_password(spans, text, start + 3, value_end, holds);
+        return Some(value_end.max(end));
     }
     let ready = command.subcommand.is_none() || state.subcommand_seen;
     for &(option, holds) in command.options {
@@ -538,7 +702,7 @@ fn read_option(
         return None;
     }
     if let Some(positional) = command.positional {
-        return read_positional(state, positional, text, start, end, spans);
+        return read_positional(state, command, positional, text, start, end, spans);
     }
     if command.name != HTPASSWD || is_separator(word) {
         return None;
@@ -572,6 +736,7 @@ fn read_option(
 /// where the scan goes on, `None` at a separator.
 fn read_positional(
     state: &mut InCommand,
+    command: &Command,
     positional: Positional,
     text: &str,
     start: usize,
@@ -582,30 +747,52 @@ fn read_positional(
     if word.contains([';', '|', '&']) {
         return None;
     }
-    if word.starts_with('-') {
+    if word.starts_with('-') || command.windows && word.starts_with('/') {
         return Some(end);
     }
     if state.positional_open {
         state.arguments += 1;
         if state.arguments == positional.place {
             state.positional_open = false;
+            // Windows' `*` asks for the password.
+            if command.windows && word == "*" {
+                return Some(end);
+            }
             let value_end = value_end(text.as_bytes(), start, end);
             push_password(spans, text, start, value_end, Holds::Whole);
             return Some(value_end.max(end));
         }
-    } else if positional.after.contains(&word) {
+    } else if positional
+        .after
+        .iter()
+        .any(|after| *after == word || command.windows && is_in_capitals(word, after))
+    {
         state.positional_open = true;
         state.arguments = 0;
     }
     Some(end)
 }
 
-/// The command `word` names, by its path too.
+/// The command `word` names, by its path too; a Windows command in capitals too (`NET.EXE`).
 fn command_named(word: &str) -> Option<&'static Command> {
     let name = super::mysql::last_path_part(word);
     let name = name.trim_end_matches(['"', '\'', '`', ')']);
-    let name = name.strip_suffix(".exe").unwrap_or(name);
-    COMMANDS.iter().find(|command| command.name == name)
+    let name = name
+        .strip_suffix(".exe")
+        .or_else(|| name.strip_suffix(".EXE"))
+        .unwrap_or(name);
+    COMMANDS.iter().find(|command| {
+        command.name == name || command.windows && is_in_capitals(name, command.name)
+    })
+}
+
+/// Whether `word` is `name`, a word in small letters, written in capitals (`USER`).
+fn is_in_capitals(word: &str, name: &str) -> bool {
+    word.len() == name.len()
+        && word
+            .bytes()
+            .zip(name.bytes())
+            .all(|(w, n)| w == n.to_ascii_uppercase())
 }
 
 /// Pushes the span of the password in the value `text[start..end]`, its quotes kept.
@@ -845,7 +1032,10 @@ mod tests {
     /// element is read, by its path, with `.exe` or quoted too; most other words are not.
     #[test]
     fn every_name_is_let_through_the_look() {
-        let names = super::COMMANDS.iter().map(|command| command.name);
+        let names = super::COMMANDS
+            .iter()
+            .filter(|command| command.in_argv())
+            .map(|command| command.name);
         let names = names.chain(super::super::mysql::CLIENTS.iter().copied());
         for name in names.chain(["CURL.EXE", "redis-cli.exe", "MYSQL.EXE", "mariadb.exe"]) {
             assert!(super::may_end_in_name(name.as_bytes()), "{name}");
@@ -1039,6 +1229,120 @@ mod tests {
             "admin user guide",
         ] {
             assert_eq!(text(input), input, "{input}");
+        }
+    }
+    /// Found by a probe on 2026-12-07: the password `net user` sets, and the `user:password`
+    /// lines `echo` pipes into `chpasswd` or a here-string gives it, were stored as they came.
+    #[test]
+    fn net_user_and_chpasswd_passwords() {
+        let cases = [
+            ("net user ann hunter2 /add", "net user ann [REDACTED] /add"),
+            (
+                "C:\\> net user ann hunter2",
+                "C:\\> net user ann [REDACTED]",
+            ),
+            (
+                "PS C:\\Users\\admin> net user ann 'P@ss w0rd' /add",
+                "PS C:\\Users\\admin> net user ann '[REDACTED]' /add",
+            ),
+            (
+                "C:\\Windows\\system32>NET USER ann hunter2 /ADD",
+                "C:\\Windows\\system32>NET USER ann [REDACTED] /ADD",
+            ),
+            (
+                "net user /add ann hunter2 /domain",
+                "net user /add ann [REDACTED] /domain",
+            ),
+            (
+                "cd C:\\ && net.exe users ann hunter2",
+                "cd C:\\ && net.exe users ann [REDACTED]",
+            ),
+            (
+                "whoami; net user ann hunter2\nnet user",
+                "whoami; net user ann [REDACTED]\nnet user",
+            ),
+            ("$ net user ann hunter2", "$ net user ann [REDACTED]"),
+            (
+                "echo 'ann:hunter2' | chpasswd",
+                "echo 'ann:[REDACTED]' | chpasswd",
+            ),
+            (
+                "echo \"root:hunter 2\" | sudo chpasswd",
+                "echo \"root:[REDACTED]\" | sudo chpasswd",
+            ),
+            (
+                "RUN echo root:hunter2 | chpasswd && apt-get update",
+                "RUN echo root:[REDACTED] | chpasswd && apt-get update",
+            ),
+            (
+                "echo -e 'ann:hunter2'|/usr/sbin/chpasswd",
+                "echo -e 'ann:[REDACTED]'|/usr/sbin/chpasswd",
+            ),
+            ("echo ann:hunter2|chpasswd", "echo ann:[REDACTED]|chpasswd"),
+            (
+                "printf 'ann:hunter2\\n' | chpasswd",
+                "printf 'ann:[REDACTED]' | chpasswd",
+            ),
+            (
+                "chpasswd <<< 'ann:hunter2'",
+                "chpasswd <<< 'ann:[REDACTED]'",
+            ),
+            (
+                "sudo chpasswd <<<\"ann:a b\" && echo ok",
+                "sudo chpasswd <<<\"ann:[REDACTED]\" && echo ok",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+        let r = Redactor::default();
+        let json = BodyInput::new(
+            Some("application/json"),
+            br#"{"runcmd":["echo 'root:hunter2' | chpasswd","chpasswd <<< ann:hunter3"]}"#,
+        );
+        assert_eq!(
+            r.redact_body(&json).as_deref(),
+            Some(
+                r#"{"runcmd":["echo 'root:[REDACTED]' | chpasswd","chpasswd <<< ann:[REDACTED]"]}"#
+            )
+        );
+        assert_eq!(
+            r.redact_error("provisioning failed: echo 'ann:hunter2' | chpasswd"),
+            "provisioning failed: echo 'ann:[REDACTED]' | chpasswd"
+        );
+    }
+
+    /// `net` read as a word of prose, `net user` without a password or with `*` (it prompts),
+    /// other `net` commands, and `echo` writing elsewhere than into `chpasswd` stay.
+    #[test]
+    fn net_user_and_chpasswd_near_misses() {
+        for input in [
+            "the net user command lists accounts",
+            "Net user accounts are listed here",
+            "see: net user ann hunter2",
+            "net user ann",
+            "net user ann * /add",
+            "net user ann /delete",
+            "net localgroup administrators ann /add",
+            "net use Z: \\\\srv\\share",
+            "echo 'ann:hunter2' > users.txt",
+            "echo 'a:b' | grep a",
+            "echo 'a:b' | tee f; chpasswd < users.txt",
+            "echo 'a:b' || chpasswd",
+            "chpasswd < users.txt",
+            "the chpasswd tool reads user:password lines",
+            "echo done | chpasswd",
+        ] {
+            assert_eq!(text(input), input, "{input}");
+        }
+        // An argv names neither: `net` is prose's word, and a pipe is a shell's.
+        let r = Redactor::default();
+        for input in [
+            r#"{"tags":["net","user","ann","ops"]}"#,
+            r#"["chpasswd","<<<","ann:x"]"#,
+        ] {
+            let body = BodyInput::new(Some("application/json"), input.as_bytes());
+            assert_eq!(r.redact_body(&body).as_deref(), Some(input), "{input}");
         }
     }
 }
