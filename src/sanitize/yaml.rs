@@ -14,6 +14,11 @@
 //! is read once and a quoted scalar's lines are skipped past, so the scan is linear. In a YAML
 //! body a flow mapping's values are read over its lines too (`{user: b, password:⏎  hunter2}`,
 //! see [`flow_values`]).
+//!
+//! A Kubernetes `Secret` (`kind: Secret`) loses every value of its `data` and `stringData`
+//! mappings, whatever their keys (`tls.key`, `DATABASE_URL`): only the `kind` tells them
+//! apart, and it may come after them (`kubectl get -o yaml` sorts keys), so until it is read
+//! they wait, as a `value` waits for its `name`.
 
 use memchr::memchr;
 
@@ -318,6 +323,9 @@ enum Fate {
     /// A `value` member: decided by the `name` member of the mapping at this place in
     /// [`Reader::mappings`].
     Named(usize),
+    /// A value of a `data` or `stringData` mapping: decided by the `kind` of the mapping at
+    /// this place in [`Reader::mappings`].
+    SecretData(usize),
 }
 
 /// A sensitive key's (or a `value` member's) value that runs on the lines after its key.
@@ -341,6 +349,14 @@ enum Named {
     Sensitively,
 }
 
+/// How a mapping's `kind` member makes it a Kubernetes `Secret`, so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Unread,
+    Secret,
+    Other,
+}
+
 /// A mapping whose keys start at `column`: one list item's, or a document's level.
 #[derive(Debug)]
 struct Mapping {
@@ -348,6 +364,14 @@ struct Mapping {
     named: Named,
     /// Its `value` members read before any name.
     waiting: Vec<(usize, usize)>,
+    kind: Kind,
+    /// Its last key was `data` or `stringData`, its value on the lines after it.
+    opens_data: bool,
+    /// It is the `data` or `stringData` of the mapping at this place in
+    /// [`Reader::mappings`]: its values are a `Secret`'s when that one's `kind` says so.
+    data_of: Option<usize>,
+    /// The values of its `data` and `stringData` read before its `kind`.
+    data_waiting: Vec<(usize, usize)>,
 }
 
 /// The state of the scan: the blocks and mappings open at the line being read.
@@ -429,14 +453,29 @@ impl Reader {
             }
         }
         let Some((key, colon)) = yaml_key(text, at, end) else {
+            // A document's start ends the mappings of the one before (a `ConfigMap`'s `kind`
+            // is not the next document's).
+            if indent == 0 && is_document_start(&bytes[content..end]) {
+                self.mappings.clear();
+            }
             return end;
         };
         let column = at - start;
         if at != content || self.mappings.last().is_none_or(|m| m.column != column) {
+            // The mapping under a `data:` key.
+            let parent = self.mappings.len().checked_sub(1);
+            let data_of = parent.filter(|&at| {
+                let parent = &mut self.mappings[at];
+                std::mem::take(&mut parent.opens_data) && parent.column < column
+            });
             self.mappings.push(Mapping {
                 column,
                 named: Named::Not,
                 waiting: Vec::new(),
+                kind: Kind::Unread,
+                opens_data: false,
+                data_of,
+                data_waiting: Vec::new(),
             });
         }
         let mut value = colon + 1;
@@ -445,8 +484,11 @@ impl Reader {
         }
         let role = role_of(key);
         let by_key = keys.is_sensitive(key, keybuf);
+        let data = self.secret_member(text, key, value, end);
         let fate = if by_key {
             Fate::Redacted
+        } else if let Some(fate) = data {
+            fate
         } else {
             let Some(mapping) = self.mappings.last_mut() else {
                 return end;
@@ -529,6 +571,44 @@ impl Reader {
         }
     }
 
+    /// Reads the key `key` of the top mapping, its value from `value` to the line's `end`, for
+    /// a Kubernetes `Secret`: a `kind` says whether the mapping is one (its data waiting for
+    /// it go, or are kept), a `data` or `stringData` key opens its data, on the lines after it
+    /// or in a flow mapping on its line (`data: {tls.key: …}`). Returns the fate of the
+    /// value of such data, or of such a flow mapping, unless its mapping is known to be no
+    /// `Secret`.
+    fn secret_member(&mut self, text: &str, key: &str, value: usize, end: usize) -> Option<Fate> {
+        let top = self.mappings.len().checked_sub(1)?;
+        let data_fate = |mappings: &[Mapping], of: usize| match mappings[of].kind {
+            Kind::Secret => Some(Fate::Redacted),
+            Kind::Unread => Some(Fate::SecretData(of)),
+            Kind::Other => None,
+        };
+        let data_of = self.mappings[top].data_of;
+        let mapping = &mut self.mappings[top];
+        mapping.opens_data = false;
+        match key {
+            "kind" => {
+                let secret = name_text(&text[value..end]) == "Secret";
+                mapping.kind = if secret { Kind::Secret } else { Kind::Other };
+                let waiting = std::mem::take(&mut mapping.data_waiting);
+                if secret {
+                    self.spans.extend(waiting);
+                }
+            }
+            "data" | "stringData" => {
+                let bytes = text.as_bytes();
+                if value == end || bytes[value] == b'#' {
+                    mapping.opens_data = true;
+                } else if bytes[value] == b'{' {
+                    return data_fate(&self.mappings, top);
+                }
+            }
+            _ => {}
+        }
+        data_fate(&self.mappings, data_of?)
+    }
+
     /// The line from `content` to `end` belongs to the open blocks: it starts the top one's
     /// value when none has started yet, and a quoted scalar there runs on to its closing quote.
     fn extend(&mut self, bytes: &[u8], content: usize, end: usize) -> usize {
@@ -557,6 +637,13 @@ impl Reader {
                 Some(mapping) if mapping.named == Named::Not => mapping.waiting.push((start, end)),
                 _ => self.spans.push((start, end)),
             },
+            Fate::SecretData(at) => match self.mappings.get_mut(at) {
+                Some(mapping) if mapping.kind == Kind::Other => {}
+                Some(mapping) if mapping.kind == Kind::Unread => {
+                    mapping.data_waiting.push((start, end));
+                }
+                _ => self.spans.push((start, end)),
+            },
         }
     }
 
@@ -564,7 +651,7 @@ impl Reader {
     fn finish(&mut self, cut: bool) {
         while let Some(block) = self.blocks.pop() {
             let fate = match block.fate {
-                Fate::Named(_) if cut => Fate::Redacted,
+                Fate::Named(_) | Fate::SecretData(_) if cut => Fate::Redacted,
                 fate => fate,
             };
             self.settle(block.start, self.last_end, fate);
@@ -572,9 +659,17 @@ impl Reader {
         if cut {
             for mapping in self.mappings.drain(..) {
                 self.spans.extend(mapping.waiting);
+                self.spans.extend(mapping.data_waiting);
             }
         }
     }
+}
+
+/// Whether `line`, from its first character, starts a YAML document: `---`, alone or before a
+/// space.
+fn is_document_start(line: &[u8]) -> bool {
+    line.strip_prefix(b"---")
+        .is_some_and(|rest| rest.is_empty() || rest[0] == b' ')
 }
 
 /// Whether a sequence's `-` is at `at`: followed by a space or the end of the line.
@@ -1286,6 +1381,73 @@ mod tests {
             let took = started.elapsed();
             assert!(took.as_secs() < 10, "{:?}: {took:?}", &body[..20]);
             assert!(!out.contains("SECRET"), "{:?}", &body[..20]);
+        }
+    }
+    /// Found by a probe on 2026-12-07: a Kubernetes `Secret` written as YAML kept the values
+    /// of its `data` and `stringData` that no sensitive key names. They go now, whatever
+    /// their keys, its `kind` before them or after (as `kubectl get -o yaml` sorts keys), also
+    /// in a `List`'s items and in a document after another.
+    #[test]
+    fn a_kubernetes_secrets_data_goes() {
+        for (text, expected) in [
+            (
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\ndata:\n  username: YWRtaW4=\n  tls.key: LS0tLS1CRUdJTg==\nstringData:\n  config.yaml: |\n    url: postgres://x\n    mode: fast\n  note: \"plain text\"\n",
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\ndata:\n  username: [REDACTED]\n  tls.key: [REDACTED]\nstringData:\n  config.yaml: [REDACTED]\n  note: [REDACTED]\n",
+            ),
+            (
+                "apiVersion: v1\ndata:\n  DATABASE_URL: cG9zdGdyZXM=\n  username: YWRtaW4=\nkind: Secret\nmetadata:\n  name: db\n  namespace: prod\ntype: Opaque\n",
+                "apiVersion: v1\ndata:\n  DATABASE_URL: [REDACTED]\n  username: [REDACTED]\nkind: Secret\nmetadata:\n  name: db\n  namespace: prod\ntype: Opaque\n",
+            ),
+            (
+                "apiVersion: v1\nitems:\n- apiVersion: v1\n  data:\n    ca.crt: LS0tQ1JU\n  kind: Secret\n  metadata:\n    name: a\n- data:\n    mode: fast\n  kind: ConfigMap\nkind: List\n",
+                "apiVersion: v1\nitems:\n- apiVersion: v1\n  data:\n    ca.crt: [REDACTED]\n  kind: Secret\n  metadata:\n    name: a\n- data:\n    mode: fast\n  kind: ConfigMap\nkind: List\n",
+            ),
+            (
+                "kind: ConfigMap\ndata:\n  mode: fast\n---\ndata:\n  user: YW5u\nkind: \"Secret\" # db\n",
+                "kind: ConfigMap\ndata:\n  mode: fast\n---\ndata:\n  user: [REDACTED]\nkind: \"Secret\" # db\n",
+            ),
+            (
+                "kind: Secret\ndata: {user: YW5u, host: ZGI=}\n",
+                "kind: Secret\ndata: [REDACTED]\n",
+            ),
+        ] {
+            assert_eq!(yaml(text), expected, "{text:?}");
+        }
+        // In a text body and a JSON string too.
+        let r = Redactor::default();
+        let text = "applying:\nkind: Secret\ndata:\n  user: YW5u\n";
+        assert_eq!(
+            r.redact_body(&BodyInput::new(Some("text/plain"), text.as_bytes()))
+                .as_deref(),
+            Some("applying:\nkind: Secret\ndata:\n  user: [REDACTED]\n")
+        );
+        let json = br#"{"manifest":"kind: Secret\ndata:\n  user: YW5u\n"}"#;
+        assert_eq!(
+            r.redact_body(&BodyInput::new(Some("application/json"), json))
+                .as_deref(),
+            Some(r#"{"manifest":"kind: Secret\ndata:\n  user: [REDACTED]\n"}"#)
+        );
+        // Cut before its `kind`: the data waiting goes.
+        assert_eq!(
+            cut("apiVersion: v1\ndata:\n  user: YW5u\n  host: ZGI=\n"),
+            "apiVersion: v1\ndata:\n  user: [REDACTED]\n  host: [REDACTED]\n …[truncated, 70000 bytes total]"
+        );
+    }
+
+    /// Another kind's `data`, a `data` that is no `Secret`'s own (under its `metadata`), and
+    /// a `kind` that only starts with `Secret` stay.
+    #[test]
+    fn other_kinds_data_stays() {
+        for text in [
+            "kind: ConfigMap\ndata:\n  mode: fast\n  user: ann\n",
+            "data:\n  mode: fast\nkind: ConfigMap\n",
+            "kind: Deployment\nspec:\n  template:\n    data:\n      x: y\n",
+            "kind: Secret\nmetadata:\n  data:\n    x: y\n  labels:\n    app: db\n",
+            "kind: Secretive\ndata:\n  x: y\n",
+            "kind: SealedSecret\nspec:\n  encryptedData:\n    x: AgBy\n",
+            "data:\n  x: y\n",
+        ] {
+            assert_eq!(yaml(text), text, "{text:?}");
         }
     }
 }
