@@ -38,7 +38,7 @@ pub use jwt::JwtIdentity;
 mod jwt {
     use std::fmt;
 
-    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 
     use super::Identity;
 
@@ -63,10 +63,15 @@ mod jwt {
     /// record: a record that waited in the queue or the journal through a database outage keeps
     /// the user its token named when it was used.
     ///
+    /// An HMAC secret must be at least as long as the algorithm's hash (RFC 7518 §3.2: 32 bytes
+    /// for HS256, 48 for HS384, 64 for HS512): [`build`](crate::AuditLayerBuilder::build) refuses
+    /// a shorter one with [`Error::Config`](crate::Error::Config), as anyone who guessed it could
+    /// sign a token naming any user.
+    ///
     /// ```
     /// use tower_audit::JwtIdentity;
     ///
-    /// let jwt = JwtIdentity::hs256(b"a long random secret")
+    /// let jwt = JwtIdentity::hs256(b"32 random bytes from your vault!")
     ///     .audience(["https://api.example.com"])
     ///     .tenant_claim("org");
     /// # let _ = jwt;
@@ -179,7 +184,8 @@ mod jwt {
             }
         }
 
-        /// HMAC-SHA256 tokens signed with `secret`.
+        /// HMAC-SHA256 tokens signed with `secret`, which must hold at least 32 bytes (RFC 7518
+        /// §3.2); [`build`](crate::AuditLayerBuilder::build) refuses a shorter one.
         pub fn hs256(secret: &[u8]) -> Self {
             Self::new(
                 DecodingKey::from_secret(secret),
@@ -233,6 +239,30 @@ mod jwt {
             self
         }
 
+        /// Why the key cannot be used, checked when the layer is built: an HMAC secret shorter
+        /// than the hash of an algorithm it verifies (RFC 7518 §3.2), which anyone could guess
+        /// and then sign tokens naming any user. The rule is the RFC's, per algorithm, rather
+        /// than one 32-byte floor: that is what "a key of the same size as the hash output"
+        /// asks, and what PyJWT and jose4j check.
+        pub(crate) fn weak_key(&self) -> Option<String> {
+            if self.key.family() != AlgorithmFamily::Hmac {
+                return None;
+            }
+            let len = self.key.try_get_as_bytes().map_or(0, <[u8]>::len);
+            let (algorithm, needed) = self
+                .validation
+                .algorithms
+                .iter()
+                .filter_map(|&algorithm| Some((algorithm, hmac_key_bytes(algorithm)?)))
+                .max_by_key(|&(_, needed)| needed)?;
+            (len < needed).then(|| {
+                format!(
+                    "the JWT secret holds {len} bytes; {algorithm:?} needs at least {needed} \
+                     (RFC 7518 §3.2), or anyone could guess it and sign tokens naming any user"
+                )
+            })
+        }
+
         /// The claim that names the user.
         pub(crate) fn user_claim_name(&self) -> &str {
             &self.user_claim
@@ -277,6 +307,17 @@ mod jwt {
                 user_id: claim(&self.user_claim),
                 tenant_id: self.tenant_claim.as_deref().and_then(claim),
             })
+        }
+    }
+
+    /// The least an HMAC secret for `algorithm` must hold, in bytes: its hash's output (RFC 7518
+    /// §3.2). `None` for an algorithm that is not HMAC.
+    fn hmac_key_bytes(algorithm: Algorithm) -> Option<usize> {
+        match algorithm {
+            Algorithm::HS256 => Some(32),
+            Algorithm::HS384 => Some(48),
+            Algorithm::HS512 => Some(64),
+            _ => None,
         }
     }
 
@@ -328,7 +369,7 @@ mod jwt {
     mod tests {
         use super::*;
 
-        const SECRET: &[u8] = b"a long random secret";
+        const SECRET: &[u8] = b"a long random secret of 32 bytes";
         const NOW: i64 = 1_800_000_000;
 
         fn token(claims: &serde_json::Value) -> String {

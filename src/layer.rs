@@ -444,7 +444,8 @@ impl AuditLayerBuilder {
 
     /// Takes the user (and tenant) from a bearer JWT, verified in the writer with `jwt`'s key.
     /// Used only when neither [`identify`](Self::identify) nor an
-    /// [`AuditContext`](crate::AuditContext) named the user.
+    /// [`AuditContext`](crate::AuditContext) named the user. [`build`](Self::build) refuses an
+    /// HMAC secret shorter than its algorithm's hash (32 bytes for HS256).
     #[cfg(feature = "jwt")]
     pub fn jwt(mut self, jwt: crate::JwtIdentity) -> Self {
         self.config.keep_authorization = true;
@@ -663,7 +664,8 @@ impl AuditLayerBuilder {
     /// [`Error::NoRuntime`] outside a Tokio runtime; use [`build_pair`](Self::build_pair) there.
     /// [`Error::Journal`] when the journal cannot be opened (a directory, in a file, not
     /// writable, held by another writer), [`Error::Config`] for [`Overflow::Spill`] without a
-    /// journal, an integrity key shorter than 32 bytes, or a setting out of its range (see the
+    /// journal, an integrity key shorter than 32 bytes, a JWT secret shorter than its algorithm's
+    /// hash (feature `jwt`: 32 bytes for HS256), or a setting out of its range (see the
     /// [table](Self)).
     pub fn build(self) -> Result<(AuditLayer, WriterGuard), Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
@@ -752,6 +754,10 @@ impl AuditLayerBuilder {
                 integrity.key.len(),
                 crate::integrity::MIN_KEY_BYTES
             )));
+        }
+        #[cfg(feature = "jwt")]
+        if let Some(problem) = writer.rows.jwt.as_ref().and_then(|jwt| jwt.weak_key()) {
+            return Err(Error::Config(problem));
         }
         let overflow = match (writer.overflow, &writer.journal) {
             (Some(Overflow::Spill), None) => {

@@ -16,6 +16,8 @@ use tower_audit::{AuditContext, AuditLayer, JwtIdentity};
 
 const PRIVATE_PEM: &[u8] = include_bytes!("fixtures/jwt_rs256_private.pem");
 const PUBLIC_PEM: &[u8] = include_bytes!("fixtures/jwt_rs256_public.pem");
+/// 32 bytes: the least HS256 takes (RFC 7518 §3.2).
+const SECRET: &[u8] = b"the right secret, 32 bytes long.";
 
 fn token(algorithm: Algorithm, key: &EncodingKey, sub: &str, expires_in: i64) -> String {
     let now = SystemTime::now()
@@ -86,10 +88,10 @@ fn identity_error(row: &audit_log::Model) -> String {
 
 #[tokio::test]
 async fn hs256_token_names_the_user_and_a_forged_one_is_ignored() {
-    let right = EncodingKey::from_secret(b"the right secret");
-    let wrong = EncodingKey::from_secret(b"an attacker's secret");
+    let right = EncodingKey::from_secret(SECRET);
+    let wrong = EncodingKey::from_secret(b"an attacker's secret, as long...");
     let rows = run(
-        JwtIdentity::hs256(b"the right secret").tenant_claim("org"),
+        JwtIdentity::hs256(SECRET).tenant_claim("org"),
         vec![
             (
                 Some(format!(
@@ -176,4 +178,50 @@ async fn rs256_token_is_checked_against_the_public_key() {
     assert_eq!(rows[0].user_id.as_deref(), Some("frank"));
     assert_eq!(rows[1].user_id, None);
     assert!(identity_error(&rows[1]).starts_with("token rejected"));
+}
+
+/// Found by a probe: `hs256(b"")` was accepted, so anyone could sign a token (with the empty
+/// key) naming any user. A secret shorter than the hash is refused when the layer is built, as
+/// a short integrity key is (RFC 7518 §3.2: 32 bytes for HS256, 48 for HS384, 64 for HS512).
+#[tokio::test]
+async fn a_short_hmac_secret_is_refused_at_build() {
+    use jsonwebtoken::{DecodingKey, Validation};
+    let db = tower_audit::connect("sqlite::memory:").await.unwrap();
+    let build = |jwt: JwtIdentity| AuditLayer::builder(db.clone()).jwt(jwt).build().map(drop);
+    for secret in [&b""[..], b"k", &SECRET[..31]] {
+        let error = build(JwtIdentity::hs256(secret)).unwrap_err();
+        assert!(
+            matches!(error, tower_audit::Error::Config(_)),
+            "{}: {error}",
+            secret.len()
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "invalid audit layer configuration: the JWT secret holds {} bytes; HS256 needs at least 32 \
+                 (RFC 7518 §3.2), or anyone could guess it and sign tokens naming any user",
+                secret.len()
+            )
+        );
+    }
+    build(JwtIdentity::hs256(SECRET)).unwrap();
+    // Through `new`, with any HMAC key: the longest hash among the accepted algorithms counts.
+    let hmac = |secret: &[u8], algorithms: &[Algorithm]| {
+        let mut validation = Validation::new(algorithms[0]);
+        validation.algorithms = algorithms.to_vec();
+        JwtIdentity::new(DecodingKey::from_secret(secret), validation)
+    };
+    let error = build(hmac(SECRET, &[Algorithm::HS256, Algorithm::HS512])).unwrap_err();
+    assert!(
+        error.to_string().contains("HS512 needs at least 64"),
+        "{error}"
+    );
+    let error = build(hmac(&[7; 47], &[Algorithm::HS384])).unwrap_err();
+    assert!(
+        error.to_string().contains("HS384 needs at least 48"),
+        "{error}"
+    );
+    build(hmac(&[7; 64], &[Algorithm::HS256, Algorithm::HS512])).unwrap();
+    // An RSA key is not a secret to guess.
+    build(JwtIdentity::rs256_pem(PUBLIC_PEM).unwrap()).unwrap();
 }
