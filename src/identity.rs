@@ -111,15 +111,26 @@ mod jwt {
         }
 
         /// `jsonwebtoken`'s rules (`validation.rs`), with the arrival's Unix time for the clock.
+        ///
+        /// A NumericDate may have a fraction (RFC 7519 §2; PyJWT's `time.time()`, JavaScript's
+        /// `Date.now() / 1000`): any finite number from 0 to below 2^64 is a time, as
+        /// `jsonwebtoken` takes it, and is compared as it is rather than rounded.
         fn check(
             self,
             claims: &serde_json::Map<String, serde_json::Value>,
             arrived: i64,
         ) -> Result<(), String> {
-            let arrived = u64::try_from(arrived).unwrap_or(0);
+            /// 2^64, exactly: the first number `jsonwebtoken` does not take as a time.
+            const TOO_LATE: f64 = 18_446_744_073_709_551_616.0;
+            // Exact: Unix seconds are far below 2^53.
+            let (arrived, leeway, reject) = (
+                u64::try_from(arrived).unwrap_or(0) as f64,
+                self.leeway as f64,
+                self.reject_expiring_in_less_than as f64,
+            );
             let time = |name: &str, checked: bool| match claims.get(name) {
                 None => Ok(None),
-                Some(value) => match value.as_u64() {
+                Some(value) => match value.as_f64().filter(|at| (0.0..TOO_LATE).contains(at)) {
                     Some(at) => Ok(Some(at)),
                     None if checked => Err(format!("token rejected: malformed `{name}` claim")),
                     None => Ok(None),
@@ -131,12 +142,10 @@ mod jwt {
             }
             let exp = time("exp", self.exp)?;
             if let Some(exp) = exp {
-                if exp < self.reject_expiring_in_less_than {
+                if exp < reject {
                     return Err("token rejected: InvalidToken".to_owned());
                 }
-                if self.exp
-                    && exp - self.reject_expiring_in_less_than < arrived.saturating_sub(self.leeway)
-                {
+                if self.exp && exp - reject < (arrived - leeway).max(0.0) {
                     return Err(
                         "token rejected: ExpiredSignature (expired before the request arrived)"
                             .to_owned(),
@@ -145,7 +154,7 @@ mod jwt {
             }
             if let Some(nbf) = time("nbf", self.nbf)?
                 && self.nbf
-                && nbf > arrived.saturating_add(self.leeway)
+                && nbf > arrived + leeway
             {
                 return Err(
                     "token rejected: ImmatureSignature (not yet valid when the request arrived)"
@@ -515,6 +524,46 @@ mod jwt {
             assert!(early.contains("ImmatureSignature"), "{early}");
             assert_eq!(user(&strict, &header, NOW), Ok(Some("alice".into())));
             assert!(user(&strict, &header, NOW + 601).is_err());
+        }
+
+        /// Found by a probe: `"exp": 1796654971.5` (PyJWT with `time.time()`, JavaScript's
+        /// `Date.now() / 1000`) was a malformed claim; RFC 7519's NumericDate may have a fraction.
+        #[test]
+        fn times_with_a_fraction_are_times() {
+            let mut validation = Validation::new(Algorithm::HS256);
+            validation.validate_nbf = true;
+            let jwt = JwtIdentity::new(DecodingKey::from_secret(SECRET), validation);
+            #[allow(clippy::cast_precision_loss, reason = "exact below 2^53")]
+            let now = NOW as f64;
+            let header = |claims| format!("Bearer {}", token(&claims));
+            let fractional = header(serde_json::json!({
+                "sub": "alice", "exp": now + 0.5, "nbf": now - 0.25
+            }));
+            assert_eq!(user(&jwt, &fractional, NOW), Ok(Some("alice".into())));
+            // Compared as they are, with the 60 s of leeway: not rounded either way.
+            assert_eq!(user(&jwt, &fractional, NOW + 60), Ok(Some("alice".into())));
+            let late = user(&jwt, &fractional, NOW + 61).expect_err("expired");
+            assert!(late.contains("ExpiredSignature"), "{late}");
+            let early = user(&jwt, &fractional, NOW - 61).expect_err("not yet valid");
+            assert!(early.contains("ImmatureSignature"), "{early}");
+            // Still no time: negative, past 2^64, not a number (`jsonwebtoken` finds the
+            // required `exp` missing first; the nbf it does not require is malformed).
+            for at in [
+                serde_json::json!(-1.5),
+                serde_json::json!(-1),
+                serde_json::json!(1.9e19),
+                serde_json::json!("1800000000"),
+            ] {
+                let bad = header(serde_json::json!({ "sub": "alice", "exp": at }));
+                let reason = user(&jwt, &bad, NOW).expect_err("no exp");
+                assert!(reason.contains("exp"), "{at}: {reason}");
+                let bad = header(serde_json::json!({ "sub": "alice", "exp": now, "nbf": at }));
+                assert_eq!(
+                    user(&jwt, &bad, NOW),
+                    Err("token rejected: malformed `nbf` claim".to_owned()),
+                    "{at}"
+                );
+            }
         }
 
         #[test]

@@ -225,3 +225,33 @@ async fn a_short_hmac_secret_is_refused_at_build() {
     // An RSA key is not a secret to guess.
     build(JwtIdentity::rs256_pem(PUBLIC_PEM).unwrap()).unwrap();
 }
+
+/// Found by a probe: a token whose `exp` has a fraction (PyJWT's `time.time()`, JavaScript's
+/// `Date.now() / 1000`; RFC 7519's NumericDate allows it) named no one: "malformed `exp` claim".
+#[tokio::test]
+async fn a_time_with_a_fraction_is_a_time() {
+    let key = EncodingKey::from_secret(SECRET);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let token = |exp: f64| {
+        let claims = json!({ "sub": "grace", "exp": exp, "iat": now });
+        format!(
+            "Bearer {}",
+            encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+        )
+    };
+    let rows = run(
+        JwtIdentity::hs256(SECRET),
+        vec![
+            (Some(token(now + 3600.5)), None),
+            (Some(token(now - 3600.5)), None),
+        ],
+    )
+    .await;
+    assert_eq!(rows[0].user_id.as_deref(), Some("grace"));
+    assert_eq!(rows[0].extra, None);
+    assert_eq!(rows[1].user_id, None);
+    assert!(identity_error(&rows[1]).contains("ExpiredSignature"));
+}
