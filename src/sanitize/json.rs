@@ -652,6 +652,9 @@ struct Graphql {
     /// The `variables` members read before the query: name and place in the output, from its
     /// key to its value's end.
     before: Vec<(String, usize, usize)>,
+    /// The `variables` sent as a JSON string (`"variables":"{\"p\":…}"`) read before the
+    /// query: its place in the output, quotes included.
+    string_before: Option<(usize, usize)>,
 }
 
 /// The variables `query` passes to arguments (or input fields) named by a sensitive key:
@@ -701,6 +704,26 @@ pub(super) fn graphql_secret_variables(
         i += 1;
     }
     found
+}
+
+/// A GraphQL request's `variables` sent as a JSON string, `document` its contents, as it is
+/// to be stored: its members `secret` names replaced, compact, or all of it when it is no
+/// JSON object (cut, or malformed: it cannot be told which of it the query names); `None`
+/// when it holds none of them (an empty one too, `""`, `"null"`).
+fn graphql_variables_string(rules: &Rules, document: &str, secret: &[String]) -> Option<String> {
+    let Ok(serde_json::Value::Object(mut variables)) = serde_json::from_str(document) else {
+        return (!matches!(document.trim(), "" | "null")).then(|| rules.replacement.to_string());
+    };
+    let mut named = false;
+    for name in secret {
+        if let Some(value) = variables.get_mut(name.as_str()) {
+            *value = serde_json::Value::String(rules.replacement.to_string());
+            named = true;
+        }
+    }
+    named
+        .then(|| serde_json::to_string(&variables).ok())
+        .flatten()
 }
 
 /// Where the string whose quote is at `quote` in `src` ends (its closing quote), if it does.
@@ -1439,6 +1462,51 @@ impl<'a, 'r> Parser<'a, 'r> {
         }
     }
 
+    /// A GraphQL request's `variables` sent as a JSON string (`"variables":"{\"p\":…}"`, as
+    /// some clients send it), from its quote at `quote` to its closing one at `end`, its
+    /// contents `redacted` as any string's are: the members its query passes to sensitive
+    /// arguments go, now when the query was read before it, else once the query is read (see
+    /// [`graphql_query`](Self::graphql_query)), its place in the output kept till then.
+    #[cold]
+    fn graphql_variables_string(&mut self, quote: usize, end: usize, redacted: Option<String>) {
+        let depth = self.stack.len();
+        let rules = self.rules;
+        let src = self.src;
+        let by_query = match self.graphql_at(depth).map(|g| g.secret.as_deref()) {
+            Some(Some(secret)) if !secret.is_empty() => {
+                let mut decoded = String::new();
+                let document = match &redacted {
+                    Some(redacted) => redacted,
+                    None => {
+                        decode_escapes(&src[quote + 1..end], &mut decoded);
+                        &decoded
+                    }
+                };
+                graphql_variables_string(rules, document, secret)
+            }
+            _ => None,
+        };
+        let named = by_query.is_some();
+        let stored = by_query.or(redacted);
+        self.copy_to(quote);
+        let start = self.out.len();
+        match stored {
+            Some(stored) => {
+                self.replace_string(quote, &stored);
+                // Named by the query, which the pair rules of text around it cannot see.
+                self.paired |= named;
+                self.surely_paired |= named;
+            }
+            None => self.copy_to(self.pos),
+        }
+        let stored_end = self.out.len();
+        if let Some(g) = self.graphql.as_deref_mut().filter(|g| g.depth == depth)
+            && g.secret.is_none()
+        {
+            g.string_before = Some((start, stored_end));
+        }
+    }
+
     /// A container closed inside a GraphQL request: its object, or its `variables`, whose
     /// last member read before the query ends here.
     #[cold]
@@ -1508,8 +1576,9 @@ impl<'a, 'r> Parser<'a, 'r> {
             return;
         };
         let before = std::mem::take(&mut g.before);
+        let string_before = g.string_before.take();
         g.member = None;
-        let ranges: Vec<(usize, usize, String)> = before
+        let mut ranges: Vec<(usize, usize, String)> = before
             .iter()
             .filter(|(name, _, _)| secret.contains(name))
             .map(|(name, start, end)| {
@@ -1521,6 +1590,19 @@ impl<'a, 'r> Parser<'a, 'r> {
                 (*start, *end, member)
             })
             .collect();
+        // The variables sent as a string: read again from the output, as they were stored.
+        if let Some((start, end)) = string_before.filter(|_| !secret.is_empty())
+            && let Ok(document) = serde_json::from_str::<String>(&self.out[start..end])
+            && let Some(variables) = graphql_variables_string(rules, &document, &secret)
+        {
+            let mut stored = String::new();
+            push_json_string(&mut stored, &variables);
+            ranges.push((start, end, stored));
+            ranges.sort_unstable_by_key(|&(start, _, _)| start);
+        }
+        let Some(g) = self.graphql_at(depth) else {
+            return;
+        };
         g.secret = Some(secret);
         let Some(&(first, _, _)) = ranges.first() else {
             return;
@@ -2401,6 +2483,10 @@ impl<'a, 'r> Parser<'a, 'r> {
                 shift(start);
                 shift(end);
             }
+            if let Some((start, end)) = g.string_before.as_mut() {
+                shift(start);
+                shift(end);
+            }
         }
     }
 
@@ -2661,7 +2747,9 @@ impl<'a, 'r> Parser<'a, 'r> {
                     }
                 };
                 let redacted = self.argv_word(raw, escaped).or(redacted);
-                if let Some(redacted) = redacted {
+                if role == Role::Variables {
+                    self.graphql_variables_string(quote, end, redacted);
+                } else if let Some(redacted) = redacted {
                     self.replace_string(quote, &redacted);
                 }
                 Ok(())
@@ -3290,6 +3378,60 @@ mod tests {
         ] {
             assert_eq!(run(plain, None), plain);
         }
+    }
+
+    /// Found by a probe on 2026-12-07: a GraphQL request's `variables` sent as a JSON string
+    /// (`"variables":"{\"p\":…}"`, as some clients send it) named nothing, and a variable
+    /// passed to a sensitive argument kept its value. It goes now, the string before the
+    /// query or after it, stored compactly as a string still; other variables stay.
+    #[test]
+    fn graphql_variables_sent_as_a_string() {
+        let q = r#"mutation Login($u: String!, $p: String!) { login(user: $u, password: $p) { token } }"#;
+        let vars = r#""{\"u\":\"ann\",\"p\":\"hunter2\"}""#;
+        let stored = r#""variables":"{\"p\":\"[REDACTED]\",\"u\":\"ann\"}""#;
+        for input in [
+            format!(r#"{{"query":"{q}","variables":{vars}}}"#),
+            format!(r#"{{"variables":{vars},"operationName":"Login","query":"{q}"}}"#),
+            format!(r#"[{{"variables":{vars},"query":"{q}"}},{{"query":"{{ me }}"}}]"#),
+        ] {
+            let out = run(&input, None);
+            assert!(!out.contains("hunter2") && out.contains(stored), "{out}");
+        }
+        // A value redacted for a name read after the variables moves them in the output.
+        let out = run(
+            r#"{"value":"v1","variables":"{\"p\":\"hunter2\"}","name":"token","query":"mutation($p:String){login(password:$p)}"}"#,
+            None,
+        );
+        assert!(
+            out.starts_with(
+                r#"{"value":"[REDACTED]","variables":"{\"p\":\"[REDACTED]\"}","name":"token","query":"#
+            ),
+            "{out}"
+        );
+        // Variables that are no JSON object go whole; an empty one stays.
+        let out = run(
+            &format!(r#"{{"variables":"{{\"p\":\"hun","query":"{q}"}}"#),
+            None,
+        );
+        assert!(out.starts_with(r#"{"variables":"[REDACTED]","#), "{out}");
+        // (The query's own `password: $p` goes by the pair rules of free text.)
+        let out = run(&format!(r#"{{"query":"{q}","variables":"null"}}"#), None);
+        assert!(out.ends_with(r#""variables":"null"}"#), "{out}");
+        // A query that names no secret, and one read only after the request, leave them.
+        for plain in [
+            r#"{"variables":"{\"id\":\"7\"}","query":"query($id: ID!) { user(id: $id) { name } }"}"#.to_owned(),
+            r#"{"query":"query($id: ID!) { user(id: $id) { name } }","variables":"{\"id\":\"7\"}"}"#.to_owned(),
+        ] {
+            assert_eq!(run(&plain, None), plain);
+        }
+        let out = run(
+            r#"[{"variables":"{\"p\":\"x\"}"},{"query":"mutation($p: String) { login(password: $p) }"}]"#,
+            None,
+        );
+        assert!(
+            out.starts_with(r#"[{"variables":"{\"p\":\"x\"}"},"#),
+            "{out}"
+        );
     }
 
     /// Found by review: a value redacted when its object's name came late, inside a GraphQL
