@@ -49,7 +49,9 @@ mod jwt {
     /// is away and records go to the journal, where the record is journaled: the token itself
     /// is never written anywhere). A request whose token fails verification is recorded with no
     /// user (unless the application set one) and the reason under `identity_error` in the row's
-    /// `extra`; so is one whose verified token has no user claim (a non-empty string or a number).
+    /// `extra`; so is one whose verified token has no user claim (a non-empty string or an
+    /// integer of at most 64 bits), or whose user or tenant claim is another number (`1.0`,
+    /// `1e30`): stored rounded, two such numbers would name the same user.
     ///
     /// | check | default | set with |
     /// | --- | --- | --- |
@@ -304,17 +306,28 @@ mod jwt {
             .map_err(|_| "token verification panicked".to_owned())?
             .map_err(|error| rejection(&error))?;
             self.times.check(&decoded.claims, arrived)?;
-            // An empty claim names no one: `""` is no user to look up.
-            let claim = |name: &str| {
-                decoded.claims.get(name).and_then(|v| match v {
-                    serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
-                    serde_json::Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
+            // An empty claim names no one: `""` is no user to look up. Nor does a number that is
+            // not an integer held exactly: `1.0`, or one past 64 bits, read as the nearest
+            // double, so that distinct numbers would be stored as one.
+            let claim = |name: &str| match decoded.claims.get(name) {
+                Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+                Some(serde_json::Value::Number(n)) if n.is_u64() || n.is_i64() => {
+                    Ok(Some(n.to_string()))
+                }
+                Some(serde_json::Value::Number(_)) => Err(format!(
+                    "token verified, but its `{name}` claim is a number that is not a 64-bit \
+                     integer, which names no one"
+                )),
+                _ => Ok(None),
             };
             Ok(Identity {
-                user_id: claim(&self.user_claim),
-                tenant_id: self.tenant_claim.as_deref().and_then(claim),
+                user_id: claim(&self.user_claim)?,
+                tenant_id: self
+                    .tenant_claim
+                    .as_deref()
+                    .map(claim)
+                    .transpose()?
+                    .flatten(),
             })
         }
     }

@@ -255,3 +255,78 @@ async fn a_time_with_a_fraction_is_a_time() {
     assert_eq!(rows[1].user_id, None);
     assert!(identity_error(&rows[1]).contains("ExpiredSignature"));
 }
+
+/// Found by a probe: a numeric `sub` past 64 bits (`123456789012345678901234`) was stored as
+/// `1.2345678901234567e+23`, as every number rounding to the same double was, and `1.0` as
+/// `"1.0"`. A number names a user (or tenant) only as an integer held exactly.
+#[tokio::test]
+async fn a_number_names_a_user_only_as_an_exact_integer() {
+    let key = EncodingKey::from_secret(SECRET);
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    // A number as a token's JSON holds it (`json!` cannot write one past 64 bits).
+    let number = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+    let token = |sub: serde_json::Value, org: serde_json::Value| {
+        let claims = json!({ "sub": sub, "org": org, "exp": exp });
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+        Some(format!("Bearer {token}"))
+    };
+    let cases = [
+        // (sub, org, user, tenant)
+        ("42", "7", Some("42"), Some("7")),
+        ("-42", "0", Some("-42"), Some("0")),
+        (
+            "18446744073709551615",
+            "\"acme\"",
+            Some("18446744073709551615"),
+            Some("acme"),
+        ),
+        (
+            "-9223372036854775808",
+            "\"acme\"",
+            Some("-9223372036854775808"),
+            Some("acme"),
+        ),
+        ("123456789012345678901234", "\"acme\"", None, None),
+        ("123456789012345678901235", "\"acme\"", None, None),
+        ("18446744073709551616", "\"acme\"", None, None),
+        ("1.0", "\"acme\"", None, None),
+        ("1.5", "\"acme\"", None, None),
+        ("1e3", "\"acme\"", None, None),
+        // A tenant number that is not exact fails the token as a user's does.
+        ("\"alice\"", "2.0", None, None),
+    ];
+    let rows = run(
+        JwtIdentity::hs256(SECRET).tenant_claim("org"),
+        cases
+            .iter()
+            .map(|(sub, org, _, _)| (token(number(sub), number(org)), None))
+            .collect(),
+    )
+    .await;
+    assert_eq!(rows.len(), cases.len());
+    for (row, (sub, org, user, tenant)) in rows.iter().zip(cases) {
+        assert_eq!(
+            (row.user_id.as_deref(), row.tenant_id.as_deref()),
+            (user, tenant),
+            "sub {sub}, org {org}"
+        );
+        let error = identity_error(row);
+        if user.is_some() {
+            assert_eq!(row.extra, None, "sub {sub}");
+        } else {
+            let claim = if org == "2.0" { "org" } else { "sub" };
+            assert_eq!(
+                error,
+                format!(
+                    "token verified, but its `{claim}` claim is a number that is not a 64-bit \
+                     integer, which names no one"
+                ),
+                "sub {sub}"
+            );
+        }
+    }
+}
