@@ -1,10 +1,12 @@
 //! Tables whose header names a sensitive column: CSV and TSV (`text/csv` bodies, an export
-//! pasted into text) and Markdown tables. The header names the column once; the secrets are
-//! the cells below it, which no key stands beside.
+//! pasted into text), Markdown tables and the result tables of the `psql` and `mysql` clients.
+//! The header names the column once; the secrets are the cells below it, which no key stands
+//! beside.
 //!
 //! A CSV or TSV header is read only on the text's first line, and only when every cell of it
 //! is a name (`user,password,role`), so prose with commas is no header. A Markdown table's
-//! header is the line before its `|---|` line, wherever it is.
+//! header is the line before its `|---|` line, wherever it is, and so is a `psql` table's
+//! before its `----+----` line and a `mysql` table's between its `+----+----+` borders.
 
 use super::keys::KeyRules;
 
@@ -158,7 +160,9 @@ fn field(bytes: &[u8], at: usize, end: usize, delimiter: u8) -> ((usize, usize),
 }
 
 /// The cells below a Markdown table's sensitive columns: a `|` line, then a line of `-`
-/// (`|---|:--:|`), then the `|` lines after it.
+/// (`|---|:--:|`), then the `|` lines after it. A `psql` or `mysql` client's result table is
+/// read so too, its rule a border of `-` and `+` (`----+----`, and `mysql`'s `+----+----+`
+/// over its header too); a border after its rows ends it.
 fn markdown_values(
     text: &str,
     keys: &KeyRules,
@@ -169,19 +173,31 @@ fn markdown_values(
     // The line before, when it may be a header: its cells' sensitivity.
     let mut header: Option<Vec<usize>> = None;
     let mut in_table = false;
+    // Whether the header line, and so the rows of a client's table, start with a `|`: in one
+    // that does not (`psql`'s) a row that starts with `|` starts with an empty cell (the line
+    // of a cell wrapped over lines). A Markdown row may have its outer pipes or not whatever
+    // its header has.
+    let mut header_outer = false;
+    let mut outer = false;
     let mut start = 0;
     for line in text.split_inclusive('\n') {
         let line_start = start;
         start += line.len();
         let trimmed = line.trim();
+        let border = is_border(trimmed);
         // GitHub's tables may leave out the outer pipes (`user | password`).
-        if !trimmed.contains('|') {
+        if border || !trimmed.contains('|') {
             in_table = false;
+            if border && let Some(columns) = header.take() {
+                sensitive = columns;
+                in_table = !sensitive.is_empty();
+                outer = header_outer;
+            }
             header = None;
             continue;
         }
         if in_table {
-            for (column, (cell_start, cell_end)) in cells(line).enumerate() {
+            for (column, (cell_start, cell_end)) in cells(line, outer).enumerate() {
                 if sensitive.contains(&column) && cell_end > cell_start {
                     spans.push((line_start + cell_start, line_start + cell_end));
                 }
@@ -195,10 +211,12 @@ fn markdown_values(
         if is_rule && let Some(columns) = header.take() {
             sensitive = columns;
             in_table = !sensitive.is_empty();
+            outer = true;
             continue;
         }
+        header_outer = trimmed.starts_with('|');
         header = (line.len() <= LONGEST_HEADER).then(|| {
-            cells(line)
+            cells(line, header_outer)
                 .enumerate()
                 .filter(|&(_, (s, e))| {
                     let name = &line[s..e];
@@ -210,14 +228,30 @@ fn markdown_values(
     }
 }
 
+/// Whether `line`, trimmed, is a `psql` or `mysql` table's border: runs of `-` joined by `+`,
+/// with a `+` at both ends (`+----+-----+`) or at neither (`----+-----`), a run of three `-`
+/// among them.
+fn is_border(line: &str) -> bool {
+    let inner = line
+        .strip_prefix('+')
+        .and_then(|inner| inner.strip_suffix('+'));
+    let joined = inner.unwrap_or(line);
+    (inner.is_some() || !line.starts_with('+') && !line.ends_with('+'))
+        && (inner.is_some() || joined.contains('+'))
+        && joined.contains("---")
+        && !joined.contains("++")
+        && joined.bytes().all(|b| matches!(b, b'-' | b'+'))
+}
+
 /// The spans of a Markdown table line's cells, trimmed, in the line (`\|` is inside a cell).
 /// The outer pipes may be left out: the line's start and end then bound its first and last
-/// cells.
-fn cells(line: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+/// cells, and unless `outer` (the table is written with them) a `|` that starts the line
+/// follows an empty first cell.
+fn cells(line: &str, outer: bool) -> impl Iterator<Item = (usize, usize)> + '_ {
     let bytes = line.as_bytes();
     let content = line.len() - line.trim_start().len();
     let end = line.trim_end().len();
-    let mut at = if bytes.get(content) == Some(&b'|') {
+    let mut at = if outer && bytes.get(content) == Some(&b'|') {
         content + 1
     } else {
         content
@@ -313,8 +347,8 @@ mod tests {
             // Found by a probe: without its outer pipes, a table's passwords stayed.
             (
                 "text/markdown",
-                "user | password\n--- | ---\nann | hunter2\nbob | x\n\nend",
-                "user | password\n--- | ---\nann | [REDACTED]\nbob | [REDACTED]\n\nend",
+                "user | password\n--- | ---\nann | hunter2\nbob | x\n| cy | z |\n\nend",
+                "user | password\n--- | ---\nann | [REDACTED]\nbob | [REDACTED]\n| cy | [REDACTED] |\n\nend",
             ),
             (
                 "text/plain",
@@ -344,6 +378,46 @@ mod tests {
             ("text/plain", "| password | x |\n| ann | y |"),
         ] {
             assert_eq!(body(ct, input), input, "{input}");
+        }
+    }
+    /// Found by a probe on 2026-12-07: the result tables the `psql` and `mysql` clients print,
+    /// logged as text, kept the cells under a sensitive column.
+    #[test]
+    fn cells_of_a_client_result_table() {
+        let cases = [
+            (
+                " id | email | password_hash\n----+-------+--------------\n  1 | a@b.c | $2b$12$abc\n  2 | d@e.f | $2b$12$def\n(2 rows)\n\nnext",
+                " id | email | password_hash\n----+-------+--------------\n  1 | a@b.c | [REDACTED]\n  2 | d@e.f | [REDACTED]\n(2 rows)\n\nnext",
+            ),
+            (
+                "+----+----------+-------+\n| id | password | role  |\n+----+----------+-------+\n|  1 | hunter2  | admin |\n|  2 | a b      | user  |\n+----+----------+-------+\n2 rows in set (0.00 sec)\n",
+                "+----+----------+-------+\n| id | password | role  |\n+----+----------+-------+\n|  1 | [REDACTED]  | admin |\n|  2 | [REDACTED]      | user  |\n+----+----------+-------+\n2 rows in set (0.00 sec)\n",
+            ),
+            // A `psql` prompt and query before it, a cell wrapped over lines.
+            (
+                "app=> select id, api_key from keys;\r\n id |  api_key\r\n----+-----------\r\n  1 | abc      +\r\n    | def\r\n(1 row)\r\n",
+                "app=> select id, api_key from keys;\r\n id |  api_key\r\n----+-----------\r\n  1 | [REDACTED]\r\n    | [REDACTED]\r\n(1 row)\r\n",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(body("text/plain", input), want, "{input}");
+        }
+    }
+
+    /// A client's table without a sensitive column, a border before no header, and the rows
+    /// after a table's closing border stay.
+    #[test]
+    fn client_tables_without_a_sensitive_column_stay() {
+        for input in [
+            " id | email\n----+------\n  1 | a@b.c\n(1 row)\n",
+            "+----+-------+\n| id | email |\n+----+-------+\n|  1 | a@b.c |\n+----+-------+\n",
+            "+----+\n| 1 | hunter2 |\n",
+            "+----+----------+\n| id | password |\n+----+----------+\n+----+----------+\n| 1 | hunter2 |\n",
+            "a | password\n+---\nb | x\n",
+            "a | password\n---+\nb | x\n",
+            "a | password\n--++--\nb | x\n",
+        ] {
+            assert_eq!(body("text/plain", input), input, "{input}");
         }
     }
 }
