@@ -56,7 +56,11 @@
 //!   `Forwarded`, or none (nginx passes client headers on unless told otherwise), lets a client
 //!   choose what is read: pin the header your proxies write with [`TrustedProxies::header`].
 //! - A bad header never fails, panics or slows the request: the walk looks at no more than
-//!   64 entries and allocates nothing.
+//!   64 entries, reads the bytes of the lines it visits a few times at most, and allocates
+//!   nothing.
+//! - `Forwarded` is read as RFC 7239 writes it: a comma or semicolon inside a quoted value (a
+//!   `host` the client chose) splits nothing, and only the `for` value is bounded in length, so
+//!   a long `host` beside it does not hide the client.
 //!
 //! [RFC 7239]: https://www.rfc-editor.org/rfc/rfc7239
 
@@ -74,9 +78,10 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// with a huge header.
 const MAX_ENTRIES: usize = 64;
 
-/// Longest list entry worth parsing. A `Forwarded` element with `for`, `by`, `proto` and a long
-/// `host` fits comfortably; anything longer is garbage and ends the walk.
-const MAX_ENTRY_LEN: usize = 1024;
+/// Longest address worth parsing: an `X-Forwarded-For` entry, or the `for` value of a `Forwarded`
+/// element (whose other values, such as a `host` the client chose, may be longer). An address
+/// with a port fits many times over; anything longer is garbage and ends the walk.
+const MAX_NODE_LEN: usize = 1024;
 
 /// Which proxies in front of the service are trusted to report the client address.
 ///
@@ -377,7 +382,7 @@ impl TrustedProxies {
         let mut budget = MAX_ENTRIES;
         for line in headers.get_all(name).iter().rev() {
             // Split bytes, not `&str`: `to_str` would scan the whole line first, however long.
-            for entry in line.as_bytes().rsplit(|&b| b == b',') {
+            for entry in entries_from_right(line.as_bytes(), format) {
                 if budget == 0 {
                     return last_good;
                 }
@@ -523,52 +528,86 @@ enum Entry {
     Opaque,
 }
 
+/// The comma-separated entries of a header line, from the right, as `rsplit` gives them.
+///
+/// In `Forwarded` a comma inside a quoted string (a `host` may hold one) does not split: read
+/// from the right, a `"` after an even run of `\` opens or closes one, as read from the left in
+/// a well-formed line, which is what the proxies we trust write. The line is searched with
+/// `memchr` and each `\` is counted once, so the work stays linear in the bytes read.
+fn entries_from_right(line: &[u8], format: Format) -> impl Iterator<Item = &[u8]> {
+    let quotes = matches!(format, Format::Forwarded);
+    let mut rest = Some(line);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let (mut end, mut quoted) = (text.len(), false);
+        loop {
+            let found = if quotes {
+                memchr::memrchr2(b',', b'"', &text[..end])
+            } else {
+                memchr::memrchr(b',', &text[..end])
+            };
+            let Some(at) = found else {
+                rest = None;
+                return Some(text);
+            };
+            if text[at] == b',' {
+                if !quoted {
+                    rest = Some(&text[..at]);
+                    return Some(&text[at + 1..]);
+                }
+            } else if text[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0 {
+                quoted = !quoted;
+            }
+            end = at;
+        }
+    })
+}
+
 fn parse_entry(entry: &[u8], format: Format) -> Entry {
     let entry = entry.trim_ascii();
     if entry.is_empty() {
         return Entry::Empty;
     }
-    if entry.len() > MAX_ENTRY_LEN {
-        return Entry::Opaque;
-    }
-    let Ok(entry) = std::str::from_utf8(entry) else {
-        return Entry::Opaque;
+    let node = match format {
+        Format::Forwarded => forwarded_for(entry),
+        Format::XForwardedFor => Some(entry),
     };
-    let addr = match format {
-        Format::Forwarded => forwarded_for(entry).and_then(parse_node),
-        Format::XForwardedFor => parse_node(entry),
-    };
-    addr.map_or(Entry::Opaque, Entry::Addr)
+    node.filter(|node| node.len() <= MAX_NODE_LEN)
+        .and_then(|node| std::str::from_utf8(node).ok())
+        .and_then(parse_node)
+        .map_or(Entry::Opaque, Entry::Addr)
 }
 
 /// The `for=` value of one `Forwarded` element, unquoted; `None` if the element is malformed or
 /// has no single `for`.
 ///
-/// Every parameter is checked, not only `for`: the list is split on commas without regard to
-/// quotes, so a quoted value holding a comma (say a client-chosen `host`) splits into pieces. A
-/// piece cut out of a quoted string ends in a stray `"`, which the checks below reject, so such a
-/// split ends the walk rather than yielding an address the client wrote.
-fn forwarded_for(element: &str) -> Option<&str> {
+/// Every parameter is checked, not only `for`: an element whose quotes do not balance (cut
+/// by a comma a proxy failed to quote) ends the walk rather than yielding an address the
+/// client wrote. Only the `for` value need be UTF-8: a quoted `host` may hold obs-text.
+fn forwarded_for(element: &[u8]) -> Option<&[u8]> {
     let mut found = None;
     for pair in pairs(element) {
-        let pair = pair.trim();
+        let pair = pair.trim_ascii();
         if pair.is_empty() {
             continue;
         }
-        let (name, value) = pair.split_once('=')?;
-        let (name, value) = (name.trim_end(), value.trim_start());
-        let value = if let Some(quoted) = value.strip_prefix('"') {
-            let inner = quoted.strip_suffix('"')?;
+        let eq = memchr::memchr(b'=', pair)?;
+        let (name, value) = (
+            pair[..eq].trim_ascii_end(),
+            pair[eq + 1..].trim_ascii_start(),
+        );
+        let value = if let Some(quoted) = value.strip_prefix(b"\"") {
+            let inner = quoted.strip_suffix(b"\"")?;
             if !is_quoted_string_body(inner) {
                 return None;
             }
             inner
-        } else if value.contains(['"', '\\']) {
+        } else if value.iter().any(|&b| matches!(b, b'"' | b'\\')) {
             return None;
         } else {
             value
         };
-        if name.eq_ignore_ascii_case("for") {
+        if name.eq_ignore_ascii_case(b"for") {
             if found.is_some() {
                 // RFC 7239 allows each parameter once per element.
                 return None;
@@ -582,12 +621,12 @@ fn forwarded_for(element: &str) -> Option<&str> {
 /// The `;`-separated pairs of a `Forwarded` element. A `;` inside a quoted value (a `host` may
 /// hold one) does not split; an unbalanced quote leaves the rest in one piece, which the checks
 /// of [`forwarded_for`] reject.
-fn pairs(element: &str) -> impl Iterator<Item = &str> {
+fn pairs(element: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = Some(element);
     std::iter::from_fn(move || {
         let text = rest?;
         let (mut quoted, mut escaped) = (false, false);
-        for (i, byte) in text.bytes().enumerate() {
+        for (i, &byte) in text.iter().enumerate() {
             match byte {
                 _ if escaped => escaped = false,
                 b'\\' if quoted => escaped = true,
@@ -605,8 +644,8 @@ fn pairs(element: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Whether `inner` is a valid quoted-string body: every `"` escaped, no dangling `\`.
-fn is_quoted_string_body(inner: &str) -> bool {
-    let mut bytes = inner.bytes();
+fn is_quoted_string_body(inner: &[u8]) -> bool {
+    let mut bytes = inner.iter().copied();
     while let Some(b) = bytes.next() {
         match b {
             b'\\' if bytes.next().is_none() => return false,
@@ -874,12 +913,29 @@ mod tests {
                 client: Some("10.0.0.1"),
             },
             Case {
+                // Once read the peer, when commas split without regard to quotes; the element
+                // is one, whose own `for` is the client's.
                 name: "comma inside a quoted value cannot inject an address",
                 trusted: lan(),
                 peer: Some("10.0.0.1"),
                 // A proxy quoting a client-chosen host `x",for=6.6.6.6;a="y`.
                 lines: &[(FWD, r#"for=1.2.3.4;host="x\",for=6.6.6.6;a=\"y""#)],
-                client: Some("10.0.0.1"),
+                client: Some("1.2.3.4"),
+            },
+            Case {
+                name: "a comma inside a quoted host does not split the element",
+                trusted: lan(),
+                peer: Some("10.0.0.1"),
+                lines: &[(FWD, r#"for=6.6.6.6, for=1.2.3.4;host="a,b", for=10.0.0.2"#)],
+                client: Some("1.2.3.4"),
+            },
+            Case {
+                // `\\` is an escaped backslash: the quote after it closes the host.
+                name: "a quote after an escaped backslash closes the value",
+                trusted: lan(),
+                peer: Some("10.0.0.1"),
+                lines: &[(FWD, r#"for=6.6.6.6, for=1.2.3.4;host="a\\", for=10.0.0.2"#)],
+                client: Some("1.2.3.4"),
             },
             Case {
                 name: "unbalanced quote is garbage",
@@ -1026,6 +1082,50 @@ mod tests {
 
         let lines = headers(&[(FWD, &format!("for=6.6.6.6{commas}for=1.2.3.4"))]);
         assert_eq!(trusted.resolve(peer, &lines).client, Some(ip("1.2.3.4")));
+    }
+
+    /// Found by a probe: the whole element was bounded by 1024 bytes, so a client that sent a
+    /// long `Host` through a proxy writing it into `Forwarded` was recorded as the proxy.
+    #[test]
+    fn a_long_host_beside_the_for_does_not_hide_the_client() {
+        let trusted = cidrs(&["10.0.0.0/8"]);
+        let peer = Some(ip("10.0.0.1"));
+        let host = "h".repeat(1100);
+        let lines = headers(&[(
+            FWD,
+            &format!(r#"for=203.0.113.7;host="{host}";proto=https"#),
+        )]);
+        assert_eq!(
+            trusted.resolve(peer, &lines).client,
+            Some(ip("203.0.113.7"))
+        );
+
+        // A host with commas, and a megabyte of one.
+        let host = "h,".repeat(1 << 19);
+        let lines = headers(&[(FWD, &format!(r#"for=203.0.113.7;host="{host}""#))]);
+        assert_eq!(
+            trusted.resolve(peer, &lines).client,
+            Some(ip("203.0.113.7"))
+        );
+
+        // obs-text in a quoted host: only the `for` value need be UTF-8.
+        let mut map = HeaderMap::new();
+        map.append(
+            FORWARDED,
+            HeaderValue::from_bytes(b"for=203.0.113.7;host=\"caf\xe9\"").unwrap(),
+        );
+        assert_eq!(trusted.resolve(peer, &map).client, Some(ip("203.0.113.7")));
+
+        // The `for` value itself is bounded.
+        let long_port = format!(r#"for="203.0.113.7:_{}""#, "p".repeat(MAX_NODE_LEN));
+        let lines = headers(&[(FWD, &long_port)]);
+        assert_eq!(trusted.resolve(peer, &lines).client, peer);
+        let port = format!(r#"for="203.0.113.7:_{}""#, "p".repeat(MAX_NODE_LEN - 20));
+        let lines = headers(&[(FWD, &port)]);
+        assert_eq!(
+            trusted.resolve(peer, &lines).client,
+            Some(ip("203.0.113.7"))
+        );
     }
 
     #[test]

@@ -104,6 +104,16 @@ async fn forwarded_chains_resolve_to_the_first_untrusted_hop(t: Arc<TestDb>) {
     let server = Server::start(Router::new().fallback(|| async { "ok" }).layer(layer)).await;
     const XFF: &str = "x-forwarded-for";
     const FWD: &str = "forwarded";
+    // `Lines` are static: one long line, leaked for the run.
+    let long_host: Lines = vec![(
+        FWD,
+        &*format!(
+            r#"for=203.0.113.16;host="{}";proto=https"#,
+            "h".repeat(1100)
+        )
+        .leak(),
+    )]
+    .leak();
     let cases: &[(&str, Lines, &str)] = &[
         // A forged left-most entry, a port, a trusted hop skipped.
         (
@@ -182,6 +192,17 @@ async fn forwarded_chains_resolve_to_the_first_untrusted_hop(t: Arc<TestDb>) {
             "/forwarded-hidden-port",
             &[(FWD, r#"for="203.0.113.14:_port7""#)],
             "203.0.113.14",
+        ),
+        // A long or comma-holding `host` the client chose, quoted by the proxy beside its
+        // `for`, neither hides the client nor splits the element.
+        ("/forwarded-long-host", long_host, "203.0.113.16"),
+        (
+            "/forwarded-quoted-comma",
+            &[(
+                FWD,
+                r#"for=198.51.100.67, for=203.0.113.17;host="a,for=198.51.100.68", for=10.0.0.9"#,
+            )],
+            "203.0.113.17",
         ),
         // A proxy that appends to X-Forwarded-For: a client's own Forwarded is not read.
         (
