@@ -451,7 +451,10 @@ pub struct ResolvedIp {
 /// Truncate an address for privacy: IPv4 keeps its first 24 bits, IPv6 its first 48.
 ///
 /// An IPv4-mapped IPv6 address is treated as the IPv4 address it carries, since its first 48 bits
-/// would otherwise be all zeros.
+/// would otherwise be all zeros. A 6to4 address (`2002::/16`) carries its site's IPv4 address in
+/// bits 16 to 47, which /48 would keep whole: it keeps 40 bits, its IPv4 address cut to /24
+/// (`2002:cb00:7107::1` becomes `2002:cb00:7100::`). Other IPv6 forms that embed an IPv4 address
+/// hold it past bit 48 (Teredo's client, NAT64's `64:ff9b::/96`, ISATAP), where /48 drops it.
 ///
 /// ```
 /// use tower_audit::client_ip::anonymize;
@@ -466,7 +469,11 @@ pub struct ResolvedIp {
 pub fn anonymize(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from_bits(v4.to_bits() & !0xff)),
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !(u128::MAX >> 48))),
+        IpAddr::V6(v6) => {
+            let bits = v6.to_bits();
+            let keep = if bits >> 112 == 0x2002 { 16 + 24 } else { 48 };
+            IpAddr::V6(Ipv6Addr::from_bits(bits & !(u128::MAX >> keep)))
+        }
     }
 }
 
@@ -1194,6 +1201,14 @@ mod tests {
             ("2001:db8:cafe:ffff::", "2001:db8:cafe::"),
             ("::ffff:192.0.2.77", "192.0.2.0"),
             ("::1", "::"),
+            // Found by a probe: 6to4 kept its whole IPv4 address (203.0.113.7) in /48.
+            ("2002:cb00:7107::1", "2002:cb00:7100::"),
+            ("2002:cb00:71ff:ffff:1:2:3:4", "2002:cb00:7100::"),
+            // Teredo: the client's (obfuscated) IPv4 and port are in the last 48 bits; /48
+            // keeps the prefix and half the server's address.
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:4136::"),
+            // NAT64: the IPv4 address is in the last 32 bits.
+            ("64:ff9b::cb00:7107", "64:ff9b::"),
         ];
         for (input, expected) in cases {
             assert_eq!(anonymize(ip(input)), ip(expected), "{input}");
