@@ -150,12 +150,15 @@ impl TrustedProxies {
     ///
     /// Each entry is a CIDR range (`10.0.0.0/8`, `2001:db8::/32`) or a bare address, which means
     /// that one address (`/32` or `/128`). IPv4-mapped IPv6 ranges (`::ffff:10.0.0.0/104`) are
-    /// stored as the IPv4 range they stand for. Surrounding whitespace is ignored. An empty list
-    /// trusts nobody.
+    /// stored as the IPv4 range they stand for; their prefix counts the 96 bits before the IPv4
+    /// address, so it is 96 or more. Surrounding whitespace is ignored. An empty list trusts
+    /// nobody.
     ///
     /// # Errors
     ///
-    /// [`ClientIpError::InvalidCidr`] naming the first entry that is neither.
+    /// [`ClientIpError::InvalidCidr`] naming the first entry that is neither, or
+    /// [`ClientIpError::MappedPrefix`] for an IPv4-mapped range written with its IPv4 prefix
+    /// (`::ffff:127.0.0.0/8`, which would trust `::/8`).
     ///
     /// ```
     /// use tower_audit::client_ip::TrustedProxies;
@@ -198,7 +201,8 @@ impl TrustedProxies {
     ///
     /// # Errors
     ///
-    /// [`ClientIpError::InvalidCidr`] naming the first entry that is not a range or an address.
+    /// [`ClientIpError::InvalidCidr`] naming the first entry that is not a range or an address;
+    /// [`ClientIpError::MappedPrefix`] as for [`TrustedProxies::cidrs`].
     ///
     /// ```
     /// use tower_audit::client_ip::TrustedProxies;
@@ -492,6 +496,21 @@ pub enum ClientIpError {
         #[source]
         source: ipnet::AddrParseError,
     },
+    /// An IPv4-mapped IPv6 range with a prefix below 96, such as `::ffff:127.0.0.0/8`: the
+    /// prefix of an IPv6 range counts all 128 bits, so this one is `::/8`, not the IPv4 range.
+    #[error(
+        "invalid trusted proxy `{value}`: an IPv4-mapped range's prefix counts the 96 bits \
+         before the IPv4 address, so it is 96 or more{}",
+        .intended.as_ref().map(|intended| format!("; did you mean `{intended}`?"))
+            .unwrap_or_default()
+    )]
+    MappedPrefix {
+        /// The entry as given, without surrounding whitespace.
+        value: String,
+        /// The likely intended range (`::ffff:127.0.0.0/104`, the same as `127.0.0.0/8`), when
+        /// the prefix given is one an IPv4 range can have (32 or less).
+        intended: Option<String>,
+    },
 }
 
 fn parse_cidr(value: &str) -> Result<IpNet, ClientIpError> {
@@ -505,6 +524,18 @@ fn parse_cidr(value: &str) -> Result<IpNet, ClientIpError> {
                 source,
             })?,
     };
+    if let IpNet::V6(v6) = net
+        && v6.prefix_len() < 96
+        && v6.addr().to_ipv4_mapped().is_some()
+    {
+        // Most likely the IPv4 range's prefix: `::ffff:127.0.0.0/8` for `127.0.0.0/8`.
+        let intended =
+            (v6.prefix_len() <= 32).then(|| format!("{}/{}", v6.addr(), v6.prefix_len() + 96));
+        return Err(ClientIpError::MappedPrefix {
+            value: value.to_owned(),
+            intended,
+        });
+    }
     Ok(canonical_net(net.trunc()))
 }
 
@@ -1170,11 +1201,43 @@ mod tests {
         for bad in ["10.0.0.0/33", "localhost", "10.0.0/8", "1.2.3.4/"] {
             let err = TrustedProxies::from_comma_separated(&format!("10.0.0.0/8, {bad} ,::1"))
                 .unwrap_err();
-            let ClientIpError::InvalidCidr { value, .. } = &err;
+            let ClientIpError::InvalidCidr { value, .. } = &err else {
+                panic!("{err:?}");
+            };
             assert_eq!(value, bad);
             assert!(err.to_string().contains(bad), "{err}");
             assert!(std::error::Error::source(&err).is_some());
         }
+    }
+
+    /// Found by a probe: `::ffff:127.0.0.0/8`, an IPv4 prefix on a mapped address, was taken
+    /// as `::/8`, silently: it trusted `::1` and not the IPv4 loopback it named.
+    #[test]
+    fn a_mapped_range_with_an_ipv4_prefix_is_refused() {
+        let err =
+            TrustedProxies::from_comma_separated("10.0.0.0/8, ::ffff:127.0.0.0/8").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid trusted proxy `::ffff:127.0.0.0/8`: an IPv4-mapped range's prefix counts \
+             the 96 bits before the IPv4 address, so it is 96 or more; did you mean \
+             `::ffff:127.0.0.0/104`?"
+        );
+        assert!(matches!(
+            err,
+            ClientIpError::MappedPrefix { ref value, .. } if value == "::ffff:127.0.0.0/8"
+        ));
+        // A prefix no IPv4 range has: the rule alone.
+        let err = TrustedProxies::cidrs(["::ffff:10.0.0.0/64"]).unwrap_err();
+        assert!(err.to_string().ends_with("so it is 96 or more"), "{err}");
+        assert!(TrustedProxies::cidrs(["::ffff:0.0.0.0/0"]).is_err());
+        // From 96 on, a mapped range is the IPv4 range it stands for.
+        for good in ["::ffff:127.0.0.0/104", "::ffff:0:0/96", "::ffff:127.0.0.1"] {
+            let trusted = TrustedProxies::cidrs([good]).unwrap();
+            assert!(trusted.is_trusted(ip("127.0.0.1")), "{good}");
+            assert!(!trusted.is_trusted(ip("::1")), "{good}");
+        }
+        // Ranges that are not mapped are as before.
+        assert!(TrustedProxies::cidrs(["::/8", "2001:db8::/32"]).is_ok());
     }
 
     #[test]
