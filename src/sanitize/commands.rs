@@ -11,6 +11,10 @@
 //! (`--password x`) are the pair rules' already; the long ones here are named by no such key
 //! (`--user ann:hunter2`).
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
 use super::mysql::{Words, is_separator, value_end};
 
 /// How the value of a command's password option holds the password.
@@ -305,14 +309,24 @@ pub(super) fn may_hold_password(text: &str) -> bool {
 /// hunter2`) or from its standard input (`chpasswd`): a look for texts without an option,
 /// which are not read otherwise.
 fn may_name_positional(bytes: &[u8]) -> bool {
-    memchr::memmem::find(bytes, b"rabbitmqctl").is_some()
-        || memchr::memmem::find(bytes, b"admin").is_some()
-        || memchr::memmem::find(bytes, b"chpasswd").is_some()
-        // `net user`, `net.exe users`, `NET USER`.
-        || memchr::memmem::find(bytes, b"et user").is_some()
-        || memchr::memmem::find(bytes, b"exe user").is_some()
-        || memchr::memmem::find(bytes, b"ET USER").is_some()
+    POSITIONAL_NAMES
+        .iter()
+        .any(|name| name.find(bytes).is_some())
 }
+
+/// What [`may_name_positional`] looks for, each searcher built once: building one costs more
+/// than its search of a text of a few KiB (callgrind).
+static POSITIONAL_NAMES: LazyLock<[Finder<'static>; 6]> = LazyLock::new(|| {
+    [
+        Finder::new("rabbitmqctl"),
+        Finder::new("admin"),
+        Finder::new("chpasswd"),
+        // `net user`, `net.exe users`, `NET USER`.
+        Finder::new("et user"),
+        Finder::new("exe user"),
+        Finder::new("ET USER"),
+    ]
+});
 
 /// Where the first word that may be a command's password option starts: a `-` after a word
 /// break, then a letter (`-u`, `-passin`, `--user`, `-bc`).
