@@ -395,6 +395,9 @@ impl Sink {
             match self.copier.copy_in(pool, rows, encoded).await {
                 // A record already written: the statements below skip it.
                 Err(error) if copy::is_unique_violation(&error) => {
+                    if copy::is_id_taken(&error) {
+                        copy::catch_up_id_sequence(pool).await;
+                    }
                     return self.insert_prepared(rows, None).await;
                 }
                 result => return result,
@@ -1027,10 +1030,40 @@ mod copy {
             encoded: Option<CopyData>,
         ) -> Result<(), DbErr> {
             let error = |e: sqlx::Error| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)));
-            let mut connection = pool.acquire().await.map_err(error)?;
-            self.copy_on(&mut connection, rows, encoded)
-                .await
-                .map_err(error)
+            let binary = self.format.clone().flatten().is_some();
+            match self.copy_once(pool, rows, encoded).await {
+                // The table's types changed since they were read (an `ALTER TABLE … TYPE`
+                // while the writer runs): read them again and copy once more, rather than
+                // failing every batch, or refusing every row, until a restart.
+                Err(e) if binary && is_format_mismatch(&e) => {
+                    self.format = None;
+                    self.copy_once(pool, rows, None).await.map_err(error)
+                }
+                result => result.map_err(error),
+            }
+        }
+
+        /// Copies `rows` on a connection of its own from `pool`.
+        ///
+        /// Until the copy has ended, the connection is closed rather than handed back should
+        /// this future be dropped (the writer's `insert_timeout`) or the copy fail: a `COPY`
+        /// the server starts only after the client gave up (a lock on the table held past the
+        /// timeout) leaves it waiting for data, deaf to the `Sync` sqlx sends before the
+        /// connection's reuse, while sqlx waits for its answer. Both sides would wait for
+        /// good, one pool slot (of a pool perhaps shared with the application) lost each time.
+        async fn copy_once(
+            &mut self,
+            pool: &PgPool,
+            rows: &[Model],
+            encoded: Option<CopyData>,
+        ) -> Result<(), sqlx::Error> {
+            let mut held = ClosedUnlessDone(Some(pool.acquire().await?));
+            let Some(connection) = held.0.as_deref_mut() else {
+                return Ok(());
+            };
+            self.copy_on(connection, rows, encoded).await?;
+            held.done();
+            Ok(())
         }
 
         async fn copy_on(
@@ -1062,6 +1095,38 @@ mod copy {
         }
     }
 
+    /// A pooled connection closed when dropped, unless [`done`](Self::done) hands it back.
+    struct ClosedUnlessDone(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
+
+    impl ClosedUnlessDone {
+        /// The connection's work ended cleanly: it goes back to the pool.
+        fn done(mut self) {
+            drop(self.0.take());
+        }
+    }
+
+    impl Drop for ClosedUnlessDone {
+        fn drop(&mut self) {
+            if let Some(mut connection) = self.0.take() {
+                connection.close_on_drop();
+            }
+        }
+    }
+
+    /// Whether a binary `COPY` failed on data in another shape than the table's column takes:
+    /// an `int8` sent where the column is now `int4` ("insufficient data left in message",
+    /// 08P01, or "incorrect binary data format", 22P03), or a value the cached types cannot
+    /// encode.
+    fn is_format_mismatch(error: &sqlx::Error) -> bool {
+        if matches!(error, sqlx::Error::Encode(_)) {
+            return true;
+        }
+        error
+            .as_database_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| code == "08P01" || code == "22P03")
+    }
+
     /// The binary encoding of each column, from the table's column types (the table the
     /// search path finds, as `COPY` does); `None` when one of them is a type it does not know.
     async fn binary_format(
@@ -1076,7 +1141,7 @@ mod copy {
         .bind(table)
         .fetch_all(&mut *connection)
         .await?;
-        Ok(columns()
+        let binary: Option<Vec<Binary>> = columns()
             .map(|column| {
                 let name = column.to_string();
                 types
@@ -1084,7 +1149,12 @@ mod copy {
                     .find(|(column, _)| *column == name)
                     .and_then(|(_, type_name)| Binary::of(type_name))
             })
-            .collect())
+            .collect();
+        // A column whose binary form cannot carry the entity's value (an `int8` value into a
+        // column made `int4`): the text form lets the server convert each value, or refuse it.
+        Ok(binary.filter(|types| {
+            encode_binary_row(&super::template_row(), types, &mut Vec::new()).is_ok()
+        }))
     }
 
     /// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01 UTC.
@@ -1205,6 +1275,43 @@ mod copy {
     }
 
     /// A unique violation: some record of the batch is already in the table.
+    /// Whether a unique violation is on the table's primary key: an id the sequence handed out
+    /// is taken, the sequence behind the table's ids (rows restored or copied back with theirs).
+    pub(super) fn is_id_taken(error: &DbErr) -> bool {
+        let DbErr::Exec(RuntimeErr::SqlxError(error)) = error else {
+            return false;
+        };
+        error
+            .as_database_error()
+            .and_then(|e| e.constraint())
+            .is_some_and(|constraint| constraint.ends_with("_pkey"))
+    }
+
+    /// Moves the table's id sequence past its highest id, never back, and logs it: each try
+    /// of a batch would otherwise take the next ids one batch at a time, however far behind.
+    pub(super) async fn catch_up_id_sequence(pool: &PgPool) {
+        let table = format!("\"{}\"", Entity.table_name().replace('"', "\"\""));
+        // The table's name is the entity's, quoted: nothing of a client's reaches this text.
+        let sql = format!(
+            "SELECT setval(s, GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), nextval(s))) \
+             FROM pg_get_serial_sequence($1, 'id') AS s"
+        );
+        let caught_up = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .bind(&table)
+            .fetch_one(pool)
+            .await;
+        match caught_up {
+            Ok(next) => tracing::warn!(
+                next_id = next + 1,
+                "audit_log's id sequence was behind the table's ids: moved past them"
+            ),
+            Err(error) => tracing::warn!(
+                %error,
+                "audit_log's id sequence is behind the table's ids and could not be moved"
+            ),
+        }
+    }
+
     pub(super) fn is_unique_violation(error: &DbErr) -> bool {
         let DbErr::Exec(RuntimeErr::SqlxError(error)) = error else {
             return false;
@@ -1288,6 +1395,16 @@ pub(crate) fn is_rejection(error: &DbErr) -> bool {
         return code
             .parse::<u32>()
             .is_ok_and(|c| matches!(c & 0xff, 18..=20));
+    }
+    // A PostgreSQL id taken twice: the id sequence is behind the table's ids (rows restored or
+    // copied back with theirs). Not the rows' fault, nor lasting: each try takes new ids, so
+    // the batch is retried (or journaled) as in an outage rather than its rows refused.
+    if code == "23505"
+        && database
+            .constraint()
+            .is_some_and(|constraint| constraint.ends_with("_pkey"))
+    {
+        return false;
     }
     // SQLSTATE classes 22 (data exception), 23 (integrity constraint violation) and 44 (a view's
     // WITH CHECK OPTION); 45000, what MySQL's `SIGNAL` raises by convention (from a trigger);
