@@ -259,7 +259,7 @@ fn min_journal_bytes(max_body_bytes: usize) -> u64 {
 /// | [`request_id_header`](Self::request_id_header) | `x-request-id` | reused when present (cut to 128 bytes, invalid UTF-8 replaced), else a UUID v7 (also for an empty one) |
 /// | [`record_headers`](Self::record_headers) | none | request headers stored (redacted, each value cut to 4 KiB) in `request_headers` |
 /// | [`trusted_proxies`](Self::trusted_proxies) | none | proxies whose forwarding headers are believed |
-/// | [`anonymize_ip`](Self::anonymize_ip) | off | store client and peer addresses cut to /24 (IPv4) or /48 (IPv6) |
+/// | [`anonymize_ip`](Self::anonymize_ip) | off | store client and peer addresses cut to /24 (IPv4) or /48 (IPv6; an IPv4 inside one, mapped or 6to4, to its /24) |
 /// | [`identify`](Self::identify) | none | user and tenant from the request head |
 /// | `jwt` (feature `jwt`) | none | user and tenant from a verified bearer token |
 /// | [`context_on_response`](Self::context_on_response) | off | the `AuditContext` in response extensions too |
@@ -425,7 +425,8 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// Stores client and peer addresses anonymized: IPv4 cut to /24, IPv6 to /48.
+    /// Stores client and peer addresses anonymized: IPv4 cut to /24, IPv6 to /48, and an IPv4
+    /// address inside an IPv6 one (IPv4-mapped, 6to4's `2002::/16`) to its /24.
     pub fn anonymize_ip(mut self, anonymize: bool) -> Self {
         self.writer.rows.anonymize_ip = anonymize;
         self
