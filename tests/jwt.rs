@@ -330,3 +330,62 @@ async fn a_number_names_a_user_only_as_an_exact_integer() {
         }
     }
 }
+
+/// An empty user set by the handler (`set_user("")`, a gateway's empty header read as one)
+/// names no one: it does not keep the token's user from the row.
+#[tokio::test]
+async fn an_empty_user_from_the_handler_leaves_the_tokens() {
+    let right = EncodingKey::from_secret(SECRET);
+    let bearer = format!("Bearer {}", token(Algorithm::HS256, &right, "erin", 3600));
+    let rows = run(
+        JwtIdentity::hs256(SECRET).tenant_claim("org"),
+        vec![(Some(bearer), Some("")), (None, Some(""))],
+    )
+    .await;
+    assert_eq!(rows[0].user_id.as_deref(), Some("erin"));
+    assert_eq!(rows[0].tenant_id.as_deref(), Some("acme"));
+    assert_eq!(rows[1].user_id, None);
+}
+
+/// A user or tenant longer than its column (255 characters) is cut, and `extra` says how long
+/// the whole one was: two users sharing their first 255 characters are not taken for one.
+#[tokio::test]
+async fn an_identity_cut_to_its_column_says_how_long_it_was() {
+    let long = |name: &str| -> &'static str { format!("{}{name}", "u".repeat(255)).leak() };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({ "sub": "ann", "org": long("-evil"), "exp": now + 3600 });
+    let tenant_token = encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
+    let rows = run(
+        JwtIdentity::hs256(SECRET).tenant_claim("org"),
+        vec![
+            (None, Some(long("-alice"))),
+            (None, Some(long("-mallory"))),
+            (None, Some("ann")),
+            (Some(format!("Bearer {tenant_token}")), None),
+        ],
+    )
+    .await;
+    let note = |row: &audit_log::Model, key: &str| {
+        row.extra
+            .as_ref()
+            .and_then(|extra| extra.get(key))
+            .and_then(serde_json::Value::as_u64)
+    };
+    assert_eq!(rows[0].user_id.as_deref(), Some("u".repeat(255).as_str()));
+    assert_eq!(rows[0].user_id, rows[1].user_id);
+    assert_eq!(note(&rows[0], audit_log::USER_ID_TRUNCATED), Some(261));
+    assert_eq!(note(&rows[1], audit_log::USER_ID_TRUNCATED), Some(263));
+    assert_eq!(rows[2].user_id.as_deref(), Some("ann"));
+    assert_eq!(rows[2].extra, None);
+    assert_eq!(rows[3].user_id.as_deref(), Some("ann"));
+    assert_eq!(note(&rows[3], audit_log::TENANT_ID_TRUNCATED), Some(260));
+    assert_eq!(note(&rows[3], audit_log::USER_ID_TRUNCATED), None);
+}

@@ -19,6 +19,14 @@ pub const REQUEST_BODY_ALTERED: &str = "request_body_altered";
 /// that carry it.
 pub const REQUEST_TARGET_ALTERED: &str = "request_target_altered";
 
+/// The key of `extra` under which the writer notes a `user_id` longer than its column (255
+/// characters): the stored one is cut, and this holds the whole one's length in characters, so
+/// that two users who share their first 255 characters are not taken for one.
+pub const USER_ID_TRUNCATED: &str = "user_id_truncated";
+
+/// As [`USER_ID_TRUNCATED`], for `tenant_id`.
+pub const TENANT_ID_TRUNCATED: &str = "tenant_id_truncated";
+
 /// One audited request.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "audit_log")]
@@ -78,8 +86,9 @@ pub struct Model {
     /// Sanitized request headers that the layer was asked to record, as a JSON object.
     pub request_headers: Option<Json>,
     /// Free-form fields set through `AuditContext`, as a JSON object; the writer adds
-    /// [`REQUEST_BODY_ALTERED`] when the stored body is not the one the client sent, and
-    /// [`REQUEST_TARGET_ALTERED`] when the stored path or query is not the one it sent.
+    /// [`REQUEST_BODY_ALTERED`] when the stored body is not the one the client sent,
+    /// [`REQUEST_TARGET_ALTERED`] when the stored path or query is not the one it sent, and
+    /// [`USER_ID_TRUNCATED`] or [`TENANT_ID_TRUNCATED`] when an identity was cut.
     pub extra: Option<Json>,
     /// What went wrong: inner error, gRPC message, body error, cancellation.
     pub error: Option<String>,

@@ -7,7 +7,9 @@ use crate::client_ip::anonymize;
 #[cfg(feature = "jwt")]
 use crate::context::ContextFields;
 use crate::context::lock;
-use crate::entity::audit_log::{Model, REQUEST_BODY_ALTERED, REQUEST_TARGET_ALTERED};
+use crate::entity::audit_log::{
+    Model, REQUEST_BODY_ALTERED, REQUEST_TARGET_ALTERED, TENANT_ID_TRUNCATED, USER_ID_TRUNCATED,
+};
 use crate::migration::{IP_LEN, LONG_TEXT_BYTES, METHOD_LEN, REQUEST_ID_LEN, SHORT_TEXT_LEN};
 use crate::record::{AuditRecord, RecordedHeaders, RequestFacts, RouteName, TextPart};
 use crate::sanitize::{BodyInput, Redactor};
@@ -47,7 +49,11 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     let request = &shared.facts;
     // Sealed when the record was finished: nothing changes them any more.
     let body = lock(&shared.capture).take();
-    let context = std::mem::take(&mut *lock(&shared.fields));
+    let mut context = std::mem::take(&mut *lock(&shared.fields));
+    // An empty user or tenant (`set_user("")`, a gateway's empty header) names no one, as an
+    // empty claim does: it neither stands for a user nor keeps a token's from the row.
+    context.user_id = context.user_id.filter(|user| !user.is_empty());
+    context.tenant_id = context.tenant_id.filter(|tenant| !tenant.is_empty());
     // Microseconds: what every backend stores, so a row reads back as it was hashed.
     let occurred_at = super::truncate_micros(clock.at(request.arrived));
     #[cfg(feature = "jwt")]
@@ -256,8 +262,14 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
             .text
             .get(TextPart::UserAgent)
             .map(|ua| cut_head_part(request, TextPart::UserAgent, lossy(ua, LONG_TEXT_BYTES))),
-        user_id: context.user_id.map(|v| cut_chars(&v, SHORT_TEXT_LEN)),
-        tenant_id: context.tenant_id.map(|v| cut_chars(&v, SHORT_TEXT_LEN)),
+        user_id: context
+            .user_id
+            .as_deref()
+            .map(|v| cut_chars(v, SHORT_TEXT_LEN)),
+        tenant_id: context
+            .tenant_id
+            .as_deref()
+            .map(|v| cut_chars(v, SHORT_TEXT_LEN)),
         action: context.action.map(|v| cut_chars(&v, SHORT_TEXT_LEN)),
         resource: context.resource.map(|v| cut_bytes(v, LONG_TEXT_BYTES)),
         request_body,
@@ -281,6 +293,19 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     // the client's: a replay must not send it as recorded.
     if model.path != sent_path || model.query.as_deref() != sent_query {
         model.extra = Some(note(model.extra.take(), REQUEST_TARGET_ALTERED));
+    }
+    // A cut identity says how long the whole one was: two users sharing their first 255
+    // characters are then not one.
+    for (whole, stored, key) in [
+        (&context.user_id, &model.user_id, USER_ID_TRUNCATED),
+        (&context.tenant_id, &model.tenant_id, TENANT_ID_TRUNCATED),
+    ] {
+        if let (Some(whole), Some(stored)) = (whole, stored)
+            && whole.len() != stored.len()
+        {
+            let length = whole.chars().count();
+            model.extra = Some(note_value(model.extra.take(), key, length.into()));
+        }
     }
     model
 }
@@ -391,11 +416,20 @@ fn note_altered_body(extra: Option<serde_json::Value>) -> serde_json::Value {
 
 /// `extra` with the writer's note `key` set to `true`, over a handler's field of that name.
 fn note(extra: Option<serde_json::Value>, key: &str) -> serde_json::Value {
+    note_value(extra, key, true.into())
+}
+
+/// `extra` with the writer's note `key` set to `value`, over a handler's field of that name.
+fn note_value(
+    extra: Option<serde_json::Value>,
+    key: &str,
+    value: serde_json::Value,
+) -> serde_json::Value {
     let mut fields = match extra {
         Some(serde_json::Value::Object(fields)) => fields,
         _ => serde_json::Map::new(),
     };
-    fields.insert(key.into(), true.into());
+    fields.insert(key.into(), value);
     serde_json::Value::Object(fields)
 }
 
@@ -717,7 +751,7 @@ mod tests {
         let token = jsonwebtoken::encode(
             &Header::default(),
             &claims,
-            &EncodingKey::from_secret(b"a long random secret"),
+            &EncodingKey::from_secret(b"a long random secret, 32 bytes.."),
         )
         .expect("token");
         let authorization = format!("Bearer {token}");
@@ -738,7 +772,7 @@ mod tests {
             redactor: Redactor::default(),
             anonymize_ip: false,
             jwt: Some(std::sync::Arc::new(crate::JwtIdentity::hs256(
-                b"a long random secret",
+                b"a long random secret, 32 bytes..",
             ))),
         };
 
