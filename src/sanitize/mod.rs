@@ -87,9 +87,9 @@ mod multipart;
 mod mysql;
 mod path;
 mod printed;
-mod protocols;
 #[cfg(test)]
 mod proptests;
+mod protocols;
 mod redactor;
 mod sql;
 mod tables;
