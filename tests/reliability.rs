@@ -1181,8 +1181,11 @@ async fn a_table_locked_past_the_insert_timeout_loses_nothing_and_no_connection(
     };
     lock.execute_unprepared(take).await.unwrap();
     post_items(&router, 5..10).await;
-    // Ten timeouts: more calls given up on than the pool has connections.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // More calls given up on than the pool has connections.
+    wait_stats(&guard, "the writer did not give up on its calls", |s| {
+        s.failed_batches >= 5
+    })
+    .await;
     if let Some(release) = release {
         lock.execute_unprepared(release).await.unwrap();
     }
