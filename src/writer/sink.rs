@@ -1057,12 +1057,12 @@ mod copy {
             rows: &[Model],
             encoded: Option<CopyData>,
         ) -> Result<(), sqlx::Error> {
-            let mut held = ClosedUnlessDone(Some(pool.acquire().await?));
-            let Some(connection) = held.0.as_deref_mut() else {
-                return Ok(());
+            let mut held = ClosedUnlessDone {
+                connection: pool.acquire().await?,
+                done: false,
             };
-            self.copy_on(connection, rows, encoded).await?;
-            held.done();
+            self.copy_on(&mut held.connection, rows, encoded).await?;
+            held.done = true;
             Ok(())
         }
 
@@ -1095,20 +1095,18 @@ mod copy {
         }
     }
 
-    /// A pooled connection closed when dropped, unless [`done`](Self::done) hands it back.
-    struct ClosedUnlessDone(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
-
-    impl ClosedUnlessDone {
+    /// A pooled connection closed when dropped, unless its work was `done`: then it goes back
+    /// to the pool.
+    struct ClosedUnlessDone {
+        connection: sqlx::pool::PoolConnection<sqlx::Postgres>,
         /// The connection's work ended cleanly: it goes back to the pool.
-        fn done(mut self) {
-            drop(self.0.take());
-        }
+        done: bool,
     }
 
     impl Drop for ClosedUnlessDone {
         fn drop(&mut self) {
-            if let Some(mut connection) = self.0.take() {
-                connection.close_on_drop();
+            if !self.done {
+                self.connection.close_on_drop();
             }
         }
     }
