@@ -92,6 +92,11 @@ pub(super) const DEFAULT_KEYS: &[&str] = &[
     "psk",
     "requirepass",
     "masterauth",
+    // Found by a probe on 2026-12-07: express-session's cookie (`connect.sid=s%3A…` in a log
+    // line). A bare `sid` stays: most are public ids (Twilio's `AccountSid` and `CallSid`, a
+    // Windows security identifier, an Oracle instance, OpenID Connect's session claim), as
+    // `appid` and `ak` stay; a session cookie named `sid` goes with its `Cookie` header.
+    "connectsid",
 ];
 
 /// Keys that *end* in one of these are redacted too (`new_password`, `github_token`,
@@ -141,6 +146,14 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
     "honeycombteam",
     "sessioncookie",
     "authcookie",
+    // Found by a probe on 2026-12-07: a security question's answer recovers an account as a
+    // password does (`security_answer`, `securityQuestionAnswer`; `answer` alone stays), and
+    // an IBAN (`iban`, `payout_iban`, `customerIban`) is a payment account's number, as a
+    // card's is.
+    "securityanswer",
+    "securityquestionanswer",
+    "secretanswer",
+    "iban",
     // `pass` and `pwd` run into what they unlock in small letters (`SMTPPASS`, `dbpass`, Java
     // keytool's `storepass` and `keypass`). As words they are read anyway (`smtp_pass`, see
     // [`WORD_KEYS`]); as suffixes they would take `bypass` and `compass`: these compounds only.
@@ -1518,6 +1531,52 @@ mod tests {
         assert_eq!(
             r.redact_error("AccountName=a;SharedAccessKeyName=Root"),
             "AccountName=a;SharedAccessKeyName=Root"
+        );
+    }
+
+    /// Found by a probe on 2026-12-07: a security question's answer, an IBAN and
+    /// express-session's `connect.sid` kept their values. `sid` alone stays, as `appid` does:
+    /// Twilio's `AccountSid`, a Windows SID, an Oracle SID and OpenID Connect's `sid` claim
+    /// name no secret.
+    #[test]
+    fn answers_ibans_and_session_ids() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for k in [
+            "security_answer",
+            "securityAnswer",
+            "security_question_answer",
+            "secret_answer",
+            "iban",
+            "IBAN",
+            "payout_iban",
+            "customerIban",
+            "connect.sid",
+        ] {
+            assert!(rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        for k in [
+            "sid",
+            "AccountSid",
+            "call_sid",
+            "oracle_sid",
+            "answer",
+            "security_question",
+            "iban_country",
+            "bic",
+        ] {
+            assert!(!rules.is_sensitive(k, &mut buf), "{k}");
+        }
+        let r = crate::sanitize::Redactor::default();
+        assert_eq!(
+            r.redact_error(
+                r#"{"sid":"CA123","security_answer":"Rex","iban":"DE89370400440532013000","answer":"42"}"#
+            ),
+            r#"{"sid":"CA123","security_answer":"[REDACTED]","iban":"[REDACTED]","answer":"42"}"#
+        );
+        assert_eq!(
+            r.redact_error("session connect.sid=s%3Aabc123; Path=/"),
+            "session connect.sid=[REDACTED]; Path=/"
         );
     }
 
