@@ -9,6 +9,7 @@
 
 use std::sync::LazyLock;
 
+use memchr::memmem::Finder;
 use regex::Regex;
 
 use super::keys::KeyRules;
@@ -385,6 +386,20 @@ fn directive_value(
     let (key_start, ends) = DIRECTIVES.iter().find_map(|&(directive, ends)| {
         directive_end(bytes, at, end, directive).map(|key| (key, ends))
     })?;
+    keyed_value(bytes, text, key_start, end, ends, keys, keybuf)
+}
+
+/// The value a directive gives its key, which starts at `key_start`, when the key is
+/// sensitive: its span, on the line that ends at `end`.
+fn keyed_value(
+    bytes: &[u8],
+    text: &str,
+    key_start: usize,
+    end: usize,
+    ends: Ends,
+    keys: &KeyRules,
+    keybuf: &mut String,
+) -> Option<(usize, usize)> {
     // The key, quoted or not (`"X-Api-Key"`, `"Db:Password"`).
     let quote = matches!(bytes.get(key_start), Some(b'"' | b'\'')).then(|| bytes[key_start]);
     let name_start = key_start + usize::from(quote.is_some());
@@ -418,6 +433,49 @@ fn directive_value(
     ))
 }
 
+/// Whether `bytes` may hold one of nginx's [`DIRECTIVES`] (`proxy_set_header`,
+/// `fastcgi_param`, …), which nginx reads in small letters only: a look before the lines are
+/// read for one after a `{` or `;`.
+fn may_hold_nginx_directive(bytes: &[u8]) -> bool {
+    static NAMES: LazyLock<[Finder<'static>; 2]> =
+        LazyLock::new(|| [Finder::new("_header"), Finder::new("_param")]);
+    NAMES.iter().any(|name| name.find(bytes).is_some())
+}
+
+/// The values nginx's directives (the [`DIRECTIVES`] a `;` ends) give sensitive keys after a
+/// `{` or `;` on their line, from `at` to `end` (`location / { proxy_set_header X-Api-Key
+/// …; }`, `auth_basic off; fastcgi_param DB_PASSWORD …;`), as a configuration written on one
+/// line or `nginx -T` quoted in a log holds them.
+fn inline_nginx_values(
+    bytes: &[u8],
+    text: &str,
+    at: usize,
+    end: usize,
+    keys: &KeyRules,
+    keybuf: &mut String,
+    spans: &mut Vec<(usize, usize)>,
+) {
+    let mut at = at;
+    while let Some(found) = memchr::memchr2(b'{', b';', &bytes[at..end]) {
+        at += found + 1;
+        let directive = past_blanks(bytes, at, end);
+        if directive >= end {
+            return;
+        }
+        let value = DIRECTIVES
+            .iter()
+            .filter(|&&(_, ends)| ends == Ends::Semicolon)
+            .find_map(|&(words, ends)| {
+                let key = directive_end(bytes, directive, end, words)?;
+                keyed_value(bytes, text, key, end, ends, keys, keybuf)
+            });
+        if let Some(span) = value {
+            spans.push(span);
+            at = at.max(span.1);
+        }
+    }
+}
+
 /// The span of a value from `start` to `end` without its quotes, which a directive's value
 /// keeps (`"[REDACTED]";`), but a value to the line's end's.
 fn unquoted(bytes: &[u8], start: usize, end: usize, ends: Ends) -> (usize, usize) {
@@ -439,6 +497,47 @@ fn unquoted(bytes: &[u8], start: usize, end: usize, ends: Ends) -> (usize, usize
 #[derive(Debug, Clone, Copy)]
 struct VariableBlock {
     depth: usize,
+    /// Its `default` is a heredoc (`default = <<EOF`, `<<-EOF`) still open.
+    heredoc: Option<Heredoc>,
+}
+
+/// A heredoc a sensitive variable's `default` opened: its body goes to the line that is its
+/// tag alone (blanks around it, as `<<-` indents it).
+#[derive(Debug, Clone, Copy)]
+struct Heredoc {
+    /// The tag's span (`EOF`).
+    tag: (usize, usize),
+    /// Where its body starts, once its first line is read.
+    body: Option<usize>,
+}
+
+impl Heredoc {
+    /// Reads the line from `line_start` to `content_end` (its `\r` aside) of the heredoc's
+    /// body: at its closing tag pushes the body's span and returns `None`.
+    fn line(
+        self,
+        text: &str,
+        line_start: usize,
+        content_end: usize,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Option<Self> {
+        let body = self.body.unwrap_or(line_start);
+        if text[line_start..content_end].trim_matches([' ', '\t']) != &text[self.tag.0..self.tag.1]
+        {
+            return Some(Self {
+                body: Some(body),
+                ..self
+            });
+        }
+        // The body ends before the line break (and `\r`) before the tag's line.
+        let end = text[..line_start.saturating_sub(1)]
+            .trim_end_matches('\r')
+            .len();
+        if body < end {
+            spans.push((body, end));
+        }
+        None
+    }
 }
 
 /// Whether the line from `at` to `end` opens a Terraform `variable` block whose name is a
@@ -484,6 +583,21 @@ fn variable_block_line(
         let equals = past_blanks(bytes, word_end, end);
         if bytes.get(equals) == Some(&b'=') {
             let value = past_blanks(bytes, equals + 1, end);
+            // A heredoc (`<<EOF`, `<<-EOF`): its body, on the lines after, goes.
+            if bytes[value..end].starts_with(b"<<") {
+                let tag_start = value + 2 + usize::from(bytes.get(value + 2) == Some(&b'-'));
+                let tag_end = word_at(bytes, tag_start, end);
+                if tag_end > tag_start {
+                    let heredoc = Heredoc {
+                        tag: (tag_start, tag_end),
+                        body: None,
+                    };
+                    return Some(VariableBlock {
+                        heredoc: Some(heredoc),
+                        ..block
+                    });
+                }
+            }
             let len = free_value_len(&text[value..]);
             if len > 0 {
                 spans.push((value, value + len));
@@ -504,16 +618,19 @@ fn variable_block_line(
             _ => {}
         }
     }
-    Some(VariableBlock { depth })
+    Some(VariableBlock {
+        depth,
+        heredoc: None,
+    })
 }
 
 /// The values of a Java properties file's lines whose key and value a space separates: a
 /// dotted key (`db.password`) at the line's start whose last part is sensitive, then spaces,
 /// then the value (not a `=` or `:`, a pair's) to the end of the line; and the values of the
-/// [`DIRECTIVES`] and [`KEY_DIRECTIVES`] that give a sensitive key one, and a Terraform
-/// variable's `default` when the variable's name is a sensitive key (`variable "db_password"
-/// { default = "…" }`, over lines too). Read by hand, a line at a time, as most texts have no
-/// such line.
+/// [`DIRECTIVES`] and [`KEY_DIRECTIVES`] that give a sensitive key one (nginx's also after a
+/// `{` or `;` on their line), and a Terraform variable's `default` when the variable's name is
+/// a sensitive key (`variable "db_password" { default = "…" }`, over lines too, a heredoc's
+/// body whole). Read by hand, a line at a time, as most texts have no such line.
 fn property_values(
     text: &str,
     keys: &KeyRules,
@@ -523,6 +640,7 @@ fn property_values(
     let bytes = text.as_bytes();
     let mut line_start = 0;
     let mut block: Option<VariableBlock> = None;
+    let nginx = may_hold_nginx_directive(bytes);
     while line_start < bytes.len() {
         let line_end =
             memchr::memchr(b'\n', &bytes[line_start..]).map_or(bytes.len(), |len| line_start + len);
@@ -532,7 +650,13 @@ fn property_values(
             line_end
         };
         if let Some(open) = block {
-            block = variable_block_line(text, line_start, content_end, open, spans);
+            block = match open.heredoc {
+                Some(heredoc) => Some(VariableBlock {
+                    heredoc: heredoc.line(text, line_start, content_end, spans),
+                    ..open
+                }),
+                None => variable_block_line(text, line_start, content_end, open, spans),
+            };
             line_start = line_end + 1;
             continue;
         }
@@ -542,7 +666,12 @@ fn property_values(
             continue;
         }
         let at = past_prompt(bytes, at, content_end);
-        if let Some(span) = directive_value(bytes, text, at, content_end, keys, keybuf) {
+        let value = directive_value(bytes, text, at, content_end, keys, keybuf);
+        if nginx {
+            let from = value.map_or(at, |(_, end)| end);
+            inline_nginx_values(bytes, text, from, content_end, keys, keybuf, spans);
+        }
+        if let Some(span) = value {
             spans.push(span);
             line_start = line_end + 1;
             continue;
@@ -552,7 +681,10 @@ fn property_values(
                 text,
                 brace + 1,
                 content_end,
-                VariableBlock { depth: 1 },
+                VariableBlock {
+                    depth: 1,
+                    heredoc: None,
+                },
                 spans,
             );
             line_start = line_end + 1;
@@ -582,6 +714,12 @@ fn property_values(
             spans.push((value, content_end));
         }
         line_start = line_end + 1;
+    }
+    // A heredoc the text ends inside (cut) goes to the end.
+    if let Some(body) = block.and_then(|open| open.heredoc?.body)
+        && body < bytes.len()
+    {
+        spans.push((body, bytes.len()));
     }
 }
 
@@ -865,5 +1003,79 @@ mod tests {
         ] {
             assert_eq!(text(input), input, "{input}");
         }
+    }
+
+    /// Found by a probe on 2026-12-07: an nginx directive after a `{` or `;` on its line kept
+    /// the value it gives a sensitive header or parameter.
+    #[test]
+    fn nginx_directives_after_a_brace_or_a_semicolon() {
+        let cases = [
+            (
+                "server { proxy_set_header X-Api-Key s3cr3tvalue; }",
+                "server { proxy_set_header X-Api-Key [REDACTED]; }",
+            ),
+            (
+                "location / { auth_basic_user_file x; proxy_set_header X-Api-Key s3cr3tvalue; }",
+                "location / { auth_basic_user_file x; proxy_set_header X-Api-Key [REDACTED]; }",
+            ),
+            (
+                "server { proxy_set_header Authorization \"Digest abc123xyz\"; }",
+                "server { proxy_set_header Authorization \"[REDACTED]\"; }",
+            ),
+            (
+                "proxy_set_header Host $host; fastcgi_param DB_PASSWORD hunter2;",
+                "proxy_set_header Host $host; fastcgi_param DB_PASSWORD [REDACTED];",
+            ),
+            (
+                "proxy_set_header X-Api-Key one; add_header X-Auth-Token two;",
+                "proxy_set_header X-Api-Key [REDACTED]; add_header X-Auth-Token [REDACTED];",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+        // Other headers, and prose that names a directive after a `;` or `{`.
+        for input in [
+            "location / { proxy_set_header Host $host; proxy_pass http://up; }",
+            "server { add_header X-Frame-Options DENY; }",
+            "set it; proxy_set_header is documented",
+            "note: { proxy_set_header sets a header }",
+        ] {
+            assert_eq!(text(input), input, "{input}");
+        }
+    }
+
+    /// Found by a probe on 2026-12-07: a sensitive Terraform variable's `default` written as a
+    /// heredoc kept its body.
+    #[test]
+    fn a_terraform_defaults_heredoc() {
+        let cases = [
+            (
+                "variable \"db_password\" {\n  default = <<EOF\nhunter2pass\nEOF\n}\nx = 1",
+                "variable \"db_password\" {\n  default = <<EOF\n[REDACTED]\nEOF\n}\nx = 1",
+            ),
+            (
+                "variable \"api_token\" {\r\n  default = <<-EOT\r\n    line one\r\n    line two\r\n    EOT\r\n  sensitive = true\r\n}\r\n",
+                "variable \"api_token\" {\r\n  default = <<-EOT\r\n[REDACTED]\r\n    EOT\r\n  sensitive = true\r\n}\r\n",
+            ),
+            // Cut inside it: to the end.
+            (
+                "variable \"db_password\" {\n  default = <<EOF\nhunter2pass",
+                "variable \"db_password\" {\n  default = <<EOF\n[REDACTED]",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+        // What follows a closed one stays.
+        assert_eq!(
+            text(
+                "variable \"db_password\" {\n  default = <<EOF\nx9\nEOF\n}\nlocals {\n  note = <<EOF\nkept\nEOF\n}"
+            ),
+            "variable \"db_password\" {\n  default = <<EOF\n[REDACTED]\nEOF\n}\nlocals {\n  note = <<EOF\nkept\nEOF\n}"
+        );
+        // A heredoc of another variable stays.
+        let motd = "variable \"motd\" {\n  default = <<EOF\nhello { there\nEOF\n}";
+        assert_eq!(text(motd), motd);
     }
 }
