@@ -1,8 +1,10 @@
 //! The passwords command-line tools other than MySQL's clients (see [`mysql`](super::mysql))
 //! take as short options or as arguments: `curl -u ann:hunter2`, `redis-cli -a hunter2`,
-//! `openssl enc -pass pass:hunter2`, `htpasswd -b file ann hunter2`, `net user ann hunter2`;
-//! the cookies curl is given (`curl -b 'a=1; sid=…'`); and the `user:password` lines `echo`
-//! pipes into `chpasswd` (`echo 'ann:hunter2' | chpasswd`, or a here-string, `<<<`).
+//! `openssl enc -pass pass:hunter2`, `htpasswd -b file ann hunter2`, `net user ann hunter2`,
+//! `net use \\srv\share hunter2`, the hash `useradd -p` sets; the cookies curl is given
+//! (`curl -b 'a=1; sid=…'`); the `user:password` lines `echo` pipes into `chpasswd` (`echo
+//! 'ann:hunter2' | chpasswd`, or a here-string, `<<<`), and the password it pipes into
+//! `passwd` or `docker login --password-stdin`.
 //!
 //! A short option means a password only to its own command (`-a` is "all" to most tools, `-u`
 //! a user or "unbuffered", `-p` a port), so an option is read as one only after its command's
@@ -38,6 +40,10 @@ enum Holds {
     /// The whole value when it holds a `=`: a list of cookies (curl's `-b 'a=1; sid=…'`, as
     /// Chrome's "Copy as cURL" writes the session); one without is a file to read them from.
     Cookies,
+    /// No value: the option makes the command read its password from its standard input,
+    /// and what `echo` or `printf` pipes into it is the password, whole (`echo 'hunter2' |
+    /// docker login -u ann --password-stdin`).
+    Stdin,
 }
 
 /// A command and its options that take a password.
@@ -54,9 +60,9 @@ struct Command {
     options: &'static [(&'static str, Holds)],
     /// Its first argument is a command of its own (`sshpass -p x ssh -p 22 host`).
     wraps: bool,
-    /// A password given as an argument after one of some words (`rabbitmqctl add_user ann
+    /// Passwords given as an argument after one of some words (`rabbitmqctl add_user ann
     /// hunter2`).
-    positional: Option<Positional>,
+    positional: &'static [Positional],
     /// Named only as its command's first word (at a line's start, after a prompt, `|`, `;` or
     /// `&&`): its name is a word prose uses too (`the net user command lists accounts`).
     first_word: bool,
@@ -67,6 +73,11 @@ struct Command {
     /// `printf` writes into a pipe to it (`echo 'ann:hunter2' | chpasswd`), or a here-string
     /// (`chpasswd <<< 'ann:hunter2'`).
     stdin: Option<Holds>,
+    /// Read on a shell's line only, not in a JSON array of a command's words: its name ends in
+    /// letters no other name does that words in arrays often end in (`usermod`'s `od`: `good`,
+    /// `period`), which the array's look by last letters (see [`may_end_in_name`]) would then
+    /// let through to a slower reading.
+    shell_only: bool,
 }
 
 /// A password given as an argument, counted after a subcommand or another word.
@@ -76,6 +87,9 @@ struct Positional {
     after: &'static [&'static str],
     /// Which argument after such a word is the password, from 1 (options not counted).
     place: usize,
+    /// The arguments are counted after a UNC path's (`\\srv\share`), not after the word
+    /// (`net use Z: \\srv\share hunter2`, the drive letter before it or none).
+    after_share: bool,
 }
 
 /// A command read by its options alone: what the entries of [`COMMANDS`] do not set.
@@ -84,17 +98,18 @@ const OPTIONS_ONLY: Command = Command {
     subcommand: None,
     options: &[],
     wraps: false,
-    positional: None,
+    positional: &[],
     first_word: false,
     windows: false,
     stdin: None,
+    shell_only: false,
 };
 
 impl Command {
     /// Whether a JSON array of a command's words names it (see [`InCommand::argv_word`]): a
     /// name prose uses too, and a password from standard input, are a shell line's only.
     const fn in_argv(&self) -> bool {
-        !self.first_word && self.stdin.is_none()
+        !self.first_word && self.stdin.is_none() && !self.shell_only
     }
 }
 
@@ -137,13 +152,25 @@ const COMMANDS: &[Command] = &[
     Command {
         name: "docker",
         subcommand: Some("login"),
-        options: &[("-p", Holds::Whole)],
+        options: &[("-p", Holds::Whole), ("--password-stdin", Holds::Stdin)],
         ..OPTIONS_ONLY
     },
     Command {
         name: "podman",
         subcommand: Some("login"),
+        options: &[("-p", Holds::Whole), ("--password-stdin", Holds::Stdin)],
+        ..OPTIONS_ONLY
+    },
+    // `useradd -p '$6$…'` and `usermod -p`: the password's hash, which is cracked offline.
+    Command {
+        name: "useradd",
         options: &[("-p", Holds::Whole)],
+        ..OPTIONS_ONLY
+    },
+    Command {
+        name: "usermod",
+        options: &[("-p", Holds::Whole)],
+        shell_only: true,
         ..OPTIONS_ONLY
     },
     Command {
@@ -246,36 +273,48 @@ const COMMANDS: &[Command] = &[
     // `rabbitmqctl add_user ann hunter2`, `change_password`, `authenticate_user`.
     Command {
         name: "rabbitmqctl",
-        positional: Some(Positional {
+        positional: &[Positional {
             after: &["add_user", "change_password", "authenticate_user"],
             place: 2,
-        }),
+            after_share: false,
+        }],
         ..OPTIONS_ONLY
     },
     // `mysqladmin -u root password hunter2` sets a new password (its `-p` is `mysql`'s rule).
     Command {
         name: "mysqladmin",
-        positional: Some(Positional {
+        positional: &[Positional {
             after: &["password"],
             place: 1,
-        }),
+            after_share: false,
+        }],
         ..OPTIONS_ONLY
     },
     Command {
         name: "mariadb-admin",
-        positional: Some(Positional {
+        positional: &[Positional {
             after: &["password"],
             place: 1,
-        }),
+            after_share: false,
+        }],
         ..OPTIONS_ONLY
     },
-    // `net user ann hunter2 /add` (also `net users`): Windows' command sets the password.
+    // `net user ann hunter2 /add` (also `net users`): Windows' command sets the password;
+    // `net use \\srv\share hunter2 /user:ann` gives it to a share.
     Command {
         name: "net",
-        positional: Some(Positional {
-            after: &["user", "users"],
-            place: 2,
-        }),
+        positional: &[
+            Positional {
+                after: &["user", "users"],
+                place: 2,
+                after_share: false,
+            },
+            Positional {
+                after: &["use"],
+                place: 1,
+                after_share: true,
+            },
+        ],
         first_word: true,
         windows: true,
         ..OPTIONS_ONLY
@@ -284,6 +323,12 @@ const COMMANDS: &[Command] = &[
     Command {
         name: "chpasswd",
         stdin: Some(Holds::AfterColon),
+        ..OPTIONS_ONLY
+    },
+    // `echo hunter2 | passwd --stdin ann`, `echo -e 'pw\npw' | passwd`: the new password.
+    Command {
+        name: "passwd",
+        stdin: Some(Holds::Whole),
         ..OPTIONS_ONLY
     },
     // htpasswd takes its password as an argument: see `HTPASSWD`.
@@ -320,11 +365,12 @@ static POSITIONAL_NAMES: LazyLock<[Finder<'static>; 6]> = LazyLock::new(|| {
     [
         Finder::new("rabbitmqctl"),
         Finder::new("admin"),
-        Finder::new("chpasswd"),
-        // `net user`, `net.exe users`, `NET USER`.
-        Finder::new("et user"),
-        Finder::new("exe user"),
-        Finder::new("ET USER"),
+        // `chpasswd` and `passwd`.
+        Finder::new("passwd"),
+        // `net user`, `net.exe users`, `NET USER`, and `net use` with them.
+        Finder::new("et use"),
+        Finder::new("exe use"),
+        Finder::new("ET USE"),
     ]
 });
 
@@ -368,7 +414,12 @@ pub(super) struct InCommand {
     /// 10`).
     skip_next: bool,
     /// A [`Positional`]'s word was seen: its arguments are counted in `arguments`.
-    positional_open: bool,
+    positional_open: Option<Positional>,
+    /// The UNC path an [`after_share`](Positional::after_share) positional counts from was
+    /// seen.
+    share_seen: bool,
+    /// What `echo` or `printf` piped into the command (see [`Holds::Stdin`]).
+    stdin: Option<(usize, usize)>,
 }
 
 /// For each small letter a word's name may end with, the letters that may come before it, one
@@ -559,9 +610,13 @@ pub(super) fn password_values(text: &str) -> Vec<(usize, usize)> {
             state = InCommand {
                 command: Some(command),
                 arguments_before: 2,
+                stdin: piped.written.filter(|_| piped.piped),
                 ..InCommand::default()
             };
-            if let Some(holds) = command.stdin {
+            // A file under `/etc` is no command (`echo … | tee -a /etc/passwd`).
+            if let Some(holds) = command.stdin
+                && !last.starts_with("/etc/")
+            {
                 piped.read(text, holds, &mut spans);
             }
             piped = Piped::default();
@@ -694,10 +749,17 @@ fn read_option(
             continue;
         };
         if rest.is_empty() || rest.bytes().all(|b| matches!(b, b'"' | b'\'')) {
-            if holds != Holds::Glued {
+            if holds == Holds::Stdin {
+                if let Some((start, end)) = state.stdin.take() {
+                    push_password(spans, text, start, end, holds);
+                }
+            } else if holds != Holds::Glued {
                 state.value_next = Some(holds);
             }
             return Some(end);
+        }
+        if holds == Holds::Stdin {
+            continue;
         }
         let glued = if option.len() == 2 {
             Some(rest)
@@ -715,8 +777,8 @@ fn read_option(
         *state = InCommand::default();
         return None;
     }
-    if let Some(positional) = command.positional {
-        return read_positional(state, command, positional, text, start, end, spans);
+    if !command.positional.is_empty() {
+        return read_positional(state, command, text, start, end, spans);
     }
     if command.name != HTPASSWD || is_separator(word) {
         return None;
@@ -751,7 +813,6 @@ fn read_option(
 fn read_positional(
     state: &mut InCommand,
     command: &Command,
-    positional: Positional,
     text: &str,
     start: usize,
     end: usize,
@@ -764,10 +825,15 @@ fn read_positional(
     if word.starts_with('-') || command.windows && word.starts_with('/') {
         return Some(end);
     }
-    if state.positional_open {
+    if let Some(positional) = state.positional_open {
+        // `net use Z: \\srv\share hunter2`: the drive before the share is not counted.
+        if positional.after_share && !state.share_seen {
+            state.share_seen = word.starts_with(r"\\");
+            return Some(end);
+        }
         state.arguments += 1;
         if state.arguments == positional.place {
-            state.positional_open = false;
+            state.positional_open = None;
             // Windows' `*` asks for the password.
             if command.windows && word == "*" {
                 return Some(end);
@@ -776,12 +842,14 @@ fn read_positional(
             push_password(spans, text, start, value_end, Holds::Whole);
             return Some(value_end.max(end));
         }
-    } else if positional
-        .after
-        .iter()
-        .any(|after| *after == word || command.windows && is_in_capitals(word, after))
-    {
-        state.positional_open = true;
+    } else if let Some(&positional) = command.positional.iter().find(|positional| {
+        positional
+            .after
+            .iter()
+            .any(|after| *after == word || command.windows && is_in_capitals(word, after))
+    }) {
+        state.positional_open = Some(positional);
+        state.share_seen = false;
         state.arguments = 0;
     }
     Some(end)
@@ -809,6 +877,22 @@ fn is_in_capitals(word: &str, name: &str) -> bool {
             .all(|(w, n)| w == n.to_ascii_uppercase())
 }
 
+/// Whether `value` is nothing but a shell variable's name (`$PW`, `${PW}`) or Windows' (`%PW%`).
+fn is_variable(value: &str) -> bool {
+    let name = value
+        .strip_prefix("${")
+        .and_then(|name| name.strip_suffix('}'))
+        .or_else(|| value.strip_prefix('$'))
+        .or_else(|| {
+            value
+                .strip_prefix('%')
+                .and_then(|name| name.strip_suffix('%'))
+        });
+    name.is_some_and(|name| {
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
+}
+
 /// Pushes the span of the password in the value `text[start..end]`, its quotes kept.
 fn push_password(
     spans: &mut Vec<(usize, usize)>,
@@ -834,6 +918,8 @@ fn push_password(
         Holds::AfterComma => value.find(',').map(|at| at + 1),
         Holds::AfterPassPrefix => value.strip_prefix("pass:").map(|_| "pass:".len()),
         Holds::Cookies => value.contains('=').then_some(0),
+        // A variable's value (`echo "$REGISTRY_PASSWORD" | docker login …`) is not in the text.
+        Holds::Stdin => (!is_variable(value)).then_some(0),
     };
     if let Some(from) = from
         && start + from < end
@@ -1067,6 +1153,8 @@ mod tests {
             "editor",
             "guest",
             "gold",
+            "good",
+            "period",
             "beta",
             "en-US",
             "",
@@ -1357,6 +1445,95 @@ mod tests {
         ] {
             let body = BodyInput::new(Some("application/json"), input.as_bytes());
             assert_eq!(r.redact_body(&body).as_deref(), Some(input), "{input}");
+        }
+    }
+
+    /// Found by a probe on 2026-12-07: the password `net use` gives a share was stored as it
+    /// came.
+    #[test]
+    fn net_use_passwords() {
+        let cases = [
+            (
+                "net use \\\\srv\\share hunter2 /user:ann",
+                "net use \\\\srv\\share [REDACTED] /user:ann",
+            ),
+            (
+                "C:\\> net use Z: \\\\srv\\share /user:CORP\\ann hunter2 /persistent:no",
+                "C:\\> net use Z: \\\\srv\\share /user:CORP\\ann [REDACTED] /persistent:no",
+            ),
+            (
+                "NET USE \\\\srv\\ipc$ \"p w\" /USER:ann",
+                "NET USE \\\\srv\\ipc$ \"[REDACTED]\" /USER:ann",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+    }
+
+    /// Found by a probe on 2026-12-07: the password `echo` or `printf` pipes into `docker
+    /// login --password-stdin` (`podman`'s too) or `passwd` was stored as it came.
+    #[test]
+    fn passwords_piped_into_a_login_or_passwd() {
+        let cases = [
+            (
+                "echo \"hunter2\" | docker login -u ann --password-stdin",
+                "echo \"[REDACTED]\" | docker login -u ann --password-stdin",
+            ),
+            (
+                "printf hunter2 | podman login --password-stdin -u ann quay.io",
+                "printf [REDACTED] | podman login --password-stdin -u ann quay.io",
+            ),
+            (
+                "echo hunter2 | passwd --stdin ann",
+                "echo [REDACTED] | passwd --stdin ann",
+            ),
+            (
+                "echo -e 'new2\\nnew2' | sudo passwd ann",
+                "echo -e '[REDACTED]' | sudo passwd ann",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+    }
+
+    /// Found by a probe on 2026-12-07: the password hash `useradd -p` and `usermod -p` set
+    /// was stored as it came.
+    #[test]
+    fn useradd_password_hashes() {
+        let cases = [
+            (
+                "useradd -m -p '$6$salt$hashhash' ann",
+                "useradd -m -p '[REDACTED]' ann",
+            ),
+            ("usermod -p x9hash ann", "usermod -p [REDACTED] ann"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+    }
+
+    /// `net use` without a password or with `*`, a variable piped into `docker login`, a
+    /// `docker login` that reads no standard input, `/etc/passwd` as a file and `useradd`
+    /// without `-p` stay.
+    #[test]
+    fn net_use_stdin_and_useradd_near_misses() {
+        for input in [
+            "net use Z: \\\\srv\\share /persistent:yes",
+            "net use \\\\srv\\share * /user:ann",
+            "net use \\\\srv\\share /delete",
+            "the net use command maps a drive",
+            "echo \"$CI_REGISTRY_PASSWORD\" | docker login -u ann --password-stdin registry",
+            "echo ${PW} | docker login --password-stdin",
+            "echo hi | docker login -u ann",
+            "echo hi | docker run --password-stdin x",
+            "cat pw.txt | docker login --password-stdin",
+            "echo 'ann:x:1000:1000::/home/ann:/bin/sh' | tee -a /etc/passwd",
+            "useradd -m -s /bin/bash ann",
+            "the passwd --stdin flag is RHEL's",
+        ] {
+            assert_eq!(text(input), input, "{input}");
         }
     }
 }
