@@ -7,7 +7,8 @@
 //! after redis-cli's prompt (`127.0.0.1:6379> auth hunter2`) or quoted as `MONITOR` quotes
 //! what was typed, so that prose's "the auth flow" stays. A command that takes a password
 //! takes one or two words, so `AUTH` followed by more words on its line ("AUTH failed for
-//! user ann") is no command.
+//! user ann") is no command, and neither is one followed by a word that tells how it went
+//! (`AUTH failed`, `AUTH failed: timeout`; see [`OUTCOMES`]).
 
 use memchr::memmem;
 
@@ -32,6 +33,49 @@ const MECHANISMS: &[&str] = &[
 /// The mechanisms whose credentials follow on the client's next lines when the command gives
 /// none: `AUTH LOGIN` (the user's name, then the password) and `AUTH PLAIN` (both at once).
 const LINE_MECHANISMS: &[&str] = &["PLAIN", "LOGIN", "XOAUTH2"];
+
+/// Words a log or a server's reply puts after `AUTH` for how it went (`AUTH failed`, `SMTP
+/// AUTH required.`, `AUTH OK`), any case, a `.`, `!`, `:` or `,` after them: a command's
+/// password would be one of them only if it were no secret.
+const OUTCOMES: &[&str] = &[
+    "ok",
+    "okay",
+    "failed",
+    "failure",
+    "fail",
+    "error",
+    "success",
+    "successful",
+    "succeeded",
+    "required",
+    "denied",
+    "rejected",
+    "refused",
+    "accepted",
+    "disabled",
+    "enabled",
+    "expired",
+    "invalid",
+    "timeout",
+    "pending",
+    "complete",
+    "completed",
+    "done",
+    "unavailable",
+    "unsupported",
+    "supported",
+    "missing",
+];
+
+/// `None` when `word` is none of [`OUTCOMES`] (a `.`, `!`, `:` or `,` after it aside), else
+/// whether such a mark follows it (`failed:`): a user's name would have none.
+fn outcome(word: &str) -> Option<bool> {
+    let bare = word.trim_end_matches(['.', '!', ':', ',']);
+    OUTCOMES
+        .iter()
+        .any(|outcome| outcome.eq_ignore_ascii_case(bare))
+        .then_some(bare.len() < word.len())
+}
 
 /// How many lines after `AUTH LOGIN` or `AUTH PLAIN` are read for its base64 lines: the
 /// server's two challenges and the client's two answers.
@@ -138,6 +182,10 @@ fn read_auth(text: &str, at: usize, small: bool, spans: &mut Vec<(usize, usize)>
         {
             following_lines(text, line_end, spans);
         }
+        // `AUTH failed` and `AUTH failed: timeout` tell how it went; `AUTH ok hunter2` and
+        // `AUTH default hunter2` name a user.
+        ([(start, end)], None) if outcome(&text[*start..*end]).is_some() => {}
+        ([(start, end), _], None) if outcome(&text[*start..*end]) == Some(true) => {}
         ([(start, end)] | [_, (start, end)], None) => spans.push((*start, *end)),
         _ => {}
     }
@@ -414,6 +462,31 @@ mod tests {
             "C: AUTH LOGIN\nS: 535 5.7.8 Authentication failed\nC: QUIT",
         ] {
             assert_eq!(text(input), input, "{input}");
+        }
+    }
+
+    /// Found on 2026-12-07: a log's `AUTH` followed by the one word that tells how it went
+    /// lost that word, taken for a password.
+    #[test]
+    fn an_auth_outcome_stays() {
+        for input in [
+            "AUTH failed",
+            "redis: AUTH failed.",
+            "SMTP AUTH required\nnext",
+            "AUTH OK",
+            "AUTH failed: timeout",
+            "S: 535 5.7.8 AUTH denied!",
+        ] {
+            assert_eq!(text(input), input, "{input}");
+        }
+        // A password that is no such word, and a user named one, still go.
+        for (input, want) in [
+            ("AUTH hunter2", "AUTH [REDACTED]"),
+            ("AUTH failedpass", "AUTH [REDACTED]"),
+            ("AUTH ok hunter2", "AUTH ok [REDACTED]"),
+            ("AUTH failed hunter2", "AUTH failed [REDACTED]"),
+        ] {
+            assert_eq!(text(input), want, "{input}");
         }
     }
 }
