@@ -7,6 +7,10 @@
 //! is a name (`user,password,role`), so prose with commas is no header. A Markdown table's
 //! header is the line before its `|---|` line, wherever it is, and so is a `psql` table's
 //! before its `----+----` line and a `mysql` table's between its `+----+----+` borders.
+//!
+//! A cell replaced loses its padding too (`| [REDACTED] |`), which would tell its length;
+//! the column's width, which the header's padding and the border show, still tells the
+//! longest cell's when it is longer than the header's name.
 
 use super::keys::KeyRules;
 
@@ -197,8 +201,9 @@ fn markdown_values(
             continue;
         }
         if in_table {
-            for (column, (cell_start, cell_end)) in cells(line, outer).enumerate() {
-                if sensitive.contains(&column) && cell_end > cell_start {
+            for (column, cell) in cells(line, outer).enumerate() {
+                if sensitive.contains(&column) && cell.1 > cell.0 {
+                    let (cell_start, cell_end) = padded(line.as_bytes(), cell);
                     spans.push((line_start + cell_start, line_start + cell_end));
                 }
             }
@@ -241,6 +246,23 @@ fn is_border(line: &str) -> bool {
         && joined.contains("---")
         && !joined.contains("++")
         && joined.bytes().all(|b| matches!(b, b'-' | b'+'))
+}
+
+/// A cell's span (trimmed) widened over its padding, but for the one blank a table sets
+/// between a cell and each of its `|`: the padding to the column's width a client sets
+/// (`| hunter2  |`, a number's before it, `|   1234 |`) would tell the length of what the
+/// cell's replacement stands for.
+fn padded(line: &[u8], (start, end): (usize, usize)) -> (usize, usize) {
+    let blank = |at: usize| matches!(line.get(at), Some(b' ' | b'\t'));
+    let mut start = start;
+    while start > 1 && blank(start - 1) && blank(start - 2) {
+        start -= 1;
+    }
+    let mut end = end;
+    while blank(end) && blank(end + 1) {
+        end += 1;
+    }
+    (start, end)
 }
 
 /// The spans of a Markdown table line's cells, trimmed, in the line (`\|` is inside a cell).
@@ -391,7 +413,7 @@ mod tests {
             ),
             (
                 "+----+----------+-------+\n| id | password | role  |\n+----+----------+-------+\n|  1 | hunter2  | admin |\n|  2 | a b      | user  |\n+----+----------+-------+\n2 rows in set (0.00 sec)\n",
-                "+----+----------+-------+\n| id | password | role  |\n+----+----------+-------+\n|  1 | [REDACTED]  | admin |\n|  2 | [REDACTED]      | user  |\n+----+----------+-------+\n2 rows in set (0.00 sec)\n",
+                "+----+----------+-------+\n| id | password | role  |\n+----+----------+-------+\n|  1 | [REDACTED] | admin |\n|  2 | [REDACTED] | user  |\n+----+----------+-------+\n2 rows in set (0.00 sec)\n",
             ),
             // A `psql` prompt and query before it, a cell wrapped over lines.
             (
@@ -419,5 +441,31 @@ mod tests {
         ] {
             assert_eq!(body("text/plain", input), input, "{input}");
         }
+    }
+
+    /// Found on 2026-12-07: a redacted cell of a client's table or a padded Markdown table
+    /// kept the padding to its column's width, which told the length of its secret.
+    #[test]
+    fn a_redacted_cell_loses_its_padding() {
+        let cases = [
+            (
+                " id | pin  | role\n----+------+------\n  1 |   12 | a\n  2 | 1234 | b\n(2 rows)\n",
+                " id | pin  | role\n----+------+------\n  1 | [REDACTED] | a\n  2 | [REDACTED] | b\n(2 rows)\n",
+            ),
+            (
+                "+----+----------------+\n| id | api_key        |\n+----+----------------+\n|  1 | ab             |\n|  2 | abcdefghijklmn |\n+----+----------------+\n",
+                "+----+----------------+\n| id | api_key        |\n+----+----------------+\n|  1 | [REDACTED] |\n|  2 | [REDACTED] |\n+----+----------------+\n",
+            ),
+            (
+                "| user | password   |\n|------|------------|\n| ann  | x          |\n",
+                "| user | password   |\n|------|------------|\n| ann  | [REDACTED] |\n",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(body("text/plain", input), want, "{input}");
+        }
+        // The other cells keep theirs, an empty cell stays.
+        let input = "+----+----------+-------+\n| id | password | role  |\n+----+----------+-------+\n|  1 |          | admin |\n+----+----------+-------+\n";
+        assert_eq!(body("text/plain", input), input);
     }
 }
