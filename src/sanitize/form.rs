@@ -1,6 +1,9 @@
 //! `application/x-www-form-urlencoded` bodies and query strings.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use super::embedded::{document_at, redact_documents};
 use super::json::redact_json_document;
@@ -148,6 +151,64 @@ fn is_oauth_request(input: &str) -> bool {
         let key = pair.split_once('=').map_or(pair, |(key, _)| key);
         oauth_mark(&percent_decode(key)) & (OAUTH_REQUEST | OAUTH_STATE) != 0
     })
+}
+
+/// How far around a `code=` the URL it is in is looked for: a URL is shorter, and the look
+/// stays linear over a text of many.
+const LONGEST_URL: usize = 2048;
+
+/// The values of the `code` parameters of OAuth callback or token request URLs written in
+/// text (a log line, an error, a JSON string's `"redirect":"https://app/cb?code=…&state=…"`):
+/// a `code=` after a `?`, `#`, `&` or `&amp;` of a URL whose query and fragment
+/// [`is_oauth_request`] reads as such a request (`state`, `redirect_uri`, …), its value to the
+/// next `&` or `#` or the URL's end (a blank, a quote, `<`, `>` or a backquote). A query read as
+/// a query has its `code` read by [`redact_pairs`]; this reads the URLs text holds. Looked for
+/// only in a text that holds `code=`, a substring search.
+pub(super) fn oauth_codes_in_urls(text: &str) -> Vec<(usize, usize)> {
+    static CODE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("code="));
+    let bytes = text.as_bytes();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let is_url_end =
+        |b: &u8| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'<' | b'>' | b'`');
+    for at in CODE.find_iter(bytes) {
+        let before = &bytes[at.saturating_sub(5)..at];
+        if !(matches!(before.last(), Some(b'?' | b'#' | b'&')) || before == b"&amp;")
+            || spans.last().is_some_and(|&(_, end)| at < end)
+        {
+            continue;
+        }
+        let window = at.saturating_sub(LONGEST_URL);
+        let url_start = bytes[window..at]
+            .iter()
+            .rposition(is_url_end)
+            .map_or(window, |i| window + i + 1);
+        let limit = bytes.len().min(at + LONGEST_URL);
+        let url_end = bytes[at..limit]
+            .iter()
+            .position(is_url_end)
+            .map_or(limit, |i| at + i);
+        let Some(query) = bytes[url_start..at]
+            .iter()
+            .position(|b| matches!(b, b'?' | b'#'))
+        else {
+            continue;
+        };
+        let query = text[url_start + query + 1..url_end]
+            .replace("&amp;", "&")
+            .replace('#', "&");
+        if !is_oauth_request(&query) {
+            continue;
+        }
+        let value = at + "code=".len();
+        let value_end = bytes[value..url_end]
+            .iter()
+            .position(|b| matches!(b, b'&' | b'#'))
+            .map_or(url_end, |i| value + i);
+        if value_end > value {
+            spans.push((value, value_end));
+        }
+    }
+    spans
 }
 
 /// Whether a `key` parameter's value looks like an API key rather than a name, a path or a
@@ -795,6 +856,58 @@ mod tests {
             "sort=key&key=name",
         ] {
             assert_eq!(run(query, false), query);
+        }
+    }
+
+    /// Found by a probe on 2026-12-07: an OAuth callback's `code` in a URL written in text or
+    /// in a JSON string was stored, as only a query read as one had its `code` read.
+    #[test]
+    fn an_oauth_code_in_a_url_in_text() {
+        let r = Redactor::default();
+        for (text, stored) in [
+            (
+                "redirecting to https://app/cb?code=SplxlOBeZQQYbYS6WxSbIA&state=x now",
+                "redirecting to https://app/cb?code=[REDACTED]&state=x now",
+            ),
+            (
+                "GET /cb?state=x&code=SplxlOBeZQQYbYS6WxSbIA HTTP/1.1",
+                "GET /cb?state=x&code=[REDACTED] HTTP/1.1",
+            ),
+            (
+                "<a href=\"/cb?code=Splx&amp;state=x\">back</a>",
+                "<a href=\"/cb?code=[REDACTED]&amp;state=x\">back</a>",
+            ),
+            (
+                "https://app/cb#code=Splx&state=x",
+                "https://app/cb#code=[REDACTED]&state=x",
+            ),
+        ] {
+            assert_eq!(r.redact_error(text), stored, "{text}");
+        }
+        let json = br#"{"redirect":"https://app/cb?code=SplxlOBeZQQYbYS6WxSbIA&state=x"}"#;
+        assert_eq!(
+            r.redact_body(&crate::sanitize::BodyInput::new(
+                Some("application/json"),
+                json
+            ))
+            .as_deref(),
+            Some(r#"{"redirect":"https://app/cb?code=[REDACTED]&state=x"}"#)
+        );
+    }
+
+    /// A `code` of a URL that is no OAuth request, a key ending in `code`, and `code=` in
+    /// prose or in another URL beside an OAuth one stay.
+    #[test]
+    fn other_codes_in_urls_stay() {
+        let r = Redactor::default();
+        for text in [
+            "see https://shop/checkout?code=SUMMER20&ref=mail",
+            "https://maps/x?country_code=US&state=CA",
+            "set code=404 state=ok",
+            "https://a/?code=US https://b/?state=x",
+            r#"{"link":"https://shop/?code=SUMMER20"}"#,
+        ] {
+            assert_eq!(r.redact_error(text), text, "{text}");
         }
     }
 }

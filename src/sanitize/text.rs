@@ -250,6 +250,10 @@ fn redact_pairs<'a>(
     if !credentials.is_empty() {
         spans = merged(spans, credentials);
     }
+    let codes = super::form::oauth_codes_in_urls(&text);
+    if !codes.is_empty() {
+        spans = merged(spans, codes);
+    }
     let assigned = super::assigned::assigned_values(&text, keys, keybuf);
     if !assigned.is_empty() {
         spans = merged(spans, assigned);
