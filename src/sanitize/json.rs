@@ -356,6 +356,7 @@ fn read_document_in_text(
         _ => None,
     };
     let (paired, surely_paired) = (parser.paired, parser.surely_paired);
+    let secret_kind = parser.secret_kind;
     let last_string = parser.last_string.map(|quote| at + quote + 1);
     let inside = parser.in_text.take().map(|c| c.whole).unwrap_or_default();
     let (read, end) = match stop {
@@ -376,16 +377,29 @@ fn read_document_in_text(
             .collect(),
         ReadInText::Whole | ReadInText::Cut => Vec::new(),
     };
+    // A whole Kubernetes `Secret` (the `last-applied-configuration` annotation kubectl writes
+    // into a YAML one, a manifest in a log line): read again with its data replaced, as a
+    // body is. Only when the parser read a `"kind":"Secret"`.
+    let secret = (secret_kind && read == ReadInText::Whole)
+        .then(|| kubernetes_secrets_redacted(rules, &text[at..end]))
+        .flatten()
+        .map(|secrets| {
+            let mut out = String::new();
+            tokenize(rules, &secrets, false, quoted, &mut out);
+            out
+        });
     InText {
         last_string: last_string.filter(|_| read == ReadInText::NotJson),
         raw_break,
         read,
         end,
-        redacted: match read {
-            ReadInText::Whole | ReadInText::Cut => paired,
-            ReadInText::NotJson => surely_paired,
-        }
-        .then_some(out),
+        redacted: secret.or_else(|| {
+            match read {
+                ReadInText::Whole | ReadInText::Cut => paired,
+                ReadInText::NotJson => surely_paired,
+            }
+            .then_some(out)
+        }),
         inside,
     }
 }

@@ -1450,4 +1450,35 @@ mod tests {
             assert_eq!(yaml(text), text, "{text:?}");
         }
     }
+
+    /// Found by a probe on 2026-12-07: the JSON of a YAML `Secret`'s
+    /// `last-applied-configuration` annotation, which kubectl writes with the whole manifest,
+    /// kept the values of its `data`.
+    #[test]
+    fn a_secrets_last_applied_configuration_loses_its_data() {
+        let annotation = r#"{"apiVersion":"v1","data":{"db_url":"cG9zdGdyZXM6Ly9hOmJAZGI="},"kind":"Secret","metadata":{"annotations":{},"name":"db"},"stringData":{"note":"plain"},"type":"Opaque"}"#;
+        let text = format!(
+            "apiVersion: v1\ndata:\n  db_url: cG9zdGdyZXM6Ly9hOmJAZGI=\nkind: Secret\nmetadata:\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: |\n      {annotation}\n  name: db\ntype: Opaque\n"
+        );
+        let expected = "apiVersion: v1\ndata:\n  db_url: [REDACTED]\nkind: Secret\nmetadata:\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: |\n      {\"apiVersion\":\"v1\",\"data\":{\"db_url\":\"[REDACTED]\"},\"kind\":\"Secret\",\"metadata\":{\"annotations\":{},\"name\":\"db\"},\"stringData\":{\"note\":\"[REDACTED]\"},\"type\":\"Opaque\"}\n  name: db\ntype: Opaque\n";
+        assert_eq!(yaml(&text), expected);
+        // A manifest quoted in a log line too.
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact_error(&format!("applied {annotation} to prod")),
+            "applied {\"apiVersion\":\"v1\",\"data\":{\"db_url\":\"[REDACTED]\"},\"kind\":\"Secret\",\"metadata\":{\"annotations\":{},\"name\":\"db\"},\"stringData\":{\"note\":\"[REDACTED]\"},\"type\":\"Opaque\"} to prod"
+        );
+    }
+
+    /// Another kind's annotation, and a `Secret` named only in a string of another kind,
+    /// stay.
+    #[test]
+    fn other_kinds_last_applied_configuration_stays() {
+        for text in [
+            "kind: ConfigMap\nmetadata:\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: |\n      {\"apiVersion\":\"v1\",\"data\":{\"mode\":\"fast\"},\"kind\":\"ConfigMap\"}\n",
+            "log: {\"data\":{\"mode\":\"fast\"},\"kind\":\"ConfigMap\",\"note\":\"Secret\"}\n",
+        ] {
+            assert_eq!(yaml(text), text, "{text:?}");
+        }
+    }
 }
