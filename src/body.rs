@@ -536,13 +536,11 @@ impl<B: Body> ResponseBody<B> {
         // so a client may see the response before its record is queued).
         if inner.is_end_stream()
             && let Some(record) = &mut pending
+            && !record.layer().config.context_on_response
         {
-            if record.layer().config.context_on_response {
-                record.set_body_already_ended();
-            } else {
-                record.finish_ok();
-                pending = None;
-            }
+            // Its length checked: HTTP/2 announces a `Content-Length` as the service set it.
+            record.finish_at_end();
+            pending = None;
         }
         Self {
             inner: Outgoing::Inner { body: inner },
@@ -577,8 +575,8 @@ where
                         record.on_trailers(trailers);
                         // Trailers are a body's last frame: servers stop polling after them
                         // (hyper's HTTP/2 drops a body then), whether or not it says it has
-                        // ended.
-                        record.finish_ok();
+                        // ended. A body short of its length, or past it, failed even so.
+                        record.finish_at_end();
                     }
                 }
                 Some(Err(error)) => {

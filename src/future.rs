@@ -340,6 +340,7 @@ where
                                     parts.status.as_u16(),
                                     &parts.headers,
                                     body.size_hint().exact(),
+                                    body.is_end_stream(),
                                 );
                                 // For outer layers and services that cannot reach the request.
                                 if pending.layer().config.context_on_response

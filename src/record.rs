@@ -497,11 +497,17 @@ pub(crate) struct PendingRecord {
     /// The request's body had ended before the service ran: nothing can add to its capture, so
     /// finishing need not lock it.
     body_ended: bool,
+    /// The request came over HTTP/2, where the response's `Content-Length` goes out as the
+    /// service set it (HTTP/1.1 rewrites that of an empty body to 0).
+    http2: bool,
+    /// The response body had ended when the response was handed over: hyper never polls it.
+    response_ended: bool,
     status: Option<u16>,
     response_bytes: u64,
-    /// Bytes the response body carries, when known as the response was handed over (its exact
-    /// size, else its `Content-Length`); [`UNKNOWN_LENGTH`] when not. hyper drops a body of known
-    /// length once it has sent that much, without polling it to its end.
+    /// Bytes the response's client is told to expect, when known as the response was handed
+    /// over (its `Content-Length`, else the body's exact size, which hyper announces then);
+    /// [`UNKNOWN_LENGTH`] when not. hyper drops a body of known length once it has sent that
+    /// much, without polling it to its end.
     response_len: u64,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// What only some requests need, boxed: the record moves with the response future and then
@@ -571,6 +577,8 @@ impl PendingRecord {
     pub(crate) fn new(shared: Arc<RequestShared>, layer: Arc<Shared>) -> Self {
         Self {
             body_ended: false,
+            http2: false,
+            response_ended: false,
             status: None,
             response_bytes: 0,
             response_len: UNKNOWN_LENGTH,
@@ -584,6 +592,11 @@ impl PendingRecord {
     /// Notes that the request's body had ended before the service ran (see `body_ended`).
     pub(crate) fn set_body_ended(&mut self) {
         self.body_ended = true;
+    }
+
+    /// Notes a request that came over HTTP/2 (see `http2`).
+    pub(crate) fn set_http2(&mut self) {
+        self.http2 = true;
     }
 
     pub(crate) fn set_permit(&mut self, permit: tokio::sync::OwnedSemaphorePermit) {
@@ -621,18 +634,28 @@ impl PendingRecord {
         self.shared.as_ref()
     }
 
-    /// Notes the response's status and what its body will carry: `exact_len` is the body's exact
-    /// size hint (as hyper reads it), else the `Content-Length` header says, as hyper does.
+    /// Notes the response's status and the length its client is told: its `Content-Length`,
+    /// else `exact_len`, the body's exact size hint, which hyper announces when the header is
+    /// missing. A header that disagrees with the body is what the client holds the body to:
+    /// hyper's HTTP/1.1 writes the hint's bytes under it, HTTP/2 resets the stream. `ended`: the
+    /// body had ended already, and HTTP/1.1 announces it as `content-length: 0` whatever the
+    /// header said.
     pub(crate) fn set_response(
         &mut self,
         status: u16,
         headers: &HeaderMap,
         exact_len: Option<u64>,
+        ended: bool,
     ) {
         self.status = Some(status);
-        self.response_len = match exact_len {
-            Some(len) => len,
-            None => content_length(headers).unwrap_or(UNKNOWN_LENGTH),
+        self.response_ended = ended;
+        self.response_len = if ended && !self.http2 {
+            0
+        } else {
+            match content_length(headers) {
+                Some(len) => len,
+                None => exact_len.unwrap_or(UNKNOWN_LENGTH),
+            }
         };
         // A trailers-only gRPC reply carries its status in the headers.
         if self.grpc().is_some() {
@@ -692,12 +715,6 @@ impl PendingRecord {
         if let Some(grpc) = self.rare.as_mut().and_then(|rare| rare.grpc.as_mut()) {
             grpc.encoding = Some(encoding.into());
         }
-    }
-
-    /// Notes that the response body has ended before anything was read from it: dropped
-    /// unread, the record is finished as complete.
-    pub(crate) fn set_body_already_ended(&mut self) {
-        self.response_len = self.response_bytes;
     }
 
     /// The status code received, or the deadline's.
@@ -910,6 +927,10 @@ impl Drop for PendingRecord {
         if !self.is_finished() {
             let message = if std::thread::panicking() {
                 PANICKED.to_owned()
+            } else if self.response_ended {
+                // Dropped unread, as hyper drops a body that has ended: gone out as it was.
+                self.finish_at_end();
+                return;
             } else if self.response_sent_whole() {
                 self.finish_ok();
                 return;

@@ -164,6 +164,9 @@ where
         if ended {
             pending.set_body_ended();
         }
+        if parts.version == http::Version::HTTP_2 {
+            pending.set_http2();
+        }
         if let Some(kind) = kind {
             pending.set_grpc(grpc_timeout(&parts.headers), kind);
             // Only the writer's decoding with descriptors reads it: looked up for no one else.

@@ -53,6 +53,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     a_panic_is_recorded_as_one_with_the_panic_layer_inside_or_outside,
     a_connect_is_recorded_with_its_target,
     a_body_unlike_its_announced_length_is_an_error,
+    a_header_unlike_the_body_it_announces_is_an_error,
 ];
 
 fn main() {
@@ -1138,4 +1139,114 @@ async fn a_body_unlike_its_announced_length_is_an_error(t: Arc<TestDb>) {
         .iter()
         .find(|row| row.request_id.as_deref() == Some("h1/short"));
     assert_eq!(h1_short.map(|row| row.response_bytes), Some(10));
+}
+
+/// A `Content-Length` the service set against a body that ends otherwise: with trailers after
+/// too few or too many bytes, an empty body, a body whose exact size says another length. The
+/// client holds the body to the header (HTTP/2 resets the stream; HTTP/1.1 cannot end the
+/// response), so the row is an error naming both lengths. HTTP/1.1 sends an empty body as
+/// `content-length: 0` whatever the header said: that one went out as it should.
+async fn a_header_unlike_the_body_it_announces_is_an_error(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let app = |layer: AuditLayer| {
+        let announced = |length: &'static str, body: AxumBody| {
+            let mut response = Response::new(body);
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_LENGTH, length.parse().unwrap());
+            response
+        };
+        Router::new()
+            .route(
+                "/short-trailers",
+                get(move || async move { announced("100", AxumBody::new(TrailersThenOpen(0))) }),
+            )
+            .route(
+                "/long-trailers",
+                get(move || async move { announced("2", AxumBody::new(TrailersThenOpen(0))) }),
+            )
+            .route(
+                "/empty",
+                get(move || async move { announced("100", AxumBody::empty()) }),
+            )
+            .route(
+                "/exact",
+                get(move || async move { announced("5", AxumBody::from("0123456789")) }),
+            )
+            .layer(layer)
+    };
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    // With the context on the response, the record of a body that had ended waits for it to
+    // be dropped.
+    let (on_response, on_response_guard) = AuditLayer::builder(db.clone())
+        .context_on_response(true)
+        .build()
+        .unwrap();
+    let h1 = Server::start(app(layer.clone())).await;
+    let h2 = H2Server::start(app(layer)).await;
+    let h2_on_response = H2Server::start(app(on_response)).await;
+
+    // hyper's HTTP/1.1 panics (debug builds) on a header unlike the body's exact size: the two
+    // HTTP/1.1 cases are the empty body and the trailers.
+    for path in ["/short-trailers", "/empty"] {
+        let mut socket = tokio::net::TcpStream::connect(h1.addr).await.unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\nx-request-id: h1{path}\r\n\r\n"
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = within("the server's end of it", socket.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+        if path == "/empty" {
+            assert!(answer.starts_with("http/1.1 200"), "{answer}");
+            assert!(answer.contains("content-length: 0\r\n"), "{answer}");
+        }
+    }
+    for (server, prefix) in [(&h2, "h2"), (&h2_on_response, "h2ctx")] {
+        let mut sender = h2_client::<ClientBody>(server.addr).await;
+        for path in ["/short-trailers", "/long-trailers", "/empty", "/exact"] {
+            let request = http::Request::get(server.url(path))
+                .header("x-request-id", format!("{prefix}{path}"))
+                .body(empty())
+                .unwrap();
+            if let Ok(response) = sender.send_request(request).await {
+                let collected = within(path, response.collect()).await;
+                assert!(collected.is_err(), "{prefix}{path}: a reset stream");
+            }
+        }
+    }
+    h1.stop().await;
+    wait_stats(&guard, "the ten requests finished", |s| s.captured >= 6).await;
+    wait_stats(&on_response_guard, "the ten requests finished", |s| {
+        s.captured >= 4
+    })
+    .await;
+    h2.stop();
+    h2_on_response.stop();
+    shutdown(guard).await;
+    shutdown(on_response_guard).await;
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 10, "{rows:#?}");
+    let clean = row_with_id(&rows, "h1/empty");
+    assert_eq!(
+        (clean.status, clean.response_bytes, clean.error.as_deref()),
+        (Some(200), 0, None)
+    );
+    for row in rows.iter().filter(|row| row.request_id != clean.request_id) {
+        let id = row.request_id.as_deref().unwrap();
+        let error = row.error.as_deref().unwrap_or_default();
+        assert_eq!(row.status, Some(200), "{id}");
+        let (said, sent) = match id.rsplit('/').next().unwrap() {
+            "short-trailers" => ("100", 5),
+            "long-trailers" => ("2", 5),
+            "empty" => ("100", 0),
+            _ => ("5", 10),
+        };
+        assert!(
+            error.contains(&format!("body of {sent} bytes where its length said {said}"))
+                || error.contains(&format!("than the {said} bytes its length said")),
+            "{id}: {error}"
+        );
+    }
 }
