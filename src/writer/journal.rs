@@ -197,6 +197,9 @@ impl Journal {
         }
         let on_disk = file.metadata()?.len();
         let marker = offset_path(&config.path);
+        // A marker's copy a process died writing, or a full disk kept from being renamed: the
+        // marker itself was never replaced by it.
+        let _ = std::fs::remove_file(marker_tmp_path(&marker));
         let marked = read_marker(&marker);
         let (len, pending_frames) = scan(&mut file, on_disk, marked.0)?;
         let mut recovered = Recovered::default();
@@ -800,6 +803,11 @@ fn offset_path(path: &Path) -> PathBuf {
     beside(path, ".replayed")
 }
 
+/// Where a new marker is written before it is renamed over the marker.
+fn marker_tmp_path(marker: &Path) -> PathBuf {
+    marker.with_extension("replayed.tmp")
+}
+
 /// The marker: where replay stands, and the end of the last bytes set aside.
 fn read_marker(path: &Path) -> (u64, u64) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -819,11 +827,17 @@ fn write_marker(path: &Path, replayed: u64, set_aside_until: u64) -> io::Result<
         }
     } else {
         // Write beside and rename: the marker is never seen half written.
-        let tmp = path.with_extension("replayed.tmp");
-        let mut file = File::create(&tmp)?;
-        file.write_all(format!("{replayed} {set_aside_until}").as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
+        let tmp = marker_tmp_path(path);
+        let written = File::create(&tmp).and_then(|mut file| {
+            file.write_all(format!("{replayed} {set_aside_until}").as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)
+        });
+        if let Err(error) = written {
+            // A full disk: the half-made copy goes (what it failed on is the error).
+            let _ = std::fs::remove_file(&tmp);
+            return Err(error);
+        }
     }
     sync_dir(path)
 }
@@ -1187,6 +1201,26 @@ mod tests {
             std::fs::metadata(&path).unwrap().len()
         );
         assert_eq!(read_all(&mut journal).0, [5, 6, 7]);
+    }
+
+    /// A copy of the marker left half written (the process died, or the disk was full, before
+    /// its rename) is removed at open, and the marker it never replaced is read.
+    #[test]
+    fn a_half_written_marker_copy_goes_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("audit.journal.replayed");
+        let tmp = dir.path().join("audit.journal.replayed.tmp");
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        journal.append(&[row(1), row(2), row(3)]).unwrap();
+        let (_, offset) = journal.read_pending(1).unwrap();
+        journal.mark_replayed(offset).unwrap();
+        drop(journal);
+        assert!(marker.exists());
+        std::fs::write(&tmp, "").unwrap();
+
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        assert!(!tmp.exists(), "the half-written copy is left");
+        assert_eq!(read_all(&mut journal).0, [2, 3]);
     }
 
     /// Replayed whole, the journal is cut only once its marker is gone: a marker that cannot
