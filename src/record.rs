@@ -790,7 +790,10 @@ impl PendingRecord {
         if self.is_finished() {
             return;
         }
-        if self.response_len != UNKNOWN_LENGTH
+        if self.head_body_over_http2() {
+            let error = head_body_error(self.response_bytes);
+            self.finish_err(error);
+        } else if self.response_len != UNKNOWN_LENGTH
             && self.response_bytes != self.response_len
             && !self.bodiless()
         {
@@ -890,6 +893,18 @@ impl PendingRecord {
         self.status.is_some() && (self.bodiless() || self.response_bytes == self.response_len)
     }
 
+    /// A body handed on in answer to a HEAD over HTTP/2: hyper's HTTP/2 sends it (its HTTP/1.1
+    /// does not, nor does axum give one), and the client, which takes none there, resets the
+    /// stream.
+    fn head_body_over_http2(&self) -> bool {
+        self.http2
+            && self.response_bytes > 0
+            && self
+                .shared
+                .as_ref()
+                .is_some_and(|shared| shared.facts.method == Method::HEAD)
+    }
+
     /// A response that carries no body whatever its headers say: to a HEAD, a 1xx, 204 or 304,
     /// a successful CONNECT.
     fn bodiless(&self) -> bool {
@@ -917,6 +932,14 @@ fn grpc_error(status: Option<&Result<i32, String>>, message: Option<String>) -> 
 }
 
 /// The `Content-Length` of a response, when it has one that hyper would send.
+/// The error of [`PendingRecord::head_body_over_http2`].
+fn head_body_error(bytes: u64) -> String {
+    format!(
+        "response body of {bytes} bytes to a HEAD over HTTP/2: the client takes none there and \
+         resets the stream"
+    )
+}
+
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     let value = headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?;
     value.trim().parse().ok()
@@ -927,6 +950,8 @@ impl Drop for PendingRecord {
         if !self.is_finished() {
             let message = if std::thread::panicking() {
                 PANICKED.to_owned()
+            } else if self.head_body_over_http2() {
+                head_body_error(self.response_bytes)
             } else if self.response_ended {
                 // Dropped unread, as hyper drops a body that has ended: gone out as it was.
                 self.finish_at_end();

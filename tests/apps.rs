@@ -54,6 +54,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     a_connect_is_recorded_with_its_target,
     a_body_unlike_its_announced_length_is_an_error,
     a_header_unlike_the_body_it_announces_is_an_error,
+    a_body_to_a_head_over_http2_is_an_error,
 ];
 
 fn main() {
@@ -1244,9 +1245,111 @@ async fn a_header_unlike_the_body_it_announces_is_an_error(t: Arc<TestDb>) {
             _ => ("5", 10),
         };
         assert!(
-            error.contains(&format!("body of {sent} bytes where its length said {said}"))
-                || error.contains(&format!("than the {said} bytes its length said")),
+            error.contains(&format!(
+                "body of {sent} bytes where its length said {said}"
+            )) || error.contains(&format!("than the {said} bytes its length said")),
             "{id}: {error}"
+        );
+    }
+}
+
+/// A plain hyper service (axum strips the body of a HEAD response itself) that answers a HEAD
+/// with a body: hyper's HTTP/2 sends it, and the client, which takes no body there, resets the
+/// stream; the row says so. The same body over HTTP/1.1 is not sent, and a HEAD answered without
+/// one over HTTP/2 is a clean row.
+async fn a_body_to_a_head_over_http2_is_an_error(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let service = tower::ServiceBuilder::new()
+        .layer(layer)
+        .service(tower::service_fn(|request: http::Request<_>| async move {
+            let with_body = request.uri().path() == "/with-body";
+            drop(request);
+            let body = if with_body { "hello" } else { "" };
+            Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(
+                Bytes::from_static(body.as_bytes()),
+            )))
+        }));
+    // One listener for each protocol, each connection served as its listener's.
+    let mut servers = Vec::new();
+    let mut addrs = Vec::new();
+    for http2 in [true, false] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        addrs.push(listener.local_addr().unwrap());
+        let service = service.clone();
+        servers.push(tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let service = service.clone();
+                let hyper_service = hyper::service::service_fn(
+                    move |request: http::Request<hyper::body::Incoming>| {
+                        service.clone().oneshot(request)
+                    },
+                );
+                let io = TokioIo::new(stream);
+                tokio::spawn(async move {
+                    if http2 {
+                        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(io, hyper_service)
+                            .await;
+                    } else {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, hyper_service)
+                            .await;
+                    }
+                });
+            }
+        }));
+    }
+    let (addr, h1_addr) = (addrs[0], addrs[1]);
+    let mut sender = h2_client::<ClientBody>(addr).await;
+    for path in ["/with-body", "/without"] {
+        let request = http::Request::head(format!("http://{addr}{path}"))
+            .header("x-request-id", format!("h2{path}"))
+            .body(empty())
+            .unwrap();
+        let answer = match sender.send_request(request).await {
+            Ok(response) => within(path, response.collect()).await.map(|_| ()),
+            Err(error) => Err(error),
+        };
+        assert_eq!(answer.is_ok(), path == "/without", "{path}: {answer:?}");
+    }
+    let mut socket = tokio::net::TcpStream::connect(h1_addr).await.unwrap();
+    socket
+        .write_all(b"HEAD /with-body HTTP/1.1\r\nhost: test\r\nconnection: close\r\nx-request-id: h1/with-body\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    within("the HTTP/1.1 answer", socket.read_to_end(&mut answer))
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "no body: {answer}");
+    wait_stats(&guard, "the three requests finished", |s| s.captured >= 3).await;
+    for server in servers {
+        server.abort();
+    }
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    let with_body = row_with_id(&rows, "h2/with-body");
+    assert_eq!(with_body.status, Some(200));
+    assert_eq!(
+        with_body.error.as_deref(),
+        Some(
+            "response body of 5 bytes to a HEAD over HTTP/2: the client takes none there and \
+             resets the stream"
+        ),
+        "{with_body:#?}"
+    );
+    for id in ["h2/without", "h1/with-body"] {
+        let row = row_with_id(&rows, id);
+        assert_eq!(
+            (row.status, row.error.as_deref()),
+            (Some(200), None),
+            "{row:#?}"
         );
     }
 }
