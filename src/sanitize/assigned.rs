@@ -434,12 +434,13 @@ fn keyed_value(
 }
 
 /// Whether `bytes` may hold one of nginx's [`DIRECTIVES`] (`proxy_set_header`,
-/// `fastcgi_param`, …), which nginx reads in small letters only: a look before the lines are
-/// read for one after a `{` or `;`.
+/// `fastcgi_param`, …), which nginx reads in small letters only, after a `{` or `;`: a look
+/// before the lines are read for one there.
 fn may_hold_nginx_directive(bytes: &[u8]) -> bool {
     static NAMES: LazyLock<[Finder<'static>; 2]> =
         LazyLock::new(|| [Finder::new("_header"), Finder::new("_param")]);
-    NAMES.iter().any(|name| name.find(bytes).is_some())
+    memchr::memchr2(b'{', b';', bytes).is_some()
+        && NAMES.iter().any(|name| name.find(bytes).is_some())
 }
 
 /// The values nginx's directives (the [`DIRECTIVES`] a `;` ends) give sensitive keys after a
