@@ -153,7 +153,11 @@ fn push_value(
     }
     let text = String::from_utf8_lossy(value.as_bytes());
     // Redacted whole before the cut, so a cut never leaves half a secret unrecognized.
-    let mut redacted = rules.values.redact(&text);
+    let mut redacted = if kind == ValueKind::Plain && carries_pairs(&text) {
+        redact_pairs_in_value(rules, &text).into()
+    } else {
+        rules.values.redact(&text)
+    };
     let read = match kind {
         ValueKind::Plain => None,
         ValueKind::Url => redact_url(rules, &redacted),
@@ -172,6 +176,36 @@ fn push_value(
         value.len()
     );
     push_json_string(out, &note);
+}
+
+/// Whether a header's value outside the lists above may carry pairs or a document of its own,
+/// which the text rules read (keys, URLs' queries, JSON): a `Forwarded`'s `…;token=…`, a
+/// `Link`'s `<…?access_token=…>`, Dropbox's `Dropbox-API-Arg: {"link_password":…}`. Most
+/// values (a user agent, an id, a date) hold neither a `=` nor a `{` and get the value
+/// patterns alone.
+fn carries_pairs(value: &str) -> bool {
+    memchr::memchr2(b'=', b'{', value.as_bytes()).is_some()
+}
+
+/// A header's value that [`carries_pairs`] read as a text is (a JSON document as JSON), the
+/// URLs in its `<…>` (a `Link`'s) as [`URL_HEADERS`]' values are, so that a query's value
+/// ends at its URL's `>`.
+fn redact_pairs_in_value(rules: &Rules, value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(open) = rest.find('<')
+        && let Some(len) = rest[open..].find('>')
+    {
+        let (before, url) = (&rest[..open], &rest[open + 1..open + len]);
+        super::text::redact_text_or_json(rules, before, false, false, &mut out);
+        let url = rules.values.redact(url);
+        out.push('<');
+        out.push_str(redact_url(rules, &url).as_deref().unwrap_or(&url));
+        out.push('>');
+        rest = &rest[open + len + 1..];
+    }
+    super::text::redact_text_or_json(rules, rest, false, false, &mut out);
+    out
 }
 
 /// A URL header's value with its path's matrix parameters redacted as a request path's are
@@ -500,7 +534,6 @@ mod tests {
             ("referer", "https://x/search?q=rust+lang&page=2#results"),
             ("location", "/docs/a#section-2"),
             ("origin", "https://app.example.com"),
-            ("x-note", "why?password=no"),
             ("x-note", "/cb?code=kept"),
             ("referer", "https://x/p?zipcode=12345&code_style=1"),
             ("referer", "https://x/a;v=2/b;lang=en?q=1"),
@@ -566,5 +599,76 @@ mod tests {
             "{\"x-tenant-key\":\"[REDACTED]\",\"x-raw\":[\"caf\u{FFFD} \\\"q\\\"\",\"two\"]}"
         );
         let _: serde_json::Value = serde_json::from_str(&out).unwrap();
+    }
+
+    /// Found by a probe on 2026-12-07: a recorded header outside the lists whose value
+    /// carries pairs, a URL or a JSON document of its own kept their secrets.
+    #[test]
+    fn pairs_urls_and_documents_in_other_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "forwarded",
+            HeaderValue::from_static("for=192.0.2.1;token=hunter2;proto=https"),
+        );
+        headers.insert(
+            "link",
+            HeaderValue::from_static(
+                "<https://api.x/items?page=2&access_token=hunter2>; rel=\"next\"",
+            ),
+        );
+        headers.insert(
+            "dropbox-api-arg",
+            HeaderValue::from_static(r#"{"url":"https://db.tt/x","link_password":"hunter2"}"#),
+        );
+        let names = ["forwarded", "link", "dropbox-api-arg"].map(HeaderName::from_static);
+        let stored = Redactor::default()
+            .redact_headers(&headers, &names)
+            .unwrap_or_default();
+        assert!(!stored.contains("hunter2"), "{stored}");
+        assert_eq!(
+            stored,
+            r#"{"forwarded":"for=192.0.2.1;token=[REDACTED];proto=https","link":"<https://api.x/items?page=2&access_token=[REDACTED]>; rel=\"next\"","dropbox-api-arg":"{\"url\":\"https://db.tt/x\",\"link_password\":\"[REDACTED]\"}"}"#
+        );
+    }
+
+    /// Headers whose pairs and documents name no secret stay as they came.
+    #[test]
+    fn other_headers_pairs_stay() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("text/html;q=0.9,*/*;q=0.8"),
+        );
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("multipart/form-data; boundary=----x1"),
+        );
+        headers.insert(
+            "forwarded",
+            HeaderValue::from_static("for=192.0.2.1;proto=https"),
+        );
+        headers.insert(
+            "x-trace",
+            HeaderValue::from_static(r#"{"span":"a1","sampled":true}"#),
+        );
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static("Mozilla/5.0 (X11; Linux x86_64)"),
+        );
+        let names = [
+            ACCEPT,
+            HeaderName::from_static("content-type"),
+            HeaderName::from_static("forwarded"),
+            HeaderName::from_static("x-trace"),
+            USER_AGENT,
+        ];
+        assert_eq!(
+            Redactor::default()
+                .redact_headers(&headers, &names)
+                .as_deref(),
+            Some(
+                r#"{"accept":"text/html;q=0.9,*/*;q=0.8","content-type":"multipart/form-data; boundary=----x1","forwarded":"for=192.0.2.1;proto=https","x-trace":"{\"span\":\"a1\",\"sampled\":true}","user-agent":"Mozilla/5.0 (X11; Linux x86_64)"}"#
+            )
+        );
     }
 }
