@@ -2591,6 +2591,11 @@ impl<'a, 'r> Parser<'a, 'r> {
             }
         } else if let Some(name) = super::text::long_option_name(word) {
             argv.value_next = self.rules.keys.is_sensitive(name, &mut self.keybuf);
+        } else if let Some(name) = super::text::one_dash_option_name(word) {
+            // Go's `-token x`; not a short option glued to its value, whose rest is what
+            // makes it sensitive (`-ptoken1`).
+            argv.value_next = self.rules.keys.is_sensitive(name, &mut self.keybuf)
+                && !self.rules.keys.is_sensitive(&name[1..], &mut self.keybuf);
         } else if super::mysql::is_client(word) {
             argv.in_client = true;
             if argv.in_object {
@@ -4642,5 +4647,36 @@ mod tests {
         let mut out = String::new();
         decode_escapes(r"a\ud83d\ude00b\ud800c\u00", &mut out);
         assert_eq!(out, "a\u{1F600}b\u{FFFD}c");
+    }
+
+    /// Found by a probe on 2026-12-07: in a JSON array read as a command's words, a long
+    /// option written with one dash, as Go's `flag` package takes them, kept its value (in
+    /// text, and in a string, it was read).
+    #[test]
+    fn a_one_dash_long_option_in_an_argv() {
+        for (input, want) in [
+            (
+                r#"["./server","-token","abc123","-port","8080"]"#,
+                r#"["./server","-token","[REDACTED]","-port","8080"]"#,
+            ),
+            (
+                r#"{"command":["/app/migrate","-api-key","hunter2XYZ"]}"#,
+                r#"{"command":["/app/migrate","-api-key","[REDACTED]"]}"#,
+            ),
+        ] {
+            assert_eq!(run(input, None), want, "{input}");
+        }
+        // Short options, an option's value that is an option, a short option glued to its
+        // value, and other names stay.
+        for plain in [
+            r#"["ls","-la","token"]"#,
+            r#"["app","-verbose","yes"]"#,
+            r#"["app","-token","-v"]"#,
+            r#"["tool","-ptoken1","x"]"#,
+            r#"["app","-pw","x"]"#,
+            r#"["app","-passwords-file","f"]"#,
+        ] {
+            assert_eq!(run(plain, None), plain, "{plain}");
+        }
     }
 }

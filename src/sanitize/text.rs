@@ -854,6 +854,19 @@ pub(super) fn long_option_name(word: &str) -> Option<&str> {
     key_shaped.then_some(name)
 }
 
+/// The name of a long option written with one `-`, as Go's `flag` package takes them
+/// (`-password`, `-token`), `None` when `word` is none: a name of five characters or more, as
+/// [`option_values`] reads one in text (`-p` and `-pw` are short options).
+pub(super) fn one_dash_option_name(word: &str) -> Option<&str> {
+    let name = word.strip_prefix('-')?;
+    let key_shaped = (5..=64).contains(&name.len())
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    key_shaped.then_some(name)
+}
+
 /// Whether `word` starts with a dash, as [`option_values`] reads one: an option's.
 pub(super) fn starts_with_dash(word: &str) -> bool {
     dash_at(word.as_bytes(), 0).is_some()
