@@ -2299,7 +2299,18 @@ impl<'a, 'r> Parser<'a, 'r> {
         let mut parser = Parser::new(self.rules, decoded, is_prefix, self.quoted + 1, &mut json);
         let stop = parser.run();
         let (redacted, paired) = (parser.redacted, parser.paired);
+        let secret_kind = parser.secret_kind;
         let json = match stop {
+            // A Kubernetes `Secret` quoted in a string (the `last-applied-configuration`
+            // annotation kubectl writes into one): read again with its data replaced.
+            Stop::Done if secret_kind => match kubernetes_secrets_redacted(self.rules, decoded) {
+                Some(secrets) => {
+                    let mut out = String::new();
+                    tokenize(self.rules, &secrets, false, self.quoted + 1, &mut out);
+                    Some(out)
+                }
+                None => redacted.then_some(json),
+            },
             Stop::Done => redacted.then_some(json),
             Stop::Eof if is_prefix => Some(json),
             _ => return None,
@@ -4678,5 +4689,22 @@ mod tests {
         ] {
             assert_eq!(run(plain, None), plain, "{plain}");
         }
+    }
+
+    /// Found on 2026-12-07 beside the YAML one: a JSON `Secret`'s
+    /// `last-applied-configuration` annotation, a JSON document quoted in a string, kept the
+    /// values of its `data`.
+    #[test]
+    fn a_quoted_secrets_data_goes() {
+        let input = r#"{"apiVersion":"v1","data":{"db_url":"cG9zdGdyZXM="},"kind":"Secret","metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"apiVersion\":\"v1\",\"data\":{\"db_url\":\"cG9zdGdyZXM=\"},\"kind\":\"Secret\",\"metadata\":{\"name\":\"db\"}}\n"},"name":"db"}}"#;
+        let stored = run(input, None);
+        assert!(!stored.contains("cG9zdGdyZXM="), "{stored}");
+        assert_eq!(
+            stored,
+            r#"{"apiVersion":"v1","data":{"db_url":"[REDACTED]"},"kind":"Secret","metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"apiVersion\":\"v1\",\"data\":{\"db_url\":\"[REDACTED]\"},\"kind\":\"Secret\",\"metadata\":{\"name\":\"db\"}}"},"name":"db"}}"#
+        );
+        // Another kind's stays as it came.
+        let config = r#"{"kind":"ConfigMap","metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"data\":{\"mode\":\"fast\"},\"kind\":\"ConfigMap\"}\n"}}}"#;
+        assert_eq!(run(config, None), config);
     }
 }
