@@ -38,12 +38,12 @@
 //!
 //! # fn main() -> Result<(), tower_audit::sanitize::SanitizeError> {
 //! let redactor = Redactor::builder()
-//!     .add_key("iban")
+//!     .add_key("tax_id")
 //!     .add_value_pattern(r"\bcust-\d{6}\b", "[CUSTOMER]")?
 //!     .build();
 //!
 //! // A body cut by the capture cap inside a secret.
-//! let captured = br#"{"user":{"Pass_Word":"hunter2","iban":"DE89"},"note":"for cust-123456","token":"eyJhb"#;
+//! let captured = br#"{"user":{"Pass_Word":"hunter2","tax_id":"DE89"},"note":"for cust-123456","token":"eyJhb"#;
 //! let body = BodyInput {
 //!     content_type: Some("application/json; charset=utf-8"),
 //!     content_encoding: None,
@@ -54,7 +54,7 @@
 //! };
 //! assert_eq!(
 //!     redactor.redact_body(&body).as_deref(),
-//!     Some(r#"{"user":{"Pass_Word":"[REDACTED]","iban":"[REDACTED]"},"note":"for [CUSTOMER]","token":"[REDACTED]" …[truncated, 70000 bytes total]"#),
+//!     Some(r#"{"user":{"Pass_Word":"[REDACTED]","tax_id":"[REDACTED]"},"note":"for [CUSTOMER]","token":"[REDACTED]" …[truncated, 70000 bytes total]"#),
 //! );
 //!
 //! assert_eq!(redactor.redact_query("q=foo&Api-Key=bar"), "q=foo&Api-Key=[REDACTED]");

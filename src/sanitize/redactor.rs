@@ -377,7 +377,7 @@ impl RedactorBuilder {
     /// Treats every key matching `pattern` as sensitive.
     ///
     /// The pattern is matched against the normalized key (lowercase, no separators), e.g.
-    /// `^x.*id$` or `^(iban|bic)$`.
+    /// `^x.*id$` or `^(taxid|bic)$`.
     pub fn add_key_regex(mut self, pattern: &str) -> Result<Self, SanitizeError> {
         let re = Regex::new(pattern).map_err(|source| SanitizeError::InvalidKeyPattern {
             pattern: pattern.to_owned(),
@@ -623,21 +623,21 @@ mod tests {
     #[test]
     fn add_and_remove_keys() {
         let r = Redactor::builder()
-            .add_key("IBAN")
+            .add_key("TAX_ID")
             .remove_key("token")
             .remove_key("pin")
             .build();
         assert_eq!(
             json(
                 &r,
-                r#"{"iban":"DE89","token":"t","github_token":"g","access_token":"a","pin":1}"#
+                r#"{"tax_id":"DE89","token":"t","github_token":"g","access_token":"a","pin":1}"#
             ),
-            r#"{"iban":"[REDACTED]","token":"t","github_token":"g","access_token":"[REDACTED]","pin":1}"#
+            r#"{"tax_id":"[REDACTED]","token":"t","github_token":"g","access_token":"[REDACTED]","pin":1}"#
         );
-        let r = Redactor::builder().add_key_suffix("_iban").build();
+        let r = Redactor::builder().add_key_suffix("_tax_id").build();
         assert_eq!(
-            json(&r, r#"{"payout_iban":"DE89"}"#),
-            r#"{"payout_iban":"[REDACTED]"}"#
+            json(&r, r#"{"payout_tax_id":"DE89"}"#),
+            r#"{"payout_tax_id":"[REDACTED]"}"#
         );
         // Suffixes shorter than the three bytes the others are grouped by are compared with
         // every key.
