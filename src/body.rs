@@ -81,6 +81,10 @@ impl Capture {
             self.truncated |= len > 0;
             return;
         }
+        let spare = self.buf.capacity() - self.buf.len();
+        if spare < len.min(room) {
+            self.grow(len.min(room));
+        }
         // A `Buf` may be split into several slices; copy them without consuming the frame.
         let mut slices = [IoSlice::new(&[]); 8];
         let n = data.chunks_vectored(&mut slices);
@@ -99,9 +103,21 @@ impl Capture {
         }
     }
 
-    /// Bytes of the body kept in memory.
+    /// Makes room for `more` bytes, doubling as a `Vec` grows but never past the cap: `BytesMut`
+    /// would double a buffer of 33 KiB to 66 under a cap of 64, and hold twice the bytes the
+    /// queue's budget counted.
+    fn grow(&mut self, more: usize) {
+        let needed = self.buf.len() + more;
+        let capacity = (self.buf.capacity() * 2).clamp(needed, self.cap.max(needed));
+        let mut grown = BytesMut::with_capacity(capacity);
+        grown.extend_from_slice(&self.buf);
+        self.buf = grown;
+    }
+
+    /// Bytes of memory the kept body holds (its buffer's capacity, at most the cap), which the
+    /// queue's budget is charged.
     pub(crate) fn kept(&self) -> usize {
-        self.buf.len()
+        self.buf.capacity()
     }
 
     /// Lets go of the kept bytes, when the queue's body budget is spent: the record keeps the
@@ -632,6 +648,35 @@ mod tests {
         unfinished.count_grpc_messages(Protocol::WebText);
         unfinished.push(&&text[..25]);
         assert_eq!(unfinished.take().grpc_messages, Some(2));
+    }
+
+    /// A body read in small frames grows its copy as a `Vec` would, but never past the cap, and
+    /// what the queue's budget is charged is the memory the copy holds (found by a probe: a body
+    /// of the cap plus one byte held twice the cap).
+    #[test]
+    fn the_copy_holds_no_more_than_the_cap_and_is_charged_what_it_holds() {
+        const CAP: usize = 64 * 1024;
+        for (sent, frame) in [(CAP + 1, 1024), (CAP - 1, 3 * 1024), (40 * 1024 + 7, 1000)] {
+            let body = vec![b'x'; sent];
+            let mut capture = Capture::new(CAP);
+            for chunk in body.chunks(frame) {
+                capture.push(&chunk);
+            }
+            let held = capture.buf.capacity();
+            assert!(
+                held <= CAP,
+                "{sent} bytes in frames of {frame}: {held} held"
+            );
+            assert_eq!(capture.kept(), held, "{sent}: charged");
+            capture.set_ended();
+            let body = capture.take();
+            assert_eq!(body.bytes.len(), sent.min(CAP));
+            assert_eq!(body.truncated, sent > CAP);
+        }
+        // A body in one frame takes just its length.
+        let mut whole = Capture::new(CAP);
+        whole.push(&&[b'y'; 291][..]);
+        assert_eq!((whole.buf.capacity(), whole.kept()), (291, 291));
     }
 
     #[test]

@@ -518,7 +518,8 @@ impl AuditLayerBuilder {
     }
 
     /// Bytes of request bodies the queued records may keep in all (64 MiB by default), with the
-    /// copies of long request heads.
+    /// copies of long request heads. A body's copy counts the memory it holds: it grows by
+    /// doubling, never past `max_body_bytes`.
     ///
     /// A record finished while the queue's records already keep this much lets go of its body
     /// and is queued without it: its row is written with the body's size and
