@@ -704,6 +704,8 @@ impl AuditLayerBuilder {
         }
         // A body past the queue's whole budget would be buffered, then shed: keep what fits.
         config.max_body_bytes = config.max_body_bytes.min(writer.queue_body_bytes);
+        writer.rows.max_body_bytes = config.max_body_bytes;
+        writer.rows.batch_inflation = writer.queue_body_bytes;
         // A batch larger than the queue would never fill.
         writer.batch_size = writer.batch_size.min(writer.capacity);
         if writer.flush_interval.is_zero() {

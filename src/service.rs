@@ -1019,7 +1019,7 @@ mod tests {
         let rows: Vec<_> = records
             .into_iter()
             .map(|record| {
-                crate::writer::to_model(
+                crate::writer::to_model_alone(
                     record,
                     &Default::default(),
                     &crate::writer::WallClock::now(),

@@ -154,6 +154,16 @@ pub(super) fn param<'h>(params: &'h str, name: &str) -> Option<Cow<'h, str>> {
 
 /// Sanitizes one body; see [`Redactor::redact_body`](super::Redactor::redact_body).
 pub(super) fn redact_body(rules: &Rules, body: &BodyInput<'_>) -> Option<String> {
+    redact_body_decoding(rules, body, rules.max_decoded_bytes)
+}
+
+/// [`redact_body`], a compressed body decoded to at most `max_decoded` bytes; one that may
+/// not be decoded at all (0) is described.
+pub(super) fn redact_body_decoding(
+    rules: &Rules,
+    body: &BodyInput<'_>,
+    max_decoded: usize,
+) -> Option<String> {
     if let Some(custom) = body.route.and_then(|route| rules.routes.get(route)) {
         return (custom.f)(body);
     }
@@ -182,8 +192,18 @@ pub(super) fn redact_body(rules: &Rules, body: &BodyInput<'_>) -> Option<String>
                 body.total_len,
             ));
         }
+        ContentCoding::Decode(_) if max_decoded == 0 => {
+            let encoding = body.content_encoding.unwrap_or_default().trim();
+            let encoding: String = encoding.chars().take(100).collect();
+            return Some(describe(
+                rules,
+                &format!("{}-encoded", rules.values.redact(&encoding)),
+                media.as_ref(),
+                body.total_len,
+            ));
+        }
         ContentCoding::Decode(codings) => {
-            let Some(d) = encoding::decode(&codings, body.bytes, rules.max_decoded_bytes) else {
+            let Some(d) = encoding::decode(&codings, body.bytes, max_decoded) else {
                 return Some(describe(
                     rules,
                     "undecodable",

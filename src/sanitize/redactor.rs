@@ -124,6 +124,20 @@ impl Redactor {
         )
     }
 
+    /// [`redact_body`](Self::redact_body) with a compressed body decoded to at most
+    /// `max_decoded` bytes (at most the redactor's own bound); 0 describes it undecoded.
+    pub(crate) fn redact_body_decoding(
+        &self,
+        body: &BodyInput<'_>,
+        max_decoded: usize,
+    ) -> Option<String> {
+        self.guarded(
+            "body",
+            || body::redact_body_decoding(&self.rules, body, max_decoded),
+            |replacement| Some(format!("{replacement}{FAILED}")),
+        )
+    }
+
     /// Sanitized query string (without the leading `?`).
     pub fn redact_query(&self, query: &str) -> String {
         self.guarded("query", || self.redact_pairs(query, false), str::to_owned)
@@ -448,7 +462,9 @@ impl RedactorBuilder {
     }
 
     /// The most bytes a `Content-Encoding` (gzip, deflate) body is decoded to; the rest is
-    /// treated as truncated. With `grpc-reflect`, the most bytes the compressed messages of a
+    /// treated as truncated. The layer's writer decodes to no more than its `max_body_bytes`
+    /// either, and describes a compressed body once its batch's bodies have grown by
+    /// `queue_body_bytes` as they were decoded. With `grpc-reflect`, the most bytes the compressed messages of a
     /// gRPC request inflate to, all together; a message past it is described, not decoded.
     #[must_use]
     pub fn max_decoded_bytes(mut self, n: usize) -> Self {

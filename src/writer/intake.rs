@@ -353,11 +353,14 @@ impl Channel {
     /// the conversion (a bug; the sanitizer's own are caught, see
     /// [`Redactor`](crate::sanitize::Redactor)) costs that record alone, counted as lost and
     /// logged: not the batch converted with it, nor the request that journals it.
+    /// `inflation`: what is left of the batch's budget for bodies decoded past their captured
+    /// bytes ([`RowConfig::batch_inflation`]).
     pub(crate) fn push_row(
         &self,
         record: AuditRecord,
         clock: &super::WallClock,
         rows: &mut Vec<audit_log::Model>,
+        inflation: &mut usize,
     ) {
         let convert = || {
             #[cfg(test)]
@@ -366,7 +369,7 @@ impl Channel {
             {
                 panic!("a bug, made by the test");
             }
-            rows.push(row::to_model(record, &self.rows, clock));
+            rows.push(row::to_model(record, &self.rows, clock, inflation));
         };
         if let Err(caught) = crate::panics::catch(convert) {
             Counters::add(&self.stats.lost, 1);
@@ -383,7 +386,8 @@ impl Channel {
     /// away, a finished request is on disk before its response completes.
     fn spill_record(&self, record: AuditRecord) {
         let mut rows = Vec::with_capacity(1);
-        self.push_row(record, &super::WallClock::now(), &mut rows);
+        let mut inflation = self.rows.batch_inflation;
+        self.push_row(record, &super::WallClock::now(), &mut rows, &mut inflation);
         if rows.is_empty() {
             return;
         }

@@ -51,7 +51,7 @@ pub(crate) const FAR_FUTURE: std::time::Duration =
 pub(crate) use journal::{DeadPlaces, JournaledPlaces};
 pub(crate) use journal::{Journal, JournalConfig};
 #[cfg(test)]
-pub(crate) use row::to_model;
+pub(crate) use row::to_model_alone;
 #[cfg(feature = "integrity")]
 pub(crate) use sink::Place;
 pub(crate) use sink::Sink;

@@ -19,16 +19,53 @@ pub(crate) const UNMATCHED_ROUTE: &str = "<unmatched>";
 
 /// What the conversion needs besides the record; shared by the worker and, when they write to
 /// the journal themselves, the producers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct RowConfig {
     pub(crate) redactor: Redactor,
     pub(crate) anonymize_ip: bool,
+    /// The layer's `max_body_bytes`: a compressed body is decoded to no more (0: the
+    /// redactor's own bound alone).
+    pub(crate) max_body_bytes: usize,
+    /// What the bodies of one batch may grow by in all as they are decoded (gzip, a gRPC
+    /// message's compression) past the bytes captured, which the queue's budget counted: the
+    /// layer's `queue_body_bytes`. Past it, a compressed body is described, not decoded: a
+    /// hundred bytes of gzip that inflate to the cap, in each of a batch's thousands of
+    /// records, would otherwise take the cap's memory thousands of times.
+    pub(crate) batch_inflation: usize,
     #[cfg(feature = "jwt")]
     pub(crate) jwt: Option<std::sync::Arc<crate::JwtIdentity>>,
 }
 
-/// The row for `record`. `id` is left 0: the database assigns it.
-pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallClock) -> Model {
+impl Default for RowConfig {
+    /// The rules alone: bodies decoded to the redactor's bound, without a batch's budget.
+    fn default() -> Self {
+        Self {
+            redactor: Redactor::default(),
+            anonymize_ip: false,
+            max_body_bytes: 0,
+            batch_inflation: usize::MAX,
+            #[cfg(feature = "jwt")]
+            jwt: None,
+        }
+    }
+}
+
+/// [`to_model`] of a record converted alone, with a batch's whole budget.
+#[cfg(test)]
+pub(crate) fn to_model_alone(record: AuditRecord, config: &RowConfig, clock: &WallClock) -> Model {
+    let mut inflation = config.batch_inflation;
+    to_model(record, config, clock, &mut inflation)
+}
+
+/// The row for `record`. `id` is left 0: the database assigns it. `inflation`: what is left of
+/// the batch's [`RowConfig::batch_inflation`], which the body's growth past its captured bytes
+/// is taken from.
+pub(crate) fn to_model(
+    record: AuditRecord,
+    config: &RowConfig,
+    clock: &WallClock,
+    inflation: &mut usize,
+) -> Model {
     let redactor = &config.redactor;
     let AuditRecord {
         shared,
@@ -153,6 +190,15 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
         .and_then(|(pool, route)| crate::grpc::is_client_streaming(pool, route));
     #[cfg(not(feature = "grpc-reflect"))]
     let client_streaming = None;
+    // A compressed body decodes to no more than the layer keeps of a body, and only while the
+    // batch's inflation budget has room for that much (0: described, not decoded).
+    let mut max_decoded = redactor.max_decoded_bytes();
+    if config.max_body_bytes > 0 {
+        max_decoded = max_decoded.min(config.max_body_bytes);
+    }
+    if *inflation < max_decoded {
+        max_decoded = 0;
+    }
     let decoded = match messages {
         None => None,
         Some(messages) if content_type.is_some_and(crate::grpc::is_json_codec) => {
@@ -163,6 +209,7 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
                 encoding,
                 messages,
                 client_streaming,
+                max_decoded,
             )
         }
         #[cfg(feature = "grpc-reflect")]
@@ -171,7 +218,15 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
                 .as_ref()
                 .zip(route.as_deref())
                 .and_then(|(pool, route)| {
-                    grpc_request_json(redactor, pool, route, request, encoding, messages)
+                    grpc_request_json(
+                        redactor,
+                        pool,
+                        route,
+                        request,
+                        encoding,
+                        messages,
+                        max_decoded,
+                    )
                 })
         }
         #[cfg(not(feature = "grpc-reflect"))]
@@ -179,16 +234,23 @@ pub(crate) fn to_model(record: AuditRecord, config: &RowConfig, clock: &WallCloc
     };
     let request_body = decoded
         .or_else(|| {
-            redactor.redact_body(&BodyInput {
-                content_type,
-                content_encoding,
-                bytes: &body.bytes,
-                total_len: body.total,
-                truncated: body.truncated,
-                route: route.as_deref(),
-            })
+            redactor.redact_body_decoding(
+                &BodyInput {
+                    content_type,
+                    content_encoding,
+                    bytes: &body.bytes,
+                    total_len: body.total,
+                    truncated: body.truncated,
+                    route: route.as_deref(),
+                },
+                max_decoded,
+            )
         })
         .map(|text| cut_bytes(text, LONG_TEXT_BYTES));
+    let grown = request_body
+        .as_ref()
+        .map_or(0, |text| text.len().saturating_sub(body.bytes.len()));
+    *inflation = inflation.saturating_sub(grown);
     #[cfg_attr(not(feature = "integrity"), allow(unused_mut))]
     let mut handler_extra = context.extra;
     // The writer's own note of a row sealed again (read back when a writer restarts, to relink
@@ -528,6 +590,7 @@ fn grpc_request_json(
     request: &crate::record::RequestFacts,
     encoding: crate::grpc::MessageEncoding<'_>,
     body: &CapturedBody,
+    max_decoded: usize,
 ) -> Option<String> {
     use crate::grpc::decode_request;
 
@@ -535,13 +598,7 @@ fn grpc_request_json(
         // Nothing captured (or the body was shed): described by its size, not as no messages.
         return None;
     }
-    let decoded = decode_request(
-        pool,
-        route,
-        &body.bytes,
-        encoding,
-        redactor.max_decoded_bytes(),
-    )?;
+    let decoded = decode_request(pool, route, &body.bytes, encoding, max_decoded)?;
     decoded_request_body(redactor, Some(route), request, body, decoded)
 }
 
@@ -558,6 +615,7 @@ fn grpc_json_codec_body(
     encoding: crate::grpc::MessageEncoding<'_>,
     body: &CapturedBody,
     client_streaming: Option<bool>,
+    max_decoded: usize,
 ) -> Option<String> {
     if body.bytes.is_empty() {
         return None;
@@ -567,7 +625,7 @@ fn grpc_json_codec_body(
         body.truncated,
         client_streaming == Some(true),
         encoding,
-        redactor.max_decoded_bytes(),
+        max_decoded,
     );
     if decoded.json.is_none() && decoded.stopped.is_none() {
         return None;
@@ -769,20 +827,19 @@ mod tests {
             AuditRecord::answered(RequestShared::new(Capture::new(0), facts))
         };
         let config = RowConfig {
-            redactor: Redactor::default(),
-            anonymize_ip: false,
             jwt: Some(std::sync::Arc::new(crate::JwtIdentity::hs256(
                 b"a long random secret, 32 bytes..",
             ))),
+            ..RowConfig::default()
         };
 
         let an_hour_ago = WallClock::with_rate(arrived, now - chrono::Duration::hours(1), 1.0);
-        let row = to_model(record(), &config, &an_hour_ago);
+        let row = to_model_alone(record(), &config, &an_hour_ago);
         assert_eq!(row.user_id.as_deref(), Some("alice"), "{:?}", row.extra);
         assert_eq!(row.extra, None);
 
         let just_now = WallClock::with_rate(arrived, now, 1.0);
-        let row = to_model(record(), &config, &just_now);
+        let row = to_model_alone(record(), &config, &just_now);
         assert_eq!(row.user_id, None);
         let reason = row
             .extra
@@ -835,7 +892,15 @@ mod tests {
         );
         let json = |redactor: &Redactor, body: &[u8]| {
             let encoding = crate::grpc::MessageEncoding::parse(Some(b"zstd"));
-            grpc_request_json(redactor, &pool, ROUTE, &facts, encoding, &captured(body))
+            grpc_request_json(
+                redactor,
+                &pool,
+                ROUTE,
+                &facts,
+                encoding,
+                &captured(body),
+                redactor.max_decoded_bytes(),
+            )
         };
         let redactor = Redactor::default();
         assert_eq!(
@@ -898,7 +963,81 @@ mod tests {
             grpc_messages_out: Some(1),
             ..AuditRecord::answered(RequestShared::new(capture, facts))
         };
-        to_model(record, &RowConfig::default(), &WallClock::now())
+        to_model_alone(record, &RowConfig::default(), &WallClock::now())
+    }
+
+    /// A gzip body decodes to no more than the layer keeps of a body, and the bodies of one
+    /// batch grow past their captured bytes by no more than the batch's budget: past it, a
+    /// compressed body is described, not decoded (found by a probe: a hundred bytes of gzip
+    /// that inflate to 60 KB, in each of a batch's records, took 405 MiB; each row stored the
+    /// 60 KB whole where `max_body_bytes` was 16 KiB).
+    #[test]
+    fn compressed_bodies_decode_within_the_body_cap_and_the_batchs_budget() {
+        use std::io::Write as _;
+
+        use crate::body::Capture;
+        use crate::context::RequestShared;
+        use crate::record::{RequestFacts, TextParts};
+
+        let item = r#""aaaaaaaa","#;
+        let inflated = format!(
+            r#"{{"password":"hunter2","items":[{}"a"]}}"#,
+            item.repeat(60_000 / item.len())
+        );
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(inflated.as_bytes()).unwrap();
+        let gzipped = encoder.finish().unwrap();
+        assert!(gzipped.len() < 200, "{} bytes of gzip", gzipped.len());
+        let record = || {
+            let mut facts = RequestFacts::arriving(quanta::Instant::now());
+            facts.text.fill(
+                TextParts {
+                    path: Some(b"/upload"),
+                    content_type: Some(b"application/json"),
+                    content_encoding: Some(b"gzip"),
+                    ..TextParts::default()
+                },
+                |_| true,
+            );
+            AuditRecord::answered(RequestShared::new(
+                Capture::read_to_end(&gzipped, gzipped.len()),
+                facts,
+            ))
+        };
+        let config = RowConfig {
+            max_body_bytes: 16 * 1024,
+            batch_inflation: 40 * 1024,
+            ..RowConfig::default()
+        };
+        let clock = WallClock::now();
+        let mut inflation = config.batch_inflation;
+        let bodies: Vec<String> = (0..8)
+            .map(|_| {
+                to_model(record(), &config, &clock, &mut inflation)
+                    .request_body
+                    .unwrap()
+            })
+            .collect();
+        // Decoded to the cap (and cut there) while the budget has room for a whole cap: two of
+        // 16 KiB in 40; then described.
+        for body in &bodies[..2] {
+            assert!(body.starts_with(r#"{"password":"[REDACTED]","items":["aaa"#));
+            let stored = body.len();
+            assert!(
+                stored > 16_000 && stored < 16 * 1024 + 100,
+                "{stored} bytes"
+            );
+        }
+        let described = format!("[gzip-encoded application/json, {} bytes]", gzipped.len());
+        for body in &bodies[2..] {
+            assert_eq!(body, &described);
+        }
+        // A record alone, with no cap of the layer's, decodes to the redactor's bound.
+        let alone = to_model_alone(record(), &RowConfig::default(), &clock)
+            .request_body
+            .unwrap();
+        assert!(alone.len() > 60_000, "{} bytes", alone.len());
+        assert!(!alone.contains("hunter2"));
     }
 
     /// A gRPC call's route is the path its client sent: a secret the path's redaction took out
@@ -926,7 +1065,7 @@ mod tests {
                 grpc_messages_out: Some(0),
                 ..AuditRecord::answered(RequestShared::new(Capture::read_to_end(b"", 0), facts))
             };
-            to_model(record, &RowConfig::default(), &WallClock::now())
+            to_model_alone(record, &RowConfig::default(), &WallClock::now())
         };
         for method in [
             "/pkg.Orders/Create",
@@ -1179,13 +1318,8 @@ mod tests {
             serde_json::json!({ "seq": 7, "hash": "v1:00" }),
         );
         let record = AuditRecord::answered(shared);
-        let config = RowConfig {
-            redactor: Redactor::default(),
-            anonymize_ip: false,
-            #[cfg(feature = "jwt")]
-            jwt: None,
-        };
-        let row = to_model(record, &config, &WallClock::now());
+        let config = RowConfig::default();
+        let row = to_model_alone(record, &config, &WallClock::now());
         assert_eq!(row.extra, Some(serde_json::json!({ "plan": "gold" })));
     }
 

@@ -479,11 +479,12 @@ impl Worker {
             drop(retired);
             let clock = super::WallClock::now();
             let mut rows: Vec<Model> = Vec::with_capacity(records.len());
+            let mut inflation = channel.rows.batch_inflation;
             for (i, record) in records.into_iter().enumerate() {
                 if steady && i % YIELD_EVERY == YIELD_EVERY - 1 {
                     std::thread::yield_now();
                 }
-                channel.push_row(record, &clock, &mut rows);
+                channel.push_row(record, &clock, &mut rows, &mut inflation);
             }
             let prebound = prebinder.and_then(|binder| binder.bind(&rows, steady));
             Converted { rows, prebound }
