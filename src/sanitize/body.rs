@@ -152,13 +152,9 @@ pub(super) fn param<'h>(params: &'h str, name: &str) -> Option<Cow<'h, str>> {
     }
 }
 
-/// Sanitizes one body; see [`Redactor::redact_body`](super::Redactor::redact_body).
-pub(super) fn redact_body(rules: &Rules, body: &BodyInput<'_>) -> Option<String> {
-    redact_body_decoding(rules, body, rules.max_decoded_bytes)
-}
-
-/// [`redact_body`], a compressed body decoded to at most `max_decoded` bytes; one that may
-/// not be decoded at all (0) is described.
+/// Sanitizes one body (see [`Redactor::redact_body`](super::Redactor::redact_body)), a
+/// compressed one decoded to at most `max_decoded` bytes; one that may not be decoded at all
+/// (0) is described.
 pub(super) fn redact_body_decoding(
     rules: &Rules,
     body: &BodyInput<'_>,

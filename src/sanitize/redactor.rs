@@ -117,11 +117,7 @@ impl Redactor {
     /// is UTF-8, and described otherwise. Truncated or malformed bodies end with a marker such
     /// as ` …[truncated, 70000 bytes total]` or ` …[invalid JSON at byte 123]`.
     pub fn redact_body(&self, body: &BodyInput<'_>) -> Option<String> {
-        self.guarded(
-            "body",
-            || body::redact_body(&self.rules, body),
-            |replacement| Some(format!("{replacement}{FAILED}")),
-        )
+        self.redact_body_decoding(body, self.rules.max_decoded_bytes)
     }
 
     /// [`redact_body`](Self::redact_body) with a compressed body decoded to at most
