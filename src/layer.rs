@@ -659,6 +659,13 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// The first retry's pause (50 ms), for tests of a writer slow to try again.
+    #[cfg(test)]
+    pub(crate) fn retry_initial(mut self, initial: Duration) -> Self {
+        self.writer.retry_initial = initial;
+        self
+    }
+
     /// Builds the layer and spawns its writer on the current Tokio runtime.
     ///
     /// # Errors

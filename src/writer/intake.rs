@@ -47,6 +47,16 @@ pub(crate) struct Channel {
     /// to the journal, they would find it full after an outage that filled it (the file is cut
     /// only once replay reaches its end) and be dropped, although the database is back.
     catching_up: AtomicBool,
+    /// Set while the journal refuses rows for its size bound (it was found full, and is cut
+    /// only once replay reaches its end): new records take the queue, under its overflow policy,
+    /// and the worker keeps what the journal could not take, rather than both being dropped
+    /// while the database may be back already. Kept under the journal's lock.
+    journal_full: AtomicBool,
+    /// Rows made on the request path that a full journal refused, for the worker to keep with
+    /// its own: only the records of requests that found the journal not yet full and then full
+    /// (after [`journal_full`](Self::journal_full) is set, records take the queue), so at most
+    /// one a concurrent request.
+    unjournaled: Mutex<Vec<crate::entity::audit_log::Model>>,
     pub(crate) rows: Arc<RowConfig>,
     /// Bytes of request bodies the queued records keep, with the long request heads of the
     /// records in flight or queued (counted when copied, see `RequestText`), and the most they
@@ -101,6 +111,8 @@ impl Channel {
             journal: config.journal.map(Mutex::new),
             journaling: AtomicBool::new(journaling),
             catching_up: AtomicBool::new(false),
+            journal_full: AtomicBool::new(false),
+            unjournaled: Mutex::new(Vec::new()),
             rows: config.rows,
             body_bytes: AtomicUsize::new(0),
             body_budget: config.body_budget,
@@ -249,18 +261,36 @@ impl Channel {
         self.catching_up.store(catching_up, Ordering::Release);
     }
 
+    /// Publishes the journal's pending bytes, and whether it still refuses rows for its size
+    /// bound (once replay has cut it, it takes them again).
     pub(crate) fn update_journal_bytes(&self) {
         if let Some(journal) = &self.journal {
-            let bytes = lock(journal).pending_bytes();
-            self.stats.journal_bytes.store(bytes, Ordering::Relaxed);
+            let journal = lock(journal);
+            self.stats
+                .journal_bytes
+                .store(journal.pending_bytes(), Ordering::Relaxed);
+            self.journal_full
+                .store(journal.is_refusing(), Ordering::Release);
         }
     }
 
+    /// Whether the journal refuses rows for its size bound (see `journal_full`).
+    pub(crate) fn is_journal_full(&self) -> bool {
+        self.journal_full.load(Ordering::Acquire)
+    }
+
+    /// Takes the rows a full journal refused on the request path (see `unjournaled`).
+    pub(crate) fn take_unjournaled(&self) -> Vec<crate::entity::audit_log::Model> {
+        std::mem::take(&mut *lock(&self.unjournaled))
+    }
+
     /// Appends rows to the journal and keeps the writer in journaling mode until they are
-    /// replayed. Rows that do not fit are dropped and counted.
-    pub(crate) fn spill(&self, rows: &[crate::entity::audit_log::Model]) -> std::io::Result<()> {
+    /// replayed. Returns how many it took: those that do not fit (the journal is full) are the
+    /// caller's, to keep or to drop and count. Rows the journal cannot be written for (a
+    /// failing disk) are dropped and counted, and the error returned.
+    pub(crate) fn spill(&self, rows: &[crate::entity::audit_log::Model]) -> std::io::Result<usize> {
         let Some(journal) = &self.journal else {
-            return Ok(());
+            return Ok(0);
         };
         let mut journal = lock(journal);
         // Under the lock: the worker clears the flag under the same lock once it has replayed
@@ -286,12 +316,11 @@ impl Channel {
         self.stats
             .journal_bytes
             .store(journal.pending_bytes(), Ordering::Relaxed);
+        self.journal_full
+            .store(journal.is_refusing(), Ordering::Release);
         drop(journal);
         Counters::add(&self.stats.spilled, appended as u64);
-        for _ in appended..rows.len() {
-            self.drop_record("the audit journal is full");
-        }
-        Ok(())
+        Ok(appended)
     }
 
     /// Counts (and logs, rate-limited) a request answered 503 under `Reject`.
@@ -341,11 +370,12 @@ impl Channel {
         self.drop_record("the audit writer was shut down");
     }
 
-    /// Journals a record that does not take the queue while the journal holds rows.
+    /// Journals a record that does not take the queue while the journal holds rows. Should the
+    /// journal be found full meanwhile, the row is left for the worker to keep.
     #[inline(never)]
     fn spill_unqueued(&self, record: AuditRecord) {
         self.refund_head(&record.shared.facts);
-        self.spill_record(record);
+        self.spill_record(record, true);
     }
 
     /// Pushes the row of `record` ([`row::to_model`]) onto `rows`, where it is built (a row is
@@ -383,24 +413,34 @@ impl Channel {
     }
 
     /// Writes one record straight to the journal from the request path: while the database is
-    /// away, a finished request is on disk before its response completes.
-    fn spill_record(&self, record: AuditRecord) {
+    /// away, a finished request is on disk before its response completes. A row a full journal
+    /// refuses is handed to the worker when `keep` (a record that would have taken the queue,
+    /// had the journal been seen full), else dropped and counted (the queue was full too).
+    fn spill_record(&self, record: AuditRecord, keep: bool) {
         let mut rows = Vec::with_capacity(1);
         let mut inflation = self.rows.batch_inflation;
         self.push_row(record, &super::WallClock::now(), &mut rows, &mut inflation);
         if rows.is_empty() {
             return;
         }
-        // Every request would fail so (a full disk): one line a second, with the error; the
-        // records are counted as dropped.
-        if let Err(error) = self.spill(&rows)
-            && once_a_second(&self.last_journal_error_log)
-        {
-            tracing::error!(
-                %error,
-                dropped_total = self.stats.dropped.load(Ordering::Relaxed),
-                "tower-audit: cannot append to the audit journal; audit records dropped"
-            );
+        match self.spill(&rows) {
+            Ok(1) => {}
+            Ok(_) if keep => {
+                lock(&self.unjournaled).append(&mut rows);
+                self.wake.notify_one();
+            }
+            Ok(_) => self.drop_record("the audit journal is full"),
+            // Every request would fail so (a full disk): one line a second, with the error; the
+            // records are counted as dropped.
+            Err(error) => {
+                if once_a_second(&self.last_journal_error_log) {
+                    tracing::error!(
+                        %error,
+                        dropped_total = self.stats.dropped.load(Ordering::Relaxed),
+                        "tower-audit: cannot append to the audit journal; audit records dropped"
+                    );
+                }
+            }
         }
     }
 }
@@ -438,7 +478,11 @@ impl Intake {
             channel.drop_unqueued(record);
             return;
         }
-        if channel.journal.is_some() && channel.is_journaling() && !channel.is_catching_up() {
+        if channel.journal.is_some()
+            && channel.is_journaling()
+            && !channel.is_catching_up()
+            && !channel.is_journal_full()
+        {
             channel.spill_unqueued(record);
             return;
         }
@@ -453,7 +497,7 @@ impl Intake {
             Overflow::Spill => {
                 if let Err(record) = channel.queue.push(record) {
                     channel.refund(&record);
-                    channel.spill_record(record);
+                    channel.spill_record(record, false);
                 }
             }
             // Block and Reject reserved room when the request arrived; a record without a

@@ -121,6 +121,8 @@ pub(crate) struct Journal {
     /// The writer has stopped and let go of the file's lock (see [`release`](Self::release)):
     /// nothing is appended any more.
     released: bool,
+    /// A row did not fit under the size bound: see [`is_refusing`](Self::is_refusing).
+    refusing: bool,
 }
 
 /// What opening the journal found.
@@ -240,6 +242,7 @@ impl Journal {
                 frame_ends: Vec::new(),
                 pending_frames,
                 released: false,
+                refusing: false,
             },
             recovered,
         ))
@@ -283,6 +286,7 @@ impl Journal {
             let payload = serde_json::to_vec(row).map_err(io::Error::other)?;
             let frame_len = (HEADER + payload.len()) as u64;
             if self.len + buffer.len() as u64 + frame_len > self.max_bytes {
+                self.refusing = true;
                 break;
             }
             buffer.push(MAGIC);
@@ -324,6 +328,13 @@ impl Journal {
             }
             _ => false,
         }
+    }
+
+    /// Whether the journal refuses rows for its size bound: a row did not fit since it was
+    /// last empty. Its length shrinks only when replay reaches its end and cuts it, so until
+    /// then it stays full, whatever the size of the next row.
+    pub(crate) fn is_refusing(&self) -> bool {
+        self.refusing && self.len > 0
     }
 
     /// Whether appended bytes wait for a sync.
@@ -636,6 +647,7 @@ impl Journal {
         self.set_aside_until = 0;
         self.row_ends.clear();
         self.frame_ends.clear();
+        self.refusing = false;
         // Synced by the caller: appends made meanwhile are synced with the cut.
         self.unsynced = false;
         Ok(Cut::Done(self.file.try_clone()?))

@@ -225,7 +225,9 @@ pub(crate) fn truncate_micros(at: chrono::DateTime<chrono::Utc>) -> chrono::Date
 /// lost while the disk holds — and `DropNewest` otherwise, which keeps the older records already
 /// waiting and counts and logs every drop. Choose `Block` or `Reject` for services where an
 /// unaudited action must not happen; they trade availability for completeness. Whatever the
-/// policy, while the database is away a writer with a journal keeps every record there.
+/// policy, while the database is away a writer with a journal keeps every record there; once
+/// the journal is full (`journal_max_bytes`), records take the queue again, under the policy,
+/// and wait there for the database (under `Reject`, requests are refused once it is full too).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Overflow {
@@ -1005,7 +1007,8 @@ mod tests {
     /// `.journal(path)`, `journal_max_bytes` (and `journal_fsync`) were dropped without a word,
     /// and the journal took records up to the default 1 GiB. Here the smallest bound taken (64
     /// KiB, without bodies) fills while the database is away: the journal stops at it, and the
-    /// records past it are dropped and counted, not appended.
+    /// records past it take the queue and, past its capacity, are dropped and counted, not
+    /// appended.
     #[tokio::test]
     async fn journal_settings_given_before_the_journal_hold() {
         const BOUND: u64 = 64 << 10;
@@ -1018,6 +1021,7 @@ mod tests {
             .journal_max_bytes(BOUND)
             .journal_fsync(super::FsyncPolicy::EveryBatch)
             .journal(&path)
+            .capacity(256)
             .build_pair()
             .expect("layer");
         let task = tokio::spawn(writer);
@@ -1050,7 +1054,13 @@ mod tests {
             "{len} bytes journaled past a bound of {BOUND}"
         );
         assert!(len > BOUND / 2, "{len} bytes: the journal was not filled");
-        assert_eq!(stats.spilled + stats.dropped, stats.captured, "{stats:?}");
+        assert_eq!(stats.queue_len, 256, "{stats:?}");
+        // And the row the journal refused first, which the writer keeps.
+        assert_eq!(
+            stats.spilled + stats.dropped + 256 + 1,
+            stats.captured,
+            "{stats:?}"
+        );
         drop(layer);
         let report = guard
             .shutdown(Duration::from_secs(1))
@@ -1058,6 +1068,12 @@ mod tests {
             .expect("shutdown");
         assert_eq!(report.written, 0, "{report:?}");
         assert_eq!(report.journaled, stats.spilled, "{report:?}");
+        // Still refused at the deadline, what the queue and the writer held is dropped.
+        assert_eq!(
+            report.dropped + report.journaled,
+            stats.captured,
+            "{report:?}"
+        );
         task.await.expect("writer");
     }
 
@@ -1707,6 +1723,215 @@ mod tests {
             "{report:?}"
         );
         task.await.expect("writer");
+    }
+
+    /// Paths `/flaky-{from}` to `/flaky-{to - 1}`, which [`refusing_and_flaky_db`] fails while
+    /// its outage lasts.
+    fn flaky_paths(from: usize, to: usize) -> Vec<String> {
+        (from..to).map(|i| format!("/flaky-{i}")).collect()
+    }
+
+    async fn get_paths(layer: &crate::AuditLayer, paths: &[String]) {
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        get_each(layer, &paths).await;
+    }
+
+    /// A journal an outage fills refuses rows until replay reaches its end. Records finished
+    /// then take the queue (up to its capacity) rather than being dropped at the journal, and
+    /// are written once the database is back. The database is tried again within a second of
+    /// a failure then, not at the backoff's time (here a minute): the test waits 20 s.
+    #[tokio::test]
+    async fn records_a_full_journal_refuses_wait_in_the_queue_for_the_database() {
+        use sea_orm::ConnectionTrait;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let db = refusing_and_flaky_db(dir.path()).await;
+        // No bodies: the journal's floor is 64 KiB, a hundred-odd of these rows.
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .max_body_bytes(0)
+            .journal(dir.path().join("audit.journal"))
+            .journal_max_bytes(64 << 10)
+            .capacity(1024)
+            .batch_size(1)
+            .retry_initial(Duration::from_secs(60))
+            .max_retry_backoff(Duration::from_secs(120))
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        get_paths(&layer, &flaky_paths(0, 1)).await;
+        assert!(
+            wait_for(&guard, |s| s.failed_batches > 0 && s.spilled > 0).await,
+            "{:?}",
+            guard.stats()
+        );
+        // Journaled on the request path until the journal is full, then queued.
+        get_paths(&layer, &flaky_paths(1, 400)).await;
+        let stats = guard.stats();
+        assert!(
+            stats.spilled > 50 && stats.spilled < 400 && stats.queue_len > 0,
+            "the journal did not fill: {stats:?}"
+        );
+        assert_eq!(stats.dropped, 0, "{stats:?}");
+        db.execute_unprepared("DELETE FROM outage")
+            .await
+            .expect("outage over");
+        assert!(
+            wait_for(&guard, |s| s.written == 400).await,
+            "{:?}",
+            guard.stats()
+        );
+        let stats = guard.stats();
+        // A try a second at most, not a writer trying again and again.
+        assert!(stats.failed_batches < 30, "{stats:?}");
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        assert_eq!(
+            (
+                report.written,
+                report.dropped,
+                report.lost,
+                report.journaled
+            ),
+            (400, 0, 0, 0),
+            "{report:?}"
+        );
+        task.await.expect("writer");
+    }
+
+    /// A journal a process left full during an outage refuses the first row a restarted one
+    /// journals from the request path: that row is handed to the writer, which keeps it with
+    /// the records that take the queue after it, rather than being dropped.
+    #[tokio::test]
+    async fn the_first_row_a_journal_left_full_refuses_is_kept() {
+        use sea_orm::ConnectionTrait;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.journal");
+        let old: Vec<String> = (0..500).map(|i| format!("flaky-old-{i}")).collect();
+        let old: Vec<&str> = old.iter().map(String::as_str).collect();
+        journal_with_a_stranger(&path, &old, old.len(), &[]);
+        let full = std::fs::metadata(&path).expect("journal").len();
+        let db = refusing_and_flaky_db(dir.path()).await;
+        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
+            .max_body_bytes(0)
+            .journal(&path)
+            .journal_max_bytes(full)
+            .build_pair()
+            .expect("layer");
+        let task = tokio::spawn(writer);
+        assert!(
+            wait_for(&guard, |s| s.failed_batches > 0).await,
+            "{:?}",
+            guard.stats()
+        );
+        get_paths(&layer, &flaky_paths(0, 3)).await;
+        let stats = guard.stats();
+        assert_eq!((stats.spilled, stats.dropped), (0, 0), "{stats:?}");
+        db.execute_unprepared("DELETE FROM outage")
+            .await
+            .expect("outage over");
+        assert!(
+            wait_for(&guard, |s| s.replayed == 500).await,
+            "{:?}",
+            guard.stats()
+        );
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        assert_eq!(
+            (
+                report.written,
+                report.dropped,
+                report.lost,
+                report.journaled
+            ),
+            (503, 0, 0, 0),
+            "{report:?}"
+        );
+        task.await.expect("writer");
+    }
+
+    /// A batch whose insert fails while the journal has room for part of it: the writer keeps
+    /// the rest rather than dropping it, and records finished meanwhile wait in the queue; all
+    /// are written once the database is back. With the hash chain on, the rows kept were
+    /// sealed after those journaled, and the chain verifies whole.
+    async fn a_batch_a_full_journal_cannot_take(integrity: Option<&[u8]>) {
+        use sea_orm::ConnectionTrait;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let db = refusing_and_flaky_db(dir.path()).await;
+        let mut builder = crate::AuditLayer::builder(db.clone())
+            .max_body_bytes(0)
+            .journal(dir.path().join("audit.journal"))
+            .journal_max_bytes(64 << 10)
+            .capacity(1024)
+            .batch_size(400)
+            .flush_interval(Duration::from_secs(3_600));
+        #[cfg(feature = "integrity")]
+        if let Some(key) = integrity {
+            builder = builder.integrity(crate::integrity::Integrity::new("c1", "k1", key.to_vec()));
+        }
+        #[cfg(not(feature = "integrity"))]
+        assert!(integrity.is_none());
+        let (layer, guard, writer) = builder.build_pair().expect("layer");
+        let task = tokio::spawn(writer);
+        get_paths(&layer, &flaky_paths(0, 400)).await;
+        assert!(
+            wait_for(&guard, |s| s.failed_batches > 0 && s.spilled > 0).await,
+            "{:?}",
+            guard.stats()
+        );
+        get_paths(&layer, &flaky_paths(400, 500)).await;
+        let stats = guard.stats();
+        assert!(stats.spilled < 400, "the journal took the batch: {stats:?}");
+        assert_eq!(stats.dropped, 0, "{stats:?}");
+        db.execute_unprepared("DELETE FROM outage")
+            .await
+            .expect("outage over");
+        // The kept batch is written; the last 100, less than a batch, wait for the timer, or
+        // for the shutdown.
+        assert!(
+            wait_for(&guard, |s| s.written >= 400 && s.journal_bytes == 0).await,
+            "{:?}",
+            guard.stats()
+        );
+        #[cfg(feature = "integrity")]
+        if let Some(key) = integrity {
+            stops_with_an_intact_chain(layer, guard, task, &db, key, 500, 500).await;
+            return;
+        }
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        assert_eq!(
+            (
+                report.written,
+                report.dropped,
+                report.lost,
+                report.journaled
+            ),
+            (500, 0, 0, 0),
+            "{report:?}"
+        );
+        task.await.expect("writer");
+    }
+
+    #[tokio::test]
+    async fn a_batch_a_full_journal_cannot_take_is_kept_and_written() {
+        a_batch_a_full_journal_cannot_take(None).await;
+    }
+
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn a_sealed_batch_a_full_journal_cannot_take_keeps_the_chain_whole() {
+        a_batch_a_full_journal_cannot_take(Some(b"0123456789abcdef0123456789abcdef")).await;
     }
 
     /// With the hash chain on, a journaled row that fails its replay while the database is away

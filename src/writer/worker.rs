@@ -38,6 +38,12 @@ const BACKLOG_RECORDS: usize = 8192;
 /// yielding measured a fifth fewer requests served.
 const YIELD_EVERY: usize = 16;
 
+/// While a full journal refuses rows, the database is tried again at most this long after it
+/// last failed, whatever the backoff has grown to: new records wait in memory then (what the
+/// writer holds, then the queue), and past the queue's capacity its overflow policy drops
+/// them, so each second the writer misses a database that is back can cost records.
+const FULL_JOURNAL_RETRY: Duration = Duration::from_secs(1);
+
 /// Whether the writer keeps up, for a batch of `batch` records with `queued` more behind it: the
 /// batch is about the batch size (it takes what queued until the writer got to it, often a
 /// little more) and less than a batch waits behind it. Else it is a backlog, where the writer
@@ -196,6 +202,8 @@ pub(crate) struct Outage {
     since: Option<Instant>,
     attempt: u32,
     next_try: Option<Instant>,
+    /// When the last try failed.
+    failed_at: Option<Instant>,
     last_alert: Option<Instant>,
     /// The missing table has been logged in this outage.
     schema_named: bool,
@@ -230,31 +238,45 @@ impl Worker {
                 self.sync_journal().await;
                 continue;
             }
-            while batch.len() < batch_limit {
+            if self.channel.journal.is_some() {
+                let refused = self.channel.take_unjournaled();
+                self.keep(refused);
+            }
+            let past_deadline = self.deadline.is_some_and(|d| Instant::now() >= d);
+            // Replaying into a database that takes rows, records queued since are written as
+            // usual, and the journal is replayed between their batches.
+            let catching_up = self.channel.is_journaling() && self.channel.is_catching_up();
+            // A full journal refuses rows until replay reaches its end: until the database takes
+            // a replayed batch, the writer keeps the rows it could not journal and leaves new
+            // records in the queue, where its bounds hold, rather than dropping both. Past the
+            // shutdown deadline they are offered to the journal once more, and dropped.
+            let holding = self.channel.is_journaling()
+                && !catching_up
+                && self.channel.is_journal_full()
+                && !past_deadline;
+            while !holding && batch.len() < batch_limit {
                 match self.channel.pop() {
                     Some(record) => batch.push(record),
                     None => break,
                 }
             }
             let draining = self.deadline.is_some() || self.channel.producers_gone();
-            let past_deadline = self.deadline.is_some_and(|d| Instant::now() >= d);
             let due = Instant::now() >= next_flush;
 
-            // Replaying into a database that takes rows, records queued since are written as
-            // usual, and the journal is replayed between their batches.
-            let catching_up = self.channel.is_journaling() && self.channel.is_catching_up();
             if self.channel.is_journaling() && !catching_up {
-                if let Some(converted) = self.converted.take() {
-                    self.spill(converted.rows).await;
+                if !holding && let Some(converted) = self.converted.take() {
+                    let refused = self.spill(converted.rows).await;
+                    self.keep(refused);
                     continue;
                 }
-                if !batch.is_empty() {
+                if !holding && !batch.is_empty() {
                     // Order: while the journal holds rows, newer ones queue behind them on disk.
                     let converted = self.convert(&mut batch).await;
-                    self.spill(converted.rows).await;
+                    let refused = self.spill(converted.rows).await;
+                    self.keep(refused);
                     continue;
                 }
-                if !past_deadline && self.outage.next_try.is_none_or(|t| Instant::now() >= t) {
+                if !past_deadline && self.next_try().is_none_or(|t| Instant::now() >= t) {
                     self.replay().await;
                     continue;
                 }
@@ -271,7 +293,7 @@ impl Worker {
                 continue;
             } else if catching_up
                 && !past_deadline
-                && self.outage.next_try.is_none_or(|t| Instant::now() >= t)
+                && self.next_try().is_none_or(|t| Instant::now() >= t)
             {
                 self.replay().await;
                 continue;
@@ -287,17 +309,22 @@ impl Worker {
                 // past, the timer would wake an idle writer at once, over and over.
                 next_flush = Instant::now() + self.config.flush_interval;
             }
-            let mut wake_at = next_flush;
+            // Holding, the writer waits for the next try (or a sync, or the deadline) alone: a
+            // flush due, or records queued, would wake it for nothing, over and over.
+            let mut wake_at = match holding {
+                true => Instant::now() + self.config.retry_max,
+                false => next_flush,
+            };
             if let Some(sync_due) = sync_due {
                 wake_at = wake_at.min(sync_due);
             }
-            if let Some(next_try) = self.outage.next_try {
+            if let Some(next_try) = self.next_try() {
                 wake_at = wake_at.min(next_try);
             }
             if let Some(deadline) = self.deadline {
                 wake_at = wake_at.min(deadline);
             }
-            if !self.channel.begin_wait(batch.len()) {
+            if !holding && !self.channel.begin_wait(batch.len()) {
                 continue;
             }
             tokio::select! {
@@ -364,6 +391,11 @@ impl Worker {
             tracing::error!(%error, "tower-audit: cannot store the final chain checkpoint");
         }
         self.checkpoint_sqlite_wal().await;
+        // A row a request handed over as the writer stopped (it found the journal full).
+        for _ in self.channel.take_unjournaled() {
+            self.channel
+                .drop_record("the audit journal is full and the writer has stopped");
+        }
         let mut journaled = 0;
         if let Some(journal) = &self.channel.journal {
             let mut journal = lock(journal);
@@ -413,6 +445,11 @@ impl Worker {
             Some(deadline) => {
                 self.channel.close();
                 self.deadline = Some(deadline);
+                // What a full journal refused is lost at the deadline unless the database
+                // takes it first: try it now rather than at the backoff's time.
+                if self.channel.is_journal_full() && self.outage.next_try.is_some() {
+                    self.outage.next_try = Some(Instant::now());
+                }
             }
             None => tracing::warn!(
                 "tower-audit: the WriterGuard was dropped without shutdown(); the writer keeps \
@@ -446,7 +483,14 @@ impl Worker {
         let conversion = self.start_conversion(batch);
         self.write(converted).await;
         let next = conversion.finish(&self.channel).await;
-        self.converted = (!next.rows.is_empty()).then_some(next);
+        // After rows a full journal refused, if the write failed and kept them.
+        match &mut self.converted {
+            Some(kept) => {
+                kept.rows.extend(next.rows);
+                kept.prebound = None;
+            }
+            None => self.converted = (!next.rows.is_empty()).then_some(next),
+        }
     }
 
     /// Sanitizes and converts, once: retries and the journal reuse the rows. Dropping the
@@ -493,8 +537,9 @@ impl Worker {
     }
 
     /// Writes rows, retrying while the database fails. With a journal, a failure moves the rows
-    /// there at once and the worker goes on; without one, the batch is kept and retried until it
-    /// is written or the shutdown deadline passes.
+    /// there at once and the worker goes on (keeping those a full journal refuses, see
+    /// [`keep`](Self::keep)); without one, the batch is kept and retried until it is written or
+    /// the shutdown deadline passes.
     async fn write(&mut self, converted: Converted) {
         let Converted {
             mut rows,
@@ -524,10 +569,13 @@ impl Worker {
                 let sealed = self.chain.is_some();
                 #[cfg(not(feature = "integrity"))]
                 let sealed = false;
-                self.spill(rows).await;
+                let refused = self.spill(rows).await;
+                // Rows kept past a full journal were sealed after every row in it: they are
+                // written once replay has passed its end, as the journaled ones would be.
                 if sealed && let Some(journal) = &self.channel.journal {
                     self.sealed_until = Some(lock(journal).end());
                 }
+                self.keep(refused);
                 return;
             }
             if let Some(deadline) = self.deadline
@@ -791,18 +839,69 @@ impl Worker {
         }
     }
 
-    /// Appends rows to the journal off the async threads.
-    async fn spill(&mut self, rows: Vec<Model>) {
+    /// Appends rows to the journal off the async threads. Returns the rows a full journal
+    /// refused, for [`keep`](Self::keep).
+    async fn spill(&mut self, rows: Vec<Model>) -> Vec<Model> {
         let channel = self.channel.clone();
-        let result = tokio::task::spawn_blocking(move || channel.spill(&rows)).await;
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::error!(%error, "tower-audit: cannot append to the audit journal")
+        let result = tokio::task::spawn_blocking(move || {
+            let appended = channel.spill(&rows);
+            (rows, appended)
+        })
+        .await;
+        let refused = match result {
+            Ok((mut rows, Ok(appended))) => {
+                rows.drain(..appended);
+                rows
             }
-            Err(error) => tracing::error!(%error, "tower-audit: journal task failed"),
-        }
+            Ok((_, Err(error))) => {
+                tracing::error!(%error, "tower-audit: cannot append to the audit journal");
+                Vec::new()
+            }
+            Err(error) => {
+                tracing::error!(%error, "tower-audit: journal task failed");
+                Vec::new()
+            }
+        };
         self.channel.publish();
+        refused
+    }
+
+    /// Keeps rows a full journal refused, after those kept already, to be written once the
+    /// database takes a replayed batch (see `holding` in [`run`](Self::run)); past the shutdown
+    /// deadline they are dropped and counted.
+    fn keep(&mut self, rows: Vec<Model>) {
+        if rows.is_empty() {
+            return;
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            for _ in &rows {
+                self.channel.drop_record("the audit journal is full");
+            }
+            self.channel.publish();
+            return;
+        }
+        match &mut self.converted {
+            Some(kept) => {
+                kept.rows.extend(rows);
+                kept.prebound = None;
+            }
+            None => {
+                self.converted = Some(Converted {
+                    rows,
+                    prebound: None,
+                })
+            }
+        }
+    }
+
+    /// When to try the database next: at the backoff's time, but while a full journal refuses
+    /// rows no later than [`FULL_JOURNAL_RETRY`] after the last failure.
+    fn next_try(&self) -> Option<Instant> {
+        let next = self.outage.next_try?;
+        Some(match self.outage.failed_at {
+            Some(failed) if self.channel.is_journal_full() => next.min(failed + FULL_JOURNAL_RETRY),
+            _ => next,
+        })
     }
 
     /// Replays one batch from the journal.
@@ -1014,6 +1113,7 @@ impl Worker {
             self.config.retry_max,
         );
         self.outage.next_try = Some(now + delay);
+        self.outage.failed_at = Some(now);
         Counters::add(&self.channel.stats.failed_batches, 1);
         self.channel.stats.set_last_error(error.to_string());
         let schema_missing = sink::is_missing_schema(error);
