@@ -589,9 +589,13 @@ impl AuditLayerBuilder {
     }
 
     /// The journal's size bound (default 1 GiB), on the file, replayed rows included (it is cut
-    /// once replay reaches its end); records past it are dropped and counted. Once the database
-    /// takes rows again, new records are queued and written beside the replay rather than
-    /// journaled, so a journal an outage filled does not turn them away. Takes effect with
+    /// once replay reaches its end). Records past it take the queue, under the
+    /// [`overflow`](Self::overflow) policy, and wait there for the database (tried within a
+    /// second of each failure while the journal is full); past the queue's
+    /// [`capacity`](Self::capacity) they are dropped and counted (or, under `Block` and
+    /// `Reject`, waited for or refused). Once the database takes rows again, new records are
+    /// queued and written beside the replay rather than journaled, so a journal an outage
+    /// filled does not turn them away. Takes effect with
     /// [`journal`](Self::journal), before or after it. [`build`](Self::build) refuses a bound
     /// that could not hold one record with a whole body: under 64 KiB and twice
     /// [`max_body_bytes`](Self::max_body_bytes) (192 KiB with the default 64 KiB bodies).
