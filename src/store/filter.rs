@@ -78,17 +78,20 @@ impl AuditFilter {
         Self::default()
     }
 
-    /// Rows that occurred at or after `at`.
+    /// Rows that occurred at or after `at`. Rows are kept to the microsecond: a bound between
+    /// two is taken as the next one, so that every backend selects the same rows (PostgreSQL
+    /// and MySQL would cut its nanoseconds, and take in the rows of the microsecond before).
     #[must_use]
     pub fn since(mut self, at: DateTime<Utc>) -> Self {
-        self.since = Some(at);
+        self.since = Some(up_to_a_microsecond(at));
         self
     }
 
-    /// Rows that occurred strictly before `at`.
+    /// Rows that occurred strictly before `at` (a bound between two microseconds is taken as
+    /// the next one, as in [`since`](Self::since)).
     #[must_use]
     pub fn until(mut self, at: DateTime<Utc>) -> Self {
-        self.until = Some(at);
+        self.until = Some(up_to_a_microsecond(at));
         self
     }
 
@@ -359,6 +362,17 @@ impl AuditFilter {
 fn canonical_ip(text: &str) -> Option<String> {
     let ip: std::net::IpAddr = text.trim().parse().ok()?;
     Some(ip.to_canonical().to_string())
+}
+
+/// `at`, or the next whole microsecond when it falls between two: the same rows are at or
+/// after either, and before either (rows are written to the microsecond).
+fn up_to_a_microsecond(at: DateTime<Utc>) -> DateTime<Utc> {
+    let past = at.timestamp_subsec_nanos() % 1_000;
+    if past == 0 {
+        return at;
+    }
+    at.checked_add_signed(chrono::TimeDelta::nanoseconds(i64::from(1_000 - past)))
+        .unwrap_or(at)
 }
 
 /// `CAST(? AS BINARY)`: compared with it, a MySQL text column compares its bytes, so case,

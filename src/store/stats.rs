@@ -69,11 +69,14 @@ pub struct LatencyPercentiles {
 pub struct AuditStats {
     /// Matching rows.
     pub total: u64,
-    /// The busiest routes with their request counts, busiest first (`None`: no route).
+    /// The busiest routes with their request counts, busiest first (`None`: no route). Routes
+    /// are told apart by their exact text on every backend (`/orders` and `/Orders` are two,
+    /// on MySQL too); routes of equal counts come by their bytes, and no route after them.
     pub by_route: Vec<(Option<String>, u64)>,
     /// Requests per status class, by class.
     pub by_status_class: Vec<(StatusClass, u64)>,
-    /// The busiest users with their request counts, busiest first (`None`: anonymous).
+    /// The busiest users with their request counts, busiest first (`None`: anonymous). Users
+    /// are told apart, and ordered when their counts are equal, as routes are.
     pub by_user: Vec<(Option<String>, u64)>,
     /// Latency percentiles; `None` when no row matches.
     pub latency: Option<LatencyPercentiles>,
@@ -192,15 +195,40 @@ async fn top_groups<C: ConnectionTrait>(
     column: Column,
     top: u64,
 ) -> Result<Vec<(Option<String>, u64)>, Error> {
+    // Groups are exact values on every backend, and ties in count come in one order: named
+    // groups by their bytes, then the one without a value. MySQL's text columns compare without
+    // case, accents or trailing spaces (`alice`, `Alice`, `alicé`, `alice ` would be one group,
+    // where `query --user` tells them apart): there the group is the value's bytes, and its
+    // name the group's one value. PostgreSQL orders text by the database's collation, and puts
+    // NULL last where SQLite and MySQL put it first.
+    let name = column.as_str();
+    let (key, group, order) = match db.get_database_backend() {
+        DbBackend::MySql => (
+            format!("MIN(`{name}`)"),
+            format!("CAST(`{name}` AS BINARY)"),
+            format!("CAST(MIN(`{name}`) AS BINARY)"),
+        ),
+        DbBackend::Postgres => (
+            format!("\"{name}\""),
+            format!("\"{name}\""),
+            format!("\"{name}\" COLLATE \"C\""),
+        ),
+        _ => (
+            format!("\"{name}\""),
+            format!("\"{name}\""),
+            format!("\"{name}\""),
+        ),
+    };
     let groups = |condition: Condition| {
         Entity::find()
             .select_only()
-            .column_as(column, "key")
+            .column_as(Expr::cust(key.clone()), "key")
             .column_as(Expr::col(Column::Id).count(), "n")
             .filter(condition)
-            .group_by(column)
+            .group_by(Expr::cust(group.clone()))
             .order_by_desc(Expr::col(Column::Id).count())
-            .order_by_asc(column)
+            .order_by_asc(Expr::cust(format!("{key} IS NULL")))
+            .order_by_asc(Expr::cust(order.clone()))
             .limit(top)
             .into_model::<Group>()
     };
