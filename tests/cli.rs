@@ -187,6 +187,17 @@ async fn stats_and_export() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.starts_with("requests: 3\n"), "{}", out.stdout);
     assert!(out.stdout.contains("p50 1.5 ms"), "{}", out.stdout);
+    // Under a millisecond, to the microsecond, as `query` prints it (it read 0.0).
+    let fast = fixture
+        .run(&["stats", "--since", "1d", "--path-prefix", "/health"])
+        .await;
+    assert_eq!(fast.code, 0, "{fast:?}");
+    assert!(
+        fast.stdout
+            .contains("latency:  p50 0.042 ms, p95 0.042 ms, p99 0.042 ms"),
+        "{}",
+        fast.stdout
+    );
     assert!(out.stdout.contains("  5xx             1"), "{}", out.stdout);
     assert!(out.stdout.contains("  alice"), "{}", out.stdout);
 

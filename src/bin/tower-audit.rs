@@ -1445,10 +1445,10 @@ fn print_stats(out: &mut impl Write, stats: &AuditStats) -> std::io::Result<()> 
     if let Some(latency) = stats.latency {
         writeln!(
             out,
-            "latency:  p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms",
-            latency.p50 / 1000.0,
-            latency.p95 / 1000.0,
-            latency.p99 / 1000.0
+            "latency:  p50 {} ms, p95 {} ms, p99 {} ms",
+            latency_ms(latency.p50),
+            latency_ms(latency.p95),
+            latency_ms(latency.p99)
         )?;
     }
     writeln!(out, "by status class:")?;
@@ -1578,9 +1578,10 @@ fn write_cells(
 
 /// A latency in milliseconds: to a tenth, and under one to the microsecond (`0.042`), where a
 /// tenth read `0.0` for most requests a fast service answers.
-fn latency_ms(micros: i64) -> String {
-    let ms = micros as f64 / 1000.0;
-    if micros < 1000 {
+fn latency_ms(micros: impl Into<f64>) -> String {
+    let micros = micros.into();
+    let ms = micros / 1000.0;
+    if micros < 1000.0 {
         format!("{ms:.3}")
     } else {
         format!("{ms:.1}")
@@ -1605,7 +1606,7 @@ fn cells(row: &Model) -> [String; 8] {
         row.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
         shown(&row.method),
         row.status.map_or("-".to_owned(), |s| s.to_string()),
-        latency_ms(row.latency_us),
+        latency_ms(row.latency_us as f64),
         shown(row.user_id.as_deref().unwrap_or("-")),
         shown(&path),
         shown(&error),
