@@ -53,6 +53,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     purged_prefix_and_a_restart_verify_clean,
     purging_a_whole_chain_and_a_restart_verify_clean,
     legal_hold_stops_a_chain_purge_and_it_verifies,
+    a_purge_cut_short_completes_when_run_again,
     export_with_proof_verifies_offline,
     anchors_check_an_export_offline_as_they_do_the_database,
     tampered_export_lines_are_reported,
@@ -1308,6 +1309,96 @@ async fn legal_hold_stops_a_chain_purge_and_it_verifies(t: Arc<TestDb>) {
     let seqs: Vec<i64> = kept.iter().filter_map(|r| r.chain_seq).collect();
     assert_eq!(seqs, (first_kept..=20).collect::<Vec<_>>());
     assert_intact(&check(&db).await, "t", 21 - first_kept as u64, 20);
+}
+
+/// Makes `event` (`INSERT` or `DELETE`) on `table` fail for the rows `when` (a condition on
+/// `NEW` or `OLD`) holds, as a lost connection or a full disk would; returns the statement that
+/// ends it.
+async fn failing(
+    t: &TestDb,
+    db: &DatabaseConnection,
+    table: &str,
+    event: &str,
+    when: &str,
+) -> String {
+    let statements = match t.backend {
+        Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER zz_fail BEFORE {event} ON {table} WHEN {when} \
+             BEGIN SELECT RAISE(FAIL, 'simulated failure'); END"
+        )],
+        Backend::Postgres => vec![
+            "CREATE OR REPLACE FUNCTION zz_fail() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'simulated failure'; END $$"
+                .to_owned(),
+            format!(
+                "CREATE TRIGGER zz_fail BEFORE {event} ON {table} FOR EACH ROW WHEN ({when}) \
+                 EXECUTE FUNCTION zz_fail()"
+            ),
+        ],
+        Backend::MySql => vec![format!(
+            "CREATE TRIGGER zz_fail BEFORE {event} ON {table} FOR EACH ROW BEGIN IF {when} THEN \
+             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'simulated failure'; END IF; END"
+        )],
+    };
+    for statement in statements {
+        db.execute_unprepared(&statement).await.unwrap();
+    }
+    match t.backend {
+        Backend::Postgres => format!("DROP TRIGGER zz_fail ON {table}"),
+        _ => "DROP TRIGGER zz_fail".to_owned(),
+    }
+}
+
+/// A purge cut short is completed by running it again, and the chain verifies. Its tombstone
+/// is written before its deletes: when writing it failed, the rows were gone already, and
+/// the second run could not write it any more (the last purged row, whose hash it holds, was
+/// gone), so `verify` reported the purged rows deleted for good. Cut short in its deletes,
+/// the chain fails `verify` (the tombstone is ahead of rows still there) until the second run.
+async fn a_purge_cut_short_completes_when_run_again(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 12).await;
+    let rows = chain_rows(&db, "t").await;
+    let cutoff = rows[6].occurred_at;
+    let first_kept = rows
+        .iter()
+        .find(|r| r.occurred_at >= cutoff)
+        .unwrap()
+        .chain_seq
+        .unwrap();
+    assert!(first_kept > 3, "the rows share too few timestamps");
+    let options = || PurgeOptions::new().allow_recent(true).batch_size(2);
+
+    // The tombstone cannot be written.
+    let end = failing(&t, &db, "audit_checkpoint", "INSERT", "NEW.kind = 'purge'").await;
+    assert!(purge_before(&db, cutoff, options()).await.is_err());
+    db.execute_unprepared(&end).await.unwrap();
+    purge_before(&db, cutoff, options()).await.unwrap();
+    assert_intact(&check(&db).await, "t", 13 - first_kept as u64, 12);
+
+    // A delete fails (after the first batch went, unless the rows share timestamps).
+    write(&db, integrity("t"), 12).await;
+    let rows = chain_rows(&db, "t").await;
+    let cutoff = rows[6].occurred_at;
+    let first_kept = rows
+        .iter()
+        .find(|r| r.occurred_at >= cutoff)
+        .unwrap()
+        .chain_seq
+        .unwrap();
+    let third = rows[2].chain_seq.unwrap();
+    let end = failing(
+        &t,
+        &db,
+        "audit_log",
+        "DELETE",
+        &format!("OLD.chain_seq = {third}"),
+    )
+    .await;
+    assert!(purge_before(&db, cutoff, options()).await.is_err());
+    expect_break(&db, BreakKind::BadCheckpoint, first_kept - 1).await;
+    db.execute_unprepared(&end).await.unwrap();
+    purge_before(&db, cutoff, options()).await.unwrap();
+    assert_intact(&check(&db).await, "t", 25 - first_kept as u64, 24);
 }
 
 fn keys() -> Keyring {

@@ -179,11 +179,17 @@ pub struct PurgeReport {
 /// # }
 /// ```
 ///
+/// With hash chains (feature `integrity`), each chain loses only a prefix, and a purge
+/// tombstone in `audit_checkpoint` says where what stays begins; the tombstones are written
+/// before the first delete.
+///
 /// # Errors
 ///
 /// [`Error::RecentPurge`] when `cutoff` is within the minimum retention and
 /// [`PurgeOptions::allow_recent`] is not set; [`Error::Database`] when a statement fails (the
-/// batches already deleted stay deleted).
+/// batches already deleted stay deleted). Run the purge again to complete one cut short: until
+/// then [`verify`](crate::integrity::verify) reports the chains' tombstones ahead of rows still
+/// there (`BadCheckpoint`).
 pub async fn purge_before<C: ConnectionTrait>(
     db: &C,
     cutoff: DateTime<Utc>,
@@ -220,6 +226,34 @@ pub async fn purge_before<C: ConnectionTrait>(
         report.deleted = Entity::find().filter(purgeable).count(db).await?;
         return Ok(report);
     }
+    // Where each chain now starts: verification links its first remaining row to this.
+    // Written before the first delete: a purge cut short (a lost connection, a statement that
+    // fails) leaves the tombstones of the rows it was to delete, and run again it deletes the
+    // rest. Written after, a purge cut short before them left rows deleted with nothing
+    // accounting for them, and a second run could not write them any more (the last purged
+    // row, whose hash a tombstone holds, was gone): the chain failed `verify` for good.
+    for (chain_id, seq, row_hash) in tombstones {
+        #[cfg(feature = "integrity")]
+        let signature = options.signing_key.as_ref().map(|key| {
+            use ed25519_dalek::Signer;
+            let message = crate::integrity::signed_purge_message(&chain_id, seq, &row_hash, &now);
+            crate::integrity::encode_hex(&key.sign(&message).to_bytes())
+        });
+        #[cfg(not(feature = "integrity"))]
+        let signature = None;
+        crate::entity::audit_checkpoint::ActiveModel {
+            id: NotSet,
+            chain_id: Set(chain_id),
+            chain_seq: Set(seq),
+            row_hash: Set(row_hash),
+            kind: Set("purge".into()),
+            created_at: Set(now),
+            signature: Set(signature),
+        }
+        .insert(db)
+        .await?;
+    }
+
     loop {
         // Read, then delete by primary key: the delete is a statement of its own, so a
         // concurrent writer waits for one batch at most (and SQLite never has to upgrade a
@@ -245,29 +279,6 @@ pub async fn purge_before<C: ConnectionTrait>(
         if (ids.len() as u64) < options.batch_size {
             break;
         }
-    }
-
-    // Where each chain now starts: verification links its first remaining row to this.
-    for (chain_id, seq, row_hash) in tombstones {
-        #[cfg(feature = "integrity")]
-        let signature = options.signing_key.as_ref().map(|key| {
-            use ed25519_dalek::Signer;
-            let message = crate::integrity::signed_purge_message(&chain_id, seq, &row_hash, &now);
-            crate::integrity::encode_hex(&key.sign(&message).to_bytes())
-        });
-        #[cfg(not(feature = "integrity"))]
-        let signature = None;
-        crate::entity::audit_checkpoint::ActiveModel {
-            id: NotSet,
-            chain_id: Set(chain_id),
-            chain_seq: Set(seq),
-            row_hash: Set(row_hash),
-            kind: Set("purge".into()),
-            created_at: Set(now),
-            signature: Set(signature),
-        }
-        .insert(db)
-        .await?;
     }
 
     let extra = serde_json::json!({
@@ -353,7 +364,8 @@ async fn chain_prefixes<C: ConnectionTrait>(
                 .into_tuple::<Option<i64>>()
                 .one(db)
         };
-        let bound = match seq_of(stays, true).await?.flatten() {
+        let first_kept = seq_of(stays, true).await?.flatten();
+        let bound = match first_kept {
             Some(first_kept) => first_kept - 1,
             None => seq_of(Condition::all(), false)
                 .await?
@@ -363,12 +375,22 @@ async fn chain_prefixes<C: ConnectionTrait>(
         if bound < 1 {
             continue;
         }
-        let last = Entity::find()
-            .filter(Column::ChainId.eq(chain_id.as_str()))
-            .filter(Column::ChainSeq.eq(bound))
-            .one(db)
-            .await?;
-        if let Some(row_hash) = last.and_then(|row| row.row_hash) {
+        let row_at = |seq: i64| {
+            Entity::find()
+                .filter(Column::ChainId.eq(chain_id.as_str()))
+                .filter(Column::ChainSeq.eq(seq))
+                .one(db)
+        };
+        // The last purged row's hash; gone already (a purge of an earlier version cut short
+        // after its deletes), the first kept row holds it as its `prev_hash`.
+        let hash = match row_at(bound).await? {
+            Some(last) => last.row_hash,
+            None => match first_kept {
+                Some(first_kept) => row_at(first_kept).await?.and_then(|row| row.prev_hash),
+                None => None,
+            },
+        };
+        if let Some(row_hash) = hash {
             tombstones.push((chain_id.clone(), bound, row_hash));
         }
         condition = condition.add(
