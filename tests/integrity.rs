@@ -1399,6 +1399,27 @@ async fn a_purge_cut_short_completes_when_run_again(t: Arc<TestDb>) {
     db.execute_unprepared(&end).await.unwrap();
     purge_before(&db, cutoff, options()).await.unwrap();
     assert_intact(&check(&db).await, "t", 25 - first_kept as u64, 24);
+
+    // What an earlier version's purge left when cut short after its deletes: rows gone and no
+    // tombstone. The purge run again writes it from the first kept row's `prev_hash`.
+    let rows = chain_rows(&db, "t").await;
+    let gone = [rows[0].chain_seq.unwrap(), rows[1].chain_seq.unwrap()];
+    db.execute_unprepared(&format!(
+        "DELETE FROM audit_log WHERE chain_seq IN ({}, {})",
+        gone[0], gone[1]
+    ))
+    .await
+    .unwrap();
+    expect_break(&db, BreakKind::Deleted, rows[2].chain_seq.unwrap()).await;
+    purge_before(&db, rows[2].occurred_at, options())
+        .await
+        .unwrap();
+    assert_intact(
+        &check(&db).await,
+        "t",
+        25 - rows[2].chain_seq.unwrap() as u64,
+        24,
+    );
 }
 
 fn keys() -> Keyring {
