@@ -142,8 +142,9 @@ impl ReplayRecord {
             );
         }
         if self.body_truncated {
+            // `request_bytes` counts what the server read: 0 for a body no handler read.
             return Some(format!(
-                "request body was truncated ({} bytes sent)",
+                "request body was not read to its end ({} bytes read)",
                 self.body_bytes
             ));
         }
@@ -608,7 +609,12 @@ mod tests {
         );
         let mut cut = record(Some("{\"a\":"));
         cut.body_truncated = true;
-        assert!(cut.unreplayable("[REDACTED]").is_some());
+        cut.body_bytes = 0;
+        // Not "0 bytes sent": the client may have sent the whole body, unread.
+        assert_eq!(
+            cut.unreplayable("[REDACTED]").as_deref(),
+            Some("request body was not read to its end (0 bytes read)")
+        );
         // Nothing in the text gives these away: the writer's note, or the content type, does.
         let mut noted = record(Some(r#"{"password":"<gone>"}"#));
         noted.body_altered = true;
