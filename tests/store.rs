@@ -50,6 +50,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     replay_rebuilds_the_quickstart_orders,
     replay_sends_only_the_methods_asked_for,
     replay_skips_bodies_the_writer_altered,
+    replay_sends_the_recorded_headers,
     replay_skips_paths_and_queries_the_writer_altered,
     replay_skips_heads_and_grpc_calls_it_cannot_send_as_recorded,
     lookup_indexes_can_be_dropped,
@@ -1309,6 +1310,111 @@ async fn replay_sends_only_the_methods_asked_for(test: Arc<TestDb>) {
     assert_eq!(
         dry_run(AuditFilter::new().methods(["GET", "PUT"])).await,
         ["PUT /d"]
+    );
+}
+
+/// The headers a layer records (`record_headers`) are sent again: an idempotency key, a
+/// tenant, an `If-Match` reached the target as recorded (only `content-type` did). Those
+/// redacted (the credentials, which `--header` gives), of the connection, and the agent are
+/// not.
+async fn replay_sends_the_recorded_headers(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let since = Utc::now() - chrono::Duration::seconds(1);
+    let names = [
+        "content-type",
+        "x-tenant-id",
+        "if-match",
+        "idempotency-key",
+        "authorization",
+        "user-agent",
+    ]
+    .map(http::HeaderName::from_static);
+    let (audit, guard) = AuditLayer::builder(db.clone())
+        .record_headers(names)
+        .build()
+        .unwrap();
+    let service = tower::ServiceBuilder::new().layer(audit).service_fn(
+        |request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async move {
+            let _ = request.into_body().collect().await;
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        },
+    );
+    let requests = [
+        http::Request::post("/pay")
+            .header("content-type", "application/json")
+            .header("idempotency-key", "k-123")
+            .header("x-tenant-id", "t1")
+            .header("authorization", "Bearer secret-token")
+            .header("user-agent", "shop/1.0")
+            .body(Full::new(Bytes::from_static(br#"{"amount":5}"#)))
+            .unwrap(),
+        http::Request::delete("/items/1")
+            .header("if-match", "\"v7\"")
+            .header("x-tenant-id", "t1")
+            .header("x-tenant-id", "t2")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    ];
+    for request in requests {
+        let response = service.clone().oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    guard.shutdown(Duration::from_secs(30)).await.unwrap();
+
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let target = {
+        let received = received.clone();
+        tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+            let mut headers: Vec<String> = request
+                .headers()
+                .iter()
+                .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+                .collect();
+            headers.sort();
+            received
+                .lock()
+                .unwrap()
+                .push((request.uri().path().to_owned(), headers));
+            async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+            }
+        })
+    };
+    let report = store::replay(
+        &db,
+        &AuditFilter::new().since(since),
+        target,
+        ReplayOptions::new().header(
+            http::HeaderName::from_static("authorization"),
+            http::HeaderValue::from_static("Bearer new"),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.sent(), 2, "{report:?}");
+    let received = received.lock().unwrap().clone();
+    assert_eq!(
+        received,
+        [
+            (
+                "/pay".to_owned(),
+                vec![
+                    "authorization: Bearer new".to_owned(),
+                    "content-type: application/json".to_owned(),
+                    "idempotency-key: k-123".to_owned(),
+                    "x-tenant-id: t1".to_owned(),
+                ]
+            ),
+            (
+                "/items/1".to_owned(),
+                vec![
+                    "authorization: Bearer new".to_owned(),
+                    "if-match: \"v7\"".to_owned(),
+                    "x-tenant-id: t1".to_owned(),
+                    "x-tenant-id: t2".to_owned(),
+                ]
+            ),
+        ]
     );
 }
 

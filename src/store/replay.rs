@@ -53,6 +53,10 @@ pub struct ReplayRecord {
     pub body_bytes: i64,
     /// The `content-type` recorded in `request_headers`, if it was recorded.
     pub content_type: Option<String>,
+    /// The other headers recorded in `request_headers` (see
+    /// [`record_headers`](crate::AuditLayerBuilder::record_headers)), as stored: one pair a
+    /// value, redacted or cut ones included (a replay sends neither).
+    pub headers: Vec<(String, String)>,
     /// The note stored in `request_headers` in place of the recorded headers, when they were
     /// left out for the queue's budget (`[headers not captured, N bytes]`).
     pub headers_not_captured: Option<String>,
@@ -85,6 +89,25 @@ impl From<Model> for ReplayRecord {
             .as_ref()
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned);
+        let mut headers = Vec::new();
+        if let Some(recorded) = row
+            .request_headers
+            .as_ref()
+            .and_then(serde_json::Value::as_object)
+        {
+            for (name, values) in recorded {
+                if name.eq_ignore_ascii_case("content-type") {
+                    continue;
+                }
+                let values = match values {
+                    serde_json::Value::Array(values) => values.iter().collect(),
+                    value => vec![value],
+                };
+                for value in values.into_iter().filter_map(serde_json::Value::as_str) {
+                    headers.push((name.clone(), value.to_owned()));
+                }
+            }
+        }
         let grpc = row.grpc_messages_in.is_some()
             || row.grpc_messages_out.is_some()
             || row.grpc_status.is_some()
@@ -106,6 +129,7 @@ impl From<Model> for ReplayRecord {
             target_altered,
             body_bytes: row.request_bytes,
             content_type,
+            headers,
             headers_not_captured,
             grpc,
             status: row.status,
@@ -280,8 +304,13 @@ impl ReplayOptions {
 
     /// Adds a header to every request, such as an `Authorization` valid on the target (the
     /// recorded credentials are not stored). It replaces a header of the same name (in any
-    /// case) that the request would carry from the record (its `content-type`); given several
-    /// times under one name, the header is sent with each value.
+    /// case) that the request would carry from the record (its `content-type`, or another
+    /// recorded header: see [`ReplayRecord::headers`]); given several times under one name,
+    /// the header is sent with each value.
+    ///
+    /// Recorded headers are sent as stored, but for a value redacted or cut, those of the
+    /// connection and the body's framing (`host`, `content-length`, `transfer-encoding`, …),
+    /// `user-agent`, `x-request-id` and `request-id`.
     #[must_use]
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
@@ -549,6 +578,11 @@ fn build_request(
     if let Some(content_type) = content_type {
         builder = builder.header(CONTENT_TYPE, content_type);
     }
+    for (name, value) in &record.headers {
+        if let Some((name, value)) = replayed_header(name, value, &options.marker) {
+            builder = builder.header(name, value);
+        }
+    }
     let mut request = builder
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
@@ -565,6 +599,40 @@ fn build_request(
         }
     }
     Ok(request)
+}
+
+/// Headers a replay never sends as recorded: those of the connection and the body's framing,
+/// which the client sets for the request it sends, and the agent and request id, which would
+/// pass the replay off as the recorded request in the target's own trail.
+const NOT_REPLAYED: [&str; 13] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "user-agent",
+    "x-request-id",
+    "request-id",
+];
+
+/// A recorded header as a replay sends it: `None` for one it does not send (see
+/// [`NOT_REPLAYED`]), a value redacted (holding `marker`) or cut, or one that is not a valid
+/// header (a value the writer stored lossily).
+fn replayed_header(name: &str, value: &str, marker: &str) -> Option<(HeaderName, HeaderValue)> {
+    if NOT_REPLAYED.iter().any(|n| n.eq_ignore_ascii_case(name))
+        || value.contains(marker)
+        || is_cut(value)
+    {
+        return None;
+    }
+    let name = HeaderName::try_from(name).ok()?;
+    let value = HeaderValue::try_from(value).ok()?;
+    Some((name, value))
 }
 
 #[cfg(test)]
@@ -585,6 +653,7 @@ mod tests {
             target_altered: false,
             body_bytes: body.map_or(0, |b| b.len() as i64),
             content_type: None,
+            headers: Vec::new(),
             headers_not_captured: None,
             grpc: false,
             status: Some(201),
@@ -652,6 +721,46 @@ mod tests {
         assert_eq!(
             HeaderName::try_from("Content-Type").ok(),
             Some(CONTENT_TYPE)
+        );
+    }
+
+    /// Recorded headers are sent, but for those of the connection, the agent and request id,
+    /// and values redacted or cut; a header given replaces them.
+    #[test]
+    fn recorded_headers_are_sent_but_redacted_cut_and_connection_ones() {
+        let mut recorded = record(Some(r#"{"qty":2}"#));
+        for (name, value) in [
+            ("idempotency-key", "k-123"),
+            ("x-tenant-id", "t1"),
+            ("x-tenant-id", "t2"),
+            ("authorization", "[REDACTED]"),
+            ("if-match", "\"v1\" …[truncated, 9000 bytes total]"),
+            ("host", "old.example.com"),
+            ("content-length", "9"),
+            ("user-agent", "curl/8"),
+            ("x-run", "recorded"),
+        ] {
+            recorded.headers.push((name.into(), value.into()));
+        }
+        let options = ReplayOptions::new().header(
+            HeaderName::from_static("x-run"),
+            HeaderValue::from_static("given"),
+        );
+        let request = build_request(&recorded, &options).unwrap_or_default();
+        let sent: Vec<(&str, &str)> = request
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                ("content-type", "application/json"),
+                ("idempotency-key", "k-123"),
+                ("x-tenant-id", "t1"),
+                ("x-tenant-id", "t2"),
+                ("x-run", "given"),
+            ]
         );
     }
 
