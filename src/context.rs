@@ -115,14 +115,25 @@ impl AuditContext {
         }
     }
 
-    /// Sets the authenticated principal (`user_id` column).
+    /// Sets the authenticated principal (`user_id` column). An empty user names no one: it
+    /// leaves the user set before (by [`identify`](crate::AuditLayerBuilder::identify) or
+    /// another middleware) or a verified token's in the row.
     pub fn set_user(&self, user_id: impl Into<String>) {
-        self.update(|fields| fields.user_id = Some(user_id.into()));
+        let user_id = user_id.into();
+        if user_id.is_empty() {
+            return;
+        }
+        self.update(|fields| fields.user_id = Some(user_id));
     }
 
-    /// Sets the tenant (`tenant_id` column).
+    /// Sets the tenant (`tenant_id` column). An empty tenant names none, and leaves the one
+    /// set before, as an empty user does.
     pub fn set_tenant(&self, tenant_id: impl Into<String>) {
-        self.update(|fields| fields.tenant_id = Some(tenant_id.into()));
+        let tenant_id = tenant_id.into();
+        if tenant_id.is_empty() {
+            return;
+        }
+        self.update(|fields| fields.tenant_id = Some(tenant_id));
     }
 
     /// Sets what the request did in domain terms, such as `order.create` (`action` column).

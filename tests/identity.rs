@@ -34,6 +34,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     forwarded_headers_from_an_untrusted_peer_are_ignored,
     ipv4_mapped_and_ipv6_peers_match_their_rules,
     an_auth_middleware_that_rejects_still_records_its_user,
+    an_empty_user_from_the_handler_leaves_the_one_identified,
     context_set_while_the_response_streams_is_recorded,
     unusual_request_ids_are_stored_as_echoed,
     long_header_values_are_cut_and_copied_credentials_redacted,
@@ -424,6 +425,75 @@ async fn an_auth_middleware_that_rejects_still_records_its_user(t: Arc<TestDb>) 
         (allowed.status, allowed.user_id.as_deref()),
         (Some(200), Some("alice"))
     );
+}
+
+/// An empty user or tenant from a handler (`set_user(claims.sub.unwrap_or_default())`) names
+/// no one: it leaves the user and tenant `identify` found (a gateway's headers), as it leaves a
+/// verified token's. It erased them.
+async fn an_empty_user_from_the_handler_leaves_the_one_identified(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let header = |parts: &http::request::Parts, name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .identify(move |parts: &http::request::Parts| tower_audit::Identity {
+            user_id: header(parts, "x-user"),
+            tenant_id: header(parts, "x-tenant"),
+        })
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/user",
+            get(|axum::Extension(audit): axum::Extension<AuditContext>| async move {
+                audit.set_user("");
+                "ok"
+            }),
+        )
+        .route(
+            "/both",
+            get(|axum::Extension(audit): axum::Extension<AuditContext>| async move {
+                audit.set_user(String::new());
+                audit.set_tenant("");
+                "ok"
+            }),
+        )
+        .route(
+            "/other",
+            get(|axum::Extension(audit): axum::Extension<AuditContext>| async move {
+                audit.set_user("bob");
+                audit.set_user("");
+                "ok"
+            }),
+        )
+        .layer(layer);
+    let server = Server::start(app).await;
+    let gateway = [("x-user", value("gw-alice")), ("x-tenant", value("gw-acme"))];
+    for path in ["/user", "/both", "/other"] {
+        let (status, _, _) = get_with(&server, path, &gateway).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _, _) = get_with(&server, "/user?anonymous", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+    shutdown(guard).await;
+
+    let rows = rows(&db).await;
+    let identity = |path: &str, query: Option<&str>| {
+        let row = rows
+            .iter()
+            .find(|r| r.path == path && r.query.as_deref() == query)
+            .unwrap();
+        (row.user_id.as_deref(), row.tenant_id.as_deref())
+    };
+    assert_eq!(identity("/user", None), (Some("gw-alice"), Some("gw-acme")));
+    assert_eq!(identity("/both", None), (Some("gw-alice"), Some("gw-acme")));
+    assert_eq!(identity("/other", None), (Some("bob"), Some("gw-acme")));
+    assert_eq!(identity("/user", Some("anonymous")), (None, None));
 }
 
 /// The row is finished when the response body ends: a user set while it still streams lands in
