@@ -490,8 +490,17 @@ fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
 }
 
 fn route(parts: &Parts, grpc: bool) -> Option<RouteName> {
+    #[cfg(feature = "axum")]
+    let matched = parts.extensions.get::<axum::extract::MatchedPath>();
+    // A route of the app's own, matched by a template without a wildcard (`/users/{id}`),
+    // keeps it whatever the content type: a client saying `application/grpc` to a REST
+    // handler would otherwise keep its request out of that route's rows.
+    #[cfg(feature = "axum")]
+    if grpc && let Some(matched) = matched.filter(|matched| !matched.as_str().contains("{*")) {
+        return Some(RouteName::Axum(matched.clone()));
+    }
     // gRPC: the path is the route, `/package.Service/Method`, also where a router matched it
-    // with a template (tonic's routes in an axum app match `/package.Service/{*rest}`).
+    // with a wildcard (tonic's routes in an axum app match `/package.Service/{*rest}`).
     if grpc {
         let path = parts.uri.path();
         return Some(RouteName::Text(Arc::from(
@@ -499,7 +508,7 @@ fn route(parts: &Parts, grpc: bool) -> Option<RouteName> {
         )));
     }
     #[cfg(feature = "axum")]
-    if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
+    if let Some(matched) = matched {
         return Some(RouteName::Axum(matched.clone()));
     }
     None

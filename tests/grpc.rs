@@ -76,6 +76,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     status_with_details_and_non_ascii_message,
     deadline_expires_while_the_server_streams,
     grpc_in_an_axum_router_is_routed_by_its_method,
+    a_route_of_the_app_keeps_its_template_whatever_the_content_type,
 ];
 
 fn main() {
@@ -1541,6 +1542,55 @@ async fn grpc_in_an_axum_router_is_routed_by_its_method(t: Arc<TestDb>) {
         Some(format!("{METHOD}Unary").as_str())
     );
     assert_eq!((rows[0].status, rows[0].grpc_status), (Some(200), Some(0)));
+}
+
+/// A client that says `application/grpc` (or gRPC-Web) to a REST route of an axum app does not
+/// take its request out of that route's rows: the route is the template axum matched. It was
+/// the path, kept only where it looked like a method (`admin/reset`), else `<unmatched>`.
+async fn a_route_of_the_app_keeps_its_template_whatever_the_content_type(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/accounts/{id}/transfer",
+            axum::routing::post(|_body: Bytes| async { "moved" }),
+        )
+        .route("/admin/reset", axum::routing::post(|| async { "reset" }))
+        .layer(layer);
+    let body = || Bytes::from_static(b"amount=1000000&to=999");
+    let rows = post_each(
+        app,
+        guard,
+        &db,
+        [
+            ("/accounts/42/transfer", "application/grpc", body()),
+            ("/admin/reset", "application/grpc", body()),
+            ("/accounts/7/transfer", "Application/GRPC-web+proto", body()),
+            (
+                "/accounts/9/transfer",
+                "application/x-www-form-urlencoded",
+                body(),
+            ),
+        ],
+    )
+    .await;
+    let route = |path: &str| {
+        rows.iter()
+            .find(|row| row.path == path)
+            .and_then(|row| row.route.clone())
+    };
+    for path in [
+        "/accounts/42/transfer",
+        "/accounts/7/transfer",
+        "/accounts/9/transfer",
+    ] {
+        assert_eq!(
+            route(path).as_deref(),
+            Some("/accounts/{id}/transfer"),
+            "{rows:#?}"
+        );
+    }
+    assert_eq!(route("/admin/reset").as_deref(), Some("/admin/reset"));
 }
 
 /// Calls with gRPC's JSON codec (hand-framed, as a tonic client with a serde_json codec sends
