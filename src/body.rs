@@ -33,6 +33,10 @@ pub(crate) struct Capture {
     grpc: Option<GrpcFrames>,
     /// The record was finished: what the body does after that is not its record's.
     sealed: bool,
+    /// The request's `Content-Length`, when it had one below 4 GiB; 0 when not (a body of
+    /// length 0 has ended when the request arrives). Four bytes, where padding was: a queued
+    /// record's size is bounded (see `a_queued_record_stays_within_its_documented_size`).
+    declared: u32,
 }
 
 /// What was captured of a request body by the time its record was finished.
@@ -134,6 +138,22 @@ impl Capture {
         }
     }
 
+    /// Notes the request's `Content-Length`: a body read to that length is whole, though its
+    /// end was not polled (see [`end_if_read_to_its_length`](Self::end_if_read_to_its_length)).
+    pub(crate) fn declare_len(&mut self, len: u64) {
+        self.declared = u32::try_from(len).unwrap_or(0);
+    }
+
+    /// Marks the body ended when all the bytes its `Content-Length` announced were read. Over
+    /// HTTP/2 a client that streams a body sends its end in an empty frame of its own, which
+    /// a handler that stops at the announced length never reads (and until it is read, the
+    /// body does not say it has ended): the body was read whole all the same.
+    fn end_if_read_to_its_length(&mut self) {
+        if self.declared != 0 && u64::from(self.declared) == self.total {
+            self.set_ended();
+        }
+    }
+
     fn set_error(&mut self, error: String) {
         if !self.sealed {
             self.error = Some(error);
@@ -203,10 +223,13 @@ pin_project! {
             if *this.ended || this.replay_error.is_some() || !this.replay.is_empty() {
                 return;
             }
-            if let Some(shared) = this.shared.as_ref()
-                && this.body.as_ref().get_ref().is_end_stream()
-            {
-                lock(&shared.capture).set_ended();
+            if let Some(shared) = this.shared.as_ref() {
+                let mut capture = lock(&shared.capture);
+                if this.body.as_ref().get_ref().is_end_stream() {
+                    capture.set_ended();
+                } else {
+                    capture.end_if_read_to_its_length();
+                }
             }
         }
     }

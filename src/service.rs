@@ -137,6 +137,11 @@ where
         let ended = body.is_end_stream();
         if ended {
             capture.set_ended();
+        } else if let Some(len) = seen
+            .content_length
+            .and_then(|value| std::str::from_utf8(value.as_bytes()).ok()?.parse().ok())
+        {
+            capture.declare_len(len);
         }
         if let Some(protocol) = kind {
             capture.count_grpc_messages(protocol);
@@ -226,6 +231,7 @@ struct Seen<'a> {
     content_type: Option<&'a HeaderValue>,
     content_encoding: Option<&'a HeaderValue>,
     authorization: Option<&'a HeaderValue>,
+    content_length: Option<&'a HeaderValue>,
     /// `Expect: 100-continue`: the client sends the body only when it is read.
     expect_continue: bool,
     /// `TE: trailers`, which gRPC's clients send: a call tonic serves whatever its content type.
@@ -251,6 +257,8 @@ impl<'a> Seen<'a> {
                 if config.keep_authorization {
                     keep(&mut seen.authorization, value);
                 }
+            } else if name == http::header::CONTENT_LENGTH {
+                keep(&mut seen.content_length, value);
             } else if name == http::header::EXPECT {
                 seen.expect_continue |= value.as_bytes().eq_ignore_ascii_case(b"100-continue");
             } else if name == http::header::TE {

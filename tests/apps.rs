@@ -47,6 +47,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     nested_routers_services_and_fallbacks_name_their_routes,
     http2_request_is_recorded_like_its_http1_twin,
     http2_stream_reset_mid_upload_is_one_row_with_an_error,
+    an_http2_body_read_to_its_length_is_whole_before_its_end_arrives,
     trailers_end_a_response_whose_body_never_says_so,
     a_request_body_streamed_back_is_stored_whole,
     expect_continue_is_answered_as_without_the_layer,
@@ -816,6 +817,73 @@ async fn http2_stream_reset_mid_upload_is_one_row_with_an_error(t: Arc<TestDb>) 
         (Some(400), Some(CLIENT_WENT_AWAY)) | (None, Some(DROPPED_BEFORE_RESPONSE)) => {}
         other => panic!("{other:?}"),
     }
+}
+
+/// A client that streams an HTTP/2 body sends its end in an empty DATA frame of its own; a
+/// handler that reads the `Content-Length` it was told and answers never reads that frame. The
+/// body was captured whole: it was recorded as truncated. A handler that stops short of the
+/// length still leaves a truncated body.
+async fn an_http2_body_read_to_its_length_is_whole_before_its_end_arrives(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let app = Router::new()
+        .route(
+            "/read/{n}",
+            post(|Path(n): Path<usize>, mut body: AxumBody| async move {
+                let mut read = 0;
+                while read < n {
+                    match body.frame().await {
+                        Some(Ok(frame)) => read += frame.into_data().map_or(0, |d| d.len()),
+                        _ => break,
+                    }
+                }
+                read.to_string()
+            }),
+        )
+        .layer(layer);
+    let h2 = H2Server::start(app).await;
+    let mut sender = h2_client(h2.addr).await;
+    let mut open = Vec::new();
+    for (path, sent) in [("/read/5", "hello"), ("/read/3", "hel")] {
+        let (chunks, body) = mpsc::unbounded_channel();
+        let request = http::Request::post(h2.url(path))
+            .header("content-type", "text/plain")
+            .header("content-length", "5")
+            .body(ChannelBody(body))
+            .unwrap();
+        let response = tokio::spawn(sender.send_request(request));
+        chunks
+            .send(Ok(Bytes::from_static(sent.as_bytes())))
+            .unwrap();
+        // The body stays open (no END_STREAM) until the response is in.
+        let response = within("the response", response).await.unwrap().unwrap();
+        let answer = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(answer, path.trim_start_matches("/read/").as_bytes());
+        open.push(chunks);
+    }
+    wait_stats(&guard, "both requests recorded", |s| s.captured >= 2).await;
+    drop(open);
+    h2.stop();
+    shutdown(guard).await;
+
+    let rows = support::rows(&db).await;
+    let row = |path: &str| rows.iter().find(|row| row.path == path).unwrap();
+    let whole = row("/read/5");
+    assert_eq!(
+        (
+            whole.request_bytes,
+            whole.request_body.as_deref(),
+            whole.request_body_truncated
+        ),
+        (5, Some("hello"), false),
+        "{whole:#?}"
+    );
+    let short = row("/read/3");
+    assert_eq!(
+        (short.request_bytes, short.request_body_truncated),
+        (3, true),
+        "{short:#?}"
+    );
 }
 
 /// A response body that sends its data and its trailers and then neither ends nor says it has
