@@ -149,9 +149,14 @@ impl Capture {
     /// a handler that stops at the announced length never reads (and until it is read, the
     /// body does not say it has ended): the body was read whole all the same.
     fn end_if_read_to_its_length(&mut self) {
-        if self.declared != 0 && u64::from(self.declared) == self.total {
+        if self.read_to_its_length() {
             self.set_ended();
         }
+    }
+
+    /// Whether every byte the request's `Content-Length` announced was read.
+    fn read_to_its_length(&self) -> bool {
+        self.declared != 0 && u64::from(self.declared) == self.total
     }
 
     fn set_error(&mut self, error: String) {
@@ -482,6 +487,10 @@ pub(crate) struct PreRead<B: Body> {
     pub(crate) frames: Replay<Ahead<B::Data>>,
     pub(crate) error: Option<B::Error>,
     pub(crate) ended: bool,
+    /// Every byte its `Content-Length` announced was read, its end not yet: over HTTP/2 that
+    /// end comes in an empty frame of its own, which a client streaming both ways may send only
+    /// once it has the response. The handler reads it, not the pre-read.
+    read_to_its_length: bool,
 }
 
 impl<B> PreRead<B>
@@ -495,24 +504,29 @@ where
             frames: Replay::Empty,
             error: None,
             ended: false,
+            read_to_its_length: false,
         }
     }
 
-    /// Reads frames until the body ends or fails; `Pending` while more may come.
+    /// Reads frames until the body ends or fails, or every byte its `Content-Length` announced
+    /// is read; `Pending` while more may come.
     pub(crate) fn poll_read(&mut self, cx: &mut Context<'_>, shared: &RequestShared) -> Poll<()> {
         loop {
-            if self.ended || self.error.is_some() {
+            if self.ended || self.read_to_its_length || self.error.is_some() {
                 return Poll::Ready(());
             }
             match ready!(self.body.as_mut().poll_frame(cx)) {
                 Some(Ok(frame)) => {
+                    let mut capture = lock(&shared.capture);
                     if let Some(data) = frame.data_ref() {
-                        lock(&shared.capture).push(data);
+                        capture.push(data);
                     }
                     self.frames.push(Ahead::new(frame));
                     if self.body.is_end_stream() {
                         self.ended = true;
-                        lock(&shared.capture).set_ended();
+                        capture.set_ended();
+                    } else {
+                        self.read_to_its_length = capture.read_to_its_length();
                     }
                 }
                 Some(Err(error)) => {

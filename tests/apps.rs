@@ -822,10 +822,16 @@ async fn http2_stream_reset_mid_upload_is_one_row_with_an_error(t: Arc<TestDb>) 
 /// A client that streams an HTTP/2 body sends its end in an empty DATA frame of its own; a
 /// handler that reads the `Content-Length` it was told and answers never reads that frame. The
 /// body was captured whole: it was recorded as truncated. A handler that stops short of the
-/// length still leaves a truncated body.
+/// length still leaves a truncated body. A small JSON body, which the layer reads ahead, is
+/// handed to the handler once its length is read: the read ahead waited for the end, which a
+/// client streaming both ways sends only once it has the response, until `body_read_timeout`
+/// (an hour here).
 async fn an_http2_body_read_to_its_length_is_whole_before_its_end_arrives(t: Arc<TestDb>) {
     let db = t.migrated().await;
-    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .body_read_timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap();
     let app = Router::new()
         .route(
             "/read/{n}",
@@ -844,11 +850,16 @@ async fn an_http2_body_read_to_its_length_is_whole_before_its_end_arrives(t: Arc
     let h2 = H2Server::start(app).await;
     let mut sender = h2_client(h2.addr).await;
     let mut open = Vec::new();
-    for (path, sent) in [("/read/5", "hello"), ("/read/3", "hel")] {
+    let cases = [
+        ("/read/5", "hello", "text/plain", "5"),
+        ("/read/3", "hel", "text/plain", "5"),
+        ("/read/7", r#"{"a":1}"#, "application/json", "7"),
+    ];
+    for (path, sent, content_type, length) in cases {
         let (chunks, body) = mpsc::unbounded_channel();
         let request = http::Request::post(h2.url(path))
-            .header("content-type", "text/plain")
-            .header("content-length", "5")
+            .header("content-type", content_type)
+            .header("content-length", length)
             .body(ChannelBody(body))
             .unwrap();
         let response = tokio::spawn(sender.send_request(request));
@@ -861,7 +872,7 @@ async fn an_http2_body_read_to_its_length_is_whole_before_its_end_arrives(t: Arc
         assert_eq!(answer, path.trim_start_matches("/read/").as_bytes());
         open.push(chunks);
     }
-    wait_stats(&guard, "both requests recorded", |s| s.captured >= 2).await;
+    wait_stats(&guard, "the requests recorded", |s| s.captured >= 3).await;
     drop(open);
     h2.stop();
     shutdown(guard).await;
@@ -883,6 +894,16 @@ async fn an_http2_body_read_to_its_length_is_whole_before_its_end_arrives(t: Arc
         (short.request_bytes, short.request_body_truncated),
         (3, true),
         "{short:#?}"
+    );
+    let json = row("/read/7");
+    assert_eq!(
+        (
+            json.request_bytes,
+            json.request_body.as_deref(),
+            json.request_body_truncated
+        ),
+        (7, Some(r#"{"a":1}"#), false),
+        "{json:#?}"
     );
 }
 
