@@ -449,30 +449,39 @@ async fn an_empty_user_from_the_handler_leaves_the_one_identified(t: Arc<TestDb>
     let app = Router::new()
         .route(
             "/user",
-            get(|axum::Extension(audit): axum::Extension<AuditContext>| async move {
-                audit.set_user("");
-                "ok"
-            }),
+            get(
+                |axum::Extension(audit): axum::Extension<AuditContext>| async move {
+                    audit.set_user("");
+                    "ok"
+                },
+            ),
         )
         .route(
             "/both",
-            get(|axum::Extension(audit): axum::Extension<AuditContext>| async move {
-                audit.set_user(String::new());
-                audit.set_tenant("");
-                "ok"
-            }),
+            get(
+                |axum::Extension(audit): axum::Extension<AuditContext>| async move {
+                    audit.set_user(String::new());
+                    audit.set_tenant("");
+                    "ok"
+                },
+            ),
         )
         .route(
             "/other",
-            get(|axum::Extension(audit): axum::Extension<AuditContext>| async move {
-                audit.set_user("bob");
-                audit.set_user("");
-                "ok"
-            }),
+            get(
+                |axum::Extension(audit): axum::Extension<AuditContext>| async move {
+                    audit.set_user("bob");
+                    audit.set_user("");
+                    "ok"
+                },
+            ),
         )
         .layer(layer);
     let server = Server::start(app).await;
-    let gateway = [("x-user", value("gw-alice")), ("x-tenant", value("gw-acme"))];
+    let gateway = [
+        ("x-user", value("gw-alice")),
+        ("x-tenant", value("gw-acme")),
+    ];
     for path in ["/user", "/both", "/other"] {
         let (status, _, _) = get_with(&server, path, &gateway).await;
         assert_eq!(status, StatusCode::OK);
