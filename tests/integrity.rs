@@ -1109,12 +1109,7 @@ async fn with_a_public_key_only_signed_tombstones_account_for_deleted_rows(t: Ar
     write(&db, signing, 20).await;
     let rows = chain_rows(&db, "t").await;
     let cutoff = rows[5].occurred_at;
-    let first_kept = rows
-        .iter()
-        .find(|r| r.occurred_at >= cutoff)
-        .unwrap()
-        .chain_seq
-        .unwrap();
+    let first_kept = first_kept_seq(&rows, cutoff);
     assert!(first_kept > 1, "all rows share one timestamp");
 
     // A purge that signs its tombstone verifies, in the database and offline.
@@ -1221,6 +1216,18 @@ async fn chain_rows(
     rows
 }
 
+/// The chain position of the first of `rows` (in chain order) that occurred at or after
+/// `cutoff`: timestamps may repeat, and a purge takes every row before it.
+fn first_kept_seq(
+    rows: &[tower_audit::entity::audit_log::Model],
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> i64 {
+    rows.iter()
+        .find(|r| r.occurred_at >= cutoff)
+        .and_then(|r| r.chain_seq)
+        .unwrap()
+}
+
 /// Purges what occurred before `cutoff`, however recent.
 async fn purge(
     db: &DatabaseConnection,
@@ -1250,12 +1257,7 @@ async fn purged_prefix_and_a_restart_verify_clean(t: Arc<TestDb>) {
     let rows = chain_rows(&db, "t").await;
     // Timestamps may repeat: what goes is every row before the first at or after the cutoff.
     let cutoff = rows[9].occurred_at;
-    let first_kept = rows
-        .iter()
-        .find(|r| r.occurred_at >= cutoff)
-        .unwrap()
-        .chain_seq
-        .unwrap();
+    let first_kept = first_kept_seq(&rows, cutoff);
     assert!(first_kept > 1, "all rows share one timestamp");
     purge(&db, cutoff, None).await;
     let kept = chain_rows(&db, "t").await;
@@ -1292,13 +1294,7 @@ async fn legal_hold_stops_a_chain_purge_and_it_verifies(t: Arc<TestDb>) {
         .chain_seq
         .unwrap();
     assert_eq!(held, 6);
-    let first_kept = rows
-        .iter()
-        .find(|r| r.occurred_at >= cutoff)
-        .unwrap()
-        .chain_seq
-        .unwrap()
-        .min(held);
+    let first_kept = first_kept_seq(&rows, cutoff).min(held);
     purge(
         &db,
         cutoff,
@@ -1359,12 +1355,7 @@ async fn a_purge_cut_short_completes_when_run_again(t: Arc<TestDb>) {
     write(&db, integrity("t"), 12).await;
     let rows = chain_rows(&db, "t").await;
     let cutoff = rows[6].occurred_at;
-    let first_kept = rows
-        .iter()
-        .find(|r| r.occurred_at >= cutoff)
-        .unwrap()
-        .chain_seq
-        .unwrap();
+    let first_kept = first_kept_seq(&rows, cutoff);
     assert!(first_kept > 3, "the rows share too few timestamps");
     let options = || PurgeOptions::new().allow_recent(true).batch_size(2);
 
@@ -1379,12 +1370,7 @@ async fn a_purge_cut_short_completes_when_run_again(t: Arc<TestDb>) {
     write(&db, integrity("t"), 12).await;
     let rows = chain_rows(&db, "t").await;
     let cutoff = rows[6].occurred_at;
-    let first_kept = rows
-        .iter()
-        .find(|r| r.occurred_at >= cutoff)
-        .unwrap()
-        .chain_seq
-        .unwrap();
+    let first_kept = first_kept_seq(&rows, cutoff);
     let third = rows[2].chain_seq.unwrap();
     let end = failing(
         &t,
@@ -1444,12 +1430,7 @@ async fn export_with_proof_verifies_offline(t: Arc<TestDb>) {
     write(&db, integrity("u"), 8).await;
     let rows = chain_rows(&db, "t").await;
     let cutoff = rows[5].occurred_at;
-    let first_kept = rows
-        .iter()
-        .find(|r| r.occurred_at >= cutoff)
-        .unwrap()
-        .chain_seq
-        .unwrap();
+    let first_kept = first_kept_seq(&rows, cutoff);
     purge(&db, cutoff, None).await;
     let text = export(&db).await;
     // Rows, the purge's own row, then the proof: a tombstone and a checkpoint per chain.

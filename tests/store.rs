@@ -1333,12 +1333,7 @@ async fn replay_sends_the_recorded_headers(test: Arc<TestDb>) {
         .record_headers(names)
         .build()
         .unwrap();
-    let service = tower::ServiceBuilder::new().layer(audit).service_fn(
-        |request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async move {
-            let _ = request.into_body().collect().await;
-            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
-        },
-    );
+    let service = reading_every_body(audit);
     let requests = [
         http::Request::post("/pay")
             .header("content-type", "application/json")
@@ -1527,6 +1522,24 @@ async fn replay_skips_paths_and_queries_the_writer_altered(test: Arc<TestDb>) {
 
 /// Sends `requests` through a layer whose redactor replaces secrets with `<gone>` and customer
 /// numbers with `customer`, then dry-runs a replay of the rows they left.
+/// A service behind `audit` that reads each request's body and answers 200.
+fn reading_every_body(
+    audit: AuditLayer,
+) -> impl tower::Service<
+    http::Request<Full<Bytes>>,
+    Response = http::Response<tower_audit::ResponseBody<Full<Bytes>>>,
+    Error = std::convert::Infallible,
+    Future: Send,
+> + Clone
++ Send {
+    tower::ServiceBuilder::new().layer(audit).service_fn(
+        |request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async move {
+            let _ = request.into_body().collect().await;
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        },
+    )
+}
+
 async fn record_then_dry_run<const N: usize>(
     db: &DatabaseConnection,
     requests: [http::Request<Full<Bytes>>; N],
@@ -1541,12 +1554,7 @@ async fn record_then_dry_run<const N: usize>(
         .redactor(redactor)
         .build()
         .unwrap();
-    let service = tower::ServiceBuilder::new().layer(audit).service_fn(
-        |request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async move {
-            let _ = request.into_body().collect().await;
-            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
-        },
-    );
+    let service = reading_every_body(audit);
     for request in requests {
         let response = service.clone().oneshot(request).await.unwrap();
         response.into_body().collect().await.unwrap();

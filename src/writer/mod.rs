@@ -1725,10 +1725,50 @@ mod tests {
         task.await.expect("writer");
     }
 
+    /// Stops the writer (its layer dropped): it wrote `written` records, and dropped, lost and
+    /// left in the journal none.
+    async fn stops_having_written(
+        layer: crate::AuditLayer,
+        guard: crate::WriterGuard,
+        task: tokio::task::JoinHandle<()>,
+        written: u64,
+    ) {
+        drop(layer);
+        let report = guard
+            .shutdown(Duration::from_secs(10))
+            .await
+            .expect("shutdown");
+        assert_eq!(
+            (
+                report.written,
+                report.dropped,
+                report.lost,
+                report.journaled
+            ),
+            (written, 0, 0, 0),
+            "{report:?}"
+        );
+        task.await.expect("writer");
+    }
+
     /// Paths `/flaky-{from}` to `/flaky-{to - 1}`, which [`refusing_and_flaky_db`] fails while
     /// its outage lasts.
     fn flaky_paths(from: usize, to: usize) -> Vec<String> {
         (from..to).map(|i| format!("/flaky-{i}")).collect()
+    }
+
+    /// [`refusing_and_flaky_db`] in its outage, and a builder whose journal in `dir` holds a
+    /// hundred-odd rows (no bodies: the journal's floor, 64 KiB) and whose queue 1,024.
+    async fn a_small_journal_in_an_outage(
+        dir: &std::path::Path,
+    ) -> (sea_orm::DatabaseConnection, crate::AuditLayerBuilder) {
+        let db = refusing_and_flaky_db(dir).await;
+        let builder = crate::AuditLayer::builder(db.clone())
+            .max_body_bytes(0)
+            .journal(dir.join("audit.journal"))
+            .journal_max_bytes(64 << 10)
+            .capacity(1024);
+        (db, builder)
     }
 
     async fn get_paths(layer: &crate::AuditLayer, paths: &[String]) {
@@ -1745,13 +1785,8 @@ mod tests {
         use sea_orm::ConnectionTrait;
 
         let dir = tempfile::tempdir().expect("dir");
-        let db = refusing_and_flaky_db(dir.path()).await;
-        // No bodies: the journal's floor is 64 KiB, a hundred-odd of these rows.
-        let (layer, guard, writer) = crate::AuditLayer::builder(db.clone())
-            .max_body_bytes(0)
-            .journal(dir.path().join("audit.journal"))
-            .journal_max_bytes(64 << 10)
-            .capacity(1024)
+        let (db, builder) = a_small_journal_in_an_outage(dir.path()).await;
+        let (layer, guard, writer) = builder
             .batch_size(1)
             .retry_initial(Duration::from_secs(60))
             .max_retry_backoff(Duration::from_secs(120))
@@ -1783,22 +1818,7 @@ mod tests {
         let stats = guard.stats();
         // A try a second at most, not a writer trying again and again.
         assert!(stats.failed_batches < 30, "{stats:?}");
-        drop(layer);
-        let report = guard
-            .shutdown(Duration::from_secs(10))
-            .await
-            .expect("shutdown");
-        assert_eq!(
-            (
-                report.written,
-                report.dropped,
-                report.lost,
-                report.journaled
-            ),
-            (400, 0, 0, 0),
-            "{report:?}"
-        );
-        task.await.expect("writer");
+        stops_having_written(layer, guard, task, 400).await;
     }
 
     /// A journal a process left full during an outage refuses the first row a restarted one
@@ -1838,22 +1858,7 @@ mod tests {
             "{:?}",
             guard.stats()
         );
-        drop(layer);
-        let report = guard
-            .shutdown(Duration::from_secs(10))
-            .await
-            .expect("shutdown");
-        assert_eq!(
-            (
-                report.written,
-                report.dropped,
-                report.lost,
-                report.journaled
-            ),
-            (503, 0, 0, 0),
-            "{report:?}"
-        );
-        task.await.expect("writer");
+        stops_having_written(layer, guard, task, 503).await;
     }
 
     /// A batch whose insert fails while the journal has room for part of it: the writer keeps
@@ -1864,12 +1869,8 @@ mod tests {
         use sea_orm::ConnectionTrait;
 
         let dir = tempfile::tempdir().expect("dir");
-        let db = refusing_and_flaky_db(dir.path()).await;
-        let mut builder = crate::AuditLayer::builder(db.clone())
-            .max_body_bytes(0)
-            .journal(dir.path().join("audit.journal"))
-            .journal_max_bytes(64 << 10)
-            .capacity(1024)
+        let (db, builder) = a_small_journal_in_an_outage(dir.path()).await;
+        let mut builder = builder
             .batch_size(400)
             .flush_interval(Duration::from_secs(3_600));
         #[cfg(feature = "integrity")]
@@ -1905,22 +1906,7 @@ mod tests {
             stops_with_an_intact_chain(layer, guard, task, &db, key, 500, 500).await;
             return;
         }
-        drop(layer);
-        let report = guard
-            .shutdown(Duration::from_secs(10))
-            .await
-            .expect("shutdown");
-        assert_eq!(
-            (
-                report.written,
-                report.dropped,
-                report.lost,
-                report.journaled
-            ),
-            (500, 0, 0, 0),
-            "{report:?}"
-        );
-        task.await.expect("writer");
+        stops_having_written(layer, guard, task, 500).await;
     }
 
     #[tokio::test]
