@@ -78,6 +78,11 @@ impl Capture {
         }
         let len = data.remaining();
         self.total += len as u64;
+        // Every byte the `Content-Length` announced: whole, though over HTTP/2 its end comes in
+        // an empty frame of its own that a reader stopping at the length never polls.
+        if self.read_to_its_length() {
+            self.ended = true;
+        }
         let mut room = self.cap - self.buf.len();
         // After a gap (a `Buf` of more slices than are copied) nothing more is kept: the kept
         // bytes stay a prefix of the body.
@@ -139,19 +144,11 @@ impl Capture {
     }
 
     /// Notes the request's `Content-Length`: a body read to that length is whole, though its
-    /// end was not polled (see [`end_if_read_to_its_length`](Self::end_if_read_to_its_length)).
+    /// end was not polled. Over HTTP/2 a client that streams a body sends its end in an empty
+    /// frame of its own, which a handler that stops at the announced length never reads (and
+    /// until it is read, the body does not say it has ended).
     pub(crate) fn declare_len(&mut self, len: u64) {
         self.declared = u32::try_from(len).unwrap_or(0);
-    }
-
-    /// Marks the body ended when all the bytes its `Content-Length` announced were read. Over
-    /// HTTP/2 a client that streams a body sends its end in an empty frame of its own, which
-    /// a handler that stops at the announced length never reads (and until it is read, the
-    /// body does not say it has ended): the body was read whole all the same.
-    fn end_if_read_to_its_length(&mut self) {
-        if self.read_to_its_length() {
-            self.set_ended();
-        }
     }
 
     /// Whether every byte the request's `Content-Length` announced was read.
@@ -228,13 +225,10 @@ pin_project! {
             if *this.ended || this.replay_error.is_some() || !this.replay.is_empty() {
                 return;
             }
-            if let Some(shared) = this.shared.as_ref() {
-                let mut capture = lock(&shared.capture);
-                if this.body.as_ref().get_ref().is_end_stream() {
-                    capture.set_ended();
-                } else {
-                    capture.end_if_read_to_its_length();
-                }
+            if let Some(shared) = this.shared.as_ref()
+                && this.body.as_ref().get_ref().is_end_stream()
+            {
+                lock(&shared.capture).set_ended();
             }
         }
     }
