@@ -57,6 +57,8 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     export_with_proof_verifies_offline,
     anchors_check_an_export_offline_as_they_do_the_database,
     tampered_export_lines_are_reported,
+    json_that_sql_reads_otherwise_than_its_hash_is_a_modified_row,
+    chain_ids_and_checkpoint_kinds_are_told_apart_by_their_bytes,
     a_stalled_database_cannot_hold_up_the_final_checkpoint,
     a_stalled_database_cannot_hold_up_the_chains_first_read,
 ];
@@ -87,7 +89,10 @@ async fn write(db: &DatabaseConnection, integrity: Integrity, n: usize) {
                     // JSON columns must read back exactly as they were hashed (jsonb, MySQL JSON).
                     audit.insert_extra(
                         "detail",
-                        serde_json::json!({"z": "ü", "b": 1, "a": [1.5, true, null, -0.25, 1e3]}),
+                        // 1e16 and -0.0: jsonb reads them back as 10000000000000000 and 0.0.
+                        serde_json::json!({
+                            "z": "ü", "b": 1, "a": [1.5, true, null, -0.25, 1e3, 1e16, -0.0]
+                        }),
                     );
                     (StatusCode::CREATED, "created")
                 },
@@ -1614,6 +1619,134 @@ async fn tampered_export_lines_are_reported(t: Arc<TestDb>) {
         (BreakKind::Deleted, 4),
         "{report}"
     );
+}
+
+/// Found by a probe: the hash covers a JSON column as serde_json reads it, which keeps the last
+/// of two equal keys and reads a number to the nearest f64, so text rewritten to read otherwise
+/// in SQL (`JSON_EXTRACT` takes the first key on SQLite and MariaDB; `jsonb` keeps every digit)
+/// verified clean, in the database and in an export.
+async fn json_that_sql_reads_otherwise_than_its_hash_is_a_modified_row(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 3).await;
+    let original = chain_rows(&db, "t").await[1]
+        .extra
+        .clone()
+        .unwrap()
+        .to_string();
+    assert!(
+        original.starts_with(r#"{"detail":{"a":[1.5,true,null,-0.25,"#),
+        "{original}"
+    );
+    let rewrite = |text: &str| {
+        let sql = format!(
+            "UPDATE audit_log SET extra = '{}' WHERE chain_seq = 2",
+            text.replace('\'', "''")
+        );
+        let db = db.clone();
+        async move { db.execute_unprepared(&sql).await }
+    };
+    // The first of two equal keys, which SQL reads, says otherwise than the last.
+    rewrite(&original.replace(r#"{"detail":{"#, r#"{"detail":{"b":99,"#))
+        .await
+        .unwrap();
+    let report = check(&db).await;
+    if t.backend == Backend::Postgres {
+        // `jsonb` keeps the last: SQL reads what the hash covers.
+        assert!(report.is_intact(), "{report}");
+    } else {
+        let found = report.chains[0].first_break.clone().expect("a break");
+        assert_eq!((found.kind, found.chain_seq), (BreakKind::Modified, 2));
+        assert!(found.detail.contains(r#""b" appears twice"#), "{report}");
+    }
+    // A number past an f64's digits.
+    rewrite(&original.replace("-0.25,", "-0.2500000000000000000001,"))
+        .await
+        .unwrap();
+    let report = check(&db).await;
+    let found = report.chains[0].first_break.clone().expect("a break");
+    assert_eq!((found.kind, found.chain_seq), (BreakKind::Modified, 2));
+    assert!(
+        found.detail.contains("-0.2500000000000000000001"),
+        "{report}"
+    );
+
+    // Offline: the same key twice in an exported row.
+    rewrite(&original).await.unwrap();
+    let text = export(&db).await;
+    assert!(verify_export(text.as_bytes(), &keys()).unwrap().is_intact());
+    let twice = text.replacen(r#""extra":{"detail":{"#, r#""extra":{"detail":{"b":99,"#, 1);
+    assert_ne!(twice, text);
+    let report = verify_export(twice.as_bytes(), &keys()).unwrap();
+    let found = report.chains[0].first_break.clone().expect("a break");
+    assert_eq!((found.kind, found.chain_seq), (BreakKind::Modified, 1));
+    assert!(found.detail.contains(r#""b" appears twice"#), "{report}");
+}
+
+/// Found by a probe, on MariaDB: its tables compared text without case or trailing spaces, so
+/// writers given `api`, `API` and `api ` continued one chain (two at once collided on its
+/// positions and lost rows), and a signed checkpoint relabelled `PURGE` was taken for a signed
+/// tombstone, hiding the rows deleted before it.
+async fn chain_ids_and_checkpoint_kinds_are_told_apart_by_their_bytes(t: Arc<TestDb>) {
+    const SECRET: [u8; 32] = [7u8; 32];
+    let db = t.migrated().await;
+    let signed = |chain: &str| integrity(chain).sign_checkpoints(SECRET);
+    let keys = keys()
+        .checkpoint_key(signed("s").checkpoint_public_key().unwrap())
+        .unwrap();
+    write(&db, signed("api"), 3).await;
+    write(&db, signed("API"), 2).await;
+    write(&db, signed("api "), 2).await;
+    // Two at once: `write` asserts that each wrote every row.
+    tokio::join!(
+        write(&db, signed("Api"), 5),
+        write(&db, signed("api\u{301}"), 5)
+    );
+    let report = verify(&db, &keys, VerifyOptions::default()).await.unwrap();
+    assert_eq!(report.chains.len(), 5, "{report}");
+    for (chain, rows) in [
+        ("api", 3),
+        ("API", 2),
+        ("api ", 2),
+        ("Api", 5),
+        ("api\u{301}", 5),
+    ] {
+        assert_intact(&report, chain, rows, rows as i64);
+    }
+
+    // A signed checkpoint relabelled as a tombstone, after the rows up to it are deleted.
+    write(&db, signed("s"), 10).await;
+    write(&db, signed("s"), 10).await;
+    let report = verify(&db, &keys, VerifyOptions::default()).await.unwrap();
+    assert_intact(&report, "s", 20, 20);
+    db.execute_unprepared("DELETE FROM audit_log WHERE chain_id = 's' AND chain_seq <= 10")
+        .await
+        .unwrap();
+    for label in ["PURGE", "purge "] {
+        db.execute_unprepared(&format!(
+            "UPDATE audit_checkpoint SET kind = '{label}' WHERE chain_id = 's' AND chain_seq = 10"
+        ))
+        .await
+        .unwrap();
+        let report = verify(&db, &keys, VerifyOptions::default()).await.unwrap();
+        let found = report
+            .chains
+            .iter()
+            .find(|c| c.chain_id == "s")
+            .and_then(|c| c.first_break.clone())
+            .expect("a break");
+        assert_eq!(
+            (found.kind, found.chain_seq),
+            (BreakKind::Deleted, 11),
+            "{report}"
+        );
+        let report = verify_export(export(&db).await.as_bytes(), &keys).unwrap();
+        assert!(
+            report.is_intact(),
+            "a range's start is trusted offline: {report}"
+        );
+        let report = verify_export_from_start(export(&db).await.as_bytes(), &keys, &[]).unwrap();
+        assert!(!report.is_intact(), "{report}");
+    }
 }
 
 /// Serves `n` POSTs through `layer` and returns the layer's router, for the caller to drop.

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::BufRead;
 
 use super::Keyring;
+use super::json_text::reads_as_hashed;
 use super::verify::{Anchor, Break, BreakKind, ChainReport, Link, VerifyReport, Walk, unsigned};
 use crate::Error;
 use crate::entity::{audit_checkpoint, audit_log};
@@ -18,6 +19,8 @@ struct Unread {
     /// Where the database's order put it among the positions: a real planted in `chain_seq`
     /// among the integers, anything else after them (SQLite's order).
     order: f64,
+    /// Why a row that reads is not taken as it reads (see [`reads_as_hashed`]).
+    misread: Option<String>,
 }
 
 /// What an export says about one chain.
@@ -187,7 +190,16 @@ fn read_export<R: BufRead>(
             }
         };
         if let (Some(chain_id), Some(link)) = (&row.chain_id, Link::of(&row, keys)) {
-            chains.entry(chain_id.clone()).or_default().links.push(link);
+            let chain = chains.entry(chain_id.clone()).or_default();
+            match reads_as_hashed(line) {
+                Ok(()) => chain.links.push(link),
+                Err(reason) => chain.unread.push(Unread {
+                    id: Some(row.id),
+                    seq: Some(link.seq),
+                    order: link.seq as f64,
+                    misread: Some(reason),
+                }),
+            }
         }
     }
     // A chain cut whole from the file, checkpoints too, is still named by its anchors.
@@ -296,6 +308,7 @@ fn unread_row(line: &str) -> Option<(Option<String>, Unread)> {
         id: fields["id"].as_i64(),
         seq: seq.as_i64(),
         order: seq.as_f64().unwrap_or(f64::INFINITY),
+        misread: None,
     };
     Some((chain_id, unread))
 }
@@ -339,10 +352,17 @@ fn unreadable(row: Unread, report: &mut ChainReport) -> Break {
     };
     report.rows += 1;
     report.last_seq = seq;
+    let detail = match row.misread {
+        Some(reason) => format!(
+            "the exported row reads otherwise than its hash covers it, in a JSON reader that \
+             keeps what serde_json drops: {reason}"
+        ),
+        None => format!("the exported row cannot be read{whose}: a value does not fit its column"),
+    };
     Break {
         kind: BreakKind::Modified,
         chain_seq: seq,
         id: row.id,
-        detail: format!("the exported row cannot be read{whose}: a value does not fit its column"),
+        detail,
     }
 }

@@ -40,6 +40,7 @@
 
 mod chain;
 mod export;
+mod json_text;
 mod key;
 mod verify;
 

@@ -11,6 +11,7 @@ use sea_orm::{
 
 use super::Keyring;
 use super::chain::{GENESIS, row_hash, signed_message, signed_purge_message};
+use super::json_text::reads_as_hashed;
 use super::key::{decode_hex, encode_hex};
 use crate::Error;
 use crate::entity::{audit_checkpoint, audit_log};
@@ -443,7 +444,15 @@ async fn latest_checkpoint(
     }))
 }
 
-pub(super) fn signature_ok(keys: &Keyring, checkpoint: &audit_checkpoint::Model) -> bool {
+/// Whether `checkpoint` is signed by the checkpoint key (or no key is given), for the part it
+/// plays: a purge tombstone's signature covers other bytes than a checkpoint's. The part is the
+/// caller's, not the row's `kind`: a checkpoint relabelled by hand, which a collation may still
+/// have matched as a tombstone, is checked as the tombstone it would stand for.
+pub(super) fn signature_ok(
+    keys: &Keyring,
+    checkpoint: &audit_checkpoint::Model,
+    as_tombstone: bool,
+) -> bool {
     let Some(public) = &keys.checkpoint_key else {
         return true;
     };
@@ -455,7 +464,7 @@ pub(super) fn signature_ok(keys: &Keyring, checkpoint: &audit_checkpoint::Model)
     else {
         return false;
     };
-    let sign = if checkpoint.kind == "purge" {
+    let sign = if as_tombstone {
         signed_purge_message
     } else {
         signed_message
@@ -485,12 +494,12 @@ pub(super) fn unsigned(
         detail: format!("{what} {} has no valid signature", mark.id),
     };
     if let Some(cp) = checkpoint
-        && !signature_ok(keys, cp)
+        && !signature_ok(keys, cp, false)
     {
         return Some(bad(cp, "checkpoint"));
     }
     match tombstone {
-        Some(t) if !keys.accept_unsigned_purges && !signature_ok(keys, t) => {
+        Some(t) if !keys.accept_unsigned_purges && !signature_ok(keys, t, true) => {
             Some(bad(t, "purge tombstone"))
         }
         _ => None,
@@ -566,7 +575,7 @@ async fn verify_chain(
         if rows.is_empty() {
             break;
         }
-        let stored_times = stored_times(db, condition, rows.len()).await?;
+        let stored = stored_texts(db, condition, rows.len()).await?;
         for row in rows {
             let row = match row {
                 Ok(row) => row,
@@ -604,8 +613,9 @@ async fn verify_chain(
                 report.first_break = Some(found);
                 break 'pages;
             }
-            if let Some(stored) = stored_times.get(&row.id).filter(|stored| {
-                **stored
+            let stored = stored.get(&row.id);
+            if let Some(time) = stored.and_then(|s| s.occurred_at.as_ref()).filter(|time| {
+                **time
                     != row
                         .occurred_at
                         .to_rfc3339_opts(SecondsFormat::AutoSi, false)
@@ -615,11 +625,28 @@ async fn verify_chain(
                     chain_seq: seq,
                     id: Some(row.id),
                     detail: format!(
-                        "occurred_at is stored as {stored:?}, the same instant in another form \
+                        "occurred_at is stored as {time:?}, the same instant in another form \
                          than the writer's: time filters, which compare the text, would miss it"
                     ),
                 });
                 break 'pages;
+            }
+            let json = stored
+                .into_iter()
+                .flat_map(|s| [("request_headers", &s.request_headers), ("extra", &s.extra)]);
+            for (column, text) in json {
+                if let Some(Err(reason)) = text.as_deref().map(reads_as_hashed) {
+                    report.first_break = Some(Break {
+                        kind: BreakKind::Modified,
+                        chain_seq: seq,
+                        id: Some(row.id),
+                        detail: format!(
+                            "{column} is stored as JSON that SQL reads otherwise than the \
+                             row's hash covers it: {reason}"
+                        ),
+                    });
+                    break 'pages;
+                }
             }
         }
     }
@@ -630,27 +657,44 @@ async fn verify_chain(
     Ok(report)
 }
 
-/// On SQLite, which keeps `occurred_at` as text and compares it as text: the `occurred_at` of
-/// each row of a page (`condition`, in chain order, `len` of them) as stored, by id, for the
-/// walk to compare with the writer's spelling of the instant (sqlx's RFC 3339,
-/// `2026-12-07T10:50:28.444139+00:00`). The hash covers the instant, not its spelling: a row
-/// respelled by hand (`+01:00`, a space for `T`) still verifies, but would drop out of
-/// time-ranged queries, or be paged twice. Empty on the other backends, whose column is a time.
-async fn stored_times(
+/// Columns of a row as its database stores them, as text, which the walk compares with what
+/// the row's hash covers.
+struct StoredText {
+    /// On SQLite, which keeps `occurred_at` as text and compares it as text, for the walk to
+    /// compare with the writer's spelling of the instant (sqlx's RFC 3339,
+    /// `2026-12-07T10:50:28.444139+00:00`). The hash covers the instant, not its spelling: a
+    /// row respelled by hand (`+01:00`, a space for `T`) still verifies, but would drop out of
+    /// time-ranged queries, or be paged twice. `None` on the other backends, whose column is a
+    /// time.
+    occurred_at: Option<String>,
+    /// The JSON columns, as SQL reads them (see [`reads_as_hashed`]).
+    request_headers: Option<String>,
+    extra: Option<String>,
+}
+
+/// [`StoredText`] of each row of a page (`condition`, in chain order, `len` of them), by id.
+async fn stored_texts(
     db: &DatabaseConnection,
     condition: Condition,
     len: usize,
-) -> Result<HashMap<i64, String>, Error> {
-    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
-        return Ok(HashMap::new());
-    }
-    let texts: Vec<(i64, Option<String>)> = audit_log::Entity::find()
+) -> Result<HashMap<i64, StoredText>, Error> {
+    use sea_orm::sea_query::Expr;
+    let backend = db.get_database_backend();
+    let text = |column: &str| match backend {
+        sea_orm::DbBackend::MySql => Expr::cust(format!("CAST({column} AS CHAR)")),
+        _ => Expr::cust(format!("CAST({column} AS TEXT)")),
+    };
+    let time = match backend {
+        sea_orm::DbBackend::Sqlite => text("occurred_at"),
+        _ => text("NULL"),
+    };
+    type Texts = (i64, Option<String>, Option<String>, Option<String>);
+    let texts: Vec<Texts> = audit_log::Entity::find()
         .select_only()
         .column(audit_log::Column::Id)
-        .column_as(
-            sea_orm::sea_query::Expr::cust("CAST(occurred_at AS TEXT)"),
-            "occurred_text",
-        )
+        .column_as(time, "occurred_text")
+        .column_as(text("request_headers"), "headers_text")
+        .column_as(text("extra"), "extra_text")
         .filter(condition)
         .order_by_asc(audit_log::Column::ChainSeq)
         .limit(len as u64)
@@ -659,7 +703,14 @@ async fn stored_times(
         .await?;
     Ok(texts
         .into_iter()
-        .filter_map(|(id, text)| Some((id, text?)))
+        .map(|(id, occurred_at, request_headers, extra)| {
+            let stored = StoredText {
+                occurred_at,
+                request_headers,
+                extra,
+            };
+            (id, stored)
+        })
         .collect())
 }
 

@@ -19,6 +19,8 @@ pub(crate) const REQUEST_ID_LEN: u32 = 128;
 pub(crate) const SHORT_TEXT_LEN: u32 = 255;
 pub(crate) const IP_LEN: u32 = 64;
 pub(crate) const HASH_LEN: u32 = 80;
+/// A checkpoint's kind: `checkpoint` or `purge`.
+pub(super) const KIND_LEN: u32 = 16;
 /// MySQL's MEDIUMTEXT holds 16 MiB; every long text is capped well below.
 pub(crate) const LONG_TEXT_BYTES: usize = 1 << 20;
 
@@ -159,7 +161,7 @@ async fn create_checkpoints<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
         )
         .col(ColumnDef::new(C::ChainSeq).big_integer().not_null())
         .col(ColumnDef::new(C::RowHash).string_len(HASH_LEN).not_null())
-        .col(ColumnDef::new(C::Kind).string_len(16).not_null())
+        .col(ColumnDef::new(C::Kind).string_len(KIND_LEN).not_null())
         .col(created_at.not_null().to_owned())
         .col(ColumnDef::new(C::Signature).string_len(256).null());
     let mut index = Index::create();

@@ -15,6 +15,7 @@
 //! ```
 
 mod m20261125_000001_create_audit_log;
+mod m20261207_000002_exact_chain_ids;
 
 pub(crate) use m20261125_000001_create_audit_log::{
     IP_LEN, LONG_TEXT_BYTES, METHOD_LEN, REQUEST_ID_LEN, SHORT_TEXT_LEN,
@@ -30,7 +31,10 @@ use crate::Error;
 const MIGRATIONS_TABLE: &str = "tower_audit_migrations";
 
 /// Every migration, oldest first: `(version, up)`.
-const MIGRATIONS: &[&str] = &[m20261125_000001_create_audit_log::VERSION];
+const MIGRATIONS: &[&str] = &[
+    m20261125_000001_create_audit_log::VERSION,
+    m20261207_000002_exact_chain_ids::VERSION,
+];
 
 /// Creates or updates the `audit_log` table and its indexes; safe to call at every start.
 ///
@@ -74,6 +78,9 @@ pub async fn migrate<C: ConnectionTrait>(db: &C) -> Result<(), Error> {
         match *version {
             m20261125_000001_create_audit_log::VERSION => {
                 m20261125_000001_create_audit_log::up(db).await?
+            }
+            m20261207_000002_exact_chain_ids::VERSION => {
+                m20261207_000002_exact_chain_ids::up(db).await?
             }
             other => return Err(DbErr::Migration(format!("unknown migration {other}")).into()),
         }

@@ -259,7 +259,11 @@ pub(crate) fn to_model(
     if let Some(fields) = &mut handler_extra {
         fields.remove(crate::integrity::CHAIN_REPLACED);
     }
-    let mut extra = handler_extra.map(|extra| redact_json(redactor, extra));
+    let mut extra = handler_extra.map(|extra| {
+        let mut extra = redact_json(redactor, extra);
+        settle_numbers(&mut extra);
+        extra
+    });
     // A replay must not send an altered body, and a redaction with a replacement of the user's
     // or a summary of a multipart upload cannot be told from a real body afterwards.
     if request_body.as_deref().is_some_and(|stored| {
@@ -493,6 +497,36 @@ fn note_value(
     };
     fields.insert(key.into(), value);
     serde_json::Value::Object(fields)
+}
+
+/// `value`'s numbers as every backend's JSON column reads them back. PostgreSQL's `jsonb` keeps
+/// a number as a decimal: a float that serde_json writes with an exponent, from 1e16 up, reads
+/// back as an integer there, and `-0.0` as `0.0`. Written in that form everywhere, the value
+/// stored is the one read back, which the row's hash (`integrity`) must cover. Floats past
+/// `u64` read back as floats, and stay.
+fn settle_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => {
+            let Some(float) = number.as_f64().filter(|_| number.is_f64()) else {
+                return;
+            };
+            // 2^63 and 2^64, exactly.
+            const I64_END: f64 = 9_223_372_036_854_775_808.0;
+            const U64_END: f64 = 18_446_744_073_709_551_616.0;
+            if float == 0.0 {
+                *number = serde_json::Number::from_f64(0.0).unwrap_or_else(|| 0.into());
+            } else if float.abs() >= 1e16 && (-I64_END..I64_END).contains(&float) {
+                // Whole: every f64 from 2^53 up is.
+                *number = (float as i64).into();
+            } else if (1e16..U64_END).contains(&float) {
+                *number = (float as u64).into();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(settle_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(settle_numbers),
+        Value::Null | Value::Bool(_) | Value::String(_) => {}
+    }
 }
 
 /// PostgreSQL cannot store U+0000 in text; no backend should get a row it may reject for it.
@@ -1367,5 +1401,22 @@ mod tests {
             assert_eq!(uuid_text(id), id.to_string());
         }
         assert_eq!(uuid_text(uuid::Uuid::max()), uuid::Uuid::max().to_string());
+    }
+
+    /// Found by a probe: PostgreSQL read `1e16` back as `10000000000000000` and `-0.0` as
+    /// `0.0`, so rows whose `extra` held them failed verification there. The values are now
+    /// written as it reads them back (`SELECT '[1e16, -0.0, …]'::jsonb`).
+    #[test]
+    fn numbers_are_written_as_jsonb_reads_them_back() {
+        let mut value = serde_json::json!({"n": [
+            1e16, 1.5e16, -1e16, 1e19, 1e20, -0.0, 0.0, 0.1, 1e15, 1e-7, -2.5, 7, u64::MAX
+        ]});
+        settle_numbers(&mut value);
+        assert_eq!(
+            value.to_string(),
+            "{\"n\":[10000000000000000,15000000000000000,-10000000000000000,\
+             10000000000000000000,1e+20,0.0,0.0,0.1,1000000000000000.0,1e-7,-2.5,7,\
+             18446744073709551615]}"
+        );
     }
 }
