@@ -69,6 +69,11 @@ impl Capture {
         });
     }
 
+    /// Drops the message count [`count_grpc_messages`](Self::count_grpc_messages) started.
+    pub(crate) fn forget_grpc_messages(&mut self) {
+        self.grpc = None;
+    }
+
     fn push<D: Buf>(&mut self, data: &D) {
         if self.sealed {
             return;

@@ -650,7 +650,11 @@ pub(crate) fn decode_request(
     let mut messages = Vec::new();
     let (used, stopped) = read_messages(captured, encoding, max_inflated, |bytes| {
         let message = prost_reflect::DynamicMessage::decode(input.clone(), bytes).ok()?;
-        messages.push(serde_json::to_value(&message).ok()?);
+        // Under the names the .proto declares, which the redactor's rules are written for: a
+        // field's JSON name (`json_name = "p"`) would carry a `password` past them.
+        let options = prost_reflect::SerializeOptions::new().use_proto_field_name(true);
+        let value = message.serialize_with_options(serde_json::value::Serializer, &options);
+        messages.push(value.ok()?);
         Some(Ok(()))
     })?;
     let json = if messages.is_empty() && stopped.is_some() {

@@ -534,6 +534,9 @@ struct Rare {
     /// A request that sent `TE: trailers` under a content type that is no gRPC's (tonic serves
     /// it as a call): the client's deadline, if any, for when the reply is gRPC's.
     grpc_expected: Option<Option<Duration>>,
+    /// Such a request's `grpc-encoding`, copied for the writer when descriptors are configured.
+    #[cfg(feature = "grpc-reflect")]
+    grpc_expected_encoding: Option<Box<[u8]>>,
     /// The gRPC the reply spoke, for a call told by its reply.
     grpc_by_reply: Option<Protocol>,
 }
@@ -675,6 +678,13 @@ impl PendingRecord {
         self.rare().grpc_expected = Some(timeout);
     }
 
+    /// The `grpc-encoding` of a request that [may be a call](Self::expect_grpc_reply), for the
+    /// writer's decoding with descriptors if its reply tells it is one.
+    #[cfg(feature = "grpc-reflect")]
+    pub(crate) fn expect_grpc_encoding(&mut self, encoding: &[u8]) {
+        self.rare().grpc_expected_encoding = Some(encoding.into());
+    }
+
     /// Makes the record a gRPC call's when the reply to a request that [may be
     /// one](Self::expect_grpc_reply) is gRPC's: tonic served it as a call, and its status and
     /// messages count, whatever the request's content type said.
@@ -686,6 +696,10 @@ impl PendingRecord {
         };
         let timeout = self.rare().grpc_expected.flatten();
         self.set_grpc(timeout, protocol);
+        #[cfg(feature = "grpc-reflect")]
+        if let Some(encoding) = self.rare().grpc_expected_encoding.take() {
+            self.set_grpc_encoding(&encoding);
+        }
         self.rare().grpc_by_reply = Some(protocol);
         self.read_grpc_status(headers);
     }
@@ -826,6 +840,14 @@ impl PendingRecord {
         }
         // The body and the context stay in the shared state, sealed, for the writer to take (a
         // body that had ended before the service ran needs no seal: nothing can add to it).
+        // A request that may have been a call had its messages counted, as gRPC's binary
+        // frames: the count holds only when its reply told it was such a call.
+        if let Some(rare) = &self.rare
+            && rare.grpc_expected.is_some()
+            && matches!(rare.grpc_by_reply, None | Some(Protocol::WebText))
+        {
+            lock(&shared.capture).forget_grpc_messages();
+        }
         let (error, body_bytes) = if self.body_ended {
             (error, 0)
         } else {

@@ -145,6 +145,10 @@ where
         }
         if let Some(protocol) = kind {
             capture.count_grpc_messages(protocol);
+        } else if grpc_by_reply {
+            // Counted as they stream, in case the reply tells a call: a body past the capture's
+            // cap could not be counted afterwards. Forgotten if the reply does not.
+            capture.count_grpc_messages(Protocol::Native);
         }
         let pre_read = should_pre_read(&seen, &body, config).then_some(config.body_read_timeout);
         let mut shared = RequestShared::new(capture, RequestFacts::arriving(start));
@@ -184,6 +188,12 @@ where
         }
         if grpc_by_reply {
             pending.expect_grpc_reply(grpc_timeout(&parts.headers));
+            #[cfg(feature = "grpc-reflect")]
+            if config.grpc_descriptors.is_some()
+                && let Some(encoding) = parts.headers.get("grpc-encoding")
+            {
+                pending.expect_grpc_encoding(encoding.as_bytes());
+            }
         }
         if let Some(id) = echo {
             pending.echo_request_id(id);

@@ -62,8 +62,10 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     content_type_of_any_case_is_grpc,
     a_call_under_another_content_type_is_recorded_as_the_call_it_is,
     te_trailers_alone_makes_no_grpc_call,
+    a_call_told_by_its_reply_is_inflated_and_counted_past_the_cap,
     #[cfg(feature = "grpc-reflect")]
     decoded_request_is_redacted,
+    a_field_renamed_in_json_is_redacted_by_its_declared_name,
     json_codec_messages_are_unframed_and_redacted,
     compressed_request_is_recorded_like_its_uncompressed_twin,
     compressed_bomb_is_bounded_and_described,
@@ -1481,6 +1483,70 @@ async fn a_call_under_another_content_type_is_recorded_as_the_call_it_is(t: Arc<
     assert_eq!(rows[2].error.as_deref(), Some("widget 7 not found"));
 }
 
+/// Found by a probe: a call told by its reply lost its `grpc-encoding`, so its compressed
+/// messages were described as "flagged compressed without a grpc-encoding" rather than decoded,
+/// and its messages were counted only from what the capture kept, so none past the cap.
+async fn a_call_told_by_its_reply_is_inflated_and_counted_past_the_cap(t: Arc<TestDb>) {
+    let h = Harness::start_with(&t, |builder| {
+        recording_encoding(builder).max_body_bytes(1024)
+    })
+    .await;
+    let login = prost::Message::encode_to_vec(&LoginRequest {
+        username: "dave".into(),
+        password: "hunter2-s3cr3t".into(),
+    });
+    let compressed = message_frame(1, &tonic_gzip(&login));
+    let big =
+        |i: usize| prost::Message::encode_to_vec(&ping(&format!("{i}{}", "b".repeat(800)), ""));
+    let stream: Vec<u8> = (0..3)
+        .flat_map(|i| message_frame(0, &big(i)).to_vec())
+        .collect();
+    assert!(stream.len() > 1024);
+    let calls = [
+        (
+            "Login",
+            "application/octet-stream",
+            Some("gzip"),
+            compressed.clone(),
+        ),
+        ("Login", "", Some("gzip"), compressed.clone()),
+        (
+            "ClientStream",
+            "application/octet-stream",
+            None,
+            Bytes::from(stream.clone()),
+        ),
+    ];
+    for (method, content_type, encoding, body) in &calls {
+        let (code, message) = h
+            .audited
+            .raw_call_as(method, content_type, *encoding, body.clone())
+            .await;
+        assert_eq!(code, Code::Ok, "{method} {content_type}: {message}");
+    }
+
+    let rows = h.finish_calls(3).await;
+    for row in &rows[..2] {
+        assert_eq!(
+            row.route.as_deref(),
+            Some(format!("{METHOD}Login").as_str())
+        );
+        assert_eq!(counts(row), (Some(1), Some(1)));
+        let body = row.request_body.as_deref().unwrap();
+        assert!(!body.contains("hunter2"), "{body}");
+        #[cfg(feature = "grpc-reflect")]
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(body).unwrap(),
+            serde_json::json!({ "username": "dave", "password": "[REDACTED]" })
+        );
+    }
+    let streamed = &rows[2];
+    assert_eq!(streamed.grpc_status, Some(0));
+    assert_eq!(counts(streamed), (Some(3), Some(1)));
+    assert_eq!(streamed.request_bytes, stream.len() as i64);
+    assert!(streamed.request_body_truncated);
+}
+
 /// A request that sends `TE: trailers` and is no gRPC call is recorded as what it is.
 async fn te_trailers_alone_makes_no_grpc_call(t: Arc<TestDb>) {
     let db = t.migrated().await;
@@ -1498,12 +1564,22 @@ async fn te_trailers_alone_makes_no_grpc_call(t: Arc<TestDb>) {
             r#"{"item":"widget","password":"hunter2"}"#,
         ))
         .unwrap();
-    let response = app.oneshot(request).await.unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap();
+    // And without a body, which has ended before the service runs.
+    let request = http::Request::get("/orders")
+        .header("te", "trailers")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 405);
     response.into_body().collect().await.unwrap();
     guard.shutdown(DEADLINE).await.unwrap();
     let rows = rows(&db).await;
-    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(counts(&rows[1]), (None, None));
+    assert_eq!(rows[1].grpc_status, None);
     let row = &rows[0];
     assert_eq!(row.route.as_deref(), Some("/orders"));
     assert_eq!(
@@ -1779,6 +1855,105 @@ async fn decoded_request_is_redacted(t: Arc<TestDb>) {
         serde_json::json!({ "username": "alice", "password": "[REDACTED]" })
     );
     assert!(!body.contains("hunter2"));
+}
+
+/// Found by a probe: messages were decoded to JSON under their fields' JSON names, so a field
+/// declared `db_password` with `json_name = "x"` was stored as `"x": "…"`, in clear. They are
+/// now named as the .proto declares them.
+async fn a_field_renamed_in_json_is_redacted_by_its_declared_name(t: Arc<TestDb>) {
+    #[cfg(feature = "grpc-reflect")]
+    {
+        use tower_audit::prost_reflect::prost_types::field_descriptor_proto::{Label, Type};
+        use tower_audit::prost_reflect::prost_types::{
+            DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet,
+            MethodDescriptorProto, ServiceDescriptorProto,
+        };
+        use tower_audit::prost_reflect::{DescriptorPool, DynamicMessage, Value};
+
+        let field = |name: &str, number: i32, json_name: &str| FieldDescriptorProto {
+            name: Some(name.into()),
+            number: Some(number),
+            label: Some(Label::Optional as i32),
+            r#type: Some(Type::String as i32),
+            json_name: Some(json_name.into()),
+            ..Default::default()
+        };
+        let file = FileDescriptorProto {
+            name: Some("renamed.proto".into()),
+            package: Some("renamed".into()),
+            syntax: Some("proto3".into()),
+            message_type: vec![DescriptorProto {
+                name: Some("Login".into()),
+                field: vec![
+                    field("username", 1, "username"),
+                    field("db_password", 2, "x"),
+                    field("api_key", 3, "apiKey"),
+                ],
+                ..Default::default()
+            }],
+            service: vec![ServiceDescriptorProto {
+                name: Some("Accounts".into()),
+                method: vec![MethodDescriptorProto {
+                    name: Some("Login".into()),
+                    input_type: Some(".renamed.Login".into()),
+                    output_type: Some(".renamed.Login".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let pool = DescriptorPool::from_file_descriptor_set(FileDescriptorSet { file: vec![file] })
+            .unwrap();
+        let mut login = DynamicMessage::new(pool.get_message_by_name("renamed.Login").unwrap());
+        for (name, value) in [
+            ("username", "dave"),
+            ("db_password", "hunter2-renamed"),
+            ("api_key", "k-0123456789"),
+        ] {
+            login.set_field_by_name(name, Value::String(value.into()));
+        }
+        let frame = message_frame(0, &prost::Message::encode_to_vec(&login));
+
+        let db = t.migrated().await;
+        let (layer, guard) = AuditLayer::builder_for_grpc(db.clone())
+            .grpc_descriptors(pool)
+            .build()
+            .unwrap();
+        let reply = |request: axum::extract::Request| async move {
+            let _ = request.into_body().collect().await.unwrap();
+            let response = http::Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "0")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            Ok::<_, Infallible>(response)
+        };
+        post_each_reply(
+            layer,
+            &[("/renamed.Accounts/Login", "application/grpc", frame)],
+            reply,
+        )
+        .await;
+        guard.shutdown(DEADLINE).await.unwrap();
+        let rows = rows(&db).await;
+        assert_eq!(rows.len(), 1, "{rows:#?}");
+        let body = rows[0].request_body.as_deref().unwrap();
+        assert!(
+            !body.contains("hunter2") && !body.contains("k-0123"),
+            "{body}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(body).unwrap(),
+            serde_json::json!({
+                "username": "dave",
+                "db_password": "[REDACTED]",
+                "api_key": "[REDACTED]",
+            })
+        );
+    }
+    #[cfg(not(feature = "grpc-reflect"))]
+    let _ = t;
 }
 
 #[cfg(feature = "grpc-reflect")]
