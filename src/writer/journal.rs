@@ -421,7 +421,7 @@ impl Journal {
                         self.file.read_exact(&mut side.bytes[start..])?;
                         from += n;
                         if side.bytes.len() >= SIDE_CHUNK {
-                            self.set_aside_up_to(&mut side, from)?;
+                            self.set_aside_or_drop(&mut side, from);
                         }
                     }
                     offset = next;
@@ -442,7 +442,7 @@ impl Journal {
                         side.stretches += 1;
                         if side.bytes.len() >= SIDE_CHUNK {
                             drop(reader);
-                            self.set_aside_up_to(&mut side, end)?;
+                            self.set_aside_or_drop(&mut side, end);
                             continue 'read;
                         }
                     }
@@ -450,7 +450,7 @@ impl Journal {
             }
         }
         if !side.bytes.is_empty() {
-            self.set_aside_up_to(&mut side, offset)?;
+            self.set_aside_or_drop(&mut side, offset);
         }
         Ok((rows, offset))
     }
@@ -554,6 +554,24 @@ impl Journal {
             }
         }
         Ok(())
+    }
+
+    /// [`set_aside_up_to`](Self::set_aside_up_to), or, when the side file cannot take the bytes
+    /// (a full disk, the name taken by a directory), passes over them all the same: they are
+    /// unreadable either way, and replay must not stop on them, for the rows after them, until
+    /// the process restarts.
+    fn set_aside_or_drop(&mut self, side: &mut SideBytes, until: u64) {
+        if let Err(error) = self.set_aside_up_to(side, until) {
+            tracing::error!(
+                %error,
+                bytes = side.bytes.len(),
+                "tower-audit: unreadable journaled bytes could not be copied to the journal's \
+                 `.unreadable` file; replay goes on without them"
+            );
+            side.bytes.clear();
+            self.set_aside += std::mem::take(&mut side.stretches);
+            self.set_aside_until = until;
+        }
     }
 
     /// Appends `side`'s bytes to the side file and records that everything unreadable before
@@ -1296,6 +1314,29 @@ mod tests {
         assert_eq!(journal.read_pending(10).unwrap().0.len(), 3);
         assert_eq!(journal.take_set_aside(), 0);
         assert!(std::fs::read(&side).unwrap() == expected);
+    }
+
+    /// Found by a probe: a side file that cannot be written (a full disk; here a directory in
+    /// its place) failed the whole read, rows before the damage included, and the writer then
+    /// stopped replaying for the rest of the process. Replay now passes over the bytes.
+    #[test]
+    fn a_side_file_that_cannot_be_written_does_not_stop_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, side) = files(dir.path());
+        std::fs::create_dir(&side).unwrap();
+        let mut bytes = row_frame(1);
+        bytes.extend_from_slice(&[0x55; 5000]);
+        (2..=4).for_each(|n| bytes.extend(row_frame(n)));
+        std::fs::write(&path, &bytes).unwrap();
+
+        let (mut journal, _) = Journal::open(&config(dir.path())).unwrap();
+        let (read, offset) = read_all(&mut journal);
+        assert_eq!(read, [1, 2, 3, 4]);
+        assert_eq!(offset, bytes.len() as u64);
+        assert_eq!(journal.take_set_aside(), 1);
+        journal.mark_replayed(offset).unwrap();
+        assert_eq!(journal.pending_bytes(), 0);
+        assert!(side.is_dir());
     }
 
     /// Damage to a journal, where a property test puts it.

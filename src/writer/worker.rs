@@ -1088,6 +1088,12 @@ impl Worker {
             }
             Ok(Err(error)) => {
                 tracing::error!(%error, "tower-audit: cannot read the audit journal; leaving it for inspection");
+                // Its rows wait for the next start-up: say so where health checks look.
+                self.channel.stats.set_last_error(format!(
+                    "cannot read the audit journal, whose rows wait for the next start-up: \
+                     {error}"
+                ));
+                self.channel.publish();
                 self.channel.journaling.store(false, Ordering::Release);
                 self.channel.set_catching_up(false);
                 None
