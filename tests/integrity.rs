@@ -59,6 +59,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     tampered_export_lines_are_reported,
     json_that_sql_reads_otherwise_than_its_hash_is_a_modified_row,
     chain_ids_and_checkpoint_kinds_are_told_apart_by_their_bytes,
+    two_writers_given_one_chain_id_lose_nothing_and_verify,
     a_stalled_database_cannot_hold_up_the_final_checkpoint,
     a_stalled_database_cannot_hold_up_the_chains_first_read,
 ];
@@ -1747,6 +1748,53 @@ async fn chain_ids_and_checkpoint_kinds_are_told_apart_by_their_bytes(t: Arc<Tes
         let report = verify_export_from_start(export(&db).await.as_bytes(), &keys, &[]).unwrap();
         assert!(!report.is_intact(), "{report}");
     }
+}
+
+/// Found by a probe: two writers given one chain id (replicas started with one configuration)
+/// sealed rows at the same places; the unique index refused the second writer's, which were
+/// lost, every one, with no `last_error`. A writer whose places were taken now seals its rows
+/// again after the other's: nothing is lost, and the chain both extend verifies.
+async fn two_writers_given_one_chain_id_lose_nothing_and_verify(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let start = || {
+        AuditLayer::builder(db.clone())
+            .integrity(integrity("x"))
+            .batch_size(7)
+            .build()
+            .unwrap()
+    };
+    let (a, a_guard) = start();
+    let (b, b_guard) = start();
+    // Each reads the chain's head at its first batch and keeps it: a from nothing, b after
+    // a's five rows. Then a seals from its head, at the places b took, and b from its own,
+    // at the places a then took.
+    let mut routers = Vec::new();
+    for (layer, guard, written) in [
+        (&a, &a_guard, 5),
+        (&b, &b_guard, 5),
+        (&a, &a_guard, 10),
+        (&b, &b_guard, 10),
+    ] {
+        routers.push(serve(layer.clone(), 5).await);
+        wait_stats(guard, "written", |s| s.written == written).await;
+    }
+    drop(routers);
+    drop((a, b));
+    let a_report = a_guard.shutdown(Duration::from_secs(30)).await.unwrap();
+    let b_report = b_guard.shutdown(Duration::from_secs(30)).await.unwrap();
+    for report in [&a_report, &b_report] {
+        assert_eq!((report.written, report.lost), (10, 0), "{report:?}");
+        assert!(
+            report
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("another writer appends")),
+            "{report:?}"
+        );
+    }
+    let report = check(&db).await;
+    assert_intact(&report, "x", 20, 20);
+    assert_eq!(support::rows(&db).await.len(), 20);
 }
 
 /// Serves `n` POSTs through `layer` and returns the layer's router, for the caller to drop.

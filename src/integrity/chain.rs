@@ -179,6 +179,8 @@ pub(crate) struct Chain {
     dead: DeadPlaces,
     /// The head is at the highest position there is, and that was logged.
     exhausted: bool,
+    /// Another writer was found appending to this chain, and that was logged.
+    shared: bool,
 }
 
 /// A refused row was replaced by its safe form, or left the chain (dead-lettered): the next
@@ -234,6 +236,7 @@ impl Chain {
             journaled: None,
             dead: DeadPlaces::new(),
             exhausted: false,
+            shared: false,
         }
     }
 
@@ -246,12 +249,7 @@ impl Chain {
     ) -> Result<(), DbErr> {
         if self.head.is_none() {
             // A restarted writer continues its chain from the database.
-            let last = audit_log::Entity::find()
-                .filter(audit_log::Column::ChainId.eq(self.config.chain_id.as_str()))
-                .order_by_desc(audit_log::Column::ChainSeq)
-                .limit(1)
-                .one(db)
-                .await?;
+            let (last, mark) = self.stored_ends(db).await?;
             // A head sealed again after a refusal: the journal may hold rows sealed to follow
             // the row it replaced.
             let replaced = last.as_ref().and_then(|row| self.replaced_by(row));
@@ -264,12 +262,6 @@ impl Chain {
             };
             let from_row = head.clone();
             // Retention may have removed every row: continue after its tombstone.
-            let mark = audit_checkpoint::Entity::find()
-                .filter(audit_checkpoint::Column::ChainId.eq(self.config.chain_id.as_str()))
-                .order_by_desc(audit_checkpoint::Column::ChainSeq)
-                .limit(1)
-                .one(db)
-                .await?;
             if let Some(mark) = mark
                 && mark.chain_seq > head.0
             {
@@ -297,11 +289,87 @@ impl Chain {
             }
             self.head = Some(head);
         }
+        self.seal_rows(rows);
+        Ok(())
+    }
+
+    /// The chain's last row in the database and its last checkpoint or tombstone.
+    async fn stored_ends(
+        &self,
+        db: &DatabaseConnection,
+    ) -> Result<(Option<Model>, Option<audit_checkpoint::Model>), DbErr> {
+        let last = audit_log::Entity::find()
+            .filter(audit_log::Column::ChainId.eq(self.config.chain_id.as_str()))
+            .order_by_desc(audit_log::Column::ChainSeq)
+            .limit(1)
+            .one(db)
+            .await?;
+        let mark = audit_checkpoint::Entity::find()
+            .filter(audit_checkpoint::Column::ChainId.eq(self.config.chain_id.as_str()))
+            .order_by_desc(audit_checkpoint::Column::ChainSeq)
+            .limit(1)
+            .one(db)
+            .await?;
+        Ok((last, mark))
+    }
+
+    /// Another writer took the places `rows` (not yet written, in order) were sealed at: two
+    /// writers were given this chain id (replicas started with one configuration). Seals them
+    /// again after the chain's last place as the database now holds it, so that no row is lost
+    /// and the chain, which both now extend, still links; says so once. `false`, touching
+    /// nothing, while a relink is pending or a row was sealed again after a refusal (its note
+    /// names its first place): those keep the refusal's path.
+    pub(crate) async fn rebase(
+        &mut self,
+        db: &DatabaseConnection,
+        rows: &mut [Model],
+    ) -> Result<bool, DbErr> {
+        if self.relink.is_some()
+            || rows
+                .iter()
+                .any(|row| noted_first_place(row.extra.as_ref()).is_some())
+        {
+            return Ok(false);
+        }
+        let (last, mark) = self.stored_ends(db).await?;
+        let mut head = match last {
+            Some(row) => (
+                row.chain_seq.unwrap_or(0),
+                row.row_hash.unwrap_or_else(|| GENESIS.to_owned()),
+            ),
+            None => (0, GENESIS.to_owned()),
+        };
+        if let Some(mark) = mark
+            && mark.chain_seq > head.0
+        {
+            head = (mark.chain_seq, mark.row_hash);
+        }
+        if !self.shared {
+            self.shared = true;
+            tracing::error!(
+                chain_id = %self.config.chain_id,
+                "tower-audit: another writer appends to this hash chain (two writers given one \
+                 chain id): rows are sealed again after its rows, each time it takes a place \
+                 first; give each writer (process) its own chain id"
+            );
+        }
+        for row in rows.iter_mut().filter(|row| self.ours(row)) {
+            row.chain_seq = None;
+            row.prev_hash = None;
+            row.row_hash = None;
+        }
+        self.head = Some(head);
+        self.seal_rows(rows);
+        Ok(true)
+    }
+
+    /// Gives every row of `rows` without a place the next one after the head (read already).
+    fn seal_rows(&mut self, rows: &mut [Model]) {
         for row in rows.iter_mut() {
             // Rows journaled after a refused row reach the writer only now.
             self.follow(row);
             let Some(head) = &mut self.head else {
-                return Ok(());
+                return;
             };
             if let (Some(seq), Some(hash)) = (row.chain_seq, &row.row_hash) {
                 if row.chain_id.as_deref() == Some(self.config.chain_id.as_str()) && seq > head.0 {
@@ -329,7 +397,6 @@ impl Chain {
             row.row_hash = Some(hash.clone());
             *head = (seq, hash);
         }
-        Ok(())
     }
 
     /// At restart, with `head` the database's last place (or its tombstone's) and `replaced`

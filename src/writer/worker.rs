@@ -650,6 +650,8 @@ impl Worker {
         // Taken lowest first, so the rows before the range being tried are all settled.
         let mut pending: Vec<Range<usize>> = Vec::new();
         pending.push(0..rows.len());
+        #[cfg(feature = "integrity")]
+        let mut rebased = 0;
         while let Some(range) = pending.pop() {
             let unsettled = |error| Unsettled {
                 settled: range.start,
@@ -662,6 +664,24 @@ impl Worker {
             {
                 Ok(()) => Counters::add(&self.channel.stats.written, range.len() as u64),
                 Err(error) if sink::is_rejection(&error) => {
+                    #[cfg(feature = "integrity")]
+                    if rebased < MAX_REBASES
+                        && is_place_taken(&error)
+                        && self
+                            .rebase(&mut rows[range.start..])
+                            .await
+                            .map_err(unsettled)?
+                    {
+                        // Another writer took the places: the rows not yet written, this
+                        // range's and those after it, were sealed again after its rows.
+                        rebased += 1;
+                        self.channel.stats.set_last_error(format!(
+                            "another writer appends to this writer's hash chain (two writers \
+                             given one chain id; give each its own): {error}"
+                        ));
+                        pending.push(range);
+                        continue;
+                    }
                     if range.len() > 1 {
                         let middle = range.start + range.len() / 2;
                         pending.push(middle..range.end);
@@ -677,6 +697,21 @@ impl Worker {
         }
         self.channel.publish();
         Ok(())
+    }
+
+    /// [`Chain::rebase`] of `rows`, within the bound of a database call.
+    #[cfg(feature = "integrity")]
+    async fn rebase(&mut self, rows: &mut [Model]) -> Result<bool, DbErr> {
+        let bound = self.call_bound();
+        let Some(chain) = &mut self.chain else {
+            return Ok(false);
+        };
+        within(
+            bound,
+            "reading the chain's head",
+            chain.rebase(self.sink.db(), rows),
+        )
+        .await
     }
 
     async fn insert_once(
@@ -1254,6 +1289,18 @@ fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
     let exp = initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let capped = exp.min(max);
     capped / 2 + capped.mul_f64(fastrand::f64() / 2.0)
+}
+
+/// How often one batch's rows are sealed again after another writer's, before they take the
+/// refusal's path (split, written in a safe form, or dead-lettered).
+#[cfg(feature = "integrity")]
+const MAX_REBASES: u32 = 16;
+
+/// Whether `error`, a refusal, is a place in a hash chain taken already: the unique index on
+/// `(chain_id, chain_seq)`, which every backend names in its message.
+#[cfg(feature = "integrity")]
+fn is_place_taken(error: &DbErr) -> bool {
+    error.to_string().contains("chain_seq")
 }
 
 #[cfg(test)]
