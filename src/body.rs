@@ -143,7 +143,9 @@ impl Capture {
 
     /// Marks the body as read to its end (or as one that had ended before anyone read it).
     pub(crate) fn set_ended(&mut self) {
-        if !self.sealed {
+        // A body that failed is cut where it failed, whatever its reader polls after the error
+        // (hyper's ends a failed body: a handler that reads on gets `None`).
+        if !self.sealed && self.error.is_none() {
             self.ended = true;
         }
     }
@@ -713,6 +715,18 @@ mod tests {
         let mut whole = Capture::new(CAP);
         whole.push(&&[b'y'; 291][..]);
         assert_eq!((whole.buf.capacity(), whole.kept()), (291, 291));
+    }
+
+    /// Found by a probe: a handler that polled its body again after an error got `None` from
+    /// hyper, which marked the body ended, so a body cut by a connection error was stored as
+    /// whole.
+    #[test]
+    fn a_body_that_failed_is_cut_however_it_is_read_after() {
+        let mut capture = Capture::new(64);
+        capture.push(&&b"{\"a\":1234"[..]);
+        capture.set_error("connection reset".into());
+        capture.set_ended();
+        assert!(capture.take().truncated);
     }
 
     #[test]

@@ -822,6 +822,20 @@ impl PendingRecord {
         }
     }
 
+    /// A request that may have been a call had its messages counted, as gRPC's binary frames:
+    /// the count holds only when its reply told it was such a call. Out of line: the common
+    /// request has no rare part.
+    #[cold]
+    #[inline(never)]
+    fn forget_unconfirmed_grpc_count(&self, shared: &RequestShared) {
+        if let Some(rare) = &self.rare
+            && rare.grpc_expected.is_some()
+            && matches!(rare.grpc_by_reply, None | Some(Protocol::WebText))
+        {
+            lock(&shared.capture).forget_grpc_messages();
+        }
+    }
+
     pub(crate) fn finish_err(&mut self, error: String) {
         self.finish(Some(error), false);
     }
@@ -840,13 +854,8 @@ impl PendingRecord {
         }
         // The body and the context stay in the shared state, sealed, for the writer to take (a
         // body that had ended before the service ran needs no seal: nothing can add to it).
-        // A request that may have been a call had its messages counted, as gRPC's binary
-        // frames: the count holds only when its reply told it was such a call.
-        if let Some(rare) = &self.rare
-            && rare.grpc_expected.is_some()
-            && matches!(rare.grpc_by_reply, None | Some(Protocol::WebText))
-        {
-            lock(&shared.capture).forget_grpc_messages();
+        if self.rare.is_some() {
+            self.forget_unconfirmed_grpc_count(&shared);
         }
         let (error, body_bytes) = if self.body_ended {
             (error, 0)

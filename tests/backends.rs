@@ -42,6 +42,9 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     client_ip_honours_only_trusted_proxies,
     identify_extractor_and_echoed_request_id,
     recorded_headers_are_redacted,
+    user_agent_action_and_resource_are_redacted,
+    a_body_cut_by_an_error_stays_cut_when_read_on,
+    paths_with_a_password_in_their_userinfo_or_encoded_are_redacted,
     html_form_fields_are_redacted,
     secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted,
     json_with_text_around_it_or_in_a_query_is_redacted_as_json,
@@ -813,6 +816,149 @@ async fn recorded_headers_are_redacted(t: Arc<TestDb>) {
     assert!(
         !text.contains("very-secret") && !text.contains("key-123"),
         "{text}"
+    );
+}
+
+/// Found by a probe: the user agent, and the action and resource a handler sets, were stored as
+/// they came, where the same user agent in `request_headers` and a secret in `extra` were
+/// redacted.
+async fn user_agent_action_and_resource_are_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .record_headers([http::header::USER_AGENT])
+        .build()
+        .unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/reset",
+            axum::routing::get(
+                |axum::Extension(audit): axum::Extension<tower_audit::AuditContext>| async move {
+                    audit.set_action("reset token=act-secret-1");
+                    audit.set_resource("/reset?token=res-secret-2");
+                    "ok"
+                },
+            ),
+        )
+        .layer(layer);
+    let agent = "deploy-bot/1.0 (token=ua-secret-3; ghp_abcdefghijklmnopqrstuvwxyz0123456789)";
+    let request = http::Request::get("/reset?token=query-secret-4")
+        .header("user-agent", agent)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    response.into_body().collect().await.unwrap();
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    let row = &rows[0];
+    let stored = serde_json::to_string(row).unwrap();
+    for secret in [
+        "act-secret",
+        "res-secret",
+        "ua-secret",
+        "ghp_abc",
+        "query-secret",
+    ] {
+        assert!(!stored.contains(secret), "{secret} stored: {stored}");
+    }
+    assert_eq!(
+        row.user_agent.as_deref(),
+        Some("deploy-bot/1.0 (token=[REDACTED]; [REDACTED])")
+    );
+    assert_eq!(
+        row.request_headers.as_ref().unwrap()["user-agent"],
+        row.user_agent.as_deref().unwrap()
+    );
+    assert_eq!(row.resource.as_deref(), Some("/reset?token=[REDACTED]"));
+    assert_eq!(row.action.as_deref(), Some("reset token=[REDACTED]"));
+}
+
+/// Found by a probe: a CONNECT's target (`user:password@host:port`) was stored with its
+/// password, and a path's value patterns were not looked for once it was percent-decoded.
+async fn paths_with_a_password_in_their_userinfo_or_encoded_are_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let app = Router::new()
+        .fallback(|| async { StatusCode::OK })
+        .layer(layer);
+    let requests = [
+        http::Request::connect("alice:s3cretPass@example.com:443"),
+        http::Request::get("/cards/4111%201111%201111%201111/charge"),
+        http::Request::get("/proxy/https%3A%2F%2Fann%3AhunterP2%40db.example.com%2F"),
+    ];
+    for request in requests {
+        let request = request.body(axum::body::Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.into_body().collect().await.unwrap();
+    }
+    shutdown(guard).await;
+    let paths: Vec<String> = rows(&db).await.into_iter().map(|row| row.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "alice:[REDACTED]@example.com:443",
+            "/cards/[REDACTED]/charge",
+            "/proxy/[REDACTED]"
+        ]
+    );
+}
+
+/// Nine bytes of a body, then the connection's error, then the end that hyper's body gives
+/// after an error.
+struct CutBody(u8);
+
+impl Body for CutBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0 += 1;
+        Poll::Ready(match self.0 {
+            1 => Some(Ok(Frame::data(Bytes::from_static(b"{\"a\":1234")))),
+            2 => Some(Err(std::io::Error::other("connection reset"))),
+            _ => None,
+        })
+    }
+}
+
+/// Found by a probe: a handler that read on after its body's error got the end, and the row
+/// said the body was whole (`request_body_truncated` false).
+async fn a_body_cut_by_an_error_stays_cut_when_read_on(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let app = Router::new()
+        .route(
+            "/upload",
+            post(|request: axum::extract::Request| async move {
+                let mut body = request.into_body();
+                let mut errors = 0;
+                while let Some(frame) = body.frame().await {
+                    errors += usize::from(frame.is_err());
+                }
+                format!("{errors} error")
+            }),
+        )
+        .layer(layer);
+    let request = http::Request::post("/upload")
+        .header("content-type", "text/plain")
+        .body(axum::body::Body::new(CutBody(0)))
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&text[..], b"1 error");
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    let row = &rows[0];
+    assert_eq!(row.request_bytes, 9);
+    assert!(row.request_body_truncated, "{row:?}");
+    assert!(
+        row.error
+            .as_deref()
+            .is_some_and(|e| e.contains("connection reset")),
+        "{row:?}"
     );
 }
 

@@ -452,7 +452,10 @@ fn check_request_fields(
     if let Some(ua) = &plan.user_agent
         && let Ok(ua) = std::str::from_utf8(ua)
     {
-        prop_assert_eq!(row.user_agent.as_deref(), Some(ua));
+        // Stored as sent, unless it holds what the value patterns take for a secret.
+        if tower_audit::sanitize::Redactor::default().redact_text(ua) == ua {
+            prop_assert_eq!(row.user_agent.as_deref(), Some(ua));
+        }
     }
     prop_assert!(row.latency_us >= 0);
     prop_assert!(row.request_bytes as usize <= plan.request_len());

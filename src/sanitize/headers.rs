@@ -1,5 +1,7 @@
 //! Request headers: only the ones asked for, credentials redacted.
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::form;
@@ -153,10 +155,9 @@ fn push_value(
     }
     let text = String::from_utf8_lossy(value.as_bytes());
     // Redacted whole before the cut, so a cut never leaves half a secret unrecognized.
-    let mut redacted = if kind == ValueKind::Plain && carries_pairs(&text) {
-        redact_pairs_in_value(rules, &text).into()
-    } else {
-        rules.values.redact(&text)
+    let mut redacted = match kind {
+        ValueKind::Plain => redact_plain_value(rules, &text),
+        _ => rules.values.redact(&text),
     };
     let read = match kind {
         ValueKind::Plain => None,
@@ -176,6 +177,17 @@ fn push_value(
         value.len()
     );
     push_json_string(out, &note);
+}
+
+/// A value of a header outside the lists above, or a text stored as such a value is (a user
+/// agent, a handler's resource): its pairs read as a text's when it [`carries_pairs`], else
+/// the value patterns.
+pub(super) fn redact_plain_value<'a>(rules: &Rules, text: &'a str) -> Cow<'a, str> {
+    if carries_pairs(text) {
+        redact_pairs_in_value(rules, text).into()
+    } else {
+        rules.values.redact(text)
+    }
 }
 
 /// Whether a header's value outside the lists above may carry pairs or a document of its own,

@@ -5,16 +5,51 @@
 //! segments are left to the value patterns. Matrix parameters are pairs, and servlet
 //! containers put the session id in one.
 
-use super::form::percent_decode_levels;
+use std::borrow::Cow;
+
+use super::form::{has_escape, percent_decode_levels};
 use super::redactor::Rules;
 
 /// See [`Redactor::redact_path`](super::Redactor::redact_path).
 pub(super) fn redact_path(rules: &Rules, path: &str) -> String {
-    let path = rules.values.redact(path);
+    // A CONNECT's target is an authority, which hyper takes with a userinfo
+    // (`alice:password@host:443`): its password is a URL's, which the value patterns find only
+    // after a `//`.
+    let authority;
+    let path = match path.rfind('@') {
+        Some(at) if !path.starts_with('/') && path[..at].contains(':') => {
+            let colon = path[..at].find(':').unwrap_or(at);
+            authority = format!("{}{}{}", &path[..=colon], rules.replacement, &path[at..]);
+            authority.as_str()
+        }
+        _ => path,
+    };
+    let mut path = rules.values.redact(path);
+    if has_escape(&path) {
+        path = redact_encoded_segments(rules, &path).into();
+    }
     if !path.contains(';') {
         return path.into_owned();
     }
     redact_matrix(rules, &path)
+}
+
+/// `path` with each segment whose percent-decoded text (once, or again while it holds escapes,
+/// as a query's values are read) holds what the value patterns take for a secret replaced
+/// whole: a card number sent as `4111%201111%201111%201111`, a URL and its password encoded
+/// into one segment (`/proxy/https%3A%2F%2Fann%3Apw%40db…`).
+fn redact_encoded_segments(rules: &Rules, path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let secret = has_escape(segment)
+            && percent_decode_levels(segment)
+                .any(|decoded| matches!(rules.values.redact(&decoded), Cow::Owned(_)));
+        out.push_str(if secret { &rules.replacement } else { segment });
+    }
+    out
 }
 
 /// `path` (or a URL up to its query) with the value of each matrix parameter named by a
@@ -71,6 +106,32 @@ mod tests {
             r.redact_path("/cards/4111111111111111/charge"),
             "/cards/[REDACTED]/charge"
         );
+        // Found by a probe: a CONNECT's target kept its password.
+        assert_eq!(
+            r.redact_path("alice:s3cretPass@example.com:443"),
+            "alice:[REDACTED]@example.com:443"
+        );
+        for authority in ["example.com:443", "alice@example.com:443", "*"] {
+            assert_eq!(r.redact_path(authority), authority);
+        }
+        // Found by a probe: encoded, the same values passed.
+        for (path, redacted) in [
+            (
+                "/cards/4111%201111%201111%201111/charge",
+                "/cards/[REDACTED]/charge",
+            ),
+            (
+                "/proxy/https%3A%2F%2Fann%3AhunterP2%40db.example.com%2F",
+                "/proxy/[REDACTED]",
+            ),
+            (
+                "/connections/postgres%253A%252F%252Fapp%253AhunterP3%2540db%2Fapp/test",
+                "/connections/[REDACTED]/test",
+            ),
+            ("/files/report%202026.pdf", "/files/report%202026.pdf"),
+        ] {
+            assert_eq!(r.redact_path(path), redacted, "{path}");
+        }
         // Segments named like keys are resources and actions, not pairs.
         for path in [
             "/users/7/password",

@@ -165,6 +165,17 @@ impl Redactor {
         )
     }
 
+    /// Redacts a short text the layer stores as it stores a header's value (a user agent, a
+    /// handler's resource or action): the pairs it carries (`token=…`), a JSON document in it,
+    /// and the value patterns.
+    pub(crate) fn redact_header_text(&self, text: &str) -> String {
+        self.guarded(
+            "text",
+            || super::headers::redact_plain_value(&self.rules, text).into_owned(),
+            str::to_owned,
+        )
+    }
+
     /// Redacts an error text like a `text/plain` body: as JSON when it is a JSON document, else
     /// the values of sensitive keys in `key=value`, `key: "value"` (a `Debug` print such as
     /// `LoginRequest { user: "ann", password: "hunter2" }`), XML elements and HTML form fields,

@@ -324,10 +324,12 @@ pub(crate) fn to_model(
         .unwrap_or(i64::MAX),
         client_ip: request.client_ip.map(ip),
         peer_ip: request.peer.map(ip),
-        user_agent: request
-            .text
-            .get(TextPart::UserAgent)
-            .map(|ua| cut_head_part(request, TextPart::UserAgent, lossy(ua, LONG_TEXT_BYTES))),
+        user_agent: request.text.get(TextPart::UserAgent).map(|ua| {
+            // As the header's value is redacted in `request_headers`: a bot's user agent
+            // may carry its token.
+            let redacted = redactor.redact_header_text(&lossy(ua, LONG_TEXT_BYTES));
+            cut_head_part(request, TextPart::UserAgent, redacted)
+        }),
         user_id: context
             .user_id
             .as_deref()
@@ -336,8 +338,14 @@ pub(crate) fn to_model(
             .tenant_id
             .as_deref()
             .map(|v| cut_chars(v, SHORT_TEXT_LEN)),
-        action: context.action.map(|v| cut_chars(&v, SHORT_TEXT_LEN)),
-        resource: context.resource.map(|v| cut_bytes(v, LONG_TEXT_BYTES)),
+        // The handler's words, which may quote the request (`/reset?token=…`): redacted as
+        // `extra` is.
+        action: context
+            .action
+            .map(|v| cut_chars(&redactor.redact_header_text(&v), SHORT_TEXT_LEN)),
+        resource: context
+            .resource
+            .map(|v| cut_bytes(redactor.redact_header_text(&v), LONG_TEXT_BYTES)),
         request_body,
         request_body_truncated: body.truncated,
         request_bytes: i64::try_from(body.total).unwrap_or(i64::MAX),
