@@ -193,10 +193,25 @@ fn write_part(
     // Only text fields are stored; a file's bytes never are, whatever its type.
     if is_text {
         out.push_str(",\"value\":");
-        let sensitive = [&headers.name, &headers.extended_name]
-            .into_iter()
-            .flatten()
-            .any(|name| name_is_sensitive(rules, name, keybuf));
+        // A name that cannot be read fails closed: none at all (RFC 2231's `name*0`, `name*1`
+        // continuations, a folded header), or an RFC 2047 encoded word (`=?utf-8?B?…?=`, how
+        // .NET writes a name that is not ASCII), which servers decode and the rules cannot.
+        let unreadable = headers
+            .name
+            .as_deref()
+            .is_none_or(|name| name.contains("=?") && name.contains("?="));
+        let sensitive = unreadable
+            || [&headers.name, &headers.extended_name]
+                .into_iter()
+                .flatten()
+                .any(|name| {
+                    name_is_sensitive(rules, name, keybuf)
+                        // In single quotes, which some parsers take off.
+                        || name
+                            .strip_prefix('\'')
+                            .and_then(|name| name.strip_suffix('\''))
+                            .is_some_and(|name| name_is_sensitive(rules, name, keybuf))
+                });
         if sensitive {
             out.push_str(&rules.replacement_json);
         } else {
@@ -269,6 +284,26 @@ mod tests {
             run(BODY, None),
             r#"[{"name":"comment","size":24,"value":"card [REDACTED]"},{"name":"pass_word","size":7,"value":"[REDACTED]"},{"name":"avatar","filename":"me.png","content_type":"image/png","size":20}]"#
         );
+    }
+
+    /// Found by a probe: a field whose name could not be read (RFC 2231 continuations, an
+    /// RFC 2047 encoded word) or was single-quoted had its value stored as sent.
+    #[test]
+    fn a_field_name_that_cannot_be_read_fails_closed() {
+        for disposition in [
+            "name=\"=?utf-8?B?0L/QsNGA0L7Qu9GM?=\"",
+            "name*0=\"pass\"; name*1=\"word\"",
+            "name='password'",
+        ] {
+            let body = format!(
+                "--XyZ\r\nContent-Disposition: form-data; {disposition}\r\n\r\nhunterM1\r\n--XyZ--"
+            );
+            let out = run(body.as_bytes(), None);
+            assert!(
+                !out.contains("hunterM1") && out.contains(r#""value":"[REDACTED]""#),
+                "{disposition}: {out}"
+            );
+        }
     }
 
     /// Rails, PHP and Express nest field names: `user[password]` is a path to a sensitive key.
