@@ -214,7 +214,8 @@ fn indexes(backend: DbBackend) -> Vec<IndexCreateStatement> {
             named("tenant_occurred", &[Column::TenantId, Column::OccurredAt]),
             Column::TenantId,
         ),
-        // One row per position in a chain: two writers sharing a chain id fail loudly.
+        // One row per position in a chain: a writer that shares its chain id with another finds
+        // a place taken, and seals its rows again after the other's.
         {
             let mut chain = named("chain_seq", &[Column::ChainId, Column::ChainSeq]);
             chain.unique();
