@@ -852,11 +852,11 @@ impl PendingRecord {
             self.layer.intake.skip_record(&shared.facts);
             return;
         }
-        // The body and the context stay in the shared state, sealed, for the writer to take (a
-        // body that had ended before the service ran needs no seal: nothing can add to it).
         if self.rare.is_some() {
             self.forget_unconfirmed_grpc_count(&shared);
         }
+        // The body and the context stay in the shared state, sealed, for the writer to take (a
+        // body that had ended before the service ran needs no seal: nothing can add to it).
         let (error, body_bytes) = if self.body_ended {
             (error, 0)
         } else {

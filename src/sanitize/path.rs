@@ -16,13 +16,16 @@ pub(super) fn redact_path(rules: &Rules, path: &str) -> String {
     // (`alice:password@host:443`): its password is a URL's, which the value patterns find only
     // after a `//`.
     let authority;
-    let path = match path.rfind('@') {
-        Some(at) if !path.starts_with('/') && path[..at].contains(':') => {
-            let colon = path[..at].find(':').unwrap_or(at);
+    let userinfo = (!path.starts_with('/'))
+        .then(|| path.rfind('@'))
+        .flatten()
+        .and_then(|at| Some((path[..at].find(':')?, at)));
+    let path = match userinfo {
+        Some((colon, at)) => {
             authority = format!("{}{}{}", &path[..=colon], rules.replacement, &path[at..]);
             authority.as_str()
         }
-        _ => path,
+        None => path,
     };
     let mut path = rules.values.redact(path);
     if has_escape(&path) {
