@@ -539,6 +539,8 @@ struct Rare {
     grpc_expected_encoding: Option<Box<[u8]>>,
     /// The gRPC the reply spoke, for a call told by its reply.
     grpc_by_reply: Option<Protocol>,
+    /// The response's status is informational (see [`PendingRecord::set_response`]).
+    unsendable_status: bool,
 }
 
 /// What a gRPC request adds to its in-flight record.
@@ -651,6 +653,10 @@ impl PendingRecord {
         ended: bool,
     ) {
         self.status = Some(status);
+        // A final response with an informational status: the client gets no such response.
+        if status < 200 {
+            self.informational(status);
+        }
         self.response_ended = ended;
         self.response_len = if ended && !self.http2 {
             0
@@ -669,6 +675,16 @@ impl PendingRecord {
             .is_some_and(|rare| rare.grpc_expected.is_some())
         {
             self.grpc_by_reply(headers);
+        }
+    }
+
+    /// Notes a final response with an informational status, out of line: but an HTTP/1.1
+    /// upgrade's 101, HTTP does not allow it.
+    #[cold]
+    #[inline(never)]
+    fn informational(&mut self, status: u16) {
+        if status != 101 || self.http2 {
+            self.rare().unsendable_status = true;
         }
     }
 
@@ -789,6 +805,12 @@ impl PendingRecord {
             Some(rare) if rare.grpc.is_some() => {
                 grpc_error(rare.grpc_status.as_ref(), rare.grpc_message.take())
             }
+            Some(rare) if rare.unsendable_status => Some(format!(
+                "a final response with the informational status {}, which HTTP does not allow: \
+                 the client got none (hyper answers 500 in its place over HTTP/1.1 and resets \
+                 the stream over HTTP/2)",
+                self.status.unwrap_or_default()
+            )),
             Some(rare) => rare.grpc_message.take(),
             None => None,
         };

@@ -45,6 +45,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     user_agent_action_and_resource_are_redacted,
     a_body_cut_by_an_error_stays_cut_when_read_on,
     paths_with_a_password_in_their_userinfo_or_encoded_are_redacted,
+    a_final_informational_status_is_an_error,
     html_form_fields_are_redacted,
     secrets_encoded_twice_quoted_as_json_or_given_to_mysql_are_redacted,
     json_with_text_around_it_or_in_a_query_is_redacted_as_json,
@@ -900,6 +901,46 @@ async fn paths_with_a_password_in_their_userinfo_or_encoded_are_redacted(t: Arc<
             "/cards/[REDACTED]/charge",
             "/proxy/[REDACTED]"
         ]
+    );
+}
+
+/// Found by a probe: a handler that answered 103 as its final response was recorded as
+/// answered, where hyper sends a 500 in its place over HTTP/1.1 (and resets the stream over
+/// HTTP/2). An HTTP/1.1 upgrade's 101 is no error.
+async fn a_final_informational_status_is_an_error(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let app = Router::new()
+        .route(
+            "/hints",
+            get(|| async { (StatusCode::from_u16(103).unwrap(), "x") }),
+        )
+        .route(
+            "/upgrade",
+            get(|| async { StatusCode::SWITCHING_PROTOCOLS }),
+        )
+        .layer(layer);
+    for path in ["/hints", "/upgrade"] {
+        let request = http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    assert_eq!(rows[0].status, Some(103));
+    assert!(
+        rows[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("informational status 103")),
+        "{:?}",
+        rows[0]
+    );
+    assert_eq!(
+        (rows[1].status, rows[1].error.as_deref()),
+        (Some(101), None)
     );
 }
 
