@@ -190,17 +190,21 @@ static PEM_PRIVATE_KEY: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Runs of at least 13 digits, optionally grouped by single spaces or dashes; which of them are
 /// card numbers is decided by [`redact_card_run`] (grouping and the Luhn check).
-static DIGIT_RUN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"[0-9](?:[ \-]?[0-9]){12,}").expect("digit run pattern is valid"));
+static DIGIT_RUN: LazyLock<Regex> = LazyLock::new(|| {
+    // A no-break space too: what a card pasted from a formatted page carries.
+    Regex::new(r"[0-9](?:(?:[ \-]|\x{A0})?[0-9]){12,}").expect("digit run pattern is valid")
+});
 
 /// Whether `bytes` holds a match of [`DIGIT_RUN`]: 13 digits, each but the first after at
-/// most one space or dash. Most strings with that many digits hold none (timestamps, phone
+/// most one space, dash or no-break space. Most strings with that many digits hold none (timestamps, phone
 /// numbers, UUIDs, versions): told in one pass, without the regex's search and captures
 /// (thousands of instructions a string).
 fn holds_digit_run(bytes: &[u8]) -> bool {
     let mut run = 0;
     // The byte before is a digit, or a separator after a digit.
     let (mut after_digit, mut after_separator) = (false, false);
+    // The byte before is a no-break space's first (0xC2 0xA0), after a digit.
+    let mut after_lead = false;
     for &b in bytes {
         if b.is_ascii_digit() {
             run = if after_digit || after_separator {
@@ -211,11 +215,15 @@ fn holds_digit_run(bytes: &[u8]) -> bool {
             if run >= MIN_CARD_DIGITS {
                 return true;
             }
-            (after_digit, after_separator) = (true, false);
+            (after_digit, after_separator, after_lead) = (true, false, false);
         } else if after_digit && matches!(b, b' ' | b'-') {
-            (after_digit, after_separator) = (false, true);
+            (after_digit, after_separator, after_lead) = (false, true, false);
+        } else if after_digit && b == 0xC2 {
+            (after_digit, after_separator, after_lead) = (false, false, true);
+        } else if after_lead && b == 0xA0 {
+            (after_digit, after_separator, after_lead) = (false, true, false);
         } else {
-            (after_digit, after_separator) = (false, false);
+            (after_digit, after_separator, after_lead) = (false, false, false);
         }
     }
     false
@@ -1354,11 +1362,12 @@ fn in_hex_identifier(text: &[u8], start: usize, end: usize) -> bool {
 fn redact_card_run(run: &str, replacement: &str, dst: &mut String) {
     // (start byte, end byte, digit count) of each group between separators.
     let mut groups: Vec<(usize, usize, usize)> = Vec::new();
+    // By characters: a no-break space is two bytes, and a group must start on a character.
     let mut start = 0;
-    for (i, b) in run.bytes().enumerate() {
-        if !b.is_ascii_digit() {
+    for (i, c) in run.char_indices() {
+        if !c.is_ascii_digit() {
             groups.push((start, i, i - start));
-            start = i + 1;
+            start = i + c.len_utf8();
         }
     }
     groups.push((start, run.len(), run.len() - start));
@@ -1999,6 +2008,31 @@ mod tests {
         let text = format!("token was {jwt}, then");
         let out = rules().redact(&text);
         assert_eq!(out, "token was [REDACTED], then");
+    }
+
+    #[test]
+    fn card_numbers_with_no_break_spaces_are_found() {
+        // Found by a probe: a card pasted from a formatted page, its groups apart by U+00A0.
+        let r = rules();
+        for text in [
+            "4111\u{a0}1111\u{a0}1111\u{a0}1111",
+            "card: 4111\u{a0}1111\u{a0}1111\u{a0}1111, exp 12/29",
+            "4111 1111\u{a0}1111-1111",
+        ] {
+            let redacted = r.redact(text);
+            assert!(
+                redacted.contains("[REDACTED]") && !redacted.contains("1111"),
+                "{text:?}: {redacted:?}"
+            );
+            assert!(holds_digit_run(text.as_bytes()), "{text:?}");
+        }
+        // Not a card: Luhn fails, or a no-break space stands alone.
+        for text in [
+            "4111\u{a0}1111\u{a0}1111\u{a0}1112",
+            "4111\u{a0}\u{a0}1111 1111 1111",
+        ] {
+            assert_eq!(r.redact(text), text);
+        }
     }
 
     #[test]
