@@ -249,25 +249,13 @@ impl Chain {
     ) -> Result<(), DbErr> {
         if self.head.is_none() {
             // A restarted writer continues its chain from the database.
-            let (last, mark) = self.stored_ends(db).await?;
+            let (last, from_row, mut head) = self.stored_head(db).await?;
             // A head sealed again after a refusal: the journal may hold rows sealed to follow
             // the row it replaced.
-            let replaced = last.as_ref().and_then(|row| self.replaced_by(row));
-            let mut head = match last {
-                Some(row) => (
-                    row.chain_seq.unwrap_or(0),
-                    row.row_hash.unwrap_or_else(|| GENESIS.to_owned()),
-                ),
-                None => (0, GENESIS.to_owned()),
-            };
-            let from_row = head.clone();
-            // Retention may have removed every row: continue after its tombstone.
-            if let Some(mark) = mark
-                && mark.chain_seq > head.0
-            {
-                head = (mark.chain_seq, mark.row_hash);
-            }
-            let replaced = replaced.filter(|_| head == from_row);
+            let replaced = last
+                .as_ref()
+                .and_then(|row| self.replaced_by(row))
+                .filter(|_| head == from_row);
             if let Some(relink) = self.restart_relink(&head, replaced) {
                 self.relink = Some(relink);
             }
@@ -293,11 +281,13 @@ impl Chain {
         Ok(())
     }
 
-    /// The chain's last row in the database and its last checkpoint or tombstone.
-    async fn stored_ends(
+    /// The chain's last place in the database: its last row, that row's place, and the place
+    /// to continue after, which is its last checkpoint's or tombstone's when that is past the
+    /// row (retention may have removed every row).
+    async fn stored_head(
         &self,
         db: &DatabaseConnection,
-    ) -> Result<(Option<Model>, Option<audit_checkpoint::Model>), DbErr> {
+    ) -> Result<(Option<Model>, (i64, String), (i64, String)), DbErr> {
         let last = audit_log::Entity::find()
             .filter(audit_log::Column::ChainId.eq(self.config.chain_id.as_str()))
             .order_by_desc(audit_log::Column::ChainSeq)
@@ -310,7 +300,21 @@ impl Chain {
             .limit(1)
             .one(db)
             .await?;
-        Ok((last, mark))
+        let row = last.as_ref().map_or_else(
+            || (0, GENESIS.to_owned()),
+            |row| {
+                let hash = row.row_hash.clone();
+                (
+                    row.chain_seq.unwrap_or(0),
+                    hash.unwrap_or_else(|| GENESIS.to_owned()),
+                )
+            },
+        );
+        let head = match mark {
+            Some(mark) if mark.chain_seq > row.0 => (mark.chain_seq, mark.row_hash),
+            _ => row.clone(),
+        };
+        Ok((last, row, head))
     }
 
     /// Another writer took the places `rows` (not yet written, in order) were sealed at: two
@@ -331,19 +335,7 @@ impl Chain {
         {
             return Ok(false);
         }
-        let (last, mark) = self.stored_ends(db).await?;
-        let mut head = match last {
-            Some(row) => (
-                row.chain_seq.unwrap_or(0),
-                row.row_hash.unwrap_or_else(|| GENESIS.to_owned()),
-            ),
-            None => (0, GENESIS.to_owned()),
-        };
-        if let Some(mark) = mark
-            && mark.chain_seq > head.0
-        {
-            head = (mark.chain_seq, mark.row_hash);
-        }
+        let (_, _, head) = self.stored_head(db).await?;
         if !self.shared {
             self.shared = true;
             tracing::error!(

@@ -1712,17 +1712,7 @@ mod tests {
             "replayed before the requests: {stats:?}"
         );
         assert_eq!(stats.dropped, 0, "{stats:?}");
-        drop(layer);
-        let report = guard
-            .shutdown(Duration::from_secs(10))
-            .await
-            .expect("shutdown");
-        assert_eq!(
-            (report.written, report.dropped, report.journaled),
-            (505, 0, 0),
-            "{report:?}"
-        );
-        task.await.expect("writer");
+        stops_having_written(layer, guard, task, 505).await;
     }
 
     /// Stops the writer (its layer dropped): it wrote `written` records, and dropped, lost and
