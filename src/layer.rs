@@ -246,7 +246,9 @@ pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 /// body of `max_body_bytes`, its head and the body escaped as JSON (a quote or backslash takes
 /// two bytes) within 64 KiB and twice the body.
 fn min_journal_bytes(max_body_bytes: usize) -> u64 {
-    (64 << 10) + 2 * max_body_bytes as u64
+    (max_body_bytes as u64)
+        .saturating_mul(2)
+        .saturating_add(64 << 10)
 }
 
 /// Builds an [`AuditLayer`] and starts its writer.
@@ -1230,6 +1232,28 @@ mod tests {
             .journal_max_bytes(1)
             .build_pair();
         assert!(built.is_ok(), "{:?}", built.err());
+        // Bodies without bound: the floor is the most a journal can be, not a sum that
+        // overflowed (a panic in a debug build, a floor of 64 KiB in a release one).
+        let unbounded = |db| {
+            AuditLayer::builder(db)
+                .queue_body_bytes(usize::MAX)
+                .max_body_bytes(usize::MAX)
+        };
+        assert!(unbounded(db().await).build_pair().is_ok());
+        config_error(
+            unbounded(db().await)
+                .journal(&path)
+                .journal_max_bytes(u64::MAX - 1)
+                .build_pair(),
+            "journal_max_bytes",
+        );
+        assert!(
+            unbounded(db().await)
+                .journal(&path)
+                .journal_max_bytes(u64::MAX)
+                .build_pair()
+                .is_ok()
+        );
     }
 
     /// Paths the layer compares with start with `/`: an empty one or one without it never
