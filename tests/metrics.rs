@@ -202,6 +202,162 @@ async fn writer_counters_reach_the_recorder() {
     }
     let unlabelled = labelled("tower_audit_records_written_total", None);
     assert_eq!(unlabelled, Some(&DebugValue::Counter(0)));
+
+    journal_bytes_count_once_and_leave_with_their_writer(&snapshotter).await;
+    records_dropped_after_shutdown_are_published(&snapshotter).await;
+}
+
+/// A writer stopped with rows in its journal, then built again on it in the same process: the
+/// journal's bytes count once in `tower_audit_journal_bytes` (they counted twice), a stopped
+/// writer's leave it, and the gauge is 0 once the rows are replayed (it stayed at the bytes).
+async fn journal_bytes_count_once_and_leave_with_their_writer(
+    snapshotter: &metrics_util::debugging::Snapshotter,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("audit.journal");
+    let db = tower_audit::connect("sqlite::memory:").await.unwrap();
+    let writer = |db| {
+        AuditLayer::builder(db)
+            .journal(&journal)
+            .writer_name("journal")
+            .max_retry_backoff(Duration::from_millis(50))
+            .build()
+            .unwrap()
+    };
+    let (layer, guard) = writer(db.clone());
+    let router = Router::new()
+        .route("/x", get(|| async { "x" }))
+        .layer(layer);
+    for _ in 0..5 {
+        let request = http::Request::get("/x")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    let mut stats = guard.watch_stats();
+    let spilled = stats.wait_for(|s| s.spilled == 5 && s.journal_bytes > 0);
+    let bytes = tokio::time::timeout(Duration::from_secs(20), spilled)
+        .await
+        .unwrap()
+        .unwrap()
+        .journal_bytes;
+    assert_eq!(
+        gauge(snapshotter, "tower_audit_journal_bytes", "journal"),
+        bytes as f64
+    );
+    let report = guard.shutdown(Duration::from_millis(200)).await.unwrap();
+    assert_eq!(report.journaled, 5);
+    assert_eq!(
+        gauge(snapshotter, "tower_audit_journal_bytes", "journal"),
+        0.0
+    );
+
+    let (_layer, guard) = writer(db.clone());
+    let mut stats = guard.watch_stats();
+    let reread = stats.wait_for(|s| s.journal_bytes == bytes);
+    tokio::time::timeout(Duration::from_secs(20), reread)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        gauge(snapshotter, "tower_audit_journal_bytes", "journal"),
+        bytes as f64
+    );
+    tower_audit::migrate(&db).await.unwrap();
+    let replayed = stats.wait_for(|s| s.replayed == 5 && s.journal_bytes == 0);
+    tokio::time::timeout(Duration::from_secs(20), replayed)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        gauge(snapshotter, "tower_audit_journal_bytes", "journal"),
+        0.0
+    );
+    guard.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+/// A record finished after the writer was shut down (a request still in flight) is dropped:
+/// its count reaches `watch_stats` and the metrics, the only places it can show once the
+/// guard's report is out (it was counted where nothing published it).
+async fn records_dropped_after_shutdown_are_published(
+    snapshotter: &metrics_util::debugging::Snapshotter,
+) {
+    let db = tower_audit::connect("sqlite::memory:").await.unwrap();
+    tower_audit::migrate(&db).await.unwrap();
+    let (layer, guard) = AuditLayer::builder(db).writer_name("late").build().unwrap();
+    let started = std::sync::Arc::new(tokio::sync::Notify::new());
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let handler = {
+        let (started, release) = (started.clone(), release.clone());
+        move || async move {
+            started.notify_one();
+            release.notified().await;
+            "late"
+        }
+    };
+    let router = Router::new().route("/slow", get(handler)).layer(layer);
+    let request = http::Request::get("/slow")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let in_flight = tokio::spawn(async move {
+        let response = router.oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap().to_bytes()
+    });
+    started.notified().await;
+    let mut stats = guard.watch_stats();
+    let report = guard.shutdown(Duration::from_secs(10)).await.unwrap();
+    assert_eq!((report.written, report.dropped), (0, 0));
+    release.notify_one();
+    assert_eq!(in_flight.await.unwrap(), "late");
+    let dropped = stats.wait_for(|s| s.dropped == 1 && s.captured == 1);
+    tokio::time::timeout(Duration::from_secs(20), dropped)
+        .await
+        .unwrap()
+        .unwrap();
+    let snapshot = snapshotter.snapshot().into_vec();
+    for name in [
+        "tower_audit_records_dropped_total",
+        "tower_audit_records_captured_total",
+    ] {
+        assert_eq!(
+            labelled_in(&snapshot, name, "late"),
+            Some(&DebugValue::Counter(1)),
+            "{name}"
+        );
+    }
+}
+
+/// The value of `name` with the label `writer="<writer>"` in `snapshot`.
+fn labelled_in<'s>(
+    snapshot: &'s [(
+        metrics_util::CompositeKey,
+        Option<metrics::Unit>,
+        Option<metrics::SharedString>,
+        DebugValue,
+    )],
+    name: &str,
+    writer: &str,
+) -> Option<&'s DebugValue> {
+    snapshot
+        .iter()
+        .find(|(key, _, _, _)| {
+            key.key().name() == name
+                && key
+                    .key()
+                    .labels()
+                    .map(|label| (label.key(), label.value()))
+                    .eq([("writer", writer)])
+        })
+        .map(|(_, _, _, value)| value)
+}
+
+/// The gauge `name` of the writer named `writer`, from a new snapshot.
+fn gauge(snapshotter: &metrics_util::debugging::Snapshotter, name: &str, writer: &str) -> f64 {
+    match labelled_in(&snapshotter.snapshot().into_vec(), name, writer) {
+        Some(DebugValue::Gauge(value)) => value.into_inner(),
+        other => panic!("{name}{{writer={writer}}}: {other:?}"),
+    }
 }
 
 /// A writer on an in-memory SQLite database that was never migrated, after one request: its

@@ -79,7 +79,10 @@ impl WriterGuard {
 
     /// Stops intake, writes everything queued, and waits for the writer to stop.
     ///
-    /// Records finished after this call (requests still in flight) are counted as dropped. The
+    /// Records finished after this call (requests still in flight) are counted as dropped:
+    /// those finished once the writer has reported are not in the report, and show in
+    /// [`watch_stats`](Self::watch_stats) and, with `metrics`, in
+    /// `tower_audit_records_dropped_total`, published as they are dropped. The
     /// writer keeps retrying a failing database until `timeout` has passed; a database call
     /// still under way then (on a stalled connection) is cut off at it. What it could not write
     /// by then is left in the journal ([`ShutdownReport::journaled`]) or, without one, counted

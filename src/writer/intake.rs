@@ -229,18 +229,27 @@ impl Channel {
         self.stats.snapshot(self.queue.len())
     }
 
+    /// Publishes the stats: to `watch_stats`, and to the `metrics` facade. The worker
+    /// publishes, and after it stopped so does a record dropped late; the snapshot is taken
+    /// under the watch's lock, so no older figure follows a newer one.
     pub(crate) fn publish(&self) {
-        let stats = self.snapshot();
-        #[cfg(feature = "metrics")]
-        {
-            // Only the worker publishes: the snapshot published is the one exported last.
+        self.published.send_modify(|published| {
+            let stats = self.snapshot();
             // Exported first, so that whoever the new stats wake finds the metrics as new.
-            let previous = self.published.borrow().clone();
-            self.metrics.export(&stats, &previous);
-            self.published.send_replace(stats);
-        }
-        #[cfg(not(feature = "metrics"))]
-        self.published.send_replace(stats);
+            #[cfg(feature = "metrics")]
+            self.metrics.export(&stats, published);
+            *published = stats;
+        });
+    }
+
+    /// The writer has stopped: what it adds to its group's gauges leaves them (see
+    /// [`Exported::stopped`](super::stats::Exported::stopped)).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn unpublish_gauges(&self) {
+        self.published.send_if_modified(|published| {
+            self.metrics.stopped(published);
+            false
+        });
     }
 
     pub(crate) fn producers_gone(&self) -> bool {
@@ -368,6 +377,9 @@ impl Channel {
     fn drop_unqueued(&self, record: AuditRecord) {
         self.refund_head(&record.shared.facts);
         self.drop_record("the audit writer was shut down");
+        // The worker may have published its last: the count must still reach `watch_stats`
+        // and the metrics, the only places it shows once the guard's report is out.
+        self.publish();
     }
 
     /// Journals a record that does not take the queue while the journal holds rows. Should the

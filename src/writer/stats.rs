@@ -218,6 +218,9 @@ fn stripe() -> usize {
 pub(crate) struct Exported {
     name: Option<String>,
     id: u64,
+    /// Set by [`stopped`](Self::stopped): later exports (records dropped late) add to the
+    /// counters only.
+    stopped: AtomicBool,
 }
 
 #[cfg(feature = "metrics")]
@@ -227,6 +230,7 @@ impl Exported {
         Self {
             name,
             id: NEXT.fetch_add(1, Ordering::Relaxed),
+            stopped: AtomicBool::new(false),
         }
     }
 
@@ -248,22 +252,32 @@ impl Exported {
         {
             *total = total.saturating_add(now.saturating_sub(before));
         }
-        for ((sum, now), before) in group.sums.iter_mut().zip(sums(stats)).zip(sums(previous)) {
-            *sum = sum.saturating_add(now.saturating_sub(before)).max(0);
-        }
-        match group.peaks.iter_mut().find(|(id, _)| *id == self.id) {
-            Some((_, peaks)) => *peaks = peaks_of(stats),
-            None => group.peaks.push((self.id, peaks_of(stats))),
+        if !self.stopped.load(Ordering::Relaxed) {
+            for ((sum, now), before) in group.sums.iter_mut().zip(sums(stats)).zip(sums(previous)) {
+                *sum = sum.saturating_add(now.saturating_sub(before)).max(0);
+            }
+            match group.peaks.iter_mut().find(|(id, _)| *id == self.id) {
+                Some((_, peaks)) => *peaks = peaks_of(stats),
+                None => group.peaks.push((self.id, peaks_of(stats))),
+            }
         }
         // Under the lock: a writer's older figure never follows another's newer one.
         group.publish();
     }
 
-    /// The writer has stopped: its time away and missing table leave the group's.
-    pub(crate) fn stopped(&self) {
+    /// The writer has stopped, `last` the stats it exported last: its time away and missing
+    /// table leave the group's, and so do its queue and journal, which it added to the sums.
+    /// A writer built again on the same journal adds the journal's bytes anew.
+    pub(crate) fn stopped(&self, last: &WriterStats) {
         let mut groups = lock(&GROUPS);
+        if self.stopped.swap(true, Ordering::Relaxed) {
+            return;
+        }
         if let Some(group) = groups.iter_mut().find(|g| g.name == self.name) {
             group.peaks.retain(|(id, _)| *id != self.id);
+            for (sum, added) in group.sums.iter_mut().zip(sums(last)) {
+                *sum = sum.saturating_sub(added).max(0);
+            }
             group.publish();
         }
     }

@@ -409,9 +409,10 @@ impl Worker {
             journaled = journal.pending_rows();
         }
         self.channel.publish();
-        // A stopped writer is away no longer: the longest time away is the others'.
+        // A stopped writer is away no longer (the longest time away is the others'), and its
+        // queue and journal are no longer its group's.
         #[cfg(feature = "metrics")]
-        self.channel.metrics.stopped();
+        self.channel.unpublish_gauges();
         let stats = self.channel.snapshot();
         let report = ShutdownReport {
             written: stats.written,
