@@ -396,14 +396,23 @@ impl Channel {
     /// [`Redactor`](crate::sanitize::Redactor)) costs that record alone, counted as lost and
     /// logged: not the batch converted with it, nor the request that journals it.
     /// `inflation`: what is left of the batch's budget for bodies decoded past their captured
-    /// bytes ([`RowConfig::batch_inflation`]).
+    /// bytes ([`RowConfig::batch_inflation`]). `held`: the records the caller took from the
+    /// queue that wait behind this one.
     pub(crate) fn push_row(
         &self,
         record: AuditRecord,
         clock: &super::WallClock,
         rows: &mut Vec<audit_log::Model>,
         inflation: &mut usize,
+        held: usize,
     ) {
+        // Behind: more than half the queue's capacity waits, in the queue or taken from it.
+        #[cfg(feature = "jwt")]
+        if let Some(jwt) = &self.rows.jwt {
+            jwt.set_behind(held.saturating_add(self.queue.len()) > self.queue.capacity() / 2);
+        }
+        #[cfg(not(feature = "jwt"))]
+        let _ = held;
         let convert = || {
             #[cfg(test)]
             if record.shared.facts.text.str(crate::record::TextPart::Path)
@@ -431,7 +440,13 @@ impl Channel {
     fn spill_record(&self, record: AuditRecord, keep: bool) {
         let mut rows = Vec::with_capacity(1);
         let mut inflation = self.rows.batch_inflation;
-        self.push_row(record, &super::WallClock::now(), &mut rows, &mut inflation);
+        self.push_row(
+            record,
+            &super::WallClock::now(),
+            &mut rows,
+            &mut inflation,
+            0,
+        );
         if rows.is_empty() {
             return;
         }

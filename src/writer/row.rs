@@ -97,7 +97,13 @@ pub(crate) fn to_model(
     let context = {
         let mut context = context;
         let authorization = request.text.get(TextPart::Authorization);
-        verify_identity(config, authorization, occurred_at.timestamp(), &mut context);
+        let cut = request.text.cut_from(TextPart::Authorization).is_some();
+        verify_identity(
+            config,
+            authorization.map(|value| (value, cut)),
+            occurred_at.timestamp(),
+            &mut context,
+        );
         context
     };
     let sent_path = request.text.str(TextPart::Path).unwrap_or_default();
@@ -369,7 +375,8 @@ pub(crate) fn to_model(
         model.extra = Some(note(model.extra.take(), REQUEST_TARGET_ALTERED));
     }
     // A cut identity says how long the whole one was: two users sharing their first 255
-    // characters are then not one.
+    // characters are then not one. Counted in characters, which the cut keeps: a NUL made
+    // U+FFFD takes more bytes, and cuts nothing.
     for (whole, stored, key) in [
         (&context.user_id, &model.user_id, USER_ID_TRUNCATED),
         (&context.tenant_id, &model.tenant_id, TENANT_ID_TRUNCATED),
@@ -378,7 +385,9 @@ pub(crate) fn to_model(
             && whole.len() != stored.len()
         {
             let length = whole.chars().count();
-            model.extra = Some(note_value(model.extra.take(), key, length.into()));
+            if length != stored.chars().count() {
+                model.extra = Some(note_value(model.extra.take(), key, length.into()));
+            }
         }
     }
     model
@@ -731,37 +740,45 @@ fn saturating_i64(n: u64) -> i64 {
 }
 
 /// Names the user from a verified bearer token when nothing else did; notes why not otherwise.
-#[cfg(feature = "jwt")]
+/// `authorization`: the header's value as kept, and whether it was cut for the queue's budget.
 /// `arrived`: the request's arrival in Unix seconds, which the token's times are checked against.
+#[cfg(feature = "jwt")]
 fn verify_identity(
     config: &RowConfig,
-    authorization: Option<&[u8]>,
+    authorization: Option<(&[u8], bool)>,
     arrived: i64,
     context: &mut ContextFields,
 ) {
-    let (Some(jwt), Some(authorization)) = (&config.jwt, authorization) else {
+    let (Some(jwt), Some((authorization, cut))) = (&config.jwt, authorization) else {
         return;
     };
     if context.user_id.is_some() {
         return;
     }
-    let reason = match jwt.identify(authorization, arrived) {
-        Ok(identity) => {
-            if context.tenant_id.is_none() {
-                context.tenant_id = identity.tenant_id;
+    let reason = if cut {
+        // What is left of it fails as a forgery would: the row must not say the client sent one.
+        "token not verified: the Authorization header was cut for the queue's budget".to_owned()
+    } else {
+        match jwt.identify(authorization, arrived) {
+            Ok((identity, note)) => {
+                if context.tenant_id.is_none() {
+                    context.tenant_id = identity.tenant_id;
+                }
+                context.user_id = identity.user_id;
+                match note {
+                    // The user stands; the row says why the token named no tenant.
+                    Some(note) if context.user_id.is_some() => note,
+                    _ if context.user_id.is_some() => return,
+                    // A verified token without its user claim (a misconfigured `user_claim`, a
+                    // machine token): the row says why it has no user rather than nothing.
+                    _ => format!(
+                        "token verified, but its `{}` claim names no user",
+                        jwt.user_claim_name()
+                    ),
+                }
             }
-            context.user_id = identity.user_id;
-            if context.user_id.is_some() {
-                return;
-            }
-            // A verified token without its user claim (a misconfigured `user_claim`, a machine
-            // token): the row says why it has no user rather than nothing.
-            format!(
-                "token verified, but its `{}` claim names no user",
-                jwt.user_claim_name()
-            )
+            Err(reason) => reason,
         }
-        Err(reason) => reason,
     };
     context
         .extra

@@ -525,11 +525,12 @@ impl Worker {
             let clock = super::WallClock::now();
             let mut rows: Vec<Model> = Vec::with_capacity(records.len());
             let mut inflation = channel.rows.batch_inflation;
+            let held = records.len();
             for (i, record) in records.into_iter().enumerate() {
                 if steady && i % YIELD_EVERY == YIELD_EVERY - 1 {
                     std::thread::yield_now();
                 }
-                channel.push_row(record, &clock, &mut rows, &mut inflation);
+                channel.push_row(record, &clock, &mut rows, &mut inflation, held - i - 1);
             }
             let prebound = prebinder.and_then(|binder| binder.bind(&rows, steady));
             Converted { rows, prebound }
