@@ -170,9 +170,25 @@ static WEBHOOK_SECRET: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// JWT / JWS / JWE: a base64url JSON header (`eyJ` is `{"`) and two to four more segments.
+/// A header with whitespace after its brace (`{ "alg"…`: `eyA`; `{⏎`, `{\r⏎`, `{\t`: `ewo`,
+/// `ew0`, `ewk`), as a pretty-printing signer writes it and verifiers take it, counts when it
+/// is 16 characters or more (the shortest header, `{ "alg":"none"}`, is 20). A segment may
+/// end in base64's padding: AWS's load balancers sign `x-amzn-oidc-data` so.
 static JWT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"eyJ[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]*){2,4}").expect("jwt pattern is valid")
+    Regex::new(concat!(
+        r"(?:eyJ[A-Za-z0-9_\-]+|(?:eyA|ewo|ew0|ewk)[A-Za-z0-9_\-]{13,})={0,2}",
+        r"(?:\.[A-Za-z0-9_\-]*={0,2}){2,4}"
+    ))
+    .expect("jwt pattern is valid")
 });
+
+/// Whether `rest` starts as [`JWT`] does.
+fn jwt_at(rest: &[u8]) -> bool {
+    match rest {
+        [b'e', b'y', b'J' | b'A', ..] | [b'e', b'w', b'o' | b'0' | b'k', ..] => true,
+        _ => false,
+    }
+}
 
 /// AWS access key ids (long-term `AKIA`, temporary `ASIA`).
 static AWS_KEY_ID: LazyLock<Regex> = LazyLock::new(|| {
@@ -298,7 +314,7 @@ impl Anchors {
                 }
                 b'_' => anchors.token |= token_at(bytes, i),
                 b'b' | b'B' | b'k' | b'K' => anchors.scheme |= scheme_at(bytes, i),
-                b'e' => anchors.jwt |= bytes[i..].starts_with(b"eyJ"),
+                b'e' => anchors.jwt |= jwt_at(&bytes[i..]),
                 b'/' => {
                     let rest = &bytes[i..];
                     anchors.url |= rest.starts_with(b"//");
@@ -328,6 +344,9 @@ pub(super) struct ValueRules {
     replacement: Box<str>,
     user: Vec<(Regex, Box<str>)>,
     eyj: memmem::Finder<'static>,
+    /// The other starts of a JWT ([`jwt_at`]).
+    eya: memmem::Finder<'static>,
+    ew: memmem::Finder<'static>,
     url: memmem::Finder<'static>,
     /// `\/\/` and the start of `\u002f` ([`escaped_slashes`]).
     escaped_url: memmem::Finder<'static>,
@@ -366,6 +385,8 @@ impl ValueRules {
             replacement: replacement.into(),
             user,
             eyj: memmem::Finder::new(b"eyJ").into_owned(),
+            eya: memmem::Finder::new(b"eyA").into_owned(),
+            ew: memmem::Finder::new(b"ew").into_owned(),
             url: memmem::Finder::new(b"//").into_owned(),
             escaped_url: memmem::Finder::new(b"\\/\\/").into_owned(),
             escaped_slash: memmem::Finder::new(b"\\u002").into_owned(),
@@ -560,7 +581,9 @@ impl ValueRules {
                 || self.bot.find_iter(bytes).any(|i| hook_at(&bytes[i..])),
             authorization: memchr::memchr2_iter(b'z', b'Z', bytes)
                 .any(|i| authorization_at(bytes, i)),
-            jwt: self.eyj.find(bytes).is_some(),
+            jwt: self.eyj.find(bytes).is_some()
+                || self.eya.find(bytes).is_some()
+                || self.ew.find_iter(bytes).any(|i| jwt_at(&bytes[i..])),
             aws: self.akia.find(bytes).is_some() || self.asia.find(bytes).is_some(),
             digits: bytes.iter().filter(|b| b.is_ascii_digit()).count(),
         }
@@ -2008,6 +2031,78 @@ mod tests {
         let text = format!("token was {jwt}, then");
         let out = rules().redact(&text);
         assert_eq!(out, "token was [REDACTED], then");
+    }
+
+    /// Found by a probe: a JWT whose segments end in base64's padding (AWS's load balancers
+    /// sign `x-amzn-oidc-data` so), or whose header holds whitespace (`{ "alg": …}`, or
+    /// pretty-printed over lines), verifies, and was stored as sent.
+    #[test]
+    fn jwts_padded_or_with_a_spaced_header_are_found() {
+        // Base64url, with its padding or without.
+        fn encode(bytes: &[u8], pad: bool) -> String {
+            const ALPHABET: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = String::new();
+            for chunk in bytes.chunks(3) {
+                let n = chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+                for i in 0..=chunk.len() {
+                    out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+                }
+                if pad {
+                    out.push_str(&"=="[..3 - chunk.len()]);
+                }
+            }
+            out
+        }
+        let claims = r#"{"sub":"alice","exp":1800000000}"#;
+        let mut tokens = Vec::new();
+        for header in [
+            r#"{"typ":"JWT","alg":"ES256","kid":"k1","signer":"arn:aws:elb"}"#,
+            r#"{ "alg": "HS256", "typ": "JWT" }"#,
+            "{  \"alg\": \"HS256\" }",
+            "{\n  \"alg\": \"HS256\",\n  \"typ\": \"JWT\"\n}",
+            "{\r\n\t\"alg\": \"HS256\"\r\n}",
+            "{\t\"alg\":\"HS256\"}",
+            "{\n\"alg\":\"none\"}",
+        ] {
+            for pad in [true, false] {
+                tokens.push(format!(
+                    "{}.{}.{}",
+                    encode(header.as_bytes(), pad),
+                    encode(claims.as_bytes(), pad),
+                    encode(&[7u8; 64], pad)
+                ));
+            }
+        }
+        let r = rules();
+        let full = crate::sanitize::Redactor::default();
+        for token in &tokens {
+            for text in [
+                token.clone(),
+                format!("id {token} then"),
+                format!("/r/{token}"),
+                format!("https://x.example/cb?t={token}&state=s"),
+            ] {
+                let out = r.redact(&text);
+                assert!(!out.contains(&token[token.len() - 20..]), "{text} -> {out}");
+                assert!(out.contains("[REDACTED]"), "{text} -> {out}");
+            }
+            let header = full.redact_header_text(token);
+            assert!(!header.contains(&token[..16]), "{header}");
+        }
+        // Words and host names that start so, and a short run, are not taken for one.
+        for text in [
+            "eyewear.example.com/a.b",
+            "ewok.tribe.endor.moon",
+            "new.view.example.org",
+            "eyAlign.x.y",
+            "ewoks and eyAi.b.c",
+        ] {
+            assert_eq!(r.redact(text), text);
+        }
     }
 
     #[test]
