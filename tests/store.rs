@@ -53,6 +53,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     replay_sends_the_recorded_headers,
     replay_skips_paths_and_queries_the_writer_altered,
     replay_skips_heads_and_grpc_calls_it_cannot_send_as_recorded,
+    replay_sends_neither_its_own_requests_again_nor_refused_ones_nor_ids,
     lookup_indexes_can_be_dropped,
     limits_beyond_what_a_database_binds_are_clamped,
 ];
@@ -1523,6 +1524,164 @@ async fn replay_skips_paths_and_queries_the_writer_altered(test: Arc<TestDb>) {
 /// Sends `requests` through a layer whose redactor replaces secrets with `<gone>` and customer
 /// numbers with `customer`, then dry-runs a replay of the rows they left.
 /// A service behind `audit` that reads each request's body and answers 200.
+/// Found by a probe:
+/// - a replay into a target that audits into the same table read the rows its own requests
+///   added on later pages, and sent them again, for ever;
+/// - requests the recorded server refused (401, 403: an attacker's `DELETE`) were sent with
+///   the operator's credentials, and carried out;
+/// - a custom request id header, the trace context and `X-Forwarded-For` were sent as
+///   recorded, so the target's trail took the replay for the recorded request;
+/// - a target that never answers held the replay for ever.
+async fn replay_sends_neither_its_own_requests_again_nor_refused_ones_nor_ids(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let since = Utc::now() - chrono::Duration::seconds(1);
+    let names = [
+        "x-custom-id",
+        "x-correlation-id",
+        "x-forwarded-for",
+        "traceparent",
+        "x-kept",
+    ]
+    .map(http::HeaderName::from_static);
+    let (audit, guard) = AuditLayer::builder(db.clone())
+        .record_headers(names.clone())
+        .request_id_header(http::HeaderName::from_static("x-custom-id"))
+        .build()
+        .unwrap();
+    let recorded = tower::ServiceBuilder::new().layer(audit).service_fn(
+        |request: http::Request<tower_audit::RequestBody<Full<Bytes>>>| async move {
+            let status = match request.uri().path() {
+                "/refused" => 401,
+                "/forbidden" => 403,
+                _ => 201,
+            };
+            let _ = request.into_body().collect().await;
+            let mut response = http::Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            Ok::<_, std::convert::Infallible>(response)
+        },
+    );
+    for path in ["/a", "/refused", "/forbidden", "/b"] {
+        let mut request = http::Request::post(path);
+        for name in &names {
+            request = request.header(name, format!("{name}-{path}"));
+        }
+        let request = request.body(Full::new(Bytes::new())).unwrap();
+        let response = recorded.clone().oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    guard.shutdown(Duration::from_secs(30)).await.unwrap();
+
+    // The target stores a row for each request it gets, as an audited server on the same
+    // table does, before it answers: a later page holds it.
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let target = {
+        let (received, db) = (received.clone(), db.clone());
+        tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+            let (received, db) = (received.clone(), db.clone());
+            async move {
+                let mut headers: Vec<String> = request
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+                    .collect();
+                headers.sort();
+                let path = request.uri().path().to_owned();
+                received.lock().unwrap().push((path.clone(), headers));
+                let method = request.method().to_string();
+                audit_log::Entity::insert(row(Utc::now(), |m| {
+                    m.method = method;
+                    m.path = path;
+                    m.status = Some(201);
+                }))
+                .exec(&db)
+                .await
+                .unwrap();
+                let mut response = http::Response::new(Full::new(Bytes::new()));
+                *response.status_mut() = http::StatusCode::CREATED;
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        })
+    };
+    let range = AuditFilter::new().since(since);
+    let replay = store::replay(
+        &db,
+        &range,
+        target,
+        ReplayOptions::new()
+            .page_size(1)
+            .request_id_header(http::HeaderName::from_static("x-custom-id")),
+    );
+    let report = tokio::time::timeout(Duration::from_secs(30), replay)
+        .await
+        .expect("the replay ends")
+        .unwrap();
+    let outcomes: Vec<_> = report
+        .entries
+        .iter()
+        .map(|(r, o)| (r.path.as_str(), o.clone()))
+        .collect();
+    let refused = |status| ReplayOutcome::Skipped {
+        reason: format!(
+            "refused when recorded ({status}); sent with the replay's headers it could be \
+             carried out (include_refused to send it)"
+        ),
+    };
+    let sent = ReplayOutcome::Sent {
+        status: http::StatusCode::CREATED,
+        recorded: Some(201),
+    };
+    assert_eq!(
+        outcomes,
+        [
+            ("/a", sent.clone()),
+            ("/refused", refused(401)),
+            ("/forbidden", refused(403)),
+            ("/b", sent),
+        ]
+    );
+    let received = received.lock().unwrap().clone();
+    assert_eq!(
+        received,
+        [
+            ("/a".to_owned(), vec!["x-kept: x-kept-/a".to_owned()]),
+            ("/b".to_owned(), vec!["x-kept: x-kept-/b".to_owned()]),
+        ]
+    );
+
+    // Asked for, the refused ones are sent; a target that never answers fails each record
+    // at the timeout, and the replay goes on.
+    let never = tower::service_fn(|_: http::Request<Full<Bytes>>| {
+        std::future::pending::<Result<http::Response<Full<Bytes>>, std::convert::Infallible>>()
+    });
+    let report = store::replay(
+        &db,
+        &AuditFilter::new()
+            .since(since)
+            .until(Utc::now())
+            .path_prefix("/refused"),
+        never,
+        ReplayOptions::new()
+            .include_refused(true)
+            .timeout(Duration::from_millis(50)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report
+            .entries
+            .iter()
+            .map(|(r, o)| (r.path.as_str(), o.clone()))
+            .collect::<Vec<_>>(),
+        [(
+            "/refused",
+            ReplayOutcome::Failed {
+                error: "no response within 50ms".into()
+            }
+        )]
+    );
+}
+
 fn reading_every_body(
     audit: AuditLayer,
 ) -> impl tower::Service<

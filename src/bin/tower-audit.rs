@@ -245,6 +245,20 @@ enum Command {
         /// Stop at the first failure or status different from the recorded one.
         #[arg(long)]
         stop_on_error: bool,
+        /// How long each request may wait for its response, such as 30s or 2m.
+        #[arg(long, value_parser = parse_interval, default_value = "30s")]
+        timeout: Duration,
+        /// Send the requests the recorded server refused (401, 403) too: with --header's
+        /// credentials, a request refused when it was made could be carried out.
+        #[arg(long)]
+        include_refused: bool,
+        /// The text the layer's redactor put in place of secrets, if not [REDACTED]: recorded
+        /// headers holding it are not sent.
+        #[arg(long, value_name = "TEXT")]
+        redaction_marker: Option<String>,
+        /// The layer's request id header, if not x-request-id: it is not sent as recorded.
+        #[arg(long, value_name = "NAME", value_parser = parse_header_name)]
+        request_id_header: Option<HeaderName>,
     },
 }
 
@@ -379,6 +393,10 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     Some(parse_duration(text)?)
         .filter(|interval| !interval.is_zero())
         .ok_or_else(|| format!("{text:?}: the interval must be 1s or longer"))
+}
+
+fn parse_header_name(text: &str) -> Result<HeaderName, String> {
+    HeaderName::try_from(text.trim()).map_err(|_| format!("{text:?} is not a header name"))
 }
 
 /// A rate, in requests per second: a number above zero (`ReplayOptions::rate` takes any other
@@ -1115,11 +1133,23 @@ async fn command(command: Command, db: &DatabaseConnection) -> Result<ExitCode, 
             headers,
             rate,
             stop_on_error,
+            timeout,
+            include_refused,
+            redaction_marker,
+            request_id_header,
         } => {
             let mut options = ReplayOptions::new()
                 .dry_run(dry_run)
                 .stop_on_error(stop_on_error)
+                .timeout(timeout)
+                .include_refused(include_refused)
                 .base_uri(target);
+            if let Some(marker) = redaction_marker {
+                options = options.redaction_marker(marker);
+            }
+            if let Some(name) = request_id_header {
+                options = options.request_id_header(name);
+            }
             if let Some(rate) = rate {
                 options = options.rate(rate);
             }

@@ -70,6 +70,8 @@ pub struct AuditFilter {
     request_id: Option<String>,
     has_error: Option<bool>,
     body_contains: Option<String>,
+    /// Rows whose id is at most this: those stored when a replay started.
+    max_id: Option<i64>,
 }
 
 impl AuditFilter {
@@ -235,6 +237,14 @@ impl AuditFilter {
         })
     }
 
+    /// The filter, kept to rows whose id is at most `id`.
+    pub(crate) fn up_to_id(self, id: i64) -> AuditFilter {
+        AuditFilter {
+            max_id: Some(id),
+            ..self
+        }
+    }
+
     /// Whether a condition has an index of its own (other than the time range's).
     #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     pub(crate) fn has_indexed_lookup(&self) -> bool {
@@ -306,6 +316,9 @@ impl AuditFilter {
         }
         if let Some(until) = self.until {
             all = all.add(Column::OccurredAt.lt(until));
+        }
+        if let Some(id) = self.max_id {
+            all = all.add(Column::Id.lte(id));
         }
         let equals = [
             (Column::UserId, &self.user),

@@ -242,6 +242,9 @@ fn is_cut(text: &str) -> bool {
 /// | `base_uri` | none: request URIs are path and query only |
 /// | `redaction_marker` | `[REDACTED]` |
 /// | `page_size` | 500 rows read per query |
+/// | `timeout` | 30 s for each request's response head |
+/// | `include_refused` | `false`: requests answered 401 or 403 are skipped |
+/// | `request_id_header` | none besides `x-request-id`, `request-id` and `x-correlation-id` |
 #[derive(Clone, Debug)]
 pub struct ReplayOptions {
     dry_run: bool,
@@ -252,6 +255,9 @@ pub struct ReplayOptions {
     base_uri: Option<Uri>,
     marker: String,
     page_size: u64,
+    timeout: Duration,
+    include_refused: bool,
+    request_id_header: Option<HeaderName>,
 }
 
 impl Default for ReplayOptions {
@@ -264,6 +270,9 @@ impl Default for ReplayOptions {
             base_uri: None,
             marker: REDACTION_MARKER.to_owned(),
             page_size: 500,
+            timeout: Duration::from_secs(30),
+            include_refused: false,
+            request_id_header: None,
         }
     }
 }
@@ -335,6 +344,33 @@ impl ReplayOptions {
     #[must_use]
     pub fn page_size(mut self, rows: u64) -> Self {
         self.page_size = rows.max(1);
+        self
+    }
+
+    /// How long a request may wait for its response's head (ready service, connection and
+    /// all): past it, the record fails with a reason, and the replay goes on. A target that
+    /// takes connections and never answers would otherwise hold the replay for ever.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sends the requests the recorded server refused (401 or 403) too. They are skipped by
+    /// default: sent with the [`header`](Self::header)s given, an operator's credentials,
+    /// a request refused when it was made (an attacker's `DELETE`) could be carried out.
+    #[must_use]
+    pub fn include_refused(mut self, include: bool) -> Self {
+        self.include_refused = include;
+        self
+    }
+
+    /// The header that carried the request id (the layer's
+    /// [`request_id_header`](crate::AuditLayerBuilder::request_id_header)), not sent as
+    /// recorded: it would pass the replay off as the recorded request in the target's trail.
+    #[must_use]
+    pub fn request_id_header(mut self, name: HeaderName) -> Self {
+        self.request_id_header = Some(name);
         self
     }
 }
@@ -469,6 +505,12 @@ where
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval
     });
+    // The rows stored when the replay starts: a target that audits into the same table adds
+    // a row for each request sent, which a later page would read and send again, for ever.
+    let Some(last) = last_id(db).await? else {
+        return Ok(report);
+    };
+    let filter = filter.up_to_id(last);
     let request = PageRequest::oldest_first(options.page_size);
     let mut after = None;
     loop {
@@ -482,17 +524,28 @@ where
                     (ReplayRecord::from(row.model), Some(reason))
                 }
             };
-            let outcome =
-                if let Some(reason) = unreadable.or_else(|| record.unreplayable(&options.marker)) {
-                    ReplayOutcome::Skipped { reason }
-                } else if options.dry_run {
-                    ReplayOutcome::WouldSend
-                } else {
-                    if let Some(ticker) = &mut ticker {
-                        ticker.tick().await;
-                    }
-                    send(&mut service, &record, &options).await
-                };
+            let refused = record
+                .status
+                .filter(|status| !options.include_refused && matches!(status, 401 | 403))
+                .map(|status| {
+                    format!(
+                        "refused when recorded ({status}); sent with the replay's headers it \
+                         could be carried out (include_refused to send it)"
+                    )
+                });
+            let outcome = if let Some(reason) = unreadable
+                .or_else(|| record.unreplayable(&options.marker))
+                .or(refused)
+            {
+                ReplayOutcome::Skipped { reason }
+            } else if options.dry_run {
+                ReplayOutcome::WouldSend
+            } else {
+                if let Some(ticker) = &mut ticker {
+                    ticker.tick().await;
+                }
+                send(&mut service, &record, &options).await
+            };
             let stop = options.stop_on_error && outcome.is_error();
             report.entries.push((record, outcome));
             if stop {
@@ -505,6 +558,20 @@ where
             None => return Ok(report),
         }
     }
+}
+
+/// The largest id stored; `None` in an empty table.
+async fn last_id<C: ConnectionTrait>(db: &C) -> Result<Option<i64>, Error> {
+    use sea_orm::{ColumnTrait, EntityTrait, QuerySelect};
+
+    use crate::entity::audit_log::{Column, Entity};
+    let last = Entity::find()
+        .select_only()
+        .column_as(Column::Id.max(), "last")
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?;
+    Ok(last.flatten())
 }
 
 async fn send<S, B>(
@@ -520,6 +587,23 @@ where
         Ok(request) => request,
         Err(error) => return ReplayOutcome::Failed { error },
     };
+    match tokio::time::timeout(options.timeout, call(service, request, record)).await {
+        Ok(outcome) => outcome,
+        Err(_) => ReplayOutcome::Failed {
+            error: format!("no response within {:?}", options.timeout),
+        },
+    }
+}
+
+async fn call<S, B>(
+    service: &mut S,
+    request: Request<Full<Bytes>>,
+    record: &ReplayRecord,
+) -> ReplayOutcome
+where
+    S: Service<Request<Full<Bytes>>, Response = http::Response<B>>,
+    S::Error: Into<BoxError>,
+{
     if let Err(error) = std::future::poll_fn(|cx| service.poll_ready(cx)).await {
         return ReplayOutcome::Failed {
             error: chain(error.into()),
@@ -579,6 +663,13 @@ fn build_request(
         builder = builder.header(CONTENT_TYPE, content_type);
     }
     for (name, value) in &record.headers {
+        if options
+            .request_id_header
+            .as_ref()
+            .is_some_and(|id| id.as_str().eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
         if let Some((name, value)) = replayed_header(name, value, &options.marker) {
             builder = builder.header(name, value);
         }
@@ -602,9 +693,10 @@ fn build_request(
 }
 
 /// Headers a replay never sends as recorded: those of the connection and the body's framing,
-/// which the client sets for the request it sends, and the agent and request id, which would
-/// pass the replay off as the recorded request in the target's own trail.
-const NOT_REPLAYED: [&str; 13] = [
+/// which the client sets for the request it sends, and the agent, the request ids, the trace
+/// context and what proxies say of the client, which would pass the replay off as the
+/// recorded request (its client, its id) in the target's own trail.
+const NOT_REPLAYED: [&str; 29] = [
     "host",
     "content-length",
     "transfer-encoding",
@@ -618,6 +710,22 @@ const NOT_REPLAYED: [&str; 13] = [
     "user-agent",
     "x-request-id",
     "request-id",
+    "x-correlation-id",
+    "correlation-id",
+    "x-amzn-trace-id",
+    "x-cloud-trace-context",
+    "traceparent",
+    "tracestate",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
 ];
 
 /// A recorded header as a replay sends it: `None` for one it does not send (see
