@@ -65,6 +65,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     exact_filters_match_only_the_exact_value,
     latency_and_arrival_time_are_the_requests_own,
     long_heads_are_stored_whole_within_the_budget_and_cut_past_it,
+    extra_with_a_nul_or_deep_nesting_keeps_the_body_and_headers,
 ];
 
 fn main() {
@@ -2102,4 +2103,71 @@ async fn long_heads_are_stored_whole_within_the_budget_and_cut_past_it(t: Arc<Te
         Some(serde_json::json!("[headers not captured, 3000 bytes]"))
     );
     assert_eq!(cut.status, Some(200));
+}
+
+/// Found by a probe: PostgreSQL refused a NUL in a handler's `extra` (a client's text put
+/// there, or a key) and MariaDB an `extra` nested 32 levels deep; the row was then stored in
+/// its safe form, its body and recorded headers gone. A client could so erase its own
+/// request from its row. The NUL is stored as U+FFFD and the nesting past 31 levels as a note,
+/// on every backend, and the row keeps the rest.
+async fn extra_with_a_nul_or_deep_nesting_keeps_the_body_and_headers(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .record_headers([http::HeaderName::from_static("x-note")])
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/notes",
+            axum::routing::post(
+                |axum::Extension(audit): axum::Extension<tower_audit::AuditContext>,
+                 body: String| async move {
+                    let deep = (1..40).fold(
+                        serde_json::json!({"leaf": 1}),
+                        |inner, _| serde_json::json!({ "a": inner }),
+                    );
+                    match body.as_str() {
+                        "nul" => {
+                            audit.insert_extra("note", "a\u{0}b");
+                            audit.insert_extra("k\u{0}", 1);
+                        }
+                        _ => audit.insert_extra("tree", deep),
+                    }
+                    "ok"
+                },
+            ),
+        )
+        .layer(layer);
+    for body in ["nul", "deep"] {
+        let request = http::Request::post("/notes")
+            .header("x-note", "kept header")
+            .header("content-type", "text/plain")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.into_body().collect().await.unwrap();
+    }
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    assert_eq!(rows.len(), 2);
+    for (row, body) in rows.iter().zip(["nul", "deep"]) {
+        assert_eq!(row.request_body.as_deref(), Some(body));
+        assert_eq!(
+            row.request_headers,
+            Some(serde_json::json!({"x-note": "kept header"}))
+        );
+        let extra = row.extra.as_ref().unwrap();
+        assert!(extra.get("rejected").is_none(), "{extra}");
+    }
+    let extra = rows[0].extra.as_ref().unwrap();
+    assert_eq!(extra["note"], "a\u{fffd}b");
+    assert_eq!(extra["k\u{fffd}"], 1);
+    // `extra` is the first level, its `tree` the second: the 31st holds the note.
+    let mut tree = &rows[1].extra.as_ref().unwrap()["tree"];
+    for _ in 2..31 {
+        tree = &tree["a"];
+    }
+    assert!(tree.is_object(), "{tree}");
+    assert_eq!(tree["a"], "[nested deeper than 31 levels]");
 }

@@ -267,7 +267,7 @@ pub(crate) fn to_model(
     }
     let mut extra = handler_extra.map(|extra| {
         let mut extra = redact_json(redactor, extra);
-        settle_numbers(&mut extra);
+        settle_json(&mut extra, 1);
         extra
     });
     // A replay must not send an altered body, and a redaction with a replacement of the user's
@@ -516,14 +516,31 @@ fn note_value(
     serde_json::Value::Object(fields)
 }
 
-/// `value`'s numbers as every backend's JSON column reads them back. PostgreSQL's `jsonb` keeps
-/// a number as a decimal: a float that serde_json writes with an exponent, from 1e16 up, reads
-/// back as an integer there, and `-0.0` as `0.0`. Written in that form everywhere, the value
-/// stored is the one read back, which the row's hash (`integrity`) must cover. Floats past
-/// `u64` read back as floats, and stay.
-fn settle_numbers(value: &mut serde_json::Value) {
+/// The deepest nesting of arrays and objects every backend's JSON column takes: MariaDB's
+/// `JSON_VALID` refuses 32 levels.
+const JSON_DEPTH: usize = 31;
+
+/// What takes the place of an array or object nested deeper than [`JSON_DEPTH`].
+const TOO_DEEP: &str = "[nested deeper than 31 levels]";
+
+/// `value` as every backend's JSON column takes it and reads it back, which the row's hash
+/// (`integrity`) must cover; `level` is its depth, 1 for the top:
+/// - PostgreSQL's `jsonb` keeps a number as a decimal: a float that serde_json writes with an
+///   exponent, from 1e16 up, reads back as an integer there, and `-0.0` as `0.0`; such numbers
+///   are written in that form everywhere. Floats past `u64` read back as floats, and stay.
+/// - PostgreSQL refuses U+0000 in `jsonb` (in a string or a key): it becomes U+FFFD, as in
+///   the text columns.
+/// - MariaDB refuses nesting 32 levels deep: an array or object deeper than [`JSON_DEPTH`]
+///   becomes [`TOO_DEEP`].
+///
+/// A row the database refused would be stored in its safe form, without its body and headers:
+/// a client that got a NUL into a handler's `extra` would erase its own request from the row.
+fn settle_json(value: &mut serde_json::Value, level: usize) {
     use serde_json::Value;
     match value {
+        Value::Array(_) | Value::Object(_) if level > JSON_DEPTH => {
+            *value = Value::String(TOO_DEEP.to_owned());
+        }
         Value::Number(number) => {
             let Some(float) = number.as_f64().filter(|_| number.is_f64()) else {
                 return;
@@ -540,9 +557,26 @@ fn settle_numbers(value: &mut serde_json::Value) {
                 *number = (float as u64).into();
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(settle_numbers),
-        Value::Object(fields) => fields.values_mut().for_each(settle_numbers),
-        Value::Null | Value::Bool(_) | Value::String(_) => {}
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| settle_json(item, level + 1)),
+        Value::Object(fields) => {
+            if fields.keys().any(|key| key.contains('\0')) {
+                *fields = std::mem::take(fields)
+                    .into_iter()
+                    .map(|(key, value)| (key.replace('\0', "\u{fffd}"), value))
+                    .collect();
+            }
+            fields
+                .values_mut()
+                .for_each(|field| settle_json(field, level + 1));
+        }
+        Value::String(text) => {
+            if memchr::memchr(0, text.as_bytes()).is_some() {
+                *text = text.replace('\0', "\u{fffd}");
+            }
+        }
+        Value::Null | Value::Bool(_) => {}
     }
 }
 
@@ -1436,12 +1470,41 @@ mod tests {
         let mut value = serde_json::json!({"n": [
             1e16, 1.5e16, -1e16, 1e19, 1e20, -0.0, 0.0, 0.1, 1e15, 1e-7, -2.5, 7, u64::MAX
         ]});
-        settle_numbers(&mut value);
+        settle_json(&mut value, 1);
         assert_eq!(
             value.to_string(),
             "{\"n\":[10000000000000000,15000000000000000,-10000000000000000,\
              10000000000000000000,1e+20,0.0,0.0,0.1,1000000000000000.0,1e-7,-2.5,7,\
              18446744073709551615]}"
         );
+    }
+
+    /// Found by a probe: PostgreSQL refused a NUL in `extra` (a string or a key) and MariaDB
+    /// nesting 32 levels deep, and the row was stored in its safe form, without its body and
+    /// headers. A NUL becomes U+FFFD; an array or object past 31 levels, a note.
+    #[test]
+    fn extra_is_written_as_every_backend_takes_it() {
+        let mut value = serde_json::json!({"note": "a\u{0}b", "k\u{0}": ["x\u{0}", 1]});
+        settle_json(&mut value, 1);
+        assert_eq!(
+            value,
+            serde_json::json!({"note": "a\u{fffd}b", "k\u{fffd}": ["x\u{fffd}", 1]})
+        );
+        let nested = |levels: usize| {
+            (1..levels).fold(
+                serde_json::json!({"leaf": 1}),
+                |inner, _| serde_json::json!({ "a": inner }),
+            )
+        };
+        let mut deep = nested(JSON_DEPTH);
+        settle_json(&mut deep, 1);
+        assert_eq!(deep, nested(JSON_DEPTH));
+        let mut deeper = nested(JSON_DEPTH + 9);
+        settle_json(&mut deeper, 1);
+        let mut innermost = &deeper;
+        for _ in 1..JSON_DEPTH {
+            innermost = &innermost["a"];
+        }
+        assert_eq!(innermost["a"], serde_json::json!(TOO_DEEP));
     }
 }
