@@ -184,10 +184,10 @@ static JWT: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Whether `rest` starts as [`JWT`] does.
 fn jwt_at(rest: &[u8]) -> bool {
-    match rest {
-        [b'e', b'y', b'J' | b'A', ..] | [b'e', b'w', b'o' | b'0' | b'k', ..] => true,
-        _ => false,
-    }
+    matches!(
+        rest,
+        [b'e', b'y', b'J' | b'A', ..] | [b'e', b'w', b'o' | b'0' | b'k', ..]
+    )
 }
 
 /// AWS access key ids (long-term `AKIA`, temporary `ASIA`).
