@@ -772,6 +772,28 @@ impl AuditLayerBuilder {
                 crate::integrity::MIN_KEY_BYTES
             )));
         }
+        // Every row carries them, in columns of 255 characters: one PostgreSQL or MariaDB
+        // cannot hold refuses every row of the chain (SQLite, which checks no lengths, took
+        // them), and a NUL every row on PostgreSQL.
+        #[cfg(feature = "integrity")]
+        if let Some(integrity) = &writer.integrity {
+            for (what, id) in [
+                ("chain id", &integrity.chain_id),
+                ("key id", &integrity.key_id),
+            ] {
+                let chars = id.chars().count();
+                if chars == 0
+                    || chars > crate::migration::SHORT_TEXT_LEN as usize
+                    || id.contains('\0')
+                {
+                    return Err(Error::Config(format!(
+                        "the integrity {what} holds {chars} characters; it must hold 1 to {}, \
+                         none of them NUL",
+                        crate::migration::SHORT_TEXT_LEN
+                    )));
+                }
+            }
+        }
         #[cfg(feature = "jwt")]
         if let Some(problem) = writer.rows.jwt.as_ref().and_then(|jwt| jwt.weak_key()) {
             return Err(Error::Config(problem));
@@ -1254,6 +1276,41 @@ mod tests {
                 .build_pair()
                 .is_ok()
         );
+    }
+
+    /// Found by a probe: a chain id of 300 characters was taken, and PostgreSQL and MariaDB,
+    /// whose column holds 255, refused every row of the chain (SQLite took them).
+    #[cfg(feature = "integrity")]
+    #[tokio::test]
+    async fn chain_and_key_ids_that_no_column_holds_are_refused() {
+        let key = vec![7u8; 32];
+        let build = |chain: String, key_id: String| async {
+            AuditLayer::builder(db().await)
+                .integrity(crate::integrity::Integrity::new(chain, key_id, key.clone()))
+                .build_pair()
+        };
+        for (chain, key_id, says) in [
+            (
+                "c".repeat(256),
+                "k1".to_owned(),
+                "chain id holds 256 characters",
+            ),
+            (
+                String::new(),
+                "k1".to_owned(),
+                "chain id holds 0 characters",
+            ),
+            ("api\0".to_owned(), "k1".to_owned(), "none of them NUL"),
+            (
+                "api".to_owned(),
+                "k".repeat(300),
+                "key id holds 300 characters",
+            ),
+        ] {
+            config_error(build(chain, key_id).await, says);
+        }
+        // 255 characters, four bytes each: what the columns hold.
+        assert!(build("\u{1F600}".repeat(255), "k1".into()).await.is_ok());
     }
 
     /// Paths the layer compares with start with `/`: an empty one or one without it never

@@ -799,11 +799,25 @@ async fn one_refused_row_of_a_batch(t: &TestDb, refuse: &[&str]) {
     let stats = guard.watch_stats();
     let report = guard.shutdown(WAIT).await.unwrap();
     assert_eq!(
-        (report.written, report.lost, report.dropped),
-        (8, 0, 0),
+        (
+            report.written,
+            report.lost,
+            report.dropped,
+            report.dead_lettered
+        ),
+        (8, 0, 0, 0),
         "{report:?}"
     );
     assert_eq!(stats.borrow().dead_lettered, 0);
+    // The refusal is said (it was not: a probe found the report silent on a refused row).
+    assert!(
+        report
+            .last_error
+            .as_deref()
+            .is_some_and(|error| error.starts_with("the database refused a row: ")
+                && error.contains("poison row")),
+        "{report:?}"
+    );
     let mut rows = rows(&db).await;
     rows.sort_by_key(|row| row.path.clone());
     assert_eq!(rows.len(), 8);

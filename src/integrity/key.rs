@@ -13,8 +13,8 @@ pub(crate) const MIN_KEY_BYTES: usize = 32;
 ///
 /// | setting | default |
 /// | --- | --- |
-/// | chain id | required: unique per writer (process) on one database |
-/// | key id, key | required: the key never reaches the database |
+/// | chain id | required: unique per writer (process) on one database; 1 to 255 characters, no NUL |
+/// | key id, key | required: the key never reaches the database; the id 1 to 255 characters, no NUL |
 /// | [`checkpoint_every`](Self::checkpoint_every) | 60 s (and at shutdown) |
 /// | [`sign_checkpoints`](Self::sign_checkpoints) | off |
 #[derive(Clone)]

@@ -39,6 +39,9 @@ pub struct ShutdownReport {
     pub lost: u64,
     /// Records left in the journal, written to the database at the next start.
     pub journaled: u64,
+    /// Rows the database refused even in their safe form, kept in `<journal>.dead` over the
+    /// writer's life (see [`WriterStats::dead_lettered`](crate::WriterStats::dead_lettered)).
+    pub dead_lettered: u64,
     /// Time from the shutdown request to the writer's stop (next to nothing when the writer had
     /// stopped already, its layers all dropped and its queue drained).
     pub elapsed: Duration,

@@ -1167,7 +1167,23 @@ mod tests {
             .shutdown(Duration::from_secs(5))
             .await
             .expect("shutdown");
-        assert_eq!((report.written, report.lost, report.dropped), (3, 0, 0));
+        // The report says what went to the dead-letter journal, and why (it said neither).
+        assert_eq!(
+            (
+                report.written,
+                report.lost,
+                report.dropped,
+                report.dead_lettered
+            ),
+            (3, 0, 0, 3)
+        );
+        assert!(
+            report
+                .last_error
+                .as_deref()
+                .is_some_and(|error| error.starts_with("the database refused a row")),
+            "{report:?}"
+        );
         task.await.expect("writer");
         let (mut journal, _) = super::Journal::open(&dead).expect("dead-letter journal");
         let (rows, _) = journal.read_pending(10).expect("read");

@@ -419,10 +419,11 @@ impl Worker {
             dropped: stats.dropped,
             lost: stats.lost,
             journaled,
+            dead_lettered: stats.dead_lettered,
             elapsed: asked.map_or(Duration::ZERO, |at| at.elapsed()),
             last_error: stats.last_error,
         };
-        if report.lost > 0 || report.dropped > 0 {
+        if report.lost > 0 || report.dropped > 0 || report.dead_lettered > 0 {
             tracing::error!(
                 ?report,
                 "tower-audit: writer stopped with records not written"
@@ -750,6 +751,9 @@ impl Worker {
             record_id = %rows[at].record_id,
             "tower-audit: the database refused an audit row; writing it in a safe form"
         );
+        self.channel
+            .stats
+            .set_last_error(format!("the database refused a row: {error}"));
         #[cfg_attr(not(feature = "integrity"), allow(unused_mut))]
         let mut safe = row::safe_form(&rows[at], &error.to_string());
         #[cfg(feature = "integrity")]
