@@ -41,6 +41,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     pagination_neither_skips_nor_repeats_while_rows_arrive,
     get_count_and_stats,
     bounds_between_microseconds_and_groups_of_exact_values,
+    far_bounds_and_a_cutoff_between_microseconds_agree_on_every_backend,
     every_query_uses_an_index,
     export_ndjson_and_csv,
     export_of_cut_heads_and_grpc_rows,
@@ -442,6 +443,51 @@ async fn get_count_and_stats(test: Arc<TestDb>) {
 /// group of `alice`, `Alice`, `alice ` and `alicé`, and of `/orders` and `/Orders`, where
 /// `query --user` tells them apart) whose ties come in one order (PostgreSQL put the group
 /// without a value last, the others first).
+/// Found by a probe:
+/// - on MariaDB a bound past 2038-01-19 or before 1970 (`--until 2100-01-01`,
+///   `--since 1960-01-01`) matched nothing: sqlx bound it as a `TIMESTAMP`, which cannot hold
+///   it, where the column is a `DATETIME`;
+/// - a purge cutoff between two microseconds took the row of the one before it on SQLite and
+///   kept it on PostgreSQL and MariaDB, where `until` counted it on all three.
+async fn far_bounds_and_a_cutoff_between_microseconds_agree_on_every_backend(test: Arc<TestDb>) {
+    let db = test.migrated().await;
+    let at = days_ago(3);
+    let micro = chrono::Duration::microseconds(1);
+    insert(&db, vec![row(at, |_| {}), row(at + micro * 2, |_| {})]).await;
+    let time = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+    let (past, future) = (time("1960-01-01T00:00:00Z"), time("2100-01-01T00:00:00Z"));
+    for filter in [
+        AuditFilter::new().until(future),
+        AuditFilter::new().since(past),
+        AuditFilter::new().since(past).until(future),
+        AuditFilter::new().until(time("2038-01-19T03:14:08Z")),
+    ] {
+        assert_eq!(store::count(&db, &filter).await.unwrap(), 2, "{filter:?}");
+    }
+    let mut out = Vec::new();
+    let exported = Export::new(ExportFormat::Ndjson)
+        .to_writer(&db, &AuditFilter::new().until(future), &mut out)
+        .await
+        .unwrap();
+    assert_eq!(exported.rows, 2);
+
+    let between = at + chrono::Duration::nanoseconds(500);
+    let until = AuditFilter::new().until(between);
+    assert_eq!(store::count(&db, &until).await.unwrap(), 1);
+    let report = store::purge_before(&db, between, PurgeOptions::new().allow_recent(true))
+        .await
+        .unwrap();
+    assert_eq!(report.deleted, 1);
+    // The purge's own row aside.
+    let left: Vec<_> = rows(&db)
+        .await
+        .into_iter()
+        .filter(|row| Some(row.id) != report.record_id)
+        .collect();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].occurred_at, at + micro * 2);
+}
+
 async fn bounds_between_microseconds_and_groups_of_exact_values(test: Arc<TestDb>) {
     let db = test.migrated().await;
     let at = days_ago(1)

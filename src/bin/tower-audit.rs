@@ -1187,9 +1187,14 @@ const FOLLOW_PAGE: usize = 500;
 const GAP_PATIENCE: Duration = Duration::from_secs(120);
 /// The most ids looked for at once (a sequence that jumps far leaves no rows to wait for).
 const MAX_GAPS: usize = 65_536;
+/// How far below the highest id `tail -f` looks, when it starts, for ids not committed yet:
+/// several writers' batches under way (a writer's backlog batch holds up to 8,192 rows).
+const START_WINDOW: i64 = 16_384;
 
 impl Follower {
-    /// Follows what lands after the rows already there.
+    /// Follows what lands after the rows already there, and the ids of the last
+    /// [`START_WINDOW`] below the highest that are not there yet: a transaction under way when
+    /// `tail` starts commits them later (its row was missed).
     async fn start(db: &DatabaseConnection) -> Result<Self, BoxError> {
         let high = audit_log::Entity::find()
             .select_only()
@@ -1199,15 +1204,31 @@ impl Follower {
             .await?
             .flatten()
             .unwrap_or(0);
-        Ok(Follower {
-            high,
-            gaps: BTreeMap::new(),
-        })
+        let low = high.saturating_sub(START_WINDOW).max(0);
+        let present: std::collections::HashSet<i64> = audit_log::Entity::find()
+            .select_only()
+            .column(audit_log::Column::Id)
+            .filter(audit_log::Column::Id.gt(low))
+            .filter(audit_log::Column::Id.lte(high))
+            .into_tuple::<i64>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        let now = Instant::now();
+        let gaps = (low + 1..high)
+            .filter(|id| !present.contains(id))
+            .map(|id| (id, now))
+            .collect();
+        Ok(Follower { high, gaps })
     }
 
     /// Rows shown before following, which may have landed after `start`.
     fn shown(&mut self, rows: &[Model]) {
         self.high = rows.iter().map(|r| r.id).fold(self.high, i64::max);
+        for row in rows {
+            self.gaps.remove(&row.id);
+        }
     }
 
     /// The rows matching `filter` that landed since the last poll, and whether more may be

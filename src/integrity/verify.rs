@@ -801,11 +801,12 @@ async fn bounded_span(
             .one(db)
     };
     let mut arrived = Condition::all();
+    let backend = db.get_database_backend();
     if let Some(from) = options.from {
-        arrived = arrived.add(audit_log::Column::OccurredAt.gte(from));
+        arrived = arrived.add(audit_log::Column::OccurredAt.gte(crate::store::time(backend, from)));
     }
     if let Some(to) = options.to {
-        arrived = arrived.add(audit_log::Column::OccurredAt.lt(to));
+        arrived = arrived.add(audit_log::Column::OccurredAt.lt(crate::store::time(backend, to)));
     }
     // The span starts at the row before its first position, trusted as a start, so that rows
     // deleted at the span's start still break the link to it; at the chain's start when no

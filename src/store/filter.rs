@@ -261,10 +261,10 @@ impl AuditFilter {
     pub(crate) fn outside_time_range(&self, backend: DbBackend) -> Option<Condition> {
         let mut outside = Condition::any();
         if let Some(since) = self.since {
-            outside = outside.add(Column::OccurredAt.lt(since));
+            outside = outside.add(Column::OccurredAt.lt(time(backend, since)));
         }
         if let Some(until) = self.until {
-            outside = outside.add(Column::OccurredAt.gte(until));
+            outside = outside.add(Column::OccurredAt.gte(time(backend, until)));
         }
         if self.since.is_none() && self.until.is_none() {
             return None;
@@ -312,10 +312,10 @@ impl AuditFilter {
         };
         let mut all = Condition::all();
         if let Some(since) = self.since {
-            all = all.add(Column::OccurredAt.gte(since));
+            all = all.add(Column::OccurredAt.gte(time(backend, since)));
         }
         if let Some(until) = self.until {
-            all = all.add(Column::OccurredAt.lt(until));
+            all = all.add(Column::OccurredAt.lt(time(backend, until)));
         }
         if let Some(id) = self.max_id {
             all = all.add(Column::Id.lte(id));
@@ -377,9 +377,20 @@ fn canonical_ip(text: &str) -> Option<String> {
     Some(ip.to_canonical().to_string())
 }
 
+/// A time as a query binds it on `backend`: on MySQL/MariaDB as a `DATETIME`, which the
+/// `occurred_at` column is. sqlx binds a `DateTime<Utc>` there as a `TIMESTAMP`, whose range
+/// ends on 2038-01-19 and starts in 1970: a bound outside it (`until` 2100, `since` 1960)
+/// compared as NULL, and the query matched nothing.
+pub(crate) fn time(backend: DbBackend, at: DateTime<Utc>) -> sea_orm::Value {
+    match backend {
+        DbBackend::MySql => at.naive_utc().into(),
+        _ => at.into(),
+    }
+}
+
 /// `at`, or the next whole microsecond when it falls between two: the same rows are at or
 /// after either, and before either (rows are written to the microsecond).
-fn up_to_a_microsecond(at: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn up_to_a_microsecond(at: DateTime<Utc>) -> DateTime<Utc> {
     let past = at.timestamp_subsec_nanos() % 1_000;
     if past == 0 {
         return at;

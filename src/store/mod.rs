@@ -99,4 +99,5 @@ fn disturbs_terminal(c: char) -> bool {
         )
 }
 #[cfg(feature = "integrity")]
+pub(crate) use filter::time;
 pub(crate) use stored::undecodable;

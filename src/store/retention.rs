@@ -208,7 +208,12 @@ pub async fn purge_before<C: ConnectionTrait>(
             min_retention: options.min_retention,
         });
     }
-    let mut purgeable = Condition::all().add(Column::OccurredAt.lt(cutoff));
+    // To the microsecond, as `until` is: a cutoff between two microseconds took a row of the
+    // one before it on SQLite (times compared as text) and kept it on PostgreSQL and MariaDB.
+    let cutoff = super::filter::up_to_a_microsecond(cutoff);
+    let backend = db.get_database_backend();
+    let mut purgeable =
+        Condition::all().add(Column::OccurredAt.lt(super::filter::time(backend, cutoff)));
     if let Some(held) = options.held(db.get_database_backend()) {
         purgeable = purgeable.add(held.not());
     }
@@ -346,7 +351,8 @@ async fn chain_prefixes<C: ConnectionTrait>(
     let mut condition = Condition::any().add(Column::ChainId.is_null());
     let mut tombstones = Vec::new();
     for chain_id in chains.into_iter().flatten() {
-        let mut stays = Condition::any().add(Column::OccurredAt.gte(cutoff));
+        let mut stays = Condition::any()
+            .add(Column::OccurredAt.gte(super::filter::time(db.get_database_backend(), cutoff)));
         if let Some(held) = options.held(db.get_database_backend()) {
             stays = stays.add(held);
         }

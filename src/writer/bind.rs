@@ -99,12 +99,17 @@ bind_as_sea_orm_does!(
         Arguments::add(args, shared)
     }
 );
-// MySQL encodes into the packet buffer: no allocation per value.
+// MySQL encodes into the packet buffer: no allocation per value. A time goes as the
+// `DATETIME` the column is (naive, in UTC, the session's zone): sqlx binds a `DateTime<Utc>`
+// as a `TIMESTAMP`, which MariaDB cannot hold past 2038-01-19 (nor before 1970), and the
+// row is refused for a NULL `occurred_at`.
 #[cfg(feature = "mysql")]
 bind_as_sea_orm_does!(
     sqlx::mysql::MySqlArguments,
     std::convert::identity,
-    |args: &mut sqlx::mysql::MySqlArguments, value| Arguments::add(args, value),
+    |args: &mut sqlx::mysql::MySqlArguments, value: chrono::DateTime<chrono::Utc>| {
+        Arguments::add(args, value.naive_utc())
+    },
     |args: &mut sqlx::mysql::MySqlArguments, value: Option<&str>, _: &mut Option<Arc<str>>| {
         Arguments::add(args, value)
     }
