@@ -484,6 +484,44 @@ async fn replay_into_a_running_quickstart() {
         "{out:?}"
     );
     assert!(out.stdout.contains("(stopped at the first)"), "{out:?}");
+
+    // Found by a probe: a target that takes connections and never answers held the replay for
+    // ever, and its lines came only at its end, so one killed said nothing of what it sent.
+    // Each line now comes as its record's outcome is known, and a request waits `--timeout`.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let mut child = fixture
+        .command(&["replay", "--target", &target, "--timeout", "20s"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("the first line before the replay ends")
+        .unwrap();
+    assert_eq!(
+        first.as_deref(),
+        Some("#1 POST /login: skipped: request body was redacted")
+    );
+    child.kill().await.unwrap();
+    let out = fixture
+        .run(&["replay", "--target", &target, "--timeout", "1s"])
+        .await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("#2 POST /orders: FAILED: no response within 1s"),
+        "{out:?}"
+    );
+    held.abort();
 }
 
 /// `replay --dry-run` said "would send" for a path cut for the queue's budget (sending it then

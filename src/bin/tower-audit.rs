@@ -1156,10 +1156,15 @@ async fn command(command: Command, db: &DatabaseConnection) -> Result<ExitCode, 
             for (name, value) in headers {
                 options = options.header(name, value);
             }
+            // Each line as its request is answered: an interrupted replay has said what it sent.
+            // The exit code tells what the replay did, whether or not its lines were read.
+            options = options.on_outcome(|record, outcome| {
+                let mut out = std::io::stdout().lock();
+                let _ = print_outcome(&mut out, record, outcome).and_then(|()| out.flush());
+            });
             let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
             let report = store::replay(db, &filter.filter(), client, options).await?;
-            // The exit code tells what the replay did, whether or not its list was read.
-            written(print_replay(&mut stdout.lock(), &report))?;
+            written(print_replay_totals(&mut stdout.lock(), &report))?;
             if report.errors() > 0 {
                 return Ok(ExitCode::from(EXIT_REPLAY_FAILURES));
             }
@@ -1453,28 +1458,34 @@ fn print_verdict(
 }
 
 /// What `replay` sent, one line a record, and the totals.
-fn print_replay(out: &mut impl Write, report: &ReplayReport) -> std::io::Result<()> {
-    for (record, outcome) in &report.entries {
-        let what = match outcome {
-            ReplayOutcome::Sent { status, recorded } => {
-                let recorded = recorded.map_or("-".to_owned(), |s| s.to_string());
-                let mark = if outcome.is_error() { "  MISMATCH" } else { "" };
-                format!("sent {} (recorded {recorded}){mark}", status.as_u16())
-            }
-            ReplayOutcome::WouldSend => "would send".to_owned(),
-            ReplayOutcome::Skipped { reason } => format!("skipped: {reason}"),
-            ReplayOutcome::Failed { error } => format!("FAILED: {error}"),
-            _ => "unknown outcome".to_owned(),
-        };
-        writeln!(
-            out,
-            "#{} {} {}: {}",
-            record.id,
-            printable(&record.method),
-            printable(&record.path),
-            printable(&what)
-        )?;
-    }
+fn print_outcome(
+    out: &mut impl Write,
+    record: &tower_audit::store::ReplayRecord,
+    outcome: &ReplayOutcome,
+) -> std::io::Result<()> {
+    let what = match outcome {
+        ReplayOutcome::Sent { status, recorded } => {
+            let recorded = recorded.map_or("-".to_owned(), |s| s.to_string());
+            let mark = if outcome.is_error() { "  MISMATCH" } else { "" };
+            format!("sent {} (recorded {recorded}){mark}", status.as_u16())
+        }
+        ReplayOutcome::WouldSend => "would send".to_owned(),
+        ReplayOutcome::Skipped { reason } => format!("skipped: {reason}"),
+        ReplayOutcome::Failed { error } => format!("FAILED: {error}"),
+        _ => "unknown outcome".to_owned(),
+    };
+    writeln!(
+        out,
+        "#{} {} {}: {}",
+        record.id,
+        printable(&record.method),
+        printable(&record.path),
+        printable(&what)
+    )
+}
+
+/// The totals line after `replay`'s lines.
+fn print_replay_totals(out: &mut impl Write, report: &ReplayReport) -> std::io::Result<()> {
     writeln!(
         out,
         "{} sent, {} skipped, {} failed or different{}",

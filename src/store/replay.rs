@@ -245,6 +245,7 @@ fn is_cut(text: &str) -> bool {
 /// | `timeout` | 30 s for each request's response head |
 /// | `include_refused` | `false`: requests answered 401 or 403 are skipped |
 /// | `request_id_header` | none besides `x-request-id`, `request-id` and `x-correlation-id` |
+/// | `on_outcome` | none: the outcomes are in the report only |
 #[derive(Clone, Debug)]
 pub struct ReplayOptions {
     dry_run: bool,
@@ -258,6 +259,17 @@ pub struct ReplayOptions {
     timeout: Duration,
     include_refused: bool,
     request_id_header: Option<HeaderName>,
+    on_outcome: Option<OnOutcome>,
+}
+
+/// What [`ReplayOptions::on_outcome`] calls.
+#[derive(Clone)]
+struct OnOutcome(std::sync::Arc<dyn Fn(&ReplayRecord, &ReplayOutcome) + Send + Sync>);
+
+impl std::fmt::Debug for OnOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnOutcome(..)")
+    }
 }
 
 impl Default for ReplayOptions {
@@ -273,6 +285,7 @@ impl Default for ReplayOptions {
             timeout: Duration::from_secs(30),
             include_refused: false,
             request_id_header: None,
+            on_outcome: None,
         }
     }
 }
@@ -371,6 +384,18 @@ impl ReplayOptions {
     #[must_use]
     pub fn request_id_header(mut self, name: HeaderName) -> Self {
         self.request_id_header = Some(name);
+        self
+    }
+
+    /// Calls `f` with each record's outcome as soon as it is known, before the next record is
+    /// sent: a replay that is interrupted (the process killed) has said what it sent. The
+    /// report holds them all as well.
+    #[must_use]
+    pub fn on_outcome(
+        mut self,
+        f: impl Fn(&ReplayRecord, &ReplayOutcome) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_outcome = Some(OnOutcome(std::sync::Arc::new(f)));
         self
     }
 }
@@ -547,6 +572,9 @@ where
                 send(&mut service, &record, &options).await
             };
             let stop = options.stop_on_error && outcome.is_error();
+            if let Some(OnOutcome(f)) = &options.on_outcome {
+                f(&record, &outcome);
+            }
             report.entries.push((record, outcome));
             if stop {
                 report.stopped_early = true;
