@@ -262,9 +262,12 @@ pub struct ReplayOptions {
     on_outcome: Option<OnOutcome>,
 }
 
+/// A function of a record and its outcome.
+type OutcomeFn = dyn Fn(&ReplayRecord, &ReplayOutcome) + Send + Sync;
+
 /// What [`ReplayOptions::on_outcome`] calls.
 #[derive(Clone)]
-struct OnOutcome(std::sync::Arc<dyn Fn(&ReplayRecord, &ReplayOutcome) + Send + Sync>);
+struct OnOutcome(std::sync::Arc<OutcomeFn>);
 
 impl std::fmt::Debug for OnOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
