@@ -100,4 +100,5 @@ fn disturbs_terminal(c: char) -> bool {
 }
 #[cfg(feature = "integrity")]
 pub(crate) use filter::time;
+#[cfg(feature = "integrity")]
 pub(crate) use stored::undecodable;
