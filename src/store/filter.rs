@@ -389,14 +389,22 @@ pub(crate) fn time(backend: DbBackend, at: DateTime<Utc>) -> sea_orm::Value {
 }
 
 /// `at`, or the next whole microsecond when it falls between two: the same rows are at or
-/// after either, and before either (rows are written to the microsecond).
+/// after either, and before either (rows are written to the microsecond). Not past the last
+/// microsecond of 9999: SQLite compares times as text, and year 10000's sorted before 2026's
+/// (`--until 9999-12-31T23:59:59.9999999Z` matched nothing).
 pub(crate) fn up_to_a_microsecond(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::Datelike as _;
     let past = at.timestamp_subsec_nanos() % 1_000;
     if past == 0 {
         return at;
     }
-    at.checked_add_signed(chrono::TimeDelta::nanoseconds(i64::from(1_000 - past)))
-        .unwrap_or(at)
+    let up = at
+        .checked_add_signed(chrono::TimeDelta::nanoseconds(i64::from(1_000 - past)))
+        .unwrap_or(at);
+    if up.year() > 9999 && at.year() <= 9999 {
+        return at - chrono::TimeDelta::nanoseconds(i64::from(past));
+    }
+    up
 }
 
 /// `CAST(? AS BINARY)`: compared with it, a MySQL text column compares its bytes, so case,
