@@ -481,6 +481,76 @@ pub fn anonymize(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Request headers in which proxies, CDNs and load balancers name the client's address: with
+/// `anonymize_ip`, the addresses of those the layer records are cut as the columns' are, and a
+/// replay never sends them as recorded.
+pub(crate) const CLIENT_ADDRESS_HEADERS: [&str; 19] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded",
+    "forwarded-for",
+    "x-original-forwarded-for",
+    "x-real-ip",
+    "x-client-ip",
+    "client-ip",
+    "x-cluster-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "cf-connecting-ipv6",
+    "fastly-client-ip",
+    "x-envoy-external-address",
+    "x-appengine-user-ip",
+    "x-azure-clientip",
+    "x-azure-socketip",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+/// `text` with every IP address in it [`anonymize`]d: a run of hex digits, `:` and `.` that
+/// reads as an address (`203.0.113.7`, `2001:db8::1` inside `[…]:443`, `::ffff:1.2.3.4`), or as
+/// an IPv4 address and a port (`203.0.113.7:5678`). Anything else stays as it is.
+pub(crate) fn anonymize_addresses(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_run = |c: char| c.is_ascii_hexdigit() || c == ':' || c == '.';
+    let mut out = String::new();
+    let mut kept = 0;
+    let mut rest = text.char_indices().peekable();
+    while let Some((start, c)) = rest.next() {
+        if !is_run(c) {
+            continue;
+        }
+        let mut end = start + c.len_utf8();
+        while let Some(&(at, c)) = rest.peek() {
+            if !is_run(c) {
+                break;
+            }
+            end = at + c.len_utf8();
+            rest.next();
+        }
+        let run = &text[start..end];
+        let (address, port) = match run.parse::<IpAddr>() {
+            Ok(ip) => (ip, ""),
+            Err(_) => match run.rsplit_once(':') {
+                Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
+                    match host.parse::<Ipv4Addr>() {
+                        Ok(v4) => (IpAddr::V4(v4), &run[host.len()..]),
+                        Err(_) => continue,
+                    }
+                }
+                _ => continue,
+            },
+        };
+        out.push_str(&text[kept..start]);
+        out.push_str(&anonymize(address).to_string());
+        out.push_str(port);
+        kept = end;
+    }
+    if kept == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[kept..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Errors from configuring [`TrustedProxies`].
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
@@ -1253,6 +1323,23 @@ mod tests {
         assert!(TrustedProxies::hops(1).is_enabled());
         assert!(cidrs(&["10.0.0.0/8"]).is_enabled());
         assert!(!TrustedProxies::none().is_trusted(ip("127.0.0.1")));
+    }
+
+    #[test]
+    fn addresses_in_header_values_are_anonymized() {
+        for (value, expected) in [
+            ("198.51.100.1, 203.0.113.77", "198.51.100.0, 203.0.113.0"),
+            (
+                "for=\"[2001:db8:abcd:1234::5]:80\";proto=https, for=192.0.2.60:4711",
+                "for=\"[2001:db8:abcd::]:80\";proto=https, for=192.0.2.0:4711",
+            ),
+            ("::ffff:203.0.113.9", "203.0.113.0"),
+            ("for=_hidden;by=unknown", "for=_hidden;by=unknown"),
+            ("fe80::1%eth0", "fe80::%eth0"),
+            ("cafe, 1.2, deadbeef", "cafe, 1.2, deadbeef"),
+        ] {
+            assert_eq!(anonymize_addresses(value), expected, "{value}");
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     forwarded_chains_resolve_to_the_first_untrusted_hop,
     forwarded_headers_from_an_untrusted_peer_are_ignored,
     ipv4_mapped_and_ipv6_peers_match_their_rules,
+    anonymized_addresses_leave_none_whole_in_the_recorded_headers,
     an_auth_middleware_that_rejects_still_records_its_user,
     an_empty_user_from_the_handler_leaves_the_one_identified,
     context_set_while_the_response_streams_is_recorded,
@@ -267,6 +268,54 @@ async fn forwarded_headers_from_an_untrusted_peer_are_ignored(t: Arc<TestDb>) {
             "{path}"
         );
     }
+}
+
+/// Found by a probe: with `anonymize_ip`, `client_ip` and `peer_ip` were cut to /24 and /48,
+/// and the recorded `X-Forwarded-For`, `X-Real-IP` and `Forwarded` kept the whole addresses,
+/// the client's among them. They are cut as the columns are; other headers stay as sent.
+async fn anonymized_addresses_leave_none_whole_in_the_recorded_headers(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let names = [
+        "x-forwarded-for",
+        "x-real-ip",
+        "forwarded",
+        "cf-connecting-ip",
+        "x-app-version",
+    ]
+    .map(HeaderName::from_static);
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .trusted_proxies(TrustedProxies::cidrs(["127.0.0.0/8", "10.0.0.0/8"]).unwrap())
+        .anonymize_ip(true)
+        .record_headers(names)
+        .build()
+        .unwrap();
+    let server = Server::start(Router::new().fallback(|| async { "ok" }).layer(layer)).await;
+    let headers = [
+        ("x-forwarded-for", value("198.51.100.1, 203.0.113.77")),
+        ("x-real-ip", value("203.0.113.77")),
+        (
+            "forwarded",
+            value("for=\"[2001:db8:abcd:1234::5]:80\";proto=https"),
+        ),
+        ("cf-connecting-ip", value("203.0.113.78")),
+        ("x-app-version", value("1.2.3.4")),
+    ];
+    get_with(&server, "/a", &headers).await;
+    server.stop().await;
+    shutdown(guard).await;
+    let rows = rows(&db).await;
+    let row = row_at(&rows, "/a");
+    assert_eq!(row.client_ip.as_deref(), Some("203.0.113.0"));
+    assert_eq!(
+        row.request_headers,
+        Some(serde_json::json!({
+            "x-forwarded-for": "198.51.100.0, 203.0.113.0",
+            "x-real-ip": "203.0.113.0",
+            "forwarded": "for=\"[2001:db8:abcd::]:80\";proto=https",
+            "cf-connecting-ip": "203.0.113.0",
+            "x-app-version": "1.2.3.4",
+        }))
+    );
 }
 
 /// The socket peer as a dual-stack listener reports an IPv4 client (`::ffff:10.0.0.1`) matches

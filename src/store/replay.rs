@@ -725,9 +725,10 @@ fn build_request(
 
 /// Headers a replay never sends as recorded: those of the connection and the body's framing,
 /// which the client sets for the request it sends, and the agent, the request ids, the trace
-/// context and what proxies say of the client, which would pass the replay off as the
-/// recorded request (its client, its id) in the target's own trail.
-const NOT_REPLAYED: [&str; 29] = [
+/// context and (in [`CLIENT_ADDRESS_HEADERS`](crate::client_ip::CLIENT_ADDRESS_HEADERS)) what
+/// proxies and CDNs say of the client, which would pass the replay off as the recorded request
+/// (its client, its id) in the target's own trail.
+const NOT_REPLAYED: [&str; 24] = [
     "host",
     "content-length",
     "transfer-encoding",
@@ -752,18 +753,16 @@ const NOT_REPLAYED: [&str; 29] = [
     "x-b3-spanid",
     "x-b3-parentspanid",
     "x-b3-sampled",
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-real-ip",
 ];
 
 /// A recorded header as a replay sends it: `None` for one it does not send (see
 /// [`NOT_REPLAYED`]), a value redacted (holding `marker`) or cut, or one that is not a valid
 /// header (a value the writer stored lossily).
 fn replayed_header(name: &str, value: &str, marker: &str) -> Option<(HeaderName, HeaderValue)> {
-    if NOT_REPLAYED.iter().any(|n| n.eq_ignore_ascii_case(name))
+    if NOT_REPLAYED
+        .iter()
+        .chain(&crate::client_ip::CLIENT_ADDRESS_HEADERS)
+        .any(|n| n.eq_ignore_ascii_case(name))
         || value.contains(marker)
         || is_cut(value)
     {

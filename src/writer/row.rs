@@ -292,7 +292,13 @@ pub(crate) fn to_model(
                 let names: Vec<_> = headers.keys().cloned().collect();
                 redactor.redact_headers(headers, &names)
             })
-            .and_then(|json| serde_json::from_str(&json).ok()),
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .map(|mut headers| {
+                if config.anonymize_ip {
+                    anonymize_address_headers(&mut headers);
+                }
+                headers
+            }),
     };
 
     let sent_query = request.text.str(TextPart::Query);
@@ -837,6 +843,36 @@ fn redact_json(
     redacted
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or(serde_json::Value::Null)
+}
+
+/// With `anonymize_ip`, the addresses of the recorded headers that name the client
+/// ([`CLIENT_ADDRESS_HEADERS`](crate::client_ip::CLIENT_ADDRESS_HEADERS): `X-Forwarded-For`,
+/// `Forwarded`, `X-Real-IP`, …) cut as the columns' are: the whole addresses, the ones a client
+/// wrote too, stayed there.
+fn anonymize_address_headers(headers: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Value::Object(fields) = headers else {
+        return;
+    };
+    for (name, value) in fields.iter_mut() {
+        if !crate::client_ip::CLIENT_ADDRESS_HEADERS
+            .iter()
+            .any(|header| header.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        let values = match value {
+            Value::Array(values) => values.iter_mut().collect(),
+            value => vec![value],
+        };
+        for value in values {
+            if let Value::String(text) = value
+                && let std::borrow::Cow::Owned(cut) = crate::client_ip::anonymize_addresses(text)
+            {
+                *text = cut;
+            }
+        }
+    }
 }
 
 /// Header bytes as text: invalid UTF-8 is replaced rather than rejected, then cut to fit.
