@@ -71,7 +71,11 @@ impl Integrity {
                 "TOWER_AUDIT_HMAC_KEY must hold at least {MIN_KEY_BYTES} bytes"
             )));
         }
-        Ok(Self::new(chain_id, var("TOWER_AUDIT_HMAC_KEY_ID")?, key))
+        Ok(Self::new(
+            chain_id,
+            usable_key_id(var("TOWER_AUDIT_HMAC_KEY_ID")?)?,
+            key,
+        ))
     }
 
     /// How often the writer stores a checkpoint while its chain grows.
@@ -95,6 +99,20 @@ impl Integrity {
             .as_ref()
             .map(|key| key.verifying_key().to_bytes())
     }
+}
+
+/// `TOWER_AUDIT_HMAC_KEY_ID` as the rows name it: an empty one, or one with blanks around it
+/// (an environment file's `KEY_ID=k2026 `), is refused rather than used. Used as given, it named
+/// a key no row was hashed with, and `verify` reported every row of an intact chain as hashed
+/// with an unknown key: a tamper alarm.
+fn usable_key_id(id: String) -> Result<String, Error> {
+    if id.is_empty() || id.trim() != id {
+        return Err(Error::Config(format!(
+            "TOWER_AUDIT_HMAC_KEY_ID {id:?} is empty or has blanks around it: give the key id \
+             the rows were written with"
+        )));
+    }
+    Ok(id)
 }
 
 /// The keys a verifier knows: HMAC keys by id (old ones too, after a rotation), and optionally
@@ -242,7 +260,7 @@ impl Keyring {
                     "TOWER_AUDIT_HMAC_KEY is set but TOWER_AUDIT_HMAC_KEY_ID is not".into(),
                 )
             })?;
-            keyring = keyring.key(id, key);
+            keyring = keyring.key(usable_key_id(id)?, key);
         }
         if keyring.keys.is_empty() {
             return Err(Error::Config(
@@ -399,6 +417,16 @@ mod tests {
             ],
             vec![("TOWER_AUDIT_HMAC_KEYS", "k0=0a0b")],
             vec![("TOWER_AUDIT_HMAC_KEYS", "k0:0a0")],
+            // Found by a probe: used as given, they named a key no row was hashed with, and
+            // `verify` called an intact chain tampered with.
+            vec![
+                ("TOWER_AUDIT_HMAC_KEY", key.as_str()),
+                ("TOWER_AUDIT_HMAC_KEY_ID", ""),
+            ],
+            vec![
+                ("TOWER_AUDIT_HMAC_KEY", key.as_str()),
+                ("TOWER_AUDIT_HMAC_KEY_ID", "k2026 "),
+            ],
         ] {
             let result = Keyring::from_vars(vars(&bad));
             assert!(matches!(result, Err(Error::Config(_))), "{bad:?}");
