@@ -536,19 +536,7 @@ mod jwt {
 
         /// Base64url without padding, as JWTs are written.
         fn b64url(bytes: &[u8]) -> String {
-            const ALPHABET: &[u8; 64] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-            let mut out = String::new();
-            for chunk in bytes.chunks(3) {
-                let n = chunk
-                    .iter()
-                    .enumerate()
-                    .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-                for i in 0..=chunk.len() {
-                    out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-                }
-            }
-            out
+            crate::test_util::base64url(bytes, false)
         }
 
         /// Found by review: `jsonwebtoken`'s message for a bogus `alg` quotes it whole, so a

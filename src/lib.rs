@@ -72,6 +72,8 @@ mod service;
 pub mod store;
 #[cfg(test)]
 mod test_logs;
+#[cfg(test)]
+mod test_util;
 mod writer;
 
 pub use body::{RequestBody, ResponseBody};

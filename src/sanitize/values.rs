@@ -2038,25 +2038,7 @@ mod tests {
     /// pretty-printed over lines), verifies, and was stored as sent.
     #[test]
     fn jwts_padded_or_with_a_spaced_header_are_found() {
-        // Base64url, with its padding or without.
-        fn encode(bytes: &[u8], pad: bool) -> String {
-            const ALPHABET: &[u8; 64] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-            let mut out = String::new();
-            for chunk in bytes.chunks(3) {
-                let n = chunk
-                    .iter()
-                    .enumerate()
-                    .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-                for i in 0..=chunk.len() {
-                    out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-                }
-                if pad {
-                    out.push_str(&"=="[..3 - chunk.len()]);
-                }
-            }
-            out
-        }
+        use crate::test_util::base64url as encode;
         let claims = r#"{"sub":"alice","exp":1800000000}"#;
         let mut tokens = Vec::new();
         for header in [
