@@ -380,7 +380,13 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut reread = 0_usize;
     let mut enclosing = Enclosing::default();
-    for all in KeySeparators::new(text) {
+    // Keys in other scripts than Latin's ASCII, looked for only in a text that holds one.
+    let unicode = if text.is_ascii() {
+        Vec::new()
+    } else {
+        unicode_key_separators(text)
+    };
+    for all in in_order(KeySeparators::new(text), unicode) {
         let key = &text[all.start..all.key_end];
         let inside = spans.last().filter(|&&(_, end)| all.start < end).copied();
         if inside.is_some_and(|(_, end)| end == text.len()) || !is_sensitive_key(key, keys, keybuf)
@@ -436,6 +442,66 @@ fn pair_values(text: &str, keys: &KeyRules, keybuf: &mut String) -> Vec<(usize, 
         }
     }
     spans
+}
+
+/// The pairs whose key holds a letter or digit past ASCII (`contraseña=…`, `пароль: …`,
+/// `密码：…`, with the fullwidth colon or equals sign of CJK text too), which
+/// [`KeySeparators`] does not read: its keys are ASCII words, with the characters keys lose.
+/// A key is the longest run of letters, digits, `_`, `-` and `.` before the separator (and a
+/// quote, and blanks), of 2 to [`LONGEST_PAIR_KEY`] characters; the match ends after the
+/// separator's blanks, as [`KEY_SEPARATOR`]'s do.
+fn unicode_key_separators(text: &str) -> Vec<KeySeparator> {
+    let is_key_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let mut found = Vec::new();
+    for (at, separator) in text.char_indices() {
+        if !matches!(separator, ':' | '=' | '\u{FF1A}' | '\u{FF1D}') {
+            continue;
+        }
+        let before = text[..at].trim_end_matches([' ', '\t']);
+        let before = before.strip_suffix(['"', '\'']).unwrap_or(before);
+        let key_end = before.len();
+        let mut chars = 0;
+        let mut key_start = key_end;
+        let mut wide = false;
+        for c in before.chars().rev() {
+            if !is_key_char(c) {
+                break;
+            }
+            chars += 1;
+            key_start -= c.len_utf8();
+            wide |= !c.is_ascii();
+        }
+        let after = at + separator.len_utf8();
+        let end = after + blanks(&text.as_bytes()[after..]);
+        if wide && (2..=LONGEST_PAIR_KEY).contains(&chars) {
+            found.push(KeySeparator {
+                start: key_start,
+                key_end,
+                end,
+            });
+        }
+    }
+    found
+}
+
+/// [`KeySeparators`]' matches and `unicode`'s ([`unicode_key_separators`]), in order of their
+/// ends; of two that end together (`новый_password=`, whose ASCII tail is a key too), the
+/// first.
+fn in_order(
+    ascii: KeySeparators<'_>,
+    unicode: Vec<KeySeparator>,
+) -> impl Iterator<Item = KeySeparator> + '_ {
+    let mut ascii = ascii.peekable();
+    let mut unicode = unicode.into_iter().peekable();
+    std::iter::from_fn(move || match (ascii.peek(), unicode.peek()) {
+        (Some(a), Some(u)) if u.end < a.end => unicode.next(),
+        (Some(a), Some(u)) if u.end == a.end => {
+            unicode.next();
+            ascii.next()
+        }
+        (Some(_), _) => ascii.next(),
+        (None, _) => unicode.next(),
+    })
 }
 
 /// Whether a pair is a `Cookie:` header quoted in text (`request had Cookie: theme=dark;
@@ -3100,6 +3166,38 @@ mod tests {
             ))
             .unwrap_or_default();
         assert!(!out.contains("SECRET"), "{out}");
+    }
+
+    /// Found by a probe: keys in other scripts were found as JSON and form keys, not in free
+    /// text (a log line, an error, a `.env` body), nor with CJK's fullwidth colon.
+    #[test]
+    fn keys_in_other_scripts_are_found_in_free_text() {
+        for (text, expected) in [
+            (
+                // As `password=hunter2 user=ann`: an unquoted value runs on past its spaces.
+                "contraseña=hunter2 user=ann",
+                "contraseña=[REDACTED]",
+            ),
+            ("пароль: s3cret\nuser: ann", "пароль: [REDACTED]\nuser: ann"),
+            ("новый_пароль=s3cret", "новый_пароль=[REDACTED]"),
+            ("密码：hunter2", "密码：[REDACTED]"),
+            ("パスワード = hunter2", "パスワード = [REDACTED]"),
+            (
+                "{'Passwort': 'geheim', 'Name': 'Ann'}",
+                "{'Passwort': [REDACTED], 'Name': 'Ann'}",
+            ),
+            (
+                "{'contraseña': 'x1', 'nombre': 'Ana'}",
+                "{'contraseña': [REDACTED], 'nombre': 'Ana'}",
+            ),
+            ("новый_password=s3cret", "новый_password=[REDACTED]"),
+            // Keys that name nothing secret keep their values, in any script.
+            ("имя: Анна, город: Москва", "имя: Анна, город: Москва"),
+            ("名前：太郎", "名前：太郎"),
+            ("café=noir", "café=noir"),
+        ] {
+            assert_eq!(run(text, false), expected, "{text}");
+        }
     }
 
     /// Found by review: an element whose name holds a Unicode dash (`<api‐key>`, U+2010, as a
