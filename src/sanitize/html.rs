@@ -38,21 +38,40 @@ struct Tag {
     how: TagEnd,
     /// Its `name` or `id` is a sensitive key, or its `type` is `password`.
     sensitive: bool,
+    /// Closed by `/>`: an element without contents.
+    self_closed: bool,
 }
 
 /// Elements whose contents are the value their name attribute names: HTML's `<textarea>` and
-/// `<select>`, and the entries of configuration files written in XML: Java's properties
-/// (`<entry key="db.password">…</entry>`), Hibernate's and Maven's `<property name=…>`,
-/// Android's `<string name=…>`, .NET's `<setting name=…>`, `<param>` and `<parameter>`.
-const HOLDS_VALUE: [&str; 8] = [
+/// `<select>`, and the entries of configuration files and documents written in XML: Java's
+/// properties (`<entry key="db.password">…</entry>`), Hibernate's and Maven's
+/// `<property name=…>`, Spring's `<prop key=…>`, Android's `<string name=…>`, .NET's
+/// `<setting name=…>`, `<param>` and `<parameter>`, Solr's `<field name=…>`, DSML's
+/// `<attr name="userPassword"><value>…</value></attr>`, and the `<var>`, `<variable>`, `<arg>`,
+/// `<argument>`, `<item>`, `<env>`, `<secret>` and `<credential>` of build and deployment
+/// files. Other elements keep their contents (`<div name=password>` is no field of a form).
+const HOLDS_VALUE: [&str; 21] = [
     "textarea",
     "select",
     "entry",
     "property",
+    "prop",
     "string",
     "setting",
     "param",
     "parameter",
+    "field",
+    "attr",
+    "attribute",
+    "var",
+    "variable",
+    "arg",
+    "argument",
+    "item",
+    "env",
+    "secret",
+    "credential",
+    "credentials",
 ];
 
 /// Replaces the value of every value attribute (`value`, `content`, `connectionString`) of an
@@ -121,6 +140,7 @@ pub(super) fn redact_form_fields<'a>(
         // Looked up only for a sensitive tag: a page has many tags and few such.
         if tag.sensitive
             && tag.how == TagEnd::Closed
+            && !tag.self_closed
             && HOLDS_VALUE
                 .iter()
                 .any(|holder| element.eq_ignore_ascii_case(holder))
@@ -195,14 +215,17 @@ impl Attributes<'_, '_> {
                     end: i,
                     how: TagEnd::Open,
                     sensitive,
+                    self_closed: false,
                 };
             }
             if let Some(len) = self.close_at(i) {
                 self.ambiguous_to(ambiguous, i);
+                let before = bytes[..i].trim_ascii_end();
                 return Tag {
                     end: i + len,
                     how: TagEnd::Closed,
                     sensitive,
+                    self_closed: before.ends_with(b"/"),
                 };
             }
             if open_at(bytes, i).is_some() {
@@ -211,6 +234,7 @@ impl Attributes<'_, '_> {
                     end: i,
                     how: TagEnd::Interrupted,
                     sensitive,
+                    self_closed: false,
                 };
             }
             // As in HTML, a name may start with `=`; it ends at a space, `/`, `>` or `=` (or
@@ -266,6 +290,7 @@ impl Attributes<'_, '_> {
                     end: value.0,
                     how: TagEnd::Open,
                     sensitive,
+                    self_closed: false,
                 };
             }
         }
@@ -710,6 +735,38 @@ mod tests {
             out,
             r#"<?xml version="1.0"?><properties><entry key="db.password">[REDACTED]</entry><entry key="db.host">db</entry></properties>"#
         );
+    }
+
+    /// A gap an earlier probe found: Solr's `<field name="password">`, DSML's
+    /// `<attr name="userPassword">` and Spring's `<prop key="…password">` kept their contents.
+    #[test]
+    fn xml_documents_name_their_values_in_more_elements() {
+        for (text, expected) in [
+            (
+                r#"<add><doc><field name="id">7</field><field name="password">hunter2</field></doc></add>"#,
+                r#"<add><doc><field name="id">7</field><field name="password">[REDACTED]</field></doc></add>"#,
+            ),
+            (
+                r#"<attr name="userPassword"><value>s3cret</value></attr><attr name="cn"><value>Ann</value></attr>"#,
+                r#"<attr name="userPassword">[REDACTED]</attr><attr name="cn"><value>Ann</value></attr>"#,
+            ),
+            (
+                r#"<props><prop key="jdbc.password">s3cret</prop><prop key="jdbc.user">app</prop></props>"#,
+                r#"<props><prop key="jdbc.password">[REDACTED]</prop><prop key="jdbc.user">app</prop></props>"#,
+            ),
+            (
+                r#"<env name="API_TOKEN">tok-123</env><env name="REGION">eu</env>"#,
+                r#"<env name="API_TOKEN">[REDACTED]</env><env name="REGION">eu</env>"#,
+            ),
+            // Self-closed, with its value in an attribute: the attribute goes, the text after
+            // stays.
+            (
+                r#"<field name="password" value="x1"/>after"#,
+                r#"<field name="password" value="[REDACTED]"/>after"#,
+            ),
+        ] {
+            assert_eq!(run(text), expected, "{text}");
+        }
     }
 
     #[test]
