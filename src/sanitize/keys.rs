@@ -97,6 +97,23 @@ pub(super) const DEFAULT_KEYS: &[&str] = &[
     // Windows security identifier, an Oracle instance, OpenID Connect's session claim), as
     // `appid` and `ak` stay; a session cookie named `sid` goes with its `Cookie` header.
     "connectsid",
+    // Found by a probe on 2026-12-08: a wallet's recovery phrase (its whole secret), W3Schools'
+    // login form's `psw` and `pswd`, WordPress's `pass1-text` (its `pass1` is `pass` and a
+    // digit), session cookies named for their framework (Laravel, GitLab, CodeIgniter), an S3
+    // customer-provided encryption key (`SSECustomerKey`; its header ends in
+    // `encryptioncustomerkey`, a suffix), and OAuth's one-time callback codes.
+    "mnemonic",
+    "seedphrase",
+    "recoveryphrase",
+    "psw",
+    "pswd",
+    "pass1text",
+    "laravelsession",
+    "gitlabsession",
+    "cisession",
+    "ssecustomerkey",
+    "oauthverifier",
+    "authorizationcode",
 ];
 
 /// Keys that *end* in one of these are redacted too (`new_password`, `github_token`,
@@ -154,6 +171,12 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
     "securityquestionanswer",
     "secretanswer",
     "iban",
+    // Found by a probe on 2026-12-08: the long forms of a password under any prefix
+    // (`gpg_passphrase`, hostapd's `wpa_passphrase`, `device_passcode`: no word ends in
+    // these), and an S3 customer key's header (`x-amz-server-side-encryption-customer-key`).
+    "passphrase",
+    "passcode",
+    "encryptioncustomerkey",
     // `pass` and `pwd` run into what they unlock in small letters (`SMTPPASS`, `dbpass`, Java
     // keytool's `storepass` and `keypass`). As words they are read anyway (`smtp_pass`, see
     // [`WORD_KEYS`]); as suffixes they would take `bypass` and `compass`: these compounds only.
@@ -238,7 +261,12 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
 ///
 /// `auth` is one too (`http_auth`, `basicAuth`, `PROXY_AUTH`: a client's `user:password`); not
 /// in `oauth`, `author` or `auth_type`.
-const WORD_KEYS: &[&str] = &["pass", "pw", "pwd", "auth", "jwt", "bearer"];
+///
+/// Found by a probe on 2026-12-08: `otp`, `totp` and `psk` too (`sms_otp`, `x-totp`,
+/// `wifi_psk`); as suffixes they would take words that end in these letters.
+const WORD_KEYS: &[&str] = &[
+    "pass", "pw", "pwd", "auth", "jwt", "bearer", "otp", "totp", "psk",
+];
 
 /// Exact keys whose plural names no secrets: an API's `sessions` and a map's `pins` are lists
 /// of things, not of credentials (`auths`, `pans` likewise).
@@ -781,6 +809,52 @@ mod tests {
             r.redact_error(r#"{"x_upstream_authorization":"SECRET"}"#),
             r#"{"x_upstream_authorization":"[REDACTED]"}"#
         );
+    }
+
+    /// Found by a probe on 2026-12-08: these keys named no secret.
+    #[test]
+    fn passphrases_one_time_codes_wallet_phrases_and_framework_sessions_are_keys() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for key in [
+            "gpg_passphrase",
+            "wpa_passphrase",
+            "GPG_PASSPHRASE",
+            "device_passcode",
+            "sms_otp",
+            "x-totp",
+            "X-Otp",
+            "wifi_psk",
+            "mnemonic",
+            "seed_phrase",
+            "recoveryPhrase",
+            "psw",
+            "pswd",
+            "pass1-text",
+            "laravel_session",
+            "_gitlab_session",
+            "ci_session",
+            "SSECustomerKey",
+            "x-amz-server-side-encryption-customer-key",
+            "x-amz-copy-source-server-side-encryption-customer-key",
+            "oauth_verifier",
+            "authorization_code",
+        ] {
+            assert!(rules.is_sensitive(key, &mut buf), "{key}");
+        }
+        // Words that end in the letters of a word key, and ids of what these keys name.
+        for key in [
+            "hotspot",
+            "laptop",
+            "depot",
+            "session_count",
+            "customer_key_id",
+            "x-amz-server-side-encryption-customer-key-md5",
+            "x-amz-server-side-encryption-customer-algorithm",
+            "ticket",
+        ] {
+            assert!(!rules.is_sensitive(key, &mut buf), "{key}");
+        }
     }
 
     #[test]
