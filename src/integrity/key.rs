@@ -231,7 +231,8 @@ impl Keyring {
         let mut keyring = Self::new();
         if let Some(list) = var("TOWER_AUDIT_HMAC_KEYS") {
             for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-                let (id, hex) = entry.split_once(':').ok_or_else(|| {
+                // On the last `:`: hex holds none, and a key id may (`vault:v1`).
+                let (id, hex) = entry.rsplit_once(':').ok_or_else(|| {
                     Error::Config("TOWER_AUDIT_HMAC_KEYS must read id1:hex1,id2:hex2".into())
                 })?;
                 let key = decode_hex(hex.trim()).ok_or_else(|| {
@@ -342,6 +343,15 @@ mod tests {
         assert_eq!(keyring.keys.get("k1"), Some(&vec![0x0c; 33]));
         assert_eq!(keyring.keys.get("k0"), Some(&vec![0x0a; 32]));
         assert_eq!(keyring.keys.len(), 3);
+        // Found by a probe: a key id holding a `:` (`vault:v1`), which the writer takes, was
+        // split there, and the old key could not be given to `verify`.
+        let keyring = Keyring::from_vars(vars(&[(
+            "TOWER_AUDIT_HMAC_KEYS",
+            format!("vault:v1:{k0}, vault:v2:{k2}").as_str(),
+        )]))
+        .expect("valid keys");
+        assert_eq!(keyring.keys.get("vault:v1"), Some(&vec![0x0a; 32]));
+        assert_eq!(keyring.keys.get("vault:v2"), Some(&vec![0xff; 32]));
         // Older keys alone are enough to verify an old trail.
         let old_only = Keyring::from_vars(vars(&[(
             "TOWER_AUDIT_HMAC_KEYS",
