@@ -209,12 +209,98 @@ fn redact_structure<'a>(
     keybuf: &mut String,
     replacement: &str,
 ) -> Cow<'a, str> {
-    let redacted = redact_form_fields(text, keys, keybuf, replacement);
+    let redacted = redact_constraint_values(text, keys, keybuf, replacement);
+    let redacted = redact_form_fields(redacted, keys, keybuf, replacement);
     let redacted = redact_pairs(redacted, reading, keys, keybuf, replacement);
     let [plain, escaped] = start_tags(&redacted);
     let redacted = redact_xml(redacted, plain, keys, keybuf, replacement);
     let redacted = redact_xml(redacted, escaped, keys, keybuf, replacement);
     redact_decoded(redacted, keys, keybuf, replacement)
+}
+
+/// PostgreSQL's report of a constraint a row broke, `Key (api_token)=(tok_…) already exists`
+/// (its `DETAIL`, in an error a handler returns): the columns in the first parentheses, the
+/// values in the second.
+static PG_CONSTRAINT_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"Key \(([^()]{1,512})\)=\(").expect("constraint pattern is valid")
+});
+
+/// MySQL's and MariaDB's duplicate key, `Duplicate entry 'tok_…' for key
+/// 'users.users_api_token_unique'`: the value, then the index, named for its columns.
+static MYSQL_DUPLICATE_ENTRY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"Duplicate entry '((?:[^'\\]|\\.|''){0,4096})' for key '([^']{1,256})'")
+        .expect("duplicate entry pattern is valid")
+});
+
+/// The values a database quotes in its report of a broken constraint, when the constraint's
+/// columns are sensitive keys: PostgreSQL's `Key (api_token)=(…)`, whose values run to the
+/// parenthesis that closes their group, and MySQL's `Duplicate entry '…' for key '…'`, whose
+/// index is read as its columns' name without the table and its kind
+/// (`users.users_api_token_unique` as `users_api_token`). Found by a probe: a handler's error
+/// quoting a unique violation kept the token that broke it.
+fn redact_constraint_values<'a>(
+    text: Cow<'a, str>,
+    keys: &KeyRules,
+    keybuf: &mut String,
+    replacement: &str,
+) -> Cow<'a, str> {
+    let bytes = text.as_bytes();
+    let pg = memchr::memmem::find(bytes, b"Key (").is_some();
+    let mysql = memchr::memmem::find(bytes, b"Duplicate entry '").is_some();
+    if !pg && !mysql {
+        return text;
+    }
+    let mut spans = Vec::new();
+    if pg {
+        for found in PG_CONSTRAINT_KEY.captures_iter(&text) {
+            let (Some(columns), Some(all)) = (found.get(1), found.get(0)) else {
+                continue;
+            };
+            let sensitive = columns.as_str().split(',').any(|column| {
+                let column = column.trim().trim_matches(['"', '`']);
+                keys.is_sensitive(column, keybuf)
+            });
+            if !sensitive {
+                continue;
+            }
+            // To the parenthesis that closes the values' group.
+            let start = all.end();
+            let mut depth = 1_usize;
+            let end = bytes[start..]
+                .iter()
+                .position(|&b| {
+                    match b {
+                        b'(' => depth += 1,
+                        b')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(bytes.len(), |at| start + at);
+            spans.push((start, end));
+        }
+    }
+    if mysql {
+        for found in MYSQL_DUPLICATE_ENTRY.captures_iter(&text) {
+            let (Some(value), Some(index)) = (found.get(1), found.get(2)) else {
+                continue;
+            };
+            let index = index.as_str();
+            let index = index.rsplit_once('.').map_or(index, |(_, name)| name);
+            let lower = index.to_ascii_lowercase();
+            let columns = [
+                "_unique", "_uniq", "_key", "_ukey", "_idx", "_index", "_pkey",
+            ]
+            .iter()
+            .find_map(|kind| lower.strip_suffix(kind))
+            .unwrap_or(&lower);
+            if keys.is_sensitive(columns, keybuf) || keys.is_sensitive(index, keybuf) {
+                spans.push((value.start(), value.end()));
+            }
+        }
+        spans.sort_unstable();
+    }
+    replace_spans(text, &spans, replacement)
 }
 
 /// Replaces the value of every `key=value` pair whose key is sensitive, and the whole value of
@@ -3166,6 +3252,41 @@ mod tests {
             ))
             .unwrap_or_default();
         assert!(!out.contains("SECRET"), "{out}");
+    }
+
+    /// Found by a probe: a handler's error quoting a database's unique or foreign key
+    /// violation kept the value that broke it.
+    #[test]
+    fn constraint_violations_keep_no_sensitive_value() {
+        for (text, expected) in [
+            (
+                "PG::UniqueViolation: ERROR:  duplicate key value violates unique constraint \
+                 \"users_api_token_key\"\nDETAIL:  Key (api_token)=(tok_9f8e7d6c5b4a) already exists.",
+                "PG::UniqueViolation: ERROR:  duplicate key value violates unique constraint \
+                 \"users_api_token_key\"\nDETAIL:  Key (api_token)=([REDACTED]) already exists.",
+            ),
+            (
+                "DETAIL: Key (tenant_id, \"reset_token\")=(7, ab(c)d) is not present in table",
+                "DETAIL: Key (tenant_id, \"reset_token\")=([REDACTED]) is not present in table",
+            ),
+            (
+                "SQLSTATE[23000]: 1062 Duplicate entry 'LARAsec1' for key \
+                 'users.users_api_token_unique'",
+                "SQLSTATE[23000]: 1062 Duplicate entry '[REDACTED]' for key \
+                 'users.users_api_token_unique'",
+            ),
+            // Columns that name nothing secret keep their values.
+            (
+                "DETAIL:  Key (email)=(ann@example.com) already exists.",
+                "DETAIL:  Key (email)=(ann@example.com) already exists.",
+            ),
+            (
+                "Duplicate entry 'ann' for key 'users.users_name_unique'",
+                "Duplicate entry 'ann' for key 'users.users_name_unique'",
+            ),
+        ] {
+            assert_eq!(run(text, false), expected, "{text}");
+        }
     }
 
     /// Found by a probe: keys in other scripts were found as JSON and form keys, not in free
