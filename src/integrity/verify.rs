@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use sea_orm::{AccessMode, DatabaseTransaction, DbBackend, IsolationLevel, TransactionTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait,
@@ -276,12 +277,35 @@ pub async fn verify(
     }
     let mut report = VerifyReport::default();
     for chain_id in chain_ids {
-        report
-            .chains
-            .push(verify_chain(db, keys, &options, &chain_id).await?);
+        // Each chain read in one snapshot: its latest tombstone, then its rows page by page.
+        // Read in statements of their own, the rows a purge deleted meanwhile, past the
+        // tombstone read before it, were a false `Deleted` (found by a probe: a nightly
+        // `verify` beside a nightly `purge`).
+        let snapshot = snapshot(db).await?;
+        let chain = verify_chain(&snapshot, keys, &options, &chain_id).await;
+        // Read only: nothing to keep.
+        snapshot.rollback().await?;
+        report.chains.push(chain?);
     }
     report.chains.extend(unnamed);
     Ok(report)
+}
+
+/// A read-only transaction whose reads see the database as its first read found it:
+/// `REPEATABLE READ` on PostgreSQL and MySQL; on SQLite (in WAL mode, as
+/// [`connect`](crate::connect) opens it), a transaction's reads share one snapshot, and hold
+/// back no writer.
+async fn snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => db.begin().await,
+        _ => {
+            db.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await
+        }
+    }
 }
 
 /// Every chain id stored with a row or a checkpoint (a chain whose rows were all removed still
@@ -292,9 +316,9 @@ async fn chain_ids(db: &DatabaseConnection) -> Result<(Vec<String>, Vec<ChainRep
     use audit_checkpoint::Column as Mark;
     use audit_log::Column as Row;
     let (mut named, rows) =
-        stored_chain_ids::<audit_log::Entity>(db, Row::ChainId, Row::ChainSeq).await?;
+        stored_chain_ids::<audit_log::Entity, _>(db, Row::ChainId, Row::ChainSeq).await?;
     let (checkpointed, marks) =
-        stored_chain_ids::<audit_checkpoint::Entity>(db, Mark::ChainId, Mark::ChainSeq).await?;
+        stored_chain_ids::<audit_checkpoint::Entity, _>(db, Mark::ChainId, Mark::ChainSeq).await?;
     named.extend(checkpointed);
     named.sort();
     named.dedup();
@@ -345,8 +369,8 @@ struct NotText {
 /// One table's distinct chain ids, and the values stored in their place that are not text.
 /// Only when a value does not read is the table read again, grouped by chain id, each group
 /// decoded on its own.
-async fn stored_chain_ids<E: EntityTrait>(
-    db: &DatabaseConnection,
+async fn stored_chain_ids<E: EntityTrait, C: ConnectionTrait>(
+    db: &C,
     chain_id: E::Column,
     chain_seq: E::Column,
 ) -> Result<(Vec<String>, Vec<NotText>), Error> {
@@ -394,8 +418,8 @@ async fn stored_chain_ids<E: EntityTrait>(
 
 /// The latest checkpoint of `chain_id` of `kind` (`checkpoint` or `purge`), or, when it holds a
 /// value its column cannot hold, the break that is.
-async fn latest_checkpoint(
-    db: &DatabaseConnection,
+async fn latest_checkpoint<C: ConnectionTrait>(
+    db: &C,
     chain_id: &str,
     kind: &str,
 ) -> Result<Result<Option<audit_checkpoint::Model>, Break>, Error> {
@@ -506,8 +530,8 @@ pub(super) fn unsigned(
     }
 }
 
-async fn verify_chain(
-    db: &DatabaseConnection,
+async fn verify_chain<C: ConnectionTrait>(
+    db: &C,
     keys: &Keyring,
     options: &VerifyOptions,
     chain_id: &str,
@@ -531,6 +555,8 @@ async fn verify_chain(
             return Ok(report);
         }
     };
+    #[cfg(test)]
+    tests::between_the_marks_and_the_rows(chain_id).await;
     report.checkpoint_seq = checkpoint.as_ref().map(|c| c.chain_seq);
     if let Some(found) = unsigned(keys, checkpoint.as_ref(), tombstone.as_ref()) {
         report.first_break = Some(found);
@@ -673,8 +699,8 @@ struct StoredText {
 }
 
 /// [`StoredText`] of each row of a page (`condition`, in chain order, `len` of them), by id.
-async fn stored_texts(
-    db: &DatabaseConnection,
+async fn stored_texts<C: ConnectionTrait>(
+    db: &C,
     condition: Condition,
     len: usize,
 ) -> Result<HashMap<i64, StoredText>, Error> {
@@ -722,8 +748,8 @@ struct Unread {
 
 /// A page that did not decode, read again row by row, up to the first row that still does not.
 /// Only tampering takes this path: a writer stores nothing its entity cannot read back.
-async fn row_by_row(
-    db: &DatabaseConnection,
+async fn row_by_row<C: ConnectionTrait>(
+    db: &C,
     page: Condition,
 ) -> Result<Vec<Result<audit_log::Model, Unread>>, Error> {
     let ids: Vec<i64> = audit_log::Entity::find()
@@ -769,8 +795,8 @@ async fn row_by_row(
 ///
 /// When a position among those the range bounds does not read (text, on SQLite), the bounds
 /// are unknown: the span is then the whole chain, where that row is a break.
-async fn span(
-    db: &DatabaseConnection,
+async fn span<C: ConnectionTrait>(
+    db: &C,
     chain_id: &str,
     options: &VerifyOptions,
 ) -> Result<Option<(Option<i64>, Option<i64>)>, Error> {
@@ -782,8 +808,8 @@ async fn span(
 }
 
 /// [`span`], from the bounds of the positions in range.
-async fn bounded_span(
-    db: &DatabaseConnection,
+async fn bounded_span<C: ConnectionTrait>(
+    db: &C,
     chain_id: &str,
     options: &VerifyOptions,
 ) -> Result<Option<(Option<i64>, Option<i64>)>, DbErr> {
@@ -1111,6 +1137,88 @@ impl Walk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Hook = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+    /// What a test runs while `verify` reads a chain, between its marks and its rows.
+    static BETWEEN: std::sync::Mutex<Option<(String, Hook)>> = std::sync::Mutex::new(None);
+
+    pub(super) async fn between_the_marks_and_the_rows(chain_id: &str) {
+        let hook = {
+            let mut between = BETWEEN.lock().expect("hook");
+            match &*between {
+                Some((chain, _)) if chain == chain_id => between.take(),
+                _ => None,
+            }
+        };
+        if let Some((_, hook)) = hook {
+            hook.await;
+        }
+    }
+
+    /// Found by a probe: a purge that ran while `verify` read a chain deleted rows past the
+    /// tombstone `verify` had read, and the chain read as `Deleted` (exit 4); run after the
+    /// purge, `verify` said intact. Each chain is now read in one snapshot.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_purge_while_a_chain_is_read_is_no_break() {
+        use sea_orm::{ActiveValue, EntityTrait};
+
+        const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+        let db = crate::connect(&url).await.expect("db");
+        crate::migrate(&db).await.expect("migrate");
+        let mut chain = super::super::chain::Chain::new(super::super::Integrity::new(
+            "snapshot",
+            "k1",
+            KEY.to_vec(),
+        ));
+        let start = Utc::now() - chrono::Duration::days(1);
+        let start = DateTime::from_timestamp_micros(start.timestamp_micros()).expect("time");
+        let mut rows: Vec<audit_log::Model> = (0..10)
+            .map(|i| audit_log::Model {
+                record_id: format!("rec-{i}"),
+                path: format!("/{i}"),
+                occurred_at: start + chrono::Duration::seconds(i),
+                ..crate::writer::null_row()
+            })
+            .collect();
+        chain.seal(&db, &mut rows).await.expect("seal");
+        let active = rows.iter().cloned().map(|row| {
+            let mut active = audit_log::ActiveModel::from(row);
+            active.id = ActiveValue::NotSet;
+            active
+        });
+        audit_log::Entity::insert_many(active)
+            .exec(&db)
+            .await
+            .expect("insert");
+        // A connection of its own: the verifying one holds its snapshot meanwhile.
+        let purging = crate::connect(&url).await.expect("db");
+        let cutoff = start + chrono::Duration::seconds(5);
+        *BETWEEN.lock().expect("hook") = Some((
+            "snapshot".to_owned(),
+            Box::pin(async move {
+                let purged = crate::store::purge_before(
+                    &purging,
+                    cutoff,
+                    crate::store::PurgeOptions::new().allow_recent(true),
+                )
+                .await
+                .expect("purge");
+                assert_eq!(purged.deleted, 5);
+            }),
+        ));
+        let keys = Keyring::new().key("k1", KEY.to_vec());
+        let options = VerifyOptions::default();
+        let during = verify(&db, &keys, options.clone()).await.expect("verify");
+        assert!(BETWEEN.lock().expect("hook").is_none(), "the purge ran");
+        assert!(during.is_intact(), "{during}");
+        assert_eq!(during.chains[0].rows, 10, "{during}");
+        let after = verify(&db, &keys, options).await.expect("verify");
+        assert!(after.is_intact(), "{after}");
+        assert_eq!(after.chains[0].rows, 5, "{after}");
+    }
 
     /// An anchor as the writer logs it (`chain@seq=hash`) parses back to itself whatever the
     /// chain id holds: the writer takes any text as a chain id, `=` and `@` too.
