@@ -451,6 +451,7 @@ async fn get_count_and_stats(test: Arc<TestDb>) {
 ///   kept it on PostgreSQL and MariaDB, where `until` counted it on all three.
 async fn far_bounds_and_a_cutoff_between_microseconds_agree_on_every_backend(test: Arc<TestDb>) {
     let db = test.migrated().await;
+    let backend_of = |db: &DatabaseConnection| db.get_database_backend();
     let at = days_ago(3);
     let micro = chrono::Duration::microseconds(1);
     insert(&db, vec![row(at, |_| {}), row(at + micro * 2, |_| {})]).await;
@@ -472,6 +473,65 @@ async fn far_bounds_and_a_cutoff_between_microseconds_agree_on_every_backend(tes
         .await
         .unwrap();
     assert_eq!(exported.rows, 2);
+
+    // Rows past 2038 (the writer binds its times as the `DATETIME` the column is, so it stores
+    // them on MySQL too), paged one at a time: the cursor is bound as the bounds are (found on
+    // review: a `TIMESTAMP` cursor stopped the pages there).
+    let later = time("2040-01-01T00:00:00.000001Z");
+    let mysql = backend_of(&db) == sea_orm::DbBackend::MySql;
+    for i in 0..3 {
+        let at = later + chrono::Duration::seconds(i);
+        let at: sea_orm::Value = if mysql {
+            at.naive_utc().into()
+        } else {
+            at.into()
+        };
+        use sea_orm::sea_query::Query;
+        use tower_audit::entity::audit_log::Column as C;
+        let insert = Query::insert()
+            .into_table(audit_log::Entity)
+            .columns([
+                C::OccurredAt,
+                C::RecordId,
+                C::Method,
+                C::Path,
+                C::LatencyUs,
+                C::RequestBodyTruncated,
+                C::RequestBytes,
+                C::ResponseBytes,
+            ])
+            .values_panic([
+                at.into(),
+                format!("later-{i}").into(),
+                "GET".into(),
+                format!("/later/{i}").into(),
+                1_i64.into(),
+                false.into(),
+                0_i64.into(),
+                0_i64.into(),
+            ])
+            .to_owned();
+        db.execute(&insert).await.unwrap();
+    }
+    let mut paths = Vec::new();
+    let mut request = PageRequest::oldest_first(1);
+    loop {
+        let page = store::page(&db, &AuditFilter::new().since(later), request)
+            .await
+            .unwrap();
+        paths.extend(page.rows.into_iter().map(|row| row.path));
+        let Some(next) = page.next else { break };
+        request = request.after(Some(next));
+    }
+    assert_eq!(paths, ["/later/0", "/later/1", "/later/2"]);
+    {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        audit_log::Entity::delete_many()
+            .filter(audit_log::Column::Path.starts_with("/later/"))
+            .exec(&db)
+            .await
+            .unwrap();
+    }
 
     let between = at + chrono::Duration::nanoseconds(500);
     let until = AuditFilter::new().until(between);

@@ -302,7 +302,7 @@ fn select_after(
     let limit = Ord::min(request.limit, MAX_ROWS);
     let mut condition = filter.condition(backend);
     if let Some(cursor) = after {
-        condition = condition.add(keyset(request.order, cursor));
+        condition = condition.add(keyset(backend, request.order, cursor));
     }
     let select = Entity::find().filter(condition);
     let select = match request.order {
@@ -335,8 +335,14 @@ fn select_after(
 const OCCURRED_AT_INDEX: &str = "idx_audit_log_occurred_at";
 
 /// Rows strictly past `cursor` in `order`. The first conjunct alone is an index range.
-fn keyset(order: Order, cursor: StoredCursor) -> Condition {
+fn keyset(backend: DbBackend, order: Order, cursor: StoredCursor) -> Condition {
     let StoredCursor { occurred_at, id } = cursor;
+    // A time as the bounds are bound (`filter::time`): on MySQL a `TIMESTAMP` past 2038, which
+    // the writer now stores, compared as NULL, and the pages stopped there.
+    let occurred_at = match occurred_at {
+        sea_orm::Value::ChronoDateTimeUtc(Some(at)) => super::filter::time(backend, at),
+        stored => stored,
+    };
     match order {
         Order::NewestFirst => Condition::all()
             .add(Column::OccurredAt.lte(occurred_at.clone()))
