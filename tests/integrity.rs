@@ -50,11 +50,13 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     time_ranges_cover_rows_chained_out_of_arrival_order,
     signed_checkpoints_verify_with_the_public_key,
     with_a_public_key_only_signed_tombstones_account_for_deleted_rows,
+    a_purge_run_again_adds_no_tombstone_unless_signing_with_a_rotated_key,
     purged_prefix_and_a_restart_verify_clean,
     purging_a_whole_chain_and_a_restart_verify_clean,
     legal_hold_stops_a_chain_purge_and_it_verifies,
     a_purge_cut_short_completes_when_run_again,
     export_with_proof_verifies_offline,
+    an_export_with_proof_in_a_snapshot_verifies_whatever_a_purge_does_meanwhile,
     anchors_check_an_export_offline_as_they_do_the_database,
     tampered_export_lines_are_reported,
     json_that_sql_reads_otherwise_than_its_hash_is_a_modified_row,
@@ -1097,6 +1099,79 @@ async fn signed_checkpoints_verify_with_the_public_key(t: Arc<TestDb>) {
     assert_eq!(found.kind, BreakKind::BadCheckpoint, "{report}");
 }
 
+/// A purge run again with nothing new to delete (a daily cron) wrote a second tombstone at the
+/// same place each time (found by a probe). It now writes none, signed or not, unless the
+/// tombstone there is not signed by the key it signs with: after the checkpoint key is rotated,
+/// running the purge again signs the place anew, and `verify` with the new public key reads
+/// that one, the later of the two.
+async fn a_purge_run_again_adds_no_tombstone_unless_signing_with_a_rotated_key(t: Arc<TestDb>) {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use tower_audit::entity::audit_checkpoint;
+    const OLD: [u8; 32] = [7u8; 32];
+    const NEW: [u8; 32] = [9u8; 32];
+    let tombstones = |db: DatabaseConnection| async move {
+        audit_checkpoint::Entity::find()
+            .filter(audit_checkpoint::Column::Kind.eq("purge"))
+            .count(&db)
+            .await
+            .unwrap()
+    };
+    let db = t.migrated().await;
+    write(&db, integrity("t").sign_checkpoints(OLD), 20).await;
+    let rows = chain_rows(&db, "t").await;
+    let cutoff = rows[5].occurred_at;
+    let signed = |secret| {
+        PurgeOptions::new()
+            .allow_recent(true)
+            .sign_tombstones(secret)
+    };
+    let first = purge_before(&db, cutoff, signed(OLD)).await.unwrap();
+    assert!(first.deleted > 0);
+    assert_eq!(tombstones(db.clone()).await, 1);
+    // Again, signed and not: nothing deleted, no second tombstone.
+    let again = purge_before(&db, cutoff, signed(OLD)).await.unwrap();
+    assert_eq!(again.deleted, 0);
+    purge_before(&db, cutoff, PurgeOptions::new().allow_recent(true))
+        .await
+        .unwrap();
+    assert_eq!(tombstones(db.clone()).await, 1);
+    let old_keys = keys()
+        .checkpoint_key(
+            integrity("t")
+                .sign_checkpoints(OLD)
+                .checkpoint_public_key()
+                .unwrap(),
+        )
+        .unwrap();
+    let report = verify(&db, &old_keys, VerifyOptions::default())
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{report}");
+
+    // The checkpoint key rotated: the restarted writer signs with the new one, and the old
+    // tombstone does not verify with the new public key.
+    let rotated = integrity("t").sign_checkpoints(NEW);
+    let new_keys = keys()
+        .checkpoint_key(rotated.checkpoint_public_key().unwrap())
+        .unwrap();
+    write(&db, rotated, 1).await;
+    let report = verify(&db, &new_keys, VerifyOptions::default())
+        .await
+        .unwrap();
+    let found = report.chains[0].first_break.clone().expect("a break");
+    assert_eq!(found.kind, BreakKind::BadCheckpoint, "{report}");
+    // The purge run again with the new key signs the same place anew, once.
+    purge_before(&db, cutoff, signed(NEW)).await.unwrap();
+    purge_before(&db, cutoff, signed(NEW)).await.unwrap();
+    assert_eq!(tombstones(db.clone()).await, 2);
+    let report = verify(&db, &new_keys, VerifyOptions::default())
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{report}");
+    let report = verify_export(export(&db).await.as_bytes(), &new_keys).unwrap();
+    assert!(report.is_intact(), "{report}");
+}
+
 /// Without signed tombstones, whoever can write to the database can delete a chain's first
 /// rows, or all of them, and add a tombstone that passes the deletion off as a purge. With a
 /// checkpoint public key, only a tombstone signed with the checkpoint key accounts for rows, in
@@ -1428,6 +1503,85 @@ async fn export(db: &DatabaseConnection) -> String {
         .await
         .unwrap();
     String::from_utf8(out).unwrap()
+}
+
+/// An export with proof while a purge ran wrote a proof that did not verify (a probe's
+/// finding): the purge deleted rows between its pages, and the file had a hole. Read in one
+/// `store::snapshot` (as `tower-audit export --with-proof` reads), the export is the table as
+/// its first read found it, and verifies. Here the purge runs when the first page is written.
+async fn an_export_with_proof_in_a_snapshot_verifies_whatever_a_purge_does_meanwhile(
+    t: Arc<TestDb>,
+) {
+    let db = t.migrated().await;
+    write(&db, integrity("t"), 20).await;
+    let rows = chain_rows(&db, "t").await;
+    let cutoff = rows[12].occurred_at;
+    assert!(
+        first_kept_seq(&rows, cutoff) > 8,
+        "all rows share one timestamp"
+    );
+    // A connection of its own: on SQLite the snapshot holds the pool's one connection.
+    let purging = t.connect().await;
+    let snapshot = tower_audit::store::snapshot(&db).await.unwrap();
+    let mut out = PurgeOnFirstWrite {
+        purge: Some(Box::pin(async move { purge(&purging, cutoff, None).await })),
+        bytes: Vec::new(),
+    };
+    Export::new(ExportFormat::Ndjson)
+        .with_proof(true)
+        .page_size(7)
+        .to_async_writer(&snapshot, &AuditFilter::new(), &mut out)
+        .await
+        .unwrap();
+    snapshot.rollback().await.unwrap();
+    assert!(out.purge.is_none(), "the purge ran");
+    let text = String::from_utf8(out.bytes).unwrap();
+    let exported = text
+        .lines()
+        .filter(|l| !l.starts_with("{\"checkpoint\""))
+        .count();
+    assert_eq!(exported, 20, "{text}");
+    let report = verify_export(text.as_bytes(), &keys()).unwrap();
+    assert_intact(&report, "t", 20, 20);
+    // The purge did run: the table verifies from its tombstone.
+    let report = check(&db).await;
+    assert!(report.is_intact(), "{report}");
+    assert!(report.chains[0].rows < 20, "{report}");
+}
+
+/// Collects what is written; runs `purge` to its end before the first write.
+struct PurgeOnFirstWrite {
+    purge: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+    bytes: Vec<u8>,
+}
+
+impl tokio::io::AsyncWrite for PurgeOnFirstWrite {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if let Some(purge) = self.purge.as_mut() {
+            std::task::ready!(purge.as_mut().poll(cx));
+            self.purge = None;
+        }
+        self.bytes.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 async fn export_with_proof_verifies_offline(t: Arc<TestDb>) {

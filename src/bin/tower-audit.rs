@@ -42,8 +42,8 @@ use hyper_util::rt::TokioExecutor;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tower_audit::entity::audit_log::{self, Model};
 use tower_audit::store::{
-    self, AuditFilter, AuditStats, Cursor, Export, ExportFormat, PageRequest, PurgeOptions,
-    ReplayOptions, ReplayOutcome, ReplayReport, StatsOptions, printable,
+    self, AuditFilter, AuditStats, Cursor, Export, ExportFormat, ExportReport, PageRequest,
+    PurgeOptions, ReplayOptions, ReplayOutcome, ReplayReport, StatsOptions, printable,
 };
 
 /// The most rows `query --limit`, `tail -n` and `stats --top` ask for: they are held in memory
@@ -1022,38 +1022,20 @@ async fn command(command: Command, db: &DatabaseConnection) -> Result<ExitCode, 
             };
             let export = Export::new(format).otel(otel).with_proof(with_proof);
             let filter = filter.filter();
-            let report = match output {
-                Some(path) => {
-                    let output = OutputFile::create(&path)?;
-                    let mut out = std::io::BufWriter::new(&output.file);
-                    let exported = match export.to_writer(db, &filter, &mut out).await {
-                        Ok(report) => out.flush().map(|()| report).map_err(Into::into),
-                        Err(error) => Err(error),
-                    };
-                    match exported {
-                        Ok(report) => {
-                            drop(out);
-                            output.persist()?;
-                            report
-                        }
-                        // A pipe named as the file (`-o /dev/stdout | head -1`, a FIFO) whose
-                        // reader has gone: as for stdout. A regular file never says so.
-                        Err(tower_audit::Error::Io(error)) if closed(&error) => {
-                            return Ok(ExitCode::SUCCESS);
-                        }
-                        Err(error) => return Err(error.into()),
-                    }
-                }
-                None => {
-                    let mut out = tokio::io::stdout();
-                    match export.to_async_writer(db, &filter, &mut out).await {
-                        Ok(report) => report,
-                        Err(tower_audit::Error::Io(error)) if closed(&error) => {
-                            return Ok(ExitCode::SUCCESS);
-                        }
-                        Err(error) => return Err(error.into()),
-                    }
-                }
+            // With a proof, every page and the proof read in one snapshot: read in statements
+            // of their own, the rows a purge deleted meanwhile were missing from the file, and
+            // its proof did not verify (found by a probe).
+            let exported = if with_proof {
+                let snapshot = store::snapshot(db).await?;
+                let exported = export_to(&snapshot, export, &filter, output).await?;
+                snapshot.rollback().await?;
+                exported
+            } else {
+                export_to(db, export, &filter, output).await?
+            };
+            // The reader of the output went away: as for any command's stdout.
+            let Some(report) = exported else {
+                return Ok(ExitCode::SUCCESS);
             };
             // Tampering, most likely (no writer stores such a value): said, not hidden.
             for value in &report.unreadable {
@@ -1383,6 +1365,41 @@ impl Drop for OutputFile {
 }
 
 /// The verifier's keys: HMAC keys from the environment, the checkpoint key from the flag.
+/// Writes `export` to the file named, or to stdout; `None` when the reader of the output went
+/// away (a pipe closed by `head`).
+async fn export_to<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    export: Export,
+    filter: &AuditFilter,
+    output: Option<PathBuf>,
+) -> Result<Option<ExportReport>, BoxError> {
+    let Some(path) = output else {
+        let mut out = tokio::io::stdout();
+        return match export.to_async_writer(db, filter, &mut out).await {
+            Ok(report) => Ok(Some(report)),
+            Err(tower_audit::Error::Io(error)) if closed(&error) => Ok(None),
+            Err(error) => Err(error.into()),
+        };
+    };
+    let output = OutputFile::create(&path)?;
+    let mut out = std::io::BufWriter::new(&output.file);
+    let exported = match export.to_writer(db, filter, &mut out).await {
+        Ok(report) => out.flush().map(|()| report).map_err(Into::into),
+        Err(error) => Err(error),
+    };
+    match exported {
+        Ok(report) => {
+            drop(out);
+            output.persist()?;
+            Ok(Some(report))
+        }
+        // A pipe named as the file (`-o /dev/stdout | head -1`, a FIFO) whose reader has gone:
+        // as for stdout. A regular file never says so.
+        Err(tower_audit::Error::Io(error)) if closed(&error) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
 #[cfg(feature = "integrity")]
 fn keyring(
     checkpoint_public_key: Option<[u8; 32]>,

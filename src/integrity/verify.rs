@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::{AccessMode, DatabaseTransaction, DbBackend, IsolationLevel, TransactionTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait,
@@ -281,7 +280,7 @@ pub async fn verify(
         // Read in statements of their own, the rows a purge deleted meanwhile, past the
         // tombstone read before it, were a false `Deleted` (found by a probe: a nightly
         // `verify` beside a nightly `purge`).
-        let snapshot = snapshot(db).await?;
+        let snapshot = crate::store::snapshot(db).await?;
         let chain = verify_chain(&snapshot, keys, &options, &chain_id).await;
         // Read only: nothing to keep.
         snapshot.rollback().await?;
@@ -289,23 +288,6 @@ pub async fn verify(
     }
     report.chains.extend(unnamed);
     Ok(report)
-}
-
-/// A read-only transaction whose reads see the database as its first read found it:
-/// `REPEATABLE READ` on PostgreSQL and MySQL; on SQLite (in WAL mode, as
-/// [`connect`](crate::connect) opens it), a transaction's reads share one snapshot, and hold
-/// back no writer.
-async fn snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => db.begin().await,
-        _ => {
-            db.begin_with_config(
-                Some(IsolationLevel::RepeatableRead),
-                Some(AccessMode::ReadOnly),
-            )
-            .await
-        }
-    }
 }
 
 /// Every chain id stored with a row or a checkpoint (a chain whose rows were all removed still
@@ -429,6 +411,9 @@ async fn latest_checkpoint<C: ConnectionTrait>(
             .filter(Column::ChainId.eq(chain_id))
             .filter(Column::Kind.eq(kind))
             .order_by_desc(Column::ChainSeq)
+            // Of two at one place, the later: a tombstone a purge signed again with a rotated
+            // key, a checkpoint a writer restarted with a new key took before any new row.
+            .order_by_desc(Column::Id)
             .limit(1)
     };
     match latest().one(db).await {

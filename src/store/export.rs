@@ -163,6 +163,10 @@ impl Export {
     /// rows. A checkpoint or tombstone whose position holds text or a blob (SQLite keeps any
     /// value in any column; no writer stores one) lies in no range of positions: it goes into
     /// every proof of its chain, as stored, and verifies as a break.
+    ///
+    /// The rows and the proof are read page by page: give the export a
+    /// [`snapshot`](super::snapshot) while a [`purge_before`](super::purge_before) may run, or
+    /// the rows it deletes between two pages leave a hole that verifies as a break.
     #[must_use]
     pub fn with_proof(mut self, with_proof: bool) -> Self {
         self.with_proof = with_proof;

@@ -52,6 +52,58 @@ pub use retention::{
 pub use stats::{AuditStats, LatencyPercentiles, StatsOptions, StatusClass, stats};
 pub use stored::UnreadableValue;
 
+/// A read-only transaction whose reads all see the database as its first read found it:
+/// `REPEATABLE READ` on PostgreSQL and MySQL; on SQLite (in WAL mode, as
+/// [`connect`](crate::connect) opens it), a transaction's reads share one snapshot. It holds back
+/// no writer, and is for reads that must agree with each other while rows are written or
+/// purged: pass it to [`Export::to_writer`] with [`Export::with_proof`] while a
+/// [`purge_before`] may run, and the proof verifies (read in statements of their own, the rows
+/// a purge deleted between the pages and the proof are missing from the file, and it verifies as
+/// a break). Drop it, or roll it back, when done.
+///
+/// On SQLite, a pool of one connection (as [`connect`](crate::connect) opens one) is held by the
+/// snapshot until then: give a long read a connection of its own, and a writer on the other
+/// meanwhile. A long snapshot also keeps SQLite from checkpointing its WAL, and PostgreSQL from
+/// vacuuming the rows it still sees.
+///
+/// ```
+/// # async fn run() -> Result<(), tower_audit::Error> {
+/// use tower_audit::store::{self, AuditFilter, Export, ExportFormat};
+///
+/// let db = tower_audit::connect("sqlite::memory:").await?;
+/// tower_audit::migrate(&db).await?;
+/// let snapshot = store::snapshot(&db).await?;
+/// let mut file = Vec::new();
+/// Export::new(ExportFormat::Ndjson)
+///     .with_proof(true)
+///     .to_writer(&snapshot, &AuditFilter::new(), &mut file)
+///     .await?;
+/// drop(snapshot);
+/// # Ok(())
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run()).unwrap();
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Database`](crate::Error::Database) when the transaction cannot be begun.
+pub async fn snapshot(
+    db: &sea_orm::DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, crate::Error> {
+    use sea_orm::{AccessMode, DbBackend, IsolationLevel, TransactionTrait};
+    let transaction = match db.get_database_backend() {
+        DbBackend::Sqlite => db.begin().await?,
+        _ => {
+            db.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+        }
+    };
+    Ok(transaction)
+}
+
 /// `text` as a terminal can show it without obeying it: control characters (C0 with ESC, CR,
 /// LF and tab; DEL; C1) and the characters that reorder or break lines (bidirectional
 /// overrides and isolates, line and paragraph separators) as Rust writes them in a string,

@@ -396,7 +396,9 @@ async fn chain_prefixes<C: ConnectionTrait>(
                 None => None,
             },
         };
-        if let Some(row_hash) = hash {
+        if let Some(row_hash) = hash
+            && !already_marked(db, &chain_id, bound, &row_hash, options).await?
+        {
             tombstones.push((chain_id.clone(), bound, row_hash));
         }
         condition = condition.add(
@@ -406,4 +408,60 @@ async fn chain_prefixes<C: ConnectionTrait>(
         );
     }
     Ok((condition, tombstones))
+}
+
+/// Whether the chain's latest purge tombstone already says that it starts after `seq`, whose
+/// hash is `row_hash`: a purge run again (a daily cron with nothing new to delete, or one
+/// completing a purge cut short) then writes no second tombstone for the same place. One that a
+/// purge signing its tombstones could not have written (unsigned, or signed by another key: the
+/// checkpoint key was rotated) is written again, signed, so that `verify` with the new public
+/// key takes it.
+async fn already_marked<C: ConnectionTrait>(
+    db: &C,
+    chain_id: &str,
+    seq: i64,
+    row_hash: &str,
+    options: &PurgeOptions,
+) -> Result<bool, Error> {
+    use crate::entity::audit_checkpoint::{Column as Mark, Entity as Marks};
+    let latest = Marks::find()
+        .filter(Mark::ChainId.eq(chain_id))
+        .filter(Mark::Kind.eq("purge"))
+        .order_by_desc(Mark::ChainSeq)
+        .order_by_desc(Mark::Id)
+        .limit(1)
+        .one(db)
+        .await;
+    let latest = match latest {
+        Ok(Some(latest)) => latest,
+        // None, or one that does not read (tampered with): written anew.
+        Ok(None) => return Ok(false),
+        Err(error) if super::undecodable(&error) => return Ok(false),
+        Err(error) => return Err(error.into()),
+    };
+    if latest.chain_seq != seq || latest.row_hash != row_hash {
+        return Ok(false);
+    }
+    #[cfg(feature = "integrity")]
+    if let Some(key) = &options.signing_key {
+        let message = crate::integrity::signed_purge_message(
+            &latest.chain_id,
+            latest.chain_seq,
+            &latest.row_hash,
+            &latest.created_at,
+        );
+        let signature = latest
+            .signature
+            .as_deref()
+            .and_then(crate::integrity::decode_hex)
+            .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok());
+        return Ok(signature.is_some_and(|signature| {
+            key.verifying_key()
+                .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+                .is_ok()
+        }));
+    }
+    #[cfg(not(feature = "integrity"))]
+    let _ = options;
+    Ok(true)
 }
