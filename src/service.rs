@@ -240,6 +240,9 @@ struct Seen<'a> {
     user_agent: Option<&'a HeaderValue>,
     content_type: Option<&'a HeaderValue>,
     content_encoding: Option<&'a HeaderValue>,
+    /// `Content-Encoding` came in more than one line, which together name the codings in
+    /// order (RFC 9110 §5.3), as `gzip, gzip` does in one.
+    content_encoding_lines: bool,
     authorization: Option<&'a HeaderValue>,
     content_length: Option<&'a HeaderValue>,
     /// `Expect: 100-continue`: the client sends the body only when it is read.
@@ -262,6 +265,7 @@ impl<'a> Seen<'a> {
             } else if name == CONTENT_TYPE {
                 keep(&mut seen.content_type, value);
             } else if name == CONTENT_ENCODING {
+                seen.content_encoding_lines |= seen.content_encoding.is_some();
                 keep(&mut seen.content_encoding, value);
             } else if name == http::header::AUTHORIZATION {
                 if config.keep_authorization {
@@ -299,13 +303,27 @@ fn fill_facts(
         ("", Some(authority)) => authority.as_str(),
         (path, _) => path,
     };
+    // Codings in several lines are joined as one list: read from the first line only, a body
+    // gzipped twice was inflated once and stored as invalid JSON (found by a probe).
+    let joined: Vec<u8>;
+    let content_encoding = if seen.content_encoding_lines {
+        joined = headers
+            .get_all(CONTENT_ENCODING)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect::<Vec<_>>()
+            .join(&b", "[..]);
+        Some(joined.as_slice())
+    } else {
+        seen.content_encoding.map(HeaderValue::as_bytes)
+    };
     let text = TextParts {
         path: Some(path.as_bytes()),
         query: uri.query().map(str::as_bytes),
         request_id: seen.request_id.map(HeaderValue::as_bytes),
         user_agent: seen.user_agent.map(HeaderValue::as_bytes),
         content_type: seen.content_type.map(HeaderValue::as_bytes),
-        content_encoding: seen.content_encoding.map(HeaderValue::as_bytes),
+        content_encoding,
         authorization: seen.authorization.map(HeaderValue::as_bytes),
     };
     let mut cut = facts.text.fill(text, |bytes| channel.count_head(bytes));

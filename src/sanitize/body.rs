@@ -155,10 +155,13 @@ pub(super) fn param<'h>(params: &'h str, name: &str) -> Option<Cow<'h, str>> {
 /// Sanitizes one body (see [`Redactor::redact_body`](super::Redactor::redact_body)), a
 /// compressed one decoded to at most `max_decoded` bytes; one that may not be decoded at all
 /// (0) is described.
+/// `decode_cut` is set when the body was decoded only in part (cut at `max_decoded`, or a
+/// stream cut short): what is stored is then a prefix, whole as the capture was.
 pub(super) fn redact_body_decoding(
     rules: &Rules,
     body: &BodyInput<'_>,
     max_decoded: usize,
+    decode_cut: &mut bool,
 ) -> Option<String> {
     if let Some(custom) = body.route.and_then(|route| rules.routes.get(route)) {
         return (custom.f)(body);
@@ -183,7 +186,7 @@ pub(super) fn redact_body_decoding(
         ContentCoding::Unsupported(coding) => {
             return Some(describe(
                 rules,
-                &format!("{coding}-encoded"),
+                &format!("{}-encoded", coding_name(rules, coding)),
                 media.as_ref(),
                 body.total_len,
             ));
@@ -208,6 +211,7 @@ pub(super) fn redact_body_decoding(
                 ));
             };
             decoded = d;
+            *decode_cut = !decoded.complete;
             let encoding = body.content_encoding.unwrap_or_default().trim();
             let cut = (!decoded.complete || truncated).then(|| {
                 format!(
@@ -305,6 +309,22 @@ fn holds_binary_controls(bytes: &[u8]) -> bool {
             found | ((b < 0x20) & ((TEXT_CONTROLS >> (b & 0x1f)) & 1 == 0))
         })
     })
+}
+
+/// A coding this module does not decode, as a row may name it: a token of a coding's shape
+/// (`br`, `zstd`, `x-compress`) that the value patterns leave alone, else `unknown`. The header
+/// is the client's: a token, a card number or `password=…` sent as a coding was stored as sent,
+/// and at any length (found by a probe).
+fn coding_name<'a>(rules: &Rules, coding: &'a str) -> &'a str {
+    let shaped = (1..=32).contains(&coding.len())
+        && coding
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'+'));
+    if shaped && rules.values.redact(coding) == coding {
+        coding
+    } else {
+        "unknown"
+    }
 }
 
 /// See [`Redactor::describe_unread_body`](super::Redactor::describe_unread_body).
@@ -1935,6 +1955,41 @@ mod redact_body_tests {
             "{}",
             &out[out.len() - 80..]
         );
+    }
+
+    /// Found by a probe: a coding the redactor does not decode was quoted as the client sent
+    /// it, a token or a card number too, and at any length.
+    #[test]
+    fn an_unknown_codings_name_is_kept_only_when_it_has_a_codings_shape() {
+        let described = |coding: &str| {
+            let input = BodyInput {
+                content_encoding: Some(coding),
+                ..BodyInput::new(Some("application/json"), b"{\"a\":1}")
+            };
+            Redactor::default().redact_body(&input).unwrap_or_default()
+        };
+        for kept in ["br", "zstd", "x-compress", "aes128gcm", "exi"] {
+            assert_eq!(
+                described(kept),
+                format!("[{kept}-encoded application/json, 7 bytes]")
+            );
+        }
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        for secret in [
+            jwt,
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+            "4111111111111111",
+            "password=hunter2",
+            "Bearer abcDEF123456",
+            &format!("gzip, {jwt}"),
+            &"z".repeat(20_000),
+        ] {
+            assert_eq!(
+                described(secret),
+                "[unknown-encoded application/json, 7 bytes]",
+                "{secret}"
+            );
+        }
     }
 
     #[test]

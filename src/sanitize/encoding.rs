@@ -71,10 +71,10 @@ pub(crate) fn decode(codings: &[Coding], input: &[u8], limit: usize) -> Option<D
     };
     for &coding in codings.iter().rev() {
         let next = match coding {
-            Coding::Gzip => inflate(gzip_payload(&current.bytes)?, false, limit),
+            Coding::Gzip => gunzip(&current.bytes, limit),
             Coding::Deflate => {
                 let zlib = is_zlib_header(&current.bytes);
-                inflate(&current.bytes, zlib, limit)
+                inflate(&current.bytes, zlib, limit).map(|(decoded, _)| decoded)
             }
         }?;
         current = Decoded {
@@ -122,8 +122,47 @@ fn gzip_payload(bytes: &[u8]) -> Option<&[u8]> {
     Some(rest)
 }
 
-/// Inflates at most `limit` bytes; `None` when the stream is corrupt from the first byte.
-fn inflate(input: &[u8], zlib: bool, limit: usize) -> Option<Decoded> {
+/// Inflates the members of a gzip body (RFC 1952 §2.2: a body may hold several, as
+/// `cat a.gz b.gz` makes, and `gzip -d` reads them all) to at most `limit` bytes in all; `None`
+/// when the first is no gzip. Bytes after the last member that begin none (but zeros, which
+/// some writers pad with) leave the body incomplete, so its row says it was cut. Read from the
+/// first member only, the second member's text was silently lost (found by a probe).
+fn gunzip(input: &[u8], limit: usize) -> Option<Decoded> {
+    // A gzip member's trailer: CRC-32 and ISIZE.
+    const TRAILER: usize = 8;
+    let (mut decoded, mut used) = inflate(gzip_payload(input)?, false, limit)?;
+    let mut rest = input;
+    loop {
+        if !decoded.complete {
+            return Some(decoded);
+        }
+        let payload = gzip_payload(rest).unwrap_or_default();
+        let after = payload.get(used + TRAILER..).unwrap_or_default();
+        if after.iter().all(|&b| b == 0) {
+            return Some(decoded);
+        }
+        let (Some(next), true) = (gzip_payload(after), after.starts_with(&[0x1f, 0x8b])) else {
+            decoded.complete = false;
+            return Some(decoded);
+        };
+        let Some((member, member_used)) =
+            inflate(next, false, limit.saturating_sub(decoded.bytes.len()))
+        else {
+            decoded.complete = false;
+            return Some(decoded);
+        };
+        decoded.bytes.extend_from_slice(&member.bytes);
+        decoded.complete = member.complete;
+        decoded.over_limit = member.over_limit;
+        rest = after;
+        used = member_used;
+    }
+}
+
+/// Inflates at most `limit` bytes; `None` when the stream is corrupt from the first byte. With
+/// the input's bytes read to the stream's end (what follows is not the stream's).
+
+fn inflate(input: &[u8], zlib: bool, limit: usize) -> Option<(Decoded, usize)> {
     // Decode in steps so a bomb stops at `limit` instead of filling memory.
     const STEP: usize = 32 * 1024;
     let mut inflater = Decompress::new(zlib);
@@ -133,11 +172,12 @@ fn inflate(input: &[u8], zlib: bool, limit: usize) -> Option<Decoded> {
         let produced = out.len();
         if produced > limit {
             out.truncate(limit);
-            return Some(Decoded {
+            let decoded = Decoded {
                 bytes: out,
                 complete: false,
                 over_limit: true,
-            });
+            };
+            return Some((decoded, consumed));
         }
         out.reserve_exact(STEP.min(limit + 1 - produced));
         let status = inflater.decompress_vec(
@@ -149,30 +189,34 @@ fn inflate(input: &[u8], zlib: bool, limit: usize) -> Option<Decoded> {
             Ok(Status::StreamEnd) => {
                 let complete = out.len() <= limit;
                 out.truncate(limit);
-                return Some(Decoded {
+                let decoded = Decoded {
                     bytes: out,
                     complete,
                     over_limit: !complete,
-                });
+                };
+                let used = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
+                return Some((decoded, used));
             }
             Ok(_)
                 if usize::try_from(inflater.total_in()).unwrap_or(usize::MAX) > consumed
                     || out.len() > produced => {}
             // No progress: the input ran out before the end of the stream.
             Ok(_) => {
-                return Some(Decoded {
+                let decoded = Decoded {
                     bytes: out,
                     complete: false,
                     over_limit: false,
-                });
+                };
+                return Some((decoded, input.len()));
             }
             Err(_) if out.is_empty() => return None,
             Err(_) => {
-                return Some(Decoded {
+                let decoded = Decoded {
                     bytes: out,
                     complete: false,
                     over_limit: false,
-                });
+                };
+                return Some((decoded, input.len()));
             }
         }
     }
@@ -255,6 +299,40 @@ mod tests {
         let got = decode(&[Coding::Gzip], &full[..full.len() / 2], 1 << 20).unwrap();
         assert!(!got.complete && !got.over_limit);
         assert!(!got.bytes.is_empty() && data.starts_with(&got.bytes));
+    }
+
+    /// Found by a probe: a body of two gzip members (`cat a.gz b.gz`) was read to the end of
+    /// the first, and its row had half a JSON document, without a word of what was missing.
+    #[test]
+    fn every_member_of_a_gzip_body_is_read_within_the_limit() {
+        let two = [
+            gzip(b"{\"user\":\"alice\","),
+            gzip(b"\"password\":\"hunter2\"}"),
+        ]
+        .concat();
+        let got = decode(&[Coding::Gzip], &two, 1024).unwrap();
+        assert_eq!(
+            (got.bytes.as_slice(), got.complete),
+            (&b"{\"user\":\"alice\",\"password\":\"hunter2\"}"[..], true)
+        );
+        // The limit holds for all the members together.
+        let got = decode(&[Coding::Gzip], &two, 20).unwrap();
+        assert_eq!(got.bytes.as_slice(), b"{\"user\":\"alice\",\"pas");
+        assert!(!got.complete && got.over_limit);
+        let got = decode(&[Coding::Gzip], &two, 16).unwrap();
+        assert_eq!(got.bytes.as_slice(), b"{\"user\":\"alice\",");
+        assert!(!got.complete && got.over_limit);
+        // Zeros after the last member are padding; other bytes leave the body incomplete.
+        let padded = [gzip(b"{}").as_slice(), &[0; 16]].concat();
+        assert!(decode(&[Coding::Gzip], &padded, 1024).unwrap().complete);
+        let trailing = [gzip(b"{}").as_slice(), b"more"].concat();
+        let got = decode(&[Coding::Gzip], &trailing, 1024).unwrap();
+        assert_eq!((got.bytes.as_slice(), got.complete), (&b"{}"[..], false));
+        // A second member cut short is a cut body.
+        let cut = [gzip(b"{}"), gzip(&[b'x'; 4000])[..20].to_vec()].concat();
+        let got = decode(&[Coding::Gzip], &cut, 1024).unwrap();
+        assert!(!got.complete && !got.over_limit);
+        assert!(got.bytes.starts_with(b"{}"));
     }
 
     #[test]

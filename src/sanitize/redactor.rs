@@ -118,19 +118,26 @@ impl Redactor {
     /// as ` …[truncated, 70000 bytes total]` or ` …[invalid JSON at byte 123]`.
     pub fn redact_body(&self, body: &BodyInput<'_>) -> Option<String> {
         self.redact_body_decoding(body, self.rules.max_decoded_bytes)
+            .0
     }
 
     /// [`redact_body`](Self::redact_body) with a compressed body decoded to at most
-    /// `max_decoded` bytes (at most the redactor's own bound); 0 describes it undecoded.
+    /// `max_decoded` bytes (at most the redactor's own bound); 0 describes it undecoded. With
+    /// whether the body was decoded only in part, so that what is stored is a prefix of it.
     pub(crate) fn redact_body_decoding(
         &self,
         body: &BodyInput<'_>,
         max_decoded: usize,
-    ) -> Option<String> {
+    ) -> (Option<String>, bool) {
         self.guarded(
             "body",
-            || body::redact_body_decoding(&self.rules, body, max_decoded),
-            |replacement| Some(format!("{replacement}{FAILED}")),
+            || {
+                let mut decode_cut = false;
+                let text =
+                    body::redact_body_decoding(&self.rules, body, max_decoded, &mut decode_cut);
+                (text, decode_cut)
+            },
+            |replacement| (Some(format!("{replacement}{FAILED}")), false),
         )
     }
 

@@ -238,9 +238,12 @@ pub(crate) fn to_model(
         #[cfg(not(feature = "grpc-reflect"))]
         Some(_) => None,
     };
+    // A compressed body inflated in part (past `max_decoded`, or a stream cut short) is stored
+    // as a prefix too, however whole its capture (found by a probe: the column said whole).
+    let mut decode_cut = false;
     let request_body = decoded
         .or_else(|| {
-            redactor.redact_body_decoding(
+            let (text, cut) = redactor.redact_body_decoding(
                 &BodyInput {
                     content_type,
                     content_encoding,
@@ -250,7 +253,9 @@ pub(crate) fn to_model(
                     route: route.as_deref(),
                 },
                 max_decoded,
-            )
+            );
+            decode_cut = cut;
+            text
         })
         .map(|text| cut_bytes(text, LONG_TEXT_BYTES));
     let grown = request_body
@@ -359,7 +364,7 @@ pub(crate) fn to_model(
             .resource
             .map(|v| cut_bytes(redactor.redact_header_text(&v), LONG_TEXT_BYTES)),
         request_body,
-        request_body_truncated: body.truncated,
+        request_body_truncated: body.truncated || decode_cut,
         request_bytes: i64::try_from(body.total).unwrap_or(i64::MAX),
         response_bytes: i64::try_from(response_bytes).unwrap_or(i64::MAX),
         request_headers,
