@@ -29,7 +29,7 @@
 //! rejects; use `Option<Extension<AuditContext>>` in handlers that also run un-audited.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::body::Capture;
 use crate::record::RequestFacts;
@@ -66,6 +66,9 @@ pub(crate) struct RequestShared {
     /// What the layer learned when the request arrived; never changed after. Kept here rather
     /// than in an allocation of its own: the record takes this `Arc` to the writer.
     pub(crate) facts: RequestFacts,
+    /// The context of an audit layer outside this one, which this one's took the place of in
+    /// the request's extensions: what is set here is set there too.
+    outer: OnceLock<AuditContext>,
 }
 
 impl RequestShared {
@@ -77,11 +80,18 @@ impl RequestShared {
             skip: AtomicBool::new(false),
             sealed: AtomicBool::new(false),
             facts,
+            outer: OnceLock::new(),
         })
     }
 
     pub(crate) fn is_skipped(&self) -> bool {
         self.skip.load(Ordering::Relaxed)
+    }
+
+    /// Takes `outer`, the context this request's replaced in its extensions (an audit layer
+    /// outside this one), as the one its settings go to as well.
+    pub(crate) fn nest_in(&self, outer: AuditContext) {
+        let _ = self.outer.set(outer);
     }
 
     /// Ignores what is set from now on: called when the record is finished. A setter that holds
@@ -115,6 +125,28 @@ impl AuditContext {
         }
     }
 
+    /// Applies `set` with `value` here and in the contexts of the audit layers outside this one
+    /// (two layers on one request, each with its own writer: found by a probe, the outer row
+    /// was anonymous and kept requests the handler skipped).
+    fn set_everywhere<T: Clone>(&self, value: T, set: impl Fn(&mut ContextFields, T)) {
+        let mut outer = self.shared.outer.get();
+        while let Some(context) = outer {
+            context.update(|fields| set(fields, value.clone()));
+            outer = context.shared.outer.get();
+        }
+        self.update(|fields| set(fields, value));
+    }
+
+    /// Adds a field to this record's `extra` alone: a note of this layer's own.
+    pub(crate) fn note_extra(&self, key: &str, value: serde_json::Value) {
+        self.update(|fields| {
+            fields
+                .extra
+                .get_or_insert_with(serde_json::Map::new)
+                .insert(key.to_owned(), value);
+        });
+    }
+
     /// Sets the authenticated principal (`user_id` column). An empty user names no one: it
     /// leaves the user set before (by [`identify`](crate::AuditLayerBuilder::identify) or
     /// another middleware) or a verified token's in the row.
@@ -123,7 +155,7 @@ impl AuditContext {
         if user_id.is_empty() {
             return;
         }
-        self.update(|fields| fields.user_id = Some(user_id));
+        self.set_everywhere(user_id, |fields, user_id| fields.user_id = Some(user_id));
     }
 
     /// Sets the tenant (`tenant_id` column). An empty tenant names none, and leaves the one
@@ -133,17 +165,21 @@ impl AuditContext {
         if tenant_id.is_empty() {
             return;
         }
-        self.update(|fields| fields.tenant_id = Some(tenant_id));
+        self.set_everywhere(tenant_id, |fields, tenant_id| {
+            fields.tenant_id = Some(tenant_id);
+        });
     }
 
     /// Sets what the request did in domain terms, such as `order.create` (`action` column).
     pub fn set_action(&self, action: impl Into<String>) {
-        self.update(|fields| fields.action = Some(action.into()));
+        self.set_everywhere(action.into(), |fields, action| fields.action = Some(action));
     }
 
     /// Sets what the request acted on, such as `order/17` (`resource` column).
     pub fn set_resource(&self, resource: impl Into<String>) {
-        self.update(|fields| fields.resource = Some(resource.into()));
+        self.set_everywhere(resource.into(), |fields, resource| {
+            fields.resource = Some(resource);
+        });
     }
 
     /// Adds a free-form field to the `extra` JSON object of the row.
@@ -154,27 +190,35 @@ impl AuditContext {
     /// replaces a field of that name, and, with the `integrity` feature, `chain_replaced`
     /// (`integrity::CHAIN_REPLACED`), which is left out of the row.
     pub fn insert_extra(&self, key: impl Into<String>, value: impl Into<serde_json::Value>) {
-        self.update(|fields| {
+        self.set_everywhere((key.into(), value.into()), |fields, (key, value)| {
             fields
                 .extra
                 .get_or_insert_with(serde_json::Map::new)
-                .insert(key.into(), value.into());
+                .insert(key, value);
         });
     }
 
-    /// The user set so far, if any.
+    /// The user set so far, if any: here, or else by an audit layer outside this one (its
+    /// [`identify`](crate::AuditLayerBuilder::identify)).
     pub fn user(&self) -> Option<String> {
-        lock(&self.shared.fields).user_id.clone()
+        let own = lock(&self.shared.fields).user_id.clone();
+        own.or_else(|| self.shared.outer.get().and_then(AuditContext::user))
     }
 
-    /// The tenant set so far, if any.
+    /// The tenant set so far, if any: here, or else by an audit layer outside this one.
     pub fn tenant(&self) -> Option<String> {
-        lock(&self.shared.fields).tenant_id.clone()
+        let own = lock(&self.shared.fields).tenant_id.clone();
+        own.or_else(|| self.shared.outer.get().and_then(AuditContext::tenant))
     }
 
-    /// Marks the request so that no row is written for it (health probes, noisy polling).
+    /// Marks the request so that no row is written for it (health probes, noisy polling), by
+    /// this audit layer and by any outside it.
     pub fn skip(&self) {
-        self.shared.skip.store(true, Ordering::Relaxed);
+        let mut context = Some(self);
+        while let Some(current) = context {
+            current.shared.skip.store(true, Ordering::Relaxed);
+            context = current.shared.outer.get();
+        }
     }
 
     /// Whether [`skip`](Self::skip) was called.

@@ -214,9 +214,11 @@ fn echo_request_id(headers: &mut http::HeaderMap, id: http::HeaderValue, pending
             if own.get() != id
                 && let Some(shared) = pending.shared()
             {
-                AuditContext::new(Arc::clone(shared)).insert_extra(
+                AuditContext::new(Arc::clone(shared)).note_extra(
                     RESPONSE_REQUEST_ID,
-                    String::from_utf8_lossy(own.get().as_bytes()).into_owned(),
+                    String::from_utf8_lossy(own.get().as_bytes())
+                        .into_owned()
+                        .into(),
                 );
             }
         }

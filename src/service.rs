@@ -163,9 +163,14 @@ where
             fields.user_id = identity.user_id;
             fields.tenant_id = identity.tenant_id;
         }
-        parts
+        // An audit layer outside this one (an app's, around a nested router's own): what the
+        // handler sets through this context goes to its row too. The insert's own lookup tells.
+        if let Some(outer) = parts
             .extensions
-            .insert(AuditContext::new(Arc::clone(&shared)));
+            .insert(AuditContext::new(Arc::clone(&shared)))
+        {
+            shared.nest_in(outer);
+        }
         // A body that has ended already has nothing to capture: its wrapper gets no handle on
         // the shared state (no lock when the handler polls it), and the record takes this one.
         let body_shared = (!ended).then(|| Arc::clone(&shared));

@@ -56,6 +56,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     a_body_unlike_its_announced_length_is_an_error,
     a_header_unlike_the_body_it_announces_is_an_error,
     a_body_to_a_head_over_http2_is_an_error,
+    two_audit_layers_on_one_request_each_get_what_the_handler_sets,
 ];
 
 fn main() {
@@ -1441,4 +1442,76 @@ async fn a_body_to_a_head_over_http2_is_an_error(t: Arc<TestDb>) {
             "{row:#?}"
         );
     }
+}
+
+/// An app-wide audit layer and a nested router's own, each with its own writer and database:
+/// what the handler sets through its `AuditContext` (the inner layer's), and `skip()`, reach
+/// both rows. Found by a probe: the inner context replaced the outer one in the request's
+/// extensions, and the outer row was anonymous and kept the requests the handler skipped. The
+/// inner context also reads the user and tenant the outer layer's `identify` set.
+async fn two_audit_layers_on_one_request_each_get_what_the_handler_sets(t: Arc<TestDb>) {
+    use axum::Extension;
+    use tower_audit::AuditContext;
+
+    let outer_db = t.migrated().await;
+    let inner_test = TestDb::create(t.backend, "two_layers_inner").await;
+    let inner_db = inner_test.migrated().await;
+    let (outer, outer_guard) = AuditLayer::builder(outer_db.clone())
+        .identify(|_| tower_audit::Identity {
+            user_id: None,
+            tenant_id: Some("acme".into()),
+        })
+        .build()
+        .unwrap();
+    let (inner, inner_guard) = AuditLayer::builder(inner_db.clone()).build().unwrap();
+    let api = Router::new()
+        .route(
+            "/orders/{id}",
+            get(|Extension(audit): Extension<AuditContext>| async move {
+                audit.set_user("alice");
+                audit.set_action("order.read");
+                audit.set_resource("order/1");
+                audit.insert_extra("tenant_seen", audit.tenant());
+                "ok"
+            }),
+        )
+        .route(
+            "/secret",
+            get(|Extension(audit): Extension<AuditContext>| async move {
+                audit.skip();
+                "skipped"
+            }),
+        )
+        .route("/anonymous", get(|| async { "ok" }))
+        .layer(inner);
+    let app = Router::new().nest("/api", api).layer(outer);
+    for path in ["/api/orders/1", "/api/secret", "/api/anonymous"] {
+        let request = Request::get(path).body(AxumBody::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.into_body().collect().await.unwrap();
+    }
+    shutdown(outer_guard).await;
+    shutdown(inner_guard).await;
+    for (name, db) in [("outer", &outer_db), ("inner", &inner_db)] {
+        let rows = rows(db).await;
+        let paths: Vec<_> = rows.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, ["/api/orders/1", "/api/anonymous"], "{name}");
+        let order = &rows[0];
+        assert_eq!(
+            (
+                order.user_id.as_deref(),
+                order.action.as_deref(),
+                order.resource.as_deref()
+            ),
+            (Some("alice"), Some("order.read"), Some("order/1")),
+            "{name}"
+        );
+        let extra = order.extra.as_ref().expect("extra");
+        assert_eq!(extra["tenant_seen"], "acme", "{name}");
+        assert_eq!(rows[1].user_id, None, "{name}");
+    }
+    assert_eq!(rows(&outer_db).await[0].tenant_id.as_deref(), Some("acme"));
+    assert_eq!(rows(&inner_db).await[0].tenant_id, None);
+    inner_test.cleanup().await;
 }
