@@ -692,6 +692,74 @@ async fn tail_of_no_lines_shows_no_row() {
     assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out:?}");
 }
 
+/// Found by a probe: user ids a terminal draws alike (`admin`, `admin` with a zero-width space,
+/// a byte order mark or a trailing space) were shown as the same name in `query` and `stats`,
+/// so a reviewer's `--user admin` missed the others' rows; a user named `-` read as no user.
+/// They are now told apart: the invisible characters and spaces at either end are escaped, and
+/// a stored `-` is `\u{2d}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn look_alike_values_are_told_apart_on_the_terminal() {
+    let fixture = Fixture::new().await;
+    let users = [
+        "admin",
+        "admin\u{200b}",
+        "ad\u{2060}min",
+        "admin\u{feff}",
+        "admin ",
+        "-",
+    ];
+    let db = fixture.db().await;
+    for (i, user) in users.iter().enumerate() {
+        audit_log::Entity::insert(row(i as i64, |m| m.user_id = Some((*user).into())))
+            .exec(&db)
+            .await
+            .unwrap();
+    }
+    audit_log::Entity::insert(row(9, |m| m.user_id = None))
+        .exec(&db)
+        .await
+        .unwrap();
+    let shown = [
+        "admin",
+        "admin\\u{200b}",
+        "ad\\u{2060}min",
+        "admin\\u{feff}",
+        "admin\\u{20}",
+        "\\u{2d}",
+    ];
+    let out = fixture.run(&["stats"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let by_user: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "by user:")
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap_or_default())
+        .collect();
+    for name in shown.iter().chain(&["-"]) {
+        assert_eq!(
+            by_user.iter().filter(|u| *u == name).count(),
+            1,
+            "{name} in {by_user:?}"
+        );
+    }
+    let out = fixture.run(&["query"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let cells: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    for name in shown.iter().chain(&["-"]) {
+        assert!(
+            cells.iter().any(|row| row.contains(name)),
+            "{name} in {cells:?}"
+        );
+    }
+    assert!(!out.stdout.contains('\u{200b}') && !out.stdout.contains('\u{feff}'));
+}
+
 /// Control characters stored in the database reach the terminal as visible escapes in the
 /// human output (`\n`, `\r`, `\t`, `\u{1b}`, `\u{202e}`), where a line feed split a table
 /// row and an escape sequence could rewrite the screen; `--json` and CSV keep the values as

@@ -1537,19 +1537,11 @@ fn print_stats(out: &mut impl Write, stats: &AuditStats) -> std::io::Result<()> 
     }
     writeln!(out, "by route:")?;
     for (route, n) in &stats.by_route {
-        writeln!(
-            out,
-            "  {:<30} {n:>8}",
-            printable(route.as_deref().unwrap_or("-"))
-        )?;
+        writeln!(out, "  {:<30} {n:>8}", optional(route.as_deref()))?;
     }
     writeln!(out, "by user:")?;
     for (user, n) in &stats.by_user {
-        writeln!(
-            out,
-            "  {:<30} {n:>8}",
-            printable(user.as_deref().unwrap_or("-"))
-        )?;
+        writeln!(out, "  {:<30} {n:>8}", optional(user.as_deref()))?;
     }
     out.flush()
 }
@@ -1667,6 +1659,16 @@ fn latency_ms(micros: impl Into<f64>) -> String {
     }
 }
 
+/// An optional value as a cell, [`printable`]: `-` for none, and a stored `-` as `\u{2d}`, so
+/// that a user named `-` is not read as no user.
+fn optional(value: Option<&str>) -> std::borrow::Cow<'_, str> {
+    match value {
+        None => "-".into(),
+        Some("-") => "\\u{2d}".into(),
+        Some(value) => printable(value),
+    }
+}
+
 /// A row's table cells, each [`printable`]: a line break or escape sequence stored in a cell
 /// would split the row or rewrite the screen.
 fn cells(row: &Model) -> [String; 8] {
@@ -1686,7 +1688,7 @@ fn cells(row: &Model) -> [String; 8] {
         shown(&row.method),
         row.status.map_or("-".to_owned(), |s| s.to_string()),
         latency_ms(row.latency_us as f64),
-        shown(row.user_id.as_deref().unwrap_or("-")),
+        optional(row.user_id.as_deref()).into_owned(),
         shown(&path),
         shown(&error),
     ]

@@ -626,9 +626,11 @@ fn csv_field(text: &str, buf: &mut Vec<u8>) {
 
 /// Characters a spreadsheet takes for the start of a formula. Spreadsheets in CJK locales may
 /// read the fullwidth `＝ ＋ － ＠` (U+FF1D, U+FF0B, U+FF0D, U+FF20), which their input
-/// methods type, as the ASCII forms.
-const FORMULA_STARTS: [char; 10] = [
-    '=', '+', '-', '@', '\t', '\r', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+/// methods type, as the ASCII forms. A NUL: LibreOffice Calc drops a leading one and evaluates
+/// what follows (found by a probe: `\0=20+22` read as 42); no writer stores one (it stores
+/// U+FFFD), but whoever can write to the database can.
+const FORMULA_STARTS: [char; 11] = [
+    '=', '+', '-', '@', '\t', '\r', '\0', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
 ];
 
 /// Appends a stored text value as one CSV field. One that a spreadsheet would evaluate as a
@@ -666,6 +668,7 @@ mod tests {
         assert_eq!(field("@SUM(1,1)"), "\"'@SUM(1,1)\"");
         assert_eq!(field("\t=1"), "\"'\t=1\"");
         assert_eq!(field("\r=1"), "\"'\r=1\"");
+        assert_eq!(field("\0=20+22"), "\"'\0=20+22\"");
         // Fullwidth forms, as a CJK input method types them.
         assert_eq!(
             field("\u{FF1D}HYPERLINK(\"http://evil.example\")"),

@@ -104,13 +104,17 @@ pub async fn snapshot(
     Ok(transaction)
 }
 
-/// `text` as a terminal can show it without obeying it: control characters (C0 with ESC, CR,
-/// LF and tab; DEL; C1) and the characters that reorder or break lines (bidirectional
-/// overrides and isolates, line and paragraph separators) as Rust writes them in a string,
-/// `\n`, `\r`, `\t`, or else `\u{1b}`, `\u{202e}`. Whoever can write to the database could
-/// otherwise erase or rewrite the lines before (`verify`'s verdict) or split a table row.
-/// Everything else, a backslash too, is left as it is: this is a display form, and `--json`
-/// gives the values exactly. The `tower-audit` command shows every stored value so, and
+/// `text` as a terminal can show it without obeying it, and without two values looking alike:
+/// control characters (C0 with ESC, CR, LF and tab; DEL; C1), the characters that reorder or
+/// break lines (bidirectional overrides and isolates, line and paragraph separators), those a
+/// terminal draws as nothing (zero-width spaces and joiners, the byte order mark, a soft hyphen,
+/// Hangul fillers, variation selectors, tags: Unicode's format and default-ignorable
+/// characters), and a space at either end (a space, or another of Unicode's), as Rust writes
+/// them in a string, `\n`, `\r`, `\t`, or else `\u{1b}`, `\u{200b}`, `\u{20}`. Whoever can write
+/// to the database could otherwise erase or rewrite the lines before (`verify`'s verdict), split
+/// a table row, or show a user `admin\u{200b}` as `admin`, whose rows `--user admin` then does
+/// not find. Everything else, a backslash too, is left as it is: this is a display form, and
+/// `--json` gives the values exactly. The `tower-audit` command shows every stored value so, and
 /// [`VerifyReport`](crate::integrity::VerifyReport)'s `Display` its chain ids and details.
 ///
 /// ```
@@ -118,38 +122,65 @@ pub async fn snapshot(
 ///
 /// assert_eq!(printable("api-1"), "api-1");
 /// assert_eq!(printable("a\r\u{1b}[2Kb\u{202e}c"), "a\\r\\u{1b}[2Kb\\u{202e}c");
+/// assert_eq!(printable("admin\u{200b}"), "admin\\u{200b}");
+/// assert_eq!(printable("admin "), "admin\\u{20}");
+/// assert_eq!(printable("jane doe"), "jane doe");
 /// ```
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(disturbs_terminal) {
+    let padded = |c: Option<char>| c.is_some_and(char::is_whitespace);
+    let ends = padded(text.chars().next()) || padded(text.chars().next_back());
+    if !ends && !text.chars().any(disturbs_terminal) {
         return std::borrow::Cow::Borrowed(text);
     }
+    let last = text.char_indices().next_back().map_or(0, |(i, _)| i);
     let mut shown = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
+    for (i, c) in text.char_indices() {
         match c {
             '\t' => shown.push_str("\\t"),
             '\n' => shown.push_str("\\n"),
             '\r' => shown.push_str("\\r"),
             c if disturbs_terminal(c) => shown.extend(c.escape_unicode()),
+            c if c.is_whitespace() && (i == 0 || i == last) => shown.extend(c.escape_unicode()),
             c => shown.push(c),
         }
     }
     std::borrow::Cow::Owned(shown)
 }
 
-/// A character a terminal acts on, or that reorders or breaks what it shows.
+/// A character a terminal acts on, that reorders or breaks what it shows, or that it draws as
+/// nothing: controls, Unicode's format characters (`Cf`) and its default-ignorable ones.
 fn disturbs_terminal(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061c}'
-                | '\u{200e}'
-                | '\u{200f}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2066}'..='\u{2069}'
+            '\u{00ad}'
+                | '\u{034f}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{061c}'
+                | '\u{06dd}'
+                | '\u{070f}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08e2}'
+                | '\u{115f}'..='\u{1160}'
+                | '\u{17b4}'..='\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff0}'..='\u{fffb}'
+                | '\u{110bd}'
+                | '\u{110cd}'
+                | '\u{13430}'..='\u{1343f}'
+                | '\u{1bca0}'..='\u{1bca3}'
+                | '\u{1d173}'..='\u{1d17a}'
+                | '\u{e0000}'..='\u{e0fff}'
         )
 }
+
 #[cfg(feature = "integrity")]
 pub(crate) use filter::time;
 #[cfg(feature = "integrity")]
