@@ -524,6 +524,63 @@ async fn replay_into_a_running_quickstart() {
     held.abort();
 }
 
+/// Found by a probe: `replay | head -1` printed one line, and the replay went on sending every
+/// other request unseen (its lines failed to print, and were ignored). A replay whose output
+/// cannot be written any more now stops there, quietly for a reader gone (exit 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_whose_reader_goes_away_sends_no_more() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const ROWS: usize = 30;
+    let fixture = Fixture::new().await;
+    let db = fixture.db().await;
+    for i in 0..ROWS {
+        audit_log::Entity::insert(row(1, |m| {
+            m.method = "POST".into();
+            m.path = "/orders".into();
+            m.status = Some(201);
+            m.request_body = Some(format!(r#"{{"i":{i}}}"#));
+            m.request_headers = Some(serde_json::json!({"content-type": ["application/json"]}));
+        }))
+        .exec(&db)
+        .await
+        .unwrap();
+    }
+    let received = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&received);
+    let target = support::Server::start(axum::Router::new().route(
+        "/orders",
+        axum::routing::post(move || {
+            let counted = Arc::clone(&counted);
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                (http::StatusCode::CREATED, "created")
+            }
+        }),
+    ))
+    .await;
+    // Ten a second: the whole replay takes three seconds, the first line comes at once.
+    let mut child = fixture
+        .command(&["replay", "--target", &target.url(""), "--rate", "10"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    assert!(first.ends_with("sent 201 (recorded 201)"), "{first}");
+    drop(lines);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the replay ends")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let sent = received.load(Ordering::SeqCst);
+    assert!((1..ROWS / 2).contains(&sent), "{sent} of {ROWS} sent");
+    target.stop().await;
+}
+
 /// `replay --dry-run` said "would send" for a path cut for the queue's budget (sending it then
 /// failed as an invalid URI) and for a gRPC call stored as JSON, which it would have sent as
 /// an HTTP body; it now says why each is skipped, and sends what is as recorded.

@@ -1139,17 +1139,50 @@ async fn command(command: Command, db: &DatabaseConnection) -> Result<ExitCode, 
                 options = options.header(name, value);
             }
             // Each line as its request is answered: an interrupted replay has said what it sent.
-            // The exit code tells what the replay did, whether or not its lines were read.
-            options = options.on_outcome(|record, outcome| {
+            // Output that cannot be written any more (a reader gone, a full disk) stops it
+            // there: no request is sent unseen (found by a probe: `replay | head -1` sent every
+            // row). The exit code tells what the replay did, whether or not its lines were read.
+            let failed_output = std::sync::Arc::new(std::sync::Mutex::new(None));
+            let failed = std::sync::Arc::clone(&failed_output);
+            options = options.on_outcome(move |record, outcome| {
                 let mut out = std::io::stdout().lock();
-                let _ = print_outcome(&mut out, record, outcome).and_then(|()| out.flush());
+                match print_outcome(&mut out, record, outcome).and_then(|()| out.flush()) {
+                    Ok(()) => std::ops::ControlFlow::Continue(()),
+                    Err(error) => {
+                        *failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                        std::ops::ControlFlow::Break(())
+                    }
+                }
             });
             let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
             let report = store::replay(db, &filter.filter(), client, options).await?;
-            written(print_replay_totals(&mut stdout.lock(), &report))?;
-            if report.errors() > 0 {
-                return Ok(ExitCode::from(EXIT_REPLAY_FAILURES));
+            let failed_output = failed_output
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            let code = if report.errors() > 0 {
+                ExitCode::from(EXIT_REPLAY_FAILURES)
+            } else {
+                ExitCode::SUCCESS
+            };
+            match failed_output {
+                // A reader gone: quietly, as every command.
+                Some(error) if closed(&error) => return Ok(code),
+                Some(error) => {
+                    note(format_args!(
+                        "cannot write the replay's lines ({error}): stopped after {} sent",
+                        report.sent()
+                    ));
+                    return Ok(if report.errors() > 0 {
+                        code
+                    } else {
+                        ExitCode::FAILURE
+                    });
+                }
+                None => {}
             }
+            written(print_replay_totals(&mut stdout.lock(), &report))?;
+            return Ok(code);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,6 @@
 //! Replay: sending the recorded state-changing requests of a range again, through any service.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -262,8 +263,8 @@ pub struct ReplayOptions {
     on_outcome: Option<OnOutcome>,
 }
 
-/// A function of a record and its outcome.
-type OutcomeFn = dyn Fn(&ReplayRecord, &ReplayOutcome) + Send + Sync;
+/// A function of a record and its outcome, which may stop the replay.
+type OutcomeFn = dyn Fn(&ReplayRecord, &ReplayOutcome) -> ControlFlow<()> + Send + Sync;
 
 /// What [`ReplayOptions::on_outcome`] calls.
 #[derive(Clone)]
@@ -392,11 +393,24 @@ impl ReplayOptions {
 
     /// Calls `f` with each record's outcome as soon as it is known, before the next record is
     /// sent: a replay that is interrupted (the process killed) has said what it sent. The
-    /// report holds them all as well.
+    /// report holds them all as well. `f` returning `ControlFlow::Break` ends the replay there
+    /// ([`ReplayReport::interrupted`]): where the outcomes cannot be shown any more (the CLI's
+    /// output closed), no request is sent unseen.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use tower_audit::store::ReplayOptions;
+    ///
+    /// let options = ReplayOptions::new().on_outcome(|record, outcome| {
+    ///     println!("#{} {} {}: {outcome:?}", record.id, record.method, record.path);
+    ///     ControlFlow::Continue(())
+    /// });
+    /// # let _ = options;
+    /// ```
     #[must_use]
     pub fn on_outcome(
         mut self,
-        f: impl Fn(&ReplayRecord, &ReplayOutcome) + Send + Sync + 'static,
+        f: impl Fn(&ReplayRecord, &ReplayOutcome) -> ControlFlow<()> + Send + Sync + 'static,
     ) -> Self {
         self.on_outcome = Some(OnOutcome(std::sync::Arc::new(f)));
         self
@@ -448,6 +462,8 @@ pub struct ReplayReport {
     pub entries: Vec<(ReplayRecord, ReplayOutcome)>,
     /// Whether [`ReplayOptions::stop_on_error`] ended the replay early.
     pub stopped_early: bool,
+    /// Whether [`ReplayOptions::on_outcome`]'s function ended the replay early.
+    pub interrupted: bool,
 }
 
 impl ReplayReport {
@@ -575,12 +591,14 @@ where
                 send(&mut service, &record, &options).await
             };
             let stop = options.stop_on_error && outcome.is_error();
-            if let Some(OnOutcome(f)) = &options.on_outcome {
-                f(&record, &outcome);
-            }
+            let interrupted = options
+                .on_outcome
+                .as_ref()
+                .is_some_and(|OnOutcome(f)| f(&record, &outcome).is_break());
             report.entries.push((record, outcome));
-            if stop {
-                report.stopped_early = true;
+            if stop || interrupted {
+                report.stopped_early = stop;
+                report.interrupted = interrupted;
                 return Ok(report);
             }
         }
