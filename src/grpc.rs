@@ -76,9 +76,15 @@ struct WebTrailers {
     /// A request's body: no frame of it carries trailers, every one is a message (as the
     /// frames of a native or binary request, read by [`GrpcFrames::default`], are).
     request: bool,
+    /// The trailer block was longer than [`MAX_WEB_TRAILERS`]: only its whole lines within it
+    /// are kept.
+    cut: bool,
 }
 
-/// A trailer block larger than this is not kept: its status is then unknown.
+/// Of a longer trailer block, only the whole lines within this many bytes are kept: servers
+/// write `grpc-status` and `grpc-message` first, before a long `grpc-status-details-bin`.
+/// (Found by a probe: a block past it was dropped whole, and a call that had failed with its
+/// status read as one whose stream had ended without trailers.)
 const MAX_WEB_TRAILERS: usize = 16 * 1024;
 /// The flag of a gRPC-Web frame that carries trailers rather than a message.
 const WEB_TRAILERS_FLAG: u8 = 0x80;
@@ -121,6 +127,17 @@ impl GrpcFrames {
             })),
             ..Self::default()
         }
+    }
+
+    /// The form of a gRPC-Web response these frames are read as; `None` for native gRPC's
+    /// and a request's.
+    pub(crate) fn web_form(&self) -> Option<Protocol> {
+        let web = self.web.as_deref().filter(|web| !web.request)?;
+        Some(if web.text.is_some() {
+            Protocol::WebText
+        } else {
+            Protocol::Web
+        })
     }
 
     /// The frames of a gRPC-Web text request body: base64 decoded as it streams, every frame
@@ -372,14 +389,19 @@ impl WebTrailers {
     }
 
     fn read(&mut self, bytes: &[u8], end: bool) {
-        if self.block.len() + bytes.len() <= MAX_WEB_TRAILERS {
+        let room = MAX_WEB_TRAILERS - self.block.len();
+        if bytes.len() <= room {
             self.block.extend_from_slice(bytes);
         } else {
-            self.block.clear();
-            self.reading = false;
-            return;
+            self.block.extend_from_slice(&bytes[..room]);
+            self.cut = true;
         }
         if end {
+            if self.cut {
+                // A line cut at the bound is no line.
+                let whole = memchr::memrchr(b'\n', &self.block).map_or(0, |i| i + 1);
+                self.block.truncate(whole);
+            }
             self.reading = false;
             self.complete = true;
         }
@@ -1392,12 +1414,40 @@ mod tests {
                 "split at {split}"
             );
         }
+        // A first frame too long to keep whole: its whole lines within the bound, none here,
+        // and still not the second frame's.
         let huge = message(0x80, &vec![b'x'; MAX_WEB_TRAILERS + 1]);
-        let body = [huge, second].concat();
+        let body = [huge, second.clone()].concat();
         let mut binary = GrpcFrames::web();
         binary.push(&body);
-        assert_eq!(binary.web_trailers(), None);
-        assert_eq!(read_web_text(&[&base64(&body)]).1, None);
+        assert_eq!(binary.web_trailers(), Some(&b""[..]));
+        assert_eq!(
+            read_web_text(&[&base64(&body)]).1.as_deref(),
+            Some(&b""[..])
+        );
+    }
+
+    /// Found by a probe: a trailer block past the bound (a long `grpc-status-details-bin`) was
+    /// dropped whole, its status with it. Its whole lines within the bound are kept.
+    #[test]
+    fn a_long_trailer_block_keeps_its_first_lines() {
+        let details = format!(
+            "grpc-status-details-bin:{}\r\n",
+            "A".repeat(MAX_WEB_TRAILERS)
+        );
+        let block = format!("grpc-status:3\r\ngrpc-message:bad%20request\r\n{details}");
+        let body = [message(0, b"reply"), message(0x80, block.as_bytes())].concat();
+        let kept = b"grpc-status:3\r\ngrpc-message:bad%20request\r\n";
+        for split in [0, 7, 20, 100, body.len() / 2, body.len() - 1] {
+            let mut binary = GrpcFrames::web();
+            binary.push(&body[..split]);
+            binary.push(&body[split..]);
+            assert_eq!(binary.web_trailers(), Some(&kept[..]), "split at {split}");
+        }
+        assert_eq!(
+            read_web_text(&[&base64(&body)]).1.as_deref(),
+            Some(&kept[..])
+        );
     }
 
     /// Two different `grpc-status` values in one block are no status: clients read either

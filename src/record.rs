@@ -668,6 +668,7 @@ impl PendingRecord {
         };
         // A trailers-only gRPC reply carries its status in the headers.
         if self.grpc().is_some() {
+            self.reread_web_reply(headers);
             self.read_grpc_status(headers);
         } else if self
             .rare
@@ -718,6 +719,26 @@ impl PendingRecord {
         }
         self.rare().grpc_by_reply = Some(protocol);
         self.read_grpc_status(headers);
+    }
+
+    /// A gRPC-Web reply sent in the other form than its request's: tonic-web answers in the
+    /// form the request's `Accept` asks for (binary to curl's `*/*`, however the request came).
+    /// Read in the request's form, such a reply lost its status and had its messages miscounted
+    /// (found by a probe). No byte of the reply has been counted yet.
+    fn reread_web_reply(&mut self, headers: &HeaderMap) {
+        let Some(grpc) = self.rare.as_mut().and_then(|rare| rare.grpc.as_mut()) else {
+            return;
+        };
+        let Some(asked) = grpc.messages.web_form() else {
+            return;
+        };
+        match crate::service::grpc_kind(headers.get(http::header::CONTENT_TYPE)) {
+            Some(Protocol::Web) if asked != Protocol::Web => grpc.messages = GrpcFrames::web(),
+            Some(Protocol::WebText) if asked != Protocol::WebText => {
+                grpc.messages = GrpcFrames::web_text();
+            }
+            _ => {}
+        }
     }
 
     /// Marks a gRPC request: response messages are counted, a missing `grpc-status` is noted,

@@ -55,6 +55,7 @@ const SCENARIOS: &[(&str, Scenario)] = scenarios![
     bidirectional_streaming,
     stream_without_trailers_and_skipped_health_checks,
     grpc_web_is_recorded_with_the_status_of_its_trailer_frame,
+    grpc_web_replies_are_read_in_the_form_they_are_sent_in,
     grpc_web_text_is_decoded_in_the_writer,
     invalid_grpc_status_is_no_status_from_any_transport,
     status_in_the_headers_wins_over_later_trailers_from_every_transport,
@@ -908,6 +909,94 @@ async fn grpc_web_is_recorded_with_the_status_of_its_trailer_frame(t: Arc<TestDb
             (Some(200), Some(0), None, Some(1), Some(1)),
         ]
     );
+}
+
+/// Found by a probe: tonic-web answers in the form the request's `Accept` asks for, binary to
+/// curl's `*/*` however the request came, and text to a binary request that accepts only text.
+/// The layer read the reply in the request's form: the call read as one whose stream ended
+/// without trailers, its status lost, its messages miscounted. A trailer block past 16 KiB (a
+/// long `grpc-status-details-bin`) lost its status too; its first lines are now read.
+async fn grpc_web_replies_are_read_in_the_form_they_are_sent_in(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder_for_grpc(db.clone()).build().unwrap();
+    let web = tower::service_fn(|request: axum::extract::Request| async move {
+        let text = request
+            .headers()
+            .get("accept")
+            .is_some_and(|a| a.as_bytes().starts_with(b"application/grpc-web-text"));
+        let details = request.uri().path().ends_with("Details");
+        let _ = request.into_body().collect().await.unwrap();
+        let mut block = "grpc-status:5\r\ngrpc-message:nf\r\n".to_owned();
+        if details {
+            block.push_str(&format!(
+                "grpc-status-details-bin:{}\r\n",
+                "A".repeat(20_000)
+            ));
+        }
+        let whole = [framed(b"reply"), framed(b"reply2"), trailer_frame(&block)].concat();
+        let (content_type, body) = if text {
+            (
+                "application/grpc-web-text+proto",
+                Bytes::from(base64(&whole)),
+            )
+        } else {
+            ("application/grpc-web+proto", Bytes::from(whole))
+        };
+        let content_type = http::HeaderValue::from_static(content_type);
+        Ok::<_, Infallible>(streamed_response(content_type, vec![body]))
+    });
+    let app = axum::Router::new()
+        .route_service("/pkg.Orders/Get", web.clone())
+        .route_service("/pkg.Orders/GetDetails", web)
+        .layer(layer);
+    let server = support::Server::start(app).await;
+    let client = support::client();
+    let binary = ("application/grpc-web+proto", framed(b"request"));
+    let text = (
+        "application/grpc-web-text+proto",
+        Bytes::from(base64(&framed(b"request"))),
+    );
+    let calls = [
+        (
+            "/pkg.Orders/Get",
+            binary.clone(),
+            "application/grpc-web-text",
+        ),
+        ("/pkg.Orders/Get", text.clone(), "*/*"),
+        ("/pkg.Orders/Get", text, "application/grpc-web-text"),
+        ("/pkg.Orders/GetDetails", binary.clone(), "*/*"),
+        (
+            "/pkg.Orders/GetDetails",
+            binary,
+            "application/grpc-web-text",
+        ),
+    ];
+    for (path, (content_type, body), accept) in &calls {
+        let request = http::Request::post(server.url(path))
+            .header("content-type", *content_type)
+            .header("accept", *accept)
+            .body(support::full(body.clone()))
+            .unwrap();
+        let (status, _) = support::send(&client, request).await;
+        assert_eq!(status, http::StatusCode::OK, "{path}");
+    }
+    server.stop().await;
+    let report = guard.shutdown(DEADLINE).await.unwrap();
+    assert_eq!(report.written, calls.len() as u64, "{report:?}");
+    for row in rows(&db).await {
+        assert_eq!(
+            (
+                row.grpc_status,
+                row.error.as_deref(),
+                row.grpc_messages_in,
+                row.grpc_messages_out
+            ),
+            (Some(5), Some("nf"), Some(1), Some(2)),
+            "{} {:?}",
+            row.path,
+            row.request_headers
+        );
+    }
 }
 
 /// A body of the frames given, at its end once they are out (as tonic's is after its trailers:
