@@ -896,6 +896,7 @@ impl AuditLayerBuilder {
             dead_letters: None,
             sealed_until,
             unreplayed: None,
+            slice: None,
         };
         let layer = AuditLayer {
             shared: Arc::new(Shared {

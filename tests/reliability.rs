@@ -27,6 +27,7 @@ use support::{Backend, Server, TestDb, client, empty, full, rows, scenarios, sen
 use support::Scenario;
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
+    a_database_slow_per_row_takes_a_backlog_in_smaller_transactions,
     spill_keeps_every_record_through_cut_stall_restore,
     block_keeps_every_record_through_cut_stall_restore,
     drop_newest_accounts_for_every_request,
@@ -624,6 +625,70 @@ async fn bad_input_is_served_and_written(t: Arc<TestDb>) {
         Some(header_len)
     );
     assert_eq!(rows[3].query.as_ref().map(String::len), Some(path_len));
+}
+
+/// Found by a probe: a database slow per row (here a trigger that takes at least 2 ms a row)
+/// took each batch the writer kept up with, but not the backlog's transaction of hundreds, which
+/// took longer than `insert_timeout`: retried whole, it timed out for ever, and the writer
+/// wrote nothing more. After a timeout the writer now halves its transactions, and doubles them
+/// back as they go in.
+async fn a_database_slow_per_row_takes_a_backlog_in_smaller_transactions(t: Arc<TestDb>) {
+    const RECORDS: usize = 600;
+    let db = t.migrated().await;
+    let slow = match t.backend {
+        Backend::Postgres => vec![
+            "CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$",
+            "CREATE TRIGGER slow_row BEFORE INSERT ON audit_log FOR EACH ROW \
+             EXECUTE FUNCTION slow_row()",
+        ],
+        Backend::MySql => vec![
+            "CREATE TRIGGER slow_row BEFORE INSERT ON audit_log FOR EACH ROW \
+             SET @slept = SLEEP(0.002)",
+        ],
+        // No sleep in SQLite: a trigger that counts the 216,000 rows of a cross join.
+        Backend::Sqlite => vec![
+            "CREATE TABLE slow_rows (x INTEGER)",
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 60) \
+             INSERT INTO slow_rows SELECT x FROM n",
+            "CREATE TRIGGER slow_row BEFORE INSERT ON audit_log BEGIN \
+             SELECT count(*) FROM slow_rows a, slow_rows b, slow_rows c; END",
+        ],
+    };
+    for statement in slow {
+        db.execute_unprepared(statement).await.unwrap();
+    }
+    // The writer waits: the records queue, then go as one backlog transaction.
+    let (layer, guard, writer) = AuditLayer::builder(db.clone())
+        .insert_timeout(Duration::from_millis(250))
+        .max_retry_backoff(Duration::from_millis(20))
+        .build_pair()
+        .unwrap();
+    let app = app(layer);
+    for i in 0..RECORDS {
+        let request = http::Request::post(format!("/items/{i}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    let writer = tokio::spawn(writer);
+    wait_stats(&guard, "the backlog written", |s| {
+        s.written == RECORDS as u64
+    })
+    .await;
+    let stats = guard.stats();
+    assert!(
+        stats.failed_batches > 0,
+        "the whole batch timed out: {stats:?}"
+    );
+    let report = guard.shutdown(WAIT).await.unwrap();
+    writer.await.unwrap();
+    assert_eq!(
+        (report.written, report.lost, report.dropped),
+        (RECORDS as u64, 0, 0)
+    );
+    assert_eq!(rows(&db).await.len(), RECORDS);
 }
 
 /// While the queued records keep `queue_body_bytes` of request bodies, a further record is

@@ -149,6 +149,11 @@ pub(crate) struct Worker {
     pub(crate) sealed_until: Option<u64>,
     /// What is left of a replayed batch the database did not take, to be retried.
     pub(crate) unreplayed: Option<Unreplayed>,
+    /// The most rows one transaction takes since an insert timed out, halved at each timeout
+    /// and doubled back at each success; `None`: a batch whole. A database slow per row (a
+    /// trigger, a disk that crawls) takes a backlog's batch in smaller ones within
+    /// `insert_timeout`, where the whole one, retried as it was, never went in.
+    pub(crate) slice: Option<usize>,
 }
 
 /// Rows read from the journal, where each ends in it, and where the batch ends (past any bytes
@@ -477,8 +482,13 @@ impl Worker {
                 None => break,
             }
         }
-        if batch.len() < batch_size {
-            // Not a full batch yet: it waits for more records or for the flush interval.
+        if batch.len() < batch_size
+            || (self.channel.journal.is_some() && self.channel.is_journal_full())
+        {
+            // Not a full batch yet: it waits for more records or for the flush interval. With a
+            // full journal, a failed write keeps its rows in memory, and a conversion started
+            // beside it would be kept behind them, batch after batch (found by a probe: 8.5
+            // times `capacity` held): new records wait in the queue, where its bounds hold.
             self.write(converted).await;
             return;
         }
@@ -549,10 +559,27 @@ impl Worker {
             mut prebound,
         } = converted;
         loop {
+            // Since an insert timed out, the rows in transactions of at most `slice`.
+            let take = rows.len().min(self.slice.unwrap_or(usize::MAX));
+            if take < rows.len() {
+                // Bound for the whole batch: not for a part of it.
+                prebound = None;
+            }
             // Values bound ahead serve the first attempt; a retry binds them again.
-            let error = match self.seal_and_insert(&mut rows, prebound.take()).await {
+            let error = match self
+                .seal_and_insert(&mut rows[..take], prebound.take())
+                .await
+            {
                 Ok(()) => {
                     self.database_is_back();
+                    self.slice = self
+                        .slice
+                        .map(|slice| slice.saturating_mul(2))
+                        .filter(|&slice| slice < self.config.capacity);
+                    if take < rows.len() {
+                        rows.drain(..take);
+                        continue;
+                    }
                     // The next conversion frees them; at most one batch waits so.
                     if let Some(older) = self.retired.replace(rows) {
                         drop(tokio::task::spawn_blocking(move || drop(older)));
@@ -563,6 +590,9 @@ impl Worker {
                     // Rows settled before the failure are counted already: neither retried
                     // (a refused row would be dead-lettered twice) nor journaled nor lost.
                     rows.drain(..settled);
+                    if is_timeout(&error) {
+                        self.slice = Some((take - settled).div_ceil(2).max(1));
+                    }
                     error
                 }
             };
@@ -1269,13 +1299,22 @@ async fn within<T>(
         result = tokio::time::timeout(timeout, call) => match result {
             Ok(result) => result,
             Err(_) => Err(DbErr::Custom(format!(
-                "{what} did not complete within {timeout:?}"
+                "{what}{TIMED_OUT}{timeout:?}"
             ))),
         },
         () = deadline => Err(DbErr::Custom(format!(
             "{what} cut off at the shutdown deadline"
         ))),
     }
+}
+
+/// What [`within`]'s error says of a call that took longer than its bound.
+const TIMED_OUT: &str = " did not complete within ";
+
+/// Whether `error` is [`within`]'s of a call that took longer than its bound (not one cut off
+/// at the shutdown deadline).
+fn is_timeout(error: &DbErr) -> bool {
+    matches!(error, DbErr::Custom(message) if message.contains(TIMED_OUT))
 }
 
 /// Waits for the guard: `Some(deadline)` on `shutdown()`, `None` when the guard is dropped.
