@@ -243,11 +243,13 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
 pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 
 /// The smallest journal [`AuditLayerBuilder::build`] takes: room for one record with a whole
-/// body of `max_body_bytes`, its head and the body escaped as JSON (a quote or backslash takes
-/// two bytes) within 64 KiB and twice the body.
+/// body of `max_body_bytes` and its head, within 64 KiB and three times the body: a body of
+/// bytes that are no UTF-8 is stored with U+FFFD, three bytes, for each (twice, as first
+/// thought, one such row did not fit an empty journal, which then refused every row after it:
+/// found by a probe), and a quote or backslash escaped as JSON takes two.
 fn min_journal_bytes(max_body_bytes: usize) -> u64 {
     (max_body_bytes as u64)
-        .saturating_mul(2)
+        .saturating_mul(3)
         .saturating_add(64 << 10)
 }
 
@@ -272,7 +274,7 @@ fn min_journal_bytes(max_body_bytes: usize) -> u64 {
 /// | [`queue_body_bytes`](Self::queue_body_bytes) | 64 MiB | request body bytes the queued records keep in all, with the copies of long request heads; past it a record is queued without its body, or its head cut |
 /// | [`overflow`](Self::overflow) | `Spill` with a journal, else `DropNewest` | what a full queue does (see [`Overflow`]) |
 /// | [`journal`](Self::journal) | none | local file that keeps records while the database is away |
-/// | [`journal_max_bytes`](Self::journal_max_bytes) | 1 GiB | the journal's bound, at least 64 KiB and twice `max_body_bytes` (192 KiB with the default bodies); rows past it are dropped and counted |
+/// | [`journal_max_bytes`](Self::journal_max_bytes) | 1 GiB | the journal's bound, at least 64 KiB and three times `max_body_bytes` (256 KiB with the default bodies); rows past it take the queue |
 /// | [`journal_fsync`](Self::journal_fsync) | [`FsyncPolicy::Interval`] 1 s | when journal appends are forced to disk |
 /// | [`insert_mode`](Self::insert_mode) | [`InsertMode::Fast`] | `COPY` on PostgreSQL, statements prepared once elsewhere; or SeaORM `insert_many` per batch |
 /// | [`insert_timeout`](Self::insert_timeout) | 30 s | longest a database call of the writer's may take before it counts as failed (a stalled connection); not 0 |
@@ -599,8 +601,9 @@ impl AuditLayerBuilder {
     /// queued and written beside the replay rather than journaled, so a journal an outage
     /// filled does not turn them away. Takes effect with
     /// [`journal`](Self::journal), before or after it. [`build`](Self::build) refuses a bound
-    /// that could not hold one record with a whole body: under 64 KiB and twice
-    /// [`max_body_bytes`](Self::max_body_bytes) (192 KiB with the default 64 KiB bodies).
+    /// that could not hold one record with a whole body: under 64 KiB and three times
+    /// [`max_body_bytes`](Self::max_body_bytes) (256 KiB with the default 64 KiB bodies; a body
+    /// that is no UTF-8 is stored with three bytes for each of its bytes).
     pub fn journal_max_bytes(mut self, bytes: u64) -> Self {
         self.journal.max_bytes = bytes;
         self
@@ -750,7 +753,7 @@ impl AuditLayerBuilder {
             return Err(Error::Config(format!(
                 "journal_max_bytes({}): the journal could not hold one record with a whole \
                  body; it needs at least {floor} bytes with max_body_bytes({}) (64 KiB and \
-                 twice the body); leave out .journal() for none",
+                 three times the body); leave out .journal() for none",
                 journal.max_bytes, config.max_body_bytes
             )));
         }
@@ -1204,15 +1207,16 @@ mod tests {
         );
     }
 
-    /// A journal too small for one record with a whole body (64 KiB, and twice
-    /// `max_body_bytes`, for its head and its body escaped as JSON) is refused, whichever
+    /// A journal too small for one record with a whole body (64 KiB, and three times
+    /// `max_body_bytes`, for its head and a body of bytes that are no UTF-8, each stored as
+    /// U+FFFD) is refused, whichever
     /// order the settings come in: `journal_max_bytes(1)` was taken, and the journal dropped
     /// every record an outage sent it.
     #[tokio::test]
     async fn a_journal_too_small_for_one_record_is_refused() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("audit.journal");
-        let floor = (64 << 10) + 2 * (64 << 10);
+        let floor = (64 << 10) + 3 * (64 << 10);
         for bytes in [1, 4096, floor - 1] {
             config_error(
                 AuditLayer::builder(db().await)
@@ -1240,7 +1244,7 @@ mod tests {
         );
         for (body, bytes) in [
             (64 << 10, floor),
-            (1 << 20, (64 << 10) + (2 << 20)),
+            (1 << 20, (64 << 10) + (3 << 20)),
             (0, 64 << 10),
         ] {
             let built = AuditLayer::builder(db().await)
