@@ -27,6 +27,7 @@ use support::{Backend, Server, TestDb, client, empty, full, rows, scenarios, sen
 use support::Scenario;
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
+    block_drops_the_records_whose_wait_timed_out_not_those_that_reserved_room,
     a_database_slow_per_row_takes_a_backlog_in_smaller_transactions,
     spill_keeps_every_record_through_cut_stall_restore,
     block_keeps_every_record_through_cut_stall_restore,
@@ -625,6 +626,69 @@ async fn bad_input_is_served_and_written(t: Arc<TestDb>) {
         Some(header_len)
     );
     assert_eq!(rows[3].query.as_ref().map(String::len), Some(path_len));
+}
+
+/// Found by a probe: under `Block`, a request whose wait for room timed out still took a free
+/// place in the queue, one that a request still in its handler had reserved; that request's
+/// record then found the queue full and was dropped. The one dropped is now the one that did
+/// not reserve room.
+async fn block_drops_the_records_whose_wait_timed_out_not_those_that_reserved_room(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard, writer) = AuditLayer::builder(db.clone())
+        .capacity(2)
+        .overflow(Overflow::Block {
+            timeout: Duration::from_millis(50),
+        })
+        .build_pair()
+        .unwrap();
+    // `entered` counts the slow handlers entered; `gate` lets them answer.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = Arc::new(tokio::sync::Semaphore::new(0));
+    let (held, arrived) = (Arc::clone(&gate), Arc::clone(&entered));
+    let app = Router::new()
+        .route(
+            "/slow/{id}",
+            get(move || {
+                let (gate, arrived) = (Arc::clone(&held), Arc::clone(&arrived));
+                async move {
+                    arrived.add_permits(1);
+                    let _ = gate.acquire().await.unwrap();
+                    "slow"
+                }
+            }),
+        )
+        .route("/fast/{id}", get(|| async { "fast" }))
+        .layer(layer);
+    let get = |path: &str| {
+        let app = app.clone();
+        let request = http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            response.into_body().collect().await.unwrap();
+        }
+    };
+    // Two requests reserve the queue's two places, and wait in their handlers.
+    let slow = [tokio::spawn(get("/slow/a")), tokio::spawn(get("/slow/b"))];
+    let _ = tokio::time::timeout(WAIT, entered.acquire_many(2))
+        .await
+        .unwrap()
+        .unwrap();
+    // Two more wait 50 ms for room, time out, and are served.
+    get("/fast/c").await;
+    get("/fast/d").await;
+    gate.add_permits(2);
+    for task in slow {
+        task.await.unwrap();
+    }
+    let writer = tokio::spawn(writer);
+    let report = guard.shutdown(WAIT).await.unwrap();
+    writer.await.unwrap();
+    assert_eq!((report.written, report.dropped), (2, 2), "{report:?}");
+    let mut paths: Vec<_> = rows(&db).await.into_iter().map(|r| r.path).collect();
+    paths.sort();
+    assert_eq!(paths, ["/slow/a", "/slow/b"]);
 }
 
 /// Found by a probe: a database slow per row (here a trigger that takes at least 2 ms a row)

@@ -513,6 +513,22 @@ impl Intake {
             channel.spill_unqueued(record);
             return;
         }
+        // Block and Reject reserved room when the request arrived. A record without a
+        // reservation (its wait timed out) takes only room no one reserved: pushed as it was, it
+        // took the place of one that had reserved it, whose record was then dropped instead
+        // (found by a probe).
+        if record.permit.is_none()
+            && let Some(permits) = &channel.permits
+        {
+            match permits.clone().try_acquire_owned() {
+                Ok(permit) => record.permit = Some(permit),
+                Err(_) => {
+                    channel.refund_head(&record.shared.facts);
+                    channel.drop_record("the audit queue is full");
+                    return;
+                }
+            }
+        }
         let shed = channel.charge(&mut record);
         match channel.overflow {
             Overflow::DropOldest => {
@@ -527,8 +543,7 @@ impl Intake {
                     channel.spill_record(record, false);
                 }
             }
-            // Block and Reject reserved room when the request arrived; a record without a
-            // reservation (its wait timed out) is dropped if the queue is still full.
+            // Under Block and Reject, each record queued holds room reserved for it.
             Overflow::DropNewest | Overflow::Block { .. } | Overflow::Reject => {
                 if let Err(record) = channel.queue.push(record) {
                     channel.refund(&record);
