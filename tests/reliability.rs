@@ -27,6 +27,7 @@ use support::{Backend, Server, TestDb, client, empty, full, rows, scenarios, sen
 use support::Scenario;
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
+    a_record_spilled_past_a_full_queue_keeps_its_body,
     block_drops_the_records_whose_wait_timed_out_not_those_that_reserved_room,
     a_database_slow_per_row_takes_a_backlog_in_smaller_transactions,
     spill_keeps_every_record_through_cut_stall_restore,
@@ -626,6 +627,44 @@ async fn bad_input_is_served_and_written(t: Arc<TestDb>) {
         Some(header_len)
     );
     assert_eq!(rows[3].query.as_ref().map(String::len), Some(path_len));
+}
+
+/// Found by a probe: under `Spill`, a record that found the queue full was charged against the
+/// queue's body budget first, lost its body to it, and then went to the journal, which had
+/// room for it. It now goes to the journal whole.
+async fn a_record_spilled_past_a_full_queue_keeps_its_body(t: Arc<TestDb>) {
+    const BODY: usize = 16 << 10;
+    let db = t.migrated().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Two places, a budget for two bodies; the writer does not run yet.
+    let (layer, guard, writer) = AuditLayer::builder(db.clone())
+        .journal(dir.path().join("audit.journal"))
+        .capacity(2)
+        .queue_body_bytes(2 * BODY + BODY / 2)
+        .build_pair()
+        .unwrap();
+    let app = app(layer);
+    for i in 0..4 {
+        let request = http::Request::post(format!("/items/{i}"))
+            .header("content-type", "text/plain")
+            .body(axum::body::Body::from(i.to_string().repeat(BODY)))
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    assert_eq!(guard.stats().bodies_shed, 0, "{:?}", guard.stats());
+    let writer = tokio::spawn(writer);
+    let report = guard.shutdown(WAIT).await.unwrap();
+    writer.await.unwrap();
+    assert_eq!((report.written, report.lost, report.dropped), (4, 0, 0));
+    let mut bodies: Vec<_> = rows(&db)
+        .await
+        .into_iter()
+        .map(|row| (row.path, row.request_body.unwrap_or_default().len()))
+        .collect();
+    bodies.sort();
+    let whole: Vec<_> = (0..4).map(|i| (format!("/items/{i}"), BODY)).collect();
+    assert_eq!(bodies, whole);
 }
 
 /// Found by a probe: under `Block`, a request whose wait for room timed out still took a free

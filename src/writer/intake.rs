@@ -529,6 +529,14 @@ impl Intake {
                 }
             }
         }
+        // Spilled past a full queue, a record goes to the journal, which has room for its
+        // body: charged first against the queue's budget, it lost its body to a queue it then
+        // never entered (found by a probe).
+        if matches!(channel.overflow, Overflow::Spill) && channel.queue.is_full() {
+            channel.refund_head(&record.shared.facts);
+            channel.spill_record(record, false);
+            return;
+        }
         let shed = channel.charge(&mut record);
         match channel.overflow {
             Overflow::DropOldest => {
