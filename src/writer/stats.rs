@@ -46,9 +46,12 @@ pub struct WriterStats {
     /// with room, at the timeout, or with the request dropped. `blocked_for / blocked` is the
     /// mean wait; a request that did not wait is not in either.
     pub blocked_for: std::time::Duration,
-    /// Records that kept their row but not their request body, because the queued records
-    /// already kept [`queue_body_bytes`](crate::AuditLayerBuilder::queue_body_bytes) of bodies:
-    /// their `request_body` reads `[body not captured, N bytes]`.
+    /// Records that kept their row but not their request body, because the queued records'
+    /// bodies and the long heads of the records in flight and queued already kept
+    /// [`queue_body_bytes`](crate::AuditLayerBuilder::queue_body_bytes): their `request_body`
+    /// reads `[body not captured, N bytes]`. Many slow requests with long heads (a client that
+    /// holds them open on a slow route) shed so the bodies of other requests' records, the
+    /// queue empty.
     pub bodies_shed: u64,
     /// Requests whose head was cut because the records in flight and queued already kept
     /// [`queue_body_bytes`](crate::AuditLayerBuilder::queue_body_bytes): a path, query, user
