@@ -2392,6 +2392,9 @@ mod verify {
             "latency_us = 'slow'",
             "route = X'07'",
             "user_id = X'07'",
+            // Text that is no UTF-8 (found by a probe: `stats` stopped at it).
+            "user_id = CAST(X'61646D696EFF' AS TEXT)",
+            "route = CAST(X'2F61FF62' AS TEXT)",
             "occurred_at = 'garbage'",
             "request_body = X'07'",
         ] {
