@@ -304,7 +304,8 @@ impl Export {
                     }
                     serde_json::to_writer(&mut *buf, self.name(i)).map_err(std::io::Error::from)?;
                     buf.push(b':');
-                    serde_json::to_writer(&mut *buf, value).map_err(std::io::Error::from)?;
+                    let mut json = serde_json::Serializer::with_formatter(&mut *buf, TerminalSafe);
+                    serde::Serialize::serialize(value, &mut json).map_err(std::io::Error::from)?;
                 }
                 buf.extend_from_slice(b"}\n");
             }
@@ -323,6 +324,37 @@ impl Export {
             }
         }
         Ok(())
+    }
+}
+
+/// serde_json's compact JSON, with the characters a terminal acts on or draws as nothing (DEL,
+/// C1 controls such as U+009B, an 8-bit CSI; bidirectional overrides; line separators;
+/// zero-width characters: those [`printable`](super::printable) escapes) written as `\uXXXX`
+/// too, where serde_json escapes only C0: the same values, safe to read on a terminal
+/// (`tail -f --json`; found by a probe).
+struct TerminalSafe;
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        if fragment.bytes().all(|b| b < 0x7f) {
+            return writer.write_all(fragment.as_bytes());
+        }
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if super::disturbs_terminal(c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
     }
 }
 
@@ -651,6 +683,41 @@ fn csv_text(text: &str, buf: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by a probe: NDJSON (and `--json`) wrote DEL, C1 controls, bidirectional overrides
+    /// and line separators raw, where ESC was escaped. They are escaped too, and read back as
+    /// the stored value.
+    #[test]
+    fn json_lines_escape_what_a_terminal_acts_on() {
+        let error = "x\u{9b}2J\u{7f}\u{202e}gnp.exe\u{2028}y\u{200b}\u{e0041}\u{1b}[31m é 日本";
+        let row = Model {
+            error: Some(error.to_owned()),
+            ..crate::writer::null_row()
+        };
+        let mut line = Vec::new();
+        Export::new(ExportFormat::Ndjson)
+            .write_row(&row, &mut line)
+            .unwrap();
+        let text = String::from_utf8(line).unwrap();
+        for escaped in [
+            "\\u009b",
+            "\\u007f",
+            "\\u202e",
+            "\\u2028",
+            "\\u200b",
+            "\\udb40\\udc41",
+            "\\u001b",
+        ] {
+            assert!(text.contains(escaped), "{escaped} in {text}");
+        }
+        assert!(text.contains(" é 日本"), "{text}");
+        assert!(
+            !text.trim_end().chars().any(crate::store::disturbs_terminal),
+            "{text}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["error"], error);
+    }
 
     #[test]
     fn text_a_spreadsheet_would_evaluate_is_neutralized() {

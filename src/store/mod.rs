@@ -149,7 +149,7 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// A character a terminal acts on, that reorders or breaks what it shows, or that it draws as
 /// nothing: controls, Unicode's format characters (`Cf`) and its default-ignorable ones.
-fn disturbs_terminal(c: char) -> bool {
+pub(crate) fn disturbs_terminal(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
