@@ -798,7 +798,10 @@ impl PendingRecord {
     /// trailers-only reply has ended the call, as for a gRPC-Web reply's trailer frame (tonic's
     /// client reads no further), whatever follows it.
     pub(crate) fn on_trailers(&mut self, trailers: &HeaderMap) {
-        if !self.has_grpc_status() {
+        // A request that is no call (its reply's headers did not make it one) has no gRPC
+        // status, whatever its trailers hold: read from them, a row had one when the reply
+        // gave it in trailers and none when in headers (found by a probe).
+        if self.grpc().is_some() && !self.has_grpc_status() {
             self.read_grpc_status(trailers);
         }
     }

@@ -1636,7 +1636,9 @@ async fn a_call_told_by_its_reply_is_inflated_and_counted_past_the_cap(t: Arc<Te
     assert!(streamed.request_body_truncated);
 }
 
-/// A request that sends `TE: trailers` and is no gRPC call is recorded as what it is.
+/// A request that sends `TE: trailers` and is no gRPC call is recorded as what it is, also when
+/// its reply's trailers hold a `grpc-status` (found by a probe: such a row took the status and
+/// message as a call's, where one given in the reply's headers was not read).
 async fn te_trailers_alone_makes_no_grpc_call(t: Arc<TestDb>) {
     let db = t.migrated().await;
     let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
@@ -1644,6 +1646,18 @@ async fn te_trailers_alone_makes_no_grpc_call(t: Arc<TestDb>) {
         .route(
             "/orders",
             axum::routing::post(|body: String| async move { body }),
+        )
+        .route(
+            "/export",
+            axum::routing::get(|| async {
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("grpc-status", http::HeaderValue::from_static("3"));
+                trailers.insert("grpc-message", http::HeaderValue::from_static("bad"));
+                axum::body::Body::new(Frames(VecDeque::from([
+                    http_body::Frame::data(Bytes::from_static(b"a,b\n")),
+                    http_body::Frame::trailers(trailers),
+                ])))
+            }),
         )
         .layer(layer);
     let request = http::Request::post("/orders")
@@ -1661,12 +1675,37 @@ async fn te_trailers_alone_makes_no_grpc_call(t: Arc<TestDb>) {
         .header("te", "trailers")
         .body(axum::body::Body::empty())
         .unwrap();
-    let response = app.oneshot(request).await.unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), 405);
     response.into_body().collect().await.unwrap();
+    for te in [Some("trailers"), None] {
+        let mut request = http::Request::get("/export");
+        if let Some(te) = te {
+            request = request.header("te", te);
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let body = response.into_body().collect().await.unwrap();
+        assert!(body.trailers().is_some());
+    }
     guard.shutdown(DEADLINE).await.unwrap();
     let rows = rows(&db).await;
-    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    for row in &rows[2..] {
+        assert_eq!(
+            (
+                row.status,
+                row.grpc_status,
+                row.error.as_deref(),
+                counts(row)
+            ),
+            (Some(200), None, None, (None, None)),
+            "{row:#?}"
+        );
+    }
     assert_eq!(counts(&rows[1]), (None, None));
     assert_eq!(rows[1].grpc_status, None);
     let row = &rows[0];
