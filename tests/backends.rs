@@ -27,6 +27,7 @@ use support::{Backend, ChunkedBody, Server, TestDb, client, empty, full, rows, s
 use support::Scenario;
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
+    replicas_migrating_at_once_all_start,
     thousand_concurrent_requests,
     streaming_upload_reaches_handler_and_capture_stays_capped,
     unread_json_body_of_a_401_is_recorded,
@@ -1075,6 +1076,43 @@ async fn html_form_fields_are_redacted(t: Arc<TestDb>) {
     let json = rows[1].as_deref().expect("JSON recorded");
     let stored: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(stored["page"], page, "{json}");
+}
+
+/// Found by a probe: of 8 replicas migrating a new database at once, 7 failed on PostgreSQL and
+/// MariaDB (a version recorded twice, a `CREATE TABLE IF NOT EXISTS` that lost the race) and
+/// up to 7 on SQLite: under Kubernetes, crash loops at every first deploy. Each now tries
+/// again and finds the migrations applied.
+async fn replicas_migrating_at_once_all_start(t: Arc<TestDb>) {
+    const REPLICAS: usize = 8;
+    let barrier = Arc::new(tokio::sync::Barrier::new(REPLICAS));
+    let mut replicas = Vec::new();
+    for _ in 0..REPLICAS {
+        // A pool of its own each, as a process has.
+        let db = t.connect().await;
+        let barrier = Arc::clone(&barrier);
+        replicas.push(tokio::spawn(async move {
+            barrier.wait().await;
+            tower_audit::migrate(&db).await
+        }));
+    }
+    for replica in replicas {
+        replica.await.unwrap().unwrap();
+    }
+    // Migrated once, and it works.
+    let db = t.connect().await;
+    tower_audit::migrate(&db).await.unwrap();
+    let versions = sea_orm::ConnectionTrait::query_all_raw(
+        &db,
+        sea_orm::Statement::from_string(
+            sea_orm::ConnectionTrait::get_database_backend(&db),
+            "SELECT version FROM tower_audit_migrations",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(versions.len(), 2);
+    let rows = sent_rows(&db, [("GET", "/orders/1".to_owned(), None, String::new())]).await;
+    assert_eq!(rows[0].path, "/orders/1");
 }
 
 /// Sends each `(method, path, content type, body)` to a real server over TCP through a layer of

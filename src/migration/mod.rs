@@ -47,7 +47,37 @@ const MIGRATIONS: &[&str] = &[
 /// times fewer rows a second; the README's benchmarks give the figures). A deployment that does
 /// not need fast lookups by one of them can drop its index: migrating again does not recreate
 /// it.
+///
+/// Replicas that start together may each call it: one applies a migration, and the others,
+/// which lose the race to create a table or record a version, try again (up to about
+/// 13 seconds, waiting longer each time) and find it applied.
 pub async fn migrate<C: ConnectionTrait>(db: &C) -> Result<(), Error> {
+    // Found by a probe: of 8 replicas migrating a new database at once, 7 failed (a version
+    // recorded twice; on PostgreSQL a `CREATE TABLE IF NOT EXISTS` that lost the race).
+    const TRIES: u32 = 8;
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        match migrate_once(db).await {
+            Ok(()) => return Ok(()),
+            // A table of another shape is no race: said at once.
+            Err(error @ Error::Database(DbErr::Migration(_))) => return Err(error),
+            Err(error) if tried >= TRIES => return Err(error),
+            Err(error) => {
+                let pause = std::time::Duration::from_millis(50 << Ord::min(tried, 7));
+                let pause = pause / 2 + pause.mul_f64(fastrand::f64() / 2.0);
+                tracing::info!(
+                    %error,
+                    retry_in = ?pause,
+                    "tower-audit: migration failed (another process migrating at once?); trying again"
+                );
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+async fn migrate_once<C: ConnectionTrait>(db: &C) -> Result<(), Error> {
     let backend = db.get_database_backend();
     if backend == DbBackend::Sqlite {
         // WAL is a property of the file; an in-memory database answers "memory" and stays as is.
@@ -89,7 +119,12 @@ pub async fn migrate<C: ConnectionTrait>(db: &C) -> Result<(), Error> {
             .into_table(Alias::new(MIGRATIONS_TABLE))
             .columns([Alias::new("version"), Alias::new("applied_at")])
             .values_panic([(*version).into(), Utc::now().to_rfc3339().into()]);
-        db.execute(&insert).await?;
+        if let Err(error) = db.execute(&insert).await {
+            // Another process applied it and recorded it first.
+            if !applied(db, version).await? {
+                return Err(error.into());
+            }
+        }
     }
     columns_are_there(db).await
 }
