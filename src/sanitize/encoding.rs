@@ -161,7 +161,6 @@ fn gunzip(input: &[u8], limit: usize) -> Option<Decoded> {
 
 /// Inflates at most `limit` bytes; `None` when the stream is corrupt from the first byte. With
 /// the input's bytes read to the stream's end (what follows is not the stream's).
-
 fn inflate(input: &[u8], zlib: bool, limit: usize) -> Option<(Decoded, usize)> {
     // Decode in steps so a bomb stops at `limit` instead of filling memory.
     const STEP: usize = 32 * 1024;
