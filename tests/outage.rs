@@ -115,3 +115,48 @@ async fn unreachable_postgres_is_retried_counted_and_reported_lost_at_the_deadli
     assert_eq!((report.written, report.lost), (0, 10), "{report:?}");
     assert!(report.last_error.is_some());
 }
+
+/// Found by a probe: once the retry backoff had grown past the time `shutdown` left, the writer
+/// gave up at once ("shutdown deadline reached") and lost its records, though the database
+/// came back well before the deadline. It now tries again within the time left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_keeps_trying_until_its_deadline_whatever_the_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("audit.db").display()
+    );
+    let mut options = tower_audit::connect_options(url.clone());
+    options.map_sqlx_sqlite_opts(|o| {
+        tower_audit::sqlite_settings(o).busy_timeout(Duration::from_millis(20))
+    });
+    let db = sea_orm::Database::connect(options).await.unwrap();
+    tower_audit::migrate(&db).await.unwrap();
+    let other = tower_audit::connect(url).await.unwrap();
+    let lock = other.begin().await.unwrap();
+    lock.execute_unprepared(
+        "INSERT INTO tower_audit_migrations (version, applied_at) VALUES ('lock', 'now')",
+    )
+    .await
+    .unwrap();
+
+    let (layer, guard) = AuditLayer::builder(db.clone())
+        .flush_interval(Duration::from_millis(10))
+        .max_retry_backoff(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    serve(&router(layer), 10).await;
+    // Seven failures: the next pause is 1.6 to 3.2 s, then 3.2 to 6.4 s.
+    let mut stats = guard.watch_stats();
+    tokio::time::timeout(WAIT, stats.wait_for(|s| s.failed_batches >= 7))
+        .await
+        .unwrap()
+        .unwrap();
+    let released = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        lock.rollback().await.unwrap();
+    });
+    let report = guard.shutdown(Duration::from_secs(2)).await.unwrap();
+    released.await.unwrap();
+    assert_eq!((report.written, report.lost), (10, 0), "{report:?}");
+}

@@ -596,7 +596,7 @@ impl Worker {
                     error
                 }
             };
-            let delay = self.database_failed(&error, rows.len());
+            let mut delay = self.database_failed(&error, rows.len());
             if self.channel.journal.is_some() {
                 #[cfg(feature = "integrity")]
                 let sealed = self.chain.is_some();
@@ -611,9 +611,17 @@ impl Worker {
                 self.keep(refused);
                 return;
             }
-            if let Some(deadline) = self.deadline
-                && Instant::now() + delay >= deadline
-            {
+            // Until the shutdown deadline, tries go on: a backoff grown past the time left is
+            // cut to half of it, so that one more try fits. Given up when it did not (found by
+            // a probe: `shutdown(8s)` after a longer outage gave up in 45 ms, the database back
+            // a second later).
+            let left = self
+                .deadline
+                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            if let Some(left) = left {
+                delay = delay.min(left / 2);
+            }
+            if left.is_some_and(|left| left < LAST_TRY) {
                 Counters::add(&self.channel.stats.lost, rows.len() as u64);
                 self.channel.publish();
                 tracing::error!(
@@ -1307,6 +1315,9 @@ async fn within<T>(
         ))),
     }
 }
+
+/// The least time before the shutdown deadline worth another try of a failing batch.
+const LAST_TRY: Duration = Duration::from_millis(20);
 
 /// What [`within`]'s error says of a call that took longer than its bound.
 const TIMED_OUT: &str = " did not complete within ";
