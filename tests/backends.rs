@@ -27,6 +27,7 @@ use support::{Backend, ChunkedBody, Server, TestDb, client, empty, full, rows, s
 use support::Scenario;
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
+    an_audit_log_without_a_unique_record_id_is_named_by_migrate,
     replicas_migrating_at_once_all_start,
     thousand_concurrent_requests,
     streaming_upload_reaches_handler_and_capture_stays_capped,
@@ -1076,6 +1077,34 @@ async fn html_form_fields_are_redacted(t: Arc<TestDb>) {
     let json = rows[1].as_deref().expect("JSON recorded");
     let stored: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(stored["page"], page, "{json}");
+}
+
+/// Found by a probe: an `audit_log` made by hand with every column but no unique index on
+/// `record_id` passed `migrate`, and a record retried after an insert of unknown outcome, or
+/// a journal replayed twice, was stored twice. `migrate` now names it.
+async fn an_audit_log_without_a_unique_record_id_is_named_by_migrate(t: Arc<TestDb>) {
+    use sea_orm::ConnectionTrait;
+    let db = t.migrated().await;
+    let drop = match t.backend {
+        Backend::Postgres => "ALTER TABLE audit_log DROP CONSTRAINT audit_log_record_id_key",
+        Backend::MySql => "ALTER TABLE audit_log DROP INDEX record_id",
+        Backend::Sqlite => {
+            "CREATE TABLE copy AS SELECT * FROM audit_log; DROP TABLE audit_log; \
+             ALTER TABLE copy RENAME TO audit_log"
+        }
+    };
+    db.execute_unprepared(drop).await.unwrap();
+    let error = tower_audit::migrate(&db).await.unwrap_err().to_string();
+    assert!(error.contains("no unique index on record_id"), "{error}");
+    // A unique index on another column, or on record_id with another, is not it.
+    db.execute_unprepared("CREATE UNIQUE INDEX by_two ON audit_log (record_id, path)")
+        .await
+        .unwrap();
+    assert!(tower_audit::migrate(&db).await.is_err());
+    db.execute_unprepared("CREATE UNIQUE INDEX by_record ON audit_log (record_id)")
+        .await
+        .unwrap();
+    tower_audit::migrate(&db).await.unwrap();
 }
 
 /// Found by a probe: of 8 replicas migrating a new database at once, 7 failed on PostgreSQL and

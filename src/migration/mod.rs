@@ -142,14 +142,58 @@ async fn columns_are_there<C: ConnectionTrait>(db: &C) -> Result<(), Error> {
         .columns(audit_log::Column::iter())
         .limit(0)
         .build(db.get_database_backend());
-    match db.query_all_raw(select).await {
-        Ok(_) => Ok(()),
-        Err(error) => Err(DbErr::Migration(format!(
+    if let Err(error) = db.query_all_raw(select).await {
+        return Err(DbErr::Migration(format!(
             "audit_log exists but is not the table tower-audit writes ({error}): it was made by \
              another tool or by hand; rename it, or use another database or schema"
         ))
-        .into()),
+        .into());
     }
+    // The writer's inserts are idempotent on `record_id` through its unique index: without it,
+    // a record retried after an insert whose outcome was unknown, or a journal replayed twice,
+    // was stored twice on PostgreSQL and MariaDB, and on SQLite its `ON CONFLICT` failed for
+    // ever (found by a probe, on a table made by hand with every column).
+    if !record_id_is_unique(db).await? {
+        return Err(DbErr::Migration(
+            "audit_log exists but has no unique index on record_id, which the writer's inserts \
+             rely on to store each record once: it was made by another tool or by hand; add \
+             one (CREATE UNIQUE INDEX … ON audit_log (record_id)), or rename the table and \
+             migrate again"
+                .into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Whether `audit_log` has a unique index on `record_id` alone.
+async fn record_id_is_unique<C: ConnectionTrait>(db: &C) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Sqlite => {
+            "SELECT 1 FROM pragma_index_list('audit_log') AS i \
+             WHERE i.\"unique\" = 1 \
+             AND (SELECT group_concat(name) FROM pragma_index_info(i.name)) = 'record_id'"
+        }
+        DbBackend::Postgres => {
+            "SELECT 1 FROM pg_index i JOIN pg_attribute a \
+             ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+             WHERE i.indrelid = 'audit_log'::regclass AND i.indisunique \
+             AND i.indnkeyatts = 1 AND i.indpred IS NULL AND a.attname = 'record_id'"
+        }
+        _ => {
+            "SELECT 1 FROM information_schema.statistics s \
+             WHERE s.table_schema = DATABASE() AND s.table_name = 'audit_log' \
+             AND s.non_unique = 0 AND s.column_name = 'record_id' \
+             AND (SELECT COUNT(*) FROM information_schema.statistics t \
+                  WHERE t.table_schema = s.table_schema AND t.table_name = s.table_name \
+                  AND t.index_name = s.index_name) = 1"
+        }
+    };
+    let found = db
+        .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+        .await?;
+    Ok(found.is_some())
 }
 
 #[cfg(all(test, feature = "sqlite"))]
@@ -176,6 +220,39 @@ mod tests {
         // Its own table passes, and again.
         let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
         super::migrate(&db).await.unwrap();
+        super::migrate(&db).await.unwrap();
+    }
+
+    /// Found by a probe: a table made by hand with every column but no unique index on
+    /// `record_id` passed, and a record retried or replayed was stored twice (on SQLite, its
+    /// `ON CONFLICT` failed for ever).
+    #[tokio::test]
+    async fn an_audit_log_without_a_unique_record_id_is_named() {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        super::migrate(&db).await.unwrap();
+        let index: Option<String> = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT name FROM pragma_index_list('audit_log') WHERE \"unique\" = 1 \
+                 AND origin = 'u'",
+            ))
+            .await
+            .unwrap()
+            .and_then(|row| row.try_get_by_index(0).ok());
+        assert!(index.is_some(), "the column's own unique index");
+        // SQLite cannot drop a column constraint's index: the table made again without it.
+        db.execute_unprepared(
+            "CREATE TABLE copy AS SELECT * FROM audit_log; DROP TABLE audit_log; \
+             ALTER TABLE copy RENAME TO audit_log",
+        )
+        .await
+        .unwrap();
+        let error = super::migrate(&db).await.unwrap_err().to_string();
+        assert!(error.contains("no unique index on record_id"), "{error}");
+        db.execute_unprepared("CREATE UNIQUE INDEX by_record ON audit_log (record_id)")
+            .await
+            .unwrap();
         super::migrate(&db).await.unwrap();
     }
 }
