@@ -1285,9 +1285,9 @@ async fn compressed_bodies_read_as_their_codings_say_and_unknown_codings_keep_no
     assert!(!body(0).contains("hunter2"), "{}", body(0));
     assert!(rows[0].request_body_truncated, "cut while inflating");
     let redacted = r#"{"user":"alice","password":"[REDACTED]"}"#;
-    for i in 1..=3 {
+    for (i, row) in rows.iter().enumerate().take(4).skip(1) {
         assert_eq!(body(i), redacted, "row {i}");
-        assert!(!rows[i].request_body_truncated, "row {i}");
+        assert!(!row.request_body_truncated, "row {i}");
     }
     assert_eq!(body(4), "[unknown-encoded application/json, 37 bytes]");
     assert_eq!(body(5), "[br-encoded application/json, 37 bytes]");

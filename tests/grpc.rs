@@ -935,10 +935,7 @@ async fn grpc_web_replies_are_read_in_the_form_they_are_sent_in(t: Arc<TestDb>) 
         }
         let whole = [framed(b"reply"), framed(b"reply2"), trailer_frame(&block)].concat();
         let (content_type, body) = if text {
-            (
-                "application/grpc-web-text+proto",
-                Bytes::from(base64(&whole)),
-            )
+            ("application/grpc-web-text+proto", base64(&whole))
         } else {
             ("application/grpc-web+proto", Bytes::from(whole))
         };
@@ -946,7 +943,7 @@ async fn grpc_web_replies_are_read_in_the_form_they_are_sent_in(t: Arc<TestDb>) 
         Ok::<_, Infallible>(streamed_response(content_type, vec![body]))
     });
     let app = axum::Router::new()
-        .route_service("/pkg.Orders/Get", web.clone())
+        .route_service("/pkg.Orders/Get", web)
         .route_service("/pkg.Orders/GetDetails", web)
         .layer(layer);
     let server = support::Server::start(app).await;
@@ -954,7 +951,7 @@ async fn grpc_web_replies_are_read_in_the_form_they_are_sent_in(t: Arc<TestDb>) 
     let binary = ("application/grpc-web+proto", framed(b"request"));
     let text = (
         "application/grpc-web-text+proto",
-        Bytes::from(base64(&framed(b"request"))),
+        base64(&framed(b"request")),
     );
     let calls = [
         (
