@@ -27,6 +27,7 @@ use support::{Backend, ChunkedBody, Server, TestDb, client, empty, full, rows, s
 use support::Scenario;
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
+    path_segments_a_route_names_secret_are_redacted,
     an_audit_log_without_a_unique_record_id_is_named_by_migrate,
     replicas_migrating_at_once_all_start,
     thousand_concurrent_requests,
@@ -1077,6 +1078,67 @@ async fn html_form_fields_are_redacted(t: Arc<TestDb>) {
     let json = rows[1].as_deref().expect("JSON recorded");
     let stored: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(stored["page"], page, "{json}");
+}
+
+/// Found by a probe: `GET /reset/8f14e45f…` on the route `/reset/{token}` was stored with the
+/// token, a working credential until it expires. A segment whose placeholder a sensitive key
+/// names is now redacted whole; other placeholders and literal segments (`/token/refresh`)
+/// are kept.
+async fn path_segments_a_route_names_secret_are_redacted(t: Arc<TestDb>) {
+    let db = t.migrated().await;
+    let (layer, guard) = AuditLayer::builder(db.clone()).build().unwrap();
+    let ok = || get(|| async { "ok" });
+    let api = Router::new().route("/invite/{invite_token}", ok());
+    let app = Router::new()
+        .route("/reset/{token}", ok())
+        .route("/password/reset/{reset_token}/{email}", ok())
+        .route("/users/{id}", ok())
+        .route("/token/refresh", ok())
+        .route("/hooks/{*secret}", ok())
+        .nest("/api", api)
+        .layer(layer);
+    let paths = [
+        "/reset/8f14e45fceea167a5a36dedd4bea2543",
+        "/password/reset/c2hgzv5f1e9a/ann@example.com",
+        "/users/42",
+        "/token/refresh",
+        "/hooks/T0001/B0002/XXXXXXXX",
+        "/api/invite/inv_9f8e7d6c5b4a",
+    ];
+    for path in paths {
+        let request = http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.into_body().collect().await.unwrap();
+    }
+    shutdown(guard).await;
+    let stored: Vec<_> = rows(&db)
+        .await
+        .into_iter()
+        .map(|row| {
+            let altered = row
+                .extra
+                .as_ref()
+                .is_some_and(|extra| extra["request_target_altered"] == true);
+            (row.path, altered)
+        })
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            ("/reset/[REDACTED]".to_owned(), true),
+            (
+                "/password/reset/[REDACTED]/ann@example.com".to_owned(),
+                true
+            ),
+            ("/users/42".to_owned(), false),
+            ("/token/refresh".to_owned(), false),
+            ("/hooks/[REDACTED]".to_owned(), true),
+            ("/api/invite/[REDACTED]".to_owned(), true),
+        ]
+    );
 }
 
 /// Found by a probe: an `audit_log` made by hand with every column but no unique index on

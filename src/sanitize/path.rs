@@ -10,6 +10,59 @@ use std::borrow::Cow;
 use super::form::{has_escape, percent_decode_levels};
 use super::redactor::Rules;
 
+/// `path` with each segment that a placeholder of `route` (the matched template,
+/// `/reset/{token}`) names with a sensitive key replaced: the application says there what the
+/// segment is, and a reset or invite token in a path is a working credential (found by a probe:
+/// `/reset/8f14e45f…` was stored as sent, its route `/reset/{token}`). A catch-all
+/// (`{*secret}`) takes the rest of the path. Segments of literal text (`/token/refresh`) are
+/// left to the value patterns. `None` when nothing is replaced, or the path does not line up
+/// with the route (one that is no template of it).
+pub(super) fn redact_route_params(rules: &Rules, path: &str, route: &str) -> Option<String> {
+    if !route.contains('{') {
+        return None;
+    }
+    let mut buf = String::new();
+    let mut out = String::with_capacity(path.len());
+    let mut replaced = false;
+    let mut segments = path.split('/');
+    for (i, template) in route.split('/').enumerate() {
+        let name = template
+            .strip_prefix('{')
+            .and_then(|rest| rest.strip_suffix('}'));
+        if let Some(rest) = name.and_then(|name| name.strip_prefix('*')) {
+            // The catch-all takes the rest of the path, whatever its slashes.
+            let tail: Vec<&str> = segments.by_ref().collect();
+            if i > 0 {
+                out.push('/');
+            }
+            if rules.keys.is_sensitive(rest, &mut buf) && !tail.concat().is_empty() {
+                out.push_str(&rules.replacement);
+                replaced = true;
+            } else {
+                out.push_str(&tail.join("/"));
+            }
+            return replaced.then_some(out);
+        }
+        let segment = segments.next()?;
+        if i > 0 {
+            out.push('/');
+        }
+        match name {
+            Some(name) if !segment.is_empty() && rules.keys.is_sensitive(name, &mut buf) => {
+                out.push_str(&rules.replacement);
+                replaced = true;
+            }
+            _ => out.push_str(segment),
+        }
+    }
+    // A path longer than its route (a trailing slash the router let through) keeps the rest.
+    for segment in segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    replaced.then_some(out)
+}
+
 /// See [`Redactor::redact_path`](super::Redactor::redact_path).
 pub(super) fn redact_path(rules: &Rules, path: &str) -> String {
     // A CONNECT's target is an authority, which hyper takes with a userinfo

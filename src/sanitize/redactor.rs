@@ -232,6 +232,35 @@ impl Redactor {
         )
     }
 
+    /// [`redact_path`](Self::redact_path) of a request's path, knowing the route template it
+    /// matched (`/reset/{token}`, axum's `MatchedPath`): a segment whose placeholder a
+    /// sensitive key names is replaced whole.
+    ///
+    /// ```
+    /// use tower_audit::Redactor;
+    ///
+    /// let redactor = Redactor::default();
+    /// assert_eq!(
+    ///     redactor.redact_path_in_route("/reset/8f14e45fceea167a5a3", Some("/reset/{token}")),
+    ///     "/reset/[REDACTED]"
+    /// );
+    /// assert_eq!(
+    ///     redactor.redact_path_in_route("/users/42", Some("/users/{id}")),
+    ///     "/users/42"
+    /// );
+    /// ```
+    pub fn redact_path_in_route(&self, path: &str, route: Option<&str>) -> String {
+        self.guarded(
+            "path",
+            || {
+                let by_route =
+                    route.and_then(|route| path::redact_route_params(&self.rules, path, route));
+                path::redact_path(&self.rules, by_route.as_deref().unwrap_or(path))
+            },
+            |replacement| format!("/{replacement}"),
+        )
+    }
+
     /// The headers named in `names` that are present, as a JSON object string, or `None` when
     /// none is present.
     ///

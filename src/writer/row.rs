@@ -113,10 +113,16 @@ pub(crate) fn to_model(
         Some(_) => &sent_path[..sent_path.rfind('/').map_or(0, |slash| slash + 1)],
         None => sent_path,
     };
+    // A segment the matched route's template names with a sensitive key (`/reset/{token}`)
+    // is redacted whole.
+    let template = request.route.as_ref().map(RouteName::as_str);
     let stored_path = cut_head_part(
         request,
         TextPart::Path,
-        cut_bytes(redactor.redact_path(path), LONG_TEXT_BYTES),
+        cut_bytes(
+            redactor.redact_path_in_route(path, template),
+            LONG_TEXT_BYTES,
+        ),
     );
     // A gRPC call's route is the path its client sent (also for a call told by its reply).
     let grpc_method = match (&request.route, grpc_by_reply) {
