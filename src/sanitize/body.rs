@@ -237,6 +237,13 @@ pub(super) fn redact_body_decoding(
     if matches!(kind, Kind::Form | Kind::Text | Kind::Yaml) && holds_binary_controls(bytes) {
         return Some(describe(rules, "binary", media.as_ref(), body.total_len));
     }
+    // A byte order mark before a JSON document (.NET's and PowerShell's writers put one) is no
+    // JSON: read with it, the whole body was stored as ` …[invalid JSON at byte 0]` (found by
+    // a probe). RFC 8259 §8.1 lets a parser ignore it; it is left out of the stored body.
+    let bytes = match kind {
+        Kind::Json => bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes),
+        _ => bytes,
+    };
     let mut out = String::with_capacity(bytes.len() + 48);
     match kind {
         Kind::Json => json::redact_json(rules, bytes, cut.as_deref(), &mut out),
@@ -1955,6 +1962,23 @@ mod redact_body_tests {
             "{}",
             &out[out.len() - 80..]
         );
+    }
+
+    /// Found by a probe: a JSON body that starts with a byte order mark was stored as
+    /// ` …[invalid JSON at byte 0]`, the whole body lost.
+    #[test]
+    fn a_json_body_after_a_byte_order_mark_is_read() {
+        for content_type in ["application/json", "application/problem+json"] {
+            let input = BodyInput::new(
+                Some(content_type),
+                b"\xEF\xBB\xBF{\"user\":\"ann\",\"password\":\"hunter2\"}",
+            );
+            assert_eq!(
+                Redactor::default().redact_body(&input).as_deref(),
+                Some(r#"{"user":"ann","password":"[REDACTED]"}"#),
+                "{content_type}"
+            );
+        }
     }
 
     /// Found by a probe: a coding the redactor does not decode was quoted as the client sent

@@ -114,6 +114,14 @@ pub(super) const DEFAULT_KEYS: &[&str] = &[
     "ssecustomerkey",
     "oauthverifier",
     "authorizationcode",
+    // Found by a probe on 2026-12-08: cookies passed on under another header's name by proxies
+    // (`X-Forwarded-Cookie`, `X-Original-Cookie`, `X-Cookie`), and OVH's consumer key.
+    "xcookie",
+    "xforwardedcookie",
+    "xoriginalcookie",
+    "xovhconsumer",
+    // Not a suffix: `preset_key` names no secret.
+    "resetkey",
 ];
 
 /// Keys that *end* in one of these are redacted too (`new_password`, `github_token`,
@@ -228,6 +236,24 @@ pub(super) const DEFAULT_KEY_SUFFIXES: &[&str] = &[
     "oldpin",
     "currentpin",
     "confirmpin",
+    // Found by a probe on 2026-12-08: the one-time codes and seeds of identity providers
+    // (Firebase's `oobCode`, which resets a password; Auth0's `oob_code` and `binding_code`;
+    // Cognito's `ConfirmationCode`), reset and recovery keys, and the API keys of
+    // JFrog (`X-JFrog-Art-Api`), Appwrite (`X-Appwrite-Key`) and RapidAPI (`X-Mashape-Key`).
+    "oobcode",
+    "bindingcode",
+    "confirmationcode",
+    "smscode",
+    "2facode",
+    "logincode",
+    "activationcode",
+    "resetcode",
+    "passwordresetkey",
+    "recoverykey",
+    "unlockkey",
+    "jfrogartapi",
+    "appwritekey",
+    "mashapekey",
     // One-time codes: a second factor or a recovery code lets its reader in while it lasts.
     "otpcode",
     "mfacode",
@@ -852,6 +878,50 @@ mod tests {
             "x-amz-server-side-encryption-customer-key-md5",
             "x-amz-server-side-encryption-customer-algorithm",
             "ticket",
+        ] {
+            assert!(!rules.is_sensitive(key, &mut buf), "{key}");
+        }
+    }
+
+    /// Found by the sanitizer probe on 2026-12-08 (a third round): identity providers' one-time
+    /// codes and seeds, reset and recovery keys, services' key headers, cookies passed on
+    /// under another header's name.
+    #[test]
+    fn identity_providers_codes_and_services_key_headers_are_keys() {
+        let rules = defaults();
+        let mut buf = String::new();
+        for key in [
+            "oobCode",
+            "oob_code",
+            "binding_code",
+            "ConfirmationCode",
+            "sms_code",
+            "2fa_code",
+            "login_code",
+            "activation_code",
+            "reset_code",
+            "reset_key",
+            "password_reset_key",
+            "recovery_key",
+            "unlock_key",
+            "X-JFrog-Art-Api",
+            "X-Appwrite-Key",
+            "X-Mashape-Key",
+            "X-Ovh-Consumer",
+            "X-Cookie",
+            "X-Forwarded-Cookie",
+            "X-Original-Cookie",
+        ] {
+            assert!(rules.is_sensitive(key, &mut buf), "{key}");
+        }
+        for key in [
+            "preset_key",
+            "restart_api",
+            "promo_code",
+            "country_code",
+            "status_code",
+            "accept_cookie",
+            "cookie_consent",
         ] {
             assert!(!rules.is_sensitive(key, &mut buf), "{key}");
         }

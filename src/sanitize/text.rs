@@ -244,13 +244,39 @@ fn redact_constraint_values<'a>(
     keybuf: &mut String,
     replacement: &str,
 ) -> Cow<'a, str> {
+    const FAILING_ROW: &[u8] = b"Failing row contains (";
     let bytes = text.as_bytes();
     let pg = memchr::memmem::find(bytes, b"Key (").is_some();
     let mysql = memchr::memmem::find(bytes, b"Duplicate entry '").is_some();
-    if !pg && !mysql {
+    let failing_row = memchr::memmem::find(bytes, FAILING_ROW).is_some();
+    if !pg && !mysql && !failing_row {
         return text;
     }
+    // To the parenthesis that closes a group opened right before `start`.
+    let closing = |start: usize| {
+        let mut depth = 1_usize;
+        bytes[start..]
+            .iter()
+            .position(|&b| {
+                match b {
+                    b'(' => depth += 1,
+                    b')' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .map_or(bytes.len(), |at| start + at)
+    };
     let mut spans = Vec::new();
+    if failing_row {
+        // PostgreSQL's `DETAIL: Failing row contains (7, ann, $2b$12$…, …)` of a not-null or
+        // check violation: the whole row, by position, hashes and tokens among its values,
+        // which no column name tells (found by a probe). Replaced whole.
+        for found in memchr::memmem::find_iter(bytes, FAILING_ROW) {
+            let start = found + FAILING_ROW.len();
+            spans.push((start, closing(start)));
+        }
+    }
     if pg {
         for found in PG_CONSTRAINT_KEY.captures_iter(&text) {
             let (Some(columns), Some(all)) = (found.get(1), found.get(0)) else {
@@ -265,19 +291,7 @@ fn redact_constraint_values<'a>(
             }
             // To the parenthesis that closes the values' group.
             let start = all.end();
-            let mut depth = 1_usize;
-            let end = bytes[start..]
-                .iter()
-                .position(|&b| {
-                    match b {
-                        b'(' => depth += 1,
-                        b')' => depth -= 1,
-                        _ => {}
-                    }
-                    depth == 0
-                })
-                .map_or(bytes.len(), |at| start + at);
-            spans.push((start, end));
+            spans.push((start, closing(start)));
         }
     }
     if mysql {
@@ -298,8 +312,8 @@ fn redact_constraint_values<'a>(
                 spans.push((value.start(), value.end()));
             }
         }
-        spans.sort_unstable();
     }
+    spans.sort_unstable();
     replace_spans(text, &spans, replacement)
 }
 
@@ -2049,6 +2063,11 @@ pub(super) fn replace_spans<'a>(
     let mut out = String::with_capacity(text.len());
     let mut written = 0;
     for &(start, end) in spans {
+        // A span within one replaced already (sorted by start) is replaced with it.
+        if start < written {
+            written = written.max(end);
+            continue;
+        }
         out.push_str(&text[written..start]);
         out.push_str(replacement);
         written = end;
@@ -3274,6 +3293,18 @@ mod tests {
                  'users.users_api_token_unique'",
                 "SQLSTATE[23000]: 1062 Duplicate entry '[REDACTED]' for key \
                  'users.users_api_token_unique'",
+            ),
+            // A not-null or check violation's whole row: by position, no name tells.
+            (
+                "null value in column \"email\" of relation \"users\" violates not-null \
+                 constraint\nDETAIL: Failing row contains (7, ann, null, \
+                 $2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW, 2026-01-01).",
+                "null value in column \"email\" of relation \"users\" violates not-null \
+                 constraint\nDETAIL: Failing row contains ([REDACTED]).",
+            ),
+            (
+                "Failing row contains (1, f(x), Key (token)=(abc)) and more",
+                "Failing row contains ([REDACTED]) and more",
             ),
             // Columns that name nothing secret keep their values.
             (

@@ -151,6 +151,36 @@ static SERVICE_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
         r"|glpat-[A-Za-z0-9_\-]{15,}",
         r"|npm_[A-Za-z0-9]{30,}",
         r"|AIza[A-Za-z0-9_\-]{30,}",
+        // Found by a probe on 2026-12-08: SendGrid, Google's OAuth access tokens and client
+        // secrets, Shopify, PyPI, Hugging Face, Vault, DigitalOcean, Databricks, Atlassian,
+        // Linear, Postman, GitLab's other tokens, Heroku, age, New Relic, Doppler, Grafana,
+        // Pulumi, Square, Supabase, PlanetScale, Contentful, Dynatrace and Mailgun: each a fixed
+        // prefix and a tail no word has (found by [`token_at`], [`dot_token_at`] or `ATATT3`).
+        r"|SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}",
+        r"|ya29\.[A-Za-z0-9_\-]{20,}",
+        r"|GOCSPX-[A-Za-z0-9_\-]{20,}",
+        r"|shp(?:at|ss|ca|pa)_[A-Fa-f0-9]{20,}",
+        r"|pypi-[A-Za-z0-9_\-]{40,}",
+        r"|hf_[A-Za-z0-9]{30,}",
+        r"|hv[sbr]\.[A-Za-z0-9_\-]{20,}",
+        r"|do[opr]_v1_[a-f0-9]{40,}",
+        r"|ATATT3[A-Za-z0-9_\-=]{20,}",
+        r"|lin_api_[A-Za-z0-9]{30,}",
+        r"|PMAK-[a-f0-9]{20,}-[a-f0-9]{20,}",
+        r"|gl(?:ptt|dt|rt|cbt|soat|ft|imt)-[A-Za-z0-9_\-]{15,}",
+        r"|HRKU-[A-Za-z0-9_\-]{20,}",
+        r"|AGE-SECRET-KEY-1[A-Z0-9]{50,}",
+        r"|NRAK-[A-Z0-9]{20,}",
+        r"|dp\.(?:st|ct|pt|sa|scim|audit)\.(?:[A-Za-z0-9_\-]{1,40}\.)?[A-Za-z0-9_\-]{20,}",
+        r"|glsa_[A-Za-z0-9_]{30,}",
+        r"|glc_[A-Za-z0-9+/=]{30,}",
+        r"|pul-[a-f0-9]{40}",
+        r"|sq0(?:atp|csp)-[A-Za-z0-9_\-]{20,}",
+        r"|sbp_[a-f0-9]{40}",
+        r"|pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_\-]{30,}",
+        r"|CFPAT-[A-Za-z0-9_\-]{40,}",
+        r"|dt0c01\.[A-Za-z0-9]{20,}\.[A-Za-z0-9]{40,}",
+        r"|key-[a-f0-9]{32}",
         r")",
     ))
     .expect("service token pattern is valid")
@@ -289,7 +319,7 @@ struct Anchors {
 static ANCHOR_BYTES: [bool; 256] = {
     let mut table = [false; 256];
     let mut i = 0;
-    let bytes = b"0123456789-_bBkKe/zZA@\\";
+    let bytes = b"0123456789-_.bBkKe/zZA@\\";
     while i < bytes.len() {
         table[bytes[i] as usize] = true;
         i += 1;
@@ -313,6 +343,7 @@ impl Anchors {
                     anchors.token |= token_at(bytes, i);
                 }
                 b'_' => anchors.token |= token_at(bytes, i),
+                b'.' => anchors.token |= dot_token_at(bytes, i),
                 b'b' | b'B' | b'k' | b'K' => anchors.scheme |= scheme_at(bytes, i),
                 b'e' => anchors.jwt |= jwt_at(&bytes[i..]),
                 b'/' => {
@@ -329,7 +360,9 @@ impl Anchors {
                 b'A' => {
                     let rest = &bytes[i..];
                     anchors.aws |= rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA");
-                    anchors.token |= rest.starts_with(b"AIza");
+                    anchors.token |= rest.starts_with(b"AIza")
+                        || rest.starts_with(b"ATATT3")
+                        || rest.starts_with(b"AGE-SECRET-KEY-1");
                 }
                 _ => {}
             }
@@ -355,6 +388,8 @@ pub(super) struct ValueRules {
     asia: memmem::Finder<'static>,
     pem: memmem::Finder<'static>,
     aiza: memmem::Finder<'static>,
+    atatt: memmem::Finder<'static>,
+    age: memmem::Finder<'static>,
     webhooks: memmem::Finder<'static>,
     services: memmem::Finder<'static>,
     bot: memmem::Finder<'static>,
@@ -394,6 +429,8 @@ impl ValueRules {
             asia: memmem::Finder::new(b"ASIA").into_owned(),
             pem: memmem::Finder::new(b"-----BEGIN").into_owned(),
             aiza: memmem::Finder::new(b"AIza").into_owned(),
+            atatt: memmem::Finder::new(b"ATATT3").into_owned(),
+            age: memmem::Finder::new(b"AGE-SECRET-KEY-1").into_owned(),
             webhooks: memmem::Finder::new(b"/webhooks/").into_owned(),
             services: memmem::Finder::new(b"/services/T").into_owned(),
             bot: memmem::Finder::new(b"/bot").into_owned(),
@@ -574,7 +611,10 @@ impl ValueRules {
             go_dsn,
             oracle,
             token: memchr::memchr2_iter(b'_', b'-', bytes).any(|i| token_at(bytes, i))
-                || self.aiza.find(bytes).is_some(),
+                || memchr::memchr_iter(b'.', bytes).any(|i| dot_token_at(bytes, i))
+                || self.aiza.find(bytes).is_some()
+                || self.atatt.find(bytes).is_some()
+                || self.age.find(bytes).is_some(),
             // Searched for whole: `/` is a common byte of paths and markup.
             hook: self.webhooks.find(bytes).is_some()
                 || self.services.find(bytes).is_some()
@@ -649,6 +689,44 @@ fn token_at(bytes: &[u8], i: usize) -> bool {
                 ]
             )
             | (b'-', [.., b'x', b'a', b'p', b'p'])
+            // Found by a probe on 2026-12-08 (see [`SERVICE_TOKEN`]).
+            | (b'_', [.., b's', b'h', b'p', b'a' | b's' | b'c' | b'p', b't' | b's' | b'a'])
+            | (b'_', [.., b'h', b'f'])
+            | (b'_', [.., b'd', b'o', b'o' | b'p' | b'r', b'_', b'v', b'1'])
+            | (b'_', [.., b'l', b'i', b'n', b'_', b'a', b'p', b'i'])
+            | (b'_', [.., b'g', b'l', b's', b'a'])
+            | (b'_', [.., b'g', b'l', b'c'])
+            | (b'_', [.., b's', b'b', b'p'])
+            | (b'_', [.., b'p', b's', b'c', b'a', b'l', b'e', b'_', b't', b'k', b'n'])
+            | (b'_', [.., b'p', b's', b'c', b'a', b'l', b'e', b'_', b'p', b'w'])
+            | (b'_', [.., b'p', b's', b'c', b'a', b'l', b'e', b'_', b'o', b'a', b'u', b't', b'h'])
+            | (b'-', [.., b'G', b'O', b'C', b'S', b'P', b'X'])
+            | (b'-', [.., b'p', b'y', b'p', b'i'])
+            | (b'-', [.., b'P', b'M', b'A', b'K'])
+            | (b'-', [.., b'g', b'l', b'p', b't', b't'])
+            | (b'-', [.., b'g', b'l', b'd' | b'r' | b'f', b't'])
+            | (b'-', [.., b'g', b'l', b'c', b'b', b't'])
+            | (b'-', [.., b'g', b'l', b's', b'o', b'a', b't'])
+            | (b'-', [.., b'g', b'l', b'i', b'm', b't'])
+            | (b'-', [.., b'H', b'R', b'K', b'U'])
+            | (b'-', [.., b'N', b'R', b'A', b'K'])
+            | (b'-', [.., b'p', b'u', b'l'])
+            | (b'-', [.., b's', b'q', b'0', b'a' | b'c', b't' | b's', b'p'])
+            | (b'-', [.., b'C', b'F', b'P', b'A', b'T'])
+            | (b'-', [.., b'k', b'e', b'y'])
+    )
+}
+
+/// Whether a service token's prefix ends at `bytes[i]`, a `.` (SendGrid's `SG.`, Google's
+/// `ya29.`, Vault's `hvs.`, Doppler's `dp.`, Dynatrace's `dt0c01.`; see [`SERVICE_TOKEN`]).
+fn dot_token_at(bytes: &[u8], i: usize) -> bool {
+    matches!(
+        &bytes[..i],
+        [.., b'S', b'G']
+            | [.., b'y', b'a', b'2', b'9']
+            | [.., b'h', b'v', b's' | b'b' | b'r']
+            | [.., b'd', b'p']
+            | [.., b'd', b't', b'0', b'c', b'0', b'1']
     )
 }
 
@@ -2381,6 +2459,31 @@ mod tests {
             "glpat-hunter2abcdefghijk",
             "npm_hunter2abcdefghijklmnopqrstuvwxyz12",
             "AIzaSyHunter2abcdefghijklmnopqrstuvw",
+            // The third round of the sanitizer probe (2026-12-08).
+            "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",
+            "ya29.a0AfH6SMBx3dQ9kPqR7sT2uVwXyZ0123456789abcdef",
+            "GOCSPX-1a2B3c4D5e6F7g8H9i0JkLmNoPq",
+            "shpat_0123456789abcdef0123456789abcdef",
+            "pypi-AgEIcHlwaS5vcmcCJGQ4ZjQ1YTY3LTg5MDEtNGNkZS1hYmMxLTIzNDU2Nzg5MGFi",
+            "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567",
+            "hvs.CAESIJ0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ",
+            "dop_v1_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "ATATT3xFfGF0T1a2b3c4d5e6f7g8h9i0",
+            "lin_api_0123456789abcdefghijklmnopqrstuvwxyzAB",
+            "PMAK-0123456789abcdef01234567-0123456789abcdef0123456789abcdef01",
+            "glptt-0123456789abcdefghij",
+            "HRKU-0123456789abcdefghijklmnop",
+            "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
+            "NRAK-0123456789ABCDEFGHIJKLMNOPQ",
+            "dp.st.dev.0123456789abcdefghijklmnopqrstuvwxyz",
+            "glsa_0123456789abcdefghijklmnopqrstuv_0a1b2c3d",
+            "pul-0123456789abcdef0123456789abcdef01234567",
+            "sq0atp-0123456789abcdefghijkl",
+            "sbp_0123456789abcdef0123456789abcdef01234567",
+            "pscale_tkn_0123456789abcdefghijklmnopqrstuvwxyz",
+            "CFPAT-0123456789abcdefghijklmnopqrstuvwxyz0123456789",
+            "dt0c01.ST2EY72KQINMH574WMNVI7YN.G3DFPBEJYMODIDAEX454M7YWBUVEFOWKPRVMWFASS64NFH52PX6BNDVFFM572RZM",
+            "key-0123456789abcdef0123456789abcdef",
         ] {
             assert_eq!(
                 r.redact(&format!("using {token} now")),
@@ -2402,6 +2505,11 @@ mod tests {
             "AIzawhat is this",
             "github_page is fine",
             "pk_live_51Hhunter2abcdefghijkl",
+            "SG.2 is a section",
+            "hf_model_name and hvs.short",
+            "the api-key-rotation-guide and the monkey-patch",
+            "SKU-12345 and SKIP",
+            "shpat_ and dapi are prefixes",
         ] {
             assert_eq!(r.redact(text), text);
         }
