@@ -436,7 +436,7 @@ async fn already_marked<C: ConnectionTrait>(
         Ok(Some(latest)) => latest,
         // None, or one that does not read (tampered with): written anew.
         Ok(None) => return Ok(false),
-        Err(error) if super::undecodable(&error) => return Ok(false),
+        Err(error) if super::stored::undecodable(&error) => return Ok(false),
         Err(error) => return Err(error.into()),
     };
     if latest.chain_seq != seq || latest.row_hash != row_hash {
