@@ -464,9 +464,68 @@ async fn far_bounds_and_a_cutoff_between_microseconds_agree_on_every_backend(tes
         AuditFilter::new().until(time("2038-01-19T03:14:08Z")),
         // Rounded up to the microsecond, it was year 10000, which SQLite sorts first.
         AuditFilter::new().until(time("9999-12-31T23:59:59.9999999Z")),
+        // Found by a probe: past the years a backend holds, a bound failed on MariaDB (a
+        // protocol error, then `tower-audit` hung on closing), errored on PostgreSQL, and on
+        // SQLite `until(MAX_UTC)` matched nothing.
+        AuditFilter::new().since(DateTime::<chrono::Utc>::MIN_UTC),
+        AuditFilter::new().until(DateTime::<chrono::Utc>::MAX_UTC),
+        AuditFilter::new().since(at - chrono::Duration::days(1_000_000)),
+        AuditFilter::new().until(at + chrono::Duration::days(90_000_000)),
     ] {
         assert_eq!(store::count(&db, &filter).await.unwrap(), 2, "{filter:?}");
     }
+    for filter in [
+        AuditFilter::new().until(DateTime::<chrono::Utc>::MIN_UTC),
+        AuditFilter::new().since(DateTime::<chrono::Utc>::MAX_UTC),
+    ] {
+        assert_eq!(store::count(&db, &filter).await.unwrap(), 0, "{filter:?}");
+    }
+    // A NUL in a filter is looked for as the writer stores one, U+FFFD: SQLite's LIKE stopped
+    // at it and matched every body, PostgreSQL refused it, MariaDB matched none (a probe).
+    insert(
+        &db,
+        vec![row(at, |m| {
+            m.request_body = Some("{\"a\":1}".into());
+            m.user_id = Some("ann".into());
+        })],
+    )
+    .await;
+    insert(
+        &db,
+        vec![row(at, |m| {
+            m.request_body = Some("x\u{FFFD}y".into());
+            m.user_id = Some("a\u{FFFD}".into());
+        })],
+    )
+    .await;
+    for (filter, n) in [
+        (AuditFilter::new().body_contains("\0"), 1),
+        (AuditFilter::new().body_contains("x\0y"), 1),
+        (AuditFilter::new().user("a\0"), 1),
+        (AuditFilter::new().path_prefix("/\0"), 0),
+        (AuditFilter::new().tenant("\0"), 0),
+        (AuditFilter::new().route("\0"), 0),
+        (AuditFilter::new().request_id("\0"), 0),
+        (AuditFilter::new().method("G\0"), 0),
+    ] {
+        assert_eq!(store::count(&db, &filter).await.unwrap(), n, "{filter:?}");
+    }
+    {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        audit_log::Entity::delete_many()
+            .filter(audit_log::Column::RequestBody.is_not_null())
+            .exec(&db)
+            .await
+            .unwrap();
+    }
+    let nothing = store::purge_before(
+        &db,
+        DateTime::<chrono::Utc>::MIN_UTC,
+        PurgeOptions::new().allow_recent(true).dry_run(true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(nothing.deleted, 0);
     let mut out = Vec::new();
     let exported = Export::new(ExportFormat::Ndjson)
         .to_writer(&db, &AuditFilter::new().until(future), &mut out)

@@ -912,7 +912,9 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     // Closed, the last connection to a SQLite file folds the WAL into it and removes it: the
     // file alone then holds what the command wrote (`migrate`'s table, `purge`'s deletions and
     // its row), as a copy of it for a review expects.
-    let _ = db.close().await;
+    // Bounded: a connection a failed statement left in a state the driver cannot read back
+    // from (found by a probe on MariaDB) held the close, and the command, for ever.
+    let _ = tokio::time::timeout(Duration::from_secs(5), db.close()).await;
     result
 }
 

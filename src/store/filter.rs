@@ -30,8 +30,10 @@ const LIKE_ESCAPE: char = '!';
 /// | [`has_error`](Self::has_error) | `error IS [NOT] NULL` | — |
 /// | [`body_contains`](Self::body_contains) | `request_body LIKE '%text%'` | — |
 ///
-/// Conditions without an index of their own are checked while the query walks the
-/// `occurred_at` index in its sort order.
+/// Conditions without an index of their own are checked row by row: while the query walks the
+/// `occurred_at` index in its sort order where the planner chooses so, else over the table
+/// (PostgreSQL pages by path prefix or body text that way, and counts and stats on them scan
+/// on every backend).
 ///
 /// The `=` and `IN` matches are exact on every backend: `user("alice")` never selects the
 /// rows of `Alice`, `alicé` or `alice `. On MySQL/MariaDB, whose `utf8mb4_unicode_ci` columns
@@ -40,8 +42,10 @@ const LIKE_ESCAPE: char = '!';
 /// [`method`](Self::method)).
 ///
 /// LIKE patterns are escaped, so `%` and `_` in the text match themselves; whether they match
-/// case-insensitively follows the backend (SQLite and MySQL's `utf8mb4_unicode_ci`: ASCII
-/// case-insensitive; PostgreSQL: case-sensitive).
+/// case-insensitively follows the backend (SQLite: ASCII case-insensitive; MySQL's
+/// `utf8mb4_unicode_ci`: without case or accents, `/é` matches `/E`; PostgreSQL:
+/// case-sensitive), so a legal hold on a path prefix or body text keeps different rows per
+/// backend. A NUL in any text is looked for as the writer stores it, U+FFFD.
 ///
 /// # Example
 ///
@@ -100,14 +104,14 @@ impl AuditFilter {
     /// Rows of this user (`user_id`).
     #[must_use]
     pub fn user(mut self, user: impl Into<String>) -> Self {
-        self.user = Some(user.into());
+        self.user = Some(as_stored(user.into()));
         self
     }
 
     /// Rows of this tenant (`tenant_id`).
     #[must_use]
     pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
-        self.tenant = Some(tenant.into());
+        self.tenant = Some(as_stored(tenant.into()));
         self
     }
 
@@ -119,7 +123,8 @@ impl AuditFilter {
     /// so a lower-case one is another, nonstandard method, which this filter does not select.
     #[must_use]
     pub fn method(mut self, method: impl Into<String>) -> Self {
-        self.methods.push(method.into().to_ascii_uppercase());
+        self.methods
+            .push(as_stored(method.into().to_ascii_uppercase()));
         self
     }
 
@@ -131,22 +136,25 @@ impl AuditFilter {
         I: IntoIterator<Item = M>,
         M: Into<String>,
     {
-        self.methods
-            .extend(methods.into_iter().map(|m| m.into().to_ascii_uppercase()));
+        self.methods.extend(
+            methods
+                .into_iter()
+                .map(|m| as_stored(m.into().to_ascii_uppercase())),
+        );
         self
     }
 
     /// Rows whose path starts with `prefix`.
     #[must_use]
     pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.path_prefix = Some(prefix.into());
+        self.path_prefix = Some(as_stored(prefix.into()));
         self
     }
 
     /// Rows of this matched route template, such as `/orders/{id}`.
     #[must_use]
     pub fn route(mut self, route: impl Into<String>) -> Self {
-        self.route = Some(route.into());
+        self.route = Some(as_stored(route.into()));
         self
     }
 
@@ -188,7 +196,7 @@ impl AuditFilter {
     /// The rows of this request id.
     #[must_use]
     pub fn request_id(mut self, id: impl Into<String>) -> Self {
-        self.request_id = Some(id.into());
+        self.request_id = Some(as_stored(id.into()));
         self
     }
 
@@ -202,7 +210,7 @@ impl AuditFilter {
     /// Rows whose stored request body contains `text`.
     #[must_use]
     pub fn body_contains(mut self, text: impl Into<String>) -> Self {
-        self.body_contains = Some(text.into());
+        self.body_contains = Some(as_stored(text.into()));
         self
     }
 
@@ -370,6 +378,17 @@ impl AuditFilter {
     }
 }
 
+/// `text` as the writer stores text: a NUL as U+FFFD (no backend compares one alike: SQLite's
+/// `LIKE` stops at it and matched every body, PostgreSQL refuses it, MariaDB matched none;
+/// found by a probe).
+fn as_stored(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
 /// `text` as the writer stores a client address (`IpAddr`'s text form, an IPv4-mapped address as
 /// IPv4), if it is one.
 fn canonical_ip(text: &str) -> Option<String> {
@@ -381,7 +400,24 @@ fn canonical_ip(text: &str) -> Option<String> {
 /// `occurred_at` column is. sqlx binds a `DateTime<Utc>` there as a `TIMESTAMP`, whose range
 /// ends on 2038-01-19 and starts in 1970: a bound outside it (`until` 2100, `since` 1960)
 /// compared as NULL, and the query matched nothing.
+///
+/// Kept within years 1 to 9999, which every backend can hold (found by a probe: a bound before
+/// year 0, `--since 1000000d`, failed on MariaDB with a protocol error, errors on PostgreSQL,
+/// and compared as text on SQLite): rows lie within them, so the same rows match.
 pub(crate) fn time(backend: DbBackend, at: DateTime<Utc>) -> sea_orm::Value {
+    let first = DateTime::<Utc>::from_naive_utc_and_offset(
+        chrono::NaiveDate::from_ymd_opt(1, 1, 1)
+            .and_then(|day| day.and_hms_opt(0, 0, 0))
+            .unwrap_or_default(),
+        Utc,
+    );
+    let last = DateTime::<Utc>::from_naive_utc_and_offset(
+        chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+            .and_then(|day| day.and_hms_micro_opt(23, 59, 59, 999_999))
+            .unwrap_or_default(),
+        Utc,
+    );
+    let at = at.clamp(first, last);
     match backend {
         DbBackend::MySql => at.naive_utc().into(),
         _ => at.into(),

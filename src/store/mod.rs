@@ -1,9 +1,11 @@
 //! Reading the trail: filtered queries with keyset pagination, counts and statistics, streaming
 //! export, retention and replay.
 //!
-//! Every query goes through an index of `audit_log` on SQLite, PostgreSQL and MySQL/MariaDB: the
-//! time range and ordering use `occurred_at`, the user, tenant, route, status and client address
-//! use their `(column, occurred_at)` indexes, the request id its own.
+//! The filters with an index go through it on SQLite, PostgreSQL and MySQL/MariaDB: the time
+//! range and ordering use `occurred_at`, the user, tenant, route, status and client address
+//! their `(column, occurred_at)` indexes, the request id its own. The others (method, path
+//! prefix, error, body text) are checked row by row, and a count or `stats` on them, or `stats`
+//! with no filter, reads the rows in its time range.
 //!
 //! # Example
 //!
