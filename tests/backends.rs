@@ -27,6 +27,7 @@ use support::{Backend, ChunkedBody, Server, TestDb, client, empty, full, rows, s
 use support::Scenario;
 
 const SCENARIOS: &[(&str, Scenario)] = scenarios![
+    migrate_needs_no_create_right_once_everything_is_applied,
     path_segments_a_route_names_secret_are_redacted,
     an_audit_log_without_a_unique_record_id_is_named_by_migrate,
     replicas_migrating_at_once_all_start,
@@ -1139,6 +1140,53 @@ async fn path_segments_a_route_names_secret_are_redacted(t: Arc<TestDb>) {
             ("/api/invite/[REDACTED]".to_owned(), true),
         ]
     );
+}
+
+/// Found by a probe: `migrate` began with a `CREATE TABLE IF NOT EXISTS`, so an application
+/// whose database user may only read and write rows (least privilege; the tables migrated by
+/// another) could not call it at start-up, as README shows. With everything applied, it now
+/// creates nothing. On the server backends, with a user of those rights alone.
+async fn migrate_needs_no_create_right_once_everything_is_applied(t: Arc<TestDb>) {
+    use sea_orm::ConnectionTrait;
+    let db = t.migrated().await;
+    let (Some(schema), Some(base)) = (t.schema(), t.backend.base_url()) else {
+        eprintln!("SQLite has no users: checked on PostgreSQL and MariaDB");
+        return;
+    };
+    let user = format!("ta_rw_{}", std::process::id());
+    let (grants, url, revoke) = match t.backend {
+        Backend::Postgres => (
+            vec![
+                format!("CREATE ROLE \"{user}\" LOGIN"),
+                format!("GRANT USAGE ON SCHEMA \"{schema}\" TO \"{user}\""),
+                format!("GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA \"{schema}\" TO \"{user}\""),
+                format!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA \"{schema}\" TO \"{user}\""),
+            ],
+            base.replacen("postgres@", &format!("{user}@"), 1),
+            vec![
+                format!("DROP OWNED BY \"{user}\""),
+                format!("DROP ROLE \"{user}\""),
+            ],
+        ),
+        _ => (
+            vec![
+                format!("CREATE USER '{user}'@'%'"),
+                format!("GRANT SELECT, INSERT ON `{schema}`.* TO '{user}'@'%'"),
+            ],
+            format!("mysql://{user}@127.0.0.1:3306/{schema}"),
+            vec![format!("DROP USER '{user}'@'%'")],
+        ),
+    };
+    for grant in &grants {
+        db.execute_unprepared(grant).await.unwrap();
+    }
+    let limited = sea_orm::Database::connect(t.options(&url)).await.unwrap();
+    let migrated = tower_audit::migrate(&limited).await;
+    limited.close().await.ok();
+    for statement in &revoke {
+        db.execute_unprepared(statement).await.unwrap();
+    }
+    migrated.unwrap();
 }
 
 /// Found by a probe: an `audit_log` made by hand with every column but no unique index on
