@@ -30,8 +30,13 @@ fn router(layer: AuditLayer) -> Router {
         .layer(layer)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn locked_sqlite_file_is_retried_until_it_is_free() {
+/// A migrated SQLite file, a connection to it that waits 20 ms for its lock, and a transaction
+/// of another connection that holds the write lock until it ends.
+async fn locked_sqlite() -> (
+    tempfile::TempDir,
+    sea_orm::DatabaseConnection,
+    sea_orm::DatabaseTransaction,
+) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!(
         "sqlite://{}?mode=rwc",
@@ -43,8 +48,6 @@ async fn locked_sqlite_file_is_retried_until_it_is_free() {
     });
     let db = sea_orm::Database::connect(options).await.unwrap();
     tower_audit::migrate(&db).await.unwrap();
-
-    // Another process holds the write lock.
     let other = tower_audit::connect(url).await.unwrap();
     let lock = other.begin().await.unwrap();
     lock.execute_unprepared(
@@ -52,6 +55,13 @@ async fn locked_sqlite_file_is_retried_until_it_is_free() {
     )
     .await
     .unwrap();
+    (dir, db, lock)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locked_sqlite_file_is_retried_until_it_is_free() {
+    // Another process holds the write lock.
+    let (_dir, db, lock) = locked_sqlite().await;
 
     let (layer, guard) = AuditLayer::builder(db.clone())
         .flush_interval(Duration::from_millis(10))
@@ -121,24 +131,7 @@ async fn unreachable_postgres_is_retried_counted_and_reported_lost_at_the_deadli
 /// came back well before the deadline. It now tries again within the time left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_keeps_trying_until_its_deadline_whatever_the_backoff() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("audit.db").display()
-    );
-    let mut options = tower_audit::connect_options(url.clone());
-    options.map_sqlx_sqlite_opts(|o| {
-        tower_audit::sqlite_settings(o).busy_timeout(Duration::from_millis(20))
-    });
-    let db = sea_orm::Database::connect(options).await.unwrap();
-    tower_audit::migrate(&db).await.unwrap();
-    let other = tower_audit::connect(url).await.unwrap();
-    let lock = other.begin().await.unwrap();
-    lock.execute_unprepared(
-        "INSERT INTO tower_audit_migrations (version, applied_at) VALUES ('lock', 'now')",
-    )
-    .await
-    .unwrap();
+    let (_dir, db, lock) = locked_sqlite().await;
 
     let (layer, guard) = AuditLayer::builder(db.clone())
         .flush_interval(Duration::from_millis(10))
