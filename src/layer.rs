@@ -510,7 +510,7 @@ impl AuditLayerBuilder {
     /// 8,192 records (the default before 2026-12-05) filled during them and dropped 0.9–1.8% of
     /// the records under `DropNewest`, where 32,768 dropped none (one core, the `load` bench).
     /// A queued record costs its slot (112 bytes, 136 with `grpc-reflect`, allocated with the
-    /// layer) and its request's state (about 700 bytes); what its body keeps is bounded apart, by
+    /// layer) and its request's state (about 720 bytes); what its body keeps is bounded apart, by
     /// [`queue_body_bytes`](Self::queue_body_bytes).
     ///
     /// From 1 to 16,777,216 (2<sup>24</sup>, 1.75 GiB of slots, 2.1 GiB with `grpc-reflect`):
