@@ -237,7 +237,7 @@ impl Redactor {
     /// sensitive key names is replaced whole.
     ///
     /// ```
-    /// use tower_audit::Redactor;
+    /// use tower_audit::sanitize::Redactor;
     ///
     /// let redactor = Redactor::default();
     /// assert_eq!(
