@@ -145,8 +145,14 @@ async fn shutdown_keeps_trying_until_its_deadline_whatever_the_backoff() {
         .await
         .unwrap()
         .unwrap();
+    // Released once the shutdown's first try has failed too: the next pause, 3.2 to 6.4 s,
+    // is past the 2 s left.
+    let failed = stats.borrow().failed_batches;
     let released = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::timeout(WAIT, stats.wait_for(|s| s.failed_batches > failed))
+            .await
+            .unwrap()
+            .unwrap();
         lock.rollback().await.unwrap();
     });
     let report = guard.shutdown(Duration::from_secs(2)).await.unwrap();
