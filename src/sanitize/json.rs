@@ -1737,7 +1737,10 @@ impl<'a, 'r> Parser<'a, 'r> {
         if c != b'"' && (self.argv.is_some() || self.command_in.is_some()) {
             self.argv_other(c);
         }
-        if std::mem::take(&mut self.sensitive_next) {
+        // `true`, `false` and `null` hold no secret: a flag under a sensitive key
+        // (`"isSecret":true`, `"password_set":false`) is kept as it is (found by a probe: the
+        // flag was redacted, a boolean turned into a string).
+        if std::mem::take(&mut self.sensitive_next) && !self.at_literal(c) {
             // Emit the replacement now and skip the value: even a cut value then leaves only
             // the replacement behind.
             self.copy_to(self.pos);
@@ -2061,6 +2064,23 @@ impl<'a, 'r> Parser<'a, 'r> {
             i += 1;
         }
         bytes.get(i) != Some(&b',')
+    }
+
+    /// Whether a whole `true`, `false` or `null` starts here, with byte `c`: followed by the
+    /// end, a delimiter or a space (`two words`, an unquoted value a looser rule reads next,
+    /// is none).
+    fn at_literal(&self, c: u8) -> bool {
+        let word: &[u8] = match c {
+            b't' => b"true",
+            b'f' => b"false",
+            b'n' => b"null",
+            _ => return false,
+        };
+        let rest = &self.src.as_bytes()[self.pos..];
+        rest.starts_with(word)
+            && rest
+                .get(word.len())
+                .is_none_or(|&b| matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace())
     }
 
     fn literal(&mut self, word: &'static str) -> Result<Expect, Stop> {
@@ -2978,7 +2998,24 @@ mod tests {
         );
         assert_eq!(
             run(r#"[{"secret":[]},{"otp":null}]"#, None),
-            r#"[{"secret":"[REDACTED]"},{"otp":"[REDACTED]"}]"#
+            r#"[{"secret":"[REDACTED]"},{"otp":null}]"#
+        );
+    }
+
+    /// Found by a probe: a flag under a sensitive key (`"isSecret":true`) was redacted, and a
+    /// boolean turned into a string; `true`, `false` and `null` hold no secret and are kept.
+    #[test]
+    fn flags_and_nulls_under_sensitive_keys_are_kept() {
+        assert_eq!(
+            run(
+                r#"{"value":"AzdoS3cret","isSecret":true,"password_set":false,"token":null,"pin":1234}"#,
+                None
+            ),
+            r#"{"value":"AzdoS3cret","isSecret":true,"password_set":false,"token":null,"pin":"[REDACTED]"}"#
+        );
+        assert_eq!(
+            run(r#"{"secret": true , "otp":nullx}"#, None).get(..29),
+            Some(r#"{"secret":true,"otp":"[REDACT"#)
         );
     }
 
