@@ -631,6 +631,22 @@ fn json_role(key: &str) -> Role {
     }
 }
 
+/// Whether a name's value is a type that marks its object's value secret: AWS SSM's
+/// `"Type":"SecureString"`, Cloudflare's `"secret_text"`, 1Password's `"CONCEALED"`, Vercel's
+/// `"sensitive"` (found by a probe: the value beside it was kept).
+fn names_a_secret_type(name: &str) -> bool {
+    matches!(name.len(), 9 | 10 | 11 | 12)
+        && [
+            "securestring",
+            "secret_text",
+            "secrettext",
+            "concealed",
+            "sensitive",
+        ]
+        .iter()
+        .any(|t| name.eq_ignore_ascii_case(t))
+}
+
 /// The segment of a JSON Pointer (`/users/0/password`) or a SCIM path (`name.givenName`,
 /// `urn:…:User:password`, `emails[type eq "work"].value`) that names what it points at: the
 /// last, a closing filter left out.
@@ -1740,7 +1756,14 @@ impl<'a, 'r> Parser<'a, 'r> {
         // `true`, `false` and `null` hold no secret: a flag under a sensitive key
         // (`"isSecret":true`, `"password_set":false`) is kept as it is (found by a probe: the
         // flag was redacted, a boolean turned into a string).
-        if std::mem::take(&mut self.sensitive_next) && !self.at_literal(c) {
+        let sensitive = std::mem::take(&mut self.sensitive_next);
+        if sensitive && c == b't' && self.suppress.is_none() && self.at_literal(c) {
+            // A flag that marks its object's value secret (Azure DevOps' `"isSecret":true`,
+            // `"secret":true`): the object's `value` is redacted, as `"name":"DB_PASSWORD"`
+            // names it (found by a probe: the value beside the flag was kept).
+            self.note_name(true);
+        }
+        if sensitive && !self.at_literal(c) {
             // Emit the replacement now and skip the value: even a cut value then leaves only
             // the replacement behind.
             self.copy_to(self.pos);
@@ -2763,6 +2786,7 @@ impl<'a, 'r> Parser<'a, 'r> {
                         let name = if is_path { path_leaf(raw) } else { raw };
                         self.rules.keys.is_sensitive(name, &mut self.keybuf)
                     };
+                    let sensitive = sensitive || names_a_secret_type(raw);
                     if role == Role::ElementName {
                         self.element_named(sensitive);
                     } else {
@@ -3003,7 +3027,8 @@ mod tests {
     }
 
     /// Found by a probe: a flag under a sensitive key (`"isSecret":true`) was redacted, and a
-    /// boolean turned into a string; `true`, `false` and `null` hold no secret and are kept.
+    /// boolean turned into a string; `true`, `false` and `null` hold no secret and are kept
+    /// (and the flag marks its object's `value`, see the next test).
     #[test]
     fn flags_and_nulls_under_sensitive_keys_are_kept() {
         assert_eq!(
@@ -3011,12 +3036,46 @@ mod tests {
                 r#"{"value":"AzdoS3cret","isSecret":true,"password_set":false,"token":null,"pin":1234}"#,
                 None
             ),
-            r#"{"value":"AzdoS3cret","isSecret":true,"password_set":false,"token":null,"pin":"[REDACTED]"}"#
+            r#"{"value":"[REDACTED]","isSecret":true,"password_set":false,"token":null,"pin":"[REDACTED]"}"#
         );
         assert_eq!(
             run(r#"{"secret": true , "otp":nullx}"#, None).get(..29),
             Some(r#"{"secret":true,"otp":"[REDACT"#)
         );
+    }
+
+    /// Found by a probe: values marked secret by a flag or a type beside them were kept.
+    #[test]
+    fn values_marked_secret_by_a_flag_or_a_type_are_redacted() {
+        for (body, expected) in [
+            (
+                r#"{"variables":{"STRIPE":{"value":"AzdoS3cret-77d","isSecret":true}}}"#,
+                r#"{"variables":{"STRIPE":{"value":"[REDACTED]","isSecret":true}}}"#,
+            ),
+            (
+                r#"{"Name":"/prod/stripe","Value":"SsmS3cret","Type":"SecureString"}"#,
+                r#"{"Name":"/prod/stripe","Value":"[REDACTED]","Type":"SecureString"}"#,
+            ),
+            (
+                r#"{"type":"CONCEALED","label":"stripe","value":"x2"}"#,
+                r#"{"type":"CONCEALED","label":"stripe","value":"[REDACTED]"}"#,
+            ),
+            (
+                r#"{"key":"STRIPE","value":"v1","type":"sensitive"}"#,
+                r#"{"key":"STRIPE","value":"[REDACTED]","type":"sensitive"}"#,
+            ),
+            // Flags that mark nothing secret, and other types, keep the value.
+            (
+                r#"{"value":"blue","isSecret":false,"type":"string"}"#,
+                r#"{"value":"blue","isSecret":false,"type":"string"}"#,
+            ),
+            (
+                r#"{"name":"PORT","value":"80","type":"plain"}"#,
+                r#"{"name":"PORT","value":"80","type":"plain"}"#,
+            ),
+        ] {
+            assert_eq!(run(body, None), expected, "{body}");
+        }
     }
 
     #[test]
