@@ -635,7 +635,7 @@ fn json_role(key: &str) -> Role {
 /// `"Type":"SecureString"`, Cloudflare's `"secret_text"`, 1Password's `"CONCEALED"`, Vercel's
 /// `"sensitive"` (found by a probe: the value beside it was kept).
 fn names_a_secret_type(name: &str) -> bool {
-    matches!(name.len(), 9 | 10 | 11 | 12)
+    matches!(name.len(), 9..=12)
         && [
             "securestring",
             "secret_text",
