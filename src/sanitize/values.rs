@@ -229,7 +229,11 @@ static AWS_KEY_ID: LazyLock<Regex> = LazyLock::new(|| {
 /// the end of the text, since the key material runs up to the cut.
 static PEM_PRIVATE_KEY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?s)-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----.*?(?:-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\z)",
+        concat!(
+            r"(?s)-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----.*?(?:-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\z)",
+            // RFC 4716's form, SSH.com's and PuTTY's export (found by a probe on 2026-12-08).
+            r"|(?s)---- BEGIN SSH2 [A-Z ]*PRIVATE KEY ----.*?(?:---- END SSH2 [A-Z ]*PRIVATE KEY ----|\z)",
+        ),
     )
     .expect("pem pattern is valid")
 });
@@ -339,7 +343,8 @@ impl Anchors {
             match b {
                 b'0'..=b'9' => anchors.digits += 1,
                 b'-' => {
-                    anchors.pem |= bytes[i..].starts_with(b"-----BEGIN");
+                    anchors.pem |= bytes[i..].starts_with(b"-----BEGIN")
+                        || bytes[i..].starts_with(b"---- BEGIN SSH2");
                     anchors.token |= token_at(bytes, i);
                 }
                 b'_' => anchors.token |= token_at(bytes, i),
@@ -387,6 +392,7 @@ pub(super) struct ValueRules {
     akia: memmem::Finder<'static>,
     asia: memmem::Finder<'static>,
     pem: memmem::Finder<'static>,
+    ssh2: memmem::Finder<'static>,
     aiza: memmem::Finder<'static>,
     atatt: memmem::Finder<'static>,
     age: memmem::Finder<'static>,
@@ -428,6 +434,7 @@ impl ValueRules {
             akia: memmem::Finder::new(b"AKIA").into_owned(),
             asia: memmem::Finder::new(b"ASIA").into_owned(),
             pem: memmem::Finder::new(b"-----BEGIN").into_owned(),
+            ssh2: memmem::Finder::new(b"---- BEGIN SSH2").into_owned(),
             aiza: memmem::Finder::new(b"AIza").into_owned(),
             atatt: memmem::Finder::new(b"ATATT3").into_owned(),
             age: memmem::Finder::new(b"AGE-SECRET-KEY-1").into_owned(),
@@ -598,7 +605,7 @@ impl ValueRules {
             }
         }
         Anchors {
-            pem: self.pem.find(bytes).is_some(),
+            pem: self.pem.find(bytes).is_some() || self.ssh2.find(bytes).is_some(),
             scheme: memchr::memchr2_iter(b'b', b'k', bytes).any(|i| scheme_at(bytes, i))
                 || memchr::memchr2_iter(b'B', b'K', bytes).any(|i| scheme_at(bytes, i)),
             url: self.url.find(bytes).is_some(),
@@ -2333,6 +2340,14 @@ mod tests {
         assert_eq!(r.redact(openssh), "[REDACTED]");
         let public = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqh\n-----END PUBLIC KEY-----";
         assert_eq!(r.redact(public), public);
+        // RFC 4716's form (found by a probe on 2026-12-08).
+        let ssh2 = "key: ---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: \"x\"\nP2/56wAAA\n\
+                    ---- END SSH2 ENCRYPTED PRIVATE KEY ---- done";
+        assert_eq!(r.redact(ssh2), "key: [REDACTED] done");
+        let cut = "---- BEGIN SSH2 PRIVATE KEY ----\nP2/56wAAA";
+        assert_eq!(r.redact(cut), "[REDACTED]");
+        let public = "---- BEGIN SSH2 PUBLIC KEY ----\nAAAAB3Nza\n---- END SSH2 PUBLIC KEY ----";
+        assert_eq!(r.redact(public), public);
     }
 
     #[test]
@@ -2358,6 +2373,16 @@ mod tests {
         let pieces = [
             "-----BEGIN",
             "----BEGIN",
+            "---- BEGIN SSH2",
+            "---- BEGIN SSH",
+            "SG.",
+            "ya29.",
+            "hvs.",
+            "dp.",
+            "ATATT3",
+            "shpat_",
+            "hf_",
+            "key-",
             "bearer",
             "BeArEr",
             "beare",
