@@ -89,10 +89,13 @@ fn escaped_slashes(rest: &[u8]) -> Option<usize> {
 /// `user:password@`.
 static ORACLE_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?:jdbc:oracle:[A-Za-z]+:[^\s/@:]+",
+        r"(?:(?:jdbc:oracle:[A-Za-z]+:[^\s/@:]+",
         r"|(?i:(?-u:\b)(?:sqlplus|sqlldr|expdp|impdp|exp|imp|rman|dgmgrl|conn|connect)(?:\.exe)?)",
         r#"(?:[ \t]+-[^\s]+)*[ \t]+["']?[A-Za-z0-9_$#.\-]+)"#,
         r#"/([^\s@'"/][^\s@'"]*)@"#,
+        // Easy Connect's `user/password@//host:port/service` alone: `@//` after `user/…` is
+        // Oracle's only (found by a probe on 2026-12-08: a DSN in JSON and in errors).
+        r#"|(?-u:\b)[A-Za-z][A-Za-z0-9_$#]{0,127}/([^\s@'"/][^\s@'"]*)@//)"#,
     ))
     .expect("oracle pattern is valid")
 });
@@ -2638,6 +2641,15 @@ mod tests {
             (
                 "SQL> CONNECT scott/tiger1@orcl",
                 "SQL> CONNECT scott/[REDACTED]@orcl",
+            ),
+            // Easy Connect alone (found by a probe on 2026-12-08).
+            (
+                r#"{"dsn":"app/OraEzPw1@//db:1521/svc"}"#,
+                r#"{"dsn":"app/[REDACTED]@//db:1521/svc"}"#,
+            ),
+            (
+                "ORA-12154 for app/OraEzPw1@//db.example:1521/svc",
+                "ORA-12154 for app/[REDACTED]@//db.example:1521/svc",
             ),
         ] {
             assert_eq!(r.redact(text), want, "{text}");
