@@ -482,20 +482,15 @@ async fn far_bounds_and_a_cutoff_between_microseconds_agree_on_every_backend(tes
     }
     // A NUL in a filter is looked for as the writer stores one, U+FFFD: SQLite's LIKE stopped
     // at it and matched every body, PostgreSQL refused it, MariaDB matched none (a probe).
+    let with = |body: &str, user: &str| {
+        row(at, |m| {
+            m.request_body = Some(body.into());
+            m.user_id = Some(user.into());
+        })
+    };
     insert(
         &db,
-        vec![row(at, |m| {
-            m.request_body = Some("{\"a\":1}".into());
-            m.user_id = Some("ann".into());
-        })],
-    )
-    .await;
-    insert(
-        &db,
-        vec![row(at, |m| {
-            m.request_body = Some("x\u{FFFD}y".into());
-            m.user_id = Some("a\u{FFFD}".into());
-        })],
+        vec![with("{\"a\":1}", "ann"), with("x\u{FFFD}y", "a\u{FFFD}")],
     )
     .await;
     for (filter, n) in [

@@ -305,15 +305,7 @@ pub(crate) fn encode_hex(bytes: &[u8]) -> String {
     out
 }
 
-pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
+pub(crate) use crate::store::decode_hex;
 
 #[cfg(test)]
 mod tests {

@@ -48,5 +48,6 @@ pub use chain::{CHAIN_REPLACED, signed_message, signed_purge_message};
 pub(crate) use chain::{Chain, noted_first_place};
 pub use export::{verify_export, verify_export_from_start, verify_export_with_anchors};
 pub use key::{Integrity, Keyring};
-pub(crate) use key::{MIN_KEY_BYTES, decode_hex, encode_hex};
+pub(crate) use key::{MIN_KEY_BYTES, encode_hex};
+pub(crate) use verify::signature_ok;
 pub use verify::{Anchor, Break, BreakKind, ChainReport, VerifyOptions, VerifyReport, verify};

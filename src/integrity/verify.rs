@@ -457,7 +457,7 @@ async fn latest_checkpoint<C: ConnectionTrait>(
 /// plays: a purge tombstone's signature covers other bytes than a checkpoint's. The part is the
 /// caller's, not the row's `kind`: a checkpoint relabelled by hand, which a collation may still
 /// have matched as a tombstone, is checked as the tombstone it would stand for.
-pub(super) fn signature_ok(
+pub(crate) fn signature_ok(
     keys: &Keyring,
     checkpoint: &audit_checkpoint::Model,
     as_tombstone: bool,

@@ -186,4 +186,4 @@ pub(crate) fn disturbs_terminal(c: char) -> bool {
 #[cfg(feature = "integrity")]
 pub(crate) use filter::time;
 #[cfg(feature = "integrity")]
-pub(crate) use stored::undecodable;
+pub(crate) use stored::{decode_hex, undecodable};

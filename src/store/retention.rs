@@ -444,22 +444,10 @@ async fn already_marked<C: ConnectionTrait>(
     }
     #[cfg(feature = "integrity")]
     if let Some(key) = &options.signing_key {
-        let message = crate::integrity::signed_purge_message(
-            &latest.chain_id,
-            latest.chain_seq,
-            &latest.row_hash,
-            &latest.created_at,
-        );
-        let signature = latest
-            .signature
-            .as_deref()
-            .and_then(crate::integrity::decode_hex)
-            .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok());
-        return Ok(signature.is_some_and(|signature| {
-            key.verifying_key()
-                .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
-                .is_ok()
-        }));
+        // Signed by this key, as `verify` with its public key reads a tombstone.
+        return Ok(crate::integrity::Keyring::new()
+            .checkpoint_key(key.verifying_key().to_bytes())
+            .is_ok_and(|keys| crate::integrity::signature_ok(&keys, &latest, true)));
     }
     #[cfg(not(feature = "integrity"))]
     let _ = options;

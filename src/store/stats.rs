@@ -247,7 +247,7 @@ async fn top_groups<C: ConnectionTrait>(
                 .filter_map(|g| match g.key {
                     None => Some((None, g.n as u64)),
                     Some(hex) => {
-                        let bytes = from_hex(&hex)?;
+                        let bytes = super::stored::decode_hex(&hex)?;
                         Some((Some(String::from_utf8(bytes).ok()?), g.n as u64))
                     }
                 })
@@ -256,18 +256,6 @@ async fn top_groups<C: ConnectionTrait>(
         Err(error) => return Err(error.into()),
     };
     Ok(groups.into_iter().map(|g| (g.key, g.n as u64)).collect())
-}
-
-/// Bytes from SQLite's `hex()`: two upper-case digits a byte.
-fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    let digit = |b: u8| char::from(b).to_digit(16);
-    hex.as_bytes()
-        .chunks(2)
-        .map(|pair| match pair {
-            [hi, lo] => Some((digit(*hi)? * 16 + digit(*lo)?) as u8),
-            _ => None,
-        })
-        .collect()
 }
 
 const PERCENTILES: [f64; 3] = [0.50, 0.95, 0.99];

@@ -132,6 +132,17 @@ pub struct UnreadableValue {
 
 /// A value read back that its field's type cannot hold (what tampering with a database file
 /// stores), as opposed to a database that cannot be reached or refuses the query.
+/// The bytes a hex text names, either case; `None` for anything else.
+pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 pub(crate) fn undecodable(error: &DbErr) -> bool {
     match error {
         DbErr::Type(_) | DbErr::Json(_) | DbErr::TryIntoErr { .. } => true,
